@@ -1,0 +1,91 @@
+"""The topic catalog: for every topic its schema, key field, partitions, retention and DLQ.
+
+This module is the single owner of topic settings. ``photostream stack up`` creates every topic and its
+``.dlq`` from it (idempotently), producers key records by it, and processors read partition counts from it.
+Keys are chosen so that events which must be applied in order share a partition; each entry says why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+FOREVER = "-1"
+WEEK_MS = str(7 * 24 * 3600 * 1000)
+DLQ_SUFFIX = ".dlq"
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """How one topic is laid out and keyed."""
+
+    name: str
+    key_field: str
+    partitions: int
+    why_key: str
+    config: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def dlq(self) -> str:
+        return self.name + DLQ_SUFFIX
+
+
+#: A source of truth that analysts replay and views are rebuilt from is kept forever.
+_KEEP = {"retention.ms": FOREVER, "cleanup.policy": "delete"}
+#: Latest-state topics: compaction keeps the newest record per key forever.
+_COMPACT = {"cleanup.policy": "compact", "min.compaction.lag.ms": "3600000"}
+#: Transient notifications.
+_WEEK = {"retention.ms": WEEK_MS, "cleanup.policy": "delete"}
+#: Dead letters are kept for a month for inspection and manual replay.
+DLQ_CONFIG = {"retention.ms": str(30 * 24 * 3600 * 1000), "cleanup.policy": "delete"}
+DLQ_PARTITIONS = 1
+
+TOPICS: tuple[TopicSpec, ...] = (
+    TopicSpec("post-created", "author_id", 4,
+              "per author: an author's posts and deletions stay in order for their profile grid", _KEEP),
+    TopicSpec("post-deleted", "author_id", 4,
+              "same key and partitions as post-created, so a delete never overtakes its create", _KEEP),
+    TopicSpec("post-hashtag", "hashtag", 4,
+              "per tag: all of a tag's adds and retracts land on one partition, so its counts aggregate "
+              "locally without a repartition", _KEEP),
+    TopicSpec("follow-changed", "followee_id", 4,
+              "per followee: follow/unfollow of one pair stay ordered, and follower counts (hot for "
+              "celebrities) aggregate on one partition", _KEEP),
+    TopicSpec("like-changed", "post_id", 4,
+              "per post: like/unlike of one post stay ordered and its like count aggregates locally", _KEEP),
+    TopicSpec("comment-added", "post_id", 4, "per post: comment order and counts are per post", _KEEP),
+    TopicSpec("ON_MSG_UNSENT", "dest", 4,
+              "per recipient: with MESSAGES_READ keyed by the reader (the same user) on the same partition "
+              "count, one user's badge events are totally ordered", _WEEK),
+    TopicSpec("MESSAGES_READ", "user_id", 4, "per reader: see ON_MSG_UNSENT", _WEEK),
+    TopicSpec("presence-changed", "user_id", 4, "per user: only the latest presence matters", _COMPACT),
+    TopicSpec("photo-uploaded", "user_id", 4, "per uploader", _KEEP),
+    TopicSpec("user-registered", "user_id", 4, "per user: registration precedes profile updates", _KEEP),
+    TopicSpec("profile-updated", "user_id", 4,
+              "per user: carries the full profile, so compaction keeps exactly the latest", _COMPACT),
+    TopicSpec("follow-requested", "followee_id", 4, "per followee: request/approve/deny stay ordered", _KEEP),
+    TopicSpec("block-changed", "actor_id", 4, "per actor: on/off toggles of one actor stay ordered", _KEEP),
+    TopicSpec("mute-changed", "actor_id", 4, "per actor: on/off toggles of one actor stay ordered", _KEEP),
+    TopicSpec("content-reported", "target_id", 4, "per target: moderation sees all reports of a target together",
+              _KEEP),
+    TopicSpec("account-deleted", "user_id", 4, "per user", _KEEP),
+)
+
+_BY_NAME = {spec.name: spec for spec in TOPICS}
+
+
+class UnknownTopicError(LookupError):
+    """The topic is not in the catalog."""
+
+
+def topic(name: str) -> TopicSpec:
+    """The catalog entry of ``name`` (a DLQ name resolves to its source topic)."""
+    try:
+        return _BY_NAME[name.removesuffix(DLQ_SUFFIX)]
+    except KeyError:
+        known = ", ".join(sorted(_BY_NAME))
+        raise UnknownTopicError(f"unknown topic {name!r}; known topics: {known}") from None
+
+
+def all_topic_names(include_dlq: bool = True) -> list[str]:
+    names = [spec.name for spec in TOPICS]
+    return names + [spec.dlq for spec in TOPICS] if include_dlq else names

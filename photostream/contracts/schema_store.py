@@ -1,0 +1,91 @@
+"""Every released schema version, indexed by topic and by CRC-64-AVRO fingerprint.
+
+Layout on disk: ``schemas/<topic>/v<N>.avsc``. The highest N is the topic's current (reader and writer)
+schema; older versions stay so that records written with them can still be resolved by fingerprint.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from fastavro import parse_schema
+from fastavro.schema import fingerprint, to_parsing_canonical_form
+
+from photostream.settings import PROJECT_ROOT
+
+
+class UnknownSchemaError(LookupError):
+    """No released schema has this fingerprint, or the topic has no schema."""
+
+
+@dataclass(frozen=True)
+class SchemaVersion:
+    """One released version of one topic's schema."""
+
+    topic: str
+    version: int
+    raw: dict[str, Any]
+    parsed: Any
+    fingerprint: bytes  # 8 bytes, little-endian CRC-64-AVRO, as single-object encoding writes it
+
+
+def schemas_dir() -> Path:
+    """``schemas/`` of the checkout, or the copy packaged inside the wheel."""
+    for candidate in (PROJECT_ROOT / "schemas", Path(__file__).resolve().parent.parent / "schemas"):
+        if candidate.is_dir():
+            return candidate
+    raise UnknownSchemaError("schemas/ folder not found")
+
+
+def _load_version(topic: str, path: Path) -> SchemaVersion:
+    raw = json.loads(path.read_text())
+    parsed = parse_schema(raw, _write_hint=False)
+    canonical = to_parsing_canonical_form(raw)
+    # fastavro's hex is already the little-endian byte order the spec puts on the wire
+    # (checked against the spec's test vector for "null" in tests/unit/contracts).
+    fp = bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO"))
+    return SchemaVersion(topic, int(path.stem.lstrip("v")), raw, parsed, fp)
+
+
+class SchemaStore:
+    """All topics' schema versions; immutable after loading."""
+
+    def __init__(self, root: Path) -> None:
+        self._by_topic: dict[str, list[SchemaVersion]] = {}
+        self._by_fingerprint: dict[bytes, SchemaVersion] = {}
+        for topic_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+            versions = sorted(
+                (_load_version(topic_dir.name, f) for f in topic_dir.glob("v*.avsc")), key=lambda v: v.version
+            )
+            if versions:
+                self._by_topic[topic_dir.name] = versions
+                for version in versions:
+                    self._by_fingerprint[version.fingerprint] = version
+
+    def topics(self) -> list[str]:
+        return sorted(self._by_topic)
+
+    def versions(self, topic: str) -> list[SchemaVersion]:
+        try:
+            return self._by_topic[topic]
+        except KeyError:
+            raise UnknownSchemaError(f"no schema for topic {topic!r}") from None
+
+    def current(self, topic: str) -> SchemaVersion:
+        return self.versions(topic)[-1]
+
+    def by_fingerprint(self, fp: bytes) -> SchemaVersion:
+        try:
+            return self._by_fingerprint[fp]
+        except KeyError:
+            raise UnknownSchemaError(f"no released schema has fingerprint {fp.hex()}") from None
+
+
+@lru_cache(maxsize=1)
+def default_store() -> SchemaStore:
+    """The store over the project's ``schemas/`` folder, loaded once per process."""
+    return SchemaStore(schemas_dir())

@@ -1,0 +1,51 @@
+"""Hashtag extraction and normalisation: one pure function, shared by the API's validation and the stream.
+
+A hashtag is ``#`` followed by letters, combining marks, digits or ``_`` in any script; it ends at the first
+other character (so trailing punctuation and emoji are never part of it). It must not start inside a word
+(``a#b`` is no tag), may not be all digits, and is at most :data:`MAX_TAG_LENGTH` characters after
+normalisation (longer runs are not tags at all, rather than silently truncated). Normalisation is Unicode
+NFKC, then case folding (then NFKC again, since folding can denormalise), so ``#Sunset``, ``#SUNSET`` and
+``#ｓｕｎｓｅｔ`` are one tag.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+MAX_TAG_LENGTH = 100
+
+
+def _is_tag_char(char: str) -> bool:
+    return char == "_" or unicodedata.category(char)[0] in ("L", "M", "N")
+
+
+def normalize_tag(raw: str) -> str | None:
+    """The canonical form of a tag body (without ``#``), or None if it is not a valid tag."""
+    text = unicodedata.normalize("NFKC", raw.removeprefix("#"))
+    folded = unicodedata.normalize("NFKC", text.casefold())
+    if not folded or len(folded) > MAX_TAG_LENGTH:
+        return None
+    if not all(_is_tag_char(c) for c in folded) or not _is_tag_char(folded[0]):
+        return None
+    if all(unicodedata.category(c)[0] == "N" for c in folded):
+        return None
+    return folded
+
+
+def extract_hashtags(text: str) -> list[str]:
+    """Distinct normalised hashtags of ``text`` in order of first appearance."""
+    text = unicodedata.normalize("NFKC", text)
+    found: dict[str, None] = {}
+    i, n = 0, len(text)
+    while i < n:
+        if text[i] != "#" or (i > 0 and _is_tag_char(text[i - 1])):
+            i += 1
+            continue
+        j = i + 1
+        while j < n and _is_tag_char(text[j]):
+            j += 1
+        tag = normalize_tag(text[i + 1 : j]) if j > i + 1 else None
+        if tag is not None:
+            found.setdefault(tag, None)
+        i = j if j > i + 1 else i + 1
+    return list(found)

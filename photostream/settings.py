@@ -1,0 +1,100 @@
+"""The one settings object.
+
+Every knob of photostream lives here, read from environment variables prefixed ``PHOTOSTREAM_`` (and a
+``.env`` file). It is built at start-up by :func:`get_settings`, never at import time, so tests and tools
+can override it. Defaults describe the local stack on 127.0.0.1 with ports chosen away from the common
+ones; the same code runs against a multi-broker Kafka, a Cassandra cluster and Redis Cluster by changing
+these values only.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Validated configuration; see the README's settings table for each field."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PHOTOSTREAM_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    # --- local stack (only used by `photostream stack`) ---
+    stack_dir: Path = Field(default=PROJECT_ROOT / ".stack", description="git-ignored install/data cache")
+    kafka_version: str = "4.1.1"
+    cassandra_version: str = "5.0.9"
+    kafka_port: int = 19092
+    kafka_controller_port: int = 19093
+    kafka_heap: str = "768m"
+    cassandra_storage_port: int = 17000
+    cassandra_heap: str = "1g"
+    redis_port: int = 16379
+    s3_port: int = 18333
+    s3_master_port: int = 19333
+    s3_volume_port: int = 18380
+    s3_filer_port: int = 18888
+    prometheus_port: int = 19090
+
+    # --- Kafka ---
+    kafka_bootstrap_servers: str = "127.0.0.1:19092"
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_replication_factor: int = 1
+    kafka_partitions: int = 4
+    publish_timeout_s: float = 10.0
+
+    # --- Cassandra ---
+    cassandra_contact_points: list[str] = ["127.0.0.1"]
+    cassandra_port: int = 19042
+    cassandra_datacenter: str = "datacenter1"
+    cassandra_keyspace: str = "photostream"
+    cassandra_replication: str = "{'class': 'SimpleStrategy', 'replication_factor': 1}"
+    cassandra_username: str | None = None
+    cassandra_password: SecretStr | None = None
+
+    # --- Redis ---
+    redis_url: str = "redis://127.0.0.1:16379/0"
+    redis_cluster: bool = False
+
+    # --- S3 ---
+    s3_endpoint_url: str = "http://127.0.0.1:18333"
+    s3_region: str = "us-east-1"
+    s3_access_key: str = "photostream"
+    s3_secret_key: SecretStr = SecretStr("photostream-dev-secret")
+    s3_bucket: str = "photos"
+    s3_presign_expiry_s: int = 900
+
+    # --- processes ---
+    app_id: str = "photostream"
+    api_host: str = "127.0.0.1"
+    api_port: int = 18000
+    worker_web_port: int = 18001
+    worker_data_dir: Path = Field(default=PROJECT_ROOT / ".stack" / "worker")
+
+    # --- auth ---
+    jwt_algorithm: Literal["HS256", "RS256"] = "HS256"
+    jwt_secret: SecretStr = SecretStr("photostream-dev-only-secret-change-me-0123456789")
+    jwt_public_key: str | None = None
+    jwt_private_key: SecretStr | None = None
+    jwt_issuer: str = "photostream"
+    jwt_access_ttl_s: int = 3600
+
+    @field_validator("cassandra_contact_points", mode="before")
+    @classmethod
+    def _split_contact_points(cls, value: object) -> object:
+        """Accept ``a,b,c`` from the environment as well as a JSON list."""
+        if isinstance(value, str) and not value.lstrip().startswith("["):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, built on first use (tests call ``get_settings.cache_clear()``)."""
+    return Settings()

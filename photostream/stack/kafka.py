@@ -1,0 +1,185 @@
+"""The local Apache Kafka: one KRaft node that is both broker and controller, on 127.0.0.1.
+
+The jars come from Maven Central through ``scripts/kafka/pom.xml`` (no tarball download, same route as the
+other Java services), and the process runs ``kafka.Kafka`` straight from ``lib/*`` so nothing but Java 17 and
+Maven is needed on the machine.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Sequence
+from pathlib import Path
+
+from confluent_kafka.admin import AdminClient
+
+from photostream.settings import PROJECT_ROOT
+from photostream.stack.base import Service, StackError, run_checked
+from photostream.stack.maven import collect_runtime_jars, java_binary
+
+POM = PROJECT_ROOT / "scripts" / "kafka" / "pom.xml"
+#: the one node's id; the static voter list names it
+NODE_ID = 1
+
+# Quiet by default: warnings and errors, plus the version and "Kafka Server started" lines so the log says
+# what ran. Kafka 4.x logs through log4j2, configured here instead of its bundled log4j2.yaml.
+LOG4J2_XML = """\
+<?xml version="1.0" encoding="UTF-8"?>
+<Configuration status="WARN" shutdownHook="disable">
+  <Appenders>
+    <Console name="STDOUT" target="SYSTEM_OUT">
+      <PatternLayout pattern="[%d] %p %m (%c)%n"/>
+    </Console>
+  </Appenders>
+  <Loggers>
+    <Logger name="org.apache.kafka.common.utils.AppInfoParser" level="INFO"/>
+    <Logger name="kafka.server.KafkaRaftServer" level="INFO"/>
+    <Root level="WARN">
+      <AppenderRef ref="STDOUT"/>
+    </Root>
+  </Loggers>
+</Configuration>
+"""
+
+
+class KafkaService(Service):
+    """Single-node Kafka in KRaft mode with replication factors of 1 and fast group joins for development."""
+
+    name = "kafka"
+    start_timeout_s = 60.0
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.settings.kafka_port}"
+
+    @property
+    def lib(self) -> Path:
+        return self.home / "lib"
+
+    @property
+    def log_dir(self) -> Path:
+        """Kafka's data (topic partitions and the KRaft metadata log), not its text log."""
+        return self.data_dir / "kraft"
+
+    @property
+    def server_properties(self) -> Path:
+        return self.conf_dir / "server.properties"
+
+    @property
+    def log4j2_file(self) -> Path:
+        return self.conf_dir / "log4j2.xml"
+
+    # --- install / configure ------------------------------------------------------------------------
+    def install(self) -> None:
+        """Fetch the Kafka runtime jars once (re-fetched only when ``kafka_version`` changes)."""
+        collect_runtime_jars(POM, self.home, {"kafka.version": self.settings.kafka_version})
+
+    def server_config(self) -> dict[str, str]:
+        """Broker+controller settings for one node; replication factors of 1 because there is one broker."""
+        s = self.settings
+        return {
+            "process.roles": "broker,controller",
+            "node.id": str(NODE_ID),
+            # static voters work on 3.9 and 4.x alike and need no --standalone at format time
+            "controller.quorum.voters": f"{NODE_ID}@127.0.0.1:{s.kafka_controller_port}",
+            "listeners": f"PLAINTEXT://127.0.0.1:{s.kafka_port},CONTROLLER://127.0.0.1:{s.kafka_controller_port}",
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{s.kafka_port}",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "controller.listener.names": "CONTROLLER",
+            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "log.dirs": str(self.log_dir),
+            "num.partitions": "1",
+            "default.replication.factor": "1",
+            "min.insync.replicas": "1",
+            "offsets.topic.replication.factor": "1",
+            "offsets.topic.num.partitions": "4",
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.min.isr": "1",
+            "share.coordinator.state.topic.replication.factor": "1",
+            "share.coordinator.state.topic.min.isr": "1",
+            # consumers join at once instead of waiting 3 s for more members
+            "group.initial.rebalance.delay.ms": "0",
+            "num.network.threads": "2",
+            "num.io.threads": "2",
+            # topics are declared by the apps (with their partition counts), never created by a typo
+            "auto.create.topics.enable": "false",
+        }
+
+    def prepare(self) -> None:
+        """Write the configs (every start, so settings changes apply) and format the storage only once."""
+        self._refuse_busy_ports()
+        self.conf_dir.mkdir(parents=True, exist_ok=True)
+        body = "".join(f"{key}={value}\n" for key, value in self.server_config().items())
+        self.server_properties.write_text("# written by photostream stack; edits are overwritten\n" + body)
+        self.log4j2_file.write_text(LOG4J2_XML)
+        if (self.log_dir / "meta.properties").exists():
+            return
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        cluster_id = run_checked(self._java("kafka.tools.StorageTool", "random-uuid")).strip().splitlines()[-1]
+        run_checked(
+            self._java(
+                "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self.server_properties)
+            )
+        )
+        if not (self.log_dir / "meta.properties").exists():
+            raise StackError(f"formatting Kafka storage left no meta.properties in {self.log_dir}")
+
+    def _refuse_busy_ports(self) -> None:
+        """Fail with a clear message instead of a bind error buried in the log (or a foreign broker's health)."""
+        for port in (self.settings.kafka_port, self.settings.kafka_controller_port):
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                sock.settimeout(0.5)
+                if sock.connect_ex(("127.0.0.1", port)) == 0:
+                    raise StackError(f"port {port} on 127.0.0.1 is already in use; is Kafka already running?")
+
+    def _java(self, main_class: str, *args: str, jvm: Sequence[str] = ()) -> list[str]:
+        """A java command line on the collected jars; absolute paths keep ``pid()``'s ownership check working."""
+        if not any(self.lib.glob("*.jar")):
+            raise StackError(f"no Kafka jars in {self.lib}; run install first")
+        return [
+            java_binary(),
+            *jvm,
+            f"-Dlog4j2.configurationFile={self.log4j2_file}",
+            "-cp",
+            f"{self.lib}/*",
+            main_class,
+            *args,
+        ]
+
+    # --- run ----------------------------------------------------------------------------------------
+    def command(self) -> Sequence[str]:
+        heap = self.settings.kafka_heap
+        jvm = [
+            f"-Xms{heap}",
+            f"-Xmx{heap}",
+            "-XX:+UseG1GC",
+            "-XX:MaxGCPauseMillis=20",
+            "-XX:InitiatingHeapOccupancyPercent=35",
+            "-XX:+ExplicitGCInvokesConcurrent",
+            "-XX:+ExitOnOutOfMemoryError",
+            "-Djava.awt.headless=true",
+        ]
+        return self._java("kafka.Kafka", str(self.server_properties), jvm=jvm)
+
+    def installed_version(self) -> str:
+        """The version of the jars in ``lib`` (the protocol does not report the broker's release)."""
+        for jar in self.lib.glob("kafka_2.13-*.jar"):
+            return jar.name.removeprefix("kafka_2.13-").removesuffix(".jar")
+        return self.settings.kafka_version
+
+    def check_health(self) -> str:
+        """A real metadata round-trip that must list at least one broker; returns the Kafka version."""
+        admin = AdminClient(
+            {
+                "bootstrap.servers": self.settings.kafka_bootstrap_servers,
+                "socket.timeout.ms": 2000,
+                "socket.connection.setup.timeout.ms": 2000,
+                "reconnect.backoff.max.ms": 500,
+                # connection-refused noise while the broker starts is expected; failures surface as exceptions
+                "log_level": 0,
+            }
+        )
+        metadata = admin.list_topics(timeout=3)
+        if not metadata.brokers:
+            raise StackError(f"Kafka at {self.settings.kafka_bootstrap_servers} answered with no brokers")
+        return self.installed_version()
