@@ -40,6 +40,7 @@ class Settings(BaseSettings):
     s3_master_port: int = 19333
     s3_volume_port: int = 18380
     s3_filer_port: int = 18888
+    s3_admin_port: int = 18646
     prometheus_port: int = 19090
 
     # --- Kafka ---
@@ -84,6 +85,13 @@ class Settings(BaseSettings):
     jwt_private_key: SecretStr | None = None
     jwt_issuer: str = "photostream"
     jwt_access_ttl_s: int = 3600
+
+    # --- API behaviour ---
+    read_your_writes_timeout_s: float = 5.0
+    rate_limit_posts_per_minute: int = 5
+    rate_limit_posts_burst: int = 5
+    rate_limit_writes_per_minute: int = 300
+    rate_limit_writes_burst: int = 60
 
     @field_validator("cassandra_contact_points", mode="before")
     @classmethod

@@ -115,7 +115,8 @@ class KafkaService(Service):
         if (self.log_dir / "meta.properties").exists():
             return
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        cluster_id = run_checked(self._java("kafka.tools.StorageTool", "random-uuid")).strip().splitlines()[-1]
+        uuid_out = run_checked(self._java("kafka.tools.StorageTool", "random-uuid"))
+        cluster_id = uuid_out.strip().splitlines()[-1]
         run_checked(
             self._java(
                 "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self.server_properties)
@@ -125,7 +126,7 @@ class KafkaService(Service):
             raise StackError(f"formatting Kafka storage left no meta.properties in {self.log_dir}")
 
     def _refuse_busy_ports(self) -> None:
-        """Fail with a clear message instead of a bind error buried in the log (or a foreign broker's health)."""
+        """Fail clearly instead of with a bind error buried in the log (or a foreign broker's health)."""
         for port in (self.settings.kafka_port, self.settings.kafka_controller_port):
             with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
                 sock.settimeout(0.5)
@@ -133,7 +134,7 @@ class KafkaService(Service):
                     raise StackError(f"port {port} on 127.0.0.1 is already in use; is Kafka already running?")
 
     def _java(self, main_class: str, *args: str, jvm: Sequence[str] = ()) -> list[str]:
-        """A java command line on the collected jars; absolute paths keep ``pid()``'s ownership check working."""
+        """A java command on the collected jars; absolute paths keep ``pid()``'s ownership check working."""
         if not any(self.lib.glob("*.jar")):
             raise StackError(f"no Kafka jars in {self.lib}; run install first")
         return [

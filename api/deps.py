@@ -1,0 +1,50 @@
+"""Request dependencies as named aliases: the settings, the acting user, and the shared clients."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from api.auth import InvalidTokenError, verify_access_token
+from api.errors import ApiError
+from photostream.settings import Settings
+from producers.ids import is_id
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_resources(request: Request) -> Any:
+    return request.app.state.resources
+
+
+def current_user(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> str:
+    """The verified token's subject: the only source of the acting user."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise ApiError(401, "unauthorized", "a bearer token is required", headers={"WWW-Authenticate": "Bearer"})
+    try:
+        return verify_access_token(request.app.state.settings, credentials.credentials)
+    except InvalidTokenError as exc:
+        raise ApiError(401, "unauthorized", f"invalid token: {exc}", headers={"WWW-Authenticate": "Bearer"}) \
+            from None
+
+
+def parse_id(value: str, field: str) -> str:
+    """Path ids must be canonical UUIDs; anything else is a 422 naming the field."""
+    if not is_id(value):
+        raise ApiError(422, "invalid", f"{field}: not a valid id", field)
+    return value
+
+
+CurrentUser = Annotated[str, Depends(current_user)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+ResourcesDep = Annotated[Any, Depends(get_resources)]

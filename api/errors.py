@@ -1,0 +1,69 @@
+"""One error shape for every failure: ``{"error": {"code", "message", "field"?}}``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from producers.publisher import PublishError, PublishTimeoutError
+from producers.validation import EventValidationError
+
+
+class ApiError(Exception):
+    """Raise from a handler to answer with ``status`` and the standard error body."""
+
+    def __init__(self, status: int, code: str, message: str, field: str | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.field, self.headers = status, code, message, field, headers
+
+
+def error_body(code: str, message: str, field: str | None = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if field:
+        error["field"] = field
+    return {"error": error}
+
+
+def _field_of(loc: tuple[Any, ...]) -> str | None:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or None
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers that turn exceptions into the standard error shape."""
+
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse(error_body(exc.code, exc.message, exc.field), exc.status, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request", "type": "invalid"}
+        field = _field_of(tuple(first.get("loc", ())))
+        code = "unknown_field" if first.get("type") == "extra_forbidden" else "invalid"
+        message = f"{field}: {first.get('msg')}" if field else str(first.get("msg"))
+        return JSONResponse(error_body(code, message, field), 422)
+
+    @app.exception_handler(EventValidationError)
+    async def invalid_event(_: Request, exc: EventValidationError) -> JSONResponse:
+        return JSONResponse(error_body("invalid", str(exc), exc.field), 422)
+
+    @app.exception_handler(PublishTimeoutError)
+    async def broker_timeout(_: Request, exc: PublishTimeoutError) -> JSONResponse:
+        return JSONResponse(error_body("unavailable", "the event log did not acknowledge in time; retry"),
+                            503, headers={"Retry-After": "5"})
+
+    @app.exception_handler(PublishError)
+    async def broker_refused(_: Request, exc: PublishError) -> JSONResponse:
+        return JSONResponse(error_body("unavailable", "the event log refused the write; retry"),
+                            503, headers={"Retry-After": "5"})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}.get(exc.status_code, "error")
+        return JSONResponse(error_body(code, str(exc.detail)), exc.status_code)

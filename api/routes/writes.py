@@ -1,0 +1,120 @@
+"""The write gateway: validate, authorise, rate-limit, publish; answer 202 with the event id and a token.
+
+These handlers never write Redis or Cassandra: the event log is the only thing they change. (Ownership of a
+post is read from the posts view to answer 403 before publishing a delete.)
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path
+from pydantic import BaseModel, ConfigDict, Field
+
+from api import ratelimit
+from api.consistency import ConsistencyToken
+from api.deps import CurrentUser, ResourcesDep, SettingsDep, parse_id
+from api.errors import ApiError
+from producers import events
+from producers.events import Event
+from sinks.posts import read_post
+
+router = APIRouter(tags=["writes"])
+
+
+class Accepted(BaseModel):
+    """202 body: the event's id and a token that later reads accept as ``?after=``."""
+
+    event_id: str
+    token: str
+    id: str | None = Field(default=None, description="id of the resource created, if any")
+
+
+class LocationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200)
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    lon: float | None = Field(default=None, ge=-180, le=180)
+
+
+class PostCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    caption: str = Field(default="", max_length=events.MAX_CAPTION_CHARS)
+    image_ids: list[str] = Field(min_length=1, max_length=events.MAX_IMAGES)
+    visibility: Literal["public", "followers", "private"] = "public"
+    location: LocationIn | None = None
+
+
+class CommentCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: str = Field(min_length=1, max_length=events.MAX_COMMENT_CHARS)
+
+
+PathId = Annotated[str, Path(description="a UUID")]
+
+
+async def _publish(resources: Any, settings: Any, user_id: str, event: Event, action: str,
+                   created_id: str | None = None) -> Accepted:
+    if action == "post":
+        limit = ratelimit.Limit(settings.rate_limit_posts_per_minute, settings.rate_limit_posts_burst)
+    else:
+        limit = ratelimit.Limit(settings.rate_limit_writes_per_minute, settings.rate_limit_writes_burst)
+    decision = await ratelimit.take(resources.redis, user_id, action, limit)
+    if not decision.allowed:
+        raise ApiError(429, "rate_limited", f"too many {action} requests; retry in {decision.retry_after_s}s",
+                       headers={"Retry-After": str(decision.retry_after_s)})
+    result = await resources.publisher.publish_async(event)
+    token = ConsistencyToken(result.topic, result.partition, result.offset).encode()
+    return Accepted(event_id=event.event_id, token=token, id=created_id)
+
+
+@router.post("/posts", status_code=202, response_model=Accepted)
+async def create_post(body: PostCreate, user: CurrentUser, resources: ResourcesDep, settings: SettingsDep) -> Accepted:
+    event = events.post_created(
+        author_id=user, caption=body.caption, image_ids=body.image_ids, visibility=body.visibility,
+        location=body.location.model_dump() if body.location else None,
+    )
+    return await _publish(resources, settings, user, event, "post", event.value["post_id"])
+
+
+@router.delete("/posts/{post_id}", status_code=202, response_model=Accepted)
+async def delete_post(post_id: PathId, user: CurrentUser, resources: ResourcesDep, settings: SettingsDep) -> Accepted:
+    parse_id(post_id, "post_id")
+    post = await read_post(resources.session, post_id)
+    if post is None:
+        raise ApiError(404, "not_found", "no such post", "post_id")
+    if post["author_id"] != user:
+        raise ApiError(403, "forbidden", "only the author can delete a post")
+    event = events.post_deleted(post_id=post_id, author_id=user)
+    return await _publish(resources, settings, user, event, "write")
+
+
+@router.post("/users/{user_id}/follow", status_code=202, response_model=Accepted)
+async def follow(user_id: PathId, user: CurrentUser, resources: ResourcesDep, settings: SettingsDep) -> Accepted:
+    event = events.follow_changed(follower_id=user, followee_id=parse_id(user_id, "user_id"), action="follow")
+    return await _publish(resources, settings, user, event, "write")
+
+
+@router.delete("/users/{user_id}/follow", status_code=202, response_model=Accepted)
+async def unfollow(user_id: PathId, user: CurrentUser, resources: ResourcesDep, settings: SettingsDep) -> Accepted:
+    event = events.follow_changed(follower_id=user, followee_id=parse_id(user_id, "user_id"), action="unfollow")
+    return await _publish(resources, settings, user, event, "write")
+
+
+@router.post("/posts/{post_id}/like", status_code=202, response_model=Accepted)
+async def like(post_id: PathId, user: CurrentUser, resources: ResourcesDep, settings: SettingsDep) -> Accepted:
+    event = events.like_changed(post_id=parse_id(post_id, "post_id"), user_id=user, action="like")
+    return await _publish(resources, settings, user, event, "write")
+
+
+@router.delete("/posts/{post_id}/like", status_code=202, response_model=Accepted)
+async def unlike(post_id: PathId, user: CurrentUser, resources: ResourcesDep, settings: SettingsDep) -> Accepted:
+    event = events.like_changed(post_id=parse_id(post_id, "post_id"), user_id=user, action="unlike")
+    return await _publish(resources, settings, user, event, "write")
+
+
+@router.post("/posts/{post_id}/comments", status_code=202, response_model=Accepted)
+async def comment(post_id: PathId, body: CommentCreate, user: CurrentUser, resources: ResourcesDep,
+                  settings: SettingsDep) -> Accepted:
+    event = events.comment_added(post_id=parse_id(post_id, "post_id"), user_id=user, text=body.text)
+    return await _publish(resources, settings, user, event, "write", event.value["comment_id"])

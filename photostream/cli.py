@@ -1,0 +1,143 @@
+"""The `photostream` command line."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from typing import Annotated
+
+import typer
+
+from photostream.settings import get_settings
+
+app = typer.Typer(help="photostream: events, stream processors, views and API of a photo-sharing service.",
+                  no_args_is_help=True, add_completion=False)
+stack_app = typer.Typer(help="The local stack (Kafka, Cassandra, Redis, S3, Prometheus) on 127.0.0.1.",
+                        no_args_is_help=True)
+app.add_typer(stack_app, name="stack")
+
+
+def _logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@stack_app.command("up")
+def stack_up() -> None:
+    """Install what is missing, start every service, wait for health, migrate, create topics."""
+    from photostream.stack import manager
+    from photostream.stack.base import StackError
+
+    _logging()
+    try:
+        rows = manager.up(get_settings(), report=lambda line: typer.echo(line, err=True))
+    except StackError as exc:
+        typer.echo(f"stack up failed: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(manager.format_table(rows))
+
+
+@stack_app.command("down")
+def stack_down() -> None:
+    """Stop only the processes `up` started."""
+    from photostream.stack import manager
+
+    stopped = manager.down(get_settings())
+    typer.echo("stopped: " + (", ".join(stopped) or "nothing was running"))
+
+
+@stack_app.command("status")
+def stack_status() -> None:
+    """One table: service, address, version, state, data dir. Exit 1 unless all are healthy."""
+    from photostream.stack import manager
+
+    rows = manager.status(get_settings())
+    typer.echo(manager.format_table(rows))
+    if not all(r.state.startswith("healthy") for r in rows):
+        raise typer.Exit(1)
+
+
+@stack_app.command("logs")
+def stack_logs(service: str, lines: Annotated[int, typer.Option("-n")] = 100) -> None:
+    """The last lines of a service's log."""
+    from photostream.stack import manager
+
+    typer.echo(manager.service(get_settings(), service).tail_log(lines))
+
+
+@stack_app.command("migrate")
+def stack_migrate() -> None:
+    """Apply pending CQL migrations (idempotent)."""
+    from photostream.stack.migrate import migrate
+
+    applied = migrate(get_settings())
+    typer.echo("applied: " + (", ".join(applied) or "nothing pending"))
+
+
+@app.command()
+def worker(loglevel: str = "info") -> None:
+    """Run the stream processors (a faust worker); several may share the consumer group."""
+    from streams.app import run_worker
+
+    sys.argv = [sys.argv[0], "worker"]  # faust's Worker parses argv
+    run_worker(get_settings(), loglevel)
+
+
+@app.command()
+def api() -> None:
+    """Run the HTTP API."""
+    from api.app import run_api
+
+    run_api(get_settings())
+
+
+@app.command()
+def token(user_id: str, ttl: int = 3600) -> None:
+    """Mint a development access token for USER_ID."""
+    from api.auth import mint_access_token
+    from producers.ids import is_id
+
+    if not is_id(user_id):
+        typer.echo("user_id must be a UUID (e.g. from `python -c 'import uuid_utils; print(uuid_utils.uuid7())'`)",
+                   err=True)
+        raise typer.Exit(2)
+    typer.echo(mint_access_token(get_settings(), user_id, ttl))
+
+
+@app.command()
+def publish(topic: str) -> None:
+    """JSON lines on stdin -> validated Avro events; one line of output per input line."""
+    from photostream.cli_io import publish_lines
+
+    failures = publish_lines(get_settings(), topic, sys.stdin, typer.echo)
+    raise typer.Exit(1 if failures else 0)
+
+
+@app.command()
+def tail(
+    topic: str,
+    from_beginning: Annotated[bool, typer.Option("--from-beginning")] = False,
+    max_records: Annotated[int, typer.Option("--max", help="stop after this many records (0: never)")] = 0,
+    idle_timeout: Annotated[float, typer.Option(help="stop after this many idle seconds (0: never)")] = 0.0,
+) -> None:
+    """Decode a topic to JSON lines on stdout (DLQ records show their headers and raw bytes)."""
+    from photostream.cli_io import tail_topic
+
+    for line in tail_topic(get_settings(), topic, from_beginning, max_records, idle_timeout):
+        typer.echo(json.dumps(line, ensure_ascii=False))
+
+
+@app.command()
+def lag(group: Annotated[str | None, typer.Option(help="only this consumer group")] = None) -> None:
+    """Consumer lag per group/topic/partition."""
+    from photostream.lag import consumer_lag
+
+    rows = consumer_lag(get_settings(), group)
+    typer.echo(f"{'GROUP':40} {'TOPIC':20} {'PART':>4} {'COMMITTED':>10} {'END':>10} {'LAG':>8}")
+    for row in rows:
+        typer.echo(f"{row.group:40} {row.topic:20} {row.partition:>4} {row.committed:>10} {row.end:>10} "
+                   f"{row.lag:>8}")
+
+
+def main() -> None:
+    app()

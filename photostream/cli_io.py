@@ -1,0 +1,93 @@
+"""`publish` and `tail`: the event log from a terminal, as JSON lines."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future
+from typing import Any
+
+from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, TopicPartition
+
+from photostream.contracts.catalog import DLQ_SUFFIX
+from photostream.contracts.catalog import topic as catalog_topic
+from photostream.contracts.codec import DecodeError, EventCodec
+from photostream.kafka_config import client_config
+from photostream.settings import Settings
+from producers.events import build
+from producers.publisher import Publisher, PublishResult
+from producers.validation import EventValidationError
+
+
+def publish_lines(settings: Settings, topic: str, lines: Iterable[str], out: Callable[[str], None]) -> int:
+    """Publish every valid line; report each line's partition/offset or error. Returns the failure count."""
+    catalog_topic(topic)  # unknown topics fail before reading anything
+    failures = 0
+    pending: list[tuple[int, Future[PublishResult]]] = []
+    with Publisher(settings) as publisher:
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                fields = json.loads(line)
+                if not isinstance(fields, dict):
+                    raise EventValidationError(None, "each line must be a JSON object")
+                pending.append((number, publisher.submit(build(topic, fields))))
+            except json.JSONDecodeError as exc:
+                failures += 1
+                out(f"line {number}: error: invalid JSON: {exc.msg} (column {exc.colno})")
+            except EventValidationError as exc:
+                failures += 1
+                out(f"line {number}: error: {exc}")
+        publisher.flush()
+        for number, future in pending:
+            try:
+                result = future.result()
+                out(f"line {number}: partition {result.partition} offset {result.offset} "
+                    f"event_id {result.event_id}")
+            except Exception as exc:
+                failures += 1
+                out(f"line {number}: error: {exc}")
+    return failures
+
+
+def _render(codec: EventCodec, topic: str, message: Any) -> dict[str, Any]:
+    if topic.endswith(DLQ_SUFFIX):
+        headers = {k: v.decode(errors="replace") for k, v in (message.headers() or [])}
+        return {"partition": message.partition(), "offset": message.offset(), "headers": headers,
+                "value_base64": base64.b64encode(message.value() or b"").decode()}
+    try:
+        return codec.decode(topic, message.value())
+    except DecodeError as exc:
+        return {"_undecodable": str(exc), "partition": message.partition(), "offset": message.offset()}
+
+
+def tail_topic(
+    settings: Settings, topic: str, from_beginning: bool, max_records: int = 0, idle_timeout: float = 0.0,
+) -> Iterator[dict[str, Any]]:
+    """Yield decoded records of every partition; no consumer group offsets are committed."""
+    catalog_topic(topic)
+    consumer = Consumer(client_config(settings, **{
+        "group.id": f"photostream-tail-{uuid.uuid4()}", "enable.auto.commit": False,
+        "fetch.queue.backoff.ms": 10,
+    }))
+    codec = EventCodec()
+    try:
+        metadata = consumer.list_topics(topic, timeout=10).topics[topic]
+        start = OFFSET_BEGINNING if from_beginning else OFFSET_END
+        consumer.assign([TopicPartition(topic, p, start) for p in metadata.partitions])
+        seen, last = 0, time.monotonic()
+        while max_records == 0 or seen < max_records:
+            message = consumer.poll(0.5)
+            if message is None or message.error():
+                if idle_timeout and time.monotonic() - last > idle_timeout:
+                    return
+                continue
+            last = time.monotonic()
+            seen += 1
+            yield _render(codec, topic, message)
+    finally:
+        consumer.close()

@@ -1,0 +1,267 @@
+"""One Apache Cassandra 5.0 node on 127.0.0.1, run from its Maven jars with Java 17.
+
+There is no tarball and no ``bin/cassandra`` script here: the jars come from Maven (``scripts/cassandra/
+pom.xml``) and this module builds the JVM command line that ``cassandra-env.sh`` and
+``jvm17-server.options`` would have produced, minus what only matters on big production machines. The
+configuration is a small single-node ``cassandra.yaml`` tuned for start-up time on a 2-core machine.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from photostream.settings import PROJECT_ROOT, Settings
+from photostream.stack.base import Service, StackError
+from photostream.stack.maven import collect_runtime_jars, java_binary
+
+POM = PROJECT_ROOT / "scripts" / "cassandra" / "pom.xml"
+
+#: JMX listens on loopback only, away from the stock 7199 so it cannot clash with another Cassandra.
+JMX_PORT = 17199
+
+#: Module access Cassandra needs on Java 17 (its own conf/jvm17-server.options, JPMS section).
+JVM17_MODULE_FLAGS: tuple[str, ...] = (
+    "--add-exports=java.base/jdk.internal.misc=ALL-UNNAMED",
+    "--add-exports=java.management.rmi/com.sun.jmx.remote.internal.rmi=ALL-UNNAMED",
+    "--add-exports=java.rmi/sun.rmi.registry=ALL-UNNAMED",
+    "--add-exports=java.rmi/sun.rmi.server=ALL-UNNAMED",
+    "--add-exports=java.sql/java.sql=ALL-UNNAMED",
+    "--add-exports=java.base/java.lang.ref=ALL-UNNAMED",
+    "--add-exports=jdk.unsupported/sun.misc=ALL-UNNAMED",
+    "--add-exports=jdk.compiler/com.sun.tools.javac.file=ALL-UNNAMED",
+    "--add-exports=jdk.attach/sun.tools.attach=ALL-UNNAMED",
+    "--add-opens=java.base/java.lang.module=ALL-UNNAMED",
+    "--add-opens=java.base/jdk.internal.loader=ALL-UNNAMED",
+    "--add-opens=java.base/jdk.internal.ref=ALL-UNNAMED",
+    "--add-opens=java.base/jdk.internal.reflect=ALL-UNNAMED",
+    "--add-opens=java.base/jdk.internal.math=ALL-UNNAMED",
+    "--add-opens=java.base/jdk.internal.module=ALL-UNNAMED",
+    "--add-opens=java.base/jdk.internal.util.jar=ALL-UNNAMED",
+    "--add-opens=jdk.management/com.sun.management.internal=ALL-UNNAMED",
+    "--add-opens=java.base/sun.nio.ch=ALL-UNNAMED",
+    "--add-opens=java.base/java.io=ALL-UNNAMED",
+    "--add-opens=java.base/java.lang.reflect=ALL-UNNAMED",
+    "--add-opens=jdk.compiler/com.sun.tools.javac=ALL-UNNAMED",
+    "--add-opens=java.base/java.lang=ALL-UNNAMED",
+    "--add-opens=java.base/java.util=ALL-UNNAMED",
+)
+
+LOGBACK_XML = """<?xml version="1.0" encoding="UTF-8"?>
+<!-- Written by photostream: INFO to {logdir}/system.log, only warnings to the console (the stack log). -->
+<configuration scan="false">
+  <shutdownHook class="ch.qos.logback.core.hook.DefaultShutdownHook"/>
+  <appender name="FILE" class="ch.qos.logback.core.rolling.RollingFileAppender">
+    <file>{logdir}/system.log</file>
+    <rollingPolicy class="ch.qos.logback.core.rolling.FixedWindowRollingPolicy">
+      <fileNamePattern>{logdir}/system.log.%i.zip</fileNamePattern>
+      <minIndex>1</minIndex>
+      <maxIndex>3</maxIndex>
+    </rollingPolicy>
+    <triggeringPolicy class="ch.qos.logback.core.rolling.SizeBasedTriggeringPolicy">
+      <maxFileSize>20MB</maxFileSize>
+    </triggeringPolicy>
+    <encoder>
+      <pattern>%-5level [%thread] %date{{ISO8601}} %F:%L - %msg%n</pattern>
+    </encoder>
+  </appender>
+  <appender name="STDOUT" class="ch.qos.logback.core.ConsoleAppender">
+    <filter class="ch.qos.logback.classic.filter.ThresholdFilter">
+      <level>WARN</level>
+    </filter>
+    <encoder>
+      <pattern>%-5level [%thread] %date{{ISO8601}} %F:%L - %msg%n</pattern>
+    </encoder>
+  </appender>
+  <root level="INFO">
+    <appender-ref ref="FILE"/>
+    <appender-ref ref="STDOUT"/>
+  </root>
+  <logger name="org.apache.cassandra" level="INFO"/>
+  <logger name="com.thinkaurelius.thrift" level="ERROR"/>
+</configuration>
+"""
+
+
+class CassandraService(Service):
+    """A single Cassandra node (one token, SimpleSnitch) whose data lives under ``.stack/data/cassandra``."""
+
+    name = "cassandra"
+    #: a first start creates the system keyspaces; on 2 busy cores that can take a while
+    start_timeout_s = 150.0
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self.lib_dir = self.home / "lib"
+        self.log_dir = self.log_file.parent / self.name
+        self.yaml_file = self.conf_dir / "cassandra.yaml"
+        self.logback_file = self.conf_dir / "logback.xml"
+
+    @property
+    def address(self) -> str:
+        return f"{self.settings.cassandra_contact_points[0]}:{self.settings.cassandra_port}"
+
+    def install(self) -> None:
+        """Collect cassandra-all and its runtime closure into ``home/lib`` (skipped when already there)."""
+        collect_runtime_jars(POM, self.home, {"cassandra.version": self.settings.cassandra_version})
+
+    def prepare(self) -> None:
+        """Rewrite the config on every start so a settings change (ports, folders) always takes effect."""
+        for sub in ("data", "commitlog", "saved_caches", "hints", "cdc_raw"):
+            (self.data_dir / sub).mkdir(parents=True, exist_ok=True)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.conf_dir.mkdir(parents=True, exist_ok=True)
+        self.yaml_file.write_text(self.render_yaml())
+        self.logback_file.write_text(LOGBACK_XML.format(logdir=self.log_dir))
+
+    def render_yaml(self) -> str:
+        """A one-node config: loopback only, small memory, features a dev stack never uses turned off."""
+        d = self.data_dir
+        s = self.settings
+        return f"""# Written by photostream (photostream/stack/cassandra.py) on every start; edits are lost.
+cluster_name: photostream-local
+num_tokens: 1
+initial_token: 0
+allocate_tokens_for_local_replication_factor: 1
+partitioner: org.apache.cassandra.dht.Murmur3Partitioner
+auto_bootstrap: false
+endpoint_snitch: SimpleSnitch
+dynamic_snitch: false
+seed_provider:
+  - class_name: org.apache.cassandra.locator.SimpleSeedProvider
+    parameters:
+      - seeds: "127.0.0.1:{s.cassandra_storage_port}"
+listen_address: 127.0.0.1
+rpc_address: 127.0.0.1
+storage_port: {s.cassandra_storage_port}
+ssl_storage_port: {s.cassandra_storage_port + 1}
+native_transport_port: {s.cassandra_port}
+start_native_transport: true
+
+data_file_directories:
+  - {d / "data"}
+commitlog_directory: {d / "commitlog"}
+saved_caches_directory: {d / "saved_caches"}
+hints_directory: {d / "hints"}
+cdc_raw_directory: {d / "cdc_raw"}
+
+commitlog_sync: periodic
+commitlog_sync_period: 10000ms
+commitlog_segment_size: 32MiB
+memtable_heap_space: 64MiB
+memtable_offheap_space: 64MiB
+memtable_allocation_type: heap_buffers
+concurrent_reads: 4
+concurrent_writes: 4
+concurrent_counter_writes: 2
+concurrent_materialized_view_writes: 2
+concurrent_compactors: 1
+compaction_throughput: 64MiB/s
+auto_snapshot: false
+snapshot_before_compaction: false
+key_cache_size: 16MiB
+counter_cache_size: 4MiB
+
+authenticator: AllowAllAuthenticator
+authorizer: AllowAllAuthorizer
+role_manager: CassandraRoleManager
+network_authorizer: AllowAllNetworkAuthorizer
+
+hinted_handoff_enabled: false
+materialized_views_enabled: false
+sasi_indexes_enabled: false
+transient_replication_enabled: false
+drop_compact_storage_enabled: false
+"""
+
+    def jvm_flags(self) -> list[str]:
+        """Heap, GC and module flags: the stock option files, sized for a laptop instead of a server."""
+        heap = self.settings.cassandra_heap
+        return [
+            f"-Xms{heap}",
+            f"-Xmx{heap}",
+            "-Xss256k",
+            "-XX:+UseG1GC",
+            "-XX:+ParallelRefProcEnabled",
+            "-XX:MaxTenuringThreshold=1",
+            "-XX:G1HeapRegionSize=16m",
+            "-XX:G1RSetUpdatingPauseTimePercent=5",
+            "-XX:MaxGCPauseMillis=300",
+            "-XX:InitiatingHeapOccupancyPercent=70",
+            "-XX:+UseThreadPriorities",
+            "-XX:+PerfDisableSharedMem",
+            "-XX:+HeapDumpOnOutOfMemoryError",
+            f"-XX:HeapDumpPath={self.log_dir}",
+            f"-XX:ErrorFile={self.log_dir}/hs_err_%p.log",
+            "-ea",
+            "-da:net.openhft...",
+            *JVM17_MODULE_FLAGS,
+            "-Djdk.attach.allowAttachSelf=true",
+            "-Dio.netty.tryReflectionSetAccessible=true",
+            "-Dio.netty.allocator.useCacheForAllThreads=true",
+            "-Dio.netty.allocator.maxOrder=11",
+            "-Djava.net.preferIPv4Stack=true",
+        ]
+
+    def cassandra_properties(self) -> list[str]:
+        """System properties: where things are, and the single-node shortcuts that skip cluster waits."""
+        return [
+            f"-Dcassandra.config={self.yaml_file.resolve().as_uri()}",
+            "-Dcassandra-foreground=yes",
+            f"-Dcassandra.storagedir={self.data_dir}",
+            f"-Dcassandra.logdir={self.log_dir}",
+            f"-Dlogback.configurationFile={self.logback_file}",
+            f"-Dcassandra.jmx.local.port={JMX_PORT}",
+            "-Djava.rmi.server.hostname=127.0.0.1",
+            "-Dcassandra.skip_wait_for_gossip_to_settle=0",
+            "-Dcassandra.ring_delay_ms=100",
+            "-Dcassandra.load_ring_state=false",
+            "-Dcassandra.initial_token=0",
+            "-Dcassandra.superuser_setup_delay_ms=0",
+        ]
+
+    def jamm_jar(self) -> Path:
+        """jamm measures object sizes for memtable accounting; Cassandra refuses to guess without it."""
+        jars = sorted(self.lib_dir.glob("jamm-*.jar"))
+        if not jars:
+            raise StackError(f"no jamm jar in {self.lib_dir}; run install first")
+        return jars[-1]
+
+    def command(self) -> Sequence[str]:
+        jars = sorted(self.lib_dir.glob("*.jar"))
+        if not jars:
+            raise StackError(f"no jars in {self.lib_dir}; run install first")
+        return [
+            java_binary(),
+            *self.jvm_flags(),
+            f"-javaagent:{self.jamm_jar()}",
+            *self.cassandra_properties(),
+            "-cp",
+            os.pathsep.join([str(self.conf_dir), *map(str, jars)]),
+            "org.apache.cassandra.service.CassandraDaemon",
+        ]
+
+    def check_health(self) -> str:
+        """Ask the node for its version over CQL, the way the application will talk to it."""
+        from cassandra.cluster import Cluster
+        from cassandra.policies import DCAwareRoundRobinPolicy
+
+        s = self.settings
+        cluster = Cluster(
+            contact_points=list(s.cassandra_contact_points),
+            port=s.cassandra_port,
+            load_balancing_policy=DCAwareRoundRobinPolicy(local_dc=s.cassandra_datacenter),
+            connect_timeout=2.0,
+            control_connection_timeout=2.0,
+            schema_metadata_enabled=False,
+            token_metadata_enabled=False,
+        )
+        try:
+            session = cluster.connect()
+            row = session.execute("SELECT release_version FROM system.local", timeout=5.0).one()
+            if row is None:
+                raise StackError("system.local returned no row")
+            return str(row.release_version)
+        finally:
+            cluster.shutdown()

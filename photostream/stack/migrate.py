@@ -1,0 +1,58 @@
+"""Idempotent CQL migrations: ``sinks/migrations/NNNN_name.cql``, applied once each, in order.
+
+The keyspace is created with the replication from settings (SimpleStrategy locally, NetworkTopologyStrategy
+on a cluster). Applied migrations are recorded in ``schema_migrations``; every statement is itself
+idempotent (IF NOT EXISTS) so a migration interrupted half-way can simply run again.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from photostream.settings import PROJECT_ROOT, Settings
+
+MIGRATIONS_DIR = PROJECT_ROOT / "sinks" / "migrations"
+_KEYSPACE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,47}$")
+
+
+def migration_files(folder: Path = MIGRATIONS_DIR) -> list[Path]:
+    return sorted(folder.glob("[0-9][0-9][0-9][0-9]_*.cql"))
+
+
+def split_statements(cql: str) -> list[str]:
+    """Statements of a migration file (``;``-separated, ``--`` comments dropped)."""
+    lines = [line for line in cql.splitlines() if not line.strip().startswith("--")]
+    return [stmt.strip() for stmt in "\n".join(lines).split(";") if stmt.strip()]
+
+
+def migrate(settings: Settings) -> list[str]:
+    """Apply pending migrations; return the names applied now."""
+    from sinks.cassandra import connect
+
+    keyspace = settings.cassandra_keyspace
+    if not _KEYSPACE_RE.match(keyspace):
+        raise ValueError(f"invalid keyspace name {keyspace!r}")
+    cluster, session = connect(settings, keyspace=None)
+    try:
+        session.execute(
+            f"CREATE KEYSPACE IF NOT EXISTS {keyspace} WITH replication = {settings.cassandra_replication}"
+        )
+        session.set_keyspace(keyspace)
+        session.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY, applied_at timestamp)"
+        )
+        done = {row.name for row in session.execute("SELECT name FROM schema_migrations")}
+        applied = []
+        for path in migration_files():
+            if path.name in done:
+                continue
+            for statement in split_statements(path.read_text()):
+                session.execute(statement, timeout=60)
+            session.execute(
+                "INSERT INTO schema_migrations (name, applied_at) VALUES (%s, toTimestamp(now()))", (path.name,)
+            )
+            applied.append(path.name)
+        return applied
+    finally:
+        cluster.shutdown()

@@ -1,0 +1,81 @@
+"""Prometheus from Debian's ``prometheus`` package, scraping the photostream API and worker."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+import httpx
+
+from photostream.stack.apt import ensure_binary
+from photostream.stack.base import Service, StackError, run_checked
+
+#: short enough that a test sees a counter move within a few seconds
+_SCRAPE_INTERVAL = "5s"
+#: a dev stack only needs recent history; keeps .stack/ small
+_RETENTION_TIME = "1d"
+_RETENTION_SIZE = "256MB"
+
+
+class PrometheusService(Service):
+    """One Prometheus on 127.0.0.1 with its TSDB under ``.stack/data/prometheus``."""
+
+    name = "prometheus"
+    start_timeout_s = 60.0
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.settings.prometheus_port}"
+
+    @property
+    def config_file(self) -> Path:
+        return self.conf_dir / "prometheus.yml"
+
+    def install(self) -> None:
+        ensure_binary("prometheus", "prometheus")
+
+    def prepare(self) -> None:
+        """Write the scrape config every start (ports may have changed) and reject it early if invalid."""
+        jobs = {
+            "photostream-api": self.settings.api_port,
+            "photostream-worker": self.settings.worker_web_port,
+        }
+        lines = [
+            "global:",
+            f"  scrape_interval: {_SCRAPE_INTERVAL}",
+            f"  evaluation_interval: {_SCRAPE_INTERVAL}",
+            "scrape_configs:",
+        ]
+        for job, port in jobs.items():
+            lines += [
+                f"  - job_name: {job}",
+                "    metrics_path: /metrics",
+                "    static_configs:",
+                f"      - targets: ['127.0.0.1:{port}']",
+            ]
+        self.config_file.write_text("\n".join(lines) + "\n")
+        promtool = shutil.which("promtool")
+        if promtool:
+            run_checked([promtool, "check", "config", str(self.config_file)])
+
+    def command(self) -> Sequence[str]:
+        binary = shutil.which("prometheus")
+        if binary is None:
+            raise StackError("prometheus is not on PATH; install the service first")
+        return [
+            binary,
+            f"--config.file={self.config_file}",
+            f"--storage.tsdb.path={self.data_dir}",
+            f"--storage.tsdb.retention.time={_RETENTION_TIME}",
+            f"--storage.tsdb.retention.size={_RETENTION_SIZE}",
+            f"--web.listen-address={self.address}",
+        ]
+
+    def check_health(self) -> str:
+        base = f"http://{self.address}"
+        with httpx.Client(timeout=2.0) as client:
+            client.get(f"{base}/-/ready").raise_for_status()
+            info = client.get(f"{base}/api/v1/status/buildinfo")
+            info.raise_for_status()
+            return str(info.json()["data"]["version"])

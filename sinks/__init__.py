@@ -1,0 +1,1 @@
+"""Sinks: the only code that writes Redis (hot, rebuildable) and Cassandra (durable)."""

@@ -1,0 +1,53 @@
+"""Cassandra sessions and asyncio glue.
+
+Connections honour the settings' contact points, port, datacenter (DC-aware, token-aware routing) and
+credentials, so the same code runs against a multi-node cluster.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from cassandra.auth import PlainTextAuthProvider
+from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, ResponseFuture, Session
+from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
+
+from photostream.settings import Settings
+
+
+def connect(settings: Settings, keyspace: str | None = "") -> tuple[Cluster, Session]:
+    """A connected cluster and session; ``keyspace=""`` means the settings' keyspace, None means none."""
+    profile = ExecutionProfile(
+        load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy(local_dc=settings.cassandra_datacenter)),
+        request_timeout=15,
+    )
+    auth = None
+    if settings.cassandra_username and settings.cassandra_password:
+        auth = PlainTextAuthProvider(settings.cassandra_username, settings.cassandra_password.get_secret_value())
+    cluster = Cluster(
+        settings.cassandra_contact_points,
+        port=settings.cassandra_port,
+        execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+        auth_provider=auth,
+        protocol_version=5,
+        connect_timeout=5,
+    )
+    session = cluster.connect(settings.cassandra_keyspace if keyspace == "" else keyspace)
+    return cluster, session
+
+
+async def execute(session: Session, statement: Any, params: Any = None) -> Any:
+    """Run a statement without blocking the event loop; returns the result rows."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Any] = loop.create_future()
+    response: ResponseFuture = session.execute_async(statement, params)
+
+    def ok(rows: Any) -> None:
+        loop.call_soon_threadsafe(lambda: future.done() or future.set_result(response.result()))
+
+    def failed(exc: BaseException) -> None:
+        loop.call_soon_threadsafe(lambda: future.done() or future.set_exception(exc))
+
+    response.add_callbacks(ok, failed)
+    return await future

@@ -1,0 +1,1 @@
+"""Stream processors run by `photostream worker` (a faust-streaming worker)."""

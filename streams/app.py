@@ -1,0 +1,50 @@
+"""The faust application: built from settings at start-up, with every processor registered."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import faust
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from photostream.settings import Settings
+from sinks.posts import PostSink
+from sinks.profiles import ProfileSink
+from streams.projector import register_projector
+
+
+def broker_url(settings: Settings) -> str:
+    """faust's form of the bootstrap list: ``kafka://h1:p1;h2:p2``."""
+    hosts = [h.strip() for h in settings.kafka_bootstrap_servers.split(",") if h.strip()]
+    return "kafka://" + ";".join(hosts)
+
+
+def create_app(settings: Settings) -> faust.App:
+    """A faust app whose consumer group is ``settings.app_id``; several workers may share it."""
+    app = faust.App(
+        settings.app_id,
+        broker=broker_url(settings),
+        datadir=str(settings.worker_data_dir),
+        web_host="127.0.0.1",
+        web_port=settings.worker_web_port,
+        consumer_auto_offset_reset="earliest",
+        broker_commit_interval=0.5,
+        topic_disable_leader=True,
+        table_standby_replicas=0,
+    )
+    register_projector(app, settings, "profiles", ("user-registered", "profile-updated"),
+                       lambda r: ProfileSink(r.session, r.redis))
+    register_projector(app, settings, "posts", ("post-created", "post-deleted"), lambda r: PostSink(r.session))
+
+    @app.page("/metrics")
+    async def metrics(web: Any, request: Any) -> Any:
+        return web.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
+    return app
+
+
+def run_worker(settings: Settings, loglevel: str = "info") -> None:
+    """Run one worker process until interrupted."""
+    app = create_app(settings)
+    worker = faust.Worker(app, loglevel=loglevel, web_port=settings.worker_web_port, web_host="127.0.0.1")
+    worker.execute_from_commandline()

@@ -1,0 +1,34 @@
+"""Connections a processor needs, opened when the worker starts (never at import time)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from cassandra.cluster import Cluster, Session
+
+from photostream.contracts.codec import EventCodec
+from photostream.settings import Settings
+from producers.publisher import Publisher
+from sinks.cassandra import connect
+from sinks.redis_client import async_client
+
+
+@dataclass
+class Resources:
+    settings: Settings
+    codec: EventCodec
+    publisher: Publisher
+    cluster: Cluster
+    session: Session
+    redis: Any
+
+    @classmethod
+    def open(cls, settings: Settings) -> Resources:
+        cluster, session = connect(settings)
+        return cls(settings, EventCodec(), Publisher(settings), cluster, session, async_client(settings))
+
+    async def close(self) -> None:
+        self.publisher.close()
+        await self.redis.aclose()
+        self.cluster.shutdown()
