@@ -31,7 +31,9 @@ def error_body(code: str, message: str, field: str | None = None) -> dict[str, A
 
 def _field_of(loc: tuple[Any, ...]) -> str | None:
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
-    return ".".join(parts) or None
+    if not parts and loc:
+        return str(loc[0])  # the whole body (or query) is missing or malformed
+    return ".".join(str(p) for p in parts if not p.isdigit()) or None
 
 
 def install(app: FastAPI) -> None:

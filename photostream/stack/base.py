@@ -104,7 +104,12 @@ class Service(ABC):
             return None
 
     def start(self) -> None:
-        """Start the service in the background (its own session, so our terminal's signals don't reach it)."""
+        """Start the service in the background (its own session, so our terminal's signals don't reach it).
+
+        A no-op while our recorded process still runs, so a second start never orphans the first.
+        """
+        if self.pid() is not None:
+            return
         for folder in (self.data_dir, self.conf_dir, self.log_file.parent, self.pid_file.parent):
             folder.mkdir(parents=True, exist_ok=True)
         self.prepare()

@@ -168,8 +168,21 @@ class KafkaService(Service):
             return jar.name.removeprefix("kafka_2.13-").removesuffix(".jar")
         return self.settings.kafka_version
 
+    def _require_reachable(self) -> None:
+        """Fail in milliseconds when no bootstrap server accepts TCP (librdkafka would wait its timeout)."""
+        errors: list[str] = []
+        for server in self.settings.kafka_bootstrap_servers.split(","):
+            host, _, port = server.strip().rpartition(":")
+            try:
+                socket.create_connection((host.strip("[]"), int(port)), timeout=1.0).close()
+                return
+            except (OSError, ValueError) as exc:
+                errors.append(f"{server.strip()}: {exc}")
+        raise StackError("no Kafka bootstrap server reachable: " + "; ".join(errors))
+
     def check_health(self) -> str:
         """A real metadata round-trip that must list at least one broker; returns the Kafka version."""
+        self._require_reachable()
         admin = AdminClient(
             {
                 "bootstrap.servers": self.settings.kafka_bootstrap_servers,

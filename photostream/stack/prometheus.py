@@ -32,6 +32,11 @@ class PrometheusService(Service):
     def config_file(self) -> Path:
         return self.conf_dir / "prometheus.yml"
 
+    @property
+    def targets_dir(self) -> Path:
+        """Where processes on non-default ports register themselves (Prometheus file service discovery)."""
+        return self.conf_dir / "targets"
+
     def install(self) -> None:
         ensure_binary("prometheus", "prometheus")
 
@@ -47,12 +52,18 @@ class PrometheusService(Service):
             f"  evaluation_interval: {_SCRAPE_INTERVAL}",
             "scrape_configs:",
         ]
+        self.targets_dir.mkdir(parents=True, exist_ok=True)
         for job, port in jobs.items():
+            # The default port is scraped statically; extra processes (a second worker, a test API on
+            # another port) register by dropping a file into targets/<job>-*.json.
             lines += [
                 f"  - job_name: {job}",
                 "    metrics_path: /metrics",
                 "    static_configs:",
                 f"      - targets: ['127.0.0.1:{port}']",
+                "    file_sd_configs:",
+                f"      - files: ['{self.targets_dir}/{job}-*.json']",
+                f"        refresh_interval: {_SCRAPE_INTERVAL}",
             ]
         self.config_file.write_text("\n".join(lines) + "\n")
         promtool = shutil.which("promtool")

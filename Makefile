@@ -1,0 +1,42 @@
+# photostream: every target works from a fresh clone; the stack installs itself into .stack/.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install up down status test lint bench demo clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+up: install
+	$(BIN)/photostream stack up
+
+down: install
+	$(BIN)/photostream stack down
+
+status: install
+	$(BIN)/photostream stack status
+
+## the whole suite on the real stack; leaves the stack as it found it
+test: install
+	bash scripts/test.sh
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy photostream producers streams sinks api
+	$(BIN)/python -m photostream.contracts.compat
+
+bench: install
+	bash scripts/bench.sh
+
+demo: install
+	bash scripts/demo.sh
+
+clean: down
+	rm -rf .stack

@@ -1,0 +1,66 @@
+"""Refuse schema changes that are not both backward and forward compatible with the last released version.
+
+Uses Apache Avro's own ``ReaderWriterCompatibilityChecker`` (the reference implementation of the spec's
+resolution rules) rather than a hand-written approximation. `make lint` runs this module; a test does too.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+import avro.schema
+from avro.compatibility import ReaderWriterCompatibilityChecker, SchemaCompatibilityType
+
+from photostream.contracts.schema_store import SchemaStore, default_store
+
+
+@dataclass(frozen=True)
+class Incompatibility:
+    topic: str
+    older: int
+    newer: int
+    direction: str  # "backward" (new reads old) or "forward" (old reads new)
+    detail: str
+
+
+def _parse(raw: dict[str, Any]) -> avro.schema.Schema:
+    return avro.schema.parse(json.dumps(raw))
+
+
+def check_pair(older: dict[str, Any], newer: dict[str, Any]) -> list[tuple[str, str]]:
+    """Problems of replacing ``older`` with ``newer``: (direction, detail) for each failing direction."""
+    checker = ReaderWriterCompatibilityChecker()
+    old, new = _parse(older), _parse(newer)
+    problems = []
+    for direction, reader, writer in (("backward", new, old), ("forward", old, new)):
+        result = checker.get_compatibility(reader, writer)
+        if result.compatibility is not SchemaCompatibilityType.compatible:
+            problems.append((direction, "; ".join(result.messages) or "incompatible"))
+    return problems
+
+
+def check_store(store: SchemaStore) -> list[Incompatibility]:
+    """Every consecutive pair of released versions must be full-compatible."""
+    found = []
+    for topic in store.topics():
+        versions = store.versions(topic)
+        for older, newer in zip(versions, versions[1:], strict=False):
+            for direction, detail in check_pair(older.raw, newer.raw):
+                found.append(Incompatibility(topic, older.version, newer.version, direction, detail))
+    return found
+
+
+def main() -> int:
+    problems = check_store(default_store())
+    for p in problems:
+        sys.stderr.write(f"{p.topic}: v{p.newer} is not {p.direction} compatible with v{p.older}: {p.detail}\n")
+    if not problems:
+        sys.stdout.write(f"schemas compatible ({len(default_store().topics())} topics)\n")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,141 @@
+"""Integration fixtures: the real local stack, a worker and an API process of this test run.
+
+A missing or unhealthy service fails every integration test loudly (never a skip): run `make up`.
+Each run uses its own consumer group (app id) and ports, so it passes on a stack left running.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from api.auth import mint_access_token
+from photostream.settings import PROJECT_ROOT, Settings
+from photostream.stack import manager
+from producers.publisher import Publisher
+
+BIN = Path(sys.executable).parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "integration" in str(item.fspath):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def stack(settings: Settings) -> None:
+    rows = manager.status(settings)
+    unhealthy = [f"{r.name} ({r.state}) at {r.address}" for r in rows if not r.state.startswith("healthy")]
+    if unhealthy:
+        pytest.fail("the local stack is not healthy: " + ", ".join(unhealthy) + " — run `make up`", pytrace=False)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Process:
+    """A photostream subprocess with its own log, stopped at the end of the session."""
+
+    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
+        self.log = log
+        self._file = open(log, "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen([str(BIN / "photostream"), *args], env=env, stdout=self._file,
+                                     stderr=subprocess.STDOUT, cwd=PROJECT_ROOT, start_new_session=True)
+
+    def wait_http(self, url: str, timeout_s: float = 90.0, status: int = 200) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                pytest.fail(f"process exited ({self.proc.returncode}):\n{self.tail()}", pytrace=False)
+            try:
+                if httpx.get(url, timeout=2).status_code == status:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        pytest.fail(f"{url} did not answer {status} in {timeout_s}s:\n{self.tail()}", pytrace=False)
+
+    def tail(self, lines: int = 60) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._file.close()
+
+
+@pytest.fixture(scope="session")
+def run_id() -> str:
+    return uuid.uuid4().hex[:10]
+
+
+@pytest.fixture(scope="session")
+def test_env(settings: Settings, run_id: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({
+        "PHOTOSTREAM_APP_ID": f"photostream-test-{run_id}",
+        "PHOTOSTREAM_WORKER_WEB_PORT": str(free_port()),
+        "PHOTOSTREAM_WORKER_DATA_DIR": str(tmp_path_factory.mktemp("worker")),
+        "PHOTOSTREAM_API_PORT": str(free_port()),
+    })
+    return env
+
+
+@pytest.fixture(scope="session")
+def worker(test_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Process]:
+    proc = Process(["worker", "--loglevel", "warning"], test_env, tmp_path_factory.mktemp("logs") / "worker.log")
+    proc.wait_http(f"http://127.0.0.1:{test_env['PHOTOSTREAM_WORKER_WEB_PORT']}/metrics")
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="session")
+def api_url(test_env: dict[str, str], settings: Settings, worker: Process,
+            tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = test_env["PHOTOSTREAM_API_PORT"]
+    proc = Process(["api"], test_env, tmp_path_factory.mktemp("logs") / "api.log")
+    url = f"http://127.0.0.1:{port}"
+    proc.wait_http(url + "/readyz")
+    # register with Prometheus' file discovery so the scrape test sees this process
+    targets = settings.stack_dir / "conf" / "prometheus" / "targets"
+    targets.mkdir(parents=True, exist_ok=True)
+    target_file = targets / f"photostream-api-test-{port}.json"
+    target_file.write_text(json.dumps([{"targets": [f"127.0.0.1:{port}"], "labels": {"instance_kind": "test"}}]))
+    yield url
+    target_file.unlink(missing_ok=True)
+    proc.stop()
+
+
+@pytest.fixture()
+def client(api_url: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=api_url + "/api/v1", timeout=30) as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+def publisher(settings: Settings) -> Iterator[Publisher]:
+    with Publisher(settings) as p:
+        yield p
+
+
+def auth(settings: Settings, user_id: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {mint_access_token(settings, user_id)}"}

@@ -1,0 +1,52 @@
+"""Reading back exactly the records a test produced, by partition and offset (no scanning of history)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from confluent_kafka import Consumer, Message, TopicPartition
+
+from photostream.contracts.codec import EventCodec
+from photostream.kafka_config import client_config
+from photostream.settings import Settings
+
+
+def read_message(settings: Settings, topic: str, partition: int, offset: int, timeout_s: float = 15) -> Message:
+    consumer = Consumer(client_config(settings, **{"group.id": "test-reader", "enable.auto.commit": False,
+                                                   "fetch.queue.backoff.ms": 10}))
+    try:
+        consumer.assign([TopicPartition(topic, partition, offset)])
+        message = consumer.poll(timeout_s)
+        assert message is not None and not message.error(), f"no record at {topic}/{partition}@{offset}"
+        return message
+    finally:
+        consumer.close()
+
+
+def read_event(settings: Settings, topic: str, partition: int, offset: int) -> dict[str, Any]:
+    return EventCodec().decode(topic, read_message(settings, topic, partition, offset).value())
+
+
+def find_dlq_record(settings: Settings, topic: str, source_partition: int, source_offset: int,
+                    timeout_s: float = 30) -> Message:
+    """The DLQ record whose headers point at the given source record."""
+    import time
+    import uuid
+
+    consumer = Consumer(client_config(settings, **{"group.id": f"test-dlq-{uuid.uuid4()}",
+                                                   "enable.auto.commit": False, "auto.offset.reset": "earliest",
+                                                   "fetch.queue.backoff.ms": 10}))
+    deadline = time.monotonic() + timeout_s
+    try:
+        consumer.subscribe([topic + ".dlq"])
+        while time.monotonic() < deadline:
+            message = consumer.poll(0.5)
+            if message is None or message.error():
+                continue
+            headers = {k: v.decode() for k, v in message.headers() or []}
+            if (headers.get("dlq.source.partition") == str(source_partition)
+                    and headers.get("dlq.source.offset") == str(source_offset)):
+                return message
+        raise AssertionError(f"no DLQ record for {topic}/{source_partition}@{source_offset}")
+    finally:
+        consumer.close()

@@ -1,0 +1,89 @@
+"""The producer SDK and the publish/tail commands against the real broker."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from photostream.settings import Settings
+from producers import events
+from producers.ids import new_id
+from producers.publisher import Publisher, PublishTimeoutError
+from tests.integration.kafka_read import read_event, read_message
+
+PHOTOSTREAM = str(Path(sys.executable).parent / "photostream")
+
+
+def test_publish_returns_where_the_record_landed_and_it_decodes(publisher: Publisher, settings: Settings) -> None:
+    post = events.post_created(author_id=new_id(), caption="sdk #test", image_ids=[new_id()])
+    result = publisher.publish(post)
+    assert result.topic == "post-created" and result.offset >= 0
+    message = read_message(settings, result.topic, result.partition, result.offset)
+    assert message.key() == post.key.encode()
+    assert read_event(settings, "post-created", result.partition, result.offset)["post_id"] == post.value["post_id"]
+
+
+def test_events_of_one_key_share_a_partition_in_order(publisher: Publisher) -> None:
+    author = new_id()
+    results = [publisher.publish(events.post_created(author_id=author, caption=str(i), image_ids=[new_id()]))
+               for i in range(5)]
+    assert len({r.partition for r in results}) == 1
+    assert [r.offset for r in results] == sorted(r.offset for r in results)
+
+
+async def test_async_publish(publisher: Publisher, settings: Settings) -> None:
+    results = await asyncio.gather(*[
+        publisher.publish_async(events.like_changed(post_id=new_id(), user_id=new_id(), action="like"))
+        for _ in range(10)
+    ])
+    assert all(r.offset >= 0 for r in results)
+    assert read_event(settings, "like-changed", results[0].partition, results[0].offset)["action"] == "like"
+
+
+def test_a_broker_that_never_acknowledges_fails_the_publish() -> None:
+    dead = Settings(kafka_bootstrap_servers="127.0.0.1:1", publish_timeout_s=1.5)
+    publisher = Publisher(dead)
+    with pytest.raises(PublishTimeoutError):
+        publisher.publish(events.post_deleted(post_id=new_id(), author_id=new_id()))
+    publisher.close()
+
+
+def test_publish_command_reports_each_line_and_sends_the_good_ones(settings: Settings) -> None:
+    good = {"post_id": new_id(), "author_id": new_id()}
+    lines = "\n".join([
+        json.dumps(good),
+        json.dumps({"post_id": new_id()}),  # author_id missing
+        "{not json",
+        json.dumps({**good, "post_id": 7}),  # wrong type
+    ])
+    run = subprocess.run([PHOTOSTREAM, "publish", "post-deleted"], input=lines, capture_output=True, text=True,
+                         timeout=60)
+    assert run.returncode == 1
+    out = run.stdout.splitlines()
+    assert out[0].startswith("line 2: error: author_id")
+    assert out[1].startswith("line 3: error: invalid JSON")
+    assert out[2].startswith("line 4: error: post_id")
+    assert out[3].startswith("line 1: partition ")
+    partition, offset = int(out[3].split()[3]), int(out[3].split()[5])
+    assert read_event(settings, "post-deleted", partition, offset)["post_id"] == good["post_id"]
+
+
+def test_publish_command_unknown_topic_fails() -> None:
+    run = subprocess.run([PHOTOSTREAM, "publish", "no-such-topic"], input="{}", capture_output=True, text=True,
+                         timeout=60)
+    assert run.returncode != 0 and "unknown topic" in (run.stdout + run.stderr + str(run.stderr))
+
+
+def test_tail_command_decodes_to_json_lines(publisher: Publisher) -> None:
+    event = events.mute_changed(actor_id=new_id(), target_id=new_id(), action="on")
+    publisher.publish(event)
+    run = subprocess.run([PHOTOSTREAM, "tail", "mute-changed", "--from-beginning", "--idle-timeout", "3"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    decoded = [json.loads(line) for line in run.stdout.splitlines()]
+    assert any(d.get("event_id") == event.event_id and d["action"] == "on" for d in decoded)

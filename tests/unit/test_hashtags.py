@@ -1,0 +1,38 @@
+"""Hashtag normalisation: a table of captions and the tags they must yield."""
+
+import pytest
+
+from photostream.hashtags import MAX_TAG_LENGTH, extract_hashtags, normalize_tag
+
+CASES = [
+    ("#Sunset #sunset #SUNSET", ["sunset"]),
+    ("#日本 #café #ñandú", ["日本", "café", "ñandú"]),
+    ("#नमस्ते दुनिया", ["नमस्ते"]),  # Devanagari with combining marks
+    ("#Привет #мир", ["привет", "мир"]),
+    ("#sun! #sea, #sky.", ["sun", "sea", "sky"]),  # trailing punctuation is not part of a tag
+    ("#🔥fire #fire🔥 #🔥", ["fire"]),  # emoji end a tag and are never in one
+    ("#123 #2024 #1a #_x", ["1a", "_x"]),  # all digits is not a tag
+    ("email a#b and c#d", []),  # a tag cannot start inside a word
+    ("#ＳＵＮＳＥＴ", ["sunset"]),  # NFKC folds full-width forms
+    ("#Straße #STRASSE", ["strasse"]),  # case folding, not lowercasing
+    ("##double", ["double"]),
+    ("#", []),
+    ("no tags here", []),
+    ("#a_b-c", ["a_b"]),
+    ("#" + "a" * MAX_TAG_LENGTH, ["a" * MAX_TAG_LENGTH]),
+    ("#" + "a" * (MAX_TAG_LENGTH + 1), []),  # too long is not a tag at all
+    ("#b #a #b", ["b", "a"]),  # order of first appearance
+]
+
+
+@pytest.mark.parametrize(("caption", "expected"), CASES)
+def test_extract_hashtags(caption: str, expected: list[str]) -> None:
+    assert extract_hashtags(caption) == expected
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("Sunset", "sunset"), ("#Sunset", "sunset"), ("ＳＵＮ", "sun"), ("123", None), ("", None), ("a b", None),
+    ("日本", "日本"),
+])
+def test_normalize_tag(raw: str, expected: str | None) -> None:
+    assert normalize_tag(raw) == expected
