@@ -11,7 +11,7 @@ from prometheus_client import Counter, Histogram
 
 from api import errors
 from api.resources import ApiResources
-from api.routes import health, reads, uploads, writes
+from api.routes import hashtags, health, reads, uploads, writes
 from photostream.settings import Settings
 
 PREFIX = "/api/v1"
@@ -33,7 +33,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     errors.install(app)
     app.include_router(health.router)
-    for router in (writes.router, reads.router, uploads.router):
+    for router in (writes.router, reads.router, uploads.router, hashtags.router):
         app.include_router(router, prefix=PREFIX)
 
     @app.middleware("http")

@@ -86,6 +86,15 @@ class Settings(BaseSettings):
     jwt_issuer: str = "photostream"
     jwt_access_ttl_s: int = 3600
 
+    # --- hashtag pipeline ---
+    hashtag_window_s: int = 10
+    hashtag_top_n: int = 50
+    popularity_like_weight: float = 1.0
+    popularity_comment_weight: float = 3.0
+    popularity_tau_hours: float = 12.0
+    trending_min_authors: int = 3
+    batch_max_events: int = 5000
+
     # --- API behaviour ---
     read_your_writes_timeout_s: float = 5.0
     rate_limit_posts_per_minute: int = 5

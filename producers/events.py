@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from photostream.contracts.catalog import topic as catalog_topic
-from photostream.hashtags import extract_hashtags
+from photostream.hashtags import extract_hashtags, normalize_tag
 from producers.ids import is_id, new_id, now_ms
 from producers.validation import EventValidationError, validate_record
 
@@ -57,6 +57,8 @@ def check_domain_rules(topic: str, record: dict[str, Any]) -> None:
             raise EventValidationError("image_ids", f"between 1 and {MAX_IMAGES} images ({len(images)} given)")
         for image_id in images:
             _require_id("image_ids", image_id)
+    if topic == "post-hashtag" and normalize_tag(record["hashtag"]) != record["hashtag"]:
+        raise EventValidationError("hashtag", f"not a normalised hashtag: {record['hashtag']!r:.120}")
     if topic == "comment-added" and not 1 <= len(record["text"].strip()) <= MAX_COMMENT_CHARS:
         raise EventValidationError("text", f"between 1 and {MAX_COMMENT_CHARS} characters")
     if topic in ("follow-changed", "follow-requested") and record["follower_id"] == record["followee_id"]:
@@ -87,11 +89,11 @@ def post_deleted(*, post_id: str, author_id: str) -> Event:
 
 def post_hashtag(
     *, event_id: str, post_id: str, author_id: str, hashtag: str, action: Literal["add", "retract"],
-    post_created_at: int, occurred_at: int,
+    post_created_at: int, occurred_at: int, post_tags: list[str],
 ) -> Event:
     return build("post-hashtag", {
         "event_id": event_id, "occurred_at": occurred_at, "post_id": post_id, "author_id": author_id,
-        "hashtag": hashtag, "action": action, "post_created_at": post_created_at,
+        "hashtag": hashtag, "action": action, "post_created_at": post_created_at, "post_tags": post_tags,
     })
 
 

@@ -21,3 +21,50 @@ def applied_offsets(consumer: str, topic: str) -> str:
 
 def rate_bucket(user_id: str, action: str) -> str:
     return f"ratelimit:{{{user_id}}}:{action}"
+
+
+#: Hot hashtag data expires if the stream stops refreshing it (safety net; the stream rewrites on change).
+HASHTAG_TTL_S = 24 * 3600
+#: Newest posts kept per tag in Redis (older pages come from Cassandra).
+HASHTAG_RECENT_MAX = 500
+#: Trending author sets live a little longer than the longest baseline they feed (7 days + 1 window).
+TREND_TTL_S = 8 * 24 * 3600
+
+
+def hashtag(tag: str) -> str:
+    """Hash: post_count (absolute)."""
+    return f"hashtag:{{{tag}}}"
+
+
+def hashtag_recent(tag: str) -> str:
+    """Sorted set post_id -> created_at ms, newest posts."""
+    return f"hashtag:{{{tag}}}:recent"
+
+
+def hashtag_related(tag: str) -> str:
+    """Sorted set other tag -> co-occurrence count."""
+    return f"hashtag:{{{tag}}}:related"
+
+
+def hashtag_top(tag: str) -> str:
+    """Sorted set post_id -> popularity score; the top N posts."""
+    return f"hashtag:{{{tag}}}:top"
+
+
+def trend_authors(tag: str, bucket_ms: int, bucket_start: int) -> str:
+    """Set of distinct authors who used ``tag`` in one bucket (same slot for all of a tag's buckets)."""
+    return f"trend:{{{tag}}}:{bucket_ms}:{bucket_start}"
+
+
+def trend_active() -> str:
+    """Sorted set tag -> last activity ms: the candidates for trending."""
+    return "trend:active"
+
+
+def trending_cache(window: str) -> str:
+    return f"trending:{window}"
+
+
+def post_engagement(post_id: str) -> str:
+    """Hash: like_count, comment_count, created_at, tags (JSON)."""
+    return f"post:{{{post_id}}}:engagement"

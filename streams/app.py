@@ -10,6 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from photostream.settings import Settings
 from sinks.posts import PostSink
 from sinks.profiles import ProfileSink
+from streams.batch_tasks import register_batch_processors
 from streams.projector import register_projector
 
 
@@ -35,6 +36,7 @@ def create_app(settings: Settings) -> faust.App:
     register_projector(app, settings, "profiles", ("user-registered", "profile-updated"),
                        lambda r: ProfileSink(r.session, r.redis))
     register_projector(app, settings, "posts", ("post-created", "post-deleted"), lambda r: PostSink(r.session))
+    register_batch_processors(app, settings)
 
     @app.page("/metrics")
     async def metrics(web: Any, request: Any) -> Any:

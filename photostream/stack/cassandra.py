@@ -238,7 +238,7 @@ drop_compact_storage_enabled: false
             f"-javaagent:{self.jamm_jar()}",
             *self.cassandra_properties(),
             "-cp",
-            os.pathsep.join([str(self.conf_dir), *map(str, jars)]),
+            os.pathsep.join(map(str, jars)),
             "org.apache.cassandra.service.CassandraDaemon",
         ]
 

@@ -1,0 +1,77 @@
+"""Hashtag reads: a tag's summary, its newest posts, and what is trending."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+
+from api.deps import ResourcesDep, SettingsDep
+from api.errors import ApiError
+from photostream.hashtags import normalize_tag
+from producers.ids import is_id
+from sinks import keys
+from sinks.hashtags import HashtagStore
+from sinks.posts import read_post
+from sinks.trending_reader import trending as compute_trending
+
+router = APIRouter(tags=["hashtags"])
+TOP_POSTS_SHOWN = 9
+
+
+def canonical(tag: str) -> str:
+    normalized = normalize_tag(tag)
+    if normalized is None:
+        raise ApiError(422, "invalid", "tag: not a valid hashtag", "tag")
+    return normalized
+
+
+async def summaries(resources: Any, post_ids: list[str]) -> list[dict[str, Any]]:
+    """Post summaries in the given order, skipping posts that are gone."""
+    posts = await asyncio.gather(*(read_post(resources.session, p) for p in post_ids))
+    async with resources.redis.pipeline(transaction=False) as pipe:
+        for post_id in post_ids:
+            pipe.hmget(keys.post_engagement(post_id), "like_count", "comment_count")
+        engagement = await pipe.execute()
+    return [post | {"like_count": int(likes or 0), "comment_count": int(comments or 0)}
+            for post, (likes, comments) in zip(posts, engagement, strict=True) if post is not None]
+
+
+@router.get("/hashtags/{tag}")
+async def get_hashtag(tag: str, resources: ResourcesDep) -> dict[str, Any]:
+    name = canonical(tag)
+    store = HashtagStore(resources.session, resources.redis)
+    count = await store.post_count(name)
+    if count is None:
+        raise ApiError(404, "not_found", f"no posts have ever used #{name}", "tag")
+    top = await resources.redis.zrevrange(keys.hashtag_top(name), 0, TOP_POSTS_SHOWN - 1)
+    if not top:  # not hot: the newest posts from Cassandra stand in
+        top = await store.newest_posts(name, TOP_POSTS_SHOWN, None)
+    return {"tag": name, "post_count": count, "top_posts": await summaries(resources, list(top)),
+            "related": await store.related(name)}
+
+
+@router.get("/hashtags/{tag}/posts")
+async def hashtag_posts(
+    tag: str, resources: ResourcesDep,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> dict[str, Any]:
+    name = canonical(tag)
+    if cursor is not None and not is_id(cursor):
+        raise ApiError(422, "invalid", "cursor: not a cursor from this endpoint", "cursor")
+    store = HashtagStore(resources.session, resources.redis)
+    post_ids = await store.newest_posts(name, limit, cursor)
+    if not post_ids and cursor is None and await store.post_count(name) is None:
+        raise ApiError(404, "not_found", f"no posts have ever used #{name}", "tag")
+    return {"tag": name, "items": await summaries(resources, post_ids),
+            "next_cursor": post_ids[-1] if len(post_ids) == limit else None}
+
+
+@router.get("/trending")
+async def get_trending(resources: ResourcesDep, settings: SettingsDep,
+                       window: Literal["1h", "24h"] = "1h") -> list[dict[str, Any]]:
+    trends = await compute_trending(resources.redis, window, int(time.time() * 1000), settings.trending_min_authors)
+    return [{"tag": t.tag, "count": t.count, "velocity": t.velocity} for t in trends]

@@ -1,0 +1,35 @@
+"""Trending, read side: candidates and their distinct-author counts from Redis, ranked by the pure rule."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sinks import keys
+from streams.hashtags.trending import WINDOWS, Trend, rank
+from streams.hashtags.windows import bucket_starts
+
+#: How long a computed trending list is reused (it is recomputed at most this often).
+CACHE_S = 5
+MAX_CANDIDATES = 500
+
+
+async def trending(redis: Any, window_name: str, now_ms: int, min_authors: int, limit: int = 20) -> list[Trend]:
+    cached = await redis.get(keys.trending_cache(window_name))
+    if cached:
+        return [Trend(**t) for t in json.loads(cached)]
+    window = WINDOWS[window_name]
+    candidates = await redis.zrevrangebyscore(keys.trend_active(), "+inf", now_ms - window.span_ms,
+                                              start=0, num=MAX_CANDIDATES)
+    recent = bucket_starts(now_ms, window.span_ms, window.bucket_ms)
+    older_end = recent[-1]  # the baseline is the span just before the window
+    baseline = bucket_starts(older_end - 1, window.baseline_span_ms, window.bucket_ms)
+    async with redis.pipeline(transaction=False) as pipe:
+        for tag in candidates:
+            pipe.sunion([keys.trend_authors(tag, window.bucket_ms, b) for b in recent])
+            pipe.sunion([keys.trend_authors(tag, window.bucket_ms, b) for b in baseline])
+        unions = await pipe.execute()
+    counts = {tag: (len(unions[2 * i]), len(unions[2 * i + 1])) for i, tag in enumerate(candidates)}
+    result = rank(counts, window, min_authors, limit)
+    await redis.set(keys.trending_cache(window_name), json.dumps([t.__dict__ for t in result]), ex=CACHE_S)
+    return result

@@ -1,0 +1,44 @@
+"""Hosts the batch processors inside the faust worker, one consume loop (and consumer group) each."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import faust
+
+from photostream.settings import Settings
+from sinks.engagement import EngagementStore
+from sinks.hashtags import HashtagStore
+from streams.engine.loop import BatchLoop
+from streams.engine.records import BatchProcessor
+from streams.hashtags.counter import HashtagCounter
+from streams.hashtags.extractor import HashtagExtractor
+from streams.hashtags.popularity import PopularityUpdater
+from streams.resources import Resources
+
+log = logging.getLogger(__name__)
+
+
+def build_processors(settings: Settings, resources: Resources) -> list[BatchProcessor]:
+    return [
+        HashtagExtractor(resources.session, resources.publisher),
+        HashtagCounter(settings, HashtagStore(resources.session, resources.redis), resources.redis),
+        PopularityUpdater(settings, EngagementStore(resources.session), resources.redis),
+    ]
+
+
+def register_batch_processors(app: faust.App, settings: Settings) -> None:
+    """Run every batch processor as a task of ``app`` for the worker's lifetime."""
+
+    @app.task
+    async def run_batch_processors() -> None:
+        resources = Resources.open(settings)
+        loops = [BatchLoop(settings, p, resources.publisher, resources.codec)
+                 for p in build_processors(settings, resources)]
+        try:
+            await asyncio.gather(*(loop.run(batch_max=settings.batch_max_events) for loop in loops))
+        finally:
+            for loop in loops:
+                loop.stop()
+            await resources.close()
