@@ -125,6 +125,11 @@ class Service(ABC):
                 start_new_session=True,
             )
         self.pid_file.write_text(str(proc.pid))
+        # Right after Popen, /proc/PID/cmdline can still be empty while execve finishes, so pid() would
+        # briefly say "not ours" and wait_healthy() would report a live service as exited.
+        deadline = time.monotonic() + 2.0
+        while self.pid() is None and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
 
     def wait_healthy(self, timeout_s: float | None = None) -> str:
         """Poll the health check until it answers, the process dies, or the timeout passes."""
