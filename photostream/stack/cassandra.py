@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
@@ -60,8 +61,8 @@ JVM17_MODULE_FLAGS: tuple[str, ...] = (
 
 LOGBACK_XML = """<?xml version="1.0" encoding="UTF-8"?>
 <!-- Written by photostream: INFO to {logdir}/system.log, only warnings to the console (the stack log). -->
+<!-- No shutdownHook: Cassandra stops logging itself at the end of its drain, so shutdown is logged too. -->
 <configuration scan="false">
-  <shutdownHook class="ch.qos.logback.core.hook.DefaultShutdownHook"/>
   <appender name="FILE" class="ch.qos.logback.core.rolling.RollingFileAppender">
     <file>{logdir}/system.log</file>
     <rollingPolicy class="ch.qos.logback.core.rolling.FixedWindowRollingPolicy">
@@ -89,16 +90,30 @@ LOGBACK_XML = """<?xml version="1.0" encoding="UTF-8"?>
     <appender-ref ref="STDOUT"/>
   </root>
   <logger name="org.apache.cassandra" level="INFO"/>
-  <logger name="com.thinkaurelius.thrift" level="ERROR"/>
 </configuration>
 """
+
+
+CAP_SETPCAP = 1 << 8
+CAP_IPC_LOCK = 1 << 14
+
+
+def _effective_caps() -> int:
+    """This process's effective capability bits (0 where /proc is unavailable)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("CapEff:"):
+                return int(line.split()[1], 16)
+    except OSError:
+        pass
+    return 0
 
 
 class CassandraService(Service):
     """A single Cassandra node (one token, SimpleSnitch) whose data lives under ``.stack/data/cassandra``."""
 
     name = "cassandra"
-    #: a first start creates the system keyspaces; on 2 busy cores that can take a while
+    #: measured 3-8 s on 2 cores; the margin is for a first start on a machine busy starting everything else
     start_timeout_s = 150.0
 
     def __init__(self, settings: Settings) -> None:
@@ -233,6 +248,7 @@ drop_compact_storage_enabled: false
             "-Dcassandra.initial_token=0",
             "-Dcassandra.superuser_setup_delay_ms=0",
             f"-Dcassandra.memtable.row_overhead_size={MEMTABLE_ROW_OVERHEAD}",
+            "-Dcassandra.shutdown_announce_in_ms=0",
         ]
 
     def jamm_jar(self) -> Path:
@@ -266,14 +282,18 @@ drop_compact_storage_enabled: false
             if probe.returncode == 0:
                 return [*CDS_AGENT_FLAGS, f"-XX:SharedArchiveFile={archive}"]
             archive.unlink()
-        return [*CDS_AGENT_FLAGS, f"-XX:ArchiveClassesAtExit={archive}"]
+        # the dump lists every class it skips (signed jars, pre-Java-6 bytecode) as a warning: ~500 lines
+        return [*CDS_AGENT_FLAGS, f"-XX:ArchiveClassesAtExit={archive}", "-Xlog:cds*=error"]
 
     def launcher(self) -> list[str]:
-        """As root, run java without CAP_IPC_LOCK so Cassandra's mlockall fails (a warning) instead of
-        faulting in and pinning the whole heap: ~2 s of start-up CPU and 1+ GB of unswappable memory.
+        """Run java without CAP_IPC_LOCK, so Cassandra's mlockall fails (one warning) instead of faulting
+        in and pinning the whole heap: ~2 s of start-up CPU and 1+ GB of unswappable memory on a dev box.
+
+        Only needed when we hold that capability (root); dropping it needs CAP_SETPCAP, which some
+        containers lack, and then Cassandra simply locks its memory as it would anyway.
         """
         setpriv = shutil.which("setpriv")
-        if os.geteuid() == 0 and setpriv:
+        if setpriv and _effective_caps() & CAP_IPC_LOCK and _effective_caps() & CAP_SETPCAP:
             return [setpriv, "--bounding-set=-ipc_lock"]
         return []
 
@@ -293,23 +313,42 @@ drop_compact_storage_enabled: false
         ]
 
     def check_health(self) -> str:
-        """Ask the node for its version over CQL, the way the application will talk to it."""
-        from cassandra.cluster import Cluster
+        """Ask the node for its version over CQL, the way the application will talk to it.
+
+        A plain TCP probe goes first: while the node boots, the driver would log a traceback for every
+        refused poll. Schema and token metadata are off because one round trip is all this needs.
+        """
+        from cassandra import ProtocolVersion
+        from cassandra.auth import PlainTextAuthProvider
+        from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
         from cassandra.policies import DCAwareRoundRobinPolicy
 
         s = self.settings
+        host = s.cassandra_contact_points[0]
+        with socket.create_connection((host, s.cassandra_port), timeout=2.0):
+            pass
+        auth = None
+        if s.cassandra_username:
+            password = s.cassandra_password.get_secret_value() if s.cassandra_password else ""
+            auth = PlainTextAuthProvider(username=s.cassandra_username, password=password)
+        profile = ExecutionProfile(
+            load_balancing_policy=DCAwareRoundRobinPolicy(local_dc=s.cassandra_datacenter),
+            request_timeout=5.0,
+        )
         cluster = Cluster(
             contact_points=list(s.cassandra_contact_points),
             port=s.cassandra_port,
-            load_balancing_policy=DCAwareRoundRobinPolicy(local_dc=s.cassandra_datacenter),
+            execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+            # Cassandra 4.0+ speaks v5; pinning it skips the driver's DSE-version probing and its warnings
+            protocol_version=ProtocolVersion.V5,
             connect_timeout=2.0,
             control_connection_timeout=2.0,
             schema_metadata_enabled=False,
             token_metadata_enabled=False,
+            auth_provider=auth,
         )
         try:
-            session = cluster.connect()
-            row = session.execute("SELECT release_version FROM system.local", timeout=5.0).one()
+            row = cluster.connect().execute("SELECT release_version FROM system.local").one()
             if row is None:
                 raise StackError("system.local returned no row")
             return str(row.release_version)
