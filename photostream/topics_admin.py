@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from photostream.contracts.catalog import DLQ_CONFIG, DLQ_PARTITIONS, TOPICS
 from photostream.kafka_config import client_config

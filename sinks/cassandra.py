@@ -43,11 +43,20 @@ async def execute(session: Session, statement: Any, params: Any = None) -> Any:
     future: asyncio.Future[Any] = loop.create_future()
     response: ResponseFuture = session.execute_async(statement, params)
 
+    def settle(result: Any = None, error: BaseException | None = None) -> None:
+        if future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+
     def ok(rows: Any) -> None:
-        loop.call_soon_threadsafe(lambda: future.done() or future.set_result(response.result()))
+        # the callback sees only the first page; the ResultSet pages on demand
+        loop.call_soon_threadsafe(settle, response.result())
 
     def failed(exc: BaseException) -> None:
-        loop.call_soon_threadsafe(lambda: future.done() or future.set_exception(exc))
+        loop.call_soon_threadsafe(settle, None, exc)
 
     response.add_callbacks(ok, failed)
     return await future

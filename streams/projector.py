@@ -39,7 +39,7 @@ def register_projector(
     topic = app.topic(*topics, key_type=bytes, value_type=bytes, value_serializer="raw", key_serializer="raw")
 
     @app.agent(topic, name=f"{settings.app_id}.{name}", concurrency=1)
-    async def project(stream: faust.Stream[Any]) -> None:
+    async def project(stream: Any) -> None:
         resources = Resources.open(settings)
         sink = make_sink(resources)
         try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 import avro.schema
@@ -32,7 +33,7 @@ def _parse(raw: dict[str, Any]) -> avro.schema.Schema:
 
 def check_pair(older: dict[str, Any], newer: dict[str, Any]) -> list[tuple[str, str]]:
     """Problems of replacing ``older`` with ``newer``: (direction, detail) for each failing direction."""
-    checker = ReaderWriterCompatibilityChecker()
+    checker = ReaderWriterCompatibilityChecker()  # type: ignore[no-untyped-call]
     old, new = _parse(older), _parse(newer)
     problems = []
     for direction, reader, writer in (("backward", new, old), ("forward", old, new)):
@@ -47,7 +48,7 @@ def check_store(store: SchemaStore) -> list[Incompatibility]:
     found = []
     for topic in store.topics():
         versions = store.versions(topic)
-        for older, newer in zip(versions, versions[1:], strict=False):
+        for older, newer in pairwise(versions):
             for direction, detail in check_pair(older.raw, newer.raw):
                 found.append(Incompatibility(topic, older.version, newer.version, direction, detail))
     return found

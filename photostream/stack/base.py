@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -68,10 +69,10 @@ class Service(ABC):
     def check_health(self) -> str:
         """Return the running version, or raise if the service does not answer correctly."""
 
-    def prepare(self) -> None:
+    def prepare(self) -> None:  # noqa: B027 - optional hook
         """Write configuration and initialise data folders before the first start (optional)."""
 
-    def after_healthy(self) -> None:
+    def after_healthy(self) -> None:  # noqa: B027 - optional hook
         """Idempotent set-up that needs the running service (e.g. creating the photo bucket)."""
 
     def env(self) -> dict[str, str]:
@@ -151,18 +152,14 @@ class Service(ABC):
         if pid is None:
             self.pid_file.unlink(missing_ok=True)
             return False
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline and self.pid() is not None:
             time.sleep(0.2)
         if self.pid() is not None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             while self.pid() is not None:
                 time.sleep(0.1)
         self.pid_file.unlink(missing_ok=True)
@@ -188,5 +185,6 @@ def run_checked(argv: Sequence[str], cwd: Path | None = None, env: dict[str, str
     """Run an install step; on failure raise with its output so the user sees why."""
     result = subprocess.run(list(argv), cwd=cwd, env=env, capture_output=True, text=True)
     if result.returncode != 0:
-        raise StackError(f"{' '.join(argv)} failed ({result.returncode}):\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
+        output = result.stdout[-3000:] + result.stderr[-3000:]
+        raise StackError(f"{' '.join(argv)} failed ({result.returncode}):\n{output}")
     return result.stdout

@@ -16,7 +16,7 @@ from photostream.kafka_config import client_config
 from photostream.settings import Settings
 from producers.dlq import PoisonRecord, dead_letter
 from producers.publisher import Publisher, PublishResult
-from streams.engine.records import BatchProcessor, Record
+from streams.engine.records import BatchProcessor, Record, Reject
 from streams.metrics import BATCH_SECONDS, EVENTS_DEAD_LETTERED, EVENTS_PROCESSED
 
 log = logging.getLogger(__name__)
@@ -60,14 +60,25 @@ class BatchLoop:
         records: list[Record] = []
         dead: list[Future[PublishResult]] = []
         for message in messages:
-            topic, partition, offset = message.topic(), message.partition(), message.offset()
+            topic, partition, offset = str(message.topic()), int(message.partition() or 0), int(message.offset() or 0)
             try:
-                value = self._codec.decode(topic, message.value())
+                value = self._codec.decode(topic, message.value() or b"")
             except DecodeError as exc:
                 dead.append(self._reject(PoisonRecord(topic, partition, offset, message.key(), message.value()), exc))
                 continue
             records.append(Record(topic, partition, offset, message.key(), value))
         return records, dead
+
+    def _rejecter(self, messages: list[Message], dead: list[Future[PublishResult]]) -> Reject:
+        """A ``reject`` callback for one batch: it parks the record's original bytes, not a re-encoding."""
+        raw = {(m.topic(), m.partition(), m.offset()): m.value() for m in messages}
+
+        def reject(record: Record, error: Exception) -> None:
+            value = raw[(record.topic, record.partition, record.offset)]
+            dead.append(self._reject(PoisonRecord(record.topic, record.partition, record.offset, record.key, value),
+                                     error))
+
+        return reject
 
     def _reject(self, poison: PoisonRecord, error: Exception) -> Future[PublishResult]:
         EVENTS_DEAD_LETTERED.labels(self._processor.name, poison.topic, type(error).__name__).inc()
@@ -92,15 +103,8 @@ class BatchLoop:
                     continue
                 started = time.perf_counter()
                 records, dead = self.decode(messages)
-                raw = {(m.topic(), m.partition(), m.offset()): m.value() for m in messages}
-
-                def reject(record: Record, error: Exception) -> None:
-                    poison = PoisonRecord(record.topic, record.partition, record.offset, record.key,
-                                          raw[(record.topic, record.partition, record.offset)])
-                    dead.append(self._reject(poison, error))
-
                 if records:
-                    await self._processor.process(records, reject)
+                    await self._processor.process(records, self._rejecter(messages, dead))
                 for future in dead:  # a DLQ write must be durable before its source offset moves
                     await asyncio.wrap_future(future)
                 await loop.run_in_executor(self._executor, self._commit, messages)
@@ -123,8 +127,8 @@ class BatchLoop:
     def _commit(self, messages: list[Message]) -> None:
         highest: dict[tuple[str, int], int] = {}
         for message in messages:
-            key = (message.topic(), message.partition())
-            highest[key] = max(highest.get(key, -1), message.offset())
+            key = (str(message.topic()), int(message.partition() or 0))
+            highest[key] = max(highest.get(key, -1), int(message.offset() or 0))
         offsets = [TopicPartition(t, p, o + 1) for (t, p), o in highest.items()]
         try:
             self._consumer.commit(offsets=offsets, asynchronous=False)

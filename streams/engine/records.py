@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 
@@ -30,5 +30,3 @@ class BatchProcessor(Protocol):
 
     async def process(self, batch: list[Record], reject: Reject) -> None:
         """Apply ``batch``; call ``reject(record, error)`` for a record that is invalid (it goes to the DLQ)."""
-
-    async def close(self) -> None: ...

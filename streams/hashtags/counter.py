@@ -27,8 +27,8 @@ def score_weights(settings: Settings) -> ScoreWeights:
 
 
 class HashtagCounter:
-    name = "hashtag-counter"
-    topics = ("post-hashtag",)
+    name: str = "hashtag-counter"
+    topics: tuple[str, ...] = ("post-hashtag",)
 
     def __init__(self, settings: Settings, store: HashtagStore, redis: Any) -> None:
         self._window_ms = settings.hashtag_window_s * 1000

@@ -20,8 +20,8 @@ from streams.hashtags.extraction import on_post_created, on_post_deleted
 
 
 class HashtagExtractor:
-    name = "hashtag-extractor"
-    topics = ("post-created", "post-deleted")
+    name: str = "hashtag-extractor"
+    topics: tuple[str, ...] = ("post-created", "post-deleted")
 
     def __init__(self, session: Session, publisher: Publisher) -> None:
         self._session = session
@@ -46,9 +46,9 @@ class HashtagExtractor:
     async def process(self, batch: list[Record], reject: Reject) -> None:
         created: dict[str, dict[str, Any]] = {}
         outgoing: list[tuple[Record, dict[str, Any]]] = []
-        writes = []
+        writes: list[tuple[Any, tuple[Any, ...]]] = []
         deletes = [r for r in batch if r.topic == "post-deleted"]
-        known = await self._recall_posts({r.value["post_id"] for r in deletes} - set())
+        known = await self._recall_posts({r.value["post_id"] for r in deletes})
         for record in batch:
             if record.topic == "post-created":
                 post, adds = on_post_created(record.value)
@@ -58,11 +58,11 @@ class HashtagExtractor:
                                                     post["created_at"])))
                 outgoing += [(record, event) for event in adds]
             else:
-                post = created.get(record.value["post_id"]) or known.get(record.value["post_id"])
-                if post is None:
+                remembered = created.get(record.value["post_id"]) or known.get(record.value["post_id"])
+                if remembered is None:
                     continue  # an untagged (or unknown) post: nothing to retract
-                writes.append((self._forget, (post["post_id"],)))
-                outgoing += [(record, event) for event in on_post_deleted(post, record.value)]
+                writes.append((self._forget, (remembered["post_id"],)))
+                outgoing += [(record, event) for event in on_post_deleted(remembered, record.value)]
         await asyncio.gather(*(execute(self._session, stmt, params) for stmt, params in writes))
         futures = []
         for source, fields in outgoing:

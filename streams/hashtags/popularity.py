@@ -15,8 +15,8 @@ from streams.hashtags.scoring import popularity
 
 
 class PopularityUpdater:
-    name = "popularity"
-    topics = ("like-changed", "comment-added")
+    name: str = "popularity"
+    topics: tuple[str, ...] = ("like-changed", "comment-added")
 
     def __init__(self, settings: Settings, store: EngagementStore, redis: Any) -> None:
         self._store = store

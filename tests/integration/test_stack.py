@@ -13,8 +13,8 @@ from photostream.settings import Settings
 from photostream.stack import manager
 from photostream.stack.migrate import migrate
 from photostream.topics_admin import ensure_topics
-from tests.integration.conftest import auth
 from producers.ids import new_id
+from tests.integration.conftest import auth
 
 
 def test_every_service_is_healthy_with_a_version(settings: Settings) -> None:
