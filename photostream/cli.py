@@ -20,6 +20,7 @@ app.add_typer(stack_app, name="stack")
 
 def _logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 @stack_app.command("up")
