@@ -48,5 +48,5 @@ def create_app(settings: Settings) -> faust.App:
 def run_worker(settings: Settings, loglevel: str = "info") -> None:
     """Run one worker process until interrupted."""
     app = create_app(settings)
-    worker = faust.Worker(app, loglevel=loglevel, web_port=settings.worker_web_port, web_host="127.0.0.1")
+    worker = faust.Worker(app, loglevel=loglevel)
     worker.execute_from_commandline()
