@@ -1,11 +1,28 @@
 """Shared fixtures. Integration fixtures live in tests/integration/conftest.py."""
 
+import random
+import uuid
+
 import pytest
 
 from photostream.settings import Settings, get_settings
 
 
 @pytest.fixture(scope="session")
-def settings() -> Settings:
+def run_id() -> str:
+    return uuid.uuid4().hex[:10]
+
+
+@pytest.fixture(scope="session")
+def settings(run_id: str) -> Settings:
+    """The configured settings, with this run's own namespaces: a Cassandra keyspace, a Redis database and a
+    consumer-group prefix. Kafka topics are shared (events carry unique ids), so a demo worker running on the
+    same stack never races this run's processors on the same rows."""
     get_settings.cache_clear()
-    return get_settings()
+    base = get_settings()
+    redis_base = base.redis_url.rsplit("/", 1)[0]
+    return base.model_copy(update={
+        "cassandra_keyspace": f"ps_test_{run_id}",
+        "redis_url": f"{redis_base}/{random.randint(1, 15)}",
+        "app_id": f"photostream-test-{run_id}",
+    })

@@ -12,7 +12,6 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +21,11 @@ import pytest
 from api.auth import mint_access_token
 from photostream.settings import PROJECT_ROOT, Settings
 from photostream.stack import manager
+from photostream.stack.migrate import migrate
+from tests.integration.offsets import end_offsets, seed_groups
 from producers.publisher import Publisher
+from sinks.cassandra import connect
+from sinks.redis_client import sync_client
 
 BIN = Path(sys.executable).parent
 
@@ -34,11 +37,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def stack(settings: Settings) -> None:
+def stack(settings: Settings) -> Iterator[None]:
+    """The real stack must be healthy; this run gets its own keyspace (migrated) and Redis database."""
     rows = manager.status(settings)
     unhealthy = [f"{r.name} ({r.state}) at {r.address}" for r in rows if not r.state.startswith("healthy")]
     if unhealthy:
         pytest.fail("the local stack is not healthy: " + ", ".join(unhealthy) + " — run `make up`", pytrace=False)
+    migrate(settings)
+    yield
+    cluster, session = connect(settings, keyspace=None)
+    try:
+        session.execute(f"DROP KEYSPACE IF EXISTS {settings.cassandra_keyspace}", timeout=60)
+    finally:
+        cluster.shutdown()
+    sync_client(settings).flushdb()
 
 
 def free_port() -> int:
@@ -50,11 +62,26 @@ def free_port() -> int:
 class Process:
     """A photostream subprocess with its own log, stopped at the end of the session."""
 
-    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
-        self.log = log
-        self._file = open(log, "wb")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen([str(BIN / "photostream"), *args], env=env, stdout=self._file,
-                                     stderr=subprocess.STDOUT, cwd=PROJECT_ROOT, start_new_session=True)
+    def __init__(self, args: list[str], env: dict[str, str], log: Path, ready_url: str) -> None:
+        self.log, self.args, self.env, self.ready_url = log, args, env, ready_url
+        self._file = open(log, "ab")  # noqa: SIM115 - closed in stop()
+        self.proc = self._spawn()
+        self.wait_http(ready_url)
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        return subprocess.Popen([str(BIN / "photostream"), *self.args], env=self.env, stdout=self._file,
+                                stderr=subprocess.STDOUT, cwd=PROJECT_ROOT, start_new_session=True)
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown hooks, no final commit — a crash."""
+        self.proc.kill()
+        self.proc.wait()
+
+    def restart(self) -> None:
+        if self.proc.poll() is None:
+            self.kill()
+        self.proc = self._spawn()
+        self.wait_http(self.ready_url)
 
     def wait_http(self, url: str, timeout_s: float = 90.0, status: int = 200) -> None:
         deadline = time.monotonic() + timeout_s
@@ -84,15 +111,12 @@ class Process:
 
 
 @pytest.fixture(scope="session")
-def run_id() -> str:
-    return uuid.uuid4().hex[:10]
-
-
-@pytest.fixture(scope="session")
-def test_env(settings: Settings, run_id: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+def test_env(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     env = dict(os.environ)
     env.update({
-        "PHOTOSTREAM_APP_ID": f"photostream-test-{run_id}",
+        "PHOTOSTREAM_APP_ID": settings.app_id,
+        "PHOTOSTREAM_CASSANDRA_KEYSPACE": settings.cassandra_keyspace,
+        "PHOTOSTREAM_REDIS_URL": settings.redis_url,
         "PHOTOSTREAM_WORKER_WEB_PORT": str(free_port()),
         "PHOTOSTREAM_WORKER_DATA_DIR": str(tmp_path_factory.mktemp("worker")),
         "PHOTOSTREAM_API_PORT": str(free_port()),
@@ -101,9 +125,17 @@ def test_env(settings: Settings, run_id: str, tmp_path_factory: pytest.TempPathF
 
 
 @pytest.fixture(scope="session")
-def worker(test_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Process]:
-    proc = Process(["worker", "--loglevel", "warning"], test_env, tmp_path_factory.mktemp("logs") / "worker.log")
-    proc.wait_http(f"http://127.0.0.1:{test_env['PHOTOSTREAM_WORKER_WEB_PORT']}/metrics")
+def run_start_offsets(settings: Settings) -> dict[tuple[str, int], int]:
+    """Where every topic ended when this run began (0 everywhere on a fresh stack, as in CI)."""
+    return end_offsets(settings)
+
+
+@pytest.fixture(scope="session")
+def worker(settings: Settings, test_env: dict[str, str], run_start_offsets: dict[tuple[str, int], int],
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[Process]:
+    seed_groups(settings, settings.app_id, run_start_offsets)
+    proc = Process(["worker", "--loglevel", "warning"], test_env, tmp_path_factory.mktemp("logs") / "worker.log",
+                   f"http://127.0.0.1:{test_env['PHOTOSTREAM_WORKER_WEB_PORT']}/metrics")
     yield proc
     proc.stop()
 
@@ -112,9 +144,8 @@ def worker(test_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -
 def api_url(test_env: dict[str, str], settings: Settings, worker: Process,
             tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = test_env["PHOTOSTREAM_API_PORT"]
-    proc = Process(["api"], test_env, tmp_path_factory.mktemp("logs") / "api.log")
     url = f"http://127.0.0.1:{port}"
-    proc.wait_http(url + "/readyz")
+    proc = Process(["api"], test_env, tmp_path_factory.mktemp("logs") / "api.log", url + "/readyz")
     # register with Prometheus' file discovery so the scrape test sees this process
     targets = settings.stack_dir / "conf" / "prometheus" / "targets"
     targets.mkdir(parents=True, exist_ok=True)

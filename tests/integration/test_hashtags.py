@@ -1,0 +1,208 @@
+"""The hashtag pipeline through the real stack: exact counts, retractions, replays, crashes, trending, DLQ."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+import pytest
+from confluent_kafka import Producer
+
+from photostream.contracts.codec import EventCodec
+from photostream.kafka_config import client_config
+from photostream.settings import Settings
+from producers import events
+from producers.ids import new_id
+from producers.publisher import Publisher
+from streams.hashtags.extraction import on_post_created
+from tests.integration.conftest import Process
+from tests.integration.kafka_read import find_dlq_record
+from tests.integration.offsets import seed_groups
+from tests.integration.waiting import caught_up, wait_for
+
+WINDOW_PLUS_2S = 12.0
+
+
+def unique_tag(prefix: str = "t") -> str:
+    return f"{prefix}{uuid.uuid4().hex[:12]}"
+
+
+def post(publisher: Publisher, caption: str, author: str | None = None) -> events.Event:
+    event = events.post_created(author_id=author or new_id(), caption=caption, image_ids=[new_id()])
+    publisher.publish(event)
+    return event
+
+
+def tag_count(client: httpx.Client, tag: str) -> int | None:
+    answer = client.get(f"/hashtags/{tag}")
+    return answer.json()["post_count"] if answer.status_code == 200 else None
+
+
+def wait_count(client: httpx.Client, tag: str, expected: int, timeout_s: float = WINDOW_PLUS_2S) -> None:
+    wait_for(lambda: tag_count(client, tag), lambda c: c == expected, timeout_s, f"#{tag} to count {expected}")
+
+
+def settle(settings: Settings) -> None:
+    """Both stages have committed everything published so far."""
+    caught_up(settings, "hashtag-extractor", "post-created")
+    caught_up(settings, "hashtag-extractor", "post-deleted")
+    caught_up(settings, "hashtag-counter", "post-hashtag")
+
+
+def test_a_post_is_counted_once_per_distinct_tag_within_window_plus_2s(
+    publisher: Publisher, client: httpx.Client, worker: Process
+) -> None:
+    tag = unique_tag("Sunset")
+    post(publisher, f"golden hour #{tag} #{tag.lower()} #{tag.upper()} and #日本{tag[-6:]}")
+    wait_count(client, tag.casefold(), 1)
+    assert tag_count(client, f"日本{tag[-6:]}") == 1
+    body = client.get(f"/hashtags/{tag.upper()}").json()  # the path is normalised too
+    assert body["tag"] == tag.casefold() and body["post_count"] == 1
+    assert body["related"] == [f"日本{tag[-6:]}"]
+    assert len(body["top_posts"]) == 1
+
+
+def test_deleting_a_post_retracts_its_tags(publisher: Publisher, client: httpx.Client, worker: Process) -> None:
+    tag = unique_tag()
+    keep, gone = post(publisher, f"#{tag}"), post(publisher, f"#{tag} bye")
+    wait_count(client, tag, 2)
+    publisher.publish(events.post_deleted(post_id=gone.value["post_id"], author_id=gone.value["author_id"]))
+    wait_count(client, tag, 1)
+    listed = client.get(f"/hashtags/{tag}/posts").json()
+    assert [p["post_id"] for p in listed["items"]] == [keep.value["post_id"]]
+
+
+def test_duplicates_and_adapter_reruns_count_once(
+    publisher: Publisher, client: httpx.Client, settings: Settings, worker: Process
+) -> None:
+    tag = unique_tag()
+    first = post(publisher, f"#{tag}")
+    publisher.publish(first)  # the same post-created again: the adapter re-emits the same event ids
+    _, adds = on_post_created({**first.value})
+    duplicate = events.post_hashtag(**adds[0])
+    publisher.publish(duplicate)  # and the same post-hashtag event published twice more by hand
+    publisher.publish(duplicate)
+    post(publisher, f"#{tag}")
+    settle(settings)
+    assert tag_count(client, tag) == 2
+
+
+def test_newest_posts_page_by_cursor(publisher: Publisher, client: httpx.Client, settings: Settings,
+                                     worker: Process) -> None:
+    tag = unique_tag()
+    posted = [post(publisher, f"#{tag} {i}").value["post_id"] for i in range(5)]
+    wait_count(client, tag, 5)
+    first = client.get(f"/hashtags/{tag}/posts", params={"limit": 3}).json()
+    second = client.get(f"/hashtags/{tag}/posts", params={"limit": 3, "cursor": first["next_cursor"]}).json()
+    assert [p["post_id"] for p in first["items"] + second["items"]] == posted[::-1]
+    assert second["next_cursor"] is None
+
+
+def test_engagement_orders_top_posts(publisher: Publisher, client: httpx.Client, worker: Process) -> None:
+    tag = unique_tag()
+    quiet, loved = post(publisher, f"#{tag}"), post(publisher, f"#{tag}")
+    wait_count(client, tag, 2)
+    for _ in range(3):
+        publisher.publish(events.like_changed(post_id=loved.value["post_id"], user_id=new_id(), action="like"))
+    liker = new_id()
+    publisher.publish(events.like_changed(post_id=quiet.value["post_id"], user_id=liker, action="like"))
+    publisher.publish(events.like_changed(post_id=quiet.value["post_id"], user_id=liker, action="like"))  # dup
+    publisher.publish(events.comment_added(post_id=loved.value["post_id"], user_id=new_id(), text="wow"))
+
+    def top() -> list[tuple[str, int, int]]:
+        return [(p["post_id"], p["like_count"], p["comment_count"])
+                for p in client.get(f"/hashtags/{tag}").json()["top_posts"]]
+
+    wait_for(top, lambda t: t == [(loved.value["post_id"], 3, 1), (quiet.value["post_id"], 1, 0)],
+             WINDOW_PLUS_2S, "top posts by engagement")
+
+
+def test_exact_after_a_worker_is_killed_mid_stream_and_restarted(
+    publisher: Publisher, client: httpx.Client, settings: Settings, worker: Process
+) -> None:
+    tag = unique_tag()
+    total = 1500
+    futures = [publisher.submit(events.post_created(author_id=new_id(), caption=f"#{tag} n{i}",
+                                                    image_ids=[new_id()])) for i in range(total)]
+    for future in futures:
+        future.result()
+    seen = wait_for(lambda: tag_count(client, tag), lambda c: c is not None and c > 0, 60, "some posts counted")
+    worker.kill()  # SIGKILL somewhere mid-stream: no flush, no commit
+    worker.restart()
+    settle(settings)
+    assert tag_count(client, tag) == total, f"counted {seen} before the kill"
+
+
+def test_a_replay_from_the_start_changes_no_count(
+    publisher: Publisher, client: httpx.Client, settings: Settings, worker: Process, test_env: dict[str, str],
+    run_start_offsets: dict[tuple[str, int], int], tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Every processor replays from where this run's data starts (offset 0 on a fresh stack, as in CI)."""
+    tag = unique_tag()
+    for _ in range(3):
+        post(publisher, f"#{tag}")
+    retracted = post(publisher, f"#{tag}")
+    publisher.publish(events.post_deleted(post_id=retracted.value["post_id"], author_id=retracted.value["author_id"]))
+    wait_count(client, tag, 3)
+    settle(settings)
+    worker.kill()  # one writer at a time: the replaying worker takes over the same stores
+    replay_app = settings.model_copy(update={"app_id": f"{settings.app_id}-replay"})
+    seed_groups(settings, replay_app.app_id, run_start_offsets)
+    replayer = Process(["worker", "--loglevel", "warning"], test_env | {"PHOTOSTREAM_APP_ID": replay_app.app_id},
+                       tmp_path_factory.mktemp("logs") / "replay.log", worker.ready_url)
+    try:
+        settle(replay_app)  # new consumer groups start at offset 0 of every topic
+        assert tag_count(client, tag) == 3
+    finally:
+        replayer.stop()
+        worker.restart()
+
+
+def test_one_author_spamming_a_tag_does_not_trend_it(
+    publisher: Publisher, client: httpx.Client, settings: Settings, worker: Process
+) -> None:
+    spam, real = unique_tag("spam"), unique_tag("real")
+    spammer = new_id()
+    for _ in range(12):
+        post(publisher, f"#{spam} buy now", author=spammer)
+    for _ in range(6):
+        post(publisher, f"#{real}")
+
+    def trending() -> list[str]:
+        return [t["tag"] for t in client.get("/trending", params={"window": "1h"}).json()]
+
+    listed = wait_for(trending, lambda tags: real in tags, 30, f"#{real} to trend")
+    assert spam not in listed
+    entry = next(t for t in client.get("/trending", params={"window": "1h"}).json() if t["tag"] == real)
+    assert entry["count"] == 6 and entry["velocity"] >= 1
+
+
+def test_malformed_events_go_to_the_dlq_and_the_stream_goes_on(
+    publisher: Publisher, client: httpx.Client, settings: Settings, worker: Process
+) -> None:
+    tag = unique_tag()
+    producer = Producer(client_config(settings))
+    landed: dict[str, tuple[int, int]] = {}
+
+    def remember(name: str):  # noqa: ANN202
+        return lambda err, msg: landed.__setitem__(name, (msg.partition(), msg.offset()))
+
+    producer.produce("post-hashtag", b"\x00garbage", tag.encode(), on_delivery=remember("counter"))
+    wrong = EventCodec().encode("post-deleted", events.post_deleted(post_id=new_id(), author_id=new_id()).value)
+    producer.produce("post-created", wrong, b"someone", on_delivery=remember("extractor"))
+    producer.flush(10)
+    post(publisher, f"#{tag}")
+    wait_count(client, tag, 1)
+    dead = find_dlq_record(settings, "post-hashtag", *landed["counter"])
+    assert dict((k, v.decode()) for k, v in dead.headers())["dlq.processor"] == "hashtag-counter"
+    dead = find_dlq_record(settings, "post-created", *landed["extractor"])
+    headers = {k: v.decode() for k, v in dead.headers()}
+    assert headers["dlq.error.class"] == "DecodeError" and "PostDeleted" in headers["dlq.error.message"]
+
+
+def test_unknown_and_invalid_tags(client: httpx.Client) -> None:
+    answer = client.get(f"/hashtags/{unique_tag()}")
+    assert answer.status_code == 404 and answer.json()["error"]["code"] == "not_found"
+    answer = client.get("/hashtags/2024")
+    assert answer.status_code == 422 and answer.json()["error"]["field"] == "tag"
+    assert client.get("/trending", params={"window": "7d"}).status_code == 422
