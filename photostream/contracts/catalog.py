@@ -43,7 +43,8 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec("post-created", "author_id", 4,
               "per author: an author's posts and deletions stay in order for their profile grid", _KEEP),
     TopicSpec("post-deleted", "author_id", 4,
-              "same key and partitions as post-created, so a delete never overtakes its create", _KEEP),
+              "same key as post-created (per author). Two topics are not ordered against each other, so "
+              "consumers tolerate a delete seen before its create (tombstones)", _KEEP),
     TopicSpec("post-hashtag", "hashtag", 4,
               "per tag: all of a tag's adds and retracts land on one partition, so its counts aggregate "
               "locally without a repartition", _KEEP),

@@ -167,6 +167,7 @@ def test_one_author_spamming_a_tag_does_not_trend_it(
         post(publisher, f"#{spam} buy now", author=spammer)
     for _ in range(6):
         post(publisher, f"#{real}")
+    wait_count(client, real, 6, timeout_s=60)
 
     def trending() -> list[str]:
         return [t["tag"] for t in client.get("/trending", params={"window": "1h"}).json()]
