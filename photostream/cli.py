@@ -76,6 +76,18 @@ def stack_migrate() -> None:
 
 
 @app.command()
+def demo() -> None:
+    """Start the worker and API in the background (the stack must be up) and run the simplest flow."""
+    from photostream import demo as flow
+    from photostream.stack import manager
+
+    _logging()
+    settings = get_settings()
+    manager.start_app(settings, report=lambda line: typer.echo(line, err=True))
+    flow.run(settings, typer.echo)
+
+
+@app.command()
 def worker(loglevel: str = "info") -> None:
     """Run the stream processors (a faust worker); several may share the consumer group."""
     from streams.app import run_worker
@@ -142,3 +154,7 @@ def lag(group: Annotated[str | None, typer.Option(help="only this consumer group
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

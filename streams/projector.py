@@ -1,13 +1,16 @@
 """A projector: a faust agent that applies each event of some topics to a sink, one at a time.
 
-For low-volume views (profiles, posts): faust commits an offset after the agent finished its event, the sink
-is idempotent, and the applied-offset mark is written after the data. A record that cannot be decoded or
+For views written once per entity (profiles, posts): faust commits offsets after the agent finished the
+events, the sinks are idempotent (absolute upserts timestamped with the event time, so their order does not
+matter), and the applied-offset mark is written after the data. A record that cannot be decoded or
 applied goes to its topic's DLQ and the stream goes on.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections import defaultdict
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -22,6 +25,8 @@ from streams.metrics import EVENTS_DEAD_LETTERED, EVENTS_PROCESSED
 from streams.resources import Resources
 
 log = logging.getLogger(__name__)
+BUFFER_MAX = 200
+BUFFER_WITHIN_S = 0.02
 
 #: errors that mean "this record is bad", as opposed to "a store is down" (which must not be skipped)
 POISON_ERRORS = (DecodeError, EventValidationError, KeyError, ValueError, TypeError)
@@ -42,8 +47,10 @@ def register_projector(
     async def project(stream: Any) -> None:
         resources = Resources.open(settings)
         sink = make_sink(resources)
-        try:
-            async for event in stream.events():
+
+        async def apply_in_order(events: list[Any]) -> None:
+            """One key's events, in offset order (a key's events must not overtake each other)."""
+            for event in events:
                 message = event.message
                 try:
                     record = resources.codec.decode(message.topic, event.value)
@@ -51,9 +58,23 @@ def register_projector(
                     EVENTS_PROCESSED.labels(name, message.topic).inc()
                 except POISON_ERRORS as exc:
                     poison = PoisonRecord(message.topic, message.partition, message.offset, message.key, event.value)
-                    dead_letter(resources.publisher, poison, exc, name).result(timeout=30)
+                    await asyncio.wrap_future(dead_letter(resources.publisher, poison, exc, name))
                     EVENTS_DEAD_LETTERED.labels(name, message.topic, type(exc).__name__).inc()
                     log.warning("dead-lettered %s/%s@%s: %s", message.topic, message.partition, message.offset, exc)
-                await offsets.advance(resources.redis, name, message.topic, message.partition, message.offset)
+
+        try:
+            # Small buffers let different keys' writes overlap (the sinks are I/O bound); faust acks the
+            # buffered events only after this loop body finished them.
+            async for batch in stream.take_events(BUFFER_MAX, within=BUFFER_WITHIN_S):
+                by_key: dict[Any, list[Any]] = defaultdict(list)
+                for event in batch:
+                    by_key[(event.message.topic, event.message.key)].append(event)
+                await asyncio.gather(*(apply_in_order(events) for events in by_key.values()))
+                highest: dict[tuple[str, int], int] = {}
+                for event in batch:
+                    tp = (event.message.topic, event.message.partition)
+                    highest[tp] = max(highest.get(tp, -1), event.message.offset)
+                for (topic_name, partition), offset in highest.items():
+                    await offsets.advance(resources.redis, name, topic_name, partition, offset)
         finally:
             await resources.close()

@@ -93,9 +93,11 @@ class Service(ABC):
         stat = Path(f"/proc/{pid}/stat").read_text()
         if stat.rsplit(")", 1)[-1].split()[0] == "Z":
             return None
-        if str(self.root).encode() not in cmdline and str(self.home).encode() not in cmdline:
-            return None
-        return pid
+        return pid if self.owns(cmdline) else None
+
+    def owns(self, cmdline: bytes) -> bool:
+        """Whether a process with this NUL-separated command line is the one we started (not a reused pid)."""
+        return str(self.root).encode() in cmdline or str(self.home).encode() in cmdline
 
     def health(self) -> str | None:
         """The version when healthy, else None."""

@@ -77,9 +77,26 @@ def up(settings: Settings, report: Callable[[str], None] = log.info) -> list[Ser
     return status(settings)
 
 
+def app_processes(settings: Settings) -> list[Service]:
+    """The worker and API as background processes (started by `make demo`)."""
+    from photostream.stack.app_processes import ApiProcess, WorkerProcess
+
+    return [WorkerProcess(settings), ApiProcess(settings)]
+
+
+def start_app(settings: Settings, report: Callable[[str], None] = log.info) -> None:
+    """Start the worker and the API in the background unless they already run; wait until they answer."""
+    for process in app_processes(settings):
+        if process.pid() is None:
+            process.start()
+        process.wait_healthy()
+        report(f"{process.name} running at {process.address} (log: {process.log_file})")
+
+
 def down(settings: Settings) -> list[str]:
-    """Stop only what `up` started (by recorded pid); return the names stopped."""
-    stopped = _in_parallel(list(reversed(services(settings))), lambda s: s.name if s.stop() else "")
+    """Stop only what `up` (and `make demo`) started, by recorded pid; return the names stopped."""
+    stopped = [p.name for p in app_processes(settings) if p.stop()]
+    stopped += _in_parallel(list(reversed(services(settings))), lambda s: s.name if s.stop() else "")
     return [name for name in stopped if name]
 
 

@@ -1,0 +1,65 @@
+"""photostream's own long-running processes (worker, API) started in the background for `make demo`.
+
+They reuse the stack's pid-file machinery, so `photostream stack down` stops them too (first, before the
+services they depend on).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+import httpx
+
+from photostream import __version__
+from photostream.stack.base import Service
+
+
+class AppProcess(Service):
+    """``python -m photostream.cli SUBCOMMAND`` as a managed background process."""
+
+    subcommand: str = ""
+    start_timeout_s = 120.0
+
+    @property
+    def health_url(self) -> str:
+        raise NotImplementedError
+
+    def install(self) -> None:
+        """Installed with the package itself."""
+
+    def command(self) -> Sequence[str]:
+        return [sys.executable, "-m", "photostream.cli", self.subcommand]
+
+    def owns(self, cmdline: bytes) -> bool:
+        return b"photostream.cli\x00" + self.subcommand.encode() in cmdline
+
+    def check_health(self) -> str:
+        httpx.get(self.health_url, timeout=2).raise_for_status()
+        return __version__
+
+
+class WorkerProcess(AppProcess):
+    name = "worker"
+    subcommand = "worker"
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.settings.worker_web_port}"
+
+    @property
+    def health_url(self) -> str:
+        return f"http://{self.address}/metrics"
+
+
+class ApiProcess(AppProcess):
+    name = "api"
+    subcommand = "api"
+
+    @property
+    def address(self) -> str:
+        return f"{self.settings.api_host}:{self.settings.api_port}"
+
+    @property
+    def health_url(self) -> str:
+        return f"http://{self.address}/readyz"
