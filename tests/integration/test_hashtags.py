@@ -207,3 +207,16 @@ def test_unknown_and_invalid_tags(client: httpx.Client) -> None:
     answer = client.get("/hashtags/2024")
     assert answer.status_code == 422 and answer.json()["error"]["field"] == "tag"
     assert client.get("/trending", params={"window": "7d"}).status_code == 422
+
+
+def test_a_delete_that_arrives_before_its_create_still_wins(
+    publisher: Publisher, client: httpx.Client, settings: Settings, worker: Process
+) -> None:
+    tag = unique_tag()
+    early = events.post_created(author_id=new_id(), caption=f"#{tag}", image_ids=[new_id()])
+    publisher.publish(events.post_deleted(post_id=early.value["post_id"], author_id=early.value["author_id"]))
+    publisher.publish(early)  # two topics: nothing orders the create before the delete
+    post(publisher, f"#{tag}")
+    wait_count(client, tag, 1)
+    settle(settings)
+    assert tag_count(client, tag) == 1
