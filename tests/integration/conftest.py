@@ -22,10 +22,10 @@ from api.auth import mint_access_token
 from photostream.settings import PROJECT_ROOT, Settings
 from photostream.stack import manager
 from photostream.stack.migrate import migrate
-from tests.integration.offsets import end_offsets, seed_groups
 from producers.publisher import Publisher
 from sinks.cassandra import connect
 from sinks.redis_client import sync_client
+from tests.integration.offsets import end_offsets, seed_groups
 
 BIN = Path(sys.executable).parent
 

@@ -185,7 +185,7 @@ def test_malformed_events_go_to_the_dlq_and_the_stream_goes_on(
     producer = Producer(client_config(settings))
     landed: dict[str, tuple[int, int]] = {}
 
-    def remember(name: str):  # noqa: ANN202
+    def remember(name: str):
         return lambda err, msg: landed.__setitem__(name, (msg.partition(), msg.offset()))
 
     producer.produce("post-hashtag", b"\x00garbage", tag.encode(), on_delivery=remember("counter"))
