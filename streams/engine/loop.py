@@ -21,6 +21,9 @@ from streams.metrics import BATCH_SECONDS, EVENTS_DEAD_LETTERED, EVENTS_PROCESSE
 
 log = logging.getLogger(__name__)
 
+#: Errors that mean "this record is malformed for this processor" rather than "a store is down".
+POISON_ERRORS = (KeyError, ValueError, TypeError, AttributeError)
+
 
 def consumer_config(settings: Settings, group: str) -> dict[str, Any]:
     """Manual commits only after the sinks flushed; a short fetch backoff (librdkafka's default stalls ~1 s)."""
@@ -104,7 +107,7 @@ class BatchLoop:
                 started = time.perf_counter()
                 records, dead = self.decode(messages)
                 if records:
-                    await self._processor.process(records, self._rejecter(messages, dead))
+                    await self._process_resiliently(records, self._rejecter(messages, dead))
                 for future in dead:  # a DLQ write must be durable before its source offset moves
                     await asyncio.wrap_future(future)
                 await loop.run_in_executor(self._executor, self._commit, messages)
@@ -114,6 +117,36 @@ class BatchLoop:
         finally:
             await loop.run_in_executor(self._executor, self._consumer.close)
             self._executor.shutdown(wait=False)
+
+    async def _process_resiliently(self, records: list[Record], reject: Reject) -> None:
+        """Never crash on one bad record, never skip a good batch because a store is briefly down.
+
+        A record-shaped error (``POISON_ERRORS``) makes the batch be re-applied one record at a time, so only
+        the culprit goes to the DLQ (re-applying is safe: processors are idempotent). Anything else (a store
+        unreachable, a timeout) is retried with backoff until it succeeds; offsets stay uncommitted meanwhile.
+        """
+        try:
+            await self._with_retries(records, reject)
+        except POISON_ERRORS as exc:
+            if len(records) == 1:
+                reject(records[0], exc)
+                return
+            log.warning("%s: a record in the batch is bad; isolating it: %r", self._processor.name, exc)
+            for record in records:
+                await self._process_resiliently([record], reject)
+
+    async def _with_retries(self, records: list[Record], reject: Reject) -> None:
+        backoff = 0.5
+        while True:
+            try:
+                await self._processor.process(records, reject)
+                return
+            except POISON_ERRORS:
+                raise
+            except Exception:
+                log.exception("%s: batch failed; retrying in %.1fs", self._processor.name, backoff)
+                await asyncio.sleep(backoff)  # back off from a failing store (not synchronisation)
+                backoff = min(backoff * 2, 30.0)
 
     @staticmethod
     def _is_noise(message: Message) -> bool:
