@@ -11,6 +11,7 @@ from photostream.settings import Settings
 from producers.publisher import Publisher
 from sinks import s3
 from sinks.cassandra import connect
+from sinks.hashtags import HashtagStore
 from sinks.redis_client import async_client
 
 
@@ -21,11 +22,14 @@ class ApiResources:
     cluster: Cluster
     session: Session
     s3: Any
+    hashtags: HashtagStore
 
     @classmethod
     def open(cls, settings: Settings) -> ApiResources:
+        """Connect once; prepared statements are prepared here, not per request."""
         cluster, session = connect(settings)
-        return cls(Publisher(settings), async_client(settings), cluster, session, s3.client(settings))
+        redis = async_client(settings)
+        return cls(Publisher(settings), redis, cluster, session, s3.client(settings), HashtagStore(session, redis))
 
     async def close(self) -> None:
         self.publisher.close()

@@ -68,3 +68,13 @@ def trending_cache(window: str) -> str:
 def post_engagement(post_id: str) -> str:
     """Hash: like_count, comment_count, created_at, tags (JSON)."""
     return f"post:{{{post_id}}}:engagement"
+
+
+#: Read-through cache of post summaries (short TTL: the Cassandra row is the truth).
+POST_CACHE_TTL_S = 600
+POST_TOMBSTONE = "deleted"
+
+
+def post_cache(post_id: str) -> str:
+    """JSON of a post as the API shows it, or :data:`POST_TOMBSTONE`."""
+    return f"post:{{{post_id}}}"

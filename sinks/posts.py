@@ -6,10 +6,13 @@ Idempotent: rows are keyed by post id and written with the event time as cell ti
 
 from __future__ import annotations
 
+import asyncio
+import json
 from typing import Any
 
 from cassandra.cluster import Session
 
+from sinks import keys
 from sinks.cassandra import execute
 
 _CREATE = (
@@ -22,8 +25,9 @@ _UNLIST = "DELETE FROM posts_by_author USING TIMESTAMP ? WHERE author_id = ? AND
 
 
 class PostSink:
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, redis: Any) -> None:
         self._session = session
+        self._redis = redis
         self._create = session.prepare(_CREATE)
         self._by_author = session.prepare(_BY_AUTHOR)
         self._delete = session.prepare(_DELETE)
@@ -41,12 +45,11 @@ class PostSink:
         elif topic == "post-deleted":
             await execute(self._session, self._delete, (micros, event["post_id"]))
             await execute(self._session, self._unlist, (micros, event["author_id"], event["post_id"]))
+            # overwrite any cached copy with a tombstone (read fills use NX, so they cannot resurrect it)
+            await self._redis.set(keys.post_cache(event["post_id"]), keys.POST_TOMBSTONE, ex=keys.POST_CACHE_TTL_S)
 
 
-async def read_post(session: Session, post_id: str) -> dict[str, Any] | None:
-    """The post, or None if unknown or deleted."""
-    rows = await execute(session, "SELECT * FROM posts WHERE post_id = %s", (post_id,))
-    row = rows.one() if rows is not None else None
+def _from_row(row: Any) -> dict[str, Any] | None:
     if row is None or row.deleted or row.author_id is None:
         return None
     return {
@@ -54,3 +57,30 @@ async def read_post(session: Session, post_id: str) -> dict[str, Any] | None:
         "image_ids": list(row.image_ids or []), "visibility": row.visibility, "location_name": row.location_name,
         "created_at": int(row.created_at.timestamp() * 1000) if row.created_at else None,
     }
+
+
+async def read_post(session: Session, post_id: str) -> dict[str, Any] | None:
+    """The post from Cassandra (authoritative), or None if unknown or deleted."""
+    rows = await execute(session, "SELECT * FROM posts WHERE post_id = %s", (post_id,))
+    return _from_row(rows.one() if rows is not None else None)
+
+
+async def read_posts_cached(session: Session, redis: Any, post_ids: list[str]) -> list[dict[str, Any] | None]:
+    """Posts in the given order: Redis first, Cassandra for misses (then cached with NX, so a concurrent
+    delete's tombstone always wins)."""
+    cached = await redis.mget([keys.post_cache(p) for p in post_ids]) if post_ids else []
+    missing = [p for p, c in zip(post_ids, cached, strict=True) if c is None]
+    fetched = dict(zip(missing, await asyncio.gather(*(read_post(session, p) for p in missing)), strict=True))
+    if fetched:
+        async with redis.pipeline(transaction=False) as pipe:
+            for post_id, post in fetched.items():
+                value = json.dumps(post) if post else keys.POST_TOMBSTONE
+                pipe.set(keys.post_cache(post_id), value, nx=True, ex=keys.POST_CACHE_TTL_S)
+            await pipe.execute()
+    result: list[dict[str, Any] | None] = []
+    for post_id, raw in zip(post_ids, cached, strict=True):
+        if raw is None:
+            result.append(fetched[post_id])
+        else:
+            result.append(None if raw == keys.POST_TOMBSTONE else json.loads(raw))
+    return result

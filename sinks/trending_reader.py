@@ -14,7 +14,7 @@ CACHE_S = 5
 MAX_CANDIDATES = 500
 
 
-async def trending(redis: Any, window_name: str, now_ms: int, min_authors: int, limit: int = 20) -> list[Trend]:
+async def trending(redis: Any, window_name: str, now_ms: int, min_authors: int, limit: int = 100) -> list[Trend]:
     cached = await redis.get(keys.trending_cache(window_name))
     if cached:
         return [Trend(**t) for t in json.loads(cached)]

@@ -35,7 +35,7 @@ def create_app(settings: Settings) -> faust.App:
     )
     register_projector(app, settings, "profiles", ("user-registered", "profile-updated"),
                        lambda r: ProfileSink(r.session, r.redis))
-    register_projector(app, settings, "posts", ("post-created", "post-deleted"), lambda r: PostSink(r.session))
+    register_projector(app, settings, "posts", ("post-created", "post-deleted"), lambda r: PostSink(r.session, r.redis))
     register_batch_processors(app, settings)
 
     @app.page("/metrics")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Annotated, Any, Literal
 
@@ -14,7 +13,7 @@ from photostream.hashtags import normalize_tag
 from producers.ids import is_id
 from sinks import keys
 from sinks.hashtags import HashtagStore
-from sinks.posts import read_post
+from sinks.posts import read_posts_cached
 from sinks.trending_reader import trending as compute_trending
 
 router = APIRouter(tags=["hashtags"])
@@ -30,7 +29,7 @@ def canonical(tag: str) -> str:
 
 async def summaries(resources: Any, post_ids: list[str]) -> list[dict[str, Any]]:
     """Post summaries in the given order, skipping posts that are gone."""
-    posts = await asyncio.gather(*(read_post(resources.session, p) for p in post_ids))
+    posts = await read_posts_cached(resources.session, resources.redis, post_ids)
     async with resources.redis.pipeline(transaction=False) as pipe:
         for post_id in post_ids:
             pipe.hmget(keys.post_engagement(post_id), "like_count", "comment_count")
@@ -42,7 +41,7 @@ async def summaries(resources: Any, post_ids: list[str]) -> list[dict[str, Any]]
 @router.get("/hashtags/{tag}")
 async def get_hashtag(tag: str, resources: ResourcesDep) -> dict[str, Any]:
     name = canonical(tag)
-    store = HashtagStore(resources.session, resources.redis)
+    store: HashtagStore = resources.hashtags
     count = await store.post_count(name)
     if count is None:
         raise ApiError(404, "not_found", f"no posts have ever used #{name}", "tag")
@@ -62,7 +61,7 @@ async def hashtag_posts(
     name = canonical(tag)
     if cursor is not None and not is_id(cursor):
         raise ApiError(422, "invalid", "cursor: not a cursor from this endpoint", "cursor")
-    store = HashtagStore(resources.session, resources.redis)
+    store: HashtagStore = resources.hashtags
     post_ids = await store.newest_posts(name, limit, cursor)
     if not post_ids and cursor is None and await store.post_count(name) is None:
         raise ApiError(404, "not_found", f"no posts have ever used #{name}", "tag")
@@ -71,7 +70,7 @@ async def hashtag_posts(
 
 
 @router.get("/trending")
-async def get_trending(resources: ResourcesDep, settings: SettingsDep,
-                       window: Literal["1h", "24h"] = "1h") -> list[dict[str, Any]]:
+async def get_trending(resources: ResourcesDep, settings: SettingsDep, window: Literal["1h", "24h"] = "1h",
+                       limit: Annotated[int, Query(ge=1, le=100)] = 20) -> list[dict[str, Any]]:
     trends = await compute_trending(resources.redis, window, int(time.time() * 1000), settings.trending_min_authors)
-    return [{"tag": t.tag, "count": t.count, "velocity": t.velocity} for t in trends]
+    return [{"tag": t.tag, "count": t.count, "velocity": t.velocity} for t in trends[:limit]]

@@ -170,11 +170,11 @@ def test_one_author_spamming_a_tag_does_not_trend_it(
     wait_count(client, real, 6, timeout_s=60)
 
     def trending() -> list[str]:
-        return [t["tag"] for t in client.get("/trending", params={"window": "1h"}).json()]
+        return [t["tag"] for t in client.get("/trending", params={"window": "1h", "limit": 100}).json()]
 
     listed = wait_for(trending, lambda tags: real in tags, 30, f"#{real} to trend")
     assert spam not in listed
-    entry = next(t for t in client.get("/trending", params={"window": "1h"}).json() if t["tag"] == real)
+    entry = next(t for t in client.get("/trending", params={"window": "1h", "limit": 100}).json() if t["tag"] == real)
     assert entry["count"] == 6 and entry["velocity"] >= 1
 
 
