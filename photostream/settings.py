@@ -93,7 +93,7 @@ class Settings(BaseSettings):
     popularity_comment_weight: float = 3.0
     popularity_tau_hours: float = 12.0
     trending_min_authors: int = 3
-    batch_max_events: int = 5000
+    batch_max_events: int = 50_000
 
     # --- API behaviour ---
     read_your_writes_timeout_s: float = 5.0

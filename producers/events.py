@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from photostream.contracts.catalog import topic as catalog_topic
+from photostream.contracts.codec import EventCodec
 from photostream.hashtags import extract_hashtags, normalize_tag
 from producers.ids import is_id, new_id, now_ms
 from producers.validation import EventValidationError, validate_record
@@ -24,30 +25,57 @@ MAX_COMMENT_CHARS = 2200
 
 @dataclass(frozen=True)
 class Event:
-    """A validated event ready to publish: topic, partition key and the Avro record."""
+    """A validated event ready to publish: topic, partition key, the record and its encoded bytes."""
 
     topic: str
     key: str
     value: dict[str, Any]
+    payload: bytes
 
     @property
     def event_id(self) -> str:
         return str(self.value["event_id"])
 
 
+_codec: EventCodec | None = None
+
+
+def _shared_codec() -> EventCodec:
+    global _codec
+    if _codec is None:
+        _codec = EventCodec()
+    return _codec
+
+
 def build(topic: str, fields: dict[str, Any]) -> Event:
-    """Complete ``fields`` with ``event_id``/``occurred_at`` if absent, validate, and key by the catalog."""
-    record = {"event_id": new_id(), "occurred_at": now_ms(), **fields}
-    record = validate_record(topic, record)
+    """Complete ``fields`` with ``event_id``/``occurred_at`` and defaults, validate, encode, key by the catalog.
+
+    Validation and encoding are one pass: the Avro writer refuses wrong types and missing fields, and only
+    then does the slower field-by-field check run, to name the culprit. Unknown fields (which the writer
+    would silently drop) are refused up front.
+    """
+    codec = _shared_codec()
+    schema = codec.store.current(topic)
+    record = {**schema.defaults, "event_id": new_id(), "occurred_at": now_ms(), **fields}
+    unknown = record.keys() - schema.field_names
+    if unknown:
+        first = sorted(unknown)[0]
+        raise EventValidationError(first, f"unknown field (allowed: {', '.join(sorted(schema.field_names))})")
     check_domain_rules(topic, record)
-    key_field = catalog_topic(topic).key_field
-    return Event(topic, str(record[key_field]), record)
+    try:
+        payload = codec.encode(topic, record, schema)
+    except Exception as exc:
+        validate_record(topic, record)  # raises naming the field
+        raise EventValidationError(None, f"not encodable: {exc}") from None
+    return Event(topic, str(record[catalog_topic(topic).key_field]), record, payload)
 
 
 def check_domain_rules(topic: str, record: dict[str, Any]) -> None:
     """Rules a schema cannot express; raise :class:`EventValidationError` naming the field."""
     if topic == "post-created":
-        caption = record["caption"]
+        caption = record.get("caption")
+        if not isinstance(caption, str) or not isinstance(record.get("image_ids"), list):
+            return  # the schema check names the field
         if len(caption) > MAX_CAPTION_CHARS:
             raise EventValidationError("caption", f"at most {MAX_CAPTION_CHARS} characters ({len(caption)} given)")
         if len(extract_hashtags(caption)) > MAX_HASHTAGS:
@@ -57,13 +85,13 @@ def check_domain_rules(topic: str, record: dict[str, Any]) -> None:
             raise EventValidationError("image_ids", f"between 1 and {MAX_IMAGES} images ({len(images)} given)")
         for image_id in images:
             _require_id("image_ids", image_id)
-    if topic == "post-hashtag" and normalize_tag(record["hashtag"]) != record["hashtag"]:
+    if topic == "post-hashtag" and normalize_tag(str(record.get("hashtag"))) != record.get("hashtag"):
         raise EventValidationError("hashtag", f"not a normalised hashtag: {record['hashtag']!r:.120}")
-    if topic == "comment-added" and not 1 <= len(record["text"].strip()) <= MAX_COMMENT_CHARS:
+    if topic == "comment-added" and not 1 <= len(str(record.get("text", "x")).strip()) <= MAX_COMMENT_CHARS:
         raise EventValidationError("text", f"between 1 and {MAX_COMMENT_CHARS} characters")
-    if topic in ("follow-changed", "follow-requested") and record["follower_id"] == record["followee_id"]:
+    if topic in ("follow-changed", "follow-requested") and record.get("follower_id") == record.get("followee_id"):
         raise EventValidationError("followee_id", "a user cannot follow themselves")
-    if topic in ("block-changed", "mute-changed") and record["actor_id"] == record["target_id"]:
+    if topic in ("block-changed", "mute-changed") and record.get("actor_id") == record.get("target_id"):
         raise EventValidationError("target_id", "a user cannot target themselves")
 
 

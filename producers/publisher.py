@@ -17,7 +17,6 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-from photostream.contracts.codec import EventCodec
 from photostream.kafka_config import client_config
 from photostream.settings import Settings
 from producers.events import Event
@@ -59,9 +58,8 @@ def producer_config(settings: Settings) -> dict[str, Any]:
 class Publisher:
     """Encodes events with their topic's schema and produces them keyed by the catalog."""
 
-    def __init__(self, settings: Settings, codec: EventCodec | None = None) -> None:
+    def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._codec = codec or EventCodec()
         self._producer = Producer(producer_config(settings))
         self._closed = threading.Event()
         self._poller = threading.Thread(target=self._serve_delivery_reports, name="publisher-poll", daemon=True)
@@ -72,9 +70,8 @@ class Publisher:
             self._producer.poll(0.05)
 
     def submit(self, event: Event, headers: dict[str, bytes] | None = None) -> Future[PublishResult]:
-        """Queue ``event``; the future resolves when the broker acknowledged it."""
-        payload = self._codec.encode(event.topic, event.value)
-        return self.submit_raw(event.topic, event.key.encode(), payload, event.event_id, headers)
+        """Queue ``event`` (already encoded by its constructor); the future resolves on the broker's ack."""
+        return self.submit_raw(event.topic, event.key.encode(), event.payload, event.event_id, headers)
 
     def submit_raw(
         self, topic: str, key: bytes | None, payload: bytes, event_id: str = "",

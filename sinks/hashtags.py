@@ -20,6 +20,7 @@ from streams.hashtags.tally import TagState, top_related
 from streams.hashtags.trending import WINDOWS
 
 _MAX_IN_FLIGHT = 64
+_IN_CHUNK = 500
 
 
 def window_key(start_ms: int) -> str:
@@ -48,12 +49,11 @@ class HashtagStore:
     async def load(self, tag: str, post_ids: Iterable[str], windows: Iterable[int],
                    related: Iterable[str]) -> TagState:
         """The membership of ``post_ids`` and the current counts this batch may touch."""
-        post_ids, window_keys, related = list(post_ids), [window_key(w) for w in windows], list(related)
         total, members, counts, rel = await asyncio.gather(
             self._run(self._q_total, (tag,)),
-            self._run(self._q_kind, (tag, "p", post_ids)),
-            self._run(self._q_kind, (tag, "w", window_keys)) if window_keys else _empty(),
-            self._run(self._q_kind, (tag, "r", related)) if related else _empty(),
+            self._rows_of(tag, "p", list(post_ids)),
+            self._rows_of(tag, "w", [window_key(w) for w in windows]),
+            self._rows_of(tag, "r", list(related)),
         )
         row = total.one() if total is not None else None
         state = TagState(tag, post_count=int(row.post_count or 0) if row else 0)
@@ -61,6 +61,12 @@ class HashtagStore:
         state.windows = {int(r.key): int(r.count or 0) for r in counts}
         state.related = {r.key: int(r.count or 0) for r in rel}
         return state
+
+    async def _rows_of(self, tag: str, kind: str, keys_: list[str]) -> list[Any]:
+        """Rows of one kind by key, in IN-lists of bounded size (reads need not be atomic)."""
+        chunks = [keys_[i:i + _IN_CHUNK] for i in range(0, len(keys_), _IN_CHUNK)]
+        results = await asyncio.gather(*(self._run(self._q_kind, (tag, kind, chunk)) for chunk in chunks))
+        return [row for result in results for row in result]
 
     async def save(self, state: TagState) -> None:
         """Write everything that changed for the tag atomically (one partition, one batch)."""
@@ -152,6 +158,3 @@ class HashtagStore:
             cursor = rows[-1].key
         return found[:limit]
 
-
-async def _empty() -> list[Any]:
-    return []

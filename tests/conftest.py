@@ -25,4 +25,5 @@ def settings(run_id: str) -> Settings:
         "cassandra_keyspace": f"ps_test_{run_id}",
         "redis_url": f"{redis_base}/{random.randint(1, 14)}",  # 0: the demo, 15: the benchmarks
         "app_id": f"photostream-test-{run_id}",
+        "hashtag_window_s": 2,  # a short tumbling window keeps the suite fast; the mechanism is the same
     })

@@ -32,6 +32,14 @@ class SchemaVersion:
     parsed: Any
     fingerprint: bytes  # 8 bytes, little-endian CRC-64-AVRO, as single-object encoding writes it
 
+    @property
+    def field_names(self) -> frozenset[str]:
+        return frozenset(f["name"] for f in self.raw["fields"])
+
+    @property
+    def defaults(self) -> dict[str, Any]:
+        return {f["name"]: f["default"] for f in self.raw["fields"] if "default" in f}
+
 
 def schemas_dir() -> Path:
     """``schemas/`` of the checkout, or the copy packaged inside the wheel."""
@@ -43,7 +51,7 @@ def schemas_dir() -> Path:
 
 def _load_version(topic: str, path: Path) -> SchemaVersion:
     raw = json.loads(path.read_text())
-    parsed = parse_schema(raw, _write_hint=False)
+    parsed = parse_schema(raw)
     canonical = to_parsing_canonical_form(raw)
     # fastavro's hex is already the little-endian byte order the spec puts on the wire
     # (checked against the spec's test vector for "null" in tests/unit/contracts).

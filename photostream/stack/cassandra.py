@@ -187,7 +187,7 @@ compaction_throughput: 64MiB/s
 auto_snapshot: false
 # A hashtag tally writes a tag's whole batch of changes as one single-partition batch (atomic); allow big ones.
 batch_size_warn_threshold: 256KiB
-batch_size_fail_threshold: 4MiB
+batch_size_fail_threshold: 16MiB
 snapshot_before_compaction: false
 key_cache_size: 16MiB
 counter_cache_size: 4MiB

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -44,7 +43,7 @@ class BatchLoop:
     """Runs one :class:`BatchProcessor` until stopped."""
 
     def __init__(self, settings: Settings, processor: BatchProcessor, publisher: Publisher,
-                 codec: EventCodec | None = None, on_revoke: Callable[[list[int]], None] | None = None) -> None:
+                 codec: EventCodec | None = None) -> None:
         self._settings = settings
         self._processor = processor
         self._publisher = publisher
@@ -53,7 +52,6 @@ class BatchLoop:
         self._consumer = Consumer(consumer_config(settings, self._group), logger=log)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"consume-{processor.name}")
         self._stopping = asyncio.Event()
-        self._on_revoke = on_revoke
 
     def stop(self) -> None:
         self._stopping.set()
@@ -88,35 +86,58 @@ class BatchLoop:
         log.warning("dead-lettered %s/%s@%s: %s", poison.topic, poison.partition, poison.offset, error)
         return dead_letter(self._publisher, poison, error, self._processor.name)
 
-    async def run(self, batch_max: int = 5000, poll_timeout_s: float = 0.2) -> None:
-        """Consume until :meth:`stop`; each batch is committed only after it was processed."""
+    async def run(self, batch_max: int = 50_000, poll_timeout_s: float = 0.2) -> None:
+        """Consume until :meth:`stop`.
+
+        Records accumulate for the processor's ``flush_interval_s`` (the tumbling window for the counters,
+        so each touched key costs one read and one write per window, not per record) or until ``batch_max``;
+        then the batch is processed, and its offsets are committed only after that.
+        """
         loop = asyncio.get_running_loop()
+        revoked: set[tuple[str, int]] = set()
 
-        def revoked(consumer: Consumer, partitions: list[TopicPartition]) -> None:
-            if self._on_revoke:
-                self._on_revoke([p.partition for p in partitions])
+        def on_revoke(consumer: Consumer, partitions: list[TopicPartition]) -> None:
+            # Runs inside consume(): pending records of these partitions are dropped (never committed), and
+            # their new owner re-reads them from the last commit. Nothing is applied twice concurrently.
+            revoked.update((str(p.topic), int(p.partition)) for p in partitions)
 
-        self._consumer.subscribe(list(self._processor.topics), on_revoke=revoked, on_lost=revoked)
+        self._consumer.subscribe(list(self._processor.topics), on_revoke=on_revoke, on_lost=on_revoke)
+        interval = float(getattr(self._processor, "flush_interval_s", 0.0))
+        pending: list[Message] = []
+        first_at = 0.0
         try:
             while not self._stopping.is_set():
-                messages = await loop.run_in_executor(self._executor, self._consumer.consume, batch_max,
-                                                      poll_timeout_s)
+                wait = poll_timeout_s
+                if pending:
+                    wait = max(0.0, min(poll_timeout_s, interval - (time.monotonic() - first_at)))
+                messages = await loop.run_in_executor(self._executor, self._consumer.consume,
+                                                      max(1, batch_max - len(pending)), wait)
+                if revoked:
+                    pending = [m for m in pending if (m.topic(), m.partition()) not in revoked]
+                    revoked.clear()
                 messages = [m for m in messages if not self._is_noise(m)]
-                if not messages:
-                    continue
-                started = time.perf_counter()
-                records, dead = self.decode(messages)
-                if records:
-                    await self._process_resiliently(records, self._rejecter(messages, dead))
-                for future in dead:  # a DLQ write must be durable before its source offset moves
-                    await asyncio.wrap_future(future)
-                await loop.run_in_executor(self._executor, self._commit, messages)
-                BATCH_SECONDS.labels(self._processor.name).observe(time.perf_counter() - started)
-                for topic in {r.topic for r in records}:
-                    EVENTS_PROCESSED.labels(self._processor.name, topic).inc(sum(r.topic == topic for r in records))
+                if messages and not pending:
+                    first_at = time.monotonic()
+                pending += messages
+                if pending and (len(pending) >= batch_max or time.monotonic() - first_at >= interval):
+                    await self._flush(pending)
+                    pending = []
         finally:
             await loop.run_in_executor(self._executor, self._consumer.close)
             self._executor.shutdown(wait=False)
+
+    async def _flush(self, messages: list[Message]) -> None:
+        """Decode, process (poison → DLQ), wait for DLQ acks, then commit."""
+        started = time.perf_counter()
+        records, dead = self.decode(messages)
+        if records:
+            await self._process_resiliently(records, self._rejecter(messages, dead))
+        for future in dead:  # a DLQ write must be durable before its source offset moves
+            await asyncio.wrap_future(future)
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._commit, messages)
+        BATCH_SECONDS.labels(self._processor.name).observe(time.perf_counter() - started)
+        for topic in {r.topic for r in records}:
+            EVENTS_PROCESSED.labels(self._processor.name, topic).inc(sum(r.topic == topic for r in records))
 
     async def _process_resiliently(self, records: list[Record], reject: Reject) -> None:
         """Never crash on one bad record, never skip a good batch because a store is briefly down.

@@ -27,6 +27,8 @@ class BatchProcessor(Protocol):
 
     name: str
     topics: tuple[str, ...]
+    #: how long records accumulate before a batch is processed (the counters' tumbling window)
+    flush_interval_s: float
 
     async def process(self, batch: list[Record], reject: Reject) -> None:
         """Apply ``batch``; call ``reject(record, error)`` for a record that is invalid (it goes to the DLQ)."""

@@ -32,6 +32,7 @@ class HashtagCounter:
 
     def __init__(self, settings: Settings, store: HashtagStore, redis: Any) -> None:
         self._window_ms = settings.hashtag_window_s * 1000
+        self.flush_interval_s = float(settings.hashtag_window_s)
         self._top_n = settings.hashtag_top_n
         self._weights = score_weights(settings)
         self._store = store

@@ -23,6 +23,8 @@ from streams.hashtags.extraction import on_post_created, on_post_deleted
 class HashtagExtractor:
     name: str = "hashtag-extractor"
     topics: tuple[str, ...] = ("post-created", "post-deleted")
+    #: a pass-through adapter: short batches keep post→count latency low
+    flush_interval_s: float = 0.2
 
     def __init__(self, session: Session, publisher: Publisher) -> None:
         self._session = session

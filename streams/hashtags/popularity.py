@@ -20,6 +20,7 @@ class PopularityUpdater:
 
     def __init__(self, settings: Settings, store: EngagementStore, redis: Any) -> None:
         self._store = store
+        self.flush_interval_s = float(settings.hashtag_window_s)
         self._redis = redis
         self._weights = score_weights(settings)
         self._top_n = settings.hashtag_top_n

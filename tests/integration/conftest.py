@@ -117,6 +117,7 @@ def test_env(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> di
         "PHOTOSTREAM_APP_ID": settings.app_id,
         "PHOTOSTREAM_CASSANDRA_KEYSPACE": settings.cassandra_keyspace,
         "PHOTOSTREAM_REDIS_URL": settings.redis_url,
+        "PHOTOSTREAM_HASHTAG_WINDOW_S": str(settings.hashtag_window_s),
         "PHOTOSTREAM_WORKER_WEB_PORT": str(free_port()),
         "PHOTOSTREAM_WORKER_DATA_DIR": str(tmp_path_factory.mktemp("worker")),
         "PHOTOSTREAM_API_PORT": str(free_port()),

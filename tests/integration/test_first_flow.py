@@ -43,8 +43,8 @@ def test_a_replayed_older_profile_does_not_overwrite_a_newer_one(
 ) -> None:
     user = new_id()
     newer = events.profile_updated(user_id=user, username="new", display_name="Newer")
-    older = events.profile_updated(user_id=user, username="old", display_name="Older")
-    older = type(older)(older.topic, older.key, {**older.value, "occurred_at": newer.value["occurred_at"] - 60_000})
+    older = events.build("profile-updated", {"user_id": user, "username": "old", "display_name": "Older",
+                                             "occurred_at": newer.value["occurred_at"] - 60_000})
     publisher.publish(newer)
     result = publisher.publish(older)  # arrives later, happened earlier
     answer = client.get(f"/users/{user}", params={"after": token_of(result)})
