@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from cachetools import TTLCache
 from cassandra.cluster import Cluster, Session
 
 from photostream.settings import Settings
@@ -23,13 +24,16 @@ class ApiResources:
     session: Session
     s3: Any
     hashtags: HashtagStore
+    #: rendered hashtag summaries of hot tags, reused for ``hashtag_response_cache_s`` within this process
+    hashtag_responses: TTLCache[str, dict[str, Any]]
 
     @classmethod
     def open(cls, settings: Settings) -> ApiResources:
         """Connect once; prepared statements are prepared here, not per request."""
         cluster, session = connect(settings)
         redis = async_client(settings)
-        return cls(Publisher(settings), redis, cluster, session, s3.client(settings), HashtagStore(session, redis))
+        return cls(Publisher(settings), redis, cluster, session, s3.client(settings), HashtagStore(session, redis),
+                   TTLCache(maxsize=10_000, ttl=settings.hashtag_response_cache_s))
 
     async def close(self) -> None:
         self.publisher.close()

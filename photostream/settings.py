@@ -96,6 +96,8 @@ class Settings(BaseSettings):
     batch_max_events: int = 50_000
 
     # --- API behaviour ---
+    api_access_log: bool = False  # per-request log lines cost ~100 µs each; metrics cover the counts
+    hashtag_response_cache_s: float = 1.0
     read_your_writes_timeout_s: float = 5.0
     rate_limit_posts_per_minute: int = 5
     rate_limit_posts_burst: int = 5

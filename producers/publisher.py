@@ -91,8 +91,13 @@ class Publisher:
         deadline = time.monotonic() + self._settings.publish_timeout_s
         while True:
             try:
-                self._producer.produce(topic, payload, key, on_delivery=on_delivery,
-                                       headers=list((headers or {}).items()))
+                if headers:
+                    self._producer.produce(topic, payload, key, on_delivery=on_delivery, headers=list(headers.items()))
+                else:
+                    self._producer.produce(topic, payload, key, on_delivery=on_delivery)
+                # Serve ready delivery reports on the caller's thread: cheaper than waking the poll thread
+                # for each one when many records are in flight (the poll thread covers idle periods).
+                self._producer.poll(0)
                 return future
             except BufferError:
                 if time.monotonic() > deadline:

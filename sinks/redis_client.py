@@ -16,7 +16,15 @@ def sync_client(settings: Settings) -> Any:
     return redis.Redis.from_url(settings.redis_url, decode_responses=True)
 
 
+#: Connections per process; under overload callers wait for one (up to the timeout) instead of failing.
+MAX_CONNECTIONS = 64
+POOL_TIMEOUT_S = 5.0
+
+
 def async_client(settings: Settings) -> Any:
     if settings.redis_cluster:
-        return aioredis.RedisCluster.from_url(settings.redis_url, decode_responses=True)
-    return aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
+        return aioredis.RedisCluster.from_url(settings.redis_url, decode_responses=True,
+                                              max_connections=MAX_CONNECTIONS)
+    pool: Any = aioredis.BlockingConnectionPool.from_url(settings.redis_url, decode_responses=True,
+                                                    max_connections=MAX_CONNECTIONS, timeout=POOL_TIMEOUT_S)
+    return aioredis.Redis(connection_pool=pool)

@@ -36,11 +36,17 @@ def create_app(settings: Settings) -> faust.App:
     register_projector(app, settings, "profiles", ("user-registered", "profile-updated"),
                        lambda r: ProfileSink(r.session, r.redis))
     register_projector(app, settings, "posts", ("post-created", "post-deleted"), lambda r: PostSink(r.session, r.redis))
-    register_batch_processors(app, settings)
+    batch_loops = register_batch_processors(app, settings)
 
     @app.page("/metrics")
     async def metrics(web: Any, request: Any) -> Any:
         return web.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
+    @app.page("/ready")
+    async def ready(web: Any, request: Any) -> Any:
+        """200 once every batch processor has joined its consumer group (a readiness probe)."""
+        status = 200 if batch_loops.ready else 503
+        return web.json({"ready": status == 200, "batch_processors": len(batch_loops.loops)}, status=status)
 
     return app
 

@@ -28,17 +28,32 @@ def build_processors(settings: Settings, resources: Resources) -> list[BatchProc
     ]
 
 
-def register_batch_processors(app: faust.App, settings: Settings) -> None:
+class BatchLoops:
+    """The running loops, for the worker's readiness page."""
+
+    def __init__(self) -> None:
+        self.loops: list[BatchLoop] = []
+
+    @property
+    def ready(self) -> bool:
+        return bool(self.loops) and all(loop.joined for loop in self.loops)
+
+
+def register_batch_processors(app: faust.App, settings: Settings) -> BatchLoops:
     """Run every batch processor as a task of ``app`` for the worker's lifetime."""
+    running = BatchLoops()
 
     @app.task
     async def run_batch_processors() -> None:
         resources = Resources.open(settings)
         loops = [BatchLoop(settings, p, resources.publisher, resources.codec)
                  for p in build_processors(settings, resources)]
+        running.loops = loops
         try:
             await asyncio.gather(*(loop.run(batch_max=settings.batch_max_events) for loop in loops))
         finally:
             for loop in loops:
                 loop.stop()
             await resources.close()
+
+    return running

@@ -41,6 +41,9 @@ async def summaries(resources: Any, post_ids: list[str]) -> list[dict[str, Any]]
 @router.get("/hashtags/{tag}")
 async def get_hashtag(tag: str, resources: ResourcesDep) -> dict[str, Any]:
     name = canonical(tag)
+    cached: dict[str, Any] | None = resources.hashtag_responses.get(name)
+    if cached is not None:  # hot tags: the counts move once per window anyway
+        return cached
     store: HashtagStore = resources.hashtags
     count = await store.post_count(name)
     if count is None:
@@ -48,8 +51,10 @@ async def get_hashtag(tag: str, resources: ResourcesDep) -> dict[str, Any]:
     top = await resources.redis.zrevrange(keys.hashtag_top(name), 0, TOP_POSTS_SHOWN - 1)
     if not top:  # not hot: the newest posts from Cassandra stand in
         top = await store.newest_posts(name, TOP_POSTS_SHOWN, None)
-    return {"tag": name, "post_count": count, "top_posts": await summaries(resources, list(top)),
+    body = {"tag": name, "post_count": count, "top_posts": await summaries(resources, list(top)),
             "related": await store.related(name)}
+    resources.hashtag_responses[name] = body
+    return body
 
 
 @router.get("/hashtags/{tag}/posts")

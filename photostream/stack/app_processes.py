@@ -49,7 +49,7 @@ class WorkerProcess(AppProcess):
 
     @property
     def health_url(self) -> str:
-        return f"http://{self.address}/metrics"
+        return f"http://{self.address}/ready"
 
 
 class ApiProcess(AppProcess):

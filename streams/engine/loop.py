@@ -32,7 +32,7 @@ def consumer_config(settings: Settings, group: str) -> dict[str, Any]:
         "enable.auto.offset.store": False,
         "auto.offset.reset": "earliest",
         "fetch.queue.backoff.ms": 10,
-        "session.timeout.ms": 10_000,
+        "session.timeout.ms": 6_000,  # the broker's minimum: a crashed worker's partitions move on quickly
         "heartbeat.interval.ms": 1_000,
         "max.poll.interval.ms": 300_000,
         "partition.assignment.strategy": "cooperative-sticky",
@@ -52,6 +52,8 @@ class BatchLoop:
         self._consumer = Consumer(consumer_config(settings, self._group), logger=log)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"consume-{processor.name}")
         self._stopping = asyncio.Event()
+        #: True once the consumer has joined its group (received an assignment, possibly empty)
+        self.joined = False
 
     def stop(self) -> None:
         self._stopping.set()
@@ -101,7 +103,11 @@ class BatchLoop:
             # their new owner re-reads them from the last commit. Nothing is applied twice concurrently.
             revoked.update((str(p.topic), int(p.partition)) for p in partitions)
 
-        self._consumer.subscribe(list(self._processor.topics), on_revoke=on_revoke, on_lost=on_revoke)
+        def on_assign(consumer: Consumer, partitions: list[TopicPartition]) -> None:
+            self.joined = True
+
+        self._consumer.subscribe(list(self._processor.topics), on_assign=on_assign, on_revoke=on_revoke,
+                                 on_lost=on_revoke)
         interval = float(getattr(self._processor, "flush_interval_s", 0.0))
         pending: list[Message] = []
         first_at = 0.0

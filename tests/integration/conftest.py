@@ -136,7 +136,7 @@ def worker(settings: Settings, test_env: dict[str, str], run_start_offsets: dict
            tmp_path_factory: pytest.TempPathFactory) -> Iterator[Process]:
     seed_groups(settings, settings.app_id, run_start_offsets)
     proc = Process(["worker", "--loglevel", "warning"], test_env, tmp_path_factory.mktemp("logs") / "worker.log",
-                   f"http://127.0.0.1:{test_env['PHOTOSTREAM_WORKER_WEB_PORT']}/metrics")
+                   f"http://127.0.0.1:{test_env['PHOTOSTREAM_WORKER_WEB_PORT']}/ready")
     yield proc
     proc.stop()
 

@@ -1,0 +1,208 @@
+"""The benchmark run's own namespaces and processes, and their removal at the end.
+
+Like the integration tests: a Cassandra keyspace ``ps_bench_<id>`` (migrated), an otherwise empty Redis
+database, an app id (so consumer-group names) of its own; worker and API subprocesses get these through
+``PHOTOSTREAM_*`` variables. Kafka topics are shared, so readers start at offsets noted before producing.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import redis
+
+from benchmarks.kafka_tools import delete_groups
+from photostream.settings import PROJECT_ROOT, Settings, get_settings
+from photostream.stack.migrate import migrate
+from sinks.cassandra import connect
+
+BIN = Path(sys.executable).parent
+CLAIM_KEY = "photostream-bench:claimed-by"
+_EXCEPTION_LINE = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Timeout|Exhausted)): ")
+
+
+class BenchError(RuntimeError):
+    """A benchmark could not run (a process died, a condition never came true in time)."""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+#: database 15 is the benchmarks' (tests pick 1-14, the demo uses 0); others only if a second run holds it
+BENCH_REDIS_DB = 15
+
+
+def claim_redis_db(base_url: str, run_id: str) -> int:
+    """An empty Redis database, marked as ours so a concurrent benchmark run picks another one."""
+    fallbacks = list(range(1, BENCH_REDIS_DB))
+    random.shuffle(fallbacks)
+    for db in [BENCH_REDIS_DB, *fallbacks]:
+        client = redis.Redis.from_url(f"{base_url}/{db}")
+        try:
+            if client.dbsize() == 0 and client.set(CLAIM_KEY, run_id, nx=True):
+                return db
+        finally:
+            client.close()
+    raise BenchError(f"no empty Redis database among 1..{BENCH_REDIS_DB} to run in")
+
+
+class AppProcess:
+    """A `photostream` subprocess (worker or API) with its own log; ready once ``ready_url`` answers 200."""
+
+    def __init__(self, name: str, args: list[str], env: dict[str, str], log: Path, ready_url: str,
+                 timeout_s: float = 90.0) -> None:
+        self.name, self.log, self.ready_url = name, log, ready_url
+        self._file = open(log, "ab")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen([str(BIN / "photostream"), *args], env=env, stdout=self._file,
+                                     stderr=subprocess.STDOUT, cwd=PROJECT_ROOT, start_new_session=True)
+        try:
+            self._wait_ready(timeout_s)
+        except BaseException:
+            self.stop()
+            raise
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def _wait_ready(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise BenchError(f"{self.name} exited ({self.proc.returncode}):\n{self.tail()}")
+            try:
+                if httpx.get(self.ready_url, timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        raise BenchError(f"{self.name}: {self.ready_url} not ready in {timeout_s}s:\n{self.tail()}")
+
+    def exceptions(self) -> dict[str, int]:
+        """Exception lines in its log (``pkg.SomeError: message``) counted by type: what its 5xx were about."""
+        found: dict[str, int] = {}
+        for line in self.log.read_text(errors="replace").splitlines():
+            match = _EXCEPTION_LINE.match(line)
+            if match:
+                found[match.group(1)] = found.get(match.group(1), 0) + 1
+        return found
+
+    def tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL if it does not go within 20 s — only this process, by its own pid."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self._file.close()
+
+
+@dataclass
+class BenchEnv:
+    """The run's namespaces (keyspace, Redis DB, app ids), its subprocesses, and the consumer groups to delete."""
+
+    run_id: str
+    settings: Settings
+    redis_db: int
+    tmp: Path
+    groups: set[str] = field(default_factory=set)
+    processes: list[AppProcess] = field(default_factory=list)
+
+    @classmethod
+    def open(cls) -> BenchEnv:
+        """Claim a Redis database and create + migrate the keyspace."""
+        get_settings.cache_clear()
+        base = get_settings()
+        run_id = uuid.uuid4().hex[:8]
+        redis_base = base.redis_url.rsplit("/", 1)[0]
+        db = claim_redis_db(redis_base, run_id)
+        settings = base.model_copy(update={
+            "cassandra_keyspace": f"ps_bench_{run_id}",
+            "redis_url": f"{redis_base}/{db}",
+            "app_id": f"photostream-bench-{run_id}",
+        })
+        env = cls(run_id, settings, db, Path(tempfile.mkdtemp(prefix=f"photostream-bench-{run_id}-")))
+        try:
+            migrate(settings)
+        except Exception:
+            env.close()
+            raise
+        return env
+
+    def with_app_id(self, suffix: str) -> Settings:
+        """The run's settings under a derived app id (own consumer groups, same keyspace and Redis DB)."""
+        return self.settings.model_copy(update={"app_id": f"{self.settings.app_id}-{suffix}"})
+
+    def subprocess_env(self, settings: Settings) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update({
+            "PHOTOSTREAM_APP_ID": settings.app_id,
+            "PHOTOSTREAM_CASSANDRA_KEYSPACE": settings.cassandra_keyspace,
+            "PHOTOSTREAM_REDIS_URL": settings.redis_url,
+            "PHOTOSTREAM_WORKER_WEB_PORT": str(free_port()),
+            "PHOTOSTREAM_WORKER_DATA_DIR": str(Path(tempfile.mkdtemp(dir=self.tmp, prefix="worker-"))),
+            "PHOTOSTREAM_API_PORT": str(free_port()),
+        })
+        return env
+
+    def start(self, name: str, args: list[str], env: dict[str, str], ready_url: str) -> AppProcess:
+        process = AppProcess(name, args, env, self.tmp / f"{name}.log", ready_url)
+        self.processes.append(process)
+        return process
+
+    def stop(self, process: AppProcess) -> None:
+        process.stop()
+        if process in self.processes:
+            self.processes.remove(process)
+
+    def close(self) -> list[str]:
+        """Stop our subprocesses, drop the keyspace, flush our Redis DB, delete our groups; return problems."""
+        problems: list[str] = []
+        for process in list(self.processes):
+            try:
+                self.stop(process)
+            except Exception as exc:
+                problems.append(f"stopping {process.name}: {exc}")
+        try:
+            cluster, session = connect(self.settings, keyspace=None)
+            try:
+                session.execute(f"DROP KEYSPACE IF EXISTS {self.settings.cassandra_keyspace}", timeout=120)
+            finally:
+                cluster.shutdown()
+        except Exception as exc:
+            problems.append(f"dropping keyspace {self.settings.cassandra_keyspace}: {exc}")
+        try:
+            client = redis.Redis.from_url(self.settings.redis_url)
+            if client.get(CLAIM_KEY) in (self.run_id.encode(), None):
+                client.flushdb()
+            else:
+                problems.append(f"Redis DB {self.redis_db} was claimed by someone else; not flushed")
+            client.close()
+        except Exception as exc:
+            problems.append(f"flushing Redis DB {self.redis_db}: {exc}")
+        try:
+            problems += delete_groups(self.settings, self.groups)
+        except Exception as exc:
+            problems.append(f"deleting consumer groups: {exc}")
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        return problems

@@ -1,0 +1,107 @@
+"""Kafka plumbing for benchmarks: log-end offsets, consumer groups seeded at given offsets, cleanup.
+
+Topics are shared with everyone using the stack, so a benchmark never reads "the topic": it notes where each
+partition ended before it produced, and reads from there (as tests/integration/offsets.py does for tests).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from confluent_kafka import Consumer, ConsumerGroupState, ConsumerGroupTopicPartitions, TopicPartition
+from confluent_kafka.admin import AdminClient
+
+from photostream.kafka_config import client_config
+from photostream.settings import Settings
+from streams.hashtags.counter import HashtagCounter
+from streams.hashtags.extractor import HashtagExtractor
+from streams.hashtags.popularity import PopularityUpdater
+
+#: the faust projectors' topics; their consumer group is the app id itself
+PROJECTOR_TOPICS = ("user-registered", "profile-updated", "post-created", "post-deleted")
+
+Offsets = dict[tuple[str, int], int]
+
+
+def admin_client(settings: Settings) -> AdminClient:
+    """An admin client that does not log librdkafka's informational chatter on teardown."""
+    return AdminClient(client_config(settings, log_level=5))
+
+
+def groups_of(app_id: str) -> dict[str, tuple[str, ...]]:
+    """Every consumer group a worker with ``app_id`` uses, with its topics."""
+    groups: dict[str, tuple[str, ...]] = {app_id: PROJECTOR_TOPICS}
+    for processor in (HashtagExtractor, HashtagCounter, PopularityUpdater):
+        groups[f"{app_id}.{processor.name}"] = processor.topics
+    return groups
+
+
+def end_offsets(settings: Settings, topics: Iterable[str]) -> Offsets:
+    """Where every partition of ``topics`` ends now."""
+    consumer = Consumer(client_config(settings, **{"group.id": "photostream-bench-probe"}))
+    try:
+        ends: Offsets = {}
+        for topic in topics:
+            for partition in consumer.list_topics(topic, timeout=10).topics[topic].partitions:
+                ends[(topic, partition)] = consumer.get_watermark_offsets(TopicPartition(topic, partition), 10)[1]
+        return ends
+    finally:
+        consumer.close()
+
+
+def seed_groups(settings: Settings, groups: dict[str, tuple[str, ...]], offsets: Offsets) -> None:
+    """Commit ``offsets`` for each group (for its own topics) before anything consumes with it."""
+    admin = admin_client(settings)
+    for group, topics in groups.items():
+        partitions = [TopicPartition(t, p, o) for (t, p), o in offsets.items() if t in topics]
+        if partitions:
+            admin.alter_consumer_group_offsets([ConsumerGroupTopicPartitions(group, partitions)])[group].result()
+
+
+def lag(settings: Settings, group: str, topics: Iterable[str]) -> int:
+    """Records of ``topics`` not yet committed by ``group`` (everything, if it committed nothing)."""
+    done = committed(settings, group)
+    return sum(end - max(done.get(tp, 0), 0) for tp, end in end_offsets(settings, topics).items())
+
+
+def committed(settings: Settings, group: str) -> Offsets:
+    admin = admin_client(settings)
+    result = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)])[group].result()
+    return {(tp.topic, tp.partition): tp.offset for tp in result.topic_partitions or []}
+
+
+def delete_groups(settings: Settings, groups: Iterable[str]) -> list[str]:
+    """Delete the benchmark's own consumer groups; return the ones that could not be deleted."""
+    names = sorted(set(groups))
+    if not names:
+        return []
+    admin = admin_client(settings)
+    failed = []
+    for name, future in admin.delete_consumer_groups(names, request_timeout=15).items():
+        try:
+            future.result()
+        except Exception as exc:  # a group never committed to does not exist: nothing to delete
+            if "GROUP_ID_NOT_FOUND" not in str(exc):
+                failed.append(f"{name}: {exc}")
+    return failed
+
+
+def live_groups_on(settings: Settings, topics: Iterable[str], ignore_prefix: str) -> dict[str, list[str]]:
+    """Other consumer groups with active members on ``topics``: they will also process what we produce."""
+    wanted = set(topics)
+    admin = admin_client(settings)
+    listed = admin.list_consumer_groups(request_timeout=10, states={ConsumerGroupState.STABLE}).result()
+    names = [g.group_id for g in listed.valid if not g.group_id.startswith(ignore_prefix)]
+    found: dict[str, list[str]] = {}
+    if not names:
+        return found
+    for name, future in admin.describe_consumer_groups(names, request_timeout=10).items():
+        try:
+            description = future.result()
+        except Exception:
+            continue
+        seen = {tp.topic for member in description.members if member.assignment
+                for tp in member.assignment.topic_partitions}
+        if seen & wanted:
+            found[name] = sorted(seen & wanted)
+    return found
