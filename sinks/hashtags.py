@@ -8,6 +8,7 @@ single-partition batch (atomic and isolated in Cassandra) and refreshes Redis wi
 from __future__ import annotations
 
 import asyncio
+from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
@@ -35,7 +36,8 @@ class HashtagStore:
         self._gate = asyncio.Semaphore(_MAX_IN_FLIGHT)
         prepare = session.prepare
         self._q_total = prepare("SELECT post_count FROM hashtag_state WHERE tag = ? LIMIT 1")
-        self._q_kind = prepare("SELECT key, present, count FROM hashtag_state WHERE tag = ? AND kind = ? AND key IN ?")
+        self._q_rows = prepare("SELECT kind, key, present, count FROM hashtag_state "
+                               "WHERE tag = ? AND kind IN ('p', 'w', 'r') AND key IN ?")
         self._w_total = prepare("UPDATE hashtag_state SET post_count = ? WHERE tag = ?")
         self._w_member = prepare(
             "INSERT INTO hashtag_state (tag, kind, key, author_id, post_created_at, present) "
@@ -49,23 +51,25 @@ class HashtagStore:
     async def load(self, tag: str, post_ids: Iterable[str], windows: Iterable[int],
                    related: Iterable[str]) -> TagState:
         """The membership of ``post_ids`` and the current counts this batch may touch."""
-        total, members, counts, rel = await asyncio.gather(
-            self._run(self._q_total, (tag,)),
-            self._rows_of(tag, "p", list(post_ids)),
-            self._rows_of(tag, "w", [window_key(w) for w in windows]),
-            self._rows_of(tag, "r", list(related)),
-        )
+        # Post ids (UUIDs), window keys (digits) and tags (never all digits, no '-') cannot collide, so one
+        # IN over all three kinds fetches exactly the rows asked for.
+        wanted = [*post_ids, *(window_key(w) for w in windows), *related]
+        total, rows = await asyncio.gather(self._run(self._q_total, (tag,)), self._rows_of(tag, wanted))
         row = total.one() if total is not None else None
         state = TagState(tag, post_count=int(row.post_count or 0) if row else 0)
-        state.members = {r.key: bool(r.present) for r in members}
-        state.windows = {int(r.key): int(r.count or 0) for r in counts}
-        state.related = {r.key: int(r.count or 0) for r in rel}
+        for r in rows:
+            if r.kind == "p":
+                state.members[r.key] = bool(r.present)
+            elif r.kind == "w":
+                state.windows[int(r.key)] = int(r.count or 0)
+            else:
+                state.related[r.key] = int(r.count or 0)
         return state
 
-    async def _rows_of(self, tag: str, kind: str, keys_: list[str]) -> list[Any]:
-        """Rows of one kind by key, in IN-lists of bounded size (reads need not be atomic)."""
+    async def _rows_of(self, tag: str, keys_: list[str]) -> list[Any]:
+        """Rows by key, in IN-lists of bounded size (reads need not be atomic)."""
         chunks = [keys_[i:i + _IN_CHUNK] for i in range(0, len(keys_), _IN_CHUNK)]
-        results = await asyncio.gather(*(self._run(self._q_kind, (tag, kind, chunk)) for chunk in chunks))
+        results = await asyncio.gather(*(self._run(self._q_rows, (tag, chunk)) for chunk in chunks))
         return [row for result in results for row in result]
 
     async def save(self, state: TagState) -> None:
@@ -108,14 +112,17 @@ class HashtagStore:
                 if dead:
                     pipe.zrem(related, *dead)
                 pipe.expire(related, keys.HASHTAG_TTL_S)
+            by_bucket: dict[str, set[str]] = defaultdict(set)
             for tag, seen in authors.items():
                 for author, created_at in seen:
                     for window in WINDOWS.values():
                         bucket = created_at - created_at % window.bucket_ms
-                        key = keys.trend_authors(tag, window.bucket_ms, bucket)
-                        pipe.sadd(key, author)
-                        pipe.expire(key, keys.TREND_TTL_S)
-                pipe.zadd(keys.trend_active(), {tag: now_ms})
+                        by_bucket[keys.trend_authors(tag, window.bucket_ms, bucket)].add(author)
+            for key, members in by_bucket.items():  # one SADD per bucket set, not per author
+                pipe.sadd(key, *members)
+                pipe.expire(key, keys.TREND_TTL_S)
+            if authors:
+                pipe.zadd(keys.trend_active(), dict.fromkeys(authors, now_ms))
             await pipe.execute()
 
     # --- reads (API) ----------------------------------------------------------------------------------

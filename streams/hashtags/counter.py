@@ -62,19 +62,19 @@ class HashtagCounter:
         await self._rank_new_members(list(states))
 
     async def _rank_new_members(self, states: list[TagState]) -> None:
-        """Newly tagged posts enter their tag's top-N with their current engagement."""
-        additions = [(s.tag, p, r["post_created_at"]) for s in states for p, r in s.changed_members.items()
-                     if r["present"]]
-        if not additions:
-            return
+        """Newly tagged posts enter their tag's top-N with the score of no engagement yet.
+
+        ``ZADD NX`` never lowers a score the popularity updater already wrote (it ranks a post in all of its
+        tags as soon as it is liked or commented), so no engagement read is needed here.
+        """
         async with self._redis.pipeline(transaction=False) as pipe:
-            for _, post_id, _ in additions:
-                pipe.hmget(keys.post_engagement(post_id), "like_count", "comment_count")
-            engagement = await pipe.execute()
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for (tag, post_id, created_at), (likes, comments) in zip(additions, engagement, strict=True):
-                score = popularity(int(likes or 0), int(comments or 0), created_at, self._weights)
-                pipe.zadd(keys.hashtag_top(tag), {post_id: score})
-                pipe.zremrangebyrank(keys.hashtag_top(tag), 0, -self._top_n - 1)
-                pipe.expire(keys.hashtag_top(tag), keys.HASHTAG_TTL_S)
+            for state in states:
+                fresh = {post_id: popularity(0, 0, row["post_created_at"], self._weights)
+                         for post_id, row in state.changed_members.items() if row["present"]}
+                if not fresh:
+                    continue
+                key = keys.hashtag_top(state.tag)
+                pipe.zadd(key, fresh, nx=True)
+                pipe.zremrangebyrank(key, 0, -self._top_n - 1)
+                pipe.expire(key, keys.HASHTAG_TTL_S)
             await pipe.execute()
