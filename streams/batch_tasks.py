@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 def build_processors(settings: Settings, resources: Resources) -> list[BatchProcessor]:
     return [
-        HashtagExtractor(resources.session, resources.publisher),
+        HashtagExtractor(resources.session, resources.publisher, settings.publish_timeout_s),
         HashtagCounter(settings, HashtagStore(resources.session, resources.redis), resources.redis),
         PopularityUpdater(settings, EngagementStore(resources.session), resources.redis),
     ]

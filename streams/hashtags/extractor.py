@@ -26,9 +26,10 @@ class HashtagExtractor:
     #: a pass-through adapter: short batches keep post→count latency low
     flush_interval_s: float = 0.2
 
-    def __init__(self, session: Session, publisher: Publisher) -> None:
+    def __init__(self, session: Session, publisher: Publisher, publish_timeout_s: float = 10.0) -> None:
         self._session = session
         self._publisher = publisher
+        self._publish_timeout_s = publish_timeout_s
         self._remember = session.prepare(
             "INSERT INTO post_hashtags (post_id, author_id, tags, created_at) VALUES (?, ?, ?, ?)")
         self._forget = session.prepare("UPDATE post_hashtags SET deleted = true WHERE post_id = ?")
@@ -76,5 +77,8 @@ class HashtagExtractor:
                 futures.append(self._publisher.submit(build("post-hashtag", fields)))
             except ValueError as exc:  # a tag the schema/domain refuses: park the source record
                 reject(source, exc)
+        # One flush waits for every acknowledgement (cheaper than awaiting thousands of futures one by one);
+        # a failed delivery raises here, so the batch is retried and its offsets are not committed.
+        await asyncio.to_thread(self._publisher.flush)
         for future in futures:
-            await asyncio.wrap_future(future)
+            future.result(timeout=self._publish_timeout_s)
