@@ -1,61 +1,26 @@
 """Kafka plumbing for benchmarks: log-end offsets, consumer groups seeded at given offsets, cleanup.
 
 Topics are shared with everyone using the stack, so a benchmark never reads "the topic": it notes where each
-partition ended before it produced, and reads from there (as tests/integration/offsets.py does for tests).
+partition ended before it produced, and reads from there (with streams.consumer_groups, as the integration tests do).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from confluent_kafka import Consumer, ConsumerGroupState, ConsumerGroupTopicPartitions, TopicPartition
+from confluent_kafka import ConsumerGroupState, ConsumerGroupTopicPartitions
 from confluent_kafka.admin import AdminClient
 
 from photostream.kafka_config import client_config
 from photostream.settings import Settings
-from streams.hashtags.counter import HashtagCounter
-from streams.hashtags.extractor import HashtagExtractor
-from streams.hashtags.popularity import PopularityUpdater
+from streams.consumer_groups import Offsets, end_offsets, groups_of, seed_groups
 
-#: the faust projectors' topics; their consumer group is the app id itself
-PROJECTOR_TOPICS = ("user-registered", "profile-updated", "post-created", "post-deleted")
-
-Offsets = dict[tuple[str, int], int]
+__all__ = ["Offsets", "end_offsets", "groups_of", "seed_groups"]
 
 
 def admin_client(settings: Settings) -> AdminClient:
     """An admin client that does not log librdkafka's informational chatter on teardown."""
     return AdminClient(client_config(settings, log_level=5))
-
-
-def groups_of(app_id: str) -> dict[str, tuple[str, ...]]:
-    """Every consumer group a worker with ``app_id`` uses, with its topics."""
-    groups: dict[str, tuple[str, ...]] = {app_id: PROJECTOR_TOPICS}
-    for processor in (HashtagExtractor, HashtagCounter, PopularityUpdater):
-        groups[f"{app_id}.{processor.name}"] = processor.topics
-    return groups
-
-
-def end_offsets(settings: Settings, topics: Iterable[str]) -> Offsets:
-    """Where every partition of ``topics`` ends now."""
-    consumer = Consumer(client_config(settings, **{"group.id": "photostream-bench-probe"}))
-    try:
-        ends: Offsets = {}
-        for topic in topics:
-            for partition in consumer.list_topics(topic, timeout=10).topics[topic].partitions:
-                ends[(topic, partition)] = consumer.get_watermark_offsets(TopicPartition(topic, partition), 10)[1]
-        return ends
-    finally:
-        consumer.close()
-
-
-def seed_groups(settings: Settings, groups: dict[str, tuple[str, ...]], offsets: Offsets) -> None:
-    """Commit ``offsets`` for each group (for its own topics) before anything consumes with it."""
-    admin = admin_client(settings)
-    for group, topics in groups.items():
-        partitions = [TopicPartition(t, p, o) for (t, p), o in offsets.items() if t in topics]
-        if partitions:
-            admin.alter_consumer_group_offsets([ConsumerGroupTopicPartitions(group, partitions)])[group].result()
 
 
 def lag(settings: Settings, group: str, topics: Iterable[str]) -> int:

@@ -13,6 +13,11 @@ from sinks.profiles import ProfileSink
 from streams.batch_tasks import register_batch_processors
 from streams.projector import register_projector
 
+PROFILE_TOPICS = ("user-registered", "profile-updated")
+POST_TOPICS = ("post-created", "post-deleted")
+#: the faust projectors share one consumer group: the app id itself
+PROJECTOR_TOPICS = PROFILE_TOPICS + POST_TOPICS
+
 
 def broker_url(settings: Settings) -> str:
     """faust's form of the bootstrap list: ``kafka://h1:p1;h2:p2``."""
@@ -33,9 +38,8 @@ def create_app(settings: Settings) -> faust.App:
         topic_disable_leader=True,
         table_standby_replicas=0,
     )
-    register_projector(app, settings, "profiles", ("user-registered", "profile-updated"),
-                       lambda r: ProfileSink(r.session, r.redis))
-    register_projector(app, settings, "posts", ("post-created", "post-deleted"), lambda r: PostSink(r.session, r.redis))
+    register_projector(app, settings, "profiles", PROFILE_TOPICS, lambda r: ProfileSink(r.session, r.redis))
+    register_projector(app, settings, "posts", POST_TOPICS, lambda r: PostSink(r.session, r.redis))
     batch_loops = register_batch_processors(app, settings)
 
     @app.page("/metrics")

@@ -25,7 +25,7 @@ from photostream.stack.migrate import migrate
 from producers.publisher import Publisher
 from sinks.cassandra import connect
 from sinks.redis_client import sync_client
-from tests.integration.offsets import end_offsets, seed_groups
+from streams.consumer_groups import end_offsets, groups_of, seed_groups
 
 BIN = Path(sys.executable).parent
 
@@ -128,13 +128,13 @@ def test_env(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> di
 @pytest.fixture(scope="session")
 def run_start_offsets(settings: Settings) -> dict[tuple[str, int], int]:
     """Where every topic ended when this run began (0 everywhere on a fresh stack, as in CI)."""
-    return end_offsets(settings)
+    return end_offsets(settings, {t for topics in groups_of("run").values() for t in topics} | {"post-hashtag"})
 
 
 @pytest.fixture(scope="session")
 def worker(settings: Settings, test_env: dict[str, str], run_start_offsets: dict[tuple[str, int], int],
            tmp_path_factory: pytest.TempPathFactory) -> Iterator[Process]:
-    seed_groups(settings, settings.app_id, run_start_offsets)
+    seed_groups(settings, groups_of(settings.app_id), run_start_offsets)
     proc = Process(["worker", "--loglevel", "warning"], test_env, tmp_path_factory.mktemp("logs") / "worker.log",
                    f"http://127.0.0.1:{test_env['PHOTOSTREAM_WORKER_WEB_PORT']}/ready")
     yield proc

@@ -14,10 +14,10 @@ from photostream.settings import Settings
 from producers import events
 from producers.ids import new_id
 from producers.publisher import Publisher
+from streams.consumer_groups import groups_of, seed_groups
 from streams.hashtags.extraction import on_post_created
 from tests.integration.conftest import Process
 from tests.integration.kafka_read import find_dlq_record
-from tests.integration.offsets import seed_groups
 from tests.integration.waiting import caught_up, wait_for
 
 #: generous bound for the pipeline to show an effect in tests that are about *what* it shows
@@ -148,7 +148,7 @@ def test_a_replay_from_the_start_changes_no_count(
     settle(settings)
     worker.kill()  # one writer at a time: the replaying worker takes over the same stores
     replay_app = settings.model_copy(update={"app_id": f"{settings.app_id}-replay"})
-    seed_groups(settings, replay_app.app_id, run_start_offsets)
+    seed_groups(settings, groups_of(replay_app.app_id), run_start_offsets)
     replayer = Process(["worker", "--loglevel", "warning"], test_env | {"PHOTOSTREAM_APP_ID": replay_app.app_id},
                        tmp_path_factory.mktemp("logs") / "replay.log", worker.ready_url)
     try:
