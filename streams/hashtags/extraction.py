@@ -30,8 +30,13 @@ def hashtag_event(post: dict[str, Any], tag: str, tags: list[str], action: Liter
 
 
 def on_post_created(created: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The post's remembered tag state and its add events."""
-    tags = extract_hashtags(created["caption"])
+    """The post's remembered tag state and its add events.
+
+    Only public posts enter hashtag pages, counts and trending: a followers-only or private post is no tag's
+    member at all (so no aggregate can leak that it exists).
+    """
+    is_public = created.get("visibility", "public") == "public"
+    tags = extract_hashtags(created["caption"]) if is_public else []
     post = {"post_id": created["post_id"], "author_id": created["author_id"], "tags": tags,
             "created_at": created["occurred_at"]}
     return post, [hashtag_event(post, tag, tags, "add", created["occurred_at"]) for tag in tags]
