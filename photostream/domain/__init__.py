@@ -1,0 +1,1 @@
+"""Pure domain logic shared by streams/, sinks/ and api/: no I/O here."""

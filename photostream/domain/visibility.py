@@ -1,0 +1,33 @@
+"""Who may see a post: the one rule every read path applies (post page, images, feeds, grids, comments).
+
+Pure: the caller prefetches whether the viewer follows each author (in bulk, see ``needs_follow_check``) and
+passes it in. A post the viewer may not see is answered exactly like a post that does not exist (404), so a
+refusal never confirms that something is there.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+Visibility = Literal["public", "followers", "private"]
+VISIBILITIES: tuple[Visibility, ...] = ("public", "followers", "private")
+
+
+def needs_follow_check(viewer: str | None, author_id: str, visibility: str) -> bool:
+    """True when the answer of :func:`may_see` depends on whether ``viewer`` follows ``author_id``."""
+    return visibility == "followers" and viewer is not None and viewer != author_id
+
+
+def may_see(viewer: str | None, author_id: str, visibility: str, viewer_follows_author: bool = False) -> bool:
+    """Whether ``viewer`` (None: anonymous) may see a post of ``author_id`` with ``visibility``.
+
+    public: everyone; followers: the author and their followers; private: the author only. An unknown
+    visibility value is treated as private (fail closed).
+    """
+    if viewer is not None and viewer == author_id:
+        return True
+    if visibility == "public":
+        return True
+    if visibility == "followers":
+        return viewer is not None and viewer_follows_author
+    return False
