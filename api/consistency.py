@@ -22,6 +22,7 @@ APPLIERS: dict[str, tuple[str, ...]] = {
     "profile-updated": ("profiles",),
     "post-created": ("posts",),
     "post-deleted": ("posts",),
+    "follow-changed": ("graph",),
 }
 
 

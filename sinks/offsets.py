@@ -6,6 +6,7 @@ honour ``?after=TOKEN``. Marks only move forward: a replay that re-applies old o
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from sinks import keys
@@ -27,3 +28,17 @@ async def applied(redis: Any, consumer: str, topic: str, partition: int) -> int:
     """The highest applied offset, or -1."""
     value = await redis.hget(keys.applied_offsets(consumer, topic), str(partition))
     return int(value) if value is not None else -1
+
+
+async def advance_all(redis: Any, consumer: str, coordinates: Iterable[tuple[str, int, int]]) -> None:
+    """:func:`advance` for the highest offset of each topic-partition among ``(topic, partition, offset)``s,
+    in one pipelined round trip (batch processors call it after their data is durable)."""
+    highest: dict[tuple[str, int], int] = {}
+    for topic, partition, offset in coordinates:
+        highest[(topic, partition)] = max(highest.get((topic, partition), -1), offset)
+    if not highest:
+        return
+    async with redis.pipeline(transaction=False) as pipe:
+        for (topic, partition), offset in highest.items():
+            pipe.eval(_ADVANCE, 1, keys.applied_offsets(consumer, topic), str(partition), str(offset))
+        await pipe.execute()

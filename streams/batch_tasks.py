@@ -9,9 +9,11 @@ import faust
 
 from photostream.settings import Settings
 from sinks.engagement import EngagementStore
+from sinks.graph import GraphWriter
 from sinks.hashtags import HashtagStore
 from streams.engine.loop import BatchLoop
 from streams.engine.records import BatchProcessor
+from streams.graph import GraphProjector
 from streams.hashtags.counter import HashtagCounter
 from streams.hashtags.extractor import HashtagExtractor
 from streams.hashtags.popularity import PopularityUpdater
@@ -25,6 +27,7 @@ def build_processors(settings: Settings, resources: Resources) -> list[BatchProc
         HashtagExtractor(resources.session, resources.publisher, settings.publish_timeout_s),
         HashtagCounter(settings, HashtagStore(resources.session, resources.redis), resources.redis),
         PopularityUpdater(settings, EngagementStore(resources.session), resources.redis),
+        GraphProjector(GraphWriter(resources.session), resources.redis),
     ]
 
 
