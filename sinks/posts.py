@@ -20,6 +20,7 @@ _CREATE = (
     "VALUES (?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?"
 )
 _BY_AUTHOR = "INSERT INTO posts_by_author (author_id, post_id) VALUES (?, ?) USING TIMESTAMP ?"
+_INDEX_IMAGE = "INSERT INTO post_images (image_id, post_id, author_id) VALUES (?, ?, ?) USING TIMESTAMP ?"
 _DELETE = "UPDATE posts USING TIMESTAMP ? SET deleted = true WHERE post_id = ?"
 _UNLIST = "DELETE FROM posts_by_author USING TIMESTAMP ? WHERE author_id = ? AND post_id = ?"
 
@@ -30,6 +31,7 @@ class PostSink:
         self._redis = redis
         self._create = session.prepare(_CREATE)
         self._by_author = session.prepare(_BY_AUTHOR)
+        self._index_image = session.prepare(_INDEX_IMAGE)
         self._delete = session.prepare(_DELETE)
         self._unlist = session.prepare(_UNLIST)
 
@@ -42,6 +44,10 @@ class PostSink:
                 location.get("name"), int(event["occurred_at"]), micros,
             ))
             await execute(self._session, self._by_author, (event["author_id"], event["post_id"], micros))
+            # the image index only points at posts; the post row (visibility, deleted) stays the truth
+            await asyncio.gather(*(execute(self._session, self._index_image,
+                                           (image_id, event["post_id"], event["author_id"], micros))
+                                   for image_id in event["image_ids"]))
         elif topic == "post-deleted":
             await execute(self._session, self._delete, (micros, event["post_id"]))
             await execute(self._session, self._unlist, (micros, event["author_id"], event["post_id"]))
