@@ -38,6 +38,17 @@ def current_user(
             from None
 
 
+def optional_user(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> str | None:
+    """The verified token's subject, or None for an anonymous caller of a public read. A token that is
+    present but invalid is still a 401: a caller is never silently downgraded to anonymous."""
+    if credentials is None:
+        return None
+    return current_user(request, credentials)
+
+
 def parse_id(value: str, field: str) -> str:
     """Path ids must be canonical UUIDs; anything else is a 422 naming the field."""
     if not is_id(value):
@@ -46,5 +57,6 @@ def parse_id(value: str, field: str) -> str:
 
 
 CurrentUser = Annotated[str, Depends(current_user)]
+OptionalUser = Annotated[str | None, Depends(optional_user)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ResourcesDep = Annotated[Any, Depends(get_resources)]

@@ -12,7 +12,9 @@ from photostream.settings import Settings
 from producers.publisher import Publisher
 from sinks import s3
 from sinks.cassandra import connect
+from sinks.graph import GraphReader
 from sinks.hashtags import HashtagStore
+from sinks.images import ImageIndex
 from sinks.redis_client import async_client
 
 
@@ -24,6 +26,8 @@ class ApiResources:
     session: Session
     s3: Any
     hashtags: HashtagStore
+    graph: GraphReader
+    images: ImageIndex
     #: rendered hashtag summaries of hot tags, reused for ``hashtag_response_cache_s`` within this process
     hashtag_responses: TTLCache[str, dict[str, Any]]
 
@@ -33,6 +37,7 @@ class ApiResources:
         cluster, session = connect(settings)
         redis = async_client(settings)
         return cls(Publisher(settings), redis, cluster, session, s3.client(settings), HashtagStore(session, redis),
+                   GraphReader(session), ImageIndex(session),
                    TTLCache(maxsize=10_000, ttl=settings.hashtag_response_cache_s))
 
     async def close(self) -> None:

@@ -55,7 +55,9 @@ def test_photo_upload_and_download_through_presigned_s3_urls(client: httpx.Clien
     photo = b"\x89PNG\r\n\x1a\n" + new_id().encode() * 100
     put = httpx.put(body["upload_url"], content=photo, headers={"Content-Type": "image/png"})
     assert put.status_code == 200, put.text
-    redirect = client.get(f"/images/{body['image_id']}", follow_redirects=False)
+    # an image in no post yet is its uploader's alone
+    assert client.get(f"/images/{body['image_id']}", follow_redirects=False).status_code == 404
+    redirect = client.get(f"/images/{body['image_id']}", headers=auth(settings, user), follow_redirects=False)
     assert redirect.status_code == 307
     assert httpx.get(redirect.headers["location"]).content == photo
     tampered = redirect.headers["location"].replace("Signature=", "Signature=0")

@@ -1,0 +1,131 @@
+"""Who may see what, through the real stack: a post the caller may not see is a 404, exactly like a post
+that does not exist — on the post page, its images, and every hashtag aggregate."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+import pytest
+
+from photostream.settings import Settings
+from producers import events
+from producers.ids import new_id, now_ms
+from producers.publisher import Publisher
+from tests.integration.conftest import Process, auth
+from tests.integration.waiting import caught_up, wait_for
+
+
+def create_post(client: httpx.Client, settings: Settings, author: str, visibility: str,
+                caption: str = "hello", image_ids: list[str] | None = None) -> tuple[str, str]:
+    """(post id, consistency token) of a post created through the API."""
+    answer = client.post("/posts", headers=auth(settings, author),
+                         json={"caption": caption, "image_ids": image_ids or [new_id()], "visibility": visibility})
+    assert answer.status_code == 202, answer.text
+    return answer.json()["id"], answer.json()["token"]
+
+
+def get_post(client: httpx.Client, settings: Settings, post_id: str, viewer: str | None,
+             after: str | None = None) -> httpx.Response:
+    headers = auth(settings, viewer) if viewer else {}
+    return client.get(f"/posts/{post_id}", headers=headers, params={"after": after} if after else None)
+
+
+def follow(client: httpx.Client, settings: Settings, follower: str, followee: str, on: bool = True) -> str:
+    method = client.post if on else client.delete
+    answer = method(f"/users/{followee}/follow", headers=auth(settings, follower))
+    assert answer.status_code == 202, answer.text
+    return str(answer.json()["token"])
+
+
+def test_a_private_post_is_seen_by_its_author_only(client: httpx.Client, settings: Settings,
+                                                   worker: Process) -> None:
+    author, stranger = new_id(), new_id()
+    post_id, token = create_post(client, settings, author, "private")
+    mine = get_post(client, settings, post_id, author, after=token)
+    assert mine.status_code == 200 and mine.json()["post_id"] == post_id
+    absent = get_post(client, settings, new_id(), None)
+    for viewer in (None, stranger):
+        hidden = get_post(client, settings, post_id, viewer)
+        assert hidden.status_code == 404
+        assert hidden.json()["error"]["code"] == absent.json()["error"]["code"] == "not_found"
+
+
+def test_a_followers_post_is_seen_by_followers_and_no_longer_after_an_unfollow(
+    client: httpx.Client, settings: Settings, worker: Process
+) -> None:
+    author, fan, stranger = new_id(), new_id(), new_id()
+    post_id, token = create_post(client, settings, author, "followers")
+    assert get_post(client, settings, post_id, author, after=token).status_code == 200
+    assert get_post(client, settings, post_id, fan).status_code == 404  # not following yet
+    followed = follow(client, settings, fan, author)
+    assert get_post(client, settings, post_id, fan, after=followed).status_code == 200
+    assert get_post(client, settings, post_id, stranger).status_code == 404
+    assert get_post(client, settings, post_id, None).status_code == 404
+    unfollowed = follow(client, settings, fan, author, on=False)
+    assert get_post(client, settings, post_id, fan, after=unfollowed).status_code == 404
+
+
+def test_the_newest_follow_event_wins_whatever_the_arrival_order(
+    client: httpx.Client, settings: Settings, publisher: Publisher, worker: Process
+) -> None:
+    author, fan = new_id(), new_id()
+    post_id, token = create_post(client, settings, author, "followers")
+    assert get_post(client, settings, post_id, author, after=token).status_code == 200
+    t = now_ms()
+    pair = {"follower_id": fan, "followee_id": author}
+    publisher.publish(events.build("follow-changed", pair | {"action": "follow", "occurred_at": t + 1000}))
+    publisher.publish(events.build("follow-changed", pair | {"action": "unfollow", "occurred_at": t}))  # late
+    publisher.publish(events.build("follow-changed", pair | {"action": "follow", "occurred_at": t + 1000}))  # dup
+    caught_up(settings, "graph", "follow-changed")
+    assert get_post(client, settings, post_id, fan).status_code == 200
+
+
+def test_an_invalid_token_on_a_public_read_is_401_not_anonymous(client: httpx.Client) -> None:
+    answer = client.get(f"/posts/{new_id()}", headers={"Authorization": "Bearer forged"})
+    assert answer.status_code == 401
+
+
+def test_hashtags_count_and_show_public_posts_only(
+    client: httpx.Client, settings: Settings, publisher: Publisher, worker: Process
+) -> None:
+    tag = f"vis{uuid.uuid4().hex[:12]}"
+    author = new_id()
+    for visibility in ("private", "followers"):
+        publisher.publish(events.post_created(author_id=author, caption=f"secret #{tag}", image_ids=[new_id()],
+                                              visibility=visibility))
+    public = events.post_created(author_id=author, caption=f"open #{tag}", image_ids=[new_id()])
+    publisher.publish(public)
+    wait_for(lambda: client.get(f"/hashtags/{tag}").status_code, lambda s: s == 200, 30, f"#{tag} to exist")
+    caught_up(settings, "hashtag-extractor", "post-created")
+    caught_up(settings, "hashtag-counter", "post-hashtag")
+    body = client.get(f"/hashtags/{tag}").json()
+    assert body["post_count"] == 1
+    assert [p["post_id"] for p in body["top_posts"]] == [public.value["post_id"]]
+    listed = client.get(f"/hashtags/{tag}/posts").json()
+    assert [p["post_id"] for p in listed["items"]] == [public.value["post_id"]]
+
+
+def upload(client: httpx.Client, settings: Settings, user: str) -> str:
+    ticket = client.post("/uploads", headers=auth(settings, user), json={"content_type": "image/png"})
+    assert ticket.status_code == 201, ticket.text
+    put = httpx.put(ticket.json()["upload_url"], content=b"\x89PNG\r\n\x1a\n" + uuid.uuid4().bytes,
+                    headers={"Content-Type": "image/png"})
+    assert put.status_code == 200, put.text
+    return str(ticket.json()["image_id"])
+
+
+@pytest.mark.parametrize(("visibility", "anonymous_status"), [("public", 307), ("private", 404)])
+def test_an_image_is_as_visible_as_its_post(client: httpx.Client, settings: Settings, worker: Process,
+                                            visibility: str, anonymous_status: int) -> None:
+    author, stranger = new_id(), new_id()
+    image_id = upload(client, settings, author)
+    assert client.get(f"/images/{image_id}", follow_redirects=False).status_code == 404  # in no post yet
+    post_id, token = create_post(client, settings, author, visibility, image_ids=[image_id])
+    assert get_post(client, settings, post_id, author, after=token).status_code == 200
+    assert client.get(f"/images/{image_id}", follow_redirects=False).status_code == anonymous_status
+    as_stranger = client.get(f"/images/{image_id}", headers=auth(settings, stranger), follow_redirects=False)
+    assert as_stranger.status_code == anonymous_status
+    as_author = client.get(f"/images/{image_id}", headers=auth(settings, author), follow_redirects=False)
+    assert as_author.status_code == 307
+    assert as_author.headers["cache-control"].startswith("private")
