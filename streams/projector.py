@@ -16,20 +16,16 @@ from typing import Any, Protocol
 
 import faust
 
-from photostream.contracts.codec import DecodeError
 from photostream.settings import Settings
 from producers.dlq import PoisonRecord, dead_letter
-from producers.validation import EventValidationError
 from sinks import offsets
+from streams.engine.poison import POISON_ERRORS
 from streams.metrics import EVENTS_DEAD_LETTERED, EVENTS_PROCESSED
 from streams.resources import Resources
 
 log = logging.getLogger(__name__)
 BUFFER_MAX = 200
 BUFFER_WITHIN_S = 0.02
-
-#: errors that mean "this record is bad", as opposed to "a store is down" (which must not be skipped)
-POISON_ERRORS = (DecodeError, EventValidationError, KeyError, ValueError, TypeError)
 
 
 class EventSink(Protocol):

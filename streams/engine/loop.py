@@ -1,4 +1,14 @@
-"""The consume → decode → process → commit loop of one batch processor."""
+"""The consume → decode → process → commit loop of one batch processor, and how it stays the only writer.
+
+Ownership: the consumers use an eager, co-partitioning assignor (``streams.engine.consumer``), so a
+partition can only move after this loop has served its revocation inside ``consume()``. The loop therefore
+polls only between writes: while a batch is being applied, the group waits for it (heartbeats continue on
+librdkafka's thread, so the session stays alive). A batch retried against a failing store keeps serving the
+group between attempts (partitions paused, anything returned carried into the next batch) and, before each
+attempt, abandons the records of partitions that were revoked meanwhile: the new owner re-reads them from the
+last commit, and this loop writes nothing for them any more. Residual window: a process frozen for longer
+than the session timeout (6 s) may finish the one write it was doing when it froze.
+"""
 
 from __future__ import annotations
 
@@ -6,37 +16,20 @@ import asyncio
 import logging
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 
 from photostream.contracts.codec import DecodeError, EventCodec
-from photostream.kafka_config import client_config
 from photostream.settings import Settings
 from producers.dlq import PoisonRecord, dead_letter
 from producers.publisher import Publisher, PublishResult
+from streams.engine.consumer import check_co_partitioned, consumer_config
+from streams.engine.ownership import TP, Ownership, tp_of
+from streams.engine.poison import POISON_ERRORS
 from streams.engine.records import BatchProcessor, Record, Reject
 from streams.metrics import BATCH_SECONDS, EVENTS_DEAD_LETTERED, EVENTS_PROCESSED
 
 log = logging.getLogger(__name__)
-
-#: Errors that mean "this record is malformed for this processor" rather than "a store is down".
-POISON_ERRORS = (KeyError, ValueError, TypeError, AttributeError)
-
-
-def consumer_config(settings: Settings, group: str) -> dict[str, Any]:
-    """Manual commits only after the sinks flushed; a short fetch backoff (librdkafka's default stalls ~1 s)."""
-    return client_config(settings, **{
-        "group.id": group,
-        "enable.auto.commit": False,
-        "enable.auto.offset.store": False,
-        "auto.offset.reset": "earliest",
-        "fetch.queue.backoff.ms": 10,
-        "session.timeout.ms": 6_000,  # the broker's minimum: a crashed worker's partitions move on quickly
-        "heartbeat.interval.ms": 1_000,
-        "max.poll.interval.ms": 300_000,
-        "partition.assignment.strategy": "cooperative-sticky",
-    })
 
 
 class BatchLoop:
@@ -44,6 +37,7 @@ class BatchLoop:
 
     def __init__(self, settings: Settings, processor: BatchProcessor, publisher: Publisher,
                  codec: EventCodec | None = None) -> None:
+        check_co_partitioned(processor.topics)
         self._settings = settings
         self._processor = processor
         self._publisher = publisher
@@ -52,8 +46,19 @@ class BatchLoop:
         self._consumer = Consumer(consumer_config(settings, self._group), logger=log)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"consume-{processor.name}")
         self._stopping = asyncio.Event()
-        #: True once the consumer has joined its group (received an assignment, possibly empty)
-        self.joined = False
+        self._ownership = Ownership()
+        #: consumed, not yet handed to a batch
+        self._pending: list[Message] = []
+        #: consumed while a batch was being retried: they open the next batch
+        self._carried: list[Message] = []
+        #: partitions that moved (revoked or re-assigned) while the current batch was in flight
+        self._moved_in_flight: set[TP] = set()
+        self._paused = False
+
+    @property
+    def joined(self) -> bool:
+        """True once the consumer has joined its group (received an assignment, possibly empty)."""
+        return self._ownership.joined
 
     def stop(self) -> None:
         self._stopping.set()
@@ -95,52 +100,71 @@ class BatchLoop:
         so each touched key costs one read and one write per window, not per record) or until ``batch_max``;
         then the batch is processed, and its offsets are committed only after that.
         """
-        loop = asyncio.get_running_loop()
-        revoked: set[tuple[str, int]] = set()
-
-        def on_revoke(consumer: Consumer, partitions: list[TopicPartition]) -> None:
-            # Runs inside consume(): pending records of these partitions are dropped (never committed), and
-            # their new owner re-reads them from the last commit. Nothing is applied twice concurrently.
-            revoked.update((str(p.topic), int(p.partition)) for p in partitions)
-
-        def on_assign(consumer: Consumer, partitions: list[TopicPartition]) -> None:
-            self.joined = True
-
-        self._consumer.subscribe(list(self._processor.topics), on_assign=on_assign, on_revoke=on_revoke,
-                                 on_lost=on_revoke)
+        self._consumer.subscribe(list(self._processor.topics), on_assign=self._ownership.on_assign,
+                                 on_revoke=self._ownership.on_revoke, on_lost=self._ownership.on_revoke)
         interval = float(getattr(self._processor, "flush_interval_s", 0.0))
-        pending: list[Message] = []
         first_at = 0.0
         try:
             while not self._stopping.is_set():
                 wait = poll_timeout_s
-                if pending:
+                if self._pending:
                     wait = max(0.0, min(poll_timeout_s, interval - (time.monotonic() - first_at)))
-                messages = await loop.run_in_executor(self._executor, self._consumer.consume,
-                                                      max(1, batch_max - len(pending)), wait)
-                if revoked:
-                    pending = [m for m in pending if (m.topic(), m.partition()) not in revoked]
-                    revoked.clear()
-                messages = [m for m in messages if not self._is_noise(m)]
-                if messages and not pending:
+                messages = await self._poll(max(1, batch_max - len(self._pending)), wait)
+                if messages and not self._pending:
                     first_at = time.monotonic()
-                pending += messages
-                if pending and (len(pending) >= batch_max or time.monotonic() - first_at >= interval):
-                    await self._flush(pending)
-                    pending = []
+                self._pending += messages
+                if self._pending and (len(self._pending) >= batch_max or time.monotonic() - first_at >= interval):
+                    batch, self._pending = self._pending, []
+                    await self._flush(batch)
+                    self._pending, self._carried = self._carried, []
+                    first_at = time.monotonic()
         finally:
-            await loop.run_in_executor(self._executor, self._consumer.close)
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._consumer.close)
             self._executor.shutdown(wait=False)
 
+    async def _poll(self, max_messages: int, timeout_s: float, paused: bool = False) -> list[Message]:
+        """One ``consume()`` on the consumer thread (rebalance callbacks run inside it); the records of
+        partitions that moved meanwhile are dropped wherever they wait, and those still ours are rewound."""
+        messages, moved = await asyncio.get_running_loop().run_in_executor(
+            self._executor, self._consume, max_messages, timeout_s, paused)
+        if moved:
+            log.info("%s: %d partition(s) moved in a rebalance; their uncommitted records are dropped",
+                     self._processor.name, len(moved))
+            self._moved_in_flight |= moved
+            self._pending = [m for m in self._pending if tp_of(m) not in moved]
+            self._carried = [m for m in self._carried if tp_of(m) not in moved]
+        return messages
+
+    def _consume(self, max_messages: int, timeout_s: float, paused: bool) -> tuple[list[Message], set[TP]]:
+        if paused:  # re-paused every time: partitions assigned by a rebalance start out fetching
+            self._consumer.pause(self._consumer.assignment())
+            self._paused = True
+        messages = [m for m in self._consumer.consume(max_messages, timeout_s) if not self._is_noise(m)]
+        moved = self._ownership.take_moved()
+        if moved:
+            messages = [m for m in messages if tp_of(m) not in moved]
+            self._ownership.rewind(self._consumer, moved)
+        return messages, moved
+
+    def _resume(self) -> None:
+        if self._paused:
+            self._consumer.resume(self._consumer.assignment())
+            self._paused = False
+
     async def _flush(self, messages: list[Message]) -> None:
-        """Decode, process (poison → DLQ), wait for DLQ acks, then commit."""
+        """Decode, process (poison → DLQ), wait for DLQ acks, then commit what is still ours."""
         started = time.perf_counter()
-        records, dead = self.decode(messages)
-        if records:
-            await self._process_resiliently(records, self._rejecter(messages, dead))
-        for future in dead:  # a DLQ write must be durable before its source offset moves
-            await asyncio.wrap_future(future)
-        await asyncio.get_running_loop().run_in_executor(self._executor, self._commit, messages)
+        self._moved_in_flight = set()
+        try:
+            records, dead = self.decode(messages)
+            if records:
+                await self._process_resiliently(records, self._rejecter(messages, dead))
+            for future in dead:  # a DLQ write must be durable before its source offset moves
+                await asyncio.wrap_future(future)
+            owned = [m for m in messages if tp_of(m) not in self._moved_in_flight]
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._commit, owned)
+        finally:
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._resume)
         BATCH_SECONDS.labels(self._processor.name).observe(time.perf_counter() - started)
         for topic in {r.topic for r in records}:
             EVENTS_PROCESSED.labels(self._processor.name, topic).inc(sum(r.topic == topic for r in records))
@@ -155,6 +179,7 @@ class BatchLoop:
         try:
             await self._with_retries(records, reject)
         except POISON_ERRORS as exc:
+            records = self._still_owned(records)
             if len(records) == 1:
                 reject(records[0], exc)
                 return
@@ -162,9 +187,15 @@ class BatchLoop:
             for record in records:
                 await self._process_resiliently([record], reject)
 
+    def _still_owned(self, records: list[Record]) -> list[Record]:
+        moved = self._moved_in_flight
+        return [r for r in records if (r.topic, r.partition) not in moved] if moved else records
+
     async def _with_retries(self, records: list[Record], reject: Reject) -> None:
+        """Retry a failing store with backoff, serving the group meanwhile; each attempt applies only the
+        records whose partitions are still ours (the fence: after a revocation this loop writes nothing)."""
         backoff = 0.5
-        while True:
+        while records := self._still_owned(records):
             try:
                 await self._processor.process(records, reject)
                 return
@@ -172,8 +203,18 @@ class BatchLoop:
                 raise
             except Exception:
                 log.exception("%s: batch failed; retrying in %.1fs", self._processor.name, backoff)
-                await asyncio.sleep(backoff)  # back off from a failing store (not synchronisation)
+                await self._serve_group(backoff)
                 backoff = min(backoff * 2, 30.0)
+
+    async def _serve_group(self, seconds: float, step_s: float = 0.2) -> None:
+        """Wait ``seconds`` inside ``consume()`` on paused partitions, so rebalances are served (and
+        revocations seen) while a batch waits to be retried; records returned open the next batch."""
+        deadline = time.monotonic() + seconds
+        while True:
+            remaining = deadline - time.monotonic()
+            self._carried += await self._poll(10_000, min(max(remaining, 0.0), step_s), paused=True)
+            if remaining <= 0:
+                return
 
     @staticmethod
     def _is_noise(message: Message) -> bool:
@@ -189,6 +230,8 @@ class BatchLoop:
         for message in messages:
             key = (str(message.topic()), int(message.partition() or 0))
             highest[key] = max(highest.get(key, -1), int(message.offset() or 0))
+        if not highest:
+            return
         offsets = [TopicPartition(t, p, o + 1) for (t, p), o in highest.items()]
         try:
             self._consumer.commit(offsets=offsets, asynchronous=False)

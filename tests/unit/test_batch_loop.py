@@ -1,4 +1,7 @@
-"""The batch loop isolates a bad record and retries a failing store, without a broker."""
+"""The batch loop isolates a bad record, retries a failing store and abandons revoked partitions, without a broker.
+
+The same fence through a real Kafka group: tests/integration/test_engine.py.
+"""
 
 from __future__ import annotations
 
@@ -50,3 +53,37 @@ async def test_a_store_outage_is_retried_not_dead_lettered() -> None:
     rejected: list[Any] = []
     await loop_for(processor)._process_resiliently(records(), lambda r, e: rejected.append(r))
     assert processor.applied == [0, 1, 2, 3, 4] and rejected == []
+
+
+class RevokedDuringOutage:
+    """Fails once; while it is down, the group revokes partition 0 (as a rebalance callback would report)."""
+
+    name = "revoked"
+    topics = ("like-changed", "comment-added")
+
+    def __init__(self) -> None:
+        self.loop: BatchLoop | None = None
+        self.attempts: list[list[tuple[int, int]]] = []
+
+    async def process(self, batch: list[Record], reject: Reject) -> None:
+        self.attempts.append([(r.partition, r.offset) for r in batch])
+        if len(self.attempts) == 1:
+            assert self.loop is not None
+            self.loop._moved_in_flight.add(("like-changed", 0))
+            raise ConnectionError("store unreachable")
+
+
+async def test_a_retry_applies_nothing_of_a_partition_revoked_meanwhile() -> None:
+    processor = RevokedDuringOutage()
+    loop = processor.loop = loop_for(processor)
+    batch = [Record("like-changed", p, o, None, {}) for p in (0, 1) for o in (7, 8)]
+    await loop._process_resiliently(batch, lambda r, e: None)
+    assert processor.attempts == [[(0, 7), (0, 8), (1, 7), (1, 8)], [(1, 7), (1, 8)]]
+
+
+async def test_a_batch_whose_partitions_all_moved_is_abandoned() -> None:
+    processor = PickyProcessor(outages=5)
+    loop = loop_for(processor)
+    loop._moved_in_flight.add(("post-hashtag", 0))
+    await loop._process_resiliently(records(), lambda r, e: None)
+    assert processor.applied == [] and processor.outages == 5

@@ -1,0 +1,65 @@
+"""The batch consumers' Kafka configuration, and why its group protocol and assignor are these.
+
+Co-partitioning: a processor that reads several topics (popularity: ``like-changed`` + ``comment-added``;
+the extractor: ``post-created`` + ``post-deleted``) read-modify-writes one entity's state from all of them,
+so partition *i* of every input topic must have one owner. Equal keys and equal partition counts (checked by
+:func:`check_co_partitioned` against the catalog) put one entity's events on the same partition number;
+the assignor must then hand partition *i* of every topic to the same member:
+
+- librdkafka's ``range`` assignor does: per topic it sorts the members subscribed to it and gives each a
+  contiguous range of partition numbers, so with the same subscription and partition count every topic is
+  split identically. It is an eager protocol: every rebalance revokes everything, and the group cannot hand
+  a partition to a new owner until the old one has served its revocation in ``consume()``. That is a fence
+  (a loop that is writing is not polling, so its partitions cannot move under it) and the batch loop relies
+  on it (see ``streams.engine.loop``).
+- ``cooperative-sticky`` (the previous choice) balances each topic independently: partition *i* of
+  ``like-changed`` and of ``comment-added`` may land on different workers, which then lose each other's
+  updates to the same post.
+- KIP-848 (``group.protocol=consumer``, server-side ``range``) would co-partition too and rebalance
+  incrementally, but its session timeout is a broker setting bounded by ``group.consumer.min.session.timeout.ms``
+  (45 s by default on Kafka 4.1.1, checked on the local stack), so a crashed worker's partitions would stay
+  idle ~45 s: far from the 10 s recovery goal without changing every broker's configuration. The classic
+  protocol's minimum session (``group.min.session.timeout.ms``) is 6 s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from photostream.contracts.catalog import topic as catalog_topic
+from photostream.kafka_config import client_config
+from photostream.settings import Settings
+
+#: the broker's minimum (``group.min.session.timeout.ms``): a crashed worker's partitions move after 6 s
+SESSION_TIMEOUT_MS = 6_000
+ASSIGNOR = "range"
+
+
+class NotCoPartitionedError(ValueError):
+    """Topics a processor co-consumes have different partition counts."""
+
+
+def check_co_partitioned(topics: Iterable[str], partitions_of: Callable[[str], int] | None = None) -> int:
+    """The common partition count of ``topics`` (from the catalog); raises if they differ (range would then
+    give partition *i* of two topics to different members)."""
+    count = partitions_of or (lambda name: catalog_topic(name).partitions)
+    counts = {name: count(name) for name in topics}
+    if len(set(counts.values())) > 1:
+        raise NotCoPartitionedError(f"co-consumed topics need equal partition counts: {counts}")
+    return next(iter(counts.values()))
+
+
+def consumer_config(settings: Settings, group: str) -> dict[str, Any]:
+    """Manual commits only after the sinks flushed; a short fetch backoff (librdkafka's default stalls ~1 s)."""
+    return client_config(settings, **{
+        "group.id": group,
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "auto.offset.reset": "earliest",
+        "fetch.queue.backoff.ms": 10,
+        "session.timeout.ms": SESSION_TIMEOUT_MS,
+        "heartbeat.interval.ms": 1_000,
+        "max.poll.interval.ms": 300_000,
+        "partition.assignment.strategy": ASSIGNOR,
+    })
