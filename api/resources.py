@@ -13,7 +13,7 @@ from producers.publisher import Publisher
 from sinks import s3
 from sinks.cassandra import connect
 from sinks.graph import GraphReader
-from sinks.hashtags import HashtagStore
+from sinks.hashtags.reads import HashtagReads
 from sinks.images import ImageIndex
 from sinks.redis_client import async_client
 
@@ -25,7 +25,7 @@ class ApiResources:
     cluster: Cluster
     session: Session
     s3: Any
-    hashtags: HashtagStore
+    hashtags: HashtagReads
     graph: GraphReader
     images: ImageIndex
     #: rendered hashtag summaries of hot tags, reused for ``hashtag_response_cache_s`` within this process
@@ -36,7 +36,7 @@ class ApiResources:
         """Connect once; prepared statements are prepared here, not per request."""
         cluster, session = connect(settings)
         redis = async_client(settings)
-        return cls(Publisher(settings), redis, cluster, session, s3.client(settings), HashtagStore(session, redis),
+        return cls(Publisher(settings), redis, cluster, session, s3.client(settings), HashtagReads(session, redis),
                    GraphReader(session), ImageIndex(session),
                    TTLCache(maxsize=10_000, ttl=settings.hashtag_response_cache_s))
 

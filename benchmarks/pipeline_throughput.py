@@ -28,9 +28,11 @@ from benchmarks.stats import fmt_rate, fmt_ratio, fmt_us, ratio, verdict
 from benchmarks.workload import TagWorkload
 from photostream.contracts.catalog import topic as catalog_topic
 from photostream.contracts.codec import DecodeError, EventCodec
+from photostream.domain.scoring import score_weights
 from photostream.settings import Settings
 from producers.publisher import producer_config
-from sinks.hashtags import HashtagStore
+from sinks.hashtags.state import HashtagStateStore
+from sinks.hashtags.views import HashtagViews
 from streams.engine.loop import BatchLoop, consumer_config
 from streams.engine.records import BatchProcessor
 from streams.hashtags.counter import HashtagCounter
@@ -273,7 +275,8 @@ def run(env: BenchEnv, counter_events: int, extractor_posts: int, tags: int, fig
     start, end = produce(settings, "post-hashtag", records)
     base = raw_consume(settings, clock, start, end)
     pipe = asyncio.run(drive(settings, clock, lambda r: HashtagCounter(
-        settings, HashtagStore(r.session, r.redis), r.redis), start, end))
+        settings, HashtagStateStore(r.session), HashtagViews(r.redis, score_weights(settings), settings.hashtag_top_n)),
+        start, end))
     _rows(section, "hashtag counter", "post-hashtag", base, pipe)
     figures.cpu_us["post-hashtag"] = pipe.cpu_us
     section.notes.append(f"counter input: {counter_events:,} `add` events of distinct posts (1–5 tags each), "

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from photostream.contracts.catalog import topic as catalog_topic
 from photostream.contracts.codec import EventCodec
-from photostream.hashtags import extract_hashtags, normalize_tag
+from photostream.domain.tags import extract_hashtags, normalize_tag
 from producers.ids import is_id, new_id, now_ms
 from producers.validation import EventValidationError, validate_record
 

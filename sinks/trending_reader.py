@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from photostream.domain.trending import WINDOWS, Trend, rank
+from photostream.domain.windows import bucket_starts
 from sinks import keys
-from streams.hashtags.trending import WINDOWS, Trend, rank
-from streams.hashtags.windows import bucket_starts
 
 #: How long a computed trending list is reused (it is recomputed at most this often).
 CACHE_S = 5

@@ -7,10 +7,12 @@ import logging
 
 import faust
 
+from photostream.domain.scoring import score_weights
 from photostream.settings import Settings
 from sinks.engagement import EngagementStore
 from sinks.graph import GraphWriter
-from sinks.hashtags import HashtagStore
+from sinks.hashtags.state import HashtagStateStore
+from sinks.hashtags.views import HashtagViews
 from streams.engine.loop import BatchLoop
 from streams.engine.records import BatchProcessor
 from streams.graph import GraphProjector
@@ -25,7 +27,8 @@ log = logging.getLogger(__name__)
 def build_processors(settings: Settings, resources: Resources) -> list[BatchProcessor]:
     return [
         HashtagExtractor(resources.session, resources.publisher, settings.publish_timeout_s),
-        HashtagCounter(settings, HashtagStore(resources.session, resources.redis), resources.redis),
+        HashtagCounter(settings, HashtagStateStore(resources.session),
+                       HashtagViews(resources.redis, score_weights(settings), settings.hashtag_top_n)),
         PopularityUpdater(settings, EngagementStore(resources.session), resources.redis),
         GraphProjector(GraphWriter(resources.session), resources.redis),
     ]

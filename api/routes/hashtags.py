@@ -9,10 +9,10 @@ from fastapi import APIRouter, Query
 
 from api.deps import ResourcesDep, SettingsDep
 from api.errors import ApiError
-from photostream.hashtags import normalize_tag
+from photostream.domain.tags import normalize_tag
 from producers.ids import is_id
 from sinks import keys
-from sinks.hashtags import HashtagStore
+from sinks.hashtags.reads import HashtagReads
 from sinks.posts import read_posts_cached
 from sinks.trending_reader import trending as compute_trending
 
@@ -44,7 +44,7 @@ async def get_hashtag(tag: str, resources: ResourcesDep) -> dict[str, Any]:
     cached: dict[str, Any] | None = resources.hashtag_responses.get(name)
     if cached is not None:  # hot tags: the counts move once per window anyway
         return cached
-    store: HashtagStore = resources.hashtags
+    store: HashtagReads = resources.hashtags
     count = await store.post_count(name)
     if count is None:
         raise ApiError(404, "not_found", f"no posts have ever used #{name}", "tag")
@@ -66,7 +66,7 @@ async def hashtag_posts(
     name = canonical(tag)
     if cursor is not None and not is_id(cursor):
         raise ApiError(422, "invalid", "cursor: not a cursor from this endpoint", "cursor")
-    store: HashtagStore = resources.hashtags
+    store: HashtagReads = resources.hashtags
     post_ids = await store.newest_posts(name, limit, cursor)
     if not post_ids and cursor is None and await store.post_count(name) is None:
         raise ApiError(404, "not_found", f"no posts have ever used #{name}", "tag")

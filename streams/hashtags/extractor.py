@@ -13,11 +13,11 @@ from typing import Any
 
 from cassandra.cluster import Session
 
+from photostream.domain.extraction import on_post_created, on_post_deleted
 from producers.events import build
 from producers.publisher import Publisher
 from sinks.cassandra import execute
 from streams.engine.records import Record, Reject
-from streams.hashtags.extraction import on_post_created, on_post_deleted
 
 
 class HashtagExtractor:

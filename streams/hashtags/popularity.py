@@ -6,12 +6,12 @@ import asyncio
 from collections import defaultdict
 from typing import Any
 
+from photostream.domain.engagement import Engagement
+from photostream.domain.scoring import popularity, score_weights
 from photostream.settings import Settings
 from sinks import keys
-from sinks.engagement import Engagement, EngagementStore
+from sinks.engagement import EngagementStore
 from streams.engine.records import Record, Reject
-from streams.hashtags.counter import score_weights
-from streams.hashtags.scoring import popularity
 
 
 class PopularityUpdater:

@@ -9,13 +9,13 @@ import pytest
 from confluent_kafka import Producer
 
 from photostream.contracts.codec import EventCodec
+from photostream.domain.extraction import on_post_created
 from photostream.kafka_config import client_config
 from photostream.settings import Settings
 from producers import events
 from producers.ids import new_id
 from producers.publisher import Publisher
 from streams.consumer_groups import groups_of, seed_groups
-from streams.hashtags.extraction import on_post_created
 from tests.integration.conftest import Process
 from tests.integration.kafka_read import find_dlq_record
 from tests.integration.waiting import caught_up, wait_for

@@ -1,6 +1,6 @@
 """Engagement counts are set transitions: duplicates and replays change nothing."""
 
-from sinks.engagement import Engagement
+from photostream.domain.engagement import Engagement
 
 
 def like(user: str, action: str = "like") -> dict:

@@ -2,11 +2,11 @@
 
 import pytest
 
-from streams.hashtags.extraction import on_post_created, on_post_deleted
-from streams.hashtags.scoring import popularity
-from streams.hashtags.tally import TagState, apply, top_related
-from streams.hashtags.trending import WINDOWS, rank, velocity
-from streams.hashtags.windows import bucket_starts, tumbling_start
+from photostream.domain.extraction import on_post_created, on_post_deleted
+from photostream.domain.scoring import popularity
+from photostream.domain.tally import TagState, apply, top_related
+from photostream.domain.trending import WINDOWS, rank, velocity
+from photostream.domain.windows import bucket_starts, tumbling_start
 
 WINDOW = 10_000
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from photostream.hashtags import MAX_TAG_LENGTH, extract_hashtags, normalize_tag
+from photostream.domain.tags import MAX_TAG_LENGTH, extract_hashtags, normalize_tag
 
 CASES = [
     ("#Sunset #sunset #SUNSET", ["sunset"]),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from photostream.hashtags import extract_hashtags
+from photostream.domain.tags import extract_hashtags
 from producers.ids import deterministic_id
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from streams.hashtags.windows import tumbling_start
+from photostream.domain.windows import tumbling_start
 
 PRESENT, RETRACTED = True, False
 

@@ -12,6 +12,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from photostream.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -24,3 +28,8 @@ class ScoreWeights:
 def popularity(likes: int, comments: int, created_at_ms: int, weights: ScoreWeights = ScoreWeights()) -> float:
     engagement = max(0, likes) * weights.like + max(0, comments) * weights.comment
     return math.log1p(engagement) + (created_at_ms / 1000.0) / weights.tau_s
+
+
+def score_weights(settings: Settings) -> ScoreWeights:
+    return ScoreWeights(settings.popularity_like_weight, settings.popularity_comment_weight,
+                        settings.popularity_tau_hours * 3600)

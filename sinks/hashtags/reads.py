@@ -1,0 +1,64 @@
+"""The API's hashtag read repository: Redis first, the durable tallies in Cassandra behind it."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from cassandra.cluster import Session
+
+from photostream.domain.tally import top_related
+from sinks import keys
+from sinks.cassandra import execute
+
+
+class HashtagReads:
+    def __init__(self, session: Session, redis: Any) -> None:
+        self._session = session
+        self._redis = redis
+        self._gate = asyncio.Semaphore(64)
+        self._q_total = session.prepare("SELECT post_count FROM hashtag_state WHERE tag = ? LIMIT 1")
+
+    async def _run(self, statement: Any, params: Any = None) -> Any:
+        async with self._gate:
+            return await execute(self._session, statement, params)
+
+    async def post_count(self, tag: str) -> int | None:
+        """Redis first, Cassandra on a miss (then Redis is filled); None if the tag was never used."""
+        cached = await self._redis.hget(keys.hashtag(tag), "post_count")
+        if cached is not None:
+            return int(cached)
+        rows = await self._run(self._q_total, (tag,))
+        row = rows.one() if rows is not None else None
+        if row is None or row.post_count is None:
+            return None
+        await self._redis.hset(keys.hashtag(tag), mapping={"post_count": int(row.post_count)})
+        await self._redis.expire(keys.hashtag(tag), keys.HASHTAG_TTL_S)
+        return int(row.post_count)
+
+    async def related(self, tag: str, n: int = 10) -> list[str]:
+        cached = await self._redis.zrevrange(keys.hashtag_related(tag), 0, n - 1)
+        if cached:
+            return list(cached)
+        rows = await self._run("SELECT key, count FROM hashtag_state WHERE tag = %s AND kind = 'r'", (tag,))
+        return top_related({r.key: int(r.count or 0) for r in rows}, n)
+
+    async def newest_posts(self, tag: str, limit: int, before: str | None) -> list[str]:
+        """Post ids carrying the tag, newest first (ids are UUIDv7, so id order is time order)."""
+        found: list[str] = []
+        cursor = before
+        page = max(limit * 2, 20)
+        while len(found) < limit:
+            if cursor:
+                rows = list(await self._run(
+                    "SELECT key, present FROM hashtag_state WHERE tag = %s AND kind = 'p' AND key < %s LIMIT %s",
+                    (tag, cursor, page)))
+            else:
+                rows = list(await self._run(
+                    "SELECT key, present FROM hashtag_state WHERE tag = %s AND kind = 'p' LIMIT %s", (tag, page)))
+            found += [r.key for r in rows if r.present]
+            if len(rows) < page:
+                break
+            cursor = rows[-1].key
+        return found[:limit]
+

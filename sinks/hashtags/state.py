@@ -1,0 +1,83 @@
+"""The durable hashtag tallies: one Cassandra partition per tag in ``hashtag_state``.
+
+The counter loads each touched tag's state (:meth:`HashtagStateStore.load`), applies a batch in memory with
+:mod:`photostream.domain.tally`, then :meth:`HashtagStateStore.save` writes every change of a tag in one
+single-partition batch, which Cassandra applies atomically and in isolation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from typing import Any
+
+from cassandra.cluster import Session
+from cassandra.query import BatchStatement, BatchType
+
+from photostream.domain.tally import TagState
+from sinks.cassandra import execute
+
+_MAX_IN_FLIGHT = 64
+_IN_CHUNK = 500
+
+
+def window_key(start_ms: int) -> str:
+    """Window starts as zero-padded text so clustering order is time order."""
+    return f"{start_ms:015d}"
+
+
+class HashtagStateStore:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        self._gate = asyncio.Semaphore(_MAX_IN_FLIGHT)
+        prepare = session.prepare
+        self._q_total = prepare("SELECT post_count FROM hashtag_state WHERE tag = ? LIMIT 1")
+        self._q_rows = prepare("SELECT kind, key, present, count FROM hashtag_state "
+                               "WHERE tag = ? AND kind IN ('p', 'w', 'r') AND key IN ?")
+        self._w_total = prepare("UPDATE hashtag_state SET post_count = ? WHERE tag = ?")
+        self._w_member = prepare(
+            "INSERT INTO hashtag_state (tag, kind, key, author_id, post_created_at, present) "
+            "VALUES (?, 'p', ?, ?, ?, ?)")
+        self._w_count = prepare("INSERT INTO hashtag_state (tag, kind, key, count) VALUES (?, ?, ?, ?)")
+
+    async def _run(self, statement: Any, params: Any = None) -> Any:
+        async with self._gate:
+            return await execute(self._session, statement, params)
+
+    async def load(self, tag: str, post_ids: Iterable[str], windows: Iterable[int],
+                   related: Iterable[str]) -> TagState:
+        """The membership of ``post_ids`` and the current counts this batch may touch."""
+        # Post ids (UUIDs), window keys (digits) and tags (never all digits, no '-') cannot collide, so one
+        # IN over all three kinds fetches exactly the rows asked for.
+        wanted = [*post_ids, *(window_key(w) for w in windows), *related]
+        total, rows = await asyncio.gather(self._run(self._q_total, (tag,)), self._rows_of(tag, wanted))
+        row = total.one() if total is not None else None
+        state = TagState(tag, post_count=int(row.post_count or 0) if row else 0)
+        for r in rows:
+            if r.kind == "p":
+                state.members[r.key] = bool(r.present)
+            elif r.kind == "w":
+                state.windows[int(r.key)] = int(r.count or 0)
+            else:
+                state.related[r.key] = int(r.count or 0)
+        return state
+
+    async def _rows_of(self, tag: str, keys_: list[str]) -> list[Any]:
+        """Rows by key, in IN-lists of bounded size (reads need not be atomic)."""
+        chunks = [keys_[i:i + _IN_CHUNK] for i in range(0, len(keys_), _IN_CHUNK)]
+        results = await asyncio.gather(*(self._run(self._q_rows, (tag, chunk)) for chunk in chunks))
+        return [row for result in results for row in result]
+
+    async def save(self, state: TagState) -> None:
+        """Write everything that changed for the tag atomically (one partition, one batch)."""
+        if not state.dirty:
+            return
+        batch = BatchStatement(batch_type=BatchType.UNLOGGED)
+        batch.add(self._w_total, (state.post_count, state.tag))
+        for post_id, row in state.changed_members.items():
+            batch.add(self._w_member, (state.tag, post_id, row["author_id"], row["post_created_at"], row["present"]))
+        for window in state.changed_windows:
+            batch.add(self._w_count, (state.tag, "w", window_key(window), state.windows[window]))
+        for other in state.changed_related:
+            batch.add(self._w_count, (state.tag, "r", other, state.related[other]))
+        await self._run(batch)
