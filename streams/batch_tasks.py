@@ -9,10 +9,12 @@ import faust
 
 from photostream.domain.scoring import score_weights
 from photostream.settings import Settings
+from sinks.comments import CommentWriter
 from sinks.engagement import EngagementStore
 from sinks.graph import GraphWriter
 from sinks.hashtags.state import HashtagStateStore
 from sinks.hashtags.views import HashtagViews
+from streams.comments import CommentsProjector
 from streams.engine.loop import BatchLoop
 from streams.engine.records import BatchProcessor
 from streams.graph import GraphProjector
@@ -31,6 +33,7 @@ def build_processors(settings: Settings, resources: Resources) -> list[BatchProc
                        HashtagViews(resources.redis, score_weights(settings), settings.hashtag_top_n)),
         PopularityUpdater(settings, EngagementStore(resources.session), resources.redis),
         GraphProjector(GraphWriter(resources.session), resources.redis),
+        CommentsProjector(CommentWriter(resources.session), resources.redis),
     ]
 
 

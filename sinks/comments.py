@@ -1,0 +1,70 @@
+"""Comments per post in Cassandra (``comments_by_post``): written by the comments projector, paged by the API.
+
+Writes are absolute upserts keyed by comment id and timestamped with the event time, so duplicates and
+replays change nothing. Comment ids are UUIDv7, so the clustering order (id descending) is newest first and a
+page after a cursor is ``comment_id < cursor``: new comments never shift the pages already handed out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC
+from typing import Any
+
+from cassandra.cluster import Session
+
+from sinks.cassandra import execute
+
+_MAX_IN_FLIGHT = 64
+
+
+@dataclass(frozen=True)
+class Comment:
+    comment_id: str
+    post_id: str
+    user_id: str
+    text: str
+    created_at: int  # ms
+
+
+class CommentWriter:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        self._gate = asyncio.Semaphore(_MAX_IN_FLIGHT)
+        self._insert = session.prepare(
+            "INSERT INTO comments_by_post (post_id, comment_id, user_id, text, created_at) VALUES (?, ?, ?, ?, ?) "
+            "USING TIMESTAMP ?")
+
+    async def _write(self, c: Comment) -> None:
+        async with self._gate:
+            await execute(self._session, self._insert,
+                          (c.post_id, c.comment_id, c.user_id, c.text, c.created_at, c.created_at * 1000))
+
+    async def apply(self, comments: Iterable[Comment]) -> None:
+        """Write every comment (order-free: each is its own row), concurrently and bounded."""
+        await asyncio.gather(*(self._write(c) for c in comments))
+
+
+class CommentReads:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        columns = "comment_id, post_id, user_id, text, created_at"
+        self._first = session.prepare(f"SELECT {columns} FROM comments_by_post WHERE post_id = ? LIMIT ?")
+        self._after = session.prepare(
+            f"SELECT {columns} FROM comments_by_post WHERE post_id = ? AND comment_id < ? LIMIT ?")
+
+    async def newest(self, post_id: str, limit: int, before: str | None) -> list[Comment]:
+        """Up to ``limit`` comments of the post, newest first, older than ``before`` if given."""
+        if before is None:
+            rows = await execute(self._session, self._first, (post_id, limit))
+        else:
+            rows = await execute(self._session, self._after, (post_id, before, limit))
+        return [_comment(r) for r in rows]
+
+
+def _comment(row: Any) -> Comment:
+    # the driver returns naive datetimes in UTC
+    created = int(row.created_at.replace(tzinfo=UTC).timestamp() * 1000) if row.created_at else 0
+    return Comment(row.comment_id, row.post_id, row.user_id, row.text, created)

@@ -1,0 +1,45 @@
+"""The comments projector: comment-added → ``comments_by_post`` in Cassandra (newest first per post).
+
+A batch processor on the engine (streams/engine): every write is an absolute upsert keyed by comment id and
+timestamped with the event time, so duplicates and replays change nothing and the batch needs no read. After
+the writes are durable the applied-offset marks move, so a read with ``?after=`` sees the comment. (The
+comment *count* is the popularity processor's: it is kept with the like count in ``post_engagement``.)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from producers.ids import is_id
+from sinks import offsets
+from sinks.comments import Comment, CommentWriter
+from streams.engine.records import Record, Reject
+
+
+def comment_of(event: dict[str, Any]) -> Comment:
+    """The comment an event describes; ``ValueError`` (→ DLQ) for one no client could have made."""
+    if not all(is_id(event[f]) for f in ("comment_id", "post_id", "user_id")):
+        raise ValueError("comment_id/post_id/user_id: not ids")
+    return Comment(event["comment_id"], event["post_id"], event["user_id"], event["text"],
+                   int(event["occurred_at"]))
+
+
+class CommentsProjector:
+    name: str = "comments"
+    topics: tuple[str, ...] = ("comment-added",)
+    #: a commenter reloads the thread right away (``?after=``): keep batches short
+    flush_interval_s: float = 0.05
+
+    def __init__(self, writer: CommentWriter, redis: Any) -> None:
+        self._writer = writer
+        self._redis = redis
+
+    async def process(self, batch: list[Record], reject: Reject) -> None:
+        comments: list[Comment] = []
+        for record in batch:
+            try:
+                comments.append(comment_of(record.value))
+            except ValueError as exc:
+                reject(record, exc)
+        await self._writer.apply(comments)
+        await offsets.advance_all(self._redis, self.name, ((r.topic, r.partition, r.offset) for r in batch))
