@@ -12,6 +12,8 @@ from photostream.settings import Settings
 from producers.publisher import Publisher
 from sinks import s3
 from sinks.cassandra import connect
+from sinks.comments import CommentReads
+from sinks.engagement_reads import EngagementReads
 from sinks.graph import GraphReader
 from sinks.hashtags.reads import HashtagReads
 from sinks.images import ImageIndex
@@ -30,6 +32,8 @@ class ApiResources:
     images: ImageIndex
     #: rendered hashtag summaries of hot tags, reused for ``hashtag_response_cache_s`` within this process
     hashtag_responses: TTLCache[str, dict[str, Any]]
+    engagement: EngagementReads
+    comments: CommentReads
 
     @classmethod
     def open(cls, settings: Settings) -> ApiResources:
@@ -38,7 +42,8 @@ class ApiResources:
         redis = async_client(settings)
         return cls(Publisher(settings), redis, cluster, session, s3.client(settings), HashtagReads(session, redis),
                    GraphReader(session), ImageIndex(session),
-                   TTLCache(maxsize=10_000, ttl=settings.hashtag_response_cache_s))
+                   TTLCache(maxsize=10_000, ttl=settings.hashtag_response_cache_s),
+                   engagement=EngagementReads(session, redis), comments=CommentReads(session))
 
     async def close(self) -> None:
         self.publisher.close()

@@ -10,12 +10,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC
 from typing import Any
 
 from cassandra.cluster import Session
 
-from sinks.cassandra import execute
+from sinks.cassandra import execute, ms_of
 
 _MAX_IN_FLIGHT = 64
 
@@ -61,10 +60,8 @@ class CommentReads:
             rows = await execute(self._session, self._first, (post_id, limit))
         else:
             rows = await execute(self._session, self._after, (post_id, before, limit))
-        return [_comment(r) for r in rows]
+        return [_comment(r) for r in rows.current_rows]
 
 
 def _comment(row: Any) -> Comment:
-    # the driver returns naive datetimes in UTC
-    created = int(row.created_at.replace(tzinfo=UTC).timestamp() * 1000) if row.created_at else 0
-    return Comment(row.comment_id, row.post_id, row.user_id, row.text, created)
+    return Comment(row.comment_id, row.post_id, row.user_id, row.text, ms_of(row.created_at) if row.created_at else 0)

@@ -11,9 +11,10 @@ import json
 from typing import Any
 
 from cassandra.cluster import Session
+from cassandra.query import ValueSequence
 
 from sinks import keys
-from sinks.cassandra import execute
+from sinks.cassandra import execute, ms_of
 
 _CREATE = (
     "INSERT INTO posts (post_id, author_id, caption, image_ids, visibility, location_name, created_at) "
@@ -61,7 +62,7 @@ def _from_row(row: Any) -> dict[str, Any] | None:
     return {
         "post_id": row.post_id, "author_id": row.author_id, "caption": row.caption,
         "image_ids": list(row.image_ids or []), "visibility": row.visibility, "location_name": row.location_name,
-        "created_at": int(row.created_at.timestamp() * 1000) if row.created_at else None,
+        "created_at": ms_of(row.created_at) if row.created_at else None,
     }
 
 
@@ -72,12 +73,15 @@ async def read_post(session: Session, post_id: str) -> dict[str, Any] | None:
 
 
 async def read_posts_cached(session: Session, redis: Any, post_ids: list[str]) -> list[dict[str, Any] | None]:
-    """Posts in the given order: Redis first, Cassandra for misses (then cached with NX, so a concurrent
-    delete's tombstone always wins)."""
+    """Posts in the given order: Redis first, then the misses from Cassandra in one multi-partition read (a
+    page costs a constant number of round trips). Found posts and deleted ones (as a tombstone) are cached
+    with NX, so a concurrent delete's tombstone always wins; a post not projected yet is not cached, so it
+    shows up as soon as it is (no negative caching of a post that is about to exist)."""
     cached = await redis.mget([keys.post_cache(p) for p in post_ids]) if post_ids else []
-    missing = [p for p, c in zip(post_ids, cached, strict=True) if c is None]
-    fetched = dict(zip(missing, await asyncio.gather(*(read_post(session, p) for p in missing)), strict=True))
-    if fetched:
+    missing = list(dict.fromkeys(p for p, c in zip(post_ids, cached, strict=True) if c is None))
+    rows = await _read_rows(session, missing)
+    fetched = {post_id: _from_row(row) for post_id, row in rows.items()}
+    if rows:
         async with redis.pipeline(transaction=False) as pipe:
             for post_id, post in fetched.items():
                 value = json.dumps(post) if post else keys.POST_TOMBSTONE
@@ -86,7 +90,22 @@ async def read_posts_cached(session: Session, redis: Any, post_ids: list[str]) -
     result: list[dict[str, Any] | None] = []
     for post_id, raw in zip(post_ids, cached, strict=True):
         if raw is None:
-            result.append(fetched[post_id])
+            result.append(fetched.get(post_id))
         else:
             result.append(None if raw == keys.POST_TOMBSTONE else json.loads(raw))
     return result
+
+
+#: posts per multi-partition read
+_IN_CHUNK = 100
+
+
+async def _read_rows(session: Session, post_ids: list[str]) -> dict[str, Any]:
+    """The ``posts`` rows that exist among ``post_ids`` (deleted ones included), one query per 100 ids."""
+    chunks = [post_ids[i:i + _IN_CHUNK] for i in range(0, len(post_ids), _IN_CHUNK)]
+    results = await asyncio.gather(*(execute(session, f"SELECT {_COLUMNS} FROM posts WHERE post_id IN %s",
+                                             (ValueSequence(chunk),)) for chunk in chunks))
+    return {row.post_id: row for rows in results for row in rows.current_rows}
+
+
+_COLUMNS = "post_id, author_id, caption, image_ids, visibility, location_name, created_at, deleted"

@@ -1,0 +1,90 @@
+"""Bulk reads of per-post engagement for the API: counts and "liked by me" for a whole page at once.
+
+The counts' truth is ``post_engagement`` in Cassandra (static ``like_count``/``comment_count``, written by the
+popularity processor as absolute values); Redis holds a copy (``keys.post_engagement``) that the processor
+refreshes on every change and that expires. A page reads Redis in one pipeline and only the posts Redis misses
+from Cassandra in one multi-partition query, so a count never reads as 0 because a cache entry expired.
+
+Misses are put back with ``HSETNX``: if the processor wrote a newer value meanwhile, the field exists and the
+older value read here is dropped; if the processor writes after us, it overwrites. So a fill can never leave
+an older count behind a newer one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from cassandra.cluster import Session
+
+from sinks import keys
+from sinks.cassandra import execute
+
+#: posts per multi-partition query (a feed page is at most 100)
+IN_CHUNK = 100
+_FIELDS = ("like_count", "comment_count")
+
+
+@dataclass(frozen=True)
+class Counts:
+    like_count: int = 0
+    comment_count: int = 0
+
+
+class EngagementReads:
+    def __init__(self, session: Session, redis: Any) -> None:
+        self._session = session
+        self._redis = redis
+        self._q_counts = session.prepare(
+            "SELECT post_id, like_count, comment_count FROM post_engagement WHERE post_id IN ? "
+            "PER PARTITION LIMIT 1")
+        self._q_liked = session.prepare(
+            "SELECT post_id, liked FROM post_engagement WHERE post_id IN ? AND kind = 'l' AND key = ?")
+
+    async def counts(self, post_ids: list[str]) -> dict[str, Counts]:
+        """Like and comment counts of every post in ``post_ids`` (0 only for a post nobody engaged with)."""
+        wanted = list(dict.fromkeys(post_ids))
+        if not wanted:
+            return {}
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for post_id in wanted:
+                pipe.hmget(keys.post_engagement(post_id), *_FIELDS)
+            cached = await pipe.execute()
+        found: dict[str, Counts] = {}
+        missing: list[str] = []
+        for post_id, (likes, comments) in zip(wanted, cached, strict=True):
+            if likes is None or comments is None:
+                missing.append(post_id)
+            else:
+                found[post_id] = Counts(int(likes), int(comments))
+        if missing:
+            durable = await self._durable_counts(missing)
+            found.update(durable)
+            await self._fill(durable)
+        return found
+
+    async def _durable_counts(self, post_ids: list[str]) -> dict[str, Counts]:
+        counts = dict.fromkeys(post_ids, Counts())
+        for start in range(0, len(post_ids), IN_CHUNK):
+            rows = await execute(self._session, self._q_counts, (post_ids[start:start + IN_CHUNK],))
+            for row in rows.current_rows:
+                counts[row.post_id] = Counts(int(row.like_count or 0), int(row.comment_count or 0))
+        return counts
+
+    async def _fill(self, counts: dict[str, Counts]) -> None:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for post_id, c in counts.items():
+                key = keys.post_engagement(post_id)
+                pipe.hsetnx(key, "like_count", c.like_count)
+                pipe.hsetnx(key, "comment_count", c.comment_count)
+                pipe.expire(key, keys.ENGAGEMENT_CACHE_TTL_S, nx=True)
+            await pipe.execute()
+
+    async def liked_by(self, user_id: str, post_ids: list[str]) -> set[str]:
+        """Which of ``post_ids`` ``user_id`` likes now: one query (per 100 posts) over the membership rows."""
+        wanted = list(dict.fromkeys(post_ids))
+        liked: set[str] = set()
+        for start in range(0, len(wanted), IN_CHUNK):
+            rows = await execute(self._session, self._q_liked, (wanted[start:start + IN_CHUNK], user_id))
+            liked.update(row.post_id for row in rows.current_rows if row.liked)
+        return liked
