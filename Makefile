@@ -3,6 +3,8 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# every target drives the local stack, which runs on placeholder secrets (refused outside development mode)
+export PHOTOSTREAM_DEV_MODE ?= true
 
 .PHONY: install up down status test lint bench demo clean
 

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import errors
+from api import errors, middleware
 from api.resources import ApiResources
 from api.routes import hashtags, health, reads, uploads, writes
 from photostream.settings import Settings
@@ -37,7 +37,8 @@ def create_app(settings: Settings) -> FastAPI:
     for router in (writes.router, reads.router, uploads.router, hashtags.router):
         app.include_router(router, prefix=PREFIX)
 
-    app.add_middleware(RequestMetrics)
+    middleware.install(app, settings, PREFIX)
+    app.add_middleware(RequestMetrics)  # outermost: it sees the status every other layer answered
     return app
 
 

@@ -1,7 +1,10 @@
 """Consistency tokens: a write's topic/partition/offset, handed back so later reads can wait for it.
 
 A read given ``?after=TOKEN`` waits (bounded) until every processor that applies that topic has marked the
-offset applied; then the read sees the write. Tokens are opaque to clients (base64url JSON).
+offset applied; then the read sees the write. Tokens are opaque to clients and signed: ``PAYLOAD.MAC``, both
+base64url, where the payload is ``topic:partition:offset`` and the MAC a truncated HMAC-SHA256 under
+:func:`token_key`. Only tokens this deployment issued make a read wait: a forged or tampered one is refused at
+once (the signature is checked at the edge by :class:`api.middleware.ConsistencyGuard`, before any route).
 """
 
 from __future__ import annotations
@@ -9,11 +12,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import json
+import hashlib
+import hmac
 import time
 from dataclasses import dataclass
 from typing import Any
 
+from photostream.settings import Settings
 from sinks import offsets
 
 #: which processors must have applied a topic before a read that depends on it is consistent
@@ -22,12 +27,39 @@ APPLIERS: dict[str, tuple[str, ...]] = {
     "profile-updated": ("profiles",),
     "post-created": ("posts",),
     "post-deleted": ("posts",),
-    "follow-changed": ("graph",),
 }
+#: 96 bits of MAC: unforgeable by guessing (each guess costs a request) and keeps the token short
+MAC_BYTES = 12
+_KEY_CONTEXT = b"photostream/consistency-token/v1"
 
 
 class InvalidConsistencyTokenError(ValueError):
-    """The token does not parse."""
+    """The token does not parse, or its signature is not ours."""
+
+
+def token_key(settings: Settings) -> bytes:
+    """The HMAC key: the dedicated ``consistency_secret`` if set, else derived from the JWT signing secret
+    (the HS256 secret or the RS256 private key), so a deployment with real JWT secrets gets unforgeable tokens
+    without another setting. Derived with a fixed context, so the key never equals the JWT secret itself."""
+    if settings.consistency_secret is not None:
+        secret = settings.consistency_secret.get_secret_value()
+    elif settings.jwt_algorithm == "RS256" and settings.jwt_private_key is not None:
+        secret = settings.jwt_private_key.get_secret_value()
+    else:
+        secret = settings.jwt_secret.get_secret_value()
+    return hmac.new(secret.encode(), _KEY_CONTEXT, hashlib.sha256).digest()
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _mac(key: bytes, payload: bytes) -> bytes:
+    return hmac.new(key, payload, hashlib.sha256).digest()[:MAC_BYTES]
 
 
 @dataclass(frozen=True)
@@ -36,17 +68,35 @@ class ConsistencyToken:
     partition: int
     offset: int
 
-    def encode(self) -> str:
-        raw = json.dumps({"t": self.topic, "p": self.partition, "o": self.offset}, separators=(",", ":"))
-        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    def encode(self, key: bytes) -> str:
+        """The signed, opaque text handed to clients."""
+        payload = f"{self.topic}:{self.partition}:{self.offset}".encode()
+        return f"{_b64(payload)}.{_b64(_mac(key, payload))}"
+
+    @classmethod
+    def verify(cls, token: str, key: bytes) -> ConsistencyToken:
+        """The token, if its signature is ours; :class:`InvalidConsistencyTokenError` otherwise."""
+        encoded, _, mac = token.partition(".")
+        try:
+            valid = hmac.compare_digest(_unb64(mac), _mac(key, _unb64(encoded)))
+        except (ValueError, binascii.Error):
+            valid = False
+        if not valid:
+            raise InvalidConsistencyTokenError("after: not a consistency token issued here")
+        return cls.decode(token)
 
     @classmethod
     def decode(cls, token: str) -> ConsistencyToken:
+        """The token's fields, without checking the signature: only for a token already verified (every
+        ``?after=`` is, by :class:`api.middleware.ConsistencyGuard`). Use :meth:`verify` anywhere else."""
         try:
-            data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-            return cls(str(data["t"]), int(data["p"]), int(data["o"]))
-        except (ValueError, KeyError, TypeError, binascii.Error):
+            topic, partition, offset = _unb64(token.partition(".")[0]).decode().rsplit(":", 2)
+            parsed = cls(topic, int(partition), int(offset))
+        except (ValueError, binascii.Error):
             raise InvalidConsistencyTokenError("after: not a consistency token") from None
+        if not topic or parsed.partition < 0 or parsed.offset < 0:
+            raise InvalidConsistencyTokenError("after: not a consistency token")
+        return parsed
 
 
 async def wait_applied(redis: Any, token: ConsistencyToken, timeout_s: float) -> bool:

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+import botocore.exceptions
+import cassandra
+import cassandra.cluster
+import cassandra.protocol
+import redis.exceptions
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -11,6 +17,26 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from producers.publisher import PublishError, PublishTimeoutError
 from producers.validation import EventValidationError
+
+logger = logging.getLogger(__name__)
+
+#: failures that mean a data store is down, overloaded or unreachable: the request may succeed later, so they
+#: answer 503 with ``Retry-After``, never 500 (anything else unexpected is a 500 without internals)
+STORE_OUTAGES: tuple[type[BaseException], ...] = (
+    redis.exceptions.ConnectionError,  # refused, reset, pool exhausted, still loading
+    redis.exceptions.TimeoutError,
+    redis.exceptions.ClusterDownError,
+    redis.exceptions.TryAgainError,
+    cassandra.cluster.NoHostAvailable,
+    cassandra.OperationTimedOut,
+    cassandra.Unavailable,
+    cassandra.Timeout,  # ReadTimeout, WriteTimeout
+    cassandra.CoordinationFailure,  # ReadFailure, WriteFailure
+    cassandra.protocol.OverloadedErrorMessage,
+    cassandra.protocol.IsBootstrappingErrorMessage,
+    botocore.exceptions.ConnectionError,  # S3 endpoint unreachable or timing out
+)
+OUTAGE_RETRY_AFTER_S = 5
 
 
 class ApiError(Exception):
@@ -27,6 +53,17 @@ def error_body(code: str, message: str, field: str | None = None) -> dict[str, A
     if field:
         error["field"] = field
     return {"error": error}
+
+
+def unhandled_response(exc: Exception, method: str, path: str) -> JSONResponse:
+    """The answer to an exception no handler took: 503 for a store outage, else 500. Either way the client
+    learns nothing of the internals; the server log gets the details."""
+    if isinstance(exc, STORE_OUTAGES):
+        logger.warning("store outage on %s %s: %s: %s", method, path, type(exc).__name__, exc)
+        return JSONResponse(error_body("unavailable", "a data store is unavailable; retry later"), 503,
+                            headers={"Retry-After": str(OUTAGE_RETRY_AFTER_S)})
+    logger.error("unhandled error on %s %s", method, path, exc_info=exc)
+    return JSONResponse(error_body("internal", "internal error"), 500)
 
 
 def _field_of(loc: tuple[Any, ...]) -> str | None:
@@ -67,5 +104,6 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}.get(exc.status_code, "error")
-        return JSONResponse(error_body(code, str(exc.detail)), exc.status_code)
+        code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized", 413: "too_large",
+                429: "rate_limited"}.get(exc.status_code, "error")
+        return JSONResponse(error_body(code, str(exc.detail)), exc.status_code, headers=exc.headers)

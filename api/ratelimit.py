@@ -1,11 +1,18 @@
-"""Per-user token buckets in Redis (one Lua call per request, so it is atomic across API replicas)."""
+"""Token buckets in Redis, per user (writes) and per client address (reads).
+
+One Lua call per request (EVALSHA: the script body is sent only once per Redis server), so a bucket is atomic
+across API replicas and costs one round trip.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from dataclasses import dataclass
 from typing import Any
+
+from redis.exceptions import NoScriptError
 
 from sinks import keys
 
@@ -31,13 +38,14 @@ redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
 redis.call('PEXPIRE', KEYS[1], math.ceil(capacity / rate * 1000) + 1000)
 return {allowed, retry_ms}
 """
+_TAKE_SHA = hashlib.sha1(_TAKE.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
 class Limit:
     """``per_minute`` actions, bursting up to ``burst``."""
 
-    per_minute: int
+    per_minute: float
     burst: int
 
 
@@ -48,7 +56,21 @@ class Decision:
 
 
 async def take(redis: Any, user_id: str, action: str, limit: Limit) -> Decision:
+    """Take one token from ``user_id``'s bucket for ``action``."""
+    return await _take(redis, keys.rate_bucket(user_id, action), limit)
+
+
+async def take_for_address(redis: Any, address: str, limit: Limit) -> Decision:
+    """Take one token from a client address's read bucket (an address never looks like a user id, so the
+    two kinds of bucket cannot collide)."""
+    return await _take(redis, keys.rate_bucket(address, "read"), limit)
+
+
+async def _take(redis: Any, key: str, limit: Limit) -> Decision:
     rate = limit.per_minute / 60.0
-    allowed, retry_ms = await redis.eval(_TAKE, 1, keys.rate_bucket(user_id, action),
-                                         limit.burst, rate, time.time(), 1)
+    args = (limit.burst, rate, time.time(), 1)
+    try:
+        allowed, retry_ms = await redis.evalsha(_TAKE_SHA, 1, key, *args)
+    except NoScriptError:  # first use on this server (or after SCRIPT FLUSH / a restart)
+        allowed, retry_ms = await redis.eval(_TAKE, 1, key, *args)
     return Decision(bool(int(allowed)), max(1, math.ceil(int(retry_ms) / 1000)) if not int(allowed) else 0)

@@ -13,10 +13,15 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+#: built-in development secrets: refused at start-up unless ``dev_mode`` (see ``Settings._refuse_placeholders``)
+DEV_JWT_SECRET = "photostream-dev-only-secret-change-me-0123456789"
+DEV_S3_SECRET = "photostream-dev-secret"
+#: shortest HMAC secret accepted outside development (RFC 7518 §3.2: at least the hash's 256 bits)
+MIN_SECRET_BYTES = 32
 
 
 class Settings(BaseSettings):
@@ -25,6 +30,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="PHOTOSTREAM_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
     )
+
+    #: development mode: accept the built-in placeholder secrets (the local stack, `make demo|test|bench` set it)
+    dev_mode: bool = False
 
     # --- local stack (only used by `photostream stack`) ---
     stack_dir: Path = Field(default=PROJECT_ROOT / ".stack", description="git-ignored install/data cache")
@@ -67,7 +75,7 @@ class Settings(BaseSettings):
     s3_endpoint_url: str = "http://127.0.0.1:18333"
     s3_region: str = "us-east-1"
     s3_access_key: str = "photostream"
-    s3_secret_key: SecretStr = SecretStr("photostream-dev-secret")
+    s3_secret_key: SecretStr = SecretStr(DEV_S3_SECRET)
     s3_bucket: str = "photos"
     s3_presign_expiry_s: int = 900
 
@@ -80,11 +88,13 @@ class Settings(BaseSettings):
 
     # --- auth ---
     jwt_algorithm: Literal["HS256", "RS256"] = "HS256"
-    jwt_secret: SecretStr = SecretStr("photostream-dev-only-secret-change-me-0123456789")
+    jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
     jwt_public_key: str | None = None
     jwt_private_key: SecretStr | None = None
     jwt_issuer: str = "photostream"
     jwt_access_ttl_s: int = 3600
+    #: HMAC key of consistency tokens; unset: derived from the JWT signing secret (api.consistency.token_key)
+    consistency_secret: SecretStr | None = None
 
     # --- hashtag pipeline ---
     hashtag_window_s: int = 10
@@ -115,5 +125,38 @@ class Settings(BaseSettings):
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
+    #: reads per client address (api.middleware.ReadRateLimit); `make bench` and the tests raise the rate
+    rate_limit_reads_per_second: float = 50.0
+    rate_limit_reads_burst: int = 200
+    #: largest request body accepted (413 above it), checked from Content-Length and while streaming
+    max_request_body_bytes: int = 1024 * 1024
     """The process-wide settings, built on first use (tests call ``get_settings.cache_clear()``)."""
     return Settings()
+    @model_validator(mode="after")
+    def _refuse_placeholders(self) -> Settings:
+        """Outside development, refuse the built-in and short secrets: with the default JWT secret anyone
+        could mint a token for any user. The message names the variable to set."""
+        if self.dev_mode:
+            return self
+        problems = []
+        if self.jwt_algorithm == "HS256":
+            secret = self.jwt_secret.get_secret_value()
+            if secret == DEV_JWT_SECRET:
+                problems.append("PHOTOSTREAM_JWT_SECRET is the built-in development secret")
+            elif len(secret.encode()) < MIN_SECRET_BYTES:
+                problems.append(f"PHOTOSTREAM_JWT_SECRET is shorter than {MIN_SECRET_BYTES} bytes")
+        else:
+            if self.jwt_private_key is None:
+                problems.append("PHOTOSTREAM_JWT_PRIVATE_KEY is not set (needed for RS256)")
+            if not self.jwt_public_key:
+                problems.append("PHOTOSTREAM_JWT_PUBLIC_KEY is not set (needed for RS256)")
+        if self.consistency_secret is not None \
+                and len(self.consistency_secret.get_secret_value().encode()) < MIN_SECRET_BYTES:
+            problems.append(f"PHOTOSTREAM_CONSISTENCY_SECRET is shorter than {MIN_SECRET_BYTES} bytes")
+        if self.s3_secret_key.get_secret_value() == DEV_S3_SECRET:
+            problems.append("PHOTOSTREAM_S3_SECRET_KEY is the built-in development secret")
+        if problems:
+            raise ValueError("; ".join(problems) + " — set real secrets, or PHOTOSTREAM_DEV_MODE=true for local "
+                             "development only")
+        return self
+

@@ -18,9 +18,11 @@ def new_id() -> str:
 
 
 def is_id(value: str) -> bool:
-    """True if ``value`` is a canonical UUID string (any version; the API rejects anything else)."""
+    """True if ``value`` is a canonical UUID string: any version, but exactly the lower-case 36-character form
+    (the API rejects anything else). One spelling per id, so an id compares equal only to itself: an
+    upper-case spelling of your own id must not pass as someone else (following yourself, say)."""
     try:
-        return str(uuid.UUID(value)) == value.lower() and len(value) == 36
+        return len(value) == 36 and str(uuid.UUID(value)) == value
     except (ValueError, AttributeError, TypeError):
         return False
 

@@ -3,6 +3,8 @@
 # start it first and stop it afterwards. The command's exit status is passed on.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+# the local stack runs on placeholder secrets: development mode (production refuses them at start-up)
+export PHOTOSTREAM_DEV_MODE="${PHOTOSTREAM_DEV_MODE:-true}"
 BIN=.venv/bin
 started_here=0
 if ! $BIN/photostream stack status >/dev/null 2>&1; then

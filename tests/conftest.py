@@ -1,11 +1,16 @@
 """Shared fixtures. Integration fixtures live in tests/integration/conftest.py."""
 
+import os
 import random
 import uuid
 
 import pytest
 
 from photostream.settings import Settings, get_settings
+
+# Tests run on the local stack's placeholder secrets: development mode, set before any test module builds a
+# Settings (some do at collection time) and inherited by the worker and API processes the tests start.
+os.environ["PHOTOSTREAM_DEV_MODE"] = "true"
 
 
 @pytest.fixture(scope="session")
@@ -25,5 +30,6 @@ def settings(run_id: str) -> Settings:
         "cassandra_keyspace": f"ps_test_{run_id}",
         "redis_url": f"{redis_base}/{random.randint(1, 14)}",  # 0: the demo, 15: the benchmarks
         "app_id": f"photostream-test-{run_id}",
+        "dev_mode": True,
         "hashtag_window_s": 2,  # a short tumbling window keeps the suite fast; the mechanism is the same
     })

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from api import ratelimit
-from api.consistency import ConsistencyToken
+from api.consistency import ConsistencyToken, token_key
 from api.deps import CurrentUser, ResourcesDep, SettingsDep, parse_id
 from api.errors import ApiError
 from producers import events
@@ -64,7 +64,7 @@ async def _publish(resources: Any, settings: Any, user_id: str, event: Event, ac
         raise ApiError(429, "rate_limited", f"too many {action} requests; retry in {decision.retry_after_s}s",
                        headers={"Retry-After": str(decision.retry_after_s)})
     result = await resources.publisher.publish_async(event)
-    token = ConsistencyToken(result.topic, result.partition, result.offset).encode()
+    token = ConsistencyToken(result.topic, result.partition, result.offset).encode(token_key(settings))
     return Accepted(event_id=event.event_id, token=token, id=created_id)
 
 

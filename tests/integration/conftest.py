@@ -121,6 +121,10 @@ def test_env(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> di
         "PHOTOSTREAM_WORKER_WEB_PORT": str(free_port()),
         "PHOTOSTREAM_WORKER_DATA_DIR": str(tmp_path_factory.mktemp("worker")),
         "PHOTOSTREAM_API_PORT": str(free_port()),
+        "PHOTOSTREAM_DEV_MODE": "true",
+        # the suite reads hard from one address; the per-address limit itself is tested on its own API
+        "PHOTOSTREAM_RATE_LIMIT_READS_PER_SECOND": "100000",
+        "PHOTOSTREAM_RATE_LIMIT_READS_BURST": "100000",
     })
     return env
 

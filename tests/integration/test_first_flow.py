@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from api.consistency import ConsistencyToken
+from api.consistency import ConsistencyToken, token_key
 from photostream.settings import Settings
 from producers import events
 from producers.ids import new_id
@@ -14,8 +14,8 @@ from sinks.cassandra import connect
 from sinks.redis_client import sync_client
 
 
-def token_of(result: PublishResult) -> str:
-    return ConsistencyToken(result.topic, result.partition, result.offset).encode()
+def token_of(result: PublishResult, settings: Settings) -> str:
+    return ConsistencyToken(result.topic, result.partition, result.offset).encode(token_key(settings))
 
 
 def test_a_registered_user_is_readable_through_the_api(
@@ -24,7 +24,7 @@ def test_a_registered_user_is_readable_through_the_api(
     user = new_id()
     result = publisher.publish(events.user_registered(user_id=user, username=f"u{user[-8:]}",
                                                       display_name="Ada", bio="hello"))
-    answer = client.get(f"/users/{user}", params={"after": token_of(result)})
+    answer = client.get(f"/users/{user}", params={"after": token_of(result, settings)})
     assert answer.status_code == 200, answer.text
     assert "X-Photostream-Consistency" not in answer.headers
     assert answer.json()["display_name"] == "Ada" and answer.json()["bio"] == "hello"
@@ -39,7 +39,7 @@ def test_a_registered_user_is_readable_through_the_api(
 
 
 def test_a_replayed_older_profile_does_not_overwrite_a_newer_one(
-    publisher: Publisher, client: httpx.Client
+    publisher: Publisher, client: httpx.Client, settings: Settings
 ) -> None:
     user = new_id()
     newer = events.profile_updated(user_id=user, username="new", display_name="Newer")
@@ -47,7 +47,7 @@ def test_a_replayed_older_profile_does_not_overwrite_a_newer_one(
                                              "occurred_at": newer.value["occurred_at"] - 60_000})
     publisher.publish(newer)
     result = publisher.publish(older)  # arrives later, happened earlier
-    answer = client.get(f"/users/{user}", params={"after": token_of(result)})
+    answer = client.get(f"/users/{user}", params={"after": token_of(result, settings)})
     assert answer.json()["display_name"] == "Newer"
 
 

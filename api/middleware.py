@@ -1,0 +1,159 @@
+"""The API's edge: small plain-ASGI middlewares that answer before (or instead of) the routes.
+
+Plain ASGI rather than Starlette's ``BaseHTTPMiddleware``, which costs a task and a stream per request. Each
+answers in the standard ``{"error": {...}}`` shape. :func:`install` stacks them in the one order that works
+(outermost first): errors are shielded around everything else, bodies are bounded before anything reads them,
+forged consistency tokens are refused before a read spends a Redis round trip on its rate limit.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qs
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api import ratelimit
+from api.consistency import ConsistencyToken, InvalidConsistencyTokenError, token_key
+from api.errors import error_body, unhandled_response
+from photostream.settings import Settings
+
+
+def install(app: FastAPI, settings: Settings, prefix: str) -> None:
+    """Add the edge middlewares to ``app`` (Starlette wraps the last added outermost)."""
+    app.add_middleware(ReadRateLimit, limit=ratelimit.Limit(settings.rate_limit_reads_per_second * 60,
+                                                            settings.rate_limit_reads_burst), prefix=prefix)
+    app.add_middleware(ConsistencyGuard, key=token_key(settings))
+    app.add_middleware(BodyLimit, max_bytes=settings.max_request_body_bytes)
+    app.add_middleware(ErrorShield)
+
+
+async def _answer(scope: Scope, receive: Receive, send: Send, status: int, code: str, message: str,
+                  field: str | None = None, headers: dict[str, str] | None = None) -> None:
+    await JSONResponse(error_body(code, message, field), status, headers=headers)(scope, receive, send)
+
+
+class ErrorShield:
+    """Whatever escapes the routes and the inner middlewares becomes a proper answer here: a store outage a
+    503 with ``Retry-After``, anything else a 500 — both ``{"error"}`` bodies without internals, the details
+    logged. (Starlette's ``ServerErrorMiddleware`` would answer plain text and re-raise every exception into
+    the server log; nothing reaches it now unless the response had already started.)"""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            if started:  # half an answer is out: all that is left is to drop the connection
+                raise
+            await unhandled_response(exc, scope["method"], scope["path"])(scope, receive, send)
+
+
+class BodyLimit:
+    """Request bodies over ``max_bytes`` answer 413: at once from ``Content-Length``, or as soon as a chunked
+    body streams past the limit (the app then sees a disconnect, and whatever it answers is dropped)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope["headers"]:
+            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
+                await self._too_large(scope, receive, send)
+                return
+        received = 0
+        refused = started = False
+
+        async def bounded_receive() -> Message:
+            nonlocal received, refused
+            message = await receive()
+            if message["type"] == "http.request" and not refused:
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    refused = True
+                    if not started:
+                        await self._too_large(scope, receive, send)
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if refused:
+                return  # the 413 is the answer
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, bounded_receive, guarded_send)
+        except Exception:
+            if not refused:  # an app failing on the cut-off body is expected; anything else is not ours
+                raise
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await _answer(scope, receive, send, 413, "too_large",
+                      f"request body over {self.max_bytes} bytes", headers={"Connection": "close"})
+
+
+class ConsistencyGuard:
+    """Every ``?after=`` token is verified here, for every route, before any route runs: only tokens this
+    deployment signed can make a read wait; a forged or tampered one is a 422 naming ``after`` at once.
+    Routes then read the already-verified token with ``ConsistencyToken.decode``."""
+
+    def __init__(self, app: ASGIApp, key: bytes) -> None:
+        self.app, self.key = app, key
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and b"after=" in scope["query_string"]:
+            for token in parse_qs(scope["query_string"].decode("latin-1")).get("after", []):
+                try:
+                    ConsistencyToken.verify(token, self.key)
+                except InvalidConsistencyTokenError as exc:
+                    await _answer(scope, receive, send, 422, "invalid", str(exc), "after")
+                    return
+        await self.app(scope, receive, send)
+
+
+class ReadRateLimit:
+    """Reads (GET/HEAD under the API prefix) are limited per client address: a Redis token bucket, one
+    EVALSHA round trip per read, shared by all API replicas.
+
+    The address is the connection's peer as the ASGI server reports it (uvicorn substitutes
+    ``X-Forwarded-For`` only from proxies it trusts, so a client cannot pick its own bucket). The default
+    (``rate_limit_reads_per_second``, ``rate_limit_reads_burst``) is generous for one client; a load generator
+    on one address is not a client, so ``make bench`` and the integration tests raise the rate — the limiter
+    still runs, and its round trip is in the benchmark figures. No address is exempt, not even loopback: a
+    deployment behind a local proxy would otherwise exempt everyone. A Redis outage here is a 503 (via
+    :class:`ErrorShield`), not an unlimited read."""
+
+    def __init__(self, app: ASGIApp, limit: ratelimit.Limit, prefix: str) -> None:
+        self.app, self.limit, self.prefix = app, limit, prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in ("GET", "HEAD") and scope["path"].startswith(self.prefix):
+            client = scope.get("client")
+            address = client[0] if client else "unknown"
+            redis: Any = scope["app"].state.resources.redis
+            decision = await ratelimit.take_for_address(redis, address, self.limit)
+            if not decision.allowed:
+                await _answer(scope, receive, send, 429, "rate_limited",
+                              f"too many reads from this address; retry in {decision.retry_after_s}s",
+                              headers={"Retry-After": str(decision.retry_after_s)})
+                return
+        await self.app(scope, receive, send)

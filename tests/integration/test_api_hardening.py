@@ -1,0 +1,150 @@
+"""Errors and limits through real API processes: forged consistency tokens, body limits, canonical ids, store
+outages (each given to an API process of its own — a dead Redis port, a Cassandra behind a proxy the test cuts —
+never to the shared services) and the per-address read limit."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from api.consistency import ConsistencyToken, token_key
+from photostream.settings import Settings
+from producers.ids import new_id
+from tests.integration.conftest import Process, auth, free_port
+from tests.integration.tcp_proxy import TcpProxy
+
+ERROR_KEYS = {"code", "message"}
+
+
+def start_api(env: dict[str, str], tmp_path_factory: pytest.TempPathFactory, name: str, **overrides: str) -> Process:
+    """An API process of this test's own (ready once it is alive: its stores may be meant to be down)."""
+    port = str(free_port())
+    env = env | {"PHOTOSTREAM_API_PORT": port} | {f"PHOTOSTREAM_{k.upper()}": v for k, v in overrides.items()}
+    return Process(["api"], env, tmp_path_factory.mktemp("logs") / f"{name}.log", f"http://127.0.0.1:{port}/healthz")
+
+
+def base_of(process: Process) -> str:
+    return process.ready_url.removesuffix("/healthz")
+
+
+@pytest.fixture(scope="module")
+def redis_down_api(test_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """An API whose Redis is a port where nothing listens."""
+    proc = start_api(test_env, tmp_path_factory, "api-redis-down", redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    yield base_of(proc)
+    proc.stop()
+
+
+@pytest.fixture(scope="module")
+def cassandra_proxy(settings: Settings) -> TcpProxy:
+    return TcpProxy(("127.0.0.1", settings.cassandra_port))
+
+
+@pytest.fixture(scope="module")
+def limited_api(test_env: dict[str, str], cassandra_proxy: TcpProxy,
+                tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """An API with a tight per-address read limit whose Cassandra connection goes through a cuttable proxy."""
+    proc = start_api(test_env, tmp_path_factory, "api-limited", cassandra_port=str(cassandra_proxy.port),
+                     rate_limit_reads_per_second="0.01", rate_limit_reads_burst="3")
+    proc.wait_http(base_of(proc) + "/readyz")  # everything up before the outage is staged
+    yield base_of(proc)
+    proc.stop()
+
+
+def assert_unavailable(answer: httpx.Response) -> None:
+    assert answer.status_code == 503, answer.text
+    assert int(answer.headers["Retry-After"]) > 0
+    assert set(answer.json()["error"]) == ERROR_KEYS
+    assert answer.json()["error"]["code"] == "unavailable"
+
+
+# --- consistency tokens -------------------------------------------------------------------------------------------
+def test_a_forged_consistency_token_is_refused_at_once(api_url: str) -> None:
+    forged = ConsistencyToken("post-created", 0, 10**15).encode(token_key(Settings(jwt_secret="f" * 40)))
+    # a token the API would honour makes a read wait up to 5 s: this one must not wait at all
+    answer = httpx.get(f"{api_url}/api/v1/users/{new_id()}", params={"after": forged}, timeout=2.5)
+    assert answer.status_code == 422
+    assert answer.json()["error"]["field"] == "after"
+
+
+def test_a_token_from_the_api_is_honoured(client: httpx.Client, settings: Settings) -> None:
+    author = new_id()
+    created = client.post("/posts", headers=auth(settings, author), json={"caption": "mine", "image_ids": [new_id()]})
+    assert created.status_code == 202, created.text
+    read = client.get(f"/posts/{created.json()['id']}", params={"after": created.json()["token"]})
+    assert read.status_code == 200, read.text
+    assert read.json()["caption"] == "mine"
+
+
+# --- body size ----------------------------------------------------------------------------------------------------
+def test_a_body_over_a_mebibyte_is_a_413(client: httpx.Client, settings: Settings) -> None:
+    answer = client.post("/posts", headers=auth(settings, new_id()) | {"Content-Type": "application/json"},
+                         content=b'{"caption": "' + b"x" * (1024 * 1024) + b'"}')
+    assert answer.status_code == 413
+    assert answer.json()["error"]["code"] == "too_large"
+
+
+def test_a_chunked_body_over_the_limit_is_a_413(client: httpx.Client, settings: Settings) -> None:
+    def chunks() -> Iterator[bytes]:
+        yield b'{"caption": "'
+        for _ in range(20):
+            yield b"x" * 65536
+        yield b'"}'
+
+    answer = client.post("/posts", headers=auth(settings, new_id()) | {"Content-Type": "application/json"},
+                         content=chunks())
+    assert answer.status_code == 413
+
+
+# --- ids ----------------------------------------------------------------------------------------------------------
+def test_following_yourself_in_upper_case_is_a_422(client: httpx.Client, settings: Settings) -> None:
+    me = new_id()
+    answer = client.post(f"/users/{me.upper()}/follow", headers=auth(settings, me))
+    assert answer.status_code == 422
+    assert answer.json()["error"]["field"] == "user_id"
+
+
+def test_following_yourself_is_a_422(client: httpx.Client, settings: Settings) -> None:
+    me = new_id()
+    answer = client.post(f"/users/{me}/follow", headers=auth(settings, me))
+    assert answer.status_code == 422
+
+
+def test_an_upper_case_id_in_a_read_is_a_422(client: httpx.Client) -> None:
+    answer = client.get(f"/users/{new_id().upper()}")
+    assert answer.status_code == 422
+    assert answer.json()["error"]["field"] == "user_id"
+
+
+# --- outages ------------------------------------------------------------------------------------------------------
+def test_a_redis_outage_is_a_503_in_the_error_shape(redis_down_api: str) -> None:
+    assert_unavailable(httpx.get(f"{redis_down_api}/api/v1/users/{new_id()}", timeout=10))
+    assert_unavailable(httpx.get(f"{redis_down_api}/api/v1/hashtags/sunset", timeout=10))
+
+
+def test_readiness_names_the_failed_dependency_without_details(redis_down_api: str) -> None:
+    answer = httpx.get(f"{redis_down_api}/readyz", timeout=10)
+    assert answer.status_code == 503
+    assert answer.json() == {"ready": False, "checks": {"kafka": {"ok": True}, "cassandra": {"ok": True},
+                                                        "redis": {"ok": False}, "s3": {"ok": True}}}
+
+
+def test_reads_are_limited_per_client_address(limited_api: str) -> None:
+    url = f"{limited_api}/api/v1/users/{new_id()}"
+    busy, other = {"X-Forwarded-For": "203.0.113.7"}, {"X-Forwarded-For": "203.0.113.8"}
+    assert [httpx.get(url, headers=busy).status_code for _ in range(3)] == [404, 404, 404]
+    limited = httpx.get(url, headers=busy)
+    assert limited.status_code == 429
+    assert int(limited.headers["Retry-After"]) > 0
+    assert limited.json()["error"]["code"] == "rate_limited"
+    assert httpx.get(url, headers=other).status_code == 404  # another address has its own bucket
+
+
+def test_a_cassandra_outage_is_a_503_in_the_error_shape(limited_api: str, cassandra_proxy: TcpProxy) -> None:
+    cassandra_proxy.cut()
+    # a user id nobody cached: the read goes past Redis to Cassandra, which is gone
+    answer = httpx.get(f"{limited_api}/api/v1/users/{new_id()}", headers={"X-Forwarded-For": "203.0.113.9"},
+                       timeout=30)
+    assert_unavailable(answer)

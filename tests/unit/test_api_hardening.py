@@ -1,0 +1,180 @@
+"""The API's errors and limits, through the real app with fake stores: outages are 503, surprises 500 without
+internals, big bodies 413, forged consistency tokens 422, non-canonical ids 422, busy addresses 429."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+import redis.exceptions
+from cassandra import ReadTimeout
+from cassandra.cluster import NoHostAvailable
+from fastapi import Request
+from fastapi.testclient import TestClient
+
+from api.app import PREFIX, create_app
+from api.consistency import ConsistencyToken, token_key
+from photostream.settings import Settings
+from producers.ids import is_id, new_id
+from tests.integration.conftest import auth
+
+SETTINGS = Settings(max_request_body_bytes=1000, rate_limit_reads_burst=3)
+
+
+class FakeRedis:
+    """Answers the rate-limit script with a fixed decision, misses every cache, or fails like a dead server."""
+
+    def __init__(self, decision: tuple[int, int] = (1, 0), down: bool = False) -> None:
+        self.decision, self.down, self.script_calls = decision, down, 0
+
+    async def evalsha(self, *_: Any) -> list[int]:
+        self.script_calls += 1
+        if self.down:
+            raise redis.exceptions.ConnectionError("Error 111 connecting to 127.0.0.1:6399. Connection refused.")
+        return list(self.decision)
+
+    async def hgetall(self, _: str) -> dict[str, str]:
+        return {}
+
+
+class FailingSession:
+    """A Cassandra session whose every statement fails with ``error``."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def execute_async(self, *_: Any, **__: Any) -> Any:
+        raise self.error
+
+
+def client_with(redis: FakeRedis, session: Any = None, settings: Settings = SETTINGS) -> TestClient:
+    """The app with fake resources (no lifespan: nothing connects anywhere)."""
+    app = create_app(settings)
+    app.state.resources = SimpleNamespace(redis=redis, session=session, publisher=None)
+
+    @app.get(PREFIX + "/test/boom")
+    async def boom() -> None:
+        raise RuntimeError("secret internals: password=hunter2")
+
+    @app.post(PREFIX + "/test/echo")
+    async def echo(request: Request) -> dict[str, int]:
+        return {"bytes": len(await request.body())}
+
+    return TestClient(app, raise_server_exceptions=False)
+
+
+@pytest.fixture()
+def api() -> Iterator[TestClient]:
+    yield client_with(FakeRedis())
+
+
+# --- store outages and unexpected errors ---------------------------------------------------------------------
+def test_a_redis_outage_is_a_503_with_retry_after_and_no_internals() -> None:
+    answer = client_with(FakeRedis(down=True)).get(f"{PREFIX}/users/{new_id()}")
+    assert answer.status_code == 503
+    assert answer.headers["Retry-After"] == "5"
+    assert answer.json() == {"error": {"code": "unavailable", "message": "a data store is unavailable; retry later"}}
+
+
+@pytest.mark.parametrize("error", [NoHostAvailable("no hosts", {"127.0.0.1:9042": OSError("refused")}),
+                                   ReadTimeout("timed out", consistency=1, required_responses=1,
+                                               received_responses=0)], ids=["no-host", "read-timeout"])
+def test_a_cassandra_outage_in_a_route_is_a_503(error: Exception) -> None:
+    answer = client_with(FakeRedis(), FailingSession(error)).get(f"{PREFIX}/users/{new_id()}")
+    assert answer.status_code == 503, answer.text
+    assert answer.headers["Retry-After"] == "5"
+    assert answer.json()["error"]["code"] == "unavailable"
+    assert "127.0.0.1" not in answer.text
+
+
+def test_an_unexpected_error_is_a_500_in_the_error_shape_without_internals(api: TestClient,
+                                                                             caplog: pytest.LogCaptureFixture) -> None:
+    answer = api.get(f"{PREFIX}/test/boom")
+    assert answer.status_code == 500
+    assert answer.json() == {"error": {"code": "internal", "message": "internal error"}}
+    assert "hunter2" not in answer.text
+    assert any("hunter2" in str(r.exc_info[1]) for r in caplog.records if r.exc_info)  # but logged
+
+
+# --- body size -----------------------------------------------------------------------------------------------
+def test_a_body_over_the_limit_is_a_413_from_its_content_length(api: TestClient) -> None:
+    answer = api.post(f"{PREFIX}/test/echo", content=b"x" * 1001)
+    assert answer.status_code == 413
+    assert answer.json()["error"]["code"] == "too_large"
+
+
+def test_a_body_at_the_limit_is_read(api: TestClient) -> None:
+    assert api.post(f"{PREFIX}/test/echo", content=b"x" * 1000).json() == {"bytes": 1000}
+
+
+def test_a_chunked_body_is_cut_off_as_it_streams_past_the_limit(api: TestClient) -> None:
+    def chunks() -> Iterator[bytes]:
+        for _ in range(5):
+            yield b"x" * 300  # no Content-Length: only the streamed total can tell
+
+    answer = api.post(f"{PREFIX}/test/echo", content=chunks())
+    assert answer.status_code == 413
+    assert answer.json()["error"]["code"] == "too_large"
+
+
+def test_a_real_route_refuses_an_oversized_json_body(api: TestClient) -> None:
+    answer = api.post(f"{PREFIX}/posts", json={"caption": "x" * 2000, "image_ids": [new_id()]},
+                      headers=auth(SETTINGS, new_id()))
+    assert answer.status_code == 413
+
+
+# --- consistency tokens --------------------------------------------------------------------------------------
+def test_a_forged_consistency_token_is_refused_naming_after(api: TestClient) -> None:
+    forged = ConsistencyToken("post-created", 0, 10**12).encode(token_key(Settings(jwt_secret="y" * 40)))
+    answer = api.get(f"{PREFIX}/users/{new_id()}", params={"after": forged})
+    assert answer.status_code == 422
+    assert answer.json()["error"]["field"] == "after"
+
+
+def test_a_genuine_consistency_token_passes_the_guard() -> None:
+    redis = FakeRedis()
+    answer = client_with(redis, FailingSession(NoHostAvailable("down", {}))).get(
+        f"{PREFIX}/users/{new_id()}", params={"after": ConsistencyToken("nowhere", 0, 1).encode(token_key(SETTINGS))})
+    assert answer.status_code == 503  # it got past the guard and the limiter, into the route
+    assert redis.script_calls == 1
+
+
+# --- ids -----------------------------------------------------------------------------------------------------
+def test_only_canonical_lower_case_ids_are_ids() -> None:
+    user = new_id()
+    assert is_id(user)
+    assert not is_id(user.upper())
+    assert not is_id(user.replace("-", ""))
+    assert not is_id("{" + user + "}")
+
+
+def test_an_upper_case_id_is_a_422_naming_the_field(api: TestClient) -> None:
+    me = new_id()
+    answer = api.post(f"{PREFIX}/users/{me.upper()}/follow", headers=auth(SETTINGS, me))
+    assert answer.status_code == 422
+    assert answer.json()["error"]["field"] == "user_id"
+
+
+def test_following_yourself_is_a_422(api: TestClient) -> None:
+    me = new_id()
+    answer = api.post(f"{PREFIX}/users/{me}/follow", headers=auth(SETTINGS, me))
+    assert answer.status_code == 422
+    assert answer.json()["error"]["field"] == "followee_id"
+
+
+# --- read rate limit -----------------------------------------------------------------------------------------
+def test_a_read_over_the_address_limit_is_a_429_with_retry_after() -> None:
+    answer = client_with(FakeRedis(decision=(0, 2500))).get(f"{PREFIX}/users/{new_id()}")
+    assert answer.status_code == 429
+    assert answer.headers["Retry-After"] == "3"
+    assert answer.json()["error"]["code"] == "rate_limited"
+
+
+def test_health_and_writes_do_not_spend_read_tokens() -> None:
+    redis = FakeRedis(decision=(0, 1000))
+    api = client_with(redis)
+    assert api.get("/healthz").status_code == 200
+    assert api.post(f"{PREFIX}/test/echo", content=b"{}").status_code == 200
+    assert redis.script_calls == 0

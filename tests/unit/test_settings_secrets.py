@@ -1,0 +1,39 @@
+"""Start-up refuses placeholder and short secrets unless development mode says otherwise."""
+
+import pytest
+from pydantic import ValidationError
+
+from photostream.settings import DEV_JWT_SECRET, Settings
+
+REAL = {"jwt_secret": "x" * 32, "s3_secret_key": "a-real-s3-secret", "dev_mode": False}
+
+
+def test_real_secrets_are_accepted_outside_development() -> None:
+    assert Settings(**REAL).dev_mode is False
+
+
+@pytest.mark.parametrize(("override", "variable"), [
+    ({"jwt_secret": DEV_JWT_SECRET}, "PHOTOSTREAM_JWT_SECRET is the built-in development secret"),
+    ({"jwt_secret": "x" * 31}, "PHOTOSTREAM_JWT_SECRET is shorter than 32 bytes"),
+    ({"s3_secret_key": "photostream-dev-secret"}, "PHOTOSTREAM_S3_SECRET_KEY is the built-in development secret"),
+    ({"jwt_algorithm": "RS256"}, "PHOTOSTREAM_JWT_PRIVATE_KEY is not set"),
+    ({"jwt_algorithm": "RS256", "jwt_private_key": "k"}, "PHOTOSTREAM_JWT_PUBLIC_KEY is not set"),
+    ({"consistency_secret": "short"}, "PHOTOSTREAM_CONSISTENCY_SECRET is shorter than 32 bytes"),
+], ids=["default-jwt", "short-jwt", "default-s3", "rs256-no-private", "rs256-no-public", "short-consistency"])
+def test_a_placeholder_or_short_secret_is_refused_naming_the_variable(override: dict, variable: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        Settings(**(REAL | override))
+    assert variable in str(refused.value)
+    assert "PHOTOSTREAM_DEV_MODE=true" in str(refused.value)
+
+
+def test_the_defaults_are_refused_when_the_environment_does_not_say_development(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PHOTOSTREAM_DEV_MODE", raising=False)
+    with pytest.raises(ValidationError, match="PHOTOSTREAM_JWT_SECRET"):
+        Settings(_env_file=None)
+
+
+def test_development_mode_accepts_the_placeholders(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PHOTOSTREAM_DEV_MODE", "true")
+    assert Settings(_env_file=None).jwt_secret.get_secret_value() == DEV_JWT_SECRET
