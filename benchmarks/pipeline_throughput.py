@@ -28,15 +28,13 @@ from benchmarks.stats import fmt_rate, fmt_ratio, fmt_us, ratio, verdict
 from benchmarks.workload import TagWorkload
 from photostream.contracts.catalog import topic as catalog_topic
 from photostream.contracts.codec import DecodeError, EventCodec
-from photostream.domain.scoring import score_weights
 from photostream.settings import Settings
 from producers.publisher import producer_config
-from sinks.hashtags.state import HashtagStateStore
-from sinks.hashtags.views import HashtagViews
 from streams.engine.loop import BatchLoop, consumer_config
 from streams.engine.records import BatchProcessor
 from streams.hashtags.counter import HashtagCounter
 from streams.hashtags.extractor import HashtagExtractor
+from streams.hashtags.wiring import counter_and_popularity
 from streams.resources import Resources
 
 GOAL = 0.5
@@ -274,9 +272,8 @@ def run(env: BenchEnv, counter_events: int, extractor_posts: int, tags: int, fig
     distinct = len({r["hashtag"] for r in records})
     start, end = produce(settings, "post-hashtag", records)
     base = raw_consume(settings, clock, start, end)
-    pipe = asyncio.run(drive(settings, clock, lambda r: HashtagCounter(
-        settings, HashtagStateStore(r.session), HashtagViews(r.redis, score_weights(settings), settings.hashtag_top_n)),
-        start, end))
+    pipe = asyncio.run(drive(settings, clock, lambda r: counter_and_popularity(settings, r.session, r.redis)[0],
+                             start, end))
     _rows(section, "hashtag counter", "post-hashtag", base, pipe)
     figures.cpu_us["post-hashtag"] = pipe.cpu_us
     section.notes.append(f"counter input: {counter_events:,} `add` events of distinct posts (1–5 tags each), "

@@ -7,6 +7,8 @@ credentials, so the same code runs against a multi-node cluster.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cassandra.auth import PlainTextAuthProvider
@@ -37,11 +39,12 @@ def connect(settings: Settings, keyspace: str | None = "") -> tuple[Cluster, Ses
     return cluster, session
 
 
-async def execute(session: Session, statement: Any, params: Any = None) -> Any:
-    """Run a statement without blocking the event loop; returns the result rows."""
+async def execute(session: Session, statement: Any, params: Any = None, paging_state: bytes | None = None) -> Any:
+    """Run a statement without blocking the event loop; returns the result rows (iterate ``current_rows``
+    only: iterating further would fetch the next page synchronously — use :func:`pages` for that)."""
     loop = asyncio.get_running_loop()
     future: asyncio.Future[Any] = loop.create_future()
-    response: ResponseFuture = session.execute_async(statement, params)
+    response: ResponseFuture = session.execute_async(statement, params, paging_state=paging_state)
 
     def settle(result: Any = None, error: BaseException | None = None) -> None:
         if future.done():
@@ -60,3 +63,30 @@ async def execute(session: Session, statement: Any, params: Any = None) -> Any:
 
     response.add_callbacks(ok, failed)
     return await future
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def ms_of(value: datetime) -> int:
+    """Epoch milliseconds of a Cassandra ``timestamp``.
+
+    The driver returns naive datetimes that mean UTC; ``naive.timestamp()`` would read them as local time
+    (wrong by the machine's UTC offset). Every read of a timestamp column goes through here.
+    """
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return (value - _EPOCH) // timedelta(milliseconds=1)  # integer arithmetic: no float rounding
+
+
+async def pages(session: Session, prepared: Any, params: Any, page_size: int) -> AsyncIterator[list[Any]]:
+    """The rows of a (large) partition read, one page at a time, never blocking the event loop."""
+    statement = prepared.bind(params)
+    statement.fetch_size = page_size
+    state: bytes | None = None
+    while True:
+        result = await execute(session, statement, None, paging_state=state)
+        yield list(result.current_rows)
+        state = result.paging_state
+        if state is None:
+            return

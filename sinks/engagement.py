@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import Any
 
 from cassandra.cluster import Session
 from cassandra.query import BatchStatement, BatchType
 
 from photostream.domain.engagement import Engagement
-from sinks.cassandra import execute
+from sinks.cassandra import execute, ms_of, pages
+
+_IN_CHUNK = 100
+
+
+@dataclass(frozen=True)
+class PostTags:
+    tags: list[str]
+    created_at: int
+    deleted: bool
 
 
 class EngagementStore:
@@ -24,7 +34,11 @@ class EngagementStore:
             "UPDATE post_engagement SET like_count = ?, comment_count = ? WHERE post_id = ?")
         self._w_member = session.prepare(
             "INSERT INTO post_engagement (post_id, kind, key, liked) VALUES (?, ?, ?, ?)")
-        self._q_tags = session.prepare("SELECT tags, created_at, deleted FROM post_hashtags WHERE post_id = ?")
+        self._q_tags = session.prepare(
+            "SELECT post_id, tags, created_at, deleted FROM post_hashtags WHERE post_id IN ?")
+        self._q_counts_in = session.prepare(
+            "SELECT post_id, like_count, comment_count FROM post_engagement WHERE post_id IN ? PER PARTITION LIMIT 1")
+        self._q_all_counts = session.prepare("SELECT DISTINCT post_id, like_count, comment_count FROM post_engagement")
 
     async def _run(self, statement: Any, params: Any) -> Any:
         async with self._gate:
@@ -53,9 +67,26 @@ class EngagementStore:
             batch.add(self._w_member, (state.post_id, "c", comment_id, True))
         await self._run(batch, None)
 
-    async def tags_of(self, post_id: str) -> tuple[list[str], int] | None:
-        """The post's hashtags and creation time, or None if it has none or was deleted."""
-        row = (await self._run(self._q_tags, (post_id,))).one()
-        if row is None or row.deleted or not row.tags:
-            return None
-        return list(row.tags), int(row.created_at.timestamp() * 1000)
+    async def _in_chunks(self, statement: Any, post_ids: set[str]) -> list[Any]:
+        """One IN query per chunk of ids (never one query per post)."""
+        ordered = sorted(post_ids)
+        chunks = [ordered[i:i + _IN_CHUNK] for i in range(0, len(ordered), _IN_CHUNK)]
+        results = await asyncio.gather(*(self._run(statement, (chunk,)) for chunk in chunks))
+        return [row for result in results for row in result.current_rows]
+
+    async def tags_of(self, post_ids: set[str]) -> dict[str, PostTags]:
+        """The remembered hashtags of these posts (posts without tags are absent)."""
+        return {r.post_id: PostTags(list(r.tags or []), ms_of(r.created_at) if r.created_at else 0, bool(r.deleted))
+                for r in await self._in_chunks(self._q_tags, post_ids)}
+
+    async def counts_of(self, post_ids: set[str]) -> dict[str, tuple[int, int]]:
+        """(likes, comments) of these posts; posts nobody engaged with are absent."""
+        return {r.post_id: (int(r.like_count or 0), int(r.comment_count or 0))
+                for r in await self._in_chunks(self._q_counts_in, post_ids)}
+
+    async def all_counts(self) -> dict[str, tuple[int, int]]:
+        """Every post's (likes, comments): a full scan, for rebuilds."""
+        found: dict[str, tuple[int, int]] = {}
+        async for rows in pages(self._session, self._q_all_counts, (), 5000):
+            found.update((r.post_id, (int(r.like_count or 0), int(r.comment_count or 0))) for r in rows)
+        return found

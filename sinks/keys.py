@@ -23,22 +23,17 @@ def rate_bucket(user_id: str, action: str) -> str:
     return f"ratelimit:{{{user_id}}}:{action}"
 
 
-#: Hot hashtag data expires if the stream stops refreshing it (safety net; the stream rewrites on change).
-HASHTAG_TTL_S = 24 * 3600
-#: Newest posts kept per tag in Redis (older pages come from Cassandra).
-HASHTAG_RECENT_MAX = 500
-#: Trending author sets live a little longer than the longest baseline they feed (7 days + 1 window).
-TREND_TTL_S = 8 * 24 * 3600
+# Hashtag views are projections of durable state (``hashtag_state``), rewritten absolutely by the stream and
+# rebuilt by `photostream rebuild hashtags`: they carry no TTL, since an expired view has no read fallback.
+#: Trending author sets expire at an absolute time once no reader can look at them (see
+#: ``photostream.domain.hashtag_views.bucket_expiry``).
+#: Engagement counts are a read-through cache of ``post_engagement``: they may expire (reads fall back).
+ENGAGEMENT_CACHE_TTL_S = 24 * 3600
 
 
 def hashtag(tag: str) -> str:
     """Hash: post_count (absolute)."""
     return f"hashtag:{{{tag}}}"
-
-
-def hashtag_recent(tag: str) -> str:
-    """Sorted set post_id -> created_at ms, newest posts."""
-    return f"hashtag:{{{tag}}}:recent"
 
 
 def hashtag_related(tag: str) -> str:
@@ -57,7 +52,7 @@ def trend_authors(tag: str, bucket_ms: int, bucket_start: int) -> str:
 
 
 def trend_active() -> str:
-    """Sorted set tag -> last activity ms: the candidates for trending."""
+    """Sorted set tag -> creation ms of its newest present post (within a day): the candidates for trending."""
     return "trend:active"
 
 
@@ -66,7 +61,7 @@ def trending_cache(window: str) -> str:
 
 
 def post_engagement(post_id: str) -> str:
-    """Hash: like_count, comment_count, created_at, tags (JSON)."""
+    """Hash: like_count, comment_count (absolute; a cache of ``post_engagement``)."""
     return f"post:{{{post_id}}}:engagement"
 
 

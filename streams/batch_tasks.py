@@ -7,31 +7,26 @@ import logging
 
 import faust
 
-from photostream.domain.scoring import score_weights
 from photostream.settings import Settings
 from sinks.comments import CommentWriter
-from sinks.engagement import EngagementStore
 from sinks.graph import GraphWriter
-from sinks.hashtags.state import HashtagStateStore
-from sinks.hashtags.views import HashtagViews
 from streams.comments import CommentsProjector
 from streams.engine.loop import BatchLoop
 from streams.engine.records import BatchProcessor
 from streams.graph import GraphProjector
-from streams.hashtags.counter import HashtagCounter
 from streams.hashtags.extractor import HashtagExtractor
-from streams.hashtags.popularity import PopularityUpdater
+from streams.hashtags.wiring import counter_and_popularity
 from streams.resources import Resources
 
 log = logging.getLogger(__name__)
 
 
 def build_processors(settings: Settings, resources: Resources) -> list[BatchProcessor]:
+    counter, popularity = counter_and_popularity(settings, resources.session, resources.redis)
     return [
         HashtagExtractor(resources.session, resources.publisher, settings.publish_timeout_s),
-        HashtagCounter(settings, HashtagStateStore(resources.session),
-                       HashtagViews(resources.redis, score_weights(settings), settings.hashtag_top_n)),
-        PopularityUpdater(settings, EngagementStore(resources.session), resources.redis),
+        counter,
+        popularity,
         GraphProjector(GraphWriter(resources.session), resources.redis),
         CommentsProjector(CommentWriter(resources.session), resources.redis),
     ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Annotated, Any, Literal
 
@@ -29,12 +30,10 @@ def canonical(tag: str) -> str:
 
 async def summaries(resources: Any, post_ids: list[str]) -> list[dict[str, Any]]:
     """Post summaries in the given order, skipping posts that are gone."""
-    posts = await read_posts_cached(resources.session, resources.redis, post_ids)
-    async with resources.redis.pipeline(transaction=False) as pipe:
-        for post_id in post_ids:
-            pipe.hmget(keys.post_engagement(post_id), "like_count", "comment_count")
-        engagement = await pipe.execute()
-    return [post | {"like_count": int(likes or 0), "comment_count": int(comments or 0)}
+    store: HashtagReads = resources.hashtags
+    posts, engagement = await asyncio.gather(read_posts_cached(resources.session, resources.redis, post_ids),
+                                             store.engagement(post_ids))
+    return [post | {"like_count": likes, "comment_count": comments}
             for post, (likes, comments) in zip(posts, engagement, strict=True) if post is not None]
 
 

@@ -14,11 +14,13 @@ from typing import Any
 from cassandra.cluster import Session
 from cassandra.query import BatchStatement, BatchType
 
+from photostream.domain.hashtag_views import Member
 from photostream.domain.tally import TagState
-from sinks.cassandra import execute
+from sinks.cassandra import execute, ms_of, pages
 
 _MAX_IN_FLIGHT = 64
 _IN_CHUNK = 500
+_PAGE = 5000
 
 
 def window_key(start_ms: int) -> str:
@@ -39,6 +41,9 @@ class HashtagStateStore:
             "INSERT INTO hashtag_state (tag, kind, key, author_id, post_created_at, present) "
             "VALUES (?, 'p', ?, ?, ?, ?)")
         self._w_count = prepare("INSERT INTO hashtag_state (tag, kind, key, count) VALUES (?, ?, ?, ?)")
+        self._q_scan = prepare("SELECT kind, key, author_id, post_created_at, present, count, post_count "
+                               "FROM hashtag_state WHERE tag = ? AND kind IN ('p', 'r')")
+        self._q_tags = prepare("SELECT DISTINCT tag FROM hashtag_state")
 
     async def _run(self, statement: Any, params: Any = None) -> Any:
         async with self._gate:
@@ -81,3 +86,26 @@ class HashtagStateStore:
         for other in state.changed_related:
             batch.add(self._w_count, (state.tag, "r", other, state.related[other]))
         await self._run(batch)
+
+    async def snapshot(self, tag: str) -> tuple[int, list[Member], dict[str, int]]:
+        """The tag's whole absolute state: total, every membership row, related counts (paged reads).
+
+        What a view is derived from when it is rebuilt, or repaired after a change a delta cannot express.
+        """
+        post_count, members, related = 0, [], {}
+        async for rows in pages(self._session, self._q_scan, (tag,), _PAGE):
+            for r in rows:
+                post_count = int(r.post_count or 0)
+                if r.kind == "p":
+                    members.append(Member(r.key, r.author_id or "",
+                                          ms_of(r.post_created_at) if r.post_created_at else 0, bool(r.present)))
+                elif r.count:
+                    related[r.key] = int(r.count)
+        return post_count, members, related
+
+    async def tags(self) -> list[str]:
+        """Every tag ever used (a full scan: for rebuilds, not for the hot path)."""
+        found: list[str] = []
+        async for rows in pages(self._session, self._q_tags, (), _PAGE):
+            found += [r.tag for r in rows]
+        return found

@@ -1,76 +1,196 @@
-"""The hashtag views in Redis, projected from the durable tallies (:mod:`sinks.hashtags.state`)."""
+"""The hashtag views in Redis, written only as projections of absolute durable state.
+
+Nothing here applies a delta: every write sets a value the durable state implies (a count, a score, a set
+membership), so a batch retried after a failure between its Cassandra write and its Redis write — which then
+finds its transitions already made — still writes every view it touched, and the views converge.
+
+The top-N sorted set is the one view a projection of *some* members cannot always keep exact: removing a
+ranked post or lowering its score may let a post trimmed earlier back in. :data:`_RANK` detects exactly
+that case (and a lost or short set) and reports the tag, which the caller then re-derives from its whole
+durable state (:meth:`HashtagViews.replace`).
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from typing import Any
 
-from photostream.domain.scoring import ScoreWeights, popularity
-from photostream.domain.tally import TagState
-from photostream.domain.trending import WINDOWS
+from photostream.domain.hashtag_views import (
+    ACTIVE_SPAN_MS,
+    Member,
+    TagView,
+    bucket_expiry,
+    readable_buckets,
+    trend_buckets,
+)
 from sinks import keys
+
+#: Applies absolute scores (or removals: empty score) to a tag's top set, trims it to ARGV[1] members, and
+#: returns 1 when the set may now miss a post that belongs in it: it holds fewer than min(N, post_count)
+#: posts, or a ranked post was removed or lowered while the tag has posts outside the set (or post_count is
+#: unknown). Runs atomically next to the tag's count (same hash slot).
+_RANK = """
+local n = tonumber(ARGV[1])
+local shrunk = false
+for i = 2, #ARGV, 2 do
+  local member, score = ARGV[i], ARGV[i + 1]
+  local old = redis.call('ZSCORE', KEYS[1], member)
+  if score == '' then
+    if old then redis.call('ZREM', KEYS[1], member); shrunk = true end
+  else
+    if old and tonumber(score) < tonumber(old) then shrunk = true end
+    redis.call('ZADD', KEYS[1], score, member)
+  end
+end
+redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -n - 1)
+local count = redis.call('HGET', KEYS[2], 'post_count')
+if not count then return 1 end
+count = tonumber(count)
+local size = redis.call('ZCARD', KEYS[1])
+if size < math.min(n, count) then return 1 end
+if shrunk and count > size then return 1 end
+return 0
+"""
+
+#: A ranked entry: post id -> absolute score, or None when the post belongs in no top set (retracted/deleted).
+Ranking = Mapping[str, float | None]
 
 
 class HashtagViews:
-    def __init__(self, redis: Any, weights: ScoreWeights, top_n: int) -> None:
+    def __init__(self, redis: Any, top_n: int) -> None:
         self._redis = redis
-        self._weights = weights
         self._top_n = top_n
+        self._rank = redis.register_script(_RANK)
 
-    async def refresh_cache(self, states: list[TagState], authors: dict[str, set[tuple[str, int]]],
-                            now_ms: int) -> None:
-        """Copy absolute values into Redis; add trending author sets (set adds are idempotent)."""
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for state in states:
-                tag = state.tag
-                pipe.hset(keys.hashtag(tag), mapping={"post_count": state.post_count})
-                pipe.expire(keys.hashtag(tag), keys.HASHTAG_TTL_S)
-                recent = keys.hashtag_recent(tag)
-                added = {p: r["post_created_at"] for p, r in state.changed_members.items() if r["present"]}
-                removed = [p for p, r in state.changed_members.items() if not r["present"]]
-                if added:
-                    pipe.zadd(recent, added)
-                    pipe.zremrangebyrank(recent, 0, -keys.HASHTAG_RECENT_MAX - 1)
-                if removed:
-                    pipe.zrem(recent, *removed)
-                    pipe.zrem(keys.hashtag_top(tag), *removed)
-                pipe.expire(recent, keys.HASHTAG_TTL_S)
-                related = keys.hashtag_related(tag)
-                live = {o: state.related[o] for o in state.changed_related if state.related[o] > 0}
-                dead = [o for o in state.changed_related if state.related[o] <= 0]
-                if live:
-                    pipe.zadd(related, live)
-                if dead:
-                    pipe.zrem(related, *dead)
-                pipe.expire(related, keys.HASHTAG_TTL_S)
-            by_bucket: dict[str, set[str]] = defaultdict(set)
-            for tag, seen in authors.items():
-                for author, created_at in seen:
-                    for window in WINDOWS.values():
-                        bucket = created_at - created_at % window.bucket_ms
-                        by_bucket[keys.trend_authors(tag, window.bucket_ms, bucket)].add(author)
-            for key, members in by_bucket.items():  # one SADD per bucket set, not per author
-                pipe.sadd(key, *members)
-                pipe.expire(key, keys.TREND_TTL_S)
-            if authors:
-                pipe.zadd(keys.trend_active(), dict.fromkeys(authors, now_ms))
-            await pipe.execute()
+    async def project(self, counts: Mapping[str, int], related: Mapping[str, Mapping[str, int]],
+                      ranking: Mapping[str, Ranking], members: Mapping[str, list[Member]], now_ms: int) -> set[str]:
+        """Write what the absolute state of the touched part of each tag implies.
 
-
-    async def rank_new_members(self, states: list[TagState]) -> None:
-        """Newly tagged posts enter their tag's top-N with the score of no engagement yet.
-
-        ``ZADD NX`` never lowers a score the popularity updater already wrote (it ranks a post in all of its
-        tags as soon as it is liked or commented), so no engagement read is needed here.
+        ``counts``: tag -> post_count; ``related``: tag -> every loaded co-tag's count; ``ranking``: tag -> the
+        touched posts' scores; ``members``: tag -> touched members (present ones feed trending).
+        Returns the tags whose top set must be re-derived from their whole state.
         """
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for state in states:
-                fresh = {post_id: popularity(0, 0, row["post_created_at"], self._weights)
-                         for post_id, row in state.changed_members.items() if row["present"]}
-                if not fresh:
+        trend: dict[str, set[str]] = defaultdict(set)
+        expiry: dict[str, int] = {}
+        active: dict[str, int] = {}
+        for tag, touched in members.items():
+            for member in touched:
+                if not member.present:
                     continue
-                key = keys.hashtag_top(state.tag)
-                pipe.zadd(key, fresh, nx=True)
-                pipe.zremrangebyrank(key, 0, -self._top_n - 1)
-                pipe.expire(key, keys.HASHTAG_TTL_S)
+                for window, start in trend_buckets(member.created_at, now_ms):
+                    key = keys.trend_authors(tag, window.bucket_ms, start)
+                    trend[key].add(member.author_id)
+                    expiry[key] = bucket_expiry(window, start)
+                if member.created_at > now_ms - ACTIVE_SPAN_MS:
+                    active[tag] = max(active.get(tag, 0), member.created_at)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for tag, count in counts.items():
+                pipe.hset(keys.hashtag(tag), mapping={"post_count": count})
+            for tag, co_tags in related.items():
+                live = {o: c for o, c in co_tags.items() if c > 0}
+                dead = [o for o, c in co_tags.items() if c <= 0]
+                if live:
+                    pipe.zadd(keys.hashtag_related(tag), live)
+                if dead:
+                    pipe.zrem(keys.hashtag_related(tag), *dead)
+            ranked = await self._queue_ranking(pipe, ranking)
+            for key, authors in trend.items():  # one SADD per bucket set, not per author
+                pipe.sadd(key, *authors)
+                pipe.pexpireat(key, expiry[key])
+            if active:
+                pipe.zadd(keys.trend_active(), active, gt=True)
+            pipe.zremrangebyscore(keys.trend_active(), "-inf", now_ms - ACTIVE_SPAN_MS)
+            results = await pipe.execute()
+        return {tag for tag, i in ranked if results[i]}
+
+    async def rank(self, ranking: Mapping[str, Ranking]) -> set[str]:
+        """Apply absolute scores to top sets; returns the tags to re-derive (see :data:`_RANK`)."""
+        if not ranking:
+            return set()
+        async with self._redis.pipeline(transaction=False) as pipe:
+            ranked = await self._queue_ranking(pipe, ranking)
+            results = await pipe.execute()
+        return {tag for tag, i in ranked if results[i]}
+
+    async def _queue_ranking(self, pipe: Any, ranking: Mapping[str, Ranking]) -> list[tuple[str, int]]:
+        """Queue one ranking script per tag; returns (tag, index of its result in the pipeline).
+
+        Queued as a registered script, so the pipeline loads it first where Redis does not know it (a restarted
+        or new server) instead of failing with NOSCRIPT forever.
+        """
+        ranked = []
+        for tag, scores in ranking.items():
+            args: list[Any] = [self._top_n]
+            for post_id, score in scores.items():
+                args += [post_id, "" if score is None else repr(score)]
+            ranked.append((tag, len(pipe.command_stack)))
+            await self._rank(keys=[keys.hashtag_top(tag), keys.hashtag(tag)], args=args, client=pipe)
+        return ranked
+
+    async def write_engagement(self, counts: Mapping[str, tuple[int, int]]) -> None:
+        """Each post's absolute counts (a read-through cache: Cassandra answers when one has expired)."""
+        if not counts:
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for post_id, (likes, comments) in counts.items():
+                key = keys.post_engagement(post_id)
+                pipe.hset(key, mapping={"like_count": likes, "comment_count": comments})
+                pipe.expire(key, keys.ENGAGEMENT_CACHE_TTL_S)
             await pipe.execute()
+
+    async def replace(self, views: list[TagView], now_ms: int) -> None:
+        """Overwrite every view of these tags with ones derived from their whole durable state."""
+        buckets = readable_buckets(now_ms)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for view in views:
+                tag = view.tag
+                pipe.hset(keys.hashtag(tag), mapping={"post_count": view.post_count})
+                pipe.delete(keys.hashtag_top(tag), keys.hashtag_related(tag))
+                if view.top:
+                    pipe.zadd(keys.hashtag_top(tag), view.top)
+                if view.related:
+                    pipe.zadd(keys.hashtag_related(tag), view.related)
+                for window, start in buckets:
+                    key = keys.trend_authors(tag, window.bucket_ms, start)
+                    pipe.delete(key)
+                    authors = view.trend.get((window.bucket_ms, start))
+                    if authors:
+                        pipe.sadd(key, *authors)
+                        pipe.pexpireat(key, bucket_expiry(window, start))
+                if view.active is not None:
+                    pipe.zadd(keys.trend_active(), {tag: view.active})
+                else:
+                    pipe.zrem(keys.trend_active(), tag)
+            await pipe.execute()
+
+    async def replace_top(self, views: list[TagView]) -> None:
+        """Overwrite only the top sets of these tags (what a ranking change can leave short)."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for view in views:
+                pipe.delete(keys.hashtag_top(view.tag))
+                if view.top:
+                    pipe.zadd(keys.hashtag_top(view.tag), view.top)
+            await pipe.execute()
+
+    async def read(self, tags: list[str], now_ms: int) -> list[TagView]:
+        """The live views of these tags, in the shape :func:`~photostream.domain.hashtag_views.derive` gives."""
+        buckets = readable_buckets(now_ms)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for tag in tags:
+                pipe.hget(keys.hashtag(tag), "post_count")
+                pipe.zrange(keys.hashtag_top(tag), 0, -1, withscores=True)
+                pipe.zrange(keys.hashtag_related(tag), 0, -1, withscores=True)
+                pipe.zscore(keys.trend_active(), tag)
+                for window, start in buckets:
+                    pipe.smembers(keys.trend_authors(tag, window.bucket_ms, start))
+            results = await pipe.execute()
+        views, step = [], 4 + len(buckets)
+        for i, tag in enumerate(tags):
+            count, top, related, active, *sets = results[i * step:(i + 1) * step]
+            views.append(TagView(
+                tag, int(count) if count is not None else -1, {m: int(s) for m, s in related},
+                {m: float(s) for m, s in top},
+                {(w.bucket_ms, start): set(s) for (w, start), s in zip(buckets, sets, strict=True) if s},
+                int(active) if active is not None and active > now_ms - ACTIVE_SPAN_MS else None))
+        return views

@@ -1,8 +1,11 @@
-"""The hashtag counter: post-hashtag → exact tallies, windows, related tags, recency and trending data.
+"""The hashtag counter: post-hashtag → exact tallies, windows, related tags, top posts and trending data.
 
 Per batch: group events by tag, load each tag's relevant state, apply the events as set transitions
-(:mod:`streams.hashtags.tally`), write each tag's changes in one atomic single-partition batch, then refresh
-Redis with absolute values. Offsets are committed by the loop only after this returns.
+(:mod:`photostream.domain.tally`), write each tag's changes in one atomic single-partition batch, then project
+the absolute state of everything the batch *touched* into Redis — not what changed — so a batch retried
+after its Cassandra write succeeded and its Redis write failed repairs the views. A tag where a post was
+retracted (which trending sets and the top set cannot express as an absolute write of the touched posts)
+is re-derived from its whole durable state. Offsets are committed by the loop only after this returns.
 """
 
 from __future__ import annotations
@@ -12,9 +15,13 @@ import time
 from collections import defaultdict
 from typing import Any
 
+from photostream.domain.hashtag_views import Member
+from photostream.domain.scoring import popularity, score_weights
 from photostream.domain.tally import TagState, apply
 from photostream.domain.windows import tumbling_start
 from photostream.settings import Settings
+from sinks.engagement import EngagementStore
+from sinks.hashtags.derived import TagDeriver
 from sinks.hashtags.state import HashtagStateStore
 from sinks.hashtags.views import HashtagViews
 from streams.engine.records import Record, Reject
@@ -24,11 +31,15 @@ class HashtagCounter:
     name: str = "hashtag-counter"
     topics: tuple[str, ...] = ("post-hashtag",)
 
-    def __init__(self, settings: Settings, store: HashtagStateStore, views: HashtagViews) -> None:
+    def __init__(self, settings: Settings, store: HashtagStateStore, engagement: EngagementStore,
+                 views: HashtagViews, deriver: TagDeriver) -> None:
         self._window_ms = settings.hashtag_window_s * 1000
         self.flush_interval_s = float(settings.hashtag_window_s)
+        self._weights = score_weights(settings)
         self._store = store
+        self._engagement = engagement
         self._views = views
+        self._deriver = deriver
 
     async def _apply_tag(self, tag: str, events: list[dict[str, Any]]) -> TagState:
         state = await self._store.load(
@@ -47,8 +58,21 @@ class HashtagCounter:
         for record in batch:
             by_tag[record.value["hashtag"]].append(record.value)
         states = await asyncio.gather(*(self._apply_tag(tag, events) for tag, events in by_tag.items()))
-        authors = {tag: {(e["author_id"], int(e["post_created_at"])) for e in events if e["action"] == "add"}
-                   for tag, events in by_tag.items()}
-        await self._views.refresh_cache(list(states), {t: a for t, a in authors.items() if a},
-                                        int(time.time() * 1000))
-        await self._views.rank_new_members(list(states))
+        touched = {state.tag: touched_members(state, by_tag[state.tag]) for state in states}
+        engagement = await self._engagement.counts_of({m.post_id for ms in touched.values() for m in ms if m.present})
+        ranking = {tag: {m.post_id: popularity(*engagement.get(m.post_id, (0, 0)), m.created_at, self._weights)
+                         if m.present else None for m in members}
+                   for tag, members in touched.items()}
+        now_ms = int(time.time() * 1000)
+        repair = await self._views.project({s.tag: s.post_count for s in states},
+                                           {s.tag: dict(s.related) for s in states}, ranking, touched, now_ms)
+        repair |= {tag for tag, members in touched.items() if any(not m.present for m in members)}
+        if repair:
+            await self._views.replace(await self._deriver.views_of(repair, now_ms), now_ms)
+
+
+def touched_members(state: TagState, events: list[dict[str, Any]]) -> list[Member]:
+    """The batch's posts of this tag as they stand after it (absolute state, whatever the batch changed)."""
+    found = {e["post_id"]: Member(e["post_id"], e["author_id"], int(e["post_created_at"]),
+                                  state.members.get(e["post_id"]) is True) for e in events}
+    return list(found.values())

@@ -16,7 +16,7 @@ from cassandra.cluster import Session
 from photostream.domain.extraction import on_post_created, on_post_deleted
 from producers.events import build
 from producers.publisher import Publisher
-from sinks.cassandra import execute
+from sinks.cassandra import execute, ms_of
 from streams.engine.records import Record, Reject
 
 
@@ -41,7 +41,7 @@ class HashtagExtractor:
         chunks = [sorted(post_ids)[i:i + 100] for i in range(0, len(post_ids), 100)]
         results = await asyncio.gather(*(execute(self._session, self._recall, (chunk,)) for chunk in chunks))
         return {row.post_id: {"post_id": row.post_id, "author_id": row.author_id, "tags": list(row.tags or []),
-                              "created_at": int(row.created_at.timestamp() * 1000) if row.created_at else 0,
+                              "created_at": ms_of(row.created_at) if row.created_at else 0,
                               "deleted": bool(row.deleted)}
                 for result in results for row in result}
 

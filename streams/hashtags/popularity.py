@@ -1,16 +1,22 @@
-"""Popularity: like-changed / comment-added → exact engagement counts → each tag's top-N posts."""
+"""Popularity: like-changed / comment-added → exact engagement counts → each tag's top-N posts.
+
+Every touched post's absolute counts are written to Redis (not only the ones a batch changed), and its score
+in each of its tags, so a batch retried after its Cassandra write succeeded repairs the views. The posts'
+tags are read with one IN query per chunk, never one query per post.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import defaultdict
-from typing import Any
 
 from photostream.domain.engagement import Engagement
 from photostream.domain.scoring import popularity, score_weights
 from photostream.settings import Settings
-from sinks import keys
 from sinks.engagement import EngagementStore
+from sinks.hashtags.derived import TagDeriver
+from sinks.hashtags.views import HashtagViews
 from streams.engine.records import Record, Reject
 
 
@@ -18,12 +24,12 @@ class PopularityUpdater:
     name: str = "popularity"
     topics: tuple[str, ...] = ("like-changed", "comment-added")
 
-    def __init__(self, settings: Settings, store: EngagementStore, redis: Any) -> None:
+    def __init__(self, settings: Settings, store: EngagementStore, views: HashtagViews, deriver: TagDeriver) -> None:
         self._store = store
         self.flush_interval_s = float(settings.hashtag_window_s)
-        self._redis = redis
+        self._views = views
+        self._deriver = deriver
         self._weights = score_weights(settings)
-        self._top_n = settings.hashtag_top_n
 
     async def _apply_post(self, post_id: str, records: list[Record]) -> Engagement:
         state = await self._store.load(
@@ -40,19 +46,14 @@ class PopularityUpdater:
         by_post: dict[str, list[Record]] = defaultdict(list)
         for record in batch:
             by_post[record.value["post_id"]].append(record)
-        states = [s for s in await asyncio.gather(*(self._apply_post(p, rs) for p, rs in by_post.items()))
-                  if s.dirty]
-        tags = await asyncio.gather(*(self._store.tags_of(s.post_id) for s in states))
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for state, tagged in zip(states, tags, strict=True):
-                key = keys.post_engagement(state.post_id)
-                pipe.hset(key, mapping={"like_count": state.like_count, "comment_count": state.comment_count})
-                pipe.expire(key, keys.HASHTAG_TTL_S)
-                if tagged is None:
-                    continue
-                post_tags, created_at = tagged
-                score = popularity(state.like_count, state.comment_count, created_at, self._weights)
-                for tag in post_tags:
-                    pipe.zadd(keys.hashtag_top(tag), {state.post_id: score})
-                    pipe.zremrangebyrank(keys.hashtag_top(tag), 0, -self._top_n - 1)
-            await pipe.execute()
+        states = await asyncio.gather(*(self._apply_post(p, rs) for p, rs in by_post.items()))
+        counts = {s.post_id: (s.like_count, s.comment_count) for s in states}
+        await self._views.write_engagement(counts)
+        ranking: dict[str, dict[str, float | None]] = defaultdict(dict)
+        for post_id, tagged in (await self._store.tags_of(set(counts))).items():
+            score = None if tagged.deleted else popularity(*counts[post_id], tagged.created_at, self._weights)
+            for tag in tagged.tags:
+                ranking[tag][post_id] = score
+        repair = await self._views.rank(ranking)
+        if repair:
+            await self._views.replace_top(await self._deriver.views_of(repair, int(time.time() * 1000)))

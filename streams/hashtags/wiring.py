@@ -1,0 +1,26 @@
+"""Builds the hashtag counter and the popularity updater over their shared stores (one place, used by the
+worker and the benchmarks)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cassandra.cluster import Session
+
+from photostream.domain.scoring import score_weights
+from photostream.settings import Settings
+from sinks.engagement import EngagementStore
+from sinks.hashtags.derived import TagDeriver
+from sinks.hashtags.state import HashtagStateStore
+from sinks.hashtags.views import HashtagViews
+from streams.hashtags.counter import HashtagCounter
+from streams.hashtags.popularity import PopularityUpdater
+
+
+def counter_and_popularity(settings: Settings, session: Session, redis: Any) -> tuple[HashtagCounter,
+                                                                                        PopularityUpdater]:
+    state, engagement = HashtagStateStore(session), EngagementStore(session)
+    views = HashtagViews(redis, settings.hashtag_top_n)
+    deriver = TagDeriver(state, engagement, score_weights(settings), settings.hashtag_top_n)
+    return (HashtagCounter(settings, state, engagement, views, deriver),
+            PopularityUpdater(settings, engagement, views, deriver))
