@@ -9,8 +9,7 @@ from fastapi import APIRouter, Query, Response
 from api.consistency import ConsistencyToken, InvalidConsistencyTokenError, wait_applied
 from api.deps import OptionalUser, ResourcesDep, SettingsDep, parse_id
 from api.errors import ApiError
-from api.visibility import visible_post
-from sinks.posts import read_post
+from api.hydrate import hydrate_posts
 from sinks.profiles import read_profile
 
 router = APIRouter(tags=["reads"])
@@ -44,10 +43,11 @@ async def get_user(user_id: str, resources: ResourcesDep, settings: SettingsDep,
 @router.get("/posts/{post_id}")
 async def get_post(post_id: str, viewer: OptionalUser, resources: ResourcesDep, settings: SettingsDep,
                    response: Response, after: After = None) -> dict[str, Any]:
-    """One post, if the caller may see it; otherwise 404 exactly as for a post that does not exist."""
+    """One post, hydrated like a feed item, if the caller may see it; otherwise 404 exactly as for a post that
+    does not exist."""
     parse_id(post_id, "post_id")
     await honour_after(after, resources, settings, response)
-    post = await visible_post(resources.graph, viewer, await read_post(resources.session, post_id))
-    if post is None:
+    items = await hydrate_posts(resources, viewer, [post_id])
+    if not items:
         raise ApiError(404, "not_found", "no such post", "post_id")
-    return post
+    return items[0]

@@ -1,7 +1,8 @@
 """The write gateway: validate, authorise, rate-limit, publish; answer 202 with the event id and a token.
 
-These handlers never write Redis or Cassandra: the event log is the only thing they change. (Ownership of a
-post is read from the posts view to answer 403 before publishing a delete.)
+These handlers never write Redis or Cassandra: the event log is the only thing they change. (The posts view is
+read to answer 403 before publishing someone else's delete, and 404 for a like or comment on a post that does
+not exist or that the caller may not see.)
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from api import ratelimit
 from api.consistency import ConsistencyToken, token_key
 from api.deps import CurrentUser, ResourcesDep, SettingsDep, parse_id
 from api.errors import ApiError
+from api.visibility import visible_post
 from producers import events
 from producers.events import Event
-from sinks.posts import read_post
+from sinks.posts import read_post, read_posts_cached
 
 router = APIRouter(tags=["writes"])
 
@@ -101,20 +103,30 @@ async def unfollow(user_id: PathId, user: CurrentUser, resources: ResourcesDep, 
     return await _publish(resources, settings, user, event, "write")
 
 
+async def _engageable(resources: Any, user: str, post_id: str) -> str:
+    """The post id, if the post exists and ``user`` may see it: likes and comments on anything else are a 404
+    (the same answer as for a post that does not exist, so a refusal never confirms a hidden post)."""
+    parse_id(post_id, "post_id")
+    posts = await read_posts_cached(resources.session, resources.redis, [post_id])
+    if await visible_post(resources.graph, user, posts[0]) is None:
+        raise ApiError(404, "not_found", "no such post", "post_id")
+    return post_id
+
+
 @router.post("/posts/{post_id}/like", status_code=202, response_model=Accepted)
 async def like(post_id: PathId, user: CurrentUser, resources: ResourcesDep, settings: SettingsDep) -> Accepted:
-    event = events.like_changed(post_id=parse_id(post_id, "post_id"), user_id=user, action="like")
+    event = events.like_changed(post_id=await _engageable(resources, user, post_id), user_id=user, action="like")
     return await _publish(resources, settings, user, event, "write")
 
 
 @router.delete("/posts/{post_id}/like", status_code=202, response_model=Accepted)
 async def unlike(post_id: PathId, user: CurrentUser, resources: ResourcesDep, settings: SettingsDep) -> Accepted:
-    event = events.like_changed(post_id=parse_id(post_id, "post_id"), user_id=user, action="unlike")
+    event = events.like_changed(post_id=await _engageable(resources, user, post_id), user_id=user, action="unlike")
     return await _publish(resources, settings, user, event, "write")
 
 
 @router.post("/posts/{post_id}/comments", status_code=202, response_model=Accepted)
 async def comment(post_id: PathId, body: CommentCreate, user: CurrentUser, resources: ResourcesDep,
                   settings: SettingsDep) -> Accepted:
-    event = events.comment_added(post_id=parse_id(post_id, "post_id"), user_id=user, text=body.text)
+    event = events.comment_added(post_id=await _engageable(resources, user, post_id), user_id=user, text=body.text)
     return await _publish(resources, settings, user, event, "write", event.value["comment_id"])

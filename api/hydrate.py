@@ -1,0 +1,74 @@
+"""Hydration: post ids → the items clients show, with every read batched.
+
+A page costs a constant number of round trips, whatever its length: the posts (one Redis MGET, the misses in
+one Cassandra read), then concurrently the visibility check (one graph read), the authors' profiles (one
+Redis pipeline, misses in one Cassandra read), the engagement counts (one Redis pipeline, misses in one
+Cassandra read) and "liked by me" (one Cassandra read). Every post returned passed
+:func:`api.visibility.visible_posts`; posts that are gone or hidden from the viewer are skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from api.visibility import visibility_of, visible_posts
+from sinks.engagement_reads import Counts
+from sinks.posts import read_posts_cached
+from sinks.profiles import read_profiles
+
+#: where the API serves an image (``api.routes.uploads``); URLs are derived at read time, never stored
+IMAGE_PATH = "/api/v1/images/{image_id}"
+
+Item = dict[str, Any]
+
+
+def image_url(image_id: str) -> str:
+    return IMAGE_PATH.format(image_id=image_id)
+
+
+def author_of(user_id: str, profile: dict[str, Any] | None) -> Item:
+    """A user as lists show them; a user whose profile is unknown still has an id."""
+    avatar = profile.get("avatar_image_id") if profile else None
+    return {"id": user_id, "username": profile.get("username") if profile else None,
+            "avatar_url": image_url(avatar) if avatar else None}
+
+
+async def authors(resources: Any, user_ids: list[str]) -> dict[str, Item]:
+    """:func:`author_of` for many users, in bulk."""
+    profiles = await read_profiles(resources.session, resources.redis, user_ids)
+    return {u: author_of(u, profiles.get(u)) for u in user_ids}
+
+
+async def _nothing_liked() -> set[str]:
+    return set()
+
+
+async def hydrate_posts(resources: Any, viewer: str | None, post_ids: list[str]) -> list[Item]:
+    """The items for ``post_ids``, in that order, skipping posts that are gone or that ``viewer`` may not see."""
+    posts = [p for p in await read_posts_cached(resources.session, resources.redis, post_ids) if p is not None]
+    ids = [p["post_id"] for p in posts]
+    visible, profiles, counts, liked = await asyncio.gather(
+        visible_posts(resources.graph, viewer, posts),
+        read_profiles(resources.session, resources.redis, [p["author_id"] for p in posts]),
+        resources.engagement.counts(ids),
+        resources.engagement.liked_by(viewer, ids) if viewer is not None else _nothing_liked(),
+    )
+    items: list[Item] = []
+    for post in visible:
+        if post is None:
+            continue
+        post_id = post["post_id"]
+        engagement = counts.get(post_id, Counts())
+        items.append({
+            "post_id": post_id,
+            "author": author_of(post["author_id"], profiles.get(post["author_id"])),
+            "caption": post["caption"],
+            "photos": [image_url(i) for i in post["image_ids"]],
+            "like_count": engagement.like_count,
+            "comment_count": engagement.comment_count,
+            "liked_by_me": post_id in liked,
+            "created_at": post["created_at"],
+            "visibility": visibility_of(post),
+        })
+    return items

@@ -1,0 +1,42 @@
+"""Opaque keyset cursors and page limits shared by the list endpoints.
+
+A cursor is the position of the last item handed out (an id in the list's clustering order), tagged with the
+list's kind and base64url-encoded: opaque to clients, and stable while new items arrive, because the next
+page is "strictly after this id", never "skip N". A cursor from another list, or one that does not decode,
+is a 422 naming the field.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Annotated
+
+from fastapi import Query
+
+from api.errors import ApiError
+from producers.ids import is_id
+
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 100
+
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="items per page")]
+Cursor = Annotated[str | None, Query(max_length=200, description="next_cursor of the previous page")]
+
+
+def encode_cursor(kind: str, position: str) -> str:
+    return base64.urlsafe_b64encode(f"{kind}:{position}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(kind: str, cursor: str | None) -> str | None:
+    """The id a page continues after, or None for the first page."""
+    if cursor is None:
+        return None
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (ValueError, binascii.Error):
+        text = ""
+    found_kind, _, position = text.partition(":")
+    if found_kind != kind or not is_id(position):
+        raise ApiError(422, "invalid", "cursor: not a cursor from this list", "cursor")
+    return position

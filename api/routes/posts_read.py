@@ -1,0 +1,81 @@
+"""Reads of posts as lists: an author's profile grid and a post's comments, newest first, paged by cursor."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import APIRouter, Response
+
+from api.deps import OptionalUser, ResourcesDep, SettingsDep, parse_id
+from api.errors import ApiError
+from api.hydrate import Item, authors, hydrate_posts
+from api.paging import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, encode_cursor
+from api.routes.reads import After, honour_after
+from api.visibility import visible_post
+from sinks.posts import read_posts_cached
+
+router = APIRouter(tags=["reads"])
+#: index slices scanned at most per grid page when posts hidden from the viewer thin a slice out
+GRID_MAX_SCANS = 3
+
+
+async def fill_page(
+    scan: Callable[[int, str | None], Awaitable[list[str]]],
+    hydrate: Callable[[list[str]], Awaitable[list[Item]]],
+    limit: int, before: str | None,
+) -> tuple[list[Item], str | None]:
+    """Up to ``limit`` visible items after ``before``, and where the next page starts (None at the end).
+
+    Posts the viewer may not see are skipped, so a slice can yield fewer items than it scanned: up to
+    :data:`GRID_MAX_SCANS` slices are read (the common case is one). The cursor is the last item returned, or
+    the last id scanned if the scans ran out first, so nothing is skipped or repeated across pages.
+    """
+    items: list[Item] = []
+    position = before
+    for _ in range(GRID_MAX_SCANS):
+        ids = await scan(limit, position)
+        for item in await hydrate(ids):
+            items.append(item)
+            if len(items) == limit:
+                return items, item["post_id"]
+        if len(ids) < limit:
+            return items, None
+        position = ids[-1]
+    return items, position
+
+
+@router.get("/users/{user_id}/posts")
+async def user_posts(user_id: str, viewer: OptionalUser, resources: ResourcesDep, settings: SettingsDep,
+                     response: Response, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None,
+                     after: After = None) -> dict[str, Any]:
+    """The profile grid: the user's posts the caller may see, newest first."""
+    parse_id(user_id, "user_id")
+    before = decode_cursor("grid", cursor)
+    await honour_after(after, resources, settings, response)
+    items, position = await fill_page(
+        lambda n, pos: resources.author_posts.newest(user_id, n, pos),
+        lambda ids: hydrate_posts(resources, viewer, ids),
+        limit, before)
+    return {"items": items, "next_cursor": encode_cursor("grid", position) if position else None}
+
+
+@router.get("/posts/{post_id}/comments")
+async def post_comments(post_id: str, viewer: OptionalUser, resources: ResourcesDep, settings: SettingsDep,
+                        response: Response, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None,
+                        after: After = None) -> dict[str, Any]:
+    """The post's comments, newest first, if the caller may see the post; otherwise 404 as for no post."""
+    parse_id(post_id, "post_id")
+    before = decode_cursor("comments", cursor)
+    await honour_after(after, resources, settings, response)
+    posts, comments = await asyncio.gather(read_posts_cached(resources.session, resources.redis, [post_id]),
+                                           resources.comments.newest(post_id, limit, before))
+    if await visible_post(resources.graph, viewer, posts[0]) is None:
+        raise ApiError(404, "not_found", "no such post", "post_id")
+    people = await authors(resources, [c.user_id for c in comments])
+    return {
+        "items": [{"comment_id": c.comment_id, "author": people[c.user_id], "text": c.text,
+                   "created_at": c.created_at} for c in comments],
+        "next_cursor": encode_cursor("comments", comments[-1].comment_id) if len(comments) == limit else None,
+    }

@@ -1,0 +1,49 @@
+"""Who follows a user and whom they follow: paged lists of people, with counts."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Response
+
+from api.deps import ResourcesDep, SettingsDep, parse_id
+from api.hydrate import authors
+from api.paging import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, encode_cursor
+from api.routes.reads import After, honour_after
+from sinks.follow_lists import Direction
+
+router = APIRouter(tags=["social"])
+
+
+async def _count(resources: Any, direction: Direction, user_id: str) -> int:
+    if direction == "followers":
+        counts = await resources.graph.follower_counts([user_id])
+        return int(counts.get(user_id, 0))
+    return int(await resources.follow_lists.following_count(user_id))
+
+
+async def _people(direction: Direction, user_id: str, resources: Any, settings: Any, response: Response,
+                  limit: int, cursor: str | None, after: str | None) -> dict[str, Any]:
+    parse_id(user_id, "user_id")
+    position = decode_cursor(direction, cursor)
+    await honour_after(after, resources, settings, response)
+    ids, count = await asyncio.gather(resources.follow_lists.page(direction, user_id, limit, position),
+                                      _count(resources, direction, user_id))
+    people = await authors(resources, ids)
+    return {"items": [people[i] for i in ids], "count": count,
+            "next_cursor": encode_cursor(direction, ids[-1]) if len(ids) == limit else None}
+
+
+@router.get("/users/{user_id}/followers")
+async def followers(user_id: str, resources: ResourcesDep, settings: SettingsDep, response: Response,
+                    limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None, after: After = None) -> dict[str, Any]:
+    """The users following ``user_id`` (in id order), and how many there are."""
+    return await _people("followers", user_id, resources, settings, response, limit, cursor, after)
+
+
+@router.get("/users/{user_id}/following")
+async def following(user_id: str, resources: ResourcesDep, settings: SettingsDep, response: Response,
+                    limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None, after: After = None) -> dict[str, Any]:
+    """The users ``user_id`` follows (in id order), and how many there are."""
+    return await _people("following", user_id, resources, settings, response, limit, cursor, after)

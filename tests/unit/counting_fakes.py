@@ -1,0 +1,172 @@
+"""In-memory Redis and Cassandra fakes that count round trips, for proving what a read costs.
+
+A Redis round trip is one command or one pipeline ``execute``; a Cassandra round trip is one statement sent.
+The Cassandra fake answers only the statements the API's read paths send (by table and shape) and fails on
+anything else, so a new query shows up as a test failure rather than as a silent empty answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any
+
+
+@dataclass
+class Prepared:
+    query_string: str
+
+
+class Result:
+    def __init__(self, rows: list[Any]) -> None:
+        self.current_rows = rows
+        self.paging_state = None
+
+    def __iter__(self) -> Any:
+        return iter(self.current_rows)
+
+    def one(self) -> Any:
+        return self.current_rows[0] if self.current_rows else None
+
+
+class Response:
+    def __init__(self, rows: list[Any]) -> None:
+        self._result = Result(rows)
+
+    def add_callbacks(self, ok: Any, failed: Any) -> None:
+        ok(self._result.current_rows)
+
+    def result(self) -> Result:
+        return self._result
+
+
+@dataclass
+class Data:
+    """The durable state: what Cassandra holds."""
+
+    posts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    users: dict[str, dict[str, Any]] = field(default_factory=dict)
+    engagement: dict[str, tuple[int, int]] = field(default_factory=dict)
+    likes: set[tuple[str, str]] = field(default_factory=set)  # (post_id, user_id)
+    follows: set[tuple[str, str]] = field(default_factory=set)  # (follower_id, followee_id)
+
+
+class CountingSession:
+    def __init__(self, data: Data) -> None:
+        self.data = data
+        self.round_trips = 0
+        self.statements: list[str] = []
+
+    def prepare(self, query: str) -> Prepared:
+        return Prepared(query)
+
+    def execute_async(self, statement: Any, params: Any = None, paging_state: Any = None) -> Response:
+        query = statement.query_string if isinstance(statement, Prepared) else str(statement)
+        self.round_trips += 1
+        self.statements.append(query)
+        return Response(self._answer(query, list(params or ())))
+
+    def _answer(self, query: str, params: list[Any]) -> list[Any]:
+        d = self.data
+        if "FROM posts WHERE post_id IN" in query:
+            return [SimpleNamespace(post_id=p, **d.posts[p]) for p in params[0] if p in d.posts]
+        if "FROM users WHERE user_id IN" in query:
+            return [SimpleNamespace(user_id=u, **d.users[u]) for u in params[0] if u in d.users]
+        if "FROM post_engagement" in query and "kind = 'l'" in query:
+            ids, user = params
+            return [SimpleNamespace(post_id=p, liked=True) for p in ids if (p, user) in d.likes]
+        if "FROM post_engagement WHERE post_id IN" in query:
+            return [SimpleNamespace(post_id=p, like_count=d.engagement[p][0], comment_count=d.engagement[p][1])
+                    for p in params[0] if p in d.engagement]
+        if "FROM following WHERE follower_id = ? AND followee_id IN ?" in query:
+            follower, candidates = params
+            return [SimpleNamespace(followee_id=f) for f in candidates if (follower, f) in d.follows]
+        raise AssertionError(f"unexpected statement: {query}")
+
+
+class CountingRedis:
+    """Strings and hashes, enough for the read-through caches of the read paths."""
+
+    def __init__(self) -> None:
+        self.strings: dict[str, str] = {}
+        self.hashes: dict[str, dict[str, str]] = {}
+        self.round_trips = 0
+
+    async def mget(self, keys: Iterable[str]) -> list[str | None]:
+        self.round_trips += 1
+        return [self.strings.get(k) for k in keys]
+
+    def pipeline(self, transaction: bool = True) -> Pipeline:
+        return Pipeline(self)
+
+    def run(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        return getattr(self, "_" + name)(*args, **kwargs)
+
+    def _set(self, key: str, value: Any, nx: bool = False, ex: int | None = None) -> bool:
+        if nx and key in self.strings:
+            return False
+        self.strings[key] = str(value)
+        return True
+
+    def _hmget(self, key: str, *fields: str) -> list[str | None]:
+        return [self.hashes.get(key, {}).get(f) for f in fields]
+
+    def _hgetall(self, key: str) -> dict[str, str]:
+        return dict(self.hashes.get(key, {}))
+
+    def _hsetnx(self, key: str, name: str, value: Any) -> int:
+        fields = self.hashes.setdefault(key, {})
+        if name in fields:
+            return 0
+        fields[name] = str(value)
+        return 1
+
+    def _expire(self, key: str, ttl: int, nx: bool = False) -> int:
+        return 1
+
+    def _eval(self, script: str, numkeys: int, key: str, *args: Any) -> int:
+        """Only the profile fill (``HSET`` of field/value pairs after updated_at and ttl) is modelled."""
+        assert "HSET" in script and numkeys == 1
+        updated_at, _ttl, *pairs = args
+        fields = self.hashes.setdefault(key, {})
+        fields["updated_at"] = str(updated_at)
+        fields.update({str(pairs[i]): str(pairs[i + 1]) for i in range(0, len(pairs), 2)})
+        return 1
+
+
+class Pipeline:
+    def __init__(self, redis: CountingRedis) -> None:
+        self._redis = redis
+        self._queued: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
+
+    async def __aenter__(self) -> Pipeline:
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        return None
+
+    def __getattr__(self, name: str) -> Any:
+        def queue(*args: Any, **kwargs: Any) -> Pipeline:
+            self._queued.append((name, args, kwargs))
+            return self
+        return queue
+
+    async def execute(self) -> list[Any]:
+        self._redis.round_trips += 1
+        await asyncio.sleep(0)
+        queued, self._queued = self._queued, []
+        return [self._redis.run(name, *args, **kwargs) for name, args, kwargs in queued]
+
+
+def post_row(author_id: str, visibility: str = "public", caption: str = "hi", image_ids: list[str] | None = None,
+             deleted: bool = False, created_at: datetime | None = None) -> dict[str, Any]:
+    return {"author_id": author_id, "caption": caption, "image_ids": image_ids or ["i1"], "visibility": visibility,
+            "location_name": None, "created_at": created_at or datetime(2026, 1, 2, 3, 4, 5), "deleted": deleted}
+
+
+def user_row(username: str, avatar_image_id: str | None = None) -> dict[str, Any]:
+    return {"username": username, "display_name": username.title(), "bio": None,
+            "avatar_image_id": avatar_image_id, "updated_at": datetime(2026, 1, 1, tzinfo=UTC).replace(tzinfo=None)}

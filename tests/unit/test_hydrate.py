@@ -1,0 +1,147 @@
+"""Hydration: the item shape, visibility, durable counts, and a round-trip cost independent of the page length."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from api.hydrate import hydrate_posts
+from sinks import keys
+from sinks.engagement_reads import EngagementReads
+from sinks.graph import GraphReader
+from tests.unit.counting_fakes import CountingRedis, CountingSession, Data, post_row, user_row
+
+VIEWER = "viewer"
+
+
+@dataclass
+class Resources:
+    session: CountingSession
+    redis: CountingRedis
+    graph: GraphReader
+    engagement: EngagementReads
+
+    @classmethod
+    def over(cls, data: Data) -> Resources:
+        session, redis = CountingSession(data), CountingRedis()
+        return cls(session, redis, GraphReader(session), EngagementReads(session, redis))  # type: ignore[arg-type]
+
+    def trips(self) -> tuple[int, int]:
+        """(Redis, Cassandra) round trips so far; resets the counters."""
+        counted = (self.redis.round_trips, self.session.round_trips)
+        self.redis.round_trips = self.session.round_trips = 0
+        return counted
+
+
+def page_of(n: int) -> tuple[Data, list[str]]:
+    """``n`` posts by ``n`` different authors, every kind of visibility the viewer may see, all engaged with."""
+    data = Data()
+    ids = []
+    for i in range(n):
+        author, post_id = f"author{i}", f"post{i:03d}"
+        visibility = ("followers", "public", "private")[i % 3]
+        if visibility == "private":
+            author = VIEWER  # the viewer's own private post
+        data.posts[post_id] = post_row(author, visibility)
+        data.users.setdefault(author, user_row(f"user{i}", avatar_image_id=f"avatar{i}"))
+        data.follows.add((VIEWER, author))
+        data.engagement[post_id] = (i + 1, i)
+        if i % 2:
+            data.likes.add((post_id, VIEWER))
+        ids.append(post_id)
+    return data, ids
+
+
+async def test_a_page_of_20_costs_the_same_round_trips_as_a_page_of_1() -> None:
+    costs: dict[int, list[tuple[int, int]]] = {}
+    for n in (1, 20):
+        data, ids = page_of(n)
+        resources = Resources.over(data)
+        cold = await hydrate_posts(resources, VIEWER, ids)
+        cold_cost = resources.trips()
+        warm = await hydrate_posts(resources, VIEWER, ids)
+        warm_cost = resources.trips()
+        assert len(cold) == len(warm) == n and cold == warm
+        costs[n] = [cold_cost, warm_cost]
+    assert costs[1] == costs[20]
+    # cold: posts MGET + fill, profiles pipeline + fill, counts pipeline + fill (Redis);
+    #       posts, profiles, counts, follows, likes (Cassandra). Warm: only what has no cache.
+    assert costs[20] == [(6, 5), (3, 2)]
+
+
+async def test_an_anonymous_page_reads_no_likes_and_no_follows() -> None:
+    data, ids = page_of(20)
+    public = [i for i in ids if data.posts[i]["visibility"] == "public"]
+    resources = Resources.over(data)
+    await hydrate_posts(resources, None, ids)
+    resources.trips()
+    items = await hydrate_posts(resources, None, ids)
+    assert [i["post_id"] for i in items] == public
+    assert not any(i["liked_by_me"] for i in items)
+    assert resources.trips() == (3, 0)
+
+
+async def test_items_keep_the_given_order_and_skip_posts_gone_or_hidden() -> None:
+    data = Data()
+    data.posts["p1"] = post_row("alice", "public", caption="one", image_ids=["img1", "img2"])
+    data.posts["p2"] = post_row("bob", "private")
+    data.posts["p3"] = post_row("carol", "followers")
+    data.posts["p4"] = post_row("alice", "public", deleted=True)
+    data.posts["p5"] = post_row("dave", "followers")  # the viewer does not follow dave
+    data.users["alice"] = user_row("alice", avatar_image_id="face")
+    data.follows.add((VIEWER, "carol"))
+    data.engagement["p1"] = (3, 2)
+    data.likes.add(("p1", VIEWER))
+    items = await hydrate_posts(Resources.over(data), VIEWER, ["p3", "missing", "p2", "p1", "p4", "p5"])
+    assert [i["post_id"] for i in items] == ["p3", "p1"]
+    assert items[1] == {
+        "post_id": "p1",
+        "author": {"id": "alice", "username": "alice", "avatar_url": "/api/v1/images/face"},
+        "caption": "one",
+        "photos": ["/api/v1/images/img1", "/api/v1/images/img2"],
+        "like_count": 3, "comment_count": 2, "liked_by_me": True,
+        "created_at": items[1]["created_at"], "visibility": "public",
+    }
+    assert isinstance(items[1]["created_at"], int)
+    # carol has no profile: the item still names her, without a username or avatar
+    assert items[0]["author"] == {"id": "carol", "username": None, "avatar_url": None}
+    assert (items[0]["like_count"], items[0]["comment_count"], items[0]["liked_by_me"]) == (0, 0, False)
+
+
+async def test_counts_survive_an_expired_cache_entry() -> None:
+    data = Data()
+    data.posts["p1"] = post_row("alice")
+    data.engagement["p1"] = (41, 7)
+    resources = Resources.over(data)
+    assert keys.post_engagement("p1") not in resources.redis.hashes  # expired (or never cached)
+    [item] = await hydrate_posts(resources, None, ["p1"])
+    assert (item["like_count"], item["comment_count"]) == (41, 7)
+    assert resources.redis.hashes[keys.post_engagement("p1")] == {"like_count": "41", "comment_count": "7"}
+
+
+async def test_a_refill_never_overwrites_a_newer_cached_count() -> None:
+    """The processor wrote a newer value between our Cassandra read and our fill: HSETNX keeps it."""
+    data = Data()
+    data.engagement["p1"] = (1, 0)
+    resources = Resources.over(data)
+    reads = resources.engagement
+    original = reads._durable_counts
+
+    async def read_then_processor_writes(post_ids: list[str]) -> Any:
+        found = await original(post_ids)
+        resources.redis.hashes[keys.post_engagement("p1")] = {"like_count": "2", "comment_count": "0"}
+        return found
+
+    reads._durable_counts = read_then_processor_writes  # type: ignore[method-assign]
+    await reads.counts(["p1"])
+    assert resources.redis.hashes[keys.post_engagement("p1")]["like_count"] == "2"
+
+
+@pytest.mark.parametrize("n", [0, 1])
+async def test_an_empty_page_costs_one_lookup_at_most(n: int) -> None:
+    resources = Resources.over(Data())
+    assert await hydrate_posts(resources, VIEWER, ["gone"] * n) == []
+    redis_trips, _ = resources.trips()
+    assert redis_trips <= 1
