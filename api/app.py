@@ -12,7 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import errors, middleware
 from api.resources import ApiResources
-from api.routes import hashtags, health, reads, uploads, writes
+from api.routes import feed, hashtags, health, posts_read, reads, social, uploads, writes
 from photostream.settings import Settings
 
 PREFIX = "/api/v1"
@@ -34,7 +34,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     errors.install(app)
     app.include_router(health.router)
-    for router in (writes.router, reads.router, uploads.router, hashtags.router):
+    for router in (writes.router, reads.router, uploads.router, hashtags.router, feed.router, posts_read.router,
+                   social.router):
         app.include_router(router, prefix=PREFIX)
 
     middleware.install(app, settings, PREFIX)

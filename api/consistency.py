@@ -25,8 +25,10 @@ from sinks import offsets
 APPLIERS: dict[str, tuple[str, ...]] = {
     "user-registered": ("profiles",),
     "profile-updated": ("profiles",),
-    "post-created": ("posts",),
-    "post-deleted": ("posts",),
+    "post-created": ("posts", "feeds"),
+    "post-deleted": ("posts", "feeds"),
+    "follow-changed": ("feeds",),
+    "comment-added": ("comments",),
 }
 #: 96 bits of MAC: unforgeable by guessing (each guess costs a request) and keeps the token short
 MAC_BYTES = 12

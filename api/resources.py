@@ -14,9 +14,13 @@ from sinks import s3
 from sinks.cassandra import connect
 from sinks.comments import CommentReads
 from sinks.engagement_reads import EngagementReads
+from sinks.feed_reads import FeedReader
+from sinks.feeds import FeedCache, FeedPosts
+from sinks.follow_lists import FollowLists
 from sinks.graph import GraphReader
 from sinks.hashtags.reads import HashtagReads
 from sinks.images import ImageIndex
+from sinks.post_lists import AuthorPosts
 from sinks.redis_client import async_client
 
 
@@ -34,6 +38,9 @@ class ApiResources:
     hashtag_responses: TTLCache[str, dict[str, Any]]
     engagement: EngagementReads
     comments: CommentReads
+    feeds: FeedReader
+    author_posts: AuthorPosts
+    follow_lists: FollowLists
 
     @classmethod
     def open(cls, settings: Settings) -> ApiResources:
@@ -43,7 +50,10 @@ class ApiResources:
         return cls(Publisher(settings), redis, cluster, session, s3.client(settings), HashtagReads(session, redis),
                    GraphReader(session), ImageIndex(session),
                    TTLCache(maxsize=10_000, ttl=settings.hashtag_response_cache_s),
-                   engagement=EngagementReads(session, redis), comments=CommentReads(session))
+                   engagement=EngagementReads(session, redis), comments=CommentReads(session),
+                   author_posts=AuthorPosts(session), follow_lists=FollowLists(session),
+                   feeds=FeedReader(GraphReader(session), FeedPosts(session),
+                                    FeedCache(redis, settings.feed_cap, settings.feed_ttl_s), settings.feed_cap))
 
     async def close(self) -> None:
         self.publisher.close()

@@ -105,6 +105,18 @@ class Settings(BaseSettings):
     trending_min_authors: int = 3
     batch_max_events: int = 50_000
 
+    # --- home feed ---
+    #: authors with more followers than this are not fanned out on write; their posts merge in at read time
+    celebrity_threshold: int = 10_000
+    #: a pull (celebrity) account returns to push only below this (hysteresis around the threshold)
+    celebrity_low_mark: int = 8_000
+    #: newest post ids kept per Redis feed; older pages come from Cassandra behind the same cursor
+    feed_cap: int = 800
+    #: a feed nobody read for this long expires from Redis (rebuilt from Cassandra on the next read)
+    feed_ttl_s: int = 7 * 24 * 3600
+    #: followers read per page and written per Redis pipeline during fan-out
+    fanout_page_size: int = 2_000
+
     # --- API behaviour ---
     api_access_log: bool = False  # per-request log lines cost ~100 µs each; metrics cover the counts
     hashtag_response_cache_s: float = 1.0
@@ -113,6 +125,11 @@ class Settings(BaseSettings):
     rate_limit_posts_burst: int = 5
     rate_limit_writes_per_minute: int = 300
     rate_limit_writes_burst: int = 60
+    #: reads per client address (api.middleware.ReadRateLimit; 0: no limit); `make bench` and the tests raise it
+    rate_limit_reads_per_second: float = 50.0
+    rate_limit_reads_burst: int = 200
+    #: largest request body accepted (413 above it), checked from Content-Length and while streaming
+    max_request_body_bytes: int = 1024 * 1024
 
     @field_validator("cassandra_contact_points", mode="before")
     @classmethod
@@ -122,16 +139,6 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    #: reads per client address (api.middleware.ReadRateLimit); `make bench` and the tests raise the rate
-    rate_limit_reads_per_second: float = 50.0
-    rate_limit_reads_burst: int = 200
-    #: largest request body accepted (413 above it), checked from Content-Length and while streaming
-    max_request_body_bytes: int = 1024 * 1024
-    """The process-wide settings, built on first use (tests call ``get_settings.cache_clear()``)."""
-    return Settings()
     @model_validator(mode="after")
     def _refuse_placeholders(self) -> Settings:
         """Outside development, refuse the built-in and short secrets: with the default JWT secret anyone
@@ -160,3 +167,8 @@ def get_settings() -> Settings:
                              "development only")
         return self
 
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, built on first use (tests call ``get_settings.cache_clear()``)."""
+    return Settings()

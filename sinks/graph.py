@@ -1,22 +1,29 @@
-"""The follow graph in Cassandra: written by the graph projector, read by every visibility check.
+"""The follow graph in Cassandra: written by the feeds processor, read by fan-out and every visibility check.
 
-Writes are absolute and carry the event time as cell timestamp (follow = INSERT, unfollow = DELETE), so the
-last event of a pair by ``occurred_at`` wins whatever the arrival order, and replays are no-ops.
+Three tables (sinks/migrations/0004, 0005): ``following`` and ``followers`` are the two directions, written
+as INSERT (follow) / DELETE (unfollow) with the event time as cell timestamp, so Cassandra itself keeps the
+newest event of a pair; ``follow_state`` keeps each pair's last-writer-wins state and the followee's exact
+follower count, changed only on a real transition and written per followee in one atomic batch.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections import defaultdict
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from cassandra.cluster import Session
+from cassandra.query import BatchStatement, BatchType
 
-from sinks.cassandra import execute
+from photostream.domain.follows import PairState, apply_change, count_delta
+from sinks.cassandra import execute, pages
 
 _MAX_IN_FLIGHT = 64
 _IN_CHUNK = 100
+
+Pair = tuple[str, str]  # (follower_id, followee_id)
 
 
 @dataclass(frozen=True)
@@ -27,13 +34,24 @@ class FollowChange:
     occurred_at: int  # ms
 
 
+def _chunks(items: Iterable[str], size: int = _IN_CHUNK) -> list[list[str]]:
+    ordered = sorted(set(items))
+    return [ordered[i:i + size] for i in range(0, len(ordered), size)]
+
+
 class GraphWriter:
-    """Applies follow changes to both directions of the graph."""
+    """Applies follow changes: pair state and counts (exact), and both directions of the graph."""
 
     def __init__(self, session: Session) -> None:
         self._session = session
         self._gate = asyncio.Semaphore(_MAX_IN_FLIGHT)
         prepare = session.prepare
+        self._q_pairs = prepare("SELECT follower_id, following, changed_at FROM follow_state "
+                                "WHERE followee_id = ? AND follower_id IN ?")
+        self._q_count = prepare("SELECT follower_count FROM follow_state WHERE followee_id = ? LIMIT 1")
+        self._w_pair = prepare("INSERT INTO follow_state (followee_id, follower_id, following, changed_at) "
+                               "VALUES (?, ?, ?, ?)")
+        self._w_count = prepare("UPDATE follow_state SET follower_count = ? WHERE followee_id = ?")
         self._follow = (
             prepare("INSERT INTO following (follower_id, followee_id, since) VALUES (?, ?, ?) USING TIMESTAMP ?"),
             prepare("INSERT INTO followers (followee_id, follower_id, since) VALUES (?, ?, ?) USING TIMESTAMP ?"),
@@ -43,12 +61,46 @@ class GraphWriter:
             prepare("DELETE FROM followers USING TIMESTAMP ? WHERE followee_id = ? AND follower_id = ?"),
         )
 
-    async def _run(self, statement: Any, params: tuple[Any, ...]) -> None:
+    async def _run(self, statement: Any, params: Any = None) -> Any:
         async with self._gate:
-            await execute(self._session, statement, params)
+            return await execute(self._session, statement, params)
 
-    async def apply(self, changes: Iterable[FollowChange]) -> None:
-        """Write every change (both directions); order-free, so all run concurrently (bounded)."""
+    async def apply(self, changes: list[FollowChange]) -> dict[Pair, bool]:
+        """Apply ``changes``; return whether each touched pair follows now (its absolute state, so effects
+        derived from it are right even when a replay finds the transitions already made)."""
+        by_followee: dict[str, list[FollowChange]] = defaultdict(list)
+        for change in changes:
+            by_followee[change.followee_id].append(change)
+        states = await asyncio.gather(*(self._apply_followee(f, cs) for f, cs in by_followee.items()))
+        await asyncio.gather(*(self._run(statement, params) for statement, params in self._edges(changes)))
+        return {pair: following for state in states for pair, following in state.items()}
+
+    async def _apply_followee(self, followee: str, changes: list[FollowChange]) -> dict[Pair, bool]:
+        loaded, count_rows = await asyncio.gather(
+            asyncio.gather(*(self._run(self._q_pairs, (followee, chunk))
+                             for chunk in _chunks(c.follower_id for c in changes))),
+            self._run(self._q_count, (followee,)),
+        )
+        before = {r.follower_id: PairState(bool(r.following), int(r.changed_at))
+                  for rows in loaded for r in rows if r.changed_at is not None}
+        count_row = count_rows.one()
+        count = int(count_row.follower_count or 0) if count_row is not None else 0
+        after: dict[str, PairState | None] = dict(before)
+        for change in changes:
+            after[change.follower_id] = apply_change(after.get(change.follower_id), change.follow,
+                                                     change.occurred_at)
+        changed = {f: s for f, s in after.items() if s is not None and s != before.get(f)}
+        if changed:
+            count += sum(count_delta(before.get(f), s) for f, s in changed.items())
+            batch = BatchStatement(batch_type=BatchType.UNLOGGED)  # one partition: atomic and isolated
+            for follower, state in changed.items():
+                batch.add(self._w_pair, (followee, follower, state.following, state.changed_at))
+            batch.add(self._w_count, (max(count, 0), followee))
+            await self._run(batch)
+        return {(f, followee): bool(s is not None and s.following) for f, s in after.items()
+                if f in {c.follower_id for c in changes}}
+
+    def _edges(self, changes: list[FollowChange]) -> list[tuple[Any, tuple[Any, ...]]]:
         writes: list[tuple[Any, tuple[Any, ...]]] = []
         for c in changes:
             micros = c.occurred_at * 1000
@@ -58,21 +110,38 @@ class GraphWriter:
             else:
                 writes.append((self._unfollow[0], (micros, c.follower_id, c.followee_id)))
                 writes.append((self._unfollow[1], (micros, c.followee_id, c.follower_id)))
-        await asyncio.gather(*(self._run(statement, params) for statement, params in writes))
+        return writes
 
 
 class GraphReader:
-    """Reads of the graph for the API (prepared once per process)."""
+    """Reads of the graph (prepared once per process)."""
 
     def __init__(self, session: Session) -> None:
         self._session = session
         self._q_followed = session.prepare(
             "SELECT followee_id FROM following WHERE follower_id = ? AND followee_id IN ?")
+        self._q_following = session.prepare("SELECT followee_id FROM following WHERE follower_id = ?")
+        self._q_followers = session.prepare("SELECT follower_id FROM followers WHERE followee_id = ?")
+        self._q_counts = session.prepare(
+            "SELECT followee_id, follower_count FROM follow_state WHERE followee_id IN ? PER PARTITION LIMIT 1")
 
     async def followed_among(self, follower_id: str, candidates: Iterable[str]) -> set[str]:
         """Which of ``candidates`` ``follower_id`` follows now (one IN query per chunk)."""
-        wanted = sorted(set(candidates))
-        chunks = [wanted[i:i + _IN_CHUNK] for i in range(0, len(wanted), _IN_CHUNK)]
         results = await asyncio.gather(*(execute(self._session, self._q_followed, (follower_id, chunk))
-                                         for chunk in chunks))
-        return {row.followee_id for rows in results for row in rows}
+                                         for chunk in _chunks(candidates)))
+        return {row.followee_id for rows in results for row in rows.current_rows}
+
+    async def following(self, follower_id: str) -> list[str]:
+        """Everyone ``follower_id`` follows (paged reads)."""
+        return [row.followee_id async for page in pages(self._session, self._q_following, (follower_id,), 1000)
+                for row in page]
+
+    async def follower_pages(self, followee_id: str, page_size: int) -> AsyncIterator[list[str]]:
+        """The followers of ``followee_id``, a page at a time (fan-out never holds a celebrity's list)."""
+        async for page in pages(self._session, self._q_followers, (followee_id,), page_size):
+            yield [row.follower_id for row in page]
+
+    async def follower_counts(self, user_ids: Iterable[str]) -> dict[str, int]:
+        results = await asyncio.gather(*(execute(self._session, self._q_counts, (chunk,))
+                                         for chunk in _chunks(user_ids)))
+        return {row.followee_id: int(row.follower_count or 0) for rows in results for row in rows.current_rows}

@@ -73,3 +73,23 @@ POST_TOMBSTONE = "deleted"
 def post_cache(post_id: str) -> str:
     """JSON of a post as the API shows it, or :data:`POST_TOMBSTONE`."""
     return f"post:{{{post_id}}}"
+
+
+#: Member that marks a feed as built (even when empty); it sorts below every post id, so trimming by rank
+#: from 1 upward never removes it and reads skip it.
+FEED_SENTINEL = "!"
+
+
+def feed(user_id: str) -> str:
+    """Sorted set, all scores 0: post ids of the user's home feed (lexicographic = time order for UUIDv7)."""
+    return f"feed:{{{user_id}}}"
+
+
+def feed_pull(author_id: str) -> str:
+    """Sorted set, all scores 0: newest posts of a pull-tier (celebrity) author, merged into feeds at read."""
+    return f"feed:pull:{{{author_id}}}"
+
+
+def feed_celebrities() -> str:
+    """Set of authors whose pull sets are non-empty: the candidates a feed read merges."""
+    return "feed:celebrities"

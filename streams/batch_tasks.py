@@ -9,11 +9,12 @@ import faust
 
 from photostream.settings import Settings
 from sinks.comments import CommentWriter
-from sinks.graph import GraphWriter
+from sinks.feeds import FeedCache, FeedPosts
+from sinks.graph import GraphReader, GraphWriter
 from streams.comments import CommentsProjector
 from streams.engine.loop import BatchLoop
 from streams.engine.records import BatchProcessor
-from streams.graph import GraphProjector
+from streams.feeds import FeedProcessor
 from streams.hashtags.extractor import HashtagExtractor
 from streams.hashtags.wiring import counter_and_popularity
 from streams.resources import Resources
@@ -27,7 +28,9 @@ def build_processors(settings: Settings, resources: Resources) -> list[BatchProc
         HashtagExtractor(resources.session, resources.publisher, settings.publish_timeout_s),
         counter,
         popularity,
-        GraphProjector(GraphWriter(resources.session), resources.redis),
+        FeedProcessor(settings, GraphWriter(resources.session), GraphReader(resources.session),
+                      FeedPosts(resources.session), FeedCache(resources.redis, settings.feed_cap, settings.feed_ttl_s),
+                      resources.redis),
         CommentsProjector(CommentWriter(resources.session), resources.redis),
     ]
 

@@ -1,18 +1,11 @@
-"""The graph projector: follow-changed → the follow graph in Cassandra (both directions).
-
-A batch processor on the engine (streams/engine): every write is absolute and timestamped with the event
-time, so duplicates, replays and reordering leave the graph unchanged, and the batch needs no read. After the
-writes are durable the applied-offset marks move, so a read with ``?after=`` sees the follow.
-"""
+"""follow-changed records → follow changes (applied by the feeds processor, streams/feeds.py)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from producers.ids import is_id
-from sinks import offsets
-from sinks.graph import FollowChange, GraphWriter
-from streams.engine.records import Record, Reject
+from sinks.graph import FollowChange
 
 
 def follow_change(event: dict[str, Any]) -> FollowChange:
@@ -23,24 +16,3 @@ def follow_change(event: dict[str, Any]) -> FollowChange:
     if follower == followee:
         raise ValueError("followee_id: a user cannot follow themself")
     return FollowChange(follower, followee, event["action"] == "follow", int(event["occurred_at"]))
-
-
-class GraphProjector:
-    name: str = "graph"
-    topics: tuple[str, ...] = ("follow-changed",)
-    #: visibility checks read the graph right after a follow: keep batches short
-    flush_interval_s: float = 0.05
-
-    def __init__(self, writer: GraphWriter, redis: Any) -> None:
-        self._writer = writer
-        self._redis = redis
-
-    async def process(self, batch: list[Record], reject: Reject) -> None:
-        changes: list[FollowChange] = []
-        for record in batch:
-            try:
-                changes.append(follow_change(record.value))
-            except ValueError as exc:
-                reject(record, exc)
-        await self._writer.apply(changes)
-        await offsets.advance_all(self._redis, self.name, ((r.topic, r.partition, r.offset) for r in batch))

@@ -32,4 +32,8 @@ def settings(run_id: str) -> Settings:
         "app_id": f"photostream-test-{run_id}",
         "dev_mode": True,
         "hashtag_window_s": 2,  # a short tumbling window keeps the suite fast; the mechanism is the same
+        # small feed limits let the suite cross the celebrity threshold and the feed cap with a handful of users
+        "celebrity_threshold": 3,
+        "celebrity_low_mark": 2,
+        "feed_cap": 5,
     })

@@ -1,0 +1,32 @@
+"""The home feed: the caller's own, newest first, hydrated, behind an opaque cursor."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+
+from api.deps import CurrentUser, ResourcesDep, SettingsDep
+from api.hydrate import hydrate_posts
+from api.paging import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, encode_cursor
+from api.routes.reads import After, honour_after
+
+router = APIRouter(tags=["feed"])
+CURSOR_KIND = "feed"
+
+
+@router.get("/feed")
+async def get_feed(user: CurrentUser, resources: ResourcesDep, settings: SettingsDep, response: Response,
+                   limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None, after: After = None) -> dict[str, Any]:
+    """Posts of the people the caller follows and their own; each item says why it is there. The cursor is
+    the last post id of the page, so pages neither repeat nor skip while new posts arrive."""
+    before = decode_cursor(CURSOR_KIND, cursor)
+    await honour_after(after, resources, settings, response)
+    page = await resources.feeds.page(user, before, limit)
+    items = await hydrate_posts(resources, user, page.post_ids)
+    for item in items:
+        item["reason"] = page.reasons.get(item["post_id"], "followed")
+    if page.source == "cassandra":
+        response.headers["X-Photostream-Feed-Source"] = "cassandra"
+    next_cursor = encode_cursor(CURSOR_KIND, page.post_ids[-1]) if len(page.post_ids) == limit else None
+    return {"items": items, "next_cursor": next_cursor}

@@ -1,0 +1,87 @@
+"""Reading a home feed: the Redis feed merged with followed celebrities' pull sets, Cassandra behind it.
+
+- Built feed: the newest ids of the user's feed and of each followed celebrity's pull set (one pipeline),
+  merged newest first. Past the end of a full (capped) feed, or of a pull set, the page continues from
+  Cassandra behind the same cursor, so nothing a followee ever posted is out of reach.
+- Missing feed (never built, expired after ``feed_ttl_s`` unread) or Redis down: the page is answered from
+  Cassandra at once (a pull-merge of the followees' recent posts), and, Redis permitting, the feed is rebuilt
+  in the background for the next read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Literal
+
+from redis.exceptions import RedisError
+
+from photostream.domain.feeds import merge_newest
+from sinks.feeds import FeedCache, FeedPosts, merged_feed
+from sinks.graph import GraphReader
+
+log = logging.getLogger(__name__)
+
+Reason = Literal["followed", "celebrity", "history"]
+
+
+@dataclass
+class FeedPage:
+    post_ids: list[str]
+    #: why each post is on the page: pushed into the feed, merged from a celebrity, or read from Cassandra
+    reasons: dict[str, Reason] = field(default_factory=dict)
+    source: Literal["redis", "cassandra"] = "redis"
+
+
+class FeedReader:
+    def __init__(self, graph: GraphReader, posts: FeedPosts, cache: FeedCache, cap: int) -> None:
+        self._graph = graph
+        self._posts = posts
+        self._cache = cache
+        self._cap = cap
+        self._rebuilding: dict[str, asyncio.Task[None]] = {}
+
+    async def page(self, user_id: str, before: str | None, limit: int) -> FeedPage:
+        try:
+            built = await self._cache.page(user_id, before, limit)
+        except RedisError as exc:
+            log.warning("feed of %s read from Cassandra: Redis unavailable (%s)", user_id, exc)
+            return await self._from_cassandra(user_id, before, limit)
+        if built is None:
+            if before is None:
+                self._rebuild_soon(user_id)
+            return await self._from_cassandra(user_id, before, limit)
+        feed_ids, truncated = built
+        celebrities = [c for c in await self._cache.celebrities() if c != user_id]
+        followed = sorted(await self._graph.followed_among(user_id, celebrities)) if celebrities else []
+        pulled = await self._cache.pull_pages(followed, before, limit) if followed else []
+        ids = merge_newest([feed_ids, *pulled], limit)
+        reasons: dict[str, Reason] = dict.fromkeys(feed_ids, "followed")
+        reasons.update({p: "celebrity" for found in pulled for p in found if p not in reasons})
+        if len(ids) < limit and (truncated or any(len(found) == limit for found in pulled) or followed):
+            # the Redis side ran out: the rest of history from Cassandra, behind the same cursor
+            rest = await merged_feed(self._graph, self._posts, user_id, limit, ids[-1] if ids else before, False)
+            ids = merge_newest([ids, rest], limit)
+            reasons.update({p: "history" for p in rest if p not in reasons})
+        return FeedPage(ids, {p: reasons[p] for p in ids})
+
+    async def _from_cassandra(self, user_id: str, before: str | None, limit: int) -> FeedPage:
+        ids = await merged_feed(self._graph, self._posts, user_id, limit, before, pushed_only=False)
+        return FeedPage(ids, dict.fromkeys(ids, "history"), source="cassandra")
+
+    def _rebuild_soon(self, user_id: str) -> None:
+        """One background rebuild per user at a time (the task is kept referenced until it ends)."""
+        if user_id in self._rebuilding:
+            return
+        task = asyncio.create_task(self.rebuild(user_id))
+        self._rebuilding[user_id] = task
+        task.add_done_callback(lambda _: self._rebuilding.pop(user_id, None))
+
+    async def rebuild(self, user_id: str) -> None:
+        """Write the user's Redis feed from durable state (what `photostream rebuild feeds` does per user)."""
+        try:
+            ids = await merged_feed(self._graph, self._posts, user_id, self._cap, None, pushed_only=True)
+            await self._cache.build(user_id, ids)
+        except Exception:  # a background repair: the next read tries again
+            log.exception("rebuilding the feed of %s failed", user_id)

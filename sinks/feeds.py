@@ -1,0 +1,215 @@
+"""Home feeds: the durable delivery record (Cassandra) and its Redis projections (feeds, celebrity sets).
+
+Durable truth: ``author_feed_posts`` (every post the feeds processor delivered, how, and whether deleted) and
+the follow graph. Redis holds, per user, the newest ``feed_cap`` ids of pushed posts by the people they follow
+and their own (a sorted set with all scores 0, so order is lexicographic = time order for UUIDv7 ids, plus a
+sentinel marking the feed as built), and per celebrity the newest ``feed_cap`` ids of pulled posts. A feed
+read merges the user's feed with the pull sets of the celebrities they follow. Everything here is an
+idempotent set operation, so replays and duplicates leave feeds unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from cassandra.cluster import Session
+
+from photostream.domain.feeds import Delivery, merge_newest
+from sinks import keys
+from sinks.cassandra import execute
+from sinks.graph import GraphReader
+
+_IN_CHUNK = 100
+_MAX_IN_FLIGHT = 64
+
+# Add ids to a feed only if it is built (an expired feed stays absent until a read rebuilds it whole), then
+# trim to the cap; rank 0 is the sentinel and survives the trim.
+_ADD_IF_BUILT = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+for i = 2, #ARGV do redis.call('ZADD', KEYS[1], 0, ARGV[i]) end
+redis.call('ZREMRANGEBYRANK', KEYS[1], 1, -(tonumber(ARGV[1]) + 1))
+return 1
+"""
+
+
+@dataclass(frozen=True)
+class DeliveredPost:
+    author_id: str
+    post_id: str
+    visibility: str
+    delivery: Delivery
+    deleted: bool
+
+
+class FeedPosts:
+    """What the feeds processor delivered: ``author_feed_posts`` (per author, newest first) and
+    ``feed_deliveries`` (by post id), written together."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        self._gate = asyncio.Semaphore(_MAX_IN_FLIGHT)
+        prepare = session.prepare
+        self._q_known = prepare("SELECT author_id, post_id, visibility, delivery, deleted FROM feed_deliveries "
+                                "WHERE post_id IN ?")
+        self._q_tiers = prepare("SELECT author_id, tier FROM author_feed_posts WHERE author_id IN ? "
+                                "PER PARTITION LIMIT 1")
+        self._q_newest = prepare("SELECT author_id, post_id, visibility, delivery, deleted FROM author_feed_posts "
+                                 "WHERE author_id = ? LIMIT ?")
+        self._q_older = prepare("SELECT author_id, post_id, visibility, delivery, deleted FROM author_feed_posts "
+                                "WHERE author_id = ? AND post_id < ? LIMIT ?")
+        self._w_created = (
+            prepare("INSERT INTO author_feed_posts (author_id, post_id, visibility, delivery) "
+                    "VALUES (?, ?, ?, ?) USING TIMESTAMP ?"),
+            prepare("INSERT INTO feed_deliveries (author_id, post_id, visibility, delivery) "
+                    "VALUES (?, ?, ?, ?) USING TIMESTAMP ?"),
+        )
+        self._w_deleted = (
+            prepare("UPDATE author_feed_posts USING TIMESTAMP ? SET deleted = true "
+                    "WHERE author_id = ? AND post_id = ?"),
+            prepare("UPDATE feed_deliveries USING TIMESTAMP ? SET deleted = true, author_id = ? WHERE post_id = ?"),
+        )
+        self._w_tier = prepare("UPDATE author_feed_posts SET tier = ? WHERE author_id = ?")
+
+    async def _run(self, statement: Any, params: Any) -> Any:
+        async with self._gate:
+            return await execute(self._session, statement, params)
+
+    @staticmethod
+    def _post(row: Any) -> DeliveredPost:
+        return DeliveredPost(row.author_id, row.post_id, row.visibility or "public", row.delivery or "push",
+                             bool(row.deleted))
+
+    async def known(self, post_ids: Iterable[str]) -> dict[str, DeliveredPost]:
+        """What is recorded of these posts (a delete seen first leaves a row with only ``deleted``)."""
+        results = await asyncio.gather(*(self._run(self._q_known, (c,)) for c in _chunks(post_ids)))
+        return {row.post_id: self._post(row) for rows in results for row in rows.current_rows}
+
+    async def tiers(self, author_ids: Iterable[str]) -> dict[str, Delivery]:
+        results = await asyncio.gather(*(self._run(self._q_tiers, (c,)) for c in _chunks(author_ids)))
+        return {row.author_id: row.tier for rows in results for row in rows.current_rows
+                if row.tier in ("push", "pull")}
+
+    async def set_tier(self, author_id: str, tier: Delivery) -> None:
+        await self._run(self._w_tier, (tier, author_id))
+
+    async def record_created(self, post: DeliveredPost, occurred_at: int) -> None:
+        params = (post.author_id, post.post_id, post.visibility, post.delivery, occurred_at * 1000)
+        await asyncio.gather(*(self._run(statement, params) for statement in self._w_created))
+
+    async def record_deleted(self, author_id: str, post_id: str, occurred_at: int) -> None:
+        """A tombstone with the delete's time: a create replayed (or arriving) later cannot undo it."""
+        micros = occurred_at * 1000
+        await asyncio.gather(self._run(self._w_deleted[0], (micros, author_id, post_id)),
+                             self._run(self._w_deleted[1], (micros, author_id, post_id)))
+
+    async def newest(self, author_id: str, limit: int, before: str | None = None) -> list[DeliveredPost]:
+        """The author's newest live posts (older than ``before``), newest first."""
+        rows = await (self._run(self._q_older, (author_id, before, limit)) if before
+                      else self._run(self._q_newest, (author_id, limit)))
+        return [p for p in map(self._post, rows.current_rows) if not p.deleted]
+
+
+def _chunks(items: Iterable[str]) -> list[list[str]]:
+    ordered = sorted(set(items))
+    return [ordered[i:i + _IN_CHUNK] for i in range(0, len(ordered), _IN_CHUNK)]
+
+
+def shown_in_feed_of(user_id: str, post: DeliveredPost, pushed_only: bool) -> bool:
+    """Whether ``post`` belongs in ``user_id``'s feed: own posts always; others' when not private (every
+    reader of a feed follows the author, so followers-only posts qualify) and, for the Redis feed, pushed."""
+    if post.author_id == user_id:
+        return True
+    return post.visibility != "private" and (post.delivery == "push" or not pushed_only)
+
+
+async def merged_feed(graph: GraphReader, posts: FeedPosts, user_id: str, limit: int, before: str | None,
+                      pushed_only: bool) -> list[str]:
+    """The user's feed computed from durable state: the newest ``limit`` posts (older than ``before``) of
+    everyone they follow and their own. ``pushed_only`` gives exactly what the Redis feed holds (rebuilds);
+    otherwise celebrity posts are included (the answer of a read while Redis lacks the feed)."""
+    authors = [*await graph.following(user_id), user_id]
+    newest = await asyncio.gather(*(posts.newest(a, limit, before) for a in authors))
+    return merge_newest(([p.post_id for p in found if shown_in_feed_of(user_id, p, pushed_only)]
+                         for found in newest), limit)
+
+
+class FeedCache:
+    """The Redis side: feeds and celebrity pull sets (keys owned by :mod:`sinks.keys`)."""
+
+    def __init__(self, redis: Any, cap: int, ttl_s: int) -> None:
+        self._redis = redis
+        self._cap = cap
+        self._ttl_s = ttl_s
+        self._add_if_built = redis.register_script(_ADD_IF_BUILT)
+
+    # --- writes (the feeds processor) ---------------------------------------------------------------------
+    async def add(self, additions: dict[str, list[str]]) -> None:
+        """Add post ids to each user's feed, where the feed is built; one pipeline for all users."""
+        if not additions:
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for user_id, post_ids in additions.items():
+                await self._add_if_built(keys=[keys.feed(user_id)], args=[self._cap, *post_ids], client=pipe)
+            await pipe.execute()
+
+    async def remove(self, removals: dict[str, list[str]]) -> None:
+        if not removals:
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for user_id, post_ids in removals.items():
+                pipe.zrem(keys.feed(user_id), *post_ids)
+            await pipe.execute()
+
+    async def pull_add(self, author_id: str, post_ids: list[str]) -> None:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.zadd(keys.feed_pull(author_id), dict.fromkeys(post_ids, 0))
+            pipe.zremrangebyrank(keys.feed_pull(author_id), 0, -(self._cap + 1))
+            pipe.sadd(keys.feed_celebrities(), author_id)
+            await pipe.execute()
+
+    async def pull_remove(self, author_id: str, post_ids: list[str]) -> None:
+        await self._redis.zrem(keys.feed_pull(author_id), *post_ids)
+
+    # --- reads (the API) ----------------------------------------------------------------------------------
+    async def page(self, user_id: str, before: str | None, limit: int) -> tuple[list[str], bool] | None:
+        """Up to ``limit`` ids of the user's Redis feed older than ``before`` and whether the feed may hold
+        less than the whole history (it is full to the cap); None if the feed is not built. Reading a feed
+        extends its life."""
+        upper = f"({before}" if before else "+"
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.zrevrangebylex(keys.feed(user_id), upper, f"({keys.FEED_SENTINEL}", 0, limit)
+            pipe.zcard(keys.feed(user_id))
+            pipe.expire(keys.feed(user_id), self._ttl_s)
+            ids, size, _ = await pipe.execute()
+        if size == 0:
+            return None
+        return list(ids), size > self._cap
+
+    async def celebrities(self) -> list[str]:
+        return list(await self._redis.smembers(keys.feed_celebrities()))
+
+    async def pull_pages(self, author_ids: list[str], before: str | None, limit: int) -> list[list[str]]:
+        upper = f"({before}" if before else "+"
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for author_id in author_ids:
+                pipe.zrevrangebylex(keys.feed_pull(author_id), upper, "-", 0, limit)
+            return [list(ids) for ids in await pipe.execute()]
+
+    async def build(self, user_id: str, post_ids: list[str]) -> None:
+        """Replace the user's feed with ``post_ids`` (a rebuild), marked built."""
+        key = keys.feed(user_id)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.delete(key)
+            pipe.zadd(key, {keys.FEED_SENTINEL: 0, **dict.fromkeys(post_ids[:self._cap], 0)})
+            pipe.expire(key, self._ttl_s)
+            await pipe.execute()
+
+    async def built_ids(self, user_id: str) -> list[str] | None:
+        """Every id of the user's feed, newest first (None if not built): for rebuild comparisons."""
+        ids = await self._redis.zrevrangebylex(keys.feed(user_id), "+", f"({keys.FEED_SENTINEL}")
+        if not ids and not await self._redis.exists(keys.feed(user_id)):
+            return None
+        return list(ids)

@@ -1,0 +1,156 @@
+"""The feeds processor: follow-changed, post-created, post-deleted → the follow graph and the home feeds.
+
+One processor owns all three inputs because they are about one entity, the author/followee: the topics are
+keyed by that id with equal partition counts and consumed with a co-partitioning assignor, so one worker
+applies a given author's follows and posts, in one batch, in this order:
+
+1. the graph (durable, exact follower counts), so fan-out reads the followers as of this batch;
+2. the delivery record of each post (durable): push or pull, decided once per post from the author's
+   follower count with hysteresis, so a replay re-delivers exactly as before and a tier switch loses or
+   duplicates nothing;
+3. the Redis effects: pushes into followers' feeds (pages of followers, one pipeline per page) or into the
+   author's pull set, removals of deleted posts, and for every touched follow pair its absolute outcome
+   (back-fill when following, removal when not), so a replay after a crash repairs what Redis missed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from photostream.domain.feeds import Delivery, delivery_tier
+from photostream.settings import Settings
+from sinks import offsets
+from sinks.feeds import DeliveredPost, FeedCache, FeedPosts, shown_in_feed_of
+from sinks.graph import FollowChange, GraphReader, GraphWriter, Pair
+from streams.engine.records import Record, Reject
+from streams.graph import follow_change
+
+
+@dataclass(frozen=True)
+class PostEffect:
+    post: DeliveredPost
+    added: bool  # False: removed (deleted)
+
+
+class FeedProcessor:
+    name: str = "feeds"
+    topics: tuple[str, ...] = ("follow-changed", "post-created", "post-deleted")
+    #: the author sees their post in their feed right away, and visibility reads need the graph: short batches
+    flush_interval_s: float = 0.05
+
+    def __init__(self, settings: Settings, graph: GraphWriter, reader: GraphReader, posts: FeedPosts,
+                 cache: FeedCache, redis: Any) -> None:
+        self._settings = settings
+        self._graph = graph
+        self._reader = reader
+        self._posts = posts
+        self._cache = cache
+        self._redis = redis
+
+    async def process(self, batch: list[Record], reject: Reject) -> None:
+        changes: list[FollowChange] = []
+        for record in batch:
+            if record.topic == "follow-changed":
+                try:
+                    changes.append(follow_change(record.value))
+                except ValueError as exc:
+                    reject(record, exc)
+        pairs = await self._graph.apply(changes)
+        effects, follower_counts = await self._record_posts([r for r in batch if r.topic != "follow-changed"])
+        await self._fan_out(effects, follower_counts)
+        await self._settle_pairs(pairs)
+        await offsets.advance_all(self._redis, self.name, ((r.topic, r.partition, r.offset) for r in batch))
+
+    # --- durable delivery record ------------------------------------------------------------------------------
+    async def _record_posts(self, records: list[Record]) -> tuple[list[PostEffect], dict[str, int]]:
+        """Record creates before deletes (two topics are not ordered against each other: a delete seen first
+        leaves a tombstone and the late create delivers nothing); the batch's lookups are one IN query each
+        whatever the number of authors. Returns the effects and the authors' follower counts."""
+        creates = [r.value for r in records if r.topic == "post-created"]
+        deletes = [r.value for r in records if r.topic == "post-deleted"]
+        if not creates and not deletes:
+            return [], {}
+        authors = {e["author_id"] for e in creates + deletes}
+        known, tiers, counts = await asyncio.gather(
+            self._posts.known(e["post_id"] for e in creates + deletes),
+            self._posts.tiers(authors),
+            self._reader.follower_counts(authors),
+        )
+        decided: dict[str, Delivery] = {}
+        effects: list[PostEffect] = []
+        writes = []
+        for event in creates:
+            recorded = known.get(event["post_id"])
+            if recorded is not None and recorded.deleted:
+                continue
+            if recorded is None:
+                author = event["author_id"]
+                tier = self._tier(counts.get(author, 0), decided.get(author, tiers.get(author)))
+                decided[author] = tier
+                recorded = DeliveredPost(author, event["post_id"], event.get("visibility") or "public", tier, False)
+                known[recorded.post_id] = recorded
+                writes.append(self._posts.record_created(recorded, int(event["occurred_at"])))
+            effects.append(PostEffect(recorded, added=True))
+        for event in deletes:
+            writes.append(self._posts.record_deleted(event["author_id"], event["post_id"], int(event["occurred_at"])))
+            recorded = known.get(event["post_id"])
+            if recorded is not None and not recorded.deleted:
+                effects.append(PostEffect(recorded, added=False))
+        writes += [self._posts.set_tier(a, t) for a, t in decided.items() if tiers.get(a) != t]
+        await asyncio.gather(*writes)
+        return effects, counts
+
+    def _tier(self, follower_count: int, previous: Delivery | None) -> Delivery:
+        return delivery_tier(follower_count, previous, self._settings.celebrity_threshold,
+                             self._settings.celebrity_low_mark)
+
+    # --- Redis effects ----------------------------------------------------------------------------------------
+    async def _fan_out(self, effects: list[PostEffect], follower_counts: dict[str, int]) -> None:
+        """Own feed always; then followers' feeds (push) or the author's pull set (pull). Private posts
+        reach only the author's own feed; authors without followers cost no follower read."""
+        own_adds: dict[str, list[str]] = defaultdict(list)
+        own_removes: dict[str, list[str]] = defaultdict(list)
+        pushed: dict[str, list[PostEffect]] = defaultdict(list)
+        for effect in effects:
+            post = effect.post
+            (own_adds if effect.added else own_removes)[post.author_id].append(post.post_id)
+            if post.visibility == "private":
+                continue
+            if post.delivery == "pull":
+                if effect.added:
+                    await self._cache.pull_add(post.author_id, [post.post_id])
+                else:
+                    await self._cache.pull_remove(post.author_id, [post.post_id])
+            elif follower_counts.get(post.author_id, 0) > 0:
+                pushed[post.author_id].append(effect)
+        await self._cache.add(own_adds)
+        await self._cache.remove(own_removes)
+        await asyncio.gather(*(self._push(author, found) for author, found in pushed.items()))
+
+    async def _push(self, author_id: str, effects: list[PostEffect]) -> None:
+        adds = [e.post.post_id for e in effects if e.added]
+        removes = [e.post.post_id for e in effects if not e.added]
+        async for followers in self._reader.follower_pages(author_id, self._settings.fanout_page_size):
+            if adds:
+                await self._cache.add(dict.fromkeys(followers, adds))
+            if removes:
+                await self._cache.remove(dict.fromkeys(followers, removes))
+
+    async def _settle_pairs(self, pairs: dict[Pair, bool]) -> None:
+        """Each touched pair's outcome: a follower's feed gains the followee's newest posts (back-fill, up
+        to the cap) or loses them all (unfollow)."""
+        followees = {followee for _, followee in pairs}
+        newest = dict(zip(followees, await asyncio.gather(
+            *(self._posts.newest(f, self._settings.feed_cap) for f in followees)), strict=True))
+        adds: dict[str, list[str]] = defaultdict(list)
+        removes: dict[str, list[str]] = defaultdict(list)
+        for (follower, followee), following in pairs.items():
+            if following:
+                adds[follower] += [p.post_id for p in newest[followee] if shown_in_feed_of(follower, p, True)]
+            else:
+                removes[follower] += [p.post_id for p in newest[followee]]
+        await self._cache.add({f: ids for f, ids in adds.items() if ids})
+        await self._cache.remove({f: ids for f, ids in removes.items() if ids})

@@ -1,0 +1,244 @@
+"""The home feed through the real stack: hybrid fan-out, the celebrity threshold crossed both ways, removal,
+the cap with scroll-back into Cassandra, expiry and rebuild, duplicates, and paging while posts arrive.
+
+The suite's settings (tests/conftest.py) use a celebrity threshold of 3 (low mark 2) and a feed cap of 5.
+"""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from photostream.settings import Settings
+from producers import events
+from producers.ids import new_id
+from producers.publisher import Publisher, PublishResult
+from sinks import keys
+from sinks.redis_client import sync_client
+from tests.integration.conftest import Process, auth
+from tests.integration.waiting import wait_for
+
+APPLIERS = {"follow-changed": ("feeds",), "post-created": ("feeds", "posts"), "post-deleted": ("feeds", "posts")}
+
+
+class Events:
+    """Publishes this test's events and awaits exactly them: the processors' applied-offset marks reaching
+    each record's offset (other traffic on the shared topics does not matter)."""
+
+    def __init__(self, publisher: Publisher, settings: Settings) -> None:
+        self.publisher, self.settings = publisher, settings
+        self.pending: list[PublishResult] = []
+
+    def publish(self, event: events.Event) -> None:
+        self.pending.append(self.publisher.publish(event))
+
+    def follow(self, follower: str, followee: str, on: bool = True) -> None:
+        self.publish(events.follow_changed(follower_id=follower, followee_id=followee,
+                                           action="follow" if on else "unfollow"))
+
+    def post(self, author: str, visibility: str = "public") -> str:
+        event = events.post_created(author_id=author, caption="a photo", image_ids=[new_id()],
+                                    visibility=visibility)  # type: ignore[arg-type]
+        self.publish(event)
+        return str(event.value["post_id"])
+
+    def delete(self, author: str, post_id: str) -> None:
+        self.publish(events.post_deleted(post_id=post_id, author_id=author))
+
+    def settle(self) -> None:
+        redis = sync_client(self.settings)
+
+        def behind() -> list[str]:
+            return [f"{c}:{r.topic}/{r.partition}@{r.offset}" for r in self.pending for c in APPLIERS[r.topic]
+                    if int(redis.hget(keys.applied_offsets(c, r.topic), str(r.partition)) or -1) < r.offset]
+
+        wait_for(behind, lambda late: not late, 120, "the processors to apply this test's events")
+        self.pending.clear()
+
+
+@pytest.fixture()
+def log(publisher: Publisher, settings: Settings, worker: Process) -> Events:
+    return Events(publisher, settings)
+
+
+def feed_pages(client: httpx.Client, settings: Settings, user: str, limit: int = 20) -> list[list[dict]]:
+    pages, cursor = [], None
+    while True:
+        answer = client.get("/feed", headers=auth(settings, user),
+                            params={"limit": limit} | ({"cursor": cursor} if cursor else {}))
+        assert answer.status_code == 200, answer.text
+        pages.append(answer.json()["items"])
+        cursor = answer.json()["next_cursor"]
+        if cursor is None:
+            return pages
+
+
+def feed_ids(client: httpx.Client, settings: Settings, user: str, limit: int = 20) -> list[str]:
+    return [item["post_id"] for page in feed_pages(client, settings, user, limit) for item in page]
+
+
+def redis_feed(settings: Settings, user: str) -> list[str] | None:
+    redis = sync_client(settings)
+    if not redis.exists(keys.feed(user)):
+        return None
+    return [m for m in redis.zrevrangebylex(keys.feed(user), "+", f"({keys.FEED_SENTINEL}")]
+
+
+def build_feed(client: httpx.Client, settings: Settings, user: str) -> None:
+    """A first read builds the user's Redis feed (in the background); await it."""
+    feed_ids(client, settings, user)
+    wait_for(lambda: redis_feed(settings, user), lambda f: f is not None, 20, f"the feed of {user} to be built")
+
+
+def test_a_followers_feed_holds_each_post_once_newest_first(
+    client: httpx.Client, settings: Settings, log: Events
+) -> None:
+    author, fan = new_id(), new_id()
+    log.follow(fan, author)
+    log.settle()
+    build_feed(client, settings, fan)
+    posts = [log.post(author) for _ in range(3)]
+    again = events.post_created(author_id=author, caption="dup", image_ids=[new_id()])
+    log.publish(again)
+    log.publish(again)  # a duplicate delivery
+    log.settle()
+    expected = sorted([*posts, again.value["post_id"]], reverse=True)
+    assert redis_feed(settings, fan) == expected  # pushed on write
+    assert feed_ids(client, settings, fan, limit=2) == expected
+    assert feed_ids(client, settings, author)[:4] == expected  # the author's own feed
+    item = feed_pages(client, settings, fan)[0][0]
+    assert item["author"]["id"] == author and item["reason"] == "followed"
+
+
+def test_crossing_the_celebrity_threshold_both_ways_loses_and_duplicates_nothing(
+    client: httpx.Client, settings: Settings, log: Events
+) -> None:
+    author = new_id()
+    f1, f2, f3, f4 = (new_id() for _ in range(4))
+    for fan in (f1, f2):
+        log.follow(fan, author)
+    log.settle()
+    for fan in (f1, f2):
+        build_feed(client, settings, fan)
+    p1 = log.post(author)  # 2 followers: push
+    log.settle()
+    log.follow(f3, author)
+    log.follow(f4, author)
+    log.settle()
+    p2 = log.post(author)  # 4 followers > 3: pull
+    log.settle()
+    log.follow(f3, author, on=False)
+    log.follow(f4, author, on=False)
+    log.settle()
+    p3 = log.post(author)  # 2 followers, between the marks: stays pull (hysteresis)
+    log.settle()
+    log.follow(f2, author, on=False)
+    log.settle()
+    p4 = log.post(author)  # 1 follower < 2: push again
+    log.settle()
+
+    assert redis_feed(settings, f1) == [p4, p1]  # pulled posts are never pushed
+    pages = feed_pages(client, settings, f1, limit=2)
+    shown = [item["post_id"] for page in pages for item in page]
+    assert shown == [p4, p3, p2, p1]
+    reasons = {item["post_id"]: item["reason"] for page in pages for item in page}
+    assert reasons[p2] == reasons[p3] == "celebrity" and reasons[p1] == reasons[p4] == "followed"
+    assert feed_ids(client, settings, f2) == []  # unfollowed: nothing of the author's remains
+
+
+def test_a_deleted_post_leaves_every_feed(
+    client: httpx.Client, settings: Settings, log: Events
+) -> None:
+    author, fan = new_id(), new_id()
+    log.follow(fan, author)
+    log.settle()
+    build_feed(client, settings, fan)
+    gone, kept = log.post(author), log.post(author)
+    log.settle()
+    log.delete(author, gone)
+    log.settle()
+    assert redis_feed(settings, fan) == [kept]
+    assert feed_ids(client, settings, fan) == [kept]
+    assert gone not in feed_ids(client, settings, author)
+
+
+def test_the_cap_bounds_redis_and_older_pages_come_from_cassandra(
+    client: httpx.Client, settings: Settings, log: Events
+) -> None:
+    author, fan = new_id(), new_id()
+    log.follow(fan, author)
+    log.settle()
+    build_feed(client, settings, fan)
+    posts = sorted((log.post(author) for _ in range(settings.feed_cap + 3)), reverse=True)
+    log.settle()
+    assert redis_feed(settings, fan) == posts[:settings.feed_cap]
+    pages = feed_pages(client, settings, fan, limit=3)
+    assert [item["post_id"] for page in pages for item in page] == posts  # no gap, no duplicate
+    assert pages[-1][-1]["reason"] == "history"
+
+
+def test_an_expired_feed_is_answered_from_cassandra_then_rebuilt(
+    client: httpx.Client, settings: Settings, log: Events
+) -> None:
+    author, fan = new_id(), new_id()
+    log.follow(fan, author)
+    posts = sorted((log.post(author) for _ in range(2)), reverse=True)
+    own = log.post(fan, visibility="private")
+    log.settle()
+    assert redis_feed(settings, fan) is None  # never read: nothing kept in Redis for it
+    answer = client.get("/feed", headers=auth(settings, fan))
+    assert answer.headers.get("X-Photostream-Feed-Source") == "cassandra"
+    expected = sorted([*posts, own], reverse=True)
+    assert [item["post_id"] for item in answer.json()["items"]] == expected
+    wait_for(lambda: redis_feed(settings, fan), lambda f: f == expected, 20, "the feed to be rebuilt")
+    sync_client(settings).delete(keys.feed(fan))  # as if it expired
+    assert feed_ids(client, settings, fan) == expected
+
+
+def test_pages_neither_repeat_nor_skip_while_posts_arrive(
+    client: httpx.Client, settings: Settings, log: Events
+) -> None:
+    author, fan = new_id(), new_id()
+    log.follow(fan, author)
+    log.settle()
+    build_feed(client, settings, fan)
+    posts = sorted((log.post(author) for _ in range(4)), reverse=True)
+    log.settle()
+    first = client.get("/feed", headers=auth(settings, fan), params={"limit": 2}).json()
+    assert [i["post_id"] for i in first["items"]] == posts[:2]
+    newer = log.post(author)
+    log.settle()
+    second = client.get("/feed", headers=auth(settings, fan),
+                        params={"limit": 2, "cursor": first["next_cursor"]}).json()
+    assert [i["post_id"] for i in second["items"]] == posts[2:]
+    assert feed_ids(client, settings, fan)[0] == newer
+
+
+def test_private_posts_stay_in_their_authors_feed(
+    client: httpx.Client, settings: Settings, log: Events
+) -> None:
+    author, fan = new_id(), new_id()
+    log.follow(fan, author)
+    log.settle()
+    build_feed(client, settings, fan)
+    secret, shared = log.post(author, "private"), log.post(author, "followers")
+    log.settle()
+    assert feed_ids(client, settings, fan) == [shared]
+    assert set(feed_ids(client, settings, author)) >= {secret, shared}
+
+
+def test_a_bad_cursor_is_422_naming_the_field(client: httpx.Client, settings: Settings) -> None:
+    answer = client.get("/feed", headers=auth(settings, new_id()), params={"cursor": "nonsense"})
+    assert answer.status_code == 422 and answer.json()["error"]["field"] == "cursor"
+    assert client.get("/feed").status_code == 401
+
+
+def test_a_post_shows_in_its_authors_feed_right_after_the_write(
+    client: httpx.Client, settings: Settings, worker: Process
+) -> None:
+    author = new_id()
+    build_feed(client, settings, author)
+    answer = client.post("/posts", headers=auth(settings, author), json={"caption": "mine", "image_ids": [new_id()]})
+    assert answer.status_code == 202, answer.text
+    feed = client.get("/feed", headers=auth(settings, author), params={"after": answer.json()["token"]})
+    assert [i["post_id"] for i in feed.json()["items"]] == [answer.json()["id"]]
