@@ -1,16 +1,22 @@
 """Publishing events: idempotent, acknowledged by all in-sync replicas, never silently dropped.
 
 One confluent-kafka producer per process, with a background thread serving delivery reports. Every publish
-returns a future that resolves to the record's partition/offset only once the broker acknowledged it, and
-fails (``PublishTimeoutError``/``PublishError``) otherwise. ``publish`` blocks on it, ``publish_async`` awaits
-it, ``submit`` hands it back for pipelining many events.
+is tracked until the broker acknowledged it, and fails (``PublishTimeoutError``/``PublishError``) otherwise:
+``publish`` blocks on one event, ``publish_async`` awaits one, ``submit`` hands back one future per event,
+and ``submit_many`` one future for a whole batch: the pipelining path, which allocates nothing per event
+(a ``concurrent.futures.Future`` with its lock costs about as much as producing the record, and keeps the
+garbage collector busy while thousands are in flight).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
+import logging
 import threading
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +26,8 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from photostream.kafka_config import client_config
 from photostream.settings import Settings
 from producers.events import Event
+
+logger = logging.getLogger(__name__)
 
 
 class PublishError(RuntimeError):
@@ -55,8 +63,41 @@ def producer_config(settings: Settings) -> dict[str, Any]:
     )
 
 
+def delivery_error(topic: str, error: KafkaError) -> PublishError:
+    """The exception a failed delivery report becomes."""
+    if error.code() == KafkaError._MSG_TIMED_OUT:
+        return PublishTimeoutError(f"{topic}: broker did not acknowledge: {error.str()}")
+    return PublishError(f"{topic}: {error.str()}")
+
+
+class _BatchTracker:
+    """Counts one batch's delivery reports; settles the batch's future once the last one is in.
+
+    One bound method serves as every message's delivery callback, so a batch costs no per-event object.
+    Reports arrive on whichever thread polls (the caller's or the delivery thread), so the count is an
+    ``itertools.count`` (atomic under the GIL) rather than ``+= 1``.
+    """
+
+    __slots__ = ("_count", "_error", "_size", "_topic", "future")
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._count = itertools.count(1)
+        self._error: PublishError | None = None
+        self.future: Future[int] = Future()
+
+    def report(self, error: KafkaError | None, message: Message) -> None:
+        if error is not None and self._error is None:
+            self._error = delivery_error(message.topic() or "?", error)
+        if next(self._count) == self._size:
+            if self._error is None:
+                self.future.set_result(self._size)
+            else:
+                self.future.set_exception(self._error)
+
+
 class Publisher:
-    """Encodes events with their topic's schema and produces them keyed by the catalog."""
+    """Produces already-encoded events keyed by the catalog, and tracks their acknowledgements."""
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
@@ -67,14 +108,36 @@ class Publisher:
 
     def _serve_delivery_reports(self) -> None:
         while not self._closed.is_set():
-            self._producer.poll(0.05)
+            try:
+                self._producer.poll(0.05)
+            except Exception:  # a caller's callback raised: keep serving everyone else's reports
+                logger.exception("delivery report handler failed")
 
     def submit(self, event: Event, headers: dict[str, bytes] | None = None) -> Future[PublishResult]:
         """Queue ``event`` (already encoded by its constructor); the future resolves on the broker's ack."""
-        return self.submit_raw(event.topic, event.key.encode(), event.payload, event.event_id, headers)
+        return self.submit_raw(event.topic, event.key, event.payload, event.event_id, headers)
+
+    def submit_many(self, events: Sequence[Event]) -> Future[int]:
+        """Queue every event; one future resolves to their count once all are acknowledged, or fails with
+        the first failed delivery once every report is in. For pipelining: callers that need each event's
+        partition and offset use :meth:`submit`."""
+        tracker = _BatchTracker(len(events))
+        if not events:
+            tracker.future.set_result(0)
+            return tracker.future
+        report = tracker.report
+        produce = self._producer.produce
+        for event in events:
+            try:
+                produce(event.topic, event.payload, event.key, on_delivery=report)
+            except BufferError:
+                self._produce_when_room(event.topic, event.payload, event.key, report, None)
+            except KafkaException as exc:
+                raise PublishError(f"{event.topic}: {exc}") from exc
+        return tracker.future
 
     def submit_raw(
-        self, topic: str, key: bytes | None, payload: bytes, event_id: str = "",
+        self, topic: str, key: bytes | str | None, payload: bytes, event_id: str = "",
         headers: dict[str, bytes] | None = None,
     ) -> Future[PublishResult]:
         """Queue already-encoded bytes (used by the DLQ helper, which must keep a record's bytes as they were)."""
@@ -83,27 +146,42 @@ class Publisher:
         def on_delivery(error: KafkaError | None, message: Message) -> None:
             if error is None:
                 future.set_result(PublishResult(topic, message.partition() or 0, message.offset() or 0, event_id))
-            elif error.code() == KafkaError._MSG_TIMED_OUT:
-                future.set_exception(PublishTimeoutError(f"{topic}: broker did not acknowledge: {error.str()}"))
             else:
-                future.set_exception(PublishError(f"{topic}: {error.str()}"))
+                future.set_exception(delivery_error(topic, error))
 
+        self._produce(topic, payload, key, on_delivery, headers)
+        return future
+
+    def _produce(self, topic: str, payload: bytes, key: bytes | str | None,
+                 callback: Callable[[KafkaError | None, Message], None], headers: dict[str, bytes] | None) -> None:
+        try:
+            self._send(topic, payload, key, callback, headers)
+        except BufferError:
+            self._produce_when_room(topic, payload, key, callback, headers)
+        except KafkaException as exc:
+            raise PublishError(f"{topic}: {exc}") from exc
+
+    def _send(self, topic: str, payload: bytes, key: bytes | str | None,
+              callback: Callable[[KafkaError | None, Message], None], headers: dict[str, bytes] | None) -> None:
+        if headers:
+            self._producer.produce(topic, payload, key, on_delivery=callback, headers=list(headers.items()))
+        else:
+            self._producer.produce(topic, payload, key, on_delivery=callback)
+
+    def _produce_when_room(self, topic: str, payload: bytes, key: bytes | str | None,
+                           callback: Callable[[KafkaError | None, Message], None],
+                           headers: dict[str, bytes] | None) -> None:
+        """The local queue is full: serve delivery reports (which frees it) until the record fits."""
         deadline = time.monotonic() + self._settings.publish_timeout_s
         while True:
+            self._producer.poll(0.005)
             try:
-                if headers:
-                    self._producer.produce(topic, payload, key, on_delivery=on_delivery, headers=list(headers.items()))
-                else:
-                    self._producer.produce(topic, payload, key, on_delivery=on_delivery)
-                # Serve ready delivery reports on the caller's thread: cheaper than waking the poll thread
-                # for each one when many records are in flight (the poll thread covers idle periods).
-                self._producer.poll(0)
-                return future
+                self._send(topic, payload, key, callback, headers)
+                return
             except BufferError:
                 if time.monotonic() > deadline:
                     raise PublishTimeoutError(f"{topic}: local queue full for {self._settings.publish_timeout_s}s") \
                         from None
-                time.sleep(0.005)
             except KafkaException as exc:
                 raise PublishError(f"{topic}: {exc}") from exc
 
@@ -113,9 +191,21 @@ class Publisher:
 
     async def publish_async(self, event: Event) -> PublishResult:
         """Publish without blocking the event loop; raises like :meth:`publish`."""
-        future = self.submit(event)
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[PublishResult] = loop.create_future()
+
+        def on_delivery(error: KafkaError | None, message: Message) -> None:
+            if error is None:
+                outcome: PublishResult | PublishError = PublishResult(
+                    event.topic, message.partition() or 0, message.offset() or 0, event.event_id)
+            else:
+                outcome = delivery_error(event.topic, error)
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody is waiting
+                loop.call_soon_threadsafe(_settle, waiter, outcome)
+
+        self._produce(event.topic, event.payload, event.key, on_delivery, None)
         try:
-            return await asyncio.wait_for(asyncio.wrap_future(future), self._settings.publish_timeout_s + 5)
+            return await asyncio.wait_for(waiter, self._settings.publish_timeout_s + 5)
         except TimeoutError:
             raise PublishTimeoutError(f"{event.topic}: no delivery report in time") from None
 
@@ -134,3 +224,13 @@ class Publisher:
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+
+def _settle(waiter: asyncio.Future[PublishResult], outcome: PublishResult | PublishError) -> None:
+    """Runs on the event loop: resolve ``waiter`` unless it was already given up on (cancelled)."""
+    if waiter.done():
+        return
+    if isinstance(outcome, PublishError):
+        waiter.set_exception(outcome)
+    else:
+        waiter.set_result(outcome)
