@@ -152,6 +152,28 @@ def lag(group: Annotated[str | None, typer.Option(help="only this consumer group
                    f"{row.lag:>8}")
 
 
+@app.command()
+def rebuild(
+    view: Annotated[str, typer.Argument(help="the view to rebuild: hashtags")],
+    check: Annotated[bool, typer.Option("--check", help="only compare; exit 1 on any difference")] = False,
+) -> None:
+    """Re-derive VIEW from durable state, compare it key by key with live Redis, and (unless --check) rewrite
+    what differs. Prints the number of keys compared and every difference."""
+    from photostream.rebuild import REBUILDERS
+    from photostream.rebuild import rebuild as run
+
+    if view not in REBUILDERS:
+        typer.echo(f"unknown view {view!r}; known: {', '.join(sorted(REBUILDERS))}", err=True)
+        raise typer.Exit(2)
+    report = run(get_settings(), view, repair=not check)
+    for line in report.differences:
+        typer.echo(f"differs: {line}")
+    typer.echo(f"{view}: {report.keys_compared} keys compared, {len(report.differences)} differences"
+               + ("" if check else f", {report.repaired} rewritten"))
+    if check and report.differences:
+        raise typer.Exit(1)
+
+
 def main() -> None:
     app()
 

@@ -90,3 +90,23 @@ def derive(tag: str, post_count: int, members: Iterable[Member], related: Mappin
     newest = max((m.created_at for m in present), default=None)
     return TagView(tag, post_count, {o: c for o, c in related.items() if c > 0}, top_posts(scores, top_n),
                    dict(trend), newest if newest is not None and newest > now_ms - ACTIVE_SPAN_MS else None)
+
+
+def differences(expected: TagView, live: TagView) -> list[str]:
+    """Where the live view departs from the one derived from durable state (empty: equal)."""
+    tag, found = expected.tag, []
+    if live.post_count != expected.post_count:
+        found.append(f"#{tag} post_count: live {live.post_count if live.post_count >= 0 else 'missing'}, "
+                     f"durable {expected.post_count}")
+    if live.related != expected.related:
+        found.append(f"#{tag} related: live {sorted(live.related.items())}, durable {sorted(expected.related.items())}")
+    if live.top.keys() != expected.top.keys() or any(
+            abs(live.top[p] - s) > 1e-9 * max(1.0, abs(s)) for p, s in expected.top.items()):
+        found.append(f"#{tag} top: live {sorted(live.top.items())}, durable {sorted(expected.top.items())}")
+    for bucket in sorted(expected.trend.keys() | live.trend.keys()):
+        if live.trend.get(bucket, set()) != expected.trend.get(bucket, set()):
+            found.append(f"#{tag} trend bucket {bucket}: live {sorted(live.trend.get(bucket, ()))}, "
+                         f"durable {sorted(expected.trend.get(bucket, ()))}")
+    if live.active != expected.active:
+        found.append(f"#{tag} trending candidate: live {live.active}, durable {expected.active}")
+    return found

@@ -1,0 +1,84 @@
+"""Rebuild of every hashtag view from Cassandra: counts, related tags, top posts (scored from
+``post_engagement``), trending author buckets and candidates (from membership rows), engagement counts.
+
+The derivation is the same code the counter uses to repair a tag (:class:`sinks.hashtags.derived.TagDeriver`),
+so "rebuilt equals live" is a statement about the stream having projected absolute state, not about two
+implementations agreeing by luck. Compare while the stream is quiet: a batch landing mid-comparison shows up as
+a difference.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from photostream.domain.hashtag_views import differences, readable_buckets
+from photostream.domain.scoring import score_weights
+from photostream.rebuild import RebuildReport
+from photostream.settings import Settings
+from sinks import keys
+from sinks.cassandra import connect
+from sinks.engagement import EngagementStore
+from sinks.hashtags.derived import TagDeriver
+from sinks.hashtags.state import HashtagStateStore
+from sinks.hashtags.views import HashtagViews
+from sinks.redis_client import async_client
+
+_CHUNK = 100
+
+
+async def rebuild_hashtags(settings: Settings, repair: bool) -> RebuildReport:
+    cluster, session = connect(settings)
+    redis = async_client(settings)
+    report = RebuildReport("hashtags")
+    try:
+        state, engagement = HashtagStateStore(session), EngagementStore(session)
+        views = HashtagViews(redis, settings.hashtag_top_n)
+        deriver = TagDeriver(state, engagement, score_weights(settings), settings.hashtag_top_n)
+        now_ms = int(time.time() * 1000)
+        keys_per_tag = 4 + len(readable_buckets(now_ms))  # count hash, top, related, buckets, candidate entry
+        tags = sorted(await state.tags())
+        for i in range(0, len(tags), _CHUNK):
+            chunk = tags[i:i + _CHUNK]
+            expected = await deriver.views_of(chunk, now_ms)
+            live = await views.read(chunk, now_ms)
+            report.keys_compared += keys_per_tag * len(chunk)
+            stale = []
+            for want, have in zip(expected, live, strict=True):
+                found = differences(want, have)
+                report.differences += found
+                if found:
+                    stale.append(want)
+            if repair and stale:
+                await views.replace(stale, now_ms)
+                report.repaired += len(stale)
+        await _engagement(redis, engagement, views, report, repair)
+    finally:
+        await redis.aclose()
+        cluster.shutdown()
+    return report
+
+
+async def _engagement(redis: Any, store: EngagementStore, views: HashtagViews, report: RebuildReport,
+                      repair: bool) -> None:
+    """Engagement hashes are a read-through cache: a missing one is a miss, not a difference."""
+    durable = await store.all_counts()
+    posts = sorted(durable)
+    stale: dict[str, tuple[int, int]] = {}
+    for i in range(0, len(posts), 1000):
+        chunk = posts[i:i + 1000]
+        async with redis.pipeline(transaction=False) as pipe:
+            for post_id in chunk:
+                pipe.hmget(keys.post_engagement(post_id), "like_count", "comment_count")
+            cached = await pipe.execute()
+        report.keys_compared += len(chunk)
+        for post_id, (likes, comments) in zip(chunk, cached, strict=True):
+            if likes is None and comments is None:
+                continue
+            live = (int(likes or 0), int(comments or 0))
+            if live != durable[post_id]:
+                report.differences.append(f"post {post_id} engagement: live {live}, durable {durable[post_id]}")
+                stale[post_id] = durable[post_id]
+    if repair and stale:
+        await views.write_engagement(stale)
+        report.repaired += len(stale)
