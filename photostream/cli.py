@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from typing import Annotated
 
@@ -88,8 +89,19 @@ def demo() -> None:
 
 
 @app.command()
-def worker(loglevel: str = "info") -> None:
-    """Run the stream processors (a faust worker); several may share the consumer group."""
+def worker(
+    loglevel: str = "info",
+    processes: Annotated[int | None, typer.Option(
+        min=1, help="worker processes on this machine (default: one per core); process i serves its web "
+                    "page on WORKER_WEB_PORT + i")] = None,
+) -> None:
+    """Run the stream processors (faust workers); several, here and elsewhere, share the consumer groups."""
+    count = processes or os.cpu_count() or 1
+    if count > 1:
+        from streams.workers import supervise
+
+        _logging()
+        raise typer.Exit(supervise(get_settings(), count, loglevel))
     from streams.app import run_worker
 
     sys.argv = [sys.argv[0], "worker"]  # faust's Worker parses argv
@@ -154,7 +166,7 @@ def lag(group: Annotated[str | None, typer.Option(help="only this consumer group
 
 @app.command()
 def rebuild(
-    view: Annotated[str, typer.Argument(help="the view to rebuild: hashtags")],
+    view: Annotated[str, typer.Argument(help="the view to rebuild: hashtags, feeds")],
     check: Annotated[bool, typer.Option("--check", help="only compare; exit 1 on any difference")] = False,
 ) -> None:
     """Re-derive VIEW from durable state, compare it key by key with live Redis, and (unless --check) rewrite

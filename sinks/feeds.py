@@ -11,7 +11,7 @@ idempotent set operation, so replays and duplicates leave feeds unchanged.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +19,7 @@ from cassandra.cluster import Session
 
 from photostream.domain.feeds import Delivery, merge_newest
 from sinks import keys
-from sinks.cassandra import execute
+from sinks.cassandra import execute, pages
 from sinks.graph import GraphReader
 
 _IN_CHUNK = 100
@@ -72,6 +72,7 @@ class FeedPosts:
             prepare("UPDATE feed_deliveries USING TIMESTAMP ? SET deleted = true, author_id = ? WHERE post_id = ?"),
         )
         self._w_tier = prepare("UPDATE author_feed_posts SET tier = ? WHERE author_id = ?")
+        self._q_authors = prepare("SELECT DISTINCT author_id FROM author_feed_posts")
 
     async def _run(self, statement: Any, params: Any) -> Any:
         async with self._gate:
@@ -110,6 +111,17 @@ class FeedPosts:
         rows = await (self._run(self._q_older, (author_id, before, limit)) if before
                       else self._run(self._q_newest, (author_id, limit)))
         return [p for p in map(self._post, rows.current_rows) if not p.deleted]
+
+
+    async def authors(self) -> AsyncIterator[list[str]]:
+        """Every author with a delivery record, a page at a time (rebuilds walk them all)."""
+        async for page in pages(self._session, self._q_authors, (), 1000):
+            yield [row.author_id for row in page]
+
+
+def expected_pull_set(posts: list[DeliveredPost]) -> list[str]:
+    """What an author's Redis pull set holds, from their newest delivered posts (newest first)."""
+    return [p.post_id for p in posts if p.delivery == "pull" and p.visibility != "private"]
 
 
 def _chunks(items: Iterable[str]) -> list[list[str]]:
@@ -206,6 +218,23 @@ class FeedCache:
             pipe.zadd(key, {keys.FEED_SENTINEL: 0, **dict.fromkeys(post_ids[:self._cap], 0)})
             pipe.expire(key, self._ttl_s)
             await pipe.execute()
+
+    async def replace_pull(self, author_id: str, post_ids: list[str]) -> None:
+        key = keys.feed_pull(author_id)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.delete(key)
+            if post_ids:
+                pipe.zadd(key, dict.fromkeys(post_ids[:self._cap], 0))
+                pipe.sadd(keys.feed_celebrities(), author_id)
+            await pipe.execute()
+
+    async def pull_ids(self, author_id: str) -> list[str]:
+        return list(await self._redis.zrevrangebylex(keys.feed_pull(author_id), "+", "-"))
+
+    async def built_feed_owners(self) -> AsyncIterator[str]:
+        """Users whose feed is built in Redis (a SCAN: never blocks Redis)."""
+        async for key in self._redis.scan_iter(match=keys.feed("*"), count=1000):
+            yield keys.feed_owner(key)
 
     async def built_ids(self, user_id: str) -> list[str] | None:
         """Every id of the user's feed, newest first (None if not built): for rebuild comparisons."""

@@ -85,6 +85,11 @@ def feed(user_id: str) -> str:
     return f"feed:{{{user_id}}}"
 
 
+def feed_owner(feed_key: str) -> str:
+    """The user id of a :func:`feed` key (rebuilds find feeds by SCAN)."""
+    return feed_key[len("feed:{"):-1]
+
+
 def feed_pull(author_id: str) -> str:
     """Sorted set, all scores 0: newest posts of a pull-tier (celebrity) author, merged into feeds at read."""
     return f"feed:pull:{{{author_id}}}"

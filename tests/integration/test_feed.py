@@ -6,6 +6,8 @@ The suite's settings (tests/conftest.py) use a celebrity threshold of 3 (low mar
 
 from __future__ import annotations
 
+import subprocess
+
 import httpx
 import pytest
 
@@ -15,7 +17,7 @@ from producers.ids import new_id
 from producers.publisher import Publisher, PublishResult
 from sinks import keys
 from sinks.redis_client import sync_client
-from tests.integration.conftest import Process, auth
+from tests.integration.conftest import BIN, Process, auth
 from tests.integration.waiting import wait_for
 
 APPLIERS = {"follow-changed": ("feeds",), "post-created": ("feeds", "posts"), "post-deleted": ("feeds", "posts")}
@@ -242,3 +244,37 @@ def test_a_post_shows_in_its_authors_feed_right_after_the_write(
     assert answer.status_code == 202, answer.text
     feed = client.get("/feed", headers=auth(settings, author), params={"after": answer.json()["token"]})
     assert [i["post_id"] for i in feed.json()["items"]] == [answer.json()["id"]]
+
+
+def rebuild_feeds(test_env: dict[str, str], *flags: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(BIN / "photostream"), "rebuild", "feeds", *flags], env=test_env, text=True,
+                          capture_output=True, timeout=120, check=False)
+
+
+def test_rebuild_feeds_equals_live_and_repairs_a_damaged_feed(
+    client: httpx.Client, settings: Settings, log: Events, test_env: dict[str, str]
+) -> None:
+    author, star, fan = new_id(), new_id(), new_id()
+    log.follow(fan, author)
+    for _ in range(settings.celebrity_threshold + 1):
+        log.follow(new_id(), star)
+    log.follow(fan, star)
+    log.settle()
+    build_feed(client, settings, fan)
+    pushed = sorted((log.post(author) for _ in range(3)), reverse=True)
+    pulled = log.post(star)
+    log.settle()
+    assert feed_ids(client, settings, fan) == sorted([*pushed, pulled], reverse=True)
+    checked = rebuild_feeds(test_env, "--check")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+    redis = sync_client(settings)
+    redis.zrem(keys.feed(fan), pushed[1])  # a lost write
+    redis.delete(keys.feed_pull(star))  # a lost pull set
+    damaged = rebuild_feeds(test_env, "--check")
+    assert damaged.returncode == 1 and damaged.stdout.count("differs:") == 2, damaged.stdout
+    repaired = rebuild_feeds(test_env)
+    assert repaired.returncode == 0 and "2 rewritten" in repaired.stdout, repaired.stdout
+    assert rebuild_feeds(test_env, "--check").returncode == 0
+    assert redis_feed(settings, fan) == pushed
+    assert feed_ids(client, settings, fan) == sorted([*pushed, pulled], reverse=True)

@@ -1,0 +1,64 @@
+"""Pure feed and graph rules: last-writer-wins follow pairs, exact count deltas, tiering with hysteresis,
+newest-first merging, and what a feed holds."""
+
+from __future__ import annotations
+
+import pytest
+
+from photostream.domain.feeds import delivery_tier, merge_newest
+from photostream.domain.follows import PairState, apply_change, count_delta
+from photostream.rebuild_feeds import is_live_prefix
+from sinks.feeds import DeliveredPost, expected_pull_set, shown_in_feed_of
+
+
+@pytest.mark.parametrize(("before", "follow", "at", "after"), [
+    (None, True, 5, PairState(True, 5)),
+    (PairState(True, 5), False, 4, PairState(True, 5)),  # an older unfollow arriving late loses
+    (PairState(True, 5), False, 6, PairState(False, 6)),
+    (PairState(False, 6), True, 6, PairState(False, 6)),  # a tie: not following wins (as a CQL DELETE)
+    (PairState(True, 6), False, 6, PairState(False, 6)),
+    (PairState(True, 5), True, 5, PairState(True, 5)),  # a duplicate changes nothing
+])
+def test_the_newest_event_of_a_pair_wins(before: PairState | None, follow: bool, at: int,
+                                         after: PairState) -> None:
+    assert apply_change(before, follow, at) == after
+
+
+def test_counts_move_only_on_real_transitions() -> None:
+    assert count_delta(None, PairState(True, 1)) == 1
+    assert count_delta(PairState(True, 1), PairState(True, 2)) == 0
+    assert count_delta(PairState(True, 1), PairState(False, 2)) == -1
+    assert count_delta(None, PairState(False, 1)) == 0
+
+
+@pytest.mark.parametrize(("followers", "previous", "tier"), [
+    (10, None, "push"), (11, "push", "pull"), (9, "pull", "pull"), (8, "pull", "pull"), (7, "pull", "push"),
+    (9, "push", "push"), (9, None, "push"),
+])
+def test_tiering_has_hysteresis(followers: int, previous: str | None, tier: str) -> None:
+    assert delivery_tier(followers, previous, threshold=10, low_mark=8) == tier  # type: ignore[arg-type]
+
+
+def test_merging_is_newest_first_without_duplicates() -> None:
+    assert merge_newest([["e", "c", "a"], ["d", "c", "b"], []], 4) == ["e", "d", "c", "b"]
+    assert merge_newest([], 3) == []
+
+
+def post(author: str, visibility: str = "public", delivery: str = "push") -> DeliveredPost:
+    return DeliveredPost(author, f"{author}-{visibility}-{delivery}", visibility, delivery, False)  # type: ignore[arg-type]
+
+
+def test_what_a_feed_holds() -> None:
+    assert shown_in_feed_of("me", post("me", "private", "pull"), pushed_only=True)
+    assert not shown_in_feed_of("fan", post("a", "private"), pushed_only=False)
+    assert shown_in_feed_of("fan", post("a", "followers"), pushed_only=True)
+    assert not shown_in_feed_of("fan", post("a", delivery="pull"), pushed_only=True)
+    assert shown_in_feed_of("fan", post("a", delivery="pull"), pushed_only=False)
+    assert expected_pull_set([post("a", delivery="pull"), post("a"), post("a", "private", "pull")]) == \
+        ["a-public-pull"]
+
+
+def test_a_live_feed_equals_durable_state_when_it_is_its_prefix() -> None:
+    assert is_live_prefix(["c", "b"], ["c", "b", "a"])
+    assert not is_live_prefix(["c", "a"], ["c", "b", "a"])
+    assert is_live_prefix([], ["a"])
