@@ -2,6 +2,8 @@
 
 import pytest
 
+from photostream.contracts.codec import EventCodec
+from photostream.contracts.schema_store import default_store
 from producers import events
 from producers.ids import is_id, new_id
 from producers.validation import EventValidationError, validate_record
@@ -62,3 +64,96 @@ def test_wrong_types_are_named():
         validate_record("like-changed", {"event_id": "e", "occurred_at": "yesterday", "post_id": "p",
                                          "user_id": "u", "action": "like"})
     assert info.value.field == "occurred_at"
+
+
+# --- the per-topic fast path keeps every check -------------------------------------------------------------
+def every_constructor():
+    """One valid call of every typed constructor."""
+    return [
+        events.post_created(author_id=USER, caption="x #y", image_ids=[IMAGE]),
+        events.post_deleted(post_id=new_id(), author_id=USER),
+        events.post_hashtag(event_id=new_id(), post_id=new_id(), author_id=USER, hashtag="y", action="add",
+                            post_created_at=1, occurred_at=2, post_tags=["y"]),
+        events.follow_changed(follower_id=USER, followee_id=OTHER, action="follow"),
+        events.like_changed(post_id=new_id(), user_id=USER, action="like"),
+        events.comment_added(post_id=new_id(), user_id=USER, text="nice"),
+        events.message_unsent(src=USER, dest=OTHER, msg_id=new_id()),
+        events.messages_read(user_id=USER, sender_id=OTHER, read_up_to_msg_id=new_id()),
+        events.presence_changed(user_id=USER, status="online"),
+        events.photo_uploaded(image_id=IMAGE, user_id=USER, object_key="k", content_type="image/jpeg",
+                              size_bytes=10),
+        events.user_registered(user_id=USER, username="u", display_name="U"),
+        events.profile_updated(user_id=USER, username="u", display_name="U"),
+        events.follow_requested(follower_id=USER, followee_id=OTHER, action="request"),
+        events.block_changed(actor_id=USER, target_id=OTHER, action="on"),
+        events.mute_changed(actor_id=USER, target_id=OTHER, action="on"),
+        events.content_reported(reporter_id=USER, target_kind="post", target_id=new_id(), reason="spam"),
+        events.account_deleted(user_id=USER),
+    ]
+
+
+def test_every_typed_constructor_fills_every_schema_field_and_encodes_as_the_codec_does():
+    made = every_constructor()
+    assert {e.topic for e in made} == set(default_store().topics())
+    codec = EventCodec()
+    for event in made:
+        assert event.value.keys() == default_store().current(event.topic).field_names, event.topic
+        assert event.payload == codec.encode(event.topic, event.value)
+        assert codec.decode(event.topic, event.payload) == event.value
+
+
+def test_an_event_cannot_be_changed():
+    event = events.like_changed(post_id=new_id(), user_id=USER, action="like")
+    with pytest.raises(AttributeError):
+        event.payload = b""  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(("fields", "field"), [
+    ({"post_id": new_id(), "user_id": USER, "action": "adore"}, "action"),
+    ({"post_id": 7, "user_id": USER, "action": "like"}, "post_id"),
+    ({"post_id": new_id(), "user_id": USER, "action": "like", "occurred_at": True}, "occurred_at"),
+    ({"post_id": new_id(), "user_id": USER, "action": "like", "occurred_at": "yesterday"}, "occurred_at"),
+    ({"post_id": new_id(), "action": "like"}, "user_id"),
+    ({"post_id": new_id(), "user_id": USER, "action": "like", "mood": "happy"}, "mood"),
+])
+def test_build_refuses_what_the_schema_refuses_naming_the_field(fields, field):
+    with pytest.raises(EventValidationError) as info:
+        events.build("like-changed", fields)
+    assert info.value.field == field
+
+
+def test_typed_constructors_refuse_wrong_types_naming_the_field():
+    with pytest.raises(EventValidationError) as info:
+        events.like_changed(post_id=new_id(), user_id=None, action="like")  # type: ignore[arg-type]
+    assert info.value.field == "user_id"
+    with pytest.raises(EventValidationError) as info:
+        events.post_created(author_id=USER, caption=None, image_ids=[IMAGE])  # type: ignore[arg-type]
+    assert info.value.field == "caption"
+
+
+def test_hashtags_that_only_appear_after_normalisation_still_count():
+    # U+FF03 FULLWIDTH NUMBER SIGN becomes '#' under NFKC: 31 distinct tags without one ASCII '#'
+    with pytest.raises(EventValidationError) as info:
+        events.post_created(author_id=USER, caption=" ".join(f"\uff03t{i}" for i in range(31)), image_ids=[IMAGE])
+    assert info.value.field == "caption"
+
+
+def test_many_hash_signs_but_few_tags_are_allowed():
+    event = events.post_created(author_id=USER, caption="#a " + "# " * 40 + "#1 #2", image_ids=[IMAGE])
+    assert event.topic == "post-created"
+
+
+@pytest.mark.parametrize("tag", ["Sunset", "sun set", "", "123", "ｓｕｎ"])
+def test_a_non_normalised_hashtag_is_refused_every_time(tag):
+    for _ in range(2):  # the second time answers from the cache
+        with pytest.raises(EventValidationError) as info:
+            events.post_hashtag(event_id=new_id(), post_id=new_id(), author_id=USER, hashtag=tag, action="add",
+                                post_created_at=1, occurred_at=2, post_tags=[tag])
+        assert info.value.field == "hashtag"
+
+
+def test_build_fills_ids_and_defaults():
+    event = events.build("post-created", {"post_id": new_id(), "author_id": USER, "caption": "c",
+                                          "image_ids": [IMAGE]})
+    assert event.value["visibility"] == "public" and event.value["location"] is None
+    assert is_id(event.event_id) and isinstance(event.value["occurred_at"], int)
