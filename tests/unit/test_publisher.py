@@ -9,7 +9,7 @@ from confluent_kafka import KafkaError
 from photostream.settings import Settings
 from producers import events, publisher
 from producers.ids import new_id
-from producers.publisher import PublishError, Publisher, PublishResult, PublishTimeoutError
+from producers.publisher import Publisher, PublishError, PublishResult, PublishTimeoutError
 
 
 class FakeMessage:
