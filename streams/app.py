@@ -35,6 +35,13 @@ def create_app(settings: Settings) -> faust.App:
         web_port=settings.worker_web_port,
         consumer_auto_offset_reset="earliest",
         broker_commit_interval=0.5,
+        # A SIGKILLed worker's projector partitions move once its session expires (faust's default: 60 s).
+        # 6 s is the broker's minimum, as for the batch consumers; heartbeats every 1.5 s tolerate a ~4 s
+        # event-loop stall (aiokafka heartbeats from the loop) before a live worker is evicted.
+        broker_session_timeout=6.0,
+        broker_heartbeat_interval=1.5,
+        # the coordinator waits this long for live members to rejoin a rebalance (faust's default: 60 s)
+        broker_rebalance_timeout=20.0,
         topic_disable_leader=True,
         table_standby_replicas=0,
     )

@@ -1,0 +1,106 @@
+"""``photostream worker --processes N``: N worker processes on one machine, sharing the consumer groups.
+
+One Python process runs one event loop on one core, so a machine runs one worker process per core and the
+consumer groups split the partitions among them (and among other machines' workers). Each process is an
+ordinary ``photostream worker --processes 1`` whose settings differ only in what must not be shared: process
+*i* serves faust's web page on ``WORKER_WEB_PORT + i`` and keeps its data in its own directory (process 0
+keeps the base port and directory, so probes and scrapes of a single worker need no change).
+
+The parent only supervises: it forwards SIGTERM/SIGINT, restarts a process that died on its own (a crash
+loop stops everything), and exits when all have stopped. The children are in their own process group (a
+terminal's Ctrl-C reaches them once, through the parent) and die with the parent (``PR_SET_PDEATHSIG``), so a
+SIGKILLed parent is a crash of the whole set, never orphans holding partitions.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+
+from photostream.settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: a process that exits sooner than this after its start, this many times in a row, is a crash loop
+QUICK_EXIT_S = 10.0
+QUICK_EXITS_MAX = 3
+_PR_SET_PDEATHSIG = 1
+
+
+def web_port(settings: Settings, index: int) -> int:
+    return settings.worker_web_port + index
+
+
+def data_dir(settings: Settings, index: int) -> Path:
+    base = settings.worker_data_dir
+    return base if index == 0 else base.with_name(f"{base.name}-{index}")
+
+
+def child_env(settings: Settings, index: int) -> dict[str, str]:
+    """The parent's environment, with the settings that must differ per process."""
+    return os.environ | {
+        "PHOTOSTREAM_WORKER_WEB_PORT": str(web_port(settings, index)),
+        "PHOTOSTREAM_WORKER_DATA_DIR": str(data_dir(settings, index)),
+    }
+
+
+def _die_with_parent() -> None:
+    """Runs in the child between fork and exec: SIGKILL it when the parent dies (Linux)."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+class Child:
+    def __init__(self, settings: Settings, index: int, loglevel: str) -> None:
+        self.index = index
+        self.started = time.monotonic()
+        self.quick_exits = 0
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "photostream.cli", "worker", "--processes", "1", "--loglevel", loglevel],
+            env=child_env(settings, index), preexec_fn=_die_with_parent, process_group=0)
+
+
+def supervise(settings: Settings, processes: int, loglevel: str) -> int:
+    """Run ``processes`` workers until a signal stops them; the exit code is the worst child's."""
+    children = {i: Child(settings, i, loglevel) for i in range(processes)}
+    stopping = False
+
+    def forward(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+        for child in children.values():
+            if child.proc.poll() is None:
+                child.proc.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    log.info("supervising %d worker processes (web ports %d..%d)", processes, web_port(settings, 0),
+             web_port(settings, processes - 1))
+    worst = 0
+    while children:
+        pid, status = os.wait()
+        index = next((i for i, c in children.items() if c.proc.pid == pid), None)
+        if index is None:
+            continue
+        dead = children.pop(index)
+        dead.proc.returncode = code = os.waitstatus_to_exitcode(status)
+        if stopping:
+            worst = max(worst, abs(code))
+            continue
+        quick = dead.quick_exits + 1 if time.monotonic() - dead.started < QUICK_EXIT_S else 0
+        if quick >= QUICK_EXITS_MAX:
+            log.error("worker process %d exited %d times in a row right after starting; stopping all", index, quick)
+            forward(signal.SIGTERM, None)
+            worst = max(worst, abs(code) or 1)
+            continue
+        log.warning("worker process %d exited (%d); restarting it", index, code)
+        children[index] = Child(settings, index, loglevel)
+        children[index].quick_exits = quick
+    return worst

@@ -1,0 +1,269 @@
+"""The batch engine with several workers, through the real stack: co-partitioned assignment, a fenced
+retry loop after its partitions moved, and exact engagement counts across a SIGKILL of one of two workers."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+import pytest
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from photostream.contracts.codec import EventCodec
+from photostream.kafka_config import client_config
+from photostream.lag import consumer_lag
+from photostream.settings import Settings
+from photostream.stack.migrate import migrate
+from producers import events
+from producers.ids import new_id
+from producers.publisher import Publisher, PublishResult
+from sinks.cassandra import connect
+from streams.consumer_groups import end_offsets, groups_of, seed_groups
+from streams.engine.consumer import consumer_config
+from streams.engine.loop import BatchLoop
+from streams.engine.records import Record, Reject
+from tests.integration.conftest import Process, free_port
+from tests.integration.waiting import wait_for
+
+ENGAGEMENT_TOPICS = ("like-changed", "comment-added")
+TP = tuple[str, int]
+
+
+def assignment_of(consumer: Consumer) -> set[TP]:
+    return {(str(p.topic), int(p.partition)) for p in consumer.assignment()}
+
+
+def test_partition_i_of_every_input_topic_has_one_owner(settings: Settings) -> None:
+    group = f"{settings.app_id}.co-partition-probe"
+    members = [Consumer(consumer_config(settings, group)) for _ in range(2)]
+    try:
+        for member in members:
+            member.subscribe(list(ENGAGEMENT_TOPICS))
+
+        def assignments() -> list[set[TP]]:
+            for member in members:  # both must serve the rebalance
+                member.consume(100, 0.2)
+            return [assignment_of(m) for m in members]
+
+        owned = wait_for(assignments, lambda a: all(a) and sum(map(len, a)) == 8, 60, "both members assigned")
+    finally:
+        for member in members:
+            member.close()
+    for partitions in owned:
+        by_topic = {t: {p for tt, p in partitions if tt == t} for t in ENGAGEMENT_TOPICS}
+        assert by_topic["like-changed"] == by_topic["comment-added"], owned
+
+
+@dataclass
+class Attempt:
+    started: float
+    partitions: set[int]
+    succeeded: bool
+
+
+@dataclass
+class FlakyStore:
+    """A processor whose store is down until told otherwise; it remembers every attempt to write."""
+
+    name: str = "fence-probe"
+    topics: tuple[str, ...] = ENGAGEMENT_TOPICS
+    flush_interval_s: float = 0.2
+    down: bool = True
+    attempts: list[Attempt] = field(default_factory=list)
+
+    async def process(self, batch: list[Record], reject: Reject) -> None:
+        self.attempts.append(Attempt(time.monotonic(), {r.partition for r in batch}, not self.down))
+        if self.down:
+            raise ConnectionError("store unreachable")
+
+
+async def test_a_loop_retrying_a_failing_store_writes_nothing_for_partitions_it_lost(
+    settings: Settings, publisher: Publisher
+) -> None:
+    fence = settings.model_copy(update={"app_id": f"{settings.app_id}-fence"})
+    store = FlakyStore()
+    group = f"{fence.app_id}.{store.name}"
+    seed_groups(settings, {group: ENGAGEMENT_TOPICS}, end_offsets(settings, ENGAGEMENT_TOPICS))
+    producer = Producer(client_config(settings))
+    codec = EventCodec()
+    for partition in range(4):  # one record on every partition: whichever half moves, it had work pending
+        value = events.like_changed(post_id=new_id(), user_id=new_id(), action="like").value
+        producer.produce("like-changed", codec.encode("like-changed", value), b"k", partition=partition)
+    assert producer.flush(10) == 0
+
+    loop = BatchLoop(fence, store, publisher)
+    running = asyncio.create_task(loop.run(batch_max=1000))
+    newcomer = Consumer(consumer_config(settings, group))
+    moved_at: list[float] = []
+    try:
+        await wait_until(lambda: {p for a in store.attempts for p in a.partitions} == {0, 1, 2, 3}, 60,
+                         "the first loop retrying all four partitions")
+        newcomer.subscribe(list(ENGAGEMENT_TOPICS),
+                           on_assign=lambda c, parts: moved_at.append(time.monotonic()) if parts else None)
+        await wait_until(lambda: (newcomer.consume(100, 0.1), moved_at)[1] != [], 60,
+                         "the second consumer to be assigned (the first must serve the rebalance mid-retry)")
+        taken = {p for t, p in assignment_of(newcomer) if t == "like-changed"}
+        kept = {0, 1, 2, 3} - taken
+        await wait_until(lambda: sum(a.started > moved_at[0] for a in store.attempts) >= 2, 60,
+                         "two more retries after the move")
+        store.down = False
+        await wait_until(lambda: any(a.succeeded for a in store.attempts), 60, "the store to recover")
+        after = [a for a in store.attempts if a.started > moved_at[0]]
+        assert taken and all(a.partitions <= kept for a in after), (taken, after)
+        assert set().union(*(a.partitions for a in after if a.succeeded)) == kept
+    finally:
+        loop.stop()
+        await running
+        newcomer.close()
+
+
+async def wait_until(done: object, timeout_s: float, what: str) -> None:
+    """``wait_for`` for a coroutine test: the probe runs on a thread, so the loop under test keeps running."""
+    await asyncio.to_thread(wait_for, done, bool, timeout_s, what)  # type: ignore[arg-type]
+
+
+# --- two workers, one SIGKILLed, while likes and comments for the same posts stream in ------------------------
+
+@dataclass
+class EngagementModel:
+    """What each post's counts must be: the same transitions the processor applies, in publish order."""
+
+    likes: dict[str, dict[str, bool]] = field(default_factory=dict)
+    comments: dict[str, set[str]] = field(default_factory=dict)
+
+    def counts(self, post_id: str) -> tuple[int, int]:
+        return sum(self.likes.get(post_id, {}).values()), len(self.comments.get(post_id, set()))
+
+
+class EngagementStream:
+    """A background publisher of likes, unlikes, duplicate likes and (re-sent) comments for a few posts."""
+
+    def __init__(self, publisher: Publisher, posts: list[str], per_tick: int = 40) -> None:
+        self.publisher, self.posts, self.per_tick = publisher, posts, per_tick
+        self.model = EngagementModel()
+        self.published = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._rng = random.Random(7)
+        self.error: BaseException | None = None
+
+    def __enter__(self) -> EngagementStream:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        if self.error:
+            raise self.error
+
+    def _next(self) -> events.Event:
+        post = self._rng.choice(self.posts)
+        likes = self.model.likes.setdefault(post, {})
+        comments = self.model.comments.setdefault(post, set())
+        roll = self._rng.random()
+        if roll < 0.15 and likes:  # unlike, or a re-sent like: both must count exactly
+            user = self._rng.choice(sorted(likes))
+            action = "unlike" if likes[user] and roll < 0.1 else "like"
+            likes[user] = action == "like"
+            return events.like_changed(post_id=post, user_id=user, action=action)  # type: ignore[arg-type]
+        if roll < 0.2 and comments:
+            return events.comment_added(post_id=post, user_id=new_id(), text="again",
+                                        comment_id=self._rng.choice(sorted(comments)))
+        if roll < 0.5:
+            comment = events.comment_added(post_id=post, user_id=new_id(), text="nice")
+            comments.add(comment.value["comment_id"])
+            return comment
+        user = new_id()
+        likes[user] = True
+        return events.like_changed(post_id=post, user_id=user, action="like")
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                futures: list[Future[PublishResult]] = [self.publisher.submit(self._next())
+                                                        for _ in range(self.per_tick)]
+                for future in futures:
+                    future.result()
+                self.published += len(futures)
+                self._stop.wait(0.05)  # pacing the load generator (~10^3 events/s), not synchronisation
+        except BaseException as exc:
+            self.error = exc
+
+
+@pytest.fixture(scope="module")
+def engine_settings(settings: Settings) -> Iterator[Settings]:
+    """Its own app id and keyspace: no other worker of this run writes the engagement rows counted here."""
+    own = settings.model_copy(update={"app_id": f"{settings.app_id}-engine",
+                                      "cassandra_keyspace": f"{settings.cassandra_keyspace}_engine"})
+    migrate(own)
+    yield own
+    cluster, session = connect(own, keyspace=None)
+    try:
+        session.execute(f"DROP KEYSPACE IF EXISTS {own.cassandra_keyspace}", timeout=60)
+    finally:
+        cluster.shutdown()
+
+
+def start_worker(settings: Settings, test_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory,
+                 name: str) -> Process:
+    port = free_port()
+    env = test_env | {
+        "PHOTOSTREAM_APP_ID": settings.app_id,
+        "PHOTOSTREAM_CASSANDRA_KEYSPACE": settings.cassandra_keyspace,
+        "PHOTOSTREAM_WORKER_WEB_PORT": str(port),
+        "PHOTOSTREAM_WORKER_DATA_DIR": str(tmp_path_factory.mktemp(name)),
+    }
+    return Process(["worker", "--processes", "1", "--loglevel", "warning"], env,
+                   tmp_path_factory.mktemp("logs") / f"{name}.log", f"http://127.0.0.1:{port}/ready")
+
+
+def popularity_lag(settings: Settings) -> dict[TP, int]:
+    return {(r.topic, r.partition): r.lag for r in consumer_lag(settings, f"{settings.app_id}.popularity")}
+
+
+def stored_counts(settings: Settings, post_ids: list[str]) -> dict[str, tuple[int, int]]:
+    cluster, session = connect(settings)
+    try:
+        query = session.prepare("SELECT like_count, comment_count FROM post_engagement WHERE post_id = ? LIMIT 1")
+        rows = {p: session.execute(query, (p,)).one() for p in post_ids}
+    finally:
+        cluster.shutdown()
+    return {p: (int(r.like_count or 0), int(r.comment_count or 0)) if r else (0, 0) for p, r in rows.items()}
+
+
+def test_counts_are_exact_with_two_workers_and_one_killed_mid_stream(
+    engine_settings: Settings, publisher: Publisher, test_env: dict[str, str],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    settings = engine_settings
+    groups = groups_of(settings.app_id)
+    seed_groups(settings, groups, end_offsets(settings, {t for topics in groups.values() for t in topics}))
+    first = start_worker(settings, test_env, tmp_path_factory, "engine-a")
+    second = start_worker(settings, test_env, tmp_path_factory, "engine-b")
+    posts = [new_id() for _ in range(24)]  # few posts, many events each: both workers touch every post's topics
+    try:
+        with EngagementStream(publisher, posts) as stream:
+            wait_for(popularity_lag, lambda lag: len(lag) == 8 and any(v > 0 for v in lag.values()), 60,
+                     "the popularity group to commit on every partition with events still pending")
+            wait_for(lambda: stream.published, lambda n: n > 2000, 60, "events streaming")
+            pending = sum(popularity_lag(settings).values())
+            second.kill()  # SIGKILL: its uncommitted records must be re-read by the survivor
+            assert pending > 0, "the worker was killed with nothing pending: the test proves nothing"
+            wait_for(lambda: stream.published, lambda n: n > 4000, 60, "more events while one worker is dead")
+            second.restart()  # rejoins: a second rebalance while the stream goes on
+            wait_for(lambda: stream.published, lambda n: n > 6000, 60, "more events with both workers")
+        wait_for(popularity_lag, lambda lag: sum(lag.values()) == 0, 120, "the popularity group to catch up")
+        expected = {p: stream.model.counts(p) for p in posts}
+        assert stored_counts(settings, posts) == expected
+    finally:
+        first.stop()
+        second.stop()
