@@ -29,6 +29,9 @@ from producers.events import Event
 
 logger = logging.getLogger(__name__)
 
+#: a batch's caller serves delivery reports after every this many records (see _serve_delivery_reports)
+_SERVE_EVERY = 1000
+
 
 class PublishError(RuntimeError):
     """The broker refused the record."""
@@ -103,11 +106,20 @@ class Publisher:
         self._settings = settings
         self._producer = Producer(producer_config(settings))
         self._closed = threading.Event()
+        self._batches_lock = threading.Lock()
+        self._batches = 0  # submit_many calls under way: their callers serve the reports meanwhile
+        self._no_batches = threading.Event()
+        self._no_batches.set()
         self._poller = threading.Thread(target=self._serve_delivery_reports, name="publisher-poll", daemon=True)
         self._poller.start()
 
     def _serve_delivery_reports(self) -> None:
+        """Serve reports when nobody else does. While a batch is being queued its caller polls instead:
+        two threads taking turns at the GIL for every few reports cost the batch more than serving them
+        itself (on a loaded machine, each hand-over can wait a scheduler slice)."""
         while not self._closed.is_set():
+            if not self._no_batches.wait(0.05):
+                continue
             try:
                 self._producer.poll(0.05)
             except Exception:  # a caller's callback raised: keep serving everyone else's reports
@@ -125,16 +137,32 @@ class Publisher:
         if not events:
             tracker.future.set_result(0)
             return tracker.future
-        report = tracker.report
-        produce = self._producer.produce
-        for event in events:
-            try:
-                produce(event.topic, event.payload, event.key, on_delivery=report)
-            except BufferError:
-                self._produce_when_room(event.topic, event.payload, event.key, report, None)
-            except KafkaException as exc:
-                raise PublishError(f"{event.topic}: {exc}") from exc
+        report, produce, poll = tracker.report, self._producer.produce, self._producer.poll
+        self._batch_started()
+        try:
+            for start in range(0, len(events), _SERVE_EVERY):
+                for event in events[start:start + _SERVE_EVERY]:
+                    try:
+                        produce(event.topic, event.payload, event.key, on_delivery=report)
+                    except BufferError:
+                        self._produce_when_room(event.topic, event.payload, event.key, report, None)
+                    except KafkaException as exc:
+                        raise PublishError(f"{event.topic}: {exc}") from exc
+                poll(0)  # this batch's (and anyone's) ready reports, on this thread
+        finally:
+            self._batch_ended()
         return tracker.future
+
+    def _batch_started(self) -> None:
+        with self._batches_lock:
+            self._batches += 1
+            self._no_batches.clear()
+
+    def _batch_ended(self) -> None:
+        with self._batches_lock:
+            self._batches -= 1
+            if not self._batches:
+                self._no_batches.set()
 
     def submit_raw(
         self, topic: str, key: bytes | str | None, payload: bytes, event_id: str = "",
