@@ -10,9 +10,9 @@ from fastapi import FastAPI
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import errors, middleware
+from api import errors, middleware, realtime
 from api.resources import ApiResources
-from api.routes import feed, hashtags, health, posts_read, reads, social, uploads, writes
+from api.routes import feed, hashtags, health, posts_read, reads, social, status, uploads, writes
 from photostream.settings import Settings
 
 PREFIX = "/api/v1"
@@ -25,9 +25,11 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.resources = ApiResources.open(settings)
+        app.state.status_hub = realtime.open_hub(settings, app.state.resources)
         try:
             yield
         finally:
+            await app.state.status_hub.close()
             await app.state.resources.close()
 
     app = FastAPI(title="photostream", version="0.1.0", lifespan=lifespan)
@@ -35,7 +37,7 @@ def create_app(settings: Settings) -> FastAPI:
     errors.install(app)
     app.include_router(health.router)
     for router in (writes.router, reads.router, uploads.router, hashtags.router, feed.router, posts_read.router,
-                   social.router):
+                   social.router, status.router):
         app.include_router(router, prefix=PREFIX)
 
     middleware.install(app, settings, PREFIX)

@@ -29,6 +29,9 @@ APPLIERS: dict[str, tuple[str, ...]] = {
     "post-deleted": ("posts", "feeds"),
     "follow-changed": ("feeds",),
     "comment-added": ("comments",),
+    "ON_MSG_UNSENT": ("unread",),
+    "MESSAGES_READ": ("unread",),
+    "presence-changed": ("presence",),
 }
 #: 96 bits of MAC: unforgeable by guessing (each guess costs a request) and keeps the token short
 MAC_BYTES = 12

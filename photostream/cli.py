@@ -166,7 +166,7 @@ def lag(group: Annotated[str | None, typer.Option(help="only this consumer group
 
 @app.command()
 def rebuild(
-    view: Annotated[str, typer.Argument(help="the view to rebuild: hashtags, feeds")],
+    view: Annotated[str, typer.Argument(help="the view to rebuild: hashtags, feeds, unread")],
     check: Annotated[bool, typer.Option("--check", help="only compare; exit 1 on any difference")] = False,
 ) -> None:
     """Re-derive VIEW from durable state, compare it key by key with live Redis, and (unless --check) rewrite

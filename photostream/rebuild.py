@@ -38,8 +38,14 @@ def _feeds(settings: Settings, repair: bool) -> Coroutine[Any, Any, RebuildRepor
     return rebuild_feeds(settings, repair)
 
 
+def _unread(settings: Settings, repair: bool) -> Coroutine[Any, Any, RebuildReport]:
+    from photostream.rebuild_unread import rebuild_unread
+
+    return rebuild_unread(settings, repair)
+
+
 #: view name -> rebuilder(settings, repair)
-REBUILDERS: dict[str, Rebuilder] = {"hashtags": _hashtags, "feeds": _feeds}
+REBUILDERS: dict[str, Rebuilder] = {"hashtags": _hashtags, "feeds": _feeds, "unread": _unread}
 
 
 def rebuild(settings: Settings, view: str, repair: bool) -> RebuildReport:

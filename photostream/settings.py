@@ -131,6 +131,14 @@ class Settings(BaseSettings):
     #: largest request body accepted (413 above it), checked from Content-Length and while streaming
     max_request_body_bytes: int = 1024 * 1024
 
+    # --- live status (badge + presence over WebSocket) ---
+    #: a WebSocket connection counts as live this long after its API process last refreshed it
+    presence_ttl_s: float = 30.0
+    #: how often each API process refreshes its connections and reaps those of dead processes
+    presence_heartbeat_s: float = 10.0
+    #: statuses queued per WebSocket before the client counts as too slow and is dropped
+    status_queue_max: int = 16
+
     @field_validator("cassandra_contact_points", mode="before")
     @classmethod
     def _split_contact_points(cls, value: object) -> object:

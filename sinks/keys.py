@@ -98,3 +98,44 @@ def feed_pull(author_id: str) -> str:
 def feed_celebrities() -> str:
     """Set of authors whose pull sets are non-empty: the candidates a feed read merges."""
     return "feed:celebrities"
+
+
+# Newly-unread badge and presence (sinks/unread.py, sinks/presence.py, api/realtime*.py): one user's keys share
+# the ``{user_id}`` hash tag, so the status read is one round trip on one slot. The unread sets are projections
+# of ``unread_pairs`` (no TTL: `photostream rebuild unread` restores lost ones).
+
+
+def unread_senders(user_id: str) -> str:
+    """Set of sender ids whose messages ``user_id`` has not read."""
+    return f"unread:{{{user_id}}}"
+
+
+def unread_owner(unread_key: str) -> str:
+    """The user id of an :func:`unread_senders` key (rebuilds find sets by SCAN)."""
+    return unread_key[len("unread:{"):-1]
+
+
+def presence(user_id: str) -> str:
+    """Hash: status (online/offline), changed_at and last_seen (ms) as the presence processor applied them."""
+    return f"presence:{{{user_id}}}"
+
+
+def presence_connections(user_id: str) -> str:
+    """Sorted set connection id -> expiry ms: the user's live WebSocket connections on every API process."""
+    return f"presence:{{{user_id}}}:conns"
+
+
+def presence_clock(user_id: str) -> str:
+    """The time (ms) of the user's last presence transition: transitions get strictly increasing times."""
+    return f"presence:{{{user_id}}}:clock"
+
+
+def presence_live() -> str:
+    """Sorted set user -> latest connection expiry ms: who may be left online by a crashed API process."""
+    return "presence:live"
+
+
+def status_channel(user_id: str) -> str:
+    """Pub/sub channel: a ping after the user's badge or presence was written (API processes re-read and push).
+    Channels are not per database, so it is the user id (unique) that keeps test runs apart."""
+    return f"status:{{{user_id}}}"

@@ -11,13 +11,17 @@ from photostream.settings import Settings
 from sinks.comments import CommentWriter
 from sinks.feeds import FeedCache, FeedPosts
 from sinks.graph import GraphReader, GraphWriter
+from sinks.presence import PresenceHashes, PresenceRows
+from sinks.unread import UnreadPairs, UnreadSets
 from streams.comments import CommentsProjector
 from streams.engine.loop import BatchLoop
 from streams.engine.records import BatchProcessor
 from streams.feeds import FeedProcessor
 from streams.hashtags.extractor import HashtagExtractor
 from streams.hashtags.wiring import counter_and_popularity
+from streams.presence import PresenceProcessor
 from streams.resources import Resources
+from streams.unread import UnreadProcessor
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +36,8 @@ def build_processors(settings: Settings, resources: Resources) -> list[BatchProc
                       FeedPosts(resources.session), FeedCache(resources.redis, settings.feed_cap, settings.feed_ttl_s),
                       resources.redis),
         CommentsProjector(CommentWriter(resources.session), resources.redis),
+        UnreadProcessor(UnreadPairs(resources.session), UnreadSets(resources.redis), resources.redis),
+        PresenceProcessor(PresenceRows(resources.session), PresenceHashes(resources.redis), resources.redis),
     ]
 
 

@@ -19,6 +19,8 @@ from streams.feeds import FeedProcessor
 from streams.hashtags.counter import HashtagCounter
 from streams.hashtags.extractor import HashtagExtractor
 from streams.hashtags.popularity import PopularityUpdater
+from streams.presence import PresenceProcessor
+from streams.unread import UnreadProcessor
 
 Offsets = dict[tuple[str, int], int]
 
@@ -27,7 +29,7 @@ def groups_of(app_id: str) -> dict[str, tuple[str, ...]]:
     """Every consumer group a worker with ``app_id`` uses, with its topics."""
     groups: dict[str, tuple[str, ...]] = {app_id: PROJECTOR_TOPICS}
     for processor in (HashtagExtractor, HashtagCounter, PopularityUpdater, FeedProcessor,
-                      CommentsProjector):
+                      CommentsProjector, UnreadProcessor, PresenceProcessor):
         groups[f"{app_id}.{processor.name}"] = processor.topics
     return groups
 

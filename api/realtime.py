@@ -1,0 +1,170 @@
+"""Live status push: one hub per API process fans status changes out to the user's WebSockets.
+
+The processors write a user's badge or presence and then ping ``status:{user}`` (Redis pub/sub). Each API
+process subscribes to the channels of the users connected to it (one pub/sub connection per process,
+subscribing on a user's first local connection, unsubscribing on the last), so every device of a user receives
+the change whichever process holds it. On a ping the hub re-reads the status once (one round trip, however
+many local devices the user has) and offers it to each connection; a connection is sent a status only if it
+differs from the last one it was offered (replays and duplicate pings push nothing). Each connection has a
+bounded queue: a client too slow to drain it is dropped (closed with 1013 "try again later"; reconnecting
+gets the current status at once), so one slow reader never grows the process's memory.
+
+The hub also owns this process's part of presence (:class:`api.realtime_presence.PresenceTracker`): it
+registers and unregisters connections and runs the heartbeat and reaper.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections import defaultdict
+from typing import Any
+
+from api.realtime_presence import PresenceTracker
+from api.realtime_status import Status, StatusReader
+from photostream.settings import Settings
+from producers.publisher import Publisher
+from sinks import keys
+
+log = logging.getLogger(__name__)
+
+
+class Connection:
+    """One WebSocket's side of the hub: what to send it, and whether it was dropped."""
+
+    def __init__(self, user_id: str, detail: bool, queue_max: int) -> None:
+        self.user_id = user_id
+        self.detail = detail
+        self.id = uuid.uuid4().hex
+        self.queue: asyncio.Queue[Status] = asyncio.Queue(maxsize=queue_max)
+        self.dropped = asyncio.Event()
+        self._last: Status | None = None
+
+    def offer(self, status: Status) -> None:
+        if self.detail is False:
+            status = {k: v for k, v in status.items() if k != "sender_ids"}
+        if status == self._last or self.dropped.is_set():
+            return
+        try:
+            self.queue.put_nowait(status)
+        except asyncio.QueueFull:
+            self.dropped.set()
+            return
+        self._last = status
+
+
+class StatusHub:
+    def __init__(self, settings: Settings, redis: Any, reader: StatusReader, publisher: Publisher) -> None:
+        self._settings = settings
+        self._redis = redis
+        self.reader = reader
+        self.presence = PresenceTracker(redis, publisher, settings.presence_ttl_s)
+        self._local: dict[str, set[Connection]] = defaultdict(set)
+        self._pubsub = redis.pubsub(ignore_subscribe_messages=True)
+        self._listening: asyncio.Task[None] | None = None
+        self._beating: asyncio.Task[None] | None = None
+        self._refreshing: dict[str, asyncio.Task[None]] = {}
+        self._stale: set[str] = set()
+
+    def start(self) -> None:
+        self._beating = asyncio.create_task(self._heartbeat(), name="status-heartbeat")
+
+    @property
+    def connections(self) -> int:
+        return sum(len(c) for c in self._local.values())
+
+    async def join(self, user_id: str, detail: bool) -> Connection:
+        """Register a connection; it is offered the current status at once."""
+        connection = Connection(user_id, detail, self._settings.status_queue_max)
+        first = not self._local[user_id]
+        self._local[user_id].add(connection)
+        if first:
+            await self._pubsub.subscribe(keys.status_channel(user_id))
+            if self._listening is None:
+                self._listening = asyncio.create_task(self._listen(), name="status-listen")
+        await self.presence.joined(user_id, connection.id)
+        connection.offer(await self.reader.read(user_id, detail=True))
+        return connection
+
+    async def leave(self, connection: Connection) -> None:
+        found = self._local.get(connection.user_id)
+        if found is None or connection not in found:
+            return
+        found.discard(connection)
+        if not found:
+            del self._local[connection.user_id]
+            with contextlib.suppress(Exception):  # the pub/sub connection may be gone; it resubscribes anew
+                await self._pubsub.unsubscribe(keys.status_channel(connection.user_id))
+        await self.presence.left(connection.user_id, connection.id)
+
+    async def close(self) -> None:
+        for task in (self._listening, self._beating, *self._refreshing.values()):
+            if task is not None:
+                task.cancel()
+        for connections in list(self._local.values()):
+            for connection in list(connections):
+                with contextlib.suppress(Exception):
+                    await self.leave(connection)
+        with contextlib.suppress(Exception):
+            await self._pubsub.aclose()
+
+    async def _listen(self) -> None:
+        backoff = 0.1
+        while True:
+            try:
+                message = await self._pubsub.get_message(timeout=1.0)
+                backoff = 0.1
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("status pub/sub failed; reconnecting in %.1fs", backoff, exc_info=True)
+                await asyncio.sleep(backoff)  # redis-py resubscribes the channels when it reconnects
+                backoff = min(backoff * 2, 5.0)
+                continue
+            if message is None or message.get("type") != "message":
+                continue
+            channel = message["channel"]
+            self._refresh(channel[len("status:{"):-1])
+
+    def _refresh(self, user_id: str) -> None:
+        """Re-read and offer; pings arriving while a read is in flight coalesce into one more read."""
+        if user_id not in self._local:
+            return
+        if user_id in self._refreshing:
+            self._stale.add(user_id)
+            return
+        self._refreshing[user_id] = asyncio.create_task(self._push(user_id))
+
+    async def _push(self, user_id: str) -> None:
+        try:
+            while True:
+                self._stale.discard(user_id)
+                status = await self.reader.read(user_id, detail=True)
+                for connection in list(self._local.get(user_id, ())):
+                    connection.offer(status)
+                if user_id not in self._stale:
+                    return
+        except Exception:
+            log.warning("status push for %s failed", user_id, exc_info=True)
+        finally:
+            self._refreshing.pop(user_id, None)
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(self._settings.presence_heartbeat_s)  # a period, not a synchronisation
+            try:
+                await self.presence.heartbeat({u: [c.id for c in cs] for u, cs in self._local.items() if cs})
+                await self.presence.reap()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("presence heartbeat failed", exc_info=True)
+
+
+def open_hub(settings: Settings, resources: Any) -> StatusHub:
+    """The process's hub over the API's clients, started (call inside the running event loop)."""
+    hub = StatusHub(settings, resources.redis, StatusReader(resources.redis, resources.session), resources.publisher)
+    hub.start()
+    return hub

@@ -1,0 +1,115 @@
+"""Presence as the API sees it: a registry of live WebSocket connections, and the transitions it publishes.
+
+Every connection of a user, on any API process, is a member of ``presence:{user}:conns`` with an expiry; each
+process refreshes its own members every ``presence_heartbeat_s`` (expiry ``presence_ttl_s`` ahead). Scripts
+compute transitions atomically over all processes: the first live connection makes the user ``online``; the
+last one leaving, or expiring because its process died without saying goodbye, makes them ``offline``. Any
+process's reaper finds expired users through ``presence:live`` (user -> latest expiry), so a crashed process
+leaves nobody online for longer than the TTL plus one heartbeat. Each transition is published as a
+``presence-changed`` event stamped with a per-user strictly increasing time taken from Redis' clock (one clock
+for all processes), which the presence processor applies last-writer-wins.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Literal
+
+from producers import events
+from producers.publisher import Publisher
+from sinks import keys
+
+log = logging.getLogger(__name__)
+
+# now (ms, Redis' clock) and the next transition time of the user (KEYS[2] the clock key)
+_CLOCK = """
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function stamp(clock, now)
+  local at = math.max(now, tonumber(redis.call('GET', clock) or '0') + 1)
+  redis.call('SET', clock, at, 'PX', 86400000)
+  return at
+end
+"""
+# KEYS: conns, clock; ARGV: connection id, ttl ms. Returns the online transition's time, or 0.
+_JOIN = _CLOCK + """
+local now = now_ms()
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local before = redis.call('ZCARD', KEYS[1])
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+redis.call('PEXPIRE', KEYS[1], 2 * tonumber(ARGV[2]))
+if before == 0 then return {stamp(KEYS[2], now), now + tonumber(ARGV[2])} end
+return {0, now + tonumber(ARGV[2])}
+"""
+# KEYS: conns, clock; ARGV: connection id ('' for a reap). Removes it and every expired member; returns the
+# offline transition's time if that emptied the registry, or 0.
+_LEAVE = _CLOCK + """
+local now = now_ms()
+local removed = redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if ARGV[1] ~= '' then removed = removed + redis.call('ZREM', KEYS[1], ARGV[1]) end
+if removed > 0 and redis.call('ZCARD', KEYS[1]) == 0 then return stamp(KEYS[2], now) end
+return 0
+"""
+# KEYS: conns; ARGV: ttl ms, connection ids. Moves the expiry of those still registered; returns the new expiry.
+_BEAT = _CLOCK + """
+local expiry = now_ms() + tonumber(ARGV[1])
+for i = 2, #ARGV do redis.call('ZADD', KEYS[1], 'XX', expiry, ARGV[i]) end
+redis.call('PEXPIRE', KEYS[1], 2 * tonumber(ARGV[1]))
+return expiry
+"""
+# KEYS: live index; ARGV: limit. Users whose latest expiry passed.
+_DUE = _CLOCK + """
+return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now_ms(), 'LIMIT', 0, tonumber(ARGV[1]))
+"""
+# KEYS: live index; ARGV: user. Drops the user if their latest expiry (still) passed.
+_FORGET = _CLOCK + """
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if score and tonumber(score) <= now_ms() then redis.call('ZREM', KEYS[1], ARGV[1]) end
+return 1
+"""
+
+
+class PresenceTracker:
+    def __init__(self, redis: Any, publisher: Publisher, ttl_s: float) -> None:
+        self._redis = redis
+        self._publisher = publisher
+        self._ttl_ms = str(int(ttl_s * 1000))
+
+    async def joined(self, user_id: str, connection_id: str) -> None:
+        at, expiry = await self._redis.eval(_JOIN, 2, keys.presence_connections(user_id),
+                                            keys.presence_clock(user_id), connection_id, self._ttl_ms)
+        await self._redis.zadd(keys.presence_live(), {user_id: int(expiry)}, gt=True)
+        if int(at):
+            await self._publish(user_id, "online", int(at))
+
+    async def left(self, user_id: str, connection_id: str = "") -> None:
+        at = await self._redis.eval(_LEAVE, 2, keys.presence_connections(user_id), keys.presence_clock(user_id),
+                                    connection_id)
+        if int(at):
+            await self._publish(user_id, "offline", int(at))
+
+    async def heartbeat(self, connections: dict[str, list[str]]) -> None:
+        """Refresh this process's connections (user -> connection ids), one pipelined round trip."""
+        if not connections:
+            return
+        users = list(connections)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for user in users:
+                pipe.eval(_BEAT, 1, keys.presence_connections(user), self._ttl_ms, *connections[user])
+            expiries = await pipe.execute()
+        await self._redis.zadd(keys.presence_live(), dict(zip(users, map(int, expiries), strict=True)), gt=True)
+
+    async def reap(self, limit: int = 1000) -> int:
+        """Users left online by a process that died: their expired connections go, and the last one takes them
+        offline. Safe to run in every process at once (the scripts decide each transition once)."""
+        due = await self._redis.eval(_DUE, 1, keys.presence_live(), str(limit))
+        for user in due:
+            await self.left(user)
+            await self._redis.eval(_FORGET, 1, keys.presence_live(), user)
+        return len(due)
+
+    async def _publish(self, user_id: str, status: Literal["online", "offline"], at: int) -> None:
+        event = events.build("presence-changed", {"user_id": user_id, "status": status, "occurred_at": at})
+        await self._publisher.publish_async(event)

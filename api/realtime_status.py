@@ -1,0 +1,58 @@
+"""The status a user sees: ``{newly_unread_count, online_status, last_seen}`` (+ ``sender_ids`` in detail).
+
+Read in one Redis round trip (a pipeline over the user's own keys, which share a hash tag): the unread set's
+size (or members) and the presence hash. When Redis is unreachable the same answer is derived from Cassandra
+(``unread_pairs`` and ``presence``): slower, never a failure. ``last_seen`` is epoch milliseconds, or None
+for a user never seen; ``online_status`` is ``offline`` for them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cassandra.cluster import Session
+
+from api.errors import STORE_OUTAGES
+from sinks import keys
+from sinks.presence import PresenceRows
+from sinks.unread import UnreadPairs
+
+Status = dict[str, Any]
+
+
+def status_of(senders: list[str] | None, count: int, online: str | None, last_seen: int | None) -> Status:
+    status: Status = {"newly_unread_count": count, "online_status": online or "offline", "last_seen": last_seen}
+    if senders is not None:
+        status["sender_ids"] = sorted(senders)
+    return status
+
+
+class StatusReader:
+    def __init__(self, redis: Any, session: Session) -> None:
+        self._redis = redis
+        self._pairs = UnreadPairs(session)
+        self._presence = PresenceRows(session)
+
+    async def read(self, user_id: str, detail: bool = False) -> Status:
+        try:
+            return await self.from_redis(user_id, detail)
+        except STORE_OUTAGES:
+            return await self.from_cassandra(user_id, detail)
+
+    async def from_redis(self, user_id: str, detail: bool) -> Status:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            if detail:
+                pipe.smembers(keys.unread_senders(user_id))
+            else:
+                pipe.scard(keys.unread_senders(user_id))
+            pipe.hmget(keys.presence(user_id), "status", "last_seen")
+            unread, (online, last_seen) = await pipe.execute()
+        senders = sorted(unread) if detail else None
+        count = len(unread) if detail else int(unread)
+        return status_of(senders, count, online, int(last_seen) if last_seen else None)
+
+    async def from_cassandra(self, user_id: str, detail: bool) -> Status:
+        senders = await self._pairs.unread_of(user_id)
+        presence = await self._presence.get(user_id)
+        return status_of(senders if detail else None, len(senders), presence.status if presence else None,
+                         presence.last_seen if presence else None)

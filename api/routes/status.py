@@ -1,0 +1,107 @@
+"""A user's live status: the newly-unread badge, presence and last-seen time; read once or streamed.
+
+Only the user themself may look (401 without a valid token, 403 for anyone else's id). The WebSocket accepts
+the token in the ``Authorization`` header or, for browsers (which cannot set headers on a WebSocket), in a
+``token`` query parameter; a refused handshake is answered with the HTTP status it deserves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response, WebSocket, WebSocketDisconnect
+from fastapi.responses import JSONResponse
+from starlette.websockets import WebSocketState
+
+from api.auth import InvalidTokenError, verify_access_token
+from api.deps import CurrentUser, ResourcesDep, SettingsDep, parse_id
+from api.errors import ApiError, error_body
+from api.realtime import Connection, StatusHub
+from api.routes.reads import After, honour_after
+
+router = APIRouter(tags=["status"])
+Detail = Annotated[bool, Query(description="1: also list the sender ids behind the count")]
+#: WebSocket close code for a client dropped because it did not keep up (RFC 6455: "try again later")
+TOO_SLOW = 1013
+
+
+def _own(user: str, user_id: str) -> str:
+    parse_id(user_id, "user_id")
+    if user != user_id:
+        raise ApiError(403, "forbidden", "only the user themself may read their status")
+    return user_id
+
+
+@router.get("/users/{user_id}/status")
+async def get_status(request: Request, user_id: str, user: CurrentUser, resources: ResourcesDep,
+                     settings: SettingsDep, response: Response, detail: Detail = False,
+                     after: After = None) -> dict[str, Any]:
+    """``{newly_unread_count, online_status, last_seen}`` (+ ``sender_ids`` with ``detail=1``): one Redis round
+    trip, or Cassandra while Redis is down."""
+    _own(user, user_id)
+    await honour_after(after, resources, settings, response)
+    return await hub_of(request).reader.read(user_id, detail=detail)
+
+
+def hub_of(connection: Request | WebSocket) -> StatusHub:
+    hub: StatusHub = connection.app.state.status_hub
+    return hub
+
+
+def _token(websocket: WebSocket, token: str | None) -> str | None:
+    header = websocket.headers.get("authorization", "")
+    scheme, _, credentials = header.partition(" ")
+    if scheme.lower() == "bearer" and credentials:
+        return credentials.strip()
+    return token
+
+
+async def _refuse(websocket: WebSocket, status: int, code: str, message: str) -> None:
+    await websocket.send_denial_response(JSONResponse(error_body(code, message), status_code=status))
+
+
+@router.websocket("/users/{user_id}/status/stream")
+async def stream_status(websocket: WebSocket, user_id: str, token: str | None = None, detail: bool = False) -> None:
+    """The current status at once, then every change, until either side closes."""
+    settings = websocket.app.state.settings
+    presented = _token(websocket, token)
+    if presented is None:
+        return await _refuse(websocket, 401, "unauthorized", "a bearer token is required")
+    try:
+        user = verify_access_token(settings, presented)
+    except InvalidTokenError as exc:
+        return await _refuse(websocket, 401, "unauthorized", f"invalid token: {exc}")
+    if user != user_id:
+        return await _refuse(websocket, 403, "forbidden", "only the user themself may stream their status")
+    await websocket.accept()
+    hub = hub_of(websocket)
+    connection = await hub.join(user_id, detail)
+    try:
+        await _serve(websocket, connection)
+    finally:
+        await hub.leave(connection)
+
+
+async def _serve(websocket: WebSocket, connection: Connection) -> None:
+    async def send() -> None:
+        while True:
+            await websocket.send_json(await connection.queue.get())
+
+    async def receive() -> None:  # the client sends nothing we need; this notices it leaving
+        with contextlib.suppress(WebSocketDisconnect):
+            while True:
+                await websocket.receive_text()
+
+    tasks = [asyncio.create_task(send()), asyncio.create_task(receive()),
+             asyncio.create_task(connection.dropped.wait())]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    if connection.dropped.is_set() and websocket.application_state == WebSocketState.CONNECTED:
+        with contextlib.suppress(Exception):
+            await websocket.close(code=TOO_SLOW, reason="too slow: reconnect for the current status")

@@ -1,0 +1,139 @@
+"""The newly-unread badge's storage: durable pair marks (Cassandra) and per-user sender sets (Redis).
+
+``unread_pairs`` (sinks/migrations/0007) is the truth: per (user, sender) the two high-water message ids of
+:mod:`photostream.domain.unread`. Only the ``unread`` processor writes it, and only for users whose partition
+it owns, so its read-merge-write of a batch's pairs is not raced. Redis holds ``unread:{user}``, the set of
+senders that count, written from the *absolute* state of every pair a batch touched (add when unread, remove
+when not): a batch retried after Redis missed its writes, a replay, or `photostream rebuild unread` after a
+Redis loss all converge on what Cassandra says. The Redis write of a user also publishes a ping on the user's
+status channel when the set really changed (same script, so no extra round trip), for the API's live push.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+
+from cassandra.cluster import Session
+from cassandra.query import BatchStatement, BatchType
+
+from photostream.domain.unread import Pair, PairMarks, unread_senders
+from sinks import keys
+from sinks.cassandra import execute, pages
+
+_MAX_IN_FLIGHT = 64
+_IN_CHUNK = 100
+
+# KEYS[1] the user's set; ARGV[1] the status channel, ARGV[2] how many adds follow, then the adds, then the
+# removals. Publishes a ping only if the set changed: replays and duplicates push nothing.
+_PROJECT = """
+local changed = 0
+local adds = tonumber(ARGV[2])
+for i = 3, 2 + adds do changed = changed + redis.call('SADD', KEYS[1], ARGV[i]) end
+for i = 3 + adds, #ARGV do changed = changed + redis.call('SREM', KEYS[1], ARGV[i]) end
+if changed > 0 then redis.call('PUBLISH', ARGV[1], 'unread') end
+return changed
+"""
+
+
+def _chunks(items: Iterable[str], size: int = _IN_CHUNK) -> list[list[str]]:
+    ordered = sorted(set(items))
+    return [ordered[i:i + size] for i in range(0, len(ordered), size)]
+
+
+class UnreadPairs:
+    """``unread_pairs``: the batch's loads and writes, the API's fallback read and the rebuild's walk."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        self._gate = asyncio.Semaphore(_MAX_IN_FLIGHT)
+        prepare = session.prepare
+        self._q_pairs = prepare("SELECT sender_id, unsent_up_to, read_up_to FROM unread_pairs "
+                                "WHERE user_id = ? AND sender_id IN ?")
+        self._q_user = prepare("SELECT sender_id, unsent_up_to, read_up_to FROM unread_pairs WHERE user_id = ?")
+        self._q_users = prepare("SELECT DISTINCT user_id FROM unread_pairs")
+        self._w_pair = prepare("INSERT INTO unread_pairs (user_id, sender_id, unsent_up_to, read_up_to) "
+                               "VALUES (?, ?, ?, ?)")
+
+    async def _run(self, statement: Any, params: Any = None) -> Any:
+        async with self._gate:
+            return await execute(self._session, statement, params)
+
+    async def load(self, pairs: Iterable[Pair]) -> dict[Pair, PairMarks]:
+        """The stored marks of ``pairs`` (absent pairs are left out): one IN query per user and chunk."""
+        senders: dict[str, list[str]] = defaultdict(list)
+        for user, sender in pairs:
+            senders[user].append(sender)
+        queries = [(user, chunk) for user, found in senders.items() for chunk in _chunks(found)]
+        results = await asyncio.gather(*(self._run(self._q_pairs, query) for query in queries))
+        return {(user, row.sender_id): PairMarks(row.unsent_up_to, row.read_up_to)
+                for (user, _), rows in zip(queries, results, strict=True) for row in rows.current_rows}
+
+    async def write(self, changed: dict[Pair, PairMarks]) -> None:
+        """Absolute marks, one single-partition batch per user (atomic: a user's pairs move together)."""
+        by_user: dict[str, list[tuple[str, PairMarks]]] = defaultdict(list)
+        for (user, sender), marks in changed.items():
+            by_user[user].append((sender, marks))
+        batches = []
+        for user, found in by_user.items():
+            batch = BatchStatement(batch_type=BatchType.UNLOGGED)
+            for sender, marks in found:
+                batch.add(self._w_pair, (user, sender, marks.unsent_up_to, marks.read_up_to))
+            batches.append(batch)
+        await asyncio.gather(*(self._run(batch) for batch in batches))
+
+    async def of_user(self, user_id: str) -> list[tuple[str, PairMarks]]:
+        """Every pair of ``user_id`` (paged): the API's answer when Redis is down, and the rebuild's input."""
+        return [(row.sender_id, PairMarks(row.unsent_up_to, row.read_up_to))
+                async for page in pages(self._session, self._q_user, (user_id,), 1000) for row in page]
+
+    async def unread_of(self, user_id: str) -> list[str]:
+        return unread_senders(await self.of_user(user_id))
+
+    async def users(self) -> AsyncIterator[list[str]]:
+        """Every user with a pair, a page at a time."""
+        async for page in pages(self._session, self._q_users, (), 1000):
+            yield [row.user_id for row in page]
+
+
+class UnreadSets:
+    """The Redis projection: ``unread:{user}`` sets."""
+
+    def __init__(self, redis: Any) -> None:
+        self._redis = redis
+
+    async def project(self, pairs: dict[Pair, PairMarks]) -> int:
+        """Write every touched pair's absolute outcome, one script per user in one pipelined round trip; a
+        user's status channel gets a ping if their set changed. Returns how many users' sets changed."""
+        adds: dict[str, list[str]] = defaultdict(list)
+        removes: dict[str, list[str]] = defaultdict(list)
+        for (user, sender), marks in pairs.items():
+            (adds if marks.unread else removes)[user].append(sender)
+        users = sorted(adds.keys() | removes.keys())
+        if not users:
+            return 0
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for user in users:
+                pipe.eval(_PROJECT, 1, keys.unread_senders(user), keys.status_channel(user), str(len(adds[user])),
+                          *adds[user], *removes[user])
+            changed = await pipe.execute()
+        return sum(1 for c in changed if int(c) > 0)
+
+    async def senders(self, user_id: str) -> set[str]:
+        return set(await self._redis.smembers(keys.unread_senders(user_id)))
+
+    async def replace(self, user_id: str, senders: list[str]) -> None:
+        """The rebuild's repair: the set becomes exactly ``senders`` (atomically), and the user is pinged."""
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.delete(keys.unread_senders(user_id))
+            if senders:
+                pipe.sadd(keys.unread_senders(user_id), *senders)
+            pipe.publish(keys.status_channel(user_id), "unread")
+            await pipe.execute()
+
+    async def owners(self) -> AsyncIterator[str]:
+        """Users with a non-empty set (SCAN; a rebuild finds sets durable state no longer explains)."""
+        async for key in self._redis.scan_iter(match="unread:{*}", count=1000):
+            yield keys.unread_owner(key)

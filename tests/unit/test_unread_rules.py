@@ -1,0 +1,101 @@
+"""The badge rules: per-(user, sender) high-water marks, order- and replay-independent; bad input refused."""
+
+from __future__ import annotations
+
+import itertools
+import random
+
+import pytest
+
+from photostream.domain.presence import Presence, apply_presence
+from photostream.domain.unread import (
+    Mark,
+    PairMarks,
+    apply_all,
+    is_message_id,
+    read_mark,
+    unread_senders,
+    unsent_mark,
+)
+from producers.ids import new_id
+
+ME, A, C, D = (new_id() for _ in range(4))
+
+
+def badge(marks: list[Mark]) -> list[str]:
+    pairs = apply_all({}, marks)
+    return unread_senders((sender, state) for (user, sender), state in pairs.items() if user == ME)
+
+
+def messages(n: int) -> list[str]:
+    return sorted(new_id() for _ in range(n))
+
+
+def test_the_badge_counts_distinct_senders_not_messages() -> None:
+    marks = [unsent_mark(s, ME, m) for s, n in ((A, 45), (C, 30), (D, 25)) for m in messages(n)]
+    assert len(badge(marks)) == 3
+    last_of_a = max(m.msg_id for m in marks if m.sender_id == A)
+    assert badge([*marks, read_mark(ME, A, last_of_a)]) == sorted([C, D])
+
+
+def test_a_read_mark_covers_only_messages_up_to_it() -> None:
+    first, second = messages(2)
+    assert badge([unsent_mark(A, ME, first), unsent_mark(A, ME, second), read_mark(ME, A, first)]) == [A]
+    assert badge([unsent_mark(A, ME, first), read_mark(ME, A, first)]) == []
+
+
+def test_an_unsent_message_older_than_the_read_mark_never_re_adds_the_sender_in_any_order() -> None:
+    old, read_up_to = messages(2)
+    marks = [unsent_mark(A, ME, old), read_mark(ME, A, read_up_to)]
+    for order in itertools.permutations(marks):
+        assert badge(list(order)) == []
+
+
+def test_any_order_and_duplicates_give_the_same_pairs() -> None:
+    ids = messages(12)
+    marks = [unsent_mark(random.choice((A, C)), ME, m) for m in ids[::2]]
+    marks += [read_mark(ME, random.choice((A, C)), m) for m in ids[1::2]]
+    expected = apply_all({}, marks)
+    for _ in range(50):
+        shuffled = random.sample(marks + marks[:5], len(marks) + 5)
+        assert apply_all({}, shuffled) == expected
+
+
+def test_applying_on_top_of_stored_state_equals_applying_everything() -> None:
+    ids = messages(6)
+    earlier = [unsent_mark(A, ME, ids[0]), read_mark(ME, A, ids[3])]
+    later = [unsent_mark(A, ME, ids[2]), unsent_mark(A, ME, ids[5])]
+    stored = apply_all({}, earlier)
+    assert apply_all(stored, later) == apply_all({}, earlier + later)
+    assert apply_all(stored, later)[(ME, A)] == PairMarks(ids[5], ids[3])
+
+
+def test_a_read_mark_for_a_sender_who_never_wrote_is_kept_but_counts_nothing() -> None:
+    read_up_to = messages(1)[0]
+    pairs = apply_all({}, [read_mark(ME, A, read_up_to)])
+    assert pairs[(ME, A)] == PairMarks(None, read_up_to) and not pairs[(ME, A)].unread
+
+
+@pytest.mark.parametrize("make", [
+    lambda m: unsent_mark(ME, ME, m),  # a message to oneself
+    lambda m: read_mark(ME, ME, m),
+    lambda m: unsent_mark("not-an-id", ME, m),
+    lambda m: unsent_mark(A, ME.upper(), m),  # not the one canonical spelling
+    lambda m: read_mark(ME, A, "42"),
+    lambda m: unsent_mark(A, ME, "00000000-0000-4000-8000-000000000000"),  # a UUID, but v4: no time order
+])
+def test_bad_input_is_refused(make: object) -> None:
+    with pytest.raises(ValueError):
+        make(new_id())  # type: ignore[operator]
+
+
+def test_message_ids_are_uuidv7() -> None:
+    assert is_message_id(new_id()) and not is_message_id("0190aaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee")
+
+
+def test_presence_is_last_writer_wins_with_offline_winning_ties() -> None:
+    state = apply_presence(None, "online", 10)
+    assert apply_presence(state, "offline", 5) == Presence("online", 10, 10)  # older: only last_seen may move
+    assert apply_presence(state, "offline", 10) == Presence("offline", 10, 10)
+    assert apply_presence(apply_presence(state, "offline", 10), "online", 10) == Presence("offline", 10, 10)
+    assert apply_presence(state, "offline", 20) == Presence("offline", 20, 20)
