@@ -11,6 +11,7 @@ from confluent_kafka import Producer
 from photostream.contracts.codec import EventCodec
 from photostream.domain.extraction import on_post_created
 from photostream.kafka_config import client_config
+from photostream.lag import consumer_lag
 from photostream.settings import Settings
 from producers import events
 from producers.ids import new_id
@@ -41,6 +42,12 @@ def tag_count(client: httpx.Client, tag: str) -> int | None:
 
 def wait_count(client: httpx.Client, tag: str, expected: int, timeout_s: float = SETTLE_S) -> None:
     wait_for(lambda: tag_count(client, tag), lambda c: c == expected, timeout_s, f"#{tag} to count {expected}")
+
+
+def uncommitted(settings: Settings) -> int:
+    """Records the hashtag stages have not committed yet (their lag)."""
+    return sum(r.lag for stage, topic in (("hashtag-extractor", "post-created"), ("hashtag-counter", "post-hashtag"))
+               for r in consumer_lag(settings, f"{settings.app_id}.{stage}") if r.topic == topic)
 
 
 def settle(settings: Settings) -> None:
@@ -128,7 +135,9 @@ def test_exact_after_a_worker_is_killed_mid_stream_and_restarted(
     for future in futures:
         future.result()
     seen = wait_for(lambda: tag_count(client, tag), lambda c: c is not None and c > 0, 60, "some posts counted")
+    pending = uncommitted(settings)
     worker.kill()  # SIGKILL somewhere mid-stream: no flush, no commit
+    assert pending > 0, "nothing was pending when the worker was killed: the kill proved nothing"
     worker.restart()
     settle(settings)
     assert tag_count(client, tag) == total, f"counted {seen} before the kill"
