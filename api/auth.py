@@ -1,16 +1,22 @@
 """Bearer JWTs: HS256 with a shared secret or RS256 with a key pair, from settings.
 
-The acting user is always the token's ``sub``; request bodies never name the actor.
+The acting user is always the token's ``sub``; request bodies never name the actor. Every token carries an id
+(``jti``): logging out revokes that id until the token would have expired anyway. The revocation list is one
+Redis key per revoked id with the token's remaining lifetime as TTL, so it stays as small as the set of live
+revoked tokens and a check is one ``EXISTS``.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
+from typing import Any
 
 import jwt
 
 from photostream.settings import Settings
-from producers.ids import is_id
+from producers.ids import is_id, new_id
+from sinks import keys
 
 
 class InvalidTokenError(Exception):
@@ -37,18 +43,49 @@ def mint_access_token(settings: Settings, user_id: str, ttl_s: int | None = None
     """A signed access token for ``user_id`` (used by `photostream token` and the auth endpoints)."""
     now = int(time.time())
     claims = {"sub": user_id, "iss": settings.jwt_issuer, "iat": now,
-              "exp": now + (ttl_s or settings.jwt_access_ttl_s), "typ": "access"}
+              "exp": now + (ttl_s or settings.jwt_access_ttl_s), "typ": "access", "jti": new_id()}
     return jwt.encode(claims, _signing_key(settings), algorithm=settings.jwt_algorithm)
 
 
-def verify_access_token(settings: Settings, token: str) -> str:
-    """The user id the token speaks for."""
+@dataclass(frozen=True)
+class AccessClaims:
+    """What a verified access token says: who, which token, until when (epoch seconds)."""
+
+    user_id: str
+    jti: str
+    expires_at: int
+
+
+def decode_access_token(settings: Settings, token: str) -> AccessClaims:
+    """Signature, issuer, expiry and shape; not revocation (see :func:`verify_access`)."""
     try:
         claims = jwt.decode(token, _verifying_key(settings), algorithms=[settings.jwt_algorithm],
-                            issuer=settings.jwt_issuer, options={"require": ["sub", "exp", "iss"]})
+                            issuer=settings.jwt_issuer, options={"require": ["sub", "exp", "iss", "jti"]})
     except jwt.PyJWTError as exc:
         raise InvalidTokenError(str(exc)) from None
-    subject = claims.get("sub")
-    if claims.get("typ") != "access" or not isinstance(subject, str) or not is_id(subject):
+    subject, jti = claims.get("sub"), claims.get("jti")
+    if claims.get("typ") != "access" or not isinstance(subject, str) or not is_id(subject) \
+            or not isinstance(jti, str) or not jti:
         raise InvalidTokenError("not an access token for a user")
-    return subject
+    return AccessClaims(subject, jti, int(claims["exp"]))
+
+
+def verify_access_token(settings: Settings, token: str) -> str:
+    """The user id the token speaks for (signature and expiry only: for tools without Redis)."""
+    return decode_access_token(settings, token).user_id
+
+
+async def verify_access(settings: Settings, redis: Any, token: str) -> AccessClaims:
+    """A token the API accepts: valid (:func:`decode_access_token`) and not logged out. A Redis outage
+    propagates (503): a revocation that cannot be checked is not assumed absent."""
+    claims = decode_access_token(settings, token)
+    if await redis.exists(keys.revoked_access(claims.jti)):
+        raise InvalidTokenError("the token was revoked")
+    return claims
+
+
+async def revoke_access(redis: Any, claims: AccessClaims, now_s: float | None = None) -> None:
+    """Refuse ``claims``' token from now until it expires (nothing to keep once it has)."""
+    remaining = claims.expires_at - int(now_s if now_s is not None else time.time())
+    if remaining > 0:
+        await redis.set(keys.revoked_access(claims.jti), 1, ex=remaining + 1)

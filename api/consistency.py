@@ -29,6 +29,7 @@ APPLIERS: dict[str, tuple[str, ...]] = {
     "post-deleted": ("posts", "feeds"),
     "follow-changed": ("feeds",),
     "comment-added": ("comments",),
+    "follow-requested": ("follow_requests",),
     "ON_MSG_UNSENT": ("unread",),
     "MESSAGES_READ": ("unread",),
     "presence-changed": ("presence",),

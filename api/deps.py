@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from api.auth import InvalidTokenError, verify_access_token
+from api.auth import AccessClaims, InvalidTokenError, verify_access
 from api.errors import ApiError
 from photostream.settings import Settings
 from producers.ids import is_id
@@ -24,21 +24,30 @@ def get_resources(request: Request) -> Any:
     return request.app.state.resources
 
 
-def current_user(
+async def current_claims(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> str:
-    """The verified token's subject: the only source of the acting user."""
+) -> AccessClaims:
+    """The verified, unrevoked access token (logout needs its id and expiry)."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise ApiError(401, "unauthorized", "a bearer token is required", headers={"WWW-Authenticate": "Bearer"})
     try:
-        return verify_access_token(request.app.state.settings, credentials.credentials)
+        return await verify_access(request.app.state.settings, request.app.state.resources.redis,
+                                   credentials.credentials)
     except InvalidTokenError as exc:
         raise ApiError(401, "unauthorized", f"invalid token: {exc}", headers={"WWW-Authenticate": "Bearer"}) \
             from None
 
 
-def optional_user(
+async def current_user(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> str:
+    """The verified token's subject: the only source of the acting user."""
+    return (await current_claims(request, credentials)).user_id
+
+
+async def optional_user(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> str | None:
@@ -46,7 +55,7 @@ def optional_user(
     present but invalid is still a 401: a caller is never silently downgraded to anonymous."""
     if credentials is None:
         return None
-    return current_user(request, credentials)
+    return await current_user(request, credentials)
 
 
 def parse_id(value: str, field: str) -> str:
@@ -57,6 +66,7 @@ def parse_id(value: str, field: str) -> str:
 
 
 CurrentUser = Annotated[str, Depends(current_user)]
+CurrentClaims = Annotated[AccessClaims, Depends(current_claims)]
 OptionalUser = Annotated[str | None, Depends(optional_user)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ResourcesDep = Annotated[Any, Depends(get_resources)]

@@ -11,6 +11,7 @@ from cassandra.cluster import Cluster, Session
 from photostream.settings import Settings
 from producers.publisher import Publisher
 from sinks import s3
+from sinks.accounts_privacy import AudienceReader
 from sinks.cassandra import connect
 from sinks.comments import CommentReads
 from sinks.engagement_reads import EngagementReads
@@ -32,7 +33,8 @@ class ApiResources:
     session: Session
     s3: Any
     hashtags: HashtagReads
-    graph: GraphReader
+    #: the follow graph plus which accounts are private: everything a visibility check reads
+    graph: AudienceReader
     images: ImageIndex
     #: rendered hashtag summaries of hot tags, reused for ``hashtag_response_cache_s`` within this process
     hashtag_responses: TTLCache[str, dict[str, Any]]
@@ -48,7 +50,7 @@ class ApiResources:
         cluster, session = connect(settings)
         redis = async_client(settings)
         return cls(Publisher(settings), redis, cluster, session, s3.client(settings), HashtagReads(session, redis),
-                   GraphReader(session), ImageIndex(session),
+                   AudienceReader(session, redis), ImageIndex(session),
                    TTLCache(maxsize=10_000, ttl=settings.hashtag_response_cache_s),
                    engagement=EngagementReads(session, redis), comments=CommentReads(session),
                    author_posts=AuthorPosts(session), follow_lists=FollowLists(session),

@@ -1,18 +1,27 @@
 """Visibility on the API's read paths: every post a read returns passes through :func:`visible_posts`.
 
-The rule itself is pure (:mod:`photostream.domain.visibility`); this module prefetches, in one bulk read per
-page, whether the viewer follows the authors whose followers-only posts are on it (no N+1).
+The rule itself is pure (:mod:`photostream.domain.visibility`); this module prefetches, per page and in bulk,
+the two facts it needs (no N+1): which of the page's authors are private accounts, and which of them the viewer
+follows — two IN queries, run concurrently, so a page costs one round trip of visibility checks.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import asyncio
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol
 
-from photostream.domain.visibility import may_see, needs_follow_check
-from sinks.graph import GraphReader
+from photostream.domain.visibility import may_see
 
 Post = dict[str, Any]
+
+
+class Audience(Protocol):
+    """What a visibility check reads (:class:`sinks.accounts_privacy.AudienceReader`)."""
+
+    async def followed_among(self, follower_id: str, candidates: Iterable[str]) -> set[str]: ...
+
+    async def private_among(self, user_ids: Iterable[str]) -> set[str]: ...
 
 
 def visibility_of(post: Post) -> str:
@@ -20,14 +29,24 @@ def visibility_of(post: Post) -> str:
     return str(post.get("visibility") or "public")
 
 
-async def visible_posts(graph: GraphReader, viewer: str | None, posts: Sequence[Post | None]) -> list[Post | None]:
+async def _none() -> set[str]:
+    return set()
+
+
+async def visible_posts(graph: Audience, viewer: str | None, posts: Sequence[Post | None]) -> list[Post | None]:
     """``posts`` in order, with each one the viewer may not see replaced by None (as if it did not exist)."""
-    authors = {p["author_id"] for p in posts
-               if p is not None and needs_follow_check(viewer, p["author_id"], visibility_of(p))}
-    followed = await graph.followed_among(viewer, authors) if viewer is not None and authors else set()
-    return [p if p is not None and may_see(viewer, p["author_id"], visibility_of(p), p["author_id"] in followed)
+    # every author but the viewer, of posts that are not author-only: whether they are private matters, and
+    # (for a signed-in viewer) whether the viewer follows them; asked together rather than one after the other
+    others = {p["author_id"] for p in posts
+              if p is not None and p["author_id"] != viewer and visibility_of(p) != "private"}
+    private, followed = await asyncio.gather(
+        graph.private_among(others) if others else _none(),
+        graph.followed_among(viewer, others) if viewer is not None and others else _none(),
+    )
+    return [p if p is not None and may_see(viewer, p["author_id"], visibility_of(p), p["author_id"] in followed,
+                                           p["author_id"] in private)
             else None for p in posts]
 
 
-async def visible_post(graph: GraphReader, viewer: str | None, post: Post | None) -> Post | None:
+async def visible_post(graph: Audience, viewer: str | None, post: Post | None) -> Post | None:
     return (await visible_posts(graph, viewer, [post]))[0]

@@ -95,6 +95,17 @@ class Settings(BaseSettings):
     jwt_access_ttl_s: int = 3600
     #: HMAC key of consistency tokens; unset: derived from the JWT signing secret (api.consistency.token_key)
     consistency_secret: SecretStr | None = None
+    #: refresh tokens (rotated on every use) expire this long after they were minted
+    refresh_ttl_s: int = 30 * 24 * 3600
+    #: argon2id cost (OWASP's minimum: 19 MiB, 2 passes, 1 lane); raise on hardware with more headroom
+    password_hash_time_cost: int = 2
+    password_hash_memory_kib: int = 19 * 1024
+    password_hash_parallelism: int = 1
+    #: login attempts (successful or not) per account and per client address (429 with Retry-After above)
+    login_per_account_per_minute: float = 5.0
+    login_per_account_burst: int = 10
+    login_per_address_per_minute: float = 30.0
+    login_per_address_burst: int = 60
 
     # --- hashtag pipeline ---
     hashtag_window_s: int = 10

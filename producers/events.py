@@ -249,10 +249,11 @@ def user_registered(
 
 def profile_updated(
     *, user_id: str, username: str, display_name: str, bio: str | None = None, avatar_image_id: str | None = None,
+    is_private: bool = False,
 ) -> Event:
     return event_type("profile-updated").create({"user_id": user_id, "username": username,
                                                  "display_name": display_name, "bio": bio,
-                                                 "avatar_image_id": avatar_image_id})
+                                                 "avatar_image_id": avatar_image_id, "is_private": is_private})
 
 
 def follow_requested(

@@ -23,6 +23,11 @@ def rate_bucket(user_id: str, action: str) -> str:
     return f"ratelimit:{{{user_id}}}:{action}"
 
 
+def revoked_access(jti: str) -> str:
+    """Present while a logged-out access token (by its id) would still be valid; expires with the token."""
+    return f"auth:revoked:{{{jti}}}"
+
+
 # Hashtag views are projections of durable state (``hashtag_state``), rewritten absolutely by the stream and
 # rebuilt by `photostream rebuild hashtags`: they carry no TTL, since an expired view has no read fallback.
 #: Trending author sets expire at an absolute time once no reader can look at them (see

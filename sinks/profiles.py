@@ -2,6 +2,7 @@
 
 Both writes are absolute (the event carries the whole public profile), so replays are idempotent;
 Cassandra writes use the event time as the cell timestamp, so an older event replayed later loses.
+``is_private`` comes with profile-updated v2 (v1 events and user-registered read as public).
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ from sinks import keys
 from sinks.cassandra import execute, ms_of
 
 _UPSERT = (
-    "INSERT INTO users (user_id, username, display_name, bio, avatar_image_id, updated_at) "
-    "VALUES (?, ?, ?, ?, ?, ?) USING TIMESTAMP ?"
+    "INSERT INTO users (user_id, username, display_name, bio, avatar_image_id, is_private, updated_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?"
 )
 PROFILE_FIELDS = ("username", "display_name", "bio", "avatar_image_id")
+#: booleans are kept in the Redis hash as "1"/"0" (a hash written before the field existed reads as public)
+FLAG_FIELDS = ("is_private",)
 #: profiles per multi-partition read
 _IN_CHUNK = 100
 # cache_profile as one atomic step: write the hash unless it already holds a newer version.
@@ -44,7 +47,7 @@ class ProfileSink:
         occurred_ms = int(event["occurred_at"])
         await execute(self._session, self._upsert, (
             event["user_id"], event["username"], event["display_name"], event.get("bio"),
-            event.get("avatar_image_id"), occurred_ms, occurred_ms * 1000,
+            event.get("avatar_image_id"), bool(event.get("is_private")), occurred_ms, occurred_ms * 1000,
         ))
         await cache_profile(self._redis, event["user_id"], event, occurred_ms)
 
@@ -55,7 +58,7 @@ async def cache_profile(redis: Any, user_id: str, profile: dict[str, Any], updat
     cached = await redis.hget(key, "updated_at")
     if cached is not None and int(cached) > updated_ms:
         return
-    mapping = {f: profile.get(f) or "" for f in PROFILE_FIELDS} | {"user_id": user_id, "updated_at": updated_ms}
+    mapping = _hash_fields(profile) | {"user_id": user_id, "updated_at": updated_ms}
     async with redis.pipeline(transaction=True) as pipe:
         pipe.hset(key, mapping=mapping)
         pipe.expire(key, keys.PROFILE_TTL_S)
@@ -66,14 +69,13 @@ async def read_profile(session: Session, redis: Any, user_id: str) -> dict[str, 
     """Redis first; on a miss Cassandra, then fill Redis."""
     cached = await redis.hgetall(keys.user_profile(user_id))
     if cached:
-        return {f: (cached.get(f) or None) for f in PROFILE_FIELDS} | {
-            "user_id": user_id, "updated_at": int(cached["updated_at"])}
+        return _from_hash(user_id, cached)
     rows = await execute(session, "SELECT * FROM users WHERE user_id = %s", (user_id,))
     row = rows.one() if rows is not None else None
     if row is None:
         return None
-    updated_ms = int(row.updated_at.timestamp() * 1000) if row.updated_at else 0
-    profile = {f: getattr(row, f) for f in PROFILE_FIELDS} | {"user_id": user_id, "updated_at": updated_ms}
+    profile = _from_row(row)
+    updated_ms = profile["updated_at"]
     await cache_profile(redis, user_id, profile, updated_ms)
     return profile
 
@@ -91,20 +93,35 @@ async def read_profiles(session: Session, redis: Any, user_ids: list[str]) -> di
     found: dict[str, dict[str, Any]] = {}
     for user_id, fields in zip(wanted, cached, strict=True):
         if fields:
-            found[user_id] = {f: (fields.get(f) or None) for f in PROFILE_FIELDS} | {
-                "user_id": user_id, "updated_at": int(fields["updated_at"])}
+            found[user_id] = _from_hash(user_id, fields)
     missing = [u for u in wanted if u not in found]
     loaded: dict[str, dict[str, Any]] = {}
     for start in range(0, len(missing), _IN_CHUNK):
-        rows = await execute(session, "SELECT user_id, username, display_name, bio, avatar_image_id, updated_at "
-                             "FROM users WHERE user_id IN %s", (ValueSequence(missing[start:start + _IN_CHUNK]),))
+        rows = await execute(session, "SELECT user_id, username, display_name, bio, avatar_image_id, is_private, "
+                             "updated_at FROM users WHERE user_id IN %s",
+                             (ValueSequence(missing[start:start + _IN_CHUNK]),))
         for row in rows.current_rows:
-            loaded[row.user_id] = {f: getattr(row, f) for f in PROFILE_FIELDS} | {
-                "user_id": row.user_id, "updated_at": ms_of(row.updated_at) if row.updated_at else 0}
+            loaded[row.user_id] = _from_row(row)
     if loaded:
         async with redis.pipeline(transaction=False) as pipe:
             for user_id, profile in loaded.items():
-                pairs = [v for f in PROFILE_FIELDS for v in (f, profile.get(f) or "")] + ["user_id", user_id]
+                pairs = [v for f, value in _hash_fields(profile).items() for v in (f, value)] + ["user_id", user_id]
                 pipe.eval(_FILL, 1, keys.user_profile(user_id), profile["updated_at"], keys.PROFILE_TTL_S, *pairs)
             await pipe.execute()
     return found | loaded
+
+
+def _hash_fields(profile: dict[str, Any]) -> dict[str, str]:
+    """The profile as Redis hash fields (strings; "" for absent)."""
+    return {f: profile.get(f) or "" for f in PROFILE_FIELDS} | {
+        f: "1" if profile.get(f) else "0" for f in FLAG_FIELDS}
+
+
+def _from_hash(user_id: str, fields: dict[str, Any]) -> dict[str, Any]:
+    return {f: (fields.get(f) or None) for f in PROFILE_FIELDS} | {
+        f: fields.get(f) == "1" for f in FLAG_FIELDS} | {"user_id": user_id, "updated_at": int(fields["updated_at"])}
+
+
+def _from_row(row: Any) -> dict[str, Any]:
+    return {f: getattr(row, f) for f in PROFILE_FIELDS} | {f: bool(getattr(row, f, None)) for f in FLAG_FIELDS} | {
+        "user_id": row.user_id, "updated_at": ms_of(row.updated_at) if row.updated_at else 0}

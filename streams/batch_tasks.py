@@ -8,6 +8,7 @@ import logging
 import faust
 
 from photostream.settings import Settings
+from sinks.accounts_requests import FollowRequests
 from sinks.comments import CommentWriter
 from sinks.feeds import FeedCache, FeedPosts
 from sinks.graph import GraphReader, GraphWriter
@@ -17,6 +18,7 @@ from streams.comments import CommentsProjector
 from streams.engine.loop import BatchLoop
 from streams.engine.records import BatchProcessor
 from streams.feeds import FeedProcessor
+from streams.follow_requests import FollowRequestsProjector
 from streams.hashtags.extractor import HashtagExtractor
 from streams.hashtags.wiring import counter_and_popularity
 from streams.presence import PresenceProcessor
@@ -36,6 +38,7 @@ def build_processors(settings: Settings, resources: Resources) -> list[BatchProc
                       FeedPosts(resources.session), FeedCache(resources.redis, settings.feed_cap, settings.feed_ttl_s),
                       resources.redis),
         CommentsProjector(CommentWriter(resources.session), resources.redis),
+        FollowRequestsProjector(FollowRequests(resources.session), resources.redis),
         UnreadProcessor(UnreadPairs(resources.session), UnreadSets(resources.redis), resources.redis),
         PresenceProcessor(PresenceRows(resources.session), PresenceHashes(resources.redis), resources.redis),
     ]

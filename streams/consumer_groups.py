@@ -16,6 +16,7 @@ from photostream.settings import Settings
 from streams.app import PROJECTOR_TOPICS
 from streams.comments import CommentsProjector
 from streams.feeds import FeedProcessor
+from streams.follow_requests import FollowRequestsProjector
 from streams.hashtags.counter import HashtagCounter
 from streams.hashtags.extractor import HashtagExtractor
 from streams.hashtags.popularity import PopularityUpdater
@@ -28,7 +29,7 @@ Offsets = dict[tuple[str, int], int]
 def groups_of(app_id: str) -> dict[str, tuple[str, ...]]:
     """Every consumer group a worker with ``app_id`` uses, with its topics."""
     groups: dict[str, tuple[str, ...]] = {app_id: PROJECTOR_TOPICS}
-    for processor in (HashtagExtractor, HashtagCounter, PopularityUpdater, FeedProcessor,
+    for processor in (FollowRequestsProjector, HashtagExtractor, HashtagCounter, PopularityUpdater, FeedProcessor,
                       CommentsProjector, UnreadProcessor, PresenceProcessor):
         groups[f"{app_id}.{processor.name}"] = processor.topics
     return groups

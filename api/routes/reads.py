@@ -1,4 +1,4 @@
-"""Reads of the views: profiles and posts, honouring ``?after=TOKEN`` for read-your-writes."""
+"""Reads of the views: posts (profiles: api.routes.users), honouring ``?after=TOKEN`` for read-your-writes."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from api.consistency import ConsistencyToken, InvalidConsistencyTokenError, wait
 from api.deps import OptionalUser, ResourcesDep, SettingsDep, parse_id
 from api.errors import ApiError
 from api.hydrate import hydrate_posts
-from sinks.profiles import read_profile
 
 router = APIRouter(tags=["reads"])
 After = Annotated[str | None, Query(description="a consistency token from a write's 202 answer")]
@@ -26,18 +25,6 @@ async def honour_after(after: str | None, resources: Any, settings: Any, respons
         raise ApiError(422, "invalid", str(exc), "after") from None
     if not await wait_applied(resources.redis, token, settings.read_your_writes_timeout_s):
         response.headers["X-Photostream-Consistency"] = "pending"
-
-
-@router.get("/users/{user_id}")
-async def get_user(user_id: str, resources: ResourcesDep, settings: SettingsDep, response: Response,
-                   after: After = None) -> dict[str, Any]:
-    parse_id(user_id, "user_id")
-    await honour_after(after, resources, settings, response)
-    profile = await read_profile(resources.session, resources.redis, user_id)
-    if profile is None:
-        raise ApiError(404, "not_found", "no such user", "user_id")
-    return {"id": user_id, "username": profile["username"], "display_name": profile["display_name"],
-            "bio": profile["bio"], "avatar_image_id": profile["avatar_image_id"]}
 
 
 @router.get("/posts/{post_id}")

@@ -7,6 +7,7 @@ not exist or that the caller may not see.)
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path
@@ -93,7 +94,13 @@ async def delete_post(post_id: PathId, user: CurrentUser, resources: ResourcesDe
 
 @router.post("/users/{user_id}/follow", status_code=202, response_model=Accepted)
 async def follow(user_id: PathId, user: CurrentUser, resources: ResourcesDep, settings: SettingsDep) -> Accepted:
-    event = events.follow_changed(follower_id=user, followee_id=parse_id(user_id, "user_id"), action="follow")
+    """A follow; to a private account not followed yet, a follow request (its owner approves or denies)."""
+    followee = parse_id(user_id, "user_id")
+    event = events.follow_changed(follower_id=user, followee_id=followee, action="follow")  # validates first
+    private, followed = await asyncio.gather(resources.graph.private_among([followee]),
+                                             resources.graph.followed_among(user, [followee]))
+    if followee in private and followee not in followed:
+        event = events.follow_requested(follower_id=user, followee_id=followee, action="request")
     return await _publish(resources, settings, user, event, "write")
 
 

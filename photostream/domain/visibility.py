@@ -13,21 +13,24 @@ Visibility = Literal["public", "followers", "private"]
 VISIBILITIES: tuple[Visibility, ...] = ("public", "followers", "private")
 
 
-def needs_follow_check(viewer: str | None, author_id: str, visibility: str) -> bool:
+def needs_follow_check(viewer: str | None, author_id: str, visibility: str, author_is_private: bool = False) -> bool:
     """True when the answer of :func:`may_see` depends on whether ``viewer`` follows ``author_id``."""
-    return visibility == "followers" and viewer is not None and viewer != author_id
+    return (visibility == "followers" or (visibility == "public" and author_is_private)) \
+        and viewer is not None and viewer != author_id
 
 
-def may_see(viewer: str | None, author_id: str, visibility: str, viewer_follows_author: bool = False) -> bool:
+def may_see(viewer: str | None, author_id: str, visibility: str, viewer_follows_author: bool = False,
+            author_is_private: bool = False) -> bool:
     """Whether ``viewer`` (None: anonymous) may see a post of ``author_id`` with ``visibility``.
 
     public: everyone; followers: the author and their followers; private: the author only. An unknown
-    visibility value is treated as private (fail closed).
+    visibility value is treated as private (fail closed). A private account's posts are never shown beyond
+    its followers, whatever their own visibility says (switching back to public restores them).
     """
     if viewer is not None and viewer == author_id:
         return True
     if visibility == "public":
-        return True
+        return not author_is_private or (viewer is not None and viewer_follows_author)
     if visibility == "followers":
         return viewer is not None and viewer_follows_author
     return False

@@ -167,6 +167,6 @@ def post_row(author_id: str, visibility: str = "public", caption: str = "hi", im
             "location_name": None, "created_at": created_at or datetime(2026, 1, 2, 3, 4, 5), "deleted": deleted}
 
 
-def user_row(username: str, avatar_image_id: str | None = None) -> dict[str, Any]:
+def user_row(username: str, avatar_image_id: str | None = None, is_private: bool = False) -> dict[str, Any]:
     return {"username": username, "display_name": username.title(), "bio": None,
-            "avatar_image_id": avatar_image_id, "updated_at": datetime(2026, 1, 1, tzinfo=UTC).replace(tzinfo=None)}
+            "avatar_image_id": avatar_image_id, "is_private": is_private, "updated_at": datetime(2026, 1, 1, tzinfo=UTC).replace(tzinfo=None)}

@@ -38,6 +38,12 @@ class FakeRedis:
     async def hgetall(self, _: str) -> dict[str, str]:
         return {}
 
+    async def exists(self, *_: str) -> int:
+        """No access token is revoked (api.auth.verify_access)."""
+        if self.down:
+            raise redis.exceptions.ConnectionError("Error 111 connecting to 127.0.0.1:6399. Connection refused.")
+        return 0
+
 
 class FailingSession:
     """A Cassandra session whose every statement fails with ``error``."""

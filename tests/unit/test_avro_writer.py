@@ -34,6 +34,7 @@ def valid_value(avro_type, rng):
         return valid_value(rng.choice(avro_type), rng)
     return {
         "null": lambda: None,
+        "boolean": lambda: rng.choice([True, False]),
         "string": lambda: rng.choice(["", "x", "ünïcødé 😍", "a" * 300, "0190a0b0-0000-7000-8000-000000000001"]),
         "long": lambda: rng.choice([0, -1, 1, 63, 64, -65, 8191, 8192, 2**40, 1_750_000_000_123, 2**63 - 1, -(2**63)]),
         "double": lambda: rng.choice([0.0, -1.5, 38.7, 1e300, 7]),

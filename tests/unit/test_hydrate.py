@@ -10,7 +10,7 @@ import pytest
 from api.hydrate import hydrate_posts
 from sinks import keys
 from sinks.engagement_reads import EngagementReads
-from sinks.graph import GraphReader
+from sinks.accounts_privacy import AudienceReader
 from tests.unit.counting_fakes import CountingRedis, CountingSession, Data, post_row, user_row
 
 VIEWER = "viewer"
@@ -20,13 +20,13 @@ VIEWER = "viewer"
 class Resources:
     session: CountingSession
     redis: CountingRedis
-    graph: GraphReader
+    graph: AudienceReader
     engagement: EngagementReads
 
     @classmethod
     def over(cls, data: Data) -> Resources:
         session, redis = CountingSession(data), CountingRedis()
-        return cls(session, redis, GraphReader(session), EngagementReads(session, redis))  # type: ignore[arg-type]
+        return cls(session, redis, AudienceReader(session, redis), EngagementReads(session, redis))  # type: ignore[arg-type]
 
     def trips(self) -> tuple[int, int]:
         """(Redis, Cassandra) round trips so far; resets the counters."""
@@ -66,9 +66,9 @@ async def test_a_page_of_20_costs_the_same_round_trips_as_a_page_of_1() -> None:
         assert len(cold) == len(warm) == n and cold == warm
         costs[n] = [cold_cost, warm_cost]
     assert costs[1] == costs[20]
-    # cold: posts MGET + fill, profiles pipeline + fill, counts pipeline + fill (Redis);
-    #       posts, profiles, counts, follows, likes (Cassandra). Warm: only what has no cache.
-    assert costs[20] == [(6, 5), (3, 2)]
+    # cold: posts MGET + fill, profiles pipeline + fill, counts pipeline + fill, authors' privacy (Redis);
+    #       posts, profiles, counts, privacy, follows, likes (Cassandra). Warm: only what has no cache.
+    assert costs[20] == [(7, 6), (4, 2)]
 
 
 async def test_an_anonymous_page_reads_no_likes_and_no_follows() -> None:
@@ -80,7 +80,7 @@ async def test_an_anonymous_page_reads_no_likes_and_no_follows() -> None:
     items = await hydrate_posts(resources, None, ids)
     assert [i["post_id"] for i in items] == public
     assert not any(i["liked_by_me"] for i in items)
-    assert resources.trips() == (3, 0)
+    assert resources.trips() == (4, 0)  # posts, profiles, counts, authors' privacy: all cached
 
 
 async def test_items_keep_the_given_order_and_skip_posts_gone_or_hidden() -> None:

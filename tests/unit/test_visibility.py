@@ -45,6 +45,9 @@ class FakeGraph:
         self.queries += 1
         return {c for c in candidates if (follower, c) in self.follows}
 
+    async def private_among(self, user_ids: set[str]) -> set[str]:
+        return set()
+
 
 def test_a_page_is_filtered_in_order_with_one_graph_read() -> None:
     posts = [{"author_id": "x", "visibility": "followers"}, {"author_id": "y", "visibility": "followers"},

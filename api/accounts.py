@@ -1,0 +1,141 @@
+"""Accounts: registration, password checks and login sessions, over the credential and refresh-token stores.
+
+Secrets stay here and in Cassandra: passwords are hashed with argon2id (in a worker thread: a hash costs tens of
+milliseconds of CPU, which must not stall the event loop), and nothing secret is logged or published — the
+``user-registered`` event carries the public profile only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from cassandra.cluster import Session
+
+from api.auth import mint_access_token
+from photostream.domain.accounts import is_email, normalize_email, normalize_username
+from photostream.settings import Settings
+from producers.ids import new_id, now_ms
+from sinks.accounts_refresh import Outcome, RefreshTokens
+from sinks.credentials import Credentials, CredentialStore
+
+
+class TakenError(Exception):
+    """The username or e-mail address is someone else's; ``field`` says which."""
+
+    def __init__(self, field: str) -> None:
+        super().__init__(f"{field} is taken")
+        self.field = field
+
+
+class RefreshRefusedError(Exception):
+    """The refresh token is not valid (unknown, expired, revoked, or reused — then its family is revoked)."""
+
+
+@dataclass(frozen=True)
+class LoginSession:
+    """What a login or a refresh hands out."""
+
+    user_id: str
+    access_token: str
+    refresh_token: str
+    expires_in: int
+
+    def body(self) -> dict[str, Any]:
+        return {"user_id": self.user_id, "access_token": self.access_token, "token_type": "bearer",
+                "expires_in": self.expires_in, "refresh_token": self.refresh_token}
+
+
+class Accounts:
+    def __init__(self, settings: Settings, session: Session) -> None:
+        self._settings = settings
+        self.credentials = CredentialStore(session)
+        self.refresh_tokens = RefreshTokens(session, settings.refresh_ttl_s)
+        self._hasher = PasswordHasher(time_cost=settings.password_hash_time_cost,
+                                      memory_cost=settings.password_hash_memory_kib,
+                                      parallelism=settings.password_hash_parallelism)  # argon2id by default
+        # verified against when the login names no account, so a miss costs what a wrong password costs
+        self._decoy = self._hasher.hash(new_id())
+
+    async def hash_password(self, password: str) -> str:
+        return await asyncio.to_thread(self._hasher.hash, password)
+
+    async def _matches(self, password_hash: str, password: str) -> bool:
+        try:
+            return await asyncio.to_thread(self._hasher.verify, password_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False
+
+    async def register(self, username: str, email: str, password: str) -> str:
+        """A new account's id; :class:`TakenError` if the name or address is held. The claims are taken
+        first (Paxos), the credentials written after; a failure in between releases what was claimed."""
+        user_id = new_id()
+        password_hash = await self.hash_password(password)
+        if not await self.credentials.claim("username", username, user_id):
+            raise TakenError("username")
+        try:
+            if not await self.credentials.claim("email", email, user_id):
+                raise TakenError("email")
+            try:
+                await self.credentials.put(Credentials(user_id, username, email, password_hash), now_ms())
+            except BaseException:
+                await self.credentials.release("email", email, user_id)
+                raise
+        except BaseException:
+            await self.credentials.release("username", username, user_id)
+            raise
+        return user_id
+
+    async def unregister(self, credentials: Credentials) -> None:
+        """Undo :meth:`register` (its announcement could not be published)."""
+        await self.credentials.forget(credentials.user_id)
+        await self.credentials.release("email", credentials.email, credentials.user_id)
+        await self.credentials.release("username", credentials.username, credentials.user_id)
+
+    async def resolve(self, login: str) -> str | None:
+        """The account a login (username or e-mail) names, if any."""
+        try:
+            kind, value = ("email", normalize_email(login)) if is_email(login) else ("username",
+                                                                                       normalize_username(login))
+        except ValueError:
+            return None
+        return await self.credentials.owner(kind, value)
+
+    async def check_password(self, user_id: str | None, password: str) -> Credentials | None:
+        """The account's credentials if ``password`` is its password. Always pays for one verification."""
+        found = await self.credentials.get(user_id) if user_id is not None else None
+        if found is None:
+            await self._matches(self._decoy, password)
+            return None
+        if not await self._matches(found.password_hash, password):
+            return None
+        if self._hasher.check_needs_rehash(found.password_hash):  # the cost settings were raised
+            await self.credentials.set_password(found.user_id, await self.hash_password(password), now_ms())
+        return found
+
+    async def change_password(self, user_id: str, new_password: str) -> None:
+        """New hash, and every login session of the user ends (a thief's refresh token dies with them)."""
+        await self.credentials.set_password(user_id, await self.hash_password(new_password), now_ms())
+        await self.refresh_tokens.revoke_all(user_id)
+
+    async def start_session(self, user_id: str, family_id: str | None = None) -> LoginSession:
+        refresh = await self.refresh_tokens.issue(user_id, now_ms(), family_id)
+        access = mint_access_token(self._settings, user_id)
+        return LoginSession(user_id, access, refresh, self._settings.jwt_access_ttl_s)
+
+    async def refresh(self, presented: str) -> LoginSession:
+        rotation = await self.refresh_tokens.rotate(presented)
+        if rotation.outcome is Outcome.REUSED:
+            raise RefreshRefusedError("the refresh token was already used; every token of its session is revoked")
+        if rotation.outcome is not Outcome.ROTATED or rotation.user_id is None:
+            raise RefreshRefusedError("invalid refresh token")
+        return await self.start_session(rotation.user_id, rotation.family_id)
+
+    async def end_session(self, user_id: str, presented: str) -> None:
+        """Revoke the refresh token's family, if the token is the caller's own."""
+        owner = await self.refresh_tokens.owner(presented)
+        if owner is not None and owner[0] == user_id:
+            await self.refresh_tokens.revoke_family(*owner)

@@ -1,0 +1,166 @@
+"""Registration, login, refresh, logout and password change (``/auth/*``).
+
+Unlike the write gateway these handlers write Cassandra directly: credentials must be durable and unique before
+the answer (a registration learns at once whether its name is free), and they are secrets, which never enter
+Kafka. What others may know of a new account — its public profile — is published as ``user-registered``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from api import ratelimit
+from api.accounts import Accounts, RefreshRefusedError, TakenError
+from api.auth import revoke_access
+from api.consistency import ConsistencyToken, token_key
+from api.deps import CurrentClaims, ResourcesDep, SettingsDep
+from api.errors import ApiError
+from photostream.domain.accounts import (
+    PASSWORD_MAX,
+    AccountRuleError,
+    check_password,
+    normalize_email,
+    normalize_username,
+)
+from producers import events
+from sinks.credentials import Credentials
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+
+def get_accounts(request: Request) -> Accounts:
+    """One :class:`Accounts` per app (its statements are prepared once, on first use)."""
+    accounts: Accounts | None = getattr(request.app.state, "accounts", None)
+    if accounts is None:
+        accounts = request.app.state.accounts = Accounts(request.app.state.settings,
+                                                         request.app.state.resources.session)
+    return accounts
+
+
+AccountsDep = Annotated[Accounts, Depends(get_accounts)]
+
+
+class RegisterIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    username: str = Field(max_length=100)
+    email: str = Field(max_length=320)
+    password: str = Field(max_length=PASSWORD_MAX)
+    display_name: str | None = Field(default=None, max_length=100)
+
+
+class LoginIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    login: str = Field(min_length=1, max_length=320, description="username or e-mail address")
+    password: str = Field(max_length=PASSWORD_MAX)
+
+
+class RefreshIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    refresh_token: str = Field(max_length=200)
+
+
+class LogoutIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    refresh_token: str | None = Field(default=None, max_length=200)
+
+
+class PasswordIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    current_password: str = Field(max_length=PASSWORD_MAX)
+    new_password: str = Field(max_length=PASSWORD_MAX)
+
+
+def _rule(call: Any, *args: Any) -> Any:
+    try:
+        return call(*args)
+    except AccountRuleError as exc:
+        raise ApiError(422, "invalid", f"{exc.field}: {exc}", exc.field) from None
+
+
+def _unauthorized(message: str) -> ApiError:
+    return ApiError(401, "unauthorized", message, headers={"WWW-Authenticate": "Bearer"})
+
+
+@router.post("/register", status_code=201)
+async def register(body: RegisterIn, accounts: AccountsDep, resources: ResourcesDep,
+                   settings: SettingsDep) -> dict[str, Any]:
+    """A new account: ``{id, username, event_id, token}`` (``token`` for ``?after=`` on profile reads)."""
+    username = _rule(normalize_username, body.username)
+    email = _rule(normalize_email, body.email)
+    password = _rule(check_password, body.password)
+    try:
+        user_id = await accounts.register(username, email, password)
+    except TakenError as exc:
+        raise ApiError(409, "conflict", f"{exc.field} is already taken", exc.field) from None
+    event = events.user_registered(user_id=user_id, username=username, display_name=body.display_name or username)
+    try:
+        result = await resources.publisher.publish_async(event)
+    except BaseException:
+        # an account nobody can see must not keep its name: undo, and the client retries the whole thing
+        await accounts.unregister(Credentials(user_id, username, email, ""))
+        raise
+    token = ConsistencyToken(result.topic, result.partition, result.offset).encode(token_key(settings))
+    return {"id": user_id, "username": username, "event_id": event.event_id, "token": token}
+
+
+async def _limit_login(request: Request, resources: Any, settings: Any, account_key: str) -> None:
+    """Attempts per client address, then per account (429 with Retry-After): guessing is slow either way."""
+    client = request.client.host if request.client else "unknown"
+    checks = ((f"address:{client}", ratelimit.Limit(settings.login_per_address_per_minute,
+                                                    settings.login_per_address_burst)),
+              (f"account:{account_key}", ratelimit.Limit(settings.login_per_account_per_minute,
+                                                         settings.login_per_account_burst)))
+    for subject, limit in checks:
+        decision = await ratelimit.take(resources.redis, subject, "login", limit)
+        if not decision.allowed:
+            raise ApiError(429, "rate_limited", f"too many login attempts; retry in {decision.retry_after_s}s",
+                           headers={"Retry-After": str(decision.retry_after_s)})
+
+
+@router.post("/login")
+async def login(body: LoginIn, request: Request, accounts: AccountsDep, resources: ResourcesDep,
+                settings: SettingsDep) -> dict[str, Any]:
+    """An access token (short-lived JWT) and a refresh token (single use, rotated by ``/auth/refresh``)."""
+    user_id = await accounts.resolve(body.login)
+    # an unknown login is limited too (under its own name), so limits do not reveal which accounts exist
+    await _limit_login(request, resources, settings, user_id or body.login.strip().lower())
+    found = await accounts.check_password(user_id, body.password)
+    if found is None:
+        raise _unauthorized("wrong login or password")
+    return (await accounts.start_session(found.user_id)).body()
+
+
+@router.post("/refresh")
+async def refresh(body: RefreshIn, accounts: AccountsDep) -> dict[str, Any]:
+    """The session's next tokens; the presented refresh token is spent. Presenting a spent one revokes the
+    whole session (someone else holds a copy)."""
+    try:
+        return (await accounts.refresh(body.refresh_token)).body()
+    except RefreshRefusedError as exc:
+        raise _unauthorized(str(exc)) from None
+
+
+@router.post("/logout", status_code=204)
+async def logout(claims: CurrentClaims, accounts: AccountsDep, resources: ResourcesDep,
+                 body: LogoutIn | None = None) -> Response:
+    """Revoke this access token (until it would have expired) and, if given, the refresh token's session."""
+    if body is not None and body.refresh_token:
+        await accounts.end_session(claims.user_id, body.refresh_token)
+    await revoke_access(resources.redis, claims)
+    return Response(status_code=204)
+
+
+@router.post("/password")
+async def change_password(body: PasswordIn, claims: CurrentClaims, request: Request, accounts: AccountsDep,
+                          resources: ResourcesDep, settings: SettingsDep) -> dict[str, Any]:
+    """Needs the current password; ends every session (and this access token) and starts a new one."""
+    new_password = _rule(check_password, body.new_password, "new_password")
+    await _limit_login(request, resources, settings, claims.user_id)
+    if await accounts.check_password(claims.user_id, body.current_password) is None:
+        raise ApiError(403, "forbidden", "current_password is wrong", "current_password")
+    await accounts.change_password(claims.user_id, new_password)
+    await revoke_access(resources.redis, claims)
+    return (await accounts.start_session(claims.user_id)).body()

@@ -1,0 +1,153 @@
+"""Accounts as others see them, and as their owner changes them: ``GET /users/{id}``, ``PATCH /users/me``, and
+the owner's side of follow requests to a private account (list, approve, deny).
+
+Changes are published, never written here (the write gateway's rule): ``profile-updated`` carries the whole new
+public profile; approving a request publishes the requester's ``follow-changed`` on their behalf, then closes
+the request with ``follow-requested`` (in that order, so a failure between the two leaves a request that can be
+approved again, never a closed request without its follow).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.deps import CurrentUser, OptionalUser, ResourcesDep, SettingsDep, parse_id
+from api.errors import ApiError
+from api.hydrate import authors, image_url
+from api.paging import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, encode_cursor
+from api.routes.reads import After, honour_after
+from api.routes.writes import Accepted, PathId, _publish
+from producers import events
+from sinks.accounts_counts import PostCounts
+from sinks.accounts_requests import FollowRequests
+from sinks.credentials import CredentialStore
+from sinks.profiles import read_profile
+
+router = APIRouter(tags=["users"])
+T = TypeVar("T")
+
+
+def _repository(request: Request, cls: Callable[[Any], T]) -> T:
+    """One instance of a repository per app (statements prepared once, on first use)."""
+    cache: dict[Any, Any] = request.app.state.__dict__.setdefault("_user_repositories", {})
+    if cls not in cache:
+        cache[cls] = cls(request.app.state.resources.session)
+    return cache[cls]  # type: ignore[no-any-return]
+
+
+class ProfilePatch(BaseModel):
+    """Only the fields sent change; ``bio`` and ``avatar_image_id`` may be set to null to clear them."""
+
+    model_config = ConfigDict(extra="forbid")
+    display_name: str | None = Field(default=None, min_length=1, max_length=100)
+    bio: str | None = Field(default=None, max_length=500)
+    avatar_image_id: str | None = None
+    is_private: bool | None = None
+
+
+async def _none() -> bool:
+    return False
+
+
+@router.get("/users/{user_id}")
+async def get_user(user_id: str, request: Request, viewer: OptionalUser, resources: ResourcesDep,
+                   settings: SettingsDep, response: Response, after: After = None) -> dict[str, Any]:
+    """The public profile with counts, and how the viewer and the user are related (``me``: the caller)."""
+    if user_id == "me" and viewer is not None:
+        user_id = viewer
+    parse_id(user_id, "user_id")
+    await honour_after(after, resources, settings, response)
+    profile = await read_profile(resources.session, resources.redis, user_id)
+    if profile is None:
+        raise ApiError(404, "not_found", "no such user", "user_id")
+    other = viewer is not None and viewer != user_id
+    requests = _repository(request, FollowRequests)
+    posts, followers, following, followed_by_me, follows_me, requested = await asyncio.gather(
+        _repository(request, PostCounts).of(user_id),
+        resources.graph.follower_counts([user_id]),
+        resources.follow_lists.following_count(user_id),
+        resources.graph.followed_among(viewer, [user_id]) if other else _none(),
+        resources.graph.followed_among(user_id, [viewer]) if other else _none(),
+        requests.is_pending(user_id, viewer) if viewer is not None and other and profile.get("is_private")
+        else _none(),
+    )
+    avatar = profile.get("avatar_image_id")
+    return {"id": user_id, "username": profile["username"], "display_name": profile["display_name"],
+            "bio": profile["bio"], "avatar_image_id": avatar, "avatar_url": image_url(avatar) if avatar else None,
+            "is_private": bool(profile.get("is_private")),
+            "counts": {"posts": posts, "followers": followers.get(user_id, 0), "following": following},
+            "followed_by_me": bool(followed_by_me), "follows_me": bool(follows_me),
+            "follow_requested_by_me": bool(requested)}
+
+
+@router.patch("/users/me", status_code=202, response_model=Accepted)
+async def update_me(body: ProfilePatch, request: Request, user: CurrentUser, resources: ResourcesDep,
+                    settings: SettingsDep) -> Accepted:
+    """Publishes ``profile-updated`` with the whole new public profile (the current one with the fields sent)."""
+    current = await read_profile(resources.session, resources.redis, user)
+    if current is None:  # registered a moment ago, not projected yet: the credentials know the name
+        credentials = await _repository(request, CredentialStore).get(user)
+        if credentials is None:
+            raise ApiError(404, "not_found", "no such user")
+        current = {"username": credentials.username, "display_name": credentials.username}
+    sent = body.model_fields_set
+    if "display_name" in sent and body.display_name is None:
+        raise ApiError(422, "invalid", "display_name: may not be null", "display_name")
+    if "is_private" in sent and body.is_private is None:
+        raise ApiError(422, "invalid", "is_private: may not be null", "is_private")
+    if body.avatar_image_id is not None:
+        parse_id(body.avatar_image_id, "avatar_image_id")
+        if await resources.images.uploader(body.avatar_image_id) != user:
+            raise ApiError(422, "invalid", "avatar_image_id: not an image you uploaded", "avatar_image_id")
+    merged = {f: getattr(body, f) if f in sent else current.get(f)
+              for f in ("display_name", "bio", "avatar_image_id", "is_private")}
+    event = events.profile_updated(user_id=user, username=current["username"],
+                                   display_name=merged["display_name"] or current["username"], bio=merged["bio"],
+                                   avatar_image_id=merged["avatar_image_id"], is_private=bool(merged["is_private"]))
+    return await _publish(resources, settings, user, event, "write")
+
+
+@router.get("/users/me/follow-requests")
+async def follow_requests(request: Request, user: CurrentUser, resources: ResourcesDep, settings: SettingsDep,
+                          response: Response, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None,
+                          after: After = None) -> dict[str, Any]:
+    """Pending requests to follow the caller: ``{items:[{id, username, avatar_url, requested_at}], next_cursor}``."""
+    position = decode_cursor("follow-requests", cursor)
+    await honour_after(after, resources, settings, response)
+    pending = await _repository(request, FollowRequests).page(user, limit, position)
+    people = await authors(resources, [p.follower_id for p in pending])
+    return {"items": [people[p.follower_id] | {"requested_at": p.requested_at} for p in pending],
+            "next_cursor": encode_cursor("follow-requests", pending[-1].follower_id)
+            if len(pending) == limit else None}
+
+
+async def _pending(request: Request, owner: str, requester: str) -> str:
+    parse_id(requester, "user_id")
+    if not await _repository(request, FollowRequests).is_pending(owner, requester):
+        raise ApiError(404, "not_found", "no pending follow request from this user", "user_id")
+    return requester
+
+
+@router.post("/users/me/follow-requests/{user_id}/approve", status_code=202, response_model=Accepted)
+async def approve(user_id: PathId, request: Request, user: CurrentUser, resources: ResourcesDep,
+                  settings: SettingsDep) -> Accepted:
+    """The requester now follows the caller; the token is the follow's (reads with it see the new follower)."""
+    requester = await _pending(request, user, user_id)
+    follow = events.follow_changed(follower_id=requester, followee_id=user, action="follow")
+    accepted = await _publish(resources, settings, user, follow, "write")
+    await resources.publisher.publish_async(
+        events.follow_requested(follower_id=requester, followee_id=user, action="approve"))
+    return accepted
+
+
+@router.post("/users/me/follow-requests/{user_id}/deny", status_code=202, response_model=Accepted)
+async def deny(user_id: PathId, request: Request, user: CurrentUser, resources: ResourcesDep,
+               settings: SettingsDep) -> Accepted:
+    requester = await _pending(request, user, user_id)
+    event = events.follow_requested(follower_id=requester, followee_id=user, action="deny")
+    return await _publish(resources, settings, user, event, "write")

@@ -1,0 +1,79 @@
+"""Account rules, pure: what a username, an e-mail address and a password must be, and the refresh-token format.
+
+Usernames and e-mail addresses are compared case-insensitively, so each is normalised (lower-cased) once, here,
+and only the normalised form is stored and claimed: ``Alice`` and ``alice`` are one name.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+
+USERNAME_MIN, USERNAME_MAX = 3, 30
+PASSWORD_MIN = 10
+#: hashing cost grows with the input; nobody's password is longer than this
+PASSWORD_MAX = 1024
+EMAIL_MAX = 254  # RFC 5321's path limit
+_USERNAME = re.compile(rf"[a-z0-9_.]{{{USERNAME_MIN},{USERNAME_MAX}}}")
+# a practical shape check (one @, a dotted domain, no spaces); deliverability is the mail system's business
+_EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
+REFRESH_PREFIX = "rt1"
+
+
+class AccountRuleError(ValueError):
+    """A field breaks a rule; ``field`` names it for the 422 answer."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def normalize_username(raw: str) -> str:
+    """The canonical (lower-case) username, or :class:`AccountRuleError`."""
+    name = raw.strip().lower()
+    if not _USERNAME.fullmatch(name):
+        raise AccountRuleError("username", f"{USERNAME_MIN}–{USERNAME_MAX} characters of a-z, 0-9, '_' and '.'")
+    return name
+
+
+def normalize_email(raw: str) -> str:
+    """The canonical (lower-case) address, or :class:`AccountRuleError`."""
+    email = raw.strip().lower()
+    if len(email) > EMAIL_MAX or not _EMAIL.fullmatch(email):
+        raise AccountRuleError("email", "not an e-mail address")
+    return email
+
+
+def check_password(password: str, field: str = "password") -> str:
+    if not PASSWORD_MIN <= len(password) <= PASSWORD_MAX:
+        raise AccountRuleError(field, f"between {PASSWORD_MIN} and {PASSWORD_MAX} characters")
+    return password
+
+
+def is_email(login: str) -> bool:
+    """A login names an account by e-mail when it holds an '@' (usernames cannot)."""
+    return "@" in login
+
+
+@dataclass(frozen=True)
+class RefreshToken:
+    """``rt1.<token id>.<secret>``: the id finds the stored row, the secret proves possession (only its hash is
+    stored, so a copy of the table cannot be replayed as tokens)."""
+
+    token_id: str
+    secret: str
+
+    def encode(self) -> str:
+        return f"{REFRESH_PREFIX}.{self.token_id}.{self.secret}"
+
+    @classmethod
+    def new(cls, token_id: str) -> RefreshToken:
+        return cls(token_id, secrets.token_urlsafe(32))
+
+    @classmethod
+    def parse(cls, text: str) -> RefreshToken | None:
+        parts = text.split(".")
+        if len(parts) != 3 or parts[0] != REFRESH_PREFIX or not parts[1] or len(parts[2]) < 32:
+            return None
+        return cls(parts[1], parts[2])
