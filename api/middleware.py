@@ -22,9 +22,11 @@ from photostream.settings import Settings
 
 
 def install(app: FastAPI, settings: Settings, prefix: str) -> None:
-    """Add the edge middlewares to ``app`` (Starlette wraps the last added outermost)."""
-    app.add_middleware(ReadRateLimit, limit=ratelimit.Limit(settings.rate_limit_reads_per_second * 60,
-                                                            settings.rate_limit_reads_burst), prefix=prefix)
+    """Add the edge middlewares to ``app`` (Starlette wraps the last added outermost). A read rate of 0 leaves
+    the read limit out (for a deployment whose proxy limits per address already)."""
+    if settings.rate_limit_reads_per_second > 0:
+        app.add_middleware(ReadRateLimit, limit=ratelimit.Limit(settings.rate_limit_reads_per_second * 60,
+                                                                settings.rate_limit_reads_burst), prefix=prefix)
     app.add_middleware(ConsistencyGuard, key=token_key(settings))
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_body_bytes)
     app.add_middleware(ErrorShield)

@@ -184,3 +184,11 @@ def test_health_and_writes_do_not_spend_read_tokens() -> None:
     assert api.get("/healthz").status_code == 200
     assert api.post(f"{PREFIX}/test/echo", content=b"{}").status_code == 200
     assert redis.script_calls == 0
+
+
+def test_a_read_rate_of_zero_leaves_the_limit_out() -> None:
+    redis = FakeRedis(decision=(0, 1000))
+    api = client_with(redis, FailingSession(NoHostAvailable("down", {})),
+                      Settings(rate_limit_reads_per_second=0))
+    assert api.get(f"{PREFIX}/users/{new_id()}").status_code == 503  # past the (absent) limiter, into the route
+    assert redis.script_calls == 0
