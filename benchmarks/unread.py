@@ -1,0 +1,190 @@
+"""Benchmark: the newly-unread badge — event → Redis applied latency at a steady rate, and processor throughput.
+
+Latency: the ``unread`` processor runs in a ``BatchLoop`` in this process (its own consumer group from the log
+end); events are published through the SDK at a steady rate, each adding a new sender to one of a pool of
+users, so each changes a set. "Applied" is the moment the processor's Redis script (write + pub/sub ping in
+one script) pings the user's status channel, observed by a pattern subscriber; latency = that moment minus the
+event's ``occurred_at``. Baseline, same run and same events: a raw confluent-kafka consumer on the topic
+(send → consumed). Throughput: as benchmark 3 (`benchmarks/pipeline_throughput.py`): records produced once
+(3 unsent : 1 read, Zipf-free uniform users), the raw consume + decode loop over exactly those offsets vs the
+processor driven by the real loop until its group committed them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import threading
+import time
+from typing import Any
+
+from confluent_kafka import Consumer, TopicPartition
+
+from benchmarks.cpu import stack_pids
+from benchmarks.env import BenchEnv, BenchError
+from benchmarks.kafka_tools import end_offsets, seed_groups
+from benchmarks.pipeline_throughput import GOAL, Clock, _rows, drive, produce, raw_consume
+from benchmarks.report import Section, from_docstring
+from benchmarks.stats import Distribution, fmt_ms, fmt_ratio, ratio, verdict
+from photostream.contracts.codec import EventCodec
+from photostream.settings import Settings
+from producers import events
+from producers.ids import new_id, now_ms
+from producers.publisher import Publisher
+from sinks.redis_client import async_client
+from sinks.unread import UnreadPairs, UnreadSets
+from streams.engine.consumer import consumer_config
+from streams.engine.loop import BatchLoop
+from streams.resources import Resources
+from streams.unread import TOPICS, UnreadProcessor
+
+TITLE = "7. Unread badge: event → Redis applied, and processor throughput"
+LATENCY_GOAL_MS = 100.0
+TOPIC = "ON_MSG_UNSENT"
+#: users the latency probes cycle through: each is touched about once a second at 5k/s
+PROBE_USERS = 5_000
+
+
+def _processor(resources: Resources) -> UnreadProcessor:
+    return UnreadProcessor(UnreadPairs(resources.session), UnreadSets(resources.redis), resources.redis)
+
+
+def throughput_records(count: int, users: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    pool = [new_id() for _ in range(users)]
+    unsent, reads = [], []
+    for i in range(count):
+        dest, src = random.sample(pool, 2)
+        record = {"event_id": new_id(), "occurred_at": now_ms(), "src": src, "dest": dest, "msg_id": new_id()}
+        if i % 4 == 3:
+            reads.append({"event_id": new_id(), "occurred_at": now_ms(), "user_id": dest, "sender_id": src,
+                          "read_up_to_msg_id": new_id()})
+        else:
+            unsent.append(record)
+    return unsent, reads
+
+
+class RawTimer:
+    """The baseline: a raw consumer at the topic's end timing send → consume for the benchmark's events."""
+
+    def __init__(self, settings: Settings, ours: set[str]) -> None:
+        self.samples: list[float] = []
+        self._ours, self._stop = ours, threading.Event()
+        self._consumer = Consumer(consumer_config(settings, f"{settings.app_id}.raw-latency"))
+        ends = end_offsets(settings, [TOPIC])
+        self._consumer.assign([TopicPartition(t, p, o) for (t, p), o in ends.items()])
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        codec = EventCodec()
+        while not self._stop.is_set():
+            for message in self._consumer.consume(1000, 0.1):
+                if message.error():
+                    continue
+                received = time.time() * 1000
+                value = codec.decode(TOPIC, message.value() or b"")
+                if value["event_id"] in self._ours:
+                    self.samples.append(received - value["occurred_at"])
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+        self._consumer.close()
+
+
+async def applied_latency(settings: Settings, rate: float, duration_s: float) -> tuple[list[float], list[float]]:
+    """(processor: event → Redis applied ms, baseline: event → raw consume ms) at ``rate`` events/s."""
+    users = [new_id() for _ in range(PROBE_USERS)]
+    sent: dict[str, int] = {}  # "dest|src" -> occurred_at
+    ours: set[str] = set()
+    samples: list[float] = []
+    redis = async_client(settings)
+    pubsub = redis.pubsub(ignore_subscribe_messages=True)
+    await pubsub.psubscribe("status:{*}")
+    resources = Resources.open(settings)
+    processor = _processor(resources)
+    group = f"{settings.app_id}.{processor.name}"
+    seed_groups(settings, {group: TOPICS}, end_offsets(settings, list(TOPICS)))
+    loop = BatchLoop(settings, processor, resources.publisher, resources.codec)
+    task = asyncio.create_task(loop.run(batch_max=settings.batch_max_events))
+    senders_of: dict[str, str] = {}
+    raw = RawTimer(settings, ours)
+    publisher = Publisher(settings)
+
+    async def listen() -> None:
+        while True:
+            message = await pubsub.get_message(timeout=1.0)
+            if message is None:
+                continue
+            user = message["channel"][len("status:{"):-1]
+            at = sent.pop(senders_of.pop(user, ""), None)
+            if at is not None:
+                samples.append(time.time() * 1000 - at)
+
+    listener = asyncio.create_task(listen())
+    try:
+        while not loop.joined:
+            await asyncio.sleep(0.1)  # waiting for the group join (not measured)
+        started = time.perf_counter()
+        total = int(rate * duration_s)
+        for i in range(total):
+            due = started + i / rate
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)  # pacing the steady rate
+            dest = users[i % len(users)]
+            if dest in senders_of:  # one outstanding probe per user: its ping is unambiguous
+                continue
+            event = events.message_unsent(src=new_id(), dest=dest, msg_id=new_id())
+            key = f"{dest}|{event.value['src']}"
+            senders_of[dest] = key
+            sent[key] = int(event.value["occurred_at"])
+            ours.add(event.event_id)
+            publisher.submit(event)
+        publisher.flush(30)
+        deadline = time.perf_counter() + 30
+        while sent and time.perf_counter() < deadline:
+            await asyncio.sleep(0.1)  # the last probes' pings
+    finally:
+        listener.cancel()
+        loop.stop()
+        await asyncio.wait_for(task, 30)
+        raw.close()
+        publisher.close()
+        await pubsub.aclose()
+        await redis.aclose()
+        await resources.close()
+    if not samples:
+        raise BenchError("no event was observed applied")
+    return samples, raw.samples
+
+
+def run(env: BenchEnv, events_count: int = 20_000, rate: float = 5_000.0, duration_s: float = 10.0) -> Section:
+    section = Section(TITLE, from_docstring(__doc__),
+                      ["what", "input", "events", "unread processor", "baseline", "ratio", "goal"])
+    settings = env.with_app_id("unread")
+    env.groups |= {f"{settings.app_id}.unread", f"{settings.app_id}.raw", f"{settings.app_id}.raw-latency"}
+
+    applied, baseline = asyncio.run(applied_latency(settings, rate, duration_s))
+    pipe, base = Distribution.of(applied), Distribution.of(baseline)
+    section.rows.append(["event → Redis applied p50 / p99", f"{rate:g}/s for {duration_s:g} s", f"{pipe.count:,}",
+                         f"{fmt_ms(pipe.p50)} / {fmt_ms(pipe.p99)}",
+                         f"raw send → consume {fmt_ms(base.p50)} / {fmt_ms(base.p99)}",
+                         fmt_ratio(ratio(pipe.p99, base.p99)), verdict(pipe.p99 < LATENCY_GOAL_MS) +
+                         f" (< {LATENCY_GOAL_MS:g} ms)"])
+    section.summary.append(f"unread: applied p99 {fmt_ms(pipe.p99)} at {rate:g}/s (raw consume p99 "
+                           f"{fmt_ms(base.p99)}; goal < {LATENCY_GOAL_MS:g} ms)")
+
+    clock = Clock(tuple(stack_pids(settings.stack_dir).values()))
+    unsent, reads = throughput_records(events_count, users=max(100, events_count // 20))
+    start_u, end_u = produce(settings, "ON_MSG_UNSENT", unsent)
+    start_r, end_r = produce(settings, "MESSAGES_READ", reads)
+    start, end = {**start_u, **start_r}, {**end_u, **end_r}
+    base_run = raw_consume(settings, clock, start, end)
+    pipe_run = asyncio.run(drive(settings, clock, _processor, start, end))
+    _rows(section, "unread processor", "ON_MSG_UNSENT + MESSAGES_READ", base_run, pipe_run)
+    section.notes.append(f"throughput input: {len(unsent):,} unsent + {len(reads):,} read marks over "
+                         f"{max(100, events_count // 20):,} users; probes for latency: one outstanding per user "
+                         f"({PROBE_USERS:,} users), a send is skipped while its user's probe is in flight.")
+    section.notes.append(f"goal for throughput ≥ {GOAL} (as for every processor).")
+    return section

@@ -1,0 +1,401 @@
+"""The newly-unread badge, presence and the live status stream through the real stack.
+
+Events go through Kafka to the worker's ``unread`` and ``presence`` processors; each test awaits exactly its own
+records (the processors' applied-offset marks). Besides the suite's API process, this module starts two more
+with a short presence TTL and heartbeat: one holds the second device of the two-process push test, the other is
+SIGKILLed to show that a crashed process leaves nobody online; and one whose Redis is unreachable, to show the
+status is answered from Cassandra.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import ClientConnection, connect
+
+from api.auth import mint_access_token
+from photostream.settings import Settings
+from producers import events
+from producers.ids import new_id
+from producers.publisher import Publisher, PublishResult
+from sinks import keys
+from sinks.cassandra import connect as cassandra_connect
+from sinks.redis_client import sync_client
+from sinks.unread import UnreadPairs, UnreadSets
+from streams.consumer_groups import seed_groups
+from streams.engine.loop import BatchLoop
+from streams.engine.records import Record, Reject
+from streams.resources import Resources
+from streams.unread import UnreadProcessor
+from tests.integration.conftest import BIN, Process, auth, free_port
+from tests.integration.kafka_read import find_dlq_record
+from tests.integration.waiting import wait_for
+
+APPLIERS = {"ON_MSG_UNSENT": "unread", "MESSAGES_READ": "unread", "presence-changed": "presence"}
+SHORT_PRESENCE = {"PHOTOSTREAM_PRESENCE_TTL_S": "2", "PHOTOSTREAM_PRESENCE_HEARTBEAT_S": "0.5"}
+
+
+class Inbox:
+    """Publishes this test's badge events and awaits exactly them."""
+
+    def __init__(self, publisher: Publisher, settings: Settings) -> None:
+        self.publisher, self.settings = publisher, settings
+        self.pending: list[PublishResult] = []
+        self.published: list[PublishResult] = []
+
+    def unsent(self, src: str, dest: str, msg_id: str | None = None) -> str:
+        msg_id = msg_id or new_id()
+        self._publish(events.message_unsent(src=src, dest=dest, msg_id=msg_id))
+        return msg_id
+
+    def read(self, user: str, sender: str, up_to: str) -> PublishResult:
+        return self._publish(events.messages_read(user_id=user, sender_id=sender, read_up_to_msg_id=up_to))
+
+    def _publish(self, event: events.Event) -> PublishResult:
+        result = self.publisher.publish(event)
+        self.pending.append(result)
+        self.published.append(result)
+        return result
+
+    def settle(self, redis: Any = None) -> None:
+        redis = redis or sync_client(self.settings)
+
+        def behind() -> list[str]:
+            return [f"{r.topic}/{r.partition}@{r.offset}" for r in self.pending
+                    if int(redis.hget(keys.applied_offsets(APPLIERS[r.topic], r.topic), str(r.partition)) or -1)
+                    < r.offset]
+
+        wait_for(behind, lambda late: not late, 120, "the unread processor to apply this test's events")
+        self.pending.clear()
+
+
+@pytest.fixture()
+def inbox(publisher: Publisher, settings: Settings, worker: Process) -> Inbox:
+    return Inbox(publisher, settings)
+
+
+def status(client: httpx.Client, settings: Settings, user: str, detail: bool = False) -> dict[str, Any]:
+    answer = client.get(f"/users/{user}/status", headers=auth(settings, user),
+                        params={"detail": 1} if detail else {})
+    assert answer.status_code == 200, answer.text
+    body: dict[str, Any] = answer.json()
+    return body
+
+
+def messages(n: int) -> list[str]:
+    return sorted(new_id() for _ in range(n))
+
+
+@pytest.fixture(scope="module")
+def api_b(test_env: dict[str, str], api_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A second API process on the same stores (short presence TTL: it reaps quickly)."""
+    port = free_port()
+    env = {**test_env, **SHORT_PRESENCE, "PHOTOSTREAM_API_PORT": str(port)}
+    url = f"http://127.0.0.1:{port}"
+    proc = Process(["api"], env, tmp_path_factory.mktemp("logs") / "api-b.log", url + "/readyz")
+    yield url
+    proc.stop()
+
+
+def ws_url(base: str, user: str, **params: str) -> str:
+    query = "&".join(f"{k}={v}" for k, v in params.items())
+    return base.replace("http://", "ws://") + f"/api/v1/users/{user}/status/stream" + (f"?{query}" if query else "")
+
+
+def open_stream(base: str, settings: Settings, user: str) -> ClientConnection:
+    return connect(ws_url(base, user), additional_headers=auth(settings, user), open_timeout=20)
+
+
+def receive_until(ws: ClientConnection, done: Any, timeout_s: float = 30) -> dict[str, Any]:
+    """Statuses pushed on ``ws`` until one satisfies ``done`` (a deadline, never a sleep)."""
+    seen: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            pushed: dict[str, Any] = json.loads(ws.recv(timeout=max(0.1, deadline - time.monotonic())))
+        except TimeoutError:
+            break
+        seen.append(pushed)
+        if done(pushed):
+            return pushed
+    raise AssertionError(f"no pushed status matched within {timeout_s}s; pushed: {seen}")
+
+
+# --- the badge --------------------------------------------------------------------------------------------------
+
+def test_the_badge_counts_people_not_messages_and_reading_one_removes_them(
+    client: httpx.Client, settings: Settings, inbox: Inbox
+) -> None:
+    me, a, c, d = (new_id() for _ in range(4))
+    last = {}
+    for sender, count in ((a, 45), (c, 30), (d, 25)):
+        for msg in messages(count):
+            last[sender] = inbox.unsent(sender, me, msg)
+    inbox.settle()
+    assert status(client, settings, me)["newly_unread_count"] == 3
+    assert status(client, settings, me, detail=True)["sender_ids"] == sorted([a, c, d])
+    token = inbox.read(me, a, last[a])
+    inbox.settle()
+    answer = status(client, settings, me, detail=True)
+    assert answer["newly_unread_count"] == 2 and answer["sender_ids"] == sorted([c, d])
+    assert "sender_ids" not in status(client, settings, me)
+    assert sync_client(settings).smembers(keys.unread_senders(me)) == {c, d}
+    assert token.offset >= 0
+
+
+def test_a_late_unsent_message_covered_by_a_read_never_re_adds_its_sender(
+    client: httpx.Client, settings: Settings, inbox: Inbox
+) -> None:
+    me, a, c = (new_id() for _ in range(3))
+    old_a, read_a, old_c, read_c, new_c = messages(5)
+    inbox.read(me, a, read_a)  # the read is seen first ...
+    inbox.settle()
+    inbox.unsent(a, me, old_a)  # ... and the message it covers arrives later
+    inbox.read(me, c, read_c)
+    inbox.unsent(c, me, old_c)  # same batch, reversed
+    inbox.settle()
+    assert status(client, settings, me)["newly_unread_count"] == 0
+    inbox.unsent(c, me, new_c)  # newer than the read mark: counts
+    inbox.settle()
+    assert status(client, settings, me, detail=True)["sender_ids"] == [c]
+
+
+def test_duplicates_change_nothing(client: httpx.Client, settings: Settings, inbox: Inbox) -> None:
+    me, a = new_id(), new_id()
+    first, second = messages(2)
+    for _ in range(3):
+        inbox.unsent(a, me, first)
+        inbox.read(me, a, first)
+    inbox.unsent(a, me, second)
+    inbox.unsent(a, me, second)
+    inbox.settle()
+    assert status(client, settings, me, detail=True)["sender_ids"] == [a]
+
+
+def test_bad_input_is_dead_lettered_and_a_read_mark_without_messages_is_a_no_op(
+    client: httpx.Client, settings: Settings, inbox: Inbox
+) -> None:
+    me, stranger = new_id(), new_id()
+    to_self = inbox.publisher.publish(events.message_unsent(src=me, dest=me, msg_id=new_id()))
+    not_ids = inbox.publisher.publish(events.message_unsent(src="bob", dest=me, msg_id="42"))
+    inbox.read(me, stranger, new_id())
+    inbox.unsent(new_id(), me)  # a good record after the bad ones: the processor carried on
+    inbox.pending += [to_self, not_ids]
+    inbox.settle()
+    for bad, why in ((to_self, "themself"), (not_ids, "not an id")):
+        dead = find_dlq_record(settings, "ON_MSG_UNSENT", bad.partition, bad.offset)
+        headers = {k: v.decode() for k, v in dead.headers() or []}
+        assert headers["dlq.processor"] == "unread" and headers["dlq.error.class"] == "ValueError"
+        assert why in headers["dlq.error.message"]
+    assert status(client, settings, me)["newly_unread_count"] == 1  # only the good message
+
+
+# --- replay, rebuild, Redis outage -----------------------------------------------------------------------------
+
+def replay(settings: Settings, start: dict[tuple[str, int], int], targets: list[PublishResult]) -> None:
+    """A fresh consumer group of the ``unread`` processor from the run's start offsets, until it has applied
+    ``targets`` (its ``process`` returned for them: their effects are durable)."""
+    applied: dict[tuple[str, int], int] = {}
+    done = threading.Event()
+    failure: list[BaseException] = []
+
+    def reached() -> bool:
+        return all(applied.get((r.topic, r.partition), -1) >= r.offset for r in targets)
+
+    async def run() -> None:
+        resources = Resources.open(settings)
+        try:
+            processor = UnreadProcessor(UnreadPairs(resources.session), UnreadSets(resources.redis), resources.redis)
+            process = processor.process
+
+            async def observed(batch: list[Record], reject: Reject) -> None:
+                await process(batch, reject)
+                for record in batch:
+                    tp = (record.topic, record.partition)
+                    applied[tp] = max(applied.get(tp, -1), record.offset)
+                if reached():
+                    done.set()
+
+            processor.process = observed  # type: ignore[method-assign]
+            seed_groups(settings, {f"{settings.app_id}.unread": processor.topics}, start)
+            loop = BatchLoop(settings, processor, resources.publisher, resources.codec)
+            task = asyncio.create_task(loop.run())
+            while not done.is_set() and not task.done():
+                await asyncio.sleep(0.05)  # polling a flag set by the loop above; bounded by the join below
+            loop.stop()
+            await asyncio.wait_for(task, 30)
+        finally:
+            await resources.close()
+
+    def thread() -> None:
+        try:
+            asyncio.run(run())
+        except BaseException as exc:  # reported to the test below
+            failure.append(exc)
+            done.set()
+
+    runner = threading.Thread(target=thread, daemon=True)
+    runner.start()
+    done.wait(180)
+    runner.join(60)
+    assert not failure, failure
+    assert reached(), f"the replay did not apply the test's records in 180 s (applied: {applied})"
+
+
+def test_replaying_the_topics_from_the_start_gives_the_same_badge(
+    client: httpx.Client, settings: Settings, inbox: Inbox, run_start_offsets: dict[tuple[str, int], int]
+) -> None:
+    me, a, c, d = (new_id() for _ in range(4))
+    old_d, read_d = messages(2)
+    inbox.unsent(a, me)
+    inbox.unsent(c, me)
+    inbox.read(me, a, new_id())
+    inbox.read(me, d, read_d)
+    inbox.unsent(d, me, old_d)
+    inbox.settle()
+    live = status(client, settings, me, detail=True)
+    assert live["sender_ids"] == [c]
+
+    # from nothing: the user's durable pairs and Redis set gone, then a new consumer group from the start
+    cluster, session = cassandra_connect(settings)
+    try:
+        session.execute("DELETE FROM unread_pairs WHERE user_id = %s", (me,))
+    finally:
+        cluster.shutdown()
+    sync_client(settings).delete(keys.unread_senders(me))
+    assert status(client, settings, me)["newly_unread_count"] == 0
+    replay(settings.model_copy(update={"app_id": settings.app_id + "-replay"}),
+           {tp: o for tp, o in run_start_offsets.items() if tp[0] in APPLIERS}, inbox.published)
+    assert status(client, settings, me, detail=True) == live
+    assert sync_client(settings).smembers(keys.unread_senders(me)) == {c}
+
+
+def rebuild_unread(test_env: dict[str, str], *flags: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(BIN / "photostream"), "rebuild", "unread", *flags], env=test_env, text=True,
+                          capture_output=True, timeout=180, check=False)
+
+
+def test_rebuild_unread_equals_live_and_restores_lost_sets(
+    client: httpx.Client, settings: Settings, inbox: Inbox, test_env: dict[str, str]
+) -> None:
+    me, you, a, c = (new_id() for _ in range(4))
+    inbox.unsent(a, me)
+    inbox.unsent(c, me)
+    inbox.unsent(a, you)
+    inbox.settle()
+    checked = rebuild_unread(test_env, "--check")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+    redis = sync_client(settings)
+    redis.delete(keys.unread_senders(me))  # lost, as after a Redis restart without its data
+    redis.sadd(keys.unread_senders(you), c)  # a sender who never wrote
+    assert status(client, settings, me)["newly_unread_count"] == 0  # wrong until rebuilt
+    damaged = rebuild_unread(test_env, "--check")
+    assert damaged.returncode == 1 and damaged.stdout.count("differs:") == 2, damaged.stdout
+    repaired = rebuild_unread(test_env)
+    assert repaired.returncode == 0 and "2 rewritten" in repaired.stdout, repaired.stdout
+    assert rebuild_unread(test_env, "--check").returncode == 0
+    assert status(client, settings, me, detail=True)["sender_ids"] == sorted([a, c])
+    assert status(client, settings, you, detail=True)["sender_ids"] == [a]
+
+
+def test_with_redis_down_the_status_is_answered_from_cassandra(
+    settings: Settings, inbox: Inbox, test_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    me, a, c = (new_id() for _ in range(3))
+    inbox.unsent(a, me)
+    inbox.unsent(c, me)
+    inbox.read(me, c, new_id())
+    inbox.settle()
+    port = free_port()
+    dead_redis = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    env = {**test_env, "PHOTOSTREAM_API_PORT": str(port), "PHOTOSTREAM_REDIS_URL": dead_redis}
+    url = f"http://127.0.0.1:{port}"
+    proc = Process(["api"], env, tmp_path_factory.mktemp("logs") / "api-no-redis.log", url + "/healthz")
+    try:
+        answer = httpx.get(f"{url}/api/v1/users/{me}/status", params={"detail": 1}, headers=auth(settings, me),
+                           timeout=60)
+        assert answer.status_code == 200, answer.text
+        assert answer.json() == {"newly_unread_count": 1, "online_status": "offline", "last_seen": None,
+                                 "sender_ids": [a]}
+    finally:
+        proc.stop()
+
+
+# --- access ----------------------------------------------------------------------------------------------------
+
+def test_only_the_user_themself_may_read_or_stream_their_status(
+    client: httpx.Client, settings: Settings, api_url: str
+) -> None:
+    me, other = new_id(), new_id()
+    assert client.get(f"/users/{me}/status").status_code == 401
+    assert client.get(f"/users/{me}/status", headers=auth(settings, other)).status_code == 403
+    assert client.get("/users/nobody/status", headers=auth(settings, other)).status_code == 422
+    with pytest.raises(InvalidStatus) as refused:
+        connect(ws_url(api_url, me), additional_headers=auth(settings, other), open_timeout=20)
+    assert refused.value.response.status_code == 403
+    with pytest.raises(InvalidStatus) as anonymous:
+        connect(ws_url(api_url, me), open_timeout=20)
+    assert anonymous.value.response.status_code == 401
+    with pytest.raises(InvalidStatus) as forged:
+        connect(ws_url(api_url, me, token="not-a-token"), open_timeout=20)
+    assert forged.value.response.status_code == 401
+
+
+# --- live push and presence ------------------------------------------------------------------------------------
+
+def test_every_device_on_every_api_process_gets_the_change_and_presence_follows_connections(
+    settings: Settings, inbox: Inbox, api_url: str, api_b: str, client: httpx.Client
+) -> None:
+    me, a = new_id(), new_id()
+    inbox.unsent(a, me)
+    inbox.settle()
+    token = mint_access_token(settings, me)
+    phone = open_stream(api_url, settings, me)
+    laptop = connect(ws_url(api_b, me, token=token), open_timeout=20)  # a browser: token in the query
+    try:
+        for device in (phone, laptop):  # the current status at once, then presence once it is applied
+            assert json.loads(device.recv(timeout=20))["newly_unread_count"] == 1
+            receive_until(device, lambda s: s["online_status"] == "online")
+        c = new_id()
+        inbox.unsent(c, me)
+        for device in (phone, laptop):
+            pushed = receive_until(device, lambda s: s["newly_unread_count"] == 2)
+            assert pushed["online_status"] == "online" and pushed["last_seen"] is not None
+        phone.close()  # one device left: still online
+        inbox.read(me, a, new_id())
+        assert receive_until(laptop, lambda s: s["newly_unread_count"] == 1)["online_status"] == "online"
+    finally:
+        phone.close()
+        laptop.close()
+    wait_for(lambda: status(client, settings, me), lambda s: s["online_status"] == "offline", 30,
+             "the user to go offline after the last device left")
+
+
+def test_a_crashed_api_process_does_not_leave_its_users_online(
+    settings: Settings, test_env: dict[str, str], api_b: str, client: httpx.Client, worker: Process,
+    tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    me = new_id()
+    port = free_port()
+    env = {**test_env, **SHORT_PRESENCE, "PHOTOSTREAM_API_PORT": str(port)}
+    url = f"http://127.0.0.1:{port}"
+    victim = Process(["api"], env, tmp_path_factory.mktemp("logs") / "api-victim.log", url + "/readyz")
+    try:
+        device = open_stream(url, settings, me)
+        receive_until(device, lambda s: s["online_status"] == "online")
+        victim.kill()  # no goodbye: the connection stays registered until its expiry passes
+        offline = wait_for(lambda: status(client, settings, me), lambda s: s["online_status"] == "offline", 60,
+                           "another API process to reap the dead one's connection")
+        assert offline["last_seen"] is not None
+    finally:
+        victim.stop()
