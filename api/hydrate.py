@@ -12,19 +12,20 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from api.images_links import ImageLinks, image_path
 from api.visibility import visibility_of, visible_posts
 from sinks.engagement_reads import Counts
 from sinks.posts import read_posts_cached
 from sinks.profiles import read_profiles
 
-#: where the API serves an image (``api.routes.uploads``); URLs are derived at read time, never stored
-IMAGE_PATH = "/api/v1/images/{image_id}"
-
 Item = dict[str, Any]
 
 
-def image_url(image_id: str) -> str:
-    return IMAGE_PATH.format(image_id=image_id)
+def image_url(image_id: str, links: ImageLinks | None = None) -> str:
+    """Where a client fetches a photo; derived at read time, never stored (a new CDN host needs no migration).
+    Public photos (and avatars) get the plain, CDN-cacheable path; with ``links`` (a non-public post's photos)
+    the URL is a time-limited signed link, since an ``<img>`` carries no bearer token."""
+    return image_path(image_id) if links is None else links.signed(image_id)
 
 
 def author_of(user_id: str, profile: dict[str, Any] | None) -> Item:
@@ -64,7 +65,8 @@ async def hydrate_posts(resources: Any, viewer: str | None, post_ids: list[str])
             "post_id": post_id,
             "author": author_of(post["author_id"], profiles.get(post["author_id"])),
             "caption": post["caption"],
-            "photos": [image_url(i) for i in post["image_ids"]],
+            "photos": [image_url(i, None if visibility_of(post) == "public" else resources.image_links)
+                       for i in post["image_ids"]],
             "like_count": engagement.like_count,
             "comment_count": engagement.comment_count,
             "liked_by_me": post_id in liked,

@@ -8,6 +8,8 @@ from typing import Any
 from cachetools import TTLCache
 from cassandra.cluster import Cluster, Session
 
+from api.images_links import ImageLinks
+from api.images_service import Renderer
 from photostream.settings import Settings
 from producers.publisher import Publisher
 from sinks import s3
@@ -43,6 +45,9 @@ class ApiResources:
     feeds: FeedReader
     author_posts: AuthorPosts
     follow_lists: FollowLists
+    #: sizes on demand (api.routes.images) and the signed links of non-public photos
+    renderer: Renderer
+    image_links: ImageLinks
 
     @classmethod
     def open(cls, settings: Settings) -> ApiResources:
@@ -55,9 +60,12 @@ class ApiResources:
                    engagement=EngagementReads(session, redis), comments=CommentReads(session),
                    author_posts=AuthorPosts(session), follow_lists=FollowLists(session),
                    feeds=FeedReader(GraphReader(session), FeedPosts(session),
-                                    FeedCache(redis, settings.feed_cap, settings.feed_ttl_s), settings.feed_cap))
+                                    FeedCache(redis, settings.feed_cap, settings.feed_ttl_s), settings.feed_cap),
+                   renderer=Renderer(s3.client(settings), settings, ImageIndex(session)),
+                   image_links=ImageLinks.of(settings))
 
     async def close(self) -> None:
         self.publisher.close()
+        self.renderer.close()
         await self.redis.aclose()
         self.cluster.shutdown()

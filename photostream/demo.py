@@ -1,7 +1,7 @@
 """`photostream demo`: the simplest end-to-end flow on the local stack, narrated, then what to open.
 
-Registers two users (SDK → user-registered), uploads a photo through a pre-signed S3 URL, posts it with
-hashtags through the API, likes and comments it as the other user, then reads everything back.
+Registers two users (SDK → user-registered), uploads a photo through a pre-signed S3 POST and completes it,
+posts it with hashtags through the API, likes and comments it as the other user, then reads everything back.
 """
 
 from __future__ import annotations
@@ -18,7 +18,14 @@ from producers import events
 from producers.ids import new_id
 from producers.publisher import Publisher
 
-PHOTO = b"\x89PNG\r\n\x1a\n" + b"photostream demo photo" * 64
+
+def _photo() -> bytes:
+    """A real 640x480 PNG (a gradient): completing an upload decodes the image, so junk bytes are refused."""
+    import pyvips
+
+    xy = pyvips.Image.xyz(640, 480)
+    red, green = xy[0] * (255 / 640), xy[1] * (255 / 480)
+    return bytes(red.bandjoin([green, (red + green) / 2]).cast("uchar").pngsave_buffer())
 
 
 def _until(probe: Callable[[], Any], timeout_s: float = 15.0) -> Any:
@@ -44,8 +51,13 @@ def run(settings: Settings, say: Callable[[str], None]) -> None:
     as_bob = {"Authorization": f"Bearer {mint_access_token(settings, bob)}"}
     with httpx.Client(base_url=base + "/api/v1", timeout=30) as api:
         ticket = api.post("/uploads", headers=as_alice, json={"content_type": "image/png"}).json()
-        httpx.put(ticket["upload_url"], content=PHOTO, headers={"Content-Type": "image/png"}).raise_for_status()
-        say(f"uploaded photo {ticket['image_id']} straight to S3 with a pre-signed PUT")
+        httpx.post(ticket["upload_url"], data=ticket["fields"],
+                   files={"file": ("beach.png", _photo(), "image/png")}).raise_for_status()
+        done = api.post(f"/uploads/{ticket['image_id']}/complete", headers=as_alice)
+        done.raise_for_status()
+        say(f"uploaded photo {ticket['image_id']} straight to S3 with a pre-signed POST (S3 enforces the size "
+            f"limit), completed: {done.json()['width']}x{done.json()['height']} {done.json()['content_type']}, "
+            f"photo-uploaded published")
         created = api.post("/posts", headers=as_alice, json={
             "caption": f"Golden hour at the beach #{tag.title()} #Beach{alice[-4:]} #日本",
             "image_ids": [ticket["image_id"]]})
@@ -66,6 +78,7 @@ def run(settings: Settings, say: Callable[[str], None]) -> None:
     say(f"  API docs        {base}/docs")
     say(f"  the hashtag     {base}/api/v1/hashtags/{tag}")
     say(f"  trending        {base}/api/v1/trending?window=1h")
+    say(f"  the photo       {base}/api/v1/images/{ticket['image_id']}?w=640")
     say(f"  readiness       {base}/readyz")
     prometheus = f"http://127.0.0.1:{settings.prometheus_port}"
     say(f"  Prometheus      {prometheus}/graph?g0.expr=photostream_events_processed_total")

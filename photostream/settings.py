@@ -79,6 +79,20 @@ class Settings(BaseSettings):
     s3_bucket: str = "photos"
     s3_presign_expiry_s: int = 900
 
+    # --- photos (api.routes.uploads, api.routes.images) ---
+    #: largest original accepted; S3 itself refuses a bigger upload (the signed POST policy's content-length-range)
+    upload_max_bytes: int = 20 * 1024 * 1024
+    #: a header declaring more pixels than this is a decompression bomb: refused at completion and render
+    image_max_pixels: int = 50_000_000
+    rate_limit_uploads_per_minute: int = 30
+    rate_limit_uploads_burst: int = 20
+    #: HMAC key of signed image links (non-public photos); unset: derived from the JWT signing secret
+    image_link_secret: SecretStr | None = None
+    #: a signed link stays valid at least this long (expiry rounded up to 10 minutes, so links repeat)
+    image_link_ttl_s: int = 3600
+    #: threads rendering sizes in an API process (libvips releases the GIL while it works)
+    image_render_threads: int = 2
+
     # --- processes ---
     app_id: str = "photostream"
     api_host: str = "127.0.0.1"

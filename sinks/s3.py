@@ -1,11 +1,16 @@
-"""S3 (SeaweedFS locally): the photo bucket, pre-signed uploads and downloads."""
+"""S3 (SeaweedFS locally): the photo bucket, pre-signed uploads and downloads, and the rendered copies.
+
+Every function is blocking (boto3); the API calls them through ``asyncio.to_thread``.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from photostream.settings import Settings
 
@@ -19,18 +24,62 @@ def client(settings: Settings) -> Any:
         aws_access_key_id=settings.s3_access_key,
         aws_secret_access_key=settings.s3_secret_key.get_secret_value(),
         config=Config(signature_version="s3v4", s3={"addressing_style": "path"},
-                      retries={"max_attempts": 2}, connect_timeout=3, read_timeout=10),
+                      retries={"max_attempts": 2}, connect_timeout=3, read_timeout=10,
+                      max_pool_connections=32),
     )
 
 
-def presigned_put(s3: Any, settings: Settings, key: str, content_type: str) -> str:
-    return str(s3.generate_presigned_url(
-        "put_object", Params={"Bucket": settings.s3_bucket, "Key": key, "ContentType": content_type},
+@dataclass(frozen=True)
+class PresignedPost:
+    url: str
+    fields: dict[str, str]
+
+
+def presigned_post(s3: Any, settings: Settings, key: str, content_type: str, max_bytes: int) -> PresignedPost:
+    """A browser-style POST upload of exactly ``key`` whose policy S3 itself enforces: the key, the
+    Content-Type and ``content-length-range`` (1..``max_bytes``) are signed, so a larger body is refused by
+    the store (``EntityTooLarge``) and never lands. SeaweedFS honours all three (``tests/integration/
+    test_photos.py`` proves it); a pre-signed PUT carries no size limit unless Content-Length is signed."""
+    post = s3.generate_presigned_post(
+        settings.s3_bucket, key, Fields={"Content-Type": content_type},
+        Conditions=[{"Content-Type": content_type}, ["content-length-range", 1, max_bytes]],
         ExpiresIn=settings.s3_presign_expiry_s,
-    ))
+    )
+    return PresignedPost(str(post["url"]), {k: str(v) for k, v in post["fields"].items()})
 
 
 def presigned_get(s3: Any, settings: Settings, key: str) -> str:
     return str(s3.generate_presigned_url(
         "get_object", Params={"Bucket": settings.s3_bucket, "Key": key}, ExpiresIn=settings.s3_presign_expiry_s,
     ))
+
+
+def size_of(s3: Any, settings: Settings, key: str) -> int | None:
+    """The object's size, or None when it does not exist."""
+    try:
+        head = s3.head_object(Bucket=settings.s3_bucket, Key=key)
+    except ClientError as exc:
+        if _missing(exc):
+            return None
+        raise
+    return int(head["ContentLength"])
+
+
+def read(s3: Any, settings: Settings, key: str, first_bytes: int | None = None) -> bytes | None:
+    """The object's bytes (only the first ``first_bytes`` if given), or None when it does not exist."""
+    extra = {"Range": f"bytes=0-{first_bytes - 1}"} if first_bytes else {}
+    try:
+        answer = s3.get_object(Bucket=settings.s3_bucket, Key=key, **extra)
+    except ClientError as exc:
+        if _missing(exc):
+            return None
+        raise
+    return bytes(answer["Body"].read())
+
+
+def write(s3: Any, settings: Settings, key: str, data: bytes, content_type: str) -> None:
+    s3.put_object(Bucket=settings.s3_bucket, Key=key, Body=data, ContentType=content_type)
+
+
+def _missing(exc: ClientError) -> bool:
+    return str(exc.response.get("Error", {}).get("Code", "")) in ("404", "NoSuchKey", "NotFound")

@@ -1,77 +1,138 @@
-"""Photo uploads straight to S3 with pre-signed URLs: the API never carries the bytes."""
+"""Photo uploads straight to S3: the API never carries the bytes.
+
+1. ``POST /uploads`` claims a fresh image id for the caller and answers a pre-signed POST for
+   ``photos/{user}/{image}`` whose policy S3 itself enforces (key, Content-Type, 1..``upload_max_bytes``).
+2. The client sends the bytes to S3.
+3. ``POST /uploads/{image_id}/complete``: the API checks the object exists, is the caller's, is within the
+   limit and really is an image of an allowed type (magic number and header, never the name or the declared
+   type), records the completed upload and publishes ``photo-uploaded``. Only completed uploads may be
+   attached to a post (``api.routes.writes.create_post``) or rendered (``api.routes.images``).
+"""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter
-from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import CurrentUser, OptionalUser, ResourcesDep, SettingsDep, parse_id
+from api import ratelimit
+from api.consistency import ConsistencyToken, token_key
+from api.deps import CurrentUser, ResourcesDep, SettingsDep, parse_id
 from api.errors import ApiError
-from api.visibility import visible_posts
+from api.routes import images
+from photostream.domain.images import ContentType, object_key
+from producers import events
 from producers.ids import new_id, now_ms
 from sinks import s3
-from sinks.posts import read_posts_cached
+from sinks.images import ImageFile
+from sinks.photos_codec import TooManyPixelsError, UndecodableImageError, probe
 
 router = APIRouter(tags=["uploads"])
-MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+router.include_router(images.router)
+#: how much of an object completion reads: every supported format keeps its dimensions in the first bytes
+#: (a JPEG's EXIF block, which precedes them, is at most 64 KiB)
+PROBE_BYTES = 256 * 1024
 
 
 class UploadRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    content_type: Literal["image/jpeg", "image/png", "image/webp", "image/heic"] = "image/jpeg"
-    size_bytes: int = Field(default=1, gt=0, le=MAX_UPLOAD_BYTES)
+    content_type: ContentType = "image/jpeg"
+    size_bytes: int | None = Field(default=None, gt=0, description="optional: refused at once if over the limit")
 
 
 class UploadTicket(BaseModel):
     image_id: str
+    method: str = "POST"
     upload_url: str
+    fields: dict[str, str] = Field(description="form fields to send before the file, as S3 POST uploads want")
     expires_at: int
+    max_bytes: int
     content_type: str
 
 
-def image_key(image_id: str) -> str:
-    return f"images/{image_id}"
+class CompletedUpload(BaseModel):
+    image_id: str
+    content_type: str
+    size_bytes: int
+    width: int
+    height: int
+    event_id: str
+    token: str = Field(description="consistency token of the photo-uploaded event")
 
 
 @router.post("/uploads", response_model=UploadTicket, status_code=201)
 async def create_upload(user: CurrentUser, resources: ResourcesDep, settings: SettingsDep,
                         body: UploadRequest | None = None) -> UploadTicket:
-    """A pre-signed PUT for a new image id; the client sends the bytes to S3 directly."""
+    """A pre-signed POST for a new image id; the client sends the bytes to S3 directly."""
     request = body or UploadRequest()
+    if request.size_bytes is not None and request.size_bytes > settings.upload_max_bytes:
+        raise ApiError(413, "too_large", f"photos are limited to {settings.upload_max_bytes} bytes", "size_bytes")
+    limit = ratelimit.Limit(settings.rate_limit_uploads_per_minute, settings.rate_limit_uploads_burst)
+    decision = await ratelimit.take(resources.redis, user, "upload", limit)
+    if not decision.allowed:
+        raise ApiError(429, "rate_limited", f"too many uploads; retry in {decision.retry_after_s}s",
+                       headers={"Retry-After": str(decision.retry_after_s)})
     image_id = new_id()
     await resources.images.record_upload(image_id, user, request.content_type, now_ms())
-    url = await asyncio.to_thread(s3.presigned_put, resources.s3, settings, image_key(image_id),
-                                  request.content_type)
-    return UploadTicket(image_id=image_id, upload_url=url, content_type=request.content_type,
+    post = await asyncio.to_thread(s3.presigned_post, resources.s3, settings, object_key(user, image_id),
+                                   request.content_type, settings.upload_max_bytes)
+    return UploadTicket(image_id=image_id, upload_url=post.url, fields=post.fields, content_type=request.content_type,
+                        max_bytes=settings.upload_max_bytes,
                         expires_at=now_ms() + settings.s3_presign_expiry_s * 1000)
 
 
-async def may_see_image(resources: Any, viewer: str | None, image_id: str) -> bool:
-    """An image is as visible as the most visible post showing it; its uploader always sees it."""
-    if viewer is not None and await resources.images.uploader(image_id) == viewer:
-        return True
-    post_ids = await resources.images.posts_showing(image_id)
-    posts = await read_posts_cached(resources.session, resources.redis, post_ids)
-    return any(p is not None for p in await visible_posts(resources.graph, viewer, posts))
-
-
-@router.get("/images/{image_id}")
-async def get_image(image_id: str, viewer: OptionalUser, resources: ResourcesDep,
-                    settings: SettingsDep) -> RedirectResponse:
-    """A redirect to a short-lived signed GET of the original, for callers who may see the image; anyone
-    else gets the same 404 as for an image that does not exist."""
+@router.post("/uploads/{image_id}/complete", response_model=CompletedUpload)
+async def complete_upload(image_id: str, user: CurrentUser, resources: ResourcesDep,
+                          settings: SettingsDep) -> CompletedUpload:
+    """Check the uploaded object and publish ``photo-uploaded``. Repeating it is harmless (the same row is
+    written again and the event published again: consumers are idempotent), which is also how a client retries
+    after a 503."""
     parse_id(image_id, "image_id")
-    if not await may_see_image(resources, viewer, image_id):
-        raise ApiError(404, "not_found", "no such image", "image_id")
-    key = image_key(image_id)
+    claim = await resources.images.upload(image_id)
+    if claim is None:
+        raise ApiError(404, "not_found", "no such upload", "image_id")
+    if claim.user_id != user:
+        raise ApiError(403, "forbidden", "only the uploader can complete an upload")
+    image = await _checked(resources, settings, user, image_id)
+    await resources.images.record_completion(image)
+    event = events.photo_uploaded(image_id=image_id, user_id=user, object_key=image.object_key,
+                                  content_type=image.content_type, size_bytes=image.size_bytes)
+    result = await resources.publisher.publish_async(event)
+    token = ConsistencyToken(result.topic, result.partition, result.offset).encode(token_key(settings))
+    return CompletedUpload(image_id=image_id, content_type=image.content_type, size_bytes=image.size_bytes,
+                           width=image.width, height=image.height, event_id=event.event_id, token=token)
+
+
+async def _checked(resources: Any, settings: Any, user: str, image_id: str) -> ImageFile:
+    """The uploaded object's facts, or the error that explains why it is refused."""
+    key = object_key(user, image_id)
+    size = await asyncio.to_thread(s3.size_of, resources.s3, settings, key)
+    if size is None:
+        raise ApiError(409, "not_uploaded", "nothing was uploaded for this image yet", "image_id")
+    if size > settings.upload_max_bytes:  # S3 refuses these; an object put there some other way is refused too
+        raise ApiError(413, "too_large", f"photos are limited to {settings.upload_max_bytes} bytes")
+    head = await asyncio.to_thread(s3.read, resources.s3, settings, key, PROBE_BYTES)
     try:
-        await asyncio.to_thread(resources.s3.head_object, Bucket=settings.s3_bucket, Key=key)
-    except Exception:
-        raise ApiError(404, "not_found", "no such image", "image_id") from None
-    url = await asyncio.to_thread(s3.presigned_get, resources.s3, settings, key)
-    # the signed URL is short-lived and may be the viewer's own: shared caches must not keep the redirect
-    return RedirectResponse(url, status_code=307, headers={"Cache-Control": "private, max-age=60"})
+        found = probe(head or b"", settings.image_max_pixels)
+    except TooManyPixelsError as exc:
+        raise ApiError(422, "too_many_pixels", str(exc), "image_id") from None
+    except UndecodableImageError as exc:
+        raise ApiError(422, "not_an_image", str(exc), "image_id") from None
+    return ImageFile(image_id=image_id, user_id=user, object_key=key, content_type=found.content_type,
+                     size_bytes=size, width=found.width, height=found.height, completed_at_ms=now_ms())
+
+
+async def require_own_completed(resources: Any, user: str, image_ids: list[str]) -> None:
+    """``POST /posts`` attaches only images the caller uploaded and completed: someone else's image is a 403,
+    an unknown or unfinished one a 422 naming ``image_ids``. One query when every image is in order."""
+    completed = await resources.images.files(image_ids)
+    if any(image.user_id != user for image in completed.values()):
+        raise ApiError(403, "forbidden", "a post may only show its author's own photos", "image_ids")
+    for image_id in (i for i in image_ids if i not in completed):
+        claim = await resources.images.upload(image_id)
+        if claim is not None and claim.user_id != user:
+            raise ApiError(403, "forbidden", "a post may only show its author's own photos", "image_ids")
+        state = "was never uploaded" if claim is None else "has not completed (POST /uploads/{id}/complete)"
+        raise ApiError(422, "invalid", f"image_ids: {image_id} {state}", "image_ids")

@@ -17,6 +17,7 @@ from api import ratelimit
 from api.consistency import ConsistencyToken, token_key
 from api.deps import CurrentUser, ResourcesDep, SettingsDep, parse_id
 from api.errors import ApiError
+from api.routes.uploads import require_own_completed
 from api.visibility import visible_post
 from producers import events
 from producers.events import Event
@@ -77,6 +78,7 @@ async def create_post(body: PostCreate, user: CurrentUser, resources: ResourcesD
         author_id=user, caption=body.caption, image_ids=body.image_ids, visibility=body.visibility,
         location=body.location.model_dump() if body.location else None,
     )
+    await require_own_completed(resources, user, body.image_ids)
     return await _publish(resources, settings, user, event, "post", event.value["post_id"])
 
 

@@ -13,6 +13,7 @@ from producers import events
 from producers.ids import new_id, now_ms
 from producers.publisher import Publisher
 from tests.integration.conftest import Process, auth
+from tests.integration.photos import upload_photo
 from tests.integration.waiting import caught_up, wait_for
 
 
@@ -20,7 +21,8 @@ def create_post(client: httpx.Client, settings: Settings, author: str, visibilit
                 caption: str = "hello", image_ids: list[str] | None = None) -> tuple[str, str]:
     """(post id, consistency token) of a post created through the API."""
     answer = client.post("/posts", headers=auth(settings, author),
-                         json={"caption": caption, "image_ids": image_ids or [new_id()], "visibility": visibility})
+                         json={"caption": caption, "image_ids": image_ids or [upload_photo(client, settings, author)],
+                               "visibility": visibility})
     assert answer.status_code == 202, answer.text
     return answer.json()["id"], answer.json()["token"]
 
@@ -106,20 +108,11 @@ def test_hashtags_count_and_show_public_posts_only(
     assert [p["post_id"] for p in listed["items"]] == [public.value["post_id"]]
 
 
-def upload(client: httpx.Client, settings: Settings, user: str) -> str:
-    ticket = client.post("/uploads", headers=auth(settings, user), json={"content_type": "image/png"})
-    assert ticket.status_code == 201, ticket.text
-    put = httpx.put(ticket.json()["upload_url"], content=b"\x89PNG\r\n\x1a\n" + uuid.uuid4().bytes,
-                    headers={"Content-Type": "image/png"})
-    assert put.status_code == 200, put.text
-    return str(ticket.json()["image_id"])
-
-
 @pytest.mark.parametrize(("visibility", "anonymous_status"), [("public", 307), ("private", 404)])
 def test_an_image_is_as_visible_as_its_post(client: httpx.Client, settings: Settings, worker: Process,
                                             visibility: str, anonymous_status: int) -> None:
     author, stranger = new_id(), new_id()
-    image_id = upload(client, settings, author)
+    image_id = upload_photo(client, settings, author)
     assert client.get(f"/images/{image_id}", follow_redirects=False).status_code == 404  # in no post yet
     post_id, token = create_post(client, settings, author, visibility, image_ids=[image_id])
     assert get_post(client, settings, post_id, author, after=token).status_code == 200

@@ -12,6 +12,7 @@ from photostream.settings import Settings
 from producers.ids import new_id
 from tests.integration.conftest import auth
 from tests.integration.kafka_read import read_event
+from tests.integration.photos import upload_photo
 
 
 def event_of(settings: Settings, token: str) -> dict:
@@ -20,8 +21,9 @@ def event_of(settings: Settings, token: str) -> dict:
 
 
 def new_post(client: httpx.Client, settings: Settings, user: str, **body) -> httpx.Response:
+    """A post showing a photo the user uploaded and completed (the only kind a post may show)."""
     return client.post("/posts", headers=auth(settings, user),
-                       json={"caption": "hello #World", "image_ids": [new_id()]} | body)
+                       json={"caption": "hello #World", "image_ids": [upload_photo(client, settings, user)]} | body)
 
 
 def test_a_post_is_published_with_the_token_subject_as_author(client: httpx.Client, settings: Settings) -> None:
@@ -132,11 +134,13 @@ def test_posting_too_fast_is_429_with_retry_after(client: httpx.Client, settings
     assert new_post(client, settings, new_id()).status_code == 202  # other users are unaffected
 
 
-def test_a_broker_that_does_not_acknowledge_is_503_never_202(settings: Settings) -> None:
+def test_a_broker_that_does_not_acknowledge_is_503_never_202(client: httpx.Client, settings: Settings) -> None:
+    user = new_id()
+    photo = upload_photo(client, settings, user)
     dead = settings.model_copy(update={"kafka_bootstrap_servers": "127.0.0.1:1", "publish_timeout_s": 1.5})
     with TestClient(create_app(dead)) as app_client:
-        answer = app_client.post("/api/v1/posts", headers=auth(settings, new_id()),
-                                 json={"caption": "x", "image_ids": [new_id()]})
+        answer = app_client.post("/api/v1/posts", headers=auth(settings, user),
+                                 json={"caption": "x", "image_ids": [photo]})
     assert answer.status_code == 503
     assert answer.headers["Retry-After"] == "5"
     assert answer.json()["error"]["code"] == "unavailable"

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
 from api.hydrate import hydrate_posts
+from api.images_links import ImageLinks
 from sinks import keys
-from sinks.engagement_reads import EngagementReads
 from sinks.accounts_privacy import AudienceReader
+from sinks.engagement_reads import EngagementReads
 from tests.unit.counting_fakes import CountingRedis, CountingSession, Data, post_row, user_row
 
 VIEWER = "viewer"
@@ -22,6 +23,7 @@ class Resources:
     redis: CountingRedis
     graph: AudienceReader
     engagement: EngagementReads
+    image_links: ImageLinks = field(default_factory=lambda: ImageLinks(b"k" * 32, 3600))
 
     @classmethod
     def over(cls, data: Data) -> Resources:

@@ -1,0 +1,92 @@
+"""Sizes on demand: each (image, width, format) is rendered once, stored in S3 under a derived key, then served
+from the stored copy.
+
+- Rendering is CPU work in libvips; it runs on a small thread pool (libvips releases the GIL), never on the
+  event loop.
+- Concurrent first requests for the same copy share one render (an in-process single flight keyed by the
+  render key). Several API processes may each render a copy once at worst; the copies are identical, so the
+  last write is as good as the first.
+- An original that fails to decode is remembered (``image_files.broken``): later requests answer 422 from the
+  row without fetching or decoding it again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Literal
+
+from prometheus_client import Counter
+
+from photostream.domain.images import RenderFormat, media_type, render_key
+from photostream.settings import Settings
+from sinks import s3
+from sinks.images import ImageFile, ImageIndex
+from sinks.photos_codec import UndecodableImageError, render
+
+logger = logging.getLogger(__name__)
+
+RenderOutcome = Literal["rendered", "undecodable"]
+RENDERS = Counter("photostream_image_renders_total", "sizes rendered from an original", ["width", "outcome"])
+STORED_HITS = Counter("photostream_image_render_hits_total", "sizes served from a stored copy", ["width"])
+
+
+class MissingOriginalError(LookupError):
+    """The completed upload's object is gone from S3."""
+
+
+class Renderer:
+    def __init__(self, s3_client: Any, settings: Settings, index: ImageIndex) -> None:
+        self._s3, self._settings, self._index = s3_client, settings, index
+        self._pool = ThreadPoolExecutor(max_workers=settings.image_render_threads, thread_name_prefix="render")
+        self._inflight: dict[str, asyncio.Future[bytes]] = {}
+
+    async def copy(self, image: ImageFile, width: int, fmt: RenderFormat) -> bytes:
+        """The bytes of ``image`` at ``width`` in ``fmt``: the stored copy, else rendered once and stored.
+
+        Raises :class:`UndecodableImageError` (remembered) and :class:`MissingOriginalError`.
+        """
+        if image.broken:
+            raise UndecodableImageError(image.broken)
+        key = render_key(image.image_id, width, fmt)
+        running = self._inflight.get(key)
+        if running is not None:
+            return await asyncio.shield(running)
+        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self._inflight[key] = future
+        try:
+            data = await self._stored_or_rendered(image, key, width, fmt)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: a failure nobody else awaited is not logged as "never retrieved"
+            raise
+        else:
+            future.set_result(data)
+            return data
+        finally:
+            del self._inflight[key]
+
+    async def _stored_or_rendered(self, image: ImageFile, key: str, width: int, fmt: RenderFormat) -> bytes:
+        stored = await asyncio.to_thread(s3.read, self._s3, self._settings, key)
+        if stored is not None:
+            STORED_HITS.labels(str(width)).inc()
+            return stored
+        original = await asyncio.to_thread(s3.read, self._s3, self._settings, image.object_key)
+        if original is None:
+            raise MissingOriginalError(image.object_key)
+        loop = asyncio.get_running_loop()
+        try:
+            data = await loop.run_in_executor(self._pool, render, original, width, fmt,
+                                              self._settings.image_max_pixels)
+        except UndecodableImageError as exc:
+            RENDERS.labels(str(width), "undecodable").inc()
+            logger.info("image %s does not decode: %s", image.image_id, exc)
+            await self._index.mark_broken(image.image_id, str(exc))
+            raise
+        RENDERS.labels(str(width), "rendered").inc()
+        await asyncio.to_thread(s3.write, self._s3, self._settings, key, data, media_type(fmt))
+        return data
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,96 @@
+"""``GET /images/{image_id}?w=``: a completed upload at one of the allowed widths, rendered once then cached.
+
+Who may fetch it:
+- anyone, when a public post shows the image: the answer is cacheable by every CDN for a year (the ETag names
+  immutable bytes);
+- with a signed link (``w``, ``exp``, ``sig`` from a feed or post item): the holder, until it expires; a
+  tampered or expired link is a 403;
+- with a bearer token: the uploader, and whoever may see a post that shows it; privately cacheable only.
+Everyone else gets the same 404 as for an image that does not exist. Without ``w`` the answer is a redirect
+to the feed width: originals (with their EXIF, GPS included) never leave S3.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Header, Query
+from fastapi.responses import RedirectResponse, Response
+
+from api.deps import OptionalUser, ResourcesDep, parse_id
+from api.errors import ApiError
+from api.images_links import image_path
+from api.images_service import MissingOriginalError
+from api.visibility import visible_posts
+from photostream.domain.images import FEED_WIDTH, WIDTHS, choose_format, media_type, render_etag
+from sinks.photos_codec import UndecodableImageError
+from sinks.posts import read_posts_cached
+
+router = APIRouter(tags=["images"])
+Audience = Literal["public", "viewer"]
+PUBLIC_CACHE = "public, max-age=31536000, immutable"
+
+
+async def audience(resources: Any, viewer: str | None, image_id: str) -> Audience | None:
+    """``public`` when a public post shows the image; ``viewer`` when only this caller may see it (its uploader,
+    or someone who may see a post showing it); None for everyone else."""
+    post_ids = await resources.images.posts_showing(image_id)
+    posts = await read_posts_cached(resources.session, resources.redis, post_ids) if post_ids else []
+    if any(p is not None for p in await visible_posts(resources.graph, None, posts)):
+        return "public"
+    if viewer is None:
+        return None
+    if await resources.images.uploader(image_id) == viewer:
+        return "viewer"
+    return "viewer" if any(p is not None for p in await visible_posts(resources.graph, viewer, posts)) else None
+
+
+async def may_see_image(resources: Any, viewer: str | None, image_id: str) -> bool:
+    """An image is as visible as the most visible post showing it; its uploader always sees it."""
+    return await audience(resources, viewer, image_id) is not None
+
+
+@router.get("/images/{image_id}", response_model=None)
+async def get_image(
+    image_id: str, viewer: OptionalUser, resources: ResourcesDep,
+    w: Annotated[int | None, Query(description=f"one of {', '.join(map(str, WIDTHS))}")] = None,
+    exp: Annotated[int | None, Query(description="signed links: expiry, epoch seconds")] = None,
+    sig: Annotated[str | None, Query(description="signed links: the signature")] = None,
+    accept: Annotated[str | None, Header()] = None,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    parse_id(image_id, "image_id")
+    if w is not None and w not in WIDTHS:
+        raise ApiError(422, "invalid", f"w: one of {', '.join(map(str, WIDTHS))}", "w")
+    if exp is not None or sig is not None:
+        if w is None or exp is None or sig is None or not resources.image_links.valid(image_id, w, exp, sig):
+            raise ApiError(403, "forbidden", "the link is invalid or has expired")
+        who: Audience | None = "viewer"
+        max_age = max(0, exp - int(time.time()))
+    else:
+        who = await audience(resources, viewer, image_id)
+        max_age = 60
+    if who is None:
+        raise ApiError(404, "not_found", "no such image", "image_id")
+    if w is None:
+        # short-lived for the viewer's own redirect: shared caches must not keep it
+        target = image_path(image_id) + f"?w={FEED_WIDTH}" if who == "public" else \
+            resources.image_links.signed(image_id, FEED_WIDTH)
+        return RedirectResponse(target, status_code=307, headers={"Cache-Control": "private, max-age=60"})
+    fmt = choose_format(accept)
+    etag = render_etag(image_id, w, fmt)
+    headers = {"ETag": etag, "Vary": "Accept",
+               "Cache-Control": PUBLIC_CACHE if who == "public" else f"private, max-age={max_age}"}
+    if if_none_match is not None and etag in [t.strip() for t in if_none_match.split(",")]:
+        return Response(status_code=304, headers=headers)
+    image = await resources.images.file(image_id)
+    if image is None:
+        raise ApiError(404, "not_found", "no such image", "image_id")
+    try:
+        data = await resources.renderer.copy(image, w, fmt)
+    except UndecodableImageError as exc:
+        raise ApiError(422, "undecodable", f"the image cannot be decoded: {exc}", "image_id") from None
+    except MissingOriginalError:
+        raise ApiError(404, "not_found", "no such image", "image_id") from None
+    return Response(data, media_type=media_type(fmt), headers=headers)

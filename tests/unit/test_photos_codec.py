@@ -1,0 +1,44 @@
+"""The renderer: orientation applied, metadata gone, aspect kept, damage and bombs refused (libvips, no stack)."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from PIL import Image
+
+from sinks.photos_codec import TooManyPixelsError, UndecodableImageError, probe, render
+from tests.integration.photos import GPS_IFD, jpeg, png_header
+
+MAX = 50_000_000
+
+
+def test_orientation_is_applied_and_exif_with_gps_is_dropped() -> None:
+    original = jpeg(400, 200, gps=True, orientation=6)
+    assert GPS_IFD in Image.open(io.BytesIO(original)).getexif()
+    for fmt in ("jpeg", "webp"):
+        shown = Image.open(io.BytesIO(render(original, 150, fmt, MAX)))
+        assert shown.size == (150, 300) and dict(shown.getexif()) == {} and "exif" not in shown.info
+
+
+def test_small_images_are_never_upscaled() -> None:
+    assert Image.open(io.BytesIO(render(jpeg(100, 50), 1080, "jpeg", MAX))).size == (100, 50)
+
+
+def test_a_truncated_jpeg_is_undecodable_not_half_grey() -> None:
+    whole = jpeg(640, 480)
+    assert probe(whole[: len(whole) // 2], MAX).width == 640  # the header alone still decodes
+    with pytest.raises(UndecodableImageError):
+        render(whole[: len(whole) // 2], 320, "jpeg", MAX)
+
+
+def test_a_bomb_is_refused_from_its_header() -> None:
+    with pytest.raises(TooManyPixelsError):
+        probe(png_header(60_000, 60_000), MAX)
+    with pytest.raises(TooManyPixelsError):
+        render(png_header(60_000, 60_000), 150, "jpeg", MAX)
+
+
+def test_text_named_like_a_photo_is_not_an_image() -> None:
+    with pytest.raises(UndecodableImageError):
+        probe(b"<html></html>" * 10, MAX)
