@@ -1,0 +1,218 @@
+"""The read API through the real stack: hydrated posts with real counts, the profile grid, comments, follower
+lists — paged by opaque cursors that neither skip nor repeat while new items arrive — and engagement refused on
+posts the caller may not see."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from api.consistency import ConsistencyToken, token_key
+from photostream.settings import Settings
+from producers import events
+from producers.ids import new_id
+from producers.publisher import Publisher
+from tests.integration.conftest import Process, auth
+from tests.integration.waiting import wait_for
+
+
+def token(settings: Settings, result: Any) -> str:
+    return ConsistencyToken(result.topic, result.partition, result.offset).encode(token_key(settings))
+
+
+def readable(client: httpx.Client, settings: Settings, path: str, viewer: str | None, after: str) -> None:
+    """Wait until ``path`` answers 200 after the write behind ``after`` (a worker that just started may still be
+    joining its groups, so one bounded read-your-writes wait is not always enough)."""
+    wait_for(lambda: get(client, settings, path, viewer, after=after).status_code, lambda s: s == 200, 60,
+             f"{path} to be readable")
+
+
+def register(client: httpx.Client, settings: Settings, publisher: Publisher, username: str,
+             avatar: str | None = None) -> str:
+    user = new_id()
+    result = publisher.publish(events.user_registered(user_id=user, username=username, display_name=username,
+                                                      avatar_image_id=avatar))
+    readable(client, settings, f"/users/{user}", None, token(settings, result))
+    return user
+
+
+def publish_posts(client: httpx.Client, settings: Settings, publisher: Publisher, author: str, n: int,
+                  visibility: str = "public") -> list[str]:
+    """``n`` posts by ``author`` (straight onto the log: the API's post rate limit is not under test), oldest
+    first, each readable before this returns."""
+    ids, result = [], None
+    for i in range(n):
+        event = events.post_created(author_id=author, caption=f"post {i}", image_ids=[new_id()],
+                                    visibility=visibility)
+        result = publisher.publish(event)
+        ids.append(event.value["post_id"])
+    # one author's posts share a partition: once the last is applied, all are
+    readable(client, settings, f"/posts/{ids[-1]}", author, token(settings, result))
+    return ids
+
+
+def get(client: httpx.Client, settings: Settings, path: str, viewer: str | None, **params: Any) -> httpx.Response:
+    return client.get(path, headers=auth(settings, viewer) if viewer else {}, params=params)
+
+
+def pages(client: httpx.Client, settings: Settings, path: str, viewer: str | None, limit: int,
+          key: str = "post_id") -> list[list[str]]:
+    """Every page of a list, following next_cursor to the end."""
+    found, cursor = [], None
+    while True:
+        params: dict[str, Any] = {"limit": limit} | ({"cursor": cursor} if cursor else {})
+        answer = get(client, settings, path, viewer, **params)
+        assert answer.status_code == 200, answer.text
+        found.append([item[key] for item in answer.json()["items"]])
+        cursor = answer.json()["next_cursor"]
+        if cursor is None:
+            return found
+
+
+def test_a_post_reads_hydrated_with_its_real_counts(client: httpx.Client, settings: Settings,
+                                                    publisher: Publisher, worker: Process) -> None:
+    avatar, photos = new_id(), [new_id(), new_id()]
+    author = register(client, settings, publisher, f"ada{new_id()[-6:]}", avatar=avatar)
+    fans = [new_id() for _ in range(4)]
+    created = events.post_created(author_id=author, caption="two photos", image_ids=photos)
+    result = publisher.publish(created)  # straight onto the log: uploads are not under test here
+    post_id = created.value["post_id"]
+    readable(client, settings, f"/posts/{post_id}", None, token(settings, result))
+    comments = [client.post(f"/posts/{post_id}/comments", headers=auth(settings, fans[1]), json={"text": t})
+                for t in ("first", "second")]
+    assert all(c.status_code == 202 for c in comments)
+    likes = [(fans[0], "POST"), (fans[0], "POST"), (fans[1], "POST"), (fans[2], "POST"), (fans[2], "DELETE"),
+             (fans[3], "POST")]  # a duplicate like, a like taken back, and last a like only the end state has
+    for fan, method in likes:
+        assert client.request(method, f"/posts/{post_id}/like", headers=auth(settings, fan)).status_code == 202
+
+    def seen_by_last_fan() -> tuple[bool, int, int]:
+        item = get(client, settings, f"/posts/{post_id}", fans[3]).json()
+        return item["liked_by_me"], item["like_count"], item["comment_count"]
+
+    # the popularity processor applies a window at a time (shared topics: behind everyone else's events)
+    wait_for(seen_by_last_fan, lambda seen: seen == (True, 3, 2), 240, "every like and comment to count")
+    item = get(client, settings, f"/posts/{post_id}", fans[0]).json()
+    assert item == {
+        "post_id": post_id,
+        "author": {"id": author, "username": item["author"]["username"], "avatar_url": f"/api/v1/images/{avatar}"},
+        "caption": "two photos",
+        "photos": [f"/api/v1/images/{p}" for p in photos],
+        "like_count": 3, "comment_count": 2, "liked_by_me": True,
+        "created_at": item["created_at"], "visibility": "public",
+    }
+    assert item["author"]["username"].startswith("ada") and isinstance(item["created_at"], int)
+    assert get(client, settings, f"/posts/{post_id}", fans[2]).json()["liked_by_me"] is False  # unliked
+    assert get(client, settings, f"/posts/{post_id}", None).json()["liked_by_me"] is False
+
+
+def test_the_profile_grid_pages_newest_first_without_gaps_or_duplicates_while_posts_arrive(
+    client: httpx.Client, settings: Settings, publisher: Publisher, worker: Process
+) -> None:
+    author, stranger = new_id(), new_id()
+    older = publish_posts(client, settings, publisher, author, 7)
+    secret = publish_posts(client, settings, publisher, author, 1, visibility="private")
+    path = f"/users/{author}/posts"
+    first = get(client, settings, path, stranger, limit=3).json()
+    assert [i["post_id"] for i in first["items"]] == older[::-1][:3]
+    newer = publish_posts(client, settings, publisher, author, 2)  # arrive while the stranger scrolls
+    seen = [i["post_id"] for i in first["items"]]
+    cursor = first["next_cursor"]
+    while cursor:
+        page = get(client, settings, path, stranger, limit=3, cursor=cursor).json()
+        seen += [i["post_id"] for i in page["items"]]
+        cursor = page["next_cursor"]
+    assert seen == older[::-1]  # every older post once, in order; the new ones are above the first page
+    assert [p for page in pages(client, settings, path, stranger, 4) for p in page] == (older + newer)[::-1]
+    assert [p for page in pages(client, settings, path, author, 4) for p in page] == \
+        (older + secret + newer)[::-1]  # the author also sees their private post, in its place
+
+
+def test_comments_read_newest_first_in_pages_only_for_who_may_see_the_post(
+    client: httpx.Client, settings: Settings, publisher: Publisher, worker: Process
+) -> None:
+    author, fan, stranger = new_id(), new_id(), new_id()
+    commenter = register(client, settings, publisher, f"bo{new_id()[-6:]}")
+    [post_id] = publish_posts(client, settings, publisher, author, 1)
+    texts = [f"comment {i}" for i in range(5)]
+    answers = [client.post(f"/posts/{post_id}/comments", headers=auth(settings, commenter), json={"text": t})
+               for t in texts]
+    assert all(a.status_code == 202 for a in answers)
+    latest = answers[-1].json()
+    first = get(client, settings, f"/posts/{post_id}/comments", fan, limit=2, after=latest["token"])
+    assert first.status_code == 200 and "X-Photostream-Consistency" not in first.headers
+    assert [c["text"] for c in first.json()["items"]] == ["comment 4", "comment 3"]
+    assert first.json()["items"][0]["comment_id"] == latest["id"]
+    assert first.json()["items"][0]["author"]["id"] == commenter
+    assert first.json()["items"][0]["author"]["username"].startswith("bo")
+    walked = pages(client, settings, f"/posts/{post_id}/comments", stranger, 2, key="comment_id")
+    assert [len(p) for p in walked] == [2, 2, 1]
+    assert [c for p in walked for c in p] == [a.json()["id"] for a in answers][::-1]
+
+    [hidden] = publish_posts(client, settings, publisher, author, 1, visibility="private")
+    assert get(client, settings, f"/posts/{hidden}/comments", stranger).status_code == 404
+    assert get(client, settings, f"/posts/{hidden}/comments", author).status_code == 200
+    assert get(client, settings, f"/posts/{new_id()}/comments", None).status_code == 404
+
+
+def test_followers_and_following_page_with_counts(client: httpx.Client, settings: Settings,
+                                                  publisher: Publisher, worker: Process) -> None:
+    star = register(client, settings, publisher, f"star{new_id()[-6:]}")
+    fans = [new_id() for _ in range(5)]
+    for fan in fans:
+        assert client.post(f"/users/{star}/follow", headers=auth(settings, fan)).status_code == 202
+    wait_for(lambda: get(client, settings, f"/users/{star}/followers", None).json()["count"],
+             lambda n: n == 5, 60, "five followers")
+    walked = pages(client, settings, f"/users/{star}/followers", None, 2, key="id")
+    assert [len(p) for p in walked] == [2, 2, 1]
+    assert [f for p in walked for f in p] == sorted(fans)
+    following = get(client, settings, f"/users/{fans[0]}/following", None).json()
+    assert following["count"] == 1 and following["next_cursor"] is None
+    assert following["items"][0]["id"] == star and following["items"][0]["username"].startswith("star")
+
+    assert client.delete(f"/users/{star}/follow", headers=auth(settings, fans[0])).status_code == 202
+    wait_for(lambda: get(client, settings, f"/users/{star}/followers", None).json()["count"],
+             lambda n: n == 4, 60, "four followers")
+    assert get(client, settings, f"/users/{fans[0]}/following", None).json() == {
+        "items": [], "count": 0, "next_cursor": None}
+    remaining = get(client, settings, f"/users/{star}/followers", None, limit=10).json()
+    assert [f["id"] for f in remaining["items"]] == sorted(fans[1:])
+
+
+def test_likes_and_comments_on_a_post_the_caller_may_not_see_are_404(
+    client: httpx.Client, settings: Settings, publisher: Publisher, worker: Process
+) -> None:
+    author, stranger = new_id(), new_id()
+    [private] = publish_posts(client, settings, publisher, author, 1, visibility="private")
+    for method, path, body in (("POST", "like", None), ("DELETE", "like", None), ("POST", "comments", {"text": "x"})):
+        for post_id in (private, new_id()):
+            answer = client.request(method, f"/posts/{post_id}/{path}", headers=auth(settings, stranger), json=body)
+            assert answer.status_code == 404, answer.text
+            assert answer.json()["error"]["code"] == "not_found"
+    assert client.post(f"/posts/{private}/like", headers=auth(settings, author)).status_code == 202
+
+
+@pytest.mark.parametrize(("path", "params", "field"), [
+    ("/users/{user}/posts", {"cursor": "garbage"}, "cursor"),
+    ("/users/{user}/followers", {"cursor": "Z3JpZDp4"}, "cursor"),
+    ("/posts/{post}/comments", {"limit": 0}, "limit"),
+    ("/users/{user}/following", {"limit": 101}, "limit"),
+    ("/users/{user}/posts", {"limit": "many"}, "limit"),
+])
+def test_bad_cursors_and_limits_are_422_naming_the_field(client: httpx.Client, path: str, params: dict[str, Any],
+                                                         field: str) -> None:
+    answer = client.get(path.format(user=new_id(), post=new_id()), params=params)
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"]["field"] == field
+
+
+def test_a_cursor_of_one_list_is_refused_by_another(client: httpx.Client, settings: Settings,
+                                                    publisher: Publisher, worker: Process) -> None:
+    author = new_id()
+    publish_posts(client, settings, publisher, author, 2)
+    grid_cursor = get(client, settings, f"/users/{author}/posts", None, limit=1).json()["next_cursor"]
+    assert grid_cursor is not None
+    answer = get(client, settings, f"/users/{author}/followers", None, cursor=grid_cursor)
+    assert answer.status_code == 422 and answer.json()["error"]["field"] == "cursor"
