@@ -1,0 +1,280 @@
+"""Accounts through the real stack: registration (unique under a race), login sessions (rotation, reuse, logout,
+password change), brute-force limits, no secret in any topic or log, profiles with counts and relations, and
+private accounts (follow request → approval → the requester sees the posts)."""
+
+from __future__ import annotations
+
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from confluent_kafka import Consumer, TopicPartition
+
+from photostream.kafka_config import client_config
+from photostream.settings import Settings
+from producers import events
+from producers.publisher import Publisher
+from streams.consumer_groups import end_offsets
+from tests.integration.conftest import Process, free_port
+from tests.integration.waiting import wait_for
+
+PASSWORD = "correct horse battery"
+
+
+def unique() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+def register(client: httpx.Client, name: str | None = None, password: str = PASSWORD,
+             email: str | None = None) -> dict[str, Any]:
+    name = name or f"u_{unique()}"
+    answer = client.post("/auth/register", json={"username": name, "email": email or f"{name}@example.com",
+                                                 "password": password})
+    assert answer.status_code == 201, answer.text
+    return dict(answer.json())
+
+
+def login(client: httpx.Client, login_name: str, password: str = PASSWORD) -> dict[str, Any]:
+    answer = client.post("/auth/login", json={"login": login_name, "password": password})
+    assert answer.status_code == 200, answer.text
+    return dict(answer.json())
+
+
+def bearer(session: dict[str, Any]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {session['access_token']}"}
+
+
+def test_register_login_refresh_rotates_and_reuse_revokes_the_family(client: httpx.Client) -> None:
+    account = register(client, name=f"Mixed_{unique()}")
+    assert account["username"] == account["username"].lower()
+    profile = client.get(f"/users/{account['id']}", params={"after": account["token"]})
+    assert profile.status_code == 200 and profile.json()["username"] == account["username"]
+
+    first = login(client, account["username"].upper())  # usernames are case-insensitive
+    assert client.get("/users/me", headers=bearer(first)).json()["id"] == account["id"]
+    second = client.post("/auth/refresh", json={"refresh_token": first["refresh_token"]})
+    assert second.status_code == 200 and second.json()["refresh_token"] != first["refresh_token"]
+    # the spent token again: reuse — refused, and the session's newest token dies with it
+    reused = client.post("/auth/refresh", json={"refresh_token": first["refresh_token"]})
+    assert reused.status_code == 401
+    assert client.post("/auth/refresh", json={"refresh_token": second.json()["refresh_token"]}).status_code == 401
+    # another login session is unaffected
+    other = login(client, f"{account['username']}@example.com")
+    assert client.post("/auth/refresh", json={"refresh_token": other["refresh_token"]}).status_code == 200
+
+
+def test_logout_revokes_the_access_token_and_the_refresh_token(client: httpx.Client) -> None:
+    account = register(client)
+    session = login(client, account["username"])
+    assert client.get("/users/me/follow-requests", headers=bearer(session)).status_code == 200
+    out = client.post("/auth/logout", headers=bearer(session), json={"refresh_token": session["refresh_token"]})
+    assert out.status_code == 204
+    refused = client.get("/users/me/follow-requests", headers=bearer(session))
+    assert refused.status_code == 401 and "revoked" in refused.json()["error"]["message"]
+    assert client.post("/auth/refresh", json={"refresh_token": session["refresh_token"]}).status_code == 401
+
+
+def test_a_password_change_ends_every_session_and_the_old_password(client: httpx.Client) -> None:
+    account = register(client)
+    elsewhere = login(client, account["username"])
+    here = login(client, account["username"])
+    wrong = client.post("/auth/password", headers=bearer(here),
+                        json={"current_password": "not the password", "new_password": "a new password!"})
+    assert wrong.status_code == 403
+    changed = client.post("/auth/password", headers=bearer(here),
+                          json={"current_password": PASSWORD, "new_password": "a new password!"})
+    assert changed.status_code == 200, changed.text
+    assert client.post("/auth/refresh", json={"refresh_token": elsewhere["refresh_token"]}).status_code == 401
+    assert client.get("/users/me", headers=bearer(here)).status_code == 401  # the old access token is revoked
+    assert client.get("/users/me", headers=bearer(changed.json())).status_code == 200
+    assert client.post("/auth/login", json={"login": account["username"], "password": PASSWORD}).status_code == 401
+    login(client, account["username"], "a new password!")
+
+
+def test_registration_refuses_bad_fields_and_taken_emails(client: httpx.Client) -> None:
+    for body, field in ((
+            {"username": "ab", "email": "a@example.com", "password": PASSWORD}, "username"),
+            ({"username": f"u_{unique()}", "email": "nope", "password": PASSWORD}, "email"),
+            ({"username": f"u_{unique()}", "email": f"{unique()}@example.com", "password": "short"}, "password")):
+        answer = client.post("/auth/register", json=body)
+        assert answer.status_code == 422 and answer.json()["error"]["field"] == field
+    first = register(client)
+    taken = client.post("/auth/register", json={"username": f"u_{unique()}", "password": PASSWORD,
+                                                "email": f"{first['username'].upper()}@EXAMPLE.com"})
+    assert taken.status_code == 409 and taken.json()["error"]["field"] == "email"
+
+
+def test_twenty_concurrent_registrations_of_one_name_have_exactly_one_winner(api_url: str) -> None:
+    name = f"race_{unique()}"
+
+    def attempt(i: int) -> int:
+        with httpx.Client(base_url=api_url + "/api/v1", timeout=60) as c:
+            return c.post("/auth/register", json={"username": name if i % 2 else name.upper(),
+                                                  "email": f"{name}.{i}@example.com",
+                                                  "password": PASSWORD}).status_code
+
+    with ThreadPoolExecutor(20) as pool:
+        statuses = list(pool.map(attempt, range(20)))
+    assert sorted(statuses) == [201] + [409] * 19, statuses
+
+
+def test_failed_logins_are_limited_per_account_with_retry_after(client: httpx.Client) -> None:
+    account = register(client)
+    statuses = []
+    for _ in range(12):
+        answer = client.post("/auth/login", json={"login": account["username"], "password": "wrong password!"})
+        statuses.append(answer.status_code)
+        if answer.status_code == 429:
+            assert int(answer.headers["Retry-After"]) >= 1
+            break
+    assert statuses[:10] == [401] * 10 and statuses[-1] == 429, statuses
+    # the right password is refused too while the account's attempts are used up
+    assert client.post("/auth/login", json={"login": account["username"], "password": PASSWORD}).status_code == 429
+
+
+def test_logins_are_limited_per_client_address(test_env: dict[str, str], worker: Process,
+                                              tmp_path_factory: pytest.TempPathFactory) -> None:
+    env = test_env | {"PHOTOSTREAM_API_PORT": str(free_port()), "PHOTOSTREAM_LOGIN_PER_ADDRESS_BURST": "3",
+                      "PHOTOSTREAM_LOGIN_PER_ADDRESS_PER_MINUTE": "1"}
+    url = f"http://127.0.0.1:{env['PHOTOSTREAM_API_PORT']}"
+    api = Process(["api"], env, tmp_path_factory.mktemp("logs") / "api-login-limit.log", url + "/readyz")
+    try:
+        with httpx.Client(base_url=url + "/api/v1", timeout=30) as c:
+            statuses = [c.post("/auth/login", json={"login": f"nobody_{unique()}", "password": PASSWORD}).status_code
+                        for _ in range(4)]
+            assert statuses == [401, 401, 401, 429]  # three different accounts, one address
+    finally:
+        api.stop()
+
+
+def _records(settings: Settings, start: dict[tuple[str, int], int], topics: list[str]) -> list[bytes]:
+    """Every record (key, value, headers) written to ``topics`` since this run began."""
+    ends = end_offsets(settings, topics)
+    wanted = {tp: (start.get(tp, 0), end) for tp, end in ends.items() if end > start.get(tp, 0)}
+    consumer = Consumer(client_config(settings, **{"group.id": f"test-secrets-{unique()}",
+                                                   "enable.auto.commit": False}))
+    found: list[bytes] = []
+    try:
+        consumer.assign([TopicPartition(t, p, first) for (t, p), (first, _) in wanted.items()])
+        remaining = {tp: end for tp, (_, end) in wanted.items()}
+
+        def drain() -> int:
+            for message in consumer.consume(500, 1.0):
+                if message.error():
+                    continue
+                found.append((message.key() or b"") + (message.value() or b"")
+                             + b"".join(v or b"" for _, v in message.headers() or []))
+                tp = (message.topic(), message.partition())
+                if message.offset() + 1 >= remaining.get(tp, 0):
+                    remaining.pop(tp, None)
+            return len(remaining)
+
+        wait_for(drain, lambda left: left == 0, 60, "every record since the run began")
+    finally:
+        consumer.close()
+    return found
+
+
+def test_no_secret_reaches_a_topic_or_a_log(client: httpx.Client, settings: Settings, worker: Process,
+                                           run_start_offsets: dict[tuple[str, int], int],
+                                           tmp_path_factory: pytest.TempPathFactory) -> None:
+    email, password = f"secret.{unique()}@example.com", f"pw-{unique()}-{unique()}"
+    account = register(client, email=email, password=password)
+    session = login(client, email, password)
+    refreshed = client.post("/auth/refresh", json={"refresh_token": session["refresh_token"]}).json()
+    changed = client.patch("/users/me", headers=bearer(refreshed), json={"bio": "hello"})
+    assert changed.status_code == 202
+    assert client.get(f"/users/{account['id']}", params={"after": changed.json()["token"]}).json()["bio"] == "hello"
+    secrets = [email, password, session["refresh_token"], refreshed["refresh_token"], session["access_token"],
+               "$argon2id$"]
+    topics = ["user-registered", "profile-updated", "follow-requested", "follow-changed"]
+    records = _records(settings, run_start_offsets, topics)
+    assert any(account["id"].encode() in r for r in records)  # the registration itself was read
+    for secret in secrets:
+        assert not any(secret.encode() in r for r in records), f"a secret reached a topic: {secret[:12]}…"
+    logs = [p for p in Path(tmp_path_factory.getbasetemp()).rglob("*.log")]
+    assert any(p.name == "api.log" for p in logs) and worker.log in logs
+    for log in logs:
+        text = log.read_text(errors="replace")
+        for secret in secrets:
+            assert secret not in text, f"a secret reached {log.name}: {secret[:12]}…"
+
+
+def _post(publisher: Publisher, client: httpx.Client, author: dict[str, Any], visibility: str = "public") -> str:
+    """A post published as an event (the image pipeline is not this test's subject), once its author sees it."""
+    event = events.post_created(author_id=author["user_id"], caption="hi", image_ids=[str(uuid.uuid4())],
+                                visibility=visibility)  # type: ignore[arg-type]
+    publisher.publish(event)
+    post_id = str(event.value["post_id"])
+    wait_for(lambda: client.get(f"/posts/{post_id}", headers=bearer(author)).status_code, lambda s: s == 200, 60,
+             "the post to be projected")
+    return post_id
+
+
+def test_a_profile_shows_counts_and_relations_and_patch_changes_it(client: httpx.Client,
+                                                                    publisher: Publisher) -> None:
+    alice = login(client, register(client)["username"])
+    bob = login(client, register(client)["username"])
+    _post(publisher, client, alice)
+    followed = client.post(f"/users/{alice['user_id']}/follow", headers=bearer(bob))
+    assert followed.status_code == 202
+    seen_by_bob = client.get(f"/users/{alice['user_id']}", headers=bearer(bob),
+                             params={"after": followed.json()["token"]}).json()
+    assert seen_by_bob["counts"] == {"posts": 1, "followers": 1, "following": 0}
+    assert seen_by_bob["followed_by_me"] is True and seen_by_bob["follows_me"] is False
+    bob_seen_by_alice = client.get(f"/users/{bob['user_id']}", headers=bearer(alice)).json()
+    assert bob_seen_by_alice["follows_me"] is True and bob_seen_by_alice["counts"]["following"] == 1
+    patched = client.patch("/users/me", headers=bearer(alice), json={"display_name": "Alice A.", "bio": "photos"})
+    assert patched.status_code == 202
+    mine = client.get("/users/me", headers=bearer(alice), params={"after": patched.json()["token"]}).json()
+    assert (mine["display_name"], mine["bio"], mine["is_private"]) == ("Alice A.", "photos", False)
+    assert client.patch("/users/me", headers=bearer(alice), json={"username": "x"}).status_code == 422
+    assert client.patch("/users/me", headers=bearer(alice),
+                        json={"avatar_image_id": str(uuid.uuid4())}).status_code == 422  # not an upload of hers
+
+
+def test_a_private_accounts_follow_is_a_request_and_approval_shows_the_posts(client: httpx.Client,
+                                                                            publisher: Publisher) -> None:
+    owner = login(client, register(client)["username"])
+    fan = login(client, register(client)["username"])
+    stranger = login(client, register(client)["username"])
+    post_id = _post(publisher, client, owner)
+    assert client.get(f"/posts/{post_id}", headers=bearer(fan)).status_code == 200  # public account so far
+    private = client.patch("/users/me", headers=bearer(owner), json={"is_private": True})
+    me = client.get("/users/me", headers=bearer(owner), params={"after": private.json()["token"]}).json()
+    assert me["is_private"] is True
+    for viewer in (fan, stranger):
+        assert client.get(f"/posts/{post_id}", headers=bearer(viewer)).status_code == 404
+    assert client.get(f"/posts/{post_id}").status_code == 404
+
+    requested = client.post(f"/users/{owner['user_id']}/follow", headers=bearer(fan))
+    assert requested.status_code == 202
+    pending = client.get("/users/me/follow-requests", headers=bearer(owner),
+                         params={"after": requested.json()["token"]}).json()
+    assert [i["id"] for i in pending["items"]] == [fan["user_id"]]
+    as_fan = client.get(f"/users/{owner['user_id']}", headers=bearer(fan)).json()
+    assert as_fan["follow_requested_by_me"] is True and as_fan["followed_by_me"] is False
+    assert client.get(f"/posts/{post_id}", headers=bearer(fan)).status_code == 404  # a request is no follow
+
+    approved = client.post(f"/users/me/follow-requests/{fan['user_id']}/approve", headers=bearer(owner))
+    assert approved.status_code == 202, approved.text
+    seen = client.get(f"/posts/{post_id}", headers=bearer(fan), params={"after": approved.json()["token"]})
+    assert seen.status_code == 200 and seen.json()["post_id"] == post_id
+    assert client.get(f"/posts/{post_id}", headers=bearer(stranger)).status_code == 404
+    assert client.post(f"/users/me/follow-requests/{fan['user_id']}/approve",
+                       headers=bearer(owner)).status_code in (202, 404)  # closed once the processor applied it
+    wait_for(lambda: client.get("/users/me/follow-requests", headers=bearer(owner)).json()["items"],
+             lambda items: items == [], 30, "the request to be closed")
+
+    denied_fan = login(client, register(client)["username"])
+    asked = client.post(f"/users/{owner['user_id']}/follow", headers=bearer(denied_fan))
+    client.get("/users/me/follow-requests", headers=bearer(owner), params={"after": asked.json()["token"]})
+    denied = client.post(f"/users/me/follow-requests/{denied_fan['user_id']}/deny", headers=bearer(owner))
+    assert denied.status_code == 202
+    after_denial = client.get("/users/me/follow-requests", headers=bearer(owner),
+                              params={"after": denied.json()["token"]}).json()
+    assert [i["id"] for i in after_denial["items"]] == []
+    assert client.get(f"/posts/{post_id}", headers=bearer(denied_fan)).status_code == 404
