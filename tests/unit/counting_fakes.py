@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
@@ -169,4 +169,4 @@ def post_row(author_id: str, visibility: str = "public", caption: str = "hi", im
 
 def user_row(username: str, avatar_image_id: str | None = None, is_private: bool = False) -> dict[str, Any]:
     return {"username": username, "display_name": username.title(), "bio": None,
-            "avatar_image_id": avatar_image_id, "is_private": is_private, "updated_at": datetime(2026, 1, 1, tzinfo=UTC).replace(tzinfo=None)}
+            "avatar_image_id": avatar_image_id, "is_private": is_private, "updated_at": datetime(2026, 1, 1)}
