@@ -12,7 +12,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, Producer
 
 from photostream.contracts.codec import EventCodec
 from photostream.kafka_config import client_config
@@ -252,8 +252,8 @@ def test_counts_are_exact_with_two_workers_and_one_killed_mid_stream(
     posts = [new_id() for _ in range(24)]  # few posts, many events each: both workers touch every post's topics
     try:
         with EngagementStream(publisher, posts) as stream:
-            wait_for(popularity_lag, lambda lag: len(lag) == 8 and any(v > 0 for v in lag.values()), 60,
-                     "the popularity group to commit on every partition with events still pending")
+            wait_for(lambda: popularity_lag(settings), lambda lag: len(lag) == 8 and any(v > 0 for v in lag.values()),
+                     60, "the popularity group to commit on every partition with events still pending")
             wait_for(lambda: stream.published, lambda n: n > 2000, 60, "events streaming")
             pending = sum(popularity_lag(settings).values())
             second.kill()  # SIGKILL: its uncommitted records must be re-read by the survivor
@@ -261,7 +261,8 @@ def test_counts_are_exact_with_two_workers_and_one_killed_mid_stream(
             wait_for(lambda: stream.published, lambda n: n > 4000, 60, "more events while one worker is dead")
             second.restart()  # rejoins: a second rebalance while the stream goes on
             wait_for(lambda: stream.published, lambda n: n > 6000, 60, "more events with both workers")
-        wait_for(popularity_lag, lambda lag: sum(lag.values()) == 0, 120, "the popularity group to catch up")
+        wait_for(lambda: popularity_lag(settings), lambda lag: sum(lag.values()) == 0, 120,
+                 "the popularity group to catch up")
         expected = {p: stream.model.counts(p) for p in posts}
         assert stored_counts(settings, posts) == expected
     finally:
