@@ -6,8 +6,10 @@ Each run uses its own consumer group (app id) and ports, so it passes on a stack
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -59,6 +61,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _die_with_pytest() -> None:
+    """In the child: SIGTERM when the test session's process dies, however it dies (a killed or timed-out
+    run must not leave workers consuming the shared topics forever)."""
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+
+
 class Process:
     """A photostream subprocess with its own log, stopped at the end of the session."""
 
@@ -70,7 +78,8 @@ class Process:
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         return subprocess.Popen([str(BIN / "photostream"), *self.args], env=self.env, stdout=self._file,
-                                stderr=subprocess.STDOUT, cwd=PROJECT_ROOT, start_new_session=True)
+                                stderr=subprocess.STDOUT, cwd=PROJECT_ROOT, start_new_session=True,
+                                preexec_fn=_die_with_pytest)
 
     def kill(self) -> None:
         """SIGKILL: no shutdown hooks, no final commit — a crash."""
