@@ -3,8 +3,9 @@
 Latency: the ``unread`` processor runs in a ``BatchLoop`` in this process (its own consumer group from the log
 end); events are published through the SDK at a steady rate, each adding a new sender to one of a pool of
 users, so each changes a set. "Applied" is the moment the processor's Redis script (write + pub/sub ping in
-one script) pings the user's status channel, observed by a pattern subscriber; latency = that moment minus the
-event's ``occurred_at``. Baseline, same run and same events: a raw confluent-kafka consumer on the topic
+one script) pings the user's status channel, observed by a pattern subscriber (a ping counts once the sender
+is in this run's set: other consumers of the shared topic ping the same channels); latency = that moment minus
+the event's ``occurred_at``. Baseline, same run and same events: a raw confluent-kafka consumer on the topic
 (send → consumed). Throughput: as benchmark 3 (`benchmarks/pipeline_throughput.py`): records produced once
 (3 unsent : 1 read, Zipf-free uniform users), the raw consume + decode loop over exactly those offsets vs the
 processor driven by the real loop until its group committed them.
@@ -31,6 +32,7 @@ from photostream.settings import Settings
 from producers import events
 from producers.ids import new_id, now_ms
 from producers.publisher import Publisher
+from sinks import keys
 from sinks.redis_client import async_client
 from sinks.unread import UnreadPairs, UnreadSets
 from streams.engine.consumer import consumer_config
@@ -116,10 +118,15 @@ async def applied_latency(settings: Settings, rate: float, duration_s: float) ->
             message = await pubsub.get_message(timeout=1.0)
             if message is None:
                 continue
+            pinged = time.time() * 1000
             user = message["channel"][len("status:{"):-1]
-            at = sent.pop(senders_of.pop(user, ""), None)
-            if at is not None:
-                samples.append(time.time() * 1000 - at)
+            key = senders_of.get(user)
+            # channels are shared by every consumer of the topic (other runs' workers ping too): count the
+            # probe only once it is in this run's set
+            if key is None or not await redis.sismember(keys.unread_senders(user), key.split("|")[1]):
+                continue
+            del senders_of[user]
+            samples.append(pinged - sent.pop(key))
 
     listener = asyncio.create_task(listen())
     try:

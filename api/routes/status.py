@@ -15,9 +15,9 @@ from fastapi import APIRouter, Query, Request, Response, WebSocket, WebSocketDis
 from fastapi.responses import JSONResponse
 from starlette.websockets import WebSocketState
 
-from api.auth import InvalidTokenError, verify_access_token
+from api.auth import InvalidTokenError, verify_access
 from api.deps import CurrentUser, ResourcesDep, SettingsDep, parse_id
-from api.errors import ApiError, error_body
+from api.errors import STORE_OUTAGES, ApiError, error_body
 from api.realtime import Connection, StatusHub
 from api.routes.reads import After, honour_after
 
@@ -70,9 +70,11 @@ async def stream_status(websocket: WebSocket, user_id: str, token: str | None = 
     if presented is None:
         return await _refuse(websocket, 401, "unauthorized", "a bearer token is required")
     try:
-        user = verify_access_token(settings, presented)
+        user = (await verify_access(settings, websocket.app.state.resources.redis, presented)).user_id
     except InvalidTokenError as exc:
         return await _refuse(websocket, 401, "unauthorized", f"invalid token: {exc}")
+    except STORE_OUTAGES:  # a revocation that cannot be checked is not assumed absent (as for HTTP)
+        return await _refuse(websocket, 503, "unavailable", "try again shortly")
     if user != user_id:
         return await _refuse(websocket, 403, "forbidden", "only the user themself may stream their status")
     await websocket.accept()
