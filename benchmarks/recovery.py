@@ -72,7 +72,8 @@ class Load(threading.Thread):
 def loaded_groups(app_id: str) -> dict[str, tuple[str, ...]]:
     """Each group with the topics the load reaches (post-deleted and the profile topics get nothing)."""
     loaded = {"post-created", "post-hashtag", "like-changed", "comment-added"}
-    return {group: tuple(t for t in topics if t in loaded) for group, topics in groups_of(app_id).items()}
+    reached = {group: tuple(t for t in topics if t in loaded) for group, topics in groups_of(app_id).items()}
+    return {group: topics for group, topics in reached.items() if topics}
 
 
 def group_label(app_id: str, group: str) -> str:
