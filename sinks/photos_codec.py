@@ -1,9 +1,10 @@
 """Decoding and resizing photos with libvips (``pyvips`` over the ``pyvips-binary`` wheel).
 
-Chosen over Pillow by measurement on a 12 MP JPEG → 1080 px on this machine: libvips ~5 resizes/s against
-Pillow's ~1.5/s with JPEG draft mode (0.7/s without): libvips shrinks while decoding and streams the image
-through the pipeline instead of materialising every pixel (see the README's library table and
-``benchmarks/resize.py``).
+Chosen over Pillow by measurement (``benchmarks/resize.py``, 12 MP JPEG → 1080 px, one thread, CPU time):
+libvips 8.6 resizes per CPU-second, Pillow with JPEG draft mode 6.6, Debian's ``vipsthumbnail`` 5.7. libvips
+also shrinks while decoding and streams the image instead of holding every pixel, uses every core for one
+render when the machine is idle, and the wheel decodes HEIC (an allowed upload type) where Pillow would need
+another plug-in.
 
 These are blocking, CPU-bound functions; callers run them off the event loop (``api.images_service``).
 """
@@ -38,11 +39,7 @@ class Probe:
     height: int
 
 
-def probe(data: bytes, max_pixels: int) -> Probe:
-    """The real type and dimensions from the magic number and the header only (no pixel is decoded).
-
-    ``data`` may be just the start of the file: every supported format keeps its dimensions near the front.
-    """
+def _header(data: bytes, max_pixels: int) -> tuple[Probe, Any]:
     content_type = sniff_content_type(data[:32])
     if content_type is None:
         raise UndecodableImageError("not a JPEG, PNG, WebP or HEIC image")
@@ -53,23 +50,34 @@ def probe(data: bytes, max_pixels: int) -> Probe:
         raise UndecodableImageError(f"the {content_type} header does not decode") from exc
     if too_many_pixels(width, height, max_pixels):
         raise TooManyPixelsError(f"{width}x{height} is more than {max_pixels} pixels")
-    return Probe(content_type, width, height)
+    return Probe(content_type, width, height), header
+
+
+def probe(data: bytes, max_pixels: int) -> Probe:
+    """The real type and dimensions from the magic number and the header only (no pixel is decoded).
+
+    ``data`` may be just the start of the file: every supported format keeps its dimensions near the front.
+    """
+    return _header(data, max_pixels)[0]
 
 
 def render(data: bytes, width: int, fmt: RenderFormat, max_pixels: int) -> bytes:
     """``data`` resized to ``width`` (aspect kept, never upscaled), EXIF orientation applied, every piece of
-    metadata (EXIF with GPS, XMP, IPTC, ICC after conversion to sRGB) dropped, encoded as ``fmt``.
+    metadata (EXIF with GPS, XMP, IPTC; an ICC profile after conversion to sRGB) dropped, encoded as ``fmt``.
 
     Truncated or corrupt pixel data raises :class:`UndecodableImageError` instead of rendering a grey half-picture
     that would then be cached forever. (The loader's ``fail_on`` goes in the option string: thumbnail's own
     ``fail_on`` argument lets a truncated JPEG through when it shrinks on load.)
     """
-    probe(data, max_pixels)
+    _, header = _header(data, max_pixels)
+    # colour-manage only photos that carry a profile (a wide-gamut phone photo must not shift once the profile
+    # is stripped); converting untagged images, already sRGB by convention, would double the CPU per render
+    managed = {"output_profile": "srgb"} if header.get_typeof("icc-profile-data") else {}
     try:
         image: Any = pyvips.Image.thumbnail_buffer(data, width, height=_UNBOUNDED, size="down",
-                                                   option_string="fail_on=truncated", output_profile="srgb")
+                                                   option_string="fail_on=truncated", **managed)
         if fmt == "webp":
             return bytes(image.webpsave_buffer(Q=80, keep="none"))
-        return bytes(image.jpegsave_buffer(Q=82, keep="none", optimize_coding=True, interlace=True))
+        return bytes(image.jpegsave_buffer(Q=82, keep="none"))
     except pyvips.Error as exc:
         raise UndecodableImageError("the image data is damaged") from exc
