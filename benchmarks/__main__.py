@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from benchmarks import api_latency, codec_cost, pipeline_throughput, publish_rate, recovery, visibility_latency
+from benchmarks import feeds as feeds_bench
 from benchmarks import resize as resize_bench
 from benchmarks import unread as unread_bench
 from benchmarks.env import BenchEnv
@@ -47,7 +48,7 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--api-duration", type=float, default=10.0, help="seconds per load (benchmark 5)")
     parser.add_argument("--quick", action="store_true", help="a tenth of every volume: checks the harness")
     parser.add_argument("--resize-iterations", type=int, default=20, help="12 MP resizes per resizer (benchmark 9)")
-    parser.add_argument("--only", choices=["publish", "recovery", "unread", "resize"],
+    parser.add_argument("--only", choices=["publish", "recovery", "unread", "resize", "feeds"],
                         help="run just this benchmark (publish: benchmark 1, recovery: benchmark 6, unread: 7)")
     parser.add_argument("--report", type=Path, default=PROJECT_ROOT / "bench-report.md")
     args = parser.parse_args(argv)
@@ -138,12 +139,16 @@ def run_all(env: BenchEnv, args: argparse.Namespace) -> dict[int, Section]:
     if args.only == "unread":
         attempt(sections, 7, unread_bench.TITLE, lambda: unread_bench.run(env))
         return sections
+    if args.only == "feeds":
+        attempt(sections, feeds_bench.NUMBER, feeds_bench.TITLE, lambda: feeds_bench.run(env, args.quick))
+        return sections
     if args.only == "resize":
         attempt(sections, resize_bench.NUMBER, resize_bench.TITLE, lambda: resize_bench.run(args.resize_iterations))
         return sections
     latency_benchmarks(env, args, sections)
     attempt(sections, 6, RECOVERY_TITLE, lambda: recovery.run(env))
     attempt(sections, 7, unread_bench.TITLE, lambda: unread_bench.run(env))
+    attempt(sections, feeds_bench.NUMBER, feeds_bench.TITLE, lambda: feeds_bench.run(env, args.quick))
     attempt(sections, resize_bench.NUMBER, resize_bench.TITLE, lambda: resize_bench.run(args.resize_iterations))
     attempt(sections, 3, "3. Hashtag pipeline throughput vs raw consume loop", lambda: pipeline_throughput.run(
         env, args.counter_events, args.extractor_posts, args.tags, figures))
