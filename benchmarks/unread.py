@@ -14,6 +14,7 @@ processor driven by the real loop until its group committed them.
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import threading
 import time
@@ -42,6 +43,7 @@ from streams.unread import TOPICS, UnreadProcessor
 
 TITLE = "7. Unread badge: event → Redis applied, and processor throughput"
 LATENCY_GOAL_MS = 100.0
+PUSH_GOAL_MS = 200.0
 TOPIC = "ON_MSG_UNSENT"
 #: users the latency probes cycle through: each is touched about once a second at 5k/s
 PROBE_USERS = 5_000
@@ -166,7 +168,88 @@ async def applied_latency(settings: Settings, rate: float, duration_s: float) ->
     return samples, raw.samples
 
 
-def run(env: BenchEnv, events_count: int = 20_000, rate: float = 5_000.0, duration_s: float = 10.0) -> Section:
+def rss_kib(pid: int) -> int:
+    for line in open(f"/proc/{pid}/status"):  # noqa: SIM115 - a tiny procfs read
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise BenchError(f"no VmRSS for {pid}")
+
+
+async def hold_and_push(env: BenchEnv, settings: Settings, connections: int, probes: int,
+                        rate: float) -> tuple[int, float, list[float]]:
+    """Open ``connections`` WebSockets (distinct users) to one API process; with them held, publish ``probes``
+    unsent messages to connected users at ``rate``/s and time event → pushed on the socket. Returns (connections
+    held, API RSS KiB per connection, push latencies ms)."""
+    from websockets.asyncio.client import connect
+
+    from api.auth import mint_access_token
+    from benchmarks.env import free_port
+
+    port = free_port()
+    api = env.start("api-status", ["api"], env.subprocess_env(settings) | {
+        "PHOTOSTREAM_API_PORT": str(port), "PHOTOSTREAM_RATE_LIMIT_READS_PER_SECOND": "0"},
+        f"http://127.0.0.1:{port}/readyz")
+    resources = Resources.open(settings)
+    processor = _processor(resources)
+    seed_groups(settings, {f"{settings.app_id}.{processor.name}": TOPICS}, end_offsets(settings, list(TOPICS)))
+    loop = BatchLoop(settings, processor, resources.publisher, resources.codec)
+    task = asyncio.create_task(loop.run(batch_max=settings.batch_max_events))
+    users = [new_id() for _ in range(connections)]
+    sockets: dict[str, Any] = {}
+    gate = asyncio.Semaphore(50)  # handshakes in flight
+
+    async def open_one(user: str) -> None:
+        async with gate:
+            url = f"ws://127.0.0.1:{port}/api/v1/users/{user}/status/stream"
+            ws = await connect(url, additional_headers={"Authorization": f"Bearer "
+                                                        f"{mint_access_token(settings, user)}"},
+                               open_timeout=120, ping_interval=None, max_queue=4)
+            await ws.recv()  # the current status: registered and served
+            sockets[user] = ws
+
+    try:
+        before = rss_kib(api.pid)
+        results = await asyncio.gather(*(open_one(u) for u in users), return_exceptions=True)
+        held = len(sockets)
+        if not held:
+            raise BenchError(f"no WebSocket opened: {next(r for r in results if r is not None)!r}")
+        per_connection = (rss_kib(api.pid) - before) / held
+        while not loop.joined:
+            await asyncio.sleep(0.1)  # the group join (not measured)
+        latencies: list[float] = []
+        publisher = Publisher(settings)
+
+        async def probe(user: str, at: int) -> None:
+            ws = sockets[user]
+            while True:
+                status = json.loads(await asyncio.wait_for(ws.recv(), 60))
+                if status["newly_unread_count"] == 1:
+                    latencies.append(time.time() * 1000 - at)
+                    return
+
+        waiting = []
+        started = time.perf_counter()
+        for i, user in enumerate(list(sockets)[:probes]):
+            delay = started + i / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)  # pacing
+            event = events.message_unsent(src=new_id(), dest=user, msg_id=new_id())
+            waiting.append(asyncio.create_task(probe(user, int(event.value["occurred_at"]))))
+            publisher.submit(event)
+        publisher.flush(30)
+        await asyncio.gather(*waiting, return_exceptions=True)
+        publisher.close()
+        return held, per_connection, latencies
+    finally:
+        await asyncio.gather(*(ws.close() for ws in sockets.values()), return_exceptions=True)
+        loop.stop()
+        await asyncio.wait_for(task, 30)
+        await resources.close()
+        env.stop(api)
+
+
+def run(env: BenchEnv, events_count: int = 20_000, rate: float = 5_000.0, duration_s: float = 10.0,
+        connections: int = 10_000) -> Section:
     section = Section(TITLE, from_docstring(__doc__),
                       ["what", "input", "events", "unread processor", "baseline", "ratio", "goal"])
     settings = env.with_app_id("unread")
@@ -181,6 +264,21 @@ def run(env: BenchEnv, events_count: int = 20_000, rate: float = 5_000.0, durati
                          f" (< {LATENCY_GOAL_MS:g} ms)"])
     section.summary.append(f"unread: applied p99 {fmt_ms(pipe.p99)} at {rate:g}/s (raw consume p99 "
                            f"{fmt_ms(base.p99)}; goal < {LATENCY_GOAL_MS:g} ms)")
+
+    if connections:
+        held, per_connection, pushed = asyncio.run(hold_and_push(env, settings.model_copy(
+            update={"app_id": settings.app_id + "-ws"}), connections, probes=1000, rate=200.0))
+        env.groups.add(f"{settings.app_id}-ws.unread")
+        push = Distribution.of(pushed)
+        section.rows.append(["event → WebSocket push p50 / p99", f"200/s, {held:,} sockets held", f"{push.count:,}",
+                             f"{fmt_ms(push.p50)} / {fmt_ms(push.p99)}",
+                             f"event → Redis applied p99 {fmt_ms(pipe.p99)}", fmt_ratio(ratio(push.p99, pipe.p99)),
+                             verdict(push.p99 < PUSH_GOAL_MS) + f" (< {PUSH_GOAL_MS:g} ms)"])
+        section.rows.append(["WebSockets held by one API process", f"{connections:,} opened", f"{held:,}",
+                             f"{per_connection:.1f} KiB RSS per connection", "–", "–",
+                             verdict(held == connections)])
+        section.summary.append(f"unread: push p99 {fmt_ms(push.p99)} with {held:,} sockets held, "
+                               f"{per_connection:.1f} KiB per connection")
 
     clock = Clock(tuple(stack_pids(settings.stack_dir).values()))
     unsent, reads = throughput_records(events_count, users=max(100, events_count // 20))

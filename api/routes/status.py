@@ -25,6 +25,7 @@ router = APIRouter(tags=["status"])
 Detail = Annotated[bool, Query(description="1: also list the sender ids behind the count")]
 #: WebSocket close code for a client dropped because it did not keep up (RFC 6455: "try again later")
 TOO_SLOW = 1013
+CLOSE_TIMEOUT_S = 5.0
 
 
 def _own(user: str, user_id: str) -> str:
@@ -84,6 +85,11 @@ async def stream_status(websocket: WebSocket, user_id: str, token: str | None = 
         await _serve(websocket, connection)
     finally:
         await hub.leave(connection)
+    if connection.dropped.is_set() and websocket.application_state == WebSocketState.CONNECTED:
+        # the close frame waits behind what the client has not read: bounded, then the server gives up on it
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(websocket.close(code=TOO_SLOW, reason="too slow: reconnect for the current "
+                                                   "status"), CLOSE_TIMEOUT_S)
 
 
 async def _serve(websocket: WebSocket, connection: Connection) -> None:
@@ -104,6 +110,3 @@ async def _serve(websocket: WebSocket, connection: Connection) -> None:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-    if connection.dropped.is_set() and websocket.application_state == WebSocketState.CONNECTED:
-        with contextlib.suppress(Exception):
-            await websocket.close(code=TOO_SLOW, reason="too slow: reconnect for the current status")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import subprocess
 import threading
 import time
@@ -19,7 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from api.auth import mint_access_token
@@ -361,23 +362,21 @@ def test_every_device_on_every_api_process_gets_the_change_and_presence_follows_
     inbox.unsent(a, me)
     inbox.settle()
     token = mint_access_token(settings, me)
-    phone = open_stream(api_url, settings, me)
-    laptop = connect(ws_url(api_b, me, token=token), open_timeout=20)  # a browser: token in the query
-    try:
-        for device in (phone, laptop):  # the current status at once, then presence once it is applied
-            assert json.loads(device.recv(timeout=20))["newly_unread_count"] == 1
-            receive_until(device, lambda s: s["online_status"] == "online")
-        c = new_id()
-        inbox.unsent(c, me)
-        for device in (phone, laptop):
-            pushed = receive_until(device, lambda s: s["newly_unread_count"] == 2)
-            assert pushed["online_status"] == "online" and pushed["last_seen"] is not None
-        phone.close()  # one device left: still online
-        inbox.read(me, a, new_id())
-        assert receive_until(laptop, lambda s: s["newly_unread_count"] == 1)["online_status"] == "online"
-    finally:
-        phone.close()
-        laptop.close()
+    with open_stream(api_url, settings, me) as phone:
+        first = json.loads(phone.recv(timeout=20))  # the current status at once ...
+        assert first["newly_unread_count"] == 1
+        if first["online_status"] != "online":  # ... then presence, once the processor applied it
+            receive_until(phone, lambda s: s["online_status"] == "online")
+        with connect(ws_url(api_b, me, token=token), open_timeout=20) as laptop:  # a browser: token in the query
+            now = json.loads(laptop.recv(timeout=20))
+            assert now["newly_unread_count"] == 1 and now["online_status"] == "online"
+            assert now["last_seen"] is not None
+            inbox.unsent(new_id(), me)
+            for device in (phone, laptop):  # whichever API process holds it
+                assert receive_until(device, lambda s: s["newly_unread_count"] == 2)["online_status"] == "online"
+            phone.close()  # one device left: still online
+            inbox.read(me, a, new_id())
+            assert receive_until(laptop, lambda s: s["newly_unread_count"] == 1)["online_status"] == "online"
     wait_for(lambda: status(client, settings, me), lambda s: s["online_status"] == "offline", 30,
              "the user to go offline after the last device left")
 
@@ -392,11 +391,48 @@ def test_a_crashed_api_process_does_not_leave_its_users_online(
     url = f"http://127.0.0.1:{port}"
     victim = Process(["api"], env, tmp_path_factory.mktemp("logs") / "api-victim.log", url + "/readyz")
     try:
-        device = open_stream(url, settings, me)
-        receive_until(device, lambda s: s["online_status"] == "online")
-        victim.kill()  # no goodbye: the connection stays registered until its expiry passes
-        offline = wait_for(lambda: status(client, settings, me), lambda s: s["online_status"] == "offline", 60,
-                           "another API process to reap the dead one's connection")
+        with open_stream(url, settings, me) as device:
+            receive_until(device, lambda s: s["online_status"] == "online")
+            victim.kill()  # no goodbye: the connection stays registered until its expiry passes
+            offline = wait_for(lambda: status(client, settings, me), lambda s: s["online_status"] == "offline", 60,
+                               "another API process to reap the dead one's connection")
         assert offline["last_seen"] is not None
     finally:
         victim.stop()
+
+
+def test_a_client_that_stops_reading_is_dropped_and_a_reconnect_gets_the_current_status(
+    settings: Settings, inbox: Inbox, api_b: str
+) -> None:
+    """Statuses with ``detail=1`` of a user with thousands of unread senders are large (~110 kB) and the client
+    reads nothing (a small receive buffer, a one-message queue), so the server's sends block after a few; then
+    the connection's bounded queue fills and the hub drops the client with 1013, well before the server's own
+    keep-alive (20 s) would give up on it."""
+    me, senders = new_id(), 3000
+    for _ in range(senders):
+        inbox.unsent(new_id(), me)
+    inbox.settle()
+    redis = sync_client(settings)
+
+    def registered() -> int:  # the hub unregisters a connection it dropped
+        return int(redis.zcard(keys.presence_connections(me)))
+
+    sock = socket.create_connection(("127.0.0.1", int(api_b.rsplit(":", 1)[1])))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    with connect(ws_url(api_b, me, detail="1"), sock=sock, additional_headers=auth(settings, me), open_timeout=20,
+                 max_queue=1, ping_interval=None) as slow:  # it reads nothing, so it must not time out itself
+        assert json.loads(slow.recv(timeout=20))["newly_unread_count"] == senders  # registered and served
+        pushes = 0
+        while registered() and pushes < 200:  # one applied change at a time: each is a push of its own
+            inbox.unsent(new_id(), me)
+            inbox.settle()
+            pushes += 1
+        assert registered() == 0, f"the slow client was not dropped after {pushes} pushes"
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                slow.recv(timeout=20)  # what was buffered, then the close frame
+        # dropped by the hub: 1013, or no close frame at all when the client still had not read when the server
+        # gave up waiting to send it (never the server's keep-alive 1011, which would mean the queue did not bound)
+        assert closed.value.rcvd is None or closed.value.rcvd.code == 1013, closed.value
+    with open_stream(api_b, settings, me) as again:
+        assert json.loads(again.recv(timeout=20))["newly_unread_count"] == senders + pushes
