@@ -21,18 +21,11 @@ from photostream.domain.feeds import Delivery, merge_newest
 from sinks import keys
 from sinks.cassandra import execute, pages
 from sinks.graph import GraphReader
+from sinks.packed_ids import WIDTH, PackedLists, pack, pack_id
 
 _IN_CHUNK = 100
 _MAX_IN_FLIGHT = 64
 
-# Add ids to a feed only if it is built (an expired feed stays absent until a read rebuilds it whole), then
-# trim to the cap; rank 0 is the sentinel and survives the trim.
-_ADD_IF_BUILT = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-for i = 2, #ARGV do redis.call('ZADD', KEYS[1], 0, ARGV[i]) end
-redis.call('ZREMRANGEBYRANK', KEYS[1], 1, -(tonumber(ARGV[1]) + 1))
-return 1
-"""
 
 
 @dataclass(frozen=True)
@@ -149,13 +142,14 @@ async def merged_feed(graph: GraphReader, posts: FeedPosts, user_id: str, limit:
 
 
 class FeedCache:
-    """The Redis side: feeds and celebrity pull sets (keys owned by :mod:`sinks.keys`)."""
+    """The Redis side: feeds and celebrity pull sets (keys owned by :mod:`sinks.keys`), each a packed
+    newest-first id list (:mod:`sinks.packed_ids`); a feed key that exists is a built feed, even if empty."""
 
     def __init__(self, redis: Any, cap: int, ttl_s: int) -> None:
         self._redis = redis
         self._cap = cap
         self._ttl_s = ttl_s
-        self._add_if_built = redis.register_script(_ADD_IF_BUILT)
+        self._lists = PackedLists(redis)
 
     # --- writes (the feeds processor) ---------------------------------------------------------------------
     async def add(self, additions: dict[str, list[str]]) -> None:
@@ -164,7 +158,8 @@ class FeedCache:
             return
         async with self._redis.pipeline(transaction=False) as pipe:
             for user_id, post_ids in additions.items():
-                await self._add_if_built(keys=[keys.feed(user_id)], args=[self._cap, *post_ids], client=pipe)
+                await self._lists.add(keys=[keys.feed(user_id)],
+                                      args=[self._cap, "existing", *map(pack_id, post_ids)], client=pipe)
             await pipe.execute()
 
     async def remove(self, removals: dict[str, list[str]]) -> None:
@@ -172,64 +167,57 @@ class FeedCache:
             return
         async with self._redis.pipeline(transaction=False) as pipe:
             for user_id, post_ids in removals.items():
-                pipe.zrem(keys.feed(user_id), *post_ids)
+                await self._lists.remove(keys=[keys.feed(user_id)], args=list(map(pack_id, post_ids)), client=pipe)
             await pipe.execute()
 
     async def pull_add(self, author_id: str, post_ids: list[str]) -> None:
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.zadd(keys.feed_pull(author_id), dict.fromkeys(post_ids, 0))
-            pipe.zremrangebyrank(keys.feed_pull(author_id), 0, -(self._cap + 1))
+            await self._lists.add(keys=[keys.feed_pull(author_id)],
+                                  args=[self._cap, "create", *map(pack_id, post_ids)], client=pipe)
             pipe.sadd(keys.feed_celebrities(), author_id)
             await pipe.execute()
 
     async def pull_remove(self, author_id: str, post_ids: list[str]) -> None:
-        await self._redis.zrem(keys.feed_pull(author_id), *post_ids)
+        await self._lists.remove(keys=[keys.feed_pull(author_id)], args=list(map(pack_id, post_ids)))
 
     # --- reads (the API) ----------------------------------------------------------------------------------
     async def page(self, user_id: str, before: str | None, limit: int) -> tuple[list[str], bool] | None:
         """Up to ``limit`` ids of the user's Redis feed older than ``before`` and whether the feed may hold
         less than the whole history (it is full to the cap); None if the feed is not built. Reading a feed
         extends its life."""
-        upper = f"({before}" if before else "+"
-        async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.zrevrangebylex(keys.feed(user_id), upper, f"({keys.FEED_SENTINEL}", 0, limit)
-            pipe.zcard(keys.feed(user_id))
-            pipe.expire(keys.feed(user_id), self._ttl_s)
-            ids, size, _ = await pipe.execute()
-        if size == 0:
+        found = await self._lists.page(keys=[keys.feed(user_id)],
+                                       args=[pack_id(before) if before else b"", limit, self._ttl_s])
+        if found is None:
             return None
-        return list(ids), size > self._cap
+        size, ids = found
+        return list(ids), int(size) >= self._cap
 
     async def celebrities(self) -> list[str]:
         return list(await self._redis.smembers(keys.feed_celebrities()))
 
     async def pull_pages(self, author_ids: list[str], before: str | None, limit: int) -> list[list[str]]:
-        upper = f"({before}" if before else "+"
+        after = pack_id(before) if before else b""
         async with self._redis.pipeline(transaction=False) as pipe:
             for author_id in author_ids:
-                pipe.zrevrangebylex(keys.feed_pull(author_id), upper, "-", 0, limit)
-            return [list(ids) for ids in await pipe.execute()]
+                await self._lists.page(keys=[keys.feed_pull(author_id)], args=[after, limit, 0], client=pipe)
+            return [list(found[1]) if found else [] for found in await pipe.execute()]
 
     async def build(self, user_id: str, post_ids: list[str]) -> None:
         """Replace the user's feed with ``post_ids`` (a rebuild), marked built."""
-        key = keys.feed(user_id)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.delete(key)
-            pipe.zadd(key, {keys.FEED_SENTINEL: 0, **dict.fromkeys(post_ids[:self._cap], 0)})
-            pipe.expire(key, self._ttl_s)
-            await pipe.execute()
+        await self._redis.set(keys.feed(user_id), pack(post_ids)[:self._cap * WIDTH], ex=self._ttl_s)
 
     async def replace_pull(self, author_id: str, post_ids: list[str]) -> None:
-        key = keys.feed_pull(author_id)
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.delete(key)
             if post_ids:
-                pipe.zadd(key, dict.fromkeys(post_ids[:self._cap], 0))
+                pipe.set(keys.feed_pull(author_id), pack(post_ids)[:self._cap * WIDTH])
                 pipe.sadd(keys.feed_celebrities(), author_id)
+            else:
+                pipe.delete(keys.feed_pull(author_id))
             await pipe.execute()
 
     async def pull_ids(self, author_id: str) -> list[str]:
-        return list(await self._redis.zrevrangebylex(keys.feed_pull(author_id), "+", "-"))
+        found = await self._lists.page(keys=[keys.feed_pull(author_id)], args=[b"", self._cap, 0])
+        return list(found[1]) if found else []
 
     async def built_feed_owners(self) -> AsyncIterator[str]:
         """Users whose feed is built in Redis (a SCAN: never blocks Redis)."""
@@ -238,7 +226,5 @@ class FeedCache:
 
     async def built_ids(self, user_id: str) -> list[str] | None:
         """Every id of the user's feed, newest first (None if not built): for rebuild comparisons."""
-        ids = await self._redis.zrevrangebylex(keys.feed(user_id), "+", f"({keys.FEED_SENTINEL}")
-        if not ids and not await self._redis.exists(keys.feed(user_id)):
-            return None
-        return list(ids)
+        found = await self._lists.page(keys=[keys.feed(user_id)], args=[b"", self._cap, 0])
+        return list(found[1]) if found else None

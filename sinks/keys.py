@@ -80,13 +80,8 @@ def post_cache(post_id: str) -> str:
     return f"post:{{{post_id}}}"
 
 
-#: Member that marks a feed as built (even when empty); it sorts below every post id, so trimming by rank
-#: from 1 upward never removes it and reads skip it.
-FEED_SENTINEL = "!"
-
-
 def feed(user_id: str) -> str:
-    """Sorted set, all scores 0: post ids of the user's home feed (lexicographic = time order for UUIDv7)."""
+    """Packed newest-first id list (sinks.packed_ids) of the user's home feed; exists = built (maybe empty)."""
     return f"feed:{{{user_id}}}"
 
 
@@ -96,7 +91,7 @@ def feed_owner(feed_key: str) -> str:
 
 
 def feed_pull(author_id: str) -> str:
-    """Sorted set, all scores 0: newest posts of a pull-tier (celebrity) author, merged into feeds at read."""
+    """Packed newest-first id list: newest posts of a pull-tier (celebrity) author, merged into feeds at read."""
     return f"feed:pull:{{{author_id}}}"
 
 

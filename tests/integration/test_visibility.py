@@ -79,7 +79,7 @@ def test_the_newest_follow_event_wins_whatever_the_arrival_order(
     publisher.publish(events.build("follow-changed", pair | {"action": "follow", "occurred_at": t + 1000}))
     publisher.publish(events.build("follow-changed", pair | {"action": "unfollow", "occurred_at": t}))  # late
     publisher.publish(events.build("follow-changed", pair | {"action": "follow", "occurred_at": t + 1000}))  # dup
-    caught_up(settings, "graph", "follow-changed")
+    caught_up(settings, "feeds", "follow-changed")
     assert get_post(client, settings, post_id, fan).status_code == 200
 
 
