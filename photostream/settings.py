@@ -50,6 +50,11 @@ class Settings(BaseSettings):
     s3_filer_port: int = 18888
     s3_admin_port: int = 18646
     prometheus_port: int = 19090
+    #: the Prometheus JMX exporter java agent in the Kafka JVM (broker metrics), and its version on Maven Central
+    kafka_jmx_exporter_port: int = 19071
+    jmx_exporter_version: str = "1.0.1"
+    #: `photostream lag --serve` (consumer lag gauges scraped by the local Prometheus)
+    lag_exporter_port: int = 19308
 
     # --- Kafka ---
     kafka_bootstrap_servers: str = "127.0.0.1:19092"
