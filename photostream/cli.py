@@ -153,15 +153,88 @@ def tail(
 
 
 @app.command()
-def lag(group: Annotated[str | None, typer.Option(help="only this consumer group")] = None) -> None:
-    """Consumer lag per group/topic/partition."""
-    from photostream.lag import consumer_lag
+def replay(
+    topic: str,
+    from_: Annotated[str, typer.Option("--from", help="earliest | OFFSET | ISO-8601 time (UTC unless zoned)")]
+        = "earliest",
+    to: Annotated[str, typer.Option("--to", help="latest | OFFSET | ISO-8601 time; exclusive")] = "latest",
+    fmt: Annotated[str, typer.Option("--format", help="jsonl | csv | parquet")] = "jsonl",
+    output: Annotated[str, typer.Option("-o", "--output", help="the file to write")] = "",
+    batch: Annotated[int, typer.Option(min=1, help="records per write (bounds memory)")] = 5000,
+) -> None:
+    """Export TOPIC's records in [--from, --to) of every partition, decoded into the current schema.
+    Progress and a per-partition summary go to stderr; undecodable records go to FILE.undecodable.jsonl."""
+    from pathlib import Path
 
-    rows = consumer_lag(get_settings(), group)
-    typer.echo(f"{'GROUP':40} {'TOPIC':20} {'PART':>4} {'COMMITTED':>10} {'END':>10} {'LAG':>8}")
-    for row in rows:
-        typer.echo(f"{row.group:40} {row.topic:20} {row.partition:>4} {row.committed:>10} {row.end:>10} "
-                   f"{row.lag:>8}")
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from photostream.replay import ReplayError
+    from photostream.replay import replay as run
+    from photostream.replay_range import RangeError, parse_point
+    from photostream.replay_writers import FORMATS
+
+    if fmt not in FORMATS:
+        typer.echo(f"--format must be one of {', '.join(FORMATS)}", err=True)
+        raise typer.Exit(2)
+    if not output:
+        typer.echo("-o FILE is required", err=True)
+        raise typer.Exit(2)
+    try:
+        start, stop = parse_point(from_), parse_point(to)
+    except RangeError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    console = Console(stderr=True)
+    with Progress(TextColumn(f"replay {topic}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=console, transient=False) as progress:
+        task = progress.add_task("replay", total=None)
+        try:
+            report = run(get_settings(), topic, start, stop, fmt, Path(output), batch_size=batch,
+                         on_ranges=lambda ranges: progress.update(task, total=sum(r.size for r in ranges)),
+                         on_progress=lambda done: progress.update(task, completed=done))
+        except ReplayError as exc:
+            console.print(f"replay failed: {exc}")
+            raise typer.Exit(1) from None
+        progress.update(task, completed=report.total_written + report.total_undecodable)
+    for r in report.ranges:
+        console.print(f"partition {r.partition}: offsets [{r.start}, {r.stop}) → {report.written[r.partition]} "
+                      f"written, {report.undecodable[r.partition]} undecodable")
+    console.print(f"{report.total_written} records → {output} in {report.seconds:.1f}s"
+                  + (f"; {report.total_undecodable} undecodable → {report.side_file}" if report.side_file else ""))
+
+
+@app.command()
+def lag(
+    group: Annotated[str | None, typer.Option(help="only this consumer group")] = None,
+    watch: Annotated[bool, typer.Option("--watch", help="a live table refreshed every second")] = False,
+    serve: Annotated[bool, typer.Option("--serve", help="a Prometheus exporter on LAG_EXPORTER_PORT")] = False,
+    port: Annotated[int | None, typer.Option(help="exporter port (default: settings)")] = None,
+) -> None:
+    """Consumer lag per group/topic/partition: a table, a live table (--watch) or a Prometheus exporter (--serve)."""
+    from photostream.lag import LagReader, format_table
+
+    settings = get_settings()
+    if serve:
+        import threading
+
+        from photostream.lag_exporter import serve as start_exporter
+
+        _logging()
+        server = start_exporter(settings, port)
+        typer.echo(f"lag exporter on http://127.0.0.1:{server.server_port}/metrics (Ctrl-C to stop)", err=True)
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            server.shutdown()
+        return
+    if watch:
+        from photostream.lag_watch import watch as live
+
+        live(LagReader(settings), group)
+        return
+    for line in format_table(LagReader(settings).read(group).rows):
+        typer.echo(line)
 
 
 @app.command()

@@ -1,14 +1,27 @@
-"""Consumer lag per group/topic/partition: what SREs watch."""
+"""Consumer lag per group/topic/partition: what SREs watch.
+
+One :class:`LagReader` keeps one admin connection; a reading costs one ``list_consumer_groups`` (unless a group
+is named), one committed-offsets request per group (issued together, awaited together) and a single
+``list_offsets`` for the high watermarks of every partition involved. The same reader serves the one-shot
+table, the live table (:mod:`photostream.lag_watch`) and the Prometheus exporter
+(:mod:`photostream.lag_exporter`), so all three agree.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, TopicPartition
+from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
 from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin import OffsetSpec as OffsetSpec  # type: ignore[attr-defined]
 
 from photostream.kafka_config import client_config
 from photostream.settings import Settings
+
+#: short-lived groups of our own tools (tail, replay, probes): never a lag anyone owns
+TOOL_GROUP_PREFIXES = ("photostream-tail-", "photostream-lag-", "photostream-replay-")
+_TIMEOUT_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -16,7 +29,7 @@ class LagRow:
     group: str
     topic: str
     partition: int
-    committed: int
+    committed: int  # negative (OFFSET_INVALID) when the group never committed on this partition
     end: int
 
     @property
@@ -24,20 +37,82 @@ class LagRow:
         return self.end - max(self.committed, 0)
 
 
-def consumer_lag(settings: Settings, only_group: str | None = None) -> list[LagRow]:
-    admin = AdminClient(client_config(settings))
-    groups = [only_group] if only_group else sorted(
-        g.group_id for g in admin.list_consumer_groups(request_timeout=10).result().valid
-        if not g.group_id.startswith("photostream-tail-")
-    )
-    probe = Consumer(client_config(settings, **{"group.id": "photostream-lag-probe", "enable.auto.commit": False}))
-    rows: list[LagRow] = []
-    try:
-        for group in groups:
-            future = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)])[group]
-            for tp in future.result().topic_partitions or []:
-                _, high = probe.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), timeout=10)
-                rows.append(LagRow(group, tp.topic, tp.partition, tp.offset, high))
-    finally:
-        probe.close()
+@dataclass(frozen=True)
+class LagSnapshot:
+    """Every group's rows plus the end offsets of all topics read in the same pass (for DLQ growth)."""
+
+    rows: list[LagRow]
+    topic_ends: dict[tuple[str, int], int]
+
+
+def is_tool_group(group: str) -> bool:
+    return group.startswith(TOOL_GROUP_PREFIXES)
+
+
+def lag_rates(before: Iterable[LagRow], after: Iterable[LagRow], seconds: float) -> dict[tuple[str, str, int], float]:
+    """Lag change per second between two readings, per (group, topic, partition) present in both.
+
+    Positive: the group falls behind; negative: it catches up. Partitions new in ``after`` have no rate."""
+    if seconds <= 0:
+        return {}
+    old = {(r.group, r.topic, r.partition): r.lag for r in before}
+    return {key: (row.lag - old[key]) / seconds
+            for row in after if (key := (row.group, row.topic, row.partition)) in old}
+
+
+class LagReader:
+    """Reads committed and end offsets through one admin client (cheap to call every second)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.admin = AdminClient(client_config(settings))
+
+    def groups(self) -> list[str]:
+        listed = self.admin.list_consumer_groups(request_timeout=_TIMEOUT_S).result().valid
+        return sorted(g.group_id for g in listed if not is_tool_group(g.group_id))
+
+    def committed(self, groups: list[str]) -> dict[str, list[TopicPartition]]:
+        """Each group's committed offsets: one request per group, all in flight at once."""
+        futures = {group: self.admin.list_consumer_group_offsets(
+            [ConsumerGroupTopicPartitions(group)], request_timeout=_TIMEOUT_S)[group] for group in groups}
+        return {group: list(future.result().topic_partitions or []) for group, future in futures.items()}
+
+    def end_offsets(self, partitions: Iterable[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        """High watermarks of ``partitions`` in one ``list_offsets`` request."""
+        latest = OffsetSpec.latest()  # type: ignore[no-untyped-call]
+        wanted = {TopicPartition(topic, partition): latest for topic, partition in set(partitions)}
+        if not wanted:
+            return {}
+        futures = self.admin.list_offsets(wanted, request_timeout=_TIMEOUT_S)
+        return {(tp.topic, tp.partition): future.result().offset for tp, future in futures.items()}
+
+    def all_partitions(self) -> list[tuple[str, int]]:
+        """Every partition of every non-internal topic (one metadata request)."""
+        metadata = self.admin.list_topics(timeout=_TIMEOUT_S)
+        return [(name, p) for name, topic in metadata.topics.items() if not name.startswith("__")
+                for p in topic.partitions]
+
+    def read(self, only_group: str | None = None, *, all_topics: bool = False) -> LagSnapshot:
+        groups = [only_group] if only_group else self.groups()
+        committed = self.committed(groups)
+        partitions = {(tp.topic, tp.partition) for tps in committed.values() for tp in tps}
+        if all_topics:
+            partitions.update(self.all_partitions())
+        ends = self.end_offsets(partitions)
+        return LagSnapshot(rows_of(committed, ends), ends)
+
+
+def rows_of(committed: Mapping[str, Iterable[TopicPartition]], ends: Mapping[tuple[str, int], int]) -> list[LagRow]:
+    rows = [LagRow(group, tp.topic, tp.partition, tp.offset, ends[(tp.topic, tp.partition)])
+            for group, tps in committed.items() for tp in tps if (tp.topic, tp.partition) in ends]
     return sorted(rows, key=lambda r: (r.group, r.topic, r.partition))
+
+
+def consumer_lag(settings: Settings, only_group: str | None = None) -> list[LagRow]:
+    """One reading of every group's (or ``only_group``'s) lag."""
+    return LagReader(settings).read(only_group).rows
+
+
+def format_table(rows: Iterable[LagRow]) -> list[str]:
+    lines = [f"{'GROUP':40} {'TOPIC':20} {'PART':>4} {'COMMITTED':>10} {'END':>10} {'LAG':>8}"]
+    lines += [f"{r.group:40} {r.topic:20} {r.partition:>4} {r.committed:>10} {r.end:>10} {r.lag:>8}" for r in rows]
+    return lines

@@ -1,0 +1,201 @@
+"""`photostream replay`: export a topic's records between two points to JSON lines, CSV or Parquet.
+
+The analysts' export. It never joins a consumer group nor commits: partitions are assigned directly, so a
+replay neither disturbs nor shows up among the groups SREs watch. Every partition is read from its resolved
+start to its resolved stop (:mod:`photostream.replay_range`; times go through Kafka's offsets-for-times
+lookup); records are decoded by fingerprint into the topic's current schema and handed to the format writer
+in batches (:mod:`photostream.replay_writers`), so memory is bounded by the batch size. A record that does not
+decode is counted and written, with its bytes, to a side file; it never stops the export.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
+
+from photostream.contracts.catalog import DLQ_SUFFIX
+from photostream.contracts.codec import DecodeError, EventCodec
+from photostream.kafka_config import client_config
+from photostream.replay_range import PartitionRange, Point, partition_range
+from photostream.replay_writers import Format, RowWriter, open_writer
+from photostream.settings import Settings
+
+#: records per write (one Parquet row group): bounds memory, big enough for columnar compression
+DEFAULT_BATCH = 5_000
+_TIMEOUT_S = 10.0
+
+
+class ReplayError(RuntimeError):
+    """The topic cannot be replayed (unknown, no schema, broker unreachable, or reading stalled)."""
+
+
+@dataclass
+class ReplayReport:
+    """What was exported, per partition; ``side_file`` exists only when some record did not decode."""
+
+    ranges: list[PartitionRange]
+    written: dict[int, int] = field(default_factory=dict)
+    undecodable: dict[int, int] = field(default_factory=dict)
+    side_file: Path | None = None
+    seconds: float = 0.0
+
+    @property
+    def total_written(self) -> int:
+        return sum(self.written.values())
+
+    @property
+    def total_undecodable(self) -> int:
+        return sum(self.undecodable.values())
+
+
+def side_file_of(out: Path) -> Path:
+    return out.with_name(out.name + ".undecodable.jsonl")
+
+
+def replay(settings: Settings, topic: str, start: Point, stop: Point, fmt: Format, out: Path, *,
+           batch_size: int = DEFAULT_BATCH, stall_timeout_s: float = 30.0,
+           on_ranges: Callable[[list[PartitionRange]], None] | None = None,
+           on_progress: Callable[[int], None] | None = None) -> ReplayReport:
+    """Export ``topic`` between ``start`` and ``stop`` to ``out``; ``on_progress`` gets records handled so far."""
+    if topic.endswith(DLQ_SUFFIX):
+        raise ReplayError(f"{topic} holds raw bytes of failed records; use `photostream tail {topic}`")
+    codec = EventCodec()
+    try:
+        reader_schema = codec.store.current(topic)
+    except LookupError as exc:
+        raise ReplayError(str(exc)) from None
+    consumer = Consumer(client_config(settings, **{
+        # assigned, never subscribed and never committed: this id is never joined or stored by the broker
+        "group.id": f"photostream-replay-{uuid.uuid4()}",
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "enable.partition.eof": True,
+    }))
+    began = time.monotonic()
+    try:
+        ranges = resolve_ranges(consumer, topic, start, stop)
+        if on_ranges:
+            on_ranges(ranges)
+        report = ReplayReport(ranges, {r.partition: 0 for r in ranges}, {r.partition: 0 for r in ranges})
+        writer = open_writer(fmt, out, reader_schema.raw)
+        try:
+            _Export(consumer, codec, topic, writer, report, side_file_of(out), batch_size).run(
+                stall_timeout_s, on_progress)
+        finally:
+            writer.close()
+    finally:
+        consumer.close()
+    report.seconds = time.monotonic() - began
+    return report
+
+
+def resolve_ranges(consumer: Consumer, topic: str, start: Point, stop: Point) -> list[PartitionRange]:
+    """Every partition's ``[start, stop)``: watermarks per partition, one offsets-for-times call per time end."""
+    metadata = consumer.list_topics(topic, timeout=_TIMEOUT_S).topics.get(topic)
+    if metadata is None or metadata.error is not None or not metadata.partitions:
+        raise ReplayError(f"topic {topic!r} does not exist on the broker")
+    partitions = sorted(metadata.partitions)
+    marks = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=_TIMEOUT_S, cached=False)
+             for p in partitions}
+
+    def lookup(point: Point) -> dict[int, int]:
+        if point.kind != "time":
+            return {}
+        found = consumer.offsets_for_times([TopicPartition(topic, p, point.value) for p in partitions],
+                                           timeout=_TIMEOUT_S)
+        return {tp.partition: tp.offset for tp in found}
+
+    starts, stops = lookup(start), lookup(stop)
+    return [partition_range(p, start, stop, marks[p][0], marks[p][1], starts.get(p), stops.get(p))
+            for p in partitions]
+
+
+class _Export:
+    """The read loop of one replay: consume, decode, batch, write; partitions leave as they reach their stop."""
+
+    def __init__(self, consumer: Consumer, codec: EventCodec, topic: str, writer: RowWriter, report: ReplayReport,
+                 side_path: Path, batch_size: int) -> None:
+        self.consumer, self.codec, self.topic, self.writer = consumer, codec, topic, writer
+        self.report, self.side_path, self.batch_size = report, side_path, batch_size
+        self.stops = {r.partition: r.stop for r in report.ranges if r.size > 0}
+        self.side: IO[str] | None = None
+        self.rows: list[dict[str, Any]] = []
+        self.handled = 0
+
+    def run(self, stall_timeout_s: float, on_progress: Callable[[int], None] | None) -> None:
+        if self.stops:
+            self.consumer.assign([TopicPartition(self.topic, r.partition, r.start)
+                                  for r in self.report.ranges if r.partition in self.stops])
+        last_record = time.monotonic()
+        try:
+            while self.stops:
+                messages = self.consumer.consume(self.batch_size, timeout=0.5)
+                if messages:
+                    last_record = time.monotonic()
+                elif time.monotonic() - last_record > stall_timeout_s:
+                    raise ReplayError(f"no record for {stall_timeout_s:.0f}s with partitions "
+                                      f"{sorted(self.stops)} short of their stop offsets")
+                for message in messages:
+                    self._take(message)
+                if len(self.rows) >= self.batch_size:
+                    self._flush()
+                if on_progress:
+                    on_progress(self.handled)
+            self._flush()
+        finally:
+            if self.side is not None:
+                self.side.close()
+
+    def _take(self, message: Message) -> None:
+        partition, offset = message.partition(), message.offset()
+        if partition is None or offset is None or partition not in self.stops:
+            return
+        error = message.error()
+        if error is not None:
+            if error.code() == KafkaError._PARTITION_EOF:
+                self._finish(partition)
+                return
+            raise ReplayError(f"reading {self.topic}[{partition}]: {error}")
+        if offset >= self.stops[partition]:
+            self._finish(partition)
+            return
+        self.handled += 1
+        _, timestamp = message.timestamp()
+        try:
+            record = self.codec.decode(self.topic, message.value() or b"")
+        except DecodeError as exc:
+            self._dead(message, partition, timestamp, exc)
+        else:
+            key = message.key()
+            self.rows.append({"_partition": partition, "_offset": offset, "_timestamp": timestamp,
+                              "_key": key.decode(errors="replace") if key is not None else None, **record})
+            self.report.written[partition] += 1
+        if offset + 1 >= self.stops[partition]:
+            self._finish(partition)
+
+    def _finish(self, partition: int) -> None:
+        del self.stops[partition]
+        self.consumer.incremental_unassign([TopicPartition(self.topic, partition)])
+
+    def _dead(self, message: Message, partition: int, timestamp: int, exc: DecodeError) -> None:
+        if self.side is None:
+            self.side = self.side_path.open("w", encoding="utf-8")
+            self.report.side_file = self.side_path
+        self.side.write(json.dumps({
+            "partition": partition, "offset": message.offset(), "timestamp": timestamp,
+            "error": str(exc), "value_base64": base64.b64encode(message.value() or b"").decode(),
+        }) + "\n")
+        self.report.undecodable[partition] += 1
+
+    def _flush(self) -> None:
+        if self.rows:
+            self.writer.write(self.rows)
+            self.rows = []
