@@ -3,6 +3,10 @@
 The jars come from Maven Central through ``scripts/kafka/pom.xml`` (no tarball download, same route as the
 other Java services), and the process runs ``kafka.Kafka`` straight from ``lib/*`` so nothing but Java 17 and
 Maven is needed on the machine.
+
+Broker metrics: the Prometheus JMX exporter java agent (Maven Central ``io.prometheus.jmx:
+jmx_prometheus_javaagent``, fetched by the same pom into its own folder) runs inside the broker's JVM and serves
+``/metrics`` on ``KAFKA_JMX_EXPORTER_PORT``; :data:`JMX_EXPORTER_YAML` picks the MBeans worth a series.
 """
 
 from __future__ import annotations
@@ -42,6 +46,56 @@ LOG4J2_XML = """\
 """
 
 
+# What the broker's JMX exporter turns into series: throughput and errors per topic, request latency
+# quantiles, replication health, controller state, log sizes, and the JVM (the agent adds jvm_* itself).
+# Only these MBean domains are walked, so a scrape stays cheap.
+JMX_EXPORTER_YAML = """\
+lowercaseOutputName: true
+lowercaseOutputLabelNames: true
+includeObjectNames:
+  - "kafka.server:type=BrokerTopicMetrics,*"
+  - "kafka.server:type=ReplicaManager,*"
+  - "kafka.server:type=KafkaRequestHandlerPool,*"
+  - "kafka.controller:type=KafkaController,*"
+  - "kafka.network:type=RequestMetrics,name=TotalTimeMs,*"
+  - "kafka.network:type=SocketServer,*"
+  - "kafka.log:type=Log,name=Size,*"
+rules:
+  - pattern: 'kafka.server<type=BrokerTopicMetrics, name=(.+), topic=(.+)><>Count'
+    name: kafka_server_brokertopicmetrics_$1_total
+    type: COUNTER
+    labels:
+      topic: "$2"
+  - pattern: 'kafka.server<type=BrokerTopicMetrics, name=(.+)><>Count'
+    name: kafka_server_brokertopicmetrics_$1_total
+    type: COUNTER
+  - pattern: 'kafka.server<type=ReplicaManager, name=(.+)><>(Value|Count)'
+    name: kafka_server_replicamanager_$1
+    type: GAUGE
+  - pattern: 'kafka.server<type=KafkaRequestHandlerPool, name=RequestHandlerAvgIdlePercent><>OneMinuteRate'
+    name: kafka_server_request_handler_avg_idle_ratio
+    type: GAUGE
+  - pattern: 'kafka.controller<type=KafkaController, name=(.+)><>Value'
+    name: kafka_controller_kafkacontroller_$1
+    type: GAUGE
+  - pattern: 'kafka.network<type=RequestMetrics, name=TotalTimeMs, request=(Produce|Fetch\\w*)><>(\\d+)thPercentile'
+    name: kafka_network_request_total_time_ms
+    type: GAUGE
+    labels:
+      request: "$1"
+      quantile: "0.$2"
+  - pattern: 'kafka.network<type=SocketServer, name=NetworkProcessorAvgIdlePercent><>Value'
+    name: kafka_network_processor_avg_idle_ratio
+    type: GAUGE
+  - pattern: 'kafka.log<type=Log, name=Size, topic=(.+), partition=(.+)><>Value'
+    name: kafka_log_size_bytes
+    type: GAUGE
+    labels:
+      topic: "$1"
+      partition: "$2"
+"""
+
+
 class KafkaService(Service):
     """Single-node Kafka in KRaft mode with replication factors of 1 and fast group joins for development."""
 
@@ -69,10 +123,32 @@ class KafkaService(Service):
     def log4j2_file(self) -> Path:
         return self.conf_dir / "log4j2.xml"
 
+    @property
+    def jmx_exporter_home(self) -> Path:
+        return self.home / "jmx-exporter"
+
+    @property
+    def jmx_exporter_jar(self) -> Path:
+        return self.jmx_exporter_home / "lib" / f"jmx_prometheus_javaagent-{self.settings.jmx_exporter_version}.jar"
+
+    @property
+    def jmx_exporter_config(self) -> Path:
+        return self.conf_dir / "jmx-exporter.yaml"
+
+    @property
+    def metrics_address(self) -> str:
+        """Where the broker's JMX exporter serves ``/metrics``."""
+        return f"127.0.0.1:{self.settings.kafka_jmx_exporter_port}"
+
     # --- install / configure ------------------------------------------------------------------------
     def install(self) -> None:
         """Fetch the Kafka runtime jars once (re-fetched only when ``kafka_version`` changes)."""
         collect_runtime_jars(POM, self.home, {"kafka.version": self.settings.kafka_version})
+        # its own folder (and marker): the agent is a fat jar that must not join Kafka's classpath
+        collect_runtime_jars(POM, self.jmx_exporter_home, {
+            "jmx.exporter.version": self.settings.jmx_exporter_version,
+            "includeArtifactIds": "jmx_prometheus_javaagent",
+        })
 
     def server_config(self) -> dict[str, str]:
         """Broker+controller settings for one node; replication factors of 1 because there is one broker."""
@@ -112,6 +188,7 @@ class KafkaService(Service):
         body = "".join(f"{key}={value}\n" for key, value in self.server_config().items())
         self.server_properties.write_text("# written by photostream stack; edits are overwritten\n" + body)
         self.log4j2_file.write_text(LOG4J2_XML)
+        self.jmx_exporter_config.write_text(JMX_EXPORTER_YAML)
         if (self.log_dir / "meta.properties").exists():
             return
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -127,7 +204,8 @@ class KafkaService(Service):
 
     def _refuse_busy_ports(self) -> None:
         """Fail clearly instead of with a bind error buried in the log (or a foreign broker's health)."""
-        for port in (self.settings.kafka_port, self.settings.kafka_controller_port):
+        for port in (self.settings.kafka_port, self.settings.kafka_controller_port,
+                     self.settings.kafka_jmx_exporter_port):
             with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
                 sock.settimeout(0.5)
                 if sock.connect_ex(("127.0.0.1", port)) == 0:
@@ -159,6 +237,7 @@ class KafkaService(Service):
             "-XX:+ExplicitGCInvokesConcurrent",
             "-XX:+ExitOnOutOfMemoryError",
             "-Djava.awt.headless=true",
+            f"-javaagent:{self.jmx_exporter_jar}={self.metrics_address}:{self.jmx_exporter_config}",
         ]
         return self._java("kafka.Kafka", str(self.server_properties), jvm=jvm)
 
