@@ -1,4 +1,6 @@
-"""Prometheus from Debian's ``prometheus`` package, scraping the photostream API and worker."""
+"""Prometheus from Debian's ``prometheus`` package, scraping the photostream API and worker, the consumer-lag
+exporter (`photostream lag --serve`) and the broker's JMX exporter, and evaluating the alert rules in
+``ops/prometheus/`` (:data:`RULE_FILES`)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from pathlib import Path
 
 import httpx
 
+from photostream.settings import PROJECT_ROOT
 from photostream.stack.apt import ensure_binary
 from photostream.stack.base import Service, StackError, run_checked
 
@@ -16,6 +19,8 @@ _SCRAPE_INTERVAL = "5s"
 #: a dev stack only needs recent history; keeps .stack/ small
 _RETENTION_TIME = "1d"
 _RETENTION_SIZE = "256MB"
+#: alerting rules shipped with the code (checked by promtool in tests/unit/test_alert_rules.py)
+RULE_FILES = (PROJECT_ROOT / "ops" / "prometheus" / "alerts.yml",)
 
 
 class PrometheusService(Service):
@@ -45,11 +50,15 @@ class PrometheusService(Service):
         jobs = {
             "photostream-api": self.settings.api_port,
             "photostream-worker": self.settings.worker_web_port,
+            "photostream-lag": self.settings.lag_exporter_port,
+            "kafka": self.settings.kafka_jmx_exporter_port,
         }
         lines = [
             "global:",
             f"  scrape_interval: {_SCRAPE_INTERVAL}",
             f"  evaluation_interval: {_SCRAPE_INTERVAL}",
+            "rule_files:",
+            *(f"  - '{path}'" for path in RULE_FILES),
             "scrape_configs:",
         ]
         self.targets_dir.mkdir(parents=True, exist_ok=True)
