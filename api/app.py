@@ -12,7 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import errors, middleware, realtime
 from api.resources import ApiResources
-from api.routes import auth, feed, hashtags, health, posts_read, reads, social, status, uploads, users, writes
+from api.routes import auth, feed, hashtags, health, posts_read, reads, safety, social, status, uploads, users, writes
 from photostream.settings import Settings
 
 PREFIX = "/api/v1"
@@ -39,7 +39,7 @@ def create_app(settings: Settings) -> FastAPI:
     for router in (auth.router, users.router):
         app.include_router(router, prefix=PREFIX)
     for router in (writes.router, reads.router, uploads.router, hashtags.router, feed.router, posts_read.router,
-                   social.router, status.router):
+                   social.router, status.router, safety.router):
         app.include_router(router, prefix=PREFIX)
 
     middleware.install(app, settings, PREFIX)

@@ -33,6 +33,8 @@ APPLIERS: dict[str, tuple[str, ...]] = {
     "ON_MSG_UNSENT": ("unread",),
     "MESSAGES_READ": ("unread",),
     "presence-changed": ("presence",),
+    "block-changed": ("safety",),
+    "mute-changed": ("safety",),
 }
 #: 96 bits of MAC: unforgeable by guessing (each guess costs a request) and keeps the token short
 MAC_BYTES = 12

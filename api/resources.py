@@ -13,7 +13,6 @@ from api.images_service import Renderer
 from photostream.settings import Settings
 from producers.publisher import Publisher
 from sinks import s3
-from sinks.accounts_privacy import AudienceReader
 from sinks.cassandra import connect
 from sinks.comments import CommentReads
 from sinks.engagement_reads import EngagementReads
@@ -25,6 +24,7 @@ from sinks.hashtags.reads import HashtagReads
 from sinks.images import ImageIndex
 from sinks.post_lists import AuthorPosts
 from sinks.redis_client import async_client
+from sinks.safety import SafeAudience, SafetyReader
 
 
 @dataclass
@@ -35,8 +35,8 @@ class ApiResources:
     session: Session
     s3: Any
     hashtags: HashtagReads
-    #: the follow graph plus which accounts are private: everything a visibility check reads
-    graph: AudienceReader
+    #: the follow graph plus which accounts are private and blocks: everything a visibility check reads
+    graph: SafeAudience
     images: ImageIndex
     #: rendered hashtag summaries of hot tags, reused for ``hashtag_response_cache_s`` within this process
     hashtag_responses: TTLCache[str, dict[str, Any]]
@@ -48,21 +48,24 @@ class ApiResources:
     #: sizes on demand (api.routes.images) and the signed links of non-public photos
     renderer: Renderer
     image_links: ImageLinks
+    #: blocks, mutes, muted hashtags (the same reader the visibility check uses)
+    safety: SafetyReader
 
     @classmethod
     def open(cls, settings: Settings) -> ApiResources:
         """Connect once; prepared statements are prepared here, not per request."""
         cluster, session = connect(settings)
         redis = async_client(settings)
+        audience = SafeAudience(session, redis)
         return cls(Publisher(settings), redis, cluster, session, s3.client(settings), HashtagReads(session, redis),
-                   AudienceReader(session, redis), ImageIndex(session),
+                   audience, ImageIndex(session),
                    TTLCache(maxsize=10_000, ttl=settings.hashtag_response_cache_s),
                    engagement=EngagementReads(session, redis), comments=CommentReads(session),
                    author_posts=AuthorPosts(session), follow_lists=FollowLists(session),
                    feeds=FeedReader(GraphReader(session), FeedPosts(session),
                                     FeedCache(redis, settings.feed_cap, settings.feed_ttl_s), settings.feed_cap),
                    renderer=Renderer(s3.client(settings), settings, ImageIndex(session)),
-                   image_links=ImageLinks.of(settings))
+                   image_links=ImageLinks.of(settings), safety=audience.safety)
 
     async def close(self) -> None:
         self.publisher.close()

@@ -1,8 +1,9 @@
 """Visibility on the API's read paths: every post a read returns passes through :func:`visible_posts`.
 
 The rule itself is pure (:mod:`photostream.domain.visibility`); this module prefetches, per page and in bulk,
-the two facts it needs (no N+1): which of the page's authors are private accounts, and which of them the viewer
-follows — two IN queries, run concurrently, so a page costs one round trip of visibility checks.
+the facts it needs (no N+1): which of the page's authors are private accounts, which of them the viewer
+follows, and which of them the viewer blocked or is blocked by — IN queries run concurrently, so a page costs
+one round trip of visibility checks.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ class Audience(Protocol):
 
     async def private_among(self, user_ids: Iterable[str]) -> set[str]: ...
 
+    async def blocked_among(self, user_id: str, others: Iterable[str]) -> set[str]: ...
+
 
 def visibility_of(post: Post) -> str:
     """Rows written from post-created v1 (before the field existed) were public by that schema's default."""
@@ -36,15 +39,17 @@ async def _none() -> set[str]:
 async def visible_posts(graph: Audience, viewer: str | None, posts: Sequence[Post | None]) -> list[Post | None]:
     """``posts`` in order, with each one the viewer may not see replaced by None (as if it did not exist)."""
     # every author but the viewer, of posts that are not author-only: whether they are private matters, and
-    # (for a signed-in viewer) whether the viewer follows them; asked together rather than one after the other
+    # (for a signed-in viewer) whether the viewer follows them and whether a block stands between them; asked
+    # together rather than one after the other
     others = {p["author_id"] for p in posts
               if p is not None and p["author_id"] != viewer and visibility_of(p) != "private"}
-    private, followed = await asyncio.gather(
+    private, followed, blocked = await asyncio.gather(
         graph.private_among(others) if others else _none(),
         graph.followed_among(viewer, others) if viewer is not None and others else _none(),
+        graph.blocked_among(viewer, others) if viewer is not None and others else _none(),
     )
     return [p if p is not None and may_see(viewer, p["author_id"], visibility_of(p), p["author_id"] in followed,
-                                           p["author_id"] in private)
+                                           p["author_id"] in private, p["author_id"] in blocked)
             else None for p in posts]
 
 

@@ -165,6 +165,15 @@ def _not_self_target(record: dict[str, Any]) -> None:
         raise EventValidationError("target_id", "a user cannot target themselves")
 
 
+def _mute_target(record: dict[str, Any]) -> None:
+    """A user mute names another user; a hashtag mute names a normalised tag."""
+    if record.get("target_kind") == "hashtag":
+        if not _is_normalised_tag(record["target_id"]):
+            raise EventValidationError("target_id", f"not a normalised hashtag: {record['target_id']!r:.120}")
+    else:
+        _not_self_target(record)
+
+
 RULES: dict[str, Rule] = {
     "post-created": _post_created,
     "post-hashtag": _post_hashtag,
@@ -172,7 +181,7 @@ RULES: dict[str, Rule] = {
     "follow-changed": _not_self_follow,
     "follow-requested": _not_self_follow,
     "block-changed": _not_self_target,
-    "mute-changed": _not_self_target,
+    "mute-changed": _mute_target,
 }
 
 
@@ -267,15 +276,19 @@ def block_changed(*, actor_id: str, target_id: str, action: Literal["on", "off"]
     return event_type("block-changed").create({"actor_id": actor_id, "target_id": target_id, "action": action})
 
 
-def mute_changed(*, actor_id: str, target_id: str, action: Literal["on", "off"]) -> Event:
-    return event_type("mute-changed").create({"actor_id": actor_id, "target_id": target_id, "action": action})
+def mute_changed(*, actor_id: str, target_id: str, action: Literal["on", "off"],
+                 target_kind: Literal["user", "hashtag"] = "user") -> Event:
+    """A mute of a user (``target_id`` a user id) or of a hashtag (``target_id`` the normalised tag)."""
+    return event_type("mute-changed").create({"actor_id": actor_id, "target_id": target_id, "action": action,
+                                              "target_kind": target_kind})
 
 
 def content_reported(
     *, reporter_id: str, target_kind: Literal["user", "post", "comment"], target_id: str, reason: str,
+    details: str | None = None,
 ) -> Event:
     return event_type("content-reported").create({"reporter_id": reporter_id, "target_kind": target_kind,
-                                                  "target_id": target_id, "reason": reason})
+                                                  "target_id": target_id, "reason": reason, "details": details})
 
 
 def account_deleted(*, user_id: str) -> Event:

@@ -13,6 +13,7 @@ from sinks.comments import CommentWriter
 from sinks.feeds import FeedCache, FeedPosts
 from sinks.graph import GraphReader, GraphWriter
 from sinks.presence import PresenceHashes, PresenceRows
+from sinks.safety import SafetyReader, SafetyWriter
 from sinks.unread import UnreadPairs, UnreadSets
 from streams.comments import CommentsProjector
 from streams.engine.loop import BatchLoop
@@ -23,6 +24,7 @@ from streams.hashtags.extractor import HashtagExtractor
 from streams.hashtags.wiring import counter_and_popularity
 from streams.presence import PresenceProcessor
 from streams.resources import Resources
+from streams.safety import SafetyProcessor
 from streams.unread import UnreadProcessor
 
 log = logging.getLogger(__name__)
@@ -36,11 +38,13 @@ def build_processors(settings: Settings, resources: Resources) -> list[BatchProc
         popularity,
         FeedProcessor(settings, GraphWriter(resources.session), GraphReader(resources.session),
                       FeedPosts(resources.session), FeedCache(resources.redis, settings.feed_cap, settings.feed_ttl_s),
-                      resources.redis),
+                      resources.redis, safety=SafetyReader(resources.session)),
         CommentsProjector(CommentWriter(resources.session), resources.redis),
         FollowRequestsProjector(FollowRequests(resources.session), resources.redis),
         UnreadProcessor(UnreadPairs(resources.session), UnreadSets(resources.redis), resources.redis),
         PresenceProcessor(PresenceRows(resources.session), PresenceHashes(resources.redis), resources.redis),
+        SafetyProcessor(SafetyWriter(resources.session), resources.publisher, resources.redis,
+                        settings.publish_timeout_s),
     ]
 
 

@@ -14,13 +14,16 @@ from confluent_kafka.admin import AdminClient
 from photostream.kafka_config import client_config
 from photostream.settings import Settings
 from streams.app import PROJECTOR_TOPICS
+from streams.avatars import AvatarsProcessor
 from streams.comments import CommentsProjector
 from streams.feeds import FeedProcessor
 from streams.follow_requests import FollowRequestsProjector
 from streams.hashtags.counter import HashtagCounter
 from streams.hashtags.extractor import HashtagExtractor
 from streams.hashtags.popularity import PopularityUpdater
+from streams.photos import PhotoDerivativesProcessor
 from streams.presence import PresenceProcessor
+from streams.safety import SafetyProcessor
 from streams.unread import UnreadProcessor
 
 Offsets = dict[tuple[str, int], int]
@@ -30,8 +33,10 @@ def groups_of(app_id: str) -> dict[str, tuple[str, ...]]:
     """Every consumer group a worker with ``app_id`` uses, with its topics."""
     groups: dict[str, tuple[str, ...]] = {app_id: PROJECTOR_TOPICS}
     for processor in (FollowRequestsProjector, HashtagExtractor, HashtagCounter, PopularityUpdater, FeedProcessor,
-                      CommentsProjector, UnreadProcessor, PresenceProcessor):
+                      CommentsProjector, UnreadProcessor, PresenceProcessor, SafetyProcessor):
         groups[f"{app_id}.{processor.name}"] = processor.topics
+    for extra in (PhotoDerivativesProcessor, AvatarsProcessor):
+        groups[f"{app_id}.{extra.name}"] = extra.topics
     return groups
 
 

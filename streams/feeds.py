@@ -25,6 +25,7 @@ from photostream.settings import Settings
 from sinks import offsets
 from sinks.feeds import DeliveredPost, FeedCache, FeedPosts, shown_in_feed_of
 from sinks.graph import FollowChange, GraphReader, GraphWriter, Pair
+from sinks.safety import SafetyReader
 from streams.engine.records import Record, Reject
 from streams.graph import follow_change
 
@@ -42,8 +43,10 @@ class FeedProcessor:
     flush_interval_s: float = 0.05
 
     def __init__(self, settings: Settings, graph: GraphWriter, reader: GraphReader, posts: FeedPosts,
-                 cache: FeedCache, redis: Any) -> None:
+                 cache: FeedCache, redis: Any, safety: SafetyReader | None = None) -> None:
         self._settings = settings
+        #: blocks and mutes: followers who blocked, are blocked by or muted the author are skipped at fan-out
+        self._safety = safety
         self._graph = graph
         self._reader = reader
         self._posts = posts
@@ -135,7 +138,9 @@ class FeedProcessor:
         removes = [e.post.post_id for e in effects if not e.added]
         async for followers in self._reader.follower_pages(author_id, self._settings.fanout_page_size):
             if adds:
-                await self._cache.add(dict.fromkeys(followers, adds))
+                # one bulk read per page of followers: who blocked, is blocked by or muted the author
+                skipped = await self._safety.skipped_followers(author_id, followers) if self._safety else set()
+                await self._cache.add(dict.fromkeys((f for f in followers if f not in skipped), adds))
             if removes:
                 await self._cache.remove(dict.fromkeys(followers, removes))
 

@@ -18,12 +18,16 @@ CURSOR_KIND = "feed"
 @router.get("/feed")
 async def get_feed(user: CurrentUser, resources: ResourcesDep, settings: SettingsDep, response: Response,
                    limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None, after: After = None) -> dict[str, Any]:
-    """Posts of the people the caller follows and their own; each item says why it is there. The cursor is
-    the last post id of the page, so pages neither repeat nor skip while new posts arrive."""
+    """Posts of the people the caller follows and their own, less muted accounts'; each item says why it is
+    there. The cursor is the last post id of the page, so pages neither repeat nor skip while new posts arrive."""
     before = decode_cursor(CURSOR_KIND, cursor)
     await honour_after(after, resources, settings, response)
     page = await resources.feeds.page(user, before, limit)
     items = await hydrate_posts(resources, user, page.post_ids)
+    # muted accounts' posts leave the feed at read time, older ones too (one bulk read of the page's authors);
+    # the page may come out short, the cursor still follows the ids read, so paging neither repeats nor skips
+    muted = await resources.safety.muted_among(user, {item["author"]["id"] for item in items}) if items else set()
+    items = [item for item in items if item["author"]["id"] not in muted]
     for item in items:
         item["reason"] = page.reasons.get(item["post_id"], "followed")
     if page.source == "cassandra":

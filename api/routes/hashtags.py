@@ -8,8 +8,9 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 
-from api.deps import ResourcesDep, SettingsDep
+from api.deps import OptionalUser, ResourcesDep, SettingsDep
 from api.errors import ApiError
+from photostream.domain.safety import muted_tags_hidden
 from photostream.domain.tags import normalize_tag
 from producers.ids import is_id
 from sinks import keys
@@ -37,12 +38,26 @@ async def summaries(resources: Any, post_ids: list[str]) -> list[dict[str, Any]]
             for post, (likes, comments) in zip(posts, engagement, strict=True) if post is not None]
 
 
+async def _muted_tags(resources: Any, viewer: str | None) -> set[str]:
+    """The viewer's muted hashtags (one read; none for an anonymous caller)."""
+    return set() if viewer is None else set(await resources.safety.muted_tags(viewer))
+
+
+async def _not_muted(resources: Any, viewer: str | None, name: str) -> set[str]:
+    """A tag the viewer muted is hidden from them: its pages answer 404, as for a tag never used."""
+    muted = await _muted_tags(resources, viewer)
+    if name in muted:
+        raise ApiError(404, "not_found", f"no posts have ever used #{name}", "tag")
+    return muted
+
+
 @router.get("/hashtags/{tag}")
-async def get_hashtag(tag: str, resources: ResourcesDep) -> dict[str, Any]:
+async def get_hashtag(tag: str, resources: ResourcesDep, viewer: OptionalUser) -> dict[str, Any]:
     name = canonical(tag)
+    muted = await _not_muted(resources, viewer, name)
     cached: dict[str, Any] | None = resources.hashtag_responses.get(name)
     if cached is not None:  # hot tags: the counts move once per window anyway
-        return cached
+        return cached | {"related": muted_tags_hidden(cached["related"], muted)} if muted else cached
     store: HashtagReads = resources.hashtags
     count = await store.post_count(name)
     if count is None:
@@ -50,19 +65,20 @@ async def get_hashtag(tag: str, resources: ResourcesDep) -> dict[str, Any]:
     top = await resources.redis.zrevrange(keys.hashtag_top(name), 0, TOP_POSTS_SHOWN - 1)
     if not top:  # not hot: the newest posts from Cassandra stand in
         top = await store.newest_posts(name, TOP_POSTS_SHOWN, None)
-    body = {"tag": name, "post_count": count, "top_posts": await summaries(resources, list(top)),
+    body: dict[str, Any] = {"tag": name, "post_count": count, "top_posts": await summaries(resources, list(top)),
             "related": await store.related(name)}
     resources.hashtag_responses[name] = body
-    return body
+    return body | {"related": muted_tags_hidden(body["related"], muted)} if muted else body
 
 
 @router.get("/hashtags/{tag}/posts")
 async def hashtag_posts(
-    tag: str, resources: ResourcesDep,
+    tag: str, resources: ResourcesDep, viewer: OptionalUser,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> dict[str, Any]:
     name = canonical(tag)
+    await _not_muted(resources, viewer, name)
     if cursor is not None and not is_id(cursor):
         raise ApiError(422, "invalid", "cursor: not a cursor from this endpoint", "cursor")
     store: HashtagReads = resources.hashtags
@@ -74,7 +90,12 @@ async def hashtag_posts(
 
 
 @router.get("/trending")
-async def get_trending(resources: ResourcesDep, settings: SettingsDep, window: Literal["1h", "24h"] = "1h",
+async def get_trending(resources: ResourcesDep, settings: SettingsDep, viewer: OptionalUser,
+                       window: Literal["1h", "24h"] = "1h",
                        limit: Annotated[int, Query(ge=1, le=100)] = 20) -> list[dict[str, Any]]:
-    trends = await compute_trending(resources.redis, window, int(time.time() * 1000), settings.trending_min_authors)
-    return [{"tag": t.tag, "count": t.count, "velocity": t.velocity} for t in trends[:limit]]
+    """What is trending, less the tags the viewer muted."""
+    trends, muted = await asyncio.gather(
+        compute_trending(resources.redis, window, int(time.time() * 1000), settings.trending_min_authors),
+        _muted_tags(resources, viewer))
+    return [{"tag": t.tag, "count": t.count, "velocity": t.velocity} for t in trends
+            if t.tag not in muted][:limit]

@@ -54,6 +54,10 @@ async def _none() -> bool:
     return False
 
 
+async def _no_one() -> set[str]:
+    return set()
+
+
 @router.get("/users/{user_id}")
 async def get_user(user_id: str, request: Request, viewer: OptionalUser, resources: ResourcesDep,
                    settings: SettingsDep, response: Response, after: After = None) -> dict[str, Any]:
@@ -62,10 +66,13 @@ async def get_user(user_id: str, request: Request, viewer: OptionalUser, resourc
         user_id = viewer
     parse_id(user_id, "user_id")
     await honour_after(after, resources, settings, response)
-    profile = await read_profile(resources.session, resources.redis, user_id)
-    if profile is None:
-        raise ApiError(404, "not_found", "no such user", "user_id")
     other = viewer is not None and viewer != user_id
+    profile, blocked = await asyncio.gather(
+        read_profile(resources.session, resources.redis, user_id),
+        resources.safety.blocked_among(viewer, [user_id]) if viewer is not None and other else _no_one(),
+    )
+    if profile is None or blocked:  # blocked either way: as if absent
+        raise ApiError(404, "not_found", "no such user", "user_id")
     requests = _repository(request, FollowRequests)
     posts, followers, following, followed_by_me, follows_me, requested = await asyncio.gather(
         _repository(request, PostCounts).of(user_id),

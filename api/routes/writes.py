@@ -59,7 +59,7 @@ PathId = Annotated[str, Path(description="a UUID")]
 
 async def _publish(resources: Any, settings: Any, user_id: str, event: Event, action: str,
                    created_id: str | None = None) -> Accepted:
-    if action == "post":
+    if action in ("post", "report"):  # each its own bucket; reports are as scarce as posts
         limit = ratelimit.Limit(settings.rate_limit_posts_per_minute, settings.rate_limit_posts_burst)
     else:
         limit = ratelimit.Limit(settings.rate_limit_writes_per_minute, settings.rate_limit_writes_burst)
@@ -96,11 +96,15 @@ async def delete_post(post_id: PathId, user: CurrentUser, resources: ResourcesDe
 
 @router.post("/users/{user_id}/follow", status_code=202, response_model=Accepted)
 async def follow(user_id: PathId, user: CurrentUser, resources: ResourcesDep, settings: SettingsDep) -> Accepted:
-    """A follow; to a private account not followed yet, a follow request (its owner approves or denies)."""
+    """A follow; to a private account not followed yet, a follow request (its owner approves or denies). A user
+    blocked either way is a 404, as if absent."""
     followee = parse_id(user_id, "user_id")
     event = events.follow_changed(follower_id=user, followee_id=followee, action="follow")  # validates first
-    private, followed = await asyncio.gather(resources.graph.private_among([followee]),
-                                             resources.graph.followed_among(user, [followee]))
+    private, followed, blocked = await asyncio.gather(resources.graph.private_among([followee]),
+                                                      resources.graph.followed_among(user, [followee]),
+                                                      resources.graph.blocked_among(user, [followee]))
+    if blocked:
+        raise ApiError(404, "not_found", "no such user", "user_id")
     if followee in private and followee not in followed:
         event = events.follow_requested(follower_id=user, followee_id=followee, action="request")
     return await _publish(resources, settings, user, event, "write")
@@ -113,8 +117,9 @@ async def unfollow(user_id: PathId, user: CurrentUser, resources: ResourcesDep, 
 
 
 async def _engageable(resources: Any, user: str, post_id: str) -> str:
-    """The post id, if the post exists and ``user`` may see it: likes and comments on anything else are a 404
-    (the same answer as for a post that does not exist, so a refusal never confirms a hidden post)."""
+    """The post id, if the post exists and ``user`` may see it (which a block either way rules out): likes and
+    comments on anything else are a 404 (the same answer as for a post that does not exist, so a refusal never
+    confirms a hidden post)."""
     parse_id(post_id, "post_id")
     posts = await read_posts_cached(resources.session, resources.redis, [post_id])
     if await visible_post(resources.graph, user, posts[0]) is None:

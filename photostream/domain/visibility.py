@@ -20,15 +20,19 @@ def needs_follow_check(viewer: str | None, author_id: str, visibility: str, auth
 
 
 def may_see(viewer: str | None, author_id: str, visibility: str, viewer_follows_author: bool = False,
-            author_is_private: bool = False) -> bool:
+            author_is_private: bool = False, blocked: bool = False) -> bool:
     """Whether ``viewer`` (None: anonymous) may see a post of ``author_id`` with ``visibility``.
 
     public: everyone; followers: the author and their followers; private: the author only. An unknown
     visibility value is treated as private (fail closed). A private account's posts are never shown beyond
-    its followers, whatever their own visibility says (switching back to public restores them).
+    its followers, whatever their own visibility says (switching back to public restores them). ``blocked``:
+    the viewer and the author blocked each other, either way (:mod:`photostream.domain.safety`): nothing of
+    one is shown to the other.
     """
     if viewer is not None and viewer == author_id:
         return True
+    if blocked:
+        return False
     if visibility == "public":
         return not author_is_private or (viewer is not None and viewer_follows_author)
     if visibility == "followers":

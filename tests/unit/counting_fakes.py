@@ -52,6 +52,7 @@ class Data:
     engagement: dict[str, tuple[int, int]] = field(default_factory=dict)
     likes: set[tuple[str, str]] = field(default_factory=set)  # (post_id, user_id)
     follows: set[tuple[str, str]] = field(default_factory=set)  # (follower_id, followee_id)
+    blocks: set[tuple[str, str]] = field(default_factory=set)  # (blocker_id, blocked_id)
 
 
 class CountingSession:
@@ -84,6 +85,11 @@ class CountingSession:
         if "FROM following WHERE follower_id = ? AND followee_id IN ?" in query:
             follower, candidates = params
             return [SimpleNamespace(followee_id=f) for f in candidates if (follower, f) in d.follows]
+        if "FROM user_relations WHERE user_id = ? AND other_id IN ?" in query:
+            user, others = params
+            return [SimpleNamespace(other_id=o, i_block=(user, o) in d.blocks, blocks_me=(o, user) in d.blocks,
+                                    i_mute=False, mutes_me=False)
+                    for o in others if (user, o) in d.blocks or (o, user) in d.blocks]
         raise AssertionError(f"unexpected statement: {query}")
 
 

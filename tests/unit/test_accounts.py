@@ -129,6 +129,9 @@ class FakeAudience:
         self.reads += 1
         return {c for c in candidates if (follower, c) in self.follows}
 
+    async def blocked_among(self, user_id: str, others: Any) -> set[str]:
+        return set()  # blocks: tests/unit/test_safety.py
+
 
 def test_a_page_hides_private_accounts_posts_from_non_followers_with_two_bulk_reads() -> None:
     posts = [{"author_id": "locked", "visibility": "public"}, {"author_id": "open", "visibility": "public"},

@@ -10,8 +10,8 @@ import pytest
 from api.hydrate import hydrate_posts
 from api.images_links import ImageLinks
 from sinks import keys
-from sinks.accounts_privacy import AudienceReader
 from sinks.engagement_reads import EngagementReads
+from sinks.safety import SafeAudience
 from tests.unit.counting_fakes import CountingRedis, CountingSession, Data, post_row, user_row
 
 VIEWER = "viewer"
@@ -21,14 +21,14 @@ VIEWER = "viewer"
 class Resources:
     session: CountingSession
     redis: CountingRedis
-    graph: AudienceReader
+    graph: SafeAudience
     engagement: EngagementReads
     image_links: ImageLinks = field(default_factory=lambda: ImageLinks(b"k" * 32, 3600))
 
     @classmethod
     def over(cls, data: Data) -> Resources:
         session, redis = CountingSession(data), CountingRedis()
-        return cls(session, redis, AudienceReader(session, redis), EngagementReads(session, redis))  # type: ignore[arg-type]
+        return cls(session, redis, SafeAudience(session, redis), EngagementReads(session, redis))  # type: ignore[arg-type]
 
     def trips(self) -> tuple[int, int]:
         """(Redis, Cassandra) round trips so far; resets the counters."""
@@ -69,8 +69,8 @@ async def test_a_page_of_20_costs_the_same_round_trips_as_a_page_of_1() -> None:
         costs[n] = [cold_cost, warm_cost]
     assert costs[1] == costs[20]
     # cold: posts MGET + fill, profiles pipeline + fill, counts pipeline + fill, authors' privacy (Redis);
-    #       posts, profiles, counts, privacy, follows, likes (Cassandra). Warm: only what has no cache.
-    assert costs[20] == [(7, 6), (4, 2)]
+    #       posts, profiles, counts, privacy, follows, blocks, likes (Cassandra). Warm: only what has no cache.
+    assert costs[20] == [(7, 7), (4, 3)]
 
 
 async def test_an_anonymous_page_reads_no_likes_and_no_follows() -> None:
@@ -110,6 +110,21 @@ async def test_items_keep_the_given_order_and_skip_posts_gone_or_hidden() -> Non
     # carol has no profile: the item still names her, without a username or avatar
     assert items[0]["author"] == {"id": "carol", "username": None, "avatar_url": None}
     assert (items[0]["like_count"], items[0]["comment_count"], items[0]["liked_by_me"]) == (0, 0, False)
+
+
+async def test_a_block_either_way_hides_the_authors_posts_in_one_read() -> None:
+    data = Data()
+    for post_id, author in (("p1", "blocked"), ("p2", "blocker"), ("p3", "friend")):
+        data.posts[post_id] = post_row(author, "public")
+    data.blocks |= {(VIEWER, "blocked"), ("blocker", VIEWER)}
+    resources = Resources.over(data)
+    await hydrate_posts(resources, VIEWER, ["p1", "p2", "p3"])
+    before = len(resources.session.statements)
+    items = await hydrate_posts(resources, VIEWER, ["p1", "p2", "p3"])
+    assert [i["post_id"] for i in items] == ["p3"]
+    assert sum("user_relations" in s for s in resources.session.statements[before:]) == 1
+    assert [i["post_id"] for i in await hydrate_posts(resources, None, ["p1", "p2", "p3"])] == ["p1", "p2", "p3"]
+    assert [i["post_id"] for i in await hydrate_posts(resources, "blocked", ["p1"])] == ["p1"]  # their own
 
 
 async def test_counts_survive_an_expired_cache_entry() -> None:

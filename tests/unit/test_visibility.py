@@ -48,6 +48,9 @@ class FakeGraph:
     async def private_among(self, user_ids: set[str]) -> set[str]:
         return set()
 
+    async def blocked_among(self, user_id: str, others: set[str]) -> set[str]:
+        return set()
+
 
 def test_a_page_is_filtered_in_order_with_one_graph_read() -> None:
     posts = [{"author_id": "x", "visibility": "followers"}, {"author_id": "y", "visibility": "followers"},

@@ -1,0 +1,132 @@
+"""Blocks, mutes, muted hashtags and reports: the write side (validate, publish ``block-changed``,
+``mute-changed``, ``content-reported``; 202 with a consistency token) and the caller's own muted tags.
+
+What a block or a mute does is decided elsewhere: the safety processor (streams/safety.py) stores them and ends
+a block's follows; every read path hides blocked users (api/visibility.py, the profile, the write gateway);
+the feed read and the fan-out leave out muted accounts; the hashtag reads leave out muted tags.
+Messaging has no API yet: when it comes, a block must stop messages both ways too.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.deps import CurrentUser, ResourcesDep, SettingsDep, parse_id
+from api.errors import ApiError
+from api.routes.hashtags import canonical
+from api.routes.reads import After, honour_after
+from api.routes.writes import Accepted, PathId, _publish
+from api.visibility import visible_post
+from photostream.domain.safety import MAX_REPORT_DETAILS_CHARS, ReportReason
+from producers import events
+from sinks.posts import read_posts_cached
+from sinks.profiles import read_profile
+from sinks.safety import MAX_MUTED_TAGS
+
+router = APIRouter(tags=["safety"])
+
+
+class Report(BaseModel):
+    """Why: one code of a fixed list (``photostream.domain.safety.REPORT_REASONS``), plus optional free text."""
+
+    model_config = ConfigDict(extra="forbid")
+    reason: ReportReason
+    details: str | None = Field(default=None, max_length=MAX_REPORT_DETAILS_CHARS)
+
+
+class TagIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    tag: str = Field(min_length=1, max_length=200)
+
+
+def _other_user(user: str, user_id: str) -> str:
+    target = parse_id(user_id, "user_id")
+    if target == user:
+        raise ApiError(422, "invalid", "user_id: you cannot do this to yourself", "user_id")
+    return target
+
+
+async def _toggle(kind: Literal["block", "mute"], user_id: str, user: str, resources: Any, settings: Any,
+                  on: bool) -> Accepted:
+    target = _other_user(user, user_id)
+    action: Literal["on", "off"] = "on" if on else "off"
+    event = (events.block_changed(actor_id=user, target_id=target, action=action) if kind == "block"
+             else events.mute_changed(actor_id=user, target_id=target, action=action))
+    return await _publish(resources, settings, user, event, "write")
+
+
+@router.post("/users/{user_id}/block", status_code=202, response_model=Accepted)
+async def block(user_id: PathId, user: CurrentUser, resources: ResourcesDep, settings: SettingsDep) -> Accepted:
+    """Block: the follows between the two end (both ways), and each becomes absent to the other."""
+    return await _toggle("block", user_id, user, resources, settings, True)
+
+
+@router.delete("/users/{user_id}/block", status_code=202, response_model=Accepted)
+async def unblock(user_id: PathId, user: CurrentUser, resources: ResourcesDep, settings: SettingsDep) -> Accepted:
+    """Unblock: each sees the other again (the ended follows are not restored)."""
+    return await _toggle("block", user_id, user, resources, settings, False)
+
+
+@router.post("/users/{user_id}/mute", status_code=202, response_model=Accepted)
+async def mute(user_id: PathId, user: CurrentUser, resources: ResourcesDep, settings: SettingsDep) -> Accepted:
+    """Mute: the account's posts leave the caller's feed (older ones too); the muted user is not told."""
+    return await _toggle("mute", user_id, user, resources, settings, True)
+
+
+@router.delete("/users/{user_id}/mute", status_code=202, response_model=Accepted)
+async def unmute(user_id: PathId, user: CurrentUser, resources: ResourcesDep, settings: SettingsDep) -> Accepted:
+    return await _toggle("mute", user_id, user, resources, settings, False)
+
+
+@router.get("/users/me/muted-tags")
+async def muted_tags(user: CurrentUser, resources: ResourcesDep, settings: SettingsDep, response: Response,
+                     after: After = None) -> dict[str, Any]:
+    await honour_after(after, resources, settings, response)
+    return {"tags": sorted(await resources.safety.muted_tags(user))}
+
+
+async def _tag_toggle(user: str, tag: str, resources: Any, settings: Any, on: bool) -> Accepted:
+    name = canonical(tag)
+    if on and len(await resources.safety.muted_tags(user)) >= MAX_MUTED_TAGS:
+        raise ApiError(422, "invalid", f"tag: at most {MAX_MUTED_TAGS} muted hashtags", "tag")
+    event = events.mute_changed(actor_id=user, target_id=name, action="on" if on else "off", target_kind="hashtag")
+    return await _publish(resources, settings, user, event, "write")
+
+
+@router.post("/users/me/muted-tags", status_code=202, response_model=Accepted)
+async def mute_tag(body: TagIn, user: CurrentUser, resources: ResourcesDep, settings: SettingsDep) -> Accepted:
+    """Hide a hashtag from the caller's hashtag pages and trending."""
+    return await _tag_toggle(user, body.tag, resources, settings, True)
+
+
+@router.delete("/users/me/muted-tags/{tag}", status_code=202, response_model=Accepted)
+async def unmute_tag(tag: str, user: CurrentUser, resources: ResourcesDep, settings: SettingsDep) -> Accepted:
+    return await _tag_toggle(user, tag, resources, settings, False)
+
+
+@router.post("/users/{user_id}/report", status_code=202, response_model=Accepted)
+async def report_user(user_id: PathId, body: Report, user: CurrentUser, resources: ResourcesDep,
+                      settings: SettingsDep) -> Accepted:
+    """Report an account (also one the caller blocked: reporting and blocking go together)."""
+    target = _other_user(user, user_id)
+    if await read_profile(resources.session, resources.redis, target) is None:
+        raise ApiError(404, "not_found", "no such user", "user_id")
+    event = events.content_reported(reporter_id=user, target_kind="user", target_id=target, reason=body.reason,
+                                    details=body.details)
+    return await _publish(resources, settings, user, event, "report")
+
+
+@router.post("/posts/{post_id}/report", status_code=202, response_model=Accepted)
+async def report_post(post_id: PathId, body: Report, user: CurrentUser, resources: ResourcesDep,
+                      settings: SettingsDep) -> Accepted:
+    """Report a post the caller may see (any other is a 404, as if absent)."""
+    parse_id(post_id, "post_id")
+    posts = await read_posts_cached(resources.session, resources.redis, [post_id])
+    if await visible_post(resources.graph, user, posts[0]) is None:
+        raise ApiError(404, "not_found", "no such post", "post_id")
+    event = events.content_reported(reporter_id=user, target_kind="post", target_id=post_id, reason=body.reason,
+                                    details=body.details)
+    return await _publish(resources, settings, user, event, "report")

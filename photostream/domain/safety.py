@@ -1,0 +1,101 @@
+"""Blocks, mutes and reports: the pure rules (no I/O).
+
+A block is symmetric in its effects: once either user blocked the other, neither sees the other's posts or
+profile, nor may follow, like or comment on them — and the follows between them end, both ways. A mute is
+one-sided and silent: the muter stops seeing the muted account's posts in their feed (older ones too), the muted
+user notices nothing. Both are toggles ordered by the time they happened (last writer wins), so a replayed or
+duplicated event changes nothing.
+
+The stores keep, per user, one row per other user they have a relation with (see ``sinks/safety.py``); a
+:class:`Relation` is that row seen from its owner.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from producers.ids import deterministic_id, is_id
+
+Kind = Literal["block", "mute"]
+
+
+@dataclass(frozen=True)
+class Relation:
+    """How one user (the row's owner) and another are related, from the owner's side."""
+
+    i_block: bool = False  # the owner blocked the other
+    blocks_me: bool = False  # the other blocked the owner
+    i_mute: bool = False  # the owner muted the other
+    mutes_me: bool = False  # the other muted the owner
+
+
+NONE = Relation()
+
+
+def blocked_either_way(relation: Relation) -> bool:
+    """True if either of the two blocked the other: each is then as absent to the other (404)."""
+    return relation.i_block or relation.blocks_me
+
+
+def skip_in_fan_out(author_side: Relation) -> bool:
+    """Whether a post of the row's owner (an author) skips the other user (a follower) at fan-out: blocked
+    either way, or the follower muted the author."""
+    return blocked_either_way(author_side) or author_side.mutes_me
+
+
+@dataclass(frozen=True)
+class SafetyChange:
+    """One block/mute toggle of ``actor_id`` against ``target_id`` (a user id, or a tag for a tag mute)."""
+
+    kind: Kind
+    actor_id: str
+    target_id: str
+    on: bool
+    occurred_at: int  # ms
+    target_kind: Literal["user", "hashtag"] = "user"
+
+
+def safety_change(kind: Kind, event: dict[str, Any]) -> SafetyChange:
+    """The change a block-changed/mute-changed event describes; ``ValueError`` (→ DLQ) for one no client could
+    have made."""
+    target_kind: Literal["user", "hashtag"] = "hashtag" if event.get("target_kind") == "hashtag" else "user"
+    actor, target = event["actor_id"], event["target_id"]
+    if not is_id(actor):
+        raise ValueError("actor_id: not an id")
+    if target_kind == "user":
+        if not is_id(target):
+            raise ValueError("target_id: not an id")
+        if actor == target:
+            raise ValueError("target_id: a user cannot target themselves")
+    elif kind != "mute" or not target:
+        raise ValueError("target_kind: only a mute may target a hashtag")
+    return SafetyChange(kind, actor, target, event["action"] == "on", int(event["occurred_at"]), target_kind)
+
+
+def unfollows_of_block(block: SafetyChange, block_event_id: str) -> list[dict[str, Any]]:
+    """The follow-changed records a block implies: both directions end, at the block's time. Ids derive from the
+    block event's id, so re-processing the block re-emits the same two events (duplicates, not new facts)."""
+    if block.kind != "block" or not block.on:
+        return []
+    return [{"event_id": deterministic_id("block-unfollow", block_event_id, follower, followee),
+             "occurred_at": block.occurred_at, "follower_id": follower, "followee_id": followee,
+             "action": "unfollow"}
+            for follower, followee in ((block.actor_id, block.target_id), (block.target_id, block.actor_id))]
+
+
+#: Why content is reported: a fixed list of codes (moderation tooling groups and prioritises by them).
+REPORT_REASONS: tuple[str, ...] = (
+    "spam", "nudity", "harassment", "hate_speech", "violence", "self_harm", "scam", "false_information",
+    "intellectual_property", "impersonation", "other",
+)
+ReportReason = Literal[
+    "spam", "nudity", "harassment", "hate_speech", "violence", "self_harm", "scam", "false_information",
+    "intellectual_property", "impersonation", "other",
+]
+MAX_REPORT_DETAILS_CHARS = 1000
+
+
+def muted_tags_hidden(tags: list[str], muted: set[str]) -> list[str]:
+    """``tags`` in order without the ones the viewer muted (trending, related tags)."""
+    return [t for t in tags if t not in muted]

@@ -1,0 +1,108 @@
+"""Blocks and mutes in Cassandra (sinks/migrations/0010_safety.cql): written by the safety processor, read by
+every visibility check, the feed read, the fan-out and the hashtag reads.
+
+``user_relations`` holds one row per pair and per side (A blocks B: A's row for B has ``i_block``, B's row for
+A has ``blocks_me``), so each question is one IN query on one partition. Every flag is an upsert timestamped
+with the event time (``USING TIMESTAMP``): Cassandra keeps the newest toggle, so writes need no read, and
+duplicates and replays in any order converge (the sink is idempotent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from typing import Any
+
+from cassandra.cluster import Session
+
+from photostream.domain.safety import Relation, SafetyChange, blocked_either_way, skip_in_fan_out
+from sinks.accounts_privacy import AudienceReader
+from sinks.cassandra import execute
+
+_IN_CHUNK = 500
+_MAX_IN_FLIGHT = 64
+#: a user's muted hashtags are read whole; more than this many are not honoured (and cannot be set by the API)
+MAX_MUTED_TAGS = 1000
+
+
+def _chunks(items: Iterable[str], size: int = _IN_CHUNK) -> list[list[str]]:
+    ordered = sorted(set(items))
+    return [ordered[i:i + size] for i in range(0, len(ordered), size)]
+
+
+class SafetyWriter:
+    """Applies block and mute toggles (absolute, timestamped upserts: no read)."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        self._gate = asyncio.Semaphore(_MAX_IN_FLIGHT)
+        prepare = session.prepare
+        self._flags = {
+            flag: prepare(f"UPDATE user_relations USING TIMESTAMP ? SET {flag} = ? "
+                          "WHERE user_id = ? AND other_id = ?")
+            for flag in ("i_block", "blocks_me", "i_mute", "mutes_me")
+        }
+        self._tag = prepare("UPDATE muted_tags USING TIMESTAMP ? SET muted = ? WHERE user_id = ? AND tag = ?")
+
+    async def _run(self, statement: Any, params: tuple[Any, ...]) -> None:
+        async with self._gate:
+            await execute(self._session, statement, params)
+
+    def _writes(self, change: SafetyChange) -> list[tuple[Any, tuple[Any, ...]]]:
+        micros = change.occurred_at * 1000
+        if change.target_kind == "hashtag":
+            return [(self._tag, (micros, change.on, change.actor_id, change.target_id))]
+        mine, theirs = ("i_block", "blocks_me") if change.kind == "block" else ("i_mute", "mutes_me")
+        return [(self._flags[mine], (micros, change.on, change.actor_id, change.target_id)),
+                (self._flags[theirs], (micros, change.on, change.target_id, change.actor_id))]
+
+    async def apply(self, changes: Iterable[SafetyChange]) -> None:
+        await asyncio.gather(*(self._run(stmt, params) for c in changes for stmt, params in self._writes(c)))
+
+
+class SafetyReader:
+    """Reads of blocks and mutes (prepared once per process)."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        self._q_relations = session.prepare(
+            "SELECT other_id, i_block, blocks_me, i_mute, mutes_me FROM user_relations "
+            "WHERE user_id = ? AND other_id IN ?")
+        self._q_tags = session.prepare(f"SELECT tag, muted FROM muted_tags WHERE user_id = ? LIMIT {MAX_MUTED_TAGS}")
+
+    async def relations(self, user_id: str, others: Iterable[str]) -> dict[str, Relation]:
+        """How ``user_id`` relates to each of ``others`` that it has any relation with (one IN query per chunk
+        of 500, concurrently)."""
+        results = await asyncio.gather(*(execute(self._session, self._q_relations, (user_id, chunk))
+                                         for chunk in _chunks(o for o in others if o != user_id)))
+        return {row.other_id: Relation(bool(row.i_block), bool(row.blocks_me), bool(row.i_mute),
+                                       bool(row.mutes_me))
+                for rows in results for row in rows.current_rows}
+
+    async def blocked_among(self, user_id: str, others: Iterable[str]) -> set[str]:
+        """Which of ``others`` ``user_id`` blocked or is blocked by."""
+        return {o for o, r in (await self.relations(user_id, others)).items() if blocked_either_way(r)}
+
+    async def muted_among(self, user_id: str, others: Iterable[str]) -> set[str]:
+        """Which of ``others`` ``user_id`` muted."""
+        return {o for o, r in (await self.relations(user_id, others)).items() if r.i_mute}
+
+    async def skipped_followers(self, author_id: str, followers: Iterable[str]) -> set[str]:
+        """Which of ``followers`` a post of ``author_id`` skips at fan-out (blocked either way, or muted it)."""
+        return {o for o, r in (await self.relations(author_id, followers)).items() if skip_in_fan_out(r)}
+
+    async def muted_tags(self, user_id: str) -> set[str]:
+        rows = await execute(self._session, self._q_tags, (user_id,))
+        return {row.tag for row in rows.current_rows if row.muted}
+
+
+class SafeAudience(AudienceReader):
+    """What a visibility check reads (:class:`api.visibility.Audience`): the follow graph, which accounts are
+    private, and (this class) blocks between the viewer and the authors."""
+
+    def __init__(self, session: Session, redis: Any) -> None:
+        super().__init__(session, redis)
+        self.safety = SafetyReader(session)
+
+    async def blocked_among(self, user_id: str, others: Iterable[str]) -> set[str]:
+        return await self.safety.blocked_among(user_id, others)

@@ -1,0 +1,177 @@
+"""Blocks, mutes and reports: the pure rules, the processor's ordering, and the events they produce."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import Future
+from typing import Any
+
+import pytest
+
+from api.visibility import visible_posts
+from photostream.domain.safety import (
+    REPORT_REASONS,
+    Relation,
+    ReportReason,
+    SafetyChange,
+    blocked_either_way,
+    muted_tags_hidden,
+    safety_change,
+    skip_in_fan_out,
+    unfollows_of_block,
+)
+from photostream.domain.visibility import may_see
+from producers import events
+from producers.ids import new_id
+from producers.validation import EventValidationError
+from streams.engine.records import Record
+from streams.safety import SafetyProcessor
+from tests.unit.counting_fakes import CountingRedis
+
+A, B = new_id(), new_id()
+T = 1_700_000_000_000
+
+
+@pytest.mark.parametrize(("visibility", "follows", "private"), [
+    ("public", False, False), ("public", True, False), ("followers", True, False), ("public", True, True),
+])
+def test_a_block_either_way_hides_every_post_however_visible(visibility: str, follows: bool, private: bool) -> None:
+    assert may_see(A, B, visibility, follows, private) is True
+    assert may_see(A, B, visibility, follows, private, blocked=True) is False
+
+
+def test_a_block_never_hides_your_own_posts() -> None:
+    assert may_see(A, A, "public", blocked=True) is True
+
+
+@pytest.mark.parametrize(("relation", "blocked", "skipped"), [
+    (Relation(), False, False),
+    (Relation(i_block=True), True, True),
+    (Relation(blocks_me=True), True, True),
+    (Relation(mutes_me=True), False, True),  # the follower muted the author: no push, and no block
+    (Relation(i_mute=True), False, False),  # the author muted the follower: the follower still gets the post
+])
+def test_which_relations_block_and_which_skip_fan_out(relation: Relation, blocked: bool, skipped: bool) -> None:
+    assert blocked_either_way(relation) is blocked
+    assert skip_in_fan_out(relation) is skipped
+
+
+def test_a_block_event_becomes_a_change_and_bad_ones_are_refused() -> None:
+    change = safety_change("block", {"actor_id": A, "target_id": B, "action": "on", "occurred_at": T})
+    assert change == SafetyChange("block", A, B, True, T)
+    with pytest.raises(ValueError, match="target_id"):
+        safety_change("block", {"actor_id": A, "target_id": A, "action": "on", "occurred_at": T})
+    with pytest.raises(ValueError, match="target_id"):
+        safety_change("mute", {"actor_id": A, "target_id": "bob", "action": "on", "occurred_at": T})
+    with pytest.raises(ValueError, match="target_kind"):
+        safety_change("block", {"actor_id": A, "target_id": "sunset", "action": "on", "occurred_at": T,
+                                "target_kind": "hashtag"})
+    tag = safety_change("mute", {"actor_id": A, "target_id": "sunset", "action": "off", "occurred_at": T,
+                                 "target_kind": "hashtag"})
+    assert (tag.target_kind, tag.on) == ("hashtag", False)
+
+
+def test_a_block_ends_both_follows_at_its_own_time_with_stable_ids() -> None:
+    block = SafetyChange("block", A, B, True, T)
+    first, again = unfollows_of_block(block, "evt-1"), unfollows_of_block(block, "evt-1")
+    assert first == again  # a replay re-emits the same events
+    assert {(u["follower_id"], u["followee_id"]) for u in first} == {(A, B), (B, A)}
+    assert all(u["action"] == "unfollow" and u["occurred_at"] == T for u in first)
+    assert len({u["event_id"] for u in first + unfollows_of_block(block, "evt-2")}) == 4
+    assert unfollows_of_block(SafetyChange("block", A, B, False, T), "evt-3") == []  # unblock restores nothing
+    assert unfollows_of_block(SafetyChange("mute", A, B, True, T), "evt-4") == []
+    for fields in first:  # they are valid follow-changed events
+        events.build("follow-changed", fields)
+
+
+def test_mute_events_name_a_user_or_a_normalised_tag() -> None:
+    assert events.mute_changed(actor_id=A, target_id="sunset", action="on",
+                               target_kind="hashtag").value["target_kind"] == "hashtag"
+    with pytest.raises(EventValidationError) as bad:
+        events.mute_changed(actor_id=A, target_id="Sun Set", action="on", target_kind="hashtag")
+    assert bad.value.field == "target_id"
+    with pytest.raises(EventValidationError):
+        events.mute_changed(actor_id=A, target_id=A, action="on")
+
+
+def test_report_reasons_are_one_fixed_list_and_details_are_optional() -> None:
+    assert set(REPORT_REASONS) == set(ReportReason.__args__)  # type: ignore[attr-defined]
+    event = events.content_reported(reporter_id=A, target_kind="post", target_id=B, reason="spam")
+    assert event.value["details"] is None and event.key == B
+
+
+def test_muted_tags_leave_a_list_in_order() -> None:
+    assert muted_tags_hidden(["a", "b", "c"], {"b"}) == ["a", "c"]
+
+
+class Audience:
+    def __init__(self, blocks: set[tuple[str, str]]) -> None:
+        self.blocks, self.block_reads = blocks, 0
+
+    async def followed_among(self, follower: str, candidates: Any) -> set[str]:
+        return set()
+
+    async def private_among(self, user_ids: Any) -> set[str]:
+        return set()
+
+    async def blocked_among(self, user_id: str, others: Any) -> set[str]:
+        self.block_reads += 1
+        return {o for o in others if (user_id, o) in self.blocks or (o, user_id) in self.blocks}
+
+
+def test_a_page_checks_blocks_once_and_hides_both_directions() -> None:
+    posts = [{"author_id": "blocked", "visibility": "public"}, {"author_id": "blocker", "visibility": "public"},
+             {"author_id": "other", "visibility": "public"}, {"author_id": "blocked", "visibility": "public"}]
+    audience = Audience({(A, "blocked"), ("blocker", A)})
+    assert asyncio.run(visible_posts(audience, A, posts)) == [None, None, posts[2], None]
+    assert audience.block_reads == 1
+    assert asyncio.run(visible_posts(audience, None, posts)) == posts  # anonymous: nobody blocked them
+    assert audience.block_reads == 1
+
+
+class Writer:
+    def __init__(self, log: list[str]) -> None:
+        self.log, self.applied = log, []  # type: ignore[var-annotated]
+
+    async def apply(self, changes: Any) -> None:
+        self.applied += list(changes)
+        self.log.append("write")
+
+
+class Publisher:
+    def __init__(self, log: list[str]) -> None:
+        self.log, self.sent = log, []  # type: ignore[var-annotated]
+
+    def submit(self, event: events.Event) -> Future[None]:
+        self.sent.append(event)
+        done: Future[None] = Future()
+        done.set_result(None)
+        return done
+
+    def flush(self) -> int:
+        self.log.append("acknowledged")
+        return 0
+
+
+def record(topic: str, offset: int, **value: Any) -> Record:
+    return Record(topic, 0, offset, None, {"event_id": new_id(), "occurred_at": T, "actor_id": A, "target_id": B,
+                                           "action": "on"} | value)
+
+
+async def test_the_processor_stores_toggles_ends_follows_then_marks_offsets() -> None:
+    log: list[str] = []
+    writer, publisher, redis = Writer(log), Publisher(log), CountingRedis()
+
+    def mark(*args: Any) -> int:
+        log.append("marked")
+        return 1
+    redis._eval = mark  # type: ignore[method-assign]
+    block, mute, bad = record("block-changed", 1), record("mute-changed", 2), record("block-changed", 3, target_id=A)
+    rejected: list[Record] = []
+    await SafetyProcessor(writer, publisher, redis).process(  # type: ignore[arg-type]
+        [block, mute, bad], lambda r, e: rejected.append(r))
+    assert [(c.kind, c.on) for c in writer.applied] == [("block", True), ("mute", True)]
+    assert rejected == [bad]
+    assert sorted((e.value["follower_id"], e.value["followee_id"]) for e in publisher.sent) == sorted([(A, B), (B, A)])
+    assert {e.topic for e in publisher.sent} == {"follow-changed"}
+    assert log[:2] == ["write", "acknowledged"] and set(log[2:]) == {"marked"}  # acknowledged before the marks
