@@ -1,0 +1,87 @@
+"""Lag arithmetic, the exporter's metric families and the live table, from readings built by hand."""
+
+from confluent_kafka import TopicPartition
+from prometheus_client import CollectorRegistry, generate_latest
+from rich.console import Console
+
+from photostream.lag import LagRow, LagSnapshot, is_tool_group, lag_rates, rows_of
+from photostream.lag_exporter import LagCollector, families
+from photostream.lag_watch import render
+
+
+def test_lag_counts_from_zero_when_the_group_never_committed() -> None:
+    assert LagRow("g", "t", 0, -1001, 40).lag == 40
+    assert LagRow("g", "t", 0, 30, 40).lag == 10
+
+
+def test_rows_join_committed_offsets_to_end_offsets_sorted() -> None:
+    committed = {"b": [TopicPartition("t", 1, 5)], "a": [TopicPartition("t", 0, 2), TopicPartition("gone", 0, 1)]}
+    rows = rows_of(committed, {("t", 0): 10, ("t", 1): 6})
+    assert rows == [LagRow("a", "t", 0, 2, 10), LagRow("b", "t", 1, 5, 6)]  # a deleted topic is left out
+
+
+def test_lag_rate_is_the_change_per_second_of_partitions_seen_twice() -> None:
+    before = [LagRow("g", "t", 0, 0, 100), LagRow("g", "t", 1, 0, 50)]
+    after = [LagRow("g", "t", 0, 0, 130), LagRow("g", "t", 1, 50, 50), LagRow("g", "t", 2, 0, 9)]
+    assert lag_rates(before, after, 2.0) == {("g", "t", 0): 15.0, ("g", "t", 1): -25.0}
+    assert lag_rates(before, after, 0.0) == {}
+
+
+def test_tool_groups_are_not_reported() -> None:
+    assert is_tool_group("photostream-tail-123") and is_tool_group("photostream-replay-x")
+    assert not is_tool_group("photostream.feeds")
+
+
+SNAPSHOT = LagSnapshot([LagRow("photostream.feeds", "post-created", 2, 90, 100),
+                        LagRow("photostream.feeds", "post-created", 3, -1001, 7)],
+                       {("post-created", 2): 100, ("post-created", 3): 7, ("post-created.dlq", 0): 4})
+
+
+def test_the_exporter_exposes_lag_committed_and_end_per_group_topic_partition() -> None:
+    by_name = {f.name: {tuple(s.labels.values()): s.value for s in f.samples} for f in families(SNAPSHOT)}
+    assert by_name["photostream_consumer_lag"] == {("photostream.feeds", "post-created", "2"): 10,
+                                                   ("photostream.feeds", "post-created", "3"): 7}
+    assert by_name["photostream_consumer_committed_offset"][("photostream.feeds", "post-created", "3")] == 0
+    assert by_name["photostream_consumer_end_offset"][("photostream.feeds", "post-created", "2")] == 100
+    assert by_name["photostream_topic_end_offset"][("post-created.dlq", "0")] == 4
+
+
+class _Reader:
+    def __init__(self, fail: bool) -> None:
+        self.fail, self.calls = fail, 0
+
+    def read(self, only_group: str | None = None, *, all_topics: bool = False) -> LagSnapshot:
+        self.calls += 1
+        if self.fail:
+            raise RuntimeError("broker down")
+        return SNAPSHOT
+
+
+def _scrape(reader: _Reader) -> str:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(LagCollector(reader))  # type: ignore[arg-type]
+    return generate_latest(registry).decode()
+
+
+def test_each_scrape_reads_once_and_reports_success() -> None:
+    reader = _Reader(fail=False)
+    text = _scrape(reader)
+    assert reader.calls == 1
+    assert 'photostream_consumer_lag{group="photostream.feeds",partition="2",topic="post-created"} 10.0' in text
+    assert "photostream_lag_up 1.0" in text
+
+
+def test_a_failed_reading_is_a_zero_up_gauge_not_an_error_page() -> None:
+    text = _scrape(_Reader(fail=True))
+    assert "photostream_lag_up 0.0" in text
+    assert "photostream_consumer_lag{" not in text
+
+
+def test_the_live_table_shows_rates_signed() -> None:
+    console = Console(width=160, record=True)
+    console.print(render(SNAPSHOT.rows, {("photostream.feeds", "post-created", 2): 3.0}, 0.012))
+    text = console.export_text()
+    assert "2 partitions" in text and "12 ms" in text
+    assert "+3.0" in text
+    line = next(ln for ln in text.splitlines() if " 3 " in ln and "photostream.feeds" in ln)
+    assert "-1001" in line and line.rstrip().endswith("│")  # no rate for a partition seen once

@@ -1,0 +1,72 @@
+"""Replay ranges: `--from`/`--to` parsing and their resolution to per-partition offsets."""
+
+from datetime import UTC, datetime
+
+import pytest
+
+from photostream.replay_range import PartitionRange, Point, RangeError, parse_point, partition_range, resolve
+
+
+def _ms(*parts: int) -> int:
+    return int(datetime(*parts, tzinfo=UTC).timestamp() * 1000)  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("earliest", Point("earliest")),
+    ("beginning", Point("earliest")),
+    ("latest", Point("latest")),
+    ("END", Point("latest")),
+    ("now", Point("latest")),
+    ("0", Point("offset", 0)),
+    ("1234", Point("offset", 1234)),
+    ("2026-05-01T10:00:00Z", Point("time", _ms(2026, 5, 1, 10))),
+    ("2026-05-01T10:00:00z", Point("time", _ms(2026, 5, 1, 10))),
+    ("2026-05-01T12:00:00+02:00", Point("time", _ms(2026, 5, 1, 10))),  # the zone is honoured
+    ("2026-05-01T10:00:00", Point("time", _ms(2026, 5, 1, 10))),  # no zone: UTC
+    ("2026-05-01", Point("time", _ms(2026, 5, 1))),  # a date: its midnight UTC
+    ("2026-05-01T10:00:00.250Z", Point("time", _ms(2026, 5, 1, 10) + 250)),
+])
+def test_a_point_is_parsed(text: str, expected: Point) -> None:
+    assert parse_point(text) == expected
+
+
+@pytest.mark.parametrize("text", ["yesterday", "-5", "12abc", "2026-13-01", ""])
+def test_anything_else_is_refused_with_the_value_named(text: str) -> None:
+    with pytest.raises(RangeError, match="not earliest, latest, an offset or an ISO-8601 time"):
+        parse_point(text)
+
+
+# a partition holding offsets [100, 200) (older records deleted by retention)
+@pytest.mark.parametrize(("point", "looked_up", "expected"), [
+    (Point("earliest"), None, 100),
+    (Point("latest"), None, 200),
+    (Point("offset", 150), None, 150),
+    (Point("offset", 5), None, 100),  # below what is kept: clamped to the first kept record
+    (Point("offset", 999), None, 200),  # past the end: the end
+    (Point("time", 1), 120, 120),  # offsets-for-times answered 120
+    (Point("time", 1), -1, 200),  # no record at or after that time: the end
+    (Point("time", 1), None, 200),
+    (Point("time", 1), 50, 100),  # a stale answer below the low watermark is clamped
+])
+def test_a_point_resolves_to_an_offset_within_the_partition(point: Point, looked_up: int | None,
+                                                            expected: int) -> None:
+    assert resolve(point, 100, 200, looked_up) == expected
+
+
+def test_a_time_range_is_half_open_between_the_looked_up_offsets() -> None:
+    assert partition_range(2, Point("time", 10), Point("time", 20), 0, 500, 40, 90) == PartitionRange(2, 40, 90)
+    assert partition_range(2, Point("time", 10), Point("time", 20), 0, 500, 40, 90).size == 50
+
+
+def test_a_stop_before_the_start_gives_an_empty_range() -> None:
+    r = partition_range(0, Point("offset", 300), Point("offset", 100), 0, 500)
+    assert (r.start, r.stop, r.size) == (300, 300, 0)
+
+
+def test_an_empty_partition_gives_an_empty_range_whatever_is_asked() -> None:
+    r = partition_range(1, Point("earliest"), Point("latest"), 7, 7)
+    assert r.size == 0
+
+
+def test_a_time_range_after_the_last_record_is_empty() -> None:
+    assert partition_range(0, Point("time", 10), Point("latest"), 0, 500, -1, None).size == 0
