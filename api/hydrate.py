@@ -3,7 +3,9 @@
 A page costs a constant number of round trips, whatever its length: the posts (one Redis MGET, the misses in
 one Cassandra read), then concurrently the visibility check (one graph read), the authors' profiles (one
 Redis pipeline, misses in one Cassandra read), the engagement counts (one Redis pipeline, misses in one
-Cassandra read) and "liked by me" (one Cassandra read). Every post returned passed
+Cassandra read), "liked by me" (one Cassandra read) and the photos' blurhash placeholders (one Cassandra read,
+``photo_derivatives``). ``blurhashes`` runs parallel to ``photos`` (``None`` where a photo has none yet), so
+clients that know only ``photos`` are unaffected. Every post returned passed
 :func:`api.visibility.visible_posts`; posts that are gone or hidden from the viewer are skipped.
 """
 
@@ -45,15 +47,20 @@ async def _nothing_liked() -> set[str]:
     return set()
 
 
+async def _no_blurhashes() -> dict[str, str]:
+    return {}
+
+
 async def hydrate_posts(resources: Any, viewer: str | None, post_ids: list[str]) -> list[Item]:
     """The items for ``post_ids``, in that order, skipping posts that are gone or that ``viewer`` may not see."""
     posts = [p for p in await read_posts_cached(resources.session, resources.redis, post_ids) if p is not None]
     ids = [p["post_id"] for p in posts]
-    visible, profiles, counts, liked = await asyncio.gather(
+    visible, profiles, counts, liked, blurhashes = await asyncio.gather(
         visible_posts(resources.graph, viewer, posts),
         read_profiles(resources.session, resources.redis, [p["author_id"] for p in posts]),
         resources.engagement.counts(ids),
         resources.engagement.liked_by(viewer, ids) if viewer is not None else _nothing_liked(),
+        resources.derivatives.blurhashes([i for p in posts for i in p["image_ids"]]) if posts else _no_blurhashes(),
     )
     items: list[Item] = []
     for post in visible:
@@ -67,6 +74,7 @@ async def hydrate_posts(resources: Any, viewer: str | None, post_ids: list[str])
             "caption": post["caption"],
             "photos": [image_url(i, None if visibility_of(post) == "public" else resources.image_links)
                        for i in post["image_ids"]],
+            "blurhashes": [blurhashes.get(i) for i in post["image_ids"]],
             "like_count": engagement.like_count,
             "comment_count": engagement.comment_count,
             "liked_by_me": post_id in liked,

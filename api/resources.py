@@ -13,6 +13,7 @@ from api.images_service import Renderer
 from photostream.settings import Settings
 from producers.publisher import Publisher
 from sinks import s3
+from sinks.avatars import AvatarDirectory
 from sinks.cassandra import connect
 from sinks.comments import CommentReads
 from sinks.engagement_reads import EngagementReads
@@ -22,6 +23,7 @@ from sinks.follow_lists import FollowLists
 from sinks.graph import GraphReader
 from sinks.hashtags.reads import HashtagReads
 from sinks.images import ImageIndex
+from sinks.photo_derivatives import PhotoDerivatives
 from sinks.post_lists import AuthorPosts
 from sinks.redis_client import async_client
 from sinks.safety import SafeAudience, SafetyReader
@@ -48,6 +50,9 @@ class ApiResources:
     #: sizes on demand (api.routes.images) and the signed links of non-public photos
     renderer: Renderer
     image_links: ImageLinks
+    #: blurhash placeholders of photos (api.hydrate); avatars by e-mail hash (api.routes.avatars)
+    derivatives: PhotoDerivatives
+    avatars: AvatarDirectory
     #: blocks, mutes, muted hashtags (the same reader the visibility check uses)
     safety: SafetyReader
 
@@ -65,7 +70,8 @@ class ApiResources:
                    feeds=FeedReader(GraphReader(session), FeedPosts(session),
                                     FeedCache(redis, settings.feed_cap, settings.feed_ttl_s), settings.feed_cap),
                    renderer=Renderer(s3.client(settings), settings, ImageIndex(session)),
-                   image_links=ImageLinks.of(settings), safety=audience.safety)
+                   image_links=ImageLinks.of(settings),
+                   derivatives=PhotoDerivatives(session), avatars=AvatarDirectory(session), safety=audience.safety)
 
     async def close(self) -> None:
         self.publisher.close()

@@ -98,6 +98,16 @@ class Settings(BaseSettings):
     #: threads rendering sizes in an API process (libvips releases the GIL while it works)
     image_render_threads: int = 2
 
+    # --- avatars (api.routes.avatars, streams.avatars) ---
+    #: the CDN's purge endpoint, told when a user's active avatar changes; unset: no purge is sent
+    avatar_purge_url: str | None = None
+    #: ``PURGE``: one ``PURGE {avatar_purge_url}{path}`` per avatar URL (Varnish style); ``POST``: one webhook
+    #: ``POST {avatar_purge_url}`` with ``{"paths": [...]}``
+    avatar_purge_method: Literal["PURGE", "POST"] = "PURGE"
+    avatar_purge_timeout_s: float = 2.0
+    #: how long browsers and CDNs may keep an avatar answer (a change is also purged from the CDN)
+    avatar_max_age_s: int = 300
+
     # --- processes ---
     app_id: str = "photostream"
     api_host: str = "127.0.0.1"

@@ -8,13 +8,19 @@ import logging
 import faust
 
 from photostream.settings import Settings
+from sinks import s3
 from sinks.accounts_requests import FollowRequests
+from sinks.avatars import AvatarDirectory
+from sinks.cdn_purge import CdnPurger
 from sinks.comments import CommentWriter
 from sinks.feeds import FeedCache, FeedPosts
 from sinks.graph import GraphReader, GraphWriter
+from sinks.images import ImageIndex
+from sinks.photo_derivatives import PhotoDerivatives
 from sinks.presence import PresenceHashes, PresenceRows
 from sinks.safety import SafetyReader, SafetyWriter
 from sinks.unread import UnreadPairs, UnreadSets
+from streams.avatars import AvatarsProcessor
 from streams.comments import CommentsProjector
 from streams.engine.loop import BatchLoop
 from streams.engine.records import BatchProcessor
@@ -22,6 +28,7 @@ from streams.feeds import FeedProcessor
 from streams.follow_requests import FollowRequestsProjector
 from streams.hashtags.extractor import HashtagExtractor
 from streams.hashtags.wiring import counter_and_popularity
+from streams.photos import PhotoDerivativesProcessor
 from streams.presence import PresenceProcessor
 from streams.resources import Resources
 from streams.safety import SafetyProcessor
@@ -43,6 +50,11 @@ def build_processors(settings: Settings, resources: Resources) -> list[BatchProc
         FollowRequestsProjector(FollowRequests(resources.session), resources.redis),
         UnreadProcessor(UnreadPairs(resources.session), UnreadSets(resources.redis), resources.redis),
         PresenceProcessor(PresenceRows(resources.session), PresenceHashes(resources.redis), resources.redis),
+        PhotoDerivativesProcessor(settings, s3.client(settings), PhotoDerivatives(resources.session),
+                                  ImageIndex(resources.session), resources.redis),
+        AvatarsProcessor(AvatarDirectory(resources.session),
+                         CdnPurger(settings.avatar_purge_url, settings.avatar_purge_method,
+                                   settings.avatar_purge_timeout_s), resources.redis),
         SafetyProcessor(SafetyWriter(resources.session), resources.publisher, resources.redis,
                         settings.publish_timeout_s),
     ]

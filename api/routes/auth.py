@@ -25,6 +25,7 @@ from photostream.domain.accounts import (
     normalize_email,
     normalize_username,
 )
+from photostream.domain.identicon import email_hash
 from producers import events
 from sinks.credentials import Credentials
 
@@ -97,10 +98,13 @@ async def register(body: RegisterIn, accounts: AccountsDep, resources: Resources
         raise ApiError(409, "conflict", f"{exc.field} is already taken", exc.field) from None
     event = events.user_registered(user_id=user_id, username=username, display_name=body.display_name or username)
     try:
+        # the avatar URL's key (api.routes.avatars): the address's hash, never the address
+        await resources.avatars.register(email_hash(email), user_id)
         result = await resources.publisher.publish_async(event)
     except BaseException:
         # an account nobody can see must not keep its name: undo, and the client retries the whole thing
         await accounts.unregister(Credentials(user_id, username, email, ""))
+        await resources.avatars.forget(email_hash(email), user_id)
         raise
     token = ConsistencyToken(result.topic, result.partition, result.offset).encode(token_key(settings))
     return {"id": user_id, "username": username, "event_id": event.event_id, "token": token}

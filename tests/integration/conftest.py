@@ -134,6 +134,8 @@ def test_env(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> di
         "PHOTOSTREAM_WORKER_DATA_DIR": str(tmp_path_factory.mktemp("worker")),
         "PHOTOSTREAM_API_PORT": str(free_port()),
         "PHOTOSTREAM_DEV_MODE": "true",
+        # avatar changes are purged here; test_photos_extra runs the receiver on this port
+        "PHOTOSTREAM_AVATAR_PURGE_URL": f"http://127.0.0.1:{free_port()}/purge",
         # the suite reads hard from one address; the per-address limit itself is tested on its own API
         "PHOTOSTREAM_RATE_LIMIT_READS_PER_SECOND": "100000",
         "PHOTOSTREAM_RATE_LIMIT_READS_BURST": "100000",

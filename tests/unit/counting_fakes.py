@@ -52,6 +52,7 @@ class Data:
     engagement: dict[str, tuple[int, int]] = field(default_factory=dict)
     likes: set[tuple[str, str]] = field(default_factory=set)  # (post_id, user_id)
     follows: set[tuple[str, str]] = field(default_factory=set)  # (follower_id, followee_id)
+    blurhashes: dict[str, str] = field(default_factory=dict)  # image_id -> placeholder
     blocks: set[tuple[str, str]] = field(default_factory=set)  # (blocker_id, blocked_id)
 
 
@@ -82,6 +83,9 @@ class CountingSession:
         if "FROM post_engagement WHERE post_id IN" in query:
             return [SimpleNamespace(post_id=p, like_count=d.engagement[p][0], comment_count=d.engagement[p][1])
                     for p in params[0] if p in d.engagement]
+        if "FROM photo_derivatives WHERE image_id IN" in query:
+            return [SimpleNamespace(image_id=i, blurhash=d.blurhashes[i], prerendered={320, 1080})
+                    for i in params[0] if i in d.blurhashes]
         if "FROM following WHERE follower_id = ? AND followee_id IN ?" in query:
             follower, candidates = params
             return [SimpleNamespace(followee_id=f) for f in candidates if (follower, f) in d.follows]

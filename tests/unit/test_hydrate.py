@@ -11,6 +11,7 @@ from api.hydrate import hydrate_posts
 from api.images_links import ImageLinks
 from sinks import keys
 from sinks.engagement_reads import EngagementReads
+from sinks.photo_derivatives import PhotoDerivatives
 from sinks.safety import SafeAudience
 from tests.unit.counting_fakes import CountingRedis, CountingSession, Data, post_row, user_row
 
@@ -23,12 +24,14 @@ class Resources:
     redis: CountingRedis
     graph: SafeAudience
     engagement: EngagementReads
+    derivatives: PhotoDerivatives
     image_links: ImageLinks = field(default_factory=lambda: ImageLinks(b"k" * 32, 3600))
 
     @classmethod
     def over(cls, data: Data) -> Resources:
         session, redis = CountingSession(data), CountingRedis()
-        return cls(session, redis, SafeAudience(session, redis), EngagementReads(session, redis))  # type: ignore[arg-type]
+        return cls(session, redis, SafeAudience(session, redis), EngagementReads(session, redis),  # type: ignore[arg-type]
+                   PhotoDerivatives(session))  # type: ignore[arg-type]
 
     def trips(self) -> tuple[int, int]:
         """(Redis, Cassandra) round trips so far; resets the counters."""
@@ -69,8 +72,9 @@ async def test_a_page_of_20_costs_the_same_round_trips_as_a_page_of_1() -> None:
         costs[n] = [cold_cost, warm_cost]
     assert costs[1] == costs[20]
     # cold: posts MGET + fill, profiles pipeline + fill, counts pipeline + fill, authors' privacy (Redis);
-    #       posts, profiles, counts, privacy, follows, blocks, likes (Cassandra). Warm: only what has no cache.
-    assert costs[20] == [(7, 7), (4, 3)]
+    #       posts, profiles, counts, privacy, follows, blocks, likes, blurhashes
+    #       (Cassandra). Warm: only what has no cache.
+    assert costs[20] == [(7, 8), (4, 4)]
 
 
 async def test_an_anonymous_page_reads_no_likes_and_no_follows() -> None:
@@ -82,7 +86,7 @@ async def test_an_anonymous_page_reads_no_likes_and_no_follows() -> None:
     items = await hydrate_posts(resources, None, ids)
     assert [i["post_id"] for i in items] == public
     assert not any(i["liked_by_me"] for i in items)
-    assert resources.trips() == (4, 0)  # posts, profiles, counts, authors' privacy: all cached
+    assert resources.trips() == (4, 1)  # posts, profiles, counts, authors' privacy: all cached; blurhashes
 
 
 async def test_items_keep_the_given_order_and_skip_posts_gone_or_hidden() -> None:
@@ -93,6 +97,7 @@ async def test_items_keep_the_given_order_and_skip_posts_gone_or_hidden() -> Non
     data.posts["p4"] = post_row("alice", "public", deleted=True)
     data.posts["p5"] = post_row("dave", "followers")  # the viewer does not follow dave
     data.users["alice"] = user_row("alice", avatar_image_id="face")
+    data.blurhashes["img1"] = "LEHV6nWB2yk8pyo0adR*.7kCMdnj"
     data.follows.add((VIEWER, "carol"))
     data.engagement["p1"] = (3, 2)
     data.likes.add(("p1", VIEWER))
@@ -103,6 +108,7 @@ async def test_items_keep_the_given_order_and_skip_posts_gone_or_hidden() -> Non
         "author": {"id": "alice", "username": "alice", "avatar_url": "/api/v1/images/face"},
         "caption": "one",
         "photos": ["/api/v1/images/img1", "/api/v1/images/img2"],
+        "blurhashes": ["LEHV6nWB2yk8pyo0adR*.7kCMdnj", None],
         "like_count": 3, "comment_count": 2, "liked_by_me": True,
         "created_at": items[1]["created_at"], "visibility": "public",
     }

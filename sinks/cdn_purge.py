@@ -1,0 +1,60 @@
+"""Telling a CDN to drop cached URLs: an HTTP ``PURGE`` per URL (Varnish, Fastly style) or one webhook ``POST``
+with ``{"paths": [...]}``; nothing at all when no endpoint is configured.
+
+A purge is a side effect at the edge: the caller decides what to purge and when (after the new state is
+durable, so a CDN refetching at once gets the new answer). :class:`PurgeRejectedError` (a 4xx: a misconfigured
+endpoint that a retry will not fix) and :class:`PurgeUnavailableError` (connection failure, timeout, 5xx) let
+the caller choose between giving up and retrying.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Literal
+
+import httpx
+
+log = logging.getLogger(__name__)
+
+
+class PurgeUnavailableError(RuntimeError):
+    """The endpoint could not be reached or failed (5xx): worth retrying."""
+
+
+class PurgeRejectedError(RuntimeError):
+    """The endpoint refused the purge (4xx): retrying will not help."""
+
+
+class CdnPurger:
+    def __init__(self, endpoint: str | None, method: Literal["PURGE", "POST"], timeout_s: float) -> None:
+        self._endpoint = endpoint.rstrip("/") if endpoint else None
+        self._method = method
+        self._client = httpx.AsyncClient(timeout=timeout_s) if endpoint else None
+
+    @property
+    def configured(self) -> bool:
+        return self._client is not None
+
+    async def purge(self, paths: list[str]) -> None:
+        """Purge ``paths`` (URL paths with their query, as the API serves them)."""
+        if self._client is None or self._endpoint is None or not paths:
+            return
+        try:
+            if self._method == "POST":
+                self._check(await self._client.post(self._endpoint, json={"paths": paths}))
+            else:
+                for path in paths:
+                    self._check(await self._client.request("PURGE", self._endpoint + path))
+        except httpx.HTTPError as exc:
+            raise PurgeUnavailableError(f"purge endpoint unreachable: {exc!r}") from exc
+
+    @staticmethod
+    def _check(answer: httpx.Response) -> None:
+        if answer.status_code >= 500:
+            raise PurgeUnavailableError(f"purge endpoint answered {answer.status_code}")
+        if answer.status_code >= 400 and answer.status_code != 404:  # 404: nothing cached under that URL
+            raise PurgeRejectedError(f"purge endpoint answered {answer.status_code}")
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()

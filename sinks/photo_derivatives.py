@@ -1,0 +1,44 @@
+"""What the photos processor derived from an upload: its blurhash and the widths rendered ahead of time.
+
+Written by ``streams.photos`` (absolute upserts of values that are pure functions of the original, so replays
+write the same row); read by hydration (``api.hydrate``), one ``IN`` query per page, so feed and post items can
+show a placeholder while the photo loads.
+"""
+
+from __future__ import annotations
+
+from cassandra.cluster import Session
+
+from sinks.cassandra import execute
+
+#: image ids per multi-partition read
+_IN_CHUNK = 100
+
+
+class PhotoDerivatives:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        self._w = session.prepare(
+            "INSERT INTO photo_derivatives (image_id, blurhash, prerendered, derived_at) VALUES (?, ?, ?, ?)")
+        self._q = session.prepare("SELECT image_id, blurhash, prerendered FROM photo_derivatives WHERE image_id IN ?")
+
+    async def record(self, image_id: str, blurhash: str | None, prerendered: set[int], derived_at_ms: int) -> None:
+        await execute(self._session, self._w, (image_id, blurhash, prerendered, derived_at_ms))
+
+    async def blurhashes(self, image_ids: list[str]) -> dict[str, str]:
+        """The placeholders known for ``image_ids`` (an image not derived yet is absent)."""
+        found: dict[str, str] = {}
+        wanted = list(dict.fromkeys(image_ids))
+        for start in range(0, len(wanted), _IN_CHUNK):
+            rows = await execute(self._session, self._q, (wanted[start:start + _IN_CHUNK],))
+            found.update({str(row.image_id): str(row.blurhash) for row in rows if row.blurhash})
+        return found
+
+    async def derived(self, image_ids: list[str]) -> dict[str, set[int]]:
+        """The widths already rendered ahead of time, for the images that were derived."""
+        done: dict[str, set[int]] = {}
+        wanted = list(dict.fromkeys(image_ids))
+        for start in range(0, len(wanted), _IN_CHUNK):
+            rows = await execute(self._session, self._q, (wanted[start:start + _IN_CHUNK],))
+            done.update({str(row.image_id): set(row.prerendered or ()) for row in rows})
+        return done

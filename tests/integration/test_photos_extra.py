@@ -1,0 +1,211 @@
+"""Photos through the real stack, continued: sizes rendered ahead of time with a blurhash, and avatars by e-mail
+hash (identicon default, switching the active photo purges the CDN and serves the new one)."""
+
+from __future__ import annotations
+
+import io
+import re
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+import blurhash
+import httpx
+import pytest
+from PIL import Image
+
+from api.consistency import ConsistencyToken
+from photostream.domain.identicon import email_hash
+from photostream.settings import Settings
+from producers import events
+from producers.ids import new_id
+from producers.publisher import Publisher
+from sinks import keys
+from sinks.redis_client import sync_client
+from streams.avatars import avatar_paths
+from tests.integration.conftest import auth
+from tests.integration.photos import jpeg, upload_photo
+from tests.integration.test_photos import posted
+from tests.integration.waiting import wait_for
+
+
+def metric(url: str, name: str, **labels: str) -> float:
+    """One sample of a Prometheus counter (0 when it was never incremented)."""
+    text = httpx.get(url + "/metrics").text
+    wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    found = re.search(rf"^{name}\{{{re.escape(wanted)}\}} (\S+)$", text, re.MULTILINE)
+    return float(found.group(1)) if found else 0.0
+
+
+def colour_of(data: bytes) -> tuple[int, int, int]:
+    """The centre pixel of an image (the tests' photos are one flat colour)."""
+    image = Image.open(io.BytesIO(data)).convert("RGB")
+    r, g, b = image.getpixel((image.width // 2, image.height // 2))  # type: ignore[misc]
+    return int(r), int(g), int(b)
+
+
+def flat_jpeg(colour: tuple[int, int, int], width: int = 1600, height: int = 1200) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), colour).save(out, "JPEG", quality=90)
+    return out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def worker_url(test_env: dict[str, str]) -> str:
+    return f"http://127.0.0.1:{test_env['PHOTOSTREAM_WORKER_WEB_PORT']}"
+
+
+def applied(settings: Settings, consumer: str, topic: str, partition: int) -> int:
+    value = sync_client(settings).hget(keys.applied_offsets(consumer, topic), str(partition))
+    return int(value) if value is not None else -1
+
+
+# --- sizes ahead of time and blurhash -----------------------------------------------------------------------
+
+
+def test_the_feed_and_grid_sizes_are_rendered_ahead_so_the_first_view_is_a_stored_copy(
+        client: httpx.Client, settings: Settings, api_url: str, worker: object) -> None:
+    user = new_id()
+    image_id = upload_photo(client, settings, user, flat_jpeg((30, 90, 200)))
+    item = posted(client, settings, user, image_id)
+    seen = wait_for(lambda: client.get(f"/posts/{item['post_id']}", headers=auth(settings, user)).json(),
+                    lambda body: bool(body.get("blurhashes") and body["blurhashes"][0]),
+                    60, "the photos processor to derive the upload")
+    assert seen["photos"] == [f"/api/v1/images/{image_id}"]  # the photos shape is unchanged
+    placeholder = seen["blurhashes"][0]
+    assert len(placeholder) == 28  # 4x3 components
+    decoded = blurhash.decode(placeholder, 4, 4)
+    assert abs(decoded[2][2][2] - 200) < 30 and decoded[2][2][0] < 80  # the photo's blue, blurred
+
+    before = {(w, o): metric(api_url, "photostream_image_renders_total", outcome=o, width=str(w))
+              for w in (320, 1080) for o in ("rendered",)}
+    hits = {w: metric(api_url, "photostream_image_render_hits_total", width=str(w)) for w in (320, 1080)}
+    for width in (1080, 320):
+        for accept in ("image/webp,*/*", "image/jpeg"):
+            answer = client.get(f"/images/{image_id}", params={"w": width}, headers={"Accept": accept})
+            assert answer.status_code == 200, answer.text
+            assert Image.open(io.BytesIO(answer.content)).width == width
+    after = {(w, o): metric(api_url, "photostream_image_renders_total", outcome=o, width=str(w))
+             for w in (320, 1080) for o in ("rendered",)}
+    assert after == before  # no render on the request path
+    assert {w: metric(api_url, "photostream_image_render_hits_total", width=str(w)) - hits[w]
+            for w in (320, 1080)} == {320: 2, 1080: 2}
+
+
+def test_a_replayed_upload_event_renders_nothing_again(client: httpx.Client, settings: Settings,
+                                                       worker_url: str, publisher: Publisher) -> None:
+    user = new_id()
+    upload = client.post("/uploads", headers=auth(settings, user), json={"content_type": "image/jpeg"}).json()
+    sent = httpx.post(upload["upload_url"], data=upload["fields"],
+                      files={"file": ("p.jpg", jpeg(400, 300), "image/jpeg")}, timeout=30)
+    assert sent.status_code in (200, 204)
+    done = client.post(f"/uploads/{upload['image_id']}/complete", headers=auth(settings, user)).json()
+    first = ConsistencyToken.decode(done["token"])
+    wait_for(lambda: applied(settings, "photos", first.topic, first.partition), lambda o: o >= first.offset,
+             60, "the photos processor to apply the upload")
+    rendered = metric(worker_url, "photostream_image_prerenders_total", outcome="rendered", width="1080")
+    # the same announcement again (a client retrying completion, or a replay from the log)
+    again = publisher.publish(events.photo_uploaded(image_id=upload["image_id"], user_id=user,
+                                                    object_key=f"photos/{user}/{upload['image_id']}",
+                                                    content_type="image/jpeg", size_bytes=done["size_bytes"]))
+    wait_for(lambda: applied(settings, "photos", again.topic, again.partition), lambda o: o >= again.offset,
+             60, "the photos processor to apply the repeated event")
+    assert metric(worker_url, "photostream_image_prerenders_total", outcome="rendered", width="1080") == rendered
+
+
+# --- avatars ------------------------------------------------------------------------------------------------
+
+
+class PurgeReceiver:
+    """A CDN's purge endpoint, in the test: records every PURGE and webhook POST it gets."""
+
+    def __init__(self, port: int, prefix: str) -> None:
+        self.prefix = prefix
+        self.received: list[tuple[str, str]] = []
+        self._lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _record(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length).decode() if length else ""
+                with receiver._lock:
+                    receiver.received.append((self.command, self.path if self.command == "PURGE" else body))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            do_PURGE = do_POST = _record  # noqa: N815 - http.server's naming
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def purged(self, path: str) -> int:
+        """How many ``PURGE {endpoint}{path}`` requests arrived."""
+        with self._lock:
+            return sum(1 for method, p in self.received if method == "PURGE" and p == self.prefix + path)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def purges(test_env: dict[str, str]) -> Iterator[PurgeReceiver]:
+    endpoint = urlsplit(test_env["PHOTOSTREAM_AVATAR_PURGE_URL"])
+    assert endpoint.port is not None
+    receiver = PurgeReceiver(endpoint.port, endpoint.path)
+    yield receiver
+    receiver.close()
+
+
+def register(client: httpx.Client, email: str) -> str:
+    name = "u" + new_id().replace("-", "")[-12:]
+    answer = client.post("/auth/register", json={"username": name, "email": email, "password": "a long passphrase 1"})
+    assert answer.status_code == 201, answer.text
+    return str(answer.json()["id"])
+
+
+def test_an_unknown_hash_gets_its_own_identicon_never_a_404(client: httpx.Client) -> None:
+    one, other = email_hash(f"{new_id()}@example.com"), email_hash(f"{new_id()}@example.com")
+    first, again = client.get(f"/avatar/{one}", params={"w": 150}), client.get(f"/avatar/{one}?w=150")
+    assert first.status_code == 200 and first.headers["content-type"] == "image/png"
+    assert first.content == again.content and first.headers["ETag"] == again.headers["ETag"]
+    assert Image.open(io.BytesIO(first.content)).size == (150, 150)
+    assert client.get(f"/avatar/{other}", params={"w": 150}).content != first.content
+    assert client.get(f"/avatar/{one}", headers={"If-None-Match": first.headers["ETag"]}).status_code == 304
+    assert client.get("/avatar/not-a-hash").status_code == 422
+    assert client.get(f"/avatar/{one}", params={"w": 151}).status_code == 422
+
+
+def test_switching_the_active_avatar_purges_the_cdn_and_serves_the_new_photo(
+        client: httpx.Client, settings: Settings, worker: object, purges: PurgeReceiver) -> None:
+    address = f"{new_id()}@Example.com"
+    user = register(client, f"  {address.upper()} ")
+    digest = email_hash(address)
+    url, path = f"/avatar/{digest}", avatar_paths(digest)[0]
+    assert client.get(url).headers["content-type"] == "image/png"  # registered, no photo yet: the identicon
+
+    red, blue = (220, 30, 30), (30, 30, 220)
+    for n, colour in enumerate((red, blue), start=1):
+        photo = upload_photo(client, settings, user, flat_jpeg(colour, 800, 800))
+        changed = client.patch("/users/me", headers=auth(settings, user), json={"avatar_image_id": photo})
+        assert changed.status_code == 202, changed.text
+        # every URL a CDN may hold: without w and at each width
+        wait_for(lambda: min(purges.purged(p) for p in avatar_paths(digest)), lambda count, n=n: count >= n, 60,
+                 f"purge #{n} of {path} and its widths")
+        answer = client.get(url, params={"w": 150}, headers={"Accept": "image/jpeg"})
+        assert answer.status_code == 200 and answer.headers["content-type"] == "image/jpeg"
+        assert all(abs(a - b) < 30 for a, b in zip(colour_of(answer.content), colour, strict=True))
+
+    # a profile change that keeps the photo purges nothing
+    kept = client.patch("/users/me", headers=auth(settings, user), json={"bio": "same face"})
+    token = ConsistencyToken.decode(kept.json()["token"])
+    wait_for(lambda: applied(settings, "avatars", token.topic, token.partition), lambda o: o >= token.offset,
+             60, "the avatars processor to apply the bio change")
+    assert purges.purged(path) == 2
