@@ -1,0 +1,212 @@
+"""Blocks, mutes, muted hashtags and reports through the real stack (API → Kafka → worker → Cassandra/Redis → API).
+
+Each test publishes its own events and awaits exactly them: the applied-offset marks of every processor that
+applies a record's topic (api.consistency.APPLIERS) reaching its offset.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+import pytest
+
+from api.consistency import APPLIERS, ConsistencyToken
+from photostream.settings import Settings
+from producers import events
+from producers.ids import new_id
+from producers.publisher import Publisher
+from sinks import keys
+from sinks.redis_client import sync_client
+from tests.integration.conftest import Process, auth
+from tests.integration.test_feed import build_feed, feed_ids, redis_feed
+from tests.integration.waiting import wait_for
+
+
+class Log:
+    """Publishes events (or takes the API's 202 tokens) and awaits their application by every applier."""
+
+    def __init__(self, publisher: Publisher, settings: Settings) -> None:
+        self.publisher, self.settings = publisher, settings
+        self.pending: list[tuple[str, int, int]] = []
+
+    def publish(self, event: events.Event) -> None:
+        result = self.publisher.publish(event)
+        self.pending.append((result.topic, result.partition, result.offset))
+
+    def accepted(self, answer: httpx.Response) -> str:
+        assert answer.status_code == 202, answer.text
+        token = answer.json()["token"]
+        decoded = ConsistencyToken.decode(token)
+        self.pending.append((decoded.topic, decoded.partition, decoded.offset))
+        return str(token)
+
+    def user(self, name: str) -> str:
+        user_id = new_id()
+        self.publish(events.user_registered(user_id=user_id, username=f"{name}_{uuid.uuid4().hex[:8]}",
+                                            display_name=name))
+        return user_id
+
+    def follow(self, follower: str, followee: str) -> None:
+        self.publish(events.follow_changed(follower_id=follower, followee_id=followee, action="follow"))
+
+    def post(self, author: str, caption: str = "a photo") -> str:
+        event = events.post_created(author_id=author, caption=caption, image_ids=[new_id()])
+        self.publish(event)
+        return str(event.value["post_id"])
+
+    def settle(self) -> None:
+        redis = sync_client(self.settings)
+
+        def behind() -> list[str]:
+            return [f"{c}:{t}/{p}@{o}" for t, p, o in self.pending for c in APPLIERS[t]
+                    if int(redis.hget(keys.applied_offsets(c, t), str(p)) or -1) < o]
+
+        wait_for(behind, lambda late: not late, 120, "the processors to apply this test's events")
+        self.pending.clear()
+
+
+@pytest.fixture()
+def log(publisher: Publisher, settings: Settings, worker: Process) -> Log:
+    return Log(publisher, settings)
+
+
+def counts(client: httpx.Client, settings: Settings, user: str) -> tuple[int, int]:
+    body = client.get(f"/users/{user}", headers=auth(settings, new_id())).json()  # as a bystander
+    return body["counts"]["followers"], body["counts"]["following"]
+
+
+def test_a_block_ends_follows_both_ways_and_makes_each_absent_to_the_other(
+    client: httpx.Client, settings: Settings, log: Log
+) -> None:
+    blocker, blocked = log.user("blocker"), log.user("blocked")
+    log.follow(blocker, blocked)
+    log.follow(blocked, blocker)
+    post = log.post(blocker)
+    theirs = log.post(blocked)
+    log.settle()
+    assert counts(client, settings, blocker) == (1, 1)
+    assert client.get(f"/posts/{post}", headers=auth(settings, blocked)).status_code == 200
+
+    log.accepted(client.post(f"/users/{blocked}/block", headers=auth(settings, blocker)))
+    log.settle()
+    # the processor's unfollows (one per direction) reach the graph through the feeds processor
+    wait_for(lambda: (counts(client, settings, blocker), counts(client, settings, blocked)),
+             lambda both: both == ((0, 0), (0, 0)), 60, "the follows between them to end")
+    as_blocked, as_blocker = auth(settings, blocked), auth(settings, blocker)
+    assert client.get(f"/users/{blocker}", headers=as_blocked).status_code == 404
+    assert client.get(f"/posts/{post}", headers=as_blocked).status_code == 404
+    assert client.post(f"/users/{blocker}/follow", headers=as_blocked).status_code == 404
+    assert client.post(f"/posts/{post}/like", headers=as_blocked).status_code == 404
+    assert client.post(f"/posts/{post}/comments", headers=as_blocked, json={"text": "hi"}).status_code == 404
+    # and the other way round
+    assert client.get(f"/users/{blocked}", headers=as_blocker).status_code == 404
+    assert client.get(f"/posts/{theirs}", headers=as_blocker).status_code == 404
+    assert client.post(f"/users/{blocked}/follow", headers=as_blocker).status_code == 404
+    # everyone else still sees both
+    assert client.get(f"/posts/{post}", headers=auth(settings, new_id())).status_code == 200
+
+    log.accepted(client.delete(f"/users/{blocked}/block", headers=as_blocker))
+    log.settle()
+    assert client.get(f"/users/{blocker}", headers=as_blocked).status_code == 200
+    assert client.get(f"/posts/{post}", headers=as_blocked).status_code == 200
+    assert counts(client, settings, blocker) == (0, 0)  # unblocking restores no follow
+
+
+def test_a_mute_hides_the_muted_authors_posts_from_the_muters_feed_older_ones_too(
+    client: httpx.Client, settings: Settings, log: Log
+) -> None:
+    muter, muted, other, friend = (log.user(n) for n in ("muter", "muted", "other", "friend"))
+    for fan in (muter, other):
+        log.follow(fan, muted)
+        log.follow(fan, friend)
+    log.follow(muted, muter)
+    log.settle()
+    for fan in (muter, other):
+        build_feed(client, settings, fan)
+    older, kept = log.post(muted), log.post(friend)
+    mine = log.post(muter)
+    log.settle()
+    assert older in feed_ids(client, settings, muter)
+
+    token = log.accepted(client.post(f"/users/{muted}/mute", headers=auth(settings, muter)))
+    answer = client.get("/feed", headers=auth(settings, muter), params={"after": token})
+    assert [i["post_id"] for i in answer.json()["items"]] == sorted([kept, mine], reverse=True)
+    log.settle()
+    newer = log.post(muted)
+    log.settle()
+    assert newer not in (redis_feed(settings, muter) or [])  # skipped at fan-out
+    assert set(feed_ids(client, settings, muter)) == {kept, mine}
+    assert {older, newer, kept} <= set(feed_ids(client, settings, other))  # others see everything
+    # the muted user notices nothing: the muter still follows them back, profile and posts as before
+    profile = client.get(f"/users/{muter}", headers=auth(settings, muted)).json()
+    assert profile["follows_me"] is True and profile["followed_by_me"] is True
+    assert mine in feed_ids(client, settings, muted)
+    assert client.get(f"/posts/{older}", headers=auth(settings, muter)).status_code == 200  # a mute is no block
+
+    log.accepted(client.delete(f"/users/{muted}/mute", headers=auth(settings, muter)))
+    log.settle()
+    assert older in feed_ids(client, settings, muter)
+
+
+def unique_tag() -> str:
+    return "safe" + uuid.uuid4().hex[:10]
+
+
+def test_a_muted_tag_leaves_the_muters_hashtag_pages_and_trending(
+    client: httpx.Client, settings: Settings, log: Log
+) -> None:
+    tag, viewer, bystander = unique_tag(), new_id(), new_id()
+    for _ in range(6):
+        log.post(new_id(), f"#{tag} sunset")
+    log.settle()
+    wait_for(lambda: client.get(f"/hashtags/{tag}").json(), lambda body: body.get("post_count") == 6, 60,
+             f"#{tag} to count 6")
+
+    def trending(user: str) -> list[str]:
+        answer = client.get("/trending", params={"window": "1h", "limit": 100}, headers=auth(settings, user))
+        return [t["tag"] for t in answer.json()]
+
+    wait_for(lambda: trending(viewer), lambda tags: tag in tags, 60, f"#{tag} to trend")
+    assert client.get(f"/hashtags/{tag}", headers=auth(settings, viewer)).status_code == 200
+
+    log.accepted(client.post("/users/me/muted-tags", headers=auth(settings, viewer), json={"tag": f"#{tag.upper()}"}))
+    log.settle()
+    assert client.get("/users/me/muted-tags", headers=auth(settings, viewer)).json() == {"tags": [tag]}
+    assert client.get(f"/hashtags/{tag}", headers=auth(settings, viewer)).status_code == 404
+    assert client.get(f"/hashtags/{tag}/posts", headers=auth(settings, viewer)).status_code == 404
+    assert tag not in trending(viewer)
+    assert tag in trending(bystander)
+    assert client.get(f"/hashtags/{tag}", headers=auth(settings, bystander)).status_code == 200
+
+    log.accepted(client.delete(f"/users/me/muted-tags/{tag}", headers=auth(settings, viewer)))
+    log.settle()
+    assert client.get(f"/hashtags/{tag}", headers=auth(settings, viewer)).status_code == 200
+
+
+def test_reports_take_a_reason_from_the_list_and_are_rate_limited(
+    client: httpx.Client, settings: Settings, log: Log
+) -> None:
+    reporter, target = new_id(), log.user("target")
+    post = log.post(target)
+    log.settle()
+    as_reporter = auth(settings, reporter)
+    answer = client.post(f"/users/{target}/report", headers=as_reporter,
+                         json={"reason": "harassment", "details": "keeps messaging me"})
+    assert answer.status_code == 202 and answer.json()["event_id"]
+    assert client.post(f"/posts/{post}/report", headers=as_reporter, json={"reason": "spam"}).status_code == 202
+    bad = client.post(f"/posts/{post}/report", headers=as_reporter, json={"reason": "ugly"})
+    assert bad.status_code == 422 and bad.json()["error"]["field"] == "reason"
+    long = client.post(f"/posts/{post}/report", headers=as_reporter, json={"reason": "other", "details": "x" * 1001})
+    assert long.status_code == 422 and long.json()["error"]["field"] == "details"
+    assert client.post(f"/posts/{new_id()}/report", headers=as_reporter, json={"reason": "spam"}).status_code == 404
+    statuses = [client.post(f"/posts/{post}/report", headers=as_reporter, json={"reason": "spam"}).status_code
+                for _ in range(settings.rate_limit_posts_burst)]
+    assert statuses[-1] == 429 and set(statuses) <= {202, 429}
+
+
+def test_blocking_or_muting_yourself_is_422(client: httpx.Client, settings: Settings) -> None:
+    me = new_id()
+    for path in (f"/users/{me}/block", f"/users/{me}/mute"):
+        answer = client.post(path, headers=auth(settings, me))
+        assert answer.status_code == 422 and answer.json()["error"]["field"] == "user_id"
