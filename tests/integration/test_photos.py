@@ -122,20 +122,21 @@ def test_each_width_is_rendered_once_then_served_from_the_store(client: httpx.Cl
     user = new_id()
     image_id = upload_photo(client, settings, user, jpeg(1200, 900))
     posted(client, settings, user, image_id)
-    before = renders(api_url, 320, "rendered")
+    # 640: a width the photos processor does not render ahead of time (streams.photos.PRERENDER_WIDTHS)
+    before = renders(api_url, 640, "rendered")
     with ThreadPoolExecutor(6) as pool:  # concurrent first requests share one render
-        answers = list(pool.map(lambda _: client.get(f"/images/{image_id}", params={"w": 320}), range(6)))
+        answers = list(pool.map(lambda _: client.get(f"/images/{image_id}", params={"w": 640}), range(6)))
     assert {a.status_code for a in answers} == {200}
     assert len({a.content for a in answers}) == 1
-    assert renders(api_url, 320, "rendered") == before + 1
-    again = client.get(f"/images/{image_id}", params={"w": 320})
-    assert again.content == answers[0].content and renders(api_url, 320, "rendered") == before + 1
-    assert Image.open(io.BytesIO(again.content)).size == (320, 240)
+    assert renders(api_url, 640, "rendered") == before + 1
+    again = client.get(f"/images/{image_id}", params={"w": 640})
+    assert again.content == answers[0].content and renders(api_url, 640, "rendered") == before + 1
+    assert Image.open(io.BytesIO(again.content)).size == (640, 480)
     assert again.headers["content-type"] == "image/jpeg"
     assert again.headers["cache-control"] == "public, max-age=31536000, immutable"
-    unchanged = client.get(f"/images/{image_id}", params={"w": 320}, headers={"If-None-Match": again.headers["etag"]})
+    unchanged = client.get(f"/images/{image_id}", params={"w": 640}, headers={"If-None-Match": again.headers["etag"]})
     assert unchanged.status_code == 304 and unchanged.content == b""
-    webp = client.get(f"/images/{image_id}", params={"w": 320}, headers={"Accept": "image/webp,*/*"})
+    webp = client.get(f"/images/{image_id}", params={"w": 640}, headers={"Accept": "image/webp,*/*"})
     assert webp.headers["content-type"] == "image/webp" and webp.headers["etag"] != again.headers["etag"]
     assert Image.open(io.BytesIO(webp.content)).format == "WEBP"
 
@@ -167,7 +168,9 @@ def test_an_undecodable_original_is_422_and_remembered(client: httpx.Client, set
     for _ in range(3):
         answer = client.get(f"/images/{image_id}", params={"w": 640})
         assert answer.status_code == 422 and answer.json()["error"]["code"] == "undecodable"
-    assert renders(api_url, 640, "undecodable") == before + 1
+    # at most one decode attempt: by the API's first request, or none when the photos processor (which decodes
+    # every upload ahead of time) already remembered the original as broken
+    assert renders(api_url, 640, "undecodable") - before <= 1
 
 
 # --- signed links -------------------------------------------------------------------------------------------
