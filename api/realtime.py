@@ -81,7 +81,7 @@ class StatusHub:
         first = not self._local[user_id]
         self._local[user_id].add(connection)
         if first:
-            await self._pubsub.subscribe(keys.status_channel(user_id))
+            await self._pubsub.subscribe(keys.status_channel(self._settings.app_id, user_id))
             if self._listening is None:
                 self._listening = asyncio.create_task(self._listen(), name="status-listen")
         await self.presence.joined(user_id, connection.id)
@@ -96,7 +96,7 @@ class StatusHub:
         if not found:
             del self._local[connection.user_id]
             with contextlib.suppress(Exception):  # the pub/sub connection may be gone; it resubscribes anew
-                await self._pubsub.unsubscribe(keys.status_channel(connection.user_id))
+                await self._pubsub.unsubscribe(keys.status_channel(self._settings.app_id, connection.user_id))
         await self.presence.left(connection.user_id, connection.id)
 
     async def close(self) -> None:
@@ -125,8 +125,7 @@ class StatusHub:
                 continue
             if message is None or message.get("type") != "message":
                 continue
-            channel = message["channel"]
-            self._refresh(channel[len("status:{"):-1])
+            self._refresh(keys.status_channel_owner(message["channel"]))
 
     def _refresh(self, user_id: str) -> None:
         """Re-read and offer; pings arriving while a read is in flight coalesce into one more read."""

@@ -21,7 +21,7 @@ async def rebuild_unread(settings: Settings, repair: bool) -> RebuildReport:
     redis = async_client(settings)
     report = RebuildReport("unread")
     try:
-        pairs, sets = UnreadPairs(session), UnreadSets(redis)
+        pairs, sets = UnreadPairs(session), UnreadSets(redis, settings.app_id)
         seen: set[str] = set()
         async for users in pairs.users():
             for user_id in users:

@@ -135,7 +135,13 @@ def presence_live() -> str:
     return "presence:live"
 
 
-def status_channel(user_id: str) -> str:
+def status_channel(namespace: str, user_id: str) -> str:
     """Pub/sub channel: a ping after the user's badge or presence was written (API processes re-read and push).
-    Channels are not per database, so it is the user id (unique) that keeps test runs apart."""
-    return f"status:{{{user_id}}}"
+    Channels are not per database, so the deployment's app id is in the name: a test run, a benchmark and the
+    demo sharing one Redis never hear each other's pings."""
+    return f"status:{namespace}:{{{user_id}}}"
+
+
+def status_channel_owner(channel: str) -> str:
+    """The user id of a :func:`status_channel`."""
+    return channel[channel.rindex("{") + 1:-1]

@@ -78,13 +78,15 @@ class PresenceRows:
 class PresenceHashes:
     """The Redis ``presence:{user}`` hashes."""
 
-    def __init__(self, redis: Any) -> None:
+    def __init__(self, redis: Any, namespace: str) -> None:
         self._redis = redis
+        self._namespace = namespace  # of the status channels (the app id)
 
     async def apply(self, changes: list[PresenceChange]) -> None:
         if not changes:
             return
         async with self._redis.pipeline(transaction=False) as pipe:
             for c in changes:
-                pipe.eval(_APPLY, 1, keys.presence(c.user_id), keys.status_channel(c.user_id), c.status, str(c.at))
+                pipe.eval(_APPLY, 1, keys.presence(c.user_id), keys.status_channel(self._namespace, c.user_id),
+                          c.status, str(c.at))
             await pipe.execute()

@@ -101,8 +101,9 @@ class UnreadPairs:
 class UnreadSets:
     """The Redis projection: ``unread:{user}`` sets."""
 
-    def __init__(self, redis: Any) -> None:
+    def __init__(self, redis: Any, namespace: str) -> None:
         self._redis = redis
+        self._namespace = namespace  # of the status channels (the app id)
 
     async def project(self, pairs: dict[Pair, PairMarks]) -> int:
         """Write every touched pair's absolute outcome, one script per user in one pipelined round trip; a
@@ -116,8 +117,8 @@ class UnreadSets:
             return 0
         async with self._redis.pipeline(transaction=False) as pipe:
             for user in users:
-                pipe.eval(_PROJECT, 1, keys.unread_senders(user), keys.status_channel(user), str(len(adds[user])),
-                          *adds[user], *removes[user])
+                pipe.eval(_PROJECT, 1, keys.unread_senders(user), keys.status_channel(self._namespace, user),
+                          str(len(adds[user])), *adds[user], *removes[user])
             changed = await pipe.execute()
         return sum(1 for c in changed if int(c) > 0)
 
@@ -130,7 +131,7 @@ class UnreadSets:
             pipe.delete(keys.unread_senders(user_id))
             if senders:
                 pipe.sadd(keys.unread_senders(user_id), *senders)
-            pipe.publish(keys.status_channel(user_id), "unread")
+            pipe.publish(keys.status_channel(self._namespace, user_id), "unread")
             await pipe.execute()
 
     async def owners(self) -> AsyncIterator[str]:

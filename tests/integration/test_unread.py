@@ -216,7 +216,8 @@ def replay(settings: Settings, start: dict[tuple[str, int], int], targets: list[
     async def run() -> None:
         resources = Resources.open(settings)
         try:
-            processor = UnreadProcessor(UnreadPairs(resources.session), UnreadSets(resources.redis), resources.redis)
+            processor = UnreadProcessor(UnreadPairs(resources.session), UnreadSets(resources.redis, settings.app_id),
+                                       resources.redis)
             process = processor.process
 
             async def observed(batch: list[Record], reject: Reject) -> None:
