@@ -1,0 +1,221 @@
+"""Operations through the real stack: `photostream replay` to every format, `photostream lag --serve` scraped
+by a Prometheus started from the stack code (rules loaded), and a second Kafka started from the stack code
+serving broker metrics through the JMX exporter agent. Nothing here restarts the shared services."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pyarrow.parquet as pq
+import pytest
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
+from prometheus_client.parser import text_string_to_metric_families
+
+from photostream.kafka_config import client_config
+from photostream.settings import Settings
+from photostream.stack.kafka import KafkaService
+from photostream.stack.prometheus import PrometheusService
+from producers import events
+from producers.ids import new_id
+from producers.publisher import Publisher, PublishResult
+from tests.integration.conftest import free_port
+from tests.integration.waiting import wait_for
+
+BIN = Path(sys.executable).parent
+TOPIC = "content-reported"  # no processor consumes it: the garbage record below bothers nobody
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
+
+
+def _now_ms() -> int:
+    return int(datetime.now(UTC).timestamp() * 1000)
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run([str(BIN / "photostream"), *args], capture_output=True, text=True, timeout=120,
+                            env=dict(os.environ), check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+class _Published:
+    """A handful of this run's reports plus one undecodable record, all inside [start_ms, stop_ms)."""
+
+    def __init__(self, settings: Settings, publisher: Publisher) -> None:
+        self.reporter = new_id()
+        self.start_ms = _now_ms()
+        self.results: list[PublishResult] = []
+        for i in range(8):
+            kind = ("user", "post", "comment")[i % 3]
+            self.results.append(publisher.publish(events.content_reported(
+                reporter_id=self.reporter, target_kind=kind, target_id=new_id(), reason=f"reason-{i}",
+                details=None if i % 2 else f"details «{i}», with \"quotes\"\nand a newline")))
+        producer = Producer(client_config(settings))
+        landed: list[tuple[int, int]] = []
+        producer.produce(TOPIC, b"\xc3\x01garbage-from-test-ops", self.reporter.encode(),
+                         on_delivery=lambda err, msg: landed.append((msg.partition(), msg.offset())))
+        assert producer.flush(10) == 0
+        self.garbage = landed[0]
+        self.stop_ms = _now_ms() + 1
+
+    @property
+    def offsets(self) -> set[tuple[int, int]]:
+        return {(r.partition, r.offset) for r in self.results}
+
+    def mine(self, rows: list[dict[str, str]]) -> list[dict[str, str]]:
+        return [r for r in rows if r["reporter_id"] == self.reporter]
+
+
+@pytest.fixture(scope="module")
+def published(settings: Settings, publisher: Publisher) -> _Published:
+    return _Published(settings, publisher)
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv", "parquet"])
+def test_replay_between_two_times_exports_every_partition_and_sets_garbage_aside(
+    published: _Published, fmt: str, tmp_path: Path,
+) -> None:
+    out = tmp_path / f"reports.{fmt}"
+    result = _cli("replay", TOPIC, "--from", _iso(published.start_ms), "--to", _iso(published.stop_ms),
+                  "--format", fmt, "-o", str(out), "--batch", "3")
+    if fmt == "jsonl":
+        rows = [json.loads(line) for line in out.read_text().splitlines()]
+    elif fmt == "csv":
+        with out.open(newline="") as f:
+            rows = list(csv.DictReader(f))
+    else:
+        rows = pq.read_table(out).to_pylist()
+    mine = published.mine(rows)
+    assert {(int(r["_partition"]), int(r["_offset"])) for r in mine} == published.offsets
+    assert {r["event_id"] for r in mine} == {r.event_id for r in published.results}
+    assert sorted(r["reason"] for r in mine) == [f"reason-{i}" for i in range(8)]
+    with_details = next(r for r in mine if r["reason"] == "reason-0")
+    assert with_details["details"] == "details «0», with \"quotes\"\nand a newline"
+    side = Path(str(out) + ".undecodable.jsonl")
+    dead = [json.loads(line) for line in side.read_text().splitlines()]
+    assert (published.garbage[0], published.garbage[1]) in {(d["partition"], d["offset"]) for d in dead}
+    for partition in range(4):  # every partition is reported on stderr, garbage counted, nothing fatal
+        assert f"partition {partition}: offsets [" in result.stderr
+    assert "undecodable →" in result.stderr
+
+
+def test_replay_between_offsets_takes_exactly_that_range_of_each_partition(
+    settings: Settings, published: _Published, tmp_path: Path,
+) -> None:
+    partition, offset = published.results[0].partition, published.results[0].offset
+    out = tmp_path / "by-offset.jsonl"
+    result = _cli("replay", TOPIC, "--from", str(offset), "--to", str(offset + 1), "--format", "jsonl",
+                  "-o", str(out))
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert (partition, offset) in {(r["_partition"], r["_offset"]) for r in rows}
+    assert all(r["_offset"] == offset for r in rows)  # one offset per partition, the one asked for
+    assert f"partition {partition}: offsets [{offset}, {offset + 1}) → 1 written" in result.stderr
+
+
+@pytest.fixture()
+def lagging_group(settings: Settings) -> Iterator[tuple[str, dict[int, int]]]:
+    """A group of this run that committed 3 records short of the end of post-deleted's partitions 0 and 1."""
+    group = f"{settings.app_id}.ops-lag"
+    consumer = Consumer(client_config(settings, **{"group.id": group, "enable.auto.commit": False}))
+    committed = {}
+    for partition in (0, 1):
+        _, high = consumer.get_watermark_offsets(TopicPartition("post-deleted", partition), timeout=10)
+        committed[partition] = max(high - 3, 0)
+    consumer.commit(offsets=[TopicPartition("post-deleted", p, o) for p, o in committed.items()],
+                    asynchronous=False)
+    consumer.close()
+    yield group, committed
+    admin = AdminClient(client_config(settings))  # kept referenced: a collected client never settles its futures
+    admin.delete_consumer_groups([group], request_timeout=10)[group].result(timeout=30)
+
+
+def _samples(text: str, name: str, group: str) -> dict[int, float]:
+    return {int(s.labels["partition"]): s.value for family in text_string_to_metric_families(text)
+            for s in family.samples if s.name == name and s.labels.get("group") == group}
+
+
+def test_the_lag_exporter_shows_a_groups_known_lag_and_prometheus_scrapes_it_with_rules_loaded(
+    settings: Settings, lagging_group: tuple[str, dict[int, int]], tmp_path: Path,
+) -> None:
+    group, committed = lagging_group
+    port = free_port()
+    log = (tmp_path / "lag.log").open("wb")
+    exporter = subprocess.Popen([str(BIN / "photostream"), "lag", "--serve", "--port", str(port)],
+                                stdout=log, stderr=log, env=dict(os.environ))
+    prometheus = PrometheusService(settings.model_copy(update={
+        "stack_dir": tmp_path / "stack", "prometheus_port": free_port(), "lag_exporter_port": port}))
+    try:
+        def scrape() -> str | None:
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+            except httpx.TransportError:
+                return None
+
+        text = wait_for(scrape, lambda t: t is not None, 30, "the lag exporter to answer")
+        assert text is not None
+        lag = _samples(text, "photostream_consumer_lag", group)
+        ends = _samples(text, "photostream_consumer_end_offset", group)
+        assert _samples(text, "photostream_consumer_committed_offset", group) == committed
+        assert set(lag) == {0, 1}
+        for partition in (0, 1):
+            assert lag[partition] == ends[partition] - committed[partition]
+            assert lag[partition] >= min(3, ends[partition])
+        assert "photostream_lag_up 1.0" in text
+
+        table = _cli("lag", "--group", group).stdout.splitlines()
+        assert [line.split()[:4] for line in table[1:]] == [[group, "post-deleted", str(p), str(committed[p])]
+                                                           for p in (0, 1)]
+
+        prometheus.install()
+        prometheus.start()
+        prometheus.wait_healthy(60)
+        base = f"http://{prometheus.address}/api/v1"
+
+        def scraped() -> dict[int, float]:
+            answer = httpx.get(f"{base}/query", params={"query": f'photostream_consumer_lag{{group="{group}"}}'})
+            return {int(r["metric"]["partition"]): float(r["value"][1]) for r in answer.json()["data"]["result"]}
+
+        seen = wait_for(scraped, lambda v: set(v) == {0, 1}, 60, "Prometheus to scrape the lag exporter")
+        assert all(seen[p] >= min(3, ends[p]) for p in (0, 1))
+        rules = httpx.get(f"{base}/rules").json()["data"]["groups"]
+        names = {rule["name"] for g in rules for rule in g["rules"]}
+        assert {"ConsumerLagHigh", "ConsumerLagGrowing", "DeadLettersGrowing", "ApiServerErrors",
+                "WorkerMetricsDown"} <= names
+        targets = httpx.get(f"{base}/targets").json()["data"]["activeTargets"]
+        assert {t["labels"]["job"] for t in targets} >= {"photostream-lag", "kafka", "photostream-worker"}
+    finally:
+        prometheus.stop()
+        exporter.terminate()
+        exporter.wait(10)
+        log.close()
+
+
+def test_a_kafka_started_by_the_stack_serves_broker_metrics(settings: Settings, tmp_path: Path) -> None:
+    """A second, throwaway broker on free ports (the shared one is never restarted)."""
+    port = free_port()
+    kafka = KafkaService(settings.model_copy(update={
+        "stack_dir": tmp_path / "stack", "kafka_port": port, "kafka_controller_port": free_port(),
+        "kafka_jmx_exporter_port": free_port(), "kafka_bootstrap_servers": f"127.0.0.1:{port}",
+        "kafka_heap": "256m"}))
+    kafka.install()
+    try:
+        kafka.start()
+        kafka.wait_healthy(90)
+        text = httpx.get(f"http://{kafka.metrics_address}/metrics", timeout=30).text
+        names = {family.name for family in text_string_to_metric_families(text)}
+        assert {"kafka_server_replicamanager_partitioncount", "kafka_controller_kafkacontroller_activecontrollercount",
+                "kafka_server_brokertopicmetrics_messagesinpersec", "jvm_memory_used_bytes"} <= names
+        assert not list(kafka.lib.glob("jmx_prometheus_javaagent*"))  # the agent stays off Kafka's classpath
+    finally:
+        kafka.stop()
