@@ -68,7 +68,7 @@ class ApiResources:
                    engagement=EngagementReads(session, redis), comments=CommentReads(session),
                    author_posts=AuthorPosts(session), follow_lists=FollowLists(session),
                    feeds=FeedReader(GraphReader(session), FeedPosts(session),
-                                    FeedCache(redis, settings.feed_cap, settings.feed_ttl_s), settings.feed_cap),
+                                    FeedCache.for_settings(redis, settings), settings.feed_cap),
                    renderer=Renderer(s3.client(settings), settings, ImageIndex(session)),
                    image_links=ImageLinks.of(settings),
                    derivatives=PhotoDerivatives(session), avatars=AvatarDirectory(session), safety=audience.safety)

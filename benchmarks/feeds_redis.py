@@ -29,8 +29,8 @@ from benchmarks.env import BenchError
 from photostream.settings import Settings
 from producers.ids import new_id
 from sinks import keys
+from sinks.feed_lists import unpack
 from sinks.feeds import FeedCache
-from sinks.packed_ids import unpack
 from sinks.redis_client import async_client
 
 FANOUT_GOAL = 0.4
@@ -171,10 +171,9 @@ def memory(settings: Settings, users: list[str]) -> MemoryFigures:
     try:
         for user in users:
             key = keys.feed(user)
-            raw = sync.get(key)
-            if raw is None:
+            if not sync.exists(key):
                 raise BenchError(f"feed {key} is not built")
-            ids = unpack(raw)
+            ids = unpack(sync.lrange(key, 0, -1))
             entries += len(ids)
             packed += int(sync.memory_usage(key, samples=0) or 0)
             with sync.pipeline(transaction=False) as pipe:

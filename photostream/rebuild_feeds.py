@@ -27,7 +27,7 @@ async def rebuild_feeds(settings: Settings, repair: bool) -> RebuildReport:
     report = RebuildReport("feeds")
     try:
         graph, posts = GraphReader(session), FeedPosts(session)
-        cache = FeedCache(redis, settings.feed_cap, settings.feed_ttl_s)
+        cache = FeedCache.for_settings(redis, settings)
         async for user_id in cache.built_feed_owners():
             live = await cache.built_ids(user_id)
             if live is None:

@@ -11,6 +11,7 @@ idempotent set operation, so replays and duplicates leave feeds unchanged.
 from __future__ import annotations
 
 import asyncio
+from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -18,10 +19,11 @@ from typing import Any
 from cassandra.cluster import Session
 
 from photostream.domain.feeds import Delivery, merge_newest
+from photostream.settings import Settings
 from sinks import keys
 from sinks.cassandra import execute, pages
+from sinks.feed_lists import SENTINEL, FeedLists, newest_first, pack_id
 from sinks.graph import GraphReader
-from sinks.packed_ids import WIDTH, PackedLists, pack, pack_id
 
 _IN_CHUNK = 100
 _MAX_IN_FLIGHT = 64
@@ -142,43 +144,64 @@ async def merged_feed(graph: GraphReader, posts: FeedPosts, user_id: str, limit:
 
 
 class FeedCache:
-    """The Redis side: feeds and celebrity pull sets (keys owned by :mod:`sinks.keys`), each a packed
-    newest-first id list (:mod:`sinks.packed_ids`); a feed key that exists is a built feed, even if empty."""
+    """The Redis side: feeds and celebrity pull sets (keys owned by :mod:`sinks.keys`), each a newest-first
+    list of 16-byte ids (:mod:`sinks.feed_lists`); a feed key that exists is a built feed, even if empty.
 
-    def __init__(self, redis: Any, cap: int, ttl_s: int) -> None:
+    ``per_key`` (Redis Cluster) sends one script call per list, since a multi-key call must stay in one slot.
+    """
+
+    #: lists per script call during fan-out (one call per page of followers)
+    KEYS_PER_CALL = 500
+
+    def __init__(self, redis: Any, cap: int, ttl_s: int, per_key: bool = False) -> None:
         self._redis = redis
         self._cap = cap
         self._ttl_s = ttl_s
-        self._lists = PackedLists(redis)
+        self._per_key = per_key
+        self._lists = FeedLists(redis)
+
+    @classmethod
+    def for_settings(cls, redis: Any, settings: Settings) -> FeedCache:
+        return cls(redis, settings.feed_cap, settings.feed_ttl_s, per_key=settings.redis_cluster)
+
+    def _calls(self, user_ids: list[str]) -> list[list[str]]:
+        if self._per_key:
+            return [[u] for u in user_ids]
+        return [user_ids[i:i + self.KEYS_PER_CALL] for i in range(0, len(user_ids), self.KEYS_PER_CALL)]
 
     # --- writes (the feeds processor) ---------------------------------------------------------------------
     async def add(self, additions: dict[str, list[str]]) -> None:
-        """Add post ids to each user's feed, where the feed is built; one pipeline for all users."""
-        if not additions:
-            return
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for user_id, post_ids in additions.items():
-                await self._lists.add(keys=[keys.feed(user_id)],
-                                      args=[self._cap, "existing", *map(pack_id, post_ids)], client=pipe)
-            await pipe.execute()
+        """Add post ids to each user's feed, where the feed is built: users receiving the same ids share a
+        script call, and all calls go in one pipeline."""
+        await self._edit(additions, lambda users, ids, pipe: self._lists.add(
+            keys=[keys.feed(u) for u in users], args=[self._cap, "existing", *ids], client=pipe))
 
     async def remove(self, removals: dict[str, list[str]]) -> None:
-        if not removals:
+        await self._edit(removals, lambda users, ids, pipe: self._lists.remove(
+            keys=[keys.feed(u) for u in users], args=ids, client=pipe))
+
+    async def _edit(self, changes: dict[str, list[str]], call: Any) -> None:
+        by_ids: dict[tuple[bytes, ...], list[str]] = defaultdict(list)
+        for user_id, post_ids in changes.items():
+            if post_ids:
+                by_ids[tuple(newest_first(post_ids))].append(user_id)
+        if not by_ids:
             return
         async with self._redis.pipeline(transaction=False) as pipe:
-            for user_id, post_ids in removals.items():
-                await self._lists.remove(keys=[keys.feed(user_id)], args=list(map(pack_id, post_ids)), client=pipe)
+            for ids, users in by_ids.items():
+                for chunk in self._calls(users):
+                    await call(chunk, list(ids), pipe)
             await pipe.execute()
 
     async def pull_add(self, author_id: str, post_ids: list[str]) -> None:
         async with self._redis.pipeline(transaction=True) as pipe:
             await self._lists.add(keys=[keys.feed_pull(author_id)],
-                                  args=[self._cap, "create", *map(pack_id, post_ids)], client=pipe)
+                                  args=[self._cap, "create", *newest_first(post_ids)], client=pipe)
             pipe.sadd(keys.feed_celebrities(), author_id)
             await pipe.execute()
 
     async def pull_remove(self, author_id: str, post_ids: list[str]) -> None:
-        await self._lists.remove(keys=[keys.feed_pull(author_id)], args=list(map(pack_id, post_ids)))
+        await self._lists.remove(keys=[keys.feed_pull(author_id)], args=newest_first(post_ids))
 
     # --- reads (the API) ----------------------------------------------------------------------------------
     async def page(self, user_id: str, before: str | None, limit: int) -> tuple[list[str], bool] | None:
@@ -202,18 +225,24 @@ class FeedCache:
                 await self._lists.page(keys=[keys.feed_pull(author_id)], args=[after, limit, 0], client=pipe)
             return [list(found[1]) if found else [] for found in await pipe.execute()]
 
+    async def _replace(self, key: str, post_ids: list[str], ttl_s: int | None) -> None:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.delete(key)
+            pipe.rpush(key, *newest_first(post_ids)[:self._cap], SENTINEL)
+            if ttl_s:
+                pipe.expire(key, ttl_s)
+            await pipe.execute()
+
     async def build(self, user_id: str, post_ids: list[str]) -> None:
         """Replace the user's feed with ``post_ids`` (a rebuild), marked built."""
-        await self._redis.set(keys.feed(user_id), pack(post_ids)[:self._cap * WIDTH], ex=self._ttl_s)
+        await self._replace(keys.feed(user_id), post_ids, self._ttl_s)
 
     async def replace_pull(self, author_id: str, post_ids: list[str]) -> None:
-        async with self._redis.pipeline(transaction=True) as pipe:
-            if post_ids:
-                pipe.set(keys.feed_pull(author_id), pack(post_ids)[:self._cap * WIDTH])
-                pipe.sadd(keys.feed_celebrities(), author_id)
-            else:
-                pipe.delete(keys.feed_pull(author_id))
-            await pipe.execute()
+        if not post_ids:
+            await self._redis.delete(keys.feed_pull(author_id))
+            return
+        await self._replace(keys.feed_pull(author_id), post_ids, None)
+        await self._redis.sadd(keys.feed_celebrities(), author_id)
 
     async def pull_ids(self, author_id: str) -> list[str]:
         found = await self._lists.page(keys=[keys.feed_pull(author_id)], args=[b"", self._cap, 0])

@@ -81,7 +81,7 @@ def post_cache(post_id: str) -> str:
 
 
 def feed(user_id: str) -> str:
-    """Packed newest-first id list (sinks.packed_ids) of the user's home feed; exists = built (maybe empty)."""
+    """Newest-first list of 16-byte ids (sinks.feed_lists) of the user's home feed; exists = built (maybe empty)."""
     return f"feed:{{{user_id}}}"
 
 
@@ -91,7 +91,7 @@ def feed_owner(feed_key: str) -> str:
 
 
 def feed_pull(author_id: str) -> str:
-    """Packed newest-first id list: newest posts of a pull-tier (celebrity) author, merged into feeds at read."""
+    """Newest-first list of 16-byte ids: newest posts of a pull-tier (celebrity) author, merged into feeds at read."""
     return f"feed:pull:{{{author_id}}}"
 
 

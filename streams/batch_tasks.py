@@ -44,7 +44,7 @@ def build_processors(settings: Settings, resources: Resources) -> list[BatchProc
         counter,
         popularity,
         FeedProcessor(settings, GraphWriter(resources.session), GraphReader(resources.session),
-                      FeedPosts(resources.session), FeedCache(resources.redis, settings.feed_cap, settings.feed_ttl_s),
+                      FeedPosts(resources.session), FeedCache.for_settings(resources.redis, settings),
                       resources.redis, safety=SafetyReader(resources.session)),
         CommentsProjector(CommentWriter(resources.session), resources.redis),
         FollowRequestsProjector(FollowRequests(resources.session), resources.redis),

@@ -31,7 +31,7 @@ def test_undecodable_record_is_dead_lettered_and_the_stream_goes_on(
     # a good event for the same key lands after the poison one on the same partition
     result = publisher.publish(events.user_registered(user_id=user, username="after", display_name="After"))
     assert result.partition == partition and result.offset > offset
-    answer = client.get(f"/users/{user}", params={"after": token_of(result)})
+    answer = client.get(f"/users/{user}", params={"after": token_of(result, settings)})
     assert answer.status_code == 200 and answer.json()["display_name"] == "After"
 
     dead = find_dlq_record(settings, "user-registered", partition, offset)

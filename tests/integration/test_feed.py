@@ -17,7 +17,7 @@ from producers import events
 from producers.ids import new_id
 from producers.publisher import Publisher, PublishResult
 from sinks import keys
-from sinks.packed_ids import pack, unpack
+from sinks.feed_lists import pack_id, unpack
 from sinks.redis_client import sync_client
 from tests.integration.conftest import BIN, Process, auth
 from tests.integration.photos import upload_photo
@@ -83,13 +83,15 @@ def feed_ids(client: httpx.Client, settings: Settings, user: str, limit: int = 2
 
 
 def raw_redis(settings: Settings) -> redis.Redis:
-    """A client that returns bytes: feeds are packed binary lists."""
+    """A client that returns bytes: feeds are lists of binary ids."""
     return redis.Redis.from_url(settings.redis_url)
 
 
 def redis_feed(settings: Settings, user: str) -> list[str] | None:
-    raw = raw_redis(settings).get(keys.feed(user))
-    return None if raw is None else unpack(raw)
+    store = raw_redis(settings)
+    if not store.exists(keys.feed(user)):
+        return None
+    return unpack(store.lrange(keys.feed(user), 0, -1))
 
 
 def build_feed(client: httpx.Client, settings: Settings, user: str) -> None:
@@ -275,9 +277,9 @@ def test_rebuild_feeds_equals_live_and_repairs_a_damaged_feed(
     checked = rebuild_feeds(test_env, "--check")
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
-    client = raw_redis(settings)
-    client.set(keys.feed(fan), pack([p for p in pushed if p != pushed[1]]), keepttl=True)  # a lost write
-    client.delete(keys.feed_pull(star))  # a lost pull set
+    store = raw_redis(settings)
+    store.lrem(keys.feed(fan), 1, pack_id(pushed[1]))  # a lost write
+    store.delete(keys.feed_pull(star))  # a lost pull set
     damaged = rebuild_feeds(test_env, "--check")
     assert damaged.returncode == 1 and damaged.stdout.count("differs:") == 2, damaged.stdout
     repaired = rebuild_feeds(test_env)
