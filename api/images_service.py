@@ -17,6 +17,7 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
+from cachetools import LRUCache
 from prometheus_client import Counter
 
 from photostream.domain.images import RenderFormat, media_type, render_key
@@ -30,6 +31,7 @@ logger = logging.getLogger(__name__)
 RenderOutcome = Literal["rendered", "undecodable"]
 RENDERS = Counter("photostream_image_renders_total", "sizes rendered from an original", ["width", "outcome"])
 STORED_HITS = Counter("photostream_image_render_hits_total", "sizes served from a stored copy", ["width"])
+HOT_HITS = Counter("photostream_image_hot_hits_total", "sizes served from the process's memory", ["width"])
 
 
 class MissingOriginalError(LookupError):
@@ -41,6 +43,15 @@ class Renderer:
         self._s3, self._settings, self._index = s3_client, settings, index
         self._pool = ThreadPoolExecutor(max_workers=settings.image_render_threads, thread_name_prefix="render")
         self._inflight: dict[str, asyncio.Future[bytes]] = {}
+        #: rendered copies are immutable (the key names image, width and format), so memory may keep them
+        self._hot: LRUCache[str, bytes] = LRUCache(maxsize=settings.image_hot_cache_bytes, getsizeof=len)
+
+    def hot(self, image_id: str, width: int, fmt: RenderFormat) -> bytes | None:
+        """The copy if this process holds it in memory (no S3 or Cassandra read)."""
+        data = self._hot.get(render_key(image_id, width, fmt))
+        if data is not None:
+            HOT_HITS.labels(str(width)).inc()
+        return data
 
     async def copy(self, image: ImageFile, width: int, fmt: RenderFormat) -> bytes:
         """The bytes of ``image`` at ``width`` in ``fmt``: the stored copy, else rendered once and stored.
@@ -63,6 +74,8 @@ class Renderer:
             raise
         else:
             future.set_result(data)
+            if len(data) <= self._hot.maxsize:
+                self._hot[key] = data
             return data
         finally:
             del self._inflight[key]

@@ -50,6 +50,8 @@ class ApiResources:
     #: sizes on demand (api.routes.images) and the signed links of non-public photos
     renderer: Renderer
     image_links: ImageLinks
+    #: images a public post showed within the last ``image_public_ttl_s`` (skips the audience reads)
+    public_images: TTLCache[str, bool]
     #: blurhash placeholders of photos (api.hydrate); avatars by e-mail hash (api.routes.avatars)
     derivatives: PhotoDerivatives
     avatars: AvatarDirectory
@@ -71,6 +73,7 @@ class ApiResources:
                                     FeedCache.for_settings(redis, settings), settings.feed_cap),
                    renderer=Renderer(s3.client(settings), settings, ImageIndex(session)),
                    image_links=ImageLinks.of(settings),
+                   public_images=TTLCache(maxsize=100_000, ttl=settings.image_public_ttl_s),
                    derivatives=PhotoDerivatives(session), avatars=AvatarDirectory(session), safety=audience.safety)
 
     async def close(self) -> None:

@@ -97,6 +97,11 @@ class Settings(BaseSettings):
     image_link_ttl_s: int = 3600
     #: threads rendering sizes in an API process (libvips releases the GIL while it works)
     image_render_threads: int = 2
+    #: rendered copies kept in each API process's memory (LRU by bytes): a hot image costs no S3 read
+    image_hot_cache_bytes: int = 64 * 1024 * 1024
+    #: how long an API process trusts "a public post shows this image" before checking again (public images are
+    #: CDN-cacheable for a year anyway, so a few seconds here change nothing a client can observe)
+    image_public_ttl_s: float = 5.0
 
     # --- avatars (api.routes.avatars, streams.avatars) ---
     #: the CDN's purge endpoint, told when a user's active avatar changes; unset: no purge is sent

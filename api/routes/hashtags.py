@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query
 
 from api.deps import OptionalUser, ResourcesDep, SettingsDep
 from api.errors import ApiError
+from api.visibility import visible_posts
 from photostream.domain.safety import muted_tags_hidden
 from photostream.domain.tags import normalize_tag
 from producers.ids import is_id
@@ -30,12 +31,22 @@ def canonical(tag: str) -> str:
 
 
 async def summaries(resources: Any, post_ids: list[str]) -> list[dict[str, Any]]:
-    """Post summaries in the given order, skipping posts that are gone."""
+    """Post summaries in the given order, skipping posts that are gone or that an anonymous reader may not see
+    (tags hold public posts only, but a private account's public posts are for its followers). This answer is
+    shared by every reader for a second; :func:`for_viewer` then applies what is personal (blocks)."""
     store: HashtagReads = resources.hashtags
     posts, engagement = await asyncio.gather(read_posts_cached(resources.session, resources.redis, post_ids),
                                              store.engagement(post_ids))
+    visible = await visible_posts(resources.graph, None, posts)
     return [post | {"like_count": likes, "comment_count": comments}
-            for post, (likes, comments) in zip(posts, engagement, strict=True) if post is not None]
+            for post, (likes, comments) in zip(visible, engagement, strict=True) if post is not None]
+
+
+async def for_viewer(resources: Any, viewer: str | None, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Shared summaries minus what this viewer may not see (authors in a block with them)."""
+    if viewer is None or not items:
+        return items
+    return [item for item in await visible_posts(resources.graph, viewer, items) if item is not None]
 
 
 async def _muted_tags(resources: Any, viewer: str | None) -> set[str]:
@@ -57,7 +68,7 @@ async def get_hashtag(tag: str, resources: ResourcesDep, viewer: OptionalUser) -
     muted = await _not_muted(resources, viewer, name)
     cached: dict[str, Any] | None = resources.hashtag_responses.get(name)
     if cached is not None:  # hot tags: the counts move once per window anyway
-        return cached | {"related": muted_tags_hidden(cached["related"], muted)} if muted else cached
+        return await _personal(resources, viewer, cached, muted)
     store: HashtagReads = resources.hashtags
     count = await store.post_count(name)
     if count is None:
@@ -68,7 +79,15 @@ async def get_hashtag(tag: str, resources: ResourcesDep, viewer: OptionalUser) -
     body: dict[str, Any] = {"tag": name, "post_count": count, "top_posts": await summaries(resources, list(top)),
             "related": await store.related(name)}
     resources.hashtag_responses[name] = body
-    return body | {"related": muted_tags_hidden(body["related"], muted)} if muted else body
+    return await _personal(resources, viewer, body, muted)
+
+
+async def _personal(resources: Any, viewer: str | None, body: dict[str, Any], muted: set[str]) -> dict[str, Any]:
+    """The shared summary as this viewer sees it: muted tags out of ``related``, blocked authors' posts out."""
+    if viewer is None:
+        return body
+    personal = body | {"top_posts": await for_viewer(resources, viewer, body["top_posts"])}
+    return personal | {"related": muted_tags_hidden(body["related"], muted)} if muted else personal
 
 
 @router.get("/hashtags/{tag}/posts")
@@ -85,7 +104,7 @@ async def hashtag_posts(
     post_ids = await store.newest_posts(name, limit, cursor)
     if not post_ids and cursor is None and await store.post_count(name) is None:
         raise ApiError(404, "not_found", f"no posts have ever used #{name}", "tag")
-    return {"tag": name, "items": await summaries(resources, post_ids),
+    return {"tag": name, "items": await for_viewer(resources, viewer, await summaries(resources, post_ids)),
             "next_cursor": post_ids[-1] if len(post_ids) == limit else None}
 
 

@@ -68,8 +68,12 @@ async def get_image(
             raise ApiError(403, "forbidden", "the link is invalid or has expired")
         who: Audience | None = "viewer"
         max_age = max(0, exp - int(time.time()))
+    elif image_id in resources.public_images:
+        who, max_age = "public", 60
     else:
         who = await audience(resources, viewer, image_id)
+        if who == "public":
+            resources.public_images[image_id] = True
         max_age = 60
     if who is None:
         raise ApiError(404, "not_found", "no such image", "image_id")
@@ -84,6 +88,9 @@ async def get_image(
                "Cache-Control": PUBLIC_CACHE if who == "public" else f"private, max-age={max_age}"}
     if if_none_match is not None and etag in [t.strip() for t in if_none_match.split(",")]:
         return Response(status_code=304, headers=headers)
+    hot = resources.renderer.hot(image_id, w, fmt)
+    if hot is not None:
+        return Response(hot, media_type=media_type(fmt), headers=headers)
     image = await resources.images.file(image_id)
     if image is None:
         raise ApiError(404, "not_found", "no such image", "image_id")

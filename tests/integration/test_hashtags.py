@@ -129,12 +129,18 @@ def test_exact_after_a_worker_is_killed_mid_stream_and_restarted(
     publisher: Publisher, client: httpx.Client, settings: Settings, worker: Process
 ) -> None:
     tag = unique_tag()
-    total = 1500
-    futures = [publisher.submit(events.post_created(author_id=new_id(), caption=f"#{tag} n{i}",
-                                                    image_ids=[new_id()])) for i in range(total)]
-    for future in futures:
-        future.result()
+    burst = 1500
+
+    def publish_burst(first: int) -> None:
+        futures = [publisher.submit(events.post_created(author_id=new_id(), caption=f"#{tag} n{i}",
+                                                        image_ids=[new_id()])) for i in range(first, first + burst)]
+        for future in futures:
+            future.result()
+
+    publish_burst(0)
     seen = wait_for(lambda: tag_count(client, tag), lambda c: c is not None and c > 0, 60, "some posts counted")
+    publish_burst(burst)  # the stream is still flowing when the kill comes
+    total = 2 * burst
     pending = uncommitted(settings)
     worker.kill()  # SIGKILL somewhere mid-stream: no flush, no commit
     assert pending > 0, "nothing was pending when the worker was killed: the kill proved nothing"
