@@ -8,7 +8,8 @@ check, overwrites the keys that differ.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +47,21 @@ def _unread(settings: Settings, repair: bool) -> Coroutine[Any, Any, RebuildRepo
 
 #: view name -> rebuilder(settings, repair)
 REBUILDERS: dict[str, Rebuilder] = {"hashtags": _hashtags, "feeds": _feeds, "unread": _unread}
+
+
+@asynccontextmanager
+async def stores(settings: Settings) -> AsyncIterator[tuple[Any, Any]]:
+    """The Cassandra session and the Redis client a rebuilder compares, open for one run."""
+    from sinks.cassandra import connect
+    from sinks.redis_client import async_client
+
+    cluster, session = connect(settings)
+    redis = async_client(settings)
+    try:
+        yield session, redis
+    finally:
+        await redis.aclose()
+        cluster.shutdown()
 
 
 def rebuild(settings: Settings, view: str, repair: bool) -> RebuildReport:

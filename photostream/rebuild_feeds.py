@@ -9,12 +9,10 @@ Compare while the stream is quiet: a batch landing mid-comparison shows up as a 
 
 from __future__ import annotations
 
-from photostream.rebuild import RebuildReport
+from photostream.rebuild import RebuildReport, stores
 from photostream.settings import Settings
-from sinks.cassandra import connect
 from sinks.feeds import FeedCache, FeedPosts, expected_pull_set, merged_feed
 from sinks.graph import GraphReader
-from sinks.redis_client import async_client
 
 
 def is_live_prefix(live: list[str], derived: list[str]) -> bool:
@@ -22,10 +20,8 @@ def is_live_prefix(live: list[str], derived: list[str]) -> bool:
 
 
 async def rebuild_feeds(settings: Settings, repair: bool) -> RebuildReport:
-    cluster, session = connect(settings)
-    redis = async_client(settings)
     report = RebuildReport("feeds")
-    try:
+    async with stores(settings) as (session, redis):
         graph, posts = GraphReader(session), FeedPosts(session)
         cache = FeedCache.for_settings(redis, settings)
         async for user_id in cache.built_feed_owners():
@@ -51,7 +47,4 @@ async def rebuild_feeds(settings: Settings, repair: bool) -> RebuildReport:
                     if repair:
                         await cache.replace_pull(author_id, derived)
                         report.repaired += 1
-    finally:
-        await redis.aclose()
-        cluster.shutdown()
     return report

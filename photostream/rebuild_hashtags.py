@@ -14,24 +14,20 @@ from typing import Any
 
 from photostream.domain.hashtag_views import differences, readable_buckets
 from photostream.domain.scoring import score_weights
-from photostream.rebuild import RebuildReport
+from photostream.rebuild import RebuildReport, stores
 from photostream.settings import Settings
 from sinks import keys
-from sinks.cassandra import connect
 from sinks.engagement import EngagementStore
 from sinks.hashtags.derived import TagDeriver
 from sinks.hashtags.state import HashtagStateStore
 from sinks.hashtags.views import HashtagViews
-from sinks.redis_client import async_client
 
 _CHUNK = 100
 
 
 async def rebuild_hashtags(settings: Settings, repair: bool) -> RebuildReport:
-    cluster, session = connect(settings)
-    redis = async_client(settings)
     report = RebuildReport("hashtags")
-    try:
+    async with stores(settings) as (session, redis):
         state, engagement = HashtagStateStore(session), EngagementStore(session)
         views = HashtagViews(redis, settings.hashtag_top_n)
         deriver = TagDeriver(state, engagement, score_weights(settings), settings.hashtag_top_n)
@@ -53,9 +49,6 @@ async def rebuild_hashtags(settings: Settings, repair: bool) -> RebuildReport:
                 await views.replace(stale, now_ms)
                 report.repaired += len(stale)
         await _engagement(redis, engagement, views, report, repair)
-    finally:
-        await redis.aclose()
-        cluster.shutdown()
     return report
 
 

@@ -9,18 +9,14 @@ shows up as a difference.
 
 from __future__ import annotations
 
-from photostream.rebuild import RebuildReport
+from photostream.rebuild import RebuildReport, stores
 from photostream.settings import Settings
-from sinks.cassandra import connect
-from sinks.redis_client import async_client
 from sinks.unread import UnreadPairs, UnreadSets
 
 
 async def rebuild_unread(settings: Settings, repair: bool) -> RebuildReport:
-    cluster, session = connect(settings)
-    redis = async_client(settings)
     report = RebuildReport("unread")
-    try:
+    async with stores(settings) as (session, redis):
         pairs, sets = UnreadPairs(session), UnreadSets(redis, settings.app_id)
         seen: set[str] = set()
         async for users in pairs.users():
@@ -43,7 +39,4 @@ async def rebuild_unread(settings: Settings, repair: bool) -> RebuildReport:
             if repair:
                 await sets.replace(user_id, [])
                 report.repaired += 1
-    finally:
-        await redis.aclose()
-        cluster.shutdown()
     return report
