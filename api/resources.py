@@ -70,7 +70,7 @@ class ApiResources:
                    engagement=EngagementReads(session, redis), comments=CommentReads(session),
                    author_posts=AuthorPosts(session), follow_lists=FollowLists(session),
                    feeds=FeedReader(GraphReader(session), FeedPosts(session),
-                                    FeedCache.for_settings(redis, settings), settings.feed_cap),
+                                    FeedCache.for_settings(redis, settings), settings.feed_cap, audience.safety),
                    renderer=Renderer(s3.client(settings), settings, ImageIndex(session)),
                    image_links=ImageLinks.of(settings),
                    public_images=TTLCache(maxsize=100_000, ttl=settings.image_public_ttl_s),

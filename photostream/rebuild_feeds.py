@@ -13,6 +13,7 @@ from photostream.rebuild import RebuildReport, stores
 from photostream.settings import Settings
 from sinks.feeds import FeedCache, FeedPosts, expected_pull_set, merged_feed
 from sinks.graph import GraphReader
+from sinks.safety import SafetyReader
 
 
 def is_live_prefix(live: list[str], derived: list[str]) -> bool:
@@ -22,13 +23,13 @@ def is_live_prefix(live: list[str], derived: list[str]) -> bool:
 async def rebuild_feeds(settings: Settings, repair: bool) -> RebuildReport:
     report = RebuildReport("feeds")
     async with stores(settings) as (session, redis):
-        graph, posts = GraphReader(session), FeedPosts(session)
+        graph, posts, safety = GraphReader(session), FeedPosts(session), SafetyReader(session)
         cache = FeedCache.for_settings(redis, settings)
         async for user_id in cache.built_feed_owners():
             live = await cache.built_ids(user_id)
             if live is None:
                 continue
-            derived = await merged_feed(graph, posts, user_id, settings.feed_cap, None, pushed_only=True)
+            derived = await merged_feed(graph, posts, user_id, settings.feed_cap, None, True, safety)
             report.keys_compared += 1
             if not is_live_prefix(live, derived):
                 report.differences.append(f"feed of {user_id}: live {live[:5]}…, durable {derived[:5]}…")

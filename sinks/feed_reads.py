@@ -20,6 +20,7 @@ from redis.exceptions import RedisError
 from photostream.domain.feeds import merge_newest
 from sinks.feeds import FeedCache, FeedPosts, merged_feed
 from sinks.graph import GraphReader
+from sinks.safety import SafetyReader
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +36,10 @@ class FeedPage:
 
 
 class FeedReader:
-    def __init__(self, graph: GraphReader, posts: FeedPosts, cache: FeedCache, cap: int) -> None:
+    def __init__(self, graph: GraphReader, posts: FeedPosts, cache: FeedCache, cap: int,
+                 safety: SafetyReader | None = None) -> None:
         self._graph = graph
+        self._safety = safety
         self._posts = posts
         self._cache = cache
         self._cap = cap
@@ -61,13 +64,14 @@ class FeedReader:
         reasons.update({p: "celebrity" for found in pulled for p in found if p not in reasons})
         if len(ids) < limit and (truncated or any(len(found) == limit for found in pulled) or followed):
             # the Redis side ran out: the rest of history from Cassandra, behind the same cursor
-            rest = await merged_feed(self._graph, self._posts, user_id, limit, ids[-1] if ids else before, False)
+            rest = await merged_feed(self._graph, self._posts, user_id, limit, ids[-1] if ids else before, False,
+                                     self._safety)
             ids = merge_newest([ids, rest], limit)
             reasons.update({p: "history" for p in rest if p not in reasons})
         return FeedPage(ids, {p: reasons[p] for p in ids})
 
     async def _from_cassandra(self, user_id: str, before: str | None, limit: int) -> FeedPage:
-        ids = await merged_feed(self._graph, self._posts, user_id, limit, before, pushed_only=False)
+        ids = await merged_feed(self._graph, self._posts, user_id, limit, before, False, self._safety)
         return FeedPage(ids, dict.fromkeys(ids, "history"), source="cassandra")
 
     def _rebuild_soon(self, user_id: str) -> None:
@@ -81,7 +85,7 @@ class FeedReader:
     async def rebuild(self, user_id: str) -> None:
         """Write the user's Redis feed from durable state (what `photostream rebuild feeds` does per user)."""
         try:
-            ids = await merged_feed(self._graph, self._posts, user_id, self._cap, None, pushed_only=True)
+            ids = await merged_feed(self._graph, self._posts, user_id, self._cap, None, True, self._safety)
             await self._cache.build(user_id, ids)
         except Exception:  # a background repair: the next read tries again
             log.exception("rebuilding the feed of %s failed", user_id)

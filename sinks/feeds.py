@@ -24,6 +24,7 @@ from sinks import keys
 from sinks.cassandra import execute, pages
 from sinks.feed_lists import SENTINEL, FeedLists, newest_first, pack_id
 from sinks.graph import GraphReader
+from sinks.safety import SafetyReader
 
 _IN_CHUNK = 100
 _MAX_IN_FLIGHT = 64
@@ -133,11 +134,14 @@ def shown_in_feed_of(user_id: str, post: DeliveredPost, pushed_only: bool) -> bo
 
 
 async def merged_feed(graph: GraphReader, posts: FeedPosts, user_id: str, limit: int, before: str | None,
-                      pushed_only: bool) -> list[str]:
+                      pushed_only: bool, safety: SafetyReader | None = None) -> list[str]:
     """The user's feed computed from durable state: the newest ``limit`` posts (older than ``before``) of
-    everyone they follow and their own. ``pushed_only`` gives exactly what the Redis feed holds (rebuilds);
-    otherwise celebrity posts are included (the answer of a read while Redis lacks the feed)."""
-    authors = [*await graph.following(user_id), user_id]
+    everyone they follow and their own, minus authors the user muted or is in a block with (``safety``: the
+    fan-out skips them too, so a live feed and its derivation agree). ``pushed_only`` gives exactly what the
+    Redis feed holds (rebuilds); otherwise celebrity posts are included (a read while Redis lacks the feed)."""
+    followed = await graph.following(user_id)
+    hidden = await safety.hidden_authors(user_id, followed) if safety is not None and followed else set()
+    authors = [*(a for a in followed if a not in hidden), user_id]
     newest = await asyncio.gather(*(posts.newest(a, limit, before) for a in authors))
     return merge_newest(([p.post_id for p in found if shown_in_feed_of(user_id, p, pushed_only)]
                          for found in newest), limit)

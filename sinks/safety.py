@@ -15,7 +15,13 @@ from typing import Any
 
 from cassandra.cluster import Session
 
-from photostream.domain.safety import Relation, SafetyChange, blocked_either_way, skip_in_fan_out
+from photostream.domain.safety import (
+    Relation,
+    SafetyChange,
+    blocked_either_way,
+    hidden_from_feed,
+    skip_in_fan_out,
+)
 from sinks.accounts_privacy import AudienceReader
 from sinks.cassandra import execute
 
@@ -90,6 +96,10 @@ class SafetyReader:
     async def skipped_followers(self, author_id: str, followers: Iterable[str]) -> set[str]:
         """Which of ``followers`` a post of ``author_id`` skips at fan-out (blocked either way, or muted it)."""
         return {o for o, r in (await self.relations(author_id, followers)).items() if skip_in_fan_out(r)}
+
+    async def hidden_authors(self, user_id: str, authors: Iterable[str]) -> set[str]:
+        """Which of ``authors`` never appear in ``user_id``'s feed (blocked either way, or muted)."""
+        return {o for o, r in (await self.relations(user_id, authors)).items() if hidden_from_feed(r)}
 
     async def muted_tags(self, user_id: str) -> set[str]:
         rows = await execute(self._session, self._q_tags, (user_id,))

@@ -31,7 +31,7 @@ from streams.hashtags.wiring import counter_and_popularity
 from streams.photos import PhotoDerivativesProcessor
 from streams.presence import PresenceProcessor
 from streams.resources import Resources
-from streams.safety import SafetyProcessor
+from streams.safety import MuteFeedEffects, SafetyProcessor
 from streams.unread import UnreadProcessor
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,10 @@ def build_processors(settings: Settings, resources: Resources) -> list[BatchProc
                          CdnPurger(settings.avatar_purge_url, settings.avatar_purge_method,
                                    settings.avatar_purge_timeout_s), resources.redis),
         SafetyProcessor(SafetyWriter(resources.session), resources.publisher, resources.redis,
-                        settings.publish_timeout_s),
+                        settings.publish_timeout_s,
+                        MuteFeedEffects(SafetyReader(resources.session), GraphReader(resources.session),
+                                        FeedPosts(resources.session),
+                                        FeedCache.for_settings(resources.redis, settings), settings.feed_cap)),
     ]
 
 

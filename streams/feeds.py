@@ -150,12 +150,24 @@ class FeedProcessor:
         followees = {followee for _, followee in pairs}
         newest = dict(zip(followees, await asyncio.gather(
             *(self._posts.newest(f, self._settings.feed_cap) for f in followees)), strict=True))
+        hidden = await self._hidden_pairs([pair for pair, following in pairs.items() if following])
         adds: dict[str, list[str]] = defaultdict(list)
         removes: dict[str, list[str]] = defaultdict(list)
         for (follower, followee), following in pairs.items():
-            if following:
+            if following and (follower, followee) not in hidden:
                 adds[follower] += [p.post_id for p in newest[followee] if shown_in_feed_of(follower, p, True)]
             else:
                 removes[follower] += [p.post_id for p in newest[followee]]
         await self._cache.add({f: ids for f, ids in adds.items() if ids})
         await self._cache.remove({f: ids for f, ids in removes.items() if ids})
+
+    async def _hidden_pairs(self, pairs: list[Pair]) -> set[Pair]:
+        """Follows whose back-fill is skipped, as the fan-out skips them: the follower muted the followee or
+        they are in a block (one bulk read per follower)."""
+        if self._safety is None or not pairs:
+            return set()
+        by_follower: dict[str, list[str]] = defaultdict(list)
+        for follower, followee in pairs:
+            by_follower[follower].append(followee)
+        found = await asyncio.gather(*(self._safety.hidden_authors(f, fs) for f, fs in by_follower.items()))
+        return {(f, h) for f, hidden in zip(by_follower, found, strict=True) for h in hidden}

@@ -5,12 +5,16 @@
    unfollows with ids derived from the block's event id and the block's time, so a replay re-emits duplicates
    of the same facts; the feeds processor then removes the posts from the feeds as for any unfollow. They are
    acknowledged before this batch's offsets are committed (a failed delivery fails the batch: it is retried);
-3. the applied-offset marks move, so a read with ``?after=`` sees the block or mute.
+3. a user mute's absolute outcome on the muter's Redis feed: while muted, the muted author's posts are out of
+   it (the fan-out skips them from then on); once unmuted and still following, they are back-filled — so a live
+   feed stays what `photostream rebuild feeds` derives;
+4. the applied-offset marks move, so a read with ``?after=`` sees the block or mute.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import defaultdict
 from concurrent.futures import Future
 from typing import Any
 
@@ -18,7 +22,9 @@ from photostream.domain.safety import Kind, SafetyChange, safety_change, unfollo
 from producers.events import build
 from producers.publisher import Publisher, PublishResult
 from sinks import offsets
-from sinks.safety import SafetyWriter
+from sinks.feeds import FeedCache, FeedPosts, shown_in_feed_of
+from sinks.graph import GraphReader
+from sinks.safety import SafetyReader, SafetyWriter
 from streams.engine.records import Record, Reject
 
 _KINDS: dict[str, Kind] = {"block-changed": "block", "mute-changed": "mute"}
@@ -30,8 +36,10 @@ class SafetyProcessor:
     #: a block must take effect at once (the blocker reloads the profile with ``?after=``): short batches
     flush_interval_s: float = 0.05
 
-    def __init__(self, writer: SafetyWriter, publisher: Publisher, redis: Any, publish_timeout_s: float = 10.0) -> None:
+    def __init__(self, writer: SafetyWriter, publisher: Publisher, redis: Any, publish_timeout_s: float = 10.0,
+                 feeds: MuteFeedEffects | None = None) -> None:
         self._writer = writer
+        self._feeds = feeds
         self._publisher = publisher
         self._redis = redis
         self._publish_timeout_s = publish_timeout_s
@@ -45,6 +53,8 @@ class SafetyProcessor:
                 reject(record, exc)
         await self._writer.apply(change for _, change in changes)
         await self._end_follows(changes, reject)
+        if self._feeds is not None:
+            await self._feeds.settle([change for _, change in changes])
         await offsets.advance_all(self._redis, self.name, ((r.topic, r.partition, r.offset) for r in batch))
 
     async def _end_follows(self, changes: list[tuple[Record, SafetyChange]], reject: Reject) -> None:
@@ -61,3 +71,38 @@ class SafetyProcessor:
         await asyncio.to_thread(self._publisher.flush)
         for future in futures:
             future.result(timeout=self._publish_timeout_s)
+
+
+class MuteFeedEffects:
+    """What a user mute means for the muter's Redis feed, from the pair's absolute state after the write (so a
+    replay or reordered toggles end the same): muted (or blocked) → the author's posts out; neither, and still
+    following → the author's newest posts back in (as a follow's back-fill)."""
+
+    def __init__(self, safety: SafetyReader, graph: GraphReader, posts: FeedPosts, cache: FeedCache,
+                 cap: int) -> None:
+        self._safety, self._graph, self._posts, self._cache, self._cap = safety, graph, posts, cache, cap
+
+    async def settle(self, changes: list[SafetyChange]) -> None:
+        targets: dict[str, set[str]] = defaultdict(set)
+        for change in changes:
+            if change.kind == "mute" and change.target_kind == "user":
+                targets[change.actor_id].add(change.target_id)
+        if not targets:
+            return
+        muters = list(targets)
+        hidden, followed = await asyncio.gather(
+            asyncio.gather(*(self._safety.hidden_authors(m, targets[m]) for m in muters)),
+            asyncio.gather(*(self._graph.followed_among(m, targets[m]) for m in muters)))
+        authors = sorted({a for found in targets.values() for a in found})
+        newest = dict(zip(authors, await asyncio.gather(*(self._posts.newest(a, self._cap) for a in authors)),
+                          strict=True))
+        adds: dict[str, list[str]] = defaultdict(list)
+        removes: dict[str, list[str]] = defaultdict(list)
+        for muter, hidden_here, followed_here in zip(muters, hidden, followed, strict=True):
+            for author in targets[muter]:
+                if author in hidden_here:
+                    removes[muter] += [p.post_id for p in newest[author]]
+                elif author in followed_here:
+                    adds[muter] += [p.post_id for p in newest[author] if shown_in_feed_of(muter, p, True)]
+        await self._cache.remove(removes)
+        await self._cache.add(adds)

@@ -38,6 +38,12 @@ def blocked_either_way(relation: Relation) -> bool:
     return relation.i_block or relation.blocks_me
 
 
+def hidden_from_feed(reader_side: Relation) -> bool:
+    """Whether the row's owner (a reader) never sees the other user's posts in their feed: blocked either way,
+    or the reader muted them. The same rule as :func:`skip_in_fan_out`, seen from the reader's side."""
+    return blocked_either_way(reader_side) or reader_side.i_mute
+
+
 def skip_in_fan_out(author_side: Relation) -> bool:
     """Whether a post of the row's owner (an author) skips the other user (a follower) at fan-out: blocked
     either way, or the follower muted the author."""

@@ -287,3 +287,32 @@ def test_rebuild_feeds_equals_live_and_repairs_a_damaged_feed(
     assert rebuild_feeds(test_env, "--check").returncode == 0
     assert redis_feed(settings, fan) == pushed
     assert feed_ids(client, settings, fan) == sorted([*pushed, pulled], reverse=True)
+
+
+def test_a_muted_author_is_left_out_of_the_live_feed_and_of_its_rebuild_alike(
+    client: httpx.Client, settings: Settings, log: Events, test_env: dict[str, str]
+) -> None:
+    kept_author, muted_author, fan = new_id(), new_id(), new_id()
+    log.follow(fan, kept_author)
+    log.follow(fan, muted_author)
+    log.settle()
+    build_feed(client, settings, fan)
+    older = log.post(muted_author)
+    log.settle()
+    muted = client.post(f"/users/{muted_author}/mute", headers=auth(settings, fan))
+    assert muted.status_code == 202, muted.text
+    shown = client.get("/feed", headers=auth(settings, fan), params={"after": muted.json()["token"]})
+    assert older not in [i["post_id"] for i in shown.json()["items"]]  # retroactive, at read time
+    kept, skipped = log.post(kept_author), log.post(muted_author)
+    log.settle()
+    assert redis_feed(settings, fan) == [kept]  # the older post removed by the mute, the newer one skipped
+    assert feed_ids(client, settings, fan) == [kept]
+    checked = rebuild_feeds(test_env, "--check")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+    unmuted = client.delete(f"/users/{muted_author}/mute", headers=auth(settings, fan))
+    assert unmuted.status_code == 202, unmuted.text
+    back = client.get("/feed", headers=auth(settings, fan), params={"after": unmuted.json()["token"]})
+    assert [i["post_id"] for i in back.json()["items"]] == sorted([kept, older, skipped], reverse=True)
+    assert redis_feed(settings, fan) == sorted([kept, older, skipped], reverse=True)  # back-filled
+    assert rebuild_feeds(test_env, "--check").returncode == 0
