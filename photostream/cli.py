@@ -84,8 +84,15 @@ def demo() -> None:
 
     _logging()
     settings = get_settings()
+    seeded = flow.start_fresh_groups_at_log_end(settings)
+    if seeded:
+        typer.echo(f"new consumer groups start at the log's end: {', '.join(seeded)}", err=True)
     manager.start_app(settings, report=lambda line: typer.echo(line, err=True))
-    flow.run(settings, typer.echo)
+    try:
+        flow.run(settings, typer.echo)
+    except flow.WorkerBehindError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
 
 
 @app.command()

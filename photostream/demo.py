@@ -28,14 +28,35 @@ def _photo() -> bytes:
     return bytes(red.bandjoin([green, (red + green) / 2]).cast("uchar").pngsave_buffer())
 
 
-def _until(probe: Callable[[], Any], timeout_s: float = 15.0) -> Any:
-    """Poll a read until it shows the write (the demo's hashtag reads have no consistency token)."""
+class WorkerBehindError(RuntimeError):
+    """The worker has not applied the demo's write in time (it is still draining older records)."""
+
+
+def _until(probe: Callable[[], Any], what: str, timeout_s: float = 15.0) -> Any:
+    """Poll a read until it shows the write (the demo's hashtag reads have no consistency token); if it does not
+    in time, say so plainly instead of failing on a missing value."""
     deadline = time.monotonic() + timeout_s
     while True:
         value = probe()
-        if value or time.monotonic() > deadline:
+        if value:
             return value
+        if time.monotonic() > deadline:
+            raise WorkerBehindError(f"{what} did not show within {timeout_s:.0f} s: the worker is still applying "
+                                    "older records (see `photostream lag`); run `make demo` again once it caught up")
         time.sleep(0.2)
+
+
+def start_fresh_groups_at_log_end(settings: Settings) -> list[str]:
+    """A demo app id whose consumer groups never existed starts them at the log's end: the demo narrates its own
+    events, not the backlog other runs left on the shared topics. Groups that exist keep their position."""
+    from photostream.lag import consumer_lag
+    from streams.consumer_groups import end_offsets, groups_of, seed_groups
+
+    existing = {row.group for row in consumer_lag(settings)}
+    fresh = {group: topics for group, topics in groups_of(settings.app_id).items() if group not in existing}
+    if fresh:
+        seed_groups(settings, fresh, end_offsets(settings, {t for topics in fresh.values() for t in topics}))
+    return sorted(fresh)
 
 
 def run(settings: Settings, say: Callable[[str], None]) -> None:
@@ -64,12 +85,12 @@ def run(settings: Settings, say: Callable[[str], None]) -> None:
         created.raise_for_status()
         post = created.json()
         say(f"POST /posts → 202, event {post['event_id']}, token {post['token']}")
-        seen = _until(lambda: _read_post(api, post["id"], post["token"]), timeout_s=120)
+        seen = _until(lambda: _read_post(api, post["id"], post["token"]), "the new post", timeout_s=120)
         say(f"GET /posts/{post['id']}?after=TOKEN → read-your-writes: {seen['caption']!r}")
         api.post(f"/posts/{post['id']}/like", headers=as_bob).raise_for_status()
         api.post(f"/posts/{post['id']}/comments", headers=as_bob, json={"text": "wow!"}).raise_for_status()
         api.post(f"/users/{alice}/follow", headers=as_bob).raise_for_status()
-        summary = _until(lambda: _hashtag(api, tag), timeout_s=60)
+        summary = _until(lambda: _hashtag(api, tag), f"#{tag}", timeout_s=60)
         say(f"GET /hashtags/{tag.title()} → {summary}")
         profile = api.get(f"/users/{alice}").json()
         say(f"GET /users/{alice} → {profile}")
