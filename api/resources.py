@@ -20,7 +20,6 @@ from sinks.engagement_reads import EngagementReads
 from sinks.feed_reads import FeedReader
 from sinks.feeds import FeedCache, FeedPosts
 from sinks.follow_lists import FollowLists
-from sinks.graph import GraphReader
 from sinks.hashtags.reads import HashtagReads
 from sinks.images import ImageIndex
 from sinks.photo_derivatives import PhotoDerivatives
@@ -69,7 +68,7 @@ class ApiResources:
                    TTLCache(maxsize=10_000, ttl=settings.hashtag_response_cache_s),
                    engagement=EngagementReads(session, redis), comments=CommentReads(session),
                    author_posts=AuthorPosts(session), follow_lists=FollowLists(session),
-                   feeds=FeedReader(GraphReader(session), FeedPosts(session),
+                   feeds=FeedReader(audience, FeedPosts(session),
                                     FeedCache.for_settings(redis, settings), settings.feed_cap, audience.safety),
                    renderer=Renderer(s3.client(settings), settings, ImageIndex(session)),
                    image_links=ImageLinks.of(settings),

@@ -39,13 +39,15 @@ log = logging.getLogger(__name__)
 
 def build_processors(settings: Settings, resources: Resources) -> list[BatchProcessor]:
     counter, popularity = counter_and_popularity(settings, resources.session, resources.redis)
+    # the feed stores are shared by the two processors that edit feeds (statements prepared once)
+    graph, safety = GraphReader(resources.session), SafetyReader(resources.session)
+    feed_posts, feed_cache = FeedPosts(resources.session), FeedCache.for_settings(resources.redis, settings)
     return [
         HashtagExtractor(resources.session, resources.publisher, settings.publish_timeout_s),
         counter,
         popularity,
-        FeedProcessor(settings, GraphWriter(resources.session), GraphReader(resources.session),
-                      FeedPosts(resources.session), FeedCache.for_settings(resources.redis, settings),
-                      resources.redis, safety=SafetyReader(resources.session)),
+        FeedProcessor(settings, GraphWriter(resources.session), graph, feed_posts, feed_cache, resources.redis,
+                      safety=safety),
         CommentsProjector(CommentWriter(resources.session), resources.redis),
         FollowRequestsProjector(FollowRequests(resources.session), resources.redis),
         UnreadProcessor(UnreadPairs(resources.session), UnreadSets(resources.redis, settings.app_id), resources.redis),
@@ -58,9 +60,7 @@ def build_processors(settings: Settings, resources: Resources) -> list[BatchProc
                                    settings.avatar_purge_timeout_s), resources.redis),
         SafetyProcessor(SafetyWriter(resources.session), resources.publisher, resources.redis,
                         settings.publish_timeout_s,
-                        MuteFeedEffects(SafetyReader(resources.session), GraphReader(resources.session),
-                                        FeedPosts(resources.session),
-                                        FeedCache.for_settings(resources.redis, settings), settings.feed_cap)),
+                        MuteFeedEffects(safety, graph, feed_posts, feed_cache, settings.feed_cap)),
     ]
 
 

@@ -100,13 +100,19 @@ def build_feed(client: httpx.Client, settings: Settings, user: str) -> None:
     wait_for(lambda: redis_feed(settings, user), lambda f: f is not None, 20, f"the feed of {user} to be built")
 
 
+def follow_and_build(client: httpx.Client, settings: Settings, log: Events, fan: str, *authors: str) -> None:
+    """``fan`` follows ``authors`` (applied), then reads their feed once so it is built in Redis."""
+    for author in authors:
+        log.follow(fan, author)
+    log.settle()
+    build_feed(client, settings, fan)
+
+
 def test_a_followers_feed_holds_each_post_once_newest_first(
     client: httpx.Client, settings: Settings, log: Events
 ) -> None:
     author, fan = new_id(), new_id()
-    log.follow(fan, author)
-    log.settle()
-    build_feed(client, settings, fan)
+    follow_and_build(client, settings, log, fan, author)
     posts = [log.post(author) for _ in range(3)]
     again = events.post_created(author_id=author, caption="dup", image_ids=[new_id()])
     log.publish(again)
@@ -160,9 +166,7 @@ def test_a_deleted_post_leaves_every_feed(
     client: httpx.Client, settings: Settings, log: Events
 ) -> None:
     author, fan = new_id(), new_id()
-    log.follow(fan, author)
-    log.settle()
-    build_feed(client, settings, fan)
+    follow_and_build(client, settings, log, fan, author)
     gone, kept = log.post(author), log.post(author)
     log.settle()
     log.delete(author, gone)
@@ -176,9 +180,7 @@ def test_the_cap_bounds_redis_and_older_pages_come_from_cassandra(
     client: httpx.Client, settings: Settings, log: Events
 ) -> None:
     author, fan = new_id(), new_id()
-    log.follow(fan, author)
-    log.settle()
-    build_feed(client, settings, fan)
+    follow_and_build(client, settings, log, fan, author)
     posts = sorted((log.post(author) for _ in range(settings.feed_cap + 3)), reverse=True)
     log.settle()
     assert redis_feed(settings, fan) == posts[:settings.feed_cap]
@@ -209,9 +211,7 @@ def test_pages_neither_repeat_nor_skip_while_posts_arrive(
     client: httpx.Client, settings: Settings, log: Events
 ) -> None:
     author, fan = new_id(), new_id()
-    log.follow(fan, author)
-    log.settle()
-    build_feed(client, settings, fan)
+    follow_and_build(client, settings, log, fan, author)
     posts = sorted((log.post(author) for _ in range(4)), reverse=True)
     log.settle()
     first = client.get("/feed", headers=auth(settings, fan), params={"limit": 2}).json()
@@ -228,9 +228,7 @@ def test_private_posts_stay_in_their_authors_feed(
     client: httpx.Client, settings: Settings, log: Events
 ) -> None:
     author, fan = new_id(), new_id()
-    log.follow(fan, author)
-    log.settle()
-    build_feed(client, settings, fan)
+    follow_and_build(client, settings, log, fan, author)
     secret, shared = log.post(author, "private"), log.post(author, "followers")
     log.settle()
     assert feed_ids(client, settings, fan) == [shared]
@@ -293,10 +291,7 @@ def test_a_muted_author_is_left_out_of_the_live_feed_and_of_its_rebuild_alike(
     client: httpx.Client, settings: Settings, log: Events, test_env: dict[str, str]
 ) -> None:
     kept_author, muted_author, fan = new_id(), new_id(), new_id()
-    log.follow(fan, kept_author)
-    log.follow(fan, muted_author)
-    log.settle()
-    build_feed(client, settings, fan)
+    follow_and_build(client, settings, log, fan, kept_author, muted_author)
     older = log.post(muted_author)
     log.settle()
     muted = client.post(f"/users/{muted_author}/mute", headers=auth(settings, fan))
