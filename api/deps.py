@@ -15,12 +15,14 @@ from producers.ids import is_id
 _bearer = HTTPBearer(auto_error=False)
 
 
-def get_settings(request: Request) -> Settings:
+# The two plain accessors are ``async`` on purpose: FastAPI runs a sync dependency in a worker thread, a
+# hand-off that cost more than the rest of a cached read.
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_resources(request: Request) -> Any:
+async def get_resources(request: Request) -> Any:
     return request.app.state.resources
 
 

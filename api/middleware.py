@@ -133,8 +133,9 @@ class ConsistencyGuard:
 
 
 class ReadRateLimit:
-    """Reads (GET/HEAD under the API prefix) are limited per client address: a Redis token bucket, one
-    EVALSHA round trip per read, shared by all API replicas.
+    """Reads (GET/HEAD under the API prefix) are limited per client address: a Redis token bucket shared by
+    all API replicas, taken in small leases (:class:`api.ratelimit.AddressLeases`: one EVALSHA per lease,
+    not per read).
 
     The address is the connection's peer as the ASGI server reports it (uvicorn substitutes
     ``X-Forwarded-For`` only from proxies it trusts, so a client cannot pick its own bucket). The default
@@ -145,14 +146,15 @@ class ReadRateLimit:
     :class:`ErrorShield`), not an unlimited read."""
 
     def __init__(self, app: ASGIApp, limit: ratelimit.Limit, prefix: str) -> None:
-        self.app, self.limit, self.prefix = app, limit, prefix
+        self.app, self.prefix = app, prefix
+        self.leases = ratelimit.AddressLeases(limit)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] in ("GET", "HEAD") and scope["path"].startswith(self.prefix):
             client = scope.get("client")
             address = client[0] if client else "unknown"
             redis: Any = scope["app"].state.resources.redis
-            decision = await ratelimit.take_for_address(redis, address, self.limit)
+            decision = await self.leases.take(redis, address)
             if not decision.allowed:
                 await _answer(scope, receive, send, 429, "rate_limited",
                               f"too many reads from this address; retry in {decision.retry_after_s}s",

@@ -40,6 +40,28 @@ return {allowed, retry_ms}
 """
 _TAKE_SHA = hashlib.sha1(_TAKE.encode()).hexdigest()
 
+# KEYS[1]=bucket; ARGV: capacity, refill per second, now, wanted. Grants min(wanted, whole tokens available).
+_LEASE = """
+local capacity = tonumber(ARGV[1])
+local rate = tonumber(ARGV[2])
+local now = tonumber(ARGV[3])
+local wanted = tonumber(ARGV[4])
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
+local tokens = tonumber(state[1]) or capacity
+local ts = tonumber(state[2]) or now
+tokens = math.min(capacity, tokens + math.max(0, now - ts) * rate)
+local granted = math.min(wanted, math.floor(tokens))
+local retry_ms = 0
+tokens = tokens - granted
+if granted == 0 then
+  retry_ms = math.ceil((1 - tokens) / rate * 1000)
+end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
+redis.call('PEXPIRE', KEYS[1], math.ceil(capacity / rate * 1000) + 1000)
+return {granted, retry_ms}
+"""
+_LEASE_SHA = hashlib.sha1(_LEASE.encode()).hexdigest()
+
 
 @dataclass(frozen=True)
 class Limit:
@@ -60,10 +82,50 @@ async def take(redis: Any, user_id: str, action: str, limit: Limit) -> Decision:
     return await _take(redis, keys.rate_bucket(user_id, action), limit)
 
 
-async def take_for_address(redis: Any, address: str, limit: Limit) -> Decision:
-    """Take one token from a client address's read bucket (an address never looks like a user id, so the
-    two kinds of bucket cannot collide)."""
-    return await _take(redis, keys.rate_bucket(address, "read"), limit)
+class AddressLeases:
+    """Reads' per-address buckets without a Redis round trip per read: this process takes a small lease of
+    tokens from the shared Redis bucket (one EVALSHA for up to ``lease_size`` reads) and spends it locally.
+
+    The shared bucket stays the only source of tokens, so all replicas together never allow more than the
+    limit; a lease unspent after ``lease_ttl_s`` is dropped (those tokens are lost to the client rather than
+    kept stale). The lease is small next to the burst (an eighth, at most 16), so the limit still bites
+    within a few reads of where one round trip per read would put it.
+
+    Buckets are per address (an address never looks like a user id, so the two kinds cannot collide).
+    """
+
+    def __init__(self, limit: Limit, lease_ttl_s: float = 1.0) -> None:
+        self.limit, self.lease_ttl_s = limit, lease_ttl_s
+        self.lease_size = max(1, min(16, limit.burst // 8))
+        self._leases: dict[str, tuple[int, float]] = {}  # address -> (tokens left, expiry on the monotonic clock)
+
+    async def take(self, redis: Any, address: str) -> Decision:
+        now = time.monotonic()
+        left, expires = self._leases.get(address, (0, 0.0))
+        if left > 0 and now < expires:
+            self._leases[address] = (left - 1, expires)
+            return Decision(True, 0)
+        granted, retry_ms = await _lease(redis, keys.rate_bucket(address, "read"), self.limit, self.lease_size)
+        if granted == 0:
+            self._leases.pop(address, None)
+            return Decision(False, max(1, math.ceil(retry_ms / 1000)))
+        if granted > 1:
+            self._leases[address] = (granted - 1, now + self.lease_ttl_s)
+        else:
+            self._leases.pop(address, None)
+        if len(self._leases) > 100_000:  # many idle addresses: forget the expired leases
+            self._leases = {a: lease for a, lease in self._leases.items() if lease[1] > now}
+        return Decision(True, 0)
+
+
+async def _lease(redis: Any, key: str, limit: Limit, want: int) -> tuple[int, int]:
+    """Up to ``want`` tokens from the bucket at once: (how many were granted, ms until one is next free)."""
+    args = (limit.burst, limit.per_minute / 60.0, time.time(), want)
+    try:
+        granted, retry_ms = await redis.evalsha(_LEASE_SHA, 1, key, *args)
+    except NoScriptError:
+        granted, retry_ms = await redis.eval(_LEASE, 1, key, *args)
+    return int(granted), int(retry_ms)
 
 
 async def _take(redis: Any, key: str, limit: Limit) -> Decision:

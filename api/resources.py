@@ -10,6 +10,7 @@ from cassandra.cluster import Cluster, Session
 
 from api.images_links import ImageLinks
 from api.images_service import Renderer
+from api.shared_answers import SharedAnswers
 from photostream.settings import Settings
 from producers.publisher import Publisher
 from sinks import s3
@@ -39,8 +40,8 @@ class ApiResources:
     #: the follow graph plus which accounts are private and blocks: everything a visibility check reads
     graph: SafeAudience
     images: ImageIndex
-    #: rendered hashtag summaries of hot tags, reused for ``hashtag_response_cache_s`` within this process
-    hashtag_responses: TTLCache[str, dict[str, Any]]
+    #: hashtag summaries as an anonymous reader sees them, shared for ``hashtag_response_cache_s`` in this process
+    hashtag_responses: SharedAnswers[dict[str, Any]]
     engagement: EngagementReads
     comments: CommentReads
     feeds: FeedReader
@@ -65,7 +66,7 @@ class ApiResources:
         audience = SafeAudience(session, redis)
         return cls(Publisher(settings), redis, cluster, session, s3.client(settings), HashtagReads(session, redis),
                    audience, ImageIndex(session),
-                   TTLCache(maxsize=10_000, ttl=settings.hashtag_response_cache_s),
+                   SharedAnswers(settings.hashtag_response_cache_s),
                    engagement=EngagementReads(session, redis), comments=CommentReads(session),
                    author_posts=AuthorPosts(session), follow_lists=FollowLists(session),
                    feeds=FeedReader(audience, FeedPosts(session),

@@ -66,9 +66,13 @@ async def _not_muted(resources: Any, viewer: str | None, name: str) -> set[str]:
 async def get_hashtag(tag: str, resources: ResourcesDep, viewer: OptionalUser) -> dict[str, Any]:
     name = canonical(tag)
     muted = await _not_muted(resources, viewer, name)
-    cached: dict[str, Any] | None = resources.hashtag_responses.get(name)
-    if cached is not None:  # hot tags: the counts move once per window anyway
-        return await _personal(resources, viewer, cached, muted)
+    # hot tags: the counts move once per window anyway, so one reading serves every reader for a moment
+    body = await resources.hashtag_responses.get(name, lambda: _summary(resources, name))
+    return await _personal(resources, viewer, body, muted)
+
+
+async def _summary(resources: Any, name: str) -> dict[str, Any]:
+    """A tag's page as an anonymous reader sees it: count, top posts, related tags."""
     store: HashtagReads = resources.hashtags
     count = await store.post_count(name)
     if count is None:
@@ -76,10 +80,8 @@ async def get_hashtag(tag: str, resources: ResourcesDep, viewer: OptionalUser) -
     top = await resources.redis.zrevrange(keys.hashtag_top(name), 0, TOP_POSTS_SHOWN - 1)
     if not top:  # not hot: the newest posts from Cassandra stand in
         top = await store.newest_posts(name, TOP_POSTS_SHOWN, None)
-    body: dict[str, Any] = {"tag": name, "post_count": count, "top_posts": await summaries(resources, list(top)),
-            "related": await store.related(name)}
-    resources.hashtag_responses[name] = body
-    return await _personal(resources, viewer, body, muted)
+    top_posts, related = await asyncio.gather(summaries(resources, list(top)), store.related(name))
+    return {"tag": name, "post_count": count, "top_posts": top_posts, "related": related}
 
 
 async def _personal(resources: Any, viewer: str | None, body: dict[str, Any], muted: set[str]) -> dict[str, Any]:

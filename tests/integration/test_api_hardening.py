@@ -9,9 +9,11 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from api import ratelimit
 from api.consistency import ConsistencyToken, token_key
 from photostream.settings import Settings
 from producers.ids import new_id
+from sinks.redis_client import async_client
 from tests.integration.conftest import Process, auth, free_port
 from tests.integration.tcp_proxy import TcpProxy
 
@@ -148,3 +150,20 @@ def test_a_cassandra_outage_is_a_503_in_the_error_shape(limited_api: str, cassan
     answer = httpx.get(f"{limited_api}/api/v1/users/{new_id()}", headers={"X-Forwarded-For": "203.0.113.9"},
                        timeout=30)
     assert_unavailable(answer)
+
+
+async def test_read_leases_of_two_replicas_never_exceed_the_shared_bucket(settings: Settings) -> None:
+    """Two API processes' lease holders (AddressLeases) drawing on one real Redis bucket: together they allow
+    exactly the burst, then refuse with a retry hint — leasing saves round trips without loosening the limit."""
+    redis = async_client(settings)
+    limit = ratelimit.Limit(per_minute=0.6, burst=40)  # 0.01/s: no refill within the test
+    replicas = [ratelimit.AddressLeases(limit), ratelimit.AddressLeases(limit)]
+    address = f"198.51.100.{new_id()[-4:]}"  # a unique bucket for this run
+    try:
+        decisions = [await replicas[i % 2].take(redis, address) for i in range(100)]
+    finally:
+        await redis.aclose()
+    assert sum(d.allowed for d in decisions) == limit.burst
+    refused = [d for d in decisions if not d.allowed]
+    assert refused and all(d.retry_after_s >= 1 for d in refused)
+    assert replicas[0].lease_size == 5  # an eighth of the burst: 8 round trips for 40 reads, not 40
