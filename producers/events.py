@@ -174,6 +174,17 @@ def _mute_target(record: dict[str, Any]) -> None:
         _not_self_target(record)
 
 
+def _photo_tag(record: dict[str, Any]) -> None:
+    """An add places the tag on the photo (x, y relative, 0..1); nobody tags themselves."""
+    if record["action"] == "add":
+        if record["tagger_id"] == record["tagged_id"]:
+            raise EventValidationError("tagged_id", "the author cannot tag themselves")
+        for axis in ("x", "y"):
+            value = record.get(axis)
+            if value is None or not 0.0 <= value <= 1.0:
+                raise EventValidationError(axis, "a relative position between 0 and 1")
+
+
 RULES: dict[str, Rule] = {
     "post-created": _post_created,
     "post-hashtag": _post_hashtag,
@@ -182,6 +193,7 @@ RULES: dict[str, Rule] = {
     "follow-requested": _not_self_follow,
     "block-changed": _not_self_target,
     "mute-changed": _mute_target,
+    "photo-tag-changed": _photo_tag,
 }
 
 
@@ -293,3 +305,14 @@ def content_reported(
 
 def account_deleted(*, user_id: str) -> Event:
     return event_type("account-deleted").create({"user_id": user_id})
+
+
+def photo_tag_changed(
+    *, post_id: str, image_id: str, tagger_id: str, tagged_id: str, action: Literal["add", "approve", "remove"],
+    x: float | None = None, y: float | None = None, pending: bool = False,
+) -> Event:
+    """A people tag on one photo of a post: added by the author (``pending`` when the tagged person approves
+    tags first), approved by the tagged person, or removed by either."""
+    return event_type("photo-tag-changed").create({
+        "post_id": post_id, "image_id": image_id, "tagger_id": tagger_id, "tagged_id": tagged_id,
+        "action": action, "x": x, "y": y, "pending": pending})

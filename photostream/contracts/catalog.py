@@ -69,6 +69,9 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec("content-reported", "target_id", 4, "per target: moderation sees all reports of a target together",
               _KEEP),
     TopicSpec("account-deleted", "user_id", 4, "per user", _KEEP),
+    TopicSpec("photo-tag-changed", "post_id", 4,
+              "per post: one photo's tag adds, approvals and removals stay ordered, and a post's tags are "
+              "applied by the partition that owns the post's likes and comments", _KEEP),
 )
 
 _BY_NAME = {spec.name: spec for spec in TOPICS}

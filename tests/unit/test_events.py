@@ -89,6 +89,8 @@ def every_constructor():
         events.mute_changed(actor_id=USER, target_id=OTHER, action="on"),
         events.content_reported(reporter_id=USER, target_kind="post", target_id=new_id(), reason="spam"),
         events.account_deleted(user_id=USER),
+        events.photo_tag_changed(post_id=new_id(), image_id=new_id(), tagger_id=USER, tagged_id=new_id(), action="add",
+                                 x=0.25, y=0.75, pending=True),
     ]
 
 
