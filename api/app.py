@@ -14,6 +14,7 @@ from api import errors, middleware, realtime
 from api.resources import ApiResources
 from api.routes import auth, feed, hashtags, health, posts_read, reads, safety, social, status, uploads, users, writes
 from api.routes import avatars as avatar_routes
+from api.routes import notifications as notification_routes
 from photostream.settings import Settings
 
 PREFIX = "/api/v1"
@@ -42,6 +43,7 @@ def create_app(settings: Settings) -> FastAPI:
     for router in (writes.router, reads.router, uploads.router, hashtags.router, feed.router, posts_read.router,
                    social.router, status.router, safety.router):
         app.include_router(router, prefix=PREFIX)
+    app.include_router(notification_routes.router, prefix=PREFIX)
 
     middleware.install(app, settings, PREFIX)
     app.add_middleware(RequestMetrics)  # outermost: it sees the status every other layer answered

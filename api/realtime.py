@@ -1,6 +1,6 @@
 """Live status push: one hub per API process fans status changes out to the user's WebSockets.
 
-The processors write a user's badge or presence and then ping ``status:{user}`` (Redis pub/sub). Each API
+The processors write a user's badge, presence or notifications and then ping ``status:{user}`` (Redis pub/sub). Each API
 process subscribes to the channels of the users connected to it (one pub/sub connection per process,
 subscribing on a user's first local connection, unsubscribing on the last), so every device of a user receives
 the change whichever process holds it. On a ping the hub re-reads the status once (one round trip, however
@@ -27,6 +27,7 @@ from api.realtime_status import Status, StatusReader
 from photostream.settings import Settings
 from producers.publisher import Publisher
 from sinks import keys
+from sinks.notification_lists import NotificationLists
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +165,8 @@ class StatusHub:
 
 def open_hub(settings: Settings, resources: Any) -> StatusHub:
     """The process's hub over the API's clients, started (call inside the running event loop)."""
-    hub = StatusHub(settings, resources.redis, StatusReader(resources.redis, resources.session), resources.publisher)
+    notifications = NotificationLists(resources.redis, settings.app_id, settings.notifications_cap)
+    hub = StatusHub(settings, resources.redis, StatusReader(resources.redis, resources.session, notifications),
+                    resources.publisher)
     hub.start()
     return hub

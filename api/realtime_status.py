@@ -1,9 +1,11 @@
-"""The status a user sees: ``{newly_unread_count, online_status, last_seen}`` (+ ``sender_ids`` in detail).
+"""The status a user sees: ``{newly_unread_count, online_status, last_seen, unread_notifications}`` (+
+``sender_ids`` in detail).
 
 Read in one Redis round trip (a pipeline over the user's own keys, which share a hash tag): the unread set's
-size (or members) and the presence hash. When Redis is unreachable the same answer is derived from Cassandra
-(``unread_pairs`` and ``presence``): slower, never a failure. ``last_seen`` is epoch milliseconds, or None
-for a user never seen; ``online_status`` is ``offline`` for them.
+size (or members), the presence hash and the unread notifications (a ZCOUNT above the read mark). When Redis is
+unreachable the same answer is derived from Cassandra (``unread_pairs``, ``presence``, the newest notifications):
+slower, never a failure. ``last_seen`` is epoch milliseconds, or None for a user never seen; ``online_status``
+is ``offline`` for them.
 """
 
 from __future__ import annotations
@@ -14,24 +16,32 @@ from cassandra.cluster import Session
 
 from api.errors import STORE_OUTAGES
 from sinks import keys
+from sinks.notification_lists import NotificationLists
+from sinks.notifications import NotificationStore
 from sinks.presence import PresenceRows
 from sinks.unread import UnreadPairs
 
 Status = dict[str, Any]
+#: the notifications counted when no list settings are given (the settings' default)
+DEFAULT_CAP = 200
 
 
-def status_of(senders: list[str] | None, count: int, online: str | None, last_seen: int | None) -> Status:
-    status: Status = {"newly_unread_count": count, "online_status": online or "offline", "last_seen": last_seen}
+def status_of(senders: list[str] | None, count: int, online: str | None, last_seen: int | None,
+              unread_notifications: int = 0) -> Status:
+    status: Status = {"newly_unread_count": count, "online_status": online or "offline", "last_seen": last_seen,
+                      "unread_notifications": unread_notifications}
     if senders is not None:
         status["sender_ids"] = sorted(senders)
     return status
 
 
 class StatusReader:
-    def __init__(self, redis: Any, session: Session) -> None:
+    def __init__(self, redis: Any, session: Session, notifications: NotificationLists | None = None) -> None:
         self._redis = redis
         self._pairs = UnreadPairs(session)
         self._presence = PresenceRows(session)
+        self._notifications = notifications or NotificationLists(redis, "", DEFAULT_CAP)
+        self._notification_rows = NotificationStore(session)
 
     async def read(self, user_id: str, detail: bool = False) -> Status:
         try:
@@ -46,13 +56,16 @@ class StatusReader:
             else:
                 pipe.scard(keys.unread_senders(user_id))
             pipe.hmget(keys.presence(user_id), "status", "last_seen")
-            unread, (online, last_seen) = await pipe.execute()
+            self._notifications.unread_in(pipe, user_id)
+            unread, (online, last_seen), notifications = await pipe.execute()
         senders = sorted(unread) if detail else None
         count = len(unread) if detail else int(unread)
-        return status_of(senders, count, online, int(last_seen) if last_seen else None)
+        return status_of(senders, count, online, int(last_seen) if last_seen else None, int(notifications))
 
     async def from_cassandra(self, user_id: str, detail: bool) -> Status:
         senders = await self._pairs.unread_of(user_id)
         presence = await self._presence.get(user_id)
+        newest = await self._notification_rows.page(user_id, None, self._notifications.cap)
+        read_at = await self._notification_rows.read_at(user_id)
         return status_of(senders if detail else None, len(senders), presence.status if presence else None,
-                         presence.last_seen if presence else None)
+                         presence.last_seen if presence else None, sum(n.updated_at > read_at for n in newest))

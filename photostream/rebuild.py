@@ -45,8 +45,15 @@ def _unread(settings: Settings, repair: bool) -> Coroutine[Any, Any, RebuildRepo
     return rebuild_unread(settings, repair)
 
 
+def _notifications(settings: Settings, repair: bool) -> Coroutine[Any, Any, RebuildReport]:
+    from photostream.rebuild_notifications import rebuild_notifications
+
+    return rebuild_notifications(settings, repair)
+
+
 #: view name -> rebuilder(settings, repair)
-REBUILDERS: dict[str, Rebuilder] = {"hashtags": _hashtags, "feeds": _feeds, "unread": _unread}
+REBUILDERS: dict[str, Rebuilder] = {"hashtags": _hashtags, "feeds": _feeds, "unread": _unread,
+                                    "notifications": _notifications}
 
 
 @asynccontextmanager

@@ -184,6 +184,14 @@ class Settings(BaseSettings):
     #: statuses queued per WebSocket before the client counts as too slow and is dropped
     status_queue_max: int = 16
 
+    # --- notifications (streams.notifications, api.routes.notifications) ---
+    #: one notification per (recipient, kind, target) per bucket of this many seconds, updated in place
+    notification_bucket_s: int = Field(default=3600, ge=1)
+    #: the newest notifications each user keeps in Redis; older ones are paged from Cassandra
+    notifications_cap: int = Field(default=200, ge=1)
+    #: the latest actors a notification names ("alice, bob and 40 others")
+    notification_actors_shown: int = Field(default=3, ge=1)
+
     @field_validator("cassandra_contact_points", mode="before")
     @classmethod
     def _split_contact_points(cls, value: object) -> object:

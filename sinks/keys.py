@@ -145,3 +145,38 @@ def status_channel(namespace: str, user_id: str) -> str:
 def status_channel_owner(channel: str) -> str:
     """The user id of a :func:`status_channel`."""
     return channel[channel.rindex("{") + 1:-1]
+
+
+# Notifications (sinks/notification_lists.py): projections of the ``notifications`` and ``notification_reads``
+# tables (no TTL: `photostream rebuild notifications` restores lost ones). One user's keys share the
+# ``{user_id}`` hash tag, so a page, the unread count and the processor's script each touch one slot.
+
+
+def notification_ids(user_id: str) -> str:
+    """Sorted set notification id -> bucket start ms: the newest ``NOTIFICATIONS_CAP`` (ids order as listed)."""
+    return f"notif:{{{user_id}}}:ids"
+
+
+def notification_updated(user_id: str) -> str:
+    """Sorted set notification id -> updated_at ms (the unread count is a ZCOUNT above the read mark)."""
+    return f"notif:{{{user_id}}}:updated"
+
+
+def notification_items(user_id: str) -> str:
+    """Hash notification id -> JSON {kind, target_id, actors, actor_count, updated_at}."""
+    return f"notif:{{{user_id}}}:items"
+
+
+def notification_read(user_id: str) -> str:
+    """The read mark (ms): notifications updated at or before it are read."""
+    return f"notif:{{{user_id}}}:read"
+
+
+def notification_floor(user_id: str) -> str:
+    """The highest id ever trimmed off the list: ids at or below it live only in Cassandra."""
+    return f"notif:{{{user_id}}}:floor"
+
+
+def notification_owner(ids_key: str) -> str:
+    """The user id of a :func:`notification_ids` key (rebuilds find lists by SCAN)."""
+    return ids_key[ids_key.index("{") + 1:ids_key.rindex("}")]

@@ -16,10 +16,13 @@ from sinks.comments import CommentWriter
 from sinks.feeds import FeedCache, FeedPosts
 from sinks.graph import GraphReader, GraphWriter
 from sinks.images import ImageIndex
+from sinks.notification_lists import NotificationLists
+from sinks.notifications import NotificationStore
 from sinks.photo_derivatives import PhotoDerivatives
 from sinks.presence import PresenceHashes, PresenceRows
-from sinks.safety import SafetyReader, SafetyWriter
+from sinks.safety import SafeAudience, SafetyReader, SafetyWriter
 from sinks.unread import UnreadPairs, UnreadSets
+from sinks.usernames import UsernameDirectory
 from streams.avatars import AvatarsProcessor
 from streams.comments import CommentsProjector
 from streams.engine.loop import BatchLoop
@@ -28,6 +31,7 @@ from streams.feeds import FeedProcessor
 from streams.follow_requests import FollowRequestsProjector
 from streams.hashtags.extractor import HashtagExtractor
 from streams.hashtags.wiring import counter_and_popularity
+from streams.notifications import NotificationsProcessor
 from streams.photos import PhotoDerivativesProcessor
 from streams.presence import PresenceProcessor
 from streams.resources import Resources
@@ -61,6 +65,10 @@ def build_processors(settings: Settings, resources: Resources) -> list[BatchProc
         SafetyProcessor(SafetyWriter(resources.session), resources.publisher, resources.redis,
                         settings.publish_timeout_s,
                         MuteFeedEffects(safety, graph, feed_posts, feed_cache, settings.feed_cap)),
+        NotificationsProcessor(settings, NotificationStore(resources.session),
+                               NotificationLists(resources.redis, settings.app_id, settings.notifications_cap),
+                               SafeAudience(resources.session, resources.redis), UsernameDirectory(resources.session),
+                               resources.session, resources.redis),
     ]
 
 

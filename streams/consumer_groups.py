@@ -21,6 +21,7 @@ from streams.follow_requests import FollowRequestsProjector
 from streams.hashtags.counter import HashtagCounter
 from streams.hashtags.extractor import HashtagExtractor
 from streams.hashtags.popularity import PopularityUpdater
+from streams.notifications import NotificationsProcessor
 from streams.photos import PhotoDerivativesProcessor
 from streams.presence import PresenceProcessor
 from streams.safety import SafetyProcessor
@@ -33,7 +34,8 @@ def groups_of(app_id: str) -> dict[str, tuple[str, ...]]:
     """Every consumer group a worker with ``app_id`` uses, with its topics."""
     groups: dict[str, tuple[str, ...]] = {app_id: PROJECTOR_TOPICS}
     for processor in (FollowRequestsProjector, HashtagExtractor, HashtagCounter, PopularityUpdater, FeedProcessor,
-                      CommentsProjector, UnreadProcessor, PresenceProcessor, SafetyProcessor):
+                      CommentsProjector, UnreadProcessor, PresenceProcessor, SafetyProcessor,
+                      NotificationsProcessor):
         groups[f"{app_id}.{processor.name}"] = processor.topics
     for extra in (PhotoDerivativesProcessor, AvatarsProcessor):
         groups[f"{app_id}.{extra.name}"] = extra.topics

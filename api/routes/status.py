@@ -1,4 +1,5 @@
-"""A user's live status: the newly-unread badge, presence and last-seen time; read once or streamed.
+"""A user's live status: the newly-unread badge, presence, last-seen time and the unread notification count;
+read once or streamed.
 
 Only the user themself may look (401 without a valid token, 403 for anyone else's id). The WebSocket accepts
 the token in the ``Authorization`` header or, for browsers (which cannot set headers on a WebSocket), in a
@@ -39,8 +40,8 @@ def _own(user: str, user_id: str) -> str:
 async def get_status(request: Request, user_id: str, user: CurrentUser, resources: ResourcesDep,
                      settings: SettingsDep, response: Response, detail: Detail = False,
                      after: After = None) -> dict[str, Any]:
-    """``{newly_unread_count, online_status, last_seen}`` (+ ``sender_ids`` with ``detail=1``): one Redis round
-    trip, or Cassandra while Redis is down."""
+    """``{newly_unread_count, online_status, last_seen, unread_notifications}`` (+ ``sender_ids`` with
+    ``detail=1``): one Redis round trip, or Cassandra while Redis is down."""
     _own(user, user_id)
     await honour_after(after, resources, settings, response)
     return await hub_of(request).reader.read(user_id, detail=detail)

@@ -331,7 +331,7 @@ def test_with_redis_down_the_status_is_answered_from_cassandra(settings: Setting
             cluster.shutdown()
 
     assert asyncio.run(read()) == {"newly_unread_count": 1, "online_status": "offline", "last_seen": None,
-                                   "sender_ids": [a]}
+                                   "unread_notifications": 0, "sender_ids": [a]}
 
 
 # --- access ----------------------------------------------------------------------------------------------------

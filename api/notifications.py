@@ -1,0 +1,81 @@
+"""A user's notifications as the API shows them: paged from Redis, then Cassandra; hydrated in bulk.
+
+A page is the Redis list's items below the cursor (one script: ids, payloads, the read mark and the floor) and,
+only when Redis does not hold everything (a trimmed list, or no list at all after a Redis loss), the rest from
+Cassandra strictly below the last id served. Hydration is a constant number of round trips: the actors'
+profiles (one pipeline, misses in one Cassandra read) and, for post notifications, the posts and the
+visibility check (:func:`api.visibility.visible_posts`): a notification about a post the reader may no longer
+see (deleted, made private, its author blocked either way) is left out at read time too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from api.visibility import visible_posts
+from photostream.domain.notifications import is_read, target_kind_of
+from photostream.settings import Settings
+from sinks.notification_lists import NotificationLists
+from sinks.notifications import NotificationStore, StoredNotification
+from sinks.posts import read_posts_cached
+from sinks.profiles import read_profiles
+
+Item = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class NotificationsPage:
+    items: list[Item]
+    next_cursor: str | None
+
+
+class NotificationReads:
+    """Prepared once per API process (``app.state``)."""
+
+    def __init__(self, settings: Settings, resources: Any) -> None:
+        self._resources = resources
+        self.store = NotificationStore(resources.session)
+        self.lists = NotificationLists(resources.redis, settings.app_id, settings.notifications_cap)
+
+    async def page(self, user: str, cursor: str | None, limit: int) -> NotificationsPage:
+        cached = await self.lists.page(user, cursor, limit)
+        found = list(cached.items)
+        read_at = cached.read_at
+        if len(found) < limit and not cached.complete:
+            before = found[-1].id if found else cursor
+            found += await self.store.page(user, before, limit - len(found))
+            if not cached.exists:  # Redis lost the user's keys: the mark too (until a rebuild)
+                read_at = await self.store.read_at(user)
+        items = await self._hydrate(user, found, read_at)
+        return NotificationsPage(items, found[-1].id if len(found) == limit else None)
+
+    async def _hydrate(self, user: str, found: list[StoredNotification], read_at: int) -> list[Item]:
+        resources = self._resources
+        post_ids = sorted({n.target_id for n in found if target_kind_of(n.kind) == "post"})
+        actors = sorted({a for n in found for a in n.actors})
+        profiles, posts = await asyncio.gather(read_profiles(resources.session, resources.redis, actors),
+                                               read_posts_cached(resources.session, resources.redis, post_ids))
+        visible = {p["post_id"] for p in await visible_posts(resources.graph, user, posts) if p is not None}
+        items: list[Item] = []
+        for n in found:
+            kind = target_kind_of(n.kind)
+            if kind == "post" and n.target_id not in visible:
+                continue
+            items.append({
+                "id": n.id, "kind": n.kind, "target": {"kind": kind, "id": n.target_id},
+                "actors": [{"id": a, "username": (profiles.get(a) or {}).get("username")} for a in n.actors],
+                "actor_count": n.actor_count, "read": is_read(n.updated_at, read_at), "updated_at": n.updated_at,
+            })
+        return items
+
+    async def mark_read(self, user: str, up_to: str) -> int | None:
+        """Mark read everything updated up to the notification ``up_to`` was at (its ``updated_at``); None if the
+        user has no such notification. Durable first (Cassandra), then the Redis mark (which pings the status)."""
+        item = await self.lists.item(user, up_to) or await self.store.one(user, up_to)
+        if item is None:
+            return None
+        await self.store.mark_read(user, item.updated_at)
+        await self.lists.mark_read(user, item.updated_at)
+        return item.updated_at

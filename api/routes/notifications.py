@@ -1,0 +1,64 @@
+"""The caller's notifications: `GET /notifications` (newest first) and `POST /notifications/mark-read`.
+
+Only the caller's own: the user is the verified token's subject, never a parameter. Marking read is the one
+write here that does not go through Kafka: a read mark is the reader's private position (nothing else consumes
+it), so the API raises it durably (``notification_reads``, a max-wins timestamped upsert) and then in Redis,
+which pings the status stream with the new unread count.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, Field
+
+from api.deps import CurrentUser
+from api.errors import ApiError
+from api.notifications import NotificationReads
+from api.paging import DEFAULT_LIMIT, MAX_LIMIT
+from photostream.domain.notifications import parse_notification_id
+
+router = APIRouter(tags=["notifications"])
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="items per page")]
+Cursor = Annotated[str | None, Query(max_length=200, description="next_cursor of the previous page")]
+
+
+class MarkReadIn(BaseModel):
+    up_to: str = Field(max_length=200, description="a notification id: it and everything before it become read")
+
+
+def reads_of(request: Request) -> NotificationReads:
+    """The process's reader, prepared on first use."""
+    state = request.app.state
+    if getattr(state, "notification_reads", None) is None:
+        state.notification_reads = NotificationReads(state.settings, state.resources)
+    reads: NotificationReads = state.notification_reads
+    return reads
+
+
+def _checked(value: str, field: str) -> str:
+    try:
+        parse_notification_id(value)
+    except ValueError:
+        raise ApiError(422, "invalid", f"{field}: not a notification id", field) from None
+    return value
+
+
+@router.get("/notifications")
+async def get_notifications(request: Request, user: CurrentUser, limit: Limit = DEFAULT_LIMIT,
+                            cursor: Cursor = None) -> dict[str, Any]:
+    """``{items: [{id, kind, target {kind, id}, actors [{id, username}], actor_count, read, updated_at}],
+    next_cursor}``; the cursor is the last id of the page (pages neither repeat nor skip)."""
+    page = await reads_of(request).page(user, _checked(cursor, "cursor") if cursor else None, limit)
+    return {"items": page.items, "next_cursor": page.next_cursor}
+
+
+@router.post("/notifications/mark-read")
+async def mark_read(request: Request, body: MarkReadIn, user: CurrentUser) -> dict[str, Any]:
+    """``{read_at, unread_notifications}``; 404 if the caller has no notification with that id."""
+    reads = reads_of(request)
+    read_at = await reads.mark_read(user, _checked(body.up_to, "up_to"))
+    if read_at is None:
+        raise ApiError(404, "not_found", "no such notification", "up_to")
+    return {"read_at": read_at, "unread_notifications": await reads.lists.unread(user)}

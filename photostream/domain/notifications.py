@@ -1,0 +1,244 @@
+"""Notification rules, pure: which events notify whom, how they group, and what a group shows.
+
+An event becomes zero or more :class:`Draft`\\ s (:func:`drafts_of`): someone (the *actor*) did something
+(*kind*) to a *target* (a post or a user) that concerns a *recipient*. A draft's recipient may still need
+resolving (the author of a post, the owner of an ``@username``); once resolved it is a :class:`Signal`.
+
+Signals aggregate into groups: one notification per (recipient, kind, target, time bucket), whose members are
+the distinct actors ("alice and 41 others liked your photo"). A signal either adds its actor to the group of its
+own bucket or (an unlike, an unfollow, a withdrawn request or tag) retracts the actor from the group they were
+last added to. Each group is fed by one topic partition (likes, comments, comment mentions and tags are keyed
+by post; follows and follow requests by the followee; caption mentions by the author, and a post's caption is
+one event), which is why every kind below has exactly one source topic.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from photostream.domain.accounts import USERNAME_MAX, USERNAME_MIN
+from photostream.domain.safety import Relation, blocked_either_way
+from producers.ids import is_id
+
+Kind = Literal["like", "comment", "mention", "comment_mention", "follow", "follow_request", "follow_accepted",
+               "tag", "tag_request"]
+KINDS: tuple[Kind, ...] = ("like", "comment", "mention", "comment_mention", "follow", "follow_request",
+                           "follow_accepted", "tag", "tag_request")
+TargetKind = Literal["post", "user"]
+#: kinds about a post (the recipient must still be allowed to see it); the others are about a user
+POST_KINDS: frozenset[str] = frozenset({"like", "comment", "mention", "comment_mention", "tag", "tag_request"})
+
+#: ``@name`` not glued to a word or an e-mail address before it; names are matched case-insensitively
+_MENTION = re.compile(rf"(?<![\w.@])@([A-Za-z0-9_.]{{{USERNAME_MIN},{USERNAME_MAX}}})")
+#: at most this many distinct mentions of one text notify (a caption listing 500 names is spam)
+MAX_MENTIONS = 20
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """Who a draft concerns: a user id, the author of a post, or the owner of a username."""
+
+    by: Literal["user", "author_of", "username"]
+    value: str
+
+
+@dataclass(frozen=True)
+class Draft:
+    recipient: Recipient
+    kind: Kind
+    target_id: str
+    actor: str
+    present: bool  # False: retract the actor from the group
+    at: int  # event time, epoch ms
+
+    def resolved(self, recipient: str) -> Signal:
+        return Signal(recipient, self.kind, self.target_id, self.actor, self.present, self.at)
+
+
+@dataclass(frozen=True)
+class Signal:
+    recipient: str
+    kind: Kind
+    target_id: str
+    actor: str
+    present: bool
+    at: int
+
+    @property
+    def target_kind(self) -> TargetKind:
+        return target_kind_of(self.kind)
+
+    @property
+    def series(self) -> Series:
+        return Series(self.recipient, self.kind, self.target_id)
+
+
+@dataclass(frozen=True, order=True)
+class Series:
+    """A recipient's notifications of one kind about one target, across time buckets (a Cassandra partition)."""
+
+    recipient: str
+    kind: str
+    target_id: str
+
+
+@dataclass(frozen=True, order=True)
+class Group:
+    """One notification: a series within one time bucket."""
+
+    series: Series
+    bucket: int  # bucket start, epoch ms
+
+    @property
+    def id(self) -> str:
+        return notification_id(self.bucket, self.series.kind, self.series.target_id)
+
+
+def target_kind_of(kind: str) -> TargetKind:
+    return "post" if kind in POST_KINDS else "user"
+
+
+def notification_id(bucket: int, kind: str, target_id: str) -> str:
+    """A notification's id: its bucket start first (13 digits: ids sort by time), then kind and target."""
+    return f"{bucket:013d}.{kind}.{target_id}"
+
+
+def parse_notification_id(value: str) -> tuple[int, str, str]:
+    """``(bucket, kind, target_id)`` of an id; ``ValueError`` for anything :func:`notification_id` cannot make."""
+    bucket, kind, target = [*value.split(".", 2), "", ""][:3]
+    if len(bucket) != 13 or not bucket.isdigit() or kind not in KINDS or not is_id(target):
+        raise ValueError("not a notification id")
+    return int(bucket), kind, target
+
+
+def bucket_of(at_ms: int, bucket_ms: int) -> int:
+    return at_ms - at_ms % bucket_ms
+
+
+def mentioned_usernames(text: str) -> list[str]:
+    """The distinct usernames ``@mentioned`` in ``text`` (lower-case, first :data:`MAX_MENTIONS`, in order)."""
+    names: dict[str, None] = {}
+    for match in _MENTION.finditer(text):
+        name = match.group(1).rstrip(".").lower()
+        if len(name) >= USERNAME_MIN:
+            names[name] = None
+    return list(names)[:MAX_MENTIONS]
+
+
+def _ids(event: dict[str, Any], *fields: str) -> None:
+    if not all(is_id(event[f]) for f in fields):
+        raise ValueError(f"{'/'.join(fields)}: not ids")
+
+
+def drafts_of(topic: str, event: dict[str, Any]) -> list[Draft]:
+    """What one event means for notifications; ``ValueError`` (→ DLQ) for ids no client could have sent."""
+    at = int(event["occurred_at"])
+    if topic == "like-changed":
+        _ids(event, "post_id", "user_id")
+        return [Draft(Recipient("author_of", event["post_id"]), "like", event["post_id"], event["user_id"],
+                      event["action"] == "like", at)]
+    if topic == "comment-added":
+        _ids(event, "post_id", "user_id")
+        post, actor = event["post_id"], event["user_id"]
+        return [Draft(Recipient("author_of", post), "comment", post, actor, True, at),
+                *(Draft(Recipient("username", name), "comment_mention", post, actor, True, at)
+                  for name in mentioned_usernames(event["text"]))]
+    if topic == "post-created":
+        _ids(event, "post_id", "author_id")
+        return [Draft(Recipient("username", name), "mention", event["post_id"], event["author_id"], True, at)
+                for name in mentioned_usernames(event["caption"])]
+    if topic == "follow-changed":
+        _ids(event, "follower_id", "followee_id")
+        followee = event["followee_id"]
+        return [Draft(Recipient("user", followee), "follow", followee, event["follower_id"],
+                      event["action"] == "follow", at)]
+    if topic == "follow-requested":
+        _ids(event, "follower_id", "followee_id")
+        follower, followee, action = event["follower_id"], event["followee_id"], event["action"]
+        # the request is withdrawn from the followee's list once answered; an approval tells the requester
+        drafts = [Draft(Recipient("user", followee), "follow_request", followee, follower, action == "request", at)]
+        if action == "approve":
+            drafts.append(Draft(Recipient("user", follower), "follow_accepted", followee, followee, True, at))
+        return drafts
+    if topic == "photo-tag-changed":
+        _ids(event, "post_id", "tagger_id", "tagged_id")
+        post, tagger, tagged, action = event["post_id"], event["tagger_id"], event["tagged_id"], event["action"]
+        if action == "add":
+            return [Draft(Recipient("user", tagged), "tag_request" if event["pending"] else "tag", post, tagger,
+                          True, at)]
+        if action == "remove":  # the tag is gone: neither "tagged you" nor "wants to tag you" stands
+            return [Draft(Recipient("user", tagged), kind, post, tagger, False, at) for kind in ("tag", "tag_request")]
+        return []  # approve: the tagged person did it themself; the pending item stays as it was
+    return []
+
+
+# --- rules ---
+
+def muted_or_blocked(recipient_side: Relation | None) -> bool:
+    """The recipient blocked the actor, the actor blocked the recipient, or the recipient muted the actor."""
+    return recipient_side is not None and (blocked_either_way(recipient_side) or recipient_side.i_mute)
+
+
+def notifies(signal: Signal, recipient_side: Relation | None, may_see_post: bool) -> bool:
+    """Whether an *added* actor is shown to the recipient: never their own action, never someone they blocked
+    or muted (or who blocked them), never about a post they may not see. Retractions always apply."""
+    if not signal.present:
+        return True
+    if signal.actor == signal.recipient or muted_or_blocked(recipient_side):
+        return False
+    return may_see_post or signal.target_kind != "post"
+
+
+# --- folding a batch ---
+
+@dataclass(frozen=True)
+class MemberChange:
+    """What a batch does to one (series, actor): retract from the stored latest group (at ``retract_at``),
+    then add to the group of ``add_at``'s bucket (when the last word was an add)."""
+
+    series: Series
+    actor: str
+    retract_at: int | None
+    add_at: int | None
+
+
+def fold(signals: Iterable[Signal]) -> list[MemberChange]:
+    """Coalesce a batch: per (series, actor) the latest add wins if it is the last word, and any retraction
+    before it still removes the actor from where an earlier batch put them (same outcome as one at a time)."""
+    latest: dict[tuple[Series, str], Signal] = {}
+    retract: dict[tuple[Series, str], int] = {}
+    for signal in sorted(signals, key=lambda s: s.at):  # stable: same-time events keep their log order
+        key = (signal.series, signal.actor)
+        latest[key] = signal
+        if not signal.present:
+            retract[key] = signal.at
+    return [MemberChange(series, actor, retract.get((series, actor)), s.at if s.present else None)
+            for (series, actor), s in latest.items()]
+
+
+# --- what a group shows ---
+
+@dataclass(frozen=True)
+class Aggregate:
+    """A notification as stored and shown: the latest actors (newest first), the exact count, the newest time."""
+
+    group: Group
+    actors: tuple[str, ...]
+    actor_count: int
+    updated_at: int
+
+
+def aggregate(group: Group, members: Iterable[tuple[str, int]], shown: int) -> Aggregate | None:
+    """The notification of ``group`` from its members ``(actor, at)``; None when no one is left."""
+    ordered = sorted(members, key=lambda m: (m[1], m[0]), reverse=True)
+    if not ordered:
+        return None
+    return Aggregate(group, tuple(a for a, _ in ordered[:shown]), len(ordered), ordered[0][1])
+
+
+def is_read(updated_at: int, read_at: int) -> bool:
+    """A notification is read when nothing joined it after the reader's mark (an update makes it unread)."""
+    return updated_at <= read_at

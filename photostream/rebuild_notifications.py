@@ -1,0 +1,68 @@
+"""`photostream rebuild notifications`: every user's Redis list re-derived from Cassandra (``notifications``,
+``notification_reads``), compared with live Redis and (unless ``--check``) rewritten where it differs.
+
+The derived list is what :mod:`sinks.notification_lists` promises: the Cassandra rows above the live floor
+(every row when there is none), at most ``NOTIFICATIONS_CAP`` of them, each with its payload, listing score
+(bucket) and unread score (updated_at), plus the read mark. A repair rewrites the newest ``NOTIFICATIONS_CAP``
+rows and sets the floor just below them. Users with a Redis list but no durable row are differences too.
+Compare while the stream is quiet: a batch landing mid-comparison shows up as a difference.
+"""
+
+from __future__ import annotations
+
+from photostream.domain.notifications import parse_notification_id
+from photostream.rebuild import RebuildReport, stores
+from photostream.settings import Settings
+from sinks.notification_lists import NotificationLists, Snapshot, payload_of
+from sinks.notifications import NotificationStore, StoredNotification
+
+
+def _differences(user: str, live: Snapshot, rows: list[StoredNotification], read_at: int) -> list[str]:
+    derived = {n.id: n for n in rows if not live.floor or n.id > live.floor}
+    found: list[str] = []
+    if set(live.items) != set(derived):
+        found.append(f"notifications of {user}: live ids {sorted(live.items)}, durable {sorted(derived)}")
+    for nid, item in derived.items():
+        if nid in live.items and live.items[nid] != payload_of(item):
+            found.append(f"notification {nid} of {user}: live {live.items[nid]}, durable {payload_of(item)}")
+        if live.buckets.get(nid) != parse_notification_id(nid)[0] or live.updated.get(nid) != item.updated_at:
+            found.append(f"notification {nid} of {user}: scores {live.buckets.get(nid)}/{live.updated.get(nid)}")
+    if set(live.buckets) != set(live.items) or set(live.updated) != set(live.items):
+        found.append(f"notifications of {user}: listing/unread/item keys disagree")
+    if live.read_at != read_at:
+        found.append(f"read mark of {user}: live {live.read_at}, durable {read_at}")
+    return found
+
+
+async def rebuild_notifications(settings: Settings, repair: bool) -> RebuildReport:
+    report = RebuildReport("notifications")
+    cap = settings.notifications_cap
+    async with stores(settings) as (session, redis):
+        store, lists = NotificationStore(session), NotificationLists(redis, settings.app_id, cap)
+        seen: set[str] = set()
+        async for users in store.recipients():
+            for user in users:
+                seen.add(user)
+                live = await lists.snapshot(user)
+                # every row above the live floor (at most cap of them when Redis is right), one more to see past
+                rows = await store.page(user, None, cap + 1)
+                read_at = await store.read_at(user)
+                report.keys_compared += 1
+                differences = _differences(user, live, rows, read_at)
+                if not live.floor and len(rows) > cap:
+                    differences.append(f"notifications of {user}: more than {cap} rows but no floor")
+                if differences:
+                    report.differences += differences
+                    if repair:
+                        floor = rows[cap].id if len(rows) > cap else ""
+                        await lists.replace(user, rows[:cap], read_at, floor)
+                        report.repaired += 1
+        async for user in lists.owners():
+            if user in seen:
+                continue
+            report.keys_compared += 1
+            report.differences.append(f"notifications of {user}: a live list, no durable row")
+            if repair:
+                await lists.purge(user)
+                report.repaired += 1
+    return report

@@ -1,0 +1,226 @@
+"""The Redis projection of notifications: each recipient's newest ``NOTIFICATIONS_CAP`` items and read mark.
+
+Per user (keys in :mod:`sinks.keys`, one hash tag): ``ids`` (id → bucket: listing order), ``updated`` (id →
+updated_at: the unread count is one ZCOUNT above the mark), ``items`` (id → JSON), ``read`` (the mark) and
+``floor`` (the highest id ever trimmed). Invariant: Redis holds exactly the Cassandra rows whose id is above the
+floor. Every write is the absolute outcome of an aggregate row (written or deleted), so a retried batch, a
+replay or a rebuild converges; an item at or below the floor is left to Cassandra (adding it would leave a gap
+in the list); trimming the oldest raises the floor. A user's status channel is pinged when their unread
+count changed (inside the same script: no extra round trip), for the API's WebSocket push.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from photostream.domain.notifications import parse_notification_id
+from sinks import keys
+from sinks.notifications import StoredNotification
+
+# KEYS: ids, updated, items, read, floor. ARGV[1] channel, ARGV[2] cap, then per item: id, bucket, updated_at,
+# payload ('' = delete). Returns how many items changed.
+_PROJECT = """
+local read_at = redis.call('GET', KEYS[4]) or '0'
+local floor = redis.call('GET', KEYS[5]) or ''
+local before = redis.call('ZCOUNT', KEYS[2], '(' .. read_at, '+inf')
+local changed = 0
+for i = 3, #ARGV, 4 do
+  local id, payload = ARGV[i], ARGV[i + 3]
+  if payload == '' then
+    changed = changed + redis.call('ZREM', KEYS[1], id)
+    redis.call('ZREM', KEYS[2], id)
+    redis.call('HDEL', KEYS[3], id)
+  elseif id > floor and redis.call('HGET', KEYS[3], id) ~= payload then
+    redis.call('ZADD', KEYS[1], ARGV[i + 1], id)
+    redis.call('ZADD', KEYS[2], ARGV[i + 2], id)
+    redis.call('HSET', KEYS[3], id, payload)
+    changed = changed + 1
+  end
+end
+local extra = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[2])
+if extra > 0 then
+  local gone = redis.call('ZRANGE', KEYS[1], 0, extra - 1)
+  redis.call('ZREMRANGEBYRANK', KEYS[1], 0, extra - 1)
+  for _, id in ipairs(gone) do
+    redis.call('ZREM', KEYS[2], id)
+    redis.call('HDEL', KEYS[3], id)
+  end
+  if gone[#gone] > floor then redis.call('SET', KEYS[5], gone[#gone]) end
+end
+if redis.call('ZCOUNT', KEYS[2], '(' .. read_at, '+inf') ~= before then
+  redis.call('PUBLISH', ARGV[1], 'notifications')
+end
+return changed
+"""
+
+# KEYS: ids, items, read, floor. ARGV[1] cursor ('' = the newest), ARGV[2] limit.
+# Returns {read_at, floor, exists, id1, payload1, ...}: the page's items strictly below the cursor.
+_PAGE = """
+local out = {redis.call('GET', KEYS[3]) or '0', redis.call('GET', KEYS[4]) or '', redis.call('EXISTS', KEYS[1])}
+local limit = tonumber(ARGV[2])
+local ids
+if ARGV[1] == '' then
+  ids = redis.call('ZREVRANGE', KEYS[1], 0, limit - 1)
+else
+  ids = {}
+  local bucket = tonumber(string.sub(ARGV[1], 1, 13)) or 0
+  for _, id in ipairs(redis.call('ZREVRANGEBYSCORE', KEYS[1], bucket, '-inf')) do
+    if id < ARGV[1] then
+      ids[#ids + 1] = id
+      if #ids >= limit then break end
+    end
+  end
+end
+if #ids > 0 then
+  local payloads = redis.call('HMGET', KEYS[2], unpack(ids))
+  for i, id in ipairs(ids) do
+    out[#out + 1] = id
+    out[#out + 1] = payloads[i] or ''
+  end
+end
+return out
+"""
+
+# KEYS: updated, read. The unread count.
+_UNREAD = """
+return redis.call('ZCOUNT', KEYS[1], '(' .. (redis.call('GET', KEYS[2]) or '0'), '+inf')
+"""
+
+# KEYS: read; ARGV[1] mark, ARGV[2] channel. Raises the mark (never lowers it); pings if it moved.
+_MARK = """
+if tonumber(ARGV[1]) > tonumber(redis.call('GET', KEYS[1]) or '0') then
+  redis.call('SET', KEYS[1], ARGV[1])
+  redis.call('PUBLISH', ARGV[2], 'notifications')
+  return 1
+end
+return 0
+"""
+
+
+def payload_of(item: StoredNotification) -> str:
+    return json.dumps({"kind": item.kind, "target_id": item.target_id, "actors": list(item.actors),
+                       "actor_count": item.actor_count, "updated_at": item.updated_at}, separators=(",", ":"))
+
+
+def from_payload(recipient: str, notification_id: str, payload: str) -> StoredNotification:
+    data = json.loads(payload)
+    return StoredNotification(recipient, notification_id, data["kind"], data["target_id"], tuple(data["actors"]),
+                              int(data["actor_count"]), int(data["updated_at"]))
+
+
+def _bucket(notification_id: str) -> int:
+    return parse_notification_id(notification_id)[0]
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[StoredNotification]
+    read_at: int
+    floor: str
+    exists: bool
+
+    @property
+    def complete(self) -> bool:
+        """True when Redis holds every notification the user has (nothing to look for in Cassandra)."""
+        return self.exists and not self.floor
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What Redis holds for one user, for the rebuild's comparison."""
+
+    items: dict[str, str]
+    buckets: dict[str, float]
+    updated: dict[str, float]
+    read_at: int
+    floor: str
+
+
+class NotificationLists:
+    def __init__(self, redis: Any, namespace: str, cap: int) -> None:
+        self._redis = redis
+        self._namespace = namespace  # of the status channels (the app id)
+        self.cap = cap
+        #: commands sent (the benchmark's write count): one script per recipient and batch
+        self.commands = 0
+
+    @staticmethod
+    def _keys(user: str) -> list[str]:
+        return [keys.notification_ids(user), keys.notification_updated(user), keys.notification_items(user),
+                keys.notification_read(user), keys.notification_floor(user)]
+
+    async def project(self, changes: dict[str, list[tuple[str, StoredNotification | None]]]) -> None:
+        """Per recipient, each changed id's absolute outcome (None: deleted): one script each, one round trip."""
+        if not changes:
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for user, found in sorted(changes.items()):
+                args: list[Any] = []
+                for notification_id, item in found:
+                    args += [notification_id, _bucket(notification_id), item.updated_at if item else 0,
+                             payload_of(item) if item else ""]
+                pipe.eval(_PROJECT, 5, *self._keys(user), keys.status_channel(self._namespace, user), self.cap, *args)
+                self.commands += 1
+            await pipe.execute()
+
+    async def page(self, user: str, cursor: str | None, limit: int) -> Page:
+        k = self._keys(user)
+        raw = await self._redis.eval(_PAGE, 4, k[0], k[2], k[3], k[4], cursor or "", limit)
+        read_at, floor, exists, rest = int(raw[0]), str(raw[1]), bool(int(raw[2])), raw[3:]
+        items = [from_payload(user, rest[i], rest[i + 1]) for i in range(0, len(rest), 2) if rest[i + 1]]
+        return Page(items, read_at, floor, exists)
+
+    async def item(self, user: str, notification_id: str) -> StoredNotification | None:
+        payload = await self._redis.hget(keys.notification_items(user), notification_id)
+        return from_payload(user, notification_id, payload) if payload else None
+
+    def unread_in(self, pipe: Any, user: str) -> None:
+        """Queue the unread count on a caller's pipeline (the status read's one round trip)."""
+        pipe.eval(_UNREAD, 2, keys.notification_updated(user), keys.notification_read(user))
+
+    async def unread(self, user: str) -> int:
+        return int(await self._redis.eval(_UNREAD, 2, keys.notification_updated(user), keys.notification_read(user)))
+
+    async def mark_read(self, user: str, read_at: int) -> bool:
+        return bool(await self._redis.eval(_MARK, 1, keys.notification_read(user), read_at,
+                                           keys.status_channel(self._namespace, user)))
+
+    # --- rebuild and purge ---
+
+    async def snapshot(self, user: str) -> Snapshot:
+        k = self._keys(user)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(k[2])
+            pipe.zrange(k[0], 0, -1, withscores=True)
+            pipe.zrange(k[1], 0, -1, withscores=True)
+            pipe.get(k[3])
+            pipe.get(k[4])
+            items, buckets, updated, read_at, floor = await pipe.execute()
+        return Snapshot(dict(items), dict(buckets), dict(updated), int(read_at or 0), str(floor or ""))
+
+    async def replace(self, user: str, items: Iterable[StoredNotification], read_at: int, floor: str) -> None:
+        """The rebuild's repair: the user's keys become exactly these (atomically), and the user is pinged."""
+        k = self._keys(user)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.delete(*k)
+            for item in items:
+                pipe.zadd(k[0], {item.id: _bucket(item.id)})
+                pipe.zadd(k[1], {item.id: item.updated_at})
+                pipe.hset(k[2], item.id, payload_of(item))
+            if read_at:
+                pipe.set(k[3], read_at)
+            if floor:
+                pipe.set(k[4], floor)
+            pipe.publish(keys.status_channel(self._namespace, user), "notifications")
+            await pipe.execute()
+
+    async def purge(self, user: str) -> None:
+        await self._redis.delete(*self._keys(user))
+
+    async def owners(self) -> AsyncIterator[str]:
+        """Users with a Redis list (SCAN; a rebuild finds lists durable state no longer explains)."""
+        async for key in self._redis.scan_iter(match=keys.notification_ids("*"), count=1000):
+            yield keys.notification_owner(key)

@@ -1,0 +1,226 @@
+"""Notifications in Cassandra (sinks/migrations/0012_notifications.cql): membership rows, the aggregated rows
+derived from them, and the readers' marks.
+
+Why membership rows and not counters: the events feeding one recipient come from topics keyed differently
+(likes by post, follows by followee, caption mentions by author), so no consumer owns a recipient. Instead every
+write is absolute and timestamped with the event time (an add is an INSERT, a retraction a DELETE, both
+``USING TIMESTAMP``): duplicates, replays and reorderings converge, and no write needs to know another's.
+The counts are then *derived* — the exact number of rows in a group's slice — never incremented, so a
+redelivered like cannot count twice. Each group is fed by one topic partition (see
+:mod:`photostream.domain.notifications`), so the derive-and-rewrite of its aggregate row is never raced.
+
+Cost per batch and series (a hot post's likes): one single-partition UNLOGGED batch of membership and
+``latest`` rows per 1,000 actors, one slice read per touched bucket, one aggregate write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from cassandra.cluster import Session
+from cassandra.query import BatchStatement, BatchType
+
+from photostream.domain.notifications import Aggregate, Group, MemberChange, Series, aggregate, bucket_of
+from sinks.cassandra import execute, pages
+
+_MAX_IN_FLIGHT = 64
+#: rows per single-partition batch (well under the cluster's batch size limits: ~60 bytes a row)
+_BATCH_ROWS = 1000
+_IN_CHUNK = 100
+
+
+@dataclass(frozen=True)
+class StoredNotification:
+    recipient: str
+    id: str
+    kind: str
+    target_id: str
+    actors: tuple[str, ...]
+    actor_count: int
+    updated_at: int
+
+
+def stored_of(recipient: str, item: Aggregate) -> StoredNotification:
+    series = item.group.series
+    return StoredNotification(recipient, item.group.id, series.kind, series.target_id, item.actors,
+                              item.actor_count, item.updated_at)
+
+
+class WriteCounter:
+    """Counts the requests and rows a sink sends (the benchmark's "writes per 1,000 likes")."""
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.rows = 0
+
+
+class NotificationStore:
+    """The processor's writes and reads, the API's paging and marks, the rebuild's walk."""
+
+    def __init__(self, session: Session, counter: WriteCounter | None = None) -> None:
+        self._session = session
+        self._gate = asyncio.Semaphore(_MAX_IN_FLIGHT)
+        self.counter = counter or WriteCounter()
+        prepare = session.prepare
+        self._w_member = prepare("INSERT INTO notification_members (recipient_id, kind, target_id, bucket, actor_id, "
+                                 "at) VALUES (?, ?, ?, ?, ?, ?) USING TIMESTAMP ?")
+        self._d_member = prepare("DELETE FROM notification_members USING TIMESTAMP ? WHERE recipient_id = ? AND "
+                                 "kind = ? AND target_id = ? AND bucket = ? AND actor_id = ?")
+        self._w_latest = prepare("INSERT INTO notification_latest (recipient_id, kind, target_id, actor_id, bucket) "
+                                 "VALUES (?, ?, ?, ?, ?) USING TIMESTAMP ?")
+        self._d_latest = prepare("DELETE FROM notification_latest USING TIMESTAMP ? WHERE recipient_id = ? AND "
+                                 "kind = ? AND target_id = ? AND actor_id = ?")
+        self._q_latest = prepare("SELECT actor_id, bucket FROM notification_latest WHERE recipient_id = ? AND "
+                                 "kind = ? AND target_id = ? AND actor_id IN ?")
+        self._q_members = prepare("SELECT actor_id, at FROM notification_members WHERE recipient_id = ? AND "
+                                  "kind = ? AND target_id = ? AND bucket = ?")
+        self._w_item = prepare("INSERT INTO notifications (recipient_id, id, kind, target_id, actors, actor_count, "
+                               "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
+        self._d_item = prepare("DELETE FROM notifications WHERE recipient_id = ? AND id = ?")
+        self._q_page = prepare("SELECT recipient_id, id, kind, target_id, actors, actor_count, updated_at "
+                               "FROM notifications WHERE recipient_id = ? AND id < ? LIMIT ?")
+        self._q_first = prepare("SELECT recipient_id, id, kind, target_id, actors, actor_count, updated_at "
+                                "FROM notifications WHERE recipient_id = ? LIMIT ?")
+        self._q_one = prepare("SELECT recipient_id, id, kind, target_id, actors, actor_count, updated_at "
+                              "FROM notifications WHERE recipient_id = ? AND id = ?")
+        self._q_recipients = prepare("SELECT DISTINCT recipient_id FROM notifications")
+        self._w_read = prepare("INSERT INTO notification_reads (recipient_id, read_at) VALUES (?, ?) "
+                               "USING TIMESTAMP ?")
+        self._q_read = prepare("SELECT read_at FROM notification_reads WHERE recipient_id = ?")
+        self._d_series = prepare("DELETE FROM notification_members WHERE recipient_id = ? AND kind = ? "
+                                 "AND target_id = ?")
+        self._d_series_latest = prepare("DELETE FROM notification_latest WHERE recipient_id = ? AND kind = ? "
+                                        "AND target_id = ?")
+        self._d_recipient = prepare("DELETE FROM notifications WHERE recipient_id = ?")
+        self._d_read = prepare("DELETE FROM notification_reads WHERE recipient_id = ?")
+
+    async def _run(self, statement: Any, params: Any = None, rows: int = 0) -> Any:
+        async with self._gate:
+            if rows:
+                self.counter.requests += 1
+                self.counter.rows += rows
+            return await execute(self._session, statement, params)
+
+    # --- the processor ---
+
+    async def latest_buckets(self, wanted: Iterable[tuple[Series, str]]) -> dict[tuple[Series, str], int]:
+        """Where each (series, actor) was last added, for those that are stored."""
+        by_series: dict[Series, list[str]] = defaultdict(list)
+        for series, actor in set(wanted):
+            by_series[series].append(actor)
+        queries = [(series, sorted(actors)[i:i + _IN_CHUNK]) for series, actors in by_series.items()
+                   for i in range(0, len(actors), _IN_CHUNK)]
+        results = await asyncio.gather(*(self._run(self._q_latest, (s.recipient, s.kind, s.target_id, chunk))
+                                         for s, chunk in queries))
+        return {(series, row.actor_id): row.bucket
+                for (series, _), rows in zip(queries, results, strict=True) for row in rows.current_rows}
+
+    async def apply_members(self, changes: list[MemberChange], stored: dict[tuple[Series, str], int],
+                            bucket_ms: int) -> set[Group]:
+        """Write the batch's membership changes (one single-partition batch per series and 1,000 rows);
+        returns the groups whose membership may have changed."""
+        rows: dict[Series, list[tuple[Any, tuple[Any, ...]]]] = defaultdict(list)
+        touched: set[Group] = set()
+        for change in changes:
+            s, actor = change.series, change.actor
+            key = (s.recipient, s.kind, s.target_id)
+            if change.retract_at is not None:
+                micros = change.retract_at * 1000
+                previous = stored.get((s, actor))
+                if previous is not None:
+                    rows[s].append((self._d_member, (micros, *key, previous, actor)))
+                    touched.add(Group(s, previous))
+                rows[s].append((self._d_latest, (micros, *key, actor)))
+            if change.add_at is not None:
+                bucket, micros = bucket_of(change.add_at, bucket_ms), change.add_at * 1000
+                rows[s].append((self._w_member, (*key, bucket, actor, change.add_at, micros)))
+                rows[s].append((self._w_latest, (*key, actor, bucket, micros)))
+                touched.add(Group(s, bucket))
+        writes: list[tuple[Any, int]] = []
+        for found in rows.values():
+            for i in range(0, len(found), _BATCH_ROWS):
+                chunk = found[i:i + _BATCH_ROWS]
+                if len(chunk) == 1:
+                    statement, params = chunk[0]
+                    writes.append((statement.bind(params), 1))
+                    continue
+                batch = BatchStatement(batch_type=BatchType.UNLOGGED)
+                for statement, params in chunk:
+                    batch.add(statement, params)
+                writes.append((batch, len(chunk)))
+        await asyncio.gather(*(self._run(statement, None, count) for statement, count in writes))
+        return touched
+
+    async def derive(self, groups: Iterable[Group], shown: int) -> dict[Group, Aggregate | None]:
+        """Each group's notification from its membership slice (None: nobody left)."""
+        ordered = sorted(set(groups))
+        results = await asyncio.gather(*(self._members(g) for g in ordered))
+        return {g: aggregate(g, members, shown) for g, members in zip(ordered, results, strict=True)}
+
+    async def _members(self, group: Group) -> list[tuple[str, int]]:
+        s = group.series
+        async with self._gate:
+            return [(row.actor_id, row.at) async for page in
+                    pages(self._session, self._q_members, (s.recipient, s.kind, s.target_id, group.bucket), 5000)
+                    for row in page]
+
+    async def write_aggregates(self, derived: dict[Group, Aggregate | None]) -> None:
+        """The aggregate rows, absolutely (an empty group's row is deleted)."""
+        await asyncio.gather(*(
+            self._run(self._w_item, (g.series.recipient, g.id, g.series.kind, g.series.target_id, list(a.actors),
+                                     a.actor_count, a.updated_at), 1) if a is not None
+            else self._run(self._d_item, (g.series.recipient, g.id), 1)
+            for g, a in derived.items()))
+
+    # --- reads ---
+
+    async def page(self, recipient: str, before: str | None, limit: int) -> list[StoredNotification]:
+        """Newest first; ``before``: only ids strictly below it."""
+        if before is None:
+            rows = await self._run(self._q_first, (recipient, limit))
+        else:
+            rows = await self._run(self._q_page, (recipient, before, limit))
+        return [_stored(row) for row in rows.current_rows]
+
+    async def one(self, recipient: str, notification_id: str) -> StoredNotification | None:
+        row = (await self._run(self._q_one, (recipient, notification_id))).one()
+        return _stored(row) if row is not None else None
+
+    async def recipients(self) -> AsyncIterator[list[str]]:
+        """Every recipient with a notification, a page at a time (the rebuild's walk)."""
+        async for page in pages(self._session, self._q_recipients, (), 1000):
+            yield [row.recipient_id for row in page]
+
+    async def read_at(self, recipient: str) -> int:
+        row = (await self._run(self._q_read, (recipient,))).one()
+        return int(row.read_at) if row is not None and row.read_at is not None else 0
+
+    async def mark_read(self, recipient: str, read_at: int) -> None:
+        """Raise the mark to ``read_at`` (the cell timestamp is the mark: the highest one wins, no read)."""
+        await self._run(self._w_read, (recipient, read_at, read_at * 1000), 1)
+
+    async def purge(self, recipient: str) -> None:
+        """Everything kept for ``recipient`` (an account deletion): their series, list and mark."""
+        series = {(n.kind, n.target_id) async for n in self._all(recipient)}
+        await asyncio.gather(*(self._run(stmt, (recipient, kind, target), 1) for kind, target in series
+                               for stmt in (self._d_series, self._d_series_latest)))
+        await asyncio.gather(self._run(self._d_recipient, (recipient,), 1), self._run(self._d_read, (recipient,), 1))
+
+    async def _all(self, recipient: str) -> AsyncIterator[StoredNotification]:
+        before: str | None = None
+        while True:
+            found = await self.page(recipient, before, 1000)
+            for item in found:
+                yield item
+            if len(found) < 1000:
+                return
+            before = found[-1].id
+
+
+def _stored(row: Any) -> StoredNotification:
+    return StoredNotification(row.recipient_id, row.id, row.kind, row.target_id, tuple(row.actors or ()),
+                              int(row.actor_count or 0), int(row.updated_at or 0))

@@ -1,0 +1,179 @@
+"""The ``notifications`` processor: likes, comments, follows, follow requests, people tags and @mentions →
+aggregated notifications (Cassandra, then the Redis lists), and account deletions → purges.
+
+Partitioning: the inputs are keyed differently (likes, comments and tags by post; follows and requests by
+followee; posts by author), so no consumer can own a recipient, and repartitioning every event by recipient
+through an internal topic would add a produce, a second consume and a second commit per event to buy an
+ordering this design does not need. Instead the sink is idempotent and commutative: membership rows
+(recipient, kind, target, bucket, actor) are inserted or deleted with the event time as the cell timestamp, and
+counts are derived from them (:mod:`sinks.notifications`), never incremented. What remains ordered is what must
+be: each group is fed by exactly one topic partition (:mod:`photostream.domain.notifications`), so the one
+read-before-write (where an unliking actor was last added) and each group's derive-and-rewrite see that
+group's events in log order, owned by one loop (the engine's co-partitioning assignor; all inputs have equal
+partition counts).
+
+Per batch, in this order (one round trip per step, whatever the batch size):
+
+1. events → drafts (bad ids → DLQ); recipients resolved: a post's author (posts, Redis-cached), an
+   ``@username``'s owner (the usernames table); unresolvable ones (an unknown post or name) are dropped;
+2. the rules (:func:`photostream.domain.notifications.notifies`): blocks and mutes between each recipient
+   and the batch's actors, the follow/privacy facts the visibility rule needs for posts the recipient did not
+   write — all prefetched in bulk;
+3. coalescing: per (series, actor) one change (a hot post's 1,000 likes are 1,000 rows in one partition);
+4. membership written (one single-partition batch per series), groups derived from their slices, aggregate
+   rows rewritten — durable before anything else;
+5. Redis gets every touched group's absolute outcome (one script per recipient, pinging the status channel
+   when the unread count moved); account deletions purge the user's notifications; the applied marks move.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+from photostream.domain.notifications import Draft, Signal, drafts_of, fold, notifies
+from photostream.domain.safety import Relation
+from photostream.domain.visibility import may_see
+from photostream.settings import Settings
+from producers.ids import is_id
+from sinks import offsets
+from sinks.notification_lists import NotificationLists
+from sinks.notifications import NotificationStore, stored_of
+from sinks.posts import read_posts_cached
+from sinks.safety import SafeAudience
+from sinks.usernames import UsernameDirectory
+from streams.engine.records import Record, Reject
+
+TOPICS = ("like-changed", "comment-added", "follow-changed", "follow-requested", "photo-tag-changed",
+          "post-created", "account-deleted")
+
+Post = dict[str, Any]
+
+
+class NotificationsProcessor:
+    name: str = "notifications"
+    topics: tuple[str, ...] = TOPICS
+    #: people expect a like to show within a second or two; a longer window coalesces hot posts better
+    flush_interval_s: float = 0.2
+
+    def __init__(self, settings: Settings, store: NotificationStore, lists: NotificationLists,
+                 audience: SafeAudience, usernames: UsernameDirectory, session: Any, redis: Any) -> None:
+        self._bucket_ms = settings.notification_bucket_s * 1000
+        self._shown = settings.notification_actors_shown
+        self._store = store
+        self._lists = lists
+        self._audience = audience
+        self._usernames = usernames
+        self._session = session
+        self._redis = redis
+
+    async def process(self, batch: list[Record], reject: Reject) -> None:
+        drafts: list[Draft] = []
+        deleted: list[str] = []
+        known_posts: dict[str, Post] = {}
+        for record in batch:
+            try:
+                if record.topic == "account-deleted":
+                    if not is_id(record.value["user_id"]):
+                        raise ValueError("user_id: not an id")
+                    deleted.append(record.value["user_id"])
+                    continue
+                drafts += drafts_of(record.topic, record.value)
+            except ValueError as exc:
+                reject(record, exc)
+                continue
+            if record.topic == "post-created":  # mentions need the post before the posts view has it
+                event = record.value
+                known_posts[event["post_id"]] = {"post_id": event["post_id"], "author_id": event["author_id"],
+                                                 "visibility": event["visibility"]}
+        if drafts:
+            signals, posts = await self._resolve(drafts, known_posts)
+            allowed = await self._allowed(signals, posts)
+            await self._apply(allowed)
+        for user in dict.fromkeys(deleted):
+            await self._store.purge(user)
+            await self._lists.purge(user)
+        await offsets.advance_all(self._redis, self.name, ((r.topic, r.partition, r.offset) for r in batch))
+
+    async def _resolve(self, drafts: list[Draft], known: dict[str, Post]) -> tuple[list[Signal], dict[str, Post]]:
+        """Signals with their recipients, and the posts they are about (present ones only)."""
+        post_ids = sorted({d.target_id for d in drafts if d.recipient.by == "author_of" or d.kind in
+                           ("tag", "tag_request", "comment_mention")} - known.keys())
+        names = {d.recipient.value for d in drafts if d.recipient.by == "username"}
+        found, owners = await asyncio.gather(read_posts_cached(self._session, self._redis, post_ids),
+                                             self._usernames.owners(names))
+        posts = known | {p["post_id"]: p for p in found if p is not None}
+        signals: list[Signal] = []
+        for draft in drafts:
+            by, value = draft.recipient.by, draft.recipient.value
+            if by == "user":
+                recipient: str | None = value
+            elif by == "author_of":
+                recipient = posts[value]["author_id"] if value in posts else None
+            else:
+                recipient = owners.get(value)
+            if recipient is not None:
+                signals.append(draft.resolved(recipient))
+        return signals, posts
+
+    async def _allowed(self, signals: list[Signal], posts: dict[str, Post]) -> list[Signal]:
+        """The signals the rules let through (facts prefetched in bulk: one query set per recipient)."""
+        adds = [s for s in signals if s.present and s.actor != s.recipient]
+        actors: dict[str, set[str]] = defaultdict(set)
+        for s in adds:
+            actors[s.recipient].add(s.actor)
+        # whose posts a recipient needs a follow/privacy fact for: posts they did not write
+        authors: dict[str, set[str]] = defaultdict(set)
+        for s in adds:
+            post = posts.get(s.target_id) if s.target_kind == "post" else None
+            if post is not None and post["author_id"] != s.recipient:
+                authors[s.recipient].add(post["author_id"])
+        recipients = sorted(actors)
+        relations = await asyncio.gather(*(self._relations(r, actors[r] | authors[r]) for r in recipients))
+        followed = await asyncio.gather(*(self._audience.followed_among(r, authors[r]) if authors[r] else _none()
+                                          for r in recipients))
+        private = await self._audience.private_among({a for r in recipients for a in authors[r]})
+        by_recipient = dict(zip(recipients, zip(relations, followed, strict=True), strict=True))
+        allowed: list[Signal] = []
+        for s in signals:
+            if not s.present:
+                allowed.append(s)
+                continue
+            rels, follows = by_recipient.get(s.recipient, ({}, set()))
+            if notifies(s, rels.get(s.actor), self._may_see(s, posts, rels, follows, private)):
+                allowed.append(s)
+        return allowed
+
+    async def _relations(self, recipient: str, others: Iterable[str]) -> dict[str, Relation]:
+        return await self._audience.safety.relations(recipient, others)
+
+    @staticmethod
+    def _may_see(s: Signal, posts: dict[str, Post], rels: dict[str, Relation], follows: set[str],
+                 private: set[str]) -> bool:
+        post = posts.get(s.target_id) if s.target_kind == "post" else None
+        if post is None:
+            return s.target_kind != "post"  # a post that is gone (or never was) notifies no one
+        author = post["author_id"]
+        relation = rels.get(author)
+        blocked = relation is not None and (relation.i_block or relation.blocks_me)
+        return may_see(s.recipient, author, str(post.get("visibility") or "public"), author in follows,
+                       author in private, blocked)
+
+    async def _apply(self, signals: list[Signal]) -> None:
+        changes = fold(signals)
+        retracting = [(c.series, c.actor) for c in changes if c.retract_at is not None]
+        stored = await self._store.latest_buckets(retracting) if retracting else {}
+        touched = await self._store.apply_members(changes, stored, self._bucket_ms)
+        derived = await self._store.derive(touched, self._shown)
+        await self._store.write_aggregates(derived)
+        outcomes: dict[str, list[tuple[str, Any]]] = defaultdict(list)
+        for group, item in derived.items():
+            recipient = group.series.recipient
+            outcomes[recipient].append((group.id, stored_of(recipient, item) if item is not None else None))
+        await self._lists.project(outcomes)
+
+
+async def _none() -> set[str]:
+    return set()

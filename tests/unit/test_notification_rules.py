@@ -1,0 +1,139 @@
+"""Notification rules, pure: drafts per event, mentions, the rules, folding a batch, aggregation, ids."""
+
+from __future__ import annotations
+
+import pytest
+
+from photostream.domain.notifications import (
+    Group,
+    Recipient,
+    Series,
+    Signal,
+    aggregate,
+    bucket_of,
+    drafts_of,
+    fold,
+    is_read,
+    mentioned_usernames,
+    notification_id,
+    notifies,
+    parse_notification_id,
+)
+from photostream.domain.safety import Relation
+from producers.ids import new_id
+
+A, B, P = new_id(), new_id(), new_id()
+HOUR = 3_600_000
+
+
+def at(event: dict, ms: int = 1_000) -> dict:
+    return {"occurred_at": ms, **event}
+
+
+@pytest.mark.parametrize(("topic", "event", "expected"), [
+    ("like-changed", {"post_id": P, "user_id": A, "action": "like"},
+     [(Recipient("author_of", P), "like", P, A, True)]),
+    ("like-changed", {"post_id": P, "user_id": A, "action": "unlike"},
+     [(Recipient("author_of", P), "like", P, A, False)]),
+    ("comment-added", {"post_id": P, "user_id": A, "comment_id": new_id(), "text": "nice @Bob_1 and @bob_1"},
+     [(Recipient("author_of", P), "comment", P, A, True), (Recipient("username", "bob_1"), "comment_mention", P, A,
+                                                          True)]),
+    ("post-created", {"post_id": P, "author_id": A, "caption": "with @carol. and mail x@y.com", "image_ids": [],
+                      "visibility": "public"},
+     [(Recipient("username", "carol"), "mention", P, A, True)]),
+    ("follow-changed", {"follower_id": A, "followee_id": B, "action": "follow"},
+     [(Recipient("user", B), "follow", B, A, True)]),
+    ("follow-changed", {"follower_id": A, "followee_id": B, "action": "unfollow"},
+     [(Recipient("user", B), "follow", B, A, False)]),
+    ("follow-requested", {"follower_id": A, "followee_id": B, "action": "request"},
+     [(Recipient("user", B), "follow_request", B, A, True)]),
+    ("follow-requested", {"follower_id": A, "followee_id": B, "action": "approve"},
+     [(Recipient("user", B), "follow_request", B, A, False), (Recipient("user", A), "follow_accepted", B, B, True)]),
+    ("follow-requested", {"follower_id": A, "followee_id": B, "action": "deny"},
+     [(Recipient("user", B), "follow_request", B, A, False)]),
+    ("photo-tag-changed", {"post_id": P, "image_id": new_id(), "tagger_id": A, "tagged_id": B, "action": "add",
+                           "pending": False},
+     [(Recipient("user", B), "tag", P, A, True)]),
+    ("photo-tag-changed", {"post_id": P, "image_id": new_id(), "tagger_id": A, "tagged_id": B, "action": "add",
+                           "pending": True},
+     [(Recipient("user", B), "tag_request", P, A, True)]),
+    ("photo-tag-changed", {"post_id": P, "image_id": new_id(), "tagger_id": A, "tagged_id": B, "action": "approve",
+                           "pending": False}, []),
+    ("photo-tag-changed", {"post_id": P, "image_id": new_id(), "tagger_id": A, "tagged_id": B, "action": "remove",
+                           "pending": False},
+     [(Recipient("user", B), "tag", P, A, False), (Recipient("user", B), "tag_request", P, A, False)]),
+])
+def test_each_event_drafts_what_it_means_for_whom(topic: str, event: dict, expected: list) -> None:
+    drafts = drafts_of(topic, at(event))
+    assert [(d.recipient, d.kind, d.target_id, d.actor, d.present) for d in drafts] == expected
+
+
+def test_an_event_whose_ids_are_not_ids_is_refused() -> None:
+    with pytest.raises(ValueError, match="not ids"):
+        drafts_of("like-changed", at({"post_id": "x", "user_id": A, "action": "like"}))
+
+
+@pytest.mark.parametrize(("text", "names"), [
+    ("@alice", ["alice"]),
+    ("hi @Alice, @bob.smith. @alice", ["alice", "bob.smith"]),
+    ("mail me at me@alice.com", []),
+    ("@ab too short, @abc ok", ["abc"]),
+    ("".join(f"@user{i:03d} " for i in range(30)), [f"user{i:03d}" for i in range(20)]),
+])
+def test_mentions_are_distinct_lower_case_and_bounded(text: str, names: list[str]) -> None:
+    assert mentioned_usernames(text) == names
+
+
+def signal(actor: str = A, recipient: str = B, kind: str = "like", present: bool = True, ms: int = 1_000) -> Signal:
+    return Signal(recipient, kind, P if kind in ("like", "mention", "tag") else recipient, actor, present,  # type: ignore[arg-type]
+                  ms)
+
+
+@pytest.mark.parametrize(("s", "relation", "visible", "expected"), [
+    (signal(), None, True, True),
+    (signal(actor=B), None, True, False),  # one's own action
+    (signal(), Relation(i_block=True), True, False),
+    (signal(), Relation(blocks_me=True), True, False),
+    (signal(), Relation(i_mute=True), True, False),
+    (signal(), Relation(mutes_me=True), True, True),  # the actor muting the recipient hides nothing from them
+    (signal(kind="mention"), None, False, False),  # a post the recipient may not see
+    (signal(kind="follow"), None, False, True),  # not about a post
+    (signal(present=False), Relation(i_block=True), False, True),  # retractions always apply
+])
+def test_the_rules(s: Signal, relation: Relation | None, visible: bool, expected: bool) -> None:
+    assert notifies(s, relation, visible) is expected
+
+
+def test_folding_keeps_one_change_per_actor_with_the_last_word() -> None:
+    series = Series(B, "like", P)
+    dup, gone = new_id(), new_id()
+    changes = {c.actor: c for c in fold([
+        signal(A, ms=1), signal(A, present=False, ms=2), signal(A, ms=3),  # relike: retract older, add anew
+        signal(dup, ms=5), signal(dup, ms=5),  # a duplicate
+        signal(gone, ms=7), signal(gone, present=False, ms=8),  # like then unlike: only a retraction
+    ])}
+    assert {(a, c.series, c.retract_at, c.add_at) for a, c in changes.items()} == {
+        (A, series, 2, 3), (dup, series, None, 5), (gone, series, 8, None)}
+
+
+def test_a_group_shows_its_latest_actors_and_exact_count() -> None:
+    group = Group(Series(B, "like", P), 0)
+    members = [(new_id(), ms) for ms in range(1000)]
+    item = aggregate(group, members, shown=3)
+    assert item is not None
+    assert item.actor_count == 1000 and item.updated_at == 999
+    assert item.actors == tuple(a for a, _ in reversed(members[-3:]))
+    assert aggregate(group, [], shown=3) is None
+
+
+def test_ids_sort_by_bucket_and_round_trip() -> None:
+    early, late = notification_id(bucket_of(5 * HOUR + 7, HOUR), "like", P), notification_id(6 * HOUR, "follow", A)
+    assert early < late
+    assert parse_notification_id(early) == (5 * HOUR, "like", P)
+    for bad in ("", "123.like." + P, f"{6 * HOUR:013d}.poke.{P}", f"{6 * HOUR:013d}.like.nope"):
+        with pytest.raises(ValueError):
+            parse_notification_id(bad)
+
+
+def test_an_update_after_the_mark_makes_a_notification_unread_again() -> None:
+    assert is_read(100, 100) and not is_read(101, 100)
