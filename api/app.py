@@ -14,6 +14,7 @@ from api import errors, middleware, realtime
 from api.resources import ApiResources
 from api.routes import auth, feed, hashtags, health, posts_read, reads, safety, social, status, uploads, users, writes
 from api.routes import avatars as avatar_routes
+from api.routes import photo_tags as photo_tag_routes
 from api.routes import notifications as notification_routes
 from photostream.settings import Settings
 
@@ -43,6 +44,7 @@ def create_app(settings: Settings) -> FastAPI:
     for router in (writes.router, reads.router, uploads.router, hashtags.router, feed.router, posts_read.router,
                    social.router, status.router, safety.router):
         app.include_router(router, prefix=PREFIX)
+    app.include_router(photo_tag_routes.router, prefix=PREFIX)
     app.include_router(notification_routes.router, prefix=PREFIX)
 
     middleware.install(app, settings, PREFIX)

@@ -35,6 +35,7 @@ APPLIERS: dict[str, tuple[str, ...]] = {
     "presence-changed": ("presence",),
     "block-changed": ("safety",),
     "mute-changed": ("safety",),
+    "photo-tag-changed": ("photo_tags",),
 }
 #: 96 bits of MAC: unforgeable by guessing (each guess costs a request) and keeps the token short
 MAC_BYTES = 12

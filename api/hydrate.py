@@ -4,18 +4,22 @@ A page costs a constant number of round trips, whatever its length: the posts (o
 one Cassandra read), then concurrently the visibility check (one graph read), the authors' profiles (one
 Redis pipeline, misses in one Cassandra read), the engagement counts (one Redis pipeline, misses in one
 Cassandra read), "liked by me" (one Cassandra read) and the photos' blurhash placeholders (one Cassandra read,
-``photo_derivatives``). ``blurhashes`` runs parallel to ``photos`` (``None`` where a photo has none yet), so
-clients that know only ``photos`` are unaffected. Every post returned passed
+``photo_derivatives``) and the people tags (one Cassandra read, ``photo_tags``; then, only if the page has tags,
+the tagged users' profiles and blocks with the viewer, concurrently). ``blurhashes`` and ``photo_tags`` run
+parallel to ``photos`` (``None`` where a photo has no placeholder yet; a list of tags per photo), so clients that
+know only ``photos`` are unaffected. Every post returned passed
 :func:`api.visibility.visible_posts`; posts that are gone or hidden from the viewer are skipped.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import defaultdict
 from typing import Any
 
 from api.images_links import ImageLinks, image_path
 from api.visibility import visibility_of, visible_posts
+from photostream.domain.photo_tags import shown_to
 from sinks.engagement_reads import Counts
 from sinks.posts import read_posts_cached
 from sinks.profiles import read_profiles
@@ -51,16 +55,47 @@ async def _no_blurhashes() -> dict[str, str]:
     return {}
 
 
+async def _no_one() -> set[str]:
+    return set()
+
+
+async def photo_tags(resources: Any, viewer: str | None, posts: list[dict[str, Any]]
+                     ) -> dict[tuple[str, str], list[Item]]:
+    """The people tags ``viewer`` sees on each photo, by (post id, image id): approved ones, plus pending ones
+    when the viewer is the tagged person or the post's author; never a user who stands in a block with the
+    viewer. Each ``{user_id, username, x, y, pending}``."""
+    author_of_post = {p["post_id"]: p["author_id"] for p in posts}
+    if not author_of_post:
+        return {}
+    found = await resources.photo_tags.of_posts(author_of_post)
+    shown = [t for tags in found.values() for t in tags if shown_to(t, viewer, author_of_post[t.post_id])]
+    if not shown:
+        return {}
+    people = list(dict.fromkeys(t.tagged_id for t in shown))
+    profiles, blocked = await asyncio.gather(
+        read_profiles(resources.session, resources.redis, people),
+        resources.graph.blocked_among(viewer, people) if viewer is not None else _no_one())
+    by_photo: dict[tuple[str, str], list[Item]] = defaultdict(list)
+    for tag in shown:
+        if tag.tagged_id not in blocked:
+            profile = profiles.get(tag.tagged_id)
+            by_photo[(tag.post_id, tag.image_id)].append({
+                "user_id": tag.tagged_id, "username": profile.get("username") if profile else None,
+                "x": tag.x, "y": tag.y, "pending": tag.pending})
+    return by_photo
+
+
 async def hydrate_posts(resources: Any, viewer: str | None, post_ids: list[str]) -> list[Item]:
     """The items for ``post_ids``, in that order, skipping posts that are gone or that ``viewer`` may not see."""
     posts = [p for p in await read_posts_cached(resources.session, resources.redis, post_ids) if p is not None]
     ids = [p["post_id"] for p in posts]
-    visible, profiles, counts, liked, blurhashes = await asyncio.gather(
+    visible, profiles, counts, liked, blurhashes, tags = await asyncio.gather(
         visible_posts(resources.graph, viewer, posts),
         read_profiles(resources.session, resources.redis, [p["author_id"] for p in posts]),
         resources.engagement.counts(ids),
         resources.engagement.liked_by(viewer, ids) if viewer is not None else _nothing_liked(),
         resources.derivatives.blurhashes([i for p in posts for i in p["image_ids"]]) if posts else _no_blurhashes(),
+        photo_tags(resources, viewer, posts),
     )
     items: list[Item] = []
     for post in visible:
@@ -75,6 +110,7 @@ async def hydrate_posts(resources: Any, viewer: str | None, post_ids: list[str])
             "photos": [image_url(i, None if visibility_of(post) == "public" else resources.image_links)
                        for i in post["image_ids"]],
             "blurhashes": [blurhashes.get(i) for i in post["image_ids"]],
+            "photo_tags": [tags.get((post_id, i), []) for i in post["image_ids"]],
             "like_count": engagement.like_count,
             "comment_count": engagement.comment_count,
             "liked_by_me": post_id in liked,

@@ -24,9 +24,11 @@ from sinks.follow_lists import FollowLists
 from sinks.hashtags.reads import HashtagReads
 from sinks.images import ImageIndex
 from sinks.photo_derivatives import PhotoDerivatives
+from sinks.photo_tags import PhotoTagReads
 from sinks.post_lists import AuthorPosts
 from sinks.redis_client import async_client
 from sinks.safety import SafeAudience, SafetyReader
+from sinks.tag_settings import TagSettingsStore
 
 
 @dataclass
@@ -57,6 +59,10 @@ class ApiResources:
     avatars: AvatarDirectory
     #: blocks, mutes, muted hashtags (the same reader the visibility check uses)
     safety: SafetyReader
+    #: people tags on posts' photos (api.hydrate) and the tagged users' lists (api.routes.photo_tags)
+    photo_tags: PhotoTagReads
+    #: who may tag whom (read on a tag write and a profile edit)
+    tag_settings: TagSettingsStore
 
     @classmethod
     def open(cls, settings: Settings) -> ApiResources:
@@ -74,7 +80,8 @@ class ApiResources:
                    renderer=Renderer(s3.client(settings), settings, ImageIndex(session)),
                    image_links=ImageLinks.of(settings),
                    public_images=TTLCache(maxsize=100_000, ttl=settings.image_public_ttl_s),
-                   derivatives=PhotoDerivatives(session), avatars=AvatarDirectory(session), safety=audience.safety)
+                   derivatives=PhotoDerivatives(session), avatars=AvatarDirectory(session), safety=audience.safety,
+                   photo_tags=PhotoTagReads(session), tag_settings=TagSettingsStore(session))
 
     async def close(self) -> None:
         self.publisher.close()

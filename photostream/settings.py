@@ -168,6 +168,10 @@ class Settings(BaseSettings):
     read_your_writes_timeout_s: float = 5.0
     rate_limit_posts_per_minute: int = 5
     rate_limit_posts_burst: int = 5
+    #: people tags added per user (a bucket of its own, besides the general write bucket): tagging a crowd
+    #: photo is a burst, tagging hundreds of strangers a minute is spam
+    rate_limit_tags_per_minute: int = 60
+    rate_limit_tags_burst: int = 40
     rate_limit_writes_per_minute: int = 300
     rate_limit_writes_burst: int = 60
     #: reads per client address (api.middleware.ReadRateLimit; 0: no limit); `make bench` and the tests raise it

@@ -270,11 +270,14 @@ def user_registered(
 
 def profile_updated(
     *, user_id: str, username: str, display_name: str, bio: str | None = None, avatar_image_id: str | None = None,
-    is_private: bool = False,
+    is_private: bool = False, tags_followed_only: bool = False, tags_manual_approval: bool = False,
 ) -> Event:
+    """The whole new profile; the two ``tags_`` settings say who may tag the user in photos (v3)."""
     return event_type("profile-updated").create({"user_id": user_id, "username": username,
                                                  "display_name": display_name, "bio": bio,
-                                                 "avatar_image_id": avatar_image_id, "is_private": is_private})
+                                                 "avatar_image_id": avatar_image_id, "is_private": is_private,
+                                                 "tags_followed_only": tags_followed_only,
+                                                 "tags_manual_approval": tags_manual_approval})
 
 
 def follow_requested(

@@ -3,6 +3,8 @@
 Both writes are absolute (the event carries the whole public profile), so replays are idempotent;
 Cassandra writes use the event time as the cell timestamp, so an older event replayed later loses.
 ``is_private`` comes with profile-updated v2 (v1 events and user-registered read as public).
+profile-updated v3 also carries the user's people-tag settings: they go to their own table
+(sinks/tag_settings.py), not into the public profile.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from cassandra.query import ValueSequence
 
 from sinks import keys
 from sinks.cassandra import execute, ms_of
+from sinks.tag_settings import TagSettingsStore, settings_of
 
 _UPSERT = (
     "INSERT INTO users (user_id, username, display_name, bio, avatar_image_id, is_private, updated_at) "
@@ -42,6 +45,7 @@ class ProfileSink:
         self._session = session
         self._redis = redis
         self._upsert = session.prepare(_UPSERT)
+        self._tag_settings = TagSettingsStore(session)
 
     async def apply(self, topic: str, event: dict[str, Any]) -> None:
         occurred_ms = int(event["occurred_at"])
@@ -49,6 +53,8 @@ class ProfileSink:
             event["user_id"], event["username"], event["display_name"], event.get("bio"),
             event.get("avatar_image_id"), bool(event.get("is_private")), occurred_ms, occurred_ms * 1000,
         ))
+        if topic == "profile-updated":  # who may tag the user (v3; older versions read as the defaults)
+            await self._tag_settings.write(event["user_id"], settings_of(event), occurred_ms)
         await cache_profile(self._redis, event["user_id"], event, occurred_ms)
 
 

@@ -19,6 +19,7 @@ from sinks.images import ImageIndex
 from sinks.notification_lists import NotificationLists
 from sinks.notifications import NotificationStore
 from sinks.photo_derivatives import PhotoDerivatives
+from sinks.photo_tags import PhotoTagWriter
 from sinks.presence import PresenceHashes, PresenceRows
 from sinks.safety import SafeAudience, SafetyReader, SafetyWriter
 from sinks.unread import UnreadPairs, UnreadSets
@@ -32,6 +33,7 @@ from streams.follow_requests import FollowRequestsProjector
 from streams.hashtags.extractor import HashtagExtractor
 from streams.hashtags.wiring import counter_and_popularity
 from streams.notifications import NotificationsProcessor
+from streams.photo_tags import PhotoTagsProcessor
 from streams.photos import PhotoDerivativesProcessor
 from streams.presence import PresenceProcessor
 from streams.resources import Resources
@@ -53,6 +55,7 @@ def build_processors(settings: Settings, resources: Resources) -> list[BatchProc
         FeedProcessor(settings, GraphWriter(resources.session), graph, feed_posts, feed_cache, resources.redis,
                       safety=safety),
         CommentsProjector(CommentWriter(resources.session), resources.redis),
+        PhotoTagsProcessor(PhotoTagWriter(resources.session), resources.redis),
         FollowRequestsProjector(FollowRequests(resources.session), resources.redis),
         UnreadProcessor(UnreadPairs(resources.session), UnreadSets(resources.redis, settings.app_id), resources.redis),
         PresenceProcessor(PresenceRows(resources.session), PresenceHashes(resources.redis, settings.app_id),

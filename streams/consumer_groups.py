@@ -21,6 +21,7 @@ from streams.follow_requests import FollowRequestsProjector
 from streams.hashtags.counter import HashtagCounter
 from streams.hashtags.extractor import HashtagExtractor
 from streams.hashtags.popularity import PopularityUpdater
+from streams.photo_tags import PhotoTagsProcessor
 from streams.notifications import NotificationsProcessor
 from streams.photos import PhotoDerivativesProcessor
 from streams.presence import PresenceProcessor
@@ -37,7 +38,7 @@ def groups_of(app_id: str) -> dict[str, tuple[str, ...]]:
                       CommentsProjector, UnreadProcessor, PresenceProcessor, SafetyProcessor,
                       NotificationsProcessor):
         groups[f"{app_id}.{processor.name}"] = processor.topics
-    for extra in (PhotoDerivativesProcessor, AvatarsProcessor):
+    for extra in (PhotoDerivativesProcessor, AvatarsProcessor, PhotoTagsProcessor):
         groups[f"{app_id}.{extra.name}"] = extra.topics
     return groups
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -48,6 +48,9 @@ class ProfilePatch(BaseModel):
     bio: str | None = Field(default=None, max_length=500)
     avatar_image_id: str | None = None
     is_private: bool | None = None
+    #: people tags: who may tag the caller in photos, and whether tags by people they do not follow wait
+    tags_from: Literal["everyone", "following"] | None = None
+    tags_manual_approval: bool | None = None
 
 
 async def _none() -> bool:
@@ -105,17 +108,22 @@ async def update_me(body: ProfilePatch, request: Request, user: CurrentUser, res
     sent = body.model_fields_set
     if "display_name" in sent and body.display_name is None:
         raise ApiError(422, "invalid", "display_name: may not be null", "display_name")
-    if "is_private" in sent and body.is_private is None:
-        raise ApiError(422, "invalid", "is_private: may not be null", "is_private")
+    for flag in ("is_private", "tags_from", "tags_manual_approval"):
+        if flag in sent and getattr(body, flag) is None:
+            raise ApiError(422, "invalid", f"{flag}: may not be null", flag)
     if body.avatar_image_id is not None:
         parse_id(body.avatar_image_id, "avatar_image_id")
         if await resources.images.uploader(body.avatar_image_id) != user:
             raise ApiError(422, "invalid", "avatar_image_id: not an image you uploaded", "avatar_image_id")
     merged = {f: getattr(body, f) if f in sent else current.get(f)
               for f in ("display_name", "bio", "avatar_image_id", "is_private")}
+    tags = await resources.tag_settings.of(user)  # the event is absolute: keep what is not sent
+    followed_only = body.tags_from == "following" if "tags_from" in sent else tags.followed_only
+    approval = bool(body.tags_manual_approval) if "tags_manual_approval" in sent else tags.manual_approval
     event = events.profile_updated(user_id=user, username=current["username"],
                                    display_name=merged["display_name"] or current["username"], bio=merged["bio"],
-                                   avatar_image_id=merged["avatar_image_id"], is_private=bool(merged["is_private"]))
+                                   avatar_image_id=merged["avatar_image_id"], is_private=bool(merged["is_private"]),
+                                   tags_followed_only=followed_only, tags_manual_approval=approval)
     return await _publish(resources, settings, user, event, "write")
 
 

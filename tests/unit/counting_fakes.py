@@ -54,6 +54,8 @@ class Data:
     follows: set[tuple[str, str]] = field(default_factory=set)  # (follower_id, followee_id)
     blurhashes: dict[str, str] = field(default_factory=dict)  # image_id -> placeholder
     blocks: set[tuple[str, str]] = field(default_factory=set)  # (blocker_id, blocked_id)
+    #: people tags: rows of photo_tags (post_id, image_id, tagged_id, tagger_id, x, y, pending)
+    photo_tags: list[dict[str, Any]] = field(default_factory=list)
 
 
 class CountingSession:
@@ -86,6 +88,8 @@ class CountingSession:
         if "FROM photo_derivatives WHERE image_id IN" in query:
             return [SimpleNamespace(image_id=i, blurhash=d.blurhashes[i], prerendered={320, 1080})
                     for i in params[0] if i in d.blurhashes]
+        if "FROM photo_tags WHERE post_id IN" in query:
+            return [SimpleNamespace(**t) for t in d.photo_tags if t["post_id"] in params[0]]
         if "FROM following WHERE follower_id = ? AND followee_id IN ?" in query:
             follower, candidates = params
             return [SimpleNamespace(followee_id=f) for f in candidates if (follower, f) in d.follows]

@@ -12,6 +12,7 @@ from api.images_links import ImageLinks
 from sinks import keys
 from sinks.engagement_reads import EngagementReads
 from sinks.photo_derivatives import PhotoDerivatives
+from sinks.photo_tags import PhotoTagReads
 from sinks.safety import SafeAudience
 from tests.unit.counting_fakes import CountingRedis, CountingSession, Data, post_row, user_row
 
@@ -25,13 +26,14 @@ class Resources:
     graph: SafeAudience
     engagement: EngagementReads
     derivatives: PhotoDerivatives
+    photo_tags: PhotoTagReads
     image_links: ImageLinks = field(default_factory=lambda: ImageLinks(b"k" * 32, 3600))
 
     @classmethod
     def over(cls, data: Data) -> Resources:
         session, redis = CountingSession(data), CountingRedis()
         return cls(session, redis, SafeAudience(session, redis), EngagementReads(session, redis),  # type: ignore[arg-type]
-                   PhotoDerivatives(session))  # type: ignore[arg-type]
+                   PhotoDerivatives(session), PhotoTagReads(session))  # type: ignore[arg-type]
 
     def trips(self) -> tuple[int, int]:
         """(Redis, Cassandra) round trips so far; resets the counters."""
@@ -72,9 +74,9 @@ async def test_a_page_of_20_costs_the_same_round_trips_as_a_page_of_1() -> None:
         costs[n] = [cold_cost, warm_cost]
     assert costs[1] == costs[20]
     # cold: posts MGET + fill, profiles pipeline + fill, counts pipeline + fill, authors' privacy (Redis);
-    #       posts, profiles, counts, privacy, follows, blocks, likes, blurhashes
+    #       posts, profiles, counts, privacy, follows, blocks, likes, blurhashes, people tags
     #       (Cassandra). Warm: only what has no cache.
-    assert costs[20] == [(7, 8), (4, 4)]
+    assert costs[20] == [(7, 9), (4, 5)]
 
 
 async def test_an_anonymous_page_reads_no_likes_and_no_follows() -> None:
@@ -86,7 +88,7 @@ async def test_an_anonymous_page_reads_no_likes_and_no_follows() -> None:
     items = await hydrate_posts(resources, None, ids)
     assert [i["post_id"] for i in items] == public
     assert not any(i["liked_by_me"] for i in items)
-    assert resources.trips() == (4, 1)  # posts, profiles, counts, authors' privacy: all cached; blurhashes
+    assert resources.trips() == (4, 2)  # posts, profiles, counts, authors' privacy: all cached; blurhashes, tags
 
 
 async def test_items_keep_the_given_order_and_skip_posts_gone_or_hidden() -> None:
@@ -109,6 +111,7 @@ async def test_items_keep_the_given_order_and_skip_posts_gone_or_hidden() -> Non
         "caption": "one",
         "photos": ["/api/v1/images/img1", "/api/v1/images/img2"],
         "blurhashes": ["LEHV6nWB2yk8pyo0adR*.7kCMdnj", None],
+        "photo_tags": [[], []],
         "like_count": 3, "comment_count": 2, "liked_by_me": True,
         "created_at": items[1]["created_at"], "visibility": "public",
     }
@@ -168,3 +171,42 @@ async def test_an_empty_page_costs_one_lookup_at_most(n: int) -> None:
     assert await hydrate_posts(resources, VIEWER, ["gone"] * n) == []
     redis_trips, _ = resources.trips()
     assert redis_trips <= 1
+
+
+def tag_row(post_id: str, image_id: str, tagged_id: str, pending: bool = False, author: str = "alice") -> dict:
+    return {"post_id": post_id, "image_id": image_id, "tagged_id": tagged_id, "tagger_id": author, "x": 0.25,
+            "y": 0.5, "pending": pending}
+
+
+async def test_each_photo_carries_its_approved_tags_and_pending_ones_only_for_the_author_and_the_tagged() -> None:
+    data = Data()
+    data.posts["p1"] = post_row("alice", "public", image_ids=["img1", "img2"])
+    data.users["bob"] = user_row("bob")
+    data.photo_tags += [tag_row("p1", "img2", "bob"), tag_row("p1", "img2", "carol", pending=True),
+                        tag_row("p1", "img1", "blocker"),
+                        # an approval that raced a removal leaves a row without its add: no tag
+                        {**tag_row("p1", "img1", "ghost"), "tagger_id": None, "x": None, "y": None}]
+    data.blocks.add(("blocker", VIEWER))
+    resources = Resources.over(data)
+    items = await hydrate_posts(resources, VIEWER, ["p1"])
+    assert items[0]["photo_tags"] == [[], [{"user_id": "bob", "username": "bob", "x": 0.25, "y": 0.5,
+                                            "pending": False}]]
+    # the author and the tagged person see the pending tag; nobody sees a user they stand in a block with
+    for viewer, seen in (("alice", [[("blocker", False)], [("bob", False), ("carol", True)]]),
+                         ("carol", [[("blocker", False)], [("bob", False), ("carol", True)]]),
+                         (None, [[("blocker", False)], [("bob", False)]])):
+        got = await hydrate_posts(resources, viewer, ["p1"])
+        assert [[(t["user_id"], t["pending"]) for t in photo] for photo in got[0]["photo_tags"]] == seen
+
+
+async def test_a_page_of_tagged_posts_costs_the_same_round_trips_as_one() -> None:
+    costs = {}
+    for n in (1, 20):
+        data, ids = page_of(n)
+        for i, post_id in enumerate(ids):
+            data.photo_tags.append(tag_row(post_id, "i1", f"tagged{i}", author=data.posts[post_id]["author_id"]))
+        resources = Resources.over(data)
+        items = await hydrate_posts(resources, VIEWER, ids)
+        assert all(len(item["photo_tags"][0]) == 1 for item in items)
+        costs[n] = resources.trips()
+    assert costs[1] == costs[20]

@@ -1,0 +1,301 @@
+"""People tags through the real stack (API → Kafka → photo_tags processor → Cassandra → API): the tag limit, the
+approval flow, self-removal, who may be tagged, "photos of you" paging and visibility, tags on post and feed
+items, and idempotence under duplicates and replays.
+
+Each test awaits exactly its own events: the applied-offset marks of their appliers (api.consistency.APPLIERS)
+reaching each record's offset (tests/integration/test_safety.Log).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from cassandra.cluster import Session
+
+from api.consistency import ConsistencyToken
+from photostream.domain.photo_tags import MAX_TAGS_PER_PHOTO
+from photostream.settings import Settings
+from producers import events
+from producers.ids import new_id
+from producers.publisher import Publisher
+from sinks.cassandra import connect
+from tests.integration.conftest import Process, auth
+from tests.integration.kafka_read import read_event
+from tests.integration.photos import upload_photo
+from tests.integration.test_feed import build_feed, feed_pages
+from tests.integration.test_safety import Log
+
+TAGS = "/posts/{post}/photos/{image}/tags"
+
+
+@pytest.fixture(scope="module")
+def cql(settings: Settings) -> Iterator[Session]:
+    cluster, session = connect(settings)
+    yield session
+    cluster.shutdown()
+
+
+class Photos:
+    """Posts with photos, and the tag calls, for one test."""
+
+    def __init__(self, client: httpx.Client, settings: Settings, log: Log) -> None:
+        self.client, self.settings, self.log = client, settings, log
+
+    def post(self, author: str, photos: int = 1, visibility: str = "public") -> tuple[str, list[str]]:
+        images = [new_id() for _ in range(photos)]
+        event = events.post_created(author_id=author, caption="people", image_ids=images,
+                                    visibility=visibility)  # type: ignore[arg-type]
+        self.log.publish(event)
+        return str(event.value["post_id"]), images
+
+    def tag(self, actor: str, post: str, image: str, tagged: str, x: float = 0.5, y: float = 0.5) -> httpx.Response:
+        return self.client.post(TAGS.format(post=post, image=image), headers=auth(self.settings, actor),
+                                json={"user_id": tagged, "x": x, "y": y})
+
+    def untag(self, actor: str, post: str, image: str, tagged: str) -> httpx.Response:
+        return self.client.delete(TAGS.format(post=post, image=image) + f"/{tagged}",
+                                  headers=auth(self.settings, actor))
+
+    def approve(self, actor: str, post: str, image: str, tagged: str) -> httpx.Response:
+        return self.client.post(TAGS.format(post=post, image=image) + f"/{tagged}/approve",
+                                headers=auth(self.settings, actor))
+
+    def settings_of(self, user: str, **fields: Any) -> None:
+        self.log.accepted(self.client.patch("/users/me", headers=auth(self.settings, user), json=fields))
+
+    def item(self, viewer: str | None, post: str) -> dict[str, Any]:
+        answer = self.client.get(f"/posts/{post}", headers=auth(self.settings, viewer) if viewer else {})
+        assert answer.status_code == 200, answer.text
+        return dict(answer.json())
+
+    def tags_seen(self, viewer: str | None, post: str) -> list[list[tuple[str, bool]]]:
+        """Per photo, the (tagged user, pending) pairs ``viewer`` sees on the post."""
+        return [[(t["user_id"], t["pending"]) for t in photo] for photo in self.item(viewer, post)["photo_tags"]]
+
+    def tagged(self, viewer: str | None, user: str, limit: int = 20, pending: bool = False) -> list[list[str]]:
+        """Every page of ``user``'s photos of you (or the caller's pending tags), as post ids."""
+        path = "/users/me/tagged/pending" if pending else f"/users/{user}/tagged"
+        pages, cursor = [], None
+        while True:
+            answer = self.client.get(path, headers=auth(self.settings, viewer) if viewer else {},
+                                     params={"limit": limit} | ({"cursor": cursor} if cursor else {}))
+            assert answer.status_code == 200, answer.text
+            pages.append([item["post_id"] for item in answer.json()["items"]])
+            cursor = answer.json()["next_cursor"]
+            if cursor is None:
+                return pages
+
+
+@pytest.fixture()
+def log(publisher: Publisher, settings: Settings, worker: Process) -> Log:
+    return Log(publisher, settings)
+
+
+@pytest.fixture()
+def photos(client: httpx.Client, settings: Settings, log: Log) -> Photos:
+    return Photos(client, settings, log)
+
+
+def test_the_21st_tag_on_a_photo_is_refused_naming_the_field(photos: Photos, log: Log) -> None:
+    author = log.user("crowd")
+    people = [log.user(f"guest{i}") for i in range(MAX_TAGS_PER_PHOTO + 1)]
+    post, (image,) = photos.post(author)
+    log.settle()
+    for i, person in enumerate(people[:MAX_TAGS_PER_PHOTO]):
+        log.accepted(photos.tag(author, post, image, person, x=i / MAX_TAGS_PER_PHOTO, y=0.5))
+    log.settle()
+    refused = photos.tag(author, post, image, people[-1])
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["error"]["field"] == "user_id"
+    assert "20" in refused.json()["error"]["message"]
+    assert sorted(u for u, _ in photos.tags_seen(None, post)[0]) == sorted(people[:MAX_TAGS_PER_PHOTO])
+    # tagging the same person twice is a conflict, not a second tag
+    assert photos.tag(author, post, image, people[0]).status_code == 409
+
+
+def test_a_tag_by_someone_not_followed_waits_for_approval_seen_only_by_the_tagged_and_the_author(
+    photos: Photos, log: Log
+) -> None:
+    author, tagged, stranger = log.user("author"), log.user("careful"), log.user("stranger")
+    post, (image, second) = photos.post(author, photos=2)
+    log.settle()
+    photos.settings_of(tagged, tags_manual_approval=True)
+    log.settle()
+    log.accepted(photos.tag(author, post, image, tagged, x=0.1, y=0.9))
+    log.settle()
+
+    assert photos.tags_seen(stranger, post) == [[], []]
+    assert photos.tags_seen(None, post) == [[], []]
+    assert photos.tags_seen(author, post) == [[(tagged, True)], []]
+    assert photos.tags_seen(tagged, post) == [[(tagged, True)], []]
+    assert photos.tagged(stranger, tagged) == [[]]  # approved tags only
+    assert photos.tagged(tagged, tagged, pending=True) == [[post]]
+
+    assert photos.approve(stranger, post, image, tagged).status_code == 403
+    assert photos.approve(author, post, image, tagged).status_code == 403
+    log.accepted(photos.approve(tagged, post, image, tagged))
+    log.settle()
+    assert photos.tags_seen(stranger, post) == [[(tagged, False)], []]
+    tag = photos.item(stranger, post)["photo_tags"][0][0]
+    assert (tag["x"], tag["y"], tag["username"].startswith("careful_")) == (0.1, 0.9, True)
+    assert photos.tagged(stranger, tagged) == [[post]]
+    assert photos.tagged(tagged, tagged, pending=True) == [[]]
+    assert photos.approve(tagged, post, image, tagged).status_code == 409  # already approved
+
+    # someone the tagged person follows is trusted at once
+    log.follow(tagged, author)
+    log.settle()
+    log.accepted(photos.tag(author, post, second, tagged))
+    log.settle()
+    assert photos.tags_seen(stranger, post) == [[(tagged, False)], [(tagged, False)]]
+
+
+def test_a_tagged_person_removes_themselves_silently_and_only_the_two_of_them_may(
+    photos: Photos, log: Log, settings: Settings
+) -> None:
+    author, tagged, other = log.user("author"), log.user("shy"), log.user("other")
+    post, (image,) = photos.post(author)
+    log.settle()
+    for person in (tagged, other):
+        log.accepted(photos.tag(author, post, image, person))
+    log.settle()
+    assert photos.untag(other, post, image, tagged).status_code == 403  # not theirs to remove
+    removal = photos.untag(tagged, post, image, tagged)
+    log.accepted(removal)
+    log.settle()
+    token = ConsistencyToken.decode(removal.json()["token"])
+    event = read_event(settings, token.topic, token.partition, token.offset)
+    # the author is not told: the event says the tagged person removed themselves
+    assert (event["action"], event["tagger_id"], event["tagged_id"]) == ("remove", tagged, tagged)
+    assert photos.tags_seen(None, post) == [[(other, False)]]
+    assert photos.tagged(None, tagged) == [[]]
+    assert photos.untag(tagged, post, image, tagged).status_code == 404  # nothing left to remove
+    # the author removes anyone's tag
+    log.accepted(photos.untag(author, post, image, other))
+    log.settle()
+    assert photos.tags_seen(None, post) == [[]]
+
+
+def test_a_block_either_way_and_a_follow_only_setting_refuse_the_tag(
+    photos: Photos, log: Log
+) -> None:
+    author, blocker, blocked, picky = log.user("author"), log.user("blocker"), log.user("blocked"), log.user("picky")
+    post, (image,) = photos.post(author)
+    log.publish(events.block_changed(actor_id=blocker, target_id=author, action="on"))
+    log.publish(events.block_changed(actor_id=author, target_id=blocked, action="on"))
+    log.settle()
+    photos.settings_of(picky, tags_from="following")
+    log.settle()
+    for person in (blocker, blocked, picky):
+        answer = photos.tag(author, post, image, person)
+        assert answer.status_code == 403, answer.text
+    assert photos.client.get("/users/me/tag-settings", headers=auth(photos.settings, picky)).json() == {
+        "tags_from": "following", "tags_manual_approval": False}
+    # an unrelated profile edit keeps the setting (the event is absolute: the API carries it over)
+    photos.settings_of(picky, bio="still picky")
+    log.settle()
+    assert photos.tag(author, post, image, picky).status_code == 403
+    log.follow(picky, author)
+    log.settle()
+    log.accepted(photos.tag(author, post, image, picky))
+    log.settle()
+    assert photos.tags_seen(None, post) == [[(picky, False)]]
+    # only the author tags; a photo not in the post is no photo to tag
+    assert photos.tag(picky, post, image, blocker).status_code == 403
+    assert photos.tag(author, post, new_id(), picky).status_code == 404
+
+
+def test_photos_of_you_page_newest_first_and_hide_posts_the_viewer_may_not_see(
+    photos: Photos, log: Log
+) -> None:
+    tagged, friend, fan, stranger = log.user("star"), log.user("friend"), log.user("fan"), log.user("stranger")
+    log.follow(fan, friend)
+    shown = [photos.post(friend) for _ in range(5)]
+    hidden = photos.post(friend, visibility="followers")
+    log.settle()
+    for post, (image,) in [*shown, hidden]:
+        log.accepted(photos.tag(friend, post, image, tagged))
+    log.settle()
+    public = [post for post, _ in shown]
+    newest_first = sorted(public, reverse=True)
+    pages = photos.tagged(stranger, tagged, limit=2)
+    assert [p for page in pages for p in page] == newest_first  # the followers-only post is not the stranger's
+    assert all(len(page) <= 2 for page in pages) and len(pages) >= 3
+    assert [p for page in photos.tagged(fan, tagged, limit=2) for p in page] == sorted([*public, hidden[0]],
+                                                                                        reverse=True)
+    assert [p for page in photos.tagged(None, tagged, limit=4) for p in page] == newest_first
+    # a block between the viewer and the tagged person: the list is absent
+    log.publish(events.block_changed(actor_id=tagged, target_id=stranger, action="on"))
+    log.settle()
+    answer = photos.client.get(f"/users/{tagged}/tagged", headers=auth(photos.settings, stranger))
+    assert answer.status_code == 404
+    # a deleted post leaves everyone's list
+    log.publish(events.post_deleted(post_id=newest_first[0], author_id=friend))
+    log.settle()
+    assert [p for page in photos.tagged(None, tagged) for p in page] == newest_first[1:]
+
+
+def test_post_and_feed_items_carry_each_photos_approved_tags(
+    photos: Photos, log: Log, client: httpx.Client, settings: Settings
+) -> None:
+    author, tagged, reader = log.user("author"), log.user("pal"), log.user("reader")
+    log.follow(reader, author)
+    log.settle()
+    build_feed(client, settings, reader)
+    images = [upload_photo(client, settings, author) for _ in range(2)]
+    created = client.post("/posts", headers=auth(settings, author), json={"caption": "us", "image_ids": images})
+    log.accepted(created)
+    log.settle()
+    post = created.json()["id"]
+    log.accepted(photos.tag(author, post, images[1], tagged, x=0.3, y=0.7))
+    log.settle()
+    (item,) = [i for page in feed_pages(client, settings, reader) for i in page if i["post_id"] == post]
+    assert len(item["photo_tags"]) == len(item["photos"]) == 2
+    assert item["photo_tags"][0] == []
+    (tag,) = item["photo_tags"][1]
+    assert (tag["user_id"], tag["x"], tag["y"], tag["pending"]) == (tagged, 0.3, 0.7, False)
+    assert tag["username"].startswith("pal_")
+    assert photos.item(reader, post)["photo_tags"] == item["photo_tags"]
+
+
+def rows(cql: Session, post: str, tagged: str) -> list[tuple[Any, ...]]:
+    """The stored cells of a post's tags and of the tagged user's indexes, with their write times."""
+    tags = cql.execute("SELECT image_id, tagged_id, tagger_id, x, y, pending, writetime(x), writetime(pending) "
+                       "FROM photo_tags WHERE post_id = %s", (post,))
+    approved = cql.execute("SELECT post_id, image_ids FROM tagged_posts WHERE tagged_id = %s", (tagged,))
+    pending = cql.execute("SELECT post_id, image_ids FROM pending_tagged_posts WHERE tagged_id = %s", (tagged,))
+    return [tuple(r) for r in tags] + [("approved", *r) for r in approved] + [("pending", *r) for r in pending]
+
+
+def test_duplicated_and_replayed_tag_events_leave_the_tables_unchanged(
+    photos: Photos, log: Log, cql: Session
+) -> None:
+    author, tagged = log.user("author"), log.user("twin")
+    post, (image,) = photos.post(author)
+    added = events.photo_tag_changed(post_id=post, image_id=image, tagger_id=author, tagged_id=tagged,
+                                     action="add", x=0.2, y=0.4, pending=True)
+    approved = events.photo_tag_changed(post_id=post, image_id=image, tagger_id=tagged, tagged_id=tagged,
+                                        action="approve")
+    log.publish(added)
+    log.publish(approved)
+    log.settle()
+    after_approval = rows(cql, post, tagged)
+    assert [r[0] for r in after_approval] == [image, "approved"]
+    for event in (added, approved, added):  # duplicates, and the add replayed after its approval
+        log.publish(event)
+    log.settle()
+    assert rows(cql, post, tagged) == after_approval
+
+    removed = events.photo_tag_changed(post_id=post, image_id=image, tagger_id=author, tagged_id=tagged,
+                                       action="remove")
+    log.publish(removed)
+    log.settle()
+    assert rows(cql, post, tagged) == []
+    for event in (added, approved, removed):  # a replay of the whole history ends where it ended
+        log.publish(event)
+    log.settle()
+    assert rows(cql, post, tagged) == []
+    assert photos.tags_seen(None, post) == [[]]
