@@ -14,9 +14,10 @@ from api import errors, middleware, realtime
 from api.resources import ApiResources
 from api.routes import auth, feed, hashtags, health, posts_read, reads, safety, social, status, uploads, users, writes
 from api.routes import avatars as avatar_routes
-from api.routes import photo_tags as photo_tag_routes
 from api.routes import notifications as notification_routes
+from api.routes import photo_tags as photo_tag_routes
 from photostream.settings import Settings
+from sinks import keys
 
 PREFIX = "/api/v1"
 REQUESTS = Counter("photostream_http_requests_total", "HTTP requests", ["method", "route", "status"])
@@ -25,6 +26,7 @@ LATENCY = Histogram("photostream_http_request_seconds", "HTTP request latency", 
 
 
 def create_app(settings: Settings) -> FastAPI:
+    keys.use_namespace(settings.namespace)
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.resources = ApiResources.open(settings)

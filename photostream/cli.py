@@ -11,12 +11,20 @@ from typing import Annotated
 import typer
 
 from photostream.settings import get_settings
+from sinks import keys
 
 app = typer.Typer(help="photostream: events, stream processors, views and API of a photo-sharing service.",
                   no_args_is_help=True, add_completion=False)
 stack_app = typer.Typer(help="The local stack (Kafka, Cassandra, Redis, S3, Prometheus) on 127.0.0.1.",
                         no_args_is_help=True)
 app.add_typer(stack_app, name="stack")
+
+
+@app.callback()
+def _every_command() -> None:
+    """Every command works inside the settings' namespace (its Redis keys; topics are named at the Kafka
+    edges from the same settings)."""
+    keys.use_namespace(get_settings().namespace)
 
 
 def _logging() -> None:
@@ -264,6 +272,22 @@ def rebuild(
                + ("" if check else f", {report.repaired} rewritten"))
     if check and report.differences:
         raise typer.Exit(1)
+
+
+@app.command("sweep-uploads")
+def sweep_uploads(
+    older_than: Annotated[int | None, typer.Option(help="seconds; default: UPLOAD_SWEEP_AFTER_S")] = None,
+    prefix: Annotated[str, typer.Option(help="only keys under this prefix (photos/ or photos/USER/)")] = "photos/",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="only list what would be deleted")] = False,
+) -> None:
+    """Delete originals whose upload was never completed (older than --older-than); see sinks/upload_sweeper.py."""
+    from sinks.upload_sweeper import run
+
+    _logging()
+    settings = get_settings()
+    report = run(settings, settings.upload_sweep_after_s if older_than is None else older_than, prefix, dry_run)
+    typer.echo(f"{report.examined} old originals examined, {len(report.deleted)} never completed "
+               f"({report.deleted_bytes} bytes) {'would be ' if dry_run else ''}deleted")
 
 
 def main() -> None:

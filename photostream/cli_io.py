@@ -76,9 +76,10 @@ def tail_topic(
     }))
     codec = EventCodec()
     try:
-        metadata = consumer.list_topics(topic, timeout=10).topics[topic]
+        kafka_topic = settings.topic_names.physical(topic)  # the namespace's topic on the broker
+        metadata = consumer.list_topics(kafka_topic, timeout=10).topics[kafka_topic]
         start = OFFSET_BEGINNING if from_beginning else OFFSET_END
-        consumer.assign([TopicPartition(topic, p, start) for p in metadata.partitions])
+        consumer.assign([TopicPartition(kafka_topic, p, start) for p in metadata.partitions])
         seen, last = 0, time.monotonic()
         while max_records == 0 or seen < max_records:
             message = consumer.poll(0.5)

@@ -81,13 +81,14 @@ def replay(settings: Settings, topic: str, start: Point, stop: Point, fmt: Forma
     }))
     began = time.monotonic()
     try:
-        ranges = resolve_ranges(consumer, topic, start, stop)
+        kafka_topic = settings.topic_names.physical(topic)  # the namespace's topic on the broker
+        ranges = resolve_ranges(consumer, kafka_topic, start, stop)
         if on_ranges:
             on_ranges(ranges)
         report = ReplayReport(ranges, {r.partition: 0 for r in ranges}, {r.partition: 0 for r in ranges})
         writer = open_writer(fmt, out, reader_schema.raw)
         try:
-            _Export(consumer, codec, topic, writer, report, side_file_of(out), batch_size).run(
+            _Export(consumer, codec, (topic, kafka_topic), writer, report, side_file_of(out), batch_size).run(
                 stall_timeout_s, on_progress)
         finally:
             writer.close()
@@ -121,9 +122,11 @@ def resolve_ranges(consumer: Consumer, topic: str, start: Point, stop: Point) ->
 class _Export:
     """The read loop of one replay: consume, decode, batch, write; partitions leave as they reach their stop."""
 
-    def __init__(self, consumer: Consumer, codec: EventCodec, topic: str, writer: RowWriter, report: ReplayReport,
-                 side_path: Path, batch_size: int) -> None:
-        self.consumer, self.codec, self.topic, self.writer = consumer, codec, topic, writer
+    def __init__(self, consumer: Consumer, codec: EventCodec, topics: tuple[str, str], writer: RowWriter,
+                 report: ReplayReport, side_path: Path, batch_size: int) -> None:
+        """``topics``: the catalog's name (for decoding) and the broker's (the namespace's) name."""
+        self.consumer, self.codec, self.writer = consumer, codec, writer
+        self.topic, self.kafka_topic = topics
         self.report, self.side_path, self.batch_size = report, side_path, batch_size
         self.stops = {r.partition: r.stop for r in report.ranges if r.size > 0}
         self.side: IO[str] | None = None
@@ -132,7 +135,7 @@ class _Export:
 
     def run(self, stall_timeout_s: float, on_progress: Callable[[int], None] | None) -> None:
         if self.stops:
-            self.consumer.assign([TopicPartition(self.topic, r.partition, r.start)
+            self.consumer.assign([TopicPartition(self.kafka_topic, r.partition, r.start)
                                   for r in self.report.ranges if r.partition in self.stops])
         last_record = time.monotonic()
         try:
@@ -183,7 +186,7 @@ class _Export:
 
     def _finish(self, partition: int) -> None:
         del self.stops[partition]
-        self.consumer.incremental_unassign([TopicPartition(self.topic, partition)])
+        self.consumer.incremental_unassign([TopicPartition(self.kafka_topic, partition)])
 
     def _dead(self, message: Message, partition: int, timestamp: int, exc: DecodeError) -> None:
         if self.side is None:

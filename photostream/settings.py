@@ -16,6 +16,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from photostream.namespace import NAMESPACE_PATTERN, TopicNames, app_id_for, keyspace_for
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 #: built-in development secrets: refused at start-up unless ``dev_mode`` (see ``Settings._refuse_placeholders``)
 DEV_JWT_SECRET = "photostream-dev-only-secret-change-me-0123456789"
@@ -56,6 +58,11 @@ class Settings(BaseSettings):
     #: `photostream lag --serve` (consumer lag gauges scraped by the local Prometheus)
     lag_exporter_port: int = 19308
 
+    # --- namespace (photostream.namespace): one shared stack, independent runs ---
+    #: prefixes topics (``NS.topic``), Redis keys (``NS:key``) and, unless set explicitly, the app id
+    #: (``photostream-NS``) and keyspace (``photostream_NS``); empty: the contract's plain names
+    namespace: str = ""
+
     # --- Kafka ---
     kafka_bootstrap_servers: str = "127.0.0.1:19092"
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
@@ -91,6 +98,9 @@ class Settings(BaseSettings):
     image_max_pixels: int = 50_000_000
     rate_limit_uploads_per_minute: int = 30
     rate_limit_uploads_burst: int = 20
+    #: ``photostream sweep-uploads`` deletes originals never completed once they are this old (far beyond a
+    #: ticket's ``s3_presign_expiry_s``, so an upload about to be reported is never taken)
+    upload_sweep_after_s: int = 24 * 3600
     #: HMAC key of signed image links (non-public photos); unset: derived from the JWT signing secret
     image_link_secret: SecretStr | None = None
     #: a signed link stays valid at least this long (expiry rounded up to 10 minutes, so links repeat)
@@ -203,6 +213,29 @@ class Settings(BaseSettings):
         if isinstance(value, str) and not value.lstrip().startswith("["):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("namespace")
+    @classmethod
+    def _namespace_shape(cls, value: str) -> str:
+        if value and not NAMESPACE_PATTERN.match(value):
+            raise ValueError("PHOTOSTREAM_NAMESPACE: lower-case letters, digits and dashes, starting with a letter, "
+                             "at most 24 characters")
+        return value
+
+    @model_validator(mode="after")
+    def _namespaced_names(self) -> Settings:
+        """A namespace derives the app id and keyspace, unless those were set explicitly."""
+        if self.namespace:
+            if "app_id" not in self.model_fields_set:
+                self.app_id = app_id_for(self.namespace, self.app_id)
+            if "cassandra_keyspace" not in self.model_fields_set:
+                self.cassandra_keyspace = keyspace_for(self.namespace, self.cassandra_keyspace)
+        return self
+
+    @property
+    def topic_names(self) -> TopicNames:
+        """How this namespace names the catalog's topics on the broker."""
+        return TopicNames(self.namespace)
 
     @model_validator(mode="after")
     def _refuse_placeholders(self) -> Settings:

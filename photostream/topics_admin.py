@@ -14,12 +14,13 @@ log = logging.getLogger(__name__)
 
 
 def desired_topics(settings: Settings) -> list[NewTopic]:
-    """Every catalog topic and its ``.dlq``, with the catalog's partitions and configs."""
-    replication = settings.kafka_replication_factor
+    """Every catalog topic and its ``.dlq``, with the catalog's partitions and configs, named for the settings'
+    namespace."""
+    replication, name = settings.kafka_replication_factor, settings.topic_names.physical
     topics = []
     for spec in TOPICS:
-        topics.append(NewTopic(spec.name, spec.partitions, replication, config=dict(spec.config)))
-        topics.append(NewTopic(spec.dlq, DLQ_PARTITIONS, replication, config=dict(DLQ_CONFIG)))
+        topics.append(NewTopic(name(spec.name), spec.partitions, replication, config=dict(spec.config)))
+        topics.append(NewTopic(name(spec.dlq), DLQ_PARTITIONS, replication, config=dict(DLQ_CONFIG)))
     return topics
 
 

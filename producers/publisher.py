@@ -104,6 +104,8 @@ class Publisher:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
+        #: events name the catalog's topics; the broker's (namespaced) names are applied here, at the edge
+        self._physical = settings.topic_names.physical
         self._producer = Producer(producer_config(settings))
         self._closed = threading.Event()
         self._batches_lock = threading.Lock()
@@ -137,13 +139,13 @@ class Publisher:
         if not events:
             tracker.future.set_result(0)
             return tracker.future
-        report, produce, poll = tracker.report, self._producer.produce, self._producer.poll
+        report, produce, poll, physical = tracker.report, self._producer.produce, self._producer.poll, self._physical
         self._batch_started()
         try:
             for start in range(0, len(events), _SERVE_EVERY):
                 for event in events[start:start + _SERVE_EVERY]:
                     try:
-                        produce(event.topic, event.payload, event.key, on_delivery=report)
+                        produce(physical(event.topic), event.payload, event.key, on_delivery=report)
                     except BufferError:
                         self._produce_when_room(event.topic, event.payload, event.key, report, None)
                     except KafkaException as exc:
@@ -192,9 +194,10 @@ class Publisher:
     def _send(self, topic: str, payload: bytes, key: bytes | str | None,
               callback: Callable[[KafkaError | None, Message], None], headers: dict[str, bytes] | None) -> None:
         if headers:
-            self._producer.produce(topic, payload, key, on_delivery=callback, headers=list(headers.items()))
+            self._producer.produce(self._physical(topic), payload, key, on_delivery=callback,
+                                   headers=list(headers.items()))
         else:
-            self._producer.produce(topic, payload, key, on_delivery=callback)
+            self._producer.produce(self._physical(topic), payload, key, on_delivery=callback)
 
     def _produce_when_room(self, topic: str, payload: bytes, key: bytes | str | None,
                            callback: Callable[[KafkaError | None, Message], None],

@@ -6,26 +6,36 @@ Cluster slot.
 
 from __future__ import annotations
 
+#: the namespace's prefix (``NS:``; empty without a namespace): see :func:`use_namespace`
+_prefix = ""
+
+
+def use_namespace(namespace: str) -> None:
+    """Put every key of this process under ``namespace`` (``photostream.namespace``); called once at start by
+    the CLI, the API and the worker with ``settings.namespace``."""
+    global _prefix
+    _prefix = f"{namespace}:" if namespace else ""
+
 #: Profiles cached in Redis expire as a safety net; the stream refreshes them on every change.
 PROFILE_TTL_S = 7 * 24 * 3600
 
 
 def user_profile(user_id: str) -> str:
-    return f"user:{{{user_id}}}:profile"
+    return f"{_prefix}user:{{{user_id}}}:profile"
 
 
 def applied_offsets(consumer: str, topic: str) -> str:
     """Hash partition -> highest offset the ``consumer`` has applied (read-your-writes waits on it)."""
-    return f"applied:{{{consumer}}}:{topic}"
+    return f"{_prefix}applied:{{{consumer}}}:{topic}"
 
 
 def rate_bucket(user_id: str, action: str) -> str:
-    return f"ratelimit:{{{user_id}}}:{action}"
+    return f"{_prefix}ratelimit:{{{user_id}}}:{action}"
 
 
 def revoked_access(jti: str) -> str:
     """Present while a logged-out access token (by its id) would still be valid; expires with the token."""
-    return f"auth:revoked:{{{jti}}}"
+    return f"{_prefix}auth:revoked:{{{jti}}}"
 
 
 # Hashtag views are projections of durable state (``hashtag_state``), rewritten absolutely by the stream and
@@ -38,36 +48,36 @@ ENGAGEMENT_CACHE_TTL_S = 24 * 3600
 
 def hashtag(tag: str) -> str:
     """Hash: post_count (absolute)."""
-    return f"hashtag:{{{tag}}}"
+    return f"{_prefix}hashtag:{{{tag}}}"
 
 
 def hashtag_related(tag: str) -> str:
     """Sorted set other tag -> co-occurrence count."""
-    return f"hashtag:{{{tag}}}:related"
+    return f"{_prefix}hashtag:{{{tag}}}:related"
 
 
 def hashtag_top(tag: str) -> str:
     """Sorted set post_id -> popularity score; the top N posts."""
-    return f"hashtag:{{{tag}}}:top"
+    return f"{_prefix}hashtag:{{{tag}}}:top"
 
 
 def trend_authors(tag: str, bucket_ms: int, bucket_start: int) -> str:
     """Set of distinct authors who used ``tag`` in one bucket (same slot for all of a tag's buckets)."""
-    return f"trend:{{{tag}}}:{bucket_ms}:{bucket_start}"
+    return f"{_prefix}trend:{{{tag}}}:{bucket_ms}:{bucket_start}"
 
 
 def trend_active() -> str:
     """Sorted set tag -> creation ms of its newest present post (within a day): the candidates for trending."""
-    return "trend:active"
+    return _prefix + "trend:active"
 
 
 def trending_cache(window: str) -> str:
-    return f"trending:{window}"
+    return f"{_prefix}trending:{window}"
 
 
 def post_engagement(post_id: str) -> str:
     """Hash: like_count, comment_count (absolute; a cache of ``post_engagement``)."""
-    return f"post:{{{post_id}}}:engagement"
+    return f"{_prefix}post:{{{post_id}}}:engagement"
 
 
 #: Read-through cache of post summaries (short TTL: the Cassandra row is the truth).
@@ -77,27 +87,27 @@ POST_TOMBSTONE = "deleted"
 
 def post_cache(post_id: str) -> str:
     """JSON of a post as the API shows it, or :data:`POST_TOMBSTONE`."""
-    return f"post:{{{post_id}}}"
+    return f"{_prefix}post:{{{post_id}}}"
 
 
 def feed(user_id: str) -> str:
     """Newest-first list of 16-byte ids (sinks.feed_lists) of the user's home feed; exists = built (maybe empty)."""
-    return f"feed:{{{user_id}}}"
+    return f"{_prefix}feed:{{{user_id}}}"
 
 
 def feed_owner(feed_key: str) -> str:
     """The user id of a :func:`feed` key (rebuilds find feeds by SCAN)."""
-    return feed_key[len("feed:{"):-1]
+    return feed_key[feed_key.index("{") + 1:-1]
 
 
 def feed_pull(author_id: str) -> str:
     """Newest-first list of 16-byte ids: newest posts of a pull-tier (celebrity) author, merged into feeds at read."""
-    return f"feed:pull:{{{author_id}}}"
+    return f"{_prefix}feed:pull:{{{author_id}}}"
 
 
 def feed_celebrities() -> str:
     """Set of authors whose pull sets are non-empty: the candidates a feed read merges."""
-    return "feed:celebrities"
+    return _prefix + "feed:celebrities"
 
 
 # Newly-unread badge and presence (sinks/unread.py, sinks/presence.py, api/realtime*.py): one user's keys share
@@ -107,39 +117,39 @@ def feed_celebrities() -> str:
 
 def unread_senders(user_id: str) -> str:
     """Set of sender ids whose messages ``user_id`` has not read."""
-    return f"unread:{{{user_id}}}"
+    return f"{_prefix}unread:{{{user_id}}}"
 
 
 def unread_owner(unread_key: str) -> str:
     """The user id of an :func:`unread_senders` key (rebuilds find sets by SCAN)."""
-    return unread_key[len("unread:{"):-1]
+    return unread_key[unread_key.index("{") + 1:-1]
 
 
 def presence(user_id: str) -> str:
     """Hash: status (online/offline), changed_at and last_seen (ms) as the presence processor applied them."""
-    return f"presence:{{{user_id}}}"
+    return f"{_prefix}presence:{{{user_id}}}"
 
 
 def presence_connections(user_id: str) -> str:
     """Sorted set connection id -> expiry ms: the user's live WebSocket connections on every API process."""
-    return f"presence:{{{user_id}}}:conns"
+    return f"{_prefix}presence:{{{user_id}}}:conns"
 
 
 def presence_clock(user_id: str) -> str:
     """The time (ms) of the user's last presence transition: transitions get strictly increasing times."""
-    return f"presence:{{{user_id}}}:clock"
+    return f"{_prefix}presence:{{{user_id}}}:clock"
 
 
 def presence_live() -> str:
     """Sorted set user -> latest connection expiry ms: who may be left online by a crashed API process."""
-    return "presence:live"
+    return _prefix + "presence:live"
 
 
 def status_channel(namespace: str, user_id: str) -> str:
     """Pub/sub channel: a ping after the user's badge or presence was written (API processes re-read and push).
     Channels are not per database, so the deployment's app id is in the name: a test run, a benchmark and the
     demo sharing one Redis never hear each other's pings."""
-    return f"status:{namespace}:{{{user_id}}}"
+    return f"{_prefix}status:{namespace}:{{{user_id}}}"
 
 
 def status_channel_owner(channel: str) -> str:
@@ -154,27 +164,27 @@ def status_channel_owner(channel: str) -> str:
 
 def notification_ids(user_id: str) -> str:
     """Sorted set notification id -> bucket start ms: the newest ``NOTIFICATIONS_CAP`` (ids order as listed)."""
-    return f"notif:{{{user_id}}}:ids"
+    return f"{_prefix}notif:{{{user_id}}}:ids"
 
 
 def notification_updated(user_id: str) -> str:
     """Sorted set notification id -> updated_at ms (the unread count is a ZCOUNT above the read mark)."""
-    return f"notif:{{{user_id}}}:updated"
+    return f"{_prefix}notif:{{{user_id}}}:updated"
 
 
 def notification_items(user_id: str) -> str:
     """Hash notification id -> JSON {kind, target_id, actors, actor_count, updated_at}."""
-    return f"notif:{{{user_id}}}:items"
+    return f"{_prefix}notif:{{{user_id}}}:items"
 
 
 def notification_read(user_id: str) -> str:
     """The read mark (ms): notifications updated at or before it are read."""
-    return f"notif:{{{user_id}}}:read"
+    return f"{_prefix}notif:{{{user_id}}}:read"
 
 
 def notification_floor(user_id: str) -> str:
     """The highest id ever trimmed off the list: ids at or below it live only in Cassandra."""
-    return f"notif:{{{user_id}}}:floor"
+    return f"{_prefix}notif:{{{user_id}}}:floor"
 
 
 def notification_owner(ids_key: str) -> str:

@@ -146,5 +146,5 @@ class UnreadSets:
 
     async def owners(self) -> AsyncIterator[str]:
         """Users with a non-empty set (SCAN; a rebuild finds sets durable state no longer explains)."""
-        async for key in self._redis.scan_iter(match="unread:{*}", count=1000):
+        async for key in self._redis.scan_iter(match=keys.unread_senders("*"), count=1000):
             yield keys.unread_owner(key)

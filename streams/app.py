@@ -8,6 +8,7 @@ import faust
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from photostream.settings import Settings
+from sinks import keys
 from sinks.posts import PostSink
 from sinks.profiles import ProfileSink
 from streams.batch_tasks import register_batch_processors
@@ -27,6 +28,7 @@ def broker_url(settings: Settings) -> str:
 
 def create_app(settings: Settings) -> faust.App:
     """A faust app whose consumer group is ``settings.app_id``; several workers may share it."""
+    keys.use_namespace(settings.namespace)
     app = faust.App(
         settings.app_id,
         broker=broker_url(settings),

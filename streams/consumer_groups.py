@@ -21,8 +21,8 @@ from streams.follow_requests import FollowRequestsProjector
 from streams.hashtags.counter import HashtagCounter
 from streams.hashtags.extractor import HashtagExtractor
 from streams.hashtags.popularity import PopularityUpdater
-from streams.photo_tags import PhotoTagsProcessor
 from streams.notifications import NotificationsProcessor
+from streams.photo_tags import PhotoTagsProcessor
 from streams.photos import PhotoDerivativesProcessor
 from streams.presence import PresenceProcessor
 from streams.safety import SafetyProcessor
@@ -44,13 +44,15 @@ def groups_of(app_id: str) -> dict[str, tuple[str, ...]]:
 
 
 def end_offsets(settings: Settings, topics: Iterable[str]) -> Offsets:
-    """Where every partition of ``topics`` ends now."""
+    """Where every partition of ``topics`` (catalog names) ends now in the settings' namespace."""
     consumer = Consumer(client_config(settings, **{"group.id": "photostream-offsets-probe"}))
     try:
         ends: Offsets = {}
         for topic in topics:
-            for partition in consumer.list_topics(topic, timeout=10).topics[topic].partitions:
-                ends[(topic, partition)] = consumer.get_watermark_offsets(TopicPartition(topic, partition), 10)[1]
+            physical = settings.topic_names.physical(topic)
+            for partition in consumer.list_topics(physical, timeout=10).topics[physical].partitions:
+                ends[(topic, partition)] = consumer.get_watermark_offsets(TopicPartition(physical, partition),
+                                                                          10)[1]
         return ends
     finally:
         consumer.close()
@@ -59,7 +61,8 @@ def end_offsets(settings: Settings, topics: Iterable[str]) -> Offsets:
 def seed_groups(settings: Settings, groups: dict[str, tuple[str, ...]], offsets: Offsets) -> None:
     """Commit ``offsets`` for each group (for its own topics) before anything consumes with it."""
     admin = AdminClient(client_config(settings, log_level=5))
+    physical = settings.topic_names.physical
     for group, topics in groups.items():
-        partitions = [TopicPartition(t, p, o) for (t, p), o in offsets.items() if t in topics]
+        partitions = [TopicPartition(physical(t), p, o) for (t, p), o in offsets.items() if t in topics]
         if partitions:
             admin.alter_consumer_group_offsets([ConsumerGroupTopicPartitions(group, partitions)])[group].result()

@@ -37,7 +37,9 @@ def register_projector(
     make_sink: Callable[[Resources], EventSink],
 ) -> None:
     """Attach an agent named ``name`` that feeds ``topics`` into the sink built by ``make_sink``."""
-    topic = app.topic(*topics, key_type=bytes, value_type=bytes, value_serializer="raw", key_serializer="raw")
+    names = settings.topic_names
+    topic = app.topic(*names.physicals(topics), key_type=bytes, value_type=bytes, value_serializer="raw",
+                      key_serializer="raw")
 
     @app.agent(topic, name=f"{settings.app_id}.{name}", concurrency=1)
     async def project(stream: Any) -> None:
@@ -48,15 +50,16 @@ def register_projector(
             """One key's events, in offset order (a key's events must not overtake each other)."""
             for event in events:
                 message = event.message
+                topic_name = names.logical(message.topic)  # the catalog's name, whatever the namespace
                 try:
-                    record = resources.codec.decode(message.topic, event.value)
-                    await sink.apply(message.topic, record)
-                    EVENTS_PROCESSED.labels(name, message.topic).inc()
+                    record = resources.codec.decode(topic_name, event.value)
+                    await sink.apply(topic_name, record)
+                    EVENTS_PROCESSED.labels(name, topic_name).inc()
                 except POISON_ERRORS as exc:
-                    poison = PoisonRecord(message.topic, message.partition, message.offset, message.key, event.value)
+                    poison = PoisonRecord(topic_name, message.partition, message.offset, message.key, event.value)
                     await asyncio.wrap_future(dead_letter(resources.publisher, poison, exc, name))
-                    EVENTS_DEAD_LETTERED.labels(name, message.topic, type(exc).__name__).inc()
-                    log.warning("dead-lettered %s/%s@%s: %s", message.topic, message.partition, message.offset, exc)
+                    EVENTS_DEAD_LETTERED.labels(name, topic_name, type(exc).__name__).inc()
+                    log.warning("dead-lettered %s/%s@%s: %s", topic_name, message.partition, message.offset, exc)
 
         try:
             # Small buffers let different keys' writes overlap (the sinks are I/O bound); faust acks the
@@ -70,7 +73,7 @@ def register_projector(
                 for event in batch:
                     tp = (event.message.topic, event.message.partition)
                     highest[tp] = max(highest.get(tp, -1), event.message.offset)
-                for (topic_name, partition), offset in highest.items():
-                    await offsets.advance(resources.redis, name, topic_name, partition, offset)
+                for (physical, partition), offset in highest.items():
+                    await offsets.advance(resources.redis, name, names.logical(physical), partition, offset)
         finally:
             await resources.close()

@@ -43,6 +43,8 @@ class BatchLoop:
         self._publisher = publisher
         self._codec = codec or EventCodec()
         self._group = f"{settings.app_id}.{processor.name}"
+        #: records carry the catalog's topic names; the broker's (namespaced) names stay at this edge
+        self._names = settings.topic_names
         self._consumer = Consumer(consumer_config(settings, self._group), logger=log)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"consume-{processor.name}")
         self._stopping = asyncio.Event()
@@ -68,7 +70,8 @@ class BatchLoop:
         records: list[Record] = []
         dead: list[Future[PublishResult]] = []
         for message in messages:
-            topic, partition, offset = str(message.topic()), int(message.partition() or 0), int(message.offset() or 0)
+            topic = self._names.logical(str(message.topic()))
+            partition, offset = int(message.partition() or 0), int(message.offset() or 0)
             try:
                 value = self._codec.decode(topic, message.value() or b"")
             except DecodeError as exc:
@@ -79,7 +82,7 @@ class BatchLoop:
 
     def _rejecter(self, messages: list[Message], dead: list[Future[PublishResult]]) -> Reject:
         """A ``reject`` callback for one batch: it parks the record's original bytes, not a re-encoding."""
-        raw = {(m.topic(), m.partition(), m.offset()): m.value() for m in messages}
+        raw = {(self._names.logical(str(m.topic())), m.partition(), m.offset()): m.value() for m in messages}
 
         def reject(record: Record, error: Exception) -> None:
             value = raw[(record.topic, record.partition, record.offset)]
@@ -100,7 +103,7 @@ class BatchLoop:
         so each touched key costs one read and one write per window, not per record) or until ``batch_max``;
         then the batch is processed, and its offsets are committed only after that.
         """
-        self._consumer.subscribe(list(self._processor.topics), on_assign=self._ownership.on_assign,
+        self._consumer.subscribe(self._names.physicals(self._processor.topics), on_assign=self._ownership.on_assign,
                                  on_revoke=self._ownership.on_revoke, on_lost=self._ownership.on_revoke)
         interval = float(getattr(self._processor, "flush_interval_s", 0.0))
         first_at = 0.0
@@ -189,7 +192,8 @@ class BatchLoop:
 
     def _still_owned(self, records: list[Record]) -> list[Record]:
         moved = self._moved_in_flight
-        return [r for r in records if (r.topic, r.partition) not in moved] if moved else records
+        physical = self._names.physical
+        return [r for r in records if (physical(r.topic), r.partition) not in moved] if moved else records
 
     async def _with_retries(self, records: list[Record], reject: Reject) -> None:
         """Retry a failing store with backoff, serving the group meanwhile; each attempt applies only the
