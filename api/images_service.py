@@ -32,6 +32,8 @@ RenderOutcome = Literal["rendered", "undecodable"]
 RENDERS = Counter("photostream_image_renders_total", "sizes rendered from an original", ["width", "outcome"])
 STORED_HITS = Counter("photostream_image_render_hits_total", "sizes served from a stored copy", ["width"])
 HOT_HITS = Counter("photostream_image_hot_hits_total", "sizes served from the process's memory", ["width"])
+JOINS = Counter("photostream_image_render_joins_total", "requests that awaited a copy already being fetched or "
+                "rendered (single flight)", ["width"])
 
 
 class MissingOriginalError(LookupError):
@@ -63,6 +65,7 @@ class Renderer:
         key = render_key(image.image_id, width, fmt)
         running = self._inflight.get(key)
         if running is not None:
+            JOINS.labels(str(width)).inc()
             return await asyncio.shield(running)
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self._inflight[key] = future

@@ -4,7 +4,8 @@ The uploader is recorded by the API when it hands out the pre-signed upload (a d
 credentials: it must exist before the first byte does). The completion row (``image_files``) is written by the
 API after it has checked the object in S3 and before it publishes ``photo-uploaded``: ``POST /posts`` must see
 it at once (read-your-writes without waiting for a processor), and it is a fact about S3, not a view of an
-event. ``post_images`` is written by the posts projector.
+event. ``uploads_by_user`` is the same fact found by owner (a user's photos to choose an avatar from), written
+with it. ``post_images`` is written by the posts projector.
 """
 
 from __future__ import annotations
@@ -57,6 +58,11 @@ class ImageIndex:
         self._q_file = session.prepare(f"SELECT {_FILE_COLUMNS} FROM image_files WHERE image_id = ?")
         self._q_files = session.prepare(f"SELECT {_FILE_COLUMNS} FROM image_files WHERE image_id IN ?")
         self._w_broken = session.prepare("UPDATE image_files SET broken = ? WHERE image_id = ?")
+        self._w_by_user = session.prepare(
+            "INSERT INTO uploads_by_user (user_id, image_id, width, height, completed_at) VALUES (?, ?, ?, ?, ?)")
+        self._q_by_user = session.prepare("SELECT image_id FROM uploads_by_user WHERE user_id = ? LIMIT ?")
+        self._q_by_user_before = session.prepare(
+            "SELECT image_id FROM uploads_by_user WHERE user_id = ? AND image_id < ? LIMIT ?")
 
     async def record_upload(self, image_id: str, user_id: str, content_type: str, created_at_ms: int) -> None:
         """Claim ``image_id`` for ``user_id`` (IF NOT EXISTS: a fresh random id, never re-assigned)."""
@@ -74,7 +80,10 @@ class ImageIndex:
         return [str(row.post_id) for row in await execute(self._session, self._q_posts, (image_id,))]
 
     async def record_completion(self, image: ImageFile) -> None:
-        """An absolute upsert of facts read from S3: a repeated completion writes the same row again."""
+        """Absolute upserts of facts read from S3: a repeated completion writes the same rows again. The owner's
+        row goes first: a row there without its ``image_files`` row is skipped by :meth:`completed_by`."""
+        await execute(self._session, self._w_by_user, (
+            image.user_id, image.image_id, image.width, image.height, image.completed_at_ms))
         await execute(self._session, self._w_file, (
             image.image_id, image.user_id, image.object_key, image.content_type, image.size_bytes, image.width,
             image.height, image.completed_at_ms))
@@ -87,6 +96,16 @@ class ImageIndex:
         """The completed uploads among ``image_ids`` (one query)."""
         rows = await execute(self._session, self._q_files, (list(dict.fromkeys(image_ids)),))
         return {str(row.image_id): _file_of(row) for row in rows}
+
+    async def completed_by(self, user_id: str, limit: int,
+                           before: str | None = None) -> tuple[list[ImageFile], str | None]:
+        """A page of the user's completed uploads, newest first, older than the id ``before``: their
+        ``image_files`` rows (two queries), and the id the next page starts before (None on the last page)."""
+        rows = await execute(self._session, *((self._q_by_user, (user_id, limit)) if before is None else
+                                              (self._q_by_user_before, (user_id, before, limit))))
+        ids = [str(row.image_id) for row in rows]
+        found = await self.files(ids) if ids else {}
+        return [found[i] for i in ids if i in found], ids[-1] if len(ids) == limit else None
 
     async def mark_broken(self, image_id: str, reason: str) -> None:
         await execute(self._session, self._w_broken, (reason, image_id))

@@ -5,6 +5,7 @@ Every function is blocking (boto3); the API calls them through ``asyncio.to_thre
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,6 +80,27 @@ def read(s3: Any, settings: Settings, key: str, first_bytes: int | None = None) 
 
 def write(s3: Any, settings: Settings, key: str, data: bytes, content_type: str) -> None:
     s3.put_object(Bucket=settings.s3_bucket, Key=key, Body=data, ContentType=content_type)
+
+
+def delete(s3: Any, settings: Settings, key: str) -> None:
+    """Remove ``key``; an absent key is not an error (S3's DELETE is idempotent)."""
+    s3.delete_object(Bucket=settings.s3_bucket, Key=key)
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    key: str
+    size_bytes: int
+    #: when the store last wrote the object (epoch ms)
+    modified_ms: int
+
+
+def object_pages(s3: Any, settings: Settings, prefix: str) -> Iterator[list[StoredObject]]:
+    """Every object under ``prefix``, one page of up to 1,000 keys per request (bounded memory)."""
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=settings.s3_bucket, Prefix=prefix)
+    for page in pages:
+        yield [StoredObject(str(item["Key"]), int(item["Size"]), int(item["LastModified"].timestamp() * 1000))
+               for item in page.get("Contents", [])]
 
 
 def _missing(exc: ClientError) -> bool:

@@ -5,6 +5,9 @@ client that knows an address builds the URL without asking anyone, and no URL ca
 is the user's active profile photo (chosen with ``PATCH /users/me``, applied by ``streams.avatars``) at one of
 the image widths; an unknown hash, or one without an active photo, gets the hash's identicon, never a 404.
 
+``GET /users/me/profile-photos`` lists the caller's completed uploads (any of them may be the avatar) and says
+which one is active, so a client can show "pick one of your photos".
+
 The URL stays the same when the photo changes, so answers are cacheable only for ``avatar_max_age_s``; the
 avatars processor purges the URLs at the CDN when the photo changes, so a CDN may keep them longer. The ETag
 names the exact bytes (the photo's render, or the identicon), so revalidation is a 304 without a render.
@@ -14,21 +17,26 @@ from __future__ import annotations
 
 import asyncio
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import Response
 
-from api.deps import ResourcesDep, SettingsDep
+from api.deps import CurrentUser, ResourcesDep, SettingsDep
 from api.errors import ApiError
 from api.images_service import MissingOriginalError
+from api.paging import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, encode_cursor
+from api.routes.reads import After, honour_after
 from photostream.domain.identicon import identicon, is_email_hash, png
 from photostream.domain.images import WIDTHS, choose_format, media_type, render_etag
 from sinks.photos_codec import UndecodableImageError
+from sinks.profiles import read_profile
 
 router = APIRouter(tags=["avatars"])
 #: avatars are shown small: the width when none is asked for
 DEFAULT_WIDTH = 150
+#: the width of the profile-photo picker's thumbnails (the grid size, rendered ahead of time)
+PICKER_WIDTH = 320
 
 
 @lru_cache(maxsize=512)
@@ -69,3 +77,22 @@ async def get_avatar(
     if _fresh(headers["ETag"], if_none_match):
         return Response(status_code=304, headers=headers)
     return Response(await asyncio.to_thread(_identicon_png, digest, w), media_type="image/png", headers=headers)
+
+
+@router.get("/users/me/profile-photos")
+async def profile_photos(user: CurrentUser, resources: ResourcesDep, settings: SettingsDep, response: Response,
+                         limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None, after: After = None) -> dict[str, Any]:
+    """``{active_image_id, items:[{image_id, url, width, height, completed_at, active}], next_cursor}``: the
+    caller's completed uploads, newest first, that decode (a broken original cannot be an avatar). ``url`` is a
+    signed link (only the uploader may see a photo no post shows). ``active`` follows ``PATCH /users/me``
+    (``?after=`` its token for read-your-writes)."""
+    await honour_after(after, resources, settings, response)
+    (images, next_before), profile = await asyncio.gather(
+        resources.images.completed_by(user, limit, decode_cursor("profile-photos", cursor)),
+        read_profile(resources.session, resources.redis, user))
+    active = (profile or {}).get("avatar_image_id")
+    return {"active_image_id": active,
+            "items": [{"image_id": i.image_id, "url": resources.image_links.signed(i.image_id, PICKER_WIDTH),
+                       "width": i.width, "height": i.height, "completed_at": i.completed_at_ms,
+                       "active": i.image_id == active} for i in images if i.broken is None],
+            "next_cursor": encode_cursor("profile-photos", next_before) if next_before else None}

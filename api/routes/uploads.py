@@ -6,14 +6,23 @@
 3. ``POST /uploads/{image_id}/complete``: the API checks the object exists, is the caller's, is within the
    limit and really is an image of an allowed type (magic number and header, never the name or the declared
    type), records the completed upload and publishes ``photo-uploaded``. Only completed uploads may be
-   attached to a post (``api.routes.writes.create_post``) or rendered (``api.routes.images``).
+   attached to a post (``api.routes.writes.create_post``), chosen as an avatar (``PATCH /users/me``) or
+   rendered (``api.routes.images``).
+
+A refused object (too large, not an image of an allowed type, too many pixels) is deleted from S3 at once: it can
+never be shown, and keeping it would only cost storage (a repeated completion then answers 409
+``not_uploaded``). A completion by someone other than the uploader is refused without touching the object: the
+uploader may still complete it. Objects whose upload is never reported are deleted by
+``photostream sweep-uploads`` (``sinks.upload_sweeper``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -29,6 +38,7 @@ from sinks import s3
 from sinks.images import ImageFile
 from sinks.photos_codec import TooManyPixelsError, UndecodableImageError, probe
 
+logger = logging.getLogger(__name__)
 router = APIRouter(tags=["uploads"])
 router.include_router(images.router)
 #: how much of an object completion reads: every supported format keeps its dimensions in the first bytes
@@ -112,27 +122,39 @@ async def _checked(resources: Any, settings: Any, user: str, image_id: str) -> I
     if size is None:
         raise ApiError(409, "not_uploaded", "nothing was uploaded for this image yet", "image_id")
     if size > settings.upload_max_bytes:  # S3 refuses these; an object put there some other way is refused too
+        await _discard(resources, settings, key)
         raise ApiError(413, "too_large", f"photos are limited to {settings.upload_max_bytes} bytes")
     head = await asyncio.to_thread(s3.read, resources.s3, settings, key, PROBE_BYTES)
     try:
         found = probe(head or b"", settings.image_max_pixels)
     except TooManyPixelsError as exc:
+        await _discard(resources, settings, key)
         raise ApiError(422, "too_many_pixels", str(exc), "image_id") from None
     except UndecodableImageError as exc:
+        await _discard(resources, settings, key)
         raise ApiError(422, "not_an_image", str(exc), "image_id") from None
     return ImageFile(image_id=image_id, user_id=user, object_key=key, content_type=found.content_type,
                      size_bytes=size, width=found.width, height=found.height, completed_at_ms=now_ms())
 
 
-async def require_own_completed(resources: Any, user: str, image_ids: list[str]) -> None:
-    """``POST /posts`` attaches only images the caller uploaded and completed: someone else's image is a 403,
-    an unknown or unfinished one a 422 naming ``image_ids``. One query when every image is in order."""
+async def _discard(resources: Any, settings: Any, key: str) -> None:
+    """Delete a refused object (best effort: the sweeper takes what a failure here leaves behind)."""
+    try:
+        await asyncio.to_thread(s3.delete, resources.s3, settings, key)
+    except (BotoCoreError, ClientError):  # the refusal stands whether or not the store answered
+        logger.warning("could not delete the refused upload %s", key, exc_info=True)
+
+
+async def require_own_completed(resources: Any, user: str, image_ids: list[str], field: str = "image_ids") -> None:
+    """Posts (``image_ids``) and avatars (``avatar_image_id``) take only images the caller uploaded and
+    completed: someone else's image is a 403, an unknown or unfinished one a 422 naming ``field``. One query
+    when every image is in order."""
     completed = await resources.images.files(image_ids)
     if any(image.user_id != user for image in completed.values()):
-        raise ApiError(403, "forbidden", "a post may only show its author's own photos", "image_ids")
+        raise ApiError(403, "forbidden", "only your own photos may be used here", field)
     for image_id in (i for i in image_ids if i not in completed):
         claim = await resources.images.upload(image_id)
         if claim is not None and claim.user_id != user:
-            raise ApiError(403, "forbidden", "a post may only show its author's own photos", "image_ids")
+            raise ApiError(403, "forbidden", "only your own photos may be used here", field)
         state = "was never uploaded" if claim is None else "has not completed (POST /uploads/{id}/complete)"
-        raise ApiError(422, "invalid", f"image_ids: {image_id} {state}", "image_ids")
+        raise ApiError(422, "invalid", f"{field}: {image_id} {state}", field)

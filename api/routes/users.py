@@ -21,6 +21,7 @@ from api.errors import ApiError
 from api.hydrate import authors, image_url
 from api.paging import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, encode_cursor
 from api.routes.reads import After, honour_after
+from api.routes.uploads import require_own_completed
 from api.routes.writes import Accepted, PathId, _publish
 from producers import events
 from sinks.accounts_counts import PostCounts
@@ -111,10 +112,9 @@ async def update_me(body: ProfilePatch, request: Request, user: CurrentUser, res
     for flag in ("is_private", "tags_from", "tags_manual_approval"):
         if flag in sent and getattr(body, flag) is None:
             raise ApiError(422, "invalid", f"{flag}: may not be null", flag)
-    if body.avatar_image_id is not None:
+    if body.avatar_image_id is not None:  # the caller's own completed upload: 403 someone else's, 422 unknown
         parse_id(body.avatar_image_id, "avatar_image_id")
-        if await resources.images.uploader(body.avatar_image_id) != user:
-            raise ApiError(422, "invalid", "avatar_image_id: not an image you uploaded", "avatar_image_id")
+        await require_own_completed(resources, user, [body.avatar_image_id], "avatar_image_id")
     merged = {f: getattr(body, f) if f in sent else current.get(f)
               for f in ("display_name", "bio", "avatar_image_id", "is_private")}
     tags = await resources.tag_settings.of(user)  # the event is absolute: keep what is not sent

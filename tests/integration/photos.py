@@ -27,6 +27,13 @@ def jpeg(width: int = 64, height: int = 48, gps: bool = False, orientation: int 
     return out.getvalue()
 
 
+def gif(width: int = 64, height: int = 48) -> bytes:
+    """A real image, of a type photos may not be (only JPEG, PNG, WebP and HEIC)."""
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), (40, 200, 40)).save(out, "GIF")
+    return out.getvalue()
+
+
 def png_header(width: int, height: int) -> bytes:
     """A PNG that declares ``width`` x ``height`` in a few dozen bytes: a decompression bomb's header."""
     def chunk(kind: bytes, body: bytes) -> bytes:

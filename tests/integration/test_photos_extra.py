@@ -25,7 +25,7 @@ from sinks import keys
 from sinks.redis_client import sync_client
 from streams.avatars import avatar_paths
 from tests.integration.conftest import auth
-from tests.integration.photos import jpeg, upload_photo
+from tests.integration.photos import jpeg, ticket, upload_photo
 from tests.integration.test_photos import posted
 from tests.integration.waiting import wait_for
 
@@ -209,3 +209,47 @@ def test_switching_the_active_avatar_purges_the_cdn_and_serves_the_new_photo(
     wait_for(lambda: applied(settings, "avatars", token.topic, token.partition), lambda o: o >= token.offset,
              60, "the avatars processor to apply the bio change")
     assert purges.purged(path) == 2
+
+
+def test_a_user_picks_the_active_avatar_among_their_own_completed_photos(client: httpx.Client, settings: Settings,
+                                                                        worker: object) -> None:
+    user, other = register(client, f"{new_id()}@example.com"), new_id()
+    first, second = upload_photo(client, settings, user), upload_photo(client, settings, user)
+    theirs, unfinished = upload_photo(client, settings, other), ticket(client, settings, user)["image_id"]
+
+    def choose(image_id: str) -> httpx.Response:
+        return client.patch("/users/me", headers=auth(settings, user), json={"avatar_image_id": image_id})
+
+    assert choose(theirs).status_code == 403
+    for unusable in (new_id(), unfinished):  # unknown, or not completed
+        refused = choose(unusable)
+        assert refused.status_code == 422 and refused.json()["error"]["field"] == "avatar_image_id"
+
+    def listed(token: str, **params: str | int) -> dict:
+        answer = client.get("/users/me/profile-photos", headers=auth(settings, user),
+                            params={"after": token, **params})
+        assert answer.status_code == 200 and "X-Photostream-Consistency" not in answer.headers, answer.text
+        return dict(answer.json())
+
+    for active, inactive in ((first, second), (second, first)):
+        chosen = choose(active)
+        assert chosen.status_code == 202, chosen.text
+        photos = listed(chosen.json()["token"])
+        # newest first; someone else's and the unfinished upload are not there
+        assert [(i["image_id"], i["active"]) for i in photos["items"]] == [(second, second == active),
+                                                                           (first, first == active)]
+        assert photos["active_image_id"] == active != inactive
+    thumbnail = httpx.get(str(client.base_url.copy_with(path="")) + photos["items"][0]["url"])  # no token
+    assert thumbnail.status_code == 200 and thumbnail.headers["cache-control"].startswith("private")
+
+    page = listed(chosen.json()["token"], limit=1)
+    assert [i["image_id"] for i in page["items"]] == [second] and page["next_cursor"]
+    rest = listed(chosen.json()["token"], limit=1, cursor=page["next_cursor"])
+    assert [i["image_id"] for i in rest["items"]] == [first]
+
+
+def test_the_email_behind_an_avatar_hash_cannot_be_changed(client: httpx.Client, settings: Settings) -> None:
+    """Avatars are keyed by the registration e-mail's hash; no endpoint changes an address (so no hash moves)."""
+    user = register(client, f"{new_id()}@example.com")
+    changed = client.patch("/users/me", headers=auth(settings, user), json={"email": f"{new_id()}@example.com"})
+    assert changed.status_code == 422
