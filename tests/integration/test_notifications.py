@@ -1,0 +1,251 @@
+"""Notifications through the real stack: every kind, aggregation of 1,000 likes, self and blocked actors,
+retraction, replay, mark-read and the status count, and the rebuild equal to live.
+
+Each test publishes its own events and awaits exactly them (the processors' applied-offset marks reaching each
+record's offset), never a sleep.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+
+from photostream.settings import Settings
+from producers import events
+from producers.ids import new_id
+from producers.publisher import Publisher, PublishResult
+from sinks import keys
+from sinks.redis_client import sync_client
+from tests.integration.conftest import BIN, Process, auth
+from tests.integration.waiting import wait_for
+
+#: who must have applied a record of each topic before the next step may rely on it
+APPLIERS = {"post-created": ("notifications", "posts"), "block-changed": ("safety",), "mute-changed": ("safety",)}
+
+
+class Log:
+    """Publishes this test's events and awaits their applied marks."""
+
+    def __init__(self, publisher: Publisher, settings: Settings) -> None:
+        self.publisher, self.settings = publisher, settings
+        self.pending: list[PublishResult] = []
+
+    def publish(self, event: events.Event) -> None:
+        self.pending.append(self.publisher.publish(event))
+
+    def post(self, author: str, caption: str = "a photo", visibility: str = "public") -> str:
+        event = events.post_created(author_id=author, caption=caption, image_ids=[new_id()],
+                                    visibility=visibility)  # type: ignore[arg-type]
+        self.publish(event)
+        return str(event.value["post_id"])
+
+    def like(self, user: str, post: str, on: bool = True) -> events.Event:
+        event = events.like_changed(post_id=post, user_id=user, action="like" if on else "unlike")
+        self.publish(event)
+        return event
+
+    def settle(self) -> None:
+        redis = sync_client(self.settings)
+
+        def behind() -> list[str]:
+            return [f"{c}:{r.topic}/{r.partition}@{r.offset}" for r in self.pending
+                    for c in APPLIERS.get(r.topic, ("notifications",))
+                    if int(redis.hget(keys.applied_offsets(c, r.topic), str(r.partition)) or -1) < r.offset]
+
+        wait_for(behind, lambda late: not late, 120, "the processors to apply this test's events")
+        self.pending.clear()
+
+
+@pytest.fixture()
+def log(publisher: Publisher, settings: Settings, worker: Process) -> Log:
+    return Log(publisher, settings)
+
+
+def notifications(client: httpx.Client, settings: Settings, user: str, limit: int = 100) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        answer = client.get("/notifications", headers=auth(settings, user),
+                            params={"limit": limit} | ({"cursor": cursor} if cursor else {}))
+        assert answer.status_code == 200, answer.text
+        found += answer.json()["items"]
+        cursor = answer.json()["next_cursor"]
+        if cursor is None:
+            return found
+
+
+def summary(items: list[dict[str, Any]]) -> list[tuple[str, str, str, list[str], int]]:
+    return [(i["kind"], i["target"]["kind"], i["target"]["id"], [a["id"] for a in i["actors"]], i["actor_count"])
+            for i in items]
+
+
+def register(client: httpx.Client) -> tuple[str, str]:
+    name = f"n{uuid.uuid4().hex[:12]}"
+    answer = client.post("/auth/register", json={"username": name, "email": f"{name}@example.com",
+                                                 "password": "a long enough passphrase"})
+    assert answer.status_code == 201, answer.text
+    return str(answer.json()["id"]), name
+
+
+def test_every_kind_notifies_its_recipient(client: httpx.Client, settings: Settings, log: Log) -> None:
+    author, fan, requester = new_id(), new_id(), new_id()
+    mentioned, name = register(client)
+    post = log.post(author)
+    log.settle()
+    log.like(fan, post)
+    log.publish(events.comment_added(post_id=post, user_id=fan, text=f"look @{name.upper()}"))
+    log.publish(events.follow_changed(follower_id=fan, followee_id=author, action="follow"))
+    log.publish(events.follow_requested(follower_id=requester, followee_id=author, action="request"))
+    log.publish(events.follow_requested(follower_id=author, followee_id=requester, action="request"))
+    log.publish(events.follow_requested(follower_id=author, followee_id=requester, action="approve"))  # answered
+    image = new_id()
+    log.publish(events.photo_tag_changed(post_id=post, image_id=image, tagger_id=author, tagged_id=fan,
+                                         action="add", x=0.5, y=0.5))
+    log.publish(events.photo_tag_changed(post_id=post, image_id=image, tagger_id=author, tagged_id=requester,
+                                         action="add", x=0.2, y=0.2, pending=True))
+    captioned = log.post(author, caption=f"with @{name} today")
+    log.settle()
+    assert sorted(summary(notifications(client, settings, author))) == sorted([
+        ("like", "post", post, [fan], 1), ("comment", "post", post, [fan], 1), ("follow", "user", author, [fan], 1),
+        ("follow_request", "user", author, [requester], 1), ("follow_accepted", "user", requester, [requester], 1)])
+    assert summary(notifications(client, settings, fan)) == [("tag", "post", post, [author], 1)]
+    # the author's request to the requester was answered: it left the requester's list
+    assert summary(notifications(client, settings, requester)) == [("tag_request", "post", post, [author], 1)]
+    assert sorted(summary(notifications(client, settings, mentioned))) == sorted([
+        ("comment_mention", "post", post, [fan], 1), ("mention", "post", captioned, [author], 1)])
+    item = notifications(client, settings, mentioned)[0]
+    assert item["read"] is False and item["id"] and isinstance(item["updated_at"], int)
+    by_id = {a["id"]: a["username"] for i in notifications(client, settings, mentioned) for a in i["actors"]}
+    assert set(by_id) == {fan, author}  # unknown profiles still have an id
+
+
+def test_a_thousand_likes_on_one_post_are_one_item_with_the_exact_count_and_replay_changes_nothing(
+    client: httpx.Client, settings: Settings, publisher: Publisher, log: Log
+) -> None:
+    author = new_id()
+    post = log.post(author)
+    log.settle()
+    fans = [new_id() for _ in range(1000)]
+    likes = [events.like_changed(post_id=post, user_id=fan, action="like") for fan in fans]
+    assert publisher.submit_many(likes).result(timeout=60) == 1000
+    log.publish(likes[-1])  # a duplicate on the same partition, after all of them: its mark covers them all
+    log.settle()
+    first = notifications(client, settings, author)
+    assert [(i["kind"], i["actor_count"], len(i["actors"])) for i in first] == [("like", 1000, 3)]
+    latest = sorted(((e.value["occurred_at"], e.value["user_id"]) for e in likes), reverse=True)[:3]
+    assert [a["id"] for a in first[0]["actors"]] == [user for _, user in latest]
+    assert publisher.submit_many(likes).result(timeout=60) == 1000  # replay
+    log.publish(likes[0])
+    log.settle()
+    assert notifications(client, settings, author) == first
+
+
+def test_no_notification_for_ones_own_action_or_from_a_blocked_or_muted_user(
+    client: httpx.Client, settings: Settings, log: Log
+) -> None:
+    author, blocked, blocker, muted, fan = (new_id() for _ in range(5))
+    post = log.post(author)
+    log.publish(events.block_changed(actor_id=author, target_id=blocked, action="on"))
+    log.publish(events.block_changed(actor_id=blocker, target_id=author, action="on"))
+    log.publish(events.mute_changed(actor_id=author, target_id=muted, action="on"))
+    log.settle()
+    for actor in (author, blocked, blocker, muted):
+        log.like(actor, post)
+        if actor != author:  # (a self-follow is refused by the SDK)
+            log.publish(events.follow_changed(follower_id=actor, followee_id=author, action="follow"))
+    log.like(fan, post)
+    log.settle()
+    assert summary(notifications(client, settings, author)) == [("like", "post", post, [fan], 1)]
+
+
+def test_a_private_post_mention_does_not_notify_someone_who_may_not_see_it(
+    client: httpx.Client, settings: Settings, log: Log
+) -> None:
+    author = new_id()
+    mentioned, name = register(client)
+    log.post(author, caption=f"only me @{name}", visibility="private")
+    log.settle()
+    assert notifications(client, settings, mentioned) == []
+
+
+def test_an_unlike_or_unfollow_retracts_the_actor(client: httpx.Client, settings: Settings, log: Log) -> None:
+    author, stays, leaves, quick = new_id(), new_id(), new_id(), new_id()
+    post = log.post(author)
+    log.settle()
+    log.like(stays, post)
+    log.like(leaves, post)
+    log.publish(events.follow_changed(follower_id=leaves, followee_id=author, action="follow"))
+    log.settle()
+    assert sorted(summary(notifications(client, settings, author))) == sorted([
+        ("like", "post", post, [leaves, stays], 2), ("follow", "user", author, [leaves], 1)])
+    log.like(leaves, post, on=False)
+    log.publish(events.follow_changed(follower_id=leaves, followee_id=author, action="unfollow"))
+    log.like(quick, post)
+    log.like(quick, post, on=False)  # a like then an unlike in one batch leaves nothing new
+    log.settle()
+    assert summary(notifications(client, settings, author)) == [("like", "post", post, [stays], 1)]
+
+
+def status(client: httpx.Client, settings: Settings, user: str) -> int:
+    answer = client.get(f"/users/{user}/status", headers=auth(settings, user))
+    assert answer.status_code == 200, answer.text
+    return int(answer.json()["unread_notifications"])
+
+
+def test_mark_read_up_to_an_id_and_the_status_count(client: httpx.Client, settings: Settings, log: Log) -> None:
+    author, a, b, c = (new_id() for _ in range(4))
+    first, second = log.post(author), log.post(author)
+    log.settle()
+    log.like(a, first)
+    log.like(b, second)
+    log.settle()
+    assert status(client, settings, author) == 2
+    items = notifications(client, settings, author)
+    newest = max(items, key=lambda i: i["updated_at"])
+    marked = client.post("/notifications/mark-read", headers=auth(settings, author), json={"up_to": newest["id"]})
+    assert marked.status_code == 200, marked.text
+    assert marked.json()["unread_notifications"] == 0
+    assert status(client, settings, author) == 0
+    assert all(i["read"] for i in notifications(client, settings, author))
+    log.like(c, first)  # joins a read notification: it is unread again
+    log.settle()
+    assert status(client, settings, author) == 1
+    assert [i["read"] for i in notifications(client, settings, author) if i["target"]["id"] == first] == [False]
+    other = client.post("/notifications/mark-read", headers=auth(settings, a), json={"up_to": newest["id"]})
+    assert other.status_code == 404  # someone else's notification is not the caller's to mark
+    bad = client.post("/notifications/mark-read", headers=auth(settings, author), json={"up_to": "nope"})
+    assert bad.status_code == 422 and bad.json()["error"]["field"] == "up_to"
+
+
+def rebuild(test_env: dict[str, str], *flags: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(BIN / "photostream"), "rebuild", "notifications", *flags], env=test_env, text=True,
+                          capture_output=True, timeout=120, check=False)
+
+
+def test_rebuild_equals_live_and_repairs_a_lost_list(
+    client: httpx.Client, settings: Settings, log: Log, test_env: dict[str, str]
+) -> None:
+    author = new_id()
+    posts = [log.post(author) for _ in range(3)]
+    log.settle()
+    for post in posts:
+        log.like(new_id(), post)
+    log.settle()
+    before = notifications(client, settings, author)
+    assert len(before) == 3
+    checked = rebuild(test_env, "--check")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    sync_client(settings).delete(keys.notification_items(author), keys.notification_ids(author),
+                                 keys.notification_updated(author))
+    assert notifications(client, settings, author) == before  # served from Cassandra meanwhile
+    damaged = rebuild(test_env, "--check")
+    assert damaged.returncode == 1 and author in damaged.stdout
+    repaired = rebuild(test_env)
+    assert repaired.returncode == 0, repaired.stdout + repaired.stderr
+    assert rebuild(test_env, "--check").returncode == 0
+    assert notifications(client, settings, author) == before
+    assert sync_client(settings).zcard(keys.notification_ids(author)) == 3
