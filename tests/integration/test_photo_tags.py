@@ -21,12 +21,15 @@ from photostream.settings import Settings
 from producers import events
 from producers.ids import new_id
 from producers.publisher import Publisher
+from sinks import keys
 from sinks.cassandra import connect
+from sinks.redis_client import sync_client
 from tests.integration.conftest import Process, auth
 from tests.integration.kafka_read import read_event
 from tests.integration.photos import upload_photo
 from tests.integration.test_feed import build_feed, feed_pages
 from tests.integration.test_safety import Log
+from tests.integration.waiting import wait_for
 
 TAGS = "/posts/{post}/photos/{image}/tags"
 
@@ -299,3 +302,33 @@ def test_duplicated_and_replayed_tag_events_leave_the_tables_unchanged(
     log.settle()
     assert rows(cql, post, tagged) == []
     assert photos.tags_seen(None, post) == [[]]
+
+
+def deleted(log: Log, user: str) -> None:
+    """Publish the account's deletion and await the photo_tags processor's applying it (no read waits on it)."""
+    result = log.publisher.publish(events.account_deleted(user_id=user))
+    redis = sync_client(log.settings)
+    wait_for(lambda: int(redis.hget(keys.applied_offsets("photo_tags", result.topic), str(result.partition)) or -1),
+             lambda applied: applied >= result.offset, 60, f"the deletion of {user} to be applied")
+
+
+def test_a_deleted_account_takes_its_tags_and_the_tags_on_its_posts_with_it(
+    photos: Photos, log: Log, cql: Session
+) -> None:
+    author, leaving, staying, other_author = (log.user("author"), log.user("leaving"), log.user("staying"),
+                                              log.user("other"))
+    post, (image,) = photos.post(author)
+    other_post, (other_image,) = photos.post(other_author)
+    log.settle()
+    for actor, on_post, on_image, person in ((author, post, image, leaving), (author, post, image, staying),
+                                            (other_author, other_post, other_image, leaving)):
+        log.accepted(photos.tag(actor, on_post, on_image, person))
+    log.settle()
+    deleted(log, leaving)
+    assert photos.tags_seen(None, post) == [[(staying, False)]]
+    assert photos.tags_seen(None, other_post) == [[]]
+    assert rows(cql, other_post, leaving) == []
+    # the author's account goes: the tags on its posts leave the tagged people's lists
+    deleted(log, author)
+    assert rows(cql, post, staying) == []
+    assert photos.tagged(None, staying) == [[]]
