@@ -103,6 +103,7 @@ def test_a_post_reads_hydrated_with_its_real_counts(client: httpx.Client, settin
         "like_count": 3, "comment_count": 2, "liked_by_me": True,
         "created_at": item["created_at"], "visibility": "public",
         "blurhashes": [None, None],  # these ids were never uploaded: no placeholder to show
+        "photo_tags": [[], []],  # nobody tagged on either photo
     }
     assert item["author"]["username"].startswith("ada") and isinstance(item["created_at"], int)
     assert get(client, settings, f"/posts/{post_id}", fans[2]).json()["liked_by_me"] is False  # unliked
