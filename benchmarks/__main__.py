@@ -23,6 +23,7 @@ from pathlib import Path
 from benchmarks import api_latency, codec_cost, pipeline_throughput, publish_rate, recovery, visibility_latency
 from benchmarks import feeds as feeds_bench
 from benchmarks import images_latency as images_bench
+from benchmarks import notifications as notifications_bench
 from benchmarks import resize as resize_bench
 from benchmarks import unread as unread_bench
 from benchmarks.env import BenchEnv
@@ -49,7 +50,8 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--api-duration", type=float, default=10.0, help="seconds per load (benchmark 5)")
     parser.add_argument("--quick", action="store_true", help="a tenth of every volume: checks the harness")
     parser.add_argument("--resize-iterations", type=int, default=20, help="12 MP resizes per resizer (benchmark 9)")
-    parser.add_argument("--only", choices=["publish", "recovery", "unread", "resize", "feeds", "images"],
+    parser.add_argument("--only", choices=["publish", "recovery", "unread", "resize", "feeds", "images",
+                                                  "notifications"],
                         help="run just this benchmark (publish: benchmark 1, recovery: benchmark 6, unread: 7)")
     parser.add_argument("--report", type=Path, default=PROJECT_ROOT / "bench-report.md")
     args = parser.parse_args(argv)
@@ -146,6 +148,10 @@ def run_all(env: BenchEnv, args: argparse.Namespace) -> dict[int, Section]:
     if args.only == "images":
         attempt(sections, images_bench.NUMBER, images_bench.TITLE, lambda: images_bench.run(env, args.quick))
         return sections
+    if args.only == "notifications":
+        attempt(sections, notifications_bench.NUMBER, notifications_bench.TITLE,
+                lambda: notifications_bench.run(env, args.quick))
+        return sections
     if args.only == "resize":
         attempt(sections, resize_bench.NUMBER, resize_bench.TITLE, lambda: resize_bench.run(args.resize_iterations))
         return sections
@@ -155,6 +161,8 @@ def run_all(env: BenchEnv, args: argparse.Namespace) -> dict[int, Section]:
     attempt(sections, feeds_bench.NUMBER, feeds_bench.TITLE, lambda: feeds_bench.run(env, args.quick))
     attempt(sections, resize_bench.NUMBER, resize_bench.TITLE, lambda: resize_bench.run(args.resize_iterations))
     attempt(sections, images_bench.NUMBER, images_bench.TITLE, lambda: images_bench.run(env, args.quick))
+    attempt(sections, notifications_bench.NUMBER, notifications_bench.TITLE,
+            lambda: notifications_bench.run(env, args.quick))
     attempt(sections, 3, "3. Hashtag pipeline throughput vs raw consume loop", lambda: pipeline_throughput.run(
         env, args.counter_events, args.extractor_posts, args.tags, figures))
     attempt(sections, 1, "1. SDK publish rate vs confluent-kafka's AvroSerializer",

@@ -1,0 +1,138 @@
+"""Benchmark 11: notifications — processor throughput vs a raw consume + decode loop, writes per 1,000 likes on
+one hot post, and `GET /api/v1/notifications` p99 at half its saturation rate next to `/healthz`.
+
+Throughput: like events produced once (half on one hot post, half spread over 200 posts of 200 authors, every
+liker distinct; posts seeded in Cassandra), then as benchmark 3 (`benchmarks/pipeline_throughput.py`): the raw
+consume + decode loop over exactly those offsets vs the real processor driven by the real loop in this process
+until its group committed them. Writes: 1,000 likes on a fresh hot post handed to the processor as one batch,
+counting the Cassandra requests (and rows) and Redis commands its sinks send (counting wrappers in
+`sinks.notifications` and `sinks.notification_lists`, plus the one applied-mark pipeline); the naive baseline is
+one write per like. API: one API process; closed loop (64 connections) over the likes' recipients for the
+saturation rate, then open loop at half of it for the p99; `/healthz` the same way on the same process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from benchmarks import feeds_api
+from benchmarks.cpu import stack_pids
+from benchmarks.env import BenchEnv
+from benchmarks.pipeline_throughput import GOAL, Clock, drive, produce, raw_consume
+from benchmarks.report import Section, from_docstring
+from benchmarks.stats import fmt_ms, fmt_rate, fmt_ratio, ratio, verdict
+from photostream.settings import Settings
+from producers.ids import new_id, now_ms
+from sinks.cassandra import connect
+from sinks.notification_lists import NotificationLists
+from sinks.notifications import NotificationStore, WriteCounter
+from sinks.safety import SafeAudience
+from sinks.usernames import UsernameDirectory
+from streams.engine.records import Record
+from streams.notifications import NotificationsProcessor
+from streams.resources import Resources
+
+NUMBER = 11
+TITLE = "11. Notifications: processor throughput, writes per 1,000 hot likes, GET /notifications p99"
+P99_GOAL_MS = 10.0
+WRITES_GOAL = 10  # "a constant handful"
+SPREAD_POSTS = 200
+
+
+def _processor(settings: Settings, r: Resources, counter: WriteCounter | None = None) -> NotificationsProcessor:
+    return NotificationsProcessor(settings, NotificationStore(r.session, counter),
+                                  NotificationLists(r.redis, settings.app_id, settings.notifications_cap),
+                                  SafeAudience(r.session, r.redis), UsernameDirectory(r.session), r.session, r.redis)
+
+
+def seed_posts(settings: Settings, posts: dict[str, str]) -> None:
+    """``post id -> author`` rows in ``posts`` (what the posts projector would have written)."""
+    cluster, session = connect(settings)
+    try:
+        insert = session.prepare("INSERT INTO posts (post_id, author_id, caption, image_ids, visibility, created_at) "
+                                 "VALUES (?, ?, 'bench', [], 'public', ?)")
+        for post, author in posts.items():
+            session.execute(insert, (post, author, now_ms()))
+    finally:
+        cluster.shutdown()
+
+
+def like_records(hot: str, spread: list[str], count: int) -> list[dict[str, Any]]:
+    at = now_ms()
+    posts = [hot if i % 2 == 0 else spread[i % len(spread)] for i in range(count)]
+    return [{"event_id": new_id(), "occurred_at": at + i // 100, "post_id": post, "user_id": new_id(),
+             "action": "like"} for i, post in enumerate(posts)]
+
+
+async def count_writes(settings: Settings, hot: str, likes: int) -> tuple[WriteCounter, int]:
+    """Cassandra requests/rows and Redis commands for ``likes`` likes on ``hot`` in one batch."""
+    resources = Resources.open(settings)
+    try:
+        counter = WriteCounter()
+        processor = _processor(settings, resources, counter)
+        at = now_ms()
+        batch = [Record("like-changed", 0, i, None, {"event_id": new_id(), "occurred_at": at + i // 10,
+                                                     "post_id": hot, "user_id": new_id(), "action": "like"})
+                 for i in range(likes)]
+        await processor.process(batch, lambda record, error: None)
+        return counter, processor._lists.commands + 1  # + the applied-mark pipeline
+    finally:
+        await resources.close()
+
+
+def run(env: BenchEnv, quick: bool = False) -> Section:
+    section = Section(TITLE, from_docstring(__doc__), ["measure", "notifications", "baseline", "ratio", "goal"])
+    settings = env.with_app_id("notif")
+    env.groups |= {f"{settings.app_id}.{NotificationsProcessor.name}"}
+    events = 2_000 if quick else 10_000
+    hot, hot_author = new_id(), new_id()
+    spread = {new_id(): new_id() for _ in range(SPREAD_POSTS)}
+    fresh_hot = new_id()
+    seed_posts(settings, {hot: hot_author, fresh_hot: hot_author, **spread})
+
+    clock = Clock(tuple(stack_pids(settings.stack_dir).values()))
+    start, end = produce(settings, "like-changed", like_records(hot, list(spread), events))
+    base = raw_consume(settings, clock, start, end)
+    pipe = asyncio.run(drive(settings, clock, lambda r: _processor(settings, r), start, end))
+    r = ratio(pipe.rate, base.rate)
+    section.rows.append([f"throughput, {pipe.events:,} like events", fmt_rate(pipe.rate),
+                         f"raw consume + decode: {fmt_rate(base.rate)}", fmt_ratio(r),
+                         f"≥ {GOAL} — {verdict(r >= GOAL)}"])
+    section.notes.append(f"throughput: {pipe.flushes} batches; half the likes on one post, half over "
+                         f"{SPREAD_POSTS} posts; {pipe.events - events:,} foreign records in the range.")
+
+    counter, redis_commands = asyncio.run(count_writes(settings, fresh_hot, 1_000))
+    writes = counter.requests + redis_commands
+    section.rows.append(["writes per 1,000 likes on one hot post (one batch)",
+                         f"{writes} ({counter.requests} Cassandra requests carrying {counter.rows:,} rows, "
+                         f"{redis_commands} Redis commands)", "one write per like: 1,000",
+                         fmt_ratio(ratio(writes, 1000)), f"≤ {WRITES_GOAL} — {verdict(writes <= WRITES_GOAL)}"])
+
+    readers = [hot_author, *spread.values()]
+    server_env = feeds_api.api_env(env, settings, env.subprocess_env(settings))
+    path = "/api/v1/notifications?limit=20"
+    targets = feeds_api.targets_file(env, settings, "notifications", readers, path)
+    health = feeds_api.targets_file(env, settings, "healthz", ["none"], "/healthz")
+    duration = 3.0 if quick else 8.0
+    api = feeds_api.Servers(env, "api", 1, server_env, "/readyz")
+    try:
+        saturated = api.drive(targets, "closed", duration)
+        half = saturated.rate / 2
+        at_half = api.drive(targets, "open", duration, rate=half)
+        health_saturated = api.drive(health, "closed", duration)
+        health_half = api.drive(health, "open", duration, rate=half)
+    finally:
+        api.stop()
+    if set(saturated.statuses) != {"200"}:
+        section.notes.append(f"GET /notifications statuses: {saturated.statuses}")
+    section.rows.append(["GET /notifications saturation (1 process)", fmt_rate(saturated.rate),
+                         f"/healthz: {fmt_rate(health_saturated.rate)}",
+                         fmt_ratio(ratio(saturated.rate, health_saturated.rate)), "–"])
+    section.rows.append([f"GET /notifications p99 at half that rate ({half:.0f}/s)", fmt_ms(at_half.latency.p99),
+                         f"/healthz at the same rate: {fmt_ms(health_half.latency.p99)}",
+                         fmt_ratio(ratio(at_half.latency.p99, health_half.latency.p99)),
+                         f"< {P99_GOAL_MS:g} ms — {verdict(at_half.latency.p99 < P99_GOAL_MS)}"])
+    section.summary.append(f"notifications: throughput ratio {fmt_ratio(r)} (goal ≥ {GOAL}); {writes} writes per "
+                           f"1,000 hot likes; GET p99 {fmt_ms(at_half.latency.p99)} at {half:.0f}/s")
+    return section
