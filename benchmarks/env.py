@@ -26,6 +26,8 @@ import redis
 from benchmarks.kafka_tools import delete_groups
 from photostream.settings import PROJECT_ROOT, Settings, get_settings
 from photostream.stack.migrate import migrate
+from photostream.topics_admin import ensure_topics
+from sinks import keys
 from sinks.cassandra import connect
 
 BIN = Path(sys.executable).parent
@@ -36,6 +38,9 @@ _EXCEPTION_LINE = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Timeout|Exhau
 class BenchError(RuntimeError):
     """A benchmark could not run (a process died, a condition never came true in time)."""
 
+
+#: every benchmark run works in this namespace (photostream.namespace)
+BENCH_NAMESPACE = "bench"
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -130,7 +135,8 @@ class BenchEnv:
 
     @classmethod
     def open(cls) -> BenchEnv:
-        """Claim a Redis database and create + migrate the keyspace."""
+        """Claim a Redis database, create + migrate the keyspace, and make sure the ``bench`` namespace's topics
+        exist (shared by every benchmark run, never by the demo or the tests: their floods stay here)."""
         get_settings.cache_clear()
         base = get_settings()
         run_id = uuid.uuid4().hex[:8]
@@ -140,10 +146,13 @@ class BenchEnv:
             "cassandra_keyspace": f"ps_bench_{run_id}",
             "redis_url": f"{redis_base}/{db}",
             "app_id": f"photostream-bench-{run_id}",
+            "namespace": BENCH_NAMESPACE,
         })
+        keys.use_namespace(BENCH_NAMESPACE)  # this process reads the subprocesses' keys
         env = cls(run_id, settings, db, Path(tempfile.mkdtemp(prefix=f"photostream-bench-{run_id}-")))
         try:
             migrate(settings)
+            ensure_topics(settings)
         except Exception:
             env.close()
             raise
@@ -156,6 +165,7 @@ class BenchEnv:
     def subprocess_env(self, settings: Settings) -> dict[str, str]:
         env = dict(os.environ)
         env.update({
+            "PHOTOSTREAM_NAMESPACE": settings.namespace,
             "PHOTOSTREAM_APP_ID": settings.app_id,
             "PHOTOSTREAM_CASSANDRA_KEYSPACE": settings.cassandra_keyspace,
             "PHOTOSTREAM_REDIS_URL": settings.redis_url,

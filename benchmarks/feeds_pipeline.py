@@ -26,11 +26,11 @@ from dataclasses import dataclass, field
 
 import httpx
 import redis
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer
 
 from benchmarks.cpu import process_cpu_s
 from benchmarks.env import AppProcess, BenchEnv, BenchError
-from benchmarks.kafka_tools import end_offsets, groups_of, seed_groups
+from benchmarks.kafka_tools import assignment, end_offsets, groups_of, seed_groups
 from photostream.settings import Settings
 from producers import events
 from producers.ids import new_id
@@ -200,7 +200,7 @@ class Tail(threading.Thread):
         self._halt = threading.Event()
         self._consumer = Consumer(consumer_config(settings, f"{settings.app_id}.tail"))
         ends = end_offsets(settings, ["post-created"])
-        self._consumer.assign([TopicPartition(t, p, o) for (t, p), o in ends.items()])
+        self._consumer.assign(assignment(settings, ends))
 
     def run(self) -> None:
         try:

@@ -1,21 +1,29 @@
 """Kafka plumbing for benchmarks: log-end offsets, consumer groups seeded at given offsets, cleanup.
 
-Topics are shared with everyone using the stack, so a benchmark never reads "the topic": it notes where each
-partition ended before it produced, and reads from there (with streams.consumer_groups, as the integration tests do).
+Benchmarks run in their own namespace (``bench``: topics ``bench.*``), and even there a benchmark never reads
+"the topic": it notes where each partition ended before it produced, and reads from there (with
+streams.consumer_groups, as the integration tests do). Offsets are keyed by the catalog's topic names; the raw
+clients of the baselines use :func:`assignment` at the broker edge.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from confluent_kafka import ConsumerGroupState, ConsumerGroupTopicPartitions
+from confluent_kafka import ConsumerGroupState, ConsumerGroupTopicPartitions, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from photostream.kafka_config import client_config
 from photostream.settings import Settings
 from streams.consumer_groups import Offsets, end_offsets, groups_of, seed_groups
 
-__all__ = ["Offsets", "end_offsets", "groups_of", "seed_groups"]
+__all__ = ["Offsets", "assignment", "end_offsets", "groups_of", "seed_groups"]
+
+
+def assignment(settings: Settings, offsets: Offsets) -> list[TopicPartition]:
+    """Offsets keyed by catalog names → the namespace's partitions to assign a raw consumer."""
+    physical = settings.topic_names.physical
+    return [TopicPartition(physical(t), p, o) for (t, p), o in offsets.items()]
 
 
 def admin_client(settings: Settings) -> AdminClient:
@@ -32,7 +40,8 @@ def lag(settings: Settings, group: str, topics: Iterable[str]) -> int:
 def committed(settings: Settings, group: str) -> Offsets:
     admin = admin_client(settings)
     result = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)])[group].result()
-    return {(tp.topic, tp.partition): tp.offset for tp in result.topic_partitions or []}
+    logical = settings.topic_names.logical
+    return {(logical(tp.topic), tp.partition): tp.offset for tp in result.topic_partitions or []}
 
 
 def delete_groups(settings: Settings, groups: Iterable[str]) -> list[str]:

@@ -18,11 +18,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import Consumer, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, Message, Producer
 
 from benchmarks.cpu import CpuWindow, process_cpu_s, stack_pids
 from benchmarks.env import BenchEnv, BenchError
-from benchmarks.kafka_tools import Offsets, committed, end_offsets, seed_groups
+from benchmarks.kafka_tools import Offsets, assignment, committed, end_offsets, seed_groups
 from benchmarks.report import Section, from_docstring
 from benchmarks.stats import fmt_rate, fmt_ratio, fmt_us, ratio, verdict
 from benchmarks.workload import TagWorkload
@@ -30,7 +30,8 @@ from photostream.contracts.catalog import topic as catalog_topic
 from photostream.contracts.codec import DecodeError, EventCodec
 from photostream.settings import Settings
 from producers.publisher import producer_config
-from streams.engine.loop import BatchLoop, consumer_config
+from streams.engine.consumer import consumer_config
+from streams.engine.loop import BatchLoop
 from streams.engine.records import BatchProcessor
 from streams.hashtags.counter import HashtagCounter
 from streams.hashtags.extractor import HashtagExtractor
@@ -98,7 +99,7 @@ def produce(settings: Settings, topic: str, records: list[dict[str, Any]]) -> tu
     for value, key in encoded:
         for _ in range(10_000):  # bounded retry while the local queue is full
             try:
-                producer.produce(topic, value, key)
+                producer.produce(settings.topic_names.physical(topic), value, key)
                 break
             except BufferError:
                 producer.poll(0.005)
@@ -112,7 +113,8 @@ def raw_consume(settings: Settings, clock: Clock, start: Offsets, end: Offsets) 
     consumer = Consumer(consumer_config(settings, f"{settings.app_id}.raw"))
     codec = EventCodec()
     remaining = {tp for tp in end if end[tp] > start[tp]}
-    consumer.assign([TopicPartition(t, p, start[(t, p)]) for t, p in remaining])
+    consumer.assign(assignment(settings, {tp: start[tp] for tp in remaining}))
+    catalog_names = {settings.topic_names.physical(t): t for t, _ in end}  # one dict lookup, as cheap as str()
     count, first = 0, None
     assigned = time.perf_counter()
     deadline = assigned + TIMEOUT_S
@@ -124,7 +126,8 @@ def raw_consume(settings: Settings, clock: Clock, start: Offsets, end: Offsets) 
             for message in messages:
                 if message.error():
                     continue
-                tp, offset = (str(message.topic()), int(message.partition() or 0)), int(message.offset() or 0)
+                tp = (catalog_names[str(message.topic())], int(message.partition() or 0))
+                offset = int(message.offset() or 0)
                 if offset >= end[tp]:
                     continue
                 try:  # noqa: SIM105 - cheaper than contextlib.suppress in the timed loop
@@ -194,7 +197,9 @@ async def drive(settings: Settings, clock: Clock, make: Callable[[Resources], Ba
         loop = BatchLoop(settings, processor, resources.publisher, resources.codec)
         if not hasattr(loop, "_consumer") or not hasattr(loop, "decode"):
             raise BenchError("BatchLoop no longer has _consumer/decode; update this benchmark's hooks")
-        observed = ObservedConsumer(loop._consumer, clock, {tp: o for tp, o in end.items() if o > start[tp]})
+        physical = settings.topic_names.physical  # the wrapped consumer sees the namespace's topic names
+        observed = ObservedConsumer(loop._consumer, clock,
+                                    {(physical(t), p): o for (t, p), o in end.items() if o > start[(t, p)]})
         loop._consumer = observed  # type: ignore[assignment]
         flushes: list[float] = []  # decode() opens every flush: a flush after all records were read may have
         decode = loop.decode  # waited out the processor's accumulation interval, which is idle, not work

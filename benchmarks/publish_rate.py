@@ -243,7 +243,8 @@ class Paths:
 
 
 def measure(kind: Kind, count: int, publisher: Publisher, producer: Producer, registry: SchemaRegistryClient,
-            workload: TagWorkload) -> Paths:
+            workload: TagWorkload, kafka_topic: str) -> Paths:
+    """``kafka_topic``: the namespace's name of ``kind.topic``, where the baselines produce (as the SDK does)."""
     schema = default_store().current(kind.topic)
     serializer = AvroSerializer(registry, json.dumps(schema.raw))
     paths = Paths(Timing(), Timing(), Timing(), Timing(), Timing())
@@ -252,9 +253,9 @@ def measure(kind: Kind, count: int, publisher: Publisher, producer: Producer, re
             chunk = count // ROUNDS if timed else WARMUP
             sent = sdk_pass(publisher, kind, [kind.args(workload) for _ in range(chunk)],
                             paths.sdk if timed else None)
-            avro_serializer_pass(producer, serializer, kind.topic, sent, paths.serializer if timed else None)
-            fastavro_pass(producer, schema, kind.topic, sent, paths.fastavro if timed else None)
-            raw_pass(producer, kind.topic, sent, paths.raw if timed else None)
+            avro_serializer_pass(producer, serializer, kafka_topic, sent, paths.serializer if timed else None)
+            fastavro_pass(producer, schema, kafka_topic, sent, paths.fastavro if timed else None)
+            raw_pass(producer, kafka_topic, sent, paths.raw if timed else None)
             sdk_single_pass(publisher, kind, [kind.args(workload) for _ in range(chunk)],
                             paths.sdk_single if timed else None)
     return paths
@@ -278,7 +279,8 @@ def run(env: BenchEnv, count: int, sdk_cpu_us: dict[str, float]) -> Section:
     split: list[str] = []
     with Publisher(env.settings) as publisher:
         for kind in KINDS:
-            paths = measure(kind, count, publisher, producer, registry, workload)
+            paths = measure(kind, count, publisher, producer, registry, workload,
+                            env.settings.topic_names.physical(kind.topic))
             sdk, base = paths.sdk, paths.serializer
             r, median = ratio(sdk.rate, base.rate), sdk.median_ratio(base)
             cpu = ratio(base.cpu_us, sdk.cpu_us)

@@ -25,11 +25,11 @@ import threading
 import time
 from typing import Any
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer
 
 from benchmarks.cpu import stack_pids
 from benchmarks.env import BenchEnv, BenchError
-from benchmarks.kafka_tools import end_offsets, seed_groups
+from benchmarks.kafka_tools import assignment, end_offsets, seed_groups
 from benchmarks.pipeline_throughput import GOAL, Clock, _rows, drive, produce, raw_consume
 from benchmarks.report import Section, from_docstring
 from benchmarks.stats import Distribution, fmt_ms, fmt_ratio, ratio, verdict
@@ -81,7 +81,7 @@ class RawTimer:
         self._ours, self._stop = ours, threading.Event()
         self._consumer = Consumer(consumer_config(settings, f"{settings.app_id}.raw-latency"))
         ends = end_offsets(settings, [TOPIC])
-        self._consumer.assign([TopicPartition(t, p, o) for (t, p), o in ends.items()])
+        self._consumer.assign(assignment(settings, ends))
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
@@ -137,6 +137,7 @@ class ProcessorProcess:
 def serve() -> None:
     """``python -m benchmarks.unread``: the processor process (settings from the environment) until SIGTERM."""
     settings = get_settings()
+    keys.use_namespace(settings.namespace)  # the benchmark run's namespace, as a worker would
 
     async def main() -> None:
         resources = Resources.open(settings)

@@ -19,11 +19,11 @@ from typing import Any, cast
 
 import httpx
 import redis
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer
 
 from benchmarks.cpu import CpuWindow
 from benchmarks.env import AppProcess, BenchEnv, BenchError
-from benchmarks.kafka_tools import end_offsets, groups_of, lag, seed_groups
+from benchmarks.kafka_tools import assignment, end_offsets, groups_of, lag, seed_groups
 from benchmarks.report import Section, from_docstring
 from benchmarks.stats import Distribution, fmt_ms, fmt_ratio, ratio
 from photostream.settings import Settings
@@ -31,7 +31,7 @@ from producers import events
 from producers.ids import new_id
 from producers.publisher import Publisher
 from sinks import keys
-from streams.engine.loop import consumer_config
+from streams.engine.consumer import consumer_config
 from streams.hashtags.counter import HashtagCounter
 from streams.hashtags.extractor import HashtagExtractor
 
@@ -81,7 +81,7 @@ class Tail(threading.Thread):
         self._halt = threading.Event()
         self._consumer = Consumer(consumer_config(settings, f"{settings.app_id}.tail"))
         ends = end_offsets(settings, ["post-created"])
-        self._consumer.assign([TopicPartition(t, p, o) for (t, p), o in ends.items()])
+        self._consumer.assign(assignment(settings, ends))
 
     def run(self) -> None:
         try:
@@ -110,7 +110,7 @@ def batch_wait_ms(settings: Settings) -> float | None:
     if tp is None:
         return None
     consumer = Consumer(consumer_config(settings, f"{settings.app_id}.probe"))
-    position = TopicPartition(tp[0], tp[1], ends[tp] - 1)
+    position = assignment(settings, {tp: ends[tp] - 1})[0]
     timings = []
     try:
         consumer.assign([position])
