@@ -104,6 +104,43 @@ def demo() -> None:
 
 
 @app.command()
+def simulate(
+    users: Annotated[int | None, typer.Option(help="simulated users (default: SIMULATE_USERS)")] = None,
+    rate: Annotated[float | None, typer.Option(help="actions per second (default: SIMULATE_RATE_PER_S)")] = None,
+    duration: Annotated[float, typer.Option(help="seconds of steady workload (0: until Ctrl-C)")] = 0.0,
+    concurrency: Annotated[int | None, typer.Option(help="actions in flight (default: SIMULATE_CONCURRENCY)")]
+        = None,
+    seed: Annotated[int, typer.Option(help="seeds the follow graph and the action draws")] = 0,
+    mean_follows: Annotated[float, typer.Option(help="accounts each user follows, on average")] = 10.0,
+    celebrities: Annotated[int, typer.Option(help="accounts made to cross CELEBRITY_THRESHOLD at least")] = 3,
+    mix: Annotated[str, typer.Option(help="action weights, e.g. post=0.1,like=0.5 (default: a built-in mix)")]
+        = "",
+    report: Annotated[str, typer.Option(help="also write what happened (ids, counts, p99s) to this JSON file")]
+        = "",
+) -> None:
+    """A synthetic workload through the SDK and the API (worker and API must run): users, a power-law follow
+    graph, then posts with real photos, likes, comments, follows, feed reads and direct messages at a steady rate,
+    with a live summary. Ctrl-C ends it cleanly."""
+    from pathlib import Path
+
+    from photostream.simulate.mix import parse_mix
+    from photostream.simulate.runner import Options
+    from photostream.simulate.runner import run as run_simulation
+
+    settings = get_settings()
+    try:
+        weights = parse_mix(mix)
+    except ValueError as exc:
+        typer.echo(f"--mix: {exc}", err=True)
+        raise typer.Exit(2) from None
+    options = Options(users=users or settings.simulate_users, rate=rate or settings.simulate_rate_per_s,
+                      concurrency=concurrency or settings.simulate_concurrency, duration_s=duration, seed=seed,
+                      mean_follows=mean_follows, celebrities=celebrities, mix=weights,
+                      report=Path(report) if report else None)
+    raise typer.Exit(run_simulation(settings, options))
+
+
+@app.command()
 def worker(
     loglevel: str = "info",
     processes: Annotated[int | None, typer.Option(

@@ -190,6 +190,13 @@ class Settings(BaseSettings):
     #: largest request body accepted (413 above it), checked from Content-Length and while streaming
     max_request_body_bytes: int = 1024 * 1024
 
+    # --- `photostream simulate` (photostream.simulate): the synthetic workload `make demo` runs ---
+    simulate_users: int = Field(default=10_000, ge=2)
+    #: actions started per second (posts, likes, comments, follows, feed reads, direct messages)
+    simulate_rate_per_s: float = Field(default=20.0, gt=0)
+    #: actions in flight at most (HTTP connections to the API)
+    simulate_concurrency: int = Field(default=16, ge=1)
+
     # --- live status (badge + presence over WebSocket) ---
     #: a WebSocket connection counts as live this long after its API process last refreshed it
     presence_ttl_s: float = 30.0
