@@ -12,6 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import errors, middleware, realtime
 from api.resources import ApiResources
+from api.routes import account as account_routes
 from api.routes import auth, feed, hashtags, health, posts_read, reads, safety, social, status, uploads, users, writes
 from api.routes import avatars as avatar_routes
 from api.routes import notifications as notification_routes
@@ -41,7 +42,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     errors.install(app)
     app.include_router(health.router)
-    for router in (auth.router, users.router, avatar_routes.router):
+    for router in (auth.router, users.router, avatar_routes.router, account_routes.router):
         app.include_router(router, prefix=PREFIX)
     for router in (writes.router, reads.router, uploads.router, hashtags.router, feed.router, posts_read.router,
                    social.router, status.router, safety.router):

@@ -76,12 +76,18 @@ def verify_access_token(settings: Settings, token: str) -> str:
 
 
 async def verify_access(settings: Settings, redis: Any, token: str) -> AccessClaims:
-    """A token the API accepts: valid (:func:`decode_access_token`) and not logged out. A Redis outage
-    propagates (503): a revocation that cannot be checked is not assumed absent."""
+    """A token the API accepts: valid (:func:`decode_access_token`), not logged out and not of a deleted
+    account (both in one ``EXISTS``). A Redis outage propagates (503): a revocation that cannot be checked is
+    not assumed absent."""
     claims = decode_access_token(settings, token)
-    if await redis.exists(keys.revoked_access(claims.jti)):
+    if await redis.exists(keys.revoked_access(claims.jti), keys.closed_account(claims.user_id)):
         raise InvalidTokenError("the token was revoked")
     return claims
+
+
+async def close_account(redis: Any, settings: Settings, user_id: str) -> None:
+    """Refuse every access token of ``user_id`` from now on (kept as long as a token minted now would live)."""
+    await redis.set(keys.closed_account(user_id), 1, ex=settings.jwt_access_ttl_s + 1)
 
 
 async def revoke_access(redis: Any, claims: AccessClaims, now_s: float | None = None) -> None:

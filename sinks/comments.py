@@ -35,11 +35,15 @@ class CommentWriter:
         self._insert = session.prepare(
             "INSERT INTO comments_by_post (post_id, comment_id, user_id, text, created_at) VALUES (?, ?, ?, ?, ?) "
             "USING TIMESTAMP ?")
+        #: the comments-by-user index (migration 0014): how an account deletion finds its comments
+        self._index = session.prepare(
+            "INSERT INTO comments_by_user (user_id, comment_id, post_id) VALUES (?, ?, ?) USING TIMESTAMP ?")
 
     async def _write(self, c: Comment) -> None:
         async with self._gate:
             await execute(self._session, self._insert,
                           (c.post_id, c.comment_id, c.user_id, c.text, c.created_at, c.created_at * 1000))
+            await execute(self._session, self._index, (c.user_id, c.comment_id, c.post_id, c.created_at * 1000))
 
     async def apply(self, comments: Iterable[Comment]) -> None:
         """Write every comment (order-free: each is its own row), concurrently and bounded."""

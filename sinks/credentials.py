@@ -57,6 +57,8 @@ class CredentialStore:
         self._set_password = prepare("UPDATE credentials SET password_hash = ?, password_changed_at = ? "
                                      "WHERE user_id = ?")
         self._forget = prepare("DELETE FROM credentials WHERE user_id = ?")
+        self._disable = prepare("UPDATE credentials SET password_hash = null WHERE user_id = ?")
+        self._identity = prepare("SELECT username, email FROM credentials WHERE user_id = ?")
 
     async def claim(self, kind: str, value: str, user_id: str) -> bool:
         """Take ``value`` (a normalised username or e-mail) for ``user_id``; False if someone holds it."""
@@ -84,5 +86,16 @@ class CredentialStore:
         await execute(self._session, self._set_password, (password_hash, now_ms, user_id))
 
     async def forget(self, user_id: str) -> None:
-        """Undo a registration that could not be announced (its claims are released by the caller)."""
+        """Undo a registration that could not be announced, or end a deleted account (its claims are released
+        by the caller)."""
         await execute(self._session, self._forget, (user_id,))
+
+    async def disable(self, user_id: str) -> None:
+        """No password matches any more (an account being deleted): login is refused at once, while the row
+        still names the username and e-mail address the purge releases."""
+        await execute(self._session, self._disable, (user_id,))
+
+    async def identity(self, user_id: str) -> tuple[str, str] | None:
+        """(username, e-mail) of the account, disabled or not."""
+        row = (await execute(self._session, self._identity, (user_id,))).one()
+        return (row.username, row.email) if row is not None and row.username is not None else None

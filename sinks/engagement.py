@@ -39,6 +39,9 @@ class EngagementStore:
         self._q_counts_in = session.prepare(
             "SELECT post_id, like_count, comment_count FROM post_engagement WHERE post_id IN ? PER PARTITION LIMIT 1")
         self._q_all_counts = session.prepare("SELECT DISTINCT post_id, like_count, comment_count FROM post_engagement")
+        #: the likes-by-user index (migration 0014): how an account deletion finds the likes to retract
+        self._w_liker = session.prepare("INSERT INTO likes_by_user (user_id, post_id) VALUES (?, ?)")
+        self._d_liker = session.prepare("DELETE FROM likes_by_user WHERE user_id = ? AND post_id = ?")
 
     async def _run(self, statement: Any, params: Any) -> Any:
         async with self._gate:
@@ -57,6 +60,10 @@ class EngagementStore:
         return state
 
     async def save(self, state: Engagement) -> None:
+        # the index first, from the absolute state of every like the batch touched (not only the changed
+        # ones): a batch retried after its memberships were saved finds no change, and still repairs it
+        await asyncio.gather(*(self._run(self._w_liker if liked else self._d_liker, (user, state.post_id))
+                               for user, liked in state.likes.items()))
         if not state.dirty:
             return
         batch = BatchStatement(batch_type=BatchType.UNLOGGED)

@@ -38,6 +38,11 @@ def revoked_access(jti: str) -> str:
     return f"{_prefix}auth:revoked:{{{jti}}}"
 
 
+def closed_account(user_id: str) -> str:
+    """Present while any access token of a deleted account could still be valid: every one is refused."""
+    return f"{_prefix}auth:closed:{{{user_id}}}"
+
+
 # Hashtag views are projections of durable state (``hashtag_state``), rewritten absolutely by the stream and
 # rebuilt by `photostream rebuild hashtags`: they carry no TTL, since an expired view has no read fallback.
 #: Trending author sets expire at an absolute time once no reader can look at them (see

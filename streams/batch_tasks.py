@@ -9,6 +9,7 @@ import faust
 
 from photostream.settings import Settings
 from sinks import s3
+from sinks.account_purge import AccountPurge
 from sinks.accounts_requests import FollowRequests
 from sinks.avatars import AvatarDirectory
 from sinks.cdn_purge import CdnPurger
@@ -24,6 +25,7 @@ from sinks.presence import PresenceHashes, PresenceRows
 from sinks.safety import SafeAudience, SafetyReader, SafetyWriter
 from sinks.unread import UnreadPairs, UnreadSets
 from sinks.usernames import UsernameDirectory
+from streams.account_purge import AccountPurgeProcessor
 from streams.avatars import AvatarsProcessor
 from streams.comments import CommentsProjector
 from streams.engine.loop import BatchLoop
@@ -72,6 +74,8 @@ def build_processors(settings: Settings, resources: Resources) -> list[BatchProc
                                NotificationLists(resources.redis, settings.app_id, settings.notifications_cap),
                                SafeAudience(resources.session, resources.redis), UsernameDirectory(resources.session),
                                resources.session, resources.redis),
+        AccountPurgeProcessor(AccountPurge(settings, resources.session, resources.redis, s3.client(settings)),
+                              resources.publisher, resources.redis, settings.publish_timeout_s),
     ]
 
 

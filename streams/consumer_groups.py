@@ -13,6 +13,7 @@ from confluent_kafka.admin import AdminClient
 
 from photostream.kafka_config import client_config
 from photostream.settings import Settings
+from streams.account_purge import AccountPurgeProcessor
 from streams.app import PROJECTOR_TOPICS
 from streams.avatars import AvatarsProcessor
 from streams.comments import CommentsProjector
@@ -38,7 +39,7 @@ def groups_of(app_id: str) -> dict[str, tuple[str, ...]]:
                       CommentsProjector, UnreadProcessor, PresenceProcessor, SafetyProcessor,
                       NotificationsProcessor):
         groups[f"{app_id}.{processor.name}"] = processor.topics
-    for extra in (PhotoDerivativesProcessor, AvatarsProcessor, PhotoTagsProcessor):
+    for extra in (PhotoDerivativesProcessor, AvatarsProcessor, PhotoTagsProcessor, AccountPurgeProcessor):
         groups[f"{app_id}.{extra.name}"] = extra.topics
     return groups
 

@@ -69,8 +69,8 @@ class FakeRedis:
     def __init__(self) -> None:
         self.values: dict[str, tuple[Any, int]] = {}
 
-    async def exists(self, key: str) -> int:
-        return int(key in self.values)
+    async def exists(self, *names: str) -> int:
+        return sum(name in self.values for name in names)
 
     async def set(self, key: str, value: Any, ex: int) -> None:
         self.values[key] = (value, ex)

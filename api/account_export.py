@@ -1,0 +1,127 @@
+"""The caller's own data as one JSON document (``GET /users/me/export``): what they made and what they set.
+
+Read from the same stores the API reads (never from Kafka): profile and settings, posts with their photos (ids
+and links that work without a token, signed, since the archive outlives the session), comments, likes,
+followers and following, blocks and mutes, people tags on their photos and of them, notifications. Every list
+is read whole (paged underneath), so the archive is bounded by what one account holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+from cassandra.cluster import Session
+
+from api.notifications import NotificationReads
+from photostream.domain.photo_tags import PhotoTag
+from photostream.settings import Settings
+from producers.ids import now_ms
+from sinks.cassandra import execute, ms_of, pages
+from sinks.credentials import CredentialStore
+from sinks.photo_tags import APPROVED, PENDING
+from sinks.posts import read_posts_cached
+from sinks.profiles import read_profile
+
+_PAGE = 1000
+FORMAT = "photostream-export/1"
+NOTIFICATIONS_MAX = 1000
+
+
+class AccountExport:
+    def __init__(self, settings: Settings, session: Session) -> None:
+        self._settings, self._session = settings, session
+        self._notification_reads: NotificationReads | None = None
+        self._credentials = CredentialStore(session)
+        p = session.prepare
+        self._lists = {
+            "posts": p("SELECT post_id AS id FROM posts_by_author WHERE author_id = ?"),
+            "following": p("SELECT followee_id AS id FROM following WHERE follower_id = ?"),
+            "followers": p("SELECT follower_id AS id FROM followers WHERE followee_id = ?"),
+            "likes": p("SELECT post_id AS id FROM likes_by_user WHERE user_id = ?"),
+            APPROVED: p(f"SELECT post_id AS id FROM {APPROVED} WHERE tagged_id = ?"),
+            PENDING: p(f"SELECT post_id AS id FROM {PENDING} WHERE tagged_id = ?"),
+        }
+        self._comment_refs = p("SELECT comment_id, post_id FROM comments_by_user WHERE user_id = ?")
+        self._comment = p("SELECT text, created_at FROM comments_by_post WHERE post_id = ? AND comment_id = ?")
+        self._relations = p("SELECT other_id, i_block, i_mute FROM user_relations WHERE user_id = ?")
+        self._muted_tags = p("SELECT tag, muted FROM muted_tags WHERE user_id = ?")
+
+    async def _rows(self, statement: Any, user_id: str) -> AsyncIterator[Any]:
+        async for page in pages(self._session, statement, (user_id,), _PAGE):
+            for row in page:
+                yield row
+
+    async def _ids(self, name: str, user_id: str) -> list[str]:
+        return [row.id async for row in self._rows(self._lists[name], user_id)]
+
+    async def archive(self, resources: Any, user_id: str) -> dict[str, Any]:
+        """The whole archive of ``user_id``."""
+        session, redis = self._session, resources.redis
+        (profile, identity, tag_settings, post_ids, following, followers, likes, tagged, pending, comments,
+         safety, notifications) = await asyncio.gather(
+            read_profile(session, redis, user_id), self._credentials.identity(user_id),
+            resources.tag_settings.of(user_id), self._ids("posts", user_id), self._ids("following", user_id),
+            self._ids("followers", user_id), self._ids("likes", user_id), self._ids(APPROVED, user_id),
+            self._ids(PENDING, user_id), self._comments(user_id), self._safety(user_id),
+            self._notifications(resources, user_id))
+        posts = [p for p in await read_posts_cached(session, redis, post_ids) if p is not None]
+        tags = await resources.photo_tags.of_posts(post_ids + tagged + pending)
+        links = resources.image_links
+        return {
+            "format": FORMAT, "exported_at": now_ms(), "user_id": user_id,
+            "account": {"username": identity[0] if identity else None, "email": identity[1] if identity else None},
+            "profile": profile,
+            "settings": {"is_private": bool(profile and profile.get("is_private")),
+                         "tags_from": "following" if tag_settings.followed_only else "everyone",
+                         "tags_manual_approval": tag_settings.manual_approval},
+            "posts": [{**post, "photos": [{"image_id": i, "url": links.signed(i)} for i in post["image_ids"]],
+                       "people_tags": [_tag(t) for t in tags.get(post["post_id"], [])]} for post in posts],
+            "comments": comments,
+            "likes": [{"post_id": p} for p in likes],
+            "following": following, "followers": followers,
+            **safety,
+            "tagged_in": [_tag(t) for p in tagged + pending for t in tags.get(p, []) if t.tagged_id == user_id],
+            "notifications": notifications,
+        }
+
+    async def _notifications(self, resources: Any, user_id: str) -> list[dict[str, Any]]:
+        """The newest :data:`NOTIFICATIONS_MAX` (older ones are aggregates of others' actions, not theirs)."""
+        if self._notification_reads is None:
+            self._notification_reads = NotificationReads(self._settings, resources)
+        found: list[dict[str, Any]] = []
+        cursor: str | None = None
+        while len(found) < NOTIFICATIONS_MAX:
+            page = await self._notification_reads.page(user_id, cursor, 100)
+            found += page.items
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+        return found[:NOTIFICATIONS_MAX]
+
+    async def _comments(self, user_id: str) -> list[dict[str, Any]]:
+        refs = [(row.post_id, row.comment_id) async for row in self._rows(self._comment_refs, user_id)]
+        rows = await asyncio.gather(*(execute(self._session, self._comment, ref) for ref in refs))
+        found = []
+        for (post_id, comment_id), result in zip(refs, rows, strict=True):
+            row = result.one()
+            if row is not None and row.text is not None:
+                found.append({"comment_id": comment_id, "post_id": post_id, "text": row.text,
+                              "created_at": ms_of(row.created_at) if row.created_at else None})
+        return found
+
+    async def _safety(self, user_id: str) -> dict[str, list[str]]:
+        blocked, muted = [], []
+        async for row in self._rows(self._relations, user_id):
+            if row.i_block:
+                blocked.append(row.other_id)
+            if row.i_mute:
+                muted.append(row.other_id)
+        tags = [row.tag async for row in self._rows(self._muted_tags, user_id) if row.muted]
+        return {"blocked": blocked, "muted": muted, "muted_tags": tags}
+
+
+def _tag(tag: PhotoTag) -> dict[str, Any]:
+    return {"post_id": tag.post_id, "image_id": tag.image_id, "tagged_id": tag.tagged_id,
+            "tagger_id": tag.tagger_id, "x": tag.x, "y": tag.y, "pending": tag.pending}

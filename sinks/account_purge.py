@@ -1,0 +1,171 @@
+"""The direct side of an account purge: reading what the account left, and deleting what only it owned.
+
+What others see of the account (posts, follows, likes) is retracted by events (photostream.domain.account_purge);
+what follows here is the rest, deleted in place because no view is derived from it by anyone else: the
+account's comments (rows of others' threads, with their posts' comment counts), profile, settings, blocks and
+mutes, unread pairs, presence, follow requests to it, its photos in S3 and their rows, the credentials.
+
+Deletes are timestamped with the deletion's time where the rows are written with event times, so an older
+event applied late (a profile update, a comment) cannot bring a row back. Everything here is idempotent: a
+second run finds nothing and deletes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+from cassandra.cluster import Session
+from cassandra.query import BatchStatement, BatchType
+
+from photostream.domain.account_purge import Footprint
+from photostream.domain.identicon import email_hash
+from photostream.settings import Settings
+from sinks import keys, s3
+from sinks.avatars import AvatarDirectory
+from sinks.cassandra import execute, pages
+from sinks.credentials import CredentialStore
+from sinks.upload_sweeper import image_id_of
+
+_MAX_IN_FLIGHT = 32
+_PAGE = 1000
+
+
+class AccountPurge:
+    def __init__(self, settings: Settings, session: Session, redis: Any, s3_client: Any) -> None:
+        self._settings, self._session, self._redis, self._s3 = settings, session, redis, s3_client
+        self._gate = asyncio.Semaphore(_MAX_IN_FLIGHT)
+        self.credentials = CredentialStore(session)
+        self._avatars = AvatarDirectory(session)
+        p = session.prepare
+        self._q = {
+            "posts": p("SELECT post_id AS id FROM posts_by_author WHERE author_id = ?"),
+            "following": p("SELECT followee_id AS id FROM following WHERE follower_id = ?"),
+            "followers": p("SELECT follower_id AS id FROM followers WHERE followee_id = ?"),
+            "likes": p("SELECT post_id AS id FROM likes_by_user WHERE user_id = ?"),
+            "relations": p("SELECT other_id AS id FROM user_relations WHERE user_id = ?"),
+        }
+        self._q_comments = p("SELECT comment_id, post_id FROM comments_by_user WHERE user_id = ?")
+        self._q_counted = p("SELECT key, liked FROM post_engagement WHERE post_id = ? AND kind = 'c' AND key IN ?")
+        self._q_count = p("SELECT comment_count FROM post_engagement WHERE post_id = ? LIMIT 1")
+        self._w_uncounted = p("UPDATE post_engagement SET liked = false WHERE post_id = ? AND kind = 'c' AND key = ?")
+        self._w_count = p("UPDATE post_engagement SET comment_count = ? WHERE post_id = ?")
+        self._d_comment = p("DELETE FROM comments_by_post USING TIMESTAMP ? WHERE post_id = ? AND comment_id = ?")
+        self._d_by_user = {table: p(f"DELETE FROM {table} USING TIMESTAMP ? WHERE {column} = ?") for table, column in (
+            ("comments_by_user", "user_id"), ("users", "user_id"), ("tag_settings", "user_id"),
+            ("user_relations", "user_id"), ("muted_tags", "user_id"), ("presence", "user_id"),
+            ("follow_requests", "followee_id"))}
+        self._d_plain = {table: p(f"DELETE FROM {table} WHERE {column} = ?") for table, column in (
+            ("unread_pairs", "user_id"), ("likes_by_user", "user_id"), ("refresh_families", "user_id"),
+            ("uploads_by_user", "user_id"), ("image_files", "image_id"), ("image_uploads", "image_id"),
+            ("photo_derivatives", "image_id"), ("post_images", "image_id"))}
+        self._erase_post = p("UPDATE posts USING TIMESTAMP ? SET caption = null, image_ids = null, "
+                             "location_name = null, deleted = true WHERE post_id = ?")
+        self._d_relation = p("DELETE FROM user_relations USING TIMESTAMP ? WHERE user_id = ? AND other_id = ?")
+
+    async def _run(self, statement: Any, params: Any = None) -> Any:
+        async with self._gate:
+            return await execute(self._session, statement, params)
+
+    async def _ids(self, query: str, user_id: str) -> list[str]:
+        return [row.id async for page in pages(self._session, self._q[query], (user_id,), _PAGE) for row in page]
+
+    # --- reads --------------------------------------------------------------------------------------------------
+    async def footprint(self, user_id: str) -> Footprint:
+        posts, following, followers, likes = await asyncio.gather(
+            *(self._ids(q, user_id) for q in ("posts", "following", "followers", "likes")))
+        return Footprint(posts, following, followers, likes)
+
+    async def comments(self, user_id: str) -> dict[str, list[str]]:
+        """The account's comment ids, by post."""
+        found: dict[str, list[str]] = defaultdict(list)
+        async for page in pages(self._session, self._q_comments, (user_id,), _PAGE):
+            for row in page:
+                found[row.post_id].append(row.comment_id)
+        return found
+
+    # --- deletes ------------------------------------------------------------------------------------------------
+    async def posts_erased(self, post_ids: list[str], at_ms: int) -> None:
+        """The posts' content goes too (``post-deleted`` only flags a row, which a replay must not revive)."""
+        await asyncio.gather(*(self._run(self._erase_post, (at_ms * 1000, post)) for post in post_ids))
+
+    async def comments_gone(self, user_id: str, by_post: dict[str, list[str]], at_ms: int) -> None:
+        """The comments leave their threads and their posts' counts; then the index goes."""
+        micros = at_ms * 1000
+        await asyncio.gather(*(self._run(self._d_comment, (micros, post, comment))
+                               for post, comments in by_post.items() for comment in comments))
+        await asyncio.gather(*(self._uncount(post, comments) for post, comments in by_post.items()))
+        await self._run(self._d_by_user["comments_by_user"], (micros, user_id))
+
+    async def _uncount(self, post_id: str, comment_ids: list[str]) -> None:
+        """Each counted comment is marked uncounted (``liked = false``: the popularity processor still knows
+        the id, so a replayed comment-added is not counted again) and the count drops by as many. Only comments
+        still counted are subtracted, so a second purge changes nothing. Known race: this read-modify-write and
+        a popularity batch on the same post in the same milliseconds can lose one of the two changes (the
+        popularity processor cannot consume this account-keyed event without giving up its per-post ownership;
+        a comment-deleted topic keyed by post would close it)."""
+        rows, count_rows = await asyncio.gather(self._run(self._q_counted, (post_id, comment_ids)),
+                                                self._run(self._q_count, (post_id,)))
+        counted = [r.key for r in rows if r.liked]
+        if not counted:
+            return
+        row = count_rows.one()
+        count = max(0, int(row.comment_count or 0) - len(counted)) if row is not None else 0
+        batch = BatchStatement(batch_type=BatchType.UNLOGGED)  # one partition: atomic
+        for comment_id in counted:
+            batch.add(self._w_uncounted, (post_id, comment_id))
+        batch.add(self._w_count, (count, post_id))
+        await self._run(batch)
+        await self._redis.delete(keys.post_engagement(post_id))  # read-through: the next read fills it
+
+    async def own_rows_gone(self, user_id: str, at_ms: int) -> None:
+        """Profile, people-tag settings, blocks and mutes (both sides), presence, unread pairs, requests to the
+        account, the likes index, and the Redis copies of each."""
+        micros = at_ms * 1000
+        others = await self._ids("relations", user_id)
+        await asyncio.gather(
+            *(self._run(self._d_relation, (micros, other, user_id)) for other in others),
+            *(self._run(self._d_by_user[t], (micros, user_id))
+              for t in ("users", "tag_settings", "user_relations", "muted_tags", "presence", "follow_requests")),
+            *(self._run(self._d_plain[t], (user_id,)) for t in ("unread_pairs", "likes_by_user")))
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.delete(keys.user_profile(user_id), keys.feed(user_id), keys.feed_pull(user_id),
+                        keys.unread_senders(user_id), keys.presence(user_id), keys.presence_connections(user_id),
+                        keys.presence_clock(user_id))
+            pipe.srem(keys.feed_celebrities(), user_id)
+            pipe.zrem(keys.presence_live(), user_id)
+            await pipe.execute()
+
+    async def photos_gone(self, user_id: str) -> list[str]:
+        """Every original under the account's prefix (completed or not), every rendered size of each, and
+        their rows. Returns the image ids found."""
+        originals = await asyncio.to_thread(self._list, f"photos/{user_id}/")
+        images = sorted({i for i in (image_id_of(k) for k in originals) if i is not None})
+        renders = [k for image in images for k in await asyncio.to_thread(self._list, f"renders/{image}/")]
+        await asyncio.to_thread(self._delete, renders + originals)
+        await asyncio.gather(*(self._run(self._d_plain[t], (image,)) for image in images
+                               for t in ("image_files", "image_uploads", "photo_derivatives", "post_images")))
+        await self._run(self._d_plain["uploads_by_user"], (user_id,))
+        return images
+
+    def _list(self, prefix: str) -> list[str]:
+        return [o.key for page in s3.object_pages(self._s3, self._settings, prefix) for o in page]
+
+    def _delete(self, object_keys: Iterable[str]) -> None:
+        for key in object_keys:
+            s3.delete(self._s3, self._settings, key)
+
+    async def credentials_gone(self, user_id: str) -> None:
+        """Last: the avatar address, the sessions, the credentials, and then the username and e-mail address
+        are free to be registered again (conditionally: never someone else's claim)."""
+        identity = await self.credentials.identity(user_id)
+        await self._run(self._d_plain["refresh_families"], (user_id,))
+        if identity is None:
+            return
+        username, email = identity
+        await self._avatars.forget(email_hash(email), user_id)
+        await self.credentials.release("email", email, user_id)
+        await self.credentials.release("username", username, user_id)
+        await self.credentials.forget(user_id)  # last: a purge cut short finds the names to release again

@@ -1,0 +1,85 @@
+"""The account purge: account-deleted → every trace of the account gone, mostly through the normal paths.
+
+A batch processor on the engine (streams/engine). Per deleted account, in this order:
+
+1. retractions as events (photostream.domain.account_purge): ``post-deleted`` per post, ``follow-changed``
+   unfollow per edge both ways, ``like-changed`` unlike per like. The feeds, hashtag, popularity, people-tag,
+   notification and posts processors then retract them as they retract anyone's, so every view stays a
+   projection of its topics. They are acknowledged before anything below (a failed delivery fails the batch,
+   which is retried, re-emitting the same ids);
+2. direct deletes of what nobody derives from events (sinks/account_purge.py): comments (and their posts'
+   comment counts), profile and settings, blocks and mutes, unread pairs, presence, requests to the account,
+   the feed keys, photos in S3 and their rows;
+3. last, the credentials, and with them the username and e-mail address become free again (see the README,
+   "Account deletion", for why they are released rather than kept);
+4. the applied-offset marks move, so a test (or a client) can await the purge.
+
+The account's own notifications and people tags are purged by those processors, which read account-deleted
+themselves. Idempotent: a replay re-reads what is left (nothing, once the first run's events were applied)
+and publishes only what still exists, under the same ids.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import Future
+
+from photostream.domain.account_purge import Deletion, retractions
+from producers.events import event_type
+from producers.ids import is_id
+from producers.publisher import Publisher, PublishResult
+from sinks import offsets
+from sinks.account_purge import AccountPurge
+from streams.engine.records import Record, Reject
+
+log = logging.getLogger(__name__)
+
+
+class AccountPurgeProcessor:
+    name: str = "account_purge"
+    topics: tuple[str, ...] = ("account-deleted",)
+    #: deletions are rare and each is a lot of work; a short window still keeps the purge prompt
+    flush_interval_s: float = 0.2
+
+    def __init__(self, purge: AccountPurge, publisher: Publisher, redis: object,
+                 publish_timeout_s: float = 10.0) -> None:
+        self._purge = purge
+        self._publisher = publisher
+        self._redis = redis
+        self._publish_timeout_s = publish_timeout_s
+
+    async def process(self, batch: list[Record], reject: Reject) -> None:
+        deletions: dict[str, Deletion] = {}
+        for record in batch:
+            user = record.value.get("user_id")
+            if not isinstance(user, str) or not is_id(user):
+                reject(record, ValueError("user_id: not an id"))
+                continue
+            deletions.setdefault(user, Deletion.of(record.value))  # duplicates: the first one's ids
+        for deletion in deletions.values():
+            await self._purge_one(deletion)
+        await offsets.advance_all(self._redis, self.name, ((r.topic, r.partition, r.offset) for r in batch))
+
+    async def _purge_one(self, deletion: Deletion) -> None:
+        user, at = deletion.user_id, deletion.occurred_at
+        footprint, comments = await asyncio.gather(self._purge.footprint(user), self._purge.comments(user))
+        await self._publish(retractions(deletion, footprint))
+        await self._purge.posts_erased(footprint.posts, at)
+        await self._purge.comments_gone(user, comments, at)
+        await self._purge.own_rows_gone(user, at)
+        images = await self._purge.photos_gone(user)
+        await self._purge.credentials_gone(user)
+        log.info("purged account %s: %d posts, %d follows, %d followers, %d likes, %d comments, %d images",
+                 user, len(footprint.posts), len(footprint.following), len(footprint.followers),
+                 len(footprint.liked_posts), sum(len(c) for c in comments.values()), len(images))
+
+    async def _publish(self, events: list[tuple[str, dict[str, object]]]) -> None:
+        if not events:
+            return
+        futures: list[Future[PublishResult]] = [self._publisher.submit(event_type(topic).emit(fields))
+                                                for topic, fields in events]
+        # one flush waits for every acknowledgement; a failed delivery raises here, so the batch is retried
+        await asyncio.to_thread(self._publisher.flush)
+        for future in futures:
+            future.result(timeout=self._publish_timeout_s)
