@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `make demo`: the stack, a background worker and API, then the simplest flow end to end.
+# `make demo`: the stack, a background worker and API, the simplest flow end to end, then the simulated service
+# (`photostream simulate`: users, follows, posts, likes, comments, messages) until Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # the local stack runs on placeholder secrets: development mode (production refuses them at start-up)
@@ -13,3 +14,5 @@ export PHOTOSTREAM_CELEBRITY_THRESHOLD="${PHOTOSTREAM_CELEBRITY_THRESHOLD:-1000}
 export PHOTOSTREAM_CELEBRITY_LOW_MARK="${PHOTOSTREAM_CELEBRITY_LOW_MARK:-800}"
 .venv/bin/photostream stack up
 .venv/bin/photostream demo
+# Ctrl-C ends the simulator cleanly (exit 0); the worker and API keep running until `make down`
+.venv/bin/photostream simulate

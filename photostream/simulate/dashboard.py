@@ -77,7 +77,7 @@ def lag_table(view: View) -> Table:
 def latency_table(stats: Stats, whole_run: bool) -> Table:
     since = stats.recent_since(whole_run)
     scope = "whole run" if whole_run else f"last {stats.window_s:.0f} s"
-    table = Table(title=f"API latency, the simulator's requests ({scope})")
+    table = Table(title=f"API latency as the simulator saw it ({scope})")
     for name, justify in (("route", "left"), ("requests", "right"), ("p50", "right"), ("p99", "right")):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for kind, series in sorted(stats.latency.items()):

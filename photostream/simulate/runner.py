@@ -118,8 +118,8 @@ class Simulation:
         left = remaining(first, targets, groups)
         if not left:
             return True
-        self.console.print(f"the worker is behind: {left} records of the follow graph to apply before the workload "
-                           f"starts (waiting; Ctrl-C to stop)")
+        self.console.print(f"waiting for the worker to apply the users and follows ({left} records still to apply "
+                           f"across its consumer groups) before the workload starts; Ctrl-C to stop")
         with Progress(TextColumn("worker applying users and follows"), BarColumn(), MofNCompleteColumn(),
                       TimeElapsedColumn(), console=self.console, transient=True) as progress:
             total = left
@@ -234,7 +234,8 @@ class Simulation:
         return {
             "users": people.size, "follows": len(people.graph.edges),
             "celebrities": {u: counts[u] for u in people.celebrities()[:10]},
-            "celebrity_follower": people.celebrity_follower(), "badge_user": badge_user,
+            "celebrity_follower": people.celebrity_follower(),
+            "celebrity_follower_follows": people.follows(people.celebrity_follower()), "badge_user": badge_user,
             "hot_tag": content.HOT_TAGS[0], "posts": facts.posts, "images": facts.images,
             "post_authors": facts.post_authors, "likes": dict(facts.likes), "comments": dict(facts.comments),
             "messages_to": dict(facts.messages_to), "messages_read": facts.messages_read,
