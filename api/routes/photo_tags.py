@@ -25,6 +25,7 @@ from api.paging import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, encode_curso
 from api.routes.posts_read import fill_page
 from api.routes.reads import After, honour_after
 from api.routes.writes import Accepted, PathId, _publish
+from api.visibility import visible_post
 from photostream.domain.photo_tags import PhotoTag, Refusal, TagFacts, decide_tag, may_remove
 from producers import events
 from sinks.photo_tags import APPROVED, PENDING
@@ -56,6 +57,14 @@ async def _photo(resources: Any, post_id: str, image_id: str) -> dict[str, Any]:
     return post
 
 
+async def _refused(resources: Any, user: str, post: dict[str, Any], message: str) -> ApiError:
+    """403 for a caller who may see the post; for one who may not, the 404 of a post that does not exist (a
+    refusal never confirms a hidden post)."""
+    if await visible_post(resources.graph, user, post) is None:
+        return ApiError(404, "not_found", "no such post", "post_id")
+    return ApiError(403, "forbidden", message)
+
+
 async def _tag_of(resources: Any, post_id: str, image_id: str, tagged_id: str) -> PhotoTag:
     tags: list[PhotoTag] = await resources.photo_tags.of_photo(post_id, image_id)
     found = next((t for t in tags if t.tagged_id == tagged_id), None)
@@ -70,7 +79,7 @@ async def tag(post_id: PathId, image_id: PathId, body: TagCreate, user: CurrentU
     """The author tags someone on a photo of their post (pending if the person approves tags first)."""
     post = await _photo(resources, post_id, image_id)
     if post["author_id"] != user:
-        raise ApiError(403, "forbidden", "only the post's author tags people on its photos")
+        raise await _refused(resources, user, post, "only the post's author tags people on its photos")
     tagged = parse_id(body.user_id, "user_id")
     if tagged == user:
         raise ApiError(422, "invalid", "user_id: the author cannot tag themselves", "user_id")
@@ -105,7 +114,7 @@ async def untag(post_id: PathId, image_id: PathId, user_id: PathId, user: Curren
     post = await _photo(resources, post_id, image_id)
     tagged = parse_id(user_id, "user_id")
     if not may_remove(user, post["author_id"], tagged):
-        raise ApiError(403, "forbidden", "only the post's author or the tagged person removes a tag")
+        raise await _refused(resources, user, post, "only the post's author or the tagged person removes a tag")
     await _tag_of(resources, post_id, image_id, tagged)
     event = events.photo_tag_changed(post_id=post_id, image_id=image_id, tagger_id=user, tagged_id=tagged,
                                      action="remove")
@@ -116,9 +125,9 @@ async def untag(post_id: PathId, image_id: PathId, user_id: PathId, user: Curren
 async def approve(post_id: PathId, image_id: PathId, user_id: PathId, user: CurrentUser, resources: ResourcesDep,
                   settings: SettingsDep) -> Accepted:
     """The tagged person approves a pending tag of themselves."""
-    await _photo(resources, post_id, image_id)
+    post = await _photo(resources, post_id, image_id)
     if parse_id(user_id, "user_id") != user:
-        raise ApiError(403, "forbidden", "only the tagged person approves their tag")
+        raise await _refused(resources, user, post, "only the tagged person approves their tag")
     if not (await _tag_of(resources, post_id, image_id, user)).pending:
         raise ApiError(409, "conflict", "this tag is already approved", "user_id")
     event = events.photo_tag_changed(post_id=post_id, image_id=image_id, tagger_id=user, tagged_id=user,

@@ -1,4 +1,9 @@
-"""Who follows a user and whom they follow: paged lists of people, with counts."""
+"""Who follows a user and whom they follow: paged lists of people, with counts.
+
+The lists are as visible as the account: a private account's are for itself and its followers (403 for anyone
+else: the profile already says the account exists and is private), and a user who stands in a block with the
+caller is absent (404), exactly as their profile is.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,8 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
-from api.deps import ResourcesDep, SettingsDep, parse_id
+from api.deps import OptionalUser, ResourcesDep, SettingsDep, parse_id
+from api.errors import ApiError
 from api.hydrate import authors
 from api.paging import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, encode_cursor
 from api.routes.reads import After, honour_after
@@ -23,11 +29,30 @@ async def _count(resources: Any, direction: Direction, user_id: str) -> int:
     return int(await resources.follow_lists.following_count(user_id))
 
 
-async def _people(direction: Direction, user_id: str, resources: Any, settings: Any, response: Response,
-                  limit: int, cursor: str | None, after: str | None) -> dict[str, Any]:
+async def _none() -> set[str]:
+    return set()
+
+
+async def _may_list(resources: Any, viewer: str | None, user_id: str) -> None:
+    """404 if a block stands between the two, 403 if the account is private and the viewer does not follow it."""
+    if viewer == user_id:
+        return
+    private, followed, blocked = await asyncio.gather(
+        resources.graph.private_among([user_id]),
+        resources.graph.followed_among(viewer, [user_id]) if viewer is not None else _none(),
+        resources.graph.blocked_among(viewer, [user_id]) if viewer is not None else _none())
+    if blocked:
+        raise ApiError(404, "not_found", "no such user", "user_id")
+    if user_id in private and user_id not in followed:
+        raise ApiError(403, "forbidden", "a private account's lists are for its followers")
+
+
+async def _people(direction: Direction, user_id: str, viewer: str | None, resources: Any, settings: Any,
+                  response: Response, limit: int, cursor: str | None, after: str | None) -> dict[str, Any]:
     parse_id(user_id, "user_id")
     position = decode_cursor(direction, cursor)
     await honour_after(after, resources, settings, response)
+    await _may_list(resources, viewer, user_id)
     ids, count = await asyncio.gather(resources.follow_lists.page(direction, user_id, limit, position),
                                       _count(resources, direction, user_id))
     people = await authors(resources, ids)
@@ -36,14 +61,16 @@ async def _people(direction: Direction, user_id: str, resources: Any, settings: 
 
 
 @router.get("/users/{user_id}/followers")
-async def followers(user_id: str, resources: ResourcesDep, settings: SettingsDep, response: Response,
-                    limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None, after: After = None) -> dict[str, Any]:
+async def followers(user_id: str, viewer: OptionalUser, resources: ResourcesDep, settings: SettingsDep,
+                    response: Response, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None,
+                    after: After = None) -> dict[str, Any]:
     """The users following ``user_id`` (in id order), and how many there are."""
-    return await _people("followers", user_id, resources, settings, response, limit, cursor, after)
+    return await _people("followers", user_id, viewer, resources, settings, response, limit, cursor, after)
 
 
 @router.get("/users/{user_id}/following")
-async def following(user_id: str, resources: ResourcesDep, settings: SettingsDep, response: Response,
-                    limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None, after: After = None) -> dict[str, Any]:
+async def following(user_id: str, viewer: OptionalUser, resources: ResourcesDep, settings: SettingsDep,
+                    response: Response, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None,
+                    after: After = None) -> dict[str, Any]:
     """The users ``user_id`` follows (in id order), and how many there are."""
-    return await _people("following", user_id, resources, settings, response, limit, cursor, after)
+    return await _people("following", user_id, viewer, resources, settings, response, limit, cursor, after)

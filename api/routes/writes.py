@@ -2,7 +2,7 @@
 
 These handlers never write Redis or Cassandra: the event log is the only thing they change. (The posts view is
 read to answer 403 before publishing someone else's delete, and 404 for a like or comment on a post that does
-not exist or that the caller may not see.)
+not exist or that the caller may not see; a delete of a post the caller may not see is a 404 too.)
 """
 
 from __future__ import annotations
@@ -89,6 +89,8 @@ async def delete_post(post_id: PathId, user: CurrentUser, resources: ResourcesDe
     if post is None:
         raise ApiError(404, "not_found", "no such post", "post_id")
     if post["author_id"] != user:
+        if await visible_post(resources.graph, user, post) is None:  # a refusal never confirms a hidden post
+            raise ApiError(404, "not_found", "no such post", "post_id")
         raise ApiError(403, "forbidden", "only the author can delete a post")
     event = events.post_deleted(post_id=post_id, author_id=user)
     return await _publish(resources, settings, user, event, "write")
