@@ -1,0 +1,212 @@
+"""Account deletion and export through the real stack: DELETE /users/me re-authenticates, makes the account
+unusable at once, and within a deadline nothing the account made is readable anywhere; a replay of the
+deletion changes nothing; GET /users/me/export holds what the user made.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from api.consistency import ConsistencyToken
+from photostream.settings import Settings
+from producers import events
+from producers.events import event_type
+from producers.ids import new_id
+from producers.publisher import Publisher
+from sinks import keys, s3
+from sinks.redis_client import sync_client
+from tests.integration.conftest import Process, auth
+from tests.integration.kafka_read import read_event
+from tests.integration.photos import upload_photo
+from tests.integration.test_accounts import PASSWORD, bearer, login, register
+from tests.integration.waiting import wait_for
+
+DEADLINE_S = 90
+
+
+@dataclass
+class Person:
+    id: str
+    username: str
+    session: dict[str, Any]
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return bearer(self.session)
+
+
+def person(client: httpx.Client) -> Person:
+    account = register(client)
+    return Person(account["id"], account["username"], login(client, account["username"]))
+
+
+def accepted(answer: httpx.Response) -> dict[str, Any]:
+    assert answer.status_code == 202, answer.text
+    return dict(answer.json())
+
+
+def applied(settings: Settings, processor: str, token: str) -> None:
+    """Await ``processor``'s applied-offset mark reaching the record a 202's token names."""
+    record = ConsistencyToken.decode(token)
+    redis = sync_client(settings)
+    wait_for(lambda: int(redis.hget(keys.applied_offsets(processor, record.topic), str(record.partition)) or -1),
+             lambda mark: mark >= record.offset, DEADLINE_S, f"{processor} to apply {record}")
+
+
+@dataclass
+class World:
+    """A user with posts (a hashtag, a real photo with a rendered size), two followers whose feeds hold the
+    post, a followed author whose post the user liked and commented on, and a DM badge."""
+
+    leaver: Person
+    fans: list[Person]
+    author: Person
+    post: str
+    image: str
+    tag: str
+    others_post: str
+    comment_text: str
+
+
+def build_world(client: httpx.Client, settings: Settings, publisher: Publisher) -> World:
+    leaver, author = person(client), person(client)
+    fans = [person(client), person(client)]
+    tag = f"farewell{uuid.uuid4().hex[:8]}"
+    for fan in fans:
+        applied(settings, "feeds", accepted(client.post(f"/users/{leaver.id}/follow", headers=fan.headers))["token"])
+    applied(settings, "feeds", accepted(client.post(f"/users/{author.id}/follow", headers=leaver.headers))["token"])
+    image = upload_photo(client, settings, leaver.id)
+    post = accepted(client.post("/posts", headers=leaver.headers,
+                                json={"caption": f"last one #{tag}", "image_ids": [image]}))
+    others_image = upload_photo(client, settings, author.id)
+    others_post = accepted(client.post("/posts", headers=author.headers,
+                                       json={"caption": "theirs", "image_ids": [others_image]}))
+    applied(settings, "feeds", post["token"])
+    applied(settings, "feeds", others_post["token"])
+    text = f"lovely {uuid.uuid4().hex[:6]}"
+    accepted(client.post(f"/posts/{others_post['id']}/like", headers=leaver.headers))
+    accepted(client.post(f"/posts/{others_post['id']}/comments", headers=leaver.headers, json={"text": text}))
+    publisher.publish(events.message_unsent(src=author.id, dest=leaver.id, msg_id=new_id()))
+    rendered = client.get(f"/images/{image}", params={"w": 320}, headers=leaver.headers, follow_redirects=True)
+    assert rendered.status_code == 200, rendered.text
+    world = World(leaver, fans, author, post["id"], image, tag, others_post["id"], text)
+    wait_for(lambda: snapshot(client, settings, world), lambda s: s["visible"] == EVERYTHING_THERE, DEADLINE_S,
+             "the world to be projected")
+    return world
+
+
+EVERYTHING_THERE = {"profile": 200, "post": 200, "in_fan_feeds": [True, True], "tag_count": 1, "likes": 1,
+                    "comments": 1, "comment_texts": 1, "author_followers": 1, "fans_following": [1, 1],
+                    "badge": 1, "original": True, "renders": True}
+
+
+def snapshot(client: httpx.Client, settings: Settings, world: World) -> dict[str, Any]:
+    """Everything readable about the account, as the others (and the store) see it."""
+    viewer = world.author.headers
+    others_post = client.get(f"/posts/{world.others_post}", headers=viewer).json()
+    thread = client.get(f"/posts/{world.others_post}/comments", headers=viewer).json()["items"]
+    tag = client.get(f"/hashtags/{world.tag}")
+    storage = s3.client(settings)
+    visible = {
+        "profile": client.get(f"/users/{world.leaver.id}", headers=viewer).status_code,
+        "post": client.get(f"/posts/{world.post}", headers=world.fans[0].headers).status_code,
+        "in_fan_feeds": [world.post in {i["post_id"] for i in client.get("/feed", headers=f.headers).json()["items"]}
+                         for f in world.fans],
+        "tag_count": tag.json()["post_count"] if tag.status_code == 200 else 0,
+        "likes": others_post["like_count"],
+        "comments": others_post["comment_count"],
+        "comment_texts": sum(1 for c in thread if c["text"] == world.comment_text),
+        "author_followers": client.get(f"/users/{world.author.id}", headers=viewer).json()["counts"]["followers"],
+        "fans_following": [client.get(f"/users/{f.id}", headers=viewer).json()["counts"]["following"]
+                           for f in world.fans],
+        "badge": len(sync_client(settings).smembers(keys.unread_senders(world.leaver.id))),
+        "original": s3.size_of(storage, settings, f"photos/{world.leaver.id}/{world.image}") is not None,
+        "renders": any(page for page in s3.object_pages(storage, settings, f"renders/{world.image}/")),
+    }
+    return {"visible": visible}
+
+
+NOTHING_LEFT = {"profile": 404, "post": 404, "in_fan_feeds": [False, False], "tag_count": 0, "likes": 0,
+                "comments": 0, "comment_texts": 0, "author_followers": 0, "fans_following": [0, 0], "badge": 0,
+                "original": False, "renders": False}
+
+
+@pytest.fixture()
+def world(client: httpx.Client, settings: Settings, publisher: Publisher, worker: Process) -> World:
+    return build_world(client, settings, publisher)
+
+
+def test_a_deleted_account_leaves_nothing_readable_and_a_replay_changes_nothing(
+    client: httpx.Client, settings: Settings, publisher: Publisher, world: World
+) -> None:
+    leaver = world.leaver
+    other_session = login(client, leaver.username)  # a second device: its tokens must die too
+
+    refused = client.request("DELETE", "/users/me", headers=leaver.headers, json={"password": "not the password"})
+    assert refused.status_code == 403, refused.text
+    assert client.get(f"/users/{leaver.id}", headers=leaver.headers).status_code == 200  # nothing happened
+
+    deletion = accepted(client.request("DELETE", "/users/me", headers=leaver.headers, json={"password": PASSWORD}))
+    assert deletion["event_id"] and deletion["token"]
+
+    # unusable at once, before any purge: no login, no token of any session, no refresh
+    assert client.post("/auth/login", json={"login": leaver.username, "password": PASSWORD}).status_code == 401
+    for session in (leaver.session, other_session):
+        assert client.get("/feed", headers=bearer(session)).status_code == 401
+        assert client.post("/auth/refresh", json={"refresh_token": session["refresh_token"]}).status_code == 401
+
+    applied(settings, "account_purge", deletion["token"])
+    wait_for(lambda: snapshot(client, settings, world)["visible"], lambda v: v == NOTHING_LEFT, DEADLINE_S,
+             "nothing of the account to remain readable")
+    assert client.get(f"/users/{leaver.id}/posts", headers=world.author.headers).json()["items"] == []
+    # the name and the address were released after the purge: a newcomer may take them
+    again = client.post("/auth/register", json={"username": leaver.username, "password": PASSWORD,
+                                                "email": f"{leaver.username}@example.com"})
+    assert again.status_code == 201, again.text
+    assert again.json()["id"] != leaver.id
+
+    # the same deletion again (as a replay after a crash would deliver it): nothing changes
+    record = ConsistencyToken.decode(deletion["token"])
+    original = read_event(settings, record.topic, record.partition, record.offset)
+    replayed = publisher.publish(event_type("account-deleted").emit(original))
+    redis = sync_client(settings)
+    wait_for(lambda: int(redis.hget(keys.applied_offsets("account_purge", replayed.topic),
+                                    str(replayed.partition)) or -1),
+             lambda mark: mark >= replayed.offset, DEADLINE_S, "the replayed deletion to be applied")
+    assert snapshot(client, settings, world)["visible"] == NOTHING_LEFT
+
+
+def test_the_export_holds_what_the_user_made(client: httpx.Client, settings: Settings, world: World) -> None:
+    answer = client.get("/users/me/export", headers=world.leaver.headers)
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-disposition"].startswith("attachment;")
+    archive = answer.json()
+    assert archive["user_id"] == world.leaver.id
+    assert archive["account"]["username"] == world.leaver.username
+    assert archive["profile"]["username"] == world.leaver.username
+    (post,) = archive["posts"]
+    assert post["post_id"] == world.post and f"#{world.tag}" in post["caption"]
+    (photo,) = post["photos"]
+    assert photo["image_id"] == world.image and "sig=" in photo["url"]
+    fetched = client.get(photo["url"].removeprefix("/api/v1"), follow_redirects=True)  # works without a token
+    assert fetched.status_code == 200 and fetched.headers["content-type"].startswith("image/")
+    assert [(c["post_id"], c["text"]) for c in archive["comments"]] == [(world.others_post, world.comment_text)]
+    assert archive["likes"] == [{"post_id": world.others_post}]
+    assert sorted(archive["followers"]) == sorted(f.id for f in world.fans)
+    assert archive["following"] == [world.author.id]
+    assert archive["blocked"] == [] and archive["muted"] == []
+    # someone else's export does not hold it
+    other = client.get("/users/me/export", headers=world.author.headers).json()
+    assert other["posts"][0]["post_id"] != world.post and other["comments"] == []
+    assert client.get("/users/me/export").status_code == 401
+
+
+def test_an_unknown_user_token_cannot_delete_anything(client: httpx.Client, settings: Settings,
+                                                      worker: Process) -> None:
+    answer = client.request("DELETE", "/users/me", headers=auth(settings, new_id()), json={"password": PASSWORD})
+    assert answer.status_code == 403, answer.text

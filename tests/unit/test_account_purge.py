@@ -1,0 +1,36 @@
+"""What an account deletion publishes: one retraction per post, follow edge (both ways) and like, valid events
+with ids derived from the deletion, so a replay re-emits the same facts and an empty footprint emits nothing."""
+
+from __future__ import annotations
+
+from photostream.domain.account_purge import Deletion, Footprint, retractions
+from producers.events import event_type
+from producers.ids import new_id
+
+USER, FAN, IDOL, POST, LIKED = (new_id() for _ in range(5))
+DELETION = Deletion(new_id(), USER, 1_700_000_000_000)
+
+
+def test_every_post_follow_edge_and_like_is_retracted_as_a_valid_event_at_the_deletions_time() -> None:
+    found = retractions(DELETION, Footprint(posts=[POST], following=[IDOL], followers=[FAN], liked_posts=[LIKED]))
+    built = [event_type(topic).emit(fields) for topic, fields in found]  # schema and domain rules pass
+    assert [(e.topic, e.key) for e in built] == [
+        ("post-deleted", USER), ("follow-changed", IDOL), ("follow-changed", USER), ("like-changed", LIKED)]
+    assert [e.value.get("action") for e in built] == [None, "unfollow", "unfollow", "unlike"]
+    assert (built[1].value["follower_id"], built[2].value["follower_id"]) == (USER, FAN)
+    assert {e.value["occurred_at"] for e in built} == {DELETION.occurred_at}
+    assert len({e.event_id for e in built}) == 4
+
+
+def test_a_replay_re_derives_the_same_ids_and_another_deletion_does_not() -> None:
+    footprint = Footprint([POST], [IDOL], [FAN], [LIKED])
+    first = [f["event_id"] for _, f in retractions(DELETION, footprint)]
+    assert first == [f["event_id"] for _, f in retractions(DELETION, footprint)]
+    other = Deletion(new_id(), USER, DELETION.occurred_at)
+    assert not set(first) & {f["event_id"] for _, f in retractions(other, footprint)}
+
+
+def test_nothing_left_publishes_nothing_and_a_self_edge_is_never_emitted() -> None:
+    assert retractions(DELETION, Footprint([], [], [], [])) == []
+    assert Footprint([], [], [], []).empty
+    assert retractions(DELETION, Footprint([], [USER], [USER], [])) == []
