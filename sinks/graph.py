@@ -18,7 +18,7 @@ from cassandra.cluster import Session
 from cassandra.query import BatchStatement, BatchType
 
 from photostream.domain.follows import PairState, apply_change, count_delta
-from sinks.cassandra import execute, pages
+from sinks.cassandra import execute, execute_grouped, pages
 
 _MAX_IN_FLIGHT = 64
 _IN_CHUNK = 100
@@ -72,7 +72,8 @@ class GraphWriter:
         for change in changes:
             by_followee[change.followee_id].append(change)
         states = await asyncio.gather(*(self._apply_followee(f, cs) for f, cs in by_followee.items()))
-        await asyncio.gather(*(self._run(statement, params) for statement, params in self._edges(changes)))
+        # timestamped edge writes (USING TIMESTAMP: last by occurred_at wins), so any grouping is safe
+        await execute_grouped(self._session, list(self._edges(changes)))
         return {pair: following for state in states for pair, following in state.items()}
 
     async def _apply_followee(self, followee: str, changes: list[FollowChange]) -> dict[Pair, bool]:

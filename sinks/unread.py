@@ -21,7 +21,7 @@ from cassandra.query import BatchStatement, BatchType
 
 from photostream.domain.unread import Pair, PairMarks, unread_senders
 from sinks import keys
-from sinks.cassandra import execute, pages
+from sinks.cassandra import GROUP_SIZE, execute, pages
 
 _MAX_IN_FLIGHT = 64
 _IN_CHUNK = 100
@@ -78,21 +78,22 @@ class UnreadPairs:
             return [row async for page in pages(self._session, statement, params, 5000) for row in page]
 
     async def write(self, changed: dict[Pair, PairMarks]) -> None:
-        """Absolute marks, one single-partition batch per user (atomic: a user's pairs move together)."""
+        """Absolute marks; a user's pairs in one batch (Cassandra applies a partition's mutations in a batch
+        atomically, so a user's pairs move together), several users per batch (few requests for many users)."""
         by_user: dict[str, list[tuple[str, PairMarks]]] = defaultdict(list)
         for (user, sender), marks in changed.items():
             by_user[user].append((sender, marks))
-        writes: list[tuple[Any, Any]] = []
+        # a user's pairs stay in one batch; users are packed together so many users cost few requests
+        batches: list[BatchStatement] = []
+        size = GROUP_SIZE
         for user, found in by_user.items():
-            if len(found) == 1:  # the common case: a plain insert costs less than a batch of one
-                sender, marks = found[0]
-                writes.append((self._w_pair, (user, sender, marks.unsent_up_to, marks.read_up_to)))
-                continue
-            batch = BatchStatement(batch_type=BatchType.UNLOGGED)
+            if size + len(found) > GROUP_SIZE:
+                batches.append(BatchStatement(batch_type=BatchType.UNLOGGED))
+                size = 0
             for sender, marks in found:
-                batch.add(self._w_pair, (user, sender, marks.unsent_up_to, marks.read_up_to))
-            writes.append((batch, None))
-        await asyncio.gather(*(self._run(statement, params) for statement, params in writes))
+                batches[-1].add(self._w_pair, (user, sender, marks.unsent_up_to, marks.read_up_to))
+            size += len(found)
+        await asyncio.gather(*(self._run(batch) for batch in batches))
 
     async def of_user(self, user_id: str) -> list[tuple[str, PairMarks]]:
         """Every pair of ``user_id`` (paged): the API's answer when Redis is down, and the rebuild's input."""

@@ -16,7 +16,7 @@ from cassandra.cluster import Session
 from photostream.domain.extraction import on_post_created, on_post_deleted
 from producers.events import build
 from producers.publisher import Publisher
-from sinks.cassandra import execute, ms_of
+from sinks.cassandra import execute, execute_grouped, ms_of
 from streams.engine.records import Record, Reject
 
 
@@ -70,7 +70,7 @@ class HashtagExtractor:
             writes.append((self._forget, (post_id,)))
             if known and known["tags"]:
                 outgoing += [(record, event) for event in on_post_deleted(known, record.value)]
-        await asyncio.gather(*(execute(self._session, stmt, params) for stmt, params in writes))
+        await execute_grouped(self._session, writes)
         futures = []
         for source, fields in outgoing:
             try:
