@@ -8,7 +8,7 @@ from typing import Any
 
 from confluent_kafka.admin import AdminClient
 from fastapi import APIRouter, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from api.deps import ResourcesDep, SettingsDep
@@ -61,6 +61,6 @@ async def readyz(settings: SettingsDep, resources: ResourcesDep) -> JSONResponse
     return JSONResponse({"ready": ready, "checks": results}, status_code=200 if ready else 503)
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=PlainTextResponse)  # documented as the text it is
 async def metrics() -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
