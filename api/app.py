@@ -22,7 +22,7 @@ from sinks import keys
 
 PREFIX = "/api/v1"
 REQUESTS = Counter("photostream_http_requests_total", "HTTP requests", ["method", "route", "status"])
-LATENCY = Histogram("photostream_http_request_seconds", "HTTP request latency", ["method", "route"],
+LATENCY = Histogram("photostream_http_request_seconds", "HTTP request latency", ["method", "route", "status"],
                     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
 
 
@@ -78,7 +78,7 @@ class RequestMetrics:
             await self.app(scope, receive, remember_status)
         finally:
             route = getattr(scope.get("route"), "path", "unmatched")
-            LATENCY.labels(scope["method"], route).observe(time.perf_counter() - started)
+            LATENCY.labels(scope["method"], route, str(status[0])).observe(time.perf_counter() - started)
             REQUESTS.labels(scope["method"], route, str(status[0])).inc()
 
 

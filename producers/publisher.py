@@ -26,6 +26,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from photostream.kafka_config import client_config
 from photostream.settings import Settings
 from producers.events import Event
+from producers.metrics import produce_failed, produced, produced_many
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +69,7 @@ def producer_config(settings: Settings) -> dict[str, Any]:
 
 def delivery_error(topic: str, error: KafkaError) -> PublishError:
     """The exception a failed delivery report becomes."""
+    produce_failed(topic)
     if error.code() == KafkaError._MSG_TIMED_OUT:
         return PublishTimeoutError(f"{topic}: broker did not acknowledge: {error.str()}")
     return PublishError(f"{topic}: {error.str()}")
@@ -153,6 +155,7 @@ class Publisher:
                 poll(0)  # this batch's (and anyone's) ready reports, on this thread
         finally:
             self._batch_ended()
+        produced_many(event.topic for event in events)
         return tracker.future
 
     def _batch_started(self) -> None:
@@ -190,6 +193,7 @@ class Publisher:
             self._produce_when_room(topic, payload, key, callback, headers)
         except KafkaException as exc:
             raise PublishError(f"{topic}: {exc}") from exc
+        produced(topic)
 
     def _send(self, topic: str, payload: bytes, key: bytes | str | None,
               callback: Callable[[KafkaError | None, Message], None], headers: dict[str, bytes] | None) -> None:

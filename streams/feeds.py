@@ -28,6 +28,7 @@ from sinks.graph import FollowChange, GraphReader, GraphWriter, Pair
 from sinks.safety import SafetyReader
 from streams.engine.records import Record, Reject
 from streams.graph import follow_change
+from streams.metrics import FANOUT_FOLLOWERS
 
 
 @dataclass(frozen=True)
@@ -136,13 +137,18 @@ class FeedProcessor:
     async def _push(self, author_id: str, effects: list[PostEffect]) -> None:
         adds = [e.post.post_id for e in effects if e.added]
         removes = [e.post.post_id for e in effects if not e.added]
+        reached = 0
         async for followers in self._reader.follower_pages(author_id, self._settings.fanout_page_size):
             if adds:
                 # one bulk read per page of followers: who blocked, is blocked by or muted the author
                 skipped = await self._safety.skipped_followers(author_id, followers) if self._safety else set()
-                await self._cache.add(dict.fromkeys((f for f in followers if f not in skipped), adds))
+                pushed_to = dict.fromkeys((f for f in followers if f not in skipped), adds)
+                reached += len(pushed_to)
+                await self._cache.add(pushed_to)
             if removes:
                 await self._cache.remove(dict.fromkeys(followers, removes))
+        for _ in adds:  # the fan-out size of each pushed post (a replay observes it again)
+            FANOUT_FOLLOWERS.observe(reached)
 
     async def _settle_pairs(self, pairs: dict[Pair, bool]) -> None:
         """Each touched pair's outcome: a follower's feed gains the followee's newest posts (back-fill, up

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -20,7 +21,7 @@ from photostream.settings import Settings
 from producers.dlq import PoisonRecord, dead_letter
 from sinks import offsets
 from streams.engine.poison import POISON_ERRORS
-from streams.metrics import EVENTS_DEAD_LETTERED, EVENTS_PROCESSED
+from streams.metrics import EVENTS_DEAD_LETTERED, TopicMetrics
 from streams.resources import Resources
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ def register_projector(
     async def project(stream: Any) -> None:
         resources = Resources.open(settings)
         sink = make_sink(resources)
+        metrics = TopicMetrics(name, topics)
 
         async def apply_in_order(events: list[Any]) -> None:
             """One key's events, in offset order (a key's events must not overtake each other)."""
@@ -54,7 +56,7 @@ def register_projector(
                 try:
                     record = resources.codec.decode(topic_name, event.value)
                     await sink.apply(topic_name, record)
-                    EVENTS_PROCESSED.labels(name, topic_name).inc()
+                    metrics.applied(topic_name, (record.get("occurred_at"),))
                 except POISON_ERRORS as exc:
                     poison = PoisonRecord(topic_name, message.partition, message.offset, message.key, event.value)
                     await asyncio.wrap_future(dead_letter(resources.publisher, poison, exc, name))
@@ -65,6 +67,7 @@ def register_projector(
             # Small buffers let different keys' writes overlap (the sinks are I/O bound); faust acks the
             # buffered events only after this loop body finished them.
             async for batch in stream.take_events(BUFFER_MAX, within=BUFFER_WITHIN_S):
+                started = time.perf_counter()
                 by_key: dict[Any, list[Any]] = defaultdict(list)
                 for event in batch:
                     by_key[(event.message.topic, event.message.key)].append(event)
@@ -75,5 +78,6 @@ def register_projector(
                     highest[tp] = max(highest.get(tp, -1), event.message.offset)
                 for (physical, partition), offset in highest.items():
                     await offsets.advance(resources.redis, name, names.logical(physical), partition, offset)
+                metrics.batch_seconds.observe(time.perf_counter() - started)
         finally:
             await resources.close()

@@ -27,7 +27,7 @@ from streams.engine.consumer import check_co_partitioned, consumer_config
 from streams.engine.ownership import TP, Ownership, tp_of
 from streams.engine.poison import POISON_ERRORS
 from streams.engine.records import BatchProcessor, Record, Reject
-from streams.metrics import BATCH_SECONDS, EVENTS_DEAD_LETTERED, EVENTS_PROCESSED
+from streams.metrics import BATCH_FAILURES, EVENTS_DEAD_LETTERED, PROCESSOR_READY, TopicMetrics
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,10 @@ class BatchLoop:
         #: partitions that moved (revoked or re-assigned) while the current batch was in flight
         self._moved_in_flight: set[TP] = set()
         self._paused = False
+        self._metrics = TopicMetrics(processor.name, processor.topics)
+        self._ready = PROCESSOR_READY.labels(processor.name)
+        self._ready.set(0)
+        self._failures = BATCH_FAILURES.labels(processor.name)
 
     @property
     def joined(self) -> bool:
@@ -113,6 +117,7 @@ class BatchLoop:
                 if self._pending:
                     wait = max(0.0, min(poll_timeout_s, interval - (time.monotonic() - first_at)))
                 messages = await self._poll(max(1, batch_max - len(self._pending)), wait)
+                self._ready.set(1 if self.joined else 0)
                 if messages and not self._pending:
                     first_at = time.monotonic()
                 self._pending += messages
@@ -122,6 +127,7 @@ class BatchLoop:
                     self._pending, self._carried = self._carried, []
                     first_at = time.monotonic()
         finally:
+            self._ready.set(0)
             await asyncio.get_running_loop().run_in_executor(self._executor, self._consumer.close)
             self._executor.shutdown(wait=False)
 
@@ -168,9 +174,9 @@ class BatchLoop:
             await asyncio.get_running_loop().run_in_executor(self._executor, self._commit, owned)
         finally:
             await asyncio.get_running_loop().run_in_executor(self._executor, self._resume)
-        BATCH_SECONDS.labels(self._processor.name).observe(time.perf_counter() - started)
-        for topic in {r.topic for r in records}:
-            EVENTS_PROCESSED.labels(self._processor.name, topic).inc(sum(r.topic == topic for r in records))
+        self._metrics.batch_seconds.observe(time.perf_counter() - started)
+        for topic in {r.topic for r in records}:  # counted and aged once durable (the age a reader sees)
+            self._metrics.applied(topic, (r.value.get("occurred_at") for r in records if r.topic == topic))
 
     async def _process_resiliently(self, records: list[Record], reject: Reject) -> None:
         """Never crash on one bad record, never skip a good batch because a store is briefly down.
@@ -206,6 +212,7 @@ class BatchLoop:
             except POISON_ERRORS:
                 raise
             except Exception:
+                self._failures.inc()
                 log.exception("%s: batch failed; retrying in %.1fs", self._processor.name, backoff)
                 await self._serve_group(backoff)
                 backoff = min(backoff * 2, 30.0)
