@@ -26,6 +26,7 @@ def produced(topic: str, count: int = 1) -> None:
     child = _produced.get(topic)
     if child is None:
         child = _produced[topic] = EVENTS_PRODUCED.labels(topic)
+        EVENTS_PRODUCE_FAILED.labels(topic)  # the failure series exists (at 0) from the first publish on
     child.inc(count)
 
 

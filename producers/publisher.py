@@ -68,7 +68,7 @@ def producer_config(settings: Settings) -> dict[str, Any]:
 
 
 def delivery_error(topic: str, error: KafkaError) -> PublishError:
-    """The exception a failed delivery report becomes."""
+    """The exception a failed delivery report becomes (counted by the catalog topic's name)."""
     produce_failed(topic)
     if error.code() == KafkaError._MSG_TIMED_OUT:
         return PublishTimeoutError(f"{topic}: broker did not acknowledge: {error.str()}")
@@ -83,17 +83,18 @@ class _BatchTracker:
     ``itertools.count`` (atomic under the GIL) rather than ``+= 1``.
     """
 
-    __slots__ = ("_count", "_error", "_size", "_topic", "future")
+    __slots__ = ("_count", "_error", "_logical", "_size", "_topic", "future")
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, logical: Callable[[str], str] = str) -> None:
         self._size = size
+        self._logical = logical
         self._count = itertools.count(1)
         self._error: PublishError | None = None
         self.future: Future[int] = Future()
 
     def report(self, error: KafkaError | None, message: Message) -> None:
         if error is not None and self._error is None:
-            self._error = delivery_error(message.topic() or "?", error)
+            self._error = delivery_error(self._logical(message.topic() or "?"), error)
         if next(self._count) == self._size:
             if self._error is None:
                 self.future.set_result(self._size)
@@ -137,7 +138,7 @@ class Publisher:
         """Queue every event; one future resolves to their count once all are acknowledged, or fails with
         the first failed delivery once every report is in. For pipelining: callers that need each event's
         partition and offset use :meth:`submit`."""
-        tracker = _BatchTracker(len(events))
+        tracker = _BatchTracker(len(events), self._settings.topic_names.logical)
         if not events:
             tracker.future.set_result(0)
             return tracker.future
