@@ -219,11 +219,15 @@ def post_deleted(*, post_id: str, author_id: str) -> Event:
 
 def post_hashtag(
     *, event_id: str, post_id: str, author_id: str, hashtag: str, action: Literal["add", "retract"],
-    post_created_at: int, occurred_at: int, post_tags: list[str],
+    post_created_at: int, occurred_at: int, post_tags: list[str], cause: Literal["post", "audience"] = "post",
+    as_of: int = 0,
 ) -> Event:
+    """A tag membership change: the post created or deleted (``cause="post"``), or its author's account turned
+    private or public again (``cause="audience"``, ``as_of`` = that profile change's time)."""
     return event_type("post-hashtag").emit({
         "event_id": event_id, "occurred_at": occurred_at, "post_id": post_id, "author_id": author_id,
         "hashtag": hashtag, "action": action, "post_created_at": post_created_at, "post_tags": post_tags,
+        "cause": cause, "as_of": as_of,
     })
 
 

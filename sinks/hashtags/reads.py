@@ -53,12 +53,14 @@ class HashtagReads:
         while len(found) < limit:
             if cursor:
                 rows = list(await self._run(
-                    "SELECT key, present FROM hashtag_state WHERE tag = %s AND kind = 'p' AND key < %s LIMIT %s",
+                    "SELECT key, present, hidden FROM hashtag_state WHERE tag = %s AND kind = 'p' AND key < %s "
+                    "LIMIT %s",
                     (tag, cursor, page)))
             else:
                 rows = list(await self._run(
-                    "SELECT key, present FROM hashtag_state WHERE tag = %s AND kind = 'p' LIMIT %s", (tag, page)))
-            found += [r.key for r in rows if r.present]
+                    "SELECT key, present, hidden FROM hashtag_state WHERE tag = %s AND kind = 'p' LIMIT %s",
+                    (tag, page)))
+            found += [r.key for r in rows if r.present and not r.hidden]  # hidden: a private account's post
             if len(rows) < page:
                 break
             cursor = rows[-1].key

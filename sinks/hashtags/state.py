@@ -34,14 +34,14 @@ class HashtagStateStore:
         self._gate = asyncio.Semaphore(_MAX_IN_FLIGHT)
         prepare = session.prepare
         self._q_total = prepare("SELECT post_count FROM hashtag_state WHERE tag = ? LIMIT 1")
-        self._q_rows = prepare("SELECT kind, key, present, count FROM hashtag_state "
+        self._q_rows = prepare("SELECT kind, key, present, hidden, audience_as_of, count FROM hashtag_state "
                                "WHERE tag = ? AND kind IN ('p', 'w', 'r') AND key IN ?")
         self._w_total = prepare("UPDATE hashtag_state SET post_count = ? WHERE tag = ?")
         self._w_member = prepare(
-            "INSERT INTO hashtag_state (tag, kind, key, author_id, post_created_at, present) "
-            "VALUES (?, 'p', ?, ?, ?, ?)")
+            "INSERT INTO hashtag_state (tag, kind, key, author_id, post_created_at, present, hidden, audience_as_of) "
+            "VALUES (?, 'p', ?, ?, ?, ?, ?, ?)")
         self._w_count = prepare("INSERT INTO hashtag_state (tag, kind, key, count) VALUES (?, ?, ?, ?)")
-        self._q_scan = prepare("SELECT kind, key, author_id, post_created_at, present, count, post_count "
+        self._q_scan = prepare("SELECT kind, key, author_id, post_created_at, present, hidden, count, post_count "
                                "FROM hashtag_state WHERE tag = ? AND kind IN ('p', 'r')")
         self._q_tags = prepare("SELECT DISTINCT tag FROM hashtag_state")
 
@@ -61,6 +61,8 @@ class HashtagStateStore:
         for r in rows:
             if r.kind == "p":
                 state.members[r.key] = bool(r.present)
+                if r.audience_as_of:
+                    state.audience[r.key] = (bool(r.hidden), int(r.audience_as_of))
             elif r.kind == "w":
                 state.windows[int(r.key)] = int(r.count or 0)
             else:
@@ -80,7 +82,8 @@ class HashtagStateStore:
         batch = BatchStatement(batch_type=BatchType.UNLOGGED)
         batch.add(self._w_total, (state.post_count, state.tag))
         for post_id, row in state.changed_members.items():
-            batch.add(self._w_member, (state.tag, post_id, row["author_id"], row["post_created_at"], row["present"]))
+            batch.add(self._w_member, (state.tag, post_id, row["author_id"], row["post_created_at"], row["present"],
+                                       row["hidden"], row["audience_as_of"]))
         for window in state.changed_windows:
             batch.add(self._w_count, (state.tag, "w", window_key(window), state.windows[window]))
         for other in state.changed_related:
@@ -97,8 +100,9 @@ class HashtagStateStore:
             for r in rows:
                 post_count = int(r.post_count or 0)
                 if r.kind == "p":
-                    members.append(Member(r.key, r.author_id or "",
-                                          ms_of(r.post_created_at) if r.post_created_at else 0, bool(r.present)))
+                    members.append(Member(r.key, r.author_id or "",  # a hidden post is no member anyone sees
+                                          ms_of(r.post_created_at) if r.post_created_at else 0,
+                                          bool(r.present) and not r.hidden))
                 elif r.count:
                     related[r.key] = int(r.count)
         return post_count, members, related

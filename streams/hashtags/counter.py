@@ -17,7 +17,7 @@ from typing import Any
 
 from photostream.domain.hashtag_views import Member
 from photostream.domain.scoring import popularity, score_weights
-from photostream.domain.tally import TagState, apply
+from photostream.domain.tally import TagState, apply, counted
 from photostream.domain.windows import tumbling_start
 from photostream.settings import Settings
 from sinks.engagement import EngagementStore
@@ -74,5 +74,5 @@ class HashtagCounter:
 def touched_members(state: TagState, events: list[dict[str, Any]]) -> list[Member]:
     """The batch's posts of this tag as they stand after it (absolute state, whatever the batch changed)."""
     found = {e["post_id"]: Member(e["post_id"], e["author_id"], int(e["post_created_at"]),
-                                  state.members.get(e["post_id"]) is True) for e in events}
+                                  counted(state, e["post_id"])) for e in events}
     return list(found.values())

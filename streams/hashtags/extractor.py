@@ -1,8 +1,14 @@
-"""The extraction adapter: post-created → post-hashtag adds; post-deleted → retractions.
+"""The extraction adapter: post-created → post-hashtag adds; post-deleted → retractions; an author's account
+turning private or public → their posts hidden from or shown again in every tag.
 
-It remembers each tagged post's tags in Cassandra (``post_hashtags``) before emitting, so a later delete can
-retract them. A delete that arrives before its create (two topics: Kafka orders neither against the other)
-leaves a tombstone there, and the late create emits nothing.
+It remembers each tagged post's tags in Cassandra (``post_hashtags``, indexed by author in
+``hashtag_authors``) before emitting, so a later delete can retract them and a privacy change can hide or show
+them. A delete that arrives before its create (two topics: Kafka orders neither against the other) leaves a
+tombstone there, and the late create emits nothing. The author's privacy is the adapter's own record
+(``hashtag_author_privacy``, last change by ``occurred_at`` wins), so a post is announced iff its author is
+public as far as this adapter has seen: a create seen before the privacy change that preceded it is announced
+and then hidden by that change — every order ends in the same state. (All three topics are keyed by the
+author, so one loop owns an author.)
 Emitted events have deterministic ids and are acknowledged before the source offsets are committed.
 """
 
@@ -13,16 +19,16 @@ from typing import Any
 
 from cassandra.cluster import Session
 
-from photostream.domain.extraction import on_post_created, on_post_deleted
+from photostream.domain.extraction import on_audience_changed, on_post_created, on_post_deleted
 from producers.events import build
 from producers.publisher import Publisher
-from sinks.cassandra import execute, execute_grouped, ms_of
+from sinks.cassandra import execute, execute_grouped, ms_of, pages
 from streams.engine.records import Record, Reject
 
 
 class HashtagExtractor:
     name: str = "hashtag-extractor"
-    topics: tuple[str, ...] = ("post-created", "post-deleted")
+    topics: tuple[str, ...] = ("post-created", "post-deleted", "profile-updated")
     #: a pass-through adapter: short batches keep post→count latency low
     flush_interval_s: float = 0.2
 
@@ -35,6 +41,48 @@ class HashtagExtractor:
         self._forget = session.prepare("UPDATE post_hashtags SET deleted = true WHERE post_id = ?")
         self._recall = session.prepare("SELECT post_id, author_id, tags, created_at, deleted FROM post_hashtags "
                                        "WHERE post_id IN ?")
+        self._index = session.prepare("INSERT INTO hashtag_authors (author_id, post_id) VALUES (?, ?)")
+        self._indexed = session.prepare("SELECT post_id FROM hashtag_authors WHERE author_id = ?")
+        self._privacy = session.prepare("SELECT author_id, is_private, as_of FROM hashtag_author_privacy "
+                                        "WHERE author_id IN ?")
+        self._set_privacy = session.prepare("INSERT INTO hashtag_author_privacy (author_id, is_private, as_of) "
+                                            "VALUES (?, ?, ?) USING TIMESTAMP ?")
+
+    async def _privacy_of(self, authors: set[str]) -> dict[str, tuple[bool, int]]:
+        """What this adapter last applied for each author: (is_private, as of)."""
+        chunks = [sorted(authors)[i:i + 100] for i in range(0, len(authors), 100)]
+        results = await asyncio.gather(*(execute(self._session, self._privacy, (chunk,)) for chunk in chunks))
+        return {row.author_id: (bool(row.is_private), int(row.as_of or 0)) for result in results for row in result}
+
+    async def _authors_posts(self, author: str) -> list[str]:
+        return [row.post_id async for page in pages(self._session, self._indexed, (author,), 5000) for row in page]
+
+    def _privacy_changes(self, records: list[Record], stored: dict[str, tuple[bool, int]]
+                         ) -> dict[str, dict[str, Any]]:
+        """Per author, the batch's newest profile change, if it is newer than what was applied."""
+        newest: dict[str, dict[str, Any]] = {}
+        for record in records:
+            change = record.value
+            author, at = change["user_id"], int(change["occurred_at"])
+            if at > stored.get(author, (False, -1))[1] and at > int(newest.get(author, {}).get("occurred_at", -1)):
+                newest[author] = change
+        return newest
+
+    async def _audience_events(self, changes: dict[str, dict[str, Any]], stored: dict[str, tuple[bool, int]],
+                               skip: set[str]) -> list[dict[str, Any]]:
+        """Hide or show every remembered post (but ``skip``) of each author whose privacy flipped."""
+        flipped = {a: c for a, c in changes.items() if bool(c.get("is_private")) != stored.get(a, (False, 0))[0]}
+        if not flipped:
+            return []
+        indexed = await asyncio.gather(*(self._authors_posts(a) for a in flipped))
+        post_ids = {p for posts in indexed for p in posts} - skip
+        remembered = await self._recall_posts(post_ids) if post_ids else {}
+        events: list[dict[str, Any]] = []
+        for post in remembered.values():
+            change = flipped.get(post["author_id"])
+            if change is not None and not post.get("deleted") and post["tags"]:
+                events += on_audience_changed(post, change)
+        return events
 
     async def _recall_posts(self, post_ids: set[str]) -> dict[str, dict[str, Any]]:
         """What is remembered of these posts: tags, or ``deleted`` (a tombstone) — one IN query per chunk."""
@@ -47,10 +95,18 @@ class HashtagExtractor:
 
     async def process(self, batch: list[Record], reject: Reject) -> None:
         """Creates before deletes: across the two topics Kafka gives no order, so a delete may even arrive
-        before its create — it then leaves a tombstone, and the late create is ignored."""
+        before its create — it then leaves a tombstone, and the late create is ignored. Privacy first: the
+        batch's creates are announced by their author's state after the batch."""
         creates = [r for r in batch if r.topic == "post-created"]
         deletes = [r for r in batch if r.topic == "post-deleted"]
-        tagged = {r.value["post_id"]: on_post_created(r.value) for r in creates}
+        profiles = [r for r in batch if r.topic == "profile-updated"]
+        stored = await self._privacy_of({r.value["author_id"] for r in creates} | {r.value["user_id"]
+                                                                                  for r in profiles})
+        changes = self._privacy_changes(profiles, stored)
+        private = {a for a, (is_private, _) in stored.items() if is_private} - changes.keys()
+        private |= {a for a, change in changes.items() if change.get("is_private")}
+        # announced now only if the author is public after this batch (a flip below hides/shows the rest)
+        tagged = {r.value["post_id"]: on_post_created(r.value, r.value["author_id"] in private) for r in creates}
         tagged = {post_id: pair for post_id, pair in tagged.items() if pair[0]["tags"]}
         remembered = await self._recall_posts(set(tagged) | {r.value["post_id"] for r in deletes})
         live: dict[str, dict[str, Any]] = {}
@@ -63,6 +119,7 @@ class HashtagExtractor:
             post, adds = tagged[post_id]
             live[post_id] = post
             writes.append((self._remember, (post_id, post["author_id"], post["tags"], post["created_at"])))
+            writes.append((self._index, (post["author_id"], post_id)))
             outgoing += [(record, event) for event in adds]
         for record in deletes:
             post_id = record.value["post_id"]
@@ -70,6 +127,13 @@ class HashtagExtractor:
             writes.append((self._forget, (post_id,)))
             if known and known["tags"]:
                 outgoing += [(record, event) for event in on_post_deleted(known, record.value)]
+        profile_records = {r.value["user_id"]: r for r in profiles}
+        # the batch's own posts were announced (or not) by the author's final state already
+        for event in await self._audience_events(changes, stored, set(live) | {r.value["post_id"] for r in deletes}):
+            outgoing.append((profile_records[event["author_id"]], event))
+        for author, change in changes.items():
+            at = int(change["occurred_at"])
+            writes.append((self._set_privacy, (author, bool(change.get("is_private")), at, at * 1000)))
         await execute_grouped(self._session, writes)
         futures = []
         for source, fields in outgoing:

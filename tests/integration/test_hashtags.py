@@ -236,3 +236,41 @@ def test_a_delete_that_arrives_before_its_create_still_wins(
     wait_count(client, tag, 1)
     settle(settings)
     assert tag_count(client, tag) == 1
+
+
+def test_an_account_turning_private_leaves_every_tag_and_turning_public_comes_back(
+        publisher: Publisher, client: httpx.Client, settings: Settings, worker: Process) -> None:
+    """A private account's public posts are counted nowhere (counts, top posts, related tags); switching back
+    restores them; replaying the profile changes changes nothing."""
+    tag, other = unique_tag("aud"), unique_tag("rel")
+    author = new_id()
+    posts = [post(publisher, f"#{tag} #{other} number {i}", author) for i in range(3)]
+    wait_count(client, tag, 3)
+
+    def switch(private: bool) -> events.Event:
+        change = events.profile_updated(user_id=author, username=f"u{tag}", display_name="U", is_private=private)
+        publisher.publish(change)
+        return change
+
+    made_private = switch(True)
+    wait_count(client, tag, 0)
+    wait_count(client, other, 0)
+    page = client.get(f"/hashtags/{tag}/posts").json()
+    assert page["items"] == []
+    # a new public post while private is remembered, not announced
+    posts.append(post(publisher, f"#{tag} while private", author))
+    settle(settings)
+    assert tag_count(client, tag) == 0
+
+    made_public = switch(False)
+    wait_count(client, tag, 4)
+    wait_count(client, other, 3)
+    listed = {p["post_id"] for p in client.get(f"/hashtags/{tag}/posts").json()["items"]}
+    assert listed == {p.value["post_id"] for p in posts}
+
+    for change in (made_private, made_public):  # a replay of both changes, in order: nothing moves
+        publisher.submit_raw(change.topic, change.key, change.payload).result(30)
+    settle(settings)
+    caught_up(settings, "hashtag-extractor", "profile-updated")
+    settle(settings)
+    assert (tag_count(client, tag), tag_count(client, other)) == (4, 3)

@@ -72,7 +72,8 @@ def every_constructor():
     return [
         events.post_created(author_id=USER, caption="x #y", image_ids=[IMAGE]),
         events.post_deleted(post_id=new_id(), author_id=USER),
-        events.post_hashtag(event_id=new_id(), post_id=new_id(), author_id=USER, hashtag="y", action="add",
+        events.post_hashtag(event_id=new_id(), post_id=new_id(), author_id=USER, hashtag="y", action="retract",
+                            cause="audience", as_of=5,
                             post_created_at=1, occurred_at=2, post_tags=["y"]),
         events.follow_changed(follower_id=USER, followee_id=OTHER, action="follow"),
         events.like_changed(post_id=new_id(), user_id=USER, action="like"),
