@@ -273,8 +273,9 @@ def lag(
         from photostream.lag_exporter import serve as start_exporter
 
         _logging()
-        server = start_exporter(settings, port)
-        typer.echo(f"lag exporter on http://127.0.0.1:{server.server_port}/metrics (Ctrl-C to stop)", err=True)
+        server = start_exporter(settings, port, settings.lag_exporter_host)
+        typer.echo(f"lag exporter on http://{settings.lag_exporter_host}:{server.server_port}/metrics (Ctrl-C to stop)",
+                   err=True)
         try:
             threading.Event().wait()
         except KeyboardInterrupt:

@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     jmx_exporter_version: str = "1.0.1"
     #: `photostream lag --serve` (consumer lag gauges scraped by the local Prometheus)
     lag_exporter_port: int = 19308
+    #: the address it binds (``0.0.0.0`` in a container, so another container's Prometheus can scrape it)
+    lag_exporter_host: str = "127.0.0.1"
 
     # --- namespace (photostream.namespace): one shared stack, independent runs ---
     #: prefixes topics (``NS.topic``), Redis keys (``NS:key``) and, unless set explicitly, the app id
@@ -128,6 +130,8 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 18000
     worker_web_port: int = 18001
+    #: the address the worker's web port (`/metrics`, `/ready`) binds (``0.0.0.0`` in a container)
+    worker_web_host: str = "127.0.0.1"
     worker_data_dir: Path = Field(default=PROJECT_ROOT / ".stack" / "worker")
 
     # --- auth ---

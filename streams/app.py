@@ -33,7 +33,7 @@ def create_app(settings: Settings) -> faust.App:
         settings.app_id,
         broker=broker_url(settings),
         datadir=str(settings.worker_data_dir),
-        web_host="127.0.0.1",
+        web_host=settings.worker_web_host,
         web_port=settings.worker_web_port,
         consumer_auto_offset_reset="earliest",
         broker_commit_interval=0.5,
