@@ -73,8 +73,44 @@ def _field_of(loc: tuple[Any, ...]) -> str | None:
     return ".".join(str(p) for p in parts if not p.isdigit()) or None
 
 
+#: the error shape as the OpenAPI document declares it (``components.schemas.Error``)
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object", "required": ["error"], "additionalProperties": False,
+    "properties": {"error": {
+        "type": "object", "required": ["code", "message"], "additionalProperties": False,
+        "properties": {"code": {"type": "string"}, "message": {"type": "string"}, "field": {"type": "string"}},
+    }},
+}
+
+
+def document_error_shape(app: FastAPI) -> None:
+    """The OpenAPI document says what the API really answers on a refused request: FastAPI declares its own
+    ``{detail: [...]}`` body for 422, but the handlers below answer ``{error: {code, message, field?}}``.
+    Every 422 is rewritten to the ``Error`` schema, so generated clients (and the fuzz) read errors right."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = generate()
+        document.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+        for schemas in ("HTTPValidationError", "ValidationError"):
+            document["components"]["schemas"].pop(schemas, None)
+        for operations in document.get("paths", {}).values():
+            for operation in operations.values():
+                invalid = operation.get("responses", {}).get("422")
+                if invalid is not None:
+                    invalid["description"] = "Invalid request: the field is named in error.field"
+                    invalid["content"] = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+        app.openapi_schema = document
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers that turn exceptions into the standard error shape."""
+    document_error_shape(app)
 
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
