@@ -49,6 +49,9 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--api-rate", type=float, default=1000.0, help="requests/s (benchmark 5)")
     parser.add_argument("--api-duration", type=float, default=10.0, help="seconds per load (benchmark 5)")
     parser.add_argument("--quick", action="store_true", help="a tenth of every volume: checks the harness")
+    parser.add_argument("--smoke", action="store_true",
+                        help="seconds, for CI: benchmarks 1, 2 and 9 at tiny volumes (figures still beside "
+                             "same-run baselines, but too small to quote)")
     parser.add_argument("--resize-iterations", type=int, default=20, help="12 MP resizes per resizer (benchmark 9)")
     parser.add_argument("--only", choices=["publish", "recovery", "unread", "resize", "feeds", "images",
                                                   "notifications"],
@@ -59,6 +62,8 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
         for name in ("publish_events", "counter_events", "extractor_posts", "codec_iterations", "latency_posts"):
             setattr(args, name, max(10, getattr(args, name) // 10))
         args.api_duration = max(1.0, args.api_duration / 5)
+    if args.smoke:
+        args.publish_events, args.codec_iterations, args.resize_iterations = 200, 2_000, 2
     return args
 
 
@@ -95,6 +100,9 @@ def context(env: BenchEnv, args: argparse.Namespace) -> list[str]:
         f"{args.extractor_posts:,} posts (3), {args.latency_posts} posts at {args.latency_rate:g}/s (4), "
         f"{args.api_rate:g} requests/s for {args.api_duration:g} s per target (5)",
     ]
+    if args.smoke:
+        lines.append(f"**smoke run** (`--smoke`, CI): {args.publish_events} events per type (1), "
+                     f"{args.resize_iterations} resizes (9); checks the harness, figures too small to quote")
     neighbours = live_groups_on(env.settings, BULK_TOPICS, "photostream-bench-")
     if neighbours:
         lines.append("**live consumer groups of other processes on the benchmark's topics** (they process the "
@@ -132,6 +140,13 @@ def latency_benchmarks(env: BenchEnv, args: argparse.Namespace, sections: dict[i
 def run_all(env: BenchEnv, args: argparse.Namespace) -> dict[int, Section]:
     sections: dict[int, Section] = {}
     figures, sdk_cpu_us = PipelineFigures(), dict[str, float]()
+    if args.smoke:  # no worker, no long load: the publisher, the codec and the resizer against their baselines
+        attempt(sections, 1, "1. SDK publish rate vs confluent-kafka's AvroSerializer",
+                lambda: publish_rate.run(env, args.publish_events, sdk_cpu_us))
+        attempt(sections, 2, "2. Avro encode + decode vs the pipeline's CPU per event",
+                lambda: codec_cost.run(env.run_id, figures, sdk_cpu_us, args.codec_iterations))
+        attempt(sections, resize_bench.NUMBER, resize_bench.TITLE, lambda: resize_bench.run(args.resize_iterations))
+        return sections
     if args.only == "publish":
         attempt(sections, 1, "1. SDK publish rate vs confluent-kafka's AvroSerializer",
                 lambda: publish_rate.run(env, args.publish_events, sdk_cpu_us))
