@@ -58,6 +58,21 @@ def seed_posts(settings: Settings, posts: dict[str, str]) -> None:
         cluster.shutdown()
 
 
+def seed_profiles(settings: Settings, user_ids: set[str]) -> None:
+    """A profile for every user (as the profiles projector would have written): real readers see their actors'
+    usernames, so the API's hydration must find them, not miss and fall back to Cassandra on every request."""
+    from cassandra.concurrent import execute_concurrent_with_args
+
+    cluster, session = connect(settings)
+    try:
+        insert = session.prepare("INSERT INTO users (user_id, username, display_name, updated_at) "
+                                 "VALUES (?, ?, 'Bench', ?)")
+        at = now_ms()
+        execute_concurrent_with_args(session, insert, [(u, f"u{u[-12:]}", at) for u in user_ids], concurrency=64)
+    finally:
+        cluster.shutdown()
+
+
 def like_records(hot: str, spread: list[str], count: int) -> list[dict[str, Any]]:
     at = now_ms()
     posts = [hot if i % 2 == 0 else spread[i % len(spread)] for i in range(count)]
@@ -92,7 +107,9 @@ def run(env: BenchEnv, quick: bool = False) -> Section:
     seed_posts(settings, {hot: hot_author, fresh_hot: hot_author, **spread})
 
     clock = Clock(tuple(stack_pids(settings.stack_dir).values()))
-    start, end = produce(settings, "like-changed", like_records(hot, list(spread), events))
+    likes = like_records(hot, list(spread), events)
+    seed_profiles(settings, {r["user_id"] for r in likes} | {hot_author, *spread.values()})
+    start, end = produce(settings, "like-changed", likes)
     base = raw_consume(settings, clock, start, end)
     pipe = asyncio.run(drive(settings, clock, lambda r: _processor(settings, r), start, end))
     r = ratio(pipe.rate, base.rate)
