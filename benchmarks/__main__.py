@@ -24,6 +24,7 @@ from benchmarks import api_latency, codec_cost, pipeline_throughput, publish_rat
 from benchmarks import feeds as feeds_bench
 from benchmarks import images_latency as images_bench
 from benchmarks import notifications as notifications_bench
+from benchmarks import replay_speed as replay_bench
 from benchmarks import resize as resize_bench
 from benchmarks import unread as unread_bench
 from benchmarks.env import BenchEnv
@@ -52,14 +53,16 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--smoke", action="store_true",
                         help="seconds, for CI: benchmarks 1, 2 and 9 at tiny volumes (figures still beside "
                              "same-run baselines, but too small to quote)")
+    parser.add_argument("--replay-records", type=int, default=50_000, help="records (benchmark 12)")
     parser.add_argument("--resize-iterations", type=int, default=20, help="12 MP resizes per resizer (benchmark 9)")
     parser.add_argument("--only", choices=["publish", "recovery", "unread", "resize", "feeds", "images",
-                                                  "notifications"],
+                                                  "notifications", "replay"],
                         help="run just this benchmark (publish: benchmark 1, recovery: benchmark 6, unread: 7)")
     parser.add_argument("--report", type=Path, default=PROJECT_ROOT / "bench-report.md")
     args = parser.parse_args(argv)
     if args.quick:
-        for name in ("publish_events", "counter_events", "extractor_posts", "codec_iterations", "latency_posts"):
+        for name in ("publish_events", "counter_events", "extractor_posts", "codec_iterations", "latency_posts",
+                     "replay_records"):
             setattr(args, name, max(10, getattr(args, name) // 10))
         args.api_duration = max(1.0, args.api_duration / 5)
     if args.smoke:
@@ -167,6 +170,9 @@ def run_all(env: BenchEnv, args: argparse.Namespace) -> dict[int, Section]:
         attempt(sections, notifications_bench.NUMBER, notifications_bench.TITLE,
                 lambda: notifications_bench.run(env, args.quick))
         return sections
+    if args.only == "replay":
+        attempt(sections, replay_bench.NUMBER, replay_bench.TITLE, lambda: replay_bench.run(env, args.replay_records))
+        return sections
     if args.only == "resize":
         attempt(sections, resize_bench.NUMBER, resize_bench.TITLE, lambda: resize_bench.run(args.resize_iterations))
         return sections
@@ -178,6 +184,7 @@ def run_all(env: BenchEnv, args: argparse.Namespace) -> dict[int, Section]:
     attempt(sections, images_bench.NUMBER, images_bench.TITLE, lambda: images_bench.run(env, args.quick))
     attempt(sections, notifications_bench.NUMBER, notifications_bench.TITLE,
             lambda: notifications_bench.run(env, args.quick))
+    attempt(sections, replay_bench.NUMBER, replay_bench.TITLE, lambda: replay_bench.run(env, args.replay_records))
     attempt(sections, 3, "3. Hashtag pipeline throughput vs raw consume loop", lambda: pipeline_throughput.run(
         env, args.counter_events, args.extractor_posts, args.tags, figures))
     attempt(sections, 1, "1. SDK publish rate vs confluent-kafka's AvroSerializer",
