@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     s3_filer_port: int = 18888
     s3_admin_port: int = 18646
     prometheus_port: int = 19090
+    #: Alertmanager, receiving the local Prometheus' alerts (19093, its usual 9093 shifted, is Kafka's controller)
+    alertmanager_port: int = 19193
+    #: where Alertmanager posts alerts (its webhook format); unset: they are only shown in its UI and API
+    alert_webhook_url: str | None = None
     #: the Prometheus JMX exporter java agent in the Kafka JVM (broker metrics), and its version on Maven Central
     kafka_jmx_exporter_port: int = 19071
     jmx_exporter_version: str = "1.0.1"

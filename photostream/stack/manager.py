@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from photostream.settings import Settings
+from photostream.stack.alertmanager import AlertmanagerService
 from photostream.stack.base import Service, ServiceStatus, StackError
 from photostream.stack.cassandra import CassandraService
 from photostream.stack.kafka import KafkaService
@@ -25,6 +26,7 @@ def services(settings: Settings) -> list[Service]:
     return [
         RedisService(settings),
         S3Service(settings),
+        AlertmanagerService(settings),  # before Prometheus, which sends it alerts
         PrometheusService(settings),
         KafkaService(settings),
         CassandraService(settings),
@@ -50,7 +52,7 @@ def up(settings: Settings, report: Callable[[str], None] = log.info) -> list[Ser
     """
     started_at = time.monotonic()
     stack = services(settings)
-    apt_based = [s for s in stack if s.name in ("redis", "prometheus")]
+    apt_based = [s for s in stack if s.name in ("redis", "alertmanager", "prometheus")]
     for svc in apt_based:  # dpkg takes a global lock: one at a time
         svc.install()
     _in_parallel([s for s in stack if s not in apt_based], lambda s: s.install())

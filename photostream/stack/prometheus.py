@@ -1,6 +1,6 @@
 """Prometheus from Debian's ``prometheus`` package, scraping the photostream API and worker, the consumer-lag
-exporter (`photostream lag --serve`) and the broker's JMX exporter, and evaluating the alert rules in
-``ops/prometheus/`` (:data:`RULE_FILES`)."""
+exporter (`photostream lag --serve`) and the broker's JMX exporter, evaluating the alert rules in
+``ops/prometheus/`` (:data:`RULE_FILES`) and sending what fires to the local Alertmanager."""
 
 from __future__ import annotations
 
@@ -28,6 +28,9 @@ class PrometheusService(Service):
 
     name = "prometheus"
     start_timeout_s = 60.0
+    #: class attributes so a test can run its own Prometheus with a test rule and a faster clock
+    rule_files: tuple[Path, ...] = RULE_FILES
+    scrape_interval: str = _SCRAPE_INTERVAL
 
     @property
     def address(self) -> str:
@@ -55,10 +58,14 @@ class PrometheusService(Service):
         }
         lines = [
             "global:",
-            f"  scrape_interval: {_SCRAPE_INTERVAL}",
-            f"  evaluation_interval: {_SCRAPE_INTERVAL}",
+            f"  scrape_interval: {self.scrape_interval}",
+            f"  evaluation_interval: {self.scrape_interval}",
             "rule_files:",
-            *(f"  - '{path}'" for path in RULE_FILES),
+            *(f"  - '{path}'" for path in self.rule_files),
+            "alerting:",
+            "  alertmanagers:",
+            "    - static_configs:",
+            f"        - targets: ['127.0.0.1:{self.settings.alertmanager_port}']",
             "scrape_configs:",
         ]
         self.targets_dir.mkdir(parents=True, exist_ok=True)
@@ -72,7 +79,7 @@ class PrometheusService(Service):
                 f"      - targets: ['127.0.0.1:{port}']",
                 "    file_sd_configs:",
                 f"      - files: ['{self.targets_dir}/{job}-*.json']",
-                f"        refresh_interval: {_SCRAPE_INTERVAL}",
+                f"        refresh_interval: {self.scrape_interval}",
             ]
         self.config_file.write_text("\n".join(lines) + "\n")
         promtool = shutil.which("promtool")

