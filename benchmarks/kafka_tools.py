@@ -61,8 +61,10 @@ def delete_groups(settings: Settings, groups: Iterable[str]) -> list[str]:
 
 
 def live_groups_on(settings: Settings, topics: Iterable[str], ignore_prefix: str) -> dict[str, list[str]]:
-    """Other consumer groups with active members on ``topics``: they will also process what we produce."""
-    wanted = set(topics)
+    """Other consumer groups with active members on ``topics`` (catalog names, in the settings' namespace): they
+    will also process what we produce."""
+    names_of = settings.topic_names
+    wanted = {names_of.physical(t) for t in topics}
     admin = admin_client(settings)
     listed = admin.list_consumer_groups(request_timeout=10, states={ConsumerGroupState.STABLE}).result()
     names = [g.group_id for g in listed.valid if not g.group_id.startswith(ignore_prefix)]
@@ -77,5 +79,5 @@ def live_groups_on(settings: Settings, topics: Iterable[str], ignore_prefix: str
         seen = {tp.topic for member in description.members if member.assignment
                 for tp in member.assignment.topic_partitions}
         if seen & wanted:
-            found[name] = sorted(seen & wanted)
+            found[name] = sorted(names_of.logical(t) for t in seen & wanted)
     return found
