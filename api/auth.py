@@ -14,6 +14,7 @@ from typing import Any
 
 import jwt
 
+from api import degraded
 from photostream.settings import Settings
 from producers.ids import is_id, new_id
 from sinks import keys
@@ -75,12 +76,25 @@ def verify_access_token(settings: Settings, token: str) -> str:
     return decode_access_token(settings, token).user_id
 
 
-async def verify_access(settings: Settings, redis: Any, token: str) -> AccessClaims:
+async def verify_access(settings: Settings, redis: Any, token: str, unchecked_ok: bool = False) -> AccessClaims:
     """A token the API accepts: valid (:func:`decode_access_token`), not logged out and not of a deleted
-    account (both in one ``EXISTS``). A Redis outage propagates (503): a revocation that cannot be checked is
-    not assumed absent."""
+    account (both in one ``EXISTS``).
+
+    A Redis outage propagates (503): a revocation that cannot be checked is not assumed absent — unless the
+    caller passes ``unchecked_ok`` (only the few reads that must outlive Redis, see :func:`api.deps.reader`)
+    and ``revocation_fail_open_reads`` is on. Then a signed, unexpired token is accepted unchecked (counted and
+    logged by :mod:`api.degraded`): for at most the token's remaining lifetime (``jwt_access_ttl_s``), a token
+    logged out earlier could read its own user's feed and status again — never write, never read anything
+    else. That is the price of issues 8 and 10's "with Redis down, answer from Cassandra"."""
     claims = decode_access_token(settings, token)
-    if await redis.exists(keys.revoked_access(claims.jti), keys.closed_account(claims.user_id)):
+    try:
+        revoked = await redis.exists(keys.revoked_access(claims.jti), keys.closed_account(claims.user_id))
+    except degraded.REDIS_OUTAGES as exc:
+        if not (unchecked_ok and settings.revocation_fail_open_reads):
+            raise
+        degraded.note("revocation_check", exc)
+        return claims
+    if revoked:
         raise InvalidTokenError("the token was revoked")
     return claims
 

@@ -60,6 +60,24 @@ async def optional_user(
     return await current_user(request, credentials)
 
 
+async def reader(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> str:
+    """:func:`current_user` for the reads that must outlive a Redis outage (the home feed, the status badge):
+    with Redis unreachable their token's revocation cannot be checked, and is then skipped (see
+    :func:`api.auth.verify_access` for the trade-off). Every other route keeps :data:`CurrentUser`."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise ApiError(401, "unauthorized", "a bearer token is required", headers={"WWW-Authenticate": "Bearer"})
+    try:
+        claims = await verify_access(request.app.state.settings, request.app.state.resources.redis,
+                                     credentials.credentials, unchecked_ok=True)
+    except InvalidTokenError as exc:
+        raise ApiError(401, "unauthorized", f"invalid token: {exc}", headers={"WWW-Authenticate": "Bearer"}) \
+            from None
+    return claims.user_id
+
+
 def parse_id(value: str, field: str) -> str:
     """Path ids must be canonical UUIDs; anything else is a 422 naming the field."""
     if not is_id(value):
@@ -69,6 +87,8 @@ def parse_id(value: str, field: str) -> str:
 
 CurrentUser = Annotated[str, Depends(current_user)]
 CurrentClaims = Annotated[AccessClaims, Depends(current_claims)]
+#: the acting user of a read that degrades to Cassandra without Redis (see :func:`reader`)
+Reader = Annotated[str, Depends(reader)]
 OptionalUser = Annotated[str | None, Depends(optional_user)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ResourcesDep = Annotated[Any, Depends(get_resources)]

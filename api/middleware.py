@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import ratelimit
+from api import degraded, ratelimit
 from api.consistency import ConsistencyToken, InvalidConsistencyTokenError, token_key
 from api.errors import error_body, unhandled_response
 from photostream.settings import Settings
@@ -142,8 +142,10 @@ class ReadRateLimit:
     (``rate_limit_reads_per_second``, ``rate_limit_reads_burst``) is generous for one client; a load generator
     on one address is not a client, so ``make bench`` and the integration tests raise the rate — the limiter
     still runs, and its round trip is in the benchmark figures. No address is exempt, not even loopback: a
-    deployment behind a local proxy would otherwise exempt everyone. A Redis outage here is a 503 (via
-    :class:`ErrorShield`), not an unlimited read."""
+    deployment behind a local proxy would otherwise exempt everyone. With Redis unreachable the limit fails
+    open (counted and logged by :mod:`api.degraded`): the limit protects the stores from one client, and
+    refusing every read instead would turn a cache outage into a full read outage; each route still needs
+    what it reads, and most answer 503 without Redis anyway."""
 
     def __init__(self, app: ASGIApp, limit: ratelimit.Limit, prefix: str) -> None:
         self.app, self.prefix = app, prefix
@@ -154,7 +156,12 @@ class ReadRateLimit:
             client = scope.get("client")
             address = client[0] if client else "unknown"
             redis: Any = scope["app"].state.resources.redis
-            decision = await self.leases.take(redis, address)
+            try:
+                decision = await self.leases.take(redis, address)
+            except degraded.REDIS_OUTAGES as exc:  # fail open: see the class docstring
+                degraded.note("read_limit", exc)
+                await self.app(scope, receive, send)
+                return
             if not decision.allowed:
                 await _answer(scope, receive, send, 429, "rate_limited",
                               f"too many reads from this address; retry in {decision.retry_after_s}s",

@@ -145,6 +145,10 @@ class Settings(BaseSettings):
     jwt_private_key: SecretStr | None = None
     jwt_issuer: str = "photostream"
     jwt_access_ttl_s: int = 3600
+    #: with Redis unreachable, the few reads that degrade to Cassandra (GET /feed, GET /users/{id}/status)
+    #: accept a signed, unexpired access token without its revocation check (api.auth.verify_access); false:
+    #: they answer 503 like every other route
+    revocation_fail_open_reads: bool = True
     #: HMAC key of consistency tokens; unset: derived from the JWT signing secret (api.consistency.token_key)
     consistency_secret: SecretStr | None = None
     #: refresh tokens (rotated on every use) expire this long after they were minted

@@ -15,7 +15,7 @@ from typing import Any
 
 from cassandra.cluster import Session
 
-from sinks import keys
+from sinks import cache_aside, keys
 from sinks.cassandra import execute
 from sinks.graph import GraphReader
 
@@ -33,10 +33,14 @@ class AudienceReader(GraphReader):
         wanted = sorted(set(user_ids))
         if not wanted:
             return set()
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for user_id in wanted:
-                pipe.hmget(keys.user_profile(user_id), "is_private")
-            cached = await pipe.execute()
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for user_id in wanted:
+                    pipe.hmget(keys.user_profile(user_id), "is_private")
+                cached = await pipe.execute()
+        except cache_aside.REDIS_DOWN as exc:  # Redis down: every flag from Cassandra
+            cache_aside.missed("privacy", exc)
+            cached = [(None,)] * len(wanted)
         private = {u for u, (flag,) in zip(wanted, cached, strict=True) if flag == "1"}
         missing = [u for u, (flag,) in zip(wanted, cached, strict=True) if flag is None]
         results = await asyncio.gather(*(execute(self._session, self._q_private, (missing[i:i + _IN_CHUNK],))

@@ -17,7 +17,7 @@ from typing import Any
 
 from cassandra.cluster import Session
 
-from sinks import keys
+from sinks import cache_aside, keys
 from sinks.cassandra import execute
 
 #: posts per multi-partition query (a feed page is at most 100)
@@ -46,10 +46,14 @@ class EngagementReads:
         wanted = list(dict.fromkeys(post_ids))
         if not wanted:
             return {}
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for post_id in wanted:
-                pipe.hmget(keys.post_engagement(post_id), *_FIELDS)
-            cached = await pipe.execute()
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for post_id in wanted:
+                    pipe.hmget(keys.post_engagement(post_id), *_FIELDS)
+                cached = await pipe.execute()
+        except cache_aside.REDIS_DOWN as exc:  # Redis down: every count from Cassandra, no fill
+            cache_aside.missed("engagement", exc)
+            return await self._durable_counts(wanted)
         found: dict[str, Counts] = {}
         missing: list[str] = []
         for post_id, (likes, comments) in zip(wanted, cached, strict=True):

@@ -13,7 +13,7 @@ from typing import Any
 from cassandra.cluster import Session
 from cassandra.query import ValueSequence
 
-from sinks import keys
+from sinks import cache_aside, keys
 from sinks.cassandra import execute, ms_of
 
 _CREATE = (
@@ -77,11 +77,15 @@ async def read_posts_cached(session: Session, redis: Any, post_ids: list[str]) -
     page costs a constant number of round trips). Found posts and deleted ones (as a tombstone) are cached
     with NX, so a concurrent delete's tombstone always wins; a post not projected yet is not cached, so it
     shows up as soon as it is (no negative caching of a post that is about to exist)."""
-    cached = await redis.mget([keys.post_cache(p) for p in post_ids]) if post_ids else []
+    try:
+        cached = await redis.mget([keys.post_cache(p) for p in post_ids]) if post_ids else []
+    except cache_aside.REDIS_DOWN as exc:  # Redis down: every post from Cassandra
+        cache_aside.missed("posts", exc)
+        cached, redis = [None] * len(post_ids), None
     missing = list(dict.fromkeys(p for p, c in zip(post_ids, cached, strict=True) if c is None))
     rows = await _read_rows(session, missing)
     fetched = {post_id: _from_row(row) for post_id, row in rows.items()}
-    if rows:
+    if rows and redis is not None:
         async with redis.pipeline(transaction=False) as pipe:
             for post_id, post in fetched.items():
                 value = json.dumps(post) if post else keys.POST_TOMBSTONE

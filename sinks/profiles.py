@@ -14,7 +14,7 @@ from typing import Any
 from cassandra.cluster import Session
 from cassandra.query import ValueSequence
 
-from sinks import keys
+from sinks import cache_aside, keys
 from sinks.cassandra import execute, ms_of
 from sinks.tag_settings import TagSettingsStore, settings_of
 
@@ -92,10 +92,14 @@ async def read_profiles(session: Session, redis: Any, user_ids: list[str]) -> di
     wanted = list(dict.fromkeys(user_ids))
     if not wanted:
         return {}
-    async with redis.pipeline(transaction=False) as pipe:
-        for user_id in wanted:
-            pipe.hgetall(keys.user_profile(user_id))
-        cached = await pipe.execute()
+    try:
+        async with redis.pipeline(transaction=False) as pipe:
+            for user_id in wanted:
+                pipe.hgetall(keys.user_profile(user_id))
+            cached = await pipe.execute()
+    except cache_aside.REDIS_DOWN as exc:  # Redis down: every profile from Cassandra
+        cache_aside.missed("profiles", exc)
+        cached, redis = [{}] * len(wanted), None
     found: dict[str, dict[str, Any]] = {}
     for user_id, fields in zip(wanted, cached, strict=True):
         if fields:
@@ -108,7 +112,7 @@ async def read_profiles(session: Session, redis: Any, user_ids: list[str]) -> di
                              (ValueSequence(missing[start:start + _IN_CHUNK]),))
         for row in rows.current_rows:
             loaded[row.user_id] = _from_row(row)
-    if loaded:
+    if loaded and redis is not None:
         async with redis.pipeline(transaction=False) as pipe:
             for user_id, profile in loaded.items():
                 pairs = [v for f, value in _hash_fields(profile).items() for v in (f, value)] + ["user_id", user_id]

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
-from api.deps import CurrentUser, ResourcesDep, SettingsDep
+from api.deps import Reader, ResourcesDep, SettingsDep
 from api.hydrate import hydrate_posts
 from api.paging import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, encode_cursor
 from api.routes.reads import After, honour_after
@@ -16,7 +16,7 @@ CURSOR_KIND = "feed"
 
 
 @router.get("/feed")
-async def get_feed(user: CurrentUser, resources: ResourcesDep, settings: SettingsDep, response: Response,
+async def get_feed(user: Reader, resources: ResourcesDep, settings: SettingsDep, response: Response,
                    limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None, after: After = None) -> dict[str, Any]:
     """Posts of the people the caller follows and their own, less muted accounts'; each item says why it is
     there. The cursor is the last post id of the page, so pages neither repeat nor skip while new posts arrive."""

@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from starlette.websockets import WebSocketState
 
 from api.auth import InvalidTokenError, verify_access
-from api.deps import CurrentUser, ResourcesDep, SettingsDep, parse_id
+from api.deps import Reader, ResourcesDep, SettingsDep, parse_id
 from api.errors import STORE_OUTAGES, ApiError, error_body
 from api.realtime import Connection, StatusHub
 from api.routes.reads import After, honour_after
@@ -37,7 +37,7 @@ def _own(user: str, user_id: str) -> str:
 
 
 @router.get("/users/{user_id}/status")
-async def get_status(request: Request, user_id: str, user: CurrentUser, resources: ResourcesDep,
+async def get_status(request: Request, user_id: str, user: Reader, resources: ResourcesDep,
                      settings: SettingsDep, response: Response, detail: Detail = False,
                      after: After = None) -> dict[str, Any]:
     """``{newly_unread_count, online_status, last_seen, unread_notifications}`` (+ ``sender_ids`` with

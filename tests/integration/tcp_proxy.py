@@ -1,4 +1,5 @@
-"""A TCP proxy a test can cut: the way to give one process a store outage without touching the shared store."""
+"""A TCP proxy a test can cut or pause: the way to give one process a store outage without touching the shared
+store."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import threading
 
 class TcpProxy:
     """Forwards 127.0.0.1:``port`` to ``target``; :meth:`cut` closes the listener and every live connection,
-    so the client sees the store vanish (connections reset, new ones refused)."""
+    so the client sees the store vanish (connections reset, new ones refused). :meth:`pause` holds every byte
+    in both directions with every connection left open, as a SIGSTOPped store would (new connections are
+    accepted by the kernel and then hear nothing); :meth:`resume` lets the held bytes through."""
 
     def __init__(self, target: tuple[str, int]) -> None:
         self.target = target
@@ -18,6 +21,8 @@ class TcpProxy:
         self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
         self._cut = False
+        self._flowing = threading.Event()
+        self._flowing.set()
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
@@ -26,6 +31,7 @@ class TcpProxy:
                 client, _ = self._listener.accept()
             except OSError:
                 return  # cut
+            self._flowing.wait()  # paused: the connection waits in the accept queue's stead
             try:
                 upstream = socket.create_connection(self.target)
             except OSError:
@@ -40,10 +46,10 @@ class TcpProxy:
             for source, sink in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
 
-    @staticmethod
-    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+    def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
         try:
             while data := source.recv(65536):
+                self._flowing.wait()  # paused: hold what was read; the rest waits in the kernel's buffers
                 sink.sendall(data)
         except OSError:
             pass
@@ -62,3 +68,9 @@ class TcpProxy:
                 with contextlib.suppress(OSError):
                     s.shutdown(socket.SHUT_RDWR)
                 s.close()
+
+    def pause(self) -> None:
+        self._flowing.clear()
+
+    def resume(self) -> None:
+        self._flowing.set()

@@ -36,6 +36,8 @@ class FakeRedis:
         return list(self.decision)
 
     async def hgetall(self, _: str) -> dict[str, str]:
+        if self.down:  # the read limit fails open (api.degraded): the route's own read meets the dead server
+            raise redis.exceptions.ConnectionError("Error 111 connecting to 127.0.0.1:6399. Connection refused.")
         return {}
 
     async def exists(self, *_: str) -> int:

@@ -1,0 +1,213 @@
+"""What the fault tests share: a Redis server of their own (killable, wipeable), a random social workload with its
+oracle (what every view must say once the events are applied), and probes of an isolated worker and API.
+
+Nothing here touches the shared services: the tests give their own processes a Redis they start and a Cassandra
+behind a :class:`tests.integration.tcp_proxy.TcpProxy` they can pause.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import shutil
+import subprocess
+import time
+from collections import defaultdict
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import redis
+
+from photostream.lag import LagReader
+from photostream.settings import Settings
+from producers import events
+from producers.ids import new_id
+from producers.publisher import Publisher, PublishResult
+from streams.consumer_groups import groups_of
+from tests.integration.conftest import BIN, auth
+from tests.integration.waiting import wait_for
+
+
+class RedisServer:
+    """``redis-server`` on ``port`` with its data (an append-only file) in ``data_dir``."""
+
+    def __init__(self, port: int, data_dir: Path, log: Path) -> None:
+        self.port, self.data_dir, self.log = port, data_dir, log
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.start()
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server")
+        assert binary, "redis-server is not on PATH (Debian package redis-server)"
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.log, "ab") as out:
+            self.proc = subprocess.Popen([binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir",
+                                          str(self.data_dir), "--appendonly", "yes", "--appendfsync", "everysec",
+                                          "--save", ""], stdout=out, stderr=subprocess.STDOUT)
+        client = redis.Redis(port=self.port)
+        wait_for(lambda: self._ping(client), bool, 20, f"redis-server on {self.port}")
+
+    @staticmethod
+    def _ping(client: redis.Redis) -> bool:
+        try:
+            return bool(client.ping())
+        except redis.exceptions.ConnectionError:
+            return False
+
+    def kill_and_wipe(self) -> None:
+        """SIGKILL, then remove every data file: the next start is an empty Redis."""
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait()
+        shutil.rmtree(self.data_dir)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@dataclass
+class Oracle:
+    """What the views must say, derived from the events as published (each key's events in publish order)."""
+
+    users: list[str]
+    tag: str
+    follows: set[tuple[str, str]] = field(default_factory=set)  # (follower, followee)
+    authors: dict[str, str] = field(default_factory=dict)  # post -> author
+    likes: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))  # post -> likers
+    unread: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))  # user -> senders
+    tagged_posts: int = 0
+    published: int = 0
+
+    def feed(self, user: str) -> set[str]:
+        """Every post the user's home feed holds: their own and their followees' (no deletes in the workload)."""
+        followed = {b for a, b in self.follows if a == user} | {user}
+        return {p for p, author in self.authors.items() if author in followed}
+
+
+class Workload:
+    """A random mix of follows/unfollows, posts (some with the oracle's hashtag), likes/unlikes and direct messages
+    sent and read, published straight to the event log; :attr:`oracle` tracks what it must produce."""
+
+    def __init__(self, publisher: Publisher, users: int, seed: int) -> None:
+        self.publisher, self.rng = publisher, random.Random(seed)
+        self.oracle = Oracle([new_id() for _ in range(users)], f"fault{new_id()[-12:]}")
+        self._pending: list[Future[PublishResult]] = []
+
+    def publish(self, event: events.Event) -> None:
+        self._pending.append(self.publisher.submit(event))
+        self.oracle.published += 1
+
+    def step(self) -> None:
+        o, rng = self.oracle, self.rng
+        a, b = rng.sample(o.users, 2)
+        kind = rng.choices(["follow", "post", "like", "dm"], [3, 2, 4, 3])[0]
+        if kind == "like" and not o.authors:
+            kind = "post"
+        if kind == "follow":
+            action = "unfollow" if (a, b) in o.follows and rng.random() < 0.3 else "follow"
+            self.publish(events.follow_changed(follower_id=a, followee_id=b, action=action))
+            (o.follows.discard if action == "unfollow" else o.follows.add)((a, b))
+        elif kind == "post":
+            tagged = rng.random() < 0.5
+            post = events.post_created(author_id=a, caption=f"a fault test #{o.tag}" if tagged else "plain",
+                                       image_ids=[new_id()])
+            self.publish(post)
+            o.authors[str(post.value["post_id"])] = a
+            o.tagged_posts += tagged
+        elif kind == "like":
+            post_id = rng.choice(sorted(o.authors))
+            action = "unlike" if a in o.likes[post_id] and rng.random() < 0.3 else "like"
+            self.publish(events.like_changed(post_id=post_id, user_id=a, action=action))
+            (o.likes[post_id].discard if action == "unlike" else o.likes[post_id].add)(a)
+        elif b in o.unread[a] and rng.random() < 0.4:  # a reads b's messages
+            self.publish(events.messages_read(user_id=a, sender_id=b, read_up_to_msg_id=new_id()))
+            o.unread[a].discard(b)
+        else:  # b writes to a, who is offline
+            self.publish(events.message_unsent(src=b, dest=a, msg_id=new_id()))
+            o.unread[a].add(b)
+
+    def run(self, count: int) -> None:
+        """``count`` steps, acknowledged by the broker when this returns (a refused publish fails the test)."""
+        for _ in range(count):
+            self.step()
+        self.settle()
+
+    def settle(self) -> None:
+        self.publisher.flush()
+        for future in self._pending:
+            future.result(timeout=60)
+        self._pending.clear()
+
+
+# --- probes -------------------------------------------------------------------------------------------------------
+
+def lag_of(settings: Settings) -> int:
+    """Records not yet committed by any of the app id's consumer groups (on the topics each group reads)."""
+    reader = LagReader(settings)
+    groups = groups_of(settings.app_id)
+    committed = reader.committed(list(groups))
+    wanted = {settings.topic_names.physical(t) for ts in groups.values() for t in ts}
+    partitions = {(tp.topic, tp.partition) for tps in committed.values() for tp in tps if tp.topic in wanted}
+    ends = reader.end_offsets(partitions)
+    return sum(max(0, ends[(tp.topic, tp.partition)] - max(tp.offset, 0)) for tps in committed.values()
+               for tp in tps if (tp.topic, tp.partition) in ends)
+
+
+def drained(settings: Settings, timeout_s: float, what: str) -> float:
+    """Wait until every group of the app id has committed everything published so far; the seconds it took."""
+    start = time.monotonic()
+    wait_for(lambda: lag_of(settings), lambda lag: lag == 0, timeout_s, what)
+    return time.monotonic() - start
+
+
+def feed_of(api: str, settings: Settings, user: str) -> tuple[list[str], set[str]]:
+    """Every post id of the user's feed, all pages, newest first; and the sources the pages came from."""
+    ids: list[str] = []
+    sources: set[str] = set()
+    cursor: str | None = None
+    while True:
+        params: dict[str, Any] = {"limit": 100} | ({"cursor": cursor} if cursor else {})
+        answer = httpx.get(f"{api}/api/v1/feed", params=params, headers=auth(settings, user), timeout=30)
+        assert answer.status_code == 200, answer.text
+        ids += [item["post_id"] for item in answer.json()["items"]]
+        sources.add(answer.headers.get("X-Photostream-Feed-Source", "redis"))
+        cursor = answer.json()["next_cursor"]
+        if cursor is None:
+            return ids, sources
+
+
+def badge_of(api: str, settings: Settings, user: str) -> httpx.Response:
+    return httpx.get(f"{api}/api/v1/users/{user}/status", params={"detail": 1}, headers=auth(settings, user),
+                     timeout=30)
+
+
+def senders_of(api: str, settings: Settings, user: str) -> set[str]:
+    answer = badge_of(api, settings, user)
+    assert answer.status_code == 200, answer.text
+    return set(answer.json()["sender_ids"])
+
+
+def like_count(api: str, post_id: str) -> int:
+    answer = httpx.get(f"{api}/api/v1/posts/{post_id}", timeout=30)
+    assert answer.status_code == 200, answer.text
+    return int(answer.json()["like_count"])
+
+
+def metric_total(url: str, name: str) -> float:
+    """The sum of every sample of ``name`` on a Prometheus page."""
+    text = httpx.get(url, timeout=10).text
+    return sum(float(m.group(1)) for m in re.finditer(rf"^{name}(?:{{[^}}]*}})? (\S+)$", text, re.MULTILINE))
+
+
+def photostream(env: dict[str, str], *args: str, timeout_s: float = 180) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(BIN / "photostream"), *args], env=env, capture_output=True, text=True,
+                          timeout=timeout_s)
