@@ -3,7 +3,9 @@
 For views written once per entity (profiles, posts): faust commits offsets after the agent finished the
 events, the sinks are idempotent (absolute upserts timestamped with the event time, so their order does not
 matter), and the applied-offset mark is written after the data. A record that cannot be decoded or
-applied goes to its topic's DLQ and the stream goes on.
+applied goes to its topic's DLQ and the stream goes on. A store that fails (Cassandra or Redis unreachable,
+a timeout) is retried with backoff, for as long as it takes: the agent never gives up on an event, since a
+crashed faust agent's buffered events would be acknowledged without their effects (events lost).
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any, Protocol
 
 import faust
@@ -21,12 +24,31 @@ from photostream.settings import Settings
 from producers.dlq import PoisonRecord, dead_letter
 from sinks import offsets
 from streams.engine.poison import POISON_ERRORS
-from streams.metrics import EVENTS_DEAD_LETTERED, TopicMetrics
+from streams.metrics import BATCH_FAILURES, EVENTS_DEAD_LETTERED, TopicMetrics
 from streams.resources import Resources
 
 log = logging.getLogger(__name__)
 BUFFER_MAX = 200
 BUFFER_WITHIN_S = 0.02
+#: backoff between attempts at a failing store
+RETRY_FIRST_S, RETRY_MAX_S = 0.5, 30.0
+
+
+async def until_done(what: str, attempt: Callable[[], Awaitable[None]], failures: Any) -> None:
+    """Run ``attempt`` until it succeeds; record-shaped errors (``POISON_ERRORS``) are the caller's to handle,
+    anything else (a store outage) is logged, counted and retried with exponential backoff."""
+    backoff = RETRY_FIRST_S
+    while True:
+        try:
+            await attempt()
+            return
+        except POISON_ERRORS:
+            raise
+        except Exception as exc:  # a store outage: never skip the event, wait and try again
+            failures.inc()
+            log.warning("%s failed (%s: %s); retrying in %.1fs", what, type(exc).__name__, exc, backoff)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, RETRY_MAX_S)
 
 
 class EventSink(Protocol):
@@ -47,6 +69,7 @@ def register_projector(
         resources = Resources.open(settings)
         sink = make_sink(resources)
         metrics = TopicMetrics(name, topics)
+        failures = BATCH_FAILURES.labels(name)
 
         async def apply_in_order(events: list[Any]) -> None:
             """One key's events, in offset order (a key's events must not overtake each other)."""
@@ -55,7 +78,8 @@ def register_projector(
                 topic_name = names.logical(message.topic)  # the catalog's name, whatever the namespace
                 try:
                     record = resources.codec.decode(topic_name, event.value)
-                    await sink.apply(topic_name, record)
+                    await until_done(f"{name}: applying {topic_name}/{message.partition}@{message.offset}",
+                                     partial(sink.apply, topic_name, record), failures)
                     metrics.applied(topic_name, (record.get("occurred_at"),))
                 except POISON_ERRORS as exc:
                     poison = PoisonRecord(topic_name, message.partition, message.offset, message.key, event.value)
@@ -77,7 +101,9 @@ def register_projector(
                     tp = (event.message.topic, event.message.partition)
                     highest[tp] = max(highest.get(tp, -1), event.message.offset)
                 for (physical, partition), offset in highest.items():
-                    await offsets.advance(resources.redis, name, names.logical(physical), partition, offset)
+                    await until_done(f"{name}: marking {physical}/{partition}@{offset} applied",
+                                     partial(offsets.advance, resources.redis, name, names.logical(physical),
+                                             partition, offset), failures)
                 metrics.batch_seconds.observe(time.perf_counter() - started)
         finally:
             await resources.close()
