@@ -36,16 +36,28 @@ async def rebuild_feeds(settings: Settings, repair: bool) -> RebuildReport:
                 if repair:
                     await cache.build(user_id, derived)
                     report.repaired += 1
+        celebrities: list[str] = []
         async for authors in posts.authors():
             for author_id in authors:
                 derived = expected_pull_set(await posts.newest(author_id, settings.feed_cap))
                 live = await cache.pull_ids(author_id)
-                if not derived and not live:
+                if derived:
+                    celebrities.append(author_id)
+                if not derived and live is None:
                     continue
                 report.keys_compared += 1
-                if not is_live_prefix(live, derived) or (derived and not live):
-                    report.differences.append(f"pull set of {author_id}: live {live[:5]}…, durable {derived[:5]}…")
+                if live is None or not is_live_prefix(live, derived):
+                    report.differences.append(f"pull set of {author_id}: live {(live or [])[:5]}…, "
+                                              f"durable {derived[:5]}…")
                     if repair:
                         await cache.replace_pull(author_id, derived)
                         report.repaired += 1
+        known = await cache.celebrities()
+        report.keys_compared += 1
+        if known is None or not set(celebrities) <= set(known):
+            report.differences.append(f"celebrity set: {'not built' if known is None else 'incomplete'} "
+                                      f"({len(celebrities)} authors with pull sets)")
+            if repair:
+                await cache.mark_celebrities_built(celebrities)
+                report.repaired += 1
     return report

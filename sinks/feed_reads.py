@@ -1,8 +1,9 @@
 """Reading a home feed: the Redis feed merged with followed celebrities' pull sets, Cassandra behind it.
 
 - Built feed: the newest ids of the user's feed and of each followed celebrity's pull set (one pipeline),
-  merged newest first. Past the end of a full (capped) feed, or of a pull set, the page continues from
-  Cassandra behind the same cursor, so nothing a followee ever posted is out of reach.
+  merged newest first. A source that is cut (full to the cap, or a page as long as asked) is exact only down to
+  its last entry: the merged page is kept down to the newest such entry, and continues from Cassandra behind
+  it, so nothing a followee ever posted is out of reach or skipped.
 - Missing feed (never built, expired after ``feed_ttl_s`` unread) or Redis down: the page is answered from
   Cassandra at once (a pull-merge of the followees' recent posts), and, Redis permitting, the feed is rebuilt
   in the background for the next read.
@@ -18,11 +19,13 @@ from typing import Literal
 from redis.exceptions import RedisError
 
 from photostream.domain.feeds import merge_newest
-from sinks.feeds import FeedCache, FeedPosts, merged_feed
+from sinks.feeds import FeedCache, FeedPosts, merged_feed, rebuild_pull_sets
 from sinks.graph import GraphReader
 from sinks.safety import SafetyReader
 
 log = logging.getLogger(__name__)
+#: the key of the one pull-set rebuild an API process runs at a time (user ids are UUIDs: no clash)
+PULL_SETS = "pull sets"
 
 Reason = Literal["followed", "celebrity", "history"]
 
@@ -56,14 +59,26 @@ class FeedReader:
                 self._rebuild_soon(user_id)
             return await self._from_cassandra(user_id, before, limit)
         feed_ids, truncated = built
-        celebrities = [c for c in await self._cache.celebrities() if c != user_id]
+        known = await self._cache.celebrities()
+        if known is None:  # Redis lost which authors are pulled: durable state answers until it is rebuilt
+            self._rebuild_pull_sets_soon()
+            return await self._from_cassandra(user_id, before, limit)
+        celebrities = [c for c in known if c != user_id]
         followed = sorted(await self._graph.followed_among(user_id, celebrities)) if celebrities else []
-        pulled = await self._cache.pull_pages(followed, before, limit) if followed else []
-        ids = merge_newest([feed_ids, *pulled], limit)
+        pages = await self._cache.pull_pages(followed, before, limit) if followed else []
+        if any(found is None for found in pages):  # a followed celebrity's pull set is not built
+            self._rebuild_pull_sets_soon()
+            return await self._from_cassandra(user_id, before, limit)
+        sources = [(feed_ids, truncated), *(found for found in pages if found is not None)]
+        ids = merge_newest([found for found, _ in sources], limit)
+        # below the last entry of a cut source, that source may lack posts: keep only what every source vouches for
+        cut = max((found[-1] for found, full in sources if found and (full or len(found) == limit)), default=None)
+        if cut is not None:
+            ids = [p for p in ids if p >= cut]
         reasons: dict[str, Reason] = dict.fromkeys(feed_ids, "followed")
-        reasons.update({p: "celebrity" for found in pulled for p in found if p not in reasons})
-        if len(ids) < limit and (truncated or any(len(found) == limit for found in pulled) or followed):
-            # the Redis side ran out: the rest of history from Cassandra, behind the same cursor
+        reasons.update({p: "celebrity" for found, _ in sources[1:] for p in found if p not in reasons})
+        if len(ids) < limit and (cut is not None or followed or any(full for _, full in sources)):
+            # the Redis side ran out (or was cut): the rest of history from Cassandra, behind the same cursor
             rest = await merged_feed(self._graph, self._posts, user_id, limit, ids[-1] if ids else before, False,
                                      self._safety)
             ids = merge_newest([ids, rest], limit)
@@ -73,6 +88,21 @@ class FeedReader:
     async def _from_cassandra(self, user_id: str, before: str | None, limit: int) -> FeedPage:
         ids = await merged_feed(self._graph, self._posts, user_id, limit, before, False, self._safety)
         return FeedPage(ids, dict.fromkeys(ids, "history"), source="cassandra")
+
+    def _rebuild_pull_sets_soon(self) -> None:
+        """One background rebuild of every pull set and of the celebrity set per API process at a time."""
+        if PULL_SETS in self._rebuilding:
+            return
+        task = asyncio.create_task(self._rebuild_pull_sets())
+        self._rebuilding[PULL_SETS] = task
+        task.add_done_callback(lambda _: self._rebuilding.pop(PULL_SETS, None))
+
+    async def _rebuild_pull_sets(self) -> None:
+        try:
+            authors = await rebuild_pull_sets(self._posts, self._cache, self._cap)
+            log.info("rebuilt the pull sets of %d celebrities from durable state", len(authors))
+        except Exception:  # a background repair: the next read tries again
+            log.exception("rebuilding the pull sets failed")
 
     def _rebuild_soon(self, user_id: str) -> None:
         """One background rebuild per user at a time (the task is kept referenced until it ends)."""

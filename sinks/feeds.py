@@ -120,6 +120,25 @@ def expected_pull_set(posts: list[DeliveredPost]) -> list[str]:
     return [p.post_id for p in posts if p.delivery == "pull" and p.visibility != "private"]
 
 
+#: a member of the celebrity set meaning "this set is complete" (never an id: ids are UUIDs)
+CELEBRITIES_BUILT = "\x00built"
+
+
+async def rebuild_pull_sets(posts: FeedPosts, cache: FeedCache, cap: int) -> list[str]:
+    """After a Redis loss: every author's pull set from durable state (a set some processor built meanwhile is
+    kept), then the celebrity set marked complete; returns the authors with a pull set. A walk over every
+    author: a recovery, never the hot path."""
+    celebrities: list[str] = []
+    async for authors in posts.authors():
+        for author_id in authors:
+            derived = expected_pull_set(await posts.newest(author_id, cap))
+            if derived:
+                celebrities.append(author_id)
+                await cache.replace_pull(author_id, derived, only_if_missing=True)
+    await cache.mark_celebrities_built(celebrities)
+    return celebrities
+
+
 def _chunks(items: Iterable[str]) -> list[list[str]]:
     ordered = sorted(set(items))
     return [ordered[i:i + _IN_CHUNK] for i in range(0, len(ordered), _IN_CHUNK)]
@@ -197,12 +216,15 @@ class FeedCache:
                     await call(chunk, list(ids), pipe)
             await pipe.execute()
 
-    async def pull_add(self, author_id: str, post_ids: list[str]) -> None:
+    async def pull_add(self, author_id: str, post_ids: list[str]) -> bool:
+        """Add to the author's pull set if it is built; False if it is not (then the caller builds it from
+        durable state: a pull set created from one new post would hide the older ones from every reader)."""
         async with self._redis.pipeline(transaction=True) as pipe:
             await self._lists.add(keys=[keys.feed_pull(author_id)],
-                                  args=[self._cap, "create", *newest_first(post_ids)], client=pipe)
+                                  args=[self._cap, "existing", *newest_first(post_ids)], client=pipe)
             pipe.sadd(keys.feed_celebrities(), author_id)
-            await pipe.execute()
+            touched, _ = await pipe.execute()
+        return bool(touched)
 
     async def pull_remove(self, author_id: str, post_ids: list[str]) -> None:
         await self._lists.remove(keys=[keys.feed_pull(author_id)], args=newest_first(post_ids))
@@ -219,15 +241,28 @@ class FeedCache:
         size, ids = found
         return list(ids), int(size) >= self._cap
 
-    async def celebrities(self) -> list[str]:
-        return list(await self._redis.smembers(keys.feed_celebrities()))
+    async def celebrities(self) -> list[str] | None:
+        """Every author with a pull set; None if the set is not known to be complete (never built from durable
+        state, or lost with Redis: then a reader cannot tell a celebrity it follows from anyone else)."""
+        members = await self._redis.smembers(keys.feed_celebrities())
+        if CELEBRITIES_BUILT not in members:
+            return None
+        return [m for m in members if m != CELEBRITIES_BUILT]
 
-    async def pull_pages(self, author_ids: list[str], before: str | None, limit: int) -> list[list[str]]:
+    async def mark_celebrities_built(self, author_ids: Iterable[str]) -> None:
+        """The celebrity set is complete: ``author_ids`` (all authors with a pull set) and the built marker."""
+        await self._redis.sadd(keys.feed_celebrities(), CELEBRITIES_BUILT, *author_ids)
+
+    async def pull_pages(self, author_ids: list[str], before: str | None, limit: int
+                         ) -> list[tuple[list[str], bool] | None]:
+        """Each author's pull-set page older than ``before`` and whether the set is full to the cap (older pull
+        posts may exist only in Cassandra); None for a pull set that is not built."""
         after = pack_id(before) if before else b""
         async with self._redis.pipeline(transaction=False) as pipe:
             for author_id in author_ids:
                 await self._lists.page(keys=[keys.feed_pull(author_id)], args=[after, limit, 0], client=pipe)
-            return [list(found[1]) if found else [] for found in await pipe.execute()]
+            return [(list(found[1]), int(found[0]) >= self._cap) if found else None
+                    for found in await pipe.execute()]
 
     async def _replace(self, key: str, post_ids: list[str], ttl_s: int | None) -> None:
         async with self._redis.pipeline(transaction=True) as pipe:
@@ -241,16 +276,25 @@ class FeedCache:
         """Replace the user's feed with ``post_ids`` (a rebuild), marked built."""
         await self._replace(keys.feed(user_id), post_ids, self._ttl_s)
 
-    async def replace_pull(self, author_id: str, post_ids: list[str]) -> None:
-        if not post_ids:
-            await self._redis.delete(keys.feed_pull(author_id))
-            return
-        await self._replace(keys.feed_pull(author_id), post_ids, None)
+    async def replace_pull(self, author_id: str, post_ids: list[str], only_if_missing: bool = False) -> None:
+        """Write the author's pull set (built, so kept even when empty) and list the author as a celebrity.
+        ``only_if_missing``: leave a pull set someone built meanwhile (it is at least as fresh as ours)."""
+        if not only_if_missing:
+            await self._replace(keys.feed_pull(author_id), post_ids, None)
+        else:
+            building = keys.feed_pull_building(author_id)
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.delete(building)
+                pipe.rpush(building, *newest_first(post_ids)[:self._cap], SENTINEL)
+                pipe.renamenx(building, keys.feed_pull(author_id))
+                pipe.delete(building)
+                await pipe.execute()
         await self._redis.sadd(keys.feed_celebrities(), author_id)
 
-    async def pull_ids(self, author_id: str) -> list[str]:
+    async def pull_ids(self, author_id: str) -> list[str] | None:
+        """The author's whole pull set; None if it is not built."""
         found = await self._lists.page(keys=[keys.feed_pull(author_id)], args=[b"", self._cap, 0])
-        return list(found[1]) if found else []
+        return list(found[1]) if found else None
 
     async def built_feed_owners(self) -> AsyncIterator[str]:
         """Users whose feed is built in Redis (a SCAN: never blocks Redis)."""

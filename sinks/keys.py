@@ -110,8 +110,14 @@ def feed_pull(author_id: str) -> str:
     return f"{_prefix}feed:pull:{{{author_id}}}"
 
 
+def feed_pull_building(author_id: str) -> str:
+    """Where a pull set is assembled before it is renamed into place (same hash slot as :func:`feed_pull`)."""
+    return f"{_prefix}feed:pull:{{{author_id}}}:building"
+
+
 def feed_celebrities() -> str:
-    """Set of authors whose pull sets are non-empty: the candidates a feed read merges."""
+    """Set of authors with a pull set: the candidates a feed read merges (plus a built marker, see
+    ``sinks.feeds.CELEBRITIES_BUILT``)."""
     return _prefix + "feed:celebrities"
 
 

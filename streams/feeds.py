@@ -23,7 +23,14 @@ from typing import Any
 from photostream.domain.feeds import Delivery, delivery_tier
 from photostream.settings import Settings
 from sinks import offsets
-from sinks.feeds import DeliveredPost, FeedCache, FeedPosts, shown_in_feed_of
+from sinks.feeds import (
+    DeliveredPost,
+    FeedCache,
+    FeedPosts,
+    expected_pull_set,
+    rebuild_pull_sets,
+    shown_in_feed_of,
+)
 from sinks.graph import FollowChange, GraphReader, GraphWriter, Pair
 from sinks.safety import SafetyReader
 from streams.engine.records import Record, Reject
@@ -53,8 +60,13 @@ class FeedProcessor:
         self._posts = posts
         self._cache = cache
         self._redis = redis
+        self._celebrities_known = False
 
     async def process(self, batch: list[Record], reject: Reject) -> None:
+        if not self._celebrities_known:  # a new deployment, or Redis lost the set: readers need it complete
+            if await self._cache.celebrities() is None:
+                await rebuild_pull_sets(self._posts, self._cache, self._settings.feed_cap)
+            self._celebrities_known = True
         changes: list[FollowChange] = []
         for record in batch:
             if record.topic == "follow-changed":
@@ -125,7 +137,12 @@ class FeedProcessor:
                 continue
             if post.delivery == "pull":
                 if effect.added:
-                    await self._cache.pull_add(post.author_id, [post.post_id])
+                    if not await self._cache.pull_add(post.author_id, [post.post_id]):
+                        # not built (a first pull post, or Redis lost it): from the durable record, which holds
+                        # this post already (step 2), so no older pull post goes missing from the set
+                        newest = await self._posts.newest(post.author_id, self._settings.feed_cap)
+                        await self._cache.replace_pull(post.author_id, expected_pull_set(newest),
+                                                       only_if_missing=True)
                 else:
                     await self._cache.pull_remove(post.author_id, [post.post_id])
             elif follower_counts.get(post.author_id, 0) > 0:
