@@ -39,3 +39,25 @@ def test_a_subject_that_is_not_a_user_id_is_refused() -> None:
     settings = Settings()
     with pytest.raises(InvalidTokenError):
         verify_access_token(settings, mint_access_token(settings, "admin"))
+
+
+def test_a_verified_token_is_remembered_but_still_expires_and_is_bound_to_its_key() -> None:
+    from api import auth as auth_module
+    from photostream.settings import Settings
+    from producers.ids import new_id
+
+    ours = Settings(dev_mode=True, jwt_secret="s" * 40)
+    theirs = Settings(dev_mode=True, jwt_secret="t" * 40)
+    user = new_id()
+    token = auth_module.mint_access_token(ours, user, ttl_s=60)
+    assert auth_module.decode_access_token(ours, token).user_id == user
+    assert token in auth_module._verified  # the second use skips the signature check...
+    assert auth_module.decode_access_token(ours, token).user_id == user
+    with pytest.raises(auth_module.InvalidTokenError):  # ...but never under another key
+        auth_module.decode_access_token(theirs, token)
+    claims = auth_module._verified[token][1]
+    auth_module._verified[token] = (auth_module._verified[token][0],
+                                    auth_module.AccessClaims(claims.user_id, claims.jti, 0))
+    with pytest.raises(auth_module.InvalidTokenError, match="expired"):  # expiry is checked on every use
+        auth_module.decode_access_token(ours, token)
+    assert token not in auth_module._verified
