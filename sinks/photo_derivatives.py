@@ -2,17 +2,22 @@
 
 Written by ``streams.photos`` (absolute upserts of values that are pure functions of the original, so replays
 write the same row); read by hydration (``api.hydrate``), one ``IN`` query per page, so feed and post items can
-show a placeholder while the photo loads.
+show a placeholder while the photo loads. A blurhash never changes once derived (a pure function of the
+original), so each reader process remembers the ones it has seen (bounded LRU) and asks Cassandra only for the
+rest: a hot feed page costs no placeholder read at all.
 """
 
 from __future__ import annotations
 
+from cachetools import LRUCache
 from cassandra.cluster import Session
 
 from sinks.cassandra import execute
 
 #: image ids per multi-partition read
 _IN_CHUNK = 100
+#: placeholders remembered per process (~100 B each)
+_REMEMBERED = 200_000
 
 
 class PhotoDerivatives:
@@ -21,17 +26,26 @@ class PhotoDerivatives:
         self._w = session.prepare(
             "INSERT INTO photo_derivatives (image_id, blurhash, prerendered, derived_at) VALUES (?, ?, ?, ?)")
         self._q = session.prepare("SELECT image_id, blurhash, prerendered FROM photo_derivatives WHERE image_id IN ?")
+        self._known: LRUCache[str, str] = LRUCache(maxsize=_REMEMBERED)
 
     async def record(self, image_id: str, blurhash: str | None, prerendered: set[int], derived_at_ms: int) -> None:
         await execute(self._session, self._w, (image_id, blurhash, prerendered, derived_at_ms))
 
     async def blurhashes(self, image_ids: list[str]) -> dict[str, str]:
-        """The placeholders known for ``image_ids`` (an image not derived yet is absent)."""
+        """The placeholders known for ``image_ids`` (an image not derived yet is absent, and asked again)."""
         found: dict[str, str] = {}
-        wanted = list(dict.fromkeys(image_ids))
+        wanted: list[str] = []
+        for image_id in dict.fromkeys(image_ids):
+            known = self._known.get(image_id)
+            if known is None:
+                wanted.append(image_id)
+            else:
+                found[image_id] = known
         for start in range(0, len(wanted), _IN_CHUNK):
             rows = await execute(self._session, self._q, (wanted[start:start + _IN_CHUNK],))
-            found.update({str(row.image_id): str(row.blurhash) for row in rows if row.blurhash})
+            for row in rows:
+                if row.blurhash:
+                    found[str(row.image_id)] = self._known[str(row.image_id)] = str(row.blurhash)
         return found
 
     async def derived(self, image_ids: list[str]) -> dict[str, set[int]]:
