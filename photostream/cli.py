@@ -33,18 +33,34 @@ def _logging() -> None:
 
 
 @stack_app.command("up")
-def stack_up() -> None:
+def stack_up(
+    kafka_brokers: Annotated[int | None, typer.Option(
+        help="Kafka nodes: 1, or N combined KRaft nodes with replication 3 (default: KAFKA_BROKERS)")] = None,
+    only: Annotated[str, typer.Option(help="start only this service: 'kafka' (then no migrations)")] = "",
+) -> None:
     """Install what is missing, start every service, wait for health, migrate, create topics."""
-    from photostream.stack import manager
+    from photostream.settings import Settings
+    from photostream.stack import kafka, manager
     from photostream.stack.base import StackError
 
     _logging()
+    if only not in ("", "kafka"):
+        typer.echo(f"--only supports 'kafka', not {only!r}", err=True)
+        raise typer.Exit(2)
+    settings = get_settings() if kafka_brokers is None else Settings(kafka_brokers=kafka_brokers)
+
+    def report(line: str) -> None:
+        typer.echo(line, err=True)
+
     try:
-        rows = manager.up(get_settings(), report=lambda line: typer.echo(line, err=True))
+        rows = [node.status() for node in kafka.up(settings, report)] if only else manager.up(settings, report)
     except StackError as exc:
         typer.echo(f"stack up failed: {exc}", err=True)
         raise typer.Exit(1) from None
     typer.echo(manager.format_table(rows))
+    if kafka_brokers is not None and kafka_brokers != get_settings().kafka_brokers:
+        typer.echo(f"other commands reach this Kafka with PHOTOSTREAM_KAFKA_BROKERS={kafka_brokers} "
+                   f"(bootstrap {settings.kafka_bootstrap_servers})", err=True)
 
 
 @stack_app.command("down")

@@ -24,6 +24,8 @@ DEV_JWT_SECRET = "photostream-dev-only-secret-change-me-0123456789"
 DEV_S3_SECRET = "photostream-dev-secret"
 #: shortest HMAC secret accepted outside development (RFC 7518 §3.2: at least the hash's 256 bits)
 MIN_SECRET_BYTES = 32
+#: node i (1..N) of the multi-node Kafka profile listens on the ``kafka_cluster_*`` ports plus this times (i - 1)
+KAFKA_NODE_PORT_STRIDE = 100
 
 
 class Settings(BaseSettings):
@@ -43,6 +45,17 @@ class Settings(BaseSettings):
     kafka_port: int = 19092
     kafka_controller_port: int = 19093
     kafka_heap: str = "768m"
+    #: Kafka nodes `photostream stack up` runs: 1 (the single node above, the default), or N combined
+    #: broker+controller KRaft nodes (all voters; replication factor min(N, 3), ``min.insync.replicas`` one less)
+    #: on the ``kafka_cluster_*`` ports; then the bootstrap list and replication factor below default to theirs
+    kafka_brokers: int = Field(default=1, ge=1, le=9)
+    #: node i's client, controller and JMX exporter ports are these + 100 * (i - 1): 19192/19292/19392,
+    #: 19194/19294/19394 and 19171/19271/19371 for three nodes (19193 is Alertmanager's)
+    kafka_cluster_port: int = 19192
+    kafka_cluster_controller_port: int = 19194
+    kafka_cluster_jmx_exporter_port: int = 19171
+    #: each node's JVM heap: three nodes share a small machine with everything else
+    kafka_cluster_heap: str = "384m"
     cassandra_storage_port: int = 17000
     cassandra_heap: str = "1g"
     redis_port: int = 16379
@@ -249,6 +262,19 @@ class Settings(BaseSettings):
                 self.app_id = app_id_for(self.namespace, self.app_id)
             if "cassandra_keyspace" not in self.model_fields_set:
                 self.cassandra_keyspace = keyspace_for(self.namespace, self.cassandra_keyspace)
+        return self
+
+    @model_validator(mode="after")
+    def _kafka_cluster_defaults(self) -> Settings:
+        """With the multi-node profile, clients bootstrap from every node and topics get 3 replicas, unless
+        those were set explicitly."""
+        if self.kafka_brokers > 1:
+            if "kafka_bootstrap_servers" not in self.model_fields_set:
+                self.kafka_bootstrap_servers = ",".join(
+                    f"127.0.0.1:{self.kafka_cluster_port + KAFKA_NODE_PORT_STRIDE * i}"
+                    for i in range(self.kafka_brokers))
+            if "kafka_replication_factor" not in self.model_fields_set:
+                self.kafka_replication_factor = min(3, self.kafka_brokers)
         return self
 
     @property

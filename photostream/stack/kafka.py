@@ -7,17 +7,27 @@ Maven is needed on the machine.
 Broker metrics: the Prometheus JMX exporter java agent (Maven Central ``io.prometheus.jmx:
 jmx_prometheus_javaagent``, fetched by the same pom into its own folder) runs inside the broker's JVM and serves
 ``/metrics`` on ``KAFKA_JMX_EXPORTER_PORT``; :data:`JMX_EXPORTER_YAML` picks the MBeans worth a series.
+
+The ``KAFKA_BROKERS=N`` profile (``photostream stack up --kafka-brokers 3``) runs N such combined nodes instead
+(:class:`KafkaNode`, all N KRaft voters) on the ``KAFKA_CLUSTER_*`` ports, with replication factor 3 and
+``min.insync.replicas`` 2, so one node can be killed without losing an acknowledged record; the single node
+above stays the default (the suite and the demo use it).
 """
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import fcntl
 import socket
-from collections.abc import Sequence
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from confluent_kafka.admin import AdminClient
 
-from photostream.settings import PROJECT_ROOT
+from photostream.settings import KAFKA_NODE_PORT_STRIDE, PROJECT_ROOT, Settings
 from photostream.stack.base import Service, StackError, run_checked
 from photostream.stack.maven import collect_runtime_jars, java_binary
 
@@ -103,8 +113,24 @@ class KafkaService(Service):
     start_timeout_s = 60.0
 
     @property
+    def client_port(self) -> int:
+        return self.settings.kafka_port
+
+    @property
+    def controller_port(self) -> int:
+        return self.settings.kafka_controller_port
+
+    @property
+    def jmx_exporter_port(self) -> int:
+        return self.settings.kafka_jmx_exporter_port
+
+    @property
+    def heap(self) -> str:
+        return self.settings.kafka_heap
+
+    @property
     def address(self) -> str:
-        return f"127.0.0.1:{self.settings.kafka_port}"
+        return f"127.0.0.1:{self.client_port}"
 
     @property
     def lib(self) -> Path:
@@ -138,7 +164,7 @@ class KafkaService(Service):
     @property
     def metrics_address(self) -> str:
         """Where the broker's JMX exporter serves ``/metrics``."""
-        return f"127.0.0.1:{self.settings.kafka_jmx_exporter_port}"
+        return f"127.0.0.1:{self.jmx_exporter_port}"
 
     # --- install / configure ------------------------------------------------------------------------
     def install(self) -> None:
@@ -158,8 +184,8 @@ class KafkaService(Service):
             "node.id": str(NODE_ID),
             # static voters work on 3.9 and 4.x alike and need no --standalone at format time
             "controller.quorum.voters": f"{NODE_ID}@127.0.0.1:{s.kafka_controller_port}",
-            "listeners": f"PLAINTEXT://127.0.0.1:{s.kafka_port},CONTROLLER://127.0.0.1:{s.kafka_controller_port}",
-            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{s.kafka_port}",
+            "listeners": f"PLAINTEXT://127.0.0.1:{self.client_port},CONTROLLER://127.0.0.1:{self.controller_port}",
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.client_port}",
             "inter.broker.listener.name": "PLAINTEXT",
             "controller.listener.names": "CONTROLLER",
             "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
@@ -192,8 +218,7 @@ class KafkaService(Service):
         if (self.log_dir / "meta.properties").exists():
             return
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        uuid_out = run_checked(self._java("kafka.tools.StorageTool", "random-uuid"))
-        cluster_id = uuid_out.strip().splitlines()[-1]
+        cluster_id = self.cluster_id()
         run_checked(
             self._java(
                 "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self.server_properties)
@@ -202,10 +227,14 @@ class KafkaService(Service):
         if not (self.log_dir / "meta.properties").exists():
             raise StackError(f"formatting Kafka storage left no meta.properties in {self.log_dir}")
 
+    def cluster_id(self) -> str:
+        """A fresh id for formatting this node's storage."""
+        uuid_out = run_checked(self._java("kafka.tools.StorageTool", "random-uuid"))
+        return uuid_out.strip().splitlines()[-1]
+
     def _refuse_busy_ports(self) -> None:
         """Fail clearly instead of with a bind error buried in the log (or a foreign broker's health)."""
-        for port in (self.settings.kafka_port, self.settings.kafka_controller_port,
-                     self.settings.kafka_jmx_exporter_port):
+        for port in (self.client_port, self.controller_port, self.jmx_exporter_port):
             with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
                 sock.settimeout(0.5)
                 if sock.connect_ex(("127.0.0.1", port)) == 0:
@@ -227,7 +256,7 @@ class KafkaService(Service):
 
     # --- run ----------------------------------------------------------------------------------------
     def command(self) -> Sequence[str]:
-        heap = self.settings.kafka_heap
+        heap = self.heap
         jvm = [
             f"-Xms{heap}",
             f"-Xmx{heap}",
@@ -276,3 +305,145 @@ class KafkaService(Service):
         if not metadata.brokers:
             raise StackError(f"Kafka at {self.settings.kafka_bootstrap_servers} answered with no brokers")
         return self.installed_version()
+
+
+class KafkaNode(KafkaService):
+    """Node ``node_id`` (1..N) of the ``KAFKA_BROKERS=N`` profile: broker and controller, one of N voters.
+
+    Each node has its own ports (the ``KAFKA_CLUSTER_*`` ports plus 100 per node), data, config, log and pid
+    file; the jars are shared (``opt/kafka``). Every node is formatted with the one cluster id kept in the
+    stack's config folder, since nodes formatted with different ids refuse each other.
+    """
+
+    start_timeout_s = 120.0  # three JVMs starting at once on a small machine
+
+    def __init__(self, settings: Settings, node_id: int) -> None:
+        self.node_id = node_id
+        self.name = f"kafka-{node_id}"
+        super().__init__(settings)
+        self.home = self.root / "opt" / "kafka"  # one copy of the jars for every node
+
+    def _port(self, base: int) -> int:
+        return base + KAFKA_NODE_PORT_STRIDE * (self.node_id - 1)
+
+    @property
+    def client_port(self) -> int:
+        return self._port(self.settings.kafka_cluster_port)
+
+    @property
+    def controller_port(self) -> int:
+        return self._port(self.settings.kafka_cluster_controller_port)
+
+    @property
+    def jmx_exporter_port(self) -> int:
+        return self._port(self.settings.kafka_cluster_jmx_exporter_port)
+
+    @property
+    def heap(self) -> str:
+        return self.settings.kafka_cluster_heap
+
+    def owns(self, cmdline: bytes) -> bool:
+        """Ours only if it runs this node's config: every node shares ``home`` (the jars) and ``root``."""
+        return str(self.server_properties).encode() in cmdline
+
+    def install(self) -> None:
+        """The nodes install in parallel into one folder: one at a time, the others then find it done."""
+        with _file_lock(self.root / "opt" / "kafka.install.lock"):
+            super().install()
+
+    def server_config(self) -> dict[str, str]:
+        """The single node's settings, with N voters and the cluster's replication: 3 copies of every partition
+        (internal topics too) and acks=all needing 2 of them, so one node may die without losing a record."""
+        s = self.settings
+        replication = min(3, s.kafka_brokers)
+        min_isr = str(max(1, replication - 1))
+        voters = ",".join(
+            f"{node.node_id}@127.0.0.1:{node.controller_port}" for node in cluster_nodes(s)
+        )
+        return {
+            **super().server_config(),
+            "node.id": str(self.node_id),
+            "controller.quorum.voters": voters,
+            "default.replication.factor": str(replication),
+            "min.insync.replicas": min_isr,
+            "offsets.topic.replication.factor": str(replication),
+            "transaction.state.log.replication.factor": str(replication),
+            "transaction.state.log.min.isr": min_isr,
+            "share.coordinator.state.topic.replication.factor": str(replication),
+            "share.coordinator.state.topic.min.isr": min_isr,
+            # never elect a replica that missed acknowledged records (Kafka's default, stated because it is
+            # what "0 lost" rests on)
+            "unclean.leader.election.enable": "false",
+        }
+
+    def cluster_id(self) -> str:
+        """The one id every node is formatted with: made by the first node to format, read by the others."""
+        path = self.root / "conf" / "kafka-cluster.id"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with _file_lock(path.with_suffix(".lock")):
+            if not path.exists():
+                # what Kafka's Uuid.randomUuid().toString() gives: 16 random bytes, url-safe base64, unpadded
+                path.write_text(base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode())
+            return path.read_text().strip()
+
+    def check_health(self) -> str:
+        """This node answers metadata and lists itself among the brokers (registered with the quorum, unfenced)."""
+        with socket.create_connection(("127.0.0.1", self.client_port), timeout=1.0):
+            pass
+        admin = AdminClient(
+            {
+                "bootstrap.servers": self.address,
+                "socket.timeout.ms": 2000,
+                "socket.connection.setup.timeout.ms": 2000,
+                "reconnect.backoff.max.ms": 500,
+                "log_level": 0,
+            }
+        )
+        metadata = admin.list_topics(timeout=3)
+        if self.node_id not in metadata.brokers:
+            raise StackError(f"{self.name} at {self.address} is not (yet) a registered broker")
+        return self.installed_version()
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """An exclusive lock between threads and processes (each call opens its own file description)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def cluster_nodes(settings: Settings) -> list[KafkaNode]:
+    """The N nodes of the ``KAFKA_BROKERS=N`` profile (for any N, e.g. to write one node's voter list)."""
+    return [KafkaNode(settings, node_id) for node_id in range(1, settings.kafka_brokers + 1)]
+
+
+def kafka_services(settings: Settings) -> list[KafkaService]:
+    """What the stack runs for Kafka: the single node by default, the N nodes with ``KAFKA_BROKERS=N``."""
+    if settings.kafka_brokers == 1:
+        return [KafkaService(settings)]
+    return list(cluster_nodes(settings))
+
+
+def up(settings: Settings, report: Callable[[str], None]) -> list[KafkaService]:
+    """Only Kafka (``photostream stack up --only kafka``): install, start every node, wait until each is a
+    registered broker, create the catalog's topics. Lets a second Kafka (another ``STACK_DIR`` and profile) run
+    beside a running stack without touching it."""
+    from photostream.topics_admin import ensure_topics
+
+    nodes = kafka_services(settings)
+    for node in nodes:
+        node.install()
+    for node in nodes:  # all before waiting: a node is healthy only once a quorum of voters runs
+        if node.health() is None:
+            node.start()
+    with ThreadPoolExecutor(max_workers=len(nodes)) as pool:
+        for node, version in zip(nodes, pool.map(lambda n: n.wait_healthy(), nodes), strict=True):
+            report(f"{node.name} healthy at {node.address} (Kafka {version})")
+    created = ensure_topics(settings)
+    report(f"topics created: {len(created)} (replication factor {settings.kafka_replication_factor})")
+    return nodes

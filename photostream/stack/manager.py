@@ -12,7 +12,7 @@ from photostream.settings import Settings
 from photostream.stack.alertmanager import AlertmanagerService
 from photostream.stack.base import Service, ServiceStatus, StackError
 from photostream.stack.cassandra import CassandraService
-from photostream.stack.kafka import KafkaService
+from photostream.stack.kafka import kafka_services
 from photostream.stack.prometheus import PrometheusService
 from photostream.stack.redis import RedisService
 from photostream.stack.s3 import S3Service
@@ -28,7 +28,7 @@ def services(settings: Settings) -> list[Service]:
         S3Service(settings),
         AlertmanagerService(settings),  # before Prometheus, which sends it alerts
         PrometheusService(settings),
-        KafkaService(settings),
+        *kafka_services(settings),  # one node, or the KAFKA_BROKERS=N profile's N nodes
         CassandraService(settings),
     ]
 
