@@ -45,6 +45,7 @@ class AccountPurge:
             "following": p("SELECT followee_id AS id FROM following WHERE follower_id = ?"),
             "followers": p("SELECT follower_id AS id FROM followers WHERE followee_id = ?"),
             "likes": p("SELECT post_id AS id FROM likes_by_user WHERE user_id = ?"),
+            "unread_by": p("SELECT user_id AS id, unsent_up_to FROM unread_by_sender WHERE sender_id = ?"),
             "relations": p("SELECT other_id AS id FROM user_relations WHERE user_id = ?"),
         }
         self._q_comments = p("SELECT comment_id, post_id FROM comments_by_user WHERE user_id = ?")
@@ -58,7 +59,8 @@ class AccountPurge:
             ("user_relations", "user_id"), ("muted_tags", "user_id"), ("presence", "user_id"),
             ("follow_requests", "followee_id"))}
         self._d_plain = {table: p(f"DELETE FROM {table} WHERE {column} = ?") for table, column in (
-            ("unread_pairs", "user_id"), ("likes_by_user", "user_id"), ("refresh_families", "user_id"),
+            ("unread_pairs", "user_id"), ("unread_by_sender", "sender_id"), ("likes_by_user", "user_id"),
+            ("refresh_families", "user_id"),
             ("uploads_by_user", "user_id"), ("image_files", "image_id"), ("image_uploads", "image_id"),
             ("photo_derivatives", "image_id"), ("post_images", "image_id"))}
         self._erase_post = p("UPDATE posts USING TIMESTAMP ? SET caption = null, image_ids = null, "
@@ -76,7 +78,9 @@ class AccountPurge:
     async def footprint(self, user_id: str) -> Footprint:
         posts, following, followers, likes = await asyncio.gather(
             *(self._ids(q, user_id) for q in ("posts", "following", "followers", "likes")))
-        return Footprint(posts, following, followers, likes)
+        unread_by = [(row.id, row.unsent_up_to) async for page in
+                     pages(self._session, self._q["unread_by"], (user_id,), _PAGE) for row in page if row.unsent_up_to]
+        return Footprint(posts, following, followers, likes, unread_by)
 
     async def comments(self, user_id: str) -> dict[str, list[str]]:
         """The account's comment ids, by post."""
@@ -129,7 +133,7 @@ class AccountPurge:
             *(self._run(self._d_relation, (micros, other, user_id)) for other in others),
             *(self._run(self._d_by_user[t], (micros, user_id))
               for t in ("users", "tag_settings", "user_relations", "muted_tags", "presence", "follow_requests")),
-            *(self._run(self._d_plain[t], (user_id,)) for t in ("unread_pairs", "likes_by_user")))
+            *(self._run(self._d_plain[t], (user_id,)) for t in ("unread_pairs", "unread_by_sender", "likes_by_user")))
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.delete(keys.user_profile(user_id), keys.feed(user_id), keys.feed_pull(user_id),
                         keys.unread_senders(user_id), keys.presence(user_id), keys.presence_connections(user_id),

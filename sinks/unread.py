@@ -56,6 +56,8 @@ class UnreadPairs:
         self._q_users = prepare("SELECT DISTINCT user_id FROM unread_pairs")
         self._w_pair = prepare("INSERT INTO unread_pairs (user_id, sender_id, unsent_up_to, read_up_to) "
                                "VALUES (?, ?, ?, ?)")
+        #: the sender-side index (an account deletion finds whose badges the account is in)
+        self._w_by_sender = prepare("INSERT INTO unread_by_sender (sender_id, user_id, unsent_up_to) VALUES (?, ?, ?)")
 
     async def _run(self, statement: Any, params: Any = None) -> Any:
         async with self._gate:
@@ -92,7 +94,9 @@ class UnreadPairs:
                 size = 0
             for sender, marks in found:
                 batches[-1].add(self._w_pair, (user, sender, marks.unsent_up_to, marks.read_up_to))
-            size += len(found)
+                if marks.unread:  # (a read pair needs no retraction when its sender's account goes)
+                    batches[-1].add(self._w_by_sender, (sender, user, marks.unsent_up_to))
+            size += 2 * len(found)
         await asyncio.gather(*(self._run(batch) for batch in batches))
 
     async def of_user(self, user_id: str) -> list[tuple[str, PairMarks]]:

@@ -3,8 +3,9 @@
 A deleted account's posts, follows and likes are retracted through the paths every other retraction takes:
 one ``post-deleted`` per post (feeds, hashtag counts, people tags and grids follow), one ``follow-changed``
 unfollow per edge in either direction (feeds and follower counts follow), one ``like-changed`` unlike per
-like (like counts, popularity and notifications follow). So every view stays a projection of its topics, and
-`photostream rebuild` derives the same result.
+like (like counts, popularity and notifications follow), and one ``MESSAGES_READ`` per person holding the
+account's unread messages, up to the newest of them (it leaves their badges as if they had read it).
+So every view stays a projection of its topics, and `photostream rebuild` derives the same result.
 
 Ids derive from the deletion's event id and the subject, and every event carries the deletion's time: a purge
 replayed before its effects were applied re-emits the same facts (duplicates, not new ones); one replayed
@@ -14,7 +15,7 @@ after finds nothing left and emits nothing.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from producers.ids import deterministic_id
@@ -35,16 +36,18 @@ class Deletion:
 
 @dataclass(frozen=True)
 class Footprint:
-    """What the account left that others see: its posts, both directions of its follows, its likes."""
+    """What the account left that others see: its posts, both directions of its follows, its likes, and the
+    messages it sent that wait unread in others' badges (recipient, newest such message id)."""
 
     posts: list[str]
     following: list[str]
     followers: list[str]
     liked_posts: list[str]
+    unread_by: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
-        return not (self.posts or self.following or self.followers or self.liked_posts)
+        return not (self.posts or self.following or self.followers or self.liked_posts or self.unread_by)
 
 
 def retractions(deletion: Deletion, footprint: Footprint) -> list[tuple[str, dict[str, Any]]]:
@@ -63,4 +66,6 @@ def retractions(deletion: Deletion, footprint: Footprint) -> list[tuple[str, dic
             for f in footprint.followers if f != user]
     out += [("like-changed", fields("unlike", [p], post_id=p, user_id=user, action="unlike"))
             for p in footprint.liked_posts]
+    out += [("MESSAGES_READ", fields("read", [r, up_to], user_id=r, sender_id=user, read_up_to_msg_id=up_to))
+            for r, up_to in footprint.unread_by if r != user]
     return out

@@ -92,6 +92,7 @@ def build_world(client: httpx.Client, settings: Settings, publisher: Publisher) 
     accepted(client.post(f"/posts/{others_post['id']}/like", headers=leaver.headers))
     accepted(client.post(f"/posts/{others_post['id']}/comments", headers=leaver.headers, json={"text": text}))
     publisher.publish(events.message_unsent(src=author.id, dest=leaver.id, msg_id=new_id()))
+    publisher.publish(events.message_unsent(src=leaver.id, dest=author.id, msg_id=new_id()))  # in their badge
     rendered = client.get(f"/images/{image}", params={"w": 320}, headers=leaver.headers, follow_redirects=True)
     assert rendered.status_code == 200, rendered.text
     world = World(leaver, fans, author, post["id"], image, tag, others_post["id"], text)
@@ -102,7 +103,7 @@ def build_world(client: httpx.Client, settings: Settings, publisher: Publisher) 
 
 EVERYTHING_THERE = {"profile": 200, "post": 200, "in_fan_feeds": [True, True], "tag_count": 1, "likes": 1,
                     "comments": 1, "comment_texts": 1, "author_followers": 1, "fans_following": [1, 1],
-                    "badge": 1, "original": True, "renders": True}
+                    "badge": 1, "in_authors_badge": True, "original": True, "renders": True}
 
 
 def snapshot(client: httpx.Client, settings: Settings, world: World) -> dict[str, Any]:
@@ -125,6 +126,7 @@ def snapshot(client: httpx.Client, settings: Settings, world: World) -> dict[str
         "fans_following": [client.get(f"/users/{f.id}", headers=viewer).json()["counts"]["following"]
                            for f in world.fans],
         "badge": len(sync_client(settings).smembers(keys.unread_senders(world.leaver.id))),
+        "in_authors_badge": sync_client(settings).sismember(keys.unread_senders(world.author.id), world.leaver.id),
         "original": s3.size_of(storage, settings, f"photos/{world.leaver.id}/{world.image}") is not None,
         "renders": any(page for page in s3.object_pages(storage, settings, f"renders/{world.image}/")),
     }
@@ -133,7 +135,7 @@ def snapshot(client: httpx.Client, settings: Settings, world: World) -> dict[str
 
 NOTHING_LEFT = {"profile": 404, "post": 404, "in_fan_feeds": [False, False], "tag_count": 0, "likes": 0,
                 "comments": 0, "comment_texts": 0, "author_followers": 0, "fans_following": [0, 0], "badge": 0,
-                "original": False, "renders": False}
+                "in_authors_badge": False, "original": False, "renders": False}
 
 
 @pytest.fixture()
