@@ -64,11 +64,17 @@ def stack_up(
 
 
 @stack_app.command("down")
-def stack_down() -> None:
+def stack_down(
+    only: Annotated[str, typer.Option(help="stop only this service: 'kafka' (its node or nodes)")] = "",
+) -> None:
     """Stop only the processes `up` started."""
-    from photostream.stack import manager
+    from photostream.stack import kafka, manager
 
-    stopped = manager.down(get_settings())
+    if only not in ("", "kafka"):
+        typer.echo(f"--only supports 'kafka', not {only!r}", err=True)
+        raise typer.Exit(2)
+    settings = get_settings()
+    stopped = [n.name for n in kafka.kafka_services(settings) if n.stop()] if only else manager.down(settings)
     typer.echo("stopped: " + (", ".join(stopped) or "nothing was running"))
 
 

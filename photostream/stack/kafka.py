@@ -374,6 +374,11 @@ class KafkaNode(KafkaService):
             # never elect a replica that missed acknowledged records (Kafka's default, stated because it is
             # what "0 lost" rests on)
             "unclean.leader.election.enable": "false",
+            # a killed node is fenced (its partitions get new leaders, acks=all stops waiting for it) after 4 s
+            # without a heartbeat instead of Kafka's 9 s: the whole failover must fit in PUBLISH_TIMEOUT_S, or
+            # records time out and the idempotent producer's epoch bump re-sends batches already written
+            "broker.heartbeat.interval.ms": "1000",
+            "broker.session.timeout.ms": "4000",
         }
 
     def cluster_id(self) -> str:
