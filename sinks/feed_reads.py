@@ -38,6 +38,21 @@ class FeedPage:
     source: Literal["redis", "cassandra"] = "redis"
 
 
+def vouched_down_to(sources: list[tuple[list[str], bool]], before: str | None, limit: int) -> str | None:
+    """The oldest id down to which every source of a page (its ids below ``before``, and whether it is full to
+    the cap) is exact; None if all are exact to their ends. A source full to the cap, or whose page is as long
+    as asked, is exact only down to its last entry; a full one with nothing below ``before`` is exact only
+    above the cursor, so it vouches for nothing on this page (ignoring it would let the page skip, down to the
+    other sources' entries, the posts only Cassandra holds: a page after the first lost them)."""
+    floors = []
+    for found, full in sources:
+        if found and (full or len(found) == limit):
+            floors.append(found[-1])
+        elif full and before is not None:
+            floors.append(before)
+    return max(floors, default=None)
+
+
 class FeedReader:
     def __init__(self, graph: GraphReader, posts: FeedPosts, cache: FeedCache, cap: int,
                  safety: SafetyReader | None = None) -> None:
@@ -72,7 +87,7 @@ class FeedReader:
         sources = [(feed_ids, truncated), *(found for found in pages if found is not None)]
         ids = merge_newest([found for found, _ in sources], limit)
         # below the last entry of a cut source, that source may lack posts: keep only what every source vouches for
-        cut = max((found[-1] for found, full in sources if found and (full or len(found) == limit)), default=None)
+        cut = vouched_down_to(sources, before, limit)
         if cut is not None:
             ids = [p for p in ids if p >= cut]
         reasons: dict[str, Reason] = dict.fromkeys(feed_ids, "followed")
