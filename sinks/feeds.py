@@ -102,11 +102,13 @@ class FeedPosts:
         await asyncio.gather(self._run(self._w_deleted[0], (micros, author_id, post_id)),
                              self._run(self._w_deleted[1], (micros, author_id, post_id)))
 
-    async def newest(self, author_id: str, limit: int, before: str | None = None) -> list[DeliveredPost]:
-        """The author's newest live posts (older than ``before``), newest first."""
+    async def newest(self, author_id: str, limit: int, before: str | None = None,
+                     with_deleted: bool = False) -> list[DeliveredPost]:
+        """The author's newest live posts (older than ``before``), newest first; ``with_deleted`` keeps deleted
+        ones too (what a removal must reach: a feed may still hold a post deleted in the same batch)."""
         rows = await (self._run(self._q_older, (author_id, before, limit)) if before
                       else self._run(self._q_newest, (author_id, limit)))
-        return [p for p in map(self._post, rows.current_rows) if not p.deleted]
+        return [p for p in map(self._post, rows.current_rows) if with_deleted or not p.deleted]
 
 
     async def authors(self) -> AsyncIterator[list[str]]:

@@ -170,17 +170,25 @@ class FeedProcessor:
     async def _settle_pairs(self, pairs: dict[Pair, bool]) -> None:
         """Each touched pair's outcome: a follower's feed gains the followee's newest posts (back-fill, up
         to the cap) or loses them all (unfollow)."""
-        followees = {followee for _, followee in pairs}
-        newest = dict(zip(followees, await asyncio.gather(
-            *(self._posts.newest(f, self._settings.feed_cap) for f in followees)), strict=True))
         hidden = await self._hidden_pairs([pair for pair, following in pairs.items() if following])
+        kept = {pair for pair, following in pairs.items() if following and pair not in hidden}
+        cap = self._settings.feed_cap
+        # a back-fill takes the followee's newest live posts (what a rebuild derives); a removal also takes the
+        # deleted ones, since the feed may still hold a post deleted in this very batch (an account deletion
+        # unfollows and deletes together, and the delete's fan-out no longer finds this follower)
+        live_of = sorted({followee for _, followee in kept})
+        all_of = sorted({followee for pair in pairs if pair not in kept for followee in pair[1:]})
+        found = await asyncio.gather(*(self._posts.newest(f, cap) for f in live_of),
+                                     *(self._posts.newest(f, cap, with_deleted=True) for f in all_of))
+        live, everything = dict(zip(live_of, found[:len(live_of)], strict=True)), \
+            dict(zip(all_of, found[len(live_of):], strict=True))
         adds: dict[str, list[str]] = defaultdict(list)
         removes: dict[str, list[str]] = defaultdict(list)
-        for (follower, followee), following in pairs.items():
-            if following and (follower, followee) not in hidden:
-                adds[follower] += [p.post_id for p in newest[followee] if shown_in_feed_of(follower, p, True)]
+        for (follower, followee) in pairs:
+            if (follower, followee) in kept:
+                adds[follower] += [p.post_id for p in live[followee] if shown_in_feed_of(follower, p, True)]
             else:
-                removes[follower] += [p.post_id for p in newest[followee]]
+                removes[follower] += [p.post_id for p in everything[followee]]
         await self._cache.add({f: ids for f, ids in adds.items() if ids})
         await self._cache.remove({f: ids for f, ids in removes.items() if ids})
 
