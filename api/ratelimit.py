@@ -16,31 +16,8 @@ from redis.exceptions import NoScriptError
 
 from sinks import keys
 
-# KEYS[1]=bucket; ARGV: capacity, refill per second, now (s, float), cost. Returns {allowed, retry_after_ms}.
-_TAKE = """
-local capacity = tonumber(ARGV[1])
-local rate = tonumber(ARGV[2])
-local now = tonumber(ARGV[3])
-local cost = tonumber(ARGV[4])
-local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
-local tokens = tonumber(state[1]) or capacity
-local ts = tonumber(state[2]) or now
-tokens = math.min(capacity, tokens + math.max(0, now - ts) * rate)
-local allowed = 0
-local retry_ms = 0
-if tokens >= cost then
-  tokens = tokens - cost
-  allowed = 1
-else
-  retry_ms = math.ceil((cost - tokens) / rate * 1000)
-end
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
-redis.call('PEXPIRE', KEYS[1], math.ceil(capacity / rate * 1000) + 1000)
-return {allowed, retry_ms}
-"""
-_TAKE_SHA = hashlib.sha1(_TAKE.encode()).hexdigest()
-
-# KEYS[1]=bucket; ARGV: capacity, refill per second, now, wanted. Grants min(wanted, whole tokens available).
+# KEYS[1]=bucket; ARGV: capacity, refill per second, now (s, float), wanted. Grants min(wanted, whole tokens
+# available); returns {granted, ms until one token is free (when none was granted)}.
 _LEASE = """
 local capacity = tonumber(ARGV[1])
 local rate = tonumber(ARGV[2])
@@ -129,10 +106,6 @@ async def _lease(redis: Any, key: str, limit: Limit, want: int) -> tuple[int, in
 
 
 async def _take(redis: Any, key: str, limit: Limit) -> Decision:
-    rate = limit.per_minute / 60.0
-    args = (limit.burst, rate, time.time(), 1)
-    try:
-        allowed, retry_ms = await redis.evalsha(_TAKE_SHA, 1, key, *args)
-    except NoScriptError:  # first use on this server (or after SCRIPT FLUSH / a restart)
-        allowed, retry_ms = await redis.eval(_TAKE, 1, key, *args)
-    return Decision(bool(int(allowed)), max(1, math.ceil(int(retry_ms) / 1000)) if not int(allowed) else 0)
+    """One token: a lease of one (the same script, so a bucket has one implementation)."""
+    granted, retry_ms = await _lease(redis, key, limit, 1)
+    return Decision(True, 0) if granted else Decision(False, max(1, math.ceil(retry_ms / 1000)))
