@@ -40,6 +40,13 @@ def _scrape(url: str) -> set[str] | None:
     return {s.name for family in text_string_to_metric_families(answer.text) for s in family.samples}
 
 
+def _scrape_all(urls: list[str]) -> set[str] | None:
+    """The union over several processes (the worker runs one process per core, each with its own registry:
+    a record is counted by whichever process owns its partition); None while any does not answer."""
+    found = [_scrape(url) for url in urls]
+    return None if any(names is None for names in found) else set().union(*(n for n in found if n is not None))
+
+
 @pytest.fixture()
 def lag_exporter(tmp_path: Path) -> Iterator[str]:
     port = free_port()
@@ -57,7 +64,8 @@ def test_every_metric_a_rule_or_panel_names_is_exported(
     settings: Settings, test_env: dict[str, str], worker: Process, api_url: str, lag_exporter: str,
 ) -> None:
     named = referenced_metrics()
-    worker_url = f"http://127.0.0.1:{test_env['PHOTOSTREAM_WORKER_WEB_PORT']}/metrics"
+    base = int(test_env["PHOTOSTREAM_WORKER_WEB_PORT"])  # `photostream worker`: process i serves base + i
+    worker_urls = [f"http://127.0.0.1:{base + i}/metrics" for i in range(os.cpu_count() or 1)]
     # series that exist only once something happened: an API write (produced, latency), a dead letter
     follower = new_id()
     answer = httpx.post(f"{api_url}/api/v1/users/{new_id()}/follow", headers=auth(settings, follower), timeout=30)
@@ -65,16 +73,18 @@ def test_every_metric_a_rule_or_panel_names_is_exported(
     producer = Producer(client_config(settings))
     producer.produce("user-registered", b"\xc3\x01metrics-test-poison", new_id().encode())
     assert producer.flush(10) == 0
-    wait_for(lambda: _scrape(worker_url), lambda n: bool(n and "photostream_events_dead_lettered_total" in n), 60,
-             "the worker to count the poison record")
+    wait_for(lambda: _scrape_all(worker_urls),
+             lambda n: bool(n and "photostream_events_dead_lettered_total" in n), 60,
+             "a worker process to count the poison record")
 
+    worker_names = wait_for(lambda: _scrape_all(worker_urls), lambda n: bool(n), 30, "every worker process to answer")
+    assert worker_names is not None
+    exported: dict[str, set[str]] = {"worker": worker_names}
     scrapes = {
-        "worker": worker_url,
         "api": f"{api_url}/metrics",
         "lag exporter": lag_exporter,
         "kafka jmx exporter": f"http://127.0.0.1:{settings.kafka_jmx_exporter_port}/metrics",
     }
-    exported: dict[str, set[str]] = {}
     for process, url in scrapes.items():
         names = wait_for(lambda url=url: _scrape(url), lambda n: bool(n), 30, f"{process} to answer at {url}")
         assert names is not None
