@@ -5,7 +5,8 @@ Per batch: group events by tag, load each tag's relevant state, apply the events
 the absolute state of everything the batch *touched* into Redis — not what changed — so a batch retried
 after its Cassandra write succeeded and its Redis write failed repairs the views. A tag where a post was
 retracted (which trending sets and the top set cannot express as an absolute write of the touched posts)
-is re-derived from its whole durable state. Offsets are committed by the loop only after this returns.
+is re-derived from its whole durable state. Scores are settled against engagement that moved meanwhile
+(:mod:`sinks.hashtags.settle`). Offsets are committed by the loop only after this returns.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from photostream.domain.tally import TagState, apply, counted
 from photostream.domain.windows import tumbling_start
 from photostream.settings import Settings
 from sinks.engagement import EngagementStore
-from sinks.hashtags.derived import TagDeriver
+from sinks.hashtags.settle import RankSettler
 from sinks.hashtags.state import HashtagStateStore
 from sinks.hashtags.views import HashtagViews
 from streams.engine.records import Record, Reject
@@ -32,14 +33,14 @@ class HashtagCounter:
     topics: tuple[str, ...] = ("post-hashtag",)
 
     def __init__(self, settings: Settings, store: HashtagStateStore, engagement: EngagementStore,
-                 views: HashtagViews, deriver: TagDeriver) -> None:
+                 views: HashtagViews, settler: RankSettler) -> None:
         self._window_ms = settings.hashtag_window_s * 1000
         self.flush_interval_s = float(settings.hashtag_window_s)
         self._weights = score_weights(settings)
         self._store = store
         self._engagement = engagement
         self._views = views
-        self._deriver = deriver
+        self._settler = settler
 
     async def _apply_tag(self, tag: str, events: list[dict[str, Any]]) -> TagState:
         state = await self._store.load(
@@ -59,16 +60,19 @@ class HashtagCounter:
             by_tag[record.value["hashtag"]].append(record.value)
         states = await asyncio.gather(*(self._apply_tag(tag, events) for tag, events in by_tag.items()))
         touched = {state.tag: touched_members(state, by_tag[state.tag]) for state in states}
-        engagement = await self._engagement.counts_of({m.post_id for ms in touched.values() for m in ms if m.present})
-        ranking = {tag: {m.post_id: popularity(*engagement.get(m.post_id, (0, 0)), m.created_at, self._weights)
+        found = await self._engagement.counts_of({m.post_id for ms in touched.values() for m in ms if m.present})
+        engagement = {m.post_id: found.get(m.post_id, (0, 0)) for ms in touched.values() for m in ms if m.present}
+        ranking = {tag: {m.post_id: popularity(*engagement[m.post_id], m.created_at, self._weights)
                          if m.present else None for m in members}
                    for tag, members in touched.items()}
         now_ms = int(time.time() * 1000)
         repair = await self._views.project({s.tag: s.post_count for s in states},
                                            {s.tag: dict(s.related) for s in states}, ranking, touched, now_ms)
+        await self._settler.settle(engagement, {tag: {m.post_id: m.created_at for m in members if m.present}
+                                                for tag, members in touched.items()})
         repair |= {tag for tag, members in touched.items() if any(not m.present for m in members)}
         if repair:
-            await self._views.replace(await self._deriver.views_of(repair, now_ms), now_ms)
+            await self._settler.replace(repair, now_ms)
 
 
 def touched_members(state: TagState, events: list[dict[str, Any]]) -> list[Member]:

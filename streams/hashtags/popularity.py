@@ -8,14 +8,13 @@ tags are read with one IN query per chunk, never one query per post.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import defaultdict
 
 from photostream.domain.engagement import Engagement
 from photostream.domain.scoring import popularity, score_weights
 from photostream.settings import Settings
 from sinks.engagement import EngagementStore
-from sinks.hashtags.derived import TagDeriver
+from sinks.hashtags.settle import RankSettler
 from sinks.hashtags.views import HashtagViews
 from streams.engine.records import Record, Reject
 
@@ -24,11 +23,11 @@ class PopularityUpdater:
     name: str = "popularity"
     topics: tuple[str, ...] = ("like-changed", "comment-added")
 
-    def __init__(self, settings: Settings, store: EngagementStore, views: HashtagViews, deriver: TagDeriver) -> None:
+    def __init__(self, settings: Settings, store: EngagementStore, views: HashtagViews, settler: RankSettler) -> None:
         self._store = store
         self.flush_interval_s = float(settings.hashtag_window_s)
         self._views = views
-        self._deriver = deriver
+        self._settler = settler
         self._weights = score_weights(settings)
 
     async def _apply_post(self, post_id: str, records: list[Record]) -> Engagement:
@@ -56,4 +55,4 @@ class PopularityUpdater:
                 ranking[tag][post_id] = score
         repair = await self._views.rank(ranking)
         if repair:
-            await self._views.replace_top(await self._deriver.views_of(repair, int(time.time() * 1000)))
+            await self._settler.replace_top(repair)

@@ -11,6 +11,7 @@ from photostream.domain.scoring import score_weights
 from photostream.settings import Settings
 from sinks.engagement import EngagementStore
 from sinks.hashtags.derived import TagDeriver
+from sinks.hashtags.settle import RankSettler
 from sinks.hashtags.state import HashtagStateStore
 from sinks.hashtags.views import HashtagViews
 from streams.hashtags.counter import HashtagCounter
@@ -21,6 +22,7 @@ def counter_and_popularity(settings: Settings, session: Session, redis: Any) -> 
                                                                                         PopularityUpdater]:
     state, engagement = HashtagStateStore(session), EngagementStore(session)
     views = HashtagViews(redis, settings.hashtag_top_n)
-    deriver = TagDeriver(state, engagement, score_weights(settings), settings.hashtag_top_n)
-    return (HashtagCounter(settings, state, engagement, views, deriver),
-            PopularityUpdater(settings, engagement, views, deriver))
+    weights = score_weights(settings)
+    settler = RankSettler(engagement, views, TagDeriver(state, engagement, weights, settings.hashtag_top_n), weights)
+    return (HashtagCounter(settings, state, engagement, views, settler),
+            PopularityUpdater(settings, engagement, views, settler))
