@@ -2,9 +2,10 @@
 
 A page is the Redis list's items below the cursor (one script: ids, payloads, the read mark and the floor) and,
 only when Redis does not hold everything (a trimmed list, or no list at all after a Redis loss), the rest from
-Cassandra strictly below the last id served. Hydration is a constant number of round trips: the actors'
-profiles (one pipeline, misses in one Cassandra read) and, for post notifications, the posts and the
-visibility check (:func:`api.visibility.visible_posts`): a notification about a post the reader may no longer
+Cassandra strictly below the last id served (a user found to have none is remembered, so the many users
+nobody notified yet cost no Cassandra read on every visit). Hydration is a constant number of round trips:
+the actors' profiles (one pipeline, misses in one Cassandra read) and, for post notifications, the posts and
+the visibility check (:func:`api.visibility.visible_posts`): a notification about a post the reader may no longer
 see (deleted, made private, its author blocked either way) is left out at read time too.
 """
 
@@ -46,7 +47,9 @@ class NotificationReads:
         if len(found) < limit and not cached.complete:
             before = found[-1].id if found else cursor
             found += await self.store.page(user, before, limit - len(found))
-            if not cached.exists:  # Redis lost the user's keys: the mark too (until a rebuild)
+            if not cached.known:  # no list in Redis: lost (the mark too, until a rebuild), or there is none
+                if not found and cursor is None:
+                    await self.lists.remember_none(user)
                 read_at = await self.store.read_at(user)
         items = await self._hydrate(user, found, read_at)
         return NotificationsPage(items, found[-1].id if len(found) == limit else None)

@@ -7,8 +7,9 @@ consume + decode loop over exactly those offsets vs the real processor driven by
 until its group committed them. Writes: 1,000 likes on a fresh hot post handed to the processor as one batch,
 counting the Cassandra requests (and rows) and Redis commands its sinks send (counting wrappers in
 `sinks.notifications` and `sinks.notification_lists`, plus the one applied-mark pipeline); the naive baseline is
-one write per like. API: one API process; closed loop (64 connections) over the likes' recipients for the
-saturation rate, then open loop at half of it for the p99; `/healthz` the same way on the same process.
+one write per like. API: one API process; closed loop (64 connections) over the readers for the
+saturation rate, then open loop at half of it for the p99 (the readers: the 201 authors, and 200 users nobody
+has notified); `/healthz` the same way on the same process.
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ def seed_profiles(settings: Settings, user_ids: set[str]) -> None:
 
 def like_records(hot: str, spread: list[str], count: int) -> list[dict[str, Any]]:
     at = now_ms()
-    posts = [hot if i % 2 == 0 else spread[i % len(spread)] for i in range(count)]
+    posts = [hot if i % 2 == 0 else spread[(i // 2) % len(spread)] for i in range(count)]
     return [{"event_id": new_id(), "occurred_at": at + i // 100, "post_id": post, "user_id": new_id(),
              "action": "like"} for i, post in enumerate(posts)]
 
@@ -126,7 +127,8 @@ def run(env: BenchEnv, quick: bool = False) -> Section:
                          f"{redis_commands} Redis commands)", "one write per like: 1,000",
                          fmt_ratio(ratio(writes, 1000)), f"≤ {WRITES_GOAL} — {verdict(writes <= WRITES_GOAL)}"])
 
-    readers = [hot_author, *spread.values()]
+    # every author with notifications, and as many again nobody has notified yet (most users, most days)
+    readers = [hot_author, *spread.values(), *(new_id() for _ in range(SPREAD_POSTS))]
     server_env = feeds_api.api_env(env, settings, env.subprocess_env(settings))
     path = "/api/v1/notifications?limit=20"
     targets = feeds_api.targets_file(env, settings, "notifications", readers, path)

@@ -198,6 +198,16 @@ def notification_floor(user_id: str) -> str:
     return f"{_prefix}notif:{{{user_id}}}:floor"
 
 
+def notification_none(user_id: str) -> str:
+    """Present when the user was found to have no notification at all (expires after
+    ``NOTIFICATIONS_NONE_TTL_S``): a missing list then means "none", not "lost", and the API does not ask
+    Cassandra on every read of the many users nobody has notified yet. A flushed Redis loses it with the lists."""
+    return f"{_prefix}notif:{{{user_id}}}:none"
+
+
+NOTIFICATIONS_NONE_TTL_S = 600
+
+
 def notification_owner(ids_key: str) -> str:
     """The user id of a :func:`notification_ids` key (rebuilds find lists by SCAN)."""
     return ids_key[ids_key.index("{") + 1:ids_key.rindex("}")]

@@ -56,10 +56,12 @@ end
 return changed
 """
 
-# KEYS: ids, items, read, floor. ARGV[1] cursor ('' = the newest), ARGV[2] limit.
-# Returns {read_at, floor, exists, id1, payload1, ...}: the page's items strictly below the cursor.
+# KEYS: ids, items, read, floor, none. ARGV[1] cursor ('' = the newest), ARGV[2] limit.
+# Returns {read_at, floor, known, id1, payload1, ...}: the page's items strictly below the cursor; known = 1 when
+# Redis holds the user's list or knows they have none.
 _PAGE = """
-local out = {redis.call('GET', KEYS[3]) or '0', redis.call('GET', KEYS[4]) or '', redis.call('EXISTS', KEYS[1])}
+local known = redis.call('EXISTS', KEYS[1], KEYS[5])
+local out = {redis.call('GET', KEYS[3]) or '0', redis.call('GET', KEYS[4]) or '', known}
 local limit = tonumber(ARGV[2])
 local ids
 if ARGV[1] == '' then
@@ -120,12 +122,13 @@ class Page:
     items: list[StoredNotification]
     read_at: int
     floor: str
-    exists: bool
+    #: Redis holds the user's list, or knows they have none (False: Redis lost it, or nobody asked yet)
+    known: bool
 
     @property
     def complete(self) -> bool:
         """True when Redis holds every notification the user has (nothing to look for in Cassandra)."""
-        return self.exists and not self.floor
+        return self.known and not self.floor
 
 
 @dataclass(frozen=True)
@@ -146,6 +149,7 @@ class NotificationLists:
         self.cap = cap
         #: commands sent (the benchmark's write count): one script per recipient and batch
         self.commands = 0
+        self._page = redis.register_script(_PAGE)
 
     @staticmethod
     def _keys(user: str) -> list[str]:
@@ -168,10 +172,14 @@ class NotificationLists:
 
     async def page(self, user: str, cursor: str | None, limit: int) -> Page:
         k = self._keys(user)
-        raw = await self._redis.eval(_PAGE, 4, k[0], k[2], k[3], k[4], cursor or "", limit)
-        read_at, floor, exists, rest = int(raw[0]), str(raw[1]), bool(int(raw[2])), raw[3:]
+        raw = await self._page(keys=[k[0], k[2], k[3], k[4], keys.notification_none(user)], args=[cursor or "", limit])
+        read_at, floor, known, rest = int(raw[0]), str(raw[1]), bool(int(raw[2])), raw[3:]
         items = [from_payload(user, rest[i], rest[i + 1]) for i in range(0, len(rest), 2) if rest[i + 1]]
-        return Page(items, read_at, floor, exists)
+        return Page(items, read_at, floor, known)
+
+    async def remember_none(self, user: str) -> None:
+        """Cassandra holds no notification for this user: say so (see :func:`sinks.keys.notification_none`)."""
+        await self._redis.set(keys.notification_none(user), 1, ex=keys.NOTIFICATIONS_NONE_TTL_S)
 
     async def item(self, user: str, notification_id: str) -> StoredNotification | None:
         payload = await self._redis.hget(keys.notification_items(user), notification_id)
@@ -218,7 +226,7 @@ class NotificationLists:
             await pipe.execute()
 
     async def purge(self, user: str) -> None:
-        await self._redis.delete(*self._keys(user))
+        await self._redis.delete(*self._keys(user), keys.notification_none(user))
 
     async def owners(self) -> AsyncIterator[str]:
         """Users with a Redis list (SCAN; a rebuild finds lists durable state no longer explains)."""

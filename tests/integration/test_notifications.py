@@ -249,3 +249,22 @@ def test_rebuild_equals_live_and_repairs_a_lost_list(
     assert rebuild(test_env, "--check").returncode == 0
     assert notifications(client, settings, author) == before
     assert sync_client(settings).zcard(keys.notification_ids(author)) == 3
+
+
+def test_a_user_with_none_is_remembered_and_their_first_notification_still_shows(
+    client: httpx.Client, settings: Settings, log: Log
+) -> None:
+    author, fan = new_id(), new_id()
+    redis = sync_client(settings)
+    assert notifications(client, settings, author) == []
+    # Cassandra answered "none" once; Redis now says so, so later reads need no Cassandra query
+    assert redis.ttl(keys.notification_none(author)) > 0
+    post = log.post(author)
+    log.settle()
+    log.like(fan, post)
+    log.settle()
+    # the list the processor wrote wins over the remembered "none"
+    assert summary(notifications(client, settings, author)) == [("like", "post", post, [fan], 1)]
+    log.like(fan, post, on=False)
+    log.settle()
+    assert notifications(client, settings, author) == []
