@@ -107,18 +107,21 @@ def run(bench: BenchEnv) -> Section:
     seed_groups(settings, groups_of(settings.app_id),
                 end_offsets(settings, {t for ts in groups_of(settings.app_id).values() for t in ts}))
 
+    workers: list[AppProcess] = []  # every worker this benchmark starts, all stopped before it returns
+
     def start(name: str) -> tuple[AppProcess, float]:
         env = bench.subprocess_env(settings) | {"PHOTOSTREAM_HASHTAG_WINDOW_S": "1"}
         started = time.monotonic()
         process = bench.start(name, ["worker", "--processes", "1", "--loglevel", "warning"], env,
                               f"http://127.0.0.1:{env['PHOTOSTREAM_WORKER_WEB_PORT']}/ready")
+        workers.append(process)
         return process, time.monotonic() - started
 
-    survivor, cold_ready_s = start("recovery-a")
-    victim, _ = start("recovery-b")
     load = Load(settings)
-    load.start()
     try:
+        survivor, cold_ready_s = start("recovery-a")
+        victim, _ = start("recovery-b")
+        load.start()
         partitions = partitions_of(settings, groups)
         before = {g: committed(settings, g) for g in groups}
         wait_until(lambda: all(advanced_since(settings, g, partitions[g], before[g]) for g in groups),
@@ -155,7 +158,12 @@ def run(bench: BenchEnv) -> Section:
         except BenchError as exc:  # the takeover figures still stand
             restart_error = str(exc).splitlines()[0][:300]
     finally:
-        load.stop()
+        if load.is_alive():
+            load.stop()
+        # the workers host every processor, the unread one included, in the run's keyspace and Redis DB: left
+        # running they would consume the next benchmarks' events too (and compete for the cores)
+        for worker in workers:
+            bench.stop(worker)
     if load.error:
         raise BenchError(f"load generator failed: {load.error!r}")
     result = section(takeover, groups, settings.app_id, cold_ready_s, restart_ready_s)

@@ -156,6 +156,8 @@ async def applied_latency(settings: Settings, rate: float, duration_s: float) ->
     runs in its own process (started by the caller)."""
     users = [new_id() for _ in range(PROBE_USERS)]
     sent: dict[str, int] = {}  # user -> occurred_at of its outstanding probe
+    probed: list[str] = []  # every user sent a probe (for the diagnosis when none was observed)
+    applied: list[str] = []
     ours: set[str] = set()
     samples: list[float] = []
     redis = async_client(settings)
@@ -185,12 +187,15 @@ async def applied_latency(settings: Settings, rate: float, duration_s: float) ->
                 continue
             event = events.message_unsent(src=new_id(), dest=dest, msg_id=new_id())
             sent[dest] = int(event.value["occurred_at"])
+            probed.append(dest)
             ours.add(event.event_id)
             publisher.submit(event)
         publisher.flush(30)
         deadline = time.perf_counter() + 30
         while sent and time.perf_counter() < deadline:
             await asyncio.sleep(0.1)  # the last probes' pings
+        if not samples:
+            applied = [user for user in probed[:200] if await redis.scard(keys.unread_senders(user))]
     finally:
         listener.cancel()
         raw.close()
@@ -198,7 +203,10 @@ async def applied_latency(settings: Settings, rate: float, duration_s: float) ->
         await pubsub.aclose()
         await redis.aclose()
     if not samples:
-        raise BenchError("no event was observed applied")
+        raise BenchError(f"no event was observed applied: {len(probed):,} probes sent, of the first "
+                         f"{min(200, len(probed))} {len(applied)} are in Redis, none pinged on this run's channel "
+                         "(if any: another process applied them first — a worker left running on this keyspace "
+                         "and Redis DB?)")
     return samples, raw.samples
 
 
