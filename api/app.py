@@ -17,6 +17,7 @@ from api.routes import auth, feed, hashtags, health, posts_read, reads, safety, 
 from api.routes import avatars as avatar_routes
 from api.routes import notifications as notification_routes
 from api.routes import photo_tags as photo_tag_routes
+from photostream.gc_tuning import settle_after_startup
 from photostream.settings import Settings
 from sinks import keys
 
@@ -32,6 +33,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.resources = ApiResources.open(settings)
         app.state.status_hub = realtime.open_hub(settings, app.state.resources)
+        settle_after_startup()  # the clients and prepared statements live as long as the process
         try:
             yield
         finally:

@@ -28,6 +28,7 @@ from benchmarks.stats import fmt_rate, fmt_ratio, fmt_us, ratio, verdict
 from benchmarks.workload import TagWorkload
 from photostream.contracts.catalog import topic as catalog_topic
 from photostream.contracts.codec import DecodeError, EventCodec
+from photostream.gc_tuning import settle_after_startup
 from photostream.settings import Settings
 from producers.publisher import producer_config
 from streams.engine.consumer import consumer_config
@@ -195,6 +196,7 @@ async def drive(settings: Settings, clock: Clock, make: Callable[[Resources], Ba
         others = [t for t in processor.topics if t not in {t for t, _ in end}]
         seed_groups(settings, {group: processor.topics}, {**start, **end_offsets(settings, others)})
         loop = BatchLoop(settings, processor, resources.publisher, resources.codec)
+        settle_after_startup()  # as the worker does once its loops are built
         if not hasattr(loop, "_consumer") or not hasattr(loop, "decode"):
             raise BenchError("BatchLoop no longer has _consumer/decode; update this benchmark's hooks")
         physical = settings.topic_names.physical  # the wrapped consumer sees the namespace's topic names

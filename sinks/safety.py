@@ -23,10 +23,13 @@ from photostream.domain.safety import (
     skip_in_fan_out,
 )
 from sinks.accounts_privacy import AudienceReader
-from sinks.cassandra import execute
+from sinks.cassandra import Gated, execute
 
 _IN_CHUNK = 500
-_MAX_IN_FLIGHT = 64
+#: asked about this many others or more, a user's relations are read as their whole partition when it holds
+#: at most ``_SCAN_ROWS`` rows (most users block and mute a handful), not as many IN queries
+_SCAN_ABOVE = 100
+_SCAN_ROWS = 2000  # below the driver's page size: one page holds the whole answer
 #: a user's muted hashtags are read whole; more than this many are not honoured (and cannot be set by the API)
 MAX_MUTED_TAGS = 1000
 
@@ -41,7 +44,7 @@ class SafetyWriter:
 
     def __init__(self, session: Session) -> None:
         self._session = session
-        self._gate = asyncio.Semaphore(_MAX_IN_FLIGHT)
+        self._run = Gated(session).run
         prepare = session.prepare
         self._flags = {
             flag: prepare(f"UPDATE user_relations USING TIMESTAMP ? SET {flag} = ? "
@@ -49,10 +52,6 @@ class SafetyWriter:
             for flag in ("i_block", "blocks_me", "i_mute", "mutes_me")
         }
         self._tag = prepare("UPDATE muted_tags USING TIMESTAMP ? SET muted = ? WHERE user_id = ? AND tag = ?")
-
-    async def _run(self, statement: Any, params: tuple[Any, ...]) -> None:
-        async with self._gate:
-            await execute(self._session, statement, params)
 
     def _writes(self, change: SafetyChange) -> list[tuple[Any, tuple[Any, ...]]]:
         micros = change.occurred_at * 1000
@@ -74,16 +73,23 @@ class SafetyReader:
         self._q_relations = session.prepare(
             "SELECT other_id, i_block, blocks_me, i_mute, mutes_me FROM user_relations "
             "WHERE user_id = ? AND other_id IN ?")
+        self._q_all_relations = session.prepare(
+            "SELECT other_id, i_block, blocks_me, i_mute, mutes_me FROM user_relations WHERE user_id = ? LIMIT ?")
         self._q_tags = session.prepare(f"SELECT tag, muted FROM muted_tags WHERE user_id = ? LIMIT {MAX_MUTED_TAGS}")
 
     async def relations(self, user_id: str, others: Iterable[str]) -> dict[str, Relation]:
-        """How ``user_id`` relates to each of ``others`` that it has any relation with (one IN query per chunk
-        of 500, concurrently)."""
+        """How ``user_id`` relates to each of ``others`` that it has any relation with: for many others, the
+        user's whole partition when it is small (one read: a like storm on a post asks about thousands of
+        likers), otherwise one IN query per chunk of 500, concurrently."""
+        wanted = {o for o in others if o != user_id}
+        if len(wanted) >= _SCAN_ABOVE:
+            result = await execute(self._session, self._q_all_relations, (user_id, _SCAN_ROWS + 1))
+            rows = result.current_rows
+            if len(rows) <= _SCAN_ROWS and not result.has_more_pages:
+                return {row.other_id: _relation(row) for row in rows if row.other_id in wanted}
         results = await asyncio.gather(*(execute(self._session, self._q_relations, (user_id, chunk))
-                                         for chunk in _chunks(o for o in others if o != user_id)))
-        return {row.other_id: Relation(bool(row.i_block), bool(row.blocks_me), bool(row.i_mute),
-                                       bool(row.mutes_me))
-                for rows in results for row in rows.current_rows}
+                                         for chunk in _chunks(wanted)))
+        return {row.other_id: _relation(row) for rows in results for row in rows.current_rows}
 
     async def blocked_among(self, user_id: str, others: Iterable[str]) -> set[str]:
         """Which of ``others`` ``user_id`` blocked or is blocked by."""
@@ -104,6 +110,10 @@ class SafetyReader:
     async def muted_tags(self, user_id: str) -> set[str]:
         rows = await execute(self._session, self._q_tags, (user_id,))
         return {row.tag for row in rows.current_rows if row.muted}
+
+
+def _relation(row: Any) -> Relation:
+    return Relation(bool(row.i_block), bool(row.blocks_me), bool(row.i_mute), bool(row.mutes_me))
 
 
 class SafeAudience(AudienceReader):

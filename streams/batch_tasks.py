@@ -7,6 +7,7 @@ import logging
 
 import faust
 
+from photostream.gc_tuning import settle_after_startup
 from photostream.settings import Settings
 from sinks import s3
 from sinks.account_purge import AccountPurge
@@ -100,6 +101,7 @@ def register_batch_processors(app: faust.App, settings: Settings) -> BatchLoops:
         loops = [BatchLoop(settings, p, resources.publisher, resources.codec)
                  for p in build_processors(settings, resources)]
         running.loops = loops
+        settle_after_startup()  # everything built so far lives as long as the worker
         try:
             await asyncio.gather(*(loop.run(batch_max=settings.batch_max_events) for loop in loops))
         finally:

@@ -1,0 +1,61 @@
+"""Block and mute relations read back through the real Cassandra, by both read paths: IN queries for a few
+others, the whole partition for many (a like storm asks about thousands of likers), and IN queries again when
+a partition is too large to read whole (a user muted by thousands)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+from cassandra.cluster import Session
+
+from photostream.domain.safety import Relation, SafetyChange
+from photostream.settings import Settings
+from producers.ids import new_id
+from sinks import safety
+from sinks.cassandra import connect
+from sinks.safety import SafetyReader, SafetyWriter
+
+
+@pytest.fixture(scope="module")
+def session(settings: Settings) -> Iterator[Session]:
+    cluster, session = connect(settings)
+    yield session
+    cluster.shutdown()
+
+
+def toggles(session: Session, changes: list[SafetyChange]) -> None:
+    asyncio.run(SafetyWriter(session).apply(changes))
+
+
+def relations(session: Session, user: str, others: list[str]) -> dict[str, Relation]:
+    return asyncio.run(SafetyReader(session).relations(user, others))
+
+
+@pytest.mark.parametrize("asked", [3, safety._SCAN_ABOVE + 50])
+def test_relations_are_the_same_whichever_way_they_are_read(session: Session, asked: int) -> None:
+    user, blocked, muter, unblocked = new_id(), new_id(), new_id(), new_id()
+    unrelated = [new_id() for _ in range(asked - 3)]
+    toggles(session, [SafetyChange("block", user, blocked, True, 1_000),
+                      SafetyChange("mute", muter, user, True, 1_000),
+                      SafetyChange("block", user, unblocked, True, 1_000),
+                      SafetyChange("block", user, unblocked, False, 2_000),
+                      SafetyChange("block", user, new_id(), True, 1_000)])  # related, but not asked about
+    found = relations(session, user, [blocked, muter, unblocked, *unrelated, user])
+    assert found[blocked] == Relation(True, False, False, False)
+    assert found[muter] == Relation(False, False, False, True)
+    assert found[unblocked] == Relation(False, False, False, False)  # toggled off: a row, no flag
+    assert set(found) == {blocked, muter, unblocked}
+
+
+def test_a_partition_too_large_to_read_whole_is_asked_by_in_queries(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(safety, "_SCAN_ROWS", 20)  # a partition of 30 rows stands in for one of thousands
+    user = new_id()
+    muters = [new_id() for _ in range(30)]
+    toggles(session, [SafetyChange("mute", m, user, True, 1_000) for m in muters])
+    asked = muters[:5] + [new_id() for _ in range(safety._SCAN_ABOVE)]
+    found = relations(session, user, asked)
+    assert set(found) == set(muters[:5]) and all(r.mutes_me for r in found.values())
