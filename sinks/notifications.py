@@ -112,8 +112,9 @@ class NotificationStore:
         by_series: dict[Series, list[str]] = defaultdict(list)
         for series, actor in set(wanted):
             by_series[series].append(actor)
-        queries = [(series, sorted(actors)[i:i + _IN_CHUNK]) for series, actors in by_series.items()
-                   for i in range(0, len(actors), _IN_CHUNK)]
+        queries = [(series, ordered[i:i + _IN_CHUNK]) for series, ordered in
+                   ((s, sorted(actors)) for s, actors in by_series.items())  # sorted once, not per chunk
+                   for i in range(0, len(ordered), _IN_CHUNK)]
         results = await asyncio.gather(*(self._run(self._q_latest, (s.recipient, s.kind, s.target_id, chunk))
                                          for s, chunk in queries))
         return {(series, row.actor_id): row.bucket

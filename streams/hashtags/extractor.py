@@ -50,7 +50,8 @@ class HashtagExtractor:
 
     async def _privacy_of(self, authors: set[str]) -> dict[str, tuple[bool, int]]:
         """What this adapter last applied for each author: (is_private, as of)."""
-        chunks = [sorted(authors)[i:i + 100] for i in range(0, len(authors), 100)]
+        ordered = sorted(authors)  # once: sorting per chunk made this quadratic
+        chunks = [ordered[i:i + 100] for i in range(0, len(ordered), 100)]
         results = await asyncio.gather(*(execute(self._session, self._privacy, (chunk,)) for chunk in chunks))
         return {row.author_id: (bool(row.is_private), int(row.as_of or 0)) for result in results for row in result}
 
@@ -86,7 +87,8 @@ class HashtagExtractor:
 
     async def _recall_posts(self, post_ids: set[str]) -> dict[str, dict[str, Any]]:
         """What is remembered of these posts: tags, or ``deleted`` (a tombstone) — one IN query per chunk."""
-        chunks = [sorted(post_ids)[i:i + 100] for i in range(0, len(post_ids), 100)]
+        ordered = sorted(post_ids)
+        chunks = [ordered[i:i + 100] for i in range(0, len(ordered), 100)]
         results = await asyncio.gather(*(execute(self._session, self._recall, (chunk,)) for chunk in chunks))
         return {row.post_id: {"post_id": row.post_id, "author_id": row.author_id, "tags": list(row.tags or []),
                               "created_at": ms_of(row.created_at) if row.created_at else 0,
