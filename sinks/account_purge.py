@@ -25,7 +25,7 @@ from photostream.domain.identicon import email_hash
 from photostream.settings import Settings
 from sinks import keys, s3
 from sinks.avatars import AvatarDirectory
-from sinks.cassandra import execute, pages
+from sinks.cassandra import Gated, pages
 from sinks.credentials import CredentialStore
 from sinks.upload_sweeper import image_id_of
 
@@ -36,7 +36,7 @@ _PAGE = 1000
 class AccountPurge:
     def __init__(self, settings: Settings, session: Session, redis: Any, s3_client: Any) -> None:
         self._settings, self._session, self._redis, self._s3 = settings, session, redis, s3_client
-        self._gate = asyncio.Semaphore(_MAX_IN_FLIGHT)
+        self._run = Gated(session, _MAX_IN_FLIGHT).run
         self.credentials = CredentialStore(session)
         self._avatars = AvatarDirectory(session)
         p = session.prepare
@@ -66,10 +66,6 @@ class AccountPurge:
         self._erase_post = p("UPDATE posts USING TIMESTAMP ? SET caption = null, image_ids = null, "
                              "location_name = null, deleted = true WHERE post_id = ?")
         self._d_relation = p("DELETE FROM user_relations USING TIMESTAMP ? WHERE user_id = ? AND other_id = ?")
-
-    async def _run(self, statement: Any, params: Any = None) -> Any:
-        async with self._gate:
-            return await execute(self._session, statement, params)
 
     async def _ids(self, query: str, user_id: str) -> list[str]:
         return [row.id async for page in pages(self._session, self._q[query], (user_id,), _PAGE) for row in page]

@@ -14,9 +14,7 @@ from typing import Any
 
 from cassandra.cluster import Session
 
-from sinks.cassandra import execute, ms_of
-
-_MAX_IN_FLIGHT = 64
+from sinks.cassandra import Gated, execute, ms_of
 
 
 @dataclass(frozen=True)
@@ -36,7 +34,7 @@ class PendingRequest:
 class FollowRequests:
     def __init__(self, session: Session) -> None:
         self._session = session
-        self._gate = asyncio.Semaphore(_MAX_IN_FLIGHT)
+        self._run = Gated(session).run
         prepare = session.prepare
         self._w_request = prepare("INSERT INTO follow_requests (followee_id, follower_id, requested_at) "
                                   "VALUES (?, ?, ?) USING TIMESTAMP ?")
@@ -49,16 +47,13 @@ class FollowRequests:
                                 "AND follower_id > ? LIMIT ?")
 
     async def apply(self, changes: list[RequestChange]) -> None:
-        async def one(change: RequestChange) -> None:
-            micros = change.occurred_at * 1000
-            async with self._gate:
-                if change.pending:
-                    await execute(self._session, self._w_request,
-                                  (change.followee_id, change.follower_id, change.occurred_at, micros))
-                else:
-                    await execute(self._session, self._w_close, (micros, change.followee_id, change.follower_id))
+        await asyncio.gather(*(self._run(*self._write(c)) for c in changes))
 
-        await asyncio.gather(*(one(c) for c in changes))
+    def _write(self, change: RequestChange) -> tuple[Any, tuple[Any, ...]]:
+        micros = change.occurred_at * 1000
+        if change.pending:
+            return self._w_request, (change.followee_id, change.follower_id, change.occurred_at, micros)
+        return self._w_close, (micros, change.followee_id, change.follower_id)
 
     async def is_pending(self, followee_id: str, follower_id: str) -> bool:
         return (await execute(self._session, self._q_one, (followee_id, follower_id))).one() is not None

@@ -66,6 +66,29 @@ async def execute(session: Session, statement: Any, params: Any = None, paging_s
     return await future
 
 
+#: requests one store keeps in flight at once (see :class:`Gated`)
+MAX_IN_FLIGHT = 64
+
+
+class Gated:
+    """A session whose requests run with at most ``limit`` in flight.
+
+    Why: a store fans a batch out into one request per row with ``asyncio.gather``; unbounded, a large batch
+    would hand the driver thousands of requests at once (past its per-connection limit, and a burst the
+    coordinator sheds). One gate per store bounds that and keeps the requests concurrent. ``gate`` is there for
+    the few callers that hold it around more than one request (a paged read).
+    """
+
+    def __init__(self, session: Session, limit: int = MAX_IN_FLIGHT) -> None:
+        self.session = session
+        self.gate = asyncio.Semaphore(limit)
+
+    async def run(self, statement: Any, params: Any = None) -> Any:
+        """:func:`execute`, waiting for a free slot first."""
+        async with self.gate:
+            return await execute(self.session, statement, params)
+
+
 #: statements per UNLOGGED batch in :func:`execute_grouped`: big enough that the driver's per-request cost is
 #: shared, small enough to stay far below ``batch_size_warn_threshold`` and not to load one coordinator
 GROUP_SIZE = 50

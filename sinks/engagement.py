@@ -10,7 +10,7 @@ from cassandra.cluster import Session
 from cassandra.query import BatchStatement, BatchType
 
 from photostream.domain.engagement import Engagement
-from sinks.cassandra import execute, ms_of, pages
+from sinks.cassandra import Gated, ms_of, pages
 
 _IN_CHUNK = 100
 
@@ -25,7 +25,7 @@ class PostTags:
 class EngagementStore:
     def __init__(self, session: Session) -> None:
         self._session = session
-        self._gate = asyncio.Semaphore(64)
+        self._run = Gated(session).run
         self._q_counts = session.prepare(
             "SELECT like_count, comment_count FROM post_engagement WHERE post_id = ? LIMIT 1")
         self._q_members = session.prepare(
@@ -42,10 +42,6 @@ class EngagementStore:
         #: the likes-by-user index (migration 0014): how an account deletion finds the likes to retract
         self._w_liker = session.prepare("INSERT INTO likes_by_user (user_id, post_id) VALUES (?, ?)")
         self._d_liker = session.prepare("DELETE FROM likes_by_user WHERE user_id = ? AND post_id = ?")
-
-    async def _run(self, statement: Any, params: Any) -> Any:
-        async with self._gate:
-            return await execute(self._session, statement, params)
 
     async def load(self, post_id: str, users: set[str], comment_ids: set[str]) -> Engagement:
         counts, likes, comments = await asyncio.gather(

@@ -21,13 +21,12 @@ from cassandra.cluster import Session
 from photostream.domain.feeds import Delivery, merge_newest
 from photostream.settings import Settings
 from sinks import keys
-from sinks.cassandra import execute, pages
+from sinks.cassandra import Gated, pages
 from sinks.feed_lists import SENTINEL, FeedLists, newest_first, pack_id
 from sinks.graph import GraphReader
 from sinks.safety import SafetyReader
 
 _IN_CHUNK = 100
-_MAX_IN_FLIGHT = 64
 
 
 
@@ -46,7 +45,7 @@ class FeedPosts:
 
     def __init__(self, session: Session) -> None:
         self._session = session
-        self._gate = asyncio.Semaphore(_MAX_IN_FLIGHT)
+        self._run = Gated(session).run
         prepare = session.prepare
         self._q_known = prepare("SELECT author_id, post_id, visibility, delivery, deleted FROM feed_deliveries "
                                 "WHERE post_id IN ?")
@@ -69,10 +68,6 @@ class FeedPosts:
         )
         self._w_tier = prepare("UPDATE author_feed_posts SET tier = ? WHERE author_id = ?")
         self._q_authors = prepare("SELECT DISTINCT author_id FROM author_feed_posts")
-
-    async def _run(self, statement: Any, params: Any) -> Any:
-        async with self._gate:
-            return await execute(self._session, statement, params)
 
     @staticmethod
     def _post(row: Any) -> DeliveredPost:

@@ -18,9 +18,8 @@ from cassandra.cluster import Session
 from cassandra.query import BatchStatement, BatchType
 
 from photostream.domain.follows import PairState, apply_change, count_delta
-from sinks.cassandra import execute, execute_grouped, pages
+from sinks.cassandra import Gated, execute, execute_grouped, pages
 
-_MAX_IN_FLIGHT = 64
 _IN_CHUNK = 100
 
 Pair = tuple[str, str]  # (follower_id, followee_id)
@@ -44,7 +43,7 @@ class GraphWriter:
 
     def __init__(self, session: Session) -> None:
         self._session = session
-        self._gate = asyncio.Semaphore(_MAX_IN_FLIGHT)
+        self._run = Gated(session).run
         prepare = session.prepare
         self._q_pairs = prepare("SELECT follower_id, following, changed_at FROM follow_state "
                                 "WHERE followee_id = ? AND follower_id IN ?")
@@ -60,10 +59,6 @@ class GraphWriter:
             prepare("DELETE FROM following USING TIMESTAMP ? WHERE follower_id = ? AND followee_id = ?"),
             prepare("DELETE FROM followers USING TIMESTAMP ? WHERE followee_id = ? AND follower_id = ?"),
         )
-
-    async def _run(self, statement: Any, params: Any = None) -> Any:
-        async with self._gate:
-            return await execute(self._session, statement, params)
 
     async def apply(self, changes: list[FollowChange]) -> dict[Pair, bool]:
         """Apply ``changes``; return whether each touched pair follows now (its absolute state, so effects

@@ -19,9 +19,8 @@ from typing import Any
 from cassandra.cluster import Session
 
 from photostream.domain.photo_tags import PhotoTag, TagChange, write_timestamp_us
-from sinks.cassandra import execute, pages
+from sinks.cassandra import Gated, execute, pages
 
-_MAX_IN_FLIGHT = 64
 _IN_CHUNK = 100
 _PAGE = 500
 _TAG_COLUMNS = "post_id, image_id, tagged_id, tagger_id, x, y, pending"
@@ -32,7 +31,7 @@ APPROVED, PENDING = "tagged_posts", "pending_tagged_posts"
 class PhotoTagWriter:
     def __init__(self, session: Session) -> None:
         self._session = session
-        self._gate = asyncio.Semaphore(_MAX_IN_FLIGHT)
+        self._run = Gated(session).run
         self._insert = session.prepare(
             "INSERT INTO photo_tags (post_id, image_id, tagged_id, tagger_id, x, y, pending, tagged_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?")
@@ -57,10 +56,6 @@ class PhotoTagWriter:
             self._indexed[table] = session.prepare(f"SELECT post_id, image_ids FROM {table} WHERE tagged_id = ?")
         self._purge_user = {t: session.prepare(f"DELETE FROM {t} USING TIMESTAMP ? WHERE tagged_id = ?")
                             for t in (APPROVED, PENDING)}
-
-    async def _run(self, statement: Any, params: tuple[Any, ...]) -> Any:
-        async with self._gate:
-            return await execute(self._session, statement, params)
 
     def _writes(self, c: TagChange) -> list[tuple[Any, tuple[Any, ...]]]:
         ts = write_timestamp_us(c.occurred_at, c.action)

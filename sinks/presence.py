@@ -17,9 +17,7 @@ from cassandra.cluster import Session
 
 from photostream.domain.presence import Presence, Status
 from sinks import keys
-from sinks.cassandra import execute
-
-_MAX_IN_FLIGHT = 64
+from sinks.cassandra import Gated
 
 # KEYS[1] the presence hash; ARGV: channel, status, at (ms). Older than the stored transition: only last_seen
 # may move; equal: offline wins.
@@ -54,14 +52,10 @@ class PresenceRows:
 
     def __init__(self, session: Session) -> None:
         self._session = session
-        self._gate = asyncio.Semaphore(_MAX_IN_FLIGHT)
+        self._run = Gated(session).run
         self._w = session.prepare("INSERT INTO presence (user_id, status, changed_at, last_seen) VALUES (?, ?, ?, ?) "
                                   "USING TIMESTAMP ?")
         self._q = session.prepare("SELECT status, changed_at, last_seen FROM presence WHERE user_id = ?")
-
-    async def _run(self, statement: Any, params: Any) -> Any:
-        async with self._gate:
-            return await execute(self._session, statement, params)
 
     async def write(self, changes: list[PresenceChange]) -> None:
         await asyncio.gather(*(self._run(self._w, (c.user_id, c.status, c.at, c.at,

@@ -21,9 +21,8 @@ from cassandra.query import BatchStatement, BatchType
 
 from photostream.domain.unread import Pair, PairMarks, unread_senders
 from sinks import keys
-from sinks.cassandra import GROUP_SIZE, execute, pages
+from sinks.cassandra import GROUP_SIZE, Gated, pages
 
-_MAX_IN_FLIGHT = 64
 _IN_CHUNK = 100
 
 # KEYS[1] the user's set; ARGV[1] the status channel, ARGV[2] how many adds follow, then the adds, then the
@@ -48,7 +47,8 @@ class UnreadPairs:
 
     def __init__(self, session: Session) -> None:
         self._session = session
-        self._gate = asyncio.Semaphore(_MAX_IN_FLIGHT)
+        self._gated = Gated(session)
+        self._run = self._gated.run
         prepare = session.prepare
         self._q_users_pairs = prepare("SELECT user_id, sender_id, unsent_up_to, read_up_to FROM unread_pairs "
                                       "WHERE user_id IN ?")
@@ -58,10 +58,6 @@ class UnreadPairs:
                                "VALUES (?, ?, ?, ?)")
         #: the sender-side index (an account deletion finds whose badges the account is in)
         self._w_by_sender = prepare("INSERT INTO unread_by_sender (sender_id, user_id, unsent_up_to) VALUES (?, ?, ?)")
-
-    async def _run(self, statement: Any, params: Any = None) -> Any:
-        async with self._gate:
-            return await execute(self._session, statement, params)
 
     async def load(self, pairs: Iterable[Pair]) -> dict[Pair, PairMarks]:
         """The stored marks of ``pairs`` (absent pairs are left out). The touched users' partitions are read
@@ -76,7 +72,7 @@ class UnreadPairs:
 
     async def _all_rows(self, statement: Any, params: Any) -> list[Any]:
         """Every page (a chunk of partitions may exceed one): a missed row would merge marks into nothing."""
-        async with self._gate:
+        async with self._gated.gate:
             return [row async for page in pages(self._session, statement, params, 5000) for row in page]
 
     async def write(self, changed: dict[Pair, PairMarks]) -> None:

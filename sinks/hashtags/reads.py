@@ -2,28 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from cassandra.cluster import Session
 
 from photostream.domain.tally import top_related
 from sinks import keys
-from sinks.cassandra import execute
+from sinks.cassandra import Gated
 
 
 class HashtagReads:
     def __init__(self, session: Session, redis: Any) -> None:
         self._session = session
         self._redis = redis
-        self._gate = asyncio.Semaphore(64)
+        self._run = Gated(session).run
         self._q_total = session.prepare("SELECT post_count FROM hashtag_state WHERE tag = ? LIMIT 1")
         self._q_engagement = session.prepare(
             "SELECT post_id, like_count, comment_count FROM post_engagement WHERE post_id IN ? PER PARTITION LIMIT 1")
-
-    async def _run(self, statement: Any, params: Any = None) -> Any:
-        async with self._gate:
-            return await execute(self._session, statement, params)
 
     async def post_count(self, tag: str) -> int | None:
         """Redis first, Cassandra on a miss (then Redis is filled); None if the tag was never used."""

@@ -16,9 +16,8 @@ from cassandra.query import BatchStatement, BatchType
 
 from photostream.domain.hashtag_views import Member
 from photostream.domain.tally import TagState
-from sinks.cassandra import execute, ms_of, pages
+from sinks.cassandra import Gated, ms_of, pages
 
-_MAX_IN_FLIGHT = 64
 _IN_CHUNK = 500
 _PAGE = 5000
 
@@ -31,7 +30,7 @@ def window_key(start_ms: int) -> str:
 class HashtagStateStore:
     def __init__(self, session: Session) -> None:
         self._session = session
-        self._gate = asyncio.Semaphore(_MAX_IN_FLIGHT)
+        self._run = Gated(session).run
         prepare = session.prepare
         self._q_total = prepare("SELECT post_count FROM hashtag_state WHERE tag = ? LIMIT 1")
         self._q_rows = prepare("SELECT kind, key, present, hidden, audience_as_of, count FROM hashtag_state "
@@ -44,10 +43,6 @@ class HashtagStateStore:
         self._q_scan = prepare("SELECT kind, key, author_id, post_created_at, present, hidden, count, post_count "
                                "FROM hashtag_state WHERE tag = ? AND kind IN ('p', 'r')")
         self._q_tags = prepare("SELECT DISTINCT tag FROM hashtag_state")
-
-    async def _run(self, statement: Any, params: Any = None) -> Any:
-        async with self._gate:
-            return await execute(self._session, statement, params)
 
     async def load(self, tag: str, post_ids: Iterable[str], windows: Iterable[int],
                    related: Iterable[str]) -> TagState:
