@@ -10,7 +10,10 @@ redelivered like cannot count twice. Each group is fed by one topic partition (s
 :mod:`photostream.domain.notifications`), so the derive-and-rewrite of its aggregate row is never raced.
 
 Cost per batch and series (a hot post's likes): one single-partition UNLOGGED batch of membership and
-``latest`` rows per 1,000 actors, one slice read per touched bucket, one aggregate write.
+``latest`` rows per 1,000 actors, one aggregate write, and the derive: a small group's slice is read whole; a
+large one (a celebrity post's hour of likes) is not re-read on every batch — its count is a server-side COUNT
+and its newest actors come from the stored aggregate's actors and the batch's own, read back by key (exact:
+see :meth:`NotificationStore._derive_large`).
 """
 
 from __future__ import annotations
@@ -18,9 +21,10 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from cachetools import LRUCache
 from cassandra.cluster import Session
 from cassandra.query import BatchStatement, BatchType
 
@@ -31,6 +35,10 @@ _MAX_IN_FLIGHT = 64
 #: rows per single-partition batch (well under the cluster's batch size limits: ~60 bytes a row)
 _BATCH_ROWS = 1000
 _IN_CHUNK = 100
+#: a group last seen with at least this many members is derived without reading its slice whole
+_LARGE_GROUP = 200
+#: groups whose last derived size is remembered (a hint choosing the derive path, never a source of truth)
+_SIZE_HINTS = 10_000
 
 
 @dataclass(frozen=True)
@@ -42,6 +50,14 @@ class StoredNotification:
     actors: tuple[str, ...]
     actor_count: int
     updated_at: int
+
+
+@dataclass
+class GroupChange:
+    """What one batch did to a group: the actors it added (actor -> event time), and whether it removed any."""
+
+    adds: dict[str, int] = field(default_factory=dict)
+    retracted: bool = False
 
 
 def stored_of(recipient: str, item: Aggregate) -> StoredNotification:
@@ -78,6 +94,11 @@ class NotificationStore:
                                  "kind = ? AND target_id = ? AND actor_id IN ?")
         self._q_members = prepare("SELECT actor_id, at FROM notification_members WHERE recipient_id = ? AND "
                                   "kind = ? AND target_id = ? AND bucket = ?")
+        self._q_members_of = prepare("SELECT actor_id, at FROM notification_members WHERE recipient_id = ? AND "
+                                     "kind = ? AND target_id = ? AND bucket = ? AND actor_id IN ?")
+        self._q_count = prepare("SELECT COUNT(*) AS members FROM notification_members WHERE recipient_id = ? AND "
+                                "kind = ? AND target_id = ? AND bucket = ?")
+        self._sizes: LRUCache[Group, int] = LRUCache(_SIZE_HINTS)
         self._w_item = prepare("INSERT INTO notifications (recipient_id, id, kind, target_id, actors, actor_count, "
                                "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
         self._d_item = prepare("DELETE FROM notifications WHERE recipient_id = ? AND id = ?")
@@ -121,11 +142,11 @@ class NotificationStore:
                 for (series, _), rows in zip(queries, results, strict=True) for row in rows.current_rows}
 
     async def apply_members(self, changes: list[MemberChange], stored: dict[tuple[Series, str], int],
-                            bucket_ms: int) -> set[Group]:
+                            bucket_ms: int) -> dict[Group, GroupChange]:
         """Write the batch's membership changes (one single-partition batch per series and 1,000 rows);
-        returns the groups whose membership may have changed."""
+        returns what it did to each group whose membership may have changed."""
         rows: dict[Series, list[tuple[Any, tuple[Any, ...]]]] = defaultdict(list)
-        touched: set[Group] = set()
+        touched: dict[Group, GroupChange] = defaultdict(GroupChange)
         for change in changes:
             s, actor = change.series, change.actor
             key = (s.recipient, s.kind, s.target_id)
@@ -134,13 +155,13 @@ class NotificationStore:
                 previous = stored.get((s, actor))
                 if previous is not None:
                     rows[s].append((self._d_member, (micros, *key, previous, actor)))
-                    touched.add(Group(s, previous))
+                    touched[Group(s, previous)].retracted = True
                 rows[s].append((self._d_latest, (micros, *key, actor)))
             if change.add_at is not None:
                 bucket, micros = bucket_of(change.add_at, bucket_ms), change.add_at * 1000
                 rows[s].append((self._w_member, (*key, bucket, actor, change.add_at, micros)))
                 rows[s].append((self._w_latest, (*key, actor, bucket, micros)))
-                touched.add(Group(s, bucket))
+                touched[Group(s, bucket)].adds[actor] = change.add_at
         writes: list[tuple[Any, int]] = []
         for found in rows.values():
             for i in range(0, len(found), _BATCH_ROWS):
@@ -154,13 +175,49 @@ class NotificationStore:
                     batch.add(statement, params)
                 writes.append((batch, len(chunk)))
         await asyncio.gather(*(self._run(statement, None, count) for statement, count in writes))
-        return touched
+        return dict(touched)
 
-    async def derive(self, groups: Iterable[Group], shown: int) -> dict[Group, Aggregate | None]:
-        """Each group's notification from its membership slice (None: nobody left)."""
-        ordered = sorted(set(groups))
-        results = await asyncio.gather(*(self._members(g) for g in ordered))
-        return {g: aggregate(g, members, shown) for g, members in zip(ordered, results, strict=True)}
+    async def derive(self, changes: dict[Group, GroupChange], shown: int) -> dict[Group, Aggregate | None]:
+        """Each touched group's notification from its durable membership (None: nobody left)."""
+        ordered = sorted(changes)
+        results = await asyncio.gather(*(self._derive_one(g, changes[g], shown) for g in ordered))
+        return dict(zip(ordered, results, strict=True))
+
+    async def _derive_one(self, group: Group, change: GroupChange, shown: int) -> Aggregate | None:
+        if not change.retracted and self._sizes.get(group, 0) >= _LARGE_GROUP:
+            derived = await self._derive_large(group, change, shown)
+            if derived is not None:
+                self._sizes[group] = derived.actor_count
+                return derived
+        members = await self._members(group)
+        self._sizes[group] = len(members)
+        return aggregate(group, members, shown)
+
+    async def _derive_large(self, group: Group, change: GroupChange, shown: int) -> Aggregate | None:
+        """A large group's notification without reading its slice; None when its stored row is missing.
+
+        Exact when the batch removed no one: the count is counted by Cassandra, and the newest actors are
+        among the stored row's actors and this batch's adds. Every other member was ranked below the stored
+        actors before the batch, and an actor's time only moves by being added again, which puts them in the
+        batch. The stored row is never behind by more than this batch: it is written after the membership, and
+        a batch that crashed in between is replayed whole (offsets commit after it). The candidates are read
+        back by key, so an add an older unlike shadows, or a re-added actor's newer time, is what counts.
+        """
+        s = group.series
+        partition = (s.recipient, s.kind, s.target_id, group.bucket)
+        row, counted = await asyncio.gather(self._run(self._q_one, (s.recipient, group.id)),
+                                            self._run(self._q_count, partition))
+        stored = row.one()
+        if stored is None:
+            return None
+        candidates = sorted({*(stored.actors or ()), *change.adds})
+        found = await asyncio.gather(*(self._run(self._q_members_of, (*partition, candidates[i:i + _IN_CHUNK]))
+                                       for i in range(0, len(candidates), _IN_CHUNK)))
+        newest = aggregate(group, [(r.actor_id, r.at) for rows in found for r in rows.current_rows], shown)
+        members = int(counted.one().members)
+        if newest is None or members == 0:
+            return None  # nobody found where somebody should be: read the slice
+        return Aggregate(group, newest.actors, members, newest.updated_at)
 
     async def _members(self, group: Group) -> list[tuple[str, int]]:
         s = group.series

@@ -268,3 +268,32 @@ def test_a_user_with_none_is_remembered_and_their_first_notification_still_shows
     log.like(fan, post, on=False)
     log.settle()
     assert notifications(client, settings, author) == []
+
+
+def test_a_large_group_keeps_its_exact_count_and_newest_actors_across_batches(
+    client: httpx.Client, settings: Settings, publisher: Publisher, log: Log
+) -> None:
+    """Once a group is large the processor stops reading its slice whole (sinks.notifications): later batches
+    of adds, a re-like, a duplicate, and then an unlike of a shown actor must still give the exact outcome."""
+    author = new_id()
+    post = log.post(author)
+    log.settle()
+    fans = [new_id() for _ in range(300)]
+    assert publisher.submit_many([events.like_changed(post_id=post, user_id=f, action="like")
+                                  for f in fans]).result(timeout=60) == 300
+    log.like(fans[-1], post)  # its applied mark covers the 300 (same partition, after them)
+    log.settle()
+    assert [i["actor_count"] for i in notifications(client, settings, author)] == [300]
+
+    newcomers = [log.like(new_id(), post) for _ in range(20)]
+    relike = log.like(fans[0], post)  # an old fan again, now the newest
+    log.publish(newcomers[0])  # a duplicate (re-sent: the same event)
+    log.settle()
+    [item] = notifications(client, settings, author)
+    assert item["actor_count"] == 320
+    assert item["actors"][0]["id"] == fans[0] and item["updated_at"] == relike.value["occurred_at"]
+
+    log.like(fans[0], post, on=False)  # a shown actor leaves: the group is read whole again
+    log.settle()
+    [item] = notifications(client, settings, author)
+    assert item["actor_count"] == 319 and fans[0] not in [a["id"] for a in item["actors"]]
