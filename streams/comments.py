@@ -13,7 +13,7 @@ from typing import Any
 from producers.ids import is_id
 from sinks import offsets
 from sinks.comments import Comment, CommentWriter
-from streams.engine.records import Record, Reject
+from streams.engine.records import Record, Reject, accepted
 
 
 def comment_of(event: dict[str, Any]) -> Comment:
@@ -35,11 +35,6 @@ class CommentsProjector:
         self._redis = redis
 
     async def process(self, batch: list[Record], reject: Reject) -> None:
-        comments: list[Comment] = []
-        for record in batch:
-            try:
-                comments.append(comment_of(record.value))
-            except ValueError as exc:
-                reject(record, exc)
+        comments = accepted(batch, lambda r: comment_of(r.value), reject)
         await self._writer.apply(comments)
         await offsets.advance_all(self._redis, self.name, ((r.topic, r.partition, r.offset) for r in batch))

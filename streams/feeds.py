@@ -31,9 +31,9 @@ from sinks.feeds import (
     rebuild_pull_sets,
     shown_in_feed_of,
 )
-from sinks.graph import FollowChange, GraphReader, GraphWriter, Pair
+from sinks.graph import GraphReader, GraphWriter, Pair
 from sinks.safety import SafetyReader
-from streams.engine.records import Record, Reject
+from streams.engine.records import Record, Reject, accepted
 from streams.graph import follow_change
 from streams.metrics import FANOUT_FOLLOWERS
 
@@ -67,13 +67,8 @@ class FeedProcessor:
             if await self._cache.celebrities() is None:
                 await rebuild_pull_sets(self._posts, self._cache, self._settings.feed_cap)
             self._celebrities_known = True
-        changes: list[FollowChange] = []
-        for record in batch:
-            if record.topic == "follow-changed":
-                try:
-                    changes.append(follow_change(record.value))
-                except ValueError as exc:
-                    reject(record, exc)
+        changes = accepted((r for r in batch if r.topic == "follow-changed"), lambda r: follow_change(r.value),
+                           reject)
         pairs = await self._graph.apply(changes)
         effects, follower_counts = await self._record_posts([r for r in batch if r.topic != "follow-changed"])
         await self._fan_out(effects, follower_counts)

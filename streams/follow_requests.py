@@ -13,7 +13,7 @@ from typing import Any
 from producers.ids import is_id
 from sinks import offsets
 from sinks.accounts_requests import FollowRequests, RequestChange
-from streams.engine.records import Record, Reject
+from streams.engine.records import Record, Reject, accepted
 
 
 def request_change(event: dict[str, Any]) -> RequestChange:
@@ -37,11 +37,6 @@ class FollowRequestsProjector:
         self._redis = redis
 
     async def process(self, batch: list[Record], reject: Reject) -> None:
-        changes: list[RequestChange] = []
-        for record in batch:
-            try:
-                changes.append(request_change(record.value))
-            except ValueError as exc:
-                reject(record, exc)
+        changes = accepted(batch, lambda r: request_change(r.value), reject)
         await self._requests.apply(changes)
         await offsets.advance_all(self._redis, self.name, ((r.topic, r.partition, r.offset) for r in batch))

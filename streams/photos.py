@@ -31,7 +31,7 @@ from sinks.images import ImageIndex
 from sinks.photo_derivatives import PhotoDerivatives
 from sinks.photos_codec import UndecodableImageError, render
 from sinks.placeholders import placeholder
-from streams.engine.records import Record, Reject
+from streams.engine.records import Record, Reject, accepted
 
 log = logging.getLogger(__name__)
 
@@ -75,14 +75,7 @@ class PhotoDerivativesProcessor:
         self._pool = ThreadPoolExecutor(max_workers=settings.image_render_threads, thread_name_prefix="prerender")
 
     async def process(self, batch: list[Record], reject: Reject) -> None:
-        uploads: dict[str, Uploaded] = {}
-        for record in batch:
-            try:
-                upload = uploaded_of(record.value)
-            except ValueError as exc:
-                reject(record, exc)
-                continue
-            uploads[upload.image_id] = upload
+        uploads = {u.image_id: u for u in accepted(batch, lambda r: uploaded_of(r.value), reject)}
         done = await self._derivatives.derived(list(uploads)) if uploads else {}
         for upload in uploads.values():
             if done.get(upload.image_id, set()) >= set(PRERENDER_WIDTHS):

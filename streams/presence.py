@@ -15,7 +15,7 @@ from photostream.domain.presence import Presence, apply_presence
 from producers.ids import is_id
 from sinks import offsets
 from sinks.presence import PresenceChange, PresenceHashes, PresenceRows
-from streams.engine.records import Record, Reject
+from streams.engine.records import Record, Reject, accepted
 
 
 def change_of(event: dict[str, Any]) -> PresenceChange:
@@ -36,12 +36,7 @@ class PresenceProcessor:
 
     async def process(self, batch: list[Record], reject: Reject) -> None:
         folded: dict[str, Presence] = {}
-        for record in batch:
-            try:
-                change = change_of(record.value)
-            except ValueError as exc:
-                reject(record, exc)
-                continue
+        for change in accepted(batch, lambda r: change_of(r.value), reject):
             folded[change.user_id] = apply_presence(folded.get(change.user_id), change.status, change.at)
         # the batch's newest transition per user (within a batch it is also the newest time seen)
         changes = [PresenceChange(u, p.status, p.changed_at) for u, p in folded.items()]

@@ -25,7 +25,7 @@ from sinks import offsets
 from sinks.feeds import FeedCache, FeedPosts, shown_in_feed_of
 from sinks.graph import GraphReader
 from sinks.safety import SafetyReader, SafetyWriter
-from streams.engine.records import Record, Reject
+from streams.engine.records import Record, Reject, accepted
 
 _KINDS: dict[str, Kind] = {"block-changed": "block", "mute-changed": "mute"}
 
@@ -45,12 +45,7 @@ class SafetyProcessor:
         self._publish_timeout_s = publish_timeout_s
 
     async def process(self, batch: list[Record], reject: Reject) -> None:
-        changes: list[tuple[Record, SafetyChange]] = []
-        for record in batch:
-            try:
-                changes.append((record, safety_change(_KINDS[record.topic], record.value)))
-            except ValueError as exc:
-                reject(record, exc)
+        changes = accepted(batch, lambda r: (r, safety_change(_KINDS[r.topic], r.value)), reject)
         await self._writer.apply(change for _, change in changes)
         await self._end_follows(changes, reject)
         if self._feeds is not None:

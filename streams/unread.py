@@ -22,7 +22,7 @@ from typing import Any
 from photostream.domain.unread import Mark, apply_all, read_mark, unsent_mark
 from sinks import offsets
 from sinks.unread import UnreadPairs, UnreadSets
-from streams.engine.records import Record, Reject
+from streams.engine.records import Record, Reject, accepted
 
 TOPICS = ("ON_MSG_UNSENT", "MESSAGES_READ")
 
@@ -47,12 +47,7 @@ class UnreadProcessor:
         self._redis = redis
 
     async def process(self, batch: list[Record], reject: Reject) -> None:
-        marks: list[Mark] = []
-        for record in batch:
-            try:
-                marks.append(mark_of(record))
-            except ValueError as exc:
-                reject(record, exc)
+        marks = accepted(batch, mark_of, reject)
         if marks:
             before = await self._pairs.load({m.pair for m in marks})
             after = apply_all(before, marks)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 
 @dataclass(frozen=True)
@@ -17,6 +17,24 @@ class Record:
 
 
 Reject = Callable[[Record, Exception], None]
+
+T = TypeVar("T")
+
+
+def accepted(records: Iterable[Record], parse: Callable[[Record], T], reject: Reject) -> list[T]:
+    """What ``parse`` makes of each record, in order; a record it refuses with ``ValueError`` goes to
+    ``reject`` (the DLQ) and is left out.
+
+    Why: every processor validates its batch this way, and a poison record must never stall its partition
+    nor hide the valid records beside it; other errors still propagate (they are retried, not parked).
+    """
+    found: list[T] = []
+    for record in records:
+        try:
+            found.append(parse(record))
+        except ValueError as exc:
+            reject(record, exc)
+    return found
 
 
 class BatchProcessor(Protocol):
