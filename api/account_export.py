@@ -18,6 +18,7 @@ from api.notifications import NotificationReads
 from photostream.domain.photo_tags import PhotoTag
 from photostream.settings import Settings
 from producers.ids import now_ms
+from sinks.account_purge import ACCOUNT_COMMENTS, ACCOUNT_LISTS
 from sinks.cassandra import execute, ms_of, pages
 from sinks.credentials import CredentialStore
 from sinks.photo_tags import APPROVED, PENDING
@@ -35,15 +36,12 @@ class AccountExport:
         self._notification_reads: NotificationReads | None = None
         self._credentials = CredentialStore(session)
         p = session.prepare
-        self._lists = {
-            "posts": p("SELECT post_id AS id FROM posts_by_author WHERE author_id = ?"),
-            "following": p("SELECT followee_id AS id FROM following WHERE follower_id = ?"),
-            "followers": p("SELECT follower_id AS id FROM followers WHERE followee_id = ?"),
-            "likes": p("SELECT post_id AS id FROM likes_by_user WHERE user_id = ?"),
-            APPROVED: p(f"SELECT post_id AS id FROM {APPROVED} WHERE tagged_id = ?"),
-            PENDING: p(f"SELECT post_id AS id FROM {PENDING} WHERE tagged_id = ?"),
-        }
-        self._comment_refs = p("SELECT comment_id, post_id FROM comments_by_user WHERE user_id = ?")
+        self._lists = {name: p(cql) for name, cql in {
+            **ACCOUNT_LISTS,
+            APPROVED: f"SELECT post_id AS id FROM {APPROVED} WHERE tagged_id = ?",
+            PENDING: f"SELECT post_id AS id FROM {PENDING} WHERE tagged_id = ?",
+        }.items()}
+        self._comment_refs = p(ACCOUNT_COMMENTS)
         self._comment = p("SELECT text, created_at FROM comments_by_post WHERE post_id = ? AND comment_id = ?")
         self._relations = p("SELECT other_id, i_block, i_mute FROM user_relations WHERE user_id = ?")
         self._muted_tags = p("SELECT tag, muted FROM muted_tags WHERE user_id = ?")

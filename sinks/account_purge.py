@@ -33,6 +33,19 @@ _MAX_IN_FLIGHT = 32
 _PAGE = 1000
 
 
+#: an account's own id lists, one partition each keyed by its user id (read whole, paged, as ``id``): what a
+#: purge walks and an export (api/account_export.py) copies. One definition, so a list added for one is not
+#: forgotten by the other.
+ACCOUNT_LISTS = {
+    "posts": "SELECT post_id AS id FROM posts_by_author WHERE author_id = ?",
+    "following": "SELECT followee_id AS id FROM following WHERE follower_id = ?",
+    "followers": "SELECT follower_id AS id FROM followers WHERE followee_id = ?",
+    "likes": "SELECT post_id AS id FROM likes_by_user WHERE user_id = ?",
+}
+#: the account's comments, through the by-user index: (comment_id, post_id)
+ACCOUNT_COMMENTS = "SELECT comment_id, post_id FROM comments_by_user WHERE user_id = ?"
+
+
 class AccountPurge:
     def __init__(self, settings: Settings, session: Session, redis: Any, s3_client: Any) -> None:
         self._settings, self._session, self._redis, self._s3 = settings, session, redis, s3_client
@@ -40,15 +53,12 @@ class AccountPurge:
         self.credentials = CredentialStore(session)
         self._avatars = AvatarDirectory(session)
         p = session.prepare
-        self._q = {
-            "posts": p("SELECT post_id AS id FROM posts_by_author WHERE author_id = ?"),
-            "following": p("SELECT followee_id AS id FROM following WHERE follower_id = ?"),
-            "followers": p("SELECT follower_id AS id FROM followers WHERE followee_id = ?"),
-            "likes": p("SELECT post_id AS id FROM likes_by_user WHERE user_id = ?"),
-            "unread_by": p("SELECT user_id AS id, unsent_up_to FROM unread_by_sender WHERE sender_id = ?"),
-            "relations": p("SELECT other_id AS id FROM user_relations WHERE user_id = ?"),
-        }
-        self._q_comments = p("SELECT comment_id, post_id FROM comments_by_user WHERE user_id = ?")
+        self._q = {name: p(cql) for name, cql in {
+            **ACCOUNT_LISTS,
+            "unread_by": "SELECT user_id AS id, unsent_up_to FROM unread_by_sender WHERE sender_id = ?",
+            "relations": "SELECT other_id AS id FROM user_relations WHERE user_id = ?",
+        }.items()}
+        self._q_comments = p(ACCOUNT_COMMENTS)
         self._q_counted = p("SELECT key, liked FROM post_engagement WHERE post_id = ? AND kind = 'c' AND key IN ?")
         self._q_count = p("SELECT comment_count FROM post_engagement WHERE post_id = ? LIMIT 1")
         self._w_uncounted = p("UPDATE post_engagement SET liked = false WHERE post_id = ? AND kind = 'c' AND key = ?")
