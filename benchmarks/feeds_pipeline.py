@@ -26,11 +26,11 @@ from dataclasses import dataclass, field
 
 import httpx
 import redis
-from confluent_kafka import Consumer
+from confluent_kafka import Message
 
 from benchmarks.cpu import process_cpu_s
 from benchmarks.env import AppProcess, BenchEnv, BenchError
-from benchmarks.kafka_tools import assignment, end_offsets, groups_of, seed_groups
+from benchmarks.kafka_tools import Tail, end_offsets, groups_of, seed_groups
 from photostream.settings import Settings
 from producers import events
 from producers.ids import new_id
@@ -38,7 +38,6 @@ from producers.publisher import Publisher, PublishResult
 from sinks import keys
 from sinks.feeds import FeedCache
 from sinks.redis_client import async_client
-from streams.engine.consumer import consumer_config
 
 APPLIERS = {"follow-changed": ("feeds",), "post-created": ("feeds", "posts"), "profile-updated": ("profiles",)}
 LATENCY_GOAL_MS = 1000.0
@@ -190,32 +189,6 @@ class Probe:
     offset: int = -1
 
 
-class Tail(threading.Thread):
-    """The baseline: a bare consumer on ``post-created`` from its end, noting when each (partition, offset)
-    arrives."""
-
-    def __init__(self, settings: Settings) -> None:
-        super().__init__(name="feeds-tail", daemon=True)
-        self.seen: dict[tuple[int, int], float] = {}
-        self._halt = threading.Event()
-        self._consumer = Consumer(consumer_config(settings, f"{settings.app_id}.tail"))
-        ends = end_offsets(settings, ["post-created"])
-        self._consumer.assign(assignment(settings, ends))
-
-    def run(self) -> None:
-        try:
-            while not self._halt.is_set():
-                message = self._consumer.poll(0.05)
-                if message is not None and not message.error():
-                    self.seen[(message.partition() or 0, message.offset() or 0)] = time.perf_counter()
-        finally:
-            self._consumer.close()
-
-    def stop(self) -> None:
-        self._halt.set()
-        self.join(timeout=5)
-
-
 def steady_latency(worker: BenchWorker, graph: Graph, rate: float, duration_s: float,
                    rng: random.Random) -> tuple[list[Probe], float]:
     """Posts at ``rate``/s for ``duration_s``; each probe's send, ack, tail receipt and applied instants.
@@ -223,7 +196,12 @@ def steady_latency(worker: BenchWorker, graph: Graph, rate: float, duration_s: f
     count = max(10, int(rate * duration_s))
     batch = posts_by([rng.choice(graph.users) for _ in range(count)])
     probes = [Probe() for _ in batch]
-    tail = Tail(worker.settings)
+    seen: dict[tuple[int, int], float] = {}
+
+    def note(message: Message, arrived: float) -> None:
+        seen[(message.partition() or 0, message.offset() or 0)] = arrived
+
+    tail = Tail(worker.settings, "post-created", "feeds-tail", note)
     tail.start()
     time.sleep(1.0)  # the tail's first fetch is a connection set-up, not Kafka latency
     client: redis.Redis[bytes] = redis.Redis.from_url(worker.settings.redis_url)
@@ -269,7 +247,7 @@ def steady_latency(worker: BenchWorker, graph: Graph, rate: float, duration_s: f
         client.close()
     cpu = (worker.cpu_s() - cpu0) / count
     for probe in probes:
-        probe.recv = tail.seen.get((probe.partition, probe.offset), 0.0)
+        probe.recv = seen.get((probe.partition, probe.offset), 0.0)
     return probes, cpu
 
 

@@ -8,22 +8,55 @@ clients of the baselines use :func:`assignment` at the broker edge.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import threading
+import time
+from collections.abc import Callable, Iterable
 
-from confluent_kafka import ConsumerGroupState, ConsumerGroupTopicPartitions, TopicPartition
+from confluent_kafka import Consumer, ConsumerGroupState, ConsumerGroupTopicPartitions, Message, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from photostream.kafka_config import client_config
 from photostream.settings import Settings
 from streams.consumer_groups import Offsets, end_offsets, groups_of, seed_groups
+from streams.engine.consumer import consumer_config
 
-__all__ = ["Offsets", "assignment", "end_offsets", "groups_of", "seed_groups"]
+__all__ = ["Offsets", "Tail", "assignment", "end_offsets", "groups_of", "seed_groups"]
 
 
 def assignment(settings: Settings, offsets: Offsets) -> list[TopicPartition]:
     """Offsets keyed by catalog names → the namespace's partitions to assign a raw consumer."""
     physical = settings.topic_names.physical
     return [TopicPartition(physical(t), p, o) for (t, p), o in offsets.items()]
+
+
+class Tail(threading.Thread):
+    """A bare consumer on ``topic`` from its current end, handing each record to ``on_record(message, arrived)``
+    with the ``perf_counter`` instant it arrived.
+
+    Why: it is the benchmarks' baseline, Kafka's own delivery latency with no processing, beside which a
+    pipeline's latency is quoted; one copy, so every benchmark measures its baseline the same way.
+    """
+
+    def __init__(self, settings: Settings, topic: str, name: str,
+                 on_record: Callable[[Message, float], None]) -> None:
+        super().__init__(name=name, daemon=True)
+        self._on_record = on_record
+        self._halt = threading.Event()
+        self._consumer = Consumer(consumer_config(settings, f"{settings.app_id}.tail"))
+        self._consumer.assign(assignment(settings, end_offsets(settings, [topic])))
+
+    def run(self) -> None:
+        try:
+            while not self._halt.is_set():
+                message = self._consumer.poll(0.05)
+                if message is not None and not message.error():
+                    self._on_record(message, time.perf_counter())
+        finally:
+            self._consumer.close()
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join(timeout=5)
 
 
 def admin_client(settings: Settings) -> AdminClient:

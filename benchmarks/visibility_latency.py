@@ -19,11 +19,11 @@ from typing import Any, cast
 
 import httpx
 import redis
-from confluent_kafka import Consumer
+from confluent_kafka import Consumer, Message
 
 from benchmarks.cpu import CpuWindow
 from benchmarks.env import AppProcess, BenchEnv, BenchError
-from benchmarks.kafka_tools import assignment, end_offsets, groups_of, lag, seed_groups
+from benchmarks.kafka_tools import Tail, assignment, end_offsets, groups_of, lag, seed_groups
 from benchmarks.report import Section, from_docstring
 from benchmarks.stats import Distribution, fmt_ms, fmt_ratio, ratio
 from photostream.settings import Settings
@@ -70,34 +70,6 @@ def start_worker(bench: BenchEnv) -> Worker:
     process = bench.start("worker", ["worker", "--loglevel", "warning"], env,
                           f"http://127.0.0.1:{env['PHOTOSTREAM_WORKER_WEB_PORT']}/metrics")
     return Worker(settings, env, process)
-
-
-class Tail(threading.Thread):
-    """A bare consumer on ``post-created`` from the current end, noting when each of our records arrives."""
-
-    def __init__(self, settings: Settings, probes: dict[bytes, Probe]) -> None:
-        super().__init__(name="bench-tail", daemon=True)
-        self._probes = probes
-        self._halt = threading.Event()
-        self._consumer = Consumer(consumer_config(settings, f"{settings.app_id}.tail"))
-        ends = end_offsets(settings, ["post-created"])
-        self._consumer.assign(assignment(settings, ends))
-
-    def run(self) -> None:
-        try:
-            while not self._halt.is_set():
-                message = self._consumer.poll(0.05)
-                if message is None or message.error():
-                    continue
-                probe = self._probes.get(message.key() or b"")
-                if probe is not None and not probe.recv:
-                    probe.recv = time.perf_counter()
-        finally:
-            self._consumer.close()
-
-    def stop(self) -> None:
-        self._halt.set()
-        self.join(timeout=5)
 
 
 def batch_wait_ms(settings: Settings) -> float | None:
@@ -190,7 +162,14 @@ def publish_paced(publisher: Publisher, probes: list[Probe], rate: float, acked:
 
 def measure(worker: Worker, publisher: Publisher, probes: list[Probe], rate: float) -> None:
     client = redis.Redis.from_url(worker.settings.redis_url)
-    tail = Tail(worker.settings, {p.event.key.encode(): p for p in probes})
+    by_key = {p.event.key.encode(): p for p in probes}
+
+    def note(message: Message, arrived: float) -> None:
+        probe = by_key.get(message.key() or b"")
+        if probe is not None and not probe.recv:
+            probe.recv = arrived
+
+    tail = Tail(worker.settings, "post-created", "bench-tail", note)
     tail.start()
     time.sleep(1.0)  # let the tail connect and start fetching, so its first receipt is not a connection set-up
     acked: queue.SimpleQueue[Probe] = queue.SimpleQueue()
