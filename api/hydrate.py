@@ -20,6 +20,7 @@ from typing import Any
 from api.images_links import ImageLinks, image_path
 from api.visibility import visibility_of, visible_posts
 from photostream.domain.photo_tags import shown_to
+from photostream.domain.safety import blocked_either_way
 from sinks.engagement_reads import Counts
 from sinks.posts import read_posts_cached
 from sinks.profiles import read_profiles
@@ -85,12 +86,28 @@ async def photo_tags(resources: Any, viewer: str | None, posts: list[dict[str, A
     return by_photo
 
 
-async def hydrate_posts(resources: Any, viewer: str | None, post_ids: list[str]) -> list[Item]:
-    """The items for ``post_ids``, in that order, skipping posts that are gone or that ``viewer`` may not see."""
+async def _visible(resources: Any, viewer: str | None, posts: list[dict[str, Any]],
+                   hide_muted: bool) -> list[dict[str, Any] | None]:
+    """The visibility check; with ``hide_muted``, also leaves out the authors the viewer muted — from the same
+    relations read the block check uses (one query for both questions)."""
+    authors = {p["author_id"] for p in posts} - {viewer}
+    if not hide_muted or viewer is None or not authors:
+        return await visible_posts(resources.graph, viewer, posts)
+    relations = await resources.safety.relations(viewer, authors)
+    muted = {a for a, r in relations.items() if r.i_mute}
+    visible = await visible_posts(resources.graph, viewer, posts,
+                                  blocked={a for a, r in relations.items() if blocked_either_way(r)})
+    return [p if p is not None and p["author_id"] not in muted else None for p in visible]
+
+
+async def hydrate_posts(resources: Any, viewer: str | None, post_ids: list[str],
+                        hide_muted: bool = False) -> list[Item]:
+    """The items for ``post_ids``, in that order, skipping posts that are gone or that ``viewer`` may not see
+    (and, with ``hide_muted``, posts by accounts the viewer muted)."""
     posts = [p for p in await read_posts_cached(resources.session, resources.redis, post_ids) if p is not None]
     ids = [p["post_id"] for p in posts]
     visible, profiles, counts, liked, blurhashes, tags = await asyncio.gather(
-        visible_posts(resources.graph, viewer, posts),
+        _visible(resources, viewer, posts, hide_muted),
         read_profiles(resources.session, resources.redis, [p["author_id"] for p in posts]),
         resources.engagement.counts(ids),
         resources.engagement.liked_by(viewer, ids) if viewer is not None else _nothing_liked(),

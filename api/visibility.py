@@ -2,8 +2,9 @@
 
 The rule itself is pure (:mod:`photostream.domain.visibility`); this module prefetches, per page and in bulk,
 the facts it needs (no N+1): which of the page's authors are private accounts, which of them the viewer
-follows, and which of them the viewer blocked or is blocked by — IN queries run concurrently, so a page costs
-one round trip of visibility checks.
+follows (asked only where it decides: followers-only posts and private accounts), and which of them the viewer
+blocked or is blocked by — IN queries run concurrently, so a page costs one round trip of visibility checks
+(two when a page holds a private account's posts).
 """
 
 from __future__ import annotations
@@ -36,20 +37,38 @@ async def _none() -> set[str]:
     return set()
 
 
-async def visible_posts(graph: Audience, viewer: str | None, posts: Sequence[Post | None]) -> list[Post | None]:
-    """``posts`` in order, with each one the viewer may not see replaced by None (as if it did not exist)."""
+async def _given(found: set[str]) -> set[str]:
+    return found
+
+
+async def visible_posts(graph: Audience, viewer: str | None, posts: Sequence[Post | None],
+                        blocked: set[str] | None = None) -> list[Post | None]:
+    """``posts`` in order, with each one the viewer may not see replaced by None (as if it did not exist).
+
+    ``blocked``: who among the authors stands in a block with the viewer, when the caller already read it."""
     # every author but the viewer, of posts that are not author-only: whether they are private matters, and
-    # (for a signed-in viewer) whether the viewer follows them and whether a block stands between them; asked
-    # together rather than one after the other
+    # (for a signed-in viewer) whether a block stands between them — asked together. Whether the viewer
+    # follows them matters only for followers-only posts and private accounts: asked with the others when the
+    # page has a followers-only post, else afterwards and only for private accounts, so a page of public posts
+    # by public accounts (most pages) costs no follow query.
     others = {p["author_id"] for p in posts
               if p is not None and p["author_id"] != viewer and visibility_of(p) != "private"}
-    private, followed, blocked = await asyncio.gather(
-        graph.private_among(others) if others else _none(),
-        graph.followed_among(viewer, others) if viewer is not None and others else _none(),
-        graph.blocked_among(viewer, others) if viewer is not None and others else _none(),
-    )
+    followers_only = {p["author_id"] for p in posts if p is not None and visibility_of(p) == "followers"} & others
+    private: set[str] = set()
+    followed: set[str] = set()
+    standing: set[str] = set()  # blocked either way
+    if viewer is None or not others:
+        private = await graph.private_among(others) if others else set()
+    else:
+        private, followed, standing = await asyncio.gather(
+            graph.private_among(others),
+            graph.followed_among(viewer, others) if followers_only else _none(),
+            _given(blocked) if blocked is not None else graph.blocked_among(viewer, others),
+        )
+        if private and not followers_only:
+            followed = await graph.followed_among(viewer, private)
     return [p if p is not None and may_see(viewer, p["author_id"], visibility_of(p), p["author_id"] in followed,
-                                           p["author_id"] in private, p["author_id"] in blocked)
+                                           p["author_id"] in private, p["author_id"] in standing)
             else None for p in posts]
 
 

@@ -23,11 +23,9 @@ async def get_feed(user: Reader, resources: ResourcesDep, settings: SettingsDep,
     before = decode_cursor(CURSOR_KIND, cursor)
     await honour_after(after, resources, settings, response)
     page = await resources.feeds.page(user, before, limit)
-    items = await hydrate_posts(resources, user, page.post_ids)
-    # muted accounts' posts leave the feed at read time, older ones too (one bulk read of the page's authors);
+    # muted accounts' posts leave the feed at read time, older ones too (read with the page's block check);
     # the page may come out short, the cursor still follows the ids read, so paging neither repeats nor skips
-    muted = await resources.safety.muted_among(user, {item["author"]["id"] for item in items}) if items else set()
-    items = [item for item in items if item["author"]["id"] not in muted]
+    items = await hydrate_posts(resources, user, page.post_ids, hide_muted=True)
     for item in items:
         item["reason"] = page.reasons.get(item["post_id"], "followed")
     if page.source == "cassandra":

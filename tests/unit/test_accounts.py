@@ -139,7 +139,14 @@ def test_a_page_hides_private_accounts_posts_from_non_followers_with_two_bulk_re
     audience = FakeAudience({"locked", "friend"}, {(FAN, "friend")})
     shown = asyncio.run(visible_posts(audience, FAN, posts))
     assert shown == [None, posts[1], posts[2], None]
-    assert audience.reads == 2
+    assert audience.reads == 2  # private accounts and follows, together (the page has a followers-only post)
+    public_page = posts[:3]
+    audience = FakeAudience({"locked", "friend"}, {(FAN, "friend")})
+    assert asyncio.run(visible_posts(audience, FAN, public_page)) == [None, posts[1], posts[2]]
+    assert audience.reads == 2  # private accounts, then follows of those alone
+    audience = FakeAudience(set(), set())
+    assert asyncio.run(visible_posts(audience, FAN, posts[1:3])) == posts[1:3]
+    assert audience.reads == 1  # public posts by public accounts: no follow query at all
     anonymous = asyncio.run(visible_posts(FakeAudience({"locked", "friend"}, set()), None, posts))
     assert anonymous == [None, posts[1], None, None]
 
