@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -13,6 +14,7 @@ from photostream.settings import Settings
 from producers.ids import is_id
 
 _bearer = HTTPBearer(auto_error=False)
+T = TypeVar("T")
 
 
 # The two plain accessors are ``async`` on purpose: FastAPI runs a sync dependency in a worker thread, a
@@ -76,6 +78,16 @@ async def reader(
         raise ApiError(401, "unauthorized", f"invalid token: {exc}", headers={"WWW-Authenticate": "Bearer"}) \
             from None
     return claims.user_id
+
+
+def per_app(request: Request, kind: Callable[..., T], build: Callable[[Any], T]) -> T:
+    """The app's one ``kind``, made by ``build(app.state)`` on first use: a repository prepares its statements
+    once per app, not per request (nor at import, before the session exists)."""
+    made: dict[Any, Any] = request.app.state.__dict__.setdefault("per_app", {})
+    if kind not in made:
+        made[kind] = build(request.app.state)
+    found: T = made[kind]
+    return found
 
 
 def parse_id(value: str, field: str) -> str:

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.account_export import AccountExport
 from api.auth import close_account, revoke_access
-from api.deps import CurrentClaims, CurrentUser, ResourcesDep, SettingsDep
+from api.deps import CurrentClaims, CurrentUser, ResourcesDep, SettingsDep, per_app
 from api.errors import ApiError
 from api.routes.auth import AccountsDep, _limit_login
 from api.routes.writes import Accepted, _publish
@@ -51,11 +51,7 @@ async def delete_me(body: DeleteAccountIn, claims: CurrentClaims, request: Reque
 
 
 def _exporter(request: Request) -> AccountExport:
-    exporter: AccountExport | None = getattr(request.app.state, "account_export", None)
-    if exporter is None:
-        exporter = request.app.state.account_export = AccountExport(request.app.state.settings,
-                                                                    request.app.state.resources.session)
-    return exporter
+    return per_app(request, AccountExport, lambda state: AccountExport(state.settings, state.resources.session))
 
 
 @router.get("/users/me/export", response_class=Response,

@@ -16,7 +16,7 @@ from api import ratelimit
 from api.accounts import Accounts, RefreshRefusedError, TakenError
 from api.auth import revoke_access
 from api.consistency import ConsistencyToken, token_key
-from api.deps import CurrentClaims, ResourcesDep, SettingsDep
+from api.deps import CurrentClaims, ResourcesDep, SettingsDep, per_app
 from api.errors import ApiError
 from photostream.domain.accounts import (
     PASSWORD_MAX,
@@ -34,11 +34,7 @@ router = APIRouter(prefix="/auth", tags=["auth"])
 
 def get_accounts(request: Request) -> Accounts:
     """One :class:`Accounts` per app (its statements are prepared once, on first use)."""
-    accounts: Accounts | None = getattr(request.app.state, "accounts", None)
-    if accounts is None:
-        accounts = request.app.state.accounts = Accounts(request.app.state.settings,
-                                                         request.app.state.resources.session)
-    return accounts
+    return per_app(request, Accounts, lambda state: Accounts(state.settings, state.resources.session))
 
 
 AccountsDep = Annotated[Accounts, Depends(get_accounts)]

@@ -16,7 +16,7 @@ from typing import Any, Literal, TypeVar
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import CurrentUser, OptionalUser, ResourcesDep, SettingsDep, parse_id
+from api.deps import CurrentUser, OptionalUser, ResourcesDep, SettingsDep, parse_id, per_app
 from api.errors import ApiError
 from api.hydrate import authors, image_url
 from api.paging import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, encode_cursor
@@ -35,10 +35,7 @@ T = TypeVar("T")
 
 def _repository(request: Request, cls: Callable[[Any], T]) -> T:
     """One instance of a repository per app (statements prepared once, on first use)."""
-    cache: dict[Any, Any] = request.app.state.__dict__.setdefault("_user_repositories", {})
-    if cls not in cache:
-        cache[cls] = cls(request.app.state.resources.session)
-    return cache[cls]  # type: ignore[no-any-return]
+    return per_app(request, cls, lambda state: cls(state.resources.session))
 
 
 class ProfilePatch(BaseModel):
