@@ -66,6 +66,23 @@ async def execute(session: Session, statement: Any, params: Any = None, paging_s
     return await future
 
 
+#: the most rows :func:`rows_if_few` reads: below the driver's page size, so one page holds the whole answer
+FEW_ROWS = 2000
+
+
+async def rows_if_few(session: Session, statement: Any, params: tuple[Any, ...], most: int = FEW_ROWS
+                      ) -> list[Any] | None:
+    """A partition's rows read whole when it holds at most ``most`` of them; None when it holds more.
+
+    Why: asking whether a user relates to *many* others is many IN queries (one per chunk of keys), while
+    most users' partitions (their blocks, the accounts they follow) hold a handful of rows: reading the
+    partition whole is then one cheap query. ``statement`` ends in ``LIMIT ?``, bound here to ``most + 1``.
+    """
+    result = await execute(session, statement, (*params, most + 1))
+    rows = list(result.current_rows)
+    return rows if len(rows) <= most and not result.has_more_pages else None
+
+
 #: requests one store keeps in flight at once (see :class:`Gated`)
 MAX_IN_FLIGHT = 64
 

@@ -18,7 +18,7 @@ from cassandra.cluster import Session
 from cassandra.query import BatchStatement, BatchType
 
 from photostream.domain.follows import PairState, apply_change, count_delta
-from sinks.cassandra import Gated, execute, execute_grouped, pages
+from sinks.cassandra import Gated, execute, execute_grouped, pages, rows_if_few
 
 _IN_CHUNK = 100
 
@@ -117,14 +117,21 @@ class GraphReader:
         self._q_followed = session.prepare(
             "SELECT followee_id FROM following WHERE follower_id = ? AND followee_id IN ?")
         self._q_following = session.prepare("SELECT followee_id FROM following WHERE follower_id = ?")
+        self._q_following_few = session.prepare("SELECT followee_id FROM following WHERE follower_id = ? LIMIT ?")
         self._q_followers = session.prepare("SELECT follower_id FROM followers WHERE followee_id = ?")
         self._q_counts = session.prepare(
             "SELECT followee_id, follower_count FROM follow_state WHERE followee_id IN ? PER PARTITION LIMIT 1")
 
     async def followed_among(self, follower_id: str, candidates: Iterable[str]) -> set[str]:
-        """Which of ``candidates`` ``follower_id`` follows now (one IN query per chunk)."""
+        """Which of ``candidates`` ``follower_id`` follows now: one IN query per chunk, or for many candidates
+        (a feed read asks about every celebrity) the accounts the user follows read whole, when they are few."""
+        wanted = set(candidates)
+        if len(wanted) > _IN_CHUNK:
+            rows = await rows_if_few(self._session, self._q_following_few, (follower_id,))
+            if rows is not None:
+                return {row.followee_id for row in rows} & wanted
         results = await asyncio.gather(*(execute(self._session, self._q_followed, (follower_id, chunk))
-                                         for chunk in _chunks(candidates)))
+                                         for chunk in _chunks(wanted)))
         return {row.followee_id for rows in results for row in rows.current_rows}
 
     async def following(self, follower_id: str) -> list[str]:

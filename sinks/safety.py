@@ -23,13 +23,12 @@ from photostream.domain.safety import (
     skip_in_fan_out,
 )
 from sinks.accounts_privacy import AudienceReader
-from sinks.cassandra import Gated, execute
+from sinks.cassandra import Gated, execute, rows_if_few
 
 _IN_CHUNK = 500
-#: asked about this many others or more, a user's relations are read as their whole partition when it holds
-#: at most ``_SCAN_ROWS`` rows (most users block and mute a handful), not as many IN queries
+#: asked about this many others or more, a user's relations are read as their whole partition when it is
+#: small (most users block and mute a handful: :func:`sinks.cassandra.rows_if_few`), not as many IN queries
 _SCAN_ABOVE = 100
-_SCAN_ROWS = 2000  # below the driver's page size: one page holds the whole answer
 #: a user's muted hashtags are read whole; more than this many are not honoured (and cannot be set by the API)
 MAX_MUTED_TAGS = 1000
 
@@ -83,9 +82,8 @@ class SafetyReader:
         likers), otherwise one IN query per chunk of 500, concurrently."""
         wanted = {o for o in others if o != user_id}
         if len(wanted) >= _SCAN_ABOVE:
-            result = await execute(self._session, self._q_all_relations, (user_id, _SCAN_ROWS + 1))
-            rows = result.current_rows
-            if len(rows) <= _SCAN_ROWS and not result.has_more_pages:
+            rows = await rows_if_few(self._session, self._q_all_relations, (user_id,))
+            if rows is not None:
                 return {row.other_id: _relation(row) for row in rows if row.other_id in wanted}
         results = await asyncio.gather(*(execute(self._session, self._q_relations, (user_id, chunk))
                                          for chunk in _chunks(wanted)))

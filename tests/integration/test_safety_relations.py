@@ -1,6 +1,6 @@
-"""Block and mute relations read back through the real Cassandra, by both read paths: IN queries for a few
-others, the whole partition for many (a like storm asks about thousands of likers), and IN queries again when
-a partition is too large to read whole (a user muted by thousands)."""
+"""Block and mute relations, and follows, read back through the real Cassandra by both read paths: IN queries
+for a few others, the whole partition for many (a like storm asks about thousands of likers, a feed read about
+every celebrity), and IN queries again when a partition is too large to read whole (a user muted by thousands)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ from cassandra.cluster import Session
 from photostream.domain.safety import Relation, SafetyChange
 from photostream.settings import Settings
 from producers.ids import new_id
-from sinks import safety
+from sinks import cassandra, safety
 from sinks.cassandra import connect
+from sinks.graph import FollowChange, GraphReader, GraphWriter
 from sinks.safety import SafetyReader, SafetyWriter
 
 
@@ -52,10 +53,25 @@ def test_relations_are_the_same_whichever_way_they_are_read(session: Session, as
 def test_a_partition_too_large_to_read_whole_is_asked_by_in_queries(
     session: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(safety, "_SCAN_ROWS", 20)  # a partition of 30 rows stands in for one of thousands
+    monkeypatch.setattr(cassandra, "FEW_ROWS", 20)  # a partition of 30 rows stands in for one of thousands
     user = new_id()
     muters = [new_id() for _ in range(30)]
     toggles(session, [SafetyChange("mute", m, user, True, 1_000) for m in muters])
     asked = muters[:5] + [new_id() for _ in range(safety._SCAN_ABOVE)]
     found = relations(session, user, asked)
     assert set(found) == set(muters[:5]) and all(r.mutes_me for r in found.values())
+
+
+def test_following_among_many_candidates_reads_the_follow_list_whole_or_by_in_queries(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A feed read asks whether the reader follows each of many celebrities: same answer either way."""
+    reader = new_id()
+    followed = [new_id() for _ in range(30)]
+    asyncio.run(GraphWriter(session).apply([FollowChange(reader, f, True, 1_000) for f in followed] +
+                                           [FollowChange(reader, followed[0], False, 2_000)]))
+    candidates = followed[:10] + [new_id() for _ in range(150)]
+    graph = GraphReader(session)
+    assert asyncio.run(graph.followed_among(reader, candidates)) == set(followed[1:10])  # read whole
+    monkeypatch.setattr(cassandra, "FEW_ROWS", 20)  # 29 follows stand in for a list too long to read whole
+    assert asyncio.run(graph.followed_among(reader, candidates)) == set(followed[1:10])  # by IN queries
