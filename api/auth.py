@@ -1,9 +1,9 @@
 """Bearer JWTs: HS256 with a shared secret or RS256 with a key pair, from settings.
 
 The acting user is always the token's ``sub``; request bodies never name the actor. Every token carries an id
-(``jti``): logging out revokes that id until the token would have expired anyway. The revocation list is one
-Redis key per revoked id with the token's remaining lifetime as TTL, so it stays as small as the set of live
-revoked tokens and a check is one ``EXISTS``.
+(``jti``): logging out revokes that id until the token would have expired anyway. Revocations are durable in
+Cassandra and projected to one Redis key per revoked id with the token's remaining lifetime as TTL, so the list
+stays as small as the set of live revoked tokens and a check is one round trip (:mod:`sinks.revocations`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import jwt
 from api import degraded
 from photostream.settings import Settings
 from producers.ids import is_id, new_id
-from sinks import keys
 
 
 class InvalidTokenError(Exception):
@@ -101,19 +100,21 @@ def verify_access_token(settings: Settings, token: str) -> str:
     return decode_access_token(settings, token).user_id
 
 
-async def verify_access(settings: Settings, redis: Any, token: str, unchecked_ok: bool = False) -> AccessClaims:
+async def verify_access(settings: Settings, revocations: Any, token: str, unchecked_ok: bool = False
+                        ) -> AccessClaims:
     """A token the API accepts: valid (:func:`decode_access_token`), not logged out and not of a deleted
-    account (both in one ``EXISTS``).
+    account (``revocations``: :class:`sinks.revocations.RevocationLedger`, one Redis round trip).
 
     A Redis outage propagates (503): a revocation that cannot be checked is not assumed absent — unless the
     caller passes ``unchecked_ok`` (only the few reads that must outlive Redis, see :func:`api.deps.reader`)
     and ``revocation_fail_open_reads`` is on. Then a signed, unexpired token is accepted unchecked (counted and
     logged by :mod:`api.degraded`): for at most the token's remaining lifetime (``jwt_access_ttl_s``), a token
     logged out earlier could read its own user's feed and status again — never write, never read anything
-    else. That is the price of issues 8 and 10's "with Redis down, answer from Cassandra"."""
+    else. That is the price of issues 8 and 10's "with Redis down, answer from Cassandra". A Redis that lost
+    its data (up, but empty) is not an outage: the ledger answers from Cassandra until it reloaded Redis."""
     claims = decode_access_token(settings, token)
     try:
-        revoked = await redis.exists(keys.revoked_access(claims.jti), keys.closed_account(claims.user_id))
+        revoked = await revocations.refused(claims.jti, claims.user_id)
     except degraded.REDIS_OUTAGES as exc:
         if not (unchecked_ok and settings.revocation_fail_open_reads):
             raise
@@ -124,13 +125,13 @@ async def verify_access(settings: Settings, redis: Any, token: str, unchecked_ok
     return claims
 
 
-async def close_account(redis: Any, settings: Settings, user_id: str) -> None:
+async def close_account(revocations: Any, settings: Settings, user_id: str) -> None:
     """Refuse every access token of ``user_id`` from now on (kept as long as a token minted now would live)."""
-    await redis.set(keys.closed_account(user_id), 1, ex=settings.jwt_access_ttl_s + 1)
+    await revocations.revoke("account", user_id, settings.jwt_access_ttl_s + 1)
 
 
-async def revoke_access(redis: Any, claims: AccessClaims, now_s: float | None = None) -> None:
+async def revoke_access(revocations: Any, claims: AccessClaims, now_s: float | None = None) -> None:
     """Refuse ``claims``' token from now until it expires (nothing to keep once it has)."""
     remaining = claims.expires_at - int(now_s if now_s is not None else time.time())
     if remaining > 0:
-        await redis.set(keys.revoked_access(claims.jti), 1, ex=remaining + 1)
+        await revocations.revoke("token", claims.jti, remaining + 1)

@@ -36,7 +36,7 @@ async def current_claims(
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise ApiError(401, "unauthorized", "a bearer token is required", headers={"WWW-Authenticate": "Bearer"})
     try:
-        return await verify_access(request.app.state.settings, request.app.state.resources.redis,
+        return await verify_access(request.app.state.settings, request.app.state.resources.revocations,
                                    credentials.credentials)
     except InvalidTokenError as exc:
         raise ApiError(401, "unauthorized", f"invalid token: {exc}", headers={"WWW-Authenticate": "Bearer"}) \
@@ -72,7 +72,7 @@ async def reader(
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise ApiError(401, "unauthorized", "a bearer token is required", headers={"WWW-Authenticate": "Bearer"})
     try:
-        claims = await verify_access(request.app.state.settings, request.app.state.resources.redis,
+        claims = await verify_access(request.app.state.settings, request.app.state.resources.revocations,
                                      credentials.credentials, unchecked_ok=True)
     except InvalidTokenError as exc:
         raise ApiError(401, "unauthorized", f"invalid token: {exc}", headers={"WWW-Authenticate": "Bearer"}) \

@@ -27,6 +27,7 @@ from sinks.photo_derivatives import PhotoDerivatives
 from sinks.photo_tags import PhotoTagReads
 from sinks.post_lists import AuthorPosts
 from sinks.redis_client import async_client
+from sinks.revocations import RevocationLedger
 from sinks.safety import SafeAudience, SafetyReader
 from sinks.tag_settings import TagSettingsStore
 
@@ -63,6 +64,8 @@ class ApiResources:
     photo_tags: PhotoTagReads
     #: who may tag whom (read on a tag write and a profile edit)
     tag_settings: TagSettingsStore
+    #: logged-out tokens and deleted accounts (durable, checked in Redis on every request)
+    revocations: RevocationLedger
 
     @classmethod
     def open(cls, settings: Settings) -> ApiResources:
@@ -81,7 +84,8 @@ class ApiResources:
                    image_links=ImageLinks.of(settings),
                    public_images=TTLCache(maxsize=100_000, ttl=settings.image_public_ttl_s),
                    derivatives=PhotoDerivatives(session), avatars=AvatarDirectory(session), safety=audience.safety,
-                   photo_tags=PhotoTagReads(session), tag_settings=TagSettingsStore(session))
+                   photo_tags=PhotoTagReads(session), tag_settings=TagSettingsStore(session),
+                   revocations=RevocationLedger(session, redis))
 
     async def close(self) -> None:
         self.publisher.close()

@@ -43,6 +43,12 @@ def closed_account(user_id: str) -> str:
     return f"{_prefix}auth:closed:{{{user_id}}}"
 
 
+def revocations_loaded() -> str:
+    """Present while Redis holds every durable access revocation (set by the reload, :mod:`sinks.revocations`,
+    after copying them all; a lost Redis loses it, and the check then asks Cassandra until the next reload)."""
+    return f"{_prefix}auth:revocations-loaded"
+
+
 # Hashtag views are projections of durable state (``hashtag_state``), rewritten absolutely by the stream and
 # rebuilt by `photostream rebuild hashtags`: they carry no TTL, since an expired view has no read fallback.
 #: Trending author sets expire at an absolute time once no reader can look at them (see

@@ -149,7 +149,7 @@ async def logout(claims: CurrentClaims, accounts: AccountsDep, resources: Resour
     """Revoke this access token (until it would have expired) and, if given, the refresh token's session."""
     if body is not None and body.refresh_token:
         await accounts.end_session(claims.user_id, body.refresh_token)
-    await revoke_access(resources.redis, claims)
+    await revoke_access(resources.revocations, claims)
     return Response(status_code=204)
 
 
@@ -162,5 +162,5 @@ async def change_password(body: PasswordIn, claims: CurrentClaims, request: Requ
     if await accounts.check_password(claims.user_id, body.current_password) is None:
         raise ApiError(403, "forbidden", "current_password is wrong", "current_password")
     await accounts.change_password(claims.user_id, new_password)
-    await revoke_access(resources.redis, claims)
+    await revoke_access(resources.revocations, claims)
     return (await accounts.start_session(claims.user_id)).body()

@@ -72,7 +72,7 @@ async def stream_status(websocket: WebSocket, user_id: str, token: str | None = 
     if presented is None:
         return await _refuse(websocket, 401, "unauthorized", "a bearer token is required")
     try:
-        user = (await verify_access(settings, websocket.app.state.resources.redis, presented)).user_id
+        user = (await verify_access(settings, websocket.app.state.resources.revocations, presented)).user_id
     except InvalidTokenError as exc:
         return await _refuse(websocket, 401, "unauthorized", f"invalid token: {exc}")
     except STORE_OUTAGES:  # a revocation that cannot be checked is not assumed absent (as for HTTP)

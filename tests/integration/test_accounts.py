@@ -13,6 +13,7 @@ import httpx
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
+from api.auth import decode_access_token
 from photostream.kafka_config import client_config
 from photostream.settings import Settings
 from producers import events
@@ -77,6 +78,24 @@ def test_logout_revokes_the_access_token_and_the_refresh_token(client: httpx.Cli
     refused = client.get("/users/me/follow-requests", headers=bearer(session))
     assert refused.status_code == 401 and "revoked" in refused.json()["error"]["message"]
     assert client.post("/auth/refresh", json={"refresh_token": session["refresh_token"]}).status_code == 401
+
+
+def test_a_logout_survives_redis_losing_its_revocations(client: httpx.Client, settings: Settings) -> None:
+    """Revocations are durable (sinks.revocations): a Redis that lost them does not let the token back in."""
+    account = register(client)
+    session = login(client, account["username"])
+    assert client.post("/auth/logout", headers=bearer(session), json={}).status_code == 204
+    redis = sync_client(settings)
+    revoked = keys.revoked_access(decode_access_token(settings, session["access_token"]).jti)
+    assert redis.exists(revoked)
+    redis.delete(revoked, keys.revocations_loaded())  # what a flushed or replaced Redis no longer holds
+    refused = client.get("/users/me/follow-requests", headers=bearer(session))
+    assert refused.status_code == 401 and "revoked" in refused.json()["error"]["message"]  # Cassandra answered
+    # and the check that found Redis incomplete started a reload, which copied the revocation back
+    wait_for(lambda: (redis.exists(revoked), redis.exists(keys.revocations_loaded())), lambda found: all(found),
+             30, "the revocations to be copied back into Redis")
+    assert 0 < redis.ttl(revoked) <= settings.jwt_access_ttl_s + 1
+    assert client.get("/users/me/follow-requests", headers=bearer(session)).status_code == 401
 
 
 def test_a_password_change_ends_every_session_and_the_old_password(client: httpx.Client) -> None:

@@ -65,31 +65,33 @@ def test_a_refresh_token_round_trips_and_garbage_does_not_parse() -> None:
         assert RefreshToken.parse(garbage) is None
 
 
-class FakeRedis:
+class FakeLedger:
+    """:class:`sinks.revocations.RevocationLedger`'s contract (the real one: tests/integration/test_accounts.py)."""
+
     def __init__(self) -> None:
-        self.values: dict[str, tuple[Any, int]] = {}
+        self.values: dict[tuple[str, str], int] = {}
 
-    async def exists(self, *names: str) -> int:
-        return sum(name in self.values for name in names)
+    async def refused(self, jti: str, user_id: str) -> bool:
+        return ("token", jti) in self.values or ("account", user_id) in self.values
 
-    async def set(self, key: str, value: Any, ex: int) -> None:
-        self.values[key] = (value, ex)
+    async def revoke(self, kind: str, revoked_id: str, ttl_s: int) -> None:
+        self.values[(kind, revoked_id)] = ttl_s
 
 
 def test_a_logged_out_access_token_is_refused_until_it_would_have_expired() -> None:
-    redis, other = FakeRedis(), mint_access_token(SETTINGS, new_id())
+    redis, other = FakeLedger(), mint_access_token(SETTINGS, new_id())
     token = mint_access_token(SETTINGS, new_id(), ttl_s=600)
     claims = asyncio.run(verify_access(SETTINGS, redis, token))
     asyncio.run(revoke_access(redis, claims, now_s=time.time()))
     with pytest.raises(InvalidTokenError):
         asyncio.run(verify_access(SETTINGS, redis, token))
     assert asyncio.run(verify_access(SETTINGS, redis, other)).jti != claims.jti  # others are untouched
-    ((_, ttl),) = redis.values.values()
+    (ttl,) = redis.values.values()
     assert 595 <= ttl <= 601  # kept exactly as long as the token could still be used
 
 
 def test_an_expired_token_needs_no_revocation_entry() -> None:
-    redis = FakeRedis()
+    redis = FakeLedger()
     claims = decode_access_token(SETTINGS, mint_access_token(SETTINGS, new_id(), ttl_s=60))
     asyncio.run(revoke_access(redis, claims, now_s=claims.expires_at + 1))
     assert redis.values == {}

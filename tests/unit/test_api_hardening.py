@@ -40,11 +40,11 @@ class FakeRedis:
             raise redis.exceptions.ConnectionError("Error 111 connecting to 127.0.0.1:6399. Connection refused.")
         return {}
 
-    async def exists(self, *_: str) -> int:
-        """No access token is revoked (api.auth.verify_access)."""
+    async def refused(self, *_: str) -> bool:
+        """No access token is revoked (the revocation ledger of api.auth.verify_access)."""
         if self.down:
             raise redis.exceptions.ConnectionError("Error 111 connecting to 127.0.0.1:6399. Connection refused.")
-        return 0
+        return False
 
 
 class FailingSession:
@@ -60,7 +60,7 @@ class FailingSession:
 def client_with(redis: FakeRedis, session: Any = None, settings: Settings = SETTINGS) -> TestClient:
     """The app with fake resources (no lifespan: nothing connects anywhere)."""
     app = create_app(settings)
-    app.state.resources = SimpleNamespace(redis=redis, session=session, publisher=None)
+    app.state.resources = SimpleNamespace(redis=redis, session=session, publisher=None, revocations=redis)
 
     @app.get(PREFIX + "/test/boom")
     async def boom() -> None:
