@@ -11,24 +11,22 @@ import os
 import random
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 import redis
 
 from benchmarks.kafka_tools import delete_groups
 from photostream.settings import PROJECT_ROOT, Settings, get_settings
-from photostream.stack.migrate import migrate
+from photostream.stack import children
+from photostream.stack.children import free_port as free_port  # the benchmarks take it from here
+from photostream.stack.migrate import drop_keyspace, migrate
 from photostream.topics_admin import ensure_topics
 from sinks import keys
-from sinks.cassandra import connect
 
 BIN = Path(sys.executable).parent
 CLAIM_KEY = "photostream-bench:claimed-by"
@@ -42,10 +40,6 @@ class BenchError(RuntimeError):
 #: every benchmark run works in this namespace (photostream.namespace)
 BENCH_NAMESPACE = "bench"
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 #: database 15 is the benchmarks' (tests pick 1-14, the demo uses 0); others only if a second run holds it
@@ -86,17 +80,9 @@ class AppProcess:
         return self.proc.pid
 
     def _wait_ready(self, timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise BenchError(f"{self.name} exited ({self.proc.returncode}):\n{self.tail()}")
-            try:
-                if httpx.get(self.ready_url, timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.3)
-        raise BenchError(f"{self.name}: {self.ready_url} not ready in {timeout_s}s:\n{self.tail()}")
+        problem = children.wait_ready(self.proc, self.ready_url, timeout_s)
+        if problem is not None:
+            raise BenchError(f"{self.name}: {problem}:\n{self.tail()}")
 
     def exceptions(self) -> dict[str, int]:
         """Exception lines in its log (``pkg.SomeError: message``) counted by type: what its 5xx were about."""
@@ -112,13 +98,7 @@ class AppProcess:
 
     def stop(self) -> None:
         """SIGTERM, then SIGKILL if it does not go within 20 s — only this process, by its own pid."""
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        children.stop(self.proc)
         self._file.close()
 
 
@@ -194,11 +174,7 @@ class BenchEnv:
             except Exception as exc:
                 problems.append(f"stopping {process.name}: {exc}")
         try:
-            cluster, session = connect(self.settings, keyspace=None)
-            try:
-                session.execute(f"DROP KEYSPACE IF EXISTS {self.settings.cassandra_keyspace}", timeout=120)
-            finally:
-                cluster.shutdown()
+            drop_keyspace(self.settings, timeout_s=120)
         except Exception as exc:
             problems.append(f"dropping keyspace {self.settings.cassandra_keyspace}: {exc}")
         try:

@@ -56,3 +56,18 @@ def migrate(settings: Settings) -> list[str]:
         return applied
     finally:
         cluster.shutdown()
+
+
+def drop_keyspace(settings: Settings, timeout_s: float = 60.0) -> None:
+    """Drop the settings' keyspace if it exists: the undo of :func:`migrate` for a test or benchmark run that
+    migrated a keyspace of its own (never the shared one: the name is checked like :func:`migrate` checks it)."""
+    from sinks.cassandra import connect
+
+    keyspace = settings.cassandra_keyspace
+    if not _KEYSPACE_RE.match(keyspace):
+        raise ValueError(f"invalid keyspace name {keyspace!r}")
+    cluster, session = connect(settings, keyspace=None)
+    try:
+        session.execute(f"DROP KEYSPACE IF EXISTS {keyspace}", timeout=timeout_s)
+    finally:
+        cluster.shutdown()

@@ -10,10 +10,8 @@ import ctypes
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,10 +20,10 @@ import pytest
 
 from api.auth import mint_access_token
 from photostream.settings import PROJECT_ROOT, Settings
-from photostream.stack import manager
-from photostream.stack.migrate import migrate
+from photostream.stack import children, manager
+from photostream.stack.children import free_port as free_port  # the tests take it from here
+from photostream.stack.migrate import drop_keyspace, migrate
 from producers.publisher import Publisher
-from sinks.cassandra import connect
 from sinks.redis_client import sync_client
 from streams.consumer_groups import end_offsets, groups_of, seed_groups
 
@@ -47,18 +45,10 @@ def stack(settings: Settings) -> Iterator[None]:
         pytest.fail("the local stack is not healthy: " + ", ".join(unhealthy) + " — run `make up`", pytrace=False)
     migrate(settings)
     yield
-    cluster, session = connect(settings, keyspace=None)
-    try:
-        session.execute(f"DROP KEYSPACE IF EXISTS {settings.cassandra_keyspace}", timeout=60)
-    finally:
-        cluster.shutdown()
+    drop_keyspace(settings)
     sync_client(settings).flushdb()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _die_with_pytest() -> None:
@@ -93,29 +83,15 @@ class Process:
         self.wait_http(self.ready_url)
 
     def wait_http(self, url: str, timeout_s: float = 90.0, status: int = 200) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                pytest.fail(f"process exited ({self.proc.returncode}):\n{self.tail()}", pytrace=False)
-            try:
-                if httpx.get(url, timeout=2).status_code == status:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.3)
-        pytest.fail(f"{url} did not answer {status} in {timeout_s}s:\n{self.tail()}", pytrace=False)
+        problem = children.wait_ready(self.proc, url, timeout_s, status)
+        if problem is not None:
+            pytest.fail(f"{problem}:\n{self.tail()}", pytrace=False)
 
     def tail(self, lines: int = 60) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        children.stop(self.proc)
         self._file.close()
 
 
@@ -185,6 +161,13 @@ def client(api_url: str) -> Iterator[httpx.Client]:
 def publisher(settings: Settings) -> Iterator[Publisher]:
     with Publisher(settings) as p:
         yield p
+
+
+def photostream(env: dict[str, str], *args: str, timeout_s: float = 180) -> subprocess.CompletedProcess[str]:
+    """Run the ``photostream`` CLI (a rebuild, a replay, an ops command) as its own process, output captured:
+    how an operator would run it, so it is tested through its entry point and exit code."""
+    return subprocess.run([str(BIN / "photostream"), *args], env=env, cwd=PROJECT_ROOT, capture_output=True,
+                          text=True, timeout=timeout_s, check=False)
 
 
 def auth(settings: Settings, user_id: str) -> dict[str, str]:

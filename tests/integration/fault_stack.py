@@ -27,7 +27,7 @@ from producers import events
 from producers.ids import new_id
 from producers.publisher import Publisher, PublishResult
 from streams.consumer_groups import groups_of
-from tests.integration.conftest import BIN, auth
+from tests.integration.conftest import auth
 from tests.integration.waiting import wait_for
 
 
@@ -206,8 +206,3 @@ def metric_total(url: str, name: str) -> float:
     """The sum of every sample of ``name`` on a Prometheus page."""
     text = httpx.get(url, timeout=10).text
     return sum(float(m.group(1)) for m in re.finditer(rf"^{name}(?:{{[^}}]*}})? (\S+)$", text, re.MULTILINE))
-
-
-def photostream(env: dict[str, str], *args: str, timeout_s: float = 180) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(BIN / "photostream"), *args], env=env, capture_output=True, text=True,
-                          timeout=timeout_s)

@@ -18,7 +18,7 @@ from photostream.contracts.codec import EventCodec
 from photostream.kafka_config import client_config
 from photostream.lag import consumer_lag
 from photostream.settings import Settings
-from photostream.stack.migrate import migrate
+from photostream.stack.migrate import drop_keyspace, migrate
 from producers import events
 from producers.ids import new_id
 from producers.publisher import Publisher, PublishResult
@@ -206,11 +206,7 @@ def engine_settings(settings: Settings) -> Iterator[Settings]:
                                       "cassandra_keyspace": f"{settings.cassandra_keyspace}_engine"})
     migrate(own)
     yield own
-    cluster, session = connect(own, keyspace=None)
-    try:
-        session.execute(f"DROP KEYSPACE IF EXISTS {own.cassandra_keyspace}", timeout=60)
-    finally:
-        cluster.shutdown()
+    drop_keyspace(own)
 
 
 def start_worker(settings: Settings, test_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory,

@@ -29,12 +29,11 @@ import httpx
 import pytest
 
 from photostream.settings import Settings
-from photostream.stack.migrate import migrate
+from photostream.stack.migrate import drop_keyspace, migrate
 from producers.ids import new_id
 from producers.publisher import Publisher
-from sinks.cassandra import connect
 from streams.consumer_groups import end_offsets, groups_of, seed_groups
-from tests.integration.conftest import Process, auth, free_port
+from tests.integration.conftest import Process, auth, free_port, photostream
 from tests.integration.fault_stack import (
     RedisServer,
     Workload,
@@ -43,7 +42,6 @@ from tests.integration.fault_stack import (
     feed_of,
     like_count,
     metric_total,
-    photostream,
     senders_of,
 )
 from tests.integration.tcp_proxy import TcpProxy
@@ -96,11 +94,7 @@ def fault(settings: Settings, test_env: dict[str, str], tmp_path_factory: pytest
     stack.api.stop()
     stack.worker.stop()
     redis.stop()
-    cluster, session = connect(settings, keyspace=None)
-    try:
-        session.execute(f"DROP KEYSPACE IF EXISTS {own.cassandra_keyspace}", timeout=60)
-    finally:
-        cluster.shutdown()
+    drop_keyspace(own)
 
 
 def report(what: str, **numbers: object) -> None:

@@ -19,9 +19,9 @@ from producers.publisher import Publisher, PublishResult
 from sinks import keys
 from sinks.feed_lists import pack_id, unpack
 from sinks.redis_client import sync_client
-from tests.integration.conftest import BIN, Process, auth
+from tests.integration.conftest import Process, auth, photostream
 from tests.integration.photos import upload_photo
-from tests.integration.waiting import wait_for
+from tests.integration.waiting import applied, wait_for
 
 APPLIERS = {"follow-changed": ("feeds",), "post-created": ("feeds", "posts"), "post-deleted": ("feeds", "posts")}
 
@@ -51,13 +51,8 @@ class Events:
         self.publish(events.post_deleted(post_id=post_id, author_id=author))
 
     def settle(self) -> None:
-        redis = sync_client(self.settings)
-
-        def behind() -> list[str]:
-            return [f"{c}:{r.topic}/{r.partition}@{r.offset}" for r in self.pending for c in APPLIERS[r.topic]
-                    if int(redis.hget(keys.applied_offsets(c, r.topic), str(r.partition)) or -1) < r.offset]
-
-        wait_for(behind, lambda late: not late, 120, "the processors to apply this test's events")
+        applied(sync_client(self.settings), ((r.topic, r.partition, r.offset) for r in self.pending),
+                APPLIERS.__getitem__)
         self.pending.clear()
 
 
@@ -254,8 +249,7 @@ def test_a_post_shows_in_its_authors_feed_right_after_the_write(
 
 
 def rebuild_feeds(test_env: dict[str, str], *flags: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(BIN / "photostream"), "rebuild", "feeds", *flags], env=test_env, text=True,
-                          capture_output=True, timeout=120, check=False)
+    return photostream(test_env, "rebuild", "feeds", *flags, timeout_s=120)
 
 
 def test_rebuild_feeds_equals_live_and_repairs_a_damaged_feed(

@@ -12,17 +12,16 @@ import httpx
 import pytest
 
 from photostream.settings import Settings
-from photostream.stack.migrate import migrate
+from photostream.stack.migrate import drop_keyspace, migrate
 from photostream.topics_admin import ensure_topics
 from producers import events
 from producers.ids import new_id
 from producers.publisher import Publisher, PublishResult
 from sinks import keys
-from sinks.cassandra import connect
 from sinks.redis_client import sync_client
 from streams.consumer_groups import end_offsets, groups_of, seed_groups
 from tests.integration.conftest import Process, free_port
-from tests.integration.waiting import wait_for
+from tests.integration.waiting import applied, wait_for
 
 NAMESPACE = "it-ns"
 #: processors that mark what they applied (likes are counted without marks: the count itself is awaited)
@@ -39,11 +38,7 @@ def ns_settings(settings: Settings) -> Iterator[Settings]:
     groups = groups_of(namespaced.app_id)
     seed_groups(namespaced, groups, end_offsets(namespaced, {t for ts in groups.values() for t in ts}))
     yield namespaced
-    cluster, session = connect(namespaced, keyspace=None)
-    try:
-        session.execute(f"DROP KEYSPACE IF EXISTS {namespaced.cassandra_keyspace}", timeout=60)
-    finally:
-        cluster.shutdown()
+    drop_keyspace(namespaced)
 
 
 @pytest.fixture(scope="module")
@@ -68,11 +63,8 @@ def settle(settings: Settings, published: list[PublishResult]) -> None:
     redis = sync_client(settings)
     keys.use_namespace(NAMESPACE)
     try:
-        def behind() -> list[str]:
-            return [f"{c}:{r.topic}/{r.partition}@{r.offset}" for r in published for c in APPLIERS.get(r.topic, ())
-                    if int(redis.hget(keys.applied_offsets(c, r.topic), str(r.partition)) or -1) < r.offset]
-
-        wait_for(behind, lambda late: not late, 120, "the namespace's processors to apply the test's events")
+        applied(redis, ((r.topic, r.partition, r.offset) for r in published), lambda topic: APPLIERS.get(topic, ()),
+                "the namespace's processors to apply the test's events")
     finally:
         keys.use_namespace("")
 

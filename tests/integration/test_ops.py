@@ -27,7 +27,7 @@ from photostream.stack.prometheus import PrometheusService
 from producers import events
 from producers.ids import new_id
 from producers.publisher import Publisher, PublishResult
-from tests.integration.conftest import free_port
+from tests.integration.conftest import free_port, photostream
 from tests.integration.waiting import wait_for
 
 BIN = Path(sys.executable).parent
@@ -43,8 +43,7 @@ def _now_ms() -> int:
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([str(BIN / "photostream"), *args], capture_output=True, text=True, timeout=120,
-                            env=dict(os.environ), check=False)
+    result = photostream(dict(os.environ), *args, timeout_s=120)
     assert result.returncode == 0, result.stdout + result.stderr
     return result
 

@@ -16,11 +16,10 @@ from photostream.settings import Settings
 from producers import events
 from producers.ids import new_id
 from producers.publisher import Publisher
-from sinks import keys
 from sinks.redis_client import sync_client
 from tests.integration.conftest import Process, auth
 from tests.integration.test_feed import build_feed, feed_ids, redis_feed
-from tests.integration.waiting import wait_for
+from tests.integration.waiting import applied, wait_for
 
 
 class Log:
@@ -56,13 +55,7 @@ class Log:
         return str(event.value["post_id"])
 
     def settle(self) -> None:
-        redis = sync_client(self.settings)
-
-        def behind() -> list[str]:
-            return [f"{c}:{t}/{p}@{o}" for t, p, o in self.pending for c in APPLIERS[t]
-                    if int(redis.hget(keys.applied_offsets(c, t), str(p)) or -1) < o]
-
-        wait_for(behind, lambda late: not late, 120, "the processors to apply this test's events")
+        applied(sync_client(self.settings), self.pending, APPLIERS.__getitem__)
         self.pending.clear()
 
 

@@ -38,9 +38,9 @@ from streams.engine.loop import BatchLoop
 from streams.engine.records import Record, Reject
 from streams.resources import Resources
 from streams.unread import UnreadProcessor
-from tests.integration.conftest import BIN, Process, auth, free_port
+from tests.integration.conftest import Process, auth, free_port, photostream
 from tests.integration.kafka_read import find_dlq_record
-from tests.integration.waiting import wait_for
+from tests.integration.waiting import applied, wait_for
 
 APPLIERS = {"ON_MSG_UNSENT": "unread", "MESSAGES_READ": "unread", "presence-changed": "presence"}
 SHORT_PRESENCE = {"PHOTOSTREAM_PRESENCE_TTL_S": "2", "PHOTOSTREAM_PRESENCE_HEARTBEAT_S": "0.5"}
@@ -69,14 +69,8 @@ class Inbox:
         return result
 
     def settle(self, redis: Any = None) -> None:
-        redis = redis or sync_client(self.settings)
-
-        def behind() -> list[str]:
-            return [f"{r.topic}/{r.partition}@{r.offset}" for r in self.pending
-                    if int(redis.hget(keys.applied_offsets(APPLIERS[r.topic], r.topic), str(r.partition)) or -1)
-                    < r.offset]
-
-        wait_for(behind, lambda late: not late, 120, "the unread processor to apply this test's events")
+        applied(redis or sync_client(self.settings), ((r.topic, r.partition, r.offset) for r in self.pending),
+                lambda topic: (APPLIERS[topic],), "the unread processor to apply this test's events")
         self.pending.clear()
 
 
@@ -283,8 +277,7 @@ def test_replaying_the_topics_from_the_start_gives_the_same_badge(
 
 
 def rebuild_unread(test_env: dict[str, str], *flags: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(BIN / "photostream"), "rebuild", "unread", *flags], env=test_env, text=True,
-                          capture_output=True, timeout=180, check=False)
+    return photostream(test_env, "rebuild", "unread", *flags)
 
 
 def test_rebuild_unread_equals_live_and_restores_lost_sets(

@@ -18,15 +18,15 @@ import pytest
 import redis
 
 from photostream.lag import consumer_lag
-from photostream.settings import PROJECT_ROOT, Settings
-from photostream.stack.migrate import migrate
+from photostream.settings import Settings
+from photostream.stack.migrate import drop_keyspace, migrate
 from producers import events
 from producers.ids import new_id
 from producers.publisher import Publisher, PublishResult
 from sinks import keys
 from sinks.cassandra import connect
 from streams.consumer_groups import end_offsets, groups_of, seed_groups
-from tests.integration.conftest import BIN, Process, free_port
+from tests.integration.conftest import Process, free_port, photostream
 from tests.integration.test_hashtags import unique_tag
 from tests.integration.waiting import wait_for
 
@@ -98,8 +98,7 @@ class Pipeline:
                                          if o > 0])
 
     def rebuild(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(BIN / "photostream"), "rebuild", "hashtags", *args], env=self.env,
-                              cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
+        return photostream(self.env, "rebuild", "hashtags", *args, timeout_s=300)
 
 
 @pytest.fixture()
@@ -126,8 +125,8 @@ def pipeline(settings: Settings, test_env: dict[str, str], tmp_path: Path,
     finally:
         worker.stop()
         own_redis.stop()
-        session.execute(f"DROP KEYSPACE IF EXISTS {mine.cassandra_keyspace}", timeout=60)
         cluster.shutdown()
+        drop_keyspace(mine)
 
 
 def created(caption: str) -> events.Event:

@@ -1,0 +1,49 @@
+"""A test or benchmark run's own `photostream` subprocesses (worker, API): a port, waiting for them, stopping them.
+
+The integration tests (tests/integration/conftest.py) and the benchmarks (benchmarks/env.py) each start
+their own children and report failures their own way (``pytest.fail``, ``BenchError``); the waiting and the
+stopping are the same, so they live here once.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+
+import httpx
+
+
+def free_port() -> int:
+    """A port free on 127.0.0.1 now, for a child's HTTP server (the OS picks it: runs side by side never clash)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_ready(proc: subprocess.Popen[bytes], url: str, timeout_s: float, status: int = 200) -> str | None:
+    """None once ``url`` answers ``status``; otherwise why not (the child exited, or time ran out), for the
+    caller to raise as its own kind of failure. Polls (a child has no readiness signal but its HTTP port)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return f"the process exited ({proc.returncode})"
+        try:
+            if httpx.get(url, timeout=2).status_code == status:
+                return None
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    return f"{url} did not answer {status} in {timeout_s}s"
+
+
+def stop(proc: subprocess.Popen[bytes], grace_s: float = 20.0) -> None:
+    """SIGTERM, then SIGKILL if it has not gone within ``grace_s``: its shutdown hooks (the final offset
+    commit) get their chance, and a hung child cannot hold the run up. Only this process, by its own pid."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
