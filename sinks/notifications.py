@@ -29,9 +29,8 @@ from cassandra.cluster import Session
 from cassandra.query import BatchStatement, BatchType
 
 from photostream.domain.notifications import Aggregate, Group, MemberChange, Series, aggregate, bucket_of
-from sinks.cassandra import execute, pages
+from sinks.cassandra import Gated, pages
 
-_MAX_IN_FLIGHT = 64
 #: rows per single-partition batch (well under the cluster's batch size limits: ~60 bytes a row)
 _BATCH_ROWS = 1000
 _IN_CHUNK = 100
@@ -79,7 +78,7 @@ class NotificationStore:
 
     def __init__(self, session: Session, counter: WriteCounter | None = None) -> None:
         self._session = session
-        self._gate = asyncio.Semaphore(_MAX_IN_FLIGHT)
+        self._gated = Gated(session)
         self.counter = counter or WriteCounter()
         prepare = session.prepare
         self._w_member = prepare("INSERT INTO notification_members (recipient_id, kind, target_id, bucket, actor_id, "
@@ -120,11 +119,11 @@ class NotificationStore:
         self._d_read = prepare("DELETE FROM notification_reads WHERE recipient_id = ?")
 
     async def _run(self, statement: Any, params: Any = None, rows: int = 0) -> Any:
-        async with self._gate:
-            if rows:
-                self.counter.requests += 1
-                self.counter.rows += rows
-            return await execute(self._session, statement, params)
+        """A request through the store's gate; ``rows`` written are counted (the benchmark's write count)."""
+        if rows:
+            self.counter.requests += 1
+            self.counter.rows += rows
+        return await self._gated.run(statement, params)
 
     # --- the processor ---
 
@@ -221,7 +220,7 @@ class NotificationStore:
 
     async def _members(self, group: Group) -> list[tuple[str, int]]:
         s = group.series
-        async with self._gate:
+        async with self._gated.gate:
             return [(row.actor_id, row.at) async for page in
                     pages(self._session, self._q_members, (s.recipient, s.kind, s.target_id, group.bucket), 5000)
                     for row in page]

@@ -44,7 +44,7 @@ from sinks.notifications import NotificationStore, stored_of
 from sinks.posts import read_posts_cached
 from sinks.safety import SafeAudience
 from sinks.usernames import UsernameDirectory
-from streams.engine.records import Record, Reject
+from streams.engine.records import Record, Reject, accepted
 
 TOPICS = ("like-changed", "comment-added", "follow-changed", "follow-requested", "photo-tag-changed",
           "post-created", "account-deleted")
@@ -73,17 +73,10 @@ class NotificationsProcessor:
         drafts: list[Draft] = []
         deleted: list[str] = []
         known_posts: dict[str, Post] = {}
-        for record in batch:
-            try:
-                if record.topic == "account-deleted":
-                    if not is_id(record.value["user_id"]):
-                        raise ValueError("user_id: not an id")
-                    deleted.append(record.value["user_id"])
-                    continue
-                drafts += drafts_of(record.topic, record.value)
-            except ValueError as exc:
-                reject(record, exc)
-                continue
+        for record, found, purged in accepted(batch, _meaning, reject):
+            drafts += found
+            if purged is not None:
+                deleted.append(purged)
             if record.topic == "post-created":  # mentions need the post before the posts view has it
                 event = record.value
                 known_posts[event["post_id"]] = {"post_id": event["post_id"], "author_id": event["author_id"],
@@ -173,6 +166,16 @@ class NotificationsProcessor:
             recipient = group.series.recipient
             outcomes[recipient].append((group.id, stored_of(recipient, item) if item is not None else None))
         await self._lists.project(outcomes)
+
+
+def _meaning(record: Record) -> tuple[Record, list[Draft], str | None]:
+    """The record, the drafts it makes and, for an account deletion, the user to purge; ``ValueError`` (→ DLQ)
+    for a record no client could have sent."""
+    if record.topic == "account-deleted":
+        if not is_id(record.value["user_id"]):
+            raise ValueError("user_id: not an id")
+        return record, [], record.value["user_id"]
+    return record, drafts_of(record.topic, record.value), None
 
 
 async def _none() -> set[str]:
