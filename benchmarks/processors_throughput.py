@@ -1,0 +1,70 @@
+"""Benchmark 13: the other batch processors' throughput vs a raw consume + decode loop on their own input.
+
+Each processor is built exactly as the worker builds it (``streams.batch_tasks.build_processors``), its input
+produced once (valid events of a realistic shape: likes and comments over 500 posts, blocks, follow requests,
+presence flips and people tags between distinct users), then measured as benchmark 3 measures the hashtag
+counter (``benchmarks.pipeline_throughput``): the raw consume + decode loop over exactly those offsets vs the
+real processor driven by the real ``BatchLoop`` in this process until its group committed them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from benchmarks.cpu import stack_pids
+from benchmarks.env import BenchEnv
+from benchmarks.pipeline_throughput import GOAL, Clock, _rows, drive, produce, raw_consume
+from benchmarks.report import Section, from_docstring
+from photostream.settings import Settings
+from producers import events
+from producers.ids import new_id
+from streams.batch_tasks import build_processors
+from streams.engine.records import BatchProcessor
+from streams.resources import Resources
+
+NUMBER = 13
+TITLE = "13. Every other batch processor: throughput vs raw consume + decode"
+POSTS = 500
+
+Workload = Callable[[int, list[str]], dict[str, Any]]
+
+#: processor name -> (its input topic, the i-th event of its workload over ``POSTS`` post ids)
+WORKLOADS: dict[str, tuple[str, Workload]] = {
+    "popularity": ("like-changed", lambda i, posts: events.like_changed(
+        post_id=posts[i % len(posts)], user_id=new_id(), action="like").value),
+    "comments": ("comment-added", lambda i, posts: events.comment_added(
+        post_id=posts[i % len(posts)], user_id=new_id(), text=f"lovely light #{i}").value),
+    "safety": ("block-changed", lambda i, posts: events.block_changed(
+        actor_id=new_id(), target_id=new_id(), action="on").value),
+    "follow_requests": ("follow-requested", lambda i, posts: events.follow_requested(
+        follower_id=new_id(), followee_id=new_id(), action="request").value),
+    "presence": ("presence-changed", lambda i, posts: events.presence_changed(
+        user_id=new_id(), status="online" if i % 2 == 0 else "offline").value),
+    "photo_tags": ("photo-tag-changed", lambda i, posts: events.photo_tag_changed(
+        post_id=posts[i % len(posts)], image_id=new_id(), tagger_id=new_id(), tagged_id=new_id(), action="add",
+        x=0.5, y=0.5).value),
+}
+
+
+def _built(settings: Settings, name: str) -> Callable[[Resources], BatchProcessor]:
+    def make(resources: Resources) -> BatchProcessor:
+        return next(p for p in build_processors(settings, resources) if p.name == name)
+    return make
+
+
+def run(env: BenchEnv, events_each: int) -> Section:
+    section = Section(TITLE, from_docstring(__doc__),
+                      ["processor", "input topic", "events", "processor", "raw consume + decode (baseline)", "ratio",
+                       f"goal ≥ {GOAL}"])
+    settings = env.with_app_id("procs")
+    env.groups |= {f"{settings.app_id}.{name}" for name in WORKLOADS}
+    clock = Clock(tuple(stack_pids(settings.stack_dir).values()))
+    posts = [new_id() for _ in range(POSTS)]
+    for name, (topic, workload) in WORKLOADS.items():
+        start, end = produce(settings, topic, [workload(i, posts) for i in range(events_each)])
+        base = raw_consume(settings, clock, start, end)
+        pipe = asyncio.run(drive(settings, clock, _built(settings, name), start, end))
+        _rows(section, name, topic, base, pipe)
+    return section
