@@ -10,9 +10,13 @@ from cassandra.cluster import Session
 from cassandra.query import BatchStatement, BatchType
 
 from photostream.domain.engagement import Engagement
-from sinks.cassandra import Gated, ms_of, pages
+from sinks.cassandra import Gated, execute_grouped, ms_of, pages
 
 _IN_CHUNK = 100
+
+
+async def _no_rows() -> list[Any]:
+    return []
 
 
 @dataclass(frozen=True)
@@ -44,10 +48,12 @@ class EngagementStore:
         self._d_liker = session.prepare("DELETE FROM likes_by_user WHERE user_id = ? AND post_id = ?")
 
     async def load(self, post_id: str, users: set[str], comment_ids: set[str]) -> Engagement:
+        """The post's counts and the membership of these likers and comments (a kind the batch does not touch
+        is not asked about)."""
         counts, likes, comments = await asyncio.gather(
             self._run(self._q_counts, (post_id,)),
-            self._run(self._q_members, (post_id, "l", list(users))),
-            self._run(self._q_members, (post_id, "c", list(comment_ids))),
+            self._run(self._q_members, (post_id, "l", list(users))) if users else _no_rows(),
+            self._run(self._q_members, (post_id, "c", list(comment_ids))) if comment_ids else _no_rows(),
         )
         row = counts.one()
         state = Engagement(post_id, int(row.like_count or 0) if row else 0, int(row.comment_count or 0) if row else 0)
@@ -57,9 +63,10 @@ class EngagementStore:
 
     async def save(self, state: Engagement) -> None:
         # the index first, from the absolute state of every like the batch touched (not only the changed
-        # ones): a batch retried after its memberships were saved finds no change, and still repairs it
-        await asyncio.gather(*(self._run(self._w_liker if liked else self._d_liker, (user, state.post_id))
-                               for user, liked in state.likes.items()))
+        # ones): a batch retried after its memberships were saved finds no change, and still repairs it;
+        # idempotent rows in different partitions, so grouped into a few UNLOGGED batches, not one request each
+        await execute_grouped(self._session, [(self._w_liker if liked else self._d_liker, (user, state.post_id))
+                                              for user, liked in state.likes.items()])
         if not state.dirty:
             return
         batch = BatchStatement(batch_type=BatchType.UNLOGGED)
