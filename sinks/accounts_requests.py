@@ -8,13 +8,12 @@ approve/deny endpoints (which answer 404 for a request that is not pending).
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from typing import Any
 
 from cassandra.cluster import Session
 
-from sinks.cassandra import Gated, execute, ms_of
+from sinks.cassandra import execute, execute_grouped, ms_of
 
 
 @dataclass(frozen=True)
@@ -34,7 +33,6 @@ class PendingRequest:
 class FollowRequests:
     def __init__(self, session: Session) -> None:
         self._session = session
-        self._run = Gated(session).run
         prepare = session.prepare
         self._w_request = prepare("INSERT INTO follow_requests (followee_id, follower_id, requested_at) "
                                   "VALUES (?, ?, ?) USING TIMESTAMP ?")
@@ -47,7 +45,8 @@ class FollowRequests:
                                 "AND follower_id > ? LIMIT ?")
 
     async def apply(self, changes: list[RequestChange]) -> None:
-        await asyncio.gather(*(self._run(*self._write(c)) for c in changes))
+        """Timestamped upserts and deletes, order-free: grouped into a few UNLOGGED batches."""
+        await execute_grouped(self._session, [self._write(c) for c in changes])
 
     def _write(self, change: RequestChange) -> tuple[Any, tuple[Any, ...]]:
         micros = change.occurred_at * 1000

@@ -19,7 +19,7 @@ from typing import Any
 from cassandra.cluster import Session
 
 from photostream.domain.photo_tags import PhotoTag, TagChange, write_timestamp_us
-from sinks.cassandra import Gated, execute, pages
+from sinks.cassandra import Gated, execute, execute_grouped, pages
 
 _IN_CHUNK = 100
 _PAGE = 500
@@ -75,8 +75,8 @@ class PhotoTagWriter:
         return [(self._remove, (ts, c.post_id, c.image_id, c.tagged_id)), index(APPROVED, "-"), index(PENDING, "-")]
 
     async def apply(self, changes: Iterable[TagChange]) -> None:
-        """Write every change (order-free: see the module docstring), concurrently and bounded."""
-        await asyncio.gather(*(self._run(s, p) for c in changes for s, p in self._writes(c)))
+        """Write every change (order-free: see the module docstring), grouped into a few UNLOGGED batches."""
+        await execute_grouped(self._session, [write for c in changes for write in self._writes(c)])
 
     async def purge_post(self, post_id: str, occurred_at_ms: int) -> None:
         """A deleted post's tags leave its tagged users' lists, then the post's tags go."""

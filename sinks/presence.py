@@ -9,7 +9,6 @@ status or last-seen time changed.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +16,7 @@ from cassandra.cluster import Session
 
 from photostream.domain.presence import Presence, Status
 from sinks import keys
-from sinks.cassandra import Gated
+from sinks.cassandra import Gated, execute_grouped
 
 # KEYS[1] the presence hash; ARGV: channel, status, at (ms). Older than the stored transition: only last_seen
 # may move; equal: offline wins.
@@ -58,9 +57,10 @@ class PresenceRows:
         self._q = session.prepare("SELECT status, changed_at, last_seen FROM presence WHERE user_id = ?")
 
     async def write(self, changes: list[PresenceChange]) -> None:
-        await asyncio.gather(*(self._run(self._w, (c.user_id, c.status, c.at, c.at,
-                                                   c.at * 1000 + (1 if c.status == "offline" else 0)))
-                               for c in changes))
+        """Timestamped upserts, order-free: grouped into a few UNLOGGED batches."""
+        await execute_grouped(self._session, [
+            (self._w, (c.user_id, c.status, c.at, c.at, c.at * 1000 + (1 if c.status == "offline" else 0)))
+            for c in changes])
 
     async def get(self, user_id: str) -> Presence | None:
         row = (await self._run(self._q, (user_id,))).one()

@@ -23,7 +23,7 @@ from photostream.domain.safety import (
     skip_in_fan_out,
 )
 from sinks.accounts_privacy import AudienceReader
-from sinks.cassandra import Gated, execute, rows_if_few
+from sinks.cassandra import execute, execute_grouped, rows_if_few
 
 _IN_CHUNK = 500
 #: asked about this many others or more, a user's relations are read as their whole partition when it is
@@ -43,7 +43,6 @@ class SafetyWriter:
 
     def __init__(self, session: Session) -> None:
         self._session = session
-        self._run = Gated(session).run
         prepare = session.prepare
         self._flags = {
             flag: prepare(f"UPDATE user_relations USING TIMESTAMP ? SET {flag} = ? "
@@ -61,7 +60,8 @@ class SafetyWriter:
                 (self._flags[theirs], (micros, change.on, change.target_id, change.actor_id))]
 
     async def apply(self, changes: Iterable[SafetyChange]) -> None:
-        await asyncio.gather(*(self._run(stmt, params) for c in changes for stmt, params in self._writes(c)))
+        """Timestamped upserts, order-free: grouped into a few UNLOGGED batches, not a request per row."""
+        await execute_grouped(self._session, [write for c in changes for write in self._writes(c)])
 
 
 class SafetyReader:
