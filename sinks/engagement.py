@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,8 +31,6 @@ class EngagementStore:
     def __init__(self, session: Session) -> None:
         self._session = session
         self._run = Gated(session).run
-        self._q_counts = session.prepare(
-            "SELECT like_count, comment_count FROM post_engagement WHERE post_id = ? LIMIT 1")
         self._q_members = session.prepare(
             "SELECT kind, key, liked FROM post_engagement WHERE post_id = ? AND kind = ? AND key IN ?")
         self._w_counts = session.prepare(
@@ -47,19 +46,26 @@ class EngagementStore:
         self._w_liker = session.prepare("INSERT INTO likes_by_user (user_id, post_id) VALUES (?, ?)")
         self._d_liker = session.prepare("DELETE FROM likes_by_user WHERE user_id = ? AND post_id = ?")
 
-    async def load(self, post_id: str, users: set[str], comment_ids: set[str]) -> Engagement:
-        """The post's counts and the membership of these likers and comments (a kind the batch does not touch
-        is not asked about)."""
-        counts, likes, comments = await asyncio.gather(
-            self._run(self._q_counts, (post_id,)),
+    async def load_many(self, wanted: Mapping[str, tuple[set[str], set[str]]]) -> dict[str, Engagement]:
+        """Each post's counts (one IN query per 100 posts, not one per post) and the membership of the likers
+        and comments the batch touches, per post ``(users, comment_ids)`` (a kind it does not touch is not
+        asked about)."""
+        counts, members = await asyncio.gather(
+            self.counts_of(set(wanted)),
+            asyncio.gather(*(self._members_of(post_id, users, comment_ids)
+                             for post_id, (users, comment_ids) in wanted.items())))
+        states: dict[str, Engagement] = {}
+        for post_id, (likes, comments) in zip(wanted, members, strict=True):
+            state = Engagement(post_id, *counts.get(post_id, (0, 0)))
+            state.likes = {r.key: bool(r.liked) for r in likes}
+            state.comments = {r.key for r in comments}
+            states[post_id] = state
+        return states
+
+    async def _members_of(self, post_id: str, users: set[str], comment_ids: set[str]) -> tuple[Any, Any]:
+        return await asyncio.gather(
             self._run(self._q_members, (post_id, "l", list(users))) if users else _no_rows(),
-            self._run(self._q_members, (post_id, "c", list(comment_ids))) if comment_ids else _no_rows(),
-        )
-        row = counts.one()
-        state = Engagement(post_id, int(row.like_count or 0) if row else 0, int(row.comment_count or 0) if row else 0)
-        state.likes = {r.key: bool(r.liked) for r in likes}
-        state.comments = {r.key for r in comments}
-        return state
+            self._run(self._q_members, (post_id, "c", list(comment_ids))) if comment_ids else _no_rows())
 
     async def save(self, state: Engagement) -> None:
         # the index first, from the absolute state of every like the batch touched (not only the changed

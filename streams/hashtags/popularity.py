@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 
-from photostream.domain.engagement import Engagement
 from photostream.domain.scoring import popularity, score_weights
 from photostream.settings import Settings
 from sinks.engagement import EngagementStore
@@ -30,22 +29,19 @@ class PopularityUpdater:
         self._settler = settler
         self._weights = score_weights(settings)
 
-    async def _apply_post(self, post_id: str, records: list[Record]) -> Engagement:
-        state = await self._store.load(
-            post_id,
-            users={r.value["user_id"] for r in records if r.topic == "like-changed"},
-            comment_ids={r.value["comment_id"] for r in records if r.topic == "comment-added"},
-        )
-        for record in records:
-            state.apply(record.topic, record.value)
-        await self._store.save(state)
-        return state
-
     async def process(self, batch: list[Record], reject: Reject) -> None:
         by_post: dict[str, list[Record]] = defaultdict(list)
         for record in batch:
             by_post[record.value["post_id"]].append(record)
-        states = await asyncio.gather(*(self._apply_post(p, rs) for p, rs in by_post.items()))
+        loaded = await self._store.load_many({
+            post_id: ({r.value["user_id"] for r in records if r.topic == "like-changed"},
+                      {r.value["comment_id"] for r in records if r.topic == "comment-added"})
+            for post_id, records in by_post.items()})
+        states = list(loaded.values())
+        for state in states:
+            for record in by_post[state.post_id]:
+                state.apply(record.topic, record.value)
+        await asyncio.gather(*(self._store.save(state) for state in states))
         counts = {s.post_id: (s.like_count, s.comment_count) for s in states}
         await self._views.write_engagement(counts)
         ranking: dict[str, dict[str, float | None]] = defaultdict(dict)
