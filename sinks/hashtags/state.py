@@ -19,6 +19,7 @@ from photostream.domain.tally import TagState
 from sinks.cassandra import Gated, ms_of, pages
 
 _IN_CHUNK = 500
+_TOTALS_CHUNK = 100
 _PAGE = 5000
 
 
@@ -32,7 +33,7 @@ class HashtagStateStore:
         self._session = session
         self._run = Gated(session).run
         prepare = session.prepare
-        self._q_total = prepare("SELECT post_count FROM hashtag_state WHERE tag = ? LIMIT 1")
+        self._q_totals = prepare("SELECT tag, post_count FROM hashtag_state WHERE tag IN ? PER PARTITION LIMIT 1")
         self._q_rows = prepare("SELECT kind, key, present, hidden, audience_as_of, count FROM hashtag_state "
                                "WHERE tag = ? AND kind IN ('p', 'w', 'r') AND key IN ?")
         self._w_total = prepare("UPDATE hashtag_state SET post_count = ? WHERE tag = ?")
@@ -44,15 +45,23 @@ class HashtagStateStore:
                                "FROM hashtag_state WHERE tag = ? AND kind IN ('p', 'r')")
         self._q_tags = prepare("SELECT DISTINCT tag FROM hashtag_state")
 
+    async def totals(self, tags: Iterable[str]) -> dict[str, int]:
+        """Each tag's stored ``post_count`` (tags never counted are absent): one IN query per 100 tags, so a
+        batch touching thousands of tags does not pay one request per tag for it."""
+        ordered = sorted(set(tags))
+        results = await asyncio.gather(*(self._run(self._q_totals, (ordered[i:i + _TOTALS_CHUNK],))
+                                         for i in range(0, len(ordered), _TOTALS_CHUNK)))
+        return {row.tag: int(row.post_count or 0) for result in results for row in result}
+
     async def load(self, tag: str, post_ids: Iterable[str], windows: Iterable[int],
-                   related: Iterable[str]) -> TagState:
-        """The membership of ``post_ids`` and the current counts this batch may touch."""
+                   related: Iterable[str], total: int) -> TagState:
+        """The membership of ``post_ids`` and the current counts this batch may touch; ``total``: the tag's
+        ``post_count`` (:meth:`totals`)."""
         # Post ids (UUIDs), window keys (digits) and tags (never all digits, no '-') cannot collide, so one
         # IN over all three kinds fetches exactly the rows asked for.
         wanted = [*post_ids, *(window_key(w) for w in windows), *related]
-        total, rows = await asyncio.gather(self._run(self._q_total, (tag,)), self._rows_of(tag, wanted))
-        row = total.one() if total is not None else None
-        state = TagState(tag, post_count=int(row.post_count or 0) if row else 0)
+        rows = await self._rows_of(tag, wanted)
+        state = TagState(tag, post_count=total)
         for r in rows:
             if r.kind == "p":
                 state.members[r.key] = bool(r.present)

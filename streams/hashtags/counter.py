@@ -42,12 +42,13 @@ class HashtagCounter:
         self._views = views
         self._settler = settler
 
-    async def _apply_tag(self, tag: str, events: list[dict[str, Any]]) -> TagState:
+    async def _apply_tag(self, tag: str, events: list[dict[str, Any]], total: int) -> TagState:
         state = await self._store.load(
             tag,
             post_ids={e["post_id"] for e in events},
             windows={tumbling_start(int(e["post_created_at"]), self._window_ms) for e in events},
             related={o for e in events for o in e.get("post_tags", ()) if o != tag},
+            total=total,
         )
         for event in events:
             apply(state, event, self._window_ms)
@@ -58,7 +59,9 @@ class HashtagCounter:
         by_tag: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for record in batch:
             by_tag[record.value["hashtag"]].append(record.value)
-        states = await asyncio.gather(*(self._apply_tag(tag, events) for tag, events in by_tag.items()))
+        totals = await self._store.totals(by_tag)
+        states = await asyncio.gather(*(self._apply_tag(tag, events, totals.get(tag, 0))
+                                        for tag, events in by_tag.items()))
         touched = {state.tag: touched_members(state, by_tag[state.tag]) for state in states}
         found = await self._engagement.counts_of({m.post_id for ms in touched.values() for m in ms if m.present})
         engagement = {m.post_id: found.get(m.post_id, (0, 0)) for ms in touched.values() for m in ms if m.present}
