@@ -60,24 +60,15 @@ class UnreadPairs:
         self._w_by_sender = prepare("INSERT INTO unread_by_sender (sender_id, user_id, unsent_up_to) VALUES (?, ?, ?)")
 
     async def load(self, pairs: Iterable[Pair]) -> dict[Pair, PairMarks]:
-        """The stored marks of ``pairs`` (absent pairs are left out)."""
+        """The stored marks of ``pairs`` (absent pairs are left out). The touched users' partitions are read
+        whole, one IN query per chunk of users: per-request overhead, not rows, is what a batch of many distinct
+        users pays for (a per-user query cost ~0.5 ms each on this hardware); a partition is one row per person
+        who ever wrote to the user, small next to that."""
         wanted = set(pairs)
-        users = await self.load_users({user for user, _ in wanted})
-        return {(user, sender): marks for user, found in users.items() for sender, marks in found.items()
-                if (user, sender) in wanted}
-
-    async def load_users(self, users: Iterable[str]) -> dict[str, dict[str, PairMarks]]:
-        """Each user's whole partition (sender -> marks; a user with none maps to an empty dict), one IN query
-        per chunk of users: per-request overhead, not rows, is what a batch of many distinct users pays for (a
-        per-user query cost ~0.5 ms each on this hardware); a partition is one row per person who ever wrote to
-        the user, small next to that."""
-        wanted = set(users)
-        results = await asyncio.gather(*(self._all_rows(self._q_users_pairs, (chunk,)) for chunk in _chunks(wanted)))
-        found: dict[str, dict[str, PairMarks]] = {user: {} for user in wanted}
-        for rows in results:
-            for row in rows:
-                found[row.user_id][row.sender_id] = PairMarks(row.unsent_up_to, row.read_up_to)
-        return found
+        results = await asyncio.gather(*(self._all_rows(self._q_users_pairs, (chunk,))
+                                         for chunk in _chunks(user for user, _ in wanted)))
+        return {(row.user_id, row.sender_id): PairMarks(row.unsent_up_to, row.read_up_to)
+                for rows in results for row in rows if (row.user_id, row.sender_id) in wanted}
 
     async def _all_rows(self, statement: Any, params: Any) -> list[Any]:
         """Every page (a chunk of partitions may exceed one): a missed row would merge marks into nothing."""

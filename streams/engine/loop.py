@@ -139,9 +139,6 @@ class BatchLoop:
         if moved:
             log.info("%s: %d partition(s) moved in a rebalance; their uncommitted records are dropped",
                      self._processor.name, len(moved))
-            forget = getattr(self._processor, "partitions_moved", None)
-            if forget is not None:  # a processor keeping its partitions' state in memory drops it
-                forget()
             self._moved_in_flight |= moved
             self._pending = [m for m in self._pending if tp_of(m) not in moved]
             self._carried = [m for m in self._carried if tp_of(m) not in moved]

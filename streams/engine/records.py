@@ -49,7 +49,4 @@ class BatchProcessor(Protocol):
     flush_interval_s: float
 
     async def process(self, batch: list[Record], reject: Reject) -> None:
-        """Apply ``batch``; call ``reject(record, error)`` for a record that is invalid (it goes to the DLQ).
-
-        A processor that keeps state of its partitions in memory also defines ``partitions_moved()``: the loop
-        calls it whenever a rebalance moved any partition, before the next batch."""
+        """Apply ``batch``; call ``reject(record, error)`` for a record that is invalid (it goes to the DLQ)."""

@@ -16,17 +16,13 @@ class Pairs:
     def __init__(self, stored: dict[Pair, PairMarks]) -> None:
         self.stored, self.loads, self.writes = stored, 0, []  # type: list[dict[Pair, PairMarks]]
 
-    async def load_users(self, users: Any) -> dict[str, dict[str, PairMarks]]:
+    async def load(self, pairs: Any) -> dict[Pair, PairMarks]:
         self.loads += 1
-        return {u: {s: m for (owner, s), m in self.stored.items() if owner == u} for u in users}
+        return {p: self.stored[p] for p in pairs if p in self.stored}
 
     async def write(self, changed: dict[Pair, PairMarks]) -> None:
-        if self.fail:
-            raise RuntimeError("Cassandra timed out")
         self.writes.append(changed)
         self.stored |= changed
-
-    fail = False
 
 
 class Sets:
@@ -75,29 +71,3 @@ async def test_bad_records_are_rejected_and_the_rest_applied() -> None:
     assert [r for r, _ in rejected] == bad
     assert list(pairs.stored) == [(me, a)]
     assert redis.round_trips == 1  # the offset marks, after the data
-
-
-async def test_a_loop_remembers_its_users_partitions_until_a_rebalance_and_never_a_failed_write() -> None:
-    me, a, b = new_id(), new_id(), new_id()
-    m1, m2, m3 = sorted(new_id() for _ in range(3))
-    pairs, sets, redis = Pairs({}), Sets(), CountingRedis()
-    redis._eval = lambda *args: 1  # type: ignore[method-assign]
-    processor = UnreadProcessor(pairs, sets, redis)  # type: ignore[arg-type]
-    await processor.process([unsent(1, a, me, m1)], lambda r, e: None)
-    await processor.process([unsent(2, b, me, m2)], lambda r, e: None)
-    assert pairs.loads == 1  # the second batch found the user's partition in memory
-    assert [s for (_, s), m in sets.projected[-1].items() if m.unread] == [b]
-    pairs.fail = True  # the write fails: memory must not run ahead of Cassandra
-    try:
-        await processor.process([read(3, me, a, m3)], lambda r, e: None)
-    except RuntimeError:
-        pass
-    pairs.fail = False
-    await processor.process([read(3, me, a, m3)], lambda r, e: None)  # the retry still writes the mark
-    assert pairs.writes[-1] == {(me, a): PairMarks(m1, m3)} and pairs.loads == 1
-    pairs.stored[(me, b)] = PairMarks(m2, m3)  # meanwhile another owner wrote a pair (a rebalance moved it)
-    processor.partitions_moved()
-    await processor.process([unsent(4, b, me, m2)], lambda r, e: None)
-    assert pairs.loads == 2  # after the rebalance the partition is read again ...
-    assert pairs.writes[-1] == {}  # ... so the duplicate changes nothing and the other owner's mark is seen
-    assert sets.projected[-1] == {(me, b): PairMarks(m2, m3)}
