@@ -56,7 +56,7 @@ class StatusReader:
             else:
                 pipe.scard(keys.unread_senders(user_id))
             pipe.hmget(keys.presence(user_id), "status", "last_seen")
-            self._notifications.unread_in(pipe, user_id)
+            await self._notifications.unread_in(pipe, user_id)
             unread, (online, last_seen), notifications = await pipe.execute()
         senders = sorted(unread) if detail else None
         count = len(unread) if detail else int(unread)

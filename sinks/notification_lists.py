@@ -149,7 +149,9 @@ class NotificationLists:
         self.cap = cap
         #: commands sent (the benchmark's write count): one script per recipient and batch
         self.commands = 0
-        self._page = redis.register_script(_PAGE)
+        # registered: sent as EVALSHA (loaded first where a restarted Redis does not know them), not as text
+        self._project, self._page = redis.register_script(_PROJECT), redis.register_script(_PAGE)
+        self._unread, self._mark = redis.register_script(_UNREAD), redis.register_script(_MARK)
 
     @staticmethod
     def _keys(user: str) -> list[str]:
@@ -166,7 +168,8 @@ class NotificationLists:
                 for notification_id, item in found:
                     args += [notification_id, _bucket(notification_id), item.updated_at if item else 0,
                              payload_of(item) if item else ""]
-                pipe.eval(_PROJECT, 5, *self._keys(user), keys.status_channel(self._namespace, user), self.cap, *args)
+                await self._project(keys=self._keys(user),
+                                    args=[keys.status_channel(self._namespace, user), self.cap, *args], client=pipe)
                 self.commands += 1
             await pipe.execute()
 
@@ -185,16 +188,16 @@ class NotificationLists:
         payload = await self._redis.hget(keys.notification_items(user), notification_id)
         return from_payload(user, notification_id, payload) if payload else None
 
-    def unread_in(self, pipe: Any, user: str) -> None:
+    async def unread_in(self, pipe: Any, user: str) -> None:
         """Queue the unread count on a caller's pipeline (the status read's one round trip)."""
-        pipe.eval(_UNREAD, 2, keys.notification_updated(user), keys.notification_read(user))
+        await self._unread(keys=[keys.notification_updated(user), keys.notification_read(user)], client=pipe)
 
     async def unread(self, user: str) -> int:
-        return int(await self._redis.eval(_UNREAD, 2, keys.notification_updated(user), keys.notification_read(user)))
+        return int(await self._unread(keys=[keys.notification_updated(user), keys.notification_read(user)]))
 
     async def mark_read(self, user: str, read_at: int) -> bool:
-        return bool(await self._redis.eval(_MARK, 1, keys.notification_read(user), read_at,
-                                           keys.status_channel(self._namespace, user)))
+        return bool(await self._mark(keys=[keys.notification_read(user)],
+                                     args=[read_at, keys.status_channel(self._namespace, user)]))
 
     # --- rebuild and purge ---
 
