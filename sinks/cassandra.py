@@ -7,7 +7,7 @@ credentials, so the same code runs against a multi-node cluster.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -64,6 +64,16 @@ async def execute(session: Session, statement: Any, params: Any = None, paging_s
 
     response.add_callbacks(ok, failed)
     return await future
+
+
+#: keys per IN list: big enough to share a request's cost, small enough for the coordinator's fan-out
+IN_CHUNK = 100
+
+
+def key_chunks(keys: Iterable[str], size: int = IN_CHUNK) -> list[list[str]]:
+    """Distinct keys, sorted once (the same keys give the same requests), as IN lists of at most ``size``."""
+    ordered = sorted(set(keys))
+    return [ordered[i:i + size] for i in range(0, len(ordered), size)]
 
 
 #: the most rows :func:`rows_if_few` reads: below the driver's page size, so one page holds the whole answer

@@ -11,9 +11,7 @@ from cassandra.cluster import Session
 from cassandra.query import BatchStatement, BatchType
 
 from photostream.domain.engagement import Engagement
-from sinks.cassandra import Gated, execute_grouped, ms_of, pages
-
-_IN_CHUNK = 100
+from sinks.cassandra import Gated, execute_grouped, key_chunks, ms_of, pages
 
 
 async def _no_rows() -> list[Any]:
@@ -85,9 +83,7 @@ class EngagementStore:
 
     async def _in_chunks(self, statement: Any, post_ids: set[str]) -> list[Any]:
         """One IN query per chunk of ids (never one query per post)."""
-        ordered = sorted(post_ids)
-        chunks = [ordered[i:i + _IN_CHUNK] for i in range(0, len(ordered), _IN_CHUNK)]
-        results = await asyncio.gather(*(self._run(statement, (chunk,)) for chunk in chunks))
+        results = await asyncio.gather(*(self._run(statement, (chunk,)) for chunk in key_chunks(post_ids)))
         return [row for result in results for row in result.current_rows]
 
     async def tags_of(self, post_ids: set[str]) -> dict[str, PostTags]:

@@ -21,13 +21,10 @@ from cassandra.cluster import Session
 from photostream.domain.feeds import Delivery, merge_newest
 from photostream.settings import Settings
 from sinks import keys
-from sinks.cassandra import Gated, pages
+from sinks.cassandra import Gated, key_chunks, pages
 from sinks.feed_lists import SENTINEL, FeedLists, newest_first, pack_id
 from sinks.graph import GraphReader
 from sinks.safety import SafetyReader
-
-_IN_CHUNK = 100
-
 
 
 @dataclass(frozen=True)
@@ -76,11 +73,11 @@ class FeedPosts:
 
     async def known(self, post_ids: Iterable[str]) -> dict[str, DeliveredPost]:
         """What is recorded of these posts (a delete seen first leaves a row with only ``deleted``)."""
-        results = await asyncio.gather(*(self._run(self._q_known, (c,)) for c in _chunks(post_ids)))
+        results = await asyncio.gather(*(self._run(self._q_known, (c,)) for c in key_chunks(post_ids)))
         return {row.post_id: self._post(row) for rows in results for row in rows.current_rows}
 
     async def tiers(self, author_ids: Iterable[str]) -> dict[str, Delivery]:
-        results = await asyncio.gather(*(self._run(self._q_tiers, (c,)) for c in _chunks(author_ids)))
+        results = await asyncio.gather(*(self._run(self._q_tiers, (c,)) for c in key_chunks(author_ids)))
         return {row.author_id: row.tier for rows in results for row in rows.current_rows
                 if row.tier in ("push", "pull")}
 
@@ -134,11 +131,6 @@ async def rebuild_pull_sets(posts: FeedPosts, cache: FeedCache, cap: int) -> lis
                 await cache.replace_pull(author_id, derived, only_if_missing=True)
     await cache.mark_celebrities_built(celebrities)
     return celebrities
-
-
-def _chunks(items: Iterable[str]) -> list[list[str]]:
-    ordered = sorted(set(items))
-    return [ordered[i:i + _IN_CHUNK] for i in range(0, len(ordered), _IN_CHUNK)]
 
 
 def shown_in_feed_of(user_id: str, post: DeliveredPost, pushed_only: bool) -> bool:

@@ -18,7 +18,7 @@ from cassandra.cluster import Session
 from cassandra.query import BatchStatement, BatchType
 
 from photostream.domain.follows import PairState, apply_change, count_delta
-from sinks.cassandra import Gated, execute, execute_grouped, pages, rows_if_few
+from sinks.cassandra import Gated, execute, execute_grouped, key_chunks, pages, rows_if_few
 
 _IN_CHUNK = 100
 
@@ -32,10 +32,6 @@ class FollowChange:
     follow: bool
     occurred_at: int  # ms
 
-
-def _chunks(items: Iterable[str], size: int = _IN_CHUNK) -> list[list[str]]:
-    ordered = sorted(set(items))
-    return [ordered[i:i + size] for i in range(0, len(ordered), size)]
 
 
 class GraphWriter:
@@ -74,7 +70,7 @@ class GraphWriter:
     async def _apply_followee(self, followee: str, changes: list[FollowChange]) -> dict[Pair, bool]:
         loaded, count_rows = await asyncio.gather(
             asyncio.gather(*(self._run(self._q_pairs, (followee, chunk))
-                             for chunk in _chunks(c.follower_id for c in changes))),
+                             for chunk in key_chunks(c.follower_id for c in changes))),
             self._run(self._q_count, (followee,)),
         )
         before = {r.follower_id: PairState(bool(r.following), int(r.changed_at))
@@ -131,7 +127,7 @@ class GraphReader:
             if rows is not None:
                 return {row.followee_id for row in rows} & wanted
         results = await asyncio.gather(*(execute(self._session, self._q_followed, (follower_id, chunk))
-                                         for chunk in _chunks(wanted)))
+                                         for chunk in key_chunks(wanted)))
         return {row.followee_id for rows in results for row in rows.current_rows}
 
     async def following(self, follower_id: str) -> list[str]:
@@ -146,5 +142,5 @@ class GraphReader:
 
     async def follower_counts(self, user_ids: Iterable[str]) -> dict[str, int]:
         results = await asyncio.gather(*(execute(self._session, self._q_counts, (chunk,))
-                                         for chunk in _chunks(user_ids)))
+                                         for chunk in key_chunks(user_ids)))
         return {row.followee_id: int(row.follower_count or 0) for rows in results for row in rows.current_rows}

@@ -29,11 +29,10 @@ from cassandra.cluster import Session
 from cassandra.query import BatchStatement, BatchType
 
 from photostream.domain.notifications import Aggregate, Group, MemberChange, Series, aggregate, bucket_of
-from sinks.cassandra import Gated, pages
+from sinks.cassandra import Gated, key_chunks, pages
 
 #: rows per single-partition batch (well under the cluster's batch size limits: ~60 bytes a row)
 _BATCH_ROWS = 1000
-_IN_CHUNK = 100
 #: a group last seen with at least this many members is derived without reading its slice whole
 _LARGE_GROUP = 200
 #: groups whose last derived size is remembered (a hint choosing the derive path, never a source of truth)
@@ -132,9 +131,7 @@ class NotificationStore:
         by_series: dict[Series, list[str]] = defaultdict(list)
         for series, actor in set(wanted):
             by_series[series].append(actor)
-        queries = [(series, ordered[i:i + _IN_CHUNK]) for series, ordered in
-                   ((s, sorted(actors)) for s, actors in by_series.items())  # sorted once, not per chunk
-                   for i in range(0, len(ordered), _IN_CHUNK)]
+        queries = [(series, chunk) for series, actors in by_series.items() for chunk in key_chunks(actors)]
         results = await asyncio.gather(*(self._run(self._q_latest, (s.recipient, s.kind, s.target_id, chunk))
                                          for s, chunk in queries))
         return {(series, row.actor_id): row.bucket
@@ -209,9 +206,8 @@ class NotificationStore:
         stored = row.one()
         if stored is None:
             return None
-        candidates = sorted({*(stored.actors or ()), *change.adds})
-        found = await asyncio.gather(*(self._run(self._q_members_of, (*partition, candidates[i:i + _IN_CHUNK]))
-                                       for i in range(0, len(candidates), _IN_CHUNK)))
+        candidates = key_chunks([*(stored.actors or ()), *change.adds])
+        found = await asyncio.gather(*(self._run(self._q_members_of, (*partition, chunk)) for chunk in candidates))
         newest = aggregate(group, [(r.actor_id, r.at) for rows in found for r in rows.current_rows], shown)
         members = int(counted.one().members)
         if newest is None or members == 0:

@@ -23,7 +23,7 @@ from photostream.domain.safety import (
     skip_in_fan_out,
 )
 from sinks.accounts_privacy import AudienceReader
-from sinks.cassandra import execute, execute_grouped, rows_if_few
+from sinks.cassandra import execute, execute_grouped, key_chunks, rows_if_few
 
 _IN_CHUNK = 500
 #: asked about this many others or more, a user's relations are read as their whole partition when it is
@@ -32,10 +32,6 @@ _SCAN_ABOVE = 100
 #: a user's muted hashtags are read whole; more than this many are not honoured (and cannot be set by the API)
 MAX_MUTED_TAGS = 1000
 
-
-def _chunks(items: Iterable[str], size: int = _IN_CHUNK) -> list[list[str]]:
-    ordered = sorted(set(items))
-    return [ordered[i:i + size] for i in range(0, len(ordered), size)]
 
 
 class SafetyWriter:
@@ -86,7 +82,7 @@ class SafetyReader:
             if rows is not None:
                 return {row.other_id: _relation(row) for row in rows if row.other_id in wanted}
         results = await asyncio.gather(*(execute(self._session, self._q_relations, (user_id, chunk))
-                                         for chunk in _chunks(wanted)))
+                                         for chunk in key_chunks(wanted, _IN_CHUNK)))
         return {row.other_id: _relation(row) for rows in results for row in rows.current_rows}
 
     async def blocked_among(self, user_id: str, others: Iterable[str]) -> set[str]:

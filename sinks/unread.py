@@ -21,9 +21,7 @@ from cassandra.query import BatchStatement, BatchType
 
 from photostream.domain.unread import Pair, PairMarks, unread_senders
 from sinks import keys
-from sinks.cassandra import GROUP_SIZE, Gated, pages
-
-_IN_CHUNK = 100
+from sinks.cassandra import GROUP_SIZE, Gated, key_chunks, pages
 
 # KEYS[1] the user's set; ARGV[1] the status channel, ARGV[2] how many adds follow, then the adds, then the
 # removals. Publishes a ping only if the set changed: replays and duplicates push nothing.
@@ -36,10 +34,6 @@ if changed > 0 then redis.call('PUBLISH', ARGV[1], 'unread') end
 return changed
 """
 
-
-def _chunks(items: Iterable[str], size: int = _IN_CHUNK) -> list[list[str]]:
-    ordered = sorted(set(items))
-    return [ordered[i:i + size] for i in range(0, len(ordered), size)]
 
 
 class UnreadPairs:
@@ -66,7 +60,7 @@ class UnreadPairs:
         who ever wrote to the user, small next to that."""
         wanted = set(pairs)
         results = await asyncio.gather(*(self._all_rows(self._q_users_pairs, (chunk,))
-                                         for chunk in _chunks(user for user, _ in wanted)))
+                                         for chunk in key_chunks(user for user, _ in wanted)))
         return {(row.user_id, row.sender_id): PairMarks(row.unsent_up_to, row.read_up_to)
                 for rows in results for row in rows if (row.user_id, row.sender_id) in wanted}
 

@@ -16,10 +16,9 @@ from cassandra.query import BatchStatement, BatchType
 
 from photostream.domain.hashtag_views import Member
 from photostream.domain.tally import TagState
-from sinks.cassandra import Gated, ms_of, pages
+from sinks.cassandra import Gated, key_chunks, ms_of, pages
 
 _IN_CHUNK = 500
-_TOTALS_CHUNK = 100
 _PAGE = 5000
 
 
@@ -48,9 +47,7 @@ class HashtagStateStore:
     async def totals(self, tags: Iterable[str]) -> dict[str, int]:
         """Each tag's stored ``post_count`` (tags never counted are absent): one IN query per 100 tags, so a
         batch touching thousands of tags does not pay one request per tag for it."""
-        ordered = sorted(set(tags))
-        results = await asyncio.gather(*(self._run(self._q_totals, (ordered[i:i + _TOTALS_CHUNK],))
-                                         for i in range(0, len(ordered), _TOTALS_CHUNK)))
+        results = await asyncio.gather(*(self._run(self._q_totals, (chunk,)) for chunk in key_chunks(tags)))
         return {row.tag: int(row.post_count or 0) for result in results for row in result}
 
     async def load(self, tag: str, post_ids: Iterable[str], windows: Iterable[int],

@@ -22,7 +22,7 @@ from cassandra.cluster import Session
 from photostream.domain.extraction import on_audience_changed, on_post_created, on_post_deleted
 from producers.events import build
 from producers.publisher import Publisher
-from sinks.cassandra import execute, execute_grouped, ms_of, pages
+from sinks.cassandra import execute, execute_grouped, key_chunks, ms_of, pages
 from streams.engine.records import Record, Reject
 
 
@@ -50,9 +50,8 @@ class HashtagExtractor:
 
     async def _privacy_of(self, authors: set[str]) -> dict[str, tuple[bool, int]]:
         """What this adapter last applied for each author: (is_private, as of)."""
-        ordered = sorted(authors)  # once: sorting per chunk made this quadratic
-        chunks = [ordered[i:i + 100] for i in range(0, len(ordered), 100)]
-        results = await asyncio.gather(*(execute(self._session, self._privacy, (chunk,)) for chunk in chunks))
+        results = await asyncio.gather(*(execute(self._session, self._privacy, (chunk,))
+                                         for chunk in key_chunks(authors)))
         return {row.author_id: (bool(row.is_private), int(row.as_of or 0)) for result in results for row in result}
 
     async def _authors_posts(self, author: str) -> list[str]:
@@ -87,9 +86,8 @@ class HashtagExtractor:
 
     async def _recall_posts(self, post_ids: set[str]) -> dict[str, dict[str, Any]]:
         """What is remembered of these posts: tags, or ``deleted`` (a tombstone) — one IN query per chunk."""
-        ordered = sorted(post_ids)
-        chunks = [ordered[i:i + 100] for i in range(0, len(ordered), 100)]
-        results = await asyncio.gather(*(execute(self._session, self._recall, (chunk,)) for chunk in chunks))
+        results = await asyncio.gather(*(execute(self._session, self._recall, (chunk,))
+                                         for chunk in key_chunks(post_ids)))
         return {row.post_id: {"post_id": row.post_id, "author_id": row.author_id, "tags": list(row.tags or []),
                               "created_at": ms_of(row.created_at) if row.created_at else 0,
                               "deleted": bool(row.deleted)}
