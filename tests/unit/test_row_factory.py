@@ -1,0 +1,22 @@
+"""The cached row factory returns what the driver's default does, and builds each Row class once."""
+
+from __future__ import annotations
+
+from cassandra.query import named_tuple_factory
+
+from sinks.cassandra import cached_named_tuple_factory
+
+
+def test_rows_equal_the_drivers_and_share_one_class() -> None:
+    columns = ["post_id", "like_count", "select"]  # a keyword: the driver renames it; so must we
+    first = cached_named_tuple_factory(columns, [("p1", 3, 1), ("p2", 0, 2)])
+    second = cached_named_tuple_factory(list(columns), [("p3", 1, 0)])
+    reference = named_tuple_factory(columns, [("p1", 3, 1), ("p2", 0, 2)])
+    assert [tuple(r) for r in first] == [tuple(r) for r in reference]
+    assert first[0]._fields == reference[0]._fields
+    assert first[1].like_count == 0 and second[0].post_id == "p3"
+    assert type(first[0]) is type(second[0])  # built once, reused
+
+
+def test_no_rows_no_class() -> None:
+    assert cached_named_tuple_factory(["a"], []) == []
