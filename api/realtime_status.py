@@ -15,7 +15,7 @@ from typing import Any
 from cassandra.cluster import Session
 
 from api.errors import STORE_OUTAGES
-from sinks import keys
+from sinks import keys, redis_scripts
 from sinks.notification_lists import NotificationLists
 from sinks.notifications import NotificationStore
 from sinks.presence import PresenceRows
@@ -57,7 +57,7 @@ class StatusReader:
                 pipe.scard(keys.unread_senders(user_id))
             pipe.hmget(keys.presence(user_id), "status", "last_seen")
             await self._notifications.unread_in(pipe, user_id)
-            unread, (online, last_seen), notifications = await pipe.execute()
+            unread, (online, last_seen), notifications = await redis_scripts.execute(pipe)
         senders = sorted(unread) if detail else None
         count = len(unread) if detail else int(unread)
         return status_of(senders, count, online, int(last_seen) if last_seen else None, int(notifications))

@@ -20,7 +20,7 @@ from cassandra.cluster import Session
 
 from photostream.domain.feeds import Delivery, merge_newest
 from photostream.settings import Settings
-from sinks import keys
+from sinks import keys, redis_scripts
 from sinks.cassandra import Gated, key_chunks, pages
 from sinks.feed_lists import SENTINEL, FeedLists, newest_first, pack_id
 from sinks.graph import GraphReader
@@ -203,7 +203,7 @@ class FeedCache:
             for ids, users in by_ids.items():
                 for chunk in self._calls(users):
                     await call(chunk, list(ids), pipe)
-            await pipe.execute()
+            await redis_scripts.execute(pipe)
 
     async def pull_add(self, author_id: str, post_ids: list[str]) -> bool:
         """Add to the author's pull set if it is built; False if it is not (then the caller builds it from
@@ -251,7 +251,7 @@ class FeedCache:
             for author_id in author_ids:
                 await self._lists.page(keys=[keys.feed_pull(author_id)], args=[after, limit, 0], client=pipe)
             return [(list(found[1]), int(found[0]) >= self._cap) if found else None
-                    for found in await pipe.execute()]
+                    for found in await redis_scripts.execute(pipe)]
 
     async def _replace(self, key: str, post_ids: list[str], ttl_s: int | None) -> None:
         async with self._redis.pipeline(transaction=True) as pipe:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from photostream.domain.notifications import parse_notification_id
-from sinks import keys
+from sinks import keys, redis_scripts
 from sinks.notifications import StoredNotification
 
 # KEYS: ids, updated, items, read, floor. ARGV[1] channel, ARGV[2] cap, then per item: id, bucket, updated_at,
@@ -171,7 +171,7 @@ class NotificationLists:
                 await self._project(keys=self._keys(user),
                                     args=[keys.status_channel(self._namespace, user), self.cap, *args], client=pipe)
                 self.commands += 1
-            await pipe.execute()
+            await redis_scripts.execute(pipe)
 
     async def page(self, user: str, cursor: str | None, limit: int) -> Page:
         k = self._keys(user)

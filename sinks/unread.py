@@ -20,7 +20,7 @@ from cassandra.cluster import Session
 from cassandra.query import BatchStatement, BatchType
 
 from photostream.domain.unread import Pair, PairMarks, unread_senders
-from sinks import keys
+from sinks import keys, redis_scripts
 from sinks.cassandra import GROUP_SIZE, Gated, key_chunks, pages
 
 # KEYS[1] the user's set; ARGV[1] the status channel, ARGV[2] how many adds follow, then the adds, then the
@@ -109,6 +109,7 @@ class UnreadSets:
     def __init__(self, redis: Any, namespace: str) -> None:
         self._redis = redis
         self._namespace = namespace  # of the status channels (the app id)
+        self._project = redis.register_script(_PROJECT)
 
     async def project(self, pairs: dict[Pair, PairMarks]) -> int:
         """Write every touched pair's absolute outcome, one script per user in one pipelined round trip; a
@@ -122,9 +123,10 @@ class UnreadSets:
             return 0
         async with self._redis.pipeline(transaction=False) as pipe:
             for user in users:
-                pipe.eval(_PROJECT, 1, keys.unread_senders(user), keys.status_channel(self._namespace, user),
-                          str(len(adds[user])), *adds[user], *removes[user])
-            changed = await pipe.execute()
+                await self._project(keys=[keys.unread_senders(user)],
+                                    args=[keys.status_channel(self._namespace, user), str(len(adds[user])),
+                                          *adds[user], *removes[user]], client=pipe)
+            changed = await redis_scripts.execute(pipe)
         return sum(1 for c in changed if int(c) > 0)
 
     async def senders(self, user_id: str) -> set[str]:

@@ -24,7 +24,7 @@ from photostream.domain.hashtag_views import (
     readable_buckets,
     trend_buckets,
 )
-from sinks import keys
+from sinks import keys, redis_scripts
 
 #: Applies absolute scores (or removals: empty score) to a tag's top set, trims it to ARGV[1] members, and
 #: returns 1 when the set may now miss a post that belongs in it: it holds fewer than min(N, post_count)
@@ -101,7 +101,7 @@ class HashtagViews:
             if active:
                 pipe.zadd(keys.trend_active(), active, gt=True)
             pipe.zremrangebyscore(keys.trend_active(), "-inf", now_ms - ACTIVE_SPAN_MS)
-            results = await pipe.execute()
+            results = await redis_scripts.execute(pipe)
         return {tag for tag, i in ranked if results[i]}
 
     async def rank(self, ranking: Mapping[str, Ranking]) -> set[str]:
@@ -110,7 +110,7 @@ class HashtagViews:
             return set()
         async with self._redis.pipeline(transaction=False) as pipe:
             ranked = await self._queue_ranking(pipe, ranking)
-            results = await pipe.execute()
+            results = await redis_scripts.execute(pipe)
         return {tag for tag, i in ranked if results[i]}
 
     async def _queue_ranking(self, pipe: Any, ranking: Mapping[str, Ranking]) -> list[tuple[str, int]]:
