@@ -20,7 +20,7 @@ from cassandra.query import BatchStatement, BatchType
 
 from photostream.domain.accounts import RefreshToken
 from producers.ids import new_id
-from sinks.cassandra import execute
+from sinks.cassandra import applied, execute
 
 _QUORUM = ConsistencyLevel.LOCAL_QUORUM
 
@@ -83,7 +83,7 @@ class RefreshTokens:
         if await self._is_revoked(row.user_id, row.family_id):
             return Rotation(Outcome.INVALID)
         spent = await execute(self._session, self._use, (max(1, int(row.ttl or 1)), token_id))
-        if not spent.was_applied:
+        if not applied(spent):
             await self.revoke_family(row.user_id, row.family_id)
             return Rotation(Outcome.REUSED, row.user_id, row.family_id)
         return Rotation(Outcome.ROTATED, row.user_id, row.family_id)

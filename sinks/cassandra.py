@@ -40,6 +40,16 @@ def cached_named_tuple_factory(colnames: list[str], rows: list[Any]) -> list[Any
     return [row_type(*row) for row in rows]
 
 
+def applied(result: Any) -> bool:
+    """Whether a conditional (``IF``) statement applied: its one row's first column, ``[applied]``. The driver's
+    ``ResultSet.was_applied`` refuses every row factory but its own, :func:`cached_named_tuple_factory`
+    included."""
+    row = result.one()
+    if row is None:
+        raise RuntimeError("a conditional statement answers one row")
+    return bool(row[0])
+
+
 def connect(settings: Settings, keyspace: str | None = "") -> tuple[Cluster, Session]:
     """A connected cluster and session; ``keyspace=""`` means the settings' keyspace, None means none."""
     profile = ExecutionProfile(

@@ -14,7 +14,7 @@ from typing import Any
 from cassandra import ConsistencyLevel
 from cassandra.cluster import Session
 
-from sinks.cassandra import execute
+from sinks.cassandra import applied, execute
 
 _QUORUM = ConsistencyLevel.LOCAL_QUORUM
 _SERIAL = ConsistencyLevel.LOCAL_SERIAL
@@ -63,7 +63,7 @@ class CredentialStore:
     async def claim(self, kind: str, value: str, user_id: str) -> bool:
         """Take ``value`` (a normalised username or e-mail) for ``user_id``; False if someone holds it."""
         rows = await execute(self._session, self._claim[kind], (value, user_id))
-        return bool(rows.was_applied)
+        return applied(rows)
 
     async def release(self, kind: str, value: str, user_id: str) -> None:
         await execute(self._session, self._release[kind], (value, user_id))

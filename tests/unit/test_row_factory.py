@@ -1,10 +1,14 @@
-"""The cached row factory returns what the driver's default does, and builds each Row class once."""
+"""The cached row factory returns what the driver's default does and builds each Row class once; conditional
+statements' outcome is read without the driver's factory check."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
 from cassandra.query import named_tuple_factory
 
-from sinks.cassandra import cached_named_tuple_factory
+from sinks.cassandra import applied, cached_named_tuple_factory
 
 
 def test_rows_equal_the_drivers_and_share_one_class() -> None:
@@ -20,3 +24,20 @@ def test_rows_equal_the_drivers_and_share_one_class() -> None:
 
 def test_no_rows_no_class() -> None:
     assert cached_named_tuple_factory(["a"], []) == []
+
+
+class _Result:
+    def __init__(self, rows: list[Any]) -> None:
+        self._rows = rows
+
+    def one(self) -> Any:
+        return self._rows[0] if self._rows else None
+
+
+def test_a_conditional_statement_reads_applied_from_its_row_whatever_the_factory() -> None:
+    won = cached_named_tuple_factory(["[applied]"], [(True,)])
+    lost = cached_named_tuple_factory(["[applied]", "username", "user_id"], [(False, "ann", "u1")])
+    assert applied(_Result(won)) is True
+    assert applied(_Result(lost)) is False
+    with pytest.raises(RuntimeError):
+        applied(_Result([]))
