@@ -65,7 +65,7 @@ class FeedReader:
 
     async def page(self, user_id: str, before: str | None, limit: int) -> FeedPage:
         try:
-            built = await self._cache.page(user_id, before, limit)
+            built, known = await self._cache.page_and_celebrities(user_id, before, limit)
         except RedisError as exc:
             log.warning("feed of %s read from Cassandra: Redis unavailable (%s)", user_id, exc)
             return await self._from_cassandra(user_id, before, limit)
@@ -74,7 +74,6 @@ class FeedReader:
                 self._rebuild_soon(user_id)
             return await self._from_cassandra(user_id, before, limit)
         feed_ids, truncated = built
-        known = await self._cache.celebrities()
         if known is None:  # Redis lost which authors are pulled: durable state answers until it is rebuilt
             self._rebuild_pull_sets_soon()
             return await self._from_cassandra(user_id, before, limit)

@@ -225,6 +225,19 @@ class FeedCache:
         extends its life."""
         found = await self._lists.page(keys=[keys.feed(user_id)],
                                        args=[pack_id(before) if before else b"", limit, self._ttl_s])
+        return self._page_of(found)
+
+    async def page_and_celebrities(self, user_id: str, before: str | None, limit: int
+                                   ) -> tuple[tuple[list[str], bool] | None, list[str] | None]:
+        """:meth:`page` and :meth:`celebrities` in one round trip (every feed read needs both)."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            await self._lists.page(keys=[keys.feed(user_id)],
+                                   args=[pack_id(before) if before else b"", limit, self._ttl_s], client=pipe)
+            pipe.smembers(keys.feed_celebrities())
+            found, members = await redis_scripts.execute(pipe)
+        return self._page_of(found), _celebrities_of(members)
+
+    def _page_of(self, found: Any) -> tuple[list[str], bool] | None:
         if found is None:
             return None
         size, ids = found
@@ -233,10 +246,7 @@ class FeedCache:
     async def celebrities(self) -> list[str] | None:
         """Every author with a pull set; None if the set is not known to be complete (never built from durable
         state, or lost with Redis: then a reader cannot tell a celebrity it follows from anyone else)."""
-        members = await self._redis.smembers(keys.feed_celebrities())
-        if CELEBRITIES_BUILT not in members:
-            return None
-        return [m for m in members if m != CELEBRITIES_BUILT]
+        return _celebrities_of(await self._redis.smembers(keys.feed_celebrities()))
 
     async def mark_celebrities_built(self, author_ids: Iterable[str]) -> None:
         """The celebrity set is complete: ``author_ids`` (all authors with a pull set) and the built marker."""
@@ -294,3 +304,10 @@ class FeedCache:
         """Every id of the user's feed, newest first (None if not built): for rebuild comparisons."""
         found = await self._lists.page(keys=[keys.feed(user_id)], args=[b"", self._cap, 0])
         return list(found[1]) if found else None
+
+
+def _celebrities_of(members: set[str]) -> list[str] | None:
+    """The celebrity set's authors; None unless its built marker says it is complete."""
+    if CELEBRITIES_BUILT not in members:
+        return None
+    return [m for m in members if m != CELEBRITIES_BUILT]

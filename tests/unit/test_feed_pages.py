@@ -34,6 +34,10 @@ class FakeCache:
     async def page(self, user_id: str, before: str | None, limit: int) -> tuple[list[str], bool]:
         return self._page(self.feed, before, limit)
 
+    async def page_and_celebrities(self, user_id: str, before: str | None, limit: int
+                                   ) -> tuple[tuple[list[str], bool], list[str]]:
+        return await self.page(user_id, before, limit), await self.celebrities()
+
     async def celebrities(self) -> list[str]:
         return list(self.pulls)
 

@@ -11,7 +11,7 @@ from api.hydrate import hydrate_posts
 from api.images_links import ImageLinks
 from sinks import keys
 from sinks.engagement_reads import EngagementReads
-from sinks.photo_derivatives import PhotoDerivatives
+from sinks.photo_derivatives import ABSENT_MEMO_S, PhotoDerivatives
 from sinks.photo_tags import PhotoTagReads
 from sinks.safety import SafeAudience
 from tests.unit.counting_fakes import CountingRedis, CountingSession, Data, post_row, user_row
@@ -75,8 +75,8 @@ async def test_a_page_of_20_costs_the_same_round_trips_as_a_page_of_1() -> None:
     assert costs[1] == costs[20]
     # cold: posts MGET + fill, profiles pipeline + fill, counts pipeline + fill, authors' privacy (Redis);
     #       posts, profiles, counts, privacy, follows, blocks, likes, blurhashes, people tags
-    #       (Cassandra). Warm: only what has no cache.
-    assert costs[20] == [(7, 9), (4, 5)]
+    #       (Cassandra). Warm: only what has no cache (blurhashes found absent are not asked again at once).
+    assert costs[20] == [(7, 9), (4, 4)]
 
 
 async def test_an_anonymous_page_reads_no_likes_and_no_follows() -> None:
@@ -88,7 +88,7 @@ async def test_an_anonymous_page_reads_no_likes_and_no_follows() -> None:
     items = await hydrate_posts(resources, None, ids)
     assert [i["post_id"] for i in items] == public
     assert not any(i["liked_by_me"] for i in items)
-    assert resources.trips() == (4, 2)  # posts, profiles, counts, authors' privacy: all cached; blurhashes, tags
+    assert resources.trips() == (4, 1)  # posts, profiles, counts, authors' privacy: all cached; people tags
 
 
 async def test_items_keep_the_given_order_and_skip_posts_gone_or_hidden() -> None:
@@ -210,3 +210,20 @@ async def test_a_page_of_tagged_posts_costs_the_same_round_trips_as_one() -> Non
         assert all(len(item["photo_tags"][0]) == 1 for item in items)
         costs[n] = resources.trips()
     assert costs[1] == costs[20]
+
+
+async def test_a_placeholder_not_derived_yet_is_asked_again_only_after_the_memo() -> None:
+    data = Data()
+    now = [1_000.0]
+    derivatives = PhotoDerivatives(CountingSession(data), clock=lambda: now[0])
+    session = derivatives._session
+    assert await derivatives.blurhashes(["img"]) == {}
+    data.blurhashes["img"] = "LEHV6nWB2yk8pyo0adR*.7kCMdnj"  # the photos processor derives it now
+    asked = session.round_trips
+    assert await derivatives.blurhashes(["img"]) == {}  # remembered as absent: not asked again at once
+    assert session.round_trips == asked
+    now[0] += ABSENT_MEMO_S + 0.1
+    assert await derivatives.blurhashes(["img"]) == {"img": "LEHV6nWB2yk8pyo0adR*.7kCMdnj"}
+    assert session.round_trips == asked + 1
+    assert await derivatives.blurhashes(["img"]) == {"img": "LEHV6nWB2yk8pyo0adR*.7kCMdnj"}  # known for good
+    assert session.round_trips == asked + 1
