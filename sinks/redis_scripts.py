@@ -15,13 +15,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from redis.asyncio.client import Pipeline
 from redis.exceptions import NoScriptError
 
 
 async def execute(pipe: Any) -> list[Any]:
     """``pipe.execute()`` for a non-transactional pipeline whose scripts were queued with ``client=pipe``."""
-    if pipe.is_transaction or pipe.explicit_transaction:
-        return list(await pipe.execute())
+    if not isinstance(pipe, Pipeline) or pipe.is_transaction or pipe.explicit_transaction:
+        return list(await pipe.execute())  # a cluster pipeline probes nothing; a transaction keeps its probe
     stack = list(pipe.command_stack)
     scripts = list(pipe.scripts)
     pipe.scripts.clear()  # not probed: a miss is repaired below
