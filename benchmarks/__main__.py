@@ -185,7 +185,7 @@ def run_all(env: BenchEnv, args: argparse.Namespace) -> dict[int, Section]:
     steps: dict[str, Callable[[], object]] = {
         "latency": lambda: latency_benchmarks(env, args, sections),
         "recovery": lambda: attempt(sections, 6, RECOVERY_TITLE, lambda: recovery.run(env)),
-        "unread": lambda: attempt(sections, 7, unread_bench.TITLE, lambda: unread_bench.run(env)),
+        "unread": lambda: attempt(sections, 7, unread_bench.TITLE, lambda: unread_bench.run(env, quick=args.quick)),
         "feeds": lambda: attempt(sections, feeds_bench.NUMBER, feeds_bench.TITLE,
                                  lambda: feeds_bench.run(env, args.quick)),
         "resize": lambda: attempt(sections, resize_bench.NUMBER, resize_bench.TITLE,

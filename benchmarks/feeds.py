@@ -10,7 +10,6 @@ the read cost vs celebrities followed). Every figure stands next to a baseline m
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import random
 import time
@@ -18,7 +17,7 @@ from dataclasses import dataclass
 
 import redis
 
-from benchmarks import feeds_api, feeds_pipeline, feeds_redis
+from benchmarks import api_reads, feeds_api, feeds_pipeline, feeds_redis
 from benchmarks.cpu import CpuWindow
 from benchmarks.env import BenchEnv, BenchError
 from benchmarks.feeds_pipeline import LATENCY_GOAL_MS, Graph
@@ -236,16 +235,8 @@ def api_part(env: BenchEnv, worker: feeds_pipeline.BenchWorker, graph: Graph,
                           for k, group in celebrity_readers.items()}
     finally:
         api.stop()
-    body = env.tmp / "feeds-bare-body.json"
-    body.write_text(json.dumps(page))
-    bare_targets = feeds_api.targets_file(env, worker.settings, "bare", ["none"], "/bare")
-    bare = feeds_api.Servers(env, "bare", processes, server_env | {"PHOTOSTREAM_BENCH_BARE_BODY": str(body)},
-                             "/bare")
-    try:
-        bare_saturated = bare.drive(bare_targets, "closed", v.api_s)
-        bare_half = bare.drive(bare_targets, "open", v.api_s, rate=half)
-    finally:
-        bare.stop()
+    bare = api_reads.bare(env, worker.settings, "feeds", page, processes, server_env, v.api_s, half)
+    bare_saturated, bare_half = bare.saturated, bare.at_half
 
     share = ratio(saturated.rate, bare_saturated.rate)
     section.rows.append([f"GET /feed ({FEED_LIMIT} hydrated items) saturation, {processes} processes",

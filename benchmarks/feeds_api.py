@@ -116,8 +116,10 @@ def api_env(bench: BenchEnv, settings: Settings, worker_env: dict[str, str]) -> 
 
 
 def targets_file(bench: BenchEnv, settings: Settings, name: str, readers: list[str], path: str) -> Path:
+    """``[path, token]`` per reader for :mod:`benchmarks.feeds_load`; ``{reader}`` in ``path`` becomes the reader's
+    id (a per-user route such as ``/users/{reader}/status``)."""
     out = bench.tmp / f"feeds-targets-{name}.json"
-    out.write_text(json.dumps([[path, mint_access_token(settings, r)] for r in readers]))
+    out.write_text(json.dumps([[path.replace("{reader}", r), mint_access_token(settings, r)] for r in readers]))
     return out
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from benchmarks import feeds_api
+from benchmarks import api_reads, feeds_api
 from benchmarks.cpu import stack_pids
 from benchmarks.env import BenchEnv
 from benchmarks.pipeline_throughput import GOAL, Clock, drive, produce, raw_consume
@@ -136,22 +136,12 @@ def run(env: BenchEnv, quick: bool = False) -> Section:
     duration = 3.0 if quick else 8.0
     api = feeds_api.Servers(env, "api", 1, server_env, "/readyz")
     try:
-        saturated = api.drive(targets, "closed", duration)
-        half = saturated.rate / 2
-        at_half = api.drive(targets, "open", duration, rate=half)
-        health_saturated = api.drive(health, "closed", duration)
-        health_half = api.drive(health, "open", duration, rate=half)
+        read = api_reads.saturate_then_half(api, targets, duration)
+        healthz = api_reads.saturate_then_half(api, health, duration, rate=read.rate)
     finally:
         api.stop()
-    if set(saturated.statuses) != {"200"}:
-        section.notes.append(f"GET /notifications statuses: {saturated.statuses}")
-    section.rows.append(["GET /notifications saturation (1 process)", fmt_rate(saturated.rate),
-                         f"/healthz: {fmt_rate(health_saturated.rate)}",
-                         fmt_ratio(ratio(saturated.rate, health_saturated.rate)), "–"])
-    section.rows.append([f"GET /notifications p99 at half that rate ({half:.0f}/s)", fmt_ms(at_half.latency.p99),
-                         f"/healthz at the same rate: {fmt_ms(health_half.latency.p99)}",
-                         fmt_ratio(ratio(at_half.latency.p99, health_half.latency.p99)),
-                         f"< {P99_GOAL_MS:g} ms — {verdict(at_half.latency.p99 < P99_GOAL_MS)}"])
+    section.notes += api_reads.problems("GET /notifications", read)
+    section.rows += api_reads.rows("GET /notifications", 1, read, healthz, "/healthz", P99_GOAL_MS)
     section.summary.append(f"notifications: throughput ratio {fmt_ratio(r)} (goal ≥ {GOAL}); {writes} writes per "
-                           f"1,000 hot likes; GET p99 {fmt_ms(at_half.latency.p99)} at {half:.0f}/s")
+                           f"1,000 hot likes; GET p99 {fmt_ms(read.at_half.latency.p99)} at {read.rate:.0f}/s")
     return section

@@ -1,5 +1,5 @@
 """Benchmark 7: the newly-unread badge — event → Redis applied and → WebSocket push latency, sockets held,
-and processor throughput.
+``GET /users/{id}/status`` saturation and p99, and processor throughput.
 
 Latency: the ``unread`` processor runs alone in a process of its own (a ``BatchLoop``, its own consumer group
 from the log end, as in a worker); events are published through the SDK at a steady rate, each adding a new
@@ -8,15 +8,20 @@ sender to one of a pool of users, so each changes a set. "Applied" is the moment
 by a pattern subscriber; latency = that moment minus the event's ``occurred_at``. Baseline, same run and same
 events: a raw confluent-kafka consumer on the topic (send → consumed). Push: one API process holds N WebSockets
 (distinct users; RSS before and after, per connection), then unsent messages to connected users at 200/s, timed
-from ``occurred_at`` to the status arriving on the socket. Throughput: as benchmark 3
-(`benchmarks/pipeline_throughput.py`): records produced once (3 unsent : 1 read, uniform users), the raw
-consume + decode loop over exactly those offsets vs the processor driven by the real loop in this process until
-its group committed them."""
+from ``occurred_at`` to the status arriving on the socket. Status reads (`benchmarks/api_reads.py`): one API process
+per core on one port (`benchmarks/feeds_serve.py`), each reader (200 of the latency run's users, every one with
+unread senders) reading its own status with its own minted token; closed loop (64 connections) for the saturation
+rate, then open loop at half of it for the p99, 8 s each (3 s with `--quick`). Baseline: a bare Starlette endpoint
+serving a captured status body, as many processes served the same way and driven the same way (its open loop at the
+API's half rate). Throughput: as benchmark 3 (`benchmarks/pipeline_throughput.py`): records produced once (3
+unsent : 1 read, uniform users), the raw consume + decode loop over exactly those offsets vs the processor driven by the
+real loop in this process until its group committed them."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import signal
 import subprocess
@@ -27,12 +32,13 @@ from typing import Any
 
 from confluent_kafka import Consumer
 
+from benchmarks import api_reads, feeds_api
 from benchmarks.cpu import stack_pids
 from benchmarks.env import BenchEnv, BenchError
 from benchmarks.kafka_tools import assignment, end_offsets, seed_groups
 from benchmarks.pipeline_throughput import GOAL, Clock, _rows, drive, produce, raw_consume
 from benchmarks.report import Section, from_docstring
-from benchmarks.stats import Distribution, fmt_ms, fmt_ratio, ratio, verdict
+from benchmarks.stats import Distribution, fmt_ms, fmt_rate, fmt_ratio, fmt_us, ratio, verdict
 from photostream.contracts.codec import EventCodec
 from photostream.settings import PROJECT_ROOT, Settings, get_settings
 from producers import events
@@ -46,9 +52,13 @@ from streams.engine.loop import BatchLoop
 from streams.resources import Resources
 from streams.unread import TOPICS, UnreadProcessor
 
-TITLE = "7. Unread badge: event → Redis applied, and processor throughput"
+TITLE = "7. Unread badge: event → Redis applied, push, GET status, and processor throughput"
 LATENCY_GOAL_MS = 100.0
 PUSH_GOAL_MS = 200.0
+STATUS_P99_GOAL_MS = 5.0
+#: users whose status the read benchmark rotates over
+STATUS_READERS = 200
+STATUS_PATH = "/api/v1/users/{reader}/status"
 TOPIC = "ON_MSG_UNSENT"
 #: users the latency probes cycle through: each is touched about once a second at 5k/s
 PROBE_USERS = 5_000
@@ -151,10 +161,12 @@ def serve() -> None:
     asyncio.run(main())
 
 
-async def applied_latency(settings: Settings, rate: float, duration_s: float) -> tuple[list[float], list[float]]:
-    """(processor: event → Redis applied ms, baseline: event → raw consume ms) at ``rate`` events/s; the processor
-    runs in its own process (started by the caller)."""
-    users = [new_id() for _ in range(PROBE_USERS)]
+async def applied_latency(settings: Settings, rate: float, duration_s: float,
+                          users: list[str] | None = None) -> tuple[list[float], list[float]]:
+    """(processor: event → Redis applied ms, baseline: event → raw consume ms) at ``rate`` events/s, each event a
+    new sender for one of ``users`` (default: :data:`PROBE_USERS` fresh ones); the processor runs in its own
+    process (started by the caller)."""
+    users = users or [new_id() for _ in range(PROBE_USERS)]
     sent: dict[str, int] = {}  # user -> occurred_at of its outstanding probe
     probed: list[str] = []  # every user sent a probe (for the diagnosis when none was observed)
     applied: list[str] = []
@@ -280,17 +292,50 @@ async def hold_and_push(env: BenchEnv, settings: Settings, connections: int, pro
         env.stop(api)
 
 
+def status_readers(settings: Settings, users: list[str]) -> dict[str, int]:
+    """Up to :data:`STATUS_READERS` of ``users`` with unread senders in Redis, and how many each."""
+    redis = sync_client(settings)
+    try:
+        pipe = redis.pipeline(transaction=False)
+        for user in users:
+            pipe.scard(keys.unread_senders(user))
+        counts = dict(zip(users, pipe.execute(), strict=True))
+    finally:
+        redis.close()
+    readers = {user: count for user, count in counts.items() if count}
+    if not readers:
+        raise BenchError(f"none of {len(users):,} probed users has unread senders in Redis")
+    return dict(list(readers.items())[:STATUS_READERS])
+
+
+def status_reads(env: BenchEnv, settings: Settings, readers: list[str],
+                 duration_s: float) -> tuple[api_reads.ReadLoad, api_reads.ReadLoad, int]:
+    """``GET /users/{id}/status`` (each reader its own) on one API process per core, then a bare Starlette endpoint
+    serving a captured status body the same way; (API loads, bare loads, processes per server)."""
+    processes = os.cpu_count() or 1
+    server_env = feeds_api.api_env(env, settings, env.subprocess_env(settings))
+    targets = feeds_api.targets_file(env, settings, "status", readers, STATUS_PATH)
+    api = feeds_api.Servers(env, "api", processes, server_env, "/readyz")
+    try:
+        body = api_reads.capture(api.port, settings, STATUS_PATH.replace("{reader}", readers[0]), readers[0])
+        read = api_reads.saturate_then_half(api, targets, duration_s)
+    finally:
+        api.stop()
+    return read, api_reads.bare(env, settings, "status", body, processes, server_env, duration_s, read.rate), processes
+
+
 def run(env: BenchEnv, events_count: int = 20_000, rate: float = 5_000.0, duration_s: float = 10.0,
-        connections: int = 10_000) -> Section:
+        connections: int = 10_000, quick: bool = False) -> Section:
     section = Section(TITLE, from_docstring(__doc__),
                       ["what", "input", "events", "unread processor", "baseline", "ratio", "goal"])
     settings = env.with_app_id("unread")
     env.groups |= {f"{settings.app_id}.raw", f"{settings.app_id}.raw-latency"}
 
+    probed = [new_id() for _ in range(PROBE_USERS)]
     processor = ProcessorProcess(env, settings)
     try:
         light, light_base = asyncio.run(applied_latency(settings, rate / 5, duration_s))
-        applied, baseline = asyncio.run(applied_latency(settings, rate, duration_s))
+        applied, baseline = asyncio.run(applied_latency(settings, rate, duration_s, probed))
         if connections:
             held, per_connection, pushed = asyncio.run(hold_and_push(env, settings, connections, probes=1000,
                                                                      rate=200.0))
@@ -318,6 +363,23 @@ def run(env: BenchEnv, events_count: int = 20_000, rate: float = 5_000.0, durati
                              verdict(held == connections)])
         section.summary.append(f"unread: push p99 {fmt_ms(push.p99)} with {held:,} sockets held, "
                                f"{per_connection:.1f} KiB per connection")
+
+    readers = status_readers(settings, probed)
+    read, bare, processes = status_reads(env, settings, list(readers), 3.0 if quick else 8.0)
+    status_rows = api_reads.rows("GET /users/{id}/status", processes, read, bare,
+                                 "bare Starlette JSON (captured status), same serving", STATUS_P99_GOAL_MS)
+    for (what, *figures), load in zip(status_rows, (read.saturated, read.at_half), strict=True):
+        section.rows.append([what, f"{len(readers)} readers", f"{load.latency.count:,} requests", *figures])
+    section.notes += api_reads.problems("GET /users/{id}/status", read)
+    section.notes.append(f"status readers: {len(readers)} users with {min(readers.values())}–{max(readers.values())} "
+                         f"unread senders each; p50 at half the rate {fmt_ms(read.at_half.latency.p50)} (bare "
+                         f"{fmt_ms(bare.at_half.latency.p50)}); API CPU per request at saturation "
+                         f"{fmt_us(read.saturated.cpu_us)} (bare {fmt_us(bare.saturated.cpu_us)}); the load generator "
+                         f"runs on the same cores ({read.saturated.generator_cpu_s:.1f} CPU-s at saturation).")
+    section.summary.append(f"unread: GET status saturates at {fmt_rate(read.saturated.rate)} (bare "
+                           f"{fmt_rate(bare.saturated.rate)}); p99 {fmt_ms(read.at_half.latency.p99)} at "
+                           f"{read.rate:.0f}/s (bare {fmt_ms(bare.at_half.latency.p99)}; goal < "
+                           f"{STATUS_P99_GOAL_MS:g} ms)")
 
     clock = Clock(tuple(stack_pids(settings.stack_dir).values()))
     unsent, reads = throughput_records(events_count, users=max(100, events_count // 20))

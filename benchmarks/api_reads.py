@@ -1,0 +1,87 @@
+"""One authenticated GET's saturation rate and its p99 at half that rate, each beside a baseline driven the same way.
+
+Shared by the sections that quote a read endpoint this way (7: ``GET /users/{id}/status``, 8: the bare
+baseline of ``GET /feed``, 11: ``GET /notifications``), over :mod:`benchmarks.feeds_api`'s servers and load
+generator: a closed loop (:data:`benchmarks.feeds_api.SATURATION_CONNECTIONS` connections back to back) gives the
+saturation rate, then an open loop at half of it gives the p99. The baseline (``/healthz`` on the same processes,
+or a bare Starlette endpoint serving a captured body the same way) gets the same closed loop, and its open loop
+runs at the *endpoint's* half rate, so both p99s are taken at one request rate.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from api.auth import mint_access_token
+from benchmarks.env import BenchEnv, BenchError
+from benchmarks.feeds_api import Load, Servers, targets_file
+from benchmarks.stats import fmt_ms, fmt_rate, fmt_ratio, ratio, verdict
+from photostream.settings import Settings
+
+
+@dataclass(frozen=True)
+class ReadLoad:
+    """A target's closed-loop (saturation) load and its open-loop load at ``rate`` requests/s."""
+
+    saturated: Load
+    at_half: Load
+    rate: float
+
+
+def saturate_then_half(servers: Servers, targets: Path, duration_s: float, rate: float = 0.0) -> ReadLoad:
+    """Saturate ``targets`` on ``servers``, then drive them at ``rate`` (default: half the saturation rate)."""
+    saturated = servers.drive(targets, "closed", duration_s)
+    rate = rate or saturated.rate / 2
+    return ReadLoad(saturated, servers.drive(targets, "open", duration_s, rate=rate), rate)
+
+
+def capture(port: int, settings: Settings, path: str, reader: str) -> Any:
+    """One answer to ``GET path`` as ``reader`` (a body for the bare baseline to serve), failing unless 200."""
+    answer = httpx.get(f"http://127.0.0.1:{port}{path}", timeout=30,
+                       headers={"Authorization": f"Bearer {mint_access_token(settings, reader)}"})
+    if answer.status_code != 200:
+        raise BenchError(f"GET {path} answered {answer.status_code}: {answer.text[:300]}")
+    return answer.json()
+
+
+def bare(bench: BenchEnv, settings: Settings, name: str, body: Any, processes: int, server_env: dict[str, str],
+         duration_s: float, rate: float) -> ReadLoad:
+    """``body`` served by ``processes`` bare Starlette processes (:mod:`benchmarks.feeds_serve`), saturated and
+    then driven at ``rate``: the floor of serving those bytes the way the API is served."""
+    body_file = bench.tmp / f"{name}-bare-body.json"
+    body_file.write_text(json.dumps(body))
+    targets = targets_file(bench, settings, f"{name}-bare", ["none"], "/bare")
+    servers = Servers(bench, "bare", processes, server_env | {"PHOTOSTREAM_BENCH_BARE_BODY": str(body_file)}, "/bare")
+    try:
+        return saturate_then_half(servers, targets, duration_s, rate)
+    finally:
+        servers.stop()
+
+
+def rows(name: str, processes: int, read: ReadLoad, base: ReadLoad, base_name: str,
+         p99_goal_ms: float) -> list[list[str]]:
+    """Two rows ``[measure, figure, baseline, ratio, goal]``: saturation, then p99 at half of it."""
+    unit = "process" if processes == 1 else "processes"
+    p99, base_p99 = read.at_half.latency.p99, base.at_half.latency.p99
+    return [
+        [f"{name} saturation ({processes} {unit})", fmt_rate(read.saturated.rate),
+         f"{base_name}: {fmt_rate(base.saturated.rate)}", fmt_ratio(ratio(read.saturated.rate, base.saturated.rate)),
+         "–"],
+        [f"{name} p99 at half that rate ({read.rate:.0f}/s)", fmt_ms(p99),
+         f"{base_name} at the same rate: {fmt_ms(base_p99)}", fmt_ratio(ratio(p99, base_p99)),
+         f"< {p99_goal_ms:g} ms — {verdict(p99 < p99_goal_ms)}"],
+    ]
+
+
+def problems(name: str, read: ReadLoad) -> list[str]:
+    """Notes for answers other than 200 or transport errors in either load (empty when all were clean)."""
+    notes = []
+    for mode, load in (("saturation", read.saturated), ("at half", read.at_half)):
+        if set(load.statuses) != {"200"} or load.errors:
+            notes.append(f"{name} {mode}: statuses {load.statuses}, errors {load.errors or 'none'}")
+    return notes
