@@ -113,10 +113,10 @@ class BatchLoop:
         first_at = 0.0
         try:
             while not self._stopping.is_set():
-                wait = poll_timeout_s
+                wait, first = poll_timeout_s, not self._pending
                 if self._pending:
                     wait = max(0.0, min(poll_timeout_s, interval - (time.monotonic() - first_at)))
-                messages = await self._poll(max(1, batch_max - len(self._pending)), wait)
+                messages = await self._poll(max(1, batch_max - len(self._pending)), wait, first=first)
                 self._ready.set(1 if self.joined else 0)
                 if messages and not self._pending:
                     first_at = time.monotonic()
@@ -131,11 +131,13 @@ class BatchLoop:
             await asyncio.get_running_loop().run_in_executor(self._executor, self._consumer.close)
             self._executor.shutdown(wait=False)
 
-    async def _poll(self, max_messages: int, timeout_s: float, paused: bool = False) -> list[Message]:
+    async def _poll(self, max_messages: int, timeout_s: float, paused: bool = False,
+                    first: bool = False) -> list[Message]:
         """One ``consume()`` on the consumer thread (rebalance callbacks run inside it); the records of
-        partitions that moved meanwhile are dropped wherever they wait, and those still ours are rewound."""
+        partitions that moved meanwhile are dropped wherever they wait, and those still ours are rewound.
+        ``first``: nothing is pending, so return as soon as one record arrives (see :meth:`_consume`)."""
         messages, moved = await asyncio.get_running_loop().run_in_executor(
-            self._executor, self._consume, max_messages, timeout_s, paused)
+            self._executor, self._consume, max_messages, timeout_s, paused, first)
         if moved:
             log.info("%s: %d partition(s) moved in a rebalance; their uncommitted records are dropped",
                      self._processor.name, len(moved))
@@ -144,11 +146,23 @@ class BatchLoop:
             self._carried = [m for m in self._carried if tp_of(m) not in moved]
         return messages
 
-    def _consume(self, max_messages: int, timeout_s: float, paused: bool) -> tuple[list[Message], set[TP]]:
+    def _consume(self, max_messages: int, timeout_s: float, paused: bool,
+                 first: bool = False) -> tuple[list[Message], set[TP]]:
+        """``consume(n, t)`` returns only once it has ``n`` records or ``t`` passed, so an idle loop waiting
+        for its first record would hold a lone event for the whole poll timeout (~0.2 s of latency on every
+        quiet topic). With ``first``, one ``poll`` waits for the first record and a non-blocking ``consume``
+        takes whatever arrived with it; the processor's flush interval then runs from that first record."""
         if paused:  # re-paused every time: partitions assigned by a rebalance start out fetching
             self._consumer.pause(self._consumer.assignment())
             self._paused = True
-        messages = [m for m in self._consumer.consume(max_messages, timeout_s) if not self._is_noise(m)]
+        if first:
+            head = self._consumer.poll(timeout_s)
+            raw = [] if head is None else [head]
+            if head is not None and max_messages > 1:
+                raw += self._consumer.consume(max_messages - 1, 0)
+        else:
+            raw = self._consumer.consume(max_messages, timeout_s)
+        messages = [m for m in raw if not self._is_noise(m)]
         moved = self._ownership.take_moved()
         if moved:
             messages = [m for m in messages if tp_of(m) not in moved]
