@@ -5,7 +5,9 @@ Why this shape (measured by `python -m benchmarks --only feeds`, same Redis, sam
   nodes), and the binary order of a UUIDv7 is its time order, so newest first is simply head first;
 - the common edit, a new post newer than everything in the list, is a compare with the head and an LPUSH
   (~5 µs server-side against ~100 µs for splicing a packed string), an older id (back-fill, replay) falls back
-  to a scan and LINSERT, and duplicates are refused by LPOS;
+  to a scan and LINSERT, and duplicates are refused by LPOS. The head read doubles as the existence check and
+  LPUSH answers the length the cap needs: five server calls per insert into a full feed, not seven (4.4–4.8
+  against 5.2–8.5 µs of Redis time per insert, measured side by side on 2,000 full feeds);
 - fan-out sends one script call for a whole page of followers (the same ids into many lists), so the client
   pays one round trip per page, not per follower. On Redis Cluster a multi-key call needs one hash slot, so
   there the caller sends one call per list (``per_key=True``).
@@ -44,26 +46,28 @@ end
 #: ids, newest first
 ADD = _COMMON + """
 local cap = tonumber(ARGV[1])
+local create = ARGV[2] == 'create'
 local touched = 0
 for k = 1, #KEYS do
   local key = KEYS[k]
-  local exists = redis.call('EXISTS', key) == 1
-  if exists or ARGV[2] == 'create' then
-    if not exists then redis.call('RPUSH', key, SENTINEL) end
+  local head = redis.call('LINDEX', key, 0)  -- false: no list (a feed not built, unless we may create it)
+  if head or create then
+    if not head then redis.call('RPUSH', key, SENTINEL); head = SENTINEL end
+    local len = false  -- the length after the last insert (LPUSH and LINSERT answer it): no LLEN
     for i = #ARGV, 3, -1 do  -- oldest first, so each newer id lands at the head
       local id = ARGV[i]
-      local head = redis.call('LINDEX', key, 0)
       local c = cmp(id, head)
       if c > 0 then
-        redis.call('LPUSH', key, id)
+        len = redis.call('LPUSH', key, id)
+        head = id
       elseif c < 0 and not redis.call('LPOS', key, id) then
         local all = redis.call('LRANGE', key, 0, -1)
         for j = 1, #all do
-          if cmp(all[j], id) < 0 then redis.call('LINSERT', key, 'BEFORE', all[j], id) break end
+          if cmp(all[j], id) < 0 then len = redis.call('LINSERT', key, 'BEFORE', all[j], id) break end
         end
       end
     end
-    if redis.call('LLEN', key) > cap + 1 then
+    if len and len > cap + 1 then
       redis.call('LTRIM', key, 0, cap - 1)
       redis.call('RPUSH', key, SENTINEL)
     end
