@@ -164,6 +164,8 @@ class FeedCache:
 
     #: lists per script call during fan-out (one call per page of followers)
     KEYS_PER_CALL = 500
+    #: pipelines of script calls in flight at once: Redis runs one call while the client packs the next
+    LANES = 4
 
     def __init__(self, redis: Any, cap: int, ttl_s: int, per_key: bool = False) -> None:
         self._redis = redis
@@ -194,15 +196,24 @@ class FeedCache:
 
     async def _edit(self, changes: dict[str, list[str]], call: Any) -> None:
         by_ids: dict[tuple[bytes, ...], list[str]] = defaultdict(list)
+        packed: dict[tuple[str, ...], tuple[bytes, ...]] = {}  # a fan-out gives every follower the same ids
         for user_id, post_ids in changes.items():
             if post_ids:
-                by_ids[tuple(newest_first(post_ids))].append(user_id)
+                given = tuple(post_ids)
+                ids = packed.get(given)
+                if ids is None:
+                    ids = packed[given] = tuple(newest_first(post_ids))
+                by_ids[ids].append(user_id)
         if not by_ids:
             return
+        calls = [(chunk, list(ids)) for ids, users in by_ids.items() for chunk in self._calls(users)]
+        lanes = min(self.LANES, len(calls))
+        await asyncio.gather(*(self._send(calls[lane::lanes], call) for lane in range(lanes)))
+
+    async def _send(self, calls: list[tuple[list[str], list[bytes]]], call: Any) -> None:
         async with self._redis.pipeline(transaction=False) as pipe:
-            for ids, users in by_ids.items():
-                for chunk in self._calls(users):
-                    await call(chunk, list(ids), pipe)
+            for users, ids in calls:
+                await call(users, ids, pipe)
             await redis_scripts.execute(pipe)
 
     async def pull_add(self, author_id: str, post_ids: list[str]) -> bool:
