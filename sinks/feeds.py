@@ -21,7 +21,7 @@ from cassandra.cluster import Session
 from photostream.domain.feeds import Delivery, merge_newest
 from photostream.settings import Settings
 from sinks import keys, redis_scripts
-from sinks.cassandra import Gated, key_chunks, pages
+from sinks.cassandra import Gated, execute_grouped, key_chunks, pages
 from sinks.feed_lists import SENTINEL, FeedLists, newest_first, pack_id
 from sinks.graph import GraphReader
 from sinks.safety import SafetyReader
@@ -81,18 +81,23 @@ class FeedPosts:
         return {row.author_id: row.tier for rows in results for row in rows.current_rows
                 if row.tier in ("push", "pull")}
 
-    async def set_tier(self, author_id: str, tier: Delivery) -> None:
-        await self._run(self._w_tier, (tier, author_id))
 
-    async def record_created(self, post: DeliveredPost, occurred_at: int) -> None:
+    def created(self, post: DeliveredPost, occurred_at: int) -> list[tuple[Any, Any]]:
+        """The writes recording a delivered post (for :meth:`write`), stamped with the create's time."""
         params = (post.author_id, post.post_id, post.visibility, post.delivery, occurred_at * 1000)
-        await asyncio.gather(*(self._run(statement, params) for statement in self._w_created))
+        return [(statement, params) for statement in self._w_created]
 
-    async def record_deleted(self, author_id: str, post_id: str, occurred_at: int) -> None:
+    def deleted(self, author_id: str, post_id: str, occurred_at: int) -> list[tuple[Any, Any]]:
         """A tombstone with the delete's time: a create replayed (or arriving) later cannot undo it."""
-        micros = occurred_at * 1000
-        await asyncio.gather(self._run(self._w_deleted[0], (micros, author_id, post_id)),
-                             self._run(self._w_deleted[1], (micros, author_id, post_id)))
+        return [(statement, (occurred_at * 1000, author_id, post_id)) for statement in self._w_deleted]
+
+    def tier(self, author_id: str, tier: Delivery) -> tuple[Any, Any]:
+        return self._w_tier, (tier, author_id)
+
+    async def write(self, statements: list[tuple[Any, Any]]) -> None:
+        """A batch's record writes as a few grouped requests: each is an upsert stamped with its event's time
+        (or a tier, one value per author), so they are order-free and a re-applied batch changes nothing."""
+        await execute_grouped(self._session, statements)
 
     async def newest(self, author_id: str, limit: int, before: str | None = None,
                      with_deleted: bool = False) -> list[DeliveredPost]:

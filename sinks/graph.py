@@ -115,6 +115,8 @@ class GraphReader:
         self._q_following = session.prepare("SELECT followee_id FROM following WHERE follower_id = ?")
         self._q_following_few = session.prepare("SELECT followee_id FROM following WHERE follower_id = ? LIMIT ?")
         self._q_followers = session.prepare("SELECT follower_id FROM followers WHERE followee_id = ?")
+        self._q_followers_of_many = session.prepare(
+            "SELECT followee_id, follower_id FROM followers WHERE followee_id IN ?")
         self._q_counts = session.prepare(
             "SELECT followee_id, follower_count FROM follow_state WHERE followee_id IN ? PER PARTITION LIMIT 1")
 
@@ -139,6 +141,17 @@ class GraphReader:
         """The followers of ``followee_id``, a page at a time (fan-out never holds a celebrity's list)."""
         async for page in pages(self._session, self._q_followers, (followee_id,), page_size):
             yield [row.follower_id for row in page]
+
+    async def followers_of_many(self, followee_ids: Iterable[str], page_size: int = 5_000) -> dict[str, list[str]]:
+        """Every follower of each of ``followee_ids``, one paged IN read per chunk of followees: for the many
+        authors of a batch with a handful of followers each, where one read per author would cost a request
+        each. Callers pass authors whose follower counts they know to be small."""
+        found: dict[str, list[str]] = {f: [] for f in followee_ids}
+        for chunk in key_chunks(found):
+            async for page in pages(self._session, self._q_followers_of_many, (chunk,), page_size):
+                for row in page:
+                    found[row.followee_id].append(row.follower_id)
+        return found
 
     async def follower_counts(self, user_ids: Iterable[str]) -> dict[str, int]:
         results = await asyncio.gather(*(execute(self._session, self._q_counts, (chunk,))

@@ -23,7 +23,7 @@ from photostream.domain.safety import (
     skip_in_fan_out,
 )
 from sinks.accounts_privacy import AudienceReader
-from sinks.cassandra import execute, execute_grouped, key_chunks, rows_if_few
+from sinks.cassandra import FEW_ROWS, execute, execute_grouped, key_chunks, pages, rows_if_few
 
 _IN_CHUNK = 500
 #: asked about this many others or more, a user's relations are read as their whole partition when it is
@@ -70,6 +70,9 @@ class SafetyReader:
             "WHERE user_id = ? AND other_id IN ?")
         self._q_all_relations = session.prepare(
             "SELECT other_id, i_block, blocks_me, i_mute, mutes_me FROM user_relations WHERE user_id = ? LIMIT ?")
+        self._q_many_relations = session.prepare(
+            "SELECT user_id, other_id, i_block, blocks_me, i_mute, mutes_me FROM user_relations "
+            "WHERE user_id IN ? PER PARTITION LIMIT ?")
         self._q_tags = session.prepare(f"SELECT tag, muted FROM muted_tags WHERE user_id = ? LIMIT {MAX_MUTED_TAGS}")
 
     async def relations(self, user_id: str, others: Iterable[str]) -> dict[str, Relation]:
@@ -93,9 +96,38 @@ class SafetyReader:
         """Which of ``others`` ``user_id`` muted."""
         return {o for o, r in (await self.relations(user_id, others)).items() if r.i_mute}
 
+    async def relations_of_many(self, asked: dict[str, set[str]], most: int = FEW_ROWS
+                                ) -> dict[str, dict[str, Relation]]:
+        """:meth:`relations` for many users at once (user → the others asked about): the users' partitions
+        read whole in one IN query per chunk (most users relate to nobody or to a handful); a user whose
+        partition holds more than ``most`` rows is asked on its own."""
+        found: dict[str, dict[str, Relation]] = {user: {} for user in asked}
+        counted: dict[str, int] = dict.fromkeys(asked, 0)
+        for chunk in key_chunks(asked):
+            async for page in pages(self._session, self._q_many_relations, (chunk, most + 1), 5_000):
+                for row in page:
+                    counted[row.user_id] += 1
+                    if row.other_id in asked[row.user_id]:
+                        found[row.user_id][row.other_id] = _relation(row)
+        crowded = [user for user, count in counted.items() if count > most]
+        for user, relations in zip(crowded, await asyncio.gather(*(self.relations(u, asked[u]) for u in crowded)),
+                                   strict=True):
+            found[user] = relations
+        return found
+
+    async def skipped_followers_of_many(self, followers: dict[str, list[str]]) -> dict[str, set[str]]:
+        """:meth:`skipped_followers` for many authors at once (author → followers)."""
+        relations = await self.relations_of_many({a: set(fs) for a, fs in followers.items()})
+        return {a: {o for o, r in found.items() if skip_in_fan_out(r)} for a, found in relations.items()}
+
     async def skipped_followers(self, author_id: str, followers: Iterable[str]) -> set[str]:
         """Which of ``followers`` a post of ``author_id`` skips at fan-out (blocked either way, or muted it)."""
         return {o for o, r in (await self.relations(author_id, followers)).items() if skip_in_fan_out(r)}
+
+    async def hidden_authors_of_many(self, authors: dict[str, list[str]]) -> dict[str, set[str]]:
+        """:meth:`hidden_authors` for many users at once (user → authors)."""
+        relations = await self.relations_of_many({u: set(a) for u, a in authors.items()})
+        return {u: {o for o, r in found.items() if hidden_from_feed(r)} for u, found in relations.items()}
 
     async def hidden_authors(self, user_id: str, authors: Iterable[str]) -> set[str]:
         """Which of ``authors`` never appear in ``user_id``'s feed (blocked either way, or muted)."""

@@ -75,3 +75,31 @@ def test_following_among_many_candidates_reads_the_follow_list_whole_or_by_in_qu
     assert asyncio.run(graph.followed_among(reader, candidates)) == set(followed[1:10])  # read whole
     monkeypatch.setattr(cassandra, "FEW_ROWS", 20)  # 29 follows stand in for a list too long to read whole
     assert asyncio.run(graph.followed_among(reader, candidates)) == set(followed[1:10])  # by IN queries
+
+
+@pytest.mark.parametrize("most", [cassandra.FEW_ROWS, 20])
+def test_many_users_relations_read_together_equal_each_read_alone(session: Session, most: int) -> None:
+    """The fan-out asks about every author of a batch at once; a crowded partition (30 rows above ``most``
+    = 20) is asked on its own: same answers as one read per user."""
+    quiet, crowded, loner = new_id(), new_id(), new_id()
+    blocked, muted, muters = new_id(), new_id(), [new_id() for _ in range(30)]
+    toggles(session, [SafetyChange("block", quiet, blocked, True, 1_000),
+                      SafetyChange("mute", muted, quiet, True, 1_000),
+                      *(SafetyChange("mute", m, crowded, True, 1_000) for m in muters)])
+    asked = {quiet: {blocked, muted, new_id()}, crowded: {*muters[:3], new_id()}, loner: {new_id()}}
+    together = asyncio.run(SafetyReader(session).relations_of_many(asked, most=most))
+    assert together == {user: relations(session, user, list(others)) for user, others in asked.items()}
+    assert together[quiet][blocked].i_block and together[quiet][muted].mutes_me
+    assert set(together[crowded]) == set(muters[:3]) and together[loner] == {}
+
+
+def test_the_followers_of_many_authors_are_read_together(session: Session) -> None:
+    popular, quiet, nobody = new_id(), new_id(), new_id()
+    fans = [new_id() for _ in range(40)]
+    asyncio.run(GraphWriter(session).apply([FollowChange(f, popular, True, 1_000) for f in fans] +
+                                           [FollowChange(fans[0], quiet, True, 1_000),
+                                            FollowChange(fans[1], quiet, True, 1_000),
+                                            FollowChange(fans[1], quiet, False, 2_000)]))
+    found = asyncio.run(GraphReader(session).followers_of_many([popular, quiet, nobody], page_size=7))
+    assert sorted(found[popular]) == sorted(fans)  # across pages of 7
+    assert found[quiet] == [fans[0]] and found[nobody] == []
