@@ -14,7 +14,7 @@ from cassandra.cluster import Session
 from cassandra.query import ValueSequence
 
 from sinks import cache_aside, keys
-from sinks.cassandra import execute, ms_of
+from sinks.cassandra import execute, execute_grouped, ms_of
 
 _CREATE = (
     "INSERT INTO posts (post_id, author_id, caption, image_ids, visibility, location_name, created_at) "
@@ -37,21 +37,22 @@ class PostSink:
         self._unlist = session.prepare(_UNLIST)
 
     async def apply(self, topic: str, event: dict[str, Any]) -> None:
+        """One request per event: the rows of a create (or of a delete) go out as one grouped batch, since each
+        is an upsert stamped with the event's time and their order does not matter."""
         micros = int(event["occurred_at"]) * 1000
         if topic == "post-created":
             location = event.get("location") or {}
-            await execute(self._session, self._create, (
-                event["post_id"], event["author_id"], event["caption"], event["image_ids"], event["visibility"],
-                location.get("name"), int(event["occurred_at"]), micros,
-            ))
-            await execute(self._session, self._by_author, (event["author_id"], event["post_id"], micros))
-            # the image index only points at posts; the post row (visibility, deleted) stays the truth
-            await asyncio.gather(*(execute(self._session, self._index_image,
-                                           (image_id, event["post_id"], event["author_id"], micros))
-                                   for image_id in event["image_ids"]))
+            await execute_grouped(self._session, [
+                (self._create, (event["post_id"], event["author_id"], event["caption"], event["image_ids"],
+                                event["visibility"], location.get("name"), int(event["occurred_at"]), micros)),
+                (self._by_author, (event["author_id"], event["post_id"], micros)),
+                # the image index only points at posts; the post row (visibility, deleted) stays the truth
+                *((self._index_image, (image_id, event["post_id"], event["author_id"], micros))
+                  for image_id in event["image_ids"]),
+            ])
         elif topic == "post-deleted":
-            await execute(self._session, self._delete, (micros, event["post_id"]))
-            await execute(self._session, self._unlist, (micros, event["author_id"], event["post_id"]))
+            await execute_grouped(self._session, [(self._delete, (micros, event["post_id"])),
+                                                  (self._unlist, (micros, event["author_id"], event["post_id"]))])
             # overwrite any cached copy with a tombstone (read fills use NX, so they cannot resurrect it)
             await self._redis.set(keys.post_cache(event["post_id"]), keys.POST_TOMBSTONE, ex=keys.POST_CACHE_TTL_S)
 
