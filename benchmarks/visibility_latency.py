@@ -73,7 +73,8 @@ def start_worker(bench: BenchEnv) -> Worker:
 
 
 def batch_wait_ms(settings: Settings) -> float | None:
-    """How long the batch engine's ``consume(BATCH_MAX_EVENTS, 0.2)`` takes when only one record is there.
+    """How long a bare ``consume(BATCH_MAX_EVENTS, 0.2)`` takes when only one record is there (why the batch
+    engine's idle loop polls for its first record instead).
 
     Re-reads one existing record (produces nothing) a few times; the fastest call that returned it counts.
     """
@@ -220,9 +221,9 @@ def run(bench: BenchEnv, worker: Worker, count: int, rate: float) -> Section:
         f"every {POLL_S * 1000:g} ms (resolution).",
         "a post passes two batch stages, each applying what it accumulated once its flush interval elapsed "
         f"(extractor post-created → post-hashtag: {intervals['extractor']:g} s; counter post-hashtag → Cassandra "
-        f"+ Redis: {intervals['counter']:g} s), reading with `consume(n, ≤0.2 s)`, which with one record "
-        f"available returned after {fmt_ms(wait) if wait is not None else 'n/a'} in this run (librdkafka waits "
-        "for n records or the timeout).",
+        f"+ Redis: {intervals['counter']:g} s); an idle loop waits for its first record with `poll` (a bare "
+        f"`consume(n, 0.2 s)` with one record available returned after {fmt_ms(wait) if wait is not None else 'n/a'}"
+        " in this run: librdkafka waits for n records or the timeout).",
         f"foreign records: the worker's counter applied {counted - len(probes) - len(warm):,.0f} post-hashtag "
         "events besides ours (other producers on the shared topic, e.g. another worker's extractor), each one "
         "ahead of ours in the queue.",
