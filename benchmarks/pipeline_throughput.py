@@ -159,8 +159,19 @@ class ObservedConsumer:
         self.done: Stamp | None = None
         self.finished = threading.Event()
 
+    def poll(self, timeout: float) -> Message | None:
+        """The loop's wait for a first record when traffic is light (``streams.engine.loop``)."""
+        message: Message | None = self._inner.poll(timeout)
+        if message is not None:
+            self._seen([message])
+        return message
+
     def consume(self, num_messages: int, timeout: float) -> list[Message]:
         messages: list[Message] = self._inner.consume(num_messages, timeout)
+        self._seen(messages)
+        return messages
+
+    def _seen(self, messages: list[Message]) -> None:
         if messages and self.first is None:
             self.first = self._clock.now()
         for message in messages:
@@ -169,7 +180,6 @@ class ObservedConsumer:
                 del self._unread[key]
         if not self._unread and self.all_read is None:
             self.all_read = time.perf_counter()
-        return messages
 
     def commit(self, *args: Any, **kwargs: Any) -> Any:
         result = self._inner.commit(*args, **kwargs)  # raises if it failed: then nothing counts as committed

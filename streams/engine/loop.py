@@ -31,6 +31,10 @@ from streams.metrics import BATCH_FAILURES, EVENTS_DEAD_LETTERED, PROCESSOR_READ
 
 log = logging.getLogger(__name__)
 
+#: a consume that brought fewer records is light traffic: the loop then returns on its next first record
+#: instead of waiting for a full batch (measured: doing so under a backlog halved section 13's throughput)
+EAGER_BELOW = 1_000
+
 
 class BatchLoop:
     """Runs one :class:`BatchProcessor` until stopped."""
@@ -111,12 +115,14 @@ class BatchLoop:
                                  on_revoke=self._ownership.on_revoke, on_lost=self._ownership.on_revoke)
         interval = float(getattr(self._processor, "flush_interval_s", 0.0))
         first_at = 0.0
+        light = False  # the last consume brought a trickle: the next record is taken at once (see _consume)
         try:
             while not self._stopping.is_set():
-                wait, first = poll_timeout_s, not self._pending
+                wait, first = poll_timeout_s, light and not self._pending
                 if self._pending:
                     wait = max(0.0, min(poll_timeout_s, interval - (time.monotonic() - first_at)))
                 messages = await self._poll(max(1, batch_max - len(self._pending)), wait, first=first)
+                light = len(messages) < EAGER_BELOW
                 self._ready.set(1 if self.joined else 0)
                 if messages and not self._pending:
                     first_at = time.monotonic()

@@ -87,3 +87,41 @@ async def test_a_batch_whose_partitions_all_moved_is_abandoned() -> None:
     loop._moved_in_flight.add(("post-hashtag", 0))
     await loop._process_resiliently(records(), lambda r, e: None)
     assert processor.applied == [] and processor.outages == 5
+
+
+class Scripted:
+    """A consumer whose ``poll``/``consume`` answers are scripted; it records how it was asked."""
+
+    def __init__(self, polled: Any, consumed: list[list[Any]]) -> None:
+        self.polled, self.consumed, self.calls = polled, consumed, []
+
+    def poll(self, timeout: float) -> Any:
+        self.calls.append(("poll", timeout))
+        return self.polled
+
+    def consume(self, n: int, timeout: float) -> list[Any]:
+        self.calls.append(("consume", timeout))
+        return self.consumed.pop(0) if self.consumed else []
+
+
+class Message:
+    def error(self) -> None:
+        return None
+
+
+def test_a_light_loop_returns_on_its_first_record_and_takes_only_what_already_arrived() -> None:
+    loop = loop_for(PickyProcessor())
+    first, queued = Message(), [Message(), Message()]
+    loop._consumer = Scripted(first, [queued])  # type: ignore[assignment]
+    messages, moved = loop._consume(50_000, 0.2, paused=False, first=True)
+    assert messages == [first, *queued] and moved == set()
+    assert loop._consumer.calls == [("poll", 0.2), ("consume", 0)]  # type: ignore[attr-defined]
+
+
+def test_a_busy_loop_fills_its_batch_for_the_whole_timeout() -> None:
+    loop = loop_for(PickyProcessor())
+    batch = [Message() for _ in range(3)]
+    loop._consumer = Scripted(None, [batch])  # type: ignore[assignment]
+    messages, _ = loop._consume(50_000, 0.2, paused=False)
+    assert messages == batch
+    assert loop._consumer.calls == [("consume", 0.2)]  # type: ignore[attr-defined]
