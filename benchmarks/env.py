@@ -24,6 +24,7 @@ from benchmarks.kafka_tools import delete_groups
 from photostream.settings import PROJECT_ROOT, Settings, get_settings
 from photostream.stack import children
 from photostream.stack.children import free_port as free_port  # the benchmarks take it from here
+from photostream.stack.children import free_port_block
 from photostream.stack.migrate import drop_keyspace, migrate
 from photostream.topics_admin import ensure_topics
 from sinks import keys
@@ -149,7 +150,7 @@ class BenchEnv:
             "PHOTOSTREAM_APP_ID": settings.app_id,
             "PHOTOSTREAM_CASSANDRA_KEYSPACE": settings.cassandra_keyspace,
             "PHOTOSTREAM_REDIS_URL": settings.redis_url,
-            "PHOTOSTREAM_WORKER_WEB_PORT": str(free_port()),
+            "PHOTOSTREAM_WORKER_WEB_PORT": str(free_port_block()),
             "PHOTOSTREAM_WORKER_DATA_DIR": str(Path(tempfile.mkdtemp(dir=self.tmp, prefix="worker-"))),
             "PHOTOSTREAM_API_PORT": str(free_port()),
         })

@@ -7,6 +7,8 @@ stopping are the same, so they live here once.
 
 from __future__ import annotations
 
+import os
+import random
 import socket
 import subprocess
 import time
@@ -19,6 +21,48 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    """Where the kernel picks client sockets' ports (Linux; the common default elsewhere)."""
+    try:
+        low, high = open("/proc/sys/net/ipv4/ip_local_port_range").read().split()  # noqa: SIM115 - tiny read
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+#: above every fixed port of the local stack (16379 … 19333), so a service restarted by a test never finds its
+#: port taken by a child's web server
+_BLOCKS_FROM = 20_000
+
+
+def free_port_block(count: int | None = None) -> int:
+    """The first of ``count`` consecutive ports free on 127.0.0.1 (default: one per CPU), for
+    ``photostream worker``, whose process *i* serves ``WORKER_WEB_PORT + i``.
+
+    Why not :func:`free_port`: only the first port of its block would have been checked, and inside the
+    ephemeral range any client connection may take the next one meanwhile (a bench run lost its second worker
+    process to ``address already in use``). So the block lies between the stack's fixed ports and the
+    ephemeral range, and is checked whole.
+    """
+    count = count or os.cpu_count() or 2
+    low, _ = _ephemeral_range()
+    for _ in range(200):
+        base = random.randrange(_BLOCKS_FROM, max(_BLOCKS_FROM + 1, low - count))
+        sockets: list[socket.socket] = []
+        try:
+            for port in range(base, base + count):
+                s = socket.socket()
+                sockets.append(s)
+                s.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in sockets:
+                s.close()
+    raise RuntimeError(f"no {count} consecutive free ports below {low}")
 
 
 def wait_ready(proc: subprocess.Popen[bytes], url: str, timeout_s: float, status: int = 200) -> str | None:

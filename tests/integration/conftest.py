@@ -22,6 +22,7 @@ from api.auth import mint_access_token
 from photostream.settings import PROJECT_ROOT, Settings
 from photostream.stack import children, manager
 from photostream.stack.children import free_port as free_port  # the tests take it from here
+from photostream.stack.children import free_port_block as free_port_block
 from photostream.stack.migrate import drop_keyspace, migrate
 from producers.publisher import Publisher
 from sinks.redis_client import sync_client
@@ -106,7 +107,7 @@ def test_env(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> di
         "PHOTOSTREAM_CELEBRITY_THRESHOLD": str(settings.celebrity_threshold),
         "PHOTOSTREAM_CELEBRITY_LOW_MARK": str(settings.celebrity_low_mark),
         "PHOTOSTREAM_FEED_CAP": str(settings.feed_cap),
-        "PHOTOSTREAM_WORKER_WEB_PORT": str(free_port()),
+        "PHOTOSTREAM_WORKER_WEB_PORT": str(free_port_block()),
         "PHOTOSTREAM_WORKER_DATA_DIR": str(tmp_path_factory.mktemp("worker")),
         "PHOTOSTREAM_API_PORT": str(free_port()),
         "PHOTOSTREAM_DEV_MODE": "true",

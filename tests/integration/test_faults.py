@@ -33,7 +33,7 @@ from photostream.stack.migrate import drop_keyspace, migrate
 from producers.ids import new_id
 from producers.publisher import Publisher
 from streams.consumer_groups import end_offsets, groups_of, seed_groups
-from tests.integration.conftest import Process, auth, free_port, photostream
+from tests.integration.conftest import Process, auth, free_port, free_port_block, photostream
 from tests.integration.fault_stack import (
     RedisServer,
     Workload,
@@ -66,7 +66,7 @@ class FaultStack:
         return process.ready_url.rsplit("/", 1)[0] + "/metrics"
 
     def start_worker(self, name: str) -> Process:
-        env = self.env | {"PHOTOSTREAM_WORKER_WEB_PORT": str(free_port()),
+        env = self.env | {"PHOTOSTREAM_WORKER_WEB_PORT": str(free_port_block()),
                           "PHOTOSTREAM_WORKER_DATA_DIR": str(self.logs / f"{name}-data")}
         return Process(["worker", "--processes", "1", "--loglevel", "warning"], env, self.logs / f"{name}.log",
                        f"http://127.0.0.1:{env['PHOTOSTREAM_WORKER_WEB_PORT']}/ready")

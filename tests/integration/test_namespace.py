@@ -20,7 +20,7 @@ from producers.publisher import Publisher, PublishResult
 from sinks import keys
 from sinks.redis_client import sync_client
 from streams.consumer_groups import end_offsets, groups_of, seed_groups
-from tests.integration.conftest import Process, free_port
+from tests.integration.conftest import Process, free_port, free_port_block
 from tests.integration.waiting import applied, wait_for
 
 NAMESPACE = "it-ns"
@@ -46,7 +46,7 @@ def ns_api(ns_settings: Settings, test_env: dict[str, str], tmp_path_factory: py
     """A worker and an API of the namespace."""
     env = test_env | {"PHOTOSTREAM_NAMESPACE": NAMESPACE, "PHOTOSTREAM_APP_ID": ns_settings.app_id,
                       "PHOTOSTREAM_CASSANDRA_KEYSPACE": ns_settings.cassandra_keyspace,
-                      "PHOTOSTREAM_WORKER_WEB_PORT": str(free_port()), "PHOTOSTREAM_API_PORT": str(free_port()),
+                      "PHOTOSTREAM_WORKER_WEB_PORT": str(free_port_block()), "PHOTOSTREAM_API_PORT": str(free_port()),
                       "PHOTOSTREAM_WORKER_DATA_DIR": str(tmp_path_factory.mktemp("ns-worker"))}
     logs = tmp_path_factory.mktemp("ns-logs")
     worker = Process(["worker", "--processes", "1", "--loglevel", "warning"], env, logs / "worker.log",

@@ -26,7 +26,7 @@ from producers.publisher import Publisher, PublishResult
 from sinks import keys
 from sinks.cassandra import connect
 from streams.consumer_groups import end_offsets, groups_of, seed_groups
-from tests.integration.conftest import Process, free_port, photostream
+from tests.integration.conftest import Process, free_port, free_port_block, photostream
 from tests.integration.test_hashtags import unique_tag
 from tests.integration.waiting import wait_for
 
@@ -114,7 +114,7 @@ def pipeline(settings: Settings, test_env: dict[str, str], tmp_path: Path,
     groups = groups_of(mine.app_id)
     seed_groups(mine, groups, end_offsets(mine, {t for topics in groups.values() for t in topics}))
     env = test_env | {"PHOTOSTREAM_APP_ID": mine.app_id, "PHOTOSTREAM_CASSANDRA_KEYSPACE": mine.cassandra_keyspace,
-                      "PHOTOSTREAM_REDIS_URL": mine.redis_url, "PHOTOSTREAM_WORKER_WEB_PORT": str(free_port()),
+                      "PHOTOSTREAM_REDIS_URL": mine.redis_url, "PHOTOSTREAM_WORKER_WEB_PORT": str(free_port_block()),
                       "PHOTOSTREAM_WORKER_DATA_DIR": str(tmp_path_factory.mktemp("views-worker"))}
     worker = Process(["worker", "--loglevel", "warning"], env, tmp_path_factory.mktemp("logs") / "views.log",
                      f"http://127.0.0.1:{env['PHOTOSTREAM_WORKER_WEB_PORT']}/ready")
