@@ -81,7 +81,6 @@ class FeedPosts:
         return {row.author_id: row.tier for rows in results for row in rows.current_rows
                 if row.tier in ("push", "pull")}
 
-
     def created(self, post: DeliveredPost, occurred_at: int) -> list[tuple[Any, Any]]:
         """The writes recording a delivered post (for :meth:`write`), stamped with the create's time."""
         params = (post.author_id, post.post_id, post.visibility, post.delivery, occurred_at * 1000)

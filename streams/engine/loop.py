@@ -141,7 +141,8 @@ class BatchLoop:
                     first: bool = False) -> list[Message]:
         """One ``consume()`` on the consumer thread (rebalance callbacks run inside it); the records of
         partitions that moved meanwhile are dropped wherever they wait, and those still ours are rewound.
-        ``first``: nothing is pending, so return as soon as one record arrives (see :meth:`_consume`)."""
+        ``first``: traffic is light and nothing is pending: return as soon as one record arrives (see
+        :meth:`_consume`)."""
         messages, moved = await asyncio.get_running_loop().run_in_executor(
             self._executor, self._consume, max_messages, timeout_s, paused, first)
         if moved:
@@ -154,10 +155,10 @@ class BatchLoop:
 
     def _consume(self, max_messages: int, timeout_s: float, paused: bool,
                  first: bool = False) -> tuple[list[Message], set[TP]]:
-        """``consume(n, t)`` returns only once it has ``n`` records or ``t`` passed, so an idle loop waiting
-        for its first record would hold a lone event for the whole poll timeout (~0.2 s of latency on every
-        quiet topic). With ``first``, one ``poll`` waits for the first record and a non-blocking ``consume``
-        takes whatever arrived with it; the processor's flush interval then runs from that first record."""
+        """``consume(n, t)`` returns only once it has ``n`` records or ``t`` passed, so under light traffic a
+        loop waiting for its first record would hold a lone event for the whole poll timeout (~0.2 s of
+        latency). With ``first`` (light traffic, nothing pending), one ``poll`` waits for the first record and a
+        non-blocking ``consume`` takes whatever arrived with it; the flush interval then runs from that record."""
         if paused:  # re-paused every time: partitions assigned by a rebalance start out fetching
             self._consumer.pause(self._consumer.assignment())
             self._paused = True
