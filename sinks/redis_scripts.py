@@ -6,6 +6,9 @@ every fan-out, ranking and notification batch. Scripts are almost always loaded,
 pipeline as it is and repairs the rare miss instead: a script Redis does not know (it restarted, or its script
 cache was flushed) fails that one EVALSHA with NOSCRIPT and nothing else; the scripts are loaded and exactly the
 failed commands are sent again, their answers put back in place. Commands that succeeded are not repeated.
+A repaired call then runs after the pipeline's later commands: use it where no later command in the same
+pipeline reads or writes what a script touches (true of every caller: feeds, pull sets, status, rankings,
+notification lists each queue independent keys).
 
 Transactions (``MULTI``/``EXEC``) keep redis-py's own path: a NOSCRIPT inside one would have let the rest of the
 transaction apply without it.
