@@ -23,6 +23,8 @@ from sinks.cassandra import execute, pages
 log = logging.getLogger(__name__)
 
 Kind = Literal["token", "account"]
+#: the answers :meth:`RevocationLedger.queue_check` adds to a pipeline
+CHECK_ANSWERS = 3
 
 
 def _key(kind: Kind, revoked_id: str) -> str:
@@ -49,13 +51,27 @@ class RevocationLedger:
     async def refused(self, jti: str, user_id: str) -> bool:
         """Whether a token (its id and user) was revoked. A Redis outage propagates (the caller decides)."""
         async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.exists(keys.revoked_access(jti))
-            pipe.exists(keys.closed_account(user_id))
-            pipe.exists(keys.revocations_loaded())
-            token, account, loaded = await pipe.execute()
+            self.queue_check(pipe, jti, user_id)
+            answers = await pipe.execute()
+        return await self.verdict(answers, jti, user_id)
+
+    def queue_check(self, pipe: Any, jti: str, user_id: str) -> None:
+        """Queue the check's three commands on ``pipe``, for :meth:`verdict` to read: a route that reads Redis
+        anyway checks its token in the same round trip (``GET /users/{id}/status``)."""
+        pipe.exists(keys.revoked_access(jti))
+        pipe.exists(keys.closed_account(user_id))
+        pipe.exists(keys.revocations_loaded())
+
+    async def verdict(self, answers: list[Any], jti: str, user_id: str) -> bool:
+        """Whether the token is revoked, from the answers to :meth:`queue_check` (in order)."""
+        token, account, loaded = answers
         if loaded:
             return bool(token or account)
         self._reload_soon()  # Redis does not hold them all: Cassandra answers meanwhile
+        return await self.refused_durably(jti, user_id)
+
+    async def refused_durably(self, jti: str, user_id: str) -> bool:
+        """:meth:`refused` asked of Cassandra alone (Redis lost its copy, or is unreachable)."""
         found = await asyncio.gather(execute(self._session, self._q, ("token", jti)),
                                      execute(self._session, self._q, ("account", user_id)))
         return any(result.one() is not None for result in found)

@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from starlette.websockets import WebSocketState
 
 from api.auth import InvalidTokenError, verify_access
-from api.deps import Reader, ResourcesDep, SettingsDep, parse_id
+from api.deps import ResourcesDep, SettingsDep, SignedClaims, parse_id, unauthorized
 from api.errors import STORE_OUTAGES, ApiError, error_body
 from api.realtime import Connection, StatusHub
 from api.routes.reads import After, honour_after
@@ -37,14 +37,18 @@ def _own(user: str, user_id: str) -> str:
 
 
 @router.get("/users/{user_id}/status")
-async def get_status(request: Request, user_id: str, user: Reader, resources: ResourcesDep,
+async def get_status(request: Request, user_id: str, claims: SignedClaims, resources: ResourcesDep,
                      settings: SettingsDep, response: Response, detail: Detail = False,
                      after: After = None) -> dict[str, Any]:
     """``{newly_unread_count, online_status, last_seen, unread_notifications}`` (+ ``sender_ids`` with
-    ``detail=1``): one Redis round trip, or Cassandra while Redis is down."""
-    _own(user, user_id)
+    ``detail=1``): one Redis round trip that also checks the token's revocation, or Cassandra while Redis is
+    down."""
+    _own(claims.user_id, user_id)
     await honour_after(after, resources, settings, response)
-    return await hub_of(request).reader.read(user_id, detail=detail)
+    try:
+        return await hub_of(request).reader.read_own(claims, resources.revocations, detail=detail)
+    except InvalidTokenError as exc:
+        raise unauthorized(exc) from None
 
 
 def hub_of(connection: Request | WebSocket) -> StatusHub:

@@ -11,10 +11,11 @@ What is automatic and what is an SRE's command after Redis comes back empty:
   post, profile, privacy and count caches (read-through), the read limiter's buckets;
 - ``photostream rebuild feeds|unread|hashtags|notifications``: celebrities' pull sets (a rebuilt feed lacks
   celebrity posts until then), badges, hashtag counts and notification lists live in Redis only as derived
-  state; until the rebuild they under-count (a badge of 0, for instance). Logouts are lost too: the revocation
-  list lives only in Redis, so a token logged out before the loss is accepted again until it expires.
-While Redis is down, ``GET /feed`` and ``GET /users/{id}/status`` answer from Cassandra (their token's revocation
-check skipped, reads only: ``api.auth.verify_access``); writes and the other reads answer 503.
+  state; until the rebuild they under-count (a badge of 0, for instance). Logouts are not lost: revocations are
+  durable, and Cassandra answers the check until the API copied them back (``sinks.revocations``).
+While Redis is down, ``GET /feed`` and ``GET /users/{id}/status`` answer from Cassandra (the feed's token
+revocation check skipped, reads only: ``api.auth.verify_access``; the badge's asked of Cassandra's ledger);
+writes and the other reads answer 503.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
-from api.auth import mint_access_token
+from api.auth import AccessClaims, InvalidTokenError, decode_access_token, mint_access_token
 from api.realtime_status import StatusReader
 from photostream.settings import Settings
 from producers import events
@@ -32,6 +32,7 @@ from producers.publisher import Publisher, PublishResult
 from sinks import keys
 from sinks.cassandra import connect as cassandra_connect
 from sinks.redis_client import async_client, sync_client
+from sinks.revocations import RevocationLedger
 from sinks.unread import UnreadPairs, UnreadSets
 from streams.consumer_groups import seed_groups
 from streams.engine.loop import BatchLoop
@@ -325,6 +326,77 @@ def test_with_redis_down_the_status_is_answered_from_cassandra(settings: Setting
 
     assert asyncio.run(read()) == {"newly_unread_count": 1, "online_status": "offline", "last_seen": None,
                                    "unread_notifications": 0, "sender_ids": [a]}
+
+
+class CountingRedis:
+    """A Redis client that counts round trips: each pipeline executed, each command sent alone."""
+
+    def __init__(self, redis: Any) -> None:
+        self.redis, self.round_trips = redis, 0
+
+    def pipeline(self, **kwargs: Any) -> Any:
+        self.round_trips += 1
+        return self.redis.pipeline(**kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        self.round_trips += 1
+        return getattr(self.redis, name)
+
+
+def test_the_status_read_checks_its_token_in_its_one_round_trip_and_without_redis_in_cassandra(
+    settings: Settings, inbox: Inbox
+) -> None:
+    """``read_own`` queues the revocation check on the status pipeline: one round trip answers both, a
+    revoked token is refused from it, and with Redis unreachable the durable ledger still refuses it."""
+    me, a = new_id(), new_id()
+    inbox.unsent(a, me)
+    inbox.settle()
+    live, logged_out = decode_access_token(settings, mint_access_token(settings, me)), \
+        decode_access_token(settings, mint_access_token(settings, me))
+    dead = settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{free_port()}/0"})  # nothing listens
+
+    async def scenario() -> tuple[int, dict[str, Any], bool, dict[str, Any], bool]:
+        redis, unreachable = CountingRedis(async_client(settings)), async_client(dead)
+        cluster, session = cassandra_connect(settings)
+        try:
+            ledger = RevocationLedger(session, redis.redis)
+            await ledger.revoke("token", logged_out.jti, 60)
+            await ledger.reload()  # Redis holds every revocation: no Cassandra fallback, no reload behind the read
+            reader, counted_ledger = StatusReader(redis, session), RevocationLedger(session, redis)
+            redis.round_trips = 0
+            answered = await reader.read_own(live, counted_ledger, True)
+            trips = redis.round_trips
+            refused = await refused_by(reader, ledger, logged_out)
+            offline_ledger = RevocationLedger(session, unreachable)
+            degraded = await StatusReader(unreachable, session).read_own(live, offline_ledger, True)
+            refused_offline = await refused_by(StatusReader(unreachable, session), offline_ledger, logged_out)
+            return trips, answered, refused, degraded, refused_offline
+        finally:
+            await redis.redis.aclose()
+            await unreachable.aclose()
+            cluster.shutdown()
+
+    trips, answered, refused, degraded, refused_offline = asyncio.run(scenario())
+    assert trips == 1
+    assert answered["sender_ids"] == [a] and degraded["sender_ids"] == [a]
+    assert refused and refused_offline
+
+
+async def refused_by(reader: StatusReader, ledger: RevocationLedger, claims: AccessClaims) -> bool:
+    try:
+        await reader.read_own(claims, ledger)
+    except InvalidTokenError:
+        return True
+    return False
+
+
+def test_a_logged_out_token_reads_no_status(client: httpx.Client, settings: Settings) -> None:
+    me = new_id()
+    headers = auth(settings, me)
+    assert client.get(f"/users/{me}/status", headers=headers).status_code == 200
+    assert client.post("/auth/logout", headers=headers).status_code == 204
+    refused = client.get(f"/users/{me}/status", headers=headers)
+    assert refused.status_code == 401 and "revoked" in refused.text, refused.text
 
 
 # --- access ----------------------------------------------------------------------------------------------------
