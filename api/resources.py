@@ -44,6 +44,7 @@ class ApiResources:
     graph: SafeAudience
     images: ImageIndex
     #: hashtag summaries as an anonymous reader sees them, shared for ``hashtag_response_cache_s`` in this process
+    #: (then stale for as long again while one refresh runs: :mod:`api.shared_answers`)
     hashtag_responses: SharedAnswers[dict[str, Any]]
     engagement: EngagementReads
     comments: CommentReads

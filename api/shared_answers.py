@@ -1,40 +1,80 @@
-"""Answers shared by every reader for a short while, computed once even when many ask at the same moment.
+"""Answers shared by every reader for a short while, computed once even when many ask at the same moment, and
+refreshed behind the readers rather than in front of them.
 
 A plain TTL cache lets every request that arrives while the first one is still reading the stores start the
 same reads (a stampede: under load, each cache expiry became hundreds of identical reads). Here the cache
 holds the *pending* computation: later callers await the first caller's task. A failed computation is not
 kept, so the next caller tries again rather than reading a cached outage.
+
+Awaiting the one computation still made every reader of a hot key wait for it once per ``ttl_s``: at 1,000
+reads/s of five tags, those waits were the whole p99 (35 ms against a p50 of 0.6 ms). So an answer is *fresh*
+for ``ttl_s``, then *stale* for another ``ttl_s``: a stale answer is still served at once while one caller's
+refresh computes the next (stale-while-revalidate, RFC 5861). No answer older than twice ``ttl_s`` (plus one
+computation) is ever served; a key nobody read for that long is computed in front of its reader again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from cachetools import TTLCache
+from cachetools import LRUCache
 
 T = TypeVar("T")
 
 
-class SharedAnswers(Generic[T]):
-    """``get(key, compute)``: the answer computed within the last ``ttl_s`` for ``key``, or one computation of
-    it shared by everyone who asks before it is done."""
+@dataclass
+class _Entry(Generic[T]):
+    answer: asyncio.Future[T]
+    started_at: float  # when its computation began: an answer is as old as the reads behind it
+    refreshing: bool = False
 
-    def __init__(self, ttl_s: float, maxsize: int = 10_000) -> None:
-        self._answers: TTLCache[str, asyncio.Future[T]] = TTLCache(maxsize=maxsize, ttl=ttl_s)
+
+class SharedAnswers(Generic[T]):
+    """``get(key, compute)``: the answer computed within the last ``ttl_s`` for ``key`` (or, while a refresh
+    runs, within the last ``2 * ttl_s``), or one computation of it shared by everyone who asks before it is
+    done."""
+
+    def __init__(self, ttl_s: float, maxsize: int = 10_000, clock: Callable[[], float] = time.monotonic) -> None:
+        self._ttl_s = ttl_s
+        self._clock = clock
+        self._answers: LRUCache[str, _Entry[T]] = LRUCache(maxsize=maxsize)
 
     async def get(self, key: str, compute: Callable[[], Awaitable[T]]) -> T:
-        pending = self._answers.get(key)
-        if pending is None:
-            pending = asyncio.ensure_future(compute())
-            self._answers[key] = pending
-            pending.add_done_callback(lambda done: self._forget_failure(key, done))
+        now = self._clock()
+        entry = self._answers.get(key)
+        if entry is None or now - entry.started_at >= 2 * self._ttl_s:
+            entry = self._start(key, compute, now)
+        elif now - entry.started_at >= self._ttl_s and entry.answer.done() and not entry.refreshing:
+            self._refresh(key, compute, now, entry)
         # shield: one caller giving up (a client disconnect) must not cancel the others' answer
-        return await asyncio.shield(pending)
+        return await asyncio.shield(entry.answer)
+
+    def _start(self, key: str, compute: Callable[[], Awaitable[T]], now: float) -> _Entry[T]:
+        entry = _Entry(asyncio.ensure_future(compute()), now)
+        self._answers[key] = entry
+        entry.answer.add_done_callback(lambda done: self._forget_failure(key, done))
+        return entry
+
+    def _refresh(self, key: str, compute: Callable[[], Awaitable[T]], now: float, stale: _Entry[T]) -> None:
+        """Compute the next answer behind the readers; it replaces ``stale`` only if it succeeds (a failed
+        refresh leaves the stale answer to age out, and the next reader past ``ttl_s`` tries again)."""
+        stale.refreshing = True
+        refresh = asyncio.ensure_future(compute())
+
+        def settled(done: asyncio.Future[T]) -> None:
+            stale.refreshing = False
+            if not done.cancelled() and done.exception() is None and self._answers.get(key) is stale:
+                self._answers[key] = _Entry(done, now)
+
+        refresh.add_done_callback(settled)
 
     def _forget_failure(self, key: str, done: asyncio.Future[T]) -> None:
-        if (done.cancelled() or done.exception() is not None) and self._answers.get(key) is done:
+        entry = self._answers.get(key)
+        if (done.cancelled() or done.exception() is not None) and entry is not None and entry.answer is done:
             del self._answers[key]
 
     def clear(self) -> None:

@@ -199,6 +199,7 @@ class Settings(BaseSettings):
 
     # --- API behaviour ---
     api_access_log: bool = False  # per-request log lines cost ~100 µs each; metrics cover the counts
+    #: a tag's page is shared by its readers this long, then served for as long again while one refresh runs
     hashtag_response_cache_s: float = 1.0
     read_your_writes_timeout_s: float = 5.0
     rate_limit_posts_per_minute: int = 5

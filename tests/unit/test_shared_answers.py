@@ -59,3 +59,77 @@ async def test_one_caller_cancelled_does_not_cancel_the_others() -> None:
     first.cancel()
     release.set()
     assert await second == "done"
+
+
+async def loop_turns(turns: int = 5) -> None:
+    """Let the event loop run what is ready (a finished refresh, then its done-callback): no time passes."""
+    for _ in range(turns):
+        await asyncio.sleep(0)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_a_stale_answer_is_served_at_once_while_one_refresh_computes_the_next() -> None:
+    clock = Clock()
+    answers: SharedAnswers[int] = SharedAnswers(ttl_s=1, clock=clock)
+    release = asyncio.Event()
+    computed = 0
+
+    async def compute() -> int:
+        nonlocal computed
+        computed += 1
+        if computed > 1:
+            await release.wait()
+        return computed
+
+    assert await answers.get("tag", compute) == 1
+    clock.now = 1.5  # stale: served without waiting, one refresh started
+    assert await asyncio.wait_for(answers.get("tag", compute), 1) == 1
+    assert await asyncio.wait_for(answers.get("tag", compute), 1) == 1
+    assert computed == 2  # the second stale read did not start another refresh
+    release.set()
+    await loop_turns()
+    assert await answers.get("tag", compute) == 2 and computed == 2  # the refresh's answer, fresh until 2.5
+
+
+async def test_no_answer_older_than_twice_the_ttl_is_served() -> None:
+    clock = Clock()
+    answers: SharedAnswers[int] = SharedAnswers(ttl_s=1, clock=clock)
+    computed = 0
+
+    async def compute() -> int:
+        nonlocal computed
+        computed += 1
+        return computed
+
+    assert await answers.get("tag", compute) == 1
+    clock.now = 2.0  # nobody read it while it was stale: computed in front of this reader
+    assert await answers.get("tag", compute) == 2
+
+
+async def test_a_failed_refresh_keeps_the_stale_answer_and_the_next_reader_retries() -> None:
+    clock = Clock()
+    answers: SharedAnswers[int] = SharedAnswers(ttl_s=1, clock=clock)
+    calls = 0
+
+    async def flaky() -> int:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise ConnectionError("store down")
+        return calls
+
+    assert await answers.get("tag", flaky) == 1
+    clock.now = 1.2
+    assert await answers.get("tag", flaky) == 1  # refresh started (it fails)
+    await loop_turns()
+    assert await answers.get("tag", flaky) == 1  # still the stale answer; this read retried the refresh
+    await loop_turns()
+    assert calls == 3
+    assert await answers.get("tag", flaky) == 3
