@@ -2,7 +2,8 @@
 
 The counter loads each touched tag's state (:meth:`HashtagStateStore.load`), applies a batch in memory with
 :mod:`photostream.domain.tally`, then :meth:`HashtagStateStore.save` writes every change of a tag in one
-single-partition batch, which Cassandra applies atomically and in isolation.
+batch, which Cassandra applies to the tag's partition atomically and in isolation. Every save writes the tag's
+``post_count`` with its rows, so a tag without one has no rows at all: there is nothing to load for it.
 """
 
 from __future__ import annotations
@@ -12,11 +13,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from cassandra.cluster import Session
-from cassandra.query import BatchStatement, BatchType
 
 from photostream.domain.hashtag_views import Member
 from photostream.domain.tally import TagState
-from sinks.cassandra import Gated, key_chunks, ms_of, pages
+from sinks.cassandra import Gated, execute_partitions, key_chunks, ms_of, pages
 
 _IN_CHUNK = 500
 _PAGE = 5000
@@ -76,20 +76,21 @@ class HashtagStateStore:
         results = await asyncio.gather(*(self._run(self._q_rows, (tag, chunk)) for chunk in chunks))
         return [row for result in results for row in result]
 
-    async def save(self, state: TagState) -> None:
-        """Write everything that changed for the tag atomically (one partition, one batch)."""
-        if not state.dirty:
-            return
-        batch = BatchStatement(batch_type=BatchType.UNLOGGED)
-        batch.add(self._w_total, (state.post_count, state.tag))
+    async def save(self, states: Iterable[TagState]) -> None:
+        """Write everything that changed, each tag's changes atomically (one partition: whole in one batch;
+        small tags share a request, :func:`sinks.cassandra.execute_partitions`)."""
+        await execute_partitions(self._run, [self._writes(state) for state in states if state.dirty])
+
+    def _writes(self, state: TagState) -> list[tuple[Any, tuple[Any, ...]]]:
+        writes: list[tuple[Any, tuple[Any, ...]]] = [(self._w_total, (state.post_count, state.tag))]
         for post_id, row in state.changed_members.items():
-            batch.add(self._w_member, (state.tag, post_id, row["author_id"], row["post_created_at"], row["present"],
-                                       row["hidden"], row["audience_as_of"]))
+            writes.append((self._w_member, (state.tag, post_id, row["author_id"], row["post_created_at"],
+                                            row["present"], row["hidden"], row["audience_as_of"])))
         for window in state.changed_windows:
-            batch.add(self._w_count, (state.tag, "w", window_key(window), state.windows[window]))
+            writes.append((self._w_count, (state.tag, "w", window_key(window), state.windows[window])))
         for other in state.changed_related:
-            batch.add(self._w_count, (state.tag, "r", other, state.related[other]))
-        await self._run(batch)
+            writes.append((self._w_count, (state.tag, "r", other, state.related[other])))
+        return writes
 
     async def snapshot(self, tag: str) -> tuple[int, list[Member], dict[str, int]]:
         """The tag's whole absolute state: total, every membership row, related counts (paged reads).

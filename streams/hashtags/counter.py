@@ -1,7 +1,8 @@
 """The hashtag counter: post-hashtag → exact tallies, windows, related tags, top posts and trending data.
 
-Per batch: group events by tag, load each tag's relevant state, apply the events as set transitions
-(:mod:`photostream.domain.tally`), write each tag's changes in one atomic single-partition batch, then project
+Per batch: group events by tag, load each tag's relevant state (a tag never stored has none to load), apply
+the events as set transitions (:mod:`photostream.domain.tally`), write each tag's changes atomically (whole in
+one batch; small tags share a request), then project
 the absolute state of everything the batch *touched* into Redis — not what changed — so a batch retried
 after its Cassandra write succeeded and its Redis write failed repairs the views. A tag where a post was
 retracted (which trending sets and the top set cannot express as an absolute write of the touched posts)
@@ -42,8 +43,9 @@ class HashtagCounter:
         self._views = views
         self._settler = settler
 
-    async def _apply_tag(self, tag: str, events: list[dict[str, Any]], total: int) -> TagState:
-        state = await self._store.load(
+    async def _apply_tag(self, tag: str, events: list[dict[str, Any]], total: int | None) -> TagState:
+        """The tag's state after ``events``; ``total`` None: the tag has no stored state (nothing to load)."""
+        state = TagState(tag) if total is None else await self._store.load(
             tag,
             post_ids={e["post_id"] for e in events},
             windows={tumbling_start(int(e["post_created_at"]), self._window_ms) for e in events},
@@ -52,7 +54,6 @@ class HashtagCounter:
         )
         for event in events:
             apply(state, event, self._window_ms)
-        await self._store.save(state)
         return state
 
     async def process(self, batch: list[Record], reject: Reject) -> None:
@@ -60,8 +61,9 @@ class HashtagCounter:
         for record in batch:
             by_tag[record.value["hashtag"]].append(record.value)
         totals = await self._store.totals(by_tag)
-        states = await asyncio.gather(*(self._apply_tag(tag, events, totals.get(tag, 0))
+        states = await asyncio.gather(*(self._apply_tag(tag, events, totals.get(tag))
                                         for tag, events in by_tag.items()))
+        await self._store.save(states)
         touched = {state.tag: touched_members(state, by_tag[state.tag]) for state in states}
         found = await self._engagement.counts_of({m.post_id for ms in touched.values() for m in ms if m.present})
         engagement = {m.post_id: found.get(m.post_id, (0, 0)) for ms in touched.values() for m in ms if m.present}
