@@ -66,7 +66,11 @@ class EventType:
     def build(self, fields: dict[str, Any]) -> Event:
         """Complete ``fields`` with ``event_id``/``occurred_at`` and defaults; refuse unknown fields (the
         encoder would silently drop them); then :meth:`emit`."""
-        record = {**self.defaults, "event_id": new_id(), "occurred_at": now_ms(), **fields}
+        record = {**self.defaults, **fields}
+        if "event_id" not in record:  # a caller with a deterministic id (the extractor) skips making one
+            record["event_id"] = new_id()
+        if "occurred_at" not in record:
+            record["occurred_at"] = now_ms()
         if not record.keys() <= self.field_names:
             first = sorted(record.keys() - self.field_names)[0]
             raise EventValidationError(first, f"unknown field (allowed: {', '.join(sorted(self.field_names))})")
