@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,8 @@ import jwt
 from api import degraded
 from photostream.settings import Settings
 from producers.ids import is_id, new_id
+from sinks import redis_scripts
+from sinks.revocations import CHECK_ANSWERS
 
 
 class InvalidTokenError(Exception):
@@ -123,6 +126,21 @@ async def verify_access(settings: Settings, revocations: Any, token: str, unchec
     if revoked:
         raise InvalidTokenError("the token was revoked")
     return claims
+
+
+async def checked_reads(revocations: Any, redis: Any, claims: AccessClaims,
+                        queue: Callable[[Any], Awaitable[None]]) -> list[Any]:
+    """The answers to the reads ``queue`` puts on a pipeline, sent in one round trip with ``claims``' revocation
+    check (:meth:`sinks.revocations.RevocationLedger.queue_check`): a read route taking
+    :data:`api.deps.SignedClaims` saves the round trip :func:`verify_access` would cost. Raises
+    :class:`InvalidTokenError` for a revoked token; a Redis outage propagates."""
+    async with redis.pipeline(transaction=False) as pipe:
+        revocations.queue_check(pipe, claims.jti, claims.user_id)
+        await queue(pipe)
+        answers: list[Any] = await redis_scripts.execute(pipe)
+    if await revocations.verdict(answers[:CHECK_ANSWERS], claims.jti, claims.user_id):
+        raise InvalidTokenError("the token was revoked")
+    return answers[CHECK_ANSWERS:]
 
 
 async def close_account(revocations: Any, settings: Settings, user_id: str) -> None:

@@ -76,9 +76,9 @@ async def signed_claims(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> AccessClaims:
     """A bearer token's claims, its signature, issuer and expiry verified but **not its revocation**: for a route
-    that checks the revocation inside its own Redis round trip (the status badge, read many times a minute by
-    every client), saving one. A route taking this must check it before answering; every other route takes
-    :data:`CurrentUser` or :data:`Reader`."""
+    that checks the revocation inside its own Redis round trip (:func:`api.auth.checked_reads`: the status
+    badge and the notifications page, read many times a minute by every client), saving one. A route taking
+    this must check it before answering; every other route takes :data:`CurrentUser` or :data:`Reader`."""
     token = _presented(credentials)
     try:
         return decode_access_token(request.app.state.settings, token)

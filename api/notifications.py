@@ -15,10 +15,11 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
+from api.auth import AccessClaims, checked_reads
 from api.visibility import visible_posts
 from photostream.domain.notifications import is_read, target_kind_of
 from photostream.settings import Settings
-from sinks.notification_lists import NotificationLists
+from sinks.notification_lists import NotificationLists, Page
 from sinks.notifications import NotificationStore, StoredNotification
 from sinks.posts import read_posts_cached
 from sinks.profiles import read_profiles
@@ -41,7 +42,18 @@ class NotificationReads:
         self.lists = NotificationLists(resources.redis, settings.app_id, settings.notifications_cap)
 
     async def page(self, user: str, cursor: str | None, limit: int) -> NotificationsPage:
-        cached = await self.lists.page(user, cursor, limit)
+        return await self._completed(user, await self.lists.page(user, cursor, limit), cursor, limit)
+
+    async def page_checked(self, claims: AccessClaims, cursor: str | None, limit: int) -> NotificationsPage:
+        """The token's user's page, the token's revocation checked in the Redis read of the list (one round
+        trip for both). Raises :class:`InvalidTokenError` for a revoked token."""
+        user = claims.user_id
+        (raw,) = await checked_reads(self._resources.revocations, self._resources.redis, claims,
+                                     lambda pipe: self.lists.page_in(pipe, user, cursor, limit))
+        return await self._completed(user, self.lists.page_of(user, raw), cursor, limit)
+
+    async def _completed(self, user: str, cached: Page, cursor: str | None, limit: int) -> NotificationsPage:
+        """The page from what Redis held, completed from Cassandra where it does not hold everything."""
         found = list(cached.items)
         read_at = cached.read_at
         if len(found) < limit and not cached.complete:

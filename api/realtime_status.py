@@ -15,13 +15,13 @@ from typing import Any
 
 from cassandra.cluster import Session
 
-from api.auth import AccessClaims, InvalidTokenError
+from api.auth import AccessClaims, InvalidTokenError, checked_reads
 from api.errors import STORE_OUTAGES
 from sinks import keys, redis_scripts
 from sinks.notification_lists import NotificationLists
 from sinks.notifications import NotificationStore
 from sinks.presence import PresenceRows
-from sinks.revocations import CHECK_ANSWERS, RevocationLedger
+from sinks.revocations import RevocationLedger
 from sinks.unread import UnreadPairs
 
 Status = dict[str, Any]
@@ -57,17 +57,13 @@ class StatusReader:
         the API's most frequent read). With Redis unreachable, both come from Cassandra: the durable ledger
         refuses a logged-out token even then. Raises :class:`InvalidTokenError` for a revoked token."""
         try:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                revocations.queue_check(pipe, claims.jti, claims.user_id)
-                await self._queue(pipe, claims.user_id, detail)
-                answers = await redis_scripts.execute(pipe)
+            answers = await checked_reads(revocations, self._redis, claims,
+                                          lambda pipe: self._queue(pipe, claims.user_id, detail))
         except STORE_OUTAGES:
             if await revocations.refused_durably(claims.jti, claims.user_id):
                 raise InvalidTokenError("the token was revoked") from None
             return await self.from_cassandra(claims.user_id, detail)
-        if await revocations.verdict(answers[:CHECK_ANSWERS], claims.jti, claims.user_id):
-            raise InvalidTokenError("the token was revoked")
-        return self._answer(answers[CHECK_ANSWERS:], detail)
+        return self._answer(answers, detail)
 
     async def from_redis(self, user_id: str, detail: bool) -> Status:
         async with self._redis.pipeline(transaction=False) as pipe:

@@ -8,10 +8,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from cassandra.cluster import Session
-from cassandra.query import BatchStatement, BatchType
 
 from photostream.domain.engagement import Engagement
-from sinks.cassandra import Gated, execute_grouped, key_chunks, ms_of, pages
+from sinks.cassandra import Gated, execute_grouped, execute_partitions, key_chunks, ms_of, pages
 
 
 async def _no_rows() -> list[Any]:
@@ -65,21 +64,22 @@ class EngagementStore:
             self._run(self._q_members, (post_id, "l", list(users))) if users else _no_rows(),
             self._run(self._q_members, (post_id, "c", list(comment_ids))) if comment_ids else _no_rows())
 
-    async def save(self, state: Engagement) -> None:
+    async def save(self, states: list[Engagement]) -> None:
+        """Write a batch's posts: every like index row first, then each changed post's counts and memberships
+        (one partition each, kept whole in its batch so it moves atomically; small posts share a request)."""
         # the index first, from the absolute state of every like the batch touched (not only the changed
         # ones): a batch retried after its memberships were saved finds no change, and still repairs it;
         # idempotent rows in different partitions, so grouped into a few UNLOGGED batches, not one request each
         await execute_grouped(self._session, [(self._w_liker if liked else self._d_liker, (user, state.post_id))
-                                              for user, liked in state.likes.items()])
-        if not state.dirty:
-            return
-        batch = BatchStatement(batch_type=BatchType.UNLOGGED)
-        batch.add(self._w_counts, (state.like_count, state.comment_count, state.post_id))
-        for user, liked in state.changed_likes.items():
-            batch.add(self._w_member, (state.post_id, "l", user, liked))
-        for comment_id in state.new_comments:
-            batch.add(self._w_member, (state.post_id, "c", comment_id, True))
-        await self._run(batch, None)
+                                              for state in states for user, liked in state.likes.items()])
+        await execute_partitions(self._run, [self._writes(state) for state in states if state.dirty])
+
+    def _writes(self, state: Engagement) -> list[tuple[Any, tuple[Any, ...]]]:
+        writes: list[tuple[Any, tuple[Any, ...]]] = [
+            (self._w_counts, (state.like_count, state.comment_count, state.post_id))]
+        writes += [(self._w_member, (state.post_id, "l", user, liked)) for user, liked in state.changed_likes.items()]
+        writes += [(self._w_member, (state.post_id, "c", comment_id, True)) for comment_id in state.new_comments]
+        return writes
 
     async def _in_chunks(self, statement: Any, post_ids: set[str]) -> list[Any]:
         """One IN query per chunk of ids (never one query per post)."""

@@ -174,8 +174,18 @@ class NotificationLists:
             await redis_scripts.execute(pipe)
 
     async def page(self, user: str, cursor: str | None, limit: int) -> Page:
+        return self.page_of(user, await self._page(**self._page_call(user, cursor, limit)))
+
+    async def page_in(self, pipe: Any, user: str, cursor: str | None, limit: int) -> None:
+        """Queue :meth:`page`'s read on a caller's pipeline (:meth:`page_of` reads its answer)."""
+        await self._page(**self._page_call(user, cursor, limit), client=pipe)
+
+    def _page_call(self, user: str, cursor: str | None, limit: int) -> dict[str, Any]:
         k = self._keys(user)
-        raw = await self._page(keys=[k[0], k[2], k[3], k[4], keys.notification_none(user)], args=[cursor or "", limit])
+        return {"keys": [k[0], k[2], k[3], k[4], keys.notification_none(user)], "args": [cursor or "", limit]}
+
+    @staticmethod
+    def page_of(user: str, raw: list[Any]) -> Page:
         read_at, floor, known, rest = int(raw[0]), str(raw[1]), bool(int(raw[2])), raw[3:]
         items = [from_payload(user, rest[i], rest[i + 1]) for i in range(0, len(rest), 2) if rest[i + 1]]
         return Page(items, read_at, floor, known)

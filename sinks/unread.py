@@ -17,11 +17,10 @@ from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 from cassandra.cluster import Session
-from cassandra.query import BatchStatement, BatchType
 
 from photostream.domain.unread import Pair, PairMarks, unread_senders
 from sinks import keys, redis_scripts
-from sinks.cassandra import GROUP_SIZE, Gated, key_chunks, pages
+from sinks.cassandra import Gated, execute_partitions, key_chunks, pages
 
 # KEYS[1] the user's set; ARGV[1] the status channel, ARGV[2] how many adds follow, then the adds, then the
 # removals. Publishes a ping only if the set changed: replays and duplicates push nothing.
@@ -70,24 +69,16 @@ class UnreadPairs:
             return [row async for page in pages(self._session, statement, params, 5000) for row in page]
 
     async def write(self, changed: dict[Pair, PairMarks]) -> None:
-        """Absolute marks; a user's pairs in one batch (Cassandra applies a partition's mutations in a batch
-        atomically, so a user's pairs move together), several users per batch (few requests for many users)."""
-        by_user: dict[str, list[tuple[str, PairMarks]]] = defaultdict(list)
+        """Absolute marks; a user's pairs whole in one batch (Cassandra applies a partition's mutations in a batch
+        atomically, so a user's pairs move together), several users per batch (few requests for many users:
+        :func:`sinks.cassandra.execute_partitions`)."""
+        by_user: dict[str, list[tuple[Any, tuple[Any, ...]]]] = defaultdict(list)
         for (user, sender), marks in changed.items():
-            by_user[user].append((sender, marks))
-        # a user's pairs stay in one batch; users are packed together so many users cost few requests
-        batches: list[BatchStatement] = []
-        size = GROUP_SIZE
-        for user, found in by_user.items():
-            if size + len(found) > GROUP_SIZE:
-                batches.append(BatchStatement(batch_type=BatchType.UNLOGGED))
-                size = 0
-            for sender, marks in found:
-                batches[-1].add(self._w_pair, (user, sender, marks.unsent_up_to, marks.read_up_to))
-                if marks.unread:  # (a read pair needs no retraction when its sender's account goes)
-                    batches[-1].add(self._w_by_sender, (sender, user, marks.unsent_up_to))
-            size += 2 * len(found)
-        await asyncio.gather(*(self._run(batch) for batch in batches))
+            writes = by_user[user]
+            writes.append((self._w_pair, (user, sender, marks.unsent_up_to, marks.read_up_to)))
+            if marks.unread:  # (a read pair needs no retraction when its sender's account goes)
+                writes.append((self._w_by_sender, (sender, user, marks.unsent_up_to)))
+        await execute_partitions(self._run, list(by_user.values()))
 
     async def of_user(self, user_id: str) -> list[tuple[str, PairMarks]]:
         """Every pair of ``user_id`` (paged): the API's answer when Redis is down, and the rebuild's input."""

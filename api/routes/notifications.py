@@ -13,7 +13,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
-from api.deps import CurrentUser
+from api.auth import InvalidTokenError
+from api.deps import CurrentUser, SignedClaims, unauthorized
 from api.errors import ApiError
 from api.notifications import NotificationReads
 from api.paging import DEFAULT_LIMIT, MAX_LIMIT
@@ -46,11 +47,15 @@ def _checked(value: str, field: str) -> str:
 
 
 @router.get("/notifications")
-async def get_notifications(request: Request, user: CurrentUser, limit: Limit = DEFAULT_LIMIT,
+async def get_notifications(request: Request, claims: SignedClaims, limit: Limit = DEFAULT_LIMIT,
                             cursor: Cursor = None) -> dict[str, Any]:
     """``{items: [{id, kind, target {kind, id}, actors [{id, username}], actor_count, read, updated_at}],
-    next_cursor}``; the cursor is the last id of the page (pages neither repeat nor skip)."""
-    page = await reads_of(request).page(user, _checked(cursor, "cursor") if cursor else None, limit)
+    next_cursor}``; the cursor is the last id of the page (pages neither repeat nor skip). The token's
+    revocation is checked in the page's own Redis read."""
+    try:
+        page = await reads_of(request).page_checked(claims, _checked(cursor, "cursor") if cursor else None, limit)
+    except InvalidTokenError as exc:
+        raise unauthorized(exc) from None
     return {"items": page.items, "next_cursor": page.next_cursor}
 
 

@@ -7,7 +7,6 @@ tags are read with one IN query per chunk, never one query per post.
 
 from __future__ import annotations
 
-import asyncio
 from collections import defaultdict
 
 from photostream.domain.scoring import popularity, score_weights
@@ -41,7 +40,7 @@ class PopularityUpdater:
         for state in states:
             for record in by_post[state.post_id]:
                 state.apply(record.topic, record.value)
-        await asyncio.gather(*(self._store.save(state) for state in states))
+        await self._store.save(states)
         counts = {s.post_id: (s.like_count, s.comment_count) for s in states}
         await self._views.write_engagement(counts)
         ranking: dict[str, dict[str, float | None]] = defaultdict(dict)

@@ -297,3 +297,14 @@ def test_a_large_group_keeps_its_exact_count_and_newest_actors_across_batches(
     log.settle()
     [item] = notifications(client, settings, author)
     assert item["actor_count"] == 319 and fans[0] not in [a["id"] for a in item["actors"]]
+
+
+def test_a_logged_out_token_reads_no_notifications(client: httpx.Client, settings: Settings) -> None:
+    """The page checks its token's revocation inside its own Redis read (one round trip): still refused."""
+    me = new_id()
+    headers = auth(settings, me)
+    assert client.get("/notifications", headers=headers).status_code == 200
+    assert client.get("/notifications").status_code == 401
+    assert client.post("/auth/logout", headers=headers).status_code == 204
+    refused = client.get("/notifications", headers=headers)
+    assert refused.status_code == 401 and "revoked" in refused.text, refused.text
