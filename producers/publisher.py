@@ -159,6 +159,16 @@ class Publisher:
         produced_many(event.topic for event in events)
         return tracker.future
 
+    async def acknowledged(self, events: Sequence[Event], timeout_s: float) -> None:
+        """Queue ``events`` and return once the broker acknowledged every one; a failed delivery raises. What a
+        processor awaits before committing the offsets of the records that caused the events: one future for
+        all of them (a future per event cost more than encoding it) and one flush, off the event loop."""
+        if not events:
+            return
+        done = self.submit_many(events)
+        await asyncio.to_thread(self.flush)
+        done.result(timeout=timeout_s)
+
     def _batch_started(self) -> None:
         with self._batches_lock:
             self._batches += 1

@@ -23,12 +23,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from concurrent.futures import Future
 
 from photostream.domain.account_purge import Deletion, retractions
 from producers.events import event_type
 from producers.ids import is_id
-from producers.publisher import Publisher, PublishResult
+from producers.publisher import Publisher
 from sinks import offsets
 from sinks.account_purge import AccountPurge
 from streams.engine.records import Record, Reject
@@ -75,11 +74,6 @@ class AccountPurgeProcessor:
                  len(footprint.liked_posts), sum(len(c) for c in comments.values()), len(images))
 
     async def _publish(self, events: list[tuple[str, dict[str, object]]]) -> None:
-        if not events:
-            return
-        futures: list[Future[PublishResult]] = [self._publisher.submit(event_type(topic).emit(fields))
-                                                for topic, fields in events]
-        # one flush waits for every acknowledgement; a failed delivery raises here, so the batch is retried
-        await asyncio.to_thread(self._publisher.flush)
-        for future in futures:
-            future.result(timeout=self._publish_timeout_s)
+        # a failed delivery raises here, so the batch is retried
+        await self._publisher.acknowledged([event_type(topic).emit(fields) for topic, fields in events],
+                                           self._publish_timeout_s)

@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from concurrent.futures import Future
 from typing import Any
 
 from photostream.domain.safety import Kind, SafetyChange, safety_change, unfollows_of_block
 from producers.events import build
-from producers.publisher import Publisher, PublishResult
+from producers.publisher import Publisher
 from sinks import offsets
 from sinks.feeds import FeedCache, FeedPosts, shown_in_feed_of
 from sinks.graph import GraphReader
@@ -53,19 +52,15 @@ class SafetyProcessor:
         await offsets.advance_all(self._redis, self.name, ((r.topic, r.partition, r.offset) for r in batch))
 
     async def _end_follows(self, changes: list[tuple[Record, SafetyChange]], reject: Reject) -> None:
-        futures: list[Future[PublishResult]] = []
+        unfollows = []
         for record, change in changes:
             for fields in unfollows_of_block(change, str(record.value["event_id"])):
                 try:
-                    futures.append(self._publisher.submit(build("follow-changed", fields)))
+                    unfollows.append(build("follow-changed", fields))
                 except ValueError as exc:  # cannot happen for a valid block; park the source rather than loop
                     reject(record, exc)
-        if not futures:
-            return
-        # one flush waits for every acknowledgement; a failed delivery raises below, so the batch is retried
-        await asyncio.to_thread(self._publisher.flush)
-        for future in futures:
-            future.result(timeout=self._publish_timeout_s)
+        # a failed delivery raises here, so the batch is retried
+        await self._publisher.acknowledged(unfollows, self._publish_timeout_s)
 
 
 class MuteFeedEffects:

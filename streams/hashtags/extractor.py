@@ -141,9 +141,5 @@ class HashtagExtractor:
                 emitted.append(build("post-hashtag", fields))
             except ValueError as exc:  # a tag the schema/domain refuses: park the source record
                 reject(source, exc)
-        # One future for the whole batch (a future per event cost more than encoding it), one flush waiting for
-        # every acknowledgement; a failed delivery raises here, so the batch is retried and its offsets are not
-        # committed.
-        acknowledged = self._publisher.submit_many(emitted)
-        await asyncio.to_thread(self._publisher.flush)
-        acknowledged.result(timeout=self._publish_timeout_s)
+        # a failed delivery raises here, so the batch is retried and its offsets are not committed
+        await self._publisher.acknowledged(emitted, self._publish_timeout_s)

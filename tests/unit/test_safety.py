@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from concurrent.futures import Future
 from typing import Any
 
 import pytest
@@ -142,15 +141,10 @@ class Publisher:
     def __init__(self, log: list[str]) -> None:
         self.log, self.sent = log, []  # type: ignore[var-annotated]
 
-    def submit(self, event: events.Event) -> Future[None]:
-        self.sent.append(event)
-        done: Future[None] = Future()
-        done.set_result(None)
-        return done
-
-    def flush(self) -> int:
-        self.log.append("acknowledged")
-        return 0
+    async def acknowledged(self, sent: list[events.Event], timeout_s: float) -> None:
+        self.sent += sent
+        if sent:
+            self.log.append("acknowledged")
 
 
 def record(topic: str, offset: int, **value: Any) -> Record:
