@@ -57,7 +57,7 @@ class RevocationLedger:
 
     def queue_check(self, pipe: Any, jti: str, user_id: str) -> None:
         """Queue the check's three commands on ``pipe``, for :meth:`verdict` to read: a route that reads Redis
-        anyway checks its token in the same round trip (``GET /users/{id}/status``)."""
+        anyway checks its token in the same round trip (:func:`api.auth.checked_reads`)."""
         pipe.exists(keys.revoked_access(jti))
         pipe.exists(keys.closed_account(user_id))
         pipe.exists(keys.revocations_loaded())
