@@ -161,15 +161,7 @@ async def execute_grouped(session: Session, statements: list[tuple[Any, Any]], g
     atomicity across partitions and none is relied on: every statement is an idempotent upsert, so a batch
     re-applied after a crash changes nothing.
     """
-    if not statements:
-        return
-    groups = []
-    for start in range(0, len(statements), group_size):
-        batch = BatchStatement(batch_type=BatchType.UNLOGGED)
-        for statement, params in statements[start:start + group_size]:
-            batch.add(statement, params)
-        groups.append(batch)
-    await asyncio.gather(*(execute(session, batch) for batch in groups))
+    await execute_partitions(lambda batch: execute(session, batch), [[write] for write in statements], group_size)
 
 
 async def execute_partitions(run: Callable[[Any], Awaitable[Any]], partitions: list[list[tuple[Any, Any]]],

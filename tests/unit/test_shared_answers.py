@@ -75,38 +75,46 @@ class Clock:
         return self.now
 
 
-async def test_a_stale_answer_is_served_at_once_while_one_refresh_computes_the_next() -> None:
-    clock = Clock()
-    answers: SharedAnswers[int] = SharedAnswers(ttl_s=1, clock=clock)
-    release = asyncio.Event()
-    computed = 0
+class Computation:
+    """A compute function answering how many times it ran; call ``fail_on`` raises, and with a ``gate`` every
+    call after the first waits for it."""
 
-    async def compute() -> int:
-        nonlocal computed
-        computed += 1
-        if computed > 1:
-            await release.wait()
-        return computed
+    def __init__(self, fail_on: int | None = None, gate: asyncio.Event | None = None) -> None:
+        self.calls, self.fail_on, self.gate = 0, fail_on, gate
+
+    async def __call__(self) -> int:
+        self.calls += 1
+        call = self.calls
+        if call == self.fail_on:
+            raise ConnectionError("store down")
+        if self.gate is not None and call > 1:
+            await self.gate.wait()
+        return call
+
+
+def stale_able() -> tuple[Clock, SharedAnswers[int]]:
+    clock = Clock()
+    return clock, SharedAnswers(ttl_s=1, clock=clock)
+
+
+async def test_a_stale_answer_is_served_at_once_while_one_refresh_computes_the_next() -> None:
+    clock, answers = stale_able()
+    release = asyncio.Event()
+    compute = Computation(gate=release)
 
     assert await answers.get("tag", compute) == 1
     clock.now = 1.5  # stale: served without waiting, one refresh started
     assert await asyncio.wait_for(answers.get("tag", compute), 1) == 1
     assert await asyncio.wait_for(answers.get("tag", compute), 1) == 1
-    assert computed == 2  # the second stale read did not start another refresh
+    assert compute.calls == 2  # the second stale read did not start another refresh
     release.set()
     await loop_turns()
-    assert await answers.get("tag", compute) == 2 and computed == 2  # the refresh's answer, fresh until 2.5
+    assert await answers.get("tag", compute) == 2 and compute.calls == 2  # the refresh's answer, fresh until 2.5
 
 
 async def test_no_answer_older_than_twice_the_ttl_is_served() -> None:
-    clock = Clock()
-    answers: SharedAnswers[int] = SharedAnswers(ttl_s=1, clock=clock)
-    computed = 0
-
-    async def compute() -> int:
-        nonlocal computed
-        computed += 1
-        return computed
+    clock, answers = stale_able()
+    compute = Computation()
 
     assert await answers.get("tag", compute) == 1
     clock.now = 2.0  # nobody read it while it was stale: computed in front of this reader
@@ -114,16 +122,8 @@ async def test_no_answer_older_than_twice_the_ttl_is_served() -> None:
 
 
 async def test_a_failed_refresh_keeps_the_stale_answer_and_the_next_reader_retries() -> None:
-    clock = Clock()
-    answers: SharedAnswers[int] = SharedAnswers(ttl_s=1, clock=clock)
-    calls = 0
-
-    async def flaky() -> int:
-        nonlocal calls
-        calls += 1
-        if calls == 2:
-            raise ConnectionError("store down")
-        return calls
+    clock, answers = stale_able()
+    flaky = Computation(fail_on=2)
 
     assert await answers.get("tag", flaky) == 1
     clock.now = 1.2
@@ -131,5 +131,5 @@ async def test_a_failed_refresh_keeps_the_stale_answer_and_the_next_reader_retri
     await loop_turns()
     assert await answers.get("tag", flaky) == 1  # still the stale answer; this read retried the refresh
     await loop_turns()
-    assert calls == 3
+    assert flaky.calls == 3
     assert await answers.get("tag", flaky) == 3
