@@ -7,6 +7,7 @@ credentials, so the same code runs against a multi-node cluster.
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -50,6 +51,12 @@ def applied(result: Any) -> bool:
     return bool(row[0])
 
 
+#: the driver leaves Nagle's algorithm on. A request that spans more than one write (a grouped batch of ~40+
+#: statements, ~4 KiB) then waits for the server's delayed ACK: measured on this stack, an UNLOGGED batch of
+#: 40–50 inserts took 43 ms without this and 1–2 ms with it (16 or fewer: ~1 ms either way)
+NO_DELAY = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
+
+
 def connect(settings: Settings, keyspace: str | None = "") -> tuple[Cluster, Session]:
     """A connected cluster and session; ``keyspace=""`` means the settings' keyspace, None means none."""
     profile = ExecutionProfile(
@@ -67,6 +74,7 @@ def connect(settings: Settings, keyspace: str | None = "") -> tuple[Cluster, Ses
         auth_provider=auth,
         protocol_version=5,
         connect_timeout=5,
+        sockopts=NO_DELAY,
     )
     session = cluster.connect(settings.cassandra_keyspace if keyspace == "" else keyspace)
     return cluster, session
