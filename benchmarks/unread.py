@@ -290,6 +290,8 @@ async def hold_and_push(env: BenchEnv, settings: Settings, connections: int, pro
         per_connection = (rss_kib(api.pid) - before) / held
         latencies: list[float] = []
         publisher = Publisher(settings)
+        # connected before the clock (see _warm_up): a message to a user with no socket, answered by its ack
+        publisher.publish(events.message_unsent(src=new_id(), dest=new_id(), msg_id=new_id()))
 
         async def probe(user: str, at: int) -> None:
             ws = sockets[user]

@@ -16,6 +16,7 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
+from cachetools import LRUCache
 from cassandra.cluster import Session
 
 from photostream.domain.unread import Pair, PairMarks, unread_senders
@@ -53,15 +54,24 @@ class UnreadPairs:
         self._w_by_sender = prepare("INSERT INTO unread_by_sender (sender_id, user_id, unsent_up_to) VALUES (?, ?, ?)")
 
     async def load(self, pairs: Iterable[Pair]) -> dict[Pair, PairMarks]:
-        """The stored marks of ``pairs`` (absent pairs are left out). The touched users' partitions are read
-        whole, one IN query per chunk of users: per-request overhead, not rows, is what a batch of many distinct
-        users pays for (a per-user query cost ~0.5 ms each on this hardware); a partition is one row per person
-        who ever wrote to the user, small next to that."""
+        """The stored marks of ``pairs`` (absent pairs are left out)."""
         wanted = set(pairs)
+        partitions = await self.load_users({user for user, _ in wanted})
+        return {(user, sender): marks for user, senders in partitions.items() for sender, marks in senders.items()
+                if (user, sender) in wanted}
+
+    async def load_users(self, users: Iterable[str]) -> dict[str, dict[str, PairMarks]]:
+        """Every stored pair of ``users``, by user then sender (a user without one maps to ``{}``). The
+        partitions are read whole, one IN query per chunk of users: per-request overhead, not rows, is what a
+        batch of many distinct users pays for (a per-user query cost ~0.5 ms each on this hardware); a partition
+        is one row per person who ever wrote to the user, small next to that."""
+        partitions: dict[str, dict[str, PairMarks]] = {user: {} for user in users}
         results = await asyncio.gather(*(self._all_rows(self._q_users_pairs, (chunk,))
-                                         for chunk in key_chunks(user for user, _ in wanted)))
-        return {(row.user_id, row.sender_id): PairMarks(row.unsent_up_to, row.read_up_to)
-                for rows in results for row in rows if (row.user_id, row.sender_id) in wanted}
+                                         for chunk in key_chunks(partitions)))
+        for rows in results:
+            for row in rows:
+                partitions[row.user_id][row.sender_id] = PairMarks(row.unsent_up_to, row.read_up_to)
+        return partitions
 
     async def _all_rows(self, statement: Any, params: Any) -> list[Any]:
         """Every page (a chunk of partitions may exceed one): a missed row would merge marks into nothing."""
@@ -92,6 +102,49 @@ class UnreadPairs:
         """Every user with a pair, a page at a time."""
         async for page in pages(self._session, self._q_users, (), 1000):
             yield [row.user_id for row in page]
+
+
+class OwnedPairs:
+    """The pairs of the users whose partitions this loop owns, remembered between batches: a user's pairs, once
+    read or written, are kept (an LRU bounded by users), so their next events cost no Cassandra read.
+
+    Exact because only the loop that owns a user's partition writes the user's pairs, so what it remembers is
+    what it last made durable. :meth:`forget` drops everything when any partition moves (a rebalance may let
+    another worker write meanwhile). The memory follows a write only once it succeeded; after a failed one it
+    holds the older state, and re-applying the batch's marks to that gives the same pairs (marks only move up).
+    Measured in the unread benchmark at 5,000 events/s: the batch's read was a third of its flush time.
+    """
+
+    def __init__(self, pairs: UnreadPairs, max_users: int) -> None:
+        self._pairs = pairs
+        self._users: LRUCache[str, dict[str, PairMarks]] = LRUCache(maxsize=max_users)
+
+    async def load(self, pairs: Iterable[Pair]) -> dict[Pair, PairMarks]:
+        """As :meth:`UnreadPairs.load`, reading only the users not remembered."""
+        wanted = set(pairs)
+        partitions: dict[str, dict[str, PairMarks]] = {}
+        missing = []
+        for user in {user for user, _ in wanted}:
+            senders = self._users.get(user)
+            if senders is None:
+                missing.append(user)
+            else:
+                partitions[user] = senders
+        if missing:
+            loaded = await self._pairs.load_users(missing)
+            self._users.update(loaded)
+            partitions |= loaded
+        return {(user, sender): partitions[user][sender] for user, sender in wanted if sender in partitions[user]}
+
+    async def write(self, changed: dict[Pair, PairMarks]) -> None:
+        await self._pairs.write(changed)
+        for (user, sender), marks in changed.items():
+            senders = self._users.get(user)
+            if senders is not None:  # (one evicted meanwhile is read again when next touched)
+                senders[sender] = marks
+
+    def forget(self) -> None:
+        self._users.clear()
 
 
 class UnreadSets:

@@ -8,8 +8,9 @@ user's pairs is never raced. Per batch, in this order:
    not ids, a message id that is not a UUIDv7, a message to oneself or a read mark about oneself. A read mark
    for a sender who never wrote is not bad: it is kept, so the unsent message it covers, if it arrives later,
    does not count (no badge changes meanwhile);
-2. the touched pairs are loaded (one IN query per user and chunk), the marks folded in, and the pairs that
-   changed written (one single-partition batch per user) — durable before anything else;
+2. the touched pairs are loaded (remembered from earlier batches for the users this loop owns, else one IN
+   query per chunk of users: :class:`sinks.unread.OwnedPairs`), the marks folded in, and the pairs that
+   changed written (each user's pairs whole in one batch) — durable before anything else;
 3. Redis gets every touched pair's absolute outcome (so a retried batch or a replay repairs it), with a
    pub/sub ping per user whose set changed, for the API's WebSocket push;
 4. the applied-offset marks move (reads with ``?after=`` wait on them).
@@ -21,10 +22,13 @@ from typing import Any
 
 from photostream.domain.unread import Mark, apply_all, read_mark, unsent_mark
 from sinks import offsets
-from sinks.unread import UnreadPairs, UnreadSets
+from sinks.unread import OwnedPairs, UnreadPairs, UnreadSets
+from streams.engine.ownership import TP
 from streams.engine.records import Record, Reject, accepted
 
 TOPICS = ("ON_MSG_UNSENT", "MESSAGES_READ")
+#: users whose pairs a loop remembers (a few hundred bytes per pair: ~10–40 MB at this bound)
+REMEMBERED_USERS = 20_000
 
 
 def mark_of(record: Record) -> Mark:
@@ -41,10 +45,15 @@ class UnreadProcessor:
     #: the badge is live (the goal: applied in Redis within 100 ms at p99): short batches
     flush_interval_s: float = 0.02
 
-    def __init__(self, pairs: UnreadPairs, sets: UnreadSets, redis: Any) -> None:
-        self._pairs = pairs
+    def __init__(self, pairs: UnreadPairs, sets: UnreadSets, redis: Any,
+                 remembered_users: int = REMEMBERED_USERS) -> None:
+        self._pairs = OwnedPairs(pairs, remembered_users)
         self._sets = sets
         self._redis = redis
+
+    def partitions_moved(self, moved: set[TP]) -> None:
+        """Another worker may write the moved partitions' users now (or did, before they came back)."""
+        self._pairs.forget()
 
     async def process(self, batch: list[Record], reject: Reject) -> None:
         marks = accepted(batch, mark_of, reject)

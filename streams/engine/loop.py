@@ -149,6 +149,9 @@ class BatchLoop:
             log.info("%s: %d partition(s) moved in a rebalance; their uncommitted records are dropped",
                      self._processor.name, len(moved))
             self._moved_in_flight |= moved
+            forget = getattr(self._processor, "partitions_moved", None)
+            if forget is not None:
+                forget(moved)
             self._pending = [m for m in self._pending if tp_of(m) not in moved]
             self._carried = [m for m in self._carried if tp_of(m) not in moved]
         return messages

@@ -41,6 +41,10 @@ class BatchProcessor(Protocol):
     """Applies a batch to its sinks; returns only when the effects are durable (then offsets are committed).
 
     Must be idempotent: after a crash the same records (and duplicates of them) arrive again.
+
+    A processor that remembers state of the partitions it owns between batches also defines
+    ``partitions_moved(moved: set[TP]) -> None``: the loop calls it, before the next batch, whenever partitions
+    were revoked or assigned, and the processor forgets what another worker may have changed meanwhile.
     """
 
     name: str

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from confluent_kafka import TopicPartition
+
 from photostream.settings import Settings
 from streams.engine.loop import BatchLoop
 from streams.engine.records import Record, Reject
@@ -125,3 +127,25 @@ def test_a_busy_loop_fills_its_batch_for_the_whole_timeout() -> None:
     messages, _ = loop._consume(50_000, 0.2, paused=False)
     assert messages == batch
     assert loop._consumer.calls == [("consume", 0.2)]  # type: ignore[attr-defined]
+
+
+class Remembering(PickyProcessor):
+    """Keeps state of its partitions between batches, so it must hear when they move."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.moved: list[set[tuple[str, int]]] = []
+
+    def partitions_moved(self, moved: set[tuple[str, int]]) -> None:
+        self.moved.append(moved)
+
+
+async def test_a_processor_that_remembers_its_partitions_hears_when_they_move() -> None:
+    processor = Remembering()
+    loop = loop_for(processor)
+    loop._consumer = Scripted(None, [[], []])  # type: ignore[assignment]
+    await loop._poll(10, 0)
+    assert processor.moved == []  # nothing moved: the memory stays
+    loop._ownership.on_revoke(loop._consumer, [TopicPartition("post-hashtag", 3)])  # as consume() would report
+    await loop._poll(10, 0)
+    assert processor.moved == [{("post-hashtag", 3)}]

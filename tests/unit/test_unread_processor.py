@@ -15,12 +15,20 @@ from tests.unit.counting_fakes import CountingRedis
 class Pairs:
     def __init__(self, stored: dict[Pair, PairMarks]) -> None:
         self.stored, self.loads, self.writes = stored, 0, []  # type: list[dict[Pair, PairMarks]]
+        self.failures = 0
 
-    async def load(self, pairs: Any) -> dict[Pair, PairMarks]:
+    async def load_users(self, users: Any) -> dict[str, dict[str, PairMarks]]:
         self.loads += 1
-        return {p: self.stored[p] for p in pairs if p in self.stored}
+        partitions: dict[str, dict[str, PairMarks]] = {user: {} for user in users}
+        for (user, sender), marks in self.stored.items():
+            if user in partitions:
+                partitions[user][sender] = marks
+        return partitions
 
     async def write(self, changed: dict[Pair, PairMarks]) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("Cassandra unreachable")
         self.writes.append(changed)
         self.stored |= changed
 
@@ -71,3 +79,44 @@ async def test_bad_records_are_rejected_and_the_rest_applied() -> None:
     assert [r for r, _ in rejected] == bad
     assert list(pairs.stored) == [(me, a)]
     assert redis.round_trips == 1  # the offset marks, after the data
+
+
+def ignore(record: Record, error: Exception) -> None:
+    raise AssertionError(f"{record} rejected: {error}")
+
+
+async def test_a_users_pairs_are_read_once_while_the_loop_owns_them_and_again_after_a_rebalance() -> None:
+    me, a = new_id(), new_id()
+    m1, m2, m3 = sorted(new_id() for _ in range(3))
+    pairs, sets, redis = Pairs({}), Sets(), CountingRedis()
+    redis._eval = lambda *args: 1  # type: ignore[method-assign]
+    processor = UnreadProcessor(pairs, sets, redis)  # type: ignore[arg-type]
+    await processor.process([unsent(1, a, me, m1)], ignore)
+    await processor.process([unsent(2, a, me, m2)], ignore)
+    assert pairs.loads == 1  # the second batch read nothing: the pair was remembered ...
+    assert pairs.writes[-1] == {(me, a): PairMarks(m2, None)}  # ... and merged exactly
+    pairs.stored[(me, a)] = PairMarks(m2, m3)  # the partition's next owner applied a read mark meanwhile
+    processor.partitions_moved({("ON_MSG_UNSENT", 0)})  # and the partition came back
+    await processor.process([unsent(3, a, me, m2)], ignore)  # a duplicate of the second message
+    assert pairs.loads == 2
+    assert sets.projected[-1] == {(me, a): PairMarks(m2, m3)}  # read: the durable state, not the remembered one
+
+
+async def test_a_failed_write_is_not_remembered_and_its_retry_gives_the_same_pairs() -> None:
+    me, a, c = new_id(), new_id(), new_id()
+    m1, m2 = sorted(new_id() for _ in range(2))
+    pairs, sets, redis = Pairs({}), Sets(), CountingRedis()
+    redis._eval = lambda *args: 1  # type: ignore[method-assign]
+    processor = UnreadProcessor(pairs, sets, redis, remembered_users=1)  # type: ignore[arg-type]
+    await processor.process([unsent(1, a, me, m1)], ignore)
+    pairs.failures = 1
+    batch = [read(2, me, a, m1), unsent(3, c, me, m2)]
+    try:
+        await processor.process(batch, ignore)
+    except ConnectionError:
+        pass
+    else:
+        raise AssertionError("the write was meant to fail")
+    await processor.process(batch, ignore)  # the loop's retry
+    assert pairs.stored == {(me, a): PairMarks(m1, m1), (me, c): PairMarks(m2, None)}
+    assert [s for (_, s), m in sets.projected[-1].items() if m.unread] == [c]
