@@ -25,7 +25,9 @@ from websockets.sync.client import ClientConnection, connect
 
 from api.auth import AccessClaims, InvalidTokenError, decode_access_token, mint_access_token
 from api.realtime_status import StatusReader
+from photostream.contracts.catalog import topic as catalog_topic
 from photostream.settings import Settings
+from photostream.topics_admin import ensure_topics
 from producers import events
 from producers.ids import new_id
 from producers.publisher import Publisher, PublishResult
@@ -34,11 +36,11 @@ from sinks.cassandra import connect as cassandra_connect
 from sinks.redis_client import async_client, sync_client
 from sinks.revocations import RevocationLedger
 from sinks.unread import UnreadPairs, UnreadSets
-from streams.consumer_groups import seed_groups
+from streams.consumer_groups import end_offsets, seed_groups
 from streams.engine.loop import BatchLoop
 from streams.engine.records import Record, Reject
 from streams.resources import Resources
-from streams.unread import UnreadProcessor
+from streams.unread import TOPICS, UnreadProcessor
 from tests.integration.conftest import Process, auth, free_port, photostream
 from tests.integration.kafka_read import find_dlq_record
 from tests.integration.waiting import applied, wait_for
@@ -502,3 +504,99 @@ def test_a_client_that_stops_reading_is_dropped_and_a_reconnect_gets_the_current
         assert closed.value.rcvd is None or closed.value.rcvd.code == 1013, closed.value
     with open_stream(api_b, settings, me) as again:
         assert json.loads(again.recv(timeout=20))["newly_unread_count"] == senders + pushes
+
+
+# --- two loops handing partitions over ------------------------------------------------------------------------
+
+#: shared with test_namespace: its topics are created once; the groups, ids and Redis marks here are this run's
+HANDOVER_NAMESPACE = "it-ns"
+
+
+class Observed:
+    """An unread loop whose applied records (``process`` returned: durable) are counted, by the test's own eyes
+    rather than the Redis marks (the run's worker marks the plain-named topics under the same processor name)."""
+
+    def __init__(self, settings: Settings, resources: Resources) -> None:
+        self.processor = UnreadProcessor(UnreadPairs(resources.session),
+                                         UnreadSets(resources.redis, settings.app_id), resources.redis)
+        self.applied: set[tuple[str, int, int]] = set()
+        process = self.processor.process
+
+        async def observed(batch: list[Record], reject: Reject) -> None:
+            await process(batch, reject)
+            self.applied |= {(r.topic, r.partition, r.offset) for r in batch}
+
+        self.processor.process = observed  # type: ignore[method-assign]
+        self.loop = BatchLoop(settings, self.processor, resources.publisher, resources.codec)
+        self.task = asyncio.create_task(self.loop.run(batch_max=1000))
+
+    async def stop(self) -> None:
+        self.loop.stop()
+        await asyncio.wait_for(self.task, 30)
+
+
+def unsent_partitions(settings: Settings) -> range:
+    return range(catalog_topic("ON_MSG_UNSENT").partitions)
+
+
+async def eventually(done: Any, timeout_s: float, what: str) -> None:
+    """Re-check ``done()`` while the loops under test run on this event loop (a deadline, never a fixed sleep)."""
+    deadline = time.monotonic() + timeout_s
+    while not done():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+async def test_a_loop_that_gets_partitions_back_reads_its_users_again_instead_of_what_it_remembered(
+    settings: Settings,
+) -> None:
+    """A loop remembers its users' pairs between batches. A second loop joins, takes half of the partitions
+    and applies read marks there, then leaves; the first gets the partitions back. Had it kept its memory,
+    a duplicate of each read message would re-add every sender of the other half."""
+    ns = settings.model_copy(update={"namespace": HANDOVER_NAMESPACE, "app_id": f"{settings.app_id}-handover"})
+    ensure_topics(ns)
+    seed_groups(ns, {f"{ns.app_id}.unread": TOPICS}, end_offsets(ns, TOPICS))
+    users = [new_id() for _ in range(32)]  # over every partition
+    sender = {user: new_id() for user in users}
+    message = {user: new_id() for user in users}
+    keys.use_namespace(HANDOVER_NAMESPACE)  # the loops' Redis keys and marks stay out of the run's worker's
+    resources = Resources.open(ns)
+    first = Observed(ns, resources)
+    second: Observed | None = None
+
+    async def publish_all(built: list[events.Event]) -> set[tuple[str, int, int]]:
+        results = await asyncio.gather(*(resources.publisher.publish_async(event) for event in built))
+        return {(r.topic, r.partition, r.offset) for r in results}
+
+    def applied_by_any(records: set[tuple[str, int, int]]) -> bool:
+        return records <= first.applied | (second.applied if second else set())
+
+    try:
+        await eventually(lambda: first.loop.joined, 60, "the first loop to join")
+        unsent = await publish_all([events.message_unsent(src=sender[u], dest=u, msg_id=message[u]) for u in users])
+        await eventually(lambda: applied_by_any(unsent), 60, "the messages applied by the first loop")
+
+        second = Observed(ns, resources)
+        both = [first.loop._ownership, second.loop._ownership]
+        await eventually(lambda: all(o.assigned for o in both) and len(both[0].assigned | both[1].assigned)
+                         == len(both[0].assigned) + len(both[1].assigned) == 2 * len(unsent_partitions(ns)),
+                         60, "the partitions split between the two loops")
+        reads = await publish_all([events.messages_read(user_id=u, sender_id=sender[u], read_up_to_msg_id=message[u])
+                                   for u in users])
+        await eventually(lambda: applied_by_any(reads), 60, "the read marks applied")
+        assert reads & second.applied and reads & first.applied  # both halves saw some
+        await second.stop()
+
+        again = await publish_all([events.message_unsent(src=sender[u], dest=u, msg_id=message[u]) for u in users])
+        await eventually(lambda: again <= first.applied, 60, "the duplicates applied by the first loop alone")
+        sets = UnreadSets(resources.redis, ns.app_id)
+        assert {u: await sets.senders(u) for u in users} == {u: set() for u in users}
+        stored = UnreadPairs(resources.session)
+        assert {u: await stored.unread_of(u) for u in users} == {u: [] for u in users}
+    finally:
+        if second is not None and not second.task.done():
+            await second.stop()
+        await first.stop()
+        await resources.close()
+        keys.use_namespace(settings.namespace)
