@@ -3,7 +3,8 @@
 What others see of the account (posts, follows, likes) is retracted by events (photostream.domain.account_purge);
 what follows here is the rest, deleted in place because no view is derived from it by anyone else: the
 account's comments (rows of others' threads, with their posts' comment counts), profile, settings, blocks and
-mutes, unread pairs, presence, follow requests to it, its photos in S3 and their rows, the credentials.
+mutes, the unread index of what it sent, presence, follow requests to it, its photos in S3 and their rows, the
+credentials. (Its own unread badge is the unread processor's to delete: see streams/unread.py.)
 
 Deletes are timestamped with the deletion's time where the rows are written with event times, so an older
 event applied late (a profile update, a comment) cannot bring a row back. Everything here is idempotent: a
@@ -69,7 +70,7 @@ class AccountPurge:
             ("user_relations", "user_id"), ("muted_tags", "user_id"), ("presence", "user_id"),
             ("follow_requests", "followee_id"))}
         self._d_plain = {table: p(f"DELETE FROM {table} WHERE {column} = ?") for table, column in (
-            ("unread_pairs", "user_id"), ("unread_by_sender", "sender_id"), ("likes_by_user", "user_id"),
+            ("unread_by_sender", "sender_id"), ("likes_by_user", "user_id"),
             ("refresh_families", "user_id"),
             ("uploads_by_user", "user_id"), ("image_files", "image_id"), ("image_uploads", "image_id"),
             ("photo_derivatives", "image_id"), ("post_images", "image_id"))}
@@ -131,18 +132,19 @@ class AccountPurge:
         await self._redis.delete(keys.post_engagement(post_id))  # read-through: the next read fills it
 
     async def own_rows_gone(self, user_id: str, at_ms: int) -> None:
-        """Profile, people-tag settings, blocks and mutes (both sides), presence, unread pairs, requests to the
-        account, the likes index, and the Redis copies of each."""
+        """Profile, people-tag settings, blocks and mutes (both sides), presence, the unread index of what the
+        account sent, requests to the account, the likes index, and the Redis copies of each (the account's own
+        badge is the unread processor's: it reads account-deleted)."""
         micros = at_ms * 1000
         others = await self._ids("relations", user_id)
         await asyncio.gather(
             *(self._run(self._d_relation, (micros, other, user_id)) for other in others),
             *(self._run(self._d_by_user[t], (micros, user_id))
               for t in ("users", "tag_settings", "user_relations", "muted_tags", "presence", "follow_requests")),
-            *(self._run(self._d_plain[t], (user_id,)) for t in ("unread_pairs", "unread_by_sender", "likes_by_user")))
+            *(self._run(self._d_plain[t], (user_id,)) for t in ("unread_by_sender", "likes_by_user")))
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.delete(keys.user_profile(user_id), keys.feed(user_id), keys.feed_pull(user_id),
-                        keys.unread_senders(user_id), keys.presence(user_id), keys.presence_connections(user_id),
+                        keys.presence(user_id), keys.presence_connections(user_id),
                         keys.presence_clock(user_id))
             pipe.srem(keys.feed_celebrities(), user_id)
             pipe.zrem(keys.presence_live(), user_id)

@@ -50,6 +50,7 @@ class UnreadPairs:
         self._q_users = prepare("SELECT DISTINCT user_id FROM unread_pairs")
         self._w_pair = prepare("INSERT INTO unread_pairs (user_id, sender_id, unsent_up_to, read_up_to) "
                                "VALUES (?, ?, ?, ?)")
+        self._d_user = prepare("DELETE FROM unread_pairs WHERE user_id = ?")
         #: the sender-side index (an account deletion finds whose badges the account is in)
         self._w_by_sender = prepare("INSERT INTO unread_by_sender (sender_id, user_id, unsent_up_to) VALUES (?, ?, ?)")
 
@@ -90,6 +91,10 @@ class UnreadPairs:
                 writes.append((self._w_by_sender, (sender, user, marks.unsent_up_to)))
         await execute_partitions(self._run, list(by_user.values()))
 
+    async def delete_users(self, users: Iterable[str]) -> None:
+        """Every pair of deleted accounts' badges (their partitions)."""
+        await asyncio.gather(*(self._run(self._d_user, (user,)) for user in users))
+
     async def of_user(self, user_id: str) -> list[tuple[str, PairMarks]]:
         """Every pair of ``user_id`` (paged): the API's answer when Redis is down, and the rebuild's input."""
         return [(row.sender_id, PairMarks(row.unsent_up_to, row.read_up_to))
@@ -108,10 +113,12 @@ class OwnedPairs:
     """The pairs of the users whose partitions this loop owns, remembered between batches: a user's pairs, once
     read or written, are kept (an LRU bounded by users), so their next events cost no Cassandra read.
 
-    Exact because only the loop that owns a user's partition writes the user's pairs, so what it remembers is
-    what it last made durable. :meth:`forget` drops everything when any partition moves (a rebalance may let
-    another worker write meanwhile). The memory follows a write only once it succeeded; after a failed one it
-    holds the older state, and re-applying the batch's marks to that gives the same pairs (marks only move up).
+    Exact because only the loop that owns a user's partition writes the user's pairs (an account deletion
+    included: the unread processor reads ``account-deleted`` and deletes the pairs itself), so what it
+    remembers is what it last made durable. :meth:`forget` drops everything when any partition moves (a
+    rebalance may let another worker write meanwhile). The memory follows a write only once it succeeded;
+    after a failed one it holds the older state, and re-applying the batch's marks to that gives the same
+    pairs (marks only move up).
     Measured in the unread benchmark at 5,000 events/s: the batch's read was a third of its flush time.
     """
 
@@ -143,6 +150,12 @@ class OwnedPairs:
             if senders is not None:  # (one evicted meanwhile is read again when next touched)
                 senders[sender] = marks
 
+    async def delete_users(self, users: Iterable[str]) -> None:
+        users = list(users)
+        await self._pairs.delete_users(users)
+        for user in users:
+            self._users.pop(user, None)
+
     def forget(self) -> None:
         self._users.clear()
 
@@ -172,6 +185,14 @@ class UnreadSets:
                                           *adds[user], *removes[user]], client=pipe)
             changed = await redis_scripts.execute(pipe)
         return sum(1 for c in changed if int(c) > 0)
+
+    async def clear(self, users: Iterable[str]) -> None:
+        """Deleted accounts' badges: their sets gone, each user pinged (their devices, if any, see zero)."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for user in users:
+                pipe.delete(keys.unread_senders(user))
+                pipe.publish(keys.status_channel(self._namespace, user), "unread")
+            await pipe.execute()
 
     async def senders(self, user_id: str) -> set[str]:
         return set(await self._redis.smembers(keys.unread_senders(user_id)))

@@ -8,15 +8,16 @@ A batch processor on the engine (streams/engine). Per deleted account, in this o
    projection of its topics. They are acknowledged before anything below (a failed delivery fails the batch,
    which is retried, re-emitting the same ids);
 2. direct deletes of what nobody derives from events (sinks/account_purge.py): comments (and their posts'
-   comment counts), profile and settings, blocks and mutes, unread pairs, presence, requests to the account,
-   the feed keys, photos in S3 and their rows;
+   comment counts), profile and settings, blocks and mutes, the unread index of what it sent, presence,
+   requests to the account, the feed keys, photos in S3 and their rows;
 3. last, the credentials, and with them the username and e-mail address become free again (see the README,
    "Account deletion", for why they are released rather than kept);
 4. the applied-offset marks move, so a test (or a client) can await the purge.
 
-The account's own notifications and people tags are purged by those processors, which read account-deleted
-themselves. Idempotent: a replay re-reads what is left (nothing, once the first run's events were applied)
-and publishes only what still exists, under the same ids.
+The account's own notifications, people tags and unread badge are purged by those processors, which read
+account-deleted themselves (each is the only writer of what it remembers). Idempotent: a replay re-reads what
+is left (nothing, once the first run's events were applied) and publishes only what still exists, under the
+same ids.
 """
 
 from __future__ import annotations

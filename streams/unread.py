@@ -14,6 +14,10 @@ user's pairs is never raced. Per batch, in this order:
 3. Redis gets every touched pair's absolute outcome (so a retried batch or a replay repairs it), with a
    pub/sub ping per user whose set changed, for the API's WebSocket push;
 4. the applied-offset marks move (reads with ``?after=`` wait on them).
+
+``account-deleted`` (keyed by the user, co-partitioned too) is read here as well: the deleted user's pairs and
+set are deleted by this processor, their only writer, so no loop can remember pairs another writer removed.
+The batch's marks for that user's badge are dropped with them.
 """
 
 from __future__ import annotations
@@ -21,14 +25,23 @@ from __future__ import annotations
 from typing import Any
 
 from photostream.domain.unread import Mark, apply_all, read_mark, unsent_mark
+from producers.ids import is_id
 from sinks import offsets
 from sinks.unread import OwnedPairs, UnreadPairs, UnreadSets
 from streams.engine.ownership import TP
 from streams.engine.records import Record, Reject, accepted
 
-TOPICS = ("ON_MSG_UNSENT", "MESSAGES_READ")
+TOPICS = ("ON_MSG_UNSENT", "MESSAGES_READ", "account-deleted")
 #: users whose pairs a loop remembers (a few hundred bytes per pair: ~10–40 MB at this bound)
 REMEMBERED_USERS = 20_000
+
+
+def deleted_user(record: Record) -> str:
+    """The account an ``account-deleted`` record deletes; ``ValueError`` (→ DLQ) for one that is not an id."""
+    user = record.value.get("user_id")
+    if not isinstance(user, str) or not is_id(user):
+        raise ValueError("account-deleted: user_id is not an id")
+    return user
 
 
 def mark_of(record: Record) -> Mark:
@@ -56,10 +69,15 @@ class UnreadProcessor:
         self._pairs.forget()
 
     async def process(self, batch: list[Record], reject: Reject) -> None:
-        marks = accepted(batch, mark_of, reject)
+        deleted = set(accepted([r for r in batch if r.topic == "account-deleted"], deleted_user, reject))
+        marks = [m for m in accepted([r for r in batch if r.topic != "account-deleted"], mark_of, reject)
+                 if m.user_id not in deleted]
         if marks:
             before = await self._pairs.load({m.pair for m in marks})
             after = apply_all(before, marks)
             await self._pairs.write({p: s for p, s in after.items() if before.get(p) != s})
             await self._sets.project(after)
+        if deleted:
+            await self._pairs.delete_users(deleted)
+            await self._sets.clear(deleted)
         await offsets.advance_all(self._redis, self.name, ((r.topic, r.partition, r.offset) for r in batch))

@@ -19,6 +19,7 @@ from producers.events import event_type
 from producers.ids import new_id
 from producers.publisher import Publisher
 from sinks import keys, s3
+from sinks.cassandra import connect as cassandra_connect
 from sinks.redis_client import sync_client
 from tests.integration.conftest import Process, auth
 from tests.integration.kafka_read import read_event
@@ -163,8 +164,14 @@ def test_a_deleted_account_leaves_nothing_readable_and_a_replay_changes_nothing(
         assert client.post("/auth/refresh", json={"refresh_token": session["refresh_token"]}).status_code == 401
 
     applied(settings, "account_purge", deletion["token"])
+    applied(settings, "unread", deletion["token"])  # the account's own badge is the unread processor's to delete
     wait_for(lambda: snapshot(client, settings, world)["visible"], lambda v: v == NOTHING_LEFT, DEADLINE_S,
              "nothing of the account to remain readable")
+    cluster, session = cassandra_connect(settings)
+    try:
+        assert list(session.execute("SELECT sender_id FROM unread_pairs WHERE user_id = %s", (leaver.id,))) == []
+    finally:
+        cluster.shutdown()
     assert client.get(f"/users/{leaver.id}/posts", headers=world.author.headers).json()["items"] == []
     # the name and the address were released after the purge: a newcomer may take them
     again = client.post("/auth/register", json={"username": leaver.username, "password": PASSWORD,

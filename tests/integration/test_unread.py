@@ -580,7 +580,7 @@ async def test_a_loop_that_gets_partitions_back_reads_its_users_again_instead_of
         second = Observed(ns, resources)
         both = [first.loop._ownership, second.loop._ownership]
         await eventually(lambda: all(o.assigned for o in both) and len(both[0].assigned | both[1].assigned)
-                         == len(both[0].assigned) + len(both[1].assigned) == 2 * len(unsent_partitions(ns)),
+                         == len(both[0].assigned) + len(both[1].assigned) == len(TOPICS) * len(unsent_partitions(ns)),
                          60, "the partitions split between the two loops")
         reads = await publish_all([events.messages_read(user_id=u, sender_id=sender[u], read_up_to_msg_id=message[u])
                                    for u in users])

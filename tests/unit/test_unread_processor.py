@@ -25,6 +25,9 @@ class Pairs:
                 partitions[user][sender] = marks
         return partitions
 
+    async def delete_users(self, users: Any) -> None:
+        self.stored = {pair: marks for pair, marks in self.stored.items() if pair[0] not in set(users)}
+
     async def write(self, changed: dict[Pair, PairMarks]) -> None:
         if self.failures:
             self.failures -= 1
@@ -36,6 +39,10 @@ class Pairs:
 class Sets:
     def __init__(self) -> None:
         self.projected: list[dict[Pair, PairMarks]] = []
+        self.cleared: list[set[str]] = []
+
+    async def clear(self, users: Any) -> None:
+        self.cleared.append(set(users))
 
     async def project(self, pairs: dict[Pair, PairMarks]) -> int:
         self.projected.append(pairs)
@@ -120,3 +127,24 @@ async def test_a_failed_write_is_not_remembered_and_its_retry_gives_the_same_pai
     await processor.process(batch, ignore)  # the loop's retry
     assert pairs.stored == {(me, a): PairMarks(m1, m1), (me, c): PairMarks(m2, None)}
     assert [s for (_, s), m in sets.projected[-1].items() if m.unread] == [c]
+
+
+def account_deleted(offset: int, user: str) -> Record:
+    return Record("account-deleted", 0, offset, None, {"user_id": user})
+
+
+async def test_a_deleted_account_s_badge_is_deleted_by_its_owner_and_not_remembered() -> None:
+    me, a, c = new_id(), new_id(), new_id()
+    m1, m2, m3 = sorted(new_id() for _ in range(3))
+    pairs, sets, redis = Pairs({}), Sets(), CountingRedis()
+    redis._eval = lambda *args: 1  # type: ignore[method-assign]
+    processor = UnreadProcessor(pairs, sets, redis)  # type: ignore[arg-type]
+    await processor.process([unsent(1, a, me, m1), read(2, me, a, m2)], ignore)
+    rejected: list[Record] = []
+    bad = account_deleted(5, "not-an-id")
+    await processor.process([unsent(3, c, me, m2), account_deleted(4, me), bad], lambda r, e: rejected.append(r))
+    assert rejected == [bad]
+    assert pairs.stored == {} and sets.cleared == [{me}]  # the message in the same batch died with the account
+    await processor.process([unsent(6, a, me, m3)], ignore)  # a late message to the deleted account
+    assert pairs.loads == 2  # read again, not remembered ...
+    assert pairs.stored == {(me, a): PairMarks(m3, None)}  # ... so nothing of the old pair came back
