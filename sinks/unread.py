@@ -18,6 +18,7 @@ from typing import Any
 
 from cachetools import LRUCache
 from cassandra.cluster import Session
+from redis.asyncio.cluster import RedisCluster
 
 from photostream.domain.unread import Pair, PairMarks, unread_senders
 from sinks import keys, redis_scripts
@@ -34,6 +35,28 @@ if changed > 0 then redis.call('PUBLISH', ARGV[1], 'unread') end
 return changed
 """
 
+
+# The same for many users in one call: KEYS their sets; ARGV per user, in KEYS order: the status channel, how many
+# adds and how many removals follow, then the adds and the removals. Returns how many users' sets changed.
+_PROJECT_MANY = """
+local at, users_changed = 1, 0
+for k = 1, #KEYS do
+  local channel, adds, removes = ARGV[at], tonumber(ARGV[at + 1]), tonumber(ARGV[at + 2])
+  at = at + 3
+  local changed = 0
+  for i = at, at + adds - 1 do changed = changed + redis.call('SADD', KEYS[k], ARGV[i]) end
+  at = at + adds
+  for i = at, at + removes - 1 do changed = changed + redis.call('SREM', KEYS[k], ARGV[i]) end
+  at = at + removes
+  if changed > 0 then
+    redis.call('PUBLISH', channel, 'unread')
+    users_changed = users_changed + 1
+  end
+end
+return users_changed
+"""
+#: users per multi-user call: the script holds Redis for ~2 µs per command, so a call stays around a millisecond
+USERS_PER_CALL = 250
 
 
 class UnreadPairs:
@@ -163,14 +186,20 @@ class OwnedPairs:
 class UnreadSets:
     """The Redis projection: ``unread:{user}`` sets."""
 
-    def __init__(self, redis: Any, namespace: str) -> None:
+    def __init__(self, redis: Any, namespace: str, one_user_per_call: bool | None = None) -> None:
         self._redis = redis
         self._namespace = namespace  # of the status channels (the app id)
         self._project = redis.register_script(_PROJECT)
+        self._project_many = redis.register_script(_PROJECT_MANY)
+        #: a cluster spreads users' sets over slots, and one script may only touch one slot's keys
+        self._one_user_per_call = isinstance(redis, RedisCluster) if one_user_per_call is None else one_user_per_call
 
     async def project(self, pairs: dict[Pair, PairMarks]) -> int:
-        """Write every touched pair's absolute outcome, one script per user in one pipelined round trip; a
-        user's status channel gets a ping if their set changed. Returns how many users' sets changed."""
+        """Write every touched pair's absolute outcome in one pipelined round trip; a user's status channel gets
+        a ping if their set changed. Returns how many users' sets changed.
+
+        On a single server, one script call per :data:`USERS_PER_CALL` users: a script call per user cost ~60 µs
+        of client and server time, ~30 ms of a 5,000 events/s batch of 500 (measured: the unread benchmark)."""
         adds: dict[str, list[str]] = defaultdict(list)
         removes: dict[str, list[str]] = defaultdict(list)
         for (user, sender), marks in pairs.items():
@@ -178,13 +207,25 @@ class UnreadSets:
         users = sorted(adds.keys() | removes.keys())
         if not users:
             return 0
+        channel = keys.status_channel
         async with self._redis.pipeline(transaction=False) as pipe:
-            for user in users:
-                await self._project(keys=[keys.unread_senders(user)],
-                                    args=[keys.status_channel(self._namespace, user), str(len(adds[user])),
-                                          *adds[user], *removes[user]], client=pipe)
+            if self._one_user_per_call:
+                for user in users:
+                    await self._project(keys=[keys.unread_senders(user)],
+                                        args=[channel(self._namespace, user), str(len(adds[user])),
+                                              *adds[user], *removes[user]], client=pipe)
+            else:
+                for start in range(0, len(users), USERS_PER_CALL):
+                    chunk = users[start:start + USERS_PER_CALL]
+                    args: list[str] = []
+                    for user in chunk:
+                        args += [channel(self._namespace, user), str(len(adds[user])), str(len(removes[user])),
+                                 *adds[user], *removes[user]]
+                    await self._project_many(keys=[keys.unread_senders(u) for u in chunk], args=args, client=pipe)
             changed = await redis_scripts.execute(pipe)
-        return sum(1 for c in changed if int(c) > 0)
+        if self._one_user_per_call:
+            return sum(1 for c in changed if int(c) > 0)
+        return sum(int(c) for c in changed)
 
     async def clear(self, users: Iterable[str]) -> None:
         """Deleted accounts' badges: their sets gone, each user pinged (their devices, if any, see zero)."""

@@ -600,3 +600,61 @@ async def test_a_loop_that_gets_partitions_back_reads_its_users_again_instead_of
         await first.stop()
         await resources.close()
         keys.use_namespace(settings.namespace)
+
+
+# --- the projection's two shapes -----------------------------------------------------------------------------
+
+async def test_one_script_call_for_many_users_projects_and_pings_as_one_call_per_user_does(
+    settings: Settings,
+) -> None:
+    """A single server takes a batch's users in a few script calls; a cluster one call per user (its keys are
+    spread over slots). Same sets, same count, the same users pinged — on the real Redis, past one call's
+    worth of users."""
+    from photostream.domain.unread import PairMarks
+    from sinks.unread import USERS_PER_CALL
+
+    redis = async_client(settings)
+    outcomes = []
+    try:
+        for one_user_per_call in (True, False):
+            namespace = f"{settings.app_id}-shape-{new_id()}"
+            sets = UnreadSets(redis, namespace, one_user_per_call=one_user_per_call)
+            users = [new_id() for _ in range(USERS_PER_CALL + 10)]
+            kept, gone, later = new_id(), new_id(), new_id()
+            for user in users:
+                await redis.sadd(keys.unread_senders(user), kept, gone)
+            pairs = {}
+            for i, user in enumerate(users):
+                pairs[(user, kept)] = PairMarks("2", "1")  # still unread: no change
+                if i % 2:
+                    pairs[(user, gone)] = PairMarks("2", "3")  # read: leaves the set
+                if i % 3 == 0:
+                    pairs[(user, later)] = PairMarks("4", None)  # joins the set
+            pubsub = redis.pubsub(ignore_subscribe_messages=True)
+            await pubsub.psubscribe(keys.status_channel(namespace, "*"))
+            changed = await sets.project(pairs)
+            await redis.publish(keys.status_channel(namespace, "end"), "end")  # after every ping, on one connection
+            pinged = set()
+            deadline = time.monotonic() + 30
+            while True:
+                assert time.monotonic() < deadline, "the end marker did not arrive"
+                message = await pubsub.get_message(timeout=1)
+                if message is None:  # (also what the subscription's confirmation reads as)
+                    continue
+                owner = keys.status_channel_owner(message["channel"])
+                if owner == "end":
+                    break
+                pinged.add(users.index(owner))
+            await pubsub.aclose()
+            members = [await redis.smembers(keys.unread_senders(u)) for u in users]
+            outcomes.append((changed, pinged, [sorted(m - {kept, gone, later}) for m in members],
+                             [(kept in m, gone in m, later in m) for m in members]))
+    finally:
+        await redis.aclose()
+    per_user, many = outcomes
+    assert per_user == many
+    changed, pinged, strays, shapes = many
+    expected = {i for i in range(len(shapes)) if i % 2 or i % 3 == 0}
+    assert changed == len(expected) and pinged == expected
+    assert all(not stray for stray in strays)
+    assert shapes == [(True, not i % 2, i % 3 == 0) for i in range(len(shapes))]
