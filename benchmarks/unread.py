@@ -28,6 +28,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from typing import Any
 
 from confluent_kafka import Consumer
@@ -255,10 +256,10 @@ def rss_kib(pid: int) -> int:
 
 
 async def hold_and_push(env: BenchEnv, settings: Settings, connections: int, probes: int,
-                        rate: float) -> tuple[int, float, list[float]]:
+                        rate: float) -> tuple[int, float, list[float], Counter[str]]:
     """Open ``connections`` WebSockets (distinct users) to one API process; with them held, publish ``probes``
     unsent messages to connected users at ``rate``/s and time event → pushed on the socket. Returns (connections
-    held, API RSS KiB per connection, push latencies ms)."""
+    held, API RSS KiB per connection, push latencies ms, why probes saw no push)."""
     from websockets.asyncio.client import connect
 
     from api.auth import mint_access_token
@@ -311,9 +312,10 @@ async def hold_and_push(env: BenchEnv, settings: Settings, connections: int, pro
             waiting.append(asyncio.create_task(probe(user, int(event.value["occurred_at"]))))
             publisher.submit(event)
         publisher.flush(30)
-        await asyncio.gather(*waiting, return_exceptions=True)
+        outcomes = await asyncio.gather(*waiting, return_exceptions=True)
         publisher.close()
-        return held, per_connection, latencies
+        failures = Counter(f"{type(o).__name__}: {o}"[:100] for o in outcomes if isinstance(o, BaseException))
+        return held, per_connection, latencies, failures
     finally:
         await asyncio.gather(*(ws.close() for ws in sockets.values()), return_exceptions=True)
         env.stop(api)
@@ -364,7 +366,7 @@ def run(env: BenchEnv, events_count: int = 20_000, rate: float = 5_000.0, durati
         light, light_base = asyncio.run(applied_latency(settings, rate / 5, duration_s))
         applied, baseline = asyncio.run(applied_latency(settings, rate, duration_s, probed))
         if connections:
-            held, per_connection, pushed = asyncio.run(hold_and_push(env, settings, connections, probes=1000,
+            held, per_connection, pushed, lost = asyncio.run(hold_and_push(env, settings, connections, probes=1000,
                                                                      rate=200.0))
     finally:
         processor.stop()
@@ -388,6 +390,9 @@ def run(env: BenchEnv, events_count: int = 20_000, rate: float = 5_000.0, durati
         section.rows.append(["WebSockets held by one API process", f"{connections:,} opened", f"{held:,}",
                              f"{per_connection:.1f} KiB RSS per connection", "–", "–",
                              verdict(held == connections)])
+        if lost:
+            section.notes.append(f"**{sum(lost.values())} push probes saw no push**: "
+                                 + "; ".join(f"{n} × {why}" for why, n in lost.most_common(5)))
         section.summary.append(f"unread: push p99 {fmt_ms(push.p99)} with {held:,} sockets held, "
                                f"{per_connection:.1f} KiB per connection")
 
