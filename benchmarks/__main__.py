@@ -28,6 +28,7 @@ from benchmarks import processors_throughput as processors_bench
 from benchmarks import replay_speed as replay_bench
 from benchmarks import resize as resize_bench
 from benchmarks import unread as unread_bench
+from benchmarks.cpu import QUIET_BELOW, wait_for_quiet
 from benchmarks.env import BenchEnv
 from benchmarks.kafka_tools import live_groups_on
 from benchmarks.pipeline_throughput import PipelineFigures
@@ -97,6 +98,10 @@ def attempt(sections: dict[int, Section], number: int, title: str, action: Calla
     section.seconds = time.monotonic() - started
     sections[number] = section
     return section.error is None
+
+
+#: how long a step waits for the machine to settle after the previous one (benchmarks.cpu.wait_for_quiet)
+QUIET_WAIT_MAX_S = 60.0
 
 
 def stop_leftovers(env: BenchEnv, step: str, produced: list[Section]) -> None:
@@ -209,9 +214,15 @@ def run_all(env: BenchEnv, args: argparse.Namespace) -> dict[int, Section]:
     assert tuple(steps) == STEPS
     for name, step in steps.items():
         if args.only is None or name in args.only:
+            waited, share = wait_for_quiet(max_s=QUIET_WAIT_MAX_S)
             before = set(sections)
             step()
-            stop_leftovers(env, name, [sections[n] for n in sorted(set(sections) - before)])
+            produced = [sections[n] for n in sorted(set(sections) - before)]
+            for section in produced:
+                section.notes.append(f"before this step the machine settled for {waited:.0f} s (last second "
+                                     f"{share:.0%} busy; quiet below {QUIET_BELOW:.0%}, waited at most "
+                                     f"{QUIET_WAIT_MAX_S:g} s)")
+            stop_leftovers(env, name, produced)
     return sections
 
 
