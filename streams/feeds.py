@@ -39,6 +39,14 @@ from streams.metrics import FANOUT_FOLLOWERS
 
 
 @dataclass(frozen=True)
+class Audience:
+    """Who the batch's posts by authors with few followers go to: their followers, and whom each skips."""
+
+    followers: dict[str, list[str]]
+    skipped: dict[str, set[str]]
+
+
+@dataclass(frozen=True)
 class PostEffect:
     post: DeliveredPost
     added: bool  # False: removed (deleted)
@@ -70,20 +78,26 @@ class FeedProcessor:
         changes = accepted((r for r in batch if r.topic == "follow-changed"), lambda r: follow_change(r.value),
                            reject)
         pairs = await self._graph.apply(changes)
-        effects, follower_counts = await self._record_posts([r for r in batch if r.topic != "follow-changed"])
-        await self._fan_out(effects, follower_counts)
+        effects, follower_counts, writes = await self._decide_posts([r for r in batch if r.topic != "follow-changed"])
+        # the delivery record is written while the fan-out reads its audience (independent tables): both are
+        # done before any Redis effect, one round trip sooner than writing first
+        _, audience = await asyncio.gather(self._posts.write(writes),
+                                           self._audience_of_few(self._pushed_to_few(effects, follower_counts)))
+        await self._fan_out(effects, follower_counts, audience)
         await self._settle_pairs(pairs)
         await offsets.advance_all(self._redis, self.name, ((r.topic, r.partition, r.offset) for r in batch))
 
     # --- durable delivery record ------------------------------------------------------------------------------
-    async def _record_posts(self, records: list[Record]) -> tuple[list[PostEffect], dict[str, int]]:
-        """Record creates before deletes (two topics are not ordered against each other: a delete seen first
+    async def _decide_posts(self, records: list[Record]) -> tuple[list[PostEffect], dict[str, int],
+                                                                 list[tuple[Any, Any]]]:
+        """Decide creates before deletes (two topics are not ordered against each other: a delete seen first
         leaves a tombstone and the late create delivers nothing); the batch's lookups are one IN query each
-        whatever the number of authors. Returns the effects and the authors' follower counts."""
+        whatever the number of authors. Returns the effects, the authors' follower counts and the delivery
+        record's writes (the caller makes them durable before any Redis effect)."""
         creates = [r.value for r in records if r.topic == "post-created"]
         deletes = [r.value for r in records if r.topic == "post-deleted"]
         if not creates and not deletes:
-            return [], {}
+            return [], {}, []
         authors = {e["author_id"] for e in creates + deletes}
         known, tiers, counts = await asyncio.gather(
             self._posts.known(e["post_id"] for e in creates + deletes),
@@ -111,20 +125,45 @@ class FeedProcessor:
             if recorded is not None and not recorded.deleted:
                 effects.append(PostEffect(recorded, added=False))
         writes += [self._posts.tier(a, t) for a, t in decided.items() if tiers.get(a) != t]
-        await self._posts.write(writes)
-        return effects, counts
+        return effects, counts, writes
 
     def _tier(self, follower_count: int, previous: Delivery | None) -> Delivery:
         return delivery_tier(follower_count, previous, self._settings.celebrity_threshold,
                              self._settings.celebrity_low_mark)
 
     # --- Redis effects ----------------------------------------------------------------------------------------
-    async def _fan_out(self, effects: list[PostEffect], follower_counts: dict[str, int]) -> None:
+    def _pushed(self, effects: list[PostEffect], follower_counts: dict[str, int]) -> dict[str, list[PostEffect]]:
+        """The effects pushed into followers' feeds, by author: public posts of push-tier authors who have
+        followers (authors without any cost no follower read)."""
+        pushed: dict[str, list[PostEffect]] = defaultdict(list)
+        for effect in effects:
+            post = effect.post
+            if post.visibility != "private" and post.delivery != "pull" and follower_counts.get(post.author_id, 0):
+                pushed[post.author_id].append(effect)
+        return pushed
+
+    def _pushed_to_few(self, effects: list[PostEffect],
+                       follower_counts: dict[str, int]) -> dict[str, list[PostEffect]]:
+        """Of :meth:`_pushed`, the authors with at most a page of followers (nearly all of them)."""
+        page = self._settings.fanout_page_size
+        return {a: found for a, found in self._pushed(effects, follower_counts).items()
+                if follower_counts.get(a, 0) <= page}
+
+    async def _audience_of_few(self, pushed: dict[str, list[PostEffect]]) -> Audience:
+        """The followers of every author of :meth:`_pushed_to_few`, and whom their posts skip, in one read each
+        for the whole batch instead of one each per author."""
+        if not pushed:
+            return Audience({}, {})
+        followers = await self._reader.followers_of_many(pushed)
+        posting = {a: fs for a, fs in followers.items() if any(e.added for e in pushed[a])}
+        skipped = await self._safety.skipped_followers_of_many(posting) if self._safety and posting else {}
+        return Audience(followers, skipped)
+
+    async def _fan_out(self, effects: list[PostEffect], follower_counts: dict[str, int], audience: Audience) -> None:
         """Own feed always; then followers' feeds (push) or the author's pull set (pull). Private posts
-        reach only the author's own feed; authors without followers cost no follower read."""
+        reach only the author's own feed. ``audience``: :meth:`_audience_of_few` of these effects."""
         own_adds: dict[str, list[str]] = defaultdict(list)
         own_removes: dict[str, list[str]] = defaultdict(list)
-        pushed: dict[str, list[PostEffect]] = defaultdict(list)
         for effect in effects:
             post = effect.post
             (own_adds if effect.added else own_removes)[post.author_id].append(post.post_id)
@@ -140,24 +179,19 @@ class FeedProcessor:
                                                        only_if_missing=True)
                 else:
                     await self._cache.pull_remove(post.author_id, [post.post_id])
-            elif follower_counts.get(post.author_id, 0) > 0:
-                pushed[post.author_id].append(effect)
         await self._cache.add(own_adds)
         await self._cache.remove(own_removes)
-        page = self._settings.fanout_page_size
-        few = {a: found for a, found in pushed.items() if follower_counts.get(a, 0) <= page}
-        await asyncio.gather(self._push_to_few(few),
+        pushed = self._pushed(effects, follower_counts)
+        few = {a: found for a, found in pushed.items() if a in audience.followers}
+        await asyncio.gather(self._push_to_few(few, audience),
                              *(self._push(author, found) for author, found in pushed.items() if author not in few))
 
-    async def _push_to_few(self, pushed: dict[str, list[PostEffect]]) -> None:
-        """Authors with at most a page of followers (nearly all of them): the followers of all of them, and
-        whom their posts skip, in one read each for the whole batch instead of one each per author; then one
-        cache call for every feed touched."""
+    async def _push_to_few(self, pushed: dict[str, list[PostEffect]], audience: Audience) -> None:
+        """Authors with at most a page of followers, their audience read for the whole batch: one cache call
+        for every feed touched."""
         if not pushed:
             return
-        followers = await self._reader.followers_of_many(pushed)
-        posting = {a: fs for a, fs in followers.items() if any(e.added for e in pushed[a])}
-        skipped = await self._safety.skipped_followers_of_many(posting) if self._safety and posting else {}
+        followers, skipped = audience.followers, audience.skipped
         adds: dict[str, list[str]] = defaultdict(list)
         removes: dict[str, list[str]] = defaultdict(list)
         for author, effects in pushed.items():
