@@ -40,9 +40,10 @@ def wait_for_quiet(max_s: float = 60.0, window_s: float = 1.0, quiet_below: floa
     """Measure the machine's busy share over consecutive ``window_s`` windows until one is below
     ``quiet_below`` or ``max_s`` passed; returns (seconds waited, the last window's busy share).
 
-    Why: a step leaves work behind it (the unread step closes 10,000 WebSockets, Cassandra compacts what a
-    throughput step wrote), and the next step's latency tails measured that instead of themselves: the same
-    API p99 read 4 ms after one step and 45 ms after another in consecutive full runs."""
+    Why: a step can leave work behind it (the unread step closes 10,000 WebSockets, Cassandra compacts what a
+    throughput step wrote), and the next step's latency tails would measure that instead of themselves. (In
+    the runs so far the machine was always quiet after one second: the swings between runs happen within
+    steps.)"""
     cores = os.cpu_count() or 1
     started = time.monotonic()
     while True:
