@@ -24,21 +24,10 @@ from photostream.domain.unread import Pair, PairMarks, unread_senders
 from sinks import keys, redis_scripts
 from sinks.cassandra import Gated, execute_partitions, key_chunks, pages
 
-# KEYS[1] the user's set; ARGV[1] the status channel, ARGV[2] how many adds follow, then the adds, then the
-# removals. Publishes a ping only if the set changed: replays and duplicates push nothing.
+# KEYS the users' sets; ARGV per user, in KEYS order: the status channel, how many adds and how many removals
+# follow, then the adds and the removals. A user's channel gets a ping only if their set changed (replays and
+# duplicates push nothing). Returns how many users' sets changed.
 _PROJECT = """
-local changed = 0
-local adds = tonumber(ARGV[2])
-for i = 3, 2 + adds do changed = changed + redis.call('SADD', KEYS[1], ARGV[i]) end
-for i = 3 + adds, #ARGV do changed = changed + redis.call('SREM', KEYS[1], ARGV[i]) end
-if changed > 0 then redis.call('PUBLISH', ARGV[1], 'unread') end
-return changed
-"""
-
-
-# The same for many users in one call: KEYS their sets; ARGV per user, in KEYS order: the status channel, how many
-# adds and how many removals follow, then the adds and the removals. Returns how many users' sets changed.
-_PROJECT_MANY = """
 local at, users_changed = 1, 0
 for k = 1, #KEYS do
   local channel, adds, removes = ARGV[at], tonumber(ARGV[at + 1]), tonumber(ARGV[at + 2])
@@ -55,7 +44,8 @@ for k = 1, #KEYS do
 end
 return users_changed
 """
-#: users per multi-user call: the script holds Redis for ~2 µs per command, so a call stays around a millisecond
+#: users per script call on a single server: the script holds Redis for ~2 µs per command, so a call stays
+#: around a millisecond (a cluster takes one user per call: one script may only touch one slot's keys)
 USERS_PER_CALL = 250
 
 
@@ -76,13 +66,6 @@ class UnreadPairs:
         self._d_user = prepare("DELETE FROM unread_pairs WHERE user_id = ?")
         #: the sender-side index (an account deletion finds whose badges the account is in)
         self._w_by_sender = prepare("INSERT INTO unread_by_sender (sender_id, user_id, unsent_up_to) VALUES (?, ?, ?)")
-
-    async def load(self, pairs: Iterable[Pair]) -> dict[Pair, PairMarks]:
-        """The stored marks of ``pairs`` (absent pairs are left out)."""
-        wanted = set(pairs)
-        partitions = await self.load_users({user for user, _ in wanted})
-        return {(user, sender): marks for user, senders in partitions.items() for sender, marks in senders.items()
-                if (user, sender) in wanted}
 
     async def load_users(self, users: Iterable[str]) -> dict[str, dict[str, PairMarks]]:
         """Every stored pair of ``users``, by user then sender (a user without one maps to ``{}``). The
@@ -150,7 +133,8 @@ class OwnedPairs:
         self._users: LRUCache[str, dict[str, PairMarks]] = LRUCache(maxsize=max_users)
 
     async def load(self, pairs: Iterable[Pair]) -> dict[Pair, PairMarks]:
-        """As :meth:`UnreadPairs.load`, reading only the users not remembered."""
+        """The marks of ``pairs`` (absent pairs left out), reading only the users not remembered (their whole
+        partitions: :meth:`UnreadPairs.load_users`)."""
         wanted = set(pairs)
         partitions: dict[str, dict[str, PairMarks]] = {}
         missing = []
@@ -190,16 +174,15 @@ class UnreadSets:
         self._redis = redis
         self._namespace = namespace  # of the status channels (the app id)
         self._project = redis.register_script(_PROJECT)
-        self._project_many = redis.register_script(_PROJECT_MANY)
         #: a cluster spreads users' sets over slots, and one script may only touch one slot's keys
-        self._one_user_per_call = isinstance(redis, RedisCluster) if one_user_per_call is None else one_user_per_call
+        one_per_call = isinstance(redis, RedisCluster) if one_user_per_call is None else one_user_per_call
+        self._users_per_call = 1 if one_per_call else USERS_PER_CALL
 
     async def project(self, pairs: dict[Pair, PairMarks]) -> int:
-        """Write every touched pair's absolute outcome in one pipelined round trip; a user's status channel gets
-        a ping if their set changed. Returns how many users' sets changed.
-
-        On a single server, one script call per :data:`USERS_PER_CALL` users: a script call per user cost ~60 µs
-        of client and server time, ~30 ms of a 5,000 events/s batch of 500 (measured: the unread benchmark)."""
+        """Write every touched pair's absolute outcome in one pipelined round trip, :data:`USERS_PER_CALL` users
+        per script call (a call per user cost ~60 µs of client and server time, ~30 ms of a 5,000 events/s
+        batch of 500: the unread benchmark); a user's status channel gets a ping if their set changed. Returns
+        how many users' sets changed."""
         adds: dict[str, list[str]] = defaultdict(list)
         removes: dict[str, list[str]] = defaultdict(list)
         for (user, sender), marks in pairs.items():
@@ -207,24 +190,15 @@ class UnreadSets:
         users = sorted(adds.keys() | removes.keys())
         if not users:
             return 0
-        channel = keys.status_channel
         async with self._redis.pipeline(transaction=False) as pipe:
-            if self._one_user_per_call:
-                for user in users:
-                    await self._project(keys=[keys.unread_senders(user)],
-                                        args=[channel(self._namespace, user), str(len(adds[user])),
-                                              *adds[user], *removes[user]], client=pipe)
-            else:
-                for start in range(0, len(users), USERS_PER_CALL):
-                    chunk = users[start:start + USERS_PER_CALL]
-                    args: list[str] = []
-                    for user in chunk:
-                        args += [channel(self._namespace, user), str(len(adds[user])), str(len(removes[user])),
-                                 *adds[user], *removes[user]]
-                    await self._project_many(keys=[keys.unread_senders(u) for u in chunk], args=args, client=pipe)
+            for start in range(0, len(users), self._users_per_call):
+                chunk = users[start:start + self._users_per_call]
+                args: list[str] = []
+                for user in chunk:
+                    args += [keys.status_channel(self._namespace, user), str(len(adds[user])),
+                             str(len(removes[user])), *adds[user], *removes[user]]
+                await self._project(keys=[keys.unread_senders(u) for u in chunk], args=args, client=pipe)
             changed = await redis_scripts.execute(pipe)
-        if self._one_user_per_call:
-            return sum(1 for c in changed if int(c) > 0)
         return sum(int(c) for c in changed)
 
     async def clear(self, users: Iterable[str]) -> None:

@@ -79,11 +79,13 @@ class FeedProcessor:
                            reject)
         pairs = await self._graph.apply(changes)
         effects, follower_counts, writes = await self._decide_posts([r for r in batch if r.topic != "follow-changed"])
+        pushed = self._pushed(effects, follower_counts)
+        page = self._settings.fanout_page_size
+        few = {a: found for a, found in pushed.items() if follower_counts[a] <= page}
         # the delivery record is written while the fan-out reads its audience (independent tables): both are
         # done before any Redis effect, one round trip sooner than writing first
-        _, audience = await asyncio.gather(self._posts.write(writes),
-                                           self._audience_of_few(self._pushed_to_few(effects, follower_counts)))
-        await self._fan_out(effects, follower_counts, audience)
+        _, audience = await asyncio.gather(self._posts.write(writes), self._audience_of_few(few))
+        await self._fan_out(effects, pushed, few, audience)
         await self._settle_pairs(pairs)
         await offsets.advance_all(self._redis, self.name, ((r.topic, r.partition, r.offset) for r in batch))
 
@@ -142,16 +144,9 @@ class FeedProcessor:
                 pushed[post.author_id].append(effect)
         return pushed
 
-    def _pushed_to_few(self, effects: list[PostEffect],
-                       follower_counts: dict[str, int]) -> dict[str, list[PostEffect]]:
-        """Of :meth:`_pushed`, the authors with at most a page of followers (nearly all of them)."""
-        page = self._settings.fanout_page_size
-        return {a: found for a, found in self._pushed(effects, follower_counts).items()
-                if follower_counts.get(a, 0) <= page}
-
     async def _audience_of_few(self, pushed: dict[str, list[PostEffect]]) -> Audience:
-        """The followers of every author of :meth:`_pushed_to_few`, and whom their posts skip, in one read each
-        for the whole batch instead of one each per author."""
+        """The followers of every author with at most a page of followers (nearly all of them), and whom their
+        posts skip, in one read each for the whole batch instead of one each per author."""
         if not pushed:
             return Audience({}, {})
         followers = await self._reader.followers_of_many(pushed)
@@ -159,9 +154,11 @@ class FeedProcessor:
         skipped = await self._safety.skipped_followers_of_many(posting) if self._safety and posting else {}
         return Audience(followers, skipped)
 
-    async def _fan_out(self, effects: list[PostEffect], follower_counts: dict[str, int], audience: Audience) -> None:
-        """Own feed always; then followers' feeds (push) or the author's pull set (pull). Private posts
-        reach only the author's own feed. ``audience``: :meth:`_audience_of_few` of these effects."""
+    async def _fan_out(self, effects: list[PostEffect], pushed: dict[str, list[PostEffect]],
+                       few: dict[str, list[PostEffect]], audience: Audience) -> None:
+        """Own feed always; then followers' feeds (``pushed``: :meth:`_pushed`; ``few`` of them with
+        ``audience`` already read) or the author's pull set (pull). Private posts reach only the author's own
+        feed."""
         own_adds: dict[str, list[str]] = defaultdict(list)
         own_removes: dict[str, list[str]] = defaultdict(list)
         for effect in effects:
@@ -181,8 +178,6 @@ class FeedProcessor:
                     await self._cache.pull_remove(post.author_id, [post.post_id])
         await self._cache.add(own_adds)
         await self._cache.remove(own_removes)
-        pushed = self._pushed(effects, follower_counts)
-        few = {a: found for a, found in pushed.items() if a in audience.followers}
         await asyncio.gather(self._push_to_few(few, audience),
                              *(self._push(author, found) for author, found in pushed.items() if author not in few))
 
