@@ -11,6 +11,10 @@ Why this shape (measured by `python -m benchmarks --only feeds`, same Redis, sam
 - fan-out sends one script call for a whole page of followers (the same ids into many lists), so the client
   pays one round trip per page, not per follower. On Redis Cluster a multi-key call needs one hash slot, so
   there the caller sends one call per list (``per_key=True``).
+- a list full to its cap is cut back to the cap only once it has grown ``cap // 8`` past it (:func:`trim_at`),
+  so the common insert into a full feed is two server calls (LINDEX, LPUSH), not four (LTRIM and the
+  sentinel's RPUSH on every insert): 4.5 µs of Redis time per insert became ~2.5 µs. Entries past the cap
+  are the feed's next-oldest posts, still exact (readers treat a list at or past the cap as cut there).
 A list always ends with a one-byte sentinel, so a built but empty feed still exists (an empty Redis list is
 deleted) and sorts below every id.
 """
@@ -42,11 +46,12 @@ local function hex(b)
 end
 """
 
-#: KEYS lists; ARGV[1] cap; ARGV[2] 'existing' (only lists that exist: built feeds) or 'create'; ARGV[3..]
-#: ids, newest first
+#: KEYS lists; ARGV[1] cap; ARGV[2] the length past which a list is cut back to the cap; ARGV[3] 'existing'
+#: (only lists that exist: built feeds) or 'create'; ARGV[4..] ids, newest first (see :func:`add_args`)
 ADD = _COMMON + """
 local cap = tonumber(ARGV[1])
-local create = ARGV[2] == 'create'
+local most = tonumber(ARGV[2])
+local create = ARGV[3] == 'create'
 local touched = 0
 for k = 1, #KEYS do
   local key = KEYS[k]
@@ -54,7 +59,7 @@ for k = 1, #KEYS do
   if head or create then
     if not head then redis.call('RPUSH', key, SENTINEL); head = SENTINEL end
     local len = false  -- the length after the last insert (LPUSH and LINSERT answer it): no LLEN
-    for i = #ARGV, 3, -1 do  -- oldest first, so each newer id lands at the head
+    for i = #ARGV, 4, -1 do  -- oldest first, so each newer id lands at the head
       local id = ARGV[i]
       local c = cmp(id, head)
       if c > 0 then
@@ -63,11 +68,15 @@ for k = 1, #KEYS do
       elseif c < 0 and not redis.call('LPOS', key, id) then
         local all = redis.call('LRANGE', key, 0, -1)
         for j = 1, #all do
-          if cmp(all[j], id) < 0 then len = redis.call('LINSERT', key, 'BEFORE', all[j], id) break end
+          if cmp(all[j], id) < 0 then
+            -- below the last id of a list at its cap is where it was cut: an id there would leave a gap above it
+            if j < #all or #all - 1 < cap then len = redis.call('LINSERT', key, 'BEFORE', all[j], id) end
+            break
+          end
         end
       end
     end
-    if len and len > cap + 1 then
+    if len and len > most + 1 then  -- the sentinel is the +1
       redis.call('LTRIM', key, 0, cap - 1)
       redis.call('RPUSH', key, SENTINEL)
     end
@@ -107,6 +116,16 @@ for _, id in ipairs(redis.call('LRANGE', KEYS[1], start, start + tonumber(ARGV[2
 end
 return {size, out}
 """
+
+
+def trim_at(cap: int) -> int:
+    """The length past which a list full to ``cap`` is cut back to ``cap`` (one cut per ``cap // 8`` inserts)."""
+    return cap + max(1, cap // 8)
+
+
+def add_args(cap: int, mode: str, ids: Iterable[bytes]) -> list[Any]:
+    """ARGV of :data:`ADD`: ``mode`` is 'existing' (edit only built lists) or 'create'."""
+    return [cap, trim_at(cap), mode, *ids]
 
 
 def pack_id(post_id: str) -> bytes:

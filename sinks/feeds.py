@@ -1,9 +1,10 @@
 """Home feeds: the durable delivery record (Cassandra) and its Redis projections (feeds, celebrity sets).
 
 Durable truth: ``author_feed_posts`` (every post the feeds processor delivered, how, and whether deleted) and
-the follow graph. Redis holds, per user, the newest ``feed_cap`` ids of pushed posts by the people they follow
-and their own (a sorted set with all scores 0, so order is lexicographic = time order for UUIDv7 ids, plus a
-sentinel marking the feed as built), and per celebrity the newest ``feed_cap`` ids of pulled posts. A feed
+the follow graph. Redis holds, per user, the newest ``feed_cap`` ids (up to an eighth more before a cut) of
+pushed posts by the people they follow and their own (a list of 16-byte ids, newest first, ending with a
+sentinel marking the feed as built: :mod:`sinks.feed_lists`), and per celebrity the newest ``feed_cap`` ids of
+pulled posts. A feed
 read merges the user's feed with the pull sets of the celebrities they follow. Everything here is an
 idempotent set operation, so replays and duplicates leave feeds unchanged.
 """
@@ -22,7 +23,7 @@ from photostream.domain.feeds import Delivery, merge_newest
 from photostream.settings import Settings
 from sinks import keys, redis_scripts
 from sinks.cassandra import Gated, execute_grouped, key_chunks, pages
-from sinks.feed_lists import SENTINEL, FeedLists, newest_first, pack_id
+from sinks.feed_lists import SENTINEL, FeedLists, add_args, newest_first, pack_id
 from sinks.graph import GraphReader
 from sinks.safety import SafetyReader
 
@@ -192,7 +193,7 @@ class FeedCache:
         """Add post ids to each user's feed, where the feed is built: users receiving the same ids share a
         script call, and all calls go in one pipeline."""
         await self._edit(additions, lambda users, ids, pipe: self._lists.add(
-            keys=[keys.feed(u) for u in users], args=[self._cap, "existing", *ids], client=pipe))
+            keys=[keys.feed(u) for u in users], args=add_args(self._cap, "existing", ids), client=pipe))
 
     async def remove(self, removals: dict[str, list[str]]) -> None:
         await self._edit(removals, lambda users, ids, pipe: self._lists.remove(
@@ -225,7 +226,7 @@ class FeedCache:
         durable state: a pull set created from one new post would hide the older ones from every reader)."""
         async with self._redis.pipeline(transaction=True) as pipe:
             await self._lists.add(keys=[keys.feed_pull(author_id)],
-                                  args=[self._cap, "existing", *newest_first(post_ids)], client=pipe)
+                                  args=add_args(self._cap, "existing", newest_first(post_ids)), client=pipe)
             pipe.sadd(keys.feed_celebrities(), author_id)
             touched, _ = await pipe.execute()
         return bool(touched)
