@@ -18,13 +18,14 @@ from cassandra.cluster import Session
 from sinks import cache_aside, keys
 from sinks.cassandra import execute
 from sinks.graph import GraphReader
+from sinks.partition_cache import FOLLOWING, PartitionCache
 
 _IN_CHUNK = 100
 
 
 class AudienceReader(GraphReader):
     def __init__(self, session: Session, redis: Any) -> None:
-        super().__init__(session)
+        super().__init__(session, PartitionCache(redis, FOLLOWING))
         self._redis = redis
         self._q_private = session.prepare("SELECT user_id, is_private FROM users WHERE user_id IN ?")
 

@@ -19,6 +19,7 @@ from cassandra.query import BatchStatement, BatchType
 
 from photostream.domain.follows import PairState, apply_change, count_delta
 from sinks.cassandra import Gated, execute, execute_grouped, key_chunks, pages, rows_if_few
+from sinks.partition_cache import PartitionCache
 
 _IN_CHUNK = 100
 
@@ -106,10 +107,13 @@ class GraphWriter:
 
 
 class GraphReader:
-    """Reads of the graph (prepared once per process)."""
+    """Reads of the graph (prepared once per process). With ``following_copies`` (the API's readers), whom a
+    user follows is answered from the Redis copy of their ``following`` partition (:mod:`sinks.partition_cache`;
+    the feeds processor, which writes the partition, drops the copy after each write)."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, following_copies: PartitionCache | None = None) -> None:
         self._session = session
+        self._copies = following_copies
         self._q_followed = session.prepare(
             "SELECT followee_id FROM following WHERE follower_id = ? AND followee_id IN ?")
         self._q_following = session.prepare("SELECT followee_id FROM following WHERE follower_id = ?")
@@ -121,9 +125,16 @@ class GraphReader:
             "SELECT followee_id, follower_count FROM follow_state WHERE followee_id IN ? PER PARTITION LIMIT 1")
 
     async def followed_among(self, follower_id: str, candidates: Iterable[str]) -> set[str]:
-        """Which of ``candidates`` ``follower_id`` follows now: one IN query per chunk, or for many candidates
-        (a feed read asks about every celebrity) the accounts the user follows read whole, when they are few."""
+        """Which of ``candidates`` ``follower_id`` follows now: from the Redis copy when there is one, else one
+        IN query per chunk, or for many candidates (a feed read asks about every celebrity) the accounts the
+        user follows read whole, when they are few."""
         wanted = set(candidates)
+        if not wanted:
+            return set()
+        if self._copies is not None:
+            copied = await self._followed_copied(follower_id, wanted)
+            if copied is not None:
+                return copied
         if len(wanted) > _IN_CHUNK:
             rows = await rows_if_few(self._session, self._q_following_few, (follower_id,))
             if rows is not None:
@@ -131,6 +142,20 @@ class GraphReader:
         results = await asyncio.gather(*(execute(self._session, self._q_followed, (follower_id, chunk))
                                          for chunk in key_chunks(wanted)))
         return {row.followee_id for rows in results for row in rows.current_rows}
+
+    async def _followed_copied(self, follower_id: str, wanted: set[str]) -> set[str] | None:
+        """The answer from the user's Redis copy, copying the partition on a miss; None when the copy cannot
+        answer (too many follows to copy, or Redis down)."""
+        assert self._copies is not None
+        seen = await self._copies.lookup(follower_id, wanted)
+        if seen.rows is not None:
+            return set(seen.rows)
+        if seen.version is None:
+            return None
+        rows = await rows_if_few(self._session, self._q_following_few, (follower_id,))
+        followed = None if rows is None else {row.followee_id for row in rows}
+        await self._copies.fill(follower_id, seen.version, None if followed is None else dict.fromkeys(followed, "1"))
+        return None if followed is None else followed & wanted
 
     async def following(self, follower_id: str) -> list[str]:
         """Everyone ``follower_id`` follows (paged reads)."""

@@ -24,6 +24,22 @@ def user_profile(user_id: str) -> str:
     return f"{_prefix}user:{{{user_id}}}:profile"
 
 
+#: Copies of small per-user partitions (:mod:`sinks.partition_cache`) live while their user reads; their
+#: versions outlive any fill's window (a Cassandra read), so a fill can always tell a write happened.
+PARTITION_COPY_TTL_S = 600
+PARTITION_VERSION_TTL_S = 24 * 3600
+
+
+def partition_copy(name: str, user_id: str) -> str:
+    """A hash copying the user's ``name`` partition (member → value, plus its state field)."""
+    return f"{_prefix}{name}:{{{user_id}}}:copy"
+
+
+def partition_version(name: str, user_id: str) -> str:
+    """Bumped by every write to the user's ``name`` partition (same slot as the copy)."""
+    return f"{_prefix}{name}:{{{user_id}}}:version"
+
+
 def applied_offsets(consumer: str, topic: str) -> str:
     """Hash partition -> highest offset the ``consumer`` has applied (read-your-writes waits on it)."""
     return f"{_prefix}applied:{{{consumer}}}:{topic}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
+from dataclasses import astuple
 from typing import Any
 
 from cassandra.cluster import Session
@@ -24,6 +25,7 @@ from photostream.domain.safety import (
 )
 from sinks.accounts_privacy import AudienceReader
 from sinks.cassandra import FEW_ROWS, execute, execute_grouped, key_chunks, pages, rows_if_few
+from sinks.partition_cache import RELATIONS, PartitionCache
 
 _IN_CHUNK = 500
 #: asked about this many others or more, a user's relations are read as their whole partition when it is
@@ -61,10 +63,13 @@ class SafetyWriter:
 
 
 class SafetyReader:
-    """Reads of blocks and mutes (prepared once per process)."""
+    """Reads of blocks and mutes (prepared once per process). With ``relation_copies`` (the API's readers), a
+    user's relations are answered from the Redis copy of their ``user_relations`` partition
+    (:mod:`sinks.partition_cache`; the safety processor and the account purge drop it after each write)."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, relation_copies: PartitionCache | None = None) -> None:
         self._session = session
+        self._copies = relation_copies
         self._q_relations = session.prepare(
             "SELECT other_id, i_block, blocks_me, i_mute, mutes_me FROM user_relations "
             "WHERE user_id = ? AND other_id IN ?")
@@ -76,10 +81,16 @@ class SafetyReader:
         self._q_tags = session.prepare(f"SELECT tag, muted FROM muted_tags WHERE user_id = ? LIMIT {MAX_MUTED_TAGS}")
 
     async def relations(self, user_id: str, others: Iterable[str]) -> dict[str, Relation]:
-        """How ``user_id`` relates to each of ``others`` that it has any relation with: for many others, the
-        user's whole partition when it is small (one read: a like storm on a post asks about thousands of
-        likers), otherwise one IN query per chunk of 500, concurrently."""
+        """How ``user_id`` relates to each of ``others`` that it has any relation with: from the Redis copy when
+        there is one; for many others, the user's whole partition when it is small (one read: a like storm on
+        a post asks about thousands of likers), otherwise one IN query per chunk of 500, concurrently."""
         wanted = {o for o in others if o != user_id}
+        if not wanted:
+            return {}
+        if self._copies is not None:
+            copied = await self._relations_copied(user_id, wanted)
+            if copied is not None:
+                return copied
         if len(wanted) >= _SCAN_ABOVE:
             rows = await rows_if_few(self._session, self._q_all_relations, (user_id,))
             if rows is not None:
@@ -87,6 +98,21 @@ class SafetyReader:
         results = await asyncio.gather(*(execute(self._session, self._q_relations, (user_id, chunk))
                                          for chunk in key_chunks(wanted, _IN_CHUNK)))
         return {row.other_id: _relation(row) for rows in results for row in rows.current_rows}
+
+    async def _relations_copied(self, user_id: str, wanted: set[str]) -> dict[str, Relation] | None:
+        """The answer from the user's Redis copy, copying the partition on a miss; None when the copy cannot
+        answer (too many relations to copy, or Redis down)."""
+        assert self._copies is not None
+        seen = await self._copies.lookup(user_id, wanted)
+        if seen.rows is not None:
+            return {other: _decoded(flags) for other, flags in seen.rows.items()}
+        if seen.version is None:
+            return None
+        rows = await rows_if_few(self._session, self._q_all_relations, (user_id,))
+        every = None if rows is None else {row.other_id: _relation(row) for row in rows}
+        await self._copies.fill(user_id, seen.version,
+                                None if every is None else {o: _encoded(r) for o, r in every.items()})
+        return None if every is None else {o: r for o, r in every.items() if o in wanted}
 
     async def blocked_among(self, user_id: str, others: Iterable[str]) -> set[str]:
         """Which of ``others`` ``user_id`` blocked or is blocked by."""
@@ -142,13 +168,22 @@ def _relation(row: Any) -> Relation:
     return Relation(bool(row.i_block), bool(row.blocks_me), bool(row.i_mute), bool(row.mutes_me))
 
 
+def _encoded(relation: Relation) -> str:
+    """A relation as its copy's value: one "0"/"1" per flag, in field order."""
+    return "".join("1" if flag else "0" for flag in astuple(relation))
+
+
+def _decoded(flags: str) -> Relation:
+    return Relation(*(flag == "1" for flag in flags))
+
+
 class SafeAudience(AudienceReader):
     """What a visibility check reads (:class:`api.visibility.Audience`): the follow graph, which accounts are
     private, and (this class) blocks between the viewer and the authors."""
 
     def __init__(self, session: Session, redis: Any) -> None:
         super().__init__(session, redis)
-        self.safety = SafetyReader(session)
+        self.safety = SafetyReader(session, PartitionCache(redis, RELATIONS))
 
     async def blocked_among(self, user_id: str, others: Iterable[str]) -> set[str]:
         return await self.safety.blocked_among(user_id, others)

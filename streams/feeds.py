@@ -32,6 +32,7 @@ from sinks.feeds import (
     shown_in_feed_of,
 )
 from sinks.graph import GraphReader, GraphWriter, Pair
+from sinks.partition_cache import FOLLOWING, PartitionCache
 from sinks.safety import SafetyReader
 from streams.engine.records import Record, Reject, accepted
 from streams.graph import follow_change
@@ -68,6 +69,7 @@ class FeedProcessor:
         self._posts = posts
         self._cache = cache
         self._redis = redis
+        self._following_copies = PartitionCache(redis, FOLLOWING)
         self._celebrities_known = False
 
     async def process(self, batch: list[Record], reject: Reject) -> None:
@@ -78,6 +80,7 @@ class FeedProcessor:
         changes = accepted((r for r in batch if r.topic == "follow-changed"), lambda r: follow_change(r.value),
                            reject)
         pairs = await self._graph.apply(changes)
+        await self._following_copies.invalidate(c.follower_id for c in changes)  # the API reads follows from them
         effects, follower_counts, writes = await self._decide_posts([r for r in batch if r.topic != "follow-changed"])
         pushed = self._pushed(effects, follower_counts)
         page = self._settings.fanout_page_size

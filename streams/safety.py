@@ -23,6 +23,7 @@ from producers.publisher import Publisher
 from sinks import offsets
 from sinks.feeds import FeedCache, FeedPosts, shown_in_feed_of
 from sinks.graph import GraphReader
+from sinks.partition_cache import RELATIONS, PartitionCache
 from sinks.safety import SafetyReader, SafetyWriter
 from streams.engine.records import Record, Reject, accepted
 
@@ -41,11 +42,15 @@ class SafetyProcessor:
         self._feeds = feeds
         self._publisher = publisher
         self._redis = redis
+        self._relation_copies = PartitionCache(redis, RELATIONS)
         self._publish_timeout_s = publish_timeout_s
 
     async def process(self, batch: list[Record], reject: Reject) -> None:
         changes = accepted(batch, lambda r: (r, safety_change(_KINDS[r.topic], r.value)), reject)
         await self._writer.apply(change for _, change in changes)
+        # both sides' rows changed: their Redis copies go (the API reads blocks from them)
+        await self._relation_copies.invalidate(
+            user for _, c in changes if c.target_kind == "user" for user in (c.actor_id, c.target_id))
         await self._end_follows(changes, reject)
         if self._feeds is not None:
             await self._feeds.settle([change for _, change in changes])

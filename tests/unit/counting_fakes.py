@@ -24,6 +24,7 @@ class Result:
     def __init__(self, rows: list[Any]) -> None:
         self.current_rows = rows
         self.paging_state = None
+        self.has_more_pages = False
 
     def __iter__(self) -> Any:
         return iter(self.current_rows)
@@ -93,6 +94,14 @@ class CountingSession:
         if "FROM following WHERE follower_id = ? AND followee_id IN ?" in query:
             follower, candidates = params
             return [SimpleNamespace(followee_id=f) for f in candidates if (follower, f) in d.follows]
+        if "FROM following WHERE follower_id = ? LIMIT ?" in query:
+            follower, most = params
+            return [SimpleNamespace(followee_id=f) for u, f in sorted(d.follows) if u == follower][:most]
+        if "FROM user_relations WHERE user_id = ? LIMIT ?" in query:
+            user, most = params
+            others = sorted({o for pair in d.blocks if user in pair for o in pair if o != user})
+            return [SimpleNamespace(other_id=o, i_block=(user, o) in d.blocks, blocks_me=(o, user) in d.blocks,
+                                    i_mute=False, mutes_me=False) for o in others][:most]
         if "FROM user_relations WHERE user_id = ? AND other_id IN ?" in query:
             user, others = params
             return [SimpleNamespace(other_id=o, i_block=(user, o) in d.blocks, blocks_me=(o, user) in d.blocks,
@@ -115,6 +124,29 @@ class CountingRedis:
 
     def pipeline(self, transaction: bool = True) -> Pipeline:
         return Pipeline(self)
+
+    def register_script(self, script: str) -> Any:
+        """The partition copies' scripts (:mod:`sinks.partition_cache`): fill and invalidate."""
+        async def call(keys: list[str], args: list[Any], client: Any = None) -> Any:
+            if client is not None:
+                return client.script(script, keys, args)
+            self.round_trips += 1
+            return self._script(script, keys, args)
+        return call
+
+    def _script(self, script: str, keys: list[str], args: list[Any]) -> int:
+        copy, version = keys
+        if "INCR" in script:
+            self.strings[version] = str(int(self.strings.get(version, "0")) + 1)
+            return int(self.hashes.pop(copy, None) is not None)
+        if self.strings.get(version, "") != args[0]:
+            return 0
+        pairs = args[2:]
+        self.hashes[copy] = {str(pairs[i]): str(pairs[i + 1]) for i in range(0, len(pairs), 2)}
+        return 1
+
+    def _get(self, key: str) -> str | None:
+        return self.strings.get(key)
 
     def run(self, name: str, *args: Any, **kwargs: Any) -> Any:
         return getattr(self, "_" + name)(*args, **kwargs)
