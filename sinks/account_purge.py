@@ -28,7 +28,7 @@ from sinks import keys, s3
 from sinks.avatars import AvatarDirectory
 from sinks.cassandra import Gated, pages
 from sinks.credentials import CredentialStore
-from sinks.partition_cache import FOLLOWING, RELATIONS, PartitionCache
+from sinks.partition_cache import FOLLOWING, LIKES, RELATIONS, PartitionCache
 from sinks.upload_sweeper import image_id_of
 
 _MAX_IN_FLIGHT = 32
@@ -151,6 +151,7 @@ class AccountPurge:
             pipe.zrem(keys.presence_live(), user_id)
             await pipe.execute()
         await PartitionCache(self._redis, RELATIONS).invalidate([user_id, *others])
+        await PartitionCache(self._redis, LIKES).invalidate([user_id])
         await PartitionCache(self._redis, FOLLOWING).invalidate([user_id])
 
     async def photos_gone(self, user_id: str) -> list[str]:

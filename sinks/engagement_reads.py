@@ -18,7 +18,8 @@ from typing import Any
 from cassandra.cluster import Session
 
 from sinks import cache_aside, keys
-from sinks.cassandra import execute
+from sinks.cassandra import execute, rows_if_few
+from sinks.partition_cache import LIKES, PartitionCache
 
 #: posts per multi-partition query (a feed page is at most 100)
 IN_CHUNK = 100
@@ -40,6 +41,8 @@ class EngagementReads:
             "PER PARTITION LIMIT 1")
         self._q_liked = session.prepare(
             "SELECT post_id, liked FROM post_engagement WHERE post_id IN ? AND kind = 'l' AND key = ?")
+        self._q_likes_of = session.prepare("SELECT post_id FROM likes_by_user WHERE user_id = ? LIMIT ?")
+        self._liked_copies = PartitionCache(redis, LIKES)
 
     async def counts(self, post_ids: list[str]) -> dict[str, Counts]:
         """Like and comment counts of every post in ``post_ids`` (0 only for a post nobody engaged with)."""
@@ -85,8 +88,20 @@ class EngagementReads:
             await pipe.execute()
 
     async def liked_by(self, user_id: str, post_ids: list[str]) -> set[str]:
-        """Which of ``post_ids`` ``user_id`` likes now: one query (per 100 posts) over the membership rows."""
+        """Which of ``post_ids`` ``user_id`` likes now: from the Redis copy of the user's ``likes_by_user``
+        partition (:mod:`sinks.partition_cache`, kept by the popularity processor), else one query (per 100
+        posts) over the posts' membership rows."""
         wanted = list(dict.fromkeys(post_ids))
+        if not wanted:
+            return set()
+
+        async def whole() -> dict[str, str] | None:
+            rows = await rows_if_few(self._session, self._q_likes_of, (user_id,))
+            return None if rows is None else {row.post_id: "1" for row in rows}
+
+        copied = await self._liked_copies.rows_of(user_id, wanted, whole)
+        if copied is not None:
+            return set(copied)
         liked: set[str] = set()
         for start in range(0, len(wanted), IN_CHUNK):
             rows = await execute(self._session, self._q_liked, (wanted[start:start + IN_CHUNK], user_id))

@@ -144,18 +144,14 @@ class GraphReader:
         return {row.followee_id for rows in results for row in rows.current_rows}
 
     async def _followed_copied(self, follower_id: str, wanted: set[str]) -> set[str] | None:
-        """The answer from the user's Redis copy, copying the partition on a miss; None when the copy cannot
-        answer (too many follows to copy, or Redis down)."""
+        """The answer from the user's Redis copy (None when it cannot answer)."""
+        async def whole() -> dict[str, str] | None:
+            rows = await rows_if_few(self._session, self._q_following_few, (follower_id,))
+            return None if rows is None else {row.followee_id: "1" for row in rows}
+
         assert self._copies is not None
-        seen = await self._copies.lookup(follower_id, wanted)
-        if seen.rows is not None:
-            return set(seen.rows)
-        if seen.version is None:
-            return None
-        rows = await rows_if_few(self._session, self._q_following_few, (follower_id,))
-        followed = None if rows is None else {row.followee_id for row in rows}
-        await self._copies.fill(follower_id, seen.version, None if followed is None else dict.fromkeys(followed, "1"))
-        return None if followed is None else followed & wanted
+        found = await self._copies.rows_of(follower_id, wanted, whole)
+        return None if found is None else set(found)
 
     async def following(self, follower_id: str) -> list[str]:
         """Everyone ``follower_id`` follows (paged reads)."""

@@ -24,7 +24,7 @@ fill's window.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +33,7 @@ from sinks import cache_aside, keys, redis_scripts
 #: the kinds of partition copied, each dropped by the processor that writes its table
 FOLLOWING = "following"  # ``following`` (the feeds processor applies follow-changed)
 RELATIONS = "relations"  # ``user_relations`` (the safety processor; account purge)
+LIKES = "likes"  # ``likes_by_user`` (the popularity processor, which edits copies in place; account purge)
 
 #: the copy's own field: "ok" (the copy holds every row) or "many" (too many rows to copy)
 _STATE = "\x00state"
@@ -57,6 +58,19 @@ return redis.call('DEL', KEYS[1])
 """
 
 
+#: KEYS[1] copy, KEYS[2] version; ARGV[1] the version's ttl, ARGV[2..] member/value pairs ('' removes the member)
+_APPLY = """
+redis.call('INCR', KEYS[2])
+redis.call('EXPIRE', KEYS[2], ARGV[1])
+if redis.call('HGET', KEYS[1], '\\0state') ~= 'ok' then return 0 end
+for i = 2, #ARGV, 2 do
+  if ARGV[i + 1] == '' then redis.call('HDEL', KEYS[1], ARGV[i])
+  else redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+end
+return 1
+"""
+
+
 @dataclass(frozen=True)
 class Lookup:
     """What Redis held for one user: ``rows`` (the asked rows that exist: member → value) when the copy is
@@ -74,6 +88,7 @@ class PartitionCache:
         self._name = name
         self._fill = redis.register_script(_FILL)
         self._invalidate = redis.register_script(_INVALIDATE)
+        self._apply = redis.register_script(_APPLY)
 
     async def lookup(self, user_id: str, members: Iterable[str]) -> Lookup:
         """The rows of ``members`` in the user's copy, and its version, in one round trip."""
@@ -91,6 +106,21 @@ class PartitionCache:
         if state == _TOO_MANY:
             return Lookup(None, None)
         return Lookup(None, version or "")
+
+    async def rows_of(self, user_id: str, members: Iterable[str],
+                      read_whole: Callable[[], Awaitable[dict[str, str] | None]]) -> dict[str, str] | None:
+        """The rows of ``members`` (member → value, absent members have no row) from the copy; on a miss from
+        ``read_whole`` (the whole partition from Cassandra, None when too large), copied for the next read.
+        None when the copy cannot answer (too many rows, or Redis down): the caller asks Cassandra itself."""
+        asked = set(members)
+        seen = await self.lookup(user_id, asked)
+        if seen.rows is not None:
+            return seen.rows
+        if seen.version is None:
+            return None
+        whole = await read_whole()
+        await self.fill(user_id, seen.version, whole)
+        return None if whole is None else {m: v for m, v in whole.items() if m in asked}
 
     async def fill(self, user_id: str, version: str, rows: dict[str, str] | None) -> bool:
         """Store the whole partition (``rows``; None: too many to copy) unless a writer changed it since the
@@ -119,4 +149,18 @@ class PartitionCache:
                 await self._invalidate(keys=[keys.partition_copy(self._name, user_id),
                                              keys.partition_version(self._name, user_id)],
                                        args=[keys.PARTITION_VERSION_TTL_S], client=pipe)
+            await redis_scripts.execute(pipe)
+
+    async def apply(self, changes: dict[str, dict[str, str | None]]) -> None:
+        """After a durable write of these rows (user → member → value, None for a row gone): bump each user's
+        version and edit their copy in place when it is whole, so a reader's copy survives their own writes
+        (a like, then the next page). Raises when Redis is down, like :meth:`invalidate`."""
+        if not changes:
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for user_id, rows in sorted(changes.items()):
+                pairs = [v for member, value in rows.items() for v in (member, value or "")]
+                await self._apply(keys=[keys.partition_copy(self._name, user_id),
+                                        keys.partition_version(self._name, user_id)],
+                                  args=[keys.PARTITION_VERSION_TTL_S, *pairs], client=pipe)
             await redis_scripts.execute(pipe)

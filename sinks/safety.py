@@ -100,19 +100,14 @@ class SafetyReader:
         return {row.other_id: _relation(row) for rows in results for row in rows.current_rows}
 
     async def _relations_copied(self, user_id: str, wanted: set[str]) -> dict[str, Relation] | None:
-        """The answer from the user's Redis copy, copying the partition on a miss; None when the copy cannot
-        answer (too many relations to copy, or Redis down)."""
+        """The answer from the user's Redis copy (None when it cannot answer)."""
+        async def whole() -> dict[str, str] | None:
+            rows = await rows_if_few(self._session, self._q_all_relations, (user_id,))
+            return None if rows is None else {row.other_id: _encoded(_relation(row)) for row in rows}
+
         assert self._copies is not None
-        seen = await self._copies.lookup(user_id, wanted)
-        if seen.rows is not None:
-            return {other: _decoded(flags) for other, flags in seen.rows.items()}
-        if seen.version is None:
-            return None
-        rows = await rows_if_few(self._session, self._q_all_relations, (user_id,))
-        every = None if rows is None else {row.other_id: _relation(row) for row in rows}
-        await self._copies.fill(user_id, seen.version,
-                                None if every is None else {o: _encoded(r) for o, r in every.items()})
-        return None if every is None else {o: r for o, r in every.items() if o in wanted}
+        found = await self._copies.rows_of(user_id, wanted, whole)
+        return None if found is None else {other: _decoded(flags) for other, flags in found.items()}
 
     async def blocked_among(self, user_id: str, others: Iterable[str]) -> set[str]:
         """Which of ``others`` ``user_id`` blocked or is blocked by."""

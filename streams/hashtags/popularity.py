@@ -14,6 +14,7 @@ from photostream.settings import Settings
 from sinks.engagement import EngagementStore
 from sinks.hashtags.settle import RankSettler
 from sinks.hashtags.views import HashtagViews
+from sinks.partition_cache import PartitionCache
 from streams.engine.records import Record, Reject
 
 
@@ -21,8 +22,11 @@ class PopularityUpdater:
     name: str = "popularity"
     topics: tuple[str, ...] = ("like-changed", "comment-added")
 
-    def __init__(self, settings: Settings, store: EngagementStore, views: HashtagViews, settler: RankSettler) -> None:
+    def __init__(self, settings: Settings, store: EngagementStore, views: HashtagViews, settler: RankSettler,
+                 liked_copies: PartitionCache) -> None:
         self._store = store
+        #: the API's Redis copies of who likes what ("liked by me" on every feed item), edited after each save
+        self._liked_copies = liked_copies
         self.flush_interval_s = float(settings.hashtag_window_s)
         self._views = views
         self._settler = settler
@@ -41,6 +45,11 @@ class PopularityUpdater:
             for record in by_post[state.post_id]:
                 state.apply(record.topic, record.value)
         await self._store.save(states)
+        liked: dict[str, dict[str, str | None]] = defaultdict(dict)
+        for state in states:
+            for user, likes in state.likes.items():
+                liked[user][state.post_id] = "1" if likes else None
+        await self._liked_copies.apply(liked)
         counts = {s.post_id: (s.like_count, s.comment_count) for s in states}
         await self._views.write_engagement(counts)
         ranking: dict[str, dict[str, float | None]] = defaultdict(dict)

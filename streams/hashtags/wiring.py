@@ -14,6 +14,7 @@ from sinks.hashtags.derived import TagDeriver
 from sinks.hashtags.settle import RankSettler
 from sinks.hashtags.state import HashtagStateStore
 from sinks.hashtags.views import HashtagViews
+from sinks.partition_cache import LIKES, PartitionCache
 from streams.hashtags.counter import HashtagCounter
 from streams.hashtags.popularity import PopularityUpdater
 
@@ -25,4 +26,4 @@ def counter_and_popularity(settings: Settings, session: Session, redis: Any) -> 
     weights = score_weights(settings)
     settler = RankSettler(engagement, views, TagDeriver(state, engagement, weights, settings.hashtag_top_n), weights)
     return (HashtagCounter(settings, state, engagement, views, settler),
-            PopularityUpdater(settings, engagement, views, settler))
+            PopularityUpdater(settings, engagement, views, settler, PartitionCache(redis, LIKES)))

@@ -50,6 +50,24 @@ async def test_a_fill_that_raced_a_write_is_refused(settings: Settings) -> None:
         await redis.aclose()
 
 
+async def test_a_write_edits_a_whole_copy_in_place_and_fences_fills(settings: Settings) -> None:
+    """``apply``: a like then the next page keeps the copy (edited, not dropped); a fill that raced it is refused."""
+    redis = async_client(settings)
+    copies, user, cold = PartitionCache(redis, NAME), new_id(), new_id()
+    try:
+        seen = await copies.lookup(user, ["a"])
+        assert await copies.fill(user, seen.version or "", {"a": "1", "b": "1"})
+        racing = await copies.lookup(cold, ["a"])  # another user's copy is being filled meanwhile
+        await copies.apply({user: {"b": None, "c": "1"}, cold: {"a": "1"}})
+        assert (await copies.lookup(user, ["a", "b", "c"])).rows == {"a": "1", "c": "1"}
+        assert not await copies.fill(cold, racing.version or "", {})  # read before the write: refused
+        assert not await redis.exists(keys.partition_copy(NAME, cold))  # no copy is created by a write
+    finally:
+        await redis.delete(*(keys.partition_copy(NAME, u) for u in (user, cold)),
+                           *(keys.partition_version(NAME, u) for u in (user, cold)))
+        await redis.aclose()
+
+
 async def test_a_partition_too_large_is_marked_and_never_answers(settings: Settings) -> None:
     redis = async_client(settings)
     copies, user = PartitionCache(redis, NAME), new_id()

@@ -14,6 +14,9 @@ from photostream.settings import Settings
 from producers import events
 from producers.ids import new_id
 from producers.publisher import Publisher
+from sinks import keys
+from sinks.partition_cache import LIKES
+from sinks.redis_client import sync_client
 from tests.integration.conftest import Process, auth
 from tests.integration.waiting import wait_for
 
@@ -108,6 +111,33 @@ def test_a_post_reads_hydrated_with_its_real_counts(client: httpx.Client, settin
     assert item["author"]["username"].startswith("ada") and isinstance(item["created_at"], int)
     assert get(client, settings, f"/posts/{post_id}", fans[2]).json()["liked_by_me"] is False  # unliked
     assert get(client, settings, f"/posts/{post_id}", None).json()["liked_by_me"] is False
+
+
+def test_liked_by_me_follows_a_readers_likes_after_their_copy_is_warm(
+    client: httpx.Client, settings: Settings, publisher: Publisher, worker: Process
+) -> None:
+    """The reader's Redis copy of their likes (sinks.partition_cache) is read before they like: the popularity
+    processor must edit it, or the heart would stay empty for the copy's lifetime."""
+    author, fan = new_id(), new_id()
+    created = events.post_created(author_id=author, caption="heart", image_ids=[new_id()])
+    post_id = created.value["post_id"]
+    readable(client, settings, f"/posts/{post_id}", None, token(settings, publisher.publish(created)))
+
+    def liked() -> bool:
+        return bool(get(client, settings, f"/posts/{post_id}", fan).json()["liked_by_me"])
+
+    assert liked() is False  # copies the fan's (empty) likes
+    assert copied_likes(settings, fan) == {}
+    for method, expected in (("POST", True), ("DELETE", False), ("POST", True)):
+        assert client.request(method, f"/posts/{post_id}/like", headers=auth(settings, fan)).status_code == 202
+        wait_for(liked, lambda seen, want=expected: seen is want, 240, f"liked_by_me to read {expected}")
+    assert copied_likes(settings, fan) == {post_id: "1"}  # edited in place, never dropped
+
+
+def copied_likes(settings: Settings, user: str) -> dict[str, str]:
+    held = sync_client(settings).hgetall(keys.partition_copy(LIKES, user))
+    assert held.pop("\x00state") == "ok"
+    return dict(held)
 
 
 def test_the_profile_grid_pages_newest_first_without_gaps_or_duplicates_while_posts_arrive(

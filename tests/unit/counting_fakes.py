@@ -94,6 +94,9 @@ class CountingSession:
         if "FROM following WHERE follower_id = ? AND followee_id IN ?" in query:
             follower, candidates = params
             return [SimpleNamespace(followee_id=f) for f in candidates if (follower, f) in d.follows]
+        if "FROM likes_by_user WHERE user_id = ? LIMIT ?" in query:
+            user, most = params
+            return [SimpleNamespace(post_id=p) for p, u in sorted(d.likes) if u == user][:most]
         if "FROM following WHERE follower_id = ? LIMIT ?" in query:
             follower, most = params
             return [SimpleNamespace(followee_id=f) for u, f in sorted(d.follows) if u == follower][:most]
@@ -138,7 +141,18 @@ class CountingRedis:
         copy, version = keys
         if "INCR" in script:
             self.strings[version] = str(int(self.strings.get(version, "0")) + 1)
-            return int(self.hashes.pop(copy, None) is not None)
+            if "HDEL" not in script:  # invalidate: drop the copy
+                return int(self.hashes.pop(copy, None) is not None)
+            held = self.hashes.get(copy)  # apply: edit a whole copy in place
+            if held is None or held.get("\x00state") != "ok":
+                return 0
+            pairs = args[1:]
+            for member, value in zip(pairs[::2], pairs[1::2], strict=True):
+                if value == "":
+                    held.pop(str(member), None)
+                else:
+                    held[str(member)] = str(value)
+            return 1
         if self.strings.get(version, "") != args[0]:
             return 0
         pairs = args[2:]
