@@ -86,16 +86,26 @@ async def photo_tags(resources: Any, viewer: str | None, posts: list[dict[str, A
     return by_photo
 
 
-async def _visible(resources: Any, viewer: str | None, posts: list[dict[str, Any]],
-                   hide_muted: bool) -> list[dict[str, Any] | None]:
-    """The visibility check; with ``hide_muted``, also leaves out the authors the viewer muted — from the same
-    relations read the block check uses (one query for both questions)."""
+async def _private(resources: Any, profiles: dict[str, dict[str, Any]]) -> set[str]:
+    """Which of these authors are private, from the profiles the page read anyway (no second read of the same
+    hashes); an author whose cached profile predates the flag is asked the durable way."""
+    unknown = [a for a, p in profiles.items() if p.get("is_private") is None]
+    asked = await resources.graph.private_among(unknown) if unknown else set()
+    return {a for a, p in profiles.items() if p.get("is_private")} | asked
+
+
+async def _visible(resources: Any, viewer: str | None, posts: list[dict[str, Any]], hide_muted: bool,
+                   profiles_read: asyncio.Future[dict[str, dict[str, Any]]]) -> list[dict[str, Any] | None]:
+    """The visibility check, the authors' privacy taken from their profiles (``profiles_read``, read
+    concurrently); with ``hide_muted``, also leaves out the authors the viewer muted — from the same relations
+    read the block check uses (one read for both questions)."""
     authors = {p["author_id"] for p in posts} - {viewer}
     if not hide_muted or viewer is None or not authors:
-        return await visible_posts(resources.graph, viewer, posts)
-    relations = await resources.safety.relations(viewer, authors)
+        private = await _private(resources, await profiles_read)
+        return await visible_posts(resources.graph, viewer, posts, private=private)
+    relations, profiles = await asyncio.gather(resources.safety.relations(viewer, authors), profiles_read)
     muted = {a for a, r in relations.items() if r.i_mute}
-    visible = await visible_posts(resources.graph, viewer, posts,
+    visible = await visible_posts(resources.graph, viewer, posts, private=await _private(resources, profiles),
                                   blocked={a for a, r in relations.items() if blocked_either_way(r)})
     return [p if p is not None and p["author_id"] not in muted else None for p in visible]
 
@@ -106,9 +116,11 @@ async def hydrate_posts(resources: Any, viewer: str | None, post_ids: list[str],
     (and, with ``hide_muted``, posts by accounts the viewer muted)."""
     posts = [p for p in await read_posts_cached(resources.session, resources.redis, post_ids) if p is not None]
     ids = [p["post_id"] for p in posts]
+    profiles_read = asyncio.ensure_future(
+        read_profiles(resources.session, resources.redis, [p["author_id"] for p in posts]))
     visible, profiles, counts, liked, blurhashes, tags = await asyncio.gather(
-        _visible(resources, viewer, posts, hide_muted),
-        read_profiles(resources.session, resources.redis, [p["author_id"] for p in posts]),
+        _visible(resources, viewer, posts, hide_muted, profiles_read),
+        profiles_read,
         resources.engagement.counts(ids),
         resources.engagement.liked_by(viewer, ids) if viewer is not None else _nothing_liked(),
         resources.derivatives.blurhashes([i for p in posts for i in p["image_ids"]]) if posts else _no_blurhashes(),

@@ -42,10 +42,11 @@ async def _given(found: set[str]) -> set[str]:
 
 
 async def visible_posts(graph: Audience, viewer: str | None, posts: Sequence[Post | None],
-                        blocked: set[str] | None = None) -> list[Post | None]:
+                        blocked: set[str] | None = None, private: set[str] | None = None) -> list[Post | None]:
     """``posts`` in order, with each one the viewer may not see replaced by None (as if it did not exist).
 
-    ``blocked``: who among the authors stands in a block with the viewer, when the caller already read it."""
+    ``blocked``: who among the authors stands in a block with the viewer, when the caller already read it;
+    ``private``: which of the authors are private accounts, when the caller already read their profiles."""
     # every author but the viewer, of posts that are not author-only: whether they are private matters, and
     # (for a signed-in viewer) whether a block stands between them — asked together. Whether the viewer
     # follows them matters only for followers-only posts and private accounts: asked with the others when the
@@ -54,21 +55,23 @@ async def visible_posts(graph: Audience, viewer: str | None, posts: Sequence[Pos
     others = {p["author_id"] for p in posts
               if p is not None and p["author_id"] != viewer and visibility_of(p) != "private"}
     followers_only = {p["author_id"] for p in posts if p is not None and visibility_of(p) == "followers"} & others
-    private: set[str] = set()
+    locked: set[str] = set()  # private accounts
     followed: set[str] = set()
     standing: set[str] = set()  # blocked either way
+    privacy = _given(private & others) if private is not None else graph.private_among(others) if others \
+        else _none()
     if viewer is None or not others:
-        private = await graph.private_among(others) if others else set()
+        locked = await privacy
     else:
-        private, followed, standing = await asyncio.gather(
-            graph.private_among(others),
+        locked, followed, standing = await asyncio.gather(
+            privacy,
             graph.followed_among(viewer, others) if followers_only else _none(),
             _given(blocked) if blocked is not None else graph.blocked_among(viewer, others),
         )
-        if private and not followers_only:
-            followed = await graph.followed_among(viewer, private)
+        if locked and not followers_only:
+            followed = await graph.followed_among(viewer, locked)
     return [p if p is not None and may_see(viewer, p["author_id"], visibility_of(p), p["author_id"] in followed,
-                                           p["author_id"] in private, p["author_id"] in standing)
+                                           p["author_id"] in locked, p["author_id"] in standing)
             else None for p in posts]
 
 

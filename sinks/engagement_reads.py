@@ -20,6 +20,7 @@ from cassandra.cluster import Session
 from sinks import cache_aside, keys
 from sinks.cassandra import execute, rows_if_few
 from sinks.partition_cache import LIKES, PartitionCache
+from sinks.redis_bulk import hmget_many
 
 #: posts per multi-partition query (a feed page is at most 100)
 IN_CHUNK = 100
@@ -50,10 +51,7 @@ class EngagementReads:
         if not wanted:
             return {}
         try:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for post_id in wanted:
-                    pipe.hmget(keys.post_engagement(post_id), *_FIELDS)
-                cached = await pipe.execute()
+            cached = await hmget_many(self._redis, [keys.post_engagement(p) for p in wanted], _FIELDS)
         except cache_aside.REDIS_DOWN as exc:  # Redis down: every count from Cassandra, no fill
             cache_aside.missed("engagement", exc)
             return await self._durable_counts(wanted)

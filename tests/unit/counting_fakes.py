@@ -14,6 +14,8 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
+from sinks import redis_bulk
+
 
 @dataclass
 class Prepared:
@@ -158,6 +160,15 @@ class CountingRedis:
         pairs = args[2:]
         self.hashes[copy] = {str(pairs[i]): str(pairs[i + 1]) for i in range(0, len(pairs), 2)}
         return 1
+
+    async def evalsha(self, sha: str, numkeys: int, *keys_and_args: Any) -> list[Any]:
+        """The bulk hash reads of :mod:`sinks.redis_bulk` (one round trip each)."""
+        self.round_trips += 1
+        keys, args = keys_and_args[:numkeys], keys_and_args[numkeys:]
+        if sha == redis_bulk._SHA[redis_bulk.HGETALL_MANY]:
+            return [[v for pair in self._hgetall(k).items() for v in pair] for k in keys]
+        assert sha == redis_bulk._SHA[redis_bulk.HMGET_MANY], sha
+        return [self._hmget(k, *args) for k in keys]
 
     def _get(self, key: str) -> str | None:
         return self.strings.get(key)

@@ -73,11 +73,11 @@ async def test_a_page_of_20_costs_the_same_round_trips_as_a_page_of_1() -> None:
         assert len(cold) == len(warm) == n and cold == warm
         costs[n] = [cold_cost, warm_cost]
     assert costs[1] == costs[20]
-    # cold: posts MGET + fill, profiles pipeline + fill, counts pipeline + fill, authors' privacy, the viewer's
-    #       follows, relations and likes copies + their fills (Redis); posts, profiles, counts, privacy, the
-    #       viewer's follows, relations and likes partitions, blurhashes, people tags (Cassandra).
+    # cold: posts MGET + fill, profiles pipeline + fill, counts pipeline + fill, the viewer's follows,
+    #       relations and likes copies + their fills (Redis); posts, profiles (the authors' privacy with them),
+    #       counts, the viewer's follows, relations and likes partitions, blurhashes, people tags (Cassandra).
     #       Warm: people tags only (blurhashes found absent are not asked again at once).
-    assert costs[20] == [(13, 9), (7, 1)]
+    assert costs[20] == [(12, 8), (6, 1)]
 
 
 async def test_an_anonymous_page_reads_no_likes_and_no_follows() -> None:
@@ -89,7 +89,7 @@ async def test_an_anonymous_page_reads_no_likes_and_no_follows() -> None:
     items = await hydrate_posts(resources, None, ids)
     assert [i["post_id"] for i in items] == public
     assert not any(i["liked_by_me"] for i in items)
-    assert resources.trips() == (4, 1)  # posts, profiles, counts, authors' privacy: all cached; people tags
+    assert resources.trips() == (3, 1)  # posts, profiles (privacy with them), counts: all cached; people tags
 
 
 async def test_items_keep_the_given_order_and_skip_posts_gone_or_hidden() -> None:
@@ -228,3 +228,22 @@ async def test_a_placeholder_not_derived_yet_is_asked_again_only_after_the_memo(
     assert session.round_trips == asked + 1
     assert await derivatives.blurhashes(["img"]) == {"img": "LEHV6nWB2yk8pyo0adR*.7kCMdnj"}  # known for good
     assert session.round_trips == asked + 1
+
+
+async def test_privacy_comes_with_the_profiles_and_an_old_cached_profile_asks_cassandra() -> None:
+    """The authors' privacy is taken from the profiles the page reads anyway; a cached profile written before
+    the flag existed says nothing about it, so that author's privacy is read the durable way, never assumed."""
+    data = Data()
+    data.posts["p1"] = post_row("locked", "public")
+    data.posts["p2"] = post_row("open", "public")
+    data.users["locked"] = user_row("locked", is_private=True)
+    data.users["open"] = user_row("open")
+    resources = Resources.over(data)
+    assert [i["post_id"] for i in await hydrate_posts(resources, VIEWER, ["p1", "p2"])] == ["p2"]
+    old_hash = resources.redis.hashes[keys.user_profile("locked")]
+    del old_hash["is_private"]
+    resources.session.statements.clear()
+    assert [i["post_id"] for i in await hydrate_posts(resources, VIEWER, ["p1", "p2"])] == ["p2"]
+    assert sum("is_private FROM users" in s for s in resources.session.statements) == 1
+    data.follows.add((VIEWER, "locked"))  # a follower sees the private account's posts
+    assert [i["post_id"] for i in await hydrate_posts(Resources.over(data), VIEWER, ["p1", "p2"])] == ["p1", "p2"]

@@ -1,0 +1,60 @@
+"""Many hashes read in one Redis command: a page's profiles, a page's engagement counts.
+
+Why: redis-py spends ~13 µs of client CPU per command in a pipeline on top of ~125 µs per pipeline (measured
+on this stack: 20 HMGETs in a pipeline 373 µs, one command 136 µs). A feed page read 20 profile hashes and 20
+count hashes, two pipelines of 20: one script call each reads the same hashes server-side for one command's
+client cost. On Redis Cluster a script may touch one hash slot only, so there the same reads go as a pipeline
+of single-key commands (the answers are the same).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import NoScriptError
+
+#: KEYS the hashes -> one flat field/value list per hash (empty for a missing one)
+HGETALL_MANY = "local out = {} for i, key in ipairs(KEYS) do out[i] = redis.call('HGETALL', key) end return out"
+#: KEYS the hashes, ARGV the fields -> one list of values per hash (nil for a missing field)
+HMGET_MANY = ("local out = {} for i, key in ipairs(KEYS) do out[i] = redis.call('HMGET', key, unpack(ARGV)) end "
+              "return out")
+_SHA = {script: hashlib.sha1(script.encode()).hexdigest() for script in (HGETALL_MANY, HMGET_MANY)}
+
+
+def _is_cluster(redis: Any) -> bool:
+    return isinstance(redis, RedisCluster)
+
+
+async def _run(redis: Any, script: str, keys: list[str], args: tuple[str, ...]) -> list[Any]:
+    """EVALSHA, loading the script on the rare NOSCRIPT (Redis restarted or flushed its script cache)."""
+    try:
+        return list(await redis.evalsha(_SHA[script], len(keys), *keys, *args))
+    except NoScriptError:
+        return list(await redis.eval(script, len(keys), *keys, *args))
+
+
+async def hgetall_many(redis: Any, keys: list[str]) -> list[dict[str, Any]]:
+    """HGETALL of each key, in order ({} for a missing hash)."""
+    if not keys:
+        return []
+    if _is_cluster(redis):
+        async with redis.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.hgetall(key)
+            return list(await pipe.execute())
+    flat = await _run(redis, HGETALL_MANY, keys, ())
+    return [dict(zip(pairs[::2], pairs[1::2], strict=True)) for pairs in flat]
+
+
+async def hmget_many(redis: Any, keys: list[str], fields: tuple[str, ...]) -> list[list[Any]]:
+    """HMGET of ``fields`` from each key, in order (None for a missing field or hash)."""
+    if not keys:
+        return []
+    if _is_cluster(redis):
+        async with redis.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.hmget(key, *fields)
+            return list(await pipe.execute())
+    return [list(values) for values in await _run(redis, HMGET_MANY, keys, fields)]
