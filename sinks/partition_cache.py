@@ -1,10 +1,13 @@
-"""Redis copies of small per-user Cassandra partitions (whom a user follows; their blocks and mutes), fenced so
-a read can never put back a copy that a writer has since changed.
+"""Redis copies of small per-user Cassandra partitions (whom a user follows; their blocks and mutes; what they
+like), fenced so a read can never put back a copy that a writer has since changed.
 
-Why: every home-feed read asked Cassandra which celebrities the reader follows and how the reader relates to
-the page's authors. With every store on the same cores, the four Cassandra reads of a feed page were half of
-its cost (`python -m benchmarks --only feeds`: 229 → 486 pages/s without them); these two are per-user state
-that changes rarely and is read on every page.
+Why: every home-feed page asked Cassandra which celebrities the reader follows, how the reader relates to the
+page's authors, and which of the page's posts the reader likes (a 20-partition IN query). These are per-user
+state, read on every page and written far more rarely. Measured (`python -m benchmarks --only feeds`): with
+those reads and the people-tag read simply skipped, a page went from 229 to 486/s; answered from these copies
+instead, 234/s — the Cassandra cost moved to redis-py's per-round-trip client cost (see
+:mod:`sinks.redis_bulk`), so the gain is in Cassandra's load and the API's latency tail, not yet in its rate.
+Each (version + hash) lookup is one pipeline.
 
 How it stays exact (a cache-aside with a version fence, no TTL guesswork):
 - each cached partition has a version key next to its copy (one hash slot);
@@ -57,12 +60,11 @@ redis.call('EXPIRE', KEYS[2], ARGV[1])
 return redis.call('DEL', KEYS[1])
 """
 
-
 #: KEYS[1] copy, KEYS[2] version; ARGV[1] the version's ttl, ARGV[2..] member/value pairs ('' removes the member)
 _APPLY = """
 redis.call('INCR', KEYS[2])
 redis.call('EXPIRE', KEYS[2], ARGV[1])
-if redis.call('HGET', KEYS[1], '\\0state') ~= 'ok' then return 0 end
+if redis.call('HGET', KEYS[1], '\\0state') ~= 'ok' then return 0 end  -- _STATE, _WHOLE
 for i = 2, #ARGV, 2 do
   if ARGV[i + 1] == '' then redis.call('HDEL', KEYS[1], ARGV[i])
   else redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
@@ -81,7 +83,8 @@ class Lookup:
 
 
 class PartitionCache:
-    """The copies of one kind of partition (``name``: "following", "relations"), keyed by user."""
+    """The copies of one kind of partition (``name``: :data:`FOLLOWING`, :data:`RELATIONS`, :data:`LIKES`),
+    keyed by user."""
 
     def __init__(self, redis: Any, name: str) -> None:
         self._redis = redis
