@@ -30,6 +30,7 @@ from sinks.redis_client import async_client
 from sinks.revocations import RevocationLedger
 from sinks.safety import SafeAudience, SafetyReader
 from sinks.tag_settings import TagSettingsStore
+from sinks.tagged_posts import TaggedPosts
 
 
 @dataclass
@@ -85,7 +86,7 @@ class ApiResources:
                    image_links=ImageLinks.of(settings),
                    public_images=TTLCache(maxsize=100_000, ttl=settings.image_public_ttl_s),
                    derivatives=PhotoDerivatives(session), avatars=AvatarDirectory(session), safety=audience.safety,
-                   photo_tags=PhotoTagReads(session), tag_settings=TagSettingsStore(session),
+                   photo_tags=PhotoTagReads(session, TaggedPosts(redis)), tag_settings=TagSettingsStore(session),
                    revocations=RevocationLedger(session, redis))
 
     async def close(self) -> None:

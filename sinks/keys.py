@@ -137,6 +137,11 @@ def feed_pull_building(author_id: str) -> str:
     return f"{_prefix}feed:pull:{{{author_id}}}:building"
 
 
+def photo_tagged_posts() -> str:
+    """Set of posts that have (or had) people tags, plus a built marker (``sinks.tagged_posts``)."""
+    return _prefix + "photo-tags:posts"
+
+
 def feed_celebrities() -> str:
     """Set of authors with a pull set: the candidates a feed read merges (plus a built marker, see
     ``sinks.feeds.CELEBRITIES_BUILT``)."""

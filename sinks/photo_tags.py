@@ -12,6 +12,7 @@ exist first, then delete them with the purge's time, so a tag written later than
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
@@ -19,8 +20,11 @@ from typing import Any
 from cassandra.cluster import Session
 
 from photostream.domain.photo_tags import PhotoTag, TagChange, write_timestamp_us
+from sinks import cache_aside
 from sinks.cassandra import Gated, execute, execute_grouped, pages
+from sinks.tagged_posts import TaggedPosts
 
+log = logging.getLogger(__name__)
 _IN_CHUNK = 100
 _PAGE = 500
 _TAG_COLUMNS = "post_id, image_id, tagged_id, tagger_id, x, y, pending"
@@ -100,8 +104,13 @@ class PhotoTagWriter:
 
 
 class PhotoTagReads:
-    def __init__(self, session: Session) -> None:
+    """Reads of people tags. With ``tagged`` (the API's readers), a page reads tags only for its posts in the
+    set of tagged posts (:mod:`sinks.tagged_posts`), and rebuilds that set in the background when it is missing."""
+
+    def __init__(self, session: Session, tagged: TaggedPosts | None = None) -> None:
         self._session = session
+        self._tagged = tagged
+        self._rebuilding: asyncio.Task[None] | None = None
         self._of_posts = session.prepare(f"SELECT {_TAG_COLUMNS} FROM photo_tags WHERE post_id IN ?")
         self._of_photo = session.prepare(
             f"SELECT {_TAG_COLUMNS} FROM photo_tags WHERE post_id = ? AND image_id = ?")
@@ -111,8 +120,11 @@ class PhotoTagReads:
                        for t in (APPROVED, PENDING)}
 
     async def of_posts(self, post_ids: Iterable[str]) -> dict[str, list[PhotoTag]]:
-        """Every tag (pending ones included) of each post, one IN query per 100 posts, run concurrently."""
-        wanted = sorted(set(post_ids))
+        """Every tag (pending ones included) of each post, one IN query per 100 posts (of those that may have
+        tags), run concurrently."""
+        wanted = sorted(await self._maybe_tagged(set(post_ids)))
+        if not wanted:
+            return {}
         results = await asyncio.gather(*(execute(self._session, self._of_posts, (wanted[i:i + _IN_CHUNK],))
                                          for i in range(0, len(wanted), _IN_CHUNK)))
         found: dict[str, list[PhotoTag]] = defaultdict(list)
@@ -120,6 +132,33 @@ class PhotoTagReads:
             for tag in _tags(rows.current_rows):
                 found[tag.post_id].append(tag)
         return found
+
+    async def _maybe_tagged(self, post_ids: set[str]) -> set[str]:
+        """The posts that may have tags: those in the tagged set when it is built, else all of them."""
+        if self._tagged is None or not post_ids:
+            return post_ids
+        try:
+            found = await self._tagged.among(post_ids)
+        except cache_aside.REDIS_DOWN as exc:
+            cache_aside.missed("tagged posts", exc)
+            return post_ids
+        if found is None:
+            self._rebuild_soon()
+            return post_ids
+        return found
+
+    def _rebuild_soon(self) -> None:
+        """One background rebuild of the tagged set per process at a time (kept referenced until it ends)."""
+        if self._rebuilding is None or self._rebuilding.done():
+            self._rebuilding = asyncio.create_task(self._rebuild())
+
+    async def _rebuild(self) -> None:
+        assert self._tagged is not None
+        try:
+            count = await self._tagged.rebuild(self._session)
+            log.info("rebuilt the set of tagged posts from durable state (%d posts)", count)
+        except Exception:  # a background repair: the next read tries again
+            log.exception("rebuilding the set of tagged posts failed")
 
     async def of_photo(self, post_id: str, image_id: str) -> list[PhotoTag]:
         """The photo's tags, pending ones included (at most a few dozen: one slice of one partition)."""

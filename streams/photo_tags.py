@@ -20,6 +20,7 @@ from photostream.domain.photo_tags import TagChange, tag_change
 from producers.ids import is_id
 from sinks import offsets
 from sinks.photo_tags import PhotoTagWriter
+from sinks.tagged_posts import TaggedPosts
 from streams.engine.records import Record, Reject
 
 
@@ -32,6 +33,8 @@ class PhotoTagsProcessor:
     def __init__(self, writer: PhotoTagWriter, redis: Any) -> None:
         self._writer = writer
         self._redis = redis
+        #: the API reads tags only for posts in this set: every post written here joins it
+        self._tagged = TaggedPosts(redis)
 
     async def process(self, batch: list[Record], reject: Reject) -> None:
         changes: list[TagChange] = []
@@ -48,6 +51,7 @@ class PhotoTagsProcessor:
             except ValueError as exc:
                 reject(record, exc)
         await self._writer.apply(changes)
+        await self._tagged.add(c.post_id for c in changes)
         await asyncio.gather(*(self._writer.purge_post(p, at) for p, at in deleted_posts.items()),
                              *(self._writer.purge_user(u, at) for u, at in deleted_users.items()))
         await offsets.advance_all(self._redis, self.name, ((r.topic, r.partition, r.offset) for r in batch))

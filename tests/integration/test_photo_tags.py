@@ -24,6 +24,7 @@ from producers.publisher import Publisher
 from sinks import keys
 from sinks.cassandra import connect
 from sinks.redis_client import sync_client
+from sinks.tagged_posts import BUILT
 from tests.integration.conftest import Process, auth
 from tests.integration.kafka_read import read_event
 from tests.integration.photos import upload_photo
@@ -332,3 +333,29 @@ def test_a_deleted_account_takes_its_tags_and_the_tags_on_its_posts_with_it(
     deleted(log, author)
     assert rows(cql, post, staying) == []
     assert photos.tagged(None, staying) == [[]]
+
+
+def test_pages_read_tags_only_for_posts_in_the_tagged_set_which_rebuilds_itself(
+    photos: Photos, log: Log, settings: Settings
+) -> None:
+    """sinks.tagged_posts: with the set gone (a new deployment, or Redis lost it) a page reads every post's tags
+    and the API rebuilds the set from ``photo_tags``; once built, a newly tagged post must join it (the
+    processor adds it), or its tags would never show."""
+    store, key = sync_client(settings), keys.photo_tagged_posts()
+    author, pal = log.user("author"), log.user("pal")
+    before, (first,) = photos.post(author)
+    log.settle()
+    log.accepted(photos.tag(author, before, first, pal))
+    log.settle()
+    store.delete(key)
+    assert photos.tags_seen(None, before) == [[(pal, False)]]  # read from Cassandra; the rebuild starts
+    wait_for(lambda: store.sismember(key, BUILT), bool, 60, "the API to rebuild the tagged set")
+    assert store.sismember(key, before)
+    after, (second,) = photos.post(author)
+    untagged, _ = photos.post(author)
+    log.settle()
+    log.accepted(photos.tag(author, after, second, pal))
+    log.settle()
+    assert store.sismember(key, after) and not store.sismember(key, untagged)
+    assert photos.tags_seen(None, after) == [[(pal, False)]]
+    assert photos.tags_seen(None, untagged) == [[]]
