@@ -1,14 +1,16 @@
 """Hydration: post ids → the items clients show, with every read batched.
 
 A page costs a constant number of round trips, whatever its length: the posts (one Redis MGET, the misses in
-one Cassandra read), then concurrently the visibility check (one graph read), the authors' profiles (one
-Redis pipeline, misses in one Cassandra read), the engagement counts (one Redis pipeline, misses in one
-Cassandra read), "liked by me" (one Cassandra read) and the photos' blurhash placeholders (one Cassandra read,
-``photo_derivatives``) and the people tags (one Cassandra read, ``photo_tags``; then, only if the page has tags,
-the tagged users' profiles and blocks with the viewer, concurrently). ``blurhashes`` and ``photo_tags`` run
+one Cassandra read), then concurrently the authors' profiles (their privacy with them; misses in one Cassandra
+read), the engagement counts (misses in one Cassandra read), the viewer's relations and likes (Redis copies of
+their partitions, :mod:`sinks.partition_cache`), the set of tagged posts (:mod:`sinks.tagged_posts`) — these
+Redis reads go out as one pipeline (``resources.redis_reads``, :mod:`sinks.redis_batching`) — and the photos'
+blurhash placeholders (a process cache, misses in one Cassandra read, ``photo_derivatives``); then the people
+tags of the page's tagged posts only (one Cassandra read, ``photo_tags``; and, only if the page has tags, the
+tagged users' profiles and blocks with the viewer, concurrently). ``blurhashes`` and ``photo_tags`` run
 parallel to ``photos`` (``None`` where a photo has no placeholder yet; a list of tags per photo), so clients that
-know only ``photos`` are unaffected. Every post returned passed
-:func:`api.visibility.visible_posts`; posts that are gone or hidden from the viewer are skipped.
+know only ``photos`` are unaffected. Every post returned passed :func:`api.visibility.visible_posts`; posts
+that are gone or hidden from the viewer are skipped.
 """
 
 from __future__ import annotations
@@ -114,10 +116,11 @@ async def hydrate_posts(resources: Any, viewer: str | None, post_ids: list[str],
                         hide_muted: bool = False) -> list[Item]:
     """The items for ``post_ids``, in that order, skipping posts that are gone or that ``viewer`` may not see
     (and, with ``hide_muted``, posts by accounts the viewer muted)."""
-    posts = [p for p in await read_posts_cached(resources.session, resources.redis, post_ids) if p is not None]
+    posts = [p for p in await read_posts_cached(resources.session, resources.redis, post_ids, resources.redis_reads)
+             if p is not None]
     ids = [p["post_id"] for p in posts]
-    profiles_read = asyncio.ensure_future(
-        read_profiles(resources.session, resources.redis, [p["author_id"] for p in posts]))
+    profiles_read = asyncio.ensure_future(read_profiles(resources.session, resources.redis,
+                                                       [p["author_id"] for p in posts], resources.redis_reads))
     visible, profiles, counts, liked, blurhashes, tags = await asyncio.gather(
         _visible(resources, viewer, posts, hide_muted, profiles_read),
         profiles_read,

@@ -26,6 +26,7 @@ from sinks.images import ImageIndex
 from sinks.photo_derivatives import PhotoDerivatives
 from sinks.photo_tags import PhotoTagReads
 from sinks.post_lists import AuthorPosts
+from sinks.redis_batching import reads_client
 from sinks.redis_client import async_client
 from sinks.revocations import RevocationLedger
 from sinks.safety import SafeAudience, SafetyReader
@@ -68,17 +69,20 @@ class ApiResources:
     tag_settings: TagSettingsStore
     #: logged-out tokens and deleted accounts (durable, checked in Redis on every request)
     revocations: RevocationLedger
+    #: the client a hydrated page's concurrent reads go through, one pipeline per turn (sinks.redis_batching)
+    redis_reads: Any = None
 
     @classmethod
     def open(cls, settings: Settings) -> ApiResources:
         """Connect once; prepared statements are prepared here, not per request."""
         cluster, session = connect(settings)
         redis = async_client(settings)
-        audience = SafeAudience(session, redis)
+        reads = reads_client(redis, settings.redis_cluster)  # a page's concurrent reads share one pipeline
+        audience = SafeAudience(session, redis, reads)
         return cls(Publisher(settings), redis, cluster, session, s3.client(settings), HashtagReads(session, redis),
                    audience, ImageIndex(session),
                    SharedAnswers(settings.hashtag_response_cache_s),
-                   engagement=EngagementReads(session, redis), comments=CommentReads(session),
+                   engagement=EngagementReads(session, redis, reads), comments=CommentReads(session),
                    author_posts=AuthorPosts(session), follow_lists=FollowLists(session),
                    feeds=FeedReader(audience, FeedPosts(session),
                                     FeedCache.for_settings(redis, settings), settings.feed_cap, audience.safety),
@@ -86,8 +90,8 @@ class ApiResources:
                    image_links=ImageLinks.of(settings),
                    public_images=TTLCache(maxsize=100_000, ttl=settings.image_public_ttl_s),
                    derivatives=PhotoDerivatives(session), avatars=AvatarDirectory(session), safety=audience.safety,
-                   photo_tags=PhotoTagReads(session, TaggedPosts(redis)), tag_settings=TagSettingsStore(session),
-                   revocations=RevocationLedger(session, redis))
+                   photo_tags=PhotoTagReads(session, TaggedPosts(redis, reads)), tag_settings=TagSettingsStore(session),
+                   revocations=RevocationLedger(session, redis, reads), redis_reads=reads)
 
     async def close(self) -> None:
         self.publisher.close()

@@ -51,9 +51,15 @@ def _notifications(settings: Settings, repair: bool) -> Coroutine[Any, Any, Rebu
     return rebuild_notifications(settings, repair)
 
 
+def _photo_tags(settings: Settings, repair: bool) -> Coroutine[Any, Any, RebuildReport]:
+    from photostream.rebuild_photo_tags import rebuild_photo_tags
+
+    return rebuild_photo_tags(settings, repair)
+
+
 #: view name -> rebuilder(settings, repair)
 REBUILDERS: dict[str, Rebuilder] = {"hashtags": _hashtags, "feeds": _feeds, "unread": _unread,
-                                    "notifications": _notifications}
+                                    "notifications": _notifications, "photo-tags": _photo_tags}
 
 
 @asynccontextmanager

@@ -24,8 +24,9 @@ _IN_CHUNK = 100
 
 
 class AudienceReader(GraphReader):
-    def __init__(self, session: Session, redis: Any) -> None:
-        super().__init__(session, PartitionCache(redis, FOLLOWING))
+    def __init__(self, session: Session, redis: Any, reads: Any = None) -> None:
+        """``reads``: where the follow copies' lookups go (the API's batching client, sinks.redis_batching)."""
+        super().__init__(session, PartitionCache(redis, FOLLOWING, reads))
         self._redis = redis
         self._q_private = session.prepare("SELECT user_id, is_private FROM users WHERE user_id IN ?")
 

@@ -34,16 +34,18 @@ class Counts:
 
 
 class EngagementReads:
-    def __init__(self, session: Session, redis: Any) -> None:
+    def __init__(self, session: Session, redis: Any, reads: Any = None) -> None:
         self._session = session
         self._redis = redis
+        #: where the page's reads go (the API's batching client, :mod:`sinks.redis_batching`); fills use redis
+        self._reads = reads if reads is not None else redis
         self._q_counts = session.prepare(
             "SELECT post_id, like_count, comment_count FROM post_engagement WHERE post_id IN ? "
             "PER PARTITION LIMIT 1")
         self._q_liked = session.prepare(
             "SELECT post_id, liked FROM post_engagement WHERE post_id IN ? AND kind = 'l' AND key = ?")
         self._q_likes_of = session.prepare("SELECT post_id FROM likes_by_user WHERE user_id = ? LIMIT ?")
-        self._liked_copies = PartitionCache(redis, LIKES)
+        self._liked_copies = PartitionCache(redis, LIKES, reads)
 
     async def counts(self, post_ids: list[str]) -> dict[str, Counts]:
         """Like and comment counts of every post in ``post_ids`` (0 only for a post nobody engaged with)."""
@@ -51,7 +53,7 @@ class EngagementReads:
         if not wanted:
             return {}
         try:
-            cached = await hmget_many(self._redis, [keys.post_engagement(p) for p in wanted], _FIELDS)
+            cached = await hmget_many(self._reads, [keys.post_engagement(p) for p in wanted], _FIELDS)
         except cache_aside.REDIS_DOWN as exc:  # Redis down: every count from Cassandra, no fill
             cache_aside.missed("engagement", exc)
             return await self._durable_counts(wanted)

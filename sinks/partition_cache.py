@@ -86,8 +86,10 @@ class PartitionCache:
     """The copies of one kind of partition (``name``: :data:`FOLLOWING`, :data:`RELATIONS`, :data:`LIKES`),
     keyed by user."""
 
-    def __init__(self, redis: Any, name: str) -> None:
+    def __init__(self, redis: Any, name: str, reads: Any = None) -> None:
         self._redis = redis
+        #: where lookups go (the API's batching client, :mod:`sinks.redis_batching`); scripts use ``redis``
+        self._reads = reads if reads is not None else redis
         self._name = name
         self._fill = redis.register_script(_FILL)
         self._invalidate = redis.register_script(_INVALIDATE)
@@ -97,7 +99,7 @@ class PartitionCache:
         """The rows of ``members`` in the user's copy, and its version, in one round trip."""
         asked = list(members)
         try:
-            async with self._redis.pipeline(transaction=False) as pipe:
+            async with self._reads.pipeline(transaction=False) as pipe:
                 pipe.get(keys.partition_version(self._name, user_id))
                 pipe.hmget(keys.partition_copy(self._name, user_id), _STATE, *asked)
                 version, (state, *values) = await pipe.execute()

@@ -73,13 +73,16 @@ async def read_post(session: Session, post_id: str) -> dict[str, Any] | None:
     return _from_row(rows.one() if rows is not None else None)
 
 
-async def read_posts_cached(session: Session, redis: Any, post_ids: list[str]) -> list[dict[str, Any] | None]:
-    """Posts in the given order: Redis first, then the misses from Cassandra in one multi-partition read (a
-    page costs a constant number of round trips). Found posts and deleted ones (as a tombstone) are cached
-    with NX, so a concurrent delete's tombstone always wins; a post not projected yet is not cached, so it
-    shows up as soon as it is (no negative caching of a post that is about to exist)."""
+async def read_posts_cached(session: Session, redis: Any, post_ids: list[str],
+                            reads: Any = None) -> list[dict[str, Any] | None]:
+    """Posts in the given order: Redis first (on ``reads``, the API's batching client, when given), then the
+    misses from Cassandra in one multi-partition read (a page costs a constant number of round trips). Found
+    posts and deleted ones (as a tombstone) are cached with NX, so a concurrent delete's tombstone always wins;
+    a post not projected yet is not cached, so it shows up as soon as it is (no negative caching of a post that
+    is about to exist)."""
     try:
-        cached = await redis.mget([keys.post_cache(p) for p in post_ids]) if post_ids else []
+        cached = await (reads if reads is not None else redis).mget(
+            [keys.post_cache(p) for p in post_ids]) if post_ids else []
     except cache_aside.REDIS_DOWN as exc:  # Redis down: every post from Cassandra
         cache_aside.missed("posts", exc)
         cached, redis = [None] * len(post_ids), None

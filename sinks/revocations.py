@@ -34,9 +34,12 @@ def _key(kind: Kind, revoked_id: str) -> str:
 class RevocationLedger:
     """Prepared once per API process (``ApiResources.revocations``)."""
 
-    def __init__(self, session: Session, redis: Any) -> None:
+    def __init__(self, session: Session, redis: Any, reads: Any = None) -> None:
         self._session = session
         self._redis = redis
+        #: where the per-request check goes: the API's batching client (requests served together share one
+        #: pipeline, :mod:`sinks.redis_batching`); writes and reloads use ``redis``
+        self._reads = reads if reads is not None else redis
         self._w = session.prepare("INSERT INTO access_revocations (kind, id, revoked_at) VALUES (?, ?, ?) "
                                   "USING TTL ?")
         self._q = session.prepare("SELECT id FROM access_revocations WHERE kind = ? AND id = ?")
@@ -50,7 +53,7 @@ class RevocationLedger:
 
     async def refused(self, jti: str, user_id: str) -> bool:
         """Whether a token (its id and user) was revoked. A Redis outage propagates (the caller decides)."""
-        async with self._redis.pipeline(transaction=False) as pipe:
+        async with self._reads.pipeline(transaction=False) as pipe:
             self.queue_check(pipe, jti, user_id)
             answers = await pipe.execute()
         return await self.verdict(answers, jti, user_id)

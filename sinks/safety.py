@@ -176,9 +176,9 @@ class SafeAudience(AudienceReader):
     """What a visibility check reads (:class:`api.visibility.Audience`): the follow graph, which accounts are
     private, and (this class) blocks between the viewer and the authors."""
 
-    def __init__(self, session: Session, redis: Any) -> None:
-        super().__init__(session, redis)
-        self.safety = SafetyReader(session, PartitionCache(redis, RELATIONS))
+    def __init__(self, session: Session, redis: Any, reads: Any = None) -> None:
+        super().__init__(session, redis, reads)
+        self.safety = SafetyReader(session, PartitionCache(redis, RELATIONS, reads))
 
     async def blocked_among(self, user_id: str, others: Iterable[str]) -> set[str]:
         return await self.safety.blocked_among(user_id, others)

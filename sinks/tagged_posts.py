@@ -16,7 +16,7 @@ background (:class:`sinks.photo_tags.PhotoTagReads`). Redis down: readers read C
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 from cassandra.cluster import Session
@@ -30,8 +30,9 @@ _CHUNK = 1_000
 
 
 class TaggedPosts:
-    def __init__(self, redis: Any) -> None:
+    def __init__(self, redis: Any, reads: Any = None) -> None:
         self._redis = redis
+        self._reads = reads if reads is not None else redis  # see sinks.redis_batching
 
     async def add(self, post_ids: Iterable[str]) -> None:
         """After a durable tag write on these posts (whether the set is built or not)."""
@@ -43,19 +44,29 @@ class TaggedPosts:
         """Which of ``post_ids`` may have tags; None if the set is not built (every post may). Raises when
         Redis is down (the caller reads Cassandra)."""
         wanted = list(dict.fromkeys(post_ids))
-        found = await self._redis.smismember(keys.photo_tagged_posts(), [BUILT, *wanted])
+        found = await self._reads.smismember(keys.photo_tagged_posts(), [BUILT, *wanted])
         if not found[0]:
             return None
         return {post_id for post_id, member in zip(wanted, found[1:], strict=True) if member}
 
+    async def live(self) -> tuple[set[str], bool]:
+        """Every post in the set, and whether it is built (for `photostream rebuild photo-tags`)."""
+        members = set(await self._redis.smembers(keys.photo_tagged_posts()))
+        return members - {BUILT}, BUILT in members
+
     async def rebuild(self, session: Session) -> int:
         """Add every post with a tag row, then the marker; returns the number of posts found."""
-        statement = session.prepare("SELECT DISTINCT post_id FROM photo_tags")
         count = 0
-        async for page in pages(session, statement, (), _CHUNK):
-            ids = [row.post_id for row in page]
-            if ids:
-                await self._redis.sadd(keys.photo_tagged_posts(), *ids)
-                count += len(ids)
+        async for ids in durable_pages(session):
+            await self._redis.sadd(keys.photo_tagged_posts(), *ids)
+            count += len(ids)
         await self._redis.sadd(keys.photo_tagged_posts(), BUILT)
         return count
+
+
+async def durable_pages(session: Session) -> AsyncIterator[list[str]]:
+    """The ids of every post with a tag row (``photo_tags``'s partition keys), a page at a time."""
+    statement = session.prepare("SELECT DISTINCT post_id FROM photo_tags")
+    async for page in pages(session, statement, (), _CHUNK):
+        if page:
+            yield [row.post_id for row in page]

@@ -8,6 +8,7 @@ reaching each record's offset (tests/integration/test_safety.Log).
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,7 +26,7 @@ from sinks import keys
 from sinks.cassandra import connect
 from sinks.redis_client import sync_client
 from sinks.tagged_posts import BUILT
-from tests.integration.conftest import Process, auth
+from tests.integration.conftest import BIN, Process, auth
 from tests.integration.kafka_read import read_event
 from tests.integration.photos import upload_photo
 from tests.integration.test_feed import build_feed, feed_pages
@@ -359,3 +360,28 @@ def test_pages_read_tags_only_for_posts_in_the_tagged_set_which_rebuilds_itself(
     assert store.sismember(key, after) and not store.sismember(key, untagged)
     assert photos.tags_seen(None, after) == [[(pal, False)]]
     assert photos.tags_seen(None, untagged) == [[]]
+
+
+def test_rebuild_photo_tags_finds_a_lost_member_and_restores_it(
+    photos: Photos, log: Log, settings: Settings, test_env: dict[str, str]
+) -> None:
+    store, key = sync_client(settings), keys.photo_tagged_posts()
+    author, pal = log.user("author"), log.user("pal")
+    post, (image,) = photos.post(author)
+    log.settle()
+    log.accepted(photos.tag(author, post, image, pal))
+    log.settle()
+    photos.tags_seen(None, post)  # the set is built by now, or being rebuilt by the API: make it so
+    assert rebuild_photo_tags(test_env).returncode == 0
+    assert rebuild_photo_tags(test_env, "--check").returncode == 0
+    store.srem(key, post)  # damage: the post's tags would no longer show
+    damaged = rebuild_photo_tags(test_env, "--check")
+    assert damaged.returncode == 1 and "missing" in damaged.stdout, damaged.stdout + damaged.stderr
+    assert rebuild_photo_tags(test_env).returncode == 0
+    assert store.sismember(key, post) and store.sismember(key, BUILT)
+    assert photos.tags_seen(None, post) == [[(pal, False)]]
+
+
+def rebuild_photo_tags(test_env: dict[str, str], *flags: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(BIN / "photostream"), "rebuild", "photo-tags", *flags], env=test_env, text=True,
+                          capture_output=True, timeout=120, check=False)

@@ -28,6 +28,7 @@ class Resources:
     derivatives: PhotoDerivatives
     photo_tags: PhotoTagReads
     image_links: ImageLinks = field(default_factory=lambda: ImageLinks(b"k" * 32, 3600))
+    redis_reads: Any = None  # the plain fake client answers the page's reads
 
     @classmethod
     def over(cls, data: Data) -> Resources:

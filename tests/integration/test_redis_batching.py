@@ -1,0 +1,73 @@
+"""BatchingRedis on the real Redis: concurrent readers' commands share one pipeline, each gets exactly the
+answer (or the error) the plain client would give it, and Redis down fails every caller alike."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+
+from photostream.settings import Settings
+from producers.ids import new_id
+from sinks.redis_batching import BatchingRedis
+from sinks.redis_bulk import HGETALL_MANY, hgetall_many
+from sinks.redis_client import async_client
+
+
+class CountingPipelines:
+    """The plain client, counting the pipelines sent through it."""
+
+    def __init__(self, redis: Any) -> None:
+        self.redis, self.pipelines = redis, 0
+
+    def pipeline(self, transaction: bool = True) -> Any:
+        self.pipelines += 1
+        return self.redis.pipeline(transaction=transaction)
+
+
+async def test_concurrent_reads_share_one_pipeline_and_get_their_own_answers(settings: Settings) -> None:
+    redis = async_client(settings)
+    counting = CountingPipelines(redis)
+    batching = BatchingRedis(counting)
+    string, hashed, members = (f"test:batching:{new_id()}" for _ in range(3))
+    try:
+        await redis.set(string, "s")
+        await redis.hset(hashed, mapping={"a": "1", "b": "2"})
+        await redis.sadd(members, "x")
+        await redis.script_load(HGETALL_MANY)  # else the bulk read's first EVALSHA misses and retries (2 trips)
+
+        async def own_pipeline() -> list[Any]:
+            async with batching.pipeline(transaction=False) as pipe:
+                pipe.get(string)
+                pipe.hmget(hashed, "a", "z")
+                return await pipe.execute()
+
+        answers = await asyncio.gather(
+            batching.get(string), batching.mget([string, members + "-none"]), batching.hgetall(hashed),
+            batching.smismember(members, ["x", "y"]), own_pipeline(), hgetall_many(batching, [hashed, string]),
+            return_exceptions=True)
+        assert counting.pipelines == 1  # six readers, one round trip
+        assert answers[:5] == [await redis.get(string), await redis.mget([string, members + "-none"]),
+                               await redis.hgetall(hashed), await redis.smismember(members, ["x", "y"]),
+                               ["s", ["1", None]]]
+        assert isinstance(answers[5], ResponseError)  # HGETALL of a string: that caller's own error only
+        await redis.script_flush()  # NOSCRIPT for the bulk read: it loads the script through the batch too
+        assert await hgetall_many(batching, [hashed]) == [{"a": "1", "b": "2"}]
+    finally:
+        await redis.delete(string, hashed, members)
+        await redis.aclose()
+
+
+async def test_redis_down_fails_every_caller_of_the_batch(settings: Settings) -> None:
+    down = async_client(settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"}))
+    batching = BatchingRedis(down)
+    try:
+        answers = await asyncio.gather(batching.get("a"), batching.hmget("b", "f"), return_exceptions=True)
+        assert all(isinstance(a, RedisConnectionError) for a in answers), answers
+        with pytest.raises(ValueError):
+            batching.pipeline(transaction=True)
+    finally:
+        await down.aclose()
