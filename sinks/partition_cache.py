@@ -31,6 +31,8 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from redis.asyncio.cluster import RedisCluster
+
 from sinks import cache_aside, keys, redis_scripts
 
 #: the kinds of partition copied, each dropped by the processor that writes its table
@@ -53,24 +55,39 @@ redis.call('EXPIRE', KEYS[1], ARGV[2])
 return 1
 """
 
-#: KEYS[1] copy, KEYS[2] version; ARGV[1] the version's ttl
+#: KEYS copy1, version1, copy2, version2, ...; ARGV[1] the versions' ttl -> copies dropped
 _INVALIDATE = """
-redis.call('INCR', KEYS[2])
-redis.call('EXPIRE', KEYS[2], ARGV[1])
-return redis.call('DEL', KEYS[1])
+local dropped = 0
+for i = 1, #KEYS, 2 do
+  redis.call('INCR', KEYS[i + 1])
+  redis.call('EXPIRE', KEYS[i + 1], ARGV[1])
+  dropped = dropped + redis.call('DEL', KEYS[i])
+end
+return dropped
 """
 
-#: KEYS[1] copy, KEYS[2] version; ARGV[1] the version's ttl, ARGV[2..] member/value pairs ('' removes the member)
+#: KEYS copy1, version1, copy2, version2, ...; ARGV[1] the versions' ttl, then per user: the number of rows n,
+#: then n member/value pairs ('' removes the member) -> copies edited
 _APPLY = """
-redis.call('INCR', KEYS[2])
-redis.call('EXPIRE', KEYS[2], ARGV[1])
-if redis.call('HGET', KEYS[1], '\\0state') ~= 'ok' then return 0 end  -- _STATE, _WHOLE
-for i = 2, #ARGV, 2 do
-  if ARGV[i + 1] == '' then redis.call('HDEL', KEYS[1], ARGV[i])
-  else redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+local edited, at = 0, 2
+for i = 1, #KEYS, 2 do
+  redis.call('INCR', KEYS[i + 1])
+  redis.call('EXPIRE', KEYS[i + 1], ARGV[1])
+  local n = tonumber(ARGV[at])
+  local whole = redis.call('HGET', KEYS[i], '\\0state') == 'ok'  -- _STATE, _WHOLE
+  for j = at + 1, at + 2 * n, 2 do
+    if whole then
+      if ARGV[j + 1] == '' then redis.call('HDEL', KEYS[i], ARGV[j])
+      else redis.call('HSET', KEYS[i], ARGV[j], ARGV[j + 1]) end
+    end
+  end
+  if whole then edited = edited + 1 end
+  at = at + 1 + 2 * n
 end
-return 1
+return edited
 """
+#: users per script call (a writer's batch touches many users: one call, not one per user)
+_USERS_PER_CALL = 250
 
 
 @dataclass(frozen=True)
@@ -144,28 +161,31 @@ class PartitionCache:
 
     async def invalidate(self, user_ids: Iterable[str]) -> None:
         """After a durable write to these users' partitions: bump their versions and drop their copies (one
-        pipeline). Raises when Redis is down: the writer's batch then fails and is retried, so no copy
-        outlives a write."""
-        users = sorted(set(user_ids))
-        if not users:
-            return
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for user_id in users:
-                await self._invalidate(keys=[keys.partition_copy(self._name, user_id),
-                                             keys.partition_version(self._name, user_id)],
-                                       args=[keys.PARTITION_VERSION_TTL_S], client=pipe)
-            await redis_scripts.execute(pipe)
+        script call per 250 users). Raises when Redis is down: the writer's batch then fails and is retried,
+        so no copy outlives a write."""
+        await self._edit(self._invalidate, {user: [] for user in set(user_ids)}, with_rows=False)
 
     async def apply(self, changes: dict[str, dict[str, str | None]]) -> None:
         """After a durable write of these rows (user → member → value, None for a row gone): bump each user's
         version and edit their copy in place when it is whole, so a reader's copy survives their own writes
         (a like, then the next page). Raises when Redis is down, like :meth:`invalidate`."""
-        if not changes:
+        await self._edit(self._apply, {user: [v for member, value in rows.items() for v in (member, value or "")]
+                                       for user, rows in changes.items()}, with_rows=True)
+
+    async def _edit(self, script: Any, pairs_of: dict[str, list[str]], with_rows: bool) -> None:
+        """One call per chunk of users (per user on Redis Cluster: a script's keys must share a slot)."""
+        users = sorted(pairs_of)
+        if not users:
             return
+        per_call = 1 if isinstance(self._redis, RedisCluster) else _USERS_PER_CALL
         async with self._redis.pipeline(transaction=False) as pipe:
-            for user_id, rows in sorted(changes.items()):
-                pairs = [v for member, value in rows.items() for v in (member, value or "")]
-                await self._apply(keys=[keys.partition_copy(self._name, user_id),
-                                        keys.partition_version(self._name, user_id)],
-                                  args=[keys.PARTITION_VERSION_TTL_S, *pairs], client=pipe)
+            for start in range(0, len(users), per_call):
+                chunk = users[start:start + per_call]
+                args: list[Any] = [keys.PARTITION_VERSION_TTL_S]
+                for user in chunk:
+                    if with_rows:
+                        args += [len(pairs_of[user]) // 2, *pairs_of[user]]
+                await script(keys=[k for user in chunk for k in (keys.partition_copy(self._name, user),
+                                                                  keys.partition_version(self._name, user))],
+                             args=args, client=pipe)
             await redis_scripts.execute(pipe)

@@ -89,3 +89,18 @@ async def test_redis_down_is_a_miss_without_a_fill(settings: Settings) -> None:
         assert not await PartitionCache(down, NAME).fill(new_id(), "", {"a": "1"})
     finally:
         await down.aclose()
+
+
+async def test_one_call_invalidates_many_users(settings: Settings) -> None:
+    redis = async_client(settings)
+    copies, users = PartitionCache(redis, NAME), [new_id() for _ in range(3)]
+    try:
+        for user in users:
+            assert await copies.fill(user, "", {"a": "1"})
+        await copies.invalidate(users[:2])
+        assert [(await copies.lookup(u, ["a"])).rows for u in users] == [None, None, {"a": "1"}]
+        assert [await redis.get(keys.partition_version(NAME, u)) for u in users] == ["1", "1", None]
+    finally:
+        await redis.delete(*(keys.partition_copy(NAME, u) for u in users),
+                           *(keys.partition_version(NAME, u) for u in users))
+        await redis.aclose()

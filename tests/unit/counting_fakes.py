@@ -140,26 +140,31 @@ class CountingRedis:
         return call
 
     def _script(self, script: str, keys: list[str], args: list[Any]) -> int:
-        copy, version = keys
-        if "INCR" in script:
-            self.strings[version] = str(int(self.strings.get(version, "0")) + 1)
-            if "HDEL" not in script:  # invalidate: drop the copy
-                return int(self.hashes.pop(copy, None) is not None)
-            held = self.hashes.get(copy)  # apply: edit a whole copy in place
-            if held is None or held.get("\x00state") != "ok":
+        if "INCR" not in script:  # fill: KEYS copy, version; ARGV the version seen, ttl, pairs
+            copy, version = keys
+            if self.strings.get(version, "") != args[0]:
                 return 0
-            pairs = args[1:]
+            pairs = args[2:]
+            self.hashes[copy] = {str(pairs[i]): str(pairs[i + 1]) for i in range(0, len(pairs), 2)}
+            return 1
+        done, at = 0, 1  # invalidate / apply: KEYS copy, version per user; ARGV ttl, then per user n + pairs
+        for copy, version in zip(keys[::2], keys[1::2], strict=True):
+            self.strings[version] = str(int(self.strings.get(version, "0")) + 1)
+            if "HDEL" not in script:
+                done += int(self.hashes.pop(copy, None) is not None)
+                continue
+            count = int(args[at])
+            pairs, at = args[at + 1:at + 1 + 2 * count], at + 1 + 2 * count
+            held = self.hashes.get(copy)
+            if held is None or held.get("\x00state") != "ok":
+                continue
             for member, value in zip(pairs[::2], pairs[1::2], strict=True):
                 if value == "":
                     held.pop(str(member), None)
                 else:
                     held[str(member)] = str(value)
-            return 1
-        if self.strings.get(version, "") != args[0]:
-            return 0
-        pairs = args[2:]
-        self.hashes[copy] = {str(pairs[i]): str(pairs[i + 1]) for i in range(0, len(pairs), 2)}
-        return 1
+            done += 1
+        return done
 
     async def evalsha(self, sha: str, numkeys: int, *keys_and_args: Any) -> list[Any]:
         """The bulk hash reads of :mod:`sinks.redis_bulk` (one round trip each)."""
