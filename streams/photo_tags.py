@@ -4,7 +4,8 @@ post-deleted and account-deleted purge them.
 A batch processor on the engine (streams/engine):
 
 1. every tag change is a set of absolute, timestamped writes (sinks/photo_tags.py), so the batch needs no read
-   and duplicates and replays change nothing;
+   and duplicates and replays change nothing; then its posts join the Redis set of tagged posts
+   (sinks/tagged_posts.py: pages read tags only for posts in it);
 2. then the purges: a deleted post's tags leave the tagged users' lists; a deleted account's tags (on others'
    photos, and on its own posts) go. They run after the batch's tag writes, so a tag and its post's deletion
    in one batch end deleted;

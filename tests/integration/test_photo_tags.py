@@ -336,6 +336,16 @@ def test_a_deleted_account_takes_its_tags_and_the_tags_on_its_posts_with_it(
     assert photos.tagged(None, staying) == [[]]
 
 
+def tagged_post(photos: Photos, log: Log) -> tuple[str, str, str]:
+    """(author, pal, post): a new post of the author's with the pal tagged on its photo, applied."""
+    author, pal = log.user("author"), log.user("pal")
+    post, (image,) = photos.post(author)
+    log.settle()
+    log.accepted(photos.tag(author, post, image, pal))
+    log.settle()
+    return author, pal, post
+
+
 def test_pages_read_tags_only_for_posts_in_the_tagged_set_which_rebuilds_itself(
     photos: Photos, log: Log, settings: Settings
 ) -> None:
@@ -343,11 +353,7 @@ def test_pages_read_tags_only_for_posts_in_the_tagged_set_which_rebuilds_itself(
     and the API rebuilds the set from ``photo_tags``; once built, a newly tagged post must join it (the
     processor adds it), or its tags would never show."""
     store, key = sync_client(settings), keys.photo_tagged_posts()
-    author, pal = log.user("author"), log.user("pal")
-    before, (first,) = photos.post(author)
-    log.settle()
-    log.accepted(photos.tag(author, before, first, pal))
-    log.settle()
+    author, pal, before = tagged_post(photos, log)
     store.delete(key)
     assert photos.tags_seen(None, before) == [[(pal, False)]]  # read from Cassandra; the rebuild starts
     wait_for(lambda: store.sismember(key, BUILT), bool, 60, "the API to rebuild the tagged set")
@@ -366,11 +372,7 @@ def test_rebuild_photo_tags_finds_a_lost_member_and_restores_it(
     photos: Photos, log: Log, settings: Settings, test_env: dict[str, str]
 ) -> None:
     store, key = sync_client(settings), keys.photo_tagged_posts()
-    author, pal = log.user("author"), log.user("pal")
-    post, (image,) = photos.post(author)
-    log.settle()
-    log.accepted(photos.tag(author, post, image, pal))
-    log.settle()
+    _, pal, post = tagged_post(photos, log)
     photos.tags_seen(None, post)  # the set is built by now, or being rebuilt by the API: make it so
     assert rebuild_photo_tags(test_env).returncode == 0
     assert rebuild_photo_tags(test_env, "--check").returncode == 0
