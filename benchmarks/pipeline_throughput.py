@@ -20,6 +20,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, Message, Producer
 
+from benchmarks.cassandra_load import CassandraLoad, CountingSession, ceiling_note, measure_ceiling
 from benchmarks.cpu import CpuWindow, process_cpu_s, stack_pids
 from benchmarks.env import BenchEnv, BenchError
 from benchmarks.kafka_tools import Offsets, assignment, committed, end_offsets, seed_groups
@@ -72,6 +73,7 @@ class Run:
     join_s: float = 0.0
     idle_s: float = 0.0  # waited for an accumulation interval after everything was read (not counted)
     flushes: int = 0
+    cassandra: CassandraLoad | None = None  # what the processor asked of Cassandra (None: the raw loop)
 
     @classmethod
     def between(cls, events: int, first: Stamp, last: Stamp, join_s: float) -> Run:
@@ -200,6 +202,8 @@ async def drive(settings: Settings, clock: Clock, make: Callable[[Resources], Ba
                 end: Offsets) -> Run:
     """Run the processor in a ``BatchLoop`` from ``start`` until its group committed ``end``."""
     resources = Resources.open(settings)
+    counting = CountingSession(resources.session)
+    resources.session = counting
     try:
         processor = make(resources)
         group = f"{settings.app_id}.{processor.name}"
@@ -241,6 +245,7 @@ async def drive(settings: Settings, clock: Clock, make: Callable[[Resources], Ba
                           observed.first.wall - started)
         run.idle_s = idle
         run.flushes = len(flushes)
+        run.cassandra = counting.load
         run.wall_s -= idle
         return run
     finally:
@@ -254,7 +259,8 @@ class PipelineFigures:
     cpu_us: dict[str, float] = field(default_factory=dict)
 
 
-def _rows(section: Section, name: str, topic: str, base: Run, pipe: Run) -> None:
+def _rows(section: Section, name: str, topic: str, base: Run, pipe: Run, ceiling: float | None = None) -> None:
+    """The processor's rows; ``ceiling``: Cassandra's upserts/s in this run (:func:`measure_ceiling`)."""
     r = ratio(pipe.rate, base.rate)
     section.rows.append([name, f"`{topic}`", f"{pipe.events:,}", fmt_rate(pipe.rate), fmt_rate(base.rate),
                          fmt_ratio(r), verdict(r >= GOAL)])
@@ -262,6 +268,15 @@ def _rows(section: Section, name: str, topic: str, base: Run, pipe: Run) -> None
                          fmt_us(base.cpu_us), fmt_ratio(ratio(pipe.cpu_us, base.cpu_us)), "–"])
     section.rows.append([f"{name}: Kafka + Cassandra + Redis CPU per event", "", "", fmt_us(pipe.stack_us),
                          fmt_us(base.stack_us), fmt_ratio(ratio(pipe.stack_us, base.stack_us)), "–"])
+    if pipe.cassandra is not None:
+        rows, requests = pipe.cassandra.per_event(pipe.events)
+        section.rows.append([f"{name}: Cassandra rows written · requests per event", "", "",
+                             f"{rows:.2f} · {requests:.3f}", "0 · 0", "–", "–"])
+        if ceiling and rows:
+            bound = ceiling / rows
+            section.rows.append([f"{name}: Cassandra-bound ceiling (upserts/s ÷ rows per event)", "", "",
+                                 fmt_rate(bound), fmt_rate(base.rate), fmt_ratio(ratio(bound, base.rate)),
+                                 verdict(bound / base.rate >= GOAL) if base.rate else "–"])
     section.summary.append(f"{name}: {fmt_rate(pipe.rate)} vs raw consume {fmt_rate(base.rate)} "
                            f"ratio {fmt_ratio(r)} (goal >= {GOAL})")
     section.notes.append(f"{name}: {pipe.flushes} batches; group join before the first {pipe.join_s:.1f} s and "
@@ -283,6 +298,8 @@ def run(env: BenchEnv, counter_events: int, extractor_posts: int, tags: int, fig
     services = stack_pids(settings.stack_dir)
     clock = Clock(tuple(services.values()))
     window = CpuWindow(services)
+    ceiling = measure_ceiling(settings)
+    section.notes.append(ceiling_note(ceiling))
 
     span_ms = settings.hashtag_window_s * 1000  # a live burst: posts created within about one window
     records = workload.post_hashtag_records(counter_events, span_ms)
@@ -291,7 +308,7 @@ def run(env: BenchEnv, counter_events: int, extractor_posts: int, tags: int, fig
     base = raw_consume(settings, clock, start, end)
     pipe = asyncio.run(drive(settings, clock, lambda r: counter_and_popularity(settings, r.session, r.redis)[0],
                              start, end))
-    _rows(section, "hashtag counter", "post-hashtag", base, pipe)
+    _rows(section, "hashtag counter", "post-hashtag", base, pipe, ceiling)
     figures.cpu_us["post-hashtag"] = pipe.cpu_us
     section.notes.append(f"counter input: {counter_events:,} `add` events of distinct posts (1–5 tags each), "
                          f"Zipf(s={workload.zipf_s}) over {tags:,} tags ({distinct:,} used), created within "
@@ -303,7 +320,7 @@ def run(env: BenchEnv, counter_events: int, extractor_posts: int, tags: int, fig
         start, end = produce(settings, "post-created", posts)
         base = raw_consume(settings, clock, start, end)
         pipe = asyncio.run(drive(settings, clock, lambda r: HashtagExtractor(r.session, r.publisher), start, end))
-        _rows(section, "extraction adapter", "post-created", base, pipe)
+        _rows(section, "extraction adapter", "post-created", base, pipe, ceiling)
         figures.cpu_us["post-created"] = pipe.cpu_us
         section.notes.append(f"extractor input: {extractor_posts:,} tagged posts; it also publishes their "
                              "post-hashtag events (acknowledged before commit) and remembers each post in "

@@ -13,6 +13,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+from benchmarks.cassandra_load import ceiling_note, measure_ceiling
 from benchmarks.cpu import stack_pids
 from benchmarks.env import BenchEnv
 from benchmarks.pipeline_throughput import GOAL, Clock, _rows, drive, produce, raw_consume
@@ -62,9 +63,11 @@ def run(env: BenchEnv, events_each: int) -> Section:
     env.groups |= {f"{settings.app_id}.{name}" for name in WORKLOADS}
     clock = Clock(tuple(stack_pids(settings.stack_dir).values()))
     posts = [new_id() for _ in range(POSTS)]
+    ceiling = measure_ceiling(settings)
+    section.notes.append(ceiling_note(ceiling))
     for name, (topic, workload) in WORKLOADS.items():
         start, end = produce(settings, topic, [workload(i, posts) for i in range(events_each)])
         base = raw_consume(settings, clock, start, end)
         pipe = asyncio.run(drive(settings, clock, _built(settings, name), start, end))
-        _rows(section, name, topic, base, pipe)
+        _rows(section, name, topic, base, pipe, ceiling)
     return section

@@ -1,0 +1,109 @@
+"""What a processor asks of Cassandra, and the most Cassandra can take on this machine (a same-run baseline).
+
+Why: a processor that writes *r* durable rows per event can go no faster than Cassandra's upsert rate ÷ *r*,
+whatever its own code costs. The throughput benchmarks report, next to each processor, the rows it wrote and
+the requests it sent per event (:class:`CountingSession`), and the *Cassandra-bound ceiling* that follows
+from :func:`upsert_ceiling`: single-row upserts, grouped as the sinks group them (UNLOGGED batches of
+``sinks.cassandra.GROUP_SIZE``, many in flight), from this process with the same driver, into a scratch table
+of the run's keyspace (dropped with it).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from cassandra.cluster import Session
+from cassandra.query import BatchStatement, BatchType
+
+from photostream.settings import Settings
+from sinks.cassandra import GROUP_SIZE, connect
+
+IN_FLIGHT = 64
+WARM_UP_ROWS = 40_000  # Cassandra's JIT needs ~1M rows after a start to settle; the warm-up takes the worst
+MEASURED_ROWS = 100_000
+
+
+@dataclass
+class CassandraLoad:
+    """Requests sent, rows written (each statement of a batch, each non-SELECT statement) and reads."""
+
+    requests: int = 0
+    rows_written: int = 0
+    reads: int = 0
+
+    def per_event(self, events: int) -> tuple[float, float]:
+        """(rows written, requests) per event."""
+        return self.rows_written / max(events, 1), self.requests / max(events, 1)
+
+
+def _is_read(statement: Any) -> bool:
+    prepared = getattr(statement, "prepared_statement", None)
+    text = prepared.query_string if prepared is not None else getattr(statement, "query_string", statement)
+    return isinstance(text, str) and text.lstrip()[:6].upper() == "SELECT"
+
+
+class CountingSession:
+    """A driver ``Session`` that counts every request the sinks send through it (they all use
+    ``execute_async``: :func:`sinks.cassandra.execute`); everything else is the wrapped session's."""
+
+    def __init__(self, inner: Session) -> None:
+        self._inner = inner
+        self.load = CassandraLoad()
+
+    def execute_async(self, statement: Any, *args: Any, **kwargs: Any) -> Any:
+        self.load.requests += 1
+        if isinstance(statement, BatchStatement):
+            self.load.rows_written += len(statement._statements_and_parameters)
+        elif _is_read(statement):
+            self.load.reads += 1
+        else:
+            self.load.rows_written += 1
+        return self._inner.execute_async(statement, *args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def upsert_ceiling(session: Session, rows: int = MEASURED_ROWS, warm_up: int = WARM_UP_ROWS) -> float:
+    """Single-row upserts per second Cassandra takes from one driver process, after a warm-up pass."""
+    session.execute("CREATE TABLE IF NOT EXISTS bench_upsert_ceiling (k text, c text, author text, at bigint, "
+                    "flag boolean, PRIMARY KEY (k, c))")
+    insert = session.prepare("INSERT INTO bench_upsert_ceiling (k, c, author, at, flag) VALUES (?, ?, ?, ?, ?)")
+    run = uuid.uuid4().hex[:8]
+
+    def upsert(count: int) -> float:
+        values = [(f"{run}-{i % 2000}", str(uuid.uuid4()), "author", i, True) for i in range(count)]
+        started = time.perf_counter()
+        in_flight: list[Any] = []
+        for i in range(0, count, GROUP_SIZE):
+            batch = BatchStatement(batch_type=BatchType.UNLOGGED)
+            for row in values[i:i + GROUP_SIZE]:
+                batch.add(insert, row)
+            in_flight.append(session.execute_async(batch))
+            if len(in_flight) >= IN_FLIGHT:
+                in_flight.pop(0).result()
+        for future in in_flight:
+            future.result()
+        return count / (time.perf_counter() - started)
+
+    upsert(warm_up)
+    return upsert(rows)
+
+
+def measure_ceiling(settings: Settings) -> float:
+    """:func:`upsert_ceiling` on a session of its own in the settings' keyspace (the run's)."""
+    cluster, session = connect(settings)
+    try:
+        return upsert_ceiling(session)
+    finally:
+        cluster.shutdown()
+
+
+def ceiling_note(ceiling: float) -> str:
+    return (f"Cassandra's upsert ceiling in this run: {ceiling:,.0f} single-row upserts/s (UNLOGGED batches of "
+            f"{GROUP_SIZE}, {IN_FLIGHT} in flight, one driver process, after {WARM_UP_ROWS:,} warm-up rows). A "
+            "processor writing r rows per event can go no faster than that ÷ r, whatever its own code costs: the "
+            "'Cassandra-bound ceiling' rows.")
