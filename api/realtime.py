@@ -166,7 +166,8 @@ class StatusHub:
 def open_hub(settings: Settings, resources: Any) -> StatusHub:
     """The process's hub over the API's clients, started (call inside the running event loop)."""
     notifications = NotificationLists(resources.redis, settings.app_id, settings.notifications_cap)
-    hub = StatusHub(settings, resources.redis, StatusReader(resources.redis, resources.session, notifications),
+    reads = resources.redis_reads or resources.redis  # status reads share a pipeline per turn (one per request)
+    hub = StatusHub(settings, resources.redis, StatusReader(reads, resources.session, notifications),
                     resources.publisher)
     hub.start()
     return hub

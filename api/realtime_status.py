@@ -3,7 +3,9 @@
 
 Read in one Redis round trip (a pipeline over the user's own keys, which share a hash tag; the API's own read
 also checks the caller's token in it): the unread set's
-size (or members), the presence hash and the unread notifications (a ZCOUNT above the read mark). When Redis is
+size (or members), the presence hash and the unread notifications (a ZCOUNT above the read mark). The API passes
+its batching client (:mod:`sinks.redis_batching`), so the statuses read in one event-loop turn share that round
+trip. When Redis is
 unreachable the same answer is derived from Cassandra (``unread_pairs``, ``presence``, the newest notifications):
 slower, never a failure. ``last_seen`` is epoch milliseconds, or None for a user never seen; ``online_status``
 is ``offline`` for them.
@@ -76,7 +78,7 @@ class StatusReader:
         else:
             pipe.scard(keys.unread_senders(user_id))
         pipe.hmget(keys.presence(user_id), "status", "last_seen")
-        await self._notifications.unread_in(pipe, user_id)
+        self._notifications.unread_in(pipe, user_id)
 
     @staticmethod
     def _answer(answers: list[Any], detail: bool) -> Status:

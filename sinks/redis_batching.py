@@ -123,6 +123,19 @@ class _Pipeline:
         self._commands.append(("EXISTS", key))
         return self
 
+    def scard(self, key: str) -> _Pipeline:
+        self._commands.append(("SCARD", key))
+        return self
+
+    def smembers(self, key: str) -> _Pipeline:
+        self._commands.append(("SMEMBERS", key))
+        return self
+
+    def eval(self, script: str, numkeys: int, *keys_and_args: Any) -> _Pipeline:
+        """A read-only script by its text (never NOSCRIPT; for short scripts, whose text costs little)."""
+        self._commands.append(("EVAL", script, numkeys, *keys_and_args))
+        return self
+
     async def execute(self) -> list[Any]:
         futures = [self._batching._queue(*command) for command in self._commands]
         self._commands = []

@@ -12,6 +12,8 @@ from redis.exceptions import ResponseError
 
 from photostream.settings import Settings
 from producers.ids import new_id
+from sinks import keys
+from sinks.notification_lists import NotificationLists
 from sinks.redis_batching import BatchingRedis
 from sinks.redis_bulk import HGETALL_MANY, hgetall_many
 from sinks.redis_client import async_client
@@ -71,3 +73,35 @@ async def test_redis_down_fails_every_caller_of_the_batch(settings: Settings) ->
             batching.pipeline(transaction=True)
     finally:
         await down.aclose()
+
+
+async def test_status_reads_of_one_turn_share_a_round_trip_with_the_plain_answers(settings: Settings) -> None:
+    """The status read's commands (SCARD or SMEMBERS, HMGET, the unread-notifications script by its text) in
+    callers' own pipelines: two users' reads, one pipeline, each the answer the plain client gives."""
+    redis = async_client(settings)
+    counting = CountingPipelines(redis)
+    batching = BatchingRedis(counting)
+    lists = NotificationLists(redis, "test", 10)
+    users = [new_id(), new_id()]
+    try:
+        await redis.sadd(keys.unread_senders(users[0]), "a", "b")
+        await redis.hset(keys.presence(users[1]), mapping={"status": "online", "last_seen": "5"})
+        await redis.zadd(keys.notification_updated(users[1]), {"n1": 10, "n2": 20})
+        await redis.set(keys.notification_read(users[1]), "10")
+
+        async def status(client: Any, user: str, detail: bool) -> list[Any]:
+            async with client.pipeline(transaction=False) as pipe:
+                (pipe.smembers if detail else pipe.scard)(keys.unread_senders(user))
+                pipe.hmget(keys.presence(user), "status", "last_seen")
+                lists.unread_in(pipe, user)
+                return list(await pipe.execute())
+
+        batched = await asyncio.gather(status(batching, users[0], True), status(batching, users[1], False))
+        assert counting.pipelines == 1
+        assert batched == [await status(redis, users[0], True), await status(redis, users[1], False)]
+        assert batched[1] == [0, ["online", "5"], 1]  # one notification updated after the read mark
+    finally:
+        await redis.delete(*(key for user in users for key in (
+            keys.unread_senders(user), keys.presence(user), keys.notification_updated(user),
+            keys.notification_read(user))))
+        await redis.aclose()
