@@ -25,6 +25,7 @@ from sinks import keys, redis_scripts
 from sinks.cassandra import Gated, execute_grouped, key_chunks, pages
 from sinks.feed_lists import SENTINEL, FeedLists, add_args, newest_first, pack_id
 from sinks.graph import GraphReader
+from sinks.redis_client import is_cluster
 from sinks.safety import SafetyReader
 
 
@@ -181,7 +182,7 @@ class FeedCache:
 
     @classmethod
     def for_settings(cls, redis: Any, settings: Settings) -> FeedCache:
-        return cls(redis, settings.feed_cap, settings.feed_ttl_s, per_key=settings.redis_cluster)
+        return cls(redis, settings.feed_cap, settings.feed_ttl_s, per_key=is_cluster(redis))
 
     def _calls(self, user_ids: list[str]) -> list[list[str]]:
         if self._per_key:

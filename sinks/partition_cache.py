@@ -33,9 +33,8 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from redis.asyncio.cluster import RedisCluster
-
 from sinks import cache_aside, keys, redis_scripts
+from sinks.redis_client import is_cluster
 
 #: the kinds of partition copied, each dropped by the processor that writes its table
 FOLLOWING = "following"  # ``following`` (the feeds processor applies follow-changed)
@@ -177,7 +176,7 @@ class PartitionCache:
         users = sorted(pairs_of)
         if not users:
             return
-        per_call = 1 if isinstance(self._redis, RedisCluster) else _USERS_PER_CALL
+        per_call = 1 if is_cluster(self._redis) else _USERS_PER_CALL
         async with self._redis.pipeline(transaction=False) as pipe:
             for start in range(0, len(users), per_call):
                 chunk = users[start:start + per_call]

@@ -19,6 +19,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from sinks.redis_client import is_cluster
+
 
 class BatchingRedis:
     """A read-only stand-in for the async client whose commands share one pipeline per event-loop turn."""
@@ -146,6 +148,6 @@ class _Pipeline:
         return list(results)
 
 
-def reads_client(redis: Any, cluster: bool) -> Any:
+def reads_client(redis: Any) -> Any:
     """The client the API's batched read paths use: batching, except on Redis Cluster."""
-    return redis if cluster else BatchingRedis(redis)
+    return redis if is_cluster(redis) else BatchingRedis(redis)

@@ -12,8 +12,9 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import NoScriptError
+
+from sinks.redis_client import is_cluster
 
 #: KEYS the hashes -> one flat field/value list per hash (empty for a missing one)
 HGETALL_MANY = "local out = {} for i, key in ipairs(KEYS) do out[i] = redis.call('HGETALL', key) end return out"
@@ -21,10 +22,6 @@ HGETALL_MANY = "local out = {} for i, key in ipairs(KEYS) do out[i] = redis.call
 HMGET_MANY = ("local out = {} for i, key in ipairs(KEYS) do out[i] = redis.call('HMGET', key, unpack(ARGV)) end "
               "return out")
 _SHA = {script: hashlib.sha1(script.encode()).hexdigest() for script in (HGETALL_MANY, HMGET_MANY)}
-
-
-def _is_cluster(redis: Any) -> bool:
-    return isinstance(redis, RedisCluster)
 
 
 async def _run(redis: Any, script: str, keys: list[str], args: tuple[str, ...]) -> list[Any]:
@@ -39,7 +36,7 @@ async def hgetall_many(redis: Any, keys: list[str]) -> list[dict[str, Any]]:
     """HGETALL of each key, in order ({} for a missing hash)."""
     if not keys:
         return []
-    if _is_cluster(redis):
+    if is_cluster(redis):
         async with redis.pipeline(transaction=False) as pipe:
             for key in keys:
                 pipe.hgetall(key)
@@ -52,7 +49,7 @@ async def hmget_many(redis: Any, keys: list[str], fields: tuple[str, ...]) -> li
     """HMGET of ``fields`` from each key, in order (None for a missing field or hash)."""
     if not keys:
         return []
-    if _is_cluster(redis):
+    if is_cluster(redis):
         async with redis.pipeline(transaction=False) as pipe:
             for key in keys:
                 pipe.hmget(key, *fields)

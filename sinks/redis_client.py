@@ -10,6 +10,12 @@ import redis.asyncio as aioredis
 from photostream.settings import Settings
 
 
+def is_cluster(client: Any) -> bool:
+    """Whether ``client`` talks to Redis Cluster, where a script or a pipeline's command may touch keys of one
+    hash slot only: the one test every multi-key read and write path makes (sync or async client)."""
+    return isinstance(client, (redis.RedisCluster, aioredis.RedisCluster))
+
+
 def sync_client(settings: Settings) -> Any:
     if settings.redis_cluster:
         return redis.RedisCluster.from_url(settings.redis_url, decode_responses=True)

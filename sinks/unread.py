@@ -18,11 +18,11 @@ from typing import Any
 
 from cachetools import LRUCache
 from cassandra.cluster import Session
-from redis.asyncio.cluster import RedisCluster
 
 from photostream.domain.unread import Pair, PairMarks, unread_senders
 from sinks import keys, redis_scripts
 from sinks.cassandra import Gated, execute_partitions, key_chunks, pages
+from sinks.redis_client import is_cluster
 
 # KEYS the users' sets; ARGV per user, in KEYS order: the status channel, how many adds and how many removals
 # follow, then the adds and the removals. A user's channel gets a ping only if their set changed (replays and
@@ -175,7 +175,7 @@ class UnreadSets:
         self._namespace = namespace  # of the status channels (the app id)
         self._project = redis.register_script(_PROJECT)
         #: a cluster spreads users' sets over slots, and one script may only touch one slot's keys
-        one_per_call = isinstance(redis, RedisCluster) if one_user_per_call is None else one_user_per_call
+        one_per_call = is_cluster(redis) if one_user_per_call is None else one_user_per_call
         self._users_per_call = 1 if one_per_call else USERS_PER_CALL
 
     async def project(self, pairs: dict[Pair, PairMarks]) -> int:
