@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -129,14 +129,14 @@ async def verify_access(settings: Settings, revocations: Any, token: str, unchec
 
 
 async def checked_reads(revocations: Any, redis: Any, claims: AccessClaims,
-                        queue: Callable[[Any], Awaitable[None]]) -> list[Any]:
+                        queue: Callable[[Any], None]) -> list[Any]:
     """The answers to the reads ``queue`` puts on a pipeline, sent in one round trip with ``claims``' revocation
     check (:meth:`sinks.revocations.RevocationLedger.queue_check`): a read route taking
     :data:`api.deps.SignedClaims` saves the round trip :func:`verify_access` would cost. Raises
     :class:`InvalidTokenError` for a revoked token; a Redis outage propagates."""
     async with redis.pipeline(transaction=False) as pipe:
         revocations.queue_check(pipe, claims.jti, claims.user_id)
-        await queue(pipe)
+        queue(pipe)
         answers: list[Any] = await redis_scripts.execute(pipe)
     if await revocations.verdict(answers[:CHECK_ANSWERS], claims.jti, claims.user_id):
         raise InvalidTokenError("the token was revoked")

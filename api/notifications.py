@@ -48,7 +48,8 @@ class NotificationReads:
         """The token's user's page, the token's revocation checked in the Redis read of the list (one round
         trip for both). Raises :class:`InvalidTokenError` for a revoked token."""
         user = claims.user_id
-        (raw,) = await checked_reads(self._resources.revocations, self._resources.redis, claims,
+        reads = self._resources.redis_reads or self._resources.redis  # shared per event-loop turn
+        (raw,) = await checked_reads(self._resources.revocations, reads, claims,
                                      lambda pipe: self.lists.page_in(pipe, user, cursor, limit))
         return await self._completed(user, self.lists.page_of(user, raw), cursor, limit)
 

@@ -69,10 +69,10 @@ class StatusReader:
 
     async def from_redis(self, user_id: str, detail: bool) -> Status:
         async with self._redis.pipeline(transaction=False) as pipe:
-            await self._queue(pipe, user_id, detail)
+            self._queue(pipe, user_id, detail)
             return self._answer(await redis_scripts.execute(pipe), detail)
 
-    async def _queue(self, pipe: Any, user_id: str, detail: bool) -> None:
+    def _queue(self, pipe: Any, user_id: str, detail: bool) -> None:
         if detail:
             pipe.smembers(keys.unread_senders(user_id))
         else:

@@ -85,7 +85,7 @@ class ApiResources:
                    engagement=EngagementReads(session, redis, reads), comments=CommentReads(session),
                    author_posts=AuthorPosts(session), follow_lists=FollowLists(session),
                    feeds=FeedReader(audience, FeedPosts(session),
-                                    FeedCache.for_settings(redis, settings), settings.feed_cap, audience.safety),
+                                    FeedCache.for_settings(redis, settings, reads), settings.feed_cap, audience.safety),
                    renderer=Renderer(s3.client(settings), settings, ImageIndex(session)),
                    image_links=ImageLinks.of(settings),
                    public_images=TTLCache(maxsize=100_000, ttl=settings.image_public_ttl_s),

@@ -23,7 +23,7 @@ from photostream.domain.feeds import Delivery, merge_newest
 from photostream.settings import Settings
 from sinks import keys, redis_scripts
 from sinks.cassandra import Gated, execute_grouped, key_chunks, pages
-from sinks.feed_lists import SENTINEL, FeedLists, add_args, newest_first, pack_id
+from sinks.feed_lists import PAGE, SENTINEL, FeedLists, add_args, newest_first, pack_id
 from sinks.graph import GraphReader
 from sinks.redis_client import is_cluster
 from sinks.safety import SafetyReader
@@ -166,6 +166,10 @@ class FeedCache:
     list of 16-byte ids (:mod:`sinks.feed_lists`); a feed key that exists is a built feed, even if empty.
 
     ``per_key`` (Redis Cluster) sends one script call per list, since a multi-key call must stay in one slot.
+    ``reads``: the client every feed read's first round trip goes through (the API's batching client,
+    :mod:`sinks.redis_batching`: the pages read in one event-loop turn share it); the page script goes by its
+    text there (~1.2 KB), which a shared pipeline can send without a NOSCRIPT to repair. The celebrities' pull
+    pages (one call each, up to hundreds) keep EVALSHA on the plain client.
     """
 
     #: lists per script call during fan-out (one call per page of followers)
@@ -173,16 +177,17 @@ class FeedCache:
     #: pipelines of script calls in flight at once: Redis runs one call while the client packs the next
     LANES = 4
 
-    def __init__(self, redis: Any, cap: int, ttl_s: int, per_key: bool = False) -> None:
+    def __init__(self, redis: Any, cap: int, ttl_s: int, per_key: bool = False, reads: Any = None) -> None:
         self._redis = redis
+        self._reads = reads or redis
         self._cap = cap
         self._ttl_s = ttl_s
         self._per_key = per_key
         self._lists = FeedLists(redis)
 
     @classmethod
-    def for_settings(cls, redis: Any, settings: Settings) -> FeedCache:
-        return cls(redis, settings.feed_cap, settings.feed_ttl_s, per_key=is_cluster(redis))
+    def for_settings(cls, redis: Any, settings: Settings, reads: Any = None) -> FeedCache:
+        return cls(redis, settings.feed_cap, settings.feed_ttl_s, per_key=is_cluster(redis), reads=reads)
 
     def _calls(self, user_ids: list[str]) -> list[list[str]]:
         if self._per_key:
@@ -247,9 +252,8 @@ class FeedCache:
     async def page_and_celebrities(self, user_id: str, before: str | None, limit: int
                                    ) -> tuple[tuple[list[str], bool] | None, list[str] | None]:
         """:meth:`page` and :meth:`celebrities` in one round trip (every feed read needs both)."""
-        async with self._redis.pipeline(transaction=False) as pipe:
-            await self._lists.page(keys=[keys.feed(user_id)],
-                                   args=[pack_id(before) if before else b"", limit, self._ttl_s], client=pipe)
+        async with self._reads.pipeline(transaction=False) as pipe:
+            pipe.eval(PAGE, 1, keys.feed(user_id), pack_id(before) if before else b"", limit, self._ttl_s)
             pipe.smembers(keys.feed_celebrities())
             found, members = await redis_scripts.execute(pipe)
         return self._page_of(found), _celebrities_of(members)
@@ -274,7 +278,7 @@ class FeedCache:
         """Each author's pull-set page older than ``before`` and whether the set is full to the cap (older pull
         posts may exist only in Cassandra); None for a pull set that is not built."""
         after = pack_id(before) if before else b""
-        async with self._redis.pipeline(transaction=False) as pipe:
+        async with self._redis.pipeline(transaction=False) as pipe:  # by EVALSHA: up to hundreds of calls
             for author_id in author_ids:
                 await self._lists.page(keys=[keys.feed_pull(author_id)], args=[after, limit, 0], client=pipe)
             return [(list(found[1]), int(found[0]) >= self._cap) if found else None

@@ -13,6 +13,7 @@ from redis.exceptions import ResponseError
 from photostream.settings import Settings
 from producers.ids import new_id
 from sinks import keys
+from sinks.feeds import FeedCache
 from sinks.notification_lists import NotificationLists
 from sinks.redis_batching import BatchingRedis
 from sinks.redis_bulk import HGETALL_MANY, hgetall_many
@@ -104,4 +105,35 @@ async def test_status_reads_of_one_turn_share_a_round_trip_with_the_plain_answer
         await redis.delete(*(key for user in users for key in (
             keys.unread_senders(user), keys.presence(user), keys.notification_updated(user),
             keys.notification_read(user))))
+        await redis.aclose()
+
+
+async def test_feed_pages_of_one_turn_share_a_round_trip_with_the_plain_answers(settings: Settings) -> None:
+    """Two readers' feed pages (page script by its text + the celebrity set) read together through the batching
+    client, beside a pull page: one shared pipeline, each answer the one the plain client gives."""
+    redis = async_client(settings)
+    counting = CountingPipelines(redis)
+    plain = FeedCache(redis, cap=10, ttl_s=60)
+    shared = FeedCache(redis, cap=10, ttl_s=60, reads=BatchingRedis(counting))
+    users, author = [new_id(), new_id()], new_id()
+    posts = sorted(new_id() for _ in range(4))
+    try:
+        await plain.build(users[0], posts[:3])
+        await plain.build(users[1], posts[2:])
+        await plain.replace_pull(author, posts[1:3])
+
+        async def read(cache: FeedCache) -> list[Any]:
+            return list(await asyncio.gather(cache.page_and_celebrities(users[0], None, 2),
+                                             cache.page_and_celebrities(users[1], posts[3], 5),
+                                             cache.pull_pages([author], None, 5)))
+
+        batched = await read(shared)
+        assert counting.pipelines == 1
+        assert batched == await read(plain)
+        assert batched[0][0] == (posts[2:0:-1], False)  # newest first, two asked
+        assert batched[1][0] == ([posts[2]], False)  # below the cursor
+        assert batched[2] == [(posts[2:0:-1], False)]  # the pull set's page
+    finally:
+        await redis.delete(*(keys.feed(u) for u in users), keys.feed_pull(author))
+        await redis.srem(keys.feed_celebrities(), author)
         await redis.aclose()
