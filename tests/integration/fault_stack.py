@@ -27,7 +27,7 @@ from producers import events
 from producers.ids import new_id
 from producers.publisher import Publisher, PublishResult
 from streams.consumer_groups import groups_of
-from tests.integration.conftest import auth
+from tests.integration.conftest import _die_with_pytest, auth
 from tests.integration.waiting import wait_for
 
 
@@ -50,7 +50,8 @@ class RedisServer:
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen([binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir",
                                           str(self.data_dir), "--appendonly", "yes", "--appendfsync", "everysec",
-                                          "--save", ""], stdout=out, stderr=subprocess.STDOUT)
+                                          "--save", ""], stdout=out, stderr=subprocess.STDOUT,
+                                         preexec_fn=_die_with_pytest)  # never outlives the test run
         client = redis.Redis(port=self.port)
         wait_for(lambda: self._ping(client), bool, 20, f"redis-server on {self.port}")
 

@@ -20,6 +20,7 @@ writes and the other reads answer 503.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Iterator
@@ -77,25 +78,29 @@ class FaultStack:
 def fault(settings: Settings, test_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
           ) -> Iterator[FaultStack]:
     logs = tmp_path_factory.mktemp("faults")
-    redis = RedisServer(free_port(), logs / "redis-data", logs / "redis.log")
-    proxy = TcpProxy(("127.0.0.1", settings.cassandra_port))
-    own = settings.model_copy(update={"app_id": f"{settings.app_id}-faults", "redis_url": redis.url,
-                                      "cassandra_keyspace": f"{settings.cassandra_keyspace}_faults"})
-    migrate(own)
-    groups = groups_of(own.app_id)
-    seed_groups(own, groups, end_offsets(own, {t for ts in groups.values() for t in ts}))
-    env = test_env | {"PHOTOSTREAM_APP_ID": own.app_id, "PHOTOSTREAM_REDIS_URL": redis.url,
-                      "PHOTOSTREAM_CASSANDRA_KEYSPACE": own.cassandra_keyspace,
-                      "PHOTOSTREAM_CASSANDRA_PORT": str(proxy.port), "PHOTOSTREAM_API_PORT": str(free_port())}
-    stack = FaultStack(own, env, redis, proxy, None, None, logs)  # type: ignore[arg-type]
-    stack.worker = stack.start_worker("worker-a")
-    stack.api = Process(["api"], env, logs / "api.log", f"http://127.0.0.1:{env['PHOTOSTREAM_API_PORT']}/readyz")
-    yield stack
-    proxy.resume()
-    stack.api.stop()
-    stack.worker.stop()
-    redis.stop()
-    drop_keyspace(own)
+    # everything started is stopped whether the tests ran or the set-up itself failed halfway (a Redis server
+    # left behind by a failed set-up once outlived its pytest run)
+    with contextlib.ExitStack() as started:
+        redis = RedisServer(free_port(), logs / "redis-data", logs / "redis.log")
+        started.callback(redis.stop)
+        proxy = TcpProxy(("127.0.0.1", settings.cassandra_port))
+        own = settings.model_copy(update={"app_id": f"{settings.app_id}-faults", "redis_url": redis.url,
+                                          "cassandra_keyspace": f"{settings.cassandra_keyspace}_faults"})
+        migrate(own)
+        started.callback(drop_keyspace, own)
+        groups = groups_of(own.app_id)
+        seed_groups(own, groups, end_offsets(own, {t for ts in groups.values() for t in ts}))
+        env = test_env | {"PHOTOSTREAM_APP_ID": own.app_id, "PHOTOSTREAM_REDIS_URL": redis.url,
+                          "PHOTOSTREAM_CASSANDRA_KEYSPACE": own.cassandra_keyspace,
+                          "PHOTOSTREAM_CASSANDRA_PORT": str(proxy.port), "PHOTOSTREAM_API_PORT": str(free_port())}
+        stack = FaultStack(own, env, redis, proxy, None, None, logs)  # type: ignore[arg-type]
+        stack.worker = stack.start_worker("worker-a")
+        started.callback(lambda: stack.worker.stop())  # the worker in place at the end (tests restart it)
+        stack.api = Process(["api"], env, logs / "api.log",
+                            f"http://127.0.0.1:{env['PHOTOSTREAM_API_PORT']}/readyz")
+        started.callback(stack.api.stop)
+        started.callback(proxy.resume)  # first: the processes stop against a Cassandra they can reach
+        yield stack
 
 
 def report(what: str, **numbers: object) -> None:
