@@ -9,8 +9,9 @@ pipeline holding them all. Rather than merge the readers (and their modules), ea
 questions through :class:`BatchingRedis`, which collects every command queued before the event loop's next
 turn and sends them as one non-transactional pipeline; each caller gets its own answer or its own error.
 
-Only what the read paths send is offered (a few read commands, alone or in a caller's pipeline); the same
-readers' writes (cache fills, scripts) keep the plain client, so each reader takes both (``reads=``). Not for
+Only what the read paths send is offered (a few read commands and read scripts by their text, alone or in a
+caller's pipeline); the same readers' writes (cache fills, write scripts) keep the plain client, so each
+reader takes both (``reads=``). Not for
 Redis Cluster (a cluster pipeline splits by slot anyway): :func:`reads_client` gives the plain client there.
 """
 
@@ -134,7 +135,8 @@ class _Pipeline:
         return self
 
     def eval(self, script: str, numkeys: int, *keys_and_args: Any) -> _Pipeline:
-        """A read-only script by its text (never NOSCRIPT; for short scripts, whose text costs little)."""
+        """A script by its text (never NOSCRIPT; for short ones, whose text costs little): a read's script — the
+        feed page's included, whose only write is its feed's TTL refresh, idempotent."""
         self._commands.append(("EVAL", script, numkeys, *keys_and_args))
         return self
 
