@@ -110,35 +110,32 @@ class _Pipeline:
     async def __aexit__(self, *exc: Any) -> None:
         self._commands.clear()
 
-    def get(self, key: str) -> _Pipeline:
-        self._commands.append(("GET", key))
+    def _command(self, *command: Any) -> _Pipeline:
+        self._commands.append(command)
         return self
+
+    def get(self, key: str) -> _Pipeline:
+        return self._command("GET", key)
 
     def hmget(self, key: str, *fields: str) -> _Pipeline:
-        self._commands.append(("HMGET", key, *fields))
-        return self
+        return self._command("HMGET", key, *fields)
 
     def hgetall(self, key: str) -> _Pipeline:
-        self._commands.append(("HGETALL", key))
-        return self
+        return self._command("HGETALL", key)
 
     def exists(self, key: str) -> _Pipeline:
-        self._commands.append(("EXISTS", key))
-        return self
+        return self._command("EXISTS", key)
 
     def scard(self, key: str) -> _Pipeline:
-        self._commands.append(("SCARD", key))
-        return self
+        return self._command("SCARD", key)
 
     def smembers(self, key: str) -> _Pipeline:
-        self._commands.append(("SMEMBERS", key))
-        return self
+        return self._command("SMEMBERS", key)
 
     def eval(self, script: str, numkeys: int, *keys_and_args: Any) -> _Pipeline:
         """A script by its text (never NOSCRIPT; for short ones, whose text costs little): a read's script — the
         feed page's included, whose only write is its feed's TTL refresh, idempotent."""
-        self._commands.append(("EVAL", script, numkeys, *keys_and_args))
-        return self
+        return self._command("EVAL", script, numkeys, *keys_and_args)
 
     async def execute(self) -> list[Any]:
         futures = [self._batching._queue(*command) for command in self._commands]
