@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
 from fastavro import schemaless_reader, schemaless_writer
@@ -53,7 +52,8 @@ class EventCodec:
         return encode
 
     def decode(self, topic: str, data: bytes, reader: SchemaVersion | None = None) -> dict[str, Any]:
-        """Decode into ``reader`` (default: the topic's current schema); timestamps come back as epoch ms."""
+        """Decode into ``reader`` (default: the topic's current schema); timestamps come back as the epoch
+        milliseconds on the wire (read with :attr:`SchemaVersion.decoding`)."""
         if len(data) < HEADER_LEN or data[:2] != MARKER:
             raise DecodeError("not Avro single-object encoding (missing C3 01 marker)")
         try:
@@ -64,14 +64,14 @@ class EventCodec:
         if writer.raw.get("name") != target.raw.get("name"):
             raise DecodeError(f"record is a {writer.raw.get('name')}, topic {topic} holds {target.raw.get('name')}")
         # Schema resolution costs ~3x a plain read; it is only needed when the writer is another version.
-        reader_schema = None if writer is target else target.parsed
+        reader_schema = None if writer is target else target.decoding
         try:
-            record = schemaless_reader(io.BytesIO(data[HEADER_LEN:]), writer.parsed, reader_schema)
+            record = schemaless_reader(io.BytesIO(data[HEADER_LEN:]), writer.decoding, reader_schema)
         except Exception as exc:  # fastavro raises a variety of errors on truncated/garbled bodies
             raise DecodeError(f"undecodable body: {type(exc).__name__}: {exc}") from None
         if not isinstance(record, dict):
             raise DecodeError("record body is not an Avro record")
-        return _timestamps_to_millis(record)
+        return record
 
 
 def _fastavro_encoder(version: SchemaVersion, header: bytes) -> Encoder:
@@ -88,10 +88,3 @@ def _fastavro_encoder(version: SchemaVersion, header: bytes) -> Encoder:
 
     return encode
 
-
-def _timestamps_to_millis(record: dict[str, Any]) -> dict[str, Any]:
-    """fastavro turns timestamp-millis into datetimes; events use plain epoch milliseconds everywhere."""
-    for key, value in record.items():
-        if isinstance(value, datetime):
-            record[key] = int(value.timestamp() * 1000)
-    return record
