@@ -34,6 +34,18 @@ def test_single_object_encoding_header():
     assert codec.decode("post-created", data)["caption"] == "hi #there"
 
 
+def test_timestamps_decode_as_the_epoch_milliseconds_encoded():
+    """Decoding reads ``timestamp-millis`` as the plain long on the wire: the same int the event carried, for
+    the current schema and through schema resolution from an older writer."""
+    codec = EventCodec()
+    record = post_record(occurred_at=1_796_000_000_123)
+    decoded = codec.decode("post-created", codec.encode("post-created", record))
+    assert decoded == record and type(decoded["occurred_at"]) is int
+    v1 = default_store().versions("post-created")[0]
+    old = {k: v for k, v in record.items() if k != "location"}
+    assert codec.decode("post-created", codec.encode("post-created", old, v1))["occurred_at"] == 1_796_000_000_123
+
+
 def test_new_reader_reads_old_events():
     codec = EventCodec()
     v1, v2 = default_store().versions("post-created")[:2]
