@@ -6,10 +6,14 @@ unique without coordination, and sortable by creation time (newest-first lists s
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 
 import uuid_utils
+
+#: the canonical text of a UUID (any version): what ``str(uuid.UUID(value))`` gives back, and nothing else
+_CANONICAL = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 def new_id() -> str:
@@ -20,11 +24,11 @@ def new_id() -> str:
 def is_id(value: str) -> bool:
     """True if ``value`` is a canonical UUID string: any version, but exactly the lower-case 36-character form
     (the API rejects anything else). One spelling per id, so an id compares equal only to itself: an
-    upper-case spelling of your own id must not pass as someone else (following yourself, say)."""
-    try:
-        return len(value) == 36 and str(uuid.UUID(value)) == value
-    except (ValueError, AttributeError, TypeError):
-        return False
+    upper-case spelling of your own id must not pass as someone else (following yourself, say).
+
+    A pattern rather than ``str(uuid.UUID(value)) == value`` (the same answer: ``tests/unit/test_ids.py``): that
+    parse cost ~2.3 µs, and ids are checked several times per event (the SDK, every processor, the API)."""
+    return isinstance(value, str) and _CANONICAL.fullmatch(value) is not None
 
 
 def deterministic_id(namespace: str, *parts: str) -> str:

@@ -1,0 +1,39 @@
+"""``is_id``: exactly the canonical text ``uuid.UUID`` gives back, for any input."""
+
+import uuid
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from producers.ids import is_id, new_id
+
+
+def canonical_by_parsing(value: object) -> bool:
+    """The definition ``is_id`` replaced (a parse per call): the reference it must agree with."""
+    try:
+        return isinstance(value, str) and len(value) == 36 and str(uuid.UUID(value)) == value
+    except (ValueError, AttributeError, TypeError):
+        return False
+
+
+def spellings(text: str) -> list[str]:
+    """Ways to write a UUID that the parser accepts but are not its canonical text, and near misses."""
+    return [text, text.upper(), text.replace("-", ""), "{" + text + "}", "urn:uuid:" + text, text + "\n",
+            " " + text, text[:-1], text + "0", text.replace("-", "_"), text[:8] + text[9:] + "-",
+            text.replace("a", "\uff41"), text.replace("1", "\u0661"), text[:14] + "g" + text[15:]]
+
+
+@given(st.uuids(), st.sampled_from(range(14)))
+def test_agrees_with_the_parse_on_uuid_spellings(value: uuid.UUID, which: int) -> None:
+    candidate = spellings(str(value))[which]
+    assert is_id(candidate) == canonical_by_parsing(candidate)
+
+
+@given(st.text(alphabet="0123456789abcdefABCDEF-{}:\n ", min_size=30, max_size=40))
+def test_agrees_with_the_parse_on_hex_noise(text: str) -> None:
+    assert is_id(text) == canonical_by_parsing(text)
+
+
+def test_fresh_ids_pass_and_non_strings_do_not() -> None:
+    assert is_id(new_id())
+    assert not any(is_id(v) for v in (None, 42, b"0190a0b0-0000-7000-8000-000000000001", uuid.uuid4()))
