@@ -71,8 +71,10 @@ class NotificationReads:
         resources = self._resources
         post_ids = sorted({n.target_id for n in found if target_kind_of(n.kind) == "post"})
         actors = sorted({a for n in found for a in n.actors})
-        profiles, posts = await asyncio.gather(read_profiles(resources.session, resources.redis, actors),
-                                               read_posts_cached(resources.session, resources.redis, post_ids))
+        # both Redis reads go out in one pipeline (the process's batching client): one round trip, not two
+        profiles, posts = await asyncio.gather(
+            read_profiles(resources.session, resources.redis, actors, resources.redis_reads),
+            read_posts_cached(resources.session, resources.redis, post_ids, resources.redis_reads))
         visible = {p["post_id"] for p in await visible_posts(resources.graph, user, posts) if p is not None}
         items: list[Item] = []
         for n in found:
