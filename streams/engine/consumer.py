@@ -24,12 +24,17 @@ the assignor must then hand partition *i* of every topic to the same member:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from typing import Any
+
+from confluent_kafka import KafkaError, TopicPartition
 
 from photostream.contracts.catalog import topic as catalog_topic
 from photostream.kafka_config import client_config
 from photostream.settings import Settings
+
+log = logging.getLogger(__name__)
 
 #: the broker's minimum (``group.min.session.timeout.ms``): a crashed worker's partitions move after 6 s
 SESSION_TIMEOUT_MS = 6_000
@@ -50,9 +55,22 @@ def check_co_partitioned(topics: Iterable[str], partitions_of: Callable[[str], i
     return next(iter(counts.values()))
 
 
+def log_failed_commit(error: KafkaError | None, partitions: list[TopicPartition]) -> None:
+    """librdkafka's report of an asynchronous commit (served inside ``consume()``): only failures are news.
+
+    A failed commit loses nothing: the records after the last commit that did land are re-applied by whoever
+    owns the partition next, and every processor is idempotent."""
+    failed = [p for p in partitions if p.error is not None]
+    if error is not None or failed:
+        log.warning("offset commit failed (the records will be re-applied idempotently): %s %s", error,
+                    [f"{p.topic}[{p.partition}]: {p.error}" for p in failed])
+
+
 def consumer_config(settings: Settings, group: str) -> dict[str, Any]:
-    """Manual commits only after the sinks flushed; a short fetch backoff (librdkafka's default stalls ~1 s)."""
+    """Manual commits only after the sinks flushed, sent asynchronously (see ``BatchLoop._commit``); a short
+    fetch backoff (librdkafka's default stalls ~1 s)."""
     return client_config(settings, **{
+        "on_commit": log_failed_commit,
         "group.id": group,
         "enable.auto.commit": False,
         "enable.auto.offset.store": False,
