@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import hiredis
 import redis
 import redis.asyncio as aioredis
 from redis.connection import HiredisRespSerializer  # type: ignore[attr-defined]  # (not in types-redis)
@@ -41,8 +42,14 @@ class HiredisPackingConnection(aioredis.Connection):
     _packer = HiredisRespSerializer()
 
     def pack_command(self, *args: Any) -> list[bytes]:
-        packed: list[bytes] = self._packer.pack(*args)
-        return packed
+        name = args[0]
+        if (" " in name) if isinstance(name, str) else (b" " in name):  # 'CONFIG GET': sent as two arguments
+            args = (*name.split(), *args[1:])
+        try:  # straight to C: redis-py's serializer first walks every argument in Python for bytearrays
+            return [hiredis.pack_command(args)]
+        except TypeError:  # a bytearray (converted there), or a value redis-py refuses (its DataError, there)
+            packed: list[bytes] = self._packer.pack(*args)
+            return packed
 
 
 def async_client(settings: Settings) -> Any:

@@ -29,10 +29,12 @@ def test_cluster_clients_of_either_kind_are_told_apart_from_single_servers() -> 
 # --- commands packed by hiredis ------------------------------------------------------------------------------------
 
 ARGUMENT = st.one_of(st.text(max_size=40), st.binary(max_size=40), st.integers(-(2**70), 2**70),
-                     st.floats(allow_nan=False), st.sampled_from(["ключ", "#café", "", " spaced arg "]))
+                     st.floats(allow_nan=False), st.sampled_from(["ключ", "#café", "", " spaced arg "]),
+                     st.binary(max_size=40).map(bytearray), st.binary(max_size=40).map(memoryview))
 
 
-@given(st.sampled_from(["SET", "EVALSHA", "ZADD", b"HMGET", "CONFIG GET"]), st.lists(ARGUMENT, max_size=30))
+@given(st.sampled_from(["SET", "EVALSHA", "ZADD", b"HMGET", "CONFIG GET", b"CLIENT SETNAME"]),
+       st.lists(ARGUMENT, max_size=30))
 def test_hiredis_packs_the_bytes_redis_py_packs(command: str | bytes, arguments: list[object]) -> None:
     python, hiredis = aioredis.Connection(), HiredisPackingConnection()
     assert b"".join(hiredis.pack_command(command, *arguments)) == b"".join(python.pack_command(command, *arguments))
