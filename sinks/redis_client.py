@@ -7,8 +7,6 @@ from typing import Any
 import hiredis
 import redis
 import redis.asyncio as aioredis
-from redis.connection import HiredisRespSerializer  # type: ignore[attr-defined]  # (not in types-redis)
-from redis.utils import HIREDIS_AVAILABLE
 
 from photostream.settings import Settings
 
@@ -39,17 +37,14 @@ class HiredisPackingConnection(aioredis.Connection):
     workers' fan-out and badge scripts carry tens of arguments per command. hiredis packs a 22-argument
     command in ~2 µs instead of ~20 µs; the bytes are the same (``tests/unit/test_redis_client.py``)."""
 
-    _packer = HiredisRespSerializer()
-
     def pack_command(self, *args: Any) -> list[bytes]:
         name = args[0]
         if (" " in name) if isinstance(name, str) else (b" " in name):  # 'CONFIG GET': sent as two arguments
             args = (*name.split(), *args[1:])
-        try:  # straight to C: redis-py's serializer first walks every argument in Python for bytearrays
+        try:  # the arguments as they are (redis-py's sync serializer first walks them in Python for bytearrays)
             return [hiredis.pack_command(args)]
-        except TypeError:  # a bytearray (converted there), or a value redis-py refuses (its DataError, there)
-            packed: list[bytes] = self._packer.pack(*args)
-            return packed
+        except TypeError:  # a bytearray, or a value redis-py refuses: its own packer (and its DataError)
+            return super().pack_command(*args)
 
 
 def async_client(settings: Settings) -> Any:
@@ -57,7 +52,7 @@ def async_client(settings: Settings) -> Any:
         return aioredis.RedisCluster.from_url(settings.redis_url, decode_responses=True,
                                               max_connections=MAX_CONNECTIONS)
     options: dict[str, Any] = {}
-    if HIREDIS_AVAILABLE and settings.redis_url.startswith("redis://"):  # (TLS and sockets: redis-py's own)
+    if settings.redis_url.startswith("redis://"):  # (TLS and sockets keep redis-py's own connections)
         options["connection_class"] = HiredisPackingConnection
     pool: Any = aioredis.BlockingConnectionPool.from_url(settings.redis_url, decode_responses=True,
                                                     max_connections=MAX_CONNECTIONS, timeout=POOL_TIMEOUT_S,

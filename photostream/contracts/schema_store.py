@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +31,13 @@ class SchemaVersion:
     raw: dict[str, Any]
     parsed: Any
     fingerprint: bytes  # 8 bytes, little-endian CRC-64-AVRO, as single-object encoding writes it
-    #: ``parsed`` as decoders read it: ``timestamp-millis`` fields stay the epoch milliseconds on the wire (what
-    #: every event uses), instead of fastavro building a datetime the codec would turn straight back (that
-    #: round trip was half of a small record's decode time). The encoding on the wire is identical.
-    decoding: Any = None
+
+    @cached_property
+    def decoding(self) -> Any:
+        """``parsed`` as decoders read it: ``timestamp-millis`` fields stay the epoch milliseconds on the wire
+        (what every event uses), instead of fastavro building a datetime the codec would turn straight back
+        (that round trip was half of a small record's decode time). The encoding on the wire is identical."""
+        return parse_schema(_as_epoch_millis(self.raw))
 
     @property
     def field_names(self) -> frozenset[str]:
@@ -60,7 +63,7 @@ def _load_version(topic: str, path: Path) -> SchemaVersion:
     # fastavro's hex is already the little-endian byte order the spec puts on the wire
     # (checked against the spec's test vector for "null" in tests/unit/contracts).
     fp = bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO"))
-    return SchemaVersion(topic, int(path.stem.lstrip("v")), raw, parsed, fp, parse_schema(_as_epoch_millis(raw)))
+    return SchemaVersion(topic, int(path.stem.lstrip("v")), raw, parsed, fp)
 
 
 def _as_epoch_millis(schema: Any) -> Any:
