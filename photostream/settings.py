@@ -57,7 +57,8 @@ class Settings(BaseSettings):
     #: each node's JVM heap: three nodes share a small machine with everything else
     kafka_cluster_heap: str = "384m"
     cassandra_storage_port: int = 17000
-    cassandra_heap: str = "1g"
+    #: a quarter of it holds memtables (photostream.stack.cassandra): room for a burst without constant flushes
+    cassandra_heap: str = "2g"
     redis_port: int = 16379
     s3_port: int = 18333
     s3_master_port: int = 19333

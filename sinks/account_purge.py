@@ -3,8 +3,8 @@
 What others see of the account (posts, follows, likes) is retracted by events (photostream.domain.account_purge);
 what follows here is the rest, deleted in place because no view is derived from it by anyone else: the
 account's comments (rows of others' threads, with their posts' comment counts), profile, settings, blocks and
-mutes, the unread index of what it sent, presence, follow requests to it, its photos in S3 and their rows, the
-credentials. (Its own unread badge is the unread processor's to delete: see streams/unread.py.)
+mutes, presence, follow requests to it, its photos in S3 and their rows, the credentials. (Its own unread badge
+is the unread processor's to delete: see streams/unread.py; the badges it is in leave through read marks.)
 
 Deletes are timestamped with the deletion's time where the rows are written with event times, so an older
 event applied late (a profile update, a comment) cannot bring a row back. Everything here is idempotent: a
@@ -23,6 +23,7 @@ from cassandra.query import BatchStatement, BatchType
 
 from photostream.domain.account_purge import Footprint
 from photostream.domain.identicon import email_hash
+from photostream.domain.unread import PairMarks
 from photostream.settings import Settings
 from sinks import keys, s3
 from sinks.avatars import AvatarDirectory
@@ -57,7 +58,8 @@ class AccountPurge:
         p = session.prepare
         self._q = {name: p(cql) for name, cql in {
             **ACCOUNT_LISTS,
-            "unread_by": "SELECT user_id AS id, unsent_up_to FROM unread_by_sender WHERE sender_id = ?",
+            # (the pairs' storage-attached index on sender_id: migration 0018)
+            "unread_by": "SELECT user_id AS id, unsent_up_to, read_up_to FROM unread_pairs WHERE sender_id = ?",
             "relations": "SELECT other_id AS id FROM user_relations WHERE user_id = ?",
         }.items()}
         self._q_comments = p(ACCOUNT_COMMENTS)
@@ -71,7 +73,7 @@ class AccountPurge:
             ("user_relations", "user_id"), ("muted_tags", "user_id"), ("presence", "user_id"),
             ("follow_requests", "followee_id"))}
         self._d_plain = {table: p(f"DELETE FROM {table} WHERE {column} = ?") for table, column in (
-            ("unread_by_sender", "sender_id"), ("likes_by_user", "user_id"),
+            ("likes_by_user", "user_id"),
             ("refresh_families", "user_id"),
             ("uploads_by_user", "user_id"), ("image_files", "image_id"), ("image_uploads", "image_id"),
             ("photo_derivatives", "image_id"), ("post_images", "image_id"))}
@@ -87,7 +89,8 @@ class AccountPurge:
         posts, following, followers, likes = await asyncio.gather(
             *(self._ids(q, user_id) for q in ("posts", "following", "followers", "likes")))
         unread_by = [(row.id, row.unsent_up_to) async for page in
-                     pages(self._session, self._q["unread_by"], (user_id,), _PAGE) for row in page if row.unsent_up_to]
+                     pages(self._session, self._q["unread_by"], (user_id,), _PAGE) for row in page
+                     if PairMarks(row.unsent_up_to, row.read_up_to).unread]
         return Footprint(posts, following, followers, likes, unread_by)
 
     async def comments(self, user_id: str) -> dict[str, list[str]]:
@@ -133,16 +136,16 @@ class AccountPurge:
         await self._redis.delete(keys.post_engagement(post_id))  # read-through: the next read fills it
 
     async def own_rows_gone(self, user_id: str, at_ms: int) -> None:
-        """Profile, people-tag settings, blocks and mutes (both sides), presence, the unread index of what the
-        account sent, requests to the account, the likes index, and the Redis copies of each (the account's own
-        badge is the unread processor's: it reads account-deleted)."""
+        """Profile, people-tag settings, blocks and mutes (both sides), presence, requests to the account, the
+        likes index, and the Redis copies of each (the account's own badge is the unread processor's: it reads
+        account-deleted)."""
         micros = at_ms * 1000
         others = await self._ids("relations", user_id)
         await asyncio.gather(
             *(self._run(self._d_relation, (micros, other, user_id)) for other in others),
             *(self._run(self._d_by_user[t], (micros, user_id))
               for t in ("users", "tag_settings", "user_relations", "muted_tags", "presence", "follow_requests")),
-            *(self._run(self._d_plain[t], (user_id,)) for t in ("unread_by_sender", "likes_by_user")))
+            self._run(self._d_plain["likes_by_user"], (user_id,)))
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.delete(keys.user_profile(user_id), keys.feed(user_id), keys.feed_pull(user_id),
                         keys.presence(user_id), keys.presence_connections(user_id),

@@ -64,8 +64,6 @@ class UnreadPairs:
         self._w_pair = prepare("INSERT INTO unread_pairs (user_id, sender_id, unsent_up_to, read_up_to) "
                                "VALUES (?, ?, ?, ?)")
         self._d_user = prepare("DELETE FROM unread_pairs WHERE user_id = ?")
-        #: the sender-side index (an account deletion finds whose badges the account is in)
-        self._w_by_sender = prepare("INSERT INTO unread_by_sender (sender_id, user_id, unsent_up_to) VALUES (?, ?, ?)")
 
     async def load_users(self, users: Iterable[str]) -> dict[str, dict[str, PairMarks]]:
         """Every stored pair of ``users``, by user then sender (a user without one maps to ``{}``). The
@@ -88,13 +86,11 @@ class UnreadPairs:
     async def write(self, changed: dict[Pair, PairMarks]) -> None:
         """Absolute marks; a user's pairs whole in one batch (Cassandra applies a partition's mutations in a batch
         atomically, so a user's pairs move together), several users per batch (few requests for many users:
-        :func:`sinks.cassandra.execute_partitions`)."""
+        :func:`sinks.cassandra.execute_partitions`). One row per pair: the sender side (whose badges a deleted
+        account is in) is the table's own index (migration 0018), not a second table."""
         by_user: dict[str, list[tuple[Any, tuple[Any, ...]]]] = defaultdict(list)
         for (user, sender), marks in changed.items():
-            writes = by_user[user]
-            writes.append((self._w_pair, (user, sender, marks.unsent_up_to, marks.read_up_to)))
-            if marks.unread:  # (a read pair needs no retraction when its sender's account goes)
-                writes.append((self._w_by_sender, (sender, user, marks.unsent_up_to)))
+            by_user[user].append((self._w_pair, (user, sender, marks.unsent_up_to, marks.read_up_to)))
         await execute_partitions(self._run, list(by_user.values()))
 
     async def delete_users(self, users: Iterable[str]) -> None:

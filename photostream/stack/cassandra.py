@@ -175,9 +175,21 @@ cdc_raw_directory: {d / "cdc_raw"}
 commitlog_sync: periodic
 commitlog_sync_period: 10000ms
 commitlog_segment_size: 32MiB
-memtable_heap_space: 64MiB
-memtable_offheap_space: 64MiB
-memtable_allocation_type: heap_buffers
+# Cassandra 5's own recommendation (its cassandra_latest.yaml): trie memtables, cells kept off the heap. With a
+# quarter of the heap for memtables (its default share) a benchmark's burst flushes rarely: 64 MiB flushed a
+# table every ~17k rows and kept a core compacting. Measured (one row per partition, the unread badge's by-sender
+# rows): 26-30k -> 41-52k upserts/s; unread applied p50 at 5,000 events/s 481 -> 200 ms.
+memtable_heap_space: 512MiB
+memtable_offheap_space: 512MiB
+memtable_allocation_type: offheap_objects
+memtable:
+  configurations:
+    skiplist:
+      class_name: SkipListMemtable
+    trie:
+      class_name: TrieMemtable
+    default:
+      inherits: trie
 concurrent_reads: 4
 concurrent_writes: 4
 concurrent_counter_writes: 2
