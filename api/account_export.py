@@ -19,7 +19,7 @@ from photostream.domain.photo_tags import PhotoTag
 from photostream.settings import Settings
 from producers.ids import now_ms
 from sinks.account_purge import ACCOUNT_COMMENTS, ACCOUNT_LISTS
-from sinks.cassandra import execute, ms_of, pages
+from sinks.cassandra import ms_of, pages
 from sinks.credentials import CredentialStore
 from sinks.photo_tags import APPROVED, PENDING
 from sinks.posts import read_posts_cached
@@ -41,8 +41,7 @@ class AccountExport:
             APPROVED: f"SELECT post_id AS id FROM {APPROVED} WHERE tagged_id = ?",
             PENDING: f"SELECT post_id AS id FROM {PENDING} WHERE tagged_id = ?",
         }.items()}
-        self._comment_refs = p(ACCOUNT_COMMENTS)
-        self._comment = p("SELECT text, created_at FROM comments_by_post WHERE post_id = ? AND comment_id = ?")
+        self._comments_q = p(ACCOUNT_COMMENTS)
         self._relations = p("SELECT other_id, i_block, i_mute FROM user_relations WHERE user_id = ?")
         self._muted_tags = p("SELECT tag, muted FROM muted_tags WHERE user_id = ?")
 
@@ -99,15 +98,11 @@ class AccountExport:
         return found[:NOTIFICATIONS_MAX]
 
     async def _comments(self, user_id: str) -> list[dict[str, Any]]:
-        refs = [(row.post_id, row.comment_id) async for row in self._rows(self._comment_refs, user_id)]
-        rows = await asyncio.gather(*(execute(self._session, self._comment, ref) for ref in refs))
-        found = []
-        for (post_id, comment_id), result in zip(refs, rows, strict=True):
-            row = result.one()
-            if row is not None and row.text is not None:
-                found.append({"comment_id": comment_id, "post_id": post_id, "text": row.text,
-                              "created_at": ms_of(row.created_at) if row.created_at else None})
-        return found
+        """Oldest first (comment ids are UUIDv7), in one paged query: the index answers with the rows."""
+        found = [{"comment_id": row.comment_id, "post_id": row.post_id, "text": row.text,
+                  "created_at": ms_of(row.created_at) if row.created_at else None}
+                 async for row in self._rows(self._comments_q, user_id) if row.text is not None]
+        return sorted(found, key=lambda c: c["comment_id"])
 
     async def _safety(self, user_id: str) -> dict[str, list[str]]:
         blocked, muted = [], []

@@ -45,8 +45,8 @@ ACCOUNT_LISTS = {
     "followers": "SELECT follower_id AS id FROM followers WHERE followee_id = ?",
     "likes": "SELECT post_id AS id FROM likes_by_user WHERE user_id = ?",
 }
-#: the account's comments, through the by-user index: (comment_id, post_id)
-ACCOUNT_COMMENTS = "SELECT comment_id, post_id FROM comments_by_user WHERE user_id = ?"
+#: the account's comments, through comments_by_post's index on user_id (migration 0019), with what an export shows
+ACCOUNT_COMMENTS = "SELECT comment_id, post_id, text, created_at FROM comments_by_post WHERE user_id = ?"
 
 
 class AccountPurge:
@@ -69,7 +69,7 @@ class AccountPurge:
         self._w_count = p("UPDATE post_engagement SET comment_count = ? WHERE post_id = ?")
         self._d_comment = p("DELETE FROM comments_by_post USING TIMESTAMP ? WHERE post_id = ? AND comment_id = ?")
         self._d_by_user = {table: p(f"DELETE FROM {table} USING TIMESTAMP ? WHERE {column} = ?") for table, column in (
-            ("comments_by_user", "user_id"), ("users", "user_id"), ("tag_settings", "user_id"),
+            ("users", "user_id"), ("tag_settings", "user_id"),
             ("user_relations", "user_id"), ("muted_tags", "user_id"), ("presence", "user_id"),
             ("follow_requests", "followee_id"))}
         self._d_plain = {table: p(f"DELETE FROM {table} WHERE {column} = ?") for table, column in (
@@ -107,12 +107,11 @@ class AccountPurge:
         await asyncio.gather(*(self._run(self._erase_post, (at_ms * 1000, post)) for post in post_ids))
 
     async def comments_gone(self, user_id: str, by_post: dict[str, list[str]], at_ms: int) -> None:
-        """The comments leave their threads and their posts' counts; then the index goes."""
+        """The comments leave their threads (and with them the index that found them) and their posts' counts."""
         micros = at_ms * 1000
         await asyncio.gather(*(self._run(self._d_comment, (micros, post, comment))
                                for post, comments in by_post.items() for comment in comments))
         await asyncio.gather(*(self._uncount(post, comments) for post, comments in by_post.items()))
-        await self._run(self._d_by_user["comments_by_user"], (micros, user_id))
 
     async def _uncount(self, post_id: str, comment_ids: list[str]) -> None:
         """Each counted comment is marked uncounted (``liked = false``: the popularity processor still knows

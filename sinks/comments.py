@@ -31,17 +31,14 @@ class CommentWriter:
         self._insert = session.prepare(
             "INSERT INTO comments_by_post (post_id, comment_id, user_id, text, created_at) VALUES (?, ?, ?, ?, ?) "
             "USING TIMESTAMP ?")
-        #: the comments-by-user index (migration 0014): how an account deletion finds its comments
-        self._index = session.prepare(
-            "INSERT INTO comments_by_user (user_id, comment_id, post_id) VALUES (?, ?, ?) USING TIMESTAMP ?")
 
     async def apply(self, comments: Iterable[Comment]) -> None:
-        """Write every comment and its index row (order-free: each is its own row, timestamped with the event
-        time), grouped into a few UNLOGGED batches rather than two requests per comment."""
+        """Write every comment (order-free: each is its own row, timestamped with the event time), grouped into a
+        few UNLOGGED batches rather than a request per comment. One row each: an account's comments are found
+        through the table's own index on ``user_id`` (migration 0019)."""
         await execute_grouped(self._session, [
-            statement for c in comments for statement in (
-                (self._insert, (c.post_id, c.comment_id, c.user_id, c.text, c.created_at, c.created_at * 1000)),
-                (self._index, (c.user_id, c.comment_id, c.post_id, c.created_at * 1000)))])
+            (self._insert, (c.post_id, c.comment_id, c.user_id, c.text, c.created_at, c.created_at * 1000))
+            for c in comments])
 
 
 class CommentReads:
