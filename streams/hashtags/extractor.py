@@ -1,8 +1,8 @@
 """The extraction adapter: post-created → post-hashtag adds; post-deleted → retractions; an author's account
 turning private or public → their posts hidden from or shown again in every tag.
 
-It remembers each tagged post's tags in Cassandra (``post_hashtags``, indexed by author in
-``hashtag_authors``) before emitting, so a later delete can retract them and a privacy change can hide or show
+It remembers each tagged post's tags in Cassandra (``post_hashtags``, indexed by author: migration 0020) before
+emitting, so a later delete can retract them and a privacy change can hide or show
 them. A delete that arrives before its create (two topics: Kafka orders neither against the other) leaves a
 tombstone there, and the late create emits nothing. The author's privacy is the adapter's own record
 (``hashtag_author_privacy``, last change by ``occurred_at`` wins), so a post is announced iff its author is
@@ -26,6 +26,12 @@ from sinks.cassandra import execute, execute_grouped, key_chunks, ms_of, pages
 from streams.engine.records import Record, Reject
 
 
+def _remembered(row: Any) -> dict[str, Any]:
+    """A ``post_hashtags`` row as the domain rules take a post."""
+    return {"post_id": row.post_id, "author_id": row.author_id, "tags": list(row.tags or []),
+            "created_at": ms_of(row.created_at) if row.created_at else 0, "deleted": bool(row.deleted)}
+
+
 class HashtagExtractor:
     name: str = "hashtag-extractor"
     topics: tuple[str, ...] = ("post-created", "post-deleted", "profile-updated")
@@ -39,10 +45,9 @@ class HashtagExtractor:
         self._remember = session.prepare(
             "INSERT INTO post_hashtags (post_id, author_id, tags, created_at) VALUES (?, ?, ?, ?)")
         self._forget = session.prepare("UPDATE post_hashtags SET deleted = true WHERE post_id = ?")
-        self._recall = session.prepare("SELECT post_id, author_id, tags, created_at, deleted FROM post_hashtags "
-                                       "WHERE post_id IN ?")
-        self._index = session.prepare("INSERT INTO hashtag_authors (author_id, post_id) VALUES (?, ?)")
-        self._indexed = session.prepare("SELECT post_id FROM hashtag_authors WHERE author_id = ?")
+        columns = "post_id, author_id, tags, created_at, deleted"
+        self._recall = session.prepare(f"SELECT {columns} FROM post_hashtags WHERE post_id IN ?")
+        self._of_author = session.prepare(f"SELECT {columns} FROM post_hashtags WHERE author_id = ?")
         self._privacy = session.prepare("SELECT author_id, is_private, as_of FROM hashtag_author_privacy "
                                         "WHERE author_id IN ?")
         self._set_privacy = session.prepare("INSERT INTO hashtag_author_privacy (author_id, is_private, as_of) "
@@ -54,8 +59,10 @@ class HashtagExtractor:
                                          for chunk in key_chunks(authors)))
         return {row.author_id: (bool(row.is_private), int(row.as_of or 0)) for result in results for row in result}
 
-    async def _authors_posts(self, author: str) -> list[str]:
-        return [row.post_id async for page in pages(self._session, self._indexed, (author,), 5000) for row in page]
+    async def _authors_posts(self, author: str) -> list[dict[str, Any]]:
+        """What is remembered of every tagged post of ``author`` (the table's index on author_id)."""
+        return [_remembered(row) async for page in pages(self._session, self._of_author, (author,), 5000)
+                for row in page]
 
     def _privacy_changes(self, records: list[Record], stored: dict[str, tuple[bool, int]]
                          ) -> dict[str, dict[str, Any]]:
@@ -75,12 +82,10 @@ class HashtagExtractor:
         if not flipped:
             return []
         indexed = await asyncio.gather(*(self._authors_posts(a) for a in flipped))
-        post_ids = {p for posts in indexed for p in posts} - skip
-        remembered = await self._recall_posts(post_ids) if post_ids else {}
         events: list[dict[str, Any]] = []
-        for post in remembered.values():
+        for post in (post for posts in indexed for post in posts if post["post_id"] not in skip):
             change = flipped.get(post["author_id"])
-            if change is not None and not post.get("deleted") and post["tags"]:
+            if change is not None and not post["deleted"] and post["tags"]:
                 events += on_audience_changed(post, change)
         return events
 
@@ -88,10 +93,7 @@ class HashtagExtractor:
         """What is remembered of these posts: tags, or ``deleted`` (a tombstone) — one IN query per chunk."""
         results = await asyncio.gather(*(execute(self._session, self._recall, (chunk,))
                                          for chunk in key_chunks(post_ids)))
-        return {row.post_id: {"post_id": row.post_id, "author_id": row.author_id, "tags": list(row.tags or []),
-                              "created_at": ms_of(row.created_at) if row.created_at else 0,
-                              "deleted": bool(row.deleted)}
-                for result in results for row in result}
+        return {row.post_id: _remembered(row) for result in results for row in result}
 
     async def process(self, batch: list[Record], reject: Reject) -> None:
         """Creates before deletes: across the two topics Kafka gives no order, so a delete may even arrive
@@ -119,7 +121,6 @@ class HashtagExtractor:
             post, adds = tagged[post_id]
             live[post_id] = post
             writes.append((self._remember, (post_id, post["author_id"], post["tags"], post["created_at"])))
-            writes.append((self._index, (post["author_id"], post_id)))
             outgoing += [(record, event) for event in adds]
         for record in deletes:
             post_id = record.value["post_id"]
