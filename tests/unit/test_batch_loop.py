@@ -5,12 +5,14 @@ The same fence through a real Kafka group: tests/integration/test_engine.py.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
-from confluent_kafka import TopicPartition
+import pytest
+from confluent_kafka import TIMESTAMP_CREATE_TIME, TIMESTAMP_NOT_AVAILABLE, TopicPartition
 
 from photostream.settings import Settings
-from streams.engine.loop import BatchLoop
+from streams.engine.loop import BatchLoop, produced_since
 from streams.engine.records import Record, Reject
 
 
@@ -149,3 +151,24 @@ async def test_a_processor_that_remembers_its_partitions_hears_when_they_move() 
     loop._ownership.on_revoke(loop._consumer, [TopicPartition("post-hashtag", 3)])  # as consume() would report
     await loop._poll(10, 0)
     assert processor.moved == [{("post-hashtag", 3)}]
+
+
+class Stamped(Message):
+    def __init__(self, kind: int, produced_ms: float) -> None:
+        self._timestamp = (kind, int(produced_ms))
+
+    def timestamp(self) -> tuple[int, int]:
+        return self._timestamp
+
+
+def test_a_records_interval_runs_from_when_it_was_produced_after_the_last_cut() -> None:
+    now_mono, now_ms = time.monotonic(), time.time() * 1000
+    cut_at = now_mono - 0.5
+    # produced 30 ms ago (while the last batch was processed): its interval has been running for 30 ms
+    assert produced_since(Stamped(TIMESTAMP_CREATE_TIME, now_ms - 30), cut_at) == pytest.approx(now_mono - 0.03,
+                                                                                                   abs=0.01)
+    # a backlog's record (produced before the cut) starts its batch's interval now; so does one whose producer's
+    # clock is ahead of ours, or one without a timestamp
+    for stamp in ((TIMESTAMP_CREATE_TIME, now_ms - 60_000), (TIMESTAMP_CREATE_TIME, now_ms + 60_000),
+                  (TIMESTAMP_NOT_AVAILABLE, 0)):
+        assert produced_since(Stamped(*stamp), cut_at) == pytest.approx(now_mono, abs=0.01)
