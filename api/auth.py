@@ -8,11 +8,12 @@ stays as small as the set of live revoked tokens and a check is one round trip (
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import jwt
 
@@ -21,6 +22,8 @@ from photostream.settings import Settings
 from producers.ids import is_id, new_id
 from sinks import redis_scripts
 from sinks.revocations import CHECK_ANSWERS
+
+T = TypeVar("T")
 
 
 class InvalidTokenError(Exception):
@@ -109,23 +112,46 @@ async def verify_access(settings: Settings, revocations: Any, token: str, unchec
     account (``revocations``: :class:`sinks.revocations.RevocationLedger`, one Redis round trip).
 
     A Redis outage propagates (503): a revocation that cannot be checked is not assumed absent — unless the
-    caller passes ``unchecked_ok`` (only the few reads that must outlive Redis, see :func:`api.deps.reader`)
-    and ``revocation_fail_open_reads`` is on. Then a signed, unexpired token is accepted unchecked (counted and
+    caller passes ``unchecked_ok`` (only the few reads that must outlive Redis: the home feed) and
+    ``revocation_fail_open_reads`` is on. Then a signed, unexpired token is accepted unchecked (counted and
     logged by :mod:`api.degraded`): for at most the token's remaining lifetime (``jwt_access_ttl_s``), a token
     logged out earlier could read its own user's feed and status again — never write, never read anything
     else. That is the price of issues 8 and 10's "with Redis down, answer from Cassandra". A Redis that lost
     its data (up, but empty) is not an outage: the ledger answers from Cassandra until it reloaded Redis."""
     claims = decode_access_token(settings, token)
+    await check_unrevoked(settings, revocations, claims, unchecked_ok)
+    return claims
+
+
+async def check_unrevoked(settings: Settings, revocations: Any, claims: AccessClaims, unchecked_ok: bool = False
+                          ) -> None:
+    """:func:`verify_access`'s revocation half, for claims already decoded: raises :class:`InvalidTokenError`
+    for a revoked token; a Redis outage as there."""
     try:
         revoked = await revocations.refused(claims.jti, claims.user_id)
     except degraded.REDIS_OUTAGES as exc:
         if not (unchecked_ok and settings.revocation_fail_open_reads):
             raise
         degraded.note("revocation_check", exc)
-        return claims
+        return
     if revoked:
         raise InvalidTokenError("the token was revoked")
-    return claims
+
+
+async def checked_alongside(settings: Settings, revocations: Any, claims: AccessClaims, read: Awaitable[T],
+                            unchecked_ok: bool = False) -> T:
+    """``read``'s answer, ``claims``' revocation checked concurrently with it: started in the same event-loop
+    turn, their first Redis commands share one round trip (the API's batching client,
+    :mod:`sinks.redis_batching`) instead of the check costing one of its own before the read. For a revoked
+    token the answer is dropped and :class:`InvalidTokenError` raised; an outage as in :func:`verify_access`.
+    Only for reads without an effect a revoked token must not cause (the home feed's page)."""
+    check, answer = await asyncio.gather(check_unrevoked(settings, revocations, claims, unchecked_ok), read,
+                                         return_exceptions=True)
+    if isinstance(check, BaseException):
+        raise check
+    if isinstance(answer, BaseException):
+        raise answer
+    return answer
 
 
 async def checked_reads(revocations: Any, redis: Any, claims: AccessClaims,

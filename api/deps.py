@@ -86,22 +86,6 @@ async def signed_claims(
         raise unauthorized(exc) from None
 
 
-async def reader(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> str:
-    """:func:`current_user` for the reads that must outlive a Redis outage (the home feed):
-    with Redis unreachable their token's revocation cannot be checked, and is then skipped (see
-    :func:`api.auth.verify_access` for the trade-off). Every other route keeps :data:`CurrentUser`."""
-    token = _presented(credentials)
-    try:
-        claims = await verify_access(request.app.state.settings, request.app.state.resources.revocations, token,
-                                     unchecked_ok=True)
-    except InvalidTokenError as exc:
-        raise unauthorized(exc) from None
-    return claims.user_id
-
-
 def per_app(request: Request, kind: Callable[..., T], build: Callable[[Any], T]) -> T:
     """The app's one ``kind``, made by ``build(app.state)`` on first use: a repository prepares its statements
     once per app, not per request (nor at import, before the session exists)."""
@@ -122,7 +106,6 @@ def parse_id(value: str, field: str) -> str:
 CurrentUser = Annotated[str, Depends(current_user)]
 CurrentClaims = Annotated[AccessClaims, Depends(current_claims)]
 #: the acting user of a read that degrades to Cassandra without Redis (see :func:`reader`)
-Reader = Annotated[str, Depends(reader)]
 OptionalUser = Annotated[str | None, Depends(optional_user)]
 #: a signed token whose revocation the route itself checks (see :func:`signed_claims`)
 SignedClaims = Annotated[AccessClaims, Depends(signed_claims)]

@@ -96,16 +96,17 @@ async def _private(resources: Any, profiles: dict[str, dict[str, Any]]) -> set[s
     return {a for a, p in profiles.items() if p.get("is_private")} | asked
 
 
-async def _visible(resources: Any, viewer: str | None, posts: list[dict[str, Any]], hide_muted: bool,
-                   profiles_read: asyncio.Future[dict[str, dict[str, Any]]]) -> list[dict[str, Any] | None]:
+async def _visible(resources: Any, viewer: str | None, posts: list[dict[str, Any]],
+                   profiles_read: asyncio.Future[dict[str, dict[str, Any]]],
+                   relations_read: asyncio.Future[dict[str, Any]] | None) -> list[dict[str, Any] | None]:
     """The visibility check, the authors' privacy taken from their profiles (``profiles_read``, read
-    concurrently); with ``hide_muted``, also leaves out the authors the viewer muted — from the same relations
-    read the block check uses (one read for both questions)."""
-    authors = {p["author_id"] for p in posts} - {viewer}
-    if not hide_muted or viewer is None or not authors:
+    concurrently); given the viewer's relations with the authors (``relations_read``: ``hide_muted``), also
+    leaves out the authors the viewer muted — from the same relations read the block check uses (one read for
+    both questions)."""
+    if relations_read is None:
         private = await _private(resources, await profiles_read)
         return await visible_posts(resources.graph, viewer, posts, private=private)
-    relations, profiles = await asyncio.gather(resources.safety.relations(viewer, authors), profiles_read)
+    relations, profiles = await asyncio.gather(relations_read, profiles_read)
     muted = {a for a, r in relations.items() if r.i_mute}
     visible = await visible_posts(resources.graph, viewer, posts, private=await _private(resources, profiles),
                                   blocked={a for a, r in relations.items() if blocked_either_way(r)})
@@ -121,8 +122,13 @@ async def hydrate_posts(resources: Any, viewer: str | None, post_ids: list[str],
     ids = [p["post_id"] for p in posts]
     profiles_read = asyncio.ensure_future(read_profiles(resources.session, resources.redis,
                                                        [p["author_id"] for p in posts], resources.redis_reads))
+    # started with the profiles, so its Redis read joins the same pipeline (a read started inside _visible
+    # would begin a turn later and cost a round trip of its own)
+    authors = {p["author_id"] for p in posts} - {viewer}
+    relations_read = (asyncio.ensure_future(resources.safety.relations(viewer, authors))
+                      if hide_muted and viewer is not None and authors else None)
     visible, profiles, counts, liked, blurhashes, tags = await asyncio.gather(
-        _visible(resources, viewer, posts, hide_muted, profiles_read),
+        _visible(resources, viewer, posts, profiles_read, relations_read),
         profiles_read,
         resources.engagement.counts(ids),
         resources.engagement.liked_by(viewer, ids) if viewer is not None else _nothing_liked(),

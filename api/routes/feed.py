@@ -6,7 +6,8 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
-from api.deps import Reader, ResourcesDep, SettingsDep
+from api.auth import InvalidTokenError, checked_alongside
+from api.deps import ResourcesDep, SettingsDep, SignedClaims, unauthorized
 from api.hydrate import hydrate_posts
 from api.paging import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, encode_cursor
 from api.routes.reads import After, honour_after
@@ -16,13 +17,21 @@ CURSOR_KIND = "feed"
 
 
 @router.get("/feed")
-async def get_feed(user: Reader, resources: ResourcesDep, settings: SettingsDep, response: Response,
+async def get_feed(claims: SignedClaims, resources: ResourcesDep, settings: SettingsDep, response: Response,
                    limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None, after: After = None) -> dict[str, Any]:
     """Posts of the people the caller follows and their own, less muted accounts'; each item says why it is
-    there. The cursor is the last post id of the page, so pages neither repeat nor skip while new posts arrive."""
+    there. The cursor is the last post id of the page, so pages neither repeat nor skip while new posts arrive.
+
+    The token's revocation is checked alongside the page's read (one Redis round trip for both), and skipped
+    while Redis is unreachable (:func:`api.auth.verify_access`: the feed outlives a Redis outage)."""
+    user = claims.user_id
     before = decode_cursor(CURSOR_KIND, cursor)
     await honour_after(after, resources, settings, response)
-    page = await resources.feeds.page(user, before, limit)
+    try:
+        page = await checked_alongside(settings, resources.revocations, claims,
+                                       resources.feeds.page(user, before, limit), unchecked_ok=True)
+    except InvalidTokenError as exc:
+        raise unauthorized(exc) from None
     # muted accounts' posts leave the feed at read time, older ones too (read with the page's block check);
     # the page may come out short, the cursor still follows the ids read, so paging neither repeats nor skips
     items = await hydrate_posts(resources, user, page.post_ids, hide_muted=True)

@@ -77,6 +77,9 @@ def test_logout_revokes_the_access_token_and_the_refresh_token(client: httpx.Cli
     assert out.status_code == 204
     refused = client.get("/users/me/follow-requests", headers=bearer(session))
     assert refused.status_code == 401 and "revoked" in refused.json()["error"]["message"]
+    # the home feed checks the token alongside its page read (api.auth.checked_alongside): refused all the same
+    feed = client.get("/feed", headers=bearer(session))
+    assert feed.status_code == 401 and "revoked" in feed.json()["error"]["message"] and "items" not in feed.json()
     assert client.post("/auth/refresh", json={"refresh_token": session["refresh_token"]}).status_code == 401
 
 
