@@ -77,8 +77,9 @@ async def signed_claims(
 ) -> AccessClaims:
     """A bearer token's claims, its signature, issuer and expiry verified but **not its revocation**: for a route
     that checks the revocation inside its own Redis round trip (:func:`api.auth.checked_reads`: the status
-    badge and the notifications page, read many times a minute by every client), saving one. A route taking
-    this must check it before answering; every other route takes :data:`CurrentUser` or :data:`Reader`."""
+    badge and the notifications page, read many times a minute by every client; :func:`api.auth.checked_alongside`:
+    the home feed), saving one. A route taking this must check it before answering; every other route takes
+    :data:`CurrentUser`."""
     token = _presented(credentials)
     try:
         return decode_access_token(request.app.state.settings, token)
@@ -105,7 +106,6 @@ def parse_id(value: str, field: str) -> str:
 
 CurrentUser = Annotated[str, Depends(current_user)]
 CurrentClaims = Annotated[AccessClaims, Depends(current_claims)]
-#: the acting user of a read that degrades to Cassandra without Redis (see :func:`reader`)
 OptionalUser = Annotated[str | None, Depends(optional_user)]
 #: a signed token whose revocation the route itself checks (see :func:`signed_claims`)
 SignedClaims = Annotated[AccessClaims, Depends(signed_claims)]
