@@ -16,7 +16,6 @@ import time
 from dataclasses import dataclass
 
 import redis
-from cassandra.concurrent import execute_concurrent_with_args
 
 from benchmarks import api_reads, feeds_api, feeds_pipeline, feeds_redis
 from benchmarks.cpu import CpuWindow
@@ -30,6 +29,7 @@ from sinks import keys
 from sinks.cassandra import connect
 from sinks.feed_lists import trim_at
 from sinks.feeds import FeedCache
+from sinks.photo_derivatives import PhotoDerivatives
 from sinks.redis_client import async_client
 
 NUMBER = 8
@@ -224,17 +224,22 @@ PLACEHOLDER = "LEHV6nWB2yk8pyo0adR*.7kCMdnj"
 
 
 def derive_photos(settings: Settings) -> int:
-    """What the photos processor records once a real upload completes (a blurhash and the sizes rendered ahead),
-    for every photo of the run's posts: the benchmark's posts name image ids nobody uploaded, and a feed page of
-    never-derived photos would ask Cassandra for their placeholders again every ``ABSENT_MEMO_S`` — the case of a
-    post seconds old, not of a feed. Returns the photos recorded."""
+    """What the photos processor records once a real upload completes (a blurhash and the sizes rendered ahead,
+    through its own sink, :class:`sinks.photo_derivatives.PhotoDerivatives`), for every photo of the run's posts:
+    the benchmark's posts name image ids nobody uploaded, and a feed page of never-derived photos would ask
+    Cassandra for their placeholders again every ``ABSENT_MEMO_S`` — the case of a post seconds old, not of a
+    feed. Returns the photos recorded."""
     cluster, session = connect(settings)
+
+    async def record(images: list[str]) -> None:
+        derivatives = PhotoDerivatives(session)
+        for start in range(0, len(images), 500):
+            await asyncio.gather(*(derivatives.record(image, PLACEHOLDER, {320, 1080}, 0)
+                                   for image in images[start:start + 500]))
+
     try:
-        images = [(image, PLACEHOLDER, {320, 1080}, 0) for row in session.execute("SELECT image_ids FROM posts")
-                  for image in row.image_ids or ()]
-        insert = session.prepare("INSERT INTO photo_derivatives (image_id, blurhash, prerendered, derived_at) "
-                                 "VALUES (?, ?, ?, ?)")
-        execute_concurrent_with_args(session, insert, images, concurrency=64, raise_on_first_error=True)
+        images = [image for row in session.execute("SELECT image_ids FROM posts") for image in row.image_ids or ()]
+        asyncio.run(record(images))
         return len(images)
     finally:
         cluster.shutdown()
