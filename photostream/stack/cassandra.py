@@ -221,7 +221,13 @@ drop_compact_storage_enabled: false
 """
 
     def jvm_flags(self) -> list[str]:
-        """Heap, GC and module flags: the stock option files, sized for a laptop instead of a server."""
+        """Heap, GC and module flags: the stock option files, sized for a laptop instead of a server.
+
+        G1 aims at 20 ms pauses, not the stock 300 ms: with 300 its young collections of a ~1.2 GB eden took
+        60-160 ms under the unread badge's benchmark, and every read and write waits out a pause. With 20 the
+        same run had more, shorter pauses (none above 50 ms after start-up, about the same total) and the
+        measured upsert ceiling did not drop (25k vs 22-23k rows/s on the same day). ``gc.log`` (beside
+        ``system.log``) records every pause for whoever wants to check."""
         heap = self.settings.cassandra_heap
         return [
             f"-Xms{heap}",
@@ -232,7 +238,7 @@ drop_compact_storage_enabled: false
             "-XX:MaxTenuringThreshold=1",
             "-XX:G1HeapRegionSize=16m",
             "-XX:G1RSetUpdatingPauseTimePercent=5",
-            "-XX:MaxGCPauseMillis=300",
+            "-XX:MaxGCPauseMillis=20",
             "-XX:InitiatingHeapOccupancyPercent=70",
             "-XX:+UseThreadPriorities",
             "-XX:+PerfDisableSharedMem",
@@ -240,6 +246,7 @@ drop_compact_storage_enabled: false
             "-XX:+ExitOnOutOfMemoryError",
             f"-XX:HeapDumpPath={self.log_dir}",
             f"-XX:ErrorFile={self.log_dir}/hs_err_%p.log",
+            f"-Xlog:gc:file={self.log_dir}/gc.log:time,uptime:filecount=5,filesize=10m",
             "-ea",
             "-da:net.openhft...",
             *JVM17_MODULE_FLAGS,
