@@ -26,7 +26,7 @@ from sinks.images import ImageIndex
 from sinks.photo_derivatives import PhotoDerivatives
 from sinks.photo_tags import PhotoTagReads
 from sinks.post_lists import AuthorPosts
-from sinks.redis_batching import reads_client
+from sinks.redis_batching import BatchingRedis, reads_client
 from sinks.redis_client import async_client
 from sinks.revocations import RevocationLedger
 from sinks.safety import SafeAudience, SafetyReader
@@ -77,7 +77,7 @@ class ApiResources:
         """Connect once; prepared statements are prepared here, not per request."""
         cluster, session = connect(settings)
         redis = async_client(settings)
-        reads = reads_client(redis)  # a page's concurrent reads share one pipeline
+        reads = reads_client(redis, settings.redis_url)  # a page's concurrent reads share one pipeline
         audience = SafeAudience(session, redis, reads)
         return cls(Publisher(settings), redis, cluster, session, s3.client(settings), HashtagReads(session, redis),
                    audience, ImageIndex(session),
@@ -96,5 +96,7 @@ class ApiResources:
     async def close(self) -> None:
         self.publisher.close()
         self.renderer.close()
+        if isinstance(self.redis_reads, BatchingRedis):
+            self.redis_reads.close()
         await self.redis.aclose()
         self.cluster.shutdown()

@@ -18,16 +18,24 @@ Redis Cluster (a cluster pipeline splits by slot anyway): :func:`reads_client` g
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from sinks.redis_client import is_cluster
+from sinks.redis_mux import RedisMux
 
 
 class BatchingRedis:
-    """A read-only stand-in for the async client whose commands share one pipeline per event-loop turn."""
+    """A read-only stand-in for the async client whose commands share one pipeline per event-loop turn.
 
-    def __init__(self, redis: Any) -> None:
+    With ``mux`` (:class:`sinks.redis_mux.RedisMux`) each turn's pipeline goes out on that one connection;
+    without, through ``redis``'s own pipeline. The answers are the same either way."""
+
+    def __init__(self, redis: Any, mux: RedisMux | None = None) -> None:
         self._redis = redis
+        self._mux = mux
+        #: what redis-py makes of a reply (HGETALL's pairs → a dict, ...), applied to the mux's replies
+        self._callbacks: dict[str, Callable[..., Any]] = dict(redis.response_callbacks) if mux is not None else {}
         self._queued: list[tuple[tuple[Any, ...], dict[str, Any], asyncio.Future[Any]]] = []
         #: pipelines in flight, kept referenced until they finish
         self._sending: set[asyncio.Task[None]] = set()
@@ -48,10 +56,15 @@ class BatchingRedis:
 
     async def _send(self, queued: list[tuple[tuple[Any, ...], dict[str, Any], asyncio.Future[Any]]]) -> None:
         try:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for args, options, _ in queued:
-                    pipe.execute_command(*args, **options)
-                results = await pipe.execute(raise_on_error=False)
+            if self._mux is not None:
+                replies = await self._mux.send([args for args, _, _ in queued])
+                results = [self._as_redis_py(args[0], reply) for (args, _, _), reply in zip(queued, replies,
+                                                                                            strict=True)]
+            else:
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for args, options, _ in queued:
+                        pipe.execute_command(*args, **options)
+                    results = await pipe.execute(raise_on_error=False)
         except Exception as exc:  # the connection failed: every caller gets the error (Redis down → a miss)
             for _, _, future in queued:
                 if not future.done():
@@ -68,6 +81,15 @@ class BatchingRedis:
                 future.set_exception(result)
             else:
                 future.set_result(result)
+
+    def _as_redis_py(self, command: str, reply: Any) -> Any:
+        callback = self._callbacks.get(command)
+        return reply if callback is None or isinstance(reply, Exception) else callback(reply)
+
+    def close(self) -> None:
+        """Close the batches' own connection (if any); the plain client is its owner's to close."""
+        if self._mux is not None:
+            self._mux.close()
 
     # --- the commands the read paths send --------------------------------------------------------------------
     async def get(self, key: str) -> Any:
@@ -147,6 +169,9 @@ class _Pipeline:
         return list(results)
 
 
-def reads_client(redis: Any) -> Any:
-    """The client the API's batched read paths use: batching, except on Redis Cluster."""
-    return redis if is_cluster(redis) else BatchingRedis(redis)
+def reads_client(redis: Any, url: str = "") -> Any:
+    """The client the API's batched read paths use: batching, except on Redis Cluster; on its own pipelined
+    connection (:mod:`sinks.redis_mux`) when ``url`` is a plain ``redis://`` one."""
+    if is_cluster(redis):
+        return redis
+    return BatchingRedis(redis, RedisMux.like(redis) if url.startswith("redis://") else None)

@@ -7,6 +7,8 @@ from typing import Any
 import hiredis
 import redis
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from photostream.settings import Settings
 
@@ -51,7 +53,11 @@ def async_client(settings: Settings) -> Any:
     if settings.redis_cluster:
         return aioredis.RedisCluster.from_url(settings.redis_url, decode_responses=True,
                                               max_connections=MAX_CONNECTIONS)
-    options: dict[str, Any] = {}
+    # A pooled connection left from before a Redis restart fails on its next use ("Connection closed by
+    # server"); one immediate retry on a fresh connection replaces it instead of failing that request (every
+    # Redis write here is absolute state, so a retried one is harmless). redis-py's own default when it builds
+    # the pool itself; a pool built by hand has no retry at all.
+    options: dict[str, Any] = {"retry": Retry(NoBackoff(), 1), "retry_on_error": [redis.exceptions.ConnectionError]}
     if settings.redis_url.startswith("redis://"):  # (TLS and sockets keep redis-py's own connections)
         options["connection_class"] = HiredisPackingConnection
     pool: Any = aioredis.BlockingConnectionPool.from_url(settings.redis_url, decode_responses=True,
