@@ -55,8 +55,8 @@ def async_client(settings: Settings) -> Any:
                                               max_connections=MAX_CONNECTIONS)
     # A pooled connection left from before a Redis restart fails on its next use ("Connection closed by
     # server"); one immediate retry on a fresh connection replaces it instead of failing that request (every
-    # Redis write here is absolute state, so a retried one is harmless). redis-py's own default when it builds
-    # the pool itself; a pool built by hand has no retry at all.
+    # Redis write here is absolute state, so a retried one is harmless). A pool built by hand, as here, has no
+    # retry unless given one (the fault test's Redis restart found a feed read failing as a 503).
     options: dict[str, Any] = {"retry": Retry(NoBackoff(), 1), "retry_on_error": [redis.exceptions.ConnectionError]}
     if settings.redis_url.startswith("redis://"):  # (TLS and sockets keep redis-py's own connections)
         options["connection_class"] = HiredisPackingConnection
