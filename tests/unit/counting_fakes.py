@@ -45,6 +45,9 @@ class Response:
     def result(self) -> Result:
         return self._result
 
+    def clear_callbacks(self) -> None:  # the driver's: sinks.cassandra drops a finished request's callbacks
+        return None
+
 
 @dataclass
 class Data:
