@@ -149,11 +149,10 @@ class RedisMux:
         except (TimeoutError, OSError) as exc:
             raise RedisConnectionError(f"cannot connect to Redis at {self._address[0]}:{self._address[1]}: "
                                        f"{exc or type(exc).__name__}") from None
-        if self._hello:
-            for reply in await self._exchange(protocol, self._hello):
-                if isinstance(reply, Exception):
-                    protocol.fail(RedisConnectionError(f"Redis refused the connection's set-up: {reply}"))
-                    raise reply
+        for reply in await self._exchange(protocol, self._hello):  # HELLO 3 (and AUTH, SELECT) first
+            if isinstance(reply, Exception):
+                protocol.fail(RedisConnectionError(f"Redis refused the connection's set-up: {reply}"))
+                raise reply
         return protocol
 
     def close(self) -> None:

@@ -6,6 +6,8 @@ client's pooled connections outlive a Redis restart."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +26,21 @@ from tests.integration.conftest import free_port
 from tests.integration.fault_stack import RedisServer
 
 
-async def test_replies_match_redis_py_and_batches_keep_their_order(settings: Settings) -> None:
+@asynccontextmanager
+async def clients(settings: Settings) -> AsyncIterator[tuple[Any, RedisMux]]:
+    """The plain client and a mux to the same Redis, both closed afterwards."""
     redis = async_client(settings)
     mux = RedisMux.like(redis)
-    string, hashed, members = (f"test:mux:{new_id()}" for _ in range(3))
     try:
+        yield redis, mux
+    finally:
+        mux.close()
+        await redis.aclose()
+
+
+async def test_replies_match_redis_py_and_batches_keep_their_order(settings: Settings) -> None:
+    string, hashed, members = (f"test:mux:{new_id()}" for _ in range(3))
+    async with clients(settings) as (redis, mux):
         await redis.set(string, "s é")
         await redis.hset(hashed, mapping={"a": "1", "b": "2"})
         await redis.sadd(members, "x", "y")
@@ -42,33 +54,23 @@ async def test_replies_match_redis_py_and_batches_keep_their_order(settings: Set
             assert answer == [expected[commands.index(command)] for command in batch]
         assert answers[0][0] == "s é"  # decoded as the API's clients decode (utf-8 strings)
         assert answers[0][-1] == [string, 42]
-    finally:
-        mux.close()
         await redis.delete(string, hashed, members)
-        await redis.aclose()
 
 
 async def test_error_replies_are_redis_py_exceptions_in_their_place(settings: Settings) -> None:
-    redis = async_client(settings)
-    mux = RedisMux.like(redis)
     key = f"test:mux:{new_id()}"
-    try:
+    async with clients(settings) as (redis, mux):
         await redis.set(key, "s")
         replies = await mux.send([("HGETALL", key), ("EVALSHA", "0" * 40, 0), ("GET", key)])
         assert isinstance(replies[0], ResponseError) and "WRONGTYPE" in str(replies[0])
         assert isinstance(replies[1], NoScriptError)
         assert replies[2] == "s"  # the batch's other commands are answered as usual
-    finally:
-        mux.close()
         await redis.delete(key)
-        await redis.aclose()
 
 
 async def test_a_killed_connection_fails_its_batch_and_the_next_one_reconnects(settings: Settings) -> None:
-    redis = async_client(settings)
-    mux = RedisMux.like(redis)
     name = f"test-mux-{new_id()}"
-    try:
+    async with clients(settings) as (redis, mux):
         assert await mux.send([("CLIENT", "SETNAME", name)]) == ["OK"]
         blocked = asyncio.ensure_future(mux.send([("BLPOP", f"test:mux:{new_id()}", 30)]))
         while not any(c.get("name") == name and c.get("cmd") == "blpop" for c in await redis.client_list()):
@@ -77,9 +79,6 @@ async def test_a_killed_connection_fails_its_batch_and_the_next_one_reconnects(s
         with pytest.raises(RedisConnectionError):
             await blocked
         assert await mux.send([("PING",)]) == ["PONG"]  # a new connection
-    finally:
-        mux.close()
-        await redis.aclose()
 
 
 async def test_redis_down_is_a_connection_error(settings: Settings) -> None:
@@ -110,17 +109,11 @@ async def test_a_silent_server_times_out_and_the_connection_is_dropped() -> None
 
 
 async def test_a_refused_set_up_raises_and_keeps_no_connection(settings: Settings) -> None:
-    redis = async_client(settings)
-    mux = RedisMux.like(redis)
-    refused = RedisMux(mux._address[0], mux._address[1], db=100_000)  # no such database
-    try:
+    async with clients(settings) as (_, mux):
+        refused = RedisMux(mux._address[0], mux._address[1], db=100_000)  # no such database
         with pytest.raises(ResponseError, match="DB index"):
             await refused.send([("PING",)])
         assert refused._protocol is None
-    finally:
-        refused.close()
-        mux.close()
-        await redis.aclose()
 
 
 async def test_the_api_batching_client_answers_through_it_as_through_redis_py(settings: Settings) -> None:
