@@ -16,7 +16,7 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
@@ -73,6 +73,10 @@ def delivery_error(topic: str, error: KafkaError) -> PublishError:
     if error.code() == KafkaError._MSG_TIMED_OUT:
         return PublishTimeoutError(f"{topic}: broker did not acknowledge: {error.str()}")
     return PublishError(f"{topic}: {error.str()}")
+
+
+#: one record of a raw batch: (catalog topic, payload, key, headers or None)
+RawRecord = tuple[str, bytes, bytes | str | None, dict[str, bytes] | None]
 
 
 class _BatchTracker:
@@ -138,25 +142,40 @@ class Publisher:
         """Queue every event; one future resolves to their count once all are acknowledged, or fails with
         the first failed delivery once every report is in. For pipelining: callers that need each event's
         partition and offset use :meth:`submit`."""
-        tracker = _BatchTracker(len(events), self._settings.topic_names.logical)
-        if not events:
+        return self._submit_batch(len(events), ((e.topic, e.payload, e.key, None) for e in events))
+
+    def submit_raw_many(self, records: Sequence[RawRecord]) -> Future[int]:
+        """:meth:`submit_many` for already-encoded bytes with headers (the DLQ helper's batch path)."""
+        return self._submit_batch(len(records), iter(records))
+
+    def _submit_batch(self, size: int, records: Iterator[RawRecord]) -> Future[int]:
+        """Queue ``size`` records (catalog topic, payload, key, headers), one tracker and one bound callback for
+        all of them; the caller's thread serves the delivery reports while it queues."""
+        tracker = _BatchTracker(size, self._settings.topic_names.logical)
+        if not size:
             tracker.future.set_result(0)
             return tracker.future
         report, produce, poll, physical = tracker.report, self._producer.produce, self._producer.poll, self._physical
+        topics: list[str] = []
         self._batch_started()
         try:
-            for start in range(0, len(events), _SERVE_EVERY):
-                for event in events[start:start + _SERVE_EVERY]:
-                    try:
-                        produce(physical(event.topic), event.payload, event.key, on_delivery=report)
-                    except BufferError:
-                        self._produce_when_room(event.topic, event.payload, event.key, report, None)
-                    except KafkaException as exc:
-                        raise PublishError(f"{event.topic}: {exc}") from exc
-                poll(0)  # this batch's (and anyone's) ready reports, on this thread
+            for queued, (topic, payload, key, headers) in enumerate(records, 1):
+                try:
+                    if headers:
+                        produce(physical(topic), payload, key, on_delivery=report, headers=list(headers.items()))
+                    else:
+                        produce(physical(topic), payload, key, on_delivery=report)
+                except BufferError:
+                    self._produce_when_room(topic, payload, key, report, headers)
+                except KafkaException as exc:
+                    raise PublishError(f"{topic}: {exc}") from exc
+                topics.append(topic)
+                if queued % _SERVE_EVERY == 0:
+                    poll(0)  # this batch's (and anyone's) ready reports, on this thread
+            poll(0)
         finally:
             self._batch_ended()
-        produced_many(event.topic for event in events)
+        produced_many(topics)
         return tracker.future
 
     async def acknowledged(self, events: Sequence[Event], timeout_s: float) -> None:

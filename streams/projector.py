@@ -21,10 +21,11 @@ from typing import Any, Protocol
 import faust
 
 from photostream.settings import Settings
-from producers.dlq import PoisonRecord, dead_letter
+from producers.dlq import PoisonRecord
 from sinks import offsets
+from streams.engine.dead_letters import Rejected, dead_letter_batch
 from streams.engine.poison import POISON_ERRORS
-from streams.metrics import BATCH_FAILURES, EVENTS_DEAD_LETTERED, TopicMetrics
+from streams.metrics import BATCH_FAILURES, TopicMetrics
 from streams.resources import Resources
 
 log = logging.getLogger(__name__)
@@ -71,8 +72,9 @@ def register_projector(
         metrics = TopicMetrics(name, topics)
         failures = BATCH_FAILURES.labels(name)
 
-        async def apply_in_order(events: list[Any]) -> None:
-            """One key's events, in offset order (a key's events must not overtake each other)."""
+        async def apply_in_order(events: list[Any], dead: list[Rejected]) -> None:
+            """One key's events, in offset order (a key's events must not overtake each other); the poison ones
+            are added to ``dead``."""
             for event in events:
                 message = event.message
                 topic_name = names.logical(message.topic)  # the catalog's name, whatever the namespace
@@ -82,10 +84,8 @@ def register_projector(
                                      partial(sink.apply, topic_name, record), failures)
                     metrics.applied(topic_name, (record.get("occurred_at"),))
                 except POISON_ERRORS as exc:
-                    poison = PoisonRecord(topic_name, message.partition, message.offset, message.key, event.value)
-                    await asyncio.wrap_future(dead_letter(resources.publisher, poison, exc, name))
-                    EVENTS_DEAD_LETTERED.labels(name, topic_name, type(exc).__name__).inc()
-                    log.warning("dead-lettered %s/%s@%s: %s", topic_name, message.partition, message.offset, exc)
+                    dead.append((PoisonRecord(topic_name, message.partition, message.offset, message.key,
+                                              event.value), exc))
 
         try:
             # Small buffers let different keys' writes overlap (the sinks are I/O bound); faust acks the
@@ -95,7 +95,9 @@ def register_projector(
                 by_key: dict[Any, list[Any]] = defaultdict(list)
                 for event in batch:
                     by_key[(event.message.topic, event.message.key)].append(event)
-                await asyncio.gather(*(apply_in_order(events) for events in by_key.values()))
+                dead: list[Rejected] = []
+                await asyncio.gather(*(apply_in_order(events, dead) for events in by_key.values()))
+                await dead_letter_batch(resources.publisher, dead, name)  # acknowledged before faust acks the batch
                 highest: dict[tuple[str, int], int] = {}
                 for event in batch:
                     tp = (event.message.topic, event.message.partition)

@@ -15,19 +15,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 
 from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Consumer, KafkaError, Message, TopicPartition
 
 from photostream.contracts.codec import DecodeError, EventCodec
 from photostream.settings import Settings
-from producers.dlq import PoisonRecord, dead_letter
-from producers.publisher import Publisher, PublishResult
+from producers.dlq import PoisonRecord
+from producers.publisher import Publisher
 from streams.engine.consumer import check_co_partitioned, consumer_config
+from streams.engine.dead_letters import Rejected, dead_letter_batch
 from streams.engine.ownership import TP, Ownership, tp_of
 from streams.engine.poison import POISON_ERRORS
 from streams.engine.records import BatchProcessor, Record, Reject
-from streams.metrics import BATCH_FAILURES, EVENTS_DEAD_LETTERED, PROCESSOR_READY, TopicMetrics
+from streams.metrics import BATCH_FAILURES, PROCESSOR_READY, TopicMetrics
 
 log = logging.getLogger(__name__)
 
@@ -91,36 +92,33 @@ class BatchLoop:
     def stop(self) -> None:
         self._stopping.set()
 
-    def decode(self, messages: list[Message]) -> tuple[list[Record], list[Future[PublishResult]]]:
-        """Decoded, schema-valid records; everything else goes to its DLQ (futures returned to await)."""
+    def decode(self, messages: list[Message]) -> tuple[list[Record], list[Rejected]]:
+        """Decoded, schema-valid records, and the rest with their errors (for their DLQs)."""
         records: list[Record] = []
-        dead: list[Future[PublishResult]] = []
+        dead: list[Rejected] = []
         for message in messages:
             topic = self._names.logical(str(message.topic()))
             partition, offset = int(message.partition() or 0), int(message.offset() or 0)
             try:
                 value = self._codec.decode(topic, message.value() or b"")
             except DecodeError as exc:
-                dead.append(self._reject(PoisonRecord(topic, partition, offset, message.key(), message.value()), exc))
+                dead.append((PoisonRecord(topic, partition, offset, message.key(), message.value()), exc))
                 continue
             records.append(Record(topic, partition, offset, message.key(), value))
         return records, dead
 
-    def _rejecter(self, messages: list[Message], dead: list[Future[PublishResult]]) -> Reject:
+    def _rejecter(self, messages: list[Message], dead: list[Rejected]) -> Reject:
         """A ``reject`` callback for one batch: it parks the record's original bytes, not a re-encoding."""
-        raw = {(self._names.logical(str(m.topic())), m.partition(), m.offset()): m.value() for m in messages}
+        raw: dict[tuple[str, int | None, int | None], bytes | None] = {}
 
         def reject(record: Record, error: Exception) -> None:
+            if not raw:  # built on the first rejection only: most batches have none
+                raw.update(((self._names.logical(str(m.topic())), m.partition(), m.offset()), m.value())
+                           for m in messages)
             value = raw[(record.topic, record.partition, record.offset)]
-            dead.append(self._reject(PoisonRecord(record.topic, record.partition, record.offset, record.key, value),
-                                     error))
+            dead.append((PoisonRecord(record.topic, record.partition, record.offset, record.key, value), error))
 
         return reject
-
-    def _reject(self, poison: PoisonRecord, error: Exception) -> Future[PublishResult]:
-        EVENTS_DEAD_LETTERED.labels(self._processor.name, poison.topic, type(error).__name__).inc()
-        log.warning("dead-lettered %s/%s@%s: %s", poison.topic, poison.partition, poison.offset, error)
-        return dead_letter(self._publisher, poison, error, self._processor.name)
 
     async def run(self, batch_max: int = 50_000, poll_timeout_s: float = 0.2) -> None:
         """Consume until :meth:`stop`.
@@ -212,8 +210,7 @@ class BatchLoop:
             records, dead = self.decode(messages)
             if records:
                 await self._process_resiliently(records, self._rejecter(messages, dead))
-            for future in dead:  # a DLQ write must be durable before its source offset moves
-                await asyncio.wrap_future(future)
+            await dead_letter_batch(self._publisher, dead, self._processor.name)
             owned = [m for m in messages if tp_of(m) not in self._moved_in_flight]
             await asyncio.get_running_loop().run_in_executor(self._executor, self._commit, owned)
         finally:

@@ -1,0 +1,62 @@
+"""A batch's poison records: one produce batch, one count per topic and error, one log line (not one per record)."""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import Future
+from typing import Any
+
+import pytest
+from prometheus_client import REGISTRY
+
+from photostream.contracts.codec import DecodeError
+from producers.dlq import PoisonRecord
+from streams.engine.dead_letters import dead_letter_batch
+
+
+class RecordingPublisher:
+    """Acknowledges every batch at once and keeps what it was given."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[Any]] = []
+
+    def submit_raw_many(self, records: list[Any]) -> Future[int]:
+        self.batches.append(list(records))
+        done: Future[int] = Future()
+        done.set_result(len(records))
+        return done
+
+
+def dead_lettered(processor: str, topic: str, error: str) -> float:
+    return REGISTRY.get_sample_value("photostream_events_dead_lettered_total",
+                                     {"processor": processor, "topic": topic, "error": error}) or 0.0
+
+
+async def test_a_storm_is_one_produce_batch_one_count_per_kind_and_one_log_line(
+        caplog: pytest.LogCaptureFixture) -> None:
+    publisher = RecordingPublisher()
+    dead = [(PoisonRecord("like-changed", i % 4, i, b"k%d" % i, b"\x00junk"), DecodeError("not avro"))
+            for i in range(1000)]
+    dead.append((PoisonRecord("comment-added", 0, 7, None, b"{}"), KeyError("post_id")))
+    before = dead_lettered("storm-test", "like-changed", "DecodeError")
+    with caplog.at_level(logging.WARNING, logger="streams.engine.dead_letters"):
+        await dead_letter_batch(publisher, dead, "storm-test")  # type: ignore[arg-type]
+
+    [batch] = publisher.batches
+    assert len(batch) == 1001
+    topic, payload, key, headers = batch[0]
+    assert (topic, payload, key) == ("like-changed.dlq", b"\x00junk", b"k0")  # the bytes as they were
+    assert headers["dlq.error.class"] == b"DecodeError" and headers["dlq.source.offset"] == b"0"
+    assert batch[-1][0] == "comment-added.dlq" and batch[-1][3]["dlq.error.class"] == b"KeyError"
+    assert dead_lettered("storm-test", "like-changed", "DecodeError") - before == 1000
+    assert dead_lettered("storm-test", "comment-added", "KeyError") == 1
+    [line] = [r.getMessage() for r in caplog.records]
+    assert "1001 record(s)" in line and "like-changed DecodeError ×1000" in line
+    assert "comment-added KeyError ×1" in line and "like-changed/0@0" in line
+
+
+async def test_nothing_to_park_sends_and_logs_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    publisher = RecordingPublisher()
+    with caplog.at_level(logging.WARNING, logger="streams.engine.dead_letters"):
+        await dead_letter_batch(publisher, [], "storm-test")  # type: ignore[arg-type]
+    assert publisher.batches == [] and caplog.records == []
