@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 
 #: lower-case letters, digits and dashes, starting with a letter: valid in topic, group, keyspace (dashes
 #: become underscores) and Redis key names alike
@@ -27,8 +28,9 @@ class TopicNames:
 
     namespace: str = ""
 
-    @property
+    @cached_property
     def prefix(self) -> str:
+        """Computed once: every produced and consumed record is translated through it."""
         return f"{self.namespace}." if self.namespace else ""
 
     def physical(self, topic: str) -> str:

@@ -75,8 +75,10 @@ def delivery_error(topic: str, error: KafkaError) -> PublishError:
     return PublishError(f"{topic}: {error.str()}")
 
 
+#: Kafka record headers, as the producer takes them
+Headers = list[tuple[str, str | bytes | None]]
 #: one record of a raw batch: (catalog topic, payload, key, headers or None)
-RawRecord = tuple[str, bytes, bytes | str | None, dict[str, bytes] | None]
+RawRecord = tuple[str, bytes, bytes | str | None, Headers | None]
 
 
 class _BatchTracker:
@@ -162,7 +164,7 @@ class Publisher:
             for queued, (topic, payload, key, headers) in enumerate(records, 1):
                 try:
                     if headers:
-                        produce(physical(topic), payload, key, on_delivery=report, headers=list(headers.items()))
+                        produce(physical(topic), payload, key, on_delivery=report, headers=headers)
                     else:
                         produce(physical(topic), payload, key, on_delivery=report)
                 except BufferError:
@@ -212,11 +214,11 @@ class Publisher:
             else:
                 future.set_exception(delivery_error(topic, error))
 
-        self._produce(topic, payload, key, on_delivery, headers)
+        self._produce(topic, payload, key, on_delivery, list(headers.items()) if headers else None)
         return future
 
     def _produce(self, topic: str, payload: bytes, key: bytes | str | None,
-                 callback: Callable[[KafkaError | None, Message], None], headers: dict[str, bytes] | None) -> None:
+                 callback: Callable[[KafkaError | None, Message], None], headers: Headers | None) -> None:
         try:
             self._send(topic, payload, key, callback, headers)
         except BufferError:
@@ -226,16 +228,15 @@ class Publisher:
         produced(topic)
 
     def _send(self, topic: str, payload: bytes, key: bytes | str | None,
-              callback: Callable[[KafkaError | None, Message], None], headers: dict[str, bytes] | None) -> None:
+              callback: Callable[[KafkaError | None, Message], None], headers: Headers | None) -> None:
         if headers:
-            self._producer.produce(self._physical(topic), payload, key, on_delivery=callback,
-                                   headers=list(headers.items()))
+            self._producer.produce(self._physical(topic), payload, key, on_delivery=callback, headers=headers)
         else:
             self._producer.produce(self._physical(topic), payload, key, on_delivery=callback)
 
     def _produce_when_room(self, topic: str, payload: bytes, key: bytes | str | None,
                            callback: Callable[[KafkaError | None, Message], None],
-                           headers: dict[str, bytes] | None) -> None:
+                           headers: Headers | None) -> None:
         """The local queue is full: serve delivery reports (which frees it) until the record fits."""
         deadline = time.monotonic() + self._settings.publish_timeout_s
         while True:

