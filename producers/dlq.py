@@ -29,27 +29,25 @@ class PoisonRecord(NamedTuple):
     value: bytes | None
 
 
+#: the header names, in the order they are written
+ERROR_CLASS, ERROR_MESSAGE, SOURCE_TOPIC, SOURCE_PARTITION, SOURCE_OFFSET, PROCESSOR, TIME = (
+    f"{HEADER_PREFIX}{name}" for name in
+    ("error.class", "error.message", "source.topic", "source.partition", "source.offset", "processor", "time"))
+
+
 def dlq_headers(record: PoisonRecord, error: BaseException, processor: str, at_ms: int | None = None,
                 encoded: dict[str, bytes] | None = None) -> list[tuple[str, str | bytes | None]]:
     """The DLQ record's headers. ``encoded``: a batch's memo of the texts its records repeat (topics, error
-    classes and messages, the processor, the time), each encoded once per batch instead of once per record."""
+    classes and messages, partitions, the processor, the time), each encoded once per batch, not per record."""
     memo = {} if encoded is None else encoded
-
-    def text(value: str) -> bytes:
-        found = memo.get(value)
-        if found is None:
-            found = memo[value] = value.encode()
-        return found
-
-    return [
-        (f"{HEADER_PREFIX}error.class", text(type(error).__name__)),
-        (f"{HEADER_PREFIX}error.message", text(str(error)[:2000])),
-        (f"{HEADER_PREFIX}source.topic", text(record.topic)),
-        (f"{HEADER_PREFIX}source.partition", text(str(record.partition))),
-        (f"{HEADER_PREFIX}source.offset", str(record.offset).encode()),
-        (f"{HEADER_PREFIX}processor", text(processor)),
-        (f"{HEADER_PREFIX}time", text(str(now_ms() if at_ms is None else at_ms))),
-    ]
+    texts = (type(error).__name__, str(error)[:2000], record.topic, str(record.partition), processor,
+             str(now_ms() if at_ms is None else at_ms))
+    for text in texts:
+        if text not in memo:
+            memo[text] = text.encode()
+    kind, message, topic, partition, by, at = (memo[text] for text in texts)
+    return [(ERROR_CLASS, kind), (ERROR_MESSAGE, message), (SOURCE_TOPIC, topic), (SOURCE_PARTITION, partition),
+            (SOURCE_OFFSET, str(record.offset).encode()), (PROCESSOR, by), (TIME, at)]
 
 
 def dead_letter_many(
