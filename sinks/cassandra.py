@@ -15,7 +15,7 @@ from typing import Any
 from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, ResponseFuture, Session
 from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
-from cassandra.query import BatchStatement, BatchType, BoundStatement, PreparedStatement, named_tuple_factory
+from cassandra.query import BatchStatement, BatchType, named_tuple_factory
 
 from photostream.settings import Settings
 
@@ -196,16 +196,32 @@ async def execute_grouped(session: Session, statements: list[tuple[Any, Any]], g
 
 
 def by_partition(statements: list[tuple[Any, Any]], most: int) -> list[list[tuple[Any, Any]]]:
-    """``statements`` bound and grouped by partition key (partitions in order of first appearance, each one's
-    statements in their own order), in chunks of at most ``most``. A statement whose partition key the driver
-    does not know (not prepared) is grouped with the other such ones, as before grouping existed."""
-    groups: dict[bytes | None, list[tuple[Any, Any]]] = {}
-    for statement, params in statements:
-        if isinstance(statement, PreparedStatement):
-            statement, params = statement.bind(params), None
-        key = statement.routing_key if isinstance(statement, BoundStatement) else None
-        groups.setdefault(key, []).append((statement, params))
-    return [writes[i:i + most] for writes in groups.values() for i in range(0, len(writes), most)]
+    """``statements`` grouped by partition key (partitions in order of first appearance, each one's statements in
+    their own order), in chunks of at most ``most``. The key is read from the parameters at the positions the
+    prepared statement names (``routing_key_indexes``): no binding or serialising here, so grouping costs a dict
+    lookup per statement. A statement without them (not prepared, named parameters) is grouped with the other
+    such ones, as before grouping existed."""
+    groups: dict[Any, list[tuple[Any, Any]]] = {}
+    for write in statements:
+        statement, params = write
+        indexes = getattr(statement, "routing_key_indexes", None)
+        if not indexes or type(params) not in _POSITIONAL:
+            key: Any = None
+        elif len(indexes) == 1:
+            key = params[indexes[0]]
+        else:
+            key = tuple([params[i] for i in indexes])
+        group = groups.get(key)
+        if group is None:
+            groups[key] = [write]
+        else:
+            group.append(write)
+    return [chunk for writes in groups.values()
+            for chunk in ((writes,) if len(writes) <= most else
+                          (writes[i:i + most] for i in range(0, len(writes), most)))]
+
+
+_POSITIONAL = frozenset({tuple, list})
 
 
 async def execute_partitions(run: Callable[[Any], Awaitable[Any]], partitions: list[list[tuple[Any, Any]]],

@@ -24,12 +24,13 @@ async def test_rows_are_grouped_by_partition_and_all_written(settings: Settings)
     statements = [(write, row) for row in interleaved]
     try:
         chunks = by_partition(statements, 50)
-        keys_per_chunk = [{s.routing_key for s, _ in chunk} for chunk in chunks]
+        assert write.routing_key_indexes == [0]  # the driver knows user_id is the partition key
+        keys_per_chunk = [{params[0] for _, params in chunk} for chunk in chunks]
         assert all(len(keys) == 1 for keys in keys_per_chunk), "a chunk mixes partitions"
         assert sorted(len(c) for c in chunks) == [7, 7, 20, 50, 50]  # the big partition split at 50
         assert len({next(iter(k)) for k in keys_per_chunk}) == 3
         first_seen = list(dict.fromkeys(user for user, _ in interleaved))
-        order = list(dict.fromkeys(chunk[0][0].values[0].decode() for chunk in chunks))
+        order = list(dict.fromkeys(chunk[0][1][0] for chunk in chunks))
         assert order == first_seen  # partitions keep their order of first appearance
 
         sent: list[BatchStatement] = []
