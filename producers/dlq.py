@@ -53,8 +53,8 @@ def dlq_headers(record: PoisonRecord, error: BaseException, processor: str, at_m
 def dead_letter_many(
     publisher: Publisher, rejected: Sequence[tuple[PoisonRecord, BaseException]], processor: str
 ) -> Future[int]:
-    """Send every rejected record to its topic's DLQ; one future resolves once all are acknowledged (a future
-    per record cost a poison storm as much as producing it, and woke the event loop once per record)."""
+    """Send every rejected record to its topic's DLQ; one future resolves once all are acknowledged (not a
+    future per record, each waking the event loop when it settled)."""
     at_ms, encoded = now_ms(), dict[str, bytes]()
     return publisher.submit_raw_many([
         (record.topic.removesuffix(DLQ_SUFFIX) + DLQ_SUFFIX, record.value or b"", record.key,

@@ -108,15 +108,20 @@ class BatchLoop:
         return records, dead
 
     def _rejecter(self, messages: list[Message], dead: list[Rejected]) -> Reject:
-        """A ``reject`` callback for one batch: it parks the record's original bytes, not a re-encoding."""
+        """A ``reject`` callback for one batch: it parks the record's original bytes, not a re-encoding, once
+        (a batch retried after a store outage rejects its bad records again)."""
         raw: dict[tuple[str, int | None, int | None], bytes | None] = {}
+        rejected: set[tuple[str, int, int]] = set()
 
         def reject(record: Record, error: Exception) -> None:
+            where = (record.topic, record.partition, record.offset)
+            if where in rejected:
+                return
+            rejected.add(where)
             if not raw:  # built on the first rejection only: most batches have none
                 raw.update(((self._names.logical(str(m.topic())), m.partition(), m.offset()), m.value())
                            for m in messages)
-            value = raw[(record.topic, record.partition, record.offset)]
-            dead.append((PoisonRecord(record.topic, record.partition, record.offset, record.key, value), error))
+            dead.append((PoisonRecord(record.topic, record.partition, record.offset, record.key, raw[where]), error))
 
         return reject
 

@@ -172,3 +172,47 @@ def test_a_records_interval_runs_from_when_it_was_produced_after_the_last_cut() 
     for stamp in ((TIMESTAMP_CREATE_TIME, now_ms - 60_000), (TIMESTAMP_CREATE_TIME, now_ms + 60_000),
                   (TIMESTAMP_NOT_AVAILABLE, 0)):
         assert produced_since(Stamped(*stamp), cut_at) == pytest.approx(now_mono, abs=0.01)
+
+
+class FakeMessage:
+    def __init__(self, topic: str, partition: int, offset: int, value: bytes) -> None:
+        self._where, self._value = (topic, partition, offset), value
+
+    def topic(self) -> str:
+        return self._where[0]
+
+    def partition(self) -> int:
+        return self._where[1]
+
+    def offset(self) -> int:
+        return self._where[2]
+
+    def value(self) -> bytes:
+        return self._value
+
+
+class RejectsThenFails:
+    """Rejects record 1 on every attempt; the first attempt then fails on its store."""
+
+    name = "rejects"
+    topics = ("post-hashtag",)
+
+    def __init__(self) -> None:
+        self.attempts = 0
+
+    async def process(self, batch: list[Record], reject: Reject) -> None:
+        self.attempts += 1
+        reject(batch[1], ValueError("not a tag"))
+        if self.attempts == 1:
+            raise ConnectionError("store unreachable")
+
+
+async def test_a_record_rejected_by_every_retry_of_its_batch_is_dead_lettered_once() -> None:
+    processor = RejectsThenFails()
+    loop = loop_for(processor)
+    messages = [FakeMessage("post-hashtag", 0, o, b"raw-%d" % o) for o in range(3)]
+    dead: list[Any] = []
+    await loop._process_resiliently(records(), loop._rejecter(messages, dead))  # type: ignore[arg-type]
+    assert processor.attempts == 2
+    assert [(poison.offset, poison.value, repr(error)) for poison, error in dead] == [
+        (1, b"raw-1", "ValueError('not a tag')")]
