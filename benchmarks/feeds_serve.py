@@ -1,8 +1,8 @@
 """One HTTP server process for the feed read benchmark: ``python -m benchmarks.feeds_serve api|bare PORT``.
 
-Both targets are served the same way — uvicorn with the settings ``photostream api`` uses (``api.app.run_api``:
-log level info, the access log as configured), bound with ``SO_REUSEPORT`` so several processes share one port
-and the kernel spreads connections over them — so their ratio compares applications, not servers.
+Both targets are served the same way — uvicorn with the options ``photostream api`` uses
+(``api.app.server_options``), bound with ``SO_REUSEPORT`` so several processes share one port and the kernel
+spreads connections over them — so their ratio compares applications, not servers.
 ``api`` is the real application (``api.app.create_app``); ``bare`` is a Starlette app whose one route answers
 ``GET /bare`` with a JSON body read at start-up from ``PHOTOSTREAM_BENCH_BARE_BODY`` (a captured feed page,
 so serialising the same bytes is part of the floor).
@@ -33,6 +33,7 @@ def bare_app(body: Any) -> Any:
 def main(argv: list[str]) -> None:
     import uvicorn
 
+    from api.app import server_options
     from photostream.settings import get_settings
 
     kind, port = argv[0], int(argv[1])
@@ -47,7 +48,7 @@ def main(argv: list[str]) -> None:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind(("127.0.0.1", port))
-    config = uvicorn.Config(app, log_level="info", access_log=settings.api_access_log)
+    config = uvicorn.Config(app, **server_options(settings))
     uvicorn.Server(config).run(sockets=[sock])
 
 
