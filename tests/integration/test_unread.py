@@ -431,6 +431,10 @@ def test_every_device_on_every_api_process_gets_the_change_and_presence_follows_
     inbox.settle()
     token = mint_access_token(settings, me)
     with open_stream(api_url, settings, me) as phone:
+        # compression offered (as browsers and this client do) and declined: a status frame is ~100 bytes, and
+        # a compressed connection would hold a zlib context pair for its whole life
+        assert "permessage-deflate" in (phone.request.headers.get("Sec-WebSocket-Extensions") or "")
+        assert phone.response.headers.get("Sec-WebSocket-Extensions") is None
         first = json.loads(phone.recv(timeout=20))  # the current status at once ...
         assert first["newly_unread_count"] == 1
         if first["online_status"] != "online":  # ... then presence, once the processor applied it
