@@ -22,6 +22,7 @@ import httpx
 from api.auth import mint_access_token
 from benchmarks.cpu import process_cpu_s
 from benchmarks.env import BIN, AppProcess, BenchEnv, BenchError, free_port
+from benchmarks.feeds_serve import LISTENING
 from benchmarks.stats import Distribution
 from photostream.settings import PROJECT_ROOT, Settings
 
@@ -38,20 +39,31 @@ class Server(AppProcess):
 
         self.name, self.log, self.ready_url = name, log, ready_url
         self._file = open(log, "ab")  # noqa: SIM115 - closed in stop()
+        logged_from = self._file.tell()
         self.proc = sp.Popen([str(BIN / "python"), "-m", "benchmarks.feeds_serve", kind, str(port)], env=env,
                              stdout=self._file, stderr=sp.STDOUT, cwd=PROJECT_ROOT, start_new_session=True)
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise BenchError(f"{name} exited ({self.proc.returncode}):\n{self.tail()}")
-            try:
-                if httpx.get(ready_url, timeout=2, headers=headers).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
+            # The port is shared (SO_REUSEPORT): a sibling already listening answers the ready URL for this one,
+            # so this process's own log must say it listens too. Without that, load started while the second
+            # process was still importing, and the closed loop's connections, opened once, all stayed on the first.
+            if self._listening(logged_from):
+                try:
+                    if httpx.get(ready_url, timeout=2, headers=headers).status_code == 200:
+                        return
+                except httpx.HTTPError:
+                    pass
             time.sleep(0.3)
         self.stop()
         raise BenchError(f"{name}: {ready_url} not ready:\n{self.tail()}")
+
+    def _listening(self, logged_from: int) -> bool:
+        """The process printed :data:`benchmarks.feeds_serve.LISTENING` (after the app's start-up)."""
+        with open(self.log, "rb") as log:
+            log.seek(logged_from)
+            return LISTENING.encode() in log.read()
 
 
 @dataclass

@@ -18,6 +18,10 @@ from pathlib import Path
 from typing import Any
 
 
+#: printed once this process's socket listens (the port is shared: a sibling may answer for it before)
+LISTENING = "feeds_serve: listening"
+
+
 def bare_app(body: Any) -> Any:
     from starlette.applications import Starlette
     from starlette.requests import Request
@@ -49,7 +53,14 @@ def main(argv: list[str]) -> None:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind(("127.0.0.1", port))
     config = uvicorn.Config(app, **server_options(settings))
-    uvicorn.Server(config).run(sockets=[sock])
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)
+            if self.started:  # uvicorn logs nothing when handed its sockets
+                print(LISTENING, flush=True)
+
+    Server(config).run(sockets=[sock])
 
 
 if __name__ == "__main__":

@@ -7,14 +7,15 @@ consume + decode loop over exactly those offsets vs the real processor driven by
 until its group committed them. Writes: 1,000 likes on a fresh hot post handed to the processor as one batch,
 counting the Cassandra requests (and rows) and Redis commands its sinks send (counting wrappers in
 `sinks.notifications` and `sinks.notification_lists`, plus the one applied-mark pipeline); the naive baseline is
-one write per like. API: one API process; closed loop (64 connections) over the readers for the
-saturation rate, then open loop at half of it for the p99 (the readers: the 201 authors, and 200 users nobody
-has notified); `/healthz` the same way on the same process.
+one write per like. API: one API process per core on one port (as benchmarks 7 and 8 serve theirs); closed loop
+(64 connections) over the readers for the saturation rate, then open loop at half of it for the p99 (the
+readers: the 201 authors, and 200 users nobody has notified); `/healthz` the same way on the same processes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import Any
 
 from benchmarks import api_reads, feeds_api
@@ -134,14 +135,15 @@ def run(env: BenchEnv, quick: bool = False) -> Section:
     targets = feeds_api.targets_file(env, settings, "notifications", readers, path)
     health = feeds_api.targets_file(env, settings, "healthz", ["none"], "/healthz")
     duration = 3.0 if quick else 8.0
-    api = feeds_api.Servers(env, "api", 1, server_env, "/readyz")
+    processes = os.cpu_count() or 1
+    api = feeds_api.Servers(env, "api", processes, server_env, "/readyz")
     try:
         read = api_reads.saturate_then_half(api, targets, duration)
         healthz = api_reads.saturate_then_half(api, health, duration, rate=read.rate)
     finally:
         api.stop()
     section.notes += api_reads.problems("GET /notifications", read)
-    section.rows += api_reads.rows("GET /notifications", 1, read, healthz, "/healthz", P99_GOAL_MS)
+    section.rows += api_reads.rows("GET /notifications", processes, read, healthz, "/healthz", P99_GOAL_MS)
     section.summary.append(f"notifications: throughput ratio {fmt_ratio(r)} (goal ≥ {GOAL}); {writes} writes per "
                            f"1,000 hot likes; GET p99 {fmt_ms(read.at_half.latency.p99)} at {read.rate:.0f}/s")
     return section
