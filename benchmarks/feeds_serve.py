@@ -17,7 +17,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-
 #: printed once this process's socket listens (the port is shared: a sibling may answer for it before)
 LISTENING = "feeds_serve: listening"
 
