@@ -77,7 +77,7 @@ class ApiResources:
         """Connect once; prepared statements are prepared here, not per request."""
         cluster, session = connect(settings)
         redis = async_client(settings)
-        reads = reads_client(redis, settings.redis_url)  # a page's concurrent reads share one pipeline
+        reads = reads_client(redis)  # a page's concurrent reads share one pipeline
         audience = SafeAudience(session, redis, reads)
         return cls(Publisher(settings), redis, cluster, session, s3.client(settings), HashtagReads(session, redis),
                    audience, ImageIndex(session),

@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 from photostream.contracts.catalog import DLQ_SUFFIX
 from producers.ids import now_ms
-from producers.publisher import Publisher
+from producers.publisher import Publisher, RawRecord
 
 HEADER_PREFIX = "dlq."
 
@@ -57,7 +57,7 @@ def dead_letter_many(
     future per record, each waking the event loop when it settled)."""
     at_ms, encoded = now_ms(), dict[str, bytes]()
     return publisher.submit_raw_many([
-        (record.topic.removesuffix(DLQ_SUFFIX) + DLQ_SUFFIX, record.value or b"", record.key,
-         dlq_headers(record, error, processor, at_ms, encoded))
+        RawRecord(record.topic.removesuffix(DLQ_SUFFIX) + DLQ_SUFFIX, record.key, record.value or b"",
+                  dlq_headers(record, error, processor, at_ms, encoded))
         for record, error in rejected
     ])

@@ -21,7 +21,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from sinks.redis_client import is_cluster
+from sinks.redis_client import is_cluster, is_plain_tcp
 from sinks.redis_mux import RedisMux
 
 
@@ -169,9 +169,9 @@ class _Pipeline:
         return list(results)
 
 
-def reads_client(redis: Any, url: str = "") -> Any:
+def reads_client(redis: Any) -> Any:
     """The client the API's batched read paths use: batching, except on Redis Cluster; on its own pipelined
-    connection (:mod:`sinks.redis_mux`) when ``url`` is a plain ``redis://`` one."""
+    connection (:mod:`sinks.redis_mux`) where ``redis`` speaks plain TCP."""
     if is_cluster(redis):
         return redis
-    return BatchingRedis(redis, RedisMux.like(redis) if url.startswith("redis://") else None)
+    return BatchingRedis(redis, RedisMux.like(redis) if is_plain_tcp(redis) else None)

@@ -19,6 +19,14 @@ def is_cluster(client: Any) -> bool:
     return isinstance(client, (redis.RedisCluster, aioredis.RedisCluster))
 
 
+def is_plain_tcp(client: Any) -> bool:
+    """Whether ``client``'s pool speaks plain TCP (a ``redis://`` URL: no TLS, no Unix socket): where
+    :func:`async_client` gives it hiredis-packing connections, and the API's batched reads their own pipelined
+    connection (``sinks.redis_batching.reads_client``)."""
+    pool = getattr(client, "connection_pool", None)
+    return pool is not None and pool.connection_class is HiredisPackingConnection
+
+
 def sync_client(settings: Settings) -> Any:
     if settings.redis_cluster:
         return redis.RedisCluster.from_url(settings.redis_url, decode_responses=True)

@@ -118,7 +118,7 @@ async def test_a_refused_set_up_raises_and_keeps_no_connection(settings: Setting
 
 async def test_the_api_batching_client_answers_through_it_as_through_redis_py(settings: Settings) -> None:
     redis = async_client(settings)
-    through_mux = reads_client(redis, settings.redis_url)
+    through_mux = reads_client(redis)
     plain = BatchingRedis(redis)
     assert isinstance(through_mux, BatchingRedis) and through_mux._mux is not None
     hashed, members = f"test:mux:{new_id()}", f"test:mux:{new_id()}"

@@ -44,12 +44,14 @@ async def test_a_storm_is_one_produce_batch_one_count_per_kind_and_one_log_line(
 
     [batch] = publisher.batches
     assert len(batch) == 1001
-    topic, payload, key, headers = batch[0]
+    first = batch[0]
+    topic, payload, key, headers = first.topic, first.payload, first.key, first.headers
     assert (topic, payload, key) == ("like-changed.dlq", b"\x00junk", b"k0")  # the bytes as they were
     assert dict(headers)["dlq.error.class"] == b"DecodeError" and dict(headers)["dlq.source.offset"] == b"0"
-    assert dict(batch[1][3])["dlq.source.offset"] == b"1" and dict(batch[1][3])["dlq.source.partition"] == b"1"
-    assert batch[-1][0] == "comment-added.dlq" and dict(batch[-1][3])["dlq.error.class"] == b"KeyError"
-    assert {len(r[3]) for r in batch} == {7}
+    second = dict(batch[1].headers or [])
+    assert second["dlq.source.offset"] == b"1" and second["dlq.source.partition"] == b"1"
+    assert batch[-1].topic == "comment-added.dlq" and dict(batch[-1].headers)["dlq.error.class"] == b"KeyError"
+    assert {len(r.headers) for r in batch} == {7}
     assert dead_lettered("storm-test", "like-changed", "DecodeError") - before == 1000
     assert dead_lettered("storm-test", "comment-added", "KeyError") == 1
     [line] = [r.getMessage() for r in caplog.records]
