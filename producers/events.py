@@ -44,11 +44,6 @@ class Event(NamedTuple):
     payload: bytes
 
     @property
-    def headers(self) -> None:
-        """Events carry no Kafka headers (the batch publisher reads the attribute of every record it queues)."""
-        return None
-
-    @property
     def event_id(self) -> str:
         return str(self.value["event_id"])
 

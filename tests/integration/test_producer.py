@@ -13,7 +13,7 @@ import pytest
 from photostream.settings import Settings
 from producers import events
 from producers.ids import new_id
-from producers.publisher import Publisher, PublishTimeoutError
+from producers.publisher import Publisher, PublishError, PublishTimeoutError, RawRecord
 from tests.integration.kafka_read import read_event, read_message
 
 PHOTOSTREAM = str(Path(sys.executable).parent / "photostream")
@@ -50,6 +50,17 @@ def test_a_broker_that_never_acknowledges_fails_the_publish() -> None:
     publisher = Publisher(dead)
     with pytest.raises(PublishTimeoutError):
         publisher.publish(events.post_deleted(post_id=new_id(), author_id=new_id()))
+    publisher.close()
+
+
+def test_a_raw_batch_the_broker_never_acknowledges_fails_as_a_whole() -> None:
+    """The DLQ's lane reports failures only: its batch must still fail when nothing is acknowledged."""
+    dead = Settings(kafka_bootstrap_servers="127.0.0.1:1", publish_timeout_s=1.5)
+    publisher = Publisher(dead)
+    batch = [RawRecord("like-changed.dlq", b"k%d" % i, b"\x00junk", [("dlq.error.class", b"DecodeError")])
+             for i in range(3)]
+    with pytest.raises(PublishError):  # a timeout (PublishTimeoutError) or the records' failed deliveries
+        publisher.submit_raw_many(batch).result(timeout=30)
     publisher.close()
 
 
