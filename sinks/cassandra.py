@@ -18,6 +18,7 @@ from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
 from cassandra.query import BatchStatement, BatchType, named_tuple_factory
 
 from photostream.settings import Settings
+from sinks.cassandra_binding import add_bound
 
 #: a Row class per column list: the queries are fixed, so this stays as small as the code's SELECTs
 _ROW_TYPES: dict[tuple[str, ...], Any] = {}
@@ -241,7 +242,7 @@ async def execute_partitions(run: Callable[[Any], Awaitable[Any]], partitions: l
             batches.append(batch)
             batch, filled = BatchStatement(batch_type=BatchType.UNLOGGED), 0
         for statement, params in writes:
-            batch.add(statement, params)
+            add_bound(batch, statement, params)
         filled += len(writes)
     if filled:
         batches.append(batch)

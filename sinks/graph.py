@@ -19,6 +19,7 @@ from cassandra.query import BatchStatement, BatchType
 
 from photostream.domain.follows import PairState, apply_change, count_delta
 from sinks.cassandra import Gated, execute, execute_grouped, key_chunks, pages, rows_if_few
+from sinks.cassandra_binding import add_bound
 from sinks.partition_cache import PartitionCache
 
 _IN_CHUNK = 100
@@ -87,8 +88,8 @@ class GraphWriter:
             count += sum(count_delta(before.get(f), s) for f, s in changed.items())
             batch = BatchStatement(batch_type=BatchType.UNLOGGED)  # one partition: atomic and isolated
             for follower, state in changed.items():
-                batch.add(self._w_pair, (followee, follower, state.following, state.changed_at))
-            batch.add(self._w_count, (max(count, 0), followee))
+                add_bound(batch, self._w_pair, (followee, follower, state.following, state.changed_at))
+            add_bound(batch, self._w_count, (max(count, 0), followee))
             await self._run(batch)
         return {(f, followee): bool(s is not None and s.following) for f, s in after.items()
                 if f in {c.follower_id for c in changes}}

@@ -30,6 +30,7 @@ from cassandra.query import BatchStatement, BatchType
 
 from photostream.domain.notifications import Aggregate, Group, MemberChange, Series, aggregate, bucket_of
 from sinks.cassandra import Gated, key_chunks, pages
+from sinks.cassandra_binding import add_bound
 
 #: rows per single-partition batch (well under the cluster's batch size limits: ~60 bytes a row)
 _BATCH_ROWS = 1000
@@ -168,7 +169,7 @@ class NotificationStore:
                     continue
                 batch = BatchStatement(batch_type=BatchType.UNLOGGED)
                 for statement, params in chunk:
-                    batch.add(statement, params)
+                    add_bound(batch, statement, params)
                 writes.append((batch, len(chunk)))
         await asyncio.gather(*(self._run(statement, None, count) for statement, count in writes))
         return dict(touched)
