@@ -176,9 +176,11 @@ class ObservedConsumer:
     def _seen(self, messages: list[Message]) -> None:
         if messages and self.first is None:
             self.first = self._clock.now()
-        for message in messages:
-            key = (str(message.topic()), int(message.partition() or 0))
-            if key in self._unread and int(message.offset() or 0) + 1 >= self._unread[key]:
+        # each partition's last record of the batch is its furthest (a comprehension: this harness runs on the
+        # loop's consumer thread, and a loop per record charged the processor ~0.7 µs per record)
+        furthest = {(str(m.topic()), m.partition() or 0): m.offset() or 0 for m in messages}
+        for key, offset in furthest.items():
+            if key in self._unread and offset + 1 >= self._unread[key]:
                 del self._unread[key]
         if not self._unread and self.all_read is None:
             self.all_read = time.perf_counter()

@@ -199,7 +199,7 @@ class BatchLoop:
                 raw += self._consumer.consume(max_messages - 1, 0)
         else:
             raw = self._consumer.consume(max_messages, timeout_s)
-        messages = [m for m in raw if not self._is_noise(m)]
+        messages = [m for m in raw if m.error() is None or not self._is_noise(m)]  # (no call per good record)
         moved = self._ownership.take_moved()
         if moved:
             messages = [m for m in messages if tp_of(m) not in moved]
