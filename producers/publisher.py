@@ -206,10 +206,15 @@ class Publisher:
             done: Future[int] = Future()
             done.set_result(0)
             return done
+        return self.open_raw_lane().submit(records)
+
+    def open_raw_lane(self) -> _ErrorOnlyLane:
+        """The raw lane, created on first use. Processes that park poison records (the worker) open it at
+        start-up: a new producer's first batch waits ~0.3 s for its connection and idempotence handshake."""
         with self._raw_lane_lock:
             if self._raw_lane is None:
                 self._raw_lane = _ErrorOnlyLane(self._settings)
-        return self._raw_lane.submit(records)
+            return self._raw_lane
 
     def submit_many(self, events: Sequence[Event]) -> Future[int]:
         """Queue every event; one future resolves to their count once all are acknowledged, or fails with

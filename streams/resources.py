@@ -26,7 +26,9 @@ class Resources:
     @classmethod
     def open(cls, settings: Settings) -> Resources:
         cluster, session = connect(settings)
-        return cls(settings, EventCodec(), Publisher(settings), cluster, session, async_client(settings))
+        publisher = Publisher(settings)
+        publisher.open_raw_lane()  # processors park poison records: connected before the first one comes
+        return cls(settings, EventCodec(), publisher, cluster, session, async_client(settings))
 
     async def close(self) -> None:
         self.publisher.close()
