@@ -68,6 +68,8 @@ class BatchLoop:
         self._group = f"{settings.app_id}.{processor.name}"
         #: records carry the catalog's topic names; the broker's (namespaced) names stay at this edge
         self._names = settings.topic_names
+        #: broker topic → catalog topic for this loop's inputs: one dict lookup per record, not a string slice
+        self._logical = {self._names.physical(t): t for t in processor.topics}
         self._consumer = Consumer(consumer_config(settings, self._group), logger=log)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"consume-{processor.name}")
         self._stopping = asyncio.Event()
@@ -99,8 +101,10 @@ class BatchLoop:
         #: a storm's records mostly fail alike: one kept exception per distinct error, not one each (each kept
         #: exception is an object the cyclic collector walks while the batch lives)
         errors: dict[tuple[type, str], DecodeError] = {}
+        logical = self._logical
         for message in messages:
-            topic = self._names.logical(str(message.topic()))
+            physical = str(message.topic())
+            topic = logical.get(physical) or self._names.logical(physical)
             partition, offset = int(message.partition() or 0), int(message.offset() or 0)
             try:
                 value = self._codec.decode(topic, message.value() or b"")
