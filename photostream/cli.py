@@ -334,6 +334,41 @@ def rebuild(
         raise typer.Exit(1)
 
 
+dlq_app = typer.Typer(help="What a topic's DLQ holds, and sending its records back (photostream/dlq_redrive.py).")
+app.add_typer(dlq_app, name="dlq")
+
+
+@dlq_app.command("summary")
+def dlq_summary(topic: Annotated[str, typer.Argument(help="the source topic, e.g. like-changed")]) -> None:
+    """Count TOPIC's DLQ records by processor and error class."""
+    from photostream.dlq_redrive import summarise
+
+    tally = summarise(get_settings(), topic)
+    for (processor, error), count in tally.parked.most_common():
+        typer.echo(f"{count}\t{processor}\t{error}")
+    typer.echo(f"{topic}.dlq: {sum(tally.parked.values())} records")
+
+
+@dlq_app.command("redrive")
+def dlq_redrive(
+    topic: Annotated[str, typer.Argument(help="the source topic, e.g. like-changed")],
+    processor: Annotated[str | None, typer.Option(help="only records this processor parked")] = None,
+    error_class: Annotated[str | None, typer.Option(help="only records parked with this error class")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="only count what would be sent")] = False,
+    from_beginning: Annotated[bool, typer.Option("--from-beginning",
+                                                 help="ignore the last run's mark: consider every record")] = False,
+) -> None:
+    """Send TOPIC's parked records (those since the last redrive) back to TOPIC, unchanged, once the cause is
+    fixed; a record that fails again is parked again."""
+    from photostream.dlq_redrive import redrive
+
+    _logging()
+    tally = redrive(get_settings(), topic, processor, error_class, dry_run, from_beginning)
+    typer.echo(f"{topic}.dlq: {sum(tally.parked.values())} records read, {tally.sent} "
+               f"{'would be ' if dry_run else ''}sent to {topic}, {tally.skipped} not matching the filters, "
+               f"{tally.repeated} parked by more than one processor (sent once)")
+
+
 @app.command("sweep-uploads")
 def sweep_uploads(
     older_than: Annotated[int | None, typer.Option(help="seconds; default: UPLOAD_SWEEP_AFTER_S")] = None,

@@ -1,0 +1,160 @@
+"""`photostream dlq`: what a topic's DLQ holds, and sending its records back once the cause is fixed.
+
+Why: a poison record is parked so that nothing accepted is lost; once an operator has fixed what broke it (a
+processor bug, a schema released late, a store's data), the record has to reach its processors again. Redrive
+re-publishes each parked record's bytes and key, unchanged, to its source topic (so the same partition), with
+one header saying where it came from (``dlq.redriven-from``: DLQ partition and offset). Every processor is
+idempotent, so a record that one processor had parked and another had applied is harmless to the second.
+
+What was already redriven is remembered as the offsets of the consumer group ``{APP_ID}.dlq-redrive.{topic}``,
+committed once every record of the run was acknowledged: a second run sends only what was parked since (a
+record that fails again is parked again, after the mark, for a later run). Each run stops at the DLQ's end
+as it was when the run began. Filters (``--processor``, ``--error-class``) pick which records are sent; the
+ones they skip are reported and stay behind the mark, so a later filtered run reaches them only with
+``--from-beginning``. A source record parked by two processors is sent once per run.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
+
+from photostream.contracts.catalog import DLQ_SUFFIX
+from photostream.contracts.catalog import topic as catalog_topic
+from photostream.kafka_config import client_config
+from photostream.settings import Settings
+from producers.dlq import ERROR_CLASS, PROCESSOR, SOURCE_OFFSET, SOURCE_PARTITION
+from producers.publisher import Publisher, RawRecord
+
+REDRIVEN_FROM = "dlq.redriven-from"
+_POLL_BATCH = 1000
+
+
+@dataclass
+class Tally:
+    """What a run found: parked records by (processor, error class), and what it sent or skipped."""
+
+    parked: Counter[tuple[str, str]] = field(default_factory=Counter)
+    sent: int = 0
+    skipped: int = 0  # not matching the filters
+    repeated: int = 0  # the same source record parked by another processor, already sent in this run
+
+
+def group_of(settings: Settings, topic: str) -> str:
+    return f"{settings.app_id}.dlq-redrive.{topic}"
+
+
+def summarise(settings: Settings, topic: str) -> Tally:
+    """Every record the DLQ of ``topic`` holds, counted by processor and error class (nothing is sent)."""
+    tally = Tally()
+    with _Reader(settings, topic, group=None, from_beginning=True) as reader:
+        for message in reader.messages():
+            tally.parked[_kind(message)] += 1
+    return tally
+
+
+def redrive(settings: Settings, topic: str, processor: str | None = None, error_class: str | None = None,
+            dry_run: bool = False, from_beginning: bool = False) -> Tally:
+    """Send the DLQ's records parked since the last run (every one with ``from_beginning``) that match the
+    filters back to ``topic``; then move the run's mark to where it stopped (not with ``dry_run``)."""
+    tally, batch, seen = Tally(), list[RawRecord](), set[tuple[bytes, bytes]]()
+    with _Reader(settings, topic, group_of(settings, topic), from_beginning) as reader:
+        for message in reader.messages():
+            kind = _kind(message)
+            tally.parked[kind] += 1
+            if (processor and kind[0] != processor) or (error_class and kind[1] != error_class):
+                tally.skipped += 1
+                continue
+            headers = _headers(message)
+            source = (headers.get(SOURCE_PARTITION, b""), headers.get(SOURCE_OFFSET, b""))
+            if all(source) and source in seen:
+                tally.repeated += 1
+                continue
+            seen.add(source)
+            batch.append(RawRecord(topic, message.key(), message.value() or b"",
+                                   [(REDRIVEN_FROM, f"{message.partition()}@{message.offset()}".encode())]))
+        tally.sent = len(batch)
+        if dry_run:
+            return tally
+        if batch:
+            with Publisher(settings) as publisher:
+                publisher.submit_raw_many(batch).result(timeout=settings.publish_timeout_s + 30)
+        reader.mark_done()  # only once every record is acknowledged: a failed run sends them again
+    return tally
+
+
+def _headers(message: Message) -> dict[str, bytes]:
+    found: dict[str, bytes] = {}
+    for header in message.headers() or []:
+        value = header[1]
+        found[str(header[0])] = value if isinstance(value, bytes) else (value or "").encode()
+    return found
+
+
+def _kind(message: Message) -> tuple[str, str]:
+    headers = _headers(message)
+    return (headers.get(PROCESSOR, b"?").decode(errors="replace"),
+            headers.get(ERROR_CLASS, b"?").decode(errors="replace"))
+
+
+class _Reader:
+    """Reads one DLQ from a start (the group's mark, or the beginning) to its end when the run began."""
+
+    def __init__(self, settings: Settings, topic: str, group: str | None, from_beginning: bool) -> None:
+        catalog_topic(topic)  # an unknown topic fails here, naming it
+        self._dlq = settings.topic_names.physical(topic + DLQ_SUFFIX)
+        self._group = group
+        self._from_beginning = from_beginning
+        self._consumer = Consumer(client_config(settings, **{
+            "group.id": group or f"photostream-dlq-{uuid.uuid4()}", "enable.auto.commit": False,
+            "auto.offset.reset": "earliest", "fetch.queue.backoff.ms": 10,
+        }))
+        self._ends: dict[int, int] = {}
+
+    def __enter__(self) -> _Reader:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._consumer.close()
+
+    def messages(self) -> Iterator[Message]:
+        partitions = self._consumer.list_topics(self._dlq, timeout=10).topics[self._dlq].partitions
+        starts = {p: OFFSET_BEGINNING for p in partitions}
+        if self._group and not self._from_beginning:
+            marks = self._consumer.committed([TopicPartition(self._dlq, p) for p in partitions], timeout=10)
+            starts |= {tp.partition: tp.offset for tp in marks if tp.offset >= 0}
+        for p in partitions:
+            low, high = self._consumer.get_watermark_offsets(TopicPartition(self._dlq, p), timeout=10)
+            starts[p] = max(starts[p], low)  # (records the DLQ's retention removed are gone)
+            if high > starts[p]:
+                self._ends[p] = high
+        remaining = dict(self._ends)
+        if not remaining:
+            return
+        self._consumer.assign([TopicPartition(self._dlq, p, starts[p]) for p in remaining])
+        while remaining:
+            messages = self._consumer.consume(_POLL_BATCH, 1.0)
+            if not messages:  # nothing left to read below an end (e.g. offsets without a record): done there
+                for tp in self._consumer.position([TopicPartition(self._dlq, p) for p in list(remaining)]):
+                    if tp.offset >= remaining[tp.partition]:
+                        del remaining[tp.partition]
+            for message in messages:
+                if message.error() is not None:
+                    continue
+                partition, offset = message.partition() or 0, message.offset() or 0
+                end = remaining.get(partition)
+                if end is None or offset >= end:
+                    continue
+                yield message
+                if offset + 1 >= end:
+                    del remaining[partition]
+
+    def mark_done(self) -> None:
+        """Commit each partition's end (as the run saw it) as the group's mark."""
+        if self._group and self._ends:
+            self._consumer.commit(offsets=[TopicPartition(self._dlq, p, end) for p, end in self._ends.items()],
+                                  asynchronous=False)

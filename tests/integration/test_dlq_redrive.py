@@ -1,0 +1,113 @@
+"""`photostream dlq`: a DLQ's records counted, and sent back to their source topic once, unchanged, on the real
+broker. In a namespace of its own (its topics are reused by later runs; no worker reads them), so redriving
+its whole DLQ touches no other test's records; a drain first marks what earlier runs left."""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Consumer, Message, TopicPartition
+
+from photostream.contracts.codec import DecodeError
+from photostream.dlq_redrive import REDRIVEN_FROM, redrive, summarise
+from photostream.kafka_config import client_config
+from photostream.settings import Settings
+from photostream.topics_admin import ensure_topics
+from producers.dlq import PoisonRecord, dead_letter_many
+from producers.ids import new_id
+from producers.publisher import Publisher
+
+TOPIC = "like-changed"
+PHOTOSTREAM = str(Path(sys.executable).parent / "photostream")
+
+
+@pytest.fixture(scope="module")
+def dlq_settings(settings: Settings) -> Settings:
+    namespaced = settings.model_copy(update={"namespace": "it-dlq", "app_id": f"{settings.app_id}-dlq"})
+    ensure_topics(namespaced)
+    return namespaced
+
+
+def ends(settings: Settings, topic: str) -> dict[int, int]:
+    physical = settings.topic_names.physical(topic)
+    consumer = Consumer(client_config(settings, **{"group.id": f"test-ends-{uuid.uuid4()}"}))
+    try:
+        partitions = consumer.list_topics(physical, timeout=10).topics[physical].partitions
+        return {p: consumer.get_watermark_offsets(TopicPartition(physical, p), timeout=10)[1] for p in partitions}
+    finally:
+        consumer.close()
+
+
+def records_since(settings: Settings, topic: str, since: dict[int, int]) -> list[Message]:
+    """Every record of ``topic`` from ``since`` to its current end."""
+    physical, until = settings.topic_names.physical(topic), ends(settings, topic)
+    consumer = Consumer(client_config(settings, **{"group.id": f"test-read-{uuid.uuid4()}",
+                                                   "fetch.queue.backoff.ms": 10}))
+    found: list[Message] = []
+    try:
+        wanted = {p for p in until if until[p] > since.get(p, 0)}
+        consumer.assign([TopicPartition(physical, p, since.get(p, 0)) for p in wanted])
+        while wanted:
+            for message in consumer.consume(100, 5.0):
+                assert message.error() is None, message.error()
+                found.append(message)
+                if (message.offset() or 0) + 1 >= until[message.partition() or 0]:
+                    wanted.discard(message.partition() or 0)
+        return found
+    finally:
+        consumer.close()
+
+
+def test_parked_records_go_back_once_unchanged_and_filters_pick_them(dlq_settings: Settings) -> None:
+    redrive(dlq_settings, TOPIC)  # what earlier runs parked is marked as handled
+    keys = [new_id().encode() for _ in range(4)]
+    at = random.randrange(10**12)  # source coordinates of this run's own (a source record is parked once per kind)
+    poison = [(PoisonRecord(TOPIC, 0, at + i, keys[i], b"\x00junk-%d" % i), DecodeError("not avro"))
+              for i in range(3)]
+    with Publisher(dlq_settings) as publisher:
+        dead_letter_many(publisher, poison, "popularity").result(timeout=30)
+        # the same source record parked by a second processor, and one parked for another reason
+        dead_letter_many(publisher, poison[:1], "notifications").result(timeout=30)
+        dead_letter_many(publisher, [(PoisonRecord(TOPIC, 1, at, keys[3], b"\x00other"), KeyError("post_id"))],
+                         "popularity").result(timeout=30)
+
+    counted = summarise(dlq_settings, TOPIC)
+    assert counted.parked[("popularity", "DecodeError")] >= 3 and counted.parked[("popularity", "KeyError")] >= 1
+
+    before = ends(dlq_settings, TOPIC)
+    dry = redrive(dlq_settings, TOPIC, error_class="DecodeError", dry_run=True)
+    assert (dry.sent, dry.repeated, dry.skipped) == (3, 1, 1)
+    assert ends(dlq_settings, TOPIC) == before  # a dry run sends nothing and moves no mark
+
+    run = redrive(dlq_settings, TOPIC, error_class="DecodeError")
+    assert (run.sent, run.repeated, run.skipped) == (3, 1, 1)
+    back = records_since(dlq_settings, TOPIC, before)
+    assert sorted((m.key(), m.value()) for m in back) == sorted((keys[i], b"\x00junk-%d" % i) for i in range(3))
+    assert all(dict(m.headers() or [])[REDRIVEN_FROM] for m in back)  # where each came from
+
+    again = redrive(dlq_settings, TOPIC)  # the mark moved: nothing is sent twice
+    assert (again.sent, sum(again.parked.values())) == (0, 0)
+
+    before = ends(dlq_settings, TOPIC)
+    skipped = redrive(dlq_settings, TOPIC, error_class="KeyError", from_beginning=True)
+    assert skipped.sent >= 1
+    assert keys[3] in {m.key() for m in records_since(dlq_settings, TOPIC, before)}
+
+
+def test_the_command_reports_and_refuses_an_unknown_topic(dlq_settings: Settings, test_env: dict[str, str]) -> None:
+    env = test_env | {"PHOTOSTREAM_NAMESPACE": "it-dlq", "PHOTOSTREAM_APP_ID": dlq_settings.app_id}
+
+    def command(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([PHOTOSTREAM, "dlq", *args], capture_output=True, text=True, timeout=120, env=env)
+
+    summary = command("summary", TOPIC)
+    assert summary.returncode == 0 and f"{TOPIC}.dlq: " in summary.stdout, summary.stderr
+    dry = command("redrive", TOPIC, "--dry-run")
+    assert dry.returncode == 0 and "would be sent" in dry.stdout, dry.stderr
+    unknown = command("redrive", "no-such-topic")
+    assert unknown.returncode != 0 and "no-such-topic" in unknown.stdout + unknown.stderr
