@@ -28,7 +28,8 @@ PHOTOSTREAM = str(Path(sys.executable).parent / "photostream")
 
 @pytest.fixture(scope="module")
 def dlq_settings(settings: Settings) -> Settings:
-    namespaced = settings.model_copy(update={"namespace": "it-dlq", "app_id": f"{settings.app_id}-dlq"})
+    # one app id for every run: its redrive mark carries over, so a run's drain sends only what the last left
+    namespaced = settings.model_copy(update={"namespace": "it-dlq", "app_id": "photostream-it-dlq"})
     ensure_topics(namespaced)
     return namespaced
 
