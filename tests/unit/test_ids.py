@@ -1,11 +1,12 @@
-"""``is_id``: exactly the canonical text ``uuid.UUID`` gives back, for any input."""
+"""``is_id``: exactly the canonical text ``uuid.UUID`` gives back, for any input; ``deterministic_id``: the standard
+library's UUIDv5 of the same name, for any input."""
 
 import uuid
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from producers.ids import is_id, new_id
+from producers.ids import deterministic_id, is_id, new_id
 
 
 def canonical_by_parsing(value: object) -> bool:
@@ -37,3 +38,9 @@ def test_agrees_with_the_parse_on_hex_noise(text: str) -> None:
 def test_fresh_ids_pass_and_non_strings_do_not() -> None:
     assert is_id(new_id())
     assert not any(is_id(v) for v in (None, 42, b"0190a0b0-0000-7000-8000-000000000001", uuid.uuid4()))
+
+
+@given(st.text(), st.lists(st.text(), max_size=4))
+def test_deterministic_ids_are_the_standard_uuid5_of_their_name(namespace: str, parts: list[str]) -> None:
+    name = "photostream:" + namespace + ":" + "\x1f".join(parts)
+    assert deterministic_id(namespace, *parts) == str(uuid.uuid5(uuid.NAMESPACE_URL, name))
