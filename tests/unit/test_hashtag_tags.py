@@ -1,8 +1,10 @@
 """Hashtag normalisation: a table of captions and the tags they must yield."""
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from photostream.domain.tags import MAX_TAG_LENGTH, extract_hashtags, normalize_tag
+from photostream.domain.tags import MAX_TAG_LENGTH, _extract_by_characters, extract_hashtags, normalize_tag
 
 CASES = [
     ("#Sunset #sunset #SUNSET", ["sunset"]),
@@ -36,3 +38,15 @@ def test_extract_hashtags(caption: str, expected: list[str]) -> None:
 ])
 def test_normalize_tag(raw: str, expected: str | None) -> None:
     assert normalize_tag(raw) == expected
+
+
+
+@given(st.text(alphabet="#aZ09_ .,!-\n", max_size=60) | st.text(alphabet=st.characters(max_codepoint=127)))
+def test_ascii_captions_take_the_fast_path_with_the_same_tags(caption: str) -> None:
+    assert extract_hashtags(caption) == _extract_by_characters(caption)
+
+
+def test_an_ascii_run_too_long_to_be_a_tag_is_none_on_both_paths() -> None:
+    long = "#" + "a" * (MAX_TAG_LENGTH + 1)
+    assert extract_hashtags(long) == _extract_by_characters(long) == []
+    assert extract_hashtags("#" + "a" * MAX_TAG_LENGTH) == ["a" * MAX_TAG_LENGTH]
