@@ -341,9 +341,14 @@ app.add_typer(dlq_app, name="dlq")
 @dlq_app.command("summary")
 def dlq_summary(topic: Annotated[str, typer.Argument(help="the source topic, e.g. like-changed")]) -> None:
     """Count TOPIC's DLQ records by processor and error class."""
+    from photostream.contracts.catalog import UnknownTopicError
     from photostream.dlq_redrive import summarise
 
-    tally = summarise(get_settings(), topic)
+    try:
+        tally = summarise(get_settings(), topic)
+    except UnknownTopicError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
     for (processor, error), count in tally.parked.most_common():
         typer.echo(f"{count}\t{processor}\t{error}")
     typer.echo(f"{topic}.dlq: {sum(tally.parked.values())} records")
@@ -360,10 +365,15 @@ def dlq_redrive(
 ) -> None:
     """Send TOPIC's parked records (those since the last redrive) back to TOPIC, unchanged, once the cause is
     fixed; a record that fails again is parked again."""
+    from photostream.contracts.catalog import UnknownTopicError
     from photostream.dlq_redrive import redrive
 
     _logging()
-    tally = redrive(get_settings(), topic, processor, error_class, dry_run, from_beginning)
+    try:
+        tally = redrive(get_settings(), topic, processor, error_class, dry_run, from_beginning)
+    except UnknownTopicError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
     typer.echo(f"{topic}.dlq: {sum(tally.parked.values())} records read, {tally.sent} "
                f"{'would be ' if dry_run else ''}sent to {topic}, {tally.skipped} not matching the filters, "
                f"{tally.repeated} parked by more than one processor (sent once)")

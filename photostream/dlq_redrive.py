@@ -50,7 +50,7 @@ def group_of(settings: Settings, topic: str) -> str:
 
 def summarise(settings: Settings, topic: str) -> Tally:
     """Every record the DLQ of ``topic`` holds, counted by processor and error class (nothing is sent)."""
-    tally = Tally()
+    tally, topic = Tally(), topic.removesuffix(DLQ_SUFFIX)
     with _Reader(settings, topic, group=None, from_beginning=True) as reader:
         for message in reader.messages():
             tally.parked[_kind(message)] += 1
@@ -62,6 +62,7 @@ def redrive(settings: Settings, topic: str, processor: str | None = None, error_
     """Send the DLQ's records parked since the last run (every one with ``from_beginning``) that match the
     filters back to ``topic``; then move the run's mark to where it stopped (not with ``dry_run``)."""
     tally, batch, seen = Tally(), list[RawRecord](), set[tuple[bytes, bytes]]()
+    topic = topic.removesuffix(DLQ_SUFFIX)  # "like-changed.dlq" names the same DLQ
     with _Reader(settings, topic, group_of(settings, topic), from_beginning) as reader:
         for message in reader.messages():
             kind = _kind(message)
@@ -105,7 +106,7 @@ class _Reader:
     """Reads one DLQ from a start (the group's mark, or the beginning) to its end when the run began."""
 
     def __init__(self, settings: Settings, topic: str, group: str | None, from_beginning: bool) -> None:
-        catalog_topic(topic)  # an unknown topic fails here, naming it
+        catalog_topic(topic)  # an unknown topic fails here, naming it (UnknownTopicError)
         self._dlq = settings.topic_names.physical(topic + DLQ_SUFFIX)
         self._group = group
         self._from_beginning = from_beginning

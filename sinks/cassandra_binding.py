@@ -7,7 +7,7 @@ here, with the same column types' ``serialize`` and the same bytes in the batch.
 writes go through here, one to three rows per event.
 
 The fast path writes the batch's ``_statements_and_parameters`` list, the one the driver's own ``add`` appends
-to. ``tests/unit/test_cassandra_binding.py`` compares both paths' contents, so a driver upgrade that changes it
+to. ``tests/integration/test_cassandra_binding.py`` compares both paths' contents, so a driver upgrade that changes it
 fails there; if the attribute is gone, every row takes the driver's path.
 """
 
