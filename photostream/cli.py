@@ -351,7 +351,7 @@ def dlq_summary(topic: Annotated[str, typer.Argument(help="the source topic, e.g
         raise typer.Exit(2) from None
     for (processor, error), count in tally.parked.most_common():
         typer.echo(f"{count}\t{processor}\t{error}")
-    typer.echo(f"{topic}.dlq: {sum(tally.parked.values())} records")
+    typer.echo(f"{topic.removesuffix('.dlq')}.dlq: {sum(tally.parked.values())} records")
 
 
 @dlq_app.command("redrive")
@@ -374,6 +374,7 @@ def dlq_redrive(
     except UnknownTopicError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
+    topic = topic.removesuffix(".dlq")
     typer.echo(f"{topic}.dlq: {sum(tally.parked.values())} records read, {tally.sent} "
                f"{'would be ' if dry_run else ''}sent to {topic}, {tally.skipped} not matching the filters, "
                f"{tally.repeated} parked by more than one processor (sent once)")
