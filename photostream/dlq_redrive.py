@@ -7,11 +7,13 @@ one header saying where it came from (``dlq.redriven-from``: DLQ partition and o
 idempotent, so a record that one processor had parked and another had applied is harmless to the second.
 
 What was already redriven is remembered as the offsets of the consumer group ``{APP_ID}.dlq-redrive.{topic}``,
-committed once every record of the run was acknowledged: a second run sends only what was parked since (a
-record that fails again is parked again, after the mark, for a later run). Each run stops at the DLQ's end
+moved after each chunk of records is acknowledged: a second run sends only what was parked since (a record
+that fails again is parked again, after the mark, for a later run), and a run that fails resends at most its
+last chunk. Each run stops at the DLQ's end
 as it was when the run began. Filters (``--processor``, ``--error-class``) pick which records are sent; the
 ones they skip are reported and stay behind the mark, so a later filtered run reaches them only with
-``--from-beginning``. A source record parked by two processors is sent once per run.
+``--from-beginning``. A source record parked by two processors is sent once per run (its copies are parked
+close together: the last :data:`REMEMBERED_SOURCES` are remembered; a rare second copy is harmless).
 """
 
 from __future__ import annotations
@@ -31,6 +33,10 @@ from producers.dlq import ERROR_CLASS, PROCESSOR, SOURCE_OFFSET, SOURCE_PARTITIO
 from producers.publisher import Publisher, RawRecord
 
 REDRIVEN_FROM = "dlq.redriven-from"
+#: records sent (and acknowledged) before the mark moves
+CHUNK = 10_000
+#: source records remembered to send a record parked by several processors once (copies are parked together)
+REMEMBERED_SOURCES = 200_000
 _POLL_BATCH = 1000
 
 
@@ -60,31 +66,46 @@ def summarise(settings: Settings, topic: str) -> Tally:
 def redrive(settings: Settings, topic: str, processor: str | None = None, error_class: str | None = None,
             dry_run: bool = False, from_beginning: bool = False) -> Tally:
     """Send the DLQ's records parked since the last run (every one with ``from_beginning``) that match the
-    filters back to ``topic``; then move the run's mark to where it stopped (not with ``dry_run``)."""
-    tally, batch, seen = Tally(), list[RawRecord](), set[tuple[bytes, bytes]]()
+    filters back to ``topic``, in chunks of :data:`CHUNK` (a DLQ of millions is never held in memory); after
+    each chunk is acknowledged, the mark moves past every record read so far (not with ``dry_run``)."""
+    tally, chunk, seen = Tally(), list[RawRecord](), set[tuple[bytes, bytes]]()
     topic = topic.removesuffix(DLQ_SUFFIX)  # "like-changed.dlq" names the same DLQ
-    with _Reader(settings, topic, group_of(settings, topic), from_beginning) as reader:
-        for message in reader.messages():
-            kind = _kind(message)
-            tally.parked[kind] += 1
-            if (processor and kind[0] != processor) or (error_class and kind[1] != error_class):
-                tally.skipped += 1
-                continue
-            headers = _headers(message)
-            source = (headers.get(SOURCE_PARTITION, b""), headers.get(SOURCE_OFFSET, b""))
-            if all(source) and source in seen:
-                tally.repeated += 1
-                continue
-            seen.add(source)
-            batch.append(RawRecord(topic, message.key(), message.value() or b"",
-                                   [(REDRIVEN_FROM, f"{message.partition()}@{message.offset()}".encode())]))
-        tally.sent = len(batch)
-        if dry_run:
-            return tally
-        if batch:
-            with Publisher(settings) as publisher:
-                publisher.submit_raw_many(batch).result(timeout=settings.publish_timeout_s + 30)
-        reader.mark_done()  # only once every record is acknowledged: a failed run sends them again
+    read_up_to: dict[int, int] = {}  # DLQ partition -> the offset after the last record read
+    publisher = None if dry_run else Publisher(settings)
+
+    def send() -> None:
+        if publisher is not None and chunk:
+            publisher.submit_raw_many(chunk).result(timeout=settings.publish_timeout_s + 30)
+        if publisher is not None:
+            reader.mark(read_up_to)  # only once the chunk is acknowledged: a failed run sends it again
+        tally.sent += len(chunk)
+        chunk.clear()
+
+    try:
+        with _Reader(settings, topic, group_of(settings, topic), from_beginning) as reader:
+            for message in reader.messages():
+                read_up_to[message.partition() or 0] = (message.offset() or 0) + 1
+                kind = _kind(message)
+                tally.parked[kind] += 1
+                if (processor and kind[0] != processor) or (error_class and kind[1] != error_class):
+                    tally.skipped += 1
+                    continue
+                headers = _headers(message)
+                source = (headers.get(SOURCE_PARTITION, b""), headers.get(SOURCE_OFFSET, b""))
+                if all(source) and source in seen:
+                    tally.repeated += 1
+                    continue
+                if len(seen) >= REMEMBERED_SOURCES:  # bounded: two processors park a record close together
+                    seen.clear()
+                seen.add(source)
+                chunk.append(RawRecord(topic, message.key(), message.value() or b"",
+                                       [(REDRIVEN_FROM, f"{message.partition()}@{message.offset()}".encode())]))
+                if len(chunk) >= CHUNK:
+                    send()
+            send()
+    finally:
+        if publisher is not None:
+            publisher.close()
     return tally
 
 
@@ -154,8 +175,8 @@ class _Reader:
                 if offset + 1 >= end:
                     del remaining[partition]
 
-    def mark_done(self) -> None:
-        """Commit each partition's end (as the run saw it) as the group's mark."""
-        if self._group and self._ends:
-            self._consumer.commit(offsets=[TopicPartition(self._dlq, p, end) for p, end in self._ends.items()],
+    def mark(self, read_up_to: dict[int, int]) -> None:
+        """Commit, per partition, the offset after the last record read (the run's end once it was reached)."""
+        if self._group and read_up_to:
+            self._consumer.commit(offsets=[TopicPartition(self._dlq, p, o) for p, o in read_up_to.items()],
                                   asynchronous=False)

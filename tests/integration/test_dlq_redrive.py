@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Consumer, Message, TopicPartition
 
+from photostream import dlq_redrive
 from photostream.contracts.codec import DecodeError
 from photostream.dlq_redrive import REDRIVEN_FROM, redrive, summarise
 from photostream.kafka_config import client_config
@@ -64,7 +65,8 @@ def records_since(settings: Settings, topic: str, since: dict[int, int]) -> list
         consumer.close()
 
 
-def test_parked_records_go_back_once_unchanged_and_filters_pick_them(dlq_settings: Settings) -> None:
+def test_parked_records_go_back_once_unchanged_and_filters_pick_them(dlq_settings: Settings,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     redrive(dlq_settings, TOPIC)  # what earlier runs parked is marked as handled
     keys = [new_id().encode() for _ in range(4)]
     at = random.randrange(10**12)  # source coordinates of this run's own (a source record is parked once per kind)
@@ -85,6 +87,7 @@ def test_parked_records_go_back_once_unchanged_and_filters_pick_them(dlq_setting
     assert (dry.sent, dry.repeated, dry.skipped) == (3, 1, 1)
     assert ends(dlq_settings, TOPIC) == before  # a dry run sends nothing and moves no mark
 
+    monkeypatch.setattr(dlq_redrive, "CHUNK", 2)  # three records: two chunks, the mark moved after each
     run = redrive(dlq_settings, TOPIC, error_class="DecodeError")
     assert (run.sent, run.repeated, run.skipped) == (3, 1, 1)
     back = records_since(dlq_settings, TOPIC, before)
