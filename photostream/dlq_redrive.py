@@ -9,10 +9,9 @@ idempotent, so a record that one processor had parked and another had applied is
 What was already redriven is remembered as the offsets of the consumer group ``{APP_ID}.dlq-redrive.{topic}``,
 moved after each chunk of records is acknowledged: a second run sends only what was parked since (a record
 that fails again is parked again, after the mark, for a later run), and a run that fails resends at most its
-last chunk. Each run stops at the DLQ's end
-as it was when the run began. Filters (``--processor``, ``--error-class``) pick which records are sent; the
-ones they skip are reported and stay behind the mark, so a later filtered run reaches them only with
-``--from-beginning``. A source record parked by two processors is sent once per run (its copies are parked
+last chunk. Each run stops at the DLQ's end as it was when the run began. Filters (``--processor``,
+``--error-class``) pick which records are sent; the ones they skip are reported and stay behind the mark, so
+a later filtered run reaches them only with ``--from-beginning``. A source record parked by two processors is sent once per run (its copies are parked
 close together: the last :data:`REMEMBERED_SOURCES` are remembered; a rare second copy is harmless).
 """
 
