@@ -11,8 +11,9 @@ moved after each chunk of records is acknowledged: a second run sends only what 
 that fails again is parked again, after the mark, for a later run), and a run that fails resends at most its
 last chunk. Each run stops at the DLQ's end as it was when the run began. Filters (``--processor``,
 ``--error-class``) pick which records are sent; the ones they skip are reported and stay behind the mark, so
-a later filtered run reaches them only with ``--from-beginning``. A source record parked by two processors is sent once per run (its copies are parked
-close together: the last :data:`REMEMBERED_SOURCES` are remembered; a rare second copy is harmless).
+a later filtered run reaches them only with ``--from-beginning``. A source record parked by two processors is
+sent once per run (its copies are parked close together: the last :data:`REMEMBERED_SOURCES` are remembered;
+a rare second copy is harmless).
 """
 
 from __future__ import annotations
