@@ -2,9 +2,10 @@
 
 A live feed is a newest-first prefix of what durable state derives (the newest ``feed_cap`` pushed posts of
 the followees and the user's own): deletes and unfollows only ever remove entries, which the next rebuild or
-read fills from older history. So "equal" means: the live feed is exactly the first ``len(live)`` entries of
-the derived one. Feeds that are not built are not compared (a read builds them from the same derivation).
-Compare while the stream is quiet: a batch landing mid-comparison shows up as a difference.
+read fills from older history. So "equal" means: the live feed's entries, down to where the derivation is
+exact (its end if the derivation is the whole history, else its last id), are the derivation's first ones.
+Feeds that are not built are not compared (a read builds them from the same derivation). Compare while the
+stream is quiet: a batch landing mid-comparison shows up as a difference.
 """
 
 from __future__ import annotations
@@ -16,8 +17,12 @@ from sinks.graph import GraphReader
 from sinks.safety import SafetyReader
 
 
-def is_live_prefix(live: list[str], derived: list[str]) -> bool:
-    return derived[:len(live)] == live
+def is_live_prefix(live: list[str], derived: list[str], complete: bool) -> bool:
+    """Whether ``live`` agrees with ``derived``; ``complete``: the derivation holds the whole history (so the
+    live list may hold nothing past it), else only its first ``len(derived)`` entries are known (a live list
+    keeps up to an eighth past the cap before it is cut back, and a bounded derivation stops at a floor)."""
+    seen = live if complete else live[:len(derived)]
+    return derived[:len(seen)] == seen
 
 
 async def rebuild_feeds(settings: Settings, repair: bool) -> RebuildReport:
@@ -29,28 +34,30 @@ async def rebuild_feeds(settings: Settings, repair: bool) -> RebuildReport:
             live = await cache.built_ids(user_id)
             if live is None:
                 continue
-            derived = await merged_feed(graph, posts, user_id, settings.feed_cap, None, True, safety)
+            feed = await merged_feed(graph, posts, user_id, settings.feed_cap, None, True, safety)
             report.keys_compared += 1
-            if not is_live_prefix(live, derived):
-                report.differences.append(f"feed of {user_id}: live {live[:5]}…, durable {derived[:5]}…")
+            complete = not feed.cut and len(feed.post_ids) < settings.feed_cap
+            if not is_live_prefix(live, feed.post_ids, complete):
+                report.differences.append(f"feed of {user_id}: live {live[:5]}…, durable {feed.post_ids[:5]}…")
                 if repair:
-                    await cache.build(user_id, derived)
+                    await cache.build(user_id, feed.post_ids, feed.cut)
                     report.repaired += 1
         celebrities: list[str] = []
         async for authors in posts.authors():
             for author_id in authors:
-                derived = expected_pull_set(await posts.newest(author_id, settings.feed_cap))
+                derived = await expected_pull_set(posts, author_id, settings.feed_cap)
                 live = await cache.pull_ids(author_id)
-                if derived:
+                if derived.post_ids or derived.cut:
                     celebrities.append(author_id)
-                if not derived and live is None:
+                elif live is None:
                     continue
                 report.keys_compared += 1
-                if live is None or not is_live_prefix(live, derived):
+                complete = not derived.cut and len(derived.post_ids) < settings.feed_cap
+                if live is None or not is_live_prefix(live, derived.post_ids, complete):
                     report.differences.append(f"pull set of {author_id}: live {(live or [])[:5]}…, "
-                                              f"durable {derived[:5]}…")
+                                              f"durable {derived.post_ids[:5]}…")
                     if repair:
-                        await cache.replace_pull(author_id, derived)
+                        await cache.replace_pull(author_id, derived.post_ids, derived.cut)
                         report.repaired += 1
         known = await cache.celebrities()
         report.keys_compared += 1

@@ -15,8 +15,12 @@ Why this shape (measured by `python -m benchmarks --only feeds`, same Redis, sam
   so the common insert into a full feed is two server calls (LINDEX, LPUSH), not four (LTRIM and the
   sentinel's RPUSH on every insert): 4.5 µs of Redis time per insert became ~2.5 µs. Entries past the cap
   are the feed's next-oldest posts, still exact (readers treat a list at or past the cap as cut there).
-A list always ends with a one-byte sentinel, so a built but empty feed still exists (an empty Redis list is
-deleted) and sorts below every id.
+A list always ends with a marker, so a built but empty feed still exists (an empty Redis list is deleted); both
+markers sort below every id. :data:`SENTINEL` says the list is exact to its end; :data:`CUT` says it is exact
+only down to its last id: it was cut back to the cap, refused an id below its last one, or was built from a read
+of durable state that stopped before the author's first post. Removals (unfollows, deletes, mutes) keep the
+marker, so a cut list that shrinks below its cap still says it was cut: readers fetch what lies below its last
+id from Cassandra instead of taking the list for the whole history.
 """
 
 from __future__ import annotations
@@ -26,9 +30,13 @@ from collections.abc import Iterable
 from typing import Any
 
 SENTINEL = b"\x00"
+#: the end marker of a list exact only down to its last id (two zero bytes: still below every 16-byte id)
+CUT = b"\x00\x00"
+ENDS = (SENTINEL, CUT)
 
 _COMMON = """
 local SENTINEL = '\\0'
+local CUT = '\\0\\0'
 local function cmp(a, b)
   local n = math.min(#a, #b)
   for i = 1, n do
@@ -56,6 +64,10 @@ local touched = 0
 for k = 1, #KEYS do
   local key = KEYS[k]
   local head = redis.call('LINDEX', key, 0)  -- false: no list (a feed not built, unless we may create it)
+  if head == CUT then  -- cut, and no id left to say where: it knows nothing, so it is dropped (unbuilt)
+    redis.call('DEL', key)
+    head = false
+  end
   if head or create then
     if not head then redis.call('RPUSH', key, SENTINEL); head = SENTINEL end
     local len = false  -- the length after the last insert (LPUSH and LINSERT answer it): no LLEN
@@ -69,16 +81,21 @@ for k = 1, #KEYS do
         local all = redis.call('LRANGE', key, 0, -1)
         for j = 1, #all do
           if cmp(all[j], id) < 0 then
-            -- below the last id of a list at its cap is where it was cut: an id there would leave a gap above it
-            if j < #all or #all - 1 < cap then len = redis.call('LINSERT', key, 'BEFORE', all[j], id) end
+            -- below the last id of a cut list (or one at its cap) an id would leave a gap above it: refused,
+            -- and the list says it is cut there
+            if j < #all or (all[#all] == SENTINEL and #all - 1 < cap) then
+              len = redis.call('LINSERT', key, 'BEFORE', all[j], id)
+            elseif all[#all] == SENTINEL then
+              redis.call('LSET', key, -1, CUT)
+            end
             break
           end
         end
       end
     end
-    if len and len > most + 1 then  -- the sentinel is the +1
+    if len and len > most + 1 then  -- the end marker is the +1
       redis.call('LTRIM', key, 0, cap - 1)
-      redis.call('RPUSH', key, SENTINEL)
+      redis.call('RPUSH', key, CUT)
     end
     touched = touched + 1
   end
@@ -95,12 +112,37 @@ end
 return removed
 """
 
+#: KEYS lists; ARGV[1] a floor id per list, in the same order: each list loses its ids below its floor and is
+#: marked cut (a back-fill whose read stopped at that floor cannot vouch for anything below it) -> lists cut
+CUT_BELOW = _COMMON + """
+local cut = 0
+for k = 1, #KEYS do
+  local all = redis.call('LRANGE', KEYS[k], 0, -1)
+  if #all > 0 then
+    local keep = #all - 1
+    for j = 1, #all - 1 do
+      if cmp(all[j], ARGV[k]) < 0 then keep = j - 1; break end
+    end
+    if keep == 0 then  -- nothing at or above the floor: a cut list with no id knows nothing, so it goes
+      redis.call('DEL', KEYS[k])
+    else
+      redis.call('LSET', KEYS[k], keep, CUT)  -- the first id below the floor (or the old marker) becomes it
+      redis.call('LTRIM', KEYS[k], 0, keep)  -- in place: the list keeps its TTL
+    end
+    cut = cut + 1
+  end
+end
+return cut
+"""
+
 #: KEYS[1] list; ARGV[1] id to continue after ('' from the top); ARGV[2] limit; ARGV[3] seconds to live from
-#: now (0: leave the TTL) -> nil when the list does not exist, else {size, {ids...}}
+#: now (0: leave the TTL) -> nil when the list does not exist, else {size, {ids...}, 1 if cut else 0}
 PAGE = _COMMON + """
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
 if tonumber(ARGV[3]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[3]) end
 local size = redis.call('LLEN', KEYS[1]) - 1
+local cut = 0
+if redis.call('LINDEX', KEYS[1], -1) == CUT then cut = 1 end
 local start = 0
 if ARGV[1] ~= '' then
   local lo, hi = 0, size  -- first index whose id sorts below the cursor
@@ -112,9 +154,9 @@ if ARGV[1] ~= '' then
 end
 local out = {}
 for _, id in ipairs(redis.call('LRANGE', KEYS[1], start, start + tonumber(ARGV[2]) - 1)) do
-  if id ~= SENTINEL then out[#out + 1] = hex(id) end
+  if id ~= SENTINEL and id ~= CUT then out[#out + 1] = hex(id) end
 end
-return {size, out}
+return {size, out, cut}
 """
 
 
@@ -139,7 +181,7 @@ def newest_first(post_ids: Iterable[str]) -> list[bytes]:
 
 def unpack(items: list[bytes]) -> list[str]:
     """A raw list's ids as canonical strings (tests and tools reading the raw value)."""
-    return [str(uuid.UUID(bytes=item)) for item in items if item != SENTINEL]
+    return [str(uuid.UUID(bytes=item)) for item in items if item not in ENDS]
 
 
 class FeedLists:
@@ -149,3 +191,4 @@ class FeedLists:
         self.add = redis.register_script(ADD)
         self.remove = redis.register_script(REMOVE)
         self.page = redis.register_script(PAGE)
+        self.cut_below = redis.register_script(CUT_BELOW)

@@ -19,7 +19,7 @@ from typing import Literal
 from redis.exceptions import RedisError
 
 from photostream.domain.feeds import merge_newest
-from sinks.feeds import FeedCache, FeedPosts, merged_feed, rebuild_pull_sets
+from sinks.feeds import FeedCache, FeedPosts, MergedFeed, merged_feed, rebuild_pull_sets
 from sinks.graph import GraphReader
 from sinks.safety import SafetyReader
 
@@ -30,12 +30,25 @@ PULL_SETS = "pull sets"
 Reason = Literal["followed", "celebrity", "history"]
 
 
+#: sorts above every post id (lowercase hex UUIDs): a cut that keeps nothing of a page
+ABOVE_EVERY_ID = "~"
+
+
 @dataclass
 class FeedPage:
     post_ids: list[str]
     #: why each post is on the page: pushed into the feed, merged from a celebrity, or read from Cassandra
     reasons: dict[str, Reason] = field(default_factory=dict)
     source: Literal["redis", "cassandra"] = "redis"
+    #: where the next page starts when this one came out short of the limit but history goes on below it
+    #: (a read of durable state stopped at a floor); None: a short page is the end
+    more_below: str | None = None
+
+    def next_before(self, limit: int) -> str | None:
+        """The cursor of the next page, if there is one."""
+        if len(self.post_ids) == limit:
+            return self.post_ids[-1]
+        return self.more_below
 
 
 def vouched_down_to(sources: list[tuple[list[str], bool]], before: str | None, limit: int) -> str | None:
@@ -48,8 +61,8 @@ def vouched_down_to(sources: list[tuple[list[str], bool]], before: str | None, l
     for found, full in sources:
         if found and (full or len(found) == limit):
             floors.append(found[-1])
-        elif full and before is not None:
-            floors.append(before)
+        elif full:  # cut, with nothing of it on this page: it vouches for nothing below the cursor
+            floors.append(before or ABOVE_EVERY_ID)
     return max(floors, default=None)
 
 
@@ -93,15 +106,17 @@ class FeedReader:
         reasons.update({p: "celebrity" for found, _ in sources[1:] for p in found if p not in reasons})
         if len(ids) < limit and (cut is not None or followed or any(full for _, full in sources)):
             # the Redis side ran out (or was cut): the rest of history from Cassandra, behind the same cursor
-            rest = await merged_feed(self._graph, self._posts, user_id, limit, ids[-1] if ids else before, False,
-                                     self._safety)
-            ids = merge_newest([ids, rest], limit)
-            reasons.update({p: "history" for p in rest if p not in reasons})
+            below = ids[-1] if ids else before
+            rest = await merged_feed(self._graph, self._posts, user_id, limit, below, False, self._safety)
+            ids = merge_newest([ids, rest.post_ids], limit)
+            reasons.update({p: "history" for p in rest.post_ids if p not in reasons})
+            return FeedPage(ids, {p: reasons[p] for p in ids}, more_below=_more_below(ids, rest))
         return FeedPage(ids, {p: reasons[p] for p in ids})
 
     async def _from_cassandra(self, user_id: str, before: str | None, limit: int) -> FeedPage:
-        ids = await merged_feed(self._graph, self._posts, user_id, limit, before, False, self._safety)
-        return FeedPage(ids, dict.fromkeys(ids, "history"), source="cassandra")
+        found = await merged_feed(self._graph, self._posts, user_id, limit, before, False, self._safety)
+        return FeedPage(found.post_ids, dict.fromkeys(found.post_ids, "history"), source="cassandra",
+                        more_below=_more_below(found.post_ids, found))
 
     def _rebuild_pull_sets_soon(self) -> None:
         """One background rebuild of every pull set and of the celebrity set per API process at a time."""
@@ -129,7 +144,15 @@ class FeedReader:
     async def rebuild(self, user_id: str) -> None:
         """Write the user's Redis feed from durable state (what `photostream rebuild feeds` does per user)."""
         try:
-            ids = await merged_feed(self._graph, self._posts, user_id, self._cap, None, True, self._safety)
-            await self._cache.build(user_id, ids)
+            found = await merged_feed(self._graph, self._posts, user_id, self._cap, None, True, self._safety)
+            await self._cache.build(user_id, found.post_ids, found.cut)
         except Exception:  # a background repair: the next read tries again
             log.exception("rebuilding the feed of %s failed", user_id)
+
+
+def _more_below(ids: list[str], found: MergedFeed) -> str | None:
+    """Where paging goes on after a page whose durable read stopped at a floor (its last id, or the floor
+    itself when nothing above it was shown); None when that read was complete."""
+    if found.floor is None:
+        return None
+    return ids[-1] if ids else found.floor

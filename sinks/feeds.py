@@ -3,18 +3,22 @@
 Durable truth: ``author_feed_posts`` (every post the feeds processor delivered, how, and whether deleted) and
 the follow graph. Redis holds, per user, the newest ``feed_cap`` ids (up to an eighth more before a cut) of
 pushed posts by the people they follow and their own (a list of 16-byte ids, newest first, ending with a
-sentinel marking the feed as built: :mod:`sinks.feed_lists`), and per celebrity the newest ``feed_cap`` ids of
-pulled posts. A feed
-read merges the user's feed with the pull sets of the celebrities they follow. Everything here is an
-idempotent set operation, so replays and duplicates leave feeds unchanged.
+marker saying the feed is built and whether it is cut: :mod:`sinks.feed_lists`), and per celebrity the newest
+``feed_cap`` ids of pulled posts. A feed read merges the user's feed with the pull sets of the celebrities they
+follow. Everything here is an idempotent set operation, so replays and duplicates leave feeds unchanged.
+
+Every derivation from durable state filters an author's rows (deleted, private, pulled or pushed) *while*
+reading them (:meth:`FeedPosts.newest_matching`), so "the newest ``cap`` pushed posts" is exactly that, or
+a list marked cut where a bounded read stopped.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from cassandra.cluster import Session
@@ -23,7 +27,7 @@ from photostream.domain.feeds import Delivery, merge_newest
 from photostream.settings import Settings
 from sinks import keys, redis_scripts
 from sinks.cassandra import Gated, execute_grouped, key_chunks, pages
-from sinks.feed_lists import PAGE, SENTINEL, FeedLists, add_args, newest_first, pack_id
+from sinks.feed_lists import CUT, PAGE, SENTINEL, FeedLists, add_args, newest_first, pack_id
 from sinks.graph import GraphReader
 from sinks.redis_client import is_cluster
 from sinks.safety import SafetyReader
@@ -36,6 +40,38 @@ class DeliveredPost:
     visibility: str
     delivery: Delivery
     deleted: bool
+
+
+#: pages of rows a filtered read of one author's posts goes through before it settles for a floor
+READ_PAGES = 4
+
+
+@dataclass(frozen=True)
+class Newest:
+    """An author's newest posts that passed a filter, newest first. ``floor``: the oldest row read, when the
+    read stopped at its budget before the author's first post; the posts are then exact only down to it."""
+    posts: list[DeliveredPost]
+    floor: str | None
+
+    @property
+    def post_ids(self) -> list[str]:
+        return [p.post_id for p in self.posts]
+
+    @property
+    def cut(self) -> bool:
+        return self.floor is not None
+
+
+@dataclass(frozen=True)
+class MergedFeed:
+    """A feed derived from durable state, newest first; with a ``floor`` (some followee's read stopped at
+    it) it holds only what lies above the floor and is exact only down to its last id."""
+    post_ids: list[str]
+    floor: str | None
+
+    @property
+    def cut(self) -> bool:
+        return self.floor is not None
 
 
 class FeedPosts:
@@ -108,6 +144,22 @@ class FeedPosts:
                       else self._run(self._q_newest, (author_id, limit)))
         return [p for p in map(self._post, rows.current_rows) if with_deleted or not p.deleted]
 
+    async def newest_matching(self, author_id: str, limit: int, keep: Callable[[DeliveredPost], bool],
+                              before: str | None = None) -> Newest:
+        """The author's newest ``limit`` posts that ``keep`` accepts (older than ``before``), reading on past
+        the ones it refuses (deleted, private, pulled: whatever the caller's list never holds) for at most
+        :data:`READ_PAGES` pages of ``limit`` rows. Taking the first ``limit`` rows and filtering them gave a
+        list that looked complete but skipped the author's older matching posts (a celebrity turned ordinary
+        has pushed posts below a run of pulled ones)."""
+        kept: list[DeliveredPost] = []
+        for _ in range(READ_PAGES):
+            rows = await self.newest(author_id, limit, before, with_deleted=True)
+            kept += filter(keep, rows)
+            if len(kept) >= limit or len(rows) < limit:
+                return Newest(kept[:limit], None)
+            before = rows[-1].post_id
+        return Newest(kept, before)
+
 
     async def authors(self) -> AsyncIterator[list[str]]:
         """Every author with a delivery record, a page at a time (rebuilds walk them all)."""
@@ -115,9 +167,24 @@ class FeedPosts:
             yield [row.author_id for row in page]
 
 
-def expected_pull_set(posts: list[DeliveredPost]) -> list[str]:
-    """What an author's Redis pull set holds, from their newest delivered posts (newest first)."""
-    return [p.post_id for p in posts if p.delivery == "pull" and p.visibility != "private"]
+def in_pull_set(post: DeliveredPost) -> bool:
+    """Whether an author's Redis pull set holds ``post``."""
+    return post.delivery == "pull" and post.visibility != "private" and not post.deleted
+
+
+def pushed(post: DeliveredPost) -> bool:
+    """Whether followers' Redis feeds hold ``post`` (deleted or not: what a removal must reach)."""
+    return post.delivery == "push" and post.visibility != "private"
+
+
+def pushed_live(post: DeliveredPost) -> bool:
+    return pushed(post) and not post.deleted
+
+
+async def expected_pull_set(posts: FeedPosts, author_id: str, cap: int) -> Newest:
+    """What an author's Redis pull set holds: their newest ``cap`` pulled posts (cut if the read stopped
+    short of their first post)."""
+    return await posts.newest_matching(author_id, cap, in_pull_set)
 
 
 #: a member of the celebrity set meaning "this set is complete" (never an id: ids are UUIDs)
@@ -131,10 +198,10 @@ async def rebuild_pull_sets(posts: FeedPosts, cache: FeedCache, cap: int) -> lis
     celebrities: list[str] = []
     async for authors in posts.authors():
         for author_id in authors:
-            derived = expected_pull_set(await posts.newest(author_id, cap))
-            if derived:
+            derived = await expected_pull_set(posts, author_id, cap)
+            if derived.post_ids or derived.cut:
                 celebrities.append(author_id)
-                await cache.replace_pull(author_id, derived, only_if_missing=True)
+                await cache.replace_pull(author_id, derived.post_ids, derived.cut, only_if_missing=True)
     await cache.mark_celebrities_built(celebrities)
     return celebrities
 
@@ -148,17 +215,53 @@ def shown_in_feed_of(user_id: str, post: DeliveredPost, pushed_only: bool) -> bo
 
 
 async def merged_feed(graph: GraphReader, posts: FeedPosts, user_id: str, limit: int, before: str | None,
-                      pushed_only: bool, safety: SafetyReader | None = None) -> list[str]:
+                      pushed_only: bool, safety: SafetyReader | None = None) -> MergedFeed:
     """The user's feed computed from durable state: the newest ``limit`` posts (older than ``before``) of
     everyone they follow and their own, minus authors the user muted or is in a block with (``safety``: the
     fan-out skips them too, so a live feed and its derivation agree). ``pushed_only`` gives exactly what the
-    Redis feed holds (rebuilds); otherwise celebrity posts are included (a read while Redis lacks the feed)."""
+    Redis feed holds (rebuilds); otherwise celebrity posts are included (a read while Redis lacks the feed).
+    If some author's read stopped short (:meth:`FeedPosts.newest_matching`), the merge keeps only what lies
+    above that author's floor, and says so (``cut``)."""
     followed = await graph.following(user_id)
     hidden = await safety.hidden_authors(user_id, followed) if safety is not None and followed else set()
     authors = [*(a for a in followed if a not in hidden), user_id]
-    newest = await asyncio.gather(*(posts.newest(a, limit, before) for a in authors))
-    return merge_newest(([p.post_id for p in found if shown_in_feed_of(user_id, p, pushed_only)]
-                         for found in newest), limit)
+    newest = await asyncio.gather(*(posts.newest_matching(a, limit, partial(_shown_live, user_id, pushed_only),
+                                                          before) for a in authors))
+    ids = merge_newest(([p.post_id for p in found.posts] for found in newest), limit)
+    floor = max((found.floor for found in newest if found.floor is not None), default=None)
+    return MergedFeed(ids if floor is None else [p for p in ids if p >= floor], floor)
+
+
+def _shown_live(user_id: str, pushed_only: bool, post: DeliveredPost) -> bool:
+    return not post.deleted and shown_in_feed_of(user_id, post, pushed_only)
+
+
+class FeedChanges:
+    """Edits to followers' feeds drawn from followees' durable posts (a follow's back-fill, an unfollow's or a
+    mute's removal): the ids added and removed per follower and, where a followee's read stopped short of
+    their first post, the floor below which that follower's feed is cut (it cannot vouch for what is below)."""
+
+    def __init__(self) -> None:
+        self.adds: dict[str, list[str]] = defaultdict(list)
+        self.removes: dict[str, list[str]] = defaultdict(list)
+        self.floors: dict[str, str] = {}
+
+    def add(self, follower: str, found: Newest) -> None:
+        self.adds[follower] += found.post_ids
+        self._below(follower, found)
+
+    def remove(self, follower: str, found: Newest) -> None:
+        self.removes[follower] += found.post_ids
+        self._below(follower, found)
+
+    def _below(self, follower: str, found: Newest) -> None:
+        if found.floor is not None:
+            self.floors[follower] = max(self.floors.get(follower, found.floor), found.floor)
+
+    async def apply(self, cache: FeedCache) -> None:
+        await cache.add({f: ids for f, ids in self.adds.items() if ids})
+        await cache.remove({f: ids for f, ids in self.removes.items() if ids})
+        await cache.cut_below(self.floors)
 
 
 class FeedCache:
@@ -227,6 +330,13 @@ class FeedCache:
                 await call(users, ids, pipe)
             await redis_scripts.execute(pipe)
 
+    async def cut_below(self, floors: dict[str, str]) -> None:
+        """Each built feed keeps only its ids at or above the user's floor and is marked cut (or is dropped, to
+        be rebuilt when read, if nothing is left): a back-fill whose read of a followee stopped at that floor
+        cannot vouch for the feed below it."""
+        for chunk in self._calls(list(floors)):
+            await self._lists.cut_below(keys=[keys.feed(u) for u in chunk], args=[pack_id(floors[u]) for u in chunk])
+
     async def pull_add(self, author_id: str, post_ids: list[str]) -> bool:
         """Add to the author's pull set if it is built; False if it is not (then the caller builds it from
         durable state: a pull set created from one new post would hide the older ones from every reader)."""
@@ -243,8 +353,8 @@ class FeedCache:
     # --- reads (the API) ----------------------------------------------------------------------------------
     async def page(self, user_id: str, before: str | None, limit: int) -> tuple[list[str], bool] | None:
         """Up to ``limit`` ids of the user's Redis feed older than ``before`` and whether the feed may hold
-        less than the whole history (it is full to the cap); None if the feed is not built. Reading a feed
-        extends its life."""
+        less than the whole history (it is cut: :mod:`sinks.feed_lists`); None if the feed is not built.
+        Reading a feed extends its life."""
         found = await self._lists.page(keys=[keys.feed(user_id)],
                                        args=[pack_id(before) if before else b"", limit, self._ttl_s])
         return self._page_of(found)
@@ -259,10 +369,11 @@ class FeedCache:
         return self._page_of(found), _celebrities_of(members)
 
     def _page_of(self, found: Any) -> tuple[list[str], bool] | None:
+        """A page script's answer: the ids, and whether the list is cut (marked so, or at its cap)."""
         if found is None:
             return None
-        size, ids = found
-        return list(ids), int(size) >= self._cap
+        size, ids, cut = found
+        return list(ids), int(size) >= self._cap or bool(int(cut))
 
     async def celebrities(self) -> list[str] | None:
         """Every author with a pull set; None if the set is not known to be complete (never built from durable
@@ -275,37 +386,43 @@ class FeedCache:
 
     async def pull_pages(self, author_ids: list[str], before: str | None, limit: int
                          ) -> list[tuple[list[str], bool] | None]:
-        """Each author's pull-set page older than ``before`` and whether the set is full to the cap (older pull
-        posts may exist only in Cassandra); None for a pull set that is not built."""
+        """Each author's pull-set page older than ``before`` and whether the set is cut (older pull posts may
+        exist only in Cassandra); None for a pull set that is not built."""
         after = pack_id(before) if before else b""
         async with self._redis.pipeline(transaction=False) as pipe:  # by EVALSHA: up to hundreds of calls
             for author_id in author_ids:
                 await self._lists.page(keys=[keys.feed_pull(author_id)], args=[after, limit, 0], client=pipe)
-            return [(list(found[1]), int(found[0]) >= self._cap) if found else None
-                    for found in await redis_scripts.execute(pipe)]
+            return [self._page_of(found) for found in await redis_scripts.execute(pipe)]
 
-    async def _replace(self, key: str, post_ids: list[str], ttl_s: int | None) -> None:
+    def _list_of(self, post_ids: list[str], cut: bool) -> list[bytes]:
+        """A list's items: the newest ``cap`` ids and the end marker (cut if ``cut`` or if ids were dropped)."""
+        ids = newest_first(post_ids)
+        return [*ids[:self._cap], CUT if cut or len(ids) > self._cap else SENTINEL]
+
+    async def _replace(self, key: str, post_ids: list[str], cut: bool, ttl_s: int | None) -> None:
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.delete(key)
-            pipe.rpush(key, *newest_first(post_ids)[:self._cap], SENTINEL)
+            pipe.rpush(key, *self._list_of(post_ids, cut))
             if ttl_s:
                 pipe.expire(key, ttl_s)
             await pipe.execute()
 
-    async def build(self, user_id: str, post_ids: list[str]) -> None:
-        """Replace the user's feed with ``post_ids`` (a rebuild), marked built."""
-        await self._replace(keys.feed(user_id), post_ids, self._ttl_s)
+    async def build(self, user_id: str, post_ids: list[str], cut: bool = False) -> None:
+        """Replace the user's feed with ``post_ids`` (a rebuild), marked built; ``cut``: exact only down to the
+        last id (what :func:`merged_feed` says of a derivation that stopped at a floor)."""
+        await self._replace(keys.feed(user_id), post_ids, cut, self._ttl_s)
 
-    async def replace_pull(self, author_id: str, post_ids: list[str], only_if_missing: bool = False) -> None:
+    async def replace_pull(self, author_id: str, post_ids: list[str], cut: bool = False,
+                           only_if_missing: bool = False) -> None:
         """Write the author's pull set (built, so kept even when empty) and list the author as a celebrity.
         ``only_if_missing``: leave a pull set someone built meanwhile (it is at least as fresh as ours)."""
         if not only_if_missing:
-            await self._replace(keys.feed_pull(author_id), post_ids, None)
+            await self._replace(keys.feed_pull(author_id), post_ids, cut, None)
         else:
             building = keys.feed_pull_building(author_id)
             async with self._redis.pipeline(transaction=True) as pipe:
                 pipe.delete(building)
-                pipe.rpush(building, *newest_first(post_ids)[:self._cap], SENTINEL)
+                pipe.rpush(building, *self._list_of(post_ids, cut))
                 pipe.renamenx(building, keys.feed_pull(author_id))
                 pipe.delete(building)
                 await pipe.execute()

@@ -26,10 +26,12 @@ from sinks import offsets
 from sinks.feeds import (
     DeliveredPost,
     FeedCache,
+    FeedChanges,
     FeedPosts,
     expected_pull_set,
+    pushed,
+    pushed_live,
     rebuild_pull_sets,
-    shown_in_feed_of,
 )
 from sinks.graph import GraphReader, GraphWriter, Pair
 from sinks.partition_cache import FOLLOWING, PartitionCache
@@ -140,12 +142,12 @@ class FeedProcessor:
     def _pushed(self, effects: list[PostEffect], follower_counts: dict[str, int]) -> dict[str, list[PostEffect]]:
         """The effects pushed into followers' feeds, by author: public posts of push-tier authors who have
         followers (authors without any cost no follower read)."""
-        pushed: dict[str, list[PostEffect]] = defaultdict(list)
+        by_author: dict[str, list[PostEffect]] = defaultdict(list)
         for effect in effects:
             post = effect.post
             if post.visibility != "private" and post.delivery != "pull" and follower_counts.get(post.author_id, 0):
-                pushed[post.author_id].append(effect)
-        return pushed
+                by_author[post.author_id].append(effect)
+        return by_author
 
     async def _audience_of_few(self, pushed: dict[str, list[PostEffect]]) -> Audience:
         """The followers of every author with at most a page of followers (nearly all of them), and whom their
@@ -174,8 +176,8 @@ class FeedProcessor:
                     if not await self._cache.pull_add(post.author_id, [post.post_id]):
                         # not built (a first pull post, or Redis lost it): from the durable record, which holds
                         # this post already (step 2), so no older pull post goes missing from the set
-                        newest = await self._posts.newest(post.author_id, self._settings.feed_cap)
-                        await self._cache.replace_pull(post.author_id, expected_pull_set(newest),
+                        derived = await expected_pull_set(self._posts, post.author_id, self._settings.feed_cap)
+                        await self._cache.replace_pull(post.author_id, derived.post_ids, derived.cut,
                                                        only_if_missing=True)
                 else:
                     await self._cache.pull_remove(post.author_id, [post.post_id])
@@ -228,24 +230,20 @@ class FeedProcessor:
         hidden = await self._hidden_pairs([pair for pair, following in pairs.items() if following])
         kept = {pair for pair, following in pairs.items() if following and pair not in hidden}
         cap = self._settings.feed_cap
-        # a back-fill takes the followee's newest live posts (what a rebuild derives); a removal also takes the
-        # deleted ones, since the feed may still hold a post deleted in this very batch (an account deletion
-        # unfollows and deletes together, and the delete's fan-out no longer finds this follower)
+        # a back-fill takes the followee's newest live pushed posts (what a rebuild derives); a removal also
+        # takes the deleted ones, since the feed may still hold a post deleted in this very batch (an account
+        # deletion unfollows and deletes together, and the delete's fan-out no longer finds this follower)
         live_of = sorted({followee for _, followee in kept})
         all_of = sorted({followee for pair in pairs if pair not in kept for followee in pair[1:]})
-        found = await asyncio.gather(*(self._posts.newest(f, cap) for f in live_of),
-                                     *(self._posts.newest(f, cap, with_deleted=True) for f in all_of))
+        found = await asyncio.gather(*(self._posts.newest_matching(f, cap, pushed_live) for f in live_of),
+                                     *(self._posts.newest_matching(f, cap, pushed) for f in all_of))
         live, everything = dict(zip(live_of, found[:len(live_of)], strict=True)), \
             dict(zip(all_of, found[len(live_of):], strict=True))
-        adds: dict[str, list[str]] = defaultdict(list)
-        removes: dict[str, list[str]] = defaultdict(list)
+        changes = FeedChanges()
         for (follower, followee) in pairs:
-            if (follower, followee) in kept:
-                adds[follower] += [p.post_id for p in live[followee] if shown_in_feed_of(follower, p, True)]
-            else:
-                removes[follower] += [p.post_id for p in everything[followee]]
-        await self._cache.add({f: ids for f, ids in adds.items() if ids})
-        await self._cache.remove({f: ids for f, ids in removes.items() if ids})
+            changes.add(follower, live[followee]) if (follower, followee) in kept \
+                else changes.remove(follower, everything[followee])
+        await changes.apply(self._cache)
 
     async def _hidden_pairs(self, pairs: list[Pair]) -> set[Pair]:
         """Follows whose back-fill is skipped, as the fan-out skips them: the follower muted the followee or

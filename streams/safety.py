@@ -21,7 +21,7 @@ from photostream.domain.safety import Kind, SafetyChange, safety_change, unfollo
 from producers.events import build
 from producers.publisher import Publisher
 from sinks import offsets
-from sinks.feeds import FeedCache, FeedPosts, shown_in_feed_of
+from sinks.feeds import FeedCache, FeedChanges, FeedPosts, pushed, pushed_live
 from sinks.graph import GraphReader
 from sinks.partition_cache import RELATIONS, PartitionCache
 from sinks.safety import SafetyReader, SafetyWriter
@@ -88,16 +88,23 @@ class MuteFeedEffects:
         hidden, followed = await asyncio.gather(
             asyncio.gather(*(self._safety.hidden_authors(m, targets[m]) for m in muters)),
             asyncio.gather(*(self._graph.followed_among(m, targets[m]) for m in muters)))
-        authors = sorted({a for found in targets.values() for a in found})
-        newest = dict(zip(authors, await asyncio.gather(*(self._posts.newest(a, self._cap) for a in authors)),
-                          strict=True))
-        adds: dict[str, list[str]] = defaultdict(list)
-        removes: dict[str, list[str]] = defaultdict(list)
+        out: list[tuple[str, str]] = []  # (muter, author): the author's posts leave the muter's feed
+        back: list[tuple[str, str]] = []  # (muter, author): they come back (unmuted, still followed)
         for muter, hidden_here, followed_here in zip(muters, hidden, followed, strict=True):
             for author in targets[muter]:
                 if author in hidden_here:
-                    removes[muter] += [p.post_id for p in newest[author]]
+                    out.append((muter, author))
                 elif author in followed_here:
-                    adds[muter] += [p.post_id for p in newest[author] if shown_in_feed_of(muter, p, True)]
-        await self._cache.remove(removes)
-        await self._cache.add(adds)
+                    back.append((muter, author))
+        removing, adding = sorted({a for _, a in out}), sorted({a for _, a in back})
+        # a removal also reaches deleted posts (the feed may hold one deleted in this very batch)
+        reads = await asyncio.gather(*(self._posts.newest_matching(a, self._cap, pushed) for a in removing),
+                                     *(self._posts.newest_matching(a, self._cap, pushed_live) for a in adding))
+        everything = dict(zip(removing, reads[:len(removing)], strict=True))
+        live = dict(zip(adding, reads[len(removing):], strict=True))
+        edits = FeedChanges()
+        for muter, author in out:
+            edits.remove(muter, everything[author])
+        for muter, author in back:
+            edits.add(muter, live[author])
+        await edits.apply(self._cache)

@@ -39,5 +39,6 @@ async def get_feed(claims: SignedClaims, resources: ResourcesDep, settings: Sett
         item["reason"] = page.reasons.get(item["post_id"], "followed")
     if page.source == "cassandra":
         response.headers["X-Photostream-Feed-Source"] = "cassandra"
-    next_cursor = encode_cursor(CURSOR_KIND, page.post_ids[-1]) if len(page.post_ids) == limit else None
+    below = page.next_before(limit)
+    next_cursor = encode_cursor(CURSOR_KIND, below) if below is not None else None
     return {"items": items, "next_cursor": next_cursor}

@@ -1,5 +1,5 @@
-"""The feed list scripts on the real Redis: order, duplicates, the cap and its sentinel, and which lists an
-insert may create — the invariants every feed and pull set relies on."""
+"""The feed list scripts on the real Redis: order, duplicates, the cap and the end markers (exact to the end,
+or cut), and which lists an insert may create — the invariants every feed and pull set relies on."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 
 from photostream.settings import Settings
 from producers.ids import new_id
-from sinks.feed_lists import SENTINEL, FeedLists, add_args, newest_first, trim_at, unpack
+from sinks.feed_lists import CUT, SENTINEL, FeedLists, add_args, newest_first, pack_id, trim_at, unpack
 from sinks.redis_client import async_client
 
 CAP = 8
@@ -46,10 +46,10 @@ async def test_inserts_keep_newest_first_refuse_duplicates_and_respect_the_cap(s
         assert await _list(raw, key) == ([ids[3], ids[2], ids[1], ids[0]], SENTINEL)
         for post in ids[4:-1]:  # newer ones at the head; past the cap and its slack, cut back to the cap
             await lists.add(keys=[key], args=add_args(CAP, "existing", newest_first([post])))
-        assert await _list(raw, key) == (list(reversed(ids[2:-1])), SENTINEL)
-        assert await raw.llen(key) == trim_at(CAP) + 1  # the slack is full: not cut yet
+        assert await _list(raw, key) == (list(reversed(ids[2:-1])), CUT)  # cut back once already
+        assert await raw.llen(key) == trim_at(CAP) + 1  # the slack is full: not cut again yet
         await lists.add(keys=[key], args=add_args(CAP, "existing", newest_first([ids[-1]])))
-        assert await _list(raw, key) == (list(reversed(ids[-CAP:])), SENTINEL)  # cut back to the cap
+        assert await _list(raw, key) == (list(reversed(ids[-CAP:])), CUT)  # cut back to the cap, and says so
     finally:
         await redis.delete(key)
         await redis.aclose()
@@ -66,10 +66,10 @@ async def test_a_list_at_its_cap_refuses_ids_below_its_last_one(settings: Settin
         held = [i for i in ids[2:] if i != ids[5]]  # CAP ids: the list is at its cap
         await lists.add(keys=[key], args=add_args(CAP, "create", newest_first(held)))
         await lists.add(keys=[key], args=add_args(CAP, "existing", newest_first([ids[0]])))  # below: refused
-        assert await _list(raw, key) == (list(reversed(held)), SENTINEL)
+        assert await _list(raw, key) == (list(reversed(held)), CUT)  # and from now on exact only down to its end
         await lists.add(keys=[key], args=add_args(CAP, "existing", newest_first([ids[5], ids[1]])))
         # ids[5] sits between held ids: spliced; ids[1] is still below the last one: refused
-        assert await _list(raw, key) == (list(reversed(ids[2:])), SENTINEL)
+        assert await _list(raw, key) == (list(reversed(ids[2:])), CUT)
     finally:
         await redis.delete(key)
         await redis.aclose()
@@ -90,5 +90,55 @@ async def test_one_call_edits_many_lists_and_counts_the_built_ones(settings: Set
         assert not await redis.exists(missing)
     finally:
         await redis.delete(*built, missing)
+        await redis.aclose()
+        await raw.aclose()
+
+
+async def test_a_cut_list_stays_cut_when_it_shrinks(settings: Settings) -> None:
+    """An unfollow or a delete removes ids from a list cut at its cap: it then holds fewer ids than the cap
+    but still lacks what lay below its last id, so its marker must keep saying so (readers then read on from
+    Cassandra); a list never cut stays exact to its end."""
+    redis, raw = async_client(settings), raw_client(settings)
+    lists, cut, whole = FeedLists(redis), f"test:feed-lists:{new_id()}", f"test:feed-lists:{new_id()}"
+    ids = ids_in_time_order(trim_at(CAP) + 3)
+    try:
+        await lists.add(keys=[whole], args=add_args(CAP, "create", newest_first(ids[:3])))
+        for post in ids:
+            await lists.add(keys=[cut], args=add_args(CAP, "create", newest_first([post])))
+        assert await _list(raw, cut) == (list(reversed(ids[-CAP:])), CUT)
+        await lists.remove(keys=[cut, whole], args=newest_first([ids[-1], ids[-2], ids[1]]))
+        assert await _list(raw, cut) == (list(reversed(ids[-CAP:-2])), CUT)
+        assert await _list(raw, whole) == ([ids[2], ids[0]], SENTINEL)
+        size, page, is_cut = await lists.page(keys=[cut], args=[b"", 100, 0])
+        assert (size, len(page), is_cut) == (CAP - 2, CAP - 2, 1)
+        assert (await lists.page(keys=[whole], args=[b"", 100, 0]))[2] == 0
+        # a cut list that lost every id knows nothing: the next insert drops it (unbuilt, rebuilt when read)
+        await lists.remove(keys=[cut], args=newest_first(ids))
+        assert await _list(raw, cut) == ([], CUT)
+        assert await lists.add(keys=[cut], args=add_args(CAP, "existing", newest_first([ids[0]]))) == 0
+        assert not await redis.exists(cut)
+    finally:
+        await redis.delete(cut, whole)
+        await redis.aclose()
+        await raw.aclose()
+
+
+async def test_cut_below_drops_the_ids_under_a_floor_and_marks_the_list(settings: Settings) -> None:
+    """A back-fill whose read of a followee stopped at a floor: the feed keeps what lies at or above it."""
+    redis, raw = async_client(settings), raw_client(settings)
+    lists = FeedLists(redis)
+    some, none_left, missing = (f"test:feed-lists:{new_id()}" for _ in range(3))
+    ids = ids_in_time_order(6)
+    try:
+        await lists.add(keys=[some, none_left], args=add_args(CAP, "create", newest_first(ids[:4])))
+        await redis.expire(some, 3600)
+        assert await lists.cut_below(keys=[some, none_left, missing],
+                                     args=[pack_id(ids[2]), pack_id(ids[5]), pack_id(ids[0])]) == 2
+        assert await _list(raw, some) == ([ids[3], ids[2]], CUT)
+        assert 0 < await raw.ttl(some) <= 3600  # edited in place: the feed keeps its time to live
+        assert not await redis.exists(none_left)  # nothing left to vouch for: dropped, to be rebuilt when read
+        assert not await redis.exists(missing)  # a feed that is not built stays unbuilt
+    finally:
+        await redis.delete(some, none_left, missing)
         await redis.aclose()
         await raw.aclose()

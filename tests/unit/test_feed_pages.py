@@ -3,14 +3,18 @@
 Found by the workers-SIGKILLed faults test (a feed long enough for two pages): a followed celebrity's pull set
 full to the cap with nothing below the cursor was taken as exact there, so page 2 kept another source's older
 entries and continued from Cassandra only below them, skipping the posts in between.
+
+Found by the Redis-lost faults test: after a rebuild, an author whose tier had changed (pulled posts among
+pushed ones) lost posts, because the derivations took the author's newest ``cap`` rows and filtered them: the
+pull set came out short of the cap while older pulled posts existed, so readers took it for the whole history.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sinks.feed_reads import FeedReader, vouched_down_to
-from sinks.feeds import DeliveredPost
+from sinks.feed_reads import ABOVE_EVERY_ID, FeedReader, vouched_down_to
+from sinks.feeds import READ_PAGES, DeliveredPost, FeedPosts, expected_pull_set, merged_feed, pushed_live
 
 CAP = 2
 
@@ -23,16 +27,17 @@ def pid(n: int) -> str:
 class FakeCache:
     """The Redis side: the user's feed (pushed posts) and each celebrity's pull set, newest first, capped."""
 
-    def __init__(self, feed: list[str], pulls: dict[str, list[str]]) -> None:
-        self.feed, self.pulls = feed, pulls
+    def __init__(self, feed: list[str], pulls: dict[str, list[str]], cap: int = CAP,
+                 cut: frozenset[str] = frozenset()) -> None:
+        """``cut``: the lists ("feed" or an author) marked cut."""
+        self.feed, self.pulls, self.cap, self.cut = feed, pulls, cap, cut
 
-    @staticmethod
-    def _page(ids: list[str], before: str | None, limit: int) -> tuple[list[str], bool]:
+    def _page(self, name: str, ids: list[str], before: str | None, limit: int) -> tuple[list[str], bool]:
         below = [p for p in ids if before is None or p < before]
-        return below[:limit], len(ids) >= CAP
+        return below[:limit], len(ids) >= self.cap or name in self.cut
 
     async def page(self, user_id: str, before: str | None, limit: int) -> tuple[list[str], bool]:
-        return self._page(self.feed, before, limit)
+        return self._page("feed", self.feed, before, limit)
 
     async def page_and_celebrities(self, user_id: str, before: str | None, limit: int
                                    ) -> tuple[tuple[list[str], bool], list[str]]:
@@ -43,7 +48,7 @@ class FakeCache:
 
     async def pull_pages(self, authors: list[str], before: str | None, limit: int
                          ) -> list[tuple[list[str], bool] | None]:
-        return [self._page(self.pulls[a], before, limit) for a in authors]
+        return [self._page(a, self.pulls[a], before, limit) for a in authors]
 
 
 class FakeGraph:
@@ -60,11 +65,32 @@ class FakeGraph:
 class FakePosts:
     """The durable delivery record: every post of every author, newest first."""
 
+    newest_matching = FeedPosts.newest_matching  # the code under test: it reads through :meth:`newest`
+
     def __init__(self, by_author: dict[str, list[DeliveredPost]]) -> None:
         self._by_author = by_author
 
-    async def newest(self, author_id: str, limit: int, before: str | None = None) -> list[DeliveredPost]:
-        return [p for p in self._by_author.get(author_id, []) if before is None or p.post_id < before][:limit]
+    async def newest(self, author_id: str, limit: int, before: str | None = None,
+                     with_deleted: bool = False) -> list[DeliveredPost]:
+        rows = [p for p in self._by_author.get(author_id, []) if before is None or p.post_id < before][:limit]
+        return [p for p in rows if with_deleted or not p.deleted]
+
+
+def posts_of(author: str, *runs: tuple[str, range]) -> list[DeliveredPost]:
+    """An author's posts, newest first, as runs of (delivery, ids)."""
+    return [DeliveredPost(author, pid(n), "public", delivery, False) for delivery, ids in runs for n in ids]
+
+
+async def every_page(reader: FeedReader, user: str, limit: int) -> list[str]:
+    """Every post id of the user's feed, paging as the API does (by each page's next cursor)."""
+    seen: list[str] = []
+    before: str | None = None
+    while True:
+        page = await reader.page(user, before, limit)
+        seen += page.post_ids
+        before = page.next_before(limit)
+        if before is None:
+            return seen
 
 
 def test_a_full_source_with_nothing_below_the_cursor_vouches_for_nothing_below_it() -> None:
@@ -72,6 +98,8 @@ def test_a_full_source_with_nothing_below_the_cursor_vouches_for_nothing_below_i
     assert vouched_down_to([([pid(3)], False), ([], False)], before=pid(5), limit=10) is None
     assert vouched_down_to([([pid(3), pid(2)], True), ([pid(4)], False)], before=None, limit=10) == pid(2)
     assert vouched_down_to([([pid(4), pid(3)], False)], before=None, limit=2) == pid(3)  # a page as long as asked
+    # a cut list with nothing left in it (a bounded read found nothing above its floor) vouches for nothing
+    assert vouched_down_to([([pid(3)], False), ([], True)], before=None, limit=10) == ABOVE_EVERY_ID
 
 
 async def test_every_page_of_a_feed_merged_from_cut_sources_holds_every_post() -> None:
@@ -92,3 +120,44 @@ async def test_every_page_of_a_feed_merged_from_cut_sources_holds_every_post() -
             break
         before = page.post_ids[-1]
     assert seen == [pid(n) for n in range(20, 0, -1)]
+
+
+async def test_a_feed_rebuilt_after_a_tier_change_holds_every_post() -> None:
+    user, flapping, friend = "user", "flapping", "friend"
+    # flapping pushed 3-4, became a celebrity (5-8 pulled), then went back to push (9); friend posted once
+    posts = FakePosts({flapping: posts_of(flapping, ("push", range(9, 8, -1)), ("pull", range(8, 4, -1)),
+                                          ("push", range(4, 2, -1))),
+                       friend: posts_of(friend, ("push", range(1, 0, -1)))})
+    graph = FakeGraph([flapping, friend])
+    cap = 4
+    # what a rebuild writes to Redis after a loss: the feed and the pull set, each derived from durable state
+    feed = await merged_feed(graph, posts, user, cap, None, True)  # type: ignore[arg-type]
+    pulled = await expected_pull_set(posts, flapping, cap)  # type: ignore[arg-type]
+    assert feed.post_ids == [pid(9), pid(4), pid(3), pid(1)]  # the older pushed posts, below the pulled ones
+    assert pulled.post_ids == [pid(n) for n in range(8, 4, -1)]
+    cache = FakeCache(feed.post_ids, {flapping: pulled.post_ids}, cap)
+    reader = FeedReader(graph, posts, cache, cap)  # type: ignore[arg-type]
+    for limit in (10, 3, 1):
+        assert await every_page(reader, user, limit) == [pid(n) for n in range(9, 0, -1) if n != 2]
+
+
+async def test_a_bounded_read_stops_at_a_floor_and_the_feed_pages_on_below_it() -> None:
+    user, celebrity, friend = "user", "celebrity", "friend"
+    cap = 2
+    pulled = range(2 * cap * READ_PAGES + 10, 10, -1)  # more pulled rows than a read goes through
+    posts = FakePosts({celebrity: posts_of(celebrity, ("pull", pulled), ("push", range(10, 8, -1))),
+                       friend: posts_of(friend, ("push", range(8, 0, -1)))})
+    found = await posts.newest_matching(celebrity, cap, pushed_live)
+    assert found.posts == [] and found.floor == pid(pulled[cap * READ_PAGES - 1])
+    graph = FakeGraph([celebrity, friend])
+    feed = await merged_feed(graph, posts, user, cap, None, True)  # type: ignore[arg-type]
+    assert feed.cut and feed.post_ids == []  # nothing of the friend's is newer than the floor
+    # read from Cassandra alone (Redis lost the feed): paging goes on below the floor, nothing is skipped
+    reader = FeedReader(graph, posts, FakeCache([], {}, cap), cap)  # type: ignore[arg-type]
+    reader._cache.page_and_celebrities = _not_built  # type: ignore[method-assign]
+    everything = [pid(n) for n in pulled] + [pid(n) for n in range(10, 0, -1)]
+    assert await every_page(reader, user, 3) == everything
+
+
+async def _not_built(user_id: str, before: str | None, limit: int) -> tuple[None, None]:
+    return None, None
