@@ -1,9 +1,11 @@
 """Reading a home feed: the Redis feed merged with followed celebrities' pull sets, Cassandra behind it.
 
 - Built feed: the newest ids of the user's feed and of each followed celebrity's pull set (one pipeline),
-  merged newest first. A source that is cut (full to the cap, or a page as long as asked) is exact only down to
-  its last entry: the merged page is kept down to the newest such entry, and continues from Cassandra behind
-  it, so nothing a followee ever posted is out of reach or skipped.
+  merged newest first. A source that is cut (marked so, full to the cap, or a page as long as asked) is exact
+  only down to its last entry: the merged page is kept down to the newest such entry, and continues from
+  Cassandra behind it, so nothing a followee ever posted is out of reach or skipped. A page read from
+  Cassandra whose read stopped at a floor (:meth:`sinks.feeds.FeedPosts.newest_matching`) may come out short
+  and still carry a cursor (:attr:`FeedPage.more_below`).
 - Missing feed (never built, expired after ``feed_ttl_s`` unread) or Redis down: the page is answered from
   Cassandra at once (a pull-merge of the followees' recent posts), and, Redis permitting, the feed is rebuilt
   in the background for the next read.
