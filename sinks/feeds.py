@@ -90,6 +90,14 @@ class FeedPosts:
                                  "WHERE author_id = ? LIMIT ?")
         self._q_older = prepare("SELECT author_id, post_id, visibility, delivery, deleted FROM author_feed_posts "
                                 "WHERE author_id = ? AND post_id < ? LIMIT ?")
+        # pulled posts only, filtered by Cassandra inside the one partition: an author's pulled posts may lie
+        # below any number of pushed ones (a celebrity turned ordinary), and most authors have none at all
+        self._q_pulled_newest = prepare("SELECT author_id, post_id, visibility, delivery, deleted "
+                                        "FROM author_feed_posts WHERE author_id = ? AND delivery = 'pull' "
+                                        "LIMIT ? ALLOW FILTERING")
+        self._q_pulled_older = prepare("SELECT author_id, post_id, visibility, delivery, deleted "
+                                       "FROM author_feed_posts WHERE author_id = ? AND post_id < ? "
+                                       "AND delivery = 'pull' LIMIT ? ALLOW FILTERING")
         self._w_created = (
             prepare("INSERT INTO author_feed_posts (author_id, post_id, visibility, delivery) "
                     "VALUES (?, ?, ?, ?) USING TIMESTAMP ?"),
@@ -137,15 +145,18 @@ class FeedPosts:
         await execute_grouped(self._session, statements)
 
     async def newest(self, author_id: str, limit: int, before: str | None = None,
-                     with_deleted: bool = False) -> list[DeliveredPost]:
+                     with_deleted: bool = False, pulled_only: bool = False) -> list[DeliveredPost]:
         """The author's newest live posts (older than ``before``), newest first; ``with_deleted`` keeps deleted
-        ones too (what a removal must reach: a feed may still hold a post deleted in the same batch)."""
-        rows = await (self._run(self._q_older, (author_id, before, limit)) if before
-                      else self._run(self._q_newest, (author_id, limit)))
+        ones too (what a removal must reach: a feed may still hold a post deleted in the same batch);
+        ``pulled_only``: only posts delivered by pull."""
+        older, newest = (self._q_pulled_older, self._q_pulled_newest) if pulled_only else \
+            (self._q_older, self._q_newest)
+        rows = await (self._run(older, (author_id, before, limit)) if before
+                      else self._run(newest, (author_id, limit)))
         return [p for p in map(self._post, rows.current_rows) if with_deleted or not p.deleted]
 
     async def newest_matching(self, author_id: str, limit: int, keep: Callable[[DeliveredPost], bool],
-                              before: str | None = None) -> Newest:
+                              before: str | None = None, pulled_only: bool = False) -> Newest:
         """The author's newest ``limit`` posts that ``keep`` accepts (older than ``before``), reading on past
         the ones it refuses (deleted, private, pulled: whatever the caller's list never holds) for at most
         :data:`READ_PAGES` pages of ``limit`` rows. Taking the first ``limit`` rows and filtering them gave a
@@ -153,7 +164,7 @@ class FeedPosts:
         has pushed posts below a run of pulled ones)."""
         kept: list[DeliveredPost] = []
         for _ in range(READ_PAGES):
-            rows = await self.newest(author_id, limit, before, with_deleted=True)
+            rows = await self.newest(author_id, limit, before, with_deleted=True, pulled_only=pulled_only)
             kept += filter(keep, rows)
             if len(kept) >= limit or len(rows) < limit:
                 return Newest(kept[:limit], None)
@@ -182,9 +193,9 @@ def pushed_live(post: DeliveredPost) -> bool:
 
 
 async def expected_pull_set(posts: FeedPosts, author_id: str, cap: int) -> Newest:
-    """What an author's Redis pull set holds: their newest ``cap`` pulled posts (cut if the read stopped
-    short of their first post)."""
-    return await posts.newest_matching(author_id, cap, in_pull_set)
+    """What an author's Redis pull set holds: their newest ``cap`` pulled posts (cut if the read stopped at
+    its budget, which only private or deleted pulled posts use up)."""
+    return await posts.newest_matching(author_id, cap, in_pull_set, pulled_only=True)
 
 
 #: a member of the celebrity set meaning "this set is complete" (never an id: ids are UUIDs)

@@ -71,8 +71,9 @@ class FakePosts:
         self._by_author = by_author
 
     async def newest(self, author_id: str, limit: int, before: str | None = None,
-                     with_deleted: bool = False) -> list[DeliveredPost]:
-        rows = [p for p in self._by_author.get(author_id, []) if before is None or p.post_id < before][:limit]
+                     with_deleted: bool = False, pulled_only: bool = False) -> list[DeliveredPost]:
+        rows = [p for p in self._by_author.get(author_id, []) if (before is None or p.post_id < before)
+                and (p.delivery == "pull" or not pulled_only)][:limit]
         return [p for p in rows if with_deleted or not p.deleted]
 
 
