@@ -241,8 +241,10 @@ class FeedProcessor:
             dict(zip(all_of, found[len(live_of):], strict=True))
         changes = FeedChanges()
         for (follower, followee) in pairs:
-            changes.add(follower, live[followee]) if (follower, followee) in kept \
-                else changes.remove(follower, everything[followee])
+            if (follower, followee) in kept:
+                changes.add(follower, live[followee])
+            else:
+                changes.remove(follower, everything[followee])
         await changes.apply(self._cache)
 
     async def _hidden_pairs(self, pairs: list[Pair]) -> set[Pair]:
