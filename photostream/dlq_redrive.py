@@ -29,6 +29,7 @@ from photostream.contracts.catalog import DLQ_SUFFIX
 from photostream.contracts.catalog import topic as catalog_topic
 from photostream.kafka_config import client_config
 from photostream.settings import Settings
+from photostream.topic_ranges import read_ranges
 from producers.dlq import ERROR_CLASS, PROCESSOR, SOURCE_OFFSET, SOURCE_PARTITION
 from producers.publisher import Publisher, RawRecord
 
@@ -38,6 +39,8 @@ CHUNK = 10_000
 #: source records remembered to send a record parked by several processors once (copies are parked together)
 REMEMBERED_SOURCES = 200_000
 _POLL_BATCH = 1000
+#: seconds without a record, while partitions are short of their end, before a run gives up
+_STALL_S = 30.0
 
 
 @dataclass
@@ -135,7 +138,6 @@ class _Reader:
             "group.id": group or f"photostream-dlq-{uuid.uuid4()}", "enable.auto.commit": False,
             "auto.offset.reset": "earliest", "fetch.queue.backoff.ms": 10,
         }))
-        self._ends: dict[int, int] = {}
 
     def __enter__(self) -> _Reader:
         return self
@@ -149,31 +151,12 @@ class _Reader:
         if self._group and not self._from_beginning:
             marks = self._consumer.committed([TopicPartition(self._dlq, p) for p in partitions], timeout=10)
             starts |= {tp.partition: tp.offset for tp in marks if tp.offset >= 0}
+        ranges = {}
         for p in partitions:
             low, high = self._consumer.get_watermark_offsets(TopicPartition(self._dlq, p), timeout=10)
-            starts[p] = max(starts[p], low)  # (records the DLQ's retention removed are gone)
-            if high > starts[p]:
-                self._ends[p] = high
-        remaining = dict(self._ends)
-        if not remaining:
-            return
-        self._consumer.assign([TopicPartition(self._dlq, p, starts[p]) for p in remaining])
-        while remaining:
-            messages = self._consumer.consume(_POLL_BATCH, 1.0)
-            if not messages:  # nothing left to read below an end (e.g. offsets without a record): done there
-                for tp in self._consumer.position([TopicPartition(self._dlq, p) for p in list(remaining)]):
-                    if tp.offset >= remaining[tp.partition]:
-                        del remaining[tp.partition]
-            for message in messages:
-                if message.error() is not None:
-                    continue
-                partition, offset = message.partition() or 0, message.offset() or 0
-                end = remaining.get(partition)
-                if end is None or offset >= end:
-                    continue
-                yield message
-                if offset + 1 >= end:
-                    del remaining[partition]
+            ranges[p] = (max(starts[p], low), high)  # (records the DLQ's retention removed are gone)
+        for batch in read_ranges(self._consumer, self._dlq, ranges, _POLL_BATCH, _STALL_S):
+            yield from batch
 
     def mark(self, read_up_to: dict[int, int]) -> None:
         """Commit, per partition, the offset after the last record read (the run's end once it was reached)."""

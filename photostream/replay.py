@@ -3,9 +3,10 @@
 The analysts' export. It never joins a consumer group nor commits: partitions are assigned directly, so a
 replay neither disturbs nor shows up among the groups SREs watch. Every partition is read from its resolved
 start to its resolved stop (:mod:`photostream.replay_range`; times go through Kafka's offsets-for-times
-lookup); records are decoded by fingerprint into the topic's current schema and handed to the format writer
-in batches (:mod:`photostream.replay_writers`), so memory is bounded by the batch size. A record that does not
-decode is counted and written, with its bytes, to a side file; it never stops the export.
+lookup; the reading itself: :mod:`photostream.topic_ranges`); records are decoded by fingerprint into the
+topic's current schema and handed to the format writer in batches (:mod:`photostream.replay_writers`), so
+memory is bounded by the batch size. A record that does not decode is counted and written, with its bytes, to
+a side file; it never stops the export.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka import Consumer, Message, TopicPartition
 
 from photostream.contracts.catalog import DLQ_SUFFIX
 from photostream.contracts.codec import DecodeError, EventCodec
@@ -27,6 +28,7 @@ from photostream.kafka_config import client_config
 from photostream.replay_range import PartitionRange, Point, partition_range
 from photostream.replay_writers import Format, RowWriter, open_writer
 from photostream.settings import Settings
+from photostream.topic_ranges import RangeReadError, read_ranges
 
 #: records per write (one Parquet row group): bounds memory, big enough for columnar compression
 DEFAULT_BATCH = 5_000
@@ -128,24 +130,14 @@ class _Export:
         self.consumer, self.codec, self.writer = consumer, codec, writer
         self.topic, self.kafka_topic = topics
         self.report, self.side_path, self.batch_size = report, side_path, batch_size
-        self.stops = {r.partition: r.stop for r in report.ranges if r.size > 0}
         self.side: IO[str] | None = None
         self.rows: list[dict[str, Any]] = []
         self.handled = 0
 
     def run(self, stall_timeout_s: float, on_progress: Callable[[int], None] | None) -> None:
-        if self.stops:
-            self.consumer.assign([TopicPartition(self.kafka_topic, r.partition, r.start)
-                                  for r in self.report.ranges if r.partition in self.stops])
-        last_record = time.monotonic()
+        ranges = {r.partition: (r.start, r.stop) for r in self.report.ranges}
         try:
-            while self.stops:
-                messages = self.consumer.consume(self.batch_size, timeout=0.5)
-                if messages:
-                    last_record = time.monotonic()
-                elif time.monotonic() - last_record > stall_timeout_s:
-                    raise ReplayError(f"no record for {stall_timeout_s:.0f}s with partitions "
-                                      f"{sorted(self.stops)} short of their stop offsets")
+            for messages in read_ranges(self.consumer, self.kafka_topic, ranges, self.batch_size, stall_timeout_s):
                 for message in messages:
                     self._take(message)
                 if len(self.rows) >= self.batch_size:
@@ -153,23 +145,14 @@ class _Export:
                 if on_progress:
                     on_progress(self.handled)
             self._flush()
+        except RangeReadError as exc:
+            raise ReplayError(str(exc)) from None
         finally:
             if self.side is not None:
                 self.side.close()
 
     def _take(self, message: Message) -> None:
-        partition, offset = message.partition(), message.offset()
-        if partition is None or offset is None or partition not in self.stops:
-            return
-        error = message.error()
-        if error is not None:
-            if error.code() == KafkaError._PARTITION_EOF:
-                self._finish(partition)
-                return
-            raise ReplayError(f"reading {self.topic}[{partition}]: {error}")
-        if offset >= self.stops[partition]:
-            self._finish(partition)
-            return
+        partition, offset = message.partition() or 0, message.offset() or 0
         self.handled += 1
         _, timestamp = message.timestamp()
         try:
@@ -181,12 +164,6 @@ class _Export:
             self.rows.append({"_partition": partition, "_offset": offset, "_timestamp": timestamp,
                               "_key": key.decode(errors="replace") if key is not None else None, **record})
             self.report.written[partition] += 1
-        if offset + 1 >= self.stops[partition]:
-            self._finish(partition)
-
-    def _finish(self, partition: int) -> None:
-        del self.stops[partition]
-        self.consumer.incremental_unassign([TopicPartition(self.kafka_topic, partition)])
 
     def _dead(self, message: Message, partition: int, timestamp: int, exc: DecodeError) -> None:
         if self.side is None:
