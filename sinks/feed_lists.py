@@ -112,8 +112,9 @@ end
 return removed
 """
 
-#: KEYS lists; ARGV[1] a floor id per list, in the same order: each list loses its ids below its floor and is
-#: marked cut (a back-fill whose read stopped at that floor cannot vouch for anything below it) -> lists cut
+#: KEYS lists; ARGV a floor id per list, in the same order: each list loses its ids below its floor and is marked
+#: cut (a back-fill whose read stopped at that floor cannot vouch for anything below it), or is dropped if nothing
+#: is left (then it is rebuilt from durable state like any feed not built) -> lists edited
 CUT_BELOW = _COMMON + """
 local cut = 0
 for k = 1, #KEYS do
