@@ -29,7 +29,7 @@ from photostream.contracts.catalog import DLQ_SUFFIX
 from photostream.contracts.catalog import topic as catalog_topic
 from photostream.kafka_config import client_config
 from photostream.settings import Settings
-from photostream.topic_ranges import read_ranges
+from photostream.topic_ranges import read_ranges, watermarks
 from producers.dlq import ERROR_CLASS, PROCESSOR, SOURCE_OFFSET, SOURCE_PARTITION
 from producers.publisher import Publisher, RawRecord
 
@@ -151,10 +151,9 @@ class _Reader:
         if self._group and not self._from_beginning:
             marks = self._consumer.committed([TopicPartition(self._dlq, p) for p in partitions], timeout=10)
             starts |= {tp.partition: tp.offset for tp in marks if tp.offset >= 0}
-        ranges = {}
-        for p in partitions:
-            low, high = self._consumer.get_watermark_offsets(TopicPartition(self._dlq, p), timeout=10)
-            ranges[p] = (max(starts[p], low), high)  # (records the DLQ's retention removed are gone)
+        ends = watermarks(self._consumer, self._dlq, list(partitions))
+        # (records the DLQ's retention removed are gone)
+        ranges = {p: (max(starts[p], low), high) for p, (low, high) in ends.items()}
         for batch in read_ranges(self._consumer, self._dlq, ranges, _POLL_BATCH, _STALL_S):
             yield from batch
 

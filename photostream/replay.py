@@ -28,7 +28,7 @@ from photostream.kafka_config import client_config
 from photostream.replay_range import PartitionRange, Point, partition_range
 from photostream.replay_writers import Format, RowWriter, open_writer
 from photostream.settings import Settings
-from photostream.topic_ranges import RangeReadError, read_ranges
+from photostream.topic_ranges import RangeReadError, read_ranges, watermarks
 
 #: records per write (one Parquet row group): bounds memory, big enough for columnar compression
 DEFAULT_BATCH = 5_000
@@ -106,8 +106,7 @@ def resolve_ranges(consumer: Consumer, topic: str, start: Point, stop: Point) ->
     if metadata is None or metadata.error is not None or not metadata.partitions:
         raise ReplayError(f"topic {topic!r} does not exist on the broker")
     partitions = sorted(metadata.partitions)
-    marks = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=_TIMEOUT_S, cached=False)
-             for p in partitions}
+    marks = watermarks(consumer, topic, partitions, _TIMEOUT_S)
 
     def lookup(point: Point) -> dict[int, int]:
         if point.kind != "time":

@@ -12,14 +12,37 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Mapping
 
-from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 #: seconds one consume waits for records
 _POLL_S = 0.5
+#: what a partition of a topic created moments ago answers until its leader is elected
+_NO_LEADER_YET = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,
+                  KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_PARTITION}
+#: seconds between two asks of a partition without a leader
+_ASK_AGAIN_S = 0.1
 
 
 class RangeReadError(RuntimeError):
-    """The broker reported an error for a partition, or nothing came for too long."""
+    """The broker reported a fatal error, or nothing came for too long (with the last transient error seen)."""
+
+
+def watermarks(consumer: Consumer, topic: str, partitions: list[int], timeout_s: float = 10.0
+               ) -> dict[int, tuple[int, int]]:
+    """Each partition's (low, high) offsets, asked of its leader. A partition of a topic just created has none
+    for a moment (the namespace's topics are created on first use): it is asked again until ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    marks: dict[int, tuple[int, int]] = {}
+    for partition in partitions:
+        while partition not in marks:
+            try:
+                marks[partition] = consumer.get_watermark_offsets(TopicPartition(topic, partition),
+                                                                  timeout=timeout_s, cached=False)
+            except KafkaException as exc:
+                if exc.args[0].code() not in _NO_LEADER_YET or time.monotonic() > deadline:
+                    raise
+                time.sleep(_ASK_AGAIN_S)
+    return marks
 
 
 def read_ranges(consumer: Consumer, topic: str, ranges: Mapping[int, tuple[int, int]], batch_size: int,
@@ -37,6 +60,7 @@ def read_ranges(consumer: Consumer, topic: str, ranges: Mapping[int, tuple[int, 
         consumer.incremental_unassign([TopicPartition(topic, partition)])
 
     last_record = time.monotonic()
+    last_error = ""
     while stops:
         messages = consumer.consume(batch_size, timeout=_POLL_S)
         if messages:
@@ -47,7 +71,8 @@ def read_ranges(consumer: Consumer, topic: str, ranges: Mapping[int, tuple[int, 
                     finish(tp.partition)
             if stops and time.monotonic() - last_record > stall_timeout_s:
                 raise RangeReadError(f"no record for {stall_timeout_s:.0f}s with partitions {sorted(stops)} of "
-                                     f"{topic} short of their stop offsets")
+                                     f"{topic} short of their stop offsets"
+                                     + (f" (last error: {last_error})" if last_error else ""))
         taken: list[Message] = []
         for message in messages:
             partition, offset = message.partition(), message.offset()
@@ -55,9 +80,12 @@ def read_ranges(consumer: Consumer, topic: str, ranges: Mapping[int, tuple[int, 
                 continue
             error = message.error()
             if error is not None:
-                if error.code() != KafkaError._PARTITION_EOF:
+                if error.code() == KafkaError._PARTITION_EOF:
+                    finish(partition)
+                elif error.fatal():
                     raise RangeReadError(f"reading {topic}[{partition}]: {error}")
-                finish(partition)
+                else:  # e.g. a partition's leader not known yet on a new topic: the consumer retries by itself
+                    last_error = f"{topic}[{partition}]: {error}"
             elif offset >= stops[partition]:
                 finish(partition)
             else:

@@ -14,9 +14,10 @@ from typing import Any
 import httpx
 import pytest
 
+from photostream.domain.notifications import bucket_of
 from photostream.settings import Settings
 from producers import events
-from producers.ids import new_id
+from producers.ids import new_id, now_ms
 from producers.publisher import Publisher, PublishResult
 from sinks import keys
 from sinks.redis_client import sync_client
@@ -28,23 +29,40 @@ APPLIERS = {"post-created": ("notifications", "posts"), "block-changed": ("safet
 
 
 class Log:
-    """Publishes this test's events and awaits their applied marks."""
+    """Publishes this test's events, stamped by the test's own clock, and awaits their applied marks.
+
+    Notifications aggregate per time bucket of the events' ``occurred_at`` (an hour): a test whose events
+    straddled the end of an hour on the wall clock saw its likes split into two items (it happened, in CI at
+    02:00). So every event a test publishes is stamped 1 ms after the one before, from a start inside one
+    bucket: now, or a minute before the bucket's end if that is sooner."""
 
     def __init__(self, publisher: Publisher, settings: Settings) -> None:
         self.publisher, self.settings = publisher, settings
         self.pending: list[PublishResult] = []
+        bucket_ms, now = settings.notification_bucket_s * 1000, now_ms()
+        self._clock = min(now, bucket_of(now, bucket_ms) + bucket_ms - 60_000)
+        self._stamped: dict[str, events.Event] = {}
+
+    def stamped(self, event: events.Event) -> events.Event:
+        """``event`` with this test's next time; the same event (a re-send) keeps the time it first got."""
+        found = self._stamped.get(event.event_id)
+        if found is None:
+            self._clock += 1
+            found = self._stamped[event.event_id] = events.build(event.topic,
+                                                                 {**event.value, "occurred_at": self._clock})
+        return found
 
     def publish(self, event: events.Event) -> None:
-        self.pending.append(self.publisher.publish(event))
+        self.pending.append(self.publisher.publish(self.stamped(event)))
 
     def post(self, author: str, caption: str = "a photo", visibility: str = "public") -> str:
-        event = events.post_created(author_id=author, caption=caption, image_ids=[new_id()],
-                                    visibility=visibility)  # type: ignore[arg-type]
+        event = self.stamped(events.post_created(author_id=author, caption=caption, image_ids=[new_id()],
+                                                 visibility=visibility))  # type: ignore[arg-type]
         self.publish(event)
         return str(event.value["post_id"])
 
     def like(self, user: str, post: str, on: bool = True) -> events.Event:
-        event = events.like_changed(post_id=post, user_id=user, action="like" if on else "unlike")
+        event = self.stamped(events.like_changed(post_id=post, user_id=user, action="like" if on else "unlike"))
         self.publish(event)
         return event
 
@@ -130,7 +148,7 @@ def test_a_thousand_likes_on_one_post_are_one_item_with_the_exact_count_and_repl
     post = log.post(author)
     log.settle()
     fans = [new_id() for _ in range(1000)]
-    likes = [events.like_changed(post_id=post, user_id=fan, action="like") for fan in fans]
+    likes = [log.stamped(events.like_changed(post_id=post, user_id=fan, action="like")) for fan in fans]
     assert publisher.submit_many(likes).result(timeout=60) == 1000
     log.publish(likes[-1])  # a duplicate on the same partition, after all of them: its mark covers them all
     log.settle()
@@ -279,7 +297,7 @@ def test_a_large_group_keeps_its_exact_count_and_newest_actors_across_batches(
     post = log.post(author)
     log.settle()
     fans = [new_id() for _ in range(300)]
-    assert publisher.submit_many([events.like_changed(post_id=post, user_id=f, action="like")
+    assert publisher.submit_many([log.stamped(events.like_changed(post_id=post, user_id=f, action="like"))
                                   for f in fans]).result(timeout=60) == 300
     log.like(fans[-1], post)  # its applied mark covers the 300 (same partition, after them)
     log.settle()
