@@ -13,6 +13,7 @@ from confluent_kafka.admin import AdminClient
 
 from photostream.kafka_config import client_config
 from photostream.settings import Settings
+from photostream.topic_ranges import watermarks
 from streams.account_purge import AccountPurgeProcessor
 from streams.app import PROJECTOR_TOPICS
 from streams.avatars import AvatarsProcessor
@@ -51,9 +52,8 @@ def end_offsets(settings: Settings, topics: Iterable[str]) -> Offsets:
         ends: Offsets = {}
         for topic in topics:
             physical = settings.topic_names.physical(topic)
-            for partition in consumer.list_topics(physical, timeout=10).topics[physical].partitions:
-                ends[(topic, partition)] = consumer.get_watermark_offsets(TopicPartition(physical, partition),
-                                                                          10)[1]
+            partitions = list(consumer.list_topics(physical, timeout=10).topics[physical].partitions)
+            ends |= {(topic, p): high for p, (_, high) in watermarks(consumer, physical, partitions).items()}
         return ends
     finally:
         consumer.close()

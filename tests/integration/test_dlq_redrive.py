@@ -18,6 +18,7 @@ from photostream.contracts.codec import DecodeError
 from photostream.dlq_redrive import REDRIVEN_FROM, redrive, summarise
 from photostream.kafka_config import client_config
 from photostream.settings import Settings
+from photostream.topic_ranges import watermarks
 from photostream.topics_admin import ensure_topics
 from producers.dlq import PoisonRecord, dead_letter_many
 from producers.ids import new_id
@@ -39,8 +40,8 @@ def ends(settings: Settings, topic: str) -> dict[int, int]:
     physical = settings.topic_names.physical(topic)
     consumer = Consumer(client_config(settings, **{"group.id": f"test-ends-{uuid.uuid4()}"}))
     try:
-        partitions = consumer.list_topics(physical, timeout=10).topics[physical].partitions
-        return {p: consumer.get_watermark_offsets(TopicPartition(physical, p), timeout=10)[1] for p in partitions}
+        partitions = list(consumer.list_topics(physical, timeout=10).topics[physical].partitions)
+        return {p: high for p, (_, high) in watermarks(consumer, physical, partitions).items()}
     finally:
         consumer.close()
 
