@@ -6,7 +6,7 @@ import json
 import logging
 import os
 import sys
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -27,6 +27,12 @@ def _every_command() -> None:
     keys.use_namespace(get_settings().namespace)
 
 
+def _refuse(message: str) -> NoReturn:
+    """A command refused before doing anything: one line on stderr, exit status 2."""
+    typer.echo(message, err=True)
+    raise typer.Exit(2)
+
+
 def _logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -45,8 +51,7 @@ def stack_up(
 
     _logging()
     if only not in ("", "kafka"):
-        typer.echo(f"--only supports 'kafka', not {only!r}", err=True)
-        raise typer.Exit(2)
+        _refuse(f"--only supports 'kafka', not {only!r}")
     settings = get_settings() if kafka_brokers is None else Settings(kafka_brokers=kafka_brokers)
 
     def report(line: str) -> None:
@@ -71,8 +76,7 @@ def stack_down(
     from photostream.stack import kafka, manager
 
     if only not in ("", "kafka"):
-        typer.echo(f"--only supports 'kafka', not {only!r}", err=True)
-        raise typer.Exit(2)
+        _refuse(f"--only supports 'kafka', not {only!r}")
     settings = get_settings()
     stopped = [n.name for n in kafka.kafka_services(settings) if n.stop()] if only else manager.down(settings)
     typer.echo("stopped: " + (", ".join(stopped) or "nothing was running"))
@@ -153,8 +157,7 @@ def simulate(
     try:
         weights = parse_mix(mix)
     except ValueError as exc:
-        typer.echo(f"--mix: {exc}", err=True)
-        raise typer.Exit(2) from None
+        _refuse(f"--mix: {exc}")
     options = Options(users=users or settings.simulate_users, rate=rate or settings.simulate_rate_per_s,
                       concurrency=concurrency or settings.simulate_concurrency, duration_s=duration, seed=seed,
                       mean_follows=mean_follows, celebrities=celebrities, mix=weights,
@@ -197,9 +200,7 @@ def token(user_id: str, ttl: int = 3600) -> None:
     from producers.ids import is_id
 
     if not is_id(user_id):
-        typer.echo("user_id must be a UUID (e.g. from `python -c 'import uuid_utils; print(uuid_utils.uuid7())'`)",
-                   err=True)
-        raise typer.Exit(2)
+        _refuse("user_id must be a UUID (e.g. from `python -c 'import uuid_utils; print(uuid_utils.uuid7())'`)")
     typer.echo(mint_access_token(get_settings(), user_id, ttl))
 
 
@@ -249,16 +250,13 @@ def replay(
     from photostream.replay_writers import FORMATS
 
     if fmt not in FORMATS:
-        typer.echo(f"--format must be one of {', '.join(FORMATS)}", err=True)
-        raise typer.Exit(2)
+        _refuse(f"--format must be one of {', '.join(FORMATS)}")
     if not output:
-        typer.echo("-o FILE is required", err=True)
-        raise typer.Exit(2)
+        _refuse("-o FILE is required")
     try:
         start, stop = parse_point(from_), parse_point(to)
     except RangeError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(2) from None
+        _refuse(str(exc))
     console = Console(stderr=True)
     with Progress(TextColumn(f"replay {topic}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=console, transient=False) as progress:
@@ -323,8 +321,7 @@ def rebuild(
     from photostream.rebuild import rebuild as run
 
     if view not in REBUILDERS:
-        typer.echo(f"unknown view {view!r}; known: {', '.join(sorted(REBUILDERS))}", err=True)
-        raise typer.Exit(2)
+        _refuse(f"unknown view {view!r}; known: {', '.join(sorted(REBUILDERS))}")
     report = run(get_settings(), view, repair=not check)
     for line in report.differences:
         typer.echo(f"differs: {line}")
@@ -347,8 +344,7 @@ def dlq_summary(topic: Annotated[str, typer.Argument(help="the source topic, e.g
     try:
         tally = summarise(get_settings(), topic)
     except UnknownTopicError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(2) from None
+        _refuse(str(exc))
     for (processor, error), count in tally.parked.most_common():
         typer.echo(f"{count}\t{processor}\t{error}")
     typer.echo(f"{topic.removesuffix('.dlq')}.dlq: {sum(tally.parked.values())} records")
@@ -372,8 +368,7 @@ def dlq_redrive(
     try:
         tally = redrive(get_settings(), topic, processor, error_class, dry_run, from_beginning)
     except UnknownTopicError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(2) from None
+        _refuse(str(exc))
     topic = topic.removesuffix(".dlq")
     typer.echo(f"{topic}.dlq: {sum(tally.parked.values())} records read, {tally.sent} "
                f"{'would be ' if dry_run else ''}sent to {topic}, {tally.skipped} not matching the filters, "

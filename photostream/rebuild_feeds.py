@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from photostream.rebuild import RebuildReport, stores
 from photostream.settings import Settings
-from sinks.feeds import FeedCache, FeedPosts, expected_pull_set, merged_feed
+from sinks.feeds import FeedCache, FeedPosts, expected_pull_set, is_whole_history, merged_feed
 from sinks.graph import GraphReader
 from sinks.safety import SafetyReader
 
@@ -36,8 +36,7 @@ async def rebuild_feeds(settings: Settings, repair: bool) -> RebuildReport:
                 continue
             feed = await merged_feed(graph, posts, user_id, settings.feed_cap, None, True, safety)
             report.keys_compared += 1
-            complete = not feed.cut and len(feed.post_ids) < settings.feed_cap
-            if not is_live_prefix(live, feed.post_ids, complete):
+            if not is_live_prefix(live, feed.post_ids, is_whole_history(feed.post_ids, feed.floor, settings.feed_cap)):
                 report.differences.append(f"feed of {user_id}: live {live[:5]}…, durable {feed.post_ids[:5]}…")
                 if repair:
                     await cache.build(user_id, feed.post_ids, feed.cut)
@@ -52,8 +51,8 @@ async def rebuild_feeds(settings: Settings, repair: bool) -> RebuildReport:
                 elif live is None:
                     continue
                 report.keys_compared += 1
-                complete = not derived.cut and len(derived.post_ids) < settings.feed_cap
-                if live is None or not is_live_prefix(live, derived.post_ids, complete):
+                whole = is_whole_history(derived.post_ids, derived.floor, settings.feed_cap)
+                if live is None or not is_live_prefix(live, derived.post_ids, whole):
                     report.differences.append(f"pull set of {author_id}: live {(live or [])[:5]}…, "
                                               f"durable {derived.post_ids[:5]}…")
                     if repair:

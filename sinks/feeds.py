@@ -18,7 +18,7 @@ import asyncio
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
-from functools import partial
+from functools import cached_property, partial
 from typing import Any
 
 from cassandra.cluster import Session
@@ -53,8 +53,9 @@ class Newest:
     posts: list[DeliveredPost]
     floor: str | None
 
-    @property
+    @cached_property
     def post_ids(self) -> list[str]:
+        """(Computed once: a back-fill hands one followee's posts to each of their new followers.)"""
         return [p.post_id for p in self.posts]
 
     @property
@@ -72,6 +73,12 @@ class MergedFeed:
     @property
     def cut(self) -> bool:
         return self.floor is not None
+
+
+def is_whole_history(post_ids: list[str], floor: str | None, cap: int) -> bool:
+    """Whether a derivation holds everything there is: its read reached the first post (no floor) and it is
+    shorter than the cap it was read with."""
+    return floor is None and len(post_ids) < cap
 
 
 class FeedPosts:
