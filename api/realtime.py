@@ -64,6 +64,9 @@ class StatusHub:
         self.presence = PresenceTracker(redis, publisher, settings.presence_ttl_s)
         self._local: dict[str, set[Connection]] = defaultdict(set)
         self._pubsub = redis.pubsub(ignore_subscribe_messages=True)
+        #: one (un)subscribe at a time: redis-py's pub/sub connects lazily, and callers racing its first
+        #: connection each opened one of their own, of which it kept the last (the others' users got no push)
+        self._subscribing = asyncio.Lock()
         self._listening: asyncio.Task[None] | None = None
         self._beating: asyncio.Task[None] | None = None
         self._refreshing: dict[str, asyncio.Task[None]] = {}
@@ -82,7 +85,8 @@ class StatusHub:
         first = not self._local[user_id]
         self._local[user_id].add(connection)
         if first:
-            await self._pubsub.subscribe(keys.status_channel(self._settings.app_id, user_id))
+            async with self._subscribing:
+                await self._pubsub.subscribe(keys.status_channel(self._settings.app_id, user_id))
             if self._listening is None:
                 self._listening = asyncio.create_task(self._listen(), name="status-listen")
         await self.presence.joined(user_id, connection.id)
@@ -97,7 +101,8 @@ class StatusHub:
         if not found:
             del self._local[connection.user_id]
             with contextlib.suppress(Exception):  # the pub/sub connection may be gone; it resubscribes anew
-                await self._pubsub.unsubscribe(keys.status_channel(self._settings.app_id, connection.user_id))
+                async with self._subscribing:
+                    await self._pubsub.unsubscribe(keys.status_channel(self._settings.app_id, connection.user_id))
         await self.presence.left(connection.user_id, connection.id)
 
     async def close(self) -> None:

@@ -256,10 +256,10 @@ def rss_kib(pid: int) -> int:
 
 
 async def hold_and_push(env: BenchEnv, settings: Settings, connections: int, probes: int,
-                        rate: float) -> tuple[int, float, list[float], Counter[str]]:
+                        rate: float) -> tuple[int, float, list[float], Counter[str], str]:
     """Open ``connections`` WebSockets (distinct users) to one API process; with them held, publish ``probes``
     unsent messages to connected users at ``rate``/s and time event → pushed on the socket. Returns (connections
-    held, API RSS KiB per connection, push latencies ms, why probes saw no push)."""
+    held, API RSS KiB per connection, push latencies ms, why probes saw no push, where their pushes stopped)."""
     from websockets.asyncio.client import connect
 
     from api.auth import mint_access_token
@@ -302,23 +302,40 @@ async def hold_and_push(env: BenchEnv, settings: Settings, connections: int, pro
                     latencies.append(time.time() * 1000 - at)
                     return
 
-        waiting = []
+        waiting: dict[str, asyncio.Task[None]] = {}
         started = time.perf_counter()
         for i, user in enumerate(list(sockets)[:probes]):
             delay = started + i / rate - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)  # pacing
             event = events.message_unsent(src=new_id(), dest=user, msg_id=new_id())
-            waiting.append(asyncio.create_task(probe(user, int(event.value["occurred_at"]))))
+            waiting[user] = asyncio.create_task(probe(user, int(event.value["occurred_at"])))
             publisher.submit(event)
         publisher.flush(30)
-        outcomes = await asyncio.gather(*waiting, return_exceptions=True)
+        outcomes = dict(zip(waiting, await asyncio.gather(*waiting.values(), return_exceptions=True), strict=True))
         publisher.close()
-        failures = Counter(f"{type(o).__name__}: {o}"[:100] for o in outcomes if isinstance(o, BaseException))
-        return held, per_connection, latencies, failures
+        lost = [user for user, outcome in outcomes.items() if isinstance(outcome, BaseException)]
+        failures = Counter(f"{type(o).__name__}: {o}"[:100] for o in outcomes.values() if isinstance(o, BaseException))
+        return held, per_connection, latencies, failures, why_unpushed(settings, lost) if lost else ""
     finally:
         await asyncio.gather(*(ws.close() for ws in sockets.values()), return_exceptions=True)
         env.stop(api)
+
+
+def why_unpushed(settings: Settings, users: list[str]) -> str:
+    """Where the pushes of ``users`` stopped: was the unread sender applied in Redis, and was an API process
+    still subscribed to the user's channel?"""
+    redis = sync_client(settings)
+    try:
+        pipe = redis.pipeline(transaction=False)
+        for user in users:
+            pipe.scard(keys.unread_senders(user))
+        applied = sum(1 for n in pipe.execute() if n)
+        channels = [keys.status_channel(settings.app_id, u) for u in users]
+        subscribed = sum(1 for _, n in redis.pubsub_numsub(*channels) if n)
+    finally:
+        redis.close()
+    return f"diagnosis: {applied} of {len(users)} applied in Redis, {subscribed} still subscribed"
 
 
 def status_readers(settings: Settings, users: list[str]) -> dict[str, int]:
@@ -366,8 +383,8 @@ def run(env: BenchEnv, events_count: int = 20_000, rate: float = 5_000.0, durati
         light, light_base = asyncio.run(applied_latency(settings, rate / 5, duration_s))
         applied, baseline = asyncio.run(applied_latency(settings, rate, duration_s, probed))
         if connections:
-            held, per_connection, pushed, lost = asyncio.run(hold_and_push(env, settings, connections, probes=1000,
-                                                                     rate=200.0))
+            held, per_connection, pushed, lost, diagnosis = asyncio.run(hold_and_push(
+                env, settings, connections, probes=1000, rate=200.0))
     finally:
         processor.stop()
     for at_rate, samples, raw in ((rate / 5, light, light_base), (rate, applied, baseline)):
@@ -392,7 +409,7 @@ def run(env: BenchEnv, events_count: int = 20_000, rate: float = 5_000.0, durati
                              verdict(held == connections)])
         if lost:
             section.notes.append(f"**{sum(lost.values())} push probes saw no push**: "
-                                 + "; ".join(f"{n} × {why}" for why, n in lost.most_common(5)))
+                                 + "; ".join(f"{n} × {why}" for why, n in lost.most_common(5)) + f" ({diagnosis})")
         section.summary.append(f"unread: push p99 {fmt_ms(push.p99)} with {held:,} sockets held, "
                                f"{per_connection:.1f} KiB per connection")
 
