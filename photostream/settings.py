@@ -179,6 +179,12 @@ class Settings(BaseSettings):
 
     # --- hashtag pipeline ---
     hashtag_window_s: int = 10
+    #: how long the hashtag counter accumulates before applying: tag pages lag a post by about this much (each
+    #: touched tag costs one read and one write per flush, so not per record)
+    hashtag_flush_s: float = 1.0
+    #: how long likes and comments accumulate before their counts and "liked by me" are applied: a like's
+    #: ``?after=`` read waits for it, so it is a live interval, not a window
+    engagement_flush_s: float = 0.2
     hashtag_top_n: int = 50
     popularity_like_weight: float = 1.0
     popularity_comment_weight: float = 3.0

@@ -136,11 +136,11 @@ class BatchLoop:
     async def run(self, batch_max: int = 50_000, poll_timeout_s: float = 0.2) -> None:
         """Consume until :meth:`stop`.
 
-        Records accumulate for the processor's ``flush_interval_s`` (the tumbling window for the counters,
-        so each touched key costs one read and one write per window, not per record) or until ``batch_max``;
-        then the batch is processed, and its offsets are committed only after that. The interval runs from when
-        the first pending record was produced, not from when this loop got to it: records that came in while
-        the last batch was processed have been waiting already (:func:`produced_since`).
+        Records accumulate for the processor's ``flush_interval_s`` (short for live views; a second for the
+        hashtag counter, so each touched tag costs one read and one write per flush, not per record) or until
+        ``batch_max``; then the batch is processed, and its offsets are committed only after that. The interval
+        runs from when the first pending record was produced, not from when this loop got to it: records that
+        came in while the last batch was processed have been waiting already (:func:`produced_since`).
         """
         self._consumer.subscribe(self._names.physicals(self._processor.topics), on_assign=self._ownership.on_assign,
                                  on_revoke=self._ownership.on_revoke, on_lost=self._ownership.on_revoke)

@@ -36,7 +36,7 @@ class HashtagCounter:
     def __init__(self, settings: Settings, store: HashtagStateStore, engagement: EngagementStore,
                  views: HashtagViews, settler: RankSettler) -> None:
         self._window_ms = settings.hashtag_window_s * 1000
-        self.flush_interval_s = float(settings.hashtag_window_s)
+        self.flush_interval_s = min(float(settings.hashtag_flush_s), float(settings.hashtag_window_s))
         self._weights = score_weights(settings)
         self._store = store
         self._engagement = engagement

@@ -2,15 +2,19 @@
 
 Every touched post's absolute counts are written to Redis (not only the ones a batch changed), and its score
 in each of its tags, so a batch retried after its Cassandra write succeeded repairs the views. The posts'
-tags are read with one IN query per chunk, never one query per post.
+tags are read with one IN query per chunk, never one query per post. Its batches are short
+(``engagement_flush_s``) and it moves applied-offset marks, so a like's ``?after=`` read shows the like
+(count and "liked by me") instead of the state before it.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import Any
 
 from photostream.domain.scoring import popularity, score_weights
 from photostream.settings import Settings
+from sinks import offsets
 from sinks.engagement import EngagementStore
 from sinks.hashtags.settle import RankSettler
 from sinks.hashtags.views import HashtagViews
@@ -23,11 +27,12 @@ class PopularityUpdater:
     topics: tuple[str, ...] = ("like-changed", "comment-added")
 
     def __init__(self, settings: Settings, store: EngagementStore, views: HashtagViews, settler: RankSettler,
-                 liked_copies: PartitionCache) -> None:
+                 liked_copies: PartitionCache, redis: Any) -> None:
         self._store = store
+        self._redis = redis
         #: the API's Redis copies of who likes what ("liked by me" on every feed item), edited after each save
         self._liked_copies = liked_copies
-        self.flush_interval_s = float(settings.hashtag_window_s)
+        self.flush_interval_s = float(settings.engagement_flush_s)
         self._views = views
         self._settler = settler
         self._weights = score_weights(settings)
@@ -60,3 +65,4 @@ class PopularityUpdater:
         repair = await self._views.rank(ranking)
         if repair:
             await self._settler.replace_top(repair)
+        await offsets.advance_all(self._redis, self.name, ((r.topic, r.partition, r.offset) for r in batch))
