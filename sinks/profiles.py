@@ -60,16 +60,13 @@ class ProfileSink:
 
 
 async def cache_profile(redis: Any, user_id: str, profile: dict[str, Any], updated_ms: int) -> None:
-    """Refresh the hot copy unless it already holds a newer version."""
-    key = keys.user_profile(user_id)
-    cached = await redis.hget(key, "updated_at")
-    if cached is not None and int(cached) > updated_ms:
-        return
-    mapping = _hash_fields(profile) | {"user_id": user_id, "updated_at": updated_ms}
-    async with redis.pipeline(transaction=True) as pipe:
-        pipe.hset(key, mapping=mapping)
-        pipe.expire(key, keys.PROFILE_TTL_S)
-        await pipe.execute()
+    """Refresh the hot copy unless it already holds a newer version, in one atomic step (:data:`_FILL`).
+
+    Why atomic: a check, then a write, let a newer copy land in between (a profile turned private, written by
+    the projector while an API read's older, public one was on its way), and the older one then won for the
+    copy's whole lifetime."""
+    await redis.eval(_FILL, 1, keys.user_profile(user_id), updated_ms, keys.PROFILE_TTL_S,
+                     *_fill_pairs(user_id, profile))
 
 
 async def read_profile(session: Session, redis: Any, user_id: str) -> dict[str, Any] | None:
@@ -115,10 +112,15 @@ async def read_profiles(session: Session, redis: Any, user_ids: list[str],
     if loaded and redis is not None:
         async with redis.pipeline(transaction=False) as pipe:
             for user_id, profile in loaded.items():
-                pairs = [v for f, value in _hash_fields(profile).items() for v in (f, value)] + ["user_id", user_id]
-                pipe.eval(_FILL, 1, keys.user_profile(user_id), profile["updated_at"], keys.PROFILE_TTL_S, *pairs)
+                pipe.eval(_FILL, 1, keys.user_profile(user_id), profile["updated_at"], keys.PROFILE_TTL_S,
+                          *_fill_pairs(user_id, profile))
             await pipe.execute()
     return found | loaded
+
+
+def _fill_pairs(user_id: str, profile: dict[str, Any]) -> list[str]:
+    """The hash's field/value pairs as :data:`_FILL` takes them (``updated_at`` is its own argument)."""
+    return [v for f, value in _hash_fields(profile).items() for v in (f, value)] + ["user_id", user_id]
 
 
 def _hash_fields(profile: dict[str, Any]) -> dict[str, str]:

@@ -3,7 +3,10 @@ that does not exist — on the post page, its images, and every hashtag aggregat
 
 from __future__ import annotations
 
+import inspect
 import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import httpx
 import pytest
@@ -158,3 +161,49 @@ def test_hashtag_pages_leave_out_private_accounts_and_blocked_authors(
     wait_for(lambda: client.get(f"/hashtags/{tag}/posts", headers=auth(settings, reader)).json()["items"],
              lambda items: items == [], 30, "the blocked author's post to leave the reader's hashtag page")
     assert [p["post_id"] for p in client.get(f"/hashtags/{tag}/posts").json()["items"]] == [shown.value["post_id"]]
+
+
+class NewerWriteLandsFirst:
+    """A Redis client on which, right after the first command of a write, another (newer) write lands: the
+    interleaving a check-then-write loses, made certain."""
+
+    def __init__(self, redis: Any, newer: Callable[[], Awaitable[None]]) -> None:
+        self._redis, self._newer, self._fired = redis, newer, False
+
+    def __getattr__(self, name: str) -> Any:
+        found = getattr(self._redis, name)
+        if not callable(found) or name == "pipeline":  # (a pipeline's commands go out at its execute)
+            return found
+
+        def command(*args: Any, **kwargs: Any) -> Any:
+            answer = found(*args, **kwargs)
+            return self._then_newer(answer) if inspect.isawaitable(answer) else answer
+
+        return command
+
+    async def _then_newer(self, sent: Awaitable[Any]) -> Any:
+        answer = await sent
+        if not self._fired:
+            self._fired = True
+            await self._newer()
+        return answer
+
+
+async def test_an_older_profile_copy_never_overwrites_a_newer_one(settings: Settings) -> None:
+    """An API read fills Redis with the profile it read from Cassandra (public, T1) while the projector writes
+    the account's turn to private (T2): the copy must stay private, or non-followers see the posts of a
+    private account for the copy's lifetime."""
+    from sinks.profiles import cache_profile
+    from sinks.redis_client import async_client
+
+    redis = async_client(settings)
+    user, t1 = new_id(), now_ms()
+    profile = {"username": f"u{user[-8:]}", "display_name": "U", "bio": None, "avatar_image_id": None}
+    try:
+        racing = NewerWriteLandsFirst(redis, lambda: cache_profile(redis, user, profile | {"is_private": True},
+                                                                   t1 + 1))
+        await cache_profile(racing, user, profile | {"is_private": False}, t1)
+        assert await redis.hmget(keys.user_profile(user), "is_private", "updated_at") == ["1", str(t1 + 1)]
+    finally:
+        await redis.delete(keys.user_profile(user))
+        await redis.aclose()
