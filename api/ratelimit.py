@@ -6,6 +6,7 @@ across API replicas and costs one round trip.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import math
 import time
@@ -75,24 +76,53 @@ class AddressLeases:
         self.limit, self.lease_ttl_s = limit, lease_ttl_s
         self.lease_size = max(1, min(16, limit.burst // 8))
         self._leases: dict[str, tuple[int, float]] = {}  # address -> (tokens left, expiry on the monotonic clock)
+        #: one lease fetch at a time per address: reads arriving together (a page loading its images) wait for
+        #: the one fetch instead of each fetching a lease and keeping only the last (the other leases' tokens
+        #: were lost, and the client was refused well inside its burst)
+        self._fetching: dict[str, asyncio.Lock] = {}
+        #: addresses the shared bucket refused, until when (monotonic): their waiting reads are answered at once
+        self._refused: dict[str, float] = {}
 
     async def take(self, redis: Any, address: str) -> Decision:
-        now = time.monotonic()
+        decision = self._spend(address, time.monotonic())
+        if decision is not None:
+            return decision
+        async with self._fetching.setdefault(address, asyncio.Lock()):
+            # a lease (or a refusal) may have been fetched while this read waited for the lock
+            decision = self._spend(address, time.monotonic())
+            return decision if decision is not None else await self._fetch(redis, address)
+
+    def _spend(self, address: str, now: float) -> Decision | None:
+        """Answer from what this process holds: a token of the lease, or the refusal still in force."""
         left, expires = self._leases.get(address, (0, 0.0))
         if left > 0 and now < expires:
             self._leases[address] = (left - 1, expires)
             return Decision(True, 0)
+        refused_until = self._refused.get(address, 0.0)
+        if now < refused_until:
+            return Decision(False, max(1, math.ceil(refused_until - now)))
+        return None
+
+    async def _fetch(self, redis: Any, address: str) -> Decision:
+        """A new lease from the shared bucket: one token for this read, the rest kept for the next ones."""
         granted, retry_ms = await _lease(redis, keys.rate_bucket(address, "read"), self.limit, self.lease_size)
+        now = time.monotonic()
+        self._leases.pop(address, None)
         if granted == 0:
-            self._leases.pop(address, None)
+            self._refused[address] = now + retry_ms / 1000
             return Decision(False, max(1, math.ceil(retry_ms / 1000)))
+        self._refused.pop(address, None)
         if granted > 1:
             self._leases[address] = (granted - 1, now + self.lease_ttl_s)
-        else:
-            self._leases.pop(address, None)
-        if len(self._leases) > 100_000:  # many idle addresses: forget the expired leases
-            self._leases = {a: lease for a, lease in self._leases.items() if lease[1] > now}
+        if len(self._leases) + len(self._refused) + len(self._fetching) > 100_000:
+            self._forget_idle(now)
         return Decision(True, 0)
+
+    def _forget_idle(self, now: float) -> None:
+        """Many idle addresses: drop expired leases and refusals, and the locks nobody holds."""
+        self._leases = {a: lease for a, lease in self._leases.items() if lease[1] > now}
+        self._refused = {a: until for a, until in self._refused.items() if until > now}
+        self._fetching = {a: lock for a, lock in self._fetching.items() if lock.locked()}
 
 
 async def _lease(redis: Any, key: str, limit: Limit, want: int) -> tuple[int, int]:

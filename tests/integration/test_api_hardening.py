@@ -4,6 +4,7 @@ never to the shared services) and the per-address read limit."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 
 import httpx
@@ -13,6 +14,7 @@ from api import ratelimit
 from api.consistency import ConsistencyToken, token_key
 from photostream.settings import Settings
 from producers.ids import new_id
+from sinks import keys
 from sinks.redis_client import async_client
 from tests.integration.conftest import Process, auth, free_port
 from tests.integration.tcp_proxy import TcpProxy
@@ -167,3 +169,22 @@ async def test_read_leases_of_two_replicas_never_exceed_the_shared_bucket(settin
     refused = [d for d in decisions if not d.allowed]
     assert refused and all(d.retry_after_s >= 1 for d in refused)
     assert replicas[0].lease_size == 5  # an eighth of the burst: 8 round trips for 40 reads, not 40
+
+
+async def test_reads_arriving_together_from_one_address_share_one_lease(settings: Settings) -> None:
+    """Twenty reads at once from one address (a page loading its images), well inside a burst of 200: every
+    one is allowed, and they cost the shared bucket the tokens they used plus at most one lease's remainder
+    (each read that found no lease used to fetch one of its own and keep only the last: the others' tokens
+    were lost, and reads 14-20 were refused)."""
+    redis = async_client(settings)
+    limit = ratelimit.Limit(per_minute=0.6, burst=200)  # 0.01/s: no refill within the test
+    leases = ratelimit.AddressLeases(limit)
+    address = f"198.51.100.{new_id()[-4:]}"
+    try:
+        decisions = await asyncio.gather(*(leases.take(redis, address) for _ in range(20)))
+        left = float(await redis.hget(keys.rate_bucket(address, "read"), "tokens"))
+    finally:
+        await redis.delete(keys.rate_bucket(address, "read"))
+        await redis.aclose()
+    assert all(d.allowed for d in decisions)
+    assert limit.burst - 20 - leases.lease_size < left <= limit.burst - 20
