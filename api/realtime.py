@@ -84,13 +84,20 @@ class StatusHub:
         connection = Connection(user_id, detail, self._settings.status_queue_max)
         first = not self._local[user_id]
         self._local[user_id].add(connection)
-        if first:
-            async with self._subscribing:
-                await self._pubsub.subscribe(keys.status_channel(self._settings.app_id, user_id))
-            if self._listening is None:
-                self._listening = asyncio.create_task(self._listen(), name="status-listen")
-        await self.presence.joined(user_id, connection.id)
-        connection.offer(await self.reader.read(user_id, detail=True))
+        try:
+            if first:
+                async with self._subscribing:
+                    await self._pubsub.subscribe(keys.status_channel(self._settings.app_id, user_id))
+                if self._listening is None:
+                    self._listening = asyncio.create_task(self._listen(), name="status-listen")
+            await self.presence.joined(user_id, connection.id)
+            connection.offer(await self.reader.read(user_id, detail=True))
+        except BaseException:
+            # a join that failed half-way (Redis restarting) must not stay registered: the user's next
+            # connection would not be their first, never subscribe, and get no push until a restart
+            with contextlib.suppress(Exception):  # (the join's own error is the one to report)
+                await self.leave(connection)
+            raise
         return connection
 
     async def leave(self, connection: Connection) -> None:

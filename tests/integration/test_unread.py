@@ -542,6 +542,41 @@ async def test_users_who_connect_at_the_same_moment_each_get_their_pushes(settin
         await resources.close()
 
 
+async def test_a_join_that_failed_half_way_does_not_stop_the_users_later_pushes(settings: Settings) -> None:
+    """Redis drops the hub's subscribe (restarting): that join fails, and must not stay registered, or the
+    user's next connection is not their first, never subscribes, and gets no push until the process restarts."""
+    from api.realtime import open_hub
+    from api.resources import ApiResources
+
+    resources = ApiResources.open(settings)
+    hub = open_hub(settings, resources)
+    user = new_id()
+    subscribe = hub._pubsub.subscribe
+
+    async def dropped(*channels: str) -> None:
+        hub._pubsub.subscribe = subscribe  # only this once
+        raise ConnectionError("Redis is restarting")
+
+    hub._pubsub.subscribe = dropped
+    try:
+        with pytest.raises(ConnectionError):
+            await hub.join(user, detail=False)
+        assert hub.connections == 0
+        connection = await hub.join(user, detail=False)
+        assert (await asyncio.wait_for(connection.queue.get(), 10))["newly_unread_count"] == 0
+        await resources.redis.sadd(keys.unread_senders(user), new_id())
+        await resources.redis.publish(keys.status_channel(settings.app_id, user), "1")
+
+        async def offered_the_change() -> None:  # (presence may be pushed before or after it)
+            while (await connection.queue.get())["newly_unread_count"] != 1:
+                pass
+
+        await asyncio.wait_for(offered_the_change(), 10)
+    finally:
+        await hub.close()
+        await resources.close()
+
+
 # --- two loops handing partitions over ------------------------------------------------------------------------
 
 #: shared with test_namespace: its topics are created once; the groups, ids and Redis marks here are this run's
