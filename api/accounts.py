@@ -32,7 +32,12 @@ class TakenError(Exception):
 
 
 class RefreshRefusedError(Exception):
-    """The refresh token is not valid (unknown, expired, revoked, or reused — then its family is revoked)."""
+    """The refresh token is not valid (unknown, expired, revoked, or reused — then its family is revoked, and
+    ``reused_by`` names the account, whose access tokens must end too)."""
+
+    def __init__(self, message: str, reused_by: str | None = None) -> None:
+        super().__init__(message)
+        self.reused_by = reused_by
 
 
 @dataclass(frozen=True)
@@ -121,15 +126,17 @@ class Accounts:
         await self.credentials.set_password(user_id, await self.hash_password(new_password), now_ms())
         await self.refresh_tokens.revoke_all(user_id)
 
-    async def start_session(self, user_id: str, family_id: str | None = None) -> LoginSession:
+    async def start_session(self, user_id: str, family_id: str | None = None, after_ms: int = 0) -> LoginSession:
+        """``after_ms``: the user's sessions ended then (``api.auth.end_sessions``); this one starts after."""
         refresh = await self.refresh_tokens.issue(user_id, now_ms(), family_id)
-        access = mint_access_token(self._settings, user_id)
+        access = mint_access_token(self._settings, user_id, after_ms=after_ms)
         return LoginSession(user_id, access, refresh, self._settings.jwt_access_ttl_s)
 
     async def refresh(self, presented: str) -> LoginSession:
         rotation = await self.refresh_tokens.rotate(presented)
         if rotation.outcome is Outcome.REUSED:
-            raise RefreshRefusedError("the refresh token was already used; every token of its session is revoked")
+            raise RefreshRefusedError("the refresh token was already used; every token of its session is revoked",
+                                      reused_by=rotation.user_id)
         if rotation.outcome is not Outcome.ROTATED or rotation.user_id is None:
             raise RefreshRefusedError("invalid refresh token")
         return await self.start_session(rotation.user_id, rotation.family_id)

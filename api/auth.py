@@ -46,21 +46,26 @@ def _verifying_key(settings: Settings) -> str:
     return settings.jwt_secret.get_secret_value()
 
 
-def mint_access_token(settings: Settings, user_id: str, ttl_s: int | None = None) -> str:
-    """A signed access token for ``user_id`` (used by `photostream token` and the auth endpoints)."""
-    now = int(time.time())
-    claims = {"sub": user_id, "iss": settings.jwt_issuer, "iat": now,
+def mint_access_token(settings: Settings, user_id: str, ttl_s: int | None = None, after_ms: int = 0) -> str:
+    """A signed access token for ``user_id`` (used by `photostream token` and the auth endpoints); ``after_ms``:
+    issued after that instant even if the clock has not moved past it (the session started once the user's
+    sessions ended, :func:`end_sessions`)."""
+    now_ms = max(int(time.time() * 1000), after_ms + 1)
+    now = now_ms // 1000
+    claims = {"sub": user_id, "iss": settings.jwt_issuer, "iat": now, "iat_ms": now_ms,
               "exp": now + (ttl_s or settings.jwt_access_ttl_s), "typ": "access", "jti": new_id()}
     return jwt.encode(claims, _signing_key(settings), algorithm=settings.jwt_algorithm)
 
 
 @dataclass(frozen=True)
 class AccessClaims:
-    """What a verified access token says: who, which token, until when (epoch seconds)."""
+    """What a verified access token says: who, which token, until when (epoch seconds), since when (epoch ms:
+    a token issued before its user's sessions ended is refused, :func:`end_sessions`)."""
 
     user_id: str
     jti: str
     expires_at: int
+    issued_ms: int = 0
 
 
 #: tokens this process verified: token → (the algorithm, key and issuer it was verified with, its claims).
@@ -98,7 +103,9 @@ def _decode(settings: Settings, token: str) -> AccessClaims:
     if claims.get("typ") != "access" or not isinstance(subject, str) or not is_id(subject) \
             or not isinstance(jti, str) or not jti:
         raise InvalidTokenError("not an access token for a user")
-    return AccessClaims(subject, jti, int(claims["exp"]))
+    issued_ms = claims.get("iat_ms")  # (tokens minted before it was a claim: their second, rounded down)
+    issued = int(issued_ms) if isinstance(issued_ms, int) else int(claims.get("iat") or 0) * 1000
+    return AccessClaims(subject, jti, int(claims["exp"]), issued)
 
 
 def verify_access_token(settings: Settings, token: str) -> str:
@@ -128,7 +135,7 @@ async def check_unrevoked(settings: Settings, revocations: Any, claims: AccessCl
     """:func:`verify_access`'s revocation half, for claims already decoded: raises :class:`InvalidTokenError`
     for a revoked token; a Redis outage as there."""
     try:
-        revoked = await revocations.refused(claims.jti, claims.user_id)
+        revoked = await revocations.refused(claims)
     except degraded.REDIS_OUTAGES as exc:
         if not (unchecked_ok and settings.revocation_fail_open_reads):
             raise
@@ -161,10 +168,10 @@ async def checked_reads(revocations: Any, redis: Any, claims: AccessClaims,
     :data:`api.deps.SignedClaims` saves the round trip :func:`verify_access` would cost. Raises
     :class:`InvalidTokenError` for a revoked token; a Redis outage propagates."""
     async with redis.pipeline(transaction=False) as pipe:
-        revocations.queue_check(pipe, claims.jti, claims.user_id)
+        revocations.queue_check(pipe, claims)
         queue(pipe)
         answers: list[Any] = await redis_scripts.execute(pipe)
-    if await revocations.verdict(answers[:CHECK_ANSWERS], claims.jti, claims.user_id):
+    if await revocations.verdict(answers[:CHECK_ANSWERS], claims):
         raise InvalidTokenError("the token was revoked")
     return answers[CHECK_ANSWERS:]
 
@@ -172,6 +179,13 @@ async def checked_reads(revocations: Any, redis: Any, claims: AccessClaims,
 async def close_account(revocations: Any, settings: Settings, user_id: str) -> None:
     """Refuse every access token of ``user_id`` from now on (kept as long as a token minted now would live)."""
     await revocations.revoke("account", user_id, settings.jwt_access_ttl_s + 1)
+
+
+async def end_sessions(revocations: Any, settings: Settings, user_id: str) -> int:
+    """Refuse every access token of ``user_id`` issued until now (a password change, a stolen refresh token),
+    this millisecond included; tokens issued later (the new session's, a refresh on another device) are accepted.
+    Returns that instant (epoch ms), for the new session's token to be minted after it."""
+    return int(await revocations.revoke("before", user_id, settings.jwt_access_ttl_s + 1))
 
 
 async def revoke_access(revocations: Any, claims: AccessClaims, now_s: float | None = None) -> None:

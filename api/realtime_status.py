@@ -62,7 +62,7 @@ class StatusReader:
             answers = await checked_reads(revocations, self._redis, claims,
                                           lambda pipe: self._queue(pipe, claims.user_id, detail))
         except STORE_OUTAGES:
-            if await revocations.refused_durably(claims.jti, claims.user_id):
+            if await revocations.refused_durably(claims):
                 raise InvalidTokenError("the token was revoked") from None
             return await self.from_cassandra(claims.user_id, detail)
         return self._answer(answers, detail)

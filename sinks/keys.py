@@ -59,6 +59,12 @@ def closed_account(user_id: str) -> str:
     return f"{_prefix}auth:closed:{{{user_id}}}"
 
 
+def sessions_ended(user_id: str) -> str:
+    """While an access token issued before it could still be valid: when the user's sessions were ended
+    (epoch ms; a password change, a stolen refresh token): every token of the user issued earlier is refused."""
+    return f"{_prefix}auth:ended:{{{user_id}}}"
+
+
 def revocations_loaded() -> str:
     """Present while Redis holds every durable access revocation (set by the reload, :mod:`sinks.revocations`,
     after copying them all; a lost Redis loses it, and the check then asks Cassandra until the next reload)."""

@@ -1,6 +1,7 @@
 """Revoked access tokens: durable in Cassandra, checked on every request in Redis.
 
-A logout (the token's id) or an account deletion (every token of the user) is written to
+A logout (the token's id), an account deletion (every token of the user) or the end of a user's sessions (every
+token of the user issued before that moment: a password change, a refresh token used twice) is written to
 ``access_revocations`` first, with the TTL of the longest-lived token it refuses, then to Redis, where the
 per-request check is one pipelined round trip. Redis alone was not enough: a flushed or rebuilt Redis would
 have let logged-out tokens back in for up to an hour. So the Redis side carries a marker that only the reload
@@ -13,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from cassandra.cluster import Session
 
@@ -22,13 +23,25 @@ from sinks.cassandra import execute, pages
 
 log = logging.getLogger(__name__)
 
-Kind = Literal["token", "account"]
+Kind = Literal["token", "account", "before"]
 #: the answers :meth:`RevocationLedger.queue_check` adds to a pipeline
-CHECK_ANSWERS = 3
+CHECK_ANSWERS = 4
+_KEYS = {"token": keys.revoked_access, "account": keys.closed_account, "before": keys.sessions_ended}
 
 
-def _key(kind: Kind, revoked_id: str) -> str:
-    return keys.revoked_access(revoked_id) if kind == "token" else keys.closed_account(revoked_id)
+def _key(kind: str, revoked_id: str) -> str:
+    return _KEYS[kind](revoked_id)
+
+
+class Checked(Protocol):
+    """What the check needs of a token's claims (:class:`api.auth.AccessClaims`)."""
+
+    @property
+    def jti(self) -> str: ...
+    @property
+    def user_id(self) -> str: ...
+    @property
+    def issued_ms(self) -> int: ...
 
 
 class RevocationLedger:
@@ -42,42 +55,49 @@ class RevocationLedger:
         self._reads = reads if reads is not None else redis
         self._w = session.prepare("INSERT INTO access_revocations (kind, id, revoked_at) VALUES (?, ?, ?) "
                                   "USING TTL ?")
-        self._q = session.prepare("SELECT id FROM access_revocations WHERE kind = ? AND id = ?")
-        self._q_all = session.prepare("SELECT kind, id, TTL(revoked_at) AS ttl FROM access_revocations")
+        self._q = session.prepare("SELECT revoked_at FROM access_revocations WHERE kind = ? AND id = ?")
+        self._q_all = session.prepare("SELECT kind, id, revoked_at, TTL(revoked_at) AS ttl FROM access_revocations")
         self._reloading: asyncio.Task[None] | None = None
 
-    async def revoke(self, kind: Kind, revoked_id: str, ttl_s: int) -> None:
-        """Refuse a token id (``token``) or every token of a user (``account``) for ``ttl_s`` seconds."""
-        await execute(self._session, self._w, (kind, revoked_id, int(time.time() * 1000), ttl_s))
-        await self._redis.set(_key(kind, revoked_id), 1, ex=ttl_s)
+    async def revoke(self, kind: Kind, revoked_id: str, ttl_s: int) -> int:
+        """Refuse a token id (``token``), every token of a user (``account``) or every token of a user issued
+        until now (``before``) for ``ttl_s`` seconds; returns when (epoch ms)."""
+        at = int(time.time() * 1000)
+        await execute(self._session, self._w, (kind, revoked_id, at, ttl_s))
+        await self._redis.set(_key(kind, revoked_id), at, ex=ttl_s)
+        return at
 
-    async def refused(self, jti: str, user_id: str) -> bool:
-        """Whether a token (its id and user) was revoked. A Redis outage propagates (the caller decides)."""
+    async def refused(self, claims: Checked) -> bool:
+        """Whether a token was revoked. A Redis outage propagates (the caller decides)."""
         async with self._reads.pipeline(transaction=False) as pipe:
-            self.queue_check(pipe, jti, user_id)
+            self.queue_check(pipe, claims)
             answers = await pipe.execute()
-        return await self.verdict(answers, jti, user_id)
+        return await self.verdict(answers, claims)
 
-    def queue_check(self, pipe: Any, jti: str, user_id: str) -> None:
-        """Queue the check's three commands on ``pipe``, for :meth:`verdict` to read: a route that reads Redis
-        anyway checks its token in the same round trip (:func:`api.auth.checked_reads`)."""
-        pipe.exists(keys.revoked_access(jti))
-        pipe.exists(keys.closed_account(user_id))
+    def queue_check(self, pipe: Any, claims: Checked) -> None:
+        """Queue the check's :data:`CHECK_ANSWERS` commands on ``pipe``, for :meth:`verdict` to read: a route
+        that reads Redis anyway checks its token in the same round trip (:func:`api.auth.checked_reads`)."""
+        pipe.exists(keys.revoked_access(claims.jti))
+        pipe.exists(keys.closed_account(claims.user_id))
+        pipe.get(keys.sessions_ended(claims.user_id))
         pipe.exists(keys.revocations_loaded())
 
-    async def verdict(self, answers: list[Any], jti: str, user_id: str) -> bool:
+    async def verdict(self, answers: list[Any], claims: Checked) -> bool:
         """Whether the token is revoked, from the answers to :meth:`queue_check` (in order)."""
-        token, account, loaded = answers
+        token, account, ended, loaded = answers
         if loaded:
-            return bool(token or account)
+            return bool(token or account) or _issued_before(claims, ended)
         self._reload_soon()  # Redis does not hold them all: Cassandra answers meanwhile
-        return await self.refused_durably(jti, user_id)
+        return await self.refused_durably(claims)
 
-    async def refused_durably(self, jti: str, user_id: str) -> bool:
+    async def refused_durably(self, claims: Checked) -> bool:
         """:meth:`refused` asked of Cassandra alone (Redis lost its copy, or is unreachable)."""
-        found = await asyncio.gather(execute(self._session, self._q, ("token", jti)),
-                                     execute(self._session, self._q, ("account", user_id)))
-        return any(result.one() is not None for result in found)
+        token, account, ended = await asyncio.gather(execute(self._session, self._q, ("token", claims.jti)),
+                                                     execute(self._session, self._q, ("account", claims.user_id)),
+                                                     execute(self._session, self._q, ("before", claims.user_id)))
+        ended_row = ended.one()
+        return token.one() is not None or account.one() is not None or (
+            ended_row is not None and _issued_before(claims, ended_row.revoked_at))
 
     def _reload_soon(self) -> None:
         if self._reloading is None or self._reloading.done():
@@ -97,9 +117,15 @@ class RevocationLedger:
         async for rows in pages(self._session, self._q_all, (), 5000):
             async with self._redis.pipeline(transaction=False) as pipe:
                 for row in rows:
-                    if row.ttl:
-                        pipe.set(_key(row.kind, row.id), 1, ex=int(row.ttl))
+                    if row.ttl and row.kind in _KEYS:
+                        pipe.set(_key(row.kind, row.id), row.revoked_at or 1, ex=int(row.ttl))
                         copied += 1
                 await pipe.execute()
         await self._redis.set(keys.revocations_loaded(), 1)
         return copied
+
+
+def _issued_before(claims: Checked, ended_at: Any) -> bool:
+    """Whether the token was issued before its user's sessions ended, or in that millisecond (``ended_at``: epoch
+    ms, or None): a token minted for the new session is minted after it (``api.auth.mint_access_token``)."""
+    return ended_at is not None and claims.issued_ms <= int(ended_at)

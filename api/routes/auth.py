@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api import ratelimit
 from api.accounts import Accounts, RefreshRefusedError, TakenError
-from api.auth import revoke_access
+from api.auth import end_sessions, revoke_access
 from api.consistency import ConsistencyToken, token_key
 from api.deps import CurrentClaims, ResourcesDep, SettingsDep, per_app
 from api.errors import ApiError
@@ -134,12 +134,16 @@ async def login(body: LoginIn, request: Request, accounts: AccountsDep, resource
 
 
 @router.post("/refresh")
-async def refresh(body: RefreshIn, accounts: AccountsDep) -> dict[str, Any]:
+async def refresh(body: RefreshIn, accounts: AccountsDep, resources: ResourcesDep,
+                  settings: SettingsDep) -> dict[str, Any]:
     """The session's next tokens; the presented refresh token is spent. Presenting a spent one revokes the
-    whole session (someone else holds a copy)."""
+    whole session (someone else holds a copy): its refresh tokens, and every access token of the user issued
+    until now, the copy holder's included (the user's other devices refresh and carry on)."""
     try:
         return (await accounts.refresh(body.refresh_token)).body()
     except RefreshRefusedError as exc:
+        if exc.reused_by is not None:
+            await end_sessions(resources.revocations, settings, exc.reused_by)
         raise _unauthorized(str(exc)) from None
 
 
@@ -156,11 +160,12 @@ async def logout(claims: CurrentClaims, accounts: AccountsDep, resources: Resour
 @router.post("/password")
 async def change_password(body: PasswordIn, claims: CurrentClaims, request: Request, accounts: AccountsDep,
                           resources: ResourcesDep, settings: SettingsDep) -> dict[str, Any]:
-    """Needs the current password; ends every session (and this access token) and starts a new one."""
+    """Needs the current password; ends every session (every refresh token, and every access token issued until
+    now, this one included) and starts a new one."""
     new_password = _rule(check_password, body.new_password, "new_password")
     await _limit_login(request, resources, settings, claims.user_id)
     if await accounts.check_password(claims.user_id, body.current_password) is None:
         raise ApiError(403, "forbidden", "current_password is wrong", "current_password")
     await accounts.change_password(claims.user_id, new_password)
-    await revoke_access(resources.revocations, claims)
-    return (await accounts.start_session(claims.user_id)).body()
+    ended = await end_sessions(resources.revocations, settings, claims.user_id)
+    return (await accounts.start_session(claims.user_id, after_ms=ended)).body()

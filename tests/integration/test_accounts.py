@@ -17,6 +17,7 @@ from api.auth import decode_access_token
 from photostream.kafka_config import client_config
 from photostream.settings import Settings
 from producers import events
+from producers.ids import new_id
 from producers.publisher import Publisher
 from sinks import keys
 from sinks.redis_client import sync_client
@@ -60,13 +61,18 @@ def test_register_login_refresh_rotates_and_reuse_revokes_the_family(client: htt
     assert client.get("/users/me", headers=bearer(first)).json()["id"] == account["id"]
     second = client.post("/auth/refresh", json={"refresh_token": first["refresh_token"]})
     assert second.status_code == 200 and second.json()["refresh_token"] != first["refresh_token"]
-    # the spent token again: reuse — refused, and the session's newest token dies with it
+    other = login(client, f"{account['username']}@example.com")
+    # the spent token again: reuse — refused, and the session's newest tokens die with it: its refresh token,
+    # and the access token already handed to whoever holds the copy
     reused = client.post("/auth/refresh", json={"refresh_token": first["refresh_token"]})
     assert reused.status_code == 401
     assert client.post("/auth/refresh", json={"refresh_token": second.json()["refresh_token"]}).status_code == 401
-    # another login session is unaffected
-    other = login(client, f"{account['username']}@example.com")
-    assert client.post("/auth/refresh", json={"refresh_token": other["refresh_token"]}).status_code == 200
+    assert client.get("/users/me", headers=bearer(second.json())).status_code == 401
+    # another login session carries on: its access token ended too, and a refresh gives it a working one
+    assert client.get("/users/me", headers=bearer(other)).status_code == 401
+    renewed = client.post("/auth/refresh", json={"refresh_token": other["refresh_token"]})
+    assert renewed.status_code == 200
+    assert client.get("/users/me", headers=bearer(renewed.json())).status_code == 200
 
 
 def test_logout_revokes_the_access_token_and_the_refresh_token(client: httpx.Client) -> None:
@@ -101,7 +107,8 @@ def test_a_logout_survives_redis_losing_its_revocations(client: httpx.Client, se
     assert client.get("/users/me/follow-requests", headers=bearer(session)).status_code == 401
 
 
-def test_a_password_change_ends_every_session_and_the_old_password(client: httpx.Client) -> None:
+def test_a_password_change_ends_every_session_and_the_old_password(client: httpx.Client,
+                                                                   settings: Settings) -> None:
     account = register(client)
     elsewhere = login(client, account["username"])
     here = login(client, account["username"])
@@ -113,6 +120,11 @@ def test_a_password_change_ends_every_session_and_the_old_password(client: httpx
     assert changed.status_code == 200, changed.text
     assert client.post("/auth/refresh", json={"refresh_token": elsewhere["refresh_token"]}).status_code == 401
     assert client.get("/users/me", headers=bearer(here)).status_code == 401  # the old access token is revoked
+    assert client.get("/users/me", headers=bearer(elsewhere)).status_code == 401  # and every other session's
+    assert client.get("/users/me", headers=bearer(changed.json())).status_code == 200
+    redis = sync_client(settings)  # durable: a Redis that lost the mark does not let the old tokens back in
+    redis.delete(keys.sessions_ended(account["id"]), keys.revocations_loaded())
+    assert client.post(f"/users/{new_id()}/follow", headers=bearer(elsewhere)).status_code == 401
     assert client.get("/users/me", headers=bearer(changed.json())).status_code == 200
     assert client.post("/auth/login", json={"login": account["username"], "password": PASSWORD}).status_code == 401
     login(client, account["username"], "a new password!")

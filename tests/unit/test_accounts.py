@@ -8,7 +8,14 @@ from typing import Any
 
 import pytest
 
-from api.auth import InvalidTokenError, decode_access_token, mint_access_token, revoke_access, verify_access
+from api.auth import (
+    InvalidTokenError,
+    decode_access_token,
+    end_sessions,
+    mint_access_token,
+    revoke_access,
+    verify_access,
+)
 from api.visibility import visible_posts
 from photostream.domain.accounts import (
     AccountRuleError,
@@ -70,12 +77,17 @@ class FakeLedger:
 
     def __init__(self) -> None:
         self.values: dict[tuple[str, str], int] = {}
+        self.revoked_at: dict[tuple[str, str], int] = {}
 
-    async def refused(self, jti: str, user_id: str) -> bool:
-        return ("token", jti) in self.values or ("account", user_id) in self.values
+    async def refused(self, claims: Any) -> bool:
+        ended = self.revoked_at.get(("before", claims.user_id))
+        return (("token", claims.jti) in self.values or ("account", claims.user_id) in self.values
+                or (ended is not None and claims.issued_ms <= ended))
 
-    async def revoke(self, kind: str, revoked_id: str, ttl_s: int) -> None:
+    async def revoke(self, kind: str, revoked_id: str, ttl_s: int) -> int:
         self.values[(kind, revoked_id)] = ttl_s
+        self.revoked_at[(kind, revoked_id)] = at = int(time.time() * 1000)
+        return at
 
 
 def test_a_logged_out_access_token_is_refused_until_it_would_have_expired() -> None:
@@ -88,6 +100,18 @@ def test_a_logged_out_access_token_is_refused_until_it_would_have_expired() -> N
     assert asyncio.run(verify_access(SETTINGS, redis, other)).jti != claims.jti  # others are untouched
     (ttl,) = redis.values.values()
     assert 595 <= ttl <= 601  # kept exactly as long as the token could still be used
+
+
+def test_ending_a_users_sessions_refuses_their_tokens_issued_until_then_and_no_later_one() -> None:
+    ledger, user = FakeLedger(), new_id()
+    before, someone_else = mint_access_token(SETTINGS, user), mint_access_token(SETTINGS, new_id())
+    ended = asyncio.run(end_sessions(ledger, SETTINGS, user))  # (whatever the clock: the same millisecond too)
+    after = mint_access_token(SETTINGS, user, after_ms=ended)  # the new session's
+    with pytest.raises(InvalidTokenError):
+        asyncio.run(verify_access(SETTINGS, ledger, before))
+    assert asyncio.run(verify_access(SETTINGS, ledger, after)).user_id == user
+    assert asyncio.run(verify_access(SETTINGS, ledger, someone_else)).user_id != user
+    assert ledger.values == {("before", user): SETTINGS.jwt_access_ttl_s + 1}  # as long as a token could live
 
 
 def test_an_expired_token_needs_no_revocation_entry() -> None:

@@ -40,7 +40,7 @@ class FakeRedis:
             raise redis.exceptions.ConnectionError("Error 111 connecting to 127.0.0.1:6399. Connection refused.")
         return {}
 
-    async def refused(self, *_: str) -> bool:
+    async def refused(self, *_: Any) -> bool:
         """No access token is revoked (the revocation ledger of api.auth.verify_access)."""
         if self.down:
             raise redis.exceptions.ConnectionError("Error 111 connecting to 127.0.0.1:6399. Connection refused.")

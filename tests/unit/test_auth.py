@@ -57,7 +57,7 @@ def test_a_verified_token_is_remembered_but_still_expires_and_is_bound_to_its_ke
         auth_module.decode_access_token(theirs, token)
     claims = auth_module._verified[token][1]
     auth_module._verified[token] = (auth_module._verified[token][0],
-                                    auth_module.AccessClaims(claims.user_id, claims.jti, 0))
+                                    auth_module.AccessClaims(claims.user_id, claims.jti, 0, claims.issued_ms))
     with pytest.raises(auth_module.InvalidTokenError, match="expired"):  # expiry is checked on every use
         auth_module.decode_access_token(ours, token)
     assert token not in auth_module._verified
