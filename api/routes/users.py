@@ -10,6 +10,7 @@ approved again, never a closed request without its follow).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from typing import Any, Literal, TypeVar
 
@@ -24,10 +25,11 @@ from api.routes.reads import After, honour_after
 from api.routes.uploads import require_own_completed
 from api.routes.writes import Accepted, PathId, _publish
 from producers import events
+from sinks import cache_aside
 from sinks.accounts_counts import PostCounts
 from sinks.accounts_requests import FollowRequests
 from sinks.credentials import CredentialStore
-from sinks.profiles import read_profile
+from sinks.profiles import cache_profile, read_profile
 
 router = APIRouter(tags=["users"])
 T = TypeVar("T")
@@ -96,7 +98,12 @@ async def get_user(user_id: str, request: Request, viewer: OptionalUser, resourc
 @router.patch("/users/me", status_code=202, response_model=Accepted)
 async def update_me(body: ProfilePatch, request: Request, user: CurrentUser, resources: ResourcesDep,
                     settings: SettingsDep) -> Accepted:
-    """Publishes ``profile-updated`` with the whole new public profile (the current one with the fields sent)."""
+    """Publishes ``profile-updated`` with the whole new public profile (the current one with the fields sent).
+
+    Once published, the new profile goes into the hot copy at once (version-checked: never over a newer one).
+    Why: the event is absolute, so the next edit merges over what it reads; read from a projection still behind,
+    a second edit right after the first (private, then a new bio) published the old privacy again and turned the
+    account public. The copy is also what a follow asks to decide between following and requesting."""
     current = await read_profile(resources.session, resources.redis, user)
     if current is None:  # registered a moment ago, not projected yet: the credentials know the name
         credentials = await _repository(request, CredentialStore).get(user)
@@ -121,7 +128,10 @@ async def update_me(body: ProfilePatch, request: Request, user: CurrentUser, res
                                    display_name=merged["display_name"] or current["username"], bio=merged["bio"],
                                    avatar_image_id=merged["avatar_image_id"], is_private=bool(merged["is_private"]),
                                    tags_followed_only=followed_only, tags_manual_approval=approval)
-    return await _publish(resources, settings, user, event, "write")
+    accepted = await _publish(resources, settings, user, event, "write")
+    with contextlib.suppress(*cache_aside.REDIS_DOWN):  # (the projector writes it too, from the event)
+        await cache_profile(resources.redis, user, event.value, int(event.value["occurred_at"]))
+    return accepted
 
 
 @router.get("/users/me/follow-requests")

@@ -14,6 +14,7 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from api.auth import decode_access_token
+from api.consistency import ConsistencyToken
 from photostream.kafka_config import client_config
 from photostream.settings import Settings
 from producers import events
@@ -275,6 +276,25 @@ def test_a_profile_shows_counts_and_relations_and_patch_changes_it(client: httpx
     assert client.patch("/users/me", headers=bearer(alice), json={"username": "x"}).status_code == 422
     assert client.patch("/users/me", headers=bearer(alice),
                         json={"avatar_image_id": str(uuid.uuid4())}).status_code == 422  # not an upload of hers
+
+
+def test_edits_right_after_turning_private_keep_the_account_private(client: httpx.Client) -> None:
+    """Each edit publishes the whole profile, merged over what the API reads: a second edit sent before the
+    first was projected must not publish the old privacy again, and a follow sent right after must be a
+    request."""
+    owner = login(client, register(client)["username"])
+    stranger = login(client, register(client)["username"])
+    assert client.patch("/users/me", headers=bearer(owner), json={"is_private": True}).status_code == 202
+    second = client.patch("/users/me", headers=bearer(owner), json={"bio": "new bio"})
+    assert second.status_code == 202
+    follow = client.post(f"/users/{owner['user_id']}/follow", headers=bearer(stranger))
+    assert follow.status_code == 202
+    assert ConsistencyToken.decode(follow.json()["token"]).topic == "follow-requested"  # not a follow
+    mine = client.get("/users/me", headers=bearer(owner), params={"after": second.json()["token"]}).json()
+    assert (mine["is_private"], mine["bio"]) == (True, "new bio")
+    seen = client.get(f"/users/{owner['user_id']}", headers=bearer(stranger),
+                      params={"after": follow.json()["token"]}).json()
+    assert seen["followed_by_me"] is False and seen["follow_requested_by_me"] is True
 
 
 def test_a_private_accounts_follow_is_a_request_and_approval_shows_the_posts(client: httpx.Client,
