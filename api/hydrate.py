@@ -98,19 +98,28 @@ async def _private(resources: Any, profiles: dict[str, dict[str, Any]]) -> set[s
 
 async def _visible(resources: Any, viewer: str | None, posts: list[dict[str, Any]],
                    profiles_read: asyncio.Future[dict[str, dict[str, Any]]],
-                   relations_read: asyncio.Future[dict[str, Any]] | None) -> list[dict[str, Any] | None]:
+                   relations_read: asyncio.Future[dict[str, Any]] | None
+                   ) -> tuple[list[dict[str, Any] | None], set[str]]:
     """The visibility check, the authors' privacy taken from their profiles (``profiles_read``, read
     concurrently); given the viewer's relations with the authors (``relations_read``: ``hide_muted``), also
     leaves out the authors the viewer muted — from the same relations read the block check uses (one read for
-    both questions)."""
+    both questions). Returns the posts checked, and which authors are private accounts."""
     if relations_read is None:
         private = await _private(resources, await profiles_read)
-        return await visible_posts(resources.graph, viewer, posts, private=private)
+        return await visible_posts(resources.graph, viewer, posts, private=private), private
     relations, profiles = await asyncio.gather(relations_read, profiles_read)
     muted = {a for a, r in relations.items() if r.i_mute}
-    visible = await visible_posts(resources.graph, viewer, posts, private=await _private(resources, profiles),
+    private = await _private(resources, profiles)
+    visible = await visible_posts(resources.graph, viewer, posts, private=private,
                                   blocked={a for a, r in relations.items() if blocked_either_way(r)})
-    return [p if p is not None and p["author_id"] not in muted else None for p in visible]
+    return [p if p is not None and p["author_id"] not in muted else None for p in visible], private
+
+
+def _seen_by_anyone(post: dict[str, Any], private_authors: set[str]) -> bool:
+    """Whether anyone may see the post's photos, so their plain (CDN-cacheable) path loads in an ``<img>``,
+    which carries no token: a public post by a public account. A private account's posts, even those marked
+    public, are its followers' only: their photos need signed links."""
+    return visibility_of(post) == "public" and post["author_id"] not in private_authors
 
 
 async def hydrate_posts(resources: Any, viewer: str | None, post_ids: list[str],
@@ -127,7 +136,7 @@ async def hydrate_posts(resources: Any, viewer: str | None, post_ids: list[str],
     authors = {p["author_id"] for p in posts} - {viewer}
     relations_read = (asyncio.ensure_future(resources.safety.relations(viewer, authors))
                       if hide_muted and viewer is not None and authors else None)
-    visible, profiles, counts, liked, blurhashes, tags = await asyncio.gather(
+    (visible, private), profiles, counts, liked, blurhashes, tags = await asyncio.gather(
         _visible(resources, viewer, posts, profiles_read, relations_read),
         profiles_read,
         resources.engagement.counts(ids),
@@ -145,7 +154,7 @@ async def hydrate_posts(resources: Any, viewer: str | None, post_ids: list[str],
             "post_id": post_id,
             "author": author_of(post["author_id"], profiles.get(post["author_id"])),
             "caption": post["caption"],
-            "photos": [image_url(i, None if visibility_of(post) == "public" else resources.image_links)
+            "photos": [image_url(i, None if _seen_by_anyone(post, private) else resources.image_links)
                        for i in post["image_ids"]],
             "blurhashes": [blurhashes.get(i) for i in post["image_ids"]],
             "photo_tags": [tags.get((post_id, i), []) for i in post["image_ids"]],

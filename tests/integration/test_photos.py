@@ -285,6 +285,23 @@ def test_private_photos_are_served_through_signed_links_only(client: httpx.Clien
     assert httpx.get(str(base) + expired).status_code == 403
 
 
+def test_a_private_accounts_photos_get_signed_links_even_on_posts_marked_public(client: httpx.Client,
+                                                                                 settings: Settings) -> None:
+    """Only the account's followers see its posts, so an ``<img>`` (no token) could not load a plain path."""
+    name = f"p_{new_id()[-12:].replace('-', '')}"
+    author = client.post("/auth/register", json={"username": name, "email": f"{name}@example.com",
+                                                 "password": "correct horse battery"}).json()["id"]
+    private = client.patch("/users/me", headers=auth(settings, author), json={"is_private": True})
+    assert private.status_code == 202
+    assert client.get("/users/me", headers=auth(settings, author),
+                      params={"after": private.json()["token"]}).json()["is_private"] is True
+    image_id = upload_photo(client, settings, author)
+    [link] = posted(client, settings, author, image_id, "public")["photos"]
+    assert "sig=" in link and "exp=" in link
+    assert httpx.get(str(client.base_url.copy_with(path="")) + link).status_code == 200  # no token needed
+    assert client.get(f"/images/{image_id}", params={"w": 1080}).status_code == 404  # unsigned, anonymous
+
+
 def test_public_photos_get_plain_cacheable_urls(client: httpx.Client, settings: Settings) -> None:
     author = new_id()
     image_id = upload_photo(client, settings, author)
