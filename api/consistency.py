@@ -34,7 +34,7 @@ APPLIERS: dict[str, tuple[str, ...]] = {
     "ON_MSG_UNSENT": ("unread",),
     "MESSAGES_READ": ("unread",),
     "presence-changed": ("presence",),
-    "block-changed": ("safety",),
+    "block-changed": ("safety", "follow_requests"),
     "mute-changed": ("safety",),
     "photo-tag-changed": ("photo_tags",),
 }

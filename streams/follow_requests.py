@@ -3,7 +3,9 @@
 A batch processor on the engine: every write is absolute and timestamped with the event time (see
 :mod:`sinks.accounts_requests`), so duplicates and replays change nothing and a batch needs no read. The
 follow itself is not this processor's: approving publishes the requester's ``follow-changed`` (the API does,
-on the requester's behalf), which the feeds processor applies like any follow.
+on the requester's behalf), which the feeds processor applies like any follow. A request is closed by its
+answer (``approve``, ``deny``: the owner denied it or the requester withdrew it) and by a block either way
+(``block-changed`` on: neither may follow the other, so neither's request to the other stands).
 """
 
 from __future__ import annotations
@@ -14,6 +16,24 @@ from producers.ids import is_id
 from sinks import offsets
 from sinks.accounts_requests import FollowRequests, RequestChange
 from streams.engine.records import Record, Reject, accepted
+
+
+def closed_by_block(event: dict[str, Any]) -> list[RequestChange]:
+    """The requests a block closes: the pair's, both ways (an unblock reopens nothing)."""
+    actor, target = event["actor_id"], event["target_id"]
+    if not (is_id(actor) and is_id(target)):
+        raise ValueError("actor_id/target_id: not ids")
+    if event["action"] != "on" or actor == target:
+        return []
+    at = int(event["occurred_at"])
+    return [RequestChange(actor, target, False, at), RequestChange(target, actor, False, at)]
+
+
+def changes_of(record: Record) -> list[RequestChange]:
+    """What a record changes; ``ValueError`` (→ DLQ) for one no client could have made."""
+    if record.topic == "block-changed":
+        return closed_by_block(record.value)
+    return [request_change(record.value)]
 
 
 def request_change(event: dict[str, Any]) -> RequestChange:
@@ -28,7 +48,7 @@ def request_change(event: dict[str, Any]) -> RequestChange:
 
 class FollowRequestsProjector:
     name: str = "follow_requests"
-    topics: tuple[str, ...] = ("follow-requested",)
+    topics: tuple[str, ...] = ("follow-requested", "block-changed")
     #: the owner reloads the request list right after an approval (``?after=``): keep batches short
     flush_interval_s: float = 0.05
 
@@ -37,6 +57,6 @@ class FollowRequestsProjector:
         self._redis = redis
 
     async def process(self, batch: list[Record], reject: Reject) -> None:
-        changes = accepted(batch, lambda r: request_change(r.value), reject)
-        await self._requests.apply(changes)
+        changes = accepted(batch, changes_of, reject)
+        await self._requests.apply([change for found in changes for change in found])
         await offsets.advance_all(self._redis, self.name, ((r.topic, r.partition, r.offset) for r in batch))

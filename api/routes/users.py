@@ -149,8 +149,12 @@ async def follow_requests(request: Request, user: CurrentUser, resources: Resour
 
 
 async def _pending(request: Request, owner: str, requester: str) -> str:
+    """The requester, if their request to ``owner`` is pending and no block stands between them (a block closes
+    the request, :mod:`streams.follow_requests`; until that is applied, it is refused here all the same)."""
     parse_id(requester, "user_id")
-    if not await _repository(request, FollowRequests).is_pending(owner, requester):
+    pending, blocked = await asyncio.gather(_repository(request, FollowRequests).is_pending(owner, requester),
+                                            request.app.state.resources.graph.blocked_among(owner, [requester]))
+    if not pending or blocked:
         raise ApiError(404, "not_found", "no pending follow request from this user", "user_id")
     return requester
 

@@ -10,17 +10,18 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from api import ratelimit
 from api.consistency import ConsistencyToken, token_key
-from api.deps import CurrentUser, ResourcesDep, SettingsDep, parse_id
+from api.deps import CurrentUser, ResourcesDep, SettingsDep, parse_id, per_app
 from api.errors import ApiError
 from api.routes.uploads import require_own_completed
 from api.visibility import visible_post
 from producers import events
 from producers.events import Event
+from sinks.accounts_requests import FollowRequests
 from sinks.posts import read_post, read_posts_cached
 
 router = APIRouter(tags=["writes"])
@@ -113,9 +114,19 @@ async def follow(user_id: PathId, user: CurrentUser, resources: ResourcesDep, se
 
 
 @router.delete("/users/{user_id}/follow", status_code=202, response_model=Accepted)
-async def unfollow(user_id: PathId, user: CurrentUser, resources: ResourcesDep, settings: SettingsDep) -> Accepted:
-    event = events.follow_changed(follower_id=user, followee_id=parse_id(user_id, "user_id"), action="unfollow")
-    return await _publish(resources, settings, user, event, "write")
+async def unfollow(user_id: PathId, request: Request, user: CurrentUser, resources: ResourcesDep,
+                   settings: SettingsDep) -> Accepted:
+    """An unfollow; a follow request still pending (to a private account) is withdrawn: closed as a denial
+    closes it, so it leaves the owner's list and can no longer be approved. The token is the withdrawal's then."""
+    followee = parse_id(user_id, "user_id")
+    event = events.follow_changed(follower_id=user, followee_id=followee, action="unfollow")  # validates first
+    requests = per_app(request, FollowRequests, lambda state: FollowRequests(state.resources.session))
+    if not await requests.is_pending(followee, user):
+        return await _publish(resources, settings, user, event, "write")
+    withdrawn = await _publish(resources, settings, user,
+                               events.follow_requested(follower_id=user, followee_id=followee, action="deny"), "write")
+    await resources.publisher.publish_async(event)  # an approval already on its way must not end in a follow
+    return withdrawn
 
 
 async def _engageable(resources: Any, user: str, post_id: str) -> str:

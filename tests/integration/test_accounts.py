@@ -297,6 +297,35 @@ def test_edits_right_after_turning_private_keep_the_account_private(client: http
     assert seen["followed_by_me"] is False and seen["follow_requested_by_me"] is True
 
 
+def test_a_follow_request_is_withdrawn_by_an_unfollow_and_closed_by_a_block_either_way(
+        client: httpx.Client) -> None:
+    owner = login(client, register(client)["username"])
+    requesters = [login(client, register(client)["username"]) for _ in range(3)]
+    private = client.patch("/users/me", headers=bearer(owner), json={"is_private": True})
+    client.get("/users/me", headers=bearer(owner), params={"after": private.json()["token"]})
+    asked = [client.post(f"/users/{owner['user_id']}/follow", headers=bearer(r)) for r in requesters]
+    assert all(ConsistencyToken.decode(a.json()["token"]).topic == "follow-requested" for a in asked)
+
+    def pending(after: str) -> list[str]:
+        answer = client.get("/users/me/follow-requests", headers=bearer(owner), params={"after": after})
+        return sorted(i["id"] for i in answer.json()["items"])
+
+    assert pending(asked[-1].json()["token"]) == sorted(r["user_id"] for r in requesters)
+    withdrawer, blocked, blocker = requesters
+    withdrawn = client.delete(f"/users/{owner['user_id']}/follow", headers=bearer(withdrawer))
+    assert withdrawn.status_code == 202
+    as_withdrawer = client.get(f"/users/{owner['user_id']}", headers=bearer(withdrawer),
+                               params={"after": withdrawn.json()["token"]}).json()
+    assert as_withdrawer["follow_requested_by_me"] is False and as_withdrawer["followed_by_me"] is False
+    blocks = [client.post(f"/users/{blocked['user_id']}/block", headers=bearer(owner)),
+              client.post(f"/users/{owner['user_id']}/block", headers=bearer(blocker))]
+    assert all(b.status_code == 202 for b in blocks)
+    assert pending(blocks[0].json()["token"]) == pending(blocks[1].json()["token"]) == []
+    for requester in requesters:  # nothing left to approve: no follow across a block, none after a withdrawal
+        approve = client.post(f"/users/me/follow-requests/{requester['user_id']}/approve", headers=bearer(owner))
+        assert approve.status_code == 404
+
+
 def test_a_private_accounts_follow_is_a_request_and_approval_shows_the_posts(client: httpx.Client,
                                                                             publisher: Publisher) -> None:
     owner = login(client, register(client)["username"])

@@ -27,7 +27,7 @@ from photostream.domain.accounts import (
 from photostream.domain.visibility import may_see, needs_follow_check
 from photostream.settings import Settings
 from producers.ids import new_id
-from streams.follow_requests import request_change
+from streams.follow_requests import closed_by_block, request_change
 
 SETTINGS = Settings(dev_mode=True)
 
@@ -187,3 +187,13 @@ def test_follow_request_events_open_and_close_a_pending_request() -> None:
         request_change(base | {"followee_id": a, "action": "request"})
     with pytest.raises(ValueError):
         request_change(base | {"follower_id": "x", "action": "request"})
+
+
+def test_a_block_closes_the_pairs_follow_requests_both_ways_and_an_unblock_reopens_none() -> None:
+    actor, target = new_id(), new_id()
+    block = {"actor_id": actor, "target_id": target, "action": "on", "occurred_at": 1_000}
+    assert {(c.follower_id, c.followee_id, c.pending, c.occurred_at) for c in closed_by_block(block)} == {
+        (actor, target, False, 1_000), (target, actor, False, 1_000)}
+    assert closed_by_block(block | {"action": "off"}) == []
+    with pytest.raises(ValueError):
+        closed_by_block(block | {"target_id": "nobody"})
