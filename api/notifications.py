@@ -72,19 +72,22 @@ class NotificationReads:
         post_ids = sorted({n.target_id for n in found if target_kind_of(n.kind) == "post"})
         actors = sorted({a for n in found for a in n.actors})
         # both Redis reads go out in one pipeline (the process's batching client): one round trip, not two
-        profiles, posts = await asyncio.gather(
+        profiles, posts, blocked = await asyncio.gather(
             read_profiles(resources.session, resources.redis, actors, resources.redis_reads),
-            read_posts_cached(resources.session, resources.redis, post_ids, resources.redis_reads))
+            read_posts_cached(resources.session, resources.redis, post_ids, resources.redis_reads),
+            resources.graph.blocked_among(user, actors) if actors else _nobody())
         visible = {p["post_id"] for p in await visible_posts(resources.graph, user, posts) if p is not None}
         items: list[Item] = []
         for n in found:
             kind = target_kind_of(n.kind)
-            if kind == "post" and n.target_id not in visible:
+            shown = [a for a in n.actors if a not in blocked]  # nobody in a block with the user is named
+            if (kind == "post" and n.target_id not in visible) or (n.actors and not shown):
                 continue
             items.append({
                 "id": n.id, "kind": n.kind, "target": {"kind": kind, "id": n.target_id},
-                "actors": [{"id": a, "username": (profiles.get(a) or {}).get("username")} for a in n.actors],
-                "actor_count": n.actor_count, "read": is_read(n.updated_at, read_at), "updated_at": n.updated_at,
+                "actors": [{"id": a, "username": (profiles.get(a) or {}).get("username")} for a in shown],
+                "actor_count": n.actor_count - (len(n.actors) - len(shown)),
+                "read": is_read(n.updated_at, read_at), "updated_at": n.updated_at,
             })
         return items
 
@@ -97,3 +100,7 @@ class NotificationReads:
         await self.store.mark_read(user, item.updated_at)
         await self.lists.mark_read(user, item.updated_at)
         return item.updated_at
+
+
+async def _nobody() -> set[str]:
+    return set()

@@ -28,6 +28,16 @@ class Audience(Protocol):
     async def blocked_among(self, user_id: str, others: Iterable[str]) -> set[str]: ...
 
 
+async def blocked_with(resources: Any, viewer: str | None, others: Iterable[str]) -> set[str]:
+    """Who among ``others`` stands in a block with ``viewer`` either way (nobody, for an anonymous viewer): the
+    people lists, comments and notifications leave them out, as the profile and the posts already do."""
+    asked = set(others) - {viewer}
+    if viewer is None or not asked:
+        return set()
+    blocked: set[str] = await resources.graph.blocked_among(viewer, asked)
+    return blocked
+
+
 def visibility_of(post: Post) -> str:
     """Rows written from post-created v1 (before the field existed) were public by that schema's default."""
     return str(post.get("visibility") or "public")

@@ -13,7 +13,7 @@ from api.errors import ApiError
 from api.hydrate import Item, authors, hydrate_posts
 from api.paging import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, encode_cursor
 from api.routes.reads import After, honour_after
-from api.visibility import visible_post
+from api.visibility import blocked_with, visible_post
 from sinks.posts import read_posts_cached
 
 router = APIRouter(tags=["reads"])
@@ -73,9 +73,11 @@ async def post_comments(post_id: str, viewer: OptionalUser, resources: Resources
                                            resources.comments.newest(post_id, limit, before))
     if await visible_post(resources.graph, viewer, posts[0]) is None:
         raise ApiError(404, "not_found", "no such post", "post_id")
-    people = await authors(resources, [c.user_id for c in comments])
-    return {
+    commenters = {c.user_id for c in comments}
+    people, blocked = await asyncio.gather(authors(resources, list(commenters)),
+                                           blocked_with(resources, viewer, commenters))
+    return {  # a page may come out shorter than the limit: the cursor follows the comments read, shown or not
         "items": [{"comment_id": c.comment_id, "author": people[c.user_id], "text": c.text,
-                   "created_at": c.created_at} for c in comments],
+                   "created_at": c.created_at} for c in comments if c.user_id not in blocked],
         "next_cursor": encode_cursor("comments", comments[-1].comment_id) if len(comments) == limit else None,
     }

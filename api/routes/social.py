@@ -17,6 +17,7 @@ from api.errors import ApiError
 from api.hydrate import authors
 from api.paging import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, encode_cursor
 from api.routes.reads import After, honour_after
+from api.visibility import blocked_with
 from sinks.follow_lists import Direction
 
 router = APIRouter(tags=["social"])
@@ -55,8 +56,8 @@ async def _people(direction: Direction, user_id: str, viewer: str | None, resour
     await _may_list(resources, viewer, user_id)
     ids, count = await asyncio.gather(resources.follow_lists.page(direction, user_id, limit, position),
                                       _count(resources, direction, user_id))
-    people = await authors(resources, ids)
-    return {"items": [people[i] for i in ids], "count": count,
+    people, blocked = await asyncio.gather(authors(resources, ids), blocked_with(resources, viewer, ids))
+    return {"items": [people[i] for i in ids if i not in blocked], "count": count,  # (the cursor: as read)
             "next_cursor": encode_cursor(direction, ids[-1]) if len(ids) == limit else None}
 
 

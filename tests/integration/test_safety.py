@@ -106,6 +106,43 @@ def test_a_block_ends_follows_both_ways_and_makes_each_absent_to_the_other(
     assert counts(client, settings, blocker) == (0, 0)  # unblocking restores no follow
 
 
+def test_someone_in_a_block_with_the_reader_is_left_out_of_comments_people_lists_and_notifications(
+    client: httpx.Client, settings: Settings, log: Log
+) -> None:
+    author, commenter, reader = log.user("author"), log.user("commenter"), log.user("reader")
+    log.follow(commenter, author)
+    post = log.post(author)
+    log.settle()
+    log.accepted(client.post(f"/posts/{post}/comments", headers=auth(settings, commenter), json={"text": "nice"}))
+    log.accepted(client.post(f"/posts/{post}/comments", headers=auth(settings, author), json={"text": "thanks"}))
+    log.settle()
+
+    def comment_authors(viewer: str) -> list[str]:
+        answer = client.get(f"/posts/{post}/comments", headers=auth(settings, viewer))
+        return [c["author"]["id"] for c in answer.json()["items"]]
+
+    def followers(viewer: str) -> list[str]:
+        answer = client.get(f"/users/{author}/followers", headers=auth(settings, viewer))
+        return [p["id"] for p in answer.json()["items"]]
+
+    def notified_by(user: str) -> set[str]:
+        items = client.get("/notifications", headers=auth(settings, user)).json()["items"]
+        return {a["id"] for n in items for a in n["actors"]}
+
+    assert sorted(comment_authors(reader)) == sorted([commenter, author])
+    assert followers(reader) == [commenter]
+    wait_for(lambda: notified_by(author), lambda actors: commenter in actors, 60, "the comment's notification")
+
+    log.accepted(client.post(f"/users/{reader}/block", headers=auth(settings, commenter)))  # blocked by them
+    log.accepted(client.post(f"/users/{commenter}/block", headers=auth(settings, author)))  # and by the author
+    log.settle()
+    assert comment_authors(reader) == [author]
+    assert followers(reader) == []
+    assert comment_authors(author) == [author]  # the author blocked the commenter: not shown to the author...
+    assert commenter not in notified_by(author)  # ... nor named in the author's notifications
+    assert sorted(comment_authors(new_id())) == sorted([commenter, author])  # everyone else sees both
+
+
 def test_a_mute_hides_the_muted_authors_posts_from_the_muters_feed_older_ones_too(
     client: httpx.Client, settings: Settings, log: Log
 ) -> None:
