@@ -65,8 +65,11 @@ async def optional_user(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> str | None:
     """The verified token's subject, or None for an anonymous caller of a public read. A token that is
-    present but invalid is still a 401: a caller is never silently downgraded to anonymous."""
+    present but invalid is still a 401, and so are credentials of another scheme (``Basic …``): a caller is
+    never silently downgraded to anonymous."""
     if credentials is None:
+        if request.headers.get("authorization"):
+            _presented(None)  # (raises the 401)
         return None
     return await current_user(request, credentials)
 

@@ -65,7 +65,10 @@ async def _no_one() -> set[str]:
 async def get_user(user_id: str, request: Request, viewer: OptionalUser, resources: ResourcesDep,
                    settings: SettingsDep, response: Response, after: After = None) -> dict[str, Any]:
     """The public profile with counts, and how the viewer and the user are related (``me``: the caller)."""
-    if user_id == "me" and viewer is not None:
+    if user_id == "me":
+        if viewer is None:
+            raise ApiError(401, "unauthorized", "a bearer token is required for /users/me",
+                           headers={"WWW-Authenticate": "Bearer"})
         user_id = viewer
     parse_id(user_id, "user_id")
     await honour_after(after, resources, settings, response)

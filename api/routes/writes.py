@@ -101,7 +101,7 @@ async def delete_post(post_id: PathId, user: CurrentUser, resources: ResourcesDe
 async def follow(user_id: PathId, user: CurrentUser, resources: ResourcesDep, settings: SettingsDep) -> Accepted:
     """A follow; to a private account not followed yet, a follow request (its owner approves or denies). A user
     blocked either way is a 404, as if absent."""
-    followee = parse_id(user_id, "user_id")
+    followee = _other_than(user, user_id)
     event = events.follow_changed(follower_id=user, followee_id=followee, action="follow")  # validates first
     private, followed, blocked = await asyncio.gather(resources.graph.private_among([followee]),
                                                       resources.graph.followed_among(user, [followee]),
@@ -113,12 +113,19 @@ async def follow(user_id: PathId, user: CurrentUser, resources: ResourcesDep, se
     return await _publish(resources, settings, user, event, "write")
 
 
+def _other_than(user: str, user_id: str) -> str:
+    """The path's user id, if it is an id and not the caller's own (the 422 names the path's field)."""
+    if parse_id(user_id, "user_id") == user:
+        raise ApiError(422, "invalid", "user_id: a user cannot follow themself", "user_id")
+    return user_id
+
+
 @router.delete("/users/{user_id}/follow", status_code=202, response_model=Accepted)
 async def unfollow(user_id: PathId, request: Request, user: CurrentUser, resources: ResourcesDep,
                    settings: SettingsDep) -> Accepted:
     """An unfollow; a follow request still pending (to a private account) is withdrawn: closed as a denial
     closes it, so it leaves the owner's list and can no longer be approved. The token is the withdrawal's then."""
-    followee = parse_id(user_id, "user_id")
+    followee = _other_than(user, user_id)
     event = events.follow_changed(follower_id=user, followee_id=followee, action="unfollow")  # validates first
     requests = per_app(request, FollowRequests, lambda state: FollowRequests(state.resources.session))
     if not await requests.is_pending(followee, user):

@@ -85,10 +85,18 @@ def test_ids_that_do_not_parse_are_422(client: httpx.Client, settings: Settings)
     assert answer.status_code == 422 and answer.json()["error"]["field"] == "post_id"
 
 
-def test_following_yourself_is_422(client: httpx.Client, settings: Settings) -> None:
+def test_following_yourself_is_422_naming_the_paths_field(client: httpx.Client, settings: Settings) -> None:
     user = new_id()
-    answer = client.post(f"/users/{user}/follow", headers=auth(settings, user))
-    assert answer.status_code == 422 and answer.json()["error"]["field"] == "followee_id"
+    for method in ("POST", "DELETE"):
+        answer = client.request(method, f"/users/{user}/follow", headers=auth(settings, user))
+        assert answer.status_code == 422 and answer.json()["error"]["field"] == "user_id"
+
+
+def test_credentials_that_are_no_bearer_token_are_a_401_never_an_anonymous_read(client: httpx.Client) -> None:
+    for headers in ({}, {"Authorization": "Basic dXNlcjpwYXNz"}, {"Authorization": "Token abc"}):
+        assert client.get("/users/me", headers=headers).status_code == 401, headers
+    assert client.get(f"/users/{new_id()}", headers={"Authorization": "Basic dXNlcjpwYXNz"}).status_code == 401
+    assert client.get(f"/users/{new_id()}").status_code == 404  # anonymous, no credentials: a public read
 
 
 def test_follow_like_comment_become_events(client: httpx.Client, settings: Settings) -> None:
