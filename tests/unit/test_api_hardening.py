@@ -169,7 +169,7 @@ def test_following_yourself_is_a_422(api: TestClient) -> None:
     me = new_id()
     answer = api.post(f"{PREFIX}/users/{me}/follow", headers=auth(SETTINGS, me))
     assert answer.status_code == 422
-    assert answer.json()["error"]["field"] == "followee_id"
+    assert answer.json()["error"]["field"] == "user_id"  # the path's field, the one the client sent
 
 
 # --- read rate limit -----------------------------------------------------------------------------------------
