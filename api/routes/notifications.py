@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import InvalidTokenError
 from api.deps import CurrentUser, SignedClaims, unauthorized
@@ -26,6 +26,7 @@ Cursor = Annotated[str | None, Query(max_length=200, description="next_cursor of
 
 
 class MarkReadIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
     up_to: str = Field(max_length=200, description="a notification id: it and everything before it become read")
 
 
@@ -52,8 +53,9 @@ async def get_notifications(request: Request, claims: SignedClaims, limit: Limit
     """``{items: [{id, kind, target {kind, id}, actors [{id, username}], actor_count, read, updated_at}],
     next_cursor}``; the cursor is the last id of the page (pages neither repeat nor skip). The token's
     revocation is checked in the page's own Redis read."""
+    after_id = _checked(cursor, "cursor") if cursor is not None else None  # ("" is no cursor: a 422)
     try:
-        page = await reads_of(request).page_checked(claims, _checked(cursor, "cursor") if cursor else None, limit)
+        page = await reads_of(request).page_checked(claims, after_id, limit)
     except InvalidTokenError as exc:
         raise unauthorized(exc) from None
     return {"items": page.items, "next_cursor": page.next_cursor}

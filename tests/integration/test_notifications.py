@@ -237,6 +237,11 @@ def test_mark_read_up_to_an_id_and_the_status_count(client: httpx.Client, settin
     assert other.status_code == 404  # someone else's notification is not the caller's to mark
     bad = client.post("/notifications/mark-read", headers=auth(settings, author), json={"up_to": "nope"})
     assert bad.status_code == 422 and bad.json()["error"]["field"] == "up_to"
+    extra = client.post("/notifications/mark-read", headers=auth(settings, author),
+                        json={"up_to": newest["id"], "everything": True})
+    assert extra.status_code == 422  # an unknown field is refused, as in every body
+    empty = client.get("/notifications", headers=auth(settings, author), params={"cursor": ""})
+    assert empty.status_code == 422 and empty.json()["error"]["field"] == "cursor"
 
 
 def rebuild(test_env: dict[str, str], *flags: str) -> subprocess.CompletedProcess[str]:
