@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from photostream.rebuild import RebuildReport, stores
 from photostream.settings import Settings
-from sinks.feeds import FeedCache, FeedPosts, expected_pull_set, is_whole_history, merged_feed
+from sinks.feeds import FeedCache, FeedPosts, build_settled, expected_pull_set, is_whole_history, merged_feed
 from sinks.graph import GraphReader
 from sinks.safety import SafetyReader
 
@@ -39,7 +39,8 @@ async def rebuild_feeds(settings: Settings, repair: bool) -> RebuildReport:
             if not is_live_prefix(live, feed.post_ids, is_whole_history(feed.post_ids, feed.floor, settings.feed_cap)):
                 report.differences.append(f"feed of {user_id}: live {live[:5]}…, durable {feed.post_ids[:5]}…")
                 if repair:
-                    await cache.build(user_id, feed.post_ids, feed.cut)
+                    await build_settled(cache, user_id, lambda u=user_id: merged_feed(  # type: ignore[misc]
+                        graph, posts, u, settings.feed_cap, None, True, safety), feed)
                     report.repaired += 1
         celebrities: list[str] = []
         async for authors in posts.authors():

@@ -21,7 +21,7 @@ from typing import Literal
 from redis.exceptions import RedisError
 
 from photostream.domain.feeds import merge_newest
-from sinks.feeds import FeedCache, FeedPosts, MergedFeed, merged_feed, rebuild_pull_sets
+from sinks.feeds import FeedCache, FeedPosts, MergedFeed, build_settled, merged_feed, rebuild_pull_sets
 from sinks.graph import GraphReader
 from sinks.safety import SafetyReader
 
@@ -146,8 +146,8 @@ class FeedReader:
     async def rebuild(self, user_id: str) -> None:
         """Write the user's Redis feed from durable state (what `photostream rebuild feeds` does per user)."""
         try:
-            found = await merged_feed(self._graph, self._posts, user_id, self._cap, None, True, self._safety)
-            await self._cache.build(user_id, found.post_ids, found.cut)
+            await build_settled(self._cache, user_id, lambda: merged_feed(
+                self._graph, self._posts, user_id, self._cap, None, True, self._safety))
         except Exception:  # a background repair: the next read tries again
             log.exception("rebuilding the feed of %s failed", user_id)
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from functools import cached_property, partial
 from typing import Any
@@ -467,3 +467,24 @@ def _celebrities_of(members: set[str]) -> list[str] | None:
     if CELEBRITIES_BUILT not in members:
         return None
     return [m for m in members if m != CELEBRITIES_BUILT]
+
+
+async def build_settled(cache: FeedCache, user_id: str, derive: Callable[[], Awaitable[MergedFeed]],
+                        derived: MergedFeed | None = None) -> None:
+    """Build the user's feed from durable state (``derived``, or ``derive()``), then settle what moved meanwhile.
+
+    Why settle: the feeds processor writes durable state first and edits only feeds that are built, so an edit
+    it made between the derivation and the build reached durable state alone and the build wrote over it (a new
+    user's feed could miss for good the back-fill of the accounts they had just followed). So the state is
+    derived again after the build and the difference applied; an edit made after the build went to the built
+    feed itself."""
+    found = derived if derived is not None else await derive()
+    await cache.build(user_id, found.post_ids, found.cut)
+    again = await derive()
+    before, after = set(found.post_ids), set(again.post_ids)
+    added = [p for p in again.post_ids if p not in before]
+    removed = [p for p in found.post_ids if p not in after]
+    if added:
+        await cache.add({user_id: added})
+    if removed:
+        await cache.remove({user_id: removed})

@@ -6,6 +6,7 @@ The suite's settings (tests/conftest.py) use a celebrity threshold of 3 (low mar
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 
 import httpx
@@ -202,6 +203,41 @@ def test_an_expired_feed_is_answered_from_cassandra_then_rebuilt(
     wait_for(lambda: redis_feed(settings, fan), lambda f: f == expected, 20, "the feed to be rebuilt")
     sync_client(settings).delete(keys.feed(fan))  # as if it expired
     assert feed_ids(client, settings, fan) == expected
+
+
+async def test_a_post_delivered_while_a_feed_is_rebuilt_is_not_written_over(
+    settings: Settings, log: Events
+) -> None:
+    """The feeds processor edits only built feeds; a post it delivers between a rebuild's read and its write
+    reaches durable state alone. The rebuild must not leave it out (here the delivery is made to happen then)."""
+    from api.resources import ApiResources
+
+    author, fan = new_id(), new_id()
+    log.follow(fan, author)
+    older = log.post(author)
+    log.settle()
+    resources = ApiResources.open(settings)
+    reader = resources.feeds
+    cache = reader._cache
+    delivered: list[str] = []
+
+    class DeliveryDuringTheBuild:
+        def __getattr__(self, name: str) -> object:
+            return getattr(cache, name)
+
+        async def build(self, user_id: str, post_ids: list[str], cut: bool = False) -> None:
+            if not delivered:
+                delivered.append(log.post(author))
+                await asyncio.to_thread(log.settle)  # applied: in Cassandra, and skipped for the unbuilt feed
+            await cache.build(user_id, post_ids, cut)
+
+    reader._cache = DeliveryDuringTheBuild()
+    try:
+        assert await cache.built_ids(fan) is None
+        await reader.rebuild(fan)
+        assert await cache.built_ids(fan) == [*delivered, older]
+    finally:
+        await resources.close()
 
 
 def test_pages_neither_repeat_nor_skip_while_posts_arrive(
