@@ -106,7 +106,8 @@ async def update_me(body: ProfilePatch, request: Request, user: CurrentUser, res
     Once published, the new profile goes into the hot copy at once (version-checked: never over a newer one).
     Why: the event is absolute, so the next edit merges over what it reads; read from a projection still behind,
     a second edit right after the first (private, then a new bio) published the old privacy again and turned the
-    account public. The copy is also what a follow asks to decide between following and requesting."""
+    account public. The copy is also what a follow asks to decide between following and requesting. An account
+    turning public approves the requests still pending (nothing is left to approve them for)."""
     current = await read_profile(resources.session, resources.redis, user)
     if current is None:  # registered a moment ago, not projected yet: the credentials know the name
         credentials = await _repository(request, CredentialStore).get(user)
@@ -134,7 +135,23 @@ async def update_me(body: ProfilePatch, request: Request, user: CurrentUser, res
     accepted = await _publish(resources, settings, user, event, "write")
     with contextlib.suppress(*cache_aside.REDIS_DOWN):  # (the projector writes it too, from the event)
         await cache_profile(resources.redis, user, event.value, int(event.value["occurred_at"]))
+    if "is_private" in sent and not body.is_private:
+        await _approve_all(request, resources, user)
     return accepted
+
+
+async def _approve_all(request: Request, resources: Any, owner: str, page_size: int = 500) -> None:
+    """Approve every request pending to ``owner`` (who turned public), a page at a time, as :func:`approve` does
+    one: the follow first, then the request closed."""
+    requests, after = _repository(request, FollowRequests), None
+    while pending := await requests.page(owner, page_size, after):
+        after = pending[-1].follower_id
+        blocked = await resources.graph.blocked_among(owner, [p.follower_id for p in pending])
+        approved = [p.follower_id for p in pending if p.follower_id not in blocked]  # (a block closes them)
+        await asyncio.gather(*(resources.publisher.publish_async(events.follow_changed(
+            follower_id=requester, followee_id=owner, action="follow")) for requester in approved))
+        await asyncio.gather(*(resources.publisher.publish_async(events.follow_requested(
+            follower_id=requester, followee_id=owner, action="approve")) for requester in approved))
 
 
 @router.get("/users/me/follow-requests")

@@ -326,6 +326,22 @@ def test_a_follow_request_is_withdrawn_by_an_unfollow_and_closed_by_a_block_eith
         assert approve.status_code == 404
 
 
+def test_an_account_turning_public_approves_the_requests_still_pending(client: httpx.Client) -> None:
+    owner = login(client, register(client)["username"])
+    requesters = [login(client, register(client)["username"]) for _ in range(2)]
+    private = client.patch("/users/me", headers=bearer(owner), json={"is_private": True})
+    client.get("/users/me", headers=bearer(owner), params={"after": private.json()["token"]})
+    asked = [client.post(f"/users/{owner['user_id']}/follow", headers=bearer(r)) for r in requesters]
+    assert client.get("/users/me/follow-requests", headers=bearer(owner),
+                      params={"after": asked[-1].json()["token"]}).json()["items"]
+    assert client.patch("/users/me", headers=bearer(owner), json={"is_private": False}).status_code == 202
+    for requester in requesters:
+        wait_for(lambda r=requester: client.get(f"/users/{owner['user_id']}", headers=bearer(r)).json(),
+                 lambda seen: seen["followed_by_me"] and not seen["follow_requested_by_me"], 60,
+                 "the pending request to be approved")
+    assert client.get("/users/me/follow-requests", headers=bearer(owner)).json()["items"] == []
+
+
 def test_a_private_accounts_follow_is_a_request_and_approval_shows_the_posts(client: httpx.Client,
                                                                             publisher: Publisher) -> None:
     owner = login(client, register(client)["username"])
