@@ -510,6 +510,12 @@ def test_a_client_that_stops_reading_is_dropped_and_a_reconnect_gets_the_current
         assert json.loads(again.recv(timeout=20))["newly_unread_count"] == senders + pushes
 
 
+async def offered_count(connection: Any, count: int) -> None:
+    """Until the hub offers ``connection`` a status with that unread count (presence may be pushed around it)."""
+    while (await connection.queue.get())["newly_unread_count"] != count:
+        pass
+
+
 async def test_users_who_connect_at_the_same_moment_each_get_their_pushes(settings: Settings) -> None:
     """A fresh API process's first connections arrive together (a restart's reconnect wave). Their users'
     channels must all be subscribed on the one pub/sub connection the hub listens on: subscribed concurrently,
@@ -528,12 +534,7 @@ async def test_users_who_connect_at_the_same_moment_each_get_their_pushes(settin
         for user in users:  # a change as the unread processor makes it: the set written, then the ping
             await resources.redis.sadd(keys.unread_senders(user), new_id())
             await resources.redis.publish(keys.status_channel(settings.app_id, user), "1")
-
-        async def offered_the_change(connection: Any) -> None:  # (presence may be pushed before or after it)
-            while (await connection.queue.get())["newly_unread_count"] != 1:
-                pass
-
-        pushed = await asyncio.gather(*(asyncio.wait_for(offered_the_change(c), 10) for c in connections),
+        pushed = await asyncio.gather(*(asyncio.wait_for(offered_count(c, 1), 10) for c in connections),
                                       return_exceptions=True)
         missed = [user for user, outcome in zip(users, pushed, strict=True) if isinstance(outcome, BaseException)]
         assert not missed, f"{len(missed)} of {len(users)} users were not pushed their change"
@@ -566,12 +567,7 @@ async def test_a_join_that_failed_half_way_does_not_stop_the_users_later_pushes(
         assert (await asyncio.wait_for(connection.queue.get(), 10))["newly_unread_count"] == 0
         await resources.redis.sadd(keys.unread_senders(user), new_id())
         await resources.redis.publish(keys.status_channel(settings.app_id, user), "1")
-
-        async def offered_the_change() -> None:  # (presence may be pushed before or after it)
-            while (await connection.queue.get())["newly_unread_count"] != 1:
-                pass
-
-        await asyncio.wait_for(offered_the_change(), 10)
+        await asyncio.wait_for(offered_count(connection, 1), 10)
     finally:
         await hub.close()
         await resources.close()
