@@ -48,8 +48,9 @@ READ_PAGES = 4
 
 @dataclass(frozen=True)
 class Newest:
-    """An author's newest posts that passed a filter, newest first. ``floor``: the oldest row read, when the
-    read stopped at its budget before the author's first post; the posts are then exact only down to it."""
+    """An author's newest posts that passed a filter, newest first. ``floor``: where the read stopped before the
+    author's first post (it had as many posts as asked, or its budget ran out); the posts are then exact only
+    down to it, and older ones may exist."""
     posts: list[DeliveredPost]
     floor: str | None
 
@@ -168,13 +169,19 @@ class FeedPosts:
         the ones it refuses (deleted, private, pulled: whatever the caller's list never holds) for at most
         :data:`READ_PAGES` pages of ``limit`` rows. Taking the first ``limit`` rows and filtering them gave a
         list that looked complete but skipped the author's older matching posts (a celebrity turned ordinary
-        has pushed posts below a run of pulled ones)."""
+        has pushed posts below a run of pulled ones). A read that found ``limit`` posts says it stopped at the
+        last one (older ones may exist): a list built from it and later shrunk by a removal must not pass for
+        the author's whole history."""
         kept: list[DeliveredPost] = []
+        if limit <= 0:
+            return Newest([], None)
         for _ in range(READ_PAGES):
             rows = await self.newest(author_id, limit, before, with_deleted=True, pulled_only=pulled_only)
             kept += filter(keep, rows)
-            if len(kept) >= limit or len(rows) < limit:
-                return Newest(kept[:limit], None)
+            if len(kept) >= limit:
+                return Newest(kept[:limit], kept[limit - 1].post_id)
+            if len(rows) < limit:
+                return Newest(kept, None)
             before = rows[-1].post_id
         return Newest(kept, before)
 

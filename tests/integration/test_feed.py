@@ -240,6 +240,28 @@ async def test_a_post_delivered_while_a_feed_is_rebuilt_is_not_written_over(
         await resources.close()
 
 
+def test_a_removal_from_a_feed_built_from_cassandra_keeps_the_other_followees_older_posts_reachable(
+    client: httpx.Client, settings: Settings, log: Events
+) -> None:
+    """A feed built from durable state holds the newest ``cap`` posts; one followee's removal then shrinks it
+    below the cap. It must still say it is cut, or readers take it for the whole history and the other
+    followees' older posts (only in Cassandra) can no longer be reached."""
+    a, b, fan = new_id(), new_id(), new_id()
+    log.follow(fan, a)
+    log.follow(fan, b)
+    posts: dict[str, list[str]] = {a: [], b: []}
+    for i in range(12):
+        author = a if i % 2 == 0 else b
+        posts[author].append(log.post(author))
+    log.settle()
+    assert feed_ids(client, settings, fan, limit=4) == sorted(posts[a] + posts[b], reverse=True)
+    wait_for(lambda: redis_feed(settings, fan), lambda f: f is not None, 20, "the feed to be built")
+    log.follow(fan, b, on=False)
+    log.settle()
+    for limit in (2, 4, 20):
+        assert feed_ids(client, settings, fan, limit) == sorted(posts[a], reverse=True), limit
+
+
 def test_pages_neither_repeat_nor_skip_while_posts_arrive(
     client: httpx.Client, settings: Settings, log: Events
 ) -> None:

@@ -33,7 +33,8 @@ async def test_derivations_read_past_the_rows_they_do_not_keep(settings: Setting
         pulled = await expected_pull_set(posts, author, cap)
         assert pulled.post_ids == [ids[4], ids[2]] and not pulled.cut  # below every pushed post; the private not
         newest_pushed = await posts.newest_matching(author, cap, pushed_live)
-        assert newest_pushed.post_ids == [ids[-2], ids[-3], ids[-4]] and not newest_pushed.cut  # past the deleted
+        assert newest_pushed.post_ids == [ids[-2], ids[-3], ids[-4]]  # past the deleted
+        assert newest_pushed.floor == ids[-4]  # as many as asked: older ones may exist, it vouches down to its last
         # a kind that only lies deep below the others: the read stops at its budget and says where
         oldest_pushed = await posts.newest_matching(author, cap, lambda p: pushed_live(p) and p.post_id < ids[2])
         assert oldest_pushed.posts == [] and oldest_pushed.floor == ids[-cap * READ_PAGES]
