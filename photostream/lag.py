@@ -5,6 +5,11 @@ is named), one committed-offsets request per group (issued together, awaited tog
 ``list_offsets`` for the high watermarks of every partition involved. The same reader serves the one-shot
 table, the live table (:mod:`photostream.lag_watch`) and the Prometheus exporter
 (:mod:`photostream.lag_exporter`), so all three agree.
+
+Kafka lists a group's committed offsets only: a partition the group never committed on (a processor that never
+got to it, a topic it has just started to read) would have no row, and a stuck processor no lag. So the groups
+of this deployment's app id that exist are read with every partition of every topic they consume
+(:func:`streams.consumer_groups.groups_of`), a partition without a commit counting from its start.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
+from confluent_kafka import OFFSET_INVALID, ConsumerGroupTopicPartitions, TopicPartition
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.admin import OffsetSpec as OffsetSpec  # type: ignore[attr-defined]
 
@@ -63,8 +68,11 @@ def lag_rates(before: Iterable[LagRow], after: Iterable[LagRow], seconds: float)
 class LagReader:
     """Reads committed and end offsets through one admin client (cheap to call every second)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, expected: Mapping[str, Iterable[str]] | None = None) -> None:
         self.admin = AdminClient(client_config(settings))
+        #: group → the (broker) topics it consumes: this deployment's groups, unless given
+        self.expected = {group: tuple(topics) for group, topics in
+                         (expected if expected is not None else deployment_groups(settings)).items()}
 
     def groups(self) -> list[str]:
         listed = self.admin.list_consumer_groups(request_timeout=_TIMEOUT_S).result().valid
@@ -94,11 +102,38 @@ class LagReader:
     def read(self, only_group: str | None = None, *, all_topics: bool = False) -> LagSnapshot:
         groups = [only_group] if only_group else self.groups()
         committed = self.committed(groups)
+        if any(group in self.expected for group in groups):
+            committed = with_uncommitted(committed, self.expected, self.all_partitions())
         partitions = {(tp.topic, tp.partition) for tps in committed.values() for tp in tps}
         if all_topics:
             partitions.update(self.all_partitions())
         ends = self.end_offsets(partitions)
         return LagSnapshot(rows_of(committed, ends), ends)
+
+
+def deployment_groups(settings: Settings) -> dict[str, tuple[str, ...]]:
+    """The consumer groups of the settings' app id, each with the broker names of the topics it consumes."""
+    from streams.consumer_groups import groups_of  # (the processors' modules: only when lag is read)
+
+    physical = settings.topic_names.physical
+    return {group: tuple(physical(t) for t in topics) for group, topics in groups_of(settings.app_id).items()}
+
+
+def with_uncommitted(committed: Mapping[str, list[TopicPartition]], expected: Mapping[str, Iterable[str]],
+                     partitions: Iterable[tuple[str, int]]) -> dict[str, list[TopicPartition]]:
+    """``committed`` plus, for each of its groups that is ``expected`` and exists (has a commit), a never-committed
+    offset for every partition (of ``partitions``: what exists) of its topics that it has no commit on."""
+    existing: dict[str, list[int]] = {}
+    for topic, partition in partitions:
+        existing.setdefault(topic, []).append(partition)
+    found = {group: list(tps) for group, tps in committed.items()}
+    for group, tps in found.items():
+        if not tps:  # a group that never committed anything (or does not exist): nothing to say of it
+            continue
+        have = {(tp.topic, tp.partition) for tp in tps}
+        tps += [TopicPartition(topic, p, OFFSET_INVALID) for topic in expected.get(group, ())
+                for p in sorted(existing.get(topic, ())) if (topic, p) not in have]
+    return found
 
 
 def rows_of(committed: Mapping[str, Iterable[TopicPartition]], ends: Mapping[tuple[str, int], int]) -> list[LagRow]:

@@ -4,7 +4,7 @@ from confluent_kafka import TopicPartition
 from prometheus_client import CollectorRegistry, generate_latest
 from rich.console import Console
 
-from photostream.lag import LagRow, LagSnapshot, is_tool_group, lag_rates, rows_of
+from photostream.lag import LagRow, LagSnapshot, is_tool_group, lag_rates, rows_of, with_uncommitted
 from photostream.lag_exporter import LagCollector, families
 from photostream.lag_watch import render
 
@@ -85,3 +85,18 @@ def test_the_live_table_shows_rates_signed() -> None:
     assert "+3.0" in text
     line = next(ln for ln in text.splitlines() if " 3 " in ln and "photostream.feeds" in ln)
     assert "-1001" in line and line.rstrip().endswith("│")  # no rate for a partition seen once
+
+
+def test_a_partition_a_group_never_committed_on_has_a_row_counting_from_its_start() -> None:
+    """A processor stuck before its first commit on a topic (or that just started to read it) shows its lag."""
+    committed = {"app.follow_requests": [TopicPartition("ns.block-changed", 0, 7)], "app.gone": [],
+                 "someone-else": [TopicPartition("other", 0, 1)]}
+    expected = {"app.follow_requests": ("ns.block-changed", "ns.follow-requested"), "app.gone": ("ns.block-changed",)}
+    existing = [("ns.block-changed", 0), ("ns.follow-requested", 1), ("ns.follow-requested", 0), ("other", 0)]
+    found = with_uncommitted(committed, expected, existing)
+    rows = rows_of(found, {("ns.block-changed", 0): 7, ("ns.follow-requested", 0): 1, ("ns.follow-requested", 1): 3,
+                           ("other", 0): 1})
+    assert [(r.group, r.topic, r.partition, r.lag) for r in rows] == [
+        ("app.follow_requests", "ns.block-changed", 0, 0), ("app.follow_requests", "ns.follow-requested", 0, 1),
+        ("app.follow_requests", "ns.follow-requested", 1, 3), ("someone-else", "other", 0, 0)]
+    assert found["app.gone"] == []  # a group with no commit at all is not made up
