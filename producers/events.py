@@ -23,7 +23,7 @@ from photostream.contracts.catalog import topic as catalog_topic
 from photostream.contracts.codec import EncodeError, EventCodec
 from photostream.contracts.schema_store import SchemaVersion
 from photostream.domain.tags import extract_hashtags, normalize_tag
-from producers.ids import is_id, new_id, now_ms
+from producers.ids import is_id, is_message_id, new_id, now_ms
 from producers.validation import EventValidationError, validate_record
 
 MAX_CAPTION_CHARS = 2200
@@ -160,8 +160,29 @@ def _comment_added(record: dict[str, Any]) -> None:
 
 
 def _not_self_follow(record: dict[str, Any]) -> None:
+    _require_ids(record, "follower_id", "followee_id")
     if record["follower_id"] == record["followee_id"]:
         raise EventValidationError("followee_id", "a user cannot follow themselves")
+
+
+def _like(record: dict[str, Any]) -> None:
+    _require_ids(record, "post_id", "user_id")
+
+
+def _presence(record: dict[str, Any]) -> None:
+    _require_ids(record, "user_id")
+
+
+def _message(user_field: str, sender_field: str, message_field: str) -> Rule:
+    """The unread processor's rules (:mod:`photostream.domain.unread`), checked before sending: ids that are
+    ids, a message id that is a UUIDv7 (its text order is its time order), nobody's messages to themself."""
+    def check(record: dict[str, Any]) -> None:
+        _require_ids(record, sender_field, user_field)
+        if not is_message_id(record[message_field]):
+            raise EventValidationError(message_field, f"not a UUIDv7: {record[message_field]!r:.60}")
+        if record[user_field] == record[sender_field]:
+            raise EventValidationError(user_field, "a user has no unread messages from themself")
+    return check
 
 
 def _not_self_target(record: dict[str, Any]) -> None:
@@ -193,6 +214,10 @@ RULES: dict[str, Rule] = {
     "post-created": _post_created,
     "post-hashtag": _post_hashtag,
     "comment-added": _comment_added,
+    "like-changed": _like,
+    "presence-changed": _presence,
+    "ON_MSG_UNSENT": _message("dest", "src", "msg_id"),
+    "MESSAGES_READ": _message("user_id", "sender_id", "read_up_to_msg_id"),
     "follow-changed": _not_self_follow,
     "follow-requested": _not_self_follow,
     "block-changed": _not_self_target,
@@ -204,6 +229,11 @@ RULES: dict[str, Rule] = {
 def _require_id(field: str, value: str) -> None:
     if not is_id(value):
         raise EventValidationError(field, f"not a valid id: {value!r:.60}")
+
+
+def _require_ids(record: dict[str, Any], *fields: str) -> None:
+    for field in fields:
+        _require_id(field, record[field])
 
 
 # --- one constructor per event type ---------------------------------------------------------------------

@@ -40,3 +40,8 @@ def deterministic_id(namespace: str, *parts: str) -> str:
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+def is_message_id(value: str) -> bool:
+    """A canonical UUIDv7: the only ids whose text order is time order (messages are ordered by their ids)."""
+    return is_id(value) and value[14] == "7"

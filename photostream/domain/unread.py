@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from producers.ids import is_id
+from producers.ids import is_id, is_message_id
 
 Pair = tuple[str, str]  # (user_id: the badge owner, sender_id)
 
@@ -52,11 +52,6 @@ class Mark:
     @property
     def pair(self) -> Pair:
         return (self.user_id, self.sender_id)
-
-
-def is_message_id(value: str) -> bool:
-    """A canonical UUIDv7: the only ids whose text order is time order."""
-    return is_id(value) and value[14] == "7"
 
 
 def _check(user_id: str, sender_id: str, msg_id: str, what: str) -> None:

@@ -1,5 +1,7 @@
 """Typed constructors refuse what the schema or the domain rules refuse, naming the field."""
 
+import uuid
+
 import pytest
 
 from photostream.contracts.codec import EventCodec
@@ -47,6 +49,23 @@ def test_self_follow_is_refused():
     with pytest.raises(EventValidationError) as info:
         events.follow_changed(follower_id=USER, followee_id=USER, action="follow")
     assert info.value.field == "followee_id"
+
+
+@pytest.mark.parametrize(("build", "field"), [
+    (lambda: events.message_unsent(src=USER, dest=USER, msg_id=new_id()), "dest"),
+    (lambda: events.message_unsent(src="bob", dest=USER, msg_id=new_id()), "src"),
+    (lambda: events.message_unsent(src=OTHER, dest=USER, msg_id=str(uuid.uuid4())), "msg_id"),
+    (lambda: events.messages_read(user_id=USER, sender_id=USER, read_up_to_msg_id=new_id()), "user_id"),
+    (lambda: events.messages_read(user_id=USER, sender_id=OTHER, read_up_to_msg_id="42"), "read_up_to_msg_id"),
+    (lambda: events.like_changed(post_id="p1", user_id=USER, action="like"), "post_id"),
+    (lambda: events.follow_changed(follower_id=USER, followee_id="alice", action="follow"), "followee_id"),
+    (lambda: events.presence_changed(user_id="x", status="online"), "user_id"),
+])
+def test_what_the_processors_would_dead_letter_is_refused_before_sending(build, field):
+    """The SDK checks the consumers' domain rules too: a caller learns at once, naming the field."""
+    with pytest.raises(EventValidationError) as info:
+        build()
+    assert info.value.field == field
 
 
 def test_unknown_and_missing_fields_are_named():
