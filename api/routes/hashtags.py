@@ -10,10 +10,10 @@ from fastapi import APIRouter, Query
 
 from api.deps import OptionalUser, ResourcesDep, SettingsDep
 from api.errors import ApiError
+from api.paging import Cursor, decode_cursor, encode_cursor
 from api.visibility import visible_posts
 from photostream.domain.safety import muted_tags_hidden
 from photostream.domain.tags import normalize_tag
-from producers.ids import is_id
 from sinks import keys
 from sinks.hashtags.reads import HashtagReads
 from sinks.posts import read_posts_cached
@@ -95,19 +95,19 @@ async def _personal(resources: Any, viewer: str | None, body: dict[str, Any], mu
 @router.get("/hashtags/{tag}/posts")
 async def hashtag_posts(
     tag: str, resources: ResourcesDep, viewer: OptionalUser,
-    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+    cursor: Cursor = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> dict[str, Any]:
     name = canonical(tag)
     await _not_muted(resources, viewer, name)
-    if cursor is not None and not is_id(cursor):
-        raise ApiError(422, "invalid", "cursor: not a cursor from this endpoint", "cursor")
+    listing = f"tag-{name}"  # a cursor is this tag's list's own: another list's (or tag's) is a 422
+    position = decode_cursor(listing, cursor)
     store: HashtagReads = resources.hashtags
-    post_ids = await store.newest_posts(name, limit, cursor)
-    if not post_ids and cursor is None and await store.post_count(name) is None:
+    post_ids = await store.newest_posts(name, limit, position)
+    if not post_ids and position is None and await store.post_count(name) is None:
         raise ApiError(404, "not_found", f"no posts have ever used #{name}", "tag")
     return {"tag": name, "items": await for_viewer(resources, viewer, await summaries(resources, post_ids)),
-            "next_cursor": post_ids[-1] if len(post_ids) == limit else None}
+            "next_cursor": encode_cursor(listing, post_ids[-1]) if len(post_ids) == limit else None}
 
 
 @router.get("/trending")

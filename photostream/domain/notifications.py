@@ -31,8 +31,9 @@ TargetKind = Literal["post", "user"]
 #: kinds about a post (the recipient must still be allowed to see it); the others are about a user
 POST_KINDS: frozenset[str] = frozenset({"like", "comment", "mention", "comment_mention", "tag", "tag_request"})
 
-#: ``@name`` not glued to a word or an e-mail address before it; names are matched case-insensitively
-_MENTION = re.compile(rf"(?<![\w.@])@([A-Za-z0-9_.]{{{USERNAME_MIN},{USERNAME_MAX}}})")
+#: ``@name`` not glued to a word or an e-mail address before it, nor to more name characters after it (a
+#: longer word is no username, not the username of its first characters); matched case-insensitively
+_MENTION = re.compile(rf"(?<![\w.@])@([A-Za-z0-9_.]{{{USERNAME_MIN},{USERNAME_MAX}}})(?![A-Za-z0-9_])")
 #: at most this many distinct mentions of one text notify (a caption listing 500 names is spam)
 MAX_MENTIONS = 20
 

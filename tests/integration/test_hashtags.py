@@ -104,6 +104,10 @@ def test_newest_posts_page_by_cursor(publisher: Publisher, client: httpx.Client,
     second = client.get(f"/hashtags/{tag}/posts", params={"limit": 3, "cursor": first["next_cursor"]}).json()
     assert [p["post_id"] for p in first["items"] + second["items"]] == posted[::-1]
     assert second["next_cursor"] is None
+    for foreign in (posted[2], first["next_cursor"]):  # a bare post id; this tag's cursor on another tag
+        wrong = client.get(f"/hashtags/{unique_tag() if foreign != posted[2] else tag}/posts",
+                           params={"cursor": foreign})
+        assert wrong.status_code == 422 and wrong.json()["error"]["field"] == "cursor"
 
 
 def test_engagement_orders_top_posts(publisher: Publisher, client: httpx.Client, worker: Process) -> None:

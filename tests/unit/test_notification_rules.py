@@ -79,6 +79,7 @@ def test_an_event_whose_ids_are_not_ids_is_refused() -> None:
     ("mail me at me@alice.com", []),
     ("@ab too short, @abc ok", ["abc"]),
     ("".join(f"@user{i:03d} " for i in range(30)), [f"user{i:03d}" for i in range(20)]),
+    ("@" + "a" * 30 + "9 is no username, @" + "a" * 30 + " is", ["a" * 30]),  # not a longer word's first 30
 ])
 def test_mentions_are_distinct_lower_case_and_bounded(text: str, names: list[str]) -> None:
     assert mentioned_usernames(text) == names
