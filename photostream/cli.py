@@ -257,6 +257,10 @@ def replay(
         start, stop = parse_point(from_), parse_point(to)
     except RangeError as exc:
         _refuse(str(exc))
+    if start.kind == stop.kind and start.kind in ("offset", "time") and start.value > stop.value:
+        _refuse(f"--from {from_} is after --to {to}: the range is empty")
+    if not Path(output).parent.is_dir():
+        _refuse(f"-o {output}: no such directory {str(Path(output).parent)!r}")
     console = Console(stderr=True)
     with Progress(TextColumn(f"replay {topic}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=console, transient=False) as progress:

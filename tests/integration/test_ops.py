@@ -218,3 +218,13 @@ def test_a_kafka_started_by_the_stack_serves_broker_metrics(settings: Settings, 
         assert not list(kafka.lib.glob("jmx_prometheus_javaagent*"))  # the agent stays off Kafka's classpath
     finally:
         kafka.stop()
+
+
+def test_replay_refuses_an_empty_range_or_a_missing_directory_in_one_line(test_env: dict[str, str],
+                                                                        tmp_path: Path) -> None:
+    """Usage errors are one clear line and exit 2, before anything is read (not a traceback, not an empty file)."""
+    for args, says in ((["--from", "10", "--to", "5", "-o", str(tmp_path / "x.jsonl")], "the range is empty"),
+                       (["-o", str(tmp_path / "missing" / "x.jsonl")], "no such directory")):
+        done = photostream(test_env, "replay", "post-created", *args)
+        assert done.returncode == 2 and says in done.stderr and "Traceback" not in done.stderr, done.stderr
+    assert not (tmp_path / "x.jsonl").exists()
