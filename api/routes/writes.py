@@ -11,7 +11,7 @@ import asyncio
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from api import ratelimit
 from api.consistency import ConsistencyToken, token_key
@@ -48,6 +48,13 @@ class PostCreate(BaseModel):
     image_ids: list[str] = Field(min_length=1, max_length=events.MAX_IMAGES)
     visibility: Literal["public", "followers", "private"] = "public"
     location: LocationIn | None = None
+
+    @field_validator("image_ids")
+    @classmethod
+    def _each_photo_once(cls, image_ids: list[str]) -> list[str]:
+        if len(set(image_ids)) != len(image_ids):
+            raise ValueError("each photo at most once")
+        return image_ids
 
 
 class CommentCreate(BaseModel):

@@ -61,6 +61,7 @@ def test_a_token_signed_with_another_secret_is_401(client: httpx.Client, setting
     ({"caption": "x", "image_ids": ["IMG"] * 11}, "image_ids"),
     ({"caption": "x", "image_ids": []}, "image_ids"),
     ({"caption": "x", "image_ids": ["not-a-uuid"]}, "image_ids"),
+    ({"caption": "x", "image_ids": ["IMG", "IMG"]}, "image_ids"),  # a photo shown twice
     ({"caption": "x"}, "image_ids"),
     ({"caption": "x", "image_ids": ["IMG"], "visibility": "world"}, "visibility"),
 ])
