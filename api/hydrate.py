@@ -123,9 +123,10 @@ def _seen_by_anyone(post: dict[str, Any], private_authors: set[str]) -> bool:
 
 
 async def hydrate_posts(resources: Any, viewer: str | None, post_ids: list[str],
-                        hide_muted: bool = False) -> list[Item]:
+                        hide_muted: bool = False, public_accounts_only: bool = False) -> list[Item]:
     """The items for ``post_ids``, in that order, skipping posts that are gone or that ``viewer`` may not see
-    (and, with ``hide_muted``, posts by accounts the viewer muted)."""
+    (and, with ``hide_muted``, posts by accounts the viewer muted; with ``public_accounts_only``, posts by private
+    accounts, which a hashtag page leaves out even for their followers)."""
     posts = [p for p in await read_posts_cached(resources.session, resources.redis, post_ids, resources.redis_reads)
              if p is not None]
     ids = [p["post_id"] for p in posts]
@@ -146,7 +147,7 @@ async def hydrate_posts(resources: Any, viewer: str | None, post_ids: list[str],
     )
     items: list[Item] = []
     for post in visible:
-        if post is None:
+        if post is None or (public_accounts_only and post["author_id"] in private):
             continue
         post_id = post["post_id"]
         engagement = counts.get(post_id, Counts())

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query
 
 from api.deps import OptionalUser, ResourcesDep, SettingsDep
 from api.errors import ApiError
+from api.hydrate import hydrate_posts
 from api.paging import Cursor, decode_cursor, encode_cursor
 from api.visibility import visible_posts
 from photostream.domain.safety import muted_tags_hidden
@@ -106,7 +107,8 @@ async def hashtag_posts(
     post_ids = await store.newest_posts(name, limit, position)
     if not post_ids and position is None and await store.post_count(name) is None:
         raise ApiError(404, "not_found", f"no posts have ever used #{name}", "tag")
-    return {"tag": name, "items": await for_viewer(resources, viewer, await summaries(resources, post_ids)),
+    # hydrated as feed and grid items are (author, photo links, counts, liked_by_me), for this viewer
+    return {"tag": name, "items": await hydrate_posts(resources, viewer, post_ids, public_accounts_only=True),
             "next_cursor": encode_cursor(listing, post_ids[-1]) if len(post_ids) == limit else None}
 
 
