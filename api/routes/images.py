@@ -3,6 +3,8 @@
 Who may fetch it:
 - anyone, when a public post shows the image: the answer is cacheable by every CDN for a year (the ETag names
   immutable bytes);
+- anyone, while the image is its uploader's profile photo (the ``avatar_url`` of profiles and items): cacheable
+  for ``avatar_max_age_s`` only, since it stops being public when the user picks another;
 - with a signed link (``w``, ``exp``, ``sig`` from a feed or post item): the holder, until it expires; a
   tampered or expired link is a 403;
 - with a bearer token: the uploader, and whoever may see a post that shows it; privately cacheable only.
@@ -18,7 +20,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import RedirectResponse, Response
 
-from api.deps import OptionalUser, ResourcesDep, parse_id
+from api.deps import OptionalUser, ResourcesDep, SettingsDep, parse_id
 from api.errors import ApiError
 from api.images_links import image_path
 from api.images_service import MissingOriginalError
@@ -26,24 +28,41 @@ from api.visibility import visible_posts
 from photostream.domain.images import FEED_WIDTH, WIDTHS, choose_format, media_type, render_etag
 from sinks.photos_codec import UndecodableImageError
 from sinks.posts import read_posts_cached
+from sinks.profiles import read_profile
 
 router = APIRouter(tags=["images"])
-Audience = Literal["public", "viewer"]
+Audience = Literal["public", "avatar", "viewer"]
 PUBLIC_CACHE = "public, max-age=31536000, immutable"
 
 
 async def audience(resources: Any, viewer: str | None, image_id: str) -> Audience | None:
-    """``public`` when a public post shows the image; ``viewer`` when only this caller may see it (its uploader,
-    or someone who may see a post showing it); None for everyone else."""
+    """``public`` when a public post shows the image; ``avatar`` when it is its uploader's profile photo (everyone
+    sees an avatar, private accounts' too, but only while it is one); ``viewer`` when only this caller may see it
+    (its uploader, or someone who may see a post showing it); None for everyone else."""
     post_ids = await resources.images.posts_showing(image_id)
     posts = await read_posts_cached(resources.session, resources.redis, post_ids) if post_ids else []
     if any(p is not None for p in await visible_posts(resources.graph, None, posts)):
         return "public"
+    uploader = await resources.images.uploader(image_id)
+    if uploader is not None:
+        profile = await read_profile(resources.session, resources.redis, uploader)
+        if profile is not None and profile.get("avatar_image_id") == image_id:
+            return "avatar"
     if viewer is None:
         return None
-    if await resources.images.uploader(image_id) == viewer:
+    if uploader == viewer:
         return "viewer"
     return "viewer" if any(p is not None for p in await visible_posts(resources.graph, viewer, posts)) else None
+
+
+def _cache_control(who: Audience, max_age: int, settings: Any) -> str:
+    """A public post's photo never changes audience for long (immutable); an avatar is public only while it is
+    one (the avatar's own lifetime); anything else is the viewer's alone."""
+    if who == "public":
+        return PUBLIC_CACHE
+    if who == "avatar":
+        return f"public, max-age={settings.avatar_max_age_s}"
+    return f"private, max-age={max_age}"
 
 
 async def may_see_image(resources: Any, viewer: str | None, image_id: str) -> bool:
@@ -53,7 +72,7 @@ async def may_see_image(resources: Any, viewer: str | None, image_id: str) -> bo
 
 @router.get("/images/{image_id}", response_model=None)
 async def get_image(
-    image_id: str, viewer: OptionalUser, resources: ResourcesDep,
+    image_id: str, viewer: OptionalUser, resources: ResourcesDep, settings: SettingsDep,
     w: Annotated[int | None, Query(description=f"one of {', '.join(map(str, WIDTHS))}")] = None,
     exp: Annotated[int | None, Query(description="signed links: expiry, epoch seconds")] = None,
     sig: Annotated[str | None, Query(description="signed links: the signature")] = None,
@@ -79,13 +98,12 @@ async def get_image(
         raise ApiError(404, "not_found", "no such image", "image_id")
     if w is None:
         # short-lived for the viewer's own redirect: shared caches must not keep it
-        target = image_path(image_id) + f"?w={FEED_WIDTH}" if who == "public" else \
+        target = image_path(image_id) + f"?w={FEED_WIDTH}" if who in ("public", "avatar") else \
             resources.image_links.signed(image_id, FEED_WIDTH)
         return RedirectResponse(target, status_code=307, headers={"Cache-Control": "private, max-age=60"})
     fmt = choose_format(accept)
     etag = render_etag(image_id, w, fmt)
-    headers = {"ETag": etag, "Vary": "Accept",
-               "Cache-Control": PUBLIC_CACHE if who == "public" else f"private, max-age={max_age}"}
+    headers = {"ETag": etag, "Vary": "Accept", "Cache-Control": _cache_control(who, max_age, settings)}
     if if_none_match is not None and etag in [t.strip() for t in if_none_match.split(",")]:
         return Response(status_code=304, headers=headers)
     hot = resources.renderer.hot(image_id, w, fmt)

@@ -302,6 +302,27 @@ def test_a_private_accounts_photos_get_signed_links_even_on_posts_marked_public(
     assert client.get(f"/images/{image_id}", params={"w": 1080}).status_code == 404  # unsigned, anonymous
 
 
+def test_an_avatar_loads_for_everyone_while_it_is_one(client: httpx.Client, settings: Settings) -> None:
+    name = f"a_{new_id()[-12:].replace('-', '')}"
+    owner = client.post("/auth/register", json={"username": name, "email": f"{name}@example.com",
+                                                "password": "correct horse battery"}).json()["id"]
+    photo, other = upload_photo(client, settings, owner), upload_photo(client, settings, owner)
+    chosen = client.patch("/users/me", headers=auth(settings, owner), json={"avatar_image_id": photo})
+    assert chosen.status_code == 202
+    url = client.get(f"/users/{owner}", params={"after": chosen.json()["token"]}).json()["avatar_url"]
+    assert url == f"/api/v1/images/{photo}"
+    base = str(client.base_url.copy_with(path=""))
+    for headers in ({}, auth(settings, new_id())):  # anonymous, and someone else
+        shown = httpx.get(base + url, params={"w": 320}, headers=headers)
+        assert shown.status_code == 200
+        assert shown.headers["cache-control"] == f"public, max-age={settings.avatar_max_age_s}"
+    assert client.get(f"/images/{other}", params={"w": 320}).status_code == 404  # not the avatar: the uploader's
+    changed = client.patch("/users/me", headers=auth(settings, owner), json={"avatar_image_id": other})
+    client.get(f"/users/{owner}", params={"after": changed.json()["token"]})
+    assert client.get(f"/images/{photo}", params={"w": 320}).status_code == 404  # no longer anyone's to see
+    assert client.get(f"/images/{other}", params={"w": 320}).status_code == 200
+
+
 def test_public_photos_get_plain_cacheable_urls(client: httpx.Client, settings: Settings) -> None:
     author = new_id()
     image_id = upload_photo(client, settings, author)
