@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse
 from starlette.websockets import WebSocketState
 
-from api.auth import InvalidTokenError, verify_access
+from api.auth import AccessClaims, InvalidTokenError, verify_access
 from api.deps import SignedClaims, parse_id, unauthorized
 from api.errors import STORE_OUTAGES, ApiError, error_body
 from api.realtime import Connection, StatusHub
@@ -26,6 +27,8 @@ router = APIRouter(tags=["status"])
 Detail = Annotated[bool, Query(description="1: also list the sender ids behind the count")]
 #: WebSocket close code for a client dropped because it did not keep up (RFC 6455: "try again later")
 TOO_SLOW = 1013
+#: WebSocket close code for a stream whose token expired or was revoked (RFC 6455: "policy violation")
+TOKEN_ENDED = 1008
 CLOSE_TIMEOUT_S = 5.0
 
 
@@ -76,32 +79,65 @@ async def stream_status(websocket: WebSocket, user_id: str, token: str | None = 
     presented = _token(websocket, token)
     if presented is None:
         return await _refuse(websocket, 401, "unauthorized", "a bearer token is required")
+    revocations = websocket.app.state.resources.revocations
     try:
-        user = (await verify_access(settings, websocket.app.state.resources.revocations, presented)).user_id
+        claims = await verify_access(settings, revocations, presented)
     except InvalidTokenError as exc:
         return await _refuse(websocket, 401, "unauthorized", f"invalid token: {exc}")
     except STORE_OUTAGES:  # a revocation that cannot be checked is not assumed absent (as for HTTP)
         return await _refuse(websocket, 503, "unavailable", "try again shortly")
-    if user != user_id:
+    if claims.user_id != user_id:
         return await _refuse(websocket, 403, "forbidden", "only the user themself may stream their status")
     await websocket.accept()
     hub = hub_of(websocket)
     connection = await hub.join(user_id, detail)
+    token_ended = asyncio.Event()
     try:
-        await _serve(websocket, connection)
+        await _serve(websocket, connection, TokenWatch(claims, revocations, token_ended))
     finally:
         await hub.leave(connection)
-    if connection.dropped.is_set() and websocket.application_state == WebSocketState.CONNECTED:
-        # the close frame waits behind what the client has not read: bounded, then the server gives up on it
+    if token_ended.is_set():
+        await _close(websocket, TOKEN_ENDED, "the token expired or was revoked: reconnect with a new one")
+    elif connection.dropped.is_set():
+        await _close(websocket, TOO_SLOW, "too slow: reconnect for the current status")
+
+
+async def _close(websocket: WebSocket, code: int, reason: str) -> None:
+    """The close frame waits behind what the client has not read: bounded, then the server gives up on it."""
+    if websocket.application_state == WebSocketState.CONNECTED:
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(websocket.close(code=TOO_SLOW, reason="too slow: reconnect for the current "
-                                                   "status"), CLOSE_TIMEOUT_S)
+            await asyncio.wait_for(websocket.close(code=code, reason=reason), CLOSE_TIMEOUT_S)
 
 
-async def _serve(websocket: WebSocket, connection: Connection) -> None:
+class TokenWatch:
+    """The stream lives as long as its token: it ends when the token expires, and nothing is pushed with a token
+    revoked meanwhile (a logout, a password change, a deleted account): each push checks it first."""
+
+    def __init__(self, claims: AccessClaims, revocations: Any, ended: asyncio.Event) -> None:
+        self.claims, self._revocations, self.ended = claims, revocations, ended
+
+    async def still_valid(self) -> bool:
+        if self.claims.expires_at > time.time():
+            try:
+                if not await self._revocations.refused(self.claims):
+                    return True
+            except STORE_OUTAGES:  # cannot tell: Redis is down, so nothing is being pushed anyway
+                return True
+        self.ended.set()
+        return False
+
+    async def expiry(self) -> None:
+        await asyncio.sleep(max(0.0, self.claims.expires_at - time.time()))
+        self.ended.set()
+
+
+async def _serve(websocket: WebSocket, connection: Connection, token: TokenWatch) -> None:
     async def send() -> None:
         while True:
-            await websocket.send_json(await connection.queue.get())
+            status = await connection.queue.get()
+            if not await token.still_valid():
+                return
+            await websocket.send_json(status)
 
     async def receive() -> None:  # the client sends nothing we need; this notices it leaving
         with contextlib.suppress(WebSocketDisconnect):
@@ -109,7 +145,7 @@ async def _serve(websocket: WebSocket, connection: Connection) -> None:
                 await websocket.receive_text()
 
     tasks = [asyncio.create_task(send()), asyncio.create_task(receive()),
-             asyncio.create_task(connection.dropped.wait())]
+             asyncio.create_task(connection.dropped.wait()), asyncio.create_task(token.expiry())]
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:

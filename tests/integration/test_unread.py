@@ -482,6 +482,31 @@ def test_a_crashed_api_process_does_not_leave_its_users_online(
         victim.stop()
 
 
+def test_a_stream_ends_with_its_token_and_pushes_nothing_after_a_logout(
+    client: httpx.Client, settings: Settings, inbox: Inbox, api_url: str
+) -> None:
+    """The token is checked at the handshake, and again before every push and at its expiry: a stream never
+    outlives the token it was opened with (closed with 1008, "policy violation")."""
+    short, me = new_id(), new_id()
+    with connect(ws_url(api_url, short, token=mint_access_token(settings, short, ttl_s=3)), open_timeout=20) as ws:
+        json.loads(ws.recv(timeout=20))  # the current status
+        with pytest.raises(ConnectionClosed) as expired:
+            while True:
+                ws.recv(timeout=30)  # presence, then the close at the token's expiry
+        assert expired.value.rcvd is not None and expired.value.rcvd.code == 1008
+    token = mint_access_token(settings, me)
+    with connect(ws_url(api_url, me), additional_headers={"Authorization": f"Bearer {token}"},
+                 open_timeout=20) as ws:
+        assert json.loads(ws.recv(timeout=20))["newly_unread_count"] == 0
+        assert client.post("/auth/logout", headers={"Authorization": f"Bearer {token}"}).status_code == 204
+        inbox.unsent(new_id(), me)
+        inbox.settle()
+        with pytest.raises(ConnectionClosed) as revoked:
+            while True:
+                assert json.loads(ws.recv(timeout=30))["newly_unread_count"] == 0, "pushed after the logout"
+        assert revoked.value.rcvd is not None and revoked.value.rcvd.code == 1008
+
+
 def test_a_client_that_stops_reading_is_dropped_and_a_reconnect_gets_the_current_status(
     settings: Settings, inbox: Inbox, api_b: str
 ) -> None:
