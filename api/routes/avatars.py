@@ -28,7 +28,7 @@ from api.images_service import MissingOriginalError
 from api.paging import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, encode_cursor
 from api.routes.reads import After, honour_after
 from photostream.domain.identicon import identicon, is_email_hash, png
-from photostream.domain.images import WIDTHS, choose_format, media_type, render_etag
+from photostream.domain.images import WIDTHS, choose_format, media_type, not_modified, render_etag
 from sinks.photos_codec import UndecodableImageError
 from sinks.profiles import read_profile
 
@@ -42,10 +42,6 @@ PICKER_WIDTH = 320
 @lru_cache(maxsize=512)
 def _identicon_png(email_hash: str, width: int) -> bytes:
     return png(identicon(email_hash), width)
-
-
-def _fresh(etag: str, if_none_match: str | None) -> bool:
-    return if_none_match is not None and etag in [t.strip() for t in if_none_match.split(",")]
 
 
 @router.get("/avatar/{email_hash}", response_model=None)
@@ -66,7 +62,7 @@ async def get_avatar(
     if image is not None and image.broken is None:
         fmt = choose_format(accept)
         headers = cache | {"ETag": render_etag(image.image_id, w, fmt), "Vary": "Accept"}
-        if _fresh(headers["ETag"], if_none_match):
+        if not_modified(headers["ETag"], if_none_match):
             return Response(status_code=304, headers=headers)
         try:
             data = await resources.renderer.copy(image, w, fmt)
@@ -74,7 +70,7 @@ async def get_avatar(
         except (UndecodableImageError, MissingOriginalError):
             pass  # a photo that cannot be shown: the default picture, as for a hash without one
     headers = cache | {"ETag": f'"identicon.{digest}.{w}"'}
-    if _fresh(headers["ETag"], if_none_match):
+    if not_modified(headers["ETag"], if_none_match):
         return Response(status_code=304, headers=headers)
     return Response(await asyncio.to_thread(_identicon_png, digest, w), media_type="image/png", headers=headers)
 

@@ -25,7 +25,7 @@ from api.errors import ApiError
 from api.images_links import image_path
 from api.images_service import MissingOriginalError
 from api.visibility import visible_posts
-from photostream.domain.images import FEED_WIDTH, WIDTHS, choose_format, media_type, render_etag
+from photostream.domain.images import FEED_WIDTH, WIDTHS, choose_format, media_type, not_modified, render_etag
 from sinks.photos_codec import UndecodableImageError
 from sinks.posts import read_posts_cached
 from sinks.profiles import read_profile
@@ -104,7 +104,7 @@ async def get_image(
     fmt = choose_format(accept)
     etag = render_etag(image_id, w, fmt)
     headers = {"ETag": etag, "Vary": "Accept", "Cache-Control": _cache_control(who, max_age, settings)}
-    if if_none_match is not None and etag in [t.strip() for t in if_none_match.split(",")]:
+    if not_modified(etag, if_none_match):
         return Response(status_code=304, headers=headers)
     hot = resources.renderer.hot(image_id, w, fmt)
     if hot is not None:

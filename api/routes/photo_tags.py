@@ -136,8 +136,10 @@ async def approve(post_id: PathId, image_id: PathId, user_id: PathId, user: Curr
 
 
 @router.get("/users/me/tag-settings")
-async def tag_settings(user: CurrentUser, resources: ResourcesDep) -> dict[str, Any]:
-    """The caller's people-tag settings (changed with ``PATCH /users/me``)."""
+async def tag_settings(user: CurrentUser, resources: ResourcesDep, settings: SettingsDep, response: Response,
+                       after: After = None) -> dict[str, Any]:
+    """The caller's people-tag settings (changed with ``PATCH /users/me``: its token as ``?after=`` shows them)."""
+    await honour_after(after, resources, settings, response)
     current = await resources.tag_settings.of(user)
     tags_from: Literal["everyone", "following"] = "following" if current.followed_only else "everyone"
     return {"tags_from": tags_from, "tags_manual_approval": current.manual_approval}

@@ -61,8 +61,13 @@ def sniff_content_type(head: bytes) -> ContentType | None:
 
 def choose_format(accept: str | None) -> RenderFormat:
     """WebP for clients that say they take it (``image/webp`` or ``image/*`` is not enough: old browsers send
-    ``*/*``), JPEG for everyone else."""
-    return "webp" if accept and "image/webp" in accept.lower() else "jpeg"
+    ``*/*``) with a quality above zero (``image/webp;q=0`` refuses it), JPEG for everyone else."""
+    for part in (accept or "").lower().split(","):
+        media, *params = (p.strip() for p in part.split(";"))
+        if media == "image/webp":
+            return "jpeg" if any(p.replace(" ", "") in ("q=0", "q=0.0", "q=0.00", "q=0.000") for p in params) \
+                else "webp"
+    return "jpeg"
 
 
 def too_many_pixels(width: int, height: int, max_pixels: int) -> bool:
@@ -109,3 +114,12 @@ def verify_link(key: bytes, path: str, width: int, expires: int, signature: str,
     if expires < now_s:
         return False
     return hmac.compare_digest(_mac(key, path, width, expires), signature)
+
+
+def not_modified(etag: str, if_none_match: str | None) -> bool:
+    """Whether ``If-None-Match`` names ``etag``: weak comparison (RFC 9110: ``W/"x"`` matches ``"x"``), and ``*``
+    matches any current representation."""
+    if if_none_match is None:
+        return False
+    wanted = etag.removeprefix("W/")
+    return any(tag == "*" or tag.removeprefix("W/") == wanted for tag in (t.strip() for t in if_none_match.split(",")))

@@ -199,6 +199,14 @@ def test_a_block_either_way_and_a_follow_only_setting_refuse_the_tag(
         assert answer.status_code == 403, answer.text
     assert photos.client.get("/users/me/tag-settings", headers=auth(photos.settings, picky)).json() == {
         "tags_from": "following", "tags_manual_approval": False}
+    approving = photos.client.patch("/users/me", headers=auth(photos.settings, picky),
+                                    json={"tags_manual_approval": True})
+    seen = photos.client.get("/users/me/tag-settings", headers=auth(photos.settings, picky),
+                             params={"after": approving.json()["token"]})  # read-your-writes, no settle
+    assert seen.json() == {"tags_from": "following", "tags_manual_approval": True}
+    assert "X-Photostream-Consistency" not in seen.headers
+    photos.settings_of(picky, tags_manual_approval=False)
+    log.settle()
     # an unrelated profile edit keeps the setting (the event is absolute: the API carries it over)
     photos.settings_of(picky, bio="still picky")
     log.settle()

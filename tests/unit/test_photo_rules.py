@@ -25,7 +25,8 @@ def test_the_type_comes_from_the_bytes_not_the_name(head: bytes, expected: str |
 
 @pytest.mark.parametrize(("accept", "fmt"), [
     ("image/avif,image/webp,*/*", "webp"), ("IMAGE/WEBP", "webp"), ("*/*", "jpeg"), ("image/*", "jpeg"),
-    (None, "jpeg"),
+    (None, "jpeg"), ("image/avif,image/webp;q=0", "jpeg"), ("image/webp; q=0.0, */*", "jpeg"),
+    ("image/webp;q=0.5", "webp"), ("image/webpx", "jpeg"),
 ])
 def test_webp_only_for_clients_that_name_it(accept: str | None, fmt: str) -> None:
     assert images.choose_format(accept) == fmt
@@ -63,3 +64,10 @@ def test_changing_any_part_of_a_signed_link_invalidates_it(change: str) -> None:
                     "signature": "A" + link.signature[1:] if link.signature[0] != "A" else "B" + link.signature[1:],
                     "key": b"j" * 32}[change]
     assert not verify_link(args["key"], args["path"], args["width"], args["expires"], args["signature"], now_s=0)
+
+
+@pytest.mark.parametrize(("if_none_match", "fresh"), [
+    ('"abc"', True), ('W/"abc"', True), ('"x", W/"abc"', True), ("*", True), ('"abd"', False), (None, False),
+])
+def test_if_none_match_compares_weakly_and_takes_a_wildcard(if_none_match: str | None, fresh: bool) -> None:
+    assert images.not_modified('"abc"', if_none_match) is fresh
