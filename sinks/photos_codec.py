@@ -50,11 +50,25 @@ def _header(data: bytes, max_pixels: int) -> tuple[Probe, Any]:
         raise UndecodableImageError(f"the {content_type} header does not decode") from exc
     if too_many_pixels(width, height, max_pixels):
         raise TooManyPixelsError(f"{width}x{height} is more than {max_pixels} pixels")
+    if _orientation(header) in _QUARTER_TURNS:  # stored on its side: shown (and rendered) turned upright
+        width, height = height, width
     return Probe(content_type, width, height), header
 
 
+#: EXIF orientations that turn the picture a quarter (its width and height trade places when it is shown)
+_QUARTER_TURNS = frozenset({5, 6, 7, 8})
+
+
+def _orientation(header: Any) -> int:
+    try:
+        return int(header.get("orientation")) if header.get_typeof("orientation") else 1
+    except (pyvips.Error, TypeError, ValueError):
+        return 1
+
+
 def probe(data: bytes, max_pixels: int) -> Probe:
-    """The real type and dimensions from the magic number and the header only (no pixel is decoded).
+    """The real type and dimensions as the photo is shown (its EXIF orientation applied), from the magic number
+    and the header only (no pixel is decoded).
 
     ``data`` may be just the start of the file: every supported format keeps its dimensions near the front.
     """

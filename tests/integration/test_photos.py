@@ -240,7 +240,11 @@ def test_orientation_is_applied_and_gps_is_stripped(client: httpx.Client, settin
     user = new_id()
     original = jpeg(400, 200, gps=True, orientation=6)  # stored landscape, shown rotated to portrait
     assert GPS_IFD in Image.open(io.BytesIO(original)).getexif()
-    image_id = upload_photo(client, settings, user, original)
+    upload = ticket(client, settings, user)
+    assert send(upload, original).status_code in (200, 201, 204)
+    done = complete(client, settings, user, upload["image_id"])
+    assert (done.json()["width"], done.json()["height"]) == (200, 400)  # as shown, not as stored
+    image_id = str(upload["image_id"])
     posted(client, settings, user, image_id)
     shown = Image.open(io.BytesIO(client.get(f"/images/{image_id}", params={"w": 150}).content))
     assert shown.size == (150, 300)
