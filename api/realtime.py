@@ -91,7 +91,8 @@ class StatusHub:
                 if self._listening is None:
                     self._listening = asyncio.create_task(self._listen(), name="status-listen")
             await self.presence.joined(user_id, connection.id)
-            connection.offer(await self.reader.read(user_id, detail=True))
+            # online: this very connection says so, before the presence processor has applied it
+            connection.offer(await self.reader.read(user_id, detail=True) | {"online_status": "online"})
         except BaseException:
             # a join that failed half-way (Redis restarting) must not stay registered: the user's next
             # connection would not be their first, never subscribe, and get no push until a restart
