@@ -10,6 +10,8 @@ stream is quiet: a batch landing mid-comparison shows up as a difference.
 
 from __future__ import annotations
 
+from functools import partial
+
 from photostream.rebuild import RebuildReport, stores
 from photostream.settings import Settings
 from sinks.feeds import FeedCache, FeedPosts, build_settled, expected_pull_set, is_whole_history, merged_feed
@@ -39,8 +41,8 @@ async def rebuild_feeds(settings: Settings, repair: bool) -> RebuildReport:
             if not is_live_prefix(live, feed.post_ids, is_whole_history(feed.post_ids, feed.floor, settings.feed_cap)):
                 report.differences.append(f"feed of {user_id}: live {live[:5]}…, durable {feed.post_ids[:5]}…")
                 if repair:
-                    await build_settled(cache, user_id, lambda u=user_id: merged_feed(  # type: ignore[misc]
-                        graph, posts, u, settings.feed_cap, None, True, safety), feed)
+                    await build_settled(cache, user_id, partial(merged_feed, graph, posts, user_id,
+                                                                settings.feed_cap, None, True, safety), feed)
                     report.repaired += 1
         celebrities: list[str] = []
         async for authors in posts.authors():
