@@ -12,12 +12,11 @@ from api.deps import OptionalUser, ResourcesDep, SettingsDep
 from api.errors import ApiError
 from api.hydrate import hydrate_posts
 from api.paging import Cursor, decode_cursor, encode_cursor
-from api.visibility import visible_posts
+from api.visibility import blocked_with
 from photostream.domain.safety import muted_tags_hidden
 from photostream.domain.tags import normalize_tag
 from sinks import keys
 from sinks.hashtags.reads import HashtagReads
-from sinks.posts import read_posts_cached
 from sinks.trending_reader import trending as compute_trending
 
 router = APIRouter(tags=["hashtags"])
@@ -31,23 +30,27 @@ def canonical(tag: str) -> str:
     return normalized
 
 
-async def summaries(resources: Any, post_ids: list[str]) -> list[dict[str, Any]]:
-    """Post summaries in the given order, skipping posts that are gone or that an anonymous reader may not see
-    (tags hold public posts only, but a private account's public posts are for its followers). This answer is
-    shared by every reader for a second; :func:`for_viewer` then applies what is personal (blocks)."""
-    store: HashtagReads = resources.hashtags
-    posts, engagement = await asyncio.gather(read_posts_cached(resources.session, resources.redis, post_ids),
-                                             store.engagement(post_ids))
-    visible = await visible_posts(resources.graph, None, posts)
-    return [post | {"like_count": likes, "comment_count": comments}
-            for post, (likes, comments) in zip(visible, engagement, strict=True) if post is not None]
+async def top_items(resources: Any, post_ids: list[str]) -> list[dict[str, Any]]:
+    """The top posts as an anonymous reader sees them, hydrated as feed and grid items are (author, photo
+    links, counts, approved people tags), so a client renders them with the code that renders any post. A tag
+    holds public posts only, but a private account's public posts are for its followers: they are left out.
+    This answer is shared by every reader for a moment; :func:`for_viewer` then applies what is personal."""
+    return await hydrate_posts(resources, None, post_ids, public_accounts_only=True)
 
 
 async def for_viewer(resources: Any, viewer: str | None, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Shared summaries minus what this viewer may not see (authors in a block with them)."""
+    """The shared items as this viewer sees them: posts by authors in a block with the viewer out, people tags
+    of users in a block with the viewer out, and ``liked_by_me`` the viewer's own (one read for the page)."""
     if viewer is None or not items:
         return items
-    return [item for item in await visible_posts(resources.graph, viewer, items) if item is not None]
+    ids = [item["post_id"] for item in items]
+    people = {item["author"]["id"] for item in items} | {
+        tag["user_id"] for item in items for tags in item["photo_tags"] for tag in tags}
+    blocked, liked = await asyncio.gather(blocked_with(resources, viewer, people),
+                                          resources.engagement.liked_by(viewer, ids))
+    return [item | {"liked_by_me": item["post_id"] in liked,
+                    "photo_tags": [[t for t in tags if t["user_id"] not in blocked] for tags in item["photo_tags"]]}
+            for item in items if item["author"]["id"] not in blocked]
 
 
 async def _muted_tags(resources: Any, viewer: str | None) -> set[str]:
@@ -81,7 +84,7 @@ async def _summary(resources: Any, name: str) -> dict[str, Any]:
     top = await resources.redis.zrevrange(keys.hashtag_top(name), 0, TOP_POSTS_SHOWN - 1)
     if not top:  # not hot: the newest posts from Cassandra stand in
         top = await store.newest_posts(name, TOP_POSTS_SHOWN, None)
-    top_posts, related = await asyncio.gather(summaries(resources, list(top)), store.related(name))
+    top_posts, related = await asyncio.gather(top_items(resources, list(top)), store.related(name))
     return {"tag": name, "post_count": count, "top_posts": top_posts, "related": related}
 
 

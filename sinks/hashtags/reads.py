@@ -17,8 +17,6 @@ class HashtagReads:
         self._redis = redis
         self._run = Gated(session).run
         self._q_total = session.prepare("SELECT post_count FROM hashtag_state WHERE tag = ? LIMIT 1")
-        self._q_engagement = session.prepare(
-            "SELECT post_id, like_count, comment_count FROM post_engagement WHERE post_id IN ? PER PARTITION LIMIT 1")
 
     async def post_count(self, tag: str) -> int | None:
         """Redis first, Cassandra on a miss (then Redis is filled); None if the tag was never used."""
@@ -60,30 +58,3 @@ class HashtagReads:
                 break
             cursor = rows[-1].key
         return found[:limit]
-
-
-    async def engagement(self, post_ids: list[str]) -> list[tuple[int, int]]:
-        """(likes, comments) per post, in order: Redis first, ``post_engagement`` for what is not cached.
-
-        The Redis hashes are a cache that may expire; the counts never silently become 0. Fills use HSETNX
-        per field, so a read never overwrites a newer count the popularity updater wrote meanwhile.
-        """
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for post_id in post_ids:
-                pipe.hmget(keys.post_engagement(post_id), "like_count", "comment_count")
-            cached = await pipe.execute()
-        missing = sorted({p for p, (likes, comments) in zip(post_ids, cached, strict=True)
-                          if likes is None or comments is None})
-        found: dict[str, tuple[int, int]] = {}
-        if missing:
-            rows = await self._run(self._q_engagement, (missing,))
-            found = {r.post_id: (int(r.like_count or 0), int(r.comment_count or 0)) for r in rows.current_rows}
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for post_id, (likes, comments) in found.items():
-                    pipe.hsetnx(keys.post_engagement(post_id), "like_count", likes)
-                    pipe.hsetnx(keys.post_engagement(post_id), "comment_count", comments)
-                    pipe.expire(keys.post_engagement(post_id), keys.ENGAGEMENT_CACHE_TTL_S)
-                await pipe.execute()
-        return [(int(likes), int(comments)) if likes is not None and comments is not None
-                else found.get(post_id, (0, 0))
-                for post_id, (likes, comments) in zip(post_ids, cached, strict=True)]

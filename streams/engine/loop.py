@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 EAGER_BELOW = 1_000
 
 
-def produced_since(message: Message, cut_at: float) -> float:
+def produced_since(message: Message, cut_at: float, now: float | None = None, wall_s: float | None = None) -> float:
     """When the interval of ``message`` (the first of a new batch) started, on this process's monotonic clock:
     when it was produced if that was after ``cut_at`` (the last batch's cut, or the loop's start), else now.
 
@@ -46,12 +46,13 @@ def produced_since(message: Message, cut_at: float) -> float:
     interval plus the processing time again (the unread badge's applied p50 at 1,000 events/s: 35.5-37.8 ms before,
     22.7-30.3 ms after, in the unread benchmark). A record
     produced before the cut is part of a backlog (or its producer's clock is behind ours): its batch
-    accumulates for the whole interval from now, as a batch of a backlog should."""
-    now = time.monotonic()
+    accumulates for the whole interval from now, as a batch of a backlog should. (``now`` and ``wall_s``: the
+    monotonic and wall clocks' readings, taken here unless given.)"""
+    now = time.monotonic() if now is None else now
     kind, produced_ms = message.timestamp()
     if kind == TIMESTAMP_NOT_AVAILABLE:
         return now
-    produced = now - (time.time() - produced_ms / 1000)
+    produced = now - ((time.time() if wall_s is None else wall_s) - produced_ms / 1000)
     return min(now, produced) if produced >= cut_at else now
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import httpx
 import pytest
 from confluent_kafka import Producer
 
+from api.images_links import image_path
 from photostream.contracts.codec import EventCodec
 from photostream.domain.extraction import on_post_created
 from photostream.kafka_config import client_config
@@ -17,7 +19,7 @@ from producers import events
 from producers.ids import new_id
 from producers.publisher import Publisher
 from streams.consumer_groups import groups_of, seed_groups
-from tests.integration.conftest import Process
+from tests.integration.conftest import Process, auth
 from tests.integration.kafka_read import find_dlq_record
 from tests.integration.waiting import caught_up, wait_for
 
@@ -127,6 +129,31 @@ def test_engagement_orders_top_posts(publisher: Publisher, client: httpx.Client,
 
     wait_for(top, lambda t: t == [(loved.value["post_id"], 3, 1), (quiet.value["post_id"], 1, 0)],
              SETTLE_S, "top posts by engagement")
+
+
+def test_top_posts_are_hydrated_items_with_the_viewers_own_likes(
+    publisher: Publisher, client: httpx.Client, settings: Settings, worker: Process
+) -> None:
+    """The tag page's top posts have the shape of every other post list (author, photo links, counts,
+    liked_by_me); the page is shared between readers, what is personal is not."""
+    tag, author, reader = unique_tag(), new_id(), new_id()
+    shown = post(publisher, f"#{tag}", author=author)
+    post_id, image_id = shown.value["post_id"], shown.value["image_ids"][0]
+    wait_count(client, tag, 1)
+    publisher.publish(events.like_changed(post_id=post_id, user_id=reader, action="like"))
+    caught_up(settings, "popularity", "like-changed")
+
+    def top(headers: dict[str, str] | None = None) -> list[dict[str, Any]]:
+        return list(client.get(f"/hashtags/{tag}", headers=headers).json()["top_posts"])
+
+    wait_for(top, lambda t: [p["like_count"] for p in t] == [1], SETTLE_S, "the like to reach the tag page")
+    [anonymous] = top()
+    assert anonymous["post_id"] == post_id and anonymous["author"]["id"] == author
+    assert anonymous["photos"] == [image_path(image_id)] and anonymous["liked_by_me"] is False
+    [mine] = top(auth(settings, reader))
+    assert mine["liked_by_me"] is True and mine["like_count"] == 1
+    [theirs] = top(auth(settings, new_id()))
+    assert theirs["liked_by_me"] is False
 
 
 def test_exact_after_a_worker_is_killed_mid_stream_and_restarted(

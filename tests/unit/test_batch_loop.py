@@ -162,16 +162,22 @@ class Stamped(Message):
 
 
 def test_a_records_interval_runs_from_when_it_was_produced_after_the_last_cut() -> None:
-    now_mono, now_ms = time.monotonic(), time.time() * 1000
+    now_mono, now_ms = 1_000.0, 1_800_000_000_000.0  # the two clocks' readings, given: the test cannot be slow
     cut_at = now_mono - 0.5
+
+    def started(stamp: tuple[int, float]) -> float:
+        return produced_since(Stamped(*stamp), cut_at, now=now_mono, wall_s=now_ms / 1000)
+
     # produced 30 ms ago (while the last batch was processed): its interval has been running for 30 ms
-    assert produced_since(Stamped(TIMESTAMP_CREATE_TIME, now_ms - 30), cut_at) == pytest.approx(now_mono - 0.03,
-                                                                                                   abs=0.01)
+    assert started((TIMESTAMP_CREATE_TIME, now_ms - 30)) == pytest.approx(now_mono - 0.03, abs=1e-6)
     # a backlog's record (produced before the cut) starts its batch's interval now; so does one whose producer's
     # clock is ahead of ours, or one without a timestamp
     for stamp in ((TIMESTAMP_CREATE_TIME, now_ms - 60_000), (TIMESTAMP_CREATE_TIME, now_ms + 60_000),
                   (TIMESTAMP_NOT_AVAILABLE, 0)):
-        assert produced_since(Stamped(*stamp), cut_at) == pytest.approx(now_mono, abs=0.01)
+        assert started(stamp) == now_mono
+    # without the readings given, the clocks are read: a record produced just now starts (about) now
+    assert produced_since(Stamped(TIMESTAMP_CREATE_TIME, time.time() * 1000), time.monotonic() - 0.5) <= \
+        time.monotonic()
 
 
 class FakeMessage:
