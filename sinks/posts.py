@@ -20,7 +20,7 @@ _CREATE = (
     "INSERT INTO posts (post_id, author_id, caption, image_ids, visibility, location_name, created_at) "
     "VALUES (?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?"
 )
-_BY_AUTHOR = "INSERT INTO posts_by_author (author_id, post_id) VALUES (?, ?) USING TIMESTAMP ?"
+_BY_AUTHOR = "INSERT INTO posts_by_author (author_id, post_id, visibility) VALUES (?, ?, ?) USING TIMESTAMP ?"
 _INDEX_IMAGE = "INSERT INTO post_images (image_id, post_id, author_id) VALUES (?, ?, ?) USING TIMESTAMP ?"
 _DELETE = "UPDATE posts USING TIMESTAMP ? SET deleted = true WHERE post_id = ?"
 _UNLIST = "DELETE FROM posts_by_author USING TIMESTAMP ? WHERE author_id = ? AND post_id = ?"
@@ -45,7 +45,7 @@ class PostSink:
             await execute_grouped(self._session, [
                 (self._create, (event["post_id"], event["author_id"], event["caption"], event["image_ids"],
                                 event["visibility"], location.get("name"), int(event["occurred_at"]), micros)),
-                (self._by_author, (event["author_id"], event["post_id"], micros)),
+                (self._by_author, (event["author_id"], event["post_id"], event["visibility"], micros)),
                 # the image index only points at posts; the post row (visibility, deleted) stays the truth
                 *((self._index_image, (image_id, event["post_id"], event["author_id"], micros))
                   for image_id in event["image_ids"]),

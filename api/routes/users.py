@@ -81,7 +81,7 @@ async def get_user(user_id: str, request: Request, viewer: OptionalUser, resourc
         raise ApiError(404, "not_found", "no such user", "user_id")
     requests = _repository(request, FollowRequests)
     posts, followers, following, followed_by_me, follows_me, requested = await asyncio.gather(
-        _repository(request, PostCounts).of(user_id),
+        _repository(request, PostCounts).of(user_id, viewer),
         resources.graph.follower_counts([user_id]),
         resources.follow_lists.following_count(user_id),
         resources.graph.followed_among(viewer, [user_id]) if other else _none(),

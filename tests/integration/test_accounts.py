@@ -261,6 +261,7 @@ def test_a_profile_shows_counts_and_relations_and_patch_changes_it(client: httpx
     alice = login(client, register(client)["username"])
     bob = login(client, register(client)["username"])
     _post(publisher, client, alice)
+    _post(publisher, client, alice, visibility="private")  # only-me: counted for alice alone
     followed = client.post(f"/users/{alice['user_id']}/follow", headers=bearer(bob))
     assert followed.status_code == 202
     seen_by_bob = client.get(f"/users/{alice['user_id']}", headers=bearer(bob),
@@ -273,6 +274,8 @@ def test_a_profile_shows_counts_and_relations_and_patch_changes_it(client: httpx
     assert patched.status_code == 202
     mine = client.get("/users/me", headers=bearer(alice), params={"after": patched.json()["token"]}).json()
     assert (mine["display_name"], mine["bio"], mine["is_private"]) == ("Alice A.", "photos", False)
+    assert mine["counts"]["posts"] == 2
+    assert client.get(f"/users/{alice['user_id']}").json()["counts"]["posts"] == 1  # anonymous
     assert client.patch("/users/me", headers=bearer(alice), json={"username": "x"}).status_code == 422
     assert client.patch("/users/me", headers=bearer(alice),
                         json={"avatar_image_id": str(uuid.uuid4())}).status_code == 422  # not an upload of hers
