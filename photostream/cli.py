@@ -286,8 +286,12 @@ def lag(
     watch: Annotated[bool, typer.Option("--watch", help="a live table refreshed every second")] = False,
     serve: Annotated[bool, typer.Option("--serve", help="a Prometheus exporter on LAG_EXPORTER_PORT")] = False,
     port: Annotated[int | None, typer.Option(help="exporter port (default: settings)")] = None,
+    all_groups: Annotated[bool, typer.Option("--all-groups", help="the table shows every group on the broker, "
+                                             "not only this deployment's (APP_ID)")] = False,
 ) -> None:
-    """Consumer lag per group/topic/partition: a table, a live table (--watch) or a Prometheus exporter (--serve)."""
+    """Consumer lag per group/topic/partition: a table, a live table (--watch) or a Prometheus exporter (--serve).
+    The tables show this deployment's groups (its APP_ID's) unless --all-groups; the exporter exports every
+    group on the broker (the cluster's monitoring labels them by group)."""
     from photostream.lag import LagReader, format_table
 
     settings = get_settings()
@@ -308,9 +312,9 @@ def lag(
     if watch:
         from photostream.lag_watch import watch as live
 
-        live(LagReader(settings), group)
+        live(LagReader(settings, app_id=None if all_groups else settings.app_id), group)
         return
-    for line in format_table(LagReader(settings).read(group).rows):
+    for line in format_table(LagReader(settings, app_id=None if all_groups else settings.app_id).read(group).rows):
         typer.echo(line)
 
 

@@ -54,6 +54,12 @@ def is_tool_group(group: str) -> bool:
     return group.startswith(TOOL_GROUP_PREFIXES)
 
 
+def of_app(group: str, app_id: str) -> bool:
+    """Whether ``group`` is one of the app id's: faust's own group is the app id, the batch processors' and the
+    tools' ``APP_ID.<name>``."""
+    return group == app_id or group.startswith(f"{app_id}.")
+
+
 def lag_rates(before: Iterable[LagRow], after: Iterable[LagRow], seconds: float) -> dict[tuple[str, str, int], float]:
     """Lag change per second between two readings, per (group, topic, partition) present in both.
 
@@ -68,15 +74,19 @@ def lag_rates(before: Iterable[LagRow], after: Iterable[LagRow], seconds: float)
 class LagReader:
     """Reads committed and end offsets through one admin client (cheap to call every second)."""
 
-    def __init__(self, settings: Settings, expected: Mapping[str, Iterable[str]] | None = None) -> None:
+    def __init__(self, settings: Settings, expected: Mapping[str, Iterable[str]] | None = None,
+                 app_id: str | None = None) -> None:
         self.admin = AdminClient(client_config(settings))
+        #: only this app id's groups (``APP_ID`` and ``APP_ID.*``), when given: one deployment on a shared broker
+        self.app_id = app_id
         #: group → the (broker) topics it consumes: this deployment's groups, unless given
         self.expected = {group: tuple(topics) for group, topics in
                          (expected if expected is not None else deployment_groups(settings)).items()}
 
     def groups(self) -> list[str]:
         listed = self.admin.list_consumer_groups(request_timeout=_TIMEOUT_S).result().valid
-        return sorted(g.group_id for g in listed if not is_tool_group(g.group_id))
+        return sorted(g.group_id for g in listed
+                      if not is_tool_group(g.group_id) and (self.app_id is None or of_app(g.group_id, self.app_id)))
 
     def committed(self, groups: list[str]) -> dict[str, list[TopicPartition]]:
         """Each group's committed offsets: one request per group, all in flight at once."""

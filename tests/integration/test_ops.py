@@ -122,10 +122,8 @@ def test_replay_between_offsets_takes_exactly_that_range_of_each_partition(
     assert f"partition {partition}: offsets [{offset}, {offset + 1}) → 1 written" in result.stderr
 
 
-@pytest.fixture()
-def lagging_group(settings: Settings) -> Iterator[tuple[str, dict[int, int]]]:
-    """A group of this run that committed 3 records short of the end of post-deleted's partitions 0 and 1."""
-    group = f"{settings.app_id}.ops-lag"
+def _commit_short_of_the_end(settings: Settings, group: str) -> dict[int, int]:
+    """Commit ``group`` 3 records short of the end of post-deleted's partitions 0 and 1."""
     consumer = Consumer(client_config(settings, **{"group.id": group, "enable.auto.commit": False}))
     committed = {}
     for partition in (0, 1):
@@ -134,9 +132,45 @@ def lagging_group(settings: Settings) -> Iterator[tuple[str, dict[int, int]]]:
     consumer.commit(offsets=[TopicPartition("post-deleted", p, o) for p, o in committed.items()],
                     asynchronous=False)
     consumer.close()
-    yield group, committed
+    return committed
+
+
+def _delete_groups(settings: Settings, groups: list[str]) -> None:
     admin = AdminClient(client_config(settings))  # kept referenced: a collected client never settles its futures
-    admin.delete_consumer_groups([group], request_timeout=10)[group].result(timeout=30)
+    for future in admin.delete_consumer_groups(groups, request_timeout=10).values():
+        future.result(timeout=30)
+
+
+@pytest.fixture()
+def lagging_group(settings: Settings) -> Iterator[tuple[str, dict[int, int]]]:
+    """A group of this run that committed 3 records short of the end of post-deleted's partitions 0 and 1."""
+    group = f"{settings.app_id}.ops-lag"
+    committed = _commit_short_of_the_end(settings, group)
+    yield group, committed
+    _delete_groups(settings, [group])
+
+
+def test_the_lag_table_shows_this_deployments_groups_unless_asked_for_every_group(
+        settings: Settings, lagging_group: tuple[str, dict[int, int]]) -> None:
+    """On a broker shared by deployments (namespaces, a test run beside the demo), `photostream lag` is about
+    the deployment it is run for: its APP_ID's groups; ``--all-groups`` shows the others too."""
+    mine, _ = lagging_group
+    other = f"photostream-other{new_id()[:8]}.ops-lag"
+    _commit_short_of_the_end(settings, other)
+    try:
+        env = dict(os.environ) | {"PHOTOSTREAM_APP_ID": settings.app_id}
+
+        def groups_listed(*args: str) -> set[str]:
+            result = photostream(env, "lag", *args, timeout_s=120)
+            assert result.returncode == 0, result.stdout + result.stderr
+            return {line.split()[0] for line in result.stdout.splitlines()[1:] if line.strip()}
+
+        listed = groups_listed()
+        assert mine in listed and other not in listed
+        assert all(g == settings.app_id or g.startswith(f"{settings.app_id}.") for g in listed)
+        assert {mine, other} <= groups_listed("--all-groups")
+    finally:
+        _delete_groups(settings, [other])
 
 
 def _samples(text: str, name: str, group: str) -> dict[int, float]:

@@ -4,7 +4,7 @@ from confluent_kafka import TopicPartition
 from prometheus_client import CollectorRegistry, generate_latest
 from rich.console import Console
 
-from photostream.lag import LagRow, LagSnapshot, is_tool_group, lag_rates, rows_of, with_uncommitted
+from photostream.lag import LagRow, LagSnapshot, is_tool_group, lag_rates, of_app, rows_of, with_uncommitted
 from photostream.lag_exporter import LagCollector, families
 from photostream.lag_watch import render
 
@@ -25,6 +25,12 @@ def test_lag_rate_is_the_change_per_second_of_partitions_seen_twice() -> None:
     after = [LagRow("g", "t", 0, 0, 130), LagRow("g", "t", 1, 50, 50), LagRow("g", "t", 2, 0, 9)]
     assert lag_rates(before, after, 2.0) == {("g", "t", 0): 15.0, ("g", "t", 1): -25.0}
     assert lag_rates(before, after, 0.0) == {}
+
+
+def test_a_deployments_groups_are_its_app_ids_own_and_its_prefixed_ones() -> None:
+    assert of_app("photostream-demo", "photostream-demo") and of_app("photostream-demo.feeds", "photostream-demo")
+    assert not of_app("photostream-demo2.feeds", "photostream-demo")
+    assert not of_app("photostream.feeds", "photostream-demo")
 
 
 def test_tool_groups_are_not_reported() -> None:
