@@ -15,6 +15,7 @@ from typing import Any
 from cassandra.cluster import Session
 
 from api.notifications import NotificationReads
+from photostream.domain.notifications import ListPosition, parse_list_position
 from photostream.domain.photo_tags import PhotoTag
 from photostream.settings import Settings
 from producers.ids import now_ms
@@ -88,13 +89,13 @@ class AccountExport:
         if self._notification_reads is None:
             self._notification_reads = NotificationReads(self._settings, resources)
         found: list[dict[str, Any]] = []
-        cursor: str | None = None
+        cursor: ListPosition | None = None
         while len(found) < NOTIFICATIONS_MAX:
             page = await self._notification_reads.page(user_id, cursor, 100)
             found += page.items
             if page.next_cursor is None:
                 break
-            cursor = page.next_cursor
+            cursor = parse_list_position(page.next_cursor)
         return found[:NOTIFICATIONS_MAX]
 
     async def _comments(self, user_id: str) -> list[dict[str, Any]]:

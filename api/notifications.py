@@ -17,7 +17,7 @@ from typing import Any
 
 from api.auth import AccessClaims, checked_reads
 from api.visibility import visible_posts
-from photostream.domain.notifications import is_read, target_kind_of
+from photostream.domain.notifications import ListPosition, is_read, target_kind_of
 from photostream.settings import Settings
 from sinks.notification_lists import NotificationLists, Page
 from sinks.notifications import NotificationStore, StoredNotification
@@ -38,34 +38,46 @@ class NotificationReads:
 
     def __init__(self, settings: Settings, resources: Any) -> None:
         self._resources = resources
+        self._bucket_ms = settings.notification_bucket_s * 1000
         self.store = NotificationStore(resources.session)
         self.lists = NotificationLists(resources.redis, settings.app_id, settings.notifications_cap)
 
-    async def page(self, user: str, cursor: str | None, limit: int) -> NotificationsPage:
-        return await self._completed(user, await self.lists.page(user, cursor, limit), cursor, limit)
+    async def page(self, user: str, cursor: ListPosition | None, limit: int) -> NotificationsPage:
+        return await self._completed(user, await self.lists.page(user, self._bound(cursor), limit), cursor, limit)
 
-    async def page_checked(self, claims: AccessClaims, cursor: str | None, limit: int) -> NotificationsPage:
+    async def page_checked(self, claims: AccessClaims, cursor: ListPosition | None,
+                           limit: int) -> NotificationsPage:
         """The token's user's page, the token's revocation checked in the Redis read of the list (one round
         trip for both). Raises :class:`InvalidTokenError` for a revoked token."""
         user = claims.user_id
         reads = self._resources.redis_reads or self._resources.redis  # shared per event-loop turn
         (raw,) = await checked_reads(self._resources.revocations, reads, claims,
-                                     lambda pipe: self.lists.page_in(pipe, user, cursor, limit))
+                                     lambda pipe: self.lists.page_in(pipe, user, self._bound(cursor), limit))
         return await self._completed(user, self.lists.page_of(user, raw), cursor, limit)
 
-    async def _completed(self, user: str, cached: Page, cursor: str | None, limit: int) -> NotificationsPage:
-        """The page from what Redis held, completed from Cassandra where it does not hold everything."""
+    def _bound(self, cursor: ListPosition | None) -> tuple[str, int] | None:
+        return None if cursor is None else (cursor.id, cursor.updated_bound(self._bucket_ms))
+
+    async def _completed(self, user: str, cached: Page, cursor: ListPosition | None,
+                         limit: int) -> NotificationsPage:
+        """The page from what Redis held (newest first by ``updated_at``), completed from Cassandra where it does
+        not hold everything: from the floor down (in id order: bucket by bucket), or below the cursor when that
+        is already below the floor (or Redis lost the list)."""
         found = list(cached.items)
         read_at = cached.read_at
         if len(found) < limit and not cached.complete:
-            before = found[-1].id if found else cursor
+            if not cached.known or (cursor is not None and cursor.id <= cached.floor):
+                before = cursor.id if cursor is not None else None  # all of it, or the rest, is Cassandra's
+            else:  # Redis served down to its floor; "~" sorts above every id character: the floor's own row too
+                before = cached.floor + "~"
             found += await self.store.page(user, before, limit - len(found))
             if not cached.known:  # no list in Redis: lost (the mark too, until a rebuild), or there is none
                 if not found and cursor is None:
                     await self.lists.remember_none(user)
                 read_at = await self.store.read_at(user)
         items = await self._hydrate(user, found, read_at)
-        return NotificationsPage(items, found[-1].id if len(found) == limit else None)
+        last = found[-1] if len(found) == limit else None
+        return NotificationsPage(items, ListPosition(last.id, last.updated_at).encoded() if last else None)
 
     async def _hydrate(self, user: str, found: list[StoredNotification], read_at: int) -> list[Item]:
         resources = self._resources

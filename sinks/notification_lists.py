@@ -1,7 +1,8 @@
 """The Redis projection of notifications: each recipient's newest ``NOTIFICATIONS_CAP`` items and read mark.
 
-Per user (keys in :mod:`sinks.keys`, one hash tag): ``ids`` (id → bucket: listing order), ``updated`` (id →
-updated_at: the unread count is one ZCOUNT above the mark), ``items`` (id → JSON), ``read`` (the mark) and
+Per user (keys in :mod:`sinks.keys`, one hash tag): ``ids`` (id → bucket: the order in which the oldest are
+trimmed), ``updated`` (id → updated_at: the listing order, and the unread count is one ZCOUNT above the mark),
+``items`` (id → JSON), ``read`` (the mark) and
 ``floor`` (the highest id ever trimmed). Invariant: Redis holds exactly the Cassandra rows whose id is above the
 floor. Every write is the absolute outcome of an aggregate row (written or deleted), so a retried batch, a
 replay or a rebuild converges; an item at or below the floor is left to Cassandra (adding it would leave a gap
@@ -56,23 +57,32 @@ end
 return changed
 """
 
-# KEYS: ids, items, read, floor, none. ARGV[1] cursor ('' = the newest), ARGV[2] limit.
-# Returns {read_at, floor, known, id1, payload1, ...}: the page's items strictly below the cursor; known = 1 when
-# Redis holds the user's list or knows they have none.
+# KEYS: updated, items, read, floor, none. ARGV[1] the position's id ('' = the newest), ARGV[2] limit, ARGV[3] the
+# position's updated_at. Returns {read_at, floor, known, id1, payload1, ...}: the page's items below the position,
+# newest first by updated_at (ties: id, descending); none when the position is at or below the floor (what only
+# Cassandra holds, paged there by id). known = 1 when Redis holds the user's list or knows they have none.
 _PAGE = """
 local known = redis.call('EXISTS', KEYS[1], KEYS[5])
-local out = {redis.call('GET', KEYS[3]) or '0', redis.call('GET', KEYS[4]) or '', known}
+local floor = redis.call('GET', KEYS[4]) or ''
+local out = {redis.call('GET', KEYS[3]) or '0', floor, known}
 local limit = tonumber(ARGV[2])
 local ids
 if ARGV[1] == '' then
   ids = redis.call('ZREVRANGE', KEYS[1], 0, limit - 1)
+elseif ARGV[1] <= floor then
+  ids = {}
 else
   ids = {}
-  local bucket = tonumber(string.sub(ARGV[1], 1, 13)) or 0
-  for _, id in ipairs(redis.call('ZREVRANGEBYSCORE', KEYS[1], bucket, '-inf')) do
+  local updated = ARGV[3]
+  for _, id in ipairs(redis.call('ZREVRANGEBYSCORE', KEYS[1], updated, updated)) do
     if id < ARGV[1] then
       ids[#ids + 1] = id
       if #ids >= limit then break end
+    end
+  end
+  if #ids < limit then
+    for _, id in ipairs(redis.call('ZREVRANGEBYSCORE', KEYS[1], '(' .. updated, '-inf', 'LIMIT', 0, limit - #ids)) do
+      ids[#ids + 1] = id
     end
   end
 end
@@ -173,18 +183,21 @@ class NotificationLists:
                 self.commands += 1
             await redis_scripts.execute(pipe)
 
-    async def page(self, user: str, cursor: str | None, limit: int) -> Page:
-        return self.page_of(user, await self._page(**self._page_call(user, cursor, limit)))
+    async def page(self, user: str, after: tuple[str, int] | None, limit: int) -> Page:
+        """The items below ``after`` (a position: an id and the ``updated_at`` it was served with; None: the
+        newest), newest first by ``updated_at``."""
+        return self.page_of(user, await self._page(**self._page_call(user, after, limit)))
 
-    def page_in(self, pipe: Any, user: str, cursor: str | None, limit: int) -> None:
+    def page_in(self, pipe: Any, user: str, after: tuple[str, int] | None, limit: int) -> None:
         """Queue :meth:`page`'s read on a caller's pipeline (:meth:`page_of` reads its answer). By the script's
         text, as :meth:`unread_in` (Redis runs its cached copy; the text costs ~700 bytes on the wire)."""
-        call = self._page_call(user, cursor, limit)
+        call = self._page_call(user, after, limit)
         pipe.eval(_PAGE, len(call["keys"]), *call["keys"], *call["args"])
 
-    def _page_call(self, user: str, cursor: str | None, limit: int) -> dict[str, Any]:
+    def _page_call(self, user: str, after: tuple[str, int] | None, limit: int) -> dict[str, Any]:
         k = self._keys(user)
-        return {"keys": [k[0], k[2], k[3], k[4], keys.notification_none(user)], "args": [cursor or "", limit]}
+        position = ["", limit, 0] if after is None else [after[0], limit, after[1]]
+        return {"keys": [k[1], k[2], k[3], k[4], keys.notification_none(user)], "args": position}
 
     @staticmethod
     def page_of(user: str, raw: list[Any]) -> Page:

@@ -18,7 +18,7 @@ from api.deps import CurrentUser, SignedClaims, unauthorized
 from api.errors import ApiError
 from api.notifications import NotificationReads
 from api.paging import DEFAULT_LIMIT, MAX_LIMIT
-from photostream.domain.notifications import parse_notification_id
+from photostream.domain.notifications import ListPosition, parse_list_position, parse_notification_id
 
 router = APIRouter(tags=["notifications"])
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="items per page")]
@@ -47,15 +47,23 @@ def _checked(value: str, field: str) -> str:
     return value
 
 
+def _position(cursor: str) -> ListPosition:
+    try:
+        return parse_list_position(cursor)
+    except ValueError:
+        raise ApiError(422, "invalid", "cursor: not a cursor of this list", "cursor") from None
+
+
 @router.get("/notifications")
 async def get_notifications(request: Request, claims: SignedClaims, limit: Limit = DEFAULT_LIMIT,
                             cursor: Cursor = None) -> dict[str, Any]:
     """``{items: [{id, kind, target {kind, id}, actors [{id, username}], actor_count, read, updated_at}],
-    next_cursor}``; the cursor is the last id of the page (pages neither repeat nor skip). The token's
+    next_cursor}``, newest first by ``updated_at`` (an update moves a notification to the top); the cursor is the
+    page's last position (pages do not skip, and an item updated meanwhile is not served twice). The token's
     revocation is checked in the page's own Redis read."""
-    after_id = _checked(cursor, "cursor") if cursor is not None else None  # ("" is no cursor: a 422)
+    position = _position(cursor) if cursor is not None else None  # ("" is no cursor: a 422)
     try:
-        page = await reads_of(request).page_checked(claims, after_id, limit)
+        page = await reads_of(request).page_checked(claims, position, limit)
     except InvalidTokenError as exc:
         raise unauthorized(exc) from None
     return {"items": page.items, "next_cursor": page.next_cursor}

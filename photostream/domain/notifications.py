@@ -119,6 +119,39 @@ def bucket_of(at_ms: int, bucket_ms: int) -> int:
     return at_ms - at_ms % bucket_ms
 
 
+@dataclass(frozen=True)
+class ListPosition:
+    """Where a page of a user's notifications ended: its last item's id and ``updated_at`` as it was served.
+
+    Lists are newest first by ``updated_at`` (ties: id, descending), the order in which :func:`is_read` marks
+    them read: a group is updated in place, so a like joining an hour-old group moves it to the top. That order
+    is also bucket order (a group's ``updated_at`` is its newest member's time, inside its bucket), so a list is
+    cut at a position, not at an id: an item updated after it was served moves above the position and is not
+    served twice. ``updated_at`` None: a position from before positions carried it (a bare id), taken as its
+    bucket's end (the rest of that bucket may show twice; nothing is skipped)."""
+
+    id: str
+    updated_at: int | None
+
+    def encoded(self) -> str:
+        return self.id if self.updated_at is None else f"{self.id}~{self.updated_at}"
+
+    def updated_bound(self, bucket_ms: int) -> int:
+        """The position's ``updated_at``, or for a bare id the last instant of its bucket."""
+        return self.updated_at if self.updated_at is not None else parse_notification_id(self.id)[0] + bucket_ms - 1
+
+
+def parse_list_position(value: str) -> ListPosition:
+    """A position from its text (``id~updated_at``, or a bare id); ``ValueError`` for anything else."""
+    notification, _, updated = value.partition("~")
+    parse_notification_id(notification)
+    if not _:
+        return ListPosition(notification, None)
+    if not updated.isdigit() or len(updated) > 15:
+        raise ValueError("not a list position")
+    return ListPosition(notification, int(updated))
+
+
 def mentioned_usernames(text: str) -> list[str]:
     """The distinct usernames ``@mentioned`` in ``text`` (lower-case, first :data:`MAX_MENTIONS`, in order)."""
     names: dict[str, None] = {}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import subprocess
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -139,6 +140,56 @@ def test_every_kind_notifies_its_recipient(client: httpx.Client, settings: Setti
     assert item["read"] is False and item["id"] and isinstance(item["updated_at"], int)
     by_id = {a["id"]: a["username"] for i in notifications(client, settings, mentioned) for a in i["actors"]}
     assert set(by_id) == {fan, author}  # unknown profiles still have an id
+
+
+def kinds_paged(client: httpx.Client, settings: Settings, user: str, limit: int,
+                before: Callable[[], None] | None = None) -> list[str]:
+    """The kinds of the user's whole list read ``limit`` at a time; ``before`` runs before the second page."""
+    found: list[str] = []
+    cursor = None
+    while True:
+        answer = client.get("/notifications", headers=auth(settings, user),
+                            params={"limit": limit} | ({"cursor": cursor} if cursor else {}))
+        assert answer.status_code == 200, answer.text
+        found += [i["kind"] for i in answer.json()["items"]]
+        cursor = answer.json()["next_cursor"]
+        if cursor is None:
+            return found
+        if before is not None:
+            before()
+            before = None
+
+
+def test_the_list_is_newest_first_by_update_and_an_update_moves_an_item_up_without_repeating_it(
+    client: httpx.Client, settings: Settings, log: Log
+) -> None:
+    """Within one bucket (an hour), the order is the members' time, not the groups' kinds: a follow, then a
+    comment, then a like list as like, comment, follow; at every page size. A like joining the like group
+    after the first page was read moves it up, and the pages after do not serve it again."""
+    author, follower, commenter, liker, second = (new_id() for _ in range(5))
+    post = log.post(author)
+    log.settle()
+    log.publish(events.follow_changed(follower_id=follower, followee_id=author, action="follow"))
+    log.publish(events.comment_added(post_id=post, user_id=commenter, text="what light"))
+    log.like(liker, post)
+    log.settle()
+    items = notifications(client, settings, author)
+    assert [i["kind"] for i in items] == ["like", "comment", "follow"]
+    assert [i["updated_at"] for i in items] == sorted((i["updated_at"] for i in items), reverse=True)
+    for limit in (1, 2, 3):
+        assert kinds_paged(client, settings, author, limit) == ["like", "comment", "follow"]
+
+    def another_like() -> None:
+        log.like(second, post)
+        log.settle()
+
+    assert kinds_paged(client, settings, author, 1, before=another_like) == ["like", "comment", "follow"]
+    assert [i["kind"] for i in notifications(client, settings, author)] == ["like", "comment", "follow"]
+    log.publish(events.follow_changed(follower_id=second, followee_id=author, action="follow"))
+    log.settle()
+    assert kinds_paged(client, settings, author, 1) == ["follow", "like", "comment"]
+    bad = client.get("/notifications", headers=auth(settings, author), params={"cursor": "not~a~cursor"})
+    assert bad.status_code == 422 and bad.json()["error"]["field"] == "cursor"
 
 
 def test_a_thousand_likes_on_one_post_are_one_item_with_the_exact_count_and_replay_changes_nothing(
