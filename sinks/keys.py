@@ -45,6 +45,12 @@ def applied_offsets(consumer: str, topic: str) -> str:
     return f"{_prefix}applied:{{{consumer}}}:{topic}"
 
 
+def pending_writes(user_id: str) -> str:
+    """Hash ``topic:partition`` -> the offset of the latest write published about this user there (short TTL:
+    :mod:`api.pending_writes`)."""
+    return f"{_prefix}writes:{{{user_id}}}"
+
+
 def rate_bucket(user_id: str, action: str) -> str:
     return f"{_prefix}ratelimit:{{{user_id}}}:{action}"
 

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from api import ratelimit
+from api import pending_writes, ratelimit
 from api.accounts import Accounts, RefreshRefusedError, TakenError
 from api.auth import end_sessions, revoke_access
 from api.consistency import ConsistencyToken, token_key
@@ -96,7 +96,7 @@ async def register(body: RegisterIn, accounts: AccountsDep, resources: Resources
     try:
         # the avatar URL's key (api.routes.avatars): the address's hash, never the address
         await resources.avatars.register(email_hash(email), user_id)
-        result = await resources.publisher.publish_async(event)
+        result = await pending_writes.publish(resources, event)
     except BaseException:
         # an account nobody can see must not keep its name: undo, and the client retries the whole thing
         await accounts.unregister(Credentials(user_id, username, email, ""))

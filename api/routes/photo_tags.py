@@ -17,7 +17,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from api import ratelimit
+from api import pending_writes, ratelimit
 from api.deps import CurrentUser, OptionalUser, ResourcesDep, SettingsDep, parse_id
 from api.errors import ApiError
 from api.hydrate import hydrate_posts
@@ -28,6 +28,7 @@ from api.routes.writes import Accepted, PathId, _publish
 from api.visibility import visible_post
 from photostream.domain.photo_tags import PhotoTag, Refusal, TagFacts, decide_tag, may_remove
 from producers import events
+from producers.ids import is_id
 from sinks.photo_tags import APPROVED, PENDING
 from sinks.posts import read_post
 from sinks.profiles import read_profile
@@ -65,6 +66,13 @@ async def _refused(resources: Any, user: str, post: dict[str, Any], message: str
     return ApiError(403, "forbidden", message)
 
 
+async def _settled(resources: Any, settings: Any, user: str, other: str) -> None:
+    """The caller's and the other person's writes of a moment ago (the post, a tag, a block, a follow, the tag
+    settings) applied first: the decision below reads them (:mod:`api.pending_writes`)."""
+    people = [user, other] if is_id(other) else [user]  # (a bad id is refused below, naming its field)
+    await pending_writes.settle(resources, settings, people, pending_writes.TAGGING + pending_writes.POSTING)
+
+
 async def _tag_of(resources: Any, post_id: str, image_id: str, tagged_id: str) -> PhotoTag:
     tags: list[PhotoTag] = await resources.photo_tags.of_photo(post_id, image_id)
     found = next((t for t in tags if t.tagged_id == tagged_id), None)
@@ -77,6 +85,7 @@ async def _tag_of(resources: Any, post_id: str, image_id: str, tagged_id: str) -
 async def tag(post_id: PathId, image_id: PathId, body: TagCreate, user: CurrentUser, resources: ResourcesDep,
               settings: SettingsDep) -> Accepted:
     """The author tags someone on a photo of their post (pending if the person approves tags first)."""
+    await _settled(resources, settings, user, body.user_id)
     post = await _photo(resources, post_id, image_id)
     if post["author_id"] != user:
         raise await _refused(resources, user, post, "only the post's author tags people on its photos")
@@ -111,6 +120,7 @@ async def untag(post_id: PathId, image_id: PathId, user_id: PathId, user: Curren
                 settings: SettingsDep) -> Accepted:
     """The author removes anyone's tag; the tagged person removes their own (``tagger_id == tagged_id`` in the
     event: nobody is notified of that)."""
+    await _settled(resources, settings, user, user_id)
     post = await _photo(resources, post_id, image_id)
     tagged = parse_id(user_id, "user_id")
     if not may_remove(user, post["author_id"], tagged):
@@ -125,6 +135,7 @@ async def untag(post_id: PathId, image_id: PathId, user_id: PathId, user: Curren
 async def approve(post_id: PathId, image_id: PathId, user_id: PathId, user: CurrentUser, resources: ResourcesDep,
                   settings: SettingsDep) -> Accepted:
     """The tagged person approves a pending tag of themselves."""
+    await _settled(resources, settings, user, user_id)
     post = await _photo(resources, post_id, image_id)
     if parse_id(user_id, "user_id") != user:
         raise await _refused(resources, user, post, "only the tagged person approves their tag")

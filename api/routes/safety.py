@@ -14,6 +14,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from api import pending_writes
 from api.deps import CurrentUser, ResourcesDep, SettingsDep, parse_id
 from api.errors import ApiError
 from api.routes.hashtags import canonical
@@ -55,6 +56,8 @@ async def _toggle(kind: Literal["block", "mute"], user_id: str, user: str, resou
     action: Literal["on", "off"] = "on" if on else "off"
     event = (events.block_changed(actor_id=user, target_id=target, action=action) if kind == "block"
              else events.mute_changed(actor_id=user, target_id=target, action=action))
+    if kind == "block":  # a follow of a moment ago is applied first, so the block's unfollows include it
+        await pending_writes.settle(resources, settings, [user, target], pending_writes.FOLLOWING)
     return await _publish(resources, settings, user, event, "write")
 
 

@@ -17,6 +17,7 @@ from typing import Any, Literal, TypeVar
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from api import pending_writes
 from api.deps import CurrentUser, OptionalUser, ResourcesDep, SettingsDep, parse_id, per_app
 from api.errors import ApiError
 from api.hydrate import authors, image_url
@@ -108,6 +109,7 @@ async def update_me(body: ProfilePatch, request: Request, user: CurrentUser, res
     a second edit right after the first (private, then a new bio) published the old privacy again and turned the
     account public. The copy is also what a follow asks to decide between following and requesting. An account
     turning public approves the requests still pending (nothing is left to approve them for)."""
+    await pending_writes.settle(resources, settings, [user], pending_writes.PROFILE)  # the tag settings: below
     current = await read_profile(resources.session, resources.redis, user)
     if current is None:  # registered a moment ago, not projected yet: the credentials know the name
         credentials = await _repository(request, CredentialStore).get(user)
@@ -148,9 +150,9 @@ async def _approve_all(request: Request, resources: Any, owner: str, page_size: 
         after = pending[-1].follower_id
         blocked = await resources.graph.blocked_among(owner, [p.follower_id for p in pending])
         approved = [p.follower_id for p in pending if p.follower_id not in blocked]  # (a block closes them)
-        await asyncio.gather(*(resources.publisher.publish_async(events.follow_changed(
+        await asyncio.gather(*(pending_writes.publish(resources, events.follow_changed(
             follower_id=requester, followee_id=owner, action="follow")) for requester in approved))
-        await asyncio.gather(*(resources.publisher.publish_async(events.follow_requested(
+        await asyncio.gather(*(pending_writes.publish(resources, events.follow_requested(
             follower_id=requester, followee_id=owner, action="approve")) for requester in approved))
 
 
@@ -172,8 +174,10 @@ async def _pending(request: Request, owner: str, requester: str) -> str:
     """The requester, if their request to ``owner`` is pending and no block stands between them (a block closes
     the request, :mod:`streams.follow_requests`; until that is applied, it is refused here all the same)."""
     parse_id(requester, "user_id")
+    resources = request.app.state.resources  # a withdrawal or block of a moment ago is applied first
+    await pending_writes.settle(resources, request.app.state.settings, [owner, requester], pending_writes.FOLLOWING)
     pending, blocked = await asyncio.gather(_repository(request, FollowRequests).is_pending(owner, requester),
-                                            request.app.state.resources.graph.blocked_among(owner, [requester]))
+                                            resources.graph.blocked_among(owner, [requester]))
     if not pending or blocked:
         raise ApiError(404, "not_found", "no pending follow request from this user", "user_id")
     return requester
@@ -186,8 +190,8 @@ async def approve(user_id: PathId, request: Request, user: CurrentUser, resource
     requester = await _pending(request, user, user_id)
     follow = events.follow_changed(follower_id=requester, followee_id=user, action="follow")
     accepted = await _publish(resources, settings, user, follow, "write")
-    await resources.publisher.publish_async(
-        events.follow_requested(follower_id=requester, followee_id=user, action="approve"))
+    await pending_writes.publish(resources, events.follow_requested(follower_id=requester, followee_id=user,
+                                                                    action="approve"))
     return accepted
 
 

@@ -1,8 +1,10 @@
 """The write gateway: validate, authorise, rate-limit, publish; answer 202 with the event id and a token.
 
-These handlers never write Redis or Cassandra: the event log is the only thing they change. (The posts view is
-read to answer 403 before publishing someone else's delete, and 404 for a like or comment on a post that does
-not exist or that the caller may not see; a delete of a post the caller may not see is a 404 too.)
+These handlers never write Cassandra or a view: the event log is the only thing they change (Redis remembers
+each write for a minute, :mod:`api.pending_writes`, so that a decision read from a view first waits for the
+writes of the people it involves). The posts view is read to answer 403 before publishing someone else's
+delete, and 404 for a like or comment on a post that does not exist or that the caller may not see; a delete
+of a post the caller may not see is a 404 too.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from api import ratelimit
+from api import pending_writes, ratelimit
 from api.consistency import ConsistencyToken, token_key
 from api.deps import CurrentUser, ResourcesDep, SettingsDep, parse_id, per_app
 from api.errors import ApiError
@@ -75,7 +77,7 @@ async def _publish(resources: Any, settings: Any, user_id: str, event: Event, ac
     if not decision.allowed:
         raise ApiError(429, "rate_limited", f"too many {action} requests; retry in {decision.retry_after_s}s",
                        headers={"Retry-After": str(decision.retry_after_s)})
-    result = await resources.publisher.publish_async(event)
+    result = await pending_writes.publish(resources, event)
     token = ConsistencyToken(result.topic, result.partition, result.offset).encode(token_key(settings))
     return Accepted(event_id=event.event_id, token=token, id=created_id)
 
@@ -93,6 +95,7 @@ async def create_post(body: PostCreate, user: CurrentUser, resources: ResourcesD
 @router.delete("/posts/{post_id}", status_code=202, response_model=Accepted)
 async def delete_post(post_id: PathId, user: CurrentUser, resources: ResourcesDep, settings: SettingsDep) -> Accepted:
     parse_id(post_id, "post_id")
+    await pending_writes.settle(resources, settings, [user], pending_writes.POSTING)  # (a post made a moment ago)
     post = await read_post(resources.session, post_id)
     if post is None:
         raise ApiError(404, "not_found", "no such post", "post_id")
@@ -110,6 +113,7 @@ async def follow(user_id: PathId, user: CurrentUser, resources: ResourcesDep, se
     blocked either way is a 404, as if absent."""
     followee = _other_than(user, user_id)
     event = events.follow_changed(follower_id=user, followee_id=followee, action="follow")  # validates first
+    await pending_writes.settle(resources, settings, [user, followee], pending_writes.FOLLOWING)
     private, followed, blocked = await asyncio.gather(resources.graph.private_among([followee]),
                                                       resources.graph.followed_among(user, [followee]),
                                                       resources.graph.blocked_among(user, [followee]))
@@ -134,20 +138,22 @@ async def unfollow(user_id: PathId, request: Request, user: CurrentUser, resourc
     closes it, so it leaves the owner's list and can no longer be approved. The token is the withdrawal's then."""
     followee = _other_than(user, user_id)
     event = events.follow_changed(follower_id=user, followee_id=followee, action="unfollow")  # validates first
+    await pending_writes.settle(resources, settings, [user, followee], pending_writes.FOLLOWING)
     requests = per_app(request, FollowRequests, lambda state: FollowRequests(state.resources.session))
     if not await requests.is_pending(followee, user):
         return await _publish(resources, settings, user, event, "write")
     withdrawn = await _publish(resources, settings, user,
                                events.follow_requested(follower_id=user, followee_id=followee, action="deny"), "write")
-    await resources.publisher.publish_async(event)  # an approval already on its way must not end in a follow
+    await pending_writes.publish(resources, event)  # an approval already on its way must not end in a follow
     return withdrawn
 
 
-async def _engageable(resources: Any, user: str, post_id: str) -> str:
+async def _engageable(resources: Any, settings: Any, user: str, post_id: str) -> str:
     """The post id, if the post exists and ``user`` may see it (which a block either way rules out): likes and
     comments on anything else are a 404 (the same answer as for a post that does not exist, so a refusal never
     confirms a hidden post)."""
     parse_id(post_id, "post_id")
+    await pending_writes.settle(resources, settings, [user], pending_writes.POSTING)  # (their own post, just made)
     posts = await read_posts_cached(resources.session, resources.redis, [post_id])
     if await visible_post(resources.graph, user, posts[0]) is None:
         raise ApiError(404, "not_found", "no such post", "post_id")
@@ -156,18 +162,21 @@ async def _engageable(resources: Any, user: str, post_id: str) -> str:
 
 @router.post("/posts/{post_id}/like", status_code=202, response_model=Accepted)
 async def like(post_id: PathId, user: CurrentUser, resources: ResourcesDep, settings: SettingsDep) -> Accepted:
-    event = events.like_changed(post_id=await _engageable(resources, user, post_id), user_id=user, action="like")
+    post_id = await _engageable(resources, settings, user, post_id)
+    event = events.like_changed(post_id=post_id, user_id=user, action="like")
     return await _publish(resources, settings, user, event, "write")
 
 
 @router.delete("/posts/{post_id}/like", status_code=202, response_model=Accepted)
 async def unlike(post_id: PathId, user: CurrentUser, resources: ResourcesDep, settings: SettingsDep) -> Accepted:
-    event = events.like_changed(post_id=await _engageable(resources, user, post_id), user_id=user, action="unlike")
+    post_id = await _engageable(resources, settings, user, post_id)
+    event = events.like_changed(post_id=post_id, user_id=user, action="unlike")
     return await _publish(resources, settings, user, event, "write")
 
 
 @router.post("/posts/{post_id}/comments", status_code=202, response_model=Accepted)
 async def comment(post_id: PathId, body: CommentCreate, user: CurrentUser, resources: ResourcesDep,
                   settings: SettingsDep) -> Accepted:
-    event = events.comment_added(post_id=await _engageable(resources, user, post_id), user_id=user, text=body.text)
+    post_id = await _engageable(resources, settings, user, post_id)
+    event = events.comment_added(post_id=post_id, user_id=user, text=body.text)
     return await _publish(resources, settings, user, event, "write", event.value["comment_id"])

@@ -1,0 +1,79 @@
+"""Decisions that read what someone just changed wait until that change is applied.
+
+Every write goes through Kafka and is applied by a processor a moment later, and some writes decide what to
+publish from the state the processors keep: a follow is a request while the account is private and not yet
+followed; an unfollow withdraws a request still pending; an approval needs a pending request; an untag needs
+the tag; a profile edit keeps the tag settings it does not send. Read from a projection that has not reached
+the people's own last writes, a quick succession went wrong (an unfollow then a follow of a private account
+skipped its approval; a follow right after being blocked outlived the block; a withdrawal right after the
+request was lost; an untag right after the tag was refused and the tag stayed).
+
+So every published write is remembered for each user it is about (the actor and the other party, from the
+event's id fields), per topic and partition, for :data:`REMEMBERED_S`; and a decision first waits — bounded by
+``READ_YOUR_WRITES_TIMEOUT_S``, exactly as a read with ``?after=`` waits — until the last remembered writes of
+the users it involves, on the topics whose state it reads, are applied. One Redis round trip when nothing is
+pending. Past the bound it goes ahead on the state as it is (as a read past the bound answers); with Redis down
+it neither remembers nor waits (the write itself is accepted all the same).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from api.consistency import ConsistencyToken, wait_applied
+from producers.events import Event
+from producers.publisher import PublishResult
+from sinks import keys
+from sinks.cache_aside import REDIS_DOWN
+
+#: how long a write is remembered: far above any healthy processing delay (a decision's wait is bounded anyway)
+REMEMBERED_S = 60
+#: the event fields that name the users a write is about
+USER_FIELDS = ("user_id", "author_id", "follower_id", "followee_id", "actor_id", "target_id", "tagger_id",
+               "tagged_id")
+
+#: what each decision reads: the topics whose pending writes it waits for
+FOLLOWING = ("follow-changed", "follow-requested", "block-changed", "profile-updated", "user-registered")
+POSTING = ("post-created",)
+PROFILE = ("profile-updated", "user-registered")
+TAGGING = ("photo-tag-changed", "block-changed", "follow-changed", "profile-updated", "user-registered")
+
+
+def users_of(event: Event) -> set[str]:
+    return {str(event.value[f]) for f in USER_FIELDS if event.value.get(f)}
+
+
+async def publish(resources: Any, event: Event) -> PublishResult:
+    """Publish ``event`` and remember it for every user it is about."""
+    result: PublishResult = await resources.publisher.publish_async(event)
+    field = f"{result.topic}:{result.partition}"
+    with contextlib.suppress(*REDIS_DOWN):  # the write is accepted: a Redis outage only loses the reminder
+        async with resources.redis.pipeline(transaction=False) as pipe:
+            for user in sorted(users_of(event)):
+                pipe.hset(keys.pending_writes(user), field, result.offset)
+                pipe.expire(keys.pending_writes(user), REMEMBERED_S)
+            await pipe.execute()
+    return result
+
+
+async def settle(resources: Any, settings: Any, users: Iterable[str], topics: Iterable[str]) -> bool:
+    """Wait until the remembered writes of ``users`` on ``topics`` are applied; False if the bound passed."""
+    people, wanted = sorted(set(users)), set(topics)
+    try:
+        async with resources.redis.pipeline(transaction=False) as pipe:
+            for user in people:
+                pipe.hgetall(keys.pending_writes(user))
+            remembered = await pipe.execute()
+    except REDIS_DOWN:  # nothing to wait on (the applied marks live in Redis too): decide on the state as it is
+        return False
+    tokens = {ConsistencyToken(topic, int(partition), int(offset))
+              for fields in remembered for field, offset in fields.items()
+              for topic, _, partition in [field.rpartition(":")] if topic in wanted}
+    deadline = time.monotonic() + settings.read_your_writes_timeout_s
+    for token in sorted(tokens, key=lambda t: (t.topic, t.partition)):
+        if not await wait_applied(resources.redis, token, max(0.0, deadline - time.monotonic())):
+            return False
+    return True
