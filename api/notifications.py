@@ -25,6 +25,8 @@ from sinks.posts import read_posts_cached
 from sinks.profiles import read_profiles
 
 Item = dict[str, Any]
+#: how many notifications above a mark are checked for being hidden (a mark-read reads them once)
+HIDDEN_SKIPPED_MAX = 200
 
 
 @dataclass(frozen=True)
@@ -103,15 +105,43 @@ class NotificationReads:
             })
         return items
 
-    async def mark_read(self, user: str, up_to: str) -> int | None:
-        """Mark read everything updated up to the notification ``up_to`` was at (its ``updated_at``); None if the
-        user has no such notification. Durable first (Cassandra), then the Redis mark (which pings the status)."""
-        item = await self.lists.item(user, up_to) or await self.store.one(user, up_to)
-        if item is None:
-            return None
-        await self.store.mark_read(user, item.updated_at)
-        await self.lists.mark_read(user, item.updated_at)
-        return item.updated_at
+    async def mark_read(self, user: str, up_to: str | None) -> int | None:
+        """Mark read everything updated up to the notification ``up_to`` was at (its ``updated_at``), and the
+        notifications just above it that the list hides (``up_to`` None: everything); None if the user has no
+        such notification. Durable first (Cassandra), then the Redis mark (which pings the status).
+
+        Why the hidden ones: the unread count is one count above the mark, but the list leaves out, at read
+        time, notifications about a post since deleted or hidden and those whose actors the reader blocked. Those
+        kept the badge up with nothing the reader could mark (an empty list has no id to send at all)."""
+        if up_to is None:
+            mark = await self._newest_update(user)
+            if mark is None:
+                return await self.store.read_at(user)
+        else:
+            item = await self.lists.item(user, up_to) or await self.store.one(user, up_to)
+            if item is None:
+                return None
+            mark = await self._past_hidden(user, item.updated_at)
+        await self.store.mark_read(user, mark)
+        await self.lists.mark_read(user, mark)
+        return mark
+
+    async def _newest_update(self, user: str) -> int | None:
+        newest = await self.lists.newest_update(user)
+        if newest is not None:
+            return newest
+        stored = await self.store.page(user, None, self.lists.cap)  # (no list in Redis: lost, or none at all)
+        return max((n.updated_at for n in stored), default=None)
+
+    async def _past_hidden(self, user: str, mark: int) -> int:
+        """``mark`` moved past the notifications above it that the list hides, up to the first one it shows."""
+        above = await self.lists.newer_than(user, mark, HIDDEN_SKIPPED_MAX)
+        shown = {item["id"] for item in await self._hydrate(user, above, 0)} if above else set()
+        for notification in above:  # oldest first
+            if notification.id in shown:
+                break
+            mark = notification.updated_at
+        return mark
 
 
 async def _nobody() -> set[str]:

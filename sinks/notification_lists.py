@@ -209,6 +209,20 @@ class NotificationLists:
         """Cassandra holds no notification for this user: say so (see :func:`sinks.keys.notification_none`)."""
         await self._redis.set(keys.notification_none(user), 1, ex=keys.NOTIFICATIONS_NONE_TTL_S)
 
+    async def newer_than(self, user: str, updated_at: int, limit: int) -> list[StoredNotification]:
+        """Up to ``limit`` of the items updated after ``updated_at``, oldest first."""
+        ids = await self._redis.zrangebyscore(keys.notification_updated(user), f"({updated_at}", "+inf",
+                                              start=0, num=limit)
+        if not ids:
+            return []
+        payloads = await self._redis.hmget(keys.notification_items(user), ids)
+        return [from_payload(user, i, p) for i, p in zip(ids, payloads, strict=True) if p]
+
+    async def newest_update(self, user: str) -> int | None:
+        """The newest ``updated_at`` of the user's list; None if Redis holds no list for them."""
+        newest = await self._redis.zrevrange(keys.notification_updated(user), 0, 0, withscores=True)
+        return int(newest[0][1]) if newest else None
+
     async def item(self, user: str, notification_id: str) -> StoredNotification | None:
         payload = await self._redis.hget(keys.notification_items(user), notification_id)
         return from_payload(user, notification_id, payload) if payload else None

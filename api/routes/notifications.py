@@ -27,7 +27,9 @@ Cursor = Annotated[str | None, Query(max_length=200, description="next_cursor of
 
 class MarkReadIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    up_to: str = Field(max_length=200, description="a notification id: it and everything before it become read")
+    up_to: str | None = Field(default=None, max_length=200,
+                              description="a notification id: it and everything before it become read; "
+                                          "omitted: every notification")
 
 
 def reads_of(request: Request) -> NotificationReads:
@@ -73,7 +75,7 @@ async def get_notifications(request: Request, claims: SignedClaims, limit: Limit
 async def mark_read(request: Request, body: MarkReadIn, user: CurrentUser) -> dict[str, Any]:
     """``{read_at, unread_notifications}``; 404 if the caller has no notification with that id."""
     reads = reads_of(request)
-    read_at = await reads.mark_read(user, _checked(body.up_to, "up_to"))
+    read_at = await reads.mark_read(user, _checked(body.up_to, "up_to") if body.up_to is not None else None)
     if read_at is None:
         raise ApiError(404, "not_found", "no such notification", "up_to")
     return {"read_at": read_at, "unread_notifications": await reads.lists.unread(user)}

@@ -26,7 +26,8 @@ from tests.integration.conftest import BIN, Process, auth
 from tests.integration.waiting import wait_for
 
 #: who must have applied a record of each topic before the next step may rely on it
-APPLIERS = {"post-created": ("notifications", "posts"), "block-changed": ("safety",), "mute-changed": ("safety",)}
+APPLIERS = {"post-created": ("notifications", "posts"), "post-deleted": ("posts",), "block-changed": ("safety",),
+            "mute-changed": ("safety",)}
 
 
 class Log:
@@ -293,6 +294,36 @@ def test_mark_read_up_to_an_id_and_the_status_count(client: httpx.Client, settin
     assert extra.status_code == 422  # an unknown field is refused, as in every body
     empty = client.get("/notifications", headers=auth(settings, author), params={"cursor": ""})
     assert empty.status_code == 422 and empty.json()["error"]["field"] == "cursor"
+
+
+def test_what_the_list_hides_is_marked_read_with_it_so_the_badge_can_clear(
+    client: httpx.Client, settings: Settings, log: Log
+) -> None:
+    """A notification about a post since deleted, or whose actors the reader blocked, is left out of the list
+    but counted in the badge: marking read up to the newest shown one, or everything (no ``up_to``), clears it."""
+    author, fan, other = new_id(), new_id(), new_id()
+    kept, deleted = log.post(author), log.post(author)
+    log.settle()
+    log.like(fan, kept)
+    log.like(other, deleted)
+    log.settle()
+    log.publish(events.post_deleted(post_id=deleted, author_id=author))
+    log.settle()
+    [shown] = notifications(client, settings, author)
+    assert shown["target"]["id"] == kept and status(client, settings, author) == 2
+    marked = client.post("/notifications/mark-read", headers=auth(settings, author), json={"up_to": shown["id"]})
+    assert marked.status_code == 200 and marked.json()["unread_notifications"] == 0, marked.text
+    log.like(other, kept)  # the like group is updated: unread again, then both its actors are blocked
+    log.settle()
+    assert status(client, settings, author) == 1
+    for actor in (fan, other):
+        blocked = client.post(f"/users/{actor}/block", headers=auth(settings, author))
+        assert blocked.status_code == 202, blocked.text
+        client.get("/users/me/muted-tags", headers=auth(settings, author), params={"after": blocked.json()["token"]})
+    assert notifications(client, settings, author) == [] and status(client, settings, author) == 1
+    everything = client.post("/notifications/mark-read", headers=auth(settings, author), json={})
+    assert everything.status_code == 200 and everything.json()["unread_notifications"] == 0, everything.text
+    assert status(client, settings, author) == 0
 
 
 def rebuild(test_env: dict[str, str], *flags: str) -> subprocess.CompletedProcess[str]:
