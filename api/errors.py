@@ -119,7 +119,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request", "type": "invalid"}
-        field = _field_of(tuple(first.get("loc", ())))
+        # a body that is not JSON at all: its loc ends in a character position, which names no field
+        field = "body" if first.get("type") == "json_invalid" else _field_of(tuple(first.get("loc", ())))
         code = "unknown_field" if first.get("type") == "extra_forbidden" else "invalid"
         message = f"{field}: {first.get('msg')}" if field else str(first.get("msg"))
         return JSONResponse(error_body(code, message, field), 422)

@@ -194,3 +194,11 @@ def test_a_read_rate_of_zero_leaves_the_limit_out() -> None:
                       Settings(rate_limit_reads_per_second=0))
     assert api.get(f"{PREFIX}/users/{new_id()}").status_code == 503  # past the (absent) limiter, into the route
     assert redis.script_calls == 0
+
+
+def test_a_body_that_is_not_json_is_a_422_naming_the_body(api: TestClient) -> None:
+    me = new_id()
+    answer = api.post(f"{PREFIX}/posts", headers=auth(SETTINGS, me) | {"Content-Type": "application/json"},
+                      content=b'{"caption": "hi", ')
+    assert answer.status_code == 422
+    assert answer.json()["error"]["field"] == "body" and answer.json()["error"]["message"].startswith("body: ")
