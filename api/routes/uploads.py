@@ -36,13 +36,14 @@ from producers import events
 from producers.ids import new_id, now_ms
 from sinks import s3
 from sinks.images import ImageFile
-from sinks.photos_codec import TooManyPixelsError, UndecodableImageError, probe
+from sinks.photos_codec import Probe, TooManyPixelsError, UndecodableImageError, probe
 
 logger = logging.getLogger(__name__)
 router = APIRouter(tags=["uploads"])
 router.include_router(images.router)
-#: how much of an object completion reads: every supported format keeps its dimensions in the first bytes
-#: (a JPEG's EXIF block, which precedes them, is at most 64 KiB)
+#: how much of an object completion reads first: every supported format keeps its dimensions near the front.
+#: A JPEG may put any number of 64 KiB metadata segments before them, though (a phone's portrait photo carries
+#: its depth map as XMP extension segments): when this much does not decode, the whole object is read
 PROBE_BYTES = 256 * 1024
 
 
@@ -124,9 +125,8 @@ async def _checked(resources: Any, settings: Any, user: str, image_id: str) -> I
     if size > settings.upload_max_bytes:  # S3 refuses these; an object put there some other way is refused too
         await _discard(resources, settings, key)
         raise ApiError(413, "too_large", f"photos are limited to {settings.upload_max_bytes} bytes")
-    head = await asyncio.to_thread(s3.read, resources.s3, settings, key, PROBE_BYTES)
     try:
-        found = probe(head or b"", settings.image_max_pixels)
+        found = await _probed(resources, settings, key, size)
     except TooManyPixelsError as exc:
         await _discard(resources, settings, key)
         raise ApiError(422, "too_many_pixels", str(exc), "image_id") from None
@@ -135,6 +135,19 @@ async def _checked(resources: Any, settings: Any, user: str, image_id: str) -> I
         raise ApiError(422, "not_an_image", str(exc), "image_id") from None
     return ImageFile(image_id=image_id, user_id=user, object_key=key, content_type=found.content_type,
                      size_bytes=size, width=found.width, height=found.height, completed_at_ms=now_ms())
+
+
+async def _probed(resources: Any, settings: Any, key: str, size: int) -> Probe:
+    """The object's type and dimensions from its first :data:`PROBE_BYTES`, or from all of it when those do
+    not decode and there is more (metadata before the frame header)."""
+    head = await asyncio.to_thread(s3.read, resources.s3, settings, key, PROBE_BYTES)
+    try:
+        return probe(head or b"", settings.image_max_pixels)
+    except UndecodableImageError:
+        if size <= PROBE_BYTES:
+            raise
+    whole = await asyncio.to_thread(s3.read, resources.s3, settings, key, size)
+    return probe(whole or b"", settings.image_max_pixels)
 
 
 async def _discard(resources: Any, settings: Any, key: str) -> None:

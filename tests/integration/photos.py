@@ -27,6 +27,15 @@ def jpeg(width: int = 64, height: int = 48, gps: bool = False, orientation: int 
     return out.getvalue()
 
 
+def jpeg_with_metadata_first(width: int, height: int, segments: int) -> bytes:
+    """A valid JPEG with ``segments`` APP1 segments of ~64 KiB (XMP extension, as a phone's portrait photo
+    carries its depth map) between its start and its frame header, which holds the dimensions."""
+    plain = jpeg(width, height)
+    payload = b"http://ns.adobe.com/xmp/extension/\x00" + b"x" * 65000
+    app1 = b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload
+    return plain[:2] + app1 * segments + plain[2:]
+
+
 def gif(width: int = 64, height: int = 48) -> bytes:
     """A real image, of a type photos may not be (only JPEG, PNG, WebP and HEIC)."""
     out = io.BytesIO()

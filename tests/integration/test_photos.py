@@ -21,7 +21,17 @@ from producers.ids import new_id
 from sinks import s3, upload_sweeper
 from tests.integration.conftest import auth
 from tests.integration.kafka_read import read_event
-from tests.integration.photos import GPS_IFD, complete, gif, jpeg, png_header, send, ticket, upload_photo
+from tests.integration.photos import (
+    GPS_IFD,
+    complete,
+    gif,
+    jpeg,
+    jpeg_with_metadata_first,
+    png_header,
+    send,
+    ticket,
+    upload_photo,
+)
 from tests.integration.waiting import wait_for
 
 
@@ -80,6 +90,20 @@ def test_an_upload_completes_publishes_photo_uploaded_and_may_be_posted(client: 
         (upload["image_id"], user, object_key(user, upload["image_id"]))
     assert event["size_bytes"] == done.json()["size_bytes"] > 0
     assert post(client, settings, user, [upload["image_id"]]).status_code == 202
+
+
+def test_a_jpeg_with_more_metadata_before_its_header_than_the_first_read_completes(client: httpx.Client,
+                                                                                   settings: Settings) -> None:
+    """Six 64 KiB XMP segments (~390 KB) push the frame header past the first bytes completion reads: the
+    photo was refused as "not an image" and deleted; now the whole object is read when the start does not do."""
+    user = new_id()
+    upload = ticket(client, settings, user)
+    data = jpeg_with_metadata_first(400, 300, segments=6)
+    assert len(data) > 6 * 65000
+    assert send(upload, data).status_code in (200, 204)
+    done = complete(client, settings, user, upload["image_id"])
+    assert done.status_code == 200, done.text
+    assert (done.json()["width"], done.json()["height"], done.json()["content_type"]) == (400, 300, "image/jpeg")
 
 
 def test_a_post_shows_only_its_authors_completed_photos(client: httpx.Client, settings: Settings) -> None:
