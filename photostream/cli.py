@@ -208,8 +208,12 @@ def token(user_id: str, ttl: int = 3600) -> None:
 def publish(topic: str) -> None:
     """JSON lines on stdin -> validated Avro events; one line of output per input line."""
     from photostream.cli_io import publish_lines
+    from photostream.contracts.catalog import UnknownTopicError
 
-    failures = publish_lines(get_settings(), topic, sys.stdin, typer.echo)
+    try:
+        failures = publish_lines(get_settings(), topic, sys.stdin, typer.echo)
+    except UnknownTopicError as exc:
+        _refuse(str(exc).strip("'\""))
     raise typer.Exit(1 if failures else 0)
 
 
@@ -222,9 +226,13 @@ def tail(
 ) -> None:
     """Decode a topic to JSON lines on stdout (DLQ records show their headers and raw bytes)."""
     from photostream.cli_io import tail_topic
+    from photostream.contracts.catalog import UnknownTopicError
 
-    for line in tail_topic(get_settings(), topic, from_beginning, max_records, idle_timeout):
-        typer.echo(json.dumps(line, ensure_ascii=False))
+    try:
+        for line in tail_topic(get_settings(), topic, from_beginning, max_records, idle_timeout):
+            typer.echo(json.dumps(line, ensure_ascii=False))
+    except UnknownTopicError as exc:
+        _refuse(str(exc).strip("'\""))
 
 
 @app.command()

@@ -12,21 +12,23 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, TopicPartition
 
-from photostream.contracts.catalog import DLQ_SUFFIX
+from photostream.contracts.catalog import DLQ_SUFFIX, UnknownTopicError
 from photostream.contracts.catalog import topic as catalog_topic
 from photostream.contracts.codec import DecodeError, EventCodec
 from photostream.kafka_config import client_config
 from photostream.settings import Settings
 from producers.events import build
-from producers.publisher import Publisher, PublishResult
+from producers.publisher import Publisher, PublishError, PublishResult
 from producers.validation import EventValidationError
 
 
 def publish_lines(settings: Settings, topic: str, lines: Iterable[str], out: Callable[[str], None]) -> int:
-    """Publish every valid line; report each line's partition/offset or error. Returns the failure count."""
+    """Publish every valid line; report each line's partition/offset or error, in input order. Returns the
+    failure count. A line the broker refuses (too large, say) is that line's error: the others still go out."""
     catalog_topic(topic)  # unknown topics fail before reading anything
-    failures = 0
-    pending: list[tuple[int, Future[PublishResult]]] = []
+    if topic.endswith(DLQ_SUFFIX):  # dead letters are parked by processors, with headers, never published
+        raise UnknownTopicError(f"{topic}: a DLQ takes no events (park records with `photostream dlq`)")
+    outcomes: list[tuple[int, str | Future[PublishResult]]] = []
     with Publisher(settings) as publisher:
         for number, line in enumerate(lines, 1):
             if not line.strip():
@@ -35,28 +37,31 @@ def publish_lines(settings: Settings, topic: str, lines: Iterable[str], out: Cal
                 fields = json.loads(line)
                 if not isinstance(fields, dict):
                     raise EventValidationError(None, "each line must be a JSON object")
-                pending.append((number, publisher.submit(build(topic, fields))))
+                outcomes.append((number, publisher.submit(build(topic, fields))))
             except json.JSONDecodeError as exc:
-                failures += 1
-                out(f"line {number}: error: invalid JSON: {exc.msg} (column {exc.colno})")
-            except EventValidationError as exc:
-                failures += 1
-                out(f"line {number}: error: {exc}")
+                outcomes.append((number, f"invalid JSON: {exc.msg} (column {exc.colno})"))
+            except (EventValidationError, PublishError) as exc:
+                outcomes.append((number, str(exc)))
         publisher.flush()
-        for number, future in pending:
-            try:
-                result = future.result()
-                out(f"line {number}: partition {result.partition} offset {result.offset} "
-                    f"event_id {result.event_id}")
-            except Exception as exc:
-                failures += 1
-                out(f"line {number}: error: {exc}")
+    failures = 0
+    for number, outcome in outcomes:
+        if isinstance(outcome, str):
+            failures += 1
+            out(f"line {number}: error: {outcome}")
+            continue
+        try:
+            result = outcome.result()
+        except Exception as exc:
+            failures += 1
+            out(f"line {number}: error: {exc}")
+            continue
+        out(f"line {number}: partition {result.partition} offset {result.offset} event_id {result.event_id}")
     return failures
 
 
 def _render(codec: EventCodec, topic: str, message: Any) -> dict[str, Any]:
     if topic.endswith(DLQ_SUFFIX):
-        headers = {k: v.decode(errors="replace") for k, v in (message.headers() or [])}
+        headers = {k: v.decode(errors="replace") if v is not None else None for k, v in (message.headers() or [])}
         return {"partition": message.partition(), "offset": message.offset(), "headers": headers,
                 "value_base64": base64.b64encode(message.value() or b"").decode()}
     try:

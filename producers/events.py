@@ -61,6 +61,11 @@ class EventType:
         self.defaults = schema.defaults
         self.key_field = catalog_topic(topic).key_field
         self.rule = RULES.get(topic, _no_rule)
+        #: the fields that name a user, post, image or comment: each must be an id (a processor refuses
+        #: anything else, so an event the SDK let through would be dead-lettered by some and applied by others)
+        self.id_fields = tuple(sorted(f for f in self.field_names if f.endswith("_id") and f != "event_id"
+                                      and (topic, f) not in _IDS_CHECKED_BY_RULE))
+        self.id_list_fields = tuple(sorted(f for f in self.field_names if f.endswith("_ids")))
         self._encode = codec.encoder(schema)
 
     def build(self, fields: dict[str, Any]) -> Event:
@@ -69,6 +74,8 @@ class EventType:
         record = {**self.defaults, **fields}
         if "event_id" not in record:  # a caller with a deterministic id (the extractor) skips making one
             record["event_id"] = new_id()
+        elif not is_id(record["event_id"]):
+            raise EventValidationError("event_id", f"not a valid id: {record['event_id']!r:.60}")
         if "occurred_at" not in record:
             record["occurred_at"] = now_ms()
         if not record.keys() <= self.field_names:
@@ -91,8 +98,37 @@ class EventType:
         except EncodeError as exc:
             validate_record(self.topic, record)  # raises, naming the field in the validator's words
             raise EventValidationError(exc.field, str(exc)) from None  # the encoder is stricter (e.g. tuples)
+        except UnicodeEncodeError:  # valid JSON and a valid str, but no UTF-8 (a lone surrogate)
+            raise EventValidationError(_unencodable(record), "text that is not valid Unicode") from None
+        for field in self.id_fields:
+            value = record[field]
+            if value is not None and not is_id(value):
+                raise EventValidationError(field, f"not a valid id: {value!r:.60}")
+        for field in self.id_list_fields:
+            for value in record[field]:
+                if not is_id(value):
+                    raise EventValidationError(field, f"not a valid id: {value!r:.60}")
         self.rule(record)
         return Event(self.topic, record[self.key_field], record, payload)
+
+
+#: id fields a topic's own rule checks: message ids (UUIDv7, :func:`producers.ids.is_message_id`), and a
+#: mute's target (a user id, or a hashtag)
+_IDS_CHECKED_BY_RULE = {("ON_MSG_UNSENT", "msg_id"), ("MESSAGES_READ", "read_up_to_msg_id"),
+                        ("mute-changed", "target_id")}
+
+
+def _unencodable(record: dict[str, Any]) -> str:
+    """The first field whose text has no UTF-8 form (a lone surrogate), for the refusal."""
+    for field, value in record.items():
+        texts = value if isinstance(value, list) else [value]
+        for text in texts:
+            if isinstance(text, str):
+                try:
+                    text.encode()
+                except UnicodeEncodeError:
+                    return field
+    return "event"
 
 
 _codec: EventCodec | None = None
@@ -136,11 +172,9 @@ def _post_created(record: dict[str, Any]) -> None:
     if (unicodedata.normalize("NFKC", caption).count("#") > MAX_HASHTAGS
             and len(extract_hashtags(caption)) > MAX_HASHTAGS):
         raise EventValidationError("caption", f"at most {MAX_HASHTAGS} distinct hashtags")
-    images = record["image_ids"]
+    images = record["image_ids"]  # (each an id: checked for every ``*_ids`` field)
     if not 1 <= len(images) <= MAX_IMAGES:
         raise EventValidationError("image_ids", f"between 1 and {MAX_IMAGES} images ({len(images)} given)")
-    for image_id in images:
-        _require_id("image_ids", image_id)
 
 
 def _post_hashtag(record: dict[str, Any]) -> None:
@@ -160,17 +194,8 @@ def _comment_added(record: dict[str, Any]) -> None:
 
 
 def _not_self_follow(record: dict[str, Any]) -> None:
-    _require_ids(record, "follower_id", "followee_id")
     if record["follower_id"] == record["followee_id"]:
         raise EventValidationError("followee_id", "a user cannot follow themselves")
-
-
-def _like(record: dict[str, Any]) -> None:
-    _require_ids(record, "post_id", "user_id")
-
-
-def _presence(record: dict[str, Any]) -> None:
-    _require_ids(record, "user_id")
 
 
 def _message(user_field: str, sender_field: str, message_field: str) -> Rule:
@@ -196,6 +221,7 @@ def _mute_target(record: dict[str, Any]) -> None:
         if not _is_normalised_tag(record["target_id"]):
             raise EventValidationError("target_id", f"not a normalised hashtag: {record['target_id']!r:.120}")
     else:
+        _require_id("target_id", record["target_id"])
         _not_self_target(record)
 
 
@@ -214,8 +240,6 @@ RULES: dict[str, Rule] = {
     "post-created": _post_created,
     "post-hashtag": _post_hashtag,
     "comment-added": _comment_added,
-    "like-changed": _like,
-    "presence-changed": _presence,
     "ON_MSG_UNSENT": _message("dest", "src", "msg_id"),
     "MESSAGES_READ": _message("user_id", "sender_id", "read_up_to_msg_id"),
     "follow-changed": _not_self_follow,

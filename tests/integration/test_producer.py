@@ -75,19 +75,42 @@ def test_publish_command_reports_each_line_and_sends_the_good_ones(settings: Set
     run = subprocess.run([PHOTOSTREAM, "publish", "post-deleted"], input=lines, capture_output=True, text=True,
                          timeout=60)
     assert run.returncode == 1
-    out = run.stdout.splitlines()
-    assert out[0].startswith("line 2: error: author_id")
-    assert out[1].startswith("line 3: error: invalid JSON")
-    assert out[2].startswith("line 4: error: post_id")
-    assert out[3].startswith("line 1: partition ")
-    partition, offset = int(out[3].split()[3]), int(out[3].split()[5])
+    out = run.stdout.splitlines()  # one line per input line, in input order
+    assert out[0].startswith("line 1: partition ")
+    assert out[1].startswith("line 2: error: author_id")
+    assert out[2].startswith("line 3: error: invalid JSON")
+    assert out[3].startswith("line 4: error: post_id")
+    partition, offset = int(out[0].split()[3]), int(out[0].split()[5])
     assert read_event(settings, "post-deleted", partition, offset)["post_id"] == good["post_id"]
 
 
-def test_publish_command_unknown_topic_fails() -> None:
-    run = subprocess.run([PHOTOSTREAM, "publish", "no-such-topic"], input="{}", capture_output=True, text=True,
-                         timeout=60)
-    assert run.returncode != 0 and "unknown topic" in (run.stdout + run.stderr + str(run.stderr))
+def test_publish_command_carries_on_past_a_line_the_broker_refuses_or_that_is_not_unicode(
+        settings: Settings) -> None:
+    """A line too large for the broker, or with a lone surrogate (valid JSON, no UTF-8), is that line's
+    error: it stopped the command with a traceback, and the lines after it were never sent."""
+    def report(reason: str) -> str:
+        return json.dumps({"reporter_id": new_id(), "target_kind": "post", "target_id": new_id(), "reason": reason})
+    lines = "\n".join([report("spam"), report("x" * 2_000_000), '{"reporter_id": "' + new_id() +
+                        '", "target_kind": "post", "target_id": "' + new_id() + '", "reason": "bad \\ud800 text"}',
+                        report("still sent")])
+    run = subprocess.run([PHOTOSTREAM, "publish", "content-reported"], input=lines, capture_output=True,
+                         text=True, timeout=60)
+    assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr
+    out = run.stdout.splitlines()
+    assert [line.split(":")[0] for line in out] == ["line 1", "line 2", "line 3", "line 4"]
+    assert "partition" in out[0] and "error" in out[1] and out[2].startswith("line 3: error: reason")
+    partition, offset = int(out[3].split()[3]), int(out[3].split()[5])
+    assert read_event(settings, "content-reported", partition, offset)["reason"] == "still sent"
+
+
+@pytest.mark.parametrize("topic", ["no-such-topic", "like-changed.dlq"])
+def test_publish_and_tail_refuse_a_topic_that_takes_no_events_in_one_line(topic: str) -> None:
+    for command in (["publish", topic], ["tail", topic, "--idle-timeout", "1"]):
+        if command[0] == "tail" and topic.endswith(".dlq"):
+            continue  # a DLQ is tailed (its records show their headers)
+        run = subprocess.run([PHOTOSTREAM, *command], input="{}", capture_output=True, text=True, timeout=60)
+        assert run.returncode == 2, run.stdout + run.stderr
+        assert "Traceback" not in run.stderr and len(run.stderr.strip().splitlines()) == 1, run.stderr
 
 
 def test_tail_command_decodes_to_json_lines(publisher: Publisher) -> None:

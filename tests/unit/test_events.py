@@ -60,6 +60,17 @@ def test_self_follow_is_refused():
     (lambda: events.like_changed(post_id="p1", user_id=USER, action="like"), "post_id"),
     (lambda: events.follow_changed(follower_id=USER, followee_id="alice", action="follow"), "followee_id"),
     (lambda: events.presence_changed(user_id="x", status="online"), "user_id"),
+    # every field naming a user, post, image or comment, on every topic (the processors refuse them all)
+    (lambda: events.post_created(author_id="bob", caption="hi", image_ids=[IMAGE]), "author_id"),
+    (lambda: events.post_created(author_id=USER, caption="hi", image_ids=["img"]), "image_ids"),
+    (lambda: events.comment_added(post_id="bob", user_id=USER, text="hi"), "post_id"),
+    (lambda: events.block_changed(actor_id="bob", target_id=USER, action="on"), "actor_id"),
+    (lambda: events.mute_changed(actor_id=USER, target_id="alice", action="on"), "target_id"),
+    (lambda: events.photo_tag_changed(post_id=new_id(), image_id="img", tagger_id=USER, tagged_id=OTHER,
+                                      action="add", x=0.5, y=0.5), "image_id"),
+    (lambda: events.post_deleted(post_id="p", author_id=USER), "post_id"),
+    (lambda: events.build("post-deleted", {"post_id": new_id(), "author_id": USER, "event_id": "x"}), "event_id"),
+    (lambda: events.comment_added(post_id=new_id(), user_id=USER, text="a\ud800b"), "text"),
 ])
 def test_what_the_processors_would_dead_letter_is_refused_before_sending(build, field):
     """The SDK checks the consumers' domain rules too: a caller learns at once, naming the field."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 
 import pytest
 from PIL import Image
@@ -42,3 +43,13 @@ def test_a_bomb_is_refused_from_its_header() -> None:
 def test_text_named_like_a_photo_is_not_an_image() -> None:
     with pytest.raises(UndecodableImageError):
         probe(b"<html></html>" * 10, MAX)
+
+
+def test_libvips_chatter_stays_out_of_an_info_log(caplog: pytest.LogCaptureFixture) -> None:
+    """libvips reports every resize step at INFO through the "pyvips" logger (14 lines for this one render):
+    a worker's log was 99.9% of it."""
+    caplog.set_level(logging.INFO)
+    out = io.BytesIO()
+    Image.new("RGB", (800, 600), (1, 2, 3)).save(out, "JPEG")
+    render(out.getvalue(), 100, "jpeg", 10**8)
+    assert [r for r in caplog.records if r.name == "pyvips"] == []
