@@ -12,6 +12,7 @@ from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import errors, middleware, realtime
+from api.log_redaction import uvicorn_log_config
 from api.resources import ApiResources
 from api.routes import account as account_routes
 from api.routes import auth, feed, hashtags, health, posts_read, reads, safety, social, status, uploads, users, writes
@@ -90,7 +91,8 @@ def server_options(settings: Settings) -> dict[str, Any]:
     the only stream carries ~100-byte status frames, which compression does not shrink, and each compressed
     connection holds a zlib context pair for its lifetime (memory per connection: benchmark 7, where one
     process holds 10,000)."""
-    return {"log_level": "info", "access_log": settings.api_access_log, "ws_per_message_deflate": False}
+    return {"log_level": "info", "access_log": settings.api_access_log, "ws_per_message_deflate": False,
+            "log_config": uvicorn_log_config()}  # (credentials in query strings redacted: api.log_redaction)
 
 
 def run_api(settings: Settings) -> None:

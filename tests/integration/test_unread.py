@@ -16,6 +16,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -460,6 +461,24 @@ def test_every_device_on_every_api_process_gets_the_change_and_presence_follows_
             assert receive_until(laptop, lambda s: s["newly_unread_count"] == 1)["online_status"] == "online"
     wait_for(lambda: status(client, settings, me), lambda s: s["online_status"] == "offline", 30,
              "the user to go offline after the last device left")
+
+
+def test_a_token_in_the_streams_query_never_reaches_the_api_log(
+    settings: Settings, api_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """uvicorn logs each WebSocket handshake's path with its query at INFO, access log or not: a browser's
+    ``?token=`` (a working access token for an hour) was written to the API log in full."""
+    me = new_id()
+    token = mint_access_token(settings, me)
+    with connect(ws_url(api_url, me, token=token, detail="1"), open_timeout=20) as browser:
+        json.loads(browser.recv(timeout=20))
+    logs = list(Path(tmp_path_factory.getbasetemp()).rglob("*.log"))
+
+    def handshake_logged() -> bool:
+        return any(f"/users/{me}/status/stream?token=[redacted]" in log.read_text(errors="replace") for log in logs)
+
+    wait_for(handshake_logged, lambda logged: logged, 30, "the handshake's (redacted) log line")
+    assert not [log.name for log in logs if token in log.read_text(errors="replace")]
 
 
 def test_a_crashed_api_process_does_not_leave_its_users_online(

@@ -1,0 +1,43 @@
+"""Bearer credentials never reach a log line.
+
+Browsers cannot set headers on a WebSocket, so the status stream takes its token as ``?token=``; uvicorn logs
+every WebSocket handshake's path with its query at INFO ("WebSocket /api/v1/users/…/status/stream?token=eyJ…
+[accepted]") whatever the access-log setting, which put working access tokens (an hour each) in the API log
+for anyone who reads it. The filter sits on uvicorn's handlers (its ``log_config``), so the error and access
+loggers' lines are redacted before they are formatted, arguments included (the access formatter reads them).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import re
+from typing import Any
+
+#: a credential in a query string: ``token=`` (the status stream) or an OAuth-style ``access_token=``
+_CREDENTIAL = re.compile(r"((?:^|[?&;\s])(?:token|access_token|refresh_token)=)[^&\s\"']+", re.IGNORECASE)
+REDACTED = "[redacted]"
+
+
+def redacted(text: str) -> str:
+    return _CREDENTIAL.sub(rf"\1{REDACTED}", text)
+
+
+class RedactCredentials(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = redacted(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(redacted(a) if isinstance(a, str) else a for a in record.args)
+        return True
+
+
+def uvicorn_log_config() -> dict[str, Any]:
+    """uvicorn's own logging configuration, with :class:`RedactCredentials` on every handler."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config.setdefault("filters", {})["redact_credentials"] = {"()": RedactCredentials}
+    for handler in config.get("handlers", {}).values():
+        handler.setdefault("filters", []).append("redact_credentials")
+    return config

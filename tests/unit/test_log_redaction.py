@@ -1,0 +1,23 @@
+"""Credentials in query strings are redacted from uvicorn's log lines, arguments included."""
+
+from __future__ import annotations
+
+import logging
+
+from api.log_redaction import REDACTED, RedactCredentials, redacted, uvicorn_log_config
+
+
+def test_a_query_token_is_redacted_and_the_rest_of_the_line_kept() -> None:
+    line = '127.0.0.1:5 - "WebSocket /api/v1/users/u/status/stream?token=eyJabc.def-ghi&detail=1" [accepted]'
+    assert redacted(line) == line.replace("eyJabc.def-ghi", REDACTED)
+    assert redacted("/x?detail=1&access_token=abc") == f"/x?detail=1&access_token={REDACTED}"
+    assert redacted("/feed?cursor=abc&limit=5") == "/feed?cursor=abc&limit=5"
+
+
+def test_the_filter_redacts_arguments_as_uvicorns_formatters_read_them() -> None:
+    record = logging.LogRecord("uvicorn.error", logging.INFO, __file__, 1, '%s - "WebSocket %s" [accepted]',
+                               ("127.0.0.1:5", "/s?token=secret"), None)
+    assert RedactCredentials().filter(record)
+    assert "secret" not in record.getMessage() and REDACTED in record.getMessage()
+    config = uvicorn_log_config()
+    assert all("redact_credentials" in h["filters"] for h in config["handlers"].values())
