@@ -66,6 +66,10 @@ async def _refused(resources: Any, user: str, post: dict[str, Any], message: str
     return ApiError(403, "forbidden", message)
 
 
+async def _nobody() -> set[str]:
+    return set()
+
+
 async def _settled(resources: Any, settings: Any, user: str, other: str) -> None:
     """The caller's and the other person's writes of a moment ago (the post, a tag, a block, a follow, the tag
     settings) applied first: the decision below reads them (:mod:`api.pending_writes`)."""
@@ -179,11 +183,15 @@ async def photos_of(user_id: str, viewer: OptionalUser, resources: ResourcesDep,
                     response: Response, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None,
                     after: After = None) -> dict[str, Any]:
     """"Photos of you": the posts ``user_id`` is tagged in (approved tags), newest first, as the caller may see
-    them; a user who stands in a block with the caller is absent (404)."""
+    them; a user who stands in a block with the caller is absent (404), as is one without a profile."""
     if user_id == "me" and viewer is not None:
         user_id = viewer
     parse_id(user_id, "user_id")
     await honour_after(after, resources, settings, response)
-    if viewer is not None and viewer != user_id and await resources.safety.blocked_among(viewer, [user_id]):
-        raise ApiError(404, "not_found", "no such user", "user_id")
+    if viewer != user_id:
+        profile, blocked = await asyncio.gather(
+            read_profile(resources.session, resources.redis, user_id),
+            resources.safety.blocked_among(viewer, [user_id]) if viewer is not None else _nobody())
+        if profile is None or blocked:
+            raise ApiError(404, "not_found", "no such user", "user_id")
     return await _tagged_page(resources, viewer, APPROVED, user_id, "tagged", limit, cursor)

@@ -2,7 +2,8 @@
 
 The lists are as visible as the account: a private account's are for itself and its followers (403 for anyone
 else: the profile already says the account exists and is private), and a user who stands in a block with the
-caller is absent (404), exactly as their profile is.
+caller is absent (404), exactly as their profile is — and as a user without a profile (never registered, or
+deleted) is, so the answer never tells "blocked" from "absent".
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from api.paging import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, encode_curso
 from api.routes.reads import After, honour_after
 from api.visibility import blocked_with
 from sinks.follow_lists import Direction
+from sinks.profiles import read_profile
 
 router = APIRouter(tags=["social"])
 
@@ -35,14 +37,17 @@ async def _none() -> set[str]:
 
 
 async def _may_list(resources: Any, viewer: str | None, user_id: str) -> None:
-    """404 if a block stands between the two, 403 if the account is private and the viewer does not follow it."""
+    """404 if the user has no profile (never registered, or deleted) or a block stands between the two — the
+    same answer, so a list never tells "blocked" from "absent" (an empty 200 for an unknown id did) — and 403
+    if the account is private and the viewer does not follow it."""
     if viewer == user_id:
         return
-    private, followed, blocked = await asyncio.gather(
+    profile, private, followed, blocked = await asyncio.gather(
+        read_profile(resources.session, resources.redis, user_id),
         resources.graph.private_among([user_id]),
         resources.graph.followed_among(viewer, [user_id]) if viewer is not None else _none(),
         resources.graph.blocked_among(viewer, [user_id]) if viewer is not None else _none())
-    if blocked:
+    if profile is None or blocked:
         raise ApiError(404, "not_found", "no such user", "user_id")
     if user_id in private and user_id not in followed:
         raise ApiError(403, "forbidden", "a private account's lists are for its followers")

@@ -34,11 +34,30 @@ def readable(client: httpx.Client, settings: Settings, path: str, viewer: str | 
 
 def register(client: httpx.Client, settings: Settings, publisher: Publisher, username: str,
              avatar: str | None = None) -> str:
-    user = new_id()
+    return register_as(client, settings, publisher, new_id(), username, avatar)
+
+
+def register_as(client: httpx.Client, settings: Settings, publisher: Publisher, user: str, username: str,
+                avatar: str | None = None) -> str:
+    """``user`` registered (by an upstream service, through the SDK) with a readable profile."""
     result = publisher.publish(events.user_registered(user_id=user, username=username, display_name=username,
                                                       avatar_image_id=avatar))
     readable(client, settings, f"/users/{user}", None, token(settings, result))
     return user
+
+
+def test_a_list_of_a_user_nobody_registered_is_the_404_of_a_user_who_blocked_the_caller(
+        client: httpx.Client, settings: Settings, publisher: Publisher, worker: Process) -> None:
+    """A block answers 404 as if the user were absent; an id nobody registered answered an empty 200, which told
+    a blocked caller which of the two it was."""
+    owner, blocked, nobody = register(client, settings, publisher, f"own{new_id()[-6:]}"), new_id(), new_id()
+    block = client.post(f"/users/{blocked}/block", headers=auth(settings, owner))
+    assert block.status_code == 202
+    readable(client, settings, f"/users/{owner}", owner, block.json()["token"])
+    for path in ("followers", "following", "tagged"):
+        answers = [client.get(f"/users/{user}/{path}", headers=auth(settings, blocked)) for user in (owner, nobody)]
+        assert [a.status_code for a in answers] == [404, 404], (path, [a.text for a in answers])
+        assert answers[0].json() == answers[1].json()
 
 
 def publish_posts(client: httpx.Client, settings: Settings, publisher: Publisher, author: str, n: int,
@@ -205,6 +224,7 @@ def test_followers_and_following_page_with_counts(client: httpx.Client, settings
     walked = pages(client, settings, f"/users/{star}/followers", None, 2, key="id")
     assert [len(p) for p in walked] == [2, 2, 1]
     assert [f for p in walked for f in p] == sorted(fans)
+    register_as(client, settings, publisher, fans[0], f"fan{new_id()[-6:]}")  # (an unknown user's lists are 404)
     following = get(client, settings, f"/users/{fans[0]}/following", None).json()
     assert following["count"] == 1 and following["next_cursor"] is None
     assert following["items"][0]["id"] == star and following["items"][0]["username"].startswith("star")
