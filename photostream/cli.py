@@ -328,7 +328,8 @@ def lag(
 
 @app.command()
 def rebuild(
-    view: Annotated[str, typer.Argument(help="the view to rebuild: hashtags, feeds, unread, notifications")],
+    view: Annotated[str, typer.Argument(
+        help="the view to rebuild: hashtags, feeds, unread, notifications, photo-tags")],
     check: Annotated[bool, typer.Option("--check", help="only compare; exit 1 on any difference")] = False,
 ) -> None:
     """Re-derive VIEW from durable state, compare it key by key with live Redis, and (unless --check) rewrite

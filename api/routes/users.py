@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import unicodedata
 from collections.abc import Callable
 from typing import Any, Literal, TypeVar
 
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from api import pending_writes
 from api.deps import CurrentUser, OptionalUser, ResourcesDep, SettingsDep, parse_id, per_app
@@ -48,10 +49,25 @@ class ProfilePatch(BaseModel):
     display_name: str | None = Field(default=None, min_length=1, max_length=100)
     bio: str | None = Field(default=None, max_length=500)
     avatar_image_id: str | None = None
-    is_private: bool | None = None
+    #: strict: "yes" or 1 is a 422 naming the field, not a silent true (privacy is not to be guessed)
+    is_private: StrictBool | None = None
     #: people tags: who may tag the caller in photos, and whether tags by people they do not follow wait
     tags_from: Literal["everyone", "following"] | None = None
-    tags_manual_approval: bool | None = None
+    tags_manual_approval: StrictBool | None = None
+
+    @field_validator("display_name")
+    @classmethod
+    def _one_printable_line(cls, value: str | None) -> str | None:
+        if value is not None and any(unicodedata.category(c) == "Cc" for c in value):
+            raise ValueError("control characters (a NUL, a line break) are not allowed in a name")
+        return value
+
+    @field_validator("bio")
+    @classmethod
+    def _printable(cls, value: str | None) -> str | None:
+        if value is not None and any(unicodedata.category(c) == "Cc" and c not in "\n\t" for c in value):
+            raise ValueError("control characters other than line breaks and tabs are not allowed")
+        return value
 
 
 async def _none() -> bool:

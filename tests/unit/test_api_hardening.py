@@ -202,3 +202,17 @@ def test_a_body_that_is_not_json_is_a_422_naming_the_body(api: TestClient) -> No
                       content=b'{"caption": "hi", ')
     assert answer.status_code == 422
     assert answer.json()["error"]["field"] == "body" and answer.json()["error"]["message"].startswith("body: ")
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"is_private": "yes"}, "is_private"),
+    ({"is_private": 1}, "is_private"),
+    ({"tags_manual_approval": "true"}, "tags_manual_approval"),
+    ({"display_name": "a\x00b"}, "display_name"),
+    ({"display_name": "two\nlines"}, "display_name"),
+    ({"bio": "bell\x07"}, "bio"),
+])
+def test_a_profile_edit_is_strict_about_flags_and_control_characters(api: TestClient, body: dict[str, object],
+                                                                     field: str) -> None:
+    answer = api.patch(f"{PREFIX}/users/me", headers=auth(SETTINGS, new_id()), json=body)
+    assert answer.status_code == 422 and answer.json()["error"]["field"] == field, answer.text
