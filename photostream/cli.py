@@ -322,7 +322,11 @@ def lag(
 
         live(LagReader(settings, app_id=None if all_groups else settings.app_id), group)
         return
-    for line in format_table(LagReader(settings, app_id=None if all_groups else settings.app_id).read(group).rows):
+    reader = LagReader(settings, app_id=None if all_groups else settings.app_id)
+    snapshot = reader.read(group)
+    if group is not None and not snapshot.rows and group not in reader.groups_on_broker():
+        _refuse(f"no consumer group {group!r} on the broker")
+    for line in format_table(snapshot.rows):
         typer.echo(line)
 
 

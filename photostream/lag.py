@@ -84,9 +84,13 @@ class LagReader:
                          (expected if expected is not None else deployment_groups(settings)).items()}
 
     def groups(self) -> list[str]:
+        return sorted(g for g in self.groups_on_broker()
+                      if not is_tool_group(g) and (self.app_id is None or of_app(g, self.app_id)))
+
+    def groups_on_broker(self) -> set[str]:
+        """Every consumer group the broker knows (tools' and other deployments' too)."""
         listed = self.admin.list_consumer_groups(request_timeout=_TIMEOUT_S).result().valid
-        return sorted(g.group_id for g in listed
-                      if not is_tool_group(g.group_id) and (self.app_id is None or of_app(g.group_id, self.app_id)))
+        return {g.group_id for g in listed}
 
     def committed(self, groups: list[str]) -> dict[str, list[TopicPartition]]:
         """Each group's committed offsets: one request per group, all in flight at once."""

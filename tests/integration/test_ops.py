@@ -169,6 +169,8 @@ def test_the_lag_table_shows_this_deployments_groups_unless_asked_for_every_grou
         assert mine in listed and other not in listed
         assert all(g == settings.app_id or g.startswith(f"{settings.app_id}.") for g in listed)
         assert {mine, other} <= groups_listed("--all-groups")
+        unknown = photostream(env, "lag", "--group", f"{settings.app_id}.no-such-group", timeout_s=120)
+        assert unknown.returncode == 2 and "no consumer group" in unknown.stderr, unknown.stdout + unknown.stderr
     finally:
         _delete_groups(settings, [other])
 
