@@ -68,13 +68,22 @@ def _token(websocket: WebSocket, token: str | None) -> str | None:
     return token
 
 
-async def _refuse(websocket: WebSocket, status: int, code: str, message: str) -> None:
-    await websocket.send_denial_response(JSONResponse(error_body(code, message), status_code=status))
+async def _refuse(websocket: WebSocket, status: int, code: str, message: str, field: str | None = None) -> None:
+    await websocket.send_denial_response(JSONResponse(error_body(code, message, field), status_code=status))
+
+
+#: how ``?detail=`` spells a boolean (as the HTTP status read accepts it)
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 
 
 @router.websocket("/users/{user_id}/status/stream")
-async def stream_status(websocket: WebSocket, user_id: str, token: str | None = None, detail: bool = False) -> None:
-    """The current status at once, then every change, until either side closes."""
+async def stream_status(websocket: WebSocket, user_id: str, token: str | None = None, detail: str = "0") -> None:
+    """The current status at once, then every change, until either side closes. Refusals are HTTP answers
+    before the handshake, in the API's error shape (a ``detail`` that is no boolean: 422 naming it; declared as
+    a bool, FastAPI closed the socket unanswered, which clients see as a bare 403)."""
+    if detail.lower() not in _TRUE | _FALSE:
+        return await _refuse(websocket, 422, "invalid", "detail: not a boolean", "detail")
+    with_senders = detail.lower() in _TRUE
     settings = websocket.app.state.settings
     presented = _token(websocket, token)
     if presented is None:
@@ -90,7 +99,7 @@ async def stream_status(websocket: WebSocket, user_id: str, token: str | None = 
         return await _refuse(websocket, 403, "forbidden", "only the user themself may stream their status")
     await websocket.accept()
     hub = hub_of(websocket)
-    connection = await hub.join(user_id, detail)
+    connection = await hub.join(user_id, with_senders)
     token_ended = asyncio.Event()
     try:
         await _serve(websocket, connection, TokenWatch(claims, revocations, token_ended))

@@ -429,6 +429,12 @@ def test_only_the_user_themself_may_read_or_stream_their_status(
     with pytest.raises(InvalidStatus) as forged:
         connect(ws_url(api_url, me, token="not-a-token"), open_timeout=20)
     assert forged.value.response.status_code == 401
+    with pytest.raises(InvalidStatus) as unclear:  # a bad parameter: the 422 the HTTP read answers, naming it
+        connect(ws_url(api_url, me, detail="maybe"), additional_headers=auth(settings, me), open_timeout=20)
+    assert unclear.value.response.status_code == 422
+    assert json.loads(unclear.value.response.body)["error"]["field"] == "detail"
+    with connect(ws_url(api_url, me, detail="true"), additional_headers=auth(settings, me), open_timeout=20) as ws:
+        assert "sender_ids" in json.loads(ws.recv(timeout=20))
 
 
 # --- live push and presence ------------------------------------------------------------------------------------
