@@ -1,9 +1,9 @@
 """Opaque keyset cursors and page limits shared by the list endpoints.
 
 A cursor is the position of the last item handed out (an id in the list's clustering order), tagged with the
-list's kind and base64url-encoded: opaque to clients, and stable while new items arrive, because the next
-page is "strictly after this id", never "skip N". A cursor from another list, or one that does not decode,
-is a 422 naming the field.
+list's kind (and owner: :func:`list_of`) and base64url-encoded: opaque to clients, and stable while new items
+arrive, because the next page is "strictly after this id", never "skip N". A cursor from another list (or
+another owner's list of the same kind), or one that does not decode, is a 422 naming the field.
 """
 
 from __future__ import annotations
@@ -22,6 +22,13 @@ MAX_LIMIT = 100
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="items per page")]
 Cursor = Annotated[str | None, Query(max_length=200, description="next_cursor of the previous page")]
+
+
+def list_of(kind: str, owner: str) -> str:
+    """The kind of one owner's list (a post's comments, a user's grid or followers, a tag's posts): its cursor
+    is refused on any other (another post's comments answered a page of this one's, "older than" an unrelated
+    id)."""
+    return f"{kind}-{owner}"
 
 
 def encode_cursor(kind: str, position: str) -> str:

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query
 from api.deps import OptionalUser, ResourcesDep, SettingsDep
 from api.errors import ApiError
 from api.hydrate import hydrate_posts
-from api.paging import Cursor, decode_cursor, encode_cursor
+from api.paging import Cursor, decode_cursor, encode_cursor, list_of
 from api.visibility import blocked_with
 from photostream.domain.safety import muted_tags_hidden
 from photostream.domain.tags import normalize_tag
@@ -104,7 +104,7 @@ async def hashtag_posts(
 ) -> dict[str, Any]:
     name = canonical(tag)
     await _not_muted(resources, viewer, name)
-    listing = f"tag-{name}"  # a cursor is this tag's list's own: another list's (or tag's) is a 422
+    listing = list_of("tag", name)  # a cursor is this tag's list's own: another list's (or tag's) is a 422
     position = decode_cursor(listing, cursor)
     store: HashtagReads = resources.hashtags
     post_ids = await store.newest_posts(name, limit, position)

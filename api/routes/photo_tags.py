@@ -21,7 +21,7 @@ from api import pending_writes, ratelimit
 from api.deps import CurrentUser, OptionalUser, ResourcesDep, SettingsDep, parse_id
 from api.errors import ApiError
 from api.hydrate import hydrate_posts
-from api.paging import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, encode_cursor
+from api.paging import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, encode_cursor, list_of
 from api.routes.posts_read import fill_page
 from api.routes.reads import After, honour_after
 from api.routes.writes import Accepted, PathId, _publish
@@ -165,8 +165,8 @@ async def _tagged_page(resources: Any, viewer: str | None, table: str, tagged_id
     items, position = await fill_page(
         lambda n, before: resources.photo_tags.post_ids(table, tagged_id, n, before),
         lambda ids: hydrate_posts(resources, viewer, ids),
-        limit, decode_cursor(kind, cursor))
-    return {"items": items, "next_cursor": encode_cursor(kind, position) if position else None}
+        limit, decode_cursor(list_of(kind, tagged_id), cursor))
+    return {"items": items, "next_cursor": encode_cursor(list_of(kind, tagged_id), position) if position else None}
 
 
 @router.get("/users/me/tagged/pending")

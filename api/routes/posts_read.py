@@ -11,7 +11,7 @@ from fastapi import APIRouter, Response
 from api.deps import OptionalUser, ResourcesDep, SettingsDep, parse_id
 from api.errors import ApiError
 from api.hydrate import Item, authors, hydrate_posts
-from api.paging import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, encode_cursor
+from api.paging import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, encode_cursor, list_of
 from api.routes.reads import After, honour_after
 from api.visibility import blocked_with, visible_post
 from sinks.posts import read_posts_cached
@@ -52,13 +52,13 @@ async def user_posts(user_id: str, viewer: OptionalUser, resources: ResourcesDep
                      after: After = None) -> dict[str, Any]:
     """The profile grid: the user's posts the caller may see, newest first."""
     parse_id(user_id, "user_id")
-    before = decode_cursor("grid", cursor)
+    before = decode_cursor(list_of("grid", user_id), cursor)
     await honour_after(after, resources, settings, response)
     items, position = await fill_page(
         lambda n, pos: resources.author_posts.newest(user_id, n, pos),
         lambda ids: hydrate_posts(resources, viewer, ids),
         limit, before)
-    return {"items": items, "next_cursor": encode_cursor("grid", position) if position else None}
+    return {"items": items, "next_cursor": encode_cursor(list_of("grid", user_id), position) if position else None}
 
 
 @router.get("/posts/{post_id}/comments")
@@ -67,7 +67,7 @@ async def post_comments(post_id: str, viewer: OptionalUser, resources: Resources
                         after: After = None) -> dict[str, Any]:
     """The post's comments, newest first, if the caller may see the post; otherwise 404 as for no post."""
     parse_id(post_id, "post_id")
-    before = decode_cursor("comments", cursor)
+    before = decode_cursor(list_of("comments", post_id), cursor)
     await honour_after(after, resources, settings, response)
     posts, comments = await asyncio.gather(read_posts_cached(resources.session, resources.redis, [post_id]),
                                            resources.comments.newest(post_id, limit, before))
@@ -76,8 +76,9 @@ async def post_comments(post_id: str, viewer: OptionalUser, resources: Resources
     commenters = {c.user_id for c in comments}
     people, blocked = await asyncio.gather(authors(resources, list(commenters)),
                                            blocked_with(resources, viewer, commenters))
+    more = len(comments) == limit
     return {  # a page may come out shorter than the limit: the cursor follows the comments read, shown or not
         "items": [{"comment_id": c.comment_id, "author": people[c.user_id], "text": c.text,
                    "created_at": c.created_at} for c in comments if c.user_id not in blocked],
-        "next_cursor": encode_cursor("comments", comments[-1].comment_id) if len(comments) == limit else None,
+        "next_cursor": encode_cursor(list_of("comments", post_id), comments[-1].comment_id) if more else None,
     }

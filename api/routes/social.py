@@ -16,7 +16,7 @@ from fastapi import APIRouter, Response
 from api.deps import OptionalUser, ResourcesDep, SettingsDep, parse_id
 from api.errors import ApiError
 from api.hydrate import authors
-from api.paging import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, encode_cursor
+from api.paging import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, encode_cursor, list_of
 from api.routes.reads import After, honour_after
 from api.visibility import blocked_with
 from sinks.follow_lists import Direction
@@ -56,14 +56,14 @@ async def _may_list(resources: Any, viewer: str | None, user_id: str) -> None:
 async def _people(direction: Direction, user_id: str, viewer: str | None, resources: Any, settings: Any,
                   response: Response, limit: int, cursor: str | None, after: str | None) -> dict[str, Any]:
     parse_id(user_id, "user_id")
-    position = decode_cursor(direction, cursor)
+    position = decode_cursor(list_of(direction, user_id), cursor)
     await honour_after(after, resources, settings, response)
     await _may_list(resources, viewer, user_id)
     ids, count = await asyncio.gather(resources.follow_lists.page(direction, user_id, limit, position),
                                       _count(resources, direction, user_id))
     people, blocked = await asyncio.gather(authors(resources, ids), blocked_with(resources, viewer, ids))
     return {"items": [people[i] for i in ids if i not in blocked], "count": count,  # (the cursor: as read)
-            "next_cursor": encode_cursor(direction, ids[-1]) if len(ids) == limit else None}
+            "next_cursor": encode_cursor(list_of(direction, user_id), ids[-1]) if len(ids) == limit else None}
 
 
 @router.get("/users/{user_id}/followers")

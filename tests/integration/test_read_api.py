@@ -273,3 +273,16 @@ def test_a_cursor_of_one_list_is_refused_by_another(client: httpx.Client, settin
     assert grid_cursor is not None
     answer = get(client, settings, f"/users/{author}/followers", None, cursor=grid_cursor)
     assert answer.status_code == 422 and answer.json()["error"]["field"] == "cursor"
+    # and by the list of the same kind of another owner: another user's grid, another post's comments
+    other = new_id()
+    [theirs] = publish_posts(client, settings, publisher, other, 1)
+    assert get(client, settings, f"/users/{other}/posts", None, cursor=grid_cursor).status_code == 422
+    [post] = publish_posts(client, settings, publisher, author, 1)
+    for commenter in (new_id(), new_id()):
+        commented = client.post(f"/posts/{post}/comments", headers=auth(settings, commenter), json={"text": "hi"})
+        assert commented.status_code == 202, commented.text
+    readable(client, settings, f"/posts/{post}/comments", None, commented.json()["token"])
+    comments_cursor = get(client, settings, f"/posts/{post}/comments", None, limit=1).json()["next_cursor"]
+    assert comments_cursor is not None
+    elsewhere = get(client, settings, f"/posts/{theirs}/comments", None, cursor=comments_cursor)
+    assert elsewhere.status_code == 422 and elsewhere.json()["error"]["field"] == "cursor"

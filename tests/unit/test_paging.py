@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from api.errors import ApiError
-from api.paging import decode_cursor, encode_cursor
+from api.paging import decode_cursor, encode_cursor, list_of
 from api.routes.posts_read import GRID_MAX_SCANS, fill_page
 from producers.ids import new_id
 
@@ -64,3 +64,11 @@ async def test_a_page_of_hidden_posts_stops_after_a_bounded_number_of_scans() ->
     ids, scan, hydrate = grid(100, set(range(1, 101)) - {1})
     items, cursor = await fill_page(scan, hydrate, 5, None)  # type: ignore[arg-type]
     assert items == [] and cursor == ids[5 * GRID_MAX_SCANS - 1]
+
+
+def test_a_cursor_is_its_owners_list_only() -> None:
+    mine, theirs, position = new_id(), new_id(), new_id()
+    cursor = encode_cursor(list_of("comments", mine), position)
+    assert decode_cursor(list_of("comments", mine), cursor) == position
+    with pytest.raises(ApiError):
+        decode_cursor(list_of("comments", theirs), cursor)
