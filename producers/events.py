@@ -152,13 +152,6 @@ def build(topic: str, fields: dict[str, Any]) -> Event:
     return event_type(topic).build(fields)
 
 
-def check_domain_rules(topic: str, record: dict[str, Any]) -> None:
-    """Rules a schema cannot express; raise :class:`EventValidationError` naming the field.
-
-    ``record`` must already fit the schema (types are not re-checked here)."""
-    RULES.get(topic, _no_rule)(record)
-
-
 def _no_rule(_: dict[str, Any]) -> None:
     return None
 
