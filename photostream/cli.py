@@ -409,7 +409,8 @@ def sweep_uploads(
     settings = get_settings()
     report = run(settings, settings.upload_sweep_after_s if older_than is None else older_than, prefix, dry_run)
     typer.echo(f"{report.examined} old originals examined, {len(report.deleted)} never completed "
-               f"({report.deleted_bytes} bytes) {'would be ' if dry_run else ''}deleted")
+               f"({report.deleted_bytes} bytes) {'would be ' if dry_run else ''}deleted, {report.not_ours} "
+               "uploaded through another keyspace left alone")
 
 
 def main() -> None:

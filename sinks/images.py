@@ -51,6 +51,7 @@ class ImageIndex:
             "INSERT INTO image_uploads (image_id, user_id, content_type, created_at) VALUES (?, ?, ?, ?) "
             "IF NOT EXISTS")
         self._q_upload = session.prepare("SELECT user_id, content_type FROM image_uploads WHERE image_id = ?")
+        self._q_uploads = session.prepare("SELECT image_id FROM image_uploads WHERE image_id IN ?")
         self._q_posts = session.prepare("SELECT post_id FROM post_images WHERE image_id = ? LIMIT 100")
         self._w_file = session.prepare(
             "INSERT INTO image_files (image_id, user_id, object_key, content_type, size_bytes, width, height, "
@@ -71,6 +72,11 @@ class ImageIndex:
     async def upload(self, image_id: str) -> Upload | None:
         row = (await execute(self._session, self._q_upload, (image_id,))).one()
         return Upload(str(row.user_id), str(row.content_type)) if row is not None else None
+
+    async def claimed(self, image_ids: list[str]) -> set[str]:
+        """Which of ``image_ids`` were claimed here (a ticket issued in this keyspace; one query)."""
+        rows = await execute(self._session, self._q_uploads, (list(dict.fromkeys(image_ids)),))
+        return {str(row.image_id) for row in rows}
 
     async def uploader(self, image_id: str) -> str | None:
         claimed = await self.upload(image_id)

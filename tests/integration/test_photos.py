@@ -200,13 +200,17 @@ def test_the_sweeper_deletes_only_old_uploads_never_completed(client: httpx.Clie
     kept = upload_photo(client, settings, user)
     abandoned = ticket(client, settings, user)
     assert send(abandoned, jpeg()).status_code in (200, 204)
+    # an object whose ticket another keyspace issued (another namespace sharing the bucket): never judged here
+    elsewhere = new_id()
+    s3.write(s3.client(settings), settings, object_key(user, elsewhere), jpeg(), "image/jpeg")
     scope = f"photos/{user}/"  # the bucket is shared with other runs: sweep only this test's user
     young = upload_sweeper.run(settings, older_than_s=3600, prefix=scope)
     assert young.deleted == [] and stored(settings, user, abandoned["image_id"])
-    later = int(time.time() * 1000) + 5_000  # both objects are older than a zero cut-off five seconds from now
+    later = int(time.time() * 1000) + 5_000  # the objects are older than a zero cut-off five seconds from now
     swept = upload_sweeper.run(settings, older_than_s=0, prefix=scope, now_ms=later)
-    assert (swept.examined, swept.deleted) == (2, [object_key(user, abandoned["image_id"])])
+    assert (swept.examined, swept.deleted, swept.not_ours) == (3, [object_key(user, abandoned["image_id"])], 1)
     assert stored(settings, user, kept) and not stored(settings, user, abandoned["image_id"])
+    assert stored(settings, user, elsewhere)
     assert upload_sweeper.run(settings, older_than_s=0, prefix=scope, now_ms=later).deleted == []
 
 
