@@ -18,13 +18,15 @@ it neither remembers nor waits (the write itself is accepted all the same).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 from api.consistency import ConsistencyToken, wait_applied
 from producers.events import Event
+from producers.ids import new_id
 from producers.publisher import PublishResult
 from sinks import keys
 from sinks.cache_aside import REDIS_DOWN
@@ -77,3 +79,31 @@ async def settle(resources: Any, settings: Any, users: Iterable[str], topics: It
         if not await wait_applied(resources.redis, token, max(0.0, deadline - time.monotonic())):
             return False
     return True
+
+
+#: how long a decision may hold its lock: past a settle's bound and a publish's, then it lapses
+LOCK_TTL_S = 20
+_RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+
+
+@contextlib.asynccontextmanager
+async def one_at_a_time(resources: Any, settings: Any, key: str) -> AsyncIterator[None]:
+    """Decisions about one thing taken one after another, across API processes: a Redis lock held from the
+    decision's settle to its publish, so the next one settles on the write this one published. Why: a photo
+    takes at most 20 tags, and 30 tags sent at once all read the same count before any was published (all 30
+    were accepted). Bounded: past ``READ_YOUR_WRITES_TIMEOUT_S`` waiting (or with Redis down) the decision goes
+    ahead unlocked, as a settle past its bound does."""
+    token, held, delay = new_id(), False, 0.005
+    deadline = time.monotonic() + settings.read_your_writes_timeout_s
+    with contextlib.suppress(*REDIS_DOWN):
+        while not (held := bool(await resources.redis.set(key, token, nx=True, px=LOCK_TTL_S * 1000))):
+            if time.monotonic() >= deadline:
+                break
+            await asyncio.sleep(delay)  # polling a lock held by another request; bounded by the deadline
+            delay = min(delay * 2, 0.05)
+    try:
+        yield
+    finally:
+        if held:
+            with contextlib.suppress(*REDIS_DOWN):
+                await resources.redis.eval(_RELEASE, 1, key, token)

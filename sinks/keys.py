@@ -51,6 +51,11 @@ def pending_writes(user_id: str) -> str:
     return f"{_prefix}writes:{{{user_id}}}"
 
 
+def photo_tags_lock(post_id: str, image_id: str) -> str:
+    """String: held while one tag decision about this photo runs (:func:`api.pending_writes.one_at_a_time`)."""
+    return f"{_prefix}lock:tags:{{{post_id}}}:{image_id}"
+
+
 def rate_bucket(user_id: str, action: str) -> str:
     return f"{_prefix}ratelimit:{{{user_id}}}:{action}"
 

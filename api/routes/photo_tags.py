@@ -29,6 +29,7 @@ from api.visibility import visible_post
 from photostream.domain.photo_tags import PhotoTag, Refusal, TagFacts, decide_tag, may_remove
 from producers import events
 from producers.ids import is_id
+from sinks import keys
 from sinks.photo_tags import APPROVED, PENDING
 from sinks.posts import read_post
 from sinks.profiles import read_profile
@@ -88,7 +89,14 @@ async def _tag_of(resources: Any, post_id: str, image_id: str, tagged_id: str) -
 @router.post(_TAGS, status_code=202, response_model=Accepted)
 async def tag(post_id: PathId, image_id: PathId, body: TagCreate, user: CurrentUser, resources: ResourcesDep,
               settings: SettingsDep) -> Accepted:
-    """The author tags someone on a photo of their post (pending if the person approves tags first)."""
+    """The author tags someone on a photo of their post (pending if the person approves tags first). One tag
+    decision per photo at a time (the count and the duplicate check read what the previous one published)."""
+    parse_id(post_id, "post_id"), parse_id(image_id, "image_id")
+    async with pending_writes.one_at_a_time(resources, settings, keys.photo_tags_lock(post_id, image_id)):
+        return await _tag(post_id, image_id, body, user, resources, settings)
+
+
+async def _tag(post_id: str, image_id: str, body: TagCreate, user: str, resources: Any, settings: Any) -> Accepted:
     await _settled(resources, settings, user, body.user_id)
     post = await _photo(resources, post_id, image_id)
     if post["author_id"] != user:

@@ -9,7 +9,9 @@ reaching each record's offset (tests/integration/test_safety.Log).
 from __future__ import annotations
 
 import subprocess
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -119,6 +121,31 @@ def test_the_21st_tag_on_a_photo_is_refused_naming_the_field(photos: Photos, log
     assert sorted(u for u, _ in photos.tags_seen(None, post)[0]) == sorted(people[:MAX_TAGS_PER_PHOTO])
     # tagging the same person twice is a conflict, not a second tag
     assert photos.tag(author, post, image, people[0]).status_code == 409
+
+
+def test_tags_sent_at_once_still_stop_at_twenty(photos: Photos, log: Log) -> None:
+    """25 tags released together from as many threads: each read the same count before any was published, and
+    all 30 of a black-box hunt's were accepted. One decision per photo at a time now."""
+    author = log.user("rush")
+    people = [log.user(f"rushed{i}") for i in range(MAX_TAGS_PER_PHOTO + 5)]
+    post, (image,) = photos.post(author)
+    log.settle()
+    barrier = threading.Barrier(len(people))
+
+    def tag(person: str) -> httpx.Response:
+        barrier.wait(timeout=30)
+        return photos.tag(author, post, image, person)
+
+    with ThreadPoolExecutor(len(people)) as pool:
+        answers = list(pool.map(tag, people))
+    accepted = [a for a in answers if a.status_code == 202]
+    refused = [a for a in answers if a.status_code != 202]
+    assert len(accepted) == MAX_TAGS_PER_PHOTO, [a.text for a in refused]
+    assert all(a.status_code == 422 and a.json()["error"]["field"] == "user_id" for a in refused)
+    for answer in accepted:
+        log.accepted(answer)
+    log.settle()
+    assert len(photos.tags_seen(None, post)[0]) == MAX_TAGS_PER_PHOTO
 
 
 def test_a_tag_by_someone_not_followed_waits_for_approval_seen_only_by_the_tagged_and_the_author(
