@@ -108,7 +108,8 @@ class NotificationsProcessor:
             else:
                 recipient = owners.get(value)
             if recipient is not None:
-                signals.append(draft.resolved(recipient))
+                post = posts.get(draft.target_id)
+                signals.append(draft.resolved(recipient, post["author_id"] if post is not None else None))
         return signals, posts
 
     async def _allowed(self, signals: list[Signal], posts: dict[str, Post]) -> list[Signal]:

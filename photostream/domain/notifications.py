@@ -30,6 +30,7 @@ KINDS: tuple[Kind, ...] = ("like", "comment", "mention", "comment_mention", "fol
 TargetKind = Literal["post", "user"]
 #: kinds about a post (the recipient must still be allowed to see it); the others are about a user
 POST_KINDS: frozenset[str] = frozenset({"like", "comment", "mention", "comment_mention", "tag", "tag_request"})
+TAG_KINDS: frozenset[str] = frozenset({"tag", "tag_request"})
 
 #: ``@name`` not glued to a word or an e-mail address before it, nor to more name characters after it (a
 #: longer word is no username, not the username of its first characters); matched case-insensitively
@@ -55,8 +56,14 @@ class Draft:
     present: bool  # False: retract the actor from the group
     at: int  # event time, epoch ms
 
-    def resolved(self, recipient: str) -> Signal:
-        return Signal(recipient, self.kind, self.target_id, self.actor, self.present, self.at)
+    def resolved(self, recipient: str, target_author: str | None = None) -> Signal:
+        """The signal for ``recipient``. A tagged person's removal of their own tag (``tagger_id ==
+        tagged_id``) retracts who tagged them, the post's author (``target_author``): retracting the remover
+        matched no member, and their "tagged you" (or "wants to tag you") stayed."""
+        actor = self.actor
+        if not self.present and self.kind in TAG_KINDS and actor == recipient and target_author is not None:
+            actor = target_author
+        return Signal(recipient, self.kind, self.target_id, actor, self.present, self.at)
 
 
 @dataclass(frozen=True)

@@ -106,6 +106,12 @@ def photos(client: httpx.Client, settings: Settings, log: Log) -> Photos:
     return Photos(client, settings, log)
 
 
+def notified_of(photos: Photos, user: str) -> list[str]:
+    answer = photos.client.get("/notifications", headers=auth(photos.settings, user))
+    assert answer.status_code == 200, answer.text
+    return [item["kind"] for item in answer.json()["items"]]
+
+
 def test_the_21st_tag_on_a_photo_is_refused_naming_the_field(photos: Photos, log: Log) -> None:
     author = log.user("crowd")
     people = [log.user(f"guest{i}") for i in range(MAX_TAGS_PER_PHOTO + 1)]
@@ -194,10 +200,13 @@ def test_a_tagged_person_removes_themselves_silently_and_only_the_two_of_them_ma
     for person in (tagged, other):
         log.accepted(photos.tag(author, post, image, person))
     log.settle()
+    wait_for(lambda: notified_of(photos, tagged), lambda kinds: kinds == ["tag"], 60, "the tag notification")
     assert photos.untag(other, post, image, tagged).status_code == 403  # not theirs to remove
     removal = photos.untag(tagged, post, image, tagged)
     log.accepted(removal)
     log.settle()
+    # their "tagged you" goes with the tag (it stayed: the retraction named the remover, not who tagged)
+    wait_for(lambda: notified_of(photos, tagged), lambda kinds: kinds == [], 60, "the tag notification to go")
     token = ConsistencyToken.decode(removal.json()["token"])
     event = read_event(settings, token.topic, token.partition, token.offset)
     # the author is not told: the event says the tagged person removed themselves

@@ -138,3 +138,15 @@ def test_ids_sort_by_bucket_and_round_trip() -> None:
 
 def test_an_update_after_the_mark_makes_a_notification_unread_again() -> None:
     assert is_read(100, 100) and not is_read(101, 100)
+
+
+def test_a_self_removal_of_a_tag_retracts_who_tagged_not_the_remover() -> None:
+    author, tagged, post, image = new_id(), new_id(), new_id(), new_id()
+    event = {"post_id": post, "image_id": image, "tagger_id": tagged, "tagged_id": tagged, "action": "remove",
+             "occurred_at": 5}
+    signals = [d.resolved(tagged, target_author=author) for d in drafts_of("photo-tag-changed", event)]
+    assert {(s.kind, s.actor, s.present) for s in signals} == {("tag", author, False), ("tag_request", author, False)}
+    # the author's own removal retracts the author, as before
+    by_author = {**event, "tagger_id": author}
+    assert {s.actor for s in (d.resolved(tagged, author) for d in drafts_of("photo-tag-changed", by_author))} == \
+        {author}
