@@ -23,8 +23,15 @@ app.add_typer(stack_app, name="stack")
 @app.callback()
 def _every_command() -> None:
     """Every command works inside the settings' namespace (its Redis keys; topics are named at the Kafka
-    edges from the same settings)."""
-    keys.use_namespace(get_settings().namespace)
+    edges from the same settings). Settings that do not validate (the development secrets outside
+    ``PHOTOSTREAM_DEV_MODE``, say) are one line naming what to set, not a traceback."""
+    from pydantic import ValidationError
+
+    try:
+        settings = get_settings()
+    except ValidationError as exc:
+        _refuse("settings: " + "; ".join(str(e.get("msg", e)).removeprefix("Value error, ") for e in exc.errors()))
+    keys.use_namespace(settings.namespace)
 
 
 def _refuse(message: str) -> NoReturn:
@@ -97,8 +104,12 @@ def stack_status() -> None:
 def stack_logs(service: str, lines: Annotated[int, typer.Option("-n")] = 100) -> None:
     """The last lines of a service's log."""
     from photostream.stack import manager
+    from photostream.stack.base import StackError
 
-    typer.echo(manager.service(get_settings(), service).tail_log(lines))
+    try:
+        typer.echo(manager.service(get_settings(), service).tail_log(lines))
+    except StackError as exc:  # an unknown service: the known ones are named
+        _refuse(str(exc))
 
 
 @stack_app.command("migrate")
@@ -195,10 +206,12 @@ def api() -> None:
 
 @app.command()
 def token(user_id: str, ttl: int = 3600) -> None:
-    """Mint a development access token for USER_ID."""
+    """Mint a development access token for USER_ID, valid for --ttl seconds."""
     from api.auth import mint_access_token
     from producers.ids import is_id
 
+    if ttl <= 0:
+        _refuse("--ttl must be a positive number of seconds")
     if not is_id(user_id):
         _refuse("user_id must be a UUID (e.g. from `python -c 'import uuid_utils; print(uuid_utils.uuid7())'`)")
     typer.echo(mint_access_token(get_settings(), user_id, ttl))

@@ -27,7 +27,8 @@ def publish_lines(settings: Settings, topic: str, lines: Iterable[str], out: Cal
     failure count. A line the broker refuses (too large, say) is that line's error: the others still go out."""
     catalog_topic(topic)  # unknown topics fail before reading anything
     if topic.endswith(DLQ_SUFFIX):  # dead letters are parked by processors, with headers, never published
-        raise UnknownTopicError(f"{topic}: a DLQ takes no events (park records with `photostream dlq`)")
+        raise UnknownTopicError(f"{topic}: a DLQ takes no events (processors park records there; "
+                                f"`photostream dlq redrive {topic.removesuffix(DLQ_SUFFIX)}` sends them back)")
     outcomes: list[tuple[int, str | Future[PublishResult]]] = []
     with Publisher(settings) as publisher:
         for number, line in enumerate(lines, 1):

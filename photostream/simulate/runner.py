@@ -212,8 +212,11 @@ class Simulation:
         api = client.base + "/api/v1"
         follower = people.celebrity_follower()
         celebrity = (people.celebrities() or [people.ids[0]])[0]
-        lag = (f"PHOTOSTREAM_NAMESPACE={self.settings.namespace} " if self.settings.namespace else "") \
-            + ".venv/bin/photostream lag --watch"
+        # what a pasted command needs in a new shell: the namespace, and development mode (the local stack's
+        # placeholder secrets are refused without it)
+        env = (f"PHOTOSTREAM_NAMESPACE={self.settings.namespace} " if self.settings.namespace else "") \
+            + ("PHOTOSTREAM_DEV_MODE=true " if self.settings.dev_mode else "")
+        lag = env + ".venv/bin/photostream lag --watch"
         prometheus = f"http://127.0.0.1:{self.settings.prometheus_port}"
         return [
             ("a celebrity follower's feed", f"curl -H 'Authorization: Bearer {client.token(follower)}' {api}/feed"),
@@ -222,7 +225,7 @@ class Simulation:
             ("trending", f"{api}/trending?window=1h"),
             ("an unread badge", f"curl -H 'Authorization: Bearer {client.token(badge_user)}' "
                                 f"{api}/users/{badge_user}/status"),
-            ("tokens", f"valid {TOKEN_TTL_S // 3600} h; mint more with `.venv/bin/photostream token USER_ID`"),
+            ("tokens", f"valid {TOKEN_TTL_S // 3600} h; mint more with `{env}.venv/bin/photostream token USER_ID`"),
             ("Prometheus", f"{prometheus}/graph?g0.expr=rate(photostream_events_processed_total[1m])"),
             ("worker metrics", f"http://127.0.0.1:{self.settings.worker_web_port}/metrics"),
             ("consumer lag", lag),

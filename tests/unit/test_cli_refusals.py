@@ -1,0 +1,44 @@
+"""The CLI refuses what it cannot do in one line on stderr with exit status 2, never a traceback."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from photostream.cli import app
+from producers.ids import new_id
+
+
+@pytest.fixture()
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+def test_settings_that_do_not_validate_name_what_to_set(runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Outside development mode the local stack's placeholder secrets are refused: a pasted demo command (run
+    in a new shell without PHOTOSTREAM_DEV_MODE) ended in a 54-line traceback."""
+    from photostream.settings import get_settings
+
+    monkeypatch.delenv("PHOTOSTREAM_DEV_MODE", raising=False)
+    get_settings.cache_clear()
+    try:
+        result = runner.invoke(app, ["token", new_id()])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 2
+    assert "PHOTOSTREAM_DEV_MODE=true" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("ttl", ["0", "-5"])
+def test_a_token_lives_a_positive_number_of_seconds(runner: CliRunner, monkeypatch: pytest.MonkeyPatch,
+                                                    ttl: str) -> None:
+    monkeypatch.setenv("PHOTOSTREAM_DEV_MODE", "true")
+    result = runner.invoke(app, ["token", new_id(), "--ttl", ttl])
+    assert result.exit_code == 2 and "--ttl" in result.output
+
+
+def test_the_log_of_a_service_the_stack_does_not_run_is_refused(runner: CliRunner,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PHOTOSTREAM_DEV_MODE", "true")
+    result = runner.invoke(app, ["stack", "logs", "worker"])
+    assert result.exit_code == 2 and "unknown service 'worker'" in result.output
