@@ -91,7 +91,8 @@ async def tag(post_id: PathId, image_id: PathId, body: TagCreate, user: CurrentU
               settings: SettingsDep) -> Accepted:
     """The author tags someone on a photo of their post (pending if the person approves tags first). One tag
     decision per photo at a time (the count and the duplicate check read what the previous one published)."""
-    parse_id(post_id, "post_id"), parse_id(image_id, "image_id")
+    parse_id(post_id, "post_id")
+    parse_id(image_id, "image_id")
     async with pending_writes.one_at_a_time(resources, settings, keys.photo_tags_lock(post_id, image_id)):
         return await _tag(post_id, image_id, body, user, resources, settings)
 
