@@ -95,8 +95,9 @@ async def create_post(body: PostCreate, user: CurrentUser, resources: ResourcesD
 @router.delete("/posts/{post_id}", status_code=202, response_model=Accepted)
 async def delete_post(post_id: PathId, user: CurrentUser, resources: ResourcesDep, settings: SettingsDep) -> Accepted:
     parse_id(post_id, "post_id")
-    await pending_writes.settle(resources, settings, [user], pending_writes.POSTING)  # (a post made a moment ago)
     post = await read_post(resources.session, post_id)
+    if post is None and await pending_writes.settle(resources, settings, [user], pending_writes.POSTING):
+        post = await read_post(resources.session, post_id)  # (their own post of a moment ago, applied now)
     if post is None:
         raise ApiError(404, "not_found", "no such post", "post_id")
     if post["author_id"] != user:
@@ -153,8 +154,10 @@ async def _engageable(resources: Any, settings: Any, user: str, post_id: str) ->
     comments on anything else are a 404 (the same answer as for a post that does not exist, so a refusal never
     confirms a hidden post)."""
     parse_id(post_id, "post_id")
-    await pending_writes.settle(resources, settings, [user], pending_writes.POSTING)  # (their own post, just made)
     posts = await read_posts_cached(resources.session, resources.redis, [post_id])
+    if posts[0] is None and await pending_writes.settle(resources, settings, [user], pending_writes.POSTING):
+        # their own post of a moment ago (only then: a like of a post already there pays no extra round trip)
+        posts = await read_posts_cached(resources.session, resources.redis, [post_id])
     if await visible_post(resources.graph, user, posts[0]) is None:
         raise ApiError(404, "not_found", "no such post", "post_id")
     return post_id
