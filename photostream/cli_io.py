@@ -63,10 +63,11 @@ def publish_lines(settings: Settings, topic: str, lines: Iterable[str], out: Cal
 def _render(codec: EventCodec, topic: str, message: Any) -> dict[str, Any]:
     if topic.endswith(DLQ_SUFFIX):
         headers = {k: v.decode(errors="replace") if v is not None else None for k, v in (message.headers() or [])}
+        value = message.value()  # None: a null record (a tombstone) was parked, and stays null
         return {"partition": message.partition(), "offset": message.offset(), "headers": headers,
-                "value_base64": base64.b64encode(message.value() or b"").decode()}
+                "value_base64": None if value is None else base64.b64encode(value).decode()}
     try:
-        return codec.decode(topic, message.value())
+        return codec.decode(topic, message.value() or b"")
     except DecodeError as exc:
         return {"_undecodable": str(exc), "partition": message.partition(), "offset": message.offset()}
 

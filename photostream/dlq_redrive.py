@@ -101,7 +101,7 @@ def redrive(settings: Settings, topic: str, processor: str | None = None, error_
                 if len(seen) >= REMEMBERED_SOURCES:  # bounded: two processors park a record close together
                     seen.clear()
                 seen.add(source)
-                chunk.append(RawRecord(topic, message.key(), message.value() or b"",
+                chunk.append(RawRecord(topic, message.key(), message.value(),  # a null record stays null
                                        [(REDRIVEN_FROM, f"{message.partition()}@{message.offset()}".encode())]))
                 if len(chunk) >= CHUNK:
                     send()

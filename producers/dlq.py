@@ -42,7 +42,7 @@ def dead_letter_many(
     future per record, each waking the event loop when it settled)."""
     headers = _HeaderMaker(processor, now_ms())
     return publisher.submit_raw_many([
-        RawRecord(record.topic.removesuffix(DLQ_SUFFIX) + DLQ_SUFFIX, record.key, record.value or b"",
+        RawRecord(record.topic.removesuffix(DLQ_SUFFIX) + DLQ_SUFFIX, record.key, record.value,  # null stays null
                   headers(record, error))
         for record, error in rejected
     ])

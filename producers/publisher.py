@@ -84,7 +84,7 @@ class RawRecord(NamedTuple):
 
     topic: str
     key: bytes | str | None
-    payload: bytes
+    payload: bytes | None  # None: a null record (a tombstone), sent as null
     headers: Headers | None = None
 
 
