@@ -15,6 +15,7 @@ from typing import Any
 from cassandra.cluster import Session
 
 from api.notifications import NotificationReads
+from api.visibility import visible_posts
 from photostream.domain.notifications import ListPosition, parse_list_position
 from photostream.domain.photo_tags import PhotoTag
 from photostream.settings import Settings
@@ -65,7 +66,11 @@ class AccountExport:
             self._ids(PENDING, user_id), self._comments(user_id), self._safety(user_id),
             self._notifications(resources, user_id))
         posts = [p for p in await read_posts_cached(session, redis, post_ids) if p is not None]
-        tags = await resources.photo_tags.of_posts(post_ids + tagged + pending)
+        # the tags on others' posts as the user may see those posts now: a tag on a post hidden from them (an
+        # only-me post, a private account they do not follow) would name a post they cannot know of
+        others = await read_posts_cached(session, redis, list(dict.fromkeys(tagged + pending)))
+        seen = [p["post_id"] for p in await visible_posts(resources.graph, user_id, others) if p is not None]
+        tags = await resources.photo_tags.of_posts(post_ids + seen)
         links = resources.image_links
         return {
             "format": FORMAT, "exported_at": now_ms(), "user_id": user_id,
@@ -80,7 +85,7 @@ class AccountExport:
             "likes": [{"post_id": p} for p in likes],
             "following": following, "followers": followers,
             **safety,
-            "tagged_in": [_tag(t) for p in tagged + pending for t in tags.get(p, []) if t.tagged_id == user_id],
+            "tagged_in": [_tag(t) for p in seen for t in tags.get(p, []) if t.tagged_id == user_id],
             "notifications": notifications,
         }
 

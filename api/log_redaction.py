@@ -13,14 +13,24 @@ import copy
 import logging
 import re
 from typing import Any
+from urllib.parse import unquote_plus
 
-#: a credential in a query string: ``token=`` (the status stream) or an OAuth-style ``access_token=``
-_CREDENTIAL = re.compile(r"((?:^|[?&;\s])(?:token|access_token|refresh_token)=)[^&\s\"']+", re.IGNORECASE)
+#: the query parameters that carry a credential: ``token`` (the status stream), OAuth-style ``access_token``
+_CREDENTIALS = frozenset({"token", "access_token", "refresh_token"})
+#: a query parameter (name and value) as a log line shows it: its name may be percent-encoded (``%74oken=``
+#: reaches the route as ``token``, so it authenticates, and must be redacted too)
+_PARAMETER = re.compile(r"((?:^|[?&;\s])([^=&?;\s\"']+)=)([^&\s\"']+)")
 REDACTED = "[redacted]"
 
 
 def redacted(text: str) -> str:
-    return _CREDENTIAL.sub(rf"\1{REDACTED}", text)
+    return _PARAMETER.sub(_redact_credential, text) if "=" in text else text
+
+
+def _redact_credential(found: re.Match[str]) -> str:
+    if unquote_plus(found.group(2)).lower() in _CREDENTIALS:
+        return found.group(1) + REDACTED
+    return found.group(0)
 
 
 class RedactCredentials(logging.Filter):

@@ -52,12 +52,19 @@ if ARGV[1] ~= '' then removed = removed + redis.call('ZREM', KEYS[1], ARGV[1]) e
 if removed > 0 and redis.call('ZCARD', KEYS[1]) == 0 then return stamp(KEYS[2], now) end
 return 0
 """
-# KEYS: conns; ARGV: ttl ms, connection ids. Moves the expiry of those still registered; returns the new expiry.
+# KEYS: conns, clock; ARGV: ttl ms, connection ids. Moves the expiry of this process's live connections, and
+# registers again any that expired meanwhile (the process stalled, or Redis was away, past the TTL: another
+# process reaped them and took the user offline while they were still connected). Returns the online
+# transition's time if that made the user online again (else 0), and the new expiry.
 _BEAT = _CLOCK + """
-local expiry = now_ms() + tonumber(ARGV[1])
-for i = 2, #ARGV do redis.call('ZADD', KEYS[1], 'XX', expiry, ARGV[i]) end
+local now = now_ms()
+local expiry = now + tonumber(ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local before = redis.call('ZCARD', KEYS[1])
+for i = 2, #ARGV do redis.call('ZADD', KEYS[1], expiry, ARGV[i]) end
 redis.call('PEXPIRE', KEYS[1], 2 * tonumber(ARGV[1]))
-return expiry
+if before == 0 then return {stamp(KEYS[2], now), expiry} end
+return {0, expiry}
 """
 # KEYS: live index; ARGV: limit. Users whose latest expiry passed.
 _DUE = _CLOCK + """
@@ -91,15 +98,24 @@ class PresenceTracker:
             await self._publish(user_id, "offline", int(at))
 
     async def heartbeat(self, connections: dict[str, list[str]]) -> None:
-        """Refresh this process's connections (user -> connection ids), one pipelined round trip."""
+        """Refresh this process's connections (user -> connection ids), one pipelined round trip; a user whose
+        connections had been reaped while still open (a stall past the TTL) is online again, and says so.
+        (A connection that left while its beat was on the way may be registered again: for one TTL at most,
+        then the reaper takes it.)"""
         if not connections:
             return
         users = list(connections)
         async with self._redis.pipeline(transaction=False) as pipe:
             for user in users:
-                pipe.eval(_BEAT, 1, keys.presence_connections(user), self._ttl_ms, *connections[user])
-            expiries = await pipe.execute()
-        await self._redis.zadd(keys.presence_live(), dict(zip(users, map(int, expiries), strict=True)), gt=True)
+                pipe.eval(_BEAT, 2, keys.presence_connections(user), keys.presence_clock(user), self._ttl_ms,
+                          *connections[user])
+            beats = await pipe.execute()
+        await self._redis.zadd(keys.presence_live(), {user: int(expiry) for user, (_, expiry) in zip(users, beats,
+                                                                                                    strict=True)},
+                               gt=True)
+        for user, (at, _) in zip(users, beats, strict=True):
+            if int(at):
+                await self._publish(user, "online", int(at))
 
     async def reap(self, limit: int = 1000) -> int:
         """Users left online by a process that died: their expired connections go, and the last one takes them

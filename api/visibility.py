@@ -13,7 +13,9 @@ import asyncio
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
+from api.errors import ApiError
 from photostream.domain.visibility import may_see
+from sinks.profiles import read_profile
 
 Post = dict[str, Any]
 
@@ -36,6 +38,25 @@ async def blocked_with(resources: Any, viewer: str | None, others: Iterable[str]
         return set()
     blocked: set[str] = await resources.graph.blocked_among(viewer, asked)
     return blocked
+
+
+async def require_account_lists(resources: Any, viewer: str | None, user_id: str) -> None:
+    """May ``viewer`` page ``user_id``'s lists (profile grid, followers, following, photos of them)? 404 "no
+    such user" if the account has no profile (never registered, or deleted) or a block stands between the two:
+    one answer for both, so a list never tells "blocked" from "absent" (an empty grid page that still carried a
+    cursor told a blocked caller the account exists and, page by page, roughly how many posts it has); 403 if
+    the account is private and the viewer does not follow it (its profile already says that much)."""
+    if viewer == user_id:
+        return
+    profile, blocked, private, followed = await asyncio.gather(
+        read_profile(resources.session, resources.redis, user_id),
+        blocked_with(resources, viewer, [user_id]),
+        resources.graph.private_among([user_id]),
+        resources.graph.followed_among(viewer, [user_id]) if viewer is not None else _none())
+    if profile is None or blocked:
+        raise ApiError(404, "not_found", "no such user", "user_id")
+    if user_id in private and user_id not in followed:
+        raise ApiError(403, "forbidden", "a private account's lists are for its followers")
 
 
 def visibility_of(post: Post) -> str:

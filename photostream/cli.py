@@ -265,15 +265,28 @@ def replay(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+    from photostream.contracts.catalog import DLQ_SUFFIX, UnknownTopicError
+    from photostream.contracts.catalog import topic as catalog_topic
     from photostream.replay import ReplayError
     from photostream.replay import replay as run
     from photostream.replay_range import RangeError, parse_point
     from photostream.replay_writers import FORMATS
+    from photostream.topic_ranges import MAX_BATCH
 
+    try:
+        catalog_topic(topic)
+    except UnknownTopicError as exc:
+        _refuse(str(exc).strip("'\""))
+    if topic.endswith(DLQ_SUFFIX):
+        _refuse(f"{topic} holds raw records, not events: `photostream tail {topic}` shows them with their headers")
     if fmt not in FORMATS:
         _refuse(f"--format must be one of {', '.join(FORMATS)}")
     if not output:
         _refuse("-o FILE is required")
+    if Path(output).is_dir():
+        _refuse(f"-o {output}: is a directory; name the file to write")
+    if batch > MAX_BATCH:
+        _refuse(f"--batch {batch}: at most {MAX_BATCH:,} records per write")
     try:
         start, stop = parse_point(from_), parse_point(to)
     except RangeError as exc:
@@ -322,7 +335,11 @@ def lag(
         from photostream.lag_exporter import serve as start_exporter
 
         _logging()
-        server = start_exporter(settings, port, settings.lag_exporter_host)
+        try:
+            server = start_exporter(settings, port, settings.lag_exporter_host)
+        except OSError as exc:  # the port is taken (another exporter, say): one line, not a traceback
+            _refuse(f"cannot serve on {settings.lag_exporter_host}:{port or settings.lag_exporter_port}: "
+                    f"{exc.strerror or exc}")
         typer.echo(f"lag exporter on http://{settings.lag_exporter_host}:{server.server_port}/metrics (Ctrl-C to stop)",
                    err=True)
         try:
@@ -330,15 +347,15 @@ def lag(
         except KeyboardInterrupt:
             server.shutdown()
         return
+    reader = LagReader(settings, app_id=None if all_groups else settings.app_id)
+    if group is not None and group not in reader.groups_on_broker():  # (the live table too: not an empty one)
+        _refuse(f"no consumer group {group!r} on the broker")
     if watch:
         from photostream.lag_watch import watch as live
 
-        live(LagReader(settings, app_id=None if all_groups else settings.app_id), group)
+        live(reader, group)
         return
-    reader = LagReader(settings, app_id=None if all_groups else settings.app_id)
     snapshot = reader.read(group)
-    if group is not None and not snapshot.rows and group not in reader.groups_on_broker():
-        _refuse(f"no consumer group {group!r} on the broker")
     for line in format_table(snapshot.rows):
         typer.echo(line)
 
@@ -396,11 +413,21 @@ def dlq_redrive(
     """Send TOPIC's parked records (those since the last redrive) back to TOPIC, unchanged, once the cause is
     fixed; a record that fails again is parked again."""
     from photostream.contracts.catalog import UnknownTopicError
-    from photostream.dlq_redrive import redrive
+    from photostream.dlq_redrive import redrive, summarise
 
     _logging()
+    settings = get_settings()
     try:
-        tally = redrive(get_settings(), topic, processor, error_class, dry_run, from_beginning)
+        if processor is not None or error_class is not None:
+            # a filter nothing was ever parked under (a typo) would send nothing and still move the mark past
+            # every record read: refused, naming what the DLQ holds
+            parked = summarise(settings, topic).parked
+            for name, wanted, seen in (("--processor", processor, {p for p, _ in parked}),
+                                       ("--error-class", error_class, {e for _, e in parked})):
+                if wanted is not None and wanted not in seen:
+                    _refuse(f"{name} {wanted}: no record of {topic.removesuffix('.dlq')}.dlq has it "
+                            f"(it holds: {', '.join(sorted(seen)) or 'nothing'})")
+        tally = redrive(settings, topic, processor, error_class, dry_run, from_beginning)
     except UnknownTopicError as exc:
         _refuse(str(exc))
     topic = topic.removesuffix(".dlq")

@@ -41,6 +41,11 @@ class LagRow:
     def lag(self) -> int:
         return self.end - max(self.committed, 0)
 
+    @property
+    def shown_committed(self) -> str:
+        """The committed offset as tables show it: "-" for none (not librdkafka's -1001)."""
+        return str(self.committed) if self.committed >= 0 else "-"
+
 
 @dataclass(frozen=True)
 class LagSnapshot:
@@ -135,15 +140,15 @@ def deployment_groups(settings: Settings) -> dict[str, tuple[str, ...]]:
 
 def with_uncommitted(committed: Mapping[str, list[TopicPartition]], expected: Mapping[str, Iterable[str]],
                      partitions: Iterable[tuple[str, int]]) -> dict[str, list[TopicPartition]]:
-    """``committed`` plus, for each of its groups that is ``expected`` and exists (has a commit), a never-committed
-    offset for every partition (of ``partitions``: what exists) of its topics that it has no commit on."""
+    """``committed`` plus, for each of its groups that is ``expected``, a never-committed offset for every partition
+    (of ``partitions``: what exists) of its topics that it has no commit on. A group that never committed at all
+    (a processor stuck or down before its first commit) gets every partition: it had no row, and so no lag for
+    an alert to see. (Its groups are the broker's: a group that does not exist is not asked about.)"""
     existing: dict[str, list[int]] = {}
     for topic, partition in partitions:
         existing.setdefault(topic, []).append(partition)
     found = {group: list(tps) for group, tps in committed.items()}
     for group, tps in found.items():
-        if not tps:  # a group that never committed anything (or does not exist): nothing to say of it
-            continue
         have = {(tp.topic, tp.partition) for tp in tps}
         tps += [TopicPartition(topic, p, OFFSET_INVALID) for topic in expected.get(group, ())
                 for p in sorted(existing.get(topic, ())) if (topic, p) not in have]
@@ -163,5 +168,6 @@ def consumer_lag(settings: Settings, only_group: str | None = None) -> list[LagR
 
 def format_table(rows: Iterable[LagRow]) -> list[str]:
     lines = [f"{'GROUP':40} {'TOPIC':20} {'PART':>4} {'COMMITTED':>10} {'END':>10} {'LAG':>8}"]
-    lines += [f"{r.group:40} {r.topic:20} {r.partition:>4} {r.committed:>10} {r.end:>10} {r.lag:>8}" for r in rows]
+    lines += [f"{r.group:40} {r.topic:20} {r.partition:>4} {r.shown_committed:>10} {r.end:>10} {r.lag:>8}"
+              for r in rows]
     return lines

@@ -23,7 +23,7 @@ def render(rows: list[LagRow], rates: dict[tuple[str, str, int], float], took_s:
         rate = rates.get((row.group, row.topic, row.partition))
         shown = "" if rate is None else f"{rate:+.1f}"
         style = "red" if rate and rate > 0 else ("green" if rate and rate < 0 else "")
-        table.add_row(row.group, row.topic, str(row.partition), str(row.committed), str(row.end), str(row.lag),
+        table.add_row(row.group, row.topic, str(row.partition), row.shown_committed, str(row.end), str(row.lag),
                       f"[{style}]{shown}[/]" if style else shown)
     return table
 

@@ -89,6 +89,7 @@ def replay(settings: Settings, topic: str, start: Point, stop: Point, fmt: Forma
             on_ranges(ranges)
         report = ReplayReport(ranges, {r.partition: 0 for r in ranges}, {r.partition: 0 for r in ranges})
         writer = open_writer(fmt, out, reader_schema.raw)
+        side_file_of(out).unlink(missing_ok=True)  # an earlier export's: it would be taken for this one's
         try:
             _Export(consumer, codec, (topic, kafka_topic), writer, report, side_file_of(out), batch_size).run(
                 stall_timeout_s, on_progress)

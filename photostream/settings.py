@@ -125,12 +125,15 @@ class Settings(BaseSettings):
     image_link_secret: SecretStr | None = None
     #: a signed link stays valid at least this long (expiry rounded up to 10 minutes, so links repeat)
     image_link_ttl_s: int = 3600
+    #: how long a CDN or browser may keep a public post's photo: its bytes never change, but its audience may
+    #: (the post deleted, the account turned private), and a cached copy outlives that by up to this long
+    image_public_max_age_s: int = 3600
     #: threads rendering sizes in an API process (libvips releases the GIL while it works)
     image_render_threads: int = 2
     #: rendered copies kept in each API process's memory (LRU by bytes): a hot image costs no S3 read
     image_hot_cache_bytes: int = 64 * 1024 * 1024
     #: how long an API process trusts "a public post shows this image" before checking again (public images are
-    #: CDN-cacheable for a year anyway, so a few seconds here change nothing a client can observe)
+    #: CDN-cacheable for ``image_public_max_age_s`` anyway, so a few seconds here change little a client sees)
     image_public_ttl_s: float = 5.0
 
     # --- avatars (api.routes.avatars, streams.avatars) ---

@@ -16,6 +16,8 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 
 #: seconds one consume waits for records
 _POLL_S = 0.5
+#: the most records one ``consume`` call takes (librdkafka refuses more): the largest ``--batch`` a replay takes
+MAX_BATCH = 1_000_000
 #: what a partition of a topic created moments ago answers until its leader is elected
 _NO_LEADER_YET = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,
                   KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_PARTITION}

@@ -1,7 +1,8 @@
 """Posts view: post-created / post-deleted → Cassandra ``posts`` and ``posts_by_author``.
 
 Idempotent: rows are keyed by post id and written with the event time as cell timestamp. A delete writes a
-``deleted`` flag with the delete's (later) time, so replaying the create afterwards cannot bring it back.
+``deleted`` flag with the delete's (later) time, so replaying the create afterwards cannot bring it back, and
+unlists the post from its author's posts for good (:data:`FINAL_MICROS`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,10 @@ _BY_AUTHOR = "INSERT INTO posts_by_author (author_id, post_id, visibility) VALUE
 _INDEX_IMAGE = "INSERT INTO post_images (image_id, post_id, author_id) VALUES (?, ?, ?) USING TIMESTAMP ?"
 _DELETE = "UPDATE posts USING TIMESTAMP ? SET deleted = true WHERE post_id = ?"
 _UNLIST = "DELETE FROM posts_by_author USING TIMESTAMP ? WHERE author_id = ? AND post_id = ?"
+#: the unlisting's cell timestamp (microseconds, year ~146,000): a deletion is final, so no later create of the
+#: same post id (an upstream retry with a new event id, after the delete) can list the post again — the post
+#: itself stayed deleted (its flag), but its listing came back and the author's post count with it
+FINAL_MICROS = 2**62
 
 
 class PostSink:
@@ -52,7 +57,7 @@ class PostSink:
             ])
         elif topic == "post-deleted":
             await execute_grouped(self._session, [(self._delete, (micros, event["post_id"])),
-                                                  (self._unlist, (micros, event["author_id"], event["post_id"]))])
+                                                  (self._unlist, (FINAL_MICROS, event["author_id"], event["post_id"]))])
             # overwrite any cached copy with a tombstone (read fills use NX, so they cannot resurrect it)
             await self._redis.set(keys.post_cache(event["post_id"]), keys.POST_TOMBSTONE, ex=keys.POST_CACHE_TTL_S)
 

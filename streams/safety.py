@@ -1,10 +1,12 @@
 """The safety processor: block-changed, mute-changed → blocks and mutes in Cassandra, and a block's unfollows.
 
 1. every toggle is written as a timestamped upsert (sinks/safety.py): the newest toggle of a pair wins;
-2. a block also ends the follows between the two users, both ways: it publishes two ``follow-changed``
-   unfollows with ids derived from the block's event id and the block's time, so a replay re-emits duplicates
-   of the same facts; the feeds processor then removes the posts from the feeds as for any unfollow. They are
-   acknowledged before this batch's offsets are committed (a failed delivery fails the batch: it is retried);
+2. a block also ends the follows and closes the follow requests between the two users, both ways: it publishes
+   two ``follow-changed`` unfollows and two ``follow-requested`` denials with ids derived from the block's event
+   id and the block's time, so a replay re-emits duplicates of the same facts; the feeds processor then removes
+   the posts from the feeds as for any unfollow, and the notifications processor withdraws "wants to follow
+   you" as for any denial. They are acknowledged before this batch's offsets are committed (a failed delivery
+   fails the batch: it is retried);
 3. a user mute's absolute outcome on the muter's Redis feed: while muted, the muted author's posts are out of
    it (the fan-out skips them from then on); once unmuted and still following, they are back-filled — so a live
    feed stays what `photostream rebuild feeds` derives;
@@ -17,7 +19,13 @@ import asyncio
 from collections import defaultdict
 from typing import Any
 
-from photostream.domain.safety import Kind, SafetyChange, safety_change, unfollows_of_block
+from photostream.domain.safety import (
+    Kind,
+    SafetyChange,
+    request_closings_of_block,
+    safety_change,
+    unfollows_of_block,
+)
 from producers.events import build
 from producers.publisher import Publisher
 from sinks import offsets
@@ -57,15 +65,17 @@ class SafetyProcessor:
         await offsets.advance_all(self._redis, self.name, ((r.topic, r.partition, r.offset) for r in batch))
 
     async def _end_follows(self, changes: list[tuple[Record, SafetyChange]], reject: Reject) -> None:
-        unfollows = []
+        implied = []
         for record, change in changes:
-            for fields in unfollows_of_block(change, str(record.value["event_id"])):
-                try:
-                    unfollows.append(build("follow-changed", fields))
-                except ValueError as exc:  # cannot happen for a valid block; park the source rather than loop
-                    reject(record, exc)
+            event_id = str(record.value["event_id"])
+            try:
+                implied += [build("follow-changed", fields) for fields in unfollows_of_block(change, event_id)]
+                implied += [build("follow-requested", fields)
+                            for fields in request_closings_of_block(change, event_id)]
+            except ValueError as exc:  # cannot happen for a valid block; park the source rather than loop
+                reject(record, exc)
         # a failed delivery raises here, so the batch is retried
-        await self._publisher.acknowledged(unfollows, self._publish_timeout_s)
+        await self._publisher.acknowledged(implied, self._publish_timeout_s)
 
 
 class MuteFeedEffects:

@@ -9,11 +9,10 @@ from fastapi import APIRouter, Response
 from api.auth import InvalidTokenError, checked_alongside
 from api.deps import ResourcesDep, SettingsDep, SignedClaims, unauthorized
 from api.hydrate import hydrate_posts
-from api.paging import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, encode_cursor
+from api.paging import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, encode_cursor, list_of
 from api.routes.reads import After, honour_after
 
 router = APIRouter(tags=["feed"])
-CURSOR_KIND = "feed"
 
 
 @router.get("/feed")
@@ -25,7 +24,8 @@ async def get_feed(claims: SignedClaims, resources: ResourcesDep, settings: Sett
     The token's revocation is checked alongside the page's read (one Redis round trip for both), and skipped
     while Redis is unreachable (:func:`api.auth.verify_access`: the feed outlives a Redis outage)."""
     user = claims.user_id
-    before = decode_cursor(CURSOR_KIND, cursor)
+    feed_of = list_of("feed", user)  # a cursor pages the feed it came from (another user's: 422)
+    before = decode_cursor(feed_of, cursor)
     await honour_after(after, resources, settings, response)
     try:
         page = await checked_alongside(settings, resources.revocations, claims,
@@ -40,5 +40,5 @@ async def get_feed(claims: SignedClaims, resources: ResourcesDep, settings: Sett
     if page.source == "cassandra":
         response.headers["X-Photostream-Feed-Source"] = "cassandra"
     below = page.next_before(limit)
-    next_cursor = encode_cursor(CURSOR_KIND, below) if below is not None else None
+    next_cursor = encode_cursor(feed_of, below) if below is not None else None
     return {"items": items, "next_cursor": next_cursor}

@@ -1,8 +1,9 @@
 """``GET /images/{image_id}?w=``: a completed upload at one of the allowed widths, rendered once then cached.
 
 Who may fetch it:
-- anyone, when a public post shows the image: the answer is cacheable by every CDN for a year (the ETag names
-  immutable bytes);
+- anyone, when a public post shows the image: the answer is cacheable by every CDN for
+  ``image_public_max_age_s`` (an hour: the bytes never change, but a deletion or an account turned private must
+  reach the caches; for a year, a deleted photo stayed served from them);
 - anyone, while the image is its uploader's profile photo (the ``avatar_url`` of profiles and items): cacheable
   for ``avatar_max_age_s`` only, since it stops being public when the user picks another;
 - with a signed link (``w``, ``exp``, ``sig`` from a feed or post item): the holder, until it expires; a
@@ -32,7 +33,6 @@ from sinks.profiles import read_profile
 
 router = APIRouter(tags=["images"])
 Audience = Literal["public", "avatar", "viewer"]
-PUBLIC_CACHE = "public, max-age=31536000, immutable"
 
 
 async def audience(resources: Any, viewer: str | None, image_id: str) -> Audience | None:
@@ -56,10 +56,11 @@ async def audience(resources: Any, viewer: str | None, image_id: str) -> Audienc
 
 
 def _cache_control(who: Audience, max_age: int, settings: Any) -> str:
-    """A public post's photo never changes audience for long (immutable); an avatar is public only while it is
-    one (the avatar's own lifetime); anything else is the viewer's alone."""
+    """A public post's photo stays public until its post is deleted or hidden (shared caches keep it for
+    ``image_public_max_age_s``); an avatar is public only while it is one (the avatar's own lifetime); anything
+    else is the viewer's alone."""
     if who == "public":
-        return PUBLIC_CACHE
+        return f"public, max-age={settings.image_public_max_age_s}"
     if who == "avatar":
         return f"public, max-age={settings.avatar_max_age_s}"
     return f"private, max-age={max_age}"

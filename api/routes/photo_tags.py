@@ -25,7 +25,7 @@ from api.paging import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, encode_curso
 from api.routes.posts_read import fill_page
 from api.routes.reads import After, honour_after
 from api.routes.writes import Accepted, PathId, _publish
-from api.visibility import visible_post
+from api.visibility import require_account_lists, visible_post
 from photostream.domain.photo_tags import PhotoTag, Refusal, TagFacts, decide_tag, may_remove
 from producers import events
 from producers.ids import is_id
@@ -47,28 +47,18 @@ class TagCreate(BaseModel):
     y: float = Field(ge=0.0, le=1.0)
 
 
-async def _photo(resources: Any, post_id: str, image_id: str) -> dict[str, Any]:
-    """The post (authoritative read), which must exist and show the photo; 404 naming the field otherwise."""
+async def _photo(resources: Any, user: str, post_id: str, image_id: str) -> dict[str, Any]:
+    """The post (authoritative read), which must exist, be visible to the caller and show the photo; 404
+    naming the field otherwise. A post the caller may not see is the 404 of a post that does not exist, before
+    any question about its photos or tags (those answers told a hidden post's existence and its image ids)."""
     parse_id(post_id, "post_id")
     parse_id(image_id, "image_id")
     post = await read_post(resources.session, post_id)
-    if post is None:
+    if post is None or await visible_post(resources.graph, user, post) is None:
         raise ApiError(404, "not_found", "no such post", "post_id")
     if image_id not in post["image_ids"]:
         raise ApiError(404, "not_found", "no such photo in this post", "image_id")
     return post
-
-
-async def _refused(resources: Any, user: str, post: dict[str, Any], message: str) -> ApiError:
-    """403 for a caller who may see the post; for one who may not, the 404 of a post that does not exist (a
-    refusal never confirms a hidden post)."""
-    if await visible_post(resources.graph, user, post) is None:
-        return ApiError(404, "not_found", "no such post", "post_id")
-    return ApiError(403, "forbidden", message)
-
-
-async def _nobody() -> set[str]:
-    return set()
 
 
 async def _settled(resources: Any, settings: Any, user: str, other: str) -> None:
@@ -99,9 +89,9 @@ async def tag(post_id: PathId, image_id: PathId, body: TagCreate, user: CurrentU
 
 async def _tag(post_id: str, image_id: str, body: TagCreate, user: str, resources: Any, settings: Any) -> Accepted:
     await _settled(resources, settings, user, body.user_id)
-    post = await _photo(resources, post_id, image_id)
+    post = await _photo(resources, user, post_id, image_id)
     if post["author_id"] != user:
-        raise await _refused(resources, user, post, "only the post's author tags people on its photos")
+        raise ApiError(403, "forbidden", "only the post's author tags people on its photos")
     tagged = parse_id(body.user_id, "user_id")
     if tagged == user:
         raise ApiError(422, "invalid", "user_id: the author cannot tag themselves", "user_id")
@@ -134,10 +124,10 @@ async def untag(post_id: PathId, image_id: PathId, user_id: PathId, user: Curren
     """The author removes anyone's tag; the tagged person removes their own (``tagger_id == tagged_id`` in the
     event: nobody is notified of that)."""
     await _settled(resources, settings, user, user_id)
-    post = await _photo(resources, post_id, image_id)
+    post = await _photo(resources, user, post_id, image_id)
     tagged = parse_id(user_id, "user_id")
     if not may_remove(user, post["author_id"], tagged):
-        raise await _refused(resources, user, post, "only the post's author or the tagged person removes a tag")
+        raise ApiError(403, "forbidden", "only the post's author or the tagged person removes a tag")
     await _tag_of(resources, post_id, image_id, tagged)
     event = events.photo_tag_changed(post_id=post_id, image_id=image_id, tagger_id=user, tagged_id=tagged,
                                      action="remove")
@@ -149,9 +139,9 @@ async def approve(post_id: PathId, image_id: PathId, user_id: PathId, user: Curr
                   settings: SettingsDep) -> Accepted:
     """The tagged person approves a pending tag of themselves."""
     await _settled(resources, settings, user, user_id)
-    post = await _photo(resources, post_id, image_id)
+    await _photo(resources, user, post_id, image_id)
     if parse_id(user_id, "user_id") != user:
-        raise await _refused(resources, user, post, "only the tagged person approves their tag")
+        raise ApiError(403, "forbidden", "only the tagged person approves their tag")
     if not (await _tag_of(resources, post_id, image_id, user)).pending:
         raise ApiError(409, "conflict", "this tag is already approved", "user_id")
     event = events.photo_tag_changed(post_id=post_id, image_id=image_id, tagger_id=user, tagged_id=user,
@@ -192,15 +182,11 @@ async def photos_of(user_id: str, viewer: OptionalUser, resources: ResourcesDep,
                     response: Response, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None,
                     after: After = None) -> dict[str, Any]:
     """"Photos of you": the posts ``user_id`` is tagged in (approved tags), newest first, as the caller may see
-    them; a user who stands in a block with the caller is absent (404), as is one without a profile."""
+    them; who may page it at all as for the account's other lists (:func:`api.visibility.require_account_lists`:
+    a private account's is for its followers)."""
     if user_id == "me" and viewer is not None:
         user_id = viewer
     parse_id(user_id, "user_id")
     await honour_after(after, resources, settings, response)
-    if viewer != user_id:
-        profile, blocked = await asyncio.gather(
-            read_profile(resources.session, resources.redis, user_id),
-            resources.safety.blocked_among(viewer, [user_id]) if viewer is not None else _nobody())
-        if profile is None or blocked:
-            raise ApiError(404, "not_found", "no such user", "user_id")
+    await require_account_lists(resources, viewer, user_id)
     return await _tagged_page(resources, viewer, APPROVED, user_id, "tagged", limit, cursor)

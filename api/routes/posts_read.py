@@ -13,7 +13,7 @@ from api.errors import ApiError
 from api.hydrate import Item, authors, hydrate_posts
 from api.paging import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, encode_cursor, list_of
 from api.routes.reads import After, honour_after
-from api.visibility import blocked_with, visible_post
+from api.visibility import blocked_with, require_account_lists, visible_post
 from sinks.posts import read_posts_cached
 
 router = APIRouter(tags=["reads"])
@@ -50,10 +50,12 @@ async def fill_page(
 async def user_posts(user_id: str, viewer: OptionalUser, resources: ResourcesDep, settings: SettingsDep,
                      response: Response, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None,
                      after: After = None) -> dict[str, Any]:
-    """The profile grid: the user's posts the caller may see, newest first."""
+    """The profile grid: the user's posts the caller may see, newest first (who may page it at all:
+    :func:`api.visibility.require_account_lists`)."""
     parse_id(user_id, "user_id")
     before = decode_cursor(list_of("grid", user_id), cursor)
     await honour_after(after, resources, settings, response)
+    await require_account_lists(resources, viewer, user_id)
     items, position = await fill_page(
         lambda n, pos: resources.author_posts.newest(user_id, n, pos),
         lambda ids: hydrate_posts(resources, viewer, ids),

@@ -14,13 +14,11 @@ from typing import Any
 from fastapi import APIRouter, Response
 
 from api.deps import OptionalUser, ResourcesDep, SettingsDep, parse_id
-from api.errors import ApiError
 from api.hydrate import authors
 from api.paging import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, encode_cursor, list_of
 from api.routes.reads import After, honour_after
-from api.visibility import blocked_with
+from api.visibility import blocked_with, require_account_lists
 from sinks.follow_lists import Direction
-from sinks.profiles import read_profile
 
 router = APIRouter(tags=["social"])
 
@@ -32,33 +30,12 @@ async def _count(resources: Any, direction: Direction, user_id: str) -> int:
     return int(await resources.follow_lists.following_count(user_id))
 
 
-async def _none() -> set[str]:
-    return set()
-
-
-async def _may_list(resources: Any, viewer: str | None, user_id: str) -> None:
-    """404 if the user has no profile (never registered, or deleted) or a block stands between the two — the
-    same answer, so a list never tells "blocked" from "absent" (an empty 200 for an unknown id did) — and 403
-    if the account is private and the viewer does not follow it."""
-    if viewer == user_id:
-        return
-    profile, private, followed, blocked = await asyncio.gather(
-        read_profile(resources.session, resources.redis, user_id),
-        resources.graph.private_among([user_id]),
-        resources.graph.followed_among(viewer, [user_id]) if viewer is not None else _none(),
-        resources.graph.blocked_among(viewer, [user_id]) if viewer is not None else _none())
-    if profile is None or blocked:
-        raise ApiError(404, "not_found", "no such user", "user_id")
-    if user_id in private and user_id not in followed:
-        raise ApiError(403, "forbidden", "a private account's lists are for its followers")
-
-
 async def _people(direction: Direction, user_id: str, viewer: str | None, resources: Any, settings: Any,
                   response: Response, limit: int, cursor: str | None, after: str | None) -> dict[str, Any]:
     parse_id(user_id, "user_id")
     position = decode_cursor(list_of(direction, user_id), cursor)
     await honour_after(after, resources, settings, response)
-    await _may_list(resources, viewer, user_id)
+    await require_account_lists(resources, viewer, user_id)
     ids, count = await asyncio.gather(resources.follow_lists.page(direction, user_id, limit, position),
                                       _count(resources, direction, user_id))
     people, blocked = await asyncio.gather(authors(resources, ids), blocked_with(resources, viewer, ids))

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Query, Request, Response, WebSocket, WebSocketDis
 from fastapi.responses import JSONResponse
 from starlette.websockets import WebSocketState
 
-from api.auth import AccessClaims, InvalidTokenError, verify_access
+from api.auth import AccessClaims, InvalidTokenError, check_unrevoked, verify_access
 from api.deps import SignedClaims, parse_id, unauthorized
 from api.errors import STORE_OUTAGES, ApiError, error_body
 from api.realtime import Connection, StatusHub
@@ -46,10 +46,13 @@ async def get_status(request: Request, user_id: str, claims: SignedClaims, respo
     ``detail=1``): one Redis round trip that also checks the token's revocation, or Cassandra while Redis is
     down. (Read many times a minute by every client, so the app's clients are taken from ``app.state`` here
     rather than as two more dependencies for FastAPI to solve per request: ~5-10% of its CPU.)"""
-    _own(claims.user_id, user_id)
     resources, settings = request.app.state.resources, request.app.state.settings
-    await honour_after(after, resources, settings, response)
     try:
+        if claims.user_id != user_id:  # a revoked token is a 401 whoever it asks about, as on its own status
+            parse_id(user_id, "user_id")
+            await check_unrevoked(settings, resources.revocations, claims)
+        _own(claims.user_id, user_id)
+        await honour_after(after, resources, settings, response)
         return await hub_of(request).reader.read_own(claims, resources.revocations, detail=detail)
     except InvalidTokenError as exc:
         raise unauthorized(exc) from None

@@ -25,6 +25,7 @@ from producers import events
 from producers.events import Event
 from sinks.accounts_requests import FollowRequests
 from sinks.posts import read_post, read_posts_cached
+from sinks.profiles import read_profile
 
 router = APIRouter(tags=["writes"])
 
@@ -110,15 +111,17 @@ async def delete_post(post_id: PathId, user: CurrentUser, resources: ResourcesDe
 
 @router.post("/users/{user_id}/follow", status_code=202, response_model=Accepted)
 async def follow(user_id: PathId, user: CurrentUser, resources: ResourcesDep, settings: SettingsDep) -> Accepted:
-    """A follow; to a private account not followed yet, a follow request (its owner approves or denies). A user
-    blocked either way is a 404, as if absent."""
+    """A follow; to a private account not followed yet, a follow request (its owner approves or denies). An
+    account without a profile (never registered, or deleted) is a 404, and so is one blocked either way: the
+    same answer (a follow of an unknown id was accepted, which told "blocked" from "absent", and counted
+    follows of nobody)."""
     followee = _other_than(user, user_id)
     event = events.follow_changed(follower_id=user, followee_id=followee, action="follow")  # validates first
     await pending_writes.settle(resources, settings, [user, followee], pending_writes.FOLLOWING)
-    private, followed, blocked = await asyncio.gather(resources.graph.private_among([followee]),
-                                                      resources.graph.followed_among(user, [followee]),
-                                                      resources.graph.blocked_among(user, [followee]))
-    if blocked:
+    profile, private, followed, blocked = await asyncio.gather(
+        read_profile(resources.session, resources.redis, followee), resources.graph.private_among([followee]),
+        resources.graph.followed_among(user, [followee]), resources.graph.blocked_among(user, [followee]))
+    if profile is None or blocked:
         raise ApiError(404, "not_found", "no such user", "user_id")
     if followee in private and followee not in followed:
         event = events.follow_requested(follower_id=user, followee_id=followee, action="request")
@@ -152,12 +155,19 @@ async def unfollow(user_id: PathId, request: Request, user: CurrentUser, resourc
 async def _engageable(resources: Any, settings: Any, user: str, post_id: str) -> str:
     """The post id, if the post exists and ``user`` may see it (which a block either way rules out): likes and
     comments on anything else are a 404 (the same answer as for a post that does not exist, so a refusal never
-    confirms a hidden post)."""
+    confirms a hidden post).
+
+    The visibility decision first waits for the writes of a moment ago of the caller and the author that it
+    reads (a block, an unfollow, an account turned private: :data:`pending_writes.FOLLOWING`): a comment sent
+    right after its author was blocked was accepted, and stayed readable by everyone but the blocker. That
+    costs one Redis round trip when nothing is pending."""
     parse_id(post_id, "post_id")
     posts = await read_posts_cached(resources.session, resources.redis, [post_id])
     if posts[0] is None and await pending_writes.settle(resources, settings, [user], pending_writes.POSTING):
         # their own post of a moment ago (only then: a like of a post already there pays no extra round trip)
         posts = await read_posts_cached(resources.session, resources.redis, [post_id])
+    if posts[0] is not None:
+        await pending_writes.settle(resources, settings, [user, posts[0]["author_id"]], pending_writes.FOLLOWING)
     if await visible_post(resources.graph, user, posts[0]) is None:
         raise ApiError(404, "not_found", "no such post", "post_id")
     return post_id

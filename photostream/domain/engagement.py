@@ -1,7 +1,9 @@
 """Per-post engagement as exact set transitions (pure): a like is a user's membership, a comment an id.
 
 A user's like toggles their membership (like/unlike); a comment id counts once. Counts change only on a
-transition, so duplicates, replays and re-deliveries after a crash change nothing.
+transition, so duplicates, replays and re-deliveries after a crash change nothing. A user's likes and unlikes
+of one post resolve by ``occurred_at``, not by arrival: the one that stands keeps its time, and an older one
+arriving later (a copy sent back from a DLQ, a second producer's late retry) changes nothing, as follows do.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ class Engagement:
     like_count: int = 0
     comment_count: int = 0
     likes: dict[str, bool] = field(default_factory=dict)  # user_id -> liked now
+    like_times: dict[str, int] = field(default_factory=dict)  # user_id -> occurred_at of the change that stands
     comments: set[str] = field(default_factory=set)
     changed_likes: dict[str, bool] = field(default_factory=dict)
     new_comments: set[str] = field(default_factory=set)
@@ -31,11 +34,17 @@ class Engagement:
             self.new_comments.add(event["comment_id"])
             self.comment_count += 1
             return True
-        liked = event["action"] == "like"
-        if self.likes.get(event["user_id"], False) == liked:
+        user, liked, at = event["user_id"], event["action"] == "like", int(event.get("occurred_at") or 0)
+        stood_at = self.like_times.get(user, 0)
+        if at < stood_at:  # older than the like or unlike that stands: it changes nothing
             return False
-        self.likes[event["user_id"]] = liked
-        self.changed_likes[event["user_id"]] = liked
+        self.like_times[user] = at
+        if self.likes.get(user, False) == liked:
+            if at > stood_at:  # the same answer, newer: its time is kept (an older opposite one must lose to it)
+                self.likes[user] = self.changed_likes[user] = liked
+            return False
+        self.likes[user] = liked
+        self.changed_likes[user] = liked
         self.like_count += 1 if liked else -1
         return True
 

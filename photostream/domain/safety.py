@@ -90,6 +90,19 @@ def unfollows_of_block(block: SafetyChange, block_event_id: str) -> list[dict[st
             for follower, followee in ((block.actor_id, block.target_id), (block.target_id, block.actor_id))]
 
 
+def request_closings_of_block(block: SafetyChange, block_event_id: str) -> list[dict[str, Any]]:
+    """The follow-requested denials a block implies: a pending request either way is closed at the block's time
+    (ids derived as for :func:`unfollows_of_block`). Published, not only applied where requests are stored, so
+    everything that follows requests sees the closing: the followee's "wants to follow you" notification is
+    withdrawn as for any denial (it stayed, for a request nobody could approve any more)."""
+    if block.kind != "block" or not block.on:
+        return []
+    return [{"event_id": deterministic_id("block-request-closed", block_event_id, follower, followee),
+             "occurred_at": block.occurred_at, "follower_id": follower, "followee_id": followee,
+             "action": "deny"}
+            for follower, followee in ((block.actor_id, block.target_id), (block.target_id, block.actor_id))]
+
+
 #: Why content is reported: a fixed list of codes (moderation tooling groups and prioritises by them).
 REPORT_REASONS: tuple[str, ...] = (
     "spam", "nudity", "harassment", "hate_speech", "violence", "self_harm", "scam", "false_information",

@@ -230,6 +230,9 @@ class BatchLoop:
         finally:
             await asyncio.get_running_loop().run_in_executor(self._executor, self._resume)
         self._metrics.batch_seconds.observe(time.perf_counter() - started)
+        if dead:  # what went to a DLQ was not applied: counted there (dead_lettered_total), not here
+            parked = {(p.topic, p.partition, p.offset) for p, _ in dead}
+            records = [r for r in records if (r.topic, r.partition, r.offset) not in parked]
         for topic in {r.topic for r in records}:  # counted and aged once durable (the age a reader sees)
             self._metrics.applied(topic, (r.value.get("occurred_at") for r in records if r.topic == topic))
 

@@ -14,12 +14,26 @@ from typing import Any
 
 from photostream.domain.scoring import popularity, score_weights
 from photostream.settings import Settings
+from producers.ids import is_id
 from sinks import offsets
 from sinks.engagement import EngagementStore
 from sinks.hashtags.settle import RankSettler
 from sinks.hashtags.views import HashtagViews
 from sinks.partition_cache import PartitionCache
-from streams.engine.records import Record, Reject
+from streams.engine.records import Record, Reject, accepted
+
+#: the fields of each input that name a post, a user or a comment
+_ID_FIELDS = {"like-changed": ("post_id", "user_id"), "comment-added": ("post_id", "user_id", "comment_id")}
+
+
+def with_ids(record: Record) -> Record:
+    """The record, if every field naming something is an id; ``ValueError`` (→ DLQ) otherwise. The comments and
+    notifications processors refuse such records, so counting them here made a post's count disagree with its
+    list of comments (a raw record with ``user_id: "bob"`` was counted, and listed nowhere)."""
+    for name in _ID_FIELDS[record.topic]:
+        if not is_id(record.value[name]):
+            raise ValueError(f"{name}: not an id: {str(record.value[name])[:60]!r}")
+    return record
 
 
 class PopularityUpdater:
@@ -39,7 +53,7 @@ class PopularityUpdater:
 
     async def process(self, batch: list[Record], reject: Reject) -> None:
         by_post: dict[str, list[Record]] = defaultdict(list)
-        for record in batch:
+        for record in accepted(batch, with_ids, reject):
             by_post[record.value["post_id"]].append(record)
         loaded = await self._store.load_many({
             post_id: ({r.value["user_id"] for r in records if r.topic == "like-changed"},

@@ -75,9 +75,9 @@ def test_a_forged_consistency_token_is_refused_at_once(api_url: str) -> None:
 
 def test_a_token_from_the_api_is_accepted(client: httpx.Client, settings: Settings) -> None:
     me, other = new_id(), new_id()
-    followed = client.post(f"/users/{other}/follow", headers=auth(settings, me))
-    assert followed.status_code == 202, followed.text
-    read = client.get(f"/users/{other}", params={"after": followed.json()["token"]})
+    muted = client.post(f"/users/{other}/mute", headers=auth(settings, me))
+    assert muted.status_code == 202, muted.text
+    read = client.get(f"/users/{other}", params={"after": muted.json()["token"]})
     assert read.status_code == 404, read.text  # past the token check, into the route: nobody registered them
     assert read.json()["error"]["field"] == "user_id"
 

@@ -148,7 +148,7 @@ TABLE: dict[str, Entry] = {
     "GET /api/v1/users/{user_id}/followers": Entry(optional(blocked=404, stranger=403)),
     "GET /api/v1/users/{user_id}/following": Entry(optional(blocked=404, stranger=403)),
     "GET /api/v1/users/{user_id}/status": Entry(signed_in(403, owner=200)),
-    "GET /api/v1/users/{user_id}/tagged": Entry(optional(blocked=404)),
+    "GET /api/v1/users/{user_id}/tagged": Entry(optional(blocked=404, stranger=403)),
     "GET /api/v1/users/me/tag-settings": Entry(signed_in(200)),
     "GET /api/v1/users/me/tagged/pending": Entry(signed_in(200)),
     "GET /api/v1/users/me/muted-tags": Entry(signed_in(200)),
@@ -157,7 +157,9 @@ TABLE: dict[str, Entry] = {
     # --- posts and what hangs off them ------------------------------------------------------------------------------
     "GET /api/v1/posts/{post_id}": Entry(optional(blocked=404, stranger=404)),
     "GET /api/v1/posts/{post_id}/comments": Entry(optional(blocked=404, stranger=404)),
-    "GET /api/v1/users/{user_id}/posts": Entry(optional()),  # 200, and the leak check: without the hidden post
+    # the owner's other users see the grid without the hidden post (the leak check); a private account's grid is
+    # for its followers, and a block makes it the 404 of an absent account
+    "GET /api/v1/users/{user_id}/posts": Entry(optional(blocked=404, stranger=403)),
     "GET /api/v1/feed": Entry(signed_in(200)),
     "POST /api/v1/posts": Entry(signed_in(403, owner=202), body=lambda w, c: {"image_ids": [w.target(c).image_id]}),
     "DELETE /api/v1/posts/{post_id}": Entry(signed_in(404, other=403, owner=202),

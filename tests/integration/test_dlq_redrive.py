@@ -117,3 +117,8 @@ def test_the_command_reports_and_refuses_an_unknown_topic(dlq_settings: Settings
     unknown = command("redrive", "no-such-topic")
     assert unknown.returncode == 2 and "unknown topic 'no-such-topic'" in unknown.stderr
     assert "Traceback" not in unknown.stderr
+    # a filter nothing was parked under (a typo) is refused, naming what is there: it moved the mark past all
+    for option, typo in (("--processor", "popularty"), ("--error-class", "DecodeErorr")):
+        mistyped = command("redrive", TOPIC, option, typo)
+        assert mistyped.returncode == 2 and f"{option} {typo}: no record" in mistyped.stderr, mistyped.stderr
+        assert "popularity" in mistyped.stderr or "DecodeError" in mistyped.stderr

@@ -156,6 +156,10 @@ def test_crossing_the_celebrity_threshold_both_ways_loses_and_duplicates_nothing
     reasons = {item["post_id"]: item["reason"] for page in pages for item in page}
     assert reasons[p2] == reasons[p3] == "celebrity" and reasons[p1] == reasons[p4] == "followed"
     assert feed_ids(client, settings, f2) == []  # unfollowed: nothing of the author's remains
+    # a cursor pages the feed it came from: another user's feed refuses it (it served a page of theirs)
+    f1_cursor = client.get("/feed", headers=auth(settings, f1), params={"limit": 2}).json()["next_cursor"]
+    foreign = client.get("/feed", headers=auth(settings, f2), params={"cursor": f1_cursor})
+    assert foreign.status_code == 422 and foreign.json()["error"]["field"] == "cursor", foreign.text
 
 
 def test_a_deleted_post_leaves_every_feed(

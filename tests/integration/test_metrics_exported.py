@@ -68,7 +68,7 @@ def test_every_metric_a_rule_or_panel_names_is_exported(
     worker_urls = [f"http://127.0.0.1:{base + i}/metrics" for i in range(os.cpu_count() or 1)]
     # series that exist only once something happened: an API write (produced, latency), a dead letter
     follower = new_id()
-    answer = httpx.post(f"{api_url}/api/v1/users/{new_id()}/follow", headers=auth(settings, follower), timeout=30)
+    answer = httpx.post(f"{api_url}/api/v1/users/{new_id()}/mute", headers=auth(settings, follower), timeout=30)
     assert answer.status_code == 202, answer.text
     producer = Producer(client_config(settings))
     producer.produce("user-registered", b"\xc3\x01metrics-test-poison", new_id().encode())

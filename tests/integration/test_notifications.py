@@ -413,3 +413,26 @@ def test_a_logged_out_token_reads_no_notifications(client: httpx.Client, setting
     assert client.post("/auth/logout", headers=headers).status_code == 204
     refused = client.get("/notifications", headers=headers)
     assert refused.status_code == 401 and "revoked" in refused.text, refused.text
+
+
+def test_a_block_either_way_withdraws_the_pairs_follow_request_notification(
+    client: httpx.Client, settings: Settings, log: Log
+) -> None:
+    """The block closes the requests (nobody can approve them any more), and now the notification goes too: it
+    stayed (hidden while the block stood, back once it was lifted) for a request that no longer existed."""
+    owner, blocked_by_owner, blocking_owner, still_asking = (new_id() for _ in range(4))
+    for requester in (blocked_by_owner, blocking_owner, still_asking):
+        log.publish(events.follow_requested(follower_id=requester, followee_id=owner, action="request"))
+    log.settle()
+    assert sorted(a for item in notifications(client, settings, owner) for a in summary([item])[0][3]) == sorted(
+        [blocked_by_owner, blocking_owner, still_asking])
+    log.publish(events.block_changed(actor_id=owner, target_id=blocked_by_owner, action="on"))
+    log.publish(events.block_changed(actor_id=blocking_owner, target_id=owner, action="on"))
+    log.settle()  # the safety processor published the closings before it marked the blocks applied
+    # unblocked again: the block no longer hides them at read time, and an unblock reopens no request
+    log.publish(events.block_changed(actor_id=owner, target_id=blocked_by_owner, action="off"))
+    log.publish(events.block_changed(actor_id=blocking_owner, target_id=owner, action="off"))
+    log.settle()
+    wait_for(lambda: summary(notifications(client, settings, owner)),
+             lambda found: found == [("follow_request", "user", owner, [still_asking], 1)], 60,
+             "the blocked pairs' requests to leave the owner's notifications")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -107,6 +108,9 @@ def test_replay_between_two_times_exports_every_partition_and_sets_garbage_aside
     for partition in range(4):  # every partition is reported on stderr, garbage counted, nothing fatal
         assert f"partition {partition}: offsets [" in result.stderr
     assert "undecodable →" in result.stderr
+    # a later export to the same file with nothing undecodable leaves no earlier side file beside it
+    _cli("replay", TOPIC, "--from", "0", "--to", "0", "--format", fmt, "-o", str(out))  # (an empty range)
+    assert not side.exists()
 
 
 def test_replay_between_offsets_takes_exactly_that_range_of_each_partition(
@@ -169,8 +173,15 @@ def test_the_lag_table_shows_this_deployments_groups_unless_asked_for_every_grou
         assert mine in listed and other not in listed
         assert all(g == settings.app_id or g.startswith(f"{settings.app_id}.") for g in listed)
         assert {mine, other} <= groups_listed("--all-groups")
-        unknown = photostream(env, "lag", "--group", f"{settings.app_id}.no-such-group", timeout_s=120)
-        assert unknown.returncode == 2 and "no consumer group" in unknown.stderr, unknown.stdout + unknown.stderr
+        for watching in ([], ["--watch"]):  # the live table too (it showed an empty table until Ctrl-C)
+            unknown = photostream(env, "lag", "--group", f"{settings.app_id}.no-such-group", *watching,
+                                  timeout_s=120)
+            assert unknown.returncode == 2 and "no consumer group" in unknown.stderr, unknown.stdout + unknown.stderr
+        with socket.socket() as taken:  # an exporter port in use: one line, exit 2 (it was a traceback)
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            busy = photostream(env, "lag", "--serve", "--port", str(taken.getsockname()[1]), timeout_s=120)
+        assert busy.returncode == 2 and "cannot serve" in busy.stderr and "Traceback" not in busy.stderr, busy.stderr
     finally:
         _delete_groups(settings, [other])
 
@@ -259,8 +270,14 @@ def test_a_kafka_started_by_the_stack_serves_broker_metrics(settings: Settings, 
 def test_replay_refuses_an_empty_range_or_a_missing_directory_in_one_line(test_env: dict[str, str],
                                                                         tmp_path: Path) -> None:
     """Usage errors are one clear line and exit 2, before anything is read (not a traceback, not an empty file)."""
-    for args, says in ((["--from", "10", "--to", "5", "-o", str(tmp_path / "x.jsonl")], "the range is empty"),
-                       (["-o", str(tmp_path / "missing" / "x.jsonl")], "no such directory")):
-        done = photostream(test_env, "replay", "post-created", *args)
+    out = str(tmp_path / "x.jsonl")
+    for topic, args, says in (("post-created", ["--from", "10", "--to", "5", "-o", out], "the range is empty"),
+                              ("post-created", ["-o", str(tmp_path / "missing" / "x.jsonl")], "no such directory"),
+                              ("post-created", ["-o", str(tmp_path)], "is a directory"),
+                              ("post-created", ["--batch", "1000001", "-o", out], "at most 1,000,000"),
+                              ("no-such-topic", ["-o", out], "unknown topic"),
+                              ("post-created.dlq", ["-o", out], "photostream tail")):
+        done = photostream(test_env, "replay", topic, *args)
         assert done.returncode == 2 and says in done.stderr and "Traceback" not in done.stderr, done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert not (tmp_path / "x.jsonl").exists()

@@ -431,3 +431,36 @@ def test_rebuild_photo_tags_finds_a_lost_member_and_restores_it(
 def rebuild_photo_tags(test_env: dict[str, str], *flags: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(BIN / "photostream"), "rebuild", "photo-tags", *flags], env=test_env, text=True,
                           capture_output=True, timeout=120, check=False)
+
+
+def test_tag_calls_on_a_post_the_caller_may_not_see_are_the_404_of_no_post(photos: Photos, log: Log) -> None:
+    """Whatever the call and the photo named, a hidden post answers as an absent one: the answers told a hidden
+    post's existence ("no such photo in this post") and, with a real image id, its photos ("not tagged")."""
+    author, tagged, stranger = log.user("secretive"), log.user("pal"), log.user("nosy")
+    hidden, (image,) = photos.post(author, visibility="followers")
+    log.follow(tagged, author)
+    log.settle()
+    log.accepted(photos.tag(author, hidden, image, tagged))
+    log.settle()
+    absent = photos.untag(stranger, new_id(), new_id(), stranger)
+    assert absent.status_code == 404 and absent.json()["error"]["field"] == "post_id"
+    for photo in (image, new_id()):
+        for answer in (photos.untag(stranger, hidden, photo, stranger), photos.untag(stranger, hidden, photo, tagged),
+                       photos.approve(stranger, hidden, photo, stranger), photos.tag(stranger, hidden, photo, tagged)):
+            assert (answer.status_code, answer.json()["error"]) == (404, absent.json()["error"]), answer.text
+    assert photos.untag(tagged, hidden, image, tagged).status_code == 202  # who may see it still removes theirs
+
+
+def test_an_export_holds_the_tags_on_posts_the_user_may_see_and_not_those_hidden_from_them(
+    photos: Photos, log: Log
+) -> None:
+    author, tagged = log.user("poster"), log.user("friend")
+    shown, (shown_image,) = photos.post(author)
+    hidden, (hidden_image,) = photos.post(author, visibility="private")  # the author's eyes only
+    log.settle()
+    log.accepted(photos.tag(author, shown, shown_image, tagged))
+    log.accepted(photos.tag(author, hidden, hidden_image, tagged))
+    log.settle()
+    export = photos.client.get("/users/me/export", headers=auth(photos.settings, tagged))
+    assert export.status_code == 200, export.text
+    assert [(t["post_id"], t["image_id"]) for t in export.json()["tagged_in"]] == [(shown, shown_image)]

@@ -248,7 +248,7 @@ def test_each_width_is_rendered_once_then_served_from_the_store(client: httpx.Cl
     assert again.content == answers[0].content and renders(api_url, width, "rendered") == before + 1
     assert Image.open(io.BytesIO(again.content)).size == (width, int(width * 3 / 4 + 0.5))  # aspect kept
     assert again.headers["content-type"] == "image/jpeg"
-    assert again.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert again.headers["cache-control"] == f"public, max-age={settings.image_public_max_age_s}"
     unchanged = client.get(f"/images/{image_id}", params={"w": width},
                            headers={"If-None-Match": again.headers["etag"]})
     assert unchanged.status_code == 304 and unchanged.content == b""

@@ -102,3 +102,18 @@ def test_a_post_deleted_or_a_tag_removed_right_after_it_was_made(client: httpx.C
     assert photos_of.status_code == 200 and photos_of.json()["items"] == [], (tagged, photos_of.text)
     gone = _accepted(client.delete(f"/posts/{post}", headers=auth(settings, author)))  # at once
     assert client.get(f"/posts/{post}", headers=auth(settings, author), params={"after": gone}).status_code == 404
+
+
+def test_a_like_or_a_comment_right_after_a_block_is_refused(client: httpx.Client, settings: Settings,
+                                                            worker: Process) -> None:
+    """Both were accepted, and the comment stayed readable by everyone but the blocker."""
+    author, blocked = _user(client), _user(client)
+    image = upload_photo(client, settings, author)
+    created = client.post("/posts", headers=auth(settings, author), json={"caption": "mine", "image_ids": [image]})
+    post = created.json()["id"]
+    posted = _accepted(created)
+    assert client.get(f"/posts/{post}", headers=auth(settings, blocked), params={"after": posted}).status_code == 200
+    _accepted(client.post(f"/users/{blocked}/block", headers=auth(settings, author)))
+    liked = client.post(f"/posts/{post}/like", headers=auth(settings, blocked))  # at once
+    commented = client.post(f"/posts/{post}/comments", headers=auth(settings, blocked), json={"text": "hi"})
+    assert (liked.status_code, commented.status_code) == (404, 404), (liked.text, commented.text)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import socket
 import subprocess
 import threading
@@ -409,6 +410,9 @@ def test_a_logged_out_token_reads_no_status(client: httpx.Client, settings: Sett
     assert client.post("/auth/logout", headers=headers).status_code == 204
     refused = client.get(f"/users/{me}/status", headers=headers)
     assert refused.status_code == 401 and "revoked" in refused.text, refused.text
+    # someone else's status too: the token is the problem before whom it asks about (it was a 403)
+    elsewhere = client.get(f"/users/{new_id()}/status", headers=headers)
+    assert elsewhere.status_code == 401 and "revoked" in elsewhere.text, elsewhere.text
 
 
 # --- access ----------------------------------------------------------------------------------------------------
@@ -506,6 +510,33 @@ def test_a_crashed_api_process_does_not_leave_its_users_online(
         assert offline["last_seen"] is not None
     finally:
         victim.stop()
+
+
+def test_a_stalled_api_process_brings_its_still_connected_users_back_online(
+    settings: Settings, test_env: dict[str, str], api_b: str, client: httpx.Client, worker: Process,
+    tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A process frozen past the TTL (or a Redis away that long) is reaped like a dead one; once it runs again,
+    its heartbeat registers the connection again. It only refreshed what was still registered, so the user read
+    offline for as long as that socket stayed open."""
+    me = new_id()
+    port = free_port()
+    env = {**test_env, **SHORT_PRESENCE, "PHOTOSTREAM_API_PORT": str(port)}
+    url = f"http://127.0.0.1:{port}"
+    stalled = Process(["api"], env, tmp_path_factory.mktemp("logs") / "api-stalled.log", url + "/readyz")
+    try:
+        with open_stream(url, settings, me) as device:
+            receive_until(device, lambda s: s["online_status"] == "online" and s["last_seen"] is not None)
+            stalled.proc.send_signal(signal.SIGSTOP)
+            try:
+                wait_for(lambda: status(client, settings, me), lambda s: s["online_status"] == "offline", 60,
+                         "another API process to reap the stalled one's connection")
+            finally:
+                stalled.proc.send_signal(signal.SIGCONT)
+            wait_for(lambda: status(client, settings, me), lambda s: s["online_status"] == "online", 60,
+                     "the connection, still open, to count again")
+    finally:
+        stalled.stop()
 
 
 def test_a_stream_ends_with_its_token_and_pushes_nothing_after_a_logout(

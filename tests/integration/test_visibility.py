@@ -19,6 +19,7 @@ from sinks import keys
 from sinks.redis_client import sync_client
 from tests.integration.conftest import Process, auth
 from tests.integration.photos import upload_photo
+from tests.integration.test_accounts import register
 from tests.integration.waiting import caught_up, wait_for
 
 
@@ -61,7 +62,7 @@ def test_a_private_post_is_seen_by_its_author_only(client: httpx.Client, setting
 def test_a_followers_post_is_seen_by_followers_and_no_longer_after_an_unfollow(
     client: httpx.Client, settings: Settings, worker: Process
 ) -> None:
-    author, fan, stranger = new_id(), new_id(), new_id()
+    author, fan, stranger = str(register(client)["id"]), new_id(), new_id()  # (a follow needs a real account)
     post_id, token = create_post(client, settings, author, "followers")
     assert get_post(client, settings, post_id, author, after=token).status_code == 200
     assert get_post(client, settings, post_id, fan).status_code == 404  # not following yet

@@ -13,6 +13,7 @@ from producers.ids import new_id
 from tests.integration.conftest import auth
 from tests.integration.kafka_read import read_event
 from tests.integration.photos import upload_photo
+from tests.integration.test_accounts import register
 
 
 def event_of(settings: Settings, token: str) -> dict:
@@ -101,7 +102,7 @@ def test_credentials_that_are_no_bearer_token_are_a_401_never_an_anonymous_read(
 
 
 def test_follow_like_comment_become_events(client: httpx.Client, settings: Settings) -> None:
-    user, other = new_id(), new_id()
+    user, other = new_id(), str(register(client)["id"])  # (a follow needs a real account)
     created = new_post(client, settings, other).json()  # likes and comments need a post the liker may see
     post = created["id"]
     assert client.get(f"/posts/{post}", params={"after": created["token"]}).status_code == 200

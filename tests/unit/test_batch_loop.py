@@ -222,3 +222,34 @@ async def test_a_record_rejected_by_every_retry_of_its_batch_is_dead_lettered_on
     assert processor.attempts == 2
     assert [(poison.offset, poison.value, repr(error)) for poison, error in dead] == [
         (1, b"raw-1", "ValueError('not a tag')")]
+
+
+async def test_a_record_sent_to_a_dlq_is_not_counted_as_applied(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``photostream_events_processed_total`` counted the records a processor rejected, as if applied."""
+    from streams.engine import loop as loop_module
+
+    processor = RejectsThenFails()
+    processor.attempts = 1  # its store works: it only rejects record 1
+    loop = loop_for(processor)
+    messages = [FakeMessage("post-hashtag", 0, o, b"raw-%d" % o) for o in range(3)]
+    monkeypatch.setattr(loop, "decode", lambda found: (
+        [Record("post-hashtag", 0, m.offset(), None, {"occurred_at": None}) for m in found], []))
+    monkeypatch.setattr(loop, "_commit", lambda owned: None)
+    monkeypatch.setattr(loop, "_resume", lambda: None)
+    parked: list[Any] = []
+
+    async def dead_letter_batch(_publisher: Any, dead: list[Any], _name: str) -> None:
+        parked.extend(poison.offset for poison, _ in dead)
+
+    monkeypatch.setattr(loop_module, "dead_letter_batch", dead_letter_batch)
+    counted: list[tuple[str, int]] = []
+
+    class Counting:
+        batch_seconds = loop._metrics.batch_seconds
+
+        def applied(self, topic: str, ages: Any) -> None:
+            counted.append((topic, len(list(ages))))
+
+    monkeypatch.setattr(loop, "_metrics", Counting())
+    await loop._flush(messages)  # type: ignore[arg-type]
+    assert parked == [1] and counted == [("post-hashtag", 2)]

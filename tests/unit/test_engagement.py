@@ -24,3 +24,23 @@ def test_comments_count_once_per_comment_id():
     assert state.apply("comment-added", {"comment_id": "c1"})
     assert not state.apply("comment-added", {"comment_id": "c1"})
     assert state.comment_count == 2 and state.new_comments == {"c1"}
+
+
+def timed(user: str, action: str, at: int) -> dict:
+    return {"user_id": user, "action": action, "occurred_at": at}
+
+
+def test_a_users_likes_resolve_by_their_time_not_their_arrival():
+    """An unlike at t=2 then a like from t=1 arriving after it (a DLQ redrive, a late retry): not liked."""
+    state = Engagement("p")
+    assert not state.apply("like-changed", timed("u1", "unlike", 2))  # never liked: nothing to count…
+    assert not state.apply("like-changed", timed("u1", "like", 1))  # …and the older like loses to it
+    assert state.like_count == 0 and state.likes == {"u1": False} and state.like_times == {"u1": 2}
+    assert state.changed_likes == {"u1": False}  # the unlike's time is kept, so it wins after a restart too
+    assert state.apply("like-changed", timed("u1", "like", 3))
+    assert not state.apply("like-changed", timed("u1", "unlike", 2))
+    assert not state.apply("like-changed", timed("u1", "like", 4))  # the same answer, newer: its time kept
+    assert not state.apply("like-changed", timed("u1", "unlike", 3))
+    assert state.like_count == 1 and state.like_times == {"u1": 4}
+    restarted = Engagement("p", like_count=1, likes={"u1": True}, like_times={"u1": 4})
+    assert not restarted.apply("like-changed", timed("u1", "unlike", 3)) and restarted.like_count == 1

@@ -14,6 +14,13 @@ def test_a_query_token_is_redacted_and_the_rest_of_the_line_kept() -> None:
     assert redacted("/feed?cursor=abc&limit=5") == "/feed?cursor=abc&limit=5"
 
 
+def test_a_percent_encoded_parameter_name_is_redacted_too() -> None:
+    """``?%74oken=`` reaches the route as ``token`` (the stream accepted it), and was logged in full."""
+    for name in ("%74oken", "%54OKEN", "access%5Ftoken", "TOKEN"):
+        assert redacted(f"GET /s?detail=1&{name}=eyJsecret x") == f"GET /s?detail=1&{name}={REDACTED} x"
+    assert redacted("/s?tokens=abc&my_token=def") == "/s?tokens=abc&my_token=def"  # other names are left as they are
+
+
 def test_the_filter_redacts_arguments_as_uvicorns_formatters_read_them() -> None:
     record = logging.LogRecord("uvicorn.error", logging.INFO, __file__, 1, '%s - "WebSocket %s" [accepted]',
                                ("127.0.0.1:5", "/s?token=secret"), None)

@@ -15,6 +15,7 @@ from photostream.domain.safety import (
     SafetyChange,
     blocked_either_way,
     muted_tags_hidden,
+    request_closings_of_block,
     safety_change,
     skip_in_fan_out,
     unfollows_of_block,
@@ -81,6 +82,19 @@ def test_a_block_ends_both_follows_at_its_own_time_with_stable_ids() -> None:
     assert unfollows_of_block(SafetyChange("mute", A, B, True, T), "evt-4") == []
     for fields in first:  # they are valid follow-changed events
         events.build("follow-changed", fields)
+
+
+def test_a_block_closes_both_follow_requests_at_its_own_time_with_ids_of_their_own() -> None:
+    block = SafetyChange("block", A, B, True, T)
+    closings = request_closings_of_block(block, "evt-1")
+    assert closings == request_closings_of_block(block, "evt-1")  # a replay re-emits the same events
+    assert {(c["follower_id"], c["followee_id"]) for c in closings} == {(A, B), (B, A)}
+    assert all(c["action"] == "deny" and c["occurred_at"] == T for c in closings)
+    assert not {c["event_id"] for c in closings} & {u["event_id"] for u in unfollows_of_block(block, "evt-1")}
+    assert request_closings_of_block(SafetyChange("block", A, B, False, T), "evt-2") == []
+    assert request_closings_of_block(SafetyChange("mute", A, B, True, T), "evt-3") == []
+    for fields in closings:
+        events.build("follow-requested", fields)
 
 
 def test_mute_events_name_a_user_or_a_normalised_tag() -> None:
@@ -166,6 +180,6 @@ async def test_the_processor_stores_toggles_ends_follows_then_marks_offsets() ->
         [block, mute, bad], lambda r, e: rejected.append(r))
     assert [(c.kind, c.on) for c in writer.applied] == [("block", True), ("mute", True)]
     assert rejected == [bad]
-    assert sorted((e.value["follower_id"], e.value["followee_id"]) for e in publisher.sent) == sorted([(A, B), (B, A)])
-    assert {e.topic for e in publisher.sent} == {"follow-changed"}
+    assert sorted((e.topic, e.value["follower_id"], e.value["followee_id"]) for e in publisher.sent) == sorted(
+        (topic, *pair) for topic in ("follow-changed", "follow-requested") for pair in ((A, B), (B, A)))
     assert log[:2] == ["write", "acknowledged"] and set(log[2:]) == {"marked"}  # acknowledged before the marks
