@@ -23,6 +23,7 @@ from photostream.contracts.catalog import topic as catalog_topic
 from photostream.contracts.codec import EncodeError, EventCodec
 from photostream.contracts.schema_store import SchemaVersion
 from photostream.domain.tags import extract_hashtags, normalize_tag
+from photostream.domain.unread import MESSAGE_ID_SKEW_MS, message_from_the_future
 from producers.ids import is_id, is_message_id, new_id, now_ms
 from producers.validation import EventValidationError, validate_record
 
@@ -198,6 +199,9 @@ def _message(user_field: str, sender_field: str, message_field: str) -> Rule:
         _require_ids(record, sender_field, user_field)
         if not is_message_id(record[message_field]):
             raise EventValidationError(message_field, f"not a UUIDv7: {record[message_field]!r:.60}")
+        if message_from_the_future(record[message_field], record["occurred_at"]):
+            raise EventValidationError(message_field, f"made more than {MESSAGE_ID_SKEW_MS // 1000} s after the "
+                                       f"event: {record[message_field]!r:.60}")
         if record[user_field] == record[sender_field]:
             raise EventValidationError(user_field, "a user has no unread messages from themself")
     return check

@@ -45,3 +45,8 @@ def now_ms() -> int:
 def is_message_id(value: str) -> bool:
     """A canonical UUIDv7: the only ids whose text order is time order (messages are ordered by their ids)."""
     return is_id(value) and value[14] == "7"
+
+
+def id_time_ms(value: str) -> int:
+    """The creation time a canonical UUIDv7 carries (its first 48 bits: Unix milliseconds)."""
+    return int(value[:8] + value[9:13], 16)

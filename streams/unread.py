@@ -48,8 +48,8 @@ def mark_of(record: Record) -> Mark:
     """The mark a record sets; ``ValueError`` (→ DLQ) for one that breaks a rule."""
     event = record.value
     if record.topic == "ON_MSG_UNSENT":
-        return unsent_mark(event["src"], event["dest"], event["msg_id"])
-    return read_mark(event["user_id"], event["sender_id"], event["read_up_to_msg_id"])
+        return unsent_mark(event["src"], event["dest"], event["msg_id"], int(event["occurred_at"]))
+    return read_mark(event["user_id"], event["sender_id"], event["read_up_to_msg_id"], int(event["occurred_at"]))
 
 
 class UnreadProcessor:

@@ -14,8 +14,12 @@ and a read mark for a sender who has not written (yet) is kept (it is how that r
 changes no badge.
 
 Bad input, decided here (``ValueError`` → the batch loop dead-letters the record): a user or sender id that is
-not a canonical id, a message id that is not a canonical UUIDv7 (ordering would be meaningless), and a message
-to oneself or a read mark about oneself (no client can produce either: a producer bug worth inspecting).
+not a canonical id, a message id that is not a canonical UUIDv7 (ordering would be meaningless) or that was made
+more than :data:`MESSAGE_ID_SKEW_MS` after the event itself (a producer's clock gone wrong: a far-future read
+mark silenced a sender for good, a far-future message stuck in the badge for good, and both are durable), and
+a message to oneself or a read mark about oneself (no client can produce either: a producer bug worth
+inspecting). The time bound is against the event's own ``occurred_at``, not the clock, so a replay decides
+exactly as the first pass did.
 """
 
 from __future__ import annotations
@@ -23,9 +27,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from producers.ids import is_id, is_message_id
+from producers.ids import id_time_ms, is_id, is_message_id
 
 Pair = tuple[str, str]  # (user_id: the badge owner, sender_id)
+#: how much later than the event a message id's own time may be (clocks of the messaging service and of the
+#: producer differ a little; a message is always made before it goes unsent or is read)
+MESSAGE_ID_SKEW_MS = 5 * 60 * 1000
 
 
 @dataclass(frozen=True)
@@ -54,24 +61,31 @@ class Mark:
         return (self.user_id, self.sender_id)
 
 
-def _check(user_id: str, sender_id: str, msg_id: str, what: str) -> None:
+def _check(user_id: str, sender_id: str, msg_id: str, occurred_at: int, what: str) -> None:
     if not is_id(user_id) or not is_id(sender_id):
         raise ValueError(f"{what}: user/sender is not an id")
     if not is_message_id(msg_id):
         raise ValueError(f"{what}: message id is not a UUIDv7")
+    if message_from_the_future(msg_id, occurred_at):
+        raise ValueError(f"{what}: message id made after its event (more than {MESSAGE_ID_SKEW_MS // 1000} s)")
     if user_id == sender_id:
         raise ValueError(f"{what}: a user cannot have unread messages from themself")
 
 
-def unsent_mark(src: str, dest: str, msg_id: str) -> Mark:
+def message_from_the_future(msg_id: str, occurred_at: int) -> bool:
+    """Was this (UUIDv7) message id made more than :data:`MESSAGE_ID_SKEW_MS` after its event?"""
+    return id_time_ms(msg_id) > occurred_at + MESSAGE_ID_SKEW_MS
+
+
+def unsent_mark(src: str, dest: str, msg_id: str, occurred_at: int) -> Mark:
     """``ON_MSG_UNSENT``: ``src`` wrote ``msg_id`` to ``dest`` (the badge owner)."""
-    _check(dest, src, msg_id, "ON_MSG_UNSENT")
+    _check(dest, src, msg_id, occurred_at, "ON_MSG_UNSENT")
     return Mark(dest, src, msg_id, read=False)
 
 
-def read_mark(user_id: str, sender_id: str, read_up_to: str) -> Mark:
+def read_mark(user_id: str, sender_id: str, read_up_to: str, occurred_at: int) -> Mark:
     """``MESSAGES_READ``: ``user_id`` read ``sender_id``'s messages up to ``read_up_to``."""
-    _check(user_id, sender_id, read_up_to, "MESSAGES_READ")
+    _check(user_id, sender_id, read_up_to, occurred_at, "MESSAGES_READ")
     return Mark(user_id, sender_id, read_up_to, read=True)
 
 

@@ -57,6 +57,10 @@ def test_self_follow_is_refused():
     (lambda: events.message_unsent(src=OTHER, dest=USER, msg_id=str(uuid.uuid4())), "msg_id"),
     (lambda: events.messages_read(user_id=USER, sender_id=USER, read_up_to_msg_id=new_id()), "user_id"),
     (lambda: events.messages_read(user_id=USER, sender_id=OTHER, read_up_to_msg_id="42"), "read_up_to_msg_id"),
+    # a message id made long after its event (a clock gone wrong): a read mark like it silenced a sender for good
+    (lambda: events.messages_read(user_id=USER, sender_id=OTHER,
+                                  read_up_to_msg_id="ffffffff-ffff-7fff-bfff-ffffffffffff"), "read_up_to_msg_id"),
+    (lambda: events.message_unsent(src=OTHER, dest=USER, msg_id="ffffffff-ffff-7fff-bfff-ffffffffffff"), "msg_id"),
     (lambda: events.like_changed(post_id="p1", user_id=USER, action="like"), "post_id"),
     (lambda: events.follow_changed(follower_id=USER, followee_id="alice", action="follow"), "followee_id"),
     (lambda: events.presence_changed(user_id="x", status="online"), "user_id"),

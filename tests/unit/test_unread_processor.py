@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from photostream.domain.unread import Pair, PairMarks
-from producers.ids import new_id
+from producers.ids import new_id, now_ms
 from streams.engine.records import Record
 from streams.unread import UnreadProcessor
 from tests.unit.counting_fakes import CountingRedis
@@ -50,11 +50,12 @@ class Sets:
 
 
 def unsent(offset: int, src: str, dest: str, msg: str) -> Record:
-    return Record("ON_MSG_UNSENT", 0, offset, None, {"src": src, "dest": dest, "msg_id": msg})
+    return Record("ON_MSG_UNSENT", 0, offset, None, {"src": src, "dest": dest, "msg_id": msg, "occurred_at": now_ms()})
 
 
 def read(offset: int, user: str, sender: str, msg: str) -> Record:
-    return Record("MESSAGES_READ", 0, offset, None, {"user_id": user, "sender_id": sender, "read_up_to_msg_id": msg})
+    return Record("MESSAGES_READ", 0, offset, None, {"user_id": user, "sender_id": sender, "read_up_to_msg_id": msg,
+                                                     "occurred_at": now_ms()})
 
 
 async def test_a_replayed_batch_writes_nothing_durable_but_still_projects_every_pair() -> None:

@@ -7,19 +7,21 @@ import random
 
 import pytest
 
+from photostream.domain import unread
 from photostream.domain.presence import Presence, apply_presence
-from photostream.domain.unread import (
-    Mark,
-    PairMarks,
-    apply_all,
-    is_message_id,
-    read_mark,
-    unread_senders,
-    unsent_mark,
-)
-from producers.ids import new_id
+from photostream.domain.unread import Mark, PairMarks, apply_all, is_message_id, unread_senders
+from producers.ids import new_id, now_ms
 
 ME, A, C, D = (new_id() for _ in range(4))
+
+
+def unsent_mark(src: str, dest: str, msg_id: str) -> Mark:
+    """An ``ON_MSG_UNSENT`` event of now (its messages were made a moment before)."""
+    return unread.unsent_mark(src, dest, msg_id, now_ms())
+
+
+def read_mark(user_id: str, sender_id: str, read_up_to: str) -> Mark:
+    return unread.read_mark(user_id, sender_id, read_up_to, now_ms())
 
 
 def badge(marks: list[Mark]) -> list[str]:
@@ -83,6 +85,8 @@ def test_a_read_mark_for_a_sender_who_never_wrote_is_kept_but_counts_nothing() -
     lambda m: unsent_mark(A, ME.upper(), m),  # not the one canonical spelling
     lambda m: read_mark(ME, A, "42"),
     lambda m: unsent_mark(A, ME, "00000000-0000-4000-8000-000000000000"),  # a UUID, but v4: no time order
+    lambda m: unsent_mark(A, ME, "ffffffff-ffff-7fff-bfff-ffffffffffff"),  # made in the year 10889
+    lambda m: read_mark(ME, A, "ffffffff-ffff-7fff-bfff-ffffffffffff"),  # it would silence A for good
 ])
 def test_bad_input_is_refused(make: object) -> None:
     with pytest.raises(ValueError):
@@ -99,3 +103,13 @@ def test_presence_is_last_writer_wins_with_offline_winning_ties() -> None:
     assert apply_presence(state, "offline", 10) == Presence("offline", 10, 10)
     assert apply_presence(apply_presence(state, "offline", 10), "online", 10) == Presence("offline", 10, 10)
     assert apply_presence(state, "offline", 20) == Presence("offline", 20, 20)
+
+
+def test_a_message_id_may_be_a_little_later_than_its_event_and_no_more() -> None:
+    """Clocks differ a little between services; a message made far after its own event is a broken clock."""
+    event_at = 1_790_000_000_000
+    near, far = (f"{event_at + ahead:012x}"[:8] + "-" + f"{event_at + ahead:012x}"[8:] + "-7000-8000-000000000000"
+                 for ahead in (unread.MESSAGE_ID_SKEW_MS, unread.MESSAGE_ID_SKEW_MS + 1))
+    assert unread.unsent_mark(A, ME, near, event_at).msg_id == near
+    with pytest.raises(ValueError, match="after its event"):
+        unread.unsent_mark(A, ME, far, event_at)
