@@ -92,7 +92,7 @@ async def read_posts_cached(session: Session, redis: Any, post_ids: list[str],
         cache_aside.missed("posts", exc)
         cached, redis = [None] * len(post_ids), None
     missing = list(dict.fromkeys(p for p, c in zip(post_ids, cached, strict=True) if c is None))
-    rows = await _read_rows(session, missing)
+    rows = await read_post_rows(session, missing)
     fetched = {post_id: _from_row(row) for post_id, row in rows.items()}
     if rows and redis is not None:
         async with redis.pipeline(transaction=False) as pipe:
@@ -113,7 +113,7 @@ async def read_posts_cached(session: Session, redis: Any, post_ids: list[str],
 _IN_CHUNK = 100
 
 
-async def _read_rows(session: Session, post_ids: list[str]) -> dict[str, Any]:
+async def read_post_rows(session: Session, post_ids: list[str]) -> dict[str, Any]:
     """The ``posts`` rows that exist among ``post_ids`` (deleted ones included), one query per 100 ids."""
     chunks = [post_ids[i:i + _IN_CHUNK] for i in range(0, len(post_ids), _IN_CHUNK)]
     results = await asyncio.gather(*(execute(session, f"SELECT {_COLUMNS} FROM posts WHERE post_id IN %s",

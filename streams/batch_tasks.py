@@ -13,6 +13,7 @@ from sinks import s3
 from sinks.account_purge import AccountPurge
 from sinks.accounts_requests import FollowRequests
 from sinks.avatars import AvatarDirectory
+from sinks.block_effects import BlockFootprint
 from sinks.cdn_purge import CdnPurger
 from sinks.comments import CommentWriter
 from sinks.feeds import FeedCache, FeedPosts
@@ -70,7 +71,8 @@ def build_processors(settings: Settings, resources: Resources) -> list[BatchProc
                                    settings.avatar_purge_timeout_s), resources.redis),
         SafetyProcessor(SafetyWriter(resources.session), resources.publisher, resources.redis,
                         settings.publish_timeout_s,
-                        MuteFeedEffects(safety, graph, feed_posts, feed_cache, settings.feed_cap)),
+                        MuteFeedEffects(safety, graph, feed_posts, feed_cache, settings.feed_cap),
+                        BlockFootprint(resources.session)),
         NotificationsProcessor(settings, NotificationStore(resources.session),
                                NotificationLists(resources.redis, settings.app_id, settings.notifications_cap),
                                SafeAudience(resources.session, resources.redis), UsernameDirectory(resources.session),

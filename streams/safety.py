@@ -1,12 +1,14 @@
 """The safety processor: block-changed, mute-changed → blocks and mutes in Cassandra, and a block's unfollows.
 
 1. every toggle is written as a timestamped upsert (sinks/safety.py): the newest toggle of a pair wins;
-2. a block also ends the follows and closes the follow requests between the two users, both ways: it publishes
-   two ``follow-changed`` unfollows and two ``follow-requested`` denials with ids derived from the block's event
-   id and the block's time, so a replay re-emits duplicates of the same facts; the feeds processor then removes
-   the posts from the feeds as for any unfollow, and the notifications processor withdraws "wants to follow
-   you" as for any denial. They are acknowledged before this batch's offsets are committed (a failed delivery
-   fails the batch: it is retried);
+2. a block also ends what stands between the two users, both ways: it publishes two ``follow-changed``
+   unfollows, two ``follow-requested`` denials, a ``like-changed`` unlike per like of one's posts by the other
+   and a ``MESSAGES_READ`` per badge the other is in (:mod:`sinks.block_effects`), with ids derived from the
+   block's event id and the block's time, so a replay re-emits duplicates of the same facts; the feeds
+   processor then removes the posts from the feeds as for any unfollow, the notifications processor withdraws
+   "wants to follow you" and "liked your photo" as for any denial or unlike, the like counts drop and the
+   blocked person leaves the unread badge. They are acknowledged before this batch's offsets are committed (a
+   failed delivery fails the batch: it is retried);
 3. a user mute's absolute outcome on the muter's Redis feed: while muted, the muted author's posts are out of
    it (the fan-out skips them from then on); once unmuted and still following, they are back-filled — so a live
    feed stays what `photostream rebuild feeds` derives;
@@ -22,13 +24,16 @@ from typing import Any
 from photostream.domain.safety import (
     Kind,
     SafetyChange,
+    reads_of_block,
     request_closings_of_block,
     safety_change,
     unfollows_of_block,
+    unlikes_of_block,
 )
 from producers.events import build
 from producers.publisher import Publisher
 from sinks import offsets
+from sinks.block_effects import BlockFootprint
 from sinks.feeds import FeedCache, FeedChanges, FeedPosts, pushed, pushed_live
 from sinks.graph import GraphReader
 from sinks.partition_cache import RELATIONS, PartitionCache
@@ -45,9 +50,10 @@ class SafetyProcessor:
     flush_interval_s: float = 0.05
 
     def __init__(self, writer: SafetyWriter, publisher: Publisher, redis: Any, publish_timeout_s: float = 10.0,
-                 feeds: MuteFeedEffects | None = None) -> None:
+                 feeds: MuteFeedEffects | None = None, footprint: BlockFootprint | None = None) -> None:
         self._writer = writer
         self._feeds = feeds
+        self._footprint = footprint
         self._publisher = publisher
         self._redis = redis
         self._relation_copies = PartitionCache(redis, RELATIONS)
@@ -68,14 +74,26 @@ class SafetyProcessor:
         implied = []
         for record, change in changes:
             event_id = str(record.value["event_id"])
+            likes, unread = await self._across(change)
             try:
                 implied += [build("follow-changed", fields) for fields in unfollows_of_block(change, event_id)]
                 implied += [build("follow-requested", fields)
                             for fields in request_closings_of_block(change, event_id)]
+                implied += [build("like-changed", fields) for fields in unlikes_of_block(change, event_id, likes)]
+                implied += [build("MESSAGES_READ", fields) for fields in reads_of_block(change, event_id, unread)]
             except ValueError as exc:  # cannot happen for a valid block; park the source rather than loop
                 reject(record, exc)
         # a failed delivery raises here, so the batch is retried
         await self._publisher.acknowledged(implied, self._publish_timeout_s)
+
+
+    async def _across(self, change: SafetyChange) -> tuple[list[tuple[str, str]], list[tuple[str, str, str]]]:
+        """What a block ends between the two: each side's likes of the other's posts and unread messages."""
+        if self._footprint is None or not (change.kind == "block" and change.on):
+            return [], []
+        a, b = change.actor_id, change.target_id
+        likes, unread = await asyncio.gather(self._footprint.likes_between(a, b), self._footprint.unread_between(a, b))
+        return likes, unread
 
 
 class MuteFeedEffects:

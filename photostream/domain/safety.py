@@ -12,6 +12,7 @@ The stores keep, per user, one row per other user they have a relation with (see
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -101,6 +102,30 @@ def request_closings_of_block(block: SafetyChange, block_event_id: str) -> list[
              "occurred_at": block.occurred_at, "follower_id": follower, "followee_id": followee,
              "action": "deny"}
             for follower, followee in ((block.actor_id, block.target_id), (block.target_id, block.actor_id))]
+
+
+def unlikes_of_block(block: SafetyChange, block_event_id: str,
+                     likes_across: Iterable[tuple[str, str]]) -> list[dict[str, Any]]:
+    """The like-changed unlikes a block implies: each side's likes of the other's posts (``likes_across``:
+    (liker, post id) pairs) end at the block's time, as a block removes a person's likes from your photos.
+    Ids derive from the block's event id, liker and post, so a replay re-emits the same events."""
+    if block.kind != "block" or not block.on:
+        return []
+    return [{"event_id": deterministic_id("block-unlike", block_event_id, liker, post_id),
+             "occurred_at": block.occurred_at, "post_id": post_id, "user_id": liker, "action": "unlike"}
+            for liker, post_id in likes_across]
+
+
+def reads_of_block(block: SafetyChange, block_event_id: str,
+                   unread: Iterable[tuple[str, str, str]]) -> list[dict[str, Any]]:
+    """The MESSAGES_READ marks a block implies: each side's unread messages from the other (``unread``: (badge
+    owner, sender, newest unread message id)) leave the badge, as read at the block's time — the blocked person
+    no longer counts among those who wrote to you (after an unblock too: the messages stay read)."""
+    if block.kind != "block" or not block.on:
+        return []
+    return [{"event_id": deterministic_id("block-read", block_event_id, owner, sender),
+             "occurred_at": block.occurred_at, "user_id": owner, "sender_id": sender, "read_up_to_msg_id": up_to}
+            for owner, sender, up_to in unread]
 
 
 #: Why content is reported: a fixed list of codes (moderation tooling groups and prioritises by them).

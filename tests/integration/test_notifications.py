@@ -436,3 +436,32 @@ def test_a_block_either_way_withdraws_the_pairs_follow_request_notification(
     wait_for(lambda: summary(notifications(client, settings, owner)),
              lambda found: found == [("follow_request", "user", owner, [still_asking], 1)], 60,
              "the blocked pairs' requests to leave the owner's notifications")
+
+
+def test_a_block_takes_each_sides_likes_off_the_others_posts_and_out_of_their_notifications(
+    client: httpx.Client, settings: Settings, log: Log
+) -> None:
+    """As a block removes a person's likes from your photos: the counts drop, and the "liked your photo" goes
+    with them (it stayed, hidden while the block stood and back once it was lifted)."""
+    owner, blocked, fan = new_id(), new_id(), new_id()
+    owners_post, blocked_post = log.post(owner), log.post(blocked)
+    log.settle()
+    log.like(blocked, owners_post)
+    log.like(fan, owners_post)
+    log.like(owner, blocked_post)
+    log.settle()
+
+    def like_counts() -> tuple[int, int]:
+        return tuple(client.get(f"/posts/{post}").json()["like_count"]  # type: ignore[return-value]
+                     for post in (owners_post, blocked_post))
+
+    wait_for(like_counts, lambda counts: counts == (2, 1), 60, "the likes to count")
+    log.publish(events.block_changed(actor_id=owner, target_id=blocked, action="on"))
+    log.settle()
+    wait_for(like_counts, lambda counts: counts == (1, 0), 60, "the block to take both sides' likes off")
+    log.publish(events.block_changed(actor_id=owner, target_id=blocked, action="off"))
+    log.settle()
+    wait_for(lambda: summary(notifications(client, settings, owner)),
+             lambda found: found == [("like", "post", owners_post, [fan], 1)], 60,
+             "only the fan's like to be left in the owner's notifications")
+    assert like_counts() == (1, 0)  # an unblock restores no like

@@ -141,6 +141,27 @@ def receive_until(ws: ClientConnection, done: Any, timeout_s: float = 30) -> dic
 
 # --- the badge --------------------------------------------------------------------------------------------------
 
+def test_a_block_takes_the_blocked_person_out_of_the_badge_both_ways(
+    client: httpx.Client, settings: Settings, inbox: Inbox, worker: Process
+) -> None:
+    """They counted (and ``detail=1`` named them) while the blocker could not even see their profile."""
+    me, blocked, friend = new_id(), new_id(), new_id()
+    inbox.unsent(blocked, me)
+    inbox.unsent(friend, me)
+    inbox.unsent(me, blocked)
+    inbox.settle()
+    assert sorted(status(client, settings, me, detail=True)["sender_ids"]) == sorted([blocked, friend])
+    block = client.post(f"/users/{blocked}/block", headers=auth(settings, me))
+    assert block.status_code == 202, block.text
+    wait_for(lambda: (status(client, settings, me, detail=True)["sender_ids"],
+                      status(client, settings, blocked, detail=True)["sender_ids"]),
+             lambda found: found == ([friend], []), 60, "the block to take each out of the other's badge")
+    unblock = client.delete(f"/users/{blocked}/block", headers=auth(settings, me))
+    assert unblock.status_code == 202, unblock.text
+    after = client.get(f"/users/{me}/status", headers=auth(settings, me), params={"after": unblock.json()["token"]})
+    assert after.json()["newly_unread_count"] == 1, after.text  # the messages stay read after an unblock
+
+
 def test_the_badge_counts_people_not_messages_and_reading_one_removes_them(
     client: httpx.Client, settings: Settings, inbox: Inbox
 ) -> None:

@@ -15,10 +15,12 @@ from photostream.domain.safety import (
     SafetyChange,
     blocked_either_way,
     muted_tags_hidden,
+    reads_of_block,
     request_closings_of_block,
     safety_change,
     skip_in_fan_out,
     unfollows_of_block,
+    unlikes_of_block,
 )
 from photostream.domain.visibility import may_see
 from producers import events
@@ -183,3 +185,25 @@ async def test_the_processor_stores_toggles_ends_follows_then_marks_offsets() ->
     assert sorted((e.topic, e.value["follower_id"], e.value["followee_id"]) for e in publisher.sent) == sorted(
         (topic, *pair) for topic in ("follow-changed", "follow-requested") for pair in ((A, B), (B, A)))
     assert log[:2] == ["write", "acknowledged"] and set(log[2:]) == {"marked"}  # acknowledged before the marks
+
+
+def test_a_block_ends_each_sides_likes_of_the_others_posts_with_stable_ids() -> None:
+    block = SafetyChange("block", A, B, True, T)
+    likes = [(B, "p1"), (A, "p2")]
+    unlikes = unlikes_of_block(block, "evt-1", likes)
+    assert unlikes == unlikes_of_block(block, "evt-1", likes)  # a replay re-emits the same events
+    assert [(u["user_id"], u["post_id"], u["action"], u["occurred_at"]) for u in unlikes] == [
+        (B, "p1", "unlike", T), (A, "p2", "unlike", T)]
+    assert unlikes_of_block(SafetyChange("block", A, B, False, T), "evt-2", likes) == []  # an unblock likes nothing
+    assert unlikes_of_block(SafetyChange("mute", A, B, True, T), "evt-3", likes) == []
+
+
+def test_a_block_marks_each_sides_unread_messages_from_the_other_read_at_its_time() -> None:
+    block = SafetyChange("block", A, B, True, T)
+    unread = [(A, B, "m-1"), (B, A, "m-2")]
+    reads = reads_of_block(block, "evt-1", unread)
+    assert reads == reads_of_block(block, "evt-1", unread)
+    assert [(r["user_id"], r["sender_id"], r["read_up_to_msg_id"], r["occurred_at"]) for r in reads] == [
+        (A, B, "m-1", T), (B, A, "m-2", T)]
+    assert reads_of_block(SafetyChange("block", A, B, False, T), "evt-2", unread) == []
+

@@ -1,0 +1,50 @@
+"""What a block ends between two people, read for the safety processor: each side's likes of the other's posts,
+and each side's unread messages from the other.
+
+A user's likes are found through ``likes_by_user`` (written by the popularity processor, migration 0014), read
+page by page, and their posts' authors in one multi-partition read per 100 posts; only the likes of posts the
+other side wrote are kept. The two badge pairs are two single-row reads of ``unread_pairs``. Read once per
+block, which is rare: a heavy liker costs a few pages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from cassandra.cluster import Session
+
+from photostream.domain.unread import PairMarks
+from sinks.cassandra import execute, pages
+from sinks.posts import read_post_rows
+
+_PAGE = 1000
+
+
+class BlockFootprint:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        self._liked = session.prepare("SELECT post_id FROM likes_by_user WHERE user_id = ?")
+        self._pair = session.prepare(
+            "SELECT unsent_up_to, read_up_to FROM unread_pairs WHERE user_id = ? AND sender_id = ?")
+
+    async def likes_between(self, a: str, b: str) -> list[tuple[str, str]]:
+        """(liker, post id) of ``a``'s likes of ``b``'s posts and ``b``'s likes of ``a``'s."""
+        found = await asyncio.gather(self._likes_of_posts_by(a, b), self._likes_of_posts_by(b, a))
+        return [pair for pairs in found for pair in pairs]
+
+    async def _likes_of_posts_by(self, liker: str, author: str) -> list[tuple[str, str]]:
+        liked = [row.post_id async for batch in pages(self._session, self._liked, (liker,), _PAGE) for row in batch]
+        rows = await read_post_rows(self._session, liked)
+        return [(liker, post_id) for post_id in liked
+                if (row := rows.get(post_id)) is not None and row.author_id == author]
+
+    async def unread_between(self, a: str, b: str) -> list[tuple[str, str, str]]:
+        """(badge owner, sender, newest unread message id) of the two pairs, where the sender counts."""
+        found = await asyncio.gather(execute(self._session, self._pair, (a, b)),
+                                     execute(self._session, self._pair, (b, a)))
+        unread = []
+        for (owner, sender), rows in zip(((a, b), (b, a)), found, strict=True):
+            row = rows.one()
+            if row is not None and PairMarks(row.unsent_up_to, row.read_up_to).unread:
+                unread.append((owner, sender, str(row.unsent_up_to)))
+        return unread
