@@ -48,6 +48,10 @@ class ApiError(Exception):
         self.status, self.code, self.message, self.field, self.headers = status, code, message, field, headers
 
 
+#: FastAPI's detail when a body could not be read as JSON at all (``fastapi.routing``)
+BODY_UNPARSEABLE = "There was an error parsing the body"
+
+
 def error_body(code: str, message: str, field: str | None = None) -> dict[str, Any]:
     error: dict[str, Any] = {"code": code, "message": message}
     if field:
@@ -141,6 +145,11 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and exc.detail == BODY_UNPARSEABLE:
+            # bytes that are no UTF-8, or JSON nested past the parser's depth: FastAPI's own 400, where every
+            # other body that is not JSON is a 422 naming ``body``
+            return JSONResponse(error_body("invalid", "body: not valid JSON (UTF-8, not nested too deeply)",
+                                           "body"), 422)
         code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized", 413: "too_large",
                 429: "rate_limited"}.get(exc.status_code, "error")
         return JSONResponse(error_body(code, str(exc.detail)), exc.status_code, headers=exc.headers)

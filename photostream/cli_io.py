@@ -42,7 +42,7 @@ def publish_lines(settings: Settings, topic: str, lines: Iterable[str], out: Cal
             except json.JSONDecodeError as exc:
                 outcomes.append((number, f"invalid JSON: {exc.msg} (column {exc.colno})"))
             except (EventValidationError, PublishError) as exc:
-                outcomes.append((number, str(exc)))
+                outcomes.append((number, printable(str(exc))))
         publisher.flush()
     failures = 0
     for number, outcome in outcomes:
@@ -54,10 +54,16 @@ def publish_lines(settings: Settings, topic: str, lines: Iterable[str], out: Cal
             result = outcome.result()
         except Exception as exc:
             failures += 1
-            out(f"line {number}: error: {exc}")
+            out(f"line {number}: error: {printable(str(exc))}")
             continue
         out(f"line {number}: partition {result.partition} offset {result.offset} event_id {result.event_id}")
     return failures
+
+
+def printable(text: str) -> str:
+    """``text`` with what has no UTF-8 form (a lone surrogate a line named, in a field name say) escaped: one bad
+    line's report crashed the command, and the lines after it went unreported."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _render(codec: EventCodec, topic: str, message: Any) -> dict[str, Any]:

@@ -22,15 +22,18 @@ from typing import Any, Literal, NamedTuple
 from photostream.contracts.catalog import topic as catalog_topic
 from photostream.contracts.codec import EncodeError, EventCodec
 from photostream.contracts.schema_store import SchemaVersion
+from photostream.domain.accounts import AccountRuleError, check_bio, check_display_name, normalize_username
+from photostream.domain.images import object_key as original_key
+from photostream.domain.safety import MAX_REPORT_DETAILS_CHARS, REPORT_REASONS
 from photostream.domain.tags import extract_hashtags, normalize_tag
-from photostream.domain.unread import MESSAGE_ID_SKEW_MS, message_from_the_future
-from producers.ids import is_id, is_message_id, new_id, now_ms
+from producers.ids import MESSAGE_ID_SKEW_MS, is_id, is_message_id, message_from_the_future, new_id, now_ms
 from producers.validation import EventValidationError, validate_record
 
 MAX_CAPTION_CHARS = 2200
 MAX_HASHTAGS = 30
 MAX_IMAGES = 10
 MAX_COMMENT_CHARS = 2200
+MAX_LOCATION_NAME_CHARS = 200
 
 
 class Event(NamedTuple):
@@ -169,6 +172,7 @@ def _post_created(record: dict[str, Any]) -> None:
     images = record["image_ids"]  # (each an id: checked for every ``*_ids`` field)
     if not 1 <= len(images) <= MAX_IMAGES:
         raise EventValidationError("image_ids", f"between 1 and {MAX_IMAGES} images ({len(images)} given)")
+    _location(record["location"])
 
 
 def _post_hashtag(record: dict[str, Any]) -> None:
@@ -233,6 +237,49 @@ def _photo_tag(record: dict[str, Any]) -> None:
                 raise EventValidationError(axis, "a relative position between 0 and 1")
 
 
+def _profile(record: dict[str, Any]) -> None:
+    """A profile as the API would accept it: the canonical spelling of a valid username (an upstream service's
+    "BOB" or "" was served as it came, and a name the API refuses could be claimed twice), a one-line display
+    name, a bio of at most 500 characters (:mod:`photostream.domain.accounts`, the API's own rules)."""
+    try:
+        if normalize_username(record["username"]) != record["username"]:
+            raise AccountRuleError("username", "not in its canonical (lower-case, trimmed) spelling")
+        check_display_name(record["display_name"])
+        if record["bio"] is not None:
+            check_bio(record["bio"])
+    except AccountRuleError as exc:
+        raise EventValidationError(exc.field, str(exc)) from None
+
+
+def _report(record: dict[str, Any]) -> None:
+    """One reason of the fixed list, and details as long as the API takes (moderation groups by reason)."""
+    if record["reason"] not in REPORT_REASONS:
+        raise EventValidationError("reason", f"one of {', '.join(REPORT_REASONS)}")
+    if record["details"] is not None and len(record["details"]) > MAX_REPORT_DETAILS_CHARS:
+        raise EventValidationError("details", f"at most {MAX_REPORT_DETAILS_CHARS} characters")
+
+
+def _location(location: dict[str, Any] | None) -> None:
+    """A place as the API takes it: a name, and a latitude and longitude on the globe when given."""
+    if location is None:
+        return
+    if not 1 <= len(location["name"]) <= MAX_LOCATION_NAME_CHARS:
+        raise EventValidationError("location", f"a name of 1 to {MAX_LOCATION_NAME_CHARS} characters")
+    for axis, bound in (("lat", 90.0), ("lon", 180.0)):
+        value = location.get(axis)
+        if value is not None and not -bound <= value <= bound:  # (NaN fails every comparison: refused too)
+            raise EventValidationError("location", f"{axis} between {-bound:g} and {bound:g}")
+
+
+def _photo_uploaded(record: dict[str, Any]) -> None:
+    """The original's key is the uploader's key for the image (the photos processor refuses any other), and
+    its size is a size."""
+    if record["object_key"] != original_key(record["user_id"], record["image_id"]):
+        raise EventValidationError("object_key", "must be photos/{user_id}/{image_id}")
+    if record["size_bytes"] < 0:
+        raise EventValidationError("size_bytes", "not a size")
+
+
 RULES: dict[str, Rule] = {
     "post-created": _post_created,
     "post-hashtag": _post_hashtag,
@@ -244,6 +291,10 @@ RULES: dict[str, Rule] = {
     "block-changed": _not_self_target,
     "mute-changed": _mute_target,
     "photo-tag-changed": _photo_tag,
+    "user-registered": _profile,
+    "profile-updated": _profile,
+    "content-reported": _report,
+    "photo-uploaded": _photo_uploaded,
 }
 
 
@@ -314,9 +365,12 @@ def presence_changed(*, user_id: str, status: Literal["online", "offline"]) -> E
     return event_type("presence-changed").create({"user_id": user_id, "status": status})
 
 
-def photo_uploaded(*, image_id: str, user_id: str, object_key: str, content_type: str, size_bytes: int) -> Event:
-    return event_type("photo-uploaded").create({"image_id": image_id, "user_id": user_id, "object_key": object_key,
-                                                "content_type": content_type, "size_bytes": size_bytes})
+def photo_uploaded(*, image_id: str, user_id: str, content_type: str, size_bytes: int,
+                   object_key: str | None = None) -> Event:
+    """``object_key`` is the uploader's key for the image (``photos/{user_id}/{image_id}``) unless given."""
+    return event_type("photo-uploaded").create({
+        "image_id": image_id, "user_id": user_id, "object_key": object_key or original_key(user_id, image_id),
+        "content_type": content_type, "size_bytes": size_bytes})
 
 
 def user_registered(

@@ -50,3 +50,14 @@ def is_message_id(value: str) -> bool:
 def id_time_ms(value: str) -> int:
     """The creation time a canonical UUIDv7 carries (its first 48 bits: Unix milliseconds)."""
     return int(value[:8] + value[9:13], 16)
+
+
+#: how much later than its event a message id's own time may be (the messaging service's and the producer's
+#: clocks differ a little; a message is always made before it goes unsent or is read)
+MESSAGE_ID_SKEW_MS = 5 * 60 * 1000
+
+
+def message_from_the_future(msg_id: str, occurred_at: int) -> bool:
+    """Was this (UUIDv7) message id made more than :data:`MESSAGE_ID_SKEW_MS` after its event? (A clock gone
+    wrong: :mod:`photostream.domain.unread` says what such an id did to a badge.)"""
+    return id_time_ms(msg_id) > occurred_at + MESSAGE_ID_SKEW_MS

@@ -52,11 +52,19 @@ class PublishResult:
     event_id: str
 
 
+#: the key → partition hash of the Java client (Kafka's default): an upstream service producing with any Kafka
+#: client's default puts a key on the same partition as the SDK, which the co-partitioned topics rely on
+#: (librdkafka's own default, CRC32, sent one user's ON_MSG_UNSENT and MESSAGES_READ to different partitions
+#: when the other side was a Java producer)
+PARTITIONER = "murmur2_random"
+
+
 def producer_config(settings: Settings) -> dict[str, Any]:
     """Durable, ordered, idempotent production; the message timeout bounds how long a publish can hang."""
     return client_config(
         settings,
         **{
+            "partitioner": PARTITIONER,
             "enable.idempotence": True,
             "acks": "all",
             "linger.ms": 5,

@@ -53,6 +53,7 @@ class EngagementStore:
                              for post_id, (users, comment_ids) in wanted.items())))
         states: dict[str, Engagement] = {}
         for post_id, (likes, comments) in zip(wanted, members, strict=True):
+            likes = list(likes)  # read twice below (a driver result set is consumed by its first pass)
             state = Engagement(post_id, *counts.get(post_id, (0, 0)))
             state.likes = {r.key: bool(r.liked) for r in likes}
             state.like_times = {r.key: int(r.liked_at or 0) for r in likes}  # (rows before migration 0022: 0)

@@ -72,10 +72,12 @@ async def get_notifications(request: Request, claims: SignedClaims, limit: Limit
 
 
 @router.post("/notifications/mark-read")
-async def mark_read(request: Request, body: MarkReadIn, user: CurrentUser) -> dict[str, Any]:
-    """``{read_at, unread_notifications}``; 404 if the caller has no notification with that id."""
+async def mark_read(request: Request, user: CurrentUser, body: MarkReadIn | None = None) -> dict[str, Any]:
+    """``{read_at, unread_notifications}``; 404 if the caller has no notification with that id. No body (or
+    ``{}``): everything is read."""
     reads = reads_of(request)
-    read_at = await reads.mark_read(user, _checked(body.up_to, "up_to") if body.up_to is not None else None)
+    up_to = body.up_to if body is not None else None
+    read_at = await reads.mark_read(user, _checked(up_to, "up_to") if up_to is not None else None)
     if read_at is None:
         raise ApiError(404, "not_found", "no such notification", "up_to")
     return {"read_at": read_at, "unread_notifications": await reads.lists.unread(user)}

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import unicodedata
 from collections.abc import Callable
 from typing import Any, Literal, TypeVar
 
@@ -26,6 +25,7 @@ from api.paging import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, encode_curso
 from api.routes.reads import After, honour_after
 from api.routes.uploads import require_own_completed
 from api.routes.writes import Accepted, PathId, _publish
+from photostream.domain.accounts import BIO_MAX, DISPLAY_NAME_MAX, AccountRuleError, check_bio, check_display_name
 from producers import events
 from sinks import cache_aside
 from sinks.accounts_counts import PostCounts
@@ -46,8 +46,8 @@ class ProfilePatch(BaseModel):
     """Only the fields sent change; ``bio`` and ``avatar_image_id`` may be set to null to clear them."""
 
     model_config = ConfigDict(extra="forbid")
-    display_name: str | None = Field(default=None, min_length=1, max_length=100)
-    bio: str | None = Field(default=None, max_length=500)
+    display_name: str | None = Field(default=None, min_length=1, max_length=DISPLAY_NAME_MAX)
+    bio: str | None = Field(default=None, max_length=BIO_MAX)
     avatar_image_id: str | None = None
     #: strict: "yes" or 1 is a 422 naming the field, not a silent true (privacy is not to be guessed)
     is_private: StrictBool | None = None
@@ -58,16 +58,22 @@ class ProfilePatch(BaseModel):
     @field_validator("display_name")
     @classmethod
     def _one_printable_line(cls, value: str | None) -> str | None:
-        if value is not None and any(unicodedata.category(c) == "Cc" for c in value):
-            raise ValueError("control characters (a NUL, a line break) are not allowed in a name")
-        return value
+        return _ruled(check_display_name, value)
 
     @field_validator("bio")
     @classmethod
     def _printable(cls, value: str | None) -> str | None:
-        if value is not None and any(unicodedata.category(c) == "Cc" and c not in "\n\t" for c in value):
-            raise ValueError("control characters other than line breaks and tabs are not allowed")
-        return value
+        return _ruled(check_bio, value)
+
+
+def _ruled(rule: Callable[[str], str], value: str | None) -> str | None:
+    """``value`` checked by the domain's rule (the SDK checks events with the same), as pydantic words it."""
+    if value is None:
+        return None
+    try:
+        return rule(value)
+    except AccountRuleError as exc:
+        raise ValueError(str(exc)) from None
 
 
 async def _none() -> bool:

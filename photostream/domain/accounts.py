@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import re
 import secrets
+import unicodedata
 from dataclasses import dataclass
 
 USERNAME_MIN, USERNAME_MAX = 3, 30
+DISPLAY_NAME_MAX = 100
+BIO_MAX = 500
 PASSWORD_MIN = 10
 #: hashing cost grows with the input; nobody's password is longer than this
 PASSWORD_MAX = 1024
@@ -35,6 +38,24 @@ def normalize_username(raw: str) -> str:
     if not _USERNAME.fullmatch(name):
         raise AccountRuleError("username", f"{USERNAME_MIN}–{USERNAME_MAX} characters of a-z, 0-9, '_' and '.'")
     return name
+
+
+def check_display_name(name: str) -> str:
+    """A name shown on one line: 1–100 characters, no control character (a NUL, a line break)."""
+    if not 1 <= len(name) <= DISPLAY_NAME_MAX:
+        raise AccountRuleError("display_name", f"between 1 and {DISPLAY_NAME_MAX} characters")
+    if any(unicodedata.category(c) == "Cc" for c in name):
+        raise AccountRuleError("display_name", "control characters (a NUL, a line break) are not allowed in a name")
+    return name
+
+
+def check_bio(bio: str) -> str:
+    """Up to 500 characters; line breaks and tabs, but no other control character."""
+    if len(bio) > BIO_MAX:
+        raise AccountRuleError("bio", f"at most {BIO_MAX} characters")
+    if any(unicodedata.category(c) == "Cc" and c not in "\n\t" for c in bio):
+        raise AccountRuleError("bio", "control characters other than line breaks and tabs are not allowed")
+    return bio
 
 
 def normalize_email(raw: str) -> str:

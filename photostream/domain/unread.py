@@ -27,12 +27,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from producers.ids import id_time_ms, is_id, is_message_id
+from producers.ids import MESSAGE_ID_SKEW_MS, is_id, is_message_id, message_from_the_future
 
 Pair = tuple[str, str]  # (user_id: the badge owner, sender_id)
-#: how much later than the event a message id's own time may be (clocks of the messaging service and of the
-#: producer differ a little; a message is always made before it goes unsent or is read)
-MESSAGE_ID_SKEW_MS = 5 * 60 * 1000
 
 
 @dataclass(frozen=True)
@@ -70,11 +67,6 @@ def _check(user_id: str, sender_id: str, msg_id: str, occurred_at: int, what: st
         raise ValueError(f"{what}: message id made after its event (more than {MESSAGE_ID_SKEW_MS // 1000} s)")
     if user_id == sender_id:
         raise ValueError(f"{what}: a user cannot have unread messages from themself")
-
-
-def message_from_the_future(msg_id: str, occurred_at: int) -> bool:
-    """Was this (UUIDv7) message id made more than :data:`MESSAGE_ID_SKEW_MS` after its event?"""
-    return id_time_ms(msg_id) > occurred_at + MESSAGE_ID_SKEW_MS
 
 
 def unsent_mark(src: str, dest: str, msg_id: str, occurred_at: int) -> Mark:

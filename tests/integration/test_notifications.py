@@ -294,6 +294,8 @@ def test_mark_read_up_to_an_id_and_the_status_count(client: httpx.Client, settin
     assert extra.status_code == 422  # an unknown field is refused, as in every body
     empty = client.get("/notifications", headers=auth(settings, author), params={"cursor": ""})
     assert empty.status_code == 422 and empty.json()["error"]["field"] == "cursor"
+    everything = client.post("/notifications/mark-read", headers=auth(settings, author))  # no body: all read
+    assert everything.status_code == 200 and everything.json()["unread_notifications"] == 0, everything.text
 
 
 def test_what_the_list_hides_is_marked_read_with_it_so_the_badge_can_clear(

@@ -21,6 +21,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from photostream.domain.safety import REPORT_REASONS
 from photostream.kafka_config import client_config
 from photostream.settings import Settings
 from photostream.stack.kafka import KafkaService
@@ -59,7 +60,7 @@ class _Published:
         for i in range(8):
             kind = ("user", "post", "comment")[i % 3]
             self.results.append(publisher.publish(events.content_reported(
-                reporter_id=self.reporter, target_kind=kind, target_id=new_id(), reason=f"reason-{i}",
+                reporter_id=self.reporter, target_kind=kind, target_id=new_id(), reason=REPORT_REASONS[i],
                 details=None if i % 2 else f"details «{i}», with \"quotes\"\nand a newline")))
         producer = Producer(client_config(settings))
         landed: list[tuple[int, int]] = []
@@ -99,8 +100,8 @@ def test_replay_between_two_times_exports_every_partition_and_sets_garbage_aside
     mine = published.mine(rows)
     assert {(int(r["_partition"]), int(r["_offset"])) for r in mine} == published.offsets
     assert {r["event_id"] for r in mine} == {r.event_id for r in published.results}
-    assert sorted(r["reason"] for r in mine) == [f"reason-{i}" for i in range(8)]
-    with_details = next(r for r in mine if r["reason"] == "reason-0")
+    assert sorted(r["reason"] for r in mine) == sorted(REPORT_REASONS[:8])
+    with_details = next(r for r in mine if r["reason"] == REPORT_REASONS[0])
     assert with_details["details"] == "details «0», with \"quotes\"\nand a newline"
     side = Path(str(out) + ".undecodable.jsonl")
     dead = [json.loads(line) for line in side.read_text().splitlines()]

@@ -88,19 +88,25 @@ def test_publish_command_carries_on_past_a_line_the_broker_refuses_or_that_is_no
         settings: Settings) -> None:
     """A line too large for the broker, or with a lone surrogate (valid JSON, no UTF-8), is that line's
     error: it stopped the command with a traceback, and the lines after it were never sent."""
-    def report(reason: str) -> str:
-        return json.dumps({"reporter_id": new_id(), "target_kind": "post", "target_id": new_id(), "reason": reason})
-    lines = "\n".join([report("spam"), report("x" * 2_000_000), '{"reporter_id": "' + new_id() +
-                        '", "target_kind": "post", "target_id": "' + new_id() + '", "reason": "bad \\ud800 text"}',
-                        report("still sent")])
-    run = subprocess.run([PHOTOSTREAM, "publish", "content-reported"], input=lines, capture_output=True,
+    def upload(content_type: str) -> str:  # (a field without a length rule: only the broker's limit bounds it)
+        user, image = new_id(), new_id()
+        return json.dumps({"image_id": image, "user_id": user, "object_key": f"photos/{user}/{image}",
+                           "content_type": content_type, "size_bytes": 1})
+    user, image = new_id(), new_id()
+    lines = "\n".join([upload("image/jpeg"), upload("x" * 2_000_000),
+                        '{"image_id": "' + image + '", "user_id": "' + user + '", "object_key": "photos/' + user +
+                        "/" + image + '", "content_type": "bad \\ud800 text", "size_bytes": 1}',
+                        '{"\\ud800": 1}',  # a field *name* with no UTF-8 form: its report crashed the command
+                        upload("image/still-sent")])
+    run = subprocess.run([PHOTOSTREAM, "publish", "photo-uploaded"], input=lines, capture_output=True,
                          text=True, timeout=60)
     assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr
     out = run.stdout.splitlines()
-    assert [line.split(":")[0] for line in out] == ["line 1", "line 2", "line 3", "line 4"]
-    assert "partition" in out[0] and "error" in out[1] and out[2].startswith("line 3: error: reason")
-    partition, offset = int(out[3].split()[3]), int(out[3].split()[5])
-    assert read_event(settings, "content-reported", partition, offset)["reason"] == "still sent"
+    assert [line.split(":")[0] for line in out] == ["line 1", "line 2", "line 3", "line 4", "line 5"]
+    assert "partition" in out[0] and "error" in out[1] and out[2].startswith("line 3: error: content_type")
+    assert out[3].startswith("line 4: error: ")
+    partition, offset = int(out[4].split()[3]), int(out[4].split()[5])
+    assert read_event(settings, "photo-uploaded", partition, offset)["content_type"] == "image/still-sent"
 
 
 @pytest.mark.parametrize("topic", ["no-such-topic", "like-changed.dlq"])

@@ -11,12 +11,11 @@ import pytest
 from confluent_kafka import Producer
 
 from api.consistency import ConsistencyToken, token_key
-from photostream.kafka_config import client_config
 from photostream.settings import Settings
 from producers import events
 from producers.events import event_type
 from producers.ids import new_id, now_ms
-from producers.publisher import Publisher
+from producers.publisher import Publisher, producer_config
 from sinks import keys
 from sinks.partition_cache import LIKES
 from sinks.redis_client import sync_client
@@ -318,11 +317,17 @@ def test_likes_resolve_by_their_time_and_a_like_by_a_non_id_is_not_counted(
     [post_id] = publish_posts(client, settings, publisher, author, 1)
     at = now_ms()
     like = event_type("like-changed")
-    publisher.publish(like.build({"post_id": post_id, "user_id": fan, "action": "unlike", "occurred_at": at}))
-    publisher.publish(like.build({"post_id": post_id, "user_id": fan, "action": "like", "occurred_at": at - 1000}))
+    liked = publisher.publish(like.build({"post_id": post_id, "user_id": fan, "action": "like", "occurred_at": at}))
+    unliked = publisher.publish(like.build({"post_id": post_id, "user_id": fan, "action": "unlike",
+                                            "occurred_at": at + 1000}))
+    assert get(client, settings, f"/posts/{post_id}", fan, after=token(settings, unliked)).json()["like_count"] == 0
+    # in a later batch: the like again (a re-send of the same event), and a like older than the unlike
+    publisher.publish(like.build({"post_id": post_id, "user_id": fan, "action": "like", "occurred_at": at,
+                                  "event_id": liked.event_id}))
+    publisher.publish(like.build({"post_id": post_id, "user_id": fan, "action": "like", "occurred_at": at + 500}))
     # a raw record, past the SDK's checks (encoded as the SDK would, with a user that is no id)
     raw = {"event_id": new_id(), "occurred_at": at, "post_id": post_id, "user_id": "bob", "action": "like"}
-    producer = Producer(client_config(settings))
+    producer = Producer(producer_config(settings))  # (the SDK's partitioner: the post's partition)
     producer.produce(settings.topic_names.physical("like-changed"), like._encode(raw), post_id.encode())
     assert producer.flush(10) == 0
     last = publisher.publish(events.like_changed(post_id=post_id, user_id=other, action="like"))  # same partition

@@ -138,3 +138,19 @@ def test_catalog_covers_every_schema_and_keys_exist():
 def test_badge_topics_share_a_partitioning():
     assert topic("ON_MSG_UNSENT").partitions == topic("MESSAGES_READ").partitions
     assert topic("ON_MSG_UNSENT").key_field == "dest" and topic("MESSAGES_READ").key_field == "user_id"
+
+
+def test_store_check_compares_every_pair_of_releases_not_only_neighbours(tmp_path):
+    """v2 drops an optional field, v3 adds it back as another type: each neighbour pair is compatible, and v1's
+    records no longer decode into v3."""
+    folder = tmp_path / "t"
+    folder.mkdir()
+    v1 = copy.deepcopy(default_store().current("post-deleted").raw)
+    v1["fields"].append({"name": "note", "type": ["null", "string"], "default": None})
+    v2 = copy.deepcopy(default_store().current("post-deleted").raw)
+    v3 = copy.deepcopy(v2)
+    v3["fields"].append({"name": "note", "type": ["null", "long"], "default": None})
+    for number, schema in enumerate((v1, v2, v3), start=1):
+        (folder / f"v{number}.avsc").write_text(json.dumps(schema))
+    problems = check_store(SchemaStore(tmp_path))
+    assert {(p.older, p.newer) for p in problems} == {(1, 3)}
