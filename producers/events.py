@@ -34,6 +34,8 @@ MAX_HASHTAGS = 30
 MAX_IMAGES = 10
 MAX_COMMENT_CHARS = 2200
 MAX_LOCATION_NAME_CHARS = 200
+#: the largest encoded event: librdkafka's ``message.max.bytes`` (1,000,000) less room for the key and headers
+MAX_EVENT_BYTES = 990_000
 
 
 class Event(NamedTuple):
@@ -104,6 +106,9 @@ class EventType:
             raise EventValidationError(exc.field, str(exc)) from None  # the encoder is stricter (e.g. tuples)
         except UnicodeEncodeError:  # valid JSON and a valid str, but no UTF-8 (a lone surrogate)
             raise EventValidationError(_unencodable(record), "text that is not valid Unicode") from None
+        if len(payload) > MAX_EVENT_BYTES:  # the broker would refuse it, naming nothing (and a batch half-sent)
+            raise EventValidationError(_largest(record), f"the event is {len(payload):,} bytes encoded; at most "
+                                       f"{MAX_EVENT_BYTES:,}")
         for field in self.id_fields:
             value = record[field]
             if value is not None and not is_id(value):
@@ -123,9 +128,9 @@ _IDS_CHECKED_BY_RULE = {("ON_MSG_UNSENT", "msg_id"), ("MESSAGES_READ", "read_up_
 
 
 def _unencodable(record: dict[str, Any]) -> str:
-    """The first field whose text has no UTF-8 form (a lone surrogate), for the refusal."""
+    """The first field whose text has no UTF-8 form (a lone surrogate), nested ones included, for the refusal."""
     for field, value in record.items():
-        texts = value if isinstance(value, list) else [value]
+        texts = value if isinstance(value, list) else list(value.values()) if isinstance(value, dict) else [value]
         for text in texts:
             if isinstance(text, str):
                 try:
@@ -133,6 +138,11 @@ def _unencodable(record: dict[str, Any]) -> str:
                 except UnicodeEncodeError:
                     return field
     return "event"
+
+
+def _largest(record: dict[str, Any]) -> str:
+    """The field that makes an event too large (its longest value as text)."""
+    return max(record, key=lambda field: len(str(record[field])))
 
 
 _codec: EventCodec | None = None
@@ -263,6 +273,9 @@ def _location(location: dict[str, Any] | None) -> None:
     """A place as the API takes it: a name, and a latitude and longitude on the globe when given."""
     if location is None:
         return
+    unknown = sorted(set(location) - {"name", "lat", "lon"})
+    if unknown:  # (the encoder writes the schema's fields and would drop these silently)
+        raise EventValidationError("location", f"unknown field {unknown[0]!r} (allowed: lat, lon, name)")
     if not 1 <= len(location["name"]) <= MAX_LOCATION_NAME_CHARS:
         raise EventValidationError("location", f"a name of 1 to {MAX_LOCATION_NAME_CHARS} characters")
     for axis, bound in (("lat", 90.0), ("lon", 180.0)):

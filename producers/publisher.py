@@ -230,6 +230,7 @@ class Publisher:
         partition and offset use :meth:`submit`. One tracker and one bound callback serve all of them; the
         caller's thread serves the delivery reports while it queues. (Fields read as attributes, not unpacked
         into tuples: this is the SDK's hot loop, and a tuple per event cost it ~100 ns.)"""
+        self._refuse_if_closed()
         tracker = _BatchTracker(len(events), self._settings.topic_names.logical)
         if not events:
             tracker.future.set_result(0)
@@ -288,8 +289,14 @@ class Publisher:
         self._produce(topic, payload, key, on_delivery, list(headers.items()) if headers else None)
         return future
 
+    def _refuse_if_closed(self) -> None:
+        """After :meth:`close` nothing serves delivery reports: a publish would wait out its whole timeout."""
+        if self._closed.is_set():
+            raise PublishError("the publisher is closed")
+
     def _produce(self, topic: str, payload: bytes, key: bytes | str | None,
                  callback: Callable[[KafkaError | None, Message], None], headers: Headers | None) -> None:
+        self._refuse_if_closed()
         try:
             self._send(topic, payload, key, callback, headers)
         except BufferError:

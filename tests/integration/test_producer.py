@@ -86,8 +86,9 @@ def test_publish_command_reports_each_line_and_sends_the_good_ones(settings: Set
 
 def test_publish_command_carries_on_past_a_line_the_broker_refuses_or_that_is_not_unicode(
         settings: Settings) -> None:
-    """A line too large for the broker, or with a lone surrogate (valid JSON, no UTF-8), is that line's
-    error: it stopped the command with a traceback, and the lines after it were never sent."""
+    """A line too large for the broker (refused before it is sent, naming its field), or with a lone surrogate
+    (valid JSON, no UTF-8) in a value or a field name, is that line's error: each stopped the command with a
+    traceback, and the lines after it went unreported."""
     def upload(content_type: str) -> str:  # (a field without a length rule: only the broker's limit bounds it)
         user, image = new_id(), new_id()
         return json.dumps({"image_id": image, "user_id": user, "object_key": f"photos/{user}/{image}",

@@ -220,3 +220,9 @@ def test_a_profile_edit_is_strict_about_flags_and_control_characters(api: TestCl
                                                                      field: str) -> None:
     answer = api.patch(f"{PREFIX}/users/me", headers=auth(SETTINGS, new_id()), json=body)
     assert answer.status_code == 422 and answer.json()["error"]["field"] == field, answer.text
+
+
+def test_a_trailing_slash_is_the_404_of_an_unknown_path_not_a_redirect(api: TestClient) -> None:
+    """It was a 307 with an empty body (a client re-sending a POST's body to the new address, or not)."""
+    answer = api.post(f"{PREFIX}/posts/", headers=auth(SETTINGS, new_id()), json={}, follow_redirects=False)
+    assert answer.status_code == 404 and answer.json()["error"]["code"] == "not_found", answer.text

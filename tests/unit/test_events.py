@@ -80,6 +80,14 @@ def test_self_follow_is_refused():
                                    content_type="image/jpeg", size_bytes=1), "object_key"),
     (lambda: events.photo_uploaded(image_id=IMAGE, user_id=USER, content_type="image/jpeg",
                                    size_bytes=-10), "size_bytes"),
+    (lambda: events.post_created(author_id=USER, caption="hi", image_ids=[IMAGE],
+                                 location={"name": "Here", "city": "There"}), "location"),  # it was dropped
+    (lambda: events.post_created(author_id=USER, caption="hi", image_ids=[IMAGE],
+                                 location={"name": "bad \ud800"}), "location"),  # it named "event"
+    # over the broker's message size: refused naming the field, before anything is sent (the broker's refusal
+    # named nothing, and a batch with such an event in its middle went out half-sent)
+    (lambda: events.photo_uploaded(image_id=IMAGE, user_id=USER, content_type="x" * 1_000_000,
+                                   size_bytes=1), "content_type"),
     (lambda: events.follow_changed(follower_id=USER, followee_id="alice", action="follow"), "followee_id"),
     (lambda: events.presence_changed(user_id="x", status="online"), "user_id"),
     # every field naming a user, post, image or comment, on every topic (the processors refuse them all)

@@ -2,6 +2,7 @@
 
 import asyncio
 import threading
+import time
 
 import pytest
 from confluent_kafka import KafkaError
@@ -187,3 +188,16 @@ def test_a_raising_callback_does_not_stop_the_delivery_thread(fake):
     future = pub.submit(likes(1)[0])
     broker.release()  # served by the delivery thread (the poll in this test never runs)
     assert future.result(timeout=5).partition == 2
+
+
+def test_a_closed_publisher_refuses_at_once(fake):
+    """Nothing serves delivery reports after ``close``: a publish waited out its whole timeout, then raised a bare
+    ``TimeoutError``."""
+    pub, broker = fake
+    broker.release()
+    pub.close()
+    started = time.monotonic()
+    for attempt in (lambda: pub.publish(likes(1)[0]), lambda: pub.submit_many(likes(2))):
+        with pytest.raises(PublishError, match="closed"):
+            attempt()
+    assert time.monotonic() - started < 1.0
