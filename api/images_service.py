@@ -24,7 +24,7 @@ from photostream.domain.images import RenderFormat, media_type, render_key
 from photostream.settings import Settings
 from sinks import s3
 from sinks.images import ImageFile, ImageIndex
-from sinks.photos_codec import UndecodableImageError, render
+from sinks.photos_codec import FormatLimitError, UndecodableImageError, render
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +47,21 @@ class Renderer:
         self._inflight: dict[str, asyncio.Future[bytes]] = {}
         #: rendered copies are immutable (the key names image, width and format), so memory may keep them
         self._hot: LRUCache[str, bytes] = LRUCache(maxsize=settings.image_hot_cache_bytes, getsizeof=len)
+        #: render keys (image, width, format) beyond their format's limits: served as JPEG instead
+        self._beyond_format: LRUCache[str, bool] = LRUCache(maxsize=10_000)
+
+    def format_for(self, image_id: str, width: int, fmt: RenderFormat) -> RenderFormat:
+        """``fmt``, or JPEG where this size is known to be beyond ``fmt``'s limits (a WebP side over 16,383)."""
+        return "jpeg" if render_key(image_id, width, fmt) in self._beyond_format else fmt
+
+    async def copy_in(self, image: ImageFile, width: int, fmt: RenderFormat) -> tuple[bytes, RenderFormat]:
+        """:meth:`copy` in ``fmt``, or in JPEG when the size is beyond ``fmt``'s limits (remembered, so the next
+        request for it does not decode the original to find out again); returns the format served."""
+        try:
+            return await self.copy(image, width, fmt), fmt
+        except FormatLimitError:
+            self._beyond_format[render_key(image.image_id, width, fmt)] = True
+            return await self.copy(image, width, "jpeg"), "jpeg"
 
     def hot(self, image_id: str, width: int, fmt: RenderFormat) -> bytes | None:
         """The copy if this process holds it in memory (no S3 or Cassandra read)."""

@@ -33,6 +33,16 @@ class UndecodableImageError(ValueError):
     """The bytes are not an image of an allowed type, or are damaged: a permanent property of the object."""
 
 
+class FormatLimitError(ValueError):
+    """The picture is fine, but too tall or wide for the format asked for (WebP stops at 16,383 pixels a side:
+    a long phone screenshot at the feed width). Not an undecodable original: it was remembered as one, and every
+    size of the photo then failed for good. Callers fall back to JPEG."""
+
+
+#: WebP's largest width or height
+WEBP_MAX_SIDE = 16383
+
+
 class TooManyPixelsError(UndecodableImageError):
     """The header declares more pixels than ``max_pixels`` (a decompression bomb): refused before decoding."""
 
@@ -96,7 +106,11 @@ def render(data: bytes, width: int, fmt: RenderFormat, max_pixels: int) -> bytes
         image: Any = pyvips.Image.thumbnail_buffer(data, width, height=_UNBOUNDED, size="down",
                                                    option_string="fail_on=truncated", **managed)
         if fmt == "webp":
+            if max(image.width, image.height) > WEBP_MAX_SIDE:
+                raise FormatLimitError(f"{image.width}×{image.height} is beyond WebP's {WEBP_MAX_SIDE} pixels a side")
             return bytes(image.webpsave_buffer(Q=80, keep="none"))
+        if image.hasalpha():  # JPEG has no transparency: on white, as a page shows it (it came out on black)
+            image = image.flatten(background=255)
         return bytes(image.jpegsave_buffer(Q=82, keep="none"))
     except pyvips.Error as exc:
         raise UndecodableImageError("the image data is damaged") from exc

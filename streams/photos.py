@@ -29,7 +29,7 @@ from producers.ids import is_id, now_ms
 from sinks import offsets, s3
 from sinks.images import ImageIndex
 from sinks.photo_derivatives import PhotoDerivatives
-from sinks.photos_codec import UndecodableImageError, render
+from sinks.photos_codec import FormatLimitError, UndecodableImageError, render
 from sinks.placeholders import placeholder
 from streams.engine.records import Record, Reject, accepted
 
@@ -41,7 +41,7 @@ GRID_WIDTH = 320
 PRERENDER_WIDTHS: tuple[int, ...] = (GRID_WIDTH, FEED_WIDTH)
 FORMATS: tuple[RenderFormat, ...] = get_args(RenderFormat)
 
-Outcome = Literal["rendered", "stored", "undecodable", "missing"]
+Outcome = Literal["rendered", "stored", "undecodable", "missing", "beyond_format"]
 PRERENDERS = Counter("photostream_image_prerenders_total", "sizes rendered ahead of time by the photos processor",
                      ["width", "outcome"])
 
@@ -108,6 +108,11 @@ class PhotoDerivativesProcessor:
         if await asyncio.to_thread(s3.size_of, self._s3, self._settings, key) is not None:
             PRERENDERS.labels(str(width), "stored").inc()
             return
-        data = await loop.run_in_executor(self._pool, render, original, width, fmt, self._settings.image_max_pixels)
+        try:
+            data = await loop.run_in_executor(self._pool, render, original, width, fmt,
+                                              self._settings.image_max_pixels)
+        except FormatLimitError:  # too tall for WebP at this width (a long screenshot): the API serves JPEG
+            PRERENDERS.labels(str(width), "beyond_format").inc()
+            return
         await asyncio.to_thread(s3.write, self._s3, self._settings, key, data, media_type(fmt))
         PRERENDERS.labels(str(width), "rendered").inc()

@@ -102,21 +102,27 @@ async def get_image(
         target = image_path(image_id) + f"?w={FEED_WIDTH}" if who in ("public", "avatar") else \
             resources.image_links.signed(image_id, FEED_WIDTH)
         return RedirectResponse(target, status_code=307, headers={"Cache-Control": "private, max-age=60"})
-    fmt = choose_format(accept)
-    etag = render_etag(image_id, w, fmt)
-    headers = {"ETag": etag, "Vary": "Accept", "Cache-Control": _cache_control(who, max_age, settings)}
-    if not_modified(etag, if_none_match):
+    fmt = resources.renderer.format_for(image_id, w, choose_format(accept))
+    headers = {"ETag": render_etag(image_id, w, fmt), "Vary": "Accept",
+               "Cache-Control": _cache_control(who, max_age, settings)}
+    if not_modified(headers["ETag"], if_none_match):
         return Response(status_code=304, headers=headers)
+    # a signed link proves only that someone could see the photo once: that it still exists is asked before
+    # the memory copy (after an account deletion a link kept serving it from there until it expired)
+    image = await resources.images.file(image_id) if who == "viewer" else None
+    if who == "viewer" and image is None:
+        raise ApiError(404, "not_found", "no such image", "image_id")
     hot = resources.renderer.hot(image_id, w, fmt)
     if hot is not None:
         return Response(hot, media_type=media_type(fmt), headers=headers)
-    image = await resources.images.file(image_id)
+    image = image or await resources.images.file(image_id)
     if image is None:
         raise ApiError(404, "not_found", "no such image", "image_id")
     try:
-        data = await resources.renderer.copy(image, w, fmt)
+        data, served = await resources.renderer.copy_in(image, w, fmt)
     except UndecodableImageError as exc:
         raise ApiError(422, "undecodable", f"the image cannot be decoded: {exc}", "image_id") from None
     except MissingOriginalError:
         raise ApiError(404, "not_found", "no such image", "image_id") from None
-    return Response(data, media_type=media_type(fmt), headers=headers)
+    headers["ETag"] = render_etag(image_id, w, served)
+    return Response(data, media_type=media_type(served), headers=headers)

@@ -113,7 +113,8 @@ def verify_link(key: bytes, path: str, width: int, expires: int, signature: str,
     """True only for an untampered signature that has not expired (constant-time comparison)."""
     if expires < now_s:
         return False
-    return hmac.compare_digest(_mac(key, path, width, expires), signature)
+    # compared as bytes: ``compare_digest`` refuses str with non-ASCII characters (a TypeError: a 500 for anyone)
+    return hmac.compare_digest(_mac(key, path, width, expires).encode(), signature.encode("utf-8", "replace"))
 
 
 def not_modified(etag: str, if_none_match: str | None) -> bool:

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from api.consistency import ConsistencyToken
+from api.images_links import ImageLinks
 from photostream.settings import Settings
 from producers import events
 from producers.events import event_type
@@ -173,6 +174,9 @@ def test_a_deleted_account_leaves_nothing_readable_and_a_replay_changes_nothing(
     finally:
         cluster.shutdown()
     assert client.get(f"/users/{leaver.id}/posts", headers=world.author.headers).status_code == 404  # as absent
+    # a signed link someone kept (its memory copy warm in the API) serves nothing of the account any more
+    link = ImageLinks.of(settings).signed(world.image, 320)
+    assert httpx.get(str(client.base_url.copy_with(path="")) + link).status_code == 404
     # the name and the address were released after the purge: a newcomer may take them
     again = client.post("/auth/register", json={"username": leaver.username, "password": PASSWORD,
                                                 "email": f"{leaver.username}@example.com"})

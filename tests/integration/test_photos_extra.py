@@ -253,3 +253,22 @@ def test_the_email_behind_an_avatar_hash_cannot_be_changed(client: httpx.Client,
     user = register(client, f"{new_id()}@example.com")
     changed = client.patch("/users/me", headers=auth(settings, user), json={"email": f"{new_id()}@example.com"})
     assert changed.status_code == 422
+
+
+def test_a_long_screenshot_is_served_as_jpeg_where_webp_cannot_hold_it_and_stays_whole(
+    client: httpx.Client, settings: Settings
+) -> None:
+    """WebP stops at 16,383 pixels a side: at the feed width a 1080×20000 screenshot is beyond it. That encoder
+    limit was remembered as a damaged original, and every size and format of the photo answered 422 for good."""
+    me = new_id()
+    tall = io.BytesIO()
+    Image.new("RGB", (1080, 20000), (30, 90, 200)).save(tall, "PNG")
+    image_id = upload_photo(client, settings, me, tall.getvalue())
+    as_webp = auth(settings, me) | {"Accept": "image/webp,*/*"}
+    for _ in range(2):  # the second answer comes from what the first one learnt
+        feed = client.get(f"/images/{image_id}", params={"w": 1080}, headers=as_webp)
+        assert feed.status_code == 200 and feed.headers["content-type"] == "image/jpeg", feed.text
+        assert Image.open(io.BytesIO(feed.content)).size == (1080, 20000)
+    grid = client.get(f"/images/{image_id}", params={"w": 320}, headers=as_webp)
+    assert grid.status_code == 200 and grid.headers["content-type"] == "image/webp"
+    assert client.get(f"/images/{image_id}", params={"w": 640}, headers=auth(settings, me)).status_code == 200

@@ -44,3 +44,15 @@ def test_a_users_likes_resolve_by_their_time_not_their_arrival():
     assert state.like_count == 1 and state.like_times == {"u1": 4}
     restarted = Engagement("p", like_count=1, likes={"u1": True}, like_times={"u1": 4})
     assert not restarted.apply("like-changed", timed("u1", "unlike", 3)) and restarted.like_count == 1
+
+
+def test_a_like_and_an_unlike_of_the_same_millisecond_end_unliked_in_any_order_and_with_redeliveries():
+    for order in (["like", "unlike", "like"], ["unlike", "like", "unlike"], ["like", "unlike", "like", "unlike"]):
+        state = Engagement("p")
+        for action in order:
+            state.apply("like-changed", timed("u1", action, 7))
+        assert (state.like_count, state.likes) == (0, {"u1": False}), order
+    state = Engagement("p")
+    assert state.apply("like-changed", timed("u1", "like", 7))  # alone, a like of that millisecond counts
+    assert not state.apply("like-changed", timed("u1", "like", 7)) and state.like_count == 1
+

@@ -52,6 +52,13 @@ def test_a_signed_link_is_valid_until_it_expires() -> None:
     assert not verify_link(KEY, link.path, 1080, link.expires, link.signature, now_s=link.expires + 1)
 
 
+def test_a_signature_that_is_not_ascii_is_refused_not_an_error() -> None:
+    """``hmac.compare_digest`` raised TypeError on it: a 500 for anyone who sent ``sig=%C3%A9``."""
+    link = sign_link(KEY, "/api/v1/images/x", 1080, now_s=1_000, ttl_s=3600)
+    for signature in ("é", "\udc80", link.signature + "é"):
+        assert not verify_link(KEY, link.path, 1080, link.expires, signature, now_s=1_000)
+
+
 def test_links_signed_within_the_same_window_are_identical() -> None:
     assert sign_link(KEY, "/p", 320, 1_201, 600) == sign_link(KEY, "/p", 320, 1_799, 600)
 

@@ -8,7 +8,7 @@ import logging
 import pytest
 from PIL import Image
 
-from sinks.photos_codec import TooManyPixelsError, UndecodableImageError, probe, render
+from sinks.photos_codec import FormatLimitError, TooManyPixelsError, UndecodableImageError, probe, render
 from tests.integration.photos import GPS_IFD, jpeg, png_header
 
 MAX = 50_000_000
@@ -53,3 +53,28 @@ def test_libvips_chatter_stays_out_of_an_info_log(caplog: pytest.LogCaptureFixtu
     Image.new("RGB", (800, 600), (1, 2, 3)).save(out, "JPEG")
     render(out.getvalue(), 100, "jpeg", 10**8)
     assert [r for r in caplog.records if r.name == "pyvips"] == []
+
+
+def png(width: int, height: int, mode: str = "RGB", color: tuple[int, ...] = (200, 30, 30)) -> bytes:
+    out = io.BytesIO()
+    Image.new(mode, (width, height), color).save(out, "PNG")
+    return out.getvalue()
+
+
+def test_a_long_screenshot_is_beyond_webp_at_the_feed_width_but_not_damaged() -> None:
+    """1080×20000: WebP stops at 16,383 pixels a side. It was taken for a damaged original, and every size of
+    the photo failed for good."""
+    tall = png(1080, 20000)
+    with pytest.raises(FormatLimitError):
+        render(tall, 1080, "webp", MAX)
+    assert Image.open(io.BytesIO(render(tall, 1080, "jpeg", MAX))).size == (1080, 20000)
+    assert Image.open(io.BytesIO(render(tall, 320, "webp", MAX))).size[0] == 320  # small enough for WebP
+
+
+def test_transparency_is_white_in_a_jpeg() -> None:
+    """JPEG has no alpha: a transparent background came out black, and black content with it."""
+    clear = png(64, 64, "RGBA", (0, 0, 0, 0))
+    assert Image.open(io.BytesIO(render(clear, 64, "jpeg", MAX))).convert("RGB").getpixel((32, 32)) == (255, 255, 255)
+    grey_alpha = png(64, 64, "LA", (0, 0))
+    assert Image.open(io.BytesIO(render(grey_alpha, 64, "jpeg", MAX))).convert("RGB").getpixel((5, 5)) >= (250,) * 3
+
