@@ -25,7 +25,7 @@ from fastapi.responses import Response
 from api.deps import CurrentUser, ResourcesDep, SettingsDep
 from api.errors import ApiError
 from api.images_service import MissingOriginalError
-from api.paging import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, encode_cursor
+from api.paging import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, encode_cursor, list_of
 from api.routes.reads import After, honour_after
 from photostream.domain.identicon import identicon, is_email_hash, png
 from photostream.domain.images import WIDTHS, choose_format, media_type, not_modified, render_etag
@@ -84,11 +84,11 @@ async def profile_photos(user: CurrentUser, resources: ResourcesDep, settings: S
     (``?after=`` its token for read-your-writes)."""
     await honour_after(after, resources, settings, response)
     (images, next_before), profile = await asyncio.gather(
-        resources.images.completed_by(user, limit, decode_cursor("profile-photos", cursor)),
+        resources.images.completed_by(user, limit, decode_cursor(list_of("profile-photos", user), cursor)),
         read_profile(resources.session, resources.redis, user))
     active = (profile or {}).get("avatar_image_id")
     return {"active_image_id": active,
             "items": [{"image_id": i.image_id, "url": resources.image_links.signed(i.image_id, PICKER_WIDTH),
                        "width": i.width, "height": i.height, "completed_at": i.completed_at_ms,
                        "active": i.image_id == active} for i in images if i.broken is None],
-            "next_cursor": encode_cursor("profile-photos", next_before) if next_before else None}
+            "next_cursor": encode_cursor(list_of("profile-photos", user), next_before) if next_before else None}

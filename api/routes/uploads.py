@@ -97,17 +97,27 @@ async def create_upload(user: CurrentUser, resources: ResourcesDep, settings: Se
 @router.post("/uploads/{image_id}/complete", response_model=CompletedUpload)
 async def complete_upload(image_id: str, user: CurrentUser, resources: ResourcesDep,
                           settings: SettingsDep) -> CompletedUpload:
-    """Check the uploaded object and publish ``photo-uploaded``. Repeating it is harmless (the same row is
-    written again and the event published again: consumers are idempotent), which is also how a client retries
-    after a 503."""
+    """Check the uploaded object and publish ``photo-uploaded``. Repeating it is harmless (the event is published
+    again from what the first completion recorded: consumers are idempotent), which is also how a client
+    retries after a 503; the object is checked once (each check could read 20 MiB from S3), and completions
+    take from the user's write bucket."""
     parse_id(image_id, "image_id")
     claim = await resources.images.upload(image_id)
     if claim is None:
         raise ApiError(404, "not_found", "no such upload", "image_id")
     if claim.user_id != user:
         raise ApiError(403, "forbidden", "only the uploader can complete an upload")
-    image = await _checked(resources, settings, user, image_id)
-    await resources.images.record_completion(image)
+    limit = ratelimit.Limit(settings.rate_limit_writes_per_minute, settings.rate_limit_writes_burst)
+    taken = await ratelimit.take(resources.redis, user, "write", limit)
+    if not taken.allowed:
+        raise ApiError(429, "rate_limited", f"too many writes; retry in {taken.retry_after_s}s",
+                       headers={"Retry-After": str(taken.retry_after_s)})
+    image = await resources.images.file(image_id)
+    if image is None:
+        image = await _checked(resources, settings, user, image_id)
+        await resources.images.record_completion(image)
+    elif image.broken:  # completed, then found not to decode when it was first rendered
+        raise ApiError(422, "not_an_image", f"the image cannot be decoded: {image.broken}", "image_id")
     event = events.photo_uploaded(image_id=image_id, user_id=user, object_key=image.object_key,
                                   content_type=image.content_type, size_bytes=image.size_bytes)
     result = await resources.publisher.publish_async(event)

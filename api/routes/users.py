@@ -21,7 +21,7 @@ from api import pending_writes
 from api.deps import CurrentUser, OptionalUser, ResourcesDep, SettingsDep, parse_id, per_app
 from api.errors import ApiError
 from api.hydrate import authors, image_url
-from api.paging import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, encode_cursor
+from api.paging import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, encode_cursor, list_of
 from api.routes.reads import After, honour_after
 from api.routes.uploads import require_own_completed
 from api.routes.writes import Accepted, PathId, _publish
@@ -183,12 +183,12 @@ async def follow_requests(request: Request, user: CurrentUser, resources: Resour
                           response: Response, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None,
                           after: After = None) -> dict[str, Any]:
     """Pending requests to follow the caller: ``{items:[{id, username, avatar_url, requested_at}], next_cursor}``."""
-    position = decode_cursor("follow-requests", cursor)
+    position = decode_cursor(list_of("follow-requests", user), cursor)
     await honour_after(after, resources, settings, response)
     pending = await _repository(request, FollowRequests).page(user, limit, position)
     people = await authors(resources, [p.follower_id for p in pending])
     return {"items": [people[p.follower_id] | {"requested_at": p.requested_at} for p in pending],
-            "next_cursor": encode_cursor("follow-requests", pending[-1].follower_id)
+            "next_cursor": encode_cursor(list_of("follow-requests", user), pending[-1].follower_id)
             if len(pending) == limit else None}
 
 

@@ -90,6 +90,11 @@ def test_an_upload_completes_publishes_photo_uploaded_and_may_be_posted(client: 
         (upload["image_id"], user, object_key(user, upload["image_id"]))
     assert event["size_bytes"] == done.json()["size_bytes"] > 0
     assert post(client, settings, user, [upload["image_id"]]).status_code == 202
+    # completed again (a retry), after the object was swapped with the same ticket: the facts the first
+    # completion checked stand (the object is not checked, nor read, again: each check could read 20 MiB)
+    assert send(upload, jpeg(30, 20)).status_code in (200, 204)
+    again = complete(client, settings, user, upload["image_id"])
+    assert again.status_code == 200 and (again.json()["width"], again.json()["height"]) == (80, 60), again.text
 
 
 def test_a_jpeg_with_more_metadata_before_its_header_than_the_first_read_completes(client: httpx.Client,

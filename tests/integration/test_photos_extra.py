@@ -246,6 +246,10 @@ def test_a_user_picks_the_active_avatar_among_their_own_completed_photos(client:
     assert [i["image_id"] for i in page["items"]] == [second] and page["next_cursor"]
     rest = listed(chosen.json()["token"], limit=1, cursor=page["next_cursor"])
     assert [i["image_id"] for i in rest["items"]] == [first]
+    # the cursor pages this user's photos only (someone else's request answered an empty page with it)
+    foreign = client.get("/users/me/profile-photos", headers=auth(settings, other),
+                         params={"cursor": page["next_cursor"]})
+    assert foreign.status_code == 422 and foreign.json()["error"]["field"] == "cursor", foreign.text
 
 
 def test_the_email_behind_an_avatar_hash_cannot_be_changed(client: httpx.Client, settings: Settings) -> None:
