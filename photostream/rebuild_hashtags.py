@@ -29,7 +29,7 @@ async def rebuild_hashtags(settings: Settings, repair: bool) -> RebuildReport:
     report = RebuildReport("hashtags")
     async with stores(settings) as (session, redis):
         state, engagement = HashtagStateStore(session), EngagementStore(session)
-        views = HashtagViews(redis, settings.hashtag_top_n)
+        views = HashtagViews(redis, settings.hashtag_top_n, settings.trending_min_authors)
         deriver = TagDeriver(state, engagement, score_weights(settings), settings.hashtag_top_n)
         now_ms = int(time.time() * 1000)
         keys_per_tag = 4 + len(readable_buckets(now_ms))  # count hash, top, related, buckets, candidate entry

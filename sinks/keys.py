@@ -111,8 +111,19 @@ def trend_authors(tag: str, bucket_ms: int, bucket_start: int) -> str:
 
 
 def trend_active() -> str:
-    """Sorted set tag -> creation ms of its newest present post (within a day): the candidates for trending."""
+    """Sorted set tag -> creation ms of its newest present post (within a day)."""
     return _prefix + "trend:active"
+
+
+def trend_recent_authors(tag: str) -> str:
+    """Set of the distinct authors of ``tag``'s posts of the last day (expiring a day after its last write)."""
+    return f"{_prefix}trend:{{{tag}}}:recent"
+
+
+def trend_eligible() -> str:
+    """Sorted set tag -> creation ms of its newest present post, for tags used by at least the trending minimum of
+    distinct authors within a day: the candidates for trending (one account's one-off tags never enter it)."""
+    return _prefix + "trend:eligible"
 
 
 def trending_cache(window: str) -> str:

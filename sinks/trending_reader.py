@@ -19,7 +19,9 @@ async def trending(redis: Any, window_name: str, now_ms: int, min_authors: int, 
     if cached:
         return [Trend(**t) for t in json.loads(cached)]
     window = WINDOWS[window_name]
-    candidates = await redis.zrevrangebyscore(keys.trend_active(), "+inf", now_ms - window.span_ms,
+    # the candidates: tags with enough distinct authors within a day, newest first (by newest post alone, one
+    # account posting hundreds of one-off tags pushed every real tag out of the first MAX_CANDIDATES)
+    candidates = await redis.zrevrangebyscore(keys.trend_eligible(), "+inf", now_ms - window.span_ms,
                                               start=0, num=MAX_CANDIDATES)
     recent = bucket_starts(now_ms, window.span_ms, window.bucket_ms)
     older_end = recent[-1]  # the baseline is the span just before the window

@@ -58,9 +58,11 @@ Ranking = Mapping[str, float | None]
 
 
 class HashtagViews:
-    def __init__(self, redis: Any, top_n: int) -> None:
+    def __init__(self, redis: Any, top_n: int, min_authors: int = 3) -> None:
         self._redis = redis
         self._top_n = top_n
+        #: distinct authors within a day that make a tag a trending candidate (``TRENDING_MIN_AUTHORS``)
+        self._min_authors = min_authors
         self._rank = redis.register_script(_RANK)
 
     async def project(self, counts: Mapping[str, int], related: Mapping[str, Mapping[str, int]],
@@ -74,6 +76,7 @@ class HashtagViews:
         trend: dict[str, set[str]] = defaultdict(set)
         expiry: dict[str, int] = {}
         active: dict[str, int] = {}
+        recent: dict[str, set[str]] = defaultdict(set)
         for tag, touched in members.items():
             for member in touched:
                 if not member.present:
@@ -84,6 +87,7 @@ class HashtagViews:
                     expiry[key] = bucket_expiry(window, start)
                 if member.created_at > now_ms - ACTIVE_SPAN_MS:
                     active[tag] = max(active.get(tag, 0), member.created_at)
+                    recent[tag].add(member.author_id)
         async with self._redis.pipeline(transaction=False) as pipe:
             for tag, count in counts.items():
                 pipe.hset(keys.hashtag(tag), mapping={"post_count": count})
@@ -101,7 +105,17 @@ class HashtagViews:
             if active:
                 pipe.zadd(keys.trend_active(), active, gt=True)
             pipe.zremrangebyscore(keys.trend_active(), "-inf", now_ms - ACTIVE_SPAN_MS)
+            authors_at = {}
+            for tag, authors in recent.items():  # (the count comes back in the same round trip)
+                pipe.sadd(keys.trend_recent_authors(tag), *authors)
+                pipe.pexpire(keys.trend_recent_authors(tag), ACTIVE_SPAN_MS)
+                authors_at[tag] = len(pipe.command_stack)
+                pipe.scard(keys.trend_recent_authors(tag))
+            pipe.zremrangebyscore(keys.trend_eligible(), "-inf", now_ms - ACTIVE_SPAN_MS)
             results = await redis_scripts.execute(pipe)
+        eligible = {tag: active[tag] for tag, i in authors_at.items() if int(results[i]) >= self._min_authors}
+        if eligible:  # a second round trip only for tags that just qualified or stay qualified
+            await self._redis.zadd(keys.trend_eligible(), eligible, gt=True)
         return {tag for tag, i in ranked if results[i]}
 
     async def rank(self, ranking: Mapping[str, Ranking]) -> set[str]:
@@ -162,6 +176,16 @@ class HashtagViews:
                     pipe.zadd(keys.trend_active(), {tag: view.active})
                 else:
                     pipe.zrem(keys.trend_active(), tag)
+                # the candidates' index, from the same buckets (a day's distinct authors)
+                authors = set().union(*view.trend.values()) if view.trend else set()
+                pipe.delete(keys.trend_recent_authors(tag))
+                if authors and view.active is not None:
+                    pipe.sadd(keys.trend_recent_authors(tag), *authors)
+                    pipe.pexpire(keys.trend_recent_authors(tag), ACTIVE_SPAN_MS)
+                if view.active is not None and len(authors) >= self._min_authors:
+                    pipe.zadd(keys.trend_eligible(), {tag: view.active})
+                else:
+                    pipe.zrem(keys.trend_eligible(), tag)
             await pipe.execute()
 
     async def replace_top(self, views: list[TagView]) -> None:

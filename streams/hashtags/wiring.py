@@ -22,7 +22,7 @@ from streams.hashtags.popularity import PopularityUpdater
 def counter_and_popularity(settings: Settings, session: Session, redis: Any) -> tuple[HashtagCounter,
                                                                                         PopularityUpdater]:
     state, engagement = HashtagStateStore(session), EngagementStore(session)
-    views = HashtagViews(redis, settings.hashtag_top_n)
+    views = HashtagViews(redis, settings.hashtag_top_n, settings.trending_min_authors)
     weights = score_weights(settings)
     settler = RankSettler(engagement, views, TagDeriver(state, engagement, weights, settings.hashtag_top_n), weights)
     return (HashtagCounter(settings, state, engagement, views, settler),

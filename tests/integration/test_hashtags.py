@@ -225,6 +225,29 @@ def test_one_author_spamming_a_tag_does_not_trend_it(
     assert entry["count"] == 6 and entry["velocity"] >= 1
 
 
+def test_one_account_posting_hundreds_of_one_off_tags_does_not_push_real_tags_out_of_trending(
+    publisher: Publisher, client: httpx.Client, settings: Settings, worker: Process
+) -> None:
+    """Trending read the 500 most recently used tags as its candidates: 18 posts of 30 fresh tags each, from one
+    account (four such accounts get there through the API's post limit at once), emptied it."""
+    real = unique_tag("real")
+    for _ in range(4):
+        post(publisher, f"#{real}")
+    wait_count(client, real, 4, timeout_s=60)
+    spammer, last = new_id(), ""
+    for _ in range(18):
+        fresh = [unique_tag("once") for _ in range(30)]
+        post(publisher, " ".join(f"#{t}" for t in fresh), author=spammer)
+        last = fresh[-1]
+    wait_count(client, last, 1, timeout_s=60)
+
+    def trending() -> list[str]:
+        return [t["tag"] for t in client.get("/trending", params={"window": "1h", "limit": 100}).json()]
+
+    wait_for(trending, lambda tags: real in tags, 30, f"#{real} to stay trending")  # (a 5 s cache, then recomputed)
+    assert not any(tag.startswith("once") for tag in trending())
+
+
 def test_malformed_events_go_to_the_dlq_and_the_stream_goes_on(
     publisher: Publisher, client: httpx.Client, settings: Settings, worker: Process
 ) -> None:
