@@ -5,17 +5,16 @@ from __future__ import annotations
 import httpx
 from confluent_kafka import Producer
 
-from photostream.kafka_config import client_config
 from photostream.settings import Settings
 from producers import events
 from producers.ids import new_id
-from producers.publisher import Publisher
+from producers.publisher import Publisher, producer_config
 from tests.integration.kafka_read import find_dlq_record
 from tests.integration.test_first_flow import token_of
 
 
 def produce_raw(settings: Settings, topic: str, key: bytes, value: bytes) -> tuple[int, int]:
-    producer = Producer(client_config(settings))
+    producer = Producer(producer_config(settings))  # (the SDK's partitioner)
     landed: list[tuple[int, int]] = []
     producer.produce(topic, value, key, on_delivery=lambda err, msg: landed.append((msg.partition(), msg.offset())))
     producer.flush(10)

@@ -12,12 +12,11 @@ from confluent_kafka import Producer
 from api.images_links import image_path
 from photostream.contracts.codec import EventCodec
 from photostream.domain.extraction import on_post_created
-from photostream.kafka_config import client_config
 from photostream.lag import consumer_lag
 from photostream.settings import Settings
 from producers import events
 from producers.ids import new_id
-from producers.publisher import Publisher
+from producers.publisher import Publisher, producer_config
 from streams.consumer_groups import groups_of, seed_groups
 from tests.integration.conftest import Process, auth
 from tests.integration.kafka_read import find_dlq_record
@@ -252,7 +251,7 @@ def test_malformed_events_go_to_the_dlq_and_the_stream_goes_on(
     publisher: Publisher, client: httpx.Client, settings: Settings, worker: Process
 ) -> None:
     tag = unique_tag()
-    producer = Producer(client_config(settings))
+    producer = Producer(producer_config(settings))  # (the SDK's partitioner)
     landed: dict[str, tuple[int, int]] = {}
 
     def remember(name: str):

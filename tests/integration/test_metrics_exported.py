@@ -19,9 +19,9 @@ import pytest
 from confluent_kafka import Producer
 from prometheus_client.parser import text_string_to_metric_families
 
-from photostream.kafka_config import client_config
 from photostream.settings import Settings
 from producers.ids import new_id
+from producers.publisher import producer_config
 from tests.integration.conftest import Process, auth, free_port
 from tests.integration.waiting import wait_for
 from tests.promql_names import referenced_metrics
@@ -70,7 +70,7 @@ def test_every_metric_a_rule_or_panel_names_is_exported(
     follower = new_id()
     answer = httpx.post(f"{api_url}/api/v1/users/{new_id()}/mute", headers=auth(settings, follower), timeout=30)
     assert answer.status_code == 202, answer.text
-    producer = Producer(client_config(settings))
+    producer = Producer(producer_config(settings))  # (the SDK's partitioner)
     producer.produce("user-registered", b"\xc3\x01metrics-test-poison", new_id().encode())
     assert producer.flush(10) == 0
     wait_for(lambda: _scrape_all(worker_urls),

@@ -28,7 +28,7 @@ from photostream.stack.kafka import KafkaService
 from photostream.stack.prometheus import PrometheusService
 from producers import events
 from producers.ids import new_id
-from producers.publisher import Publisher, PublishResult
+from producers.publisher import Publisher, PublishResult, producer_config
 from tests.integration.conftest import free_port, photostream
 from tests.integration.waiting import wait_for
 
@@ -62,7 +62,7 @@ class _Published:
             self.results.append(publisher.publish(events.content_reported(
                 reporter_id=self.reporter, target_kind=kind, target_id=new_id(), reason=REPORT_REASONS[i],
                 details=None if i % 2 else f"details «{i}», with \"quotes\"\nand a newline")))
-        producer = Producer(client_config(settings))
+        producer = Producer(producer_config(settings))  # (the SDK's partitioner)
         landed: list[tuple[int, int]] = []
         producer.produce(TOPIC, b"\xc3\x01garbage-from-test-ops", self.reporter.encode(),
                          on_delivery=lambda err, msg: landed.append((msg.partition(), msg.offset())))
