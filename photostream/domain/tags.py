@@ -1,8 +1,10 @@
 """Hashtag extraction and normalisation: one pure function, shared by the API's validation and the stream.
 
-A hashtag is ``#`` followed by letters, combining marks, digits or ``_`` in any script; it ends at the first
-other character (so trailing punctuation and emoji are never part of it). It must not start inside a word
-(``a#b`` is no tag), may not be all digits, and is at most :data:`MAX_TAG_LENGTH` characters after
+A hashtag is ``#`` followed by letters, combining marks, digits or ``_`` in any script, the first of them no
+mark; it ends at the first other character (so trailing punctuation and emoji are never part of it, nor an
+emoji's presentation selector or keycap: ``#️⃣`` is no tag, ``#tag️`` is ``tag``). It must not start inside a
+word (``a#b`` is no tag), in a URL's path or fragment (``/#menu``) or an HTML entity (``&#x27;``), may not be
+all digits, and is at most :data:`MAX_TAG_LENGTH` characters after
 normalisation (longer runs are not tags at all, rather than silently truncated). Normalisation is Unicode
 NFKC, then case folding (then NFKC again, since folding can denormalise), so ``#Sunset``, ``#SUNSET`` and
 ``#ｓｕｎｓｅｔ`` are one tag.
@@ -16,11 +18,21 @@ import unicodedata
 MAX_TAG_LENGTH = 100
 
 #: in ASCII text the tag characters are exactly these (NFKC and case folding change nothing but case there)
-_ASCII_TAG = re.compile(r"(?<![A-Za-z0-9_])#([A-Za-z0-9_]+)")
+_ASCII_TAG = re.compile(r"(?<![A-Za-z0-9_&/])#([A-Za-z0-9_]+)")
+#: a ``#`` right after one of these is part of something else: a URL (``https://cafe.example/#menu``) or an HTML
+#: entity (``it&#x27;s``)
+_NOT_BEFORE_A_TAG = frozenset("&/")
+#: marks that belong to emoji, not to words: text and emoji presentation selectors, and the keycap
+_EMOJI_MARKS = frozenset("\ufe0e\ufe0f\u20e3")
 
 
 def _is_tag_char(char: str) -> bool:
-    return char == "_" or unicodedata.category(char)[0] in ("L", "M", "N")
+    return char == "_" or (unicodedata.category(char)[0] in ("L", "M", "N") and char not in _EMOJI_MARKS)
+
+
+def _starts_a_tag(char: str) -> bool:
+    """A tag's first character is a letter, a digit or ``_``: a mark alone makes no tag (``#️⃣``)."""
+    return char == "_" or unicodedata.category(char)[0] in ("L", "N")
 
 
 def normalize_tag(raw: str) -> str | None:
@@ -29,7 +41,7 @@ def normalize_tag(raw: str) -> str | None:
     folded = unicodedata.normalize("NFKC", text.casefold())
     if not folded or len(folded) > MAX_TAG_LENGTH:
         return None
-    if not all(_is_tag_char(c) for c in folded) or not _is_tag_char(folded[0]):
+    if not all(_is_tag_char(c) for c in folded) or not _starts_a_tag(folded[0]):
         return None
     if all(unicodedata.category(c)[0] == "N" for c in folded):
         return None
@@ -58,7 +70,7 @@ def _extract_by_characters(text: str) -> list[str]:
     found: dict[str, None] = {}
     i, n = 0, len(text)
     while i < n:
-        if text[i] != "#" or (i > 0 and _is_tag_char(text[i - 1])):
+        if text[i] != "#" or (i > 0 and (_is_tag_char(text[i - 1]) or text[i - 1] in _NOT_BEFORE_A_TAG)):
             i += 1
             continue
         j = i + 1

@@ -24,6 +24,11 @@ CASES = [
     ("#" + "a" * MAX_TAG_LENGTH, ["a" * MAX_TAG_LENGTH]),
     ("#" + "a" * (MAX_TAG_LENGTH + 1), []),  # too long is not a tag at all
     ("#b #a #b", ["b", "a"]),  # order of first appearance
+    # a # inside a URL or an HTML entity makes no tag (they became #menu and #x27)
+    ("menu at https://cafe.example/#menu and it&#x27;s great #real", ["real"]),
+    ("menü at https://café.example/#menu and it&#x27;s grand #réel", ["réel"]),
+    ("#️⃣ keycap alone, #tag️ with its presentation selector", ["tag"]),  # a keycap is no tag; FE0F ends one
+    ("😀️#after an emoji", ["after"]),
 ]
 
 
