@@ -23,7 +23,7 @@ from prometheus_client import Counter
 from photostream.domain.images import RenderFormat, media_type, render_key
 from photostream.settings import Settings
 from sinks import s3
-from sinks.images import ImageFile, ImageIndex
+from sinks.images import ORIGINAL_REPLACED, ImageFile, ImageIndex
 from sinks.photos_codec import FormatLimitError, UndecodableImageError, render
 
 logger = logging.getLogger(__name__)
@@ -103,9 +103,13 @@ class Renderer:
         if stored is not None:
             STORED_HITS.labels(str(width)).inc()
             return stored
-        original = await asyncio.to_thread(s3.read, self._s3, self._settings, image.object_key)
-        if original is None:
+        found = await asyncio.to_thread(s3.read_tagged, self._s3, self._settings, image.object_key)
+        if found is None:
             raise MissingOriginalError(image.object_key)
+        original, etag = found
+        if image.replaced(etag):
+            await self._index.mark_broken(image.image_id, ORIGINAL_REPLACED)
+            raise UndecodableImageError(ORIGINAL_REPLACED)
         loop = asyncio.get_running_loop()
         try:
             data = await loop.run_in_executor(self._pool, render, original, width, fmt,

@@ -39,9 +39,18 @@ class ImageFile:
     height: int
     completed_at_ms: int
     broken: str | None = None
+    #: the original's S3 ETag when its completion checked it (None: completed before it was kept)
+    etag: str | None = None
+
+    def replaced(self, etag: str) -> bool:
+        """Was the original read under ``etag`` replaced since it was checked (the same ticket, used again)?"""
+        return self.etag is not None and etag != self.etag
 
 
-_FILE_COLUMNS = "image_id, user_id, object_key, content_type, size_bytes, width, height, completed_at, broken"
+#: why an original whose bytes changed after its completion renders and derives nothing (remembered as broken)
+ORIGINAL_REPLACED = "the original was replaced after it was checked"
+_FILE_COLUMNS = ("image_id, user_id, object_key, content_type, size_bytes, width, height, completed_at, broken, "
+                 "etag")
 
 
 class ImageIndex:
@@ -55,7 +64,7 @@ class ImageIndex:
         self._q_posts = session.prepare("SELECT post_id FROM post_images WHERE image_id = ? LIMIT 100")
         self._w_file = session.prepare(
             "INSERT INTO image_files (image_id, user_id, object_key, content_type, size_bytes, width, height, "
-            "completed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+            "completed_at, etag) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
         self._q_file = session.prepare(f"SELECT {_FILE_COLUMNS} FROM image_files WHERE image_id = ?")
         self._q_files = session.prepare(f"SELECT {_FILE_COLUMNS} FROM image_files WHERE image_id IN ?")
         self._w_broken = session.prepare("UPDATE image_files SET broken = ? WHERE image_id = ?")
@@ -92,7 +101,7 @@ class ImageIndex:
             image.user_id, image.image_id, image.width, image.height, image.completed_at_ms))
         await execute(self._session, self._w_file, (
             image.image_id, image.user_id, image.object_key, image.content_type, image.size_bytes, image.width,
-            image.height, image.completed_at_ms))
+            image.height, image.completed_at_ms, image.etag))
 
     async def file(self, image_id: str) -> ImageFile | None:
         row = (await execute(self._session, self._q_file, (image_id,))).one()
@@ -122,5 +131,5 @@ def _file_of(row: Any) -> ImageFile:
         image_id=str(row.image_id), user_id=str(row.user_id), object_key=str(row.object_key),
         content_type=str(row.content_type), size_bytes=int(row.size_bytes), width=int(row.width),
         height=int(row.height), completed_at_ms=ms_of(row.completed_at) if row.completed_at else 0,
-        broken=row.broken,
+        broken=row.broken, etag=row.etag,
     )

@@ -57,13 +57,30 @@ def presigned_get(s3: Any, settings: Settings, key: str) -> str:
 
 def size_of(s3: Any, settings: Settings, key: str) -> int | None:
     """The object's size, or None when it does not exist."""
+    found = head(s3, settings, key)
+    return found[0] if found is not None else None
+
+
+def head(s3: Any, settings: Settings, key: str) -> tuple[int, str] | None:
+    """The object's size and ETag (which names its bytes), or None when it does not exist."""
     try:
-        head = s3.head_object(Bucket=settings.s3_bucket, Key=key)
+        answer = s3.head_object(Bucket=settings.s3_bucket, Key=key)
     except ClientError as exc:
         if _missing(exc):
             return None
         raise
-    return int(head["ContentLength"])
+    return int(answer["ContentLength"]), str(answer.get("ETag", ""))
+
+
+def read_tagged(s3: Any, settings: Settings, key: str) -> tuple[bytes, str] | None:
+    """The object's bytes and the ETag they were read under, or None when it does not exist."""
+    try:
+        answer = s3.get_object(Bucket=settings.s3_bucket, Key=key)
+    except ClientError as exc:
+        if _missing(exc):
+            return None
+        raise
+    return bytes(answer["Body"].read()), str(answer.get("ETag", ""))
 
 
 def read(s3: Any, settings: Settings, key: str, first_bytes: int | None = None) -> bytes | None:

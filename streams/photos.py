@@ -27,7 +27,7 @@ from photostream.domain.images import FEED_WIDTH, RenderFormat, media_type, obje
 from photostream.settings import Settings
 from producers.ids import is_id, now_ms
 from sinks import offsets, s3
-from sinks.images import ImageIndex
+from sinks.images import ORIGINAL_REPLACED, ImageIndex
 from sinks.photo_derivatives import PhotoDerivatives
 from sinks.photos_codec import FormatLimitError, UndecodableImageError, render
 from sinks.placeholders import placeholder
@@ -41,7 +41,7 @@ GRID_WIDTH = 320
 PRERENDER_WIDTHS: tuple[int, ...] = (GRID_WIDTH, FEED_WIDTH)
 FORMATS: tuple[RenderFormat, ...] = get_args(RenderFormat)
 
-Outcome = Literal["rendered", "stored", "undecodable", "missing", "beyond_format"]
+Outcome = Literal["rendered", "stored", "undecodable", "missing", "beyond_format", "replaced"]
 PRERENDERS = Counter("photostream_image_prerenders_total", "sizes rendered ahead of time by the photos processor",
                      ["width", "outcome"])
 
@@ -84,10 +84,16 @@ class PhotoDerivativesProcessor:
         await offsets.advance_all(self._redis, self.name, ((r.topic, r.partition, r.offset) for r in batch))
 
     async def _derive(self, upload: Uploaded) -> None:
-        original = await asyncio.to_thread(s3.read, self._s3, self._settings, upload.object_key)
-        if original is None:
+        found = await asyncio.to_thread(s3.read_tagged, self._s3, self._settings, upload.object_key)
+        if found is None:
             PRERENDERS.labels("-", "missing").inc()
             log.warning("photos: the original of %s is gone; nothing to derive", upload.image_id)
+            return
+        original, etag = found
+        checked = await self._images.file(upload.image_id)
+        if checked is not None and checked.replaced(etag):  # the same ticket used again after the completion
+            PRERENDERS.labels("-", "replaced").inc()
+            await self._images.mark_broken(upload.image_id, ORIGINAL_REPLACED)
             return
         loop = asyncio.get_running_loop()
         try:

@@ -129,9 +129,10 @@ async def complete_upload(image_id: str, user: CurrentUser, resources: Resources
 async def _checked(resources: Any, settings: Any, user: str, image_id: str) -> ImageFile:
     """The uploaded object's facts, or the error that explains why it is refused."""
     key = object_key(user, image_id)
-    size = await asyncio.to_thread(s3.size_of, resources.s3, settings, key)
-    if size is None:
+    stored = await asyncio.to_thread(s3.head, resources.s3, settings, key)
+    if stored is None:
         raise ApiError(409, "not_uploaded", "nothing was uploaded for this image yet", "image_id")
+    size, etag = stored
     if size > settings.upload_max_bytes:  # S3 refuses these; an object put there some other way is refused too
         await _discard(resources, settings, key)
         raise ApiError(413, "too_large", f"photos are limited to {settings.upload_max_bytes} bytes")
@@ -143,8 +144,9 @@ async def _checked(resources: Any, settings: Any, user: str, image_id: str) -> I
     except UndecodableImageError as exc:
         await _discard(resources, settings, key)
         raise ApiError(422, "not_an_image", str(exc), "image_id") from None
+    # the ETag pins what was checked: renders refuse an original replaced afterwards (the ticket stays usable)
     return ImageFile(image_id=image_id, user_id=user, object_key=key, content_type=found.content_type,
-                     size_bytes=size, width=found.width, height=found.height, completed_at_ms=now_ms())
+                     size_bytes=size, width=found.width, height=found.height, completed_at_ms=now_ms(), etag=etag)
 
 
 async def _probed(resources: Any, settings: Any, key: str, size: int) -> Probe:

@@ -95,6 +95,9 @@ def test_an_upload_completes_publishes_photo_uploaded_and_may_be_posted(client: 
     assert send(upload, jpeg(30, 20)).status_code in (200, 204)
     again = complete(client, settings, user, upload["image_id"])
     assert again.status_code == 200 and (again.json()["width"], again.json()["height"]) == (80, 60), again.text
+    # and the replaced bytes are never shown: a size not rendered yet was rendered from them
+    swapped = client.get(f"/images/{upload['image_id']}", params={"w": 640}, headers=auth(settings, user))
+    assert swapped.status_code == 422 and "replaced" in swapped.json()["error"]["message"], swapped.text
 
 
 def test_a_jpeg_with_more_metadata_before_its_header_than_the_first_read_completes(client: httpx.Client,
