@@ -89,6 +89,7 @@ def run(settings: Settings, say: Callable[[str], None]) -> None:
         say(f"GET /posts/{post['id']}?after=TOKEN → read-your-writes: {seen['caption']!r}")
         api.post(f"/posts/{post['id']}/like", headers=as_bob).raise_for_status()
         api.post(f"/posts/{post['id']}/comments", headers=as_bob, json={"text": "wow!"}).raise_for_status()
+        _until(lambda: _profile(api, alice), "alice's profile", timeout_s=60)  # (a follow needs the followee's)
         api.post(f"/users/{alice}/follow", headers=as_bob).raise_for_status()
         summary = _until(lambda: _hashtag(api, tag), f"#{tag}", timeout_s=60)
         say(f"GET /hashtags/{tag.title()} → {summary}")
@@ -111,6 +112,11 @@ def run(settings: Settings, say: Callable[[str], None]) -> None:
 def _read_post(api: httpx.Client, post_id: str, token: str) -> dict[str, Any] | None:
     """The post once the worker applied it (a first worker on an old stack may still be catching up)."""
     answer = api.get(f"/posts/{post_id}", params={"after": token})
+    return dict(answer.json()) if answer.status_code == 200 else None
+
+
+def _profile(api: httpx.Client, user: str) -> dict[str, Any] | None:
+    answer = api.get(f"/users/{user}")
     return dict(answer.json()) if answer.status_code == 200 else None
 
 
