@@ -76,16 +76,15 @@ class SafetyProcessor:
             event_id = str(record.value["event_id"])
             likes, unread = await self._across(change)
             try:
-                implied += [build("follow-changed", fields) for fields in unfollows_of_block(change, event_id)]
-                implied += [build("follow-requested", fields)
-                            for fields in request_closings_of_block(change, event_id)]
-                implied += [build("like-changed", fields) for fields in unlikes_of_block(change, event_id, likes)]
-                implied += [build("MESSAGES_READ", fields) for fields in reads_of_block(change, event_id, unread)]
+                implied += [
+                    *(build("follow-changed", fields) for fields in unfollows_of_block(change, event_id)),
+                    *(build("follow-requested", fields) for fields in request_closings_of_block(change, event_id)),
+                    *(build("like-changed", fields) for fields in unlikes_of_block(change, event_id, likes)),
+                    *(build("MESSAGES_READ", fields) for fields in reads_of_block(change, event_id, unread))]
             except ValueError as exc:  # cannot happen for a valid block; park the source rather than loop
                 reject(record, exc)
         # a failed delivery raises here, so the batch is retried
         await self._publisher.acknowledged(implied, self._publish_timeout_s)
-
 
     async def _across(self, change: SafetyChange) -> tuple[list[tuple[str, str]], list[tuple[str, str, str]]]:
         """What a block ends between the two: each side's likes of the other's posts and unread messages."""

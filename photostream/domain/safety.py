@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from producers.ids import deterministic_id, is_id
+from producers.ids import deterministic_id, is_id, message_from_the_future
 
 Kind = Literal["block", "mute"]
 
@@ -125,7 +125,8 @@ def reads_of_block(block: SafetyChange, block_event_id: str,
         return []
     return [{"event_id": deterministic_id("block-read", block_event_id, owner, sender),
              "occurred_at": block.occurred_at, "user_id": owner, "sender_id": sender, "read_up_to_msg_id": up_to}
-            for owner, sender, up_to in unread]
+            for owner, sender, up_to in unread
+            if not message_from_the_future(up_to, block.occurred_at)]  # written after the block: not its to end
 
 
 #: Why content is reported: a fixed list of codes (moderation tooling groups and prioritises by them).

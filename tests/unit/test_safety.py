@@ -200,10 +200,16 @@ def test_a_block_ends_each_sides_likes_of_the_others_posts_with_stable_ids() -> 
 
 def test_a_block_marks_each_sides_unread_messages_from_the_other_read_at_its_time() -> None:
     block = SafetyChange("block", A, B, True, T)
-    unread = [(A, B, "m-1"), (B, A, "m-2")]
+    m1, m2 = (f"{T - ago:012x}"[:8] + "-" + f"{T - ago:012x}"[8:] + "-7000-8000-00000000000" + str(ago)
+              for ago in (2, 1))  # UUIDv7s of messages written before the block
+    unread = [(A, B, m1), (B, A, m2)]
     reads = reads_of_block(block, "evt-1", unread)
     assert reads == reads_of_block(block, "evt-1", unread)
     assert [(r["user_id"], r["sender_id"], r["read_up_to_msg_id"], r["occurred_at"]) for r in reads] == [
-        (A, B, "m-1", T), (B, A, "m-2", T)]
+        (A, B, m1, T), (B, A, m2, T)]
     assert reads_of_block(SafetyChange("block", A, B, False, T), "evt-2", unread) == []
+    # a message written long after the block (the block applied late) is not the block's to end: marking it
+    # read would be refused as a message from the future, and the block itself dead-lettered with it
+    later = "ffffffff-ffff-7fff-bfff-ffffffffffff"
+    assert reads_of_block(SafetyChange("block", A, B, True, 1_700_000_000_000), "evt-3", [(A, B, later)]) == []
 
