@@ -63,36 +63,31 @@ def size_of(s3: Any, settings: Settings, key: str) -> int | None:
 
 def head(s3: Any, settings: Settings, key: str) -> tuple[int, str] | None:
     """The object's size and ETag (which names its bytes), or None when it does not exist."""
-    try:
-        answer = s3.head_object(Bucket=settings.s3_bucket, Key=key)
-    except ClientError as exc:
-        if _missing(exc):
-            return None
-        raise
-    return int(answer["ContentLength"]), str(answer.get("ETag", ""))
+    answer = _answer(s3.head_object, settings, key)
+    return (int(answer["ContentLength"]), str(answer.get("ETag", ""))) if answer is not None else None
 
 
 def read_tagged(s3: Any, settings: Settings, key: str) -> tuple[bytes, str] | None:
     """The object's bytes and the ETag they were read under, or None when it does not exist."""
-    try:
-        answer = s3.get_object(Bucket=settings.s3_bucket, Key=key)
-    except ClientError as exc:
-        if _missing(exc):
-            return None
-        raise
-    return bytes(answer["Body"].read()), str(answer.get("ETag", ""))
+    answer = _answer(s3.get_object, settings, key)
+    return (bytes(answer["Body"].read()), str(answer.get("ETag", ""))) if answer is not None else None
 
 
 def read(s3: Any, settings: Settings, key: str, first_bytes: int | None = None) -> bytes | None:
     """The object's bytes (only the first ``first_bytes`` if given), or None when it does not exist."""
     extra = {"Range": f"bytes=0-{first_bytes - 1}"} if first_bytes else {}
+    answer = _answer(s3.get_object, settings, key, **extra)
+    return bytes(answer["Body"].read()) if answer is not None else None
+
+
+def _answer(call: Any, settings: Settings, key: str, **extra: Any) -> Any:
+    """``call``'s answer for the object, or None when it does not exist."""
     try:
-        answer = s3.get_object(Bucket=settings.s3_bucket, Key=key, **extra)
+        return call(Bucket=settings.s3_bucket, Key=key, **extra)
     except ClientError as exc:
         if _missing(exc):
             return None
         raise
-    return bytes(answer["Body"].read())
 
 
 def write(s3: Any, settings: Settings, key: str, data: bytes, content_type: str) -> None:
