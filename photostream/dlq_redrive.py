@@ -30,8 +30,8 @@ from photostream.contracts.catalog import topic as catalog_topic
 from photostream.kafka_config import client_config
 from photostream.settings import Settings
 from photostream.topic_ranges import read_ranges, watermarks
-from producers.dlq import ERROR_CLASS, PROCESSOR, SOURCE_OFFSET, SOURCE_PARTITION
-from producers.publisher import Publisher, RawRecord
+from producers.dlq import ERROR_CLASS, HEADER_PREFIX, PROCESSOR, SOURCE_OFFSET, SOURCE_PARTITION, headers_of
+from producers.publisher import Headers, Publisher, RawRecord
 
 REDRIVEN_FROM = "dlq.redriven-from"
 #: records sent (and acknowledged) before the mark moves
@@ -102,7 +102,8 @@ def redrive(settings: Settings, topic: str, processor: str | None = None, error_
                     seen.clear()
                 seen.add(source)
                 chunk.append(RawRecord(topic, message.key(), message.value(),  # a null record stays null
-                                       [(REDRIVEN_FROM, f"{message.partition()}@{message.offset()}".encode())]))
+                                       [*_own_headers(message),
+                                        (REDRIVEN_FROM, f"{message.partition()}@{message.offset()}".encode())]))
                 if len(chunk) >= CHUNK:
                     send()
             send()
@@ -110,6 +111,11 @@ def redrive(settings: Settings, topic: str, processor: str | None = None, error_
         if publisher is not None:
             publisher.close()
     return tally
+
+
+def _own_headers(message: Message) -> Headers:
+    """The source record's own headers, as parked after the DLQ's (an earlier redrive's mark is not kept)."""
+    return [(name, value) for name, value in headers_of(message) if not name.startswith(HEADER_PREFIX)]
 
 
 def _headers(message: Message) -> dict[str, bytes]:

@@ -9,13 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from concurrent.futures import Future
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from photostream.contracts.catalog import DLQ_SUFFIX
 from producers.ids import now_ms
-from producers.publisher import Publisher, RawRecord
+from producers.publisher import Headers, Publisher, RawRecord
 
 HEADER_PREFIX = "dlq."
+
+
+def headers_of(message: Any) -> Headers:
+    """A consumed record's headers as a list of (name, value) (the client gives a list, or None for none)."""
+    found = message.headers()
+    return list(found.items()) if isinstance(found, dict) else list(found or [])
 
 
 class PoisonRecord(NamedTuple):
@@ -27,6 +33,8 @@ class PoisonRecord(NamedTuple):
     offset: int
     key: bytes | None
     value: bytes | None
+    #: the record's own headers, parked with it after the DLQ's (a redrive sends them back)
+    headers: Headers | None = None
 
 
 #: the header names, in the order they are written
@@ -70,4 +78,4 @@ class _HeaderMaker:
         if source is None:
             source = self._sources[record.topic, record.partition] = (
                 (SOURCE_TOPIC, record.topic.encode()), (SOURCE_PARTITION, str(record.partition).encode()))
-        return [*kind, *source, (SOURCE_OFFSET, b"%d" % record.offset), *self._tail]
+        return [*kind, *source, (SOURCE_OFFSET, b"%d" % record.offset), *self._tail, *(record.headers or ())]

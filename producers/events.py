@@ -248,9 +248,12 @@ def _photo_tag(record: dict[str, Any]) -> None:
 
 
 def _profile(record: dict[str, Any]) -> None:
-    """A profile as the API would accept it: the canonical spelling of a valid username (an upstream service's
-    "BOB" or "" was served as it came, and a name the API refuses could be claimed twice), a one-line display
-    name, a bio of at most 500 characters (:mod:`photostream.domain.accounts`, the API's own rules)."""
+    """A new profile as the API would accept it: the canonical spelling of a valid username (an upstream
+    service's "BOB" or "" was served as it came, and a name the API refuses could be claimed twice), a one-line
+    display name, a bio of at most 500 characters (:mod:`photostream.domain.accounts`, the API's own rules).
+    Not applied to ``profile-updated``: an edit carries the fields it does not change as they are stored, and a
+    profile registered before these rules could then not be edited at all, not even to turn private (the API
+    checks what a user edits itself)."""
     try:
         if normalize_username(record["username"]) != record["username"]:
             raise AccountRuleError("username", "not in its canonical (lower-case, trimmed) spelling")
@@ -305,7 +308,6 @@ RULES: dict[str, Rule] = {
     "mute-changed": _mute_target,
     "photo-tag-changed": _photo_tag,
     "user-registered": _profile,
-    "profile-updated": _profile,
     "content-reported": _report,
     "photo-uploaded": _photo_uploaded,
 }

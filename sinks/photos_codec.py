@@ -41,6 +41,9 @@ class FormatLimitError(ValueError):
 
 #: WebP's largest width or height
 WEBP_MAX_SIDE = 16383
+#: JPEG's (the largest side any rendered size may have: completion refuses originals beyond it, since a size
+#: is never larger than its original)
+JPEG_MAX_SIDE = 65535
 
 
 class TooManyPixelsError(UndecodableImageError):
@@ -109,6 +112,8 @@ def render(data: bytes, width: int, fmt: RenderFormat, max_pixels: int) -> bytes
             if max(image.width, image.height) > WEBP_MAX_SIDE:
                 raise FormatLimitError(f"{image.width}×{image.height} is beyond WebP's {WEBP_MAX_SIDE} pixels a side")
             return bytes(image.webpsave_buffer(Q=80, keep="none"))
+        if max(image.width, image.height) > JPEG_MAX_SIDE:
+            raise FormatLimitError(f"{image.width}×{image.height} is beyond JPEG's {JPEG_MAX_SIDE} pixels a side")
         if image.hasalpha():  # JPEG has no transparency: on white, as a page shows it (it came out on black)
             image = image.flatten(background=255)
         return bytes(image.jpegsave_buffer(Q=82, keep="none"))

@@ -27,7 +27,7 @@ from api.images_links import image_path
 from api.images_service import MissingOriginalError
 from api.visibility import visible_posts
 from photostream.domain.images import FEED_WIDTH, WIDTHS, choose_format, media_type, not_modified, render_etag
-from sinks.photos_codec import UndecodableImageError
+from sinks.photos_codec import FormatLimitError, UndecodableImageError
 from sinks.posts import read_posts_cached
 from sinks.profiles import read_profile
 
@@ -122,6 +122,8 @@ async def get_image(
         data, served = await resources.renderer.copy_in(image, w, fmt)
     except UndecodableImageError as exc:
         raise ApiError(422, "undecodable", f"the image cannot be decoded: {exc}", "image_id") from None
+    except FormatLimitError as exc:  # beyond JPEG too (an original accepted before completion refused it)
+        raise ApiError(422, "too_large", f"this size cannot be rendered: {exc}", "w") from None
     except MissingOriginalError:
         raise ApiError(404, "not_found", "no such image", "image_id") from None
     headers["ETag"] = render_etag(image_id, w, served)

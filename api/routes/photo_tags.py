@@ -47,14 +47,17 @@ class TagCreate(BaseModel):
     y: float = Field(ge=0.0, le=1.0)
 
 
-async def _photo(resources: Any, user: str, post_id: str, image_id: str) -> dict[str, Any]:
+async def _photo(resources: Any, user: str, post_id: str, image_id: str, *, own_tag: bool = False) -> dict[str, Any]:
     """The post (authoritative read), which must exist, be visible to the caller and show the photo; 404
     naming the field otherwise. A post the caller may not see is the 404 of a post that does not exist, before
-    any question about its photos or tags (those answers told a hidden post's existence and its image ids)."""
+    any question about its photos or tags (those answers told a hidden post's existence and its image ids) —
+    unless the caller is tagged on that photo and asks about their own tag (``own_tag``): the tagged person
+    removes (or approves) their tag whoever may see the post, after a block of the tagger too."""
     parse_id(post_id, "post_id")
     parse_id(image_id, "image_id")
     post = await read_post(resources.session, post_id)
-    if post is None or await visible_post(resources.graph, user, post) is None:
+    if post is None or (await visible_post(resources.graph, user, post) is None
+                        and not (own_tag and await _tagged_on(resources, post_id, image_id, user))):
         raise ApiError(404, "not_found", "no such post", "post_id")
     if image_id not in post["image_ids"]:
         raise ApiError(404, "not_found", "no such photo in this post", "image_id")
@@ -66,6 +69,11 @@ async def _settled(resources: Any, settings: Any, user: str, other: str) -> None
     settings) applied first: the decision below reads them (:mod:`api.pending_writes`)."""
     people = [user, other] if is_id(other) else [user]  # (a bad id is refused below, naming its field)
     await pending_writes.settle(resources, settings, people, pending_writes.TAGGING + pending_writes.POSTING)
+
+
+async def _tagged_on(resources: Any, post_id: str, image_id: str, user: str) -> bool:
+    tags: list[PhotoTag] = await resources.photo_tags.of_photo(post_id, image_id)
+    return any(t.tagged_id == user for t in tags)
 
 
 async def _tag_of(resources: Any, post_id: str, image_id: str, tagged_id: str) -> PhotoTag:
@@ -124,7 +132,7 @@ async def untag(post_id: PathId, image_id: PathId, user_id: PathId, user: Curren
     """The author removes anyone's tag; the tagged person removes their own (``tagger_id == tagged_id`` in the
     event: nobody is notified of that)."""
     await _settled(resources, settings, user, user_id)
-    post = await _photo(resources, user, post_id, image_id)
+    post = await _photo(resources, user, post_id, image_id, own_tag=user_id == user)
     tagged = parse_id(user_id, "user_id")
     if not may_remove(user, post["author_id"], tagged):
         raise ApiError(403, "forbidden", "only the post's author or the tagged person removes a tag")
@@ -139,7 +147,7 @@ async def approve(post_id: PathId, image_id: PathId, user_id: PathId, user: Curr
                   settings: SettingsDep) -> Accepted:
     """The tagged person approves a pending tag of themselves."""
     await _settled(resources, settings, user, user_id)
-    await _photo(resources, user, post_id, image_id)
+    await _photo(resources, user, post_id, image_id, own_tag=user_id == user)
     if parse_id(user_id, "user_id") != user:
         raise ApiError(403, "forbidden", "only the tagged person approves their tag")
     if not (await _tag_of(resources, post_id, image_id, user)).pending:

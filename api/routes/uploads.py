@@ -36,7 +36,7 @@ from producers import events
 from producers.ids import new_id, now_ms
 from sinks import s3
 from sinks.images import ImageFile
-from sinks.photos_codec import Probe, TooManyPixelsError, UndecodableImageError, probe
+from sinks.photos_codec import JPEG_MAX_SIDE, Probe, TooManyPixelsError, UndecodableImageError, probe
 
 logger = logging.getLogger(__name__)
 router = APIRouter(tags=["uploads"])
@@ -144,6 +144,10 @@ async def _checked(resources: Any, settings: Any, user: str, image_id: str) -> I
     except UndecodableImageError as exc:
         await _discard(resources, settings, key)
         raise ApiError(422, "not_an_image", str(exc), "image_id") from None
+    if max(found.width, found.height) > JPEG_MAX_SIDE:  # no size of it could be rendered in any format
+        await _discard(resources, settings, key)
+        raise ApiError(422, "too_large", f"image_id: at most {JPEG_MAX_SIDE} pixels a side "
+                       f"({found.width}×{found.height})", "image_id")
     # the ETag pins what was checked: renders refuse an original replaced afterwards (the ticket stays usable)
     return ImageFile(image_id=image_id, user_id=user, object_key=key, content_type=found.content_type,
                      size_bytes=size, width=found.width, height=found.height, completed_at_ms=now_ms(), etag=etag)

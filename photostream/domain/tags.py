@@ -3,8 +3,8 @@
 A hashtag is ``#`` followed by letters, combining marks, digits or ``_`` in any script, the first of them no
 mark; it ends at the first other character (so trailing punctuation and emoji are never part of it, nor an
 emoji's presentation selector or keycap: ``#️⃣`` is no tag, ``#tag️`` is ``tag``). It must not start inside a
-word (``a#b`` is no tag), in a URL's path or fragment (``/#menu``) or an HTML entity (``&#x27;``), may not be
-all digits, and is at most :data:`MAX_TAG_LENGTH` characters after
+word (``a#b`` is no tag), a URL (``https://cafe.example/#menu``) or a numeric HTML entity (``&#x27;``), may
+not be all digits, and is at most :data:`MAX_TAG_LENGTH` characters after
 normalisation (longer runs are not tags at all, rather than silently truncated). Normalisation is Unicode
 NFKC, then case folding (then NFKC again, since folding can denormalise), so ``#Sunset``, ``#SUNSET`` and
 ``#ｓｕｎｓｅｔ`` are one tag.
@@ -18,10 +18,10 @@ import unicodedata
 MAX_TAG_LENGTH = 100
 
 #: in ASCII text the tag characters are exactly these (NFKC and case folding change nothing but case there)
-_ASCII_TAG = re.compile(r"(?<![A-Za-z0-9_&/])#([A-Za-z0-9_]+)")
-#: a ``#`` right after one of these is part of something else: a URL (``https://cafe.example/#menu``) or an HTML
-#: entity (``it&#x27;s``)
-_NOT_BEFORE_A_TAG = frozenset("&/")
+_ASCII_TAG = re.compile(r"(?<![A-Za-z0-9_])#([A-Za-z0-9_]+)")
+#: what holds a ``#`` that is no tag: a URL (``https://cafe.example/#menu``), a numeric HTML entity (``&#x27;``);
+#: taken out before tags are looked for (``#summer/#beach`` and ``rock&#roll`` keep their tags)
+_NOT_TAGS = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S*|&#[xX]?[0-9A-Fa-f]+;")
 #: marks that belong to emoji, not to words: text and emoji presentation selectors, and the keycap
 _EMOJI_MARKS = frozenset("\ufe0e\ufe0f\u20e3")
 
@@ -57,7 +57,12 @@ def extract_hashtags(text: str) -> list[str]:
     return _extract_ascii(text) if text.isascii() else _extract_by_characters(text)
 
 
+def _without_non_tags(text: str) -> str:
+    return _NOT_TAGS.sub(" ", text) if ("://" in text or "&#" in text) else text
+
+
 def _extract_ascii(text: str) -> list[str]:
+    text = _without_non_tags(text)
     found: dict[str, None] = {}
     for body in _ASCII_TAG.findall(text):
         if len(body) <= MAX_TAG_LENGTH and not body.isdigit():
@@ -66,11 +71,11 @@ def _extract_ascii(text: str) -> list[str]:
 
 
 def _extract_by_characters(text: str) -> list[str]:
-    text = unicodedata.normalize("NFKC", text)
+    text = _without_non_tags(unicodedata.normalize("NFKC", text))
     found: dict[str, None] = {}
     i, n = 0, len(text)
     while i < n:
-        if text[i] != "#" or (i > 0 and (_is_tag_char(text[i - 1]) or text[i - 1] in _NOT_BEFORE_A_TAG)):
+        if text[i] != "#" or (i > 0 and _is_tag_char(text[i - 1])):
             i += 1
             continue
         j = i + 1

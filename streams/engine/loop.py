@@ -21,7 +21,7 @@ from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Consumer, KafkaError, Messa
 
 from photostream.contracts.codec import DecodeError, EventCodec
 from photostream.settings import Settings
-from producers.dlq import PoisonRecord
+from producers.dlq import PoisonRecord, headers_of
 from producers.publisher import Publisher
 from streams.engine.consumer import check_co_partitioned, consumer_config
 from streams.engine.dead_letters import Rejected, dead_letter_batch
@@ -111,7 +111,8 @@ class BatchLoop:
                 value = self._codec.decode(topic, message.value() or b"")
             except DecodeError as exc:
                 kept = errors.setdefault((type(exc), str(exc)), exc.with_traceback(None))
-                dead.append((PoisonRecord(topic, partition, offset, message.key(), message.value()), kept))
+                parked = PoisonRecord(topic, partition, offset, message.key(), message.value(), headers_of(message))
+                dead.append((parked, kept))
                 continue
             records.append(Record(topic, partition, offset, message.key(), value))
         return records, dead
@@ -119,7 +120,7 @@ class BatchLoop:
     def _rejecter(self, messages: list[Message], dead: list[Rejected]) -> Reject:
         """A ``reject`` callback for one batch: it parks the record's original bytes, not a re-encoding, once
         (a batch retried after a store outage rejects its bad records again)."""
-        raw: dict[tuple[str, int | None, int | None], bytes | None] = {}
+        raw: dict[tuple[str, int | None, int | None], Message] = {}
         rejected: set[tuple[str, int, int]] = set()
 
         def reject(record: Record, error: Exception) -> None:
@@ -128,9 +129,10 @@ class BatchLoop:
                 return
             rejected.add(where)
             if not raw:  # built on the first rejection only: most batches have none
-                raw.update(((self._names.logical(str(m.topic())), m.partition(), m.offset()), m.value())
-                           for m in messages)
-            dead.append((PoisonRecord(record.topic, record.partition, record.offset, record.key, raw[where]), error))
+                raw.update(((self._names.logical(str(m.topic())), m.partition(), m.offset()), m) for m in messages)
+            original = raw[where]
+            dead.append((PoisonRecord(record.topic, record.partition, record.offset, record.key, original.value(),
+                                      headers_of(original)), error))
 
         return reject
 

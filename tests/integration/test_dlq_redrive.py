@@ -72,7 +72,8 @@ def test_parked_records_go_back_once_unchanged_and_filters_pick_them(dlq_setting
     keys = [new_id().encode() for _ in range(4)]
     at = random.randrange(10**12)  # source coordinates of this run's own (a source record is parked once per kind)
     values: list[bytes | None] = [b"\x00junk-0", b"\x00junk-1", None]  # a null record (a tombstone) stays null
-    poison = [(PoisonRecord(TOPIC, 0, at + i, keys[i], values[i]), DecodeError("not avro")) for i in range(3)]
+    poison = [(PoisonRecord(TOPIC, 0, at + i, keys[i], values[i], [("trace", b"t-%d" % i)]), DecodeError("not avro"))
+              for i in range(3)]  # each with a header of its own, which goes back with it
     with Publisher(dlq_settings) as publisher:
         dead_letter_many(publisher, poison, "popularity").result(timeout=30)
         # the same source record parked by a second processor, and one parked for another reason
@@ -94,6 +95,7 @@ def test_parked_records_go_back_once_unchanged_and_filters_pick_them(dlq_setting
     back = records_since(dlq_settings, TOPIC, before)
     assert {(m.key(), m.value()) for m in back} == {(keys[i], values[i]) for i in range(3)}
     assert all(dict(m.headers() or [])[REDRIVEN_FROM] for m in back)  # where each came from
+    assert {m.key(): dict(m.headers() or []).get("trace") for m in back} == {keys[i]: b"t-%d" % i for i in range(3)}
 
     again = redrive(dlq_settings, TOPIC)  # the mark moved: nothing is sent twice
     assert (again.sent, sum(again.parked.values())) == (0, 0)

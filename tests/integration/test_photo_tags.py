@@ -449,6 +449,11 @@ def test_tag_calls_on_a_post_the_caller_may_not_see_are_the_404_of_no_post(photo
                        photos.approve(stranger, hidden, photo, stranger), photos.tag(stranger, hidden, photo, tagged)):
             assert (answer.status_code, answer.json()["error"]) == (404, absent.json()["error"]), answer.text
     assert photos.untag(tagged, hidden, image, tagged).status_code == 202  # who may see it still removes theirs
+    # and so does a tagged person who may not see the post: their own tag is theirs to remove, at any time
+    outsider = log.user("outsider")
+    log.accepted(photos.tag(author, hidden, image, outsider))
+    log.settle()
+    assert photos.untag(outsider, hidden, image, outsider).status_code == 202
 
 
 def test_an_export_holds_the_tags_on_posts_the_user_may_see_and_not_those_hidden_from_them(

@@ -25,7 +25,7 @@ from sinks import keys
 from sinks.redis_client import sync_client
 from streams.avatars import avatar_paths
 from tests.integration.conftest import auth
-from tests.integration.photos import jpeg, ticket, upload_photo
+from tests.integration.photos import jpeg, send, ticket, upload_photo
 from tests.integration.test_photos import posted
 from tests.integration.waiting import wait_for
 
@@ -276,3 +276,17 @@ def test_a_long_screenshot_is_served_as_jpeg_where_webp_cannot_hold_it_and_stays
     grid = client.get(f"/images/{image_id}", params={"w": 320}, headers=as_webp)
     assert grid.status_code == 200 and grid.headers["content-type"] == "image/webp"
     assert client.get(f"/images/{image_id}", params={"w": 640}, headers=auth(settings, me)).status_code == 200
+
+
+def test_an_image_taller_than_any_format_holds_is_refused_at_completion(client: httpx.Client,
+                                                                       settings: Settings) -> None:
+    """200×70000 is under the pixel limit, but beyond JPEG's 65,535 pixels a side (and WebP's): it completed,
+    and then every size of it answered 422 "damaged" for good."""
+    me = new_id()
+    strip = io.BytesIO()
+    Image.new("RGB", (200, 70000), (0, 0, 0)).save(strip, "PNG")
+    upload = ticket(client, settings, me)
+    assert send(upload, strip.getvalue()).status_code in (200, 204)
+    refused = client.post(f"/uploads/{upload['image_id']}/complete", headers=auth(settings, me))
+    assert refused.status_code == 422 and refused.json()["error"]["field"] == "image_id", refused.text
+

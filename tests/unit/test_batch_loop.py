@@ -196,6 +196,9 @@ class FakeMessage:
     def value(self) -> bytes:
         return self._value
 
+    def headers(self) -> list[tuple[str, bytes]]:
+        return [("trace", b"t-%d" % self._where[2])]
+
 
 class RejectsThenFails:
     """Rejects record 1 on every attempt; the first attempt then fails on its store."""
@@ -220,8 +223,8 @@ async def test_a_record_rejected_by_every_retry_of_its_batch_is_dead_lettered_on
     dead: list[Any] = []
     await loop._process_resiliently(records(), loop._rejecter(messages, dead))  # type: ignore[arg-type]
     assert processor.attempts == 2
-    assert [(poison.offset, poison.value, repr(error)) for poison, error in dead] == [
-        (1, b"raw-1", "ValueError('not a tag')")]
+    assert [(poison.offset, poison.value, poison.headers, repr(error)) for poison, error in dead] == [
+        (1, b"raw-1", [("trace", b"t-1")], "ValueError('not a tag')")]  # its own headers parked with it
 
 
 async def test_a_record_sent_to_a_dlq_is_not_counted_as_applied(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -66,8 +66,8 @@ def test_self_follow_is_refused():
     (lambda: events.user_registered(user_id=USER, username="BOB_h7", display_name="Bob"), "username"),
     (lambda: events.user_registered(user_id=USER, username="", display_name="Bob"), "username"),
     (lambda: events.user_registered(user_id=USER, username="bad name <b>", display_name="Bob"), "username"),
-    (lambda: events.profile_updated(user_id=USER, username="bob", display_name="Bob\x00"), "display_name"),
-    (lambda: events.profile_updated(user_id=USER, username="bob", display_name="Bob", bio="b" * 501), "bio"),
+    (lambda: events.user_registered(user_id=USER, username="bob", display_name="Bob\x00"), "display_name"),
+    (lambda: events.user_registered(user_id=USER, username="bob", display_name="Bob", bio="b" * 501), "bio"),
     (lambda: events.content_reported(reporter_id=USER, target_kind="post", target_id=OTHER,
                                      reason="because"), "reason"),  # type: ignore[arg-type]
     (lambda: events.content_reported(reporter_id=USER, target_kind="post", target_id=OTHER, reason="spam",
@@ -219,3 +219,12 @@ def test_build_fills_ids_and_defaults():
                                           "image_ids": [IMAGE]})
     assert event.value["visibility"] == "public" and event.value["location"] is None
     assert is_id(event.event_id) and isinstance(event.value["occurred_at"], int)
+
+
+def test_an_edit_carries_a_profile_registered_before_the_text_rules():
+    """A profile-updated event carries the fields an edit does not change as stored: a name from before the
+    rules must not make the account uneditable (not even to turn it private)."""
+    edit = events.profile_updated(user_id=USER, username="LegacyBob", display_name="Two\nLines", bio="b" * 800,
+                                  is_private=True)
+    assert edit.value["is_private"] is True
+

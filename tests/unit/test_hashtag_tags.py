@@ -29,6 +29,8 @@ CASES = [
     ("menü at https://café.example/#menu and it&#x27;s grand #réel", ["réel"]),
     ("#️⃣ keycap alone, #tag️ with its presentation selector", ["tag"]),  # a keycap is no tag; FE0F ends one
     ("😀️#after an emoji", ["after"]),
+    ("#summer/#beach/#sun and rock&#roll", ["summer", "beach", "sun", "roll"]),  # a slash or an & ends a word
+    ("Sunset 🌅/#goldenhour", ["goldenhour"]),
 ]
 
 
