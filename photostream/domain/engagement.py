@@ -3,8 +3,9 @@
 A user's like toggles their membership (like/unlike); a comment id counts once. Counts change only on a
 transition, so duplicates, replays and re-deliveries after a crash change nothing. A user's likes and unlikes
 of one post resolve by ``occurred_at``, not by arrival: the one that stands keeps its time, and an older one
-arriving later (a copy sent back from a DLQ, a second producer's late retry) changes nothing, as follows do;
-of a like and an unlike of the same millisecond, the unlike wins (so a redelivered like cannot flip it back).
+arriving later (a copy sent back from a DLQ, a second producer's late retry) changes nothing, as follows do.
+Changes of the same millisecond apply in log order: one client's like, unlike and like again within a
+millisecond are its real order (an "unlike wins ties" rule lost that like).
 """
 
 from __future__ import annotations
@@ -39,8 +40,6 @@ class Engagement:
         stood_at = self.like_times.get(user, 0)
         if at < stood_at:  # older than the like or unlike that stands: it changes nothing
             return False
-        if at == stood_at and liked and user in self.likes and not self.likes[user]:
-            return False  # a like and an unlike of the same millisecond: the unlike wins, in any arrival order
         self.like_times[user] = at
         if self.likes.get(user, False) == liked:
             if at > stood_at:  # the same answer, newer: its time is kept (an older opposite one must lose to it)

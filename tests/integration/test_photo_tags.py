@@ -451,6 +451,7 @@ def test_tag_calls_on_a_post_the_caller_may_not_see_are_the_404_of_no_post(photo
     assert photos.untag(tagged, hidden, image, tagged).status_code == 202  # who may see it still removes theirs
     # and so does a tagged person who may not see the post: their own tag is theirs to remove, at any time
     outsider = log.user("outsider")
+    log.settle()  # (their profile: only a registered person is tagged)
     log.accepted(photos.tag(author, hidden, image, outsider))
     log.settle()
     assert photos.untag(outsider, hidden, image, outsider).status_code == 202

@@ -46,13 +46,11 @@ def test_a_users_likes_resolve_by_their_time_not_their_arrival():
     assert not restarted.apply("like-changed", timed("u1", "unlike", 3)) and restarted.like_count == 1
 
 
-def test_a_like_and_an_unlike_of_the_same_millisecond_end_unliked_in_any_order_and_with_redeliveries():
-    for order in (["like", "unlike", "like"], ["unlike", "like", "unlike"], ["like", "unlike", "like", "unlike"]):
-        state = Engagement("p")
-        for action in order:
-            state.apply("like-changed", timed("u1", action, 7))
-        assert (state.like_count, state.likes) == (0, {"u1": False}), order
+def test_changes_of_the_same_millisecond_apply_in_log_order():
+    """One client's like, unlike and like again within a millisecond (a fast producer): the log order is the
+    real one (an "unlike wins ties" rule lost the last like)."""
     state = Engagement("p")
-    assert state.apply("like-changed", timed("u1", "like", 7))  # alone, a like of that millisecond counts
-    assert not state.apply("like-changed", timed("u1", "like", 7)) and state.like_count == 1
+    for action in ("like", "unlike", "like"):
+        state.apply("like-changed", timed("u1", action, 7))
+    assert (state.like_count, state.likes) == (1, {"u1": True})
 
