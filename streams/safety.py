@@ -41,6 +41,8 @@ from sinks.safety import SafetyReader, SafetyWriter
 from streams.engine.records import Record, Reject, accepted
 
 _KINDS: dict[str, Kind] = {"block-changed": "block", "mute-changed": "mute"}
+#: blocks whose footprint (likes across, badges) is read at the same time
+_READS_AT_ONCE = 64
 
 
 class SafetyProcessor:
@@ -72,9 +74,17 @@ class SafetyProcessor:
 
     async def _end_follows(self, changes: list[tuple[Record, SafetyChange]], reject: Reject) -> None:
         implied = []
-        for record, change in changes:
+        # what each block ends, read for all of the batch's blocks at once (one after another, a batch of
+        # blocks took a round trip of reads per block: 395 blocks/s)
+        gate = asyncio.Semaphore(_READS_AT_ONCE)
+
+        async def across(change: SafetyChange) -> tuple[list[tuple[str, str]], list[tuple[str, str, str]]]:
+            async with gate:
+                return await self._across(change)
+
+        found = await asyncio.gather(*(across(change) for _, change in changes))
+        for (record, change), (likes, unread) in zip(changes, found, strict=True):
             event_id = str(record.value["event_id"])
-            likes, unread = await self._across(change)
             try:
                 implied += [
                     *(build("follow-changed", fields) for fields in unfollows_of_block(change, event_id)),
