@@ -30,6 +30,7 @@ APPLIERS: dict[str, tuple[str, ...]] = {
     "follow-changed": ("feeds",),
     "like-changed": ("popularity",),
     "comment-added": ("comments", "popularity"),
+    "comment-deleted": ("comments", "popularity"),
     "follow-requested": ("follow_requests",),
     "ON_MSG_UNSENT": ("unread",),
     "MESSAGES_READ": ("unread",),

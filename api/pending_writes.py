@@ -40,6 +40,7 @@ USER_FIELDS = ("user_id", "author_id", "follower_id", "followee_id", "actor_id",
 #: what each decision reads: the topics whose pending writes it waits for
 FOLLOWING = ("follow-changed", "follow-requested", "block-changed", "profile-updated", "user-registered")
 POSTING = ("post-created",)
+COMMENTING = ("comment-added", "comment-deleted")
 PROFILE = ("profile-updated", "user-registered")
 TAGGING = ("photo-tag-changed", "block-changed", "follow-changed", "profile-updated", "user-registered")
 

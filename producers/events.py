@@ -367,6 +367,13 @@ def comment_added(*, post_id: str, user_id: str, text: str, comment_id: str | No
     })
 
 
+def comment_deleted(*, post_id: str, comment_id: str, user_id: str, actor_id: str) -> Event:
+    """``actor_id`` deletes ``user_id``'s comment (the API has checked who may: the comment's or the post's author)."""
+    return event_type("comment-deleted").create({
+        "comment_id": comment_id, "post_id": post_id, "user_id": user_id, "actor_id": actor_id,
+    })
+
+
 def message_unsent(*, src: str, dest: str, msg_id: str) -> Event:
     return event_type("ON_MSG_UNSENT").create({"src": src, "dest": dest, "msg_id": msg_id})
 

@@ -1,10 +1,10 @@
 """The direct side of an account purge: reading what the account left, and deleting what only it owned.
 
-What others see of the account (posts, follows, likes) is retracted by events (photostream.domain.account_purge);
-what follows here is the rest, deleted in place because no view is derived from it by anyone else: the
-account's comments (rows of others' threads, with their posts' comment counts), profile, settings, blocks and
-mutes, presence, follow requests to it, its photos in S3 and their rows, the credentials. (Its own unread badge
-is the unread processor's to delete: see streams/unread.py; the badges it is in leave through read marks.)
+What others see of the account (posts, follows, likes, comments) is retracted by events
+(photostream.domain.account_purge); what follows here is the rest, deleted in place because no view is derived
+from it by anyone else: the account's profile, settings, blocks and mutes, presence, follow requests to it, its
+photos in S3 and their rows, the credentials. (Its own unread badge is the unread processor's to delete: see
+streams/unread.py; the badges it is in leave through read marks.)
 
 Deletes are timestamped with the deletion's time where the rows are written with event times, so an older
 event applied late (a profile update, a comment) cannot bring a row back. Everything here is idempotent: a
@@ -14,12 +14,10 @@ second run finds nothing and deletes nothing.
 from __future__ import annotations
 
 import asyncio
-from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
 from cassandra.cluster import Session
-from cassandra.query import BatchStatement, BatchType
 
 from photostream.domain.account_purge import Footprint
 from photostream.domain.identicon import email_hash
@@ -63,11 +61,6 @@ class AccountPurge:
             "relations": "SELECT other_id AS id FROM user_relations WHERE user_id = ?",
         }.items()}
         self._q_comments = p(ACCOUNT_COMMENTS)
-        self._q_counted = p("SELECT key, liked FROM post_engagement WHERE post_id = ? AND kind = 'c' AND key IN ?")
-        self._q_count = p("SELECT comment_count FROM post_engagement WHERE post_id = ? LIMIT 1")
-        self._w_uncounted = p("UPDATE post_engagement SET liked = false WHERE post_id = ? AND kind = 'c' AND key = ?")
-        self._w_count = p("UPDATE post_engagement SET comment_count = ? WHERE post_id = ?")
-        self._d_comment = p("DELETE FROM comments_by_post USING TIMESTAMP ? WHERE post_id = ? AND comment_id = ?")
         self._d_by_user = {table: p(f"DELETE FROM {table} USING TIMESTAMP ? WHERE {column} = ?") for table, column in (
             ("users", "user_id"), ("tag_settings", "user_id"),
             ("user_relations", "user_id"), ("muted_tags", "user_id"), ("presence", "user_id"),
@@ -86,53 +79,23 @@ class AccountPurge:
 
     # --- reads --------------------------------------------------------------------------------------------------
     async def footprint(self, user_id: str) -> Footprint:
-        posts, following, followers, likes = await asyncio.gather(
-            *(self._ids(q, user_id) for q in ("posts", "following", "followers", "likes")))
+        (posts, following, followers, likes), comments = await asyncio.gather(
+            asyncio.gather(*(self._ids(q, user_id) for q in ("posts", "following", "followers", "likes"))),
+            self._comments(user_id))
         unread_by = [(row.id, row.unsent_up_to) async for page in
                      pages(self._session, self._q["unread_by"], (user_id,), _PAGE) for row in page
                      if PairMarks(row.unsent_up_to, row.read_up_to).unread]
-        return Footprint(posts, following, followers, likes, unread_by)
+        return Footprint(posts, following, followers, likes, unread_by, comments)
 
-    async def comments(self, user_id: str) -> dict[str, list[str]]:
-        """The account's comment ids, by post."""
-        found: dict[str, list[str]] = defaultdict(list)
-        async for page in pages(self._session, self._q_comments, (user_id,), _PAGE):
-            for row in page:
-                found[row.post_id].append(row.comment_id)
-        return found
+    async def _comments(self, user_id: str) -> list[tuple[str, str]]:
+        """The account's comments (post id, comment id), through the index on ``comments_by_post.user_id``."""
+        return [(row.post_id, row.comment_id)
+                async for page in pages(self._session, self._q_comments, (user_id,), _PAGE) for row in page]
 
     # --- deletes ------------------------------------------------------------------------------------------------
     async def posts_erased(self, post_ids: list[str], at_ms: int) -> None:
         """The posts' content goes too (``post-deleted`` only flags a row, which a replay must not revive)."""
         await asyncio.gather(*(self._run(self._erase_post, (at_ms * 1000, post)) for post in post_ids))
-
-    async def comments_gone(self, user_id: str, by_post: dict[str, list[str]], at_ms: int) -> None:
-        """The comments leave their threads (and with them the index that found them) and their posts' counts."""
-        micros = at_ms * 1000
-        await asyncio.gather(*(self._run(self._d_comment, (micros, post, comment))
-                               for post, comments in by_post.items() for comment in comments))
-        await asyncio.gather(*(self._uncount(post, comments) for post, comments in by_post.items()))
-
-    async def _uncount(self, post_id: str, comment_ids: list[str]) -> None:
-        """Each counted comment is marked uncounted (``liked = false``: the popularity processor still knows
-        the id, so a replayed comment-added is not counted again) and the count drops by as many. Only comments
-        still counted are subtracted, so a second purge changes nothing. Known race: this read-modify-write and
-        a popularity batch on the same post in the same milliseconds can lose one of the two changes (the
-        popularity processor cannot consume this account-keyed event without giving up its per-post ownership;
-        a comment-deleted topic keyed by post would close it)."""
-        rows, count_rows = await asyncio.gather(self._run(self._q_counted, (post_id, comment_ids)),
-                                                self._run(self._q_count, (post_id,)))
-        counted = [r.key for r in rows if r.liked]
-        if not counted:
-            return
-        row = count_rows.one()
-        count = max(0, int(row.comment_count or 0) - len(counted)) if row is not None else 0
-        batch = BatchStatement(batch_type=BatchType.UNLOGGED)  # one partition: atomic
-        for comment_id in counted:
-            batch.add(self._w_uncounted, (post_id, comment_id))
-        batch.add(self._w_count, (count, post_id))
-        await self._run(batch)
-        await self._redis.delete(keys.post_engagement(post_id))  # read-through: the next read fills it
 
     async def own_rows_gone(self, user_id: str, at_ms: int) -> None:
         """Profile, people-tag settings, blocks and mutes (both sides), presence, requests to the account, the

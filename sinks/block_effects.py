@@ -1,9 +1,10 @@
-"""What a block ends between two people, read for the safety processor: each side's likes of the other's posts,
-and each side's unread messages from the other.
+"""What a block ends between two people, read for the safety processor: each side's likes of and comments on
+the other's posts, and each side's unread messages from the other.
 
 A user's likes are found through ``likes_by_user`` (written by the popularity processor, migration 0014), read
 page by page, and their posts' authors in one multi-partition read per 100 posts; only the likes of posts the
-other side wrote are kept. The two badge pairs are two single-row reads of ``unread_pairs``. Read once per
+other side wrote are kept. Comments are found the same way, through the index on ``comments_by_post.user_id``
+(migration 0019). The two badge pairs are two single-row reads of ``unread_pairs``. Read once per
 block, which is rare: a heavy liker costs a few pages.
 """
 
@@ -24,6 +25,7 @@ class BlockFootprint:
     def __init__(self, session: Session) -> None:
         self._session = session
         self._liked = session.prepare("SELECT post_id FROM likes_by_user WHERE user_id = ?")
+        self._commented = session.prepare("SELECT post_id, comment_id FROM comments_by_post WHERE user_id = ?")
         self._pair = session.prepare(
             "SELECT unsent_up_to, read_up_to FROM unread_pairs WHERE user_id = ? AND sender_id = ?")
 
@@ -36,6 +38,18 @@ class BlockFootprint:
         liked = [row.post_id async for batch in pages(self._session, self._liked, (liker,), _PAGE) for row in batch]
         rows = await read_post_rows(self._session, liked)
         return [(liker, post_id) for post_id in liked
+                if (row := rows.get(post_id)) is not None and row.author_id == author]
+
+    async def comments_between(self, a: str, b: str) -> list[tuple[str, str, str]]:
+        """(commenter, post id, comment id) of ``a``'s comments on ``b``'s posts and ``b``'s on ``a``'s."""
+        found = await asyncio.gather(self._comments_on_posts_by(a, b), self._comments_on_posts_by(b, a))
+        return [comment for comments in found for comment in comments]
+
+    async def _comments_on_posts_by(self, commenter: str, author: str) -> list[tuple[str, str, str]]:
+        written = [(row.post_id, row.comment_id)
+                   async for batch in pages(self._session, self._commented, (commenter,), _PAGE) for row in batch]
+        rows = await read_post_rows(self._session, list(dict.fromkeys(post_id for post_id, _ in written)))
+        return [(commenter, post_id, comment_id) for post_id, comment_id in written
                 if (row := rows.get(post_id)) is not None and row.author_id == author]
 
     async def unread_between(self, a: str, b: str) -> list[tuple[str, str, str]]:

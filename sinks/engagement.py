@@ -57,7 +57,7 @@ class EngagementStore:
             state = Engagement(post_id, *counts.get(post_id, (0, 0)))
             state.likes = {r.key: bool(r.liked) for r in likes}
             state.like_times = {r.key: int(r.liked_at or 0) for r in likes}  # (rows before migration 0022: 0)
-            state.comments = {r.key for r in comments}
+            state.comments = {r.key: bool(r.liked) for r in comments}  # (``liked`` of a comment: still there)
             states[post_id] = state
         return states
 
@@ -81,7 +81,8 @@ class EngagementStore:
             (self._w_counts, (state.like_count, state.comment_count, state.post_id))]
         writes += [(self._w_member, (state.post_id, "l", user, liked, state.like_times.get(user, 0)))
                    for user, liked in state.changed_likes.items()]
-        writes += [(self._w_member, (state.post_id, "c", comment_id, True, None)) for comment_id in state.new_comments]
+        writes += [(self._w_member, (state.post_id, "c", comment_id, there, None))
+                   for comment_id, there in state.changed_comments.items()]
         return writes
 
     async def _in_chunks(self, statement: Any, post_ids: set[str]) -> list[Any]:

@@ -3,13 +3,13 @@
 A batch processor on the engine (streams/engine). Per deleted account, in this order:
 
 1. retractions as events (photostream.domain.account_purge): ``post-deleted`` per post, ``follow-changed``
-   unfollow per edge both ways, ``like-changed`` unlike per like. The feeds, hashtag, popularity, people-tag,
-   notification and posts processors then retract them as they retract anyone's, so every view stays a
-   projection of its topics. They are acknowledged before anything below (a failed delivery fails the batch,
-   which is retried, re-emitting the same ids);
-2. direct deletes of what nobody derives from events (sinks/account_purge.py): comments (and their posts'
-   comment counts), profile and settings, blocks and mutes, the unread index of what it sent, presence,
-   requests to the account, the feed keys, photos in S3 and their rows;
+   unfollow per edge both ways, ``like-changed`` unlike per like, ``comment-deleted`` per comment. The feeds,
+   hashtag, popularity, comments, people-tag, notification and posts processors then retract them as they
+   retract anyone's, so every view stays a projection of its topics. They are acknowledged before anything
+   below (a failed delivery fails the batch, which is retried, re-emitting the same ids);
+2. direct deletes of what nobody derives from events (sinks/account_purge.py): profile and settings, blocks
+   and mutes, the unread index of what it sent, presence, requests to the account, the feed keys, photos in S3
+   and their rows;
 3. last, the credentials, and with them the username and e-mail address become free again (see the README,
    "Account deletion", for why they are released rather than kept);
 4. the applied-offset marks move, so a test (or a client) can await the purge.
@@ -22,7 +22,6 @@ same ids.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from photostream.domain.account_purge import Deletion, retractions
@@ -63,16 +62,15 @@ class AccountPurgeProcessor:
 
     async def _purge_one(self, deletion: Deletion) -> None:
         user, at = deletion.user_id, deletion.occurred_at
-        footprint, comments = await asyncio.gather(self._purge.footprint(user), self._purge.comments(user))
+        footprint = await self._purge.footprint(user)
         await self._publish(retractions(deletion, footprint))
         await self._purge.posts_erased(footprint.posts, at)
-        await self._purge.comments_gone(user, comments, at)
         await self._purge.own_rows_gone(user, at)
         images = await self._purge.photos_gone(user)
         await self._purge.credentials_gone(user)
         log.info("purged account %s: %d posts, %d follows, %d followers, %d likes, %d comments, %d images",
                  user, len(footprint.posts), len(footprint.following), len(footprint.followers),
-                 len(footprint.liked_posts), sum(len(c) for c in comments.values()), len(images))
+                 len(footprint.liked_posts), len(footprint.comments), len(images))
 
     async def _publish(self, events: list[tuple[str, dict[str, object]]]) -> None:
         # a failed delivery raises here, so the batch is retried

@@ -1,7 +1,9 @@
-"""The comments projector: comment-added → ``comments_by_post`` in Cassandra (newest first per post).
+"""The comments projector: comment-added / comment-deleted → ``comments_by_post`` in Cassandra (newest first per
+post).
 
 A batch processor on the engine (streams/engine): every write is an absolute upsert keyed by comment id and
-timestamped with the event time, so duplicates and replays change nothing and the batch needs no read. After
+timestamped with the event time, and a deletion a tombstone timestamped above any event's, so duplicates,
+replays and a deletion seen before its comment change nothing and the batch needs no read. After
 the writes are durable the applied-offset marks move, so a read with ``?after=`` sees the comment. (The
 comment *count* is the popularity processor's: it is kept with the like count in ``post_engagement``.)
 """
@@ -12,7 +14,7 @@ from typing import Any
 
 from producers.ids import is_id
 from sinks import offsets
-from sinks.comments import Comment, CommentWriter
+from sinks.comments import Comment, CommentGone, CommentWriter
 from streams.engine.records import Record, Reject, accepted
 
 
@@ -24,9 +26,19 @@ def comment_of(event: dict[str, Any]) -> Comment:
                    int(event["occurred_at"]))
 
 
+def change_of(record: Record) -> Comment | CommentGone:
+    """A comment to write, or one to delete; ``ValueError`` (→ DLQ) for one no client could have made."""
+    if record.topic == "comment-added":
+        return comment_of(record.value)
+    event = record.value
+    if not all(is_id(event[f]) for f in ("comment_id", "post_id", "user_id", "actor_id")):
+        raise ValueError("comment_id/post_id/user_id/actor_id: not ids")
+    return CommentGone(event["comment_id"], event["post_id"])
+
+
 class CommentsProjector:
     name: str = "comments"
-    topics: tuple[str, ...] = ("comment-added",)
+    topics: tuple[str, ...] = ("comment-added", "comment-deleted")
     #: a commenter reloads the thread right away (``?after=``): keep batches short
     flush_interval_s: float = 0.05
 
@@ -35,6 +47,5 @@ class CommentsProjector:
         self._redis = redis
 
     async def process(self, batch: list[Record], reject: Reject) -> None:
-        comments = accepted(batch, lambda r: comment_of(r.value), reject)
-        await self._writer.apply(comments)
+        await self._writer.apply(accepted(batch, change_of, reject))
         await offsets.advance_all(self._redis, self.name, ((r.topic, r.partition, r.offset) for r in batch))

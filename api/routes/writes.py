@@ -193,3 +193,28 @@ async def comment(post_id: PathId, body: CommentCreate, user: CurrentUser, resou
     post_id = await _engageable(resources, settings, user, post_id)
     event = events.comment_added(post_id=post_id, user_id=user, text=body.text)
     return await _publish(resources, settings, user, event, "write", event.value["comment_id"])
+
+
+@router.delete("/posts/{post_id}/comments/{comment_id}", status_code=202, response_model=Accepted)
+async def delete_comment(post_id: PathId, comment_id: PathId, user: CurrentUser, resources: ResourcesDep,
+                         settings: SettingsDep) -> Accepted:
+    """A comment's author may delete it, whoever may see the post now (it is theirs; they know the post); the
+    post's author may delete any comment on it. Anyone else: 403 on a post they may see, 404 on one they may
+    not (a refusal never confirms a hidden post or its comments). The caller's comment or deletion of a
+    moment ago is waited for first, so a delete right after the comment finds it, and a second delete is a 404."""
+    parse_id(post_id, "post_id")
+    parse_id(comment_id, "comment_id")
+    await pending_writes.settle(resources, settings, [user], pending_writes.COMMENTING)
+    post, found = await asyncio.gather(read_posts_cached(resources.session, resources.redis, [post_id]),
+                                       resources.comments.one(post_id, comment_id))
+    if post[0] is None:
+        raise ApiError(404, "not_found", "no such post", "post_id")
+    if found is None or found.user_id != user:
+        if await visible_post(resources.graph, user, post[0]) is None:
+            raise ApiError(404, "not_found", "no such post", "post_id")
+        if found is None:
+            raise ApiError(404, "not_found", "no such comment", "comment_id")
+        if post[0]["author_id"] != user:
+            raise ApiError(403, "forbidden", "only the comment's author or the post's author can delete a comment")
+    event = events.comment_deleted(post_id=post_id, comment_id=comment_id, user_id=found.user_id, actor_id=user)
+    return await _publish(resources, settings, user, event, "write")

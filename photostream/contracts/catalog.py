@@ -54,6 +54,9 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec("like-changed", "post_id", 4,
               "per post: like/unlike of one post stay ordered and its like count aggregates locally", _KEEP),
     TopicSpec("comment-added", "post_id", 4, "per post: comment order and counts are per post", _KEEP),
+    TopicSpec("comment-deleted", "post_id", 4,
+              "same key and partition count as comment-added (per post): one loop owns a post's comments and "
+              "counts; a delete seen before its add wins anyway (the delete is final)", _KEEP),
     TopicSpec("ON_MSG_UNSENT", "dest", 4,
               "per recipient: with MESSAGES_READ keyed by the reader (the same user) on the same partition "
               "count, one user's badge events are totally ordered", _WEEK),

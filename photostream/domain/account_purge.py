@@ -1,10 +1,12 @@
 """What an account deletion means for the rest of the system, as events (pure).
 
-A deleted account's posts, follows and likes are retracted through the paths every other retraction takes:
-one ``post-deleted`` per post (feeds, hashtag counts, people tags and grids follow), one ``follow-changed``
-unfollow per edge in either direction (feeds and follower counts follow), one ``like-changed`` unlike per
-like (like counts, popularity and notifications follow), and one ``MESSAGES_READ`` per person holding the
-account's unread messages, up to the newest of them (it leaves their badges as if they had read it).
+A deleted account's posts, follows, likes and comments are retracted through the paths every other retraction
+takes: one ``post-deleted`` per post (feeds, hashtag counts, people tags and grids follow), one
+``follow-changed`` unfollow per edge in either direction (feeds and follower counts follow), one
+``like-changed`` unlike per like (like counts, popularity and notifications follow), one ``comment-deleted``
+per comment (threads and comment counts follow, owned by the post's partition like any deletion), and one
+``MESSAGES_READ`` per person holding the account's unread messages, up to the newest of them (it leaves their
+badges as if they had read it).
 So every view stays a projection of its topics, and `photostream rebuild` derives the same result.
 
 Ids derive from the deletion's event id and the subject, and every event carries the deletion's time: a purge
@@ -36,18 +38,21 @@ class Deletion:
 
 @dataclass(frozen=True)
 class Footprint:
-    """What the account left that others see: its posts, both directions of its follows, its likes, and the
-    messages it sent that wait unread in others' badges (recipient, newest such message id)."""
+    """What the account left that others see: its posts, both directions of its follows, its likes, its
+    comments (post id, comment id), and the messages it sent that wait unread in others' badges (recipient,
+    newest such message id)."""
 
     posts: list[str]
     following: list[str]
     followers: list[str]
     liked_posts: list[str]
     unread_by: list[tuple[str, str]] = field(default_factory=list)
+    comments: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
-        return not (self.posts or self.following or self.followers or self.liked_posts or self.unread_by)
+        return not (self.posts or self.following or self.followers or self.liked_posts or self.unread_by
+                    or self.comments)
 
 
 def retractions(deletion: Deletion, footprint: Footprint) -> list[tuple[str, dict[str, Any]]]:
@@ -66,6 +71,8 @@ def retractions(deletion: Deletion, footprint: Footprint) -> list[tuple[str, dic
             for f in footprint.followers if f != user]
     out += [("like-changed", fields("unlike", [p], post_id=p, user_id=user, action="unlike"))
             for p in footprint.liked_posts]
+    out += [("comment-deleted", fields("comment", [c], comment_id=c, post_id=p, user_id=user, actor_id=user))
+            for p, c in footprint.comments]
     out += [("MESSAGES_READ", fields("read", [r, up_to], user_id=r, sender_id=user, read_up_to_msg_id=up_to))
             for r, up_to in footprint.unread_by if r != user]
     return out

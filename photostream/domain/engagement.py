@@ -1,6 +1,8 @@
 """Per-post engagement as exact set transitions (pure): a like is a user's membership, a comment an id.
 
-A user's like toggles their membership (like/unlike); a comment id counts once. Counts change only on a
+A user's like toggles their membership (like/unlike); a comment id counts once, until it is deleted. A deletion
+is final and remembered (the id stays, marked gone), so a comment-added seen after its deletion (the two topics
+are not ordered against each other; a replay) never counts it again. Counts change only on a
 transition, so duplicates, replays and re-deliveries after a crash change nothing. A user's likes and unlikes
 of one post resolve by ``occurred_at``, not by arrival: the one that stands keeps its time, and an older one
 arriving later (a copy sent back from a DLQ, a second producer's late retry) changes nothing, as follows do.
@@ -23,19 +25,28 @@ class Engagement:
     comment_count: int = 0
     likes: dict[str, bool] = field(default_factory=dict)  # user_id -> liked now
     like_times: dict[str, int] = field(default_factory=dict)  # user_id -> occurred_at of the change that stands
-    comments: set[str] = field(default_factory=set)
+    comments: dict[str, bool] = field(default_factory=dict)  # comment_id -> still there (False: deleted)
     changed_likes: dict[str, bool] = field(default_factory=dict)
-    new_comments: set[str] = field(default_factory=set)
+    changed_comments: dict[str, bool] = field(default_factory=dict)
 
     def apply(self, topic: str, event: dict[str, Any]) -> bool:
-        """Like/unlike toggles a user's membership; a comment id counts once. True if counts changed."""
+        """Like/unlike toggles a user's membership; a comment id counts once, a deleted one never again. True
+        if counts changed."""
         if topic == "comment-added":
-            if event["comment_id"] in self.comments:
+            if event["comment_id"] in self.comments:  # counted already, or deleted already
                 return False
-            self.comments.add(event["comment_id"])
-            self.new_comments.add(event["comment_id"])
+            self.comments[event["comment_id"]] = self.changed_comments[event["comment_id"]] = True
             self.comment_count += 1
             return True
+        if topic == "comment-deleted":
+            there = self.comments.get(event["comment_id"])
+            if there is False:
+                return False
+            self.comments[event["comment_id"]] = self.changed_comments[event["comment_id"]] = False
+            if there:
+                self.comment_count = max(0, self.comment_count - 1)
+                return True
+            return False  # deleted before its add was seen: remembered, so the add never counts
         user, liked, at = event["user_id"], event["action"] == "like", int(event.get("occurred_at") or 0)
         stood_at = self.like_times.get(user, 0)
         if at < stood_at:  # older than the like or unlike that stands: it changes nothing
@@ -52,4 +63,4 @@ class Engagement:
 
     @property
     def dirty(self) -> bool:
-        return bool(self.changed_likes or self.new_comments)
+        return bool(self.changed_likes or self.changed_comments)

@@ -116,6 +116,20 @@ def unlikes_of_block(block: SafetyChange, block_event_id: str,
             for liker, post_id in likes_across]
 
 
+def comment_deletions_of_block(block: SafetyChange, block_event_id: str,
+                               comments_across: Iterable[tuple[str, str, str]]) -> list[dict[str, Any]]:
+    """The comment-deleted events a block implies: each side's comments on the other's posts (``comments_across``:
+    (commenter, post id, comment id)) are deleted by the blocker at the block's time, as a block removes a
+    person's comments from your photos (they stayed, readable by everyone but the blocker). Final, like any
+    comment deletion: an unblock does not bring them back. Ids derive as for :func:`unlikes_of_block`."""
+    if block.kind != "block" or not block.on:
+        return []
+    return [{"event_id": deterministic_id("block-comment-deleted", block_event_id, comment_id),
+             "occurred_at": block.occurred_at, "comment_id": comment_id, "post_id": post_id, "user_id": commenter,
+             "actor_id": block.actor_id}
+            for commenter, post_id, comment_id in comments_across]
+
+
 def reads_of_block(block: SafetyChange, block_event_id: str,
                    unread: Iterable[tuple[str, str, str]]) -> list[dict[str, Any]]:
     """The MESSAGES_READ marks a block implies: each side's unread messages from the other (``unread``: (badge

@@ -1,4 +1,4 @@
-"""Popularity: like-changed / comment-added → exact engagement counts → each tag's top-N posts.
+"""Popularity: like-changed / comment-added / comment-deleted → exact engagement counts → each tag's top-N posts.
 
 Every touched post's absolute counts are written to Redis (not only the ones a batch changed), and its score
 in each of its tags, so a batch retried after its Cassandra write succeeded repairs the views. The posts'
@@ -23,7 +23,8 @@ from sinks.partition_cache import PartitionCache
 from streams.engine.records import Record, Reject, accepted
 
 #: the fields of each input that name a post, a user or a comment
-_ID_FIELDS = {"like-changed": ("post_id", "user_id"), "comment-added": ("post_id", "user_id", "comment_id")}
+_ID_FIELDS = {"like-changed": ("post_id", "user_id"), "comment-added": ("post_id", "user_id", "comment_id"),
+              "comment-deleted": ("post_id", "user_id", "comment_id")}
 
 
 def with_ids(record: Record) -> Record:
@@ -38,7 +39,7 @@ def with_ids(record: Record) -> Record:
 
 class PopularityUpdater:
     name: str = "popularity"
-    topics: tuple[str, ...] = ("like-changed", "comment-added")
+    topics: tuple[str, ...] = ("like-changed", "comment-added", "comment-deleted")
 
     def __init__(self, settings: Settings, store: EngagementStore, views: HashtagViews, settler: RankSettler,
                  liked_copies: PartitionCache, redis: Any) -> None:
@@ -57,7 +58,7 @@ class PopularityUpdater:
             by_post[record.value["post_id"]].append(record)
         loaded = await self._store.load_many({
             post_id: ({r.value["user_id"] for r in records if r.topic == "like-changed"},
-                      {r.value["comment_id"] for r in records if r.topic == "comment-added"})
+                      {r.value["comment_id"] for r in records if r.topic != "like-changed"})
             for post_id, records in by_post.items()})
         states = list(loaded.values())
         for state in states:

@@ -19,11 +19,29 @@ def test_likes_toggle_per_user_and_duplicates_do_not_count():
 
 
 def test_comments_count_once_per_comment_id():
-    state = Engagement("p", comments={"c0"}, comment_count=1)
+    state = Engagement("p", comments={"c0": True}, comment_count=1)
     assert not state.apply("comment-added", {"comment_id": "c0"})
     assert state.apply("comment-added", {"comment_id": "c1"})
     assert not state.apply("comment-added", {"comment_id": "c1"})
-    assert state.comment_count == 2 and state.new_comments == {"c1"}
+    assert state.comment_count == 2 and state.changed_comments == {"c1": True}
+
+
+def test_a_deleted_comment_uncounts_once_and_never_counts_again():
+    state = Engagement("p", comments={"c0": True}, comment_count=1)
+    assert state.apply("comment-deleted", {"comment_id": "c0"})
+    assert not state.apply("comment-deleted", {"comment_id": "c0"})  # a duplicate
+    assert not state.apply("comment-added", {"comment_id": "c0"})  # a replay of its add
+    assert state.comment_count == 0 and state.changed_comments == {"c0": False}
+
+
+def test_a_deletion_seen_before_its_comment_is_remembered():
+    """The two topics are not ordered against each other: the delete can come first, and the add never counts."""
+    state = Engagement("p")
+    assert not state.apply("comment-deleted", {"comment_id": "c1"})
+    assert state.changed_comments == {"c1": False}  # remembered: written, so a later batch knows it too
+    restarted = Engagement("p", comments={"c1": False})
+    assert not restarted.apply("comment-added", {"comment_id": "c1"})
+    assert restarted.comment_count == 0
 
 
 def timed(user: str, action: str, at: int) -> dict:

@@ -138,6 +138,7 @@ def every_constructor():
         events.follow_changed(follower_id=USER, followee_id=OTHER, action="follow"),
         events.like_changed(post_id=new_id(), user_id=USER, action="like"),
         events.comment_added(post_id=new_id(), user_id=USER, text="nice"),
+        events.comment_deleted(post_id=new_id(), comment_id=new_id(), user_id=OTHER, actor_id=USER),
         events.message_unsent(src=USER, dest=OTHER, msg_id=new_id()),
         events.messages_read(user_id=USER, sender_id=OTHER, read_up_to_msg_id=new_id()),
         events.presence_changed(user_id=USER, status="online"),

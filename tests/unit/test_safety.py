@@ -14,6 +14,7 @@ from photostream.domain.safety import (
     ReportReason,
     SafetyChange,
     blocked_either_way,
+    comment_deletions_of_block,
     muted_tags_hidden,
     reads_of_block,
     request_closings_of_block,
@@ -196,6 +197,17 @@ def test_a_block_ends_each_sides_likes_of_the_others_posts_with_stable_ids() -> 
         (B, "p1", "unlike", T), (A, "p2", "unlike", T)]
     assert unlikes_of_block(SafetyChange("block", A, B, False, T), "evt-2", likes) == []  # an unblock likes nothing
     assert unlikes_of_block(SafetyChange("mute", A, B, True, T), "evt-3", likes) == []
+
+
+def test_a_block_deletes_each_sides_comments_on_the_others_posts_as_the_blocker() -> None:
+    block = SafetyChange("block", A, B, True, T)
+    comments = [(B, "p1", "c1"), (A, "p2", "c2")]
+    deleted = comment_deletions_of_block(block, "evt-1", comments)
+    assert deleted == comment_deletions_of_block(block, "evt-1", comments)  # a replay re-emits the same events
+    assert [(d["user_id"], d["post_id"], d["comment_id"], d["actor_id"], d["occurred_at"]) for d in deleted] == [
+        (B, "p1", "c1", A, T), (A, "p2", "c2", A, T)]
+    assert comment_deletions_of_block(SafetyChange("block", A, B, False, T), "evt-2", comments) == []
+    assert comment_deletions_of_block(SafetyChange("mute", A, B, True, T), "evt-3", comments) == []
 
 
 def test_a_block_marks_each_sides_unread_messages_from_the_other_read_at_its_time() -> None:
