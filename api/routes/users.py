@@ -25,13 +25,21 @@ from api.paging import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, encode_curso
 from api.routes.reads import After, honour_after
 from api.routes.uploads import require_own_completed
 from api.routes.writes import Accepted, PathId, _publish
-from photostream.domain.accounts import BIO_MAX, DISPLAY_NAME_MAX, AccountRuleError, check_bio, check_display_name
+from photostream.domain.accounts import (
+    BIO_MAX,
+    DISPLAY_NAME_MAX,
+    AccountRuleError,
+    check_bio,
+    check_display_name,
+    normalize_username,
+)
 from producers import events
 from sinks import cache_aside
 from sinks.accounts_counts import PostCounts
 from sinks.accounts_requests import FollowRequests
 from sinks.credentials import CredentialStore
 from sinks.profiles import cache_profile, read_profile
+from sinks.usernames import UsernameDirectory
 
 router = APIRouter(tags=["users"])
 T = TypeVar("T")
@@ -87,12 +95,15 @@ async def _no_one() -> set[str]:
 @router.get("/users/{user_id}")
 async def get_user(user_id: str, request: Request, viewer: OptionalUser, resources: ResourcesDep,
                    settings: SettingsDep, response: Response, after: After = None) -> dict[str, Any]:
-    """The public profile with counts, and how the viewer and the user are related (``me``: the caller)."""
+    """The public profile with counts, and how the viewer and the user are related (``me``: the caller;
+    ``@name``: whoever holds that username now, so a client can open a profile from an ``@mention``)."""
     if user_id == "me":
         if viewer is None:
             raise ApiError(401, "unauthorized", "a bearer token is required for /users/me",
                            headers={"WWW-Authenticate": "Bearer"})
         user_id = viewer
+    elif user_id.startswith("@"):
+        user_id = await _holder_of(request, user_id[1:])
     parse_id(user_id, "user_id")
     await honour_after(after, resources, settings, response)
     other = viewer is not None and viewer != user_id
@@ -119,6 +130,19 @@ async def get_user(user_id: str, request: Request, viewer: OptionalUser, resourc
             "counts": {"posts": posts, "followers": followers.get(user_id, 0), "following": following},
             "followed_by_me": bool(followed_by_me), "follows_me": bool(follows_me),
             "follow_requested_by_me": bool(requested)}
+
+
+async def _holder_of(request: Request, username: str) -> str:
+    """The id of the account holding ``username`` (any case); a name no one holds, or that no one could hold,
+    is the 404 of an absent user (so is a holder in a block with the caller: the profile read says so)."""
+    try:
+        name = normalize_username(username)
+    except AccountRuleError:
+        raise ApiError(404, "not_found", "no such user", "user_id") from None
+    holder = (await _repository(request, UsernameDirectory).owners([name])).get(name)
+    if holder is None:
+        raise ApiError(404, "not_found", "no such user", "user_id")
+    return holder
 
 
 @router.patch("/users/me", status_code=202, response_model=Accepted)

@@ -281,6 +281,26 @@ def test_a_profile_shows_counts_and_relations_and_patch_changes_it(client: httpx
                         json={"avatar_image_id": str(uuid.uuid4())}).status_code == 422  # not an upload of hers
 
 
+def test_a_profile_opens_by_its_username_as_by_its_id(client: httpx.Client) -> None:
+    """``GET /users/@name`` (any case): how a client opens a profile from an ``@mention``; a name nobody holds,
+    one nobody could hold, and a holder in a block with the caller are all the 404 of an absent user."""
+    alice = register(client)
+    bob = login(client, register(client)["username"])
+    by_id = client.get(f"/users/{alice['id']}", headers=bearer(bob))
+    by_name = client.get(f"/users/@{alice['username'].upper()}", headers=bearer(bob))
+    assert by_name.status_code == 200, by_name.text
+    assert by_name.json() == by_id.json() and by_name.json()["id"] == alice["id"]
+    for nobody in (f"@n{unique()}", "@", "@no spaces", "@" + "x" * 100):
+        answer = client.get(f"/users/{nobody}")
+        assert answer.status_code == 404 and answer.json()["error"]["field"] == "user_id", (nobody, answer.text)
+    blocking = login(client, alice["username"])
+    blocked = client.post(f"/users/{bob['user_id']}/block", headers=bearer(blocking))
+    assert blocked.status_code == 202
+    hidden = client.get(f"/users/@{alice['username']}", headers=bearer(bob),
+                        params={"after": blocked.json()["token"]})
+    assert hidden.status_code == 404, hidden.text
+
+
 def test_edits_right_after_turning_private_keep_the_account_private(client: httpx.Client) -> None:
     """Each edit publishes the whole profile, merged over what the API reads: a second edit sent before the
     first was projected must not publish the old privacy again, and a follow sent right after must be a
