@@ -45,6 +45,8 @@ class EngagementReads:
         self._q_liked = session.prepare(
             "SELECT post_id, liked FROM post_engagement WHERE post_id IN ? AND kind = 'l' AND key = ?")
         self._q_likes_of = session.prepare("SELECT post_id FROM likes_by_user WHERE user_id = ? LIMIT ?")
+        self._q_likers = session.prepare(
+            "SELECT key, liked FROM post_engagement WHERE post_id = ? AND kind = 'l' AND key > ? LIMIT ?")
         self._liked_copies = PartitionCache(redis, LIKES, reads)
 
     async def counts(self, post_ids: list[str]) -> dict[str, Counts]:
@@ -107,3 +109,22 @@ class EngagementReads:
             rows = await execute(self._session, self._q_liked, (wanted[start:start + IN_CHUNK], user_id))
             liked.update(row.post_id for row in rows.current_rows if row.liked)
         return liked
+
+    async def likers(self, post_id: str, after: str, limit: int) -> tuple[list[str], str | None]:
+        """Up to ``limit`` users who like the post now, in id order after ``after`` (``""``: from the start), and
+        the last id read (None at the end). An unlike leaves its membership row (``liked = false``, the time it
+        resolves by), so a slice can hold fewer likers than rows: up to three slices are read per page, and the
+        position is the last row read, liker or not, so nothing is skipped or repeated."""
+        found: list[str] = []
+        position = after
+        for _ in range(3):
+            rows = list((await execute(self._session, self._q_likers, (post_id, position, limit))).current_rows)
+            for row in rows:
+                position = row.key
+                if row.liked:
+                    found.append(row.key)
+                    if len(found) == limit:
+                        return found, position
+            if len(rows) < limit:
+                return found, None
+        return found, position

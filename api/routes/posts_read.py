@@ -1,4 +1,5 @@
-"""Reads of posts as lists: an author's profile grid and a post's comments, newest first, paged by cursor."""
+"""Reads of posts as lists: an author's profile grid and a post's comments, newest first, and who likes a post,
+paged by cursor."""
 
 from __future__ import annotations
 
@@ -83,4 +84,26 @@ async def post_comments(post_id: str, viewer: OptionalUser, resources: Resources
         "items": [{"comment_id": c.comment_id, "author": people[c.user_id], "text": c.text,
                    "created_at": c.created_at} for c in comments if c.user_id not in blocked],
         "next_cursor": encode_cursor(list_of("comments", post_id), comments[-1].comment_id) if more else None,
+    }
+
+
+@router.get("/posts/{post_id}/likes")
+async def post_likers(post_id: str, viewer: OptionalUser, resources: ResourcesDep, settings: SettingsDep,
+                      response: Response, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None,
+                      after: After = None) -> dict[str, Any]:
+    """Who likes the post (``{id, username, avatar_url}``, in id order) if the caller may see the post, with
+    the count; otherwise 404 as for no post. People in a block with the caller are left out, as in comments."""
+    parse_id(post_id, "post_id")
+    position = decode_cursor(list_of("likes", post_id), cursor)
+    await honour_after(after, resources, settings, response)
+    posts, (likers, last), counts = await asyncio.gather(
+        read_posts_cached(resources.session, resources.redis, [post_id]),
+        resources.engagement.likers(post_id, position or "", limit), resources.engagement.counts([post_id]))
+    if await visible_post(resources.graph, viewer, posts[0]) is None:
+        raise ApiError(404, "not_found", "no such post", "post_id")
+    people, blocked = await asyncio.gather(authors(resources, likers), blocked_with(resources, viewer, set(likers)))
+    return {  # a page may come out shorter than the limit: the cursor follows the likes read, shown or not
+        "items": [people[user] for user in likers if user not in blocked],
+        "count": counts[post_id].like_count,
+        "next_cursor": encode_cursor(list_of("likes", post_id), last) if last else None,
     }

@@ -11,6 +11,7 @@ import pytest
 from confluent_kafka import Producer
 
 from api.consistency import ConsistencyToken, token_key
+from api.paging import encode_cursor, list_of
 from photostream.settings import Settings
 from producers import events
 from producers.events import event_type
@@ -333,3 +334,33 @@ def test_likes_resolve_by_their_time_and_a_like_by_a_non_id_is_not_counted(
     last = publisher.publish(events.like_changed(post_id=post_id, user_id=other, action="like"))  # same partition
     item = get(client, settings, f"/posts/{post_id}", fan, after=token(settings, last)).json()
     assert (item["like_count"], item["liked_by_me"]) == (1, False), item
+
+
+def test_who_likes_a_post_pages_in_id_order_without_unlikers_or_people_in_a_block(
+        client: httpx.Client, settings: Settings, publisher: Publisher, worker: Process) -> None:
+    author = new_id()
+    [post] = publish_posts(client, settings, publisher, author, 1)
+    likers = sorted(new_id() for _ in range(6))
+    for liker in likers:
+        assert client.post(f"/posts/{post}/like", headers=auth(settings, liker)).status_code == 202
+    unliked = client.delete(f"/posts/{post}/like", headers=auth(settings, likers[2]))
+    assert unliked.status_code == 202
+    first = get(client, settings, f"/posts/{post}/likes", author, limit=2, after=unliked.json()["token"])
+    assert first.status_code == 200, first.text
+    assert first.json()["count"] == 5
+    walked = pages(client, settings, f"/posts/{post}/likes", None, 2, key="id")
+    assert [u for page in walked for u in page] == likers[:2] + likers[3:]  # the unliker's row is skipped
+    assert [len(page) for page in walked] == [2, 2, 1]
+
+    blocked = client.post(f"/users/{likers[0]}/block", headers=auth(settings, author))
+    assert blocked.status_code == 202
+    mine = get(client, settings, f"/posts/{post}/likes", author, after=blocked.json()["token"]).json()
+    assert likers[0] not in [u["id"] for u in mine["items"]]
+
+    [hidden] = publish_posts(client, settings, publisher, author, 1, visibility="private")
+    for missing in (hidden, new_id()):
+        answer = get(client, settings, f"/posts/{missing}/likes", likers[1])
+        assert answer.status_code == 404 and answer.json()["error"]["field"] == "post_id", answer.text
+    comments_cursor = encode_cursor(list_of("comments", post), likers[1])
+    refused = get(client, settings, f"/posts/{post}/likes", None, cursor=comments_cursor)
+    assert refused.status_code == 422 and refused.json()["error"]["field"] == "cursor"
