@@ -17,7 +17,7 @@ from typing import Any
 
 from api.auth import AccessClaims, checked_reads
 from api.visibility import visible_posts
-from photostream.domain.notifications import ListPosition, is_read, target_kind_of
+from photostream.domain.notifications import ListPosition, is_read, muted_or_blocked, target_kind_of
 from photostream.settings import Settings
 from sinks.notification_lists import NotificationLists, Page
 from sinks.notifications import NotificationStore, StoredNotification
@@ -89,12 +89,12 @@ class NotificationReads:
         profiles, posts, blocked = await asyncio.gather(
             read_profiles(resources.session, resources.redis, actors, resources.redis_reads),
             read_posts_cached(resources.session, resources.redis, post_ids, resources.redis_reads),
-            resources.graph.blocked_among(user, actors) if actors else _nobody())
+            _hidden_actors(resources, user, actors))
         visible = {p["post_id"] for p in await visible_posts(resources.graph, user, posts) if p is not None}
         items: list[Item] = []
         for n in found:
             kind = target_kind_of(n.kind)
-            shown = [a for a in n.actors if a not in blocked]  # nobody in a block with the user is named
+            shown = [a for a in n.actors if a not in blocked]  # nobody in a block with the user, or muted, is named
             if (kind == "post" and n.target_id not in visible) or (n.actors and not shown):
                 continue
             items.append({
@@ -144,5 +144,9 @@ class NotificationReads:
         return mark
 
 
-async def _nobody() -> set[str]:
-    return set()
+async def _hidden_actors(resources: Any, user: str, actors: list[str]) -> set[str]:
+    """The actors the user never hears from: in a block with them either way, or muted by them (a mute hides
+    what they did before it too, as the rule is checked at read as well as when applied)."""
+    if not actors:
+        return set()
+    return {a for a, relation in (await resources.safety.relations(user, actors)).items() if muted_or_blocked(relation)}

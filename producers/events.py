@@ -367,10 +367,12 @@ def comment_added(*, post_id: str, user_id: str, text: str, comment_id: str | No
     })
 
 
-def comment_deleted(*, post_id: str, comment_id: str, user_id: str, actor_id: str) -> Event:
-    """``actor_id`` deletes ``user_id``'s comment (the API has checked who may: the comment's or the post's author)."""
+def comment_deleted(*, post_id: str, comment_id: str, user_id: str, actor_id: str, commented_at: int) -> Event:
+    """``actor_id`` deletes ``user_id``'s comment written at ``commented_at`` (the API has checked who may: the
+    comment's or the post's author)."""
     return event_type("comment-deleted").create({
         "comment_id": comment_id, "post_id": post_id, "user_id": user_id, "actor_id": actor_id,
+        "commented_at": commented_at,
     })
 
 

@@ -25,7 +25,7 @@ from photostream.domain.unread import PairMarks
 from photostream.settings import Settings
 from sinks import keys, s3
 from sinks.avatars import AvatarDirectory
-from sinks.cassandra import Gated, pages
+from sinks.cassandra import Gated, ms_of, pages
 from sinks.credentials import CredentialStore
 from sinks.partition_cache import FOLLOWING, LIKES, RELATIONS, PartitionCache
 from sinks.upload_sweeper import image_id_of
@@ -87,9 +87,10 @@ class AccountPurge:
                      if PairMarks(row.unsent_up_to, row.read_up_to).unread]
         return Footprint(posts, following, followers, likes, unread_by, comments)
 
-    async def _comments(self, user_id: str) -> list[tuple[str, str]]:
-        """The account's comments (post id, comment id), through the index on ``comments_by_post.user_id``."""
-        return [(row.post_id, row.comment_id)
+    async def _comments(self, user_id: str) -> list[tuple[str, str, int]]:
+        """The account's comments (post id, comment id, written at), through the index on
+        ``comments_by_post.user_id``."""
+        return [(row.post_id, row.comment_id, ms_of(row.created_at) if row.created_at else 0)
                 async for page in pages(self._session, self._q_comments, (user_id,), _PAGE) for row in page]
 
     # --- deletes ------------------------------------------------------------------------------------------------

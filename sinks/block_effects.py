@@ -14,8 +14,9 @@ import asyncio
 
 from cassandra.cluster import Session
 
+from photostream.domain.safety import CommentAcross
 from photostream.domain.unread import PairMarks
-from sinks.cassandra import execute, pages
+from sinks.cassandra import execute, ms_of, pages
 from sinks.posts import read_post_rows
 
 _PAGE = 1000
@@ -25,7 +26,8 @@ class BlockFootprint:
     def __init__(self, session: Session) -> None:
         self._session = session
         self._liked = session.prepare("SELECT post_id FROM likes_by_user WHERE user_id = ?")
-        self._commented = session.prepare("SELECT post_id, comment_id FROM comments_by_post WHERE user_id = ?")
+        self._commented = session.prepare(
+            "SELECT post_id, comment_id, created_at FROM comments_by_post WHERE user_id = ?")
         self._pair = session.prepare(
             "SELECT unsent_up_to, read_up_to FROM unread_pairs WHERE user_id = ? AND sender_id = ?")
 
@@ -40,17 +42,16 @@ class BlockFootprint:
         return [(liker, post_id) for post_id in liked
                 if (row := rows.get(post_id)) is not None and row.author_id == author]
 
-    async def comments_between(self, a: str, b: str) -> list[tuple[str, str, str]]:
-        """(commenter, post id, comment id) of ``a``'s comments on ``b``'s posts and ``b``'s on ``a``'s."""
+    async def comments_between(self, a: str, b: str) -> list[CommentAcross]:
+        """``a``'s comments on ``b``'s posts and ``b``'s on ``a``'s."""
         found = await asyncio.gather(self._comments_on_posts_by(a, b), self._comments_on_posts_by(b, a))
         return [comment for comments in found for comment in comments]
 
-    async def _comments_on_posts_by(self, commenter: str, author: str) -> list[tuple[str, str, str]]:
-        written = [(row.post_id, row.comment_id)
+    async def _comments_on_posts_by(self, commenter: str, author: str) -> list[CommentAcross]:
+        written = [CommentAcross(commenter, row.post_id, row.comment_id, ms_of(row.created_at))
                    async for batch in pages(self._session, self._commented, (commenter,), _PAGE) for row in batch]
-        rows = await read_post_rows(self._session, list(dict.fromkeys(post_id for post_id, _ in written)))
-        return [(commenter, post_id, comment_id) for post_id, comment_id in written
-                if (row := rows.get(post_id)) is not None and row.author_id == author]
+        rows = await read_post_rows(self._session, list(dict.fromkeys(c.post_id for c in written)))
+        return [c for c in written if (row := rows.get(c.post_id)) is not None and row.author_id == author]
 
     async def unread_between(self, a: str, b: str) -> list[tuple[str, str, str]]:
         """(badge owner, sender, newest unread message id) of the two pairs, where the sender counts."""

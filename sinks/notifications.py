@@ -147,6 +147,11 @@ class NotificationStore:
         for change in changes:
             s, actor = change.series, change.actor
             key = (s.recipient, s.kind, s.target_id)
+            if change.retract_from_at is not None and change.retract_at is not None:  # from a given hour
+                hour = bucket_of(change.retract_from_at, bucket_ms)
+                rows[s].append((self._d_member, (change.retract_at * 1000, *key, hour, actor)))
+                touched[Group(s, hour)].retracted = True
+                continue
             if change.retract_at is not None:
                 micros = change.retract_at * 1000
                 previous = stored.get((s, actor))

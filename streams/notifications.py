@@ -1,5 +1,5 @@
-"""The ``notifications`` processor: likes, comments, follows, follow requests, people tags and @mentions →
-aggregated notifications (Cassandra, then the Redis lists), and account deletions → purges.
+"""The ``notifications`` processor: likes, comments (and their deletions), follows, follow requests, people tags
+and @mentions → aggregated notifications (Cassandra, then the Redis lists), and account deletions → purges.
 
 Partitioning: the inputs are keyed differently (likes, comments and tags by post; follows and requests by
 followee; posts by author), so no consumer can own a recipient, and repartitioning every event by recipient
@@ -46,8 +46,8 @@ from sinks.safety import SafeAudience
 from sinks.usernames import UsernameDirectory
 from streams.engine.records import Record, Reject, accepted
 
-TOPICS = ("like-changed", "comment-added", "follow-changed", "follow-requested", "photo-tag-changed",
-          "post-created", "account-deleted")
+TOPICS = ("like-changed", "comment-added", "comment-deleted", "follow-changed", "follow-requested",
+          "photo-tag-changed", "post-created", "account-deleted")
 
 Post = dict[str, Any]
 
@@ -157,8 +157,13 @@ class NotificationsProcessor:
 
     async def _apply(self, signals: list[Signal]) -> None:
         changes = fold(signals)
-        retracting = [(c.series, c.actor) for c in changes if c.retract_at is not None]
-        stored = await self._store.latest_buckets(retracting) if retracting else {}
+        # where each retracted actor was last added, and whether a standing one (a like, a follow) is a member
+        # already: a repeated like or follow then changes nothing (it re-notified, and an unlike withdrew only
+        # the newest of two groups)
+        asked = [(c.series, c.actor) for c in changes
+                 if (c.retract_at is not None and c.retract_from_at is None) or c.repeats_standing]
+        stored = await self._store.latest_buckets(asked) if asked else {}
+        changes = [c for c in changes if not (c.repeats_standing and (c.series, c.actor) in stored)]
         touched = await self._store.apply_members(changes, stored, self._bucket_ms)
         derived = await self._store.derive(touched, self._shown)
         await self._store.write_aggregates(derived)

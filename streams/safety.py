@@ -24,6 +24,7 @@ from collections import defaultdict
 from typing import Any
 
 from photostream.domain.safety import (
+    CommentAcross,
     Kind,
     SafetyChange,
     comment_deletions_of_block,
@@ -45,7 +46,7 @@ from streams.engine.records import Record, Reject, accepted
 
 #: what a block ends between two people: likes (liker, post), comments (commenter, post, comment), badge pairs
 #: (owner, sender, newest unread message)
-Across = tuple[list[tuple[str, str]], list[tuple[str, str, str]], list[tuple[str, str, str]]]
+Across = tuple[list[tuple[str, str]], list[CommentAcross], list[tuple[str, str, str]]]
 _KINDS: dict[str, Kind] = {"block-changed": "block", "mute-changed": "mute"}
 #: blocks whose footprint (likes across, badges) is read at the same time
 _READS_AT_ONCE = 64

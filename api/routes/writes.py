@@ -216,5 +216,6 @@ async def delete_comment(post_id: PathId, comment_id: PathId, user: CurrentUser,
             raise ApiError(404, "not_found", "no such comment", "comment_id")
         if post[0]["author_id"] != user:
             raise ApiError(403, "forbidden", "only the comment's author or the post's author can delete a comment")
-    event = events.comment_deleted(post_id=post_id, comment_id=comment_id, user_id=found.user_id, actor_id=user)
+    event = events.comment_deleted(post_id=post_id, comment_id=comment_id, user_id=found.user_id, actor_id=user,
+                                   commented_at=found.created_at)
     return await _publish(resources, settings, user, event, "write")

@@ -39,15 +39,15 @@ class Deletion:
 @dataclass(frozen=True)
 class Footprint:
     """What the account left that others see: its posts, both directions of its follows, its likes, its
-    comments (post id, comment id), and the messages it sent that wait unread in others' badges (recipient,
-    newest such message id)."""
+    comments (post id, comment id, written at, ms), and the messages it sent that wait unread in others'
+    badges (recipient, newest such message id)."""
 
     posts: list[str]
     following: list[str]
     followers: list[str]
     liked_posts: list[str]
     unread_by: list[tuple[str, str]] = field(default_factory=list)
-    comments: list[tuple[str, str]] = field(default_factory=list)
+    comments: list[tuple[str, str, int]] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
@@ -71,8 +71,9 @@ def retractions(deletion: Deletion, footprint: Footprint) -> list[tuple[str, dic
             for f in footprint.followers if f != user]
     out += [("like-changed", fields("unlike", [p], post_id=p, user_id=user, action="unlike"))
             for p in footprint.liked_posts]
-    out += [("comment-deleted", fields("comment", [c], comment_id=c, post_id=p, user_id=user, actor_id=user))
-            for p, c in footprint.comments]
+    out += [("comment-deleted", fields("comment", [c], comment_id=c, post_id=p, user_id=user, actor_id=user,
+                                       commented_at=written))
+            for p, c, written in footprint.comments]
     out += [("MESSAGES_READ", fields("read", [r, up_to], user_id=r, sender_id=user, read_up_to_msg_id=up_to))
             for r, up_to in footprint.unread_by if r != user]
     return out

@@ -28,6 +28,10 @@ Kind = Literal["like", "comment", "mention", "comment_mention", "follow", "follo
 KINDS: tuple[Kind, ...] = ("like", "comment", "mention", "comment_mention", "follow", "follow_request",
                            "follow_accepted", "tag", "tag_request")
 TargetKind = Literal["post", "user"]
+#: kinds whose member is a standing state (liking, following, asking to follow, being tagged): adding an actor
+#: who is a member already changes nothing (a double tap, a client's retry re-notified, and an unlike then
+#: withdrew only the newest of two groups); comments and mentions are new acts each time, and notify again
+STANDING_KINDS: frozenset[str] = frozenset({"like", "follow", "follow_request", "tag", "tag_request"})
 #: kinds about a post (the recipient must still be allowed to see it); the others are about a user
 POST_KINDS: frozenset[str] = frozenset({"like", "comment", "mention", "comment_mention", "tag", "tag_request"})
 TAG_KINDS: frozenset[str] = frozenset({"tag", "tag_request"})
@@ -55,15 +59,18 @@ class Draft:
     actor: str
     present: bool  # False: retract the actor from the group
     at: int  # event time, epoch ms
+    #: a retraction from the group of this time's bucket (a deleted comment's hour), not from where the actor
+    #: was last added
+    from_at: int | None = None
 
     def resolved(self, recipient: str, target_author: str | None = None) -> Signal:
-        """The signal for ``recipient``. A tagged person's removal of their own tag (``tagger_id ==
-        tagged_id``) retracts who tagged them, the post's author (``target_author``): retracting the remover
-        matched no member, and their "tagged you" (or "wants to tag you") stayed."""
+        """The signal for ``recipient``. A tagged person's own act on their tag (``tagger_id == tagged_id``: a
+        removal, an approval) is about who tagged them, the post's author (``target_author``): retracting the
+        remover matched no member, and their "tagged you" (or "wants to tag you") stayed."""
         actor = self.actor
-        if not self.present and self.kind in TAG_KINDS and actor == recipient and target_author is not None:
+        if self.kind in TAG_KINDS and actor == recipient and target_author is not None:
             actor = target_author
-        return Signal(recipient, self.kind, self.target_id, actor, self.present, self.at)
+        return Signal(recipient, self.kind, self.target_id, actor, self.present, self.at, self.from_at)
 
 
 @dataclass(frozen=True)
@@ -74,6 +81,7 @@ class Signal:
     actor: str
     present: bool
     at: int
+    from_at: int | None = None
 
     @property
     def target_kind(self) -> TargetKind:
@@ -187,6 +195,11 @@ def drafts_of(topic: str, event: dict[str, Any]) -> list[Draft]:
         return [Draft(Recipient("author_of", post), "comment", post, actor, True, at),
                 *(Draft(Recipient("username", name), "comment_mention", post, actor, True, at)
                   for name in mentioned_usernames(event["text"]))]
+    if topic == "comment-deleted":  # the commenter leaves that hour's "commented on your post"
+        _ids(event, "post_id", "user_id")
+        post = event["post_id"]
+        return [Draft(Recipient("author_of", post), "comment", post, event["user_id"], False, at,
+                      int(event["commented_at"]))]
     if topic == "post-created":
         _ids(event, "post_id", "author_id")
         return [Draft(Recipient("username", name), "mention", event["post_id"], event["author_id"], True, at)
@@ -212,7 +225,9 @@ def drafts_of(topic: str, event: dict[str, Any]) -> list[Draft]:
                           True, at)]
         if action == "remove":  # the tag is gone: neither "tagged you" nor "wants to tag you" stands
             return [Draft(Recipient("user", tagged), kind, post, tagger, False, at) for kind in ("tag", "tag_request")]
-        return []  # approve: the tagged person did it themself; the pending item stays as it was
+        # approve (the tagged person's own act): "wants to tag you" is answered, and now they are tagged
+        return [Draft(Recipient("user", tagged), "tag_request", post, tagger, False, at),
+                Draft(Recipient("user", tagged), "tag", post, tagger, True, at)]
     return []
 
 
@@ -244,20 +259,33 @@ class MemberChange:
     actor: str
     retract_at: int | None
     add_at: int | None
+    #: retract from the group of this time's bucket instead (at ``retract_at``): a deleted comment's hour
+    retract_from_at: int | None = None
+
+    @property
+    def repeats_standing(self) -> bool:
+        """An add of a standing kind with no retraction before it: a no-op if the actor is a member already."""
+        return self.add_at is not None and self.retract_at is None and self.series.kind in STANDING_KINDS
 
 
 def fold(signals: Iterable[Signal]) -> list[MemberChange]:
     """Coalesce a batch: per (series, actor) the latest add wins if it is the last word, and any retraction
-    before it still removes the actor from where an earlier batch put them (same outcome as one at a time)."""
+    before it still removes the actor from where an earlier batch put them (same outcome as one at a time).
+    A retraction from a given hour (a deleted comment's) stands apart: it neither cancels an add of the batch
+    nor is cancelled by one (each is a timestamped write to its own group's row, so their order is the times')."""
     latest: dict[tuple[Series, str], Signal] = {}
     retract: dict[tuple[Series, str], int] = {}
+    from_hours: list[MemberChange] = []
     for signal in sorted(signals, key=lambda s: s.at):  # stable: same-time events keep their log order
+        if signal.from_at is not None:
+            from_hours.append(MemberChange(signal.series, signal.actor, signal.at, None, signal.from_at))
+            continue
         key = (signal.series, signal.actor)
         latest[key] = signal
         if not signal.present:
             retract[key] = signal.at
-    return [MemberChange(series, actor, retract.get((series, actor)), s.at if s.present else None)
-            for (series, actor), s in latest.items()]
+    return [*(MemberChange(series, actor, retract.get((series, actor)), s.at if s.present else None)
+              for (series, actor), s in latest.items()), *from_hours]
 
 
 # --- what a group shows ---

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from producers.ids import deterministic_id, is_id, message_from_the_future
 
@@ -116,18 +116,27 @@ def unlikes_of_block(block: SafetyChange, block_event_id: str,
             for liker, post_id in likes_across]
 
 
+class CommentAcross(NamedTuple):
+    """A comment by one side of a block on a post of the other."""
+
+    commenter: str
+    post_id: str
+    comment_id: str
+    commented_at: int  # ms
+
+
 def comment_deletions_of_block(block: SafetyChange, block_event_id: str,
-                               comments_across: Iterable[tuple[str, str, str]]) -> list[dict[str, Any]]:
-    """The comment-deleted events a block implies: each side's comments on the other's posts (``comments_across``:
-    (commenter, post id, comment id)) are deleted by the blocker at the block's time, as a block removes a
+                               comments_across: Iterable[CommentAcross]) -> list[dict[str, Any]]:
+    """The comment-deleted events a block implies: each side's comments on the other's posts are deleted by the
+    blocker at the block's time, as a block removes a
     person's comments from your photos (they stayed, readable by everyone but the blocker). Final, like any
     comment deletion: an unblock does not bring them back. Ids derive as for :func:`unlikes_of_block`."""
     if block.kind != "block" or not block.on:
         return []
-    return [{"event_id": deterministic_id("block-comment-deleted", block_event_id, comment_id),
-             "occurred_at": block.occurred_at, "comment_id": comment_id, "post_id": post_id, "user_id": commenter,
-             "actor_id": block.actor_id}
-            for commenter, post_id, comment_id in comments_across]
+    return [{"event_id": deterministic_id("block-comment-deleted", block_event_id, c.comment_id),
+             "occurred_at": block.occurred_at, "comment_id": c.comment_id, "post_id": c.post_id,
+             "user_id": c.commenter, "actor_id": block.actor_id, "commented_at": c.commented_at}
+            for c in comments_across]
 
 
 def reads_of_block(block: SafetyChange, block_event_id: str,

@@ -10,7 +10,7 @@ import httpx
 
 from photostream.settings import Settings
 from producers import events
-from producers.ids import new_id
+from producers.ids import new_id, now_ms
 from producers.publisher import Publisher
 from tests.integration.conftest import Process, auth
 from tests.integration.test_read_api import get, publish_posts, readable, token
@@ -102,7 +102,8 @@ def test_a_deletion_applied_before_its_comment_keeps_it_out_of_the_thread_and_th
     author, commenter = new_id(), new_id()
     [post] = publish_posts(client, settings, publisher, author, 1)
     doomed = new_id()
-    publisher.publish(events.comment_deleted(post_id=post, comment_id=doomed, user_id=commenter, actor_id=commenter))
+    publisher.publish(events.comment_deleted(post_id=post, comment_id=doomed, user_id=commenter, actor_id=commenter,
+                                             commented_at=now_ms()))
     publisher.publish(events.comment_added(post_id=post, user_id=commenter, text="gone", comment_id=doomed))
     kept = events.comment_added(post_id=post, user_id=commenter, text="kept")
     last = token(settings, publisher.publish(kept))  # same post, same partition: applied after the two above

@@ -467,3 +467,83 @@ def test_a_block_takes_each_sides_likes_off_the_others_posts_and_out_of_their_no
              lambda found: found == [("like", "post", owners_post, [fan], 1)], 60,
              "only the fan's like to be left in the owner's notifications")
     assert like_counts() == (1, 0)  # an unblock restores no like
+
+
+def unread_count(client: httpx.Client, settings: Settings, user: str) -> int:
+    return sum(1 for item in notifications(client, settings, user) if not item["read"])
+
+
+def test_a_repeated_like_or_follow_changes_nothing_and_an_unlike_withdraws_it_whole(
+        client: httpx.Client, settings: Settings, log: Log) -> None:
+    """A double tap or a client's retry (nothing changed: already liked, already following) re-notified: back to
+    unread, at the top; and with the repeat in a later hour, an unlike withdrew only the newer group."""
+    author, fan = new_id(), new_id()
+    post = log.post(author)
+    log.settle()
+    log.like(fan, post)
+    log.publish(events.follow_changed(follower_id=fan, followee_id=author, action="follow"))
+    log.settle()
+    assert client.post("/notifications/mark-read", headers=auth(settings, author)).status_code == 200
+    assert unread_count(client, settings, author) == 0
+    later = now_ms() + 2 * settings.notification_bucket_s * 1000  # the repeats land in another hour's bucket
+    log.publisher.publish(events.build("like-changed", {"post_id": post, "user_id": fan, "action": "like",
+                                                        "occurred_at": later}))
+    log.pending.append(log.publisher.publish(events.build(
+        "follow-changed", {"follower_id": fan, "followee_id": author, "action": "follow", "occurred_at": later})))
+    log.like(fan, post)  # (the same partition as the late like: applied after it)
+    log.settle()
+    assert unread_count(client, settings, author) == 0
+    assert sorted(i["kind"] for i in notifications(client, settings, author)) == ["follow", "like"]
+    log.publisher.publish(events.build("like-changed", {"post_id": post, "user_id": fan, "action": "unlike",
+                                                        "occurred_at": later + 1}))
+    log.like(new_id(), post)  # a sentinel on the same partition, applied after the unlike
+    log.settle()
+    assert [i["actors"][0]["id"] for i in notifications(client, settings, author) if i["kind"] == "like"] != [fan]
+    assert fan not in {a["id"] for i in notifications(client, settings, author) if i["kind"] == "like"
+                       for a in i["actors"]}
+
+
+def test_an_approved_tag_answers_wants_to_tag_you_with_tagged_you(
+        client: httpx.Client, settings: Settings, log: Log) -> None:
+    author, tagged = new_id(), new_id()
+    post, image = log.post(author), new_id()
+    log.publish(events.photo_tag_changed(post_id=post, image_id=image, tagger_id=author, tagged_id=tagged,
+                                         action="add", x=0.5, y=0.5, pending=True))
+    log.settle()
+    assert summary(notifications(client, settings, tagged)) == [("tag_request", "post", post, [author], 1)]
+    log.publish(events.photo_tag_changed(post_id=post, image_id=image, tagger_id=tagged, tagged_id=tagged,
+                                         action="approve"))
+    log.settle()
+    assert summary(notifications(client, settings, tagged)) == [("tag", "post", post, [author], 1)]
+
+
+def test_a_mute_hides_what_the_muted_person_did_before_it_too(
+        client: httpx.Client, settings: Settings, log: Log) -> None:
+    author, muted, other = new_id(), new_id(), new_id()
+    post = log.post(author)
+    log.settle()
+    log.like(other, post)
+    log.like(muted, post)
+    log.publish(events.follow_changed(follower_id=muted, followee_id=author, action="follow"))
+    log.settle()
+    assert {a["id"] for i in notifications(client, settings, author) for a in i["actors"]} == {muted, other}
+    log.publish(events.mute_changed(actor_id=author, target_id=muted, action="on"))
+    log.settle()
+    shown = notifications(client, settings, author)
+    assert summary(shown) == [("like", "post", post, [other], 1)]
+
+
+def test_a_deleted_comment_withdraws_its_commented_on_your_post(
+        client: httpx.Client, settings: Settings, log: Log) -> None:
+    author, commenter, other = new_id(), new_id(), new_id()
+    post = log.post(author)
+    log.settle()
+    doomed = log.stamped(events.comment_added(post_id=post, user_id=commenter, text="oops"))
+    log.publish(doomed)
+    log.publish(events.comment_added(post_id=post, user_id=other, text="nice"))
+    log.settle()
+    assert sorted(summary(notifications(client, settings, author))[0][3]) == sorted([commenter, other])
+    log.publish(events.comment_deleted(post_id=post, comment_id=doomed.value["comment_id"], user_id=commenter,
+                                       actor_id=commenter, commented_at=doomed.value["occurred_at"]))
+    log.settle()
+    assert summary(notifications(client, settings, author)) == [("comment", "post", post, [other], 1)]

@@ -26,11 +26,12 @@ def test_every_comment_is_deleted_by_its_author_as_an_event_keyed_by_its_post() 
     """Comments leave through comment-deleted (keyed by post, so the post's owner loop applies it), not by a
     direct delete raced by the popularity processor's read-modify-write of the count."""
     on_post, comment = new_id(), new_id()
-    found = retractions(DELETION, Footprint([], [], [], [], comments=[(on_post, comment)]))
+    found = retractions(DELETION, Footprint([], [], [], [], comments=[(on_post, comment, 1_600_000_000_000)]))
     [event] = [event_type(topic).emit(fields) for topic, fields in found]
     assert (event.topic, event.key) == ("comment-deleted", on_post)
     assert (event.value["comment_id"], event.value["user_id"], event.value["actor_id"]) == (comment, USER, USER)
-    assert not Footprint([], [], [], [], comments=[(on_post, comment)]).empty
+    assert event.value["commented_at"] == 1_600_000_000_000
+    assert not Footprint([], [], [], [], comments=[(on_post, comment, 1)]).empty
 
 
 def test_a_replay_re_derives_the_same_ids_and_another_deletion_does_not() -> None:

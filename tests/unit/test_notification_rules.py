@@ -57,8 +57,11 @@ def at(event: dict, ms: int = 1_000) -> dict:
     ("photo-tag-changed", {"post_id": P, "image_id": new_id(), "tagger_id": A, "tagged_id": B, "action": "add",
                            "pending": True},
      [(Recipient("user", B), "tag_request", P, A, True)]),
-    ("photo-tag-changed", {"post_id": P, "image_id": new_id(), "tagger_id": A, "tagged_id": B, "action": "approve",
-                           "pending": False}, []),
+    ("photo-tag-changed", {"post_id": P, "image_id": new_id(), "tagger_id": B, "tagged_id": B, "action": "approve",
+                           "pending": False},
+     [(Recipient("user", B), "tag_request", P, B, False), (Recipient("user", B), "tag", P, B, True)]),
+    ("comment-deleted", {"post_id": P, "user_id": A, "comment_id": new_id(), "actor_id": B, "commented_at": 7},
+     [(Recipient("author_of", P), "comment", P, A, False)]),
     ("photo-tag-changed", {"post_id": P, "image_id": new_id(), "tagger_id": A, "tagged_id": B, "action": "remove",
                            "pending": False},
      [(Recipient("user", B), "tag", P, A, False), (Recipient("user", B), "tag_request", P, A, False)]),
@@ -150,3 +153,32 @@ def test_a_self_removal_of_a_tag_retracts_who_tagged_not_the_remover() -> None:
     by_author = {**event, "tagger_id": author}
     assert {s.actor for s in (d.resolved(tagged, author) for d in drafts_of("photo-tag-changed", by_author))} == \
         {author}
+
+
+def test_an_approval_answers_wants_to_tag_you_with_tagged_you_from_who_tagged() -> None:
+    """An approved tag kept saying "wants to tag you", unread, for good; now it is answered, and "tagged you"
+    names the post's author (the approval is the tagged person's own act)."""
+    author, tagged, post = new_id(), new_id(), new_id()
+    event = {"post_id": post, "image_id": new_id(), "tagger_id": tagged, "tagged_id": tagged, "action": "approve",
+             "pending": False, "occurred_at": 5}
+    signals = [d.resolved(tagged, target_author=author) for d in drafts_of("photo-tag-changed", event)]
+    assert [(s.kind, s.actor, s.present) for s in signals] == [("tag_request", author, False), ("tag", author, True)]
+
+
+def test_a_repeated_standing_add_is_marked_and_a_comment_or_a_relike_is_not() -> None:
+    like, relike = fold([signal(A, ms=1)]), fold([signal(A, present=False, ms=1), signal(A, ms=2)])
+    assert [c.repeats_standing for c in like] == [True]  # a no-op if A likes the post already
+    assert [c.repeats_standing for c in relike] == [False]  # retracted first: added anew
+    comment = Signal(B, "comment", P, A, True, 1)
+    assert [c.repeats_standing for c in fold([comment])] == [False]  # every comment is a new act
+
+
+def test_a_deleted_comments_retraction_stands_apart_from_the_batchs_adds() -> None:
+    """A deletion of an older comment must not cancel a newer comment of the same batch (it did, folded per
+    actor with the last word), and it retracts from its own hour."""
+    deleted = drafts_of("comment-deleted", {"post_id": P, "user_id": A, "comment_id": new_id(), "actor_id": A,
+                                            "commented_at": 2 * HOUR + 5, "occurred_at": 4 * HOUR})[0].resolved(B)
+    added = Signal(B, "comment", P, A, True, 3 * HOUR)
+    changes = fold([added, deleted])
+    assert {(c.retract_at, c.add_at, c.retract_from_at) for c in changes} == {
+        (None, 3 * HOUR, None), (4 * HOUR, None, 2 * HOUR + 5)}

@@ -10,6 +10,7 @@ import pytest
 from api.visibility import visible_posts
 from photostream.domain.safety import (
     REPORT_REASONS,
+    CommentAcross,
     Relation,
     ReportReason,
     SafetyChange,
@@ -201,11 +202,11 @@ def test_a_block_ends_each_sides_likes_of_the_others_posts_with_stable_ids() -> 
 
 def test_a_block_deletes_each_sides_comments_on_the_others_posts_as_the_blocker() -> None:
     block = SafetyChange("block", A, B, True, T)
-    comments = [(B, "p1", "c1"), (A, "p2", "c2")]
+    comments = [CommentAcross(B, "p1", "c1", T - 5), CommentAcross(A, "p2", "c2", T - 9)]
     deleted = comment_deletions_of_block(block, "evt-1", comments)
     assert deleted == comment_deletions_of_block(block, "evt-1", comments)  # a replay re-emits the same events
-    assert [(d["user_id"], d["post_id"], d["comment_id"], d["actor_id"], d["occurred_at"]) for d in deleted] == [
-        (B, "p1", "c1", A, T), (A, "p2", "c2", A, T)]
+    assert [(d["user_id"], d["post_id"], d["comment_id"], d["actor_id"], d["occurred_at"], d["commented_at"])
+            for d in deleted] == [(B, "p1", "c1", A, T, T - 5), (A, "p2", "c2", A, T, T - 9)]
     assert comment_deletions_of_block(SafetyChange("block", A, B, False, T), "evt-2", comments) == []
     assert comment_deletions_of_block(SafetyChange("mute", A, B, True, T), "evt-3", comments) == []
 
