@@ -24,6 +24,11 @@ from sinks import redis_scripts
 from sinks.revocations import CHECK_ANSWERS
 
 T = TypeVar("T")
+#: the longest an access token may live (``exp - iat``): a longer one is refused, so a revocation kept this long
+#: (a password change, an account deletion: :func:`end_sessions`, :func:`close_account`) outlives every token
+#: it refuses. They were kept ``JWT_ACCESS_TTL_S``, so a token minted longer (`photostream token --ttl`, or
+#: before the setting was lowered) came back to life once the refusal expired.
+MAX_ACCESS_LIFETIME_S = 30 * 24 * 3600
 
 
 class InvalidTokenError(Exception):
@@ -105,6 +110,8 @@ def _decode(settings: Settings, token: str) -> AccessClaims:
         raise InvalidTokenError("not an access token for a user")
     issued_ms = claims.get("iat_ms")  # (tokens minted before it was a claim: their second, rounded down)
     issued = int(issued_ms) if isinstance(issued_ms, int) else int(claims.get("iat") or 0) * 1000
+    if int(claims["exp"]) - issued // 1000 > MAX_ACCESS_LIFETIME_S:  # (no iat: issued 0, refused too)
+        raise InvalidTokenError("the token lives longer than any access token this service mints")
     return AccessClaims(subject, jti, int(claims["exp"]), issued)
 
 
@@ -178,18 +185,23 @@ async def checked_reads(revocations: Any, redis: Any, claims: AccessClaims,
 
 async def close_account(revocations: Any, settings: Settings, user_id: str) -> None:
     """Refuse every access token of ``user_id`` from now on (kept as long as a token minted now would live)."""
-    await revocations.revoke("account", user_id, settings.jwt_access_ttl_s + 1)
+    await revocations.revoke("account", user_id, _outliving_every_token(settings))
 
 
 async def end_sessions(revocations: Any, settings: Settings, user_id: str) -> int:
     """Refuse every access token of ``user_id`` issued until now (a password change, a stolen refresh token),
     this millisecond included; tokens issued later (the new session's, a refresh on another device) are accepted.
     Returns that instant (epoch ms), for the new session's token to be minted after it."""
-    return int(await revocations.revoke("before", user_id, settings.jwt_access_ttl_s + 1))
+    return int(await revocations.revoke("before", user_id, _outliving_every_token(settings)))
+
+
+def _outliving_every_token(settings: Settings) -> int:
+    """How long a refusal of every token of a user is kept: past the longest lifetime a token may have."""
+    return max(settings.jwt_access_ttl_s, MAX_ACCESS_LIFETIME_S) + 1
 
 
 async def revoke_access(revocations: Any, claims: AccessClaims, now_s: float | None = None) -> None:
     """Refuse ``claims``' token from now until it expires (nothing to keep once it has)."""
     remaining = claims.expires_at - int(now_s if now_s is not None else time.time())
-    if remaining > 0:
-        await revocations.revoke("token", claims.jti, remaining + 1)
+    if remaining > 0:  # (a verified token lives at most MAX_ACCESS_LIFETIME_S: within Cassandra's TTL bound)
+        await revocations.revoke("token", claims.jti, min(remaining, MAX_ACCESS_LIFETIME_S) + 1)

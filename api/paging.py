@@ -37,6 +37,15 @@ def encode_cursor(kind: str, position: str) -> str:
 
 def decode_cursor(kind: str, cursor: str | None) -> str | None:
     """The id a page continues after, or None for the first page."""
+    position = decode_position(kind, cursor)
+    if position is not None and not is_id(position):
+        raise ApiError(422, "invalid", "cursor: not a cursor from this list", "cursor")
+    return position
+
+
+def decode_position(kind: str, cursor: str | None) -> str | None:
+    """The position text a cursor of ``kind`` carries (unchecked: for lists whose positions are not ids), or
+    None for the first page; 422 for a cursor of another list or owner."""
     if cursor is None:
         return None
     try:
@@ -44,6 +53,6 @@ def decode_cursor(kind: str, cursor: str | None) -> str | None:
     except (ValueError, binascii.Error):
         text = ""
     found_kind, _, position = text.partition(":")
-    if found_kind != kind or not is_id(position):
+    if found_kind != kind:
         raise ApiError(422, "invalid", "cursor: not a cursor from this list", "cursor")
     return position

@@ -41,6 +41,9 @@ USER_FIELDS = ("user_id", "author_id", "follower_id", "followee_id", "actor_id",
 FOLLOWING = ("follow-changed", "follow-requested", "block-changed", "profile-updated", "user-registered")
 POSTING = ("post-created",)
 COMMENTING = ("comment-added", "comment-deleted")
+#: what a block reads to end what stands between two people: follows and requests, and each one's likes and
+#: comments (a like sent just before the block survived it, found by nobody: its index row was not written yet)
+BLOCKING = (*FOLLOWING, "like-changed", "comment-added")
 PROFILE = ("profile-updated", "user-registered")
 TAGGING = ("photo-tag-changed", "block-changed", "follow-changed", "profile-updated", "user-registered")
 

@@ -18,19 +18,17 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import redis
-
 from benchmarks.kafka_tools import delete_groups
 from photostream.settings import PROJECT_ROOT, Settings, get_settings
 from photostream.stack import children
 from photostream.stack.children import free_port as free_port  # the benchmarks take it from here
 from photostream.stack.children import free_port_block
 from photostream.stack.migrate import drop_keyspace, migrate
+from photostream.stack.redis_claim import NoFreeDatabaseError, claim_empty_db, release
 from photostream.topics_admin import ensure_topics
 from sinks import keys
 
 BIN = Path(sys.executable).parent
-CLAIM_KEY = "photostream-bench:claimed-by"
 _EXCEPTION_LINE = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Timeout|Exhausted)): ")
 
 
@@ -51,14 +49,10 @@ def claim_redis_db(base_url: str, run_id: str) -> int:
     """An empty Redis database, marked as ours so a concurrent benchmark run picks another one."""
     fallbacks = list(range(1, BENCH_REDIS_DB))
     random.shuffle(fallbacks)
-    for db in [BENCH_REDIS_DB, *fallbacks]:
-        client = redis.Redis.from_url(f"{base_url}/{db}")
-        try:
-            if client.dbsize() == 0 and client.set(CLAIM_KEY, run_id, nx=True):
-                return db
-        finally:
-            client.close()
-    raise BenchError(f"no empty Redis database among 1..{BENCH_REDIS_DB} to run in")
+    try:
+        return claim_empty_db(base_url, run_id, [BENCH_REDIS_DB, *fallbacks])
+    except NoFreeDatabaseError as exc:
+        raise BenchError(str(exc)) from None
 
 
 class AppProcess:
@@ -179,12 +173,8 @@ class BenchEnv:
         except Exception as exc:
             problems.append(f"dropping keyspace {self.settings.cassandra_keyspace}: {exc}")
         try:
-            client = redis.Redis.from_url(self.settings.redis_url)
-            if client.get(CLAIM_KEY) in (self.run_id.encode(), None):
-                client.flushdb()
-            else:
+            if not release(self.settings.redis_url, self.run_id):
                 problems.append(f"Redis DB {self.redis_db} was claimed by someone else; not flushed")
-            client.close()
         except Exception as exc:
             problems.append(f"flushing Redis DB {self.redis_db}: {exc}")
         try:

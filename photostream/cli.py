@@ -207,11 +207,11 @@ def api() -> None:
 @app.command()
 def token(user_id: str, ttl: int = 3600) -> None:
     """Mint a development access token for USER_ID, valid for --ttl seconds."""
-    from api.auth import mint_access_token
+    from api.auth import MAX_ACCESS_LIFETIME_S, mint_access_token
     from producers.ids import is_id
 
-    if ttl <= 0:
-        _refuse("--ttl must be a positive number of seconds")
+    if not 0 < ttl <= MAX_ACCESS_LIFETIME_S:
+        _refuse(f"--ttl must be a positive number of seconds, at most {MAX_ACCESS_LIFETIME_S} (30 days)")
     if not is_id(user_id):
         _refuse("user_id must be a UUID (e.g. from `python -c 'import uuid_utils; print(uuid_utils.uuid7())'`)")
     typer.echo(mint_access_token(get_settings(), user_id, ttl))

@@ -161,7 +161,8 @@ class Settings(BaseSettings):
     jwt_public_key: str | None = None
     jwt_private_key: SecretStr | None = None
     jwt_issuer: str = "photostream"
-    jwt_access_ttl_s: int = 3600
+    #: at most 30 days (api.auth.MAX_ACCESS_LIFETIME_S: a longer-lived token is refused)
+    jwt_access_ttl_s: int = Field(default=3600, ge=1, le=30 * 24 * 3600)
     #: with Redis unreachable, the few reads that degrade to Cassandra (GET /feed, GET /users/{id}/status)
     #: accept a signed, unexpired access token without its revocation check (api.auth.verify_access); false:
     #: they answer 503 like every other route

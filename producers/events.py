@@ -26,6 +26,7 @@ from photostream.domain.accounts import AccountRuleError, check_bio, check_displ
 from photostream.domain.images import object_key as original_key
 from photostream.domain.safety import MAX_REPORT_DETAILS_CHARS, REPORT_REASONS
 from photostream.domain.tags import extract_hashtags, normalize_tag
+from photostream.domain.text import shows_something, unwritten_control
 from producers.ids import MESSAGE_ID_SKEW_MS, is_id, is_message_id, message_from_the_future, new_id, now_ms
 from producers.validation import EventValidationError, validate_record
 
@@ -174,6 +175,7 @@ def _post_created(record: dict[str, Any]) -> None:
     caption = record["caption"]
     if len(caption) > MAX_CAPTION_CHARS:
         raise EventValidationError("caption", f"at most {MAX_CAPTION_CHARS} characters ({len(caption)} given)")
+    _written("caption", caption)
     # Every hashtag starts at a '#' of the NFKC-normalised caption, so a caption with few of them cannot
     # have too many tags; only the others pay for the extraction.
     if (unicodedata.normalize("NFKC", caption).count("#") > MAX_HASHTAGS
@@ -199,6 +201,17 @@ def _is_normalised_tag(tag: str) -> bool:
 def _comment_added(record: dict[str, Any]) -> None:
     if not 1 <= len(record["text"].strip()) <= MAX_COMMENT_CHARS:
         raise EventValidationError("text", f"between 1 and {MAX_COMMENT_CHARS} characters")
+    _written("text", record["text"])
+    if not shows_something(record["text"]):
+        raise EventValidationError("text", "nothing visible (only spaces or invisible characters)")
+
+
+def _written(field: str, text: str) -> None:
+    """Text a person wrote: no control character but line breaks and tabs (:mod:`photostream.domain.text`)."""
+    found = unwritten_control(text)
+    if found is not None:
+        raise EventValidationError(field, f"control character U+{ord(found):04X} is not allowed (line breaks and "
+                                          "tabs are)")
 
 
 def _not_self_follow(record: dict[str, Any]) -> None:

@@ -28,7 +28,8 @@ def settings(run_id: str) -> Settings:
     redis_base = base.redis_url.rsplit("/", 1)[0]
     return base.model_copy(update={
         "cassandra_keyspace": f"ps_test_{run_id}",
-        "redis_url": f"{redis_base}/{random.randint(1, 14)}",  # 0: the demo, 15: the benchmarks
+        # 0: the demo, 15: the benchmarks; integration sessions claim an empty one (tests/integration/conftest.py)
+        "redis_url": f"{redis_base}/{random.randint(1, 14)}",
         "app_id": f"photostream-test-{run_id}",
         "dev_mode": True,
         "hashtag_window_s": 2,  # a short tumbling window keeps the suite fast; the mechanism is the same

@@ -17,7 +17,7 @@ from api.auth import InvalidTokenError
 from api.deps import CurrentUser, SignedClaims, unauthorized
 from api.errors import ApiError
 from api.notifications import NotificationReads
-from api.paging import DEFAULT_LIMIT, MAX_LIMIT
+from api.paging import DEFAULT_LIMIT, MAX_LIMIT, decode_position, encode_cursor, list_of
 from photostream.domain.notifications import ListPosition, parse_list_position, parse_notification_id
 
 router = APIRouter(tags=["notifications"])
@@ -49,9 +49,11 @@ def _checked(value: str, field: str) -> str:
     return value
 
 
-def _position(cursor: str) -> ListPosition:
+def _position(cursor: str, user: str) -> ListPosition:
+    """The position a cursor of the user's own list carries (another user's cursor is a 422, as for every list:
+    a plain position was accepted from anyone, and carried a post id of theirs)."""
     try:
-        return parse_list_position(cursor)
+        return parse_list_position(decode_position(list_of("notifications", user), cursor) or "")
     except ValueError:
         raise ApiError(422, "invalid", "cursor: not a cursor of this list", "cursor") from None
 
@@ -63,12 +65,13 @@ async def get_notifications(request: Request, claims: SignedClaims, limit: Limit
     next_cursor}``, newest first by ``updated_at`` (an update moves a notification to the top); the cursor is the
     page's last position (pages do not skip, and an item updated meanwhile is not served twice). The token's
     revocation is checked in the page's own Redis read."""
-    position = _position(cursor) if cursor is not None else None  # ("" is no cursor: a 422)
+    mine = list_of("notifications", claims.user_id)
+    position = _position(cursor, claims.user_id) if cursor is not None else None  # ("" is no cursor: a 422)
     try:
         page = await reads_of(request).page_checked(claims, position, limit)
     except InvalidTokenError as exc:
         raise unauthorized(exc) from None
-    return {"items": page.items, "next_cursor": page.next_cursor}
+    return {"items": page.items, "next_cursor": encode_cursor(mine, page.next_cursor) if page.next_cursor else None}
 
 
 @router.post("/notifications/mark-read")

@@ -56,8 +56,8 @@ async def _toggle(kind: Literal["block", "mute"], user_id: str, user: str, resou
     action: Literal["on", "off"] = "on" if on else "off"
     event = (events.block_changed(actor_id=user, target_id=target, action=action) if kind == "block"
              else events.mute_changed(actor_id=user, target_id=target, action=action))
-    if kind == "block":  # a follow of a moment ago is applied first, so the block's unfollows include it
-        await pending_writes.settle(resources, settings, [user, target], pending_writes.FOLLOWING)
+    if kind == "block":  # a follow, like or comment of a moment ago is applied first, so what the block ends
+        await pending_writes.settle(resources, settings, [user, target], pending_writes.BLOCKING)  # includes it
     return await _publish(resources, settings, user, event, "write")
 
 

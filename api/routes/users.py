@@ -38,7 +38,7 @@ from sinks import cache_aside
 from sinks.accounts_counts import PostCounts
 from sinks.accounts_requests import FollowRequests
 from sinks.credentials import CredentialStore
-from sinks.profiles import cache_profile, read_profile
+from sinks.profiles import cache_profile, read_profile, read_profiles
 from sinks.usernames import UsernameDirectory
 
 router = APIRouter(tags=["users"])
@@ -190,16 +190,27 @@ async def update_me(body: ProfilePatch, request: Request, user: CurrentUser, res
 
 async def _approve_all(request: Request, resources: Any, owner: str, page_size: int = 500) -> None:
     """Approve every request pending to ``owner`` (who turned public), a page at a time, as :func:`approve` does
-    one: the follow first, then the request closed."""
+    one: the follow first, then the request closed.
+
+    The writes of a moment ago that close a request (a withdrawal, a block either way) name the owner, so
+    waiting for the owner's own pending writes first applies them all: read before they were, a withdrawn or
+    blocked request was approved (a follow across a block). A requester whose account is gone is not made a
+    follower (a follower nobody could see, counted for good): their request is closed as denied."""
+    await pending_writes.settle(resources, request.app.state.settings, [owner], pending_writes.FOLLOWING)
     requests, after = _repository(request, FollowRequests), None
     while pending := await requests.page(owner, page_size, after):
         after = pending[-1].follower_id
-        blocked = await resources.graph.blocked_among(owner, [p.follower_id for p in pending])
-        approved = [p.follower_id for p in pending if p.follower_id not in blocked]  # (a block closes them)
+        requesters = [p.follower_id for p in pending]
+        blocked, profiles = await asyncio.gather(resources.graph.blocked_among(owner, requesters),
+                                                 read_profiles(resources.session, resources.redis, requesters))
+        approved = [r for r in requesters if r not in blocked and profiles.get(r) is not None]  # (a block closes)
+        gone = [r for r in requesters if profiles.get(r) is None]
         await asyncio.gather(*(pending_writes.publish(resources, events.follow_changed(
             follower_id=requester, followee_id=owner, action="follow")) for requester in approved))
         await asyncio.gather(*(pending_writes.publish(resources, events.follow_requested(
-            follower_id=requester, followee_id=owner, action="approve")) for requester in approved))
+            follower_id=requester, followee_id=owner, action="approve")) for requester in approved),
+            *(pending_writes.publish(resources, events.follow_requested(
+                follower_id=requester, followee_id=owner, action="deny")) for requester in gone))
 
 
 @router.get("/users/me/follow-requests")
@@ -217,14 +228,17 @@ async def follow_requests(request: Request, user: CurrentUser, resources: Resour
 
 
 async def _pending(request: Request, owner: str, requester: str) -> str:
-    """The requester, if their request to ``owner`` is pending and no block stands between them (a block closes
-    the request, :mod:`streams.follow_requests`; until that is applied, it is refused here all the same)."""
+    """The requester, if their request to ``owner`` is pending, no block stands between them (a block closes
+    the request, :mod:`streams.follow_requests`; until that is applied, it is refused here all the same) and
+    their account still exists (an approval of a deleted account's leftover request made a follower of nobody,
+    counted for good)."""
     parse_id(requester, "user_id")
     resources = request.app.state.resources  # a withdrawal or block of a moment ago is applied first
     await pending_writes.settle(resources, request.app.state.settings, [owner, requester], pending_writes.FOLLOWING)
-    pending, blocked = await asyncio.gather(_repository(request, FollowRequests).is_pending(owner, requester),
-                                            resources.graph.blocked_among(owner, [requester]))
-    if not pending or blocked:
+    pending, blocked, profile = await asyncio.gather(
+        _repository(request, FollowRequests).is_pending(owner, requester),
+        resources.graph.blocked_among(owner, [requester]), read_profile(resources.session, resources.redis, requester))
+    if not pending or blocked or profile is None:
         raise ApiError(404, "not_found", "no pending follow request from this user", "user_id")
     return requester
 

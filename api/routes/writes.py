@@ -198,7 +198,8 @@ async def comment(post_id: PathId, body: CommentCreate, user: CurrentUser, resou
 @router.delete("/posts/{post_id}/comments/{comment_id}", status_code=202, response_model=Accepted)
 async def delete_comment(post_id: PathId, comment_id: PathId, user: CurrentUser, resources: ResourcesDep,
                          settings: SettingsDep) -> Accepted:
-    """A comment's author may delete it, whoever may see the post now (it is theirs; they know the post); the
+    """A comment's author may delete it, whoever may see the post now, even once it is deleted (the words are
+    theirs; they know the post: an export kept listing a comment on a deleted post that nobody could delete); the
     post's author may delete any comment on it. Anyone else: 403 on a post they may see, 404 on one they may
     not (a refusal never confirms a hidden post or its comments). The caller's comment or deletion of a
     moment ago is waited for first, so a delete right after the comment finds it, and a second delete is a 404."""
@@ -207,10 +208,8 @@ async def delete_comment(post_id: PathId, comment_id: PathId, user: CurrentUser,
     await pending_writes.settle(resources, settings, [user], pending_writes.COMMENTING)
     post, found = await asyncio.gather(read_posts_cached(resources.session, resources.redis, [post_id]),
                                        resources.comments.one(post_id, comment_id))
-    if post[0] is None:
-        raise ApiError(404, "not_found", "no such post", "post_id")
-    if found is None or found.user_id != user:
-        if await visible_post(resources.graph, user, post[0]) is None:
+    if found is None or found.user_id != user:  # (their own comment: even on a post deleted since)
+        if post[0] is None or await visible_post(resources.graph, user, post[0]) is None:
             raise ApiError(404, "not_found", "no such post", "post_id")
         if found is None:
             raise ApiError(404, "not_found", "no such comment", "comment_id")

@@ -11,6 +11,8 @@ import secrets
 import unicodedata
 from dataclasses import dataclass
 
+from photostream.domain.text import shows_something
+
 USERNAME_MIN, USERNAME_MAX = 3, 30
 DISPLAY_NAME_MAX = 100
 BIO_MAX = 500
@@ -44,8 +46,11 @@ def check_display_name(name: str) -> str:
     """A name shown on one line: 1–100 characters, no control character (a NUL, a line break)."""
     if not 1 <= len(name) <= DISPLAY_NAME_MAX:
         raise AccountRuleError("display_name", f"between 1 and {DISPLAY_NAME_MAX} characters")
-    if any(unicodedata.category(c) == "Cc" for c in name):
-        raise AccountRuleError("display_name", "control characters (a NUL, a line break) are not allowed in a name")
+    if any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in name):
+        raise AccountRuleError("display_name", "control characters and line breaks (a NUL, U+2028) are not allowed "
+                                               "in a name")
+    if not shows_something(name):
+        raise AccountRuleError("display_name", "nothing visible (only spaces or invisible characters)")
     return name
 
 

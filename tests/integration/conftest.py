@@ -9,6 +9,7 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -24,8 +25,8 @@ from photostream.stack import children, manager
 from photostream.stack.children import free_port as free_port  # the tests take it from here
 from photostream.stack.children import free_port_block as free_port_block
 from photostream.stack.migrate import drop_keyspace, migrate
+from photostream.stack.redis_claim import NoFreeDatabaseError, claim_empty_db, release
 from producers.publisher import Publisher
-from sinks.redis_client import sync_client
 from streams.consumer_groups import end_offsets, groups_of, seed_groups
 
 BIN = Path(sys.executable).parent
@@ -37,8 +38,22 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.integration)
 
 
+@pytest.fixture(scope="session")
+def settings(settings: Settings, run_id: str) -> Settings:
+    """The run's settings on a Redis database of its own: an empty one, claimed (a database picked at random
+    and flushed at the end wiped whatever else was using it: a namespace someone was trying things in)."""
+    base = settings.redis_url.rsplit("/", 1)[0]
+    candidates = list(range(1, 15))  # (0: the demo, 15: the benchmarks)
+    random.shuffle(candidates)
+    try:
+        db = claim_empty_db(base, f"test-{run_id}", candidates)
+    except NoFreeDatabaseError as exc:
+        pytest.fail(f"{exc}: free one (`redis-cli -p 16379 -n N flushdb`) or stop what uses them", pytrace=False)
+    return settings.model_copy(update={"redis_url": f"{base}/{db}"})
+
+
 @pytest.fixture(scope="session", autouse=True)
-def stack(settings: Settings) -> Iterator[None]:
+def stack(settings: Settings, run_id: str) -> Iterator[None]:
     """The real stack must be healthy; this run gets its own keyspace (migrated) and Redis database."""
     rows = manager.status(settings)
     unhealthy = [f"{r.name} ({r.state}) at {r.address}" for r in rows if not r.state.startswith("healthy")]
@@ -47,7 +62,7 @@ def stack(settings: Settings) -> Iterator[None]:
     migrate(settings)
     yield
     drop_keyspace(settings)
-    sync_client(settings).flushdb()
+    release(settings.redis_url, f"test-{run_id}")
 
 
 

@@ -191,6 +191,12 @@ def test_the_list_is_newest_first_by_update_and_an_update_moves_an_item_up_witho
     assert kinds_paged(client, settings, author, 1) == ["follow", "like", "comment"]
     bad = client.get("/notifications", headers=auth(settings, author), params={"cursor": "not~a~cursor"})
     assert bad.status_code == 422 and bad.json()["error"]["field"] == "cursor"
+    # a cursor is the caller's own: another user's is refused, as for every list (a plain position was taken from
+    # anyone, and carried a post id of the user who was served it)
+    mine = client.get("/notifications", headers=auth(settings, author), params={"limit": 1}).json()["next_cursor"]
+    assert mine is not None and opaque(mine, author)
+    theirs = client.get("/notifications", headers=auth(settings, second), params={"cursor": mine})
+    assert theirs.status_code == 422 and theirs.json()["error"]["field"] == "cursor", theirs.text
 
 
 def test_a_thousand_likes_on_one_post_are_one_item_with_the_exact_count_and_replay_changes_nothing(
@@ -467,6 +473,11 @@ def test_a_block_takes_each_sides_likes_off_the_others_posts_and_out_of_their_no
              lambda found: found == [("like", "post", owners_post, [fan], 1)], 60,
              "only the fan's like to be left in the owner's notifications")
     assert like_counts() == (1, 0)  # an unblock restores no like
+
+
+def opaque(cursor: str, user: str) -> bool:
+    """No id or position shows through the cursor."""
+    return user not in cursor and "~" not in cursor
 
 
 def unread_count(client: httpx.Client, settings: Settings, user: str) -> int:

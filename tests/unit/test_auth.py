@@ -1,5 +1,7 @@
 """Access tokens: HS256 and RS256, and what is refused."""
 
+import time
+
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -61,3 +63,37 @@ def test_a_verified_token_is_remembered_but_still_expires_and_is_bound_to_its_ke
     with pytest.raises(auth_module.InvalidTokenError, match="expired"):  # expiry is checked on every use
         auth_module.decode_access_token(ours, token)
     assert token not in auth_module._verified
+
+
+def test_a_token_living_longer_than_any_minted_is_refused_and_refusals_outlive_every_token() -> None:
+    """A password change or an account deletion refused every token for ``JWT_ACCESS_TTL_S`` only, so a token
+    minted to live longer came back once the refusal expired; and a logout of one living over 20 years was a
+    500 (Cassandra's TTL bound)."""
+    import jwt
+
+    from api import auth as auth_module
+    from photostream.settings import Settings
+    from producers.ids import new_id
+
+    settings = Settings(dev_mode=True, jwt_secret="s" * 40)
+    longest = auth_module.mint_access_token(settings, new_id(), ttl_s=auth_module.MAX_ACCESS_LIFETIME_S)
+    assert auth_module.decode_access_token(settings, longest).user_id
+    now = int(time.time())
+    too_long = jwt.encode({"sub": new_id(), "iss": settings.jwt_issuer, "iat": now, "typ": "access",
+                           "exp": now + auth_module.MAX_ACCESS_LIFETIME_S + 1, "jti": new_id()},
+                          settings.jwt_secret.get_secret_value(), algorithm="HS256")
+    with pytest.raises(auth_module.InvalidTokenError):
+        auth_module.decode_access_token(settings, too_long)
+
+    kept: list[int] = []
+
+    class Ledger:
+        async def revoke(self, kind: str, subject: str, ttl_s: int) -> int:
+            kept.append(ttl_s)
+            return 0
+
+    import asyncio
+    asyncio.run(auth_module.end_sessions(Ledger(), settings, new_id()))
+    asyncio.run(auth_module.close_account(Ledger(), settings, new_id()))
+    asyncio.run(auth_module.revoke_access(Ledger(), auth_module.decode_access_token(settings, longest)))
+    assert kept[0] == kept[1] > auth_module.MAX_ACCESS_LIFETIME_S and kept[2] <= auth_module.MAX_ACCESS_LIFETIME_S + 1

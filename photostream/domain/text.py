@@ -1,0 +1,26 @@
+"""What user-written text may hold (pure): shared by the SDK's rules and the API's, so both refuse the same.
+
+A NUL, an escape sequence or a bell in a comment or a caption is not something a person writes, and it reaches
+every client that renders it (a terminal escape in a moderation tool, a NUL cutting a C string); text made only
+of invisible characters (zero-width spaces, a byte-order mark) is an empty comment that passed the length check.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+#: the control characters writing can hold: line breaks and tabs
+_WRITTEN_CONTROLS = frozenset("\n\r\t")
+#: categories that show nothing on their own: spaces, separators, controls and format characters (a zero-width
+#: joiner is Cf: it joins the emoji around it, which are what shows)
+_INVISIBLE = frozenset({"Zs", "Zl", "Zp", "Cc", "Cf"})
+
+
+def unwritten_control(text: str) -> str | None:
+    """The first control character a person does not write (all but line breaks and tabs), if any."""
+    return next((c for c in text if unicodedata.category(c) == "Cc" and c not in _WRITTEN_CONTROLS), None)
+
+
+def shows_something(text: str) -> bool:
+    """Whether any character of ``text`` is visible on its own."""
+    return any(unicodedata.category(c) not in _INVISIBLE for c in text)
