@@ -29,7 +29,7 @@ def test_settings_that_do_not_validate_name_what_to_set(runner: CliRunner, monke
     assert "PHOTOSTREAM_DEV_MODE=true" in result.output and "Traceback" not in result.output
 
 
-@pytest.mark.parametrize("ttl", ["0", "-5"])
+@pytest.mark.parametrize("ttl", ["0", "-5", str(30 * 24 * 3600 + 1)])
 def test_a_token_lives_a_positive_number_of_seconds(runner: CliRunner, monkeypatch: pytest.MonkeyPatch,
                                                     ttl: str) -> None:
     monkeypatch.setenv("PHOTOSTREAM_DEV_MODE", "true")
@@ -42,3 +42,19 @@ def test_the_log_of_a_service_the_stack_does_not_run_is_refused(runner: CliRunne
     monkeypatch.setenv("PHOTOSTREAM_DEV_MODE", "true")
     result = runner.invoke(app, ["stack", "logs", "worker"])
     assert result.exit_code == 2 and "unknown service 'worker'" in result.output
+
+
+def test_a_rebuild_that_cannot_reach_a_store_says_so_in_one_line_and_exits_3(
+        runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Exit 1 means "the views differ"; a Redis out of reach was a 270-line traceback with exit 1."""
+    from photostream.settings import get_settings
+
+    monkeypatch.setenv("PHOTOSTREAM_DEV_MODE", "true")
+    monkeypatch.setenv("PHOTOSTREAM_REDIS_URL", "redis://127.0.0.1:1/0")  # nothing listens on port 1
+    get_settings.cache_clear()
+    try:
+        result = runner.invoke(app, ["rebuild", "unread", "--check"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 3, result.output
+    assert "could not reach a store" in result.output and "Traceback" not in result.output
