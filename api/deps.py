@@ -107,6 +107,17 @@ def parse_id(value: str, field: str) -> str:
     return value
 
 
+def user_or_me(user_id: str, viewer: str | None) -> str:
+    """A path's user id, ``me`` being the caller (anonymous: 401, as for every route that needs a token: it was a
+    422 calling ``me`` no valid id on one route)."""
+    if user_id == "me":
+        if viewer is None:
+            raise ApiError(401, "unauthorized", "a bearer token is required for /users/me",
+                           headers={"WWW-Authenticate": "Bearer"})
+        return viewer
+    return user_id
+
+
 CurrentUser = Annotated[str, Depends(current_user)]
 CurrentClaims = Annotated[AccessClaims, Depends(current_claims)]
 OptionalUser = Annotated[str | None, Depends(optional_user)]

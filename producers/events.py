@@ -370,13 +370,20 @@ def follow_changed(*, follower_id: str, followee_id: str, action: Literal["follo
                                                 "action": action})
 
 
-def like_changed(*, post_id: str, user_id: str, action: Literal["like", "unlike"]) -> Event:
-    return event_type("like-changed").create({"post_id": post_id, "user_id": user_id, "action": action})
+def like_changed(*, post_id: str, user_id: str, action: Literal["like", "unlike"],
+                 post_author_id: str | None = None) -> Event:
+    """``post_author_id``: the post's author, if the producer knows it (the API does): consumers then address the
+    author at once, without waiting for the posts view."""
+    return event_type("like-changed").create({"post_id": post_id, "user_id": user_id, "action": action,
+                                              "post_author_id": post_author_id})
 
 
-def comment_added(*, post_id: str, user_id: str, text: str, comment_id: str | None = None) -> Event:
+def comment_added(*, post_id: str, user_id: str, text: str, comment_id: str | None = None,
+                  post_author_id: str | None = None) -> Event:
+    """``post_author_id``: as for :func:`like_changed`."""
     return event_type("comment-added").create({
         "comment_id": comment_id or new_id(), "post_id": post_id, "user_id": user_id, "text": text,
+        "post_author_id": post_author_id,
     })
 
 

@@ -74,5 +74,5 @@ class AccountPurgeProcessor:
 
     async def _publish(self, events: list[tuple[str, dict[str, object]]]) -> None:
         # a failed delivery raises here, so the batch is retried
-        await self._publisher.acknowledged([event_type(topic).emit(fields) for topic, fields in events],
+        await self._publisher.acknowledged([event_type(topic).build(fields) for topic, fields in events],
                                            self._publish_timeout_s)

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api import pending_writes, ratelimit
-from api.deps import CurrentUser, OptionalUser, ResourcesDep, SettingsDep, parse_id
+from api.deps import CurrentUser, OptionalUser, ResourcesDep, SettingsDep, parse_id, user_or_me
 from api.errors import ApiError
 from api.hydrate import hydrate_posts
 from api.paging import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, encode_cursor, list_of
@@ -192,9 +192,7 @@ async def photos_of(user_id: str, viewer: OptionalUser, resources: ResourcesDep,
     """"Photos of you": the posts ``user_id`` is tagged in (approved tags), newest first, as the caller may see
     them; who may page it at all as for the account's other lists (:func:`api.visibility.require_account_lists`:
     a private account's is for its followers)."""
-    if user_id == "me" and viewer is not None:
-        user_id = viewer
-    parse_id(user_id, "user_id")
+    user_id = parse_id(user_or_me(user_id, viewer), "user_id")
     await honour_after(after, resources, settings, response)
     await require_account_lists(resources, viewer, user_id)
     return await _tagged_page(resources, viewer, APPROVED, user_id, "tagged", limit, cursor)

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from api import pending_writes
-from api.deps import CurrentUser, OptionalUser, ResourcesDep, SettingsDep, parse_id, per_app
+from api.deps import CurrentUser, OptionalUser, ResourcesDep, SettingsDep, parse_id, per_app, user_or_me
 from api.errors import ApiError
 from api.hydrate import authors, image_url
 from api.paging import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, encode_cursor, list_of
@@ -97,12 +97,8 @@ async def get_user(user_id: str, request: Request, viewer: OptionalUser, resourc
                    settings: SettingsDep, response: Response, after: After = None) -> dict[str, Any]:
     """The public profile with counts, and how the viewer and the user are related (``me``: the caller;
     ``@name``: whoever holds that username now, so a client can open a profile from an ``@mention``)."""
-    if user_id == "me":
-        if viewer is None:
-            raise ApiError(401, "unauthorized", "a bearer token is required for /users/me",
-                           headers={"WWW-Authenticate": "Bearer"})
-        user_id = viewer
-    elif user_id.startswith("@"):
+    user_id = user_or_me(user_id, viewer)
+    if user_id.startswith("@"):
         user_id = await _holder_of(request, user_id[1:])
     parse_id(user_id, "user_id")
     await honour_after(after, resources, settings, response)

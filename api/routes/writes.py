@@ -152,8 +152,8 @@ async def unfollow(user_id: PathId, request: Request, user: CurrentUser, resourc
     return withdrawn
 
 
-async def _engageable(resources: Any, settings: Any, user: str, post_id: str) -> str:
-    """The post id, if the post exists and ``user`` may see it (which a block either way rules out): likes and
+async def _engageable(resources: Any, settings: Any, user: str, post_id: str) -> dict[str, Any]:
+    """The post, if it exists and ``user`` may see it (which a block either way rules out): likes and
     comments on anything else are a 404 (the same answer as for a post that does not exist, so a refusal never
     confirms a hidden post).
 
@@ -168,30 +168,31 @@ async def _engageable(resources: Any, settings: Any, user: str, post_id: str) ->
         posts = await read_posts_cached(resources.session, resources.redis, [post_id])
     if posts[0] is not None:
         await pending_writes.settle(resources, settings, [user, posts[0]["author_id"]], pending_writes.FOLLOWING)
-    if await visible_post(resources.graph, user, posts[0]) is None:
+    post = await visible_post(resources.graph, user, posts[0])
+    if post is None:
         raise ApiError(404, "not_found", "no such post", "post_id")
-    return post_id
+    return post
 
 
 @router.post("/posts/{post_id}/like", status_code=202, response_model=Accepted)
 async def like(post_id: PathId, user: CurrentUser, resources: ResourcesDep, settings: SettingsDep) -> Accepted:
-    post_id = await _engageable(resources, settings, user, post_id)
-    event = events.like_changed(post_id=post_id, user_id=user, action="like")
+    post = await _engageable(resources, settings, user, post_id)
+    event = events.like_changed(post_id=post_id, user_id=user, action="like", post_author_id=post["author_id"])
     return await _publish(resources, settings, user, event, "write")
 
 
 @router.delete("/posts/{post_id}/like", status_code=202, response_model=Accepted)
 async def unlike(post_id: PathId, user: CurrentUser, resources: ResourcesDep, settings: SettingsDep) -> Accepted:
-    post_id = await _engageable(resources, settings, user, post_id)
-    event = events.like_changed(post_id=post_id, user_id=user, action="unlike")
+    post = await _engageable(resources, settings, user, post_id)
+    event = events.like_changed(post_id=post_id, user_id=user, action="unlike", post_author_id=post["author_id"])
     return await _publish(resources, settings, user, event, "write")
 
 
 @router.post("/posts/{post_id}/comments", status_code=202, response_model=Accepted)
 async def comment(post_id: PathId, body: CommentCreate, user: CurrentUser, resources: ResourcesDep,
                   settings: SettingsDep) -> Accepted:
-    post_id = await _engageable(resources, settings, user, post_id)
-    event = events.comment_added(post_id=post_id, user_id=user, text=body.text)
+    post = await _engageable(resources, settings, user, post_id)
+    event = events.comment_added(post_id=post_id, user_id=user, text=body.text, post_author_id=post["author_id"])
     return await _publish(resources, settings, user, event, "write", event.value["comment_id"])
 
 

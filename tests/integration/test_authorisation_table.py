@@ -32,6 +32,7 @@ from websockets.sync.client import connect
 from api.auth import mint_access_token
 from photostream.domain.identicon import email_hash
 from photostream.settings import Settings
+from producers.ids import new_id
 from tests.integration.conftest import Process
 from tests.integration.photos import jpeg, send
 from tests.integration.test_accounts import PASSWORD, bearer, login, register
@@ -168,6 +169,10 @@ TABLE: dict[str, Entry] = {
     "DELETE /api/v1/posts/{post_id}/like": Entry(signed_in(202, blocked=404, stranger=404)),
     "POST /api/v1/posts/{post_id}/comments": Entry(signed_in(202, blocked=404, stranger=404),
                                                    body=lambda w, c: {"text": "a comment"}),
+    "GET /api/v1/posts/{post_id}/likes": Entry(optional(blocked=404, stranger=404)),
+    # a comment nobody wrote: the post's answer first (404 for who may not see it), then "no such comment"
+    "DELETE /api/v1/posts/{post_id}/comments/{comment_id}": Entry(signed_in(404),
+                                                                  fill=lambda w, c: {"comment_id": new_id()}),
     "POST /api/v1/posts/{post_id}/report": Entry(signed_in(202, blocked=404, stranger=404),
                                                  body=lambda w, c: {"reason": "spam"}),
     # --- photos -------------------------------------------------------------------------------------------------------

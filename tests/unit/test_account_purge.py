@@ -13,7 +13,7 @@ DELETION = Deletion(new_id(), USER, 1_700_000_000_000)
 
 def test_every_post_follow_edge_and_like_is_retracted_as_a_valid_event_at_the_deletions_time() -> None:
     found = retractions(DELETION, Footprint(posts=[POST], following=[IDOL], followers=[FAN], liked_posts=[LIKED]))
-    built = [event_type(topic).emit(fields) for topic, fields in found]  # schema and domain rules pass
+    built = [event_type(topic).build(fields) for topic, fields in found]  # schema and domain rules pass
     assert [(e.topic, e.key) for e in built] == [
         ("post-deleted", USER), ("follow-changed", IDOL), ("follow-changed", USER), ("like-changed", LIKED)]
     assert [e.value.get("action") for e in built] == [None, "unfollow", "unfollow", "unlike"]
@@ -27,7 +27,7 @@ def test_every_comment_is_deleted_by_its_author_as_an_event_keyed_by_its_post() 
     direct delete raced by the popularity processor's read-modify-write of the count."""
     on_post, comment = new_id(), new_id()
     found = retractions(DELETION, Footprint([], [], [], [], comments=[(on_post, comment, 1_600_000_000_000)]))
-    [event] = [event_type(topic).emit(fields) for topic, fields in found]
+    [event] = [event_type(topic).build(fields) for topic, fields in found]
     assert (event.topic, event.key) == ("comment-deleted", on_post)
     assert (event.value["comment_id"], event.value["user_id"], event.value["actor_id"]) == (comment, USER, USER)
     assert event.value["commented_at"] == 1_600_000_000_000
