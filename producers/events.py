@@ -22,7 +22,7 @@ from typing import Any, Literal, NamedTuple
 from photostream.contracts.catalog import topic as catalog_topic
 from photostream.contracts.codec import EncodeError, EventCodec
 from photostream.contracts.schema_store import SchemaVersion
-from photostream.domain.accounts import AccountRuleError, check_bio, check_display_name, normalize_username
+from photostream.domain.accounts import AccountRuleError, check_bio, check_display_name, new_username
 from photostream.domain.images import object_key as original_key
 from photostream.domain.safety import MAX_REPORT_DETAILS_CHARS, REPORT_REASONS
 from photostream.domain.tags import extract_hashtags, normalize_tag
@@ -268,7 +268,7 @@ def _profile(record: dict[str, Any]) -> None:
     profile registered before these rules could then not be edited at all, not even to turn private (the API
     checks what a user edits itself)."""
     try:
-        if normalize_username(record["username"]) != record["username"]:
+        if new_username(record["username"]) != record["username"]:
             raise AccountRuleError("username", "not in its canonical (lower-case, trimmed) spelling")
         check_display_name(record["display_name"])
         if record["bio"] is not None:

@@ -22,8 +22,8 @@ from photostream.domain.accounts import (
     PASSWORD_MAX,
     AccountRuleError,
     check_password,
+    new_username,
     normalize_email,
-    normalize_username,
 )
 from photostream.domain.identicon import email_hash
 from producers import events
@@ -92,7 +92,7 @@ def _unauthorized(message: str) -> ApiError:
 async def register(body: RegisterIn, accounts: AccountsDep, resources: ResourcesDep,
                    settings: SettingsDep) -> dict[str, Any]:
     """A new account: ``{id, username, event_id, token}`` (``token`` for ``?after=`` on profile reads)."""
-    username = _rule(normalize_username, body.username)
+    username = _rule(new_username, body.username)
     email = _rule(normalize_email, body.email)
     password = _rule(check_password, body.password)
     try:

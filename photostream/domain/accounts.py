@@ -42,6 +42,17 @@ def normalize_username(raw: str) -> str:
     return name
 
 
+def new_username(raw: str) -> str:
+    """The canonical form of a username someone registers now: :func:`normalize_username`, and no '.' at
+    either end or twice in a row. A mention ends at a trailing dot (``@bob.`` ends a sentence), so ``bob.``
+    could never be mentioned and ``@bob.`` notified ``bob``. Names registered before this rule keep working
+    (logins and lookups use :func:`normalize_username`)."""
+    name = normalize_username(raw)
+    if name.startswith(".") or name.endswith(".") or ".." in name:
+        raise AccountRuleError("username", "may not start or end with '.' or hold '..'")
+    return name
+
+
 def check_display_name(name: str) -> str:
     """A name shown on one line: 1–100 characters, no control character (a NUL, a line break)."""
     if not 1 <= len(name) <= DISPLAY_NAME_MAX:

@@ -22,6 +22,7 @@ from photostream.domain.accounts import (
     AccountRuleError,
     RefreshToken,
     check_password,
+    new_username,
     normalize_email,
     normalize_username,
 )
@@ -45,6 +46,16 @@ def test_a_username_outside_the_rule_is_refused_naming_the_field(raw: str) -> No
     with pytest.raises(AccountRuleError) as refused:
         normalize_username(raw)
     assert refused.value.field == "username"
+
+
+@pytest.mark.parametrize("raw", ["bob.", ".bob", "bo..b", "...xy.."])
+def test_a_new_username_has_no_dot_at_an_end_or_two_in_a_row(raw: str) -> None:
+    """``@bob.`` ends a sentence: ``bob.`` could never be mentioned, and its mention notified ``bob``."""
+    with pytest.raises(AccountRuleError) as refused:
+        new_username(raw)
+    assert refused.value.field == "username"
+    assert new_username("Bob.Smith") == "bob.smith"
+    assert normalize_username("bob.") == "bob."  # names registered before the rule still log in
 
 
 @pytest.mark.parametrize(("raw", "ok"), [
