@@ -28,7 +28,15 @@ from cachetools import LRUCache
 from cassandra.cluster import Session
 from cassandra.query import BatchStatement, BatchType
 
-from photostream.domain.notifications import Aggregate, Group, MemberChange, Series, aggregate, bucket_of
+from photostream.domain.notifications import (
+    Aggregate,
+    Group,
+    MemberChange,
+    Series,
+    aggregate,
+    bucket_of,
+    target_kind_of,
+)
 from sinks.cassandra import Gated, key_chunks, pages
 from sinks.cassandra_binding import add_bound
 
@@ -116,6 +124,11 @@ class NotificationStore:
         self._d_series_latest = prepare("DELETE FROM notification_latest WHERE recipient_id = ? AND kind = ? "
                                         "AND target_id = ?")
         self._d_recipient = prepare("DELETE FROM notifications WHERE recipient_id = ?")
+        self._w_target = prepare("INSERT INTO notification_targets (target_id, recipient_id, kind) VALUES (?, ?, ?)")
+        self._q_targets = prepare("SELECT recipient_id, kind FROM notification_targets WHERE target_id = ?")
+        self._d_targets = prepare("DELETE FROM notification_targets WHERE target_id = ?")
+        self._q_buckets = prepare("SELECT bucket FROM notification_members WHERE recipient_id = ? AND kind = ? "
+                                  "AND target_id = ?")
         self._d_read = prepare("DELETE FROM notification_reads WHERE recipient_id = ?")
 
     async def _run(self, statement: Any, params: Any = None, rows: int = 0) -> Any:
@@ -164,7 +177,9 @@ class NotificationStore:
                 rows[s].append((self._w_member, (*key, bucket, actor, change.add_at, micros)))
                 rows[s].append((self._w_latest, (*key, actor, bucket, micros)))
                 touched[Group(s, bucket)].adds[actor] = change.add_at
-        writes: list[tuple[Any, int]] = []
+        # who holds notifications about each post (migration 0024): what a deletion of the post forgets
+        indexed = {(s.target_id, s.recipient, s.kind) for s in rows if target_kind_of(s.kind) == "post"}
+        writes: list[tuple[Any, int]] = [(self._w_target.bind(row), 1) for row in sorted(indexed)]
         for found in rows.values():
             for i in range(0, len(found), _BATCH_ROWS):
                 chunk = found[i:i + _BATCH_ROWS]
@@ -178,6 +193,22 @@ class NotificationStore:
                 writes.append((batch, len(chunk)))
         await asyncio.gather(*(self._run(statement, None, count) for statement, count in writes))
         return dict(touched)
+
+    async def forget_target(self, target_id: str) -> list[Group]:
+        """Every notification about ``target_id`` (a deleted post) gone: each series' membership and latest rows,
+        and its groups' aggregate rows; returns the groups, for the Redis lists. Deletes carry the server's time,
+        so an older event replayed later cannot bring a member back (and a newer one finds no post)."""
+        rows = await self._run(self._q_targets, (target_id,))
+        series = [Series(r.recipient_id, r.kind, target_id) for r in rows.current_rows]
+        found = await asyncio.gather(*(self._run(self._q_buckets, (s.recipient, s.kind, s.target_id)) for s in series))
+        groups = sorted({Group(s, row.bucket) for s, rows_of in zip(series, found, strict=True)
+                         for row in rows_of.current_rows})
+        await asyncio.gather(
+            *(self._run(stmt, (s.recipient, s.kind, s.target_id), 1) for s in series
+              for stmt in (self._d_series, self._d_series_latest)),
+            *(self._run(self._d_item, (g.series.recipient, g.id), 1) for g in groups))
+        await self._run(self._d_targets, (target_id,), 1)
+        return groups
 
     async def derive(self, changes: dict[Group, GroupChange], shown: int) -> dict[Group, Aggregate | None]:
         """Each touched group's notification from its durable membership (None: nobody left)."""

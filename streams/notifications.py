@@ -1,5 +1,6 @@
 """The ``notifications`` processor: likes, comments (and their deletions), follows, follow requests, people tags
-and @mentions → aggregated notifications (Cassandra, then the Redis lists), and account deletions → purges.
+and @mentions → aggregated notifications (Cassandra, then the Redis lists); account deletions → purges; post
+deletions → every notification about the post forgotten.
 
 Partitioning: the inputs are keyed differently (likes, comments and tags by post; follows and requests by
 followee; posts by author), so no consumer can own a recipient, and repartitioning every event by recipient
@@ -10,7 +11,8 @@ counts are derived from them (:mod:`sinks.notifications`), never incremented. Wh
 be: each group is fed by exactly one topic partition (:mod:`photostream.domain.notifications`), so the one
 read-before-write (where an unliking actor was last added) and each group's derive-and-rewrite see that
 group's events in log order, owned by one loop (the engine's co-partitioning assignor; all inputs have equal
-partition counts).
+partition counts). The one exception is a post's deletion (keyed by author): it forgets every group
+about the post, which other partitions feed; the post being gone, they are fed nothing after it.
 
 Per batch, in this order (one round trip per step, whatever the batch size):
 
@@ -47,7 +49,7 @@ from sinks.usernames import UsernameDirectory
 from streams.engine.records import Record, Reject, accepted
 
 TOPICS = ("like-changed", "comment-added", "comment-deleted", "follow-changed", "follow-requested",
-          "photo-tag-changed", "post-created", "account-deleted")
+          "photo-tag-changed", "post-created", "post-deleted", "account-deleted")
 
 Post = dict[str, Any]
 
@@ -74,6 +76,7 @@ class NotificationsProcessor:
         deleted: list[str] = []
         known_posts: dict[str, Post] = {}
         authors: dict[str, str] = {}
+        gone_posts: list[str] = []
         for record, found, purged in accepted(batch, _meaning, reject):
             drafts += found
             if purged is not None:
@@ -82,6 +85,8 @@ class NotificationsProcessor:
             if record.topic == "post-created":  # mentions need the post before the posts view has it
                 known_posts[event["post_id"]] = {"post_id": event["post_id"], "author_id": event["author_id"],
                                                  "visibility": event["visibility"]}
+            elif record.topic == "post-deleted":
+                gone_posts.append(event["post_id"])
             elif event.get("post_author_id") and is_id(event["post_author_id"]):  # (like-changed, comment-added v2)
                 authors[event["post_id"]] = event["post_author_id"]
         if drafts:
@@ -91,7 +96,18 @@ class NotificationsProcessor:
         for user in dict.fromkeys(deleted):
             await self._store.purge(user)
             await self._lists.purge(user)
+        await self._forget(dict.fromkeys(gone_posts))
         await offsets.advance_all(self._redis, self.name, ((r.topic, r.partition, r.offset) for r in batch))
+
+    async def _forget(self, post_ids: Iterable[str]) -> None:
+        """A deleted post's notifications go, for everyone who had one (they stayed, hidden at read but counted
+        by the badge, which only a mark-read brought down): after this batch's own adds, so a like applied in
+        the same batch goes with them."""
+        outcomes: dict[str, list[tuple[str, Any]]] = defaultdict(list)
+        for post_id in post_ids:
+            for group in await self._store.forget_target(post_id):
+                outcomes[group.series.recipient].append((group.id, None))
+        await self._lists.project(outcomes)
 
     async def _resolve(self, drafts: list[Draft], known: dict[str, Post], authors: dict[str, str]
                        ) -> tuple[list[Signal], dict[str, Post]]:
@@ -195,6 +211,8 @@ def _meaning(record: Record) -> tuple[Record, list[Draft], str | None]:
         if not is_id(record.value["user_id"]):
             raise ValueError("user_id: not an id")
         return record, [], record.value["user_id"]
+    if record.topic == "post-deleted" and not is_id(record.value["post_id"]):
+        raise ValueError("post_id: not an id")
     return record, drafts_of(record.topic, record.value), None
 
 

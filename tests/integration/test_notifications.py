@@ -26,7 +26,8 @@ from tests.integration.conftest import BIN, Process, auth
 from tests.integration.waiting import wait_for
 
 #: who must have applied a record of each topic before the next step may rely on it
-APPLIERS = {"post-created": ("notifications", "posts"), "post-deleted": ("posts",), "block-changed": ("safety",),
+APPLIERS = {"post-created": ("notifications", "posts"), "post-deleted": ("notifications", "posts"),
+            "block-changed": ("safety",),
             "mute-changed": ("safety",)}
 
 
@@ -307,8 +308,9 @@ def test_mark_read_up_to_an_id_and_the_status_count(client: httpx.Client, settin
 def test_what_the_list_hides_is_marked_read_with_it_so_the_badge_can_clear(
     client: httpx.Client, settings: Settings, log: Log
 ) -> None:
-    """A notification about a post since deleted, or whose actors the reader blocked, is left out of the list
-    but counted in the badge: marking read up to the newest shown one, or everything (no ``up_to``), clears it."""
+    """A notification whose actors the reader blocked is left out of the list but counted in the badge: marking
+    read up to the newest shown one, or everything (no ``up_to``), clears it. (One about a post since deleted is
+    forgotten with the post.)"""
     author, fan, other = new_id(), new_id(), new_id()
     kept, deleted = log.post(author), log.post(author)
     log.settle()
@@ -318,7 +320,7 @@ def test_what_the_list_hides_is_marked_read_with_it_so_the_badge_can_clear(
     log.publish(events.post_deleted(post_id=deleted, author_id=author))
     log.settle()
     [shown] = notifications(client, settings, author)
-    assert shown["target"]["id"] == kept and status(client, settings, author) == 2
+    assert shown["target"]["id"] == kept and status(client, settings, author) == 1  # (the deleted post's: forgotten)
     marked = client.post("/notifications/mark-read", headers=auth(settings, author), json={"up_to": shown["id"]})
     assert marked.status_code == 200 and marked.json()["unread_notifications"] == 0, marked.text
     log.like(other, kept)  # the like group is updated: unread again, then both its actors are blocked
@@ -582,3 +584,27 @@ def test_a_like_applied_before_the_posts_view_has_the_post_still_reaches_its_aut
     log.publish(events.like_changed(post_id=post_id, user_id=other, action="like", post_author_id=author))
     log.settle()
     assert other not in {a["id"] for i in notifications(client, settings, author) for a in i["actors"]}
+
+
+def test_a_deleted_posts_notifications_leave_every_list_and_badge(
+        client: httpx.Client, settings: Settings, log: Log) -> None:
+    """They stayed, hidden at read but counted by the badge (3 unread, nothing shown), which only a mark-read
+    brought down: now a deletion forgets them for everyone who had one."""
+    author, fan, tagged = new_id(), new_id(), new_id()
+    mentioned, name = register(client)
+    doomed, kept = log.post(author, caption=f"with @{name}"), log.post(author)
+    log.settle()
+    log.like(fan, doomed)
+    log.like(fan, kept)
+    log.publish(events.comment_added(post_id=doomed, user_id=fan, text=f"hi @{name}"))
+    log.publish(events.photo_tag_changed(post_id=doomed, image_id=new_id(), tagger_id=author, tagged_id=tagged,
+                                         action="add", x=0.5, y=0.5))
+    log.settle()
+    assert (status(client, settings, author), status(client, settings, mentioned), status(client, settings, tagged)) \
+        == (3, 2, 1)
+    log.publish(events.post_deleted(post_id=doomed, author_id=author))
+    log.settle()
+    assert (status(client, settings, author), status(client, settings, mentioned), status(client, settings, tagged)) \
+        == (1, 0, 0)
+    assert summary(notifications(client, settings, author)) == [("like", "post", kept, [fan], 1)]
+    assert notifications(client, settings, mentioned) == [] and notifications(client, settings, tagged) == []
