@@ -35,7 +35,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-from photostream.domain.notifications import Draft, Signal, drafts_of, fold, notifies
+from photostream.domain.notifications import TAG_KINDS, Draft, Signal, drafts_of, fold, notifies
 from photostream.domain.safety import Relation
 from photostream.domain.visibility import may_see
 from photostream.settings import Settings
@@ -43,6 +43,7 @@ from producers.ids import is_id
 from sinks import offsets
 from sinks.notification_lists import NotificationLists
 from sinks.notifications import NotificationStore, stored_of
+from sinks.photo_tags import PhotoTagReads
 from sinks.posts import read_post_rows, read_posts_cached
 from sinks.safety import SafeAudience
 from sinks.usernames import UsernameDirectory
@@ -70,6 +71,7 @@ class NotificationsProcessor:
         self._usernames = usernames
         self._session = session
         self._redis = redis
+        self._tags = PhotoTagReads(session)
 
     async def process(self, batch: list[Record], reject: Reject) -> None:
         drafts: list[Draft] = []
@@ -77,6 +79,7 @@ class NotificationsProcessor:
         known_posts: dict[str, Post] = {}
         authors: dict[str, str] = {}
         gone_posts: list[str] = []
+        untagged: list[tuple[str, str, str]] = []  # (post, photo, person) of the batch's tag removals
         for record, found, purged in accepted(batch, _meaning, reject):
             drafts += found
             if purged is not None:
@@ -87,8 +90,12 @@ class NotificationsProcessor:
                                                  "visibility": event["visibility"]}
             elif record.topic == "post-deleted":
                 gone_posts.append(event["post_id"])
+            elif record.topic == "photo-tag-changed" and event["action"] == "remove":
+                untagged.append((event["post_id"], event["image_id"], event["tagged_id"]))
             elif event.get("post_author_id") and is_id(event["post_author_id"]):  # (like-changed, comment-added v2)
                 authors[event["post_id"]] = event["post_author_id"]
+        if untagged:
+            drafts = await self._without_standing_tags(drafts, untagged)
         if drafts:
             signals, posts = await self._resolve(drafts, known_posts, authors)
             allowed = await self._allowed(signals, posts)
@@ -98,6 +105,17 @@ class NotificationsProcessor:
             await self._lists.purge(user)
         await self._forget(dict.fromkeys(gone_posts))
         await offsets.advance_all(self._redis, self.name, ((r.topic, r.partition, r.offset) for r in batch))
+
+    async def _without_standing_tags(self, drafts: list[Draft], untagged: list[tuple[str, str, str]]) -> list[Draft]:
+        """The drafts but the withdrawals of a "tagged you" (or "wants to tag you") that still stands: notifications
+        are per post and tags per photo, so an untag from one photo withdrew it while the person was still tagged
+        on another photo of the post."""
+        tags = await self._tags.of_posts({post for post, _, _ in untagged})
+        standing = {(post, person, "tag_request" if tag.pending else "tag")
+                    for post, photo, person in untagged for tag in tags.get(post, [])
+                    if tag.tagged_id == person and tag.image_id != photo}
+        return [d for d in drafts
+                if d.present or d.kind not in TAG_KINDS or (d.target_id, d.recipient.value, d.kind) not in standing]
 
     async def _forget(self, post_ids: Iterable[str]) -> None:
         """A deleted post's notifications go, for everyone who had one (they stayed, hidden at read but counted

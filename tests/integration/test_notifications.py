@@ -27,7 +27,7 @@ from tests.integration.waiting import wait_for
 
 #: who must have applied a record of each topic before the next step may rely on it
 APPLIERS = {"post-created": ("notifications", "posts"), "post-deleted": ("notifications", "posts"),
-            "block-changed": ("safety",),
+            "block-changed": ("safety",), "photo-tag-changed": ("notifications", "photo_tags"),
             "mute-changed": ("safety",)}
 
 
@@ -608,3 +608,22 @@ def test_a_deleted_posts_notifications_leave_every_list_and_badge(
         == (1, 0, 0)
     assert summary(notifications(client, settings, author)) == [("like", "post", kept, [fan], 1)]
     assert notifications(client, settings, mentioned) == [] and notifications(client, settings, tagged) == []
+
+
+def test_an_untag_from_one_photo_keeps_tagged_you_while_another_photo_still_tags_them(
+        client: httpx.Client, settings: Settings, log: Log) -> None:
+    author, tagged = new_id(), new_id()
+    post, first, second = log.post(author), new_id(), new_id()
+    for photo in (first, second):
+        log.publish(events.photo_tag_changed(post_id=post, image_id=photo, tagger_id=author, tagged_id=tagged,
+                                             action="add", x=0.5, y=0.5))
+    log.settle()
+    assert summary(notifications(client, settings, tagged)) == [("tag", "post", post, [author], 1)]
+    log.publish(events.photo_tag_changed(post_id=post, image_id=first, tagger_id=author, tagged_id=tagged,
+                                         action="remove"))
+    log.settle()
+    assert summary(notifications(client, settings, tagged)) == [("tag", "post", post, [author], 1)]
+    log.publish(events.photo_tag_changed(post_id=post, image_id=second, tagger_id=tagged, tagged_id=tagged,
+                                         action="remove"))  # their own removal of the last one
+    log.settle()
+    assert notifications(client, settings, tagged) == []
