@@ -44,6 +44,14 @@ class LocationIn(BaseModel):
     lat: float | None = Field(default=None, ge=-90, le=90)
     lon: float | None = Field(default=None, ge=-180, le=180)
 
+    @field_validator("lat", "lon", mode="before")
+    @classmethod
+    def _a_number(cls, value: Any) -> Any:
+        """``true`` is no coordinate (pydantic's lax mode read it as 1.0)."""
+        if isinstance(value, bool):
+            raise ValueError("a number of degrees, not a boolean")
+        return value
+
 
 class PostCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
