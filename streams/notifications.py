@@ -25,8 +25,9 @@ Per batch, in this order (one round trip per step, whatever the batch size):
 4. membership written (one single-partition batch per series), groups derived from their slices, aggregate
    rows rewritten — durable before anything else;
 5. Redis gets every touched group's absolute outcome (one script per recipient, pinging the status channel
-   when the unread count moved); account deletions purge the user's notifications; post deletions forget every notification about the post
-   (:meth:`sinks.notifications.NotificationStore.forget_target`); the applied marks move.
+   when the unread count moved); account deletions purge the user's notifications; post deletions forget
+   every notification about the post (:meth:`sinks.notifications.NotificationStore.forget_target`); the
+   applied marks move.
 """
 
 from __future__ import annotations
