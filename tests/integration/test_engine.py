@@ -27,6 +27,7 @@ from streams.consumer_groups import end_offsets, groups_of, seed_groups
 from streams.engine.consumer import consumer_config
 from streams.engine.loop import BatchLoop
 from streams.engine.records import Record, Reject
+from streams.hashtags.popularity import PopularityUpdater
 from tests.integration.conftest import Process, free_port
 from tests.integration.waiting import wait_for
 
@@ -248,7 +249,9 @@ def test_counts_are_exact_with_two_workers_and_one_killed_mid_stream(
     posts = [new_id() for _ in range(24)]  # few posts, many events each: both workers touch every post's topics
     try:
         with EngagementStream(publisher, posts) as stream:
-            wait_for(lambda: popularity_lag(settings), lambda lag: len(lag) == 8 and any(v > 0 for v in lag.values()),
+            inputs = 4 * len(PopularityUpdater.topics)  # (each input has four partitions)
+            wait_for(lambda: popularity_lag(settings),
+                     lambda lag: len(lag) == inputs and any(v > 0 for v in lag.values()),
                      60, "the popularity group to commit on every partition with events still pending")
             wait_for(lambda: stream.published, lambda n: n > 2000, 60, "events streaming")
             pending = sum(popularity_lag(settings).values())
