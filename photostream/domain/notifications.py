@@ -269,8 +269,10 @@ class MemberChange:
 
 
 def fold(signals: Iterable[Signal]) -> list[MemberChange]:
-    """Coalesce a batch: per (series, actor) the latest add wins if it is the last word, and any retraction
-    before it still removes the actor from where an earlier batch put them (same outcome as one at a time).
+    """Coalesce a batch: per (series, actor) the latest add wins if it is the last word (for a standing kind, the
+    first add after the last retraction: the ones after it are repeats), and any retraction before it still
+    removes the actor from where an earlier batch put them (same outcome as one at a time: a redelivered
+    follow, unfollow, follow, follow re-stamped the follow with the repeat's time, unread again at the top).
     A retraction from a given hour (a deleted comment's) stands apart: it neither cancels an add of the batch
     nor is cancelled by one (each is a timestamped write to its own group's row, so their order is the times')."""
     latest: dict[tuple[Series, str], Signal] = {}
@@ -281,6 +283,9 @@ def fold(signals: Iterable[Signal]) -> list[MemberChange]:
             from_hours.append(MemberChange(signal.series, signal.actor, signal.at, None, signal.from_at))
             continue
         key = (signal.series, signal.actor)
+        standing = latest.get(key)
+        if (signal.present and signal.kind in STANDING_KINDS and standing is not None and standing.present):
+            continue  # a member already (since the add after the last retraction): a repeat changes nothing
         latest[key] = signal
         if not signal.present:
             retract[key] = signal.at

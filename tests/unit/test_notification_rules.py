@@ -182,3 +182,13 @@ def test_a_deleted_comments_retraction_stands_apart_from_the_batchs_adds() -> No
     changes = fold([added, deleted])
     assert {(c.retract_at, c.add_at, c.retract_from_at) for c in changes} == {
         (None, 3 * HOUR, None), (4 * HOUR, None, 2 * HOUR + 5)}
+
+
+def test_a_standing_kinds_repeat_after_a_relike_keeps_the_relikes_time_as_one_at_a_time_would() -> None:
+    """Follow, unfollow, follow, follow again (a double tap) redelivered in one batch: the member stands from the
+    second follow; the fourth is a repeat (it re-stamped the group, unread again, when the batch came back)."""
+    follows = [Signal(B, "follow", B, A, present, ms) for present, ms in ((True, 1), (False, 2), (True, 3), (True, 4))]
+    [change] = fold(follows)
+    assert (change.retract_at, change.add_at) == (2, 3)
+    comments = [Signal(B, "comment", P, A, True, ms) for ms in (1, 2)]  # every comment is new: the latest counts
+    assert [c.add_at for c in fold(comments)] == [2]
