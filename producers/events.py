@@ -85,6 +85,8 @@ class EventType:
             raise EventValidationError("event_id", f"not a valid id: {record['event_id']!r:.60}")
         if "occurred_at" not in record:
             record["occurred_at"] = now_ms()
+        else:
+            _plausible_time("occurred_at", record["occurred_at"])
         if not record.keys() <= self.field_names:
             first = sorted(record.keys() - self.field_names)[0]
             raise EventValidationError(first, f"unknown field (allowed: {', '.join(sorted(self.field_names))})")
@@ -126,6 +128,21 @@ class EventType:
 #: mute's target (a user id, or a hashtag)
 _IDS_CHECKED_BY_RULE = {("ON_MSG_UNSENT", "msg_id"), ("MESSAGES_READ", "read_up_to_msg_id"),
                         ("mute-changed", "target_id")}
+
+
+#: how far ahead of this clock an event's time may be (another host's clock, a little fast)
+MAX_CLOCK_AHEAD_MS = 24 * 3600 * 1000
+
+
+def _plausible_time(field: str, at: Any) -> None:
+    """An epoch-milliseconds time of this era: not negative, not ahead of now by more than a day. A producer's
+    seconds or microseconds (the common mix-up), or a time in 2100, were applied: a like timed in the future
+    could never be undone, and a time past year 9999 broke every read of its row."""
+    if isinstance(at, bool) or not isinstance(at, int):
+        return  # (the encoder names a wrong type)
+    if at < 0 or at > now_ms() + MAX_CLOCK_AHEAD_MS:
+        raise EventValidationError(field, f"{at} is not a time in epoch milliseconds of now or the past (at most a "
+                                          "day ahead of this clock)")
 
 
 def _unencodable(record: dict[str, Any]) -> str:
@@ -390,6 +407,7 @@ def comment_added(*, post_id: str, user_id: str, text: str, comment_id: str | No
 def comment_deleted(*, post_id: str, comment_id: str, user_id: str, actor_id: str, commented_at: int) -> Event:
     """``actor_id`` deletes ``user_id``'s comment written at ``commented_at`` (the API has checked who may: the
     comment's or the post's author)."""
+    _plausible_time("commented_at", commented_at)
     return event_type("comment-deleted").create({
         "comment_id": comment_id, "post_id": post_id, "user_id": user_id, "actor_id": actor_id,
         "commented_at": commented_at,

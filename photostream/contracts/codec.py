@@ -29,6 +29,13 @@ class DecodeError(ValueError):
     """The bytes are not a single-object-encoded record of a known schema."""
 
 
+#: the last millisecond of year 9999: what a Cassandra timestamp and a Python datetime can hold. A record timed
+#: beyond it (a producer sending microseconds as milliseconds: year 58,000) was applied, and every read of the
+#: row it wrote failed (a 500 for every reader of a thread or a feed, and the API's Cassandra connection taken
+#: down with it); so it is poison, refused like undecodable bytes
+LATEST_TIME_MS = 253_402_300_799_999
+
+
 class EventCodec:
     """Encode with a topic's current schema; decode any released version into the reader's schema."""
 
@@ -71,7 +78,24 @@ class EventCodec:
             raise DecodeError(f"undecodable body: {type(exc).__name__}: {exc}") from None
         if not isinstance(record, dict):
             raise DecodeError("record body is not an Avro record")
+        for field in _time_fields(target):
+            at = record.get(field)
+            if isinstance(at, int) and not 0 <= at <= LATEST_TIME_MS:
+                raise DecodeError(f"{field}: {at} ms is outside the times a store can hold (0 to year 9999)")
         return record
+
+
+_TIME_FIELDS: dict[bytes, tuple[str, ...]] = {}
+
+
+def _time_fields(version: SchemaVersion) -> tuple[str, ...]:
+    """The top-level ``timestamp-millis`` fields of ``version`` (found once per schema)."""
+    found = _TIME_FIELDS.get(version.fingerprint)
+    if found is None:
+        found = _TIME_FIELDS[version.fingerprint] = tuple(
+            f["name"] for f in version.raw.get("fields", [])
+            if isinstance(f.get("type"), dict) and f["type"].get("logicalType") == "timestamp-millis")
+    return found
 
 
 def _fastavro_encoder(version: SchemaVersion, header: bytes) -> Encoder:

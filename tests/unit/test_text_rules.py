@@ -38,3 +38,28 @@ def test_a_display_name_is_one_visible_line(name: str) -> None:
         check_display_name(name)
     assert info.value.field == "display_name"
     assert check_display_name("Zoë ✨") == "Zoë ✨"
+
+
+@pytest.mark.parametrize("at", [-5, 1_796_000_000_000_000, 4_102_444_800_000])  # before 1970, µs, year 2100
+def test_an_event_time_must_be_epoch_milliseconds_of_now_or_the_past(at: int) -> None:
+    """A producer's microseconds as milliseconds (year 58,000) broke every read of the row it wrote, and a like
+    timed in 2100 could never be undone."""
+    with pytest.raises(EventValidationError) as info:
+        events.build("like-changed", {"post_id": new_id(), "user_id": new_id(), "action": "like", "occurred_at": at})
+    assert info.value.field == "occurred_at"
+    with pytest.raises(EventValidationError) as info:
+        events.comment_deleted(post_id=new_id(), comment_id=new_id(), user_id=new_id(), actor_id=new_id(),
+                               commented_at=at)
+    assert info.value.field == "commented_at"
+
+
+def test_a_record_timed_beyond_what_a_store_holds_does_not_decode() -> None:
+    """Raw producers bypass the SDK: the codec refuses such a record (poison: it goes to the DLQ)."""
+    from photostream.contracts.codec import DecodeError, EventCodec
+
+    codec = EventCodec()
+    record = dict(events.like_changed(post_id=new_id(), user_id=new_id(), action="like").value)
+    assert codec.decode("like-changed", codec.encode("like-changed", record))["occurred_at"] == record["occurred_at"]
+    record["occurred_at"] = 1_796_000_000_000_000
+    with pytest.raises(DecodeError, match="occurred_at"):
+        codec.decode("like-changed", codec.encode("like-changed", record))
