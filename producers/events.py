@@ -359,7 +359,7 @@ def post_created(
     visibility: Literal["public", "followers", "private"] = "public", location: dict[str, Any] | None = None,
 ) -> Event:
     return event_type("post-created").create({
-        "post_id": post_id or new_id(), "author_id": author_id, "caption": caption,
+        "post_id": new_id() if post_id is None else post_id, "author_id": author_id, "caption": caption,
         "image_ids": image_ids, "visibility": visibility, "location": location,
     })
 
@@ -399,8 +399,8 @@ def comment_added(*, post_id: str, user_id: str, text: str, comment_id: str | No
                   post_author_id: str | None = None) -> Event:
     """``post_author_id``: as for :func:`like_changed`."""
     return event_type("comment-added").create({
-        "comment_id": comment_id or new_id(), "post_id": post_id, "user_id": user_id, "text": text,
-        "post_author_id": post_author_id,
+        "comment_id": new_id() if comment_id is None else comment_id, "post_id": post_id, "user_id": user_id,
+        "text": text, "post_author_id": post_author_id,
     })
 
 

@@ -196,7 +196,7 @@ def drafts_of(topic: str, event: dict[str, Any]) -> list[Draft]:
                 *(Draft(Recipient("username", name), "comment_mention", post, actor, True, at)
                   for name in mentioned_usernames(event["text"]))]
     if topic == "comment-deleted":  # the commenter leaves that hour's "commented on your post"
-        _ids(event, "post_id", "user_id")
+        _ids(event, "post_id", "user_id", "comment_id", "actor_id")  # (every consumer refuses the same records)
         post = event["post_id"]
         return [Draft(Recipient("author_of", post), "comment", post, event["user_id"], False, at,
                       int(event["commented_at"]))]

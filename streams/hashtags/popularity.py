@@ -24,7 +24,7 @@ from streams.engine.records import Record, Reject, accepted
 
 #: the fields of each input that name a post, a user or a comment
 _ID_FIELDS = {"like-changed": ("post_id", "user_id"), "comment-added": ("post_id", "user_id", "comment_id"),
-              "comment-deleted": ("post_id", "user_id", "comment_id")}
+              "comment-deleted": ("post_id", "user_id", "comment_id", "actor_id")}
 
 
 def with_ids(record: Record) -> Record:
