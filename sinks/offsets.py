@@ -6,6 +6,7 @@ honour ``?after=TOKEN``. Marks only move forward: a replay that re-applies old o
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from typing import Any
 
@@ -42,3 +43,16 @@ async def advance_all(redis: Any, consumer: str, coordinates: Iterable[tuple[str
         for (topic, partition), offset in highest.items():
             pipe.eval(_ADVANCE, 1, keys.applied_offsets(consumer, topic), str(partition), str(offset))
         await pipe.execute()
+
+
+async def wait_applied(redis: Any, consumer: str, topic: str, wanted: dict[int, int], timeout_s: float) -> bool:
+    """Wait until ``consumer`` has applied ``wanted`` (partition -> offset) of ``topic``; False past the bound.
+    For a processor that reads another's view of the same records (polled: the mark is a Redis hash field)."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        marks = await redis.hmget(keys.applied_offsets(consumer, topic), [str(p) for p in wanted])
+        if None not in marks and all(int(mark) >= offset for mark, offset in zip(marks, wanted.values(), strict=True)):
+            return True
+        if asyncio.get_running_loop().time() >= deadline:
+            return False
+        await asyncio.sleep(0.05)

@@ -51,6 +51,8 @@ from sinks.safety import SafeAudience
 from sinks.usernames import UsernameDirectory
 from streams.engine.records import Record, Reject, accepted
 
+#: how long a batch with tag removals waits for the photo_tags processor to have applied them
+TAGS_CATCH_UP_S = 5.0
 TOPICS = ("like-changed", "comment-added", "comment-deleted", "follow-changed", "follow-requested",
           "photo-tag-changed", "post-created", "post-deleted", "account-deleted")
 
@@ -81,7 +83,7 @@ class NotificationsProcessor:
         known_posts: dict[str, Post] = {}
         authors: dict[str, str] = {}
         gone_posts: list[str] = []
-        untagged: list[tuple[str, str, str]] = []  # (post, photo, person) of the batch's tag removals
+        retagged: list[Record] = []  # the batch's tag removals and approvals
         for record, found, purged in accepted(batch, _meaning, reject):
             drafts += found
             if purged is not None:
@@ -92,12 +94,12 @@ class NotificationsProcessor:
                                                  "visibility": event["visibility"]}
             elif record.topic == "post-deleted":
                 gone_posts.append(event["post_id"])
-            elif record.topic == "photo-tag-changed" and event["action"] == "remove":
-                untagged.append((event["post_id"], event["image_id"], event["tagged_id"]))
+            elif record.topic == "photo-tag-changed" and event["action"] in ("remove", "approve"):
+                retagged.append(record)
             elif event.get("post_author_id") and is_id(event["post_author_id"]):  # (like-changed, comment-added v2)
                 authors[event["post_id"]] = event["post_author_id"]
-        if untagged:
-            drafts = await self._without_standing_tags(drafts, untagged)
+        if retagged:
+            drafts = await self._without_standing_tags(drafts, retagged)
         if drafts:
             signals, posts = await self._resolve(drafts, known_posts, authors)
             allowed = await self._allowed(signals, posts)
@@ -108,14 +110,24 @@ class NotificationsProcessor:
         await self._forget(dict.fromkeys(gone_posts))
         await offsets.advance_all(self._redis, self.name, ((r.topic, r.partition, r.offset) for r in batch))
 
-    async def _without_standing_tags(self, drafts: list[Draft], untagged: list[tuple[str, str, str]]) -> list[Draft]:
-        """The drafts but the withdrawals of a "tagged you" (or "wants to tag you") that still stands: notifications
-        are per post and tags per photo, so an untag from one photo withdrew it while the person was still tagged
-        on another photo of the post."""
-        tags = await self._tags.of_posts({post for post, _, _ in untagged})
-        standing = {(post, person, "tag_request" if tag.pending else "tag")
-                    for post, photo, person in untagged for tag in tags.get(post, [])
-                    if tag.tagged_id == person and tag.image_id != photo}
+    async def _without_standing_tags(self, drafts: list[Draft], retagged: list[Record]) -> list[Draft]:
+        """The drafts but the withdrawals of a "tagged you" (or "wants to tag you") that still stands on another
+        photo of the post: notifications are per post and tags per photo, so an untag (or an approval) of one
+        photo withdrew it while another photo still tagged the person (or still waited for their approval).
+
+        The tags are read once the photo_tags processor has applied these very records (bounded wait): read
+        before, the removals sent together each saw the others' photos still tagged, and "tagged you" stayed
+        for good. Past the bound, the batch's own changes are taken off what is read."""
+        wanted: dict[int, int] = {}
+        for record in retagged:
+            wanted[record.partition] = max(wanted.get(record.partition, -1), record.offset)
+        caught_up = await offsets.wait_applied(self._redis, "photo_tags", "photo-tag-changed", wanted,
+                                               TAGS_CATCH_UP_S)
+        changed = {(r.value["post_id"], r.value["image_id"], r.value["tagged_id"]) for r in retagged}
+        tags = await self._tags.of_posts({r.value["post_id"] for r in retagged})
+        standing = {(tag.post_id, tag.tagged_id, "tag_request" if tag.pending else "tag")
+                    for found in tags.values() for tag in found
+                    if caught_up or (tag.post_id, tag.image_id, tag.tagged_id) not in changed}
         return [d for d in drafts
                 if d.present or d.kind not in TAG_KINDS or (d.target_id, d.recipient.value, d.kind) not in standing]
 

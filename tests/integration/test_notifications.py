@@ -28,7 +28,7 @@ from tests.integration.waiting import wait_for
 #: who must have applied a record of each topic before the next step may rely on it
 APPLIERS = {"post-created": ("notifications", "posts"), "post-deleted": ("notifications", "posts"),
             "block-changed": ("safety",), "photo-tag-changed": ("notifications", "photo_tags"),
-            "mute-changed": ("safety",)}
+            "mute-changed": ("safety",), "user-registered": ("profiles",)}
 
 
 class Log:
@@ -627,3 +627,54 @@ def test_an_untag_from_one_photo_keeps_tagged_you_while_another_photo_still_tags
                                          action="remove"))  # their own removal of the last one
     log.settle()
     assert notifications(client, settings, tagged) == []
+
+
+def test_untags_of_every_photo_sent_together_withdraw_tagged_you(
+        client: httpx.Client, settings: Settings, log: Log) -> None:
+    """Each removal saw the others' photos still tagged (the tags view had not applied them): all were taken
+    for standing, and "tagged you" stayed for good."""
+    author, tagged = new_id(), new_id()
+    post, photos = log.post(author), [new_id() for _ in range(3)]
+    for photo in photos:
+        log.publish(events.photo_tag_changed(post_id=post, image_id=photo, tagger_id=author, tagged_id=tagged,
+                                             action="add", x=0.5, y=0.5))
+    log.settle()
+    assert summary(notifications(client, settings, tagged)) == [("tag", "post", post, [author], 1)]
+    assert log.publisher.submit_many([log.stamped(events.photo_tag_changed(
+        post_id=post, image_id=photo, tagger_id=tagged, tagged_id=tagged, action="remove"))
+        for photo in photos]).result(timeout=30) == 3
+    log.publish(events.photo_tag_changed(post_id=post, image_id=new_id(), tagger_id=author, tagged_id=new_id(),
+                                         action="add", x=0.1, y=0.1))  # same partition: applied after them
+    log.settle()
+    assert notifications(client, settings, tagged) == []
+
+
+def test_approving_one_photos_tag_keeps_wants_to_tag_you_for_the_photo_still_pending(
+        client: httpx.Client, settings: Settings, log: Log) -> None:
+    author, tagged = new_id(), new_id()
+    post, first, second = log.post(author), new_id(), new_id()
+    for photo in (first, second):
+        log.publish(events.photo_tag_changed(post_id=post, image_id=photo, tagger_id=author, tagged_id=tagged,
+                                             action="add", x=0.5, y=0.5, pending=True))
+    log.settle()
+    log.publish(events.photo_tag_changed(post_id=post, image_id=first, tagger_id=tagged, tagged_id=tagged,
+                                         action="approve"))
+    log.settle()
+    assert sorted(summary(notifications(client, settings, tagged))) == [
+        ("tag", "post", post, [author], 1), ("tag_request", "post", post, [author], 1)]
+
+
+def test_a_user_an_upstream_service_registered_can_be_mentioned_and_opened_by_name(
+        client: httpx.Client, settings: Settings, log: Log) -> None:
+    """Names were looked up only among those claimed through the API's registration: every user registered
+    through the SDK (an upstream service's, the simulator's) was never notified of a mention, and
+    ``GET /users/@name`` was a 404."""
+    author, upstream = new_id(), new_id()
+    name = f"up{uuid.uuid4().hex[:10]}"
+    log.publish(events.user_registered(user_id=upstream, username=name, display_name="Upstream"))
+    log.settle()
+    post = log.post(author, caption=f"hello @{name}!")
+    log.settle()
+    assert summary(notifications(client, settings, upstream)) == [("mention", "post", post, [author], 1)]
+    profile = client.get(f"/users/@{name.upper()}")
+    assert profile.status_code == 200 and profile.json()["id"] == upstream, profile.text
