@@ -6,7 +6,7 @@ import json
 import logging
 import os
 import sys
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -30,8 +30,16 @@ def _every_command() -> None:
     try:
         settings = get_settings()
     except ValidationError as exc:
-        _refuse("settings: " + "; ".join(str(e.get("msg", e)).removeprefix("Value error, ") for e in exc.errors()))
+        _refuse("settings: " + "; ".join(_setting_error(e) for e in exc.errors()))
     keys.use_namespace(settings.namespace)
+
+
+def _setting_error(error: Any) -> str:
+    """One validation error, naming the environment variable when it is one setting's (a bound: "Input should be
+    less than or equal to 2592000" alone named nothing)."""
+    message = str(error.get("msg", error)).removeprefix("Value error, ")
+    field = ".".join(str(part) for part in error.get("loc", ()))
+    return f"PHOTOSTREAM_{field.upper()}: {message}" if field else message
 
 
 def _refuse(message: str) -> NoReturn:

@@ -21,6 +21,11 @@ def unwritten_control(text: str) -> str | None:
     return next((c for c in text if unicodedata.category(c) == "Cc" and c not in _WRITTEN_CONTROLS), None)
 
 
+#: letters and symbols by category that show nothing: the Hangul fillers and the blank braille pattern, the
+#: usual way around a "not blank" rule
+_BLANK_LOOKING = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
 def shows_something(text: str) -> bool:
     """Whether any character of ``text`` is visible on its own."""
-    return any(unicodedata.category(c) not in _INVISIBLE for c in text)
+    return any(unicodedata.category(c) not in _INVISIBLE and c not in _BLANK_LOOKING for c in text)

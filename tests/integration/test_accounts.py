@@ -281,6 +281,16 @@ def test_a_profile_shows_counts_and_relations_and_patch_changes_it(client: httpx
                         json={"avatar_image_id": str(uuid.uuid4())}).status_code == 422  # not an upload of hers
 
 
+def test_no_answer_of_auth_is_kept_by_a_cache_refusals_included(client: httpx.Client) -> None:
+    session = login(client, register(client)["username"])
+    refused = [client.post("/auth/login", json={"login": f"nobody{unique()}", "password": "wrong password"}),
+               client.post("/auth/refresh", json={"refresh_token": "rt1.x.y"}),
+               client.post("/auth/register", json={"username": "x"})]
+    assert [a.status_code >= 400 for a in refused] == [True, True, True]
+    assert session and all(a.headers.get("Cache-Control") == "no-store" for a in refused), \
+        [dict(a.headers) for a in refused]
+
+
 def test_a_profile_opens_by_its_username_as_by_its_id(client: httpx.Client) -> None:
     """``GET /users/@name`` (any case): how a client opens a profile from an ``@mention``; a name nobody holds,
     one nobody could hold, and a holder in a block with the caller are all the 404 of an absent user."""

@@ -58,3 +58,17 @@ def test_a_rebuild_that_cannot_reach_a_store_says_so_in_one_line_and_exits_3(
         get_settings.cache_clear()
     assert result.exit_code == 3, result.output
     assert "could not reach a store" in result.output and "Traceback" not in result.output
+
+
+def test_a_setting_out_of_its_bounds_is_named(runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+    """"settings: Input should be less than or equal to 2592000" named nothing an operator could find."""
+    from photostream.settings import get_settings
+
+    monkeypatch.setenv("PHOTOSTREAM_DEV_MODE", "true")
+    monkeypatch.setenv("PHOTOSTREAM_JWT_ACCESS_TTL_S", "99999999")
+    get_settings.cache_clear()
+    try:
+        result = runner.invoke(app, ["token", new_id()])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 2 and "PHOTOSTREAM_JWT_ACCESS_TTL_S" in result.output, result.output

@@ -11,7 +11,8 @@ from producers.ids import new_id
 from producers.validation import EventValidationError
 
 
-@pytest.mark.parametrize("text", ["a\x00b", "a\x07b", "\x1b[31mred", "\u200b", "\u200b\u200b\u2060", "\ufeff"])
+@pytest.mark.parametrize("text", ["a\x00b", "a\x07b", "\x1b[31mred", "\u200b", "\u200b\u200b\u2060", "\ufeff",
+                                  "\u3164", "\u2800\u2800", "\u115f"])
 def test_a_comment_with_an_unwritten_control_or_nothing_visible_is_refused(text: str) -> None:
     with pytest.raises(EventValidationError) as info:
         events.comment_added(post_id=new_id(), user_id=new_id(), text=text)
