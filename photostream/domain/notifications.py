@@ -206,9 +206,12 @@ def drafts_of(topic: str, event: dict[str, Any]) -> list[Draft]:
                 for name in mentioned_usernames(event["caption"])]
     if topic == "follow-changed":
         _ids(event, "follower_id", "followee_id")
-        followee = event["followee_id"]
-        return [Draft(Recipient("user", followee), "follow", followee, event["follower_id"],
-                      event["action"] == "follow", at)]
+        follower, followee = event["follower_id"], event["followee_id"]
+        drafts = [Draft(Recipient("user", followee), "follow", followee, follower, event["action"] == "follow", at)]
+        if event["action"] == "unfollow":  # "accepted your follow request" is moot once the follow ends (an
+            # unfollow, a block, the account's deletion: it stayed, naming a deleted account)
+            drafts.append(Draft(Recipient("user", follower), "follow_accepted", followee, followee, False, at))
+        return drafts
     if topic == "follow-requested":
         _ids(event, "follower_id", "followee_id")
         follower, followee, action = event["follower_id"], event["followee_id"], event["action"]

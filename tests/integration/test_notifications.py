@@ -678,3 +678,17 @@ def test_a_user_an_upstream_service_registered_can_be_mentioned_and_opened_by_na
     assert summary(notifications(client, settings, upstream)) == [("mention", "post", post, [author], 1)]
     profile = client.get(f"/users/@{name.upper()}")
     assert profile.status_code == 200 and profile.json()["id"] == upstream, profile.text
+
+
+def test_accepted_your_follow_request_goes_when_the_follow_ends(
+        client: httpx.Client, settings: Settings, log: Log) -> None:
+    """It stayed after an unfollow, a block, or the account's deletion (naming an account that was gone)."""
+    owner, requester = new_id(), new_id()
+    log.publish(events.follow_requested(follower_id=requester, followee_id=owner, action="request"))
+    log.publish(events.follow_requested(follower_id=requester, followee_id=owner, action="approve"))
+    log.publish(events.follow_changed(follower_id=requester, followee_id=owner, action="follow"))
+    log.settle()
+    assert summary(notifications(client, settings, requester)) == [("follow_accepted", "user", owner, [owner], 1)]
+    log.publish(events.follow_changed(follower_id=requester, followee_id=owner, action="unfollow"))
+    log.settle()
+    assert notifications(client, settings, requester) == []

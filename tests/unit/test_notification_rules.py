@@ -44,7 +44,7 @@ def at(event: dict, ms: int = 1_000) -> dict:
     ("follow-changed", {"follower_id": A, "followee_id": B, "action": "follow"},
      [(Recipient("user", B), "follow", B, A, True)]),
     ("follow-changed", {"follower_id": A, "followee_id": B, "action": "unfollow"},
-     [(Recipient("user", B), "follow", B, A, False)]),
+     [(Recipient("user", B), "follow", B, A, False), (Recipient("user", A), "follow_accepted", B, B, False)]),
     ("follow-requested", {"follower_id": A, "followee_id": B, "action": "request"},
      [(Recipient("user", B), "follow_request", B, A, True)]),
     ("follow-requested", {"follower_id": A, "followee_id": B, "action": "approve"},
