@@ -20,6 +20,7 @@ from photostream.domain.accounts import is_email, normalize_email, normalize_use
 from photostream.settings import Settings
 from producers.ids import new_id, now_ms
 from sinks.accounts_refresh import Outcome, RefreshTokens
+from sinks.cassandra import execute
 from sinks.credentials import Credentials, CredentialStore
 
 
@@ -58,12 +59,21 @@ class Accounts:
     def __init__(self, settings: Settings, session: Session) -> None:
         self._settings = settings
         self.credentials = CredentialStore(session)
+        self._session = session
+        self._q_profile_named = session.prepare("SELECT user_id FROM users WHERE username = ? LIMIT 1")
         self.refresh_tokens = RefreshTokens(session, settings.refresh_ttl_s)
         self._hasher = PasswordHasher(time_cost=settings.password_hash_time_cost,
                                       memory_cost=settings.password_hash_memory_kib,
                                       parallelism=settings.password_hash_parallelism)  # argon2id by default
         # verified against when the login names no account, so a miss costs what a wrong password costs
         self._decoy = self._hasher.hash(new_id())
+
+    async def _profiles_named(self, username: str) -> bool:
+        """Whether a profile holds ``username`` (migration 0025's index): a user an upstream service registered
+        through the SDK has no claim in ``usernames``, and a registration here took their name, their profile
+        link and their @mentions."""
+        rows = await execute(self._session, self._q_profile_named, (username,))
+        return rows.one() is not None
 
     async def hash_password(self, password: str) -> str:
         return await asyncio.to_thread(self._hasher.hash, password)
@@ -79,6 +89,8 @@ class Accounts:
         first (Paxos), the credentials written after; a failure in between releases what was claimed."""
         user_id = new_id()
         password_hash = await self.hash_password(password)
+        if await self._profiles_named(username):  # an upstream service's user holds it (no claim of theirs)
+            raise TakenError("username")
         if not await self.credentials.claim("username", username, user_id):
             raise TakenError("username")
         try:

@@ -159,7 +159,7 @@ def install(app: FastAPI) -> None:
             # bytes that are no UTF-8, or JSON nested past the parser's depth: FastAPI's own 400, where every
             # other body that is not JSON is a 422 naming ``body``
             return JSONResponse(error_body("invalid", "body: not valid JSON (UTF-8, not nested too deeply)",
-                                           "body"), 422)
+                                           "body"), 422, headers=_kept_by_nobody(request))
         code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized", 413: "too_large",
                 429: "rate_limited"}.get(exc.status_code, "error")
         return JSONResponse(error_body(code, str(exc.detail)), exc.status_code,

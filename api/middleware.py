@@ -109,8 +109,11 @@ class BodyLimit:
                 raise
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await _answer(scope, receive, send, 413, "too_large",
-                      f"request body over {self.max_bytes} bytes", headers={"Connection": "close"})
+        headers = {"Connection": "close"}
+        if "/auth/" in scope.get("path", ""):  # (every answer of /auth/* is no-store, refusals too)
+            headers["Cache-Control"] = "no-store"
+        await _answer(scope, receive, send, 413, "too_large", f"request body over {self.max_bytes} bytes",
+                      headers=headers)
 
 
 class ConsistencyGuard:

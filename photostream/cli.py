@@ -26,11 +26,14 @@ def _every_command() -> None:
     edges from the same settings). Settings that do not validate (the development secrets outside
     ``PHOTOSTREAM_DEV_MODE``, say) are one line naming what to set, not a traceback."""
     from pydantic import ValidationError
+    from pydantic_settings import SettingsError
 
     try:
         settings = get_settings()
     except ValidationError as exc:
         _refuse("settings: " + "; ".join(_setting_error(e) for e in exc.errors()))
+    except SettingsError as exc:  # a value the environment source cannot parse at all
+        _refuse(f"settings: {exc}")
     keys.use_namespace(settings.namespace)
 
 

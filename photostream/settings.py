@@ -9,12 +9,13 @@ these values only.
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from photostream.namespace import NAMESPACE_PATTERN, TopicNames, app_id_for, keyspace_for
 
@@ -91,7 +92,8 @@ class Settings(BaseSettings):
     publish_timeout_s: float = 10.0
 
     # --- Cassandra ---
-    cassandra_contact_points: list[str] = ["127.0.0.1"]
+    #: ``a,b,c`` or a JSON list (NoDecode: pydantic-settings would JSON-decode the value before the validator)
+    cassandra_contact_points: Annotated[list[str], NoDecode] = ["127.0.0.1"]
     cassandra_port: int = 19042
     cassandra_datacenter: str = "datacenter1"
     cassandra_keyspace: str = "photostream"
@@ -254,7 +256,12 @@ class Settings(BaseSettings):
     @classmethod
     def _split_contact_points(cls, value: object) -> object:
         """Accept ``a,b,c`` from the environment as well as a JSON list."""
-        if isinstance(value, str) and not value.lstrip().startswith("["):
+        if isinstance(value, str) and value.lstrip().startswith("["):
+            try:
+                return json.loads(value)
+            except ValueError:
+                raise ValueError("a JSON list of hosts, or hosts separated by commas") from None
+        if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 

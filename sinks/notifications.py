@@ -173,7 +173,11 @@ class NotificationStore:
                     touched[Group(s, previous)].retracted = True
                 rows[s].append((self._d_latest, (micros, *key, actor)))
             if change.add_at is not None:
-                bucket, micros = bucket_of(change.add_at, bucket_ms), change.add_at * 1000
+                # a retraction of the same millisecond before it (in log order: the fold keeps that order) must
+                # not win the tie: Cassandra lets a tombstone win equal timestamps, and the actor's latest row
+                # vanished (later unfollows withdrew nothing, repeats re-notified)
+                tied = change.retract_at == change.add_at
+                bucket, micros = bucket_of(change.add_at, bucket_ms), change.add_at * 1000 + (1 if tied else 0)
                 rows[s].append((self._w_member, (*key, bucket, actor, change.add_at, micros)))
                 rows[s].append((self._w_latest, (*key, actor, bucket, micros)))
                 touched[Group(s, bucket)].adds[actor] = change.add_at

@@ -23,6 +23,7 @@ from api.routes.uploads import require_own_completed
 from api.visibility import visible_post
 from producers import events
 from producers.events import Event
+from producers.ids import now_ms
 from sinks.accounts_requests import FollowRequests
 from sinks.posts import read_post, read_posts_cached
 from sinks.profiles import read_profile
@@ -224,6 +225,7 @@ async def delete_comment(post_id: PathId, comment_id: PathId, user: CurrentUser,
             raise ApiError(404, "not_found", "no such comment", "comment_id")
         if post[0]["author_id"] != user:
             raise ApiError(403, "forbidden", "only the comment's author or the post's author can delete a comment")
+    # (a comment a producer timed ahead of this clock is deletable too: its time, as the SDK takes it)
     event = events.comment_deleted(post_id=post_id, comment_id=comment_id, user_id=found.user_id, actor_id=user,
-                                   commented_at=found.created_at)
+                                   commented_at=min(found.created_at, now_ms()))
     return await _publish(resources, settings, user, event, "write")

@@ -11,9 +11,10 @@ import unicodedata
 
 #: the control characters writing can hold: line breaks and tabs
 _WRITTEN_CONTROLS = frozenset("\n\r\t")
-#: categories that show nothing on their own: spaces, separators, controls and format characters (a zero-width
-#: joiner is Cf: it joins the emoji around it, which are what shows)
-_INVISIBLE = frozenset({"Zs", "Zl", "Zp", "Cc", "Cf"})
+#: categories that show nothing on their own: spaces, separators, controls, format characters (a zero-width
+#: joiner is Cf: it joins the emoji around it, which are what shows) and marks (a combining mark or a variation
+#: selector shows only on the character it follows)
+_INVISIBLE = frozenset({"Zs", "Zl", "Zp", "Cc", "Cf", "Mn", "Me"})
 
 
 def unwritten_control(text: str) -> str | None:

@@ -14,7 +14,7 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from api.auth import decode_access_token
-from api.consistency import ConsistencyToken
+from api.consistency import ConsistencyToken, token_key
 from photostream.kafka_config import client_config
 from photostream.settings import Settings
 from producers import events
@@ -279,6 +279,20 @@ def test_a_profile_shows_counts_and_relations_and_patch_changes_it(client: httpx
     assert client.patch("/users/me", headers=bearer(alice), json={"username": "x"}).status_code == 422
     assert client.patch("/users/me", headers=bearer(alice),
                         json={"avatar_image_id": str(uuid.uuid4())}).status_code == 422  # not an upload of hers
+
+
+def test_a_name_an_upstream_service_registered_cannot_be_registered_again(
+        client: httpx.Client, publisher: Publisher, settings: Settings) -> None:
+    """The API claimed only against its own registrations: a stranger took an SDK user's name, and with it their
+    profile link and their @mentions."""
+    name, upstream = f"up{unique()}", new_id()
+    result = publisher.publish(events.user_registered(user_id=upstream, username=name, display_name="Upstream"))
+    token = ConsistencyToken(result.topic, result.partition, result.offset).encode(token_key(settings))
+    assert client.get(f"/users/{upstream}", params={"after": token}).status_code == 200
+    taken = client.post("/auth/register", json={"username": name.upper(), "email": f"{name}@example.com",
+                                                 "password": PASSWORD})
+    assert taken.status_code == 409 and taken.json()["error"]["field"] == "username", taken.text
+    assert client.get(f"/users/@{name}").json()["id"] == upstream
 
 
 def test_no_answer_of_auth_is_kept_by_a_cache_refusals_included(client: httpx.Client) -> None:

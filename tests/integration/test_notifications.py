@@ -692,3 +692,22 @@ def test_accepted_your_follow_request_goes_when_the_follow_ends(
     log.publish(events.follow_changed(follower_id=requester, followee_id=owner, action="unfollow"))
     log.settle()
     assert notifications(client, settings, requester) == []
+
+
+def test_a_follow_unfollow_follow_of_one_millisecond_is_still_withdrawn_by_a_later_unfollow(
+        client: httpx.Client, settings: Settings, log: Log) -> None:
+    """The three in one batch wrote the actor's latest row's delete and insert with one timestamp: the
+    tombstone won, and a later unfollow found nothing to withdraw."""
+    follower, followee = new_id(), new_id()
+    at = now_ms()
+    assert log.publisher.submit_many([events.build("follow-changed", {
+        "follower_id": follower, "followee_id": followee, "action": action, "occurred_at": at})
+        for action in ("follow", "unfollow", "follow")]).result(timeout=30) == 3
+    log.pending.append(log.publisher.publish(events.build("follow-changed", {
+        "follower_id": new_id(), "followee_id": followee, "action": "follow", "occurred_at": at + 1})))
+    log.settle()
+    assert follower in {a["id"] for i in notifications(client, settings, followee) for a in i["actors"]}
+    log.pending.append(log.publisher.publish(events.build("follow-changed", {
+        "follower_id": follower, "followee_id": followee, "action": "unfollow", "occurred_at": at + 2})))
+    log.settle()
+    assert follower not in {a["id"] for i in notifications(client, settings, followee) for a in i["actors"]}

@@ -72,3 +72,14 @@ def test_a_setting_out_of_its_bounds_is_named(runner: CliRunner, monkeypatch: py
     finally:
         get_settings.cache_clear()
     assert result.exit_code == 2 and "PHOTOSTREAM_JWT_ACCESS_TTL_S" in result.output, result.output
+
+
+@pytest.mark.parametrize(("value", "hosts"), [("a,b,c", ["a", "b", "c"]), ('["x", "y"]', ["x", "y"])])
+def test_contact_points_come_as_a_comma_list_or_json(monkeypatch: pytest.MonkeyPatch, value: str,
+                                                    hosts: list[str]) -> None:
+    """``a,b,c`` (as the README documents) was JSON-decoded before the validator saw it: a traceback."""
+    from photostream.settings import Settings
+
+    monkeypatch.setenv("PHOTOSTREAM_DEV_MODE", "true")
+    monkeypatch.setenv("PHOTOSTREAM_CASSANDRA_CONTACT_POINTS", value)
+    assert Settings().cassandra_contact_points == hosts

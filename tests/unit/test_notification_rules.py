@@ -192,3 +192,10 @@ def test_a_standing_kinds_repeat_after_a_relike_keeps_the_relikes_time_as_one_at
     assert (change.retract_at, change.add_at) == (2, 3)
     comments = [Signal(B, "comment", P, A, True, ms) for ms in (1, 2)]  # every comment is new: the latest counts
     assert [c.add_at for c in fold(comments)] == [2]
+
+
+def test_a_same_millisecond_retraction_then_add_keeps_both_in_the_change() -> None:
+    """Follow, unfollow, follow in one millisecond: the change retracts and adds at the same time; the sink
+    writes the add just above the retraction (a tombstone wins a tie in Cassandra: the latest row vanished)."""
+    [change] = fold([Signal(B, "follow", B, A, present, 7) for present in (True, False, True)])
+    assert (change.retract_at, change.add_at) == (7, 7)

@@ -12,14 +12,14 @@ from producers.validation import EventValidationError
 
 
 @pytest.mark.parametrize("text", ["a\x00b", "a\x07b", "\x1b[31mred", "\u200b", "\u200b\u200b\u2060", "\ufeff",
-                                  "\u3164", "\u2800\u2800", "\u115f"])
+                                  "\u3164", "\u2800\u2800", "\u115f", "\u034f", "\ufe0f", "\U000e0100"])
 def test_a_comment_with_an_unwritten_control_or_nothing_visible_is_refused(text: str) -> None:
     with pytest.raises(EventValidationError) as info:
         events.comment_added(post_id=new_id(), user_id=new_id(), text=text)
     assert info.value.field == "text"
 
 
-@pytest.mark.parametrize("text", ["line one\nline two\tand a tab", "👍", "👨‍👩‍👧", "ok\u200b"])
+@pytest.mark.parametrize("text", ["line one\nline two\tand a tab", "👍", "👨‍👩‍👧", "ok\u200b", "❤️", "कि"])
 def test_written_text_with_line_breaks_emoji_and_joiners_is_kept(text: str) -> None:
     assert events.comment_added(post_id=new_id(), user_id=new_id(), text=text).value["text"] == text
 
