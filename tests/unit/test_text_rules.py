@@ -64,3 +64,16 @@ def test_a_record_timed_beyond_what_a_store_holds_does_not_decode() -> None:
     record["occurred_at"] = 1_796_000_000_000_000
     with pytest.raises(DecodeError, match="occurred_at"):
         codec.decode("like-changed", codec.encode("like-changed", record))
+
+
+def test_the_fast_scans_judge_as_the_unicode_categories_do() -> None:
+    """The regular expressions stand in for a per-character category lookup (the producer's hot path)."""
+    import unicodedata
+
+    from photostream.domain.text import shows_something, unwritten_control
+
+    for code in range(0x3000):  # every control, and the scripts a fast path could get wrong
+        char = chr(code)
+        unwritten = unicodedata.category(char) == "Cc" and char not in "\n\r\t"
+        assert (unwritten_control(f"a{char}b") == char) is unwritten, hex(code)
+    assert shows_something("\u200b\u00e9") and not shows_something("\u200b \u3164")
