@@ -163,6 +163,8 @@ class NotificationStore:
             if change.retract_from_at is not None and change.retract_at is not None:  # from a given hour
                 hour = bucket_of(change.retract_from_at, bucket_ms)
                 rows[s].append((self._d_member, (change.retract_at * 1000, *key, hour, actor)))
+                # (and where it was last added: a member no more, its next add is a new one, not a repeat)
+                rows[s].append((self._d_latest, (change.retract_at * 1000, *key, actor)))
                 touched[Group(s, hour)].retracted = True
                 continue
             if change.retract_at is not None:

@@ -37,8 +37,18 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-from photostream.domain.notifications import TAG_KINDS, Draft, Signal, drafts_of, fold, notifies
-from photostream.domain.safety import Relation
+from photostream.domain.notifications import (
+    TAG_KINDS,
+    Draft,
+    MemberChange,
+    Series,
+    Signal,
+    drafts_of,
+    fold,
+    notifies,
+    parse_notification_id,
+)
+from photostream.domain.safety import Relation, SafetyChange, safety_change
 from photostream.domain.visibility import may_see
 from photostream.settings import Settings
 from producers.ids import is_id
@@ -51,10 +61,12 @@ from sinks.safety import SafeAudience
 from sinks.usernames import UsernameDirectory
 from streams.engine.records import Record, Reject, accepted
 
+#: how many of a user's newest notifications a block looks through for the other person
+PARTED_SCANNED = 1000
 #: how long a batch with tag removals waits for the photo_tags processor to have applied them
 TAGS_CATCH_UP_S = 5.0
 TOPICS = ("like-changed", "comment-added", "comment-deleted", "follow-changed", "follow-requested",
-          "photo-tag-changed", "post-created", "post-deleted", "account-deleted")
+          "photo-tag-changed", "post-created", "post-deleted", "block-changed", "account-deleted")
 
 Post = dict[str, Any]
 
@@ -84,6 +96,7 @@ class NotificationsProcessor:
         authors: dict[str, str] = {}
         gone_posts: list[str] = []
         retagged: list[Record] = []  # the batch's tag removals and approvals
+        blocks: list[SafetyChange] = []
         for record, found, purged in accepted(batch, _meaning, reject):
             drafts += found
             if purged is not None:
@@ -94,6 +107,10 @@ class NotificationsProcessor:
                                                  "visibility": event["visibility"]}
             elif record.topic == "post-deleted":
                 gone_posts.append(event["post_id"])
+            elif record.topic == "block-changed":
+                change = safety_change("block", event)
+                if change.on:
+                    blocks.append(change)
             elif record.topic == "photo-tag-changed" and event["action"] in ("remove", "approve"):
                 retagged.append(record)
             elif event.get("post_author_id") and is_id(event["post_author_id"]):  # (like-changed, comment-added v2)
@@ -108,6 +125,8 @@ class NotificationsProcessor:
             await self._store.purge(user)
             await self._lists.purge(user)
         await self._forget(dict.fromkeys(gone_posts))
+        if blocks:
+            await self._part(blocks)
         await offsets.advance_all(self._redis, self.name, ((r.topic, r.partition, r.offset) for r in batch))
 
     async def _without_standing_tags(self, drafts: list[Draft], retagged: list[Record]) -> list[Draft]:
@@ -130,6 +149,23 @@ class NotificationsProcessor:
                     if caught_up or (tag.post_id, tag.image_id, tag.tagged_id) not in changed}
         return [d for d in drafts
                 if d.present or d.kind not in TAG_KINDS or (d.target_id, d.recipient.value, d.kind) not in standing]
+
+    async def _part(self, blocks: list[SafetyChange]) -> None:
+        """A block takes each of the two out of the other's notifications, from the block's time: the list hid
+        them at read, but the badge kept counting them (a mention from someone who then blocked you: a "1" over
+        an empty list), and a group's count kept the blocked member. What their unlikes, unfollows and comment
+        deletions withdraw anyway is withdrawn here too, at once; a member not among a group's newest shown
+        actors is not found this way (groups are keyed by recipient and target, not by actor)."""
+        changes: list[MemberChange] = []
+        for block in blocks:
+            for recipient, other in ((block.actor_id, block.target_id), (block.target_id, block.actor_id)):
+                for item in await self._store.page(recipient, None, PARTED_SCANNED):
+                    if other in item.actors:
+                        bucket = parse_notification_id(item.id)[0]
+                        changes.append(MemberChange(Series(recipient, item.kind, item.target_id), other,
+                                                    block.occurred_at, None, bucket))
+        if changes:
+            await self._write(changes, {})
 
     async def _forget(self, post_ids: Iterable[str]) -> None:
         """A deleted post's notifications go, for everyone who had one (they stayed, hidden at read but counted
@@ -226,6 +262,10 @@ class NotificationsProcessor:
                  if (c.retract_at is not None and c.retract_from_at is None) or c.repeats_standing]
         stored = await self._store.latest_buckets(asked) if asked else {}
         changes = [c for c in changes if not (c.repeats_standing and (c.series, c.actor) in stored)]
+        await self._write(changes, stored)
+
+    async def _write(self, changes: list[MemberChange], stored: dict[tuple[Series, str], int]) -> None:
+        """Membership durable first, then each touched group derived, its row rewritten and its Redis copy."""
         touched = await self._store.apply_members(changes, stored, self._bucket_ms)
         derived = await self._store.derive(touched, self._shown)
         await self._store.write_aggregates(derived)
@@ -245,6 +285,8 @@ def _meaning(record: Record) -> tuple[Record, list[Draft], str | None]:
         return record, [], record.value["user_id"]
     if record.topic == "post-deleted" and not is_id(record.value["post_id"]):
         raise ValueError("post_id: not an id")
+    if record.topic == "block-changed":
+        safety_change("block", record.value)  # (its checks: ids, not oneself)
     return record, drafts_of(record.topic, record.value), None
 
 

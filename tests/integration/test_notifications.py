@@ -27,7 +27,7 @@ from tests.integration.waiting import wait_for
 
 #: who must have applied a record of each topic before the next step may rely on it
 APPLIERS = {"post-created": ("notifications", "posts"), "post-deleted": ("notifications", "posts"),
-            "block-changed": ("safety",), "photo-tag-changed": ("notifications", "photo_tags"),
+            "block-changed": ("safety", "notifications"), "photo-tag-changed": ("notifications", "photo_tags"),
             "mute-changed": ("safety",), "user-registered": ("profiles",)}
 
 
@@ -308,9 +308,8 @@ def test_mark_read_up_to_an_id_and_the_status_count(client: httpx.Client, settin
 def test_what_the_list_hides_is_marked_read_with_it_so_the_badge_can_clear(
     client: httpx.Client, settings: Settings, log: Log
 ) -> None:
-    """A notification whose actors the reader blocked is left out of the list but counted in the badge: marking
-    read up to the newest shown one, or everything (no ``up_to``), clears it. (One about a post since deleted is
-    forgotten with the post.)"""
+    """Marking read up to the newest shown notification, or everything (no ``up_to``), clears the badge; one
+    about a post since deleted is forgotten with the post, and a block takes the blocked person's out."""
     author, fan, other = new_id(), new_id(), new_id()
     kept, deleted = log.post(author), log.post(author)
     log.settle()
@@ -329,8 +328,9 @@ def test_what_the_list_hides_is_marked_read_with_it_so_the_badge_can_clear(
     for actor in (fan, other):
         blocked = client.post(f"/users/{actor}/block", headers=auth(settings, author))
         assert blocked.status_code == 202, blocked.text
-        client.get("/users/me/muted-tags", headers=auth(settings, author), params={"after": blocked.json()["token"]})
-    assert notifications(client, settings, author) == [] and status(client, settings, author) == 1
+    # the block takes them out of the group, and so out of the badge, without a mark-read (it kept counting them)
+    wait_for(lambda: status(client, settings, author), lambda n: n == 0, 60, "the blocks to leave the badge")
+    assert notifications(client, settings, author) == []
     everything = client.post("/notifications/mark-read", headers=auth(settings, author), json={})
     assert everything.status_code == 200 and everything.json()["unread_notifications"] == 0, everything.text
     assert status(client, settings, author) == 0
@@ -711,3 +711,15 @@ def test_a_follow_unfollow_follow_of_one_millisecond_is_still_withdrawn_by_a_lat
         "follower_id": follower, "followee_id": followee, "action": "unfollow", "occurred_at": at + 2})))
     log.settle()
     assert follower not in {a["id"] for i in notifications(client, settings, followee) for a in i["actors"]}
+
+
+def test_a_mention_from_someone_who_then_blocked_you_leaves_your_badge(
+        client: httpx.Client, settings: Settings, log: Log) -> None:
+    """The list hid it, the badge kept a "1" over an empty screen until a mark-read of everything."""
+    author, (mentioned, name) = new_id(), register(client)
+    log.post(author, caption=f"hi @{name}")
+    log.settle()
+    assert status(client, settings, mentioned) == 1
+    log.publish(events.block_changed(actor_id=author, target_id=mentioned, action="on"))
+    log.settle()
+    assert notifications(client, settings, mentioned) == [] and status(client, settings, mentioned) == 0
