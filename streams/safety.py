@@ -3,14 +3,13 @@
 1. every toggle is written as a timestamped upsert (sinks/safety.py): the newest toggle of a pair wins;
 2. a block also ends what stands between the two users, both ways: it publishes two ``follow-changed``
    unfollows, two ``follow-requested`` denials, a ``like-changed`` unlike per like of one's posts by the other,
-   a ``comment-deleted`` per comment on one's posts by the other and a ``MESSAGES_READ`` per badge the other
-   is in (:mod:`sinks.block_effects`), with ids derived from the
-   block's event id and the block's time, so a replay re-emits duplicates of the same facts; the feeds
-   processor then removes the posts from the feeds as for any unfollow, the notifications processor withdraws
-   "wants to follow you" and "liked your photo" as for any denial or unlike, the like and comment counts drop,
-   the comments leave their threads, and the
-   blocked person leaves the unread badge. They are acknowledged before this batch's offsets are committed (a
-   failed delivery fails the batch: it is retried);
+   a ``comment-deleted`` per comment on one's posts by the other and a ``MESSAGES_READ`` per badge the other is
+   in (:mod:`sinks.block_effects`), with ids derived from the block's event id and the block's time, so a
+   replay re-emits duplicates of the same facts; the feeds processor then removes the posts from the feeds as
+   for any unfollow, the notifications processor withdraws "wants to follow you" and "liked your photo" as for
+   any denial or unlike, the like and comment counts drop, the comments leave their threads, and the blocked
+   person leaves the unread badge. They are acknowledged before this batch's offsets are committed (a failed
+   delivery fails the batch: it is retried);
 3. a user mute's absolute outcome on the muter's Redis feed: while muted, the muted author's posts are out of
    it (the fan-out skips them from then on); once unmuted and still following, they are back-filled — so a live
    feed stays what `photostream rebuild feeds` derives;

@@ -128,9 +128,9 @@ class CommentAcross(NamedTuple):
 def comment_deletions_of_block(block: SafetyChange, block_event_id: str,
                                comments_across: Iterable[CommentAcross]) -> list[dict[str, Any]]:
     """The comment-deleted events a block implies: each side's comments on the other's posts are deleted by the
-    blocker at the block's time, as a block removes a
-    person's comments from your photos (they stayed, readable by everyone but the blocker). Final, like any
-    comment deletion: an unblock does not bring them back. Ids derive as for :func:`unlikes_of_block`."""
+    blocker at the block's time, as a block removes a person's comments from your photos (they stayed, readable
+    by everyone but the blocker). Final, like any comment deletion: an unblock does not bring them back. Ids
+    derive as for :func:`unlikes_of_block`."""
     if block.kind != "block" or not block.on:
         return []
     return [{"event_id": deterministic_id("block-comment-deleted", block_event_id, c.comment_id),
