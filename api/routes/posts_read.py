@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
-from api.deps import OptionalUser, ResourcesDep, SettingsDep, parse_id
+from api.deps import OptionalUser, ResourcesDep, SettingsDep, parse_id, user_or_me
 from api.errors import ApiError
 from api.hydrate import Item, authors, hydrate_posts
 from api.paging import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, encode_cursor, list_of
@@ -53,7 +53,7 @@ async def user_posts(user_id: str, viewer: OptionalUser, resources: ResourcesDep
                      after: After = None) -> dict[str, Any]:
     """The profile grid: the user's posts the caller may see, newest first (who may page it at all:
     :func:`api.visibility.require_account_lists`)."""
-    parse_id(user_id, "user_id")
+    user_id = parse_id(user_or_me(user_id, viewer), "user_id")
     before = decode_cursor(list_of("grid", user_id), cursor)
     await honour_after(after, resources, settings, response)
     await require_account_lists(resources, viewer, user_id)

@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
-from api.deps import OptionalUser, ResourcesDep, SettingsDep, parse_id
+from api.deps import OptionalUser, ResourcesDep, SettingsDep, parse_id, user_or_me
 from api.hydrate import authors
 from api.paging import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, encode_cursor, list_of
 from api.routes.reads import After, honour_after
@@ -32,7 +32,7 @@ async def _count(resources: Any, direction: Direction, user_id: str) -> int:
 
 async def _people(direction: Direction, user_id: str, viewer: str | None, resources: Any, settings: Any,
                   response: Response, limit: int, cursor: str | None, after: str | None) -> dict[str, Any]:
-    parse_id(user_id, "user_id")
+    user_id = parse_id(user_or_me(user_id, viewer), "user_id")
     position = decode_cursor(list_of(direction, user_id), cursor)
     await honour_after(after, resources, settings, response)
     await require_account_lists(resources, viewer, user_id)

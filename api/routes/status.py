@@ -18,10 +18,11 @@ from fastapi.responses import JSONResponse
 from starlette.websockets import WebSocketState
 
 from api.auth import AccessClaims, InvalidTokenError, check_unrevoked, verify_access
-from api.deps import SignedClaims, parse_id, unauthorized
+from api.deps import SignedClaims, parse_id, unauthorized, user_or_me
 from api.errors import STORE_OUTAGES, ApiError, error_body
 from api.realtime import Connection, StatusHub
 from api.routes.reads import After, honour_after
+from producers.ids import is_id
 
 router = APIRouter(tags=["status"])
 Detail = Annotated[bool, Query(description="1: also list the sender ids behind the count")]
@@ -47,6 +48,7 @@ async def get_status(request: Request, user_id: str, claims: SignedClaims, respo
     down. (Read many times a minute by every client, so the app's clients are taken from ``app.state`` here
     rather than as two more dependencies for FastAPI to solve per request: ~5-10% of its CPU.)"""
     resources, settings = request.app.state.resources, request.app.state.settings
+    user_id = user_or_me(user_id, claims.user_id)
     try:
         if claims.user_id != user_id:  # a revoked token is a 401 whoever it asks about, as on its own status
             parse_id(user_id, "user_id")
@@ -98,6 +100,10 @@ async def stream_status(websocket: WebSocket, user_id: str, token: str | None = 
         return await _refuse(websocket, 401, "unauthorized", f"invalid token: {exc}")
     except STORE_OUTAGES:  # a revocation that cannot be checked is not assumed absent (as for HTTP)
         return await _refuse(websocket, 503, "unavailable", "try again shortly")
+    if user_id == "me":  # (as on every route naming a user: the caller)
+        user_id = claims.user_id
+    if not is_id(user_id):  # the HTTP read's answer to a path that names no user
+        return await _refuse(websocket, 422, "invalid", "user_id: not a valid id", "user_id")
     if claims.user_id != user_id:
         return await _refuse(websocket, 403, "forbidden", "only the user themself may stream their status")
     await websocket.accept()

@@ -9,7 +9,10 @@ from typing import Any
 import httpx
 import pytest
 from confluent_kafka import Producer
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
 
+from api.auth import mint_access_token
 from api.consistency import ConsistencyToken, token_key
 from api.paging import encode_cursor, list_of
 from photostream.settings import Settings
@@ -364,3 +367,22 @@ def test_who_likes_a_post_pages_in_id_order_without_unlikers_or_people_in_a_bloc
     comments_cursor = encode_cursor(list_of("comments", post), likers[1])
     refused = get(client, settings, f"/posts/{post}/likes", None, cursor=comments_cursor)
     assert refused.status_code == 422 and refused.json()["error"]["field"] == "cursor"
+
+
+def test_me_names_the_caller_on_every_route_that_names_a_user(
+        client: httpx.Client, settings: Settings, publisher: Publisher, worker: Process, api_url: str) -> None:
+    """``me`` worked on the profile and "photos of you" only: the grid, followers, following and status were a
+    422 (and the status stream a 403); a path naming no user at all is a 422 there too, as on HTTP."""
+    me = register(client, settings, publisher, f"me{new_id()[-6:]}")
+    publish_posts(client, settings, publisher, me, 1)
+    for path in ("posts", "followers", "following", "status"):
+        mine, by_id = get(client, settings, f"/users/me/{path}", me), get(client, settings, f"/users/{me}/{path}", me)
+        assert mine.status_code == 200 and mine.json() == by_id.json(), (path, mine.text)
+        assert get(client, settings, f"/users/me/{path}", None).status_code == 401, path
+    token = mint_access_token(settings, me)
+    base = api_url.replace("http://", "ws://") + "/api/v1/users/{}/status/stream?token=" + token
+    with connect(base.format("me"), open_timeout=20) as ws:
+        assert "unread_notifications" in ws.recv(timeout=20)
+    with pytest.raises(InvalidStatus) as refused:
+        connect(base.format("not-an-id"), open_timeout=20)
+    assert refused.value.response.status_code == 422
