@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from typing import Any
 
 import botocore.exceptions
@@ -113,31 +112,22 @@ def document_error_shape(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def _kept_by_nobody(request: Request, headers: Mapping[str, str] | None = None) -> Mapping[str, str] | None:
-    """``headers``, with ``Cache-Control: no-store`` on the answers of ``/auth/*``: its successes carry it (a
-    router dependency), and its refusals must too (they are built here, where the dependency's header is not)."""
-    if "/auth/" not in request.url.path:
-        return headers
-    return {**(headers or {}), "Cache-Control": "no-store"}
-
-
 def install(app: FastAPI) -> None:
     """Register the handlers that turn exceptions into the standard error shape."""
     document_error_shape(app)
 
     @app.exception_handler(ApiError)
-    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(error_body(exc.code, exc.message, exc.field), exc.status,
-                            headers=_kept_by_nobody(request, exc.headers))
+    async def api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse(error_body(exc.code, exc.message, exc.field), exc.status, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
-    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request", "type": "invalid"}
         # a body that is not JSON at all: its loc ends in a character position, which names no field
         field = "body" if first.get("type") == "json_invalid" else _field_of(tuple(first.get("loc", ())))
         code = "unknown_field" if first.get("type") == "extra_forbidden" else "invalid"
         message = f"{field}: {first.get('msg')}" if field else str(first.get("msg"))
-        return JSONResponse(error_body(code, message, field), 422, headers=_kept_by_nobody(request))
+        return JSONResponse(error_body(code, message, field), 422)
 
     @app.exception_handler(EventValidationError)
     async def invalid_event(_: Request, exc: EventValidationError) -> JSONResponse:
@@ -154,13 +144,12 @@ def install(app: FastAPI) -> None:
                             503, headers={"Retry-After": "5"})
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 400 and exc.detail == BODY_UNPARSEABLE:
             # bytes that are no UTF-8, or JSON nested past the parser's depth: FastAPI's own 400, where every
             # other body that is not JSON is a 422 naming ``body``
             return JSONResponse(error_body("invalid", "body: not valid JSON (UTF-8, not nested too deeply)",
-                                           "body"), 422, headers=_kept_by_nobody(request))
+                                           "body"), 422)
         code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized", 413: "too_large",
                 429: "rate_limited"}.get(exc.status_code, "error")
-        return JSONResponse(error_body(code, str(exc.detail)), exc.status_code,
-                            headers=_kept_by_nobody(request, exc.headers))
+        return JSONResponse(error_body(code, str(exc.detail)), exc.status_code, headers=exc.headers)

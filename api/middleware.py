@@ -30,6 +30,29 @@ def install(app: FastAPI, settings: Settings, prefix: str) -> None:
     app.add_middleware(ConsistencyGuard, key=token_key(settings))
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_body_bytes)
     app.add_middleware(ErrorShield)
+    app.add_middleware(NotStored, prefix=f"{prefix}/auth/")
+
+
+class NotStored:
+    """Every answer under ``prefix`` (the credential routes) is ``Cache-Control: no-store`` (RFC 6749 §5.1):
+    successes carry tokens, and refusals are marked too, whichever layer answered them (a route, an error
+    handler, the body limit). Outermost of these, so it sees every answer."""
+
+    def __init__(self, app: ASGIApp, prefix: str) -> None:
+        self.app, self.prefix = app, prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(self.prefix):
+            await self.app(scope, receive, send)
+            return
+
+        async def marked(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"cache-control"]
+                message = {**message, "headers": [*headers, (b"cache-control", b"no-store")]}
+            await send(message)
+
+        await self.app(scope, receive, marked)
 
 
 async def _answer(scope: Scope, receive: Receive, send: Send, status: int, code: str, message: str,
@@ -109,11 +132,8 @@ class BodyLimit:
                 raise
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
-        headers = {"Connection": "close"}
-        if "/auth/" in scope.get("path", ""):  # (every answer of /auth/* is no-store, refusals too)
-            headers["Cache-Control"] = "no-store"
-        await _answer(scope, receive, send, 413, "too_large", f"request body over {self.max_bytes} bytes",
-                      headers=headers)
+        await _answer(scope, receive, send, 413, "too_large",
+                      f"request body over {self.max_bytes} bytes", headers={"Connection": "close"})
 
 
 class ConsistencyGuard:

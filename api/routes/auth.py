@@ -29,14 +29,8 @@ from photostream.domain.identicon import email_hash
 from producers import events
 from sinks.credentials import Credentials
 
-
-def _not_stored(response: Response) -> None:
-    """Answers carrying tokens or credentials are never kept by a cache or the browser's history (RFC 6749
-    §5.1), as the export is not."""
-    response.headers["Cache-Control"] = "no-store"
-
-
-router = APIRouter(prefix="/auth", tags=["auth"], dependencies=[Depends(_not_stored)])
+#: (every answer here is ``Cache-Control: no-store``: :class:`api.middleware.NotStored`)
+router = APIRouter(prefix="/auth", tags=["auth"])
 
 
 def get_accounts(request: Request) -> Accounts:

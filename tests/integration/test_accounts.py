@@ -299,8 +299,10 @@ def test_no_answer_of_auth_is_kept_by_a_cache_refusals_included(client: httpx.Cl
     session = login(client, register(client)["username"])
     refused = [client.post("/auth/login", json={"login": f"nobody{unique()}", "password": "wrong password"}),
                client.post("/auth/refresh", json={"refresh_token": "rt1.x.y"}),
-               client.post("/auth/register", json={"username": "x"})]
-    assert [a.status_code >= 400 for a in refused] == [True, True, True]
+               client.post("/auth/register", json={"username": "x"}),
+               client.post("/auth/login", content=b"[" * 2000, headers={"Content-Type": "application/json"}),
+               client.post("/auth/login", content=b"x" * (2 * 1024 * 1024))]  # answered by the body limit
+    assert [a.status_code >= 400 for a in refused] == [True] * 5
     assert session and all(a.headers.get("Cache-Control") == "no-store" for a in refused), \
         [dict(a.headers) for a in refused]
 

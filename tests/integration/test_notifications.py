@@ -69,6 +69,15 @@ class Log:
         self.publish(event)
         return event
 
+    def tag(self, post: str, photo: str, tagger: str, tagged: str, action: str = "add",
+            pending: bool = False) -> events.Event:
+        """A people-tag change (an add at the photo's centre), published."""
+        where = {"x": 0.5, "y": 0.5} if action == "add" else {}
+        event = events.photo_tag_changed(post_id=post, image_id=photo, tagger_id=tagger, tagged_id=tagged,
+                                         action=action, pending=pending, **where)  # type: ignore[arg-type]
+        self.publish(event)
+        return event
+
     def settle(self) -> None:
         redis = sync_client(self.settings)
 
@@ -124,8 +133,7 @@ def test_every_kind_notifies_its_recipient(client: httpx.Client, settings: Setti
     log.publish(events.follow_requested(follower_id=author, followee_id=requester, action="request"))
     log.publish(events.follow_requested(follower_id=author, followee_id=requester, action="approve"))  # answered
     image = new_id()
-    log.publish(events.photo_tag_changed(post_id=post, image_id=image, tagger_id=author, tagged_id=fan,
-                                         action="add", x=0.5, y=0.5))
+    log.tag(post, image, author, fan)
     log.publish(events.photo_tag_changed(post_id=post, image_id=image, tagger_id=author, tagged_id=requester,
                                          action="add", x=0.2, y=0.2, pending=True))
     captioned = log.post(author, caption=f"with @{name} today")
@@ -522,12 +530,10 @@ def test_an_approved_tag_answers_wants_to_tag_you_with_tagged_you(
         client: httpx.Client, settings: Settings, log: Log) -> None:
     author, tagged = new_id(), new_id()
     post, image = log.post(author), new_id()
-    log.publish(events.photo_tag_changed(post_id=post, image_id=image, tagger_id=author, tagged_id=tagged,
-                                         action="add", x=0.5, y=0.5, pending=True))
+    log.tag(post, image, author, tagged, pending=True)
     log.settle()
     assert summary(notifications(client, settings, tagged)) == [("tag_request", "post", post, [author], 1)]
-    log.publish(events.photo_tag_changed(post_id=post, image_id=image, tagger_id=tagged, tagged_id=tagged,
-                                         action="approve"))
+    log.tag(post, image, tagged, tagged, "approve")
     log.settle()
     assert summary(notifications(client, settings, tagged)) == [("tag", "post", post, [author], 1)]
 
@@ -597,8 +603,7 @@ def test_a_deleted_posts_notifications_leave_every_list_and_badge(
     log.like(fan, doomed)
     log.like(fan, kept)
     log.publish(events.comment_added(post_id=doomed, user_id=fan, text=f"hi @{name}"))
-    log.publish(events.photo_tag_changed(post_id=doomed, image_id=new_id(), tagger_id=author, tagged_id=tagged,
-                                         action="add", x=0.5, y=0.5))
+    log.tag(doomed, new_id(), author, tagged)
     log.settle()
     assert (status(client, settings, author), status(client, settings, mentioned), status(client, settings, tagged)) \
         == (3, 2, 1)
@@ -615,16 +620,13 @@ def test_an_untag_from_one_photo_keeps_tagged_you_while_another_photo_still_tags
     author, tagged = new_id(), new_id()
     post, first, second = log.post(author), new_id(), new_id()
     for photo in (first, second):
-        log.publish(events.photo_tag_changed(post_id=post, image_id=photo, tagger_id=author, tagged_id=tagged,
-                                             action="add", x=0.5, y=0.5))
+        log.tag(post, photo, author, tagged)
     log.settle()
     assert summary(notifications(client, settings, tagged)) == [("tag", "post", post, [author], 1)]
-    log.publish(events.photo_tag_changed(post_id=post, image_id=first, tagger_id=author, tagged_id=tagged,
-                                         action="remove"))
+    log.tag(post, first, author, tagged, "remove")
     log.settle()
     assert summary(notifications(client, settings, tagged)) == [("tag", "post", post, [author], 1)]
-    log.publish(events.photo_tag_changed(post_id=post, image_id=second, tagger_id=tagged, tagged_id=tagged,
-                                         action="remove"))  # their own removal of the last one
+    log.tag(post, second, tagged, tagged, "remove")  # their own removal of the last one
     log.settle()
     assert notifications(client, settings, tagged) == []
 
@@ -636,8 +638,7 @@ def test_untags_of_every_photo_sent_together_withdraw_tagged_you(
     author, tagged = new_id(), new_id()
     post, photos = log.post(author), [new_id() for _ in range(3)]
     for photo in photos:
-        log.publish(events.photo_tag_changed(post_id=post, image_id=photo, tagger_id=author, tagged_id=tagged,
-                                             action="add", x=0.5, y=0.5))
+        log.tag(post, photo, author, tagged)
     log.settle()
     assert summary(notifications(client, settings, tagged)) == [("tag", "post", post, [author], 1)]
     assert log.publisher.submit_many([log.stamped(events.photo_tag_changed(
@@ -654,11 +655,9 @@ def test_approving_one_photos_tag_keeps_wants_to_tag_you_for_the_photo_still_pen
     author, tagged = new_id(), new_id()
     post, first, second = log.post(author), new_id(), new_id()
     for photo in (first, second):
-        log.publish(events.photo_tag_changed(post_id=post, image_id=photo, tagger_id=author, tagged_id=tagged,
-                                             action="add", x=0.5, y=0.5, pending=True))
+        log.tag(post, photo, author, tagged, pending=True)
     log.settle()
-    log.publish(events.photo_tag_changed(post_id=post, image_id=first, tagger_id=tagged, tagged_id=tagged,
-                                         action="approve"))
+    log.tag(post, first, tagged, tagged, "approve")
     log.settle()
     assert sorted(summary(notifications(client, settings, tagged))) == [
         ("tag", "post", post, [author], 1), ("tag_request", "post", post, [author], 1)]
