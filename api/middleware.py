@@ -31,6 +31,31 @@ def install(app: FastAPI, settings: Settings, prefix: str) -> None:
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_body_bytes)
     app.add_middleware(ErrorShield)
     app.add_middleware(NotStored, prefix=f"{prefix}/auth/")
+    app.add_middleware(HeadAsGet)
+
+
+class HeadAsGet:
+    """``HEAD`` is answered as the ``GET`` of the same path without its body (RFC 9110 §9.3.2): status and
+    headers (length, type, caching validators) as a ``GET`` would have them. FastAPI routes list ``GET`` only,
+    so a proxy's, a CDN's or a client's ``HEAD`` of an image or a profile was a 405. Outermost, so every layer
+    (rate limit, body limit, error shield) treats it as the read it is."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def bodiless(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                if message.get("more_body", False):
+                    return
+                message = {"type": "http.response.body", "body": b"", "more_body": False}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, bodiless)
 
 
 class NotStored:

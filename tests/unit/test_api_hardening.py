@@ -226,3 +226,17 @@ def test_a_trailing_slash_is_the_404_of_an_unknown_path_not_a_redirect(api: Test
     """It was a 307 with an empty body (a client re-sending a POST's body to the new address, or not)."""
     answer = api.post(f"{PREFIX}/posts/", headers=auth(SETTINGS, new_id()), json={}, follow_redirects=False)
     assert answer.status_code == 404 and answer.json()["error"]["code"] == "not_found", answer.text
+
+
+def test_head_is_the_get_of_the_path_without_its_body(api: TestClient) -> None:
+    """It was a 405 on every route (FastAPI routes list GET only): proxies, CDNs and link checkers use HEAD."""
+    user = new_id()
+    got = api.get(f"{PREFIX}/users/{user}/status", headers=auth(SETTINGS, new_id()))
+    head = api.head(f"{PREFIX}/users/{user}/status", headers=auth(SETTINGS, new_id()))
+    assert head.status_code == got.status_code == 403 and head.content == b"", head.text
+    assert head.headers["content-length"] == got.headers["content-length"]
+    assert api.head("/healthz").status_code == api.get("/healthz").status_code
+
+
+def test_head_of_a_write_only_path_is_still_a_405(api: TestClient) -> None:
+    assert api.head(f"{PREFIX}/test/echo").status_code == 405
