@@ -41,7 +41,13 @@ class JsonlWriter:
 
 
 class CsvWriter:
-    """Flattened columns from the schema (``location.lat``); lists as JSON text; a header even when empty."""
+    """Flattened columns from the schema (``location.lat``); lists as JSON text; a header even when empty.
+
+    Users write the captions, comments and names in these files, and analysts open CSV in spreadsheets, which
+    run a cell beginning ``=``, ``+``, ``-``, ``@``, tab or carriage return as a formula (``=HYPERLINK(…)``
+    sends the row elsewhere). Such text cells get a leading ``'`` (OWASP's CSV-injection advice), which a
+    spreadsheet shows as the plain text; numbers are left alone. JSON lines and Parquet keep the text exact.
+    """
 
     def __init__(self, path: Path, avro_record: Mapping[str, Any]) -> None:
         self.columns = flat_columns(avro_record)
@@ -50,7 +56,7 @@ class CsvWriter:
         self._csv.writeheader()
 
     def write(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        self._csv.writerows(flatten(row, self.columns) for row in rows)
+        self._csv.writerows(_inert(flatten(row, self.columns)) for row in rows)
 
     def close(self) -> None:
         self._file.close()
@@ -77,6 +83,14 @@ def open_writer(fmt: Format, path: Path, avro_record: Mapping[str, Any]) -> RowW
     if fmt == "csv":
         return CsvWriter(path, avro_record)
     return ParquetWriter(path, avro_record)
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _inert(row: dict[str, Any]) -> dict[str, Any]:
+    """The row with every text cell a spreadsheet would evaluate quoted as text (see :class:`CsvWriter`)."""
+    return {k: "'" + v if isinstance(v, str) and v.startswith(FORMULA_STARTS) else v for k, v in row.items()}
 
 
 def _jsonable(value: Any) -> Any:

@@ -140,3 +140,25 @@ def test_csv_has_a_header_even_when_nothing_matched(tmp_path: Path) -> None:
     out = tmp_path / "empty.csv"
     open_writer("csv", out, POST).close()
     assert out.read_text().splitlines() == [",".join(flat_columns(POST))]
+
+
+@pytest.mark.parametrize("caption", ["=HYPERLINK(\"http://x\",\"y\")", "+1+2", "-2+3", "@SUM(A1)", "\tx", "\rx"])
+def test_csv_quotes_text_a_spreadsheet_would_run_as_a_formula(caption: str, tmp_path: Path) -> None:
+    out = tmp_path / "formula.csv"
+    writer = open_writer("csv", out, POST)
+    row = _rows()[0]
+    writer.write([{**row, "caption": caption, "location": {"name": "=1+1", "lat": -59.9, "lon": 10.7}}])
+    writer.close()
+    with out.open(newline="") as f:
+        back = next(csv.DictReader(f))
+    assert back["caption"] == "'" + caption and back["location.name"] == "'=1+1"
+    assert back["location.lat"] == "-59.9"  # a number is not text: left as it is
+
+
+def test_csv_leaves_ordinary_text_exact(tmp_path: Path) -> None:
+    out = tmp_path / "plain.csv"
+    writer = open_writer("csv", out, POST)
+    writer.write([{**_rows()[0], "caption": "a = b, #sunset @ noon"}])
+    writer.close()
+    with out.open(newline="") as f:
+        assert next(csv.DictReader(f))["caption"] == "a = b, #sunset @ noon"
