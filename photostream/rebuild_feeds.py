@@ -19,10 +19,14 @@ from sinks.graph import GraphReader
 from sinks.safety import SafetyReader
 
 
-def is_live_prefix(live: list[str], derived: list[str], complete: bool) -> bool:
+def is_live_prefix(live: list[str], derived: list[str], complete: bool, live_cut: bool = True) -> bool:
     """Whether ``live`` agrees with ``derived``; ``complete``: the derivation holds the whole history (so the
     live list may hold nothing past it), else only its first ``len(derived)`` entries are known (a live list
-    keeps up to an eighth past the cap before it is cut back, and a bounded derivation stops at a floor)."""
+    keeps up to an eighth past the cap before it is cut back, and a bounded derivation stops at a floor).
+    ``live_cut``: readers take the live list as cut and page on into Cassandra below it; a list they take as
+    whole must be the whole history, or what it lacks is unreachable (a prefix is not enough)."""
+    if not live_cut:
+        return complete and live == derived
     seen = live if complete else live[:len(derived)]
     return derived[:len(seen)] == seen
 
@@ -33,12 +37,14 @@ async def rebuild_feeds(settings: Settings, repair: bool) -> RebuildReport:
         graph, posts, safety = GraphReader(session), FeedPosts(session), SafetyReader(session)
         cache = FeedCache.for_settings(redis, settings)
         async for user_id in cache.built_feed_owners():
-            live = await cache.built_ids(user_id)
-            if live is None:
+            found = await cache.built_list(user_id)
+            if found is None:
                 continue
+            live, live_cut = found
             feed = await merged_feed(graph, posts, user_id, settings.feed_cap, None, True, safety)
             report.keys_compared += 1
-            if not is_live_prefix(live, feed.post_ids, is_whole_history(feed.post_ids, feed.floor, settings.feed_cap)):
+            whole = is_whole_history(feed.post_ids, feed.floor, settings.feed_cap)
+            if not is_live_prefix(live, feed.post_ids, whole, live_cut):
                 report.differences.append(f"feed of {user_id}: live {live[:5]}…, durable {feed.post_ids[:5]}…")
                 if repair:
                     await build_settled(cache, user_id, partial(merged_feed, graph, posts, user_id,
@@ -48,15 +54,15 @@ async def rebuild_feeds(settings: Settings, repair: bool) -> RebuildReport:
         async for authors in posts.authors():
             for author_id in authors:
                 derived = await expected_pull_set(posts, author_id, settings.feed_cap)
-                live = await cache.pull_ids(author_id)
+                pull = await cache.pull_ids(author_id)
                 if derived.post_ids or derived.cut:
                     celebrities.append(author_id)
-                elif live is None:
+                elif pull is None:
                     continue
                 report.keys_compared += 1
                 whole = is_whole_history(derived.post_ids, derived.floor, settings.feed_cap)
-                if live is None or not is_live_prefix(live, derived.post_ids, whole):
-                    report.differences.append(f"pull set of {author_id}: live {(live or [])[:5]}…, "
+                if pull is None or not is_live_prefix(pull[0], derived.post_ids, whole, pull[1]):
+                    report.differences.append(f"pull set of {author_id}: live {(pull or ([], True))[0][:5]}…, "
                                               f"durable {derived.post_ids[:5]}…")
                     if repair:
                         await cache.replace_pull(author_id, derived.post_ids, derived.cut)

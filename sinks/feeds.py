@@ -420,9 +420,11 @@ class FeedCache:
             return [self._page_of(found) for found in await redis_scripts.execute(pipe)]
 
     def _list_of(self, post_ids: list[str], cut: bool) -> list[bytes]:
-        """A list's items: the newest ``cap`` ids and the end marker (cut if ``cut`` or if ids were dropped)."""
+        """A list's items: the newest ``cap`` ids and the end marker: cut if ``cut``, or if the list is full (a
+        derivation read with ``limit=cap`` that fills it may have left older posts out; a list marked whole
+        at its cap that a removal then shortened hid them from every reader for good)."""
         ids = newest_first(post_ids)
-        return [*ids[:self._cap], CUT if cut or len(ids) > self._cap else SENTINEL]
+        return [*ids[:self._cap], CUT if cut or len(ids) >= self._cap else SENTINEL]
 
     async def _replace(self, key: str, post_ids: list[str], cut: bool, ttl_s: int | None) -> None:
         async with self._redis.pipeline(transaction=True) as pipe:
@@ -453,10 +455,9 @@ class FeedCache:
                 await pipe.execute()
         await self._redis.sadd(keys.feed_celebrities(), author_id)
 
-    async def pull_ids(self, author_id: str) -> list[str] | None:
-        """The author's whole pull set; None if it is not built."""
-        found = await self._lists.page(keys=[keys.feed_pull(author_id)], args=[b"", self._cap, 0])
-        return list(found[1]) if found else None
+    async def pull_ids(self, author_id: str) -> tuple[list[str], bool] | None:
+        """The author's whole pull set and whether readers take it as cut; None if it is not built."""
+        return self._page_of(await self._lists.page(keys=[keys.feed_pull(author_id)], args=[b"", 2 * self._cap, 0]))
 
     async def built_feed_owners(self) -> AsyncIterator[str]:
         """Users whose feed is built in Redis (a SCAN: never blocks Redis)."""
@@ -464,9 +465,14 @@ class FeedCache:
             yield keys.feed_owner(key)
 
     async def built_ids(self, user_id: str) -> list[str] | None:
-        """Every id of the user's feed, newest first (None if not built): for rebuild comparisons."""
-        found = await self._lists.page(keys=[keys.feed(user_id)], args=[b"", self._cap, 0])
-        return list(found[1]) if found else None
+        """Every id of the user's feed, newest first (None if not built)."""
+        found = await self.built_list(user_id)
+        return found[0] if found else None
+
+    async def built_list(self, user_id: str) -> tuple[list[str], bool] | None:
+        """Every id of the user's feed (up to the eighth a list keeps past the cap) and whether readers take it
+        as cut; None if it is not built: what a rebuild compares."""
+        return self._page_of(await self._lists.page(keys=[keys.feed(user_id)], args=[b"", 2 * self._cap, 0]))
 
 
 def _celebrities_of(members: set[str]) -> list[str] | None:

@@ -266,6 +266,29 @@ def test_a_removal_from_a_feed_built_from_cassandra_keeps_the_other_followees_ol
         assert feed_ids(client, settings, fan, limit) == sorted(posts[a], reverse=True), limit
 
 
+def test_a_feed_built_at_exactly_its_cap_keeps_older_posts_reachable_after_a_removal(
+    client: httpx.Client, settings: Settings, log: Events
+) -> None:
+    """Two followees with fewer posts each than the cap but more together: the derivation fills the list to
+    the cap with no followee's read stopping short, and the list was marked whole. An unfollow then shortened
+    it, and the other followee's oldest post (dropped by the merge) was gone from every page for good."""
+    a, b, fan = new_id(), new_id(), new_id()
+    log.follow(fan, a)
+    log.follow(fan, b)
+    per_author = settings.feed_cap // 2 + 1  # each under the cap, together over it
+    posts: dict[str, list[str]] = {a: [], b: []}
+    for i in range(2 * per_author):
+        author = a if i % 2 == 0 else b
+        posts[author].append(log.post(author))
+    log.settle()
+    assert feed_ids(client, settings, fan, limit=3) == sorted(posts[a] + posts[b], reverse=True)
+    wait_for(lambda: redis_feed(settings, fan), lambda f: f is not None, 20, "the feed to be built")
+    log.follow(fan, b, on=False)
+    log.settle()
+    for limit in (1, 3, 20):
+        assert feed_ids(client, settings, fan, limit) == sorted(posts[a], reverse=True), limit
+
+
 def test_pages_neither_repeat_nor_skip_while_posts_arrive(
     client: httpx.Client, settings: Settings, log: Events
 ) -> None:

@@ -67,3 +67,12 @@ def test_a_live_feed_equals_durable_state_when_it_is_its_prefix() -> None:
     # past a derivation that is not the whole history (full to the cap, or cut), the live list may go on
     assert is_live_prefix(["c", "b", "a"], ["c", "b"], complete=False)
     assert not is_live_prefix(["c", "b", "a"], ["c", "b"], complete=True)
+
+
+def test_a_live_feed_readers_take_as_whole_must_be_the_whole_history() -> None:
+    """A list marked whole that is only a prefix hides the rest from every reader (they do not page on into
+    Cassandra below it): a rebuild written at exactly the cap, then shortened by an unfollow, said "0 differences"."""
+    assert not is_live_prefix(["c", "b"], ["c", "b", "a"], complete=True, live_cut=False)
+    assert not is_live_prefix(["c", "b"], ["c", "b"], complete=False, live_cut=False)
+    assert is_live_prefix(["c", "b"], ["c", "b"], complete=True, live_cut=False)
+    assert is_live_prefix(["c", "b"], ["c", "b", "a"], complete=True, live_cut=True)
