@@ -56,6 +56,11 @@ def photo_tags_lock(post_id: str, image_id: str) -> str:
     return f"{_prefix}lock:tags:{{{post_id}}}:{image_id}"
 
 
+def profile_edit_lock(user_id: str) -> str:
+    """Held by one ``PATCH /users/me`` of the user at a time, from its read of the profile to its publish."""
+    return f"{_prefix}lock:profile:{{{user_id}}}"
+
+
 def rate_bucket(user_id: str, action: str) -> str:
     return f"{_prefix}ratelimit:{{{user_id}}}:{action}"
 

@@ -176,8 +176,9 @@ async def _discard(resources: Any, settings: Any, key: str) -> None:
 
 async def require_own_completed(resources: Any, user: str, image_ids: list[str], field: str = "image_ids") -> None:
     """Posts (``image_ids``) and avatars (``avatar_image_id``) take only images the caller uploaded and
-    completed: someone else's image is a 403, an unknown or unfinished one a 422 naming ``field``. One query
-    when every image is in order."""
+    completed: someone else's image is a 403, an unknown or unfinished one a 422 naming ``field``, and so is one
+    the renderer found damaged (a post showing it was a 422 for every viewer). One query when every image is in
+    order."""
     completed = await resources.images.files(image_ids)
     if any(image.user_id != user for image in completed.values()):
         raise ApiError(403, "forbidden", "only your own photos may be used here", field)
@@ -187,3 +188,6 @@ async def require_own_completed(resources: Any, user: str, image_ids: list[str],
             raise ApiError(403, "forbidden", "only your own photos may be used here", field)
         state = "was never uploaded" if claim is None else "has not completed (POST /uploads/{id}/complete)"
         raise ApiError(422, "invalid", f"{field}: {image_id} {state}", field)
+    for image_id, image in completed.items():  # (completion checks the header; rendering found the rest damaged)
+        if image.broken:
+            raise ApiError(422, "not_an_image", f"{field}: {image_id} cannot be shown ({image.broken})", field)

@@ -33,8 +33,9 @@ from photostream.domain.accounts import (
     check_display_name,
     normalize_username,
 )
+from photostream.settings import Settings
 from producers import events
-from sinks import cache_aside
+from sinks import cache_aside, keys
 from sinks.accounts_counts import PostCounts
 from sinks.accounts_requests import FollowRequests
 from sinks.credentials import CredentialStore
@@ -151,13 +152,6 @@ async def update_me(body: ProfilePatch, request: Request, user: CurrentUser, res
     a second edit right after the first (private, then a new bio) published the old privacy again and turned the
     account public. The copy is also what a follow asks to decide between following and requesting. An account
     turning public approves the requests still pending (nothing is left to approve them for)."""
-    await pending_writes.settle(resources, settings, [user], pending_writes.PROFILE)  # the tag settings: below
-    current = await read_profile(resources.session, resources.redis, user)
-    if current is None:  # registered a moment ago, not projected yet: the credentials know the name
-        credentials = await _repository(request, CredentialStore).get(user)
-        if credentials is None:
-            raise ApiError(404, "not_found", "no such user")
-        current = {"username": credentials.username, "display_name": credentials.username}
     sent = body.model_fields_set
     if "display_name" in sent and body.display_name is None:
         raise ApiError(422, "invalid", "display_name: may not be null", "display_name")
@@ -167,6 +161,26 @@ async def update_me(body: ProfilePatch, request: Request, user: CurrentUser, res
     if body.avatar_image_id is not None:  # the caller's own completed upload: 403 someone else's, 422 unknown
         parse_id(body.avatar_image_id, "avatar_image_id")
         await require_own_completed(resources, user, [body.avatar_image_id], "avatar_image_id")
+    async with pending_writes.one_at_a_time(resources, settings, keys.profile_edit_lock(user)):
+        accepted = await _publish_profile_edit(body, request, user, resources, settings)
+    if "is_private" in sent and not body.is_private:
+        await _approve_all(request, resources, user)
+    return accepted
+
+
+async def _publish_profile_edit(body: ProfilePatch, request: Request, user: str, resources: Any,
+                                settings: Settings) -> Accepted:
+    """Read the current profile, merge what was sent, publish it and put it in the hot copy. Edits of one user
+    run one at a time (:func:`update_me` holds the lock): two sent together (private, and a new avatar) both
+    read the profile before either published, and the later one published the old privacy again."""
+    await pending_writes.settle(resources, settings, [user], pending_writes.PROFILE)  # the tag settings: below
+    current = await read_profile(resources.session, resources.redis, user)
+    if current is None:  # registered a moment ago, not projected yet: the credentials know the name
+        credentials = await _repository(request, CredentialStore).get(user)
+        if credentials is None:
+            raise ApiError(404, "not_found", "no such user")
+        current = {"username": credentials.username, "display_name": credentials.username}
+    sent = body.model_fields_set
     merged = {f: getattr(body, f) if f in sent else current.get(f)
               for f in ("display_name", "bio", "avatar_image_id", "is_private")}
     tags = await resources.tag_settings.of(user)  # the event is absolute: keep what is not sent
@@ -179,8 +193,6 @@ async def update_me(body: ProfilePatch, request: Request, user: CurrentUser, res
     accepted = await _publish(resources, settings, user, event, "write")
     with contextlib.suppress(*cache_aside.REDIS_DOWN):  # (the projector writes it too, from the event)
         await cache_profile(resources.redis, user, event.value, int(event.value["occurred_at"]))
-    if "is_private" in sent and not body.is_private:
-        await _approve_all(request, resources, user)
     return accepted
 
 

@@ -24,6 +24,7 @@ from sinks import keys
 from sinks.redis_client import sync_client
 from streams.consumer_groups import end_offsets
 from tests.integration.conftest import Process, free_port
+from tests.integration.photos import upload_photo
 from tests.integration.waiting import wait_for
 
 PASSWORD = "correct horse battery"
@@ -344,6 +345,28 @@ def test_edits_right_after_turning_private_keep_the_account_private(client: http
     seen = client.get(f"/users/{owner['user_id']}", headers=bearer(stranger),
                       params={"after": follow.json()["token"]}).json()
     assert seen["followed_by_me"] is False and seen["follow_requested_by_me"] is True
+
+
+def test_edits_sent_together_each_keep_the_others_change(client: httpx.Client, settings: Settings,
+                                                          api_url: str) -> None:
+    """Two edits at once (privacy, and a new avatar and bio) both read the profile before either published,
+    and the later one published the old privacy again: an account set private turned public. Edits of one
+    user now run one at a time."""
+    owner = login(client, register(client)["username"])
+    avatar = upload_photo(client, settings, owner["user_id"])
+
+    def edit(body: dict[str, Any]) -> httpx.Response:
+        with httpx.Client(base_url=api_url + "/api/v1", timeout=60) as c:
+            return c.patch("/users/me", headers=bearer(owner), json=body)
+
+    for round_ in range(8):
+        private, bio = round_ % 2 == 0, f"bio {round_}"
+        with ThreadPoolExecutor(2) as pool:
+            answers = list(pool.map(edit, [{"is_private": private}, {"avatar_image_id": avatar, "bio": bio}]))
+        assert [a.status_code for a in answers] == [202, 202], [a.text for a in answers]
+        for answer in answers:
+            mine = client.get("/users/me", headers=bearer(owner), params={"after": answer.json()["token"]}).json()
+            assert (mine["is_private"], mine["bio"], mine["avatar_image_id"]) == (private, bio, avatar), round_
 
 
 def test_a_follow_request_is_withdrawn_by_an_unfollow_and_closed_by_a_block_either_way(

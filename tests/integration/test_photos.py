@@ -307,6 +307,21 @@ def test_an_undecodable_original_is_422_and_remembered(client: httpx.Client, set
     assert renders(api_url, 640, "undecodable") - before <= 1
 
 
+def test_an_image_found_damaged_is_refused_for_new_posts_and_avatars(client: httpx.Client,
+                                                                    settings: Settings) -> None:
+    """Completion checks the header only; once rendering found the rest damaged, a post or an avatar using the
+    image showed a 422 to every viewer (they were accepted with a 202)."""
+    user = new_id()
+    whole = jpeg(640, 480)
+    image_id = upload_photo(client, settings, user, whole[: len(whole) // 2])
+    posted(client, settings, user, image_id)
+    assert client.get(f"/images/{image_id}", params={"w": 640}).status_code == 422  # now remembered as broken
+    again = post(client, settings, user, [image_id])
+    assert again.status_code == 422 and again.json()["error"]["field"] == "image_ids", again.text
+    avatar = client.patch("/users/me", headers=auth(settings, user), json={"avatar_image_id": image_id})
+    assert avatar.status_code == 422 and avatar.json()["error"]["field"] == "avatar_image_id", avatar.text
+
+
 # --- signed links -------------------------------------------------------------------------------------------
 
 
