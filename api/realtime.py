@@ -154,7 +154,9 @@ class StatusHub:
         try:
             while True:
                 self._stale.discard(user_id)
-                status = await self.reader.read(user_id, detail=True)
+                # online whatever presence says: a connection here is the user online (a push raced with the
+                # presence processor's online told the connected device itself "offline")
+                status = await self.reader.read(user_id, detail=True) | {"online_status": "online"}
                 for connection in list(self._local.get(user_id, ())):
                     connection.offer(status)
                 if user_id not in self._stale:

@@ -13,7 +13,7 @@ import contextlib
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Query, Request, Response, WebSocket
 from fastapi.responses import JSONResponse
 from starlette.websockets import WebSocketState
 
@@ -157,10 +157,11 @@ async def _serve(websocket: WebSocket, connection: Connection, token: TokenWatch
                 return
             await websocket.send_json(status)
 
-    async def receive() -> None:  # the client sends nothing we need; this notices it leaving
-        with contextlib.suppress(WebSocketDisconnect):
-            while True:
-                await websocket.receive_text()
+    async def receive() -> None:
+        """The client sends nothing we need, text or binary; this notices it leaving. (``receive_text`` raised
+        on a binary frame, which ended the stream without a close frame and took the user offline.)"""
+        while (await websocket.receive())["type"] != "websocket.disconnect":
+            pass
 
     tasks = [asyncio.create_task(send()), asyncio.create_task(receive()),
              asyncio.create_task(connection.dropped.wait()), asyncio.create_task(token.expiry())]

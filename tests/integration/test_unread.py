@@ -494,6 +494,32 @@ def test_every_device_on_every_api_process_gets_the_change_and_presence_follows_
              "the user to go offline after the last device left")
 
 
+def test_a_binary_frame_from_the_client_is_ignored_and_the_stream_goes_on(
+    settings: Settings, inbox: Inbox, api_url: str
+) -> None:
+    """The stream read the client's frames as text: one binary frame ended it without a close frame (the
+    client saw 1006) and took the user offline."""
+    me = new_id()
+    with open_stream(api_url, settings, me) as ws:
+        assert json.loads(ws.recv(timeout=20))["newly_unread_count"] == 0
+        ws.send(b"\x00\x01")
+        inbox.unsent(new_id(), me)
+        assert receive_until(ws, lambda s: s["newly_unread_count"] == 1)["online_status"] == "online"
+
+
+def test_a_connected_device_is_always_told_it_is_online(settings: Settings, inbox: Inbox, api_url: str) -> None:
+    """A push re-reads the status as stored; when the presence processor had not applied this connection's
+    online yet (or a stale offline), the connected device itself was told "offline"."""
+    me = new_id()
+    with open_stream(api_url, settings, me) as ws:
+        first = json.loads(ws.recv(timeout=20))
+        if first["last_seen"] is None:  # the processor applied this connection's online: nothing in flight
+            receive_until(ws, lambda s: s["last_seen"] is not None)
+        sync_client(settings).hset(keys.presence(me), "status", "offline")  # as stored before it applies
+        inbox.unsent(new_id(), me)
+        assert receive_until(ws, lambda s: s["newly_unread_count"] == 1)["online_status"] == "online"
+
+
 def test_a_token_in_the_streams_query_never_reaches_the_api_log(
     settings: Settings, api_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
