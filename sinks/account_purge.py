@@ -112,7 +112,7 @@ class AccountPurge:
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.delete(keys.user_profile(user_id), keys.feed(user_id), keys.feed_pull(user_id),
                         keys.presence(user_id), keys.presence_connections(user_id),
-                        keys.presence_clock(user_id))
+                        keys.presence_clock(user_id), keys.presence_online(user_id))
             pipe.srem(keys.feed_celebrities(), user_id)
             pipe.zrem(keys.presence_live(), user_id)
             await pipe.execute()

@@ -211,6 +211,12 @@ def presence_clock(user_id: str) -> str:
     return f"{_prefix}presence:{{{user_id}}}:clock"
 
 
+def presence_online(user_id: str) -> str:
+    """Present while the user's last published transition was ``online``: a reaper that finds their registry
+    already expired (no process reaped it within its lifetime) still owes them their ``offline``."""
+    return f"{_prefix}presence:{{{user_id}}}:online"
+
+
 def presence_live() -> str:
     """Sorted set user -> latest connection expiry ms: who may be left online by a crashed API process."""
     return _prefix + "presence:live"

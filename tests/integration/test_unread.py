@@ -863,3 +863,54 @@ async def test_one_script_call_for_many_users_projects_and_pings_as_one_call_per
     assert changed == len(expected) and pinged == expected
     assert all(not stray for stray in strays)
     assert shapes == [(True, not i % 2, i % 3 == 0) for i in range(len(shapes))]
+
+
+class RecordingPublisher:
+    """Keeps the presence transitions a tracker publishes (which topic and user, which status) in order."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str]] = []
+
+    async def publish_async(self, event: events.Event) -> None:
+        self.sent.append((event.value["user_id"], event.value["status"]))
+
+
+async def test_a_reaper_takes_offline_a_user_whose_registry_expired_before_anyone_reaped_it(
+    settings: Settings,
+) -> None:
+    """The registry of connections expires at twice the TTL; when no process reaped within that (every API
+    process down a while, or a reaper thousands of users behind) the reaper found it empty, announced nothing,
+    and forgot the user: online for good."""
+    from api.realtime_presence import PresenceTracker
+
+    redis, publisher = async_client(settings), RecordingPublisher()
+    tracker = PresenceTracker(redis, publisher, ttl_s=30)  # type: ignore[arg-type]
+    user = new_id()
+    try:
+        await tracker.joined(user, "conn-1")
+        await redis.delete(keys.presence_connections(user))  # expired unreaped
+        await redis.zadd(keys.presence_live(), {user: 0})  # and due
+        await tracker.reap()
+        assert publisher.sent == [(user, "online"), (user, "offline")]
+        await tracker.reap()  # once: the user is no longer due, nor online
+        await tracker.left(user)
+        assert publisher.sent == [(user, "online"), (user, "offline")]
+    finally:
+        await redis.aclose()
+
+
+async def test_a_deleted_accounts_last_connection_leaving_publishes_no_presence(settings: Settings) -> None:
+    """The socket of a deleted account closes after the purge; its "offline" made the presence processor write
+    the deleted user's presence row and hash again."""
+    from api.realtime_presence import PresenceTracker
+
+    redis, publisher = async_client(settings), RecordingPublisher()
+    tracker = PresenceTracker(redis, publisher, ttl_s=30)  # type: ignore[arg-type]
+    user = new_id()
+    try:
+        await tracker.joined(user, "conn-1")
+        await redis.set(keys.closed_account(user), "1", ex=60)  # DELETE /users/me
+        await tracker.left(user, "conn-1")
+        assert publisher.sent == [(user, "online")]
+    finally:
+        await redis.aclose()
