@@ -20,7 +20,11 @@ HEADER_PREFIX = "dlq."
 
 def headers_of(message: Any) -> Headers:
     """A consumed record's headers as a list of (name, value) (the client gives a list, or None for none)."""
-    found = message.headers()
+    return as_header_list(message.headers())
+
+
+def as_header_list(found: Any) -> Headers:
+    """Headers as a list of (name, value), from a list, a mapping (faust's messages may carry either) or None."""
     return list(found.items()) if isinstance(found, dict) else list(found or [])
 
 

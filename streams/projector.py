@@ -21,7 +21,7 @@ from typing import Any, Protocol
 import faust
 
 from photostream.settings import Settings
-from producers.dlq import PoisonRecord
+from producers.dlq import PoisonRecord, as_header_list
 from sinks import offsets
 from streams.engine.dead_letters import Rejected, dead_letter_batch
 from streams.engine.poison import POISON_ERRORS
@@ -85,7 +85,7 @@ def register_projector(
                     metrics.applied(topic_name, (record.get("occurred_at"),))
                 except POISON_ERRORS as exc:
                     dead.append((PoisonRecord(topic_name, message.partition, message.offset, message.key,
-                                              event.value), exc))
+                                              event.value, as_header_list(message.headers)), exc))
 
         try:
             # Small buffers let different keys' writes overlap (the sinks are I/O bound); faust acks the
