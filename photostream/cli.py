@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import sys
+from collections.abc import Iterator
 from typing import Annotated, Any, NoReturn
 
 import typer
@@ -49,6 +51,20 @@ def _refuse(message: str) -> NoReturn:
     """A command refused before doing anything: one line on stderr, exit status 2."""
     typer.echo(message, err=True)
     raise typer.Exit(2)
+
+
+@contextlib.contextmanager
+def _kafka_answers(command: str) -> Iterator[None]:
+    """A broker out of reach (or refusing) is one line and exit 3, as for `rebuild`'s stores: the tools
+    printed 200-line tracebacks, and `lag` an empty table ("no lag") with exit 0."""
+    from confluent_kafka import KafkaException
+
+    try:
+        yield
+    except KafkaException as exc:
+        reason = exc.args[0] if exc.args else exc
+        typer.echo(f"{command}: the broker did not answer ({getattr(reason, 'str', lambda: reason)()})", err=True)
+        raise typer.Exit(3) from None
 
 
 def _logging() -> None:
@@ -253,8 +269,9 @@ def tail(
     from photostream.contracts.catalog import UnknownTopicError
 
     try:
-        for line in tail_topic(get_settings(), topic, from_beginning, max_records, idle_timeout):
-            typer.echo(json.dumps(line, ensure_ascii=False))
+        with _kafka_answers("tail"):
+            for line in tail_topic(get_settings(), topic, from_beginning, max_records, idle_timeout):
+                typer.echo(json.dumps(line, ensure_ascii=False))
     except UnknownTopicError as exc:
         _refuse(str(exc).strip("'\""))
 
@@ -311,10 +328,11 @@ def replay(
                   console=console, transient=False) as progress:
         task = progress.add_task("replay", total=None)
         try:
-            report = run(get_settings(), topic, start, stop, fmt, Path(output), batch_size=batch,
-                         on_ranges=lambda ranges: progress.update(task, total=sum(r.size for r in ranges)),
-                         on_progress=lambda done: progress.update(task, completed=done))
-        except ReplayError as exc:
+            with _kafka_answers("replay"):
+                report = run(get_settings(), topic, start, stop, fmt, Path(output), batch_size=batch,
+                             on_ranges=lambda ranges: progress.update(task, total=sum(r.size for r in ranges)),
+                             on_progress=lambda done: progress.update(task, completed=done))
+        except (ReplayError, OSError) as exc:  # (OSError: -o not writable, the disk full)
             console.print(f"replay failed: {exc}")
             raise typer.Exit(1) from None
         progress.update(task, completed=report.total_written + report.total_undecodable)
@@ -359,14 +377,15 @@ def lag(
             server.shutdown()
         return
     reader = LagReader(settings, app_id=None if all_groups else settings.app_id)
-    if group is not None and group not in reader.groups_on_broker():  # (the live table too: not an empty one)
-        _refuse(f"no consumer group {group!r} on the broker")
-    if watch:
-        from photostream.lag_watch import watch as live
+    with _kafka_answers("lag"):
+        if group is not None and group not in reader.groups_on_broker():  # (the live table too: not an empty one)
+            _refuse(f"no consumer group {group!r} on the broker")
+        if watch:
+            from photostream.lag_watch import watch as live
 
-        live(reader, group)
-        return
-    snapshot = reader.read(group)
+            live(reader, group)
+            return
+        snapshot = reader.read(group)
     for line in format_table(snapshot.rows):
         typer.echo(line)
 
@@ -415,7 +434,8 @@ def dlq_summary(topic: Annotated[str, typer.Argument(help="the source topic, e.g
     from photostream.dlq_redrive import summarise
 
     try:
-        tally = summarise(get_settings(), topic)
+        with _kafka_answers("dlq summary"):
+            tally = summarise(get_settings(), topic)
     except UnknownTopicError as exc:
         _refuse(str(exc))
     for (processor, error), count in tally.parked.most_common():
@@ -443,13 +463,15 @@ def dlq_redrive(
         if processor is not None or error_class is not None:
             # a filter nothing was ever parked under (a typo) would send nothing and still move the mark past
             # every record read: refused, naming what the DLQ holds
-            parked = summarise(settings, topic).parked
+            with _kafka_answers("dlq redrive"):
+                parked = summarise(settings, topic).parked
             for name, wanted, seen in (("--processor", processor, {p for p, _ in parked}),
                                        ("--error-class", error_class, {e for _, e in parked})):
                 if wanted is not None and wanted not in seen:
                     _refuse(f"{name} {wanted}: no record of {topic.removesuffix('.dlq')}.dlq has it "
                             f"(it holds: {', '.join(sorted(seen)) or 'nothing'})")
-        tally = redrive(settings, topic, processor, error_class, dry_run, from_beginning)
+        with _kafka_answers("dlq redrive"):
+            tally = redrive(settings, topic, processor, error_class, dry_run, from_beginning)
     except UnknownTopicError as exc:
         _refuse(str(exc))
     topic = topic.removesuffix(".dlq")

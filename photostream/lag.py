@@ -14,10 +14,11 @@ of this deployment's app id that exist are read with every partition of every to
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from confluent_kafka import OFFSET_INVALID, ConsumerGroupTopicPartitions, TopicPartition
+from confluent_kafka import OFFSET_INVALID, ConsumerGroupTopicPartitions, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.admin import OffsetSpec as OffsetSpec  # type: ignore[attr-defined]
 
@@ -25,7 +26,6 @@ from photostream.kafka_config import client_config
 from photostream.settings import Settings
 
 #: short-lived groups of our own tools (tail, replay, probes): never a lag anyone owns
-TOOL_GROUP_PREFIXES = ("photostream-tail-", "photostream-lag-", "photostream-replay-")
 _TIMEOUT_S = 10.0
 
 
@@ -55,8 +55,13 @@ class LagSnapshot:
     topic_ends: dict[tuple[str, int], int]
 
 
+_TOOL_GROUP = re.compile(r"photostream-(tail|lag|replay)-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 def is_tool_group(group: str) -> bool:
-    return group.startswith(TOOL_GROUP_PREFIXES)
+    """A one-off group of `tail`, `lag` or `replay` (the prefix and a random UUID, exactly): a deployment whose
+    namespace merely starts with ``tail-`` (app id ``photostream-tail-…``) was hidden from lag and its alerts."""
+    return _TOOL_GROUP.fullmatch(group) is not None
 
 
 def of_app(group: str, app_id: str) -> bool:
@@ -94,8 +99,10 @@ class LagReader:
 
     def groups_on_broker(self) -> set[str]:
         """Every consumer group the broker knows (tools' and other deployments' too)."""
-        listed = self.admin.list_consumer_groups(request_timeout=_TIMEOUT_S).result().valid
-        return {g.group_id for g in listed}
+        found = self.admin.list_consumer_groups(request_timeout=_TIMEOUT_S).result()
+        if found.errors:  # (a broker out of reach is an error here, not "no groups": the table said "no lag")
+            raise KafkaException(found.errors[0])
+        return {g.group_id for g in found.valid}
 
     def committed(self, groups: list[str]) -> dict[str, list[TopicPartition]]:
         """Each group's committed offsets: one request per group, all in flight at once."""

@@ -83,3 +83,20 @@ def test_contact_points_come_as_a_comma_list_or_json(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("PHOTOSTREAM_DEV_MODE", "true")
     monkeypatch.setenv("PHOTOSTREAM_CASSANDRA_CONTACT_POINTS", value)
     assert Settings().cassandra_contact_points == hosts
+
+
+@pytest.mark.parametrize("command", [["lag"], ["dlq", "summary", "like-changed"]])
+def test_a_broker_out_of_reach_is_one_line_and_exit_3(runner: CliRunner, monkeypatch: pytest.MonkeyPatch,
+                                                      command: list[str]) -> None:
+    """`lag` printed an empty table ("no lag") and exit 0; the others a 200-line traceback."""
+    from photostream.settings import get_settings
+
+    monkeypatch.setenv("PHOTOSTREAM_DEV_MODE", "true")
+    monkeypatch.setenv("PHOTOSTREAM_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")  # nothing listens on port 1
+    get_settings.cache_clear()
+    try:
+        result = runner.invoke(app, command)
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 3, result.output
+    assert "the broker did not answer" in result.output and "Traceback" not in result.output
