@@ -339,6 +339,8 @@ def replay(
     for r in report.ranges:
         console.print(f"partition {r.partition}: offsets [{r.start}, {r.stop}) → {report.written[r.partition]} "
                       f"written, {report.undecodable[r.partition]} undecodable")
+    if outside := sum(report.outside.values()):
+        console.print(f"{outside} records between those offsets stamped outside [--from, --to) left out")
     console.print(f"{report.total_written} records → {output} in {report.seconds:.1f}s"
                   + (f"; {report.total_undecodable} undecodable → {report.side_file}" if report.side_file else ""))
 

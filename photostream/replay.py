@@ -46,6 +46,8 @@ class ReplayReport:
     ranges: list[PartitionRange]
     written: dict[int, int] = field(default_factory=dict)
     undecodable: dict[int, int] = field(default_factory=dict)
+    #: records inside the offsets a time end resolved to, but stamped outside ``[from, to)`` (out of order)
+    outside: dict[int, int] = field(default_factory=dict)
     side_file: Path | None = None
     seconds: float = 0.0
 
@@ -91,8 +93,8 @@ def replay(settings: Settings, topic: str, start: Point, stop: Point, fmt: Forma
         writer = open_writer(fmt, out, reader_schema.raw)
         side_file_of(out).unlink(missing_ok=True)  # an earlier export's: it would be taken for this one's
         try:
-            _Export(consumer, codec, (topic, kafka_topic), writer, report, side_file_of(out), batch_size).run(
-                stall_timeout_s, on_progress)
+            _Export(consumer, codec, (topic, kafka_topic), writer, report, side_file_of(out), batch_size,
+                    time_window(start, stop)).run(stall_timeout_s, on_progress)
         finally:
             writer.close()
     finally:
@@ -121,13 +123,25 @@ def resolve_ranges(consumer: Consumer, topic: str, start: Point, stop: Point) ->
             for p in partitions]
 
 
+def time_window(start: Point, stop: Point) -> tuple[int | None, int | None]:
+    """The record times a replay keeps: ``[from, to)`` for the ends given as times, open otherwise.
+
+    Why filter when the offsets were resolved from the times: a partition's record times need not rise with
+    its offsets (several producers, clock skew, a producer's own timestamps), and offsets-for-times only gives
+    the first offset stamped at or after a time, so the range held records stamped before ``--from``."""
+    return (start.value if start.kind == "time" else None), (stop.value if stop.kind == "time" else None)
+
+
 class _Export:
     """The read loop of one replay: consume, decode, batch, write; partitions leave as they reach their stop."""
 
     def __init__(self, consumer: Consumer, codec: EventCodec, topics: tuple[str, str], writer: RowWriter,
-                 report: ReplayReport, side_path: Path, batch_size: int) -> None:
-        """``topics``: the catalog's name (for decoding) and the broker's (the namespace's) name."""
+                 report: ReplayReport, side_path: Path, batch_size: int,
+                 window: tuple[int | None, int | None] = (None, None)) -> None:
+        """``topics``: the catalog's name (for decoding) and the broker's (the namespace's) name; ``window``:
+        the record times kept (:func:`time_window`)."""
         self.consumer, self.codec, self.writer = consumer, codec, writer
+        self.window = window
         self.topic, self.kafka_topic = topics
         self.report, self.side_path, self.batch_size = report, side_path, batch_size
         self.side: IO[str] | None = None
@@ -155,6 +169,10 @@ class _Export:
         partition, offset = message.partition() or 0, message.offset() or 0
         self.handled += 1
         _, timestamp = message.timestamp()
+        low, high = self.window
+        if (low is not None and timestamp < low) or (high is not None and timestamp >= high):
+            self.report.outside[partition] = self.report.outside.get(partition, 0) + 1
+            return
         try:
             record = self.codec.decode(self.topic, message.value() or b"")
         except DecodeError as exc:
