@@ -45,8 +45,17 @@ def deleted_user(record: Record) -> str:
 
 
 def mark_of(record: Record) -> Mark:
-    """The mark a record sets; ``ValueError`` (→ DLQ) for one that breaks a rule."""
+    """The mark a record sets; ``ValueError`` (→ DLQ) for one that breaks a rule.
+
+    A record not keyed by its badge owner is one too: it sits on another loop's partition, whose memory of the
+    pairs is not this loop's, and the two overwrote each other's writes (a read mark keyed by the sender was
+    lost from durable state, and a covered message counted again)."""
     event = record.value
+    owner_field = "dest" if record.topic == "ON_MSG_UNSENT" else "user_id"
+    owner = event[owner_field]
+    if record.key is None or record.key != str(owner).encode():
+        raise ValueError(f"{record.topic}: the record's key is not the badge owner ({owner_field}), "
+                         f"so another loop owns that badge")
     if record.topic == "ON_MSG_UNSENT":
         return unsent_mark(event["src"], event["dest"], event["msg_id"], int(event["occurred_at"]))
     return read_mark(event["user_id"], event["sender_id"], event["read_up_to_msg_id"], int(event["occurred_at"]))

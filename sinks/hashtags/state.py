@@ -43,6 +43,16 @@ class HashtagStateStore:
         self._q_scan = prepare("SELECT kind, key, author_id, post_created_at, present, hidden, count, post_count "
                                "FROM hashtag_state WHERE tag = ? AND kind IN ('p', 'r')")
         self._q_tags = prepare("SELECT DISTINCT tag FROM hashtag_state")
+        self._q_members = prepare("SELECT key, present, hidden FROM hashtag_state WHERE tag = ? AND kind = 'p' "
+                                  "AND key IN ?")
+
+    async def counted(self, posts_by_tag: dict[str, set[str]]) -> set[tuple[str, str]]:
+        """The (tag, post id) pairs among these where the post counts in the tag now: present, and not hidden
+        (a followers-only post, an account turned private). One IN query per tag and 500 posts, concurrently."""
+        queries = [(tag, chunk) for tag, posts in posts_by_tag.items() for chunk in key_chunks(posts, _IN_CHUNK)]
+        results = await asyncio.gather(*(self._run(self._q_members, (tag, chunk)) for tag, chunk in queries))
+        return {(tag, row.key) for (tag, _), rows in zip(queries, results, strict=True) for row in rows
+                if row.present and not row.hidden}
 
     async def totals(self, tags: Iterable[str]) -> dict[str, int]:
         """Each tag's stored ``post_count`` (tags never counted are absent): one IN query per 100 tags, so a

@@ -18,6 +18,7 @@ from producers.ids import is_id
 from sinks import offsets
 from sinks.engagement import EngagementStore
 from sinks.hashtags.settle import RankSettler
+from sinks.hashtags.state import HashtagStateStore
 from sinks.hashtags.views import HashtagViews
 from sinks.partition_cache import PartitionCache
 from streams.engine.records import Record, Reject, accepted
@@ -41,9 +42,10 @@ class PopularityUpdater:
     name: str = "popularity"
     topics: tuple[str, ...] = ("like-changed", "comment-added", "comment-deleted")
 
-    def __init__(self, settings: Settings, store: EngagementStore, views: HashtagViews, settler: RankSettler,
-                 liked_copies: PartitionCache, redis: Any) -> None:
+    def __init__(self, settings: Settings, store: EngagementStore, state: HashtagStateStore, views: HashtagViews,
+                 settler: RankSettler, liked_copies: PartitionCache, redis: Any) -> None:
         self._store = store
+        self._state = state
         self._redis = redis
         #: the API's Redis copies of who likes what ("liked by me" on every feed item), edited after each save
         self._liked_copies = liked_copies
@@ -73,10 +75,18 @@ class PopularityUpdater:
         counts = {s.post_id: (s.like_count, s.comment_count) for s in states}
         await self._views.write_engagement(counts)
         ranking: dict[str, dict[str, float | None]] = defaultdict(dict)
-        for post_id, tagged in (await self._store.tags_of(set(counts))).items():
+        tagged_posts = await self._store.tags_of(set(counts))
+        posts_by_tag: dict[str, set[str]] = defaultdict(set)
+        for post_id, tagged in tagged_posts.items():
+            for tag in tagged.tags:
+                posts_by_tag[tag].add(post_id)
+        # only where the post counts: a like of a hidden post (its author turned private) ranked it back in,
+        # taking a slot the page then left empty
+        counted = await self._state.counted(posts_by_tag)
+        for post_id, tagged in tagged_posts.items():
             score = None if tagged.deleted else popularity(*counts[post_id], tagged.created_at, self._weights)
             for tag in tagged.tags:
-                ranking[tag][post_id] = score
+                ranking[tag][post_id] = score if (tag, post_id) in counted else None
         repair = await self._views.rank(ranking)
         if repair:
             await self._settler.replace_top(repair)

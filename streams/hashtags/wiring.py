@@ -26,4 +26,5 @@ def counter_and_popularity(settings: Settings, session: Session, redis: Any) -> 
     weights = score_weights(settings)
     settler = RankSettler(engagement, views, TagDeriver(state, engagement, weights, settings.hashtag_top_n), weights)
     return (HashtagCounter(settings, state, engagement, views, settler),
-            PopularityUpdater(settings, engagement, views, settler, PartitionCache(redis, LIKES), redis))
+            PopularityUpdater(settings, engagement, state, views, settler, PartitionCache(redis, LIKES),
+                              redis))

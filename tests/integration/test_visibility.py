@@ -20,7 +20,7 @@ from sinks.redis_client import sync_client
 from tests.integration.conftest import Process, auth
 from tests.integration.photos import upload_photo
 from tests.integration.test_accounts import register
-from tests.integration.waiting import caught_up, wait_for
+from tests.integration.waiting import applied, caught_up, wait_for
 
 
 def create_post(client: httpx.Client, settings: Settings, author: str, visibility: str,
@@ -162,6 +162,31 @@ def test_hashtag_pages_leave_out_private_accounts_and_blocked_authors(
     wait_for(lambda: client.get(f"/hashtags/{tag}/posts", headers=auth(settings, reader)).json()["items"],
              lambda items: items == [], 30, "the blocked author's post to leave the reader's hashtag page")
     assert [p["post_id"] for p in client.get(f"/hashtags/{tag}/posts").json()["items"]] == [shown.value["post_id"]]
+
+
+def test_a_like_of_a_hidden_post_does_not_rank_it_into_its_tags_top_posts(
+    client: httpx.Client, settings: Settings, publisher: Publisher, worker: Process
+) -> None:
+    """A like or comment ranked a post into every tag it carries, counted there or not: a private account's
+    post took a slot of the tag's top posts (the page, which leaves it out, showed one fewer) and
+    `rebuild hashtags --check` differed."""
+    tag = f"liked{uuid.uuid4().hex[:12]}"
+    private_author, open_author, fan = new_id(), new_id(), new_id()
+    made_private = publisher.publish(events.profile_updated(user_id=private_author, username=f"p{tag}",
+                                                            display_name="P", is_private=True))
+    redis = sync_client(settings)
+    applied(redis, [(made_private.topic, made_private.partition, made_private.offset)], lambda _: ["profiles"])
+    hidden = events.post_created(author_id=private_author, caption=f"#{tag}", image_ids=[new_id()])
+    shown = events.post_created(author_id=open_author, caption=f"#{tag}", image_ids=[new_id()])
+    publisher.publish(hidden)
+    publisher.publish(shown)
+    wait_for(lambda: client.get(f"/hashtags/{tag}").json().get("post_count"), lambda c: c == 1, 30,
+             f"#{tag} to hold the public account's post")
+    caught_up(settings, "hashtag-counter", "post-hashtag")  # the hidden post's membership is written too
+    like = publisher.publish(events.like_changed(post_id=hidden.value["post_id"], user_id=fan, action="like"))
+    applied(redis, [(like.topic, like.partition, like.offset)], lambda _: ["popularity"])
+    assert redis.zrange(keys.hashtag_top(tag), 0, -1) == [shown.value["post_id"]]
+    assert [p["post_id"] for p in client.get(f"/hashtags/{tag}").json()["top_posts"]] == [shown.value["post_id"]]
 
 
 class NewerWriteLandsFirst:

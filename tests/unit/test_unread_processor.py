@@ -50,12 +50,13 @@ class Sets:
 
 
 def unsent(offset: int, src: str, dest: str, msg: str) -> Record:
-    return Record("ON_MSG_UNSENT", 0, offset, None, {"src": src, "dest": dest, "msg_id": msg, "occurred_at": now_ms()})
+    return Record("ON_MSG_UNSENT", 0, offset, dest.encode(), {"src": src, "dest": dest, "msg_id": msg,
+                                                               "occurred_at": now_ms()})
 
 
 def read(offset: int, user: str, sender: str, msg: str) -> Record:
-    return Record("MESSAGES_READ", 0, offset, None, {"user_id": user, "sender_id": sender, "read_up_to_msg_id": msg,
-                                                     "occurred_at": now_ms()})
+    return Record("MESSAGES_READ", 0, offset, user.encode(), {"user_id": user, "sender_id": sender,
+                                                              "read_up_to_msg_id": msg, "occurred_at": now_ms()})
 
 
 async def test_a_replayed_batch_writes_nothing_durable_but_still_projects_every_pair() -> None:
@@ -149,3 +150,19 @@ async def test_a_deleted_account_s_badge_is_deleted_by_its_owner_and_not_remembe
     await processor.process([unsent(6, a, me, m3)], ignore)  # a late message to the deleted account
     assert pairs.loads == 2  # read again, not remembered ...
     assert pairs.stored == {(me, a): PairMarks(m3, None)}  # ... so nothing of the old pair came back
+
+
+async def test_a_record_not_keyed_by_its_badge_owner_is_rejected() -> None:
+    """On another loop's partition, its pairs were written over by a loop that did not own them: a read mark
+    keyed by the sender was lost from durable state, and a covered message counted again."""
+    me, a = new_id(), new_id()
+    m1, m2 = sorted(new_id() for _ in range(2))
+    pairs, sets, redis = Pairs({}), Sets(), CountingRedis()
+    redis._eval = lambda *args: 1  # type: ignore[method-assign]  # the offset mark script
+    by_sender = read(2, me, a, m2)._replace(key=a.encode())
+    keyless = unsent(3, a, me, m1)._replace(key=None)
+    processor = UnreadProcessor(pairs, sets, redis)  # type: ignore[arg-type]
+    rejected: list[tuple[Record, Exception]] = []
+    await processor.process([unsent(1, a, me, m1), by_sender, keyless], lambda r, e: rejected.append((r, e)))
+    assert [r for r, _ in rejected] == [by_sender, keyless]
+    assert all("badge owner" in str(e) for _, e in rejected)
