@@ -125,10 +125,12 @@ class AccountPurge:
         their rows. Returns the image ids found."""
         originals = await asyncio.to_thread(self._list, f"photos/{user_id}/")
         images = sorted({i for i in (image_id_of(k) for k in originals) if i is not None})
-        renders = [k for image in images for k in await asyncio.to_thread(self._list, f"renders/{image}/")]
-        await asyncio.to_thread(self._delete, renders + originals)
+        # the rows first, then the sizes listed: the photos processor, deriving one of these images right now,
+        # checks the row after writing its sizes, so one of the two finds them (their sizes stayed for good)
         await asyncio.gather(*(self._run(self._d_plain[t], (image,)) for image in images
                                for t in ("image_files", "image_uploads", "photo_derivatives", "post_images")))
+        renders = [k for image in images for k in await asyncio.to_thread(self._list, f"renders/{image}/")]
+        await asyncio.to_thread(self._delete, renders + originals)
         await self._run(self._d_plain["uploads_by_user"], (user_id,))
         return images
 

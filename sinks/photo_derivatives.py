@@ -33,11 +33,17 @@ class PhotoDerivatives:
         self._w = session.prepare(
             "INSERT INTO photo_derivatives (image_id, blurhash, prerendered, derived_at) VALUES (?, ?, ?, ?)")
         self._q = session.prepare("SELECT image_id, blurhash, prerendered FROM photo_derivatives WHERE image_id IN ?")
+        self._d = session.prepare("DELETE FROM photo_derivatives WHERE image_id = ?")
         self._known: LRUCache[str, str] = LRUCache(maxsize=_REMEMBERED)
         self._absent: TTLCache[str, bool] = TTLCache(maxsize=_REMEMBERED, ttl=ABSENT_MEMO_S, timer=clock)
 
     async def record(self, image_id: str, blurhash: str | None, prerendered: set[int], derived_at_ms: int) -> None:
         await execute(self._session, self._w, (image_id, blurhash, prerendered, derived_at_ms))
+
+    async def forget(self, image_id: str) -> None:
+        """The image's row gone (its account was purged while it was being derived)."""
+        await execute(self._session, self._d, (image_id,))
+        self._known.pop(image_id, None)
 
     async def blurhashes(self, image_ids: list[str]) -> dict[str, str]:
         """The placeholders known for ``image_ids`` (an image not derived yet is absent, and asked again)."""

@@ -107,6 +107,20 @@ class PhotoDerivativesProcessor:
             await self._images.mark_broken(upload.image_id, str(exc))
             return
         await self._derivatives.record(upload.image_id, blurhash, set(PRERENDER_WIDTHS), now_ms())
+        if await self._images.file(upload.image_id) is None:
+            await self._undo(upload.image_id)
+
+    async def _undo(self, image_id: str) -> None:
+        """The image was purged with its account while it was being derived: what was just written goes too.
+        (The purge deletes the image's rows before it lists its sizes, so either its listing finds what was
+        written before this check, or this check finds the rows gone; the sizes stayed in S3 for good.)"""
+        PRERENDERS.labels("-", "purged").inc()
+        keys = await asyncio.to_thread(
+            lambda: [o.key for page in s3.object_pages(self._s3, self._settings, f"renders/{image_id}/")
+                     for o in page])
+        for key in keys:
+            await asyncio.to_thread(s3.delete, self._s3, self._settings, key)
+        await self._derivatives.forget(image_id)
 
     async def _prerender(self, loop: asyncio.AbstractEventLoop, image_id: str, original: bytes, width: int,
                          fmt: RenderFormat) -> None:

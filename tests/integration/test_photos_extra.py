@@ -290,3 +290,36 @@ def test_an_image_taller_than_any_format_holds_is_refused_at_completion(client: 
     refused = client.post(f"/uploads/{upload['image_id']}/complete", headers=auth(settings, me))
     assert refused.status_code == 422 and refused.json()["error"]["field"] == "image_id", refused.text
 
+
+
+async def test_sizes_derived_for_an_image_purged_meanwhile_are_removed_with_it(client: httpx.Client,
+                                                                               settings: Settings) -> None:
+    """An account deleted while the photos processor rendered its newest upload: the purge had listed the
+    sizes already, so the ones written after stayed in S3 for good, with their placeholder row. The processor
+    now checks the image is still there after deriving it (an original without its row: what it sees then)."""
+    from photostream.domain.images import object_key
+    from sinks import s3
+    from sinks.cassandra import connect as cassandra_connect
+    from sinks.images import ImageIndex
+    from sinks.photo_derivatives import PhotoDerivatives
+    from sinks.redis_client import async_client
+    from streams.photos import PhotoDerivativesProcessor, Uploaded
+
+    user = new_id()
+    upload = ticket(client, settings, user)
+    assert send(upload, jpeg(800, 600)).status_code in (200, 201, 204)  # in S3, never completed: no row
+    image_id = str(upload["image_id"])
+    storage = s3.client(settings)
+    cluster, session = cassandra_connect(settings)
+    redis = async_client(settings)
+    try:
+        processor = PhotoDerivativesProcessor(settings, storage, PhotoDerivatives(session), ImageIndex(session),
+                                              redis)
+        await processor._derive(Uploaded(image_id, object_key(user, image_id)))
+        left = [o.key for page in s3.object_pages(storage, settings, f"renders/{image_id}/") for o in page]
+        assert left == []
+        assert await PhotoDerivatives(session).derived([image_id]) == {}
+    finally:
+        await redis.aclose()
+        cluster.shutdown()
+        s3.delete(storage, settings, object_key(user, image_id))
