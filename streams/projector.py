@@ -22,6 +22,7 @@ import faust
 
 from photostream.settings import Settings
 from producers.dlq import PoisonRecord, as_header_list
+from producers.events import event_type
 from sinks import offsets
 from streams.engine.dead_letters import Rejected, dead_letter_batch
 from streams.engine.poison import POISON_ERRORS
@@ -80,6 +81,7 @@ def register_projector(
                 topic_name = names.logical(message.topic)  # the catalog's name, whatever the namespace
                 try:
                     record = resources.codec.decode(topic_name, event.value)
+                    event_type(topic_name).check_ids(record)
                     await until_done(f"{name}: applying {topic_name}/{message.partition}@{message.offset}",
                                      partial(sink.apply, topic_name, record), failures)
                     metrics.applied(topic_name, (record.get("occurred_at"),))

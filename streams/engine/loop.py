@@ -22,7 +22,9 @@ from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Consumer, KafkaError, Messa
 from photostream.contracts.codec import DecodeError, EventCodec
 from photostream.settings import Settings
 from producers.dlq import PoisonRecord, headers_of
+from producers.events import event_type
 from producers.publisher import Publisher
+from producers.validation import EventValidationError
 from streams.engine.consumer import check_co_partitioned, consumer_config
 from streams.engine.dead_letters import Rejected, dead_letter_batch
 from streams.engine.ownership import TP, Ownership, tp_of
@@ -101,7 +103,7 @@ class BatchLoop:
         dead: list[Rejected] = []
         #: a storm's records mostly fail alike: one kept exception per distinct error, not one each (each kept
         #: exception is an object the cyclic collector walks while the batch lives)
-        errors: dict[tuple[type, str], DecodeError] = {}
+        errors: dict[tuple[type, str], DecodeError | EventValidationError] = {}
         logical = self._logical
         for message in messages:
             physical = str(message.topic())
@@ -109,7 +111,8 @@ class BatchLoop:
             partition, offset = int(message.partition() or 0), int(message.offset() or 0)
             try:
                 value = self._codec.decode(topic, message.value() or b"")
-            except DecodeError as exc:
+                event_type(topic).check_ids(value)
+            except (DecodeError, EventValidationError) as exc:
                 kept = errors.setdefault((type(exc), str(exc)), exc.with_traceback(None))
                 parked = PoisonRecord(topic, partition, offset, message.key(), message.value(), headers_of(message))
                 dead.append((parked, kept))

@@ -42,3 +42,54 @@ def test_undecodable_record_is_dead_lettered_and_the_stream_goes_on(
     assert headers["dlq.source.topic"] == "user-registered"
     assert headers["dlq.processor"] == "profiles"
     assert headers["trace"] == "abc"  # its own, after the DLQ's (a projector dropped them: a redrive lost them)
+
+
+def parked_by(settings: Settings, topic: str, partition: int, offset: int, expected: set[str],
+              timeout_s: float = 60) -> dict[str, dict[str, str]]:
+    """The DLQ headers of one source record per processor that parked it, once ``expected`` all have."""
+    import time
+    import uuid
+
+    from confluent_kafka import Consumer
+
+    from photostream.kafka_config import client_config
+
+    consumer = Consumer(client_config(settings, **{"group.id": f"test-dlq-{uuid.uuid4()}",
+                                                   "enable.auto.commit": False, "auto.offset.reset": "earliest"}))
+    found: dict[str, dict[str, str]] = {}
+    deadline = time.monotonic() + timeout_s
+    try:
+        consumer.subscribe([topic + ".dlq"])
+        while time.monotonic() < deadline and not expected <= found.keys():
+            message = consumer.poll(0.5)
+            if message is None or message.error():
+                continue
+            headers = {k: v.decode() for k, v in message.headers() or []}
+            if (headers.get("dlq.source.partition"), headers.get("dlq.source.offset")) == (str(partition),
+                                                                                           str(offset)):
+                found[headers["dlq.processor"]] = headers
+    finally:
+        consumer.close()
+    assert expected <= found.keys(), f"parked by {sorted(found)} only"
+    return found
+
+
+def test_a_record_whose_ids_are_not_ids_is_dead_lettered_by_every_processor_alike(
+    settings: Settings, client: httpx.Client, worker: object
+) -> None:
+    """Another producer's ``author_id: "bob"`` was applied by the posts view (served as the author), the feeds
+    and the hashtags, and dead-lettered by the notifications processor only: the engines now check every id
+    field as they decode."""
+    from photostream.contracts.codec import EventCodec
+    from producers.ids import now_ms
+
+    post_id = new_id()
+    record = {"event_id": new_id(), "occurred_at": now_ms(), "post_id": post_id, "author_id": "bob",
+              "caption": "from elsewhere #bobtag", "image_ids": [new_id()], "visibility": "public",
+              "location": None}
+    partition, offset = produce_raw(settings, "post-created", post_id.encode(),
+                                    EventCodec().encode("post-created", record))
+    parked = parked_by(settings, "post-created", partition, offset, {"posts", "feeds", "notifications"})
+    for headers in parked.values():
+        assert headers["dlq.error.class"] == "EventValidationError" and "author_id" in headers["dlq.error.message"]
+    assert client.get(f"/posts/{post_id}").status_code == 404
