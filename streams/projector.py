@@ -80,7 +80,7 @@ def register_projector(
                 message = event.message
                 topic_name = names.logical(message.topic)  # the catalog's name, whatever the namespace
                 try:
-                    record = resources.codec.decode(topic_name, event.value)
+                    record = resources.codec.decode(topic_name, event.value or b"")  # a null record: DecodeError
                     event_type(topic_name).check_ids(record)
                     await until_done(f"{name}: applying {topic_name}/{message.partition}@{message.offset}",
                                      partial(sink.apply, topic_name, record), failures)

@@ -93,3 +93,12 @@ def test_a_record_whose_ids_are_not_ids_is_dead_lettered_by_every_processor_alik
     for headers in parked.values():
         assert headers["dlq.error.class"] == "EventValidationError" and "author_id" in headers["dlq.error.message"]
     assert client.get(f"/posts/{post_id}").status_code == 404
+
+
+def test_a_null_record_is_parked_as_undecodable_by_the_projectors_too(settings: Settings, worker: object) -> None:
+    """A faust projector parked a null record as a TypeError ("NoneType has no len()"), the batch processors
+    as a DecodeError: a redrive filtered by error class missed the projector's copy."""
+    user = new_id()
+    partition, offset = produce_raw(settings, "user-registered", user.encode(), None)  # type: ignore[arg-type]
+    parked = parked_by(settings, "user-registered", partition, offset, {"profiles"})
+    assert parked["profiles"]["dlq.error.class"] == "DecodeError"
