@@ -87,9 +87,12 @@ class FeedProcessor:
         pushed = self._pushed(effects, follower_counts)
         page = self._settings.fanout_page_size
         few = {a: found for a, found in pushed.items() if follower_counts[a] <= page}
-        # the delivery record is written while the fan-out reads its audience (independent tables): both are
-        # done before any Redis effect, one round trip sooner than writing first
-        _, audience = await asyncio.gather(self._posts.write(writes), self._audience_of_few(few))
+        # the delivery record is durable before the fan-out reads who to skip: an unmute's back-fill (the safety
+        # processor) writes the unmute before it reads the author's posts, so one of the two sees the other.
+        # Read while the record was being written (a round trip sooner), a post made as its author was
+        # unmuted could be in neither and miss the unmuter's feed for good.
+        await self._posts.write(writes)
+        audience = await self._audience_of_few(few)
         await self._fan_out(effects, pushed, few, audience)
         await self._settle_pairs(pairs)
         await offsets.advance_all(self._redis, self.name, ((r.topic, r.partition, r.offset) for r in batch))
