@@ -87,22 +87,34 @@ def test_a_time_range_leaves_out_records_between_its_offsets_stamped_outside_it(
                                                                                 settings: Settings) -> None:
     """A partition's times need not rise with its offsets (producers' own timestamps, clock skew), and a time
     end resolves to the first offset stamped at or after it: a record stamped before ``--from`` that came
-    after the first one inside was exported."""
+    after the first one inside was exported. (Its own one-partition topic in its own namespace: records
+    stamped out of order would move the other replays' time lookups.)"""
+    from confluent_kafka.admin import NewTopic
+
     from photostream.contracts.codec import EventCodec
 
-    reporter, base = new_id(), _now_ms() + 60_000  # ahead of every other record: the lookups land on ours
+    namespaced = settings.model_copy(update={"namespace": "it-replay"})
+    physical = namespaced.topic_names.physical(TOPIC)
+    admin = AdminClient(client_config(settings))
+    if physical not in admin.list_topics(timeout=10).topics:
+        for future in admin.create_topics([NewTopic(physical, 1, 1)], operation_timeout=30).values():
+            future.result()
+    reporter, base = new_id(), _now_ms()
     producer = Producer(producer_config(settings))
-    sent: list[tuple[str, int]] = []
+    sent: list[str] = []
     for shift in (0, -10_000, 5_000):  # inside, before --from (out of order), after --to
         event = events.content_reported(reporter_id=reporter, target_kind="user", target_id=new_id(),
                                         reason=REPORT_REASONS[0], details=None)
-        producer.produce(TOPIC, EventCodec().encode(TOPIC, event.value), reporter.encode(), timestamp=base + shift)
-        sent.append((event.value["event_id"], shift))
+        producer.produce(physical, EventCodec().encode(TOPIC, event.value), reporter.encode(),
+                         timestamp=base + shift)
+        sent.append(event.value["event_id"])
     assert producer.flush(10) == 0
     out = tmp_path / "window.jsonl"
-    result = _cli("replay", TOPIC, "--from", _iso(base - 5_000), "--to", _iso(base + 1_000), "-o", str(out))
+    result = photostream(dict(os.environ) | {"PHOTOSTREAM_NAMESPACE": "it-replay"}, "replay", TOPIC,
+                         "--from", _iso(base - 5_000), "--to", _iso(base + 1_000), "-o", str(out), timeout_s=120)
+    assert result.returncode == 0, result.stderr
     mine = [r for r in map(json.loads, out.read_text().splitlines()) if r["reporter_id"] == reporter]
-    assert [r["event_id"] for r in mine] == [sent[0][0]], mine
+    assert [r["event_id"] for r in mine] == [sent[0]], mine
     assert "1 records between those offsets stamped outside" in result.stderr
 
 
