@@ -55,7 +55,13 @@ class HeadAsGet:
                 message = {"type": "http.response.body", "body": b"", "more_body": False}
             await send(message)
 
-        await self.app({**scope, "method": "GET"}, receive, bodiless)
+        # the same scope, changed and restored: the router records the matched route in it, which the request
+        # metrics outside read (a copy left every HEAD counted as route "unmatched")
+        scope["method"] = "GET"
+        try:
+            await self.app(scope, receive, bodiless)
+        finally:
+            scope["method"] = "HEAD"
 
 
 class NotStored:

@@ -19,16 +19,22 @@ from sinks.graph import GraphReader
 from sinks.safety import SafetyReader
 
 
-def is_live_prefix(live: list[str], derived: list[str], complete: bool, live_cut: bool = True) -> bool:
+def is_live_prefix(live: list[str], derived: list[str], complete: bool, live_cut: bool = True,
+                   floor: str | None = None) -> bool:
     """Whether ``live`` agrees with ``derived``; ``complete``: the derivation holds the whole history (so the
-    live list may hold nothing past it), else only its first ``len(derived)`` entries are known (a live list
-    keeps up to an eighth past the cap before it is cut back, and a bounded derivation stops at a floor).
-    ``live_cut``: readers take the live list as cut and page on into Cassandra below it; a list they take as
-    whole must be the whole history, or what it lacks is unreachable (a prefix is not enough)."""
-    if not live_cut:
-        return complete and live == derived
-    seen = live if complete else live[:len(derived)]
-    return derived[:len(seen)] == seen
+    live list may hold nothing past it), else it is exact only down to ``floor`` (where some author's read
+    stopped) or, without one, its last id (it stopped at the cap). A live list keeps up to an eighth past the
+    cap before it is cut back. ``live_cut``: readers take the live list as cut and page on into Cassandra below
+    it; a list they take as whole must hold exactly what the derivation proves exists above where it is exact
+    (a prefix is not enough: what it lacks is unreachable), and may hold anything below that."""
+    if live_cut:
+        seen = live if complete else live[:len(derived)]
+        return derived[:len(seen)] == seen
+    if complete:
+        return live == derived
+    if floor is None:  # stopped at the cap: the history goes on below, where a whole list could not reach
+        return False
+    return [post_id for post_id in live if post_id >= floor] == derived
 
 
 async def rebuild_feeds(settings: Settings, repair: bool) -> RebuildReport:
@@ -44,7 +50,7 @@ async def rebuild_feeds(settings: Settings, repair: bool) -> RebuildReport:
             feed = await merged_feed(graph, posts, user_id, settings.feed_cap, None, True, safety)
             report.keys_compared += 1
             whole = is_whole_history(feed.post_ids, feed.floor, settings.feed_cap)
-            if not is_live_prefix(live, feed.post_ids, whole, live_cut):
+            if not is_live_prefix(live, feed.post_ids, whole, live_cut, feed.floor):
                 report.differences.append(f"feed of {user_id}: live {live[:5]}…, durable {feed.post_ids[:5]}…")
                 if repair:
                     await build_settled(cache, user_id, partial(merged_feed, graph, posts, user_id,
@@ -61,7 +67,7 @@ async def rebuild_feeds(settings: Settings, repair: bool) -> RebuildReport:
                     continue
                 report.keys_compared += 1
                 whole = is_whole_history(derived.post_ids, derived.floor, settings.feed_cap)
-                if pull is None or not is_live_prefix(pull[0], derived.post_ids, whole, pull[1]):
+                if pull is None or not is_live_prefix(pull[0], derived.post_ids, whole, pull[1], derived.floor):
                     report.differences.append(f"pull set of {author_id}: live {(pull or ([], True))[0][:5]}…, "
                                               f"durable {derived.post_ids[:5]}…")
                     if repair:

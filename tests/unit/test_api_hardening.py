@@ -240,3 +240,18 @@ def test_head_is_the_get_of_the_path_without_its_body(api: TestClient) -> None:
 
 def test_head_of_a_write_only_path_is_still_a_405(api: TestClient) -> None:
     assert api.head(f"{PREFIX}/test/echo").status_code == 405
+
+
+def test_a_head_is_counted_under_its_route(api: TestClient) -> None:
+    """The router records the matched route in the request's scope: HEAD ran the app on a copy, and every HEAD
+    was counted under route "unmatched"."""
+    from prometheus_client import REGISTRY
+
+    def heads(route: str) -> float:
+        return REGISTRY.get_sample_value("photostream_http_requests_total",
+                                         {"method": "HEAD", "route": route, "status": "403"}) or 0.0
+
+    route = "/users/{user_id}/status"  # (the template under the API prefix)
+    before = heads(route)
+    assert api.head(f"{PREFIX}/users/{new_id()}/status", headers=auth(SETTINGS, new_id())).status_code == 403
+    assert heads(route) == before + 1

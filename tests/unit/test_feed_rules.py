@@ -76,3 +76,9 @@ def test_a_live_feed_readers_take_as_whole_must_be_the_whole_history() -> None:
     assert not is_live_prefix(["c", "b"], ["c", "b"], complete=False, live_cut=False)
     assert is_live_prefix(["c", "b"], ["c", "b"], complete=True, live_cut=False)
     assert is_live_prefix(["c", "b"], ["c", "b", "a"], complete=True, live_cut=True)
+    # a derivation cut at a floor (an author's read ran out of its page budget on posts the feed skips) proves
+    # nothing below it: a whole live list may hold more there (it was "differs", and the repair emptied it)
+    assert is_live_prefix(["a"], [], complete=False, live_cut=False, floor="b")
+    assert is_live_prefix(["c", "a"], ["c"], complete=False, live_cut=False, floor="b")
+    assert not is_live_prefix(["a"], ["c"], complete=False, live_cut=False, floor="b")
+    assert not is_live_prefix(["d"], ["d", "c"], complete=False, live_cut=False)  # full to the cap: more below
