@@ -25,6 +25,7 @@ from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 from api.consistency import ConsistencyToken, wait_applied
+from api.errors import ApiError
 from producers.events import Event
 from producers.ids import new_id
 from producers.publisher import PublishResult
@@ -91,20 +92,25 @@ _RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL
 
 
 @contextlib.asynccontextmanager
-async def one_at_a_time(resources: Any, settings: Any, key: str) -> AsyncIterator[None]:
+async def one_at_a_time(resources: Any, settings: Any, key: str, strict: bool = False) -> AsyncIterator[None]:
     """Decisions about one thing taken one after another, across API processes: a Redis lock held from the
     decision's settle to its publish, so the next one settles on the write this one published. Why: a photo
     takes at most 20 tags, and 30 tags sent at once all read the same count before any was published (all 30
     were accepted). Bounded: past ``READ_YOUR_WRITES_TIMEOUT_S`` waiting (or with Redis down) the decision goes
-    ahead unlocked, as a settle past its bound does."""
-    token, held, delay = new_id(), False, 0.005
-    deadline = time.monotonic() + settings.read_your_writes_timeout_s
+    ahead unlocked, as a settle past its bound does. ``strict``: wait as long as a holder may hold the lock
+    (``LOCK_TTL_S``), then answer 503 rather than go ahead: a profile edit, whose holder may spend the whole
+    settle bound inside, let every queued edit run unlocked at once, and an account set private turned public."""
+    token, held, delay, redis_answered = new_id(), False, 0.005, False
+    deadline = time.monotonic() + (LOCK_TTL_S if strict else settings.read_your_writes_timeout_s)
     with contextlib.suppress(*REDIS_DOWN):
         while not (held := bool(await resources.redis.set(key, token, nx=True, px=LOCK_TTL_S * 1000))):
             if time.monotonic() >= deadline:
                 break
             await asyncio.sleep(delay)  # polling a lock held by another request; bounded by the deadline
             delay = min(delay * 2, 0.05)
+        redis_answered = True
+    if strict and redis_answered and not held:
+        raise ApiError(503, "busy", "another change of this is still being made; retry", headers={"Retry-After": "1"})
     try:
         yield
     finally:

@@ -69,11 +69,13 @@ class StatusHub:
         self._subscribing = asyncio.Lock()
         self._listening: asyncio.Task[None] | None = None
         self._beating: asyncio.Task[None] | None = None
+        self._reaping: asyncio.Task[None] | None = None
         self._refreshing: dict[str, asyncio.Task[None]] = {}
         self._stale: set[str] = set()
 
     def start(self) -> None:
         self._beating = asyncio.create_task(self._heartbeat(), name="status-heartbeat")
+        self._reaping = asyncio.create_task(self._reaper(), name="presence-reaper")
 
     @property
     def connections(self) -> int:
@@ -114,7 +116,7 @@ class StatusHub:
         await self.presence.left(connection.user_id, connection.id)
 
     async def close(self) -> None:
-        for task in (self._listening, self._beating, *self._refreshing.values()):
+        for task in (self._listening, self._beating, self._reaping, *self._refreshing.values()):
             if task is not None:
                 task.cancel()
         for connections in list(self._local.values()):
@@ -167,15 +169,28 @@ class StatusHub:
             self._refreshing.pop(user_id, None)
 
     async def _heartbeat(self) -> None:
+        """This process's connections refreshed every beat. Nothing else runs in this loop: a reap of a crashed
+        process's thousands of users, run inline, delayed the beat past the TTL, and this process's own
+        connected users were reaped too (offline, then online again a beat later)."""
         while True:
             await asyncio.sleep(self._settings.presence_heartbeat_s)  # a period, not a synchronisation
             try:
                 await self.presence.heartbeat({u: [c.id for c in cs] for u, cs in self._local.items() if cs})
-                await self.presence.reap()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.warning("presence heartbeat failed", exc_info=True)
+
+    async def _reaper(self) -> None:
+        """Users left online by processes that died, taken offline every beat (:meth:`PresenceTracker.reap`)."""
+        while True:
+            await asyncio.sleep(self._settings.presence_heartbeat_s)  # a period, not a synchronisation
+            try:
+                await self.presence.reap()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("presence reaping failed", exc_info=True)
 
 
 def open_hub(settings: Settings, resources: Any) -> StatusHub:

@@ -12,6 +12,7 @@ for all processes), which the presence processor applies last-writer-wins.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any, Literal
 
@@ -20,6 +21,9 @@ from producers.publisher import Publisher
 from sinks import keys
 
 log = logging.getLogger(__name__)
+
+#: users a reap takes offline at once (each is a script call and an event's delivery)
+REAP_CONCURRENCY = 64
 
 # now (ms, Redis' clock) and the next transition time of the user (KEYS[2] the clock key; KEYS[3] the flag
 # present while the last transition was online)
@@ -131,11 +135,17 @@ class PresenceTracker:
         ``rounds`` pages of ``limit`` a heartbeat: one page a beat left most of a crashed process's 10,000
         users online for minutes."""
         reaped = 0
-        for _ in range(rounds):
-            due = await self._redis.eval(_DUE, 1, keys.presence_live(), str(limit))
-            for user in due:
+        at_once = asyncio.Semaphore(REAP_CONCURRENCY)
+
+        async def reap_one(user: str) -> None:
+            async with at_once:
                 await self.left(user)
                 await self._redis.eval(_FORGET, 1, keys.presence_live(), user)
+
+        for _ in range(rounds):
+            due = await self._redis.eval(_DUE, 1, keys.presence_live(), str(limit))
+            # concurrently: one at a time, each awaiting its event's delivery, was ~85 users a second
+            await asyncio.gather(*(reap_one(user) for user in due))
             reaped += len(due)
             if len(due) < limit:
                 break

@@ -161,7 +161,7 @@ async def update_me(body: ProfilePatch, request: Request, user: CurrentUser, res
     if body.avatar_image_id is not None:  # the caller's own completed upload: 403 someone else's, 422 unknown
         parse_id(body.avatar_image_id, "avatar_image_id")
         await require_own_completed(resources, user, [body.avatar_image_id], "avatar_image_id")
-    async with pending_writes.one_at_a_time(resources, settings, keys.profile_edit_lock(user)):
+    async with pending_writes.one_at_a_time(resources, settings, keys.profile_edit_lock(user), strict=True):
         accepted = await _publish_profile_edit(body, request, user, resources, settings)
     if "is_private" in sent and not body.is_private:
         await _approve_all(request, resources, user)

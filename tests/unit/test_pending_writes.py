@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from api.pending_writes import users_of
 from producers import events
 from producers.ids import new_id
@@ -14,3 +16,66 @@ def test_a_write_is_about_every_user_it_names() -> None:
     assert users_of(events.photo_tag_changed(post_id=post, image_id=image, tagger_id=a, tagged_id=b,
                                              action="add", x=0.1, y=0.2)) == {a, b}
     assert users_of(events.like_changed(post_id=post, user_id=a, action="like")) == {a}
+
+
+class LockRedis:
+    """Just enough of Redis for :func:`one_at_a_time`: SET NX and the release script."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, str] = {}
+
+    async def set(self, key: str, value: str, nx: bool, px: int) -> bool:
+        if key in self.values:
+            return False
+        self.values[key] = value
+        return True
+
+    async def eval(self, _script: str, _n: int, key: str, token: str) -> int:
+        return int(self.values.pop(key) == token) if self.values.get(key) == token else 0
+
+
+async def test_a_strict_decision_waits_for_a_holder_past_the_settle_bound() -> None:
+    """Profile edits: the holder may spend the whole settle bound inside the lock, and waiters that went ahead
+    unlocked at that bound all read the same profile (an account set private turned public)."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from api.pending_writes import one_at_a_time
+
+    resources, settings = SimpleNamespace(redis=LockRedis()), SimpleNamespace(read_your_writes_timeout_s=0.05)
+    order: list[str] = []
+
+    async def decide(name: str, hold_s: float, strict: bool) -> None:
+        async with one_at_a_time(resources, settings, "lock", strict=strict):
+            order.append(f"{name} in")
+            await asyncio.sleep(hold_s)  # a slow settle, past the 0.05 s bound
+            order.append(f"{name} out")
+
+    first = asyncio.create_task(decide("first", 0.3, strict=True))
+    await asyncio.sleep(0.01)
+    await decide("second", 0, strict=True)
+    await first
+    assert order == ["first in", "first out", "second in", "second out"]
+
+    order.clear()  # not strict: past the bound it goes ahead (a photo tag decision, as before)
+    first = asyncio.create_task(decide("first", 0.3, strict=False))
+    await asyncio.sleep(0.01)
+    await decide("second", 0, strict=False)
+    await first
+    assert order == ["first in", "second in", "second out", "first out"]
+
+
+async def test_a_strict_decision_that_never_gets_the_lock_is_a_503(monkeypatch: pytest.MonkeyPatch) -> None:
+    from types import SimpleNamespace
+
+    from api import pending_writes
+    from api.errors import ApiError
+
+    monkeypatch.setattr(pending_writes, "LOCK_TTL_S", 0.05)
+    redis = LockRedis()
+    redis.values["lock"] = "someone else"
+    with pytest.raises(ApiError) as refused:
+        async with pending_writes.one_at_a_time(SimpleNamespace(redis=redis), SimpleNamespace(), "lock",
+                                                strict=True):
+            pass
+    assert refused.value.status == 503 and refused.value.headers == {"Retry-After": "1"}
