@@ -163,8 +163,8 @@ async def update_me(body: ProfilePatch, request: Request, user: CurrentUser, res
         await require_own_completed(resources, user, [body.avatar_image_id], "avatar_image_id")
     async with pending_writes.one_at_a_time(resources, settings, keys.profile_edit_lock(user), strict=True):
         accepted = await _publish_profile_edit(body, request, user, resources, settings)
-    if "is_private" in sent and not body.is_private:
-        await _approve_all(request, resources, user)
+        if "is_private" in sent and not body.is_private:  # (inside: an edit turning private again waits for it)
+            await _approve_all(request, resources, user)
     return accepted
 
 
