@@ -55,12 +55,14 @@ class LagSnapshot:
     topic_ends: dict[tuple[str, int], int]
 
 
-_TOOL_GROUP = re.compile(r"photostream-(tail|lag|replay)-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_TOOL_GROUP = re.compile(r"photostream-(tail|lag|replay|dlq)-"
+                         r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 def is_tool_group(group: str) -> bool:
-    """A one-off group of `tail`, `lag` or `replay` (the prefix and a random UUID, exactly): a deployment whose
-    namespace merely starts with ``tail-`` (app id ``photostream-tail-…``) was hidden from lag and its alerts."""
+    """A one-off group of `tail`, `lag`, `replay` or `dlq` (the prefix and a random UUID, exactly): a
+    deployment whose namespace merely starts with ``tail-`` (app id ``photostream-tail-…``) was hidden from lag
+    and its alerts."""
     return _TOOL_GROUP.fullmatch(group) is not None
 
 

@@ -36,6 +36,7 @@ def test_a_deployments_groups_are_its_app_ids_own_and_its_prefixed_ones() -> Non
 def test_tool_groups_are_not_reported() -> None:
     tool = "photostream-tail-0b7e7c0e-3a4d-4c5e-9f00-1a2b3c4d5e6f"
     assert is_tool_group(tool) and is_tool_group(tool.replace("tail", "replay"))
+    assert is_tool_group(tool.replace("tail", "dlq"))  # `dlq summary`'s reader
     # a deployment whose namespace starts with "tail-" is not a tool: it was hidden from lag and its alerts
     assert not is_tool_group("photostream-tail-shop.feeds") and not is_tool_group("photostream-replay-x")
     assert not is_tool_group("photostream.feeds")
