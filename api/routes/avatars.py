@@ -19,7 +19,7 @@ import asyncio
 from functools import lru_cache
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import Response
 
 from api.deps import CurrentUser, ResourcesDep, SettingsDep
@@ -46,7 +46,7 @@ def _identicon_png(email_hash: str, width: int) -> bytes:
 
 @router.get("/avatar/{email_hash}", response_model=None)
 async def get_avatar(
-    email_hash: str, resources: ResourcesDep, settings: SettingsDep,
+    email_hash: str, request: Request, resources: ResourcesDep, settings: SettingsDep,
     w: Annotated[int, Query(description=f"one of {', '.join(map(str, WIDTHS))}")] = DEFAULT_WIDTH,
     accept: Annotated[str | None, Header()] = None,
     if_none_match: Annotated[str | None, Header()] = None,
@@ -56,6 +56,12 @@ async def get_avatar(
         raise ApiError(422, "invalid", "hash: the hex SHA-256 of the trimmed, lower-cased e-mail address", "hash")
     if w not in WIDTHS:
         raise ApiError(422, "invalid", f"w: one of {', '.join(map(str, WIDTHS))}", "w")
+    if digest != email_hash:
+        # one URL per avatar: the processor purges the lower-case URLs when the photo changes, and a CDN kept
+        # serving the old photo under an upper-case spelling it had cached
+        canonical = request.url.replace(path=request.url.path[:-len(email_hash)] + digest)
+        return Response(status_code=308, headers={"Location": str(canonical),
+                                                  "Cache-Control": f"public, max-age={settings.avatar_max_age_s}"})
     cache = {"Cache-Control": f"public, max-age={settings.avatar_max_age_s}"}
     avatar = await resources.avatars.lookup(digest)
     image = await resources.images.file(avatar.image_id) if avatar is not None and avatar.image_id else None

@@ -183,6 +183,16 @@ def test_an_unknown_hash_gets_its_own_identicon_never_a_404(client: httpx.Client
     assert client.get(f"/avatar/{one}", params={"w": 151}).status_code == 422
 
 
+def test_an_upper_case_hash_is_redirected_to_the_one_url_the_cdn_is_purged_at(client: httpx.Client) -> None:
+    """Served under an upper-case spelling too, an avatar was cached by a CDN under a URL the avatars processor
+    never purges (it purges the lower-case one): the old photo stayed there."""
+    digest = email_hash(f"{new_id()}@example.com")
+    moved = client.get(f"/avatar/{digest.upper()}", params={"w": 320}, follow_redirects=False)
+    assert moved.status_code == 308, moved.text
+    assert moved.headers["location"].endswith(f"/avatar/{digest}?w=320")
+    assert client.get(moved.headers["location"]).status_code == 200
+
+
 def test_switching_the_active_avatar_purges_the_cdn_and_serves_the_new_photo(
         client: httpx.Client, settings: Settings, worker: object, purges: PurgeReceiver) -> None:
     address = f"{new_id()}@Example.com"
