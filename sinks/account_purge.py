@@ -135,7 +135,7 @@ class AccountPurge:
         return images
 
     def _list(self, prefix: str) -> list[str]:
-        return [o.key for page in s3.object_pages(self._s3, self._settings, prefix) for o in page]
+        return s3.keys_under(self._s3, self._settings, prefix)
 
     def _delete(self, object_keys: Iterable[str]) -> None:
         for key in object_keys:

@@ -115,5 +115,10 @@ def object_pages(s3: Any, settings: Settings, prefix: str) -> Iterator[list[Stor
                for item in page.get("Contents", [])]
 
 
+def keys_under(s3: Any, settings: Settings, prefix: str) -> list[str]:
+    """Every object key under ``prefix`` (an image's sizes, an account's originals: a handful, held at once)."""
+    return [o.key for page in object_pages(s3, settings, prefix) for o in page]
+
+
 def _missing(exc: ClientError) -> bool:
     return str(exc.response.get("Error", {}).get("Code", "")) in ("404", "NoSuchKey", "NotFound")

@@ -115,10 +115,8 @@ class PhotoDerivativesProcessor:
         (The purge deletes the image's rows before it lists its sizes, so either its listing finds what was
         written before this check, or this check finds the rows gone; the sizes stayed in S3 for good.)"""
         PRERENDERS.labels("-", "purged").inc()
-        keys = await asyncio.to_thread(
-            lambda: [o.key for page in s3.object_pages(self._s3, self._settings, f"renders/{image_id}/")
-                     for o in page])
-        for key in keys:
+        written = await asyncio.to_thread(s3.keys_under, self._s3, self._settings, f"renders/{image_id}/")
+        for key in written:
             await asyncio.to_thread(s3.delete, self._s3, self._settings, key)
         await self._derivatives.forget(image_id)
 

@@ -244,26 +244,35 @@ async def test_a_post_delivered_while_a_feed_is_rebuilt_is_not_written_over(
         await resources.close()
 
 
+def unfollow_one_of_two_after_a_feed_built_from_cassandra(
+    client: httpx.Client, settings: Settings, log: Events, posts_each: int, first_limit: int,
+    limits: tuple[int, ...],
+) -> None:
+    """A fan follows two authors who post ``posts_each`` each, alternately; the fan's first read builds the feed
+    from durable state; after the fan unfollows one, every page size must still reach all of the other's posts."""
+    a, b, fan = new_id(), new_id(), new_id()
+    log.follow(fan, a)
+    log.follow(fan, b)
+    posts: dict[str, list[str]] = {a: [], b: []}
+    for i in range(2 * posts_each):
+        author = a if i % 2 == 0 else b
+        posts[author].append(log.post(author))
+    log.settle()
+    assert feed_ids(client, settings, fan, limit=first_limit) == sorted(posts[a] + posts[b], reverse=True)
+    wait_for(lambda: redis_feed(settings, fan), lambda f: f is not None, 20, "the feed to be built")
+    log.follow(fan, b, on=False)
+    log.settle()
+    for limit in limits:
+        assert feed_ids(client, settings, fan, limit) == sorted(posts[a], reverse=True), limit
+
+
 def test_a_removal_from_a_feed_built_from_cassandra_keeps_the_other_followees_older_posts_reachable(
     client: httpx.Client, settings: Settings, log: Events
 ) -> None:
     """A feed built from durable state holds the newest ``cap`` posts; one followee's removal then shrinks it
     below the cap. It must still say it is cut, or readers take it for the whole history and the other
     followees' older posts (only in Cassandra) can no longer be reached."""
-    a, b, fan = new_id(), new_id(), new_id()
-    log.follow(fan, a)
-    log.follow(fan, b)
-    posts: dict[str, list[str]] = {a: [], b: []}
-    for i in range(12):
-        author = a if i % 2 == 0 else b
-        posts[author].append(log.post(author))
-    log.settle()
-    assert feed_ids(client, settings, fan, limit=4) == sorted(posts[a] + posts[b], reverse=True)
-    wait_for(lambda: redis_feed(settings, fan), lambda f: f is not None, 20, "the feed to be built")
-    log.follow(fan, b, on=False)
-    log.settle()
-    for limit in (2, 4, 20):
-        assert feed_ids(client, settings, fan, limit) == sorted(posts[a], reverse=True), limit
+    unfollow_one_of_two_after_a_feed_built_from_cassandra(client, settings, log, 6, 4, (2, 4, 20))
 
 
 def test_a_feed_built_at_exactly_its_cap_keeps_older_posts_reachable_after_a_removal(
@@ -272,21 +281,8 @@ def test_a_feed_built_at_exactly_its_cap_keeps_older_posts_reachable_after_a_rem
     """Two followees with fewer posts each than the cap but more together: the derivation fills the list to
     the cap with no followee's read stopping short, and the list was marked whole. An unfollow then shortened
     it, and the other followee's oldest post (dropped by the merge) was gone from every page for good."""
-    a, b, fan = new_id(), new_id(), new_id()
-    log.follow(fan, a)
-    log.follow(fan, b)
     per_author = settings.feed_cap // 2 + 1  # each under the cap, together over it
-    posts: dict[str, list[str]] = {a: [], b: []}
-    for i in range(2 * per_author):
-        author = a if i % 2 == 0 else b
-        posts[author].append(log.post(author))
-    log.settle()
-    assert feed_ids(client, settings, fan, limit=3) == sorted(posts[a] + posts[b], reverse=True)
-    wait_for(lambda: redis_feed(settings, fan), lambda f: f is not None, 20, "the feed to be built")
-    log.follow(fan, b, on=False)
-    log.settle()
-    for limit in (1, 3, 20):
-        assert feed_ids(client, settings, fan, limit) == sorted(posts[a], reverse=True), limit
+    unfollow_one_of_two_after_a_feed_built_from_cassandra(client, settings, log, per_author, 3, (1, 3, 20))
 
 
 def test_pages_neither_repeat_nor_skip_while_posts_arrive(
