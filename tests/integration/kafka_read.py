@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from confluent_kafka import Consumer, Message, TopicPartition
@@ -27,26 +28,36 @@ def read_event(settings: Settings, topic: str, partition: int, offset: int) -> d
     return EventCodec().decode(topic, read_message(settings, topic, partition, offset).value())
 
 
-def find_dlq_record(settings: Settings, topic: str, source_partition: int, source_offset: int,
-                    timeout_s: float = 30) -> Message:
-    """The DLQ record whose headers point at the given source record."""
+def dlq_records_for(settings: Settings, topic: str, source_partition: int, source_offset: int,
+                    enough: Callable[[list[Message]], bool], timeout_s: float = 30) -> list[Message]:
+    """The DLQ records whose headers point at the given source record (one per processor that parked it),
+    read until ``enough`` of them are in or the deadline passes."""
     import time
     import uuid
 
     consumer = Consumer(client_config(settings, **{"group.id": f"test-dlq-{uuid.uuid4()}",
                                                    "enable.auto.commit": False, "auto.offset.reset": "earliest",
                                                    "fetch.queue.backoff.ms": 10}))
+    found: list[Message] = []
     deadline = time.monotonic() + timeout_s
     try:
         consumer.subscribe([topic + ".dlq"])
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not enough(found):
             message = consumer.poll(0.5)
             if message is None or message.error():
                 continue
-            headers = {k: v.decode() for k, v in message.headers() or []}
-            if (headers.get("dlq.source.partition") == str(source_partition)
-                    and headers.get("dlq.source.offset") == str(source_offset)):
-                return message
-        raise AssertionError(f"no DLQ record for {topic}/{source_partition}@{source_offset}")
+            headers = dict(message.headers() or [])
+            if (headers.get("dlq.source.partition") == str(source_partition).encode()
+                    and headers.get("dlq.source.offset") == str(source_offset).encode()):
+                found.append(message)
+        return found
     finally:
         consumer.close()
+
+
+def find_dlq_record(settings: Settings, topic: str, source_partition: int, source_offset: int,
+                    timeout_s: float = 30) -> Message:
+    """The (first) DLQ record whose headers point at the given source record."""
+    found = dlq_records_for(settings, topic, source_partition, source_offset, bool, timeout_s)
+    assert found, f"no DLQ record for {topic}/{source_partition}@{source_offset}"
+    return found[0]

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import httpx
-from confluent_kafka import Producer
+from confluent_kafka import Message, Producer
 
 from photostream.settings import Settings
 from producers import events
 from producers.ids import new_id
 from producers.publisher import Publisher, producer_config
-from tests.integration.kafka_read import find_dlq_record
+from tests.integration.kafka_read import dlq_records_for, find_dlq_record
 from tests.integration.test_first_flow import token_of
 
 
@@ -47,29 +47,12 @@ def test_undecodable_record_is_dead_lettered_and_the_stream_goes_on(
 def parked_by(settings: Settings, topic: str, partition: int, offset: int, expected: set[str],
               timeout_s: float = 60) -> dict[str, dict[str, str]]:
     """The DLQ headers of one source record per processor that parked it, once ``expected`` all have."""
-    import time
-    import uuid
+    def by_processor(messages: list[Message]) -> dict[str, dict[str, str]]:
+        headers = ({k: v.decode() for k, v in message.headers() or []} for message in messages)
+        return {each["dlq.processor"]: each for each in headers}
 
-    from confluent_kafka import Consumer
-
-    from photostream.kafka_config import client_config
-
-    consumer = Consumer(client_config(settings, **{"group.id": f"test-dlq-{uuid.uuid4()}",
-                                                   "enable.auto.commit": False, "auto.offset.reset": "earliest"}))
-    found: dict[str, dict[str, str]] = {}
-    deadline = time.monotonic() + timeout_s
-    try:
-        consumer.subscribe([topic + ".dlq"])
-        while time.monotonic() < deadline and not expected <= found.keys():
-            message = consumer.poll(0.5)
-            if message is None or message.error():
-                continue
-            headers = {k: v.decode() for k, v in message.headers() or []}
-            if (headers.get("dlq.source.partition"), headers.get("dlq.source.offset")) == (str(partition),
-                                                                                           str(offset)):
-                found[headers["dlq.processor"]] = headers
-    finally:
-        consumer.close()
+    found = by_processor(dlq_records_for(settings, topic, partition, offset,
+                                         lambda messages: expected <= by_processor(messages).keys(), timeout_s))
     assert expected <= found.keys(), f"parked by {sorted(found)} only"
     return found
 
