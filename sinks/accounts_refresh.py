@@ -117,5 +117,7 @@ class RefreshTokens:
         return token.token_id, row
 
     async def _is_revoked(self, user_id: str, family_id: str) -> bool:
+        """A family without a row is revoked too: its row outlives every token it issued (each issue renews its
+        TTL), so a missing row means the account's purge removed it, not that the session is still good."""
         row = (await execute(self._session, self._revoked, (user_id, family_id))).one()
-        return bool(row is not None and row.revoked)
+        return row is None or bool(row.revoked)

@@ -29,11 +29,11 @@ class EngagementStore:
         self._session = session
         self._run = Gated(session).run
         self._q_members = session.prepare(
-            "SELECT kind, key, liked, liked_at FROM post_engagement WHERE post_id = ? AND kind = ? AND key IN ?")
+            "SELECT kind, key, liked, liked_at, liked_by FROM post_engagement WHERE post_id = ? AND kind = ? AND key IN ?")
         self._w_counts = session.prepare(
             "UPDATE post_engagement SET like_count = ?, comment_count = ? WHERE post_id = ?")
         self._w_member = session.prepare(
-            "INSERT INTO post_engagement (post_id, kind, key, liked, liked_at) VALUES (?, ?, ?, ?, ?)")
+            "INSERT INTO post_engagement (post_id, kind, key, liked, liked_at, liked_by) VALUES (?, ?, ?, ?, ?, ?)")
         self._q_tags = session.prepare(
             "SELECT post_id, tags, created_at, deleted FROM post_hashtags WHERE post_id IN ?")
         self._q_counts_in = session.prepare(
@@ -57,6 +57,7 @@ class EngagementStore:
             state = Engagement(post_id, *counts.get(post_id, (0, 0)))
             state.likes = {r.key: bool(r.liked) for r in likes}
             state.like_times = {r.key: int(r.liked_at or 0) for r in likes}  # (rows before migration 0022: 0)
+            state.like_events = {r.key: r.liked_by or "" for r in likes}  # (before migration 0026: "")
             state.comments = {r.key: bool(r.liked) for r in comments}  # (``liked`` of a comment: still there)
             states[post_id] = state
         return states
@@ -79,9 +80,10 @@ class EngagementStore:
     def _writes(self, state: Engagement) -> list[tuple[Any, tuple[Any, ...]]]:
         writes: list[tuple[Any, tuple[Any, ...]]] = [
             (self._w_counts, (state.like_count, state.comment_count, state.post_id))]
-        writes += [(self._w_member, (state.post_id, "l", user, liked, state.like_times.get(user, 0)))
+        writes += [(self._w_member, (state.post_id, "l", user, liked, state.like_times.get(user, 0),
+                                     state.like_events.get(user) or None))
                    for user, liked in state.changed_likes.items()]
-        writes += [(self._w_member, (state.post_id, "c", comment_id, there, None))
+        writes += [(self._w_member, (state.post_id, "c", comment_id, there, None, None))
                    for comment_id, there in state.changed_comments.items()]
         return writes
 

@@ -174,6 +174,9 @@ def test_a_deleted_account_leaves_nothing_readable_and_a_replay_changes_nothing(
     finally:
         cluster.shutdown()
     assert client.get(f"/users/{leaver.id}/posts", headers=world.author.headers).status_code == 404  # as absent
+    # the purge took the sessions' rows away: their refresh tokens stay dead (no row is not "not revoked")
+    for session in (leaver.session, other_session):
+        assert client.post("/auth/refresh", json={"refresh_token": session["refresh_token"]}).status_code == 401
     # a signed link someone kept (its memory copy warm in the API) serves nothing of the account any more
     link = ImageLinks.of(settings).signed(world.image, 320)
     assert httpx.get(str(client.base_url.copy_with(path="")) + link).status_code == 404
