@@ -29,7 +29,8 @@ class EngagementStore:
         self._session = session
         self._run = Gated(session).run
         self._q_members = session.prepare(
-            "SELECT kind, key, liked, liked_at, liked_by FROM post_engagement WHERE post_id = ? AND kind = ? AND key IN ?")
+            "SELECT kind, key, liked, liked_at, liked_by FROM post_engagement "
+            "WHERE post_id = ? AND kind = ? AND key IN ?")
         self._w_counts = session.prepare(
             "UPDATE post_engagement SET like_count = ?, comment_count = ? WHERE post_id = ?")
         self._w_member = session.prepare(

@@ -2,7 +2,6 @@
 
 from photostream.domain.engagement import Engagement
 
-
 _ids = iter(range(10**6))
 
 
