@@ -70,7 +70,7 @@ class EventType:
         self.rule = RULES.get(topic, _no_rule)
         #: the fields that name a user, post, image or comment: each must be an id (a processor refuses
         #: anything else, so an event the SDK let through would be dead-lettered by some and applied by others)
-        self.id_fields = tuple(sorted(f for f in self.field_names if f.endswith("_id") and f != "event_id"
+        self.id_fields = tuple(sorted(f for f in self.field_names if f.endswith("_id")
                                       and (topic, f) not in _IDS_CHECKED_BY_RULE))
         self.id_list_fields = tuple(sorted(f for f in self.field_names if f.endswith("_ids")))
         self._encode = codec.encoder(schema)

@@ -85,3 +85,32 @@ def test_a_null_record_is_parked_as_undecodable_by_the_projectors_too(settings: 
     partition, offset = produce_raw(settings, "user-registered", user.encode(), None)  # type: ignore[arg-type]
     parked = parked_by(settings, "user-registered", partition, offset, {"profiles"})
     assert parked["profiles"]["dlq.error.class"] == "DecodeError"
+
+
+def test_a_record_on_another_partition_than_its_key_belongs_on_is_dead_lettered_with_the_reason(
+    settings: Settings, worker: object
+) -> None:
+    """A producer with another partitioner (librdkafka's default is CRC32) put a post's like where a second
+    worker owns it; both read-modify-wrote the post's counts and lost likes. Every processor of the topic
+    now refuses such a record, naming the partition its key belongs on."""
+    from photostream.contracts.codec import EventCodec
+    from producers.ids import now_ms
+    from producers.partitioning import partition_of
+
+    post_id = new_id()
+    record = {"event_id": new_id(), "occurred_at": now_ms(), "post_id": post_id, "user_id": new_id(),
+              "action": "like", "post_author_id": new_id()}
+    home = partition_of(post_id.encode(), settings.kafka_partitions)
+    elsewhere = (home + 1) % settings.kafka_partitions
+    producer = Producer(producer_config(settings))
+    landed: list[tuple[int, int]] = []
+    producer.produce(settings.topic_names.physical("like-changed"), EventCodec().encode("like-changed", record),
+                     post_id.encode(), partition=elsewhere,
+                     on_delivery=lambda err, msg: landed.append((msg.partition(), msg.offset())))
+    producer.flush(10)
+    partition, offset = landed[0]
+    assert partition == elsewhere
+    parked = parked_by(settings, "like-changed", partition, offset, {"popularity", "notifications"})
+    for headers in parked.values():
+        assert headers["dlq.error.class"] == "EventValidationError"
+        assert f"belongs on partition {home} of {settings.kafka_partitions}" in headers["dlq.error.message"]

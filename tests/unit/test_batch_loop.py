@@ -6,12 +6,15 @@ The same fence through a real Kafka group: tests/integration/test_engine.py.
 from __future__ import annotations
 
 import time
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from confluent_kafka import TIMESTAMP_CREATE_TIME, TIMESTAMP_NOT_AVAILABLE, TopicPartition
 
 from photostream.settings import Settings
+from producers.partitioning import partition_of
+from producers.validation import EventValidationError
 from streams.engine.loop import BatchLoop, produced_since
 from streams.engine.records import Record, Reject
 
@@ -106,6 +109,11 @@ class Scripted:
     def consume(self, n: int, timeout: float) -> list[Any]:
         self.calls.append(("consume", timeout))
         return self.consumed.pop(0) if self.consumed else []
+
+    def list_topics(self, timeout: float) -> Any:
+        """The cluster as a rebalance finds it: post-hashtag has 6 partitions."""
+        partitions = {p: object() for p in range(6)}
+        return SimpleNamespace(topics={"post-hashtag": SimpleNamespace(error=None, partitions=partitions)})
 
 
 class Message:
@@ -256,3 +264,22 @@ async def test_a_record_sent_to_a_dlq_is_not_counted_as_applied(monkeypatch: pyt
     monkeypatch.setattr(loop, "_metrics", Counting())
     await loop._flush(messages)  # type: ignore[arg-type]
     assert parked == [1] and counted == [("post-hashtag", 2)]
+
+
+def test_a_record_keyed_or_placed_otherwise_than_the_sdk_places_it_is_refused() -> None:
+    """Two loops must never own one tag: a record not keyed by its key field, or on another partition than
+    murmur2 gives its key (a CRC32 producer), is refused with the reason (→ the DLQ); a placed one passes."""
+    loop = loop_for(Remembering())
+    loop._consumer = Scripted(None, [[]])  # type: ignore[assignment]
+    loop._ownership.on_revoke(loop._consumer, [TopicPartition("post-hashtag", 0)])
+    loop._consume(10, 0, paused=False)  # a rebalance: partition counts are learnt
+    value = {"hashtag": "sunset"}
+    home = partition_of(b"sunset", 6)
+    loop.misplaced("post-hashtag", "post-hashtag", home, b"sunset", value)  # where the SDK puts it: fine
+    with pytest.raises(EventValidationError, match=f"on partition {(home + 1) % 6}, but its key belongs on "
+                                                   f"partition {home} of 6"):
+        loop.misplaced("post-hashtag", "post-hashtag", (home + 1) % 6, b"sunset", value)
+    with pytest.raises(EventValidationError, match="key is not its hashtag"):
+        loop.misplaced("post-hashtag", "post-hashtag", home, b"someone-else", value)
+    with pytest.raises(EventValidationError, match="key is not its hashtag"):
+        loop.misplaced("post-hashtag", "post-hashtag", home, None, value)
