@@ -55,13 +55,15 @@ class HeadAsGet:
                 message = {"type": "http.response.body", "body": b"", "more_body": False}
             await send(message)
 
-        # the same scope, changed and restored: the router records the matched route in it, which the request
-        # metrics outside read (a copy left every HEAD counted as route "unmatched")
-        scope["method"] = "GET"
+        # a copy for the app, never the server's own scope: uvicorn reads the method while the answer is sent
+        # (changed to GET there, it expected the body the length announced, logged "Response content shorter
+        # than Content-Length" and closed the connection after every HEAD). What the router records in it (the
+        # matched route, which the request metrics outside read) is copied back.
+        inner = {**scope, "method": "GET"}
         try:
-            await self.app(scope, receive, bodiless)
+            await self.app(inner, receive, bodiless)
         finally:
-            scope["method"] = "HEAD"
+            scope.update((key, value) for key, value in inner.items() if key != "method")
 
 
 class NotStored:

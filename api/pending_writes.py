@@ -12,8 +12,9 @@ So every published write is remembered for each user it is about (the actor and 
 event's id fields), per topic and partition, for :data:`REMEMBERED_S`; and a decision first waits — bounded by
 ``READ_YOUR_WRITES_TIMEOUT_S``, exactly as a read with ``?after=`` waits — until the last remembered writes of
 the users it involves, on the topics whose state it reads, are applied. One Redis round trip when nothing is
-pending. Past the bound it goes ahead on the state as it is (as a read past the bound answers); with Redis down
-it neither remembers nor waits (the write itself is accepted all the same).
+pending. Past the bound the decision is refused with 503 and ``Retry-After`` (:data:`NOT_APPLIED_YET`): going
+ahead on the state as it was let a follow sent after a block succeed while the processors lagged. With Redis
+down it neither remembers nor waits (the write itself is accepted all the same).
 """
 
 from __future__ import annotations
@@ -66,8 +67,16 @@ async def publish(resources: Any, event: Event) -> PublishResult:
     return result
 
 
+def not_applied_yet(retry_after_s: float) -> ApiError:
+    """The answer to a decision whose parties' last writes are not applied within the bound."""
+    return ApiError(503, "not_applied_yet", "your last changes (or the other person's) are still being applied; "
+                    "retry in a moment", headers={"Retry-After": str(max(1, round(retry_after_s)))})
+
+
 async def settle(resources: Any, settings: Any, users: Iterable[str], topics: Iterable[str]) -> bool:
-    """Wait until the remembered writes of ``users`` on ``topics`` are applied; False if the bound passed."""
+    """Wait until the remembered writes of ``users`` on ``topics`` are applied: True once they are, False with
+    Redis down (nothing to wait on). Past the bound: :func:`not_applied_yet` (a 503), never a decision on the
+    state from before those writes."""
     people, wanted = sorted(set(users)), set(topics)
     try:
         async with resources.redis.pipeline(transaction=False) as pipe:
@@ -82,7 +91,7 @@ async def settle(resources: Any, settings: Any, users: Iterable[str], topics: It
     deadline = time.monotonic() + settings.read_your_writes_timeout_s
     for token in sorted(tokens, key=lambda t: (t.topic, t.partition)):
         if not await wait_applied(resources.redis, token, max(0.0, deadline - time.monotonic())):
-            return False
+            raise not_applied_yet(settings.read_your_writes_timeout_s)
     return True
 
 
@@ -97,9 +106,10 @@ async def one_at_a_time(resources: Any, settings: Any, key: str, strict: bool = 
     decision's settle to its publish, so the next one settles on the write this one published. Why: a photo
     takes at most 20 tags, and 30 tags sent at once all read the same count before any was published (all 30
     were accepted). Bounded: past ``READ_YOUR_WRITES_TIMEOUT_S`` waiting (or with Redis down) the decision goes
-    ahead unlocked, as a settle past its bound does. ``strict``: wait as long as a holder may hold the lock
-    (``LOCK_TTL_S``), then answer 503 rather than go ahead: a profile edit, whose holder may spend the whole
-    settle bound inside, let every queued edit run unlocked at once, and an account set private turned public."""
+    ahead unlocked (the settle inside it still refuses to decide on writes not applied). ``strict``: wait as
+    long as a holder may hold the lock (``LOCK_TTL_S``), then answer 503 rather than go ahead: a profile edit,
+    whose holder may spend the whole settle bound inside, let every queued edit run unlocked at once, and an
+    account set private turned public."""
     token, held, delay, redis_answered = new_id(), False, 0.005, False
     deadline = time.monotonic() + (LOCK_TTL_S if strict else settings.read_your_writes_timeout_s)
     with contextlib.suppress(*REDIS_DOWN):

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any, Literal, NamedTuple
 
 from photostream.contracts.catalog import topic as catalog_topic
-from photostream.contracts.codec import EncodeError, EventCodec
+from photostream.contracts.codec import EncodeError, EventCodec, time_fields
 from photostream.contracts.schema_store import SchemaVersion
 from photostream.domain.accounts import AccountRuleError, check_bio, check_display_name, new_username
 from photostream.domain.images import object_key as original_key
@@ -73,6 +73,9 @@ class EventType:
         self.id_fields = tuple(sorted(f for f in self.field_names if f.endswith("_id")
                                       and (topic, f) not in _IDS_CHECKED_BY_RULE))
         self.id_list_fields = tuple(sorted(f for f in self.field_names if f.endswith("_ids")))
+        #: every time the event carries (``occurred_at``, ``commented_at``, ``post_created_at``…): each must be
+        #: one of this era, or the processors refuse the event (a producer's seconds were applied as 1970)
+        self.time_fields = time_fields(schema)
         self._encode = codec.encoder(schema)
 
     def build(self, fields: dict[str, Any]) -> Event:
@@ -85,8 +88,6 @@ class EventType:
             raise EventValidationError("event_id", f"not a valid id: {record['event_id']!r:.60}")
         if "occurred_at" not in record:
             record["occurred_at"] = now_ms()
-        else:
-            _plausible_time("occurred_at", record["occurred_at"])
         if not record.keys() <= self.field_names:
             first = sorted(record.keys() - self.field_names)[0]
             raise EventValidationError(first, f"unknown field (allowed: {', '.join(sorted(self.field_names))})")
@@ -113,6 +114,8 @@ class EventType:
             raise EventValidationError(_largest(record), f"the event is {len(payload):,} bytes encoded; at most "
                                        f"{MAX_EVENT_BYTES:,}")
         self.check_ids(record)
+        for field in self.time_fields:
+            _plausible_time(field, record[field])
         self.rule(record)
         return Event(self.topic, record[self.key_field], record, payload)
 
@@ -414,7 +417,6 @@ def comment_added(*, post_id: str, user_id: str, text: str, comment_id: str | No
 def comment_deleted(*, post_id: str, comment_id: str, user_id: str, actor_id: str, commented_at: int) -> Event:
     """``actor_id`` deletes ``user_id``'s comment written at ``commented_at`` (the API has checked who may: the
     comment's or the post's author)."""
-    _plausible_time("commented_at", commented_at)
     return event_type("comment-deleted").create({
         "comment_id": comment_id, "post_id": post_id, "user_id": user_id, "actor_id": actor_id,
         "commented_at": commented_at,

@@ -80,6 +80,9 @@ def delivery_error(topic: str, error: KafkaError) -> PublishError:
     produce_failed(topic)
     if error.code() == KafkaError._MSG_TIMED_OUT:
         return PublishTimeoutError(f"{topic}: broker did not acknowledge: {error.str()}")
+    if error.code() in (KafkaError._PURGE_QUEUE, KafkaError._PURGE_INFLIGHT):
+        return PublishTimeoutError(f"{topic}: not acknowledged before the publisher closed (it may still land: "
+                                   f"publish again with the same event id)")
     return PublishError(f"{topic}: {error.str()}")
 
 
@@ -358,8 +361,12 @@ class Publisher:
         return int(self._producer.flush(self._settings.publish_timeout_s if timeout_s is None else timeout_s))
 
     def close(self) -> None:
-        """Flush on shutdown, then stop the delivery thread."""
-        self.flush()
+        """Flush on shutdown, then stop the delivery thread. Records still unacknowledged after the flush (a
+        broker gone) are purged, so each waiting future fails with :class:`PublishTimeoutError` instead of
+        waiting forever (the delivery thread that would have resolved them stops here)."""
+        if self.flush():
+            self._producer.purge(in_queue=True, in_flight=True)
+            self._producer.flush(1)  # serves the purged records' reports: their futures fail now
         if self._raw_lane is not None:
             self._raw_lane.close()
         self._closed.set()

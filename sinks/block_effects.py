@@ -14,7 +14,7 @@ import asyncio
 
 from cassandra.cluster import Session
 
-from photostream.domain.safety import CommentAcross
+from photostream.domain.safety import CommentAcross, TagAcross
 from photostream.domain.unread import PairMarks
 from sinks.cassandra import execute, ms_of, pages
 from sinks.posts import read_post_rows
@@ -28,6 +28,8 @@ class BlockFootprint:
         self._liked = session.prepare("SELECT post_id FROM likes_by_user WHERE user_id = ?")
         self._commented = session.prepare(
             "SELECT post_id, comment_id, created_at FROM comments_by_post WHERE user_id = ?")
+        self._tagged_in = {table: session.prepare(f"SELECT post_id, image_ids FROM {table} WHERE tagged_id = ?")
+                           for table in ("tagged_posts", "pending_tagged_posts")}
         self._pair = session.prepare(
             "SELECT unsent_up_to, read_up_to FROM unread_pairs WHERE user_id = ? AND sender_id = ?")
 
@@ -52,6 +54,19 @@ class BlockFootprint:
                    async for batch in pages(self._session, self._commented, (commenter,), _PAGE) for row in batch]
         rows = await read_post_rows(self._session, list(dict.fromkeys(c.post_id for c in written)))
         return [c for c in written if (row := rows.get(c.post_id)) is not None and row.author_id == author]
+
+    async def tags_between(self, a: str, b: str) -> list[TagAcross]:
+        """``a``'s tags on ``b``'s photos and ``b``'s on ``a``'s, approved or waiting for approval."""
+        found = await asyncio.gather(self._tags_on_posts_by(a, b), self._tags_on_posts_by(b, a))
+        return [tag for tags in found for tag in tags]
+
+    async def _tags_on_posts_by(self, tagged: str, author: str) -> list[TagAcross]:
+        tags = [TagAcross(tagged, row.post_id, image_id)
+                for statement in self._tagged_in.values()
+                async for batch in pages(self._session, statement, (tagged,), _PAGE)
+                for row in batch for image_id in row.image_ids or ()]
+        rows = await read_post_rows(self._session, list(dict.fromkeys(t.post_id for t in tags)))
+        return [t for t in tags if (row := rows.get(t.post_id)) is not None and row.author_id == author]
 
     async def unread_between(self, a: str, b: str) -> list[tuple[str, str, str]]:
         """(badge owner, sender, newest unread message id) of the two pairs, where the sender counts."""

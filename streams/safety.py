@@ -3,9 +3,10 @@
 1. every toggle is written as a timestamped upsert (sinks/safety.py): the newest toggle of a pair wins;
 2. a block also ends what stands between the two users, both ways: it publishes two ``follow-changed``
    unfollows, two ``follow-requested`` denials, a ``like-changed`` unlike per like of one's posts by the other,
-   a ``comment-deleted`` per comment on one's posts by the other and a ``MESSAGES_READ`` per badge the other is
-   in (:mod:`sinks.block_effects`), with ids derived from the block's event id and the block's time, so a
-   replay re-emits duplicates of the same facts; the feeds processor then removes the posts from the feeds as
+   a ``comment-deleted`` per comment on one's posts by the other, a ``photo-tag-changed`` removal per tag of one
+   on the other's photos and a ``MESSAGES_READ`` per badge the other is in (:mod:`sinks.block_effects`), with
+   ids derived from the block's event id and the block's time, so a replay re-emits duplicates of the same
+   facts; the feeds processor then removes the posts from the feeds as
    for any unfollow, the notifications processor withdraws "wants to follow you" and "liked your photo" as for
    any denial or unlike, the like and comment counts drop, the comments leave their threads, and the blocked
    person leaves the unread badge. They are acknowledged before this batch's offsets are committed (a failed
@@ -26,12 +27,14 @@ from photostream.domain.safety import (
     CommentAcross,
     Kind,
     SafetyChange,
+    TagAcross,
     comment_deletions_of_block,
     reads_of_block,
     request_closings_of_block,
     safety_change,
     unfollows_of_block,
     unlikes_of_block,
+    untags_of_block,
 )
 from producers.events import build
 from producers.publisher import Publisher
@@ -43,9 +46,9 @@ from sinks.partition_cache import RELATIONS, PartitionCache
 from sinks.safety import SafetyReader, SafetyWriter
 from streams.engine.records import Record, Reject, accepted
 
-#: what a block ends between two people: likes (liker, post), comments (commenter, post, comment), badge pairs
-#: (owner, sender, newest unread message)
-Across = tuple[list[tuple[str, str]], list[CommentAcross], list[tuple[str, str, str]]]
+#: what a block ends between two people: likes (liker, post), comments (commenter, post, comment), people tags,
+#: badge pairs (owner, sender, newest unread message)
+Across = tuple[list[tuple[str, str]], list[CommentAcross], list[TagAcross], list[tuple[str, str, str]]]
 _KINDS: dict[str, Kind] = {"block-changed": "block", "mute-changed": "mute"}
 #: blocks whose footprint (likes across, badges) is read at the same time
 _READS_AT_ONCE = 64
@@ -89,7 +92,7 @@ class SafetyProcessor:
                 return await self._across(change)
 
         found = await asyncio.gather(*(across(change) for _, change in changes))
-        for (record, change), (likes, comments, unread) in zip(changes, found, strict=True):
+        for (record, change), (likes, comments, tags, unread) in zip(changes, found, strict=True):
             event_id = str(record.value["event_id"])
             try:
                 implied += [
@@ -98,6 +101,7 @@ class SafetyProcessor:
                     *(build("like-changed", fields) for fields in unlikes_of_block(change, event_id, likes)),
                     *(build("comment-deleted", fields)
                       for fields in comment_deletions_of_block(change, event_id, comments)),
+                    *(build("photo-tag-changed", fields) for fields in untags_of_block(change, event_id, tags)),
                     *(build("MESSAGES_READ", fields) for fields in reads_of_block(change, event_id, unread))]
             except ValueError as exc:  # cannot happen for a valid block; park the source rather than loop
                 reject(record, exc)
@@ -105,15 +109,15 @@ class SafetyProcessor:
         await self._publisher.acknowledged(implied, self._publish_timeout_s)
 
     async def _across(self, change: SafetyChange) -> Across:
-        """What a block ends between the two: each side's likes of and comments on the other's posts, and unread
-        messages."""
+        """What a block ends between the two: each side's likes of, comments on and tags in the other's posts,
+        and unread messages."""
         if self._footprint is None or not (change.kind == "block" and change.on):
-            return [], [], []
+            return [], [], [], []
         a, b = change.actor_id, change.target_id
-        likes, comments, unread = await asyncio.gather(
+        likes, comments, tags, unread = await asyncio.gather(
             self._footprint.likes_between(a, b), self._footprint.comments_between(a, b),
-            self._footprint.unread_between(a, b))
-        return likes, comments, unread
+            self._footprint.tags_between(a, b), self._footprint.unread_between(a, b))
+        return likes, comments, tags, unread
 
 
 class MuteFeedEffects:

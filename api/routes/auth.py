@@ -21,6 +21,7 @@ from api.errors import ApiError
 from photostream.domain.accounts import (
     PASSWORD_MAX,
     AccountRuleError,
+    check_display_name,
     check_password,
     new_username,
     normalize_email,
@@ -89,11 +90,13 @@ async def register(body: RegisterIn, accounts: AccountsDep, resources: Resources
     username = _rule(new_username, body.username)
     email = _rule(normalize_email, body.email)
     password = _rule(check_password, body.password)
+    # every rule before anything is claimed: a display name refused after the claims kept the name taken
+    display_name = _rule(check_display_name, body.display_name or username)
     try:
         user_id = await accounts.register(username, email, password)
     except TakenError as exc:
         raise ApiError(409, "conflict", f"{exc.field} is already taken", exc.field) from None
-    event = events.user_registered(user_id=user_id, username=username, display_name=body.display_name or username)
+    event = events.user_registered(user_id=user_id, username=username, display_name=display_name)
     try:
         # the avatar URL's key (api.routes.avatars): the address's hash, never the address
         await resources.avatars.register(email_hash(email), user_id)

@@ -9,6 +9,7 @@ Messaging has no API yet: when it comes, a block must stop messages both ways to
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Literal
 
 from fastapi import APIRouter, Response
@@ -113,9 +114,12 @@ async def unmute_tag(tag: str, user: CurrentUser, resources: ResourcesDep, setti
 @router.post("/users/{user_id}/report", status_code=202, response_model=Accepted)
 async def report_user(user_id: PathId, body: Report, user: CurrentUser, resources: ResourcesDep,
                       settings: SettingsDep) -> Accepted:
-    """Report an account (also one the caller blocked: reporting and blocking go together)."""
+    """Report an account (also one the caller blocked: reporting and blocking go together). An account that
+    blocked the caller is the 404 of one that does not exist, as its profile is (a 202 told them it exists)."""
     target = _other_user(user, user_id)
-    if await read_profile(resources.session, resources.redis, target) is None:
+    profile, relations = await asyncio.gather(read_profile(resources.session, resources.redis, target),
+                                              resources.safety.relations(user, [target]))
+    if profile is None or (target in relations and relations[target].blocks_me):
         raise ApiError(404, "not_found", "no such user", "user_id")
     event = events.content_reported(reporter_id=user, target_kind="user", target_id=target, reason=body.reason,
                                     details=body.details)

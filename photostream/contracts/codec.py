@@ -78,7 +78,7 @@ class EventCodec:
             raise DecodeError(f"undecodable body: {type(exc).__name__}: {exc}") from None
         if not isinstance(record, dict):
             raise DecodeError("record body is not an Avro record")
-        for field in _time_fields(target):
+        for field in time_fields(target):
             at = record.get(field)
             if isinstance(at, int) and not 0 <= at <= LATEST_TIME_MS:
                 raise DecodeError(f"{field}: {at} ms is outside the times a store can hold (0 to year 9999)")
@@ -88,7 +88,7 @@ class EventCodec:
 _TIME_FIELDS: dict[bytes, tuple[str, ...]] = {}
 
 
-def _time_fields(version: SchemaVersion) -> tuple[str, ...]:
+def time_fields(version: SchemaVersion) -> tuple[str, ...]:
     """The top-level ``timestamp-millis`` fields of ``version`` (found once per schema)."""
     found = _TIME_FIELDS.get(version.fingerprint)
     if found is None:

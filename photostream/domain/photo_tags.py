@@ -54,8 +54,8 @@ class TagFacts:
 
 def decide_tag(facts: TagFacts) -> Refusal | bool:
     """A :class:`Refusal`, or whether the accepted tag is pending (waits for the tagged person's approval)."""
-    if facts.blocked:
-        return Refusal(403, "forbidden", "this person cannot be tagged by you", "user_id")
+    if facts.blocked:  # as the profile is, either way: a 403 told the author they were blocked
+        return Refusal(404, "not_found", "no such user", "user_id")
     if facts.settings.followed_only and not facts.tagged_follows_author:
         return Refusal(403, "forbidden", "this person allows tags only from people they follow", "user_id")
     if facts.already_tagged:

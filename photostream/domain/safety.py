@@ -139,6 +139,29 @@ def comment_deletions_of_block(block: SafetyChange, block_event_id: str,
             for c in comments_across]
 
 
+class TagAcross(NamedTuple):
+    """A people tag of one side of a block on a photo of the other's post."""
+
+    tagged: str
+    post_id: str
+    image_id: str
+
+
+def untags_of_block(block: SafetyChange, block_event_id: str,
+                    tags_across: Iterable[TagAcross]) -> list[dict[str, Any]]:
+    """The photo-tag-changed removals a block implies: each side's tags on the other's photos end at the block's
+    time, as a block removes you from the blocker's photos and them from yours (they stayed: the blocked person's
+    name on the blocker's photo, the blocker's photo in the blocked person's "photos of you"). Removed as the
+    tagged person removing themselves, so nobody is notified. Ids derive as for :func:`unlikes_of_block`."""
+    if block.kind != "block" or not block.on:
+        return []
+    return [{"event_id": deterministic_id("block-untag", block_event_id, t.post_id, t.image_id, t.tagged),
+             "occurred_at": block.occurred_at, "post_id": t.post_id, "image_id": t.image_id,
+             "tagger_id": t.tagged, "tagged_id": t.tagged, "action": "remove", "x": None, "y": None,
+             "pending": False}
+            for t in tags_across]
+
+
 def reads_of_block(block: SafetyChange, block_event_id: str,
                    unread: Iterable[tuple[str, str, str]]) -> list[dict[str, Any]]:
     """The MESSAGES_READ marks a block implies: each side's unread messages from the other (``unread``: (badge

@@ -460,3 +460,14 @@ def test_a_private_accounts_follow_is_a_request_and_approval_shows_the_posts(cli
                               params={"after": denied.json()["token"]}).json()
     assert [i["id"] for i in after_denial["items"]] == []
     assert client.get(f"/posts/{post_id}", headers=bearer(denied_fan)).status_code == 404
+
+
+def test_a_registration_refused_for_its_display_name_leaves_the_name_and_address_free(client: httpx.Client) -> None:
+    """The display name was checked after the username and the address were claimed: the 422 kept both
+    taken, and the person's corrected retry was a 409."""
+    name = f"u_{unique()}"
+    body = {"username": name, "email": f"{name}@example.com", "password": PASSWORD}
+    refused = client.post("/auth/register", json={**body, "display_name": "line\nbreak"})
+    assert refused.status_code == 422 and refused.json()["error"]["field"] == "display_name", refused.text
+    again = client.post("/auth/register", json={**body, "display_name": "Fine Name"})
+    assert again.status_code == 201, again.text

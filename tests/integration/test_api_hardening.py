@@ -188,3 +188,40 @@ async def test_reads_arriving_together_from_one_address_share_one_lease(settings
         await redis.aclose()
     assert all(d.allowed for d in decisions)
     assert limit.burst - 20 - leases.lease_size < left <= limit.burst - 20
+
+
+def test_a_head_answer_keeps_the_connection_for_the_next_request(api_url: str) -> None:
+    """Through the real server: uvicorn closed the connection after every HEAD (the middleware changed the
+    server's own scope to GET, so uvicorn waited for the body the length announced). One socket, HEAD then
+    GET: both answered, the HEAD without a body and with the GET's length."""
+    import socket
+    from urllib.parse import urlsplit
+
+    where = urlsplit(api_url)
+    with socket.create_connection((where.hostname, where.port), timeout=10) as conn:
+        conn.sendall(b"HEAD /healthz HTTP/1.1\r\nHost: photostream\r\n\r\n")
+        head = _response_head(conn)
+        conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: photostream\r\n\r\n")
+        get = _response_head(conn)
+        length = int(get["content-length"])
+        body = b""
+        while len(body) < length:
+            chunk = conn.recv(65536)
+            assert chunk, "the connection closed before the GET's body"
+            body += chunk
+    assert head["status"] == get["status"] == "200"
+    assert head["content-length"] == get["content-length"] and head.get("connection") != "close"
+    assert body.startswith(b"{")
+
+
+def _response_head(conn: object) -> dict[str, str]:
+    """The status and headers of the next answer on ``conn`` (bytes read up to the blank line only)."""
+    raw = b""
+    while not raw.endswith(b"\r\n\r\n"):
+        byte = conn.recv(1)  # type: ignore[attr-defined]
+        assert byte, f"the connection closed after {raw!r}"
+        raw += byte
+    status_line, *lines = raw.decode().split("\r\n")
+    head = {"status": status_line.split()[1]}
+    head.update((k.strip().lower(), v.strip()) for k, v in (line.split(":", 1) for line in lines if line))
+    return head

@@ -21,6 +21,7 @@ from photostream.settings import Settings
 from photostream.stack.migrate import drop_keyspace, migrate
 from producers import events
 from producers.ids import new_id
+from producers.partitioning import partition_of
 from producers.publisher import Publisher, PublishResult
 from sinks.cassandra import connect
 from streams.consumer_groups import end_offsets, groups_of, seed_groups
@@ -93,8 +94,9 @@ async def test_a_loop_retrying_a_failing_store_writes_nothing_for_partitions_it_
     producer = Producer(client_config(settings))
     codec = EventCodec()
     for partition in range(4):  # one record on every partition: whichever half moves, it had work pending
-        value = events.like_changed(post_id=new_id(), user_id=new_id(), action="like").value
-        producer.produce("like-changed", codec.encode("like-changed", value), b"k", partition=partition)
+        post_id = next(p for p in iter(new_id, None) if partition_of(p.encode(), 4) == partition)  # (its own)
+        value = events.like_changed(post_id=post_id, user_id=new_id(), action="like").value
+        producer.produce("like-changed", codec.encode("like-changed", value), post_id.encode(), partition=partition)
     assert producer.flush(10) == 0
 
     loop = BatchLoop(fence, store, publisher)

@@ -230,9 +230,10 @@ def test_a_block_either_way_and_a_follow_only_setting_refuse_the_tag(
     log.settle()
     photos.settings_of(picky, tags_from="following")
     log.settle()
-    for person in (blocker, blocked, picky):
+    for person in (blocker, blocked):  # as absent either way, as the profile is (a 403 told them of the block)
         answer = photos.tag(author, post, image, person)
-        assert answer.status_code == 403, answer.text
+        assert answer.status_code == 404 and answer.json()["error"]["field"] == "user_id", answer.text
+    assert photos.tag(author, post, image, picky).status_code == 403
     assert photos.client.get("/users/me/tag-settings", headers=auth(photos.settings, picky)).json() == {
         "tags_from": "following", "tags_manual_approval": False}
     approving = photos.client.patch("/users/me", headers=auth(photos.settings, picky),
@@ -255,6 +256,28 @@ def test_a_block_either_way_and_a_follow_only_setting_refuse_the_tag(
     # only the author tags; a photo not in the post is no photo to tag
     assert photos.tag(picky, post, image, blocker).status_code == 403
     assert photos.tag(author, post, new_id(), picky).status_code == 404
+
+
+def test_a_block_ends_each_sides_tags_on_the_others_photos(photos: Photos, log: Log, cql: Session) -> None:
+    """A block left the people tags between the two: the blocked person's name on the blocker's photo, and the
+    blocker's photo in the blocked person's "photos of you". Both ways, a bystander's tag untouched."""
+    author, pal, bystander = log.user("author"), log.user("pal"), log.user("bystander")
+    post, (image,) = photos.post(author)
+    pals_post, (pals_image,) = photos.post(pal)
+    log.settle()
+    for actor, on_post, on_image, person in ((author, post, image, pal), (author, post, image, bystander),
+                                            (pal, pals_post, pals_image, author)):
+        log.accepted(photos.tag(actor, on_post, on_image, person))
+    log.settle()
+    assert sorted(photos.tags_seen(None, post)[0]) == sorted([(pal, False), (bystander, False)])
+    assert photos.tagged(None, author) == [[pals_post]]
+
+    log.publish(events.block_changed(actor_id=pal, target_id=author, action="on"))
+    wait_for(lambda: (photos.tags_seen(None, post), photos.tags_seen(None, pals_post)),
+             lambda seen: seen == ([[(bystander, False)]], [[]]), 60, "the tags between the two to go")
+    assert rows(cql, post, pal) == [] and rows(cql, pals_post, author) == []
+    assert photos.tagged(None, pal) == [[]] and photos.tagged(None, author) == [[]]
+    assert photos.tagged(None, bystander) == [[post]]
 
 
 def test_photos_of_you_page_newest_first_and_hide_posts_the_viewer_may_not_see(

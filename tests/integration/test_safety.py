@@ -235,6 +235,14 @@ def test_reports_take_a_reason_from_the_list_and_are_rate_limited(
     long = client.post(f"/posts/{post}/report", headers=as_reporter, json={"reason": "other", "details": "x" * 1001})
     assert long.status_code == 422 and long.json()["error"]["field"] == "details"
     assert client.post(f"/posts/{new_id()}/report", headers=as_reporter, json={"reason": "spam"}).status_code == 404
+    # an account that blocked the reporter is as absent as its profile; one the reporter blocked is reportable
+    blocker, blocked = log.user("blocker"), log.user("blocked")
+    log.publish(events.block_changed(actor_id=blocker, target_id=reporter, action="on"))
+    log.publish(events.block_changed(actor_id=reporter, target_id=blocked, action="on"))
+    log.settle()
+    hidden = client.post(f"/users/{blocker}/report", headers=as_reporter, json={"reason": "spam"})
+    assert hidden.status_code == 404 and hidden.json()["error"]["field"] == "user_id", hidden.text
+    assert client.post(f"/users/{blocked}/report", headers=as_reporter, json={"reason": "spam"}).status_code == 202
     statuses = [client.post(f"/posts/{post}/report", headers=as_reporter, json={"reason": "spam"}).status_code
                 for _ in range(settings.rate_limit_posts_burst)]
     assert statuses[-1] == 429 and set(statuses) <= {202, 429}

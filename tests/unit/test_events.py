@@ -230,3 +230,30 @@ def test_an_edit_carries_a_profile_registered_before_the_text_rules():
                                   is_private=True)
     assert edit.value["is_private"] is True
 
+
+
+@pytest.mark.parametrize("make", [
+    lambda at: events.build("comment-deleted", {"post_id": new_id(), "comment_id": new_id(), "user_id": USER,
+                                                "actor_id": USER, "commented_at": at}),
+    lambda at: events.post_hashtag(event_id=new_id(), post_id=new_id(), author_id=USER, hashtag="x", action="add",
+                                   post_created_at=at, occurred_at=2, post_tags=["x"]),
+    lambda at: events.post_hashtag(event_id=new_id(), post_id=new_id(), author_id=USER, hashtag="x", action="add",
+                                   post_created_at=2, occurred_at=at, post_tags=["x"]),
+])
+def test_every_time_an_event_carries_is_of_this_era_whichever_way_it_is_made(make) -> None:
+    """``build``/``post_hashtag`` checked ``occurred_at`` only (or nothing): a ``commented_at`` of -5 or a
+    ``post_created_at`` in year 9999 was published, and every processor dead-lettered it."""
+    from producers.ids import now_ms
+
+    assert make(now_ms() - 1000).value  # a time of now or the past: fine
+    for wrong in (-5, 253_402_300_800_000, now_ms() + 3 * 24 * 3600 * 1000):
+        with pytest.raises(EventValidationError) as refused:
+            make(wrong)
+        assert refused.value.field in ("commented_at", "post_created_at", "occurred_at")
+
+
+def test_post_hashtag_checks_its_event_id_as_every_maker_does() -> None:
+    with pytest.raises(EventValidationError) as refused:
+        events.post_hashtag(event_id="nope", post_id=new_id(), author_id=USER, hashtag="x", action="add",
+                            post_created_at=1, occurred_at=2, post_tags=["x"])
+    assert refused.value.field == "event_id"

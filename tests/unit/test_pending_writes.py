@@ -79,3 +79,49 @@ async def test_a_strict_decision_that_never_gets_the_lock_is_a_503(monkeypatch: 
                                                 strict=True):
             pass
     assert refused.value.status == 503 and refused.value.headers == {"Retry-After": "1"}
+
+
+class RememberingRedis:
+    """Redis as :func:`settle` reads it: one remembered follow-changed write of each user."""
+
+    def pipeline(self, transaction: bool) -> RememberingRedis:
+        self.users = 0
+        return self
+
+    async def __aenter__(self) -> RememberingRedis:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+    def hgetall(self, key: str) -> None:
+        self.users += 1
+
+    async def execute(self) -> list[dict[str, str]]:
+        return [{"follow-changed:2": "41"} for _ in range(self.users)]
+
+
+async def test_a_decision_whose_writes_are_not_applied_within_the_bound_is_a_503_not_a_guess(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A follow sent after a block, with the processors 5 s behind, went ahead on the state before the block
+    (and outlived it): past the bound the decision is refused, with Retry-After."""
+    from types import SimpleNamespace
+
+    import api.pending_writes as pending_writes
+    from api.errors import ApiError
+
+    waited: list[tuple[str, int, int]] = []
+
+    async def never_applied(_redis: object, token: object, timeout_s: float) -> bool:
+        waited.append((token.topic, token.partition, token.offset))  # type: ignore[attr-defined]
+        return False
+
+    monkeypatch.setattr(pending_writes, "wait_applied", never_applied)
+    resources, settings = SimpleNamespace(redis=RememberingRedis()), SimpleNamespace(read_your_writes_timeout_s=5)
+    with pytest.raises(ApiError) as refused:
+        await pending_writes.settle(resources, settings, [new_id(), new_id()], pending_writes.FOLLOWING)
+    assert refused.value.status == 503 and refused.value.headers == {"Retry-After": "5"}
+    assert waited == [("follow-changed", 2, 41)]
+    # a topic the decision does not read is not waited for: it decides at once
+    assert await pending_writes.settle(resources, settings, [new_id()], pending_writes.POSTING) is True

@@ -44,8 +44,8 @@ def test_an_accepted_tag_is_pending_only_when_a_stranger_tags_someone_who_approv
 
 
 @pytest.mark.parametrize(("case", "status"), [
-    (facts(blocked=True), 403),
-    (facts(blocked=True, tagged_follows_author=True), 403),
+    (facts(blocked=True), 404),  # as absent, like the profile: a 403 told the author they were blocked
+    (facts(blocked=True, tagged_follows_author=True), 404),
     (facts(settings=FOLLOWED_ONLY), 403),  # tags only from people they follow; they do not follow the author
     (facts(already_tagged=True), 409),
     (facts(tags_on_photo=MAX_TAGS_PER_PHOTO), 422),  # the 21st

@@ -201,3 +201,20 @@ def test_a_closed_publisher_refuses_at_once(fake):
         with pytest.raises(PublishError, match="closed"):
             attempt()
     assert time.monotonic() - started < 1.0
+
+
+def test_closing_with_the_broker_gone_fails_every_waiting_future_instead_of_leaving_it_forever() -> None:
+    """close() flushed for its timeout, then stopped the delivery thread: records the broker never answered
+    kept their futures pending forever (a caller blocked on result() hung). They fail now, as timeouts."""
+    from producers import events
+    from producers.ids import new_id
+    from producers.publisher import PublishTimeoutError
+
+    settings = Settings(kafka_bootstrap_servers="127.0.0.1:1", publish_timeout_s=0.5)
+    publisher = Publisher(settings)
+    futures = [publisher.submit(events.like_changed(post_id=new_id(), user_id=new_id(), action="like"))
+               for _ in range(3)]
+    publisher.close()
+    for future in futures:
+        assert future.done()
+        assert isinstance(future.exception(timeout=0), PublishTimeoutError)

@@ -226,3 +226,19 @@ def test_a_block_marks_each_sides_unread_messages_from_the_other_read_at_its_tim
     later = "ffffffff-ffff-7fff-bfff-ffffffffffff"
     assert reads_of_block(SafetyChange("block", A, B, True, 1_700_000_000_000), "evt-3", [(A, B, later)]) == []
 
+
+
+def test_a_block_removes_each_sides_tags_on_the_others_photos_silently() -> None:
+    from photostream.domain.safety import TagAcross, untags_of_block
+    from producers.events import build
+
+    block = SafetyChange("block", A, B, True, T)
+    tags = [TagAcross(B, new_id(), new_id()), TagAcross(A, new_id(), new_id())]
+    removals = untags_of_block(block, "evt-1", tags)
+    assert removals == untags_of_block(block, "evt-1", tags)  # a replay re-emits the same events
+    assert [(r["tagged_id"], r["tagger_id"], r["post_id"], r["image_id"], r["action"], r["occurred_at"])
+            for r in removals] == [(t.tagged, t.tagged, t.post_id, t.image_id, "remove", T) for t in tags]
+    for fields in removals:  # valid events, as the safety processor publishes them
+        assert build("photo-tag-changed", fields).value["action"] == "remove"
+    assert untags_of_block(SafetyChange("block", A, B, False, T), "evt-2", tags) == []
+    assert untags_of_block(SafetyChange("mute", A, B, True, T), "evt-3", tags) == []
