@@ -59,12 +59,18 @@ def _kafka_answers(command: str) -> Iterator[None]:
     printed 200-line tracebacks, and `lag` an empty table ("no lag") with exit 0."""
     from confluent_kafka import KafkaException
 
+    from photostream.kafka_config import quiet_clients
+    from photostream.topic_ranges import TopicAbsentError
+
     try:
-        yield
+        with quiet_clients():
+            yield
     except KafkaException as exc:
         reason = exc.args[0] if exc.args else exc
         typer.echo(f"{command}: the broker did not answer ({getattr(reason, 'str', lambda: reason)()})", err=True)
         raise typer.Exit(3) from None
+    except TopicAbsentError as exc:
+        _refuse(f"{command}: {exc}")
 
 
 def _logging() -> None:

@@ -17,6 +17,7 @@ from photostream.contracts.catalog import topic as catalog_topic
 from photostream.contracts.codec import DecodeError, EventCodec
 from photostream.kafka_config import client_config
 from photostream.settings import Settings
+from photostream.topic_ranges import partitions_of
 from producers.events import build
 from producers.publisher import Publisher, PublishError, PublishResult
 from producers.validation import EventValidationError
@@ -90,9 +91,8 @@ def tail_topic(
     codec = EventCodec()
     try:
         kafka_topic = settings.topic_names.physical(topic)  # the namespace's topic on the broker
-        metadata = consumer.list_topics(kafka_topic, timeout=10).topics[kafka_topic]
         start = OFFSET_BEGINNING if from_beginning else OFFSET_END
-        consumer.assign([TopicPartition(kafka_topic, p, start) for p in metadata.partitions])
+        consumer.assign([TopicPartition(kafka_topic, p, start) for p in partitions_of(consumer, kafka_topic)])
         seen, last = 0, time.monotonic()
         while max_records == 0 or seen < max_records:
             message = consumer.poll(0.5)

@@ -29,7 +29,7 @@ from photostream.contracts.catalog import DLQ_SUFFIX
 from photostream.contracts.catalog import topic as catalog_topic
 from photostream.kafka_config import client_config
 from photostream.settings import Settings
-from photostream.topic_ranges import read_ranges, watermarks
+from photostream.topic_ranges import partitions_of, read_ranges, watermarks
 from producers.dlq import ERROR_CLASS, HEADER_PREFIX, PROCESSOR, SOURCE_OFFSET, SOURCE_PARTITION, headers_of
 from producers.publisher import Headers, Publisher, RawRecord
 
@@ -152,7 +152,7 @@ class _Reader:
         self._consumer.close()
 
     def messages(self) -> Iterator[Message]:
-        partitions = self._consumer.list_topics(self._dlq, timeout=10).topics[self._dlq].partitions
+        partitions = partitions_of(self._consumer, self._dlq)
         starts = {p: OFFSET_BEGINNING for p in partitions}
         if self._group and not self._from_beginning:
             marks = self._consumer.committed([TopicPartition(self._dlq, p) for p in partitions], timeout=10)

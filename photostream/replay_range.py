@@ -61,7 +61,9 @@ def parse_point(text: str) -> Point:
         raise RangeError(f"{text!r} is not earliest, latest, an offset or an ISO-8601 time") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return Point("time", int(moment.timestamp() * 1000))
+    # a time before 1970 is before every record: the start (negative times are Kafka's own markers for the end
+    # and the start, and a broker refused some outright)
+    return Point("time", max(0, int(moment.timestamp() * 1000)))
 
 
 def resolve(point: Point, low: int, high: int, looked_up: int | None = None) -> int:

@@ -25,6 +25,20 @@ _NO_LEADER_YET = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVA
 _ASK_AGAIN_S = 0.1
 
 
+class TopicAbsentError(RuntimeError):
+    """A catalog topic the broker does not have (this namespace's ``photostream stack up`` never ran)."""
+
+
+def partitions_of(consumer: Consumer, topic: str, timeout_s: float = 10.0) -> list[int]:
+    """The partitions of ``topic`` on the broker; :class:`TopicAbsentError` if it has none. (Its absence read as
+    no partitions: ``tail`` waited forever on nothing and ``dlq summary`` counted 0 records, exit 0.)"""
+    found = consumer.list_topics(topic, timeout=timeout_s).topics.get(topic)
+    if found is None or found.error is not None or not found.partitions:
+        raise TopicAbsentError(f"topic {topic!r} does not exist on the broker (`photostream stack up` creates "
+                               f"the namespace's topics)")
+    return sorted(found.partitions)
+
+
 class RangeReadError(RuntimeError):
     """The broker reported a fatal error, or nothing came for too long (with the last transient error seen)."""
 

@@ -1,8 +1,8 @@
 """Posts view: post-created / post-deleted → Cassandra ``posts`` and ``posts_by_author``.
 
 Idempotent: rows are keyed by post id and written with the event time as cell timestamp. A delete writes a
-``deleted`` flag with the delete's (later) time, so replaying the create afterwards cannot bring it back, and
-unlists the post from its author's posts for good (:data:`FINAL_MICROS`).
+``deleted`` flag with the delete's (later) time, so replaying the create afterwards cannot bring it back, erases
+the caption and the place and unlists the post from its author's posts for good (:data:`FINAL_MICROS`).
 """
 
 from __future__ import annotations
@@ -24,6 +24,10 @@ _CREATE = (
 _BY_AUTHOR = "INSERT INTO posts_by_author (author_id, post_id, visibility) VALUES (?, ?, ?) USING TIMESTAMP ?"
 _INDEX_IMAGE = "INSERT INTO post_images (image_id, post_id, author_id) VALUES (?, ?, ?) USING TIMESTAMP ?"
 _DELETE = "UPDATE posts USING TIMESTAMP ? SET deleted = true WHERE post_id = ?"
+#: a deleted post keeps no words of its author's: the caption and the place go with it, for good (stamped
+#: :data:`FINAL_MICROS`: a create retried after the delete cannot write them back). An account's purge finds only
+#: the posts still listed, so a caption deleted before it stayed in the store for good.
+_ERASE = "UPDATE posts USING TIMESTAMP ? SET caption = null, location_name = null WHERE post_id = ?"
 _UNLIST = "DELETE FROM posts_by_author USING TIMESTAMP ? WHERE author_id = ? AND post_id = ?"
 #: the unlisting's cell timestamp (microseconds, year ~146,000): a deletion is final, so no later create of the
 #: same post id (an upstream retry with a new event id, after the delete) can list the post again — the post
@@ -40,6 +44,7 @@ class PostSink:
         self._index_image = session.prepare(_INDEX_IMAGE)
         self._delete = session.prepare(_DELETE)
         self._unlist = session.prepare(_UNLIST)
+        self._erase = session.prepare(_ERASE)
 
     async def apply(self, topic: str, event: dict[str, Any]) -> None:
         """One request per event: the rows of a create (or of a delete) go out as one grouped batch, since each
@@ -57,6 +62,7 @@ class PostSink:
             ])
         elif topic == "post-deleted":
             await execute_grouped(self._session, [(self._delete, (micros, event["post_id"])),
+                                                  (self._erase, (FINAL_MICROS, event["post_id"])),
                                                   (self._unlist, (FINAL_MICROS, event["author_id"], event["post_id"]))])
             # overwrite any cached copy with a tombstone (read fills use NX, so they cannot resurrect it)
             await self._redis.set(keys.post_cache(event["post_id"]), keys.POST_TOMBSTONE, ex=keys.POST_CACHE_TTL_S)

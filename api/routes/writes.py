@@ -161,7 +161,8 @@ async def unfollow(user_id: PathId, request: Request, user: CurrentUser, resourc
     return withdrawn
 
 
-async def _engageable(resources: Any, settings: Any, user: str, post_id: str) -> dict[str, Any]:
+async def _engageable(resources: Any, settings: Any, user: str, post_id: str,
+                      own_like_is_enough: bool = False) -> dict[str, Any]:
     """The post, if it exists and ``user`` may see it (which a block either way rules out): likes and
     comments on anything else are a 404 (the same answer as for a post that does not exist, so a refusal never
     confirms a hidden post).
@@ -169,7 +170,10 @@ async def _engageable(resources: Any, settings: Any, user: str, post_id: str) ->
     The visibility decision first waits for the writes of a moment ago of the caller and the author that it
     reads (a block, an unfollow, an account turned private: :data:`pending_writes.FOLLOWING`): a comment sent
     right after its author was blocked was accepted, and stayed readable by everyone but the blocker. That
-    costs one Redis round trip when nothing is pending."""
+    costs one Redis round trip when nothing is pending.
+
+    ``own_like_is_enough`` (an unlike): a post the caller likes may be unliked even once they may not see it
+    (its author went private): their like stayed counted, and nothing can be taken back (they know the post)."""
     parse_id(post_id, "post_id")
     posts = await read_posts_cached(resources.session, resources.redis, [post_id])
     if posts[0] is None and await pending_writes.settle(resources, settings, [user], pending_writes.POSTING):
@@ -178,6 +182,9 @@ async def _engageable(resources: Any, settings: Any, user: str, post_id: str) ->
     if posts[0] is not None:
         await pending_writes.settle(resources, settings, [user, posts[0]["author_id"]], pending_writes.FOLLOWING)
     post = await visible_post(resources.graph, user, posts[0])
+    if post is None and own_like_is_enough and posts[0] is not None \
+            and post_id in await resources.engagement.liked_by(user, [post_id]):
+        return dict(posts[0])
     if post is None:
         raise ApiError(404, "not_found", "no such post", "post_id")
     return post
@@ -192,7 +199,7 @@ async def like(post_id: PathId, user: CurrentUser, resources: ResourcesDep, sett
 
 @router.delete("/posts/{post_id}/like", status_code=202, response_model=Accepted)
 async def unlike(post_id: PathId, user: CurrentUser, resources: ResourcesDep, settings: SettingsDep) -> Accepted:
-    post = await _engageable(resources, settings, user, post_id)
+    post = await _engageable(resources, settings, user, post_id, own_like_is_enough=True)
     event = events.like_changed(post_id=post_id, user_id=user, action="unlike", post_author_id=post["author_id"])
     return await _publish(resources, settings, user, event, "write")
 

@@ -273,9 +273,15 @@ def test_a_block_ends_each_sides_tags_on_the_others_photos(photos: Photos, log: 
     assert photos.tagged(None, author) == [[pals_post]]
 
     log.publish(events.block_changed(actor_id=pal, target_id=author, action="on"))
-    wait_for(lambda: (photos.tags_seen(None, post), photos.tags_seen(None, pals_post)),
-             lambda seen: seen == ([[(bystander, False)]], [[]]), 60, "the tags between the two to go")
-    assert rows(cql, post, pal) == [] and rows(cql, pals_post, author) == []
+    # (the pages hide a tag across a block at read time already: the stored rows are what must go)
+    def stored() -> tuple[set[str], set[str]]:
+        """Who is tagged on each of the two posts, and in whose indexes, as stored."""
+        return ({str(r[1]) for r in rows(cql, post, pal) if r[0] != "approved" and r[0] != "pending"}
+                | {pal for r in rows(cql, post, pal) if r[0] in ("approved", "pending")},
+                {str(r[1]) for r in rows(cql, pals_post, author)})
+
+    wait_for(stored, lambda found: found == ({bystander}, set()), 60, "the tags between the two to be removed")
+    assert photos.tags_seen(None, post) == [[(bystander, False)]] and photos.tags_seen(None, pals_post) == [[]]
     assert photos.tagged(None, pal) == [[]] and photos.tagged(None, author) == [[]]
     assert photos.tagged(None, bystander) == [[post]]
 

@@ -6,6 +6,7 @@ import asyncio
 import json
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -128,3 +129,17 @@ def test_tail_command_decodes_to_json_lines(publisher: Publisher) -> None:
     assert run.returncode == 0, run.stderr
     decoded = [json.loads(line) for line in run.stdout.splitlines()]
     assert any(d.get("event_id") == event.event_id and d["action"] == "on" for d in decoded)
+
+
+def test_the_kafka_tools_say_in_one_line_that_a_topic_is_missing_or_the_broker_is_down() -> None:
+    """A namespace whose topics were never created: `tail` waited on nothing forever and `dlq summary` counted 0
+    records (exit 0). A broker out of reach: ~190 librdkafka lines came before the one-line answer."""
+    import os
+
+    absent = dict(os.environ) | {"PHOTOSTREAM_NAMESPACE": f"never-made-{uuid.uuid4().hex[:8]}"}
+    down = dict(os.environ) | {"PHOTOSTREAM_KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1"}
+    for env, status, said in ((absent, 2, "does not exist on the broker"), (down, 3, "the broker did not answer")):
+        for command in (["tail", "like-changed", "--max", "1"], ["dlq", "summary", "like-changed"]):
+            run = subprocess.run([PHOTOSTREAM, *command], env=env, capture_output=True, text=True, timeout=60)
+            assert run.returncode == status, run.stdout + run.stderr
+            assert run.stderr.strip().splitlines() == [run.stderr.strip()] and said in run.stderr, run.stderr

@@ -21,6 +21,7 @@ from producers.events import event_type
 from producers.ids import new_id, now_ms
 from producers.publisher import Publisher, producer_config
 from sinks import keys
+from sinks.cassandra import connect as cassandra_connect
 from sinks.partition_cache import LIKES
 from sinks.redis_client import sync_client
 from tests.integration.conftest import Process, auth
@@ -310,6 +311,13 @@ def test_a_deleted_post_created_again_stays_deleted_and_out_of_the_post_count(
     assert profile.json()["counts"]["posts"] == 1, profile.text
     assert get(client, settings, f"/posts/{gone}", None).status_code == 404
     assert [i["post_id"] for i in get(client, settings, f"/users/{author}/posts", author).json()["items"]] == [kept]
+    # the author's words went with the post, and the retried create did not write them back
+    cluster, session = cassandra_connect(settings)
+    try:
+        row = session.execute("SELECT caption, location_name, deleted FROM posts WHERE post_id = %s", (gone,)).one()
+    finally:
+        cluster.shutdown()
+    assert (row.caption, row.location_name, row.deleted) == (None, None, True)
 
 
 def test_likes_resolve_by_their_time_and_a_like_by_a_non_id_is_not_counted(

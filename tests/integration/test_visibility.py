@@ -233,3 +233,23 @@ async def test_an_older_profile_copy_never_overwrites_a_newer_one(settings: Sett
     finally:
         await redis.delete(keys.user_profile(user))
         await redis.aclose()
+
+
+def test_a_like_can_be_taken_back_after_the_post_is_hidden_from_the_liker_and_nothing_more(
+    client: httpx.Client, settings: Settings, worker: Process
+) -> None:
+    """The fan liked a followers-only post, then unfollowed: the post is hidden from them, and the unlike was a
+    404, so their like stayed counted for good. Their own like may be taken back; a like of it may not."""
+    author, fan, stranger = str(register(client)["id"]), new_id(), new_id()
+    post_id, _ = create_post(client, settings, author, "followers")
+    follow(client, settings, fan, author)
+    liked = client.post(f"/posts/{post_id}/like", headers=auth(settings, fan))
+    assert liked.status_code == 202, liked.text
+    wait_for(lambda: get_post(client, settings, post_id, author, after=liked.json()["token"]).json()["like_count"],
+             lambda count: count == 1, 60, "the like to be counted")
+    follow(client, settings, fan, author, on=False)
+    assert client.post(f"/posts/{post_id}/like", headers=auth(settings, fan)).status_code == 404
+    assert client.delete(f"/posts/{post_id}/like", headers=auth(settings, stranger)).status_code == 404
+    unliked = client.delete(f"/posts/{post_id}/like", headers=auth(settings, fan))
+    assert unliked.status_code == 202, unliked.text
+    assert get_post(client, settings, post_id, author, after=unliked.json()["token"]).json()["like_count"] == 0
