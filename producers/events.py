@@ -211,6 +211,8 @@ def _post_created(record: dict[str, Any]) -> None:
     images = record["image_ids"]  # (each an id: checked for every ``*_ids`` field)
     if not 1 <= len(images) <= MAX_IMAGES:
         raise EventValidationError("image_ids", f"between 1 and {MAX_IMAGES} images ({len(images)} given)")
+    if len(set(images)) != len(images):  # (as the API refuses it: one photo shown twice in a carousel)
+        raise EventValidationError("image_ids", "each photo at most once")
     _location(record["location"])
 
 
@@ -226,7 +228,8 @@ def _is_normalised_tag(tag: str) -> bool:
 
 
 def _comment_added(record: dict[str, Any]) -> None:
-    if not 1 <= len(record["text"].strip()) <= MAX_COMMENT_CHARS:
+    text = record["text"]
+    if not 1 <= len(text) <= MAX_COMMENT_CHARS or not text.strip():  # (the whole text: spaces count too)
         raise EventValidationError("text", f"between 1 and {MAX_COMMENT_CHARS} characters")
     _written("text", record["text"])
     if not shows_something(record["text"]):
@@ -308,8 +311,10 @@ def _report(record: dict[str, Any]) -> None:
     """One reason of the fixed list, and details as long as the API takes (moderation groups by reason)."""
     if record["reason"] not in REPORT_REASONS:
         raise EventValidationError("reason", f"one of {', '.join(REPORT_REASONS)}")
-    if record["details"] is not None and len(record["details"]) > MAX_REPORT_DETAILS_CHARS:
-        raise EventValidationError("details", f"at most {MAX_REPORT_DETAILS_CHARS} characters")
+    if record["details"] is not None:
+        if len(record["details"]) > MAX_REPORT_DETAILS_CHARS:
+            raise EventValidationError("details", f"at most {MAX_REPORT_DETAILS_CHARS} characters")
+        _written("details", record["details"])
 
 
 def _location(location: dict[str, Any] | None) -> None:
@@ -319,8 +324,12 @@ def _location(location: dict[str, Any] | None) -> None:
     unknown = sorted(set(location) - {"name", "lat", "lon"})
     if unknown:  # (the encoder writes the schema's fields and would drop these silently)
         raise EventValidationError("location", f"unknown field {unknown[0]!r} (allowed: lat, lon, name)")
-    if not 1 <= len(location["name"]) <= MAX_LOCATION_NAME_CHARS:
-        raise EventValidationError("location", f"a name of 1 to {MAX_LOCATION_NAME_CHARS} characters")
+    name = location["name"]
+    if not 1 <= len(name) <= MAX_LOCATION_NAME_CHARS or not shows_something(name):
+        raise EventValidationError("location", f"a name of 1 to {MAX_LOCATION_NAME_CHARS} characters, something "
+                                               "visible among them")
+    if any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in name):  # one line, as a place is shown
+        raise EventValidationError("location", "control characters and line breaks are not allowed in a name")
     for axis, bound in (("lat", 90.0), ("lon", 180.0)):
         value = location.get(axis)
         if value is not None and not -bound <= value <= bound:  # (NaN fails every comparison: refused too)

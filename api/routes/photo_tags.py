@@ -43,8 +43,9 @@ class TagCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     user_id: str
-    x: float = Field(ge=0.0, le=1.0)
-    y: float = Field(ge=0.0, le=1.0)
+    #: strict: ``true`` was taken as 1.0 (a place on the photo is a number, not a guess)
+    x: float = Field(ge=0.0, le=1.0, strict=True)
+    y: float = Field(ge=0.0, le=1.0, strict=True)
 
 
 async def _photo(resources: Any, user: str, post_id: str, image_id: str, *, own_tag: bool = False) -> dict[str, Any]:

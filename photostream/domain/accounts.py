@@ -22,7 +22,8 @@ PASSWORD_MAX = 1024
 EMAIL_MAX = 254  # RFC 5321's path limit
 _USERNAME = re.compile(rf"[a-z0-9_.]{{{USERNAME_MIN},{USERNAME_MAX}}}")
 # a practical shape check (one @, a dotted domain, no spaces); deliverability is the mail system's business
-_EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
+#: no control character anywhere (a NUL was accepted, and stored): ``\x00-\x1f`` and DEL, besides spaces
+_EMAIL = re.compile(r"[^@\s\x00-\x1f\x7f]+@[^@\s.\x00-\x1f\x7f]+(\.[^@\s.\x00-\x1f\x7f]+)+")
 REFRESH_PREFIX = "rt1"
 
 

@@ -257,3 +257,37 @@ def test_post_hashtag_checks_its_event_id_as_every_maker_does() -> None:
         events.post_hashtag(event_id="nope", post_id=new_id(), author_id=USER, hashtag="x", action="add",
                             post_created_at=1, occurred_at=2, post_tags=["x"])
     assert refused.value.field == "event_id"
+
+
+def test_the_sdk_refuses_what_the_api_refuses_a_photo_twice_and_a_comment_padded_past_its_length() -> None:
+    image = new_id()
+    with pytest.raises(EventValidationError) as twice:
+        events.post_created(author_id=USER, caption="", image_ids=[image, image])
+    assert twice.value.field == "image_ids"
+    with pytest.raises(EventValidationError) as padded:
+        events.comment_added(post_id=new_id(), user_id=USER, text="x" * events.MAX_COMMENT_CHARS + "   ")
+    assert padded.value.field == "text"
+    assert events.comment_added(post_id=new_id(), user_id=USER, text="x" * events.MAX_COMMENT_CHARS).value
+
+
+@pytest.mark.parametrize(("make", "field"), [
+    (lambda: events.post_created(author_id=USER, caption="", image_ids=[new_id()],
+                                 location={"name": "Caf\u00e9\nParis", "lat": None, "lon": None}), "location"),
+    (lambda: events.post_created(author_id=USER, caption="", image_ids=[new_id()],
+                                 location={"name": "   ", "lat": None, "lon": None}), "location"),
+    (lambda: events.content_reported(reporter_id=USER, target_kind="user", target_id=new_id(), reason="spam",
+                                     details="nul\x00here"), "details"),
+])
+def test_text_shown_to_others_holds_no_control_characters_and_something_visible(make, field: str) -> None:
+    with pytest.raises(EventValidationError) as refused:
+        make()
+    assert refused.value.field == field
+
+
+def test_an_email_address_with_a_control_character_is_not_an_address() -> None:
+    from photostream.domain.accounts import AccountRuleError, normalize_email
+
+    assert normalize_email(" Ann@Example.com ") == "ann@example.com"
+    for wrong in ("ann\x00@example.com", "ann@exa\x07mple.com", "ann@example.co\x7fm"):
+        with pytest.raises(AccountRuleError):
+            normalize_email(wrong)

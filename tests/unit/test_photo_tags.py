@@ -96,3 +96,16 @@ def test_pending_tags_are_shown_only_to_the_tagged_person_and_the_author(
 ) -> None:
     tag = PhotoTag("post", "img", "tagged", "author", 0.1, 0.2, pending)
     assert shown_to(tag, viewer, "author") is shown
+
+
+def test_a_tags_place_is_a_number_not_a_boolean() -> None:
+    """``x: true`` was taken as 1.0 (the right edge of the photo)."""
+    import pydantic
+
+    from api.routes.photo_tags import TagCreate
+
+    assert TagCreate(user_id="u", x=1, y=0.5).x == 1.0
+    for wrong in (True, "0.5"):
+        with pytest.raises(pydantic.ValidationError) as refused:
+            TagCreate(user_id="u", x=wrong, y=0.5)
+        assert refused.value.errors()[0]["loc"] == ("x",)
