@@ -182,6 +182,10 @@ class Settings(BaseSettings):
     login_per_account_burst: int = 10
     login_per_address_per_minute: float = 30.0
     login_per_address_burst: int = 60
+    #: registrations per client address (429 with Retry-After above): each costs a password hash, and each
+    #: answer says whether a name or an address is taken
+    register_per_address_per_minute: float = 10.0
+    register_per_address_burst: int = 20
 
     # --- hashtag pipeline ---
     hashtag_window_s: int = 10

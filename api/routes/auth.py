@@ -84,9 +84,16 @@ def _unauthorized(message: str) -> ApiError:
 
 
 @router.post("/register", status_code=201)
-async def register(body: RegisterIn, accounts: AccountsDep, resources: ResourcesDep,
+async def register(body: RegisterIn, request: Request, accounts: AccountsDep, resources: ResourcesDep,
                    settings: SettingsDep) -> dict[str, Any]:
-    """A new account: ``{id, username, event_id, token}`` (``token`` for ``?after=`` on profile reads)."""
+    """A new account: ``{id, username, event_id, token}`` (``token`` for ``?after=`` on profile reads). Limited
+    per client address: a registration costs a password hash, and tells whether a name is taken."""
+    client = request.client.host if request.client else "unknown"
+    limit = ratelimit.Limit(settings.register_per_address_per_minute, settings.register_per_address_burst)
+    decision = await ratelimit.take(resources.redis, f"address:{client}", "register", limit)
+    if not decision.allowed:
+        raise ApiError(429, "rate_limited", f"too many registrations; retry in {decision.retry_after_s}s",
+                       headers={"Retry-After": str(decision.retry_after_s)})
     username = _rule(new_username, body.username)
     email = _rule(normalize_email, body.email)
     password = _rule(check_password, body.password)

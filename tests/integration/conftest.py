@@ -131,6 +131,9 @@ def test_env(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> di
         # the suite reads hard from one address; the per-address limit itself is tested on its own API
         "PHOTOSTREAM_RATE_LIMIT_READS_PER_SECOND": "100000",
         "PHOTOSTREAM_RATE_LIMIT_READS_BURST": "100000",
+        # and registers hundreds of accounts from it (the registration limit is tested on its own API)
+        "PHOTOSTREAM_REGISTER_PER_ADDRESS_PER_MINUTE": "100000",
+        "PHOTOSTREAM_REGISTER_PER_ADDRESS_BURST": "100000",
     })
     return env
 

@@ -225,3 +225,20 @@ def _response_head(conn: object) -> dict[str, str]:
     head = {"status": status_line.split()[1]}
     head.update((k.strip().lower(), v.strip()) for k, v in (line.split(":", 1) for line in lines if line))
     return head
+
+
+def test_registrations_from_one_address_are_limited(test_env: dict[str, str],
+                                                    tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Each registration costs a password hash and says whether a name is taken: one address could run the
+    machine's CPU down and list the taken names. Past the address's burst: 429 with Retry-After, before
+    anything else is looked at."""
+    proc = start_api(test_env, tmp_path_factory, "api-registration-limited",
+                     register_per_address_per_minute="0.01", register_per_address_burst="2")
+    try:
+        with httpx.Client(base_url=base_of(proc) + "/api/v1", timeout=30) as api:
+            answers = [api.post("/auth/register", json={"username": "!", "email": "x@example.com",
+                                                        "password": "correct horse battery"}) for _ in range(3)]
+    finally:
+        proc.stop()
+    assert [a.status_code for a in answers] == [422, 422, 429], [a.text for a in answers]
+    assert int(answers[2].headers["Retry-After"]) >= 1 and answers[2].json()["error"]["code"] == "rate_limited"
