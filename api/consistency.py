@@ -38,6 +38,8 @@ APPLIERS: dict[str, tuple[str, ...]] = {
     "block-changed": ("safety", "follow_requests"),
     "mute-changed": ("safety",),
     "photo-tag-changed": ("photo_tags",),
+    # (absent, a topic counted as applied at once: a read after an account's deletion still served the profile)
+    "account-deleted": ("account_purge",),
 }
 #: 96 bits of MAC: unforgeable by guessing (each guess costs a request) and keeps the token short
 MAC_BYTES = 12

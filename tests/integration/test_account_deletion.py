@@ -164,6 +164,10 @@ def test_a_deleted_account_leaves_nothing_readable_and_a_replay_changes_nothing(
         assert client.get("/feed", headers=bearer(session)).status_code == 401
         assert client.post("/auth/refresh", json={"refresh_token": session["refresh_token"]}).status_code == 401
 
+    # a read after the deletion (its token) waits for the purge: the profile is gone (it was served: the
+    # topic had no applier, so the token counted as applied at once)
+    gone = client.get(f"/users/{leaver.id}", headers=world.author.headers, params={"after": deletion["token"]})
+    assert gone.status_code == 404 and "X-Photostream-Consistency" not in gone.headers, gone.text
     applied(settings, "account_purge", deletion["token"])
     applied(settings, "unread", deletion["token"])  # the account's own badge is the unread processor's to delete
     wait_for(lambda: snapshot(client, settings, world)["visible"], lambda v: v == NOTHING_LEFT, DEADLINE_S,
