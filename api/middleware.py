@@ -13,6 +13,7 @@ from urllib.parse import parse_qs
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import degraded, ratelimit
@@ -32,6 +33,16 @@ def install(app: FastAPI, settings: Settings, prefix: str) -> None:
     app.add_middleware(ErrorShield)
     app.add_middleware(NotStored, prefix=f"{prefix}/auth/")
     app.add_middleware(HeadAsGet)
+    if settings.cors_allow_origins:  # outside the rest: a browser's preflight is answered before any limit
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_allow_origins,
+                           allow_methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
+                           allow_headers=["Authorization", "Content-Type"], expose_headers=EXPOSED_HEADERS,
+                           max_age=600)
+
+
+#: the answer headers a browser page may read: what clients act on (retry timing, read-your-writes, the feed's
+#: source, caching validators)
+EXPOSED_HEADERS = ["Retry-After", "X-Photostream-Consistency", "X-Photostream-Feed-Source", "ETag", "Location"]
 
 
 class HeadAsGet:

@@ -232,6 +232,9 @@ class Settings(BaseSettings):
     rate_limit_reads_burst: int = 200
     #: largest request body accepted (413 above it), checked from Content-Length and while streaming
     max_request_body_bytes: int = 1024 * 1024
+    #: web origins whose pages may call the API from a browser (CORS), e.g. ``["https://app.example"]`` (a
+    #: JSON list); empty: no CORS headers at all (native apps and servers need none)
+    cors_allow_origins: list[str] = []
 
     # --- `photostream simulate` (photostream.simulate): the synthetic workload `make demo` runs ---
     simulate_users: int = Field(default=10_000, ge=2)

@@ -255,3 +255,21 @@ def test_a_head_is_counted_under_its_route(api: TestClient) -> None:
     before = heads(route)
     assert api.head(f"{PREFIX}/users/{new_id()}/status", headers=auth(SETTINGS, new_id())).status_code == 403
     assert heads(route) == before + 1
+
+
+def test_a_configured_web_origin_gets_its_preflight_and_reads_the_headers_it_acts_on() -> None:
+    """A browser app on another origin could not call the API at all (OPTIONS was a 405, no CORS headers)."""
+    origin = "https://app.example"
+    api = client_with(FakeRedis(), settings=SETTINGS.model_copy(update={"cors_allow_origins": [origin]}))
+    preflight = api.options(f"{PREFIX}/posts", headers={"Origin": origin, "Access-Control-Request-Method": "POST",
+                                                        "Access-Control-Request-Headers": "authorization,content-type"})
+    assert preflight.status_code == 200, preflight.text
+    assert preflight.headers["access-control-allow-origin"] == origin
+    assert "POST" in preflight.headers["access-control-allow-methods"]
+    answer = api.get("/healthz", headers={"Origin": origin})
+    assert answer.headers["access-control-allow-origin"] == origin
+    assert "Retry-After" in answer.headers["access-control-expose-headers"]
+    # another origin, or none configured: no CORS headers (the browser refuses the page's call)
+    assert "access-control-allow-origin" not in api.get("/healthz", headers={"Origin": "https://evil.example"}).headers
+    plain = client_with(FakeRedis())
+    assert "access-control-allow-origin" not in plain.get("/healthz", headers={"Origin": origin}).headers
