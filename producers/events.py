@@ -93,10 +93,11 @@ class EventType:
             raise EventValidationError(first, f"unknown field (allowed: {', '.join(sorted(self.field_names))})")
         return self.emit(record)
 
-    def create(self, fields: dict[str, Any]) -> Event:
+    def create(self, fields: dict[str, Any], event_id: str | None = None) -> Event:
         """A new event from ``fields``: every schema field but ``event_id``/``occurred_at``, in a dict the
-        caller hands over (it gets the two ids and becomes the event's value, so no copy is made)."""
-        fields["event_id"] = new_id()
+        caller hands over (it gets the two ids and becomes the event's value, so no copy is made).
+        ``event_id``: one the caller chose (the same write sent again: ``api.idempotency``)."""
+        fields["event_id"] = new_id() if event_id is None else event_id
         fields["occurred_at"] = now_ms()
         return self.emit(fields)
 
@@ -376,11 +377,12 @@ def _require_ids(record: dict[str, Any], *fields: str) -> None:
 def post_created(
     *, author_id: str, caption: str, image_ids: list[str], post_id: str | None = None,
     visibility: Literal["public", "followers", "private"] = "public", location: dict[str, Any] | None = None,
+    event_id: str | None = None,
 ) -> Event:
     return event_type("post-created").create({
         "post_id": new_id() if post_id is None else post_id, "author_id": author_id, "caption": caption,
         "image_ids": image_ids, "visibility": visibility, "location": location,
-    })
+    }, event_id)
 
 
 def post_deleted(*, post_id: str, author_id: str) -> Event:
@@ -415,12 +417,12 @@ def like_changed(*, post_id: str, user_id: str, action: Literal["like", "unlike"
 
 
 def comment_added(*, post_id: str, user_id: str, text: str, comment_id: str | None = None,
-                  post_author_id: str | None = None) -> Event:
+                  post_author_id: str | None = None, event_id: str | None = None) -> Event:
     """``post_author_id``: as for :func:`like_changed`."""
     return event_type("comment-added").create({
         "comment_id": new_id() if comment_id is None else comment_id, "post_id": post_id, "user_id": user_id,
         "text": text, "post_author_id": post_author_id,
-    })
+    }, event_id)
 
 
 def comment_deleted(*, post_id: str, comment_id: str, user_id: str, actor_id: str, commented_at: int) -> Event:

@@ -277,3 +277,9 @@ NOTIFICATIONS_NONE_TTL_S = 600
 def notification_owner(ids_key: str) -> str:
     """The user id of a :func:`notification_ids` key (rebuilds find lists by SCAN)."""
     return ids_key[ids_key.index("{") + 1:ids_key.rindex("}")]
+
+
+def idempotency(user_id: str, key: str) -> str:
+    """JSON: a write sent with ``Idempotency-Key: key`` — its request's fingerprint, the ids it was given and,
+    once accepted, its answer (:mod:`api.idempotency`; 24 h)."""
+    return f"{_prefix}idempotency:{{{user_id}}}:{key}"

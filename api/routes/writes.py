@@ -12,10 +12,10 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Header, Path, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from api import pending_writes, ratelimit
+from api import idempotency, pending_writes, ratelimit
 from api.consistency import ConsistencyToken, token_key
 from api.deps import CurrentUser, ResourcesDep, SettingsDep, parse_id, per_app
 from api.errors import ApiError
@@ -92,11 +92,29 @@ async def _publish(resources: Any, settings: Any, user_id: str, event: Event, ac
     return Accepted(event_id=event.event_id, token=token, id=created_id)
 
 
+#: a client's key for a write it may send again (``api.idempotency``)
+IdempotencyKey = Annotated[str | None, Header(alias=idempotency.HEADER, description=(
+    "any unique value (a UUID): the same request sent again with it gets the first answer, not a second post"))]
+
+
 @router.post("/posts", status_code=202, response_model=Accepted)
-async def create_post(body: PostCreate, user: CurrentUser, resources: ResourcesDep, settings: SettingsDep) -> Accepted:
+async def create_post(body: PostCreate, user: CurrentUser, resources: ResourcesDep, settings: SettingsDep,
+                      idempotency_key: IdempotencyKey = None) -> Accepted:
+    claim = await idempotency.claim(resources.redis, user, idempotency_key, "POST /posts",
+                                    body.model_dump(mode="json"), ("post", "event"))
+    if claim.answer is not None:  # the same request, answered before: the same answer, no second post
+        return Accepted(**claim.answer)
+    accepted = await _create_post(body, user, resources, settings, claim)
+    await idempotency.keep(resources.redis, claim, accepted.model_dump())
+    return accepted
+
+
+async def _create_post(body: PostCreate, user: str, resources: Any, settings: Any,
+                       claim: idempotency.Claim) -> Accepted:
     event = events.post_created(
         author_id=user, caption=body.caption, image_ids=body.image_ids, visibility=body.visibility,
-        location=body.location.model_dump() if body.location else None,
+        location=body.location.model_dump() if body.location else None, post_id=claim.id_for("post"),
+        event_id=claim.id_for("event"),
     )
     await require_own_completed(resources, user, body.image_ids)
     return await _publish(resources, settings, user, event, "post", event.value["post_id"])
@@ -206,9 +224,21 @@ async def unlike(post_id: PathId, user: CurrentUser, resources: ResourcesDep, se
 
 @router.post("/posts/{post_id}/comments", status_code=202, response_model=Accepted)
 async def comment(post_id: PathId, body: CommentCreate, user: CurrentUser, resources: ResourcesDep,
-                  settings: SettingsDep) -> Accepted:
+                  settings: SettingsDep, idempotency_key: IdempotencyKey = None) -> Accepted:
+    claim = await idempotency.claim(resources.redis, user, idempotency_key, f"POST /posts/{post_id}/comments",
+                                    body.model_dump(mode="json"), ("comment", "event"))
+    if claim.answer is not None:
+        return Accepted(**claim.answer)
+    accepted = await _comment(post_id, body, user, resources, settings, claim)
+    await idempotency.keep(resources.redis, claim, accepted.model_dump())
+    return accepted
+
+
+async def _comment(post_id: str, body: CommentCreate, user: str, resources: Any, settings: Any,
+                   claim: idempotency.Claim) -> Accepted:
     post = await _engageable(resources, settings, user, post_id)
-    event = events.comment_added(post_id=post_id, user_id=user, text=body.text, post_author_id=post["author_id"])
+    event = events.comment_added(post_id=post_id, user_id=user, text=body.text, post_author_id=post["author_id"],
+                                 comment_id=claim.id_for("comment"), event_id=claim.id_for("event"))
     return await _publish(resources, settings, user, event, "write", event.value["comment_id"])
 
 

@@ -1,0 +1,45 @@
+"""``Idempotency-Key``: a post or a comment sent again after a lost answer is one post, one comment."""
+
+from __future__ import annotations
+
+import httpx
+
+from api.idempotency import HEADER
+from photostream.settings import Settings
+from producers.ids import new_id
+from tests.integration.conftest import Process, auth
+from tests.integration.photos import upload_photo
+from tests.integration.test_accounts import register
+from tests.integration.waiting import wait_for
+
+
+def test_a_post_and_a_comment_sent_twice_with_one_key_are_made_once(
+    client: httpx.Client, settings: Settings, worker: Process
+) -> None:
+    author = str(register(client)["id"])
+    headers = auth(settings, author)
+    body = {"caption": "sent twice #once", "image_ids": [upload_photo(client, settings, author)]}
+    key = new_id()
+    first = client.post("/posts", headers=headers | {HEADER: key}, json=body)
+    again = client.post("/posts", headers=headers | {HEADER: key}, json=body)
+    assert first.status_code == again.status_code == 202, again.text
+    assert again.json() == first.json()  # the first answer, token included
+    other = client.post("/posts", headers=headers | {HEADER: key}, json=body | {"caption": "something else"})
+    assert other.status_code == 422 and other.json()["error"]["field"] == HEADER, other.text
+    post_id = first.json()["id"]
+
+    comment = {"text": "said once"}
+    said = [client.post(f"/posts/{post_id}/comments", headers=headers | {HEADER: "comment-1"}, json=comment)
+            for _ in range(2)]
+    assert [s.status_code for s in said] == [202, 202] and said[0].json()["id"] == said[1].json()["id"]
+    unkeyed = client.post(f"/posts/{post_id}/comments", headers=headers, json=comment)
+    assert unkeyed.status_code == 202 and unkeyed.json()["id"] != said[0].json()["id"]  # no key: a new comment
+
+    post = wait_for(lambda: client.get(f"/posts/{post_id}", headers=headers,
+                                       params={"after": unkeyed.json()["token"]}).json(),
+                    lambda p: p.get("comment_count") == 2, 60, "both comments to be counted")
+    assert post["post_id"] == post_id
+    listed = client.get(f"/users/{author}/posts", headers=headers, params={"after": again.json()["token"]}).json()
+    assert [item["post_id"] for item in listed["items"]] == [post_id]
+    bad = client.post("/posts", headers=headers | {HEADER: "with space"}, json=body)
+    assert bad.status_code == 422 and bad.json()["error"]["field"] == HEADER
