@@ -9,6 +9,7 @@ a difference.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -33,6 +34,7 @@ async def rebuild_hashtags(settings: Settings, repair: bool) -> RebuildReport:
         deriver = TagDeriver(state, engagement, score_weights(settings), settings.hashtag_top_n)
         now_ms = int(time.time() * 1000)
         keys_per_tag = 4 + len(readable_buckets(now_ms))  # count hash, top, related, buckets, candidate entry
+        await _recount(engagement, report, repair)
         tags = sorted(await state.tags())
         for i in range(0, len(tags), _CHUNK):
             chunk = tags[i:i + _CHUNK]
@@ -52,9 +54,23 @@ async def rebuild_hashtags(settings: Settings, repair: bool) -> RebuildReport:
     return report
 
 
+async def _recount(store: EngagementStore, report: RebuildReport, repair: bool) -> None:
+    """The stored counts against the membership rows (the likes and comments themselves): first, since the tag
+    views' scores derive from the counts."""
+    stored, counted = await asyncio.gather(store.all_counts(), store.member_counts())
+    wrong = {post_id: members for post_id, members in counted.items() if stored.get(post_id, (0, 0)) != members}
+    for post_id, members in sorted(wrong.items()):
+        report.differences.append(f"post {post_id} counts: stored {stored.get(post_id, (0, 0))}, "
+                                  f"its likes and comments {members}")
+    if repair and wrong:
+        await store.write_counts(wrong)
+        report.repaired += len(wrong)
+
+
 async def _engagement(redis: Any, store: EngagementStore, views: HashtagViews, report: RebuildReport,
                       repair: bool) -> None:
-    """Engagement hashes are a read-through cache: a missing one is a miss, not a difference."""
+    """The engagement hashes against the stored counts: a read-through cache, so a missing one is a miss, not
+    a difference."""
     durable = await store.all_counts()
     posts = sorted(durable)
     stale: dict[str, tuple[int, int]] = {}

@@ -40,6 +40,7 @@ class EngagementStore:
         self._q_counts_in = session.prepare(
             "SELECT post_id, like_count, comment_count FROM post_engagement WHERE post_id IN ? PER PARTITION LIMIT 1")
         self._q_all_counts = session.prepare("SELECT DISTINCT post_id, like_count, comment_count FROM post_engagement")
+        self._q_all_members = session.prepare("SELECT post_id, kind, liked FROM post_engagement")
         #: the likes-by-user index (migration 0014): how an account deletion finds the likes to retract
         self._w_liker = session.prepare("INSERT INTO likes_by_user (user_id, post_id) VALUES (?, ?)")
         self._d_liker = session.prepare("DELETE FROM likes_by_user WHERE user_id = ? AND post_id = ?")
@@ -102,6 +103,25 @@ class EngagementStore:
         """(likes, comments) of these posts; posts nobody engaged with are absent."""
         return {r.post_id: (int(r.like_count or 0), int(r.comment_count or 0))
                 for r in await self._in_chunks(self._q_counts_in, post_ids)}
+
+    async def member_counts(self) -> dict[str, tuple[int, int]]:
+        """Every post's (likes, comments) counted from its membership rows, not its stored counts: what the
+        counts must be (a full scan, for rebuilds: two loops that both owned a post once lost updates)."""
+        found: dict[str, tuple[int, int]] = {}
+        async for rows in pages(self._session, self._q_all_members, (), 5000):
+            for r in rows:
+                likes, comments = found.get(r.post_id, (0, 0))
+                if r.liked and r.kind == "l":
+                    likes += 1
+                elif r.liked and r.kind == "c":
+                    comments += 1
+                found[r.post_id] = (likes, comments)
+        return found
+
+    async def write_counts(self, counts: Mapping[str, tuple[int, int]]) -> None:
+        """Set these posts' stored counts (the rebuild's repair of counts their members contradict)."""
+        await asyncio.gather(*(self._run(self._w_counts, (likes, comments, post_id))
+                               for post_id, (likes, comments) in counts.items()))
 
     async def all_counts(self) -> dict[str, tuple[int, int]]:
         """Every post's (likes, comments): a full scan, for rebuilds."""

@@ -173,6 +173,16 @@ def test_rebuild_equals_live_after_posts_likes_comments_and_deletes(
     assert pipeline.rebuild("--check").returncode == 0
     assert view.hget(keys.hashtag(tag), "post_count") == "4"
 
+    # a stored count its likes contradict (two loops that both owned the post once lost an update): found from
+    # the membership rows, and set back to what they say
+    liked_twice = posts[1].value["post_id"]
+    pipeline.session.execute("UPDATE post_engagement SET like_count = 7 WHERE post_id = %s", (liked_twice,))
+    checked = pipeline.rebuild("--check")
+    assert checked.returncode == 1
+    assert f"post {liked_twice} counts: stored (7, 0), its likes and comments (2, 0)" in checked.stdout
+    assert pipeline.rebuild().returncode == 0 and pipeline.rebuild("--check").returncode == 0
+    assert durable(pipeline.session, tag, liked_twice)[1] == 2
+
 
 def durable(session: Any, tag: str, post_id: str) -> tuple[int | None, int | None]:
     count = session.execute("SELECT post_count FROM hashtag_state WHERE tag = %s LIMIT 1", (tag,)).one()
