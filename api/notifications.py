@@ -95,12 +95,14 @@ class NotificationReads:
         for n in found:
             kind = target_kind_of(n.kind)
             shown = [a for a in n.actors if a not in blocked]  # nobody in a block with the user, or muted, is named
-            if (kind == "post" and n.target_id not in visible) or (n.actors and not shown):
+            others = n.actor_count - (len(n.actors) - len(shown))  # members still counted, named or not
+            # (only when nobody is left: the newest three muted hid a like that twenty others had made too)
+            if (kind == "post" and n.target_id not in visible) or (n.actors and others <= 0):
                 continue
             items.append({
                 "id": n.id, "kind": n.kind, "target": {"kind": kind, "id": n.target_id},
                 "actors": [{"id": a, "username": (profiles.get(a) or {}).get("username")} for a in shown],
-                "actor_count": n.actor_count - (len(n.actors) - len(shown)),
+                "actor_count": others,
                 "read": is_read(n.updated_at, read_at), "updated_at": n.updated_at,
             })
         return items

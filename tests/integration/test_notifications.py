@@ -554,6 +554,25 @@ def test_a_mute_hides_what_the_muted_person_did_before_it_too(
     assert summary(shown) == [("like", "post", post, [other], 1)]
 
 
+def test_muting_the_newest_actors_of_a_group_keeps_the_group_for_its_other_members(
+        client: httpx.Client, settings: Settings, log: Log) -> None:
+    """Only the newest few actors are named: muting them hid the whole "liked your photo", though someone
+    else had liked it too (it stood, counted by nobody the list showed)."""
+    author, early = new_id(), new_id()
+    muted = [new_id() for _ in range(settings.notification_actors_shown)]
+    post = log.post(author)
+    log.settle()
+    log.like(early, post)
+    log.settle()
+    for person in muted:
+        log.like(person, post)
+    log.settle()
+    for person in muted:
+        log.publish(events.mute_changed(actor_id=author, target_id=person, action="on"))
+    log.settle()
+    assert summary(notifications(client, settings, author)) == [("like", "post", post, [], 1)]
+
+
 def test_a_deleted_comment_withdraws_its_commented_on_your_post(
         client: httpx.Client, settings: Settings, log: Log) -> None:
     author, commenter, other = new_id(), new_id(), new_id()
