@@ -9,11 +9,14 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.auth import AccessClaims, InvalidTokenError, decode_access_token, verify_access
-from api.errors import ApiError
+from api.errors import OPTIONAL_BEARER, ApiError
 from photostream.settings import Settings
 from producers.ids import is_id
 
 _bearer = HTTPBearer(auto_error=False)
+#: the same scheme for the public reads, where a token is optional: the OpenAPI document lists it as such
+#: (:func:`api.errors.document_error_shape`), so generated clients call them anonymously too
+_optional_bearer = HTTPBearer(auto_error=False, scheme_name=OPTIONAL_BEARER)
 T = TypeVar("T")
 
 
@@ -62,7 +65,7 @@ async def current_user(
 
 async def optional_user(
     request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_optional_bearer)],
 ) -> str | None:
     """The verified token's subject, or None for an anonymous caller of a public read. A token that is
     present but invalid is still a 401, and so are credentials of another scheme (``Basic …``): a caller is

@@ -87,6 +87,10 @@ ERROR_SCHEMA: dict[str, Any] = {
 }
 
 
+#: the security scheme name of the routes where a token is optional (``api.deps.optional_user``)
+OPTIONAL_BEARER = "OptionalBearer"
+
+
 def document_error_shape(app: FastAPI) -> None:
     """The OpenAPI document says what the API really answers on a refused request: FastAPI declares its own
     ``{detail: [...]}`` body for 422, but the handlers below answer ``{error: {code, message, field?}}``.
@@ -100,12 +104,26 @@ def document_error_shape(app: FastAPI) -> None:
         document.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
         for schemas in ("HTTPValidationError", "ValidationError"):
             document["components"]["schemas"].pop(schemas, None)
+        error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+        schemes = document["components"].get("securitySchemes", {})
+        schemes.pop(OPTIONAL_BEARER, None)
         for operations in document.get("paths", {}).values():
             for operation in operations.values():
-                invalid = operation.get("responses", {}).get("422")
+                responses = operation.setdefault("responses", {})
+                invalid = responses.get("422")
                 if invalid is not None:
                     invalid["description"] = "Invalid request: the field is named in error.field"
-                    invalid["content"] = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+                    invalid["content"] = error
+                # every refusal has the one shape (it was undocumented: generated clients read no error)
+                responses.setdefault("4XX", {"description": "Refused: error.code says why (401 unauthorized, 403 "
+                                            "forbidden, 404 not_found, 409 conflict, 429 rate_limited with "
+                                            "Retry-After, …)", "content": error})
+                responses.setdefault("503", {"description": "A store or the broker is unavailable: retry after "
+                                             "Retry-After", "content": error})
+                security = operation.get("security", [])
+                if any(OPTIONAL_BEARER in requirement for requirement in security):
+                    # a public read: anonymous, or with a token (listed as required, clients always sent one)
+                    operation["security"] = [{}, {"HTTPBearer": []}]
         app.openapi_schema = document
         return document
 

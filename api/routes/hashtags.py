@@ -6,7 +6,7 @@ import asyncio
 import time
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 
 from api.deps import OptionalUser, ResourcesDep, SettingsDep
 from api.errors import ApiError
@@ -14,13 +14,19 @@ from api.hydrate import hydrate_posts
 from api.paging import Cursor, decode_cursor, encode_cursor, list_of
 from api.visibility import blocked_with
 from photostream.domain.safety import muted_tags_hidden
-from photostream.domain.tags import normalize_tag
+from photostream.domain.tags import MAX_TAG_LENGTH, normalize_tag
 from sinks import keys
 from sinks.hashtags.reads import HashtagReads
 from sinks.trending_reader import trending as compute_trending
 
 router = APIRouter(tags=["hashtags"])
 TOP_POSTS_SHOWN = 9
+
+
+#: a tag as sent: its canonical form is at most ``MAX_TAG_LENGTH`` characters, and NFKC composes at most a few
+#: sent characters into one (Hangul jamo: three), so a longer one is never a tag (documented for clients)
+TagPath = Annotated[str, Path(min_length=1, max_length=4 * MAX_TAG_LENGTH, description="a hashtag, with or "
+                                                                                     "without its #")]
 
 
 def canonical(tag: str) -> str:
@@ -67,7 +73,7 @@ async def _not_muted(resources: Any, viewer: str | None, name: str) -> set[str]:
 
 
 @router.get("/hashtags/{tag}")
-async def get_hashtag(tag: str, resources: ResourcesDep, viewer: OptionalUser) -> dict[str, Any]:
+async def get_hashtag(tag: TagPath, resources: ResourcesDep, viewer: OptionalUser) -> dict[str, Any]:
     name = canonical(tag)
     muted = await _not_muted(resources, viewer, name)
     # hot tags: the counts move once per window anyway, so one reading serves every reader for a moment
@@ -98,7 +104,7 @@ async def _personal(resources: Any, viewer: str | None, body: dict[str, Any], mu
 
 @router.get("/hashtags/{tag}/posts")
 async def hashtag_posts(
-    tag: str, resources: ResourcesDep, viewer: OptionalUser,
+    tag: TagPath, resources: ResourcesDep, viewer: OptionalUser,
     cursor: Cursor = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> dict[str, Any]:

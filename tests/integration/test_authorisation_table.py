@@ -198,7 +198,9 @@ TABLE: dict[str, Entry] = {
     "POST /api/v1/notifications/mark-read": Entry(signed_in(404, owner=200),
                                                   body=lambda w, c: {"up_to": w.notification_id}),
     # --- relations: last, they change what the callers are answered ---------------------------------------------------
-    "POST /api/v1/users/{user_id}/report": Entry(signed_in(202, owner=422), body=lambda w, c: {"reason": "spam"}),
+    # (the owner blocked "blocked": to them the owner is as absent as the owner's profile)
+    "POST /api/v1/users/{user_id}/report": Entry(signed_in(202, owner=422, blocked=404),
+                                                 body=lambda w, c: {"reason": "spam"}),
     "POST /api/v1/users/{user_id}/follow": Entry(signed_in(202, blocked=404, owner=422)),
     "DELETE /api/v1/users/{user_id}/follow": Entry(signed_in(202, owner=422)),
     "POST /api/v1/users/{user_id}/mute": Entry(signed_in(202, owner=422)),

@@ -273,3 +273,17 @@ def test_a_configured_web_origin_gets_its_preflight_and_reads_the_headers_it_act
     assert "access-control-allow-origin" not in api.get("/healthz", headers={"Origin": "https://evil.example"}).headers
     plain = client_with(FakeRedis())
     assert "access-control-allow-origin" not in plain.get("/healthz", headers={"Origin": origin}).headers
+
+
+def test_the_openapi_document_says_how_every_operation_refuses_and_where_a_token_is_optional(api: TestClient) -> None:
+    """Generated clients read no error body but 422's, and sent a token to the public reads (every route was
+    listed as requiring one)."""
+    document = api.get("/openapi.json").json()
+    assert set(document["components"]["securitySchemes"]) == {"HTTPBearer"}
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            for status in ("4XX", "503"):
+                schema = operation["responses"][status]["content"]["application/json"]["schema"]
+                assert schema == {"$ref": "#/components/schemas/Error"}, (method, path, status)
+    assert document["paths"][f"{PREFIX}/posts/{{post_id}}"]["get"]["security"] == [{}, {"HTTPBearer": []}]
+    assert document["paths"][f"{PREFIX}/feed"]["get"]["security"] == [{"HTTPBearer": []}]
