@@ -29,6 +29,7 @@ def install(app: FastAPI, settings: Settings, prefix: str) -> None:
         app.add_middleware(ReadRateLimit, limit=ratelimit.Limit(settings.rate_limit_reads_per_second * 60,
                                                                 settings.rate_limit_reads_burst), prefix=prefix)
     app.add_middleware(ConsistencyGuard, key=token_key(settings))
+    app.add_middleware(JsonBodies)
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_body_bytes)
     app.add_middleware(ErrorShield)
     app.add_middleware(NotStored, prefix=f"{prefix}/auth/")
@@ -178,6 +179,27 @@ class BodyLimit:
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
         await _answer(scope, receive, send, 413, "too_large",
                       f"request body over {self.max_bytes} bytes", headers={"Connection": "close"})
+
+
+class JsonBodies:
+    """A request body the API cannot read (``Content-Type: text/plain``, a form) is a 415 naming the media type
+    to send: it was a 422 "Input should be a valid dictionary" on a body the client believed valid. Bodies
+    without a type are read as JSON, as FastAPI reads them."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in ("POST", "PUT", "PATCH", "DELETE"):
+            headers = dict(scope["headers"])
+            sent = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+            has_body = headers.get(b"content-length", b"0") != b"0" or b"transfer-encoding" in headers
+            if sent and has_body and sent != b"application/json" and not sent.endswith(b"+json"):
+                await _answer(scope, receive, send, 415, "unsupported_media_type",
+                              f"a body of type {sent.decode(errors='replace')!r} cannot be read: send "
+                              "application/json")
+                return
+        await self.app(scope, receive, send)
 
 
 class ConsistencyGuard:

@@ -42,6 +42,7 @@ USER_FIELDS = ("user_id", "author_id", "follower_id", "followee_id", "actor_id",
 #: what each decision reads: the topics whose pending writes it waits for
 FOLLOWING = ("follow-changed", "follow-requested", "block-changed", "profile-updated", "user-registered")
 POSTING = ("post-created",)
+DELETING = ("post-created", "post-deleted")
 COMMENTING = ("comment-added", "comment-deleted")
 #: what a block reads to end what stands between two people: follows and requests, and each one's likes and
 #: comments (a like sent just before the block survived it, found by nobody: its index row was not written yet)

@@ -123,9 +123,10 @@ async def _create_post(body: PostCreate, user: str, resources: Any, settings: An
 @router.delete("/posts/{post_id}", status_code=202, response_model=Accepted)
 async def delete_post(post_id: PathId, user: CurrentUser, resources: ResourcesDep, settings: SettingsDep) -> Accepted:
     parse_id(post_id, "post_id")
+    # the caller's posts and deletions of a moment ago first: their own new post is found, and a delete sent
+    # twice (a retry) is a 404 the second time, not a second 202 (one Redis round trip when nothing is pending)
+    await pending_writes.settle(resources, settings, [user], pending_writes.DELETING)
     post = await read_post(resources.session, post_id)
-    if post is None and await pending_writes.settle(resources, settings, [user], pending_writes.POSTING):
-        post = await read_post(resources.session, post_id)  # (their own post of a moment ago, applied now)
     if post is None:
         raise ApiError(404, "not_found", "no such post", "post_id")
     if post["author_id"] != user:

@@ -101,6 +101,8 @@ def test_a_post_deleted_or_a_tag_removed_right_after_it_was_made(client: httpx.C
     photos_of = client.get(f"/users/{friend}/tagged", headers=auth(settings, friend), params={"after": untagged})
     assert photos_of.status_code == 200 and photos_of.json()["items"] == [], (tagged, photos_of.text)
     gone = _accepted(client.delete(f"/posts/{post}", headers=auth(settings, author)))  # at once
+    again = client.delete(f"/posts/{post}", headers=auth(settings, author))  # a retry, at once: nothing left
+    assert again.status_code == 404, again.text
     assert client.get(f"/posts/{post}", headers=auth(settings, author), params={"after": gone}).status_code == 404
 
 

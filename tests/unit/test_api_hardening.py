@@ -287,3 +287,14 @@ def test_the_openapi_document_says_how_every_operation_refuses_and_where_a_token
                 assert schema == {"$ref": "#/components/schemas/Error"}, (method, path, status)
     assert document["paths"][f"{PREFIX}/posts/{{post_id}}"]["get"]["security"] == [{}, {"HTTPBearer": []}]
     assert document["paths"][f"{PREFIX}/feed"]["get"]["security"] == [{"HTTPBearer": []}]
+
+
+def test_a_body_of_a_type_the_api_cannot_read_is_a_415_naming_the_type_to_send(api: TestClient) -> None:
+    """It was a 422 "Input should be a valid dictionary" for a body the client believed valid."""
+    for sent in ("text/plain", "application/x-www-form-urlencoded"):
+        answer = api.post(f"{PREFIX}/test/echo", content=b'{"caption": "x"}', headers={"Content-Type": sent})
+        assert answer.status_code == 415, answer.text
+        assert answer.json()["error"]["code"] == "unsupported_media_type" and "application/json" in answer.text
+    for fine in ("application/json", "application/json; charset=utf-8", "application/merge-patch+json"):
+        assert api.post(f"{PREFIX}/test/echo", content=b"{}", headers={"Content-Type": fine}).status_code == 200
+    assert api.post(f"{PREFIX}/test/echo", content=b"{}").status_code == 200  # no type: read as JSON
