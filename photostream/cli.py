@@ -267,8 +267,8 @@ def publish(topic: str) -> None:
 def tail(
     topic: str,
     from_beginning: Annotated[bool, typer.Option("--from-beginning")] = False,
-    max_records: Annotated[int, typer.Option("--max", help="stop after this many records (0: never)")] = 0,
-    idle_timeout: Annotated[float, typer.Option(help="stop after this many idle seconds (0: never)")] = 0.0,
+    max_records: Annotated[int, typer.Option("--max", min=0, help="stop after this many records (0: never)")] = 0,
+    idle_timeout: Annotated[float, typer.Option(min=0, help="stop after this many idle seconds (0: never)")] = 0.0,
 ) -> None:
     """Decode a topic to JSON lines on stdout (DLQ records show their headers and raw bytes)."""
     from photostream.cli_io import tail_topic

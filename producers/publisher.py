@@ -213,6 +213,7 @@ class Publisher:
     def submit_raw_many(self, records: Sequence[RawRecord]) -> Future[int]:
         """:meth:`submit_many` for already-encoded bytes with headers (the DLQ helper's batch path), on a lane
         of their own that reports failures only (:class:`_ErrorOnlyLane`)."""
+        self._refuse_if_closed()  # (a closed publisher opened a new lane, or raised its pool's RuntimeError)
         if not records:
             done: Future[int] = Future()
             done.set_result(0)

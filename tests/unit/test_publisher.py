@@ -218,3 +218,13 @@ def test_closing_with_the_broker_gone_fails_every_waiting_future_instead_of_leav
     for future in futures:
         assert future.done()
         assert isinstance(future.exception(timeout=0), PublishTimeoutError)
+
+
+def test_a_closed_publisher_refuses_raw_batches_as_it_refuses_events() -> None:
+    from producers.publisher import RawRecord
+
+    publisher = Publisher(Settings(kafka_bootstrap_servers="127.0.0.1:1", publish_timeout_s=0.5))
+    publisher.close()
+    with pytest.raises(PublishError, match="closed"):
+        publisher.submit_raw_many([RawRecord("like-changed", b"k", b"v")])
+    assert publisher._raw_lane is None  # no producer opened for nothing
