@@ -30,6 +30,8 @@ LATENCY = Histogram("photostream_http_request_seconds", "HTTP request latency", 
 
 
 def create_app(settings: Settings) -> FastAPI:
+    if settings.publisher_only:  # (its secrets were never checked: the placeholders would verify tokens)
+        raise ValueError("PHOTOSTREAM_PUBLISHER_ONLY is for processes that only publish events, not the API")
     keys.use_namespace(settings.namespace)
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

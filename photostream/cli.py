@@ -53,6 +53,13 @@ def _refuse(message: str) -> NoReturn:
     raise typer.Exit(2)
 
 
+def _needs_secrets(command: str) -> None:
+    """The commands that verify tokens or sign them, or hold the S3 secret, refuse a publisher-only process."""
+    if get_settings().publisher_only:
+        _refuse(f"{command}: PHOTOSTREAM_PUBLISHER_ONLY is for processes that only publish events; this one needs "
+                "the deployment's secrets")
+
+
 @contextlib.contextmanager
 def _kafka_answers(command: str) -> Iterator[None]:
     """A broker out of reach (or refusing) is one line and exit 3, as for `rebuild`'s stores: the tools
@@ -217,6 +224,7 @@ def worker(
                     "page on WORKER_WEB_PORT + i")] = None,
 ) -> None:
     """Run the stream processors (faust workers); several, here and elsewhere, share the consumer groups."""
+    _needs_secrets("worker")
     count = processes or os.cpu_count() or 1
     if count > 1:
         from streams.workers import supervise
@@ -234,12 +242,14 @@ def api() -> None:
     """Run the HTTP API."""
     from api.app import run_api
 
+    _needs_secrets("api")
     run_api(get_settings())
 
 
 @app.command()
 def token(user_id: str, ttl: int = 3600) -> None:
     """Mint a development access token for USER_ID, valid for --ttl seconds."""
+    _needs_secrets("token")
     from api.auth import MAX_ACCESS_LIFETIME_S, mint_access_token
     from producers.ids import is_id
 

@@ -38,6 +38,9 @@ class Settings(BaseSettings):
 
     #: development mode: accept the built-in placeholder secrets (the local stack, `make demo|test|bench` set it)
     dev_mode: bool = False
+    #: a process that only publishes events with the SDK (an upstream service): it holds no JWT or S3 secret, so
+    #: none is checked (it had to be given the API's secrets to start); the API, the worker and `token` refuse it
+    publisher_only: bool = False
 
     # --- local stack (only used by `photostream stack`) ---
     stack_dir: Path = Field(default=PROJECT_ROOT / ".stack", description="git-ignored install/data cache")
@@ -312,7 +315,7 @@ class Settings(BaseSettings):
     def _refuse_placeholders(self) -> Settings:
         """Outside development, refuse the built-in and short secrets: with the default JWT secret anyone
         could mint a token for any user. The message names the variable to set."""
-        if self.dev_mode:
+        if self.dev_mode or self.publisher_only:
             return self
         problems = []
         if self.jwt_algorithm == "HS256":

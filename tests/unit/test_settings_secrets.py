@@ -37,3 +37,28 @@ def test_the_defaults_are_refused_when_the_environment_does_not_say_development(
 def test_development_mode_accepts_the_placeholders(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PHOTOSTREAM_DEV_MODE", "true")
     assert Settings(_env_file=None).jwt_secret.get_secret_value() == DEV_JWT_SECRET
+
+
+def test_a_publisher_only_process_needs_no_secret_and_the_api_refuses_to_run_as_one(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """An upstream service that only publishes with the SDK had to be given the API's JWT and S3 secrets (or
+    run in development mode) just to build its settings."""
+    from typer.testing import CliRunner
+
+    from api.app import create_app
+    from photostream.cli import app
+    from photostream.settings import get_settings
+
+    monkeypatch.delenv("PHOTOSTREAM_DEV_MODE", raising=False)
+    publisher = Settings(_env_file=None, publisher_only=True)
+    assert publisher.jwt_secret.get_secret_value() == DEV_JWT_SECRET and not publisher.dev_mode
+    with pytest.raises(ValueError, match="PUBLISHER_ONLY"):
+        create_app(publisher)
+    monkeypatch.setenv("PHOTOSTREAM_PUBLISHER_ONLY", "true")
+    get_settings.cache_clear()
+    try:
+        for command in (["api"], ["worker"], ["token", "someone"]):
+            result = CliRunner().invoke(app, command)
+            assert result.exit_code == 2 and "PHOTOSTREAM_PUBLISHER_ONLY" in result.output, (command, result.output)
+    finally:
+        get_settings.cache_clear()
