@@ -125,7 +125,8 @@ class NotificationReads:
                 return None
             mark = await self._past_hidden(user, item.updated_at)
         await self.store.mark_read(user, mark)
-        await self.lists.mark_read(user, mark)
+        if not await self.lists.mark_read(user, mark):  # a mark never goes back: the one that stands is answered
+            mark = max(mark, await self.lists.read_mark(user))
         return mark
 
     async def _newest_update(self, user: str) -> int | None:

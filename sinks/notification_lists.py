@@ -237,6 +237,10 @@ class NotificationLists:
     async def unread(self, user: str) -> int:
         return int(await self._unread(keys=[keys.notification_updated(user), keys.notification_read(user)]))
 
+    async def read_mark(self, user: str) -> int:
+        """The user's read mark as Redis holds it (0: none)."""
+        return int(await self._redis.get(keys.notification_read(user)) or 0)
+
     async def mark_read(self, user: str, read_at: int) -> bool:
         return bool(await self._mark(keys=[keys.notification_read(user)],
                                      args=[read_at, keys.status_channel(self._namespace, user)]))

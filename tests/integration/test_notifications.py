@@ -311,6 +311,10 @@ def test_mark_read_up_to_an_id_and_the_status_count(client: httpx.Client, settin
     assert empty.status_code == 422 and empty.json()["error"]["field"] == "cursor"
     everything = client.post("/notifications/mark-read", headers=auth(settings, author))  # no body: all read
     assert everything.status_code == 200 and everything.json()["unread_notifications"] == 0, everything.text
+    # an older id afterwards moves nothing back, and the answer is the mark that stands, not the one asked for
+    oldest = min(items, key=lambda i: i["updated_at"])
+    again = client.post("/notifications/mark-read", headers=auth(settings, author), json={"up_to": oldest["id"]})
+    assert again.json()["read_at"] == everything.json()["read_at"] > oldest["updated_at"], again.text
 
 
 def test_what_the_list_hides_is_marked_read_with_it_so_the_badge_can_clear(
