@@ -86,7 +86,8 @@ def _unauthorized(message: str) -> ApiError:
 @router.post("/register", status_code=201)
 async def register(body: RegisterIn, request: Request, accounts: AccountsDep, resources: ResourcesDep,
                    settings: SettingsDep) -> dict[str, Any]:
-    """A new account: ``{id, username, event_id, token}`` (``token`` for ``?after=`` on profile reads). Limited
+    """A new account, signed in: ``{id, username, event_id, token}`` (``token`` for ``?after=`` on profile reads)
+    and the session a login answers (access and refresh tokens). Limited
     per client address: a registration costs a password hash, and tells whether a name is taken."""
     client = request.client.host if request.client else "unknown"
     limit = ratelimit.Limit(settings.register_per_address_per_minute, settings.register_per_address_burst)
@@ -114,7 +115,9 @@ async def register(body: RegisterIn, request: Request, accounts: AccountsDep, re
         await resources.avatars.forget(email_hash(email), user_id)
         raise
     token = ConsistencyToken(result.topic, result.partition, result.offset).encode(token_key(settings))
-    return {"id": user_id, "username": username, "event_id": event.event_id, "token": token}
+    # signed in at once, as the contract has it (a login right after cost a second password hash)
+    session = (await accounts.start_session(user_id)).body()
+    return {"id": user_id, "username": username, "event_id": event.event_id, "token": token, **session}
 
 
 async def _limit_login(request: Request, resources: Any, settings: Any, account_key: str) -> None:

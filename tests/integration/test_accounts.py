@@ -471,3 +471,13 @@ def test_a_registration_refused_for_its_display_name_leaves_the_name_and_address
     assert refused.status_code == 422 and refused.json()["error"]["field"] == "display_name", refused.text
     again = client.post("/auth/register", json={**body, "display_name": "Fine Name"})
     assert again.status_code == 201, again.text
+
+
+def test_a_registration_answers_a_session_as_a_login_does(client: httpx.Client) -> None:
+    """The contract has register answer tokens: a client had to log in right after (a second password hash)."""
+    account = register(client)
+    assert account["user_id"] == account["id"] and account["token_type"] == "bearer"
+    me = client.get("/users/me", headers=bearer(account), params={"after": account["token"]})
+    assert me.status_code == 200 and me.json()["id"] == account["id"], me.text
+    renewed = client.post("/auth/refresh", json={"refresh_token": account["refresh_token"]})
+    assert renewed.status_code == 200 and renewed.json()["user_id"] == account["id"]
