@@ -21,13 +21,13 @@ from cassandra.cluster import Session
 
 from photostream.domain.photo_tags import PhotoTag, TagChange, write_timestamp_us
 from sinks import cache_aside
-from sinks.cassandra import Gated, execute, execute_grouped, pages
+from sinks.cassandra import Gated, execute, execute_grouped, ms_of, pages
 from sinks.tagged_posts import TaggedPosts
 
 log = logging.getLogger(__name__)
 _IN_CHUNK = 100
 _PAGE = 500
-_TAG_COLUMNS = "post_id, image_id, tagged_id, tagger_id, x, y, pending"
+_TAG_COLUMNS = "post_id, image_id, tagged_id, tagger_id, x, y, pending, tagged_at"
 #: the two per-user indexes: approved tags ("photos of you") and tags waiting for approval
 APPROVED, PENDING = "tagged_posts", "pending_tagged_posts"
 
@@ -175,5 +175,6 @@ class PhotoTagReads:
 
 def _tags(rows: Iterable[Any]) -> list[PhotoTag]:
     """Rows as tags; a row without its add (an approval that raced a removal) is no tag."""
-    return [PhotoTag(r.post_id, r.image_id, r.tagged_id, r.tagger_id, r.x, r.y, bool(r.pending))
+    return [PhotoTag(r.post_id, r.image_id, r.tagged_id, r.tagger_id, r.x, r.y, bool(r.pending),
+                     ms_of(r.tagged_at) if r.tagged_at is not None else 0)
             for r in rows if r.tagger_id is not None and r.x is not None and r.y is not None]

@@ -33,6 +33,7 @@ Per batch, in this order (one round trip per step, whatever the batch size):
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
@@ -147,7 +148,12 @@ class NotificationsProcessor:
         standing = {(tag.post_id, tag.tagged_id, "tag_request" if tag.pending else "tag")
                     for found in tags.values() for tag in found
                     if caught_up or (tag.post_id, tag.image_id, tag.tagged_id) not in changed}
-        return [d for d in drafts
+        added_at = {(tag.post_id, tag.image_id, tag.tagged_id): tag.tagged_at for found in tags.values()
+                    for tag in found}
+        approved = {(r.value["post_id"], r.value["tagged_id"]): added_at.get(
+                        (r.value["post_id"], r.value["image_id"], r.value["tagged_id"]), 0)
+                    for r in retagged if r.value["action"] == "approve"}
+        return [_as_of_the_request(d, approved) for d in drafts
                 if d.present or d.kind not in TAG_KINDS or (d.target_id, d.recipient.value, d.kind) not in standing]
 
     async def _part(self, blocks: list[SafetyChange]) -> None:
@@ -292,3 +298,13 @@ def _meaning(record: Record) -> tuple[Record, list[Draft], str | None]:
 
 async def _none() -> set[str]:
     return set()
+
+
+def _as_of_the_request(draft: Draft, approved: dict[tuple[str, str], int]) -> Draft:
+    """An approval's "tagged you" takes the time of the tag it answers (the request's), not the approval's: the
+    person's own act made an unread notification, and the badge went up as they approved. Read if they had read
+    the request, unread if not, as the request was."""
+    if not (draft.present and draft.kind == "tag"):
+        return draft
+    requested_at = approved.get((draft.target_id, draft.recipient.value), 0)
+    return dataclasses.replace(draft, at=requested_at) if 0 < requested_at < draft.at else draft

@@ -120,6 +120,7 @@ class PhotoTag:
     x: float
     y: float
     pending: bool
+    tagged_at: int = 0  # when it was added (epoch ms; 0: unknown)
 
 
 def shown_to(tag: PhotoTag, viewer: str | None, author_id: str) -> bool:

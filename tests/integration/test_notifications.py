@@ -537,9 +537,16 @@ def test_an_approved_tag_answers_wants_to_tag_you_with_tagged_you(
     log.tag(post, image, author, tagged, pending=True)
     log.settle()
     assert summary(notifications(client, settings, tagged)) == [("tag_request", "post", post, [author], 1)]
+    (request,) = notifications(client, settings, tagged)
+    read = client.post("/notifications/mark-read", headers=auth(settings, tagged), json={"up_to": request["id"]})
+    assert read.status_code == 200, read.text
     log.tag(post, image, tagged, tagged, "approve")
     log.settle()
     assert summary(notifications(client, settings, tagged)) == [("tag", "post", post, [author], 1)]
+    # the person's own approval raises no badge: "tagged you" is as of the request they had read
+    (answered,) = notifications(client, settings, tagged)
+    assert answered["read"] and answered["updated_at"] == request["updated_at"]
+    assert status(client, settings, tagged) == 0
 
 
 def test_a_mute_hides_what_the_muted_person_did_before_it_too(

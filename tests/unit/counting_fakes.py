@@ -60,7 +60,7 @@ class Data:
     follows: set[tuple[str, str]] = field(default_factory=set)  # (follower_id, followee_id)
     blurhashes: dict[str, str] = field(default_factory=dict)  # image_id -> placeholder
     blocks: set[tuple[str, str]] = field(default_factory=set)  # (blocker_id, blocked_id)
-    #: people tags: rows of photo_tags (post_id, image_id, tagged_id, tagger_id, x, y, pending)
+    #: people tags: rows of photo_tags (post_id, image_id, tagged_id, tagger_id, x, y, pending, tagged_at)
     photo_tags: list[dict[str, Any]] = field(default_factory=list)
 
 

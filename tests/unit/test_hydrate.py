@@ -177,7 +177,7 @@ async def test_an_empty_page_costs_one_lookup_at_most(n: int) -> None:
 
 def tag_row(post_id: str, image_id: str, tagged_id: str, pending: bool = False, author: str = "alice") -> dict:
     return {"post_id": post_id, "image_id": image_id, "tagged_id": tagged_id, "tagger_id": author, "x": 0.25,
-            "y": 0.5, "pending": pending}
+            "y": 0.5, "pending": pending, "tagged_at": None}
 
 
 async def test_each_photo_carries_its_approved_tags_and_pending_ones_only_for_the_author_and_the_tagged() -> None:
