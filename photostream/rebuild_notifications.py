@@ -3,8 +3,10 @@
 
 The derived list is what :mod:`sinks.notification_lists` promises: the Cassandra rows above the live floor
 (every row when there is none), at most ``NOTIFICATIONS_CAP`` of them, each with its payload, listing score
-(bucket) and unread score (updated_at), plus the read mark. A repair rewrites the newest ``NOTIFICATIONS_CAP``
-rows and sets the floor just below them. Users with a Redis list but no durable row are differences too.
+(bucket) and unread score (updated_at), plus the read mark. A repair rewrites what the projection keeps of the
+rows (:func:`sinks.notification_lists.trimmed`: whole buckets, at most ``NOTIFICATIONS_CAP`` rows unless the
+newest bucket alone holds more) and the floor below them. Users with a Redis list but no durable row are
+differences too.
 Compare while the stream is quiet: a batch landing mid-comparison shows up as a difference.
 """
 
@@ -13,7 +15,7 @@ from __future__ import annotations
 from photostream.domain.notifications import parse_notification_id
 from photostream.rebuild import RebuildReport, stores
 from photostream.settings import Settings
-from sinks.notification_lists import NotificationLists, Snapshot, payload_of
+from sinks.notification_lists import NotificationLists, Snapshot, payload_of, trimmed
 from sinks.notifications import NotificationStore, StoredNotification
 
 
@@ -34,6 +36,16 @@ def _differences(user: str, live: Snapshot, rows: list[StoredNotification], read
     return found
 
 
+async def _newest_rows(store: NotificationStore, user: str, limit: int) -> list[StoredNotification]:
+    """The user's newest rows by id: at least ``limit`` (all, if fewer), and on past the newest bucket, which
+    the projection never splits (:func:`trimmed` needs to see where it ends)."""
+    while True:
+        rows = await store.page(user, None, limit)
+        if len(rows) < limit or parse_notification_id(rows[-1].id)[0] != parse_notification_id(rows[0].id)[0]:
+            return rows
+        limit *= 2
+
+
 async def rebuild_notifications(settings: Settings, repair: bool) -> RebuildReport:
     report = RebuildReport("notifications")
     cap = settings.notifications_cap
@@ -44,18 +56,17 @@ async def rebuild_notifications(settings: Settings, repair: bool) -> RebuildRepo
             for user in users:
                 seen.add(user)
                 live = await lists.snapshot(user)
-                # every row above the live floor (at most cap of them when Redis is right), one more to see past
-                rows = await store.page(user, None, cap + 1)
+                rows = await _newest_rows(store, user, max(cap, len(live.items)) + 1)
                 read_at = await store.read_at(user)
                 report.keys_compared += 1
                 differences = _differences(user, live, rows, read_at)
-                if not live.floor and len(rows) > cap:
+                kept, floor = trimmed(rows, cap)
+                if not live.floor and floor:
                     differences.append(f"notifications of {user}: more than {cap} rows but no floor")
                 if differences:
                     report.differences += differences
                     if repair:
-                        floor = rows[cap].id if len(rows) > cap else ""
-                        await lists.replace(user, rows[:cap], read_at, floor)
+                        await lists.replace(user, kept, read_at, floor)
                         report.repaired += 1
         async for user in lists.owners():
             if user in seen:

@@ -3,10 +3,17 @@
 Per user (keys in :mod:`sinks.keys`, one hash tag): ``ids`` (id → bucket: the order in which the oldest are
 trimmed), ``updated`` (id → updated_at: the listing order, and the unread count is one ZCOUNT above the mark),
 ``items`` (id → JSON), ``read`` (the mark) and
-``floor`` (the highest id ever trimmed). Invariant: Redis holds exactly the Cassandra rows whose id is above the
-floor. Every write is the absolute outcome of an aggregate row (written or deleted), so a retried batch, a
-replay or a rebuild converges; an item at or below the floor is left to Cassandra (adding it would leave a gap
-in the list); trimming the oldest raises the floor. A user's status channel is pinged when their unread
+``floor`` (everything at or below it was trimmed). Invariant: Redis holds exactly the Cassandra rows whose id is
+above the floor. Every write is the absolute outcome of an aggregate row (written or deleted), so a retried
+batch, a replay or a rebuild converges; an item at or below the floor is left to Cassandra (adding it would leave
+a gap in the list); trimming the oldest raises the floor.
+
+Trimming takes whole time buckets (ids start with their bucket), oldest first, and never the newest bucket, so
+the floor is a bucket's end (``{bucket:013d}/``: ``/`` sorts right after the ``.`` every id of the bucket has
+next). A floor inside a bucket (the highest id trimmed, as it was) hid every later notification of that bucket
+whose id sorted below it — a user past the cap within the hour missed new groups, from the top of the list and
+from the unread count. A newest bucket holding more than the cap stays whole (a user's distinct groups of one
+hour: a few dozen for a celebrity). A user's status channel is pinged when their unread
 count changed (inside the same script: no extra round trip), for the API's WebSocket push.
 """
 
@@ -43,13 +50,22 @@ for i = 3, #ARGV, 4 do
 end
 local extra = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[2])
 if extra > 0 then
-  local gone = redis.call('ZRANGE', KEYS[1], 0, extra - 1)
-  redis.call('ZREMRANGEBYRANK', KEYS[1], 0, extra - 1)
-  for _, id in ipairs(gone) do
-    redis.call('ZREM', KEYS[2], id)
-    redis.call('HDEL', KEYS[3], id)
+  -- whole buckets go, oldest first, and never the newest one (see trimmed() below, which this mirrors)
+  local cut = redis.call('ZRANGE', KEYS[1], extra - 1, extra - 1, 'WITHSCORES')[2]
+  local newest = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')[2]
+  if tonumber(cut) >= tonumber(newest) then
+    cut = redis.call('ZREVRANGEBYSCORE', KEYS[1], '(' .. newest, '-inf', 'WITHSCORES', 'LIMIT', 0, 1)[2]
   end
-  if gone[#gone] > floor then redis.call('SET', KEYS[5], gone[#gone]) end
+  if cut then
+    local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', cut)
+    redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', cut)
+    for _, id in ipairs(gone) do
+      redis.call('ZREM', KEYS[2], id)
+      redis.call('HDEL', KEYS[3], id)
+    end
+    local marker = string.format('%013d/', tonumber(cut))
+    if marker > floor then redis.call('SET', KEYS[5], marker) end
+  end
 end
 if redis.call('ZCOUNT', KEYS[2], '(' .. read_at, '+inf') ~= before then
   redis.call('PUBLISH', ARGV[1], 'notifications')
@@ -125,6 +141,26 @@ def from_payload(recipient: str, notification_id: str, payload: str) -> StoredNo
 
 def _bucket(notification_id: str) -> int:
     return parse_notification_id(notification_id)[0]
+
+
+def bucket_floor(bucket: int) -> str:
+    """The floor below which a whole bucket (and every older one) was trimmed."""
+    return f"{bucket:013d}/"
+
+
+def trimmed(newest_first: list[StoredNotification], cap: int) -> tuple[list[StoredNotification], str]:
+    """What the projection keeps of a user's rows (newest first by id) and the floor below them, as ``_PROJECT``
+    trims: whole buckets, oldest first, never the newest (the rebuild's repair derives the same list). The rows
+    must reach past the newest bucket when there are more than ``cap``."""
+    if len(newest_first) <= cap:
+        return newest_first, ""
+    cut = _bucket(newest_first[cap].id)
+    if cut == _bucket(newest_first[0].id):  # the newest bucket alone is over the cap: it stays whole
+        older = next((n for n in newest_first if _bucket(n.id) < cut), None)
+        if older is None:
+            return newest_first, ""
+        cut = _bucket(older.id)
+    return [n for n in newest_first if _bucket(n.id) > cut], bucket_floor(cut)
 
 
 @dataclass(frozen=True)

@@ -199,3 +199,27 @@ def test_a_same_millisecond_retraction_then_add_keeps_both_in_the_change() -> No
     writes the add just above the retraction (a tombstone wins a tie in Cassandra: the latest row vanished)."""
     [change] = fold([Signal(B, "follow", B, A, present, 7) for present in (True, False, True)])
     assert (change.retract_at, change.add_at) == (7, 7)
+
+
+def test_the_projection_trims_whole_hours_oldest_first_and_never_the_newest() -> None:
+    from sinks.notification_lists import bucket_floor, trimmed
+    from sinks.notifications import StoredNotification
+
+    hour = 3_600_000
+
+    def rows(*buckets: int) -> list[StoredNotification]:
+        made = [StoredNotification("u", notification_id(b * hour, "like", new_id()), "like", "", (), 1, b * hour)
+                for b in buckets]
+        return sorted(made, key=lambda n: n.id, reverse=True)
+
+    few = rows(1, 2)
+    assert trimmed(few, 3) == (few, "")
+    kept, floor = trimmed(rows(1, 1, 2, 3, 3), 3)  # hour 1 going is enough
+    assert [n.updated_at for n in kept] == [3 * hour, 3 * hour, 2 * hour] and floor == bucket_floor(hour)
+    kept, floor = trimmed(rows(1, 2, 2, 3), 2)  # hour 2 cannot be split: it goes whole, with hour 1
+    assert [n.updated_at for n in kept] == [3 * hour] and floor == bucket_floor(2 * hour)
+    crowded = rows(1, 5, 5, 5, 5)  # the newest hour alone is over the cap: it stays whole
+    kept, floor = trimmed(crowded, 3)
+    assert len(kept) == 4 and floor == bucket_floor(hour)
+    only_newest = rows(5, 5, 5, 5)
+    assert trimmed(only_newest, 3) == (only_newest, "")
