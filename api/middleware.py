@@ -37,7 +37,8 @@ def install(app: FastAPI, settings: Settings, prefix: str) -> None:
     if settings.cors_allow_origins:  # outside the rest: a browser's preflight is answered before any limit
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_allow_origins,
                            allow_methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
-                           allow_headers=["Authorization", "Content-Type"], expose_headers=EXPOSED_HEADERS,
+                           allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "If-None-Match"],
+                           expose_headers=EXPOSED_HEADERS,
                            max_age=600)
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
 from api.consistency import ConsistencyToken, wait_applied
@@ -74,10 +74,12 @@ def not_applied_yet(retry_after_s: float) -> ApiError:
                     "retry in a moment", headers={"Retry-After": str(max(1, round(retry_after_s)))})
 
 
-async def settle(resources: Any, settings: Any, users: Iterable[str], topics: Iterable[str]) -> bool:
+async def settle(resources: Any, settings: Any, users: Iterable[str], topics: Iterable[str],
+                 unless_hidden: Callable[[], Awaitable[ApiError | None]] | None = None) -> bool:
     """Wait until the remembered writes of ``users`` on ``topics`` are applied: True once they are, False with
     Redis down (nothing to wait on). Past the bound: :func:`not_applied_yet` (a 503), never a decision on the
-    state from before those writes."""
+    state from before those writes — unless ``unless_hidden`` answers a refusal on the state as it is (the 404
+    of something the caller may not see): a 503 for a hidden post and a 404 for an absent one told them apart."""
     people, wanted = sorted(set(users)), set(topics)
     try:
         async with resources.redis.pipeline(transaction=False) as pipe:
@@ -92,6 +94,8 @@ async def settle(resources: Any, settings: Any, users: Iterable[str], topics: It
     deadline = time.monotonic() + settings.read_your_writes_timeout_s
     for token in sorted(tokens, key=lambda t: (t.topic, t.partition)):
         if not await wait_applied(resources.redis, token, max(0.0, deadline - time.monotonic())):
+            if unless_hidden is not None and (refusal := await unless_hidden()) is not None:
+                raise refusal
             raise not_applied_yet(settings.read_your_writes_timeout_s)
     return True
 

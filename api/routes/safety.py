@@ -117,10 +117,19 @@ async def report_user(user_id: PathId, body: Report, user: CurrentUser, resource
     """Report an account (also one the caller blocked: reporting and blocking go together). An account that
     blocked the caller is the 404 of one that does not exist, as its profile is (a 202 told them it exists)."""
     target = _other_user(user, user_id)
-    profile, relations = await asyncio.gather(read_profile(resources.session, resources.redis, target),
-                                              resources.safety.relations(user, [target]))
-    if profile is None or (target in relations and relations[target].blocks_me):
-        raise ApiError(404, "not_found", "no such user", "user_id")
+
+    async def absent() -> ApiError | None:
+        profile, relations = await asyncio.gather(read_profile(resources.session, resources.redis, target),
+                                                  resources.safety.relations(user, [target]))
+        if profile is None or (target in relations and relations[target].blocks_me):
+            return ApiError(404, "not_found", "no such user", "user_id")
+        return None
+
+    # a block of a moment ago first (a report sent right after being blocked was accepted)
+    await pending_writes.settle(resources, settings, [user, target], ("block-changed", "user-registered"),
+                                unless_hidden=absent)
+    if (refusal := await absent()) is not None:
+        raise refusal
     event = events.content_reported(reporter_id=user, target_kind="user", target_id=target, reason=body.reason,
                                     details=body.details)
     return await _publish(resources, settings, user, event, "report")

@@ -10,6 +10,7 @@ of a post the caller may not see is a 404 too.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Path, Request
@@ -97,16 +98,26 @@ IdempotencyKey = Annotated[str | None, Header(alias=idempotency.HEADER, descript
     "any unique value (a UUID): the same request sent again with it gets the first answer, not a second post"))]
 
 
+async def _once(resources: Any, claim: idempotency.Claim, write: Callable[[], Awaitable[Accepted]]) -> Accepted:
+    """The write's answer, kept for its key; the kept one if the same request was answered before (no second
+    post). A refused or failed write frees its key for the repeat at once (same ids)."""
+    if claim.answer is not None:
+        return Accepted(**claim.answer)
+    try:
+        accepted = await write()
+    except BaseException:
+        await idempotency.release(resources.redis, claim)
+        raise
+    await idempotency.keep(resources.redis, claim, accepted.model_dump())
+    return accepted
+
+
 @router.post("/posts", status_code=202, response_model=Accepted)
 async def create_post(body: PostCreate, user: CurrentUser, resources: ResourcesDep, settings: SettingsDep,
                       idempotency_key: IdempotencyKey = None) -> Accepted:
     claim = await idempotency.claim(resources.redis, user, idempotency_key, "POST /posts",
                                     body.model_dump(mode="json"), ("post", "event"))
-    if claim.answer is not None:  # the same request, answered before: the same answer, no second post
-        return Accepted(**claim.answer)
-    accepted = await _create_post(body, user, resources, settings, claim)
-    await idempotency.keep(resources.redis, claim, accepted.model_dump())
-    return accepted
+    return await _once(resources, claim, lambda: _create_post(body, user, resources, settings, claim))
 
 
 async def _create_post(body: PostCreate, user: str, resources: Any, settings: Any,
@@ -137,6 +148,20 @@ async def delete_post(post_id: PathId, user: CurrentUser, resources: ResourcesDe
     return await _publish(resources, settings, user, event, "write")
 
 
+def _no_such(field: str) -> ApiError:
+    return ApiError(404, "not_found", f"no such {field.removesuffix('_id')}", field)
+
+
+def _unless_absent(resources: Any, user: str, other: str) -> Callable[[], Awaitable[ApiError | None]]:
+    """For a settle about ``other``: the 404 of an absent user when, on the state as it is, ``other`` is one to
+    ``user`` (no profile, or a block either way), so a 503 never tells a blocked user the blocker exists."""
+    async def absent() -> ApiError | None:
+        profile, blocked = await asyncio.gather(read_profile(resources.session, resources.redis, other),
+                                                resources.graph.blocked_among(user, [other]))
+        return _no_such("user_id") if profile is None or blocked else None
+    return absent
+
+
 @router.post("/users/{user_id}/follow", status_code=202, response_model=Accepted)
 async def follow(user_id: PathId, user: CurrentUser, resources: ResourcesDep, settings: SettingsDep) -> Accepted:
     """A follow; to a private account not followed yet, a follow request (its owner approves or denies). An
@@ -145,7 +170,8 @@ async def follow(user_id: PathId, user: CurrentUser, resources: ResourcesDep, se
     follows of nobody)."""
     followee = _other_than(user, user_id)
     event = events.follow_changed(follower_id=user, followee_id=followee, action="follow")  # validates first
-    await pending_writes.settle(resources, settings, [user, followee], pending_writes.FOLLOWING)
+    await pending_writes.settle(resources, settings, [user, followee], pending_writes.FOLLOWING,
+                                unless_hidden=_unless_absent(resources, user, followee))
     profile, private, followed, blocked = await asyncio.gather(
         read_profile(resources.session, resources.redis, followee), resources.graph.private_among([followee]),
         resources.graph.followed_among(user, [followee]), resources.graph.blocked_among(user, [followee]))
@@ -198,8 +224,12 @@ async def _engageable(resources: Any, settings: Any, user: str, post_id: str,
     if posts[0] is None and await pending_writes.settle(resources, settings, [user], pending_writes.POSTING):
         # their own post of a moment ago (only then: a like of a post already there pays no extra round trip)
         posts = await read_posts_cached(resources.session, resources.redis, [post_id])
+    async def hidden() -> ApiError | None:
+        return None if await visible_post(resources.graph, user, posts[0]) is not None else _no_such("post_id")
+
     if posts[0] is not None:
-        await pending_writes.settle(resources, settings, [user, posts[0]["author_id"]], pending_writes.FOLLOWING)
+        await pending_writes.settle(resources, settings, [user, posts[0]["author_id"]], pending_writes.FOLLOWING,
+                                    unless_hidden=hidden)
     post = await visible_post(resources.graph, user, posts[0])
     if post is None and own_like_is_enough and posts[0] is not None \
             and post_id in await resources.engagement.liked_by(user, [post_id]):
@@ -228,11 +258,7 @@ async def comment(post_id: PathId, body: CommentCreate, user: CurrentUser, resou
                   settings: SettingsDep, idempotency_key: IdempotencyKey = None) -> Accepted:
     claim = await idempotency.claim(resources.redis, user, idempotency_key, f"POST /posts/{post_id}/comments",
                                     body.model_dump(mode="json"), ("comment", "event"))
-    if claim.answer is not None:
-        return Accepted(**claim.answer)
-    accepted = await _comment(post_id, body, user, resources, settings, claim)
-    await idempotency.keep(resources.redis, claim, accepted.model_dump())
-    return accepted
+    return await _once(resources, claim, lambda: _comment(post_id, body, user, resources, settings, claim))
 
 
 async def _comment(post_id: str, body: CommentCreate, user: str, resources: Any, settings: Any,

@@ -43,3 +43,28 @@ def test_a_post_and_a_comment_sent_twice_with_one_key_are_made_once(
     assert [item["post_id"] for item in listed["items"]] == [post_id]
     bad = client.post("/posts", headers=headers | {HEADER: "with space"}, json=body)
     assert bad.status_code == 422 and bad.json()["error"]["field"] == HEADER
+
+
+async def test_repeats_sent_together_publish_once_and_a_refused_first_does_not_hold_the_key(
+    client: httpx.Client, settings: Settings, worker: Process
+) -> None:
+    """Six requests with one key at once each published (six records) and the sixth was told it was
+    rate-limited; a repeat now waits its turn (409 with Retry-After) or gets the first answer. A first request
+    that was refused does not make its repeat a 409."""
+    import asyncio
+
+    author = str(register(client)["id"])
+    headers = auth(settings, author) | {HEADER: new_id()}
+    body = {"caption": "at once", "image_ids": [upload_photo(client, settings, author)]}
+    async with httpx.AsyncClient(base_url=str(client.base_url), timeout=30) as api:
+        answers = await asyncio.gather(*(api.post("/posts", headers=headers, json=body) for _ in range(6)))
+    statuses = sorted(a.status_code for a in answers)
+    assert set(statuses) <= {202, 409} and 202 in statuses, [a.text for a in answers]
+    assert len({a.json()["token"] for a in answers if a.status_code == 202}) == 1  # one record published
+    for busy in (a for a in answers if a.status_code == 409):
+        assert busy.headers["Retry-After"] and busy.json()["error"]["field"] == HEADER
+
+    someone_elses = {"caption": "not mine", "image_ids": [upload_photo(client, settings, new_id())]}
+    key = auth(settings, author) | {HEADER: new_id()}
+    refused = [client.post("/posts", headers=key, json=someone_elses).status_code for _ in range(2)]
+    assert refused[0] == refused[1] != 409 and refused[0] >= 400, refused

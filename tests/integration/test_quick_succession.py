@@ -119,3 +119,11 @@ def test_a_like_or_a_comment_right_after_a_block_is_refused(client: httpx.Client
     liked = client.post(f"/posts/{post}/like", headers=auth(settings, blocked))  # at once
     commented = client.post(f"/posts/{post}/comments", headers=auth(settings, blocked), json={"text": "hi"})
     assert (liked.status_code, commented.status_code) == (404, 404), (liked.text, commented.text)
+
+
+def test_a_report_right_after_being_blocked_is_the_404_of_an_absent_user(client: httpx.Client, settings: Settings,
+                                                                          worker: Process) -> None:
+    blocker, reporter = _user(client), _user(client)
+    _accepted(client.post(f"/users/{reporter}/block", headers=auth(settings, blocker)))
+    report = client.post(f"/users/{blocker}/report", headers=auth(settings, reporter), json={"reason": "spam"})
+    assert report.status_code == 404 and report.json()["error"]["field"] == "user_id", report.text

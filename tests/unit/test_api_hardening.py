@@ -262,7 +262,8 @@ def test_a_configured_web_origin_gets_its_preflight_and_reads_the_headers_it_act
     origin = "https://app.example"
     api = client_with(FakeRedis(), settings=SETTINGS.model_copy(update={"cors_allow_origins": [origin]}))
     preflight = api.options(f"{PREFIX}/posts", headers={"Origin": origin, "Access-Control-Request-Method": "POST",
-                                                        "Access-Control-Request-Headers": "authorization,content-type"})
+                                                        "Access-Control-Request-Headers":
+                                                            "authorization,content-type,idempotency-key"})
     assert preflight.status_code == 200, preflight.text
     assert preflight.headers["access-control-allow-origin"] == origin
     assert "POST" in preflight.headers["access-control-allow-methods"]

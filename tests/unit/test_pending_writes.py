@@ -125,3 +125,32 @@ async def test_a_decision_whose_writes_are_not_applied_within_the_bound_is_a_503
     assert waited == [("follow-changed", 2, 41)]
     # a topic the decision does not read is not waited for: it decides at once
     assert await pending_writes.settle(resources, settings, [new_id()], pending_writes.POSTING) is True
+
+
+async def test_past_the_bound_a_target_hidden_from_the_caller_is_its_404_not_a_503(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 503 for a private account's post and an immediate 404 for a random id told a stranger the post exists:
+    past the bound, the decision first asks whether the target is hidden on the state as it is."""
+    from types import SimpleNamespace
+
+    import api.pending_writes as pending_writes
+    from api.errors import ApiError
+
+    async def never_applied(_redis: object, _token: object, _timeout_s: float) -> bool:
+        return False
+
+    monkeypatch.setattr(pending_writes, "wait_applied", never_applied)
+    resources, settings = SimpleNamespace(redis=RememberingRedis()), SimpleNamespace(read_your_writes_timeout_s=5)
+
+    async def hidden() -> ApiError | None:
+        return ApiError(404, "not_found", "no such post", "post_id")
+
+    async def visible() -> ApiError | None:
+        return None
+
+    for check, status in ((hidden, 404), (visible, 503)):
+        with pytest.raises(ApiError) as refused:
+            await pending_writes.settle(resources, settings, [new_id()], pending_writes.FOLLOWING,
+                                        unless_hidden=check)
+        assert refused.value.status == status
