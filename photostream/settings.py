@@ -235,9 +235,9 @@ class Settings(BaseSettings):
     rate_limit_reads_burst: int = 200
     #: largest request body accepted (413 above it), checked from Content-Length and while streaming
     max_request_body_bytes: int = 1024 * 1024
-    #: web origins whose pages may call the API from a browser (CORS), e.g. ``["https://app.example"]`` (a
-    #: JSON list); empty: no CORS headers at all (native apps and servers need none)
-    cors_allow_origins: list[str] = []
+    #: web origins whose pages may call the API from a browser (CORS): ``https://a.example,https://b.example`` or
+    #: a JSON list; empty: no CORS headers at all (native apps and servers need none)
+    cors_allow_origins: Annotated[list[str], NoDecode] = []
 
     # --- `photostream simulate` (photostream.simulate): the synthetic workload `make demo` runs ---
     simulate_users: int = Field(default=10_000, ge=2)
@@ -262,15 +262,15 @@ class Settings(BaseSettings):
     #: the latest actors a notification names ("alice, bob and 40 others")
     notification_actors_shown: int = Field(default=3, ge=1)
 
-    @field_validator("cassandra_contact_points", mode="before")
+    @field_validator("cassandra_contact_points", "cors_allow_origins", mode="before")
     @classmethod
-    def _split_contact_points(cls, value: object) -> object:
+    def _split_list(cls, value: object) -> object:
         """Accept ``a,b,c`` from the environment as well as a JSON list."""
         if isinstance(value, str) and value.lstrip().startswith("["):
             try:
                 return json.loads(value)
             except ValueError:
-                raise ValueError("a JSON list of hosts, or hosts separated by commas") from None
+                raise ValueError("a JSON list, or values separated by commas") from None
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
