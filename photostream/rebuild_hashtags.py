@@ -62,9 +62,9 @@ async def _recount(store: EngagementStore, report: RebuildReport, repair: bool) 
     for post_id, members in sorted(wrong.items()):
         report.differences.append(f"post {post_id} counts: stored {stored.get(post_id, (0, 0))}, "
                                   f"its likes and comments {members}")
-    if repair and wrong:
-        await store.write_counts(wrong)
-        report.repaired += len(wrong)
+    if repair:  # each post read again whole, and set only if no save came in between (never older counts)
+        repaired = await asyncio.gather(*(store.repair_counts(post_id) for post_id in sorted(wrong)))
+        report.repaired += sum(1 for counts in repaired if counts is not None)
 
 
 async def _engagement(redis: Any, store: EngagementStore, views: HashtagViews, report: RebuildReport,

@@ -11,6 +11,7 @@ compares it with another implementation; every integration test reads records th
 from __future__ import annotations
 
 import struct
+from typing import Any
 
 _M, _MASK, _SEED = 0x5BD1E995, 0xFFFFFFFF, 0x9747B28C
 
@@ -56,3 +57,9 @@ class KeyPlacement:
                 self._hashes.clear()
             hashed = self._hashes[key] = murmur2(key) & 0x7FFFFFFF
         return hashed % partitions
+
+
+def counts_in(metadata: Any, topics: list[str]) -> dict[str, int]:
+    """The partition count of each of ``topics`` a client's ``list_topics()`` answer has."""
+    return {name: len(found.partitions) for name in topics
+            if (found := metadata.topics.get(name)) is not None and found.error is None and found.partitions}

@@ -27,6 +27,7 @@ from photostream.kafka_config import client_config
 from photostream.settings import Settings
 from producers.events import Event
 from producers.metrics import produce_failed, produced, produced_many
+from producers.partitioning import counts_in
 
 logger = logging.getLogger(__name__)
 
@@ -184,6 +185,7 @@ class Publisher:
         self._physical = settings.topic_names.physical
         self._producer = Producer(producer_config(settings))
         self._closed = threading.Event()
+        self._closing = threading.Event()  # set first by close(): no new record from then on
         self._batches_lock = threading.Lock()
         self._batches = 0  # submit_many calls under way: their callers serve the reports meanwhile
         self._no_batches = threading.Event()
@@ -294,8 +296,10 @@ class Publisher:
         return future
 
     def _refuse_if_closed(self) -> None:
-        """After :meth:`close` nothing serves delivery reports: a publish would wait out its whole timeout."""
-        if self._closed.is_set():
+        """After :meth:`close` nothing serves delivery reports: a publish would wait out its whole timeout. From
+        the moment it starts, too: a record queued while it flushed was neither purged nor served (its future
+        never resolved)."""
+        if self._closing.is_set():
             raise PublishError("the publisher is closed")
 
     def _produce(self, topic: str, payload: bytes, key: bytes | str | None,
@@ -357,6 +361,10 @@ class Publisher:
         except TimeoutError:
             raise PublishTimeoutError(f"{event.topic}: no delivery report in time") from None
 
+    def partition_counts(self, topics: list[str], timeout_s: float = 10.0) -> dict[str, int]:
+        """The broker's partition count of each of these (broker) topics it has (a metadata round trip)."""
+        return counts_in(self._producer.list_topics(timeout=timeout_s), topics)
+
     def flush(self, timeout_s: float | None = None) -> int:
         """Wait for everything queued; return how many records are still undelivered."""
         return int(self._producer.flush(self._settings.publish_timeout_s if timeout_s is None else timeout_s))
@@ -365,6 +373,7 @@ class Publisher:
         """Flush on shutdown, then stop the delivery thread. Records still unacknowledged after the flush (a
         broker gone) are purged, so each waiting future fails with :class:`PublishTimeoutError` instead of
         waiting forever (the delivery thread that would have resolved them stops here)."""
+        self._closing.set()
         if self.flush():
             self._producer.purge(in_queue=True, in_flight=True)
             self._producer.flush(1)  # serves the purged records' reports: their futures fail now

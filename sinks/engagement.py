@@ -10,7 +10,7 @@ from typing import Any
 from cassandra.cluster import Session
 
 from photostream.domain.engagement import Engagement
-from sinks.cassandra import Gated, execute_grouped, execute_partitions, key_chunks, ms_of, pages
+from sinks.cassandra import Gated, applied, execute_grouped, execute_partitions, key_chunks, ms_of, pages
 
 
 async def _no_rows() -> list[Any]:
@@ -41,6 +41,11 @@ class EngagementStore:
             "SELECT post_id, like_count, comment_count FROM post_engagement WHERE post_id IN ? PER PARTITION LIMIT 1")
         self._q_all_counts = session.prepare("SELECT DISTINCT post_id, like_count, comment_count FROM post_engagement")
         self._q_all_members = session.prepare("SELECT post_id, kind, liked FROM post_engagement")
+        self._q_partition = session.prepare(
+            "SELECT kind, liked, like_count, comment_count FROM post_engagement WHERE post_id = ?")
+        self._w_counts_if = session.prepare(
+            "UPDATE post_engagement SET like_count = ?, comment_count = ? WHERE post_id = ? "
+            "IF like_count = ? AND comment_count = ?")
         #: the likes-by-user index (migration 0014): how an account deletion finds the likes to retract
         self._w_liker = session.prepare("INSERT INTO likes_by_user (user_id, post_id) VALUES (?, ?)")
         self._d_liker = session.prepare("DELETE FROM likes_by_user WHERE user_id = ? AND post_id = ?")
@@ -118,10 +123,19 @@ class EngagementStore:
                 found[r.post_id] = (likes, comments)
         return found
 
-    async def write_counts(self, counts: Mapping[str, tuple[int, int]]) -> None:
-        """Set these posts' stored counts (the rebuild's repair of counts their members contradict)."""
-        await asyncio.gather(*(self._run(self._w_counts, (likes, comments, post_id))
-                               for post_id, (likes, comments) in counts.items()))
+    async def repair_counts(self, post_id: str) -> tuple[int, int] | None:
+        """Set the post's stored counts to what its rows say, if they still contradict them: one read of the
+        partition (counts and rows together), then a write conditional on the counts read, so a save by the
+        popularity processor in between is never overwritten with older counts. The counts set, or None."""
+        rows = (await self._run(self._q_partition, (post_id,))).current_rows
+        if not rows:
+            return None
+        stored = (rows[0].like_count, rows[0].comment_count)
+        members = (sum(1 for r in rows if r.kind == "l" and r.liked), sum(1 for r in rows if r.kind == "c" and r.liked))
+        if (int(stored[0] or 0), int(stored[1] or 0)) == members:
+            return None
+        written = await self._run(self._w_counts_if, (*members, post_id, *stored))
+        return members if applied(written) else None
 
     async def all_counts(self) -> dict[str, tuple[int, int]]:
         """Every post's (likes, comments): a full scan, for rebuilds."""

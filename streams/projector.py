@@ -25,6 +25,7 @@ from producers.dlq import PoisonRecord, as_header_list
 from producers.events import event_type
 from sinks import offsets
 from streams.engine.dead_letters import Rejected, dead_letter_batch
+from streams.engine.placement import Placement
 from streams.engine.poison import POISON_ERRORS
 from streams.metrics import BATCH_FAILURES, TopicMetrics
 from streams.resources import Resources
@@ -70,6 +71,9 @@ def register_projector(
     async def project(stream: Any) -> None:
         resources = Resources.open(settings)
         sink = make_sink(resources)
+        # the batch loops' check (streams.engine.placement): a record they refuse is not applied here either
+        placement = Placement({names.physical(t): t for t in topics}, resources.publisher.partition_counts)
+        await asyncio.to_thread(placement.learn)
         metrics = TopicMetrics(name, topics)
         failures = BATCH_FAILURES.labels(name)
 
@@ -82,6 +86,7 @@ def register_projector(
                 try:
                     record = resources.codec.decode(topic_name, event.value or b"")  # a null record: DecodeError
                     event_type(topic_name).check_ids(record)
+                    placement.check(message.topic, message.partition, message.key, record)
                     await until_done(f"{name}: applying {topic_name}/{message.partition}@{message.offset}",
                                      partial(sink.apply, topic_name, record), failures)
                     metrics.applied(topic_name, (record.get("occurred_at"),))

@@ -16,21 +16,20 @@ import asyncio
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
-from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Consumer, KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Consumer, KafkaError, Message, TopicPartition
 
-from photostream.contracts.catalog import topic as catalog_topic
 from photostream.contracts.codec import DecodeError, EventCodec
 from photostream.settings import Settings
 from producers.dlq import PoisonRecord, headers_of
 from producers.events import event_type
-from producers.partitioning import KeyPlacement
+from producers.partitioning import counts_in
 from producers.publisher import Publisher
 from producers.validation import EventValidationError
 from streams.engine.consumer import check_co_partitioned, consumer_config
 from streams.engine.dead_letters import Rejected, dead_letter_batch
 from streams.engine.ownership import TP, Ownership, tp_of
+from streams.engine.placement import Placement
 from streams.engine.poison import POISON_ERRORS
 from streams.engine.records import BatchProcessor, Record, Reject
 from streams.metrics import BATCH_FAILURES, PROCESSOR_READY, TopicMetrics
@@ -76,12 +75,10 @@ class BatchLoop:
         self._names = settings.topic_names
         #: broker topic → catalog topic for this loop's inputs: one dict lookup per record, not a string slice
         self._logical = {self._names.physical(t): t for t in processor.topics}
-        #: each input's key field, and (once assigned) partition count: a record keyed or placed otherwise
-        #: than the SDK keys and places it belongs to another worker's entities (see :meth:`misplaced`)
-        self._key_fields = {t: catalog_topic(t).key_field for t in processor.topics}
-        self._partition_counts: dict[str, int] = {}
-        self._placement = KeyPlacement()
         self._consumer = Consumer(consumer_config(settings, self._group), logger=log)
+        #: a record keyed or placed otherwise than the SDK does belongs to another worker's entities
+        self.placement = Placement(self._logical, lambda topics: counts_in(self._consumer.list_topics(timeout=10),
+                                                                           topics))
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"consume-{processor.name}")
         self._stopping = asyncio.Event()
         self._ownership = Ownership()
@@ -120,7 +117,7 @@ class BatchLoop:
             try:
                 value = self._codec.decode(topic, message.value() or b"")
                 event_type(topic).check_ids(value)
-                self.misplaced(topic, physical, partition, message.key(), value)
+                self.placement.check(physical, partition, message.key(), value)
             except (DecodeError, EventValidationError) as exc:
                 kept = errors.setdefault((type(exc), str(exc)), exc.with_traceback(None))
                 parked = PoisonRecord(topic, partition, offset, message.key(), message.value(), headers_of(message))
@@ -128,23 +125,6 @@ class BatchLoop:
                 continue
             records.append(Record(topic, partition, offset, message.key(), value))
         return records, dead
-
-    def misplaced(self, topic: str, physical: str, partition: int, key: bytes | None, value: dict[str, Any]) -> None:
-        """``EventValidationError`` (→ DLQ) for a record not keyed by its topic's key field, or on another
-        partition than Kafka's default partitioner gives its key: another loop owns that post (user, tag), and
-        two loops read-modify-writing one post's counts lost updates (a producer with librdkafka's own CRC32
-        partitioner: 586 of 600 likes counted with two workers)."""
-        field = self._key_fields[topic]
-        owner = value.get(field)
-        if key is None or key != str(owner).encode():
-            raise EventValidationError(field, f"the record's key is not its {field}, so another worker may own "
-                                              f"this {field}: publish with the key the catalog names")
-        partitions = self._partition_counts.get(physical)
-        if partitions and (expected := self._placement.partition_of(key, partitions)) != partition:
-            raise EventValidationError(field, f"the record is on partition {partition}, but its key belongs on "
-                                              f"partition {expected} of {partitions} (Kafka's murmur2 "
-                                              f"partitioner), where another worker owns it: publish with the "
-                                              f"SDK or partitioner=murmur2_random")
 
     def _rejecter(self, messages: list[Message], dead: list[Rejected]) -> Reject:
         """A ``reject`` callback for one batch: it parks the record's original bytes, not a re-encoding, once
@@ -240,21 +220,8 @@ class BatchLoop:
         if moved:
             messages = [m for m in messages if tp_of(m) not in moved]
             self._ownership.rewind(self._consumer, moved)
-            self._learn_partition_counts()
+            self.placement.learn()  # (a topic given more partitions moves keys, and the group rebalances)
         return messages, moved
-
-    def _learn_partition_counts(self) -> None:
-        """The inputs' partition counts, after each rebalance (a topic given more partitions moves keys, and
-        the group rebalances for it), before any record of the new assignment is decoded."""
-        try:
-            metadata = self._consumer.list_topics(timeout=10)
-        except KafkaException as exc:  # the counts known stay (none yet: records are not checked for it)
-            log.warning("%s: partition counts unknown for now: %s", self._processor.name, exc)
-            return
-        for physical in self._logical:
-            found = metadata.topics.get(physical)
-            if found is not None and found.error is None and found.partitions:
-                self._partition_counts[physical] = len(found.partitions)
 
     def _resume(self) -> None:
         if self._paused:

@@ -114,3 +114,26 @@ def test_a_record_on_another_partition_than_its_key_belongs_on_is_dead_lettered_
     for headers in parked.values():
         assert headers["dlq.error.class"] == "EventValidationError"
         assert f"belongs on partition {home} of {settings.kafka_partitions}" in headers["dlq.error.message"]
+
+
+def test_a_misplaced_post_is_refused_by_the_projectors_as_by_the_batch_loops(
+    settings: Settings, client: httpx.Client, worker: object
+) -> None:
+    """The faust projectors applied it: the post was on its author's grid and in no feed nor hashtag."""
+    from photostream.contracts.codec import EventCodec
+    from producers.ids import now_ms
+    from producers.partitioning import partition_of
+
+    post_id, author = new_id(), new_id()
+    record = {"event_id": new_id(), "occurred_at": now_ms(), "post_id": post_id, "author_id": author,
+              "caption": "misplaced", "image_ids": [new_id()], "visibility": "public", "location": None}
+    elsewhere = (partition_of(author.encode(), settings.kafka_partitions) + 1) % settings.kafka_partitions
+    producer = Producer(producer_config(settings))
+    landed: list[tuple[int, int]] = []
+    producer.produce(settings.topic_names.physical("post-created"), EventCodec().encode("post-created", record),
+                     author.encode(), partition=elsewhere,
+                     on_delivery=lambda err, msg: landed.append((msg.partition(), msg.offset())))
+    producer.flush(10)
+    parked = parked_by(settings, "post-created", *landed[0], {"posts", "feeds", "notifications"})
+    assert all("belongs on partition" in headers["dlq.error.message"] for headers in parked.values())
+    assert client.get(f"/posts/{post_id}").status_code == 404

@@ -275,11 +275,30 @@ def test_a_record_keyed_or_placed_otherwise_than_the_sdk_places_it_is_refused() 
     loop._consume(10, 0, paused=False)  # a rebalance: partition counts are learnt
     value = {"hashtag": "sunset"}
     home = partition_of(b"sunset", 6)
-    loop.misplaced("post-hashtag", "post-hashtag", home, b"sunset", value)  # where the SDK puts it: fine
+    loop.placement.check("post-hashtag", home, b"sunset", value)  # where the SDK puts it: fine
     with pytest.raises(EventValidationError, match=f"on partition {(home + 1) % 6}, but its key belongs on "
                                                    f"partition {home} of 6"):
-        loop.misplaced("post-hashtag", "post-hashtag", (home + 1) % 6, b"sunset", value)
+        loop.placement.check("post-hashtag", (home + 1) % 6, b"sunset", value)
     with pytest.raises(EventValidationError, match="key is not its hashtag"):
-        loop.misplaced("post-hashtag", "post-hashtag", home, b"someone-else", value)
+        loop.placement.check("post-hashtag", home, b"someone-else", value)
     with pytest.raises(EventValidationError, match="key is not its hashtag"):
-        loop.misplaced("post-hashtag", "post-hashtag", home, None, value)
+        loop.placement.check("post-hashtag", home, None, value)
+
+
+def test_a_topic_given_more_partitions_is_asked_again_before_a_record_is_refused(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its new records were refused for ~5 minutes, until the group's next rebalance told the loop."""
+    import streams.engine.placement as placement_module
+    from streams.engine.placement import Placement
+
+    counts = {"post-hashtag": 4}
+    placement = Placement({"post-hashtag": "post-hashtag"}, lambda topics: dict(counts))
+    placement.learn()
+    counts["post-hashtag"] = 7  # the topic grows; no rebalance yet
+    key = next(k for k in (f"tag{i}".encode() for i in range(1000)) if partition_of(k, 7) != partition_of(k, 4))
+    value = {"hashtag": key.decode()}
+    with pytest.raises(EventValidationError):  # asked a moment ago: not asked again (a storm asks once)
+        placement.check("post-hashtag", partition_of(key, 7), key, value)
+    monkeypatch.setattr(placement_module, "RELEARN_AFTER_S", 0.0)
+    placement.check("post-hashtag", partition_of(key, 7), key, value)  # asked again: placed right

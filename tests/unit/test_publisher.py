@@ -228,3 +228,18 @@ def test_a_closed_publisher_refuses_raw_batches_as_it_refuses_events() -> None:
     with pytest.raises(PublishError, match="closed"):
         publisher.submit_raw_many([RawRecord("like-changed", b"k", b"v")])
     assert publisher._raw_lane is None  # no producer opened for nothing
+
+
+def test_a_record_sent_while_the_publisher_closes_is_refused_not_left_pending() -> None:
+    """close() flushed for its timeout before it refused anything: a record queued meanwhile was neither purged
+    nor served, and its future never resolved."""
+    publisher = Publisher(Settings(kafka_bootstrap_servers="127.0.0.1:1", publish_timeout_s=1.0))
+    waiting = publisher.submit(events.like_changed(post_id=new_id(), user_id=new_id(), action="like"))
+    closing = threading.Thread(target=publisher.close)
+    closing.start()
+    while not publisher._closing.is_set():  # (set first thing in close(), before its flush)
+        time.sleep(0.001)
+    with pytest.raises(PublishError, match="closed"):
+        publisher.submit(events.like_changed(post_id=new_id(), user_id=new_id(), action="like"))
+    closing.join(10)
+    assert isinstance(waiting.exception(timeout=0), PublishTimeoutError)
