@@ -224,18 +224,24 @@ async def _engageable(resources: Any, settings: Any, user: str, post_id: str,
     if posts[0] is None and await pending_writes.settle(resources, settings, [user], pending_writes.POSTING):
         # their own post of a moment ago (only then: a like of a post already there pays no extra round trip)
         posts = await read_posts_cached(resources.session, resources.redis, [post_id])
+
+    async def as_it_is() -> dict[str, Any] | None:
+        """The post if the caller may engage with it on the state as it is (or unlike it: their own like)."""
+        post = await visible_post(resources.graph, user, posts[0])
+        if post is None and own_like_is_enough and posts[0] is not None \
+                and post_id in await resources.engagement.liked_by(user, [post_id]):
+            return dict(posts[0])
+        return post
+
     async def hidden() -> ApiError | None:
-        return None if await visible_post(resources.graph, user, posts[0]) is not None else _no_such("post_id")
+        return None if await as_it_is() is not None else _no_such("post_id")
 
     if posts[0] is not None:
         await pending_writes.settle(resources, settings, [user, posts[0]["author_id"]], pending_writes.FOLLOWING,
                                     unless_hidden=hidden)
-    post = await visible_post(resources.graph, user, posts[0])
-    if post is None and own_like_is_enough and posts[0] is not None \
-            and post_id in await resources.engagement.liked_by(user, [post_id]):
-        return dict(posts[0])
+    post = await as_it_is()
     if post is None:
-        raise ApiError(404, "not_found", "no such post", "post_id")
+        raise _no_such("post_id")
     return post
 
 
