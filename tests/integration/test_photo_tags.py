@@ -275,7 +275,8 @@ def test_a_block_ends_each_sides_tags_on_the_others_photos(photos: Photos, log: 
     log.publish(events.block_changed(actor_id=pal, target_id=author, action="on"))
     # (the pages hide a tag across a block at read time already: the stored rows are what must go)
     def stored() -> tuple[set[str], set[str]]:
-        """Who is tagged on each of the two posts, and in whose indexes, as stored."""
+        """As stored: who is tagged on the author's post (and pal, while pal's "photos of you" indexes still list
+        a post), and who is tagged on pal's post together with the posts the author's indexes list."""
         return ({str(r[1]) for r in rows(cql, post, pal) if r[0] != "approved" and r[0] != "pending"}
                 | {pal for r in rows(cql, post, pal) if r[0] in ("approved", "pending")},
                 {str(r[1]) for r in rows(cql, pals_post, author)})
