@@ -6,16 +6,20 @@ new readers read old events and old readers read new ones.
 
 Encoding goes through a per-schema encoder generated once (:mod:`photostream.contracts.avro_writer`): the
 producer encodes every event it publishes, and fastavro's generic writer costs about twice as much per record.
+Decoding a record written with the reader's own schema goes through a generated decoder
+(:mod:`photostream.contracts.avro_reader`) for the same reason; schema resolution stays fastavro's.
 """
 
 from __future__ import annotations
 
 import io
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 from fastavro import schemaless_reader, schemaless_writer
 
+from photostream.contracts.avro_reader import Decoder, compile_decoder
 from photostream.contracts.avro_writer import EncodeError, Encoder, compile_encoder
 from photostream.contracts.schema_store import SchemaStore, SchemaVersion, default_store
 
@@ -42,6 +46,9 @@ class EventCodec:
     def __init__(self, store: SchemaStore | None = None) -> None:
         self.store = store or default_store()
         self._encoders: dict[bytes, Encoder] = {}
+        self._decoders: dict[bytes, Decoder] = {}
+        #: (topic, header) → the decoder and time fields of a record of the topic's current schema
+        self._plans: dict[tuple[str, bytes], tuple[Decoder, tuple[str, ...]]] = {}
 
     def encode(self, topic: str, record: Mapping[str, Any], version: SchemaVersion | None = None) -> bytes:
         """Serialise ``record`` with ``version`` or the topic's current schema.
@@ -58,9 +65,22 @@ class EventCodec:
             self._encoders[version.fingerprint] = encode
         return encode
 
+    def decoder(self, version: SchemaVersion) -> Decoder:
+        """The function that decodes a single-object-encoded record written with ``version`` into ``version``
+        itself (built on first use, then kept); it raises on bytes that are not such a record."""
+        decode = self._decoders.get(version.fingerprint)
+        if decode is None:
+            decode = compile_decoder(version.raw, HEADER_LEN) or _fastavro_decoder(version)
+            self._decoders[version.fingerprint] = decode
+        return decode
+
     def decode(self, topic: str, data: bytes, reader: SchemaVersion | None = None) -> dict[str, Any]:
         """Decode into ``reader`` (default: the topic's current schema); timestamps come back as the epoch
         milliseconds on the wire (read with :attr:`SchemaVersion.decoding`)."""
+        if reader is None:  # the hot path: a header seen before on this topic (one slice, one look-up)
+            plan = self._plans.get((topic, data[:HEADER_LEN]))
+            if plan is not None:
+                return _checked(_decoded(plan[0], data), plan[1])
         if len(data) < HEADER_LEN or data[:2] != MARKER:
             raise DecodeError("not Avro single-object encoding (missing C3 01 marker)")
         try:
@@ -70,19 +90,38 @@ class EventCodec:
         target = reader or self.store.current(topic)
         if writer.raw.get("name") != target.raw.get("name"):
             raise DecodeError(f"record is a {writer.raw.get('name')}, topic {topic} holds {target.raw.get('name')}")
-        # Schema resolution costs ~3x a plain read; it is only needed when the writer is another version.
-        reader_schema = None if writer is target else target.decoding
-        try:
-            record = schemaless_reader(io.BytesIO(data[HEADER_LEN:]), writer.decoding, reader_schema)
-        except Exception as exc:  # fastavro raises a variety of errors on truncated/garbled bodies
-            raise DecodeError(f"undecodable body: {type(exc).__name__}: {exc}") from None
-        if not isinstance(record, dict):
-            raise DecodeError("record body is not an Avro record")
-        for field in time_fields(target):
-            at = record.get(field)
-            if isinstance(at, int) and not 0 <= at <= LATEST_TIME_MS:
-                raise DecodeError(f"{field}: {at} ms is outside the times a store can hold (0 to year 9999)")
-        return record
+        if writer is not target:  # schema resolution (another version wrote it): ~3x a plain read, and rare
+            return _checked(_decoded(partial(_resolving_read, writer, target), data), time_fields(target))
+        decode, times = self.decoder(writer), time_fields(target)
+        if reader is None:
+            self._plans[topic, data[:HEADER_LEN]] = (decode, times)  # (bounded: topics × released versions)
+        return _checked(_decoded(decode, data), times)
+
+
+def _decoded(decode: Decoder, data: bytes) -> dict[str, Any]:
+    try:
+        record = decode(data)
+    except Exception as exc:  # truncated/garbled bodies raise a variety of errors
+        raise DecodeError(f"undecodable body: {type(exc).__name__}: {exc}") from None
+    return record
+
+
+def _checked(record: dict[str, Any], times: tuple[str, ...]) -> dict[str, Any]:
+    for field in times:
+        at = record.get(field)
+        if isinstance(at, int) and not 0 <= at <= LATEST_TIME_MS:
+            raise DecodeError(f"{field}: {at} ms is outside the times a store can hold (0 to year 9999)")
+    return record
+
+
+def _resolving_read(writer: SchemaVersion, reader: SchemaVersion, data: bytes) -> dict[str, Any]:
+    return _a_record(schemaless_reader(io.BytesIO(data[HEADER_LEN:]), writer.decoding, reader.decoding))
+
+
+def _a_record(found: object) -> dict[str, Any]:
+    if not isinstance(found, dict):
+        raise DecodeError("record body is not an Avro record")
+    return found
 
 
 _TIME_FIELDS: dict[bytes, tuple[str, ...]] = {}
@@ -96,6 +135,15 @@ def time_fields(version: SchemaVersion) -> tuple[str, ...]:
             f["name"] for f in version.raw.get("fields", [])
             if isinstance(f.get("type"), dict) and f["type"].get("logicalType") == "timestamp-millis")
     return found
+
+
+def _fastavro_decoder(version: SchemaVersion) -> Decoder:
+    """fastavro's generic reader, for a schema the decoder generator does not cover."""
+
+    def decode(data: bytes) -> dict[str, Any]:
+        return _a_record(schemaless_reader(io.BytesIO(data[HEADER_LEN:]), version.decoding, None))
+
+    return decode
 
 
 def _fastavro_encoder(version: SchemaVersion, header: bytes) -> Encoder:

@@ -1,0 +1,102 @@
+"""The generated decoders read what fastavro reads, and refuse bytes that are not a whole record."""
+
+import io
+import random
+
+import pytest
+from fastavro import parse_schema, schemaless_reader, schemaless_writer
+
+from photostream.contracts.avro_reader import compile_decoder, read_long
+from photostream.contracts.avro_writer import zigzag_varint
+from photostream.contracts.codec import HEADER_LEN, DecodeError, EventCodec
+from photostream.contracts.schema_store import default_store
+from tests.unit.test_avro_writer import ALL_VERSIONS, valid_value
+
+
+def fastavro_bytes(schema, record):
+    buffer = io.BytesIO()
+    schemaless_writer(buffer, parse_schema(schema), record)
+    return buffer.getvalue()
+
+
+def fastavro_read(version, body):
+    return schemaless_reader(io.BytesIO(body), version.decoding, None)
+
+
+@pytest.mark.parametrize("version", ALL_VERSIONS, ids=lambda v: f"{v.topic}-v{v.version}")
+def test_records_read_as_fastavro_reads_them_for_every_released_schema(version):
+    rng = random.Random(version.topic)
+    decode = compile_decoder(version.raw)
+    assert decode is not None, "every released schema is covered by the generator"
+    for _ in range(200):
+        body = fastavro_bytes(version.raw, valid_value(version.raw, rng))
+        assert decode(body) == fastavro_read(version, body)
+
+
+@pytest.mark.parametrize("version", ALL_VERSIONS, ids=lambda v: f"{v.topic}-v{v.version}")
+def test_every_strict_prefix_of_a_record_is_refused(version):
+    rng = random.Random(version.topic + "prefix")
+    decode = compile_decoder(version.raw)
+    body = fastavro_bytes(version.raw, valid_value(version.raw, rng))
+    for end in range(len(body)):
+        with pytest.raises(Exception):  # noqa: B017 (IndexError, struct.error, TruncatedError: the codec wraps them)
+            decode(body[:end])
+
+
+@pytest.mark.parametrize("version", ALL_VERSIONS[::3], ids=lambda v: f"{v.topic}-v{v.version}")
+def test_garbled_bytes_read_as_fastavro_reads_them_or_are_refused(version):
+    """Flipped bytes: whatever the generated decoder accepts, fastavro reads the same; what fastavro refuses,
+    it refuses too."""
+    rng = random.Random(version.topic + "garble")
+    decode = compile_decoder(version.raw)
+    for _ in range(300):
+        body = bytearray(fastavro_bytes(version.raw, valid_value(version.raw, rng)))
+        for _ in range(rng.choice([1, 2, 5])):
+            body[rng.randrange(len(body))] = rng.randrange(256)
+        try:
+            theirs = fastavro_read(version, bytes(body))
+        except Exception:
+            theirs = None
+        try:
+            ours = decode(bytes(body))
+        except Exception:
+            ours = None
+        if ours is not None:
+            assert ours == theirs
+
+
+def test_a_count_larger_than_the_bytes_left_is_refused_at_once():
+    """Garbage announcing 2**60 array items must not loop: it is refused before the first item is read."""
+    schema = {"type": "record", "name": "R", "fields": [{"name": "a", "type": {"type": "array", "items": "long"}}]}
+    decode = compile_decoder(schema)
+    with pytest.raises(ValueError, match="items announced"):
+        decode(zigzag_varint(2**60) + b"\x02\x00")
+
+
+def test_a_varint_that_never_ends_is_refused():
+    with pytest.raises(ValueError, match="varint"):
+        read_long(b"\xff" * 20, 0)
+
+
+@pytest.mark.parametrize("value", [0, -1, 1, 63, -64, 64, 2**40, 2**63 - 1, -(2**63)])
+def test_read_long_reads_zigzag_varints(value):
+    data = b"\x07" + zigzag_varint(value) + b"\x07"
+    assert read_long(data, 1) == (value, len(data) - 1)
+
+
+def test_a_schema_the_generator_does_not_cover_falls_back_to_fastavro():
+    schema = {"type": "record", "name": "M", "fields": [{"name": "m", "type": {"type": "map", "values": "long"}}]}
+    assert compile_decoder(schema) is None
+    nulls = {"type": "record", "name": "N", "fields": [{"name": "a", "type": {"type": "array", "items": "null"}}]}
+    assert compile_decoder(nulls) is None
+
+
+def test_the_codec_reads_its_own_records_and_names_what_is_wrong_with_a_cut_one():
+    codec = EventCodec()
+    version = default_store().current("post-hashtag")
+    record = valid_value(version.raw, random.Random(7)) | {"occurred_at": 1_764_000_000_000,
+                                                            "post_created_at": 1_764_000_000_000}
+    data = codec.encode("post-hashtag", record)
+    assert codec.decode("post-hashtag", data) == fastavro_read(version, data[HEADER_LEN:])
+    with pytest.raises(DecodeError, match="undecodable body"):
+        codec.decode("post-hashtag", data[:-1])
