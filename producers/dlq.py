@@ -53,33 +53,37 @@ def dead_letter_many(
     """Send every rejected record to its topic's DLQ; one future resolves once all are acknowledged (not a
     future per record, each waking the event loop when it settled)."""
     headers = _HeaderMaker(processor, now_ms())
-    return publisher.submit_raw_many([
-        RawRecord(record.topic.removesuffix(DLQ_SUFFIX) + DLQ_SUFFIX, record.key, record.value,  # null stays null
-                  headers(record, error))
-        for record, error in rejected
-    ])
+    dlq_of: dict[str, str] = {}
+    records = []
+    for record, error in rejected:
+        dlq = dlq_of.get(record.topic)
+        if dlq is None:
+            dlq = dlq_of[record.topic] = record.topic.removesuffix(DLQ_SUFFIX) + DLQ_SUFFIX
+        records.append(RawRecord(dlq, record.key, record.value, headers(record, error)))  # null stays null
+    return publisher.submit_raw_many(records)
 
 
 class _HeaderMaker:
     """Builds a batch's DLQ headers (the contract's seven, in :data:`ERROR_CLASS`… order). What records of one
     batch repeat (the error, the source partition, the processor, the time) is built once per batch, so a
-    record costs its own offset and a list: a poison storm's header building went from ~4 to ~1 µs a record."""
+    record costs its own offset and a list: a poison storm's header building went from ~4 to ~1 µs a record.
+    Errors are remembered by identity: the batch loop keeps one exception per distinct error of a batch, so a
+    storm's records share it (and its text is not made again for each)."""
 
     __slots__ = ("_errors", "_sources", "_tail")
 
     def __init__(self, processor: str, at_ms: int) -> None:
         self._tail = ((PROCESSOR, processor.encode()), (TIME, str(at_ms).encode()))
-        self._errors: dict[tuple[type, str], tuple[tuple[str, bytes], tuple[str, bytes]]] = {}
+        self._errors: dict[int, tuple[BaseException, tuple[tuple[str, bytes], tuple[str, bytes]]]] = {}
         self._sources: dict[tuple[str, int], tuple[tuple[str, bytes], tuple[str, bytes]]] = {}
 
     def __call__(self, record: PoisonRecord, error: BaseException) -> list[tuple[str, str | bytes | None]]:
-        text = str(error)
-        kind = self._errors.get((type(error), text))
-        if kind is None:
-            kind = self._errors[type(error), text] = (
-                (ERROR_CLASS, type(error).__name__.encode()), (ERROR_MESSAGE, text[:2000].encode()))
+        known = self._errors.get(id(error))
+        if known is None:  # (the error is kept with its headers, so its id is not reused meanwhile)
+            known = self._errors[id(error)] = (error, (
+                (ERROR_CLASS, type(error).__name__.encode()), (ERROR_MESSAGE, str(error)[:2000].encode())))
         source = self._sources.get((record.topic, record.partition))
         if source is None:
             source = self._sources[record.topic, record.partition] = (
                 (SOURCE_TOPIC, record.topic.encode()), (SOURCE_PARTITION, str(record.partition).encode()))
-        return [*kind, *source, (SOURCE_OFFSET, b"%d" % record.offset), *self._tail, *(record.headers or ())]
+        return [*known[1], *source, (SOURCE_OFFSET, b"%d" % record.offset), *self._tail, *(record.headers or ())]

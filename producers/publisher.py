@@ -153,10 +153,11 @@ class _ErrorOnlyLane:
                 failures.append(delivery_error(logical(message.topic() or "?"), error))
 
         produce, physical = self._producer.produce, self._settings.topic_names.physical
+        names = {topic: physical(topic) for topic in {record.topic for record in records}}  # (a storm: one DLQ)
         for record in records:
             while True:
                 try:
-                    produce(physical(record.topic), record.payload, record.key, on_delivery=failed,
+                    produce(names[record.topic], record.payload, record.key, on_delivery=failed,
                             headers=record.headers)
                     break
                 except BufferError:  # the local queue is full: serving reports frees it

@@ -109,21 +109,22 @@ class BatchLoop:
         #: a storm's records mostly fail alike: one kept exception per distinct error, not one each (each kept
         #: exception is an object the cyclic collector walks while the batch lives)
         errors: dict[tuple[type, str], DecodeError | EventValidationError] = {}
-        logical = self._logical
+        logical, decode, check, append = self._logical, self._codec.decode, self.placement.check, records.append
         for message in messages:
             physical = str(message.topic())
             topic = logical.get(physical) or self._names.logical(physical)
-            partition, offset = int(message.partition() or 0), int(message.offset() or 0)
+            partition, offset, key, data = int(message.partition() or 0), int(message.offset() or 0), \
+                message.key(), message.value()
             try:
-                value = self._codec.decode(topic, message.value() or b"")
+                value = decode(topic, data or b"")
                 event_type(topic).check_ids(value)
-                self.placement.check(physical, partition, message.key(), value)
+                check(physical, partition, key, value)
             except (DecodeError, EventValidationError) as exc:
                 kept = errors.setdefault((type(exc), str(exc)), exc.with_traceback(None))
-                parked = PoisonRecord(topic, partition, offset, message.key(), message.value(), headers_of(message))
-                dead.append((parked, kept))
+                # (the record's own headers as the client gives them: a list, or None for none)
+                dead.append((PoisonRecord(topic, partition, offset, key, data, message.headers()), kept))
                 continue
-            records.append(Record(topic, partition, offset, message.key(), value))
+            append(Record(topic, partition, offset, key, value))
         return records, dead
 
     def _rejecter(self, messages: list[Message], dead: list[Rejected]) -> Reject:
