@@ -76,6 +76,10 @@ class EventType:
         #: every time the event carries (``occurred_at``, ``commented_at``, ``post_created_at``…): each must be
         #: one of this era, or the processors refuse the event (a producer's seconds were applied as 1970)
         self.time_fields = time_fields(schema)
+        #: what :meth:`create` leaves unchecked, having made it itself: ``occurred_at`` (now), and ``event_id``
+        #: unless the caller chose it (a fresh UUIDv7 is an id; ~0.5 µs of the SDK's ~6 µs an event)
+        self._unminted = (self.id_fields, tuple(f for f in self.time_fields if f != "occurred_at"))
+        self._unminted_but_id = (tuple(f for f in self.id_fields if f != "event_id"), self._unminted[1])
         self._encode = codec.encoder(schema)
 
     def build(self, fields: dict[str, Any]) -> Event:
@@ -99,11 +103,13 @@ class EventType:
         ``event_id``: one the caller chose (the same write sent again: ``api.idempotency``)."""
         fields["event_id"] = new_id() if event_id is None else event_id
         fields["occurred_at"] = now_ms()
-        return self.emit(fields)
+        return self.emit(fields, self._unminted_but_id if event_id is None else self._unminted)
 
-    def emit(self, record: dict[str, Any]) -> Event:
+    def emit(self, record: dict[str, Any], checked: tuple[tuple[str, ...], tuple[str, ...]] | None = None) -> Event:
         """Encode (the schema check), apply the domain rule, key by the catalog. ``record`` must hold only
-        schema fields: the typed constructors guarantee it by their signatures, :meth:`build` checks it."""
+        schema fields: the typed constructors guarantee it by their signatures, :meth:`build` checks it.
+        ``checked``: the id and time fields to check (default: all of them)."""
+        id_fields, times = checked or (self.id_fields, self.time_fields)
         try:
             payload = self._encode(record)
         except EncodeError as exc:
@@ -114,18 +120,18 @@ class EventType:
         if len(payload) > MAX_EVENT_BYTES:  # the broker would refuse it, naming nothing (and a batch half-sent)
             raise EventValidationError(_largest(record), f"the event is {len(payload):,} bytes encoded; at most "
                                        f"{MAX_EVENT_BYTES:,}")
-        self.check_ids(record)
-        for field in self.time_fields:
+        self.check_ids(record, id_fields)
+        for field in times:
             _plausible_time(field, record[field])
         self.rule(record)
         return Event(self.topic, record[self.key_field], record, payload)
 
-    def check_ids(self, record: dict[str, Any]) -> None:
+    def check_ids(self, record: dict[str, Any], id_fields: tuple[str, ...] | None = None) -> None:
         """Every id field holds an id. The processors run this on every record they decode, not only the SDK:
         another producer's ``author_id: "bob"`` was applied by the posts view and dead-lettered by the
         notifications processor. (Only the ids: the topic's other rules grew over time, and a replay of
         history must not dead-letter what was valid when it was written.)"""
-        for field in self.id_fields:
+        for field in self.id_fields if id_fields is None else id_fields:
             value = record[field]
             if value is not None and not is_id(value):
                 raise EventValidationError(field, f"not a valid id: {value!r:.60}")
