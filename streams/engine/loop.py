@@ -21,7 +21,7 @@ from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Consumer, KafkaError, Messa
 
 from photostream.contracts.codec import DecodeError, EventCodec
 from photostream.settings import Settings
-from producers.dlq import PoisonRecord, headers_of
+from producers.dlq import PoisonRecord, as_header_list, headers_of
 from producers.events import event_type
 from producers.partitioning import counts_in
 from producers.publisher import Publisher
@@ -121,8 +121,9 @@ class BatchLoop:
                 check(physical, partition, key, value)
             except (DecodeError, EventValidationError) as exc:
                 kept = errors.setdefault((type(exc), str(exc)), exc.with_traceback(None))
-                # (the record's own headers as the client gives them: a list, or None for none)
-                dead.append((PoisonRecord(topic, partition, offset, key, data, message.headers()), kept))
+                found = message.headers()  # (None for none: no list made per record of a storm)
+                dead.append((PoisonRecord(topic, partition, offset, key, data, as_header_list(found) if found else None),
+                             kept))
                 continue
             append(Record(topic, partition, offset, key, value))
         return records, dead
