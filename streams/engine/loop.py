@@ -122,8 +122,8 @@ class BatchLoop:
             except (DecodeError, EventValidationError) as exc:
                 kept = errors.setdefault((type(exc), str(exc)), exc.with_traceback(None))
                 found = message.headers()  # (None for none: no list made per record of a storm)
-                dead.append((PoisonRecord(topic, partition, offset, key, data, as_header_list(found) if found else None),
-                             kept))
+                parked = PoisonRecord(topic, partition, offset, key, data, as_header_list(found) if found else None)
+                dead.append((parked, kept))
                 continue
             append(Record(topic, partition, offset, key, value))
         return records, dead
