@@ -239,12 +239,13 @@ class BatchLoop:
             if records:
                 await self._process_resiliently(records, self._rejecter(messages, dead))
             await dead_letter_batch(self._publisher, dead, self._processor.name)
-            owned = [m for m in messages if tp_of(m) not in self._moved_in_flight]
+            moved = self._moved_in_flight
+            owned = [m for m in messages if tp_of(m) not in moved] if moved else messages
             await asyncio.get_running_loop().run_in_executor(self._executor, self._commit, owned)
         finally:
             await asyncio.get_running_loop().run_in_executor(self._executor, self._resume)
         self._metrics.batch_seconds.observe(time.perf_counter() - started)
-        if dead:  # what went to a DLQ was not applied: counted there (dead_lettered_total), not here
+        if dead and records:  # what went to a DLQ was not applied: counted there (dead_lettered_total), not here
             parked = {(p.topic, p.partition, p.offset) for p, _ in dead}
             records = [r for r in records if (r.topic, r.partition, r.offset) not in parked]
         for topic in {r.topic for r in records}:  # counted and aged once durable (the age a reader sees)
