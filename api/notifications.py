@@ -19,7 +19,7 @@ from api.auth import AccessClaims, checked_reads
 from api.visibility import visible_posts
 from photostream.domain.notifications import ListPosition, is_read, muted_or_blocked, target_kind_of
 from photostream.settings import Settings
-from sinks.notification_lists import NotificationLists, Page
+from sinks.notification_lists import NotificationLists, Page, restore
 from sinks.notifications import NotificationStore, StoredNotification
 from sinks.posts import read_posts_cached
 from sinks.profiles import read_profiles
@@ -64,19 +64,19 @@ class NotificationReads:
                          limit: int) -> NotificationsPage:
         """The page from what Redis held (newest first by ``updated_at``), completed from Cassandra where it does
         not hold everything: from the floor down (in id order: bucket by bucket), or below the cursor when that
-        is already below the floor (or Redis lost the list)."""
-        found = list(cached.items)
+        is already below the floor (or Redis does not hold the list whole)."""
         read_at = cached.read_at
+        if not cached.known:  # Redis lost the list (the mark too), or nobody read it yet: copy it there, read again
+            durable_mark = (await restore(self.lists, self.store, user, cached.version))[1]
+            cached = await self.lists.page(user, self._bound(cursor), limit)
+            read_at = cached.read_at if cached.known else durable_mark
+        found = list(cached.items) if cached.known else []  # (a copy refused: a projection landed meanwhile)
         if len(found) < limit and not cached.complete:
             if not cached.known or (cursor is not None and cursor.id <= cached.floor):
                 before = cursor.id if cursor is not None else None  # all of it, or the rest, is Cassandra's
             else:  # Redis served down to its floor; "~" sorts above every id character: the floor's own row too
                 before = cached.floor + "~"
             found += await self.store.page(user, before, limit - len(found))
-            if not cached.known:  # no list in Redis: lost (the mark too, until a rebuild), or there is none
-                if not found and cursor is None:
-                    await self.lists.remember_none(user)
-                read_at = await self.store.read_at(user)
         items = await self._hydrate(user, found, read_at)
         last = found[-1] if len(found) == limit else None
         return NotificationsPage(items, ListPosition(last.id, last.updated_at).encoded() if last else None)
@@ -106,6 +106,15 @@ class NotificationReads:
                 "read": is_read(n.updated_at, read_at), "updated_at": n.updated_at,
             })
         return items
+
+    async def unread(self, user: str) -> int:
+        """The unread count: Redis's, or Cassandra's when Redis does not hold the list whole (copied there on the
+        way)."""
+        count, version = await self.lists.unread(user)
+        if count is None:
+            kept, read_at = await restore(self.lists, self.store, user, version)
+            count = sum(n.updated_at > read_at for n in kept)
+        return count
 
     async def mark_read(self, user: str, up_to: str | None) -> int | None:
         """Mark read everything updated up to the notification ``up_to`` was at (its ``updated_at``), and the

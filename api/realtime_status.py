@@ -20,7 +20,7 @@ from cassandra.cluster import Session
 from api.auth import AccessClaims, InvalidTokenError, checked_reads
 from api.errors import STORE_OUTAGES
 from sinks import keys, redis_scripts
-from sinks.notification_lists import NotificationLists
+from sinks.notification_lists import NotificationLists, restore, unread_of
 from sinks.notifications import NotificationStore
 from sinks.presence import PresenceRows
 from sinks.revocations import RevocationLedger
@@ -50,7 +50,7 @@ class StatusReader:
 
     async def read(self, user_id: str, detail: bool = False) -> Status:
         try:
-            return await self.from_redis(user_id, detail)
+            return await self._completed(user_id, *await self.from_redis(user_id, detail))
         except STORE_OUTAGES:
             return await self.from_cassandra(user_id, detail)
 
@@ -65,12 +65,22 @@ class StatusReader:
             if await revocations.refused_durably(claims):
                 raise InvalidTokenError("the token was revoked") from None
             return await self.from_cassandra(claims.user_id, detail)
-        return self._answer(answers, detail)
+        return await self._completed(claims.user_id, *self._answer(answers, detail))
 
-    async def from_redis(self, user_id: str, detail: bool) -> Status:
+    async def from_redis(self, user_id: str, detail: bool) -> tuple[Status, str | None]:
+        """The status, and (when Redis does not hold the notification list whole: its count is then missing)
+        the list's version, for :meth:`_completed`."""
         async with self._redis.pipeline(transaction=False) as pipe:
             self._queue(pipe, user_id, detail)
             return self._answer(await redis_scripts.execute(pipe), detail)
+
+    async def _completed(self, user_id: str, status: Status, unknown_at: str | None) -> Status:
+        """The unread notifications counted in Cassandra when Redis lost the list (or never held it), the list
+        copied to Redis on the way (:func:`sinks.notification_lists.restore`)."""
+        if unknown_at is not None:
+            kept, read_at = await restore(self._notifications, self._notification_rows, user_id, unknown_at)
+            status["unread_notifications"] = sum(n.updated_at > read_at for n in kept)
+        return status
 
     def _queue(self, pipe: Any, user_id: str, detail: bool) -> None:
         if detail:
@@ -81,11 +91,13 @@ class StatusReader:
         self._notifications.unread_in(pipe, user_id)
 
     @staticmethod
-    def _answer(answers: list[Any], detail: bool) -> Status:
+    def _answer(answers: list[Any], detail: bool) -> tuple[Status, str | None]:
         unread, (online, last_seen), notifications = answers
         senders = sorted(unread) if detail else None
         count = len(unread) if detail else int(unread)
-        return status_of(senders, count, online, int(last_seen) if last_seen else None, int(notifications))
+        unread_notifications, version = unread_of(notifications)
+        status = status_of(senders, count, online, int(last_seen) if last_seen else None, unread_notifications or 0)
+        return status, (version if unread_notifications is None else None)
 
     async def from_cassandra(self, user_id: str, detail: bool) -> Status:
         senders = await self._pairs.unread_of(user_id)

@@ -36,16 +36,6 @@ def _differences(user: str, live: Snapshot, rows: list[StoredNotification], read
     return found
 
 
-async def _newest_rows(store: NotificationStore, user: str, limit: int) -> list[StoredNotification]:
-    """The user's newest rows by id: at least ``limit`` (all, if fewer), and on past the newest bucket, which
-    the projection never splits (:func:`trimmed` needs to see where it ends)."""
-    while True:
-        rows = await store.page(user, None, limit)
-        if len(rows) < limit or parse_notification_id(rows[-1].id)[0] != parse_notification_id(rows[0].id)[0]:
-            return rows
-        limit *= 2
-
-
 async def rebuild_notifications(settings: Settings, repair: bool) -> RebuildReport:
     report = RebuildReport("notifications")
     cap = settings.notifications_cap
@@ -56,7 +46,7 @@ async def rebuild_notifications(settings: Settings, repair: bool) -> RebuildRepo
             for user in users:
                 seen.add(user)
                 live = await lists.snapshot(user)
-                rows = await _newest_rows(store, user, max(cap, len(live.items)) + 1)
+                rows = await store.newest_rows(user, max(cap, len(live.items)) + 1)
                 read_at = await store.read_at(user)
                 report.keys_compared += 1
                 differences = _differences(user, live, rows, read_at)

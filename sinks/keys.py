@@ -264,14 +264,16 @@ def notification_floor(user_id: str) -> str:
     return f"{_prefix}notif:{{{user_id}}}:floor"
 
 
-def notification_none(user_id: str) -> str:
-    """Present when the user was found to have no notification at all (expires after
-    ``NOTIFICATIONS_NONE_TTL_S``): a missing list then means "none", not "lost", and the API does not ask
-    Cassandra on every read of the many users nobody has notified yet. A flushed Redis loses it with the lists."""
-    return f"{_prefix}notif:{{{user_id}}}:none"
+def notification_whole(user_id: str) -> str:
+    """Present when the user's list was copied whole from Cassandra (by the API or the rebuild), so the
+    projection's items since are all the rest: a list without it (Redis lost the user's keys, or nobody read
+    them yet) is read from Cassandra. :mod:`sinks.notification_lists` explains why."""
+    return f"{_prefix}notif:{{{user_id}}}:whole"
 
 
-NOTIFICATIONS_NONE_TTL_S = 600
+def notification_version(user_id: str) -> str:
+    """Raised by every projection of the user's list: a copy from Cassandra read before is refused."""
+    return f"{_prefix}notif:{{{user_id}}}:version"
 
 
 def notification_owner(ids_key: str) -> str:

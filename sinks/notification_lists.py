@@ -2,11 +2,18 @@
 
 Per user (keys in :mod:`sinks.keys`, one hash tag): ``ids`` (id → bucket: the order in which the oldest are
 trimmed), ``updated`` (id → updated_at: the listing order, and the unread count is one ZCOUNT above the mark),
-``items`` (id → JSON), ``read`` (the mark) and
-``floor`` (everything at or below it was trimmed). Invariant: Redis holds exactly the Cassandra rows whose id is
-above the floor. Every write is the absolute outcome of an aggregate row (written or deleted), so a retried
-batch, a replay or a rebuild converges; an item at or below the floor is left to Cassandra (adding it would leave
-a gap in the list); trimming the oldest raises the floor.
+``items`` (id → JSON), ``read`` (the mark), ``floor`` (everything at or below it was trimmed), ``whole`` and
+``version``. Invariant: where ``whole`` is set, Redis holds exactly the Cassandra rows whose id is above the
+floor. Every write is the absolute outcome of an aggregate row (written or deleted), so a retried batch, a
+replay or a rebuild converges; an item at or below the floor is left to Cassandra (adding it would leave a gap
+in the list); trimming the oldest raises the floor.
+
+``whole`` is set only by what copied the user's list from Cassandra: the API's first read of a list it does not
+know (:func:`restore`) and the rebuild. The projection never sets it: after Redis lost a user's keys, the next
+notification made a list of one that readers took for the whole (older items missing, and the read mark gone
+with the badge showing them all unread) until a rebuild. A list without the marker is read from Cassandra and
+copied whole, fenced by ``version`` (which every projection raises): a copy read before a projection landed is
+refused rather than let it erase that projection's items.
 
 Trimming takes whole time buckets (ids start with their bucket), oldest first, and never the newest bucket, so
 the floor is a bucket's end (``{bucket:013d}/``: ``/`` sorts right after the ``.`` every id of the bucket has
@@ -26,11 +33,12 @@ from typing import Any
 
 from photostream.domain.notifications import parse_notification_id
 from sinks import keys, redis_scripts
-from sinks.notifications import StoredNotification
+from sinks.notifications import NotificationStore, StoredNotification
 
-# KEYS: ids, updated, items, read, floor. ARGV[1] channel, ARGV[2] cap, then per item: id, bucket, updated_at,
-# payload ('' = delete). Returns how many items changed.
+# KEYS: ids, updated, items, read, floor, version. ARGV[1] channel, ARGV[2] cap, then per item: id, bucket,
+# updated_at, payload ('' = delete). Returns how many items changed.
 _PROJECT = """
+redis.call('INCR', KEYS[6])
 local read_at = redis.call('GET', KEYS[4]) or '0'
 local floor = redis.call('GET', KEYS[5]) or ''
 local before = redis.call('ZCOUNT', KEYS[2], '(' .. read_at, '+inf')
@@ -73,14 +81,14 @@ end
 return changed
 """
 
-# KEYS: updated, items, read, floor, none. ARGV[1] the position's id ('' = the newest), ARGV[2] limit, ARGV[3] the
-# position's updated_at. Returns {read_at, floor, known, id1, payload1, ...}: the page's items below the position,
-# newest first by updated_at (ties: id, descending); none when the position is at or below the floor (what only
-# Cassandra holds, paged there by id). known = 1 when Redis holds the user's list or knows they have none.
+# KEYS: updated, items, read, floor, whole, version. ARGV[1] the position's id ('' = the newest), ARGV[2] limit,
+# ARGV[3] the position's updated_at. Returns {read_at, floor, known, version, id1, payload1, ...}: the page's items
+# below the position, newest first by updated_at (ties: id, descending); none when the position is at or below the
+# floor (what only Cassandra holds, paged there by id). known = 1 when the list was copied whole (see above).
 _PAGE = """
-local known = redis.call('EXISTS', KEYS[1], KEYS[5])
+local known = redis.call('EXISTS', KEYS[5])
 local floor = redis.call('GET', KEYS[4]) or ''
-local out = {redis.call('GET', KEYS[3]) or '0', floor, known}
+local out = {redis.call('GET', KEYS[3]) or '0', floor, known, redis.call('GET', KEYS[6]) or '0'}
 local limit = tonumber(ARGV[2])
 local ids
 if ARGV[1] == '' then
@@ -112,9 +120,27 @@ end
 return out
 """
 
-# KEYS: updated, read. The unread count.
+# KEYS: updated, read, whole, version. {the unread count, or -1 when the list is not known whole; the version}.
 _UNREAD = """
-return redis.call('ZCOUNT', KEYS[1], '(' .. (redis.call('GET', KEYS[2]) or '0'), '+inf')
+if redis.call('EXISTS', KEYS[3]) == 0 then return {-1, redis.call('GET', KEYS[4]) or '0'} end
+return {redis.call('ZCOUNT', KEYS[1], '(' .. (redis.call('GET', KEYS[2]) or '0'), '+inf'), 0}
+"""
+
+# KEYS: ids, updated, items, read, floor, whole, version. ARGV[1] the version the copy was read at, ARGV[2] the
+# durable read mark, ARGV[3] the floor ('' = none), then per item: id, bucket, updated_at, payload. The list becomes
+# exactly these (the mark never goes back) and is known whole, unless a projection landed since (returns 0).
+_FILL = """
+if (redis.call('GET', KEYS[7]) or '0') ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[5])
+for i = 4, #ARGV, 4 do
+  redis.call('ZADD', KEYS[1], ARGV[i + 1], ARGV[i])
+  redis.call('ZADD', KEYS[2], ARGV[i + 2], ARGV[i])
+  redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 3])
+end
+if tonumber(ARGV[2]) > tonumber(redis.call('GET', KEYS[4]) or '0') then redis.call('SET', KEYS[4], ARGV[2]) end
+if ARGV[3] ~= '' then redis.call('SET', KEYS[5], ARGV[3]) end
+redis.call('SET', KEYS[6], '1')
+return 1
 """
 
 # KEYS: read; ARGV[1] mark, ARGV[2] channel. Raises the mark (never lowers it); pings if it moved.
@@ -137,6 +163,21 @@ def from_payload(recipient: str, notification_id: str, payload: str) -> StoredNo
     data = json.loads(payload)
     return StoredNotification(recipient, notification_id, data["kind"], data["target_id"], tuple(data["actors"]),
                               int(data["actor_count"]), int(data["updated_at"]))
+
+
+#: the unread count (None: the list is not known whole, count it in Cassandra) and the list's version
+Unread = tuple[int | None, str]
+
+
+def _unread_keys(user: str) -> list[str]:
+    return [keys.notification_updated(user), keys.notification_read(user), keys.notification_whole(user),
+            keys.notification_version(user)]
+
+
+def unread_of(raw: list[Any]) -> Unread:
+    """What :data:`_UNREAD` answered."""
+    count = int(raw[0])
+    return (None if count < 0 else count), str(raw[1])
 
 
 def _bucket(notification_id: str) -> int:
@@ -168,8 +209,10 @@ class Page:
     items: list[StoredNotification]
     read_at: int
     floor: str
-    #: Redis holds the user's list, or knows they have none (False: Redis lost it, or nobody asked yet)
+    #: Redis holds the user's whole list (False: not copied from Cassandra since Redis lost it, or ever)
     known: bool
+    #: the list's version when read (what a copy of the list from Cassandra is fenced with)
+    version: str = "0"
 
     @property
     def complete(self) -> bool:
@@ -198,6 +241,7 @@ class NotificationLists:
         # registered: sent as EVALSHA (loaded first where a restarted Redis does not know them), not as text
         self._project, self._page = redis.register_script(_PROJECT), redis.register_script(_PAGE)
         self._unread, self._mark = redis.register_script(_UNREAD), redis.register_script(_MARK)
+        self._fill = redis.register_script(_FILL)
 
     @staticmethod
     def _keys(user: str) -> list[str]:
@@ -214,7 +258,7 @@ class NotificationLists:
                 for notification_id, item in found:
                     args += [notification_id, _bucket(notification_id), item.updated_at if item else 0,
                              payload_of(item) if item else ""]
-                await self._project(keys=self._keys(user),
+                await self._project(keys=[*self._keys(user), keys.notification_version(user)],
                                     args=[keys.status_channel(self._namespace, user), self.cap, *args], client=pipe)
                 self.commands += 1
             await redis_scripts.execute(pipe)
@@ -233,17 +277,25 @@ class NotificationLists:
     def _page_call(self, user: str, after: tuple[str, int] | None, limit: int) -> dict[str, Any]:
         k = self._keys(user)
         position = ["", limit, 0] if after is None else [after[0], limit, after[1]]
-        return {"keys": [k[1], k[2], k[3], k[4], keys.notification_none(user)], "args": position}
+        return {"keys": [k[1], k[2], k[3], k[4], keys.notification_whole(user), keys.notification_version(user)],
+                "args": position}
 
     @staticmethod
     def page_of(user: str, raw: list[Any]) -> Page:
-        read_at, floor, known, rest = int(raw[0]), str(raw[1]), bool(int(raw[2])), raw[3:]
+        read_at, floor, known, version, rest = int(raw[0]), str(raw[1]), bool(int(raw[2])), str(raw[3]), raw[4:]
         items = [from_payload(user, rest[i], rest[i + 1]) for i in range(0, len(rest), 2) if rest[i + 1]]
-        return Page(items, read_at, floor, known)
+        return Page(items, read_at, floor, known, version)
 
-    async def remember_none(self, user: str) -> None:
-        """Cassandra holds no notification for this user: say so (see :func:`sinks.keys.notification_none`)."""
-        await self._redis.set(keys.notification_none(user), 1, ex=keys.NOTIFICATIONS_NONE_TTL_S)
+    async def fill(self, user: str, version: str, newest: list[StoredNotification], read_at: int) -> bool:
+        """Copy the user's list from Cassandra (``newest``: their newest rows by id, as :func:`restore` reads
+        them) as the projection would keep it, and mark it whole; False if a projection landed since ``version``
+        was read (the next read copies again)."""
+        kept, floor = trimmed(newest, self.cap)
+        args: list[Any] = [version, read_at, floor]
+        for item in kept:
+            args += [item.id, _bucket(item.id), item.updated_at, payload_of(item)]
+        return bool(await self._fill(keys=[*self._keys(user), keys.notification_whole(user),
+                                           keys.notification_version(user)], args=args))
 
     async def newer_than(self, user: str, updated_at: int, limit: int) -> list[StoredNotification]:
         """Up to ``limit`` of the items updated after ``updated_at``, oldest first."""
@@ -265,13 +317,13 @@ class NotificationLists:
 
     @staticmethod
     def unread_in(pipe: Any, user: str) -> None:
-        """Queue the unread count on a caller's pipeline (the status read's one round trip). By its text: a
-        two-line script costs less to send than a load probe, and the pipeline may be a shared one
-        (:mod:`sinks.redis_batching`) that cannot repair a NOSCRIPT."""
-        pipe.eval(_UNREAD, 2, keys.notification_updated(user), keys.notification_read(user))
+        """Queue the unread count on a caller's pipeline (the status read's one round trip; :func:`unread_of`
+        reads its answer). By its text: a three-line script costs less to send than a load probe, and the
+        pipeline may be a shared one (:mod:`sinks.redis_batching`) that cannot repair a NOSCRIPT."""
+        pipe.eval(_UNREAD, 4, *_unread_keys(user))
 
-    async def unread(self, user: str) -> int:
-        return int(await self._unread(keys=[keys.notification_updated(user), keys.notification_read(user)]))
+    async def unread(self, user: str) -> Unread:
+        return unread_of(await self._unread(keys=_unread_keys(user)))
 
     async def read_mark(self, user: str) -> int:
         """The user's read mark as Redis holds it (0: none)."""
@@ -295,10 +347,13 @@ class NotificationLists:
         return Snapshot(dict(items), dict(buckets), dict(updated), int(read_at or 0), str(floor or ""))
 
     async def replace(self, user: str, items: Iterable[StoredNotification], read_at: int, floor: str) -> None:
-        """The rebuild's repair: the user's keys become exactly these (atomically), and the user is pinged."""
+        """The rebuild's repair: the user's keys become exactly these (atomically), the list is known whole (a
+        copy from Cassandra under way is refused), and the user is pinged."""
         k = self._keys(user)
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.delete(*k)
+            pipe.set(keys.notification_whole(user), 1)
+            pipe.incr(keys.notification_version(user))
             for item in items:
                 pipe.zadd(k[0], {item.id: _bucket(item.id)})
                 pipe.zadd(k[1], {item.id: item.updated_at})
@@ -311,9 +366,18 @@ class NotificationLists:
             await pipe.execute()
 
     async def purge(self, user: str) -> None:
-        await self._redis.delete(*self._keys(user), keys.notification_none(user))
+        await self._redis.delete(*self._keys(user), keys.notification_whole(user), keys.notification_version(user))
 
     async def owners(self) -> AsyncIterator[str]:
         """Users with a Redis list (SCAN; a rebuild finds lists durable state no longer explains)."""
         async for key in self._redis.scan_iter(match=keys.notification_ids("*"), count=1000):
             yield keys.notification_owner(key)
+
+
+async def restore(lists: NotificationLists, store: NotificationStore, user: str, version: str
+                  ) -> tuple[list[StoredNotification], int]:
+    """A list Redis does not hold whole, from Cassandra: its newest rows as the projection keeps them and the read
+    mark, copied to Redis on the way (fenced by ``version``, what Redis said the list's version was)."""
+    newest, read_at = await store.newest_rows(user, lists.cap + 1), await store.read_at(user)
+    await lists.fill(user, version, newest, read_at)
+    return trimmed(newest, lists.cap)[0], read_at

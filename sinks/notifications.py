@@ -35,6 +35,7 @@ from photostream.domain.notifications import (
     Series,
     aggregate,
     bucket_of,
+    parse_notification_id,
     target_kind_of,
 )
 from sinks.cassandra import Gated, key_chunks, pages
@@ -281,6 +282,17 @@ class NotificationStore:
         else:
             rows = await self._run(self._q_page, (recipient, before, limit))
         return [_stored(row) for row in rows.current_rows]
+
+    async def newest_rows(self, recipient: str, at_least: int) -> list[StoredNotification]:
+        """The recipient's newest rows by id: ``at_least`` of them (all, if fewer), and on past the newest
+        bucket, which the Redis projection never splits (``sinks.notification_lists.trimmed`` needs to see where
+        it ends)."""
+        limit = at_least
+        while True:
+            rows = await self.page(recipient, None, limit)
+            if len(rows) < limit or parse_notification_id(rows[-1].id)[0] != parse_notification_id(rows[0].id)[0]:
+                return rows
+            limit *= 2
 
     async def one(self, recipient: str, notification_id: str) -> StoredNotification | None:
         row = (await self._run(self._q_one, (recipient, notification_id))).one()

@@ -83,4 +83,4 @@ async def mark_read(request: Request, user: CurrentUser, body: MarkReadIn | None
     read_at = await reads.mark_read(user, _checked(up_to, "up_to") if up_to is not None else None)
     if read_at is None:
         raise ApiError(404, "not_found", "no such notification", "up_to")
-    return {"read_at": read_at, "unread_notifications": await reads.lists.unread(user)}
+    return {"read_at": read_at, "unread_notifications": await reads.unread(user)}

@@ -5,7 +5,6 @@ from __future__ import annotations
 from photostream.domain.notifications import notification_id
 from photostream.settings import Settings
 from producers.ids import new_id
-from sinks import keys
 from sinks.notification_lists import NotificationLists, bucket_floor, trimmed
 from sinks.notifications import StoredNotification
 from sinks.redis_client import async_client
@@ -31,6 +30,7 @@ async def test_a_new_group_of_the_trimmed_hour_is_listed_and_counted(settings: S
     lists = NotificationLists(redis, settings.app_id, cap=3)
     user = new_id()
     try:
+        assert await lists.fill(user, "0", [], 0)  # a user found to have none: the list is known whole
         older = [item(user, T0 - HOUR, "like", T0 - HOUR + i) for i in range(2)]
         this_hour = [item(user, T0, kind, T0 + i) for i, kind in enumerate(("like", "follow", "comment", "like"))]
         await lists.project({user: [(n.id, n) for n in older]})
@@ -44,11 +44,11 @@ async def test_a_new_group_of_the_trimmed_hour_is_listed_and_counted(settings: S
         await lists.project({user: [(late.id, late)]})
         page = await lists.page(user, None, 10)
         assert page.items[0].id == late.id  # on top, by its time
-        assert await lists.unread(user) == len(this_hour) + 1
+        assert (await lists.unread(user))[0] == len(this_hour) + 1
         # the rebuild's derivation keeps exactly what the projection keeps
         durable = sorted([*older, *this_hour, late], key=lambda n: n.id, reverse=True)
         kept, floor = trimmed(durable, 3)
         assert {n.id for n in kept} == {n.id for n in page.items} and floor == page.floor
     finally:
-        await redis.delete(*NotificationLists._keys(user), keys.notification_none(user))
+        await lists.purge(user)
         await redis.aclose()

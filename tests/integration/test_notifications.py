@@ -366,9 +366,7 @@ def test_rebuild_equals_live_and_repairs_a_lost_list(
     assert len(before) == 3
     checked = rebuild(test_env, "--check")
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    sync_client(settings).delete(keys.notification_items(author), keys.notification_ids(author),
-                                 keys.notification_updated(author))
-    assert notifications(client, settings, author) == before  # served from Cassandra meanwhile
+    lose_notifications(settings, author)
     damaged = rebuild(test_env, "--check")
     assert damaged.returncode == 1 and author in damaged.stdout
     repaired = rebuild(test_env)
@@ -378,19 +376,59 @@ def test_rebuild_equals_live_and_repairs_a_lost_list(
     assert sync_client(settings).zcard(keys.notification_ids(author)) == 3
 
 
+def lose_notifications(settings: Settings, user: str) -> None:
+    """What a flushed or restarted Redis does to one user: every key of their list, the read mark with it."""
+    sync_client(settings).delete(keys.notification_items(user), keys.notification_ids(user),
+                                 keys.notification_updated(user), keys.notification_read(user),
+                                 keys.notification_floor(user), keys.notification_whole(user),
+                                 keys.notification_version(user))
+
+
+def test_a_list_redis_lost_is_not_taken_for_whole_when_a_new_notification_comes(
+    client: httpx.Client, settings: Settings, log: Log
+) -> None:
+    """After Redis lost a user's list, the next notification made a list of one: the older ones vanished from
+    the list, and with the read mark gone the badge counted them unread, until a rebuild."""
+    author = new_id()
+    posts = [log.post(author) for _ in range(3)]
+    log.settle()
+    for post in posts:
+        log.like(new_id(), post)
+    log.settle()
+    before = notifications(client, settings, author)
+    assert len(before) == 3
+    marked = client.post("/notifications/mark-read", headers=auth(settings, author), json={})
+    assert marked.status_code == 200 and marked.json()["unread_notifications"] == 0, marked.text
+    lose_notifications(settings, author)
+    assert status(client, settings, author) == 0  # Cassandra's answer, copied to Redis on the way
+    lose_notifications(settings, author)
+    late = log.post(author)
+    log.settle()
+    log.like(new_id(), late)
+    log.settle()
+    redis = sync_client(settings)
+    assert redis.zcard(keys.notification_ids(author)) == 1 and not redis.exists(keys.notification_whole(author))
+    assert status(client, settings, author) == 1  # the new like alone: the mark came back from Cassandra
+    assert redis.exists(keys.notification_whole(author))
+    after = notifications(client, settings, author)
+    assert [i["id"] for i in after[1:]] == [i["id"] for i in before] and after[0]["target"]["id"] == late
+    assert [i["read"] for i in after] == [False, True, True, True]
+    assert redis.zcard(keys.notification_ids(author)) == 4
+
+
 def test_a_user_with_none_is_remembered_and_their_first_notification_still_shows(
     client: httpx.Client, settings: Settings, log: Log
 ) -> None:
     author, fan = new_id(), new_id()
     redis = sync_client(settings)
     assert notifications(client, settings, author) == []
-    # Cassandra answered "none" once; Redis now says so, so later reads need no Cassandra query
-    assert redis.ttl(keys.notification_none(author)) > 0
+    # Cassandra answered "none" once; Redis now holds that (empty) list whole, so later reads need no Cassandra query
+    assert redis.exists(keys.notification_whole(author)) and not redis.exists(keys.notification_ids(author))
     post = log.post(author)
     log.settle()
     log.like(fan, post)
     log.settle()
-    # the list the processor wrote wins over the remembered "none"
+    # the list the processor wrote onto the known-empty one is whole
     assert summary(notifications(client, settings, author)) == [("like", "post", post, [fan], 1)]
     log.like(fan, post, on=False)
     log.settle()

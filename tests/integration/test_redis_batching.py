@@ -89,6 +89,7 @@ async def test_status_reads_of_one_turn_share_a_round_trip_with_the_plain_answer
         await redis.hset(keys.presence(users[1]), mapping={"status": "online", "last_seen": "5"})
         await redis.zadd(keys.notification_updated(users[1]), {"n1": 10, "n2": 20})
         await redis.set(keys.notification_read(users[1]), "10")
+        await redis.set(keys.notification_whole(users[1]), 1)  # (users[0]'s list is not known: counted elsewhere)
 
         async def status(client: Any, user: str, detail: bool) -> list[Any]:
             async with client.pipeline(transaction=False) as pipe:
@@ -100,11 +101,12 @@ async def test_status_reads_of_one_turn_share_a_round_trip_with_the_plain_answer
         batched = await asyncio.gather(status(batching, users[0], True), status(batching, users[1], False))
         assert counting.pipelines == 1
         assert batched == [await status(redis, users[0], True), await status(redis, users[1], False)]
-        assert batched[1] == [0, ["online", "5"], 1]  # one notification updated after the read mark
+        assert batched[1] == [0, ["online", "5"], [1, 0]]  # one notification updated after the read mark
+        assert batched[0][2] == [-1, "0"]  # no list known whole: the status counts in Cassandra
     finally:
         await redis.delete(*(key for user in users for key in (
             keys.unread_senders(user), keys.presence(user), keys.notification_updated(user),
-            keys.notification_read(user))))
+            keys.notification_read(user), keys.notification_whole(user))))
         await redis.aclose()
 
 
