@@ -110,11 +110,11 @@ class NotificationReads:
     async def unread(self, user: str) -> int:
         """The unread count: Redis's, or Cassandra's when Redis does not hold the list whole (copied there on the
         way)."""
-        count, version = await self.lists.unread(user)
-        if count is None:
-            kept, read_at = await restore(self.lists, self.store, user, version)
-            count = sum(n.updated_at > read_at for n in kept)
-        return count
+        unread = await self.lists.unread(user)
+        if unread.whole:
+            return unread.in_redis
+        kept, read_at = await restore(self.lists, self.store, user, unread.version)
+        return sum(n.updated_at > read_at for n in kept)
 
     async def mark_read(self, user: str, up_to: str | None) -> int | None:
         """Mark read everything updated up to the notification ``up_to`` was at (its ``updated_at``), and the

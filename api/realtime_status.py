@@ -13,6 +13,8 @@ is ``offline`` for them.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import Any
 
 from cassandra.cluster import Session
@@ -27,6 +29,10 @@ from sinks.revocations import RevocationLedger
 from sinks.unread import UnreadPairs
 
 Status = dict[str, Any]
+#: the longest a status read waits on Cassandra to count the notifications of a list Redis does not hold whole
+RESTORE_WITHIN_S = 1.0
+_SLOW_OR_DOWN: tuple[type[BaseException], ...] = (TimeoutError, *STORE_OUTAGES)
+log = logging.getLogger(__name__)
 #: the notifications counted when no list settings are given (the settings' default)
 DEFAULT_CAP = 200
 
@@ -76,9 +82,16 @@ class StatusReader:
 
     async def _completed(self, user_id: str, status: Status, unknown_at: str | None) -> Status:
         """The unread notifications counted in Cassandra when Redis lost the list (or never held it), the list
-        copied to Redis on the way (:func:`sinks.notification_lists.restore`)."""
+        copied to Redis on the way (:func:`sinks.notification_lists.restore`). The status is the API's most
+        frequent read and Redis answered it: Cassandra slow or down leaves Redis's own count (a lost list's tail
+        at worst) after :data:`RESTORE_WITHIN_S`, never a hung request."""
         if unknown_at is not None:
-            kept, read_at = await restore(self._notifications, self._notification_rows, user_id, unknown_at)
+            try:
+                kept, read_at = await asyncio.wait_for(
+                    restore(self._notifications, self._notification_rows, user_id, unknown_at), RESTORE_WITHIN_S)
+            except _SLOW_OR_DOWN as exc:
+                log.warning("status of %s: the notification count stays Redis's (%r)", user_id, exc)
+                return status
             status["unread_notifications"] = sum(n.updated_at > read_at for n in kept)
         return status
 
@@ -95,9 +108,9 @@ class StatusReader:
         unread, (online, last_seen), notifications = answers
         senders = sorted(unread) if detail else None
         count = len(unread) if detail else int(unread)
-        unread_notifications, version = unread_of(notifications)
-        status = status_of(senders, count, online, int(last_seen) if last_seen else None, unread_notifications or 0)
-        return status, (version if unread_notifications is None else None)
+        unread = unread_of(notifications)
+        status = status_of(senders, count, online, int(last_seen) if last_seen else None, unread.in_redis)
+        return status, (None if unread.whole else unread.version)
 
     async def from_cassandra(self, user_id: str, detail: bool) -> Status:
         senders = await self._pairs.unread_of(user_id)

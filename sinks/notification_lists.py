@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from photostream.domain.notifications import parse_notification_id
 from sinks import keys, redis_scripts
@@ -120,10 +120,10 @@ end
 return out
 """
 
-# KEYS: updated, read, whole, version. {the unread count, or -1 when the list is not known whole; the version}.
+# KEYS: updated, read, whole, version. {the unread count in Redis, 1 if the list is known whole (else 0), the version}.
 _UNREAD = """
-if redis.call('EXISTS', KEYS[3]) == 0 then return {-1, redis.call('GET', KEYS[4]) or '0'} end
-return {redis.call('ZCOUNT', KEYS[1], '(' .. (redis.call('GET', KEYS[2]) or '0'), '+inf'), 0}
+return {redis.call('ZCOUNT', KEYS[1], '(' .. (redis.call('GET', KEYS[2]) or '0'), '+inf'),
+        redis.call('EXISTS', KEYS[3]), redis.call('GET', KEYS[4]) or '0'}
 """
 
 # KEYS: ids, updated, items, read, floor, whole, version. ARGV[1] the version the copy was read at, ARGV[2] the
@@ -165,8 +165,13 @@ def from_payload(recipient: str, notification_id: str, payload: str) -> StoredNo
                               int(data["actor_count"]), int(data["updated_at"]))
 
 
-#: the unread count (None: the list is not known whole, count it in Cassandra) and the list's version
-Unread = tuple[int | None, str]
+class Unread(NamedTuple):
+    """The unread count as Redis holds it; whether the list is known whole (if not, the count is Cassandra's
+    to give: Redis may hold a lost list's tail), and the list's version."""
+
+    in_redis: int
+    whole: bool
+    version: str
 
 
 def _unread_keys(user: str) -> list[str]:
@@ -176,8 +181,7 @@ def _unread_keys(user: str) -> list[str]:
 
 def unread_of(raw: list[Any]) -> Unread:
     """What :data:`_UNREAD` answered."""
-    count = int(raw[0])
-    return (None if count < 0 else count), str(raw[1])
+    return Unread(int(raw[0]), bool(int(raw[1])), str(raw[2]))
 
 
 def _bucket(notification_id: str) -> int:

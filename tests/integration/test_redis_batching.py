@@ -101,8 +101,8 @@ async def test_status_reads_of_one_turn_share_a_round_trip_with_the_plain_answer
         batched = await asyncio.gather(status(batching, users[0], True), status(batching, users[1], False))
         assert counting.pipelines == 1
         assert batched == [await status(redis, users[0], True), await status(redis, users[1], False)]
-        assert batched[1] == [0, ["online", "5"], [1, 0]]  # one notification updated after the read mark
-        assert batched[0][2] == [-1, "0"]  # no list known whole: the status counts in Cassandra
+        assert batched[1] == [0, ["online", "5"], [1, 1, "0"]]  # one notification updated after the read mark
+        assert batched[0][2] == [0, 0, "0"]  # no list known whole: the status counts in Cassandra
     finally:
         await redis.delete(*(key for user in users for key in (
             keys.unread_senders(user), keys.presence(user), keys.notification_updated(user),
