@@ -108,9 +108,9 @@ class StatusReader:
         unread, (online, last_seen), notifications = answers
         senders = sorted(unread) if detail else None
         count = len(unread) if detail else int(unread)
-        unread = unread_of(notifications)
-        status = status_of(senders, count, online, int(last_seen) if last_seen else None, unread.in_redis)
-        return status, (None if unread.whole else unread.version)
+        listed = unread_of(notifications)
+        status = status_of(senders, count, online, int(last_seen) if last_seen else None, listed.in_redis)
+        return status, (None if listed.whole else listed.version)
 
     async def from_cassandra(self, user_id: str, detail: bool) -> Status:
         senders = await self._pairs.unread_of(user_id)
