@@ -19,7 +19,7 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
-from photostream.contracts.avro_writer import UnsupportedSchemaError
+from photostream.contracts.avro_writer import SourceBuilder, UnsupportedSchemaError
 
 Decoder = Callable[[bytes], dict[str, Any]]
 
@@ -90,25 +90,8 @@ def _kind(schema: Any) -> str:
     return schema if isinstance(schema, str) else schema["type"] if isinstance(schema, dict) else "union"
 
 
-class _Emitter:
+class _Emitter(SourceBuilder):
     """Appends source lines that decode one value at ``p`` of ``b`` into a local variable."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-        self.constants: dict[str, Any] = {}
-        self._counter = 0
-
-    def fresh(self, stem: str) -> str:
-        self._counter += 1
-        return f"{stem}{self._counter}"
-
-    def constant(self, value: Any) -> str:
-        name = self.fresh("_c")
-        self.constants[name] = value
-        return name
-
-    def line(self, indent: int, text: str) -> None:
-        self.lines.append("    " * indent + text)
 
     def varint(self, var: str, indent: int) -> None:
         """``var`` = the long at ``p`` (one byte read inline: lengths, indexes and counts are mostly small)."""

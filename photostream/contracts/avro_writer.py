@@ -67,8 +67,9 @@ def _bad(field: str, expected: str, value: Any) -> EncodeError:
     return EncodeError(field, f"expected {expected}, got {value!r:.80}")
 
 
-class _Emitter:
-    """Appends source lines that encode one value (held in a local variable) into the ``parts`` list."""
+class SourceBuilder:
+    """The lines of a generated function, its fresh local names and the constants it reads (shared by the
+    encoder here and the decoder in :mod:`photostream.contracts.avro_reader`)."""
 
     def __init__(self) -> None:
         self.lines: list[str] = []
@@ -86,6 +87,10 @@ class _Emitter:
 
     def line(self, indent: int, text: str) -> None:
         self.lines.append("    " * indent + text)
+
+
+class _Emitter(SourceBuilder):
+    """Appends source lines that encode one value (held in a local variable) into the ``parts`` list."""
 
     def value(self, schema: Any, var: str, path: str, indent: int) -> None:
         """Check ``var`` against ``schema`` and append its encoding to ``parts``."""

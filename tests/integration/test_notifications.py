@@ -353,9 +353,8 @@ def rebuild(test_env: dict[str, str], *flags: str) -> subprocess.CompletedProces
                           capture_output=True, timeout=120, check=False)
 
 
-def test_rebuild_equals_live_and_repairs_a_lost_list(
-    client: httpx.Client, settings: Settings, log: Log, test_env: dict[str, str]
-) -> None:
+def liked_three_times(client: httpx.Client, settings: Settings, log: Log) -> tuple[str, list[dict[str, Any]]]:
+    """A new author with three posts, each liked once, and their list of the three notifications."""
     author = new_id()
     posts = [log.post(author) for _ in range(3)]
     log.settle()
@@ -364,6 +363,13 @@ def test_rebuild_equals_live_and_repairs_a_lost_list(
     log.settle()
     before = notifications(client, settings, author)
     assert len(before) == 3
+    return author, before
+
+
+def test_rebuild_equals_live_and_repairs_a_lost_list(
+    client: httpx.Client, settings: Settings, log: Log, test_env: dict[str, str]
+) -> None:
+    author, before = liked_three_times(client, settings, log)
     checked = rebuild(test_env, "--check")
     assert checked.returncode == 0, checked.stdout + checked.stderr
     lose_notifications(settings, author)
@@ -388,15 +394,8 @@ def test_a_list_redis_lost_is_not_taken_for_whole_when_a_new_notification_comes(
     client: httpx.Client, settings: Settings, log: Log
 ) -> None:
     """After Redis lost a user's list, the next notification made a list of one: the older ones vanished from
-    the list, and with the read mark gone the badge counted them unread, until a rebuild."""
-    author = new_id()
-    posts = [log.post(author) for _ in range(3)]
-    log.settle()
-    for post in posts:
-        log.like(new_id(), post)
-    log.settle()
-    before = notifications(client, settings, author)
-    assert len(before) == 3
+    the list, and the read mark with them, until a rebuild."""
+    author, before = liked_three_times(client, settings, log)
     marked = client.post("/notifications/mark-read", headers=auth(settings, author), json={})
     assert marked.status_code == 200 and marked.json()["unread_notifications"] == 0, marked.text
     lose_notifications(settings, author)

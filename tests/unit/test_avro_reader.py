@@ -4,19 +4,13 @@ import io
 import random
 
 import pytest
-from fastavro import parse_schema, schemaless_reader, schemaless_writer
+from fastavro import schemaless_reader
 
 from photostream.contracts.avro_reader import compile_decoder, read_long
 from photostream.contracts.avro_writer import zigzag_varint
 from photostream.contracts.codec import HEADER_LEN, DecodeError, EventCodec
 from photostream.contracts.schema_store import default_store
-from tests.unit.test_avro_writer import ALL_VERSIONS, valid_value
-
-
-def fastavro_bytes(schema, record):
-    buffer = io.BytesIO()
-    schemaless_writer(buffer, parse_schema(schema), record)
-    return buffer.getvalue()
+from tests.unit.test_avro_writer import ALL_VERSIONS, fastavro_bytes, valid_value
 
 
 def fastavro_read(version, body):
