@@ -14,6 +14,9 @@ from photostream.settings import PROJECT_ROOT, Settings
 
 MIGRATIONS_DIR = PROJECT_ROOT / "sinks" / "migrations"
 _KEYSPACE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,47}$")
+#: every schema change waits for the cluster's agreement: the driver's 10 s default timed out creating a keyspace
+#: on a busy 2-core machine (the benchmark's, while other runs loaded Cassandra), failing a run before it began
+DDL_TIMEOUT_S = 60.0
 
 
 def migration_files(folder: Path = MIGRATIONS_DIR) -> list[Path]:
@@ -36,21 +39,24 @@ def migrate(settings: Settings) -> list[str]:
     cluster, session = connect(settings, keyspace=None)
     try:
         session.execute(
-            f"CREATE KEYSPACE IF NOT EXISTS {keyspace} WITH replication = {settings.cassandra_replication}"
+            f"CREATE KEYSPACE IF NOT EXISTS {keyspace} WITH replication = {settings.cassandra_replication}",
+            timeout=DDL_TIMEOUT_S,
         )
         session.set_keyspace(keyspace)
         session.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY, applied_at timestamp)"
+            "CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY, applied_at timestamp)",
+            timeout=DDL_TIMEOUT_S,
         )
-        done = {row.name for row in session.execute("SELECT name FROM schema_migrations")}
+        done = {row.name for row in session.execute("SELECT name FROM schema_migrations", timeout=DDL_TIMEOUT_S)}
         applied = []
         for path in migration_files():
             if path.name in done:
                 continue
             for statement in split_statements(path.read_text()):
-                session.execute(statement, timeout=60)
+                session.execute(statement, timeout=DDL_TIMEOUT_S)
             session.execute(
-                "INSERT INTO schema_migrations (name, applied_at) VALUES (%s, toTimestamp(now()))", (path.name,)
+                "INSERT INTO schema_migrations (name, applied_at) VALUES (%s, toTimestamp(now()))", (path.name,),
+                timeout=DDL_TIMEOUT_S,
             )
             applied.append(path.name)
         return applied
@@ -58,7 +64,7 @@ def migrate(settings: Settings) -> list[str]:
         cluster.shutdown()
 
 
-def drop_keyspace(settings: Settings, timeout_s: float = 60.0) -> None:
+def drop_keyspace(settings: Settings, timeout_s: float = DDL_TIMEOUT_S) -> None:
     """Drop the settings' keyspace if it exists: the undo of :func:`migrate` for a test or benchmark run that
     migrated a keyspace of its own (never the shared one: the name is checked like :func:`migrate` checks it)."""
     from sinks.cassandra import connect
