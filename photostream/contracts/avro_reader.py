@@ -72,6 +72,8 @@ def _read_long_looping(data: bytes, p: int) -> tuple[int, int]:
         n |= (byte & 0x7F) << shift
         shift += 7
         p += 1
+    if n >> 64:  # a tenth byte above 1: no long has this encoding (it was read as a number past 64 bits)
+        raise TruncatedError(f"a varint at byte {start} overflows a 64-bit long")
     return (n >> 1) ^ -(n & 1), p
 
 

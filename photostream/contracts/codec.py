@@ -91,7 +91,8 @@ class EventCodec:
         if writer.raw.get("name") != target.raw.get("name"):
             raise DecodeError(f"record is a {writer.raw.get('name')}, topic {topic} holds {target.raw.get('name')}")
         if writer is not target:  # schema resolution (another version wrote it): ~3x a plain read, and rare
-            return _checked(_decoded(partial(_resolving_read, writer, target), data), time_fields(target))
+            resolve = partial(_resolving_read, self.decoder(writer), writer, target)
+            return _checked(_decoded(resolve, data), time_fields(target))
         decode, times = self.decoder(writer), time_fields(target)
         if reader is None:
             self._plans[topic, data[:HEADER_LEN]] = (decode, times)  # (bounded: topics × released versions)
@@ -114,7 +115,12 @@ def _checked(record: dict[str, Any], times: tuple[str, ...]) -> dict[str, Any]:
     return record
 
 
-def _resolving_read(writer: SchemaVersion, reader: SchemaVersion, data: bytes) -> dict[str, Any]:
+def _resolving_read(strict: Decoder, writer: SchemaVersion, reader: SchemaVersion, data: bytes) -> dict[str, Any]:
+    """Checked with the writer's own (generated) decoder first, then resolved by fastavro: fastavro looks an enum
+    symbol or a union branch up by plain list indexing, so a garbled index of -1 read as the last symbol (an
+    old-version like read as an unlike and applied), and it took varints past 64 bits and negative block counts
+    of -2**63; the generated decoder refuses all of them, as it does for the current version."""
+    strict(data)
     return _a_record(schemaless_reader(io.BytesIO(data[HEADER_LEN:]), writer.decoding, reader.decoding))
 
 
