@@ -66,6 +66,15 @@ def create_app(settings: Settings) -> faust.App:
 
 def run_worker(settings: Settings, loglevel: str = "info") -> None:
     """Run one worker process until interrupted."""
-    app = create_app(settings)
+    worker_for(create_app(settings), loglevel).execute_from_commandline()
+
+
+def worker_for(app: faust.App, loglevel: str) -> faust.Worker:
+    """faust's worker, without its terminal spinner. At a level of WARNING or above, faust keeps a spinner that
+    turns on every log record, so it sets the root logger to DEBUG for the process's whole life: every debug
+    call of aiokafka and mode (several per fetch, heartbeat and timer tick) then built a record that the
+    handlers dropped, ~2% of a loaded worker's CPU (py-spy, the feed benchmark's worker at ``--loglevel
+    warning``). A worker's output goes to a log, not a terminal."""
     worker = faust.Worker(app, loglevel=loglevel)
-    worker.execute_from_commandline()
+    worker.spinner = None
+    return worker

@@ -1,0 +1,19 @@
+"""The worker's logging: no debug record is made at the levels a deployment runs."""
+
+from __future__ import annotations
+
+import logging
+
+from photostream.settings import Settings
+from streams.app import create_app, worker_for
+
+
+def test_a_worker_at_warning_leaves_its_root_logger_at_warning() -> None:
+    """faust's spinner set the root logger to DEBUG at WARNING and above, so every debug call of aiokafka and
+    mode built a record that was then dropped."""
+    worker = worker_for(create_app(Settings(dev_mode=True)), "warning")
+    root = logging.Logger("a-root-of-its-own")
+    root.addHandler(logging.NullHandler())
+    root.setLevel(logging.WARNING)
+    worker.on_setup_root_logger(root, logging.WARNING)
+    assert root.level == logging.WARNING and len(root.handlers) == 1
