@@ -19,7 +19,7 @@ from api.auth import AccessClaims, checked_reads
 from api.visibility import visible_posts
 from photostream.domain.notifications import ListPosition, is_read, muted_or_blocked, target_kind_of
 from photostream.settings import Settings
-from sinks.notification_lists import NotificationLists, Page, restore
+from sinks.notification_lists import Copy, NotificationLists, Page, page_of_copy, restore
 from sinks.notifications import NotificationStore, StoredNotification
 from sinks.posts import read_posts_cached
 from sinks.profiles import read_profiles
@@ -65,14 +65,14 @@ class NotificationReads:
         """The page from what Redis held (newest first by ``updated_at``), completed from Cassandra where it does
         not hold everything: from the floor down (in id order: bucket by bucket), or below the cursor when that
         is already below the floor (or Redis does not hold the list whole)."""
+        if not cached.known:  # Redis lost the list (the mark too), or nobody read it yet: copy it there, and serve
+            # this page from the copy (in the list's order, whether Redis took the copy or a projection beat it)
+            cached = page_of_copy(await restore(self.lists, self.store, user, cached.version), self._bound(cursor),
+                                  limit)
         read_at = cached.read_at
-        if not cached.known:  # Redis lost the list (the mark too), or nobody read it yet: copy it there, read again
-            durable_mark = (await restore(self.lists, self.store, user, cached.version))[1]
-            cached = await self.lists.page(user, self._bound(cursor), limit)
-            read_at = cached.read_at if cached.known else durable_mark
-        found = list(cached.items) if cached.known else []  # (a copy refused: a projection landed meanwhile)
+        found = list(cached.items)
         if len(found) < limit and not cached.complete:
-            if not cached.known or (cursor is not None and cursor.id <= cached.floor):
+            if cursor is not None and cursor.id <= cached.floor:
                 before = cursor.id if cursor is not None else None  # all of it, or the rest, is Cassandra's
             else:  # Redis served down to its floor; "~" sorts above every id character: the floor's own row too
                 before = cached.floor + "~"
@@ -113,8 +113,14 @@ class NotificationReads:
         unread = await self.lists.unread(user)
         if unread.whole:
             return unread.in_redis
-        kept, read_at = await restore(self.lists, self.store, user, unread.version)
-        return sum(n.updated_at > read_at for n in kept)
+        copy = await restore(self.lists, self.store, user, unread.version)
+        return sum(n.updated_at > copy.read_at for n in copy.items)
+
+    async def _copy_unless_whole(self, user: str) -> Copy | None:
+        """None when Redis holds the user's list whole (read it there); else the list copied from Cassandra (to
+        read instead: Redis may hold a lost list's newest items only, or have refused the copy)."""
+        unread = await self.lists.unread(user)
+        return None if unread.whole else await restore(self.lists, self.store, user, unread.version)
 
     async def mark_read(self, user: str, up_to: str | None) -> int | None:
         """Mark read everything updated up to the notification ``up_to`` was at (its ``updated_at``), and the
@@ -124,30 +130,38 @@ class NotificationReads:
         Why the hidden ones: the unread count is one count above the mark, but the list leaves out, at read
         time, notifications about a post since deleted or hidden and those whose actors the reader blocked. Those
         kept the badge up with nothing the reader could mark (an empty list has no id to send at all)."""
+        copy = await self._copy_unless_whole(user)  # a lost list's remains would answer for the whole
         if up_to is None:
-            mark = await self._newest_update(user)
+            mark = await self._newest_update(user, copy)
             if mark is None:
                 return await self.store.read_at(user)
         else:
-            item = await self.lists.item(user, up_to) or await self.store.one(user, up_to)
+            item = await self._item(user, up_to, copy) or await self.store.one(user, up_to)
             if item is None:
                 return None
-            mark = await self._past_hidden(user, item.updated_at)
+            mark = await self._past_hidden(user, item.updated_at, copy)
         await self.store.mark_read(user, mark)
         if not await self.lists.mark_read(user, mark):  # a mark never goes back: the one that stands is answered
             mark = max(mark, await self.lists.read_mark(user))
         return mark
 
-    async def _newest_update(self, user: str) -> int | None:
-        newest = await self.lists.newest_update(user)
-        if newest is not None:
-            return newest
-        stored = await self.store.page(user, None, self.lists.cap)  # (no list in Redis: lost, or none at all)
-        return max((n.updated_at for n in stored), default=None)
+    async def _newest_update(self, user: str, copy: Copy | None) -> int | None:
+        if copy is not None:
+            return max((n.updated_at for n in copy.items), default=None)
+        return await self.lists.newest_update(user)
 
-    async def _past_hidden(self, user: str, mark: int) -> int:
+    async def _item(self, user: str, notification_id: str, copy: Copy | None) -> StoredNotification | None:
+        if copy is not None:
+            return next((n for n in copy.items if n.id == notification_id), None)
+        return await self.lists.item(user, notification_id)
+
+    async def _past_hidden(self, user: str, mark: int, copy: Copy | None) -> int:
         """``mark`` moved past the notifications above it that the list hides, up to the first one it shows."""
-        above = await self.lists.newer_than(user, mark, HIDDEN_SKIPPED_MAX)
+        if copy is not None:  # oldest first, as Redis ranges them (ties: id)
+            above = sorted((n for n in copy.items if n.updated_at > mark),
+                           key=lambda n: (n.updated_at, n.id))[:HIDDEN_SKIPPED_MAX]
+        else:
+            above = await self.lists.newer_than(user, mark, HIDDEN_SKIPPED_MAX)
         shown = {item["id"] for item in await self._hydrate(user, above, 0)} if above else set()
         for notification in above:  # oldest first
             if notification.id in shown:

@@ -7,7 +7,10 @@ The derived list is what :mod:`sinks.notification_lists` promises: the Cassandra
 rows (:func:`sinks.notification_lists.trimmed`: whole buckets, at most ``NOTIFICATIONS_CAP`` rows unless the
 newest bucket alone holds more) and the floor below them. Users with a Redis list but no durable row are
 differences too.
-Compare while the stream is quiet: a batch landing mid-comparison shows up as a difference.
+Compare while the stream is quiet: a batch landing mid-comparison shows up as a difference. A repair is fenced
+like the API's copy of a lost list (:meth:`NotificationLists.fill`: the list's version, the read mark never lowered):
+an unfenced rewrite erased a mark-read or a notification that landed between its Cassandra read and its write, and
+still marked the list whole. A list that changed meanwhile is read again (up to :data:`REPAIR_ATTEMPTS` times).
 """
 
 from __future__ import annotations
@@ -17,6 +20,9 @@ from photostream.rebuild import RebuildReport, stores
 from photostream.settings import Settings
 from sinks.notification_lists import NotificationLists, Snapshot, payload_of, trimmed
 from sinks.notifications import NotificationStore, StoredNotification
+
+#: how many times a repair reads a list again that changed while it was being repaired
+REPAIR_ATTEMPTS = 3
 
 
 def _differences(user: str, live: Snapshot, rows: list[StoredNotification], read_at: int) -> list[str]:
@@ -45,19 +51,24 @@ async def rebuild_notifications(settings: Settings, repair: bool) -> RebuildRepo
         async for users in store.recipients():
             for user in users:
                 seen.add(user)
-                live = await lists.snapshot(user)
-                rows = await store.newest_rows(user, max(cap, len(live.items)) + 1)
-                read_at = await store.read_at(user)
                 report.keys_compared += 1
-                differences = _differences(user, live, rows, read_at)
-                kept, floor = trimmed(rows, cap)
-                if not live.floor and floor:
-                    differences.append(f"notifications of {user}: more than {cap} rows but no floor")
-                if differences:
-                    report.differences += differences
-                    if repair:
-                        await lists.replace(user, kept, read_at, floor)
+                for attempt in range(1, REPAIR_ATTEMPTS + 1):
+                    live = await lists.snapshot(user)
+                    rows = await store.newest_rows(user, max(cap, len(live.items)) + 1)
+                    read_at = await store.read_at(user)
+                    differences = _differences(user, live, rows, read_at)
+                    if not live.floor and trimmed(rows, cap)[1]:
+                        differences.append(f"notifications of {user}: more than {cap} rows but no floor")
+                    if attempt == 1:
+                        report.differences += differences
+                    if not differences or not repair:
+                        break
+                    if await lists.fill(user, live.version, rows, read_at):
                         report.repaired += 1
+                        break
+                else:
+                    report.differences.append(f"notifications of {user}: changed during each of {REPAIR_ATTEMPTS} "
+                                              "repairs (left to the next run)")
         async for user in lists.owners():
             if user in seen:
                 continue

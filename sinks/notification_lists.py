@@ -27,7 +27,7 @@ count changed (inside the same script: no extra round trip), for the API's WebSo
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -127,12 +127,15 @@ return {redis.call('ZCOUNT', KEYS[1], '(' .. (redis.call('GET', KEYS[2]) or '0')
 """
 
 # KEYS: ids, updated, items, read, floor, whole, version. ARGV[1] the version the copy was read at, ARGV[2] the
-# durable read mark, ARGV[3] the floor ('' = none), then per item: id, bucket, updated_at, payload. The list becomes
-# exactly these (the mark never goes back) and is known whole, unless a projection landed since (returns 0).
+# durable read mark, ARGV[3] the floor ('' = none), ARGV[4] the status channel, then per item: id, bucket,
+# updated_at, payload. The list becomes exactly these (the mark never goes back) and is known whole, unless a
+# projection landed since (returns 0). Pings the status when the unread count changed (a copy after a loss
+# restores the count the status showed before it: the live badge must hear of it, as of any other change).
 _FILL = """
 if (redis.call('GET', KEYS[7]) or '0') ~= ARGV[1] then return 0 end
+local before = redis.call('ZCOUNT', KEYS[2], '(' .. (redis.call('GET', KEYS[4]) or '0'), '+inf')
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[5])
-for i = 4, #ARGV, 4 do
+for i = 5, #ARGV, 4 do
   redis.call('ZADD', KEYS[1], ARGV[i + 1], ARGV[i])
   redis.call('ZADD', KEYS[2], ARGV[i + 2], ARGV[i])
   redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 3])
@@ -140,6 +143,9 @@ end
 if tonumber(ARGV[2]) > tonumber(redis.call('GET', KEYS[4]) or '0') then redis.call('SET', KEYS[4], ARGV[2]) end
 if ARGV[3] ~= '' then redis.call('SET', KEYS[5], ARGV[3]) end
 redis.call('SET', KEYS[6], '1')
+if redis.call('ZCOUNT', KEYS[2], '(' .. (redis.call('GET', KEYS[4]) or '0'), '+inf') ~= before then
+  redis.call('PUBLISH', ARGV[4], 'notifications')
+end
 return 1
 """
 
@@ -233,6 +239,8 @@ class Snapshot:
     updated: dict[str, float]
     read_at: int
     floor: str
+    #: the list's version when read (what the rebuild's repair is fenced with)
+    version: str = "0"
 
 
 class NotificationLists:
@@ -295,7 +303,7 @@ class NotificationLists:
         them) as the projection would keep it, and mark it whole; False if a projection landed since ``version``
         was read (the next read copies again)."""
         kept, floor = trimmed(newest, self.cap)
-        args: list[Any] = [version, read_at, floor]
+        args: list[Any] = [version, read_at, floor, keys.status_channel(self._namespace, user)]
         for item in kept:
             args += [item.id, _bucket(item.id), item.updated_at, payload_of(item)]
         return bool(await self._fill(keys=[*self._keys(user), keys.notification_whole(user),
@@ -347,27 +355,10 @@ class NotificationLists:
             pipe.zrange(k[1], 0, -1, withscores=True)
             pipe.get(k[3])
             pipe.get(k[4])
-            items, buckets, updated, read_at, floor = await pipe.execute()
-        return Snapshot(dict(items), dict(buckets), dict(updated), int(read_at or 0), str(floor or ""))
-
-    async def replace(self, user: str, items: Iterable[StoredNotification], read_at: int, floor: str) -> None:
-        """The rebuild's repair: the user's keys become exactly these (atomically), the list is known whole (a
-        copy from Cassandra under way is refused), and the user is pinged."""
-        k = self._keys(user)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.delete(*k)
-            pipe.set(keys.notification_whole(user), 1)
-            pipe.incr(keys.notification_version(user))
-            for item in items:
-                pipe.zadd(k[0], {item.id: _bucket(item.id)})
-                pipe.zadd(k[1], {item.id: item.updated_at})
-                pipe.hset(k[2], item.id, payload_of(item))
-            if read_at:
-                pipe.set(k[3], read_at)
-            if floor:
-                pipe.set(k[4], floor)
-            pipe.publish(keys.status_channel(self._namespace, user), "notifications")
-            await pipe.execute()
+            pipe.get(keys.notification_version(user))
+            items, buckets, updated, read_at, floor, version = await pipe.execute()
+        return Snapshot(dict(items), dict(buckets), dict(updated), int(read_at or 0), str(floor or ""),
+                        str(version or "0"))
 
     async def purge(self, user: str) -> None:
         await self._redis.delete(*self._keys(user), keys.notification_whole(user), keys.notification_version(user))
@@ -378,10 +369,35 @@ class NotificationLists:
             yield keys.notification_owner(key)
 
 
-async def restore(lists: NotificationLists, store: NotificationStore, user: str, version: str
-                  ) -> tuple[list[StoredNotification], int]:
+class Copy(NamedTuple):
+    """A user's list as :func:`restore` read it from Cassandra: what the projection keeps of it, the read mark, the
+    floor below the kept rows, and whether Redis took the copy (False: a projection landed meanwhile)."""
+
+    items: list[StoredNotification]
+    read_at: int
+    floor: str
+    stored: bool
+
+
+async def restore(lists: NotificationLists, store: NotificationStore, user: str, version: str) -> Copy:
     """A list Redis does not hold whole, from Cassandra: its newest rows as the projection keeps them and the read
     mark, copied to Redis on the way (fenced by ``version``, what Redis said the list's version was)."""
     newest, read_at = await store.newest_rows(user, lists.cap + 1), await store.read_at(user)
-    await lists.fill(user, version, newest, read_at)
-    return trimmed(newest, lists.cap)[0], read_at
+    stored = await lists.fill(user, version, newest, read_at)
+    kept, floor = trimmed(newest, lists.cap)
+    return Copy(kept, read_at, floor, stored)
+
+
+def page_of_copy(copy: Copy, after: tuple[str, int] | None, limit: int) -> Page:
+    """The page :data:`_PAGE` would serve had Redis taken ``copy``: newest first by ``updated_at`` (ties: id,
+    descending), below the position ``after``; none at or below the floor. Why serve it from the copy: a copy
+    refused (a projection landed meanwhile) left the first page to Cassandra's id order, and the cursor it made
+    was then read in ``updated_at`` order from the list the next read copied: the scroll skipped and repeated."""
+    ordered = sorted(copy.items, key=lambda n: (n.updated_at, n.id), reverse=True)
+    if after is not None:
+        position, updated = after
+        if position <= copy.floor:
+            ordered = []
+        else:
+            ordered = [n for n in ordered if n.updated_at < updated or (n.updated_at == updated and n.id < position)]
+    return Page(ordered[:limit], copy.read_at, copy.floor, known=True)

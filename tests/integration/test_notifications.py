@@ -7,6 +7,7 @@ record's offset), never a sleep.
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import uuid
 from collections.abc import Callable
@@ -16,11 +17,13 @@ import httpx
 import pytest
 
 from photostream.domain.notifications import bucket_of
+from photostream.rebuild_notifications import rebuild_notifications
 from photostream.settings import Settings
 from producers import events
 from producers.ids import new_id, now_ms
 from producers.publisher import Publisher, PublishResult
 from sinks import keys
+from sinks.notifications import NotificationStore
 from sinks.redis_client import sync_client
 from tests.integration.conftest import BIN, Process, auth
 from tests.integration.waiting import wait_for
@@ -382,6 +385,29 @@ def test_rebuild_equals_live_and_repairs_a_lost_list(
     assert sync_client(settings).zcard(keys.notification_ids(author)) == 3
 
 
+def test_a_repair_keeps_a_mark_read_that_lands_while_it_repairs(
+    client: httpx.Client, settings: Settings, log: Log, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rebuild's repair rewrote a list whole, read mark included, from what it had read: a mark-read that
+    landed between its Cassandra read and its write was erased (the badge back at 3 after "mark all read")."""
+    author, _ = liked_three_times(client, settings, log)
+    lose_notifications(settings, author)
+    read_at = NotificationStore.read_at
+
+    async def a_mark_read_lands_meanwhile(store: NotificationStore, user: str) -> int:
+        found = await read_at(store, user)
+        if user == author:
+            marked = client.post("/notifications/mark-read", headers=auth(settings, author), json={})
+            assert marked.status_code == 200, marked.text
+        return found
+
+    monkeypatch.setattr(NotificationStore, "read_at", a_mark_read_lands_meanwhile)
+    asyncio.run(rebuild_notifications(settings, repair=True))
+    monkeypatch.undo()
+    assert status(client, settings, author) == 0
+    assert [i["read"] for i in notifications(client, settings, author)] == [True, True, True]
+
+
 def lose_notifications(settings: Settings, user: str) -> None:
     """What a flushed or restarted Redis does to one user: every key of their list, the read mark with it."""
     sync_client(settings).delete(keys.notification_items(user), keys.notification_ids(user),
@@ -411,6 +437,31 @@ def test_a_list_redis_lost_is_not_taken_for_whole_when_a_new_notification_comes(
     assert redis.exists(keys.notification_whole(author)) and redis.zcard(keys.notification_ids(author)) == 4
     assert notifications(client, settings, author) == after  # now Redis's
     assert status(client, settings, author) == 1  # the new like alone
+
+
+def test_mark_read_after_redis_lost_the_list_marks_what_cassandra_holds(
+    client: httpx.Client, settings: Settings, log: Log, test_env: dict[str, str]
+) -> None:
+    """After a loss, mark-read took the newest update of what Redis held: the remains (here an unlike's group,
+    re-projected at its older time), so "everything" left the newer items unread. It reads the copy now."""
+    author = new_id()
+    posts = [log.post(author) for _ in range(3)]
+    log.settle()
+    for post in posts:  # three groups, each updated after the one before
+        log.like(new_id(), post)
+        log.settle()
+    late_liker = new_id()
+    log.like(late_liker, posts[0])
+    log.settle()
+    lose_notifications(settings, author)
+    log.like(late_liker, posts[0], on=False)  # the first group comes back at its first like's time, alone
+    log.settle()
+    assert sync_client(settings).zcard(keys.notification_ids(author)) == 1
+    marked = client.post("/notifications/mark-read", headers=auth(settings, author), json={})
+    assert marked.status_code == 200 and marked.json()["unread_notifications"] == 0, marked.text
+    assert [i["read"] for i in notifications(client, settings, author)] == [True, True, True]
+    assert status(client, settings, author) == 0
+    assert rebuild(test_env, "--check").returncode == 0
 
 
 def test_a_user_with_none_is_remembered_and_their_first_notification_still_shows(
