@@ -33,6 +33,9 @@ def create_app(settings: Settings) -> faust.App:
         settings.app_id,
         broker=broker_url(settings),
         datadir=str(settings.worker_data_dir),
+        # faust binds ``web_bind`` (default 0.0.0.0: /metrics and /ready on every interface); ``web_host`` is only
+        # the name it advertises
+        web_bind=settings.worker_web_host,
         web_host=settings.worker_web_host,
         web_port=settings.worker_web_port,
         consumer_auto_offset_reset="earliest",

@@ -1,4 +1,4 @@
-"""The worker's logging: no debug record is made at the levels a deployment runs."""
+"""The worker process: its logging, and where its web server listens."""
 
 from __future__ import annotations
 
@@ -17,3 +17,10 @@ def test_a_worker_at_warning_leaves_its_root_logger_at_warning() -> None:
     root.setLevel(logging.WARNING)
     worker.on_setup_root_logger(root, logging.WARNING)
     assert root.level == logging.WARNING and len(root.handlers) == 1
+
+
+def test_the_workers_web_server_binds_the_configured_host_only() -> None:
+    """faust binds ``web_bind`` (0.0.0.0 unless told): the worker's /metrics answered on the machine's external
+    address while ``WORKER_WEB_HOST`` said 127.0.0.1."""
+    app = create_app(Settings(dev_mode=True, worker_web_host="127.0.0.1"))
+    assert app.conf.web_bind == "127.0.0.1"
