@@ -394,8 +394,8 @@ def lag(
         except KeyboardInterrupt:
             server.shutdown()
         return
-    reader = LagReader(settings, app_id=None if all_groups else settings.app_id)
-    with _kafka_answers("lag"):
+    with _kafka_answers("lag"):  # the reader's clients made inside it: quiet, as every tool's
+        reader = LagReader(settings, app_id=None if all_groups else settings.app_id)
         if group is not None and group not in reader.groups_on_broker():  # (the live table too: not an empty one)
             _refuse(f"no consumer group {group!r} on the broker")
         if watch:

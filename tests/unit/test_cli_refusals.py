@@ -85,10 +85,11 @@ def test_contact_points_come_as_a_comma_list_or_json(monkeypatch: pytest.MonkeyP
     assert Settings().cassandra_contact_points == hosts
 
 
-@pytest.mark.parametrize("command", [["lag"], ["dlq", "summary", "like-changed"]])
+@pytest.mark.parametrize("command", [["lag"], ["lag", "--group", "g"], ["dlq", "summary", "like-changed"]])
 def test_a_broker_out_of_reach_is_one_line_and_exit_3(command: list[str]) -> None:
-    """`lag` printed an empty table ("no lag") and exit 0; the others a 200-line traceback. (A process of its
-    own: a client left behind in this one would go on logging its failed connections into every later test.)"""
+    """`lag` printed an empty table ("no lag") and exit 0; the others a 200-line traceback; then `lag` a dozen
+    librdkafka lines before its own. (A process of its own: a client left behind in this one would go on logging
+    its failed connections into every later test.)"""
     import os
     import subprocess
     import sys
@@ -100,3 +101,4 @@ def test_a_broker_out_of_reach_is_one_line_and_exit_3(command: list[str]) -> Non
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 3, result.stdout + result.stderr
     assert "the broker did not answer" in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
