@@ -209,8 +209,15 @@ def simulate(
         weights = parse_mix(mix)
     except ValueError as exc:
         _refuse(f"--mix: {exc}")
-    options = Options(users=users or settings.simulate_users, rate=rate or settings.simulate_rate_per_s,
-                      concurrency=concurrency or settings.simulate_concurrency, duration_s=duration, seed=seed,
+    for name, value in (("--users", users), ("--rate", rate), ("--concurrency", concurrency)):
+        if value is not None and value <= 0:  # (0 was taken for "not given", and the default ran instead)
+            _refuse(f"{name}: must be above 0")
+    if duration < 0:
+        _refuse("--duration: must be 0 (until Ctrl-C) or more")
+    options = Options(users=settings.simulate_users if users is None else users,
+                      rate=settings.simulate_rate_per_s if rate is None else rate,
+                      concurrency=settings.simulate_concurrency if concurrency is None else concurrency,
+                      duration_s=duration, seed=seed,
                       mean_follows=mean_follows, celebrities=celebrities, mix=weights,
                       report=Path(report) if report else None)
     raise typer.Exit(run_simulation(settings, options))

@@ -49,6 +49,8 @@ class Facts:
     messages_to: Counter[str] = field(default_factory=Counter)
     messages_read: int = 0
     unapplied: int = 0
+    #: accepted posts whose read-back the end of the run cut short (neither seen applied nor given up on)
+    unconfirmed: int = 0
 
 
 @dataclass
@@ -142,6 +144,13 @@ class World:
 
     async def _probe(self, post_id: str, token: str, accepted_at: float) -> None:
         """Read the post with its consistency token until the worker applied it; its age is the wait."""
+        try:
+            await self._read_back(post_id, token, accepted_at)
+        except asyncio.CancelledError:  # the run ended first: the post is counted, as unconfirmed
+            self.facts.unconfirmed += 1
+            raise
+
+    async def _read_back(self, post_id: str, token: str, accepted_at: float) -> None:
         while time.monotonic() - accepted_at < PROBE_GIVE_UP_S:
             await self.reads.wait()
             try:

@@ -110,10 +110,13 @@ class Workload:
             await sleep_or_stop(stop, 0.5)
 
     async def drain(self, timeout_s: float = 5.0) -> None:
-        """Let actions in flight finish (bounded), then cancel what is left, probes included."""
-        pending = self.tasks | self.world.probes
+        """Let actions in flight and the read-backs of accepted posts finish (bounded), then cancel what is left
+        (a cancelled read-back counts its post as unconfirmed)."""
         if self.tasks:
             await asyncio.wait(self.tasks, timeout=timeout_s)
+        if self.world.probes:
+            await asyncio.wait(self.world.probes, timeout=timeout_s)
+        pending = self.tasks | self.world.probes
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)

@@ -34,6 +34,8 @@ def test_a_short_simulation_posts_photos_fills_feeds_counts_likes_and_sets_badge
     assert len(report["celebrities"]) >= 3
     assert min(report["celebrities"].values()) > settings.celebrity_threshold
     assert report["posts"], report["outcomes"]
+    # every accepted post is accounted for: seen applied, given up on, or cut short by the end of the run
+    assert len(report["posts"]) + report["unapplied_posts"] + report["unconfirmed_posts"] == len(report["post_authors"])
     assert report["event_age_p99_s"] is not None
 
     with httpx.Client(base_url=api_url + "/api/v1", timeout=30) as api:

@@ -102,3 +102,27 @@ def test_a_broker_out_of_reach_is_one_line_and_exit_3(command: list[str]) -> Non
     assert result.returncode == 3, result.stdout + result.stderr
     assert "the broker did not answer" in result.stderr and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+@pytest.mark.parametrize("option", ["--users", "--rate", "--concurrency"])
+def test_a_simulation_of_nothing_is_refused_naming_the_option(runner: CliRunner, monkeypatch: pytest.MonkeyPatch,
+                                                              option: str) -> None:
+    """``--users 0`` was taken for "not given": the default ran instead."""
+    monkeypatch.setenv("PHOTOSTREAM_DEV_MODE", "true")
+    result = runner.invoke(app, ["simulate", option, "0"])
+    assert result.exit_code == 2 and result.output.strip() == f"{option}: must be above 0"
+
+
+def test_a_simulation_too_small_for_a_celebrity_is_one_line_on_stderr() -> None:
+    """It was printed on stdout, wrapped over two lines, with stderr empty."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, "PHOTOSTREAM_DEV_MODE": "true", "PHOTOSTREAM_CELEBRITY_THRESHOLD": "10000"}
+    result = subprocess.run([str(Path(sys.executable).parent / "photostream"), "simulate", "--users", "2000"],
+                            env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and result.stderr.startswith("cannot simulate:")
+    assert "cannot simulate" not in result.stdout
