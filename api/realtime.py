@@ -24,6 +24,7 @@ from typing import Any
 
 from api.realtime_presence import PresenceTracker
 from api.realtime_status import Status, StatusReader
+from api.status_copies import StatusCopies
 from photostream.settings import Settings
 from producers.publisher import Publisher
 from sinks import keys
@@ -197,7 +198,8 @@ def open_hub(settings: Settings, resources: Any) -> StatusHub:
     """The process's hub over the API's clients, started (call inside the running event loop)."""
     notifications = NotificationLists(resources.redis, settings.app_id, settings.notifications_cap)
     reads = resources.redis_reads or resources.redis  # status reads share a pipeline per turn (one per request)
-    hub = StatusHub(settings, resources.redis, StatusReader(reads, resources.session, notifications),
+    copies = StatusCopies(resources.redis, resources.session, settings.app_id, notifications)
+    hub = StatusHub(settings, resources.redis, StatusReader(reads, resources.session, notifications, copies),
                     resources.publisher)
     hub.start()
     return hub

@@ -19,6 +19,7 @@ from cassandra.cluster import Session
 
 from api.auth import AccessClaims, InvalidTokenError, checked_reads
 from api.errors import STORE_OUTAGES
+from api.status_copies import StatusCopies
 from sinks import keys, redis_scripts
 from sinks.notification_lists import NotificationLists, unread_of
 from sinks.notifications import NotificationStore
@@ -41,8 +42,13 @@ def status_of(senders: list[str] | None, count: int, online: str | None, last_se
 
 
 class StatusReader:
-    def __init__(self, redis: Any, session: Session, notifications: NotificationLists | None = None) -> None:
+    """``copies``: where a read that finds the unread set or the notification list not whole asks for a copy
+    from Cassandra (:mod:`api.status_copies`); without it, such a read only answers what Redis holds."""
+
+    def __init__(self, redis: Any, session: Session, notifications: NotificationLists | None = None,
+                 copies: StatusCopies | None = None) -> None:
         self._redis = redis
+        self._copies = copies
         self._pairs = UnreadPairs(session)
         self._presence = PresenceRows(session)
         self._notifications = notifications or NotificationLists(redis, "", DEFAULT_CAP)
@@ -65,32 +71,34 @@ class StatusReader:
             if await revocations.refused_durably(claims):
                 raise InvalidTokenError("the token was revoked") from None
             return await self.from_cassandra(claims.user_id, detail)
-        return self._answer(answers, detail)
+        return self._answer(claims.user_id, answers, detail)
 
     async def from_redis(self, user_id: str, detail: bool) -> Status:
         async with self._redis.pipeline(transaction=False) as pipe:
             self._queue(pipe, user_id, detail)
-            return self._answer(await redis_scripts.execute(pipe), detail)
+            return self._answer(user_id, await redis_scripts.execute(pipe), detail)
 
     def _queue(self, pipe: Any, user_id: str, detail: bool) -> None:
         if detail:
             pipe.smembers(keys.unread_senders(user_id))
         else:
             pipe.scard(keys.unread_senders(user_id))
+        pipe.exists(keys.unread_whole(user_id))
         pipe.hmget(keys.presence(user_id), "status", "last_seen")
         self._notifications.unread_in(pipe, user_id)
 
-    @staticmethod
-    def _answer(answers: list[Any], detail: bool) -> Status:
-        """Redis's answer, the notification count included even where Redis does not hold the list whole: the
+    def _answer(self, user_id: str, answers: list[Any], detail: bool) -> Status:
+        """Redis's answer, even where Redis does not hold the unread set or the notification list whole: the
         status is the API's most frequent read, and one Redis round trip. (Counting such a list in Cassandra made
-        the status's p99 1 s at half its saturation rate. After a Redis loss the count is the new items' until
-        the user's first read of the list copies it from Cassandra.)"""
-        unread, (online, last_seen), notifications = answers
+        the status's p99 1 s at half its saturation rate.) What is not whole is copied in the background, and
+        the copy pings the user's devices with the restored badge."""
+        unread, unread_whole, (online, last_seen), raw_notifications = answers
+        notifications = unread_of(raw_notifications)
+        if self._copies is not None and not (unread_whole and notifications.whole):
+            self._copies.need(user_id, bool(unread_whole), notifications.whole)
         senders = sorted(unread) if detail else None
         count = len(unread) if detail else int(unread)
-        return status_of(senders, count, online, int(last_seen) if last_seen else None,
-                         unread_of(notifications).in_redis)
+        return status_of(senders, count, online, int(last_seen) if last_seen else None, notifications.in_redis)
 
     async def from_cassandra(self, user_id: str, detail: bool) -> Status:
         senders = await self._pairs.unread_of(user_id)

@@ -191,6 +191,18 @@ def unread_senders(user_id: str) -> str:
     return f"{_prefix}unread:{{{user_id}}}"
 
 
+def unread_whole(user_id: str) -> str:
+    """Present when the user's unread set was copied whole from Cassandra (by the API or the rebuild): a set
+    without it (Redis lost it, or nobody read the badge yet) may hold only what was projected since the loss,
+    and is copied again in the background (:mod:`api.status_copies`)."""
+    return f"{_prefix}unread:{{{user_id}}}:whole"
+
+
+def unread_version(user_id: str) -> str:
+    """Raised by every projection of the user's set: a copy from Cassandra read before is refused."""
+    return f"{_prefix}unread:{{{user_id}}}:version"
+
+
 def unread_owner(unread_key: str) -> str:
     """The user id of an :func:`unread_senders` key (rebuilds find sets by SCAN)."""
     return unread_key[unread_key.index("{") + 1:-1]

@@ -1,5 +1,11 @@
 """The newly-unread badge's storage: durable pair marks (Cassandra) and per-user sender sets (Redis).
 
+A set is the badge's to count once it was copied whole from Cassandra (``unread:{user}:whole``, set by the
+API's background copy and by the rebuild, never by the processor), fenced by ``unread:{user}:version``, which
+every projection raises. After a Redis loss, the next message made a set of one sender that counted as the
+badge until someone ran `photostream rebuild unread`; now the status read that finds no marker answers what
+Redis holds and has the set copied in the background, and the copy pings the user's devices.
+
 ``unread_pairs`` (sinks/migrations/0007) is the truth: per (user, sender) the two high-water message ids of
 :mod:`photostream.domain.unread`. Only the ``unread`` processor writes it, and only for users whose partition
 it owns, so its read-merge-write of a batch's pairs is not raced. Redis holds ``unread:{user}``, the set of
@@ -24,12 +30,14 @@ from sinks import keys, redis_scripts
 from sinks.cassandra import Gated, execute_partitions, key_chunks, pages
 from sinks.redis_client import is_cluster
 
-# KEYS the users' sets; ARGV per user, in KEYS order: the status channel, how many adds and how many removals
-# follow, then the adds and the removals. A user's channel gets a ping only if their set changed (replays and
-# duplicates push nothing). Returns how many users' sets changed.
+# KEYS per user: their set and its version; ARGV per user, in KEYS order: the status channel, how many adds and
+# how many removals follow, then the adds and the removals. Every user's version is raised (a copy of the set
+# read from Cassandra before this projection is refused); a user's channel gets a ping only if their set changed
+# (replays and duplicates push nothing). Returns how many users' sets changed.
 _PROJECT = """
 local at, users_changed = 1, 0
-for k = 1, #KEYS do
+for k = 1, #KEYS, 2 do
+  redis.call('INCR', KEYS[k + 1])
   local channel, adds, removes = ARGV[at], tonumber(ARGV[at + 1]), tonumber(ARGV[at + 2])
   at = at + 3
   local changed = 0
@@ -43,6 +51,17 @@ for k = 1, #KEYS do
   end
 end
 return users_changed
+"""
+# KEYS: the set, its whole marker, its version. ARGV[1] the version the copy was read at, ARGV[2] the status
+# channel, ARGV[3..] the senders. The set becomes exactly these and is known whole, unless a projection landed
+# since (returns 0); the user is pinged (their devices see the restored badge).
+_FILL = """
+if (redis.call('GET', KEYS[3]) or '0') ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+if #ARGV > 2 then redis.call('SADD', KEYS[1], unpack(ARGV, 3)) end
+redis.call('SET', KEYS[2], '1')
+redis.call('PUBLISH', ARGV[2], 'unread')
+return 1
 """
 #: users per script call on a single server: the script holds Redis for ~2 µs per command, so a call stays
 #: around a millisecond (a cluster takes one user per call: one script may only touch one slot's keys)
@@ -170,6 +189,7 @@ class UnreadSets:
         self._redis = redis
         self._namespace = namespace  # of the status channels (the app id)
         self._project = redis.register_script(_PROJECT)
+        self._fill = redis.register_script(_FILL)
         #: a cluster spreads users' sets over slots, and one script may only touch one slot's keys
         one_per_call = is_cluster(redis) if one_user_per_call is None else one_user_per_call
         self._users_per_call = 1 if one_per_call else USERS_PER_CALL
@@ -193,7 +213,8 @@ class UnreadSets:
                 for user in chunk:
                     args += [keys.status_channel(self._namespace, user), str(len(adds[user])),
                              str(len(removes[user])), *adds[user], *removes[user]]
-                await self._project(keys=[keys.unread_senders(u) for u in chunk], args=args, client=pipe)
+                await self._project(keys=[k for u in chunk for k in (keys.unread_senders(u), keys.unread_version(u))],
+                                    args=args, client=pipe)
             changed = await redis_scripts.execute(pipe)
         return sum(int(c) for c in changed)
 
@@ -201,21 +222,33 @@ class UnreadSets:
         """Deleted accounts' badges: their sets gone, each user pinged (their devices, if any, see zero)."""
         async with self._redis.pipeline(transaction=False) as pipe:
             for user in users:
-                pipe.delete(keys.unread_senders(user))
+                pipe.delete(keys.unread_senders(user), keys.unread_whole(user), keys.unread_version(user))
                 pipe.publish(keys.status_channel(self._namespace, user), "unread")
             await pipe.execute()
 
     async def senders(self, user_id: str) -> set[str]:
         return set(await self._redis.smembers(keys.unread_senders(user_id)))
 
-    async def replace(self, user_id: str, senders: list[str]) -> None:
-        """The rebuild's repair: the set becomes exactly ``senders`` (atomically), and the user is pinged."""
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.delete(keys.unread_senders(user_id))
-            if senders:
-                pipe.sadd(keys.unread_senders(user_id), *senders)
-            pipe.publish(keys.status_channel(self._namespace, user_id), "unread")
-            await pipe.execute()
+    async def live(self, user_id: str) -> tuple[set[str], str]:
+        """The user's set and its version (to fence a copy read after it with), in one round trip."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.smembers(keys.unread_senders(user_id))
+            pipe.get(keys.unread_version(user_id))
+            members, version = await pipe.execute()
+        return set(members), str(version or "0")
+
+    async def fill(self, user_id: str, version: str, senders: Iterable[str]) -> bool:
+        """The set becomes exactly ``senders`` (what Cassandra said, read after ``version`` was), known whole,
+        and the user is pinged; False (nothing written) if a projection landed since ``version`` was read."""
+        return bool(await self._fill(
+            keys=[keys.unread_senders(user_id), keys.unread_whole(user_id), keys.unread_version(user_id)],
+            args=[version, keys.status_channel(self._namespace, user_id), *senders]))
+
+    async def copy(self, pairs: UnreadPairs, user_id: str) -> bool:
+        """The user's set copied whole from ``unread_pairs`` (the version read first, so a projection landing
+        during the read refuses the copy); False if refused (the next status read tries again)."""
+        version = str(await self._redis.get(keys.unread_version(user_id)) or "0")
+        return await self.fill(user_id, version, await pairs.unread_of(user_id))
 
     async def owners(self) -> AsyncIterator[str]:
         """Users with a non-empty set (SCAN; a rebuild finds sets durable state no longer explains)."""

@@ -315,6 +315,11 @@ def rebuild_unread(test_env: dict[str, str], *flags: str) -> subprocess.Complete
     return photostream(test_env, "rebuild", "unread", *flags)
 
 
+def lose_unread(settings: Settings, user: str) -> None:
+    """What a flushed or restarted Redis does to one user's badge: the set, its whole marker and its version."""
+    sync_client(settings).delete(keys.unread_senders(user), keys.unread_whole(user), keys.unread_version(user))
+
+
 def test_rebuild_unread_equals_live_and_restores_lost_sets(
     client: httpx.Client, settings: Settings, inbox: Inbox, test_env: dict[str, str]
 ) -> None:
@@ -326,10 +331,8 @@ def test_rebuild_unread_equals_live_and_restores_lost_sets(
     checked = rebuild_unread(test_env, "--check")
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
-    redis = sync_client(settings)
-    redis.delete(keys.unread_senders(me))  # lost, as after a Redis restart without its data
-    redis.sadd(keys.unread_senders(you), c)  # a sender who never wrote
-    assert status(client, settings, me)["newly_unread_count"] == 0  # wrong until rebuilt
+    lose_unread(settings, me)  # (nobody reads the status until the rebuild: no copy is under way)
+    sync_client(settings).sadd(keys.unread_senders(you), c)  # a sender who never wrote
     damaged = rebuild_unread(test_env, "--check")
     assert damaged.returncode == 1 and damaged.stdout.count("differs:") == 2, damaged.stdout
     repaired = rebuild_unread(test_env)
@@ -337,6 +340,28 @@ def test_rebuild_unread_equals_live_and_restores_lost_sets(
     assert rebuild_unread(test_env, "--check").returncode == 0
     assert status(client, settings, me, detail=True)["sender_ids"] == sorted([a, c])
     assert status(client, settings, you, detail=True)["sender_ids"] == [a]
+
+
+def test_a_set_redis_lost_is_copied_back_when_the_status_is_read_and_pushed_to_devices(
+    client: httpx.Client, settings: Settings, inbox: Inbox, api_url: str
+) -> None:
+    """After a Redis loss, the next message made a set of one sender that the badge counted until someone ran
+    the rebuild. The status read that finds the set not whole answers what Redis holds at once and has it
+    copied from Cassandra in the background; the copy pings the user's devices."""
+    me, a, c, d = (new_id() for _ in range(4))
+    inbox.unsent(a, me)
+    inbox.unsent(c, me)
+    inbox.settle()
+    wait_for(lambda: status(client, settings, me)["newly_unread_count"], lambda n: n == 2, 30, "the badge of 2")
+    wait_for(lambda: sync_client(settings).exists(keys.unread_whole(me)), bool, 30, "the first read's copy")
+    lose_unread(settings, me)
+    inbox.unsent(d, me)
+    inbox.settle()
+    assert sync_client(settings).smembers(keys.unread_senders(me)) == {d}  # the remains: the new sender alone
+    with open_stream(api_url, settings, me) as ws:  # connecting reads the status: the copy starts
+        pushed = receive_until(ws, lambda pushed: pushed["newly_unread_count"] == 3)
+        assert pushed["newly_unread_count"] == 3
+    assert status(client, settings, me, detail=True)["sender_ids"] == sorted([a, c, d])
 
 
 def test_with_redis_down_the_status_is_answered_from_cassandra(settings: Settings, inbox: Inbox) -> None:
@@ -669,7 +694,8 @@ async def test_users_who_connect_at_the_same_moment_each_get_their_pushes(settin
         connections = await asyncio.gather(*(hub.join(user, detail=False) for user in users))
         for connection in connections:  # the current status, offered on joining
             assert (await asyncio.wait_for(connection.queue.get(), 10))["newly_unread_count"] == 0
-        for user in users:  # a change as the unread processor makes it: the set written, then the ping
+        for user in users:  # a change as the unread processor makes it: the version, the set written, the ping
+            await resources.redis.incr(keys.unread_version(user))
             await resources.redis.sadd(keys.unread_senders(user), new_id())
             await resources.redis.publish(keys.status_channel(settings.app_id, user), "1")
         pushed = await asyncio.gather(*(asyncio.wait_for(offered_count(c, 1), 10) for c in connections),
@@ -703,6 +729,7 @@ async def test_a_join_that_failed_half_way_does_not_stop_the_users_later_pushes(
         assert hub.connections == 0
         connection = await hub.join(user, detail=False)
         assert (await asyncio.wait_for(connection.queue.get(), 10))["newly_unread_count"] == 0
+        await resources.redis.incr(keys.unread_version(user))  # (as a projection: a copy under way is refused)
         await resources.redis.sadd(keys.unread_senders(user), new_id())
         await resources.redis.publish(keys.status_channel(settings.app_id, user), "1")
         await asyncio.wait_for(offered_count(connection, 1), 10)
@@ -913,4 +940,24 @@ async def test_a_deleted_accounts_last_connection_leaving_publishes_no_presence(
         await tracker.left(user, "conn-1")
         assert publisher.sent == [(user, "online")]
     finally:
+        await redis.aclose()
+
+
+async def test_a_copy_read_before_a_projection_is_refused(settings: Settings) -> None:
+    """The API's background copy and the rebuild's repair write a set whole from what Cassandra said; one read
+    before a projection landed would erase that projection's sender, so it is refused (the version moved)."""
+    from photostream.domain.unread import PairMarks
+
+    redis = async_client(settings)
+    sets, user, a, b = UnreadSets(redis, settings.app_id), new_id(), new_id(), new_id()
+    try:
+        _, version = await sets.live(user)
+        await sets.project({(user, a): PairMarks("1", None)})  # lands after the copy read the version
+        assert not await sets.fill(user, version, [])  # the copy, which missed a, is refused
+        assert await sets.senders(user) == {a} and not await redis.exists(keys.unread_whole(user))
+        _, version = await sets.live(user)
+        assert await sets.fill(user, version, [a, b])
+        assert await sets.senders(user) == {a, b} and await redis.exists(keys.unread_whole(user))
+    finally:
+        await redis.delete(keys.unread_senders(user), keys.unread_whole(user), keys.unread_version(user))
         await redis.aclose()
