@@ -1,9 +1,11 @@
 """The follow graph in Cassandra: written by the feeds processor, read by fan-out and every visibility check.
 
-Three tables (sinks/migrations/0004, 0005): ``following`` and ``followers`` are the two directions, written
-as INSERT (follow) / DELETE (unfollow) with the event time as cell timestamp, so Cassandra itself keeps the
-newest event of a pair; ``follow_state`` keeps each pair's last-writer-wins state and the followee's exact
-follower count, changed only on a real transition and written per followee in one atomic batch.
+Three tables (sinks/migrations/0004, 0005, 0027): ``follow_state`` keeps each pair's last-writer-wins state (by
+time, then event id: :mod:`photostream.domain.follows`) and the followee's exact follower count, changed only on
+a real transition and written per followee in one atomic batch; ``following`` and ``followers`` are the two
+directions, written from each touched pair's resolved state as INSERT (following) / DELETE (not) with the
+state's ``edge_ts`` as cell timestamp, raised with every change, so a replay rewrites the same cells and the
+newer state's write always wins (with the event time as timestamp, a DELETE won a same-millisecond tie).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class FollowChange:
     followee_id: str
     follow: bool
     occurred_at: int  # ms
+    event_id: str = ""  # breaks a tie of ``occurred_at`` (see photostream/domain/follows.py)
 
 
 
@@ -43,11 +46,11 @@ class GraphWriter:
         self._session = session
         self._run = Gated(session).run
         prepare = session.prepare
-        self._q_pairs = prepare("SELECT follower_id, following, changed_at FROM follow_state "
+        self._q_pairs = prepare("SELECT follower_id, following, changed_at, changed_by, edge_ts FROM follow_state "
                                 "WHERE followee_id = ? AND follower_id IN ?")
         self._q_count = prepare("SELECT follower_count FROM follow_state WHERE followee_id = ? LIMIT 1")
-        self._w_pair = prepare("INSERT INTO follow_state (followee_id, follower_id, following, changed_at) "
-                               "VALUES (?, ?, ?, ?)")
+        self._w_pair = prepare("INSERT INTO follow_state (followee_id, follower_id, following, changed_at, "
+                               "changed_by, edge_ts) VALUES (?, ?, ?, ?, ?, ?)")
         self._w_count = prepare("UPDATE follow_state SET follower_count = ? WHERE followee_id = ?")
         self._follow = (
             prepare("INSERT INTO following (follower_id, followee_id, since) VALUES (?, ?, ?) USING TIMESTAMP ?"),
@@ -65,45 +68,49 @@ class GraphWriter:
         for change in changes:
             by_followee[change.followee_id].append(change)
         states = await asyncio.gather(*(self._apply_followee(f, cs) for f, cs in by_followee.items()))
-        # timestamped edge writes (USING TIMESTAMP: last by occurred_at wins), so any grouping is safe
-        await execute_grouped(self._session, list(self._edges(changes)))
-        return {pair: following for state in states for pair, following in state.items()}
+        resolved = {pair: state for found in states for pair, state in found.items()}
+        # the edges of every touched pair from its resolved state (after the state is durable: a crash between
+        # the two is replayed, and the replay writes the same cells again), so any grouping is safe
+        await execute_grouped(self._session, self._edges(resolved))
+        return {pair: state.following for pair, state in resolved.items()}
 
-    async def _apply_followee(self, followee: str, changes: list[FollowChange]) -> dict[Pair, bool]:
+    async def _apply_followee(self, followee: str, changes: list[FollowChange]) -> dict[Pair, PairState]:
         loaded, count_rows = await asyncio.gather(
             asyncio.gather(*(self._run(self._q_pairs, (followee, chunk))
                              for chunk in key_chunks(c.follower_id for c in changes))),
             self._run(self._q_count, (followee,)),
         )
-        before = {r.follower_id: PairState(bool(r.following), int(r.changed_at))
+        before = {r.follower_id: PairState(bool(r.following), int(r.changed_at), r.changed_by or "",
+                                           int(r.edge_ts or 0))
                   for rows in loaded for r in rows if r.changed_at is not None}
         count_row = count_rows.one()
         count = int(count_row.follower_count or 0) if count_row is not None else 0
         after: dict[str, PairState | None] = dict(before)
         for change in changes:
             after[change.follower_id] = apply_change(after.get(change.follower_id), change.follow,
-                                                     change.occurred_at)
+                                                     change.occurred_at, change.event_id)
         changed = {f: s for f, s in after.items() if s is not None and s != before.get(f)}
         if changed:
             count += sum(count_delta(before.get(f), s) for f, s in changed.items())
             batch = BatchStatement(batch_type=BatchType.UNLOGGED)  # one partition: atomic and isolated
             for follower, state in changed.items():
-                add_bound(batch, self._w_pair, (followee, follower, state.following, state.changed_at))
+                add_bound(batch, self._w_pair, (followee, follower, state.following, state.changed_at,
+                                                state.changed_by or None, state.edge_ts))
             add_bound(batch, self._w_count, (max(count, 0), followee))
             await self._run(batch)
-        return {(f, followee): bool(s is not None and s.following) for f, s in after.items()
-                if f in {c.follower_id for c in changes}}
+        touched = {c.follower_id for c in changes}
+        return {(f, followee): s for f, s in after.items() if f in touched and s is not None}
 
-    def _edges(self, changes: list[FollowChange]) -> list[tuple[Any, tuple[Any, ...]]]:
+    def _edges(self, resolved: dict[Pair, PairState]) -> list[tuple[Any, tuple[Any, ...]]]:
         writes: list[tuple[Any, tuple[Any, ...]]] = []
-        for c in changes:
-            micros = c.occurred_at * 1000
-            if c.follow:
-                writes.append((self._follow[0], (c.follower_id, c.followee_id, c.occurred_at, micros)))
-                writes.append((self._follow[1], (c.followee_id, c.follower_id, c.occurred_at, micros)))
+        for (follower, followee), state in resolved.items():
+            micros = state.edge_ts or state.changed_at * 1000
+            if state.following:
+                writes.append((self._follow[0], (follower, followee, state.changed_at, micros)))
+                writes.append((self._follow[1], (followee, follower, state.changed_at, micros)))
             else:
-                writes.append((self._unfollow[0], (micros, c.follower_id, c.followee_id)))
-                writes.append((self._unfollow[1], (micros, c.followee_id, c.follower_id)))
+                writes.append((self._unfollow[0], (micros, follower, followee)))
+                writes.append((self._unfollow[1], (micros, followee, follower)))
         return writes
 
 

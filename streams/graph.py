@@ -15,4 +15,5 @@ def follow_change(event: dict[str, Any]) -> FollowChange:
         raise ValueError("follower_id/followee_id: not ids")
     if follower == followee:
         raise ValueError("followee_id: a user cannot follow themself")
-    return FollowChange(follower, followee, event["action"] == "follow", int(event["occurred_at"]))
+    return FollowChange(follower, followee, event["action"] == "follow", int(event["occurred_at"]),
+                        str(event["event_id"]))

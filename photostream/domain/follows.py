@@ -1,8 +1,15 @@
-"""Follow pairs as last-writer-wins state: the newest event of a pair by ``occurred_at`` decides.
+"""Follow pairs as last-writer-wins state: the newest event of a pair decides, by ``occurred_at``, then by
+event id.
 
 Arrival order does not matter, duplicates and replays change nothing, and a follower count moves only when a
-pair's state really changes, so counts stay exact under at-least-once delivery. Ties resolve to "not
-following", as a Cassandra DELETE wins over an INSERT with the same timestamp (the graph tables agree).
+pair's state really changes, so counts stay exact under at-least-once delivery. Two changes of one millisecond
+resolve by event id, as likes do (:mod:`photostream.domain.engagement`): UUIDv7s, which one producer makes in
+order, so an unfollow then a follow sent together leave the pair following (a "not following wins ties" rule
+unfollowed it), and a copy of the earlier change arriving later loses to the one that stands. A pair stored
+before event ids were kept (``changed_by`` empty) still resolves a tie to "not following".
+
+The graph's edge rows are written from the resolved state, with a cell timestamp (``edge_ts``, microseconds)
+raised with every change, so the edges follow the state even where a tie was not the newer write's by time.
 """
 
 from __future__ import annotations
@@ -14,16 +21,25 @@ from dataclasses import dataclass
 class PairState:
     following: bool
     changed_at: int  # ms: occurred_at of the event that set it
+    changed_by: str = ""  # the event id of that event ("" for a pair stored before ids were kept)
+    edge_ts: int = 0  # µs: the cell timestamp the edge rows were written with for this state
 
 
-def apply_change(state: PairState | None, follow: bool, occurred_at: int) -> PairState | None:
+def apply_change(state: PairState | None, follow: bool, occurred_at: int, event_id: str = "") -> PairState | None:
     """The pair's state after an event (``None``: never seen). Older events than the state lose."""
     if state is not None:
         if occurred_at < state.changed_at:
             return state
-        if occurred_at == state.changed_at and (state.following is False or follow):
-            return state
-    return PairState(follow, occurred_at)
+        if occurred_at == state.changed_at:
+            if event_id and state.changed_by:
+                if event_id <= state.changed_by:  # (the same id: a duplicate)
+                    return state
+            elif state.following is False or follow:
+                return state
+    edge_ts = occurred_at * 1000
+    if state is not None:
+        edge_ts = max(edge_ts, (state.edge_ts or state.changed_at * 1000) + 1)
+    return PairState(follow, occurred_at, event_id, edge_ts)
 
 
 def count_delta(before: PairState | None, after: PairState | None) -> int:

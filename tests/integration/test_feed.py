@@ -15,9 +15,10 @@ import redis
 
 from photostream.settings import Settings
 from producers import events
-from producers.ids import new_id
+from producers.ids import new_id, now_ms
 from producers.publisher import Publisher, PublishResult
 from sinks import keys
+from sinks.cassandra import connect as cassandra_connect
 from sinks.feed_lists import pack_id, trim_at, unpack
 from sinks.redis_client import sync_client
 from tests.integration.conftest import Process, auth, photostream
@@ -300,6 +301,43 @@ def test_pages_neither_repeat_nor_skip_while_posts_arrive(
                         params={"limit": 2, "cursor": first["next_cursor"]}).json()
     assert [i["post_id"] for i in second["items"]] == posts[2:]
     assert feed_ids(client, settings, fan)[0] == newer
+
+
+def graph_of(settings: Settings, follower: str, followee: str) -> tuple[bool, int, bool]:
+    """What Cassandra says of a pair: its state, the followee's follower count, and whether the edge exists."""
+    cluster, session = cassandra_connect(settings)
+    try:
+        state = session.execute("SELECT following, follower_count FROM follow_state WHERE followee_id = %s "
+                                "AND follower_id = %s", (followee, follower)).one()
+        edge = session.execute("SELECT follower_id FROM followers WHERE followee_id = %s AND follower_id = %s",
+                               (followee, follower)).one()
+        return bool(state.following), int(state.follower_count or 0), edge is not None
+    finally:
+        cluster.shutdown()
+
+
+def test_an_unfollow_then_a_follow_of_one_millisecond_leave_the_pair_following(
+    client: httpx.Client, settings: Settings, log: Events
+) -> None:
+    """A tie of ``occurred_at`` resolves by event id, as for likes: what one producer sent last stands. The
+    unfollow won (a CQL DELETE beats an INSERT of the same timestamp, and the pair's state agreed): the fan was
+    out of the author's followers and count, and the author's posts out of their feed."""
+    author, fan = new_id(), new_id()
+    log.follow(fan, author)
+    post = log.post(author)
+    log.settle()
+    at = now_ms()
+    for action in ("unfollow", "follow"):  # one producer, one millisecond, in this order
+        log.publish(events.build("follow-changed", {"follower_id": fan, "followee_id": author, "action": action,
+                                                    "occurred_at": at}))
+    log.settle()
+    assert graph_of(settings, fan, author) == (True, 1, True)
+    assert post in feed_ids(client, settings, fan)
+    log.publish(events.build("follow-changed", {"follower_id": fan, "followee_id": author, "action": "unfollow",
+                                                "occurred_at": at}))  # a later event of the same millisecond
+    log.settle()
+    assert graph_of(settings, fan, author) == (False, 0, False)
+    assert post not in feed_ids(client, settings, fan)
 
 
 def test_private_posts_stay_in_their_authors_feed(

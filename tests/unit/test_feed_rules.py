@@ -12,16 +12,30 @@ from sinks.feeds import DeliveredPost, in_pull_set, pushed_live, shown_in_feed_o
 
 
 @pytest.mark.parametrize(("before", "follow", "at", "after"), [
-    (None, True, 5, PairState(True, 5)),
-    (PairState(True, 5), False, 4, PairState(True, 5)),  # an older unfollow arriving late loses
-    (PairState(True, 5), False, 6, PairState(False, 6)),
-    (PairState(False, 6), True, 6, PairState(False, 6)),  # a tie: not following wins (as a CQL DELETE)
-    (PairState(True, 6), False, 6, PairState(False, 6)),
-    (PairState(True, 5), True, 5, PairState(True, 5)),  # a duplicate changes nothing
+    (None, True, 5, PairState(True, 5, "", 5000)),
+    (PairState(True, 5, "", 5000), False, 4, PairState(True, 5, "", 5000)),  # an older unfollow arriving late loses
+    (PairState(True, 5, "", 5000), False, 6, PairState(False, 6, "", 6000)),
+    # a pair stored before event ids were kept: a tie is "not following" (as a CQL DELETE)
+    (PairState(False, 6), True, 6, PairState(False, 6)),
+    (PairState(True, 6), False, 6, PairState(False, 6, "", 6001)),
+    (PairState(True, 5, "", 5000), True, 5, PairState(True, 5, "", 5000)),  # a duplicate changes nothing
 ])
 def test_the_newest_event_of_a_pair_wins(before: PairState | None, follow: bool, at: int,
                                          after: PairState) -> None:
     assert apply_change(before, follow, at) == after
+
+
+def test_a_tie_of_one_millisecond_goes_to_the_later_event_id_and_the_edges_follow() -> None:
+    """An unfollow then a follow of one millisecond (UUIDv7s in the order one producer made them) leave the pair
+    following; a copy of the unfollow arriving later loses; each change raises the edges' cell timestamp, so
+    the edge rows written from the newer state win in Cassandra even at the same millisecond."""
+    unfollowed = apply_change(PairState(True, 5, "e1", 5000), False, 9, "e2")
+    assert unfollowed == PairState(False, 9, "e2", 9000)
+    followed = apply_change(unfollowed, True, 9, "e3")
+    assert followed == PairState(True, 9, "e3", 9001)
+    assert apply_change(followed, False, 9, "e2") == followed  # the earlier change, re-sent
+    assert apply_change(followed, True, 9, "e3") == followed  # a duplicate
+    assert apply_change(followed, False, 10, "e0") == PairState(False, 10, "e0", 10000)  # time first
 
 
 def test_counts_move_only_on_real_transitions() -> None:
