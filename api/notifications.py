@@ -64,7 +64,8 @@ class NotificationReads:
                          limit: int) -> NotificationsPage:
         """The page from what Redis held (newest first by ``updated_at``), completed from Cassandra where it does
         not hold everything: from the floor down (in id order: bucket by bucket), or below the cursor when that
-        is already below the floor (or Redis does not hold the list whole)."""
+        is already below the floor. A list Redis does not hold whole is copied first, and the page served from
+        the copy."""
         if not cached.known:  # Redis lost the list (the mark too), or nobody read it yet: copy it there, and serve
             # this page from the copy (in the list's order, whether Redis took the copy or a projection beat it)
             cached = page_of_copy(await restore(self.lists, self.store, user, cached.version), self._bound(cursor),
@@ -73,7 +74,7 @@ class NotificationReads:
         found = list(cached.items)
         if len(found) < limit and not cached.complete:
             if cursor is not None and cursor.id <= cached.floor:
-                before = cursor.id if cursor is not None else None  # all of it, or the rest, is Cassandra's
+                before: str | None = cursor.id  # the rest is Cassandra's
             else:  # Redis served down to its floor; "~" sorts above every id character: the floor's own row too
                 before = cached.floor + "~"
             found += await self.store.page(user, before, limit - len(found))
