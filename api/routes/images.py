@@ -105,13 +105,14 @@ async def get_image(
     fmt = resources.renderer.format_for(image_id, w, choose_format(accept))
     headers = {"ETag": render_etag(image_id, w, fmt), "Vary": "Accept",
                "Cache-Control": _cache_control(who, max_age, settings)}
-    if not_modified(headers["ETag"], if_none_match):
-        return Response(status_code=304, headers=headers)
     # a signed link proves only that someone could see the photo once: that it still exists is asked before
-    # the memory copy (after an account deletion a link kept serving it from there until it expired)
+    # the memory copy (after an account deletion a link kept serving it from there until it expired) and before
+    # a 304 (a conditional request kept the deleted photo in the client's cache, with a fresh max-age)
     image = await resources.images.file(image_id) if who == "viewer" else None
     if who == "viewer" and image is None:
         raise ApiError(404, "not_found", "no such image", "image_id")
+    if not_modified(headers["ETag"], if_none_match):
+        return Response(status_code=304, headers=headers)
     hot = resources.renderer.hot(image_id, w, fmt)
     if hot is not None:
         return Response(hot, media_type=media_type(fmt), headers=headers)

@@ -36,7 +36,14 @@ from producers import events
 from producers.ids import new_id, now_ms
 from sinks import s3
 from sinks.images import ImageFile
-from sinks.photos_codec import JPEG_MAX_SIDE, Probe, TooManyPixelsError, UndecodableImageError, probe
+from sinks.photos_codec import (
+    JPEG_MAX_SIDE,
+    Probe,
+    TooManyPixelsError,
+    UndecodableImageError,
+    check_pixels,
+    probe,
+)
 
 logger = logging.getLogger(__name__)
 router = APIRouter(tags=["uploads"])
@@ -148,6 +155,12 @@ async def _checked(resources: Any, settings: Any, user: str, image_id: str) -> I
         await _discard(resources, settings, key)
         raise ApiError(422, "too_large", f"image_id: at most {JPEG_MAX_SIDE} pixels a side "
                        f"({found.width}×{found.height})", "image_id")
+    try:  # all of its pixels, not only the header (a truncated photo's header decodes)
+        whole = await asyncio.to_thread(s3.read, resources.s3, settings, key, size)
+        await asyncio.to_thread(check_pixels, whole or b"", settings.image_max_pixels)
+    except UndecodableImageError as exc:
+        await _discard(resources, settings, key)
+        raise ApiError(422, "not_an_image", str(exc), "image_id") from None
     # the ETag pins what was checked: renders refuse an original replaced afterwards (the ticket stays usable)
     return ImageFile(image_id=image_id, user_id=user, object_key=key, content_type=found.content_type,
                      size_bytes=size, width=found.width, height=found.height, completed_at_ms=now_ms(), etag=etag)

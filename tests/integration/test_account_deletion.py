@@ -184,6 +184,8 @@ def test_a_deleted_account_leaves_nothing_readable_and_a_replay_changes_nothing(
     # a signed link someone kept (its memory copy warm in the API) serves nothing of the account any more
     link = ImageLinks.of(settings).signed(world.image, 320)
     assert httpx.get(str(client.base_url.copy_with(path="")) + link).status_code == 404
+    # and a client's conditional request is not told to keep its cached copy (a 304 with a fresh max-age)
+    assert httpx.get(str(client.base_url.copy_with(path="")) + link, headers={"If-None-Match": "*"}).status_code == 404
     # the name and the address were released after the purge: a newcomer may take them
     again = client.post("/auth/register", json={"username": leaver.username, "password": PASSWORD,
                                                 "email": f"{leaver.username}@example.com"})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import re
 import threading
@@ -17,8 +18,11 @@ from api.consistency import ConsistencyToken
 from api.images_links import ImageLinks
 from photostream.domain.images import object_key
 from photostream.settings import Settings
-from producers.ids import new_id
+from producers.ids import new_id, now_ms
 from sinks import s3, upload_sweeper
+from sinks.cassandra import connect as cassandra_connect
+from sinks.images import ImageFile, ImageIndex
+from sinks.photos_codec import probe
 from sinks.redis_client import sync_client
 from tests.integration.conftest import auth
 from tests.integration.kafka_read import read_event
@@ -168,9 +172,13 @@ def test_uploads_are_rate_limited_per_user(client: httpx.Client, settings: Setti
 
 
 @pytest.mark.parametrize(("data", "name"), [(b"<html><script>alert(1)</script></html>", "cat.jpg"),
-                                             (gif(), "still-a-gif.jpg")], ids=["html", "gif"])
-def test_a_non_image_or_a_disallowed_type_with_a_jpg_name_is_refused_and_deleted(
+                                             (gif(), "still-a-gif.jpg"),
+                                             (jpeg(640, 480)[:len(jpeg(640, 480)) // 2], "cut.jpg")],
+                         ids=["html", "gif", "truncated"])
+def test_a_non_image_a_cut_photo_or_a_disallowed_type_is_refused_and_deleted(
         client: httpx.Client, settings: Settings, data: bytes, name: str) -> None:
+    """A truncated photo's header decodes: it completed, and a post made at once showed a photo no viewer could
+    load (its damage was found only when the worker rendered it). Completion decodes every pixel now."""
     user = new_id()
     upload = ticket(client, settings, user)
     assert send(upload, data, name).status_code in (200, 204)
@@ -292,11 +300,29 @@ def test_orientation_is_applied_and_gps_is_stripped(client: httpx.Client, settin
     assert dict(shown.getexif()) == {} and "exif" not in shown.info
 
 
+def completed_unchecked(client: httpx.Client, settings: Settings, user: str, data: bytes) -> str:
+    """An upload recorded as complete without the completion's checks: what completion accepted before it decoded
+    every pixel (a truncated photo's header decodes), for the defences that still meet such originals."""
+    upload = ticket(client, settings, user)
+    assert send(upload, data).status_code in (200, 201, 204)
+    image_id, key = upload["image_id"], object_key(user, upload["image_id"])
+    found, stored_as = probe(data, settings.image_max_pixels), s3.head(s3.client(settings), settings, key)
+    assert stored_as is not None
+    cluster, session = cassandra_connect(settings)
+    try:
+        asyncio.run(ImageIndex(session).record_completion(ImageFile(
+            image_id=image_id, user_id=user, object_key=key, content_type=found.content_type, size_bytes=stored_as[0],
+            width=found.width, height=found.height, completed_at_ms=now_ms(), etag=stored_as[1])))
+    finally:
+        cluster.shutdown()
+    return str(image_id)
+
+
 def test_an_undecodable_original_is_422_and_remembered(client: httpx.Client, settings: Settings,
                                                        api_url: str) -> None:
     user = new_id()
     whole = jpeg(640, 480)
-    image_id = upload_photo(client, settings, user, whole[: len(whole) // 2])  # the header decodes, the rest not
+    image_id = completed_unchecked(client, settings, user, whole[: len(whole) // 2])  # the header decodes only
     posted(client, settings, user, image_id)
     before = renders(api_url, 640, "undecodable")
     for _ in range(3):
@@ -309,11 +335,12 @@ def test_an_undecodable_original_is_422_and_remembered(client: httpx.Client, set
 
 def test_an_image_found_damaged_is_refused_for_new_posts_and_avatars(client: httpx.Client,
                                                                     settings: Settings) -> None:
-    """Completion checks the header only; once rendering found the rest damaged, a post or an avatar using the
-    image showed a 422 to every viewer (they were accepted with a 202)."""
+    """Completion checked the header only; once rendering found the rest damaged, a post or an avatar using the
+    image showed a 422 to every viewer (they were accepted with a 202). (Completion decodes every pixel now: an
+    original completed before is what meets this.)"""
     user = new_id()
     whole = jpeg(640, 480)
-    image_id = upload_photo(client, settings, user, whole[: len(whole) // 2])
+    image_id = completed_unchecked(client, settings, user, whole[: len(whole) // 2])
     posted(client, settings, user, image_id)
     assert client.get(f"/images/{image_id}", params={"w": 640}).status_code == 422  # now remembered as broken
     again = post(client, settings, user, [image_id])
