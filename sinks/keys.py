@@ -191,6 +191,11 @@ def unread_senders(user_id: str) -> str:
     return f"{_prefix}unread:{{{user_id}}}"
 
 
+#: how long a deleted account's badge and notification versions outlive it (raised by the purge, so a copy
+#: under way is refused; a copy's window is seconds)
+PURGED_VERSION_TTL_S = 24 * 3600
+
+
 def unread_whole(user_id: str) -> str:
     """Present when the user's unread set was copied whole from Cassandra (by the API or the rebuild): a set
     without it (Redis lost it, or nobody read the badge yet) may hold only what was projected since the loss,

@@ -361,7 +361,13 @@ class NotificationLists:
                         str(version or "0"))
 
     async def purge(self, user: str) -> None:
-        await self._redis.delete(*self._keys(user), keys.notification_whole(user), keys.notification_version(user))
+        """A deleted account's list gone. The version is raised, not deleted (it expires a day later): a copy
+        read before, and still under way, is refused; deleting it let one put the list back, "whole"."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.delete(*self._keys(user), keys.notification_whole(user))
+            pipe.incr(keys.notification_version(user))
+            pipe.expire(keys.notification_version(user), keys.PURGED_VERSION_TTL_S)
+            await pipe.execute()
 
     async def owners(self) -> AsyncIterator[str]:
         """Users with a Redis list (SCAN; a rebuild finds lists durable state no longer explains)."""

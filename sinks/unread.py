@@ -219,10 +219,14 @@ class UnreadSets:
         return sum(int(c) for c in changed)
 
     async def clear(self, users: Iterable[str]) -> None:
-        """Deleted accounts' badges: their sets gone, each user pinged (their devices, if any, see zero)."""
+        """Deleted accounts' badges: their sets gone, each user pinged (their devices, if any, see zero). The
+        version is raised, not deleted (it expires a day later): a copy read before, and still under way, is
+        refused; deleting it let one put the deleted user's set back, "whole"."""
         async with self._redis.pipeline(transaction=False) as pipe:
             for user in users:
-                pipe.delete(keys.unread_senders(user), keys.unread_whole(user), keys.unread_version(user))
+                pipe.delete(keys.unread_senders(user), keys.unread_whole(user))
+                pipe.incr(keys.unread_version(user))
+                pipe.expire(keys.unread_version(user), keys.PURGED_VERSION_TTL_S)
                 pipe.publish(keys.status_channel(self._namespace, user), "unread")
             await pipe.execute()
 

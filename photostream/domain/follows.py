@@ -6,7 +6,8 @@ pair's state really changes, so counts stay exact under at-least-once delivery. 
 resolve by event id, as likes do (:mod:`photostream.domain.engagement`): UUIDv7s, which one producer makes in
 order, so an unfollow then a follow sent together leave the pair following (a "not following wins ties" rule
 unfollowed it), and a copy of the earlier change arriving later loses to the one that stands. A pair stored
-before event ids were kept (``changed_by`` empty) still resolves a tie to "not following".
+before event ids were kept (``changed_by`` empty), and a tie with an unfollow a block or an account deletion
+implies (its id derived, not made in order), still resolve to "not following".
 
 The graph's edge rows are written from the resolved state, with a cell timestamp (``edge_ts``, microseconds)
 raised with every change, so the edges follow the state even where a tie was not the newer write's by time.
@@ -31,7 +32,7 @@ def apply_change(state: PairState | None, follow: bool, occurred_at: int, event_
         if occurred_at < state.changed_at:
             return state
         if occurred_at == state.changed_at:
-            if event_id and state.changed_by:
+            if _made_in_order(event_id) and _made_in_order(state.changed_by):
                 if event_id <= state.changed_by:  # (the same id: a duplicate)
                     return state
             elif state.following is False or follow:
@@ -40,6 +41,14 @@ def apply_change(state: PairState | None, follow: bool, occurred_at: int, event_
     if state is not None:
         edge_ts = max(edge_ts, (state.edge_ts or state.changed_at * 1000) + 1)
     return PairState(follow, occurred_at, event_id, edge_ts)
+
+
+def _made_in_order(event_id: str) -> bool:
+    """A UUIDv7 (its text order is the order its producer made it in). The unfollows a block or an account
+    deletion implies carry ids derived from it (UUIDv5, :func:`producers.ids.deterministic_id`), whose order
+    means nothing: against one of those, a tie stays "not following" (a follow of the block's millisecond won
+    a tie by the hash's chance, and outlived the block)."""
+    return len(event_id) == 36 and event_id[14] == "7"
 
 
 def count_delta(before: PairState | None, after: PairState | None) -> int:

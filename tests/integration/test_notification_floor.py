@@ -112,3 +112,20 @@ async def test_a_copy_that_changes_the_unread_count_pings_the_status(settings: S
         await listener.aclose()
         await lists.purge(user)
         await redis.aclose()
+
+
+async def test_a_copy_read_before_the_accounts_deletion_is_refused(settings: Settings) -> None:
+    """The purge deleted the list's version, so a copy read before it (version "0" both sides) put the deleted
+    user's list back, marked whole."""
+    redis = async_client(settings)
+    lists = NotificationLists(redis, settings.app_id, cap=10)
+    user = new_id()
+    try:
+        one = [item(user, T0, "like", T0)]
+        version = (await lists.unread(user)).version  # the copy reads the version, then Cassandra…
+        await lists.purge(user)  # …and the account is deleted meanwhile
+        assert not await lists.fill(user, version, one, 0)
+        assert await lists.unread(user) == (0, False, "1")
+    finally:
+        await lists.purge(user)
+        await redis.aclose()

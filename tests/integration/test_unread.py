@@ -945,11 +945,12 @@ async def test_a_deleted_accounts_last_connection_leaving_publishes_no_presence(
 
 async def test_a_copy_read_before_a_projection_is_refused(settings: Settings) -> None:
     """The API's background copy and the rebuild's repair write a set whole from what Cassandra said; one read
-    before a projection landed would erase that projection's sender, so it is refused (the version moved)."""
+    before a projection landed would erase that projection's sender, and one read before the account's deletion
+    would put its badge back: both are refused (the version moved)."""
     from photostream.domain.unread import PairMarks
 
     redis = async_client(settings)
-    sets, user, a, b = UnreadSets(redis, settings.app_id), new_id(), new_id(), new_id()
+    sets, user, leaver, a, b = UnreadSets(redis, settings.app_id), new_id(), new_id(), new_id(), new_id()
     try:
         _, version = await sets.live(user)
         await sets.project({(user, a): PairMarks("1", None)})  # lands after the copy read the version
@@ -958,6 +959,12 @@ async def test_a_copy_read_before_a_projection_is_refused(settings: Settings) ->
         _, version = await sets.live(user)
         assert await sets.fill(user, version, [a, b])
         assert await sets.senders(user) == {a, b} and await redis.exists(keys.unread_whole(user))
+        _, version = await sets.live(leaver)  # a copy under way when the account is deleted (after a Redis loss:
+        # no version yet, "0")
+        await sets.clear([leaver])
+        assert not await sets.fill(leaver, version, [a, b])  # it would have put the deleted user's badge back
+        assert await sets.senders(leaver) == set() and not await redis.exists(keys.unread_whole(leaver))
     finally:
-        await redis.delete(keys.unread_senders(user), keys.unread_whole(user), keys.unread_version(user))
+        for who in (user, leaver):
+            await redis.delete(keys.unread_senders(who), keys.unread_whole(who), keys.unread_version(who))
         await redis.aclose()

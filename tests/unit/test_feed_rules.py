@@ -25,17 +25,29 @@ def test_the_newest_event_of_a_pair_wins(before: PairState | None, follow: bool,
     assert apply_change(before, follow, at) == after
 
 
+V7 = "0190a0b0-0000-7000-8000-00000000000{}".format
+
+
 def test_a_tie_of_one_millisecond_goes_to_the_later_event_id_and_the_edges_follow() -> None:
     """An unfollow then a follow of one millisecond (UUIDv7s in the order one producer made them) leave the pair
     following; a copy of the unfollow arriving later loses; each change raises the edges' cell timestamp, so
     the edge rows written from the newer state win in Cassandra even at the same millisecond."""
-    unfollowed = apply_change(PairState(True, 5, "e1", 5000), False, 9, "e2")
-    assert unfollowed == PairState(False, 9, "e2", 9000)
-    followed = apply_change(unfollowed, True, 9, "e3")
-    assert followed == PairState(True, 9, "e3", 9001)
-    assert apply_change(followed, False, 9, "e2") == followed  # the earlier change, re-sent
-    assert apply_change(followed, True, 9, "e3") == followed  # a duplicate
-    assert apply_change(followed, False, 10, "e0") == PairState(False, 10, "e0", 10000)  # time first
+    unfollowed = apply_change(PairState(True, 5, V7(1), 5000), False, 9, V7(2))
+    assert unfollowed == PairState(False, 9, V7(2), 9000)
+    followed = apply_change(unfollowed, True, 9, V7(3))
+    assert followed == PairState(True, 9, V7(3), 9001)
+    assert apply_change(followed, False, 9, V7(2)) == followed  # the earlier change, re-sent
+    assert apply_change(followed, True, 9, V7(3)) == followed  # a duplicate
+    assert apply_change(followed, False, 10, V7(0)) == PairState(False, 10, V7(0), 10000)  # time first
+
+
+def test_a_tie_with_the_unfollow_a_block_implies_is_not_following_whatever_the_ids() -> None:
+    """The unfollow a block implies carries an id derived from the block (UUIDv5): its order means nothing, so
+    a follow of the block's millisecond must not win the tie by the hash's chance."""
+    derived = "00000000-0000-5000-8000-000000000000"  # sorts below every UUIDv7
+    followed = PairState(True, 9, V7(3), 9000)
+    assert apply_change(followed, False, 9, derived) == PairState(False, 9, derived, 9001)
+    assert apply_change(PairState(False, 9, derived, 9001), True, 9, V7(4)) == PairState(False, 9, derived, 9001)
 
 
 def test_counts_move_only_on_real_transitions() -> None:
