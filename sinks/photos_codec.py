@@ -93,8 +93,8 @@ def probe(data: bytes, max_pixels: int) -> Probe:
     return _header(data, max_pixels)[0]
 
 
-#: the width :func:`check_pixels` decodes to: JPEG shrinks on load by 8, so a 12 MP photo decodes in ~1/64 of
-#: the work, yet every byte of its entropy-coded data is still read (a cut file still fails)
+#: the width :func:`check_pixels` decodes to: JPEG shrinks on load by 8 (its inverse transforms and colour
+#: conversion run on 1/64 of the pixels), yet every byte of its entropy-coded data is still read (a cut file fails)
 _CHECK_WIDTH = 16
 
 
