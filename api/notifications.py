@@ -19,7 +19,7 @@ from api.auth import AccessClaims, checked_reads
 from api.visibility import visible_posts
 from photostream.domain.notifications import ListPosition, is_read, muted_or_blocked, target_kind_of
 from photostream.settings import Settings
-from sinks.notification_lists import Copy, NotificationLists, Page, page_of_copy, restore
+from sinks.notification_lists import Copy, NotificationLists, Page, copy_unless_whole, page_of_copy, restore
 from sinks.notifications import NotificationStore, StoredNotification
 from sinks.posts import read_posts_cached
 from sinks.profiles import read_profiles
@@ -117,12 +117,6 @@ class NotificationReads:
         copy = await restore(self.lists, self.store, user, unread.version)
         return sum(n.updated_at > copy.read_at for n in copy.items)
 
-    async def _copy_unless_whole(self, user: str) -> Copy | None:
-        """None when Redis holds the user's list whole (read it there); else the list copied from Cassandra (to
-        read instead: Redis may hold a lost list's newest items only, or have refused the copy)."""
-        unread = await self.lists.unread(user)
-        return None if unread.whole else await restore(self.lists, self.store, user, unread.version)
-
     async def mark_read(self, user: str, up_to: str | None) -> int | None:
         """Mark read everything updated up to the notification ``up_to`` was at (its ``updated_at``), and the
         notifications just above it that the list hides (``up_to`` None: everything); None if the user has no
@@ -131,7 +125,7 @@ class NotificationReads:
         Why the hidden ones: the unread count is one count above the mark, but the list leaves out, at read
         time, notifications about a post since deleted or hidden and those whose actors the reader blocked. Those
         kept the badge up with nothing the reader could mark (an empty list has no id to send at all)."""
-        copy = await self._copy_unless_whole(user)  # a lost list's remains would answer for the whole
+        copy = await copy_unless_whole(self.lists, self.store, user)  # (a lost list's remains are not it)
         if up_to is None:
             mark = await self._newest_update(user, copy)
             if mark is None:

@@ -23,7 +23,7 @@ from typing import Any
 from cachetools import TTLCache
 from cassandra.cluster import Session
 
-from sinks.notification_lists import NotificationLists, restore
+from sinks.notification_lists import NotificationLists, copy_unless_whole
 from sinks.notifications import NotificationStore
 from sinks.unread import UnreadPairs, UnreadSets
 
@@ -74,5 +74,5 @@ class StatusCopies:
             log.warning("copying the %s of %s from Cassandra failed: %s", key[0], key[1], exc)
 
     async def _copy_notifications(self, user_id: str) -> bool:
-        unread = await self._lists.unread(user_id)  # (the version: read before Cassandra, to fence the copy)
-        return unread.whole or (await restore(self._lists, self._store, user_id, unread.version)).stored
+        copy = await copy_unless_whole(self._lists, self._store, user_id)
+        return copy is None or copy.stored

@@ -394,6 +394,14 @@ async def restore(lists: NotificationLists, store: NotificationStore, user: str,
     return Copy(kept, read_at, floor, stored)
 
 
+async def copy_unless_whole(lists: NotificationLists, store: NotificationStore, user: str) -> Copy | None:
+    """None when Redis holds the user's list whole (read it there); else the list copied from Cassandra, the
+    version read first to fence the copy (read the copy instead: Redis may hold a lost list's newest items only,
+    or have refused the copy)."""
+    unread = await lists.unread(user)
+    return None if unread.whole else await restore(lists, store, user, unread.version)
+
+
 def page_of_copy(copy: Copy, after: tuple[str, int] | None, limit: int) -> Page:
     """The page :data:`_PAGE` would serve had Redis taken ``copy``: newest first by ``updated_at`` (ties: id,
     descending), below the position ``after``; none at or below the floor. Why serve it from the copy: a copy
