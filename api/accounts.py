@@ -8,7 +8,7 @@ milliseconds of CPU, which must not stall the event loop), and nothing secret is
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -41,6 +41,10 @@ class RefreshRefusedError(Exception):
         self.reused_by = reused_by
 
 
+class SessionRaceError(Exception):
+    """The credentials changed between the password check and the session (a password change, a deletion)."""
+
+
 @dataclass(frozen=True)
 class LoginSession:
     """What a login or a refresh hands out."""
@@ -53,6 +57,23 @@ class LoginSession:
     def body(self) -> dict[str, Any]:
         return {"user_id": self.user_id, "access_token": self.access_token, "token_type": "bearer",
                 "expires_in": self.expires_in, "refresh_token": self.refresh_token}
+
+
+def typed_login(login: str) -> tuple[str, str] | None:
+    """``("email", address)`` or ``("username", name)``, normalised; None for what can be neither."""
+    try:
+        return ("email", normalize_email(login)) if is_email(login) else ("username", normalize_username(login))
+    except ValueError:
+        return None
+
+
+def login_bucket(login: str) -> str:
+    """The per-account rate-limit bucket of a login attempt: the login as typed, normalised, whether or not it
+    names an account. Why not the account's id: an account's username and address then shared one bucket, and
+    a 429 on an address right after failures on a name proved that both belong to one account (an unknown
+    login has a bucket of its own). The price: who knows both guesses under each."""
+    typed = typed_login(login)
+    return ":".join(typed) if typed is not None else f"other:{login.strip().lower()}"
 
 
 class Accounts:
@@ -114,12 +135,8 @@ class Accounts:
 
     async def resolve(self, login: str) -> str | None:
         """The account a login (username or e-mail) names, if any."""
-        try:
-            kind, value = ("email", normalize_email(login)) if is_email(login) else ("username",
-                                                                                       normalize_username(login))
-        except ValueError:
-            return None
-        return await self.credentials.owner(kind, value)
+        typed = typed_login(login)
+        return None if typed is None else await self.credentials.owner(*typed)
 
     async def check_password(self, user_id: str | None, password: str) -> Credentials | None:
         """The account's credentials if ``password`` is its password. Always pays for one verification."""
@@ -130,13 +147,28 @@ class Accounts:
         if not await self._matches(found.password_hash, password):
             return None
         if self._hasher.check_needs_rehash(found.password_hash):  # the cost settings were raised
-            await self.credentials.set_password(found.user_id, await self.hash_password(password), now_ms())
+            rehashed = await self.hash_password(password)
+            await self.credentials.set_password(found.user_id, rehashed, now_ms())
+            return replace(found, password_hash=rehashed)
         return found
 
     async def change_password(self, user_id: str, new_password: str) -> None:
         """New hash, and every login session of the user ends (a thief's refresh token dies with them)."""
         await self.credentials.set_password(user_id, await self.hash_password(new_password), now_ms())
         await self.refresh_tokens.revoke_all(user_id)
+
+    async def sign_in(self, checked: Credentials) -> LoginSession:
+        """A session for credentials whose password was just checked, unless they changed meanwhile.
+
+        Why the second read: a password change (or an account deletion) racing this login revokes the sessions
+        it finds and the access tokens minted before it ends them; a session made after that, with the old
+        password, outlived the change. Read once the session exists, the credentials show every change that
+        could have missed it; a later change finds it. A refused session is never handed out."""
+        session = await self.start_session(checked.user_id)
+        current = await self.credentials.get(checked.user_id)
+        if current is None or current.password_hash != checked.password_hash:
+            raise SessionRaceError("the password changed during this login")
+        return session
 
     async def start_session(self, user_id: str, family_id: str | None = None, after_ms: int = 0) -> LoginSession:
         """``after_ms``: the user's sessions ended then (``api.auth.end_sessions``); this one starts after."""
@@ -151,7 +183,12 @@ class Accounts:
                                       reused_by=rotation.user_id)
         if rotation.outcome is not Outcome.ROTATED or rotation.user_id is None:
             raise RefreshRefusedError("invalid refresh token")
-        return await self.start_session(rotation.user_id, rotation.family_id)
+        session = await self.start_session(rotation.user_id, rotation.family_id)
+        # a password change racing this refresh revoked the family after our check: its end of sessions may
+        # come before the new access token was minted, so the revocation is read again now (as sign_in does)
+        if await self.refresh_tokens.revoked(rotation.user_id, rotation.family_id):
+            raise RefreshRefusedError("the session ended during this refresh")
+        return session
 
     async def end_session(self, user_id: str, presented: str) -> None:
         """Revoke the refresh token's family, if the token is the caller's own."""

@@ -80,7 +80,7 @@ class RefreshTokens:
         if found is None:
             return Rotation(Outcome.INVALID)
         token_id, row = found
-        if await self._is_revoked(row.user_id, row.family_id):
+        if await self.revoked(row.user_id, row.family_id):
             return Rotation(Outcome.INVALID)
         spent = await execute(self._session, self._use, (max(1, int(row.ttl or 1)), token_id))
         if not applied(spent):
@@ -116,7 +116,7 @@ class RefreshTokens:
             return None
         return token.token_id, row
 
-    async def _is_revoked(self, user_id: str, family_id: str) -> bool:
+    async def revoked(self, user_id: str, family_id: str) -> bool:
         """A family without a row is revoked too: its row outlives every token it issued (each issue renews its
         TTL), so a missing row means the account's purge removed it, not that the session is still good."""
         row = (await execute(self._session, self._revoked, (user_id, family_id))).one()

@@ -39,7 +39,7 @@ async def delete_me(body: DeleteAccountIn, claims: CurrentClaims, request: Reque
                     resources: ResourcesDep, settings: SettingsDep) -> Accepted:
     """202 with the ``account-deleted`` event's id and token; 403 if the password is wrong."""
     user = claims.user_id
-    await _limit_login(request, resources, settings, user)
+    await _limit_login(request, resources, settings, user, "reauth")
     if await accounts.check_password(user, body.password) is None:
         raise ApiError(403, "forbidden", "password is wrong", "password")
     accepted = await _publish(resources, settings, user, events.account_deleted(user_id=user), "write")

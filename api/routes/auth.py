@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api import pending_writes, ratelimit
-from api.accounts import Accounts, RefreshRefusedError, TakenError
+from api.accounts import Accounts, RefreshRefusedError, SessionRaceError, TakenError, login_bucket
 from api.auth import end_sessions, revoke_access
 from api.consistency import ConsistencyToken, token_key
 from api.deps import CurrentClaims, ResourcesDep, SettingsDep, per_app
@@ -120,17 +120,23 @@ async def register(body: RegisterIn, request: Request, accounts: AccountsDep, re
     return {"id": user_id, "username": username, "event_id": event.event_id, "token": token, **session}
 
 
-async def _limit_login(request: Request, resources: Any, settings: Any, account_key: str) -> None:
-    """Attempts per client address, then per account (429 with Retry-After): guessing is slow either way."""
+async def _limit_login(request: Request, resources: Any, settings: Any, account_key: str,
+                       action: str = "login") -> None:
+    """Attempts per client address, then per account (429 with Retry-After): guessing is slow either way.
+
+    ``action`` "reauth": a signed-in user's password check (a password change, a deletion) counts in buckets of
+    its own. Why: in the login buckets, anyone who knew a username could fail ten logins a minute and so keep
+    its owner from changing the password, exactly when they most need to."""
     client = request.client.host if request.client else "unknown"
     checks = ((f"address:{client}", ratelimit.Limit(settings.login_per_address_per_minute,
                                                     settings.login_per_address_burst)),
               (f"account:{account_key}", ratelimit.Limit(settings.login_per_account_per_minute,
                                                          settings.login_per_account_burst)))
+    what = "login attempts" if action == "login" else "password attempts"
     for subject, limit in checks:
-        decision = await ratelimit.take(resources.redis, subject, "login", limit)
+        decision = await ratelimit.take(resources.redis, subject, action, limit)
         if not decision.allowed:
-            raise ApiError(429, "rate_limited", f"too many login attempts; retry in {decision.retry_after_s}s",
+            raise ApiError(429, "rate_limited", f"too many {what}; retry in {decision.retry_after_s}s",
                            headers={"Retry-After": str(decision.retry_after_s)})
 
 
@@ -138,13 +144,15 @@ async def _limit_login(request: Request, resources: Any, settings: Any, account_
 async def login(body: LoginIn, request: Request, accounts: AccountsDep, resources: ResourcesDep,
                 settings: SettingsDep) -> dict[str, Any]:
     """An access token (short-lived JWT) and a refresh token (single use, rotated by ``/auth/refresh``)."""
-    user_id = await accounts.resolve(body.login)
-    # an unknown login is limited too (under its own name), so limits do not reveal which accounts exist
-    await _limit_login(request, resources, settings, user_id or body.login.strip().lower())
-    found = await accounts.check_password(user_id, body.password)
+    # limited under the login as typed, known or not, so limits do not reveal which accounts exist
+    await _limit_login(request, resources, settings, login_bucket(body.login))
+    found = await accounts.check_password(await accounts.resolve(body.login), body.password)
     if found is None:
         raise _unauthorized("wrong login or password")
-    return (await accounts.start_session(found.user_id)).body()
+    try:
+        return (await accounts.sign_in(found)).body()
+    except SessionRaceError:  # the password changed meanwhile: the one checked is no longer it
+        raise _unauthorized("wrong login or password") from None
 
 
 @router.post("/refresh")
@@ -177,7 +185,7 @@ async def change_password(body: PasswordIn, claims: CurrentClaims, request: Requ
     """Needs the current password; ends every session (every refresh token, and every access token issued until
     now, this one included) and starts a new one."""
     new_password = _rule(check_password, body.new_password, "new_password")
-    await _limit_login(request, resources, settings, claims.user_id)
+    await _limit_login(request, resources, settings, claims.user_id, "reauth")
     if await accounts.check_password(claims.user_id, body.current_password) is None:
         raise ApiError(403, "forbidden", "current_password is wrong", "current_password")
     await accounts.change_password(claims.user_id, new_password)

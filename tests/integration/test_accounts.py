@@ -4,6 +4,7 @@ private accounts (follow request → approval → the requester sees the posts).
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -13,6 +14,7 @@ import httpx
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
+from api.accounts import Accounts, RefreshRefusedError, SessionRaceError
 from api.auth import decode_access_token
 from api.consistency import ConsistencyToken, token_key
 from photostream.kafka_config import client_config
@@ -23,6 +25,7 @@ from producers.publisher import Publisher
 from sinks import keys
 from sinks.redis_client import sync_client
 from streams.consumer_groups import end_offsets
+from streams.resources import Resources
 from tests.integration.conftest import Process, free_port
 from tests.integration.photos import upload_photo
 from tests.integration.waiting import wait_for
@@ -171,6 +174,66 @@ def test_failed_logins_are_limited_per_account_with_retry_after(client: httpx.Cl
     assert statuses[:10] == [401] * 10 and statuses[-1] == 429, statuses
     # the right password is refused too while the account's attempts are used up
     assert client.post("/auth/login", json={"login": account["username"], "password": PASSWORD}).status_code == 429
+
+
+def test_failures_on_a_username_neither_limit_its_address_nor_the_owners_password_change(
+        client: httpx.Client) -> None:
+    account = register(client)
+    email = f"{account['username']}@example.com"
+    for _ in range(12):
+        if client.post("/auth/login", json={"login": account["username"], "password": "wrong password!"}
+                       ).status_code == 429:
+            break
+    else:
+        raise AssertionError("the username's failed logins were never limited")
+    # a shared bucket would answer 429 here, and so tell that this address and that name are one account's
+    assert client.post("/auth/login", json={"login": email, "password": "wrong password!"}).status_code == 401
+    session = login(client, email)
+    # the owner, signed in, still changes the password: a stranger's guesses do not lock them out of it
+    changed = client.post("/auth/password", headers=bearer(session),
+                          json={"current_password": PASSWORD, "new_password": "a new password!"})
+    assert changed.status_code == 200, changed.text
+    statuses = [client.post("/auth/password", headers=bearer(changed.json()),
+                            json={"current_password": "not it at all", "new_password": "another one!!"}).status_code
+                for _ in range(10)]  # wrong current passwords are limited in a bucket of their own
+    assert statuses[:9] == [403] * 9 and statuses[9] == 429, statuses  # (the change itself was the first check)
+
+
+def test_a_password_change_racing_a_login_or_a_refresh_leaves_it_no_session(client: httpx.Client,
+                                                                           settings: Settings) -> None:
+    """The interleavings that let a session outlive a password change: the change lands after the old password
+    was checked (or the refresh token spent) and before the new tokens are handed out."""
+    account = register(client)
+    second, third = "the second password", "the third password!"
+
+    async def run() -> None:
+        resources = Resources.open(settings)
+        accounts = Accounts(settings, resources.session)
+        try:
+            checked = await accounts.check_password(account["id"], PASSWORD)
+            assert checked is not None
+            await accounts.change_password(account["id"], second)
+            with pytest.raises(SessionRaceError):
+                await accounts.sign_in(checked)
+            checked = await accounts.check_password(account["id"], second)
+            assert checked is not None
+            session = await accounts.sign_in(checked)  # no change meanwhile: signed in
+            start_session = accounts.start_session
+
+            async def changed_meanwhile(*args: Any, **kwargs: Any) -> Any:
+                made = await start_session(*args, **kwargs)
+                await accounts.change_password(account["id"], third)
+                return made
+
+            accounts.start_session = changed_meanwhile  # type: ignore[method-assign]
+            with pytest.raises(RefreshRefusedError):
+                await accounts.refresh(session.refresh_token)
+        finally:
+            await resources.close()
+
+    asyncio.run(run())
+    assert client.post("/auth/login", json={"login": account["username"], "password": second}).status_code == 401
+    login(client, account["username"], third)
 
 
 def test_logins_are_limited_per_client_address(test_env: dict[str, str], worker: Process, settings: Settings,
