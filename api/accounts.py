@@ -181,7 +181,7 @@ class Accounts:
         if rotation.outcome is Outcome.REUSED:
             raise RefreshRefusedError("the refresh token was already used; every token of its session is revoked",
                                       reused_by=rotation.user_id)
-        if rotation.outcome is not Outcome.ROTATED or rotation.user_id is None:
+        if rotation.outcome is not Outcome.ROTATED or rotation.user_id is None or rotation.family_id is None:
             raise RefreshRefusedError("invalid refresh token")
         session = await self.start_session(rotation.user_id, rotation.family_id)
         # a password change racing this refresh revoked the family after our check: its end of sessions may
