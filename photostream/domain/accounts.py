@@ -54,6 +54,11 @@ def new_username(raw: str) -> str:
     return name
 
 
+#: explicit direction formatting: a name with U+202E shows its text reversed, and so can pass for another
+#: (right-to-left scripts need none of these: their letters carry their direction, as do U+200E/U+200F)
+_BIDI_FORMATTING = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
 def check_display_name(name: str) -> str:
     """A name shown on one line: 1–100 characters, no control character (a NUL, a line break)."""
     if not 1 <= len(name) <= DISPLAY_NAME_MAX:
@@ -61,6 +66,9 @@ def check_display_name(name: str) -> str:
     if any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in name):
         raise AccountRuleError("display_name", "control characters and line breaks (a NUL, U+2028) are not allowed "
                                                "in a name")
+    if any(c in _BIDI_FORMATTING for c in name):
+        raise AccountRuleError("display_name", "direction overrides, embeddings and isolates (U+202A–U+202E, "
+                                               "U+2066–U+2069) are not allowed in a name")
     if not shows_something(name):
         raise AccountRuleError("display_name", "nothing visible (only spaces or invisible characters)")
     return name

@@ -41,6 +41,14 @@ def test_a_display_name_is_one_visible_line(name: str) -> None:
     assert check_display_name("Zoë ✨") == "Zoë ✨"
 
 
+@pytest.mark.parametrize("name", ["admin\u202etxt.exe", "\u2066bob\u2069", "a\u202ab"])
+def test_a_display_name_has_no_direction_override_that_could_disguise_it(name: str) -> None:
+    with pytest.raises(AccountRuleError) as info:
+        check_display_name(name)
+    assert info.value.field == "display_name" and "U+202E" in str(info.value)
+    assert check_display_name("\u05e9\u05dc\u05d5\u05dd Dana") == "\u05e9\u05dc\u05d5\u05dd Dana"  # Hebrew needs none
+
+
 @pytest.mark.parametrize("at", [-5, 1_796_000_000_000_000, 4_102_444_800_000])  # before 1970, µs, year 2100
 def test_an_event_time_must_be_epoch_milliseconds_of_now_or_the_past(at: int) -> None:
     """A producer's microseconds as milliseconds (year 58,000) broke every read of the row it wrote, and a like
