@@ -29,12 +29,17 @@ class TopicSpec:
         return self.name + DLQ_SUFFIX
 
 
+#: Every event topic's records are stamped by the broker when appended, not by the producer's clock: an event
+#: cannot have happened after the log got it, so consumers cap ``occurred_at`` there
+#: (:meth:`streams.engine.loop.BatchLoop.decode`), and a producer whose clock runs ahead cannot make its
+#: change outrank a later one (a like stamped ten minutes ahead made every unlike until then a no-op).
+_STAMPED = {"message.timestamp.type": "LogAppendTime"}
 #: A source of truth that analysts replay and views are rebuilt from is kept forever.
-_KEEP = {"retention.ms": FOREVER, "cleanup.policy": "delete"}
+_KEEP = {"retention.ms": FOREVER, "cleanup.policy": "delete", **_STAMPED}
 #: Latest-state topics: compaction keeps the newest record per key forever.
-_COMPACT = {"cleanup.policy": "compact", "min.compaction.lag.ms": "3600000"}
+_COMPACT = {"cleanup.policy": "compact", "min.compaction.lag.ms": "3600000", **_STAMPED}
 #: Transient notifications.
-_WEEK = {"retention.ms": WEEK_MS, "cleanup.policy": "delete"}
+_WEEK = {"retention.ms": WEEK_MS, "cleanup.policy": "delete", **_STAMPED}
 #: Dead letters are kept for a month for inspection and manual replay.
 DLQ_CONFIG = {"retention.ms": str(30 * 24 * 3600 * 1000), "cleanup.policy": "delete"}
 DLQ_PARTITIONS = 1

@@ -103,7 +103,13 @@ class BatchLoop:
         self._stopping.set()
 
     def decode(self, messages: list[Message]) -> tuple[list[Record], list[Rejected]]:
-        """Decoded, schema-valid records, and the rest with their errors (for their DLQs)."""
+        """Decoded, schema-valid records, and the rest with their errors (for their DLQs).
+
+        An ``occurred_at`` later than the record's timestamp (the broker's append time on the catalog's topics)
+        is capped there: nothing happened after the log got it. Processors order changes of one thing by
+        ``occurred_at``, so a producer whose clock ran ahead outranked every later change until its clock's
+        time came (the API's unlike of an upstream like stamped ten minutes ahead was a no-op). The timestamp is
+        in the log, so a replay caps exactly as the live run did."""
         records: list[Record] = []
         dead: list[Rejected] = []
         #: a storm's records mostly fail alike: one kept exception per distinct error, not one each (each kept
@@ -119,6 +125,9 @@ class BatchLoop:
                 value = decode(topic, data or b"")
                 event_type(topic).check_ids(value)
                 check(physical, partition, key, value)
+                stamped = message.timestamp()[1]
+                if 0 < stamped < (value.get("occurred_at") or 0):  # capped at the log's time (docstring)
+                    value["occurred_at"] = stamped
             except (DecodeError, EventValidationError) as exc:
                 kept = errors.setdefault((type(exc), str(exc)), exc.with_traceback(None))
                 found = message.headers()  # (None for none: no list made per record of a storm)

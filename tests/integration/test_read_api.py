@@ -327,7 +327,7 @@ def test_likes_resolve_by_their_time_and_a_like_by_a_non_id_is_not_counted(
     processor of likes."""
     author, fan, other = register(client, settings, publisher, f"lk{new_id()[-6:]}"), new_id(), new_id()
     [post_id] = publish_posts(client, settings, publisher, author, 1)
-    at = now_ms()
+    at = now_ms() - 60_000  # (in the past: a time ahead of the log's is capped at the log's)
     like = event_type("like-changed")
     liked = publisher.publish(like.build({"post_id": post_id, "user_id": fan, "action": "like", "occurred_at": at}))
     unliked = publisher.publish(like.build({"post_id": post_id, "user_id": fan, "action": "unlike",
@@ -345,6 +345,22 @@ def test_likes_resolve_by_their_time_and_a_like_by_a_non_id_is_not_counted(
     last = publisher.publish(events.like_changed(post_id=post_id, user_id=other, action="like"))  # same partition
     item = get(client, settings, f"/posts/{post_id}", fan, after=token(settings, last)).json()
     assert (item["like_count"], item["liked_by_me"]) == (1, False), item
+
+
+def test_an_unlike_outranks_a_like_a_producer_stamped_ahead_of_its_time(
+        client: httpx.Client, settings: Settings, publisher: Publisher, worker: Process) -> None:
+    """An upstream like stamped ten minutes ahead made the user's unlike through the API (202, and a token that
+    said it was applied) a no-op until those ten minutes had passed."""
+    author, fan = register(client, settings, publisher, f"ah{new_id()[-6:]}"), new_id()
+    [post_id] = publish_posts(client, settings, publisher, author, 1)
+    ahead = publisher.publish(event_type("like-changed").build({"post_id": post_id, "user_id": fan, "action": "like",
+                                                                "occurred_at": now_ms() + 600_000}))
+    item = get(client, settings, f"/posts/{post_id}", fan, after=token(settings, ahead)).json()
+    assert (item["like_count"], item["liked_by_me"]) == (1, True), item
+    unliked = client.delete(f"/posts/{post_id}/like", headers=auth(settings, fan))
+    assert unliked.status_code == 202
+    item = get(client, settings, f"/posts/{post_id}", fan, after=unliked.json()["token"]).json()
+    assert (item["like_count"], item["liked_by_me"]) == (0, False), item
 
 
 def test_who_likes_a_post_pages_in_id_order_without_unlikers_or_people_in_a_block(

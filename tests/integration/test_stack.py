@@ -34,6 +34,7 @@ def test_catalog_topics_and_dlqs_exist_with_their_settings(settings: Settings) -
     resource = ConfigResource(ConfigResource.Type.TOPIC, "profile-updated")
     configs = admin.describe_configs([resource])[resource].result()
     assert configs["cleanup.policy"].value == "compact"
+    assert configs["message.timestamp.type"].value == "LogAppendTime"  # (capping event times: topics_admin)
 
 
 def test_topic_creation_and_migrations_are_idempotent(settings: Settings) -> None:

@@ -302,3 +302,35 @@ def test_a_topic_given_more_partitions_is_asked_again_before_a_record_is_refused
         placement.check("post-hashtag", partition_of(key, 7), key, value)
     monkeypatch.setattr(placement_module, "RELEARN_AFTER_S", 0.0)
     placement.check("post-hashtag", partition_of(key, 7), key, value)  # asked again: placed right
+
+
+class Appended(FakeMessage):
+    """A record the broker stamped when it appended it (``LogAppendTime`` on the catalog's topics)."""
+
+    def __init__(self, topic: str, offset: int, value: bytes, appended_ms: int) -> None:
+        super().__init__(topic, 0, offset, value)
+        self._appended_ms = appended_ms
+
+    def key(self) -> bytes:
+        return b"k"
+
+    def timestamp(self) -> tuple[int, int]:
+        return 2, self._appended_ms  # (TIMESTAMP_LOG_APPEND_TIME)
+
+
+def test_an_event_stamped_after_the_log_got_it_happened_when_the_log_got_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A like an upstream producer stamped ten minutes ahead outranked the user's unlike of a minute later."""
+    from photostream.contracts.codec import EventCodec
+    from producers import events
+
+    loop = loop_for(SimpleNamespace(name="likes", topics=("like-changed",)))
+    monkeypatch.setattr(loop.placement, "check", lambda *args: None)
+    now = int(time.time() * 1000)
+    ahead = events.event_type("like-changed").build({"post_id": events.new_id(), "user_id": events.new_id(),
+                                                     "action": "like", "occurred_at": now + 600_000})
+    on_time = events.like_changed(post_id=events.new_id(), user_id=events.new_id(), action="unlike")
+    encode = EventCodec().encode
+    found, dead = loop.decode([Appended("like-changed", 0, encode("like-changed", ahead.value), now),  # type: ignore[list-item]
+                               Appended("like-changed", 1, encode("like-changed", on_time.value), now + 60_000)])
+    assert not dead
+    assert [r.value["occurred_at"] for r in found] == [now, on_time.value["occurred_at"]]
