@@ -60,7 +60,7 @@ def stamp_by_the_broker(admin: AdminClient, topics: list[NewTopic], timeout_s: f
     other setting as an operator may have changed it. Why: consumers cap an event's time at its record's
     (``streams.engine.loop``), which only holds against a producer's clock running ahead once the broker stamps
     the records; a stack made before that stamped by the producers' clocks."""
-    stamped = {t.topic: t.config[TIMESTAMP_TYPE] for t in topics if TIMESTAMP_TYPE in (t.config or {})}
+    stamped = {t.topic: (t.config or {})[TIMESTAMP_TYPE] for t in topics if TIMESTAMP_TYPE in (t.config or {})}
     if not stamped:
         return
     resources = [ConfigResource(ConfigResource.Type.TOPIC, name) for name in stamped]
