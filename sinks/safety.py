@@ -48,11 +48,16 @@ class SafetyWriter:
             for flag in ("i_block", "blocks_me", "i_mute", "mutes_me")
         }
         self._tag = prepare("UPDATE muted_tags USING TIMESTAMP ? SET muted = ? WHERE user_id = ? AND tag = ?")
+        #: an unmute deletes the row (timestamped as a mute's write, so the later of the two still wins): rows
+        #: of unmuted tags took places in the read's LIMIT, and 1,000 of them hid every mute made after them
+        self._untag = prepare("DELETE FROM muted_tags USING TIMESTAMP ? WHERE user_id = ? AND tag = ?")
 
     def _writes(self, change: SafetyChange) -> list[tuple[Any, tuple[Any, ...]]]:
         micros = change.occurred_at * 1000
         if change.target_kind == "hashtag":
-            return [(self._tag, (micros, change.on, change.actor_id, change.target_id))]
+            if change.on:
+                return [(self._tag, (micros, True, change.actor_id, change.target_id))]
+            return [(self._untag, (micros, change.actor_id, change.target_id))]
         mine, theirs = ("i_block", "blocks_me") if change.kind == "block" else ("i_mute", "mutes_me")
         return [(self._flags[mine], (micros, change.on, change.actor_id, change.target_id)),
                 (self._flags[theirs], (micros, change.on, change.target_id, change.actor_id))]
@@ -78,7 +83,7 @@ class SafetyReader:
         self._q_many_relations = session.prepare(
             "SELECT user_id, other_id, i_block, blocks_me, i_mute, mutes_me FROM user_relations "
             "WHERE user_id IN ? PER PARTITION LIMIT ?")
-        self._q_tags = session.prepare(f"SELECT tag, muted FROM muted_tags WHERE user_id = ? LIMIT {MAX_MUTED_TAGS}")
+        self._q_tags = session.prepare("SELECT tag, muted FROM muted_tags WHERE user_id = ?")
 
     async def relations(self, user_id: str, others: Iterable[str]) -> dict[str, Relation]:
         """How ``user_id`` relates to each of ``others`` that it has any relation with: from the Redis copy when
@@ -155,8 +160,14 @@ class SafetyReader:
         return {o for o, r in (await self.relations(user_id, authors)).items() if hidden_from_feed(r)}
 
     async def muted_tags(self, user_id: str) -> set[str]:
-        rows = await execute(self._session, self._q_tags, (user_id,))
-        return {row.tag for row in rows.current_rows if row.muted}
+        """The user's muted tags (at most the cap): paged past rows of unmuted tags (``muted = false``, as
+        unmutes were written before they deleted), which count toward nothing."""
+        muted: set[str] = set()
+        async for rows in pages(self._session, self._q_tags, (user_id,), MAX_MUTED_TAGS):
+            muted.update(row.tag for row in rows if row.muted)
+            if len(muted) >= MAX_MUTED_TAGS:
+                return set(sorted(muted)[:MAX_MUTED_TAGS])
+        return muted
 
 
 def _relation(row: Any) -> Relation:

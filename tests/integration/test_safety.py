@@ -11,11 +11,14 @@ import uuid
 import httpx
 import pytest
 
+from cassandra.query import BatchStatement, BatchType, SimpleStatement
+
 from api.consistency import APPLIERS, ConsistencyToken
 from photostream.settings import Settings
 from producers import events
 from producers.ids import new_id
 from producers.publisher import Publisher
+from sinks.cassandra import connect as cassandra_connect
 from sinks.redis_client import sync_client
 from tests.integration.conftest import Process, auth
 from tests.integration.test_feed import build_feed, feed_ids, redis_feed
@@ -217,6 +220,30 @@ def test_a_muted_tag_leaves_the_muters_hashtag_pages_and_trending(
     log.accepted(client.delete(f"/users/me/muted-tags/{tag}", headers=auth(settings, viewer)))
     log.settle()
     assert client.get(f"/hashtags/{tag}", headers=auth(settings, viewer)).status_code == 200
+
+
+def test_a_mute_counts_however_many_tags_were_unmuted_before_it(
+    client: httpx.Client, settings: Settings, log: Log
+) -> None:
+    """Rows of unmuted tags took places in the read's LIMIT of 1,000: after 1,000 unmutes, no mute counted (and
+    the cap of 1,000 muted tags was no longer enforced)."""
+    viewer, tag = new_id(), unique_tag()
+    cluster, session = cassandra_connect(settings)
+    try:  # rows as unmutes wrote them until now (``muted = false``), sorted ahead of the tag muted after them
+        for start in range(0, 1_100, 100):
+            batch = BatchStatement(batch_type=BatchType.UNLOGGED)
+            for i in range(start, start + 100):
+                batch.add(SimpleStatement("INSERT INTO muted_tags (user_id, tag, muted) VALUES (%s, %s, false)"),
+                          (viewer, f"a{i:04d}{tag}"))
+            session.execute(batch)
+    finally:
+        cluster.shutdown()
+    for i in range(300):  # and unmutes as they are written now: deletions
+        log.publish(events.mute_changed(actor_id=viewer, target_id=f"b{i:04d}{tag}", action="off",
+                                        target_kind="hashtag"))
+    log.accepted(client.post("/users/me/muted-tags", headers=auth(settings, viewer), json={"tag": f"#z{tag}"}))
+    log.settle()
+    assert client.get("/users/me/muted-tags", headers=auth(settings, viewer)).json() == {"tags": [f"z{tag}"]}
 
 
 def test_reports_take_a_reason_from_the_list_and_are_rate_limited(
