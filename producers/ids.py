@@ -52,6 +52,12 @@ def id_time_ms(value: str) -> int:
     return int(value[:8] + value[9:13], 16)
 
 
+def last_id_at(ms: int) -> str:
+    """The greatest UUIDv7 of millisecond ``ms``: every id made then or before sorts at or below it."""
+    stamp = f"{ms:012x}"
+    return f"{stamp[:8]}-{stamp[8:]}-7fff-bfff-ffffffffffff"
+
+
 #: how much later than its event a message id's own time may be (the messaging service's and the producer's
 #: clocks differ a little; a message is always made before it goes unsent or is read)
 MESSAGE_ID_SKEW_MS = 5 * 60 * 1000

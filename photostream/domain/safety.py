@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
-from producers.ids import deterministic_id, is_id, message_from_the_future
+from producers.ids import deterministic_id, is_id, last_id_at
 
 Kind = Literal["block", "mute"]
 
@@ -136,7 +136,10 @@ def comment_deletions_of_block(block: SafetyChange, block_event_id: str,
     return [{"event_id": deterministic_id("block-comment-deleted", block_event_id, c.comment_id),
              "occurred_at": block.occurred_at, "comment_id": c.comment_id, "post_id": c.post_id,
              "user_id": c.commenter, "actor_id": block.actor_id, "commented_at": c.commented_at}
-            for c in comments_across]
+            for c in comments_across
+            # written after the block (after an unblock, found by a replay or a re-delivered block): not its
+            # to delete. What it finds is the state when it is applied, so it keeps what it may by its time
+            if c.commented_at <= block.occurred_at]
 
 
 class TagAcross(NamedTuple):
@@ -169,10 +172,13 @@ def reads_of_block(block: SafetyChange, block_event_id: str,
     no longer counts among those who wrote to you (after an unblock too: the messages stay read)."""
     if block.kind != "block" or not block.on:
         return []
+    # read up to the block's millisecond, never further: messages sent after it (after an unblock, found by a
+    # replay or a re-delivered block) stay unread, whatever the state the block is applied to holds
+    bound = last_id_at(block.occurred_at)
     return [{"event_id": deterministic_id("block-read", block_event_id, owner, sender),
-             "occurred_at": block.occurred_at, "user_id": owner, "sender_id": sender, "read_up_to_msg_id": up_to}
-            for owner, sender, up_to in unread
-            if not message_from_the_future(up_to, block.occurred_at)]  # written after the block: not its to end
+             "occurred_at": block.occurred_at, "user_id": owner, "sender_id": sender,
+             "read_up_to_msg_id": min(up_to, bound)}
+            for owner, sender, up_to in unread]
 
 
 #: Why content is reported: a fixed list of codes (moderation tooling groups and prioritises by them).

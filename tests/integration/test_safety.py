@@ -16,7 +16,7 @@ from cassandra.query import BatchStatement, BatchType, SimpleStatement
 from api.consistency import APPLIERS, ConsistencyToken
 from photostream.settings import Settings
 from producers import events
-from producers.ids import new_id
+from producers.ids import new_id, now_ms
 from producers.publisher import Publisher
 from sinks.cassandra import connect as cassandra_connect
 from sinks.redis_client import sync_client
@@ -149,6 +149,39 @@ def test_someone_in_a_block_with_the_reader_is_left_out_of_comments_people_lists
              "the blocked commenter's comment to be deleted")
     wait_for(lambda: client.get(f"/posts/{post}", headers=auth(settings, reader)).json()["comment_count"],
              lambda n: n == 1, 60, "the comment count to drop")
+
+
+def test_a_block_delivered_again_after_an_unblock_deletes_no_later_comment_and_reads_no_later_message(
+    client: httpx.Client, settings: Settings, log: Log
+) -> None:
+    """A block applies to the state it meets: re-delivered (or replayed) after an unblock, it deleted the comment
+    the blocked person wrote since, for good, and marked their message sent since as read."""
+    blocker, blocked = log.user("blocker"), log.user("blocked")
+    post = log.post(blocker)
+    block = events.block_changed(actor_id=blocker, target_id=blocked, action="on")
+    log.publish(block)
+    log.settle()
+    log.publish(events.block_changed(actor_id=blocker, target_id=blocked, action="off"))
+    log.settle()
+    comment = client.post(f"/posts/{post}/comments", headers=auth(settings, blocked), json={"text": "hi again"})
+    log.accepted(comment)
+    log.publish(events.message_unsent(src=blocked, dest=blocker, msg_id=new_id()))
+    log.settle()
+    badge = client.get(f"/users/{blocker}/status", headers=auth(settings, blocker), params={"detail": 1}).json()
+    assert badge["sender_ids"] == [blocked]
+
+    log.publish(block)  # the same record again, as a retrying producer or a replay delivers it
+    log.settle()
+    # what the block derives (comment deletions, read marks) is published before its offset is applied; a later
+    # event on each of their topics and partitions, once applied, shows they were applied too
+    log.publish(events.comment_deleted(post_id=post, comment_id=new_id(), user_id=blocker, actor_id=blocker,
+                                       commented_at=now_ms()))
+    log.publish(events.messages_read(user_id=blocker, sender_id=new_id(), read_up_to_msg_id=new_id()))
+    log.settle()
+    texts = [c["text"] for c in client.get(f"/posts/{post}/comments", headers=auth(settings, blocker)).json()["items"]]
+    assert texts == ["hi again"]
+    badge = client.get(f"/users/{blocker}/status", headers=auth(settings, blocker), params={"detail": 1}).json()
+    assert blocked in badge["sender_ids"]
 
 
 def test_a_mute_hides_the_muted_authors_posts_from_the_muters_feed_older_ones_too(

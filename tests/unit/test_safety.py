@@ -26,7 +26,7 @@ from photostream.domain.safety import (
 )
 from photostream.domain.visibility import may_see
 from producers import events
-from producers.ids import new_id
+from producers.ids import last_id_at, new_id
 from producers.validation import EventValidationError
 from streams.engine.records import Record
 from streams.safety import SafetyProcessor
@@ -208,6 +208,8 @@ def test_a_block_deletes_each_sides_comments_on_the_others_posts_as_the_blocker(
     assert [(d["user_id"], d["post_id"], d["comment_id"], d["actor_id"], d["occurred_at"], d["commented_at"])
             for d in deleted] == [(B, "p1", "c1", A, T, T - 5), (A, "p2", "c2", A, T, T - 9)]
     assert comment_deletions_of_block(SafetyChange("block", A, B, False, T), "evt-2", comments) == []
+    # a comment written after the block (after an unblock; the block re-delivered or replayed) stays
+    assert comment_deletions_of_block(block, "evt-1", [CommentAcross(B, "p1", "c3", T + 1)]) == []
     assert comment_deletions_of_block(SafetyChange("mute", A, B, True, T), "evt-3", comments) == []
 
 
@@ -221,11 +223,22 @@ def test_a_block_marks_each_sides_unread_messages_from_the_other_read_at_its_tim
     assert [(r["user_id"], r["sender_id"], r["read_up_to_msg_id"], r["occurred_at"]) for r in reads] == [
         (A, B, m1, T), (B, A, m2, T)]
     assert reads_of_block(SafetyChange("block", A, B, False, T), "evt-2", unread) == []
-    # a message written long after the block (the block applied late) is not the block's to end: marking it
-    # read would be refused as a message from the future, and the block itself dead-lettered with it
+    # a message written after the block (the block applied late, replayed or re-delivered after an unblock) is
+    # not the block's to end: the mark stops at the block's millisecond, whatever the state it meets holds
     later = "ffffffff-ffff-7fff-bfff-ffffffffffff"
-    assert reads_of_block(SafetyChange("block", A, B, True, 1_700_000_000_000), "evt-3", [(A, B, later)]) == []
+    late = reads_of_block(SafetyChange("block", A, B, True, T), "evt-3", [(A, B, later)])
+    assert [r["read_up_to_msg_id"] for r in late] == [last_id_at(T)]
+    after = f"{T + 1:012x}"[:8] + "-" + f"{T + 1:012x}"[8:] + "-7000-8000-000000000000"  # the next ms's first
+    assert m1 < last_id_at(T) < after < later  # a message of the next millisecond stays unread after the mark
+    assert unread_after(m1, after, last_id_at(T)) and not unread_after(m1, m1, last_id_at(T))
 
+
+
+def unread_after(read_before: str, newest_unsent: str, block_mark: str) -> bool:
+    """Is a pair unread once the block's read mark applies?"""
+    from photostream.domain.unread import PairMarks
+
+    return PairMarks(newest_unsent, max(read_before, block_mark)).unread
 
 
 def test_a_block_removes_each_sides_tags_on_the_others_photos_silently() -> None:
