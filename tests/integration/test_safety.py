@@ -10,7 +10,6 @@ import uuid
 
 import httpx
 import pytest
-
 from cassandra.query import BatchStatement, BatchType, SimpleStatement
 
 from api.consistency import APPLIERS, ConsistencyToken
