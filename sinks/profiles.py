@@ -1,7 +1,8 @@
 """Profile sink: user-registered / profile-updated → Cassandra ``users`` and the Redis profile hash.
 
 Both writes are absolute (the event carries the whole public profile), so replays are idempotent;
-Cassandra writes use the event time as the cell timestamp, so an older event replayed later loses.
+Cassandra writes use the event time as the cell timestamp, so an older event replayed later loses, and the
+Redis copy is filled from the row the write left (none after the account's purge).
 ``is_private`` comes with profile-updated v2 (v1 events and user-registered read as public).
 profile-updated v3 also carries the user's people-tag settings: they go to their own table
 (sinks/tag_settings.py), not into the public profile.
@@ -46,6 +47,8 @@ class ProfileSink:
         self._session = session
         self._redis = redis
         self._upsert = session.prepare(_UPSERT)
+        self._row = session.prepare("SELECT user_id, username, display_name, bio, avatar_image_id, is_private, "
+                                    "updated_at FROM users WHERE user_id = ?")
         self._tag_settings = TagSettingsStore(session)
 
     async def apply(self, topic: str, event: dict[str, Any]) -> None:
@@ -56,7 +59,12 @@ class ProfileSink:
         ))
         if topic == "profile-updated":  # who may tag the user (v3; older versions read as the defaults)
             await self._tag_settings.write(event["user_id"], settings_of(event), occurred_ms)
-        await cache_profile(self._redis, event["user_id"], event, occurred_ms)
+        # the hot copy is what the write left durable, not the event: a user-registered delivered again after
+        # the account's purge (whose delete outranks it) brought the deleted profile back for the copy's week
+        row = (await execute(self._session, self._row, (event["user_id"],))).one()
+        if row is not None:
+            profile = _from_row(row)
+            await cache_profile(self._redis, event["user_id"], profile, profile["updated_at"])
 
 
 async def cache_profile(redis: Any, user_id: str, profile: dict[str, Any], updated_ms: int) -> None:

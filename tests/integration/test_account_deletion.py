@@ -201,6 +201,16 @@ def test_a_deleted_account_leaves_nothing_readable_and_a_replay_changes_nothing(
                                     str(replayed.partition)) or -1),
              lambda mark: mark >= replayed.offset, DEADLINE_S, "the replayed deletion to be applied")
     assert snapshot(client, settings, world)["visible"] == NOTHING_LEFT
+    # and the account's registration delivered again (a replay of the profiles' group, a retrying producer):
+    # the purge's delete outranks it durably, and the hot copy must follow the durable row, not the event
+    registered = publisher.publish(event_type("user-registered").build({
+        "user_id": leaver.id, "username": leaver.username, "display_name": "back from the dead",
+        "occurred_at": original["occurred_at"] - 1}))
+    wait_for(lambda: int(redis.hget(keys.applied_offsets("profiles", registered.topic),
+                                    str(registered.partition)) or -1),
+             lambda mark: mark >= registered.offset, DEADLINE_S, "the registration to be applied again")
+    assert client.get(f"/users/{leaver.id}", headers=world.author.headers).status_code == 404
+    assert not redis.exists(keys.user_profile(leaver.id))
 
 
 def test_the_export_holds_what_the_user_made(client: httpx.Client, settings: Settings, world: World) -> None:
