@@ -22,7 +22,7 @@ import asyncio
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from cachetools import LRUCache
 from cassandra.cluster import Session
@@ -82,6 +82,13 @@ class WriteCounter:
         self.rows = 0
 
 
+class LatestAdd(NamedTuple):
+    """Where an actor was last added to a series (the group's bucket), and that write's time (microseconds)."""
+
+    bucket: int
+    written: int
+
+
 class NotificationStore:
     """The processor's writes and reads, the API's paging and marks, the rebuild's walk."""
 
@@ -98,8 +105,8 @@ class NotificationStore:
                                  "VALUES (?, ?, ?, ?, ?) USING TIMESTAMP ?")
         self._d_latest = prepare("DELETE FROM notification_latest USING TIMESTAMP ? WHERE recipient_id = ? AND "
                                  "kind = ? AND target_id = ? AND actor_id = ?")
-        self._q_latest = prepare("SELECT actor_id, bucket FROM notification_latest WHERE recipient_id = ? AND "
-                                 "kind = ? AND target_id = ? AND actor_id IN ?")
+        self._q_latest = prepare("SELECT actor_id, bucket, WRITETIME(bucket) AS written FROM notification_latest "
+                                 "WHERE recipient_id = ? AND kind = ? AND target_id = ? AND actor_id IN ?")
         self._q_members = prepare("SELECT actor_id, at FROM notification_members WHERE recipient_id = ? AND "
                                   "kind = ? AND target_id = ? AND bucket = ?")
         self._q_members_of = prepare("SELECT actor_id, at FROM notification_members WHERE recipient_id = ? AND "
@@ -141,15 +148,16 @@ class NotificationStore:
 
     # --- the processor ---
 
-    async def latest_buckets(self, wanted: Iterable[tuple[Series, str]]) -> dict[tuple[Series, str], int]:
-        """Where each (series, actor) was last added, for those that are stored."""
+    async def latest_adds(self, wanted: Iterable[tuple[Series, str]]) -> dict[tuple[Series, str], LatestAdd]:
+        """Where and when (the write time: the add's, in microseconds) each (series, actor) was last added, for
+        those that are stored."""
         by_series: dict[Series, list[str]] = defaultdict(list)
         for series, actor in set(wanted):
             by_series[series].append(actor)
         queries = [(series, chunk) for series, actors in by_series.items() for chunk in key_chunks(actors)]
         results = await asyncio.gather(*(self._run(self._q_latest, (s.recipient, s.kind, s.target_id, chunk))
                                          for s, chunk in queries))
-        return {(series, row.actor_id): row.bucket
+        return {(series, row.actor_id): LatestAdd(row.bucket, int(row.written or 0))
                 for (series, _), rows in zip(queries, results, strict=True) for row in rows.current_rows}
 
     async def apply_members(self, changes: list[MemberChange], stored: dict[tuple[Series, str], int],

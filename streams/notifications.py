@@ -48,6 +48,7 @@ from photostream.domain.notifications import (
     fold,
     notifies,
     parse_notification_id,
+    without_superseded_retraction,
 )
 from photostream.domain.safety import Relation, SafetyChange, safety_change
 from photostream.domain.visibility import may_see
@@ -266,9 +267,11 @@ class NotificationsProcessor:
         # the newest of two groups)
         asked = [(c.series, c.actor) for c in changes
                  if (c.retract_at is not None and c.retract_from_at is None) or c.repeats_standing]
-        stored = await self._store.latest_buckets(asked) if asked else {}
-        changes = [c for c in changes if not (c.repeats_standing and (c.series, c.actor) in stored)]
-        await self._write(changes, stored)
+        latest = await self._store.latest_adds(asked) if asked else {}
+        kept = (without_superseded_retraction(c, latest[(c.series, c.actor)].written
+                                              if (c.series, c.actor) in latest else None) for c in changes)
+        changes = [c for c in kept if c is not None and not (c.repeats_standing and (c.series, c.actor) in latest)]
+        await self._write(changes, {key: add.bucket for key, add in latest.items()})
 
     async def _write(self, changes: list[MemberChange], stored: dict[tuple[Series, str], int]) -> None:
         """Membership durable first, then each touched group derived, its row rewritten and its Redis copy."""

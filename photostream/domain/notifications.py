@@ -14,6 +14,7 @@ one event), which is why every kind below has exactly one source topic.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -269,6 +270,19 @@ class MemberChange:
     def repeats_standing(self) -> bool:
         """An add of a standing kind with no retraction before it: a no-op if the actor is a member already."""
         return self.add_at is not None and self.retract_at is None and self.series.kind in STANDING_KINDS
+
+
+def without_superseded_retraction(change: MemberChange, stored_add_micros: int | None) -> MemberChange | None:
+    """``change`` without a retraction older than the actor's stored add (``stored_add_micros``: its write time,
+    None when none is stored); None when nothing is left of it. Why: a redelivered unlike from before the stored
+    like, batched with a repeated like, made the like a new one (no longer a repeat), and a read notification
+    went unread again at the repeat's time. (Its delete, older than the stored add, removed nothing anyway.)"""
+    if change.retract_at is None or change.retract_from_at is not None or stored_add_micros is None \
+            or stored_add_micros <= change.retract_at * 1000:
+        return change
+    if change.add_at is None:
+        return None
+    return dataclasses.replace(change, retract_at=None)
 
 
 def fold(signals: Iterable[Signal]) -> list[MemberChange]:

@@ -16,11 +16,13 @@ from typing import Any
 import httpx
 import pytest
 
+from photostream.contracts.catalog import topic as catalog_topic
 from photostream.domain.notifications import bucket_of
 from photostream.rebuild_notifications import rebuild_notifications
 from photostream.settings import Settings
 from producers import events
 from producers.ids import new_id, now_ms
+from producers.partitioning import partition_of
 from producers.publisher import Publisher, PublishResult
 from sinks import keys
 from sinks.notifications import NotificationStore
@@ -584,6 +586,30 @@ def opaque(cursor: str, user: str) -> bool:
 
 def unread_count(client: httpx.Client, settings: Settings, user: str) -> int:
     return sum(1 for item in notifications(client, settings, user) if not item["read"])
+
+
+def test_an_old_unlike_delivered_again_with_a_repeated_like_leaves_a_read_notification_read(
+        client: httpx.Client, settings: Settings, log: Log) -> None:
+    """Batched with a repeat of the standing like, an unlike from before that like made the repeat a new like:
+    the notification went unread again, at the repeat's time."""
+    author, fan = new_id(), new_id()
+    post = log.post(author)
+    log.settle()
+    unlike = log.like(fan, post, on=False)
+    log.like(fan, post)
+    repeat = log.like(fan, post)  # a double tap
+    log.settle()
+    assert client.post("/notifications/mark-read", headers=auth(settings, author)).status_code == 200
+    assert unread_count(client, settings, author) == 0
+    # both again, in one produce (so in one batch of the processor); then a like of another author's post on
+    # the same partition, applied after them
+    assert log.publisher.submit_many([unlike, repeat]).result(timeout=30) == 2
+    partitions = catalog_topic("like-changed").partitions
+    neighbour = next(p for p in (new_id() for _ in range(1000))
+                     if partition_of(p.encode(), partitions) == partition_of(post.encode(), partitions))
+    log.like(new_id(), neighbour)
+    log.settle()
+    assert [(i["read"], i["actor_count"]) for i in notifications(client, settings, author)] == [(True, 1)]
 
 
 def test_a_repeated_like_or_follow_changes_nothing_and_an_unlike_withdraws_it_whole(

@@ -6,6 +6,7 @@ import pytest
 
 from photostream.domain.notifications import (
     Group,
+    MemberChange,
     Recipient,
     Series,
     Signal,
@@ -18,6 +19,7 @@ from photostream.domain.notifications import (
     notification_id,
     notifies,
     parse_notification_id,
+    without_superseded_retraction,
 )
 from photostream.domain.safety import Relation
 from producers.ids import new_id
@@ -223,3 +225,16 @@ def test_the_projection_trims_whole_hours_oldest_first_and_never_the_newest() ->
     assert len(kept) == 4 and floor == bucket_floor(hour)
     only_newest = rows(5, 5, 5, 5)
     assert trimmed(only_newest, 3) == (only_newest, "")
+
+
+def test_an_unlike_older_than_the_stored_like_is_dropped_so_a_repeat_stays_a_repeat() -> None:
+    series = Series(B, "like", P)
+    stale = MemberChange(series, A, retract_at=1_000, add_at=3_000)  # unlike@1s, like@3s; stored: like@2s
+    kept = without_superseded_retraction(stale, 2_000_000)
+    assert kept == MemberChange(series, A, None, 3_000) and kept.repeats_standing
+    assert without_superseded_retraction(MemberChange(series, A, 1_000, None), 2_000_000) is None
+    newer = MemberChange(series, A, retract_at=2_500, add_at=3_000)  # an unlike after the stored like stands
+    assert without_superseded_retraction(newer, 2_000_000) is newer
+    assert without_superseded_retraction(stale, None) is stale  # nothing stored: nothing to compare with
+    tied = MemberChange(series, A, retract_at=2_000, add_at=None)  # the same millisecond: the retraction stands
+    assert without_superseded_retraction(tied, 2_000_000) is tied
