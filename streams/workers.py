@@ -15,6 +15,7 @@ SIGKILLed parent is a crash of the whole set, never orphans holding partitions.
 from __future__ import annotations
 
 import ctypes
+import json
 import logging
 import os
 import signal
@@ -67,8 +68,37 @@ class Child:
             env=child_env(settings, index), preexec_fn=_die_with_parent, process_group=0)
 
 
+def scrape_targets(settings: Settings, processes: int) -> list[Path]:
+    """Register processes 1.. with the local stack's Prometheus (file service discovery: its
+    ``targets/photostream-worker-*.json``); process 0's port is scraped statically. Returns the files written
+    (none where no local Prometheus is configured). Why: only process 0 was scraped, so the alerts on the
+    worker's metrics (a processor not ready, event age, dead letters) saw half the partitions."""
+    from photostream.stack.prometheus import PrometheusService
+
+    folder = PrometheusService(settings).targets_dir
+    if not folder.is_dir():
+        return []
+    written = []
+    for index in range(1, processes):
+        path = folder / f"photostream-worker-{settings.app_id}-{index}.json"
+        target = {"targets": [f"{settings.worker_web_host}:{web_port(settings, index)}"],
+                  "labels": {"process": str(index)}}
+        path.write_text(json.dumps([target]) + "\n")
+        written.append(path)
+    return written
+
+
 def supervise(settings: Settings, processes: int, loglevel: str) -> int:
     """Run ``processes`` workers until a signal stops them; the exit code is the worst child's."""
+    registered = scrape_targets(settings, processes)
+    try:
+        return _supervise(settings, processes, loglevel)
+    finally:
+        for path in registered:
+            path.unlink(missing_ok=True)
+
+
+def _supervise(settings: Settings, processes: int, loglevel: str) -> int:
     children = {i: Child(settings, i, loglevel) for i in range(processes)}
     stopping = False
 

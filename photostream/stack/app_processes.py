@@ -1,4 +1,5 @@
-"""photostream's own long-running processes (worker, API) started in the background for `make demo`.
+"""photostream's own long-running processes (worker, API, consumer-lag exporter) started in the background for
+`make demo`.
 
 They reuse the stack's pid-file machinery, so `photostream stack down` stops them too (first, before the
 services they depend on).
@@ -63,3 +64,25 @@ class ApiProcess(AppProcess):
     @property
     def health_url(self) -> str:
         return f"http://{self.address}/readyz"
+
+
+class LagExporterProcess(AppProcess):
+    """``photostream lag --serve``: the consumer-lag exporter Prometheus scrapes (the lag alerts read it; without
+    it the local stack's Alertmanager showed ``ExporterDown`` and no lag alert could fire)."""
+
+    name = "lag-exporter"
+    subcommand = "lag"
+
+    def command(self) -> Sequence[str]:
+        return [*super().command(), "--serve"]
+
+    def owns(self, cmdline: bytes) -> bool:
+        return b"photostream.cli\x00lag\x00--serve" in cmdline
+
+    @property
+    def address(self) -> str:
+        return f"{self.settings.lag_exporter_host}:{self.settings.lag_exporter_port}"
+
+    @property
+    def health_url(self) -> str:
+        return f"http://{self.address}/metrics"

@@ -80,16 +80,21 @@ def up(settings: Settings, report: Callable[[str], None] = log.info) -> list[Ser
 
 
 def app_processes(settings: Settings) -> list[Service]:
-    """The worker and API as background processes (started by `make demo`)."""
-    from photostream.stack.app_processes import ApiProcess, WorkerProcess
+    """The worker, the API and the lag exporter as background processes (started by `make demo`)."""
+    from photostream.stack.app_processes import ApiProcess, LagExporterProcess, WorkerProcess
 
-    return [WorkerProcess(settings), ApiProcess(settings)]
+    return [WorkerProcess(settings), ApiProcess(settings), LagExporterProcess(settings)]
 
 
 def start_app(settings: Settings, report: Callable[[str], None] = log.info) -> None:
-    """Start the worker and the API in the background unless they already run; wait until they answer."""
+    """Start the worker, the API and the lag exporter in the background unless they already run; wait until
+    they answer. An address that answers for a process this stack did not start is refused: the new process
+    could not bind it, and its health check was answered by the other one ("running", while it had died)."""
     for process in app_processes(settings):
         if process.pid() is None:
+            if _answers(process):
+                raise StackError(f"{process.name}: something else already answers at {process.address}; stop it "
+                                 "or give this one another port")
             process.start()
         process.wait_healthy()
         report(f"{process.name} running at {process.address} (log: {process.log_file})")
@@ -112,3 +117,11 @@ def format_table(rows: list[ServiceStatus]) -> str:
     table = [header] + [(r.name, r.address, r.version, r.state, r.data_dir) for r in rows]
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in table)
+
+
+def _answers(process: Service) -> bool:
+    try:
+        process.check_health()
+    except Exception:
+        return False
+    return True

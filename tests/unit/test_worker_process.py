@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from photostream.settings import Settings
 from streams.app import create_app, worker_for
@@ -24,3 +25,19 @@ def test_the_workers_web_server_binds_the_configured_host_only() -> None:
     address while ``WORKER_WEB_HOST`` said 127.0.0.1."""
     app = create_app(Settings(dev_mode=True, worker_web_host="127.0.0.1"))
     assert app.conf.web_bind == "127.0.0.1"
+
+
+def test_every_worker_process_past_the_first_is_registered_for_prometheus_to_scrape(tmp_path: Path) -> None:
+    """Only process 0's port was scraped: the alerts on the worker's metrics saw half the partitions."""
+    import json
+
+    from photostream.stack.prometheus import PrometheusService
+    from streams.workers import scrape_targets
+
+    settings = Settings(stack_dir=tmp_path, worker_web_port=18001)
+    assert scrape_targets(settings, 3) == []  # no local Prometheus configured: nothing to register with
+    prometheus = PrometheusService(settings)
+    prometheus.targets_dir.mkdir(parents=True)
+    written = scrape_targets(settings, 3)
+    assert [json.loads(p.read_text())[0]["targets"] for p in written] == [["127.0.0.1:18002"], ["127.0.0.1:18003"]]
+    assert all(p.match("photostream-worker-*.json") for p in written)  # the glob prometheus.yml watches
