@@ -91,7 +91,6 @@ class Settings(BaseSettings):
     kafka_bootstrap_servers: str = "127.0.0.1:19092"
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     kafka_replication_factor: int = 1
-    kafka_partitions: int = 4
     publish_timeout_s: float = 10.0
 
     # --- Cassandra ---

@@ -3,7 +3,8 @@
 A hashtag is ``#`` followed by letters, combining marks, digits or ``_`` in any script, the first of them no
 mark; it ends at the first other character (so trailing punctuation and emoji are never part of it, nor an
 emoji's presentation selector or keycap: ``#️⃣`` is no tag, ``#tag️`` is ``tag``). It must not start inside a
-word (``a#b`` is no tag), a URL (``https://cafe.example/#menu``) or a numeric HTML entity (``&#x27;``), may
+word (``a#b`` is no tag), a URL (``https://cafe.example/#menu``, ``www.cafe.example/#menu``) or a numeric HTML
+entity (``&#x27;``), may
 not be all digits, and is at most :data:`MAX_TAG_LENGTH` characters after
 normalisation (longer runs are not tags at all, rather than silently truncated). Normalisation is Unicode
 NFKC, then case folding (then NFKC again, since folding can denormalise), so ``#Sunset``, ``#SUNSET`` and
@@ -22,6 +23,9 @@ _ASCII_TAG = re.compile(r"(?<![A-Za-z0-9_])#([A-Za-z0-9_]+)")
 #: what holds a ``#`` that is no tag: a URL (``https://cafe.example/#menu``), a numeric HTML entity (``&#x27;``);
 #: taken out before tags are looked for (``#summer/#beach`` and ``rock&#roll`` keep their tags)
 _NOT_TAGS = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S*|&#[xX]?[0-9A-Fa-f]+;")
+#: a web address written without its scheme: a dotted host, then a path (``www.cafe.example/#menu``,
+#: ``cafe.example/menu#top``); ``#summer/#beach`` has no dotted host, so it keeps its tags
+_SCHEMELESS_ADDRESS = re.compile(r"(?<![\w@.#-])(?:[\w-]+\.)+[A-Za-z]{2,}/\S*")
 #: marks that belong to emoji, not to words: text and emoji presentation selectors, and the keycap
 _EMOJI_MARKS = frozenset("\ufe0e\ufe0f\u20e3")
 
@@ -37,7 +41,7 @@ def _starts_a_tag(char: str) -> bool:
 
 def normalize_tag(raw: str) -> str | None:
     """The canonical form of a tag body (without ``#``), or None if it is not a valid tag."""
-    text = unicodedata.normalize("NFKC", raw.removeprefix("#"))
+    text = unicodedata.normalize("NFKC", raw).removeprefix("#")  # (NFKC first: "＃sunset" is "#sunset")
     folded = unicodedata.normalize("NFKC", text.casefold())
     if not folded or len(folded) > MAX_TAG_LENGTH:
         return None
@@ -58,7 +62,9 @@ def extract_hashtags(text: str) -> list[str]:
 
 
 def _without_non_tags(text: str) -> str:
-    return _NOT_TAGS.sub(" ", text) if ("://" in text or "&#" in text) else text
+    if "://" in text or "&#" in text:
+        text = _NOT_TAGS.sub(" ", text)
+    return _SCHEMELESS_ADDRESS.sub(" ", text) if "/" in text else text
 
 
 def _extract_ascii(text: str) -> list[str]:

@@ -32,9 +32,15 @@ class HashtagReads:
         return int(row.post_count)
 
     async def related(self, tag: str, n: int = 10) -> list[str]:
-        cached = await self._redis.zrevrange(keys.hashtag_related(tag), 0, n - 1)
+        """The ``n`` tags co-occurring most, ties broken as Cassandra's answer breaks them (alphabetically:
+        Redis alone answered ties in reverse, so the related tags changed order, and at a tie on the last place
+        which tags were shown, whenever the copy was lost and read back)."""
+        key = keys.hashtag_related(tag)
+        cached = await self._redis.zrevrange(key, 0, n - 1, withscores=True)
         if cached:
-            return list(cached)
+            if len(cached) == n:  # everything tied with the last place, so that the tie is broken the same way
+                cached = await self._redis.zrevrangebyscore(key, "+inf", cached[-1][1], withscores=True)
+            return top_related({member: int(score) for member, score in cached}, n)
         rows = await self._run("SELECT key, count FROM hashtag_state WHERE tag = %s AND kind = 'r'", (tag,))
         return top_related({r.key: int(r.count or 0) for r in rows}, n)
 

@@ -5,12 +5,16 @@ from __future__ import annotations
 import httpx
 from confluent_kafka import Message, Producer
 
+from photostream.contracts.catalog import topic as catalog_topic
 from photostream.settings import Settings
 from producers import events
 from producers.ids import new_id
 from producers.publisher import Publisher, producer_config
 from tests.integration.kafka_read import dlq_records_for, find_dlq_record
 from tests.integration.test_first_flow import token_of
+
+#: the catalog's partition count of the topics these tests misplace records on
+PARTITIONS = catalog_topic("like-changed").partitions
 
 
 def produce_raw(settings: Settings, topic: str, key: bytes, value: bytes,
@@ -100,8 +104,8 @@ def test_a_record_on_another_partition_than_its_key_belongs_on_is_dead_lettered_
     post_id = new_id()
     record = {"event_id": new_id(), "occurred_at": now_ms(), "post_id": post_id, "user_id": new_id(),
               "action": "like", "post_author_id": new_id()}
-    home = partition_of(post_id.encode(), settings.kafka_partitions)
-    elsewhere = (home + 1) % settings.kafka_partitions
+    home = partition_of(post_id.encode(), PARTITIONS)
+    elsewhere = (home + 1) % PARTITIONS
     producer = Producer(producer_config(settings))
     landed: list[tuple[int, int]] = []
     producer.produce(settings.topic_names.physical("like-changed"), EventCodec().encode("like-changed", record),
@@ -113,7 +117,7 @@ def test_a_record_on_another_partition_than_its_key_belongs_on_is_dead_lettered_
     parked = parked_by(settings, "like-changed", partition, offset, {"popularity", "notifications"})
     for headers in parked.values():
         assert headers["dlq.error.class"] == "EventValidationError"
-        assert f"belongs on partition {home} of {settings.kafka_partitions}" in headers["dlq.error.message"]
+        assert f"belongs on partition {home} of {PARTITIONS}" in headers["dlq.error.message"]
 
 
 def test_a_misplaced_post_is_refused_by_the_projectors_as_by_the_batch_loops(
@@ -127,7 +131,7 @@ def test_a_misplaced_post_is_refused_by_the_projectors_as_by_the_batch_loops(
     post_id, author = new_id(), new_id()
     record = {"event_id": new_id(), "occurred_at": now_ms(), "post_id": post_id, "author_id": author,
               "caption": "misplaced", "image_ids": [new_id()], "visibility": "public", "location": None}
-    elsewhere = (partition_of(author.encode(), settings.kafka_partitions) + 1) % settings.kafka_partitions
+    elsewhere = (partition_of(author.encode(), PARTITIONS) + 1) % PARTITIONS
     producer = Producer(producer_config(settings))
     landed: list[tuple[int, int]] = []
     producer.produce(settings.topic_names.physical("post-created"), EventCodec().encode("post-created", record),

@@ -327,3 +327,33 @@ def test_an_account_turning_private_leaves_every_tag_and_turning_public_comes_ba
     caught_up(settings, "hashtag-extractor", "profile-updated")
     settle(settings)
     assert (tag_count(client, tag), tag_count(client, other)) == (4, 3)
+
+
+def test_tied_related_tags_read_the_same_from_redis_as_from_cassandra(settings: Settings) -> None:
+    """Redis broke ties in reverse alphabetical order, Cassandra's read alphabetically: the related tags changed
+    order (and, tied on the last place, which were shown) whenever the copy was lost and read back."""
+    import asyncio
+
+    from sinks import keys
+    from sinks.hashtags.reads import HashtagReads
+    from streams.resources import Resources
+
+    tag = unique_tag()
+    others = [f"r{i:02d}{tag}" for i in range(12)]
+
+    async def run() -> tuple[list[str], list[str]]:
+        resources = Resources.open(settings)
+        try:
+            reads = HashtagReads(resources.session, resources.redis)
+            await resources.redis.zadd(keys.hashtag_related(tag), {o: 1 for o in others} | {"top" + tag: 2})
+            from_redis = await reads.related(tag)
+            await resources.redis.delete(keys.hashtag_related(tag))
+            for other, count in [(o, 1) for o in others] + [("top" + tag, 2)]:
+                resources.session.execute("INSERT INTO hashtag_state (tag, kind, key, count) VALUES (%s, 'r', %s, %s)",
+                                          (tag, other, count))
+            return from_redis, await reads.related(tag)
+        finally:
+            await resources.close()
+
+    from_redis, from_cassandra = asyncio.run(run())
+    assert from_redis == from_cassandra == ["top" + tag, *sorted(others)[:9]]

@@ -31,6 +31,10 @@ CASES = [
     ("😀️#after an emoji", ["after"]),
     ("#summer/#beach/#sun and rock&#roll", ["summer", "beach", "sun", "roll"]),  # a slash or an & ends a word
     ("Sunset 🌅/#goldenhour", ["goldenhour"]),
+    # an address without its scheme holds no tag either (#urlfrag counted, and trended, as a tag)
+    ("see www.cafe.example/#urlfrag or cafe.example/menu#top #real", ["real"]),
+    ("menü auf café.example/#karte #echt", ["echt"]),
+    ("#a.b/#c", ["a", "c"]),  # a tag is no host
 ]
 
 
@@ -41,7 +45,7 @@ def test_extract_hashtags(caption: str, expected: list[str]) -> None:
 
 @pytest.mark.parametrize(("raw", "expected"), [
     ("Sunset", "sunset"), ("#Sunset", "sunset"), ("ＳＵＮ", "sun"), ("123", None), ("", None), ("a b", None),
-    ("日本", "日本"),
+    ("日本", "日本"), ("＃sunset", "sunset"),  # a full-width # as typed in a path or a mute
 ])
 def test_normalize_tag(raw: str, expected: str | None) -> None:
     assert normalize_tag(raw) == expected
