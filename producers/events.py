@@ -236,11 +236,15 @@ def _is_normalised_tag(tag: str) -> bool:
 
 def _comment_added(record: dict[str, Any]) -> None:
     text = record["text"]
-    if not 1 <= len(text) <= MAX_COMMENT_CHARS or not text.strip():  # (the whole text: spaces count too)
+    if not 1 <= len(text) <= MAX_COMMENT_CHARS:  # (the whole text: spaces count too)
         raise EventValidationError("text", f"between 1 and {MAX_COMMENT_CHARS} characters")
     _written("text", record["text"])
-    if not shows_something(record["text"]):
+    if not text.strip() or not shows_something(record["text"]):
         raise EventValidationError("text", "nothing visible (only spaces or invisible characters)")
+    if not is_message_id(record["comment_id"]):
+        # comments list newest first by id: an id of another version (a v4) sorted at a random place
+        raise EventValidationError("comment_id", "must be a UUIDv7 (comments are listed in id order, which is "
+                                                 "time order only for UUIDv7s)")
 
 
 def _written(field: str, text: str) -> None:

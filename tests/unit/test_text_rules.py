@@ -85,3 +85,16 @@ def test_the_fast_scans_judge_as_the_unicode_categories_do() -> None:
         unwritten = unicodedata.category(char) == "Cc" and char not in "\n\r\t"
         assert (unwritten_control(f"a{char}b") == char) is unwritten, hex(code)
     assert shows_something("\u200b\u00e9") and not shows_something("\u200b \u3164")
+
+
+def test_a_blank_comment_says_nothing_is_visible_and_a_comment_id_must_be_a_uuid7() -> None:
+    import uuid
+
+    for blank in ("   ", "\u2028", "\u200b"):
+        with pytest.raises(EventValidationError, match="nothing visible") as info:
+            events.comment_added(post_id=new_id(), user_id=new_id(), text=blank)
+        assert info.value.field == "text"
+    with pytest.raises(EventValidationError, match="UUIDv7") as info:
+        events.comment_added(post_id=new_id(), user_id=new_id(), text="hi", comment_id=str(uuid.uuid4()))
+    assert info.value.field == "comment_id"
+    assert events.comment_added(post_id=new_id(), user_id=new_id(), text="hi").value["comment_id"][14] == "7"
