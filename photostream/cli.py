@@ -47,6 +47,27 @@ def _setting_error(error: Any) -> str:
     return f"PHOTOSTREAM_{field.upper()}: {message}" if field else message
 
 
+#: what ``worker --loglevel`` takes
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+
+@contextlib.contextmanager
+def _stores_answer(what: str) -> Iterator[None]:
+    """Cassandra, Redis or S3 out of reach is one line and exit 3 (as for a broker, :func:`_kafka_answers`):
+    `sweep-uploads` from cron and `stack migrate` printed 60–400-line tracebacks."""
+    from botocore.exceptions import BotoCoreError, ClientError
+    from cassandra import OperationTimedOut
+    from cassandra.cluster import NoHostAvailable
+
+    from sinks.cache_aside import REDIS_DOWN
+
+    try:
+        yield
+    except (*REDIS_DOWN, NoHostAvailable, OperationTimedOut, BotoCoreError, ClientError) as exc:
+        typer.echo(f"{what}: could not reach a store ({type(exc).__name__}: {str(exc)[:200]})", err=True)
+        raise typer.Exit(3) from None
+
+
 def _refuse(message: str) -> NoReturn:
     """A command refused before doing anything: one line on stderr, exit status 2."""
     typer.echo(message, err=True)
@@ -141,7 +162,7 @@ def stack_status() -> None:
 
 
 @stack_app.command("logs")
-def stack_logs(service: str, lines: Annotated[int, typer.Option("-n")] = 100) -> None:
+def stack_logs(service: str, lines: Annotated[int, typer.Option("-n", min=1)] = 100) -> None:
     """The last lines of a service's log."""
     from photostream.stack import manager
     from photostream.stack.base import StackError
@@ -157,7 +178,8 @@ def stack_migrate() -> None:
     """Apply pending CQL migrations (idempotent)."""
     from photostream.stack.migrate import migrate
 
-    applied = migrate(get_settings())
+    with _stores_answer("migrate"):
+        applied = migrate(get_settings())
     typer.echo("applied: " + (", ".join(applied) or "nothing pending"))
 
 
@@ -214,6 +236,10 @@ def simulate(
             _refuse(f"{name}: must be above 0")
     if duration < 0:
         _refuse("--duration: must be 0 (until Ctrl-C) or more")
+    if report and not Path(report).parent.is_dir():  # found out only after the whole workload ran, before
+        _refuse(f"--report: {Path(report).parent} is not a folder")
+    if report and Path(report).is_dir():
+        _refuse(f"--report: {report} is a folder; name a file in it")
     options = Options(users=settings.simulate_users if users is None else users,
                       rate=settings.simulate_rate_per_s if rate is None else rate,
                       concurrency=settings.simulate_concurrency if concurrency is None else concurrency,
@@ -231,6 +257,8 @@ def worker(
                     "page on WORKER_WEB_PORT + i")] = None,
 ) -> None:
     """Run the stream processors (faust workers); several, here and elsewhere, share the consumer groups."""
+    if loglevel.lower() not in LOG_LEVELS:  # (faust's own refusal was a 46-line logging traceback)
+        _refuse(f"--loglevel: {loglevel!r} is not one of {', '.join(LOG_LEVELS)}")
     _needs_secrets("worker")
     count = processes or os.cpu_count() or 1
     if count > 1:
@@ -263,6 +291,8 @@ def token(user_id: str, ttl: int = 3600) -> None:
     if not 0 < ttl <= MAX_ACCESS_LIFETIME_S:
         _refuse(f"--ttl must be a positive number of seconds, at most {MAX_ACCESS_LIFETIME_S} (30 days)")
     if not is_id(user_id):
+        if is_id(user_id.lower()):
+            _refuse("user_id must be written in lower case (an id has one spelling)")
         _refuse("user_id must be a UUID (e.g. from `python -c 'import uuid_utils; print(uuid_utils.uuid7())'`)")
     typer.echo(mint_access_token(get_settings(), user_id, ttl))
 
@@ -373,7 +403,7 @@ def lag(
     group: Annotated[str | None, typer.Option(help="only this consumer group")] = None,
     watch: Annotated[bool, typer.Option("--watch", help="a live table refreshed every second")] = False,
     serve: Annotated[bool, typer.Option("--serve", help="a Prometheus exporter on LAG_EXPORTER_PORT")] = False,
-    port: Annotated[int | None, typer.Option(help="exporter port (default: settings)")] = None,
+    port: Annotated[int | None, typer.Option(min=1, max=65535, help="exporter port (default: settings)")] = None,
     all_groups: Annotated[bool, typer.Option("--all-groups", help="the table shows every group on the broker, "
                                              "not only this deployment's (APP_ID)")] = False,
 ) -> None:
@@ -516,7 +546,12 @@ def sweep_uploads(
 
     _logging()
     settings = get_settings()
-    report = run(settings, settings.upload_sweep_after_s if older_than is None else older_than, prefix, dry_run)
+    if older_than is not None and older_than <= settings.s3_presign_expiry_s:
+        _refuse(f"--older-than: must be more than an upload ticket's lifetime ({settings.s3_presign_expiry_s} s): "
+                "younger originals may still be completed")
+    with _stores_answer("sweep-uploads"):
+        report = run(settings, settings.upload_sweep_after_s if older_than is None else older_than, prefix,
+                     dry_run)
     typer.echo(f"{report.examined} old originals examined, {len(report.deleted)} never completed "
                f"({report.deleted_bytes} bytes) {'would be ' if dry_run else ''}deleted, {report.not_ours} "
                "uploaded through another keyspace left alone")

@@ -126,3 +126,33 @@ def test_a_simulation_too_small_for_a_celebrity_is_one_line_on_stderr() -> None:
     assert result.returncode == 2, result.stdout + result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and result.stderr.startswith("cannot simulate:")
     assert "cannot simulate" not in result.stdout
+
+
+@pytest.mark.parametrize(("args", "named"), [
+    (["worker", "--loglevel", "bogus"], "--loglevel"),  # a 46-line logging traceback from faust
+    (["token", new_id().upper()], "lower case"),  # "must be a UUID": it is one
+    (["sweep-uploads", "--older-than", "10"], "--older-than"),  # would delete uploads still being completed
+    (["simulate", "--report", "/nonexistent/folder/r.json"], "--report"),  # failed after the whole workload
+    (["stack", "logs", "kafka", "-n", "0"], "-n"),  # printed the whole log
+    (["lag", "--serve", "--port", "99999"], "--port"),  # an OverflowError traceback
+])
+def test_a_bad_argument_is_refused_naming_it_before_anything_runs(runner: CliRunner, monkeypatch: pytest.MonkeyPatch,
+                                                                  args: list[str], named: str) -> None:
+    monkeypatch.setenv("PHOTOSTREAM_DEV_MODE", "true")
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2 and named in result.output, result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_migration_that_cannot_reach_cassandra_is_one_line_and_exit_3(
+        runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+    from photostream.settings import get_settings
+
+    monkeypatch.setenv("PHOTOSTREAM_DEV_MODE", "true")
+    monkeypatch.setenv("PHOTOSTREAM_CASSANDRA_PORT", "1")  # nothing listens on port 1
+    get_settings.cache_clear()
+    try:
+        result = runner.invoke(app, ["stack", "migrate"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 3 and "could not reach a store" in result.output, result.output
