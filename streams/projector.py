@@ -27,6 +27,7 @@ from sinks import offsets
 from streams.engine.dead_letters import Rejected, dead_letter_batch
 from streams.engine.placement import Placement
 from streams.engine.poison import POISON_ERRORS
+from streams.engine.records import cap_at_the_log
 from streams.metrics import BATCH_FAILURES, TopicMetrics
 from streams.resources import Resources
 
@@ -87,6 +88,8 @@ def register_projector(
                     record = resources.codec.decode(topic_name, event.value or b"")  # a null record: DecodeError
                     event_type(topic_name).check_ids(record)
                     placement.check(message.topic, message.partition, message.key, record)
+                    if message.timestamp:  # (seconds, as faust gives it)
+                        cap_at_the_log(record, int(message.timestamp * 1000))
                     await until_done(f"{name}: applying {topic_name}/{message.partition}@{message.offset}",
                                      partial(sink.apply, topic_name, record), failures)
                     metrics.applied(topic_name, (record.get("occurred_at"),))

@@ -31,7 +31,7 @@ from streams.engine.dead_letters import Rejected, dead_letter_batch
 from streams.engine.ownership import TP, Ownership, tp_of
 from streams.engine.placement import Placement
 from streams.engine.poison import POISON_ERRORS
-from streams.engine.records import BatchProcessor, Record, Reject
+from streams.engine.records import BatchProcessor, Record, Reject, cap_at_the_log
 from streams.metrics import BATCH_FAILURES, PROCESSOR_READY, TopicMetrics
 
 log = logging.getLogger(__name__)
@@ -105,17 +105,14 @@ class BatchLoop:
     def decode(self, messages: list[Message]) -> tuple[list[Record], list[Rejected]]:
         """Decoded, schema-valid records, and the rest with their errors (for their DLQs).
 
-        An ``occurred_at`` later than the record's timestamp (the broker's append time on the catalog's topics)
-        is capped there: nothing happened after the log got it. Processors order changes of one thing by
-        ``occurred_at``, so a producer whose clock ran ahead outranked every later change until its clock's
-        time came (the API's unlike of an upstream like stamped ten minutes ahead was a no-op). The timestamp is
-        in the log, so a replay caps exactly as the live run did."""
+        An ``occurred_at`` later than the record's timestamp is capped there (:func:`cap_at_the_log`)."""
         records: list[Record] = []
         dead: list[Rejected] = []
         #: a storm's records mostly fail alike: one kept exception per distinct error, not one each (each kept
         #: exception is an object the cyclic collector walks while the batch lives)
         errors: dict[tuple[type, str], DecodeError | EventValidationError] = {}
         logical, decode, check, append = self._logical, self._codec.decode, self.placement.check, records.append
+        cap = cap_at_the_log
         for message in messages:
             physical = str(message.topic())
             topic = logical.get(physical) or self._names.logical(physical)
@@ -125,9 +122,7 @@ class BatchLoop:
                 value = decode(topic, data or b"")
                 event_type(topic).check_ids(value)
                 check(physical, partition, key, value)
-                stamped = message.timestamp()[1]
-                if 0 < stamped < (value.get("occurred_at") or 0):  # capped at the log's time (docstring)
-                    value["occurred_at"] = stamped
+                cap(value, message.timestamp()[1])
             except (DecodeError, EventValidationError) as exc:
                 kept = errors.setdefault((type(exc), str(exc)), exc.with_traceback(None))
                 found = message.headers()  # (None for none: no list made per record of a storm)

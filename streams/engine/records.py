@@ -55,3 +55,13 @@ class BatchProcessor(Protocol):
 
     async def process(self, batch: list[Record], reject: Reject) -> None:
         """Apply ``batch``; call ``reject(record, error)`` for a record that is invalid (it goes to the DLQ)."""
+
+
+def cap_at_the_log(value: dict[str, Any], stamped_ms: int) -> None:
+    """Cap the event's ``occurred_at`` at its record's timestamp (``stamped_ms``; the broker's append time on the
+    catalog's topics): nothing happened after the log got it. Processors order one thing's changes by
+    ``occurred_at``, so a producer whose clock ran ahead outranked every later change until its clock's time
+    came (the API's unlike of an upstream like stamped ten minutes ahead was a no-op). The timestamp is in the
+    log, so a replay caps exactly as the live run did."""
+    if 0 < stamped_ms < (value.get("occurred_at") or 0):
+        value["occurred_at"] = stamped_ms

@@ -20,7 +20,7 @@ from api.consistency import ConsistencyToken, token_key
 from photostream.kafka_config import client_config
 from photostream.settings import Settings
 from producers import events
-from producers.ids import new_id
+from producers.ids import new_id, now_ms
 from producers.publisher import Publisher
 from sinks import keys
 from sinks.redis_client import sync_client
@@ -544,3 +544,22 @@ def test_a_registration_answers_a_session_as_a_login_does(client: httpx.Client) 
     assert me.status_code == 200 and me.json()["id"] == account["id"], me.text
     renewed = client.post("/auth/refresh", json={"refresh_token": account["refresh_token"]})
     assert renewed.status_code == 200 and renewed.json()["user_id"] == account["id"]
+
+
+def test_a_profile_update_outranks_one_a_producer_stamped_ahead_of_its_time(
+        client: httpx.Client, settings: Settings, publisher: Publisher) -> None:
+    """The projectors (faust agents) cap an event's time at the log's, as the batch loops do: an upstream
+    profile update stamped ten minutes ahead made the user's own updates no-ops until then."""
+    account = register(client)
+    ahead = events.event_type("profile-updated").build({
+        "user_id": account["id"], "username": account["username"], "display_name": "set ahead of time",
+        "bio": None, "avatar_image_id": None, "is_private": False, "tags_followed_only": False,
+        "tags_manual_approval": False, "occurred_at": now_ms() + 600_000})
+    result = publisher.publish(ahead)
+    token = ConsistencyToken(result.topic, result.partition, result.offset).encode(token_key(settings))
+    seen = client.get(f"/users/{account['id']}", params={"after": token}).json()
+    assert seen["display_name"] == "set ahead of time", seen
+    mine = client.patch("/users/me", headers=bearer(account), json={"display_name": "my own name"})
+    assert mine.status_code == 202, mine.text
+    seen = client.get(f"/users/{account['id']}", params={"after": mine.json()["token"]}).json()
+    assert seen["display_name"] == "my own name", seen
