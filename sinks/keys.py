@@ -131,6 +131,17 @@ def trend_eligible() -> str:
     return _prefix + "trend:eligible"
 
 
+def tag_key_patterns() -> tuple[str, ...]:
+    """SCAN patterns of every per-tag key (:func:`hashtag`, :func:`hashtag_top`, :func:`trend_authors`…)."""
+    return f"{_prefix}hashtag:{{*", f"{_prefix}trend:{{*"
+
+
+def tag_of_key(key: str) -> str:
+    """The tag a per-tag key belongs to (its hash tag: a tag never holds braces)."""
+    start = key.index("{", len(_prefix)) + 1
+    return key[start:key.index("}", start)]
+
+
 def trending_cache(window: str) -> str:
     return f"{_prefix}trending:{window}"
 

@@ -188,6 +188,27 @@ class HashtagViews:
                     pipe.zrem(keys.trend_eligible(), tag)
             await pipe.execute()
 
+    async def tags_held(self) -> set[str]:
+        """Every tag Redis holds a view of (a SCAN of the per-tag keys, and the trending indexes)."""
+        found: set[str] = set()
+        for pattern in keys.tag_key_patterns():
+            async for key in self._redis.scan_iter(match=pattern, count=1000):
+                found.add(keys.tag_of_key(key))
+        for index in (keys.trend_active(), keys.trend_eligible()):
+            found.update(await self._redis.zrange(index, 0, -1))
+        return found
+
+    async def forget(self, tags: list[str], now_ms: int) -> None:
+        """Every view of these tags gone (tags Redis holds that were never counted durably)."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for tag in tags:
+                pipe.delete(keys.hashtag(tag), keys.hashtag_top(tag), keys.hashtag_related(tag),
+                            keys.trend_recent_authors(tag),
+                            *(keys.trend_authors(tag, w.bucket_ms, start) for w, start in readable_buckets(now_ms)))
+                pipe.zrem(keys.trend_active(), tag)
+                pipe.zrem(keys.trend_eligible(), tag)
+            await pipe.execute()
+
     async def replace_top(self, views: list[TagView]) -> None:
         """Overwrite only the top sets of these tags (what a ranking change can leave short)."""
         async with self._redis.pipeline(transaction=False) as pipe:

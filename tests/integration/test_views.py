@@ -173,6 +173,18 @@ def test_rebuild_equals_live_after_posts_likes_comments_and_deletes(
     assert pipeline.rebuild("--check").returncode == 0
     assert view.hget(keys.hashtag(tag), "post_count") == "4"
 
+    # views of a tag never counted durably were served as they were, and --check found nothing
+    ghost = unique_tag("gh")
+    view.hset(keys.hashtag(ghost), "post_count", 5)
+    view.zadd(keys.hashtag_top(ghost), {new_id(): 1.0})
+    view.zadd(keys.trend_active(), {ghost: 1})
+    checked = pipeline.rebuild("--check")
+    assert checked.returncode == 1 and f"tag {ghost}: views in Redis, never counted durably" in checked.stdout
+    assert pipeline.rebuild().returncode == 0 and pipeline.rebuild("--check").returncode == 0
+    assert not view.exists(keys.hashtag(ghost), keys.hashtag_top(ghost)) and view.zscore(keys.trend_active(),
+                                                                                          ghost) is None
+    assert view.hget(keys.hashtag(tag), "post_count") == "4"
+
     # a stored count its likes contradict (two loops that both owned the post once lost an update): found from
     # the membership rows, and set back to what they say
     liked_twice = posts[1].value["post_id"]
