@@ -6,12 +6,13 @@ import asyncio
 import time
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Response
 
 from api.deps import OptionalUser, ResourcesDep, SettingsDep
 from api.errors import ApiError
 from api.hydrate import hydrate_posts
 from api.paging import Cursor, decode_cursor, encode_cursor, list_of
+from api.routes.reads import After, honour_after
 from api.visibility import blocked_with
 from photostream.domain.safety import muted_tags_hidden
 from photostream.domain.tags import MAX_TAG_LENGTH, normalize_tag
@@ -73,8 +74,11 @@ async def _not_muted(resources: Any, viewer: str | None, name: str) -> set[str]:
 
 
 @router.get("/hashtags/{tag}")
-async def get_hashtag(tag: TagPath, resources: ResourcesDep, viewer: OptionalUser) -> dict[str, Any]:
+async def get_hashtag(tag: TagPath, resources: ResourcesDep, settings: SettingsDep, viewer: OptionalUser,
+                      response: Response, after: After = None) -> dict[str, Any]:
+    """``after``: a write's token (a post, a mute of the tag) is applied before the answer."""
     name = canonical(tag)
+    await honour_after(after, resources, settings, response)
     muted = await _not_muted(resources, viewer, name)
     # hot tags: the counts move once per window anyway, so one reading serves every reader for a moment
     body = await resources.hashtag_responses.get(name, lambda: _summary(resources, name))
@@ -104,11 +108,13 @@ async def _personal(resources: Any, viewer: str | None, body: dict[str, Any], mu
 
 @router.get("/hashtags/{tag}/posts")
 async def hashtag_posts(
-    tag: TagPath, resources: ResourcesDep, viewer: OptionalUser,
+    tag: TagPath, resources: ResourcesDep, settings: SettingsDep, viewer: OptionalUser, response: Response,
     cursor: Cursor = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    after: After = None,
 ) -> dict[str, Any]:
     name = canonical(tag)
+    await honour_after(after, resources, settings, response)
     await _not_muted(resources, viewer, name)
     listing = list_of("tag", name)  # a cursor is this tag's list's own: another list's (or tag's) is a 422
     position = decode_cursor(listing, cursor)
@@ -122,10 +128,11 @@ async def hashtag_posts(
 
 
 @router.get("/trending")
-async def get_trending(resources: ResourcesDep, settings: SettingsDep, viewer: OptionalUser,
+async def get_trending(resources: ResourcesDep, settings: SettingsDep, viewer: OptionalUser, response: Response,
                        window: Literal["1h", "24h"] = "1h",
-                       limit: Annotated[int, Query(ge=1, le=100)] = 20) -> list[dict[str, Any]]:
-    """What is trending, less the tags the viewer muted."""
+                       limit: Annotated[int, Query(ge=1, le=100)] = 20, after: After = None) -> list[dict[str, Any]]:
+    """What is trending, less the tags the viewer muted (``after``: a mute's token is applied first)."""
+    await honour_after(after, resources, settings, response)
     trends, muted = await asyncio.gather(
         compute_trending(resources.redis, window, int(time.time() * 1000), settings.trending_min_authors),
         _muted_tags(resources, viewer))

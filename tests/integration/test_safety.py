@@ -240,7 +240,12 @@ def test_a_muted_tag_leaves_the_muters_hashtag_pages_and_trending(
     wait_for(lambda: trending(viewer), lambda tags: tag in tags, 60, f"#{tag} to trend")
     assert client.get(f"/hashtags/{tag}", headers=auth(settings, viewer)).status_code == 200
 
-    log.accepted(client.post("/users/me/muted-tags", headers=auth(settings, viewer), json={"tag": f"#{tag.upper()}"}))
+    muted = log.accepted(client.post("/users/me/muted-tags", headers=auth(settings, viewer),
+                                     json={"tag": f"#{tag.upper()}"}))
+    # read-your-writes: the mute's token is waited for by the tag's pages (they answered 200 for a moment)
+    for path in (f"/hashtags/{tag}", f"/hashtags/{tag}/posts"):
+        answer = client.get(path, headers=auth(settings, viewer), params={"after": muted})
+        assert answer.status_code == 404 and "X-Photostream-Consistency" not in answer.headers, answer.text
     log.settle()
     assert client.get("/users/me/muted-tags", headers=auth(settings, viewer)).json() == {"tags": [tag]}
     assert client.get(f"/hashtags/{tag}", headers=auth(settings, viewer)).status_code == 404
