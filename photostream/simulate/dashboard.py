@@ -121,10 +121,11 @@ def render(view: View, whole_run: bool = False) -> Group:
     return Group(*parts)
 
 
-def links_table(links: list[tuple[str, str]]) -> Table:
-    table = Table(title="look at", show_header=False, box=None)
-    table.add_column(style="bold")
-    table.add_column(overflow="fold")
+def links_table(links: list[tuple[str, str]]) -> Group:
+    """What to look at: each name, then its command or address on a line of its own that is never broken (a
+    table folded a token's command over three lines, which no longer ran when pasted; a long line the terminal
+    wraps is still one line when copied)."""
+    lines: list[RenderableType] = [Text("look at", style="bold underline")]
     for name, value in links:
-        table.add_row(name, value)
-    return table
+        lines += [Text(name, style="bold"), Text("  " + value, no_wrap=True, overflow="ignore")]
+    return Group(*lines)

@@ -158,7 +158,7 @@ class Simulation:
         tasks = [asyncio.create_task(workload.run(self.stop)), asyncio.create_task(workload.read_messages(self.stop))]
         if options.duration_s > 0:
             asyncio.get_running_loop().call_later(options.duration_s, self.stop.set)
-        self.console.print(links_table(links))
+        self.console.print(links_table(links), soft_wrap=True)  # (lines never broken: see links_table)
         with Live(render(view), console=self.console, auto_refresh=False, transient=True) as live:
             await self._watch(view, workload, live)
         self.console.print("stopping: letting actions in flight finish, flushing the publisher")
@@ -169,7 +169,7 @@ class Simulation:
         view.started_actions, view.notes, view.extra = workload.started, [], []
         self.console.rule("final summary")
         self.console.print(render(view, whole_run=True))
-        self.console.print(links_table(links))
+        self.console.print(links_table(links), soft_wrap=True)  # (lines never broken: see links_table)
         if options.report:
             options.report.write_text(json.dumps(self._report(people, world, badge_user), indent=2))
 

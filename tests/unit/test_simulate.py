@@ -161,3 +161,15 @@ def test_percentiles_are_nearest_rank() -> None:
     assert percentile(range(1, 101), 99) == 99
     assert percentile([3.0], 99) == 3.0
     assert percentile([], 99) is None
+
+
+def test_the_commands_to_look_at_are_printed_whole_on_one_line_each() -> None:
+    """A table folded a token's `curl` over three lines: pasted, it no longer ran."""
+    from rich.console import Console
+
+    from photostream.simulate.dashboard import links_table
+
+    command = "curl -H 'Authorization: Bearer " + "x" * 200 + "' http://127.0.0.1:18000/api/v1/feed"
+    console = Console(width=60, record=True)
+    console.print(links_table([("a feed", command)]), soft_wrap=True)
+    assert "  " + command in console.export_text().splitlines()
