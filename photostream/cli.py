@@ -302,9 +302,11 @@ def publish(topic: str) -> None:
     """JSON lines on stdin -> validated Avro events; one line of output per input line."""
     from photostream.cli_io import publish_lines
     from photostream.contracts.catalog import UnknownTopicError
+    from photostream.kafka_config import quiet_clients
 
     try:
-        failures = publish_lines(get_settings(), topic, sys.stdin, typer.echo)
+        with quiet_clients():  # a broker out of reach: the per-line errors, not ~55 librdkafka lines first
+            failures = publish_lines(get_settings(), topic, sys.stdin, typer.echo)
     except UnknownTopicError as exc:
         _refuse(str(exc).strip("'\""))
     raise typer.Exit(1 if failures else 0)
@@ -413,6 +415,10 @@ def lag(
     from photostream.lag import LagReader, format_table
 
     settings = get_settings()
+    if serve and (watch or group is not None or all_groups):  # (they were dropped without a word)
+        _refuse("--serve exports every group on the broker; --watch, --group and --all-groups are for the tables")
+    if port is not None and not serve:
+        _refuse("--port is the exporter's: use it with --serve")
     if serve:
         import threading
 

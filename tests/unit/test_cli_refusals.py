@@ -156,3 +156,12 @@ def test_a_migration_that_cannot_reach_cassandra_is_one_line_and_exit_3(
     finally:
         get_settings.cache_clear()
     assert result.exit_code == 3 and "could not reach a store" in result.output, result.output
+
+
+@pytest.mark.parametrize("args", [["lag", "--serve", "--watch"], ["lag", "--serve", "--group", "g"],
+                                  ["lag", "--port", "19999"]])
+def test_lag_options_that_would_be_dropped_are_refused(runner: CliRunner, monkeypatch: pytest.MonkeyPatch,
+                                                       args: list[str]) -> None:
+    monkeypatch.setenv("PHOTOSTREAM_DEV_MODE", "true")
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2 and ("--serve" in result.output or "--port" in result.output), result.output
