@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
@@ -220,7 +221,6 @@ def simulate(
     """A synthetic workload through the SDK and the API (worker and API must run): users, a power-law follow
     graph, then posts with real photos, likes, comments, follows, feed reads and direct messages at a steady rate,
     with a live summary. Ctrl-C ends it cleanly."""
-    from pathlib import Path
 
     from photostream.simulate.mix import parse_mix
     from photostream.simulate.runner import Options
@@ -297,6 +297,20 @@ def token(user_id: str, ttl: int = 3600) -> None:
     typer.echo(mint_access_token(get_settings(), user_id, ttl))
 
 
+def _writable(path: Path) -> str | None:
+    """Why ``path`` cannot be written, or None: tried, not guessed from permissions (root may write anything
+    ``os.access`` allows, and still not a file under /proc). Leaves no file behind that was not there."""
+    existed = path.exists()
+    try:
+        with path.open("a"):
+            pass
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    if not existed:
+        path.unlink(missing_ok=True)
+    return None
+
+
 @app.command()
 def publish(topic: str) -> None:
     """JSON lines on stdin -> validated Avro events; one line of output per input line."""
@@ -343,8 +357,6 @@ def replay(
 ) -> None:
     """Export TOPIC's records in [--from, --to) of every partition, decoded into the current schema.
     Progress and a per-partition summary go to stderr; undecodable records go to FILE.undecodable.jsonl."""
-    from pathlib import Path
-
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -378,6 +390,9 @@ def replay(
         _refuse(f"--from {from_} is after --to {to}: the range is empty")
     if not Path(output).parent.is_dir():
         _refuse(f"-o {output}: no such directory {str(Path(output).parent)!r}")
+    writable = _writable(Path(output))  # (found out after the range was read, with a progress bar)
+    if writable is not None:
+        _refuse(f"-o {output}: cannot be written: {writable}")
     console = Console(stderr=True)
     with Progress(TextColumn(f"replay {topic}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=console, transient=False) as progress:

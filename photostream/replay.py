@@ -189,7 +189,8 @@ class _Export:
             self.report.side_file = self.side_path
         self.side.write(json.dumps({
             "partition": partition, "offset": message.offset(), "timestamp": timestamp,
-            "error": str(exc), "value_base64": base64.b64encode(message.value() or b"").decode(),
+            "error": str(exc),  # a null record's value is null, not "" (empty bytes: another record)
+            "value_base64": None if (value := message.value()) is None else base64.b64encode(value).decode(),
         }) + "\n")
         self.report.undecodable[partition] += 1
 

@@ -165,3 +165,11 @@ def test_lag_options_that_would_be_dropped_are_refused(runner: CliRunner, monkey
     monkeypatch.setenv("PHOTOSTREAM_DEV_MODE", "true")
     result = runner.invoke(app, args)
     assert result.exit_code == 2 and ("--serve" in result.output or "--port" in result.output), result.output
+
+
+def test_a_replay_to_a_file_that_cannot_be_written_is_refused_before_reading(runner: CliRunner,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """os.access says yes to root for /proc: the replay read its whole range, then failed (exit 1)."""
+    monkeypatch.setenv("PHOTOSTREAM_DEV_MODE", "true")
+    result = runner.invoke(app, ["replay", "like-changed", "-o", "/proc/no-such-file.jsonl"])
+    assert result.exit_code == 2 and "cannot be written" in result.output, result.output
