@@ -9,6 +9,7 @@ these values only.
 
 from __future__ import annotations
 
+import ast
 import json
 from functools import lru_cache
 from pathlib import Path
@@ -274,6 +275,36 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url_shape(cls, value: str) -> str:
+        """Checked at start (a ``notaurl`` was a traceback from the first command that reached for Redis)."""
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("a redis://, rediss:// or unix:// URL")
+        return value
+
+    @field_validator("cassandra_replication")
+    @classmethod
+    def _replication_shape(cls, value: str) -> str:
+        """A CQL replication map with its ``class`` (a typo was a CQL syntax error from inside ``migrate``)."""
+        try:
+            parsed = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            parsed = None
+        if not isinstance(parsed, dict) or "class" not in parsed:
+            raise ValueError("a CQL replication map, e.g. {'class': 'SimpleStrategy', 'replication_factor': 1}")
+        return value
+
+    @model_validator(mode="after")
+    def _rs256_keys(self) -> Settings:
+        """RS256 needs its key pair in development too (a token was a traceback when minted)."""
+        if self.jwt_algorithm == "RS256" and not self.publisher_only:
+            missing = [name for name, value in (("PHOTOSTREAM_JWT_PRIVATE_KEY", self.jwt_private_key),
+                                                ("PHOTOSTREAM_JWT_PUBLIC_KEY", self.jwt_public_key)) if not value]
+            if missing:
+                raise ValueError("; ".join(f"{name} is not set (needed for RS256)" for name in missing))
+        return self
+
     @field_validator("namespace")
     @classmethod
     def _namespace_shape(cls, value: str) -> str:
@@ -323,11 +354,6 @@ class Settings(BaseSettings):
                 problems.append("PHOTOSTREAM_JWT_SECRET is the built-in development secret")
             elif len(secret.encode()) < MIN_SECRET_BYTES:
                 problems.append(f"PHOTOSTREAM_JWT_SECRET is shorter than {MIN_SECRET_BYTES} bytes")
-        else:
-            if self.jwt_private_key is None:
-                problems.append("PHOTOSTREAM_JWT_PRIVATE_KEY is not set (needed for RS256)")
-            if not self.jwt_public_key:
-                problems.append("PHOTOSTREAM_JWT_PUBLIC_KEY is not set (needed for RS256)")
         if self.consistency_secret is not None \
                 and len(self.consistency_secret.get_secret_value().encode()) < MIN_SECRET_BYTES:
             problems.append(f"PHOTOSTREAM_CONSISTENCY_SECRET is shorter than {MIN_SECRET_BYTES} bytes")
