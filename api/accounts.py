@@ -148,7 +148,7 @@ class Accounts:
             return None
         if self._hasher.check_needs_rehash(found.password_hash):  # the cost settings were raised
             rehashed = await self.hash_password(password)
-            await self.credentials.set_password(found.user_id, rehashed, now_ms())
+            await self.credentials.rehash(found.user_id, rehashed)
             return replace(found, password_hash=rehashed)
         return found
 
@@ -166,7 +166,9 @@ class Accounts:
         could have missed it; a later change finds it. A refused session is never handed out."""
         session = await self.start_session(checked.user_id)
         current = await self.credentials.get(checked.user_id)
-        if current is None or current.password_hash != checked.password_hash:
+        # (the time it was set, not the hash: two logins that rehashed the same password at a raised cost
+        # stored two hashes, and each took the other's for a change)
+        if current is None or current.changed_at != checked.changed_at:
             raise SessionRaceError("the password changed during this login")
         return session
 

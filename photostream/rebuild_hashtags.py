@@ -40,11 +40,12 @@ async def rebuild_hashtags(settings: Settings, repair: bool) -> RebuildReport:
         # tag counted meanwhile is in the second read, never taken for a ghost
         held = await views.tags_held()
         tags = sorted(await state.tags())
-        ghosts = sorted(held - set(tags))
+        durable = set(tags)
+        ghosts = {tag: found for tag, found in sorted(held.items()) if tag not in durable}
         report.keys_compared += len(ghosts)
         report.differences += [f"tag {tag}: views in Redis, never counted durably" for tag in ghosts]
         if repair and ghosts:
-            await views.forget(ghosts, now_ms)
+            await views.forget(ghosts)
             report.repaired += len(ghosts)
         for i in range(0, len(tags), _CHUNK):
             chunk = tags[i:i + _CHUNK]

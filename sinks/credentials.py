@@ -14,7 +14,7 @@ from typing import Any
 from cassandra import ConsistencyLevel
 from cassandra.cluster import Session
 
-from sinks.cassandra import applied, execute
+from sinks.cassandra import applied, execute, ms_of
 
 _QUORUM = ConsistencyLevel.LOCAL_QUORUM
 _SERIAL = ConsistencyLevel.LOCAL_SERIAL
@@ -26,6 +26,8 @@ class Credentials:
     username: str
     email: str
     password_hash: str
+    #: when the password was last set (ms; a rehash of the same password keeps it): what a session checks
+    changed_at: int = 0
 
 
 class CredentialStore:
@@ -53,7 +55,9 @@ class CredentialStore:
         }
         self._put = prepare("INSERT INTO credentials (user_id, username, email, password_hash, created_at, "
                             "password_changed_at) VALUES (?, ?, ?, ?, ?, ?)")
-        self._get = prepare("SELECT user_id, username, email, password_hash FROM credentials WHERE user_id = ?")
+        self._get = prepare("SELECT user_id, username, email, password_hash, password_changed_at FROM credentials "
+                            "WHERE user_id = ?")
+        self._rehash = prepare("UPDATE credentials SET password_hash = ? WHERE user_id = ?")
         self._set_password = prepare("UPDATE credentials SET password_hash = ?, password_changed_at = ? "
                                      "WHERE user_id = ?")
         self._forget = prepare("DELETE FROM credentials WHERE user_id = ?")
@@ -80,10 +84,15 @@ class CredentialStore:
         row = (await execute(self._session, self._get, (user_id,))).one()
         if row is None or row.password_hash is None:
             return None
-        return Credentials(row.user_id, row.username, row.email, row.password_hash)
+        return Credentials(row.user_id, row.username, row.email, row.password_hash,
+                           ms_of(row.password_changed_at) if row.password_changed_at else 0)
 
     async def set_password(self, user_id: str, password_hash: str, now_ms: int) -> None:
         await execute(self._session, self._set_password, (password_hash, now_ms, user_id))
+
+    async def rehash(self, user_id: str, password_hash: str) -> None:
+        """The same password hashed at the current cost: not a change (sessions stay, ``changed_at`` too)."""
+        await execute(self._session, self._rehash, (password_hash, user_id))
 
     async def forget(self, user_id: str) -> None:
         """Undo a registration that could not be announced, or end a deleted account (its claims are released

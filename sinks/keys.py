@@ -136,10 +136,12 @@ def tag_key_patterns() -> tuple[str, ...]:
     return f"{_prefix}hashtag:{{*", f"{_prefix}trend:{{*"
 
 
-def tag_of_key(key: str) -> str:
-    """The tag a per-tag key belongs to (its hash tag: a tag never holds braces)."""
-    start = key.index("{", len(_prefix)) + 1
-    return key[start:key.index("}", start)]
+def tag_of_key(key: str) -> str | None:
+    """The tag a per-tag key belongs to (its hash tag: a tag never holds braces); None for a key not of that
+    shape (a stray key someone wrote by hand)."""
+    start = key.find("{", len(_prefix)) + 1
+    end = key.find("}", start) if start else -1
+    return key[start:end] if end > start else None
 
 
 def trending_cache(window: str) -> str:

@@ -76,7 +76,9 @@ async def _not_muted(resources: Any, viewer: str | None, name: str) -> set[str]:
 @router.get("/hashtags/{tag}")
 async def get_hashtag(tag: TagPath, resources: ResourcesDep, settings: SettingsDep, viewer: OptionalUser,
                       response: Response, after: After = None) -> dict[str, Any]:
-    """``after``: a write's token (a post, a mute of the tag) is applied before the answer."""
+    """``after``: the write behind the token is applied by its own views before the answer (a mute of the tag:
+    its pages answer 404 at once). A post's token waits for the post's views, not for the tag's count, which
+    the counter settles per window (``HASHTAG_FLUSH_S``)."""
     name = canonical(tag)
     await honour_after(after, resources, settings, response)
     muted = await _not_muted(resources, viewer, name)

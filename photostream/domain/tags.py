@@ -23,9 +23,11 @@ _ASCII_TAG = re.compile(r"(?<![A-Za-z0-9_])#([A-Za-z0-9_]+)")
 #: what holds a ``#`` that is no tag: a URL (``https://cafe.example/#menu``), a numeric HTML entity (``&#x27;``);
 #: taken out before tags are looked for (``#summer/#beach`` and ``rock&#roll`` keep their tags)
 _NOT_TAGS = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S*|&#[xX]?[0-9A-Fa-f]+;")
-#: a web address written without its scheme: a dotted host, then a path (``www.cafe.example/#menu``,
-#: ``cafe.example/menu#top``); ``#summer/#beach`` has no dotted host, so it keeps its tags
-_SCHEMELESS_ADDRESS = re.compile(r"(?<![\w@.#-])(?:[\w-]+\.)+[A-Za-z]{2,}/\S*")
+#: a web address written without its scheme: ``www.`` and a dotted host, or a dotted host with a path segment
+#: before the ``#`` (``www.cafe.example/#menu``, ``cafe.example/menu#top``). A bare ``word.word/#tag`` stays a
+#: tag: ``Paris.France/#travel`` and ``node.js/#coding`` are words, not hosts
+_SCHEMELESS_ADDRESS = re.compile(
+    r"(?<![\w@.#-])(?:www\.(?:[\w-]+\.)+[A-Za-z]{2,}/\S*|(?:[\w-]+\.)+[A-Za-z]{2,}/[^\s#/]+\S*)")
 #: marks that belong to emoji, not to words: text and emoji presentation selectors, and the keycap
 _EMOJI_MARKS = frozenset("\ufe0e\ufe0f\u20e3")
 

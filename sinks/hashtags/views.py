@@ -188,23 +188,27 @@ class HashtagViews:
                     pipe.zrem(keys.trend_eligible(), tag)
             await pipe.execute()
 
-    async def tags_held(self) -> set[str]:
-        """Every tag Redis holds a view of (a SCAN of the per-tag keys, and the trending indexes)."""
-        found: set[str] = set()
+    async def tags_held(self) -> dict[str, set[str]]:
+        """Every tag Redis holds a view of, with its keys found (a SCAN of the per-tag keys; a tag only in the
+        trending indexes has none)."""
+        found: dict[str, set[str]] = {}
         for pattern in keys.tag_key_patterns():
             async for key in self._redis.scan_iter(match=pattern, count=1000):
-                found.add(keys.tag_of_key(key))
+                tag = keys.tag_of_key(key)
+                if tag is not None:
+                    found.setdefault(tag, set()).add(key)
         for index in (keys.trend_active(), keys.trend_eligible()):
-            found.update(await self._redis.zrange(index, 0, -1))
+            for tag in await self._redis.zrange(index, 0, -1):
+                found.setdefault(tag, set())
         return found
 
-    async def forget(self, tags: list[str], now_ms: int) -> None:
-        """Every view of these tags gone (tags Redis holds that were never counted durably)."""
+    async def forget(self, held: dict[str, set[str]]) -> None:
+        """Every view of these tags gone, whatever its bucket (tags Redis holds that were never counted
+        durably; ``held``: :meth:`tags_held`'s answer for them)."""
         async with self._redis.pipeline(transaction=False) as pipe:
-            for tag in tags:
+            for tag, found in held.items():
                 pipe.delete(keys.hashtag(tag), keys.hashtag_top(tag), keys.hashtag_related(tag),
-                            keys.trend_recent_authors(tag),
-                            *(keys.trend_authors(tag, w.bucket_ms, start) for w, start in readable_buckets(now_ms)))
+                            keys.trend_recent_authors(tag), *found)
                 pipe.zrem(keys.trend_active(), tag)
                 pipe.zrem(keys.trend_eligible(), tag)
             await pipe.execute()

@@ -228,6 +228,13 @@ def test_a_password_change_racing_a_login_or_a_refresh_leaves_it_no_session(clie
             accounts.start_session = changed_meanwhile  # type: ignore[method-assign]
             with pytest.raises(RefreshRefusedError):
                 await accounts.refresh(session.refresh_token)
+            accounts.start_session = start_session  # type: ignore[method-assign]
+            # a rehash of the same password meanwhile (another login, the cost raised) is no change: two logins
+            # of one account together each took the other's new hash for one, and one was refused
+            checked = await accounts.check_password(account["id"], third)
+            assert checked is not None
+            await accounts.credentials.rehash(account["id"], await accounts.hash_password(third))
+            assert (await accounts.sign_in(checked)).user_id == account["id"]
         finally:
             await resources.close()
 

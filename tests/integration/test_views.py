@@ -178,11 +178,13 @@ def test_rebuild_equals_live_after_posts_likes_comments_and_deletes(
     view.hset(keys.hashtag(ghost), "post_count", 5)
     view.zadd(keys.hashtag_top(ghost), {new_id(): 1.0})
     view.zadd(keys.trend_active(), {ghost: 1})
+    view.sadd(keys.trend_authors(ghost, 3_600_000, 0), new_id())  # a bucket long gone from any window
+    view.set(keys.hashtag(ghost)[:-1], "a key of no tag's shape (no closing brace)")  # skipped, not a crash
     checked = pipeline.rebuild("--check")
     assert checked.returncode == 1 and f"tag {ghost}: views in Redis, never counted durably" in checked.stdout
     assert pipeline.rebuild().returncode == 0 and pipeline.rebuild("--check").returncode == 0
-    assert not view.exists(keys.hashtag(ghost), keys.hashtag_top(ghost)) and view.zscore(keys.trend_active(),
-                                                                                          ghost) is None
+    assert not view.exists(keys.hashtag(ghost), keys.hashtag_top(ghost), keys.trend_authors(ghost, 3_600_000, 0))
+    assert view.zscore(keys.trend_active(), ghost) is None
     assert view.hget(keys.hashtag(tag), "post_count") == "4"
 
     # a stored count its likes contradict (two loops that both owned the post once lost an update): found from

@@ -33,8 +33,10 @@ CASES = [
     ("Sunset 🌅/#goldenhour", ["goldenhour"]),
     # an address without its scheme holds no tag either (#urlfrag counted, and trended, as a tag)
     ("see www.cafe.example/#urlfrag or cafe.example/menu#top #real", ["real"]),
-    ("menü auf café.example/#karte #echt", ["echt"]),
+    ("menü auf www.café.example/#karte #echt", ["echt"]),
     ("#a.b/#c", ["a", "c"]),  # a tag is no host
+    # words with a dot are no host: the tag after them stays
+    ("Paris.France/#travel, Loved St.Louis/#stl, node.js/#coding", ["travel", "stl", "coding"]),
 ]
 
 
