@@ -236,7 +236,7 @@ def simulate(
             _refuse(f"{name}: must be above 0")
     if duration < 0:
         _refuse("--duration: must be 0 (until Ctrl-C) or more")
-    if report and not Path(report).parent.is_dir():  # found out only after the whole workload ran, before
+    if report and not Path(report).parent.is_dir():  # (was found out only after the whole workload had run)
         _refuse(f"--report: {Path(report).parent} is not a folder")
     if report and Path(report).is_dir():
         _refuse(f"--report: {report} is a folder; name a file in it")

@@ -58,8 +58,8 @@ def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
 def stamp_by_the_broker(admin: AdminClient, topics: list[NewTopic], timeout_s: float) -> None:
     """Give existing topics the catalog's ``message.timestamp.type`` (the broker's append time), leaving every
     other setting as an operator may have changed it. Why: consumers cap an event's time at its record's
-    (``streams.engine.loop``), which only holds against a producer's clock running ahead once the broker stamps
-    the records; a stack made before that stamped by the producers' clocks."""
+    (``streams.engine.records.cap_at_the_log``), which only holds against a producer's clock running ahead once
+    the broker stamps the records; a stack made before that stamped by the producers' clocks."""
     stamped = {t.topic: (t.config or {})[TIMESTAMP_TYPE] for t in topics if TIMESTAMP_TYPE in (t.config or {})}
     if not stamped:
         return

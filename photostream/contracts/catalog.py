@@ -31,7 +31,7 @@ class TopicSpec:
 
 #: Every event topic's records are stamped by the broker when appended, not by the producer's clock: an event
 #: cannot have happened after the log got it, so consumers cap ``occurred_at`` there
-#: (:meth:`streams.engine.loop.BatchLoop.decode`), and a producer whose clock runs ahead cannot make its
+#: (:func:`streams.engine.records.cap_at_the_log`), and a producer whose clock runs ahead cannot make its
 #: change outrank a later one (a like stamped ten minutes ahead made every unlike until then a no-op).
 _STAMPED = {"message.timestamp.type": "LogAppendTime"}
 #: A source of truth that analysts replay and views are rebuilt from is kept forever.
