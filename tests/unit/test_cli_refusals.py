@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from typer.testing import CliRunner
 
@@ -44,18 +46,25 @@ def test_the_log_of_a_service_the_stack_does_not_run_is_refused(runner: CliRunne
     assert result.exit_code == 2 and "unknown service 'worker'" in result.output
 
 
-def test_a_rebuild_that_cannot_reach_a_store_says_so_in_one_line_and_exits_3(
-        runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Exit 1 means "the views differ"; a Redis out of reach was a 270-line traceback with exit 1."""
+def invoke_with(runner: CliRunner, monkeypatch: pytest.MonkeyPatch, env: dict[str, str], args: list[str]) -> Any:
+    """``args`` run in development mode with ``env`` (nothing listens on port 1), the settings read afresh."""
     from photostream.settings import get_settings
 
     monkeypatch.setenv("PHOTOSTREAM_DEV_MODE", "true")
-    monkeypatch.setenv("PHOTOSTREAM_REDIS_URL", "redis://127.0.0.1:1/0")  # nothing listens on port 1
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
     get_settings.cache_clear()
     try:
-        result = runner.invoke(app, ["rebuild", "unread", "--check"])
+        return runner.invoke(app, args)
     finally:
         get_settings.cache_clear()
+
+
+def test_a_rebuild_that_cannot_reach_a_store_says_so_in_one_line_and_exits_3(
+        runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Exit 1 means "the views differ"; a Redis out of reach was a 270-line traceback with exit 1."""
+    result = invoke_with(runner, monkeypatch, {"PHOTOSTREAM_REDIS_URL": "redis://127.0.0.1:1/0"},
+                         ["rebuild", "unread", "--check"])
     assert result.exit_code == 3, result.output
     assert "could not reach a store" in result.output and "Traceback" not in result.output
 
@@ -146,15 +155,7 @@ def test_a_bad_argument_is_refused_naming_it_before_anything_runs(runner: CliRun
 
 def test_a_migration_that_cannot_reach_cassandra_is_one_line_and_exit_3(
         runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
-    from photostream.settings import get_settings
-
-    monkeypatch.setenv("PHOTOSTREAM_DEV_MODE", "true")
-    monkeypatch.setenv("PHOTOSTREAM_CASSANDRA_PORT", "1")  # nothing listens on port 1
-    get_settings.cache_clear()
-    try:
-        result = runner.invoke(app, ["stack", "migrate"])
-    finally:
-        get_settings.cache_clear()
+    result = invoke_with(runner, monkeypatch, {"PHOTOSTREAM_CASSANDRA_PORT": "1"}, ["stack", "migrate"])
     assert result.exit_code == 3 and "could not reach a store" in result.output, result.output
 
 
