@@ -20,11 +20,13 @@ class AppProcess(Service):
     """``python -m photostream.cli SUBCOMMAND`` as a managed background process."""
 
     subcommand: str = ""
+    #: the path that answers once the process is ready, on :attr:`address`
+    health_path: str = ""
     start_timeout_s = 120.0
 
     @property
     def health_url(self) -> str:
-        raise NotImplementedError
+        return f"http://{self.address}{self.health_path}"
 
     def install(self) -> None:
         """Installed with the package itself."""
@@ -43,27 +45,23 @@ class AppProcess(Service):
 class WorkerProcess(AppProcess):
     name = "worker"
     subcommand = "worker"
+    health_path = "/ready"
 
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.settings.worker_web_port}"
 
-    @property
-    def health_url(self) -> str:
-        return f"http://{self.address}/ready"
 
 
 class ApiProcess(AppProcess):
     name = "api"
     subcommand = "api"
+    health_path = "/readyz"
 
     @property
     def address(self) -> str:
         return f"{self.settings.api_host}:{self.settings.api_port}"
 
-    @property
-    def health_url(self) -> str:
-        return f"http://{self.address}/readyz"
 
 
 class LagExporterProcess(AppProcess):
@@ -72,6 +70,7 @@ class LagExporterProcess(AppProcess):
 
     name = "lag-exporter"
     subcommand = "lag"
+    health_path = "/metrics"
 
     def command(self) -> Sequence[str]:
         return [*super().command(), "--serve"]
@@ -82,7 +81,3 @@ class LagExporterProcess(AppProcess):
     @property
     def address(self) -> str:
         return f"{self.settings.lag_exporter_host}:{self.settings.lag_exporter_port}"
-
-    @property
-    def health_url(self) -> str:
-        return f"http://{self.address}/metrics"
