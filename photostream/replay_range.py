@@ -66,6 +66,15 @@ def parse_point(text: str) -> Point:
     return Point("time", max(0, int(moment.timestamp() * 1000)))
 
 
+def surely_empty(start: Point, stop: Point) -> bool:
+    """Whether ``[start, stop)`` is empty in every partition, whatever it holds: a start at the end, a stop at
+    the beginning, or two offsets or two times out of order. (An offset and a time cannot be compared before
+    the broker is asked.)"""
+    if start.kind == "latest" or stop.kind == "earliest":
+        return True
+    return start.kind == stop.kind and start.kind in ("offset", "time") and start.value >= stop.value
+
+
 def resolve(point: Point, low: int, high: int, looked_up: int | None = None) -> int:
     """The offset ``point`` names in a partition holding ``[low, high)``.
 

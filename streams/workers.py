@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -37,6 +38,23 @@ _PR_SET_PDEATHSIG = 1
 
 def web_port(settings: Settings, index: int) -> int:
     return settings.worker_web_port + index
+
+
+def taken_web_ports(settings: Settings, processes: int) -> list[int]:
+    """The web ports of ``processes`` workers that something already listens on. Why ask first: faust found
+    out only after joining its groups, and answered with a 40-line traceback (and a supervisor restarting the
+    process into the same wall). Probed as the web server binds (``SO_REUSEADDR``), so only a listener counts,
+    not the connections a stopped worker left in TIME_WAIT."""
+    taken = []
+    for index in range(processes):
+        port = web_port(settings, index)
+        with socket.socket(socket.AF_INET6 if ":" in settings.worker_web_host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((settings.worker_web_host, port))
+            except OSError:
+                taken.append(port)
+    return taken
 
 
 def data_dir(settings: Settings, index: int) -> Path:

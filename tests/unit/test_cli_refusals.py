@@ -69,6 +69,37 @@ def test_a_rebuild_that_cannot_reach_a_store_says_so_in_one_line_and_exits_3(
     assert "could not reach a store" in result.output and "Traceback" not in result.output
 
 
+def test_a_worker_whose_web_port_is_taken_is_refused_naming_the_port_and_the_setting(
+        runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+    """faust found the port taken only after joining its groups, and said so in a 40-line traceback; with
+    ``--processes 2`` the second process's port (the base port + 1) counts too."""
+    import socket
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        taken = listener.getsockname()[1]
+        result = invoke_with(runner, monkeypatch, {"PHOTOSTREAM_WORKER_WEB_PORT": str(taken - 1)},
+                             ["worker", "--processes", "2"])
+    assert result.exit_code == 2, result.output
+    assert f"127.0.0.1:{taken} already in use" in result.output and "PHOTOSTREAM_WORKER_WEB_PORT" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_free_web_ports_are_not_reported_taken() -> None:
+    """Only a listener counts: the probe binds as the web server does (a stopped worker's connections in
+    TIME_WAIT must not keep its restart out)."""
+    import socket
+
+    from photostream.settings import Settings
+    from streams.workers import taken_web_ports
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        free = probe.getsockname()[1]
+    assert taken_web_ports(Settings(dev_mode=True, worker_web_port=free), 1) == []
+
+
 def test_a_setting_out_of_its_bounds_is_named(runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
     """"settings: Input should be less than or equal to 2592000" named nothing an operator could find."""
     from photostream.settings import get_settings

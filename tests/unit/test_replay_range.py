@@ -4,7 +4,15 @@ from datetime import UTC, datetime
 
 import pytest
 
-from photostream.replay_range import PartitionRange, Point, RangeError, parse_point, partition_range, resolve
+from photostream.replay_range import (
+    PartitionRange,
+    Point,
+    RangeError,
+    parse_point,
+    partition_range,
+    resolve,
+    surely_empty,
+)
 
 
 def _ms(*parts: int) -> int:
@@ -70,3 +78,19 @@ def test_an_empty_partition_gives_an_empty_range_whatever_is_asked() -> None:
 
 def test_a_time_range_after_the_last_record_is_empty() -> None:
     assert partition_range(0, Point("time", 10), Point("latest"), 0, 500, -1, None).size == 0
+
+
+@pytest.mark.parametrize(("start", "stop", "empty"), [
+    ("latest", "earliest", True),  # was accepted, and read every partition to export nothing
+    ("latest", "2026-01-01", True),
+    ("10", "earliest", True),
+    ("10", "10", True),
+    ("10", "5", True),
+    ("2026-02-01", "2026-01-01", True),
+    ("earliest", "latest", False),
+    ("10", "11", False),
+    ("10", "2026-01-01", False),  # an offset and a time: only the broker can tell
+])
+def test_a_range_empty_in_every_partition_is_known_before_the_broker_is_asked(start: str, stop: str,
+                                                                               empty: bool) -> None:
+    assert surely_empty(parse_point(start), parse_point(stop)) is empty
