@@ -2,7 +2,9 @@
 
 A hashtag is ``#`` followed by letters, combining marks, digits or ``_`` in any script, the first of them no
 mark; it ends at the first other character (so trailing punctuation and emoji are never part of it, nor an
-emoji's presentation selector or keycap: ``#️⃣`` is no tag, ``#tag️`` is ``tag``). It must not start inside a
+emoji's presentation selector or keycap: ``#️⃣`` is no tag, ``#tag️`` is ``tag``). A joiner that scripts write
+inside words (the zero-width non-joiner of Persian ``#می‌خواهم``, the Catalan ``l·l``, the Hebrew ``״``; see
+:data:`_IN_WORD_JOINERS`) belongs to the tag between two of its characters, and ends it anywhere else. It must not start inside a
 word (``a#b`` is no tag), a URL (``https://cafe.example/#menu``, ``www.cafe.example/#menu``) or a numeric HTML
 entity (``&#x27;``), may
 not be all digits, and is at most :data:`MAX_TAG_LENGTH` characters after
@@ -30,6 +32,10 @@ _SCHEMELESS_ADDRESS = re.compile(
     r"(?<![\w@.#-])(?:www\.(?:[\w-]+\.)+[A-Za-z]{2,}/\S*|(?:[\w-]+\.)+[A-Za-z]{2,}/[^\s#/]+\S*)")
 #: marks that belong to emoji, not to words: text and emoji presentation selectors, and the keycap
 _EMOJI_MARKS = frozenset("\ufe0e\ufe0f\u20e3")
+#: characters that join the parts of one word (as twitter-text's hashtag rules have them): zero-width non-joiner
+#: and joiner, the middle dot (Catalan), geresh and gershayim (Hebrew), the tsheg (Tibetan), the katakana middle
+#: dot. A tag holds them only between two tag characters: ``#می‌خواهم`` ended at its non-joiner (``#می``)
+_IN_WORD_JOINERS = frozenset("\u200c\u200d\u00b7\u05f3\u05f4\u0f0b\u30fb")
 
 
 def _is_tag_char(char: str) -> bool:
@@ -47,11 +53,18 @@ def normalize_tag(raw: str) -> str | None:
     folded = unicodedata.normalize("NFKC", text.casefold())
     if not folded or len(folded) > MAX_TAG_LENGTH:
         return None
-    if not all(_is_tag_char(c) for c in folded) or not _starts_a_tag(folded[0]):
+    if not _starts_a_tag(folded[0]) or not all(_is_tag_char(c) or _joins_here(folded, k)
+                                                for k, c in enumerate(folded)):
         return None
-    if all(unicodedata.category(c)[0] == "N" for c in folded):
+    if all(unicodedata.category(c)[0] == "N" or c in _IN_WORD_JOINERS for c in folded):
         return None
     return folded
+
+
+def _joins_here(text: str, k: int) -> bool:
+    """Whether ``text[k]`` is an in-word joiner between two tag characters."""
+    return (text[k] in _IN_WORD_JOINERS and 0 < k < len(text) - 1
+            and _is_tag_char(text[k - 1]) and _is_tag_char(text[k + 1]))
 
 
 def extract_hashtags(text: str) -> list[str]:
@@ -87,7 +100,7 @@ def _extract_by_characters(text: str) -> list[str]:
             i += 1
             continue
         j = i + 1
-        while j < n and _is_tag_char(text[j]):
+        while j < n and (_is_tag_char(text[j]) or (j > i + 1 and _joins_here(text, j))):
             j += 1
         tag = normalize_tag(text[i + 1 : j]) if j > i + 1 else None
         if tag is not None:

@@ -37,6 +37,9 @@ CASES = [
     ("#a.b/#c", ["a", "c"]),  # a tag is no host
     # words with a dot are no host: the tag after them stays
     ("Paris.France/#travel, Loved St.Louis/#stl, node.js/#coding", ["travel", "stl", "coding"]),
+    # a joiner written inside a word belongs to the tag (Persian ended at its non-joiner: #می), not at its ends
+    ("#می\u200cخواهم #col·legi #צה״ל", ["می\u200cخواهم", "col·legi", "צה״ל"]),
+    ("#foo\u200d #\u200cbar #a\u200c\u200cb #love\u200d👩 #12·34", ["foo", "a", "love"]),
 ]
 
 
@@ -48,6 +51,7 @@ def test_extract_hashtags(caption: str, expected: list[str]) -> None:
 @pytest.mark.parametrize(("raw", "expected"), [
     ("Sunset", "sunset"), ("#Sunset", "sunset"), ("ＳＵＮ", "sun"), ("123", None), ("", None), ("a b", None),
     ("日本", "日本"), ("＃sunset", "sunset"),  # a full-width # as typed in a path or a mute
+    ("می\u200cخواهم", "می\u200cخواهم"), ("foo\u200c", None), ("\u200cfoo", None),  # joiners: inside only
 ])
 def test_normalize_tag(raw: str, expected: str | None) -> None:
     assert normalize_tag(raw) == expected
