@@ -4,10 +4,10 @@ A hashtag is ``#`` followed by letters, combining marks, digits or ``_`` in any 
 mark; it ends at the first other character (so trailing punctuation and emoji are never part of it, nor an
 emoji's presentation selector or keycap: ``#️⃣`` is no tag, ``#tag️`` is ``tag``). A joiner that scripts write
 inside words (the zero-width non-joiner of Persian ``#می‌خواهم``, the Catalan ``l·l``, the Hebrew ``״``; see
-:data:`_IN_WORD_JOINERS`) belongs to the tag between two of its characters, and ends it anywhere else. It must not start inside a
-word (``a#b`` is no tag), a URL (``https://cafe.example/#menu``, ``www.cafe.example/#menu``) or a numeric HTML
-entity (``&#x27;``), may
-not be all digits, and is at most :data:`MAX_TAG_LENGTH` characters after
+:data:`_IN_WORD_JOINERS`) belongs to the tag between two of its characters, and ends it anywhere else.
+It must not start inside a word (``a#b`` is no tag), a URL (``https://cafe.example/#menu``,
+``www.cafe.example/#menu``) or a numeric HTML entity (``&#x27;``), may not be all digits, and is at most
+:data:`MAX_TAG_LENGTH` characters after
 normalisation (longer runs are not tags at all, rather than silently truncated). Normalisation is Unicode
 NFKC, then case folding (then NFKC again, since folding can denormalise), so ``#Sunset``, ``#SUNSET`` and
 ``#ｓｕｎｓｅｔ`` are one tag.
