@@ -75,6 +75,19 @@ def _refuse(message: str) -> NoReturn:
     raise typer.Exit(2)
 
 
+def _needs_current_schema(command: str) -> None:
+    """The worker and the API refuse a keyspace that lacks a migration of this release, naming the command that
+    applies it (their first query of a new column failed, mid-batch, in a traceback)."""
+    from photostream.stack.migrate import unapplied_migrations
+
+    settings = get_settings()
+    behind = unapplied_migrations(settings)
+    if behind:
+        shown = ", ".join(behind[:3]) + (f" and {len(behind) - 3} more" if len(behind) > 3 else "")
+        _refuse(f"{command}: keyspace {settings.cassandra_keyspace} lacks {len(behind)} migration(s) of this "
+                f"release ({shown}): run `photostream stack migrate` first")
+
+
 def _needs_secrets(command: str) -> None:
     """The commands that verify tokens or sign them, or hold the S3 secret, refuse a publisher-only process."""
     if get_settings().publisher_only:
@@ -261,6 +274,7 @@ def worker(
         _refuse(f"--loglevel: {loglevel!r} is not one of {', '.join(LOG_LEVELS)}")
     _needs_secrets("worker")
     count = processes or os.cpu_count() or 1
+    _needs_current_schema("worker")
     from streams.workers import taken_web_ports
 
     if taken := taken_web_ports(get_settings(), count):
@@ -284,6 +298,7 @@ def api() -> None:
     from api.app import run_api
 
     _needs_secrets("api")
+    _needs_current_schema("api")
     run_api(get_settings())
 
 

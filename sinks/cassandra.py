@@ -58,8 +58,10 @@ def applied(result: Any) -> bool:
 NO_DELAY = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
 
 
-def connect(settings: Settings, keyspace: str | None = "") -> tuple[Cluster, Session]:
-    """A connected cluster and session; ``keyspace=""`` means the settings' keyspace, None means none."""
+def connect(settings: Settings, keyspace: str | None = "", metadata: bool = True) -> tuple[Cluster, Session]:
+    """A connected cluster and session; ``keyspace=""`` means the settings' keyspace, None means none.
+    ``metadata=False``: no schema or token metadata (a one-query check: reading every keyspace's schema took
+    1.5 s of the 1.6 s)."""
     profile = ExecutionProfile(
         row_factory=cached_named_tuple_factory,
         load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy(local_dc=settings.cassandra_datacenter)),
@@ -76,6 +78,8 @@ def connect(settings: Settings, keyspace: str | None = "") -> tuple[Cluster, Ses
         protocol_version=5,
         connect_timeout=5,
         sockopts=NO_DELAY,
+        schema_metadata_enabled=metadata,
+        token_metadata_enabled=metadata,
     )
     session = cluster.connect(settings.cassandra_keyspace if keyspace == "" else keyspace)
     return cluster, session

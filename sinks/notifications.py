@@ -89,6 +89,15 @@ class LatestAdd(NamedTuple):
     written: int
 
 
+@dataclass(frozen=True)
+class StoredActors:
+    """What the store holds of some (series, actor) pairs: the standing adds, and the newest retraction of each
+    pair retracted (epoch ms; migration 0028), whether or not it was added again since."""
+
+    adds: dict[tuple[Series, str], LatestAdd]
+    retracted: dict[tuple[Series, str], int]
+
+
 class NotificationStore:
     """The processor's writes and reads, the API's paging and marks, the rebuild's walk."""
 
@@ -103,10 +112,12 @@ class NotificationStore:
                                  "kind = ? AND target_id = ? AND bucket = ? AND actor_id = ?")
         self._w_latest = prepare("INSERT INTO notification_latest (recipient_id, kind, target_id, actor_id, bucket) "
                                  "VALUES (?, ?, ?, ?, ?) USING TIMESTAMP ?")
-        self._d_latest = prepare("DELETE FROM notification_latest USING TIMESTAMP ? WHERE recipient_id = ? AND "
-                                 "kind = ? AND target_id = ? AND actor_id = ?")
-        self._q_latest = prepare("SELECT actor_id, bucket, WRITETIME(bucket) AS written FROM notification_latest "
-                                 "WHERE recipient_id = ? AND kind = ? AND target_id = ? AND actor_id IN ?")
+        # a retraction keeps its time readable (migration 0028): a delete's tombstone cannot be read back
+        self._d_latest = prepare("UPDATE notification_latest USING TIMESTAMP ? SET bucket = null, retracted_at = ? "
+                                 "WHERE recipient_id = ? AND kind = ? AND target_id = ? AND actor_id = ?")
+        self._q_latest = prepare("SELECT actor_id, bucket, WRITETIME(bucket) AS written, retracted_at FROM "
+                                 "notification_latest WHERE recipient_id = ? AND kind = ? AND target_id = ? AND "
+                                 "actor_id IN ?")
         self._q_members = prepare("SELECT actor_id, at FROM notification_members WHERE recipient_id = ? AND "
                                   "kind = ? AND target_id = ? AND bucket = ?")
         self._q_members_of = prepare("SELECT actor_id, at FROM notification_members WHERE recipient_id = ? AND "
@@ -148,17 +159,20 @@ class NotificationStore:
 
     # --- the processor ---
 
-    async def latest_adds(self, wanted: Iterable[tuple[Series, str]]) -> dict[tuple[Series, str], LatestAdd]:
+    async def stored_actors(self, wanted: Iterable[tuple[Series, str]]) -> StoredActors:
         """Where and when (the write time: the add's, in microseconds) each (series, actor) was last added, for
-        those that are stored."""
+        those that are members, and when each was last retracted, for those retracted."""
         by_series: dict[Series, list[str]] = defaultdict(list)
         for series, actor in set(wanted):
             by_series[series].append(actor)
         queries = [(series, chunk) for series, actors in by_series.items() for chunk in key_chunks(actors)]
         results = await asyncio.gather(*(self._run(self._q_latest, (s.recipient, s.kind, s.target_id, chunk))
                                          for s, chunk in queries))
-        return {(series, row.actor_id): LatestAdd(row.bucket, int(row.written or 0))
-                for (series, _), rows in zip(queries, results, strict=True) for row in rows.current_rows}
+        found = [((series, row.actor_id), row)
+                 for (series, _), rows in zip(queries, results, strict=True) for row in rows.current_rows]
+        return StoredActors(
+            adds={key: LatestAdd(row.bucket, int(row.written or 0)) for key, row in found if row.bucket is not None},
+            retracted={key: row.retracted_at for key, row in found if row.retracted_at is not None})
 
     async def apply_members(self, changes: list[MemberChange], stored: dict[tuple[Series, str], int],
                             bucket_ms: int) -> dict[Group, GroupChange]:
@@ -173,7 +187,7 @@ class NotificationStore:
                 hour = bucket_of(change.retract_from_at, bucket_ms)
                 rows[s].append((self._d_member, (change.retract_at * 1000, *key, hour, actor)))
                 # (and where it was last added: a member no more, its next add is a new one, not a repeat)
-                rows[s].append((self._d_latest, (change.retract_at * 1000, *key, actor)))
+                rows[s].append((self._d_latest, (change.retract_at * 1000, change.retract_at, *key, actor)))
                 touched[Group(s, hour)].retracted = True
                 continue
             if change.retract_at is not None:
@@ -182,7 +196,7 @@ class NotificationStore:
                 if previous is not None:
                     rows[s].append((self._d_member, (micros, *key, previous, actor)))
                     touched[Group(s, previous)].retracted = True
-                rows[s].append((self._d_latest, (micros, *key, actor)))
+                rows[s].append((self._d_latest, (micros, change.retract_at, *key, actor)))
             if change.add_at is not None:
                 # a retraction of the same millisecond before it (in log order: the fold keeps that order) must
                 # not win the tie: Cassandra lets a tombstone win equal timestamps, and the actor's latest row

@@ -48,6 +48,7 @@ from photostream.domain.notifications import (
     fold,
     notifies,
     parse_notification_id,
+    without_retracted_add,
     without_superseded_retraction,
 )
 from photostream.domain.safety import Relation, SafetyChange, safety_change
@@ -56,7 +57,7 @@ from photostream.settings import Settings
 from producers.ids import is_id
 from sinks import offsets
 from sinks.notification_lists import NotificationLists
-from sinks.notifications import NotificationStore, stored_of
+from sinks.notifications import NotificationStore, StoredActors, stored_of
 from sinks.photo_tags import PhotoTagReads
 from sinks.posts import read_post_rows, read_posts_cached
 from sinks.safety import SafeAudience
@@ -267,9 +268,13 @@ class NotificationsProcessor:
         # the newest of two groups)
         asked = [(c.series, c.actor) for c in changes
                  if (c.retract_at is not None and c.retract_from_at is None) or c.repeats_standing]
-        latest = await self._store.latest_adds(asked) if asked else {}
+        stored = await self._store.stored_actors(asked) if asked else StoredActors({}, {})
+        latest = stored.adds
         kept = (without_superseded_retraction(c, latest[(c.series, c.actor)].written
                                               if (c.series, c.actor) in latest else None) for c in changes)
+        # (and without an add older than a retraction an earlier batch applied: a like redriven after its unlike)
+        kept = (without_retracted_add(c, stored.retracted.get((c.series, c.actor))) if c is not None else None
+                for c in kept)
         changes = [c for c in kept if c is not None and not (c.repeats_standing and (c.series, c.actor) in latest)]
         await self._write(changes, {key: add.bucket for key, add in latest.items()})
 

@@ -285,6 +285,18 @@ def without_superseded_retraction(change: MemberChange, stored_add_micros: int |
     return dataclasses.replace(change, retract_at=None)
 
 
+def without_retracted_add(change: MemberChange, retracted_at: int | None) -> MemberChange | None:
+    """``change`` without an add older than the actor's stored retraction (``retracted_at``: the newest one
+    applied, epoch ms; None when none is stored); None when nothing is left of it. Why: a like redriven (or
+    re-sent) after the unlike that followed it notified again, since the unlike had found no row to delete. A
+    retraction of the same millisecond stands before the add (it was applied first, in log order)."""
+    if change.add_at is None or retracted_at is None or change.add_at >= retracted_at:
+        return change
+    if change.retract_at is None:
+        return None
+    return dataclasses.replace(change, add_at=None)
+
+
 def fold(signals: Iterable[Signal]) -> list[MemberChange]:
     """Coalesce a batch: per (series, actor) the latest add wins if it is the last word (for a standing kind, the
     first add after the last retraction: the ones after it are repeats), and any retraction before it still

@@ -64,6 +64,36 @@ def migrate(settings: Settings) -> list[str]:
         cluster.shutdown()
 
 
+def unapplied_migrations(settings: Settings) -> list[str] | None:
+    """The migrations this code expects that the settings' keyspace lacks (all of them when it has none); None
+    when Cassandra does not answer within a few seconds (the caller goes on: the worker and the API already wait
+    for a store that is still starting). Why ask: a worker of a release with a new migration, started before
+    ``photostream stack migrate`` ran, failed on its first query of the new column, in the middle of a batch."""
+    from cassandra import InvalidRequest, OperationTimedOut
+    from cassandra.cluster import NoHostAvailable
+
+    from sinks.cassandra import connect
+
+    keyspace = settings.cassandra_keyspace
+    if not _KEYSPACE_RE.match(keyspace):
+        raise ValueError(f"invalid keyspace name {keyspace!r}")
+    expected = [path.name for path in migration_files()]
+    try:
+        cluster, session = connect(settings, keyspace=None, metadata=False)
+    except (NoHostAvailable, OperationTimedOut):
+        return None
+    try:
+        rows = session.execute(f"SELECT name FROM {keyspace}.schema_migrations", timeout=10)
+        done = {row.name for row in rows}
+    except InvalidRequest:  # no keyspace, or no migration table in it: nothing applied
+        done = set()
+    except (NoHostAvailable, OperationTimedOut):
+        return None
+    finally:
+        cluster.shutdown()
+    return [name for name in expected if name not in done]
+
+
 def drop_keyspace(settings: Settings, timeout_s: float = DDL_TIMEOUT_S) -> None:
     """Drop the settings' keyspace if it exists: the undo of :func:`migrate` for a test or benchmark run that
     migrated a keyspace of its own (never the shared one: the name is checked like :func:`migrate` checks it)."""

@@ -612,6 +612,26 @@ def test_an_old_unlike_delivered_again_with_a_repeated_like_leaves_a_read_notifi
     assert [(i["read"], i["actor_count"]) for i in notifications(client, settings, author)] == [(True, 1)]
 
 
+def test_a_like_or_follow_delivered_after_the_retraction_that_followed_it_does_not_notify(
+        client: httpx.Client, settings: Settings, log: Log) -> None:
+    """A like redriven from the DLQ (or re-sent by a producer) after the unlike that followed it, applied in an
+    earlier batch, notified again: the unlike had found no row to delete, and a tombstone's time cannot be read
+    back (migration 0028 keeps it)."""
+    author, fan, other = new_id(), new_id(), new_id()
+    post = log.post(author)
+    log.settle()
+    like = log.stamped(events.like_changed(post_id=post, user_id=fan, action="like"))  # made first, sent last
+    follow = log.stamped(events.follow_changed(follower_id=fan, followee_id=author, action="follow"))
+    log.like(fan, post, on=False)
+    log.publish(events.follow_changed(follower_id=fan, followee_id=author, action="unfollow"))
+    log.settle()
+    log.publish(like)
+    log.publish(follow)
+    log.like(other, post)  # applied after the late like (the same partition): its notification shows it was
+    log.settle()
+    assert summary(notifications(client, settings, author)) == [("like", "post", post, [other], 1)]
+
+
 def test_a_repeated_like_or_follow_changes_nothing_and_an_unlike_withdraws_it_whole(
         client: httpx.Client, settings: Settings, log: Log) -> None:
     """A double tap or a client's retry (nothing changed: already liked, already following) re-notified: back to

@@ -11,10 +11,11 @@ from photostream.contracts.catalog import TOPICS
 from photostream.kafka_config import client_config
 from photostream.settings import Settings
 from photostream.stack import manager
-from photostream.stack.migrate import migrate
+from photostream.stack.migrate import drop_keyspace, migrate, migration_files, unapplied_migrations
 from photostream.topics_admin import ensure_topics
 from producers.ids import new_id
-from tests.integration.conftest import auth
+from sinks.cassandra import connect
+from tests.integration.conftest import auth, photostream
 from tests.integration.photos import jpeg, upload_photo
 
 
@@ -40,6 +41,29 @@ def test_catalog_topics_and_dlqs_exist_with_their_settings(settings: Settings) -
 def test_topic_creation_and_migrations_are_idempotent(settings: Settings) -> None:
     assert ensure_topics(settings) == []
     assert migrate(settings) == []
+
+
+def test_a_worker_or_api_on_a_keyspace_missing_a_migration_is_refused_naming_the_command(
+        settings: Settings, test_env: dict[str, str]) -> None:
+    """A worker of a release with a new migration, started before it was applied, failed on its first query of
+    the new column, mid-batch. The run's own keyspace is current; one that lacks the newest is refused."""
+    assert unapplied_migrations(settings) == []
+    behind = settings.model_copy(update={"cassandra_keyspace": f"ps_behind_{new_id()[-12:]}"})
+    migrate(behind)
+    try:
+        connect_cluster, session = connect(behind)
+        newest = migration_files()[-1].name
+        session.execute("DELETE FROM schema_migrations WHERE name = %s", (newest,))
+        connect_cluster.shutdown()
+        assert unapplied_migrations(behind) == [newest]
+        env = test_env | {"PHOTOSTREAM_CASSANDRA_KEYSPACE": behind.cassandra_keyspace}
+        for command in ("worker", "api"):
+            refused = photostream(env, command)
+            assert refused.returncode == 2, refused.stderr
+            assert newest in refused.stderr and "photostream stack migrate" in refused.stderr
+            assert "Traceback" not in refused.stderr
+    finally:
+        drop_keyspace(behind)
 
 
 def test_readyz_reports_each_dependency(api_url: str) -> None:

@@ -19,6 +19,7 @@ from photostream.domain.notifications import (
     notification_id,
     notifies,
     parse_notification_id,
+    without_retracted_add,
     without_superseded_retraction,
 )
 from photostream.domain.safety import Relation
@@ -238,3 +239,14 @@ def test_an_unlike_older_than_the_stored_like_is_dropped_so_a_repeat_stays_a_rep
     assert without_superseded_retraction(stale, None) is stale  # nothing stored: nothing to compare with
     tied = MemberChange(series, A, retract_at=2_000, add_at=None)  # the same millisecond: the retraction stands
     assert without_superseded_retraction(tied, 2_000_000) is tied
+
+
+def test_an_add_older_than_a_stored_retraction_is_dropped() -> None:
+    series = Series(B, "like", P)
+    late_like = MemberChange(series, A, None, 1_000)  # like@1s, delivered after the unlike@2s was applied
+    assert without_retracted_add(late_like, 2_000) is None
+    both = MemberChange(series, A, retract_at=500, add_at=1_000)  # its retraction still applies (timestamped)
+    assert without_retracted_add(both, 2_000) == MemberChange(series, A, 500, None)
+    assert without_retracted_add(late_like, None) is late_like  # nothing retracted: nothing to compare with
+    assert without_retracted_add(late_like, 1_000) is late_like  # the same millisecond: applied after it, it stands
+    assert without_retracted_add(MemberChange(series, A, 3_000, None), 2_000) == MemberChange(series, A, 3_000, None)
