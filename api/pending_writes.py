@@ -55,13 +55,21 @@ def users_of(event: Event) -> set[str]:
     return {str(event.value[f]) for f in USER_FIELDS if event.value.get(f)}
 
 
+def subjects_of(event: Event) -> set[str]:
+    """Who and what a write is remembered for: its users, and a new post by its own id (a like or comment by
+    someone else, sent the moment its author shared the link, found no post and was a 404)."""
+    if event.topic == "post-created":
+        return users_of(event) | {str(event.value["post_id"])}
+    return users_of(event)
+
+
 async def publish(resources: Any, event: Event) -> PublishResult:
-    """Publish ``event`` and remember it for every user it is about."""
+    """Publish ``event`` and remember it for every user it is about (and a new post, :func:`subjects_of`)."""
     result: PublishResult = await resources.publisher.publish_async(event)
     field = f"{result.topic}:{result.partition}"
     with contextlib.suppress(*REDIS_DOWN):  # the write is accepted: a Redis outage only loses the reminder
         async with resources.redis.pipeline(transaction=False) as pipe:
-            for user in sorted(users_of(event)):
+            for user in sorted(subjects_of(event)):
                 pipe.hset(keys.pending_writes(user), field, result.offset)
                 pipe.expire(keys.pending_writes(user), REMEMBERED_S)
             await pipe.execute()

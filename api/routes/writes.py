@@ -221,8 +221,10 @@ async def _engageable(resources: Any, settings: Any, user: str, post_id: str,
     (its author went private): their like stayed counted, and nothing can be taken back (they know the post)."""
     parse_id(post_id, "post_id")
     posts = await read_posts_cached(resources.session, resources.redis, [post_id])
-    if posts[0] is None and await pending_writes.settle(resources, settings, [user], pending_writes.POSTING):
-        # their own post of a moment ago (only then: a like of a post already there pays no extra round trip)
+    if posts[0] is None and await pending_writes.settle(resources, settings, [user, post_id],
+                                                        pending_writes.POSTING):
+        # their own post of a moment ago, or anyone's that was just published (only then: a like of a post
+        # already there pays no extra round trip)
         posts = await read_posts_cached(resources.session, resources.redis, [post_id])
 
     async def as_it_is() -> dict[str, Any] | None:
