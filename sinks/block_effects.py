@@ -1,11 +1,11 @@
 """What a block ends between two people, read for the safety processor: each side's likes of and comments on
-the other's posts, and each side's unread messages from the other.
+the other's posts, and their tags in them. (Unread messages need no reading: the block marks both sides read
+up to its time, :func:`photostream.domain.safety.reads_of_block`.)
 
 A user's likes are found through ``likes_by_user`` (written by the popularity processor, migration 0014), read
 page by page, and their posts' authors in one multi-partition read per 100 posts; only the likes of posts the
 other side wrote are kept. Comments are found the same way, through the index on ``comments_by_post.user_id``
-(migration 0019). The two badge pairs are two single-row reads of ``unread_pairs``. Read once per
-block, which is rare: a heavy liker costs a few pages.
+(migration 0019). Read once per block, which is rare: a heavy liker costs a few pages.
 """
 
 from __future__ import annotations
@@ -15,8 +15,7 @@ import asyncio
 from cassandra.cluster import Session
 
 from photostream.domain.safety import CommentAcross, TagAcross
-from photostream.domain.unread import PairMarks
-from sinks.cassandra import execute, ms_of, pages
+from sinks.cassandra import ms_of, pages
 from sinks.posts import read_post_rows
 
 _PAGE = 1000
@@ -30,8 +29,6 @@ class BlockFootprint:
             "SELECT post_id, comment_id, created_at FROM comments_by_post WHERE user_id = ?")
         self._tagged_in = {table: session.prepare(f"SELECT post_id, image_ids FROM {table} WHERE tagged_id = ?")
                            for table in ("tagged_posts", "pending_tagged_posts")}
-        self._pair = session.prepare(
-            "SELECT unsent_up_to, read_up_to FROM unread_pairs WHERE user_id = ? AND sender_id = ?")
 
     async def likes_between(self, a: str, b: str) -> list[tuple[str, str]]:
         """(liker, post id) of ``a``'s likes of ``b``'s posts and ``b``'s likes of ``a``'s."""
@@ -67,14 +64,3 @@ class BlockFootprint:
                 for row in batch for image_id in row.image_ids or ()]
         rows = await read_post_rows(self._session, list(dict.fromkeys(t.post_id for t in tags)))
         return [t for t in tags if (row := rows.get(t.post_id)) is not None and row.author_id == author]
-
-    async def unread_between(self, a: str, b: str) -> list[tuple[str, str, str]]:
-        """(badge owner, sender, newest unread message id) of the two pairs, where the sender counts."""
-        found = await asyncio.gather(execute(self._session, self._pair, (a, b)),
-                                     execute(self._session, self._pair, (b, a)))
-        unread = []
-        for (owner, sender), rows in zip(((a, b), (b, a)), found, strict=True):
-            row = rows.one()
-            if row is not None and PairMarks(row.unsent_up_to, row.read_up_to).unread:
-                unread.append((owner, sender, str(row.unsent_up_to)))
-        return unread

@@ -48,7 +48,7 @@ from streams.engine.records import Record, Reject, accepted
 
 #: what a block ends between two people: likes (liker, post), comments (commenter, post, comment), people tags,
 #: badge pairs (owner, sender, newest unread message)
-Across = tuple[list[tuple[str, str]], list[CommentAcross], list[TagAcross], list[tuple[str, str, str]]]
+Across = tuple[list[tuple[str, str]], list[CommentAcross], list[TagAcross]]
 _KINDS: dict[str, Kind] = {"block-changed": "block", "mute-changed": "mute"}
 #: blocks whose footprint (likes across, badges) is read at the same time
 _READS_AT_ONCE = 64
@@ -92,7 +92,7 @@ class SafetyProcessor:
                 return await self._across(change)
 
         found = await asyncio.gather(*(across(change) for _, change in changes))
-        for (record, change), (likes, comments, tags, unread) in zip(changes, found, strict=True):
+        for (record, change), (likes, comments, tags) in zip(changes, found, strict=True):
             event_id = str(record.value["event_id"])
             try:
                 implied += [
@@ -102,22 +102,22 @@ class SafetyProcessor:
                     *(build("comment-deleted", fields)
                       for fields in comment_deletions_of_block(change, event_id, comments)),
                     *(build("photo-tag-changed", fields) for fields in untags_of_block(change, event_id, tags)),
-                    *(build("MESSAGES_READ", fields) for fields in reads_of_block(change, event_id, unread))]
+                    *(build("MESSAGES_READ", fields) for fields in reads_of_block(change, event_id))]
             except ValueError as exc:  # cannot happen for a valid block; park the source rather than loop
                 reject(record, exc)
         # a failed delivery raises here, so the batch is retried
         await self._publisher.acknowledged(implied, self._publish_timeout_s)
 
     async def _across(self, change: SafetyChange) -> Across:
-        """What a block ends between the two: each side's likes of, comments on and tags in the other's posts,
-        and unread messages."""
+        """What a block ends between the two: each side's likes of, comments on and tags in the other's posts
+        (their unread messages need no reading: :func:`reads_of_block`)."""
         if self._footprint is None or not (change.kind == "block" and change.on):
-            return [], [], [], []
+            return [], [], []
         a, b = change.actor_id, change.target_id
-        likes, comments, tags, unread = await asyncio.gather(
+        likes, comments, tags = await asyncio.gather(
             self._footprint.likes_between(a, b), self._footprint.comments_between(a, b),
-            self._footprint.tags_between(a, b), self._footprint.unread_between(a, b))
-        return likes, comments, tags, unread
+            self._footprint.tags_between(a, b))
+        return likes, comments, tags
 
 
 class MuteFeedEffects:

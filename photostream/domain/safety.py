@@ -165,20 +165,20 @@ def untags_of_block(block: SafetyChange, block_event_id: str,
             for t in tags_across]
 
 
-def reads_of_block(block: SafetyChange, block_event_id: str,
-                   unread: Iterable[tuple[str, str, str]]) -> list[dict[str, Any]]:
-    """The MESSAGES_READ marks a block implies: each side's unread messages from the other (``unread``: (badge
-    owner, sender, newest unread message id)) leave the badge, as read at the block's time — the blocked person
-    no longer counts among those who wrote to you (after an unblock too: the messages stay read)."""
+def reads_of_block(block: SafetyChange, block_event_id: str) -> list[dict[str, Any]]:
+    """The MESSAGES_READ marks a block implies: each side's messages from the other, up to the block's
+    millisecond, leave the badge as read at the block's time — the blocked person no longer counts among those
+    who wrote to you (after an unblock too: the messages stay read). Both marks, whatever the badges hold when
+    the block is applied: a message sent before the block but delivered after it (a messaging service's retry,
+    a lagging partition) found no mark and counted, and marks only ever move up, so one more is harmless."""
     if block.kind != "block" or not block.on:
         return []
     # read up to the block's millisecond, never further: messages sent after it (after an unblock, found by a
-    # replay or a re-delivered block) stay unread, whatever the state the block is applied to holds
+    # replay or a re-delivered block) stay unread
     bound = last_id_at(block.occurred_at)
     return [{"event_id": deterministic_id("block-read", block_event_id, owner, sender),
-             "occurred_at": block.occurred_at, "user_id": owner, "sender_id": sender,
-             "read_up_to_msg_id": min(up_to, bound)}
-            for owner, sender, up_to in unread]
+             "occurred_at": block.occurred_at, "user_id": owner, "sender_id": sender, "read_up_to_msg_id": bound}
+            for owner, sender in ((block.actor_id, block.target_id), (block.target_id, block.actor_id))]
 
 
 #: Why content is reported: a fixed list of codes (moderation tooling groups and prioritises by them).

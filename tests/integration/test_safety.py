@@ -183,6 +183,25 @@ def test_a_block_delivered_again_after_an_unblock_deletes_no_later_comment_and_r
     assert blocked in badge["sender_ids"]
 
 
+def test_a_message_sent_before_a_block_but_delivered_after_it_does_not_count(
+    client: httpx.Client, settings: Settings, log: Log
+) -> None:
+    """The block marked read only what the badges held when it was applied: a message written before it and
+    delivered after (a messaging service's retry) counted, and the blocked person stayed in the badge."""
+    blocker, blocked = log.user("blocker"), log.user("blocked")
+    written_before = [new_id(), new_id()]
+    log.publish(events.block_changed(actor_id=blocker, target_id=blocked, action="on"))
+    log.settle()
+    log.publish(events.message_unsent(src=blocked, dest=blocker, msg_id=written_before[0]))
+    log.publish(events.message_unsent(src=blocker, dest=blocked, msg_id=written_before[1]))
+    for owner in (blocker, blocked):  # later on each badge's partition: applied after the block's marks too
+        log.publish(events.message_unsent(src=new_id(), dest=owner, msg_id=new_id()))
+    log.settle()
+    for owner, other in ((blocker, blocked), (blocked, blocker)):
+        badge = client.get(f"/users/{owner}/status", headers=auth(settings, owner), params={"detail": 1}).json()
+        assert other not in badge["sender_ids"] and badge["newly_unread_count"] == 1, badge
+
+
 def test_a_mute_hides_the_muted_authors_posts_from_the_muters_feed_older_ones_too(
     client: httpx.Client, settings: Settings, log: Log
 ) -> None:
