@@ -574,7 +574,9 @@ def dlq_redrive(
     topic = topic.removesuffix(".dlq")
     typer.echo(f"{topic}.dlq: {sum(tally.parked.values())} records read, {tally.sent} "
                f"{'would be ' if dry_run else ''}sent to {topic}, {tally.skipped} not matching the filters, "
-               f"{tally.repeated} parked by more than one processor (sent once)")
+               f"{tally.repeated} parked by more than one processor (sent once)"
+               + (f", {tally.left_out} parked without their value (too large for the DLQ: not sent; read each "
+                  f"at its dlq.source.partition/offset)" if tally.left_out else ""))
 
 
 @app.command("sweep-uploads")

@@ -30,7 +30,15 @@ from photostream.contracts.catalog import topic as catalog_topic
 from photostream.kafka_config import client_config
 from photostream.settings import Settings
 from photostream.topic_ranges import partitions_of, read_ranges, watermarks
-from producers.dlq import ERROR_CLASS, HEADER_PREFIX, PROCESSOR, SOURCE_OFFSET, SOURCE_PARTITION, headers_of
+from producers.dlq import (
+    ERROR_CLASS,
+    HEADER_PREFIX,
+    PROCESSOR,
+    SOURCE_OFFSET,
+    SOURCE_PARTITION,
+    VALUE_LEFT_OUT,
+    headers_of,
+)
 from producers.publisher import Headers, Publisher, RawRecord
 
 REDRIVEN_FROM = "dlq.redriven-from"
@@ -51,6 +59,7 @@ class Tally:
     sent: int = 0
     skipped: int = 0  # not matching the filters
     repeated: int = 0  # the same source record parked by another processor, already sent in this run
+    left_out: int = 0  # parked without their value (too large for the DLQ): read them at their source offset
 
 
 def group_of(settings: Settings, topic: str) -> str:
@@ -94,6 +103,9 @@ def redrive(settings: Settings, topic: str, processor: str | None = None, error_
                     tally.skipped += 1
                     continue
                 headers = _headers(message)
+                if VALUE_LEFT_OUT in headers:  # sending "no value" back would be a different record
+                    tally.left_out += 1
+                    continue
                 source = (headers.get(SOURCE_PARTITION, b""), headers.get(SOURCE_OFFSET, b""))
                 if all(source) and source in seen:
                     tally.repeated += 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from confluent_kafka.admin import (  # type: ignore[attr-defined]
     AdminClient,
@@ -19,6 +20,7 @@ from photostream.settings import Settings
 log = logging.getLogger(__name__)
 
 TIMESTAMP_TYPE = "message.timestamp.type"
+MAX_MESSAGE_BYTES = "max.message.bytes"
 
 
 def desired_topics(settings: Settings) -> list[NewTopic]:
@@ -34,11 +36,11 @@ def desired_topics(settings: Settings) -> list[NewTopic]:
 
 def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
     """Create the topics that are missing; return the names created (empty when all existed). Topics created
-    before their records were stamped by the broker are switched to it (:func:`stamp_by_the_broker`)."""
+    before a setting the code relies on get it (:func:`align_managed_configs`)."""
     admin = AdminClient(client_config(settings))
     existing = set(admin.list_topics(timeout=timeout_s).topics)
     wanted = desired_topics(settings)
-    stamp_by_the_broker(admin, [t for t in wanted if t.topic in existing], timeout_s)
+    align_managed_configs(admin, [t for t in wanted if t.topic in existing], timeout_s)
     missing = [t for t in wanted if t.topic not in existing]
     if not missing:
         return []
@@ -55,22 +57,40 @@ def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
     return created
 
 
-def stamp_by_the_broker(admin: AdminClient, topics: list[NewTopic], timeout_s: float) -> None:
-    """Give existing topics the catalog's ``message.timestamp.type`` (the broker's append time), leaving every
-    other setting as an operator may have changed it. Why: consumers cap an event's time at its record's
-    (``streams.engine.records.cap_at_the_log``), which only holds against a producer's clock running ahead once
-    the broker stamps the records; a stack made before that stamped by the producers' clocks."""
-    stamped = {t.topic: (t.config or {})[TIMESTAMP_TYPE] for t in topics if TIMESTAMP_TYPE in (t.config or {})}
-    if not stamped:
+def align_managed_configs(admin: AdminClient, topics: list[NewTopic], timeout_s: float) -> None:
+    """Give existing topics the catalog's settings that code relies on, leaving every other setting as an
+    operator may have changed it: ``message.timestamp.type`` (the broker's append time: consumers cap an event's
+    time at its record's, :func:`streams.engine.records.cap_at_the_log`, which only holds against a producer's
+    clock running ahead once the broker stamps the records) and a DLQ's ``max.message.bytes`` (raised, never
+    lowered: a source record near the broker's limit could not be parked). A stack made before either lacked it."""
+    wanted = {t.topic: {k: v for k, v in (t.config or {}).items() if k in _MANAGED} for t in topics}
+    wanted = {name: config for name, config in wanted.items() if config}
+    if not wanted:
         return
-    resources = [ConfigResource(ConfigResource.Type.TOPIC, name) for name in stamped]
-    described = admin.describe_configs(resources, request_timeout=timeout_s)
-    stale = [r for r, future in described.items() if future.result()[TIMESTAMP_TYPE].value != stamped[r.name]]
-    if not stale:
+    resources = [ConfigResource(ConfigResource.Type.TOPIC, name) for name in wanted]
+    described = {r.name: future.result() for r, future in admin.describe_configs(
+        resources, request_timeout=timeout_s).items()}
+    changes = {name: [ConfigEntry(key, value, incremental_operation=AlterConfigOpType.SET)
+                      for key, value in config.items() if _MANAGED[key](described[name][key].value, value)]
+               for name, config in wanted.items()}
+    changes = {name: entries for name, entries in changes.items() if entries}
+    if not changes:
         return
     altered = admin.incremental_alter_configs([
-        ConfigResource(ConfigResource.Type.TOPIC, r.name, incremental_configs=[ConfigEntry(
-            TIMESTAMP_TYPE, stamped[r.name], incremental_operation=AlterConfigOpType.SET)]) for r in stale])
+        ConfigResource(ConfigResource.Type.TOPIC, name, incremental_configs=entries)
+        for name, entries in changes.items()])
     for future in altered.values():
         future.result(timeout=timeout_s)
-    log.info("%d topics now stamped by the broker's append time", len(stale))
+    log.info("%d topics given the catalog's managed settings", len(changes))
+
+
+def _differs(current: str, wanted: str) -> bool:
+    return current != wanted
+
+
+def _smaller(current: str, wanted: str) -> bool:
+    return int(current) < int(wanted)
+
+
+#: the settings :func:`align_managed_configs` keeps, each with whether the current value must change
+_MANAGED: dict[str, Callable[[str, str], bool]] = {TIMESTAMP_TYPE: _differs, MAX_MESSAGE_BYTES: _smaller}

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future
 from typing import Any, NamedTuple
 
-from photostream.contracts.catalog import DLQ_SUFFIX
+from photostream.contracts.catalog import DLQ_MAX_MESSAGE_BYTES, DLQ_SUFFIX
 from producers.ids import now_ms
 from producers.publisher import Headers, Publisher, RawRecord
 
@@ -41,6 +41,23 @@ class PoisonRecord(NamedTuple):
     headers: Headers | None = None
 
 
+#: a parked record whose value was left out, the value's size (see :func:`parked_value`)
+VALUE_LEFT_OUT = f"{HEADER_PREFIX}value.left-out"
+#: what the DLQ's own headers and a key may take of a DLQ record, at most
+_HEADROOM = 64 * 1024
+
+
+def parked_value(record: PoisonRecord) -> tuple[bytes | None, Headers]:
+    """The value and extra headers a record is parked with: as it was, or, for one too large for its DLQ even
+    so (a topic whose limit an operator raised past the DLQ's), no value and :data:`VALUE_LEFT_OUT`. Why: the
+    broker refused the DLQ record, the batch failed, and the loop crashed on it after every restart; the
+    record itself stays readable at its source offset (headers) for as long as the topic keeps it."""
+    size = len(record.value or b"") + len(record.key or b"")
+    if size <= DLQ_MAX_MESSAGE_BYTES - _HEADROOM:
+        return record.value, list(record.headers or ())
+    return None, [(VALUE_LEFT_OUT, str(size).encode())]
+
+
 #: the header names, in the order they are written
 ERROR_CLASS, ERROR_MESSAGE, SOURCE_TOPIC, SOURCE_PARTITION, SOURCE_OFFSET, PROCESSOR, TIME = (
     f"{HEADER_PREFIX}{name}" for name in
@@ -59,7 +76,8 @@ def dead_letter_many(
         dlq = dlq_of.get(record.topic)
         if dlq is None:
             dlq = dlq_of[record.topic] = record.topic.removesuffix(DLQ_SUFFIX) + DLQ_SUFFIX
-        records.append(RawRecord(dlq, record.key, record.value, headers(record, error)))  # null stays null
+        value, own_headers = parked_value(record)
+        records.append(RawRecord(dlq, record.key, value, headers(record, error, own_headers)))  # null stays null
     return publisher.submit_raw_many(records)
 
 
@@ -77,7 +95,8 @@ class _HeaderMaker:
         self._errors: dict[int, tuple[BaseException, tuple[tuple[str, bytes], tuple[str, bytes]]]] = {}
         self._sources: dict[tuple[str, int], tuple[tuple[str, bytes], tuple[str, bytes]]] = {}
 
-    def __call__(self, record: PoisonRecord, error: BaseException) -> list[tuple[str, str | bytes | None]]:
+    def __call__(self, record: PoisonRecord, error: BaseException,
+                 own_headers: Headers) -> list[tuple[str, str | bytes | None]]:
         known = self._errors.get(id(error))
         if known is None:  # (the error is kept with its headers, so its id is not reused meanwhile)
             known = self._errors[id(error)] = (error, (
@@ -86,4 +105,4 @@ class _HeaderMaker:
         if source is None:
             source = self._sources[record.topic, record.partition] = (
                 (SOURCE_TOPIC, record.topic.encode()), (SOURCE_PARTITION, str(record.partition).encode()))
-        return [*known[1], *source, (SOURCE_OFFSET, b"%d" % record.offset), *self._tail, *(record.headers or ())]
+        return [*known[1], *source, (SOURCE_OFFSET, b"%d" % record.offset), *self._tail, *own_headers]

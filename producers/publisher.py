@@ -23,6 +23,7 @@ from typing import Any, NamedTuple
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
+from photostream.contracts.catalog import DLQ_MAX_MESSAGE_BYTES
 from photostream.kafka_config import client_config
 from photostream.settings import Settings
 from producers.events import Event
@@ -31,6 +32,8 @@ from producers.partitioning import counts_in
 
 logger = logging.getLogger(__name__)
 
+#: what a produce request adds around its records (librdkafka counts it against ``message.max.bytes``)
+_REQUEST_OVERHEAD = 64 * 1024
 #: a batch's caller serves delivery reports after every this many records (see _serve_delivery_reports)
 _SERVE_EVERY = 1000
 
@@ -138,7 +141,9 @@ class _ErrorOnlyLane:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._producer = Producer({**producer_config(settings), "delivery.report.only.error": True})
+        # (records as large as a DLQ takes: a source record near the broker's 1 MiB, with the DLQ's headers)
+        self._producer = Producer({**producer_config(settings), "delivery.report.only.error": True,
+                                   "message.max.bytes": DLQ_MAX_MESSAGE_BYTES + _REQUEST_OVERHEAD})
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="publisher-raw")
 
     def submit(self, records: Sequence[RawRecord]) -> Future[int]:

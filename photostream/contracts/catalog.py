@@ -40,8 +40,13 @@ _KEEP = {"retention.ms": FOREVER, "cleanup.policy": "delete", **_STAMPED}
 _COMPACT = {"cleanup.policy": "compact", "min.compaction.lag.ms": "3600000", **_STAMPED}
 #: Transient notifications.
 _WEEK = {"retention.ms": WEEK_MS, "cleanup.policy": "delete", **_STAMPED}
+#: the largest record a DLQ takes: 4 MiB, so any record the broker's default limit (1 MiB) let into a topic
+#: fits with the DLQ's headers (a source record near that limit could not be parked, and the loop that met it
+#: crashed on it, again after every restart)
+DLQ_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 #: Dead letters are kept for a month for inspection and manual replay.
-DLQ_CONFIG = {"retention.ms": str(30 * 24 * 3600 * 1000), "cleanup.policy": "delete"}
+DLQ_CONFIG = {"retention.ms": str(30 * 24 * 3600 * 1000), "cleanup.policy": "delete",
+              "max.message.bytes": str(DLQ_MAX_MESSAGE_BYTES)}
 DLQ_PARTITIONS = 1
 
 TOPICS: tuple[TopicSpec, ...] = (

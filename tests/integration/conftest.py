@@ -26,6 +26,7 @@ from photostream.stack.children import free_port as free_port  # the tests take 
 from photostream.stack.children import free_port_block as free_port_block
 from photostream.stack.migrate import drop_keyspace, migrate
 from photostream.stack.redis_claim import NoFreeDatabaseError, claim_empty_db, release
+from photostream.topics_admin import ensure_topics
 from producers.publisher import Publisher
 from streams.consumer_groups import end_offsets, groups_of, seed_groups
 
@@ -54,11 +55,14 @@ def settings(settings: Settings, run_id: str) -> Settings:
 
 @pytest.fixture(scope="session", autouse=True)
 def stack(settings: Settings, run_id: str) -> Iterator[None]:
-    """The real stack must be healthy; this run gets its own keyspace (migrated) and Redis database."""
+    """The real stack must be healthy; this run gets its own keyspace (migrated) and Redis database, and the
+    topics the catalog's settings (a stack left running by an older checkout lacked a setting the code relies
+    on: ``stack up`` gives it, as an upgrade would)."""
     rows = manager.status(settings)
     unhealthy = [f"{r.name} ({r.state}) at {r.address}" for r in rows if not r.state.startswith("healthy")]
     if unhealthy:
         pytest.fail("the local stack is not healthy: " + ", ".join(unhealthy) + " — run `make up`", pytrace=False)
+    ensure_topics(settings)
     migrate(settings)
     yield
     drop_keyspace(settings)

@@ -10,8 +10,11 @@ from photostream.settings import Settings
 from producers import events
 from producers.ids import new_id
 from producers.publisher import Publisher, producer_config
+from sinks import keys
+from sinks.redis_client import sync_client
 from tests.integration.kafka_read import dlq_records_for, find_dlq_record
 from tests.integration.test_first_flow import token_of
+from tests.integration.waiting import wait_for
 
 #: the catalog's partition count of the topics these tests misplace records on
 PARTITIONS = catalog_topic("like-changed").partitions
@@ -46,6 +49,31 @@ def test_undecodable_record_is_dead_lettered_and_the_stream_goes_on(
     assert headers["dlq.source.topic"] == "user-registered"
     assert headers["dlq.processor"] == "profiles"
     assert headers["trace"] == "abc"  # its own, after the DLQ's (a projector dropped them: a redrive lost them)
+
+
+def test_a_record_near_the_brokers_size_limit_is_parked_whole_and_the_stream_goes_on(
+    settings: Settings, publisher: Publisher, client: httpx.Client, worker: object
+) -> None:
+    """With the DLQ's headers, a poison record the broker had taken (just under its 1 MiB) was too large for
+    the DLQ: the batch failed, and the worker crashed on it again after every restart."""
+    post = new_id()
+    huge = b"\xc3\x01" + bytes(range(256)) * 4000  # ~1 MB: undecodable, and near the broker's limit
+    producer = Producer({**producer_config(settings), "message.max.bytes": 2_000_000})
+    landed: list[tuple[int, int]] = []
+    producer.produce("like-changed", huge, post.encode(),
+                     on_delivery=lambda err, msg: landed.append((msg.partition(), msg.offset())))
+    producer.flush(30)
+    (partition, offset), = landed
+    after = publisher.publish(events.like_changed(post_id=post, user_id=new_id(), action="like"))
+    assert after.partition == partition and after.offset > offset
+    parked = parked_by(settings, "like-changed", partition, offset, {"popularity", "notifications"})
+    assert {headers["dlq.error.class"] for headers in parked.values()} == {"DecodeError"}
+    assert find_dlq_record(settings, "like-changed", partition, offset).value() == huge  # whole: redrivable
+    redis = sync_client(settings)
+    for processor in ("popularity", "notifications"):  # both went on past it
+        wait_for(lambda name=processor: int(redis.hget(keys.applied_offsets(name, "like-changed"),  # type: ignore[misc]
+                                                       str(partition)) or -1),
+                 lambda applied: applied >= after.offset, 60, f"{processor} to apply the like after the record")
 
 
 def parked_by(settings: Settings, topic: str, partition: int, offset: int, expected: set[str],

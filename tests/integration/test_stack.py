@@ -7,7 +7,8 @@ import time
 import httpx
 from confluent_kafka.admin import AdminClient, ConfigResource
 
-from photostream.contracts.catalog import TOPICS
+from photostream.contracts.catalog import DLQ_MAX_MESSAGE_BYTES, TOPICS
+from photostream.contracts.catalog import topic as catalog_topic
 from photostream.kafka_config import client_config
 from photostream.settings import Settings
 from photostream.stack import manager
@@ -36,6 +37,9 @@ def test_catalog_topics_and_dlqs_exist_with_their_settings(settings: Settings) -
     configs = admin.describe_configs([resource])[resource].result()
     assert configs["cleanup.policy"].value == "compact"
     assert configs["message.timestamp.type"].value == "LogAppendTime"  # (capping event times: topics_admin)
+    dlq = ConfigResource(ConfigResource.Type.TOPIC, catalog_topic("like-changed").dlq)
+    dlq_configs = admin.describe_configs([dlq])[dlq].result()  # (a record near the broker's limit, and headers)
+    assert int(dlq_configs["max.message.bytes"].value) >= DLQ_MAX_MESSAGE_BYTES
 
 
 def test_topic_creation_and_migrations_are_idempotent(settings: Settings) -> None:

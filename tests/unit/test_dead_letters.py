@@ -64,3 +64,20 @@ async def test_nothing_to_park_sends_and_logs_nothing(caplog: pytest.LogCaptureF
     with caplog.at_level(logging.WARNING, logger="streams.engine.dead_letters"):
         await dead_letter_batch(publisher, [], "storm-test")  # type: ignore[arg-type]
     assert publisher.batches == [] and caplog.records == []
+
+
+async def test_a_record_too_large_for_its_dlq_is_parked_without_its_value_naming_its_size() -> None:
+    """Refused by the broker, it failed the batch, and the loop crashed on it after every restart. (Records
+    up to the broker's default limit fit whole: the DLQs take 4 MiB.)"""
+    from photostream.contracts.catalog import DLQ_MAX_MESSAGE_BYTES
+    from producers.dlq import VALUE_LEFT_OUT
+
+    publisher = RecordingPublisher()
+    fits = PoisonRecord("like-changed", 0, 1, b"k", b"x" * 1_048_000, [("trace", b"abc")])
+    too_large = PoisonRecord("like-changed", 0, 2, b"k", b"x" * DLQ_MAX_MESSAGE_BYTES, [("trace", b"abc")])
+    await dead_letter_batch(publisher, [(fits, DecodeError("bad")), (too_large, DecodeError("bad"))],  # type: ignore[arg-type]
+                            "popularity")
+    whole, stub = publisher.batches[0]
+    assert whole.payload == fits.value and ("trace", b"abc") in whole.headers
+    assert stub.payload is None and (VALUE_LEFT_OUT, str(DLQ_MAX_MESSAGE_BYTES + 1).encode()) in stub.headers
+    assert ("dlq.source.offset", b"2") in stub.headers  # where to read it while the topic keeps it
