@@ -505,6 +505,7 @@ def rebuild(
 
     if view not in REBUILDERS:
         _refuse(f"unknown view {view!r}; known: {', '.join(sorted(REBUILDERS))}")
+    _needs_current_schema("rebuild")  # (a missing column was an 89-line traceback and exit 1, "differs")
     try:
         report = run(get_settings(), view, repair=not check)
     except (*REDIS_DOWN, NoHostAvailable, OperationTimedOut) as exc:

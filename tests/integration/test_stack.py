@@ -47,7 +47,7 @@ def test_topic_creation_and_migrations_are_idempotent(settings: Settings) -> Non
     assert migrate(settings) == []
 
 
-def test_a_worker_or_api_on_a_keyspace_missing_a_migration_is_refused_naming_the_command(
+def test_a_worker_api_or_rebuild_on_a_keyspace_missing_a_migration_is_refused_naming_the_command(
         settings: Settings, test_env: dict[str, str]) -> None:
     """A worker of a release with a new migration, started before it was applied, failed on its first query of
     the new column, mid-batch. The run's own keyspace is current; one that lacks the newest is refused."""
@@ -61,8 +61,8 @@ def test_a_worker_or_api_on_a_keyspace_missing_a_migration_is_refused_naming_the
         connect_cluster.shutdown()
         assert unapplied_migrations(behind) == [newest]
         env = test_env | {"PHOTOSTREAM_CASSANDRA_KEYSPACE": behind.cassandra_keyspace}
-        for command in ("worker", "api"):
-            refused = photostream(env, command)
+        for command in (["worker"], ["api"], ["rebuild", "notifications", "--check"]):
+            refused = photostream(env, *command)
             assert refused.returncode == 2, refused.stderr
             assert newest in refused.stderr and "photostream stack migrate" in refused.stderr
             assert "Traceback" not in refused.stderr
