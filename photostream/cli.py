@@ -75,6 +75,12 @@ def _refuse(message: str) -> NoReturn:
     raise typer.Exit(2)
 
 
+def _catalog_name(topic: str) -> str:
+    """The catalog's name of ``topic``, which may also be given as this namespace's broker name (as the lag
+    exporter labels topics, and so the alerts' runbooks print them: `tail demo.like-changed.dlq` was unknown)."""
+    return get_settings().topic_names.logical(topic)
+
+
 def _needs_current_schema(command: str) -> None:
     """The worker and the API refuse a keyspace that lacks a migration of this release, naming the command that
     applies it (their first query of a new column failed, mid-batch, in a traceback)."""
@@ -339,6 +345,7 @@ def publish(topic: str) -> None:
     from photostream.contracts.catalog import UnknownTopicError
     from photostream.kafka_config import quiet_clients
 
+    topic = _catalog_name(topic)
     try:
         with quiet_clients():  # a broker out of reach: the per-line errors, not ~55 librdkafka lines first
             failures = publish_lines(get_settings(), topic, sys.stdin, typer.echo)
@@ -358,6 +365,7 @@ def tail(
     from photostream.cli_io import tail_topic
     from photostream.contracts.catalog import UnknownTopicError
 
+    topic = _catalog_name(topic)
     try:
         with _kafka_answers("tail"):
             for line in tail_topic(get_settings(), topic, from_beginning, max_records, idle_timeout):
@@ -389,6 +397,7 @@ def replay(
     from photostream.replay_writers import FORMATS
     from photostream.topic_ranges import MAX_BATCH
 
+    topic = _catalog_name(topic)
     try:
         catalog_topic(topic)
     except UnknownTopicError as exc:
@@ -531,6 +540,7 @@ def dlq_summary(topic: Annotated[str, typer.Argument(help="the source topic, e.g
     from photostream.contracts.catalog import UnknownTopicError
     from photostream.dlq_redrive import summarise
 
+    topic = _catalog_name(topic)
     try:
         with _kafka_answers("dlq summary"):
             tally = summarise(get_settings(), topic)
@@ -557,6 +567,7 @@ def dlq_redrive(
 
     _logging()
     settings = get_settings()
+    topic = _catalog_name(topic)
     try:
         if processor is not None or error_class is not None:
             # a filter nothing was ever parked under (a typo) would send nothing and still move the mark past

@@ -144,6 +144,25 @@ def test_a_broker_out_of_reach_is_one_line_and_exit_3(command: list[str]) -> Non
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
+def test_a_topic_is_also_known_by_its_namespaced_broker_name() -> None:
+    """The lag exporter labels topics by their broker names, and the alerts' runbooks print them: `photostream
+    tail demo.like-changed.dlq` was an unknown topic (exit 2). Here it gets as far as the broker (exit 3)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, "PHOTOSTREAM_DEV_MODE": "true", "PHOTOSTREAM_NAMESPACE": "demo",
+           "PHOTOSTREAM_KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1"}  # nothing listens on port 1
+    for command in (["tail", "demo.like-changed.dlq"], ["dlq", "summary", "demo.like-changed"]):
+        result = subprocess.run([str(Path(sys.executable).parent / "photostream"), *command], env=env,
+                                capture_output=True, text=True, timeout=120)
+        assert result.returncode == 3, result.stdout + result.stderr
+    unknown = subprocess.run([str(Path(sys.executable).parent / "photostream"), "tail", "other.like-changed"],
+                             env=env, capture_output=True, text=True, timeout=120)
+    assert unknown.returncode == 2 and "unknown topic" in unknown.stderr  # another namespace's: not this one's
+
+
 @pytest.mark.parametrize("option", ["--users", "--rate", "--concurrency"])
 def test_a_simulation_of_nothing_is_refused_naming_the_option(runner: CliRunner, monkeypatch: pytest.MonkeyPatch,
                                                               option: str) -> None:
