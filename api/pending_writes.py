@@ -108,6 +108,22 @@ async def settle(resources: Any, settings: Any, users: Iterable[str], topics: It
     return True
 
 
+async def closed_among(resources: Any, users: Iterable[str]) -> set[str]:
+    """The users whose account deletion was accepted (their ``auth:closed`` marker, set before the deletion's
+    202 and kept past the purge, by which time their profile is gone). Why: a follow, an approval, a like or a
+    comment sent the moment the other party's deletion was accepted found their profile and posts still there,
+    and was applied after the purge: a follower of nobody, counted for good. Redis down: none known."""
+    people = sorted(set(users))
+    try:
+        async with resources.redis.pipeline(transaction=False) as pipe:
+            for user in people:
+                pipe.exists(keys.closed_account(user))
+            found = await pipe.execute()
+    except REDIS_DOWN:
+        return set()
+    return {user for user, exists in zip(people, found, strict=True) if exists}
+
+
 #: how long a decision may hold its lock: past a settle's bound and a publish's, then it lapses
 LOCK_TTL_S = 20
 _RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"

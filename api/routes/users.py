@@ -209,10 +209,12 @@ async def _approve_all(request: Request, resources: Any, owner: str, page_size: 
     while pending := await requests.page(owner, page_size, after):
         after = pending[-1].follower_id
         requesters = [p.follower_id for p in pending]
-        blocked, profiles = await asyncio.gather(resources.graph.blocked_among(owner, requesters),
-                                                 read_profiles(resources.session, resources.redis, requesters))
-        approved = [r for r in requesters if r not in blocked and profiles.get(r) is not None]  # (a block closes)
-        gone = [r for r in requesters if profiles.get(r) is None]
+        blocked, profiles, closed = await asyncio.gather(
+            resources.graph.blocked_among(owner, requesters),
+            read_profiles(resources.session, resources.redis, requesters),
+            pending_writes.closed_among(resources, requesters))
+        gone = [r for r in requesters if profiles.get(r) is None or r in closed]
+        approved = [r for r in requesters if r not in blocked and r not in gone]  # (a block closes)
         await asyncio.gather(*(pending_writes.publish(resources, events.follow_changed(
             follower_id=requester, followee_id=owner, action="follow")) for requester in approved))
         await asyncio.gather(*(pending_writes.publish(resources, events.follow_requested(
@@ -235,18 +237,20 @@ async def follow_requests(request: Request, user: CurrentUser, resources: Resour
             if len(pending) == limit else None}
 
 
-async def _pending(request: Request, owner: str, requester: str) -> str:
-    """The requester, if their request to ``owner`` is pending, no block stands between them (a block closes
-    the request, :mod:`streams.follow_requests`; until that is applied, it is refused here all the same) and
-    their account still exists (an approval of a deleted account's leftover request made a follower of nobody,
-    counted for good)."""
+async def _pending(request: Request, owner: str, requester: str, approving: bool) -> str:
+    """The requester, if their request to ``owner`` is pending and, for an approval, no block stands between
+    them (a block closes the request, :mod:`streams.follow_requests`; until that is applied, it is refused here
+    all the same) and their account still exists (an approval of a deleted account's leftover request made a
+    follower of nobody, counted for good; so did one sent the moment the deletion was accepted). A denial needs
+    only the request: a deleted requester's stayed listed, and its denial was refused."""
     parse_id(requester, "user_id")
     resources = request.app.state.resources  # a withdrawal or block of a moment ago is applied first
     await pending_writes.settle(resources, request.app.state.settings, [owner, requester], pending_writes.FOLLOWING)
-    pending, blocked, profile = await asyncio.gather(
+    pending, blocked, profile, closed = await asyncio.gather(
         _repository(request, FollowRequests).is_pending(owner, requester),
-        resources.graph.blocked_among(owner, [requester]), read_profile(resources.session, resources.redis, requester))
-    if not pending or blocked or profile is None:
+        resources.graph.blocked_among(owner, [requester]), read_profile(resources.session, resources.redis, requester),
+        pending_writes.closed_among(resources, [requester]))
+    if not pending or (approving and (blocked or profile is None or closed)):
         raise ApiError(404, "not_found", "no pending follow request from this user", "user_id")
     return requester
 
@@ -255,7 +259,7 @@ async def _pending(request: Request, owner: str, requester: str) -> str:
 async def approve(user_id: PathId, request: Request, user: CurrentUser, resources: ResourcesDep,
                   settings: SettingsDep) -> Accepted:
     """The requester now follows the caller; the token is the follow's (reads with it see the new follower)."""
-    requester = await _pending(request, user, user_id)
+    requester = await _pending(request, user, user_id, approving=True)
     follow = events.follow_changed(follower_id=requester, followee_id=user, action="follow")
     accepted = await _publish(resources, settings, user, follow, "write")
     await pending_writes.publish(resources, events.follow_requested(follower_id=requester, followee_id=user,
@@ -266,6 +270,6 @@ async def approve(user_id: PathId, request: Request, user: CurrentUser, resource
 @router.post("/users/me/follow-requests/{user_id}/deny", status_code=202, response_model=Accepted)
 async def deny(user_id: PathId, request: Request, user: CurrentUser, resources: ResourcesDep,
                settings: SettingsDep) -> Accepted:
-    requester = await _pending(request, user, user_id)
+    requester = await _pending(request, user, user_id, approving=False)
     event = events.follow_requested(follower_id=requester, followee_id=user, action="deny")
     return await _publish(resources, settings, user, event, "write")

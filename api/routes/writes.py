@@ -172,10 +172,11 @@ async def follow(user_id: PathId, user: CurrentUser, resources: ResourcesDep, se
     event = events.follow_changed(follower_id=user, followee_id=followee, action="follow")  # validates first
     await pending_writes.settle(resources, settings, [user, followee], pending_writes.FOLLOWING,
                                 unless_hidden=_unless_absent(resources, user, followee))
-    profile, private, followed, blocked = await asyncio.gather(
+    profile, private, followed, blocked, closed = await asyncio.gather(
         read_profile(resources.session, resources.redis, followee), resources.graph.private_among([followee]),
-        resources.graph.followed_among(user, [followee]), resources.graph.blocked_among(user, [followee]))
-    if profile is None or blocked:
+        resources.graph.followed_among(user, [followee]), resources.graph.blocked_among(user, [followee]),
+        pending_writes.closed_among(resources, [followee]))
+    if profile is None or blocked or closed:
         raise ApiError(404, "not_found", "no such user", "user_id")
     if followee in private and followee not in followed:
         event = events.follow_requested(follower_id=user, followee_id=followee, action="request")
@@ -242,8 +243,8 @@ async def _engageable(resources: Any, settings: Any, user: str, post_id: str,
         await pending_writes.settle(resources, settings, [user, posts[0]["author_id"]], pending_writes.FOLLOWING,
                                     unless_hidden=hidden)
     post = await as_it_is()
-    if post is None:
-        raise _no_such("post_id")
+    if post is None or await pending_writes.closed_among(resources, [post["author_id"]]):
+        raise _no_such("post_id")  # (an author whose deletion is accepted: their posts are on their way out)
     return post
 
 

@@ -242,3 +242,32 @@ def test_an_unknown_user_token_cannot_delete_anything(client: httpx.Client, sett
                                                       worker: Process) -> None:
     answer = client.request("DELETE", "/users/me", headers=auth(settings, new_id()), json={"password": PASSWORD})
     assert answer.status_code == 403, answer.text
+
+
+def test_writes_to_an_account_the_moment_its_deletion_is_accepted_are_refused_and_its_request_can_be_denied(
+        client: httpx.Client, settings: Settings, worker: Process) -> None:
+    """A follow, a like and a comment sent the moment the other account's deletion was accepted (202) found its
+    profile and post still there and were applied after the purge: a follower of nobody, counted for good; an
+    approval of the deleted requester's request made one too, and its denial was refused (it stayed listed)."""
+    leaver, fan, owner = person(client), person(client), person(client)
+    image = upload_photo(client, settings, leaver.id)
+    post = accepted(client.post("/posts", headers=leaver.headers, json={"caption": "bye", "image_ids": [image]}))
+    applied(settings, "posts", post["token"])
+    accepted(client.patch("/users/me", headers=owner.headers, json={"is_private": True}))
+    requester, asker = person(client), person(client)
+    for who in (requester, asker):
+        asked = accepted(client.post(f"/users/{owner.id}/follow", headers=who.headers))
+        applied(settings, "follow_requests", asked["token"])
+    for gone in (leaver, requester, asker):
+        accepted(client.request("DELETE", "/users/me", headers=gone.headers, json={"password": PASSWORD}))
+    at_once = [client.post(f"/users/{leaver.id}/follow", headers=fan.headers),
+               client.post(f"/posts/{post['id']}/like", headers=fan.headers),
+               client.post(f"/posts/{post['id']}/comments", headers=fan.headers, json={"text": "wait"}),
+               client.post(f"/users/me/follow-requests/{requester.id}/approve", headers=owner.headers)]
+    assert [a.status_code for a in at_once] == [404, 404, 404, 404], [a.text for a in at_once]
+    denied = accepted(client.post(f"/users/me/follow-requests/{asker.id}/deny", headers=owner.headers))
+    listed = client.get("/users/me/follow-requests", headers=owner.headers, params={"after": denied["token"]})
+    assert asker.id not in [item["id"] for item in listed.json()["items"]], listed.text
+    for viewer, user in ((fan, fan), (owner, owner)):
+        counts = client.get(f"/users/{user.id}", headers=viewer.headers).json()["counts"]
+        assert (counts["following"], counts["followers"]) == (0, 0), counts
