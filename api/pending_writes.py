@@ -32,6 +32,7 @@ from producers.ids import new_id
 from producers.publisher import PublishResult
 from sinks import keys
 from sinks.cache_aside import REDIS_DOWN
+from sinks.revocations import closed_among as closed_accounts
 
 #: how long a write is remembered: far above any healthy processing delay (a decision's wait is bounded anyway)
 REMEMBERED_S = 60
@@ -109,19 +110,11 @@ async def settle(resources: Any, settings: Any, users: Iterable[str], topics: It
 
 
 async def closed_among(resources: Any, users: Iterable[str]) -> set[str]:
-    """The users whose account deletion was accepted (their ``auth:closed`` marker, set before the deletion's
-    202 and kept past the purge, by which time their profile is gone). Why: a follow, an approval, a like or a
-    comment sent the moment the other party's deletion was accepted found their profile and posts still there,
-    and was applied after the purge: a follower of nobody, counted for good. Redis down: none known."""
-    people = sorted(set(users))
-    try:
-        async with resources.redis.pipeline(transaction=False) as pipe:
-            for user in people:
-                pipe.exists(keys.closed_account(user))
-            found = await pipe.execute()
-    except REDIS_DOWN:
-        return set()
-    return {user for user, exists in zip(people, found, strict=True) if exists}
+    """The users whose account deletion was accepted (:func:`sinks.revocations.closed_among`). Why a decision
+    asks: a follow, an approval, a like or a comment sent the moment the other party's deletion was accepted
+    found their profile and posts still there, and was applied after the purge: a follower of nobody, counted
+    for good."""
+    return await closed_accounts(resources.redis, users)
 
 
 #: how long a decision may hold its lock: past a settle's bound and a publish's, then it lapses

@@ -14,11 +14,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Iterable
 from typing import Any, Literal, Protocol
 
 from cassandra.cluster import Session
 
 from sinks import keys
+from sinks.cache_aside import REDIS_DOWN
 from sinks.cassandra import execute, pages
 
 log = logging.getLogger(__name__)
@@ -31,6 +33,23 @@ _KEYS = {"token": keys.revoked_access, "account": keys.closed_account, "before":
 
 def _key(kind: str, revoked_id: str) -> str:
     return _KEYS[kind](revoked_id)
+
+
+async def closed_among(redis: Any, users: Iterable[str]) -> set[str]:
+    """The users whose account deletion was accepted: their ``auth:closed`` marker, set before the deletion's
+    202 and kept for the longest life of a token of theirs, past the purge. Redis down: none known (the caller
+    goes on as before the marker was read)."""
+    people = sorted(set(users))
+    if not people:
+        return set()
+    try:
+        async with redis.pipeline(transaction=False) as pipe:
+            for user in people:
+                pipe.exists(keys.closed_account(user))
+            found = await pipe.execute()
+    except REDIS_DOWN:
+        return set()
+    return {user for user, exists in zip(people, found, strict=True) if exists}
 
 
 class Checked(Protocol):

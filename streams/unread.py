@@ -17,7 +17,9 @@ user's pairs is never raced. Per batch, in this order:
 
 ``account-deleted`` (keyed by the user, co-partitioned too) is read here as well: the deleted user's pairs and
 set are deleted by this processor, their only writer, so no loop can remember pairs another writer removed.
-The batch's marks for that user's badge are dropped with them.
+The batch's marks for that user's badge are dropped with them. So are later ones, for the badge of an account
+whose deletion was accepted or from it (its ``auth:closed`` marker, kept past the purge): a message delivered
+after the purge made a deleted account's badge again, or put a deleted sender back into a badge for good.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import Any
 from photostream.domain.unread import Mark, apply_all, read_mark, unsent_mark
 from producers.ids import is_id
 from sinks import offsets
+from sinks.revocations import closed_among
 from sinks.unread import OwnedPairs, UnreadPairs, UnreadSets
 from streams.engine.ownership import TP
 from streams.engine.records import Record, Reject, accepted
@@ -81,6 +84,10 @@ class UnreadProcessor:
         deleted = set(accepted([r for r in batch if r.topic == "account-deleted"], deleted_user, reject))
         marks = [m for m in accepted([r for r in batch if r.topic != "account-deleted"], mark_of, reject)
                  if m.user_id not in deleted]
+        if marks:  # nothing counts for or from an account whose deletion was accepted (one Redis round trip)
+            closed = await closed_among(self._redis, {m.user_id for m in marks} | {m.sender_id for m in marks
+                                                                                   if not m.read})
+            marks = [m for m in marks if m.user_id not in closed and (m.read or m.sender_id not in closed)]
         if marks:
             before = await self._pairs.load({m.pair for m in marks})
             after = apply_all(before, marks)

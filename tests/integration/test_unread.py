@@ -972,3 +972,29 @@ async def test_a_copy_read_before_a_projection_is_refused(settings: Settings) ->
         for who in (user, leaver):
             await redis.delete(keys.unread_senders(who), keys.unread_whole(who), keys.unread_version(who))
         await redis.aclose()
+
+
+def test_a_message_from_or_to_an_account_delivered_after_its_deletion_counts_nowhere(
+        client: httpx.Client, settings: Settings, inbox: Inbox) -> None:
+    """The purge read the badges once: a message from the deleted account delivered after it put them back into
+    a badge for good (no profile, and no one left to clear it), and one to them stored a deleted account's badge
+    again."""
+    from sinks.cassandra import connect
+    from tests.integration.test_accounts import PASSWORD, bearer, login, register
+
+    account = register(client)
+    leaver, friend, other = account["id"], new_id(), new_id()
+    written_before = new_id()
+    session = login(client, account["username"])
+    deleted = client.request("DELETE", "/users/me", headers=bearer(session), json={"password": PASSWORD})
+    assert deleted.status_code == 202, deleted.text
+    inbox.unsent(leaver, friend, written_before)  # from them, delivered late
+    inbox.unsent(friend, leaver)  # to them
+    inbox.unsent(other, friend)
+    inbox.settle()
+    assert status(client, settings, friend, detail=True)["sender_ids"] == [other]
+    cluster, cassandra = connect(settings)
+    try:
+        assert list(cassandra.execute("SELECT sender_id FROM unread_pairs WHERE user_id = %s", (leaver,))) == []
+    finally:
+        cluster.shutdown()

@@ -181,6 +181,9 @@ class CountingRedis:
     def _get(self, key: str) -> str | None:
         return self.strings.get(key)
 
+    def _exists(self, key: str) -> int:
+        return int(key in self.strings or key in self.hashes)
+
     def run(self, name: str, *args: Any, **kwargs: Any) -> Any:
         return getattr(self, "_" + name)(*args, **kwargs)
 

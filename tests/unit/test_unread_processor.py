@@ -7,6 +7,7 @@ from typing import Any
 
 from photostream.domain.unread import Pair, PairMarks
 from producers.ids import new_id, now_ms
+from sinks import keys
 from streams.engine.records import Record
 from streams.unread import UnreadProcessor
 from tests.unit.counting_fakes import CountingRedis
@@ -87,7 +88,20 @@ async def test_bad_records_are_rejected_and_the_rest_applied() -> None:
                                                       lambda r, e: rejected.append((r, str(e))))
     assert [r for r, _ in rejected] == bad
     assert list(pairs.stored) == [(me, a)]
-    assert redis.round_trips == 1  # the offset marks, after the data
+    assert redis.round_trips == 2  # the closed accounts among the badges' people; the offset marks, after the data
+
+
+async def test_nothing_counts_for_or_from_an_account_whose_deletion_was_accepted() -> None:
+    """A message delivered after the purge made a deleted account's badge again, or put a deleted sender back
+    into a badge for good (the purge had read the badges before it came)."""
+    me, gone, friend = new_id(), new_id(), new_id()
+    pairs, sets, redis = Pairs({}), Sets(), CountingRedis()
+    redis._eval = lambda *args: 1  # type: ignore[method-assign]
+    redis.strings[keys.closed_account(gone)] = "1"
+    await UnreadProcessor(pairs, sets, redis).process(  # type: ignore[arg-type]
+        [unsent(1, gone, me, new_id()), unsent(2, me, gone, new_id()), unsent(3, friend, me, new_id()),
+         read(4, me, gone, new_id())], lambda r, e: None)
+    assert list(pairs.stored) == [(me, friend), (me, gone)]  # (a read mark of a gone sender only ever clears)
 
 
 def ignore(record: Record, error: Exception) -> None:
