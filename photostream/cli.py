@@ -293,9 +293,11 @@ def worker(
         _logging()
         raise typer.Exit(supervise(get_settings(), count, loglevel))
     from streams.app import run_worker
+    from streams.workers import scraped
 
     sys.argv = [sys.argv[0], "worker"]  # faust's Worker parses argv
-    run_worker(get_settings(), loglevel)
+    with scraped(get_settings(), 1):
+        run_worker(get_settings(), loglevel)
 
 
 @app.command()

@@ -14,6 +14,7 @@ SIGKILLed parent is a crash of the whole set, never orphans holding partitions.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import logging
@@ -23,6 +24,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
 
@@ -34,6 +36,8 @@ log = logging.getLogger(__name__)
 QUICK_EXIT_S = 10.0
 QUICK_EXITS_MAX = 3
 _PR_SET_PDEATHSIG = 1
+#: set in a supervised process's environment (the supervisor's pid): its supervisor registers it for scraping
+SUPERVISOR_ENV = "PHOTOSTREAM_WORKER_SUPERVISOR"
 
 
 def web_port(settings: Settings, index: int) -> int:
@@ -67,6 +71,7 @@ def child_env(settings: Settings, index: int) -> dict[str, str]:
     return os.environ | {
         "PHOTOSTREAM_WORKER_WEB_PORT": str(web_port(settings, index)),
         "PHOTOSTREAM_WORKER_DATA_DIR": str(data_dir(settings, index)),
+        SUPERVISOR_ENV: str(os.getpid()),
     }
 
 
@@ -87,17 +92,23 @@ class Child:
 
 
 def scrape_targets(settings: Settings, processes: int) -> list[Path]:
-    """Register processes 1.. with the local stack's Prometheus (file service discovery: its
-    ``targets/photostream-worker-*.json``); process 0's port is scraped statically. Returns the files written
-    (none where no local Prometheus is configured). Why: only process 0 was scraped, so the alerts on the
-    worker's metrics (a processor not ready, event age, dead letters) saw half the partitions."""
+    """Register the processes with the local stack's Prometheus (file service discovery: its
+    ``targets/photostream-worker-*.json``), all but one on the port it scrapes statically. Returns the files
+    written (none where no local Prometheus is configured). Why: only process 0 was scraped, so the alerts on
+    the worker's metrics (a processor not ready, event age, dead letters) saw half the partitions; and with
+    another ``WORKER_WEB_PORT`` than the stack's, process 0 was never scraped (and the default port's target
+    was down)."""
     from photostream.stack.prometheus import PrometheusService
 
-    folder = PrometheusService(settings).targets_dir
+    prometheus = PrometheusService(settings)
+    folder = prometheus.targets_dir
     if not folder.is_dir():
         return []
+    static = prometheus.static_port("photostream-worker")
     written = []
-    for index in range(1, processes):
+    for index in range(processes):
+        if web_port(settings, index) == static:
+            continue
         path = folder / f"photostream-worker-{settings.app_id}-{index}.json"
         target = {"targets": [f"{settings.worker_web_host}:{web_port(settings, index)}"],
                   "labels": {"process": str(index)}}
@@ -106,14 +117,22 @@ def scrape_targets(settings: Settings, processes: int) -> list[Path]:
     return written
 
 
-def supervise(settings: Settings, processes: int, loglevel: str) -> int:
-    """Run ``processes`` workers until a signal stops them; the exit code is the worst child's."""
-    registered = scrape_targets(settings, processes)
+@contextlib.contextmanager
+def scraped(settings: Settings, processes: int) -> Iterator[None]:
+    """:func:`scrape_targets` for as long as the block runs: by the supervisor of several processes, or by a
+    process running alone (a supervised one is registered by its supervisor)."""
+    registered = [] if os.environ.get(SUPERVISOR_ENV) else scrape_targets(settings, processes)
     try:
-        return _supervise(settings, processes, loglevel)
+        yield
     finally:
         for path in registered:
             path.unlink(missing_ok=True)
+
+
+def supervise(settings: Settings, processes: int, loglevel: str) -> int:
+    """Run ``processes`` workers until a signal stops them; the exit code is the worst child's."""
+    with scraped(settings, processes):
+        return _supervise(settings, processes, loglevel)
 
 
 def _supervise(settings: Settings, processes: int, loglevel: str) -> int:

@@ -4,6 +4,7 @@ exporter (`photostream lag --serve`) and the broker's JMX exporter, evaluating t
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -44,6 +45,16 @@ class PrometheusService(Service):
     def targets_dir(self) -> Path:
         """Where processes on non-default ports register themselves (Prometheus file service discovery)."""
         return self.conf_dir / "targets"
+
+    def static_port(self, job: str) -> int | None:
+        """The port ``job`` is scraped on statically, as the written config says (the settings of whoever ran
+        ``stack up``, which a process started with another port does not share); None without a config."""
+        try:
+            text = self.config_file.read_text()
+        except OSError:
+            return None
+        found = re.search(rf"job_name: {re.escape(job)}\n(?:.*\n)*?\s*- targets: \['[^':]+:(\d+)'\]", text)
+        return int(found.group(1)) if found else None
 
     def install(self) -> None:
         ensure_binary("prometheus", "prometheus")

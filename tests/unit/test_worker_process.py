@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import pytest
+
 from photostream.settings import Settings
 from streams.app import create_app, worker_for
 
@@ -37,7 +39,31 @@ def test_every_worker_process_past_the_first_is_registered_for_prometheus_to_scr
     settings = Settings(stack_dir=tmp_path, worker_web_port=18001)
     assert scrape_targets(settings, 3) == []  # no local Prometheus configured: nothing to register with
     prometheus = PrometheusService(settings)
-    prometheus.targets_dir.mkdir(parents=True)
+    prometheus.prepare()  # the stack's config: port 18001 scraped statically
+    assert prometheus.static_port("photostream-worker") == 18001
     written = scrape_targets(settings, 3)
     assert [json.loads(p.read_text())[0]["targets"] for p in written] == [["127.0.0.1:18002"], ["127.0.0.1:18003"]]
     assert all(p.match("photostream-worker-*.json") for p in written)  # the glob prometheus.yml watches
+    # a worker on another port than the stack's: process 0 too (it was never scraped)
+    elsewhere = scrape_targets(settings.model_copy(update={"worker_web_port": 18101}), 2)
+    assert [json.loads(p.read_text())[0]["targets"] for p in elsewhere] == [["127.0.0.1:18101"], ["127.0.0.1:18102"]]
+
+
+def test_a_worker_alone_registers_itself_and_a_supervised_one_leaves_it_to_its_supervisor(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`worker --processes 1` on another port than the stack's was never scraped; a supervised process must not
+    register a second time (its supervisor did)."""
+    from photostream.stack.prometheus import PrometheusService
+    from streams.workers import SUPERVISOR_ENV, scraped
+
+    settings = Settings(stack_dir=tmp_path, worker_web_port=18001)
+    prometheus = PrometheusService(settings)
+    prometheus.prepare()
+    alone = settings.model_copy(update={"worker_web_port": 18201})
+    monkeypatch.delenv(SUPERVISOR_ENV, raising=False)
+    with scraped(alone, 1):
+        assert [p.name for p in prometheus.targets_dir.iterdir()] == [f"photostream-worker-{alone.app_id}-0.json"]
+    assert list(prometheus.targets_dir.iterdir()) == []  # gone with the worker
+    monkeypatch.setenv(SUPERVISOR_ENV, "1")
+    with scraped(alone, 1):
+        assert list(prometheus.targets_dir.iterdir()) == []
