@@ -176,7 +176,11 @@ def consumer_lag(settings: Settings, only_group: str | None = None) -> list[LagR
 
 
 def format_table(rows: Iterable[LagRow]) -> list[str]:
-    lines = [f"{'GROUP':40} {'TOPIC':20} {'PART':>4} {'COMMITTED':>10} {'END':>10} {'LAG':>8}"]
-    lines += [f"{r.group:40} {r.topic:20} {r.partition:>4} {r.shown_committed:>10} {r.end:>10} {r.lag:>8}"
+    """Columns as wide as their widest value (a redrive's group name, 60 characters, broke the alignment)."""
+    rows = list(rows)
+    group = max([40, *(len(r.group) for r in rows)])
+    topic = max([20, *(len(r.topic) for r in rows)])
+    lines = [f"{'GROUP':{group}} {'TOPIC':{topic}} {'PART':>4} {'COMMITTED':>10} {'END':>10} {'LAG':>8}"]
+    lines += [f"{r.group:{group}} {r.topic:{topic}} {r.partition:>4} {r.shown_committed:>10} {r.end:>10} {r.lag:>8}"
               for r in rows]
     return lines

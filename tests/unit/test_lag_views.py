@@ -4,7 +4,16 @@ from confluent_kafka import TopicPartition
 from prometheus_client import CollectorRegistry, generate_latest
 from rich.console import Console
 
-from photostream.lag import LagRow, LagSnapshot, is_tool_group, lag_rates, of_app, rows_of, with_uncommitted
+from photostream.lag import (
+    LagRow,
+    LagSnapshot,
+    format_table,
+    is_tool_group,
+    lag_rates,
+    of_app,
+    rows_of,
+    with_uncommitted,
+)
 from photostream.lag_exporter import LagCollector, families
 from photostream.lag_watch import render
 
@@ -110,3 +119,11 @@ def test_a_partition_a_group_never_committed_on_has_a_row_counting_from_its_star
         ("app.follow_requests", "ns.block-changed", 0, 0), ("app.follow_requests", "ns.follow-requested", 0, 1),
         ("app.follow_requests", "ns.follow-requested", 1, 3), ("app.stuck", "ns.block-changed", 0, 7),
         ("someone-else", "other", 0, 0)]  # a group that never committed anything lags by everything
+
+
+def test_the_lag_tables_columns_line_up_whatever_the_names_length() -> None:
+    """A redrive's group name (over 40 characters) pushed its row's columns out of line."""
+    lines = format_table([LagRow("photostream-dlq-redrive-notifications-like-changed-x", "like-changed.dlq", 0, 5, 9),
+                          LagRow("photostream-feeds", "a-topic-name-over-twenty", 11, -1001, 3)])
+    assert len({len(line) for line in lines}) == 1  # every row as wide as the header
+    assert lines[2].split() == ["photostream-feeds", "a-topic-name-over-twenty", "11", "-", "3", "3"]
