@@ -15,7 +15,9 @@ user's pairs is never raced. Per batch, in this order:
    pub/sub ping per user whose set changed, for the API's WebSocket push;
 4. the applied-offset marks move (reads with ``?after=`` wait on them).
 
-``account-deleted`` (keyed by the user, co-partitioned too) is read here as well: the deleted user's pairs and
+``block-changed`` (keyed by the blocker, co-partitioned too) is read here as well: a block marks the blocked
+person's messages read on the blocker's badge (:func:`blocker_read`). ``account-deleted`` (keyed by the user,
+co-partitioned too) is read here as well: the deleted user's pairs and
 set are deleted by this processor, their only writer, so no loop can remember pairs another writer removed.
 The batch's marks for that user's badge are dropped with them. So are later ones, for the badge of an account
 whose deletion was accepted or from it (its ``auth:closed`` marker, kept past the purge): a message delivered
@@ -26,15 +28,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from photostream.domain.safety import safety_change
 from photostream.domain.unread import Mark, apply_all, read_mark, unsent_mark
-from producers.ids import is_id
+from producers.ids import is_id, last_id_at
 from sinks import offsets
 from sinks.revocations import closed_among
 from sinks.unread import OwnedPairs, UnreadPairs, UnreadSets
 from streams.engine.ownership import TP
 from streams.engine.records import Record, Reject, accepted
 
-TOPICS = ("ON_MSG_UNSENT", "MESSAGES_READ", "account-deleted")
+TOPICS = ("ON_MSG_UNSENT", "MESSAGES_READ", "account-deleted", "block-changed")
+#: the topics whose every record is a mark
+_MARKED = frozenset({"ON_MSG_UNSENT", "MESSAGES_READ"})
 #: users whose pairs a loop remembers (a few hundred bytes per pair: ~10–40 MB at this bound)
 REMEMBERED_USERS = 20_000
 
@@ -64,6 +69,18 @@ def mark_of(record: Record) -> Mark:
     return read_mark(event["user_id"], event["sender_id"], event["read_up_to_msg_id"], int(event["occurred_at"]))
 
 
+def blocker_read(record: Record) -> Mark | None:
+    """A block's read mark on the blocker's own badge (keyed by the blocker, co-partitioned): the blocked
+    person's messages up to the block's millisecond; None for an unblock. ``ValueError`` (→ DLQ) for a block no
+    client could have sent. Why here as well as from the safety processor's derived marks: a status read with
+    the block's token (``?after=``) waits for this processor to apply the block itself, and showed the blocked
+    sender while the derived mark was still on its way."""
+    change = safety_change("block", record.value)
+    if not change.on:
+        return None
+    return read_mark(change.actor_id, change.target_id, last_id_at(change.occurred_at), change.occurred_at)
+
+
 class UnreadProcessor:
     name: str = "unread"
     topics: tuple[str, ...] = TOPICS
@@ -82,8 +99,10 @@ class UnreadProcessor:
 
     async def process(self, batch: list[Record], reject: Reject) -> None:
         deleted = set(accepted([r for r in batch if r.topic == "account-deleted"], deleted_user, reject))
-        marks = [m for m in accepted([r for r in batch if r.topic != "account-deleted"], mark_of, reject)
+        marks = [m for m in accepted([r for r in batch if r.topic in _MARKED], mark_of, reject)
                  if m.user_id not in deleted]
+        marks += [m for m in accepted([r for r in batch if r.topic == "block-changed"], blocker_read, reject)
+                  if m is not None and m.user_id not in deleted]
         if marks:  # nothing counts for or from an account whose deletion was accepted (one Redis round trip)
             closed = await closed_among(self._redis, {m.user_id for m in marks} | {m.sender_id for m in marks
                                                                                    if not m.read})

@@ -34,10 +34,12 @@ def services(settings: Settings) -> list[Service]:
 
 
 def service(settings: Settings, name: str) -> Service:
-    for candidate in services(settings):
+    """A service of the stack, or one of the processes `make demo` starts (`stack logs worker` was unknown)."""
+    known = [*services(settings), *app_processes(settings)]
+    for candidate in known:
         if candidate.name == name:
             return candidate
-    raise StackError(f"unknown service {name!r}; known: {', '.join(s.name for s in services(settings))}")
+    raise StackError(f"unknown service {name!r}; known: {', '.join(s.name for s in known)}")
 
 
 def _in_parallel(items: list[Service], action: Callable[[Service], T]) -> list[T]:

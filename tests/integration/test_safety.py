@@ -202,6 +202,21 @@ def test_a_message_sent_before_a_block_but_delivered_after_it_does_not_count(
         assert other not in badge["sender_ids"] and badge["newly_unread_count"] == 1, badge
 
 
+def test_a_status_read_with_the_blocks_token_no_longer_counts_the_blocked_sender(
+    client: httpx.Client, settings: Settings, log: Log
+) -> None:
+    """The read waited for the safety processor only; the badge is the unread processor's, which took the block's
+    derived read mark a moment later: the blocked sender was still counted (one read in five)."""
+    blocker, blocked = log.user("blocker"), log.user("blocked")
+    log.publish(events.message_unsent(src=blocked, dest=blocker, msg_id=new_id()))
+    log.settle()
+    assert client.get(f"/users/{blocker}/status", headers=auth(settings, blocker)).json()["newly_unread_count"] == 1
+    token = log.accepted(client.post(f"/users/{blocked}/block", headers=auth(settings, blocker)))
+    badge = client.get(f"/users/{blocker}/status", headers=auth(settings, blocker),
+                       params={"detail": 1, "after": token}).json()
+    assert badge["sender_ids"] == [] and badge["newly_unread_count"] == 0, badge
+
+
 def test_a_mute_hides_the_muted_authors_posts_from_the_muters_feed_older_ones_too(
     client: httpx.Client, settings: Settings, log: Log
 ) -> None:

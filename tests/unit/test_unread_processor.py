@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from photostream.domain.unread import Pair, PairMarks
-from producers.ids import new_id, now_ms
+from producers.ids import last_id_at, new_id, now_ms
 from sinks import keys
 from streams.engine.records import Record
 from streams.unread import UnreadProcessor
@@ -180,3 +180,24 @@ async def test_a_record_not_keyed_by_its_badge_owner_is_rejected() -> None:
     await processor.process([unsent(1, a, me, m1), by_sender, keyless], lambda r, e: rejected.append((r, e)))
     assert [r for r, _ in rejected] == [by_sender, keyless]
     assert all("badge owner" in str(e) for _, e in rejected)
+
+
+def block(offset: int, actor: str, target: str, on: bool, at: int) -> Record:
+    return Record("block-changed", 0, offset, actor.encode(), {"actor_id": actor, "target_id": target,
+                                                               "action": "on" if on else "off", "occurred_at": at})
+
+
+async def test_a_block_marks_the_blocked_persons_messages_read_on_the_blockers_badge_up_to_its_time() -> None:
+    """A status read with the block's token waits for this processor to apply the block: it showed the blocked
+    sender while the safety processor's derived read mark was still on its way."""
+    me, blocked, friend = new_id(), new_id(), new_id()
+    before, at = new_id(), now_ms()
+    pairs, sets, redis = Pairs({}), Sets(), CountingRedis()
+    redis._eval = lambda *args: 1  # type: ignore[method-assign]
+    rejected: list[Record] = []
+    await UnreadProcessor(pairs, sets, redis).process(  # type: ignore[arg-type]
+        [unsent(1, blocked, me, before), unsent(2, friend, me, new_id()), block(3, me, blocked, True, at + 1),
+         block(4, me, friend, False, at + 1), block(5, me, me, True, at)], lambda r, e: rejected.append(r))
+    assert [r.offset for r in rejected] == [5]  # a block of oneself: no client sends that
+    assert not pairs.stored[(me, blocked)].unread and pairs.stored[(me, friend)].unread
+    assert pairs.stored[(me, blocked)].read_up_to == last_id_at(at + 1)  # not further: later messages count
