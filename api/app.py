@@ -96,7 +96,9 @@ def server_options(settings: Settings) -> dict[str, Any]:
     connection holds a zlib context pair for its lifetime (memory per connection: benchmark 7, where one
     process holds 10,000)."""
     return {"log_level": "info", "access_log": settings.api_access_log, "ws_per_message_deflate": False,
-            "log_config": uvicorn_log_config()}  # (credentials in query strings redacted: api.log_redaction)
+            "log_config": uvicorn_log_config(),  # (credentials in query strings redacted: api.log_redaction)
+            # a client's address is the connection's, unless a trusted proxy (TRUSTED_PROXIES) names it
+            "proxy_headers": bool(settings.trusted_proxies), "forwarded_allow_ips": settings.trusted_proxies or None}
 
 
 def run_api(settings: Settings) -> None:

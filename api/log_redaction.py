@@ -19,16 +19,22 @@ from urllib.parse import unquote_plus
 _CREDENTIALS = frozenset({"token", "access_token", "refresh_token"})
 #: a query parameter (name and value) as a log line shows it: its name may be percent-encoded (``%74oken=``
 #: reaches the route as ``token``, so it authenticates, and must be redacted too)
-_PARAMETER = re.compile(r"((?:^|[?&;\s])([^=&?;\s\"']+)=)([^&\s\"']+)")
+_PARAMETER = re.compile(r"((?:^|[?&;\s])([^=&?;\s\"']+)=)([^&;\s\"']+)")
+#: a JSON Web Token wherever it stands (a separator the pattern above does not know still hides none)
+_JWT = re.compile(r"eyJ[\w-]+\.eyJ[\w-]+\.[\w-]+")
 REDACTED = "[redacted]"
 
 
 def redacted(text: str) -> str:
-    return _PARAMETER.sub(_redact_credential, text) if "=" in text else text
+    """``text`` without credentials: query parameters named as one, and any token. (A ``;`` between parameters
+    made the previous value swallow ``token=…``, and a name with an encoded space, ``token%20=``, passed.)"""
+    if "=" in text:
+        text = _PARAMETER.sub(_redact_credential, text)
+    return _JWT.sub(REDACTED, text) if "eyJ" in text else text
 
 
 def _redact_credential(found: re.Match[str]) -> str:
-    if unquote_plus(found.group(2)).lower() in _CREDENTIALS:
+    if unquote_plus(found.group(2)).strip().lower() in _CREDENTIALS:
         return found.group(1) + REDACTED
     return found.group(0)
 

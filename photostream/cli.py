@@ -280,13 +280,13 @@ def worker(
         _refuse(f"--loglevel: {loglevel!r} is not one of {', '.join(LOG_LEVELS)}")
     _needs_secrets("worker")
     count = processes or os.cpu_count() or 1
-    _needs_current_schema("worker")
     from streams.workers import taken_web_ports
 
     if taken := taken_web_ports(get_settings(), count):
         _refuse(f"worker: {get_settings().worker_web_host}:{', '.join(map(str, taken))} already in use (each worker "
                 f"process serves its web page on PHOTOSTREAM_WORKER_WEB_PORT + its index): stop what listens "
                 f"there, or set another PHOTOSTREAM_WORKER_WEB_PORT")
+    _needs_current_schema("worker")
     if count > 1:
         from streams.workers import supervise
 
@@ -395,7 +395,7 @@ def replay(
     from photostream.contracts.catalog import topic as catalog_topic
     from photostream.replay import ReplayError
     from photostream.replay import replay as run
-    from photostream.replay_range import RangeError, parse_point, surely_empty
+    from photostream.replay_range import RangeError, parse_point, reversed_range
     from photostream.replay_writers import FORMATS
     from photostream.topic_ranges import MAX_BATCH
 
@@ -418,8 +418,8 @@ def replay(
         start, stop = parse_point(from_), parse_point(to)
     except RangeError as exc:
         _refuse(str(exc))
-    if surely_empty(start, stop):
-        _refuse(f"--from {from_} --to {to}: the range is empty (--to is exclusive and must come after --from)")
+    if reversed_range(start, stop):
+        _refuse(f"--from {from_} is after --to {to}: the range is empty (--to is exclusive)")
     if not Path(output).parent.is_dir():
         _refuse(f"-o {output}: no such directory {str(Path(output).parent)!r}")
     writable = _writable(Path(output))  # (found out after the range was read, with a progress bar)

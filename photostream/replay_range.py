@@ -66,13 +66,16 @@ def parse_point(text: str) -> Point:
     return Point("time", max(0, int(moment.timestamp() * 1000)))
 
 
-def surely_empty(start: Point, stop: Point) -> bool:
-    """Whether ``[start, stop)`` is empty in every partition, whatever it holds: a start at the end, a stop at
-    the beginning, or two offsets or two times out of order. (An offset and a time cannot be compared before
-    the broker is asked.)"""
-    if start.kind == "latest" or stop.kind == "earliest":
-        return True
-    return start.kind == stop.kind and start.kind in ("offset", "time") and start.value >= stop.value
+def reversed_range(start: Point, stop: Point) -> bool:
+    """Whether ``[start, stop)`` runs backwards in every partition, whatever it holds: a start at the end with a
+    stop before it, a stop at the beginning after a start past it, or two offsets or two times out of order.
+    (Equal ends are an empty export, not an error: a script's empty window. An offset and a time cannot be
+    compared before the broker is asked.)"""
+    if start.kind == "latest":
+        return stop.kind != "latest"
+    if stop.kind == "earliest":
+        return start.kind != "earliest"
+    return start.kind == stop.kind and start.kind in ("offset", "time") and start.value > stop.value
 
 
 def resolve(point: Point, low: int, high: int, looked_up: int | None = None) -> int:

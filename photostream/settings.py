@@ -155,6 +155,10 @@ class Settings(BaseSettings):
     app_id: str = "photostream"
     api_host: str = "127.0.0.1"
     api_port: int = 18000
+    #: the proxies whose ``X-Forwarded-For`` names the client (comma-separated addresses or networks, uvicorn's
+    #: ``forwarded_allow_ips``); empty: none is believed. uvicorn believed it from 127.0.0.1 by default, so any
+    #: client on the API's own host named its own address, and escaped every per-address limit
+    trusted_proxies: str = ""
     worker_web_port: int = 18001
     #: the address the worker's web port (`/metrics`, `/ready`) binds (``0.0.0.0`` in a container)
     worker_web_host: str = "127.0.0.1"

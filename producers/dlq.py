@@ -49,13 +49,16 @@ _HEADROOM = 64 * 1024
 
 def parked_value(record: PoisonRecord) -> tuple[bytes | None, Headers]:
     """The value and extra headers a record is parked with: as it was, or, for one too large for its DLQ even
-    so (a topic whose limit an operator raised past the DLQ's), no value and :data:`VALUE_LEFT_OUT`. Why: the
+    so (a topic whose limit an operator raised past the DLQ's; its own headers count), no value and no headers
+    of its own, and :data:`VALUE_LEFT_OUT`. Why: the
     broker refused the DLQ record, the batch failed, and the loop crashed on it after every restart; the
     record itself stays readable at its source offset (headers) for as long as the topic keeps it."""
+    own = list(record.headers or ())
     size = len(record.value or b"") + len(record.key or b"")
-    if size <= DLQ_MAX_MESSAGE_BYTES - _HEADROOM:
-        return record.value, list(record.headers or ())
-    return None, [(VALUE_LEFT_OUT, str(size).encode())]
+    headers = sum(len(name) + len(value or b"") for name, value in own)
+    if size + headers <= DLQ_MAX_MESSAGE_BYTES - _HEADROOM:
+        return record.value, own
+    return None, [(VALUE_LEFT_OUT, str(size).encode())]  # (its own headers too: they may be what is large)
 
 
 #: the header names, in the order they are written

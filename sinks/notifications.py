@@ -41,6 +41,9 @@ from photostream.domain.notifications import (
 from sinks.cassandra import Gated, key_chunks, pages
 from sinks.cassandra_binding import add_bound
 
+#: how long a retraction's time is kept (35 days: past the DLQ's 30-day retention, so a like redriven from the DLQ
+#: after its unlike still finds it); then the row is gone, as a deleted account's must be
+RETRACTION_KEPT_S = 35 * 24 * 3600
 #: rows per single-partition batch (well under the cluster's batch size limits: ~60 bytes a row)
 _BATCH_ROWS = 1000
 #: a group last seen with at least this many members is derived without reading its slice whole
@@ -112,9 +115,12 @@ class NotificationStore:
                                  "kind = ? AND target_id = ? AND bucket = ? AND actor_id = ?")
         self._w_latest = prepare("INSERT INTO notification_latest (recipient_id, kind, target_id, actor_id, bucket) "
                                  "VALUES (?, ?, ?, ?, ?) USING TIMESTAMP ?")
-        # a retraction keeps its time readable (migration 0028): a delete's tombstone cannot be read back
-        self._d_latest = prepare("UPDATE notification_latest USING TIMESTAMP ? SET bucket = null, retracted_at = ? "
-                                 "WHERE recipient_id = ? AND kind = ? AND target_id = ? AND actor_id = ?")
+        # a retraction keeps its time readable (migration 0028): a delete's tombstone cannot be read back. For
+        # RETRACTION_KEPT_S only (past the DLQ's retention, so a redrive still finds it): the rows of a deleted
+        # account's likes and follows stayed in everyone's partitions for good
+        self._d_latest = prepare(f"UPDATE notification_latest USING TIMESTAMP ? AND TTL {RETRACTION_KEPT_S} SET "
+                                 "bucket = null, retracted_at = ? WHERE recipient_id = ? AND kind = ? AND "
+                                 "target_id = ? AND actor_id = ?")
         self._q_latest = prepare("SELECT actor_id, bucket, WRITETIME(bucket) AS written, retracted_at FROM "
                                  "notification_latest WHERE recipient_id = ? AND kind = ? AND target_id = ? AND "
                                  "actor_id IN ?")

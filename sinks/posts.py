@@ -69,11 +69,16 @@ class PostSink:
 
 
 def _from_row(row: Any) -> dict[str, Any] | None:
+    """The post a row holds. Its images once each: ``image_ids`` is a (non-frozen) list, and a create applied
+    twice (a redelivery after a crash, an idempotent re-send) appended its elements again at the same cell time
+    (the overwrite's tombstone is one microsecond older), so a post showed each photo twice. A post never holds
+    an image twice (the SDK and the API refuse it), so the first of each is the post's."""
     if row is None or row.deleted or row.author_id is None:
         return None
     return {
         "post_id": row.post_id, "author_id": row.author_id, "caption": row.caption,
-        "image_ids": list(row.image_ids or []), "visibility": row.visibility, "location_name": row.location_name,
+        "image_ids": list(dict.fromkeys(row.image_ids or ())), "visibility": row.visibility,
+        "location_name": row.location_name,
         "created_at": ms_of(row.created_at) if row.created_at else None,
     }
 

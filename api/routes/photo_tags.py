@@ -104,13 +104,14 @@ async def _tag(post_id: str, image_id: str, body: TagCreate, user: str, resource
     tagged = parse_id(body.user_id, "user_id")
     if tagged == user:
         raise ApiError(422, "invalid", "user_id: the author cannot tag themselves", "user_id")
-    profile, blocked, follows, tag_settings, tags = await asyncio.gather(
+    profile, blocked, follows, tag_settings, tags, closed = await asyncio.gather(
         read_profile(resources.session, resources.redis, tagged),
         resources.graph.blocked_among(user, [tagged]),
         resources.graph.followed_among(tagged, [user]),
         resources.tag_settings.of(tagged),
-        resources.photo_tags.of_photo(post_id, image_id))
-    if profile is None:
+        resources.photo_tags.of_photo(post_id, image_id),
+        pending_writes.closed_among(resources, [tagged]))
+    if profile is None or closed:  # (one whose deletion is accepted: the tag outlived the purge)
         raise ApiError(404, "not_found", "no such user", "user_id")
     decision = decide_tag(TagFacts(blocked=bool(blocked), tagged_follows_author=bool(follows), settings=tag_settings,
                                    already_tagged=any(t.tagged_id == tagged for t in tags),

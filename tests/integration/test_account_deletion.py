@@ -246,13 +246,16 @@ def test_an_unknown_user_token_cannot_delete_anything(client: httpx.Client, sett
 
 def test_writes_to_an_account_the_moment_its_deletion_is_accepted_are_refused_and_its_request_can_be_denied(
         client: httpx.Client, settings: Settings, worker: Process) -> None:
-    """A follow, a like and a comment sent the moment the other account's deletion was accepted (202) found its
-    profile and post still there and were applied after the purge: a follower of nobody, counted for good; an
-    approval of the deleted requester's request made one too, and its denial was refused (it stayed listed)."""
+    """A follow, a like, a comment and a people tag sent the moment the other account's deletion was accepted
+    (202) found its profile and post still there and were applied after the purge: a follower of nobody, counted
+    for good; an approval of the deleted requester's request made one too, and its denial was refused (it stayed
+    listed)."""
     leaver, fan, owner = person(client), person(client), person(client)
-    image = upload_photo(client, settings, leaver.id)
+    image, fans_image = upload_photo(client, settings, leaver.id), upload_photo(client, settings, fan.id)
     post = accepted(client.post("/posts", headers=leaver.headers, json={"caption": "bye", "image_ids": [image]}))
+    fans_post = accepted(client.post("/posts", headers=fan.headers, json={"caption": "us", "image_ids": [fans_image]}))
     applied(settings, "posts", post["token"])
+    applied(settings, "posts", fans_post["token"])
     accepted(client.patch("/users/me", headers=owner.headers, json={"is_private": True}))
     requester, asker = person(client), person(client)
     for who in (requester, asker):
@@ -263,8 +266,10 @@ def test_writes_to_an_account_the_moment_its_deletion_is_accepted_are_refused_an
     at_once = [client.post(f"/users/{leaver.id}/follow", headers=fan.headers),
                client.post(f"/posts/{post['id']}/like", headers=fan.headers),
                client.post(f"/posts/{post['id']}/comments", headers=fan.headers, json={"text": "wait"}),
-               client.post(f"/users/me/follow-requests/{requester.id}/approve", headers=owner.headers)]
-    assert [a.status_code for a in at_once] == [404, 404, 404, 404], [a.text for a in at_once]
+               client.post(f"/users/me/follow-requests/{requester.id}/approve", headers=owner.headers),
+               client.post(f"/posts/{fans_post['id']}/photos/{fans_image}/tags", headers=fan.headers,
+                           json={"user_id": leaver.id, "x": 0.5, "y": 0.5})]
+    assert [a.status_code for a in at_once] == [404] * 5, [a.text for a in at_once]
     denied = accepted(client.post(f"/users/me/follow-requests/{asker.id}/deny", headers=owner.headers))
     listed = client.get("/users/me/follow-requests", headers=owner.headers, params={"after": denied["token"]})
     assert asker.id not in [item["id"] for item in listed.json()["items"]], listed.text

@@ -51,7 +51,8 @@ def limited_api(test_env: dict[str, str], cassandra_proxy: TcpProxy,
                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """An API with a tight per-address read limit whose Cassandra connection goes through a cuttable proxy."""
     proc = start_api(test_env, tmp_path_factory, "api-limited", cassandra_port=str(cassandra_proxy.port),
-                     rate_limit_reads_per_second="0.01", rate_limit_reads_burst="3")
+                     rate_limit_reads_per_second="0.01", rate_limit_reads_burst="3",
+                     trusted_proxies="127.0.0.1")  # (the tests play a proxy naming clients)
     proc.wait_http(base_of(proc) + "/readyz")  # everything up before the outage is staged
     yield base_of(proc)
     proc.stop()
@@ -71,6 +72,9 @@ def test_a_forged_consistency_token_is_refused_at_once(api_url: str) -> None:
     answer = httpx.get(f"{api_url}/api/v1/users/{new_id()}", params={"after": forged}, timeout=2.5)
     assert answer.status_code == 422
     assert answer.json()["error"]["field"] == "after"
+    for name in ("%61fter", "aft%65r"):  # the name percent-encoded, as the routes read it: it passed, and waited 5 s
+        answer = httpx.get(f"{api_url}/api/v1/users/{new_id()}?{name}={forged}", timeout=2.5)
+        assert answer.status_code == 422 and answer.json()["error"]["field"] == "after", answer.text
 
 
 def test_a_token_from_the_api_is_accepted(client: httpx.Client, settings: Settings) -> None:
@@ -144,6 +148,21 @@ def test_reads_are_limited_per_client_address(limited_api: str) -> None:
     assert int(limited.headers["Retry-After"]) > 0
     assert limited.json()["error"]["code"] == "rate_limited"
     assert httpx.get(url, headers=other).status_code == 404  # another address has its own bucket
+
+
+def test_a_client_cannot_name_its_own_address_to_a_server_trusting_no_proxy(
+        test_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> None:
+    """uvicorn believed ``X-Forwarded-For`` from 127.0.0.1 by default: a client on the API's host picked a new
+    address per request and was never limited (registration, login and reads)."""
+    proc = start_api(test_env, tmp_path_factory, "api-no-proxy", rate_limit_reads_per_second="0.01",
+                     rate_limit_reads_burst="3")
+    try:
+        proc.wait_http(base_of(proc) + "/readyz")
+        url = f"{base_of(proc)}/api/v1/users/{new_id()}"
+        answers = [httpx.get(url, headers={"X-Forwarded-For": f"203.0.113.{i}"}).status_code for i in range(4)]
+        assert answers == [404, 404, 404, 429]  # one bucket: the connection's address
+    finally:
+        proc.stop()
 
 
 def test_a_cassandra_outage_is_a_503_in_the_error_shape(limited_api: str, cassandra_proxy: TcpProxy) -> None:

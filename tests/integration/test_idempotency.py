@@ -7,6 +7,7 @@ import httpx
 from api.idempotency import HEADER
 from photostream.settings import Settings
 from producers.ids import new_id
+from producers.publisher import Publisher
 from tests.integration.conftest import Process, auth
 from tests.integration.photos import upload_photo
 from tests.integration.test_accounts import register
@@ -68,3 +69,21 @@ async def test_repeats_sent_together_publish_once_and_a_refused_first_does_not_h
     key = auth(settings, author) | {HEADER: new_id()}
     refused = [client.post("/posts", headers=key, json=someone_elses).status_code for _ in range(2)]
     assert refused[0] == refused[1] != 409 and refused[0] >= 400, refused
+
+
+def test_a_create_applied_twice_shows_each_photo_once(client: httpx.Client, settings: Settings,
+                                                      publisher: Publisher, worker: Process) -> None:
+    """``image_ids`` is a Cassandra list: the same create applied again (a redelivery after a crash, an
+    idempotent re-send) appended its images again, and the post showed each photo twice."""
+    from producers import events
+    from tests.integration.test_first_flow import token_of
+
+    author, images = new_id(), [new_id(), new_id()]
+    post = events.post_created(author_id=author, caption="twice", image_ids=images)
+    publisher.publish(post)
+    again = publisher.publish(post)  # the very same event: same id, same time
+    shown = client.get(f"/posts/{post.value['post_id']}", headers=auth(settings, author),
+                       params={"after": token_of(again, settings)})
+    assert shown.status_code == 200, shown.text
+    photos = shown.json()["photos"]
+    assert len(photos) == 2 and all(image in photo for image, photo in zip(images, photos, strict=True)), photos

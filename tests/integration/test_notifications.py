@@ -630,6 +630,18 @@ def test_a_like_or_follow_delivered_after_the_retraction_that_followed_it_does_n
     log.like(other, post)  # applied after the late like (the same partition): its notification shows it was
     log.settle()
     assert summary(notifications(client, settings, author)) == [("like", "post", post, [other], 1)]
+    # the retraction's time is kept for a while, not for good (a deleted account's rows stayed in every partition)
+    from sinks.cassandra import connect
+    from sinks.notifications import RETRACTION_KEPT_S
+
+    cluster, cassandra = connect(settings)
+    try:
+        kept = [row.ttl for row in cassandra.execute(
+            "SELECT TTL(retracted_at) AS ttl FROM notification_latest WHERE recipient_id = %s AND kind = 'like' "
+            "AND target_id = %s", (author, post))]
+    finally:
+        cluster.shutdown()
+    assert len(kept) == 1 and 0 < kept[0] <= RETRACTION_KEPT_S, kept
 
 
 def test_a_repeated_like_or_follow_changes_nothing_and_an_unlike_withdraws_it_whole(

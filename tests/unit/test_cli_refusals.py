@@ -64,8 +64,8 @@ def invoke_with(runner: CliRunner, monkeypatch: pytest.MonkeyPatch, env: dict[st
 def test_a_rebuild_that_cannot_reach_a_store_says_so_in_one_line_and_exits_3(
         runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
     """Exit 1 means "the views differ"; a Redis out of reach was a 270-line traceback with exit 1."""
-    result = invoke_with(runner, monkeypatch, {"PHOTOSTREAM_REDIS_URL": "redis://127.0.0.1:1/0"},
-                         ["rebuild", "unread", "--check"])
+    result = invoke_with(runner, monkeypatch, {"PHOTOSTREAM_REDIS_URL": "redis://127.0.0.1:1/0",
+                                               "PHOTOSTREAM_CASSANDRA_PORT": "1"}, ["rebuild", "unread", "--check"])
     assert result.exit_code == 3, result.output
     assert "could not reach a store" in result.output and "Traceback" not in result.output
 

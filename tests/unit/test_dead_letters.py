@@ -81,3 +81,8 @@ async def test_a_record_too_large_for_its_dlq_is_parked_without_its_value_naming
     assert whole.payload == fits.value and ("trace", b"abc") in whole.headers
     assert stub.payload is None and (VALUE_LEFT_OUT, str(DLQ_MAX_MESSAGE_BYTES + 1).encode()) in stub.headers
     assert ("dlq.source.offset", b"2") in stub.headers  # where to read it while the topic keeps it
+    # its own headers count: a value that fits, with a header that does not
+    heavy = PoisonRecord("like-changed", 0, 3, b"k", b"x" * (DLQ_MAX_MESSAGE_BYTES - 70_000), [("h", b"y" * 200_000)])
+    await dead_letter_batch(publisher, [(heavy, DecodeError("bad"))], "popularity")  # type: ignore[arg-type]
+    (parked,) = publisher.batches[1]
+    assert parked.payload is None and ("h", b"y" * 200_000) not in parked.headers

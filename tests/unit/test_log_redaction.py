@@ -21,6 +21,16 @@ def test_a_percent_encoded_parameter_name_is_redacted_too() -> None:
     assert redacted("/s?tokens=abc&my_token=def") == "/s?tokens=abc&my_token=def"  # other names are left as they are
 
 
+def test_a_token_after_a_semicolon_or_an_encoded_space_or_anywhere_is_redacted() -> None:
+    """``?detail=1;token=…`` made the detail value swallow the token, which was logged in clear (the stream
+    refused the request with 422, and the line kept a working token); ``token%20=`` passed too."""
+    jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1In0.c2lnbmF0dXJl"
+    assert jwt not in redacted(f'"WebSocket /s?detail=1;token={jwt}" 422')
+    assert redacted("GET /s?token%20=abc&y=1") == f"GET /s?token%20={REDACTED}&y=1"
+    assert redacted(f"Authorization went astray: {jwt} here") == f"Authorization went astray: {REDACTED} here"
+    assert redacted("/s?detail=1;limit=5") == "/s?detail=1;limit=5"
+
+
 def test_the_filter_redacts_arguments_as_uvicorns_formatters_read_them() -> None:
     record = logging.LogRecord("uvicorn.error", logging.INFO, __file__, 1, '%s - "WebSocket %s" [accepted]',
                                ("127.0.0.1:5", "/s?token=secret"), None)
