@@ -638,7 +638,7 @@ def test_a_like_or_follow_delivered_after_the_retraction_that_followed_it_does_n
     try:
         kept = [row.ttl for row in cassandra.execute(
             "SELECT TTL(retracted_at) AS ttl FROM notification_latest WHERE recipient_id = %s AND kind = 'like' "
-            "AND target_id = %s", (author, post))]
+            "AND target_id = %s AND actor_id = %s", (author, post, fan))]
     finally:
         cluster.shutdown()
     assert len(kept) == 1 and 0 < kept[0] <= RETRACTION_KEPT_S, kept

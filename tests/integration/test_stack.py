@@ -16,7 +16,7 @@ from photostream.stack.migrate import drop_keyspace, migrate, migration_files, u
 from photostream.topics_admin import ensure_topics
 from producers.ids import new_id
 from sinks.cassandra import connect
-from tests.integration.conftest import auth, photostream
+from tests.integration.conftest import auth, free_port_block, photostream
 from tests.integration.photos import jpeg, upload_photo
 
 
@@ -60,7 +60,8 @@ def test_a_worker_api_or_rebuild_on_a_keyspace_missing_a_migration_is_refused_na
         session.execute("DELETE FROM schema_migrations WHERE name = %s", (newest,))
         connect_cluster.shutdown()
         assert unapplied_migrations(behind) == [newest]
-        env = test_env | {"PHOTOSTREAM_CASSANDRA_KEYSPACE": behind.cassandra_keyspace}
+        env = test_env | {"PHOTOSTREAM_CASSANDRA_KEYSPACE": behind.cassandra_keyspace,
+                          "PHOTOSTREAM_WORKER_WEB_PORT": str(free_port_block())}  # (the run's worker holds its own)
         for command in (["worker"], ["api"], ["rebuild", "notifications", "--check"]):
             refused = photostream(env, *command)
             assert refused.returncode == 2, refused.stderr
