@@ -147,7 +147,8 @@ def load_graph(worker: BenchWorker, graph: Graph, users: list[str], timeout_s: f
     seconds it took."""
     follows = [events.follow_changed(follower_id=u, followee_id=f, action="follow")
                for u, fs in graph.following.items() for f in fs]
-    profiles = [events.profile_updated(user_id=u, username=f"bench{i}", display_name=f"Bench {i}")
+    profiles = [events.profile_updated(user_id=u, username=f"bench{i}", display_name=f"Bench {i}",
+                                       is_private=False, tags_followed_only=False, tags_manual_approval=False)
                 for i, u in enumerate(users)]
     started = time.monotonic()
     await_applied(worker.settings, publish_all(worker.settings, follows + profiles), timeout_s, "graph")

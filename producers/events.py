@@ -474,10 +474,12 @@ def user_registered(
 
 
 def profile_updated(
-    *, user_id: str, username: str, display_name: str, bio: str | None = None, avatar_image_id: str | None = None,
-    is_private: bool = False, tags_followed_only: bool = False, tags_manual_approval: bool = False,
+    *, user_id: str, username: str, display_name: str, is_private: bool, tags_followed_only: bool,
+    tags_manual_approval: bool, bio: str | None = None, avatar_image_id: str | None = None,
 ) -> Event:
-    """The whole new profile; the two ``tags_`` settings say who may tag the user in photos (v3)."""
+    """The whole new profile; the two ``tags_`` settings say who may tag the user in photos (v3). The privacy
+    and the tag settings have no default: the event replaces the profile whole, and an upstream bio edit that
+    left ``is_private`` out made a private account public."""
     return event_type("profile-updated").create({"user_id": user_id, "username": username,
                                                  "display_name": display_name, "bio": bio,
                                                  "avatar_image_id": avatar_image_id, "is_private": is_private,

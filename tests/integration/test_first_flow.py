@@ -42,7 +42,8 @@ def test_a_replayed_older_profile_does_not_overwrite_a_newer_one(
     publisher: Publisher, client: httpx.Client, settings: Settings
 ) -> None:
     user = new_id()
-    newer = events.profile_updated(user_id=user, username="new", display_name="Newer")
+    newer = events.profile_updated(user_id=user, username="new", display_name="Newer", is_private=False,
+                                   tags_followed_only=False, tags_manual_approval=False)
     older = events.build("profile-updated", {"user_id": user, "username": "old", "display_name": "Older",
                                              "occurred_at": newer.value["occurred_at"] - 60_000})
     publisher.publish(newer)

@@ -136,7 +136,8 @@ def test_hashtag_pages_leave_out_private_accounts_and_blocked_authors(
     tag = f"acct{uuid.uuid4().hex[:12]}"
     private_author, open_author, reader = new_id(), new_id(), new_id()
     made_private = publisher.publish(events.profile_updated(user_id=private_author, username=f"p{tag}",
-                                                            display_name="P", is_private=True))
+                                                            display_name="P", is_private=True,
+                                                            tags_followed_only=False, tags_manual_approval=False))
     hidden = events.post_created(author_id=private_author, caption=f"#{tag}", image_ids=[new_id()])
     shown = events.post_created(author_id=open_author, caption=f"#{tag}", image_ids=[new_id()])
     redis_marks = sync_client(settings)
@@ -173,7 +174,8 @@ def test_a_like_of_a_hidden_post_does_not_rank_it_into_its_tags_top_posts(
     tag = f"liked{uuid.uuid4().hex[:12]}"
     private_author, open_author, fan = new_id(), new_id(), new_id()
     made_private = publisher.publish(events.profile_updated(user_id=private_author, username=f"p{tag}",
-                                                            display_name="P", is_private=True))
+                                                            display_name="P", is_private=True,
+                                                            tags_followed_only=False, tags_manual_approval=False))
     redis = sync_client(settings)
     applied(redis, [(made_private.topic, made_private.partition, made_private.offset)], lambda _: ["profiles"])
     hidden = events.post_created(author_id=private_author, caption=f"#{tag}", image_ids=[new_id()])

@@ -145,7 +145,8 @@ def every_constructor():
         events.presence_changed(user_id=USER, status="online"),
         events.photo_uploaded(image_id=IMAGE, user_id=USER, content_type="image/jpeg", size_bytes=10),
         events.user_registered(user_id=USER, username="user1", display_name="U"),
-        events.profile_updated(user_id=USER, username="user1", display_name="U"),
+        events.profile_updated(user_id=USER, username="user1", display_name="U", is_private=False,
+                               tags_followed_only=False, tags_manual_approval=False),
         events.follow_requested(follower_id=USER, followee_id=OTHER, action="request"),
         events.block_changed(actor_id=USER, target_id=OTHER, action="on"),
         events.mute_changed(actor_id=USER, target_id=OTHER, action="on"),
@@ -227,7 +228,7 @@ def test_an_edit_carries_a_profile_registered_before_the_text_rules():
     """A profile-updated event carries the fields an edit does not change as stored: a name from before the
     rules must not make the account uneditable (not even to turn it private)."""
     edit = events.profile_updated(user_id=USER, username="LegacyBob", display_name="Two\nLines", bio="b" * 800,
-                                  is_private=True)
+                                  is_private=True, tags_followed_only=False, tags_manual_approval=False)
     assert edit.value["is_private"] is True
 
 
