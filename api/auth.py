@@ -18,17 +18,14 @@ from typing import Any, TypeVar
 import jwt
 
 from api import degraded
+from photostream.domain.accounts import MAX_ACCESS_LIFETIME_S as MAX_ACCESS_LIFETIME_S
+from photostream.domain.accounts import outliving_every_token
 from photostream.settings import Settings
 from producers.ids import is_id, new_id
 from sinks import redis_scripts
 from sinks.revocations import CHECK_ANSWERS
 
 T = TypeVar("T")
-#: the longest an access token may live (``exp - iat``): a longer one is refused, so a revocation kept this long
-#: (a password change, an account deletion: :func:`end_sessions`, :func:`close_account`) outlives every token
-#: it refuses. They were kept ``JWT_ACCESS_TTL_S``, so a token minted longer (`photostream token --ttl`, or
-#: before the setting was lowered) came back to life once the refusal expired.
-MAX_ACCESS_LIFETIME_S = 30 * 24 * 3600
 
 
 class InvalidTokenError(Exception):
@@ -196,8 +193,7 @@ async def end_sessions(revocations: Any, settings: Settings, user_id: str) -> in
 
 
 def _outliving_every_token(settings: Settings) -> int:
-    """How long a refusal of every token of a user is kept: past the longest lifetime a token may have."""
-    return max(settings.jwt_access_ttl_s, MAX_ACCESS_LIFETIME_S) + 1
+    return outliving_every_token(settings.jwt_access_ttl_s)
 
 
 async def revoke_access(revocations: Any, claims: AccessClaims, now_s: float | None = None) -> None:

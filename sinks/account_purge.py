@@ -20,6 +20,7 @@ from typing import Any
 from cassandra.cluster import Session
 
 from photostream.domain.account_purge import Footprint
+from photostream.domain.accounts import outliving_every_token
 from photostream.domain.identicon import email_hash
 from photostream.domain.unread import PairMarks
 from photostream.settings import Settings
@@ -28,6 +29,7 @@ from sinks.avatars import AvatarDirectory
 from sinks.cassandra import Gated, ms_of, pages
 from sinks.credentials import CredentialStore
 from sinks.partition_cache import FOLLOWING, LIKES, RELATIONS, PartitionCache
+from sinks.revocations import RevocationLedger
 from sinks.upload_sweeper import image_id_of
 
 _MAX_IN_FLIGHT = 32
@@ -53,6 +55,7 @@ class AccountPurge:
         self._run = Gated(session, _MAX_IN_FLIGHT).run
         self.credentials = CredentialStore(session)
         self._avatars = AvatarDirectory(session)
+        self._revocations = RevocationLedger(session, redis)
         p = session.prepare
         self._q = {name: p(cql) for name, cql in {
             **ACCOUNT_LISTS,
@@ -140,6 +143,12 @@ class AccountPurge:
     def _delete(self, object_keys: Iterable[str]) -> None:
         for key in object_keys:
             s3.delete(self._s3, self._settings, key)
+
+    async def tokens_refused(self, user_id: str) -> None:
+        """First: every access token of the user is refused, as `DELETE /users/me` refuses them. An upstream
+        service's deletion (the SDK's ``account-deleted``) left the user's tokens working, and their writes after
+        the purge were applied (a comment by nobody, a like counted for good)."""
+        await self._revocations.revoke("account", user_id, outliving_every_token(self._settings.jwt_access_ttl_s))
 
     async def credentials_gone(self, user_id: str) -> None:
         """Last: the avatar address, the sessions, the credentials, and then the username and e-mail address

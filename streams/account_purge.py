@@ -62,6 +62,7 @@ class AccountPurgeProcessor:
 
     async def _purge_one(self, deletion: Deletion) -> None:
         user, at = deletion.user_id, deletion.occurred_at
+        await self._purge.tokens_refused(user)
         footprint = await self._purge.footprint(user)
         await self._publish(retractions(deletion, footprint))
         await self._purge.posts_erased(footprint.posts, at)

@@ -123,3 +123,15 @@ class RefreshToken:
         if len(parts) != 3 or parts[0] != REFRESH_PREFIX or not parts[1] or len(parts[2]) < 32:
             return None
         return cls(parts[1], parts[2])
+
+
+#: the longest an access token may live (``exp - iat``): a longer one is refused, so a revocation kept this long
+#: (a password change, an account deletion) outlives every token it refuses. They were kept ``JWT_ACCESS_TTL_S``,
+#: so a token minted longer (`photostream token --ttl`, or before the setting was lowered) came back to life once
+#: the refusal expired.
+MAX_ACCESS_LIFETIME_S = 30 * 24 * 3600
+
+
+def outliving_every_token(access_ttl_s: int) -> int:
+    """How long a refusal of every token of a user is kept: past the longest lifetime a token may have."""
+    return max(access_ttl_s, MAX_ACCESS_LIFETIME_S) + 1

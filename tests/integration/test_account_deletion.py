@@ -276,3 +276,20 @@ def test_writes_to_an_account_the_moment_its_deletion_is_accepted_are_refused_an
     for viewer, user in ((fan, fan), (owner, owner)):
         counts = client.get(f"/users/{user.id}", headers=viewer.headers).json()["counts"]
         assert (counts["following"], counts["followers"]) == (0, 0), counts
+
+
+def test_an_upstream_services_deletion_refuses_the_users_tokens(client: httpx.Client, settings: Settings,
+                                                                 publisher: Publisher, worker: Process) -> None:
+    """Only `DELETE /users/me` refused the tokens: after an `account-deleted` published through the SDK and
+    purged, the user's access token still commented and liked (a comment by nobody, a like counted for good)."""
+    gone, other = person(client), person(client)
+    image = upload_photo(client, settings, other.id)
+    post = accepted(client.post("/posts", headers=other.headers, json={"caption": "hi", "image_ids": [image]}))
+    applied(settings, "posts", post["token"])
+    deletion = publisher.publish(events.account_deleted(user_id=gone.id))
+    wait_for(lambda: int(sync_client(settings).hget(keys.applied_offsets("account_purge", "account-deleted"),
+                                                    str(deletion.partition)) or -1),
+             lambda mark: mark >= deletion.offset, DEADLINE_S, "the purge")
+    answers = [client.post(f"/posts/{post['id']}/like", headers=gone.headers),
+               client.post(f"/posts/{post['id']}/comments", headers=gone.headers, json={"text": "still here"})]
+    assert [a.status_code for a in answers] == [401, 401], [a.text for a in answers]
