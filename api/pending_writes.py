@@ -32,6 +32,7 @@ from producers.ids import new_id
 from producers.publisher import PublishResult
 from sinks import keys
 from sinks.cache_aside import REDIS_DOWN
+from sinks.posts import read_posts_cached
 from sinks.revocations import closed_among as closed_accounts
 
 #: how long a write is remembered: far above any healthy processing delay (a decision's wait is bounded anyway)
@@ -107,6 +108,16 @@ async def settle(resources: Any, settings: Any, users: Iterable[str], topics: It
                 raise refusal
             raise not_applied_yet(settings.read_your_writes_timeout_s)
     return True
+
+
+async def post_of_a_moment_ago(resources: Any, settings: Any, post_id: str) -> dict[str, Any] | None:
+    """The post's row (None: no such post, or deleted); one published a moment ago is waited for (bounded, as a
+    decision waits): its author shared the link at once, and the post, its comments and its likers were a 404
+    to whoever opened it first. One Redis round trip more, on a miss only."""
+    posts = await read_posts_cached(resources.session, resources.redis, [post_id])
+    if posts[0] is None and await settle(resources, settings, [post_id], POSTING):
+        posts = await read_posts_cached(resources.session, resources.redis, [post_id])
+    return posts[0]
 
 
 async def closed_among(resources: Any, users: Iterable[str]) -> set[str]:

@@ -109,7 +109,9 @@ def scrape_targets(settings: Settings, processes: int) -> list[Path]:
     for index in range(processes):
         if web_port(settings, index) == static:
             continue
-        path = folder / f"photostream-worker-{settings.app_id}-{index}.json"
+        # (named by the port too: two lone workers of one namespace on one host wrote one file, and the first to
+        # stop took the other's registration with it)
+        path = folder / f"photostream-worker-{settings.app_id}-{index}-{web_port(settings, index)}.json"
         target = {"targets": [f"{settings.worker_web_host}:{web_port(settings, index)}"],
                   "labels": {"process": str(index)}}
         path.write_text(json.dumps([target]) + "\n")

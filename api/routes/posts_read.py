@@ -9,13 +9,13 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
+from api import pending_writes
 from api.deps import OptionalUser, ResourcesDep, SettingsDep, parse_id, user_or_me
 from api.errors import ApiError
 from api.hydrate import Item, authors, hydrate_posts
 from api.paging import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, encode_cursor, list_of
 from api.routes.reads import After, honour_after
 from api.visibility import blocked_with, require_account_lists, visible_post
-from sinks.posts import read_posts_cached
 
 router = APIRouter(tags=["reads"])
 #: index slices scanned at most per grid page when posts hidden from the viewer thin a slice out
@@ -72,9 +72,9 @@ async def post_comments(post_id: str, viewer: OptionalUser, resources: Resources
     parse_id(post_id, "post_id")
     before = decode_cursor(list_of("comments", post_id), cursor)
     await honour_after(after, resources, settings, response)
-    posts, comments = await asyncio.gather(read_posts_cached(resources.session, resources.redis, [post_id]),
-                                           resources.comments.newest(post_id, limit, before))
-    if await visible_post(resources.graph, viewer, posts[0]) is None:
+    post, comments = await asyncio.gather(pending_writes.post_of_a_moment_ago(resources, settings, post_id),
+                                          resources.comments.newest(post_id, limit, before))
+    if await visible_post(resources.graph, viewer, post) is None:
         raise ApiError(404, "not_found", "no such post", "post_id")
     commenters = {c.user_id for c in comments}
     people, blocked = await asyncio.gather(authors(resources, list(commenters)),
@@ -96,10 +96,10 @@ async def post_likers(post_id: str, viewer: OptionalUser, resources: ResourcesDe
     parse_id(post_id, "post_id")
     position = decode_cursor(list_of("likes", post_id), cursor)
     await honour_after(after, resources, settings, response)
-    posts, (likers, last), counts = await asyncio.gather(
-        read_posts_cached(resources.session, resources.redis, [post_id]),
+    post, (likers, last), counts = await asyncio.gather(
+        pending_writes.post_of_a_moment_ago(resources, settings, post_id),
         resources.engagement.likers(post_id, position or "", limit), resources.engagement.counts([post_id]))
-    if await visible_post(resources.graph, viewer, posts[0]) is None:
+    if await visible_post(resources.graph, viewer, post) is None:
         raise ApiError(404, "not_found", "no such post", "post_id")
     people, blocked = await asyncio.gather(authors(resources, likers), blocked_with(resources, viewer, set(likers)))
     return {  # a page may come out shorter than the limit: the cursor follows the likes read, shown or not

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
+from api import pending_writes
 from api.consistency import ConsistencyToken, InvalidConsistencyTokenError, wait_applied
 from api.deps import OptionalUser, ResourcesDep, SettingsDep, parse_id
 from api.errors import ApiError
@@ -35,6 +36,8 @@ async def get_post(post_id: str, viewer: OptionalUser, resources: ResourcesDep, 
     parse_id(post_id, "post_id")
     await honour_after(after, resources, settings, response)
     items = await hydrate_posts(resources, viewer, [post_id])
+    if not items and await pending_writes.post_of_a_moment_ago(resources, settings, post_id) is not None:
+        items = await hydrate_posts(resources, viewer, [post_id])  # (published a moment ago: now applied)
     if not items:
         raise ApiError(404, "not_found", "no such post", "post_id")
     return items[0]

@@ -24,7 +24,6 @@ from api.routes.writes import Accepted, PathId, _publish
 from api.visibility import visible_post
 from photostream.domain.safety import MAX_REPORT_DETAILS_CHARS, ReportReason
 from producers import events
-from sinks.posts import read_posts_cached
 from sinks.profiles import read_profile
 from sinks.safety import MAX_MUTED_TAGS
 
@@ -140,8 +139,8 @@ async def report_post(post_id: PathId, body: Report, user: CurrentUser, resource
                       settings: SettingsDep) -> Accepted:
     """Report a post the caller may see (any other is a 404, as if absent)."""
     parse_id(post_id, "post_id")
-    posts = await read_posts_cached(resources.session, resources.redis, [post_id])
-    if await visible_post(resources.graph, user, posts[0]) is None:
+    post = await pending_writes.post_of_a_moment_ago(resources, settings, post_id)
+    if await visible_post(resources.graph, user, post) is None:
         raise ApiError(404, "not_found", "no such post", "post_id")
     event = events.content_reported(reporter_id=user, target_kind="post", target_id=post_id, reason=body.reason,
                                     details=body.details)

@@ -108,14 +108,16 @@ def test_a_post_deleted_or_a_tag_removed_right_after_it_was_made(client: httpx.C
 
 def test_someone_elses_like_and_comment_the_moment_a_post_is_published_are_accepted(
         client: httpx.Client, settings: Settings, worker: Process) -> None:
-    """Only the liker's own posts were waited for: a fan liking the post the moment its author shared the link
-    found no post and was answered 404 (four tries in four)."""
+    """Only the liker's own posts were waited for: a fan opening or liking the post the moment its author shared
+    the link found no post and was answered 404 (four tries in four)."""
     author, fan = _user(client), _user(client)
     images = [upload_photo(client, settings, author) for _ in range(5)]
     for image in images:  # (five: the race was lost on every try, but a fast worker may win one)
         created = client.post("/posts", headers=auth(settings, author), json={"caption": "new", "image_ids": [image]})
         post = created.json()["id"]
         _accepted(created)
+        opened = [client.get(f"/posts/{post}{path}", headers=auth(settings, fan)) for path in ("", "/comments")]
+        assert [o.status_code for o in opened] == [200, 200], [o.text for o in opened]  # the link, opened at once
         liked = _accepted(client.post(f"/posts/{post}/like", headers=auth(settings, fan)))  # at once
         _accepted(client.post(f"/posts/{post}/comments", headers=auth(settings, fan), json={"text": "first!"}))
         shown = client.get(f"/posts/{post}", headers=auth(settings, fan), params={"after": liked})

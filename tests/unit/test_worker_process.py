@@ -62,7 +62,10 @@ def test_a_worker_alone_registers_itself_and_a_supervised_one_leaves_it_to_its_s
     alone = settings.model_copy(update={"worker_web_port": 18201})
     monkeypatch.delenv(SUPERVISOR_ENV, raising=False)
     with scraped(alone, 1):
-        assert [p.name for p in prometheus.targets_dir.iterdir()] == [f"photostream-worker-{alone.app_id}-0.json"]
+        assert [p.name for p in prometheus.targets_dir.iterdir()] == [f"photostream-worker-{alone.app_id}-0-18201.json"]
+        with scraped(settings.model_copy(update={"worker_web_port": 18301}), 1):  # another lone one, beside it
+            assert len(list(prometheus.targets_dir.iterdir())) == 2
+        assert len(list(prometheus.targets_dir.iterdir())) == 1  # its own file gone, not the first one's
     assert list(prometheus.targets_dir.iterdir()) == []  # gone with the worker
     monkeypatch.setenv(SUPERVISOR_ENV, "1")
     with scraped(alone, 1):
