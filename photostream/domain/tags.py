@@ -36,6 +36,11 @@ _EMOJI_MARKS = frozenset("\ufe0e\ufe0f\u20e3")
 #: and joiner, the middle dot (Catalan), geresh and gershayim (Hebrew), the tsheg (Tibetan), the katakana middle
 #: dot. A tag holds them only between two tag characters: ``#می‌خواهم`` ended at its non-joiner (``#می``)
 _IN_WORD_JOINERS = frozenset("\u200c\u200d\u00b7\u05f3\u05f4\u0f0b\u30fb")
+#: the invisible ones, kept only inside words of the scripts that write them (:func:`_writes_joiners`)
+_INVISIBLE_JOINERS = frozenset("\u200c\u200d")
+#: Arabic and its supplements and presentation forms; Devanagari to Sinhala
+_JOINER_SCRIPTS = ((0x0600, 0x06FF), (0x0750, 0x077F), (0x08A0, 0x08FF), (0xFB50, 0xFDFF), (0xFE70, 0xFEFF),
+                   (0x0900, 0x0DFF))
 
 
 def _is_tag_char(char: str) -> bool:
@@ -62,9 +67,21 @@ def normalize_tag(raw: str) -> str | None:
 
 
 def _joins_here(text: str, k: int) -> bool:
-    """Whether ``text[k]`` is an in-word joiner between two tag characters."""
-    return (text[k] in _IN_WORD_JOINERS and 0 < k < len(text) - 1
-            and _is_tag_char(text[k - 1]) and _is_tag_char(text[k + 1]))
+    """Whether ``text[k]`` is an in-word joiner between two tag characters (an invisible one only between two
+    characters of a script that writes it: elsewhere it made a second tag looking the same, ``#sun‌set``, which
+    a mute of ``#sunset`` did not hide)."""
+    if text[k] not in _IN_WORD_JOINERS or not 0 < k < len(text) - 1:
+        return False
+    before, after = text[k - 1], text[k + 1]
+    if not (_is_tag_char(before) and _is_tag_char(after)):
+        return False
+    return text[k] not in _INVISIBLE_JOINERS or (_writes_joiners(before) and _writes_joiners(after))
+
+
+def _writes_joiners(char: str) -> bool:
+    """A character of a script whose words hold zero-width (non-)joiners: Arabic (Persian, Urdu…) and the
+    Indic scripts."""
+    return any(low <= ord(char) <= high for low, high in _JOINER_SCRIPTS)
 
 
 def extract_hashtags(text: str) -> list[str]:

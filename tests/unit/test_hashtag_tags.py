@@ -40,6 +40,8 @@ CASES = [
     # a joiner written inside a word belongs to the tag (Persian ended at its non-joiner: #می), not at its ends
     ("#می\u200cخواهم #col·legi #צה״ל", ["می\u200cخواهم", "col·legi", "צה״ל"]),
     ("#foo\u200d #\u200cbar #a\u200c\u200cb #love\u200d👩 #12·34", ["foo", "a", "love"]),
+    # an invisible joiner only where the script writes it: #sun‌set was a second "sunset" a mute did not hide
+    ("#sun\u200cset #क्\u200dष", ["sun", "क्\u200dष"]),
 ]
 
 
