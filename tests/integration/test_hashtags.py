@@ -301,7 +301,8 @@ def test_an_account_turning_private_leaves_every_tag_and_turning_public_comes_ba
     wait_count(client, tag, 3)
 
     def switch(private: bool) -> events.Event:
-        change = events.profile_updated(user_id=author, username=f"u{tag}", display_name="U", is_private=private)
+        change = events.profile_updated(user_id=author, username=f"u{tag}", display_name="U", is_private=private,
+                                        tags_followed_only=False, tags_manual_approval=False)
         publisher.publish(change)
         return change
 
