@@ -33,7 +33,6 @@ from producers.publisher import PublishResult
 from sinks import keys
 from sinks.cache_aside import REDIS_DOWN
 from sinks.posts import read_posts_cached
-from sinks.revocations import closed_among as closed_accounts
 
 #: how long a write is remembered: far above any healthy processing delay (a decision's wait is bounded anyway)
 REMEMBERED_S = 60
@@ -118,14 +117,6 @@ async def post_of_a_moment_ago(resources: Any, settings: Any, post_id: str) -> d
     if posts[0] is None and await settle(resources, settings, [post_id], POSTING):
         posts = await read_posts_cached(resources.session, resources.redis, [post_id])
     return posts[0]
-
-
-async def closed_among(resources: Any, users: Iterable[str]) -> set[str]:
-    """The users whose account deletion was accepted (:func:`sinks.revocations.closed_among`). Why a decision
-    asks: a follow, an approval, a like or a comment sent the moment the other party's deletion was accepted
-    found their profile and posts still there, and was applied after the purge: a follower of nobody, counted
-    for good."""
-    return await closed_accounts(resources.redis, users)
 
 
 #: how long a decision may hold its lock: past a settle's bound and a publish's, then it lapses

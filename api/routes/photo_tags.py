@@ -33,6 +33,7 @@ from sinks import keys
 from sinks.photo_tags import APPROVED, PENDING
 from sinks.posts import read_post
 from sinks.profiles import read_profile
+from sinks.revocations import closed_among
 
 router = APIRouter(tags=["people tags"])
 _TAGS = "/posts/{post_id}/photos/{image_id}/tags"
@@ -110,7 +111,7 @@ async def _tag(post_id: str, image_id: str, body: TagCreate, user: str, resource
         resources.graph.followed_among(tagged, [user]),
         resources.tag_settings.of(tagged),
         resources.photo_tags.of_photo(post_id, image_id),
-        pending_writes.closed_among(resources, [tagged]))
+        closed_among(resources.redis, [tagged]))
     if profile is None or closed:  # (one whose deletion is accepted: the tag outlived the purge)
         raise ApiError(404, "not_found", "no such user", "user_id")
     decision = decide_tag(TagFacts(blocked=bool(blocked), tagged_follows_author=bool(follows), settings=tag_settings,
