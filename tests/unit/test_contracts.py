@@ -113,6 +113,25 @@ def test_adding_an_optional_field_is_accepted():
     assert check_pair(current, changed) == []
 
 
+def test_changing_a_logical_type_is_refused():
+    """Avro's resolution accepts it (a long stays a long), but the same bytes then mean another instant."""
+    current = default_store().current("post-created").raw
+    changed = copy.deepcopy(current)
+    occurred = next(f for f in changed["fields"] if f["name"] == "occurred_at")
+    occurred["type"] = {"type": "long", "logicalType": "timestamp-micros"}
+    problems = check_pair(current, changed)
+    assert [d for d, _ in problems] == ["both"]
+    assert "occurred_at" in problems[0][1]
+
+
+def test_dropping_a_logical_type_inside_a_union_is_refused():
+    current = {"type": "record", "name": "E", "fields": [
+        {"name": "at", "type": ["null", {"type": "long", "logicalType": "timestamp-millis"}], "default": None}]}
+    changed = copy.deepcopy(current)
+    changed["fields"][0]["type"] = ["null", "long"]
+    assert [d for d, _ in check_pair(current, changed)] == ["both"]
+
+
 def test_store_check_reports_an_incompatible_release(tmp_path):
     folder = tmp_path / "t"
     folder.mkdir()
