@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from producers.publisher import PublishError, PublishTimeoutError
 from producers.validation import EventValidationError
@@ -162,7 +163,7 @@ def install(app: FastAPI) -> None:
                             503, headers={"Retry-After": "5"})
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 400 and exc.detail == BODY_UNPARSEABLE:
             # bytes that are no UTF-8, or JSON nested past the parser's depth: FastAPI's own 400, where every
             # other body that is not JSON is a 422 naming ``body``
@@ -170,4 +171,24 @@ def install(app: FastAPI) -> None:
                                            "body"), 422)
         code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized", 413: "too_large",
                 429: "rate_limited"}.get(exc.status_code, "error")
-        return JSONResponse(error_body(code, str(exc.detail)), exc.status_code, headers=exc.headers)
+        headers = exc.headers
+        if exc.status_code == 405:
+            headers = {**(headers or {}), "Allow": allowed_methods(request)}
+        return JSONResponse(error_body(code, str(exc.detail)), exc.status_code, headers=headers)
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method some route serves at the request's path (RFC 9110 §15.5.6). Starlette names only the first
+    route that matched the path, so ``DELETE /posts/{id}`` answered ``Allow: GET`` though a DELETE route exists."""
+    scope = {**request.scope, "method": "GET"}
+    methods: set[str] = set()
+    routes = list(request.app.router.routes)
+    while routes:
+        route = routes.pop()
+        if hasattr(route, "effective_candidates"):  # FastAPI ≥ 0.120 keeps an included router as one branch
+            routes.extend(route.effective_candidates())
+        elif route.matches(scope)[0] is not Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    if "GET" in methods:  # api.middleware answers HEAD with the GET of the path
+        methods.add("HEAD")
+    return ", ".join(sorted(methods))

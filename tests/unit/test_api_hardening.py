@@ -299,3 +299,16 @@ def test_a_body_of_a_type_the_api_cannot_read_is_a_415_naming_the_type_to_send(a
     for fine in ("application/json", "application/json; charset=utf-8", "application/merge-patch+json"):
         assert api.post(f"{PREFIX}/test/echo", content=b"{}", headers={"Content-Type": fine}).status_code == 200
     assert api.post(f"{PREFIX}/test/echo", content=b"{}").status_code == 200  # no type: read as JSON
+
+
+def test_a_405_names_every_method_of_the_path(api: TestClient) -> None:
+    """Starlette's Allow named the first route matching the path only: a client PATCHing a block was told to use
+    the one method of whichever route was declared first."""
+    answer = api.patch(f"{PREFIX}/users/{new_id()}/block", headers=auth(SETTINGS, new_id()))
+    assert answer.status_code == 405 and answer.json()["error"]["code"] == "method_not_allowed", answer.text
+    assert set(answer.headers["allow"].split(", ")) == {"POST", "DELETE"}, answer.headers
+
+
+def test_a_405_of_a_read_path_allows_head(api: TestClient) -> None:
+    answer = api.delete("/healthz")
+    assert answer.status_code == 405 and set(answer.headers["allow"].split(", ")) == {"GET", "HEAD"}, answer.headers
