@@ -226,6 +226,22 @@ def _post_created(record: dict[str, Any]) -> None:
 def _post_hashtag(record: dict[str, Any]) -> None:
     if not _is_normalised_tag(record["hashtag"]):
         raise EventValidationError("hashtag", f"not a normalised hashtag: {record['hashtag']!r:.120}")
+    _post_tags(record["post_tags"], record["hashtag"])
+
+
+def _post_tags(tags: list[str], hashtag: str) -> None:
+    """The post's whole tag set, as the extractor writes it. The counter adds one to every other tag's related
+    score per entry, so an entry twice counted the pair twice, and an entry not normalised made a related tag
+    that no page has."""
+    if len(tags) > MAX_HASHTAGS:
+        raise EventValidationError("post_tags", f"at most {MAX_HASHTAGS} hashtags (a post's whole set)")
+    if len(set(tags)) != len(tags):
+        raise EventValidationError("post_tags", "each hashtag at most once")
+    for tag in tags:
+        if not _is_normalised_tag(tag):
+            raise EventValidationError("post_tags", f"not a normalised hashtag: {tag!r:.120}")
+    if hashtag not in tags:
+        raise EventValidationError("post_tags", f"the post's tags must include the event's hashtag {hashtag!r}")
 
 
 @functools.lru_cache(maxsize=8192)

@@ -292,3 +292,18 @@ def test_an_email_address_with_a_control_character_is_not_an_address() -> None:
     for wrong in ("ann\x00@example.com", "ann@exa\x07mple.com", "ann@example.co\x7fm"):
         with pytest.raises(AccountRuleError):
             normalize_email(wrong)
+
+
+@pytest.mark.parametrize(("post_tags", "says"), [
+    (["x", "y", "y"], "at most once"),
+    (["x", "Sunset"], "not a normalised"),
+    (["y"], "include the event's hashtag"),
+    ([f"t{i}" for i in range(30)] + ["x"], "at most 30"),
+])
+def test_a_post_hashtag_with_a_wrong_tag_set_is_refused(post_tags, says):
+    """The counter counts a related pair once per entry: an entry twice doubled it, a raw one made a page-less
+    related tag."""
+    with pytest.raises(EventValidationError) as info:
+        events.post_hashtag(event_id=new_id(), post_id=new_id(), author_id=USER, hashtag="x", action="add",
+                            post_created_at=1, occurred_at=2, post_tags=post_tags)
+    assert info.value.field == "post_tags" and says in str(info.value)
