@@ -3,9 +3,10 @@
 Both writes are absolute (the event carries the whole public profile), so replays are idempotent;
 Cassandra writes use the event time as the cell timestamp, so an older event replayed later loses, and the
 Redis copy is filled from the row the write left (none after the account's purge).
-``is_private`` comes with profile-updated v2 (v1 events and user-registered read as public).
-profile-updated v3 also carries the user's people-tag settings: they go to their own table
-(sinks/tag_settings.py), not into the public profile.
+``is_private`` comes with profile-updated v2: user-registered reads as public; a v1 profile-updated (written
+by a service not upgraded) leaves it as it was (decoded as None). profile-updated v3 also carries the user's
+people-tag settings: they go to their own table (sinks/tag_settings.py), not into the public profile; a v1/v2
+event leaves them as they were.
 """
 
 from __future__ import annotations
@@ -23,6 +24,11 @@ from sinks.tag_settings import TagSettingsStore, settings_of
 _UPSERT = (
     "INSERT INTO users (user_id, username, display_name, bio, avatar_image_id, is_private, updated_at) "
     "VALUES (?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?"
+)
+#: a profile-updated written before privacy existed: every field but ``is_private``
+_UPSERT_KEEPING_PRIVACY = (
+    "INSERT INTO users (user_id, username, display_name, bio, avatar_image_id, updated_at) "
+    "VALUES (?, ?, ?, ?, ?, ?) USING TIMESTAMP ?"
 )
 PROFILE_FIELDS = ("username", "display_name", "bio", "avatar_image_id")
 #: booleans are kept in the Redis hash as "1"/"0" (a hash written before the field existed reads as public)
@@ -47,18 +53,23 @@ class ProfileSink:
         self._session = session
         self._redis = redis
         self._upsert = session.prepare(_UPSERT)
+        self._upsert_keeping_privacy = session.prepare(_UPSERT_KEEPING_PRIVACY)
         self._row = session.prepare("SELECT user_id, username, display_name, bio, avatar_image_id, is_private, "
                                     "updated_at FROM users WHERE user_id = ?")
         self._tag_settings = TagSettingsStore(session)
 
     async def apply(self, topic: str, event: dict[str, Any]) -> None:
         occurred_ms = int(event["occurred_at"])
-        await execute(self._session, self._upsert, (
-            event["user_id"], event["username"], event["display_name"], event.get("bio"),
-            event.get("avatar_image_id"), bool(event.get("is_private")), occurred_ms, occurred_ms * 1000,
-        ))
-        if topic == "profile-updated":  # who may tag the user (v3; older versions read as the defaults)
-            await self._tag_settings.write(event["user_id"], settings_of(event), occurred_ms)
+        fields = (event["user_id"], event["username"], event["display_name"], event.get("bio"),
+                  event.get("avatar_image_id"))
+        if topic == "profile-updated" and event.get("is_private") is None:
+            await execute(self._session, self._upsert_keeping_privacy, (*fields, occurred_ms, occurred_ms * 1000))
+        else:
+            await execute(self._session, self._upsert, (*fields, bool(event.get("is_private")), occurred_ms,
+                                                         occurred_ms * 1000))
+        settings = settings_of(event)
+        if topic == "profile-updated" and settings is not None:  # who may tag the user (v3)
+            await self._tag_settings.write(event["user_id"], settings, occurred_ms)
         # the hot copy is what the write left durable, not the event: a user-registered delivered again after
         # the account's purge (whose delete outranks it) brought the deleted profile back for the copy's week
         row = (await execute(self._session, self._row, (event["user_id"],))).one()

@@ -33,6 +33,10 @@ class TagSettingsStore:
         return TagSettings(bool(row.followed_only), bool(row.manual_approval)) if row is not None else TagSettings()
 
 
-def settings_of(event: dict[str, Any]) -> TagSettings:
-    """The tag settings a profile-updated event carries (v1/v2 events read as the defaults)."""
-    return TagSettings(bool(event.get("tags_followed_only")), bool(event.get("tags_manual_approval")))
+def settings_of(event: dict[str, Any]) -> TagSettings | None:
+    """The tag settings a profile-updated event carries; None for a v1/v2 event, which leaves them as they were
+    (its fields decode as None: :attr:`photostream.contracts.catalog.TopicSpec.unchanged_unless_written`)."""
+    followed_only, manual = event.get("tags_followed_only"), event.get("tags_manual_approval")
+    if followed_only is None or manual is None:
+        return None
+    return TagSettings(bool(followed_only), bool(manual))

@@ -23,6 +23,10 @@ class TopicSpec:
     partitions: int
     why_key: str
     config: dict[str, str] = field(default_factory=dict)
+    #: fields that a record written before they existed does not change: decoded as None, not as their
+    #: default (a bio edit from a service still on profile-updated v1 read ``is_private`` as false, and made a
+    #: private account public)
+    unchanged_unless_written: frozenset[str] = frozenset()
 
     @property
     def dlq(self) -> str:
@@ -75,7 +79,8 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec("photo-uploaded", "user_id", 4, "per uploader", _KEEP),
     TopicSpec("user-registered", "user_id", 4, "per user: registration precedes profile updates", _KEEP),
     TopicSpec("profile-updated", "user_id", 4,
-              "per user: carries the full profile, so compaction keeps exactly the latest", _COMPACT),
+              "per user: carries the full profile, so compaction keeps exactly the latest", _COMPACT,
+              frozenset({"is_private", "tags_followed_only", "tags_manual_approval"})),
     TopicSpec("follow-requested", "followee_id", 4, "per followee: request/approve/deny stay ordered", _KEEP),
     TopicSpec("block-changed", "actor_id", 4, "per actor: on/off toggles of one actor stay ordered", _KEEP),
     TopicSpec("mute-changed", "actor_id", 4, "per actor: on/off toggles of one actor stay ordered", _KEEP),

@@ -21,6 +21,8 @@ from fastavro import schemaless_reader, schemaless_writer
 
 from photostream.contracts.avro_reader import Decoder, compile_decoder
 from photostream.contracts.avro_writer import EncodeError, Encoder, compile_encoder
+from photostream.contracts.catalog import UnknownTopicError
+from photostream.contracts.catalog import topic as catalog_topic
 from photostream.contracts.schema_store import SchemaStore, SchemaVersion, default_store
 
 __all__ = ["HEADER_LEN", "MARKER", "DecodeError", "EncodeError", "EventCodec"]
@@ -91,7 +93,7 @@ class EventCodec:
         if writer.raw.get("name") != target.raw.get("name"):
             raise DecodeError(f"record is a {writer.raw.get('name')}, topic {topic} holds {target.raw.get('name')}")
         if writer is not target:  # schema resolution (another version wrote it): ~3x a plain read, and rare
-            resolve = partial(_resolving_read, self.decoder(writer), writer, target)
+            resolve = partial(_resolving_read, self.decoder(writer), writer, target, _unwritten(topic, writer))
             return _checked(_decoded(resolve, data), time_fields(target))
         decode, times = self.decoder(writer), time_fields(target)
         if reader is None:
@@ -115,13 +117,26 @@ def _checked(record: dict[str, Any], times: tuple[str, ...]) -> dict[str, Any]:
     return record
 
 
-def _resolving_read(strict: Decoder, writer: SchemaVersion, reader: SchemaVersion, data: bytes) -> dict[str, Any]:
+def _unwritten(topic: str, writer: SchemaVersion) -> frozenset[str]:
+    """The topic's fields that ``writer`` lacks and whose absence means "unchanged" (the catalog's)."""
+    try:
+        kept = catalog_topic(topic).unchanged_unless_written
+    except UnknownTopicError:
+        return frozenset()
+    return kept - {f["name"] for f in writer.raw.get("fields", ())}
+
+
+def _resolving_read(strict: Decoder, writer: SchemaVersion, reader: SchemaVersion, unwritten: frozenset[str],
+                    data: bytes) -> dict[str, Any]:
     """Checked with the writer's own (generated) decoder first, then resolved by fastavro: fastavro looks an enum
     symbol or a union branch up by plain list indexing, so a garbled index of -1 read as the last symbol (an
     old-version like read as an unlike and applied), and it took varints past 64 bits and negative block counts
     of -2**63; the generated decoder refuses all of them, as it does for the current version."""
     strict(data)
-    return _a_record(schemaless_reader(io.BytesIO(data[HEADER_LEN:]), writer.decoding, reader.decoding))
+    record = _a_record(schemaless_reader(io.BytesIO(data[HEADER_LEN:]), writer.decoding, reader.decoding))
+    for name in unwritten:
+        record[name] = None
+    return record
 
 
 def _a_record(found: object) -> dict[str, Any]:

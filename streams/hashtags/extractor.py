@@ -66,10 +66,14 @@ class HashtagExtractor:
 
     def _privacy_changes(self, records: list[Record], stored: dict[str, tuple[bool, int]]
                          ) -> dict[str, dict[str, Any]]:
-        """Per author, the batch's newest profile change, if it is newer than what was applied."""
+        """Per author, the batch's newest profile change, if it is newer than what was applied. A change written
+        before profiles had privacy (``is_private`` None: :attr:`TopicSpec.unchanged_unless_written`) says
+        nothing of it."""
         newest: dict[str, dict[str, Any]] = {}
         for record in records:
             change = record.value
+            if change.get("is_private") is None:
+                continue
             author, at = change["user_id"], int(change["occurred_at"])
             if at > stored.get(author, (False, -1))[1] and at > int(newest.get(author, {}).get("occurred_at", -1)):
                 newest[author] = change

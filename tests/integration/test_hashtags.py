@@ -15,7 +15,7 @@ from photostream.domain.extraction import on_post_created
 from photostream.lag import consumer_lag
 from photostream.settings import Settings
 from producers import events
-from producers.ids import new_id
+from producers.ids import new_id, now_ms
 from producers.publisher import Publisher, producer_config
 from streams.consumer_groups import groups_of, seed_groups
 from tests.integration.conftest import Process, auth
@@ -328,6 +328,41 @@ def test_an_account_turning_private_leaves_every_tag_and_turning_public_comes_ba
     caught_up(settings, "hashtag-extractor", "profile-updated")
     settle(settings)
     assert (tag_count(client, tag), tag_count(client, other)) == (4, 3)
+
+
+def test_a_profile_edit_from_a_writer_before_privacy_keeps_the_account_private(
+        publisher: Publisher, client: httpx.Client, settings: Settings, worker: Process) -> None:
+    """A service still publishing profile-updated v1 (no ``is_private``, no tag settings) edits a private user's
+    bio: Avro filled ``is_private`` with its default, false, and the account turned public (its profile, its
+    tagged posts back on every tag page) and its people-tag settings reset."""
+    from photostream.contracts.schema_store import default_store
+
+    tag = unique_tag("old")
+    author = new_id()
+    publisher.publish(events.profile_updated(user_id=author, username=f"u{tag}", display_name="Private",
+                                             is_private=True, tags_followed_only=True, tags_manual_approval=True))
+    post(publisher, f"#{tag} hidden", author)
+    stranger = auth(settings, new_id())
+
+    def profile() -> dict[str, Any]:
+        answer = client.get(f"/users/{author}", headers=stranger)
+        return answer.json() if answer.status_code == 200 else {}
+
+    wait_for(profile, lambda p: p.get("display_name") == "Private", SETTLE_S, "the private profile")
+    caught_up(settings, "hashtag-extractor", "post-created")
+    v1 = default_store().versions("profile-updated")[0]
+    assert "is_private" not in {f["name"] for f in v1.raw["fields"]}
+    record = {"event_id": new_id(), "occurred_at": now_ms(), "user_id": author, "username": f"u{tag}",
+              "display_name": "Edited by an old writer", "bio": "new bio", "avatar_image_id": None}
+    publisher.submit_raw("profile-updated", author, EventCodec().encode("profile-updated", record, v1),
+                         record["event_id"]).result(30)
+    wait_for(profile, lambda p: p.get("display_name") == "Edited by an old writer", SETTLE_S, "the old edit")
+    caught_up(settings, "hashtag-extractor", "profile-updated")
+    settle(settings)
+    assert profile()["is_private"] is True
+    assert tag_count(client, tag) in (0, None)
+    mine = client.get("/users/me/tag-settings", headers=auth(settings, author))
+    assert mine.json() == {"tags_from": "following", "tags_manual_approval": True}, mine.text
 
 
 def test_tied_related_tags_read_the_same_from_redis_as_from_cassandra(settings: Settings) -> None:

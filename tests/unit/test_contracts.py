@@ -12,6 +12,7 @@ from photostream.contracts.codec import MARKER, DecodeError, EventCodec
 from photostream.contracts.compat import check_pair, check_store
 from photostream.contracts.schema_store import SchemaStore, default_store, schemas_dir
 from producers import events
+from producers.ids import new_id
 
 
 def post_record(**overrides):
@@ -173,3 +174,16 @@ def test_store_check_compares_every_pair_of_releases_not_only_neighbours(tmp_pat
         (folder / f"v{number}.avsc").write_text(json.dumps(schema))
     problems = check_store(SchemaStore(tmp_path))
     assert {(p.older, p.newer) for p in problems} == {(1, 3)}
+
+
+def test_fields_an_old_writer_lacked_decode_as_unchanged_not_as_their_default():
+    """profile-updated v1 had no ``is_private``: Avro's default (false) turned a private account public."""
+    store = default_store()
+    v1, v2 = store.versions("profile-updated")[:2]
+    base = {"event_id": new_id(), "occurred_at": 5, "user_id": new_id(), "username": "ann", "display_name": "Ann",
+            "bio": None, "avatar_image_id": None}
+    codec = EventCodec()
+    old = codec.decode("profile-updated", codec.encode("profile-updated", base, v1))
+    assert (old["is_private"], old["tags_followed_only"], old["tags_manual_approval"]) == (None, None, None)
+    newer = codec.decode("profile-updated", codec.encode("profile-updated", {**base, "is_private": True}, v2))
+    assert (newer["is_private"], newer["tags_manual_approval"]) == (True, None)
