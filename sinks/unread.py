@@ -24,6 +24,7 @@ from typing import Any
 
 from cachetools import LRUCache
 from cassandra.cluster import Session
+from cassandra.query import UNSET_VALUE
 
 from photostream.domain.unread import Pair, PairMarks, unread_senders
 from sinks import keys, redis_scripts
@@ -68,6 +69,11 @@ return 1
 USERS_PER_CALL = 250
 
 
+def _marks(row: Any) -> PairMarks:
+    """A stored pair (rows from before migration 0029 have no block times: never blocked here)."""
+    return PairMarks(row.unsent_up_to, row.read_up_to, row.blocked_at or 0, row.unblocked_at or 0)
+
+
 class UnreadPairs:
     """``unread_pairs``: the batch's loads and writes, the API's fallback read and the rebuild's walk."""
 
@@ -76,12 +82,13 @@ class UnreadPairs:
         self._gated = Gated(session)
         self._run = self._gated.run
         prepare = session.prepare
-        self._q_users_pairs = prepare("SELECT user_id, sender_id, unsent_up_to, read_up_to FROM unread_pairs "
-                                      "WHERE user_id IN ?")
-        self._q_user = prepare("SELECT sender_id, unsent_up_to, read_up_to FROM unread_pairs WHERE user_id = ?")
+        self._q_users_pairs = prepare("SELECT user_id, sender_id, unsent_up_to, read_up_to, blocked_at, unblocked_at "
+                                      "FROM unread_pairs WHERE user_id IN ?")
+        self._q_user = prepare("SELECT sender_id, unsent_up_to, read_up_to, blocked_at, unblocked_at FROM unread_pairs "
+                               "WHERE user_id = ?")
         self._q_users = prepare("SELECT DISTINCT user_id FROM unread_pairs")
-        self._w_pair = prepare("INSERT INTO unread_pairs (user_id, sender_id, unsent_up_to, read_up_to) "
-                               "VALUES (?, ?, ?, ?)")
+        self._w_pair = prepare("INSERT INTO unread_pairs (user_id, sender_id, unsent_up_to, read_up_to, blocked_at, "
+                               "unblocked_at) VALUES (?, ?, ?, ?, ?, ?)")
         self._d_user = prepare("DELETE FROM unread_pairs WHERE user_id = ?")
 
     async def load_users(self, users: Iterable[str]) -> dict[str, dict[str, PairMarks]]:
@@ -94,7 +101,7 @@ class UnreadPairs:
                                          for chunk in key_chunks(partitions)))
         for rows in results:
             for row in rows:
-                partitions[row.user_id][row.sender_id] = PairMarks(row.unsent_up_to, row.read_up_to)
+                partitions[row.user_id][row.sender_id] = _marks(row)
         return partitions
 
     async def _all_rows(self, statement: Any, params: Any) -> list[Any]:
@@ -109,7 +116,8 @@ class UnreadPairs:
         account is in) is the table's own index (migration 0018), not a second table."""
         by_user: dict[str, list[tuple[Any, tuple[Any, ...]]]] = defaultdict(list)
         for (user, sender), marks in changed.items():
-            by_user[user].append((self._w_pair, (user, sender, marks.unsent_up_to, marks.read_up_to)))
+            by_user[user].append((self._w_pair, (user, sender, marks.unsent_up_to, marks.read_up_to,
+                                                 marks.blocked_at or UNSET_VALUE, marks.unblocked_at or UNSET_VALUE)))
         await execute_partitions(self._run, list(by_user.values()))
 
     async def delete_users(self, users: Iterable[str]) -> None:
@@ -118,7 +126,7 @@ class UnreadPairs:
 
     async def of_user(self, user_id: str) -> list[tuple[str, PairMarks]]:
         """Every pair of ``user_id`` (paged): the API's answer when Redis is down, and the rebuild's input."""
-        return [(row.sender_id, PairMarks(row.unsent_up_to, row.read_up_to))
+        return [(row.sender_id, _marks(row))
                 async for page in pages(self._session, self._q_user, (user_id,), 1000) for row in page]
 
     async def unread_of(self, user_id: str) -> list[str]:

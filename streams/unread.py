@@ -16,7 +16,8 @@ user's pairs is never raced. Per batch, in this order:
 4. the applied-offset marks move (reads with ``?after=`` wait on them).
 
 ``block-changed`` (keyed by the blocker, co-partitioned too) is read here as well: a block marks the blocked
-person's messages read on the blocker's badge (:func:`blocker_read`). ``account-deleted`` (keyed by the user,
+person's messages read on the blocker's badge and keeps their later ones out of it until an unblock
+(:func:`blocker_mark`). ``account-deleted`` (keyed by the user,
 co-partitioned too) is read here as well: the deleted user's pairs and
 set are deleted by this processor, their only writer, so no loop can remember pairs another writer removed.
 The batch's marks for that user's badge are dropped with them. So are later ones, for the badge of an account
@@ -29,7 +30,7 @@ from __future__ import annotations
 from typing import Any
 
 from photostream.domain.safety import safety_change
-from photostream.domain.unread import Mark, apply_all, read_mark, unsent_mark
+from photostream.domain.unread import Mark, apply_all, block_mark, read_mark, unsent_mark
 from producers.ids import is_id, last_id_at
 from sinks import offsets
 from sinks.revocations import closed_among
@@ -69,16 +70,16 @@ def mark_of(record: Record) -> Mark:
     return read_mark(event["user_id"], event["sender_id"], event["read_up_to_msg_id"], int(event["occurred_at"]))
 
 
-def blocker_read(record: Record) -> Mark | None:
-    """A block's read mark on the blocker's own badge (keyed by the blocker, co-partitioned): the blocked
-    person's messages up to the block's millisecond; None for an unblock. ``ValueError`` (→ DLQ) for a block no
-    client could have sent. Why here as well as from the safety processor's derived marks: a status read with
-    the block's token (``?after=``) waits for this processor to apply the block itself, and showed the blocked
+def blocker_mark(record: Record) -> Mark:
+    """A block's or unblock's mark on the blocker's own badge (keyed by the blocker, co-partitioned): the
+    blocked person's messages read up to its millisecond, and while the block stands their later messages left
+    out (:attr:`photostream.domain.unread.PairMarks.blocked`). ``ValueError`` (→ DLQ) for a block no client
+    could have sent. Why here as well as from the safety processor's derived marks: a status read with the
+    block's token (``?after=``) waits for this processor to apply the block itself, and showed the blocked
     sender while the derived mark was still on its way."""
     change = safety_change("block", record.value)
-    if not change.on:
-        return None
-    return read_mark(change.actor_id, change.target_id, last_id_at(change.occurred_at), change.occurred_at)
+    return block_mark(change.actor_id, change.target_id, change.on, last_id_at(change.occurred_at),
+                      change.occurred_at)
 
 
 class UnreadProcessor:
@@ -101,8 +102,8 @@ class UnreadProcessor:
         deleted = set(accepted([r for r in batch if r.topic == "account-deleted"], deleted_user, reject))
         marks = [m for m in accepted([r for r in batch if r.topic in _MARKED], mark_of, reject)
                  if m.user_id not in deleted]
-        marks += [m for m in accepted([r for r in batch if r.topic == "block-changed"], blocker_read, reject)
-                  if m is not None and m.user_id not in deleted]
+        marks += [m for m in accepted([r for r in batch if r.topic == "block-changed"], blocker_mark, reject)
+                  if m.user_id not in deleted]
         if marks:  # nothing counts for or from an account whose deletion was accepted (one Redis round trip)
             closed = await closed_among(self._redis, {m.user_id for m in marks} | {m.sender_id for m in marks
                                                                                    if not m.read})

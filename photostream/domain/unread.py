@@ -7,7 +7,14 @@ conversation the user has read (``MESSAGES_READ``). The sender counts towards th
 compares creation times (the 48-bit millisecond prefix first): a read mark *covers* every message whose id is
 less than or equal to it.
 
-Both marks only ever move up (``max``), so applying events is commutative, associative and idempotent: any
+A block (of the sender, by the badge owner) is two more high-water marks, times this time: ``blocked_at`` and
+``unblocked_at``. While the newest block is newer than the newest unblock the sender never counts (a message the
+blocked person sent after the block raised the blocker's badge, naming someone whose profile was a 404 to
+them). A block also reads the conversation up to its millisecond, and after an unblock the sender counts only
+for a message newer than the unblock: one sent during the block is never delivered (as on Instagram), so the
+newest message's time (a UUIDv7's prefix) inside the last block means nothing new.
+
+Every mark only ever moves up (``max``), so applying events is commutative, associative and idempotent: any
 arrival order, duplicates and a replay of the topics from offset 0 give the same pairs, hence the same badge.
 In particular an ``ON_MSG_UNSENT`` that arrives after a ``MESSAGES_READ`` covering it never re-adds the sender,
 and a read mark for a sender who has not written (yet) is kept (it is how that reordering is recognised) but
@@ -27,7 +34,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from producers.ids import MESSAGE_ID_SKEW_MS, is_id, is_message_id, message_from_the_future
+from producers.ids import MESSAGE_ID_SKEW_MS, id_time_ms, is_id, is_message_id, message_from_the_future
 
 Pair = tuple[str, str]  # (user_id: the badge owner, sender_id)
 
@@ -38,20 +45,35 @@ class PairMarks:
 
     unsent_up_to: str | None = None
     read_up_to: str | None = None
+    #: epoch ms of the newest block and unblock of the sender by the badge owner (0: none)
+    blocked_at: int = 0
+    unblocked_at: int = 0
+
+    @property
+    def blocked(self) -> bool:
+        return self.blocked_at > self.unblocked_at
 
     @property
     def unread(self) -> bool:
-        return self.unsent_up_to is not None and (self.read_up_to is None or self.unsent_up_to > self.read_up_to)
+        if self.unsent_up_to is None or (self.read_up_to is not None and self.unsent_up_to <= self.read_up_to):
+            return False
+        if self.blocked_at == 0:
+            return True
+        return not self.blocked and not self.blocked_at <= id_time_ms(self.unsent_up_to) <= self.unblocked_at
 
 
 @dataclass(frozen=True)
 class Mark:
-    """One event as a mark on a pair: ``read`` False is an unsent message, True a read mark."""
+    """One event as a mark on a pair: ``read`` False is an unsent message, True a read mark; ``block`` True or
+    False (with its time ``at``) is the badge owner blocking (which reads up to ``msg_id`` too) or unblocking
+    the sender."""
 
     user_id: str
     sender_id: str
     msg_id: str
     read: bool
+    block: bool | None = None
+    at: int = 0
 
     @property
     def pair(self) -> Pair:
@@ -81,6 +103,13 @@ def read_mark(user_id: str, sender_id: str, read_up_to: str, occurred_at: int) -
     return Mark(user_id, sender_id, read_up_to, read=True)
 
 
+def block_mark(user_id: str, sender_id: str, on: bool, read_up_to: str, occurred_at: int) -> Mark:
+    """``user_id`` blocked (``on``: reading their conversation up to ``read_up_to``, the last message id of
+    that millisecond) or unblocked ``sender_id`` at ``occurred_at``."""
+    _check(user_id, sender_id, read_up_to, occurred_at, "block-changed")
+    return Mark(user_id, sender_id, read_up_to, read=True, block=on, at=occurred_at)
+
+
 def _max(a: str | None, b: str) -> str:
     return b if a is None or b > a else a
 
@@ -88,9 +117,14 @@ def _max(a: str | None, b: str) -> str:
 def apply(state: PairMarks | None, mark: Mark) -> PairMarks:
     """The pair after one more event (older marks than the state's change nothing)."""
     state = state or PairMarks()
+    unsent, read, blocked_at, unblocked_at = state.unsent_up_to, state.read_up_to, state.blocked_at, state.unblocked_at
+    if mark.block is True:
+        return PairMarks(unsent, _max(read, mark.msg_id), max(blocked_at, mark.at), unblocked_at)
+    if mark.block is False:
+        return PairMarks(unsent, read, blocked_at, max(unblocked_at, mark.at))
     if mark.read:
-        return PairMarks(state.unsent_up_to, _max(state.read_up_to, mark.msg_id))
-    return PairMarks(_max(state.unsent_up_to, mark.msg_id), state.read_up_to)
+        return PairMarks(unsent, _max(read, mark.msg_id), blocked_at, unblocked_at)
+    return PairMarks(_max(unsent, mark.msg_id), read, blocked_at, unblocked_at)
 
 
 def apply_all(states: dict[Pair, PairMarks], marks: Iterable[Mark]) -> dict[Pair, PairMarks]:

@@ -162,6 +162,28 @@ def test_a_block_takes_the_blocked_person_out_of_the_badge_both_ways(
     assert after.json()["newly_unread_count"] == 1, after.text  # the messages stay read after an unblock
 
 
+def test_a_blocked_person_s_messages_never_reach_the_blocker_s_badge_and_count_again_after_an_unblock(
+    client: httpx.Client, settings: Settings, inbox: Inbox, test_env: dict[str, str]
+) -> None:
+    """A message the blocked person sent after the block raised the blocker's badge, and ``detail=1`` named
+    someone whose profile was a 404 to the blocker."""
+    me, blocked = new_id(), new_id()
+    block = client.post(f"/users/{blocked}/block", headers=auth(settings, me))
+    assert block.status_code == 202, block.text
+    inbox.unsent(blocked, me)
+    inbox.settle()
+    assert status(client, settings, me, detail=True)["sender_ids"] == []
+    unblock = client.delete(f"/users/{blocked}/block", headers=auth(settings, me))
+    assert unblock.status_code == 202, unblock.text
+    after = client.get(f"/users/{me}/status", headers=auth(settings, me), params={"after": unblock.json()["token"]})
+    assert after.json()["newly_unread_count"] == 0, after.text  # what was sent during the block stays unseen
+    inbox.unsent(blocked, me)
+    inbox.settle()
+    assert status(client, settings, me, detail=True)["sender_ids"] == [blocked]
+    checked = rebuild_unread(test_env, "--check")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
 def test_the_badge_counts_people_not_messages_and_reading_one_removes_them(
     client: httpx.Client, settings: Settings, inbox: Inbox
 ) -> None:

@@ -10,7 +10,7 @@ import pytest
 from photostream.domain import unread
 from photostream.domain.presence import Presence, apply_presence
 from photostream.domain.unread import Mark, PairMarks, apply_all, is_message_id, unread_senders
-from producers.ids import new_id, now_ms
+from producers.ids import last_id_at, new_id, now_ms
 
 ME, A, C, D = (new_id() for _ in range(4))
 
@@ -113,3 +113,36 @@ def test_a_message_id_may_be_a_little_later_than_its_event_and_no_more() -> None
     assert unread.unsent_mark(A, ME, near, event_at).msg_id == near
     with pytest.raises(ValueError, match="after its event"):
         unread.unsent_mark(A, ME, far, event_at)
+
+
+def message_at(ms: int) -> str:
+    """A UUIDv7 made at ``ms`` (the 48-bit prefix), random after it."""
+    tail = new_id().replace("-", "")[12:]
+    hexed = f"{ms:012x}" + tail
+    return f"{hexed[:8]}-{hexed[8:12]}-{hexed[12:16]}-{hexed[16:20]}-{hexed[20:]}"
+
+
+def block(on: bool, at: int) -> Mark:
+    return unread.block_mark(ME, A, on, last_id_at(at), at)
+
+
+def test_a_blocked_sender_never_counts_and_what_they_sent_during_the_block_stays_unseen() -> None:
+    """A message the blocked person sent after the block raised the blocker's badge, naming them."""
+    t = now_ms() - 60_000
+    before, during, after = message_at(t - 10), message_at(t + 10), message_at(t + 30)
+    assert badge([unsent_mark(A, ME, before), block(True, t)]) == []  # read by the block
+    assert badge([block(True, t), unsent_mark(A, ME, during)]) == []  # blocked
+    assert badge([block(True, t), unsent_mark(A, ME, during), block(False, t + 20)]) == []  # never delivered
+    assert badge([block(True, t), unsent_mark(A, ME, during), block(False, t + 20),
+                  unsent_mark(A, ME, after)]) == [A]  # a new message after the unblock
+    assert badge([block(False, t + 20), unsent_mark(A, ME, during)]) == [A]  # an unblock of no block hides nothing
+
+
+def test_blocks_apply_in_any_order_with_the_same_badge() -> None:
+    t = now_ms() - 60_000
+    marks = [block(True, t), unsent_mark(A, ME, message_at(t + 10)), block(False, t + 20), block(True, t + 40),
+             unsent_mark(A, ME, message_at(t + 50)), block(False, t + 60), unsent_mark(C, ME, message_at(t + 5))]
+    expected = badge(marks)
+    assert expected == [C]
+    for order in itertools.permutations(marks, len(marks)):
+        assert badge(list(order)) == expected
