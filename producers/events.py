@@ -65,7 +65,11 @@ class EventType:
         self.topic = topic
         self.schema = schema
         self.field_names = schema.field_names
-        self.defaults = schema.defaults
+        #: a field whose absence means "unchanged" to the processors (the catalog's) has no default here: filled
+        #: with it, a ``photostream publish profile-updated`` line that left ``is_private`` out (a bio sync
+        #: sending what it changes) made a private account public
+        self.required_anyway = catalog_topic(topic).unchanged_unless_written & self.field_names
+        self.defaults = {k: v for k, v in schema.defaults.items() if k not in self.required_anyway}
         self.key_field = catalog_topic(topic).key_field
         self.rule = RULES.get(topic, _no_rule)
         #: the fields that name a user, post, image or comment: each must be an id (a processor refuses
@@ -95,6 +99,10 @@ class EventType:
         if not record.keys() <= self.field_names:
             first = sorted(record.keys() - self.field_names)[0]
             raise EventValidationError(first, f"unknown field (allowed: {', '.join(sorted(self.field_names))})")
+        missing = sorted(self.required_anyway - record.keys())
+        if missing:
+            raise EventValidationError(missing[0], "required: an event carries the whole profile, and a missing "
+                                                   "setting would be read as its default, not as unchanged")
         return self.emit(record)
 
     def create(self, fields: dict[str, Any], event_id: str | None = None) -> Event:

@@ -45,6 +45,8 @@ def test_a_replayed_older_profile_does_not_overwrite_a_newer_one(
     newer = events.profile_updated(user_id=user, username="new", display_name="Newer", is_private=False,
                                    tags_followed_only=False, tags_manual_approval=False)
     older = events.build("profile-updated", {"user_id": user, "username": "old", "display_name": "Older",
+                                             "is_private": False, "tags_followed_only": False,
+                                             "tags_manual_approval": False,
                                              "occurred_at": newer.value["occurred_at"] - 60_000})
     publisher.publish(newer)
     result = publisher.publish(older)  # arrives later, happened earlier

@@ -307,3 +307,18 @@ def test_a_post_hashtag_with_a_wrong_tag_set_is_refused(post_tags, says):
         events.post_hashtag(event_id=new_id(), post_id=new_id(), author_id=USER, hashtag="x", action="add",
                             post_created_at=1, occurred_at=2, post_tags=post_tags)
     assert info.value.field == "post_tags" and says in str(info.value)
+
+
+def test_a_built_profile_update_must_name_its_privacy_and_tag_settings():
+    """``photostream publish profile-updated`` builds from a JSON line: a bio sync that sent only what it
+    changed had ``is_private`` filled with its default, false, and made a private account public."""
+    fields = {"user_id": USER, "username": "anna", "display_name": "Anna", "bio": "synced"}
+    with pytest.raises(EventValidationError) as info:
+        events.build("profile-updated", fields)
+    assert info.value.field == "is_private"
+    with pytest.raises(EventValidationError) as info:
+        events.build("profile-updated", {**fields, "is_private": True})
+    assert info.value.field == "tags_followed_only"
+    built = events.build("profile-updated", {**fields, "is_private": True, "tags_followed_only": False,
+                                             "tags_manual_approval": True})
+    assert built.value["is_private"] is True
