@@ -18,10 +18,11 @@ from collections.abc import Iterable
 from typing import Any, Literal, Protocol
 
 from cassandra.cluster import Session
+from cassandra.query import ValueSequence
 
 from sinks import keys
 from sinks.cache_aside import REDIS_DOWN
-from sinks.cassandra import execute, pages
+from sinks.cassandra import execute, key_chunks, pages
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +36,12 @@ def _key(kind: str, revoked_id: str) -> str:
     return _KEYS[kind](revoked_id)
 
 
-async def closed_among(redis: Any, users: Iterable[str]) -> set[str]:
+async def closed_among(redis: Any, session: Session, users: Iterable[str]) -> set[str]:
     """The users whose account deletion was accepted: their ``auth:closed`` marker, set before the deletion's
-    202 and kept for the longest life of a token of theirs, past the purge. Redis down: none known (the caller
-    goes on as before the marker was read)."""
+    202 and kept for the longest life of a token of theirs, past the purge. While Redis does not hold every
+    revocation (the reload's marker is missing: a flushed or restarted Redis) or is unreachable, Cassandra
+    answers: a message from a deleted account delivered after a flush was put back into a badge for good,
+    and only an API request ever started the reload."""
     people = sorted(set(users))
     if not people:
         return set()
@@ -46,10 +49,21 @@ async def closed_among(redis: Any, users: Iterable[str]) -> set[str]:
         async with redis.pipeline(transaction=False) as pipe:
             for user in people:
                 pipe.exists(keys.closed_account(user))
+            pipe.exists(keys.revocations_loaded())
             found = await pipe.execute()
     except REDIS_DOWN:
-        return set()
-    return {user for user, exists in zip(people, found, strict=True) if exists}
+        return await closed_durably(session, people)
+    if not found[-1]:
+        return await closed_durably(session, people)
+    return {user for user, exists in zip(people, found[:-1], strict=True) if exists}
+
+
+async def closed_durably(session: Session, users: list[str]) -> set[str]:
+    """:func:`closed_among` asked of Cassandra alone (one IN query per chunk of users; a rare path)."""
+    results = await asyncio.gather(*(
+        execute(session, "SELECT id FROM access_revocations WHERE kind = 'account' AND id IN %s",
+                (ValueSequence(chunk),)) for chunk in key_chunks(users)))
+    return {row.id for result in results for row in result.current_rows}
 
 
 class Checked(Protocol):

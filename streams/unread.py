@@ -29,6 +29,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from cassandra.cluster import Session
+
 from photostream.domain.safety import safety_change
 from photostream.domain.unread import Mark, apply_all, block_mark, read_mark, unsent_mark
 from producers.ids import is_id, last_id_at
@@ -88,11 +90,12 @@ class UnreadProcessor:
     #: the badge is live (the goal: applied in Redis within 100 ms at p99): short batches
     flush_interval_s: float = 0.02
 
-    def __init__(self, pairs: UnreadPairs, sets: UnreadSets, redis: Any,
+    def __init__(self, pairs: UnreadPairs, sets: UnreadSets, redis: Any, session: Session,
                  remembered_users: int = REMEMBERED_USERS) -> None:
         self._pairs = OwnedPairs(pairs, remembered_users)
         self._sets = sets
         self._redis = redis
+        self._session = session
 
     def partitions_moved(self, moved: set[TP]) -> None:
         """Another worker may write the moved partitions' users now (or did, before they came back)."""
@@ -105,8 +108,8 @@ class UnreadProcessor:
         marks += [m for m in accepted([r for r in batch if r.topic == "block-changed"], blocker_mark, reject)
                   if m.user_id not in deleted]
         if marks:  # nothing counts for or from an account whose deletion was accepted (one Redis round trip)
-            closed = await closed_among(self._redis, {m.user_id for m in marks} | {m.sender_id for m in marks
-                                                                                   if not m.read})
+            closed = await closed_among(self._redis, self._session,
+                                        {m.user_id for m in marks} | {m.sender_id for m in marks if not m.read})
             marks = [m for m in marks if m.user_id not in closed and (m.read or m.sender_id not in closed)]
         if marks:
             before = await self._pairs.load({m.pair for m in marks})

@@ -111,7 +111,7 @@ async def _tag(post_id: str, image_id: str, body: TagCreate, user: str, resource
         resources.graph.followed_among(tagged, [user]),
         resources.tag_settings.of(tagged),
         resources.photo_tags.of_photo(post_id, image_id),
-        closed_among(resources.redis, [tagged]))
+        closed_among(resources.redis, resources.session, [tagged]))
     if profile is None or closed:  # (one whose deletion is accepted: the tag outlived the purge)
         raise ApiError(404, "not_found", "no such user", "user_id")
     decision = decide_tag(TagFacts(blocked=bool(blocked), tagged_follows_author=bool(follows), settings=tag_settings,

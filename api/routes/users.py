@@ -213,7 +213,7 @@ async def _approve_all(request: Request, resources: Any, owner: str, page_size: 
         blocked, profiles, closed = await asyncio.gather(
             resources.graph.blocked_among(owner, requesters),
             read_profiles(resources.session, resources.redis, requesters),
-            closed_among(resources.redis, requesters))
+            closed_among(resources.redis, resources.session, requesters))
         gone = [r for r in requesters if profiles.get(r) is None or r in closed]
         approved = [r for r in requesters if r not in blocked and r not in gone]  # (a block closes)
         await asyncio.gather(*(pending_writes.publish(resources, events.follow_changed(
@@ -250,7 +250,7 @@ async def _pending(request: Request, owner: str, requester: str, approving: bool
     pending, blocked, profile, closed = await asyncio.gather(
         _repository(request, FollowRequests).is_pending(owner, requester),
         resources.graph.blocked_among(owner, [requester]), read_profile(resources.session, resources.redis, requester),
-        closed_among(resources.redis, [requester]))
+        closed_among(resources.redis, resources.session, [requester]))
     if not pending or (approving and (blocked or profile is None or closed)):
         raise ApiError(404, "not_found", "no pending follow request from this user", "user_id")
     return requester

@@ -176,7 +176,7 @@ async def follow(user_id: PathId, user: CurrentUser, resources: ResourcesDep, se
     profile, private, followed, blocked, closed = await asyncio.gather(
         read_profile(resources.session, resources.redis, followee), resources.graph.private_among([followee]),
         resources.graph.followed_among(user, [followee]), resources.graph.blocked_among(user, [followee]),
-        closed_among(resources.redis, [followee]))
+        closed_among(resources.redis, resources.session, [followee]))
     if profile is None or blocked or closed:
         raise ApiError(404, "not_found", "no such user", "user_id")
     if followee in private and followee not in followed:
@@ -244,7 +244,7 @@ async def _engageable(resources: Any, settings: Any, user: str, post_id: str,
         await pending_writes.settle(resources, settings, [user, posts[0]["author_id"]], pending_writes.FOLLOWING,
                                     unless_hidden=hidden)
     post = await as_it_is()
-    if post is None or await closed_among(resources.redis, [post["author_id"]]):
+    if post is None or await closed_among(resources.redis, resources.session, [post["author_id"]]):
         raise _no_such("post_id")  # (an author whose deletion is accepted: their posts are on their way out)
     return post
 

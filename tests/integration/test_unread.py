@@ -268,7 +268,7 @@ def replay(settings: Settings, start: dict[tuple[str, int], int], targets: list[
         resources = Resources.open(settings)
         try:
             processor = UnreadProcessor(UnreadPairs(resources.session), UnreadSets(resources.redis, settings.app_id),
-                                       resources.redis)
+                                       resources.redis, resources.session)
             process = processor.process
 
             async def observed(batch: list[Record], reject: Reject) -> None:
@@ -776,7 +776,8 @@ class Observed:
 
     def __init__(self, settings: Settings, resources: Resources) -> None:
         self.processor = UnreadProcessor(UnreadPairs(resources.session),
-                                         UnreadSets(resources.redis, settings.app_id), resources.redis)
+                                         UnreadSets(resources.redis, settings.app_id), resources.redis,
+                                         resources.session)
         self.applied: set[tuple[str, int, int]] = set()
         process = self.processor.process
 
@@ -1020,3 +1021,22 @@ def test_a_message_from_or_to_an_account_delivered_after_its_deletion_counts_now
         assert list(cassandra.execute("SELECT sender_id FROM unread_pairs WHERE user_id = %s", (leaver,))) == []
     finally:
         cluster.shutdown()
+
+
+def test_a_deleted_account_s_late_message_counts_nowhere_after_redis_lost_the_revocations(
+        client: httpx.Client, settings: Settings, inbox: Inbox) -> None:
+    """After a flushed Redis the closed-account check read only Redis, found no ``auth:closed`` marker, and put
+    the deleted sender into a badge for good; only an API request ever started the revocations' reload."""
+    from tests.integration.test_accounts import PASSWORD, bearer, login, register
+
+    account = register(client)
+    leaver, friend = account["id"], new_id()
+    session = login(client, account["username"])
+    deleted = client.request("DELETE", "/users/me", headers=bearer(session), json={"password": PASSWORD})
+    assert deleted.status_code == 202, deleted.text
+    redis = sync_client(settings)
+    redis.delete(keys.closed_account(leaver), keys.revocations_loaded())  # what a flush does to them
+    inbox.unsent(leaver, friend)
+    inbox.settle(redis)
+    assert redis.exists(keys.closed_account(leaver)) == 0  # the check did not depend on a reload
+    assert status(client, settings, friend, detail=True)["sender_ids"] == []

@@ -50,6 +50,17 @@ class Sets:
         return len(pairs)
 
 
+#: the processor asks Cassandra which accounts are closed only while Redis lacks the revocations (none here)
+NO_SESSION: Any = None
+
+
+def loaded_redis() -> CountingRedis:
+    """A Redis holding every revocation (the reload's marker set), so none of these tests asks Cassandra."""
+    redis = CountingRedis()
+    redis.strings[keys.revocations_loaded()] = "1"
+    return redis
+
+
 def unsent(offset: int, src: str, dest: str, msg: str) -> Record:
     return Record("ON_MSG_UNSENT", 0, offset, dest.encode(), {"src": src, "dest": dest, "msg_id": msg,
                                                                "occurred_at": now_ms()})
@@ -63,10 +74,10 @@ def read(offset: int, user: str, sender: str, msg: str) -> Record:
 async def test_a_replayed_batch_writes_nothing_durable_but_still_projects_every_pair() -> None:
     me, a, c = new_id(), new_id(), new_id()
     m1, m2, m3 = sorted(new_id() for _ in range(3))
-    pairs, sets, redis = Pairs({}), Sets(), CountingRedis()
+    pairs, sets, redis = Pairs({}), Sets(), loaded_redis()
     redis._eval = lambda *args: 1  # type: ignore[method-assign]  # the offset mark script
     batch = [unsent(1, a, me, m1), unsent(2, c, me, m2), read(3, me, a, m3)]
-    processor = UnreadProcessor(pairs, sets, redis)  # type: ignore[arg-type]
+    processor = UnreadProcessor(pairs, sets, redis, NO_SESSION)  # type: ignore[arg-type]
     rejected: list[Record] = []
     await processor.process(batch, lambda r, e: rejected.append(r))
     assert pairs.writes == [{(me, a): PairMarks(m1, m3), (me, c): PairMarks(m2, None)}]
@@ -79,12 +90,12 @@ async def test_a_replayed_batch_writes_nothing_durable_but_still_projects_every_
 
 async def test_bad_records_are_rejected_and_the_rest_applied() -> None:
     me, a = new_id(), new_id()
-    pairs, sets, redis = Pairs({}), Sets(), CountingRedis()
+    pairs, sets, redis = Pairs({}), Sets(), loaded_redis()
     redis._eval = lambda *args: 1  # type: ignore[method-assign]
     bad = [unsent(1, me, me, new_id()), unsent(2, "x", me, new_id()), read(3, me, a, "not-a-uuid")]
     good = unsent(4, a, me, new_id())
     rejected: list[tuple[Record, str]] = []
-    await UnreadProcessor(pairs, sets, redis).process([*bad, good],  # type: ignore[arg-type]
+    await UnreadProcessor(pairs, sets, redis, NO_SESSION).process([*bad, good],  # type: ignore[arg-type]
                                                       lambda r, e: rejected.append((r, str(e))))
     assert [r for r, _ in rejected] == bad
     assert list(pairs.stored) == [(me, a)]
@@ -95,10 +106,10 @@ async def test_nothing_counts_for_or_from_an_account_whose_deletion_was_accepted
     """A message delivered after the purge made a deleted account's badge again, or put a deleted sender back
     into a badge for good (the purge had read the badges before it came)."""
     me, gone, friend = new_id(), new_id(), new_id()
-    pairs, sets, redis = Pairs({}), Sets(), CountingRedis()
+    pairs, sets, redis = Pairs({}), Sets(), loaded_redis()
     redis._eval = lambda *args: 1  # type: ignore[method-assign]
     redis.strings[keys.closed_account(gone)] = "1"
-    await UnreadProcessor(pairs, sets, redis).process(  # type: ignore[arg-type]
+    await UnreadProcessor(pairs, sets, redis, NO_SESSION).process(  # type: ignore[arg-type]
         [unsent(1, gone, me, new_id()), unsent(2, me, gone, new_id()), unsent(3, friend, me, new_id()),
          read(4, me, gone, new_id())], lambda r, e: None)
     assert list(pairs.stored) == [(me, friend), (me, gone)]  # (a read mark of a gone sender only ever clears)
@@ -111,9 +122,9 @@ def ignore(record: Record, error: Exception) -> None:
 async def test_a_users_pairs_are_read_once_while_the_loop_owns_them_and_again_after_a_rebalance() -> None:
     me, a = new_id(), new_id()
     m1, m2, m3 = sorted(new_id() for _ in range(3))
-    pairs, sets, redis = Pairs({}), Sets(), CountingRedis()
+    pairs, sets, redis = Pairs({}), Sets(), loaded_redis()
     redis._eval = lambda *args: 1  # type: ignore[method-assign]
-    processor = UnreadProcessor(pairs, sets, redis)  # type: ignore[arg-type]
+    processor = UnreadProcessor(pairs, sets, redis, NO_SESSION)  # type: ignore[arg-type]
     await processor.process([unsent(1, a, me, m1)], ignore)
     await processor.process([unsent(2, a, me, m2)], ignore)
     assert pairs.loads == 1  # the second batch read nothing: the pair was remembered ...
@@ -128,9 +139,9 @@ async def test_a_users_pairs_are_read_once_while_the_loop_owns_them_and_again_af
 async def test_a_failed_write_is_not_remembered_and_its_retry_gives_the_same_pairs() -> None:
     me, a, c = new_id(), new_id(), new_id()
     m1, m2 = sorted(new_id() for _ in range(2))
-    pairs, sets, redis = Pairs({}), Sets(), CountingRedis()
+    pairs, sets, redis = Pairs({}), Sets(), loaded_redis()
     redis._eval = lambda *args: 1  # type: ignore[method-assign]
-    processor = UnreadProcessor(pairs, sets, redis, remembered_users=1)  # type: ignore[arg-type]
+    processor = UnreadProcessor(pairs, sets, redis, NO_SESSION, remembered_users=1)  # type: ignore[arg-type]
     await processor.process([unsent(1, a, me, m1)], ignore)
     pairs.failures = 1
     batch = [read(2, me, a, m1), unsent(3, c, me, m2)]
@@ -152,9 +163,9 @@ def account_deleted(offset: int, user: str) -> Record:
 async def test_a_deleted_account_s_badge_is_deleted_by_its_owner_and_not_remembered() -> None:
     me, a, c = new_id(), new_id(), new_id()
     m1, m2, m3 = sorted(new_id() for _ in range(3))
-    pairs, sets, redis = Pairs({}), Sets(), CountingRedis()
+    pairs, sets, redis = Pairs({}), Sets(), loaded_redis()
     redis._eval = lambda *args: 1  # type: ignore[method-assign]
-    processor = UnreadProcessor(pairs, sets, redis)  # type: ignore[arg-type]
+    processor = UnreadProcessor(pairs, sets, redis, NO_SESSION)  # type: ignore[arg-type]
     await processor.process([unsent(1, a, me, m1), read(2, me, a, m2)], ignore)
     rejected: list[Record] = []
     bad = account_deleted(5, "not-an-id")
@@ -171,11 +182,11 @@ async def test_a_record_not_keyed_by_its_badge_owner_is_rejected() -> None:
     keyed by the sender was lost from durable state, and a covered message counted again."""
     me, a = new_id(), new_id()
     m1, m2 = sorted(new_id() for _ in range(2))
-    pairs, sets, redis = Pairs({}), Sets(), CountingRedis()
+    pairs, sets, redis = Pairs({}), Sets(), loaded_redis()
     redis._eval = lambda *args: 1  # type: ignore[method-assign]  # the offset mark script
     by_sender = read(2, me, a, m2)._replace(key=a.encode())
     keyless = unsent(3, a, me, m1)._replace(key=None)
-    processor = UnreadProcessor(pairs, sets, redis)  # type: ignore[arg-type]
+    processor = UnreadProcessor(pairs, sets, redis, NO_SESSION)  # type: ignore[arg-type]
     rejected: list[tuple[Record, Exception]] = []
     await processor.process([unsent(1, a, me, m1), by_sender, keyless], lambda r, e: rejected.append((r, e)))
     assert [r for r, _ in rejected] == [by_sender, keyless]
@@ -192,10 +203,10 @@ async def test_a_block_marks_the_blocked_persons_messages_read_on_the_blockers_b
     sender while the safety processor's derived read mark was still on its way."""
     me, blocked, friend = new_id(), new_id(), new_id()
     before, at = new_id(), now_ms()
-    pairs, sets, redis = Pairs({}), Sets(), CountingRedis()
+    pairs, sets, redis = Pairs({}), Sets(), loaded_redis()
     redis._eval = lambda *args: 1  # type: ignore[method-assign]
     rejected: list[Record] = []
-    await UnreadProcessor(pairs, sets, redis).process(  # type: ignore[arg-type]
+    await UnreadProcessor(pairs, sets, redis, NO_SESSION).process(  # type: ignore[arg-type]
         [unsent(1, blocked, me, before), unsent(2, friend, me, new_id()), block(3, me, blocked, True, at + 1),
          block(4, me, friend, False, at + 1), block(5, me, me, True, at)], lambda r, e: rejected.append(r))
     assert [r.offset for r in rejected] == [5]  # a block of oneself: no client sends that
