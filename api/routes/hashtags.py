@@ -22,6 +22,9 @@ from sinks.trending_reader import trending as compute_trending
 
 router = APIRouter(tags=["hashtags"])
 TOP_POSTS_SHOWN = 9
+#: top posts the shared answer holds, so a viewer's blocks (of a spammer flooding the tag, most often) leave the
+#: shown nine full: it held nine, and a viewer who blocked their authors saw the top section empty
+TOP_POST_CANDIDATES = 3 * TOP_POSTS_SHOWN
 
 
 #: a tag as sent: its canonical form is at most ``MAX_TAG_LENGTH`` characters, and NFKC composes at most a few
@@ -82,8 +85,13 @@ async def get_hashtag(tag: TagPath, resources: ResourcesDep, settings: SettingsD
     name = canonical(tag)
     await honour_after(after, resources, settings, response)
     muted = await _not_muted(resources, viewer, name)
-    # hot tags: the counts move once per window anyway, so one reading serves every reader for a moment
-    body = await resources.hashtag_responses.get(name, lambda: _summary(resources, name))
+    # hot tags: the counts move once per window anyway, so one reading serves every reader for a moment; a
+    # reader with a token reads afresh (the shared answer, made before the write, showed a post just deleted,
+    # or a like count of 0 beside the reader's own like)
+    if after is None:
+        body = await resources.hashtag_responses.get(name, lambda: _summary(resources, name))
+    else:
+        body = await _summary(resources, name)
     return await _personal(resources, viewer, body, muted)
 
 
@@ -93,18 +101,20 @@ async def _summary(resources: Any, name: str) -> dict[str, Any]:
     count = await store.post_count(name)
     if count is None:
         raise ApiError(404, "not_found", f"no posts have ever used #{name}", "tag")
-    top = await resources.redis.zrevrange(keys.hashtag_top(name), 0, TOP_POSTS_SHOWN - 1)
+    top = await resources.redis.zrevrange(keys.hashtag_top(name), 0, TOP_POST_CANDIDATES - 1)
     if not top:  # not hot: the newest posts from Cassandra stand in
-        top = await store.newest_posts(name, TOP_POSTS_SHOWN, None)
+        top = await store.newest_posts(name, TOP_POST_CANDIDATES, None)
     top_posts, related = await asyncio.gather(top_items(resources, list(top)), store.related(name))
     return {"tag": name, "post_count": count, "top_posts": top_posts, "related": related}
 
 
 async def _personal(resources: Any, viewer: str | None, body: dict[str, Any], muted: set[str]) -> dict[str, Any]:
-    """The shared summary as this viewer sees it: muted tags out of ``related``, blocked authors' posts out."""
+    """The shared summary as this viewer sees it: muted tags out of ``related``, blocked authors' posts out, then
+    the first :data:`TOP_POSTS_SHOWN` of the candidates."""
     if viewer is None:
-        return body
-    personal = body | {"top_posts": await for_viewer(resources, viewer, body["top_posts"])}
+        return body | {"top_posts": body["top_posts"][:TOP_POSTS_SHOWN]}
+    shown = (await for_viewer(resources, viewer, body["top_posts"]))[:TOP_POSTS_SHOWN]
+    personal = body | {"top_posts": shown}
     return personal | {"related": muted_tags_hidden(body["related"], muted)} if muted else personal
 
 

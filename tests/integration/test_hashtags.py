@@ -155,6 +155,47 @@ def test_top_posts_are_hydrated_items_with_the_viewers_own_likes(
     assert theirs["liked_by_me"] is False
 
 
+def test_a_viewer_who_blocked_a_tag_s_flooder_still_sees_nine_top_posts(
+    publisher: Publisher, client: httpx.Client, settings: Settings, worker: Process
+) -> None:
+    """The shared answer held nine top posts, and a viewer's blocks were taken out of them: blocking the
+    account that flooded the tag left the top section empty."""
+    tag, flooder, viewer = unique_tag("flood"), new_id(), new_id()
+    others = [post(publisher, f"#{tag} mine {i}").value["post_id"] for i in range(3)]
+    for i in range(10):
+        post(publisher, f"#{tag} spam {i}", flooder)
+    wait_count(client, tag, 13)
+    block = client.post(f"/users/{flooder}/block", headers=auth(settings, viewer))
+    assert block.status_code == 202, block.text
+    page = client.get(f"/hashtags/{tag}", headers=auth(settings, viewer), params={"after": block.json()["token"]})
+    shown = page.json()["top_posts"]
+    assert {p["post_id"] for p in shown} == set(others), page.text
+    assert len(client.get(f"/hashtags/{tag}").json()["top_posts"]) == 9  # everyone else: the nine
+
+
+def test_a_tag_page_read_with_a_token_shows_the_write_behind_it(
+    publisher: Publisher, client: httpx.Client, settings: Settings, worker: Process
+) -> None:
+    """The page is shared for a moment: read with a like's token, it showed the reader's heart filled beside a
+    like count of 0, and a post its author had just deleted."""
+    tag, reader = unique_tag("ryw"), new_id()
+    liked = post(publisher, f"#{tag} liked")
+    deleted = post(publisher, f"#{tag} deleted")
+    wait_count(client, tag, 2)
+    assert len(client.get(f"/hashtags/{tag}", headers=auth(settings, reader)).json()["top_posts"]) == 2
+    like = client.post(f"/posts/{liked.value['post_id']}/like", headers=auth(settings, reader))
+    assert like.status_code == 202, like.text
+    [after_like] = [p for p in client.get(f"/hashtags/{tag}", headers=auth(settings, reader),
+                                          params={"after": like.json()["token"]}).json()["top_posts"]
+                    if p["post_id"] == liked.value["post_id"]]
+    assert (after_like["liked_by_me"], after_like["like_count"]) == (True, 1), after_like
+    author = deleted.value["author_id"]
+    gone = client.delete(f"/posts/{deleted.value['post_id']}", headers=auth(settings, author))
+    assert gone.status_code == 202, gone.text
+    page = client.get(f"/hashtags/{tag}", headers=auth(settings, author), params={"after": gone.json()["token"]})
+    assert deleted.value["post_id"] not in {p["post_id"] for p in page.json()["top_posts"]}, page.text
+
+
 def test_exact_after_a_worker_is_killed_mid_stream_and_restarted(
     publisher: Publisher, client: httpx.Client, settings: Settings, worker: Process
 ) -> None:
