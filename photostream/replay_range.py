@@ -67,14 +67,13 @@ def parse_point(text: str) -> Point:
 
 
 def reversed_range(start: Point, stop: Point) -> bool:
-    """Whether ``[start, stop)`` runs backwards in every partition, whatever it holds: a start at the end with a
-    stop before it, a stop at the beginning after a start past it, or two offsets or two times out of order.
-    (Equal ends are an empty export, not an error: a script's empty window. An offset and a time cannot be
-    compared before the broker is asked.)"""
-    if start.kind == "latest":
-        return stop.kind != "latest"
-    if stop.kind == "earliest":
-        return start.kind != "earliest"
+    """Whether ``[start, stop)`` is written backwards, whatever the topic holds: from the end to the beginning,
+    or two offsets or two times out of order. Anything else is resolved per partition, where an end before the
+    start exports nothing: ``--from latest --to <a time to come>`` is a script's empty window, and was refused
+    as reversed. (Equal ends are an empty export too. An offset and a time cannot be compared before the broker
+    is asked.)"""
+    if start.kind == "latest" and stop.kind == "earliest":
+        return True
     return start.kind == stop.kind and start.kind in ("offset", "time") and start.value > stop.value
 
 

@@ -317,3 +317,13 @@ def test_replay_refuses_an_empty_range_or_a_missing_directory_in_one_line(test_e
         assert done.returncode == 2 and says in done.stderr and "Traceback" not in done.stderr, done.stderr
         assert len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert not (tmp_path / "x.jsonl").exists()
+
+
+def test_a_window_that_holds_nothing_exports_an_empty_file(test_env: dict[str, str], tmp_path: Path) -> None:
+    """``--from latest --to <a time to come>`` (a script's window over what arrived since) was refused as
+    reversed: every end resolves per partition, and a window with nothing in it is an empty export."""
+    for name, args in (("future.jsonl", ["--from", "latest", "--to", "2030-01-01"]),
+                       ("zero.jsonl", ["--from", "0", "--to", "earliest"])):
+        done = photostream(test_env, "replay", "post-created", *args, "-o", str(tmp_path / name))
+        assert done.returncode == 0, done.stderr
+        assert (tmp_path / name).read_text() == ""
