@@ -49,7 +49,12 @@ _WEEK = {"retention.ms": WEEK_MS, "cleanup.policy": "delete", **_STAMPED}
 #: crashed on it, again after every restart)
 DLQ_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 #: Dead letters are kept for a month for inspection and manual replay.
-DLQ_CONFIG = {"retention.ms": str(30 * 24 * 3600 * 1000), "cleanup.policy": "delete",
+DLQ_RETENTION_MS = 30 * 24 * 3600 * 1000
+#: the broker's ``offsets.retention.minutes``: a group's committed offsets outlive every DLQ record. ``dlq
+#: redrive`` keeps its place in a DLQ as the committed offsets of a group with no members, which Kafka's default
+#: (7 days) deleted: a redrive a quiet week later sent every record again, and parked twice those that failed
+OFFSETS_RETENTION_MINUTES = DLQ_RETENTION_MS // 60_000 + 24 * 60
+DLQ_CONFIG = {"retention.ms": str(DLQ_RETENTION_MS), "cleanup.policy": "delete",
               "max.message.bytes": str(DLQ_MAX_MESSAGE_BYTES)}
 DLQ_PARTITIONS = 1
 

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from confluent_kafka.admin import AdminClient
 
+from photostream.contracts.catalog import OFFSETS_RETENTION_MINUTES
 from photostream.settings import KAFKA_NODE_PORT_STRIDE, PROJECT_ROOT, Settings
 from photostream.stack.base import Service, StackError, run_checked
 from photostream.stack.maven import collect_runtime_jars, java_binary
@@ -204,6 +205,8 @@ class KafkaService(Service):
             "share.coordinator.state.topic.min.isr": "1",
             # consumers join at once instead of waiting 3 s for more members
             "group.initial.rebalance.delay.ms": "0",
+            # dlq redrive's place in a DLQ lives as long as the DLQ's records (the default kept it 7 days)
+            "offsets.retention.minutes": str(OFFSETS_RETENTION_MINUTES),
             "num.network.threads": "2",
             "num.io.threads": "2",
             # topics are declared by the apps (with their partition counts), never created by a typo

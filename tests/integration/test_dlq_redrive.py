@@ -124,3 +124,17 @@ def test_the_command_reports_and_refuses_an_unknown_topic(dlq_settings: Settings
         mistyped = command("redrive", TOPIC, option, typo)
         assert mistyped.returncode == 2 and f"{option} {typo}: no record" in mistyped.stderr, mistyped.stderr
         assert "popularity" in mistyped.stderr or "DecodeError" in mistyped.stderr
+
+
+def test_the_broker_keeps_the_redrive_s_place_as_long_as_the_dlq_keeps_records(dlq_settings: Settings) -> None:
+    """The redrive's place is a memberless group's committed offsets, which the broker's default retention (7
+    days) deleted: a redrive a quiet week later sent every record of the 30-day DLQ again."""
+    from confluent_kafka.admin import AdminClient, ConfigResource
+
+    from photostream.contracts.catalog import DLQ_CONFIG
+
+    admin = AdminClient(client_config(dlq_settings))
+    broker = admin.list_topics(timeout=10).brokers
+    resource = ConfigResource(ConfigResource.Type.BROKER, str(next(iter(broker))))
+    config = admin.describe_configs([resource])[resource].result(10)
+    assert int(config["offsets.retention.minutes"].value) * 60_000 > int(DLQ_CONFIG["retention.ms"])

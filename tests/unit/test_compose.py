@@ -82,6 +82,13 @@ def test_images_run_the_versions_the_local_stack_runs() -> None:
             assert not str(service["image"]).endswith(":latest") and ":" in str(service["image"])
 
 
+def test_the_broker_keeps_offsets_as_the_local_stack_does() -> None:
+    from photostream.contracts.catalog import OFFSETS_RETENTION_MINUTES
+
+    kafka = COMPOSE["services"]["kafka"]["environment"]
+    assert int(kafka["KAFKA_OFFSETS_RETENTION_MINUTES"]) == OFFSETS_RETENTION_MINUTES
+
+
 def test_every_photostream_variable_names_a_setting() -> None:
     fields = {f"PHOTOSTREAM_{name.upper()}" for name in Settings.model_fields}
     for name, service in SERVICES.items():

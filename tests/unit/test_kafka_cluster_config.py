@@ -101,3 +101,14 @@ def test_every_node_is_formatted_with_one_cluster_id(tmp_path: Path) -> None:
     assert len(ids) == 1
     (cluster_id,) = ids
     assert len(cluster_id) == 22 and "=" not in cluster_id  # Kafka's Uuid: 16 bytes, url-safe base64, unpadded
+
+
+def test_every_broker_keeps_a_group_s_offsets_as_long_as_a_dlq_keeps_its_records() -> None:
+    """``dlq redrive`` keeps its place as a memberless group's offsets, which the default retention (7 days)
+    deleted: a redrive a quiet week later sent every record of the 30-day DLQ again."""
+    from photostream.contracts.catalog import DLQ_CONFIG
+
+    for settings in (_settings(kafka_brokers=1), _settings()):
+        for node in kafka_services(settings):
+            kept_ms = int(node.server_config()["offsets.retention.minutes"]) * 60_000  # type: ignore[attr-defined]
+            assert kept_ms > int(DLQ_CONFIG["retention.ms"])
