@@ -77,13 +77,18 @@ def _mac(key: bytes, payload: bytes) -> bytes:
 
 @dataclass(frozen=True)
 class ConsistencyToken:
+    """One write's place in the log; ``writer``: who made it, whose other writes of that moment a read with the
+    token waits for too (:func:`api.routes.reads.honour_after`): a request can publish more than its own event
+    (an account turning public approves every pending request), and the token named only the first."""
+
     topic: str
     partition: int
     offset: int
+    writer: str = ""
 
     def encode(self, key: bytes) -> str:
         """The signed, opaque text handed to clients."""
-        payload = f"{self.topic}:{self.partition}:{self.offset}".encode()
+        payload = f"{self.topic}:{self.partition}:{self.offset}{'@' + self.writer if self.writer else ''}".encode()
         return f"{_b64(payload)}.{_b64(_mac(key, payload))}"
 
     @classmethod
@@ -103,8 +108,9 @@ class ConsistencyToken:
         """The token's fields, without checking the signature: only for a token already verified (every
         ``?after=`` is, by :class:`api.middleware.ConsistencyGuard`). Use :meth:`verify` anywhere else."""
         try:
-            topic, partition, offset = _unb64(token.partition(".")[0]).decode().rsplit(":", 2)
-            parsed = cls(topic, int(partition), int(offset))
+            place, _, writer = _unb64(token.partition(".")[0]).decode().partition("@")
+            topic, partition, offset = place.rsplit(":", 2)
+            parsed = cls(topic, int(partition), int(offset), writer)
         except (ValueError, binascii.Error):
             raise InvalidConsistencyTokenError("after: not a consistency token") from None
         if not topic or parsed.partition < 0 or parsed.offset < 0:

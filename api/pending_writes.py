@@ -109,6 +109,22 @@ async def settle(resources: Any, settings: Any, users: Iterable[str], topics: It
     return True
 
 
+async def writes_applied(resources: Any, user: str, timeout_s: float) -> bool:
+    """Whether every write remembered for ``user`` is applied within ``timeout_s`` (a read's wait: never a 503).
+    With Redis down there is nothing to wait on."""
+    try:
+        remembered = await resources.redis.hgetall(keys.pending_writes(user))
+    except REDIS_DOWN:
+        return True
+    deadline = time.monotonic() + timeout_s
+    for field, offset in sorted(remembered.items()):
+        topic, _, partition = field.rpartition(":")
+        if not await wait_applied(resources.redis, ConsistencyToken(topic, int(partition), int(offset)),
+                                  max(0.0, deadline - time.monotonic())):
+            return False
+    return True
+
+
 async def post_of_a_moment_ago(resources: Any, settings: Any, post_id: str) -> dict[str, Any] | None:
     """The post's row (None: no such post, or deleted); one published a moment ago is waited for (bounded, as a
     decision waits): its author shared the link at once, and the post, its comments and its likers were a 404

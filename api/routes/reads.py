@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
@@ -17,14 +18,20 @@ After = Annotated[str | None, Query(description="a consistency token from a writ
 
 
 async def honour_after(after: str | None, resources: Any, settings: Any, response: Response) -> None:
-    """Wait (bounded) until the write behind ``after`` is applied; mark the answer if it is not yet."""
+    """Wait (bounded) until the write behind ``after`` is applied, and the writer's other writes of that moment
+    (the approvals an account turning public published beside its profile: read with its token, the followers
+    list still had none of them); mark the answer if they are not yet."""
     if not after:
         return
     try:
         token = ConsistencyToken.decode(after)
     except InvalidConsistencyTokenError as exc:
         raise ApiError(422, "invalid", str(exc), "after") from None
-    if not await wait_applied(resources.redis, token, settings.read_your_writes_timeout_s):
+    deadline = time.monotonic() + settings.read_your_writes_timeout_s
+    applied = await wait_applied(resources.redis, token, settings.read_your_writes_timeout_s)
+    if applied and token.writer:
+        applied = await pending_writes.writes_applied(resources, token.writer, max(0.0, deadline - time.monotonic()))
+    if not applied:
         response.headers["X-Photostream-Consistency"] = "pending"
 
 

@@ -90,7 +90,7 @@ async def _publish(resources: Any, settings: Any, user_id: str, event: Event, ac
         raise ApiError(429, "rate_limited", f"too many {action} requests; retry in {decision.retry_after_s}s",
                        headers={"Retry-After": str(decision.retry_after_s)})
     result = await pending_writes.publish(resources, event)
-    token = ConsistencyToken(result.topic, result.partition, result.offset).encode(token_key(settings))
+    token = ConsistencyToken(result.topic, result.partition, result.offset, user_id).encode(token_key(settings))
     return Accepted(event_id=event.event_id, token=token, id=created_id)
 
 

@@ -485,6 +485,26 @@ def test_an_account_turning_public_approves_the_requests_still_pending(client: h
     assert client.get("/users/me/follow-requests", headers=bearer(owner)).json()["items"] == []
 
 
+def test_the_token_of_turning_public_shows_the_approvals_it_made(client: httpx.Client) -> None:
+    """The token named the profile edit alone: read with it, the followers list had none of the approvals the
+    same request published, and the requests were all still listed."""
+    owner = login(client, register(client)["username"])
+    requesters = [login(client, register(client)["username"]) for _ in range(3)]
+    private = client.patch("/users/me", headers=bearer(owner), json={"is_private": True})
+    client.get("/users/me", headers=bearer(owner), params={"after": private.json()["token"]})
+    asked = [client.post(f"/users/{owner['user_id']}/follow", headers=bearer(r)) for r in requesters]
+    assert len(client.get("/users/me/follow-requests", headers=bearer(owner),
+                          params={"after": asked[-1].json()["token"]}).json()["items"]) == 3
+    public = client.patch("/users/me", headers=bearer(owner), json={"is_private": False})
+    assert public.status_code == 202, public.text
+    after = {"after": public.json()["token"]}
+    followers = client.get(f"/users/{owner['user_id']}/followers", headers=bearer(owner), params=after)
+    assert followers.headers.get("X-Photostream-Consistency") != "pending"
+    assert followers.json()["count"] == 3, followers.text
+    assert {f["id"] for f in followers.json()["items"]} == {r["user_id"] for r in requesters}
+    assert client.get("/users/me/follow-requests", headers=bearer(owner), params=after).json()["items"] == []
+
+
 def test_a_private_accounts_follow_is_a_request_and_approval_shows_the_posts(client: httpx.Client,
                                                                             publisher: Publisher) -> None:
     owner = login(client, register(client)["username"])

@@ -16,6 +16,16 @@ def test_token_round_trip():
     assert ConsistencyToken.verify(token.encode(KEY), KEY) == token
 
 
+def test_a_token_names_its_writer_and_one_without_still_reads():
+    """The writer's other writes of the moment are waited for too (an account turning public approves every
+    pending request in the same request); a token made before writers were named reads as it did."""
+    writer = "01a23df0-a221-7369-9f52-19fa33949ebf"
+    token = ConsistencyToken("profile-updated", 2, 77, writer)
+    assert ConsistencyToken.verify(token.encode(KEY), KEY) == token
+    assert ConsistencyToken.verify(ConsistencyToken("profile-updated", 2, 77).encode(KEY), KEY).writer == ""
+    assert len(token.encode(KEY)) <= 128
+
+
 def test_tokens_stay_short():
     assert len(ConsistencyToken("profile-updated", 11, 2**40).encode(KEY)) <= 64
 
