@@ -63,8 +63,9 @@ async def get_notifications(request: Request, claims: SignedClaims, limit: Limit
                             cursor: Cursor = None) -> dict[str, Any]:
     """``{items: [{id, kind, target {kind, id}, actors [{id, username}], actor_count, read, updated_at}],
     next_cursor}``, newest first by ``updated_at`` (an update moves a notification to the top); the cursor is the
-    page's last position (pages do not skip, and an item updated meanwhile is not served twice). The token's
-    revocation is checked in the page's own Redis read."""
+    page's last position: an item updated meanwhile is not served twice, and one not yet served that an update
+    moves above the cursor is left to the list's top (a refresh shows it, as a new one), as in every feed
+    ordered by activity. The token's revocation is checked in the page's own Redis read."""
     mine = list_of("notifications", claims.user_id)
     position = _position(cursor, claims.user_id) if cursor is not None else None  # ("" is no cursor: a 422)
     try:
