@@ -69,7 +69,7 @@ PARTED_SCANNED = 1000
 #: how long a batch with tag removals waits for the photo_tags processor to have applied them
 TAGS_CATCH_UP_S = 5.0
 TOPICS = ("like-changed", "comment-added", "comment-deleted", "follow-changed", "follow-requested",
-          "photo-tag-changed", "post-created", "post-deleted", "block-changed", "account-deleted")
+          "photo-tag-changed", "post-created", "post-deleted", "block-changed", "mute-changed", "account-deleted")
 
 Post = dict[str, Any]
 
@@ -110,9 +110,9 @@ class NotificationsProcessor:
                                                  "visibility": event["visibility"]}
             elif record.topic == "post-deleted":
                 gone_posts.append(event["post_id"])
-            elif record.topic == "block-changed":
-                change = safety_change("block", event)
-                if change.on:
+            elif record.topic in ("block-changed", "mute-changed"):
+                change = safety_change("block" if record.topic == "block-changed" else "mute", event)
+                if change.on and change.target_kind == "user":
                     blocks.append(change)
             elif record.topic == "photo-tag-changed" and event["action"] in ("remove", "approve"):
                 retagged.append(record)
@@ -163,10 +163,13 @@ class NotificationsProcessor:
         them at read, but the badge kept counting them (a mention from someone who then blocked you: a "1" over
         an empty list), and a group's count kept the blocked member. What their unlikes, unfollows and comment
         deletions withdraw anyway is withdrawn here too, at once; a member not among a group's newest shown
-        actors is not found this way (groups are keyed by recipient and target, not by actor)."""
+        actors is not found this way (groups are keyed by recipient and target, not by actor). A mute takes the
+        muted person out of the muter's notifications the same way (one direction; an unmute brings back none of
+        them, as an unblock does not: the badge had counted them under an empty list)."""
         changes: list[MemberChange] = []
         for block in blocks:
-            for recipient, other in ((block.actor_id, block.target_id), (block.target_id, block.actor_id)):
+            pairs = ((block.actor_id, block.target_id), (block.target_id, block.actor_id))
+            for recipient, other in pairs if block.kind == "block" else pairs[:1]:
                 for item in await self._store.page(recipient, None, PARTED_SCANNED):
                     if other in item.actors:
                         bucket = parse_notification_id(item.id)[0]
@@ -299,8 +302,8 @@ def _meaning(record: Record) -> tuple[Record, list[Draft], str | None]:
         return record, [], record.value["user_id"]
     if record.topic == "post-deleted" and not is_id(record.value["post_id"]):
         raise ValueError("post_id: not an id")
-    if record.topic == "block-changed":
-        safety_change("block", record.value)  # (its checks: ids, not oneself)
+    if record.topic in ("block-changed", "mute-changed"):  # (their checks: ids, not oneself)
+        safety_change("block" if record.topic == "block-changed" else "mute", record.value)
     return record, drafts_of(record.topic, record.value), None
 
 

@@ -33,7 +33,7 @@ from tests.integration.waiting import wait_for
 #: who must have applied a record of each topic before the next step may rely on it
 APPLIERS = {"post-created": ("notifications", "posts"), "post-deleted": ("notifications", "posts"),
             "block-changed": ("safety", "notifications"), "photo-tag-changed": ("notifications", "photo_tags"),
-            "mute-changed": ("safety",), "user-registered": ("profiles",)}
+            "mute-changed": ("safety", "notifications"), "user-registered": ("profiles",)}
 
 
 class Log:
@@ -884,6 +884,24 @@ def test_a_follow_unfollow_follow_of_one_millisecond_is_still_withdrawn_by_a_lat
         "follower_id": follower, "followee_id": followee, "action": "unfollow", "occurred_at": at + 2})))
     log.settle()
     assert follower not in {a["id"] for i in notifications(client, settings, followee) for a in i["actors"]}
+
+
+def test_muting_someone_takes_them_out_of_your_notifications_and_your_badge(
+        client: httpx.Client, settings: Settings, log: Log) -> None:
+    """The list hid a muted person's notifications, and the badge kept counting them: a "2" over an empty
+    list until a mark-read of everything. A group they share with others keeps the others."""
+    (me, _), muted, other = register(client), new_id(), new_id()
+    mine = log.post(me)
+    log.like(muted, mine)
+    log.like(other, mine)
+    log.publish(events.follow_changed(follower_id=muted, followee_id=me, action="follow"))
+    log.settle()
+    assert status(client, settings, me) == 2
+    log.publish(events.mute_changed(actor_id=me, target_id=muted, action="on"))
+    log.settle()
+    items = notifications(client, settings, me)
+    assert [(i["kind"], [a["id"] for a in i["actors"]], i["actor_count"]) for i in items] == [("like", [other], 1)]
+    assert status(client, settings, me) == 1
 
 
 def test_a_mention_from_someone_who_then_blocked_you_leaves_your_badge(
