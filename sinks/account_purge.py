@@ -22,7 +22,6 @@ from cassandra.cluster import Session
 from photostream.domain.account_purge import Footprint
 from photostream.domain.accounts import outliving_every_token
 from photostream.domain.identicon import email_hash
-from photostream.domain.unread import PairMarks
 from photostream.settings import Settings
 from sinks import keys, s3
 from sinks.avatars import AvatarDirectory
@@ -85,9 +84,9 @@ class AccountPurge:
         (posts, following, followers, likes), comments = await asyncio.gather(
             asyncio.gather(*(self._ids(q, user_id) for q in ("posts", "following", "followers", "likes"))),
             self._comments(user_id))
-        unread_by = [(row.id, row.unsent_up_to) async for page in
-                     pages(self._session, self._q["unread_by"], (user_id,), _PAGE) for row in page
-                     if PairMarks(row.unsent_up_to, row.read_up_to).unread]
+        # every pair, read or not: the read mark makes the recipient's loop delete it (streams.unread)
+        unread_by = [(row.id, max(row.unsent_up_to or "", row.read_up_to or "")) async for page in
+                     pages(self._session, self._q["unread_by"], (user_id,), _PAGE) for row in page]
         return Footprint(posts, following, followers, likes, unread_by, comments)
 
     async def _comments(self, user_id: str) -> list[tuple[str, str, int]]:

@@ -90,6 +90,7 @@ class UnreadPairs:
         self._w_pair = prepare("INSERT INTO unread_pairs (user_id, sender_id, unsent_up_to, read_up_to, blocked_at, "
                                "unblocked_at) VALUES (?, ?, ?, ?, ?, ?)")
         self._d_user = prepare("DELETE FROM unread_pairs WHERE user_id = ?")
+        self._d_pair = prepare("DELETE FROM unread_pairs WHERE user_id = ? AND sender_id = ?")
 
     async def load_users(self, users: Iterable[str]) -> dict[str, dict[str, PairMarks]]:
         """Every stored pair of ``users``, by user then sender (a user without one maps to ``{}``). The
@@ -123,6 +124,10 @@ class UnreadPairs:
     async def delete_users(self, users: Iterable[str]) -> None:
         """Every pair of deleted accounts' badges (their partitions)."""
         await asyncio.gather(*(self._run(self._d_user, (user,)) for user in users))
+
+    async def delete_pairs(self, pairs: Iterable[Pair]) -> None:
+        """Pairs of a deleted sender (whom and when they wrote is theirs to take away)."""
+        await asyncio.gather(*(self._run(self._d_pair, pair) for pair in pairs))
 
     async def of_user(self, user_id: str) -> list[tuple[str, PairMarks]]:
         """Every pair of ``user_id`` (paged): the API's answer when Redis is down, and the rebuild's input."""
@@ -179,6 +184,14 @@ class OwnedPairs:
             senders = self._users.get(user)
             if senders is not None:  # (one evicted meanwhile is read again when next touched)
                 senders[sender] = marks
+
+    async def delete_pairs(self, pairs: Iterable[Pair]) -> None:
+        pairs = list(pairs)
+        await self._pairs.delete_pairs(pairs)
+        for user, sender in pairs:
+            senders = self._users.get(user)
+            if senders is not None:
+                senders.pop(sender, None)
 
     async def delete_users(self, users: Iterable[str]) -> None:
         users = list(users)

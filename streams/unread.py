@@ -32,7 +32,7 @@ from typing import Any
 from cassandra.cluster import Session
 
 from photostream.domain.safety import safety_change
-from photostream.domain.unread import Mark, apply_all, block_mark, read_mark, unsent_mark
+from photostream.domain.unread import Mark, Pair, PairMarks, apply_all, block_mark, read_mark, unsent_mark
 from producers.ids import is_id, last_id_at
 from sinks import offsets
 from sinks.revocations import closed_among
@@ -107,10 +107,18 @@ class UnreadProcessor:
                  if m.user_id not in deleted]
         marks += [m for m in accepted([r for r in batch if r.topic == "block-changed"], blocker_mark, reject)
                   if m.user_id not in deleted]
+        erased: set[Pair] = set()
         if marks:  # nothing counts for or from an account whose deletion was accepted (one Redis round trip)
             closed = await closed_among(self._redis, self._session,
-                                        {m.user_id for m in marks} | {m.sender_id for m in marks if not m.read})
-            marks = [m for m in marks if m.user_id not in closed and (m.read or m.sender_id not in closed)]
+                                        {m.user_id for m in marks} | {m.sender_id for m in marks})
+            # the purge's read mark for each person a deleted account wrote to: the pair goes (it kept whom they
+            # wrote and when, for good, though the deletion promised the index of what they sent)
+            erased = {m.pair for m in marks if m.read and m.block is None and m.sender_id in closed
+                      and m.user_id not in closed}
+            marks = [m for m in marks if m.user_id not in closed and m.sender_id not in closed]
+        if erased:
+            await self._pairs.delete_pairs(erased)
+            await self._sets.project({pair: PairMarks() for pair in erased})
         if marks:
             before = await self._pairs.load({m.pair for m in marks})
             after = apply_all(before, marks)

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from producers.ids import deterministic_id
+from producers.ids import deterministic_id, last_id_at
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,7 @@ def retractions(deletion: Deletion, footprint: Footprint) -> list[tuple[str, dic
     out += [("comment-deleted", fields("comment", [c], comment_id=c, post_id=p, user_id=user, actor_id=user,
                                        commented_at=written))
             for p, c, written in footprint.comments]
-    out += [("MESSAGES_READ", fields("read", [r, up_to], user_id=r, sender_id=user, read_up_to_msg_id=up_to))
+    out += [("MESSAGES_READ", fields("read", [r, up_to or ""], user_id=r, sender_id=user,
+                                     read_up_to_msg_id=up_to or last_id_at(at)))
             for r, up_to in footprint.unread_by if r != user]
     return out

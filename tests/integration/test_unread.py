@@ -1040,3 +1040,29 @@ def test_a_deleted_account_s_late_message_counts_nowhere_after_redis_lost_the_re
     inbox.settle(redis)
     assert redis.exists(keys.closed_account(leaver)) == 0  # the check did not depend on a reload
     assert status(client, settings, friend, detail=True)["sender_ids"] == []
+
+
+def test_an_account_s_deletion_takes_away_whom_it_wrote_to(
+        client: httpx.Client, settings: Settings, inbox: Inbox) -> None:
+    """The purge marked the deleted sender's messages read and left every pair: whom they wrote and when (the
+    message ids carry the time), kept for good, though the deletion promised the index of what they sent."""
+    from sinks.cassandra import connect
+    from tests.integration.test_accounts import PASSWORD, bearer, login, register
+
+    account = register(client)
+    leaver, unread_by, read_by = account["id"], new_id(), new_id()
+    inbox.unsent(leaver, unread_by)
+    last = inbox.unsent(leaver, read_by)
+    inbox.read(read_by, leaver, last)
+    inbox.settle()
+    assert status(client, settings, unread_by, detail=True)["sender_ids"] == [leaver]
+    session = login(client, account["username"])
+    deleted = client.request("DELETE", "/users/me", headers=bearer(session), json={"password": PASSWORD})
+    assert deleted.status_code == 202, deleted.text
+    cluster, cassandra = connect(settings)
+    try:
+        wait_for(lambda: list(cassandra.execute("SELECT user_id FROM unread_pairs WHERE sender_id = %s", (leaver,))),
+                 lambda rows: rows == [], 60, "the deleted account's pairs to go")
+    finally:
+        cluster.shutdown()
+    assert status(client, settings, unread_by, detail=True)["sender_ids"] == []
