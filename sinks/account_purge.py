@@ -14,7 +14,7 @@ second run finds nothing and deletes nothing.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from cassandra.cluster import Session
@@ -49,8 +49,12 @@ ACCOUNT_COMMENTS = "SELECT comment_id, post_id, text, created_at FROM comments_b
 
 
 class AccountPurge:
-    def __init__(self, settings: Settings, session: Session, redis: Any, s3_client: Any) -> None:
+    def __init__(self, settings: Settings, session: Session, redis: Any, s3_client: Any,
+                 avatar_purge: Callable[[str], Awaitable[object]] | None = None) -> None:
         self._settings, self._session, self._redis, self._s3 = settings, session, redis, s3_client
+        #: the CDN's copies of the avatar (``sinks.cdn_purge.AvatarPurge``): they served the deleted person's
+        #: face for the CDN's max-age, though an avatar change purged them
+        self._avatar_purge = avatar_purge
         self._run = Gated(session, _MAX_IN_FLIGHT).run
         self.credentials = CredentialStore(session)
         self._avatars = AvatarDirectory(session)
@@ -158,6 +162,8 @@ class AccountPurge:
             return
         username, email = identity
         await self._avatars.forget(email_hash(email), user_id)
+        if self._avatar_purge is not None:  # (after the forget: a CDN refetching at once gets the identicon)
+            await self._avatar_purge(email_hash(email))
         await self.credentials.release("email", email, user_id)
         await self.credentials.release("username", username, user_id)
         await self.credentials.forget(user_id)  # last: a purge cut short finds the names to release again

@@ -15,32 +15,15 @@ avatar change. An endpoint that refuses (4xx) is given up at once.
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from typing import Any, Literal
+from typing import Any
 
-from prometheus_client import Counter
-
-from photostream.domain.images import WIDTHS
 from producers.ids import is_id
 from sinks import offsets
 from sinks.avatars import AvatarDirectory
-from sinks.cdn_purge import CdnPurger, PurgeRejectedError, PurgeUnavailableError
+from sinks.cdn_purge import PURGES, AvatarPurge, CdnPurger, avatar_paths
 from streams.engine.records import Record, Reject
 
-log = logging.getLogger(__name__)
-
-#: where the API serves avatars (``api.routes.avatars``)
-AVATAR_PATH = "/api/v1/avatar/{hash}"
-PURGE_ATTEMPTS = 3
-PurgeOutcome = Literal["purged", "unconfigured", "failed"]
-PURGES = Counter("photostream_avatar_purges_total", "CDN purges for changed avatars", ["outcome"])
-
-
-def avatar_paths(email_hash: str) -> list[str]:
-    """Every URL a CDN may hold for the avatar: without ``w`` and at each width."""
-    path = AVATAR_PATH.format(hash=email_hash)
-    return [path] + [f"{path}?w={w}" for w in WIDTHS]
+__all__ = ["PURGES", "AvatarsProcessor", "avatar_paths"]  # (avatar_paths and PURGES live in sinks.cdn_purge)
 
 
 class AvatarsProcessor:
@@ -51,7 +34,8 @@ class AvatarsProcessor:
 
     def __init__(self, directory: AvatarDirectory, purger: CdnPurger, redis: Any,
                  retry_delay_s: float = 0.5) -> None:
-        self._directory, self._purger, self._redis, self._retry_delay_s = directory, purger, redis, retry_delay_s
+        self._directory, self._redis = directory, redis
+        self._purge = AvatarPurge(purger, retry_delay_s)
 
     async def process(self, batch: list[Record], reject: Reject) -> None:
         for record in batch:  # keyed by user: one user's changes arrive, and are applied, in order
@@ -80,22 +64,3 @@ class AvatarsProcessor:
             return  # unchanged, older, or already purged; only a written but unpurged change goes on
         await self._purge(email_hash)
         await self._directory.mark_purged(email_hash, occurred)
-
-    async def _purge(self, email_hash: str) -> None:
-        if not self._purger.configured:
-            PURGES.labels("unconfigured").inc()
-            return
-        for attempt in range(1, PURGE_ATTEMPTS + 1):
-            try:
-                await self._purger.purge(avatar_paths(email_hash))
-                PURGES.labels("purged").inc()
-                return
-            except PurgeRejectedError as exc:
-                log.warning("avatars: purge refused, given up: %s", exc)
-                break
-            except PurgeUnavailableError as exc:
-                if attempt == PURGE_ATTEMPTS:
-                    log.warning("avatars: purge failed %d times, given up: %s", attempt, exc)
-                    break
-                await asyncio.sleep(self._retry_delay_s * attempt)
-        PURGES.labels("failed").inc()

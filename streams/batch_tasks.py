@@ -14,7 +14,7 @@ from sinks.account_purge import AccountPurge
 from sinks.accounts_requests import FollowRequests
 from sinks.avatars import AvatarDirectory
 from sinks.block_effects import BlockFootprint
-from sinks.cdn_purge import CdnPurger
+from sinks.cdn_purge import AvatarPurge, CdnPurger
 from sinks.comments import CommentWriter
 from sinks.feeds import FeedCache, FeedPosts
 from sinks.graph import GraphReader, GraphWriter
@@ -52,6 +52,7 @@ def build_processors(settings: Settings, resources: Resources) -> list[BatchProc
     # the feed stores are shared by the two processors that edit feeds (statements prepared once)
     graph, safety = GraphReader(resources.session), SafetyReader(resources.session)
     feed_posts, feed_cache = FeedPosts(resources.session), FeedCache.for_settings(resources.redis, settings)
+    cdn = CdnPurger(settings.avatar_purge_url, settings.avatar_purge_method, settings.avatar_purge_timeout_s)
     return [
         HashtagExtractor(resources.session, resources.publisher, settings.publish_timeout_s),
         counter,
@@ -67,9 +68,7 @@ def build_processors(settings: Settings, resources: Resources) -> list[BatchProc
                           resources.redis),
         PhotoDerivativesProcessor(settings, s3.client(settings), PhotoDerivatives(resources.session),
                                   ImageIndex(resources.session), resources.redis),
-        AvatarsProcessor(AvatarDirectory(resources.session),
-                         CdnPurger(settings.avatar_purge_url, settings.avatar_purge_method,
-                                   settings.avatar_purge_timeout_s), resources.redis),
+        AvatarsProcessor(AvatarDirectory(resources.session), cdn, resources.redis),
         SafetyProcessor(SafetyWriter(resources.session), resources.publisher, resources.redis,
                         settings.publish_timeout_s,
                         MuteFeedEffects(safety, graph, feed_posts, feed_cache, settings.feed_cap),
@@ -78,7 +77,8 @@ def build_processors(settings: Settings, resources: Resources) -> list[BatchProc
                                NotificationLists(resources.redis, settings.app_id, settings.notifications_cap),
                                SafeAudience(resources.session, resources.redis), UsernameDirectory(resources.session),
                                resources.session, resources.redis),
-        AccountPurgeProcessor(AccountPurge(settings, resources.session, resources.redis, s3.client(settings)),
+        AccountPurgeProcessor(AccountPurge(settings, resources.session, resources.redis, s3.client(settings),
+                                           AvatarPurge(cdn)),
                               resources.publisher, resources.redis, settings.publish_timeout_s),
     ]
 

@@ -221,6 +221,30 @@ def test_switching_the_active_avatar_purges_the_cdn_and_serves_the_new_photo(
     assert purges.purged(path) == 2
 
 
+def test_deleting_an_account_purges_its_avatar_from_the_cdn(
+        client: httpx.Client, settings: Settings, worker: object, purges: PurgeReceiver) -> None:
+    """An avatar change purged the CDN's copies; the account's deletion did not, and the CDN served the deleted
+    person's face for its max-age while the origin already answered the identicon."""
+    address = f"{new_id()}@example.com"
+    name = "u" + new_id().replace("-", "")[-12:]
+    registered = client.post("/auth/register", json={"username": name, "email": address,
+                                                     "password": "a long passphrase 1"})
+    assert registered.status_code == 201, registered.text
+    user, digest = str(registered.json()["id"]), email_hash(address)
+    photo = upload_photo(client, settings, user, flat_jpeg((30, 200, 30), 600, 600))
+    assert client.patch("/users/me", headers=auth(settings, user), json={"avatar_image_id": photo}).status_code == 202
+    wait_for(lambda: min(purges.purged(p) for p in avatar_paths(digest)), lambda count: count >= 1, 60,
+             "the avatar change's purge")
+    login = client.post("/auth/login", json={"login": name, "password": "a long passphrase 1"})
+    assert login.status_code == 200, login.text
+    gone = client.request("DELETE", "/users/me", json={"password": "a long passphrase 1"},
+                          headers={"Authorization": f"Bearer {login.json()['access_token']}"})
+    assert gone.status_code == 202, gone.text
+    wait_for(lambda: min(purges.purged(p) for p in avatar_paths(digest)), lambda count: count >= 2, 60,
+             "the deletion's purge of every avatar URL")
+    assert client.get(f"/avatar/{digest}").headers["content-type"] == "image/png"  # the identicon
+
+
 def test_a_user_picks_the_active_avatar_among_their_own_completed_photos(client: httpx.Client, settings: Settings,
                                                                         worker: object) -> None:
     user, other = register(client, f"{new_id()}@example.com"), new_id()
