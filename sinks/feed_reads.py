@@ -94,6 +94,11 @@ class FeedReader:
             return await self._from_cassandra(user_id, before, limit)
         celebrities = [c for c in known if c != user_id]
         followed = sorted(await self._graph.followed_among(user_id, celebrities)) if celebrities else []
+        if followed and self._safety is not None:  # (as fan-out and the Cassandra path leave them out)
+            # a muted or blocked celebrity's posts filled the pull pages and were dropped at hydration: a busy
+            # one muted made page after page of nothing but a cursor, which clients take for the feed's end
+            hidden = await self._safety.hidden_authors(user_id, followed)
+            followed = [a for a in followed if a not in hidden]
         pages = await self._cache.pull_pages(followed, before, limit) if followed else []
         if any(found is None for found in pages):  # a followed celebrity's pull set is not built
             self._rebuild_pull_sets_soon()
