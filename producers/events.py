@@ -214,6 +214,13 @@ def _no_rule(_: dict[str, Any]) -> None:
 
 
 def _post_created(record: dict[str, Any]) -> None:
+    post_id = record["post_id"]  # (an id: checked for every ``*_id`` field)
+    # feeds and grids order posts by their ids' time: a v4 id, or one minted ahead, sat above every real post
+    if not is_message_id(post_id):
+        raise EventValidationError("post_id", "a UUIDv7 (feeds and grids order posts by the time in their ids)")
+    if message_from_the_future(post_id, int(record["occurred_at"])):
+        raise EventValidationError("post_id", f"made after its event (more than {MESSAGE_ID_SKEW_MS // 1000} s): "
+                                              "it would sort above every later post")
     caption = record["caption"]
     if len(caption) > MAX_CAPTION_CHARS:
         raise EventValidationError("caption", f"at most {MAX_CAPTION_CHARS} characters ({len(caption)} given)")

@@ -7,7 +7,7 @@ import pytest
 from photostream.contracts.codec import EventCodec
 from photostream.contracts.schema_store import default_store
 from producers import events
-from producers.ids import is_id, new_id
+from producers.ids import is_id, new_id, now_ms
 from producers.validation import EventValidationError, validate_record
 
 USER, OTHER, IMAGE = new_id(), new_id(), new_id()
@@ -322,3 +322,17 @@ def test_a_built_profile_update_must_name_its_privacy_and_tag_settings():
     built = events.build("profile-updated", {**fields, "is_private": True, "tags_followed_only": False,
                                              "tags_manual_approval": True})
     assert built.value["is_private"] is True
+
+
+def test_a_post_id_must_be_a_uuidv7_of_its_own_time():
+    """Feeds order posts by their ids' time: a v4 id, or a v7 minted years ahead, sat above every real post."""
+    import uuid
+
+    from producers.ids import last_id_at
+
+    fields = {"author_id": USER, "caption": "c", "image_ids": [IMAGE]}
+    for post_id in (str(uuid.uuid4()), last_id_at(now_ms() + 3 * 365 * 86_400_000)):
+        with pytest.raises(EventValidationError) as info:
+            events.build("post-created", {**fields, "post_id": post_id})
+        assert info.value.field == "post_id"
+    assert events.build("post-created", {**fields, "post_id": new_id()}).value["caption"] == "c"
