@@ -41,6 +41,7 @@ from typing import Any
 from photostream.domain.notifications import (
     TAG_KINDS,
     Draft,
+    Group,
     MemberChange,
     Series,
     Signal,
@@ -57,7 +58,7 @@ from photostream.settings import Settings
 from producers.ids import is_id
 from sinks import offsets
 from sinks.notification_lists import NotificationLists
-from sinks.notifications import NotificationStore, StoredActors, stored_of
+from sinks.notifications import GroupChange, NotificationStore, StoredActors, stored_of
 from sinks.photo_tags import PhotoTagReads
 from sinks.posts import read_post_rows, read_posts_cached
 from sinks.safety import SafeAudience
@@ -278,12 +279,23 @@ class NotificationsProcessor:
         # (and without an add older than a retraction an earlier batch applied: a like redriven after its unlike)
         kept = (without_retracted_add(c, stored.retracted.get((c.series, c.actor))) if c is not None else None
                 for c in kept)
-        changes = [c for c in kept if c is not None and not (c.repeats_standing and (c.series, c.actor) in latest)]
-        await self._write(changes, {key: add.bucket for key, add in latest.items()})
+        changes, repeated = [], set()
+        for change in kept:
+            if change is not None and change.repeats_standing and (change.series, change.actor) in latest:
+                repeated.add(Group(change.series, latest[(change.series, change.actor)].bucket))
+            elif change is not None:
+                changes.append(change)
+        await self._write(changes, {key: add.bucket for key, add in latest.items()}, repeated)
 
-    async def _write(self, changes: list[MemberChange], stored: dict[tuple[Series, str], int]) -> None:
-        """Membership durable first, then each touched group derived, its row rewritten and its Redis copy."""
+    async def _write(self, changes: list[MemberChange], stored: dict[tuple[Series, str], int],
+                     repeated: set[Group] | frozenset[Group] = frozenset()) -> None:
+        """Membership durable first, then each touched group derived, its row rewritten and its Redis copy.
+        ``repeated``: the groups of adds that changed nothing (the actor is a member already), derived whole all
+        the same: a batch stopped after its membership write and before its projection is replayed, and its adds
+        are repeats then; skipped, they left the group's row and Redis copy without the newest actor for good."""
         touched = await self._store.apply_members(changes, stored, self._bucket_ms)
+        for group in repeated - touched.keys():
+            touched[group] = GroupChange(retracted=True)  # (read whole: the stored row may be the stale one)
         derived = await self._store.derive(touched, self._shown)
         await self._store.write_aggregates(derived)
         outcomes: dict[str, list[tuple[str, Any]]] = defaultdict(list)

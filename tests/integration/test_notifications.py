@@ -904,6 +904,29 @@ def test_muting_someone_takes_them_out_of_your_notifications_and_your_badge(
     assert status(client, settings, me) == 1
 
 
+def test_a_repeated_like_repairs_a_group_whose_projection_was_lost(
+        client: httpx.Client, settings: Settings, log: Log) -> None:
+    """A worker stopped after a batch's membership write and before its Redis projection replays the batch, and
+    its likes are repeats then: they were skipped whole, and the group lacked its newest liker for good."""
+    (me, _), first, second = register(client), new_id(), new_id()
+    mine = log.post(me)
+    log.like(first, mine)
+    log.settle()
+    notifications(client, settings, me)  # the list is read once: Redis's to serve from now on
+    redis = sync_client(settings)
+    [group] = [g for g in redis.hkeys(keys.notification_items(me))]
+    before = (redis.hget(keys.notification_items(me), group), redis.zscore(keys.notification_updated(me), group))
+    liked = log.like(second, mine)
+    log.settle()
+    redis.hset(keys.notification_items(me), group, before[0])  # the projection of the second like, lost
+    redis.zadd(keys.notification_updated(me), {group: before[1]})
+    assert [i["actor_count"] for i in notifications(client, settings, me)] == [1]
+    log.publish(liked)  # the batch replayed: the same event, a repeat now
+    log.settle()
+    [item] = notifications(client, settings, me)
+    assert item["actor_count"] == 2 and [a["id"] for a in item["actors"]][0] == second, item
+
+
 def test_a_mention_from_someone_who_then_blocked_you_leaves_your_badge(
         client: httpx.Client, settings: Settings, log: Log) -> None:
     """The list hid it, the badge kept a "1" over an empty screen until a mark-read of everything."""
