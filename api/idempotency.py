@@ -7,8 +7,9 @@ gives what it creates and when it started (for 24 h); once accepted, its answer 
 fingerprint gets the stored answer; while the first is still being answered (for :data:`IN_FLIGHT_S`), a 409
 with ``Retry-After`` (the draft's answer: concurrent repeats each published, and each spent a rate-limit token);
 past that, the first never finished (its process died between publishing and answering), so the repeat
-publishes again with the same ids — the same event id and post id, which every processor applies once. The
-same key with another request is a 422 naming the header. With Redis down the write goes ahead without it.
+publishes again with the same ids — the same event id and post id, which every processor applies once. A
+request refused before publishing forgets its key (:func:`forget`). The same key with another request is a 422
+naming the header. With Redis down the write goes ahead without it.
 """
 
 from __future__ import annotations
@@ -98,6 +99,16 @@ async def release(redis: Any, failed: Claim) -> None:
     failed.started_ms = 0
     with contextlib.suppress(*REDIS_DOWN):
         await redis.set(keys.idempotency(failed.user, failed.key), _encoded(failed), ex=REMEMBERED_S)
+
+
+async def forget(redis: Any, refused: Claim) -> None:
+    """The request was refused before anything was published (a 422, a 403, a 429): its key starts afresh, ids
+    included. Kept, a post's id was the refused attempt's, and the post made by the corrected repeat sorted by
+    that older time, below posts made in between (off a full feed's first screen)."""
+    if refused.key is None:
+        return
+    with contextlib.suppress(*REDIS_DOWN):
+        await redis.delete(keys.idempotency(refused.user, refused.key))
 
 
 def _encoded(c: Claim) -> str:

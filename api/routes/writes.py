@@ -101,11 +101,16 @@ IdempotencyKey = Annotated[str | None, Header(alias=idempotency.HEADER, descript
 
 async def _once(resources: Any, claim: idempotency.Claim, write: Callable[[], Awaitable[Accepted]]) -> Accepted:
     """The write's answer, kept for its key; the kept one if the same request was answered before (no second
-    post). A refused or failed write frees its key for the repeat at once (same ids)."""
+    post). A write refused before publishing (an :class:`ApiError`: nothing is published after one) forgets its
+    key; one that failed while publishing frees it for the repeat at once, with the same ids (the event may
+    have landed all the same)."""
     if claim.answer is not None:
         return Accepted(**claim.answer)
     try:
         accepted = await write()
+    except ApiError:
+        await idempotency.forget(resources.redis, claim)
+        raise
     except BaseException:
         await idempotency.release(resources.redis, claim)
         raise

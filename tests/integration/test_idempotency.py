@@ -87,3 +87,25 @@ def test_a_create_applied_twice_shows_each_photo_once(client: httpx.Client, sett
     assert shown.status_code == 200, shown.text
     photos = shown.json()["photos"]
     assert len(photos) == 2 and all(image in photo for image, photo in zip(images, photos, strict=True)), photos
+
+
+def test_a_post_refused_then_sent_again_corrected_is_made_with_an_id_of_its_own_time(
+    client: httpx.Client, settings: Settings, worker: Process
+) -> None:
+    """The key kept the refused attempt's ids: the corrected repeat (its upload completed meanwhile) made a post
+    whose id carried the first attempt's time, sorted below posts made in between (off a full feed's top)."""
+    from producers.ids import id_time_ms, now_ms
+    from tests.integration.photos import complete, jpeg, send, ticket
+
+    author = str(register(client)["id"])
+    headers = auth(settings, author) | {HEADER: new_id()}
+    upload = ticket(client, settings, author)
+    body = {"caption": "once the photo is up", "image_ids": [upload["image_id"]]}
+    early = client.post("/posts", headers=headers, json=body)
+    assert early.status_code == 422, early.text  # the upload is not completed yet
+    assert send(upload, jpeg()).status_code in (200, 201, 204)
+    assert complete(client, settings, author, upload["image_id"]).status_code == 200
+    retried_at = now_ms()
+    made = client.post("/posts", headers=headers, json=body)
+    assert made.status_code == 202, made.text
+    assert id_time_ms(made.json()["id"]) >= retried_at
