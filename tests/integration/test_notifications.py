@@ -924,7 +924,7 @@ def test_a_repeated_like_repairs_a_group_whose_projection_was_lost(
     log.publish(liked)  # the batch replayed: the same event, a repeat now
     log.settle()
     [item] = notifications(client, settings, me)
-    assert item["actor_count"] == 2 and [a["id"] for a in item["actors"]][0] == second, item
+    assert item["actor_count"] == 2 and item["actors"][0]["id"] == second, item
 
 
 def test_a_mention_from_someone_who_then_blocked_you_leaves_your_badge(
