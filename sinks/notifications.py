@@ -234,7 +234,12 @@ class NotificationStore:
         and its groups' aggregate rows; returns the groups, for the Redis lists. Deletes carry the server's time,
         so an older event replayed later cannot bring a member back (and a newer one finds no post)."""
         rows = await self._run(self._q_targets, (target_id,))
-        series = [Series(r.recipient_id, r.kind, target_id) for r in rows.current_rows]
+        groups = await self.forget_series([Series(r.recipient_id, r.kind, target_id) for r in rows.current_rows])
+        await self._run(self._d_targets, (target_id,), 1)
+        return groups
+
+    async def forget_series(self, series: list[Series]) -> list[Group]:
+        """These series gone whole (membership, latest rows, their groups' rows); returns the groups."""
         found = await asyncio.gather(*(self._run(self._q_buckets, (s.recipient, s.kind, s.target_id)) for s in series))
         groups = sorted({Group(s, row.bucket) for s, rows_of in zip(series, found, strict=True)
                          for row in rows_of.current_rows})
@@ -242,7 +247,6 @@ class NotificationStore:
             *(self._run(stmt, (s.recipient, s.kind, s.target_id), 1) for s in series
               for stmt in (self._d_series, self._d_series_latest)),
             *(self._run(self._d_item, (g.series.recipient, g.id), 1) for g in groups))
-        await self._run(self._d_targets, (target_id,), 1)
         return groups
 
     async def derive(self, changes: dict[Group, GroupChange], shown: int) -> dict[Group, Aggregate | None]:

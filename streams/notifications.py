@@ -49,6 +49,7 @@ from photostream.domain.notifications import (
     fold,
     notifies,
     parse_notification_id,
+    target_kind_of,
     without_retracted_add,
     without_superseded_retraction,
 )
@@ -168,16 +169,36 @@ class NotificationsProcessor:
         muted person out of the muter's notifications the same way (one direction; an unmute brings back none of
         them, as an unblock does not: the badge had counted them under an empty list)."""
         changes: list[MemberChange] = []
+        about_posts: list[tuple[str, str, Series]] = []  # (recipient, the other person, a post series)
         for block in blocks:
             pairs = ((block.actor_id, block.target_id), (block.target_id, block.actor_id))
             for recipient, other in pairs if block.kind == "block" else pairs[:1]:
                 for item in await self._store.page(recipient, None, PARTED_SCANNED):
+                    series = Series(recipient, item.kind, item.target_id)
                     if other in item.actors:
                         bucket = parse_notification_id(item.id)[0]
-                        changes.append(MemberChange(Series(recipient, item.kind, item.target_id), other,
-                                                    block.occurred_at, None, bucket))
+                        changes.append(MemberChange(series, other, block.occurred_at, None, bucket))
+                    elif block.kind == "block" and target_kind_of(item.kind) == "post":
+                        about_posts.append((recipient, other, series))
         if changes:
             await self._write(changes, {})
+        if about_posts:  # a third person's comment mentioning you on the other's post: hidden, and counted
+            await self._forget_posts_of_the_other(about_posts)
+
+    async def _forget_posts_of_the_other(self, about_posts: list[tuple[str, str, Series]]) -> None:
+        """A block also takes each one's notifications about the other's posts, whoever acted (a comment
+        mentioning you on a post of someone who then blocked you, or whom you blocked: the list hid it, the badge
+        kept a "1" over an empty screen)."""
+        found = await read_posts_cached(self._session, self._redis, sorted({s.target_id for _, _, s in about_posts}))
+        author = {post["post_id"]: post["author_id"] for post in found if post is not None}
+        series = sorted({s for _, other, s in about_posts if author.get(s.target_id) == other},
+                        key=lambda s: (s.recipient, s.kind, s.target_id))
+        if not series:
+            return
+        outcomes: dict[str, list[tuple[str, Any]]] = defaultdict(list)
+        for group in await self._store.forget_series(series):
+            outcomes[group.series.recipient].append((group.id, None))
+        await self._lists.project(outcomes)
 
     async def _forget(self, post_ids: Iterable[str]) -> None:
         """A deleted post's notifications go, for everyone who had one (they stayed, hidden at read but counted

@@ -927,6 +927,22 @@ def test_a_repeated_like_repairs_a_group_whose_projection_was_lost(
     assert item["actor_count"] == 2 and item["actors"][0]["id"] == second, item
 
 
+def test_a_block_with_a_post_s_author_takes_a_third_person_s_mention_there_out_of_your_badge(
+        client: httpx.Client, settings: Settings, log: Log) -> None:
+    """A comment mentioning you on the post of someone you then blocked (or who blocked you): the list hid it,
+    the badge kept a "1" over an empty screen, and told a blocked user a notification was there."""
+    for blocker_is_author in (True, False):
+        author, commenter, (mentioned, name) = new_id(), new_id(), register(client)
+        post = log.post(author)
+        log.publish(events.comment_added(post_id=post, user_id=commenter, text=f"look @{name}"))
+        log.settle()
+        assert status(client, settings, mentioned) == 1
+        actor, target = (author, mentioned) if blocker_is_author else (mentioned, author)
+        log.publish(events.block_changed(actor_id=actor, target_id=target, action="on"))
+        log.settle()
+        assert notifications(client, settings, mentioned) == [] and status(client, settings, mentioned) == 0
+
+
 def test_a_mention_from_someone_who_then_blocked_you_leaves_your_badge(
         client: httpx.Client, settings: Settings, log: Log) -> None:
     """The list hid it, the badge kept a "1" over an empty screen until a mark-read of everything."""
