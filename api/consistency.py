@@ -35,8 +35,8 @@ APPLIERS: dict[str, tuple[str, ...]] = {
     "ON_MSG_UNSENT": ("unread",),
     "MESSAGES_READ": ("unread",),
     "presence-changed": ("presence",),
-    "block-changed": ("safety", "follow_requests", "unread"),
-    "mute-changed": ("safety",),
+    "block-changed": ("safety", "follow_requests", "unread", "notifications"),
+    "mute-changed": ("safety", "notifications"),
     "photo-tag-changed": ("photo_tags",),
     # (absent, a topic counted as applied at once: a read after an account's deletion still served the profile)
     "account-deleted": ("account_purge",),

@@ -23,6 +23,7 @@ from typing import IO, Any
 from confluent_kafka import Consumer, Message, TopicPartition
 
 from photostream.contracts.catalog import DLQ_SUFFIX
+from photostream.contracts.catalog import topic as catalog_topic
 from photostream.contracts.codec import DecodeError, EventCodec
 from photostream.kafka_config import client_config
 from photostream.replay_range import PartitionRange, Point, partition_range
@@ -90,7 +91,7 @@ def replay(settings: Settings, topic: str, start: Point, stop: Point, fmt: Forma
         if on_ranges:
             on_ranges(ranges)
         report = ReplayReport(ranges, {r.partition: 0 for r in ranges}, {r.partition: 0 for r in ranges})
-        writer = open_writer(fmt, out, reader_schema.raw)
+        writer = open_writer(fmt, out, reader_schema.raw, catalog_topic(topic).unchanged_unless_written)
         side_file_of(out).unlink(missing_ok=True)  # an earlier export's: it would be taken for this one's
         try:
             _Export(consumer, codec, (topic, kafka_topic), writer, report, side_file_of(out), batch_size,

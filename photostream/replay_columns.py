@@ -103,12 +103,13 @@ def _arrow_field(avro_field: Mapping[str, Any], named: dict[str, pa.DataType]) -
     return pa.field(avro_field["name"], kind, nullable=nullable)
 
 
-def arrow_schema(avro_record: Mapping[str, Any]) -> pa.Schema:
-    """The Parquet schema of a topic: :data:`META_FIELDS` then the record's fields, nesting kept."""
+def arrow_schema(avro_record: Mapping[str, Any], nullable: frozenset[str] = frozenset()) -> pa.Schema:
+    """The Parquet schema of a topic: :data:`META_FIELDS` then the record's fields, nesting kept; the fields in
+    ``nullable`` may be null whatever their type (an old writer lacked them: they read as "unchanged")."""
     named: dict[str, pa.DataType] = {}
     fields = [pa.field(name, kind, nullable=name == "_key") for name, kind in META_FIELDS]
     fields += [_arrow_field(f, named) for f in avro_record["fields"]]
-    return pa.schema(fields)
+    return pa.schema([f.with_nullable(True) if f.name in nullable else f for f in fields])
 
 
 def flat_columns(avro_record: Mapping[str, Any]) -> list[str]:

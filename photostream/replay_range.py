@@ -72,8 +72,8 @@ def reversed_range(start: Point, stop: Point) -> bool:
     start exports nothing: ``--from latest --to <a time to come>`` is a script's empty window, and was refused
     as reversed. (Equal ends are an empty export too. An offset and a time cannot be compared before the broker
     is asked.)"""
-    if start.kind == "latest" and stop.kind == "earliest":
-        return True
+    if stop.kind == "earliest":  # before everything: from anywhere but the start (offset 0 is the start)
+        return start.kind in ("latest", "time") or (start.kind == "offset" and start.value > 0)
     return start.kind == stop.kind and start.kind in ("offset", "time") and start.value > stop.value
 
 

@@ -65,8 +65,8 @@ class CsvWriter:
 class ParquetWriter:
     """Columns typed from the Avro schema (see :func:`arrow_schema`); one row group per batch."""
 
-    def __init__(self, path: Path, avro_record: Mapping[str, Any]) -> None:
-        self.schema = arrow_schema(avro_record)
+    def __init__(self, path: Path, avro_record: Mapping[str, Any], nullable: frozenset[str] = frozenset()) -> None:
+        self.schema = arrow_schema(avro_record, nullable)
         self._writer = pq.ParquetWriter(str(path), self.schema, compression="zstd")
 
     def write(self, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -77,12 +77,15 @@ class ParquetWriter:
         self._writer.close()
 
 
-def open_writer(fmt: Format, path: Path, avro_record: Mapping[str, Any]) -> RowWriter:
+def open_writer(fmt: Format, path: Path, avro_record: Mapping[str, Any],
+                nullable: frozenset[str] = frozenset()) -> RowWriter:
+    """``nullable``: top-level fields null where their writer lacked them, whatever the schema says (the catalog's
+    ``unchanged_unless_written``)."""
     if fmt == "jsonl":
         return JsonlWriter(path)
     if fmt == "csv":
         return CsvWriter(path, avro_record)
-    return ParquetWriter(path, avro_record)
+    return ParquetWriter(path, avro_record, nullable)
 
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")

@@ -241,13 +241,16 @@ def _post_created(record: dict[str, Any]) -> None:
 def _post_hashtag(record: dict[str, Any]) -> None:
     if not _is_normalised_tag(record["hashtag"]):
         raise EventValidationError("hashtag", f"not a normalised hashtag: {record['hashtag']!r:.120}")
-    _post_tags(record["post_tags"], record["hashtag"])
+    if record["action"] == "add" and record.get("cause", "post") == "post":
+        _post_tags(record["post_tags"], record["hashtag"])
 
 
 def _post_tags(tags: list[str], hashtag: str) -> None:
-    """The post's whole tag set, as the extractor writes it. The counter adds one to every other tag's related
-    score per entry, so an entry twice counted the pair twice, and an entry not normalised made a related tag
-    that no page has."""
+    """The post's whole tag set, as the extractor writes it from a new caption. The counter adds one to every
+    other tag's related score per entry, so an entry twice counted the pair twice, and an entry not normalised
+    made a related tag that no page has. (Only a new post's adds: a retraction, or an audience change, carries
+    the tags remembered when the post was counted, which older rules may have made; refused, they left the post
+    counted on its other tags.)"""
     if len(tags) > MAX_HASHTAGS:
         raise EventValidationError("post_tags", f"at most {MAX_HASHTAGS} hashtags (a post's whole set)")
     if len(set(tags)) != len(tags):

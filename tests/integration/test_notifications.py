@@ -943,6 +943,19 @@ def test_a_block_with_a_post_s_author_takes_a_third_person_s_mention_there_out_o
         assert notifications(client, settings, mentioned) == [] and status(client, settings, mentioned) == 0
 
 
+def test_a_status_read_with_a_mute_s_token_counts_none_of_the_muted_person_s_notifications(
+        client: httpx.Client, settings: Settings, log: Log) -> None:
+    """The token waited for the safety processor alone, and the badge read with it still counted them."""
+    (me, _), fan = register(client), new_id()
+    log.publish(events.follow_changed(follower_id=fan, followee_id=me, action="follow"))
+    log.settle()
+    assert status(client, settings, me) == 1
+    muted = client.post(f"/users/{fan}/mute", headers=auth(settings, me))
+    assert muted.status_code == 202, muted.text
+    read = client.get(f"/users/{me}/status", headers=auth(settings, me), params={"after": muted.json()["token"]})
+    assert read.json()["unread_notifications"] == 0, read.text
+
+
 def test_a_mention_from_someone_who_then_blocked_you_leaves_your_badge(
         client: httpx.Client, settings: Settings, log: Log) -> None:
     """The list hid it, the badge kept a "1" over an empty screen until a mark-read of everything."""

@@ -327,3 +327,23 @@ def test_a_window_that_holds_nothing_exports_an_empty_file(test_env: dict[str, s
         done = photostream(test_env, "replay", "post-created", *args, "-o", str(tmp_path / name))
         assert done.returncode == 0, done.stderr
         assert (tmp_path / name).read_text() == ""
+
+
+def test_a_parquet_export_holds_an_old_writer_s_unwritten_fields_as_null(publisher: Publisher,
+                                                                         tmp_path: Path) -> None:
+    """A profile-updated written with schema v1 leaves ``is_private`` unwritten (it decodes as null: "unchanged"),
+    and the Parquet writer declared the column non-nullable: the export died with a traceback."""
+    from photostream.contracts.codec import EventCodec
+    from photostream.contracts.schema_store import default_store
+
+    user, start = new_id(), _now_ms()
+    record = {"event_id": new_id(), "occurred_at": start, "user_id": user, "username": f"u{user[-12:]}",
+              "display_name": "Old writer", "bio": None, "avatar_image_id": None}
+    v1 = default_store().versions("profile-updated")[0]
+    publisher.submit_raw("profile-updated", user, EventCodec().encode("profile-updated", record, v1),
+                         record["event_id"]).result(30)
+    out = tmp_path / "profiles.parquet"
+    _cli("replay", "profile-updated", "--from", _iso(start - 1_000), "--to", _iso(_now_ms() + 1_000),
+         "--format", "parquet", "-o", str(out))
+    [mine] = [r for r in pq.read_table(out).to_pylist() if r["user_id"] == user]
+    assert (mine["display_name"], mine["is_private"], mine["tags_manual_approval"]) == ("Old writer", None, None)

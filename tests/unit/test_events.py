@@ -336,3 +336,15 @@ def test_a_post_id_must_be_a_uuidv7_of_its_own_time():
             events.build("post-created", {**fields, "post_id": post_id})
         assert info.value.field == "post_id"
     assert events.build("post-created", {**fields, "post_id": new_id()}).value["caption"] == "c"
+
+
+def test_a_retraction_carries_the_tags_remembered_whatever_rules_made_them():
+    """The tags remembered when a post was counted (older rules made ``sun\u200cset``) travel with its retraction;
+    refused, the deletion left the post counted on every other tag."""
+    legacy = ["trip", "sun\u200cset"]
+    retract = events.post_hashtag(event_id=new_id(), post_id=new_id(), author_id=USER, hashtag="trip",
+                                  action="retract", post_created_at=1, occurred_at=2, post_tags=legacy)
+    assert retract.value["post_tags"] == legacy
+    with pytest.raises(EventValidationError):
+        events.post_hashtag(event_id=new_id(), post_id=new_id(), author_id=USER, hashtag="trip", action="add",
+                            post_created_at=1, occurred_at=2, post_tags=legacy)

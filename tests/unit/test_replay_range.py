@@ -84,6 +84,8 @@ def test_a_time_range_after_the_last_record_is_empty() -> None:
     ("latest", "earliest", True),  # was accepted, and read every partition to export nothing
     ("latest", "2030-01-01", False),  # a script's empty window (resolved per partition: nothing to export)
     ("0", "earliest", False),
+    ("10", "earliest", True),
+    ("2026-01-01", "earliest", True),
     ("10", "5", True),
     ("2026-02-01", "2026-01-01", True),
     ("10", "10", False),  # equal ends: an empty export (a script's empty window), not an error
