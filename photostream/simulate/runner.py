@@ -8,6 +8,7 @@ one line and retried — a service down, a worker behind — never a traceback.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import signal
@@ -154,6 +155,8 @@ class Simulation:
         workload = Workload(world, options.mix, options.rate, options.concurrency)
         view = View(self.stats, options.rate, 0, settings.app_id)
         links = self._links(people, client, badge_user)
+        with contextlib.suppress(KafkaException):  # the baseline before any action: "since start" counts them all
+            view.first = await asyncio.to_thread(self.observer.read)
         self.stats.started = time.monotonic()
         tasks = [asyncio.create_task(workload.run(self.stop)), asyncio.create_task(workload.read_messages(self.stop))]
         if options.duration_s > 0:
@@ -205,7 +208,10 @@ class Simulation:
                     view.lag_rate = {g: (lag - old.get(g, lag)) / seconds
                                      for g, lag in reading.group_lag().items()} if seconds > 0 else {}
                 total = sum(reading.group_lag().values())
+                was_behind = behind.behind
                 if behind.update(total):
+                    if not was_behind:  # the bar's clock starts when the worker fell behind, not with the run
+                        progress.reset(bar)
                     workload.paused.set()
                     view.notes.append(f"the worker is behind ({total} records to apply): new actions wait until "
                                       f"it caught up")
