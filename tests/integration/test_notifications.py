@@ -712,7 +712,8 @@ def test_a_mute_hides_what_the_muted_person_did_before_it_too(
 def test_muting_the_newest_actors_of_a_group_keeps_the_group_for_its_other_members(
         client: httpx.Client, settings: Settings, log: Log) -> None:
     """Only the newest few actors are named: muting them hid the whole "liked your photo", though someone
-    else had liked it too (it stood, counted by nobody the list showed)."""
+    else had liked it too (it stood, counted by nobody the list showed). A mute now takes the muted out of the
+    group, so the one left is named and counted."""
     author, early = new_id(), new_id()
     muted = [new_id() for _ in range(settings.notification_actors_shown)]
     post = log.post(author)
@@ -725,7 +726,7 @@ def test_muting_the_newest_actors_of_a_group_keeps_the_group_for_its_other_membe
     for person in muted:
         log.publish(events.mute_changed(actor_id=author, target_id=person, action="on"))
     log.settle()
-    assert summary(notifications(client, settings, author)) == [("like", "post", post, [], 1)]
+    assert summary(notifications(client, settings, author)) == [("like", "post", post, [early], 1)]
 
 
 def test_a_deleted_comment_withdraws_its_commented_on_your_post(
