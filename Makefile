@@ -31,7 +31,7 @@ test: install
 
 lint: install
 	$(BIN)/ruff check .
-	$(BIN)/mypy photostream producers streams sinks api
+	$(BIN)/mypy photostream producers streams sinks api benchmarks
 	$(BIN)/python -m photostream.contracts.compat
 
 bench: install

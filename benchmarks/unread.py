@@ -67,7 +67,7 @@ PROBE_USERS = 5_000
 
 def _processor(resources: Resources) -> UnreadProcessor:
     return UnreadProcessor(UnreadPairs(resources.session), UnreadSets(resources.redis, resources.settings.app_id),
-                           resources.redis)
+                           resources.redis, resources.session)
 
 
 def throughput_records(count: int, users: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
