@@ -344,10 +344,11 @@ drop_compact_storage_enabled: false
         A plain TCP probe goes first: while the node boots, the driver would log a traceback for every
         refused poll. Schema and token metadata are off because one round trip is all this needs.
         """
-        from cassandra import ProtocolVersion
         from cassandra.auth import PlainTextAuthProvider
         from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
         from cassandra.policies import DCAwareRoundRobinPolicy
+
+        from sinks.cassandra import PROTOCOL_VERSION
 
         s = self.settings
         host = s.cassandra_contact_points[0]
@@ -365,8 +366,8 @@ drop_compact_storage_enabled: false
             contact_points=list(s.cassandra_contact_points),
             port=s.cassandra_port,
             execution_profiles={EXEC_PROFILE_DEFAULT: profile},
-            # Cassandra 4.0+ speaks v5; pinning it skips the driver's DSE-version probing and its warnings
-            protocol_version=ProtocolVersion.V5,
+            # pinned as the application's sessions pin it (see there why v4): skips the version probing
+            protocol_version=PROTOCOL_VERSION,
             connect_timeout=2.0,
             control_connection_timeout=2.0,
             schema_metadata_enabled=False,
