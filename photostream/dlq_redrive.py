@@ -149,6 +149,7 @@ class _Reader:
 
     def __init__(self, settings: Settings, topic: str, group: str | None, from_beginning: bool) -> None:
         catalog_topic(topic)  # an unknown topic fails here, naming it (UnknownTopicError)
+        self._settings = settings
         self._dlq = settings.topic_names.physical(topic + DLQ_SUFFIX)
         self._group = group
         self._from_beginning = from_beginning
@@ -164,12 +165,13 @@ class _Reader:
         self._consumer.close()
 
     def messages(self) -> Iterator[Message]:
-        partitions = partitions_of(self._consumer, self._dlq)
+        partitions = partitions_of(self._consumer, self._dlq, self._settings.kafka_admin_timeout_s)
         starts = {p: OFFSET_BEGINNING for p in partitions}
         if self._group and not self._from_beginning:
-            marks = self._consumer.committed([TopicPartition(self._dlq, p) for p in partitions], timeout=10)
+            marks = self._consumer.committed([TopicPartition(self._dlq, p) for p in partitions],
+                                             timeout=self._settings.kafka_admin_timeout_s)
             starts |= {tp.partition: tp.offset for tp in marks if tp.offset >= 0}
-        ends = watermarks(self._consumer, self._dlq, list(partitions))
+        ends = watermarks(self._consumer, self._dlq, list(partitions), self._settings.kafka_admin_timeout_s)
         # (records the DLQ's retention removed are gone)
         ranges = {p: (max(starts[p], low), high) for p, (low, high) in ends.items()}
         for batch in read_ranges(self._consumer, self._dlq, ranges, _POLL_BATCH, _STALL_S):

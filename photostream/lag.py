@@ -26,7 +26,6 @@ from photostream.kafka_config import client_config
 from photostream.settings import Settings
 
 #: short-lived groups of our own tools (tail, replay, probes): never a lag anyone owns
-_TIMEOUT_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -88,6 +87,7 @@ class LagReader:
 
     def __init__(self, settings: Settings, expected: Mapping[str, Iterable[str]] | None = None,
                  app_id: str | None = None) -> None:
+        self.settings = settings
         self.admin = AdminClient(client_config(settings))
         #: only this app id's groups (``APP_ID`` and ``APP_ID.*``), when given: one deployment on a shared broker
         self.app_id = app_id
@@ -101,7 +101,7 @@ class LagReader:
 
     def groups_on_broker(self) -> set[str]:
         """Every consumer group the broker knows (tools' and other deployments' too)."""
-        found = self.admin.list_consumer_groups(request_timeout=_TIMEOUT_S).result()
+        found = self.admin.list_consumer_groups(request_timeout=self.settings.kafka_admin_timeout_s).result()
         if found.errors:  # (a broker out of reach is an error here, not "no groups": the table said "no lag")
             raise KafkaException(found.errors[0])
         return {g.group_id for g in found.valid}
@@ -109,7 +109,7 @@ class LagReader:
     def committed(self, groups: list[str]) -> dict[str, list[TopicPartition]]:
         """Each group's committed offsets: one request per group, all in flight at once."""
         futures = {group: self.admin.list_consumer_group_offsets(
-            [ConsumerGroupTopicPartitions(group)], request_timeout=_TIMEOUT_S)[group] for group in groups}
+            [ConsumerGroupTopicPartitions(group)], request_timeout=self.settings.kafka_admin_timeout_s)[group] for group in groups}
         return {group: list(future.result().topic_partitions or []) for group, future in futures.items()}
 
     def end_offsets(self, partitions: Iterable[tuple[str, int]]) -> dict[tuple[str, int], int]:
@@ -118,12 +118,12 @@ class LagReader:
         wanted = {TopicPartition(topic, partition): latest for topic, partition in set(partitions)}
         if not wanted:
             return {}
-        futures = self.admin.list_offsets(wanted, request_timeout=_TIMEOUT_S)
+        futures = self.admin.list_offsets(wanted, request_timeout=self.settings.kafka_admin_timeout_s)
         return {(tp.topic, tp.partition): future.result().offset for tp, future in futures.items()}
 
     def all_partitions(self) -> list[tuple[str, int]]:
         """Every partition of every non-internal topic (one metadata request)."""
-        metadata = self.admin.list_topics(timeout=_TIMEOUT_S)
+        metadata = self.admin.list_topics(timeout=self.settings.kafka_admin_timeout_s)
         return [(name, p) for name, topic in metadata.topics.items() if not name.startswith("__")
                 for p in topic.partitions]
 

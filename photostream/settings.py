@@ -93,6 +93,8 @@ class Settings(BaseSettings):
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     kafka_replication_factor: int = 1
     publish_timeout_s: float = 10.0
+    #: how long a command (`lag`, `tail`, `dlq`) waits for the broker's answer before saying it did not answer
+    kafka_admin_timeout_s: float = 10.0
 
     # --- Cassandra ---
     #: ``a,b,c`` or a JSON list (NoDecode: pydantic-settings would JSON-decode the value before the validator)

@@ -260,9 +260,9 @@ def test_cassandra_paused_processors_wait_and_lose_nothing(fault: FaultStack, pu
 
 # --- workers SIGKILLed --------------------------------------------------------------------------------------------
 
-RUN_S = 90.0
-KILL_EVERY_S = 20.0
-EVENTS_PER_S = 15
+RUN_S = 50.0
+KILL_EVERY_S = 12.0
+EVENTS_PER_S = 25
 
 
 def test_workers_sigkilled_repeatedly_views_equal_the_oracle(fault: FaultStack, publisher: Publisher) -> None:

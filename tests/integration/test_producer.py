@@ -137,7 +137,8 @@ def test_the_kafka_tools_say_in_one_line_that_a_topic_is_missing_or_the_broker_i
     import os
 
     absent = dict(os.environ) | {"PHOTOSTREAM_NAMESPACE": f"never-made-{uuid.uuid4().hex[:8]}"}
-    down = dict(os.environ) | {"PHOTOSTREAM_KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1"}
+    down = dict(os.environ) | {"PHOTOSTREAM_KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1",
+                               "PHOTOSTREAM_KAFKA_ADMIN_TIMEOUT_S": "2"}  # (10 s each by default)
     for env, status, said in ((absent, 2, "does not exist on the broker"), (down, 3, "the broker did not answer")):
         for command in (["tail", "like-changed", "--max", "1"], ["dlq", "summary", "like-changed"]):
             run = subprocess.run([PHOTOSTREAM, *command], env=env, capture_output=True, text=True, timeout=60)

@@ -137,7 +137,8 @@ def test_a_broker_out_of_reach_is_one_line_and_exit_3(command: list[str]) -> Non
     from pathlib import Path
 
     env = {**os.environ, "PHOTOSTREAM_DEV_MODE": "true",
-           "PHOTOSTREAM_KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1"}  # nothing listens on port 1
+           "PHOTOSTREAM_KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1",  # nothing listens on port 1
+           "PHOTOSTREAM_KAFKA_ADMIN_TIMEOUT_S": "2"}
     result = subprocess.run([str(Path(sys.executable).parent / "photostream"), *command], env=env,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 3, result.stdout + result.stderr
@@ -154,7 +155,8 @@ def test_a_topic_is_also_known_by_its_namespaced_broker_name() -> None:
     from pathlib import Path
 
     env = {**os.environ, "PHOTOSTREAM_DEV_MODE": "true", "PHOTOSTREAM_NAMESPACE": "demo",
-           "PHOTOSTREAM_KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1"}  # nothing listens on port 1
+           "PHOTOSTREAM_KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1",  # nothing listens on port 1
+           "PHOTOSTREAM_KAFKA_ADMIN_TIMEOUT_S": "2"}
     for command in (["tail", "demo.like-changed.dlq"], ["dlq", "summary", "demo.like-changed"]):
         result = subprocess.run([str(Path(sys.executable).parent / "photostream"), *command], env=env,
                                 capture_output=True, text=True, timeout=120)
