@@ -92,7 +92,8 @@ def tail_topic(
     try:
         kafka_topic = settings.topic_names.physical(topic)  # the namespace's topic on the broker
         start = OFFSET_BEGINNING if from_beginning else OFFSET_END
-        consumer.assign([TopicPartition(kafka_topic, p, start) for p in partitions_of(consumer, kafka_topic, settings.kafka_admin_timeout_s)])
+        partitions = partitions_of(consumer, kafka_topic, settings.kafka_admin_timeout_s)
+        consumer.assign([TopicPartition(kafka_topic, p, start) for p in partitions])
         seen, last = 0, time.monotonic()
         while max_records == 0 or seen < max_records:
             message = consumer.poll(0.5)

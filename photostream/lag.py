@@ -108,8 +108,9 @@ class LagReader:
 
     def committed(self, groups: list[str]) -> dict[str, list[TopicPartition]]:
         """Each group's committed offsets: one request per group, all in flight at once."""
+        timeout = self.settings.kafka_admin_timeout_s
         futures = {group: self.admin.list_consumer_group_offsets(
-            [ConsumerGroupTopicPartitions(group)], request_timeout=self.settings.kafka_admin_timeout_s)[group] for group in groups}
+            [ConsumerGroupTopicPartitions(group)], request_timeout=timeout)[group] for group in groups}
         return {group: list(future.result().topic_partitions or []) for group, future in futures.items()}
 
     def end_offsets(self, partitions: Iterable[tuple[str, int]]) -> dict[tuple[str, int], int]:
