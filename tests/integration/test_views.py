@@ -1,7 +1,7 @@
 """Hashtag views are projections of durable state: `rebuild hashtags` equals live, a Redis outage between the
 durable write and the Redis write heals without a replay, and a delete committed before its create wins.
 
-Each test runs a worker of its own (own keyspace, consumer groups starting now, and its own redis-server, so
+The module runs a worker of its own (own keyspace, consumer groups starting now, and its own redis-server, so
 stopping that Redis disturbs no one) and waits for the consumer offsets of its own records, never for a
 shared topic to drain (other runs may be flooding it).
 """
@@ -101,10 +101,12 @@ class Pipeline:
         return photostream(self.env, "rebuild", "hashtags", *args, timeout_s=300)
 
 
-@pytest.fixture()
-def pipeline(settings: Settings, test_env: dict[str, str], tmp_path: Path,
-             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
-    own_redis = OwnRedis(tmp_path)
+@pytest.fixture(scope="module")
+def pipeline(settings: Settings, test_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+             ) -> Iterator[Pipeline]:
+    """One for the module (a keyspace's migrations and a worker's start took ~15 s per test): the tests use tags
+    of their own, and each leaves the views equal to the durable state, which the next one's `--check` proves."""
+    own_redis = OwnRedis(tmp_path_factory.mktemp("views-redis"))
     own_redis.start()
     suffix = new_id()[-8:]
     mine = settings.model_copy(update={"app_id": f"{settings.app_id}-views-{suffix}",
