@@ -138,6 +138,10 @@ def test_env(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> di
         # and registers hundreds of accounts from it (the registration limit is tested on its own API)
         "PHOTOSTREAM_REGISTER_PER_ADDRESS_PER_MINUTE": "100000",
         "PHOTOSTREAM_REGISTER_PER_ADDRESS_BURST": "100000",
+        # argon2id still, at a test's cost (23 ms of CPU per hash at the deployment's: hundreds of sign-ups and
+        # logins here, on two cores shared with the worker)
+        "PHOTOSTREAM_PASSWORD_HASH_MEMORY_KIB": "1024",
+        "PHOTOSTREAM_PASSWORD_HASH_TIME_COST": "1",
     })
     return env
 
