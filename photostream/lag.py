@@ -25,8 +25,6 @@ from confluent_kafka.admin import OffsetSpec as OffsetSpec  # type: ignore[attr-
 from photostream.kafka_config import client_config
 from photostream.settings import Settings
 
-#: short-lived groups of our own tools (tail, replay, probes): never a lag anyone owns
-
 
 @dataclass(frozen=True)
 class LagRow:
