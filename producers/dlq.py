@@ -45,18 +45,24 @@ class PoisonRecord(NamedTuple):
 VALUE_LEFT_OUT = f"{HEADER_PREFIX}value.left-out"
 #: what the DLQ's own headers and a key may take of a DLQ record, at most
 _HEADROOM = 64 * 1024
+#: what a record's key, value and own headers may take to be parked as they are
+_PARKABLE = DLQ_MAX_MESSAGE_BYTES - _HEADROOM
+#: no headers of a record's own
+_NONE: tuple[tuple[str, bytes], ...] = ()
 
 
-def parked_value(record: PoisonRecord) -> tuple[bytes | None, Headers]:
+def parked_value(record: PoisonRecord) -> tuple[bytes | None, Sequence[tuple[str, str | bytes | None]]]:
     """The value and extra headers a record is parked with: as it was, or, for one too large for its DLQ even
     so (a topic whose limit an operator raised past the DLQ's; its own headers count), no value and no headers
     of its own, and :data:`VALUE_LEFT_OUT`. Why: the
     broker refused the DLQ record, the batch failed, and the loop crashed on it after every restart; the
     record itself stays readable at its source offset (headers) for as long as the topic keeps it."""
-    own = list(record.headers or ())
     size = len(record.value or b"") + len(record.key or b"")
+    if not record.headers and size <= _PARKABLE:  # a storm's usual record: no headers of its own, small
+        return record.value, _NONE
+    own = list(record.headers or ())
     headers = sum(len(name) + len(value or b"") for name, value in own)
-    if size + headers <= DLQ_MAX_MESSAGE_BYTES - _HEADROOM:
+    if size + headers <= _PARKABLE:
         return record.value, own
     return None, [(VALUE_LEFT_OUT, str(size).encode())]  # (its own headers too: they may be what is large)
 
@@ -99,7 +105,7 @@ class _HeaderMaker:
         self._sources: dict[tuple[str, int], tuple[tuple[str, bytes], tuple[str, bytes]]] = {}
 
     def __call__(self, record: PoisonRecord, error: BaseException,
-                 own_headers: Headers) -> list[tuple[str, str | bytes | None]]:
+                 own_headers: Sequence[tuple[str, str | bytes | None]]) -> list[tuple[str, str | bytes | None]]:
         known = self._errors.get(id(error))
         if known is None:  # (the error is kept with its headers, so its id is not reused meanwhile)
             known = self._errors[id(error)] = (error, (

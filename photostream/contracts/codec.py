@@ -25,7 +25,7 @@ from photostream.contracts.catalog import UnknownTopicError
 from photostream.contracts.catalog import topic as catalog_topic
 from photostream.contracts.schema_store import SchemaStore, SchemaVersion, default_store
 
-__all__ = ["HEADER_LEN", "MARKER", "DecodeError", "EncodeError", "EventCodec"]
+__all__ = ["HEADER_LEN", "MARKER", "DecodeError", "EncodeError", "EventCodec", "not_single_object"]
 
 MARKER = b"\xc3\x01"
 HEADER_LEN = 10
@@ -84,7 +84,7 @@ class EventCodec:
             if plan is not None:
                 return _checked(_decoded(plan[0], data), plan[1])
         if len(data) < HEADER_LEN or data[:2] != MARKER:
-            raise DecodeError("not Avro single-object encoding (missing C3 01 marker)")
+            raise not_single_object()
         try:
             writer = self.store.by_fingerprint(data[2:HEADER_LEN])
         except LookupError as exc:
@@ -99,6 +99,12 @@ class EventCodec:
         if reader is None:
             self._plans[topic, data[:HEADER_LEN]] = (decode, times)  # (bounded: topics × released versions)
         return _checked(_decoded(decode, data), times)
+
+
+def not_single_object() -> DecodeError:
+    """The error for bytes that do not start like a single-object-encoded record (another serializer's, random
+    bytes, a tombstone)."""
+    return DecodeError("not Avro single-object encoding (missing C3 01 marker)")
 
 
 def _decoded(decode: Decoder, data: bytes) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Consumer, KafkaError, Message, TopicPartition
 
-from photostream.contracts.codec import DecodeError, EventCodec
+from photostream.contracts.codec import MARKER, DecodeError, EventCodec, not_single_object
 from photostream.settings import Settings
 from producers.dlq import PoisonRecord, as_header_list, headers_of
 from producers.events import event_type
@@ -112,14 +112,20 @@ class BatchLoop:
         #: exception is an object the cyclic collector walks while the batch lives)
         errors: dict[tuple[type, str], DecodeError | EventValidationError] = {}
         logical, decode, check, append = self._logical, self._codec.decode, self.placement.check, records.append
-        cap = cap_at_the_log
+        cap, marker, unmarked = cap_at_the_log, MARKER, None
         for message in messages:
             physical = str(message.topic())
             topic = logical.get(physical) or self._names.logical(physical)
             partition, offset, key, data = int(message.partition() or 0), int(message.offset() or 0), \
                 message.key(), message.value()
+            if data is None or data[:2] != marker:  # a storm's usual bytes (another serializer's): refused
+                found = message.headers()  # without raising (~3 µs a record), with one error for the batch
+                unmarked = unmarked or not_single_object()
+                parked = PoisonRecord(topic, partition, offset, key, data, as_header_list(found) if found else None)
+                dead.append((parked, unmarked))
+                continue
             try:
-                value = decode(topic, data or b"")
+                value = decode(topic, data)
                 event_type(topic).check_ids(value)
                 check(physical, partition, key, value)
                 cap(value, message.timestamp()[1])

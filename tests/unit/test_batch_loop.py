@@ -334,3 +334,31 @@ def test_an_event_stamped_after_the_log_got_it_happened_when_the_log_got_it(monk
                                Appended("like-changed", 1, encode("like-changed", on_time.value), now + 60_000)])
     assert not dead
     assert [r.value["occurred_at"] for r in found] == [now, on_time.value["occurred_at"]]
+
+
+def test_records_of_another_encoding_share_one_error_and_keep_their_bytes_and_headers(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A poison storm's records (another serializer's bytes, tombstones) are refused without raising, one error
+    per batch; a record with the marker but an unknown schema still gets its own reason; a good one passes."""
+    from photostream.contracts.codec import MARKER, EventCodec
+    from producers import events
+
+    loop = loop_for(SimpleNamespace(name="likes", topics=("like-changed",)))
+    monkeypatch.setattr(loop.placement, "check", lambda *args: None)
+    good = events.like_changed(post_id=events.new_id(), user_id=events.new_id(), action="like")
+    now = int(time.time() * 1000)
+    batch = [Appended("like-changed", 0, b"\x00\x00\x00\x00\x01json-ish", now),
+             Appended("like-changed", 1, None, now),  # type: ignore[arg-type]
+             Appended("like-changed", 2, EventCodec().encode("like-changed", good.value), now),
+             Appended("like-changed", 3, MARKER + b"\xff" * 8 + b"body", now),
+             Appended("like-changed", 4, b"", now)]
+    found, dead = loop.decode(batch)  # type: ignore[arg-type]
+    assert [r.offset for r in found] == [2]
+    assert [(p.offset, p.value, p.headers) for p, _ in dead] == [
+        (0, b"\x00\x00\x00\x00\x01json-ish", [("trace", b"t-0")]), (1, None, [("trace", b"t-1")]),
+        (3, MARKER + b"\xff" * 8 + b"body", [("trace", b"t-3")]), (4, b"", [("trace", b"t-4")])]
+    reasons = [str(error) for _, error in dead]
+    assert reasons[0] == reasons[1] == reasons[3] == "not Avro single-object encoding (missing C3 01 marker)"
+    assert dead[0][1] is dead[1][1] is dead[3][1]  # one error object for the batch's unmarked records
+    assert "not Avro single-object" not in reasons[2] and "fingerprint" in reasons[2].lower()
