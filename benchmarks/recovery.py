@@ -1,6 +1,7 @@
 """Benchmark 6: recovery after a SIGKILL — takeover by the surviving worker, and restart to ready.
 
-Two `photostream worker --processes 1` subprocesses share the run's consumer groups (seeded at the log end;
+Two `photostream worker --processes 1` subprocesses, each a static group member under a
+``WORKER_INSTANCE_ID`` of its own, share the run's consumer groups (seeded at the log end;
 ``HASHTAG_WINDOW_S=1`` so the windowed processors commit every second) while a steady load of posts with
 hashtags, likes and comments flows. Once every loaded partition of every group has been committing, one
 worker is SIGKILLed. **Takeover** per group: seconds from the kill until every loaded partition has committed
@@ -8,8 +9,8 @@ past where it stood at the kill — so the dead worker's partitions are processi
 (polled every 0.1 s; it includes one flush interval: 0.2 s extractor, 1 s counters, 0.5 s faust commits).
 Baseline: the session timeout (6 s, the broker's minimum), the floor of any takeover that waits for the group
 to notice a silent member; the goal is 10 s. **Restart to ready**: the killed worker is started again right
-after a second SIGKILL (its dead member still in the groups) until its `/ready` answers; baseline: the same
-worker's first start to ready, into an empty group, in this run.
+after a second SIGKILL (its dead member still in the groups), under the same instance id, until its `/ready`
+answers; baseline: the same worker's first start to ready, into an empty group, in this run.
 """
 
 from __future__ import annotations
@@ -109,8 +110,9 @@ def run(bench: BenchEnv) -> Section:
 
     workers: list[AppProcess] = []  # every worker this benchmark starts, all stopped before it returns
 
-    def start(name: str) -> tuple[AppProcess, float]:
-        env = bench.subprocess_env(settings) | {"PHOTOSTREAM_HASHTAG_WINDOW_S": "1"}
+    def start(name: str, instance: str) -> tuple[AppProcess, float]:
+        env = bench.subprocess_env(settings) | {"PHOTOSTREAM_HASHTAG_WINDOW_S": "1",
+                                                "PHOTOSTREAM_WORKER_INSTANCE_ID": f"{settings.app_id}-{instance}"}
         started = time.monotonic()
         process = bench.start(name, ["worker", "--processes", "1", "--loglevel", "warning"], env,
                               f"http://127.0.0.1:{env['PHOTOSTREAM_WORKER_WEB_PORT']}/ready")
@@ -119,8 +121,8 @@ def run(bench: BenchEnv) -> Section:
 
     load = Load(settings)
     try:
-        survivor, cold_ready_s = start("recovery-a")
-        victim, _ = start("recovery-b")
+        survivor, cold_ready_s = start("recovery-a", "a")
+        victim, _ = start("recovery-b", "b")
         load.start()
         partitions = partitions_of(settings, groups)
         before = {g: committed(settings, g) for g in groups}
@@ -150,11 +152,11 @@ def run(bench: BenchEnv) -> Section:
         restart_ready_s: float | None = None
         restart_error = ""
         try:
-            victim, _ = start("recovery-b2")  # rejoin, then a second crash followed by an immediate restart
+            victim, _ = start("recovery-b2", "b")  # rejoin, then a second crash followed by an immediate restart
             victim.proc.kill()
             victim.proc.wait()
             bench.stop(victim)
-            victim, restart_ready_s = start("recovery-b3")
+            victim, restart_ready_s = start("recovery-b3", "b")
         except BenchError as exc:  # the takeover figures still stand
             restart_error = str(exc).splitlines()[0][:300]
     finally:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -28,6 +29,8 @@ DEV_S3_SECRET = "photostream-dev-secret"
 MIN_SECRET_BYTES = 32
 #: node i (1..N) of the multi-node Kafka profile listens on the ``kafka_cluster_*`` ports plus this times (i - 1)
 KAFKA_NODE_PORT_STRIDE = 100
+#: a worker's static group membership name (the supervisor appends ``-i`` per process)
+INSTANCE_ID_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,200}")
 
 
 class Settings(BaseSettings):
@@ -165,6 +168,11 @@ class Settings(BaseSettings):
     #: the address the worker's web port (`/metrics`, `/ready`) binds (``0.0.0.0`` in a container)
     worker_web_host: str = "127.0.0.1"
     worker_data_dir: Path = Field(default=PROJECT_ROOT / ".stack" / "worker")
+    #: a name this worker keeps across restarts and no other running worker has (a StatefulSet pod's name, a
+    #: host's name with one worker per host); set, the worker is a static member of its consumer groups
+    #: (``group.instance.id``; process *i* of ``--processes N`` adds ``-i``): restarted within the session timeout
+    #: it takes its partitions back at once, with no rebalance of the others. Unset: dynamic membership
+    worker_instance_id: str | None = None
 
     # --- auth ---
     jwt_algorithm: Literal["HS256", "RS256"] = "HS256"
@@ -310,6 +318,14 @@ class Settings(BaseSettings):
             if missing:
                 raise ValueError("; ".join(f"{name} is not set (needed for RS256)" for name in missing))
         return self
+
+    @field_validator("worker_instance_id")
+    @classmethod
+    def _instance_id_shape(cls, value: str | None) -> str | None:
+        if value is not None and not INSTANCE_ID_PATTERN.fullmatch(value):
+            raise ValueError("PHOTOSTREAM_WORKER_INSTANCE_ID: letters, digits, '.', '_' and '-', at most 200 "
+                             "characters (or unset, for dynamic group membership)")
+        return value
 
     @field_validator("namespace")
     @classmethod

@@ -47,6 +47,8 @@ def create_app(settings: Settings) -> faust.App:
         broker_heartbeat_interval=1.5,
         # the coordinator waits this long for live members to rejoin a rebalance (faust's default: 60 s)
         broker_rebalance_timeout=20.0,
+        # a static member, as the batch consumers (see ``streams.engine.consumer.static_membership``)
+        consumer_group_instance_id=settings.worker_instance_id,
         topic_disable_leader=True,
         table_standby_replicas=0,
     )

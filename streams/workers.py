@@ -3,8 +3,10 @@
 One Python process runs one event loop on one core, so a machine runs one worker process per core and the
 consumer groups split the partitions among them (and among other machines' workers). Each process is an
 ordinary ``photostream worker --processes 1`` whose settings differ only in what must not be shared: process
-*i* serves faust's web page on ``WORKER_WEB_PORT + i`` and keeps its data in its own directory (process 0
-keeps the base port and directory, so probes and scrapes of a single worker need no change).
+*i* serves faust's web page on ``WORKER_WEB_PORT + i``, keeps its data in its own directory and (if the worker
+has a ``WORKER_INSTANCE_ID``) is the static group member ``<id>-i`` (process 0 keeps the base port, directory
+and id, so probes and scrapes of a single worker need no change). A restarted process gets its index back, so
+its static membership takes its partitions back at once.
 
 The parent only supervises: it forwards SIGTERM/SIGINT, restarts a process that died on its own (a crash
 loop stops everything), and exits when all have stopped. The children are in their own process group (a
@@ -66,13 +68,20 @@ def data_dir(settings: Settings, index: int) -> Path:
     return base if index == 0 else base.with_name(f"{base.name}-{index}")
 
 
+def instance_id(settings: Settings, index: int) -> str | None:
+    """Process *i*'s static membership name: the worker's, with ``-i`` (process 0 keeps it as it is)."""
+    base = settings.worker_instance_id
+    return base if base is None or index == 0 else f"{base}-{index}"
+
+
 def child_env(settings: Settings, index: int) -> dict[str, str]:
     """The parent's environment, with the settings that must differ per process."""
+    named = instance_id(settings, index)
     return os.environ | {
         "PHOTOSTREAM_WORKER_WEB_PORT": str(web_port(settings, index)),
         "PHOTOSTREAM_WORKER_DATA_DIR": str(data_dir(settings, index)),
         SUPERVISOR_ENV: str(os.getpid()),
-    }
+    } | ({"PHOTOSTREAM_WORKER_INSTANCE_ID": named} if named else {})
 
 
 def _die_with_parent() -> None:

@@ -60,6 +60,10 @@ def produced_since(message: Message, cut_at: float, now: float | None = None, wa
     return min(now, produced) if produced >= cut_at else now
 
 
+class FatalConsumerError(RuntimeError):
+    """librdkafka gave up on the consumer (a fatal error): the worker must stop, not spin on it."""
+
+
 class BatchLoop:
     """Runs one :class:`BatchProcessor` until stopped."""
 
@@ -71,11 +75,12 @@ class BatchLoop:
         self._publisher = publisher
         self._codec = codec or EventCodec()
         self._group = f"{settings.app_id}.{processor.name}"
+        self._instance_id = settings.worker_instance_id
         #: records carry the catalog's topic names; the broker's (namespaced) names stay at this edge
         self._names = settings.topic_names
         #: broker topic → catalog topic for this loop's inputs: one dict lookup per record, not a string slice
         self._logical = {self._names.physical(t): t for t in processor.topics}
-        self._consumer = Consumer(consumer_config(settings, self._group), logger=log)
+        self._consumer = Consumer(consumer_config(settings, self._group, settings.worker_instance_id), logger=log)
         #: a record keyed or placed otherwise than the SDK does belongs to another worker's entities
         self.placement = Placement(self._logical, lambda topics: counts_in(self._consumer.list_topics(timeout=10),
                                                                            topics))
@@ -310,11 +315,15 @@ class BatchLoop:
             if remaining <= 0:
                 return
 
-    @staticmethod
-    def _is_noise(message: Message) -> bool:
+    def _is_noise(self, message: Message) -> bool:
         error = message.error()
         if error is None:
             return False
+        if error.fatal() or error.code() == KafkaError._FATAL:  # the consumer is finished (e.g. fenced: another
+            # process took its instance id); librdkafka hands it to consume() as _FATAL, with fatal() false
+            raise FatalConsumerError(f"{self._processor.name}: {error.str()}" + (
+                f" (does another running worker use PHOTOSTREAM_WORKER_INSTANCE_ID={self._instance_id}?)"
+                if self._instance_id else ""))
         if error.code() != KafkaError._PARTITION_EOF:
             log.warning("consumer error: %s", error)
         return True

@@ -269,3 +269,48 @@ def test_counts_are_exact_with_two_workers_and_one_killed_mid_stream(
     finally:
         first.stop()
         second.stop()
+
+
+@pytest.mark.parametrize("static", [True, False], ids=["static members", "dynamic members (control)"])
+def test_a_worker_back_under_its_instance_id_takes_its_partitions_without_stopping_the_others(
+    settings: Settings, static: bool
+) -> None:
+    """``WORKER_INSTANCE_ID``: a member that comes back under its name within its session gets its old
+    partitions at once, and the other member is not revoked (an eager ``range`` rebalance stops everyone). The
+    control: dynamic members, where the departure and the return each revoke the other member's partitions."""
+    group = f"{settings.app_id}.static-{new_id()[-12:]}"
+
+    def member(name: str) -> Consumer:
+        return Consumer(consumer_config(settings, group, f"{group}-{name}" if static else None))
+
+    revoked: list[set[TP]] = []
+    other = member("b")
+    other.subscribe(list(ENGAGEMENT_TOPICS), on_revoke=lambda c, parts: revoked.append(
+        {(str(p.topic), int(p.partition)) for p in parts}))
+    leaving = member("a")
+    leaving.subscribe(list(ENGAGEMENT_TOPICS))
+    members = [other, leaving]
+
+    def assignments() -> list[set[TP]]:
+        for consumer in members:  # every member serves the rebalances
+            consumer.consume(100, 0.2)
+        return [assignment_of(m) for m in members]
+
+    try:
+        before = wait_for(assignments, lambda a: all(a) and sum(map(len, a)) == 8, 60, "both members assigned")
+        revokes_before = len(revoked)
+        leaving.close()  # a static member does not leave its group: to the broker, this is a crash
+        members.remove(leaving)
+        returning = member("a")
+        returning.subscribe(list(ENGAGEMENT_TOPICS))
+        members.append(returning)
+        after = wait_for(assignments, lambda a: all(a) and sum(map(len, a)) == 8, 60, "the member back")
+        revokes = revoked[revokes_before:]  # (before the closes below: a close revokes its own partitions)
+    finally:
+        for consumer in members:
+            consumer.close()
+    assert after == before  # range gives the same split either way; what differs is who was stopped for it
+    if static:
+        assert revokes == [], revokes
+    else:
+        assert revokes

@@ -362,3 +362,27 @@ def test_records_of_another_encoding_share_one_error_and_keep_their_bytes_and_he
     assert reasons[0] == reasons[1] == reasons[3] == "not Avro single-object encoding (missing C3 01 marker)"
     assert dead[0][1] is dead[1][1] is dead[3][1]  # one error object for the batch's unmarked records
     assert "not Avro single-object" not in reasons[2] and "fingerprint" in reasons[2].lower()
+
+
+def test_a_consumer_librdkafka_gave_up_on_stops_the_loop_naming_the_likely_cause() -> None:
+    """A static member fenced by another process with its instance id gets ``_FATAL`` from ``consume()`` (with
+    ``fatal()`` false) on every call: the loop spun on it, logging a warning each time, and processed nothing."""
+    from confluent_kafka import KafkaError
+
+    from streams.engine.loop import FatalConsumerError
+
+    loop = loop_for(SimpleNamespace(name="likes", topics=("like-changed",)))
+    loop._instance_id = "worker-7"
+
+    class Failed:
+        def __init__(self, error: KafkaError) -> None:
+            self._error = error
+
+        def error(self) -> KafkaError:
+            return self._error
+
+    fenced = KafkaError(KafkaError._FATAL, "Fatal error: Broker: Static consumer fenced by other consumer")
+    with pytest.raises(FatalConsumerError, match=r"likes: Fatal error: Broker: Static consumer fenced .*"
+                                                 r"PHOTOSTREAM_WORKER_INSTANCE_ID=worker-7"):
+        loop._is_noise(Failed(fenced))  # type: ignore[arg-type]
+    assert loop._is_noise(Failed(KafkaError(KafkaError._PARTITION_EOF)))  # noise: skipped, the loop goes on

@@ -70,3 +70,23 @@ def test_a_worker_alone_registers_itself_and_a_supervised_one_leaves_it_to_its_s
     monkeypatch.setenv(SUPERVISOR_ENV, "1")
     with scraped(alone, 1):
         assert list(prometheus.targets_dir.iterdir()) == []
+
+
+def test_each_worker_process_is_a_static_member_under_a_name_of_its_own_when_the_worker_has_one(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``WORKER_INSTANCE_ID``: process *i* of ``--processes N`` is ``<id>-i`` (two processes under one name fence
+    each other), in its batch consumers and its faust consumer alike; unset, membership stays dynamic."""
+    from streams.engine.consumer import consumer_config
+    from streams.workers import child_env
+
+    monkeypatch.delenv("PHOTOSTREAM_WORKER_INSTANCE_ID", raising=False)
+    named = Settings(dev_mode=True, worker_instance_id="pod-3")
+    assert [child_env(named, i).get("PHOTOSTREAM_WORKER_INSTANCE_ID") for i in range(3)] == [
+        "pod-3", "pod-3-1", "pod-3-2"]
+    assert "PHOTOSTREAM_WORKER_INSTANCE_ID" not in child_env(Settings(dev_mode=True), 1)
+    assert consumer_config(named, "g", named.worker_instance_id)["group.instance.id"] == "pod-3"
+    assert "group.instance.id" not in consumer_config(named, "g")  # tools (tail, lag, benchmarks) stay dynamic
+    assert create_app(named).conf.consumer_group_instance_id == "pod-3"
+    with pytest.raises(ValueError, match="PHOTOSTREAM_WORKER_INSTANCE_ID: letters, digits"):
+        Settings(dev_mode=True, worker_instance_id="pod 3")
