@@ -83,46 +83,52 @@ def not_applied_yet(retry_after_s: float) -> ApiError:
                     "retry in a moment", headers={"Retry-After": str(max(1, round(retry_after_s)))})
 
 
+async def remembered(resources: Any, users: Iterable[str], topics: Iterable[str] | None = None
+                     ) -> set[ConsistencyToken] | None:
+    """The writes remembered for ``users`` (on ``topics``; default: every topic), or None with Redis down."""
+    wanted = None if topics is None else set(topics)
+    try:
+        async with resources.redis.pipeline(transaction=False) as pipe:
+            for user in sorted(set(users)):
+                pipe.hgetall(keys.pending_writes(user))
+            found = await pipe.execute()
+    except REDIS_DOWN:
+        return None
+    return {ConsistencyToken(topic, int(partition), int(offset))
+            for fields in found for field, offset in fields.items()
+            for topic, _, partition in [field.rpartition(":")] if wanted is None or topic in wanted}
+
+
+async def all_applied(redis: Any, tokens: Iterable[ConsistencyToken], timeout_s: float) -> bool:
+    """Whether every one of ``tokens`` is applied within ``timeout_s`` (one deadline for all of them)."""
+    deadline = time.monotonic() + timeout_s
+    for token in sorted(tokens, key=lambda t: (t.topic, t.partition)):
+        if not await wait_applied(redis, token, max(0.0, deadline - time.monotonic())):
+            return False
+    return True
+
+
 async def settle(resources: Any, settings: Any, users: Iterable[str], topics: Iterable[str],
                  unless_hidden: Callable[[], Awaitable[ApiError | None]] | None = None) -> bool:
     """Wait until the remembered writes of ``users`` on ``topics`` are applied: True once they are, False with
     Redis down (nothing to wait on). Past the bound: :func:`not_applied_yet` (a 503), never a decision on the
     state from before those writes — unless ``unless_hidden`` answers a refusal on the state as it is (the 404
     of something the caller may not see): a 503 for a hidden post and a 404 for an absent one told them apart."""
-    people, wanted = sorted(set(users)), set(topics)
-    try:
-        async with resources.redis.pipeline(transaction=False) as pipe:
-            for user in people:
-                pipe.hgetall(keys.pending_writes(user))
-            remembered = await pipe.execute()
-    except REDIS_DOWN:  # nothing to wait on (the applied marks live in Redis too): decide on the state as it is
+    tokens = await remembered(resources, users, topics)
+    if tokens is None:  # nothing to wait on (the applied marks live in Redis too): decide on the state as it is
         return False
-    tokens = {ConsistencyToken(topic, int(partition), int(offset))
-              for fields in remembered for field, offset in fields.items()
-              for topic, _, partition in [field.rpartition(":")] if topic in wanted}
-    deadline = time.monotonic() + settings.read_your_writes_timeout_s
-    for token in sorted(tokens, key=lambda t: (t.topic, t.partition)):
-        if not await wait_applied(resources.redis, token, max(0.0, deadline - time.monotonic())):
-            if unless_hidden is not None and (refusal := await unless_hidden()) is not None:
-                raise refusal
-            raise not_applied_yet(settings.read_your_writes_timeout_s)
+    if not await all_applied(resources.redis, tokens, settings.read_your_writes_timeout_s):
+        if unless_hidden is not None and (refusal := await unless_hidden()) is not None:
+            raise refusal
+        raise not_applied_yet(settings.read_your_writes_timeout_s)
     return True
 
 
 async def writes_applied(resources: Any, user: str, timeout_s: float) -> bool:
     """Whether every write remembered for ``user`` is applied within ``timeout_s`` (a read's wait: never a 503).
     With Redis down there is nothing to wait on."""
-    try:
-        remembered = await resources.redis.hgetall(keys.pending_writes(user))
-    except REDIS_DOWN:
-        return True
-    deadline = time.monotonic() + timeout_s
-    for field, offset in sorted(remembered.items()):
-        topic, _, partition = field.rpartition(":")
-        if not await wait_applied(resources.redis, ConsistencyToken(topic, int(partition), int(offset)),
-                                  max(0.0, deadline - time.monotonic())):
-            return False
-    return True
+    tokens = await remembered(resources, [user])
+    return tokens is None or await all_applied(resources.redis, tokens, timeout_s)
 
 
 async def post_of_a_moment_ago(resources: Any, settings: Any, post_id: str) -> dict[str, Any] | None:
