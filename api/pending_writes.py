@@ -48,6 +48,9 @@ COMMENTING = ("comment-added", "comment-deleted")
 #: what a block reads to end what stands between two people: follows and requests, and each one's likes and
 #: comments (a like sent just before the block survived it, found by nobody: its index row was not written yet)
 BLOCKING = (*FOLLOWING, "like-changed", "comment-added")
+#: what a like or a comment reads: may the caller see the post (as a follow does), and is it still there (a
+#: like the moment its author deleted the post was accepted, and stayed in the liker's export)
+ENGAGING = (*FOLLOWING, "post-deleted")
 PROFILE = ("profile-updated", "user-registered")
 TAGGING = ("photo-tag-changed", "block-changed", "follow-changed", "profile-updated", "user-registered")
 
@@ -110,13 +113,14 @@ async def all_applied(redis: Any, tokens: Iterable[ConsistencyToken], timeout_s:
 
 async def settle(resources: Any, settings: Any, users: Iterable[str], topics: Iterable[str],
                  unless_hidden: Callable[[], Awaitable[ApiError | None]] | None = None) -> bool:
-    """Wait until the remembered writes of ``users`` on ``topics`` are applied: True once they are, False with
-    Redis down (nothing to wait on). Past the bound: :func:`not_applied_yet` (a 503), never a decision on the
+    """Wait until the remembered writes of ``users`` on ``topics`` are applied: True once they are, False when
+    none was pending or Redis is down (nothing to wait on: what was read before the call stands, and a caller
+    re-reads only on True). Past the bound: :func:`not_applied_yet` (a 503), never a decision on the
     state from before those writes — unless ``unless_hidden`` answers a refusal on the state as it is (the 404
     of something the caller may not see): a 503 for a hidden post and a 404 for an absent one told them apart."""
     tokens = await remembered(resources, users, topics)
-    if tokens is None:  # nothing to wait on (the applied marks live in Redis too): decide on the state as it is
-        return False
+    if not tokens:  # nothing to wait on (with Redis down, the applied marks are out of reach too): decide on the
+        return False  # state as it is
     if not await all_applied(resources.redis, tokens, settings.read_your_writes_timeout_s):
         if unless_hidden is not None and (refusal := await unless_hidden()) is not None:
             raise refusal

@@ -220,9 +220,10 @@ async def _engageable(resources: Any, settings: Any, user: str, post_id: str,
     confirms a hidden post).
 
     The visibility decision first waits for the writes of a moment ago of the caller and the author that it
-    reads (a block, an unfollow, an account turned private: :data:`pending_writes.FOLLOWING`): a comment sent
-    right after its author was blocked was accepted, and stayed readable by everyone but the blocker. That
-    costs one Redis round trip when nothing is pending.
+    reads (a block, an unfollow, an account turned private, the post's deletion: :data:`pending_writes.ENGAGING`):
+    a comment sent right after its author was blocked was accepted, and stayed readable by everyone but the
+    blocker; a like sent the moment the post was deleted was accepted, and stayed in the liker's export. That
+    costs one Redis round trip when nothing is pending (and the post is read again only when something was).
 
     ``own_like_is_enough`` (an unlike): a post the caller likes may be unliked even once they may not see it
     (its author went private): their like stayed counted, and nothing can be taken back (they know the post)."""
@@ -245,9 +246,9 @@ async def _engageable(resources: Any, settings: Any, user: str, post_id: str,
     async def hidden() -> ApiError | None:
         return None if await as_it_is() is not None else _no_such("post_id")
 
-    if posts[0] is not None:
-        await pending_writes.settle(resources, settings, [user, posts[0]["author_id"]], pending_writes.FOLLOWING,
-                                    unless_hidden=hidden)
+    if posts[0] is not None and await pending_writes.settle(
+            resources, settings, [user, posts[0]["author_id"]], pending_writes.ENGAGING, unless_hidden=hidden):
+        posts = await read_posts_cached(resources.session, resources.redis, [post_id])  # (deleted a moment ago?)
     post = await as_it_is()
     if post is None or await closed_among(resources.redis, resources.session, [post["author_id"]]):
         raise _no_such("post_id")  # (an author whose deletion is accepted: their posts are on their way out)

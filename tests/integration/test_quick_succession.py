@@ -145,3 +145,20 @@ def test_a_report_right_after_being_blocked_is_the_404_of_an_absent_user(client:
     _accepted(client.post(f"/users/{reporter}/block", headers=auth(settings, blocker)))
     report = client.post(f"/users/{blocker}/report", headers=auth(settings, reporter), json={"reason": "spam"})
     assert report.status_code == 404 and report.json()["error"]["field"] == "user_id", report.text
+
+
+def test_a_like_or_a_comment_the_moment_the_post_is_deleted_is_refused(client: httpx.Client, settings: Settings,
+                                                                      worker: Process) -> None:
+    """The post's copy in Redis outlived the delete by a moment: both were accepted (202), and the like and the
+    comment of a deleted post stayed in the fan's export (four tries in four)."""
+    author, fan = _user(client), _user(client)
+    image = upload_photo(client, settings, author)
+    created = client.post("/posts", headers=auth(settings, author), json={"caption": "soon gone", "image_ids": [image]})
+    post = created.json()["id"]
+    posted = _accepted(created)
+    assert client.get(f"/posts/{post}", headers=auth(settings, fan), params={"after": posted}).status_code == 200
+    _accepted(client.delete(f"/posts/{post}", headers=auth(settings, author)))
+    liked = client.post(f"/posts/{post}/like", headers=auth(settings, fan))  # at once
+    commented = client.post(f"/posts/{post}/comments", headers=auth(settings, fan), json={"text": "wait"})
+    assert (liked.status_code, commented.status_code) == (404, 404), (liked.text, commented.text)
+    assert liked.json()["error"]["field"] == "post_id"
