@@ -97,7 +97,7 @@ class Settings(BaseSettings):
     kafka_replication_factor: int = 1
     publish_timeout_s: float = 10.0
     #: how long a command (`lag`, `tail`, `dlq`) waits for the broker's answer before saying it did not answer
-    kafka_admin_timeout_s: float = 10.0
+    kafka_admin_timeout_s: float = Field(default=10.0, gt=0, le=3600)
 
     # --- Cassandra ---
     #: ``a,b,c`` or a JSON list (NoDecode: pydantic-settings would JSON-decode the value before the validator)
@@ -170,7 +170,7 @@ class Settings(BaseSettings):
     worker_data_dir: Path = Field(default=PROJECT_ROOT / ".stack" / "worker")
     #: a name this worker keeps across restarts and no other running worker has (a StatefulSet pod's name, a
     #: host's name with one worker per host); set, the worker is a static member of its consumer groups
-    #: (``group.instance.id``; process *i* of ``--processes N`` adds ``-i``): restarted within the session timeout
+    #: (``group.instance.id``; process *i* of ``--processes N`` adds ``.p<i>``): restarted within the session timeout
     #: it takes its partitions back at once, with no rebalance of the others. Unset: dynamic membership
     worker_instance_id: str | None = None
 

@@ -12,7 +12,9 @@ from sinks import keys
 from sinks.posts import PostSink
 from sinks.profiles import ProfileSink
 from streams.batch_tasks import register_batch_processors
+from streams.engine.loop import FatalConsumerError
 from streams.projector import register_projector
+from streams.workers import EXIT_MISCONFIGURED
 
 PROFILE_TOPICS = ("user-registered", "profile-updated")
 POST_TOPICS = ("post-created", "post-deleted")
@@ -70,8 +72,16 @@ def create_app(settings: Settings) -> faust.App:
 
 
 def run_worker(settings: Settings, loglevel: str = "info") -> None:
-    """Run one worker process until interrupted."""
-    worker_for(create_app(settings), loglevel).execute_from_commandline()
+    """Run one worker process until interrupted. A consumer that cannot run as configured (fenced: another
+    process has this worker's instance id) ends it with :data:`~streams.workers.EXIT_MISCONFIGURED`, which its
+    supervisor does not restart."""
+    worker = worker_for(create_app(settings), loglevel)
+    try:
+        worker.execute_from_commandline()
+    except SystemExit:
+        if isinstance(worker.crash_reason, FatalConsumerError):
+            raise SystemExit(EXIT_MISCONFIGURED) from None
+        raise
 
 
 def worker_for(app: faust.App, loglevel: str) -> faust.Worker:

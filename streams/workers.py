@@ -4,7 +4,7 @@ One Python process runs one event loop on one core, so a machine runs one worker
 consumer groups split the partitions among them (and among other machines' workers). Each process is an
 ordinary ``photostream worker --processes 1`` whose settings differ only in what must not be shared: process
 *i* serves faust's web page on ``WORKER_WEB_PORT + i``, keeps its data in its own directory and (if the worker
-has a ``WORKER_INSTANCE_ID``) is the static group member ``<id>-i`` (process 0 keeps the base port, directory
+has a ``WORKER_INSTANCE_ID``) is the static group member ``<id>.p<i>`` (process 0 keeps the base port, directory
 and id, so probes and scrapes of a single worker need no change). A restarted process gets its index back, so
 its static membership takes its partitions back at once.
 
@@ -26,7 +26,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
 
@@ -40,6 +40,10 @@ QUICK_EXITS_MAX = 3
 _PR_SET_PDEATHSIG = 1
 #: set in a supervised process's environment (the supervisor's pid): its supervisor registers it for scraping
 SUPERVISOR_ENV = "PHOTOSTREAM_WORKER_SUPERVISOR"
+#: a worker process's exit code when it cannot run as configured (``EX_CONFIG``): the broker fenced it because
+#: another running process has its static membership name. Restarted, it would fence that one in turn (two
+#: deployments took turns until one's crash-loop guard stopped it), so its supervisor stops instead
+EXIT_MISCONFIGURED = 78
 
 
 def web_port(settings: Settings, index: int) -> int:
@@ -69,9 +73,11 @@ def data_dir(settings: Settings, index: int) -> Path:
 
 
 def instance_id(settings: Settings, index: int) -> str | None:
-    """Process *i*'s static membership name: the worker's, with ``-i`` (process 0 keeps it as it is)."""
+    """Process *i*'s static membership name: the worker's, with ``.p<i>`` (process 0 keeps it as it is). Not
+    ``-<i>``: StatefulSet pods are named ``worker-0``, ``worker-1``…, and ``worker``'s process 1 fenced the pod
+    ``worker-1``."""
     base = settings.worker_instance_id
-    return base if base is None or index == 0 else f"{base}-{index}"
+    return base if base is None or index == 0 else f"{base}.p{index}"
 
 
 def child_env(settings: Settings, index: int) -> dict[str, str]:
@@ -146,8 +152,11 @@ def supervise(settings: Settings, processes: int, loglevel: str) -> int:
         return _supervise(settings, processes, loglevel)
 
 
-def _supervise(settings: Settings, processes: int, loglevel: str) -> int:
-    children = {i: Child(settings, i, loglevel) for i in range(processes)}
+def _supervise(settings: Settings, processes: int, loglevel: str,
+               spawn: Callable[[Settings, int, str], Child] | None = None) -> int:
+    """``spawn``: how process *i* is started (a test's stand-in; default :class:`Child`)."""
+    start = spawn or Child
+    children = {i: start(settings, i, loglevel) for i in range(processes)}
     stopping = False
 
     def forward(signum: int, frame: FrameType | None) -> None:
@@ -172,6 +181,12 @@ def _supervise(settings: Settings, processes: int, loglevel: str) -> int:
         if stopping:
             worst = max(worst, abs(code))
             continue
+        if code == EXIT_MISCONFIGURED:
+            log.error("worker process %d cannot run as configured (its log says why: e.g. another running worker "
+                      "has its WORKER_INSTANCE_ID); stopping all", index)
+            forward(signal.SIGTERM, None)
+            worst = max(worst, code)
+            continue
         quick = dead.quick_exits + 1 if time.monotonic() - dead.started < QUICK_EXIT_S else 0
         if quick >= QUICK_EXITS_MAX:
             log.error("worker process %d exited %d times in a row right after starting; stopping all", index, quick)
@@ -179,6 +194,6 @@ def _supervise(settings: Settings, processes: int, loglevel: str) -> int:
             worst = max(worst, abs(code) or 1)
             continue
         log.warning("worker process %d exited (%d); restarting it", index, code)
-        children[index] = Child(settings, index, loglevel)
+        children[index] = start(settings, index, loglevel)
         children[index].quick_exits = quick
     return worst

@@ -29,6 +29,7 @@ from streams.engine.consumer import consumer_config
 from streams.engine.loop import BatchLoop
 from streams.engine.records import Record, Reject
 from streams.hashtags.popularity import PopularityUpdater
+from streams.workers import EXIT_MISCONFIGURED
 from tests.integration.conftest import Process, free_port
 from tests.integration.waiting import wait_for
 
@@ -213,9 +214,9 @@ def engine_settings(settings: Settings) -> Iterator[Settings]:
 
 
 def start_worker(settings: Settings, test_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory,
-                 name: str) -> Process:
+                 name: str, instance_id: str | None = None) -> Process:
     port = free_port()
-    env = test_env | {
+    env = test_env | ({"PHOTOSTREAM_WORKER_INSTANCE_ID": instance_id} if instance_id else {}) | {
         "PHOTOSTREAM_APP_ID": settings.app_id,
         "PHOTOSTREAM_CASSANDRA_KEYSPACE": settings.cassandra_keyspace,
         "PHOTOSTREAM_WORKER_WEB_PORT": str(port),
@@ -314,3 +315,25 @@ def test_a_worker_back_under_its_instance_id_takes_its_partitions_without_stoppi
         assert revokes == [], revokes
     else:
         assert revokes
+
+
+def test_a_worker_whose_instance_id_another_worker_takes_stops_with_the_reason_and_exit_78(
+    engine_settings: Settings, test_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Fenced by a newer process under its name, the older one logged a warning on every poll and processed
+    nothing; stopped with a generic exit code, its supervisor restarted it, and the two fenced each other in
+    turns. Exit 78 (``EX_CONFIG``) tells a supervisor not to restart it."""
+    settings = engine_settings.model_copy(update={"app_id": f"{engine_settings.app_id}-fence"})
+    groups = groups_of(settings.app_id)
+    seed_groups(settings, groups, end_offsets(settings, {t for topics in groups.values() for t in topics}))
+    name = f"{settings.app_id}-w"
+    older = start_worker(settings, test_env, tmp_path_factory, "fence-older", name)
+    newer = start_worker(settings, test_env, tmp_path_factory, "fence-newer", name)
+    try:
+        assert older.proc.wait(timeout=60) == EXIT_MISCONFIGURED, older.tail()
+        assert f"PHOTOSTREAM_WORKER_INSTANCE_ID={name}" in older.tail(200)
+        newer.wait_http(newer.ready_url, timeout_s=5)  # the newer one goes on
+        assert newer.proc.poll() is None
+    finally:
+        older.stop()
+        newer.stop()

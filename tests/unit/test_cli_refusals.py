@@ -227,3 +227,22 @@ def test_a_replay_to_a_file_that_cannot_be_written_is_refused_before_reading(run
     monkeypatch.setenv("PHOTOSTREAM_DEV_MODE", "true")
     result = runner.invoke(app, ["replay", "like-changed", "-o", "/proc/no-such-file.jsonl"])
     assert result.exit_code == 2 and "cannot be written" in result.output, result.output
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "inf", "4000"])
+def test_a_broker_wait_a_command_cannot_honour_is_refused_naming_the_setting(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    """``KAFKA_ADMIN_TIMEOUT_S`` went to librdkafka as given: 0 or nan said the broker did not answer, -1 waited
+    for ever with the broker out of reach, and 4000 (past librdkafka's 3,600 s) was a traceback from `lag`."""
+    from photostream.settings import get_settings
+
+    monkeypatch.setenv("PHOTOSTREAM_DEV_MODE", "true")
+    monkeypatch.setenv("PHOTOSTREAM_KAFKA_ADMIN_TIMEOUT_S", value)
+    get_settings.cache_clear()
+    try:
+        result = runner.invoke(app, ["lag"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 2 and "PHOTOSTREAM_KAFKA_ADMIN_TIMEOUT_S" in result.output, result.output
+    assert "Traceback" not in result.output

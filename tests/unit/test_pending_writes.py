@@ -123,8 +123,10 @@ async def test_a_decision_whose_writes_are_not_applied_within_the_bound_is_a_503
         await pending_writes.settle(resources, settings, [new_id(), new_id()], pending_writes.FOLLOWING)
     assert refused.value.status == 503 and refused.value.headers == {"Retry-After": "5"}
     assert waited == [("follow-changed", 2, 41)]
-    # a topic the decision does not read is not waited for: it decides at once
-    assert await pending_writes.settle(resources, settings, [new_id()], pending_writes.POSTING) is True
+    # a topic the decision does not read is not waited for: it decides at once, on what it read before (False:
+    # nothing was waited for, so nothing needs reading again)
+    assert await pending_writes.settle(resources, settings, [new_id()], pending_writes.POSTING) is False
+    assert waited == [("follow-changed", 2, 41)]
 
 
 async def test_past_the_bound_a_target_hidden_from_the_caller_is_its_404_not_a_503(

@@ -75,7 +75,7 @@ def test_a_worker_alone_registers_itself_and_a_supervised_one_leaves_it_to_its_s
 def test_each_worker_process_is_a_static_member_under_a_name_of_its_own_when_the_worker_has_one(
     monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """``WORKER_INSTANCE_ID``: process *i* of ``--processes N`` is ``<id>-i`` (two processes under one name fence
+    """``WORKER_INSTANCE_ID``: process *i* of ``--processes N`` is ``<id>.p<i>`` (two processes under one name fence
     each other), in its batch consumers and its faust consumer alike; unset, membership stays dynamic."""
     from streams.engine.consumer import consumer_config
     from streams.workers import child_env
@@ -83,10 +83,40 @@ def test_each_worker_process_is_a_static_member_under_a_name_of_its_own_when_the
     monkeypatch.delenv("PHOTOSTREAM_WORKER_INSTANCE_ID", raising=False)
     named = Settings(dev_mode=True, worker_instance_id="pod-3")
     assert [child_env(named, i).get("PHOTOSTREAM_WORKER_INSTANCE_ID") for i in range(3)] == [
-        "pod-3", "pod-3-1", "pod-3-2"]
+        "pod-3", "pod-3.p1", "pod-3.p2"]
     assert "PHOTOSTREAM_WORKER_INSTANCE_ID" not in child_env(Settings(dev_mode=True), 1)
     assert consumer_config(named, "g", named.worker_instance_id)["group.instance.id"] == "pod-3"
     assert "group.instance.id" not in consumer_config(named, "g")  # tools (tail, lag, benchmarks) stay dynamic
     assert create_app(named).conf.consumer_group_instance_id == "pod-3"
     with pytest.raises(ValueError, match="PHOTOSTREAM_WORKER_INSTANCE_ID: letters, digits"):
         Settings(dev_mode=True, worker_instance_id="pod 3")
+
+
+def test_a_supervisor_stops_rather_than_restart_a_process_that_cannot_run_as_configured() -> None:
+    """A fenced process (another worker has its instance id) exits 78: restarted, it fenced that worker back, and
+    the two took turns until a crash-loop guard stopped one of them."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    from types import SimpleNamespace
+
+    from streams.workers import EXIT_MISCONFIGURED, _supervise
+
+    spawned: list[int] = []
+
+    def spawn(settings: Settings, index: int, loglevel: str) -> SimpleNamespace:
+        spawned.append(index)
+        code = f"import sys, time; time.sleep(0.3); sys.exit({EXIT_MISCONFIGURED})" if index == 1 else \
+            "import time; time.sleep(60)"
+        return SimpleNamespace(index=index, started=time.monotonic(), quick_exits=0,
+                               proc=subprocess.Popen([sys.executable, "-c", code]))
+
+    handlers = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    try:
+        worst = _supervise(Settings(dev_mode=True), 2, "warning", spawn)  # type: ignore[arg-type]
+    finally:
+        signal.signal(signal.SIGTERM, handlers[0])
+        signal.signal(signal.SIGINT, handlers[1])
+    assert worst == EXIT_MISCONFIGURED
+    assert spawned == [0, 1]  # neither restarted: process 0 was stopped with it
