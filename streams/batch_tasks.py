@@ -72,7 +72,7 @@ def build_processors(settings: Settings, resources: Resources) -> list[BatchProc
         SafetyProcessor(SafetyWriter(resources.session), resources.publisher, resources.redis,
                         settings.publish_timeout_s,
                         MuteFeedEffects(safety, graph, feed_posts, feed_cache, settings.feed_cap),
-                        BlockFootprint(resources.session)),
+                        BlockFootprint(resources.session), safety),
         NotificationsProcessor(settings, NotificationStore(resources.session),
                                NotificationLists(resources.redis, settings.app_id, settings.notifications_cap),
                                SafeAudience(resources.session, resources.redis), UsernameDirectory(resources.session),

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from photostream.domain.feeds import Delivery, delivery_tier
+from photostream.domain.safety import blocked_either_way
 from photostream.settings import Settings
 from sinks import offsets
 from sinks.feeds import (
@@ -33,7 +34,7 @@ from sinks.feeds import (
     pushed_live,
     rebuild_pull_sets,
 )
-from sinks.graph import GraphReader, GraphWriter, Pair
+from sinks.graph import FollowChange, GraphReader, GraphWriter, Pair
 from sinks.partition_cache import FOLLOWING, PartitionCache
 from sinks.safety import SafetyReader
 from streams.engine.records import Record, Reject, accepted
@@ -79,8 +80,8 @@ class FeedProcessor:
             if await self._cache.celebrities() is None:
                 await rebuild_pull_sets(self._posts, self._cache, self._settings.feed_cap)
             self._celebrities_known = True
-        changes = accepted((r for r in batch if r.topic == "follow-changed"), lambda r: follow_change(r.value),
-                           reject)
+        changes = await self._without_follows_across_blocks(
+            accepted((r for r in batch if r.topic == "follow-changed"), lambda r: follow_change(r.value), reject))
         pairs = await self._graph.apply(changes)
         await self._following_copies.invalidate(c.follower_id for c in changes)  # the API reads follows from them
         effects, follower_counts, writes = await self._decide_posts([r for r in batch if r.topic != "follow-changed"])
@@ -96,6 +97,23 @@ class FeedProcessor:
         await self._fan_out(effects, pushed, few, audience)
         await self._settle_pairs(pairs)
         await offsets.advance_all(self._redis, self.name, ((r.topic, r.partition, r.offset) for r in batch))
+
+    async def _without_follows_across_blocks(self, changes: list[FollowChange]) -> list[FollowChange]:
+        """A follow is not applied while a block stands between the two. An approval sent as the private owner
+        blocked the requester was checked before the block existed, published after it, and outlived the
+        block's unfollow (which carries the block's earlier time): a follower behind a block, who read the
+        private posts after an unblock. (A follow applied just before the block's row was written is ended by
+        the safety processor: :func:`photostream.domain.safety.unfollows_of_block`.)"""
+        follows = [c for c in changes if c.follow]
+        if self._safety is None or not follows:
+            return changes
+        asked: dict[str, set[str]] = defaultdict(set)
+        for change in follows:
+            asked[change.follower_id].add(change.followee_id)
+        relations = await self._safety.relations_of_many(asked)
+        blocked = {(user, other) for user, found in relations.items() for other, relation in found.items()
+                   if blocked_either_way(relation)}
+        return [c for c in changes if not (c.follow and (c.follower_id, c.followee_id) in blocked)]
 
     # --- durable delivery record ------------------------------------------------------------------------------
     async def _decide_posts(self, records: list[Record]) -> tuple[list[PostEffect], dict[str, int],

@@ -37,6 +37,7 @@ from photostream.domain.safety import (
     untags_of_block,
 )
 from producers.events import build
+from producers.ids import now_ms
 from producers.publisher import Publisher
 from sinks import offsets
 from sinks.block_effects import BlockFootprint
@@ -61,8 +62,11 @@ class SafetyProcessor:
     flush_interval_s: float = 0.05
 
     def __init__(self, writer: SafetyWriter, publisher: Publisher, redis: Any, publish_timeout_s: float = 10.0,
-                 feeds: MuteFeedEffects | None = None, footprint: BlockFootprint | None = None) -> None:
+                 feeds: MuteFeedEffects | None = None, footprint: BlockFootprint | None = None,
+                 relations: SafetyReader | None = None) -> None:
         self._writer = writer
+        #: the pairs' state after the batch's writes: which blocks still stand (see :meth:`_standing`)
+        self._relations = relations
         self._feeds = feeds
         self._footprint = footprint
         self._publisher = publisher
@@ -91,12 +95,15 @@ class SafetyProcessor:
             async with gate:
                 return await self._across(change)
 
-        found = await asyncio.gather(*(across(change) for _, change in changes))
+        found, standing = await asyncio.gather(asyncio.gather(*(across(change) for _, change in changes)),
+                                               self._standing([change for _, change in changes]))
+        now = now_ms()
         for (record, change), (likes, comments, tags) in zip(changes, found, strict=True):
             event_id = str(record.value["event_id"])
+            standing_at = now if (change.actor_id, change.target_id) in standing else None
             try:
                 implied += [
-                    *(build("follow-changed", fields) for fields in unfollows_of_block(change, event_id)),
+                    *(build("follow-changed", fields) for fields in unfollows_of_block(change, event_id, standing_at)),
                     *(build("follow-requested", fields) for fields in request_closings_of_block(change, event_id)),
                     *(build("like-changed", fields) for fields in unlikes_of_block(change, event_id, likes)),
                     *(build("comment-deleted", fields)
@@ -107,6 +114,19 @@ class SafetyProcessor:
                 reject(record, exc)
         # a failed delivery raises here, so the batch is retried
         await self._publisher.acknowledged(implied, self._publish_timeout_s)
+
+    async def _standing(self, changes: list[SafetyChange]) -> set[tuple[str, str]]:
+        """(actor, target) of the batch's blocks that still stand after its writes (a block followed by its
+        unblock in the same batch, or re-delivered after one, does not)."""
+        blocks = [c for c in changes if c.kind == "block" and c.on]
+        if self._relations is None or not blocks:
+            return set()
+        asked: dict[str, set[str]] = defaultdict(set)
+        for block in blocks:
+            asked[block.actor_id].add(block.target_id)
+        found = await self._relations.relations_of_many(asked)
+        return {(actor, target) for actor, relations in found.items() for target, relation in relations.items()
+                if relation.i_block}
 
     async def _across(self, change: SafetyChange) -> Across:
         """What a block ends between the two: each side's likes of, comments on and tags in the other's posts

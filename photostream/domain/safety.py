@@ -80,13 +80,21 @@ def safety_change(kind: Kind, event: dict[str, Any]) -> SafetyChange:
     return SafetyChange(kind, actor, target, event["action"] == "on", int(event["occurred_at"]), target_kind)
 
 
-def unfollows_of_block(block: SafetyChange, block_event_id: str) -> list[dict[str, Any]]:
+def unfollows_of_block(block: SafetyChange, block_event_id: str, standing_at: int | None = None
+                       ) -> list[dict[str, Any]]:
     """The follow-changed records a block implies: both directions end, at the block's time. Ids derive from the
-    block event's id, so re-processing the block re-emits the same two events (duplicates, not new facts)."""
+    block event's id, so re-processing the block re-emits the same two events (duplicates, not new facts).
+
+    ``standing_at``: when the block was found still standing as its effects were derived (its processing time).
+    The unfollows then carry that time, so they outrank a follow applied meanwhile with a later time than the
+    block's (an approval racing the block was checked before the block existed: a follower behind a block).
+    No follow is legitimate while a block stands, and one after a later unblock is later still; a block
+    re-processed after its unblock keeps its own time."""
     if block.kind != "block" or not block.on:
         return []
+    at = block.occurred_at if standing_at is None else max(block.occurred_at, standing_at)
     return [{"event_id": deterministic_id("block-unfollow", block_event_id, follower, followee),
-             "occurred_at": block.occurred_at, "follower_id": follower, "followee_id": followee,
+             "occurred_at": at, "follower_id": follower, "followee_id": followee,
              "action": "unfollow"}
             for follower, followee in ((block.actor_id, block.target_id), (block.target_id, block.actor_id))]
 

@@ -14,6 +14,7 @@ from photostream.settings import Settings
 from tests.integration.conftest import Process, auth
 from tests.integration.photos import upload_photo
 from tests.integration.test_accounts import register
+from tests.integration.waiting import wait_for
 
 
 def _user(client: httpx.Client) -> str:
@@ -162,3 +163,35 @@ def test_a_like_or_a_comment_the_moment_the_post_is_deleted_is_refused(client: h
     commented = client.post(f"/posts/{post}/comments", headers=auth(settings, fan), json={"text": "wait"})
     assert (liked.status_code, commented.status_code) == (404, 404), (liked.text, commented.text)
     assert liked.json()["error"]["field"] == "post_id"
+
+
+def test_an_approval_sent_as_the_owner_blocks_the_requester_leaves_no_follower_behind_the_block(
+        client: httpx.Client, settings: Settings, worker: Process) -> None:
+    """Both were accepted: the approval was checked before the block existed, and its follow (later than the
+    block) outlived the block's unfollow. A follower nobody could see in the list was counted, and after an
+    unblock read the private posts (eight tries in eight)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    for _ in range(3):  # (the race is lost on most tries; a fast worker may win some)
+        owner, fan = _user(client), _user(client)
+        _private(client, settings, owner)
+        asked = _accepted(client.post(f"/users/{owner}/follow", headers=auth(settings, fan)))
+        assert _requesters(client, settings, owner, asked) == [fan]
+        with ThreadPoolExecutor(2) as pool:
+            approval = pool.submit(client.post, f"/users/me/follow-requests/{fan}/approve",
+                                   headers=auth(settings, owner))
+            block = pool.submit(client.post, f"/users/{fan}/block", headers=auth(settings, owner))
+            approved, blocked = approval.result(), block.result()
+        assert approved.status_code in (202, 404), approved.text
+        tokens = [_accepted(blocked)] + ([approved.json()["token"]] if approved.status_code == 202 else [])
+
+        def followers(owner: str = owner, tokens: list[str] = tokens) -> int:
+            answers = [client.get("/users/me", headers=auth(settings, owner), params={"after": t}) for t in tokens]
+            return int(answers[-1].json()["counts"]["followers"])
+
+        # (the block's unfollows are events of their own, applied a moment after its token: waited for here)
+        wait_for(followers, lambda count: count == 0, 30, "no follower left behind the block")
+        settled = _accepted(client.delete(f"/users/{fan}/block", headers=auth(settings, owner)))
+        profile = client.get(f"/users/{owner}", headers=auth(settings, fan), params={"after": settled}).json()
+        assert (profile["followed_by_me"], profile["follow_requested_by_me"]) == (False, False), profile
+        assert followers() == 0

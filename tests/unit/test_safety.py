@@ -256,3 +256,16 @@ def test_a_block_removes_each_sides_tags_on_the_others_photos_silently() -> None
         assert build("photo-tag-changed", fields).value["action"] == "remove"
     assert untags_of_block(SafetyChange("block", A, B, False, T), "evt-2", tags) == []
     assert untags_of_block(SafetyChange("mute", A, B, True, T), "evt-3", tags) == []
+
+
+def test_a_block_found_standing_ends_follows_at_that_moment_and_one_lifted_since_keeps_its_own_time() -> None:
+    """A follow applied as the block was being written (an approval racing it) was later than the block, and
+    outlived the block's unfollow at the block's time."""
+    from photostream.domain.safety import SafetyChange, unfollows_of_block
+
+    block = SafetyChange("block", "a" * 32, "b" * 32, True, 1_000)
+    assert {u["occurred_at"] for u in unfollows_of_block(block, "e")} == {1_000}  # lifted since: its own time
+    assert {u["occurred_at"] for u in unfollows_of_block(block, "e", standing_at=5_000)} == {5_000}
+    assert {u["occurred_at"] for u in unfollows_of_block(block, "e", standing_at=500)} == {1_000}  # never earlier
+    assert [u["event_id"] for u in unfollows_of_block(block, "e", 5_000)] == \
+        [u["event_id"] for u in unfollows_of_block(block, "e")]  # the same facts, whenever derived
