@@ -118,6 +118,19 @@ class SafetyReader:
         """Which of ``others`` ``user_id`` blocked or is blocked by."""
         return {o for o, r in (await self.relations(user_id, others)).items() if blocked_either_way(r)}
 
+    async def blocked_pairs(self, pairs: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which of ``pairs`` (user, other) stand in a block, either way, as Cassandra holds it now (a processor
+        deciding whether to apply a follow, a like or a comment must see the safety processor's last write, not
+        a Redis copy of the relations)."""
+        asked: dict[str, set[str]] = {}
+        for user, other in pairs:
+            asked.setdefault(user, set()).add(other)
+        if not asked:
+            return set()
+        found = await self.relations_of_many(asked)
+        return {(user, other) for user, relations in found.items() for other, relation in relations.items()
+                if blocked_either_way(relation)}
+
     async def muted_among(self, user_id: str, others: Iterable[str]) -> set[str]:
         """Which of ``others`` ``user_id`` muted."""
         return {o for o, r in (await self.relations(user_id, others)).items() if r.i_mute}

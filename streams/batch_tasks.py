@@ -59,7 +59,7 @@ def build_processors(settings: Settings, resources: Resources) -> list[BatchProc
         popularity,
         FeedProcessor(settings, GraphWriter(resources.session), graph, feed_posts, feed_cache, resources.redis,
                       safety=safety),
-        CommentsProjector(CommentWriter(resources.session), resources.redis),
+        CommentsProjector(CommentWriter(resources.session), resources.redis, safety),
         PhotoTagsProcessor(PhotoTagWriter(resources.session), resources.redis),
         FollowRequestsProjector(FollowRequests(resources.session), resources.redis),
         UnreadProcessor(UnreadPairs(resources.session), UnreadSets(resources.redis, settings.app_id), resources.redis,

@@ -15,6 +15,8 @@ from typing import Any
 from producers.ids import is_id
 from sinks import offsets
 from sinks.comments import Comment, CommentGone, CommentWriter
+from sinks.safety import SafetyReader
+from streams.engagement_blocks import without_engagement_across_blocks
 from streams.engine.records import Record, Reject, accepted
 
 
@@ -42,10 +44,13 @@ class CommentsProjector:
     #: a commenter reloads the thread right away (``?after=``): keep batches short
     flush_interval_s: float = 0.05
 
-    def __init__(self, writer: CommentWriter, redis: Any) -> None:
+    def __init__(self, writer: CommentWriter, redis: Any, safety: SafetyReader | None = None) -> None:
         self._writer = writer
         self._redis = redis
+        #: comments across a block are not written (:mod:`streams.engagement_blocks`)
+        self._safety = safety
 
     async def process(self, batch: list[Record], reject: Reject) -> None:
-        await self._writer.apply(accepted(batch, change_of, reject))
+        applied = await without_engagement_across_blocks(batch, self._safety)
+        await self._writer.apply(accepted(applied, change_of, reject))
         await offsets.advance_all(self._redis, self.name, ((r.topic, r.partition, r.offset) for r in batch))

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from photostream.domain.feeds import Delivery, delivery_tier
-from photostream.domain.safety import blocked_either_way
 from photostream.settings import Settings
 from sinks import offsets
 from sinks.feeds import (
@@ -104,15 +103,10 @@ class FeedProcessor:
         block's unfollow (which carries the block's earlier time): a follower behind a block, who read the
         private posts after an unblock. (A follow applied just before the block's row was written is ended by
         the safety processor: :func:`photostream.domain.safety.unfollows_of_block`.)"""
-        follows = [c for c in changes if c.follow]
+        follows = [(c.follower_id, c.followee_id) for c in changes if c.follow]
         if self._safety is None or not follows:
             return changes
-        asked: dict[str, set[str]] = defaultdict(set)
-        for change in follows:
-            asked[change.follower_id].add(change.followee_id)
-        relations = await self._safety.relations_of_many(asked)
-        blocked = {(user, other) for user, found in relations.items() for other, relation in found.items()
-                   if blocked_either_way(relation)}
+        blocked = await self._safety.blocked_pairs(follows)
         return [c for c in changes if not (c.follow and (c.follower_id, c.followee_id) in blocked)]
 
     # --- durable delivery record ------------------------------------------------------------------------------

@@ -105,10 +105,12 @@ class SafetyProcessor:
                 implied += [
                     *(build("follow-changed", fields) for fields in unfollows_of_block(change, event_id, standing_at)),
                     *(build("follow-requested", fields) for fields in request_closings_of_block(change, event_id)),
-                    *(build("like-changed", fields) for fields in unlikes_of_block(change, event_id, likes)),
+                    *(build("like-changed", fields)
+                      for fields in unlikes_of_block(change, event_id, likes, standing_at)),
                     *(build("comment-deleted", fields)
-                      for fields in comment_deletions_of_block(change, event_id, comments)),
-                    *(build("photo-tag-changed", fields) for fields in untags_of_block(change, event_id, tags)),
+                      for fields in comment_deletions_of_block(change, event_id, comments, standing_at)),
+                    *(build("photo-tag-changed", fields)
+                      for fields in untags_of_block(change, event_id, tags, standing_at)),
                     *(build("MESSAGES_READ", fields) for fields in reads_of_block(change, event_id))]
             except ValueError as exc:  # cannot happen for a valid block; park the source rather than loop
                 reject(record, exc)

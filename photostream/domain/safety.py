@@ -80,19 +80,24 @@ def safety_change(kind: Kind, event: dict[str, Any]) -> SafetyChange:
     return SafetyChange(kind, actor, target, event["action"] == "on", int(event["occurred_at"]), target_kind)
 
 
+def ending_at(block: SafetyChange, standing_at: int | None) -> int:
+    """The time a block's effects carry: its own, or, when it was found still standing as they were derived
+    (``standing_at``, its processing time), that moment. Nothing across a standing block is legitimate (a
+    follow, like, comment or tag checked by the API before the block existed and applied just after it), and
+    anything after a later unblock is later still; a block re-processed after its unblock keeps its own time."""
+    return block.occurred_at if standing_at is None else max(block.occurred_at, standing_at)
+
+
 def unfollows_of_block(block: SafetyChange, block_event_id: str, standing_at: int | None = None
                        ) -> list[dict[str, Any]]:
     """The follow-changed records a block implies: both directions end, at the block's time. Ids derive from the
     block event's id, so re-processing the block re-emits the same two events (duplicates, not new facts).
 
-    ``standing_at``: when the block was found still standing as its effects were derived (its processing time).
-    The unfollows then carry that time, so they outrank a follow applied meanwhile with a later time than the
-    block's (an approval racing the block was checked before the block existed: a follower behind a block).
-    No follow is legitimate while a block stands, and one after a later unblock is later still; a block
-    re-processed after its unblock keeps its own time."""
+    ``standing_at``: see :func:`ending_at` (an approval racing the block was checked before the block existed,
+    and its follow, later than the block, outlived an unfollow at the block's time)."""
     if block.kind != "block" or not block.on:
         return []
-    at = block.occurred_at if standing_at is None else max(block.occurred_at, standing_at)
+    at = ending_at(block, standing_at)
     return [{"event_id": deterministic_id("block-unfollow", block_event_id, follower, followee),
              "occurred_at": at, "follower_id": follower, "followee_id": followee,
              "action": "unfollow"}
@@ -113,14 +118,16 @@ def request_closings_of_block(block: SafetyChange, block_event_id: str) -> list[
 
 
 def unlikes_of_block(block: SafetyChange, block_event_id: str,
-                     likes_across: Iterable[tuple[str, str]]) -> list[dict[str, Any]]:
+                     likes_across: Iterable[tuple[str, str]], standing_at: int | None = None) -> list[dict[str, Any]]:
     """The like-changed unlikes a block implies: each side's likes of the other's posts (``likes_across``:
-    (liker, post id) pairs) end at the block's time, as a block removes a person's likes from your photos.
-    Ids derive from the block's event id, liker and post, so a replay re-emits the same events."""
+    (liker, post id) pairs) end at the block's time (:func:`ending_at`), as a block removes a person's likes
+    from your photos. Ids derive from the block's event id, liker and post, so a replay re-emits the same
+    events."""
     if block.kind != "block" or not block.on:
         return []
+    at = ending_at(block, standing_at)
     return [{"event_id": deterministic_id("block-unlike", block_event_id, liker, post_id),
-             "occurred_at": block.occurred_at, "post_id": post_id, "user_id": liker, "action": "unlike"}
+             "occurred_at": at, "post_id": post_id, "user_id": liker, "action": "unlike"}
             for liker, post_id in likes_across]
 
 
@@ -133,21 +140,22 @@ class CommentAcross(NamedTuple):
     commented_at: int  # ms
 
 
-def comment_deletions_of_block(block: SafetyChange, block_event_id: str,
-                               comments_across: Iterable[CommentAcross]) -> list[dict[str, Any]]:
+def comment_deletions_of_block(block: SafetyChange, block_event_id: str, comments_across: Iterable[CommentAcross],
+                               standing_at: int | None = None) -> list[dict[str, Any]]:
     """The comment-deleted events a block implies: each side's comments on the other's posts are deleted by the
     blocker at the block's time, as a block removes a person's comments from your photos (they stayed, readable
     by everyone but the blocker). Final, like any comment deletion: an unblock does not bring them back. Ids
     derive as for :func:`unlikes_of_block`."""
     if block.kind != "block" or not block.on:
         return []
+    at = ending_at(block, standing_at)  # (a comment racing a standing block is its to delete: :func:`ending_at`)
     return [{"event_id": deterministic_id("block-comment-deleted", block_event_id, c.comment_id),
-             "occurred_at": block.occurred_at, "comment_id": c.comment_id, "post_id": c.post_id,
+             "occurred_at": at, "comment_id": c.comment_id, "post_id": c.post_id,
              "user_id": c.commenter, "actor_id": block.actor_id, "commented_at": c.commented_at}
             for c in comments_across
             # written after the block (after an unblock, found by a replay or a re-delivered block): not its
             # to delete. What it finds is the state when it is applied, so it keeps what it may by its time
-            if c.commented_at <= block.occurred_at]
+            if c.commented_at <= at]
 
 
 class TagAcross(NamedTuple):
@@ -158,16 +166,17 @@ class TagAcross(NamedTuple):
     image_id: str
 
 
-def untags_of_block(block: SafetyChange, block_event_id: str,
-                    tags_across: Iterable[TagAcross]) -> list[dict[str, Any]]:
+def untags_of_block(block: SafetyChange, block_event_id: str, tags_across: Iterable[TagAcross],
+                    standing_at: int | None = None) -> list[dict[str, Any]]:
     """The photo-tag-changed removals a block implies: each side's tags on the other's photos end at the block's
     time, as a block removes you from the blocker's photos and them from yours (they stayed: the blocked person's
     name on the blocker's photo, the blocker's photo in the blocked person's "photos of you"). Removed as the
     tagged person removing themselves, so nobody is notified. Ids derive as for :func:`unlikes_of_block`."""
     if block.kind != "block" or not block.on:
         return []
+    at = ending_at(block, standing_at)
     return [{"event_id": deterministic_id("block-untag", block_event_id, t.post_id, t.image_id, t.tagged),
-             "occurred_at": block.occurred_at, "post_id": t.post_id, "image_id": t.image_id,
+             "occurred_at": at, "post_id": t.post_id, "image_id": t.image_id,
              "tagger_id": t.tagged, "tagged_id": t.tagged, "action": "remove", "x": None, "y": None,
              "pending": False}
             for t in tags_across]

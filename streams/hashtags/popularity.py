@@ -21,6 +21,8 @@ from sinks.hashtags.settle import RankSettler
 from sinks.hashtags.state import HashtagStateStore
 from sinks.hashtags.views import HashtagViews
 from sinks.partition_cache import PartitionCache
+from sinks.safety import SafetyReader
+from streams.engagement_blocks import without_engagement_across_blocks
 from streams.engine.records import Record, Reject, accepted
 
 #: the fields of each input that name a post, a user or a comment
@@ -43,8 +45,11 @@ class PopularityUpdater:
     topics: tuple[str, ...] = ("like-changed", "comment-added", "comment-deleted")
 
     def __init__(self, settings: Settings, store: EngagementStore, state: HashtagStateStore, views: HashtagViews,
-                 settler: RankSettler, liked_copies: PartitionCache, redis: Any) -> None:
+                 settler: RankSettler, liked_copies: PartitionCache, redis: Any,
+                 safety: SafetyReader | None = None) -> None:
         self._store = store
+        #: likes and comments across a block are not counted (:mod:`streams.engagement_blocks`)
+        self._safety = safety
         self._state = state
         self._redis = redis
         #: the API's Redis copies of who likes what ("liked by me" on every feed item), edited after each save
@@ -56,7 +61,7 @@ class PopularityUpdater:
 
     async def process(self, batch: list[Record], reject: Reject) -> None:
         by_post: dict[str, list[Record]] = defaultdict(list)
-        for record in accepted(batch, with_ids, reject):
+        for record in await without_engagement_across_blocks(accepted(batch, with_ids, reject), self._safety):
             by_post[record.value["post_id"]].append(record)
         loaded = await self._store.load_many({
             post_id: ({r.value["user_id"] for r in records if r.topic == "like-changed"},

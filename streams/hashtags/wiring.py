@@ -15,6 +15,7 @@ from sinks.hashtags.settle import RankSettler
 from sinks.hashtags.state import HashtagStateStore
 from sinks.hashtags.views import HashtagViews
 from sinks.partition_cache import LIKES, PartitionCache
+from sinks.safety import SafetyReader
 from streams.hashtags.counter import HashtagCounter
 from streams.hashtags.popularity import PopularityUpdater
 
@@ -27,4 +28,4 @@ def counter_and_popularity(settings: Settings, session: Session, redis: Any) -> 
     settler = RankSettler(engagement, views, TagDeriver(state, engagement, weights, settings.hashtag_top_n), weights)
     return (HashtagCounter(settings, state, engagement, views, settler),
             PopularityUpdater(settings, engagement, state, views, settler, PartitionCache(redis, LIKES),
-                              redis))
+                              redis, SafetyReader(session)))

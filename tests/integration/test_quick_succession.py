@@ -195,3 +195,39 @@ def test_an_approval_sent_as_the_owner_blocks_the_requester_leaves_no_follower_b
         profile = client.get(f"/users/{owner}", headers=auth(settings, fan), params={"after": settled}).json()
         assert (profile["followed_by_me"], profile["follow_requested_by_me"]) == (False, False), profile
         assert followers() == 0
+
+
+def test_a_like_and_a_comment_sent_as_the_author_blocks_the_sender_stay_nowhere(
+        client: httpx.Client, settings: Settings, worker: Process) -> None:
+    """Checked before the block existed and applied after the block read what stood between the two, both
+    stayed: counted, and readable by everyone but the blocker, who could not see them to delete them (six tries
+    in six)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    for _ in range(3):
+        author, pest, reader = _user(client), _user(client), _user(client)
+        image = upload_photo(client, settings, author)
+        created = client.post("/posts", headers=auth(settings, author), json={"caption": "mine", "image_ids": [image]})
+        post = created.json()["id"]
+        posted = _accepted(created)
+        assert client.get(f"/posts/{post}", headers=auth(settings, pest), params={"after": posted}).status_code == 200
+        with ThreadPoolExecutor(3) as pool:
+            sent = [pool.submit(client.post, f"/posts/{post}/comments", headers=auth(settings, pest),
+                                json={"text": "you again"}),
+                    pool.submit(client.post, f"/posts/{post}/like", headers=auth(settings, pest)),
+                    pool.submit(client.post, f"/users/{pest}/block", headers=auth(settings, author))]
+            answers = [s.result() for s in sent]
+        assert [a.status_code in (202, 404) for a in answers] == [True, True, True], [a.text for a in answers]
+        tokens = [a.json()["token"] for a in answers if a.status_code == 202]
+
+        def seen(post: str = post, tokens: list[str] = tokens, reader: str = reader
+                 ) -> tuple[int, int, list[str], list[str]]:
+            """(likes, comments, likers, commenters) as a third person reads them after every write."""
+            shown = [client.get(f"/posts/{post}", headers=auth(settings, reader), params={"after": t}) for t in tokens]
+            body = shown[-1].json()
+            likers = client.get(f"/posts/{post}/likes", headers=auth(settings, reader)).json()["items"]
+            thread = client.get(f"/posts/{post}/comments", headers=auth(settings, reader)).json()["items"]
+            return (body["like_count"], body["comment_count"], [u["id"] for u in likers],
+                    [c["author"]["id"] for c in thread])
+
+        wait_for(seen, lambda s: s == (0, 0, [], []), 30, "no like or comment of the blocked person left")

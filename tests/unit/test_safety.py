@@ -269,3 +269,36 @@ def test_a_block_found_standing_ends_follows_at_that_moment_and_one_lifted_since
     assert {u["occurred_at"] for u in unfollows_of_block(block, "e", standing_at=500)} == {1_000}  # never earlier
     assert [u["event_id"] for u in unfollows_of_block(block, "e", 5_000)] == \
         [u["event_id"] for u in unfollows_of_block(block, "e")]  # the same facts, whenever derived
+
+
+def test_likes_comments_and_tags_racing_a_standing_block_end_with_it_and_later_ones_after_an_unblock_stay() -> None:
+    from photostream.domain.safety import (
+        CommentAcross,
+        SafetyChange,
+        TagAcross,
+        comment_deletions_of_block,
+        unlikes_of_block,
+        untags_of_block,
+    )
+
+    block = SafetyChange("block", "a" * 32, "b" * 32, True, 1_000)
+    racing = CommentAcross("b" * 32, "p" * 32, "c" * 32, 1_200)  # written just after the block, before its row
+    assert comment_deletions_of_block(block, "e", [racing]) == []  # lifted since: not its to delete
+    deleted = comment_deletions_of_block(block, "e", [racing], standing_at=5_000)
+    assert [(d["comment_id"], d["occurred_at"]) for d in deleted] == [("c" * 32, 5_000)]
+    assert [u["occurred_at"] for u in unlikes_of_block(block, "e", [("b" * 32, "p" * 32)], 5_000)] == [5_000]
+    assert [u["occurred_at"] for u in untags_of_block(block, "e", [TagAcross("b" * 32, "p" * 32, "i")], 5_000)] \
+        == [5_000]
+
+
+def test_only_likes_and_new_comments_with_a_known_post_author_are_checked_against_blocks() -> None:
+    from streams.engagement_blocks import engagement_pair
+
+    liker, author = "l" * 32, "a" * 32
+    assert engagement_pair("like-changed", {"action": "like", "user_id": liker, "post_author_id": author}) == (
+        liker, author)
+    assert engagement_pair("comment-added", {"user_id": liker, "post_author_id": author}) == (liker, author)
+    assert engagement_pair("like-changed", {"action": "unlike", "user_id": liker, "post_author_id": author}) is None
+    assert engagement_pair("comment-deleted", {"user_id": liker, "post_author_id": author}) is None
+    assert engagement_pair("like-changed", {"action": "like", "user_id": liker, "post_author_id": None}) is None
+    assert engagement_pair("comment-added", {"user_id": author, "post_author_id": author}) is None  # their own
