@@ -103,11 +103,11 @@ class FeedProcessor:
         block's unfollow (which carries the block's earlier time): a follower behind a block, who read the
         private posts after an unblock. (A follow applied just before the block's row was written is ended by
         the safety processor: :func:`photostream.domain.safety.unfollows_of_block`.)"""
-        follows = [(c.follower_id, c.followee_id) for c in changes if c.follow]
+        follows = [(c.followee_id, c.follower_id) for c in changes if c.follow]  # (asked of the followees: fewer)
         if self._safety is None or not follows:
             return changes
         blocked = await self._safety.blocked_pairs(follows)
-        return [c for c in changes if not (c.follow and (c.follower_id, c.followee_id) in blocked)]
+        return [c for c in changes if not (c.follow and (c.followee_id, c.follower_id) in blocked)]
 
     # --- durable delivery record ------------------------------------------------------------------------------
     async def _decide_posts(self, records: list[Record]) -> tuple[list[PostEffect], dict[str, int],
