@@ -118,17 +118,13 @@ class SafetyProcessor:
         await self._publisher.acknowledged(implied, self._publish_timeout_s)
 
     async def _standing(self, changes: list[SafetyChange]) -> set[tuple[str, str]]:
-        """(actor, target) of the batch's blocks that still stand after its writes (a block followed by its
-        unblock in the same batch, or re-delivered after one, does not)."""
-        blocks = [c for c in changes if c.kind == "block" and c.on]
+        """(actor, target) of the batch's blocks between two people a block still stands between after its
+        writes (a block followed by its unblock in the same batch, or re-delivered after one, is not; either
+        side's block counts: nothing stands across one)."""
+        blocks = [(c.actor_id, c.target_id) for c in changes if c.kind == "block" and c.on]
         if self._relations is None or not blocks:
             return set()
-        asked: dict[str, set[str]] = defaultdict(set)
-        for block in blocks:
-            asked[block.actor_id].add(block.target_id)
-        found = await self._relations.relations_of_many(asked)
-        return {(actor, target) for actor, relations in found.items() for target, relation in relations.items()
-                if relation.i_block}
+        return await self._relations.blocked_pairs(blocks)
 
     async def _across(self, change: SafetyChange) -> Across:
         """What a block ends between the two: each side's likes of, comments on and tags in the other's posts

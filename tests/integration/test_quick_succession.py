@@ -36,6 +36,23 @@ def _relation(client: httpx.Client, settings: Settings, viewer: str, user: str, 
     return body["followed_by_me"], body["follow_requested_by_me"]
 
 
+def _post_seen_by(client: httpx.Client, settings: Settings, author: str, viewer: str, caption: str) -> str:
+    """A new post of ``author``'s, once ``viewer`` can open it."""
+    image = upload_photo(client, settings, author)
+    created = client.post("/posts", headers=auth(settings, author), json={"caption": caption, "image_ids": [image]})
+    post = str(created.json()["id"])
+    posted = _accepted(created)
+    assert client.get(f"/posts/{post}", headers=auth(settings, viewer), params={"after": posted}).status_code == 200
+    return post
+
+
+def _like_and_comment(client: httpx.Client, settings: Settings, user: str, post: str) -> tuple[int, int]:
+    """The statuses of ``user``'s like of ``post`` and comment on it, sent one right after the other."""
+    liked = client.post(f"/posts/{post}/like", headers=auth(settings, user))
+    commented = client.post(f"/posts/{post}/comments", headers=auth(settings, user), json={"text": "hi"})
+    return liked.status_code, commented.status_code
+
+
 def _requesters(client: httpx.Client, settings: Settings, owner: str, after: str) -> list[str]:
     answer = client.get("/users/me/follow-requests", headers=auth(settings, owner), params={"after": after})
     return [item["id"] for item in answer.json()["items"]]
@@ -129,15 +146,9 @@ def test_a_like_or_a_comment_right_after_a_block_is_refused(client: httpx.Client
                                                             worker: Process) -> None:
     """Both were accepted, and the comment stayed readable by everyone but the blocker."""
     author, blocked = _user(client), _user(client)
-    image = upload_photo(client, settings, author)
-    created = client.post("/posts", headers=auth(settings, author), json={"caption": "mine", "image_ids": [image]})
-    post = created.json()["id"]
-    posted = _accepted(created)
-    assert client.get(f"/posts/{post}", headers=auth(settings, blocked), params={"after": posted}).status_code == 200
+    post = _post_seen_by(client, settings, author, blocked, "mine")
     _accepted(client.post(f"/users/{blocked}/block", headers=auth(settings, author)))
-    liked = client.post(f"/posts/{post}/like", headers=auth(settings, blocked))  # at once
-    commented = client.post(f"/posts/{post}/comments", headers=auth(settings, blocked), json={"text": "hi"})
-    assert (liked.status_code, commented.status_code) == (404, 404), (liked.text, commented.text)
+    assert _like_and_comment(client, settings, blocked, post) == (404, 404)  # at once
 
 
 def test_a_report_right_after_being_blocked_is_the_404_of_an_absent_user(client: httpx.Client, settings: Settings,
@@ -153,16 +164,11 @@ def test_a_like_or_a_comment_the_moment_the_post_is_deleted_is_refused(client: h
     """The post's copy in Redis outlived the delete by a moment: both were accepted (202), and the like and the
     comment of a deleted post stayed in the fan's export (four tries in four)."""
     author, fan = _user(client), _user(client)
-    image = upload_photo(client, settings, author)
-    created = client.post("/posts", headers=auth(settings, author), json={"caption": "soon gone", "image_ids": [image]})
-    post = created.json()["id"]
-    posted = _accepted(created)
-    assert client.get(f"/posts/{post}", headers=auth(settings, fan), params={"after": posted}).status_code == 200
+    post = _post_seen_by(client, settings, author, fan, "soon gone")
     _accepted(client.delete(f"/posts/{post}", headers=auth(settings, author)))
-    liked = client.post(f"/posts/{post}/like", headers=auth(settings, fan))  # at once
-    commented = client.post(f"/posts/{post}/comments", headers=auth(settings, fan), json={"text": "wait"})
-    assert (liked.status_code, commented.status_code) == (404, 404), (liked.text, commented.text)
-    assert liked.json()["error"]["field"] == "post_id"
+    assert _like_and_comment(client, settings, fan, post) == (404, 404)  # at once
+    again = client.post(f"/posts/{post}/like", headers=auth(settings, fan))
+    assert again.status_code == 404 and again.json()["error"]["field"] == "post_id", again.text
 
 
 def test_an_approval_sent_as_the_owner_blocks_the_requester_leaves_no_follower_behind_the_block(
@@ -206,11 +212,7 @@ def test_a_like_and_a_comment_sent_as_the_author_blocks_the_sender_stay_nowhere(
 
     for _ in range(3):
         author, pest, reader = _user(client), _user(client), _user(client)
-        image = upload_photo(client, settings, author)
-        created = client.post("/posts", headers=auth(settings, author), json={"caption": "mine", "image_ids": [image]})
-        post = created.json()["id"]
-        posted = _accepted(created)
-        assert client.get(f"/posts/{post}", headers=auth(settings, pest), params={"after": posted}).status_code == 200
+        post = _post_seen_by(client, settings, author, pest, "mine")
         with ThreadPoolExecutor(3) as pool:
             sent = [pool.submit(client.post, f"/posts/{post}/comments", headers=auth(settings, pest),
                                 json={"text": "you again"}),
