@@ -1,4 +1,4 @@
-"""Many hashes read in one Redis command: a page's profiles, a page's engagement counts.
+"""Many keys read in one Redis command: a page's profiles, a page's engagement counts, a batch's closed accounts.
 
 Why: redis-py spends ~13 µs of client CPU per command in a pipeline on top of ~125 µs per pipeline (measured
 on this stack: 20 HMGETs in a pipeline 373 µs, one command 136 µs). A feed page read 20 profile hashes and 20
@@ -55,3 +55,24 @@ async def hmget_many(redis: Any, keys: list[str], fields: tuple[str, ...]) -> li
                 pipe.hmget(key, *fields)
             return list(await pipe.execute())
     return [list(values) for values in await _run(redis, HMGET_MANY, keys, fields)]
+
+
+#: keys per MGET in :func:`exist_many` (a pipeline of such commands): bounds one command's time on the server
+MGET_CHUNK = 1_000
+
+
+async def exist_many(redis: Any, keys: list[str]) -> list[bool]:
+    """Whether each string key exists, in order. One MGET per :data:`MGET_CHUNK` keys in one pipeline rather
+    than an EXISTS per key: a batch of 3,000 likes or unsent messages checks ~5,000 accounts, and redis-py's
+    per-command cost made that check 150-290 ms of a batch's 300-530 ms (unread benchmark at 5,000 events/s).
+    On Redis Cluster one EXISTS per key (a multi-key command must stay in one hash slot)."""
+    if not keys:
+        return []
+    async with redis.pipeline(transaction=False) as pipe:
+        if is_cluster(redis):
+            for key in keys:
+                pipe.exists(key)
+            return [bool(found) for found in await pipe.execute()]
+        for start in range(0, len(keys), MGET_CHUNK):
+            pipe.mget(keys[start:start + MGET_CHUNK])
+        return [value is not None for values in await pipe.execute() for value in values]

@@ -181,6 +181,9 @@ class CountingRedis:
     def _get(self, key: str) -> str | None:
         return self.strings.get(key)
 
+    def _mget(self, keys: list[str]) -> list[str | None]:
+        return [self.strings.get(key) for key in keys]
+
     def _exists(self, key: str) -> int:
         return int(key in self.strings or key in self.hashes)
 
