@@ -25,6 +25,7 @@ id from Cassandra instead of taking the list for the whole history.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Iterable
 from typing import Any
@@ -159,6 +160,8 @@ for _, id in ipairs(redis.call('LRANGE', KEYS[1], start, start + tonumber(ARGV[2
 end
 return {size, out, cut}
 """
+#: what EVALSHA names :data:`PAGE` by (the pull pages go by it on a shared pipeline: sinks.feeds.FeedCache)
+PAGE_SHA = hashlib.sha1(PAGE.encode()).hexdigest()
 
 
 def trim_at(cap: int) -> int:

@@ -22,12 +22,13 @@ from functools import cached_property, partial
 from typing import Any
 
 from cassandra.cluster import Session
+from redis.exceptions import NoScriptError
 
 from photostream.domain.feeds import Delivery, merge_newest
 from photostream.settings import Settings
 from sinks import keys, redis_scripts
 from sinks.cassandra import Gated, execute_grouped, key_chunks, pages
-from sinks.feed_lists import CUT, PAGE, SENTINEL, FeedLists, add_args, newest_first, pack_id
+from sinks.feed_lists import CUT, PAGE, PAGE_SHA, SENTINEL, FeedLists, add_args, newest_first, pack_id
 from sinks.graph import GraphReader
 from sinks.redis_client import is_cluster
 from sinks.safety import SafetyReader
@@ -297,7 +298,8 @@ class FeedCache:
     ``reads``: the client every feed read's first round trip goes through (the API's batching client,
     :mod:`sinks.redis_batching`: the pages read in one event-loop turn share it); the page script goes by its
     text there (~1.2 KB), which a shared pipeline can send without a NOSCRIPT to repair. The celebrities' pull
-    pages (one call each, up to hundreds) keep EVALSHA on the plain client.
+    pages (one call each, up to hundreds) go there by EVALSHA, a read asked again after loading the script on
+    the rare NOSCRIPT (on redis-py's own pipeline they had cost a fifth of a feed read's API CPU).
     """
 
     #: lists per script call during fan-out (one call per page of followers)
@@ -414,10 +416,18 @@ class FeedCache:
         """Each author's pull-set page older than ``before`` and whether the set is cut (older pull posts may
         exist only in Cassandra); None for a pull set that is not built."""
         after = pack_id(before) if before else b""
-        async with self._redis.pipeline(transaction=False) as pipe:  # by EVALSHA: up to hundreds of calls
-            for author_id in author_ids:
-                await self._lists.page(keys=[keys.feed_pull(author_id)], args=[after, limit, 0], client=pipe)
-            return [self._page_of(found) for found in await redis_scripts.execute(pipe)]
+        try:
+            found = await self._pull_pages_once(author_ids, after, limit)
+        except NoScriptError:  # Redis restarted or flushed its scripts (a read: asking again changes nothing)
+            await self._redis.script_load(PAGE)
+            found = await self._pull_pages_once(author_ids, after, limit)
+        return [self._page_of(page) for page in found]
+
+    async def _pull_pages_once(self, author_ids: list[str], after: bytes, limit: int) -> list[Any]:
+        async with self._reads.pipeline(transaction=False) as pipe:
+            for author_id in author_ids:  # (TTL 0: a pull set's life is not a reader's to extend)
+                pipe.evalsha(PAGE_SHA, 1, keys.feed_pull(author_id), after, limit, 0)
+            return list(await pipe.execute())
 
     def _list_of(self, post_ids: list[str], cut: bool) -> list[bytes]:
         """A list's items: the newest ``cap`` ids and the end marker: cut if ``cut``, or if the list is full (a

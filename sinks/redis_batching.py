@@ -159,6 +159,10 @@ class _Pipeline:
         feed page's included, whose only write is its feed's TTL refresh, idempotent."""
         return self._command("EVAL", script, numkeys, *keys_and_args)
 
+    def evalsha(self, sha: str, numkeys: int, *keys_and_args: Any) -> _Pipeline:
+        """A loaded script by its SHA1: NOSCRIPT fails ``execute`` (a read's caller loads it and asks again)."""
+        return self._command("EVALSHA", sha, numkeys, *keys_and_args)
+
     async def execute(self) -> list[Any]:
         futures = [self._batching._queue(*command) for command in self._commands]
         self._commands = []

@@ -112,7 +112,7 @@ async def test_status_reads_of_one_turn_share_a_round_trip_with_the_plain_answer
 
 async def test_feed_pages_of_one_turn_share_a_round_trip_with_the_plain_answers(settings: Settings) -> None:
     """Two readers' feed pages (page script by its text + the celebrity set) read together through the batching
-    client, beside a pull page: one shared pipeline, each answer the one the plain client gives."""
+    client with a pull page (by EVALSHA): one shared pipeline, each answer the one the plain client gives."""
     redis = async_client(settings)
     counting = CountingPipelines(redis)
     plain = FeedCache(redis, cap=10, ttl_s=60)
@@ -135,6 +135,8 @@ async def test_feed_pages_of_one_turn_share_a_round_trip_with_the_plain_answers(
         assert batched[0][0] == (posts[2:0:-1], False)  # newest first, two asked
         assert batched[1][0] == ([posts[2]], False)  # below the cursor
         assert batched[2] == [(posts[2:0:-1], False)]  # the pull set's page
+        await redis.script_flush()  # NOSCRIPT for the pull pages: the script is loaded and they are asked again
+        assert await shared.pull_pages([author], posts[2], 5) == [([posts[1]], False)]
     finally:
         await redis.delete(*(keys.feed(u) for u in users), keys.feed_pull(author))
         await redis.srem(keys.feed_celebrities(), author)
