@@ -18,12 +18,19 @@ from typing import Any, Literal
 
 from producers import events
 from producers.publisher import Publisher
-from sinks import keys
+from sinks import keys, redis_scripts
+from sinks.redis_client import is_cluster
 
 log = logging.getLogger(__name__)
 
 #: users a reap takes offline at once (each is a script call and an event's delivery)
 REAP_CONCURRENCY = 64
+#: users refreshed by one heartbeat script call, and calls per round trip (one user per call on Redis Cluster,
+#: whose scripts stay in one slot). Why: a call per user by its text stopped the API's event loop ~0.3 s every
+#: beat at 10,000 connections (packing and parsing 10,000 commands), and held Redis as long, which showed as the
+#: tail of the WebSocket push (benchmark 7); between round trips the loop serves everything else.
+USERS_PER_BEAT = 200
+BEAT_CALLS_PER_TRIP = 10
 
 # now (ms, Redis' clock) and the next transition time of the user (KEYS[2] the clock key; KEYS[3] the flag
 # present while the last transition was online)
@@ -32,10 +39,10 @@ local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
-local function stamp(clock, now, online)
+local function stamp(clock, flag, now, online)
   local at = math.max(now, tonumber(redis.call('GET', clock) or '0') + 1)
   redis.call('SET', clock, at, 'PX', 86400000)
-  if online then redis.call('SET', KEYS[3], at) else redis.call('DEL', KEYS[3]) end
+  if online then redis.call('SET', flag, at) else redis.call('DEL', flag) end
   return at
 end
 """
@@ -46,7 +53,7 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 local before = redis.call('ZCARD', KEYS[1])
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
 redis.call('PEXPIRE', KEYS[1], 2 * tonumber(ARGV[2]))
-if before == 0 then return {stamp(KEYS[2], now, true), now + tonumber(ARGV[2])} end
+if before == 0 then return {stamp(KEYS[2], KEYS[3], now, true), now + tonumber(ARGV[2])} end
 return {0, now + tonumber(ARGV[2])}
 """
 # KEYS: conns, clock, online; ARGV: connection id ('' for a reap). Removes it and every expired member;
@@ -58,23 +65,30 @@ local now = now_ms()
 local removed = redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 if ARGV[1] ~= '' then removed = removed + redis.call('ZREM', KEYS[1], ARGV[1]) end
 if redis.call('ZCARD', KEYS[1]) == 0 and (removed > 0 or redis.call('EXISTS', KEYS[3]) == 1) then
-  return stamp(KEYS[2], now, false)
+  return stamp(KEYS[2], KEYS[3], now, false)
 end
 return 0
 """
-# KEYS: conns, clock, online; ARGV: ttl ms, connection ids. Moves the expiry of this process's live connections, and
-# registers again any that expired meanwhile (the process stalled, or Redis was away, past the TTL: another
-# process reaped them and took the user offline while they were still connected). Returns the online
-# transition's time if that made the user online again (else 0), and the new expiry.
+# KEYS: conns, clock, online of each user; ARGV: ttl ms, then per user the count of its connection ids and the
+# ids. Moves the expiry of this process's live connections, and registers again any that expired meanwhile (the
+# process stalled, or Redis was away, past the TTL: another process reaped them and took the user offline while
+# they were still connected). Returns the new expiry and, per user, the online transition's time if that made
+# them online again (else 0).
 _BEAT = _CLOCK + """
 local now = now_ms()
-local expiry = now + tonumber(ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-local before = redis.call('ZCARD', KEYS[1])
-for i = 2, #ARGV do redis.call('ZADD', KEYS[1], expiry, ARGV[i]) end
-redis.call('PEXPIRE', KEYS[1], 2 * tonumber(ARGV[1]))
-if before == 0 then return {stamp(KEYS[2], now, true), expiry} end
-return {0, expiry}
+local ttl = tonumber(ARGV[1])
+local expiry = now + ttl
+local back, at = {}, 2
+for k = 1, #KEYS, 3 do
+  local conns, count = KEYS[k], tonumber(ARGV[at])
+  redis.call('ZREMRANGEBYSCORE', conns, '-inf', now)
+  local before = redis.call('ZCARD', conns)
+  for i = at + 1, at + count do redis.call('ZADD', conns, expiry, ARGV[i]) end
+  at = at + count + 1
+  redis.call('PEXPIRE', conns, 2 * ttl)
+  if before == 0 then back[#back + 1] = stamp(KEYS[k + 1], KEYS[k + 2], now, true) else back[#back + 1] = 0 end
+end
+return {expiry, back}
 """
 # KEYS: live index; ARGV: limit. Users whose latest expiry passed.
 _DUE = _CLOCK + """
@@ -98,6 +112,7 @@ class PresenceTracker:
         self._redis = redis
         self._publisher = publisher
         self._ttl_ms = str(int(ttl_s * 1000))
+        self._beat = redis.register_script(_BEAT)
 
     async def joined(self, user_id: str, connection_id: str) -> None:
         at, expiry = await self._redis.eval(_JOIN, 3, *_keys(user_id), connection_id, self._ttl_ms)
@@ -111,23 +126,32 @@ class PresenceTracker:
             await self._publish(user_id, "offline", int(at))
 
     async def heartbeat(self, connections: dict[str, list[str]]) -> None:
-        """Refresh this process's connections (user -> connection ids), one pipelined round trip; a user whose
-        connections had been reaped while still open (a stall past the TTL) is online again, and says so.
+        """Refresh this process's connections (user -> connection ids), :data:`USERS_PER_BEAT` users per script
+        call, a round trip per :data:`BEAT_CALLS_PER_TRIP` calls; a user whose connections had been reaped while
+        still open (a stall past the TTL) is online again, and says so.
         (A connection that left while its beat was on the way may be registered again: for one TTL at most,
         then the reaper takes it.)"""
-        if not connections:
-            return
         users = list(connections)
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for user in users:
-                pipe.eval(_BEAT, 3, *_keys(user), self._ttl_ms, *connections[user])
-            beats = await pipe.execute()
-        await self._redis.zadd(keys.presence_live(), {user: int(expiry) for user, (_, expiry) in zip(users, beats,
-                                                                                                    strict=True)},
-                               gt=True)
-        for user, (at, _) in zip(users, beats, strict=True):
-            if int(at):
-                await self._publish(user, "online", int(at))
+        per_call = 1 if is_cluster(self._redis) else USERS_PER_BEAT
+        for start in range(0, len(users), per_call * BEAT_CALLS_PER_TRIP):
+            trip = users[start:start + per_call * BEAT_CALLS_PER_TRIP]
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for first in range(0, len(trip), per_call):
+                    chunk = trip[first:first + per_call]
+                    args: list[Any] = [self._ttl_ms]
+                    for user in chunk:
+                        args += [len(connections[user]), *connections[user]]
+                    await self._beat(keys=[k for user in chunk for k in _keys(user)], args=args, client=pipe)
+                beats = await redis_scripts.execute(pipe)
+            expiries: dict[str, int] = {}
+            back: list[tuple[str, int]] = []
+            chunks = (trip[first:first + per_call] for first in range(0, len(trip), per_call))
+            for chunk, (expiry, times) in zip(chunks, beats, strict=True):
+                expiries |= dict.fromkeys(chunk, int(expiry))
+                back += [(user, int(at)) for user, at in zip(chunk, times, strict=True) if int(at)]
+            await self._redis.zadd(keys.presence_live(), expiries, gt=True)
+            for user, at in back:
+                await self._publish(user, "online", at)
 
     async def reap(self, limit: int = 1000, rounds: int = 20) -> int:
         """Users left online by a process that died: their expired connections go, and the last one takes them

@@ -959,6 +959,40 @@ async def test_a_reaper_takes_offline_a_user_whose_registry_expired_before_anyon
         await redis.aclose()
 
 
+async def test_a_heartbeat_over_several_calls_and_trips_refreshes_each_user_s_own_connections(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Many users per script call, several calls per round trip (small numbers here, to cross both edges): each
+    user's connections move to the beat's expiry, and only a user whose registry had been reaped while still
+    connected is online again (announced once)."""
+    from api import realtime_presence
+    from api.realtime_presence import PresenceTracker
+
+    monkeypatch.setattr(realtime_presence, "USERS_PER_BEAT", 2)
+    monkeypatch.setattr(realtime_presence, "BEAT_CALLS_PER_TRIP", 2)
+    redis, publisher = async_client(settings), RecordingPublisher()
+    tracker = PresenceTracker(redis, publisher, ttl_s=30)  # type: ignore[arg-type]
+    users = [new_id() for _ in range(9)]
+    connections = {user: [f"conn-{i}-{j}" for j in range(1 + i % 3)] for i, user in enumerate(users)}
+    reaped = {users[1], users[4], users[8]}  # first of a call, across a trip, the last alone in its call
+    try:
+        for user in users:
+            await tracker.joined(user, connections[user][0])
+        await redis.delete(*(keys.presence_connections(user) for user in reaped))
+        publisher.sent.clear()
+        await tracker.heartbeat(connections)
+        assert sorted(publisher.sent) == sorted((user, "online") for user in reaped)
+        for user in users:
+            registered = await redis.zrange(keys.presence_connections(user), 0, -1, withscores=True)
+            assert sorted(member for member, _ in registered) == connections[user]
+            expiries = {score for _, score in registered} | {await redis.zscore(keys.presence_live(), user)}
+            assert len(expiries) == 1, (user, expiries)  # the beat's expiry, for each connection and the index
+    finally:
+        await redis.delete(*(k for user in users for k in (keys.presence_connections(user),
+                                                           keys.presence_clock(user), keys.presence_online(user))))
+        await redis.zrem(keys.presence_live(), *users)
+        await redis.aclose()
+
+
 async def test_a_deleted_accounts_last_connection_leaving_publishes_no_presence(settings: Settings) -> None:
     """The socket of a deleted account closes after the purge; its "offline" made the presence processor write
     the deleted user's presence row and hash again."""
