@@ -993,6 +993,34 @@ async def test_a_heartbeat_over_several_calls_and_trips_refreshes_each_user_s_ow
         await redis.aclose()
 
 
+async def test_presence_hashes_apply_last_writer_wins_per_user_over_several_script_calls(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Many users per script call (two here, so five users cross calls): an older transition moves nothing, an
+    equal one goes to offline, a newer one moves status and last-seen; the count says how many hashes moved."""
+    from sinks import presence
+    from sinks.presence import PresenceChange, PresenceHashes
+
+    monkeypatch.setattr(presence, "USERS_PER_CALL", 2)
+    redis = async_client(settings)
+    hashes = PresenceHashes(redis, settings.app_id)
+    older, equal, newer, fresh, same = (new_id() for _ in range(5))
+    try:
+        assert await hashes.apply([PresenceChange(u, "online", 100) for u in (older, equal, newer, same)]) == 4
+        moved = await hashes.apply([PresenceChange(older, "offline", 50), PresenceChange(equal, "offline", 100),
+                                    PresenceChange(newer, "offline", 150), PresenceChange(fresh, "online", 10),
+                                    PresenceChange(same, "online", 100)])
+        assert moved == 3  # equal, newer, fresh
+        stored = {u: await redis.hgetall(keys.presence(u)) for u in (older, equal, newer, fresh, same)}
+        assert stored[older] == {"status": "online", "changed_at": "100", "last_seen": "100"}
+        assert stored[equal] == {"status": "offline", "changed_at": "100", "last_seen": "100"}
+        assert stored[newer] == {"status": "offline", "changed_at": "150", "last_seen": "150"}
+        assert stored[fresh] == {"status": "online", "changed_at": "10", "last_seen": "10"}
+        assert stored[same] == stored[older]
+    finally:
+        await redis.delete(*(keys.presence(u) for u in (older, equal, newer, fresh, same)))
+        await redis.aclose()
+
+
 async def test_a_deleted_accounts_last_connection_leaving_publishes_no_presence(settings: Settings) -> None:
     """The socket of a deleted account closes after the purge; its "offline" made the presence processor write
     the deleted user's presence row and hash again."""
