@@ -46,7 +46,7 @@ end
 return changed
 """
 #: users per script call (one on Redis Cluster, whose scripts stay in one slot): an EVAL by its text per user, in
-#: redis-py's pipeline, cost more client CPU than the rest of the presence processor's batch
+#: redis-py's pipeline, cost the processor ~13 µs of CPU per event (benchmark 13: 44.2 → 31.2 µs per event)
 USERS_PER_CALL = 200
 
 

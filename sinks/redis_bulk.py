@@ -63,8 +63,9 @@ MGET_CHUNK = 1_000
 
 async def exist_many(redis: Any, keys: list[str]) -> list[bool]:
     """Whether each string key exists, in order. One MGET per :data:`MGET_CHUNK` keys in one pipeline rather
-    than an EXISTS per key: a batch of 3,000 likes or unsent messages checks ~5,000 accounts, and redis-py's
-    per-command cost made that check 150-290 ms of a batch's 300-530 ms (unread benchmark at 5,000 events/s).
+    than an EXISTS per key: a batch of 3,000 unsent messages checks ~5,000 accounts, which redis-py's
+    per-command cost made 60-90 ms of client time, against ~5 ms for the same answers by MGET (measured on this
+    stack's Redis).
     On Redis Cluster one EXISTS per key (a multi-key command must stay in one hash slot)."""
     if not keys:
         return []
