@@ -136,9 +136,9 @@ class PresenceTracker:
         per_call = 1 if is_cluster(self._redis) else USERS_PER_BEAT
         for start in range(0, len(users), per_call * BEAT_CALLS_PER_TRIP):
             trip = users[start:start + per_call * BEAT_CALLS_PER_TRIP]
+            chunks = [trip[first:first + per_call] for first in range(0, len(trip), per_call)]
             async with self._redis.pipeline(transaction=False) as pipe:
-                for first in range(0, len(trip), per_call):
-                    chunk = trip[first:first + per_call]
+                for chunk in chunks:
                     args: list[Any] = [self._ttl_ms]
                     for user in chunk:
                         args += [len(connections[user]), *connections[user]]
@@ -146,7 +146,6 @@ class PresenceTracker:
                 beats = await redis_scripts.execute(pipe)
             expiries: dict[str, int] = {}
             back: list[tuple[str, int]] = []
-            chunks = (trip[first:first + per_call] for first in range(0, len(trip), per_call))
             for chunk, (expiry, times) in zip(chunks, beats, strict=True):
                 expiries |= dict.fromkeys(chunk, int(expiry))
                 back += [(user, int(at)) for user, at in zip(chunk, times, strict=True) if int(at)]
