@@ -28,7 +28,7 @@ from photostream.kafka_config import client_config
 from photostream.settings import Settings
 from producers.events import Event
 from producers.metrics import produce_failed, produced, produced_many
-from producers.partitioning import counts_in
+from producers.partitioning import partition_counts
 
 logger = logging.getLogger(__name__)
 
@@ -369,7 +369,7 @@ class Publisher:
 
     def partition_counts(self, topics: list[str], timeout_s: float = 10.0) -> dict[str, int]:
         """The broker's partition count of each of these (broker) topics it has (a metadata round trip)."""
-        return counts_in(self._producer.list_topics(timeout=timeout_s), topics)
+        return partition_counts(self._producer, topics, timeout_s)
 
     def flush(self, timeout_s: float | None = None) -> int:
         """Wait for everything queued; return how many records are still undelivered."""

@@ -23,7 +23,6 @@ from photostream.contracts.codec import MARKER, DecodeError, EventCodec, not_sin
 from photostream.settings import Settings
 from producers.dlq import PoisonRecord, as_header_list, headers_of
 from producers.events import event_type
-from producers.partitioning import counts_in
 from producers.publisher import Publisher
 from producers.validation import EventValidationError
 from streams.engine.consumer import check_co_partitioned, consumer_config
@@ -81,9 +80,9 @@ class BatchLoop:
         #: broker topic → catalog topic for this loop's inputs: one dict lookup per record, not a string slice
         self._logical = {self._names.physical(t): t for t in processor.topics}
         self._consumer = Consumer(consumer_config(settings, self._group, settings.worker_instance_id), logger=log)
-        #: a record keyed or placed otherwise than the SDK does belongs to another worker's entities
-        self.placement = Placement(self._logical, lambda topics: counts_in(self._consumer.list_topics(timeout=10),
-                                                                           topics))
+        #: a record keyed or placed otherwise than the SDK does belongs to another worker's entities (the counts
+        #: are asked of the publisher's producer: see producers.partitioning.partition_counts)
+        self.placement = Placement(self._logical, publisher.partition_counts)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"consume-{processor.name}")
         self._stopping = asyncio.Event()
         self._ownership = Ownership()
@@ -203,21 +202,22 @@ class BatchLoop:
         partitions that moved meanwhile are dropped wherever they wait, and those still ours are rewound.
         ``first``: traffic is light and nothing is pending: return as soon as one record arrives (see
         :meth:`_consume`)."""
-        messages, moved = await asyncio.get_running_loop().run_in_executor(
+        messages, moved, stale = await asyncio.get_running_loop().run_in_executor(
             self._executor, self._consume, max_messages, timeout_s, paused, first)
         if moved:
-            log.info("%s: %d partition(s) moved in a rebalance; their uncommitted records are dropped",
-                     self._processor.name, len(moved))
             self._moved_in_flight |= moved
             forget = getattr(self._processor, "partitions_moved", None)
             if forget is not None:
                 forget(moved)
-            self._pending = [m for m in self._pending if tp_of(m) not in moved]
-            self._carried = [m for m in self._carried if tp_of(m) not in moved]
+        if stale:
+            log.info("%s: %d partition(s) moved in a rebalance; their uncommitted records are dropped",
+                     self._processor.name, len(stale))
+            self._pending = [m for m in self._pending if tp_of(m) not in stale]
+            self._carried = [m for m in self._carried if tp_of(m) not in stale]
         return messages
 
     def _consume(self, max_messages: int, timeout_s: float, paused: bool,
-                 first: bool = False) -> tuple[list[Message], set[TP]]:
+                 first: bool = False) -> tuple[list[Message], set[TP], set[TP]]:
         """``consume(n, t)`` returns only once it has ``n`` records or ``t`` passed, so under light traffic a
         loop waiting for its first record would hold a lone event for the whole poll timeout (~0.2 s of
         latency). With ``first`` (light traffic, nothing pending), one ``poll`` waits for the first record and a
@@ -233,12 +233,13 @@ class BatchLoop:
         else:
             raw = self._consumer.consume(max_messages, timeout_s)
         messages = [m for m in raw if m.error() is None or not self._is_noise(m)]  # (no call per good record)
-        moved = self._ownership.take_moved()
+        moved, stale = self._ownership.take_moved()
+        if stale:  # (a partition newly ours keeps its records: see streams.engine.ownership)
+            messages = [m for m in messages if tp_of(m) not in stale]
+            self._ownership.rewind(self._consumer, stale)
         if moved:
-            messages = [m for m in messages if tp_of(m) not in moved]
-            self._ownership.rewind(self._consumer, moved)
             self.placement.learn()  # (a topic given more partitions moves keys, and the group rebalances)
-        return messages, moved
+        return messages, moved, stale
 
     def _resume(self) -> None:
         if self._paused:

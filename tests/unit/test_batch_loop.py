@@ -42,9 +42,21 @@ def records(*bad_offsets: int) -> list[Record]:
     return [Record("post-hashtag", 0, o, None, {"bad": o in bad_offsets}) for o in range(5)]
 
 
+class Counts:
+    """The publisher as the loop's placement asks it: post-hashtag has 6 partitions (among many topics: a loop
+    asks for its inputs by name, not for the whole cluster's metadata)."""
+
+    def __init__(self) -> None:
+        self.asked: list[list[str]] = []
+
+    def partition_counts(self, topics: list[str], timeout_s: float = 10.0) -> dict[str, int]:
+        self.asked.append(topics)
+        return {"post-hashtag": 6}
+
+
 def loop_for(processor: Any) -> BatchLoop:
     settings = Settings(kafka_bootstrap_servers="127.0.0.1:1")
-    return BatchLoop(settings, processor, publisher=None)  # type: ignore[arg-type]
+    return BatchLoop(settings, processor, publisher=Counts())  # type: ignore[arg-type]
 
 
 async def test_only_the_bad_record_is_rejected_and_the_rest_applied() -> None:
@@ -110,10 +122,6 @@ class Scripted:
         self.calls.append(("consume", timeout))
         return self.consumed.pop(0) if self.consumed else []
 
-    def list_topics(self, timeout: float) -> Any:
-        """The cluster as a rebalance finds it: post-hashtag has 6 partitions."""
-        partitions = {p: object() for p in range(6)}
-        return SimpleNamespace(topics={"post-hashtag": SimpleNamespace(error=None, partitions=partitions)})
 
 
 class Message:
@@ -125,8 +133,8 @@ def test_a_light_loop_returns_on_its_first_record_and_takes_only_what_already_ar
     loop = loop_for(PickyProcessor())
     first, queued = Message(), [Message(), Message()]
     loop._consumer = Scripted(first, [queued])  # type: ignore[assignment]
-    messages, moved = loop._consume(50_000, 0.2, paused=False, first=True)
-    assert messages == [first, *queued] and moved == set()
+    messages, moved, stale = loop._consume(50_000, 0.2, paused=False, first=True)
+    assert messages == [first, *queued] and moved == stale == set()
     assert loop._consumer.calls == [("poll", 0.2), ("consume", 0)]  # type: ignore[attr-defined]
 
 
@@ -134,7 +142,7 @@ def test_a_busy_loop_fills_its_batch_for_the_whole_timeout() -> None:
     loop = loop_for(PickyProcessor())
     batch = [Message() for _ in range(3)]
     loop._consumer = Scripted(None, [batch])  # type: ignore[assignment]
-    messages, _ = loop._consume(50_000, 0.2, paused=False)
+    messages, _, _ = loop._consume(50_000, 0.2, paused=False)
     assert messages == batch
     assert loop._consumer.calls == [("consume", 0.2)]  # type: ignore[attr-defined]
 
@@ -207,6 +215,52 @@ class FakeMessage:
     def headers(self) -> list[tuple[str, bytes]]:
         return [("trace", b"t-%d" % self._where[2])]
 
+    def error(self) -> None:
+        return None
+
+
+class Rebalancing:
+    """A consumer whose ``consume()`` first runs the rebalance callbacks it is given (as librdkafka runs them
+    inside the call), then answers its records; it records the seeks a rewind makes."""
+
+    def __init__(self, ownership: Any, callbacks: list[tuple[str, list[int]]], answer: list[FakeMessage]) -> None:
+        self.ownership, self.callbacks, self.answer = ownership, callbacks, answer
+        self.seeks: list[tuple[int, int]] = []
+
+    def consume(self, n: int, timeout: float) -> list[FakeMessage]:
+        for kind, partitions in self.callbacks:
+            tps = [TopicPartition("post-hashtag", p) for p in partitions]
+            (self.ownership.on_assign if kind == "assign" else self.ownership.on_revoke)(self, tps)
+        return self.answer
+
+    def committed(self, partitions: list[TopicPartition], timeout: float) -> list[TopicPartition]:
+        return [TopicPartition(tp.topic, tp.partition, 7) for tp in partitions]
+
+    def seek(self, tp: TopicPartition) -> None:
+        self.seeks.append((tp.partition, tp.offset))
+
+
+
+def test_records_of_a_partition_newly_ours_are_kept_and_of_one_that_moved_away_and_back_are_read_again() -> None:
+    """A first assignment's records were dropped and fetched again: every start and takeover read its first
+    batch twice. Only a partition that was ours (revoked, or revoked and assigned back, in the call) can mix
+    two ownerships' records; those are dropped and the partition rewound to its commit."""
+    loop = loop_for(Remembering())
+    fresh = [FakeMessage("post-hashtag", 0, o, b"") for o in range(3)]
+    loop._consumer = Rebalancing(loop._ownership, [("assign", [0, 1])], fresh)  # type: ignore[assignment]
+    messages, moved, stale = loop._consume(10, 0, paused=False)
+    assert messages == fresh and stale == set() and loop._consumer.seeks == []  # type: ignore[attr-defined]
+    assert moved == {("post-hashtag", 0), ("post-hashtag", 1)}  # (still heard of: caches, placement)
+
+    mixed = [FakeMessage("post-hashtag", p, 9, b"") for p in (0, 1, 2)]
+    loop._consumer = Rebalancing(loop._ownership, [("revoke", [0, 1]), ("assign", [0, 2])],  # type: ignore[assignment]
+                                 mixed)
+    messages, moved, stale = loop._consume(10, 0, paused=False)
+    assert [m.partition() for m in messages] == [2]  # partition 2 was not ours: its records are fresh
+    assert stale == {("post-hashtag", 0), ("post-hashtag", 1)}
+    assert loop._consumer.seeks == [(0, 7)]  # type: ignore[attr-defined]  # 1 is no longer ours: no seek
+    assert loop._ownership.assigned == {("post-hashtag", 0), ("post-hashtag", 2)}
+
 
 class RejectsThenFails:
     """Rejects record 1 on every attempt; the first attempt then fails on its store."""
@@ -273,6 +327,7 @@ def test_a_record_keyed_or_placed_otherwise_than_the_sdk_places_it_is_refused() 
     loop._consumer = Scripted(None, [[]])  # type: ignore[assignment]
     loop._ownership.on_revoke(loop._consumer, [TopicPartition("post-hashtag", 0)])
     loop._consume(10, 0, paused=False)  # a rebalance: partition counts are learnt
+    assert loop._publisher.asked == [["post-hashtag"]]  # type: ignore[attr-defined]
     value = {"hashtag": "sunset"}
     home = partition_of(b"sunset", 6)
     loop.placement.check("post-hashtag", home, b"sunset", value)  # where the SDK puts it: fine

@@ -1,10 +1,12 @@
 """The engine's partitioner check agrees with Kafka's murmur2 partitioner."""
 
 import random
+from types import SimpleNamespace
+from typing import Any
 
 from aiokafka.partitioner import murmur2 as reference_murmur2
 
-from producers.partitioning import KeyPlacement, murmur2, partition_of
+from producers.partitioning import KeyPlacement, murmur2, partition_counts, partition_of
 
 
 def test_murmur2_matches_an_independent_implementation_for_every_tail_length():
@@ -20,3 +22,18 @@ def test_the_remembering_placement_gives_the_same_partitions_and_stays_bounded()
     for _ in range(2):
         assert [placement.partition_of(k, 8) for k in keys] == [partition_of(k, 8) for k in keys]
     assert len(placement._hashes) <= 10
+
+
+def test_partition_counts_are_asked_topic_by_topic_and_a_missing_topic_is_left_out() -> None:
+    """One ``list_topics()`` brought the whole cluster's metadata (a batch loop asks after every rebalance)."""
+    asked: list[str | None] = []
+
+    def answer(topic: str | None = None, timeout: float = -1) -> Any:
+        asked.append(topic)
+        found = {"likes": SimpleNamespace(error=None, partitions={0: 0, 1: 1, 2: 2}),
+                 "gone": SimpleNamespace(error="UNKNOWN_TOPIC_OR_PART", partitions={})}
+        return SimpleNamespace(topics={topic: found[topic]} if topic in found else {})
+
+    client = SimpleNamespace(list_topics=answer)
+    assert partition_counts(client, ["likes", "gone", "never"], 10) == {"likes": 3}
+    assert asked == ["likes", "gone", "never"]
