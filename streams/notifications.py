@@ -26,8 +26,9 @@ Per batch, in this order (one round trip per step, whatever the batch size):
    rows rewritten — durable before anything else;
 5. Redis gets every touched group's absolute outcome (one script per recipient, pinging the status channel
    when the unread count moved); account deletions purge the user's notifications; post deletions forget
-   every notification about the post (:meth:`sinks.notifications.NotificationStore.forget_target`); the
-   applied marks move.
+   every notification about the post (:meth:`sinks.notifications.NotificationStore.forget_target`); blocks
+   and mutes take the other person out of each one's notifications, and unfollows take the unread ones about
+   posts the follower may no longer see (so the badge counts what the list shows); the applied marks move.
 """
 
 from __future__ import annotations
@@ -68,6 +69,8 @@ from streams.engine.records import Record, Reject, accepted
 
 #: how many of a user's newest notifications a block looks through for the other person
 PARTED_SCANNED = 1000
+#: how many of a user's unread notifications an unfollow looks through for the unfollowed person's posts
+UNFOLLOW_SCANNED = 200
 #: how long a batch with tag removals waits for the photo_tags processor to have applied them
 TAGS_CATCH_UP_S = 5.0
 TOPICS = ("like-changed", "comment-added", "comment-deleted", "follow-changed", "follow-requested",
@@ -102,6 +105,7 @@ class NotificationsProcessor:
         gone_posts: list[str] = []
         retagged: list[Record] = []  # the batch's tag removals and approvals
         blocks: list[SafetyChange] = []
+        follows: dict[tuple[str, str], bool] = {}  # (follower, followee) → following after the batch
         for record, found, purged in accepted(batch, _meaning, reject):
             drafts += found
             if purged is not None:
@@ -116,6 +120,8 @@ class NotificationsProcessor:
                 change = safety_change("block" if record.topic == "block-changed" else "mute", event)
                 if change.on and change.target_kind == "user":
                     blocks.append(change)
+            elif record.topic == "follow-changed":
+                follows[event["follower_id"], event["followee_id"]] = event["action"] == "follow"
             elif record.topic == "photo-tag-changed" and event["action"] in ("remove", "approve"):
                 retagged.append(record)
             elif event.get("post_author_id") and is_id(event["post_author_id"]):  # (like-changed, comment-added v2)
@@ -132,6 +138,9 @@ class NotificationsProcessor:
         await self._forget(dict.fromkeys(gone_posts))
         if blocks:
             await self._part(blocks)
+        unfollows = [pair for pair, following in follows.items() if not following]
+        if unfollows:
+            await self._out_of_sight(unfollows)
         await offsets.advance_all(self._redis, self.name, ((r.topic, r.partition, r.offset) for r in batch))
 
     async def _without_standing_tags(self, drafts: list[Draft], retagged: list[Record]) -> list[Draft]:
@@ -191,12 +200,38 @@ class NotificationsProcessor:
         kept a "1" over an empty screen)."""
         found = await read_posts_cached(self._session, self._redis, sorted({s.target_id for _, _, s in about_posts}))
         author = {post["post_id"]: post["author_id"] for post in found if post is not None}
-        series = sorted({s for _, other, s in about_posts if author.get(s.target_id) == other},
-                        key=lambda s: (s.recipient, s.kind, s.target_id))
+        await self._forget_series({s for _, other, s in about_posts if author.get(s.target_id) == other})
+
+    async def _out_of_sight(self, unfollows: list[tuple[str, str]]) -> None:
+        """An unfollow takes the follower's unread notifications about the unfollowed person's posts that the
+        follower may no longer see: a followers-only post, or any post of a private account (a mention in its
+        caption, a comment there mentioning them, a people tag). The list hid them at read, and the badge kept
+        counting them: a "1" over an empty screen. As after a block, a new follow brings back none of them.
+
+        Only unread ones, as Redis holds them above the read mark (:data:`UNFOLLOW_SCANNED` at most): the badge
+        counts nothing else, and an unfollow (unlike a block) is common, so it costs Redis reads, not a page of
+        Cassandra rows. A read one stays stored, hidden at read as before."""
+        about_posts: list[tuple[str, str, Series]] = []  # (follower, followee, a post series)
+        for follower, followee in unfollows:
+            unread = await self._lists.newer_than(follower, await self._lists.read_mark(follower), UNFOLLOW_SCANNED)
+            about_posts += [(follower, followee, Series(follower, item.kind, item.target_id))
+                            for item in unread if target_kind_of(item.kind) == "post"]
+        if not about_posts:
+            return
+        found = await read_posts_cached(self._session, self._redis, sorted({s.target_id for _, _, s in about_posts}))
+        posts = {post["post_id"]: post for post in found if post is not None}
+        private = await self._audience.private_among({followee for _, followee, _ in about_posts})
+        await self._forget_series({
+            s for follower, followee, s in about_posts
+            if (post := posts.get(s.target_id)) is not None and post["author_id"] == followee
+            and not may_see(follower, followee, str(post.get("visibility") or "public"), False, followee in private)})
+
+    async def _forget_series(self, series: set[Series]) -> None:
+        """These series gone, durably and from the Redis lists (which ping the recipients' badges)."""
         if not series:
             return
         outcomes: dict[str, list[tuple[str, Any]]] = defaultdict(list)
-        for group in await self._store.forget_series(series):
+        for group in await self._store.forget_series(sorted(series, key=lambda s: (s.recipient, s.kind, s.target_id))):
             outcomes[group.series.recipient].append((group.id, None))
         await self._lists.project(outcomes)
 

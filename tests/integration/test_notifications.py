@@ -33,7 +33,8 @@ from tests.integration.waiting import wait_for
 #: who must have applied a record of each topic before the next step may rely on it
 APPLIERS = {"post-created": ("notifications", "posts"), "post-deleted": ("notifications", "posts"),
             "block-changed": ("safety", "notifications"), "photo-tag-changed": ("notifications", "photo_tags"),
-            "mute-changed": ("safety", "notifications"), "user-registered": ("profiles",)}
+            "mute-changed": ("safety", "notifications"), "user-registered": ("profiles",),
+            "follow-changed": ("notifications", "feeds"), "profile-updated": ("profiles",)}
 
 
 class Log:
@@ -967,3 +968,27 @@ def test_a_mention_from_someone_who_then_blocked_you_leaves_your_badge(
     log.publish(events.block_changed(actor_id=author, target_id=mentioned, action="on"))
     log.settle()
     assert notifications(client, settings, mentioned) == [] and status(client, settings, mentioned) == 0
+
+
+def test_an_unfollow_takes_unread_mentions_on_posts_the_follower_may_no_longer_see_out_of_the_badge(
+        client: httpx.Client, settings: Settings, log: Log) -> None:
+    """The list hid them at read (a private account's post, a followers-only post), and the badge kept counting
+    them: a "2" over one item. A public post's mention stays."""
+    private_author, open_author = new_id(), new_id()
+    fan, name = register(client)
+    log.publish(events.profile_updated(user_id=private_author, username=f"p{uuid.uuid4().hex[:12]}",
+                                       display_name="P", is_private=True, tags_followed_only=False,
+                                       tags_manual_approval=False))
+    for author in (private_author, open_author):
+        log.publish(events.follow_changed(follower_id=fan, followee_id=author, action="follow"))
+    log.settle()
+    kept = log.post(open_author, caption=f"for everyone @{name}")
+    log.post(private_author, caption=f"for my followers @{name}")
+    log.post(open_author, caption=f"for my followers too @{name}", visibility="followers")
+    log.settle()
+    assert len(notifications(client, settings, fan)) == 3 and status(client, settings, fan) == 3
+    for author in (private_author, open_author):
+        log.publish(events.follow_changed(follower_id=fan, followee_id=author, action="unfollow"))
+    log.settle()
+    assert [(i["kind"], i["target"]["id"]) for i in notifications(client, settings, fan)] == [("mention", kept)]
+    assert status(client, settings, fan) == 1
