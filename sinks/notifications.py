@@ -233,10 +233,14 @@ class NotificationStore:
         """Every notification about ``target_id`` (a deleted post) gone: each series' membership and latest rows,
         and its groups' aggregate rows; returns the groups, for the Redis lists. Deletes carry the server's time,
         so an older event replayed later cannot bring a member back (and a newer one finds no post)."""
-        rows = await self._run(self._q_targets, (target_id,))
-        groups = await self.forget_series([Series(r.recipient_id, r.kind, target_id) for r in rows.current_rows])
+        groups = await self.forget_series(await self.series_about(target_id))
         await self._run(self._d_targets, (target_id,), 1)
         return groups
+
+    async def series_about(self, target_id: str) -> list[Series]:
+        """Every series about ``target_id``, whoever it notifies (``notification_targets``)."""
+        rows = await self._run(self._q_targets, (target_id,))
+        return [Series(r.recipient_id, r.kind, target_id) for r in rows.current_rows]
 
     async def forget_series(self, series: list[Series]) -> list[Group]:
         """These series gone whole (membership, latest rows, their groups' rows); returns the groups."""

@@ -27,8 +27,9 @@ Per batch, in this order (one round trip per step, whatever the batch size):
 5. Redis gets every touched group's absolute outcome (one script per recipient, pinging the status channel
    when the unread count moved); account deletions purge the user's notifications; post deletions forget
    every notification about the post (:meth:`sinks.notifications.NotificationStore.forget_target`); blocks
-   and mutes take the other person out of each one's notifications, and unfollows take the unread ones about
-   posts the follower may no longer see (so the badge counts what the list shows); the applied marks move.
+   and mutes take the other person out of each one's notifications; unfollows, and accounts made private,
+   take those about posts the recipient may no longer see (so the badge counts what the list shows); the
+   applied marks move.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ from sinks import offsets
 from sinks.notification_lists import NotificationLists
 from sinks.notifications import GroupChange, NotificationStore, StoredActors, stored_of
 from sinks.photo_tags import PhotoTagReads
+from sinks.post_lists import AuthorPosts
 from sinks.posts import read_post_rows, read_posts_cached
 from sinks.safety import SafeAudience
 from sinks.usernames import UsernameDirectory
@@ -71,10 +73,13 @@ from streams.engine.records import Record, Reject, accepted
 PARTED_SCANNED = 1000
 #: how many of a user's unread notifications an unfollow looks through for the unfollowed person's posts
 UNFOLLOW_SCANNED = 200
+#: how many of a private account's newest posts a profile update looks through for strangers' notifications
+PRIVATE_SCANNED_POSTS = 100
 #: how long a batch with tag removals waits for the photo_tags processor to have applied them
 TAGS_CATCH_UP_S = 5.0
 TOPICS = ("like-changed", "comment-added", "comment-deleted", "follow-changed", "follow-requested",
-          "photo-tag-changed", "post-created", "post-deleted", "block-changed", "mute-changed", "account-deleted")
+          "photo-tag-changed", "post-created", "post-deleted", "block-changed", "mute-changed", "account-deleted",
+          "profile-updated")
 
 Post = dict[str, Any]
 
@@ -96,6 +101,7 @@ class NotificationsProcessor:
         self._session = session
         self._redis = redis
         self._tags = PhotoTagReads(session)
+        self._author_posts = AuthorPosts(session)
 
     async def process(self, batch: list[Record], reject: Reject) -> None:
         drafts: list[Draft] = []
@@ -106,6 +112,7 @@ class NotificationsProcessor:
         retagged: list[Record] = []  # the batch's tag removals and approvals
         blocks: list[SafetyChange] = []
         follows: dict[tuple[str, str], bool] = {}  # (follower, followee) → following after the batch
+        private: dict[str, bool] = {}  # account → private after the batch
         for record, found, purged in accepted(batch, _meaning, reject):
             drafts += found
             if purged is not None:
@@ -122,6 +129,8 @@ class NotificationsProcessor:
                     blocks.append(change)
             elif record.topic == "follow-changed":
                 follows[event["follower_id"], event["followee_id"]] = event["action"] == "follow"
+            elif record.topic == "profile-updated" and is_id(event["user_id"]):
+                private[event["user_id"]] = bool(event.get("is_private"))
             elif record.topic == "photo-tag-changed" and event["action"] in ("remove", "approve"):
                 retagged.append(record)
             elif event.get("post_author_id") and is_id(event["post_author_id"]):  # (like-changed, comment-added v2)
@@ -141,6 +150,9 @@ class NotificationsProcessor:
         unfollows = [pair for pair, following in follows.items() if not following]
         if unfollows:
             await self._out_of_sight(unfollows)
+        gone_private = [account for account, is_private in private.items() if is_private]
+        if gone_private:
+            await self._out_of_strangers_sight(gone_private)
         await offsets.advance_all(self._redis, self.name, ((r.topic, r.partition, r.offset) for r in batch))
 
     async def _without_standing_tags(self, drafts: list[Draft], retagged: list[Record]) -> list[Draft]:
@@ -225,6 +237,30 @@ class NotificationsProcessor:
             s for follower, followee, s in about_posts
             if (post := posts.get(s.target_id)) is not None and post["author_id"] == followee
             and not may_see(follower, followee, str(post.get("visibility") or "public"), False, followee in private)})
+
+    async def _out_of_strangers_sight(self, accounts: list[str]) -> None:
+        """A private account's newest posts' notifications leave the lists and badges of everyone who does not
+        follow it: they may no longer see those posts (a mention in a caption, a comment there mentioning them,
+        a people tag), so the list hid them at read while the badge kept counting them. As after a block,
+        switching back to public brings none back. Its newest :data:`PRIVATE_SCANNED_POSTS` posts only: those
+        are what a badge counts, and a profile update of a private account (any edit, made private or not: the
+        event says the state, not the change) must not read a whole grid's notifications."""
+        posts = await asyncio.gather(*(self._author_posts.newest(a, PRIVATE_SCANNED_POSTS, None) for a in accounts))
+        about = [(account, post_id) for account, ids in zip(accounts, posts, strict=True) for post_id in ids]
+        found = await asyncio.gather(*(self._store.series_about(post_id) for _, post_id in about))
+        strangers: dict[str, set[str]] = defaultdict(set)  # recipient → the private accounts they were told about
+        series: list[tuple[str, Series]] = []
+        for (account, _), about_post in zip(about, found, strict=True):
+            for s in about_post:
+                if s.recipient != account:
+                    strangers[s.recipient].add(account)
+                    series.append((account, s))
+        if not series:
+            return
+        recipients = sorted(strangers)
+        followed = dict(zip(recipients, await asyncio.gather(
+            *(self._audience.followed_among(r, strangers[r]) for r in recipients)), strict=True))
+        await self._forget_series({s for account, s in series if account not in followed[s.recipient]})
 
     async def _forget_series(self, series: set[Series]) -> None:
         """These series gone, durably and from the Redis lists (which ping the recipients' badges)."""

@@ -34,7 +34,7 @@ from tests.integration.waiting import wait_for
 APPLIERS = {"post-created": ("notifications", "posts"), "post-deleted": ("notifications", "posts"),
             "block-changed": ("safety", "notifications"), "photo-tag-changed": ("notifications", "photo_tags"),
             "mute-changed": ("safety", "notifications"), "user-registered": ("profiles",),
-            "follow-changed": ("notifications", "feeds"), "profile-updated": ("profiles",)}
+            "follow-changed": ("notifications", "feeds"), "profile-updated": ("profiles", "notifications")}
 
 
 class Log:
@@ -992,3 +992,26 @@ def test_an_unfollow_takes_unread_mentions_on_posts_the_follower_may_no_longer_s
     log.settle()
     assert [(i["kind"], i["target"]["id"]) for i in notifications(client, settings, fan)] == [("mention", kept)]
     assert status(client, settings, fan) == 1
+
+
+def test_an_account_made_private_takes_its_posts_notifications_out_of_strangers_badges(
+        client: httpx.Client, settings: Settings, log: Log) -> None:
+    """A stranger mentioned on its public posts may no longer see them: the list hid them, the badge counted
+    them. A follower's stay, and so do the account's own (a like on its post)."""
+    author, liker = new_id(), new_id()
+    stranger, stranger_name = register(client)
+    follower, follower_name = register(client)
+    log.publish(events.follow_changed(follower_id=follower, followee_id=author, action="follow"))
+    log.settle()
+    post = log.post(author, caption=f"hello @{stranger_name} and @{follower_name}")
+    log.like(liker, post)
+    log.settle()
+    assert [status(client, settings, u) for u in (stranger, follower, author)] == [1, 1, 2]  # (author: + a follow)
+    log.publish(events.profile_updated(user_id=author, username=f"a{uuid.uuid4().hex[:12]}", display_name="A",
+                                       is_private=True, tags_followed_only=False, tags_manual_approval=False))
+    log.settle()
+    assert notifications(client, settings, stranger) == [] and status(client, settings, stranger) == 0
+    assert [(i["kind"], i["target"]["id"]) for i in notifications(client, settings, follower)] == [("mention", post)]
+    assert status(client, settings, follower) == 1
+    assert sorted(summary(notifications(client, settings, author))) == [
+        ("follow", "user", author, [follower], 1), ("like", "post", post, [liker], 1)]
