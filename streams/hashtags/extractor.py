@@ -10,6 +10,11 @@ public as far as this adapter has seen: a create seen before the privacy change 
 and then hidden by that change — every order ends in the same state. (All three topics are keyed by the
 author, so one loop owns an author.)
 Emitted events have deterministic ids and are acknowledged before the source offsets are committed.
+
+A deleted post's tags are erased from its row once its retractions are acknowledged (words of a caption its
+author deleted, kept for good before); the tombstone keeps the post id, author and time, which fence a late
+create. Erased before the acknowledgement, a batch retried after a crash there would find no tags to retract,
+and the counts would keep the post for good; after it, a retry re-sends the same retractions (same ids).
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ class HashtagExtractor:
         self._remember = session.prepare(
             "INSERT INTO post_hashtags (post_id, author_id, tags, created_at) VALUES (?, ?, ?, ?)")
         self._forget = session.prepare("UPDATE post_hashtags SET deleted = true WHERE post_id = ?")
+        self._erase_tags = session.prepare("UPDATE post_hashtags SET tags = null WHERE post_id = ?")
         columns = "post_id, author_id, tags, created_at, deleted"
         self._recall = session.prepare(f"SELECT {columns} FROM post_hashtags WHERE post_id IN ?")
         self._of_author = session.prepare(f"SELECT {columns} FROM post_hashtags WHERE author_id = ?")
@@ -148,3 +154,5 @@ class HashtagExtractor:
                 reject(source, exc)
         # a failed delivery raises here, so the batch is retried and its offsets are not committed
         await self._publisher.acknowledged(emitted, self._publish_timeout_s)
+        if deletes:
+            await execute_grouped(self._session, [(self._erase_tags, (r.value["post_id"],)) for r in deletes])

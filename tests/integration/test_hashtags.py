@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
+from cassandra.query import ValueSequence
 from confluent_kafka import Producer
 
 from api.images_links import image_path
@@ -17,6 +18,7 @@ from photostream.settings import Settings
 from producers import events
 from producers.ids import new_id, now_ms
 from producers.publisher import Publisher, producer_config
+from sinks.cassandra import connect
 from streams.consumer_groups import groups_of, seed_groups
 from tests.integration.conftest import Process, auth
 from tests.integration.kafka_read import find_dlq_record
@@ -71,14 +73,33 @@ def test_a_post_is_counted_once_per_distinct_tag_within_window_plus_2s(
     assert len(body["top_posts"]) == 1
 
 
-def test_deleting_a_post_retracts_its_tags(publisher: Publisher, client: httpx.Client, worker: Process) -> None:
+def test_deleting_a_post_retracts_its_tags_and_erases_them(
+    publisher: Publisher, client: httpx.Client, settings: Settings, worker: Process
+) -> None:
+    """The deleted post's tags leave its remembered row too (a deleted caption's words); the tombstone stays,
+    so the delete delivered again, or the create, changes no count."""
     tag = unique_tag()
     keep, gone = post(publisher, f"#{tag}"), post(publisher, f"#{tag} bye")
     wait_count(client, tag, 2)
-    publisher.publish(events.post_deleted(post_id=gone.value["post_id"], author_id=gone.value["author_id"]))
+    deletion = events.post_deleted(post_id=gone.value["post_id"], author_id=gone.value["author_id"])
+    publisher.publish(deletion)
     wait_count(client, tag, 1)
     listed = client.get(f"/hashtags/{tag}/posts").json()
     assert [p["post_id"] for p in listed["items"]] == [keep.value["post_id"]]
+    settle(settings)
+    cluster, session = connect(settings)
+    try:
+        rows = {r.post_id: r for r in session.execute(
+            "SELECT post_id, tags, deleted FROM post_hashtags WHERE post_id IN %s",
+            (ValueSequence([keep.value["post_id"], gone.value["post_id"]]),))}
+    finally:
+        cluster.shutdown()
+    assert (rows[gone.value["post_id"]].tags, rows[gone.value["post_id"]].deleted) == (None, True)
+    assert rows[keep.value["post_id"]].tags == [tag]
+    publisher.publish(deletion)
+    publisher.publish(gone)
+    settle(settings)
+    assert tag_count(client, tag) == 1
 
 
 def test_duplicates_and_adapter_reruns_count_once(
