@@ -24,10 +24,8 @@ from collections import defaultdict
 from typing import Any
 
 from photostream.domain.safety import (
-    CommentAcross,
     Kind,
     SafetyChange,
-    TagAcross,
     comment_deletions_of_block,
     reads_of_block,
     request_closings_of_block,
@@ -40,19 +38,16 @@ from producers.events import build
 from producers.ids import now_ms
 from producers.publisher import Publisher
 from sinks import offsets
-from sinks.block_effects import BlockFootprint
+from sinks.block_effects import Across, BlockFootprint
 from sinks.feeds import FeedCache, FeedChanges, FeedPosts, pushed, pushed_live
 from sinks.graph import GraphReader
 from sinks.partition_cache import RELATIONS, PartitionCache
 from sinks.safety import SafetyReader, SafetyWriter
 from streams.engine.records import Record, Reject, accepted
 
-#: what a block ends between two people: likes (liker, post), comments (commenter, post, comment), people tags,
-#: badge pairs (owner, sender, newest unread message)
-Across = tuple[list[tuple[str, str]], list[CommentAcross], list[TagAcross]]
 _KINDS: dict[str, Kind] = {"block-changed": "block", "mute-changed": "mute"}
-#: blocks whose footprint (likes across, badges) is read at the same time
-_READS_AT_ONCE = 64
+#: what an unblock, a mute or an unmute ends: nothing
+_NOTHING: Across = ([], [], [])
 
 
 class SafetyProcessor:
@@ -88,17 +83,13 @@ class SafetyProcessor:
     async def _end_follows(self, changes: list[tuple[Record, SafetyChange]], reject: Reject) -> None:
         implied = []
         # what each block ends, read for all of the batch's blocks at once (one after another, a batch of
-        # blocks took a round trip of reads per block: 395 blocks/s)
-        gate = asyncio.Semaphore(_READS_AT_ONCE)
-
-        async def across(change: SafetyChange) -> Across:
-            async with gate:
-                return await self._across(change)
-
-        found, standing = await asyncio.gather(asyncio.gather(*(across(change) for _, change in changes)),
-                                               self._standing([change for _, change in changes]))
+        # blocks took a round trip of reads per block: 395 blocks/s; a block's own eight reads at once, 600/s)
+        blocks = [(c.actor_id, c.target_id) for _, c in changes if c.kind == "block" and c.on]
+        found, standing = await asyncio.gather(self._across(blocks), self._standing([c for _, c in changes]))
         now = now_ms()
-        for (record, change), (likes, comments, tags) in zip(changes, found, strict=True):
+        for record, change in changes:
+            ended = change.kind == "block" and change.on
+            likes, comments, tags = found.get((change.actor_id, change.target_id), _NOTHING) if ended else _NOTHING
             event_id = str(record.value["event_id"])
             standing_at = now if (change.actor_id, change.target_id) in standing else None
             try:
@@ -126,16 +117,12 @@ class SafetyProcessor:
             return set()
         return await self._relations.blocked_pairs(blocks)
 
-    async def _across(self, change: SafetyChange) -> Across:
-        """What a block ends between the two: each side's likes of, comments on and tags in the other's posts
-        (their unread messages need no reading: :func:`reads_of_block`)."""
-        if self._footprint is None or not (change.kind == "block" and change.on):
-            return [], [], []
-        a, b = change.actor_id, change.target_id
-        likes, comments, tags = await asyncio.gather(
-            self._footprint.likes_between(a, b), self._footprint.comments_between(a, b),
-            self._footprint.tags_between(a, b))
-        return likes, comments, tags
+    async def _across(self, blocks: list[tuple[str, str]]) -> dict[tuple[str, str], Across]:
+        """What each (blocker, blocked) block ends between the two: each side's likes of, comments on and tags in
+        the other's posts (their unread messages need no reading: :func:`reads_of_block`)."""
+        if self._footprint is None or not blocks:
+            return {}
+        return await self._footprint.between(blocks)
 
 
 class MuteFeedEffects:

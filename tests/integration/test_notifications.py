@@ -1015,3 +1015,28 @@ def test_an_account_made_private_takes_its_posts_notifications_out_of_strangers_
     assert status(client, settings, follower) == 1
     assert sorted(summary(notifications(client, settings, author))) == [
         ("follow", "user", author, [follower], 1), ("like", "post", post, [liker], 1)]
+
+
+def test_blocks_read_together_end_only_what_lies_between_each_pair(
+        client: httpx.Client, settings: Settings, log: Log) -> None:
+    """The safety processor reads a batch's blocks together (each person's likes once): the owner's two blocks
+    take the two blocked people's likes off the owner's post, and leave the like one of them gave the other."""
+    owner, first, second, fan = new_id(), new_id(), new_id(), new_id()
+    owners_post, firsts_post = log.post(owner), log.post(first)
+    log.settle()
+    for liker in (first, second, fan):
+        log.like(liker, owners_post)
+    log.like(second, firsts_post)
+    log.settle()
+
+    def like_counts() -> tuple[int, int]:
+        return tuple(client.get(f"/posts/{post}").json()["like_count"]  # type: ignore[return-value]
+                     for post in (owners_post, firsts_post))
+
+    wait_for(like_counts, lambda counts: counts == (3, 1), 60, "the likes to count")
+    for blocked in (first, second):  # keyed by the owner: one partition, most likely one batch
+        log.publish(events.block_changed(actor_id=owner, target_id=blocked, action="on"))
+    log.settle()
+    wait_for(like_counts, lambda counts: counts[0] == 1, 60, "the blocks to take both likes off")
+    assert like_counts() == (1, 1)
+    assert summary(notifications(client, settings, owner)) == [("like", "post", owners_post, [fan], 1)]
