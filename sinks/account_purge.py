@@ -70,7 +70,7 @@ class AccountPurge:
         self._d_by_user = {table: p(f"DELETE FROM {table} USING TIMESTAMP ? WHERE {column} = ?") for table, column in (
             ("users", "user_id"), ("tag_settings", "user_id"),
             ("user_relations", "user_id"), ("muted_tags", "user_id"), ("presence", "user_id"),
-            ("follow_requests", "followee_id"))}
+            ("follow_requests", "followee_id"), ("hashtag_author_privacy", "author_id"))}
         self._d_plain = {table: p(f"DELETE FROM {table} WHERE {column} = ?") for table, column in (
             ("likes_by_user", "user_id"),
             ("refresh_families", "user_id"),
@@ -106,14 +106,15 @@ class AccountPurge:
 
     async def own_rows_gone(self, user_id: str, at_ms: int) -> None:
         """Profile, people-tag settings, blocks and mutes (both sides), presence, requests to the account, the
-        likes index, and the Redis copies of each (the account's own badge is the unread processor's: it reads
-        account-deleted)."""
+        hashtag extractor's record of its privacy, the likes index, and the Redis copies of each (the account's
+        own badge is the unread processor's: it reads account-deleted)."""
         micros = at_ms * 1000
         others = await self._ids("relations", user_id)
         await asyncio.gather(
             *(self._run(self._d_relation, (micros, other, user_id)) for other in others),
             *(self._run(self._d_by_user[t], (micros, user_id))
-              for t in ("users", "tag_settings", "user_relations", "muted_tags", "presence", "follow_requests")),
+              for t in ("users", "tag_settings", "user_relations", "muted_tags", "presence", "follow_requests",
+                        "hashtag_author_privacy")),
             self._run(self._d_plain["likes_by_user"], (user_id,)))
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.delete(keys.user_profile(user_id), keys.feed(user_id), keys.feed_pull(user_id),

@@ -26,7 +26,7 @@ from tests.integration.conftest import Process, auth
 from tests.integration.kafka_read import read_event
 from tests.integration.photos import upload_photo
 from tests.integration.test_accounts import PASSWORD, bearer, login, register
-from tests.integration.waiting import wait_for
+from tests.integration.waiting import caught_up, wait_for
 
 DEADLINE_S = 90
 
@@ -293,3 +293,24 @@ def test_an_upstream_services_deletion_refuses_the_users_tokens(client: httpx.Cl
     answers = [client.post(f"/posts/{post['id']}/like", headers=gone.headers),
                client.post(f"/posts/{post['id']}/comments", headers=gone.headers, json={"text": "still here"})]
     assert [a.status_code for a in answers] == [401, 401], [a.text for a in answers]
+
+
+def test_the_hashtag_extractors_record_of_a_deleted_accounts_privacy_goes_too(
+        client: httpx.Client, settings: Settings, worker: Process) -> None:
+    """It stayed after the purge (a known gap): whether the account was private, and since when."""
+    gone = person(client)
+    accepted(client.patch("/users/me", headers=gone.headers, json={"is_private": True}))
+    caught_up(settings, "hashtag-extractor", "profile-updated")
+
+    def recorded() -> list[Any]:
+        cluster, session = cassandra_connect(settings)
+        try:
+            return list(session.execute("SELECT is_private FROM hashtag_author_privacy WHERE author_id = %s",
+                                        (gone.id,)))
+        finally:
+            cluster.shutdown()
+
+    assert [row.is_private for row in recorded()] == [True]
+    deletion = accepted(client.request("DELETE", "/users/me", headers=gone.headers, json={"password": PASSWORD}))
+    applied(settings, "account_purge", deletion["token"])
+    assert recorded() == []
