@@ -564,20 +564,23 @@ def test_a_block_takes_each_sides_likes_off_the_others_posts_and_out_of_their_no
     log.like(owner, blocked_post)
     log.settle()
 
-    def like_counts() -> tuple[int, int]:
-        return tuple(client.get(f"/posts/{post}").json()["like_count"]  # type: ignore[return-value]
-                     for post in (owners_post, blocked_post))
+    def counts() -> tuple[int, ...]:
+        return like_counts(client, owners_post, blocked_post)
 
-    wait_for(like_counts, lambda counts: counts == (2, 1), 60, "the likes to count")
+    wait_for(counts, lambda found: found == (2, 1), 60, "the likes to count")
     log.publish(events.block_changed(actor_id=owner, target_id=blocked, action="on"))
     log.settle()
-    wait_for(like_counts, lambda counts: counts == (1, 0), 60, "the block to take both sides' likes off")
+    wait_for(counts, lambda found: found == (1, 0), 60, "the block to take both sides' likes off")
     log.publish(events.block_changed(actor_id=owner, target_id=blocked, action="off"))
     log.settle()
     wait_for(lambda: summary(notifications(client, settings, owner)),
              lambda found: found == [("like", "post", owners_post, [fan], 1)], 60,
              "only the fan's like to be left in the owner's notifications")
-    assert like_counts() == (1, 0)  # an unblock restores no like
+    assert counts() == (1, 0)  # an unblock restores no like
+
+
+def like_counts(client: httpx.Client, *posts: str) -> tuple[int, ...]:
+    return tuple(int(client.get(f"/posts/{post}").json()["like_count"]) for post in posts)
 
 
 def opaque(cursor: str, user: str) -> bool:
@@ -1029,14 +1032,13 @@ def test_blocks_read_together_end_only_what_lies_between_each_pair(
     log.like(second, firsts_post)
     log.settle()
 
-    def like_counts() -> tuple[int, int]:
-        return tuple(client.get(f"/posts/{post}").json()["like_count"]  # type: ignore[return-value]
-                     for post in (owners_post, firsts_post))
+    def counts() -> tuple[int, ...]:
+        return like_counts(client, owners_post, firsts_post)
 
-    wait_for(like_counts, lambda counts: counts == (3, 1), 60, "the likes to count")
+    wait_for(counts, lambda found: found == (3, 1), 60, "the likes to count")
     for blocked in (first, second):  # keyed by the owner: one partition, most likely one batch
         log.publish(events.block_changed(actor_id=owner, target_id=blocked, action="on"))
     log.settle()
-    wait_for(like_counts, lambda counts: counts[0] == 1, 60, "the blocks to take both likes off")
-    assert like_counts() == (1, 1)
+    wait_for(counts, lambda found: found[0] == 1, 60, "the blocks to take both likes off")
+    assert counts() == (1, 1)
     assert summary(notifications(client, settings, owner)) == [("like", "post", owners_post, [fan], 1)]
