@@ -73,6 +73,8 @@ from streams.engine.records import Record, Reject, accepted
 PARTED_SCANNED = 1000
 #: how many of a user's unread notifications an unfollow looks through for the unfollowed person's posts
 UNFOLLOW_SCANNED = 200
+#: followers whose unread notifications are read at the same time (an account's purge unfollows thousands)
+UNFOLLOW_READS_AT_ONCE = 32
 #: how many of a private account's newest posts a profile update looks through for strangers' notifications
 PRIVATE_SCANNED_POSTS = 100
 #: how long a batch with tag removals waits for the photo_tags processor to have applied them
@@ -223,11 +225,17 @@ class NotificationsProcessor:
         Only unread ones, as Redis holds them above the read mark (:data:`UNFOLLOW_SCANNED` at most): the badge
         counts nothing else, and an unfollow (unlike a block) is common, so it costs Redis reads, not a page of
         Cassandra rows. A read one stays stored, hidden at read as before."""
-        about_posts: list[tuple[str, str, Series]] = []  # (follower, followee, a post series)
-        for follower, followee in unfollows:
-            unread = await self._lists.newer_than(follower, await self._lists.read_mark(follower), UNFOLLOW_SCANNED)
-            about_posts += [(follower, followee, Series(follower, item.kind, item.target_id))
-                            for item in unread if target_kind_of(item.kind) == "post"]
+        gate = asyncio.Semaphore(UNFOLLOW_READS_AT_ONCE)
+
+        async def unread_about_posts(follower: str) -> list[Series]:
+            async with gate:
+                mark = await self._lists.read_mark(follower)
+                unread = await self._lists.newer_than(follower, mark, UNFOLLOW_SCANNED)
+            return [Series(follower, n.kind, n.target_id) for n in unread if target_kind_of(n.kind) == "post"]
+
+        followers = sorted({follower for follower, _ in unfollows})
+        unread = dict(zip(followers, await asyncio.gather(*(unread_about_posts(f) for f in followers)), strict=True))
+        about_posts = [(follower, followee, s) for follower, followee in unfollows for s in unread[follower]]
         if not about_posts:
             return
         found = await read_posts_cached(self._session, self._redis, sorted({s.target_id for _, _, s in about_posts}))

@@ -10,8 +10,8 @@ rewound to its committed offset (:meth:`Ownership.rewind`) — nothing is lost a
 A partition assigned that was not ours when the call began (a worker's first assignment, or a partition taken
 over from another worker) has no such mix: the consumer held no position for it, so each of its records was
 fetched after the assignment, from the committed offset, which is exactly where a rewind would go back to.
-Its records are kept. Dropping them too made every start and every takeover fetch its first batch twice
-(~0.5 s for a 50,000-record batch in benchmark 14, a fifth of its time). (Records of an earlier ownership
+Its records are kept. Dropping them too made every start and every takeover fetch its first records twice,
+and ask for the committed offsets again. (Records of an earlier ownership
 still queued inside librdkafka are discarded by librdkafka itself: an unassign bumps the partition's fetch
 version, and outdated messages are never returned.)
 """
