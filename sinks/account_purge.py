@@ -79,6 +79,12 @@ class AccountPurge:
         self._erase_post = p("UPDATE posts USING TIMESTAMP ? SET caption = null, image_ids = null, "
                              "location_name = null, deleted = true WHERE post_id = ?")
         self._d_relation = p("DELETE FROM user_relations USING TIMESTAMP ? WHERE user_id = ? AND other_id = ?")
+        # (the storage-attached indexes on follow_state.follower_id and refresh_tokens.user_id: migration 0030)
+        self._q_followed_once = p("SELECT followee_id, following FROM follow_state WHERE follower_id = ?")
+        self._d_follow_pair = p("DELETE FROM follow_state WHERE followee_id = ? AND follower_id = ?")
+        self._d_followee_state = p("DELETE FROM follow_state WHERE followee_id = ?")
+        self._q_refresh_tokens = p("SELECT token_id FROM refresh_tokens WHERE user_id = ?")
+        self._d_refresh_token = p("DELETE FROM refresh_tokens WHERE token_id = ?")
 
     async def _ids(self, query: str, user_id: str) -> list[str]:
         return [row.id async for page in pages(self._session, self._q[query], (user_id,), _PAGE) for row in page]
@@ -106,11 +112,12 @@ class AccountPurge:
 
     async def own_rows_gone(self, user_id: str, at_ms: int) -> None:
         """Profile, people-tag settings, blocks and mutes (both sides), presence, requests to the account, the
-        hashtag extractor's record of its privacy, the likes index, and the Redis copies of each (the account's
-        own badge is the unread processor's: it reads account-deleted)."""
+        hashtag extractor's record of its privacy, the likes index, the follow history, and the Redis copies of
+        each (the account's own badge is the unread processor's: it reads account-deleted)."""
         micros = at_ms * 1000
         others = await self._ids("relations", user_id)
         await asyncio.gather(
+            self._follow_history_gone(user_id),
             *(self._run(self._d_relation, (micros, other, user_id)) for other in others),
             *(self._run(self._d_by_user[t], (micros, user_id))
               for t in ("users", "tag_settings", "user_relations", "muted_tags", "presence", "follow_requests",
@@ -126,6 +133,17 @@ class AccountPurge:
         await PartitionCache(self._redis, RELATIONS).invalidate([user_id, *others])
         await PartitionCache(self._redis, LIKES).invalidate([user_id])
         await PartitionCache(self._redis, FOLLOWING).invalidate([user_id])
+
+    async def _follow_history_gone(self, user_id: str) -> None:
+        """Who followed the account and whom it followed, as pair state (``follow_state``). Its own partition
+        goes whole: its count serves nobody now, and the feeds processor writes no pair state for a closed
+        account (:class:`sinks.graph.GraphWriter`). In others' partitions only the pairs it no longer follows
+        are deleted here: a pair it still follows is the retraction's to end, which first takes it out of the
+        other's count (deleted from under it, the count stayed one too high)."""
+        await self._run(self._d_followee_state, (user_id,))
+        async for page in pages(self._session, self._q_followed_once, (user_id,), _PAGE):
+            await asyncio.gather(*(self._run(self._d_follow_pair, (row.followee_id, user_id))
+                                   for row in page if not row.following))
 
     async def photos_gone(self, user_id: str) -> list[str]:
         """Every original under the account's prefix (completed or not), every rendered size of each, and
@@ -159,6 +177,8 @@ class AccountPurge:
         are free to be registered again (conditionally: never someone else's claim)."""
         identity = await self.credentials.identity(user_id)
         await self._run(self._d_plain["refresh_families"], (user_id,))
+        async for page in pages(self._session, self._q_refresh_tokens, (user_id,), _PAGE):
+            await asyncio.gather(*(self._run(self._d_refresh_token, (row.token_id,)) for row in page))
         if identity is None:
             return
         username, email = identity

@@ -6,6 +6,11 @@ a real transition and written per followee in one atomic batch; ``following`` an
 directions, written from each touched pair's resolved state as INSERT (following) / DELETE (not) with the
 state's ``edge_ts`` as cell timestamp, raised with every change, so a replay rewrites the same cells and the
 newer state's write always wins (with the event time as timestamp, a DELETE won a same-millisecond tie).
+
+Erasure: once an account's deletion is accepted, the pair state of an unfollow involving it is deleted rather
+than written (the purge's retractions still move the other side's count first), and a closed followee's count
+goes too, so ``follow_state`` keeps no history of who followed whom; the purge deletes the rest
+(:meth:`sinks.account_purge.AccountPurge.follow_history_gone`).
 """
 
 from __future__ import annotations
@@ -43,7 +48,7 @@ class GraphWriter:
     """Applies follow changes: pair state and counts (exact), and both directions of the graph."""
 
     def __init__(self, session: Session) -> None:
-        self._session = session
+        self.session = session
         self._run = Gated(session).run
         prepare = session.prepare
         self._q_pairs = prepare("SELECT follower_id, following, changed_at, changed_by, edge_ts FROM follow_state "
@@ -52,6 +57,8 @@ class GraphWriter:
         self._w_pair = prepare("INSERT INTO follow_state (followee_id, follower_id, following, changed_at, "
                                "changed_by, edge_ts) VALUES (?, ?, ?, ?, ?, ?)")
         self._w_count = prepare("UPDATE follow_state SET follower_count = ? WHERE followee_id = ?")
+        self._d_pair = prepare("DELETE FROM follow_state WHERE followee_id = ? AND follower_id = ?")
+        self._d_count = prepare("DELETE follower_count FROM follow_state WHERE followee_id = ?")
         self._follow = (
             prepare("INSERT INTO following (follower_id, followee_id, since) VALUES (?, ?, ?) USING TIMESTAMP ?"),
             prepare("INSERT INTO followers (followee_id, follower_id, since) VALUES (?, ?, ?) USING TIMESTAMP ?"),
@@ -61,20 +68,22 @@ class GraphWriter:
             prepare("DELETE FROM followers USING TIMESTAMP ? WHERE followee_id = ? AND follower_id = ?"),
         )
 
-    async def apply(self, changes: list[FollowChange]) -> dict[Pair, bool]:
+    async def apply(self, changes: list[FollowChange], closed: frozenset[str] = frozenset()) -> dict[Pair, bool]:
         """Apply ``changes``; return whether each touched pair follows now (its absolute state, so effects
-        derived from it are right even when a replay finds the transitions already made)."""
+        derived from it are right even when a replay finds the transitions already made). ``closed``: accounts
+        whose deletion was accepted; the caller drops their follows, and their unfollows leave no pair state."""
         by_followee: dict[str, list[FollowChange]] = defaultdict(list)
         for change in changes:
             by_followee[change.followee_id].append(change)
-        states = await asyncio.gather(*(self._apply_followee(f, cs) for f, cs in by_followee.items()))
+        states = await asyncio.gather(*(self._apply_followee(f, cs, closed) for f, cs in by_followee.items()))
         resolved = {pair: state for found in states for pair, state in found.items()}
         # the edges of every touched pair from its resolved state (after the state is durable: a crash between
         # the two is replayed, and the replay writes the same cells again), so any grouping is safe
-        await execute_grouped(self._session, self._edges(resolved))
+        await execute_grouped(self.session, self._edges(resolved))
         return {pair: state.following for pair, state in resolved.items()}
 
-    async def _apply_followee(self, followee: str, changes: list[FollowChange]) -> dict[Pair, PairState]:
+    async def _apply_followee(self, followee: str, changes: list[FollowChange],
+                              closed: frozenset[str]) -> dict[Pair, PairState]:
         loaded, count_rows = await asyncio.gather(
             asyncio.gather(*(self._run(self._q_pairs, (followee, chunk))
                              for chunk in key_chunks(c.follower_id for c in changes))),
@@ -94,9 +103,15 @@ class GraphWriter:
             count += sum(count_delta(before.get(f), s) for f, s in changed.items())
             batch = BatchStatement(batch_type=BatchType.UNLOGGED)  # one partition: atomic and isolated
             for follower, state in changed.items():
-                add_bound(batch, self._w_pair, (followee, follower, state.following, state.changed_at,
-                                                state.changed_by or None, state.edge_ts))
-            add_bound(batch, self._w_count, (max(count, 0), followee))
+                if not state.following and (follower in closed or followee in closed):
+                    add_bound(batch, self._d_pair, (followee, follower))
+                else:
+                    add_bound(batch, self._w_pair, (followee, follower, state.following, state.changed_at,
+                                                    state.changed_by or None, state.edge_ts))
+            if followee in closed:
+                add_bound(batch, self._d_count, (followee,))
+            else:
+                add_bound(batch, self._w_count, (max(count, 0), followee))
             await self._run(batch)
         touched = {c.follower_id for c in changes}
         return {(f, followee): s for f, s in after.items() if f in touched and s is not None}

@@ -35,6 +35,7 @@ from sinks.feeds import (
 )
 from sinks.graph import FollowChange, GraphReader, GraphWriter, Pair
 from sinks.partition_cache import FOLLOWING, PartitionCache
+from sinks.revocations import closed_among
 from sinks.safety import SafetyReader
 from streams.engine.records import Record, Reject, accepted
 from streams.graph import follow_change
@@ -79,9 +80,10 @@ class FeedProcessor:
             if await self._cache.celebrities() is None:
                 await rebuild_pull_sets(self._posts, self._cache, self._settings.feed_cap)
             self._celebrities_known = True
-        changes = await self._without_follows_across_blocks(
+        changes, closed = await self._without_closed_accounts_follows(
             accepted((r for r in batch if r.topic == "follow-changed"), lambda r: follow_change(r.value), reject))
-        pairs = await self._graph.apply(changes)
+        changes = await self._without_follows_across_blocks(changes)
+        pairs = await self._graph.apply(changes, closed)
         await self._following_copies.invalidate(c.follower_id for c in changes)  # the API reads follows from them
         effects, follower_counts, writes = await self._decide_posts([r for r in batch if r.topic != "follow-changed"])
         pushed = self._pushed(effects, follower_counts)
@@ -96,6 +98,19 @@ class FeedProcessor:
         await self._fan_out(effects, pushed, few, audience)
         await self._settle_pairs(pairs)
         await offsets.advance_all(self._redis, self.name, ((r.topic, r.partition, r.offset) for r in batch))
+
+    async def _without_closed_accounts_follows(
+            self, changes: list[FollowChange]) -> tuple[list[FollowChange], frozenset[str]]:
+        """Drop follows to or from an account whose deletion was accepted (one published as it was deleted, or a
+        replay of an old one: the purge's retractions already ended its edges) and name the closed accounts
+        among the batch's, whose unfollows then leave no pair state (:meth:`GraphWriter.apply`)."""
+        if not changes:
+            return changes, frozenset()
+        closed = frozenset(await closed_among(self._redis, self._graph.session,
+                                              {u for c in changes for u in (c.follower_id, c.followee_id)}))
+        if not closed:
+            return changes, closed
+        return [c for c in changes if not (c.follow and {c.follower_id, c.followee_id} & closed)], closed
 
     async def _without_follows_across_blocks(self, changes: list[FollowChange]) -> list[FollowChange]:
         """A follow is not applied while a block stands between the two. An approval sent as the private owner

@@ -67,6 +67,7 @@ from sinks.post_lists import AuthorPosts
 from sinks.posts import read_post_rows, read_posts_cached
 from sinks.safety import SafeAudience
 from sinks.usernames import UsernameDirectory
+from streams.engine.ownership import TP
 from streams.engine.records import Record, Reject, accepted
 
 #: how many of a user's newest notifications a block looks through for the other person
@@ -77,6 +78,8 @@ UNFOLLOW_SCANNED = 200
 UNFOLLOW_READS_AT_ONCE = 32
 #: how many of a private account's newest posts a profile update looks through for strangers' notifications
 PRIVATE_SCANNED_POSTS = 100
+#: accounts a loop remembers having seen made private (a set of ids: well under a megabyte at this bound)
+REMEMBERED_PRIVATE = 20_000
 #: how long a batch with tag removals waits for the photo_tags processor to have applied them
 TAGS_CATCH_UP_S = 5.0
 TOPICS = ("like-changed", "comment-added", "comment-deleted", "follow-changed", "follow-requested",
@@ -104,6 +107,23 @@ class NotificationsProcessor:
         self._redis = redis
         self._tags = PhotoTagReads(session)
         self._author_posts = AuthorPosts(session)
+        #: accounts this loop saw made private (and not public again since), oldest first: the profiles
+        #: projector may not have applied the switch when a mention on the account's next post arrives, and a
+        #: stranger's badge then counted a post the list hid (the same worker owns an account's profile
+        #: updates and posts: both topics are keyed by the account and co-partitioned)
+        self._made_private: dict[str, None] = {}
+
+    def partitions_moved(self, moved: set[TP]) -> None:
+        """Another worker may have seen the moved partitions' accounts made public again."""
+        self._made_private.clear()
+
+    def _remember_privacy(self, private: dict[str, bool]) -> None:
+        for account, is_private in private.items():
+            self._made_private.pop(account, None)
+            if is_private:
+                self._made_private[account] = None
+        while len(self._made_private) > REMEMBERED_PRIVATE:
+            del self._made_private[next(iter(self._made_private))]
 
     async def process(self, batch: list[Record], reject: Reject) -> None:
         drafts: list[Draft] = []
@@ -137,6 +157,7 @@ class NotificationsProcessor:
                 retagged.append(record)
             elif event.get("post_author_id") and is_id(event["post_author_id"]):  # (like-changed, comment-added v2)
                 authors[event["post_id"]] = event["post_author_id"]
+        self._remember_privacy(private)  # (before the batch's mentions are checked: they may follow the switch)
         if retagged:
             drafts = await self._without_standing_tags(drafts, retagged)
         if drafts:
@@ -338,7 +359,8 @@ class NotificationsProcessor:
         relations = await asyncio.gather(*(self._relations(r, actors[r] | authors[r]) for r in recipients))
         followed = await asyncio.gather(*(self._audience.followed_among(r, authors[r]) if authors[r] else _none()
                                           for r in recipients))
-        private = await self._audience.private_among({a for r in recipients for a in authors[r]})
+        wanted = {a for r in recipients for a in authors[r]}
+        private = await self._audience.private_among(wanted) | (wanted & self._made_private.keys())
         by_recipient = dict(zip(recipients, zip(relations, followed, strict=True), strict=True))
         allowed: list[Signal] = []
         for s in signals:

@@ -96,9 +96,13 @@ def _count(state: TagState, event: dict[str, Any], window_ms: int, sign: int) ->
 
 
 def _member_row(state: TagState, event: dict[str, Any]) -> dict[str, Any]:
+    """The membership row to store; a retracted post keeps no author (it counts for nobody again, and the row
+    outlives the post: a deleted account's authorship stayed in every tag it had used)."""
     hidden, as_of = state.audience.get(event["post_id"], (False, 0))
-    return {"author_id": event["author_id"], "post_created_at": int(event["post_created_at"]),
-            "present": state.members[event["post_id"]], "hidden": hidden, "audience_as_of": as_of}
+    present = state.members[event["post_id"]]
+    return {"author_id": event["author_id"] if present is PRESENT else None,
+            "post_created_at": int(event["post_created_at"]), "present": present, "hidden": hidden,
+            "audience_as_of": as_of}
 
 
 def top_related(related: dict[str, int], n: int = 10) -> list[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import random
 import signal
@@ -64,7 +65,12 @@ class Simulation:
         self.settings, self.options, self.console = settings, options, console
         self.stop = asyncio.Event()
         self.stats = Stats()
-        self.observer = KafkaObserver(settings)
+
+    @functools.cached_property
+    def observer(self) -> KafkaObserver:
+        """Made on first use: impossible options are refused before anything connects to Kafka (its client
+        logged a connection failure on stderr before the refusal when the broker was down)."""
+        return KafkaObserver(self.settings)
 
     async def main(self) -> int:
         loop = asyncio.get_running_loop()

@@ -314,3 +314,66 @@ def test_the_hashtag_extractors_record_of_a_deleted_accounts_privacy_goes_too(
     deletion = accepted(client.request("DELETE", "/users/me", headers=gone.headers, json={"password": PASSWORD}))
     applied(settings, "account_purge", deletion["token"])
     assert recorded() == []
+
+
+def test_the_follow_history_tag_authorship_and_refresh_tokens_of_a_deleted_account_go_and_counts_stay_exact(
+        client: httpx.Client, settings: Settings, publisher: Publisher, worker: Process) -> None:
+    """They stayed after the purge (known gaps): who followed the account and whom it followed, both ways, as
+    pair state; its authorship of every tag it used; its refresh tokens, until their 30-day TTL. Deleting the
+    pair state at the purge raced the retractions' unfollows, which then found no pair and left the other
+    side's follower count one too high; and a follow of the account replayed after the purge came back."""
+    gone, fan, former_fan, followed, once_followed = (person(client) for _ in range(5))
+    tag = f"erased{uuid.uuid4().hex[:8]}"
+    for follower, followee in ((fan, gone), (former_fan, gone), (gone, followed), (gone, once_followed)):
+        accepted(client.post(f"/users/{followee.id}/follow", headers=follower.headers))
+    for follower, followee in ((former_fan, gone), (gone, once_followed)):  # history: no longer following
+        accepted(client.request("DELETE", f"/users/{followee.id}/follow", headers=follower.headers))
+    image = upload_photo(client, settings, gone.id)
+    post = accepted(client.post("/posts", headers=gone.headers, json={"caption": f"#{tag}", "image_ids": [image]}))
+    applied(settings, "posts", post["token"])
+    caught_up(settings, "feeds", "follow-changed")
+    caught_up(settings, "hashtag-counter", "post-hashtag")
+
+    def followers_of(user: Person) -> int:
+        return int(client.get(f"/users/{user.id}", headers=fan.headers).json()["counts"]["followers"])
+
+    def stored() -> dict[str, Any]:
+        cluster, session = cassandra_connect(settings)
+        try:
+            def rows(cql: str, *params: str) -> list[Any]:
+                return list(session.execute(cql, params))
+            return {
+                "as_followee": sorted(r.follower_id for r in rows(
+                    "SELECT follower_id FROM follow_state WHERE followee_id = %s", gone.id) if r.follower_id),
+                "as_follower": sorted(r.followee_id for r in rows(
+                    "SELECT followee_id FROM follow_state WHERE follower_id = %s", gone.id)),
+                "refresh_tokens": len(rows("SELECT token_id FROM refresh_tokens WHERE user_id = %s", gone.id)),
+                "tag_author": [r.author_id for r in rows(
+                    "SELECT author_id FROM hashtag_state WHERE tag = %s AND kind = 'p' AND key = %s", tag,
+                    post["id"])],
+            }
+        finally:
+            cluster.shutdown()
+
+    before = stored()
+    assert before["as_followee"] == sorted([fan.id, former_fan.id])
+    assert before["as_follower"] == sorted([followed.id, once_followed.id])
+    assert before["refresh_tokens"] >= 1 and before["tag_author"] == [gone.id]  # (registration and login)
+    assert followers_of(followed) == 1
+
+    deletion = accepted(client.request("DELETE", "/users/me", headers=gone.headers, json={"password": PASSWORD}))
+    applied(settings, "account_purge", deletion["token"])
+    caught_up(settings, "feeds", "follow-changed")
+    caught_up(settings, "hashtag-counter", "post-hashtag")
+    assert stored() == {"as_followee": [], "as_follower": [], "refresh_tokens": 0, "tag_author": [None]}
+    assert followers_of(followed) == 0  # the retraction's unfollow was counted
+    assert client.get(f"/users/{fan.id}", headers=fan.headers).json()["counts"]["following"] == 0
+
+    # the account's old follow delivered again (a replay, a retrying producer): it follows nobody
+    replayed = publisher.publish(events.follow_changed(follower_id=gone.id, followee_id=followed.id,
+                                                       action="follow"))
+    redis = sync_client(settings)
+    wait_for(lambda: int(redis.hget(keys.applied_offsets("feeds", replayed.topic), str(replayed.partition)) or -1),
+             lambda mark: mark >= replayed.offset, DEADLINE_S, "the replayed follow to be applied")
+    assert followers_of(followed) == 0
+    assert stored()["as_follower"] == []

@@ -1042,3 +1042,27 @@ def test_blocks_read_together_end_only_what_lies_between_each_pair(
     wait_for(counts, lambda found: found[0] == 1, 60, "the blocks to take both likes off")
     assert counts() == (1, 1)
     assert summary(notifications(client, settings, owner)) == [("like", "post", owners_post, [fan], 1)]
+
+
+def test_a_mention_on_a_post_after_the_account_went_private_stays_out_of_a_strangers_badge_while_profiles_lag(
+        client: httpx.Client, settings: Settings, log: Log) -> None:
+    """The processor had seen the account made private, but the profiles view did not have it yet (its
+    projector lags behind a backlog): the mention on the account's next post counted in a stranger's badge,
+    under a list that hid it."""
+    from sinks.cassandra import connect as cassandra_connect
+
+    author = new_id()
+    stranger, stranger_name = register(client)
+    log.publish(events.profile_updated(user_id=author, username=f"a{uuid.uuid4().hex[:12]}", display_name="A",
+                                       is_private=True, tags_followed_only=False, tags_manual_approval=False))
+    log.settle()
+    cluster, session = cassandra_connect(settings)  # the profiles view as its projector had left it before
+    try:
+        session.execute("UPDATE users SET is_private = false WHERE user_id = %s", (author,))
+    finally:
+        cluster.shutdown()
+    sync_client(settings).delete(keys.user_profile(author))
+    post = log.post(author, caption=f"hello @{stranger_name}")
+    log.like(stranger, post)  # a later record of the same post, so the mention's batch is surely applied
+    log.settle()
+    assert status(client, settings, stranger) == 0 and notifications(client, settings, stranger) == []

@@ -48,6 +48,15 @@ def test_retract_undoes_and_is_final():
     assert state.post_count == 0
 
 
+def test_a_retracted_post_keeps_no_author():
+    """The row outlives the post: it named the author of a deleted post (a deleted account's too) for good."""
+    state = TagState("sunset")
+    apply(state, events_for(), WINDOW)
+    assert state.changed_members["p1"]["author_id"] is not None
+    apply(state, events_for(action="retract"), WINDOW)
+    assert state.changed_members["p1"]["author_id"] is None and state.changed_members["p1"]["present"] is False
+
+
 def test_a_retract_before_its_add_is_remembered():
     state = TagState("sunset")
     assert not apply(state, events_for(action="retract"), WINDOW)
