@@ -41,6 +41,14 @@ APPLIERS: dict[str, tuple[str, ...]] = {
     # (absent, a topic counted as applied at once: a read after an account's deletion still served the profile)
     "account-deleted": ("account_purge",),
 }
+#: which processors publish events derived from a topic's records, recording where they landed
+#: (:func:`sinks.offsets.advance_all`): a read after the cause waits for those events' appliers too. A block's
+#: unfollows, unlikes, comment deletions and read marks; an account purge's retractions. (Not the hashtag
+#: extractor's post-hashtag events: a post's token waits for the post's views, not for the tag's counts.)
+DERIVERS: dict[str, tuple[str, ...]] = {
+    "block-changed": ("safety",),
+    "account-deleted": ("account_purge",),
+}
 #: 96 bits of MAC: unforgeable by guessing (each guess costs a request) and keeps the token short
 MAC_BYTES = 12
 _KEY_CONTEXT = b"photostream/consistency-token/v1"
@@ -119,11 +127,23 @@ class ConsistencyToken:
 
 
 async def wait_applied(redis: Any, token: ConsistencyToken, timeout_s: float) -> bool:
-    """True once every applier of the token's topic reached its offset; False if the timeout passed first."""
+    """True once every applier of the token's topic reached its offset, and every applier of the events derived
+    from it (:data:`DERIVERS`) reached theirs; False if the timeout passed first."""
     deadline = time.monotonic() + timeout_s
+    if not await _marks_reach(redis, token.topic, token.partition, token.offset, deadline):
+        return False
+    for deriver in DERIVERS.get(token.topic, ()):
+        for topic, partition, offset in await offsets.derived_from(redis, deriver, token.topic, token.partition,
+                                                                   token.offset):
+            if not await _marks_reach(redis, topic, partition, offset, deadline):
+                return False
+    return True
+
+
+async def _marks_reach(redis: Any, topic: str, partition: int, offset: int, deadline: float) -> bool:
     delay = 0.01
-    for consumer in APPLIERS.get(token.topic, ()):
-        while await offsets.applied(redis, consumer, token.topic, token.partition) < token.offset:
+    for consumer in APPLIERS.get(topic, ()):
+        while await offsets.applied(redis, consumer, topic, partition) < offset:
             if time.monotonic() >= deadline:
                 return False
             await asyncio.sleep(delay)  # polling a Redis mark; bounded by the deadline

@@ -108,26 +108,39 @@ class _BatchTracker:
 
     One bound method serves as every message's delivery callback, so a batch costs no per-event object.
     Reports arrive on whichever thread polls (the caller's or the delivery thread), so the count is an
-    ``itertools.count`` (atomic under the GIL) rather than ``+= 1``.
+    ``itertools.count`` (atomic under the GIL) rather than ``+= 1``. Asked to (``places``), it also keeps the
+    highest offset written to each (topic, partition): what a read waiting for the batch's cause must wait for.
     """
 
-    __slots__ = ("_count", "_error", "_logical", "_size", "_topic", "future")
+    __slots__ = ("_count", "_error", "_logical", "_places_lock", "_size", "_topic", "future", "places")
 
-    def __init__(self, size: int, logical: Callable[[str], str] = str) -> None:
+    def __init__(self, size: int, logical: Callable[[str], str] = str,
+                 places: dict[tuple[str, int], int] | None = None) -> None:
         self._size = size
         self._logical = logical
         self._count = itertools.count(1)
         self._error: PublishError | None = None
         self.future: Future[int] = Future()
+        self.places = places
+        self._places_lock = threading.Lock() if places is not None else None
 
     def report(self, error: KafkaError | None, message: Message) -> None:
         if error is not None and self._error is None:
             self._error = delivery_error(self._logical(message.topic() or "?"), error)
+        elif error is None and self.places is not None:
+            self._place(message)
         if next(self._count) == self._size:
             if self._error is None:
                 self.future.set_result(self._size)
             else:
                 self.future.set_exception(self._error)
+
+    def _place(self, message: Message) -> None:
+        assert self.places is not None and self._places_lock is not None
+        place, offset = (self._logical(message.topic() or "?"), message.partition() or 0), message.offset() or 0
+        with self._places_lock:  # (two threads may be serving reports)
+            if offset > self.places.get(place, -1):
+                self.places[place] = offset
 
 
 class _ErrorOnlyLane:
@@ -236,14 +249,15 @@ class Publisher:
                 self._raw_lane = _ErrorOnlyLane(self._settings)
             return self._raw_lane
 
-    def submit_many(self, events: Sequence[Event]) -> Future[int]:
+    def submit_many(self, events: Sequence[Event], places: dict[tuple[str, int], int] | None = None) -> Future[int]:
         """Queue every event; one future resolves to their count once all are acknowledged, or fails with
         the first failed delivery once every report is in. For pipelining: callers that need each event's
         partition and offset use :meth:`submit`. One tracker and one bound callback serve all of them; the
         caller's thread serves the delivery reports while it queues. (Fields read as attributes, not unpacked
-        into tuples: this is the SDK's hot loop, and a tuple per event cost it ~100 ns.)"""
+        into tuples: this is the SDK's hot loop, and a tuple per event cost it ~100 ns.) ``places``: filled, by the
+        time the future resolves, with the highest offset written to each (topic, partition)."""
         self._refuse_if_closed()
-        tracker = _BatchTracker(len(events), self._settings.topic_names.logical)
+        tracker = _BatchTracker(len(events), self._settings.topic_names.logical, places)
         if not events:
             tracker.future.set_result(0)
             return tracker.future
@@ -264,15 +278,19 @@ class Publisher:
         produced_many(event.topic for event in events)
         return tracker.future
 
-    async def acknowledged(self, events: Sequence[Event], timeout_s: float) -> None:
+    async def acknowledged(self, events: Sequence[Event], timeout_s: float) -> dict[tuple[str, int], int]:
         """Queue ``events`` and return once the broker acknowledged every one; a failed delivery raises. What a
         processor awaits before committing the offsets of the records that caused the events: one future for
-        all of them (a future per event cost more than encoding it) and one flush, off the event loop."""
+        all of them (a future per event cost more than encoding it) and one flush, off the event loop.
+        Returns the highest offset written to each (topic, partition): where the events landed, for
+        :func:`sinks.offsets.advance_all`'s ``derived``."""
+        places: dict[tuple[str, int], int] = {}
         if not events:
-            return
-        done = self.submit_many(events)
+            return places
+        done = self.submit_many(events, places)
         await asyncio.to_thread(self.flush)
         done.result(timeout=timeout_s)
+        return places
 
     def _batch_started(self) -> None:
         with self._batches_lock:

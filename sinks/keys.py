@@ -45,6 +45,12 @@ def applied_offsets(consumer: str, topic: str) -> str:
     return f"{_prefix}applied:{{{consumer}}}:{topic}"
 
 
+def derived_offsets(consumer: str, topic: str, partition: int) -> str:
+    """Sorted set of the batches of ``topic``/``partition`` whose records made ``consumer`` publish events, scored
+    by the batch's highest offset: where those events landed (read-your-writes waits for them too)."""
+    return f"{_prefix}derived:{{{consumer}}}:{topic}:{partition}"
+
+
 def pending_writes(user_id: str) -> str:
     """Hash ``topic:partition`` -> the offset of the latest write published about this user there (short TTL:
     :mod:`api.pending_writes`)."""

@@ -2,15 +2,25 @@
 
 Written by sinks after their data (so a mark never runs ahead of what it promises), read by the API to
 honour ``?after=TOKEN``. Marks only move forward: a replay that re-applies old offsets leaves them alone.
+
+A processor that publishes events derived from its input (a block's unfollows and unlikes, an account purge's
+retractions) also records, with the marks, where those events landed, per batch of its input
+(:func:`advance_all`'s ``derived``), so a read after the cause can wait for its consequences
+(:func:`derived_from`): a blocker reading their follower count right after the block's token saw the
+blocked person still counted.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sinks import keys
+
+#: batches remembered per input partition, and for how long: a read-your-writes token is used at once
+DERIVED_BATCHES_KEPT = 1000
+DERIVED_KEPT_S = 24 * 3600
 
 # Set field to max(current, new) atomically.
 _ADVANCE = """
@@ -31,18 +41,45 @@ async def applied(redis: Any, consumer: str, topic: str, partition: int) -> int:
     return int(value) if value is not None else -1
 
 
-async def advance_all(redis: Any, consumer: str, coordinates: Iterable[tuple[str, int, int]]) -> None:
+async def advance_all(redis: Any, consumer: str, coordinates: Iterable[tuple[str, int, int]],
+                      derived: Mapping[tuple[str, int], int] | None = None) -> None:
     """:func:`advance` for the highest offset of each topic-partition among ``(topic, partition, offset)``s,
-    in one pipelined round trip (batch processors call it after their data is durable)."""
+    in one pipelined round trip (batch processors call it after their data is durable). ``derived``: the
+    highest offset of each (topic, partition) the batch's derived events were written to (acknowledged), kept
+    for each input partition's span of offsets in this batch, before the marks move."""
     highest: dict[tuple[str, int], int] = {}
+    lowest: dict[tuple[str, int], int] = {}
     for topic, partition, offset in coordinates:
         highest[(topic, partition)] = max(highest.get((topic, partition), -1), offset)
+        lowest[(topic, partition)] = min(lowest.get((topic, partition), offset), offset)
     if not highest:
         return
+    places = ",".join(f"{topic}:{partition}:{offset}" for (topic, partition), offset in sorted((derived or {}).items()))
     async with redis.pipeline(transaction=False) as pipe:
+        if places:
+            for (topic, partition), offset in highest.items():
+                key = keys.derived_offsets(consumer, topic, partition)
+                pipe.zadd(key, {f"{lowest[(topic, partition)]}|{places}": offset})
+                pipe.zremrangebyrank(key, 0, -DERIVED_BATCHES_KEPT - 1)
+                pipe.expire(key, DERIVED_KEPT_S)
         for (topic, partition), offset in highest.items():
             pipe.eval(_ADVANCE, 1, keys.applied_offsets(consumer, topic), str(partition), str(offset))
         await pipe.execute()
+
+
+async def derived_from(redis: Any, consumer: str, topic: str, partition: int,
+                       offset: int) -> list[tuple[str, int, int]]:
+    """Where the events ``consumer`` derived from the record at ``offset`` landed, as (topic, partition, highest
+    offset): those of the batch that held the record (a superset of the record's own), or none."""
+    found = await redis.zrangebyscore(keys.derived_offsets(consumer, topic, partition), offset, "+inf",
+                                      start=0, num=1)
+    if not found:
+        return []
+    entry = found[0].decode() if isinstance(found[0], bytes) else str(found[0])
+    low, _, places = entry.partition("|")
+    if int(low) > offset:  # the first batch at or after it began later: the record's own derived nothing
+        return []
+    return [(t, int(p), int(o)) for place in places.split(",") for t, p, o in [place.rsplit(":", 2)]]
 
 
 async def wait_applied(redis: Any, consumer: str, topic: str, wanted: dict[int, int], timeout_s: float) -> bool:

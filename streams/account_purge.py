@@ -12,7 +12,8 @@ A batch processor on the engine (streams/engine). Per deleted account, in this o
    and their rows;
 3. last, the credentials, and with them the username and e-mail address become free again (see the README,
    "Account deletion", for why they are released rather than kept);
-4. the applied-offset marks move, so a test (or a client) can await the purge.
+4. the applied-offset marks move, with where the retractions landed, so a test (or a client) can await the
+   purge and its consequences (``?after=`` waits for both: :data:`api.consistency.DERIVERS`).
 
 The account's own notifications, people tags and unread badge are purged by those processors, which read
 account-deleted themselves (each is the only writer of what it remembers). Idempotent: a replay re-reads what
@@ -56,15 +57,18 @@ class AccountPurgeProcessor:
                 reject(record, ValueError("user_id: not an id"))
                 continue
             deletions.setdefault(user, Deletion.of(record.value))  # duplicates: the first one's ids
+        derived: dict[tuple[str, int], int] = {}
         for deletion in deletions.values():
-            await self._purge_one(deletion)
-        await offsets.advance_all(self._redis, self.name, ((r.topic, r.partition, r.offset) for r in batch))
+            for place, offset in (await self._purge_one(deletion)).items():
+                derived[place] = max(derived.get(place, -1), offset)
+        await offsets.advance_all(self._redis, self.name, ((r.topic, r.partition, r.offset) for r in batch), derived)
 
-    async def _purge_one(self, deletion: Deletion) -> None:
+    async def _purge_one(self, deletion: Deletion) -> dict[tuple[str, int], int]:
+        """Returns where the retractions landed (a read after the deletion waits for them too)."""
         user, at = deletion.user_id, deletion.occurred_at
         await self._purge.tokens_refused(user)
         footprint = await self._purge.footprint(user)
-        await self._publish(retractions(deletion, footprint))
+        derived = await self._publish(retractions(deletion, footprint))
         await self._purge.posts_erased(footprint.posts, at)
         await self._purge.own_rows_gone(user, at)
         images = await self._purge.photos_gone(user)
@@ -72,8 +76,9 @@ class AccountPurgeProcessor:
         log.info("purged account %s: %d posts, %d follows, %d followers, %d likes, %d comments, %d images",
                  user, len(footprint.posts), len(footprint.following), len(footprint.followers),
                  len(footprint.liked_posts), len(footprint.comments), len(images))
+        return derived
 
-    async def _publish(self, events: list[tuple[str, dict[str, object]]]) -> None:
+    async def _publish(self, events: list[tuple[str, dict[str, object]]]) -> dict[tuple[str, int], int]:
         # a failed delivery raises here, so the batch is retried
-        await self._publisher.acknowledged([event_type(topic).build(fields) for topic, fields in events],
+        return await self._publisher.acknowledged([event_type(topic).build(fields) for topic, fields in events],
                                            self._publish_timeout_s)

@@ -217,6 +217,27 @@ def test_a_status_read_with_the_blocks_token_no_longer_counts_the_blocked_sender
     assert badge["sender_ids"] == [] and badge["newly_unread_count"] == 0, badge
 
 
+def test_a_read_with_the_blocks_token_sees_what_the_block_ends(client: httpx.Client, settings: Settings,
+                                                              log: Log) -> None:
+    """The token waited for the processors that read the block itself. The unfollow and the unlike the safety
+    processor derives from it were applied a moment later: read with the token, the blocked person was still
+    counted among the blocker's followers, and their like on the blocker's post."""
+    blocker, blocked = log.user("blocker"), log.user("blocked")
+    log.follow(blocked, blocker)
+    post = log.post(blocker)
+    log.settle()
+    log.publish(events.like_changed(post_id=post, user_id=blocked, action="like", post_author_id=blocker))
+    log.settle()
+    as_blocker = auth(settings, blocker)
+    assert counts(client, settings, blocker) == (1, 0)
+    assert client.get(f"/posts/{post}", headers=as_blocker).json()["like_count"] == 1
+    token = log.accepted(client.post(f"/users/{blocked}/block", headers=as_blocker))
+    profile = client.get(f"/users/{blocker}", headers=as_blocker, params={"after": token})
+    liked = client.get(f"/posts/{post}", headers=as_blocker, params={"after": token})
+    assert "X-Photostream-Consistency" not in profile.headers and "X-Photostream-Consistency" not in liked.headers
+    assert profile.json()["counts"]["followers"] == 0 and liked.json()["like_count"] == 0
+
+
 def test_a_mute_hides_the_muted_authors_posts_from_the_muters_feed_older_ones_too(
     client: httpx.Client, settings: Settings, log: Log
 ) -> None:

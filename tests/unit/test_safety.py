@@ -159,10 +159,11 @@ class Publisher:
     def __init__(self, log: list[str]) -> None:
         self.log, self.sent = log, []  # type: ignore[var-annotated]
 
-    async def acknowledged(self, sent: list[events.Event], timeout_s: float) -> None:
+    async def acknowledged(self, sent: list[events.Event], timeout_s: float) -> dict[tuple[str, int], int]:
         self.sent += sent
         if sent:
             self.log.append("acknowledged")
+        return {(event.topic, 0): offset for offset, event in enumerate(self.sent)}
 
 
 def record(topic: str, offset: int, **value: Any) -> Record:
