@@ -59,12 +59,13 @@ class AccountExport:
         """The whole archive of ``user_id``."""
         session, redis = self._session, resources.redis
         (profile, identity, tag_settings, post_ids, following, followers, likes, tagged, pending, comments,
-         safety, notifications) = await asyncio.gather(
+         safety, notifications, requested, requested_by) = await asyncio.gather(
             read_profile(session, redis, user_id), self._credentials.identity(user_id),
             resources.tag_settings.of(user_id), self._ids("posts", user_id), self._ids("following", user_id),
             self._ids("followers", user_id), self._ids("likes", user_id), self._ids(APPROVED, user_id),
             self._ids(PENDING, user_id), self._comments(user_id), self._safety(user_id),
-            self._notifications(resources, user_id))
+            self._notifications(resources, user_id), self._ids("requested", user_id),
+            self._ids("requested_by", user_id))
         posts = [p for p in await read_posts_cached(session, redis, post_ids) if p is not None]
         # the tags on others' posts as the user may see those posts now: a tag on a post hidden from them (an
         # only-me post, a private account they do not follow) would name a post they cannot know of
@@ -84,6 +85,8 @@ class AccountExport:
             "comments": comments,
             "likes": [{"post_id": p} for p in likes],
             "following": following, "followers": followers,
+            # (pending: the people it asked to follow, and who asked to follow it)
+            "follow_requests": {"sent": requested, "received": requested_by},
             **safety,
             "tagged_in": [_tag(t) for p in seen for t in tags.get(p, []) if t.tagged_id == user_id],
             "notifications": notifications,

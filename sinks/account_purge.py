@@ -43,6 +43,9 @@ ACCOUNT_LISTS = {
     "following": "SELECT followee_id AS id FROM following WHERE follower_id = ?",
     "followers": "SELECT follower_id AS id FROM followers WHERE followee_id = ?",
     "likes": "SELECT post_id AS id FROM likes_by_user WHERE user_id = ?",
+    # (requests it sent and that still wait: the index on follow_requests.follower_id, migration 0031)
+    "requested": "SELECT followee_id AS id FROM follow_requests WHERE follower_id = ?",
+    "requested_by": "SELECT follower_id AS id FROM follow_requests WHERE followee_id = ?",
 }
 #: the account's comments, through comments_by_post's index on user_id (migration 0019), with what an export shows
 ACCOUNT_COMMENTS = "SELECT comment_id, post_id, text, created_at FROM comments_by_post WHERE user_id = ?"
@@ -91,13 +94,14 @@ class AccountPurge:
 
     # --- reads --------------------------------------------------------------------------------------------------
     async def footprint(self, user_id: str) -> Footprint:
-        (posts, following, followers, likes), comments = await asyncio.gather(
-            asyncio.gather(*(self._ids(q, user_id) for q in ("posts", "following", "followers", "likes"))),
+        (posts, following, followers, likes, requested), comments = await asyncio.gather(
+            asyncio.gather(*(self._ids(q, user_id) for q in ("posts", "following", "followers", "likes",
+                                                             "requested"))),
             self._comments(user_id))
         # every pair, read or not: the read mark makes the recipient's loop delete it (streams.unread)
         unread_by = [(row.id, max(row.unsent_up_to or "", row.read_up_to or "")) async for page in
                      pages(self._session, self._q["unread_by"], (user_id,), _PAGE) for row in page]
-        return Footprint(posts, following, followers, likes, unread_by, comments)
+        return Footprint(posts, following, followers, likes, unread_by, comments, requested)
 
     async def _comments(self, user_id: str) -> list[tuple[str, str, int]]:
         """The account's comments (post id, comment id, written at), through the index on

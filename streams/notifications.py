@@ -45,10 +45,12 @@ from photostream.domain.notifications import (
     Draft,
     Group,
     MemberChange,
+    Recipient,
     Series,
     Signal,
     drafts_of,
     fold,
+    mentioned_usernames,
     notifies,
     parse_notification_id,
     target_kind_of,
@@ -60,6 +62,7 @@ from photostream.domain.visibility import may_see
 from photostream.settings import Settings
 from producers.ids import is_id
 from sinks import offsets
+from sinks.comment_mentions import CommentMentions
 from sinks.notification_lists import NotificationLists
 from sinks.notifications import GroupChange, NotificationStore, StoredActors, stored_of
 from sinks.photo_tags import PhotoTagReads
@@ -107,6 +110,7 @@ class NotificationsProcessor:
         self._redis = redis
         self._tags = PhotoTagReads(session)
         self._author_posts = AuthorPosts(session)
+        self._comment_mentions = CommentMentions(session, usernames)
         #: accounts this loop saw made private (and not public again since), oldest first: the profiles
         #: projector may not have applied the switch when a mention on the account's next post arrives, and a
         #: stranger's badge then counted a post the list hid (the same worker owns an account's profile
@@ -135,11 +139,17 @@ class NotificationsProcessor:
         blocks: list[SafetyChange] = []
         follows: dict[tuple[str, str], bool] = {}  # (follower, followee) → following after the batch
         private: dict[str, bool] = {}  # account → private after the batch
+        mentioning: dict[str, list[str]] = {}  # comment id → the names it mentions
+        uncommented: list[dict[str, Any]] = []  # the batch's comment deletions
         for record, found, purged in accepted(batch, _meaning, reject):
             drafts += found
             if purged is not None:
                 deleted.append(purged)
             event = record.value
+            if record.topic == "comment-added" and (names := mentioned_usernames(event["text"])):
+                mentioning[event["comment_id"]] = names
+            elif record.topic == "comment-deleted":
+                uncommented.append(event)
             if record.topic == "post-created":  # mentions need the post before the posts view has it
                 known_posts[event["post_id"]] = {"post_id": event["post_id"], "author_id": event["author_id"],
                                                  "visibility": event["visibility"]}
@@ -158,12 +168,18 @@ class NotificationsProcessor:
             elif event.get("post_author_id") and is_id(event["post_author_id"]):  # (like-changed, comment-added v2)
                 authors[event["post_id"]] = event["post_author_id"]
         self._remember_privacy(private)  # (before the batch's mentions are checked: they may follow the switch)
+        if mentioning:  # (before the deletions: a comment may come and go in one batch)
+            await self._comment_mentions.remember(mentioning)
+        withdrawn, mentioning_gone = await self._mentions_withdrawn(uncommented)
+        drafts += withdrawn
         if retagged:
             drafts = await self._without_standing_tags(drafts, retagged)
         if drafts:
             signals, posts = await self._resolve(drafts, known_posts, authors)
             allowed = await self._allowed(signals, posts)
             await self._apply(allowed)
+        if mentioning_gone:  # (once the withdrawal is applied: a crash before it finds the record again)
+            await self._comment_mentions.forget(mentioning_gone)
         for user in dict.fromkeys(deleted):
             await self._store.purge(user)
             await self._lists.purge(user)
@@ -177,6 +193,17 @@ class NotificationsProcessor:
         if gone_private:
             await self._out_of_strangers_sight(gone_private)
         await offsets.advance_all(self._redis, self.name, ((r.topic, r.partition, r.offset) for r in batch))
+
+    async def _mentions_withdrawn(self, deletions: list[dict[str, Any]]) -> tuple[list[Draft], set[str]]:
+        """The "mentioned you in a comment" each deleted comment made, withdrawn from the people the processor
+        recorded it mentioned (:mod:`sinks.comment_mentions`), and the comments that had such a record."""
+        if not deletions:
+            return [], set()
+        mentioned = await self._comment_mentions.of(e["comment_id"] for e in deletions)
+        drafts = [Draft(Recipient("user", person), "comment_mention", e["post_id"], e["user_id"], False,
+                        int(e["occurred_at"]), int(e["commented_at"]))
+                  for e in deletions for person in sorted(mentioned.get(e["comment_id"], ()))]
+        return drafts, set(mentioned)
 
     async def _without_standing_tags(self, drafts: list[Draft], retagged: list[Record]) -> list[Draft]:
         """The drafts but the withdrawals of a "tagged you" (or "wants to tag you") that still stands on another

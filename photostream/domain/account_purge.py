@@ -6,7 +6,8 @@ takes: one ``post-deleted`` per post (feeds, hashtag counts, people tags and gri
 ``like-changed`` unlike per like (like counts, popularity and notifications follow), one ``comment-deleted``
 per comment (threads and comment counts follow, owned by the post's partition like any deletion), and one
 ``MESSAGES_READ`` per person holding the account's unread messages, up to the newest of them (it leaves their
-badges as if they had read it).
+badges as if they had read it), and one ``follow-requested`` denial per request it sent that still waits (the
+owner's list and "wants to follow you" follow, as for a withdrawal).
 So every view stays a projection of its topics, and `photostream rebuild` derives the same result.
 
 Ids derive from the deletion's event id and the subject, and every event carries the deletion's time: a purge
@@ -39,8 +40,8 @@ class Deletion:
 @dataclass(frozen=True)
 class Footprint:
     """What the account left that others see: its posts, both directions of its follows, its likes, its
-    comments (post id, comment id, written at, ms), and the messages it sent that wait unread in others'
-    badges (recipient, newest such message id)."""
+    comments (post id, comment id, written at, ms), the messages it sent that wait unread in others' badges
+    (recipient, newest such message id), and the follow requests it sent that wait for an answer."""
 
     posts: list[str]
     following: list[str]
@@ -48,11 +49,13 @@ class Footprint:
     liked_posts: list[str]
     unread_by: list[tuple[str, str]] = field(default_factory=list)
     comments: list[tuple[str, str, int]] = field(default_factory=list)
+    #: the accounts it asked to follow whose answer is still pending
+    requested: list[str] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
         return not (self.posts or self.following or self.followers or self.liked_posts or self.unread_by
-                    or self.comments)
+                    or self.comments or self.requested)
 
 
 def retractions(deletion: Deletion, footprint: Footprint) -> list[tuple[str, dict[str, Any]]]:
@@ -77,4 +80,6 @@ def retractions(deletion: Deletion, footprint: Footprint) -> list[tuple[str, dic
     out += [("MESSAGES_READ", fields("read", [r, up_to or ""], user_id=r, sender_id=user,
                                      read_up_to_msg_id=up_to or last_id_at(at)))
             for r, up_to in footprint.unread_by if r != user]
+    out += [("follow-requested", fields("request", [f], follower_id=user, followee_id=f, action="deny"))
+            for f in footprint.requested if f != user]
     return out

@@ -1066,3 +1066,27 @@ def test_a_mention_on_a_post_after_the_account_went_private_stays_out_of_a_stran
     log.like(stranger, post)  # a later record of the same post, so the mention's batch is surely applied
     log.settle()
     assert status(client, settings, stranger) == 0 and notifications(client, settings, stranger) == []
+
+
+def test_deleting_a_comment_withdraws_its_mentions(client: httpx.Client, settings: Settings, log: Log) -> None:
+    """``comment-deleted`` carries no text, so only "commented on your post" was withdrawn: "mentioned you in a
+    comment" stayed, and counted, for a comment nobody could read (a block's and an account purge's deletions
+    too). Another comment's mention of the same person stays."""
+    author, commenter, other = new_id(), new_id(), new_id()
+    mentioned, name = register(client)
+    post, kept_post = log.post(author), log.post(author)
+    log.settle()
+    deleted = log.stamped(events.comment_added(post_id=post, user_id=commenter, text=f"look @{name}"))
+    kept = log.stamped(events.comment_added(post_id=kept_post, user_id=other, text=f"and @{name} here"))
+    log.publish(deleted)
+    log.publish(kept)
+    log.settle()
+    assert sorted(summary(notifications(client, settings, mentioned))) == sorted([
+        ("comment_mention", "post", post, [commenter], 1), ("comment_mention", "post", kept_post, [other], 1)])
+    log.publish(events.comment_deleted(post_id=post, comment_id=deleted.value["comment_id"], user_id=commenter,
+                                       actor_id=commenter, commented_at=deleted.value["occurred_at"]))
+    log.settle()
+    assert summary(notifications(client, settings, mentioned)) == [
+        ("comment_mention", "post", kept_post, [other], 1)]
+    assert status(client, settings, mentioned) == 1
+    assert summary(notifications(client, settings, author)) == [("comment", "post", kept_post, [other], 1)]

@@ -124,6 +124,7 @@ class CountingRedis:
     def __init__(self) -> None:
         self.strings: dict[str, str] = {}
         self.hashes: dict[str, dict[str, str]] = {}
+        self.sorted_sets: dict[str, dict[str, float]] = {}
         self.round_trips = 0
 
     async def mget(self, keys: Iterable[str]) -> list[str | None]:
@@ -211,6 +212,19 @@ class CountingRedis:
 
     def _expire(self, key: str, ttl: int, nx: bool = False) -> int:
         return 1
+
+    def _zadd(self, key: str, mapping: dict[str, float]) -> int:
+        members = self.sorted_sets.setdefault(key, {})
+        added = len(mapping.keys() - members.keys())
+        members.update(mapping)
+        return added
+
+    def _zremrangebyrank(self, key: str, start: int, stop: int) -> int:
+        ranked = sorted(self.sorted_sets.get(key, {}).items(), key=lambda item: (item[1], item[0]))
+        gone = ranked[start:stop + 1 if stop != -1 else None]
+        for member, _ in gone:
+            del self.sorted_sets[key][member]
+        return len(gone)
 
     def _eval(self, script: str, numkeys: int, key: str, *args: Any) -> int:
         """Only the profile fill (``HSET`` of field/value pairs after updated_at and ttl) is modelled."""

@@ -46,3 +46,12 @@ def test_nothing_left_publishes_nothing_and_a_self_edge_is_never_emitted() -> No
     assert retractions(DELETION, Footprint([], [], [], [])) == []
     assert Footprint([], [], [], []).empty
     assert retractions(DELETION, Footprint([], [USER], [USER], [])) == []
+
+
+def test_every_request_it_sent_that_still_waits_is_withdrawn_as_a_denial_keyed_by_the_account_asked() -> None:
+    """As an unfollow withdraws a pending request: its owner's list and "wants to follow you" follow."""
+    found = retractions(DELETION, Footprint([], [], [], [], requested=[IDOL, USER]))
+    [event] = [event_type(topic).build(fields) for topic, fields in found]  # (never a request to itself)
+    assert (event.topic, event.key) == ("follow-requested", IDOL)
+    assert (event.value["follower_id"], event.value["action"]) == (USER, "deny")
+    assert not Footprint([], [], [], [], requested=[IDOL]).empty

@@ -28,6 +28,7 @@ from photostream.domain.visibility import may_see
 from producers import events
 from producers.ids import last_id_at, new_id
 from producers.validation import EventValidationError
+from sinks import keys
 from streams.engine.records import Record
 from streams.safety import SafetyProcessor
 from tests.unit.counting_fakes import CountingRedis
@@ -190,6 +191,11 @@ async def test_the_processor_stores_toggles_ends_follows_then_marks_offsets() ->
     assert sorted((e.topic, *(e.value[f] for f in parties[e.topic])) for e in publisher.sent) == sorted(
         (topic, *pair) for topic in parties for pair in ((A, B), (B, A)))
     assert log[:2] == ["write", "acknowledged"] and set(log[2:]) == {"marked"}  # acknowledged before the marks
+    # where the derived events landed is kept with the marks, for the span of the batch's records it came from
+    (places,) = redis.sorted_sets[keys.derived_offsets("safety", "block-changed", 0)]
+    low, _, landed = places.partition("|")
+    assert low == "1" and landed.split(",") == sorted(
+        f"{topic}:0:{offset}" for topic, offset in {e.topic: i for i, e in enumerate(publisher.sent)}.items())
 
 
 def test_a_block_ends_each_sides_likes_of_the_others_posts_with_stable_ids() -> None:

@@ -1,0 +1,51 @@
+"""Whom each comment mentioned, as the notifications processor resolved it (``notification_comment_mentions``,
+migration 0032): what a comment's deletion withdraws.
+
+``comment-deleted`` carries no text (a deletion erases it), so without this record the "mentioned you in a
+comment" of a deleted comment stayed, pointing at a comment nobody could read (a block's or an account purge's
+comment deletions too). The mentioned people are kept by id, as they were when the comment was added: a rename
+since then does not move the withdrawal to whoever holds the name now. Only comments that mention someone get
+a row, and the row goes with the withdrawal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from cassandra.cluster import Session
+
+from sinks.cassandra import execute, execute_grouped, key_chunks
+from sinks.usernames import UsernameDirectory
+
+
+class CommentMentions:
+    def __init__(self, session: Session, usernames: UsernameDirectory) -> None:
+        self._session = session
+        self._usernames = usernames
+        prepare = session.prepare
+        self._write = prepare("INSERT INTO notification_comment_mentions (comment_id, mentioned) VALUES (?, ?)")
+        self._read = prepare("SELECT comment_id, mentioned FROM notification_comment_mentions WHERE comment_id IN ?")
+        self._delete = prepare("DELETE FROM notification_comment_mentions WHERE comment_id = ?")
+
+    async def remember(self, names_by_comment: Mapping[str, Iterable[str]]) -> None:
+        """Record whom each comment mentions: the names' holders now (names nobody holds are nobody)."""
+        wanted = {comment: set(names) for comment, names in names_by_comment.items()}
+        owners = await self._usernames.owners({name for names in wanted.values() for name in names})
+        writes: list[tuple[Any, tuple[Any, ...]]] = []
+        for comment, names in wanted.items():
+            mentioned = {owners[name] for name in names if name in owners}
+            if mentioned:
+                writes.append((self._write, (comment, mentioned)))
+        await execute_grouped(self._session, writes)
+
+    async def of(self, comment_ids: Iterable[str]) -> dict[str, set[str]]:
+        """Whom each of ``comment_ids`` mentioned (comments without a row mentioned nobody, or were withdrawn)."""
+        found: dict[str, set[str]] = {}
+        for chunk in key_chunks(comment_ids):
+            for row in (await execute(self._session, self._read, (chunk,))).current_rows:
+                found[row.comment_id] = set(row.mentioned or ())
+        return found
+
+    async def forget(self, comment_ids: Iterable[str]) -> None:
+        await execute_grouped(self._session, [(self._delete, (comment,)) for comment in comment_ids])
