@@ -443,6 +443,8 @@ def replay(
                       f"written, {report.undecodable[r.partition]} undecodable")
     if outside := sum(report.outside.values()):
         console.print(f"{outside} records between those offsets stamped outside [--from, --to) left out")
+    if deleted := sum(report.deleted.values()):
+        console.print(f"{deleted} deletions (tombstones of deleted accounts) left out")
     console.print(f"{report.total_written} records → {output} in {report.seconds:.1f}s"
                   + (f"; {report.total_undecodable} undecodable → {report.side_file}" if report.side_file else ""))
 

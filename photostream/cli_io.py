@@ -12,7 +12,7 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, TopicPartition
 
-from photostream.contracts.catalog import DLQ_SUFFIX, UnknownTopicError
+from photostream.contracts.catalog import DLQ_SUFFIX, UnknownTopicError, is_tombstone
 from photostream.contracts.catalog import topic as catalog_topic
 from photostream.contracts.codec import DecodeError, EventCodec
 from photostream.kafka_config import client_config
@@ -73,6 +73,10 @@ def _render(codec: EventCodec, topic: str, message: Any) -> dict[str, Any]:
         value = message.value()  # None: a null record (a tombstone) was parked, and stays null
         return {"partition": message.partition(), "offset": message.offset(), "headers": headers,
                 "value_base64": None if value is None else base64.b64encode(value).decode()}
+    if is_tombstone(topic, message.value()):  # a deleted account's marker on a compacted topic
+        key = message.key()
+        return {"_deleted": key.decode(errors="replace") if key is not None else None,
+                "partition": message.partition(), "offset": message.offset()}
     try:
         return codec.decode(topic, message.value() or b"")
     except DecodeError as exc:

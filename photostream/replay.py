@@ -22,7 +22,7 @@ from typing import IO, Any
 
 from confluent_kafka import Consumer, Message, TopicPartition
 
-from photostream.contracts.catalog import DLQ_SUFFIX
+from photostream.contracts.catalog import DLQ_SUFFIX, is_tombstone
 from photostream.contracts.catalog import topic as catalog_topic
 from photostream.contracts.codec import DecodeError, EventCodec
 from photostream.kafka_config import client_config
@@ -49,6 +49,8 @@ class ReplayReport:
     undecodable: dict[int, int] = field(default_factory=dict)
     #: records inside the offsets a time end resolved to, but stamped outside ``[from, to)`` (out of order)
     outside: dict[int, int] = field(default_factory=dict)
+    #: deletions on a compacted topic (an account purge's tombstones): no row, and not undecodable either
+    deleted: dict[int, int] = field(default_factory=dict)
     side_file: Path | None = None
     seconds: float = 0.0
 
@@ -173,6 +175,9 @@ class _Export:
         low, high = self.window
         if (low is not None and timestamp < low) or (high is not None and timestamp >= high):
             self.report.outside[partition] = self.report.outside.get(partition, 0) + 1
+            return
+        if is_tombstone(self.topic, message.value()):
+            self.report.deleted[partition] = self.report.deleted.get(partition, 0) + 1
             return
         try:
             record = self.codec.decode(self.topic, message.value() or b"")

@@ -304,10 +304,11 @@ class Publisher:
                 self._no_batches.set()
 
     def submit_raw(
-        self, topic: str, key: bytes | str | None, payload: bytes, event_id: str = "",
+        self, topic: str, key: bytes | str | None, payload: bytes | None, event_id: str = "",
         headers: dict[str, bytes] | None = None,
     ) -> Future[PublishResult]:
-        """Queue already-encoded bytes (used by the DLQ helper, which must keep a record's bytes as they were)."""
+        """Queue already-encoded bytes (used by the DLQ helper, which must keep a record's bytes as they were),
+        or a null record (an account purge's tombstones)."""
         future: Future[PublishResult] = Future()
 
         def on_delivery(error: KafkaError | None, message: Message) -> None:
@@ -326,7 +327,7 @@ class Publisher:
         if self._closing.is_set():
             raise PublishError("the publisher is closed")
 
-    def _produce(self, topic: str, payload: bytes, key: bytes | str | None,
+    def _produce(self, topic: str, payload: bytes | None, key: bytes | str | None,
                  callback: Callable[[KafkaError | None, Message], None], headers: Headers | None) -> None:
         self._refuse_if_closed()
         try:
@@ -337,14 +338,14 @@ class Publisher:
             raise PublishError(f"{topic}: {exc}") from exc
         produced(topic)
 
-    def _send(self, topic: str, payload: bytes, key: bytes | str | None,
+    def _send(self, topic: str, payload: bytes | None, key: bytes | str | None,
               callback: Callable[[KafkaError | None, Message], None], headers: Headers | None) -> None:
         if headers:
             self._producer.produce(self._physical(topic), payload, key, on_delivery=callback, headers=headers)
         else:
             self._producer.produce(self._physical(topic), payload, key, on_delivery=callback)
 
-    def _produce_when_room(self, topic: str, payload: bytes, key: bytes | str | None,
+    def _produce_when_room(self, topic: str, payload: bytes | None, key: bytes | str | None,
                            callback: Callable[[KafkaError | None, Message], None],
                            headers: Headers | None) -> None:
         """The local queue is full: serve delivery reports (which frees it) until the record fits."""

@@ -9,7 +9,8 @@ A batch processor on the engine (streams/engine). Per deleted account, in this o
    below (a failed delivery fails the batch, which is retried, re-emitting the same ids);
 2. direct deletes of what nobody derives from events (sinks/account_purge.py): profile and settings, blocks
    and mutes, the unread index of what it sent, presence, requests to the account, the feed keys, photos in S3
-   and their rows;
+   and their rows; then a tombstone keyed by the account on each compacted topic, so compaction drops its
+   profile updates and presence from the log;
 3. last, the credentials, and with them the username and e-mail address become free again (see the README,
    "Account deletion", for why they are released rather than kept);
 4. the applied-offset marks move, with where the retractions landed, so a test (or a client) can await the
@@ -23,8 +24,10 @@ same ids.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
+from photostream.contracts.catalog import TOPICS
 from photostream.domain.account_purge import Deletion, retractions
 from producers.events import event_type
 from producers.ids import is_id
@@ -71,12 +74,23 @@ class AccountPurgeProcessor:
         derived = await self._publish(retractions(deletion, footprint))
         await self._purge.posts_erased(footprint.posts, at)
         await self._purge.own_rows_gone(user, at)
+        await self._tombstones(user)
         images = await self._purge.photos_gone(user)
         await self._purge.credentials_gone(user)
         log.info("purged account %s: %d posts, %d follows, %d followers, %d likes, %d comments, %d images",
                  user, len(footprint.posts), len(footprint.following), len(footprint.followers),
                  len(footprint.liked_posts), len(footprint.comments), len(images))
         return derived
+
+    async def _tombstones(self, user: str) -> None:
+        """A null record keyed by the account on each compacted topic keyed by user (its profile updates, its
+        presence): compaction then drops what it published there from the log (its bio and names stayed for
+        good, and a replay exported them), and every reader skips the marker
+        (:func:`photostream.contracts.catalog.is_tombstone`)."""
+        sent = [self._publisher.submit_raw(spec.name, user, None) for spec in TOPICS
+                if spec.compacted and spec.key_field == "user_id"]
+        await asyncio.to_thread(self._publisher.flush)
+        await asyncio.wait_for(asyncio.gather(*(asyncio.wrap_future(f) for f in sent)), self._publish_timeout_s)
 
     async def _publish(self, events: list[tuple[str, dict[str, object]]]) -> dict[tuple[str, int], int]:
         # a failed delivery raises here, so the batch is retried

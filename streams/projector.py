@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 import faust
 
+from photostream.contracts.catalog import is_tombstone
 from photostream.settings import Settings
 from producers.dlq import PoisonRecord, as_header_list
 from producers.events import event_type
@@ -84,6 +85,8 @@ def register_projector(
             for event in events:
                 message = event.message
                 topic_name = names.logical(message.topic)  # the catalog's name, whatever the namespace
+                if is_tombstone(topic_name, event.value):  # a deletion on a compacted topic: nothing to apply
+                    continue
                 try:
                     record = resources.codec.decode(topic_name, event.value or b"")  # a null record: DecodeError
                     event_type(topic_name).check_ids(record)

@@ -32,6 +32,13 @@ class TopicSpec:
     def dlq(self) -> str:
         return self.name + DLQ_SUFFIX
 
+    @property
+    def compacted(self) -> bool:
+        """A latest-state topic: a null record (a tombstone) there is a deletion, which every reader skips, not
+        poison (an account purge writes one per compacted topic keyed by the account: compaction then drops
+        what the account published there from the log)."""
+        return self.config.get("cleanup.policy") == "compact"
+
 
 #: Every event topic's records are stamped by the broker when appended, not by the producer's clock: an event
 #: cannot have happened after the log got it, so consumers cap ``occurred_at`` there
@@ -102,6 +109,15 @@ _BY_NAME = {spec.name: spec for spec in TOPICS}
 
 class UnknownTopicError(LookupError):
     """The topic is not in the catalog."""
+
+
+#: the logical names of the compacted topics
+_COMPACTED_NAMES = frozenset(spec.name for spec in TOPICS if spec.compacted)
+
+
+def is_tombstone(topic_name: str, value: bytes | None) -> bool:
+    """A deletion marker on a compacted topic (see :attr:`TopicSpec.compacted`); ``topic_name``: logical."""
+    return value is None and topic_name in _COMPACTED_NAMES
 
 
 def topic(name: str) -> TopicSpec:

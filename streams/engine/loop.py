@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Consumer, KafkaError, Message, TopicPartition
 
+from photostream.contracts.catalog import is_tombstone
 from photostream.contracts.codec import MARKER, DecodeError, EventCodec, not_single_object
 from photostream.settings import Settings
 from producers.dlq import PoisonRecord, as_header_list, headers_of
@@ -122,6 +123,8 @@ class BatchLoop:
             topic = logical.get(physical) or self._names.logical(physical)
             partition, offset, key, data = int(message.partition() or 0), int(message.offset() or 0), \
                 message.key(), message.value()
+            if data is None and is_tombstone(topic, data):  # a deletion on a compacted topic: nothing to apply
+                continue
             if data is None or data[:2] != marker:  # a storm's usual bytes (another serializer's): refused
                 found = message.headers()  # without raising (~3 µs a record), with one error for the batch
                 unmarked = unmarked or not_single_object()

@@ -407,3 +407,52 @@ def test_the_follow_requests_a_deleted_account_sent_are_withdrawn_and_an_export_
     read = client.get("/users/me/follow-requests", headers=owner.headers, params={"after": deletion["token"]})
     assert read.json()["items"] == [] and "X-Photostream-Consistency" not in read.headers  # (its withdrawal too)
     wait_for(asking_notifications, lambda found: found == [], DEADLINE_S, "the request's notification to go")
+
+
+def test_a_purge_leaves_a_tombstone_on_each_compacted_topic_which_readers_skip_and_replays_count(
+        client: httpx.Client, settings: Settings, worker: Process, tmp_path: Any) -> None:
+    """The log kept what the account published on its compacted topics for good (its profile updates: bio and
+    names; its presence), and `photostream replay` exported them. The purge now leaves a null record keyed by
+    the account on each, so compaction drops them; every reader skips it (none parks it as poison), and a
+    replay counts it as a deletion."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    from photostream.contracts.catalog import topic as catalog_topic
+    from photostream.kafka_config import client_config
+    from photostream.replay import replay
+    from photostream.replay_range import Point
+    from producers.ids import now_ms
+    from producers.partitioning import partition_of
+    from tests.integration.kafka_read import dlq_records_for
+
+    gone = person(client)
+    accepted(client.patch("/users/me", headers=gone.headers, json={"bio": "what the log kept"}))
+    since = now_ms()
+    deletion = accepted(client.request("DELETE", "/users/me", headers=gone.headers, json={"password": PASSWORD}))
+    applied(settings, "account_purge", deletion["token"])
+    for topic, readers in (("profile-updated", ("notifications", "hashtag-extractor", "avatars")),
+                           ("presence-changed", ("presence",))):
+        partition = partition_of(gone.id.encode(), catalog_topic(topic).partitions)
+        consumer = Consumer(client_config(settings, **{"group.id": "test-reader", "enable.auto.commit": False}))
+        try:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+            consumer.assign([TopicPartition(topic, partition, max(low, high - 200))])
+            mine = []
+            while not mine or mine[-1].offset() < high - 1:
+                message = consumer.poll(10)
+                assert message is not None and not message.error()
+                if message.key() == gone.id.encode():
+                    mine.append(message)
+                if message.offset() >= high - 1:
+                    break
+        finally:
+            consumer.close()
+        assert mine and mine[-1].value() is None, f"{topic}: no tombstone for the account"
+        tombstone = mine[-1].offset()
+        for reader in readers:
+            caught_up(settings, reader, topic)  # committed past it, and a DLQ record would be acknowledged first
+        assert dlq_records_for(settings, topic, partition, tombstone, lambda found: bool(found), timeout_s=5) == []
+        report = replay(settings, topic, Point("time", since), Point("latest"), "jsonl", tmp_path / f"{topic}.jsonl")
+        assert report.deleted.get(partition, 0) >= 1 and not report.undecodable.get(partition), report
+    profile = client.get(f"/users/{gone.id}", headers=person(client).headers)
+    assert profile.status_code == 404  # (the profiles projector skipped it too: nothing came back)

@@ -419,6 +419,20 @@ def test_records_of_another_encoding_share_one_error_and_keep_their_bytes_and_he
     assert "not Avro single-object" not in reasons[2] and "fingerprint" in reasons[2].lower()
 
 
+def test_a_tombstone_on_a_compacted_topic_is_skipped_and_one_elsewhere_is_poison(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An account purge leaves a null record keyed by the account on each compacted topic (its profile updates,
+    its presence), so compaction drops them: a deletion to skip, not poison to park. On a kept topic a null
+    record is still a producer's mistake."""
+    loop = loop_for(SimpleNamespace(name="mixed", topics=("profile-updated", "like-changed")))
+    monkeypatch.setattr(loop.placement, "check", lambda *args: None)
+    now = int(time.time() * 1000)
+    found, dead = loop.decode([Appended("profile-updated", 0, None, now),  # type: ignore[arg-type,list-item]
+                               Appended("like-changed", 1, None, now)])  # type: ignore[arg-type]
+    assert found == [] and [(p.topic, p.offset) for p, _ in dead] == [("like-changed", 1)]
+
+
 def test_a_consumer_librdkafka_gave_up_on_stops_the_loop_naming_the_likely_cause() -> None:
     """A static member fenced by another process with its instance id gets ``_FATAL`` from ``consume()`` (with
     ``fatal()`` false) on every call: the loop spun on it, logging a warning each time, and processed nothing."""

@@ -25,6 +25,9 @@ class FakeMessage:
     def offset(self) -> int:
         return 7
 
+    def key(self) -> bytes:
+        return b"u-1"
+
 
 def test_a_null_record_on_a_topic_is_reported_as_undecodable() -> None:
     shown: dict[str, Any] = _render(EventCodec(), "like-changed", FakeMessage(None))
@@ -36,3 +39,9 @@ def test_a_parked_null_record_keeps_its_null_and_empty_bytes_stay_empty() -> Non
     assert _render(codec, "like-changed.dlq", FakeMessage(None, [("dlq.error.class", b"DecodeError")])) == {
         "partition": 1, "offset": 7, "headers": {"dlq.error.class": "DecodeError"}, "value_base64": None}
     assert _render(codec, "like-changed.dlq", FakeMessage(b""))["value_base64"] == ""
+
+
+def test_a_tombstone_on_a_compacted_topic_is_shown_as_the_deletion_of_its_key() -> None:
+    """An account purge's marker on its profile updates: a deletion, not a record nothing could decode."""
+    assert _render(EventCodec(), "profile-updated", FakeMessage(None)) == {"_deleted": "u-1", "partition": 1,
+                                                                          "offset": 7}
