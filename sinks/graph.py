@@ -10,7 +10,7 @@ newer state's write always wins (with the event time as timestamp, a DELETE won 
 Erasure: once an account's deletion is accepted, the pair state of an unfollow involving it is deleted rather
 than written (the purge's retractions still move the other side's count first), and a closed followee's count
 goes too, so ``follow_state`` keeps no history of who followed whom; the purge deletes the rest
-(:meth:`sinks.account_purge.AccountPurge.follow_history_gone`).
+(``AccountPurge._follow_history_gone`` in :mod:`sinks.account_purge`).
 """
 
 from __future__ import annotations

@@ -95,4 +95,4 @@ class AccountPurgeProcessor:
     async def _publish(self, events: list[tuple[str, dict[str, object]]]) -> dict[tuple[str, int], int]:
         # a failed delivery raises here, so the batch is retried
         return await self._publisher.acknowledged([event_type(topic).build(fields) for topic, fields in events],
-                                           self._publish_timeout_s)
+                                                  self._publish_timeout_s)
