@@ -73,7 +73,7 @@ class SafetyReader:
     (:mod:`sinks.partition_cache`; the safety processor and the account purge drop it after each write)."""
 
     def __init__(self, session: Session, relation_copies: PartitionCache | None = None) -> None:
-        self._session = session
+        self._session = self.session = session
         self._copies = relation_copies
         self._q_relations = session.prepare(
             "SELECT other_id, i_block, blocks_me, i_mute, mutes_me FROM user_relations "

@@ -16,7 +16,7 @@ from producers.ids import is_id
 from sinks import offsets
 from sinks.comments import Comment, CommentGone, CommentWriter
 from sinks.safety import SafetyReader
-from streams.engagement_blocks import without_engagement_across_blocks
+from streams.engagement_blocks import without_engagement_across_blocks, without_engagement_of_closed_accounts
 from streams.engine.records import Record, Reject, accepted
 
 
@@ -52,5 +52,7 @@ class CommentsProjector:
 
     async def process(self, batch: list[Record], reject: Reject) -> None:
         applied = await without_engagement_across_blocks(batch, self._safety)
+        if self._safety is not None:  # (and not by a deleted account)
+            applied = await without_engagement_of_closed_accounts(applied, self._redis, self._safety.session)
         await self._writer.apply(accepted(applied, change_of, reject))
         await offsets.advance_all(self._redis, self.name, ((r.topic, r.partition, r.offset) for r in batch))

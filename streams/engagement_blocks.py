@@ -1,4 +1,5 @@
-"""Likes and comments across a block are not applied, by any processor that counts or lists them.
+"""Likes and comments across a block, or sent by a deleted account, are not applied, by any processor that
+counts or lists them.
 
 Why: a like or a comment sent while its target's author was blocking the sender was checked by the API before
 the block existed, and published after it. The block's effects (unlikes, comment deletions) are derived from
@@ -6,12 +7,17 @@ what the stores hold when the safety processor reads them, so one applied a mome
 counted, and readable by everyone but the blocker, who could not see it to delete it. Each processor now asks
 whether a block stands between the sender and the post's author before it applies either; what it applied just
 before the block's row was written is what the block's own reading finds.
+
+A deleted account's likes and comments published as its deletion was accepted (or by an upstream service after
+it) were applied after the purge had read what to retract: a like by nobody, counted for good. Its unlikes and
+comment deletions are still applied: the purge's own retractions are among them.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from sinks.revocations import closed_among
 from sinks.safety import SafetyReader
 from streams.engine.records import Record
 
@@ -41,3 +47,22 @@ async def without_engagement_across_blocks(records: list[Record], safety: Safety
     if not blocked:
         return records
     return [r for r in records if engagement_pair(r.topic, r.value) not in blocked]
+
+
+def _added_by(record: Record) -> str | None:
+    """The sender of a like or a new comment (None for anything else)."""
+    if (record.topic == "like-changed" and record.value.get("action") == "like") or record.topic == "comment-added":
+        return str(record.value["user_id"])
+    return None
+
+
+async def without_engagement_of_closed_accounts(records: list[Record], redis: Any, session: Any) -> list[Record]:
+    """``records`` less the likes and new comments sent by an account whose deletion was accepted (one Redis
+    round trip per batch with any: :func:`sinks.revocations.closed_among`)."""
+    senders = {sender for r in records if (sender := _added_by(r)) is not None}
+    if not senders:
+        return records
+    closed = await closed_among(redis, session, senders)
+    if not closed:
+        return records
+    return [r for r in records if _added_by(r) not in closed]

@@ -68,6 +68,7 @@ from sinks.notifications import GroupChange, NotificationStore, StoredActors, st
 from sinks.photo_tags import PhotoTagReads
 from sinks.post_lists import AuthorPosts
 from sinks.posts import read_post_rows, read_posts_cached
+from sinks.revocations import closed_among
 from sinks.safety import SafeAudience
 from sinks.usernames import UsernameDirectory
 from streams.engine.ownership import TP
@@ -371,7 +372,11 @@ class NotificationsProcessor:
         return signals, posts
 
     async def _allowed(self, signals: list[Signal], posts: dict[str, Post]) -> list[Signal]:
-        """The signals the rules let through (facts prefetched in bulk: one query set per recipient)."""
+        """The signals the rules let through (facts prefetched in bulk: one query set per recipient). None from
+        an account whose deletion was accepted: its like, follow or mention published as it was deleted was
+        applied after the purge, naming nobody for good."""
+        closed = await closed_among(self._redis, self._session, {s.actor for s in signals if s.present})
+        signals = [s for s in signals if not (s.present and s.actor in closed)]
         adds = [s for s in signals if s.present and s.actor != s.recipient]
         actors: dict[str, set[str]] = defaultdict(set)
         for s in adds:

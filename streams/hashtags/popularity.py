@@ -22,7 +22,7 @@ from sinks.hashtags.state import HashtagStateStore
 from sinks.hashtags.views import HashtagViews
 from sinks.partition_cache import PartitionCache
 from sinks.safety import SafetyReader
-from streams.engagement_blocks import without_engagement_across_blocks
+from streams.engagement_blocks import without_engagement_across_blocks, without_engagement_of_closed_accounts
 from streams.engine.records import Record, Reject, accepted
 
 #: the fields of each input that name a post, a user or a comment
@@ -61,7 +61,10 @@ class PopularityUpdater:
 
     async def process(self, batch: list[Record], reject: Reject) -> None:
         by_post: dict[str, list[Record]] = defaultdict(list)
-        for record in await without_engagement_across_blocks(accepted(batch, with_ids, reject), self._safety):
+        admitted = await without_engagement_across_blocks(accepted(batch, with_ids, reject), self._safety)
+        if self._safety is not None:  # (and not by a deleted account)
+            admitted = await without_engagement_of_closed_accounts(admitted, self._redis, self._safety.session)
+        for record in admitted:
             by_post[record.value["post_id"]].append(record)
         loaded = await self._store.load_many({
             post_id: ({r.value["user_id"] for r in records if r.topic == "like-changed"},

@@ -456,3 +456,35 @@ def test_a_purge_leaves_a_tombstone_on_each_compacted_topic_which_readers_skip_a
         assert report.deleted.get(partition, 0) >= 1 and not report.undecodable.get(partition), report
     profile = client.get(f"/users/{gone.id}", headers=person(client).headers)
     assert profile.status_code == 404  # (the profiles projector skipped it too: nothing came back)
+
+
+def test_likes_comments_and_follows_a_deleted_account_sent_after_its_purge_count_nowhere(
+        client: httpx.Client, settings: Settings, publisher: Publisher, worker: Process) -> None:
+    """Published as its deletion was accepted, or by an upstream service after it, they were applied after the
+    purge had read what to retract: a like and a comment by nobody, counted for good, and "liked your photo"
+    from an account that no longer exists. Its unlikes and deletions still apply (the purge's are among them)."""
+    gone, author = person(client), person(client)
+    image = upload_photo(client, settings, author.id)
+    post = accepted(client.post("/posts", headers=author.headers, json={"caption": "mine", "image_ids": [image]}))
+    applied(settings, "posts", post["token"])
+    deletion = accepted(client.request("DELETE", "/users/me", headers=gone.headers, json={"password": PASSWORD}))
+    applied(settings, "account_purge", deletion["token"])
+    late = [publisher.publish(events.like_changed(post_id=post["id"], user_id=gone.id, action="like",
+                                                  post_author_id=author.id)),
+            publisher.publish(events.comment_added(post_id=post["id"], user_id=gone.id, text="still here",
+                                                   post_author_id=author.id)),
+            publisher.publish(events.follow_changed(follower_id=gone.id, followee_id=author.id, action="follow"))]
+    redis = sync_client(settings)
+
+    def behind() -> list[str]:
+        appliers = {"like-changed": ("popularity", "notifications"), "follow-changed": ("feeds", "notifications"),
+                    "comment-added": ("comments", "popularity", "notifications")}
+        return [f"{p}:{r.topic}" for r in late for p in appliers[r.topic]
+                if int(redis.hget(keys.applied_offsets(p, r.topic), str(r.partition)) or -1) < r.offset]
+
+    wait_for(behind, lambda late_ones: not late_ones, DEADLINE_S, "the late events to be applied")
+    seen = client.get(f"/posts/{post['id']}", headers=author.headers).json()
+    assert (seen["like_count"], seen["comment_count"]) == (0, 0)
+    assert client.get(f"/posts/{post['id']}/comments", headers=author.headers).json()["items"] == []
+    assert client.get("/notifications", headers=author.headers).json()["items"] == []
+    assert client.get(f"/users/{author.id}", headers=author.headers).json()["counts"]["followers"] == 0
