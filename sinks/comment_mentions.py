@@ -16,24 +16,21 @@ from typing import Any
 from cassandra.cluster import Session
 
 from sinks.cassandra import execute, execute_grouped, key_chunks
-from sinks.usernames import UsernameDirectory
 
 
 class CommentMentions:
-    def __init__(self, session: Session, usernames: UsernameDirectory) -> None:
+    def __init__(self, session: Session) -> None:
         self._session = session
-        self._usernames = usernames
         prepare = session.prepare
         self._write = prepare("INSERT INTO notification_comment_mentions (comment_id, mentioned) VALUES (?, ?)")
         self._read = prepare("SELECT comment_id, mentioned FROM notification_comment_mentions WHERE comment_id IN ?")
         self._delete = prepare("DELETE FROM notification_comment_mentions WHERE comment_id = ?")
 
-    async def remember(self, names_by_comment: Mapping[str, Iterable[str]]) -> None:
-        """Record whom each comment mentions: the names' holders now (names nobody holds are nobody)."""
-        wanted = {comment: set(names) for comment, names in names_by_comment.items()}
-        owners = await self._usernames.owners({name for names in wanted.values() for name in names})
+    async def remember(self, names_by_comment: Mapping[str, Iterable[str]], owners: Mapping[str, str]) -> None:
+        """Record whom each comment mentions: ``owners``, the names' holders now, as the batch resolved them
+        (:meth:`sinks.usernames.UsernameDirectory.owners`; names nobody holds are nobody)."""
         writes: list[tuple[Any, tuple[Any, ...]]] = []
-        for comment, names in wanted.items():
+        for comment, names in names_by_comment.items():
             mentioned = {owners[name] for name in names if name in owners}
             if mentioned:
                 writes.append((self._write, (comment, mentioned)))

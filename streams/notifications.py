@@ -111,7 +111,7 @@ class NotificationsProcessor:
         self._redis = redis
         self._tags = PhotoTagReads(session)
         self._author_posts = AuthorPosts(session)
-        self._comment_mentions = CommentMentions(session, usernames)
+        self._comment_mentions = CommentMentions(session)
         #: accounts this loop saw made private (and not public again since), oldest first: the profiles
         #: projector may not have applied the switch when a mention on the account's next post arrives, and a
         #: stranger's badge then counted a post the list hid (the same worker owns an account's profile
@@ -169,14 +169,16 @@ class NotificationsProcessor:
             elif event.get("post_author_id") and is_id(event["post_author_id"]):  # (like-changed, comment-added v2)
                 authors[event["post_id"]] = event["post_author_id"]
         self._remember_privacy(private)  # (before the batch's mentions are checked: they may follow the switch)
+        owners = None  # (read with the posts in _resolve, unless the comments' mentions need them first)
         if mentioning:  # (before the deletions: a comment may come and go in one batch)
-            await self._comment_mentions.remember(mentioning)
+            owners = await self._usernames.owners({d.recipient.value for d in drafts if d.recipient.by == "username"})
+            await self._comment_mentions.remember(mentioning, owners)
         withdrawn, mentioning_gone = await self._mentions_withdrawn(uncommented)
         drafts += withdrawn
         if retagged:
             drafts = await self._without_standing_tags(drafts, retagged)
         if drafts:
-            signals, posts = await self._resolve(drafts, known_posts, authors)
+            signals, posts = await self._resolve(drafts, known_posts, authors, owners)
             allowed = await self._allowed(signals, posts)
             await self._apply(allowed)
         if mentioning_gone:  # (once the withdrawal is applied: a crash before it finds the record again)
@@ -338,9 +340,10 @@ class NotificationsProcessor:
                 outcomes[group.series.recipient].append((group.id, None))
         await self._lists.project(outcomes)
 
-    async def _resolve(self, drafts: list[Draft], known: dict[str, Post], authors: dict[str, str]
-                       ) -> tuple[list[Signal], dict[str, Post]]:
-        """Signals with their recipients, and the posts they are about (present ones only).
+    async def _resolve(self, drafts: list[Draft], known: dict[str, Post], authors: dict[str, str],
+                       owners: dict[str, str] | None = None) -> tuple[list[Signal], dict[str, Post]]:
+        """Signals with their recipients, and the posts they are about (present ones only). ``owners``: the
+        mentioned names' holders, if the batch read them already.
 
         A post the posts view does not have yet (its projector is seconds behind after a worker restart) is
         addressed by the author its likes and comments name (``post_author_id``, v2: the API's): dropping them
@@ -350,7 +353,7 @@ class NotificationsProcessor:
                            ("tag", "tag_request", "comment_mention")} - known.keys())
         names = {d.recipient.value for d in drafts if d.recipient.by == "username"}
         found, owners = await asyncio.gather(read_posts_cached(self._session, self._redis, post_ids),
-                                             self._usernames.owners(names))
+                                             self._usernames.owners(names) if owners is None else _given(owners))
         posts = known | {p["post_id"]: p for p in found if p is not None}
         unseen = [post_id for post_id in post_ids if post_id not in posts and post_id in authors]
         if unseen:
@@ -475,6 +478,10 @@ def _meaning(record: Record) -> tuple[Record, list[Draft], str | None]:
 
 async def _none() -> set[str]:
     return set()
+
+
+async def _given(owners: dict[str, str]) -> dict[str, str]:
+    return owners
 
 
 def _as_of_the_request(draft: Draft, approved: dict[tuple[str, str], int]) -> Draft:
