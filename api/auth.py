@@ -180,9 +180,10 @@ async def checked_reads(revocations: Any, redis: Any, claims: AccessClaims,
     return answers[CHECK_ANSWERS:]
 
 
-async def close_account(revocations: Any, settings: Settings, user_id: str) -> None:
-    """Refuse every access token of ``user_id`` from now on (kept as long as a token minted now would live)."""
-    await revocations.revoke("account", user_id, _outliving_every_token(settings))
+async def close_account(revocations: Any, user_id: str) -> None:
+    """Refuse every access token of ``user_id`` from now on, for good: the marker is also the account's
+    tombstone, which every processor checks (:func:`sinks.revocations.closed_among`)."""
+    await revocations.revoke("account", user_id, None)
 
 
 async def end_sessions(revocations: Any, settings: Settings, user_id: str) -> int:

@@ -20,7 +20,6 @@ from typing import Any
 from cassandra.cluster import Session
 
 from photostream.domain.account_purge import Footprint
-from photostream.domain.accounts import outliving_every_token
 from photostream.domain.identicon import email_hash
 from photostream.settings import Settings
 from sinks import keys, s3
@@ -174,7 +173,7 @@ class AccountPurge:
         """First: every access token of the user is refused, as `DELETE /users/me` refuses them. An upstream
         service's deletion (the SDK's ``account-deleted``) left the user's tokens working, and their writes after
         the purge were applied (a comment by nobody, a like counted for good)."""
-        await self._revocations.revoke("account", user_id, outliving_every_token(self._settings.jwt_access_ttl_s))
+        await self._revocations.revoke("account", user_id, None)  # for good, as api.auth.close_account
 
     async def credentials_gone(self, user_id: str) -> None:
         """Last: the avatar address, the sessions, the credentials, and then the username and e-mail address

@@ -40,7 +40,8 @@ def _key(kind: str, revoked_id: str) -> str:
 
 async def closed_among(redis: Any, session: Session, users: Iterable[str]) -> set[str]:
     """The users whose account deletion was accepted: their ``auth:closed`` marker, set before the deletion's
-    202 and kept for the longest life of a token of theirs, past the purge. While Redis does not hold every
+    202 and kept for good, the account's tombstone (a marker that expired with the account's last token let a
+    replay of ``follow-changed`` from the start write its old pairs back). While Redis does not hold every
     revocation (the reload's marker is missing: a flushed or restarted Redis) or is unreachable, Cassandra
     answers (a message from a deleted account delivered after a flush was put back into a badge for good), and
     the first such check starts the reload (:func:`_reload_soon`)."""
@@ -115,11 +116,12 @@ class RevocationLedger:
         self._q_all = session.prepare("SELECT kind, id, revoked_at, TTL(revoked_at) AS ttl FROM access_revocations")
         self._reloading: asyncio.Task[None] | None = None
 
-    async def revoke(self, kind: Kind, revoked_id: str, ttl_s: int) -> int:
+    async def revoke(self, kind: Kind, revoked_id: str, ttl_s: int | None) -> int:
         """Refuse a token id (``token``), every token of a user (``account``) or every token of a user issued
-        until now (``before``) for ``ttl_s`` seconds; returns when (epoch ms)."""
+        until now (``before``) for ``ttl_s`` seconds, or for good (``None``: a closed account's marker, see
+        :func:`closed_among`); returns when (epoch ms)."""
         at = int(time.time() * 1000)
-        await execute(self._session, self._w, (kind, revoked_id, at, ttl_s))
+        await execute(self._session, self._w, (kind, revoked_id, at, ttl_s or 0))  # (TTL 0: no expiry)
         await self._redis.set(_key(kind, revoked_id), at, ex=ttl_s)
         return at
 
@@ -160,14 +162,15 @@ class RevocationLedger:
             self._reloading = asyncio.create_task(_reload_logged(self.reload))
 
     async def reload(self) -> int:
-        """Copy every live durable revocation into Redis (with its remaining lifetime), then set the marker.
+        """Copy every live durable revocation into Redis (with its remaining lifetime, none for a closed
+        account's), then set the marker.
         A revocation made meanwhile reaches Redis by its own write, so none is missed."""
         copied = 0
         async for rows in pages(self._session, self._q_all, (), 5000):
             async with self._redis.pipeline(transaction=False) as pipe:
                 for row in rows:
-                    if row.ttl and row.kind in _KEYS:
-                        pipe.set(_key(row.kind, row.id), row.revoked_at or 1, ex=int(row.ttl))
+                    if row.kind in _KEYS and (row.ttl or row.kind == "account"):  # (an account's: for good)
+                        pipe.set(_key(row.kind, row.id), row.revoked_at or 1, ex=int(row.ttl) if row.ttl else None)
                         copied += 1
                 await pipe.execute()
         await self._redis.set(keys.revocations_loaded(), 1)

@@ -45,7 +45,7 @@ async def delete_me(body: DeleteAccountIn, claims: CurrentClaims, request: Reque
     accepted = await _publish(resources, settings, user, events.account_deleted(user_id=user), "write")
     await accounts.credentials.disable(user)
     await accounts.refresh_tokens.revoke_all(user)
-    await close_account(resources.revocations, settings, user)
+    await close_account(resources.revocations, user)
     await revoke_access(resources.revocations, claims)
     return accepted
 

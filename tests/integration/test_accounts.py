@@ -112,6 +112,26 @@ def test_a_logout_survives_redis_losing_its_revocations(client: httpx.Client, se
     assert client.get("/users/me/follow-requests", headers=bearer(session)).status_code == 401
 
 
+def test_a_closed_accounts_marker_is_kept_for_good_and_survives_redis_losing_it(client: httpx.Client,
+                                                                                settings: Settings) -> None:
+    """The marker of an accepted deletion expired with the account's longest-lived token (30 days): past it, a
+    replay of ``follow-changed`` from the start wrote the account's old pairs back, and its late likes counted.
+    It is the account's tombstone now: no TTL in Redis or Cassandra, and a reload copies it back without one."""
+    account = register(client)
+    session = login(client, account["username"])
+    deleted = client.request("DELETE", "/users/me", headers=bearer(session), json={"password": PASSWORD})
+    assert deleted.status_code == 202, deleted.text
+    redis = sync_client(settings)
+    closed = keys.closed_account(account["id"])
+    assert redis.ttl(closed) == -1  # (-1: kept for good; -2: absent)
+    redis.delete(closed, keys.revocations_loaded())  # what a flushed or replaced Redis no longer holds
+    refused = client.get("/users/me/follow-requests", headers=bearer(session))
+    assert refused.status_code == 401 and "revoked" in refused.json()["error"]["message"]  # Cassandra answered
+    wait_for(lambda: (redis.exists(closed), redis.exists(keys.revocations_loaded())), lambda found: all(found),
+             30, "the closed account's marker to be copied back into Redis")
+    assert redis.ttl(closed) == -1
+
+
 def test_a_password_change_ends_every_session_and_the_old_password(client: httpx.Client,
                                                                    settings: Settings) -> None:
     account = register(client)
