@@ -77,7 +77,7 @@ def test_a_worker_whose_web_port_is_taken_is_refused_naming_the_port_and_the_set
     import socket
 
     with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
+        listener.bind(("127.0.0.1", _port_after_a_free_one()))
         listener.listen()
         taken = listener.getsockname()[1]
         result = invoke_with(runner, monkeypatch, {"PHOTOSTREAM_WORKER_WEB_PORT": str(taken - 1)},
@@ -85,6 +85,24 @@ def test_a_worker_whose_web_port_is_taken_is_refused_naming_the_port_and_the_set
     assert result.exit_code == 2, result.output
     assert f"127.0.0.1:{taken} already in use" in result.output and "PHOTOSTREAM_WORKER_WEB_PORT" in result.output
     assert "Traceback" not in result.output
+
+
+def _port_after_a_free_one() -> int:
+    """A free port whose predecessor is free too (the base port must not be someone else's listener: the
+    refusal would then name it as well)."""
+    import socket
+
+    for _ in range(100):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        with socket.socket() as before:
+            try:
+                before.bind(("127.0.0.1", port - 1))
+            except OSError:
+                continue
+        return port
+    raise AssertionError("no two free ports in a row")
 
 
 def test_free_web_ports_are_not_reported_taken() -> None:
