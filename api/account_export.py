@@ -2,8 +2,9 @@
 
 Read from the same stores the API reads (never from Kafka): profile and settings, posts with their photos (ids
 and links that work without a token, signed, since the archive outlives the session), comments, likes,
-followers and following, blocks and mutes, people tags on their photos and of them, notifications. Every list
-is read whole (paged underneath), so the archive is bounded by what one account holds.
+followers and following, blocks and mutes, people tags on their photos and of them, notifications, every
+completed upload (posted or not) and the active avatar. Every list is read whole (paged underneath), so the
+archive is bounded by what one account holds.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from producers.ids import now_ms
 from sinks.account_purge import ACCOUNT_COMMENTS, ACCOUNT_LISTS
 from sinks.cassandra import ms_of, pages
 from sinks.credentials import CredentialStore
+from sinks.images import ImageFile
 from sinks.photo_tags import APPROVED, PENDING
 from sinks.posts import read_posts_cached
 from sinks.profiles import read_profile
@@ -59,13 +61,13 @@ class AccountExport:
         """The whole archive of ``user_id``."""
         session, redis = self._session, resources.redis
         (profile, identity, tag_settings, post_ids, following, followers, likes, tagged, pending, comments,
-         safety, notifications, requested, requested_by) = await asyncio.gather(
+         safety, notifications, requested, requested_by, uploads) = await asyncio.gather(
             read_profile(session, redis, user_id), self._credentials.identity(user_id),
             resources.tag_settings.of(user_id), self._ids("posts", user_id), self._ids("following", user_id),
             self._ids("followers", user_id), self._ids("likes", user_id), self._ids(APPROVED, user_id),
             self._ids(PENDING, user_id), self._comments(user_id), self._safety(user_id),
             self._notifications(resources, user_id), self._ids("requested", user_id),
-            self._ids("requested_by", user_id))
+            self._ids("requested_by", user_id), self._uploads(resources, user_id))
         posts = [p for p in await read_posts_cached(session, redis, post_ids) if p is not None]
         # the tags on others' posts as the user may see those posts now: a tag on a post hidden from them (an
         # only-me post, a private account they do not follow) would name a post they cannot know of
@@ -73,6 +75,8 @@ class AccountExport:
         seen = [p["post_id"] for p in await visible_posts(resources.graph, user_id, others) if p is not None]
         tags = await resources.photo_tags.of_posts(post_ids + seen)
         links = resources.image_links
+        posted = {image for post in posts for image in post["image_ids"]}
+        avatar = (profile or {}).get("avatar_image_id")
         return {
             "format": FORMAT, "exported_at": now_ms(), "user_id": user_id,
             "account": {"username": identity[0] if identity else None, "email": identity[1] if identity else None},
@@ -90,6 +94,12 @@ class AccountExport:
             **safety,
             "tagged_in": [_tag(t) for p in seen for t in tags.get(p, []) if t.tagged_id == user_id],
             "notifications": notifications,
+            # every photo the account uploaded, the ones no post shows included (they were missing), and which
+            # one is its avatar (its link was missing too)
+            "uploads": [{"image_id": i.image_id, "url": links.signed(i.image_id) if i.broken is None else None,
+                         "width": i.width, "height": i.height, "completed_at": i.completed_at_ms,
+                         "posted": i.image_id in posted, "avatar": i.image_id == avatar} for i in uploads],
+            "avatar": {"image_id": avatar, "url": links.signed(avatar)} if avatar else None,
         }
 
     async def _notifications(self, resources: Any, user_id: str) -> list[dict[str, Any]]:
@@ -105,6 +115,16 @@ class AccountExport:
                 break
             cursor = parse_list_position(page.next_cursor)
         return found[:NOTIFICATIONS_MAX]
+
+    async def _uploads(self, resources: Any, user_id: str) -> list[ImageFile]:
+        """Every completed upload, newest first (the profile-photo picker's pages, read to the end)."""
+        found: list[ImageFile] = []
+        before: str | None = None
+        while True:
+            page, before = await resources.images.completed_by(user_id, _PAGE, before)
+            found += page
+            if before is None:
+                return found
 
     async def _comments(self, user_id: str) -> list[dict[str, Any]]:
         """Oldest first (comment ids are UUIDv7), in one paged query: the index answers with the rows."""

@@ -238,6 +238,26 @@ def test_the_export_holds_what_the_user_made(client: httpx.Client, settings: Set
     assert client.get("/users/me/export").status_code == 401
 
 
+def test_the_export_holds_every_upload_posted_or_not_and_the_avatar(client: httpx.Client, settings: Settings,
+                                                                     worker: Process) -> None:
+    """Only posted photos were exported: an upload no post shows (the profile photos to choose from, a draft)
+    and the avatar's link were missing."""
+    user = person(client)
+    posted, avatar, unposted = (upload_photo(client, settings, user.id) for _ in range(3))
+    post = accepted(client.post("/posts", headers=user.headers, json={"caption": "one", "image_ids": [posted]}))
+    applied(settings, "posts", post["token"])
+    applied(settings, "profiles", accepted(client.patch("/users/me", headers=user.headers,
+                                                        json={"avatar_image_id": avatar}))["token"])
+    archive = client.get("/users/me/export", headers=user.headers).json()
+    uploads = {u["image_id"]: (u["posted"], u["avatar"]) for u in archive["uploads"]}
+    assert uploads == {posted: (True, False), avatar: (False, True), unposted: (False, False)}
+    assert archive["avatar"]["image_id"] == avatar
+    for link in [archive["avatar"]["url"]] + [u["url"] for u in archive["uploads"]]:
+        fetched = client.get(link.removeprefix("/api/v1"), follow_redirects=True)  # works without a token
+        assert fetched.status_code == 200 and fetched.headers["content-type"].startswith("image/"), link
+    assert client.get("/users/me/export", headers=person(client).headers).json()["uploads"] == []
+
+
 def test_an_unknown_user_token_cannot_delete_anything(client: httpx.Client, settings: Settings,
                                                       worker: Process) -> None:
     answer = client.request("DELETE", "/users/me", headers=auth(settings, new_id()), json={"password": PASSWORD})
