@@ -141,6 +141,7 @@ class NotificationsProcessor:
         follows: dict[tuple[str, str], bool] = {}  # (follower, followee) → following after the batch
         private: dict[str, bool] = {}  # account → private after the batch
         mentioning: dict[str, list[str]] = {}  # comment id → the names it mentions
+        commented_at: dict[str, int] = {}  # comment id → when it was made (epoch ms)
         uncommented: list[dict[str, Any]] = []  # the batch's comment deletions
         for record, found, purged in accepted(batch, _meaning, reject):
             drafts += found
@@ -149,6 +150,7 @@ class NotificationsProcessor:
             event = record.value
             if record.topic == "comment-added" and (names := mentioned_usernames(event["text"])):
                 mentioning[event["comment_id"]] = names
+                commented_at[event["comment_id"]] = int(event["occurred_at"])
             elif record.topic == "comment-deleted":
                 uncommented.append(event)
             if record.topic == "post-created":  # mentions need the post before the posts view has it
@@ -172,7 +174,7 @@ class NotificationsProcessor:
         owners = None  # (read with the posts in _resolve, unless the comments' mentions need them first)
         if mentioning:  # (before the deletions: a comment may come and go in one batch)
             owners = await self._usernames.owners({d.recipient.value for d in drafts if d.recipient.by == "username"})
-            await self._comment_mentions.remember(mentioning, owners)
+            await self._comment_mentions.remember(mentioning, owners, commented_at)
         withdrawn, mentioning_gone = await self._mentions_withdrawn(uncommented)
         drafts += withdrawn
         if retagged:
@@ -197,16 +199,17 @@ class NotificationsProcessor:
             await self._out_of_strangers_sight(gone_private)
         await offsets.advance_all(self._redis, self.name, ((r.topic, r.partition, r.offset) for r in batch))
 
-    async def _mentions_withdrawn(self, deletions: list[dict[str, Any]]) -> tuple[list[Draft], set[str]]:
+    async def _mentions_withdrawn(self, deletions: list[dict[str, Any]]) -> tuple[list[Draft], dict[str, int]]:
         """The "mentioned you in a comment" each deleted comment made, withdrawn from the people the processor
-        recorded it mentioned (:mod:`sinks.comment_mentions`), and the comments that had such a record."""
+        recorded it mentioned (:mod:`sinks.comment_mentions`), and the comments that had such a record, with
+        when each was deleted."""
         if not deletions:
-            return [], set()
+            return [], {}
         mentioned = await self._comment_mentions.of(e["comment_id"] for e in deletions)
         drafts = [Draft(Recipient("user", person), "comment_mention", e["post_id"], e["user_id"], False,
                         int(e["occurred_at"]), int(e["commented_at"]))
                   for e in deletions for person in sorted(mentioned.get(e["comment_id"], ()))]
-        return drafts, set(mentioned)
+        return drafts, {e["comment_id"]: int(e["occurred_at"]) for e in deletions if e["comment_id"] in mentioned}
 
     async def _without_standing_tags(self, drafts: list[Draft], retagged: list[Record]) -> list[Draft]:
         """The drafts but the withdrawals of a "tagged you" (or "wants to tag you") that still stands on another

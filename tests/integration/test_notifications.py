@@ -1090,3 +1090,22 @@ def test_deleting_a_comment_withdraws_its_mentions(client: httpx.Client, setting
         ("comment_mention", "post", kept_post, [other], 1)]
     assert status(client, settings, mentioned) == 1
     assert summary(notifications(client, settings, author)) == [("comment", "post", kept_post, [other], 1)]
+    # the deleted comment delivered again (a replay, a retrying producer): no mention, and no record of one left
+    log.publish(deleted)
+    log.settle()
+    assert summary(notifications(client, settings, mentioned)) == [
+        ("comment_mention", "post", kept_post, [other], 1)]
+    assert mention_records(settings, deleted.value["comment_id"], kept.value["comment_id"]) == {
+        kept.value["comment_id"]: {mentioned}}
+
+
+def mention_records(settings: Settings, *comment_ids: str) -> dict[str, set[str]]:
+    """The notifications processor's record of whom each comment mentioned (what a deletion withdraws)."""
+    from sinks.cassandra import connect as cassandra_connect
+
+    cluster, session = cassandra_connect(settings)
+    try:
+        return {row.comment_id: set(row.mentioned) for comment in comment_ids for row in session.execute(
+            "SELECT comment_id, mentioned FROM notification_comment_mentions WHERE comment_id = %s", (comment,))}
+    finally:
+        cluster.shutdown()
