@@ -2,7 +2,8 @@
 
 A logout (the token's id), an account deletion (every token of the user) or the end of a user's sessions (every
 token of the user issued before that moment: a password change, a refresh token used twice) is written to
-``access_revocations`` first, with the TTL of the longest-lived token it refuses, then to Redis, where the
+``access_revocations`` first, with the TTL of the longest-lived token it refuses (none for an account
+deletion: that marker is also the account's tombstone, see :func:`closed_among`), then to Redis, where the
 per-request check is one pipelined round trip. Redis alone was not enough: a flushed or rebuilt Redis would
 have let logged-out tokens back in for up to an hour. So the Redis side carries a marker that only the reload
 writes, after it copied every durable revocation: while the marker is missing (a lost Redis, or a first start),
