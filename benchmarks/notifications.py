@@ -27,10 +27,7 @@ from benchmarks.stats import fmt_ms, fmt_rate, fmt_ratio, ratio, verdict
 from photostream.settings import Settings
 from producers.ids import new_id, now_ms
 from sinks.cassandra import connect
-from sinks.notification_lists import NotificationLists
 from sinks.notifications import NotificationStore, WriteCounter
-from sinks.safety import SafeAudience
-from sinks.usernames import UsernameDirectory
 from streams.engine.records import Record
 from streams.notifications import NotificationsProcessor
 from streams.resources import Resources
@@ -43,9 +40,7 @@ SPREAD_POSTS = 200
 
 
 def _processor(settings: Settings, r: Resources, counter: WriteCounter | None = None) -> NotificationsProcessor:
-    return NotificationsProcessor(settings, NotificationStore(r.session, counter),
-                                  NotificationLists(r.redis, settings.app_id, settings.notifications_cap),
-                                  SafeAudience(r.session, r.redis), UsernameDirectory(r.session), r.session, r.redis)
+    return NotificationsProcessor.on(r, NotificationStore(r.session, counter))
 
 
 def seed_posts(settings: Settings, posts: dict[str, str]) -> None:

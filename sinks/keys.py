@@ -77,8 +77,15 @@ def revoked_access(jti: str) -> str:
 
 
 def closed_account(user_id: str) -> str:
-    """Present while any access token of a deleted account could still be valid: every one is refused."""
+    """Present, for good, once an account's deletion was accepted: every token of it is refused, and every
+    processor drops what it would add for the account (its tombstone)."""
     return f"{_prefix}auth:closed:{{{user_id}}}"
+
+
+def made_private(user_id: str) -> str:
+    """Present for a while after the notifications processor saw the account made private: its other loops
+    withhold strangers' mentions on the account's posts before the profiles view has the switch."""
+    return f"{_prefix}notif:private:{{{user_id}}}"
 
 
 def sessions_ended(user_id: str) -> str:

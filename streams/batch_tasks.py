@@ -19,14 +19,11 @@ from sinks.comments import CommentWriter
 from sinks.feeds import FeedCache, FeedPosts
 from sinks.graph import GraphReader, GraphWriter
 from sinks.images import ImageIndex
-from sinks.notification_lists import NotificationLists
-from sinks.notifications import NotificationStore
 from sinks.photo_derivatives import PhotoDerivatives
 from sinks.photo_tags import PhotoTagWriter
 from sinks.presence import PresenceHashes, PresenceRows
-from sinks.safety import SafeAudience, SafetyReader, SafetyWriter
+from sinks.safety import SafetyReader, SafetyWriter
 from sinks.unread import UnreadPairs, UnreadSets
-from sinks.usernames import UsernameDirectory
 from streams.account_purge import AccountPurgeProcessor
 from streams.avatars import AvatarsProcessor
 from streams.comments import CommentsProjector
@@ -73,10 +70,7 @@ def build_processors(settings: Settings, resources: Resources) -> list[BatchProc
                         settings.publish_timeout_s,
                         MuteFeedEffects(safety, graph, feed_posts, feed_cache, settings.feed_cap),
                         BlockFootprint(resources.session), safety),
-        NotificationsProcessor(settings, NotificationStore(resources.session),
-                               NotificationLists(resources.redis, settings.app_id, settings.notifications_cap),
-                               SafeAudience(resources.session, resources.redis), UsernameDirectory(resources.session),
-                               resources.session, resources.redis),
+        NotificationsProcessor.on(resources),
         AccountPurgeProcessor(AccountPurge(settings, resources.session, resources.redis, s3.client(settings),
                                            AvatarPurge(cdn)),
                               resources.publisher, resources.redis, settings.publish_timeout_s),

@@ -1068,6 +1068,49 @@ def test_a_mention_on_a_post_after_the_account_went_private_stays_out_of_a_stran
     assert status(client, settings, stranger) == 0 and notifications(client, settings, stranger) == []
 
 
+def test_a_comment_mention_on_a_newly_private_accounts_post_stays_out_when_another_loop_owns_the_comment(
+        client: httpx.Client, settings: Settings, log: Log) -> None:
+    """Comments are keyed by post, so the loop that applies one may not be the loop that saw the post's author
+    made private (profile updates are keyed by account): while the profiles view lagged, that other loop let a
+    stranger's comment mention through. The loop that sees the switch now shares it (``keys.made_private``);
+    here a second processor, as another worker process runs it, applies the comment."""
+    from sinks.cassandra import connect as cassandra_connect
+    from streams.engine.records import Record
+    from streams.notifications import NotificationsProcessor
+    from streams.resources import Resources
+
+    author, commenter = new_id(), new_id()
+    stranger, stranger_name = register(client)
+    log.publish(events.profile_updated(user_id=author, username=f"a{uuid.uuid4().hex[:12]}", display_name="A",
+                                       is_private=True, tags_followed_only=False, tags_manual_approval=False))
+    post = log.post(author)
+    log.settle()
+    cluster, session = cassandra_connect(settings)  # the profiles view as its projector had left it before
+    try:
+        session.execute("UPDATE users SET is_private = false WHERE user_id = %s", (author,))
+    finally:
+        cluster.shutdown()
+    sync_client(settings).delete(keys.user_profile(author))
+    comment = log.stamped(events.comment_added(post_id=post, user_id=commenter, text=f"look @{stranger_name}",
+                                               post_author_id=author))
+    other_loop = f"test-other-loop-{new_id()}"
+
+    async def applied_by_another_loop() -> None:
+        resources = Resources.open(settings)
+        try:
+            processor = NotificationsProcessor.on(resources)
+            processor.name = other_loop  # (its own applied marks: the worker's stay as they are)
+            await processor.process([Record("comment-added", 0, 0, post.encode(), comment.value)],
+                                    lambda record, error: pytest.fail(f"rejected: {error}"))
+        finally:
+            await resources.redis.delete(keys.applied_offsets(other_loop, "comment-added"))
+            await resources.close()
+
+    asyncio.run(applied_by_another_loop())
+    assert summary(notifications(client, settings, author)) == [("comment", "post", post, [commenter], 1)]
+    assert status(client, settings, stranger) == 0 and notifications(client, settings, stranger) == []
+
+
 def test_deleting_a_comment_withdraws_its_mentions(client: httpx.Client, settings: Settings, log: Log) -> None:
     """``comment-deleted`` carries no text, so only "commented on your post" was withdrawn: "mentioned you in a
     comment" stayed, and counted, for a comment nobody could read (a block's and an account purge's deletions
