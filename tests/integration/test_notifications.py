@@ -1044,24 +1044,31 @@ def test_blocks_read_together_end_only_what_lies_between_each_pair(
     assert summary(notifications(client, settings, owner)) == [("like", "post", owners_post, [fan], 1)]
 
 
-def test_a_mention_on_a_post_after_the_account_went_private_stays_out_of_a_strangers_badge_while_profiles_lag(
-        client: httpx.Client, settings: Settings, log: Log) -> None:
-    """The processor had seen the account made private, but the profiles view did not have it yet (its
-    projector lags behind a backlog): the mention on the account's next post counted in a stranger's badge,
-    under a list that hid it."""
+def made_private_while_profiles_lag(log: Log, settings: Settings, author: str) -> None:
+    """``author`` made private and the switch applied by the processors, then the profiles view put back as its
+    projector had left it before (public, nothing cached): what a lagging projector shows."""
     from sinks.cassandra import connect as cassandra_connect
 
-    author = new_id()
-    stranger, stranger_name = register(client)
     log.publish(events.profile_updated(user_id=author, username=f"a{uuid.uuid4().hex[:12]}", display_name="A",
                                        is_private=True, tags_followed_only=False, tags_manual_approval=False))
     log.settle()
-    cluster, session = cassandra_connect(settings)  # the profiles view as its projector had left it before
+    cluster, session = cassandra_connect(settings)
     try:
         session.execute("UPDATE users SET is_private = false WHERE user_id = %s", (author,))
     finally:
         cluster.shutdown()
     sync_client(settings).delete(keys.user_profile(author))
+
+
+def test_a_mention_on_a_post_after_the_account_went_private_stays_out_of_a_strangers_badge_while_profiles_lag(
+        client: httpx.Client, settings: Settings, log: Log) -> None:
+    """The processor had seen the account made private, but the profiles view did not have it yet (its
+    projector lags behind a backlog): the mention on the account's next post counted in a stranger's badge,
+    under a list that hid it."""
+
+    author = new_id()
+    stranger, stranger_name = register(client)
+    made_private_while_profiles_lag(log, settings, author)
     post = log.post(author, caption=f"hello @{stranger_name}")
     log.like(stranger, post)  # a later record of the same post, so the mention's batch is surely applied
     log.settle()
@@ -1074,23 +1081,14 @@ def test_a_comment_mention_on_a_newly_private_accounts_post_stays_out_when_anoth
     made private (profile updates are keyed by account): while the profiles view lagged, that other loop let a
     stranger's comment mention through. The loop that sees the switch now shares it (``keys.made_private``);
     here a second processor, as another worker process runs it, applies the comment."""
-    from sinks.cassandra import connect as cassandra_connect
     from streams.engine.records import Record
     from streams.notifications import NotificationsProcessor
     from streams.resources import Resources
 
     author, commenter = new_id(), new_id()
     stranger, stranger_name = register(client)
-    log.publish(events.profile_updated(user_id=author, username=f"a{uuid.uuid4().hex[:12]}", display_name="A",
-                                       is_private=True, tags_followed_only=False, tags_manual_approval=False))
     post = log.post(author)
-    log.settle()
-    cluster, session = cassandra_connect(settings)  # the profiles view as its projector had left it before
-    try:
-        session.execute("UPDATE users SET is_private = false WHERE user_id = %s", (author,))
-    finally:
-        cluster.shutdown()
-    sync_client(settings).delete(keys.user_profile(author))
+    made_private_while_profiles_lag(log, settings, author)
     comment = log.stamped(events.comment_added(post_id=post, user_id=commenter, text=f"look @{stranger_name}",
                                                post_author_id=author))
     other_loop = f"test-other-loop-{new_id()}"

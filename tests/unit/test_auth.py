@@ -85,7 +85,7 @@ def test_a_token_living_longer_than_any_minted_is_refused_and_refusals_outlive_e
     with pytest.raises(auth_module.InvalidTokenError):
         auth_module.decode_access_token(settings, too_long)
 
-    kept: list[int] = []
+    kept: list[int | None] = []
 
     class Ledger:
         async def revoke(self, kind: str, subject: str, ttl_s: int | None) -> int:
