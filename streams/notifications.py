@@ -72,7 +72,6 @@ from sinks.redis_bulk import exist_many
 from sinks.revocations import closed_among
 from sinks.safety import SafeAudience
 from sinks.usernames import UsernameDirectory
-from streams.engine.ownership import TP
 from streams.engine.records import Record, Reject, accepted
 from streams.resources import Resources
 
@@ -84,10 +83,8 @@ UNFOLLOW_SCANNED = 200
 UNFOLLOW_READS_AT_ONCE = 32
 #: how many of a private account's newest posts a profile update looks through for strangers' notifications
 PRIVATE_SCANNED_POSTS = 100
-#: accounts a loop remembers having seen made private (a set of ids: well under a megabyte at this bound)
-REMEMBERED_PRIVATE = 20_000
-#: how long the switch to private is shared with the other loops (:func:`keys.made_private`): far longer than
-#: the profiles projector lags, and a switch back to public deletes it at once
+#: how long a switch to private is shared with every loop (:func:`keys.made_private`): far longer than the
+#: profiles projector lags, and a switch back to public deletes it at once
 MADE_PRIVATE_SHARED_S = 3600
 #: how long a batch with tag removals waits for the photo_tags processor to have applied them
 TAGS_CATCH_UP_S = 5.0
@@ -117,12 +114,6 @@ class NotificationsProcessor:
         self._tags = PhotoTagReads(session)
         self._author_posts = AuthorPosts(session)
         self._comment_mentions = CommentMentions(session)
-        #: accounts this loop saw made private (and not public again since), oldest first: the profiles
-        #: projector may not have applied the switch when a mention on the account's next post arrives, and a
-        #: stranger's badge then counted a post the list hid (the same worker owns an account's profile
-        #: updates and posts: both topics are keyed by the account and co-partitioned). Comments are keyed by
-        #: post, so another loop may own them: that loop finds the switch in Redis (:func:`keys.made_private`)
-        self._made_private: dict[str, None] = {}
 
     @classmethod
     def on(cls, resources: Resources, store: NotificationStore | None = None) -> NotificationsProcessor:
@@ -133,31 +124,24 @@ class NotificationsProcessor:
                    NotificationLists(redis, settings.app_id, settings.notifications_cap),
                    SafeAudience(session, redis), UsernameDirectory(session), session, redis)
 
-    def partitions_moved(self, moved: set[TP]) -> None:
-        """Another worker may have seen the moved partitions' accounts made public again."""
-        self._made_private.clear()
-
-    async def _remember_privacy(self, private: dict[str, bool]) -> None:
-        """Remember the batch's switches here and, for the loops that own the accounts' comments, in Redis
-        (before the strangers' notifications are cleared: a mention another loop reads after that finds it)."""
-        for account, is_private in private.items():
-            self._made_private.pop(account, None)
-            if is_private:
-                self._made_private[account] = None
-        while len(self._made_private) > REMEMBERED_PRIVATE:
-            del self._made_private[next(iter(self._made_private))]
-        if private:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for account, is_private in private.items():
-                    if is_private:
-                        pipe.set(keys.made_private(account), 1, ex=MADE_PRIVATE_SHARED_S)
-                    else:
-                        pipe.delete(keys.made_private(account))
-                await pipe.execute()
+    async def _share_privacy(self, private: dict[str, bool]) -> None:
+        """The batch's switches to private (and back), for every loop: the profiles projector may not have
+        applied a switch when a mention on the account's post arrives, and a stranger's badge then counted a
+        post the list hid. Comments are keyed by post, so the loop applying one may not be this one; written
+        before the strangers' notifications are cleared, so a mention read after that finds it."""
+        if not private:
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for account, is_private in private.items():
+                if is_private:
+                    pipe.set(keys.made_private(account), 1, ex=MADE_PRIVATE_SHARED_S)
+                else:
+                    pipe.delete(keys.made_private(account))
+            await pipe.execute()
 
     async def _private_among(self, accounts: set[str]) -> set[str]:
-        """Which of ``accounts`` are private: the profiles view, what this loop saw, what other loops saw."""
-        private = await self._audience.private_among(accounts) | (accounts & self._made_private.keys())
+        """Which of ``accounts`` are private: the profiles view, or a switch a loop saw (:meth:`_share_privacy`)."""
+        private = await self._audience.private_among(accounts)
         unknown = sorted(accounts - private)
         seen = await exist_many(self._redis, [keys.made_private(account) for account in unknown])
         return private | {account for account, found in zip(unknown, seen, strict=True) if found}
@@ -202,7 +186,7 @@ class NotificationsProcessor:
                 retagged.append(record)
             elif event.get("post_author_id") and is_id(event["post_author_id"]):  # (like-changed, comment-added v2)
                 authors[event["post_id"]] = event["post_author_id"]
-        await self._remember_privacy(private)  # (before the batch's mentions are checked: they may follow it)
+        await self._share_privacy(private)  # (before the batch's mentions are checked: they may follow it)
         owners = None  # (read with the posts in _resolve, unless the comments' mentions need them first)
         if mentioning:  # (before the deletions: a comment may come and go in one batch)
             owners = await self._usernames.owners({d.recipient.value for d in drafts if d.recipient.by == "username"})
