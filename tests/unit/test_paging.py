@@ -20,7 +20,8 @@ def test_a_cursor_round_trips_and_reveals_no_plain_id() -> None:
 
 
 @pytest.mark.parametrize("cursor", ["", "!!!", "bm90LWEtY3Vyc29y", encode_cursor("comments", new_id()),
-                                    encode_cursor("grid", "not-an-id")])
+                                    encode_cursor("grid", "not-an-id")],
+                         ids=["empty", "not-base64", "no-list-named", "another-lists", "no-id"])
 def test_a_foreign_or_broken_cursor_is_422_naming_the_field(cursor: str) -> None:
     with pytest.raises(ApiError) as refused:
         decode_cursor("grid", cursor)
