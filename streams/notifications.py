@@ -146,6 +146,20 @@ class NotificationsProcessor:
         seen = await exist_many(self._redis, [keys.made_private(account) for account in unknown])
         return private | {account for account, found in zip(unknown, seen, strict=True) if found}
 
+    async def _unless_made_private_meanwhile(self, taken_as_public: set[str]) -> None:
+        """Authors this batch took as public (their posts' mentions and tags reached strangers) whose switch to
+        private another loop shared since: that loop may have cleared strangers' notifications before this
+        batch wrote its own, so they are cleared here too. Checked after the write, this closes the race: a
+        share seen here is cleared here, and a share not seen yet comes before that loop's clear, which then
+        finds this batch's notifications."""
+        if not taken_as_public:
+            return
+        accounts = sorted(taken_as_public)
+        shared = await exist_many(self._redis, [keys.made_private(account) for account in accounts])
+        made_private = [account for account, found in zip(accounts, shared, strict=True) if found]
+        if made_private:
+            await self._out_of_strangers_sight(made_private)
+
     async def process(self, batch: list[Record], reject: Reject) -> None:
         drafts: list[Draft] = []
         deleted: list[str] = []
@@ -197,8 +211,9 @@ class NotificationsProcessor:
             drafts = await self._without_standing_tags(drafts, retagged)
         if drafts:
             signals, posts = await self._resolve(drafts, known_posts, authors, owners)
-            allowed = await self._allowed(signals, posts)
+            allowed, taken_as_public = await self._allowed(signals, posts)
             await self._apply(allowed)
+            await self._unless_made_private_meanwhile(taken_as_public)
         if mentioning_gone:  # (once the withdrawal is applied: a crash before it finds the record again)
             await self._comment_mentions.forget(mentioning_gone)
         for user in dict.fromkeys(deleted):
@@ -393,10 +408,10 @@ class NotificationsProcessor:
                 signals.append(draft.resolved(recipient, post["author_id"] if post is not None else None))
         return signals, posts
 
-    async def _allowed(self, signals: list[Signal], posts: dict[str, Post]) -> list[Signal]:
-        """The signals the rules let through (facts prefetched in bulk: one query set per recipient). None from
-        an account whose deletion was accepted: its like, follow or mention published as it was deleted was
-        applied after the purge, naming nobody for good."""
+    async def _allowed(self, signals: list[Signal], posts: dict[str, Post]) -> tuple[list[Signal], set[str]]:
+        """The signals the rules let through (facts prefetched in bulk: one query set per recipient), and the
+        authors of others' posts it took as public. None from an account whose deletion was accepted: its like,
+        follow or mention published as it was deleted was applied after the purge, naming nobody for good."""
         closed = await closed_among(self._redis, self._session, {s.actor for s in signals if s.present})
         signals = [s for s in signals if not (s.present and s.actor in closed)]
         adds = [s for s in signals if s.present and s.actor != s.recipient]
@@ -424,7 +439,7 @@ class NotificationsProcessor:
             rels, follows = by_recipient.get(s.recipient, ({}, set()))
             if notifies(s, rels.get(s.actor), self._may_see(s, posts, rels, follows, private)):
                 allowed.append(s)
-        return allowed
+        return allowed, wanted - private
 
     async def _relations(self, recipient: str, others: Iterable[str]) -> dict[str, Relation]:
         return await self._audience.safety.relations(recipient, others)

@@ -1109,6 +1109,54 @@ def test_a_comment_mention_on_a_newly_private_accounts_post_stays_out_when_anoth
     assert status(client, settings, stranger) == 0 and notifications(client, settings, stranger) == []
 
 
+def test_a_comment_mention_applied_while_another_loop_makes_the_author_private_leaves_no_strangers_badge(
+        client: httpx.Client, settings: Settings, log: Log) -> None:
+    """The race the shared marker left: the loop applying a comment checked the author (public, nothing shared
+    yet), then the loop that saw the switch to private shared it and cleared strangers' notifications, then the
+    comment's mention was written, after the clear, and counted in the stranger's badge. Two processors in this
+    process, as two worker processes run them, the switch applied between the first's check and its write."""
+    from streams.engine.records import Record
+    from streams.notifications import NotificationsProcessor
+    from streams.resources import Resources
+
+    author, commenter = new_id(), new_id()
+    stranger, stranger_name = register(client)
+    post = log.post(author)
+    log.settle()
+    comment = log.stamped(events.comment_added(post_id=post, user_id=commenter, text=f"look @{stranger_name}",
+                                               post_author_id=author))
+    switch = log.stamped(events.profile_updated(user_id=author, username=f"a{uuid.uuid4().hex[:12]}",
+                                                display_name="A", is_private=True, tags_followed_only=False,
+                                                tags_manual_approval=False))
+    loops = {"comments": f"test-comment-loop-{new_id()}", "profiles": f"test-profile-loop-{new_id()}"}
+
+    def refuse(record: Record, error: Exception) -> None:
+        pytest.fail(f"rejected: {error}")
+
+    async def the_switch_lands_between_check_and_write() -> None:
+        resources = Resources.open(settings)
+        try:
+            comments, profiles = NotificationsProcessor.on(resources), NotificationsProcessor.on(resources)
+            comments.name, profiles.name = loops["comments"], loops["profiles"]
+            checked = comments._private_among
+
+            async def checked_then_switched(accounts: set[str]) -> set[str]:
+                found = await checked(accounts)
+                await profiles.process([Record("profile-updated", 0, 0, author.encode(), switch.value)], refuse)
+                return found
+
+            comments._private_among = checked_then_switched  # type: ignore[method-assign]
+            await comments.process([Record("comment-added", 0, 0, post.encode(), comment.value)], refuse)
+        finally:
+            await resources.redis.delete(keys.applied_offsets(loops["comments"], "comment-added"),
+                                         keys.applied_offsets(loops["profiles"], "profile-updated"))
+            await resources.close()
+
+    asyncio.run(the_switch_lands_between_check_and_write())
+    assert summary(notifications(client, settings, author)) == [("comment", "post", post, [commenter], 1)]
+    assert status(client, settings, stranger) == 0 and notifications(client, settings, stranger) == []
+
+
 def test_deleting_a_comment_withdraws_its_mentions(client: httpx.Client, settings: Settings, log: Log) -> None:
     """``comment-deleted`` carries no text, so only "commented on your post" was withdrawn: "mentioned you in a
     comment" stayed, and counted, for a comment nobody could read (a block's and an account purge's deletions
