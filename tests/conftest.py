@@ -31,6 +31,9 @@ def settings(run_id: str) -> Settings:
         # 0: the demo, 15: the benchmarks; integration sessions claim an empty one (tests/integration/conftest.py)
         "redis_url": f"{redis_base}/{random.randint(1, 14)}",
         "app_id": f"photostream-test-{run_id}",
+        # a bucket of its own: with the shared one, another run's worker (or a demo's) derived this run's uploads,
+        # found no such image in its keyspace and deleted the sizes it had just written
+        "s3_bucket": f"photos-test-{run_id}",
         "dev_mode": True,
         "hashtag_window_s": 2,  # a short tumbling window keeps the suite fast; the mechanism is the same
         # small feed limits let the suite cross the celebrity threshold and the feed cap with a handful of users

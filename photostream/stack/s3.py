@@ -22,6 +22,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from photostream.settings import Settings
 from photostream.stack.base import Service, StackError
 
 if TYPE_CHECKING:
@@ -175,3 +176,23 @@ class S3Service(Service):
 
 def _error_code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def drop_bucket(settings: Settings) -> None:
+    """Empty and delete the settings' bucket: the undo of :meth:`S3Service.after_healthy` for a test run with a
+    bucket of its own (a shared bucket let another run's worker, or a demo worker, derive and then undo this
+    run's photo sizes). Never the deployment's bucket: that name is refused."""
+    from sinks import s3
+
+    if settings.s3_bucket == Settings.model_fields["s3_bucket"].default:
+        raise ValueError(f"refusing to drop the deployment's bucket {settings.s3_bucket!r}")
+    client = s3.client(settings)
+    try:
+        for page in s3.object_pages(client, settings, ""):
+            if page:
+                client.delete_objects(Bucket=settings.s3_bucket,
+                                      Delete={"Objects": [{"Key": found.key} for found in page], "Quiet": True})
+        client.delete_bucket(Bucket=settings.s3_bucket)
+    except ClientError as exc:
+        if _error_code(exc) not in ("404", "NoSuchBucket", "NotFound"):
+            raise

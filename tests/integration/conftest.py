@@ -26,6 +26,7 @@ from photostream.stack.children import free_port as free_port  # the tests take 
 from photostream.stack.children import free_port_block as free_port_block
 from photostream.stack.migrate import drop_keyspace, migrate
 from photostream.stack.redis_claim import NoFreeDatabaseError, claim_empty_db, release
+from photostream.stack.s3 import S3Service, drop_bucket
 from photostream.topics_admin import ensure_topics
 from producers.publisher import Publisher
 from streams.consumer_groups import end_offsets, groups_of, seed_groups
@@ -64,8 +65,10 @@ def stack(settings: Settings, run_id: str) -> Iterator[None]:
         pytest.fail("the local stack is not healthy: " + ", ".join(unhealthy) + " — run `make up`", pytrace=False)
     ensure_topics(settings)
     migrate(settings)
+    S3Service(settings).after_healthy()  # (the run's own bucket)
     yield
     drop_keyspace(settings)
+    drop_bucket(settings)
     release(settings.redis_url, f"test-{run_id}")
 
 
@@ -122,6 +125,7 @@ def test_env(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> di
         "PHOTOSTREAM_APP_ID": settings.app_id,
         "PHOTOSTREAM_CASSANDRA_KEYSPACE": settings.cassandra_keyspace,
         "PHOTOSTREAM_REDIS_URL": settings.redis_url,
+        "PHOTOSTREAM_S3_BUCKET": settings.s3_bucket,
         "PHOTOSTREAM_HASHTAG_WINDOW_S": str(settings.hashtag_window_s),
         "PHOTOSTREAM_CELEBRITY_THRESHOLD": str(settings.celebrity_threshold),
         "PHOTOSTREAM_CELEBRITY_LOW_MARK": str(settings.celebrity_low_mark),
