@@ -534,6 +534,32 @@ def rebuild(
         raise typer.Exit(1)
 
 
+@app.command()
+def backfill(
+    what: Annotated[str, typer.Argument(help="what to backfill: comment-mentions")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="count what would be written; write nothing")] = False,
+) -> None:
+    """Write durable records that data from before their migration lacks. comment-mentions: whom each comment
+    made before migration 0032 mentions, so its deletion withdraws those mentions
+    (photostream/backfill_mentions.py). Safe to run again."""
+    from cassandra import OperationTimedOut
+    from cassandra.cluster import NoHostAvailable
+
+    from photostream.backfill_mentions import backfill as run
+
+    if what != "comment-mentions":
+        _refuse(f"unknown backfill {what!r}; known: comment-mentions")
+    _needs_current_schema("backfill")
+    try:
+        report = run(get_settings(), dry_run)
+    except (NoHostAvailable, OperationTimedOut) as exc:
+        typer.echo(f"{what}: could not reach Cassandra ({type(exc).__name__}: {str(exc)[:200]})", err=True)
+        raise typer.Exit(3) from None
+    typer.echo(f"{what}: {report.comments_read} comments read, {report.mentioning} mention someone, "
+               f"{report.recorded_already} recorded already, {report.written} "
+               + ("to write (dry run)" if dry_run else "written"))
+
+
 dlq_app = typer.Typer(help="What a topic's DLQ holds, and sending its records back (photostream/dlq_redrive.py).")
 app.add_typer(dlq_app, name="dlq")
 

@@ -1188,6 +1188,70 @@ def test_deleting_a_comment_withdraws_its_mentions(client: httpx.Client, setting
         kept.value["comment_id"]: {mentioned}}
 
 
+def test_a_comment_from_before_mention_records_withdraws_its_mention_once_backfilled(
+        client: httpx.Client, settings: Settings, log: Log, test_env: dict[str, str]) -> None:
+    """Comments made before migration 0032 have no record of whom they mentioned, so their deletion left the
+    mention. Here such a comment is made as then: applied by a processor that records nothing, and its row
+    written as the comments projector writes it. `photostream backfill comment-mentions` records it (a dry run
+    and a second run change nothing), and the deletion then withdraws the mention."""
+    from sinks.cassandra import connect as cassandra_connect
+    from streams.engine.records import Record
+    from streams.notifications import NotificationsProcessor
+    from streams.resources import Resources
+
+    author, commenter = new_id(), new_id()
+    mentioned, name = register(client)
+    post = log.post(author)
+    log.settle()
+    comment = log.stamped(events.comment_added(post_id=post, user_id=commenter, text=f"old times @{name}",
+                                               post_author_id=author))
+    comment_id, made_at = comment.value["comment_id"], comment.value["occurred_at"]
+    old_loop = f"test-pre-0032-loop-{new_id()}"
+
+    async def applied_as_before_the_records() -> None:
+        resources = Resources.open(settings)
+        try:
+            processor = NotificationsProcessor.on(resources)
+            processor.name = old_loop
+
+            async def recorded_nothing(*_: object) -> None:
+                return None
+
+            processor._comment_mentions.remember = recorded_nothing  # type: ignore[method-assign]
+            await processor.process([Record("comment-added", 0, 0, post.encode(), comment.value)],
+                                    lambda record, error: pytest.fail(f"rejected: {error}"))
+        finally:
+            await resources.redis.delete(keys.applied_offsets(old_loop, "comment-added"))
+            await resources.close()
+
+    asyncio.run(applied_as_before_the_records())
+    cluster, session = cassandra_connect(settings)
+    try:
+        session.execute("INSERT INTO comments_by_post (post_id, comment_id, user_id, text, created_at) "
+                        "VALUES (%s, %s, %s, %s, %s) USING TIMESTAMP %s",
+                        (post, comment_id, commenter, comment.value["text"], made_at, made_at * 1000))
+    finally:
+        cluster.shutdown()
+    assert summary(notifications(client, settings, mentioned)) == [("comment_mention", "post", post, [commenter], 1)]
+    assert mention_records(settings, comment_id) == {}
+
+    def backfill(*flags: str) -> str:
+        done = subprocess.run([str(BIN / "photostream"), "backfill", "comment-mentions", *flags], env=test_env,
+                              text=True, capture_output=True, timeout=120, check=False)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    assert "(dry run)" in backfill("--dry-run") and mention_records(settings, comment_id) == {}
+    first = backfill()
+    assert mention_records(settings, comment_id) == {comment_id: {mentioned}}, first
+    backfill()  # again: what is recorded stays as it is
+    assert mention_records(settings, comment_id) == {comment_id: {mentioned}}
+    log.publish(events.comment_deleted(post_id=post, comment_id=comment_id, user_id=commenter, actor_id=commenter,
+                                       commented_at=made_at))
+    log.settle()
+    assert notifications(client, settings, mentioned) == [] and status(client, settings, mentioned) == 0
+
+
 def mention_records(settings: Settings, *comment_ids: str) -> dict[str, set[str]]:
     """The notifications processor's record of whom each comment mentioned (what a deletion withdraws)."""
     from sinks.cassandra import connect as cassandra_connect

@@ -70,6 +70,16 @@ def test_a_rebuild_that_cannot_reach_a_store_says_so_in_one_line_and_exits_3(
     assert "could not reach a store" in result.output and "Traceback" not in result.output
 
 
+def test_a_backfill_names_what_it_knows_and_says_in_one_line_that_cassandra_is_out_of_reach(
+        runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+    unknown = invoke_with(runner, monkeypatch, {}, ["backfill", "likes"])
+    assert unknown.exit_code == 2 and "known: comment-mentions" in unknown.output, unknown.output
+    unreachable = invoke_with(runner, monkeypatch, {"PHOTOSTREAM_CASSANDRA_PORT": "1"},
+                              ["backfill", "comment-mentions", "--dry-run"])
+    assert unreachable.exit_code == 3, unreachable.output
+    assert "could not reach Cassandra" in unreachable.output and "Traceback" not in unreachable.output
+
+
 def test_a_worker_whose_web_port_is_taken_is_refused_naming_the_port_and_the_setting(
         runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
     """faust found the port taken only after joining its groups, and said so in a 40-line traceback; with
