@@ -68,8 +68,8 @@ def stack(settings: Settings, run_id: str) -> Iterator[None]:
     S3Service(settings).after_healthy()  # (the run's own bucket)
     yield
     drop_keyspace(settings)
-    drop_bucket(settings)
     release(settings.redis_url, f"test-{run_id}")
+    drop_bucket(settings)
 
 
 
