@@ -8,9 +8,10 @@ record's offset), never a sleep.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import subprocess
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -1075,34 +1076,66 @@ def test_a_mention_on_a_post_after_the_account_went_private_stays_out_of_a_stran
     assert status(client, settings, stranger) == 0 and notifications(client, settings, stranger) == []
 
 
+@contextlib.asynccontextmanager
+async def loops_of_our_own(settings: Settings, count: int = 1) -> AsyncIterator[list[Any]]:
+    """``count`` notifications processors in the test process, as other worker processes run them: on the run's
+    stores, each with applied marks of its own (the worker's stay as they are), removed at the end."""
+    from streams.notifications import NotificationsProcessor
+    from streams.resources import Resources
+
+    resources = Resources.open(settings)
+    loops = []
+    try:
+        for _ in range(count):
+            loops.append(NotificationsProcessor.on(resources))
+            loops[-1].name = f"test-loop-{new_id()}"
+        yield loops
+    finally:
+        await resources.redis.delete(*(keys.applied_offsets(loop.name, topic) for loop in loops
+                                       for topic in loop.topics))
+        await resources.close()
+
+
+def record_of(key: str, event: events.Event) -> Any:
+    """``event`` as a loop receives it (partition and offset do not matter to the processor)."""
+    from streams.engine.records import Record
+
+    return Record(event.topic, 0, 0, key.encode(), event.value)
+
+
+def refuse(record: object, error: Exception) -> None:
+    pytest.fail(f"rejected: {error}")
+
+
+def a_post_commented_mentioning(client: httpx.Client, log: Log,
+                                words: str) -> tuple[str, str, str, str, events.Event]:
+    """A post (applied) and, not yet published, a comment on it saying ``words`` and mentioning a registered
+    user: (author, commenter, mentioned, post, comment)."""
+    author, commenter = new_id(), new_id()
+    mentioned, name = register(client)
+    post = log.post(author)
+    log.settle()
+    comment = log.stamped(events.comment_added(post_id=post, user_id=commenter, text=f"{words} @{name}",
+                                               post_author_id=author))
+    return author, commenter, mentioned, post, comment
+
+
 def test_a_comment_mention_on_a_newly_private_accounts_post_stays_out_when_another_loop_owns_the_comment(
         client: httpx.Client, settings: Settings, log: Log) -> None:
     """Comments are keyed by post, so the loop that applies one may not be the loop that saw the post's author
     made private (profile updates are keyed by account): while the profiles view lagged, that other loop let a
     stranger's comment mention through. The loop that sees the switch now shares it (``keys.made_private``);
     here a second processor, as another worker process runs it, applies the comment."""
-    from streams.engine.records import Record
-    from streams.notifications import NotificationsProcessor
-    from streams.resources import Resources
-
     author, commenter = new_id(), new_id()
     stranger, stranger_name = register(client)
     post = log.post(author)
     made_private_while_profiles_lag(log, settings, author)
     comment = log.stamped(events.comment_added(post_id=post, user_id=commenter, text=f"look @{stranger_name}",
                                                post_author_id=author))
-    other_loop = f"test-other-loop-{new_id()}"
 
     async def applied_by_another_loop() -> None:
-        resources = Resources.open(settings)
-        try:
-            processor = NotificationsProcessor.on(resources)
-            processor.name = other_loop  # (its own applied marks: the worker's stay as they are)
-            await processor.process([Record("comment-added", 0, 0, post.encode(), comment.value)],
-                                    lambda record, error: pytest.fail(f"rejected: {error}"))
-        finally:
-            await resources.redis.delete(keys.applied_offsets(other_loop, "comment-added"))
-            await resources.close()
+        async with loops_of_our_own(settings) as (other,):
+            await other.process([record_of(post, comment)], refuse)
 
     asyncio.run(applied_by_another_loop())
     assert summary(notifications(client, settings, author)) == [("comment", "post", post, [commenter], 1)]
@@ -1115,42 +1148,22 @@ def test_a_comment_mention_applied_while_another_loop_makes_the_author_private_l
     yet), then the loop that saw the switch to private shared it and cleared strangers' notifications, then the
     comment's mention was written, after the clear, and counted in the stranger's badge. Two processors in this
     process, as two worker processes run them, the switch applied between the first's check and its write."""
-    from streams.engine.records import Record
-    from streams.notifications import NotificationsProcessor
-    from streams.resources import Resources
-
-    author, commenter = new_id(), new_id()
-    stranger, stranger_name = register(client)
-    post = log.post(author)
-    log.settle()
-    comment = log.stamped(events.comment_added(post_id=post, user_id=commenter, text=f"look @{stranger_name}",
-                                               post_author_id=author))
+    author, commenter, stranger, post, comment = a_post_commented_mentioning(client, log, "look")
     switch = log.stamped(events.profile_updated(user_id=author, username=f"a{uuid.uuid4().hex[:12]}",
                                                 display_name="A", is_private=True, tags_followed_only=False,
                                                 tags_manual_approval=False))
-    loops = {"comments": f"test-comment-loop-{new_id()}", "profiles": f"test-profile-loop-{new_id()}"}
-
-    def refuse(record: Record, error: Exception) -> None:
-        pytest.fail(f"rejected: {error}")
 
     async def the_switch_lands_between_check_and_write() -> None:
-        resources = Resources.open(settings)
-        try:
-            comments, profiles = NotificationsProcessor.on(resources), NotificationsProcessor.on(resources)
-            comments.name, profiles.name = loops["comments"], loops["profiles"]
+        async with loops_of_our_own(settings, 2) as (comments, profiles):
             checked = comments._private_among
 
             async def checked_then_switched(accounts: set[str]) -> set[str]:
                 found = await checked(accounts)
-                await profiles.process([Record("profile-updated", 0, 0, author.encode(), switch.value)], refuse)
+                await profiles.process([record_of(author, switch)], refuse)
                 return found
 
-            comments._private_among = checked_then_switched  # type: ignore[method-assign]
-            await comments.process([Record("comment-added", 0, 0, post.encode(), comment.value)], refuse)
-        finally:
-            await resources.redis.delete(keys.applied_offsets(loops["comments"], "comment-added"),
-                                         keys.applied_offsets(loops["profiles"], "profile-updated"))
-            await resources.close()
+            comments._private_among = checked_then_switched
+            await comments.process([record_of(post, comment)], refuse)
 
     asyncio.run(the_switch_lands_between_check_and_write())
     assert summary(notifications(client, settings, author)) == [("comment", "post", post, [commenter], 1)]
@@ -1195,34 +1208,17 @@ def test_a_comment_from_before_mention_records_withdraws_its_mention_once_backfi
     written as the comments projector writes it. `photostream backfill comment-mentions` records it (a dry run
     and a second run change nothing), and the deletion then withdraws the mention."""
     from sinks.cassandra import connect as cassandra_connect
-    from streams.engine.records import Record
-    from streams.notifications import NotificationsProcessor
-    from streams.resources import Resources
 
-    author, commenter = new_id(), new_id()
-    mentioned, name = register(client)
-    post = log.post(author)
-    log.settle()
-    comment = log.stamped(events.comment_added(post_id=post, user_id=commenter, text=f"old times @{name}",
-                                               post_author_id=author))
+    _, commenter, mentioned, post, comment = a_post_commented_mentioning(client, log, "old times")
     comment_id, made_at = comment.value["comment_id"], comment.value["occurred_at"]
-    old_loop = f"test-pre-0032-loop-{new_id()}"
 
     async def applied_as_before_the_records() -> None:
-        resources = Resources.open(settings)
-        try:
-            processor = NotificationsProcessor.on(resources)
-            processor.name = old_loop
-
+        async with loops_of_our_own(settings) as (before_0032,):
             async def recorded_nothing(*_: object) -> None:
                 return None
 
-            processor._comment_mentions.remember = recorded_nothing  # type: ignore[method-assign]
-            await processor.process([Record("comment-added", 0, 0, post.encode(), comment.value)],
-                                    lambda record, error: pytest.fail(f"rejected: {error}"))
-        finally:
-            await resources.redis.delete(keys.applied_offsets(old_loop, "comment-added"))
-            await resources.close()
+            before_0032._comment_mentions.remember = recorded_nothing
+            await before_0032.process([record_of(post, comment)], refuse)
 
     asyncio.run(applied_as_before_the_records())
     cluster, session = cassandra_connect(settings)
