@@ -142,9 +142,13 @@ class NotificationsProcessor:
     async def _private_among(self, accounts: set[str]) -> set[str]:
         """Which of ``accounts`` are private: the profiles view, or a switch a loop saw (:meth:`_share_privacy`)."""
         private = await self._audience.private_among(accounts)
-        unknown = sorted(accounts - private)
-        seen = await exist_many(self._redis, [keys.made_private(account) for account in unknown])
-        return private | {account for account, found in zip(unknown, seen, strict=True) if found}
+        return private | await self._shared_private(accounts - private)
+
+    async def _shared_private(self, accounts: set[str]) -> set[str]:
+        """Which of ``accounts`` a loop saw made private (:meth:`_share_privacy`): one ``MGET``."""
+        ordered = sorted(accounts)
+        seen = await exist_many(self._redis, [keys.made_private(account) for account in ordered])
+        return {account for account, found in zip(ordered, seen, strict=True) if found}
 
     async def _unless_made_private_meanwhile(self, taken_as_public: set[str]) -> None:
         """Authors this batch took as public (their posts' mentions and tags reached strangers) whose switch to
@@ -152,13 +156,8 @@ class NotificationsProcessor:
         batch wrote its own, so they are cleared here too. Checked after the write, this closes the race: a
         share seen here is cleared here, and a share not seen yet comes before that loop's clear, which then
         finds this batch's notifications."""
-        if not taken_as_public:
-            return
-        accounts = sorted(taken_as_public)
-        shared = await exist_many(self._redis, [keys.made_private(account) for account in accounts])
-        made_private = [account for account, found in zip(accounts, shared, strict=True) if found]
-        if made_private:
-            await self._out_of_strangers_sight(made_private)
+        if taken_as_public and (made_private := await self._shared_private(taken_as_public)):
+            await self._out_of_strangers_sight(sorted(made_private))
 
     async def process(self, batch: list[Record], reject: Reject) -> None:
         drafts: list[Draft] = []
