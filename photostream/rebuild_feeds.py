@@ -4,17 +4,27 @@ A live feed is a newest-first prefix of what durable state derives (the newest `
 the followees and the user's own): deletes and unfollows only ever remove entries, which the next rebuild or
 read fills from older history. So "equal" means: the live feed's entries, down to where the derivation is
 exact (its end if the derivation is the whole history, else its last id), are the derivation's first ones.
-Feeds that are not built are not compared (a read builds them from the same derivation). Compare while the
-stream is quiet: a batch landing mid-comparison shows up as a difference.
+Feeds that are not built are not compared (a read builds them from the same derivation). The stream may go on
+meanwhile: a feed or pull set that differs is compared again (up to :data:`photostream.rebuild.CONFIRMING_READS`
+times) before it is reported, so a post landing between the two reads is not taken for a stale feed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from functools import partial
+from typing import Any, TypeVar
 
-from photostream.rebuild import RebuildReport, stores
+from photostream.rebuild import CONFIRMING_READS, RebuildReport, stores
 from photostream.settings import Settings
-from sinks.feeds import FeedCache, FeedPosts, build_settled, expected_pull_set, is_whole_history, merged_feed
+from sinks.feeds import (
+    FeedCache,
+    FeedPosts,
+    build_settled,
+    expected_pull_set,
+    is_whole_history,
+    merged_feed,
+)
 from sinks.graph import GraphReader
 from sinks.safety import SafetyReader
 
@@ -37,20 +47,42 @@ def is_live_prefix(live: list[str], derived: list[str], complete: bool, live_cut
     return [post_id for post_id in live if post_id >= floor] == derived
 
 
+Compared = TypeVar("Compared", bound=tuple[bool, Any, Any])
+
+
+async def _confirmed(compare: Callable[[], Awaitable[Compared | None]]) -> Compared | None:
+    """``compare()`` (agrees?, live, derived) again while it disagrees, up to :data:`CONFIRMING_READS` more times
+    (see :func:`photostream.rebuild.persisting`); its last result (None: nothing to compare)."""
+    compared = await compare()
+    for _ in range(CONFIRMING_READS):
+        if compared is None or compared[0]:
+            break
+        compared = await compare()
+    return compared
+
+
 async def rebuild_feeds(settings: Settings, repair: bool) -> RebuildReport:
     report = RebuildReport("feeds")
     async with stores(settings) as (session, redis):
         graph, posts, safety = GraphReader(session), FeedPosts(session), SafetyReader(session)
         cache = FeedCache.for_settings(redis, settings)
         async for user_id in cache.built_feed_owners():
-            found = await cache.built_list(user_id)
-            if found is None:
+
+            async def feed_compared(user_id: str = user_id) -> tuple[bool, list[str], Any] | None:
+                found = await cache.built_list(user_id)
+                if found is None:
+                    return None
+                live, live_cut = found
+                feed = await merged_feed(graph, posts, user_id, settings.feed_cap, None, True, safety)
+                whole = is_whole_history(feed.post_ids, feed.floor, settings.feed_cap)
+                return is_live_prefix(live, feed.post_ids, whole, live_cut, feed.floor), live, feed
+
+            compared = await _confirmed(feed_compared)
+            if compared is None:
                 continue
-            live, live_cut = found
-            feed = await merged_feed(graph, posts, user_id, settings.feed_cap, None, True, safety)
             report.keys_compared += 1
-            whole = is_whole_history(feed.post_ids, feed.floor, settings.feed_cap)
-            if not is_live_prefix(live, feed.post_ids, whole, live_cut, feed.floor):
+            agrees, live, feed = compared
+            if not agrees:
                 report.differences.append(f"feed of {user_id}: live {live[:5]}…, durable {feed.post_ids[:5]}…")
                 if repair:
                     await build_settled(cache, user_id, partial(merged_feed, graph, posts, user_id,
@@ -59,15 +91,25 @@ async def rebuild_feeds(settings: Settings, repair: bool) -> RebuildReport:
         celebrities: list[str] = []
         async for authors in posts.authors():
             for author_id in authors:
-                derived = await expected_pull_set(posts, author_id, settings.feed_cap)
-                pull = await cache.pull_ids(author_id)
+
+                async def pull_compared(author_id: str = author_id) -> tuple[bool, Any, Any]:
+                    pull = await cache.pull_ids(author_id)  # (live first: the projector writes it second)
+                    derived = await expected_pull_set(posts, author_id, settings.feed_cap)
+                    whole = is_whole_history(derived.post_ids, derived.floor, settings.feed_cap)
+                    agrees = (pull is None and not (derived.post_ids or derived.cut)) or (
+                        pull is not None and is_live_prefix(pull[0], derived.post_ids, whole, pull[1], derived.floor))
+                    return agrees, pull, derived
+
+                compared = await _confirmed(pull_compared)
+                if compared is None:  # (never: a pull set is always compared)
+                    continue
+                agrees, pull, derived = compared
                 if derived.post_ids or derived.cut:
                     celebrities.append(author_id)
                 elif pull is None:
                     continue
                 report.keys_compared += 1
-                whole = is_whole_history(derived.post_ids, derived.floor, settings.feed_cap)
-                if pull is None or not is_live_prefix(pull[0], derived.post_ids, whole, pull[1], derived.floor):
+                if not agrees:
                     report.differences.append(f"pull set of {author_id}: live {(pull or ([], True))[0][:5]}…, "
                                               f"durable {derived.post_ids[:5]}…")
                     if repair:

@@ -6,8 +6,9 @@ The derived list is what :mod:`sinks.notification_lists` promises: the Cassandra
 (bucket) and unread score (updated_at), plus the read mark. A repair rewrites what the projection keeps of the
 rows (:func:`sinks.notification_lists.trimmed`: whole buckets, at most ``NOTIFICATIONS_CAP`` rows unless the
 newest bucket alone holds more) and the floor below them. Users with a Redis list but no durable row are
-differences too.
-Compare while the stream is quiet: a batch landing mid-comparison shows up as a difference. A repair is fenced
+differences too. The stream may go on meanwhile: a list that differs is compared again (up to
+:data:`photostream.rebuild.CONFIRMING_READS` times) before it is reported, so a batch landing between the reads
+is not taken for a stale list, nor a list whose first row landed after the scan for an orphan. A repair is fenced
 like the API's copy of a lost list (:meth:`NotificationLists.fill`: the list's version, the read mark never lowered):
 an unfenced rewrite erased a mark-read or a notification that landed between its Cassandra read and its write, and
 still marked the list whole. A list that changed meanwhile is read again (up to :data:`REPAIR_ATTEMPTS` times).
@@ -16,7 +17,7 @@ still marked the list whole. A list that changed meanwhile is read again (up to 
 from __future__ import annotations
 
 from photostream.domain.notifications import parse_notification_id
-from photostream.rebuild import RebuildReport, stores
+from photostream.rebuild import CONFIRMING_READS, RebuildReport, stores
 from photostream.settings import Settings
 from sinks.notification_lists import NotificationLists, Snapshot, payload_of, trimmed
 from sinks.notifications import NotificationStore, StoredNotification
@@ -52,17 +53,30 @@ async def rebuild_notifications(settings: Settings, repair: bool) -> RebuildRepo
             for user in users:
                 seen.add(user)
                 report.keys_compared += 1
-                for attempt in range(1, REPAIR_ATTEMPTS + 1):
+
+                async def compared(user: str = user) -> tuple[Snapshot, list[StoredNotification], int, list[str]]:
                     live = await lists.snapshot(user)
                     rows = await store.newest_rows(user, max(cap, len(live.items)) + 1)
                     read_at = await store.read_at(user)
                     differences = _differences(user, live, rows, read_at)
                     if not live.floor and trimmed(rows, cap)[1]:
                         differences.append(f"notifications of {user}: more than {cap} rows but no floor")
-                    if attempt == 1:
-                        report.differences += differences
-                    if not differences or not repair:
+                    return live, rows, read_at, differences
+
+                for _ in range(CONFIRMING_READS + 1):  # (see photostream.rebuild.persisting)
+                    live, rows, read_at, differences = await compared()
+                    if not differences:
                         break
+                if not differences:
+                    continue
+                report.differences += differences
+                if not repair:
+                    continue
+                for attempt in range(1, REPAIR_ATTEMPTS + 1):
+                    if attempt > 1:
+                        live, rows, read_at, differences = await compared()
+                        if not differences:
+                            break
                     if await lists.fill(user, live.version, rows, read_at):
                         report.repaired += 1
                         break
@@ -73,6 +87,8 @@ async def rebuild_notifications(settings: Settings, repair: bool) -> RebuildRepo
             if user in seen:
                 continue
             report.keys_compared += 1
+            if await store.newest_rows(user, 1):  # its first row landed after the scan passed: compared next run
+                continue
             report.differences.append(f"notifications of {user}: a live list, no durable row")
             if repair:
                 await lists.purge(user)

@@ -3,15 +3,16 @@ Redis and (unless ``--check``) rewritten where it differs.
 
 Compared are the users with durable pairs (a missing Redis set counts as empty: the badge is 0 and must be)
 and every Redis set no durable row explains (an orphan, which should not exist). Users whose derived set is
-empty and whose Redis set is absent agree. Compare while the stream is quiet: a batch landing mid-comparison
-shows up as a difference. A repair is fenced like the API's copy (:meth:`UnreadSets.fill`: the set's version,
-read before Cassandra), so it cannot erase a projection that lands meanwhile; a set that changed is read again,
-up to :data:`REPAIR_ATTEMPTS` times.
+empty and whose Redis set is absent agree. The stream may go on meanwhile: a set that differs is compared again
+(up to :data:`photostream.rebuild.CONFIRMING_READS` times) before it is reported, so a batch landing between
+the two reads is not taken for a stale set. A repair is fenced like the API's copy (:meth:`UnreadSets.fill`: the
+set's version, read before Cassandra), so it cannot erase a projection that lands meanwhile; a set that changed
+is read again, up to :data:`REPAIR_ATTEMPTS` times.
 """
 
 from __future__ import annotations
 
-from photostream.rebuild import RebuildReport, stores
+from photostream.rebuild import CONFIRMING_READS, RebuildReport, stores
 from photostream.settings import Settings
 from sinks.unread import UnreadPairs, UnreadSets
 
@@ -39,16 +40,21 @@ async def rebuild_unread(settings: Settings, repair: bool) -> RebuildReport:
 
 async def _compare(report: RebuildReport, pairs: UnreadPairs, sets: UnreadSets, user_id: str, repair: bool,
                    orphan: bool = False) -> None:
-    for attempt in range(1, REPAIR_ATTEMPTS + 1):
+    for _ in range(CONFIRMING_READS + 1):  # (see photostream.rebuild.persisting)
         live, version = await sets.live(user_id)
         derived = await pairs.unread_of(user_id)
         if set(derived) == live:
             return
-        if attempt == 1:
-            report.differences.append(f"unread of {user_id}: live {sorted(live)}, "
-                                      + ("no durable pair" if orphan else f"durable {derived}"))
-        if not repair:
-            return
+    report.differences.append(f"unread of {user_id}: live {sorted(live)}, "
+                              + ("no durable pair" if orphan else f"durable {derived}"))
+    if not repair:
+        return
+    for attempt in range(1, REPAIR_ATTEMPTS + 1):
+        if attempt > 1:
+            live, version = await sets.live(user_id)
+            derived = await pairs.unread_of(user_id)
+            if set(derived) == live:
+                return
         if await sets.fill(user_id, version, derived):
             report.repaired += 1
             return

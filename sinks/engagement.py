@@ -127,15 +127,37 @@ class EngagementStore:
         """Set the post's stored counts to what its rows say, if they still contradict them: one read of the
         partition (counts and rows together), then a write conditional on the counts read, so a save by the
         popularity processor in between is never overwritten with older counts. The counts set, or None."""
+        found = await self._counts_and_members(post_id)
+        if found is None:
+            return None
+        (likes, comments), members = found
+        if (int(likes or 0), int(comments or 0)) == members:
+            return None
+        written = await self._run(self._w_counts_if, (*members, post_id, likes, comments))
+        return members if applied(written) else None
+
+    async def contradicted_counts(self, post_ids: list[str]) -> dict[str, tuple[tuple[int, int], tuple[int, int]]]:
+        """Of ``post_ids``, the posts whose stored counts contradict their rows, read together (one partition
+        read each: for the few a full scan found, to tell a save that landed between its two scans from a lost
+        update): post → (stored, counted from the rows)."""
+        contradicted = {}
+        for post_id, found in zip(post_ids, await asyncio.gather(*map(self._counts_and_members, post_ids)),
+                                  strict=True):
+            if found is None:
+                continue
+            stored, members = (int(found[0][0] or 0), int(found[0][1] or 0)), found[1]
+            if stored != members:
+                contradicted[post_id] = (stored, members)
+        return contradicted
+
+    async def _counts_and_members(self, post_id: str) -> tuple[tuple[Any, Any], tuple[int, int]] | None:
+        """The post's stored counts as read (None where unset) and its (likes, comments) counted from its rows,
+        from one read of its partition; None for a post with no partition."""
         rows = (await self._run(self._q_partition, (post_id,))).current_rows
         if not rows:
             return None
-        stored = (rows[0].like_count, rows[0].comment_count)
         members = (sum(1 for r in rows if r.kind == "l" and r.liked), sum(1 for r in rows if r.kind == "c" and r.liked))
-        if (int(stored[0] or 0), int(stored[1] or 0)) == members:
-            return None
-        written = await self._run(self._w_counts_if, (*members, post_id, *stored))
-        return members if applied(written) else None
+        return (rows[0].like_count, rows[0].comment_count), members
 
     async def all_counts(self) -> dict[str, tuple[int, int]]:
         """Every post's (likes, comments): a full scan, for rebuilds."""
