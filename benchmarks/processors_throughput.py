@@ -1,8 +1,9 @@
 """Benchmark 13: the other batch processors' throughput vs a raw consume + decode loop on their own input.
 
 Each processor is built exactly as the worker builds it (``streams.batch_tasks.build_processors``), its input
-produced once (valid events of a realistic shape: likes and comments over 500 posts, blocks, follow requests,
-presence flips and people tags between distinct users), then measured as benchmark 3 measures the hashtag
+produced once (valid events of a realistic shape: likes and comments over 500 posts; blocks of accounts that
+never posted, by those posts' authors, the posts seeded in Cassandra; follow requests, presence flips and people
+tags between distinct users), then measured as benchmark 3 measures the hashtag
 counter (``benchmarks.pipeline_throughput``): the raw consume + decode loop over exactly those offsets vs the
 real processor driven by the real ``BatchLoop`` in this process until its group committed them.
 """
@@ -16,11 +17,13 @@ from typing import Any
 from benchmarks.cassandra_load import ceiling_note, measure_ceiling
 from benchmarks.cpu import stack_pids
 from benchmarks.env import BenchEnv
+from benchmarks.notifications import seed_posts
 from benchmarks.pipeline_throughput import GOAL, Clock, _rows, drive, produce, raw_consume
 from benchmarks.report import Section, from_docstring
 from photostream.settings import Settings
 from producers import events
 from producers.ids import new_id
+from sinks.cassandra import connect
 from streams.batch_tasks import build_processors
 from streams.engine.records import BatchProcessor
 from streams.resources import Resources
@@ -42,8 +45,10 @@ WORKLOADS: dict[str, tuple[str, Workload]] = {
     "comments": ("comment-added", lambda i, posts: events.comment_added(
         post_id=posts[i % len(posts)], user_id=new_id(), text=f"lovely light #{i}",
         post_author_id=AUTHORS[i % len(posts)]).value),
+    # authors blocking accounts that never posted (the usual block): what the blocked person did to the
+    # author's posts is read, and nothing of the author's (see sinks.block_effects)
     "safety": ("block-changed", lambda i, posts: events.block_changed(
-        actor_id=new_id(), target_id=new_id(), action="on").value),
+        actor_id=AUTHORS[i % len(posts)], target_id=new_id(), action="on").value),
     "follow_requests": ("follow-requested", lambda i, posts: events.follow_requested(
         follower_id=new_id(), followee_id=new_id(), action="request").value),
     "presence": ("presence-changed", lambda i, posts: events.presence_changed(
@@ -52,6 +57,18 @@ WORKLOADS: dict[str, tuple[str, Workload]] = {
         post_id=posts[i % len(posts)], image_id=new_id(), tagger_id=new_id(), tagged_id=new_id(), action="add",
         x=0.5, y=0.5).value),
 }
+
+
+def seed_listed_posts(settings: Settings, posts: dict[str, str]) -> None:
+    """``post id -> author`` rows in ``posts`` and ``posts_by_author`` (what the posts projector writes)."""
+    seed_posts(settings, posts)
+    cluster, session = connect(settings)
+    try:
+        insert = session.prepare("INSERT INTO posts_by_author (author_id, post_id, visibility) VALUES (?, ?, 'public')")
+        for post, author in posts.items():
+            session.execute(insert, (author, post))
+    finally:
+        cluster.shutdown()
 
 
 def _built(settings: Settings, name: str) -> Callable[[Resources], BatchProcessor]:
@@ -68,6 +85,7 @@ def run(env: BenchEnv, events_each: int) -> Section:
     env.groups |= {f"{settings.app_id}.{name}" for name in WORKLOADS}
     clock = Clock(tuple(stack_pids(settings.stack_dir).values()))
     posts = [new_id() for _ in range(POSTS)]
+    seed_listed_posts(settings, dict(zip(posts, AUTHORS, strict=True)))
     ceiling = measure_ceiling(settings)
     section.notes.append(ceiling_note(ceiling))
     for name, (topic, workload) in WORKLOADS.items():
