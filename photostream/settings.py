@@ -218,6 +218,8 @@ class Settings(BaseSettings):
     popularity_tau_hours: float = 12.0
     trending_min_authors: int = 3
     batch_max_events: int = 50_000
+    #: the longest wait between two attempts of a batch whose store is failing (the waits double from 0.5 s)
+    batch_retry_backoff_max_s: float = 30.0
 
     # --- home feed ---
     #: authors with more followers than this are not fanned out on write; their posts merge in at read time

@@ -64,6 +64,11 @@ class FatalConsumerError(RuntimeError):
     """librdkafka gave up on the consumer (a fatal error): the worker must stop, not spin on it."""
 
 
+class StoppedMidBatchError(Exception):
+    """The loop was stopped while a batch waited to be retried: the batch is left uncommitted (whoever owns its
+    partitions next applies it) rather than holding the worker's shutdown until the store is back."""
+
+
 class BatchLoop:
     """Runs one :class:`BatchProcessor` until stopped."""
 
@@ -192,7 +197,12 @@ class BatchLoop:
                 if self._pending and (len(self._pending) >= batch_max or time.monotonic() - first_at >= interval):
                     batch, self._pending = self._pending, []
                     first_at = cut_at = time.monotonic()  # (what is carried over has waited since the cut)
-                    await self._flush(batch)
+                    try:
+                        await self._flush(batch)
+                    except StoppedMidBatchError:
+                        log.warning("%s: stopped while retrying a batch; it stays uncommitted, to be applied by "
+                                    "whoever owns its partitions next", self._processor.name)
+                        break
                     self._pending, self._carried = self._carried, []
         finally:
             self._ready.set(0)
@@ -295,8 +305,10 @@ class BatchLoop:
 
     async def _with_retries(self, records: list[Record], reject: Reject) -> None:
         """Retry a failing store with backoff, serving the group meanwhile; each attempt applies only the
-        records whose partitions are still ours (the fence: after a revocation this loop writes nothing)."""
-        backoff = 0.5
+        records whose partitions are still ours (the fence: after a revocation this loop writes nothing).
+        :class:`StoppedMidBatchError` if the loop is stopped meanwhile."""
+        longest = self._settings.batch_retry_backoff_max_s
+        backoff = min(0.5, longest)
         while records := self._still_owned(records):
             try:
                 await self._processor.process(records, reject)
@@ -307,13 +319,16 @@ class BatchLoop:
                 self._failures.inc()
                 log.exception("%s: batch failed; retrying in %.1fs", self._processor.name, backoff)
                 await self._serve_group(backoff)
-                backoff = min(backoff * 2, 30.0)
+                backoff = min(backoff * 2, longest)
 
     async def _serve_group(self, seconds: float, step_s: float = 0.2) -> None:
         """Wait ``seconds`` inside ``consume()`` on paused partitions, so rebalances are served (and
-        revocations seen) while a batch waits to be retried; records returned open the next batch."""
+        revocations seen) while a batch waits to be retried; records returned open the next batch.
+        :class:`StoppedMidBatchError` as soon as the loop is stopped."""
         deadline = time.monotonic() + seconds
         while True:
+            if self._stopping.is_set():
+                raise StoppedMidBatchError(self._processor.name)
             remaining = deadline - time.monotonic()
             self._carried += await self._poll(10_000, min(max(remaining, 0.0), step_s), paused=True)
             if remaining <= 0:

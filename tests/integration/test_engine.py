@@ -85,21 +85,35 @@ class FlakyStore:
             raise ConnectionError("store unreachable")
 
 
-async def test_a_loop_retrying_a_failing_store_writes_nothing_for_partitions_it_lost(
-    settings: Settings, publisher: Publisher
-) -> None:
-    fence = settings.model_copy(update={"app_id": f"{settings.app_id}-fence"})
+def probed(settings: Settings, suffix: str) -> tuple[Settings, FlakyStore, str, dict[int, int]]:
+    """A fence probe's settings (its own app id; retries at most a second apart, so a test waits on attempts,
+    not on a growing backoff), its store, its group seeded at the log end, and one like produced on every
+    partition of ``like-changed`` (partition → its offset)."""
+    fence = settings.model_copy(update={"app_id": f"{settings.app_id}-{suffix}", "batch_retry_backoff_max_s": 1.0})
     store = FlakyStore()
     group = f"{fence.app_id}.{store.name}"
     seed_groups(settings, {group: ENGAGEMENT_TOPICS}, end_offsets(settings, ENGAGEMENT_TOPICS))
     producer = Producer(client_config(settings))
     codec = EventCodec()
+    offsets: dict[int, int] = {}
+
+    def delivered(error: object, message: object) -> None:
+        assert error is None, error
+        offsets[message.partition()] = message.offset()  # type: ignore[attr-defined]
+
     for partition in range(4):  # one record on every partition: whichever half moves, it had work pending
         post_id = next(p for p in iter(new_id, None) if partition_of(p.encode(), 4) == partition)  # (its own)
         value = events.like_changed(post_id=post_id, user_id=new_id(), action="like").value
-        producer.produce("like-changed", codec.encode("like-changed", value), post_id.encode(), partition=partition)
-    assert producer.flush(10) == 0
+        producer.produce("like-changed", codec.encode("like-changed", value), post_id.encode(), partition=partition,
+                         on_delivery=delivered)
+    assert producer.flush(10) == 0 and len(offsets) == 4
+    return fence, store, group, offsets
 
+
+async def test_a_loop_retrying_a_failing_store_writes_nothing_for_partitions_it_lost(
+    settings: Settings, publisher: Publisher
+) -> None:
+    fence, store, group, _ = probed(settings, "fence")
     loop = BatchLoop(fence, store, publisher)
     running = asyncio.create_task(loop.run(batch_max=1000))
     newcomer = Consumer(consumer_config(settings, group))
@@ -124,6 +138,29 @@ async def test_a_loop_retrying_a_failing_store_writes_nothing_for_partitions_it_
         loop.stop()
         await running
         newcomer.close()
+
+
+async def test_a_loop_stopped_while_its_store_is_down_stops_at_once_and_commits_nothing(
+    settings: Settings, publisher: Publisher
+) -> None:
+    """A worker shutting down during a store outage kept retrying until the store came back (the test above hung
+    in its clean-up for five minutes once, which hid why it had failed)."""
+    fence, store, group, produced = probed(settings, "halt")
+    fence = fence.model_copy(update={"batch_retry_backoff_max_s": 30.0})  # a retry the stop must not wait out
+    loop = BatchLoop(fence, store, publisher)
+    running = asyncio.create_task(loop.run(batch_max=1000))
+    try:
+        await wait_until(lambda: {p for a in store.attempts for p in a.partitions} == {0, 1, 2, 3}, 60,
+                         "the loop retrying all four partitions")
+        await wait_until(lambda: len(store.attempts) >= 3, 60, "the backoff to grow past a second")
+    finally:
+        loop.stop()
+        stopped_at = time.monotonic()
+        await asyncio.wait_for(running, 10)
+    assert time.monotonic() - stopped_at < 1  # one poll step, not the 2 s then 4 s waits ahead of it
+    assert not any(a.succeeded for a in store.attempts)
+    committed = {r.partition: r.committed for r in consumer_lag(settings, group) if r.topic == "like-changed"}
+    assert all(committed[p] <= offset for p, offset in produced.items()), (committed, produced)
 
 
 async def wait_until(done: object, timeout_s: float, what: str) -> None:
