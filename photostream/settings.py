@@ -219,7 +219,7 @@ class Settings(BaseSettings):
     trending_min_authors: int = 3
     batch_max_events: int = 50_000
     #: the longest wait between two attempts of a batch whose store is failing (the waits double from 0.5 s)
-    batch_retry_backoff_max_s: float = 30.0
+    batch_retry_backoff_max_s: float = Field(default=30.0, gt=0, le=3600)
 
     # --- home feed ---
     #: authors with more followers than this are not fanned out on write; their posts merge in at read time
