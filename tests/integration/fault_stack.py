@@ -94,6 +94,10 @@ class Oracle:
         return {p for p, author in self.authors.items() if author in followed}
 
 
+#: the topics a :class:`Workload` publishes to
+WORKLOAD_TOPICS = ("follow-changed", "post-created", "like-changed", "MESSAGES_READ", "ON_MSG_UNSENT")
+
+
 class Workload:
     """A random mix of follows/unfollows, posts (some with the oracle's hashtag), likes/unlikes and direct messages
     sent and read, published straight to the event log; :attr:`oracle` tracks what it must produce."""
@@ -102,6 +106,8 @@ class Workload:
         self.publisher, self.rng = publisher, random.Random(seed)
         self.oracle = Oracle([new_id() for _ in range(users)], f"fault{new_id()[-12:]}")
         self._pending: list[Future[PublishResult]] = []
+        #: where each of its records landed (so a test can tell its own records from other runs' on shared topics)
+        self.records: list[PublishResult] = []
 
     def publish(self, event: events.Event) -> None:
         self._pending.append(self.publisher.submit(event))
@@ -144,8 +150,7 @@ class Workload:
 
     def settle(self) -> None:
         self.publisher.flush()
-        for future in self._pending:
-            future.result(timeout=60)
+        self.records += [future.result(timeout=60) for future in self._pending]
         self._pending.clear()
 
 
