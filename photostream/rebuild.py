@@ -50,6 +50,21 @@ async def persisting(differing: Mapping[str, Found],
     return found
 
 
+Comparison = TypeVar("Comparison")
+
+
+async def last_comparison(compare: Callable[[], Awaitable[Comparison]],
+                          agrees: Callable[[Comparison], bool]) -> Comparison:
+    """:func:`persisting` for one key compared on its own: ``compare()`` again while its result does not
+    ``agree``, up to :data:`CONFIRMING_READS` more times; its last result."""
+    compared = await compare()
+    for _ in range(CONFIRMING_READS):
+        if agrees(compared):
+            break
+        compared = await compare()
+    return compared
+
+
 def _hashtags(settings: Settings, repair: bool) -> Coroutine[Any, Any, RebuildReport]:
     from photostream.rebuild_hashtags import rebuild_hashtags
 

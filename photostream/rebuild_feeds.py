@@ -11,11 +11,10 @@ times) before it is reported, so a post landing between the two reads is not tak
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any
 
-from photostream.rebuild import CONFIRMING_READS, RebuildReport, stores
+from photostream.rebuild import RebuildReport, last_comparison, stores
 from photostream.settings import Settings
 from sinks.feeds import (
     FeedCache,
@@ -47,20 +46,6 @@ def is_live_prefix(live: list[str], derived: list[str], complete: bool, live_cut
     return [post_id for post_id in live if post_id >= floor] == derived
 
 
-Compared = TypeVar("Compared", bound=tuple[bool, Any, Any])
-
-
-async def _confirmed(compare: Callable[[], Awaitable[Compared | None]]) -> Compared | None:
-    """``compare()`` (agrees?, live, derived) again while it disagrees, up to :data:`CONFIRMING_READS` more times
-    (see :func:`photostream.rebuild.persisting`); its last result (None: nothing to compare)."""
-    compared = await compare()
-    for _ in range(CONFIRMING_READS):
-        if compared is None or compared[0]:
-            break
-        compared = await compare()
-    return compared
-
-
 async def rebuild_feeds(settings: Settings, repair: bool) -> RebuildReport:
     report = RebuildReport("feeds")
     async with stores(settings) as (session, redis):
@@ -77,7 +62,7 @@ async def rebuild_feeds(settings: Settings, repair: bool) -> RebuildReport:
                 whole = is_whole_history(feed.post_ids, feed.floor, settings.feed_cap)
                 return is_live_prefix(live, feed.post_ids, whole, live_cut, feed.floor), live, feed
 
-            compared = await _confirmed(feed_compared)
+            compared = await last_comparison(feed_compared, lambda found: found is None or found[0])
             if compared is None:
                 continue
             report.keys_compared += 1
@@ -100,10 +85,7 @@ async def rebuild_feeds(settings: Settings, repair: bool) -> RebuildReport:
                         pull is not None and is_live_prefix(pull[0], derived.post_ids, whole, pull[1], derived.floor))
                     return agrees, pull, derived
 
-                compared = await _confirmed(pull_compared)
-                if compared is None:  # (never: a pull set is always compared)
-                    continue
-                agrees, pull, derived = compared
+                agrees, pull, derived = await last_comparison(pull_compared, lambda found: found[0])
                 if derived.post_ids or derived.cut:
                     celebrities.append(author_id)
                 elif pull is None:

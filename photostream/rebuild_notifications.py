@@ -17,7 +17,7 @@ still marked the list whole. A list that changed meanwhile is read again (up to 
 from __future__ import annotations
 
 from photostream.domain.notifications import parse_notification_id
-from photostream.rebuild import CONFIRMING_READS, RebuildReport, stores
+from photostream.rebuild import RebuildReport, last_comparison, stores
 from photostream.settings import Settings
 from sinks.notification_lists import NotificationLists, Snapshot, payload_of, trimmed
 from sinks.notifications import NotificationStore, StoredNotification
@@ -63,10 +63,7 @@ async def rebuild_notifications(settings: Settings, repair: bool) -> RebuildRepo
                         differences.append(f"notifications of {user}: more than {cap} rows but no floor")
                     return live, rows, read_at, differences
 
-                for _ in range(CONFIRMING_READS + 1):  # (see photostream.rebuild.persisting)
-                    live, rows, read_at, differences = await compared()
-                    if not differences:
-                        break
+                live, rows, read_at, differences = await last_comparison(compared, lambda found: not found[3])
                 if not differences:
                     continue
                 report.differences += differences

@@ -12,7 +12,9 @@ is read again, up to :data:`REPAIR_ATTEMPTS` times.
 
 from __future__ import annotations
 
-from photostream.rebuild import CONFIRMING_READS, RebuildReport, stores
+from typing import Any
+
+from photostream.rebuild import RebuildReport, last_comparison, stores
 from photostream.settings import Settings
 from sinks.unread import UnreadPairs, UnreadSets
 
@@ -40,19 +42,20 @@ async def rebuild_unread(settings: Settings, repair: bool) -> RebuildReport:
 
 async def _compare(report: RebuildReport, pairs: UnreadPairs, sets: UnreadSets, user_id: str, repair: bool,
                    orphan: bool = False) -> None:
-    for _ in range(CONFIRMING_READS + 1):  # (see photostream.rebuild.persisting)
+    async def compared() -> tuple[set[str], Any, list[str]]:
         live, version = await sets.live(user_id)
-        derived = await pairs.unread_of(user_id)
-        if set(derived) == live:
-            return
+        return live, version, await pairs.unread_of(user_id)
+
+    live, version, derived = await last_comparison(compared, lambda found: set(found[2]) == found[0])
+    if set(derived) == live:
+        return
     report.differences.append(f"unread of {user_id}: live {sorted(live)}, "
                               + ("no durable pair" if orphan else f"durable {derived}"))
     if not repair:
         return
     for attempt in range(1, REPAIR_ATTEMPTS + 1):
         if attempt > 1:
-            live, version = await sets.live(user_id)
-            derived = await pairs.unread_of(user_id)
+            live, version, derived = await compared()
             if set(derived) == live:
                 return
         if await sets.fill(user_id, version, derived):
