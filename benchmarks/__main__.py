@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from benchmarks import api_latency, codec_cost, pipeline_throughput, publish_rate, recovery, visibility_latency
+from benchmarks import backlog_latency as backlog_bench
 from benchmarks import dlq_storm as storm_bench
 from benchmarks import feeds as feeds_bench
 from benchmarks import images_latency as images_bench
@@ -40,8 +41,8 @@ from photostream.settings import PROJECT_ROOT
 RECOVERY_TITLE = "6. Recovery after SIGKILL: takeover and restart to ready"
 BULK_TOPICS = ("post-created", "post-hashtag", "like-changed", "comment-added", "follow-changed", "ON_MSG_UNSENT")
 #: the full run's steps in their order (see the module docstring); ``--only`` picks some of them, kept in this order
-STEPS = ("latency", "recovery", "unread", "feeds", "resize", "images", "notifications", "replay", "throughput",
-         "processors", "storm", "publish", "codec")
+STEPS = ("latency", "recovery", "unread", "feeds", "resize", "images", "notifications", "replay", "backlog",
+         "throughput", "processors", "storm", "publish", "codec")
 
 
 def only_list(text: str) -> frozenset[str]:
@@ -75,8 +76,8 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--resize-iterations", type=int, default=20, help="12 MP resizes per resizer (benchmark 9)")
     parser.add_argument("--only", type=only_list, metavar="NAME[,NAME...]",
                         help="run just these benchmarks, in the full run's order (" + ", ".join(STEPS) + "; "
-                             "latency: 4 and 5, recovery: 6, unread: 7, throughput: 3, processors: 13, storm: 14, "
-                             "publish: 1, codec: 2)")
+                             "latency: 4 and 5, recovery: 6, unread: 7, backlog: 15, throughput: 3, processors: 13, "
+                             "storm: 14, publish: 1, codec: 2)")
     parser.add_argument("--report", type=Path, default=PROJECT_ROOT / "bench-report.md")
     args = parser.parse_args(argv)
     if args.quick:
@@ -203,6 +204,8 @@ def run_all(env: BenchEnv, args: argparse.Namespace) -> dict[int, Section]:
                                          lambda: notifications_bench.run(env, args.quick)),
         "replay": lambda: attempt(sections, replay_bench.NUMBER, replay_bench.TITLE,
                                   lambda: replay_bench.run(env, args.replay_records)),
+        "backlog": lambda: attempt(sections, backlog_bench.NUMBER, backlog_bench.TITLE,
+                                   lambda: backlog_bench.run(env)),
         "throughput": lambda: attempt(sections, 3, "3. Hashtag pipeline throughput vs raw consume loop",
                                       lambda: pipeline_throughput.run(env, args.counter_events,
                                                                       args.extractor_posts, args.tags, figures)),

@@ -213,20 +213,20 @@ async def drive(settings: Settings, clock: Clock, make: Callable[[Resources], Ba
         seed_groups(settings, {group: processor.topics}, {**start, **end_offsets(settings, others)})
         loop = BatchLoop(settings, processor, resources.publisher, resources.codec)
         settle_after_startup()  # as the worker does once its loops are built
-        if not hasattr(loop, "_consumer") or not hasattr(loop, "decode"):
-            raise BenchError("BatchLoop no longer has _consumer/decode; update this benchmark's hooks")
+        if not hasattr(loop, "_consumer") or not hasattr(loop, "decode_yielding"):
+            raise BenchError("BatchLoop no longer has _consumer/decode_yielding; update this benchmark's hooks")
         physical = settings.topic_names.physical  # the wrapped consumer sees the namespace's topic names
         observed = ObservedConsumer(loop._consumer, clock,
                                     {(physical(t), p): o for (t, p), o in end.items() if o > start[(t, p)]})
         loop._consumer = observed  # type: ignore[assignment]
-        flushes: list[float] = []  # decode() opens every flush: a flush after all records were read may have
-        decode = loop.decode  # waited out the processor's accumulation interval, which is idle, not work
+        flushes: list[float] = []  # decoding opens every flush: a flush after all records were read may have
+        decode = loop.decode_yielding  # waited out the processor's accumulation interval, which is idle, not work
 
-        def timed_decode(messages: list[Message]) -> Any:
+        async def timed_decode(messages: list[Message]) -> Any:
             flushes.append(time.perf_counter())
-            return decode(messages)
+            return await decode(messages)
 
-        loop.decode = timed_decode  # type: ignore[method-assign]
+        loop.decode_yielding = timed_decode  # type: ignore[method-assign]
         started = time.perf_counter()
         task = asyncio.create_task(loop.run(batch_max=settings.batch_max_events))
         deadline = started + TIMEOUT_S

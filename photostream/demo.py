@@ -19,7 +19,7 @@ from producers.ids import new_id
 from producers.publisher import Publisher
 
 
-def _photo() -> bytes:
+def sample_photo() -> bytes:
     """A real 640x480 PNG (a gradient): completing an upload decodes the image, so junk bytes are refused."""
     import pyvips
 
@@ -73,7 +73,7 @@ def run(settings: Settings, say: Callable[[str], None]) -> None:
     with httpx.Client(base_url=base + "/api/v1", timeout=30) as api:
         ticket = api.post("/uploads", headers=as_alice, json={"content_type": "image/png"}).json()
         httpx.post(ticket["upload_url"], data=ticket["fields"],
-                   files={"file": ("beach.png", _photo(), "image/png")}).raise_for_status()
+                   files={"file": ("beach.png", sample_photo(), "image/png")}).raise_for_status()
         done = api.post(f"/uploads/{ticket['image_id']}/complete", headers=as_alice)
         done.raise_for_status()
         say(f"uploaded photo {ticket['image_id']} straight to S3 with a pre-signed POST (S3 enforces the size "

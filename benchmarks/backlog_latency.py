@@ -1,0 +1,285 @@
+"""Benchmark 15: a client's read-your-writes while the worker drains a backlog.
+
+A real `photostream worker` (started as a user starts it: one process per core; the run's own app id, its groups
+seeded at the log end) and a real `photostream api`. Fresh users (registered, a photo uploaded and completed
+through the API) post through the API at a steady pace, one post each; a probe is timed from sending `POST /posts`
+until `GET /posts/{id}?after=TOKEN` answers 200 without the `pending` mark: what a client waits after posting.
+Where that time goes: the `POST` answer, and the moments each applier the read waits for
+(`api.consistency.APPLIERS`: the posts projector, then the feeds processor) had applied the post (their
+applied-offset marks, polled every millisecond). Baseline: the same probes, same processes, with the worker idle,
+in the same run. Then a backlog is produced in one burst (a bare producer, pre-encoded records) onto the topics
+the other processors read — likes and comments on 500 posts seeded in Cassandra, tag memberships, unsent messages
+— and the same probes run while the worker drains it. A probe counts only if the worker's groups still had records
+to apply when it was answered; the section says how many were left, and how long the whole backlog took to drain.
+The backlog holds no `post-created`: a new post queued behind older posts in its partition waits for them whatever
+the engine does (Kafka orders a partition); what this measures is whether the processors draining the other topics
+starve the one a client waits on (they share the worker's event loop and the two cores). Goal (the engine issue):
+p99 under 1 s while a backlog drains.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import redis
+
+from api.auth import mint_access_token
+from api.consistency import APPLIERS, ConsistencyToken
+from benchmarks.env import AppProcess, BenchEnv, BenchError
+from benchmarks.kafka_tools import committed, end_offsets, groups_of
+from benchmarks.pipeline_throughput import produce
+from benchmarks.processors_throughput import AUTHORS, POSTS, seed_listed_posts
+from benchmarks.report import Section, from_docstring
+from benchmarks.stats import Distribution, fmt_ms, fmt_rate, fmt_ratio, ratio, verdict
+from benchmarks.visibility_latency import Worker, start_worker
+from benchmarks.workload import TagWorkload
+from photostream.demo import sample_photo
+from photostream.settings import Settings
+from producers import events
+from producers.ids import new_id
+from producers.publisher import Publisher
+from sinks import keys
+
+NUMBER = 15
+TITLE = "15. Read-your-writes while a backlog drains"
+GOAL_P99_MS = 1000.0
+#: probes per phase and their pace (posts per second)
+PROBES, PROBE_RATE = 30, 2.0
+#: the backlog: (topic, events); each event is applied by one to three processors
+BACKLOG = (("like-changed", 100_000), ("comment-added", 40_000), ("post-hashtag", 100_000),
+           ("ON_MSG_UNSENT", 60_000))
+#: how long to wait for the worker to finish the backlog after the probes (for the drain figure)
+DRAIN_TIMEOUT_S = 240.0
+#: how long one probe may wait before it counts as lost
+PROBE_TIMEOUT_S = 30.0
+
+
+@dataclass
+class Probe:
+    """One post's read-your-writes time, and what the worker still had to apply when it was answered."""
+
+    latency_ms: float
+    #: of which the ``POST /posts`` answer (the rest is the read waiting for the worker)
+    post_ms: float
+    #: when each applier the read waits for (``api.consistency.APPLIERS``) had applied the post
+    applied_ms: dict[str, float]
+    left_after: int = 0
+
+
+@dataclass
+class Author:
+    """A posting user: their token and a completed photo their post shows."""
+
+    user_id: str
+    headers: dict[str, str]
+    image_id: str
+
+
+@dataclass
+class LagWatch:
+    """Samples the worker's total lag (records of its groups' topics not yet committed) about twice a second.
+
+    The topics' end offsets are read once, after the backlog was produced: what the groups must commit to
+    have drained it (the probes' few records after that are not waited for)."""
+
+    settings: Settings
+    groups: dict[str, tuple[str, ...]]
+    ends: dict[tuple[str, int], int]
+    samples: list[tuple[float, int]] = field(default_factory=list)
+    #: set at the first reading with nothing left; ``drained_at`` is that reading's time
+    drained: threading.Event = field(default_factory=threading.Event)
+    drained_at: float = math.nan
+    _halt: threading.Event = field(default_factory=threading.Event)
+
+    def left(self) -> int:
+        total = 0
+        for group, topics in self.groups.items():
+            done = committed(self.settings, group)
+            total += sum(max(0, end - max(done.get(tp, 0), 0)) for tp, end in self.ends.items() if tp[0] in topics)
+        return total
+
+    def run(self) -> None:
+        while not self._halt.is_set():
+            at, left = time.monotonic(), self.left()
+            self.samples.append((at, left))
+            if left == 0 and not self.drained.is_set():
+                self.drained_at = at
+                self.drained.set()
+            self._halt.wait(0.5)
+
+    def latest(self) -> int:
+        return self.samples[-1][1] if self.samples else -1
+
+    def stop(self) -> None:
+        self._halt.set()
+
+
+def _photo_of(api: httpx.Client, headers: dict[str, str]) -> str:
+    """A photo uploaded to S3 with the pre-signed POST and completed, as a client does before posting."""
+    ticket = api.post("/uploads", headers=headers, json={"content_type": "image/png"})
+    ticket.raise_for_status()
+    fields = ticket.json()
+    httpx.post(fields["upload_url"], data=fields["fields"], files={"file": ("probe.png", sample_photo(), "image/png")},
+               timeout=30).raise_for_status()
+    api.post(f"/uploads/{fields['image_id']}/complete", headers=headers).raise_for_status()
+    return str(fields["image_id"])
+
+
+def register_authors(settings: Settings, api: httpx.Client, count: int) -> list[Author]:
+    """``count`` users, each with a completed photo: one post each, as people post (a user may post 5 times
+    a minute, so one author posting twice a second would be refused)."""
+    users = [new_id() for _ in range(count)]
+    with Publisher(settings) as publisher:
+        for user in users:
+            publisher.publish(events.user_registered(user_id=user, username=f"probe{user[-8:]}",
+                                                     display_name="Probe"))
+    authors = []
+    for user in users:
+        headers = {"Authorization": f"Bearer {mint_access_token(settings, user)}"}
+        authors.append(Author(user, headers, _photo_of(api, headers)))
+    return authors
+
+
+def probe_once(api: httpx.Client, marks: redis.Redis[bytes], author: Author, number: int) -> Probe:
+    """Milliseconds from sending the post until the API serves it with read-your-writes, until the post was
+    accepted, and until each applier had applied it (their applied-offset marks, polled every millisecond)."""
+    started = time.perf_counter()
+    created = api.post("/posts", headers=author.headers,
+                       json={"caption": f"backlog probe {number}", "image_ids": [author.image_id]})
+    if created.status_code != 202:
+        raise BenchError(f"POST /posts answered {created.status_code}: {created.text[:300]}")
+    post = created.json()
+    accepted_ms = (time.perf_counter() - started) * 1000
+    deadline = started + PROBE_TIMEOUT_S
+    token = ConsistencyToken.decode(post["token"])
+    applied: dict[str, float] = {}
+    for consumer in APPLIERS["post-created"]:
+        key = keys.applied_offsets(consumer, "post-created")
+        while int(marks.hget(key, str(token.partition)) or -1) < token.offset and time.perf_counter() < deadline:
+            time.sleep(0.001)  # (polling a mark at the harness's resolution)
+        applied[consumer] = (time.perf_counter() - started) * 1000
+    while time.perf_counter() < deadline:
+        seen = api.get(f"/posts/{post['id']}", params={"after": post["token"]}, headers=author.headers)
+        if seen.status_code == 200 and seen.headers.get("x-photostream-consistency") != "pending":
+            return Probe((time.perf_counter() - started) * 1000, accepted_ms, applied)
+    raise BenchError(f"probe {number}: the post was not served within {PROBE_TIMEOUT_S:g} s")
+
+
+def probe_paced(api: httpx.Client, marks: redis.Redis[bytes], authors: list[Author], first: int,
+                watch: LagWatch | None = None) -> list[Probe]:
+    """:data:`PROBES` probes at :data:`PROBE_RATE`, by ``authors[first:]``; each one's lag when answered (if
+    watched)."""
+    probes: list[Probe] = []
+    start = time.perf_counter()
+    for i in range(PROBES):
+        wait = start + i / PROBE_RATE - time.perf_counter()
+        if wait > 0:
+            time.sleep(wait)  # (pacing the load, not synchronising with it)
+        probe = probe_once(api, marks, authors[first + i], first + i)
+        probe.left_after = watch.latest() if watch else 0
+        probes.append(probe)
+    return probes
+
+
+def backlog_records(run_id: str, posts: list[str]) -> dict[str, list[dict[str, Any]]]:
+    tags = TagWorkload(run_id)
+    count = dict(BACKLOG)
+    return {
+        "like-changed": [events.like_changed(post_id=posts[i % POSTS], user_id=new_id(), action="like",
+                                             post_author_id=AUTHORS[i % POSTS]).value
+                         for i in range(count["like-changed"])],
+        "comment-added": [events.comment_added(post_id=posts[i % POSTS], user_id=new_id(), text=f"nice #{i}",
+                                               post_author_id=AUTHORS[i % POSTS]).value
+                          for i in range(count["comment-added"])],
+        "post-hashtag": tags.post_hashtag_records(count["post-hashtag"]),
+        "ON_MSG_UNSENT": [events.message_unsent(src=new_id(), dest=new_id(), msg_id=new_id()).value
+                          for _ in range(count["ON_MSG_UNSENT"])],
+    }
+
+
+def _start_api(env: BenchEnv, worker: Worker) -> tuple[AppProcess, str]:
+    api = env.start("api-backlog", ["api"], dict(worker.env),
+                    f"http://127.0.0.1:{worker.env['PHOTOSTREAM_API_PORT']}/readyz")
+    return api, f"http://127.0.0.1:{worker.env['PHOTOSTREAM_API_PORT']}/api/v1"
+
+
+def run(env: BenchEnv) -> Section:
+    section = Section(TITLE, from_docstring(__doc__),
+                      ["post → read-your-writes", "while the backlog drains", "worker idle (baseline)", "ratio",
+                       f"goal p99 < {GOAL_P99_MS:g} ms"])
+    posts = [new_id() for _ in range(POSTS)]
+    seed_listed_posts(env.settings, dict(zip(posts, AUTHORS, strict=True)))
+    records = backlog_records(env.run_id, posts)  # (built before the clock: the SDK's cost is benchmark 1's)
+    worker = start_worker(env)
+    api, base = _start_api(env, worker)
+    try:
+        with httpx.Client(base_url=base, timeout=PROBE_TIMEOUT_S) as client, \
+                redis.Redis.from_url(worker.settings.redis_url) as marks:
+            authors = register_authors(worker.settings, client, 2 * PROBES + 1)
+            probe_once(client, marks, authors[-1], -1)  # warm-up: connections, prepared statements
+            idle = probe_paced(client, marks, authors, 0)
+            produced_at = time.monotonic()
+            for topic, batch in records.items():
+                produce(worker.settings, topic, batch)
+            produced_s = time.monotonic() - produced_at
+            groups = groups_of(worker.settings.app_id)
+            watch = LagWatch(worker.settings, groups, end_offsets(worker.settings, [t for t, _ in BACKLOG]))
+            sampler = threading.Thread(target=watch.run, name="lag-watch", daemon=True)
+            sampler.start()
+            try:
+                busy = probe_paced(client, marks, authors, PROBES, watch)
+                watch.drained.wait(max(0.0, produced_at + DRAIN_TIMEOUT_S - time.monotonic()))
+            finally:
+                watch.stop()
+                sampler.join(timeout=10)
+    finally:
+        env.stop(api)
+        env.stop(worker.process)
+    _report(section, idle, busy, watch, produced_at, produced_s)
+    return section
+
+
+def _report(section: Section, idle: list[Probe], busy: list[Probe], watch: LagWatch, produced_at: float,
+            produced_s: float) -> None:
+    counted = [p for p in busy if p.left_after > 0]
+    during = Distribution.of([p.latency_ms for p in counted])
+    base = Distribution.of([p.latency_ms for p in idle])
+    for label in ("p50", "p90", "p99", "max"):
+        mine, theirs = getattr(during, label), getattr(base, label)
+        goal = verdict(mine < GOAL_P99_MS) if label == "p99" and counted else ""
+        section.rows.append([f"latency {label}", fmt_ms(mine), fmt_ms(theirs), fmt_ratio(ratio(mine, theirs)), goal])
+    posting, idle_posting = (Distribution.of([p.post_ms for p in probes]) for probes in (counted, idle))
+    section.rows.append(["of which `POST /posts` p50 / p99", f"{fmt_ms(posting.p50)} / {fmt_ms(posting.p99)}",
+                         f"{fmt_ms(idle_posting.p50)} / {fmt_ms(idle_posting.p99)}", "", ""])
+    for consumer in APPLIERS["post-created"]:
+        busy_at, idle_at = (Distribution.of([p.applied_ms[consumer] for p in probes]) for probes in (counted, idle))
+        section.rows.append([f"of which applied by `{consumer}` p50 / p99",
+                             f"{fmt_ms(busy_at.p50)} / {fmt_ms(busy_at.p99)}",
+                             f"{fmt_ms(idle_at.p50)} / {fmt_ms(idle_at.p99)}", "", ""])
+    total = sum(n for _, n in BACKLOG)
+    section.rows.append(["probes counted", f"{len(counted)} of {len(busy)}", f"{len(idle)}", "", ""])
+    first_left = watch.samples[0][1] if watch.samples else -1
+    section.notes.append(
+        f"backlog: {', '.join(f'{n:,} {t}' for t, n in BACKLOG)} ({total:,} records, produced in "
+        f"{produced_s:.1f} s); {first_left:,} records still to apply across the worker's groups at the first "
+        f"reading (a record read by three processors counts three times), "
+        f"{busy[-1].left_after:,} when the last probe was answered")
+    drained_s = watch.drained_at - produced_at
+    if math.isnan(drained_s):
+        section.notes.append(f"the worker had not drained the backlog {DRAIN_TIMEOUT_S:g} s after it was produced "
+                             f"({watch.latest():,} left)")
+    else:
+        section.notes.append(f"the worker drained it {drained_s:.1f} s after the burst began "
+                             f"({fmt_rate(first_left / (watch.drained_at - watch.samples[0][0]))} group-records "
+                             "applied from the first reading until none was left)")
+    section.notes.append(f"{PROBES} probes per phase at {PROBE_RATE:g}/s, one at a time; a probe counts while the "
+                         "backlog drains only if records were still left when it was answered")
+    if counted:
+        section.summary.append(f"backlog: post → read-your-writes p99 {fmt_ms(during.p99)} while "
+                               f"{first_left:,} records drained (idle {fmt_ms(base.p99)}; goal < 1 s: "
+                               f"{'met' if during.p99 < GOAL_P99_MS else 'missed'})")
