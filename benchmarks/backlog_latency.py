@@ -1,20 +1,23 @@
-"""Benchmark 15: a client's read-your-writes while the worker drains a backlog.
+"""Benchmark 15: a client's read-your-writes while the workers drain a backlog.
 
-A real `photostream worker` (started as a user starts it: one process per core; the run's own app id, its groups
-seeded at the log end) and a real `photostream api`. Fresh users (registered, a photo uploaded and completed
-through the API) post through the API at a steady pace, one post each; a probe is timed from sending `POST /posts`
-until `GET /posts/{id}?after=TOKEN` answers 200 without the `pending` mark: what a client waits after posting.
-Where that time goes: the `POST` answer, and the moments each applier the read waits for
-(`api.consistency.APPLIERS`: the posts projector, then the feeds processor) had applied the post (their
-applied-offset marks, polled every millisecond). Baseline: the same probes, same processes, with the worker idle,
+A real `photostream api` and real workers, in two layouts, each on fresh consumer groups seeded at the log end:
+**one pool** (the default: `photostream worker`, every processor in each of one process per core) and **two
+pools** of the same code on the same groups (`WORKER_PROCESSORS`): `posts,profiles,feeds` in one process, what
+clients wait on after a post; every other processor in one process per core. Fresh users (registered, a photo
+uploaded and completed through the API) post through the API at a steady pace, one post each; a probe is timed
+from sending `POST /posts` until `GET /posts/{id}?after=TOKEN` answers 200 without the `pending` mark: what a
+client waits after posting. Where that time goes: the `POST` answer, and the moments each applier the read waits
+for (`api.consistency.APPLIERS`: the posts projector, then the feeds processor) had applied the post (their
+applied-offset marks, polled every millisecond). Baseline: the same probes, same processes, with the workers idle,
 in the same run. Then a backlog is produced in one burst (a bare producer, pre-encoded records) onto the topics
 the other processors read — likes and comments on 500 posts seeded in Cassandra, tag memberships, unsent messages
-— and the same probes run while the worker drains it. A probe counts only if the worker's groups still had records
-to apply when it was answered; the section says how many were left, and how long the whole backlog took to drain.
-The backlog holds no `post-created`: a new post queued behind older posts in its partition waits for them whatever
-the engine does (Kafka orders a partition); what this measures is whether the processors draining the other topics
-starve the one a client waits on (they share the worker's event loop and the two cores). Goal (the engine issue):
-p99 under 1 s while a backlog drains.
+— and the same probes run while the workers drain it. A probe counts as answered during the drain unless a reading
+of the groups' lag (about twice a second) had already found the backlog drained; the section says how many records
+were left and how long the drain took. The backlog holds no `post-created`: a new post queued behind older posts
+in its partition waits for them whatever the engine does (Kafka orders a partition); what this measures is whether
+the processors draining the other topics starve the ones a client waits on (in one pool they share each process's
+event loop, and every layout shares the two cores with Cassandra). Goal (the engine issue): p99 under 1 s while a
+backlog drains.
 """
 
 from __future__ import annotations
@@ -31,12 +34,11 @@ import redis
 from api.auth import mint_access_token
 from api.consistency import APPLIERS, ConsistencyToken
 from benchmarks.env import AppProcess, BenchEnv, BenchError
-from benchmarks.kafka_tools import committed, end_offsets, groups_of
+from benchmarks.kafka_tools import committed, end_offsets, groups_of, seed_groups
 from benchmarks.pipeline_throughput import produce
 from benchmarks.processors_throughput import AUTHORS, POSTS, seed_listed_posts
 from benchmarks.report import Section, from_docstring
 from benchmarks.stats import Distribution, fmt_ms, fmt_rate, fmt_ratio, ratio, verdict
-from benchmarks.visibility_latency import Worker, start_worker
 from benchmarks.workload import TagWorkload
 from photostream.demo import sample_photo
 from photostream.settings import Settings
@@ -44,15 +46,16 @@ from producers import events
 from producers.ids import new_id
 from producers.publisher import Publisher
 from sinks import keys
+from streams.batch_tasks import BATCH_PROCESSORS
 
 NUMBER = 15
 TITLE = "15. Read-your-writes while a backlog drains"
 GOAL_P99_MS = 1000.0
 #: probes per phase and their pace (posts per second)
-PROBES, PROBE_RATE = 30, 2.0
+PROBES, PROBE_RATE = 60, 2.0
 #: the backlog: (topic, events); each event is applied by one to three processors
-BACKLOG = (("like-changed", 100_000), ("comment-added", 40_000), ("post-hashtag", 100_000),
-           ("ON_MSG_UNSENT", 60_000))
+BACKLOG = (("like-changed", 150_000), ("comment-added", 60_000), ("post-hashtag", 150_000),
+           ("ON_MSG_UNSENT", 90_000))
 #: how long to wait for the worker to finish the backlog after the probes (for the drain figure)
 DRAIN_TIMEOUT_S = 240.0
 #: how long one probe may wait before it counts as lost
@@ -68,7 +71,10 @@ class Probe:
     post_ms: float
     #: when each applier the read waits for (``api.consistency.APPLIERS``) had applied the post
     applied_ms: dict[str, float]
+    #: the lag watch's latest reading when the probe was answered (-1: none yet), and whether no reading had
+    #: yet found the backlog drained (so the probe was answered while it drained)
     left_after: int = 0
+    while_draining: bool = False
 
 
 @dataclass
@@ -181,7 +187,8 @@ def probe_paced(api: httpx.Client, marks: redis.Redis[bytes], authors: list[Auth
         if wait > 0:
             time.sleep(wait)  # (pacing the load, not synchronising with it)
         probe = probe_once(api, marks, authors[first + i], first + i)
-        probe.left_after = watch.latest() if watch else 0
+        if watch is not None:
+            probe.left_after, probe.while_draining = watch.latest(), not watch.drained.is_set()
         probes.append(probe)
     return probes
 
@@ -202,33 +209,75 @@ def backlog_records(run_id: str, posts: list[str]) -> dict[str, list[dict[str, A
     }
 
 
-def _start_api(env: BenchEnv, worker: Worker) -> tuple[AppProcess, str]:
-    api = env.start("api-backlog", ["api"], dict(worker.env),
-                    f"http://127.0.0.1:{worker.env['PHOTOSTREAM_API_PORT']}/readyz")
-    return api, f"http://127.0.0.1:{worker.env['PHOTOSTREAM_API_PORT']}/api/v1"
+@dataclass(frozen=True)
+class Pool:
+    """Worker processes started with one command: a label, the processors they run (empty: all) and their
+    ``--processes`` (None: the default, one per core)."""
+
+    label: str
+    processors: tuple[str, ...] = ()
+    processes: int | None = None
 
 
-def run(env: BenchEnv) -> Section:
-    section = Section(TITLE, from_docstring(__doc__),
-                      ["post → read-your-writes", "while the backlog drains", "worker idle (baseline)", "ratio",
-                       f"goal p99 < {GOAL_P99_MS:g} ms"])
-    posts = [new_id() for _ in range(POSTS)]
-    seed_listed_posts(env.settings, dict(zip(posts, AUTHORS, strict=True)))
+@dataclass(frozen=True)
+class Layout:
+    name: str
+    pools: tuple[Pool, ...]
+
+
+#: what clients wait on after a post (``api.consistency.APPLIERS``) and the profiles it shows
+LIVE = ("profiles", "posts", "feeds")
+LAYOUTS = (
+    Layout("one pool", (Pool("worker"),)),
+    Layout("two pools", (Pool("live", LIVE, 1), Pool("bulk", tuple(n for n in BATCH_PROCESSORS if n not in LIVE)))),
+)
+
+
+@dataclass
+class Phase:
+    """One layout's probes, idle and while its backlog drained."""
+
+    layout: Layout
+    idle: list[Probe]
+    busy: list[Probe]
+    watch: LagWatch
+    produced_at: float
+    produced_s: float
+
+
+def start_pools(env: BenchEnv, settings: Settings, layout: Layout) -> tuple[dict[str, str], list[AppProcess]]:
+    """The layout's workers on fresh groups seeded at the log end, and the environment an API beside them uses."""
+    groups = groups_of(settings.app_id)
+    env.groups |= set(groups)
+    seed_groups(settings, groups, end_offsets(settings, {t for ts in groups.values() for t in ts}))
+    api_env = env.subprocess_env(settings)
+    workers = []
+    for pool in layout.pools:
+        pool_env = env.subprocess_env(settings)
+        if pool.processors:
+            pool_env["PHOTOSTREAM_WORKER_PROCESSORS"] = ",".join(pool.processors)
+        args = ["worker", "--loglevel", "warning"] + (["--processes", str(pool.processes)] if pool.processes else [])
+        workers.append(env.start(f"worker-{pool.label}", args, pool_env,
+                                 f"http://127.0.0.1:{pool_env['PHOTOSTREAM_WORKER_WEB_PORT']}/metrics"))
+    return api_env, workers
+
+
+def measure(env: BenchEnv, layout: Layout, posts: list[str]) -> Phase:
+    settings = env.with_app_id(f"backlog-{layout.name.replace(' ', '-')}")
     records = backlog_records(env.run_id, posts)  # (built before the clock: the SDK's cost is benchmark 1's)
-    worker = start_worker(env)
-    api, base = _start_api(env, worker)
+    api_env, workers = start_pools(env, settings, layout)
+    api = env.start("api-backlog", ["api"], api_env, f"http://127.0.0.1:{api_env['PHOTOSTREAM_API_PORT']}/readyz")
     try:
-        with httpx.Client(base_url=base, timeout=PROBE_TIMEOUT_S) as client, \
-                redis.Redis.from_url(worker.settings.redis_url) as marks:
-            authors = register_authors(worker.settings, client, 2 * PROBES + 1)
+        with httpx.Client(base_url=f"http://127.0.0.1:{api_env['PHOTOSTREAM_API_PORT']}/api/v1",
+                          timeout=PROBE_TIMEOUT_S) as client, redis.Redis.from_url(settings.redis_url) as marks:
+            authors = register_authors(settings, client, 2 * PROBES + 1)
             probe_once(client, marks, authors[-1], -1)  # warm-up: connections, prepared statements
             idle = probe_paced(client, marks, authors, 0)
             produced_at = time.monotonic()
             for topic, batch in records.items():
-                produce(worker.settings, topic, batch)
+                produce(settings, topic, batch)
             produced_s = time.monotonic() - produced_at
-            groups = groups_of(worker.settings.app_id)
-            watch = LagWatch(worker.settings, groups, end_offsets(worker.settings, [t for t, _ in BACKLOG]))
+            watch = LagWatch(settings, groups_of(settings.app_id), end_offsets(settings, [t for t, _ in BACKLOG]))
             sampler = threading.Thread(target=watch.run, name="lag-watch", daemon=True)
             sampler.start()
             try:
@@ -239,47 +288,62 @@ def run(env: BenchEnv) -> Section:
                 sampler.join(timeout=10)
     finally:
         env.stop(api)
-        env.stop(worker.process)
-    _report(section, idle, busy, watch, produced_at, produced_s)
+        for worker in workers:
+            env.stop(worker)
+    return Phase(layout, idle, busy, watch, produced_at, produced_s)
+
+
+def run(env: BenchEnv) -> Section:
+    section = Section(TITLE, from_docstring(__doc__),
+                      ["layout · post → read-your-writes", "while the backlog drains", "worker idle (baseline)",
+                       "ratio", f"goal p99 < {GOAL_P99_MS:g} ms"])
+    posts = [new_id() for _ in range(POSTS)]
+    seed_listed_posts(env.settings, dict(zip(posts, AUTHORS, strict=True)))
+    for layout in LAYOUTS:
+        _report(section, measure(env, layout, posts))
+    section.notes.append(f"{PROBES} probes per phase at {PROBE_RATE:g}/s, one at a time; a probe counts while the "
+                         "backlog drains if no reading of the groups' lag had yet found it drained when it was "
+                         "answered")
     return section
 
 
-def _report(section: Section, idle: list[Probe], busy: list[Probe], watch: LagWatch, produced_at: float,
-            produced_s: float) -> None:
-    counted = [p for p in busy if p.left_after > 0]
+def _report(section: Section, phase: Phase) -> None:
+    idle, busy, watch, name = phase.idle, phase.busy, phase.watch, phase.layout.name
+    counted = [p for p in busy if p.while_draining]
     during = Distribution.of([p.latency_ms for p in counted])
     base = Distribution.of([p.latency_ms for p in idle])
     for label in ("p50", "p90", "p99", "max"):
         mine, theirs = getattr(during, label), getattr(base, label)
         goal = verdict(mine < GOAL_P99_MS) if label == "p99" and counted else ""
-        section.rows.append([f"latency {label}", fmt_ms(mine), fmt_ms(theirs), fmt_ratio(ratio(mine, theirs)), goal])
+        section.rows.append([f"{name} · latency {label}", fmt_ms(mine), fmt_ms(theirs), fmt_ratio(ratio(mine, theirs)),
+                             goal])
     posting, idle_posting = (Distribution.of([p.post_ms for p in probes]) for probes in (counted, idle))
-    section.rows.append(["of which `POST /posts` p50 / p99", f"{fmt_ms(posting.p50)} / {fmt_ms(posting.p99)}",
-                         f"{fmt_ms(idle_posting.p50)} / {fmt_ms(idle_posting.p99)}", "", ""])
+    section.rows.append([f"{name} · of which `POST /posts` p50 / p99", f"{fmt_ms(posting.p50)} / "
+                         f"{fmt_ms(posting.p99)}", f"{fmt_ms(idle_posting.p50)} / {fmt_ms(idle_posting.p99)}", "", ""])
     for consumer in APPLIERS["post-created"]:
         busy_at, idle_at = (Distribution.of([p.applied_ms[consumer] for p in probes]) for probes in (counted, idle))
-        section.rows.append([f"of which applied by `{consumer}` p50 / p99",
+        section.rows.append([f"{name} · of which applied by `{consumer}` p50 / p99",
                              f"{fmt_ms(busy_at.p50)} / {fmt_ms(busy_at.p99)}",
                              f"{fmt_ms(idle_at.p50)} / {fmt_ms(idle_at.p99)}", "", ""])
+    section.rows.append([f"{name} · probes counted", f"{len(counted)} of {len(busy)}", f"{len(idle)}", "", ""])
     total = sum(n for _, n in BACKLOG)
-    section.rows.append(["probes counted", f"{len(counted)} of {len(busy)}", f"{len(idle)}", "", ""])
     first_left = watch.samples[0][1] if watch.samples else -1
+    pools = "; ".join(f"{pool.label}: {', '.join(pool.processors) or 'every processor'}, "
+                      f"{pool.processes or 'one per core'} process(es)" for pool in phase.layout.pools)
     section.notes.append(
-        f"backlog: {', '.join(f'{n:,} {t}' for t, n in BACKLOG)} ({total:,} records, produced in "
-        f"{produced_s:.1f} s); {first_left:,} records still to apply across the worker's groups at the first "
-        f"reading (a record read by three processors counts three times), "
-        f"{busy[-1].left_after:,} when the last probe was answered")
-    drained_s = watch.drained_at - produced_at
+        f"{name} ({pools}): backlog of {', '.join(f'{n:,} {t}' for t, n in BACKLOG)} ({total:,} records, produced "
+        f"in {phase.produced_s:.1f} s); {first_left:,} records still to apply across the worker's groups at the "
+        f"first reading (a record read by three processors counts three times), {busy[-1].left_after:,} when the "
+        "last probe was answered")
+    drained_s = watch.drained_at - phase.produced_at
     if math.isnan(drained_s):
-        section.notes.append(f"the worker had not drained the backlog {DRAIN_TIMEOUT_S:g} s after it was produced "
+        section.notes.append(f"{name}: the backlog was not drained {DRAIN_TIMEOUT_S:g} s after it was produced "
                              f"({watch.latest():,} left)")
     else:
-        section.notes.append(f"the worker drained it {drained_s:.1f} s after the burst began "
+        section.notes.append(f"{name}: drained {drained_s:.1f} s after the burst began "
                              f"({fmt_rate(first_left / (watch.drained_at - watch.samples[0][0]))} group-records "
                              "applied from the first reading until none was left)")
-    section.notes.append(f"{PROBES} probes per phase at {PROBE_RATE:g}/s, one at a time; a probe counts while the "
-                         "backlog drains only if records were still left when it was answered")
     if counted:
-        section.summary.append(f"backlog: post → read-your-writes p99 {fmt_ms(during.p99)} while "
+        section.summary.append(f"backlog, {name}: post → read-your-writes p99 {fmt_ms(during.p99)} while "
                                f"{first_left:,} records drained (idle {fmt_ms(base.p99)}; goal < 1 s: "
                                f"{'met' if during.p99 < GOAL_P99_MS else 'missed'})")

@@ -279,6 +279,12 @@ def worker(
     if loglevel.lower() not in LOG_LEVELS:  # (faust's own refusal was a 46-line logging traceback)
         _refuse(f"--loglevel: {loglevel!r} is not one of {', '.join(LOG_LEVELS)}")
     _needs_secrets("worker")
+    from streams.app import chosen_processors
+
+    try:
+        chosen_processors(get_settings())
+    except ValueError as exc:
+        _refuse(str(exc))
     count = processes or os.cpu_count() or 1
     from streams.workers import taken_web_ports
 

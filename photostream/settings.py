@@ -173,6 +173,11 @@ class Settings(BaseSettings):
     #: (``group.instance.id``; process *i* of ``--processes N`` adds ``.p<i>``): restarted within the session timeout
     #: it takes its partitions back at once, with no rebalance of the others. Unset: dynamic membership
     worker_instance_id: str | None = None
+    #: the processors this worker runs (names as in `photostream lag`: ``posts``, ``profiles``, ``feeds``,
+    #: ``popularity``…; a comma list); empty: all of them. Why choose: processors in one process share its event
+    #: loop and its core, so a backlog on one topic slowed every other one's reads (benchmark 15); a pool of
+    #: workers for what clients wait on (``posts,profiles,feeds``) and another for the rest keeps them apart
+    worker_processors: Annotated[list[str], NoDecode] = []
 
     # --- auth ---
     jwt_algorithm: Literal["HS256", "RS256"] = "HS256"
@@ -278,7 +283,7 @@ class Settings(BaseSettings):
     #: the latest actors a notification names ("alice, bob and 40 others")
     notification_actors_shown: int = Field(default=3, ge=1)
 
-    @field_validator("cassandra_contact_points", "cors_allow_origins", mode="before")
+    @field_validator("cassandra_contact_points", "cors_allow_origins", "worker_processors", mode="before")
     @classmethod
     def _split_list(cls, value: object) -> object:
         """Accept ``a,b,c`` from the environment as well as a JSON list."""

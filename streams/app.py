@@ -11,7 +11,7 @@ from photostream.settings import Settings
 from sinks import keys
 from sinks.posts import PostSink
 from sinks.profiles import ProfileSink
-from streams.batch_tasks import register_batch_processors
+from streams.batch_tasks import BATCH_PROCESSORS, register_batch_processors
 from streams.engine.loop import FatalConsumerError
 from streams.projector import register_projector
 from streams.workers import EXIT_MISCONFIGURED
@@ -26,6 +26,22 @@ def broker_url(settings: Settings) -> str:
     """faust's form of the bootstrap list: ``kafka://h1:p1;h2:p2``."""
     hosts = [h.strip() for h in settings.kafka_bootstrap_servers.split(",") if h.strip()]
     return "kafka://" + ";".join(hosts)
+
+
+#: the faust projectors' names (the batch processors': ``streams.batch_tasks.BATCH_PROCESSORS``)
+PROJECTORS = ("profiles", "posts")
+
+
+def chosen_processors(settings: Settings) -> frozenset[str]:
+    """The processors ``WORKER_PROCESSORS`` names (all if it names none); an unknown name is refused before
+    the worker joins any group, naming the known ones."""
+    known = frozenset((*PROJECTORS, *BATCH_PROCESSORS))
+    chosen = frozenset(settings.worker_processors) or known
+    unknown = sorted(chosen - known)
+    if unknown:
+        raise ValueError(f"PHOTOSTREAM_WORKER_PROCESSORS: no processor named {', '.join(unknown)} (known: "
+                         f"{', '.join(sorted(known))})")
+    return chosen
 
 
 def create_app(settings: Settings) -> faust.App:
@@ -54,9 +70,14 @@ def create_app(settings: Settings) -> faust.App:
         topic_disable_leader=True,
         table_standby_replicas=0,
     )
-    register_projector(app, settings, "profiles", PROFILE_TOPICS, lambda r: ProfileSink(r.session, r.redis))
-    register_projector(app, settings, "posts", POST_TOPICS, lambda r: PostSink(r.session, r.redis))
-    batch_loops = register_batch_processors(app, settings)
+    chosen = chosen_processors(settings)
+    if "profiles" in chosen:
+        register_projector(app, settings, "profiles", PROFILE_TOPICS, lambda r: ProfileSink(r.session, r.redis))
+    if "posts" in chosen:
+        register_projector(app, settings, "posts", POST_TOPICS, lambda r: PostSink(r.session, r.redis))
+    if not chosen & set(PROJECTORS):  # faust's consumer refuses to start with nothing to subscribe to
+        app.boot_strategy = app.BootStrategy(app, enable_kafka_consumer=False)
+    batch_loops = register_batch_processors(app, settings, chosen)
 
     @app.page("/metrics")
     async def metrics(web: Any, request: Any) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Collection
 
 import faust
 
@@ -31,7 +32,9 @@ from streams.engine.loop import BatchLoop
 from streams.engine.records import BatchProcessor
 from streams.feeds import FeedProcessor
 from streams.follow_requests import FollowRequestsProjector
+from streams.hashtags.counter import HashtagCounter
 from streams.hashtags.extractor import HashtagExtractor
+from streams.hashtags.popularity import PopularityUpdater
 from streams.hashtags.wiring import counter_and_popularity
 from streams.notifications import NotificationsProcessor
 from streams.photo_tags import PhotoTagsProcessor
@@ -77,27 +80,39 @@ def build_processors(settings: Settings, resources: Resources) -> list[BatchProc
     ]
 
 
+#: every batch processor's name, in the order :func:`build_processors` builds them
+BATCH_PROCESSORS = (HashtagExtractor.name, HashtagCounter.name, PopularityUpdater.name, FeedProcessor.name,
+                    CommentsProjector.name, PhotoTagsProcessor.name, FollowRequestsProjector.name,
+                    UnreadProcessor.name, PresenceProcessor.name, PhotoDerivativesProcessor.name,
+                    AvatarsProcessor.name, SafetyProcessor.name, NotificationsProcessor.name,
+                    AccountPurgeProcessor.name)
+
+
 class BatchLoops:
     """The running loops, for the worker's readiness page."""
 
     def __init__(self) -> None:
         self.loops: list[BatchLoop] = []
+        #: set once the loops this worker runs are built (none, for a worker of projectors only)
+        self.built = False
 
     @property
     def ready(self) -> bool:
-        return bool(self.loops) and all(loop.joined for loop in self.loops)
+        return self.built and all(loop.joined for loop in self.loops)
 
 
-def register_batch_processors(app: faust.App, settings: Settings) -> BatchLoops:
-    """Run every batch processor as a task of ``app`` for the worker's lifetime."""
+def register_batch_processors(app: faust.App, settings: Settings,
+                              chosen: Collection[str] = BATCH_PROCESSORS) -> BatchLoops:
+    """Run the ``chosen`` batch processors (every one by default) as a task of ``app`` for the worker's
+    lifetime."""
     running = BatchLoops()
 
     @app.task
     async def run_batch_processors() -> None:
         resources = Resources.open(settings)
         loops = [BatchLoop(settings, p, resources.publisher, resources.codec)
-                 for p in build_processors(settings, resources)]
-        running.loops = loops
+                 for p in build_processors(settings, resources) if p.name in chosen]
+        running.loops, running.built = loops, True
         settle_after_startup()  # everything built so far lives as long as the worker
         try:
             await asyncio.gather(*(loop.run(batch_max=settings.batch_max_events) for loop in loops))

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
+import httpx
 import pytest
 from confluent_kafka import Consumer, Producer
 
@@ -24,6 +25,7 @@ from producers.ids import new_id
 from producers.partitioning import partition_of
 from producers.publisher import Publisher, PublishResult
 from sinks.cassandra import connect
+from streams.batch_tasks import BATCH_PROCESSORS
 from streams.consumer_groups import end_offsets, groups_of, seed_groups
 from streams.engine.consumer import consumer_config
 from streams.engine.loop import BatchLoop
@@ -251,9 +253,10 @@ def engine_settings(settings: Settings) -> Iterator[Settings]:
 
 
 def start_worker(settings: Settings, test_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory,
-                 name: str, instance_id: str | None = None) -> Process:
+                 name: str, instance_id: str | None = None, processors: str | None = None) -> Process:
     port = free_port()
-    env = test_env | ({"PHOTOSTREAM_WORKER_INSTANCE_ID": instance_id} if instance_id else {}) | {
+    env = test_env | ({"PHOTOSTREAM_WORKER_INSTANCE_ID": instance_id} if instance_id else {}) | (
+        {"PHOTOSTREAM_WORKER_PROCESSORS": processors} if processors else {}) | {
         "PHOTOSTREAM_APP_ID": settings.app_id,
         "PHOTOSTREAM_CASSANDRA_KEYSPACE": settings.cassandra_keyspace,
         "PHOTOSTREAM_WORKER_WEB_PORT": str(port),
@@ -307,6 +310,43 @@ def test_counts_are_exact_with_two_workers_and_one_killed_mid_stream(
     finally:
         first.stop()
         second.stop()
+
+
+def test_two_pools_of_workers_each_run_only_their_processors_and_together_apply_everything(
+    engine_settings: Settings, publisher: Publisher, test_env: dict[str, str],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """``WORKER_PROCESSORS`` splits the processors between pools of workers (what clients wait on after a post,
+    and the rest: benchmark 15), on the same app id and groups: each pool runs only its own, is ready once those
+    joined, and a post and a like on it are both applied, each by its own pool (nothing else writes this
+    keyspace)."""
+    settings = engine_settings.model_copy(update={"app_id": f"{engine_settings.app_id}-pools"})
+    groups = groups_of(settings.app_id)
+    seed_groups(settings, groups, end_offsets(settings, {t for topics in groups.values() for t in topics}))
+    live = start_worker(settings, test_env, tmp_path_factory, "pool-live", processors="posts,profiles,feeds")
+    bulk = start_worker(settings, test_env, tmp_path_factory, "pool-bulk",
+                        processors=",".join(n for n in BATCH_PROCESSORS if n != "feeds"))
+    try:
+        assert httpx.get(live.ready_url).json()["batch_processors"] == 1
+        assert httpx.get(bulk.ready_url).json()["batch_processors"] == len(BATCH_PROCESSORS) - 1
+        author, post = new_id(), new_id()
+        publisher.publish(events.post_created(author_id=author, caption="two pools", image_ids=[new_id()],
+                                              post_id=post))
+        publisher.publish(events.like_changed(post_id=post, user_id=new_id(), action="like", post_author_id=author))
+        wait_for(lambda: stored_post(settings, post), bool, 60, "the live pool's posts projector to store the post")
+        wait_for(lambda: stored_counts(settings, [post]), lambda counts: counts[post] == (1, 0), 60,
+                 "the bulk pool's popularity processor to count the like")
+    finally:
+        live.stop()
+        bulk.stop()
+
+
+def stored_post(settings: Settings, post_id: str) -> bool:
+    cluster, session = connect(settings)
+    try:
+        return session.execute("SELECT post_id FROM posts WHERE post_id = %s", (post_id,)).one() is not None
+    finally:
+        cluster.shutdown()
 
 
 @pytest.mark.parametrize("static", [True, False], ids=["static members", "dynamic members (control)"])

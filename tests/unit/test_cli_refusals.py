@@ -274,3 +274,12 @@ def test_a_broker_wait_a_command_cannot_honour_is_refused_naming_the_setting(
         get_settings.cache_clear()
     assert result.exit_code == 2 and "PHOTOSTREAM_KAFKA_ADMIN_TIMEOUT_S" in result.output, result.output
     assert "Traceback" not in result.output
+
+
+def test_a_worker_told_to_run_a_processor_that_does_not_exist_is_refused_naming_the_known_ones(
+        runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Refused before anything joins a group (a misspelt pool would have run nothing, silently)."""
+    result = invoke_with(runner, monkeypatch, {"PHOTOSTREAM_WORKER_PROCESSORS": "posts,popularty"}, ["worker"])
+    assert result.exit_code == 2, result.output
+    assert "no processor named popularty" in result.output and "popularity" in result.output
+    assert "Traceback" not in result.output
