@@ -38,16 +38,28 @@ APPLIERS: dict[str, tuple[str, ...]] = {
     "block-changed": ("safety", "follow_requests", "unread", "notifications"),
     "mute-changed": ("safety", "notifications"),
     "photo-tag-changed": ("photo_tags",),
+    # (only ever waited for as the extractor's derived events: :data:`TAG_DERIVERS`)
+    "post-hashtag": ("hashtag-counter",),
     # (absent, a topic counted as applied at once: a read after an account's deletion still served the profile)
     "account-deleted": ("account_purge",),
 }
 #: which processors publish events derived from a topic's records, recording where they landed
 #: (:func:`sinks.offsets.advance_all`): a read after the cause waits for those events' appliers too. A block's
 #: unfollows, unlikes, comment deletions and read marks; an account purge's retractions. (Not the hashtag
-#: extractor's post-hashtag events: a post's token waits for the post's views, not for the tag's counts.)
+#: extractor's post-hashtag events here: a post's own page waits for the post's views, not for the counter's
+#: next flush, up to ``HASHTAG_FLUSH_S`` later; the tag pages wait for them: :data:`TAG_DERIVERS`.)
 DERIVERS: dict[str, tuple[str, ...]] = {
     "block-changed": ("safety",),
     "account-deleted": ("account_purge",),
+}
+#: :data:`DERIVERS` for the hashtag pages: a post's, a deletion's or a privacy change's tag memberships, as the
+#: extractor announced them, applied by the counter (the author opening ``#sunset`` after posting with it sees
+#: the post there, counted; after a deletion or turning private, no longer)
+TAG_DERIVERS: dict[str, tuple[str, ...]] = {
+    **DERIVERS,
+    "post-created": ("hashtag-extractor",),
+    "post-deleted": ("hashtag-extractor",),
+    "profile-updated": ("hashtag-extractor",),
 }
 #: 96 bits of MAC: unforgeable by guessing (each guess costs a request) and keeps the token short
 MAC_BYTES = 12
@@ -126,13 +138,17 @@ class ConsistencyToken:
         return parsed
 
 
-async def wait_applied(redis: Any, token: ConsistencyToken, timeout_s: float) -> bool:
+async def wait_applied(redis: Any, token: ConsistencyToken, timeout_s: float,
+                       derivers: dict[str, tuple[str, ...]] = DERIVERS) -> bool:
     """True once every applier of the token's topic reached its offset, and every applier of the events derived
-    from it (:data:`DERIVERS`) reached theirs; False if the timeout passed first."""
+    from it (by ``derivers``, once each deriver itself reached the offset) reached theirs; False if the timeout
+    passed first."""
     deadline = time.monotonic() + timeout_s
     if not await _marks_reach(redis, token.topic, token.partition, token.offset, deadline):
         return False
-    for deriver in DERIVERS.get(token.topic, ()):
+    for deriver in derivers.get(token.topic, ()):
+        if not await _marks_reach(redis, token.topic, token.partition, token.offset, deadline, (deriver,)):
+            return False  # (where its derived events landed is recorded with its mark)
         for topic, partition, offset in await offsets.derived_from(redis, deriver, token.topic, token.partition,
                                                                    token.offset):
             if not await _marks_reach(redis, topic, partition, offset, deadline):
@@ -140,9 +156,11 @@ async def wait_applied(redis: Any, token: ConsistencyToken, timeout_s: float) ->
     return True
 
 
-async def _marks_reach(redis: Any, topic: str, partition: int, offset: int, deadline: float) -> bool:
+async def _marks_reach(redis: Any, topic: str, partition: int, offset: int, deadline: float,
+                       consumers: tuple[str, ...] | None = None) -> bool:
+    """Whether ``consumers`` (default: the topic's :data:`APPLIERS`) all reach ``offset`` by ``deadline``."""
     delay = 0.01
-    for consumer in APPLIERS.get(topic, ()):
+    for consumer in APPLIERS.get(topic, ()) if consumers is None else consumers:
         while await offsets.applied(redis, consumer, topic, partition) < offset:
             if time.monotonic() >= deadline:
                 return False

@@ -321,7 +321,8 @@ def run(env: BenchEnv, counter_events: int, extractor_posts: int, tags: int, fig
         posts = workload.post_created_records(extractor_posts, span_ms)
         start, end = produce(settings, "post-created", posts)
         base = raw_consume(settings, clock, start, end)
-        pipe = asyncio.run(drive(settings, clock, lambda r: HashtagExtractor(r.session, r.publisher), start, end))
+        pipe = asyncio.run(drive(settings, clock, lambda r: HashtagExtractor(r.session, r.publisher, r.redis),
+                                 start, end))
         _rows(section, "extraction adapter", "post-created", base, pipe, ceiling)
         figures.cpu_us["post-created"] = pipe.cpu_us
         section.notes.append(f"extractor input: {extractor_posts:,} tagged posts; it also publishes their "

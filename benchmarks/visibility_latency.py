@@ -116,7 +116,7 @@ def worker_counters(worker: Worker) -> dict[str, float]:
 
 def flush_intervals(settings: Settings) -> dict[str, float]:
     """Each stage's accumulation interval as the product configures it (0 where there is none)."""
-    counter = HashtagCounter(settings, *(cast(Any, None),) * 4)  # the constructor only keeps its stores
+    counter = HashtagCounter(settings, *(cast(Any, None),) * 5)  # the constructor only keeps its stores
     return {"extractor": float(getattr(HashtagExtractor, "flush_interval_s", 0.0)),
             "counter": float(getattr(counter, "flush_interval_s", 0.0))}
 

@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from photostream.settings import Settings
 
@@ -28,6 +28,8 @@ Rebuilder = Callable[[Settings, bool], Coroutine[Any, Any, RebuildReport]]
 
 #: how many times a key found differing is read again before it is reported (see :func:`persisting`)
 CONFIRMING_READS = 3
+#: how many times a fenced repair of one key is tried while the key keeps changing (see :func:`fenced_repair`)
+REPAIR_ATTEMPTS = 3
 
 Found = TypeVar("Found")
 
@@ -119,3 +121,21 @@ def rebuild(settings: Settings, view: str, repair: bool) -> RebuildReport:
     if view not in REBUILDERS:
         raise KeyError(view)
     return asyncio.run(REBUILDERS[view](settings, repair))
+
+
+async def fenced_repair(compared: Comparison, compare: Callable[[], Awaitable[Comparison]],
+                        agrees: Callable[[Comparison], bool],
+                        fill: Callable[[Comparison], Awaitable[bool]]) -> Literal["repaired", "agrees", "changing"]:
+    """Rewrite one key from its last comparison (``compared``, which differs). ``fill`` writes it fenced by the
+    version that comparison read and is False if a projection landed meanwhile (an unfenced rewrite erased a
+    mark-read or a notification that landed between its Cassandra read and its write); the key is then compared
+    again, and filled again if it still differs, up to :data:`REPAIR_ATTEMPTS` times in all. "changing": it
+    changed during every attempt (left to the next run)."""
+    for attempt in range(REPAIR_ATTEMPTS):
+        if attempt:
+            compared = await compare()
+            if agrees(compared):
+                return "agrees"
+        if await fill(compared):
+            return "repaired"
+    return "changing"

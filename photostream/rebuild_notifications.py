@@ -11,19 +11,20 @@ differences too. The stream may go on meanwhile: a list that differs is compared
 is not taken for a stale list, nor a list whose first row landed after the scan for an orphan. A repair is fenced
 like the API's copy of a lost list (:meth:`NotificationLists.fill`: the list's version, the read mark never lowered):
 an unfenced rewrite erased a mark-read or a notification that landed between its Cassandra read and its write, and
-still marked the list whole. A list that changed meanwhile is read again (up to :data:`REPAIR_ATTEMPTS` times).
+still marked the list whole. A list that changed meanwhile is read again (up to
+:data:`photostream.rebuild.REPAIR_ATTEMPTS` times: :func:`photostream.rebuild.fenced_repair`).
 """
 
 from __future__ import annotations
 
 from photostream.domain.notifications import parse_notification_id
-from photostream.rebuild import RebuildReport, last_comparison, stores
+from photostream.rebuild import REPAIR_ATTEMPTS, RebuildReport, fenced_repair, last_comparison, stores
 from photostream.settings import Settings
 from sinks.notification_lists import NotificationLists, Snapshot, payload_of, trimmed
 from sinks.notifications import NotificationStore, StoredNotification
 
-#: how many times a repair reads a list again that changed while it was being repaired
-REPAIR_ATTEMPTS = 3
+#: one user's comparison: the live list, the durable rows, the durable read mark, and how they differ
+Compared = tuple[Snapshot, list[StoredNotification], int, list[str]]
 
 
 def _differences(user: str, live: Snapshot, rows: list[StoredNotification], read_at: int) -> list[str]:
@@ -43,6 +44,10 @@ def _differences(user: str, live: Snapshot, rows: list[StoredNotification], read
     return found
 
 
+def _agrees(found: Compared) -> bool:
+    return not found[3]
+
+
 async def rebuild_notifications(settings: Settings, repair: bool) -> RebuildReport:
     report = RebuildReport("notifications")
     cap = settings.notifications_cap
@@ -54,7 +59,7 @@ async def rebuild_notifications(settings: Settings, repair: bool) -> RebuildRepo
                 seen.add(user)
                 report.keys_compared += 1
 
-                async def compared(user: str = user) -> tuple[Snapshot, list[StoredNotification], int, list[str]]:
+                async def compared(user: str = user) -> Compared:
                     live = await lists.snapshot(user)
                     rows = await store.newest_rows(user, max(cap, len(live.items)) + 1)
                     read_at = await store.read_at(user)
@@ -63,21 +68,20 @@ async def rebuild_notifications(settings: Settings, repair: bool) -> RebuildRepo
                         differences.append(f"notifications of {user}: more than {cap} rows but no floor")
                     return live, rows, read_at, differences
 
-                live, rows, read_at, differences = await last_comparison(compared, lambda found: not found[3])
-                if not differences:
+                async def fill(found: Compared, user: str = user) -> bool:
+                    live, rows, read_at, _ = found
+                    return bool(await lists.fill(user, live.version, rows, read_at))
+
+                differing = await last_comparison(compared, _agrees)
+                if _agrees(differing):
                     continue
-                report.differences += differences
+                report.differences += differing[3]
                 if not repair:
                     continue
-                for attempt in range(1, REPAIR_ATTEMPTS + 1):
-                    if attempt > 1:
-                        live, rows, read_at, differences = await compared()
-                        if not differences:
-                            break
-                    if await lists.fill(user, live.version, rows, read_at):
-                        report.repaired += 1
-                        break
-                else:
+                outcome = await fenced_repair(differing, compared, _agrees, fill)
+                if outcome == "repaired":
+                    report.repaired += 1
+                elif outcome == "changing":
                     report.differences.append(f"notifications of {user}: changed during each of {REPAIR_ATTEMPTS} "
                                               "repairs (left to the next run)")
         async for user in lists.owners():

@@ -7,19 +7,16 @@ empty and whose Redis set is absent agree. The stream may go on meanwhile: a set
 (up to :data:`photostream.rebuild.CONFIRMING_READS` times) before it is reported, so a batch landing between
 the two reads is not taken for a stale set. A repair is fenced like the API's copy (:meth:`UnreadSets.fill`: the
 set's version, read before Cassandra), so it cannot erase a projection that lands meanwhile; a set that changed
-is read again, up to :data:`REPAIR_ATTEMPTS` times.
+is read again, up to :data:`photostream.rebuild.REPAIR_ATTEMPTS` times (:func:`photostream.rebuild.fenced_repair`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from photostream.rebuild import RebuildReport, last_comparison, stores
+from photostream.rebuild import REPAIR_ATTEMPTS, RebuildReport, fenced_repair, last_comparison, stores
 from photostream.settings import Settings
 from sinks.unread import UnreadPairs, UnreadSets
-
-#: how many times a repair reads a set again that changed while it was being repaired
-REPAIR_ATTEMPTS = 3
 
 
 async def rebuild_unread(settings: Settings, repair: bool) -> RebuildReport:
@@ -46,20 +43,23 @@ async def _compare(report: RebuildReport, pairs: UnreadPairs, sets: UnreadSets, 
         live, version = await sets.live(user_id)
         return live, version, await pairs.unread_of(user_id)
 
-    live, version, derived = await last_comparison(compared, lambda found: set(found[2]) == found[0])
-    if set(derived) == live:
+    def agrees(found: tuple[set[str], Any, list[str]]) -> bool:
+        return set(found[2]) == found[0]
+
+    async def fill(found: tuple[set[str], Any, list[str]]) -> bool:
+        return bool(await sets.fill(user_id, found[1], found[2]))
+
+    differing = await last_comparison(compared, agrees)
+    if agrees(differing):
         return
+    live, _, derived = differing
     report.differences.append(f"unread of {user_id}: live {sorted(live)}, "
                               + ("no durable pair" if orphan else f"durable {derived}"))
     if not repair:
         return
-    for attempt in range(1, REPAIR_ATTEMPTS + 1):
-        if attempt > 1:
-            live, version, derived = await compared()
-            if set(derived) == live:
-                return
-        if await sets.fill(user_id, version, derived):
-            report.repaired += 1
-            return
-    report.differences.append(f"unread of {user_id}: changed during each of {REPAIR_ATTEMPTS} repairs "
-                              "(left to the next run)")
+    outcome = await fenced_repair(differing, compared, agrees, fill)
+    if outcome == "repaired":
+        report.repaired += 1
+    elif outcome == "changing":
+        report.differences.append(f"unread of {user_id}: changed during each of {REPAIR_ATTEMPTS} repairs "
+                                  "(left to the next run)")

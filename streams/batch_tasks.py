@@ -54,7 +54,7 @@ def build_processors(settings: Settings, resources: Resources) -> list[BatchProc
     feed_posts, feed_cache = FeedPosts(resources.session), FeedCache.for_settings(resources.redis, settings)
     cdn = CdnPurger(settings.avatar_purge_url, settings.avatar_purge_method, settings.avatar_purge_timeout_s)
     return [
-        HashtagExtractor(resources.session, resources.publisher, settings.publish_timeout_s),
+        HashtagExtractor(resources.session, resources.publisher, resources.redis, settings.publish_timeout_s),
         counter,
         popularity,
         FeedProcessor(settings, GraphWriter(resources.session), graph, feed_posts, feed_cache, resources.redis,

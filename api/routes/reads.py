@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 
 from api import pending_writes
-from api.consistency import ConsistencyToken, InvalidConsistencyTokenError, wait_applied
+from api.consistency import DERIVERS, ConsistencyToken, InvalidConsistencyTokenError, wait_applied
 from api.deps import OptionalUser, ResourcesDep, SettingsDep, parse_id
 from api.errors import ApiError
 from api.hydrate import hydrate_posts
@@ -17,10 +17,11 @@ router = APIRouter(tags=["reads"])
 After = Annotated[str | None, Query(description="a consistency token from a write's 202 answer")]
 
 
-async def honour_after(after: str | None, resources: Any, settings: Any, response: Response) -> None:
-    """Wait (bounded) until the write behind ``after`` is applied, and the writer's other writes of that moment
-    (the approvals an account turning public published beside its profile: read with its token, the followers
-    list still had none of them); mark the answer if they are not yet."""
+async def honour_after(after: str | None, resources: Any, settings: Any, response: Response,
+                       derivers: dict[str, tuple[str, ...]] = DERIVERS) -> None:
+    """Wait (bounded) until the write behind ``after`` is applied, with what ``derivers`` derive from it, and the
+    writer's other writes of that moment (the approvals an account turning public published beside its profile:
+    read with its token, the followers list still had none of them); mark the answer if they are not yet."""
     if not after:
         return
     try:
@@ -28,7 +29,7 @@ async def honour_after(after: str | None, resources: Any, settings: Any, respons
     except InvalidConsistencyTokenError as exc:
         raise ApiError(422, "invalid", str(exc), "after") from None
     deadline = time.monotonic() + settings.read_your_writes_timeout_s
-    applied = await wait_applied(resources.redis, token, settings.read_your_writes_timeout_s)
+    applied = await wait_applied(resources.redis, token, settings.read_your_writes_timeout_s, derivers)
     if applied and token.writer:
         applied = await pending_writes.writes_applied(resources, token.writer, max(0.0, deadline - time.monotonic()))
     if not applied:

@@ -7,7 +7,8 @@ the absolute state of everything the batch *touched* into Redis — not what cha
 after its Cassandra write succeeded and its Redis write failed repairs the views. A tag where a post was
 retracted (which trending sets and the top set cannot express as an absolute write of the touched posts)
 is re-derived from its whole durable state. Scores are settled against engagement that moved meanwhile
-(:mod:`sinks.hashtags.settle`). Offsets are committed by the loop only after this returns.
+(:mod:`sinks.hashtags.settle`). Then the applied-offset marks move (a tag page read with a post's ``?after=``
+token waits for them). Offsets are committed by the loop only after this returns.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from photostream.domain.scoring import popularity, score_weights
 from photostream.domain.tally import TagState, apply, counted
 from photostream.domain.windows import tumbling_start
 from photostream.settings import Settings
+from sinks import offsets
 from sinks.engagement import EngagementStore
 from sinks.hashtags.settle import RankSettler
 from sinks.hashtags.state import HashtagStateStore
@@ -34,7 +36,7 @@ class HashtagCounter:
     topics: tuple[str, ...] = ("post-hashtag",)
 
     def __init__(self, settings: Settings, store: HashtagStateStore, engagement: EngagementStore,
-                 views: HashtagViews, settler: RankSettler) -> None:
+                 views: HashtagViews, settler: RankSettler, redis: Any) -> None:
         self._window_ms = settings.hashtag_window_s * 1000
         self.flush_interval_s = min(float(settings.hashtag_flush_s), float(settings.hashtag_window_s))
         self._weights = score_weights(settings)
@@ -42,6 +44,7 @@ class HashtagCounter:
         self._engagement = engagement
         self._views = views
         self._settler = settler
+        self._redis = redis
 
     async def _apply_tag(self, tag: str, events: list[dict[str, Any]], total: int | None) -> TagState:
         """The tag's state after ``events``; ``total`` None: the tag has no stored state (nothing to load)."""
@@ -78,6 +81,7 @@ class HashtagCounter:
         repair |= {tag for tag, members in touched.items() if any(not m.present for m in members)}
         if repair:
             await self._settler.replace(repair, now_ms)
+        await offsets.advance_all(self._redis, self.name, ((r.topic, r.partition, r.offset) for r in batch))
 
 
 def touched_members(state: TagState, events: list[dict[str, Any]]) -> list[Member]:

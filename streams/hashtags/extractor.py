@@ -9,7 +9,9 @@ tombstone there, and the late create emits nothing. The author's privacy is the 
 public as far as this adapter has seen: a create seen before the privacy change that preceded it is announced
 and then hidden by that change — every order ends in the same state. (All three topics are keyed by the
 author, so one loop owns an author.)
-Emitted events have deterministic ids and are acknowledged before the source offsets are committed.
+Emitted events have deterministic ids and are acknowledged before the source offsets are committed; where they
+landed is recorded with the applied-offset marks, so a tag page read with a post's ``?after=`` token waits for
+the counter to apply them (:data:`api.consistency.TAG_DERIVERS`).
 
 A deleted post's tags are erased from its row once its retractions are acknowledged (words of a caption its
 author deleted, kept for good before); the tombstone keeps the post id, author and time, which fence a late
@@ -27,6 +29,7 @@ from cassandra.cluster import Session
 from photostream.domain.extraction import on_audience_changed, on_post_created, on_post_deleted
 from producers.events import build
 from producers.publisher import Publisher
+from sinks import offsets
 from sinks.cassandra import execute, execute_grouped, key_chunks, ms_of, pages
 from streams.engine.records import Record, Reject
 
@@ -43,9 +46,10 @@ class HashtagExtractor:
     #: a pass-through adapter: short batches keep post→count latency low
     flush_interval_s: float = 0.2
 
-    def __init__(self, session: Session, publisher: Publisher, publish_timeout_s: float = 10.0) -> None:
+    def __init__(self, session: Session, publisher: Publisher, redis: Any, publish_timeout_s: float = 10.0) -> None:
         self._session = session
         self._publisher = publisher
+        self._redis = redis
         self._publish_timeout_s = publish_timeout_s
         self._remember = session.prepare(
             "INSERT INTO post_hashtags (post_id, author_id, tags, created_at) VALUES (?, ?, ?, ?)")
@@ -153,6 +157,7 @@ class HashtagExtractor:
             except ValueError as exc:  # a tag the schema/domain refuses: park the source record
                 reject(source, exc)
         # a failed delivery raises here, so the batch is retried and its offsets are not committed
-        await self._publisher.acknowledged(emitted, self._publish_timeout_s)
+        derived = await self._publisher.acknowledged(emitted, self._publish_timeout_s)
         if deletes:
             await execute_grouped(self._session, [(self._erase_tags, (r.value["post_id"],)) for r in deletes])
+        await offsets.advance_all(self._redis, self.name, ((r.topic, r.partition, r.offset) for r in batch), derived)

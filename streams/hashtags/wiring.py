@@ -26,6 +26,6 @@ def counter_and_popularity(settings: Settings, session: Session, redis: Any) -> 
     views = HashtagViews(redis, settings.hashtag_top_n, settings.trending_min_authors)
     weights = score_weights(settings)
     settler = RankSettler(engagement, views, TagDeriver(state, engagement, weights, settings.hashtag_top_n), weights)
-    return (HashtagCounter(settings, state, engagement, views, settler),
+    return (HashtagCounter(settings, state, engagement, views, settler, redis),
             PopularityUpdater(settings, engagement, state, views, settler, PartitionCache(redis, LIKES),
                               redis, SafetyReader(session)))

@@ -22,6 +22,7 @@ from sinks.cassandra import connect
 from streams.consumer_groups import groups_of, seed_groups
 from tests.integration.conftest import Process, auth
 from tests.integration.kafka_read import find_dlq_record
+from tests.integration.test_visibility import create_post
 from tests.integration.waiting import caught_up, wait_for
 
 #: generous bound for the pipeline to show an effect in tests that are about *what* it shows
@@ -215,6 +216,29 @@ def test_a_tag_page_read_with_a_token_shows_the_write_behind_it(
     assert gone.status_code == 202, gone.text
     page = client.get(f"/hashtags/{tag}", headers=auth(settings, author), params={"after": gone.json()["token"]})
     assert deleted.value["post_id"] not in {p["post_id"] for p in page.json()["top_posts"]}, page.text
+
+
+def test_the_author_opening_a_tag_with_the_post_s_token_finds_the_post_counted_there(
+    client: httpx.Client, settings: Settings, worker: Process
+) -> None:
+    """A post's token makes the tag pages wait for the extractor's announcement and the counter's count, not
+    only for the post's own views: read with it, a tag the post was the first to use answered 404 until the
+    counter's next flush. A deletion's token, the same way, finds the post gone from the tag."""
+    tag, author = unique_tag("first"), new_id()
+    kept, _ = create_post(client, settings, author, "public", caption=f"the first of #{tag}")
+    deleted, token = create_post(client, settings, author, "public", caption=f"and another #{tag}")
+    page = client.get(f"/hashtags/{tag}", headers=auth(settings, author), params={"after": token})
+    assert page.status_code == 200, page.text
+    assert "x-photostream-consistency" not in page.headers  # applied, not given up on
+    assert page.json()["post_count"] == 2, page.text
+    assert {p["post_id"] for p in page.json()["top_posts"]} == {kept, deleted}
+    newest = client.get(f"/hashtags/{tag}/posts", params={"after": token}).json()
+    assert [p["post_id"] for p in newest["items"]] == [deleted, kept]
+    gone = client.delete(f"/posts/{deleted}", headers=auth(settings, author))
+    assert gone.status_code == 202, gone.text
+    page = client.get(f"/hashtags/{tag}", headers=auth(settings, author), params={"after": gone.json()["token"]})
+    assert page.json()["post_count"] == 1, page.text
+    assert [p["post_id"] for p in page.json()["top_posts"]] == [kept]
 
 
 def test_exact_after_a_worker_is_killed_mid_stream_and_restarted(
