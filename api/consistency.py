@@ -15,7 +15,8 @@ import binascii
 import hashlib
 import hmac
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from photostream.settings import Settings
@@ -38,7 +39,7 @@ APPLIERS: dict[str, tuple[str, ...]] = {
     "block-changed": ("safety", "follow_requests", "unread", "notifications"),
     "mute-changed": ("safety", "notifications"),
     "photo-tag-changed": ("photo_tags",),
-    # (only ever waited for as the extractor's derived events: :data:`TAG_DERIVERS`)
+    # (only ever waited for as the extractor's derived events: :data:`TAG_PAGES`)
     "post-hashtag": ("hashtag-counter",),
     # (absent, a topic counted as applied at once: a read after an account's deletion still served the profile)
     "account-deleted": ("account_purge",),
@@ -47,20 +48,34 @@ APPLIERS: dict[str, tuple[str, ...]] = {
 #: (:func:`sinks.offsets.advance_all`): a read after the cause waits for those events' appliers too. A block's
 #: unfollows, unlikes, comment deletions and read marks; an account purge's retractions. (Not the hashtag
 #: extractor's post-hashtag events here: a post's own page waits for the post's views, not for the counter's
-#: next flush, up to ``HASHTAG_FLUSH_S`` later; the tag pages wait for them: :data:`TAG_DERIVERS`.)
+#: next flush, up to ``HASHTAG_FLUSH_S`` later; the tag pages wait for them: :data:`TAG_PAGES`.)
 DERIVERS: dict[str, tuple[str, ...]] = {
     "block-changed": ("safety",),
     "account-deleted": ("account_purge",),
 }
-#: :data:`DERIVERS` for the hashtag pages: a post's, a deletion's or a privacy change's tag memberships, as the
-#: extractor announced them, applied by the counter (the author opening ``#sunset`` after posting with it sees
-#: the post there, counted; after a deletion or turning private, no longer)
-TAG_DERIVERS: dict[str, tuple[str, ...]] = {
-    **DERIVERS,
-    "post-created": ("hashtag-extractor",),
-    "post-deleted": ("hashtag-extractor",),
-    "profile-updated": ("hashtag-extractor",),
-}
+
+
+@dataclass(frozen=True)
+class Waits:
+    """What a read given ``?after=`` waits for: the ``appliers`` of the token's topic, and for the topics that
+    ``derivers`` publish consequences of, those consequences' appliers too. Each read waits for the views it
+    reads, not for every view of the write."""
+
+    appliers: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: APPLIERS)
+    derivers: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: DERIVERS)
+
+
+#: most reads: every view of the write, and a block's or a deletion's consequences
+EVERY_VIEW = Waits()
+#: a post's page, its comments and likes, its author's grid: not the feeds processor's fan-out of a new or deleted
+#: post (pushing it into up to ``CELEBRITY_THRESHOLD`` followers' feeds, which the post page does not read; a
+#: follow's token still waits for the feeds processor, which keeps the graph a followers-only post is shown by)
+POST_PAGES = Waits(appliers={**APPLIERS, "post-created": ("posts",), "post-deleted": ("posts",)})
+#: the hashtag pages: also a post's, a deletion's or a privacy change's tag memberships, as the extractor
+#: announced them, applied by the counter (the author opening ``#sunset`` after posting with it sees the post
+#: there, counted; after a deletion or turning private, no longer)
+TAG_PAGES = Waits(derivers={**DERIVERS, "post-created": ("hashtag-extractor",),
+                            "post-deleted": ("hashtag-extractor",), "profile-updated": ("hashtag-extractor",)})
 #: 96 bits of MAC: unforgeable by guessing (each guess costs a request) and keeps the token short
 MAC_BYTES = 12
 _KEY_CONTEXT = b"photostream/consistency-token/v1"
@@ -138,29 +153,30 @@ class ConsistencyToken:
         return parsed
 
 
-async def wait_applied(redis: Any, token: ConsistencyToken, timeout_s: float,
-                       derivers: dict[str, tuple[str, ...]] = DERIVERS) -> bool:
-    """True once every applier of the token's topic reached its offset, and every applier of the events derived
-    from it (by ``derivers``, once each deriver itself reached the offset) reached theirs; False if the timeout
+async def wait_applied(redis: Any, token: ConsistencyToken, timeout_s: float, waits: Waits = EVERY_VIEW) -> bool:
+    """True once every applier of the token's topic (by ``waits``) reached its offset, and every applier of the
+    events derived from it (once each deriver itself reached the offset) reached theirs; False if the timeout
     passed first."""
     deadline = time.monotonic() + timeout_s
-    if not await _marks_reach(redis, token.topic, token.partition, token.offset, deadline):
+    appliers = waits.appliers
+    if not await _marks_reach(redis, token.topic, token.partition, token.offset, deadline,
+                              appliers.get(token.topic, ())):
         return False
-    for deriver in derivers.get(token.topic, ()):
+    for deriver in waits.derivers.get(token.topic, ()):
         if not await _marks_reach(redis, token.topic, token.partition, token.offset, deadline, (deriver,)):
             return False  # (where its derived events landed is recorded with its mark)
         for topic, partition, offset in await offsets.derived_from(redis, deriver, token.topic, token.partition,
                                                                    token.offset):
-            if not await _marks_reach(redis, topic, partition, offset, deadline):
+            if not await _marks_reach(redis, topic, partition, offset, deadline, appliers.get(topic, ())):
                 return False
     return True
 
 
 async def _marks_reach(redis: Any, topic: str, partition: int, offset: int, deadline: float,
-                       consumers: tuple[str, ...] | None = None) -> bool:
-    """Whether ``consumers`` (default: the topic's :data:`APPLIERS`) all reach ``offset`` by ``deadline``."""
+                       consumers: tuple[str, ...]) -> bool:
+    """Whether ``consumers`` all reach ``offset`` of ``topic``/``partition`` by ``deadline``."""
     delay = 0.01
-    for consumer in APPLIERS.get(topic, ()) if consumers is None else consumers:
+    for consumer in consumers:
         while await offsets.applied(redis, consumer, topic, partition) < offset:
             if time.monotonic() >= deadline:
                 return False

@@ -25,7 +25,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
-from api.consistency import ConsistencyToken, wait_applied
+from api.consistency import EVERY_VIEW, POST_PAGES, ConsistencyToken, Waits, wait_applied
 from api.errors import ApiError
 from producers.events import Event
 from producers.ids import new_id
@@ -102,17 +102,20 @@ async def remembered(resources: Any, users: Iterable[str], topics: Iterable[str]
             for topic, _, partition in [field.rpartition(":")] if wanted is None or topic in wanted}
 
 
-async def all_applied(redis: Any, tokens: Iterable[ConsistencyToken], timeout_s: float) -> bool:
-    """Whether every one of ``tokens`` is applied within ``timeout_s`` (one deadline for all of them)."""
+async def all_applied(redis: Any, tokens: Iterable[ConsistencyToken], timeout_s: float,
+                      waits: Waits = EVERY_VIEW) -> bool:
+    """Whether every one of ``tokens`` is applied (to the views of ``waits``) within ``timeout_s`` (one deadline
+    for all of them)."""
     deadline = time.monotonic() + timeout_s
     for token in sorted(tokens, key=lambda t: (t.topic, t.partition)):
-        if not await wait_applied(redis, token, max(0.0, deadline - time.monotonic())):
+        if not await wait_applied(redis, token, max(0.0, deadline - time.monotonic()), waits):
             return False
     return True
 
 
 async def settle(resources: Any, settings: Any, users: Iterable[str], topics: Iterable[str],
-                 unless_hidden: Callable[[], Awaitable[ApiError | None]] | None = None) -> bool:
+                 unless_hidden: Callable[[], Awaitable[ApiError | None]] | None = None,
+                 waits: Waits = EVERY_VIEW) -> bool:
     """Wait until the remembered writes of ``users`` on ``topics`` are applied: True once they are, False when
     none was pending or Redis is down (nothing to wait on: what was read before the call stands, and a caller
     re-reads only on True). Past the bound: :func:`not_applied_yet` (a 503), never a decision on the
@@ -121,18 +124,18 @@ async def settle(resources: Any, settings: Any, users: Iterable[str], topics: It
     tokens = await remembered(resources, users, topics)
     if not tokens:  # nothing to wait on (with Redis down, the applied marks are out of reach too): decide on the
         return False  # state as it is
-    if not await all_applied(resources.redis, tokens, settings.read_your_writes_timeout_s):
+    if not await all_applied(resources.redis, tokens, settings.read_your_writes_timeout_s, waits):
         if unless_hidden is not None and (refusal := await unless_hidden()) is not None:
             raise refusal
         raise not_applied_yet(settings.read_your_writes_timeout_s)
     return True
 
 
-async def writes_applied(resources: Any, user: str, timeout_s: float) -> bool:
-    """Whether every write remembered for ``user`` is applied within ``timeout_s`` (a read's wait: never a 503).
-    With Redis down there is nothing to wait on."""
+async def writes_applied(resources: Any, user: str, timeout_s: float, waits: Waits = EVERY_VIEW) -> bool:
+    """Whether every write remembered for ``user`` is applied (to the views of ``waits``) within ``timeout_s`` (a
+    read's wait: never a 503). With Redis down there is nothing to wait on."""
     tokens = await remembered(resources, [user])
-    return tokens is None or await all_applied(resources.redis, tokens, timeout_s)
+    return tokens is None or await all_applied(resources.redis, tokens, timeout_s, waits)
 
 
 async def post_of_a_moment_ago(resources: Any, settings: Any, post_id: str) -> dict[str, Any] | None:
@@ -140,7 +143,7 @@ async def post_of_a_moment_ago(resources: Any, settings: Any, post_id: str) -> d
     decision waits): its author shared the link at once, and the post, its comments and its likers were a 404
     to whoever opened it first. One Redis round trip more, on a miss only."""
     posts = await read_posts_cached(resources.session, resources.redis, [post_id])
-    if posts[0] is None and await settle(resources, settings, [post_id], POSTING):
+    if posts[0] is None and await settle(resources, settings, [post_id], POSTING, waits=POST_PAGES):
         posts = await read_posts_cached(resources.session, resources.redis, [post_id])
     return posts[0]
 

@@ -6,9 +6,10 @@ pools** of the same code on the same groups (`WORKER_PROCESSORS`): `posts,profil
 clients wait on after a post; every other processor in one process per core. Fresh users (registered, a photo
 uploaded and completed through the API) post through the API at a steady pace, one post each; a probe is timed
 from sending `POST /posts` until `GET /posts/{id}?after=TOKEN` answers 200 without the `pending` mark: what a
-client waits after posting. Where that time goes: the `POST` answer, and the moments each applier the read waits
-for (`api.consistency.APPLIERS`: the posts projector, then the feeds processor) had applied the post (their
-applied-offset marks, polled every millisecond). Baseline: the same probes, same processes, with the workers idle,
+client waits after posting before its post's page opens. Where that time goes: the `POST` answer, and the moments
+each applier of the post (`api.consistency.APPLIERS`: the posts projector, which the post page waits for; the
+feeds processor, which the author's home feed waits for too) had applied it (their applied-offset marks, polled
+every millisecond beside the read). Baseline: the same probes, same processes, with the workers idle,
 in the same run. Then a backlog is produced in one burst (a bare producer, pre-encoded records) onto the topics
 the other processors read — likes and comments on 500 posts seeded in Cassandra, tag memberships, unsent messages
 — and the same probes run while the workers drain it. A probe counts as answered during the drain unless a reading
@@ -69,7 +70,7 @@ class Probe:
     latency_ms: float
     #: of which the ``POST /posts`` answer (the rest is the read waiting for the worker)
     post_ms: float
-    #: when each applier the read waits for (``api.consistency.APPLIERS``) had applied the post
+    #: when each applier of the post (``api.consistency.APPLIERS``) had applied it
     applied_ms: dict[str, float]
     #: the lag watch's latest reading when the probe was answered (-1: none yet), and whether no reading had
     #: yet found the backlog drained (so the probe was answered while it drained)
@@ -151,9 +152,12 @@ def register_authors(settings: Settings, api: httpx.Client, count: int) -> list[
     return authors
 
 
-def probe_once(api: httpx.Client, marks: redis.Redis[bytes], author: Author, number: int) -> Probe:
-    """Milliseconds from sending the post until the API serves it with read-your-writes, until the post was
-    accepted, and until each applier had applied it (their applied-offset marks, polled every millisecond)."""
+def probe_once(api: httpx.Client, marks: redis.Redis[bytes], author: Author, number: int,
+               watch: LagWatch | None = None) -> Probe:
+    """Milliseconds from sending the post until the API serves its page with read-your-writes, until the post was
+    accepted, and until each applier of ``post-created`` had applied it (their applied-offset marks, polled every
+    millisecond by a thread of its own while the page is read: the page waits for the posts projector only, the
+    home feed for the feeds processor too). With ``watch``: its lag when the page was served."""
     started = time.perf_counter()
     created = api.post("/posts", headers=author.headers,
                        json={"caption": f"backlog probe {number}", "image_ids": [author.image_id]})
@@ -164,16 +168,32 @@ def probe_once(api: httpx.Client, marks: redis.Redis[bytes], author: Author, num
     deadline = started + PROBE_TIMEOUT_S
     token = ConsistencyToken.decode(post["token"])
     applied: dict[str, float] = {}
-    for consumer in APPLIERS["post-created"]:
-        key = keys.applied_offsets(consumer, "post-created")
-        while int(marks.hget(key, str(token.partition)) or -1) < token.offset and time.perf_counter() < deadline:
-            time.sleep(0.001)  # (polling a mark at the harness's resolution)
-        applied[consumer] = (time.perf_counter() - started) * 1000
+    watching = threading.Thread(target=_watch_marks, args=(marks, token, started, deadline, applied), daemon=True)
+    watching.start()
+    served_ms, left, draining = math.nan, 0, False
     while time.perf_counter() < deadline:
         seen = api.get(f"/posts/{post['id']}", params={"after": post["token"]}, headers=author.headers)
         if seen.status_code == 200 and seen.headers.get("x-photostream-consistency") != "pending":
-            return Probe((time.perf_counter() - started) * 1000, accepted_ms, applied)
-    raise BenchError(f"probe {number}: the post was not served within {PROBE_TIMEOUT_S:g} s")
+            served_ms = (time.perf_counter() - started) * 1000
+            if watch is not None:
+                left, draining = watch.latest(), not watch.drained.is_set()
+            break
+    watching.join()
+    if math.isnan(served_ms) or len(applied) < len(APPLIERS["post-created"]):
+        raise BenchError(f"probe {number}: the post was not served and applied within {PROBE_TIMEOUT_S:g} s")
+    return Probe(served_ms, accepted_ms, applied, left, draining)
+
+
+def _watch_marks(marks: redis.Redis[bytes], token: ConsistencyToken, started: float, deadline: float,
+                 applied: dict[str, float]) -> None:
+    """Fill ``applied`` with the moment (ms after ``started``) each applier's mark reached the token's offset."""
+    for consumer in APPLIERS["post-created"]:
+        key = keys.applied_offsets(consumer, "post-created")
+        while int(marks.hget(key, str(token.partition)) or -1) < token.offset:
+            if time.perf_counter() >= deadline:
+                return
+            time.sleep(0.001)  # (polling a mark at the harness's resolution)
+        applied[consumer] = (time.perf_counter() - started) * 1000
 
 
 def probe_paced(api: httpx.Client, marks: redis.Redis[bytes], authors: list[Author], first: int,
@@ -186,10 +206,7 @@ def probe_paced(api: httpx.Client, marks: redis.Redis[bytes], authors: list[Auth
         wait = start + i / PROBE_RATE - time.perf_counter()
         if wait > 0:
             time.sleep(wait)  # (pacing the load, not synchronising with it)
-        probe = probe_once(api, marks, authors[first + i], first + i)
-        if watch is not None:
-            probe.left_after, probe.while_draining = watch.latest(), not watch.drained.is_set()
-        probes.append(probe)
+        probes.append(probe_once(api, marks, authors[first + i], first + i, watch))
     return probes
 
 
@@ -304,6 +321,9 @@ def run(env: BenchEnv) -> Section:
     section.notes.append(f"{PROBES} probes per phase at {PROBE_RATE:g}/s, one at a time; a probe counts while the "
                          "backlog drains if no reading of the groups' lag had yet found it drained when it was "
                          "answered")
+    section.notes.append("the post page waits for the posts projector (`api.consistency.POST_PAGES`); the rows "
+                         "'applied by `feeds`' are when the author's home feed read with the same token would have "
+                         "the post (its followers' feeds at the same moment)")
     return section
 
 

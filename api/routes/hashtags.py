@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Response
 
-from api.consistency import TAG_DERIVERS
+from api.consistency import TAG_PAGES
 from api.deps import OptionalUser, ResourcesDep, SettingsDep
 from api.errors import ApiError
 from api.hydrate import hydrate_posts
@@ -84,7 +84,7 @@ async def get_hashtag(tag: TagPath, resources: ResourcesDep, settings: SettingsD
     its pages answer 404 at once). A post's token waits for the post's views, not for the tag's count, which
     the counter settles per window (``HASHTAG_FLUSH_S``)."""
     name = canonical(tag)
-    await honour_after(after, resources, settings, response, TAG_DERIVERS)
+    await honour_after(after, resources, settings, response, TAG_PAGES)
     muted = await _not_muted(resources, viewer, name)
     # hot tags: the counts move once per window anyway, so one reading serves every reader for a moment; a
     # reader with a token reads afresh (the shared answer, made before the write, showed a post just deleted,
@@ -127,7 +127,7 @@ async def hashtag_posts(
     after: After = None,
 ) -> dict[str, Any]:
     name = canonical(tag)
-    await honour_after(after, resources, settings, response, TAG_DERIVERS)
+    await honour_after(after, resources, settings, response, TAG_PAGES)
     await _not_muted(resources, viewer, name)
     listing = list_of("tag", name)  # a cursor is this tag's list's own: another list's (or tag's) is a 422
     position = decode_cursor(listing, cursor)
@@ -145,7 +145,7 @@ async def get_trending(resources: ResourcesDep, settings: SettingsDep, viewer: O
                        window: Literal["1h", "24h"] = "1h",
                        limit: Annotated[int, Query(ge=1, le=100)] = 20, after: After = None) -> list[dict[str, Any]]:
     """What is trending, less the tags the viewer muted (``after``: a mute's token is applied first)."""
-    await honour_after(after, resources, settings, response, TAG_DERIVERS)
+    await honour_after(after, resources, settings, response, TAG_PAGES)
     trends, muted = await asyncio.gather(
         compute_trending(resources.redis, window, int(time.time() * 1000), settings.trending_min_authors),
         _muted_tags(resources, viewer))

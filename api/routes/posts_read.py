@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Response
 
 from api import pending_writes
+from api.consistency import POST_PAGES
 from api.deps import OptionalUser, ResourcesDep, SettingsDep, parse_id, user_or_me
 from api.errors import ApiError
 from api.hydrate import Item, authors, hydrate_posts
@@ -55,7 +56,7 @@ async def user_posts(user_id: str, viewer: OptionalUser, resources: ResourcesDep
     :func:`api.visibility.require_account_lists`)."""
     user_id = parse_id(user_or_me(user_id, viewer), "user_id")
     before = decode_cursor(list_of("grid", user_id), cursor)
-    await honour_after(after, resources, settings, response)
+    await honour_after(after, resources, settings, response, POST_PAGES)
     await require_account_lists(resources, viewer, user_id)
     items, position = await fill_page(
         lambda n, pos: resources.author_posts.newest(user_id, n, pos),
@@ -71,7 +72,7 @@ async def post_comments(post_id: str, viewer: OptionalUser, resources: Resources
     """The post's comments, newest first, if the caller may see the post; otherwise 404 as for no post."""
     parse_id(post_id, "post_id")
     before = decode_cursor(list_of("comments", post_id), cursor)
-    await honour_after(after, resources, settings, response)
+    await honour_after(after, resources, settings, response, POST_PAGES)
     post, comments = await asyncio.gather(pending_writes.post_of_a_moment_ago(resources, settings, post_id),
                                           resources.comments.newest(post_id, limit, before))
     if await visible_post(resources.graph, viewer, post) is None:
@@ -95,7 +96,7 @@ async def post_likers(post_id: str, viewer: OptionalUser, resources: ResourcesDe
     the count; otherwise 404 as for no post. People in a block with the caller are left out, as in comments."""
     parse_id(post_id, "post_id")
     position = decode_cursor(list_of("likes", post_id), cursor)
-    await honour_after(after, resources, settings, response)
+    await honour_after(after, resources, settings, response, POST_PAGES)
     post, (likers, last), counts = await asyncio.gather(
         pending_writes.post_of_a_moment_ago(resources, settings, post_id),
         resources.engagement.likers(post_id, position or "", limit), resources.engagement.counts([post_id]))
