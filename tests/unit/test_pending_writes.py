@@ -113,7 +113,7 @@ async def test_a_decision_whose_writes_are_not_applied_within_the_bound_is_a_503
 
     waited: list[tuple[str, int, int]] = []
 
-    async def never_applied(_redis: object, token: object, timeout_s: float) -> bool:
+    async def never_applied(_redis: object, token: object, timeout_s: float, _waits: object) -> bool:
         waited.append((token.topic, token.partition, token.offset))  # type: ignore[attr-defined]
         return False
 
@@ -139,7 +139,7 @@ async def test_past_the_bound_a_target_hidden_from_the_caller_is_its_404_not_a_5
     import api.pending_writes as pending_writes
     from api.errors import ApiError
 
-    async def never_applied(_redis: object, _token: object, _timeout_s: float) -> bool:
+    async def never_applied(_redis: object, _token: object, _timeout_s: float, _waits: object) -> bool:
         return False
 
     monkeypatch.setattr(pending_writes, "wait_applied", never_applied)
