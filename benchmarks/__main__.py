@@ -27,6 +27,7 @@ from benchmarks import feeds as feeds_bench
 from benchmarks import images_latency as images_bench
 from benchmarks import notifications as notifications_bench
 from benchmarks import processors_throughput as processors_bench
+from benchmarks import projectors_throughput as projectors_bench
 from benchmarks import replay_speed as replay_bench
 from benchmarks import resize as resize_bench
 from benchmarks import unread as unread_bench
@@ -42,7 +43,7 @@ RECOVERY_TITLE = "6. Recovery after SIGKILL: takeover and restart to ready"
 BULK_TOPICS = ("post-created", "post-hashtag", "like-changed", "comment-added", "follow-changed", "ON_MSG_UNSENT")
 #: the full run's steps in their order (see the module docstring); ``--only`` picks some of them, kept in this order
 STEPS = ("latency", "recovery", "unread", "feeds", "resize", "images", "notifications", "replay", "backlog",
-         "throughput", "processors", "storm", "publish", "codec")
+         "throughput", "processors", "projectors", "storm", "publish", "codec")
 
 
 def only_list(text: str) -> frozenset[str]:
@@ -72,17 +73,19 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
                              "same-run baselines, but too small to quote)")
     parser.add_argument("--replay-records", type=int, default=50_000, help="records (benchmark 12)")
     parser.add_argument("--processor-events", type=int, default=10_000, help="events per processor (benchmark 13)")
+    parser.add_argument("--projector-events", type=int, default=20_000, help="events per projector (benchmark 16)")
     parser.add_argument("--storm-records", type=int, default=100_000, help="poison records (benchmark 14)")
     parser.add_argument("--resize-iterations", type=int, default=20, help="12 MP resizes per resizer (benchmark 9)")
     parser.add_argument("--only", type=only_list, metavar="NAME[,NAME...]",
                         help="run just these benchmarks, in the full run's order (" + ", ".join(STEPS) + "; "
                              "latency: 4 and 5, recovery: 6, unread: 7, backlog: 15, throughput: 3, processors: 13, "
+                             "projectors: 16, "
                              "storm: 14, publish: 1, codec: 2)")
     parser.add_argument("--report", type=Path, default=PROJECT_ROOT / "bench-report.md")
     args = parser.parse_args(argv)
     if args.quick:
         for name in ("publish_events", "counter_events", "extractor_posts", "codec_iterations", "latency_posts",
-                     "replay_records", "processor_events", "storm_records"):
+                     "replay_records", "processor_events", "projector_events", "storm_records"):
             setattr(args, name, max(10, getattr(args, name) // 10))
         args.api_duration = max(1.0, args.api_duration / 5)
     if args.smoke:
@@ -211,6 +214,8 @@ def run_all(env: BenchEnv, args: argparse.Namespace) -> dict[int, Section]:
                                                                       args.extractor_posts, args.tags, figures)),
         "processors": lambda: attempt(sections, processors_bench.NUMBER, processors_bench.TITLE,
                                       lambda: processors_bench.run(env, args.processor_events)),
+        "projectors": lambda: attempt(sections, projectors_bench.NUMBER, projectors_bench.TITLE,
+                                      lambda: projectors_bench.run(env, args.projector_events)),
         "storm": lambda: attempt(sections, storm_bench.NUMBER, storm_bench.TITLE,
                                  lambda: storm_bench.run(env, args.storm_records)),
         "publish": lambda: attempt(sections, 1, "1. SDK publish rate vs confluent-kafka's AvroSerializer",

@@ -255,16 +255,21 @@ def at_once(count: int, call: Callable[[], httpx.Response]) -> list[httpx.Respon
 @pytest.mark.parametrize("width", [150, 640])
 def test_each_width_is_rendered_once_then_served_from_the_store(client: httpx.Client, settings: Settings,
                                                                 api_url: str, width: int) -> None:
-    user = new_id()
-    image_id = upload_photo(client, settings, user, jpeg(4000, 3000))  # 12 MP: a render long enough to overlap
-    posted(client, settings, user, image_id)
-    before, joined = renders(api_url, width, "rendered"), joins(api_url, width)
-    # concurrent first requests share one render
-    answers = at_once(6, lambda: client.get(f"/images/{image_id}", params={"w": width}))
-    assert {a.status_code for a in answers} == {200}
-    assert len({a.content for a in answers}) == 1
-    assert renders(api_url, width, "rendered") == before + 1
-    assert joins(api_url, width) > joined  # the requests really did overlap (else the test proves nothing)
+    # concurrent first requests share one render. Whether they really overlapped (else the test proves nothing)
+    # is up to the scheduler on a loaded machine: a burst whose render ended before the others arrived is tried
+    # again on a new photo, and each burst must render once whatever happened.
+    for _ in range(3):
+        user = new_id()
+        image_id = upload_photo(client, settings, user, jpeg(4000, 3000))  # 12 MP: a render long enough to overlap
+        posted(client, settings, user, image_id)
+        before, joined = renders(api_url, width, "rendered"), joins(api_url, width)
+        answers = at_once(6, lambda image_id=image_id: client.get(f"/images/{image_id}", params={"w": width}))
+        assert {a.status_code for a in answers} == {200}
+        assert len({a.content for a in answers}) == 1
+        assert renders(api_url, width, "rendered") == before + 1
+        if joins(api_url, width) > joined:
+            break
+    assert joins(api_url, width) > joined, "no burst of six first requests overlapped a render in three tries"
     again = client.get(f"/images/{image_id}", params={"w": width})
     assert again.content == answers[0].content and renders(api_url, width, "rendered") == before + 1
     assert Image.open(io.BytesIO(again.content)).size == (width, int(width * 3 / 4 + 0.5))  # aspect kept
