@@ -47,25 +47,42 @@ class PostSink:
         self._erase = session.prepare(_ERASE)
 
     async def apply(self, topic: str, event: dict[str, Any]) -> None:
-        """One request per event: the rows of a create (or of a delete) go out as one grouped batch, since each
-        is an upsert stamped with the event's time and their order does not matter."""
+        await self.apply_many([(topic, event)])
+
+    async def apply_many(self, events: list[tuple[str, dict[str, Any]]]) -> None:
+        """Every event's rows in a few grouped requests (each row an upsert stamped with its event's time, so their
+        order does not matter), then the deleted posts' cache tombstones in one pipelined round trip. Per event,
+        a request and a round trip each cost the projector more CPU than the rows themselves (benchmark 16)."""
+        statements: list[tuple[Any, tuple[Any, ...]]] = []
+        deleted: list[str] = []
+        for topic, event in events:
+            statements += self._rows(topic, event)
+            if topic == "post-deleted":
+                deleted.append(event["post_id"])
+        await execute_grouped(self._session, statements)
+        if deleted:
+            # overwrite any cached copy with a tombstone (read fills use NX, so they cannot resurrect it)
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for post_id in deleted:
+                    pipe.set(keys.post_cache(post_id), keys.POST_TOMBSTONE, ex=keys.POST_CACHE_TTL_S)
+                await pipe.execute()
+
+    def _rows(self, topic: str, event: dict[str, Any]) -> list[tuple[Any, tuple[Any, ...]]]:
         micros = int(event["occurred_at"]) * 1000
         if topic == "post-created":
             location = event.get("location") or {}
-            await execute_grouped(self._session, [
+            return [
                 (self._create, (event["post_id"], event["author_id"], event["caption"], event["image_ids"],
                                 event["visibility"], location.get("name"), int(event["occurred_at"]), micros)),
                 (self._by_author, (event["author_id"], event["post_id"], event["visibility"], micros)),
                 # the image index only points at posts; the post row (visibility, deleted) stays the truth
                 *((self._index_image, (image_id, event["post_id"], event["author_id"], micros))
                   for image_id in event["image_ids"]),
-            ])
-        elif topic == "post-deleted":
-            await execute_grouped(self._session, [(self._delete, (micros, event["post_id"])),
-                                                  (self._erase, (FINAL_MICROS, event["post_id"])),
-                                                  (self._unlist, (FINAL_MICROS, event["author_id"], event["post_id"]))])
-            # overwrite any cached copy with a tombstone (read fills use NX, so they cannot resurrect it)
-            await self._redis.set(keys.post_cache(event["post_id"]), keys.POST_TOMBSTONE, ex=keys.POST_CACHE_TTL_S)
+            ]
+        if topic == "post-deleted":
+            return [(self._delete, (micros, event["post_id"])), (self._erase, (FINAL_MICROS, event["post_id"])),
+                    (self._unlist, (FINAL_MICROS, event["author_id"], event["post_id"]))]
+        return []
 
 
 def _from_row(row: Any) -> dict[str, Any] | None:

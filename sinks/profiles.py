@@ -17,7 +17,7 @@ from cassandra.cluster import Session
 from cassandra.query import ValueSequence
 
 from sinks import cache_aside, keys
-from sinks.cassandra import execute, ms_of
+from sinks.cassandra import execute, execute_grouped, key_chunks, ms_of
 from sinks.redis_bulk import hgetall_many
 from sinks.tag_settings import TagSettingsStore, settings_of
 
@@ -54,28 +54,44 @@ class ProfileSink:
         self._redis = redis
         self._upsert = session.prepare(_UPSERT)
         self._upsert_keeping_privacy = session.prepare(_UPSERT_KEEPING_PRIVACY)
-        self._row = session.prepare("SELECT user_id, username, display_name, bio, avatar_image_id, is_private, "
-                                    "updated_at FROM users WHERE user_id = ?")
+        self._rows = session.prepare("SELECT user_id, username, display_name, bio, avatar_image_id, is_private, "
+                                     "updated_at FROM users WHERE user_id IN ?")
         self._tag_settings = TagSettingsStore(session)
 
     async def apply(self, topic: str, event: dict[str, Any]) -> None:
-        occurred_ms = int(event["occurred_at"])
-        fields = (event["user_id"], event["username"], event["display_name"], event.get("bio"),
-                  event.get("avatar_image_id"))
-        if topic == "profile-updated" and event.get("is_private") is None:
-            await execute(self._session, self._upsert_keeping_privacy, (*fields, occurred_ms, occurred_ms * 1000))
-        else:
-            await execute(self._session, self._upsert, (*fields, bool(event.get("is_private")), occurred_ms,
-                                                         occurred_ms * 1000))
-        settings = settings_of(event)
-        if topic == "profile-updated" and settings is not None:  # who may tag the user (v3)
-            await self._tag_settings.write(event["user_id"], settings, occurred_ms)
-        # the hot copy is what the write left durable, not the event: a user-registered delivered again after
+        await self.apply_many([(topic, event)])
+
+    async def apply_many(self, events: list[tuple[str, dict[str, Any]]]) -> None:
+        """Every event's rows in a few grouped requests (upserts stamped with their event's time: their order does
+        not matter), then the profiles as the writes left them, read in one multi-partition request per 100
+        users, refreshed in Redis in one pipelined round trip (benchmark 16: per event, three requests cost the
+        projector more CPU than the rows)."""
+        statements: list[tuple[Any, tuple[Any, ...]]] = []
+        for topic, event in events:
+            occurred_ms = int(event["occurred_at"])
+            fields = (event["user_id"], event["username"], event["display_name"], event.get("bio"),
+                      event.get("avatar_image_id"))
+            if topic == "profile-updated" and event.get("is_private") is None:
+                statements.append((self._upsert_keeping_privacy, (*fields, occurred_ms, occurred_ms * 1000)))
+            else:
+                statements.append((self._upsert, (*fields, bool(event.get("is_private")), occurred_ms,
+                                                  occurred_ms * 1000)))
+            settings = settings_of(event)
+            if topic == "profile-updated" and settings is not None:  # who may tag the user (v3)
+                statements.append(self._tag_settings.upsert(event["user_id"], settings, occurred_ms))
+        await execute_grouped(self._session, statements)
+        # the hot copy is what the writes left durable, not the events: a user-registered delivered again after
         # the account's purge (whose delete outranks it) brought the deleted profile back for the copy's week
-        row = (await execute(self._session, self._row, (event["user_id"],))).one()
-        if row is not None:
-            profile = _from_row(row)
-            await cache_profile(self._redis, event["user_id"], profile, profile["updated_at"])
+        rows = [row for chunk in key_chunks((event["user_id"] for _, event in events), _IN_CHUNK)
+                for row in (await execute(self._session, self._rows, (ValueSequence(chunk),))).current_rows]
+        if not rows:
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for row in rows:
+                profile = _from_row(row)
+                pipe.eval(_FILL, 1, keys.user_profile(row.user_id), profile["updated_at"], keys.PROFILE_TTL_S,
+                          *_fill_pairs(row.user_id, profile))
+            await pipe.execute()
 
 
 async def cache_profile(redis: Any, user_id: str, profile: dict[str, Any], updated_ms: int) -> None:

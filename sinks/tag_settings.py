@@ -25,8 +25,11 @@ class TagSettingsStore:
 
     async def write(self, user_id: str, settings: TagSettings, occurred_at_ms: int) -> None:
         """Absolute, timestamped with the event time: replays and duplicates change nothing."""
-        await execute(self._session, self._upsert,
-                      (user_id, settings.followed_only, settings.manual_approval, occurred_at_ms * 1000))
+        await execute(self._session, *self.upsert(user_id, settings, occurred_at_ms))
+
+    def upsert(self, user_id: str, settings: TagSettings, occurred_at_ms: int) -> tuple[Any, tuple[Any, ...]]:
+        """:meth:`write` as a statement, for a caller that groups it with others."""
+        return self._upsert, (user_id, settings.followed_only, settings.manual_approval, occurred_at_ms * 1000)
 
     async def of(self, user_id: str) -> TagSettings:
         row = (await execute(self._session, self._read, (user_id,))).one()

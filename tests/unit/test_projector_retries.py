@@ -43,3 +43,63 @@ async def test_a_record_error_goes_back_to_the_caller_at_once() -> None:
     with pytest.raises(ValueError):
         await projector.until_done("test", write, Failures())
     assert len(attempts) == 1
+
+
+class Message:
+    def __init__(self, topic: str, key: bytes, offset: int) -> None:
+        self.topic, self.key, self.offset, self.partition, self.headers = topic, key, offset, 0, None
+
+
+class Event:
+    def __init__(self, topic: str, key: bytes, offset: int) -> None:
+        self.message, self.value = Message(topic, key, offset), b"raw"
+
+
+class Sink:
+    """A store that refuses a record with ``"bad"`` in it (as a driver refuses a value), whole buffers included,
+    and fails ``outages`` times before its first write lands."""
+
+    def __init__(self, outages: int = 0) -> None:
+        self.outages = outages
+        self.applied: list[str] = []
+        self.buffers = 0
+
+    def _check(self, event: dict[str, object]) -> None:
+        if self.outages:
+            self.outages -= 1
+            raise ConnectionError("Cassandra unreachable")
+        if event.get("bad"):
+            raise ValueError("the store refuses this value")
+
+    async def apply(self, topic: str, event: dict[str, object]) -> None:
+        self._check(event)
+        self.applied.append(str(event["id"]))
+
+    async def apply_many(self, events: list[tuple[str, dict[str, object]]]) -> None:
+        self.buffers += 1
+        for _, event in events:
+            self._check(event)
+        self.applied += [str(event["id"]) for _, event in events]
+
+
+def ready(*specs: tuple[bytes, int, bool]) -> list[projector.Ready]:
+    return [projector.Ready(Event("posts-topic", key, offset), "post-created", {"id": f"{key.decode()}{offset}",
+                                                                                "bad": bad})
+            for key, offset, bad in specs]
+
+
+async def test_a_buffer_goes_to_the_store_in_one_call() -> None:
+    sink, dead = Sink(outages=2), []
+    items = ready((b"a", 1, False), (b"b", 2, False), (b"a", 3, False))
+    assert await projector.apply_buffer("posts", sink, items, dead, Failures()) == items
+    assert sink.buffers == 3 and sink.applied == ["a1", "b2", "a3"] and dead == []  # two outages, then once whole
+
+
+async def test_a_record_the_store_refuses_is_dead_lettered_alone_and_its_key_s_others_still_apply_in_order() -> None:
+    sink, dead = Sink(), []
+    items = ready((b"a", 1, False), (b"b", 2, True), (b"a", 3, False), (b"b", 4, False))
+    applied = await projector.apply_buffer("posts", sink, items, dead, Failures())
+    assert [item.record["id"] for item in applied] == ["a1", "a3", "b4"]
+    assert sink.applied == ["a1", "a3", "b4"]  # the whole buffer was refused before any of it landed
+    [(parked, error)] = dead
+    assert (parked.offset, parked.topic, isinstance(error, ValueError)) == (2, "post-created", True)
