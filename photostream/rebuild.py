@@ -123,19 +123,22 @@ def rebuild(settings: Settings, view: str, repair: bool) -> RebuildReport:
     return asyncio.run(REBUILDERS[view](settings, repair))
 
 
-async def fenced_repair(compared: Comparison, compare: Callable[[], Awaitable[Comparison]],
-                        agrees: Callable[[Comparison], bool],
+async def fenced_repair(report: RebuildReport, what: str, compared: Comparison,
+                        compare: Callable[[], Awaitable[Comparison]], agrees: Callable[[Comparison], bool],
                         fill: Callable[[Comparison], Awaitable[bool]]) -> Literal["repaired", "agrees", "changing"]:
-    """Rewrite one key from its last comparison (``compared``, which differs). ``fill`` writes it fenced by the
-    version that comparison read and is False if a projection landed meanwhile (an unfenced rewrite erased a
-    mark-read or a notification that landed between its Cassandra read and its write); the key is then compared
-    again, and filled again if it still differs, up to :data:`REPAIR_ATTEMPTS` times in all. "changing": it
-    changed during every attempt (left to the next run)."""
+    """Rewrite one key (``what``, in the report's words) from its last comparison (``compared``, which differs).
+    ``fill`` writes it fenced by the version that comparison read and is False if a projection landed meanwhile
+    (an unfenced rewrite erased a mark-read or a notification that landed between its Cassandra read and its
+    write); the key is then compared again, and filled again if it still differs, up to :data:`REPAIR_ATTEMPTS`
+    times in all. Counted in ``report``: "repaired", or "changing" (it changed during every attempt: left to the
+    next run, and said so)."""
     for attempt in range(REPAIR_ATTEMPTS):
         if attempt:
             compared = await compare()
             if agrees(compared):
                 return "agrees"
         if await fill(compared):
+            report.repaired += 1
             return "repaired"
+    report.differences.append(f"{what}: changed during each of {REPAIR_ATTEMPTS} repairs (left to the next run)")
     return "changing"

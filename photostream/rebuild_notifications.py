@@ -18,7 +18,7 @@ still marked the list whole. A list that changed meanwhile is read again (up to
 from __future__ import annotations
 
 from photostream.domain.notifications import parse_notification_id
-from photostream.rebuild import REPAIR_ATTEMPTS, RebuildReport, fenced_repair, last_comparison, stores
+from photostream.rebuild import RebuildReport, fenced_repair, last_comparison, stores
 from photostream.settings import Settings
 from sinks.notification_lists import NotificationLists, Snapshot, payload_of, trimmed
 from sinks.notifications import NotificationStore, StoredNotification
@@ -78,12 +78,7 @@ async def rebuild_notifications(settings: Settings, repair: bool) -> RebuildRepo
                 report.differences += differing[3]
                 if not repair:
                     continue
-                outcome = await fenced_repair(differing, compared, _agrees, fill)
-                if outcome == "repaired":
-                    report.repaired += 1
-                elif outcome == "changing":
-                    report.differences.append(f"notifications of {user}: changed during each of {REPAIR_ATTEMPTS} "
-                                              "repairs (left to the next run)")
+                await fenced_repair(report, f"notifications of {user}", differing, compared, _agrees, fill)
         async for user in lists.owners():
             if user in seen:
                 continue

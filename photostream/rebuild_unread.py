@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from photostream.rebuild import REPAIR_ATTEMPTS, RebuildReport, fenced_repair, last_comparison, stores
+from photostream.rebuild import RebuildReport, fenced_repair, last_comparison, stores
 from photostream.settings import Settings
 from sinks.unread import UnreadPairs, UnreadSets
 
@@ -57,9 +57,4 @@ async def _compare(report: RebuildReport, pairs: UnreadPairs, sets: UnreadSets, 
                               + ("no durable pair" if orphan else f"durable {derived}"))
     if not repair:
         return
-    outcome = await fenced_repair(differing, compared, agrees, fill)
-    if outcome == "repaired":
-        report.repaired += 1
-    elif outcome == "changing":
-        report.differences.append(f"unread of {user_id}: changed during each of {REPAIR_ATTEMPTS} repairs "
-                                  "(left to the next run)")
+    await fenced_repair(report, f"unread of {user_id}", differing, compared, agrees, fill)

@@ -182,6 +182,19 @@ def api_url(test_env: dict[str, str], settings: Settings, worker: Process,
     proc.stop()
 
 
+def own_worker_and_api(env: dict[str, str], tmp_path_factory: pytest.TempPathFactory,
+                       name: str) -> tuple[Process, Process, str]:
+    """A worker (one process) and an API of their own beside the run's, on fresh ports, with ``env`` (its app id,
+    namespace, keyspace...): (worker, API, the API's base URL with its prefix). Stop the API first."""
+    env = env | {"PHOTOSTREAM_WORKER_WEB_PORT": str(free_port_block()), "PHOTOSTREAM_API_PORT": str(free_port()),
+                 "PHOTOSTREAM_WORKER_DATA_DIR": str(tmp_path_factory.mktemp(f"{name}-worker"))}
+    logs = tmp_path_factory.mktemp(f"{name}-logs")
+    worker = Process(["worker", "--processes", "1", "--loglevel", "warning"], env, logs / "worker.log",
+                     f"http://127.0.0.1:{env['PHOTOSTREAM_WORKER_WEB_PORT']}/ready")
+    url = f"http://127.0.0.1:{env['PHOTOSTREAM_API_PORT']}"
+    return worker, Process(["api"], env, logs / "api.log", url + "/readyz"), url + "/api/v1"
+
+
 @pytest.fixture()
 def client(api_url: str) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=api_url + "/api/v1", timeout=30) as c:

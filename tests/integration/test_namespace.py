@@ -20,7 +20,7 @@ from producers.publisher import Publisher, PublishResult
 from sinks import keys
 from sinks.redis_client import sync_client
 from streams.consumer_groups import end_offsets, groups_of, seed_groups
-from tests.integration.conftest import Process, free_port, free_port_block
+from tests.integration.conftest import own_worker_and_api
 from tests.integration.waiting import applied, wait_for
 
 NAMESPACE = "it-ns"
@@ -44,16 +44,10 @@ def ns_settings(settings: Settings) -> Iterator[Settings]:
 @pytest.fixture(scope="module")
 def ns_api(ns_settings: Settings, test_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A worker and an API of the namespace."""
-    env = test_env | {"PHOTOSTREAM_NAMESPACE": NAMESPACE, "PHOTOSTREAM_APP_ID": ns_settings.app_id,
-                      "PHOTOSTREAM_CASSANDRA_KEYSPACE": ns_settings.cassandra_keyspace,
-                      "PHOTOSTREAM_WORKER_WEB_PORT": str(free_port_block()), "PHOTOSTREAM_API_PORT": str(free_port()),
-                      "PHOTOSTREAM_WORKER_DATA_DIR": str(tmp_path_factory.mktemp("ns-worker"))}
-    logs = tmp_path_factory.mktemp("ns-logs")
-    worker = Process(["worker", "--processes", "1", "--loglevel", "warning"], env, logs / "worker.log",
-                     f"http://127.0.0.1:{env['PHOTOSTREAM_WORKER_WEB_PORT']}/ready")
-    url = f"http://127.0.0.1:{env['PHOTOSTREAM_API_PORT']}"
-    api = Process(["api"], env, logs / "api.log", url + "/readyz")
-    yield url + "/api/v1"
+    worker, api, url = own_worker_and_api(test_env | {
+        "PHOTOSTREAM_NAMESPACE": NAMESPACE, "PHOTOSTREAM_APP_ID": ns_settings.app_id,
+        "PHOTOSTREAM_CASSANDRA_KEYSPACE": ns_settings.cassandra_keyspace}, tmp_path_factory, "ns")
+    yield url
     api.stop()
     worker.stop()
 

@@ -19,7 +19,7 @@ from producers.ids import new_id
 from streams.app import PROJECTORS
 from streams.batch_tasks import BATCH_PROCESSORS
 from streams.consumer_groups import end_offsets, groups_of, seed_groups
-from tests.integration.conftest import Process, auth, free_port, free_port_block
+from tests.integration.conftest import auth, own_worker_and_api
 from tests.integration.test_visibility import create_post
 
 NAMESPACE = "it-scopes"
@@ -37,19 +37,12 @@ def no_fanout(settings: Settings, test_env: dict[str, str],
     migrate(own)
     groups = groups_of(own.app_id)
     seed_groups(own, groups, end_offsets(own, {t for topics in groups.values() for t in topics}))
-    env = test_env | {"PHOTOSTREAM_NAMESPACE": NAMESPACE, "PHOTOSTREAM_APP_ID": own.app_id,
-                      "PHOTOSTREAM_CASSANDRA_KEYSPACE": own.cassandra_keyspace,
-                      "PHOTOSTREAM_WORKER_PROCESSORS": WITHOUT_FANOUT,
-                      "PHOTOSTREAM_READ_YOUR_WRITES_TIMEOUT_S": "2",
-                      "PHOTOSTREAM_WORKER_WEB_PORT": str(free_port_block()), "PHOTOSTREAM_API_PORT": str(free_port()),
-                      "PHOTOSTREAM_WORKER_DATA_DIR": str(tmp_path_factory.mktemp("scopes-worker"))}
-    logs = tmp_path_factory.mktemp("scopes-logs")
-    worker = Process(["worker", "--processes", "1", "--loglevel", "warning"], env, logs / "worker.log",
-                     f"http://127.0.0.1:{env['PHOTOSTREAM_WORKER_WEB_PORT']}/ready")
-    url = f"http://127.0.0.1:{env['PHOTOSTREAM_API_PORT']}"
-    api = Process(["api"], env, logs / "api.log", url + "/readyz")
+    worker, api, url = own_worker_and_api(test_env | {
+        "PHOTOSTREAM_NAMESPACE": NAMESPACE, "PHOTOSTREAM_APP_ID": own.app_id,
+        "PHOTOSTREAM_CASSANDRA_KEYSPACE": own.cassandra_keyspace, "PHOTOSTREAM_WORKER_PROCESSORS": WITHOUT_FANOUT,
+        "PHOTOSTREAM_READ_YOUR_WRITES_TIMEOUT_S": "2"}, tmp_path_factory, "scopes")
     try:
-        with httpx.Client(base_url=url + "/api/v1", timeout=30) as client:
+        with httpx.Client(base_url=url, timeout=30) as client:
             yield client, own
     finally:
         api.stop()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from photostream.rebuild import CONFIRMING_READS, REPAIR_ATTEMPTS, fenced_repair, persisting
+from photostream.rebuild import CONFIRMING_READS, REPAIR_ATTEMPTS, RebuildReport, fenced_repair, persisting
 
 
 class Views:
@@ -44,6 +44,7 @@ class RacedKey:
         self.refusals, self.agrees_from = refusals, agrees_from
         self.version = 0
         self.filled: list[int] = []  # the versions each fill was fenced by
+        self.report = RebuildReport("test")
 
     async def compare(self) -> tuple[int, bool]:
         self.version += 1
@@ -54,13 +55,15 @@ class RacedKey:
         return len(self.filled) > self.refusals
 
     def repair(self) -> str:
-        return asyncio.run(fenced_repair((0, False), self.compare, lambda found: found[1], self.fill))
+        return asyncio.run(fenced_repair(self.report, "key k", (0, False), self.compare, lambda found: found[1],
+                                         self.fill))
 
 
 def test_a_fenced_repair_fills_from_the_comparison_it_was_given() -> None:
     key = RacedKey(refusals=0)
     assert key.repair() == "repaired"
     assert key.filled == [0] and key.version == 0  # nothing read again
+    assert (key.report.repaired, key.report.differences) == (1, [])
 
 
 def test_a_refused_repair_reads_the_key_again_and_fills_with_the_new_version() -> None:
@@ -72,10 +75,11 @@ def test_a_refused_repair_reads_the_key_again_and_fills_with_the_new_version() -
 def test_a_key_that_agrees_when_read_again_is_left_alone() -> None:
     key = RacedKey(refusals=1, agrees_from=1)
     assert key.repair() == "agrees"
-    assert key.filled == [0]
+    assert key.filled == [0] and (key.report.repaired, key.report.differences) == (0, [])
 
 
 def test_a_key_changing_during_every_attempt_is_left_to_the_next_run() -> None:
     key = RacedKey(refusals=REPAIR_ATTEMPTS)
     assert key.repair() == "changing"
     assert key.filled == list(range(REPAIR_ATTEMPTS))
+    assert key.report.differences == [f"key k: changed during each of {REPAIR_ATTEMPTS} repairs (left to the next run)"]
