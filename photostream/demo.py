@@ -91,8 +91,9 @@ def run(settings: Settings, say: Callable[[str], None]) -> None:
         api.post(f"/posts/{post['id']}/comments", headers=as_bob, json={"text": "wow!"}).raise_for_status()
         _until(lambda: _profile(api, alice), "alice's profile", timeout_s=60)  # (a follow needs the followee's)
         api.post(f"/users/{alice}/follow", headers=as_bob).raise_for_status()
-        summary = _until(lambda: _hashtag(api, tag), f"#{tag}", timeout_s=60)
-        say(f"GET /hashtags/{tag.title()} → {summary}")
+        # the post's token also waits for its tags to be counted (the author finds it on the tag at once)
+        summary = _until(lambda: _hashtag(api, tag, post["token"]), f"#{tag}", timeout_s=60)
+        say(f"GET /hashtags/{tag.title()}?after=TOKEN → {summary}")
         profile = api.get(f"/users/{alice}").json()
         say(f"GET /users/{alice} → {profile}")
     say("")
@@ -120,8 +121,8 @@ def _profile(api: httpx.Client, user: str) -> dict[str, Any] | None:
     return dict(answer.json()) if answer.status_code == 200 else None
 
 
-def _hashtag(api: httpx.Client, tag: str) -> dict[str, Any] | None:
-    answer = api.get(f"/hashtags/{tag}")
+def _hashtag(api: httpx.Client, tag: str, after: str) -> dict[str, Any] | None:
+    answer = api.get(f"/hashtags/{tag}", params={"after": after})
     if answer.status_code != 200:
         return None
     body = answer.json()
