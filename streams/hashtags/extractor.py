@@ -11,7 +11,7 @@ and then hidden by that change — every order ends in the same state. (All thre
 author, so one loop owns an author.)
 Emitted events have deterministic ids and are acknowledged before the source offsets are committed; where they
 landed is recorded with the applied-offset marks, so a tag page read with a post's ``?after=`` token waits for
-the counter to apply them (:data:`api.consistency.TAG_DERIVERS`).
+the counter to apply them (:data:`api.consistency.TAG_PAGES`).
 
 A deleted post's tags are erased from its row once its retractions are acknowledged (words of a caption its
 author deleted, kept for good before); the tombstone keeps the post id, author and time, which fence a late

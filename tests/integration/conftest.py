@@ -182,12 +182,27 @@ def api_url(test_env: dict[str, str], settings: Settings, worker: Process,
     proc.stop()
 
 
-def own_worker_and_api(env: dict[str, str], tmp_path_factory: pytest.TempPathFactory,
-                       name: str) -> tuple[Process, Process, str]:
-    """A worker (one process) and an API of their own beside the run's, on fresh ports, with ``env`` (its app id,
-    namespace, keyspace...): (worker, API, the API's base URL with its prefix). Stop the API first."""
-    env = env | {"PHOTOSTREAM_WORKER_WEB_PORT": str(free_port_block()), "PHOTOSTREAM_API_PORT": str(free_port()),
-                 "PHOTOSTREAM_WORKER_DATA_DIR": str(tmp_path_factory.mktemp(f"{name}-worker"))}
+def in_namespace(settings: Settings, namespace: str, suffix: str) -> Settings:
+    """This run's settings moved into ``namespace`` (its own topics, created once and reused by later runs, and
+    Redis keys), with an app id and keyspace of their own (migrated; drop it with ``drop_keyspace``) and every
+    consumer group seeded at the log end."""
+    own = settings.model_copy(update={"namespace": namespace, "app_id": f"{settings.app_id}-{suffix}",
+                                      "cassandra_keyspace": f"{settings.cassandra_keyspace}_{suffix}"})
+    ensure_topics(own)
+    migrate(own)
+    groups = groups_of(own.app_id)
+    seed_groups(own, groups, end_offsets(own, {t for topics in groups.values() for t in topics}))
+    return own
+
+
+def own_worker_and_api(own: Settings, test_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory,
+                       name: str, extra_env: dict[str, str] | None = None) -> tuple[Process, Process, str]:
+    """A worker (one process) and an API beside the run's, under ``own``'s namespace, app id and keyspace (and
+    ``extra_env``), on fresh ports: (worker, API, the API's base URL with its prefix). Stop the API first."""
+    env = test_env | {"PHOTOSTREAM_NAMESPACE": own.namespace, "PHOTOSTREAM_APP_ID": own.app_id,
+                      "PHOTOSTREAM_CASSANDRA_KEYSPACE": own.cassandra_keyspace,
+                      "PHOTOSTREAM_WORKER_WEB_PORT": str(free_port_block()), "PHOTOSTREAM_API_PORT": str(free_port()),
+                      "PHOTOSTREAM_WORKER_DATA_DIR": str(tmp_path_factory.mktemp(f"{name}-worker"))} | (extra_env or {})
     logs = tmp_path_factory.mktemp(f"{name}-logs")
     worker = Process(["worker", "--processes", "1", "--loglevel", "warning"], env, logs / "worker.log",
                      f"http://127.0.0.1:{env['PHOTOSTREAM_WORKER_WEB_PORT']}/ready")

@@ -12,15 +12,14 @@ import httpx
 import pytest
 
 from photostream.settings import Settings
-from photostream.stack.migrate import drop_keyspace, migrate
-from photostream.topics_admin import ensure_topics
+from photostream.stack.migrate import drop_keyspace
 from producers import events
 from producers.ids import new_id
 from producers.publisher import Publisher, PublishResult
 from sinks import keys
 from sinks.redis_client import sync_client
-from streams.consumer_groups import end_offsets, groups_of, seed_groups
-from tests.integration.conftest import own_worker_and_api
+from streams.consumer_groups import end_offsets
+from tests.integration.conftest import in_namespace, own_worker_and_api
 from tests.integration.waiting import applied, wait_for
 
 NAMESPACE = "it-ns"
@@ -31,12 +30,7 @@ APPLIERS = {"post-created": ("posts", "feeds")}
 @pytest.fixture(scope="module")
 def ns_settings(settings: Settings) -> Iterator[Settings]:
     """This run's settings moved into the namespace (same Redis database, on purpose)."""
-    namespaced = settings.model_copy(update={"namespace": NAMESPACE, "app_id": f"{settings.app_id}-ns",
-                                             "cassandra_keyspace": f"{settings.cassandra_keyspace}_ns"})
-    ensure_topics(namespaced)
-    migrate(namespaced)
-    groups = groups_of(namespaced.app_id)
-    seed_groups(namespaced, groups, end_offsets(namespaced, {t for ts in groups.values() for t in ts}))
+    namespaced = in_namespace(settings, NAMESPACE, "ns")
     yield namespaced
     drop_keyspace(namespaced)
 
@@ -44,9 +38,7 @@ def ns_settings(settings: Settings) -> Iterator[Settings]:
 @pytest.fixture(scope="module")
 def ns_api(ns_settings: Settings, test_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A worker and an API of the namespace."""
-    worker, api, url = own_worker_and_api(test_env | {
-        "PHOTOSTREAM_NAMESPACE": NAMESPACE, "PHOTOSTREAM_APP_ID": ns_settings.app_id,
-        "PHOTOSTREAM_CASSANDRA_KEYSPACE": ns_settings.cassandra_keyspace}, tmp_path_factory, "ns")
+    worker, api, url = own_worker_and_api(ns_settings, test_env, tmp_path_factory, "ns")
     yield url
     api.stop()
     worker.stop()

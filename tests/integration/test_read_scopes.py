@@ -13,13 +13,11 @@ import httpx
 import pytest
 
 from photostream.settings import Settings
-from photostream.stack.migrate import drop_keyspace, migrate
-from photostream.topics_admin import ensure_topics
+from photostream.stack.migrate import drop_keyspace
 from producers.ids import new_id
 from streams.app import PROJECTORS
 from streams.batch_tasks import BATCH_PROCESSORS
-from streams.consumer_groups import end_offsets, groups_of, seed_groups
-from tests.integration.conftest import auth, own_worker_and_api
+from tests.integration.conftest import auth, in_namespace, own_worker_and_api
 from tests.integration.test_visibility import create_post
 
 NAMESPACE = "it-scopes"
@@ -31,16 +29,9 @@ WITHOUT_FANOUT = ",".join(name for name in (*PROJECTORS, *BATCH_PROCESSORS) if n
 def no_fanout(settings: Settings, test_env: dict[str, str],
               tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[httpx.Client, Settings]]:
     """A client of an API whose workers never fan posts out, and their settings."""
-    own = settings.model_copy(update={"namespace": NAMESPACE, "app_id": f"{settings.app_id}-scopes",
-                                      "cassandra_keyspace": f"{settings.cassandra_keyspace}_scopes"})
-    ensure_topics(own)
-    migrate(own)
-    groups = groups_of(own.app_id)
-    seed_groups(own, groups, end_offsets(own, {t for topics in groups.values() for t in topics}))
-    worker, api, url = own_worker_and_api(test_env | {
-        "PHOTOSTREAM_NAMESPACE": NAMESPACE, "PHOTOSTREAM_APP_ID": own.app_id,
-        "PHOTOSTREAM_CASSANDRA_KEYSPACE": own.cassandra_keyspace, "PHOTOSTREAM_WORKER_PROCESSORS": WITHOUT_FANOUT,
-        "PHOTOSTREAM_READ_YOUR_WRITES_TIMEOUT_S": "2"}, tmp_path_factory, "scopes")
+    own = in_namespace(settings, NAMESPACE, "scopes")
+    worker, api, url = own_worker_and_api(own, test_env, tmp_path_factory, "scopes", {
+        "PHOTOSTREAM_WORKER_PROCESSORS": WITHOUT_FANOUT, "PHOTOSTREAM_READ_YOUR_WRITES_TIMEOUT_S": "2"})
     try:
         with httpx.Client(base_url=url, timeout=30) as client:
             yield client, own
