@@ -73,7 +73,8 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
                              "same-run baselines, but too small to quote)")
     parser.add_argument("--replay-records", type=int, default=50_000, help="records (benchmark 12)")
     parser.add_argument("--processor-events", type=int, default=10_000, help="events per processor (benchmark 13)")
-    parser.add_argument("--projector-events", type=int, default=20_000, help="events per projector (benchmark 16)")
+    parser.add_argument("--projector-events", type=int, default=200_000,
+                        help="events per projector (benchmark 16; more than BATCH_MAX_EVENTS)")
     parser.add_argument("--storm-records", type=int, default=100_000, help="poison records (benchmark 14)")
     parser.add_argument("--resize-iterations", type=int, default=20, help="12 MP resizes per resizer (benchmark 9)")
     parser.add_argument("--only", type=only_list, metavar="NAME[,NAME...]",
@@ -139,7 +140,8 @@ def context(env: BenchEnv, args: argparse.Namespace) -> list[str]:
         + (" + uncommitted changes to tracked files" if git("status", "--porcelain", "--untracked-files=no") else ""),
         f"machine: {os.cpu_count()} × {model}, {memory_gb:.0f} GiB; Python {platform.python_version()}; the "
         "stack (Kafka, Cassandra, Redis, S3, Prometheus) runs on the same cores",
-        f"isolation: keyspace `{env.settings.cassandra_keyspace}`, Redis DB {env.redis_db}, app ids "
+        f"isolation: keyspace `{env.settings.cassandra_keyspace}`, Redis DB {env.redis_db}, bucket "
+        f"`{env.settings.s3_bucket}`, app ids "
         f"`{env.settings.app_id}-*`; all removed at the end",
         "every figure stands next to a baseline measured in this run; **ratio = figure ÷ baseline**",
         f"volumes: {args.publish_events:,} events per type (1), {args.counter_events:,} post-hashtag events and "

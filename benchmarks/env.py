@@ -1,7 +1,9 @@
 """The benchmark run's own namespaces and processes, and their removal at the end.
 
 Like the integration tests: a Cassandra keyspace ``ps_bench_<id>`` (migrated), an otherwise empty Redis
-database, an app id (so consumer-group names) of its own; worker and API subprocesses get these through
+database, an app id (so consumer-group names) and a photo bucket of its own (the photo benchmarks' 12 MP
+originals and their sizes went to the deployment's bucket and stayed: ~100 MB a run, until the local S3 had no
+volume left for anyone's uploads); worker and API subprocesses get these through
 ``PHOTOSTREAM_*`` variables. Kafka topics are shared, so readers start at offsets noted before producing.
 """
 
@@ -25,6 +27,7 @@ from photostream.stack.children import free_port as free_port  # the benchmarks 
 from photostream.stack.children import free_port_block
 from photostream.stack.migrate import drop_keyspace, migrate
 from photostream.stack.redis_claim import NoFreeDatabaseError, claim_empty_db, release
+from photostream.stack.s3 import S3Service, drop_bucket
 from photostream.topics_admin import ensure_topics
 from sinks import keys
 
@@ -122,12 +125,14 @@ class BenchEnv:
             "redis_url": f"{redis_base}/{db}",
             "app_id": f"photostream-bench-{run_id}",
             "namespace": BENCH_NAMESPACE,
+            "s3_bucket": f"photos-bench-{run_id}",
         })
         keys.use_namespace(BENCH_NAMESPACE)  # this process reads the subprocesses' keys
         env = cls(run_id, settings, db, Path(tempfile.mkdtemp(prefix=f"photostream-bench-{run_id}-")))
         try:
             migrate(settings)
             ensure_topics(settings)
+            S3Service(settings).after_healthy()  # (the run's own bucket)
         except Exception:
             env.close()
             raise
@@ -144,6 +149,7 @@ class BenchEnv:
             "PHOTOSTREAM_APP_ID": settings.app_id,
             "PHOTOSTREAM_CASSANDRA_KEYSPACE": settings.cassandra_keyspace,
             "PHOTOSTREAM_REDIS_URL": settings.redis_url,
+            "PHOTOSTREAM_S3_BUCKET": settings.s3_bucket,
             "PHOTOSTREAM_WORKER_WEB_PORT": str(free_port_block()),
             "PHOTOSTREAM_WORKER_DATA_DIR": str(Path(tempfile.mkdtemp(dir=self.tmp, prefix="worker-"))),
             "PHOTOSTREAM_API_PORT": str(free_port()),
@@ -161,7 +167,8 @@ class BenchEnv:
             self.processes.remove(process)
 
     def close(self) -> list[str]:
-        """Stop our subprocesses, drop the keyspace, flush our Redis DB, delete our groups; return problems."""
+        """Stop our subprocesses, drop the keyspace, flush our Redis DB, delete our groups and our bucket; return
+        problems."""
         problems: list[str] = []
         for process in list(self.processes):
             try:
@@ -177,6 +184,10 @@ class BenchEnv:
                 problems.append(f"Redis DB {self.redis_db} was claimed by someone else; not flushed")
         except Exception as exc:
             problems.append(f"flushing Redis DB {self.redis_db}: {exc}")
+        try:
+            drop_bucket(self.settings)
+        except Exception as exc:
+            problems.append(f"dropping bucket {self.settings.s3_bucket}: {exc}")
         try:
             problems += delete_groups(self.settings, self.groups)
         except Exception as exc:

@@ -293,6 +293,7 @@ def worker(
                 f"process serves its web page on PHOTOSTREAM_WORKER_WEB_PORT + its index): stop what listens "
                 f"there, or set another PHOTOSTREAM_WORKER_WEB_PORT")
     _needs_current_schema("worker")
+    _adopt_faust_projector_positions()
     if count > 1:
         from streams.workers import supervise
 
@@ -304,6 +305,22 @@ def worker(
     sys.argv = [sys.argv[0], "worker"]  # faust's Worker parses argv
     with scraped(get_settings(), 1):
         run_worker(get_settings(), loglevel)
+
+
+def _adopt_faust_projector_positions() -> None:
+    """Before any process joins a group (see :func:`streams.consumer_groups.adopt_faust_projector_positions`). A
+    broker out of reach is not fatal here: the worker waits for it as it always did, and the next start adopts."""
+    from confluent_kafka import KafkaException
+
+    from streams.consumer_groups import adopt_faust_projector_positions
+
+    try:
+        done = adopt_faust_projector_positions(get_settings())
+    except KafkaException as exc:
+        typer.echo(f"worker: could not check for faust's old projector group ({exc}); going on", err=True)
+        return
+    for line in done:
+        typer.echo(f"worker: {line}", err=True)
 
 
 @app.command()

@@ -64,8 +64,8 @@ def is_tool_group(group: str) -> bool:
 
 
 def of_app(group: str, app_id: str) -> bool:
-    """Whether ``group`` is one of the app id's: faust's own group is the app id, the batch processors' and the
-    tools' ``APP_ID.<name>``."""
+    """Whether ``group`` is one of the app id's: the processors' and the tools' ``APP_ID.<name>``, and the app id
+    itself (faust's group, where the projectors were until stop 48: the worker adopts and deletes it)."""
     return group == app_id or group.startswith(f"{app_id}.")
 
 

@@ -9,33 +9,15 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from photostream.settings import Settings
 from sinks import keys
-from sinks.posts import PostSink
-from sinks.profiles import ProfileSink
 from streams.batch_tasks import BATCH_PROCESSORS, register_batch_processors
 from streams.engine.loop import FatalConsumerError
-from streams.projector import register_projector
 from streams.workers import EXIT_MISCONFIGURED
-
-PROFILE_TOPICS = ("user-registered", "profile-updated")
-POST_TOPICS = ("post-created", "post-deleted")
-#: the faust projectors share one consumer group: the app id itself
-PROJECTOR_TOPICS = PROFILE_TOPICS + POST_TOPICS
-
-
-def broker_url(settings: Settings) -> str:
-    """faust's form of the bootstrap list: ``kafka://h1:p1;h2:p2``."""
-    hosts = [h.strip() for h in settings.kafka_bootstrap_servers.split(",") if h.strip()]
-    return "kafka://" + ";".join(hosts)
-
-
-#: the faust projectors' names (the batch processors': ``streams.batch_tasks.BATCH_PROCESSORS``)
-PROJECTORS = ("profiles", "posts")
 
 
 def chosen_processors(settings: Settings) -> frozenset[str]:
     """The processors ``WORKER_PROCESSORS`` names (all if it names none); an unknown name is refused before
     the worker joins any group, naming the known ones."""
-    known = frozenset((*PROJECTORS, *BATCH_PROCESSORS))
+    known = frozenset(BATCH_PROCESSORS)
     chosen = frozenset(settings.worker_processors) or known
     unknown = sorted(chosen - known)
     if unknown:
@@ -45,38 +27,24 @@ def chosen_processors(settings: Settings) -> frozenset[str]:
 
 
 def create_app(settings: Settings) -> faust.App:
-    """A faust app whose consumer group is ``settings.app_id``; several workers may share it."""
+    """The faust app that hosts the worker: its processors' batch loops (one consumer group each,
+    ``{APP_ID}.{name}``; several workers split their partitions) run as an ``app.task``, and faust serves
+    ``/metrics`` and ``/ready``. faust's own Kafka clients are not started: no agent consumes through them
+    (the projectors moved onto the batch loop in stop 48, see ``streams.projector``)."""
     keys.use_namespace(settings.namespace)
     app = faust.App(
         settings.app_id,
-        broker=broker_url(settings),
         datadir=str(settings.worker_data_dir),
         # faust binds ``web_bind`` (default 0.0.0.0: /metrics and /ready on every interface); ``web_host`` is only
         # the name it advertises
         web_bind=settings.worker_web_host,
         web_host=settings.worker_web_host,
         web_port=settings.worker_web_port,
-        consumer_auto_offset_reset="earliest",
-        broker_commit_interval=0.5,
-        # A SIGKILLed worker's projector partitions move once its session expires (faust's default: 60 s).
-        # 6 s is the broker's minimum, as for the batch consumers; heartbeats every 1.5 s tolerate a ~4 s
-        # event-loop stall (aiokafka heartbeats from the loop) before a live worker is evicted.
-        broker_session_timeout=6.0,
-        broker_heartbeat_interval=1.5,
-        # the coordinator waits this long for live members to rejoin a rebalance (faust's default: 60 s)
-        broker_rebalance_timeout=20.0,
-        # a static member, as the batch consumers (see ``streams.engine.consumer.static_membership``)
-        consumer_group_instance_id=settings.worker_instance_id,
         topic_disable_leader=True,
         table_standby_replicas=0,
     )
+    app.boot_strategy = app.BootStrategy(app, enable_kafka=False)
     chosen = chosen_processors(settings)
-    if "profiles" in chosen:
-        register_projector(app, settings, "profiles", PROFILE_TOPICS, lambda r: ProfileSink(r.session, r.redis))
-    if "posts" in chosen:
-        register_projector(app, settings, "posts", POST_TOPICS, lambda r: PostSink(r.session, r.redis))
-    if not chosen & set(PROJECTORS):  # faust's consumer refuses to start with nothing to subscribe to
-        app.boot_strategy = app.BootStrategy(app, enable_kafka_consumer=False)
     batch_loops = register_batch_processors(app, settings, chosen)
 
     @app.page("/metrics")

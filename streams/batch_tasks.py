@@ -40,6 +40,7 @@ from streams.notifications import NotificationsProcessor
 from streams.photo_tags import PhotoTagsProcessor
 from streams.photos import PhotoDerivativesProcessor
 from streams.presence import PresenceProcessor
+from streams.projector import PostsProjector, ProfilesProjector
 from streams.resources import Resources
 from streams.safety import MuteFeedEffects, SafetyProcessor
 from streams.unread import UnreadProcessor
@@ -54,6 +55,8 @@ def build_processors(settings: Settings, resources: Resources) -> list[BatchProc
     feed_posts, feed_cache = FeedPosts(resources.session), FeedCache.for_settings(resources.redis, settings)
     cdn = CdnPurger(settings.avatar_purge_url, settings.avatar_purge_method, settings.avatar_purge_timeout_s)
     return [
+        ProfilesProjector.on(resources.session, resources.redis),
+        PostsProjector.on(resources.session, resources.redis),
         HashtagExtractor(resources.session, resources.publisher, resources.redis, settings.publish_timeout_s),
         counter,
         popularity,
@@ -81,7 +84,8 @@ def build_processors(settings: Settings, resources: Resources) -> list[BatchProc
 
 
 #: every batch processor's name, in the order :func:`build_processors` builds them
-BATCH_PROCESSORS = (HashtagExtractor.name, HashtagCounter.name, PopularityUpdater.name, FeedProcessor.name,
+BATCH_PROCESSORS = (ProfilesProjector.name, PostsProjector.name,
+                    HashtagExtractor.name, HashtagCounter.name, PopularityUpdater.name, FeedProcessor.name,
                     CommentsProjector.name, PhotoTagsProcessor.name, FollowRequestsProjector.name,
                     UnreadProcessor.name, PresenceProcessor.name, PhotoDerivativesProcessor.name,
                     AvatarsProcessor.name, SafetyProcessor.name, NotificationsProcessor.name,
@@ -93,7 +97,7 @@ class BatchLoops:
 
     def __init__(self) -> None:
         self.loops: list[BatchLoop] = []
-        #: set once the loops this worker runs are built (none, for a worker of projectors only)
+        #: set once the loops this worker runs are built
         self.built = False
 
     @property

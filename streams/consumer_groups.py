@@ -8,14 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, TopicPartition
+from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from photostream.kafka_config import client_config
 from photostream.settings import Settings
 from photostream.topic_ranges import watermarks
 from streams.account_purge import AccountPurgeProcessor
-from streams.app import PROJECTOR_TOPICS
 from streams.avatars import AvatarsProcessor
 from streams.comments import CommentsProjector
 from streams.feeds import FeedProcessor
@@ -27,6 +26,7 @@ from streams.notifications import NotificationsProcessor
 from streams.photo_tags import PhotoTagsProcessor
 from streams.photos import PhotoDerivativesProcessor
 from streams.presence import PresenceProcessor
+from streams.projector import PostsProjector, ProfilesProjector
 from streams.safety import SafetyProcessor
 from streams.unread import UnreadProcessor
 
@@ -35,8 +35,9 @@ Offsets = dict[tuple[str, int], int]
 
 def groups_of(app_id: str) -> dict[str, tuple[str, ...]]:
     """Every consumer group a worker with ``app_id`` uses, with its topics."""
-    groups: dict[str, tuple[str, ...]] = {app_id: PROJECTOR_TOPICS}
-    for processor in (FollowRequestsProjector, HashtagExtractor, HashtagCounter, PopularityUpdater, FeedProcessor,
+    groups: dict[str, tuple[str, ...]] = {}
+    for processor in (ProfilesProjector, PostsProjector,
+                      FollowRequestsProjector, HashtagExtractor, HashtagCounter, PopularityUpdater, FeedProcessor,
                       CommentsProjector, UnreadProcessor, PresenceProcessor, SafetyProcessor,
                       NotificationsProcessor):
         groups[f"{app_id}.{processor.name}"] = processor.topics
@@ -67,3 +68,39 @@ def seed_groups(settings: Settings, groups: dict[str, tuple[str, ...]], offsets:
         partitions = [TopicPartition(physical(t), p, o) for (t, p), o in offsets.items() if t in topics]
         if partitions:
             admin.alter_consumer_group_offsets([ConsumerGroupTopicPartitions(group, partitions)])[group].result()
+
+
+def adopt_faust_projector_positions(settings: Settings, timeout_s: float = 10.0) -> list[str]:
+    """Start the projectors' groups where faust left off, once: the upgrade from a worker whose projectors were
+    faust agents in one group named after the app id (until stop 48). Without it, their new groups
+    (``APP_ID.profiles``, ``APP_ID.posts``) would start from the log's beginning: every post and profile ever
+    written applied again (harmless, the upserts are idempotent, but hours on a large log).
+
+    A projector group that exists is left as it is. Once nothing is left to adopt, faust's group is deleted:
+    otherwise its lag grows forever in ``photostream lag`` (refused while an old worker is still a member; the
+    next start tries again). Returns what it did, one line each. Stop old workers before starting new ones: an
+    old worker still running keeps applying (idempotently) beside the new one until then."""
+    admin = AdminClient(client_config(settings, log_level=5))
+    legacy = settings.app_id
+    present = {g.group_id for g in admin.list_consumer_groups(request_timeout=timeout_s).result().valid}
+    if legacy not in present:
+        return []
+    positions = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(legacy)],
+                                                  request_timeout=timeout_s)[legacy].result().topic_partitions or []
+    done = []
+    for projector in (ProfilesProjector, PostsProjector):
+        group = f"{legacy}.{projector.name}"
+        topics = set(settings.topic_names.physicals(projector.topics))
+        partitions = [TopicPartition(tp.topic, tp.partition, tp.offset) for tp in positions
+                      if tp.topic in topics and tp.offset >= 0]
+        if group in present or not partitions:
+            continue
+        admin.alter_consumer_group_offsets([ConsumerGroupTopicPartitions(group, partitions)],
+                                           request_timeout=timeout_s)[group].result()
+        done.append(f"{group}: starts where faust's group {legacy} left off ({len(partitions)} partitions)")
+    try:
+        admin.delete_consumer_groups([legacy], request_timeout=timeout_s)[legacy].result()
+        done.append(f"{legacy}: faust's group deleted (the projectors have groups of their own)")
+    except KafkaException as exc:  # e.g. an old worker is still a member
+        done.append(f"{legacy}: faust's group kept for now ({exc.args[0].str() if exc.args else exc})")
+    return done

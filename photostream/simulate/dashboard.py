@@ -69,7 +69,7 @@ def lag_table(view: View) -> Table:
     for group, lag in sorted(view.latest.group_lag().items()):
         rate = view.lag_rate.get(group)
         shown = "" if rate is None else f"{rate:+.1f}"
-        table.add_row(group.removeprefix(view.app_id).lstrip(".") or "projector", str(lag),
+        table.add_row(group.removeprefix(view.app_id).lstrip("."), str(lag),
                       f"[red]{shown}[/]" if rate and rate > 0 else shown)
     return table
 

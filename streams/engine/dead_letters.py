@@ -1,4 +1,4 @@
-"""Parking a batch's poison records in their DLQs: both hosting models (the batch loop, the faust projectors).
+"""Parking a batch's poison records in their DLQs (the batch loop's).
 
 One produce batch with one future, one metric increment per topic and error, and one log line per batch, not one
 of each per record: a poison storm of 100,000 records leaves a log an operator can read (two lines, not

@@ -3,7 +3,7 @@ Kafka's murmur2 partitioner gives that key (:mod:`producers.partitioning`).
 
 Processors own entities by partition; a record placed otherwise (another producer's CRC32 partitioner, a key
 naming something else) belongs to another worker's entities, and two workers read-modify-writing one post's
-counts lost likes (586 of 600 counted). Both engines (the batch loops and the faust projectors) refuse such a
+counts lost likes (586 of 600 counted). Every loop refuses such a
 record the same way, with the reason (→ the topic's DLQ), so no view applies what another dead-letters (a
 misplaced post was on its author's grid and in no feed).
 

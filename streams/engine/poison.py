@@ -1,8 +1,7 @@
 """The one list of error types that mean "this record is bad", as opposed to "a store is down".
 
-Both hosting models use it: the batch loop (a poison error isolates the culprit record and sends it to the
-DLQ; anything else is retried) and the faust projectors (a poison error dead-letters the event; anything
-else propagates, so the offset is not committed). A store outage must never be classified as poison, or a
+The batch loop uses it: a poison error isolates the culprit record and sends it to the DLQ; anything else is
+retried (the offsets stay uncommitted meanwhile). A store outage must never be classified as poison, or a
 brief outage would dead-letter good records.
 """
 

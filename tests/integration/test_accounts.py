@@ -595,7 +595,7 @@ def test_a_registration_answers_a_session_as_a_login_does(client: httpx.Client) 
 
 def test_a_profile_update_outranks_one_a_producer_stamped_ahead_of_its_time(
         client: httpx.Client, settings: Settings, publisher: Publisher) -> None:
-    """The projectors (faust agents) cap an event's time at the log's, as the batch loops do: an upstream
+    """The projectors cap an event's time at the log's, as every processor does: an upstream
     profile update stamped ten minutes ahead made the user's own updates no-ops until then."""
     account = register(client)
     ahead = events.event_type("profile-updated").build({

@@ -111,8 +111,8 @@ def test_a_record_whose_ids_are_not_ids_is_dead_lettered_by_every_processor_alik
 
 
 def test_a_null_record_is_parked_as_undecodable_by_the_projectors_too(settings: Settings, worker: object) -> None:
-    """A faust projector parked a null record as a TypeError ("NoneType has no len()"), the batch processors
-    as a DecodeError: a redrive filtered by error class missed the projector's copy."""
+    """The projectors (faust agents until stop 48) parked a null record as a TypeError ("NoneType has no len()"),
+    the batch processors as a DecodeError: a redrive filtered by error class missed the projector's copy."""
     user = new_id()
     partition, offset = produce_raw(settings, "user-registered", user.encode(), None)  # type: ignore[arg-type]
     parked = parked_by(settings, "user-registered", partition, offset, {"profiles"})
@@ -151,7 +151,8 @@ def test_a_record_on_another_partition_than_its_key_belongs_on_is_dead_lettered_
 def test_a_misplaced_post_is_refused_by_the_projectors_as_by_the_batch_loops(
     settings: Settings, client: httpx.Client, worker: object
 ) -> None:
-    """The faust projectors applied it: the post was on its author's grid and in no feed nor hashtag."""
+    """The projectors (then faust agents) applied it: the post was on its author's grid and in no feed nor
+    hashtag."""
     from photostream.contracts.codec import EventCodec
     from producers.ids import now_ms
     from producers.partitioning import partition_of

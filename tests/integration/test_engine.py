@@ -325,10 +325,10 @@ def test_two_pools_of_workers_each_run_only_their_processors_and_together_apply_
     seed_groups(settings, groups, end_offsets(settings, {t for topics in groups.values() for t in topics}))
     live = start_worker(settings, test_env, tmp_path_factory, "pool-live", processors="posts,profiles,feeds")
     bulk = start_worker(settings, test_env, tmp_path_factory, "pool-bulk",
-                        processors=",".join(n for n in BATCH_PROCESSORS if n != "feeds"))
+                        processors=",".join(n for n in BATCH_PROCESSORS if n not in ("posts", "profiles", "feeds")))
     try:
-        assert httpx.get(live.ready_url).json()["batch_processors"] == 1
-        assert httpx.get(bulk.ready_url).json()["batch_processors"] == len(BATCH_PROCESSORS) - 1
+        assert httpx.get(live.ready_url).json()["batch_processors"] == 3
+        assert httpx.get(bulk.ready_url).json()["batch_processors"] == len(BATCH_PROCESSORS) - 3
         author, post = new_id(), new_id()
         publisher.publish(events.post_created(author_id=author, caption="two pools", image_ids=[new_id()],
                                               post_id=post))

@@ -1,4 +1,4 @@
-"""The first flow through every layer: SDK → Kafka → faust agent → Cassandra + Redis → API."""
+"""The first flow through every layer: SDK → Kafka → worker → Cassandra + Redis → API."""
 
 from __future__ import annotations
 

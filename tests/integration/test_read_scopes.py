@@ -15,14 +15,13 @@ import pytest
 from photostream.settings import Settings
 from photostream.stack.migrate import drop_keyspace
 from producers.ids import new_id
-from streams.app import PROJECTORS
 from streams.batch_tasks import BATCH_PROCESSORS
 from tests.integration.conftest import auth, in_namespace, own_worker_and_api
 from tests.integration.test_visibility import create_post
 
 NAMESPACE = "it-scopes"
 #: every processor but the feeds fan-out
-WITHOUT_FANOUT = ",".join(name for name in (*PROJECTORS, *BATCH_PROCESSORS) if name != "feeds")
+WITHOUT_FANOUT = ",".join(name for name in BATCH_PROCESSORS if name != "feeds")
 
 
 @pytest.fixture(scope="module")

@@ -8,13 +8,14 @@ from types import SimpleNamespace
 import pytest
 
 from photostream.settings import Settings
-from streams.app import PROJECTORS, chosen_processors
+from streams.app import chosen_processors
 from streams.batch_tasks import BATCH_PROCESSORS, BatchLoops
 
 
 def test_every_processor_runs_unless_some_are_named(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("PHOTOSTREAM_WORKER_PROCESSORS", raising=False)
-    assert chosen_processors(Settings(dev_mode=True)) == {*PROJECTORS, *BATCH_PROCESSORS}
+    assert chosen_processors(Settings(dev_mode=True)) == set(BATCH_PROCESSORS)
+    assert {"posts", "profiles"} <= set(BATCH_PROCESSORS)  # the projectors are batch processors too
     monkeypatch.setenv("PHOTOSTREAM_WORKER_PROCESSORS", " posts, profiles ,feeds")
     assert chosen_processors(Settings(dev_mode=True)) == {"posts", "profiles", "feeds"}
 
@@ -25,7 +26,7 @@ def test_an_unknown_name_is_refused_naming_it_and_the_known_ones(monkeypatch: py
         chosen_processors(Settings(dev_mode=True))
 
 
-def test_a_worker_of_projectors_only_is_ready_once_its_none_batch_loops_are_built() -> None:
+def test_a_worker_is_ready_once_its_loops_are_built_and_joined() -> None:
     running = BatchLoops()
     assert not running.ready  # not built yet
     running.built = True
