@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Collection
 
 import faust
@@ -92,6 +93,11 @@ BATCH_PROCESSORS = (ProfilesProjector.name, PostsProjector.name,
                     AccountPurgeProcessor.name)
 
 
+#: what a client waits on right after a write (its post's page, its profile, its home feed). In a worker that also
+#: runs the other processors, these loops get an event loop of their own, in a thread (:class:`LiveLoops`)
+LIVE_PROCESSORS = frozenset({"posts", "profiles", "feeds"})
+
+
 class BatchLoops:
     """The running loops, for the worker's readiness page."""
 
@@ -105,24 +111,75 @@ class BatchLoops:
         return self.built and all(loop.joined for loop in self.loops)
 
 
+class LiveLoops:
+    """The live processors' loops on an event loop of their own, in a thread, with connections of their own.
+
+    Why: loops sharing an event loop take turns only at their awaits, and under a backlog the bulk processors'
+    turns are long (decoding a chunk, tallying a batch: tens to hundreds of milliseconds of Python each), so every
+    await of the posts projector waited behind them: a client's new post took seconds to open (benchmark 15, one
+    pool: the posts projector's p99 2.1-3.5 s). Threads take turns at the interpreter's switch interval (5 ms),
+    whatever the other thread is doing. One thread, not one per processor: fourteen busy threads handing the GIL
+    around cost more than they saved (stop 46)."""
+
+    def __init__(self, settings: Settings, names: Collection[str]) -> None:
+        self._settings = settings
+        self._names = frozenset(names)
+        self.loops: list[BatchLoop] = []
+        #: set once :attr:`loops` is built (or building failed)
+        self.built = threading.Event()
+        self._event_loop: asyncio.AbstractEventLoop | None = None
+
+    def run(self) -> None:
+        """The thread's body: build the loops and run them until :meth:`stop` (raises what they raise)."""
+        asyncio.run(self._main())
+
+    async def _main(self) -> None:
+        self._event_loop = asyncio.get_running_loop()
+        try:
+            resources = Resources.open(self._settings)
+            self.loops = [BatchLoop(self._settings, p, resources.publisher, resources.codec)
+                          for p in build_processors(self._settings, resources) if p.name in self._names]
+        finally:
+            self.built.set()
+        try:
+            await asyncio.gather(*(loop.run(batch_max=self._settings.batch_max_events) for loop in self.loops))
+        finally:
+            await resources.close()
+
+    def stop(self) -> None:
+        """Stop the loops, from any thread (each ends its consume and closes its consumer)."""
+        if self._event_loop is not None and not self._event_loop.is_closed():
+            for loop in self.loops:
+                self._event_loop.call_soon_threadsafe(loop.stop)
+
+
 def register_batch_processors(app: faust.App, settings: Settings,
                               chosen: Collection[str] = BATCH_PROCESSORS) -> BatchLoops:
     """Run the ``chosen`` batch processors (every one by default) as a task of ``app`` for the worker's
-    lifetime."""
+    lifetime; the live ones (:data:`LIVE_PROCESSORS`) apart, if there are others beside them."""
     running = BatchLoops()
+    live = frozenset(chosen) & LIVE_PROCESSORS
+    apart = LiveLoops(settings, live) if live and frozenset(chosen) - live else None
+    here = frozenset(chosen) - live if apart else frozenset(chosen)
 
     @app.task
     async def run_batch_processors() -> None:
         resources = Resources.open(settings)
         loops = [BatchLoop(settings, p, resources.publisher, resources.codec)
-                 for p in build_processors(settings, resources) if p.name in chosen]
-        running.loops, running.built = loops, True
+                 for p in build_processors(settings, resources) if p.name in here]
+        threaded = []
+        if apart is not None:  # (a task at once: its thread builds the live loops, which are waited for)
+            threaded.append(asyncio.ensure_future(asyncio.to_thread(apart.run)))
+            await asyncio.to_thread(apart.built.wait)
+        running.loops, running.built = loops + (apart.loops if apart else []), True
         settle_after_startup()  # everything built so far lives as long as the worker
         try:
-            await asyncio.gather(*(loop.run(batch_max=settings.batch_max_events) for loop in loops))
+            await asyncio.gather(*(loop.run(batch_max=settings.batch_max_events) for loop in loops), *threaded)
         finally:
             for loop in loops:
                 loop.stop()
+            if apart is not None:
+                apart.stop()
             await resources.close()
 
     return running

@@ -109,6 +109,10 @@ class BatchLoop:
         self._failures = BATCH_FAILURES.labels(processor.name)
 
     @property
+    def name(self) -> str:
+        return self._processor.name
+
+    @property
     def joined(self) -> bool:
         """True once the consumer has joined its group (received an assignment, possibly empty)."""
         return self._ownership.joined

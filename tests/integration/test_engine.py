@@ -25,7 +25,7 @@ from producers.ids import new_id
 from producers.partitioning import partition_of
 from producers.publisher import Publisher, PublishResult
 from sinks.cassandra import connect
-from streams.batch_tasks import BATCH_PROCESSORS
+from streams.batch_tasks import BATCH_PROCESSORS, LiveLoops
 from streams.consumer_groups import end_offsets, groups_of, seed_groups
 from streams.engine.consumer import consumer_config
 from streams.engine.loop import BatchLoop
@@ -339,6 +339,39 @@ def test_two_pools_of_workers_each_run_only_their_processors_and_together_apply_
     finally:
         live.stop()
         bulk.stop()
+
+
+def test_the_live_loops_run_on_a_thread_of_their_own_apply_and_stop_when_told(
+    engine_settings: Settings, publisher: Publisher
+) -> None:
+    """A worker running every processor runs the posts projector, the profiles projector and the feeds fan-out on
+    an event loop of their own (``streams.batch_tasks.LiveLoops``): they apply from that thread, with connections
+    of their own, and a stop sent from another thread ends them (the thread ends once their consumers closed)."""
+    settings = engine_settings.model_copy(update={"app_id": f"{engine_settings.app_id}-live-{new_id()[-6:]}"})
+    groups = {g: t for g, t in groups_of(settings.app_id).items() if g.endswith((".posts", ".profiles"))}
+    seed_groups(settings, groups, end_offsets(settings, {t for topics in groups.values() for t in topics}))
+    live = LiveLoops(settings, {"posts", "profiles"})
+    failed: list[BaseException] = []
+
+    def body() -> None:
+        try:
+            live.run()
+        except BaseException as exc:  # (reported by the test, not lost with the thread)
+            failed.append(exc)
+
+    thread = threading.Thread(target=body, name="live-under-test")
+    thread.start()
+    try:
+        assert live.built.wait(60) and sorted(loop.name for loop in live.loops) == ["posts", "profiles"]
+        wait_for(lambda: all(loop.joined for loop in live.loops), bool, 60, "the live loops to join their groups")
+        post = new_id()
+        publisher.publish(events.post_created(author_id=new_id(), caption="apart", image_ids=[new_id()],
+                                              post_id=post))
+        wait_for(lambda: stored_post(settings, post), bool, 60, "the posts projector on its own thread to store it")
+    finally:
+        live.stop()
+        thread.join(30)
+    assert not thread.is_alive() and failed == []
 
 
 def stored_post(settings: Settings, post_id: str) -> bool:
