@@ -48,10 +48,12 @@ def _until(probe: Callable[[], Any], what: str, timeout_s: float = 15.0) -> Any:
 
 def start_fresh_groups_at_log_end(settings: Settings) -> list[str]:
     """A demo app id whose consumer groups never existed starts them at the log's end: the demo narrates its own
-    events, not the backlog other runs left on the shared topics. Groups that exist keep their position."""
+    events, not the backlog other runs left on the shared topics. Groups that exist keep their position, and so do
+    the projectors' of a demo last run when they were faust agents (adopted first: they are not new)."""
     from photostream.lag import consumer_lag
-    from streams.consumer_groups import end_offsets, groups_of, seed_groups
+    from streams.consumer_groups import adopt_faust_projector_positions, end_offsets, groups_of, seed_groups
 
+    adopt_faust_projector_positions(settings)
     existing = {row.group for row in consumer_lag(settings)}
     fresh = {group: topics for group, topics in groups_of(settings.app_id).items() if group not in existing}
     if fresh:
