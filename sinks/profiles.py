@@ -11,6 +11,7 @@ event leaves them as they were.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from cassandra.cluster import Session
@@ -82,8 +83,10 @@ class ProfileSink:
         await execute_grouped(self._session, statements)
         # the hot copy is what the writes left durable, not the events: a user-registered delivered again after
         # the account's purge (whose delete outranks it) brought the deleted profile back for the copy's week
-        rows = [row for chunk in key_chunks((event["user_id"] for _, event in events), _IN_CHUNK)
-                for row in (await execute(self._session, self._rows, (ValueSequence(chunk),))).current_rows]
+        # the chunks' reads at once (one after another, a 1,000-event slice waited for ten round trips in a row)
+        found = await asyncio.gather(*(execute(self._session, self._rows, (ValueSequence(chunk),))
+                                       for chunk in key_chunks((event["user_id"] for _, event in events), _IN_CHUNK)))
+        rows = [row for result in found for row in result.current_rows]
         if not rows:
             return
         async with self._redis.pipeline(transaction=False) as pipe:
