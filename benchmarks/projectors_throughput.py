@@ -7,8 +7,9 @@ backlog produced before the worker starts (valid events of the projector's topic
 accounts). The backlog is several of the loop's batches (`BATCH_MAX_EVENTS`) long, and the applied-offset marks
 (what `?after=` reads wait on, written after the data) move once per batch: the rate is the events applied after
 the first batch's marks were seen, over the time from then until every partition's mark reached the backlog's
-end (polled every 5 ms). So the worker's start-up, group join and first fetch are not counted, and every counted
-event was fetched, decoded, written and marked inside the span. Baseline: benchmark 3's raw confluent-kafka
+end (polled every 5 ms). So the worker's start-up, group join and first batch are not counted, and every counted
+event was decoded, written and marked inside the span (librdkafka fetches ahead in the background, as it does for
+the raw loop). Baseline: benchmark 3's raw confluent-kafka
 consume + decode loop over exactly those offsets, in this process, in the same run. CPU per event: the worker's
 processes (all threads) over the timed span.
 """

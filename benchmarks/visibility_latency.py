@@ -253,7 +253,7 @@ def fill_hot_tags(bench: BenchEnv, worker: Worker, tags: int, posts: int) -> dic
     try:
         while time.monotonic() < deadline:
             seen = {t: client.hget(keys.hashtag(t), "post_count") for t in names}
-            behind = lag(worker.settings, worker.settings.app_id, ["post-created"])  # the posts projector
+            behind = lag(worker.settings, f"{worker.settings.app_id}.posts", ["post-created"])  # the posts projector
             if behind == 0 and all(seen[t] is not None and int(seen[t] or 0) == counts[t] for t in names):
                 worker.hot_tags = counts
                 return counts
