@@ -50,6 +50,7 @@ def records_since(settings: Settings, topic: str, since: dict[int, int]) -> list
     """Every record of ``topic`` from ``since`` to its current end."""
     physical, until = settings.topic_names.physical(topic), ends(settings, topic)
     consumer = Consumer(client_config(settings, **{"group.id": f"test-read-{uuid.uuid4()}",
+                                                   "enable.auto.commit": False,  # (no group left behind)
                                                    "fetch.queue.backoff.ms": 10}))
     found: list[Message] = []
     try:
