@@ -77,7 +77,8 @@ class LineCounter(logging.Handler):
 
 def _built(settings: Settings) -> Callable[[Resources], BatchProcessor]:
     def make(resources: Resources) -> BatchProcessor:
-        return next(p for p in build_processors(settings, resources) if p.name == PROCESSOR)
+        [processor] = build_processors(settings, resources, [PROCESSOR])
+        return processor
     return make
 
 

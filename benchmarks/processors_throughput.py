@@ -73,7 +73,8 @@ def seed_listed_posts(settings: Settings, posts: dict[str, str]) -> None:
 
 def _built(settings: Settings, name: str) -> Callable[[Resources], BatchProcessor]:
     def make(resources: Resources) -> BatchProcessor:
-        return next(p for p in build_processors(settings, resources) if p.name == name)
+        [processor] = build_processors(settings, resources, [name])
+        return processor
     return make
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import threading
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 
 import faust
 
@@ -49,39 +50,74 @@ from streams.unread import UnreadProcessor
 log = logging.getLogger(__name__)
 
 
-def build_processors(settings: Settings, resources: Resources) -> list[BatchProcessor]:
-    counter, popularity = counter_and_popularity(settings, resources.session, resources.redis)
-    # the feed stores are shared by the two processors that edit feeds (statements prepared once)
-    graph, safety = GraphReader(resources.session), SafetyReader(resources.session)
-    feed_posts, feed_cache = FeedPosts(resources.session), FeedCache.for_settings(resources.redis, settings)
-    cdn = CdnPurger(settings.avatar_purge_url, settings.avatar_purge_method, settings.avatar_purge_timeout_s)
-    return [
-        ProfilesProjector.on(resources.session, resources.redis),
-        PostsProjector.on(resources.session, resources.redis),
-        HashtagExtractor(resources.session, resources.publisher, resources.redis, settings.publish_timeout_s),
-        counter,
-        popularity,
-        FeedProcessor(settings, GraphWriter(resources.session), graph, feed_posts, feed_cache, resources.redis,
-                      safety=safety),
-        CommentsProjector(CommentWriter(resources.session), resources.redis, safety),
-        PhotoTagsProcessor(PhotoTagWriter(resources.session), resources.redis),
-        FollowRequestsProjector(FollowRequests(resources.session), resources.redis),
-        UnreadProcessor(UnreadPairs(resources.session), UnreadSets(resources.redis, settings.app_id), resources.redis,
-                        resources.session),
-        PresenceProcessor(PresenceRows(resources.session), PresenceHashes(resources.redis, settings.app_id),
-                          resources.redis),
-        PhotoDerivativesProcessor(settings, s3.client(settings), PhotoDerivatives(resources.session),
-                                  ImageIndex(resources.session), resources.redis),
-        AvatarsProcessor(AvatarDirectory(resources.session), cdn, resources.redis),
-        SafetyProcessor(SafetyWriter(resources.session), resources.publisher, resources.redis,
-                        settings.publish_timeout_s,
-                        MuteFeedEffects(safety, graph, feed_posts, feed_cache, settings.feed_cap),
-                        BlockFootprint(resources.session), safety),
-        NotificationsProcessor.on(resources),
-        AccountPurgeProcessor(AccountPurge(settings, resources.session, resources.redis, s3.client(settings),
-                                           AvatarPurge(cdn)),
-                              resources.publisher, resources.redis, settings.publish_timeout_s),
-    ]
+class _SharedStores:
+    """Stores more than one processor uses, built on first use (statements prepared once, and only for a worker
+    that runs a processor needing them)."""
+
+    def __init__(self, settings: Settings, resources: Resources) -> None:
+        self.settings, self.resources = settings, resources
+
+    @functools.cached_property
+    def counting(self) -> tuple[HashtagCounter, PopularityUpdater]:
+        return counter_and_popularity(self.settings, self.resources.session, self.resources.redis)
+
+    @functools.cached_property
+    def graph(self) -> GraphReader:
+        return GraphReader(self.resources.session)
+
+    @functools.cached_property
+    def safety(self) -> SafetyReader:
+        return SafetyReader(self.resources.session)
+
+    @functools.cached_property
+    def feed_posts(self) -> FeedPosts:
+        return FeedPosts(self.resources.session)
+
+    @functools.cached_property
+    def feed_cache(self) -> FeedCache:
+        return FeedCache.for_settings(self.resources.redis, self.settings)
+
+    @functools.cached_property
+    def cdn(self) -> CdnPurger:
+        s = self.settings
+        return CdnPurger(s.avatar_purge_url, s.avatar_purge_method, s.avatar_purge_timeout_s)
+
+
+def build_processors(settings: Settings, resources: Resources,
+                     names: Collection[str] = ()) -> list[BatchProcessor]:
+    """The processors named (every one if ``names`` is empty), in :data:`BATCH_PROCESSORS`' order; only those are
+    built (a worker running some of them, or its live loops' thread, prepares nothing for the others)."""
+    shared, session, redis, publisher = _SharedStores(settings, resources), resources.session, resources.redis, \
+        resources.publisher
+    factories: dict[str, Callable[[], BatchProcessor]] = {
+        ProfilesProjector.name: lambda: ProfilesProjector.on(session, redis),
+        PostsProjector.name: lambda: PostsProjector.on(session, redis),
+        HashtagExtractor.name: lambda: HashtagExtractor(session, publisher, redis, settings.publish_timeout_s),
+        HashtagCounter.name: lambda: shared.counting[0],
+        PopularityUpdater.name: lambda: shared.counting[1],
+        FeedProcessor.name: lambda: FeedProcessor(settings, GraphWriter(session), shared.graph, shared.feed_posts,
+                                                  shared.feed_cache, redis, safety=shared.safety),
+        CommentsProjector.name: lambda: CommentsProjector(CommentWriter(session), redis, shared.safety),
+        PhotoTagsProcessor.name: lambda: PhotoTagsProcessor(PhotoTagWriter(session), redis),
+        FollowRequestsProjector.name: lambda: FollowRequestsProjector(FollowRequests(session), redis),
+        UnreadProcessor.name: lambda: UnreadProcessor(UnreadPairs(session), UnreadSets(redis, settings.app_id), redis,
+                                                      session),
+        PresenceProcessor.name: lambda: PresenceProcessor(PresenceRows(session),
+                                                          PresenceHashes(redis, settings.app_id), redis),
+        PhotoDerivativesProcessor.name: lambda: PhotoDerivativesProcessor(
+            settings, s3.client(settings), PhotoDerivatives(session), ImageIndex(session), redis),
+        AvatarsProcessor.name: lambda: AvatarsProcessor(AvatarDirectory(session), shared.cdn, redis),
+        SafetyProcessor.name: lambda: SafetyProcessor(
+            SafetyWriter(session), publisher, redis, settings.publish_timeout_s,
+            MuteFeedEffects(shared.safety, shared.graph, shared.feed_posts, shared.feed_cache, settings.feed_cap),
+            BlockFootprint(session), shared.safety),
+        NotificationsProcessor.name: lambda: NotificationsProcessor.on(resources),
+        AccountPurgeProcessor.name: lambda: AccountPurgeProcessor(
+            AccountPurge(settings, session, redis, s3.client(settings), AvatarPurge(shared.cdn)),
+            publisher, redis, settings.publish_timeout_s),
+    }
+    wanted = frozenset(names) or frozenset(factories)
+    return [make() for name, make in factories.items() if name in wanted]
 
 
 #: every batch processor's name, in the order :func:`build_processors` builds them
@@ -138,7 +174,7 @@ class LiveLoops:
         try:
             resources = Resources.open(self._settings)
             self.loops = [BatchLoop(self._settings, p, resources.publisher, resources.codec)
-                          for p in build_processors(self._settings, resources) if p.name in self._names]
+                          for p in build_processors(self._settings, resources, self._names)]
         finally:
             self.built.set()
         try:
@@ -166,7 +202,7 @@ def register_batch_processors(app: faust.App, settings: Settings,
     async def run_batch_processors() -> None:
         resources = Resources.open(settings)
         loops = [BatchLoop(settings, p, resources.publisher, resources.codec)
-                 for p in build_processors(settings, resources) if p.name in here]
+                 for p in build_processors(settings, resources, here)]
         threaded = []
         if apart is not None:  # (a task at once: its thread builds the live loops, which are waited for)
             threaded.append(asyncio.ensure_future(asyncio.to_thread(apart.run)))

@@ -14,7 +14,8 @@ a revoked partition is fenced, and the worker's ``/ready`` counts the projectors
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol, Self
 
 from sinks import offsets
 from sinks.posts import PostSink
@@ -36,12 +37,19 @@ class Projector:
 
     name: str
     topics: tuple[str, ...]
+    #: the store a projector of this kind writes (built by :meth:`on`)
+    sink_type: Callable[[Any, Any], EventSink]
     #: short: a client reads the post's page (or its profile) right after writing it
     flush_interval_s: float = 0.02
 
     def __init__(self, sink: EventSink, redis: Any) -> None:
         self._sink = sink
         self._redis = redis
+
+    @classmethod
+    def on(cls, session: Any, redis: Any) -> Self:
+        """This projector writing its own kind of store through ``session`` and ``redis``."""
+        return cls(cls.sink_type(session, redis), redis)
 
     async def process(self, batch: list[Record], reject: Reject) -> None:
         for start in range(0, len(batch), SLICE):
@@ -52,16 +60,10 @@ class Projector:
 class ProfilesProjector(Projector):
     name = "profiles"
     topics: tuple[str, ...] = ("user-registered", "profile-updated")
-
-    @classmethod
-    def on(cls, session: Any, redis: Any) -> ProfilesProjector:
-        return cls(ProfileSink(session, redis), redis)
+    sink_type = ProfileSink
 
 
 class PostsProjector(Projector):
     name = "posts"
     topics: tuple[str, ...] = ("post-created", "post-deleted")
-
-    @classmethod
-    def on(cls, session: Any, redis: Any) -> PostsProjector:
-        return cls(PostSink(session, redis), redis)
+    sink_type = PostSink
