@@ -108,6 +108,10 @@ class Settings(BaseSettings):
     cassandra_replication: str = "{'class': 'SimpleStrategy', 'replication_factor': 1}"
     cassandra_username: str | None = None
     cassandra_password: SecretStr | None = None
+    #: Cassandra requests one worker connection keeps in flight at once (0: no cap; see
+    #: ``sinks.cassandra.cap_in_flight``): a worker draining a backlog otherwise queued hundreds, and every read
+    #: and write, the ones a client waits on included, waited behind them
+    cassandra_worker_in_flight: int = Field(default=8, ge=0)
 
     # --- Redis ---
     redis_url: str = "redis://127.0.0.1:16379/0"

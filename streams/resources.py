@@ -10,7 +10,7 @@ from cassandra.cluster import Cluster, Session
 from photostream.contracts.codec import EventCodec
 from photostream.settings import Settings
 from producers.publisher import Publisher
-from sinks.cassandra import connect
+from sinks.cassandra import cap_in_flight, connect
 from sinks.redis_client import async_client
 
 
@@ -26,6 +26,7 @@ class Resources:
     @classmethod
     def open(cls, settings: Settings) -> Resources:
         cluster, session = connect(settings)
+        cap_in_flight(session, settings.cassandra_worker_in_flight)
         publisher = Publisher(settings)
         publisher.open_raw_lane()  # processors park poison records: connected before the first one comes
         return cls(settings, EventCodec(), publisher, cluster, session, async_client(settings))
