@@ -40,12 +40,12 @@ class SlowSession:
 
 
 async def _burst(session: SlowSession, n: int = 40) -> None:
-    await asyncio.gather(*(execute(session, "SELECT 1") for _ in range(n)))  # type: ignore[arg-type]
+    await asyncio.gather(*(execute(session, "SELECT 1") for _ in range(n)))
 
 
 def test_a_capped_session_never_has_more_in_flight_under_any_loop() -> None:
     session = SlowSession()
-    cap_in_flight(session, 4)  # type: ignore[arg-type]
+    cap_in_flight(session, 4)
     asyncio.run(_burst(session))
     asyncio.run(_burst(session))  # a second loop: its own gate, not the first loop's (which would raise)
     assert session.peak == 4 and session.now == 0
@@ -53,7 +53,7 @@ def test_a_capped_session_never_has_more_in_flight_under_any_loop() -> None:
 
 def test_zero_lifts_the_cap() -> None:
     session = SlowSession()
-    cap_in_flight(session, 4)  # type: ignore[arg-type]
-    cap_in_flight(session, 0)  # type: ignore[arg-type]
+    cap_in_flight(session, 4)
+    cap_in_flight(session, 0)
     asyncio.run(_burst(session))
     assert session.peak > 4
