@@ -41,6 +41,7 @@ from benchmarks.pipeline_throughput import GOAL, Clock, _rows, drive, produce, r
 from benchmarks.report import Section, from_docstring
 from benchmarks.stats import Distribution, fmt_ms, fmt_rate, fmt_ratio, fmt_us, ratio, verdict
 from photostream.contracts.codec import EventCodec
+from photostream.gc_tuning import settle_after_startup
 from photostream.settings import PROJECT_ROOT, Settings, get_settings
 from producers import events
 from producers.ids import new_id, now_ms
@@ -159,6 +160,7 @@ def serve() -> None:
         resources = Resources.open(settings)
         loop = BatchLoop(settings, _processor(resources), resources.publisher, resources.codec)
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, loop.stop)
+        settle_after_startup()  # as the worker does once its loops are built (streams.batch_tasks)
         try:
             await loop.run(batch_max=settings.batch_max_events)
         finally:
