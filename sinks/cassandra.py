@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
@@ -18,6 +19,7 @@ from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, ResponseFuture, Session
 from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
 from cassandra.query import BatchStatement, BatchType, named_tuple_factory
+from prometheus_client import Counter
 
 from photostream.settings import Settings
 from sinks.cassandra_binding import add_bound
@@ -93,6 +95,14 @@ def connect(settings: Settings, keyspace: str | None = "", metadata: bool = True
     return cluster, session
 
 
+#: requests that found every in-flight slot of their connection taken, and how long they waited for one: a rate
+#: that stays up says Cassandra (or the cap, on a cluster bigger than this one) is what the worker waits on
+SLOT_WAITS = Counter("photostream_cassandra_slot_waits_total",
+                     "Cassandra requests that waited for one of their connection's in-flight slots")
+SLOT_WAIT_SECONDS = Counter("photostream_cassandra_slot_wait_seconds_total",
+                            "Time Cassandra requests waited for an in-flight slot of their connection")
+
+
 class _InFlightCap:
     """At most ``limit`` of one session's requests in flight, per event loop (an asyncio semaphore belongs to
     the loop it first waited on; a test suite runs one session under many loops)."""
@@ -135,7 +145,12 @@ async def execute(session: Session, statement: Any, params: Any = None, paging_s
     cap = _CAPS.get(session)
     if cap is None:
         return await _execute(session, statement, params, paging_state)
-    async with cap.gate(asyncio.get_running_loop()):
+    gate = cap.gate(asyncio.get_running_loop())
+    waiting_since = time.perf_counter() if gate.locked() else None  # (timed only when it must wait)
+    async with gate:
+        if waiting_since is not None:
+            SLOT_WAITS.inc()
+            SLOT_WAIT_SECONDS.inc(time.perf_counter() - waiting_since)
         return await _execute(session, statement, params, paging_state)
 
 

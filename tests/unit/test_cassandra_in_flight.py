@@ -7,7 +7,7 @@ import asyncio
 import threading
 from typing import Any
 
-from sinks.cassandra import cap_in_flight, execute
+from sinks.cassandra import SLOT_WAITS, cap_in_flight, execute
 
 
 class SlowResponse:
@@ -46,9 +46,11 @@ async def _burst(session: SlowSession, n: int = 40) -> None:
 def test_a_capped_session_never_has_more_in_flight_under_any_loop() -> None:
     session = SlowSession()
     cap_in_flight(session, 4)
+    waits = SLOT_WAITS._value.get()
     asyncio.run(_burst(session))
     asyncio.run(_burst(session))  # a second loop: its own gate, not the first loop's (which would raise)
     assert session.peak == 4 and session.now == 0
+    assert SLOT_WAITS._value.get() - waits == 2 * (40 - 4)  # the waits are counted, for the metric
 
 
 def test_zero_lifts_the_cap() -> None:
