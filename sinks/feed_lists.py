@@ -48,10 +48,10 @@ local function cmp(a, b)
   if #a < #b then return -1 end
   return 1
 end
--- a 16-byte id as UUID text: four C calls for the whole id (a gsub calling string.format per byte cost a page of
--- 20 ids ~77 us of Redis time, three quarters of the page script's; this ~15 us)
-local function hex(b)
-  local a, x, y, d = struct.unpack('>I4I4I4I4', b)
+-- a 16-byte id as UUID text, from its four 32-bit words (struct.unpack): four C calls for the whole id, where a
+-- gsub calling string.format per byte cost a page of 20 ids ~77 us of Redis time, three quarters of the page
+-- script's; this ~15 us
+local function text(a, x, y, d)
   x, y = bit.tohex(x, 8), bit.tohex(y, 8)
   return bit.tohex(a, 8) .. '-' .. string.sub(x, 1, 4) .. '-' .. string.sub(x, 5, 8) .. '-' ..
          string.sub(y, 1, 4) .. '-' .. string.sub(y, 5, 8) .. bit.tohex(d, 8)
@@ -141,7 +141,9 @@ return cut
 """
 
 #: KEYS[1] list; ARGV[1] id to continue after ('' from the top); ARGV[2] limit; ARGV[3] seconds to live from
-#: now (0: leave the TTL) -> nil when the list does not exist, else {size, {ids...}, 1 if cut else 0}
+#: now (0: leave the TTL); ARGV[4] (optional) a floor: ids below it are not wanted (a pull page merged with a full
+#: page of the reader's own feed: nothing below that page's last id can make the merged page) -> nil when the list
+#: does not exist, else {size, {ids...}, 1 if cut else 0, 1 if the page stopped at the floor else 0}
 PAGE = _COMMON + """
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
 if tonumber(ARGV[3]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[3]) end
@@ -157,11 +159,20 @@ if ARGV[1] ~= '' then
   end
   start = lo
 end
-local out = {}
+local fa, fb, fc, fd
+if (ARGV[4] or '') ~= '' then fa, fb, fc, fd = struct.unpack('>I4I4I4I4', ARGV[4]) end
+local out, stopped = {}, 0
 for _, id in ipairs(redis.call('LRANGE', KEYS[1], start, start + tonumber(ARGV[2]) - 1)) do
-  if id ~= SENTINEL and id ~= CUT then out[#out + 1] = hex(id) end
+  if id ~= SENTINEL and id ~= CUT then
+    local a, b, c, d = struct.unpack('>I4I4I4I4', id)
+    if fa and (a < fa or (a == fa and (b < fb or (b == fb and (c < fc or (c == fc and d < fd)))))) then
+      stopped = 1  -- newest first: every id after this one is below the floor too
+      break
+    end
+    out[#out + 1] = text(a, b, c, d)
+  end
 end
-return {size, out, cut}
+return {size, out, cut, stopped}
 """
 #: what EVALSHA names :data:`PAGE` by (the pull pages go by it on a shared pipeline: sinks.feeds.FeedCache)
 PAGE_SHA = hashlib.sha1(PAGE.encode()).hexdigest()

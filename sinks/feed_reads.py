@@ -99,7 +99,9 @@ class FeedReader:
             # one muted made page after page of nothing but a cursor, which clients take for the feed's end
             hidden = await self._safety.hidden_authors(user_id, followed)
             followed = [a for a in followed if a not in hidden]
-        pages = await self._cache.pull_pages(followed, before, limit) if followed else []
+        # a full page of the reader's own feed: no pull post below its last id can make this page
+        floor = feed_ids[-1] if len(feed_ids) >= limit else None
+        pages = await self._cache.pull_pages(followed, before, limit, floor) if followed else []
         if any(found is None for found in pages):  # a followed celebrity's pull set is not built
             self._rebuild_pull_sets_soon()
             return await self._from_cassandra(user_id, before, limit)

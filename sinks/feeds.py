@@ -406,11 +406,13 @@ class FeedCache:
             return await redis_scripts.execute(pipe)
 
     def _page_of(self, found: Any) -> tuple[list[str], bool] | None:
-        """A page script's answer: the ids, and whether the list is cut (marked so, or at its cap)."""
+        """A page script's answer: the ids, and whether the page is exact only down to its last id (the list is
+        cut: marked so, or at its cap). A page that stopped at its floor is exact down to the floor, below
+        everything the merged page keeps, so it is taken as exact."""
         if found is None:
             return None
-        size, ids, cut = found
-        return list(ids), int(size) >= self._cap or bool(int(cut))
+        size, ids, cut, stopped = found
+        return list(ids), (int(size) >= self._cap or bool(int(cut))) and not int(stopped)
 
     async def celebrities(self) -> list[str] | None:
         """Every author with a pull set; None if the set is not known to be complete (never built from durable
@@ -421,22 +423,24 @@ class FeedCache:
         """The celebrity set is complete: ``author_ids`` (all authors with a pull set) and the built marker."""
         await self._redis.sadd(keys.feed_celebrities(), CELEBRITIES_BUILT, *author_ids)
 
-    async def pull_pages(self, author_ids: list[str], before: str | None, limit: int
+    async def pull_pages(self, author_ids: list[str], before: str | None, limit: int, floor: str | None = None
                          ) -> list[tuple[list[str], bool] | None]:
         """Each author's pull-set page older than ``before`` and whether the set is cut (older pull posts may
-        exist only in Cassandra); None for a pull set that is not built."""
-        after = pack_id(before) if before else b""
+        exist only in Cassandra); None for a pull set that is not built. ``floor``: the last id of a full page
+        these pages are merged with, below which none of theirs can make the merged page: they stop there (a
+        reader following eleven celebrities read 220 ids, formatted by Redis, for a page of 20)."""
+        after, below = (pack_id(before) if before else b""), (pack_id(floor) if floor else b"")
         try:
-            found = await self._pull_pages_once(author_ids, after, limit)
+            found = await self._pull_pages_once(author_ids, after, limit, below)
         except NoScriptError:  # Redis restarted or flushed its scripts (a read: asking again changes nothing)
             await self._redis.script_load(PAGE)
-            found = await self._pull_pages_once(author_ids, after, limit)
+            found = await self._pull_pages_once(author_ids, after, limit, below)
         return [self._page_of(page) for page in found]
 
-    async def _pull_pages_once(self, author_ids: list[str], after: bytes, limit: int) -> list[Any]:
+    async def _pull_pages_once(self, author_ids: list[str], after: bytes, limit: int, floor: bytes) -> list[Any]:
         async with self._reads.pipeline(transaction=False) as pipe:
             for author_id in author_ids:  # (TTL 0: a pull set's life is not a reader's to extend)
-                pipe.evalsha(PAGE_SHA, 1, keys.feed_pull(author_id), after, limit, 0)
+                pipe.evalsha(PAGE_SHA, 1, keys.feed_pull(author_id), after, limit, 0, floor)
             return list(await pipe.execute())
 
     def _list_of(self, post_ids: list[str], cut: bool) -> list[bytes]:

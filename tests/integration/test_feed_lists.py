@@ -109,7 +109,7 @@ async def test_a_cut_list_stays_cut_when_it_shrinks(settings: Settings) -> None:
         await lists.remove(keys=[cut, whole], args=newest_first([ids[-1], ids[-2], ids[1]]))
         assert await _list(raw, cut) == (list(reversed(ids[-CAP:-2])), CUT)
         assert await _list(raw, whole) == ([ids[2], ids[0]], SENTINEL)
-        size, page, is_cut = await lists.page(keys=[cut], args=[b"", 100, 0])
+        size, page, is_cut, _ = await lists.page(keys=[cut], args=[b"", 100, 0])
         assert (size, len(page), is_cut) == (CAP - 2, CAP - 2, 1)
         assert (await lists.page(keys=[whole], args=[b"", 100, 0]))[2] == 0
         # a cut list that lost every id knows nothing: the next insert drops it (unbuilt, rebuilt when read)
@@ -146,7 +146,8 @@ async def test_cut_below_drops_the_ids_under_a_floor_and_marks_the_list(settings
 
 async def test_a_page_answers_every_id_as_its_canonical_text(settings: Settings) -> None:
     """The page script writes each 16-byte id as UUID text itself (unpacked as four 32-bit words): words with the
-    high bit set, zero bytes and every hex digit come out as ``str(UUID)`` writes them."""
+    high bit set, zero bytes and every hex digit come out as ``str(UUID)`` writes them; and it compares them
+    with a floor word by word."""
     redis = async_client(settings)
     lists, key = FeedLists(redis), f"test:feed-lists:{new_id()}"
     extremes = [uuid.UUID(bytes=b"\xff" * 16), uuid.UUID(bytes=b"\x80\x00\x00\x00" * 4),
@@ -155,9 +156,19 @@ async def test_a_page_answers_every_id_as_its_canonical_text(settings: Settings)
     ids = sorted(str(u) for u in [*extremes, *(uuid.uuid4() for _ in range(20))])
     try:
         await lists.add(keys=[key], args=add_args(100, "create", newest_first(ids)))
-        size, page, cut = await lists.page(keys=[key], args=[b"", 100, 0])
-        assert (size, cut) == (len(ids), 0)
-        assert page == sorted(ids, key=lambda text: uuid.UUID(text).bytes, reverse=True)
+        size, page, cut, stopped = await lists.page(keys=[key], args=[b"", 100, 0])
+        assert (size, cut, stopped) == (len(ids), 0, 0)
+        newest_first_text = sorted(ids, key=lambda text: uuid.UUID(text).bytes, reverse=True)
+        assert page == newest_first_text
+        # a floor keeps the ids at or above it and says the page stopped there; floors that differ from an id
+        # only in its second, third or last 32-bit word too (the script compares the words in turn)
+        for floor in [*extremes, *(uuid.UUID(int=u.int + 1) for u in extremes[1:]),
+                      uuid.UUID(int=extremes[4].int - (1 << 64)), uuid.UUID(int=extremes[4].int + (1 << 32))]:
+            _, above, _, stopped = await lists.page(keys=[key], args=[b"", 100, 0, floor.bytes])
+            expected = [i for i in newest_first_text if uuid.UUID(i).bytes >= floor.bytes]
+            assert (above, stopped) == (expected, int(len(expected) < len(ids))), floor
+        _, _, _, stopped = await lists.page(keys=[key], args=[b"", 3, 0, extremes[3].bytes])
+        assert stopped == 0  # a page that ends above its floor did not stop there
     finally:
         await redis.delete(key)
         await redis.aclose()

@@ -11,6 +11,7 @@ pull set came out short of the cap while older pulled posts existed, so readers 
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterable
 
 from sinks.feed_reads import ABOVE_EVERY_ID, FeedReader, vouched_down_to
@@ -31,10 +32,14 @@ class FakeCache:
                  cut: frozenset[str] = frozenset()) -> None:
         """``cut``: the lists ("feed" or an author) marked cut."""
         self.feed, self.pulls, self.cap, self.cut = feed, pulls, cap, cut
+        self.floors: list[str | None] = []  # what each pull-page read was given
 
-    def _page(self, name: str, ids: list[str], before: str | None, limit: int) -> tuple[list[str], bool]:
-        below = [p for p in ids if before is None or p < before]
-        return below[:limit], len(ids) >= self.cap or name in self.cut
+    def _page(self, name: str, ids: list[str], before: str | None, limit: int, floor: str | None = None
+              ) -> tuple[list[str], bool]:
+        """As the page script answers: a page that stopped at its floor is exact (down to the floor)."""
+        page = [p for p in ids if before is None or p < before][:limit]
+        kept = [p for p in page if floor is None or p >= floor]
+        return kept, (len(ids) >= self.cap or name in self.cut) and len(kept) == len(page)
 
     async def page(self, user_id: str, before: str | None, limit: int) -> tuple[list[str], bool]:
         return self._page("feed", self.feed, before, limit)
@@ -46,9 +51,10 @@ class FakeCache:
     async def celebrities(self) -> list[str]:
         return list(self.pulls)
 
-    async def pull_pages(self, authors: list[str], before: str | None, limit: int
+    async def pull_pages(self, authors: list[str], before: str | None, limit: int, floor: str | None = None
                          ) -> list[tuple[list[str], bool] | None]:
-        return [self._page(a, self.pulls[a], before, limit) for a in authors]
+        self.floors.append(floor)
+        return [self._page(a, self.pulls[a], before, limit, floor) for a in authors]
 
 
 class FakeGraph:
@@ -69,9 +75,11 @@ class FakePosts:
 
     def __init__(self, by_author: dict[str, list[DeliveredPost]]) -> None:
         self._by_author = by_author
+        self.reads = 0  # how often durable state was read
 
     async def newest(self, author_id: str, limit: int, before: str | None = None,
                      with_deleted: bool = False, pulled_only: bool = False) -> list[DeliveredPost]:
+        self.reads += 1
         rows = [p for p in self._by_author.get(author_id, []) if (before is None or p.post_id < before)
                 and (p.delivery == "pull" or not pulled_only)][:limit]
         return [p for p in rows if with_deleted or not p.deleted]
@@ -158,6 +166,43 @@ async def test_a_bounded_read_stops_at_a_floor_and_the_feed_pages_on_below_it() 
     reader._cache.page_and_celebrities = _not_built  # type: ignore[method-assign]
     everything = [pid(n) for n in pulled] + [pid(n) for n in range(10, 0, -1)]
     assert await every_page(reader, user, 3) == everything
+
+
+class UnflooredCache(FakeCache):
+    """The same lists read as before pull pages had a floor: every page as long as asked."""
+
+    async def pull_pages(self, authors: list[str], before: str | None, limit: int, floor: str | None = None
+                         ) -> list[tuple[list[str], bool] | None]:
+        return await super().pull_pages(authors, before, limit, None)
+
+
+async def test_pull_pages_stopped_at_the_floor_change_no_page_of_the_feed() -> None:
+    """The floor (the last id of a full page of the reader's own feed) only spares reading ids that cannot make
+    the page: over random feeds, pull sets, caps and cut marks, every page equals the page read without it, at
+    the same cost in durable reads (a page that stopped at the floor taken as cut sent readers to Cassandra)."""
+    rng = random.Random(20261205)
+    floored_reads = 0
+    for _ in range(300):
+        cap, limit = rng.randint(2, 6), rng.randint(1, 5)
+        ids = [pid(n) for n in range(60, 0, -1)]
+        authors = ["pushed", *(f"celebrity-{i}" for i in range(rng.randint(1, 4)))]
+        by_author: dict[str, list[str]] = {a: [] for a in authors}
+        for post in ids:
+            by_author[rng.choice(authors)].append(post)
+        posts = FakePosts({a: posts_of(a, ("push" if a == "pushed" else "pull",
+                                           [int(p[-12:]) for p in mine])) for a, mine in by_author.items()})
+        feed = by_author["pushed"][:cap]
+        pulls = {a: by_author[a][:cap] for a in authors[1:]}
+        cut = frozenset(rng.sample(["feed", *authors[1:]], rng.randint(0, 2)))
+        graph = FakeGraph(authors)
+        floored = FakeCache(feed, pulls, cap, cut)
+        pages = await every_page(FeedReader(graph, posts, floored, cap), "user", limit)  # type: ignore[arg-type]
+        reads, posts.reads = posts.reads, 0
+        unfloored = UnflooredCache(feed, pulls, cap, cut)
+        assert pages == await every_page(FeedReader(graph, posts, unfloored, cap), "user", limit)  # type: ignore[arg-type]
+        assert reads == posts.reads  # and no page went to durable state for what the lists hold
+        floored_reads += sum(1 for f in floored.floors if f is not None)
+    assert floored_reads > 100  # the floor was in play, not only the unfloored path
 
 
 async def _not_built(user_id: str, before: str | None, limit: int) -> tuple[None, None]:
