@@ -21,7 +21,7 @@ from typing import Literal
 from redis.exceptions import RedisError
 
 from photostream.domain.feeds import merge_newest
-from sinks.feeds import FeedCache, FeedPosts, MergedFeed, build_settled, merged_feed, rebuild_pull_sets
+from sinks.feeds import FeedCache, FeedPosts, MergedFeed, PullAuthors, build_settled, merged_feed, rebuild_pull_sets
 from sinks.graph import GraphReader
 from sinks.safety import SafetyReader
 
@@ -80,7 +80,8 @@ class FeedReader:
 
     async def page(self, user_id: str, before: str | None, limit: int) -> FeedPage:
         try:
-            built, known = await self._cache.page_and_celebrities(user_id, before, limit)
+            built, pull = await self._cache.page_and_pull_authors(user_id, before, limit)
+            followed = await self._followed_pull_authors(user_id, pull) if built is not None else None
         except RedisError as exc:
             log.warning("feed of %s read from Cassandra: Redis unavailable (%s)", user_id, exc)
             return await self._from_cassandra(user_id, before, limit)
@@ -89,11 +90,9 @@ class FeedReader:
                 self._rebuild_soon(user_id)
             return await self._from_cassandra(user_id, before, limit)
         feed_ids, truncated = built
-        if known is None:  # Redis lost which authors are pulled: durable state answers until it is rebuilt
+        if followed is None:  # Redis lost which authors are pulled: durable state answers until it is rebuilt
             self._rebuild_pull_sets_soon()
             return await self._from_cassandra(user_id, before, limit)
-        celebrities = [c for c in known if c != user_id]
-        followed = sorted(await self._graph.followed_among(user_id, celebrities)) if celebrities else []
         if followed and self._safety is not None:  # (as fan-out and the Cassandra path leave them out)
             # a muted or blocked celebrity's posts filled the pull pages and were dropped at hydration: a busy
             # one muted made page after page of nothing but a cursor, which clients take for the feed's end
@@ -121,6 +120,20 @@ class FeedReader:
             reasons.update({p: "history" for p in rest.post_ids if p not in reasons})
             return FeedPage(ids, {p: reasons[p] for p in ids}, more_below=_more_below(ids, rest))
         return FeedPage(ids, {p: reasons[p] for p in ids})
+
+    async def _followed_pull_authors(self, user_id: str, pull: PullAuthors) -> list[str] | None:
+        """The pull authors the reader follows, newest-first merge order aside: as the page's round trip found them
+        in the reader's following copy; else (no copy yet, or too many follows to copy) every pull author asked
+        of the graph, which fills the copy for the next read. None when the celebrity set is not complete."""
+        if not pull.built:
+            return None
+        if pull.followed is not None:
+            return sorted(pull.followed)
+        every = pull.every if pull.every is not None else await self._cache.celebrities()
+        if every is None:
+            return None
+        celebrities = [c for c in every if c != user_id]
+        return sorted(await self._graph.followed_among(user_id, celebrities)) if celebrities else []
 
     async def _from_cassandra(self, user_id: str, before: str | None, limit: int) -> FeedPage:
         found = await merged_feed(self._graph, self._posts, user_id, limit, before, False, self._safety)

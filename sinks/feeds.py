@@ -30,6 +30,7 @@ from sinks import keys, redis_scripts
 from sinks.cassandra import Gated, execute_grouped, key_chunks, pages
 from sinks.feed_lists import CUT, PAGE, PAGE_SHA, SENTINEL, FeedLists, add_args, newest_first, pack_id
 from sinks.graph import GraphReader
+from sinks.partition_cache import FOLLOWING, MEMBERS_IN_SET, MEMBERS_IN_SET_SHA
 from sinks.redis_client import is_cluster
 from sinks.safety import SafetyReader
 
@@ -217,6 +218,18 @@ async def expected_pull_set(posts: FeedPosts, author_id: str, cap: int) -> Newes
 CELEBRITIES_BUILT = "\x00built"
 
 
+@dataclass(frozen=True)
+class PullAuthors:
+    """What a feed read's first round trip learnt of the pull authors (:meth:`FeedCache.page_and_pull_authors`):
+    ``built`` False when the celebrity set is not known to be complete; ``followed`` those the reader follows,
+    None when the reader's following copy could not say (not made yet, or too many follows to copy); ``every``
+    the whole set, when it was read (Redis Cluster)."""
+
+    built: bool
+    followed: list[str] | None = None
+    every: list[str] | None = None
+
+
 async def rebuild_pull_sets(posts: FeedPosts, cache: FeedCache, cap: int) -> list[str]:
     """After a Redis loss: every author's pull set from durable state (a set some processor built meanwhile is
     kept), then the celebrity set marked complete; returns the authors with a pull set. A walk over every
@@ -386,24 +399,37 @@ class FeedCache:
                                        args=[pack_id(before) if before else b"", limit, self._ttl_s])
         return self._page_of(found)
 
-    async def page_and_celebrities(self, user_id: str, before: str | None, limit: int
-                                   ) -> tuple[tuple[list[str], bool] | None, list[str] | None]:
-        """:meth:`page` and :meth:`celebrities` in one round trip (every feed read needs both). The script goes by
-        its SHA1, as the pull pages do: by its text, Redis hashed the ~1.6 KB again on every read (EVAL ~140 µs of
-        Redis time against ~95 for EVALSHA)."""
+    async def page_and_pull_authors(self, user_id: str, before: str | None, limit: int
+                                    ) -> tuple[tuple[list[str], bool] | None, PullAuthors]:
+        """:meth:`page` and the pull authors the reader follows, in one round trip (every feed read needs both):
+        whether the celebrity set is complete, and which of its members the reader's following copy
+        (:mod:`sinks.partition_cache`) holds, found by a script walking the smaller of the two. Until stop 50 a
+        read took the whole set and then asked the copy about each member: two round trips, and two lists as
+        long as the set, which grows with the network, not with the reader. On Redis Cluster, whose scripts
+        cannot span the set and a user's copy, the whole set as before. Both scripts go by their SHA1: by its
+        text, Redis hashed the ~1.6 KB page script again on every read (EVAL ~140 µs of Redis time against ~95
+        for EVALSHA)."""
         after = pack_id(before) if before else b""
         try:
-            found, members = await self._page_and_celebrities_once(user_id, after, limit)
+            return await self._page_and_pull_authors_once(user_id, after, limit)
         except NoScriptError:  # Redis restarted or flushed its scripts (a read: asking again changes nothing)
             await self._redis.script_load(PAGE)
-            found, members = await self._page_and_celebrities_once(user_id, after, limit)
-        return self._page_of(found), _celebrities_of(members)
+            await self._redis.script_load(MEMBERS_IN_SET)
+            return await self._page_and_pull_authors_once(user_id, after, limit)
 
-    async def _page_and_celebrities_once(self, user_id: str, after: bytes, limit: int) -> list[Any]:
+    async def _page_and_pull_authors_once(self, user_id: str, after: bytes, limit: int
+                                          ) -> tuple[tuple[list[str], bool] | None, PullAuthors]:
         async with self._reads.pipeline(transaction=False) as pipe:
             pipe.evalsha(PAGE_SHA, 1, keys.feed(user_id), after, limit, self._ttl_s)
-            pipe.smembers(keys.feed_celebrities())
-            return await redis_scripts.execute(pipe)
+            if is_cluster(self._redis):
+                pipe.smembers(keys.feed_celebrities())
+                found, members = await redis_scripts.execute(pipe)
+                every = _celebrities_of(members)
+                return self._page_of(found), PullAuthors(every is not None, every=every)
+            pipe.sismember(keys.feed_celebrities(), CELEBRITIES_BUILT)
+            pipe.evalsha(MEMBERS_IN_SET_SHA, 2, keys.feed_celebrities(), keys.partition_copy(FOLLOWING, user_id))
+            found, built, followed = await redis_scripts.execute(pipe)
+        return self._page_of(found), PullAuthors(bool(built), None if followed is None else list(followed))
 
     def _page_of(self, found: Any) -> tuple[list[str], bool] | None:
         """A page script's answer: the ids, and whether the page is exact only down to its last id (the list is

@@ -29,6 +29,7 @@ event (two users' versions), one script call per batch.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -85,6 +86,26 @@ for i = 1, #KEYS, 2 do
 end
 return edited
 """
+#: KEYS[1] a set, KEYS[2] a user's copy -> false when the copy cannot answer (none, or too many rows to copy),
+#: else the copy's members that are also in the set, found by walking whichever of the two is smaller (a feed
+#: read asks which celebrities the reader follows: the reader's few hundred follows, or the set when it is the
+#: smaller; never both in full)
+MEMBERS_IN_SET = """
+if redis.call('HGET', KEYS[2], '\\0state') ~= 'ok' then return false end  -- _STATE, _WHOLE
+local out = {}
+if redis.call('HLEN', KEYS[2]) - 1 <= redis.call('SCARD', KEYS[1]) then
+  for _, member in ipairs(redis.call('HKEYS', KEYS[2])) do
+    if member ~= '\\0state' and redis.call('SISMEMBER', KEYS[1], member) == 1 then out[#out + 1] = member end
+  end
+else
+  for _, member in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+    if redis.call('HEXISTS', KEYS[2], member) == 1 then out[#out + 1] = member end
+  end
+end
+return out
+"""
+MEMBERS_IN_SET_SHA = hashlib.sha1(MEMBERS_IN_SET.encode()).hexdigest()
+
 #: users per script call (a writer's batch touches many users: one call, not one per user)
 _USERS_PER_CALL = 250
 

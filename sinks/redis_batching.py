@@ -154,6 +154,9 @@ class _Pipeline:
     def smembers(self, key: str) -> _Pipeline:
         return self._command("SMEMBERS", key)
 
+    def sismember(self, key: str, member: str) -> _Pipeline:
+        return self._command("SISMEMBER", key, member)
+
     def eval(self, script: str, numkeys: int, *keys_and_args: Any) -> _Pipeline:
         """A script by its text (never NOSCRIPT; for short ones, whose text costs little): a read's script — the
         feed page's included, whose only write is its feed's TTL refresh, idempotent."""

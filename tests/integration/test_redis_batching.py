@@ -14,8 +14,9 @@ from photostream.settings import Settings
 from producers.ids import new_id
 from sinks import keys
 from sinks.feed_lists import PAGE
-from sinks.feeds import FeedCache
+from sinks.feeds import FeedCache, PullAuthors
 from sinks.notification_lists import NotificationLists
+from sinks.partition_cache import FOLLOWING, MEMBERS_IN_SET, MEMBERS_IN_SET_SHA, PartitionCache
 from sinks.redis_batching import BatchingRedis
 from sinks.redis_bulk import HGETALL_MANY, hgetall_many
 from sinks.redis_client import async_client
@@ -112,36 +113,65 @@ async def test_status_reads_of_one_turn_share_a_round_trip_with_the_plain_answer
 
 
 async def test_feed_pages_of_one_turn_share_a_round_trip_with_the_plain_answers(settings: Settings) -> None:
-    """Two readers' feed pages (page script by its text + the celebrity set) read together through the batching
-    client with a pull page (by EVALSHA): one shared pipeline, each answer the one the plain client gives."""
+    """Two readers' feed pages (page script, the celebrity set's marker, which celebrities the reader follows)
+    read together through the batching client with a pull page (all by EVALSHA): one shared pipeline, each
+    answer the one the plain client gives."""
     redis = async_client(settings)
     counting = CountingPipelines(redis)
     plain = FeedCache(redis, cap=10, ttl_s=60)
     shared = FeedCache(redis, cap=10, ttl_s=60, reads=BatchingRedis(counting))
-    users, author = [new_id(), new_id()], new_id()
+    follows = PartitionCache(redis, FOLLOWING)
+    users, author, unfollowed = [new_id(), new_id()], new_id(), new_id()
     posts = sorted(new_id() for _ in range(4))
     try:
         await plain.build(users[0], posts[:3])
         await plain.build(users[1], posts[2:])
         await plain.replace_pull(author, posts[1:3])
+        await plain.replace_pull(unfollowed, [posts[0]])
+        await plain.mark_celebrities_built([author, unfollowed])  # (the worker marks it once it built the set)
+        # users[0]'s follows are copied (the celebrity and someone else), users[1]'s are not
+        assert await follows.fill(users[0], "", {author: "1", new_id(): "1"})
 
         async def read(cache: FeedCache) -> list[Any]:
-            return list(await asyncio.gather(cache.page_and_celebrities(users[0], None, 2),
-                                             cache.page_and_celebrities(users[1], posts[3], 5),
+            return list(await asyncio.gather(cache.page_and_pull_authors(users[0], None, 2),
+                                             cache.page_and_pull_authors(users[1], posts[3], 5),
                                              cache.pull_pages([author], None, 5)))
 
-        await redis.script_load(PAGE)  # as any earlier read has (the first after a Redis start loads it: below)
+        for script in (PAGE, MEMBERS_IN_SET):  # as any earlier read has (the first after a Redis start: below)
+            await redis.script_load(script)
         batched = await read(shared)
         assert counting.pipelines == 1
         assert batched == await read(plain)
-        assert batched[0][0] == (posts[2:0:-1], False)  # newest first, two asked
-        assert batched[1][0] == ([posts[2]], False)  # below the cursor
+        assert batched[0] == ((posts[2:0:-1], False), PullAuthors(True, [author]))  # newest first, two asked
+        assert batched[1] == (([posts[2]], False), PullAuthors(True, None))  # below the cursor; no copy to ask
         assert batched[2] == [(posts[2:0:-1], False)]  # the pull set's page
         await redis.script_flush()  # NOSCRIPT for the pull pages: the script is loaded and they are asked again
         assert await shared.pull_pages([author], posts[2], 5) == [([posts[1]], False)]
-        await redis.script_flush()  # and for the feed page, which goes by the same script's SHA1
-        assert (await shared.page_and_celebrities(users[0], None, 2))[0] == (posts[2:0:-1], False)
+        await redis.script_flush()  # and for the feed page's two scripts
+        assert await shared.page_and_pull_authors(users[0], None, 2) == batched[0]
     finally:
-        await redis.delete(*(keys.feed(u) for u in users), keys.feed_pull(author))
-        await redis.srem(keys.feed_celebrities(), author)
+        await redis.delete(*(keys.feed(u) for u in users), keys.feed_pull(author), keys.feed_pull(unfollowed),
+                           keys.partition_copy(FOLLOWING, users[0]))
+        await redis.srem(keys.feed_celebrities(), author, unfollowed)
+        await redis.aclose()
+
+
+async def test_which_celebrities_a_reader_follows_walks_the_smaller_side(settings: Settings) -> None:
+    """The script answers the same from either side: the reader's follows when they are fewer than the
+    celebrities, the celebrities when they are fewer; and nothing when the copy cannot answer."""
+    redis = async_client(settings)
+    followed = sorted(new_id() for _ in range(3))
+    celebrities, copy = f"test:celebrities:{{{new_id()}}}", f"test:copy:{{{new_id()}}}"
+    try:
+        await redis.script_load(MEMBERS_IN_SET)
+        await redis.sadd(celebrities, *followed, "\x00built")
+        assert await redis.evalsha(MEMBERS_IN_SET_SHA, 2, celebrities, copy) is None  # no copy
+        await redis.hset(copy, mapping={"\x00state": "many"})
+        assert await redis.evalsha(MEMBERS_IN_SET_SHA, 2, celebrities, copy) is None  # too many follows to copy
+        await redis.hset(copy, mapping={"\x00state": "ok", followed[0]: "1", followed[1]: "1", new_id(): "1"})
+        assert sorted(await redis.evalsha(MEMBERS_IN_SET_SHA, 2, celebrities, copy)) == followed[:2]  # 3 < 4
+        await redis.hset(copy, mapping={new_id(): "1" for _ in range(10)})
+        assert sorted(await redis.evalsha(MEMBERS_IN_SET_SHA, 2, celebrities, copy)) == followed[:2]  # 13 > 4
+    finally:
+        await redis.delete(celebrities, copy)
         await redis.aclose()

@@ -15,7 +15,7 @@ import random
 from collections.abc import Iterable
 
 from sinks.feed_reads import ABOVE_EVERY_ID, FeedReader, vouched_down_to
-from sinks.feeds import READ_PAGES, DeliveredPost, FeedPosts, expected_pull_set, merged_feed, pushed_live
+from sinks.feeds import READ_PAGES, DeliveredPost, FeedPosts, PullAuthors, expected_pull_set, merged_feed, pushed_live
 
 CAP = 2
 
@@ -44,9 +44,10 @@ class FakeCache:
     async def page(self, user_id: str, before: str | None, limit: int) -> tuple[list[str], bool]:
         return self._page("feed", self.feed, before, limit)
 
-    async def page_and_celebrities(self, user_id: str, before: str | None, limit: int
-                                   ) -> tuple[tuple[list[str], bool], list[str]]:
-        return await self.page(user_id, before, limit), await self.celebrities()
+    async def page_and_pull_authors(self, user_id: str, before: str | None, limit: int
+                                    ) -> tuple[tuple[list[str], bool], PullAuthors]:
+        """As on Redis Cluster: the whole celebrity set (the reader's follows are then asked of the graph)."""
+        return await self.page(user_id, before, limit), PullAuthors(True, every=await self.celebrities())
 
     async def celebrities(self) -> list[str]:
         return list(self.pulls)
@@ -163,7 +164,7 @@ async def test_a_bounded_read_stops_at_a_floor_and_the_feed_pages_on_below_it() 
     assert feed.cut and feed.post_ids == []  # nothing of the friend's is newer than the floor
     # read from Cassandra alone (Redis lost the feed): paging goes on below the floor, nothing is skipped
     reader = FeedReader(graph, posts, FakeCache([], {}, cap), cap)  # type: ignore[arg-type]
-    reader._cache.page_and_celebrities = _not_built  # type: ignore[method-assign]
+    reader._cache.page_and_pull_authors = _not_built  # type: ignore[method-assign]
     everything = [pid(n) for n in pulled] + [pid(n) for n in range(10, 0, -1)]
     assert await every_page(reader, user, 3) == everything
 
@@ -205,5 +206,5 @@ async def test_pull_pages_stopped_at_the_floor_change_no_page_of_the_feed() -> N
     assert floored_reads > 100  # the floor was in play, not only the unfloored path
 
 
-async def _not_built(user_id: str, before: str | None, limit: int) -> tuple[None, None]:
-    return None, None
+async def _not_built(user_id: str, before: str | None, limit: int) -> tuple[None, PullAuthors]:
+    return None, PullAuthors(False)
