@@ -122,9 +122,9 @@ class FeedReader:
         return FeedPage(ids, {p: reasons[p] for p in ids})
 
     async def _followed_pull_authors(self, user_id: str, pull: PullAuthors) -> list[str] | None:
-        """The pull authors the reader follows, newest-first merge order aside: as the page's round trip found them
-        in the reader's following copy; else (no copy yet, or too many follows to copy) every pull author asked
-        of the graph, which fills the copy for the next read. None when the celebrity set is not complete."""
+        """The pull authors the reader follows, sorted: as the page's round trip found them in the reader's
+        following copy; else (no copy yet, or too many follows to copy) every pull author asked of the graph,
+        which fills the copy for the next read. None when the celebrity set is not complete."""
         if not pull.built:
             return None
         if pull.followed is not None:
