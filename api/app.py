@@ -19,6 +19,7 @@ from api.routes import auth, feed, hashtags, health, posts_read, reads, safety, 
 from api.routes import avatars as avatar_routes
 from api.routes import notifications as notification_routes
 from api.routes import photo_tags as photo_tag_routes
+from photostream import loop_lag
 from photostream.gc_tuning import settle_after_startup
 from photostream.settings import Settings
 from sinks import keys
@@ -38,9 +39,11 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.resources = ApiResources.open(settings)
         app.state.status_hub = realtime.open_hub(settings, app.state.resources)
         settle_after_startup()  # the clients and prepared statements live as long as the process
+        lag_probe = loop_lag.start("api")
         try:
             yield
         finally:
+            lag_probe.cancel()
             await app.state.status_hub.close()
             await app.state.resources.close()
 

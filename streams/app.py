@@ -7,6 +7,7 @@ from typing import Any
 import faust
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from photostream import loop_lag
 from photostream.settings import Settings
 from sinks import keys
 from streams.batch_tasks import BATCH_PROCESSORS, register_batch_processors
@@ -46,6 +47,11 @@ def create_app(settings: Settings) -> faust.App:
     app.boot_strategy = app.BootStrategy(app, enable_kafka=False)
     chosen = chosen_processors(settings)
     batch_loops = register_batch_processors(app, settings, chosen)
+
+    @app.task
+    async def event_loop_lag() -> None:
+        """How late the worker's event loop runs what is due (:mod:`photostream.loop_lag`)."""
+        await loop_lag.probe(loop_lag.LOOP_LAG.labels("worker").observe)
 
     @app.page("/metrics")
     async def metrics(web: Any, request: Any) -> Any:

@@ -10,6 +10,7 @@ from collections.abc import Callable, Collection
 
 import faust
 
+from photostream import loop_lag
 from photostream.gc_tuning import settle_after_startup
 from photostream.settings import Settings
 from sinks import s3
@@ -177,9 +178,11 @@ class LiveLoops:
                           for p in build_processors(self._settings, resources, self._names)]
         finally:
             self.built.set()
+        lag_probe = loop_lag.start("worker-live")
         try:
             await asyncio.gather(*(loop.run(batch_max=self._settings.batch_max_events) for loop in self.loops))
         finally:
+            lag_probe.cancel()
             await resources.close()
 
     def stop(self) -> None:
