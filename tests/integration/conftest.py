@@ -100,14 +100,27 @@ def _die_with_pytest() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
 
 
-class Process:
-    """A photostream subprocess with its own log, stopped at the end of the session."""
+def worker_ready_urls(env: dict[str, str]) -> list[str]:
+    """``/ready`` of every process of a ``photostream worker`` started without ``--processes`` (one per core;
+    process *i* serves ``WORKER_WEB_PORT`` + *i*)."""
+    base = int(env["PHOTOSTREAM_WORKER_WEB_PORT"])
+    return [f"http://127.0.0.1:{base + i}/ready" for i in range(os.cpu_count() or 1)]
 
-    def __init__(self, args: list[str], env: dict[str, str], log: Path, ready_url: str) -> None:
-        self.log, self.args, self.env, self.ready_url = log, args, env, ready_url
+
+class Process:
+    """A photostream subprocess with its own log, stopped at the end of the session.
+
+    ``ready_url``: what answers 200 once it is ready; several (a worker's processes: :func:`worker_ready_urls`)
+    are all waited for, at start and after a restart. Waiting for a worker's process 0 alone, a test began while
+    process 1 was still joining its groups, and saw a batch it had waited for applied again after that
+    rebalance (the views module's rebuild test, twice in fresh-clone suites)."""
+
+    def __init__(self, args: list[str], env: dict[str, str], log: Path, ready_url: str | list[str]) -> None:
+        self._ready_urls = [ready_url] if isinstance(ready_url, str) else list(ready_url)
+        self.log, self.args, self.env, self.ready_url = log, args, env, self._ready_urls[0]
         self._file = open(log, "ab")  # noqa: SIM115 - closed in stop()
         self.proc = self._spawn()
-        self.wait_http(ready_url)
+        self._wait_ready()
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         return subprocess.Popen([str(BIN / "photostream"), *self.args], env=self.env, stdout=self._file,
@@ -123,7 +136,11 @@ class Process:
         if self.proc.poll() is None:
             self.kill()
         self.proc = self._spawn()
-        self.wait_http(self.ready_url)
+        self._wait_ready()
+
+    def _wait_ready(self) -> None:
+        for url in self._ready_urls:
+            self.wait_http(url)
 
     def wait_http(self, url: str, timeout_s: float = 90.0, status: int = 200) -> None:
         problem = children.wait_ready(self.proc, url, timeout_s, status)
@@ -181,7 +198,7 @@ def worker(settings: Settings, test_env: dict[str, str], run_start_offsets: dict
            tmp_path_factory: pytest.TempPathFactory) -> Iterator[Process]:
     seed_groups(settings, groups_of(settings.app_id), run_start_offsets)
     proc = Process(["worker", "--loglevel", "warning"], test_env, tmp_path_factory.mktemp("logs") / "worker.log",
-                   f"http://127.0.0.1:{test_env['PHOTOSTREAM_WORKER_WEB_PORT']}/ready")
+                   worker_ready_urls(test_env))
     yield proc
     proc.stop()
 

@@ -20,7 +20,7 @@ from producers.ids import new_id, now_ms
 from producers.publisher import Publisher, producer_config
 from sinks.cassandra import connect
 from streams.consumer_groups import groups_of, seed_groups
-from tests.integration.conftest import Process, auth
+from tests.integration.conftest import Process, auth, worker_ready_urls
 from tests.integration.kafka_read import find_dlq_record
 from tests.integration.test_visibility import create_post
 from tests.integration.waiting import caught_up, wait_for
@@ -281,7 +281,7 @@ def test_a_replay_from_the_start_changes_no_count(
     replay_app = settings.model_copy(update={"app_id": f"{settings.app_id}-replay"})
     seed_groups(settings, groups_of(replay_app.app_id), run_start_offsets)
     replayer = Process(["worker", "--loglevel", "warning"], test_env | {"PHOTOSTREAM_APP_ID": replay_app.app_id},
-                       tmp_path_factory.mktemp("logs") / "replay.log", worker.ready_url)
+                       tmp_path_factory.mktemp("logs") / "replay.log", worker_ready_urls(test_env))
     try:
         settle(replay_app)  # new consumer groups start at offset 0 of every topic
         assert tag_count(client, tag) == 3

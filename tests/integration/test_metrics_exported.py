@@ -22,7 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from photostream.settings import Settings
 from producers.ids import new_id
 from producers.publisher import producer_config
-from tests.integration.conftest import Process, auth, free_port
+from tests.integration.conftest import Process, auth, free_port, worker_ready_urls
 from tests.integration.waiting import wait_for
 from tests.promql_names import referenced_metrics
 
@@ -64,8 +64,7 @@ def test_every_metric_a_rule_or_panel_names_is_exported(
     settings: Settings, test_env: dict[str, str], worker: Process, api_url: str, lag_exporter: str,
 ) -> None:
     named = referenced_metrics()
-    base = int(test_env["PHOTOSTREAM_WORKER_WEB_PORT"])  # `photostream worker`: process i serves base + i
-    worker_urls = [f"http://127.0.0.1:{base + i}/metrics" for i in range(os.cpu_count() or 1)]
+    worker_urls = [url.removesuffix("/ready") + "/metrics" for url in worker_ready_urls(test_env)]
     # series that exist only once something happened: an API write (produced, latency), a dead letter
     follower = new_id()
     answer = httpx.post(f"{api_url}/api/v1/users/{new_id()}/mute", headers=auth(settings, follower), timeout=30)

@@ -9,7 +9,6 @@ shared topic to drain (other runs may be flooding it).
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ from sinks import keys
 from sinks.cassandra import connect
 from sinks.engagement import EngagementStore
 from streams.consumer_groups import end_offsets, groups_of, seed_groups
-from tests.integration.conftest import Process, free_port, free_port_block, photostream
+from tests.integration.conftest import Process, free_port, free_port_block, photostream, worker_ready_urls
 from tests.integration.test_hashtags import unique_tag
 from tests.integration.waiting import wait_for
 
@@ -123,14 +122,7 @@ def pipeline(settings: Settings, test_env: dict[str, str], tmp_path_factory: pyt
                       "PHOTOSTREAM_REDIS_URL": mine.redis_url, "PHOTOSTREAM_WORKER_WEB_PORT": str(free_port_block()),
                       "PHOTOSTREAM_WORKER_DATA_DIR": str(tmp_path_factory.mktemp("views-worker"))}
     worker = Process(["worker", "--loglevel", "warning"], env, tmp_path_factory.mktemp("logs") / "views.log",
-                     f"http://127.0.0.1:{env['PHOTOSTREAM_WORKER_WEB_PORT']}/ready")
-    # every process of the worker (one per core; process i serves port + i) in its groups before a test begins.
-    # Waiting for process 0 alone, the first test ran while process 1 was still joining, and twice (fresh-clone
-    # suites, stops 49 and 50) its tag's views were right again just after the test had corrupted them on
-    # purpose, so its --check found nothing: something applied the tag's batch again, most likely around the
-    # rebalance that handed process 1 its partitions (the views it wrote were right: absolute state)
-    for i in range(1, os.cpu_count() or 1):
-        worker.wait_http(f"http://127.0.0.1:{int(env['PHOTOSTREAM_WORKER_WEB_PORT']) + i}/ready")
+                     worker_ready_urls(env))
     cluster, session = connect(mine)
     try:
         yield Pipeline(mine, env, worker, own_redis, session, redis.Redis.from_url(mine.redis_url,
