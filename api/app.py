@@ -49,7 +49,8 @@ def create_app(settings: Settings) -> FastAPI:
 
     # no redirect for a trailing slash: a 307 with an empty body (and a client that re-sends a POST's body to
     # the new address, or does not) where every other unknown path is the 404 in the error shape
-    app = FastAPI(title="photostream", version="0.1.0", lifespan=lifespan, redirect_slashes=False)
+    app = FastAPI(title="photostream", version="0.1.0", lifespan=lifespan, redirect_slashes=False,
+                  telemetry={"tracing": False, "metrics": False, "logs": False})
     app.state.settings = settings
     errors.install(app)
     app.include_router(health.router)
