@@ -1,7 +1,5 @@
 """Request dependencies as named aliases: the settings, the acting user, and the shared clients."""
 
-from __future__ import annotations
-
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
