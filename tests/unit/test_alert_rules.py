@@ -27,7 +27,7 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 def test_the_rules_pass_promtool_check() -> None:
     result = _run("check", "rules", *map(str, RULE_FILES))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 10 rules found" in result.stdout
+    assert "SUCCESS: 11 rules found" in result.stdout
 
 
 def test_each_alert_fires_on_its_series_and_not_on_others() -> None:
