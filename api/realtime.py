@@ -18,9 +18,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections import defaultdict
 from typing import Any
+
+from prometheus_client import Histogram
 
 from api.realtime_presence import PresenceTracker
 from api.realtime_status import Status, StatusReader
@@ -29,8 +32,15 @@ from photostream.settings import Settings
 from producers.publisher import Publisher
 from sinks import keys
 from sinks.notification_lists import NotificationLists
+from sinks.unread import applied_at
 
 log = logging.getLogger(__name__)
+#: Redis's clock (the ping's time) against this process's: the same host, or NTP's error on top
+PUSH_DELAY = Histogram(
+    "photostream_status_push_delay_seconds",
+    "From a badge's write in Redis to its status offered to the user's connections on this API process",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
 
 
 class Connection:
@@ -73,6 +83,8 @@ class StatusHub:
         self._reaping: asyncio.Task[None] | None = None
         self._refreshing: dict[str, asyncio.Task[None]] = {}
         self._stale: set[str] = set()
+        #: per user, when the oldest badge write not yet pushed here was made (the pings that carry one)
+        self._written_at: dict[str, float] = {}
 
     def start(self) -> None:
         self._beating = asyncio.create_task(self._heartbeat(), name="status-heartbeat")
@@ -111,6 +123,7 @@ class StatusHub:
         found.discard(connection)
         if not found:
             del self._local[connection.user_id]
+            self._written_at.pop(connection.user_id, None)
             with contextlib.suppress(Exception):  # the pub/sub connection may be gone; it resubscribes anew
                 async with self._subscribing:
                     await self._pubsub.unsubscribe(keys.status_channel(self._settings.app_id, connection.user_id))
@@ -142,12 +155,15 @@ class StatusHub:
                 continue
             if message is None or message.get("type") != "message":
                 continue
-            self._refresh(keys.status_channel_owner(message["channel"]))
+            self._refresh(keys.status_channel_owner(message["channel"]), applied_at(message.get("data") or ""))
 
-    def _refresh(self, user_id: str) -> None:
-        """Re-read and offer; pings arriving while a read is in flight coalesce into one more read."""
+    def _refresh(self, user_id: str, written_at: float | None = None) -> None:
+        """Re-read and offer; pings arriving while a read is in flight coalesce into one more read.
+        ``written_at``: when the ping's badge write was made, if it says (timed to the push)."""
         if user_id not in self._local:
             return
+        if written_at is not None:
+            self._written_at[user_id] = min(written_at, self._written_at.get(user_id, written_at))
         if user_id in self._refreshing:
             self._stale.add(user_id)
             return
@@ -157,14 +173,18 @@ class StatusHub:
         try:
             while True:
                 self._stale.discard(user_id)
+                written_at = self._written_at.pop(user_id, None)
                 # online whatever presence says: a connection here is the user online (a push raced with the
                 # presence processor's online told the connected device itself "offline")
                 status = await self.reader.read(user_id, detail=True) | {"online_status": "online"}
                 for connection in list(self._local.get(user_id, ())):
                     connection.offer(status)
+                if written_at is not None:
+                    PUSH_DELAY.observe(max(0.0, time.time() - written_at))
                 if user_id not in self._stale:
                     return
         except Exception:
+            self._written_at.pop(user_id, None)  # (not pushed: no delay to time)
             log.warning("status push for %s failed", user_id, exc_info=True)
         finally:
             self._refreshing.pop(user_id, None)

@@ -34,8 +34,11 @@ from sinks.redis_client import is_cluster
 # KEYS per user: their set and its version; ARGV per user, in KEYS order: the status channel, how many adds and
 # how many removals follow, then the adds and the removals. Every user's version is raised (a copy of the set
 # read from Cassandra before this projection is refused); a user's channel gets a ping only if their set changed
-# (replays and duplicates push nothing). Returns how many users' sets changed.
+# (replays and duplicates push nothing), carrying when it was written (see :func:`applied_at`). Returns how many
+# users' sets changed.
 _PROJECT = """
+local now = redis.call('TIME')
+local ping = 'unread@' .. now[1] .. string.format('%06d', now[2])
 local at, users_changed = 1, 0
 for k = 1, #KEYS, 2 do
   redis.call('INCR', KEYS[k + 1])
@@ -47,7 +50,7 @@ for k = 1, #KEYS, 2 do
   for i = at, at + removes - 1 do changed = changed + redis.call('SREM', KEYS[k], ARGV[i]) end
   at = at + removes
   if changed > 0 then
-    redis.call('PUBLISH', channel, 'unread')
+    redis.call('PUBLISH', channel, ping)
     users_changed = users_changed + 1
   end
 end
@@ -64,6 +67,19 @@ redis.call('SET', KEYS[2], '1')
 redis.call('PUBLISH', ARGV[2], 'unread')
 return 1
 """
+#: what a status ping says when it carries no time (the copy, the purge): the subscriber only re-reads
+PING = "unread"
+
+
+def applied_at(ping: str | bytes) -> float | None:
+    """When the projection that sent ``ping`` wrote the badge (Redis's clock, epoch seconds), or None for a ping
+    without a time. Redis answers ``TIME`` in the same script that writes, so this is the moment the badge
+    changed in Redis: what "event → Redis applied" means, whenever a subscriber gets to the ping."""
+    text = ping.decode() if isinstance(ping, bytes) else ping
+    _, marked, micros = text.partition("@")
+    return int(micros) / 1e6 if marked and micros.isdigit() else None
+
+
 #: users per script call on a single server: the script holds Redis for ~2 µs per command, so a call stays
 #: around a millisecond (a cluster takes one user per call: one script may only touch one slot's keys)
 USERS_PER_CALL = 250
@@ -248,7 +264,7 @@ class UnreadSets:
                 pipe.delete(keys.unread_senders(user), keys.unread_whole(user))
                 pipe.incr(keys.unread_version(user))
                 pipe.expire(keys.unread_version(user), keys.PURGED_VERSION_TTL_S)
-                pipe.publish(keys.status_channel(self._namespace, user), "unread")
+                pipe.publish(keys.status_channel(self._namespace, user), PING)
             await pipe.execute()
 
     async def senders(self, user_id: str) -> set[str]:

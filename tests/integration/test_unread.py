@@ -37,7 +37,7 @@ from sinks import keys
 from sinks.cassandra import connect as cassandra_connect
 from sinks.redis_client import async_client, sync_client
 from sinks.revocations import RevocationLedger
-from sinks.unread import UnreadPairs, UnreadSets
+from sinks.unread import UnreadPairs, UnreadSets, applied_at
 from streams.consumer_groups import end_offsets, seed_groups
 from streams.engine.loop import BatchLoop
 from streams.engine.records import Record, Reject
@@ -897,9 +897,12 @@ async def test_one_script_call_for_many_users_projects_and_pings_as_one_call_per
                     pairs[(user, later)] = PairMarks("4", None)  # joins the set
             pubsub = redis.pubsub(ignore_subscribe_messages=True)
             await pubsub.psubscribe(keys.status_channel(namespace, "*"))
+            before = _redis_now(await redis.time())
             changed = await sets.project(pairs)
+            after = _redis_now(await redis.time())
             await redis.publish(keys.status_channel(namespace, "end"), "end")  # after every ping, on one connection
             pinged = set()
+            stamps = []
             deadline = time.monotonic() + 30
             while True:
                 assert time.monotonic() < deadline, "the end marker did not arrive"
@@ -910,7 +913,11 @@ async def test_one_script_call_for_many_users_projects_and_pings_as_one_call_per
                 if owner == "end":
                     break
                 pinged.add(users.index(owner))
+                stamps.append(applied_at(message["data"]))
             await pubsub.aclose()
+            # each ping says when its script wrote the badge, on Redis's clock (the benchmark's "applied")
+            assert stamps and all(stamp is not None and before <= stamp <= after for stamp in stamps), \
+                (before, after, stamps[:3])
             members = [await redis.smembers(keys.unread_senders(u)) for u in users]
             outcomes.append((changed, pinged, [sorted(m - {kept, gone, later}) for m in members],
                              [(kept in m, gone in m, later in m) for m in members]))
@@ -923,6 +930,12 @@ async def test_one_script_call_for_many_users_projects_and_pings_as_one_call_per
     assert changed == len(expected) and pinged == expected
     assert all(not stray for stray in strays)
     assert shapes == [(True, not i % 2, i % 3 == 0) for i in range(len(shapes))]
+
+
+def _redis_now(time_reply: tuple[int, int]) -> float:
+    """Redis's ``TIME`` (seconds, microseconds) as epoch seconds."""
+    seconds, micros = time_reply
+    return seconds + micros / 1e6
 
 
 class RecordingPublisher:

@@ -8,6 +8,7 @@ from typing import Any
 from photostream.domain.unread import Pair, PairMarks
 from producers.ids import last_id_at, new_id, now_ms
 from sinks import keys
+from sinks.unread import PING, applied_at
 from streams.engine.records import Record
 from streams.unread import UnreadProcessor
 from tests.unit.counting_fakes import CountingRedis
@@ -217,3 +218,12 @@ async def test_a_block_marks_the_blocked_persons_messages_read_on_the_blockers_b
     assert [r.offset for r in rejected] == [5]  # a block of oneself: no client sends that
     assert not pairs.stored[(me, blocked)].unread and pairs.stored[(me, friend)].unread
     assert pairs.stored[(me, blocked)].read_up_to == last_id_at(at + 1)  # not further: later messages count
+
+
+def test_a_status_ping_says_when_the_badge_was_written_or_nothing() -> None:
+    """The projection's ping carries Redis's ``TIME`` as microseconds (``unread@…``); the copy's and the purge's
+    plain ping carry none, and anything else a subscriber might read is no time either."""
+    assert applied_at(b"unread@1796476439174123") == 1796476439.174123
+    assert applied_at("unread@1796476439000000") == 1796476439.0
+    for plain in (PING, b"unread", "unread@", "unread@12x4", "end", b""):
+        assert applied_at(plain) is None
