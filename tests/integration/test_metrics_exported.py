@@ -96,6 +96,7 @@ def test_every_metric_a_rule_or_panel_names_is_exported(
     assert "photostream_feed_fanout_followers_bucket" in exported["worker"]
     assert "photostream_http_request_seconds_bucket" in exported["api"]
     assert "photostream_event_loop_lag_seconds_bucket" in exported["api"]
+    assert "photostream_status_push_delay_seconds_count" in exported["api"]
     assert "photostream_event_loop_lag_seconds_bucket" in exported["worker"]
     assert "photostream_events_produced_total" in exported["api"]
     assert "photostream_consumer_lag" in exported["lag exporter"]

@@ -127,6 +127,14 @@ def ws_url(base: str, user: str, **params: str) -> str:
     return base.replace("http://", "ws://") + f"/api/v1/users/{user}/status/stream" + (f"?{query}" if query else "")
 
 
+def pushes_timed(base: str) -> float:
+    """How many status pushes the API process at ``base`` timed (``photostream_status_push_delay_seconds``)."""
+    for line in httpx.get(base + "/metrics", timeout=10).text.splitlines():
+        if line.startswith("photostream_status_push_delay_seconds_count"):
+            return float(line.split()[-1])
+    raise AssertionError(f"{base}/metrics has no photostream_status_push_delay_seconds")
+
+
 def open_stream(base: str, settings: Settings, user: str) -> ClientConnection:
     return connect(ws_url(base, user), additional_headers=auth(settings, user), open_timeout=20)
 
@@ -538,9 +546,12 @@ def test_every_device_on_every_api_process_gets_the_change_and_presence_follows_
             now = json.loads(laptop.recv(timeout=20))
             assert now["newly_unread_count"] == 1 and now["online_status"] == "online"
             assert now["last_seen"] is not None
+            timed = [pushes_timed(base) for base in (api_url, api_b)]
             inbox.unsent(new_id(), me)
             for device in (phone, laptop):  # whichever API process holds it
                 assert receive_until(device, lambda s: s["newly_unread_count"] == 2)["online_status"] == "online"
+            # each process timed its push from the badge write the ping carried
+            assert all(pushes_timed(base) > before for base, before in zip((api_url, api_b), timed, strict=True))
             phone.close()  # one device left: still online
             inbox.read(me, a, new_id())
             assert receive_until(laptop, lambda s: s["newly_unread_count"] == 1)["online_status"] == "online"
