@@ -57,10 +57,10 @@ class _CurrentClaims(_TokenScheme):
         return await _verified(request, _presented(await self.credentials(request)))
 
 
-class _CurrentUser(_TokenScheme):
+class _CurrentUser(_CurrentClaims):
     async def __call__(self, request: Request) -> str:  # type: ignore[override]
         """The verified token's subject: the only source of the acting user."""
-        return (await _verified(request, _presented(await self.credentials(request)))).user_id
+        return (await super().__call__(request)).user_id
 
 
 class _OptionalUser(_TokenScheme):

@@ -19,7 +19,7 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from functools import cached_property, partial
-from typing import Any
+from typing import Any, TypeVar
 
 from cassandra.cluster import Session
 from redis.exceptions import NoScriptError
@@ -33,6 +33,8 @@ from sinks.graph import GraphReader
 from sinks.partition_cache import FOLLOWING, MEMBERS_IN_SET, MEMBERS_IN_SET_SHA
 from sinks.redis_client import is_cluster
 from sinks.safety import SafetyReader
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -410,12 +412,8 @@ class FeedCache:
         text, Redis hashed the ~1.6 KB page script again on every read (EVAL ~140 µs of Redis time against ~95
         for EVALSHA)."""
         after = pack_id(before) if before else b""
-        try:
-            return await self._page_and_pull_authors_once(user_id, after, limit)
-        except NoScriptError:  # Redis restarted or flushed its scripts (a read: asking again changes nothing)
-            await self._redis.script_load(PAGE)
-            await self._redis.script_load(MEMBERS_IN_SET)
-            return await self._page_and_pull_authors_once(user_id, after, limit)
+        return await self._by_sha(lambda: self._page_and_pull_authors_once(user_id, after, limit),
+                                  PAGE, MEMBERS_IN_SET)
 
     async def _page_and_pull_authors_once(self, user_id: str, after: bytes, limit: int
                                           ) -> tuple[tuple[list[str], bool] | None, PullAuthors]:
@@ -456,12 +454,18 @@ class FeedCache:
         these pages are merged with, below which none of theirs can make the merged page: they stop there (a
         reader following eleven celebrities read 220 ids, formatted by Redis, for a page of 20)."""
         after, below = (pack_id(before) if before else b""), (pack_id(floor) if floor else b"")
-        try:
-            found = await self._pull_pages_once(author_ids, after, limit, below)
-        except NoScriptError:  # Redis restarted or flushed its scripts (a read: asking again changes nothing)
-            await self._redis.script_load(PAGE)
-            found = await self._pull_pages_once(author_ids, after, limit, below)
+        found = await self._by_sha(lambda: self._pull_pages_once(author_ids, after, limit, below), PAGE)
         return [self._page_of(page) for page in found]
+
+    async def _by_sha(self, read: Callable[[], Awaitable[T]], *scripts: str) -> T:
+        """``read()``, whose scripts go by their SHA1; after a NOSCRIPT (Redis restarted or flushed its scripts)
+        ``scripts`` are loaded and it is asked once more (a read: asking again changes nothing)."""
+        try:
+            return await read()
+        except NoScriptError:
+            for script in scripts:
+                await self._redis.script_load(script)
+            return await read()
 
     async def _pull_pages_once(self, author_ids: list[str], after: bytes, limit: int, floor: bytes) -> list[Any]:
         async with self._reads.pipeline(transaction=False) as pipe:
