@@ -79,9 +79,12 @@ def rows(name: str, processes: int, read: ReadLoad, base: ReadLoad, base_name: s
 
 
 def problems(name: str, read: ReadLoad) -> list[str]:
-    """Notes for answers other than 200 or transport errors in either load (empty when all were clean)."""
+    """Notes for answers other than 200 or transport errors in either load (empty when all were clean), and for a
+    load that waited more than a window for the machine to quiet down."""
     notes = []
     for mode, load in (("saturation", read.saturated), ("at half", read.at_half)):
+        if load.settled_s > 2.5:
+            notes.append(f"{name} {mode}: started after {load.settled_s:.0f} s waiting for a quiet machine")
         if set(load.statuses) != {"200"} or load.errors:
             notes.append(f"{name} {mode}: statuses {load.statuses}, errors {load.errors or 'none'}")
     return notes

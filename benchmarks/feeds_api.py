@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 
 from api.auth import mint_access_token
-from benchmarks.cpu import process_cpu_s
+from benchmarks.cpu import process_cpu_s, wait_for_quiet
 from benchmarks.env import BIN, AppProcess, BenchEnv, BenchError, free_port
 from benchmarks.feeds_serve import LISTENING
 from benchmarks.stats import Distribution
@@ -74,6 +74,11 @@ class Load:
     errors: dict[str, int]
     cpu_us: float
     generator_cpu_s: float
+    settled_s: float = 0.0  # waited for a quiet machine before this load (see Servers.drive)
+
+
+#: the longest wait for a quiet machine before a load (then it runs anyway, and the wait is reported)
+SETTLE_MAX_S = 20.0
 
 
 class Servers:
@@ -102,6 +107,10 @@ class Servers:
             self.bench.stop(process)
 
     def drive(self, targets: Path, mode: str, duration_s: float, rate: float = 0.0) -> Load:
+        """One load of ``targets``, started once the machine is quiet (:func:`benchmarks.cpu.wait_for_quiet`):
+        a section's earlier parts leave work behind them (Cassandra flushing the unread step's writes, 10,000
+        WebSockets closing), and a tail measured beside that work was partly its."""
+        settled_s, _ = wait_for_quiet(max_s=SETTLE_MAX_S)
         command = [sys.executable, "-m", "benchmarks.feeds_load", f"http://127.0.0.1:{self.port}",
                    "--targets", str(targets), "--mode", mode, "--duration", str(duration_s), "--warmup", "1",
                    "--connections", str(SATURATION_CONNECTIONS if mode == "closed" else 16)]
@@ -117,7 +126,8 @@ class Servers:
         answered = len(data["latency_ms"])
         sent_total = answered * (1 + 1 / duration_s)  # the warm-up second's requests used CPU too (≈ rate)
         return Load(Distribution.of(data["latency_ms"]), answered / max(data["window_s"], 1e-9),
-                    data["statuses"], data["errors"], cpu / max(sent_total, 1) * 1e6, data["generator_cpu_s"])
+                    data["statuses"], data["errors"], cpu / max(sent_total, 1) * 1e6, data["generator_cpu_s"],
+                    settled_s)
 
 
 def api_env(bench: BenchEnv, settings: Settings, worker_env: dict[str, str]) -> dict[str, str]:
