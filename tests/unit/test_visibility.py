@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
-from api.visibility import visible_posts
+from api.visibility import known_or_read, visible_posts
 from photostream.domain.visibility import may_see, needs_follow_check
 
 AUTHOR, FAN, STRANGER = "a", "f", "s"
@@ -59,3 +60,33 @@ def test_a_page_is_filtered_in_order_with_one_graph_read() -> None:
     shown = asyncio.run(visible_posts(graph, FAN, posts))  # type: ignore[arg-type]
     assert shown == [posts[0], None, None, posts[3], posts[4]]
     assert graph.queries == 1
+
+
+def test_known_answers_cost_no_task_and_reads_keep_their_places() -> None:
+    async def read(answer: set[str]) -> set[str]:
+        await asyncio.sleep(0)
+        return answer
+
+    async def tasks_made_by(*answers: set[str] | Any) -> tuple[list[set[str]], int]:
+        made = 0
+        loop = asyncio.get_running_loop()
+
+        def counting(loop_: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
+            nonlocal made
+            made += 1
+            return asyncio.Task(coro, loop=loop_, **kwargs)
+
+        loop.set_task_factory(counting)  # type: ignore[arg-type]
+        return await known_or_read(*answers), made
+
+    assert asyncio.run(tasks_made_by({"a"}, set())) == ([{"a"}, set()], 0)
+    assert asyncio.run(tasks_made_by({"a"}, read({"b"}))) == ([{"a"}, {"b"}], 0)
+    assert asyncio.run(tasks_made_by(read({"a"}), {"b"}, read({"c"}))) == ([{"a"}, {"b"}, {"c"}], 2)
+
+
+def test_a_page_of_public_posts_with_what_the_caller_read_asks_the_graph_nothing() -> None:
+    posts = [{"author_id": "x", "visibility": "public"}, {"author_id": "y", "visibility": "public"}]
+    graph = FakeGraph(set())
+    shown = asyncio.run(visible_posts(graph, FAN, posts, blocked={"y"}, private=set()))  # type: ignore[arg-type]
+    assert shown == [posts[0], None]
+    assert graph.queries == 0
