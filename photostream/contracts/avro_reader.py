@@ -17,11 +17,19 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from photostream.contracts.avro_writer import SourceBuilder, UnsupportedSchemaError
 
 Decoder = Callable[[bytes], dict[str, Any]]
+
+
+class TimeBound(NamedTuple):
+    """Top-level ``timestamp-millis`` fields must lie in ``0..latest_ms``; ``error(field, value)`` is raised for
+    one that does not. Checked as each is read: a pass over the record afterwards cost more than the reads."""
+
+    latest_ms: int
+    error: Callable[[str, int], Exception]
 
 #: a varint of more than 10 bytes is not a long (garbage must not loop on)
 _MAX_VARINT_BYTES = 10
@@ -159,11 +167,16 @@ class _Emitter(SourceBuilder):
         self.value(schema["items"], item, path + "[]", indent + 2)
         self.line(indent + 2, f"{var}.append({item})")
 
-    def record(self, schema: dict[str, Any], var: str, path: str, indent: int) -> None:
+    def record(self, schema: dict[str, Any], var: str, path: str, indent: int,
+               time_bound: TimeBound | None = None) -> None:
+        """``time_bound``: the top-level record's times are checked against it (see :class:`TimeBound`)."""
         fields = []
         for field in schema["fields"]:
             local = self.fresh("v")
             self.value(field["type"], local, f"{path}.{field['name']}" if path else field["name"], indent)
+            if time_bound is not None and _is_time(field["type"]):
+                self.line(indent, f"if not 0 <= {local} <= {time_bound.latest_ms}: "
+                                  f"raise _time_error({field['name']!r}, {local})")
             fields.append(f"{field['name']!r}: {local}")
         self.line(indent, f"{var} = {{{', '.join(fields)}}}")
 
@@ -180,25 +193,31 @@ class _Emitter(SourceBuilder):
 _NAMESPACE: dict[str, Any] = {"_long": read_long, "_Truncated": TruncatedError, "_unpack_from": struct.unpack_from}
 
 
-def decoder_source(schema: dict[str, Any], start: int = 0) -> tuple[str, dict[str, Any]]:
+def _is_time(schema: Any) -> bool:
+    """A ``timestamp-millis`` long (not in a union: what :func:`photostream.contracts.codec.time_fields` checks)."""
+    return isinstance(schema, dict) and schema.get("type") == "long" and schema.get("logicalType") == "timestamp-millis"
+
+
+def decoder_source(schema: dict[str, Any], start: int = 0,
+                   time_bound: TimeBound | None = None) -> tuple[str, dict[str, Any]]:
     """The generated function's source and its constants (for reading, and for the tests)."""
     if not isinstance(schema, dict) or schema.get("type") != "record":
         raise UnsupportedSchemaError("only record schemas are compiled")
     emitter = _Emitter()
     emitter.line(1, f"p = {start}; size = len(b)")
-    emitter.record(schema, "record", "", 1)
+    emitter.record(schema, "record", "", 1, time_bound)
     emitter.line(1, "return record")
     return "\n".join(["def decode(b):", *emitter.lines]), emitter.constants
 
 
-def compile_decoder(schema: dict[str, Any], start: int = 0) -> Decoder | None:
+def compile_decoder(schema: dict[str, Any], start: int = 0, time_bound: TimeBound | None = None) -> Decoder | None:
     """A decoder for records of ``schema`` (its JSON) that start at byte ``start`` of the bytes it is given
     (after a header); None if the schema uses something not covered (use fastavro then)."""
     try:
-        source, constants = decoder_source(schema, start)
+        source, constants = decoder_source(schema, start, time_bound)
     except UnsupportedSchemaError:
         return None
-    namespace = {**_NAMESPACE, **constants}
+    namespace = {**_NAMESPACE, **constants, "_time_error": time_bound.error if time_bound else None}
     exec(compile(source, f"<avro decoder {schema.get('name')}>", "exec"), namespace)
     decode: Decoder = namespace["decode"]
     return decode

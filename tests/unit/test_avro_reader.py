@@ -6,7 +6,7 @@ import random
 import pytest
 from fastavro import schemaless_reader
 
-from photostream.contracts.avro_reader import compile_decoder, read_long
+from photostream.contracts.avro_reader import TimeBound, compile_decoder, read_long
 from photostream.contracts.avro_writer import zigzag_varint
 from photostream.contracts.codec import HEADER_LEN, DecodeError, EventCodec
 from photostream.contracts.schema_store import default_store
@@ -117,3 +117,26 @@ def test_an_older_versions_record_with_a_negative_enum_index_is_refused_not_read
     assert codec.decode("like-changed", header + body + zigzag_varint(0))["action"] == "like"
     with pytest.raises(DecodeError, match="symbol -1"):
         codec.decode("like-changed", header + body + zigzag_varint(-1))
+
+
+def test_a_time_bound_refuses_top_level_times_outside_it_as_they_are_read():
+    """With a :class:`TimeBound`, a top-level ``timestamp-millis`` outside ``0..latest`` raises the bound's own
+    error (the codec's DecodeError: a poison record's reason); other longs and times in a union are left alone, as
+    :func:`photostream.contracts.codec.time_fields` leaves them."""
+    timestamp = {"type": "long", "logicalType": "timestamp-millis"}
+    schema = {"type": "record", "name": "R", "fields": [
+        {"name": "at", "type": timestamp}, {"name": "count", "type": "long"},
+        {"name": "maybe", "type": ["null", timestamp]}]}
+
+    def error(field, value):
+        return LookupError(f"{field}={value}")
+
+    bounded = compile_decoder(schema, 0, TimeBound(1_000, error))
+    unbounded = compile_decoder(schema)
+    inside = zigzag_varint(1_000) + zigzag_varint(-5) + zigzag_varint(1) + zigzag_varint(5_000)
+    assert bounded(inside) == unbounded(inside) == {"at": 1_000, "count": -5, "maybe": 5_000}
+    for outside in (1_001, -1):
+        body = zigzag_varint(outside) + zigzag_varint(0) + zigzag_varint(0)
+        assert unbounded(body)["at"] == outside
+        with pytest.raises(LookupError, match=f"at={outside}"):
+            bounded(body)

@@ -69,9 +69,11 @@ def test_a_record_timed_beyond_what_a_store_holds_does_not_decode() -> None:
     codec = EventCodec()
     record = dict(events.like_changed(post_id=new_id(), user_id=new_id(), action="like").value)
     assert codec.decode("like-changed", codec.encode("like-changed", record))["occurred_at"] == record["occurred_at"]
-    record["occurred_at"] = 1_796_000_000_000_000
-    with pytest.raises(DecodeError, match="occurred_at"):
-        codec.decode("like-changed", codec.encode("like-changed", record))
+    for beyond in (1_796_000_000_000_000, -1):
+        record["occurred_at"] = beyond
+        for reading in (EventCodec(), codec):  # a topic's first record (the slow path) and a later one (the hot)
+            with pytest.raises(DecodeError, match=f"occurred_at: {beyond} ms is outside the times a store can hold"):
+                reading.decode("like-changed", codec.encode("like-changed", record))
 
 
 def test_the_fast_scans_judge_as_the_unicode_categories_do() -> None:
