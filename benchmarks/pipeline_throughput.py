@@ -117,7 +117,7 @@ def produce(settings: Settings, topic: str, records: list[dict[str, Any]]) -> tu
 def raw_consume(settings: Settings, clock: Clock, start: Offsets, end: Offsets) -> Run:
     """The baseline: the fastest of :data:`RAW_PASSES` passes of :func:`raw_pass` over the same range. One pass over
     20,000–50,000 records takes ~50–100 ms, so a single slow fetch moved it several-fold (a run read the unread
-    topic's at 63,689/s where every other run read 470,000/s, and the processor's ratio came out 0.62×); the
+    topic at 63,689/s where every other run read 470,000/s, and the processor's ratio came out 0.62×); the
     baseline is what the raw loop can do, and the fastest pass is the conservative figure for a ratio to it."""
     return max((raw_pass(settings, clock, start, end) for _ in range(RAW_PASSES)), key=lambda run: run.rate)
 
