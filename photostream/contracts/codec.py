@@ -51,10 +51,8 @@ class EventCodec:
         #: topic → the encoder of its current schema (the store never changes: one look-up a record, not three)
         self._current_encoders: dict[str, Encoder] = {}
         self._decoders: dict[bytes, Decoder] = {}
-        #: the fingerprints whose decoder refuses out-of-range times itself (generated with the check)
-        self._checks_times: set[bytes] = set()
-        #: (topic, header) → the decoder and time fields of a record of the topic's current schema
-        self._plans: dict[tuple[str, bytes], tuple[Decoder, tuple[str, ...]]] = {}
+        #: (topic, header) → the decoder of a record of the topic's current schema
+        self._plans: dict[tuple[str, bytes], Decoder] = {}
 
     def encode(self, topic: str, record: Mapping[str, Any], version: SchemaVersion | None = None) -> bytes:
         """Serialise ``record`` with ``version`` or the topic's current schema.
@@ -78,14 +76,13 @@ class EventCodec:
 
     def decoder(self, version: SchemaVersion) -> Decoder:
         """The function that decodes a single-object-encoded record written with ``version`` into ``version``
-        itself (built on first use, then kept); it raises on bytes that are not such a record."""
+        itself (built on first use, then kept); it raises on bytes that are not such a record, and on a time
+        outside what a store can hold (a generated decoder as it reads each time: ~0.1 µs a post-hashtag less
+        than a pass over the record afterwards)."""
         decode = self._decoders.get(version.fingerprint)
         if decode is None:
-            decode = compile_decoder(version.raw, HEADER_LEN, TimeBound(LATEST_TIME_MS, outside_the_times))
-            if decode is None:
-                decode = _fastavro_decoder(version)
-            else:
-                self._checks_times.add(version.fingerprint)
+            decode = compile_decoder(version.raw, HEADER_LEN, TimeBound(LATEST_TIME_MS, outside_the_times)) \
+                or _fastavro_decoder(version)
             self._decoders[version.fingerprint] = decode
         return decode
 
@@ -95,7 +92,7 @@ class EventCodec:
         if reader is None:  # the hot path: a header seen before on this topic (one slice, one look-up)
             plan = self._plans.get((topic, data[:HEADER_LEN]))
             if plan is not None:
-                return _checked(_decoded(plan[0], data), plan[1]) if plan[1] else _decoded(plan[0], data)
+                return _decoded(plan, data)
         if len(data) < HEADER_LEN or data[:2] != MARKER:
             raise not_single_object()
         try:
@@ -109,11 +106,9 @@ class EventCodec:
             resolve = partial(_resolving_read, self.decoder(writer), writer, target, _unwritten(topic, writer))
             return _checked(_decoded(resolve, data), time_fields(target))
         decode = self.decoder(writer)
-        # (a generated decoder checked the times as it read them: ~0.1 µs a post-hashtag less than after it)
-        times = () if writer.fingerprint in self._checks_times else time_fields(target)
         if reader is None:
-            self._plans[topic, data[:HEADER_LEN]] = (decode, times)  # (bounded: topics × released versions)
-        return _checked(_decoded(decode, data), times)
+            self._plans[topic, data[:HEADER_LEN]] = decode  # (bounded: topics × released versions)
+        return _decoded(decode, data)
 
 
 def not_single_object() -> DecodeError:
@@ -186,10 +181,11 @@ def time_fields(version: SchemaVersion) -> tuple[str, ...]:
 
 
 def _fastavro_decoder(version: SchemaVersion) -> Decoder:
-    """fastavro's generic reader, for a schema the decoder generator does not cover."""
+    """fastavro's generic reader, for a schema the decoder generator does not cover (its times checked after)."""
+    times = time_fields(version)
 
     def decode(data: bytes) -> dict[str, Any]:
-        return _a_record(schemaless_reader(io.BytesIO(data[HEADER_LEN:]), version.decoding, None))
+        return _checked(_a_record(schemaless_reader(io.BytesIO(data[HEADER_LEN:]), version.decoding, None)), times)
 
     return decode
 

@@ -75,6 +75,12 @@ def test_a_record_timed_beyond_what_a_store_holds_does_not_decode() -> None:
             with pytest.raises(DecodeError, match=f"occurred_at: {beyond} ms is outside the times a store can hold"):
                 reading.decode("like-changed", codec.encode("like-changed", record))
 
+    # fastavro's reader (for a schema the generator does not cover) refuses it the same way
+    from photostream.contracts.codec import _fastavro_decoder
+
+    with pytest.raises(DecodeError, match="occurred_at: -1 ms is outside the times a store can hold"):
+        _fastavro_decoder(codec.store.current("like-changed"))(codec.encode("like-changed", record))
+
 
 def test_the_fast_scans_judge_as_the_unicode_categories_do() -> None:
     """The regular expressions stand in for a per-character category lookup (the producer's hot path)."""
