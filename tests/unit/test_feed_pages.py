@@ -11,8 +11,10 @@ pull set came out short of the cap while older pulled posts existed, so readers 
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import Iterable
+from typing import Any
 
 from sinks.feed_reads import ABOVE_EVERY_ID, FeedReader, vouched_down_to
 from sinks.feeds import READ_PAGES, DeliveredPost, FeedPosts, PullAuthors, expected_pull_set, merged_feed, pushed_live
@@ -208,3 +210,48 @@ async def test_pull_pages_stopped_at_the_floor_change_no_page_of_the_feed() -> N
 
 async def _not_built(user_id: str, before: str | None, limit: int) -> tuple[None, PullAuthors]:
     return None, PullAuthors(False)
+
+
+class TurnRecordingSafety:
+    """Blocks and mutes as :class:`sinks.safety.SafetyReader` answers them, recording when it was asked and when
+    it answered (the batching Redis client answers a turn's questions together, a turn later)."""
+
+    def __init__(self, hidden: set[str], journal: list[str]) -> None:
+        self._hidden, self._journal = hidden, journal
+
+    async def hidden_authors(self, user_id: str, authors: Iterable[str]) -> set[str]:
+        self._journal.append("relations asked")
+        await asyncio.sleep(0)  # the shared pipeline's round trip
+        self._journal.append("relations answered")
+        return self._hidden & set(authors)
+
+
+class TurnRecordingCache(FakeCache):
+    def __init__(self, *args: Any, journal: list[str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.journal = journal
+        self.asked: list[list[str]] = []
+
+    async def pull_pages(self, authors: list[str], before: str | None, limit: int, floor: str | None = None
+                         ) -> list[tuple[list[str], bool] | None]:
+        self.journal.append("pull pages asked")
+        self.asked.append(list(authors))
+        return await super().pull_pages(authors, before, limit, floor)
+
+
+async def test_a_muted_celebrity_is_left_out_and_its_relation_read_shares_the_pull_pages_turn() -> None:
+    """The reader's relations with the followed celebrities (a muted or blocked one leaves the page) are asked in
+    the same turn as the pull pages, so the batching client sends them in one round trip: asked one after the
+    other, a celebrity follower's page cost five round trips instead of four."""
+    user, kept, muted = "user", "kept", "muted"
+    journal: list[str] = []
+    cache = TurnRecordingCache([pid(1)], {kept: [pid(5), pid(3)], muted: [pid(6), pid(4)]}, cap=10,
+                               journal=journal)
+    reader = FeedReader(FakeGraph([kept, muted]), FakePosts({}), cache, 10,  # type: ignore[arg-type]
+                        TurnRecordingSafety({muted}, journal))  # type: ignore[arg-type]
+    page = await reader.page(user, None, 5)
+    assert page.post_ids == [pid(5), pid(3), pid(1)]  # none of the muted celebrity's, in time order
+    assert page.reasons == {pid(5): "celebrity", pid(3): "celebrity", pid(1): "followed"}
+    # (then the rest of history below the Redis sources, read from the durable store, asks again)
+    assert journal[:3] == ["relations asked", "pull pages asked", "relations answered"]
+    assert cache.asked == [[kept, muted]]  # the muted one's page is read with the rest and dropped
