@@ -26,8 +26,9 @@ usual blocker has a few posts with short threads. So that same first read also l
 comments picked from those posts' threads, read whole (one multi-partition read per :data:`_POSTS_PER_READ`
 posts, shared by every block of the batch on the same author: a wave of blocks by one account reads its
 threads once). A thread longer than :data:`LONG_THREAD` comments, or a counterpart with more posts, sends the
-person to the index as before. Both ways find the same comments: every comment of theirs on the counterparts'
-posts (the index finds all of theirs, and the posts' authors then keep the same ones).
+person to the index as before. Both ways find every comment of theirs on the posts the counterparts list (the
+index finds all of theirs, and the posts' authors then keep the same ones; it also finds those on posts the
+counterpart deleted, which nobody sees and which the threads leave as they are).
 """
 
 from __future__ import annotations
