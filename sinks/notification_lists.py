@@ -31,6 +31,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from pydantic_core import from_json
+
 from photostream.domain.notifications import parse_notification_id
 from sinks import keys, redis_scripts
 from sinks.notifications import NotificationStore, StoredNotification
@@ -166,7 +168,9 @@ def payload_of(item: StoredNotification) -> str:
 
 
 def from_payload(recipient: str, notification_id: str, payload: str) -> StoredNotification:
-    data = json.loads(payload)
+    """A stored item from its Redis payload: pydantic-core's JSON parser, as for cached posts (0.5 µs against
+    1.5 for ``json.loads``, and a page holds twenty)."""
+    data = from_json(payload)
     return StoredNotification(recipient, notification_id, data["kind"], data["target_id"], tuple(data["actors"]),
                               int(data["actor_count"]), int(data["updated_at"]))
 
