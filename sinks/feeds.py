@@ -28,7 +28,18 @@ from photostream.domain.feeds import Delivery, merge_newest
 from photostream.settings import Settings
 from sinks import keys, redis_scripts
 from sinks.cassandra import Gated, execute_grouped, key_chunks, pages
-from sinks.feed_lists import CUT, PAGE, PAGE_SHA, SENTINEL, FeedLists, add_args, newest_first, pack_id
+from sinks.feed_lists import (
+    CUT,
+    PAGE,
+    PAGE_SHA,
+    PAGES,
+    PAGES_SHA,
+    SENTINEL,
+    FeedLists,
+    add_args,
+    newest_first,
+    pack_id,
+)
 from sinks.graph import GraphReader
 from sinks.partition_cache import FOLLOWING, MEMBERS_IN_SET, MEMBERS_IN_SET_SHA
 from sinks.redis_client import is_cluster
@@ -454,7 +465,7 @@ class FeedCache:
         these pages are merged with, below which none of theirs can make the merged page: they stop there (a
         reader following eleven celebrities read 220 ids, formatted by Redis, for a page of 20)."""
         after, below = (pack_id(before) if before else b""), (pack_id(floor) if floor else b"")
-        found = await self._by_sha(lambda: self._pull_pages_once(author_ids, after, limit, below), PAGE)
+        found = await self._by_sha(lambda: self._pull_pages_once(author_ids, after, limit, below), PAGE, PAGES)
         return [self._page_of(page) for page in found]
 
     async def _by_sha(self, read: Callable[[], Awaitable[T]], *scripts: str) -> T:
@@ -468,8 +479,15 @@ class FeedCache:
             return await read()
 
     async def _pull_pages_once(self, author_ids: list[str], after: bytes, limit: int, floor: bytes) -> list[Any]:
+        """The pages as :data:`PAGE` answers each (None for a set not built): one :data:`PAGES` command, or on
+        Redis Cluster one :data:`PAGE` per set on a pipeline. (TTL 0: a pull set's life is not a reader's to
+        extend.)"""
+        if not self._per_key:
+            pages = await self._reads.evalsha(PAGES_SHA, len(author_ids), *map(keys.feed_pull, author_ids),
+                                              after, limit, 0, floor)
+            return [None if page == 0 else page for page in pages]
         async with self._reads.pipeline(transaction=False) as pipe:
-            for author_id in author_ids:  # (TTL 0: a pull set's life is not a reader's to extend)
+            for author_id in author_ids:
                 pipe.evalsha(PAGE_SHA, 1, keys.feed_pull(author_id), after, limit, 0, floor)
             return list(await pipe.execute())
 

@@ -11,7 +11,20 @@ import redis.asyncio as aioredis
 
 from photostream.settings import Settings
 from producers.ids import new_id
-from sinks.feed_lists import CUT, SENTINEL, FeedLists, add_args, newest_first, pack_id, trim_at, unpack
+from sinks.feed_lists import (
+    CUT,
+    PAGE,
+    PAGE_SHA,
+    PAGES,
+    PAGES_SHA,
+    SENTINEL,
+    FeedLists,
+    add_args,
+    newest_first,
+    pack_id,
+    trim_at,
+    unpack,
+)
 from sinks.redis_client import async_client
 
 CAP = 8
@@ -171,4 +184,33 @@ async def test_a_page_answers_every_id_as_its_canonical_text(settings: Settings)
         assert stopped == 0  # a page that ends above its floor did not stop there
     finally:
         await redis.delete(key)
+        await redis.aclose()
+
+
+async def test_the_pages_of_many_lists_in_one_call_are_each_what_the_page_script_answers(settings: Settings) -> None:
+    """:data:`PAGES` (a reader's celebrities' pull pages in one command) answers each list exactly as
+    :data:`PAGE` does, and 0 where PAGE answers nil (a list not built): over lists cut and whole, full, empty,
+    missing, from the top and after a cursor, with and without a floor. The TTL argument is honoured too."""
+    redis = async_client(settings)
+    run = new_id()
+    names = [f"test:feed-lists:{run}:{i}" for i in range(5)]  # the last one is never built
+    ids = ids_in_time_order(30)
+    try:
+        await redis.script_load(PAGES)
+        await redis.script_load(PAGE)
+        await redis.rpush(names[0], *newest_first(ids[:12]), SENTINEL)  # whole
+        await redis.rpush(names[1], *newest_first(ids[5:25:2]), CUT)  # cut
+        await redis.rpush(names[2], SENTINEL)  # built, empty
+        await redis.rpush(names[3], *newest_first(ids[20:]), SENTINEL)
+        for after, limit, floor in [(b"", 20, b""), (pack_id(ids[15]), 4, b""), (b"", 20, pack_id(ids[9])),
+                                    (pack_id(ids[22]), 3, pack_id(ids[8])), (pack_id(ids[0]), 5, b"")]:
+            together = await redis.evalsha(PAGES_SHA, len(names), *names, after, limit, 0, floor)
+            one_by_one = [await redis.evalsha(PAGE_SHA, 1, name, after, limit, 0, floor) for name in names]
+            assert together == [0 if page is None else page for page in one_by_one], (after, limit, floor)
+            assert together[4] == 0 and together[0] != 0
+        assert await redis.ttl(names[0]) == -1  # TTL 0: left alone
+        await redis.evalsha(PAGES_SHA, 2, names[0], names[1], b"", 5, 60, b"")
+        assert 0 < await redis.ttl(names[0]) <= 60 and 0 < await redis.ttl(names[1]) <= 60
+    finally:
+        await redis.delete(*names)
         await redis.aclose()

@@ -13,7 +13,7 @@ from redis.exceptions import ResponseError
 from photostream.settings import Settings
 from producers.ids import new_id
 from sinks import keys
-from sinks.feed_lists import PAGE
+from sinks.feed_lists import PAGE, PAGES
 from sinks.feeds import FeedCache, PullAuthors
 from sinks.notification_lists import NotificationLists
 from sinks.partition_cache import FOLLOWING, MEMBERS_IN_SET, MEMBERS_IN_SET_SHA, PartitionCache
@@ -137,7 +137,7 @@ async def test_feed_pages_of_one_turn_share_a_round_trip_with_the_plain_answers(
                                              cache.page_and_pull_authors(users[1], posts[3], 5),
                                              cache.pull_pages([author], None, 5)))
 
-        for script in (PAGE, MEMBERS_IN_SET):  # as any earlier read has (the first after a Redis start: below)
+        for script in (PAGE, PAGES, MEMBERS_IN_SET):  # as any earlier read has (the first after a Redis start: below)
             await redis.script_load(script)
         batched = await read(shared)
         assert counting.pipelines == 1
