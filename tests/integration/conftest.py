@@ -19,6 +19,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from cassandra.cluster import Session
 
 from api.auth import mint_access_token
 from photostream.settings import PROJECT_ROOT, Settings
@@ -30,6 +31,7 @@ from photostream.stack.redis_claim import NoFreeDatabaseError, claim_empty_db, r
 from photostream.stack.s3 import S3Service, drop_bucket
 from photostream.topics_admin import ensure_topics
 from producers.publisher import Publisher
+from sinks.cassandra import connect
 from streams.consumer_groups import end_offsets, groups_of, seed_groups
 
 BIN = Path(sys.executable).parent
@@ -245,6 +247,14 @@ def own_worker_and_api(own: Settings, test_env: dict[str, str], tmp_path_factory
                      f"http://127.0.0.1:{env['PHOTOSTREAM_WORKER_WEB_PORT']}/ready")
     url = f"http://127.0.0.1:{env['PHOTOSTREAM_API_PORT']}"
     return worker, Process(["api"], env, logs / "api.log", url + "/readyz"), url + "/api/v1"
+
+
+@pytest.fixture(scope="module")
+def cql(settings: Settings) -> Iterator[Session]:
+    """A Cassandra session on the run's keyspace, for tests that seed or read rows directly."""
+    cluster, session = connect(settings)
+    yield session
+    cluster.shutdown()
 
 
 @pytest.fixture()

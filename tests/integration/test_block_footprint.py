@@ -6,24 +6,14 @@ answer is compared with the index's alone (``FEW_POSTS = 0``), and the index is 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from cassandra.cluster import Session
 
-from photostream.settings import Settings
 from producers.ids import new_id
 from sinks import block_effects
 from sinks.block_effects import BlockFootprint
-from sinks.cassandra import connect
-
-
-@pytest.fixture(scope="module")
-def session(settings: Settings) -> Iterator[Session]:
-    cluster, session = connect(settings)
-    yield session
-    cluster.shutdown()
 
 
 class Seeder:
@@ -75,8 +65,8 @@ def comments_found(across: dict[tuple[str, str], Any]) -> dict[tuple[str, str], 
 
 
 async def test_a_block_finds_the_same_comments_from_the_threads_as_from_the_index(
-        session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
-    seed = Seeder(session)
+        cql: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    seed = Seeder(cql)
     small, big, long_thread, elsewhere = new_id(), new_id(), new_id(), new_id()
     troll, fan, pest, critic = new_id(), new_id(), new_id(), new_id()
     small_posts = seed.posts(small, 3)
@@ -100,28 +90,27 @@ async def test_a_block_finds_the_same_comments_from_the_threads_as_from_the_inde
     monkeypatch.setattr(block_effects, "LONG_THREAD", 3)  # the long thread holds 5 comments
     pairs = list(expected)
 
-    counting = CountingSession(session)
+    counting = CountingSession(cql)
     found = await BlockFootprint(counting).between(pairs)
     assert comments_found(found) == expected
     # the index was asked only for the big account's commenter and the long thread's
     assert counting.index_reads == 2
 
     monkeypatch.setattr(block_effects, "FEW_POSTS", 0)  # everyone to the index: the same answer
-    counting = CountingSession(session)
+    counting = CountingSession(cql)
     assert comments_found(await BlockFootprint(counting).between(pairs)) == expected
     assert counting.index_reads == 4
 
 
-async def test_a_wave_of_blocks_by_one_account_reads_its_threads_once(
-        session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_wave_of_blocks_by_one_account_reads_its_threads_once(cql: Session) -> None:
     """A wave of 200 blocks by one account (harassment: the usual reason for many at once) asks the index
     nothing; the one troll among them who commented is found."""
-    seed = Seeder(session)
+    seed = Seeder(cql)
     target = new_id()
     posts = seed.posts(target, 2)
     blocked = [new_id() for _ in range(200)]
     comment = seed.comment(posts[1], blocked[17])
-    counting = CountingSession(session)
+    counting = CountingSession(cql)
     found = await BlockFootprint(counting).between([(target, person) for person in blocked])
     assert counting.index_reads == 0
     assert {pair: ids for pair, ids in comments_found(found).items() if ids} == {(target, blocked[17]): {comment}}

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -27,7 +26,6 @@ from producers import events
 from producers.ids import new_id
 from producers.publisher import Publisher
 from sinks import keys
-from sinks.cassandra import connect
 from sinks.redis_client import sync_client
 from sinks.tagged_posts import BUILT, TaggedPosts
 from tests.integration.conftest import BIN, Process, auth
@@ -38,13 +36,6 @@ from tests.integration.test_safety import Log
 from tests.integration.waiting import wait_for
 
 TAGS = "/posts/{post}/photos/{image}/tags"
-
-
-@pytest.fixture(scope="module")
-def cql(settings: Settings) -> Iterator[Session]:
-    cluster, session = connect(settings)
-    yield session
-    cluster.shutdown()
 
 
 class Photos:
