@@ -132,10 +132,17 @@ async def test_a_loop_retrying_a_failing_store_writes_nothing_for_partitions_it_
         await wait_until(lambda: sum(a.started > moved_at[0] for a in store.attempts) >= 2, 60,
                          "two more retries after the move")
         store.down = False
-        await wait_until(lambda: any(a.succeeded for a in store.attempts), 60, "the store to recover")
+
+        def written() -> set[int]:
+            return set().union(*(a.partitions for a in store.attempts if a.succeeded and a.started > moved_at[0]))
+
+        # every kept partition's record is written once the store is back, though not always in the first batch
+        # that succeeds: a record the rebalance rewound comes back in a later one (a fresh clone's suite saw the
+        # first success hold partition 3's record alone, and partition 2's follow)
+        await wait_until(lambda: written() >= kept, 60, "the store to recover and the kept partitions to be written")
         after = [a for a in store.attempts if a.started > moved_at[0]]
         assert taken and all(a.partitions <= kept for a in after), (taken, after)
-        assert set().union(*(a.partitions for a in after if a.succeeded)) == kept
+        assert written() == kept
     finally:
         loop.stop()
         await running
