@@ -144,10 +144,17 @@ class BlockFootprint:
         long = {post for post, comments in threads.items() if len(comments) > LONG_THREAD}
         by_threads = {person for person in by_threads
                       if not any(post in long for other in counterparts[person] for post in few[other])}
+        # each thread walked once, by commenter (a wave of blocks by one account asks its threads about each
+        # blocked person: walked per person, that was threads × people)
+        by_commenter: dict[str, list[CommentAcross]] = defaultdict(list)
+        for comments in threads.values():
+            for comment in comments:
+                if comment.commenter in by_threads:
+                    by_commenter[comment.commenter].append(comment)
         found: dict[str, list[CommentAcross]] = defaultdict(list)
         for person in by_threads:
-            found[person] = [c for other in counterparts[person] for post in few[other]
-                             for c in threads.get(post, ()) if c.commenter == person]
+            theirs = {post for other in counterparts[person] for post in few[other]}
+            found[person] = [c for c in by_commenter.get(person, ()) if c.post_id in theirs]
         indexed = sorted(counterparts.keys() - by_threads)
         gate = asyncio.Semaphore(_COMMENT_READS_AT_ONCE)
 

@@ -465,7 +465,8 @@ class FeedCache:
         these pages are merged with, below which none of theirs can make the merged page: they stop there (a
         reader following eleven celebrities read 220 ids, formatted by Redis, for a page of 20)."""
         after, below = (pack_id(before) if before else b""), (pack_id(floor) if floor else b"")
-        found = await self._by_sha(lambda: self._pull_pages_once(author_ids, after, limit, below), PAGE, PAGES)
+        found = await self._by_sha(lambda: self._pull_pages_once(author_ids, after, limit, below),
+                                   PAGE if self._per_key else PAGES)
         return [self._page_of(page) for page in found]
 
     async def _by_sha(self, read: Callable[[], Awaitable[T]], *scripts: str) -> T:
