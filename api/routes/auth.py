@@ -7,6 +7,7 @@ Kafka. What others may know of a new account — its public profile — is publi
 
 from __future__ import annotations
 
+import contextlib
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -28,7 +29,9 @@ from photostream.domain.accounts import (
 )
 from photostream.domain.identicon import email_hash
 from producers import events
+from sinks.cache_aside import REDIS_DOWN
 from sinks.credentials import Credentials
+from sinks.profiles import cache_profile
 
 #: (every answer here is ``Cache-Control: no-store``: :class:`api.middleware.NotStored`)
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -114,6 +117,9 @@ async def register(body: RegisterIn, request: Request, accounts: AccountsDep, re
         await accounts.unregister(Credentials(user_id, username, email, ""))
         await resources.avatars.forget(email_hash(email), user_id)
         raise
+    with contextlib.suppress(*REDIS_DOWN):  # seen at once, as an edit is (a ``GET /users/me`` sent the moment
+        # this answered was a 404 until the projector applied the event, which writes the same copy)
+        await cache_profile(resources.redis, user_id, event.value, int(event.value["occurred_at"]))
     token = ConsistencyToken(result.topic, result.partition, result.offset).encode(token_key(settings))
     # signed in at once, as the contract has it (a login right after cost a second password hash)
     session = (await accounts.start_session(user_id)).body()

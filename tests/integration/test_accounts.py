@@ -599,6 +599,17 @@ def test_a_registration_answers_a_session_as_a_login_does(client: httpx.Client) 
     assert renewed.status_code == 200 and renewed.json()["user_id"] == account["id"]
 
 
+def test_a_new_account_is_seen_the_moment_registration_answers(client: httpx.Client) -> None:
+    """``GET /users/me`` right after registering was a 404 now and then (the profile not applied yet: CI saw
+    it); registration now puts the profile in the hot copy at once, as an edit does."""
+    for _ in range(10):
+        account = register(client)
+        me = client.get("/users/me", headers=bearer(account))
+        assert me.status_code == 200 and me.json()["id"] == account["id"], me.text
+        seen = client.get(f"/users/@{account['username']}")
+        assert seen.status_code == 200 and seen.json()["is_private"] is False, seen.text
+
+
 def test_a_profile_update_outranks_one_a_producer_stamped_ahead_of_its_time(
         client: httpx.Client, settings: Settings, publisher: Publisher) -> None:
     """The projectors cap an event's time at the log's, as every processor does: an upstream
