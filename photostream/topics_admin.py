@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Collection
 
 from confluent_kafka.admin import (  # type: ignore[attr-defined]
     AdminClient,
@@ -53,8 +54,30 @@ def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
         except Exception as exc:  # a concurrent creator is fine; anything else is not
             if "TOPIC_ALREADY_EXISTS" not in str(exc):
                 raise
+    await_leaders(admin, created, timeout_s)
     log.info("created %d topics", len(created))
     return created
+
+
+#: seconds between two looks at the cluster's metadata while created topics get their leaders
+_LOOK_AGAIN_S = 0.05
+
+
+def await_leaders(admin: AdminClient, topics: Collection[str], timeout_s: float) -> None:
+    """Return once every partition of ``topics`` has a leader in the broker's metadata. A created topic's
+    future resolves when the controller has it, before the brokers' metadata do: a reader that asked at once
+    was told the topic did not exist (a fresh namespace's first ``dlq`` run failed that way)."""
+    deadline, waiting = time.monotonic() + timeout_s, set(topics)
+    while waiting:
+        known = admin.list_topics(timeout=timeout_s).topics
+        waiting = {name for name in waiting if name not in known or known[name].error is not None
+                   or not known[name].partitions
+                   or any(p.leader < 0 for p in known[name].partitions.values())}
+        if waiting and time.monotonic() > deadline:
+            raise TimeoutError(f"{len(waiting)} created topics have no leader after {timeout_s:g} s: "
+                               f"{', '.join(sorted(waiting)[:5])}")
+        if waiting:
+            time.sleep(_LOOK_AGAIN_S)
 
 
 def align_managed_configs(admin: AdminClient, topics: list[NewTopic], timeout_s: float) -> None:

@@ -109,6 +109,9 @@ def test_parked_records_go_back_once_unchanged_and_filters_pick_them(dlq_setting
 
 def test_the_command_reports_and_refuses_an_unknown_topic(dlq_settings: Settings, test_env: dict[str, str]) -> None:
     env = test_env | {"PHOTOSTREAM_NAMESPACE": "it-dlq", "PHOTOSTREAM_APP_ID": dlq_settings.app_id}
+    with Publisher(dlq_settings) as publisher:  # its own parked record: the typo refusal names what is there
+        poison = PoisonRecord(TOPIC, 0, random.randrange(10**12), new_id().encode(), b"\x00junk")
+        dead_letter_many(publisher, [(poison, DecodeError("not avro"))], "popularity").result(timeout=30)
 
     def command(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([PHOTOSTREAM, "dlq", *args], capture_output=True, text=True, timeout=120, env=env)
