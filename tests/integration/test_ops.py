@@ -92,6 +92,7 @@ def test_a_time_range_leaves_out_records_between_its_offsets_stamped_outside_it(
     from confluent_kafka.admin import NewTopic
 
     from photostream.contracts.codec import EventCodec
+    from photostream.topics_admin import await_leaders
 
     namespaced = settings.model_copy(update={"namespace": "it-replay"})
     physical = namespaced.topic_names.physical(TOPIC)
@@ -99,6 +100,7 @@ def test_a_time_range_leaves_out_records_between_its_offsets_stamped_outside_it(
     if physical not in admin.list_topics(timeout=10).topics:
         for future in admin.create_topics([NewTopic(physical, 1, 1)], operation_timeout=30).values():
             future.result()
+        await_leaders(admin, [physical], 30)  # (the controller's answer precedes the broker's metadata)
     reporter, base = new_id(), _now_ms()
     producer = Producer(producer_config(settings))
     sent: list[str] = []
