@@ -1,9 +1,10 @@
 """Benchmark 15: a client's read-your-writes while the workers drain a backlog.
 
 A real `photostream api` and real workers, in two layouts, each on fresh consumer groups seeded at the log end:
-**one pool** (the default: `photostream worker`, every processor in each of one process per core) and **two
-pools** of the same code on the same groups (`WORKER_PROCESSORS`): `posts,profiles,feeds` in one process, what
-clients wait on after a post; every other processor in one process per core. Fresh users (registered, a photo
+**one pool** (`photostream worker` with `WORKER_LIVE_PROCESSORS` empty: every processor in each of one process
+per core) and **a live lane**, the default since stop 55 (`photostream worker` as it comes:
+`streams.workers.process_plan` puts `posts,profiles,feeds`, what clients wait on after a post, in one more
+process; every other processor in one process per core). Fresh users (registered, a photo
 uploaded and completed through the API) post through the API at a steady pace, one post each; a probe is timed
 from sending `POST /posts` until `GET /posts/{id}?after=TOKEN` answers 200 without the `pending` mark: what a
 client waits after posting before its post's page opens. Where that time goes: the `POST` answer, and the moments
@@ -47,7 +48,7 @@ from producers import events
 from producers.ids import new_id
 from producers.publisher import Publisher
 from sinks import keys
-from streams.batch_tasks import BATCH_PROCESSORS
+from streams.workers import web_ports_started
 
 NUMBER = 15
 TITLE = "15. Read-your-writes while a backlog drains"
@@ -228,12 +229,14 @@ def backlog_records(run_id: str, posts: list[str]) -> dict[str, list[dict[str, A
 
 @dataclass(frozen=True)
 class Pool:
-    """Worker processes started with one command: a label, the processors they run (empty: all) and their
-    ``--processes`` (None: the default, one per core)."""
+    """Worker processes started with one command: a label, the processors they run (empty: all), their
+    ``--processes`` (None: the default, one per core), the settings it is given and how the report names it."""
 
     label: str
     processors: tuple[str, ...] = ()
     processes: int | None = None
+    settings: tuple[tuple[str, str], ...] = ()
+    described: str = "every processor, one per core process(es)"
 
 
 @dataclass(frozen=True)
@@ -242,11 +245,12 @@ class Layout:
     pools: tuple[Pool, ...]
 
 
-#: what clients wait on after a post (``api.consistency.APPLIERS``) and the profiles it shows
-LIVE = ("profiles", "posts", "feeds")
+#: what clients wait on after a post, in the live lane by default (``WORKER_LIVE_PROCESSORS``)
+LIVE = ", ".join(Settings.model_fields["worker_live_processors"].default)
 LAYOUTS = (
-    Layout("one pool", (Pool("worker"),)),
-    Layout("two pools", (Pool("live", LIVE, 1), Pool("bulk", tuple(n for n in BATCH_PROCESSORS if n not in LIVE)))),
+    Layout("one pool", (Pool("worker", settings=(("PHOTOSTREAM_WORKER_LIVE_PROCESSORS", ""),)),)),
+    Layout("live lane", (Pool("worker", described=f"{LIVE} in one process, every other processor in one per "
+                                                   "core"),)),
 )
 
 
@@ -273,9 +277,10 @@ def start_pools(env: BenchEnv, settings: Settings, layout: Layout) -> tuple[dict
         pool_env = env.subprocess_env(settings)
         if pool.processors:
             pool_env["PHOTOSTREAM_WORKER_PROCESSORS"] = ",".join(pool.processors)
+        pool_env |= dict(pool.settings)
         args = ["worker", "--loglevel", "warning"] + (["--processes", str(pool.processes)] if pool.processes else [])
         workers.append(env.start(f"worker-{pool.label}", args, pool_env,
-                                 f"http://127.0.0.1:{pool_env['PHOTOSTREAM_WORKER_WEB_PORT']}/metrics"))
+                                 [f"http://127.0.0.1:{port}/ready" for port in web_ports_started(pool_env)]))
     return api_env, workers
 
 
@@ -348,8 +353,7 @@ def _report(section: Section, phase: Phase) -> None:
     section.rows.append([f"{name} · probes counted", f"{len(counted)} of {len(busy)}", f"{len(idle)}", "", ""])
     total = sum(n for _, n in BACKLOG)
     first_left = watch.samples[0][1] if watch.samples else -1
-    pools = "; ".join(f"{pool.label}: {', '.join(pool.processors) or 'every processor'}, "
-                      f"{pool.processes or 'one per core'} process(es)" for pool in phase.layout.pools)
+    pools = "; ".join(f"{pool.label}: {pool.described}" for pool in phase.layout.pools)
     section.notes.append(
         f"{name} ({pools}): backlog of {', '.join(f'{n:,} {t}' for t, n in BACKLOG)} ({total:,} records, produced "
         f"in {phase.produced_s:.1f} s); {first_left:,} records still to apply across the worker's groups at the "

@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,11 +60,14 @@ def claim_redis_db(base_url: str, run_id: str) -> int:
 
 
 class AppProcess:
-    """A `photostream` subprocess (worker or API) with its own log; ready once ``ready_url`` answers 200."""
+    """A `photostream` subprocess (worker or API) with its own log; ready once ``ready_url`` answers 200 (every
+    one of them, for a worker's several processes)."""
 
-    def __init__(self, name: str, args: list[str], env: dict[str, str], log: Path, ready_url: str,
+    def __init__(self, name: str, args: list[str], env: dict[str, str], log: Path, ready_url: str | list[str],
                  timeout_s: float = 90.0) -> None:
-        self.name, self.log, self.ready_url = name, log, ready_url
+        self.name, self.log = name, log
+        self.ready_urls = [ready_url] if isinstance(ready_url, str) else ready_url
+        self.ready_url = self.ready_urls[0]
         self._file = open(log, "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen([str(BIN / "photostream"), *args], env=env, stdout=self._file,
                                      stderr=subprocess.STDOUT, cwd=PROJECT_ROOT, start_new_session=True)
@@ -78,9 +82,11 @@ class AppProcess:
         return self.proc.pid
 
     def _wait_ready(self, timeout_s: float) -> None:
-        problem = children.wait_ready(self.proc, self.ready_url, timeout_s)
-        if problem is not None:
-            raise BenchError(f"{self.name}: {problem}:\n{self.tail()}")
+        deadline = time.monotonic() + timeout_s
+        for url in self.ready_urls:
+            problem = children.wait_ready(self.proc, url, max(1.0, deadline - time.monotonic()))
+            if problem is not None:
+                raise BenchError(f"{self.name}: {problem}:\n{self.tail()}")
 
     def exceptions(self) -> dict[str, int]:
         """Exception lines in its log (``pkg.SomeError: message``) counted by type: what its 5xx were about."""
@@ -156,7 +162,7 @@ class BenchEnv:
         })
         return env
 
-    def start(self, name: str, args: list[str], env: dict[str, str], ready_url: str) -> AppProcess:
+    def start(self, name: str, args: list[str], env: dict[str, str], ready_url: str | list[str]) -> AppProcess:
         process = AppProcess(name, args, env, self.tmp / f"{name}.log", ready_url)
         self.processes.append(process)
         return process

@@ -34,6 +34,7 @@ from sinks import keys
 from streams.engine.consumer import consumer_config
 from streams.hashtags.counter import HashtagCounter
 from streams.hashtags.extractor import HashtagExtractor
+from streams.workers import web_ports_started
 
 POLL_S = 0.001
 VISIBLE_TIMEOUT_S = 30.0
@@ -68,7 +69,7 @@ def start_worker(bench: BenchEnv) -> Worker:
     seed_groups(settings, groups, end_offsets(settings, {t for ts in groups.values() for t in ts}))
     env = bench.subprocess_env(settings)
     process = bench.start("worker", ["worker", "--loglevel", "warning"], env,
-                          f"http://127.0.0.1:{env['PHOTOSTREAM_WORKER_WEB_PORT']}/metrics")
+                          [f"http://127.0.0.1:{port}/ready" for port in web_ports_started(env)])
     return Worker(settings, env, process)
 
 
@@ -98,19 +99,20 @@ def batch_wait_ms(settings: Settings) -> float | None:
 
 
 def worker_counters(worker: Worker) -> dict[str, float]:
-    """The worker's own Prometheus counters: events per processor, batches and their seconds (a stall shows)."""
-    url = f"http://127.0.0.1:{worker.env['PHOTOSTREAM_WORKER_WEB_PORT']}/metrics"
+    """The worker's own Prometheus counters, summed over its processes: events per processor, batches and their
+    seconds (a stall shows)."""
     found: dict[str, float] = {}
-    try:
-        text = httpx.get(url, timeout=5).text
-    except httpx.HTTPError:
-        return found
-    for line in text.splitlines():
-        if line.startswith(("photostream_events_processed_total", "photostream_batch_seconds_sum",
-                            "photostream_batch_seconds_count")):
-            name, _, value = line.rpartition(" ")
-            found[name.replace("photostream_", "").replace('processor="', "").replace('topic="', "")
-                  .replace('"', "")] = float(value)
+    for port in web_ports_started(worker.env):
+        try:
+            text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        except httpx.HTTPError:
+            continue
+        for line in text.splitlines():
+            if line.startswith(("photostream_events_processed_total", "photostream_batch_seconds_sum",
+                                "photostream_batch_seconds_count")):
+                name, _, value = line.rpartition(" ")
+                name = name.replace("photostream_", "").replace('processor="', "").replace('topic="', "")
+                found[name.replace('"', "")] = found.get(name.replace('"', ""), 0.0) + float(value)
     return found
 
 

@@ -279,15 +279,15 @@ def worker(
     if loglevel.lower() not in LOG_LEVELS:  # (faust's own refusal was a 46-line logging traceback)
         _refuse(f"--loglevel: {loglevel!r} is not one of {', '.join(LOG_LEVELS)}")
     _needs_secrets("worker")
-    from streams.app import chosen_processors
+    from streams.app import chosen_processors, known_processors
+    from streams.workers import process_plan, taken_web_ports
 
     try:
         chosen_processors(get_settings())
     except ValueError as exc:
         _refuse(str(exc))
-    count = processes or os.cpu_count() or 1
-    from streams.workers import taken_web_ports
-
+    plan = process_plan(get_settings(), processes or os.cpu_count() or 1, known_processors())
+    count = len(plan)
     if taken := taken_web_ports(get_settings(), count):
         _refuse(f"worker: {get_settings().worker_web_host}:{', '.join(map(str, taken))} already in use (each worker "
                 f"process serves its web page on PHOTOSTREAM_WORKER_WEB_PORT + its index): stop what listens "
@@ -298,7 +298,7 @@ def worker(
         from streams.workers import supervise
 
         _logging()
-        raise typer.Exit(supervise(get_settings(), count, loglevel))
+        raise typer.Exit(supervise(get_settings(), plan, loglevel))
     from streams.app import run_worker
     from streams.workers import scraped
 

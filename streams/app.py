@@ -15,16 +15,21 @@ from streams.engine.loop import FatalConsumerError
 from streams.workers import EXIT_MISCONFIGURED
 
 
+def known_processors() -> frozenset[str]:
+    return frozenset(BATCH_PROCESSORS)
+
+
 def chosen_processors(settings: Settings) -> frozenset[str]:
-    """The processors ``WORKER_PROCESSORS`` names (all if it names none); an unknown name is refused before
-    the worker joins any group, naming the known ones."""
-    known = frozenset(BATCH_PROCESSORS)
-    chosen = frozenset(settings.worker_processors) or known
-    unknown = sorted(chosen - known)
-    if unknown:
-        raise ValueError(f"PHOTOSTREAM_WORKER_PROCESSORS: no processor named {', '.join(unknown)} (known: "
-                         f"{', '.join(sorted(known))})")
-    return chosen
+    """The processors ``WORKER_PROCESSORS`` names (all if it names none); an unknown name, there or in
+    ``WORKER_LIVE_PROCESSORS``, is refused before the worker joins any group, naming the known ones."""
+    known = known_processors()
+    for setting, names in (("WORKER_PROCESSORS", settings.worker_processors),
+                           ("WORKER_LIVE_PROCESSORS", settings.worker_live_processors)):
+        unknown = sorted(frozenset(names) - known)
+        if unknown:
+            raise ValueError(f"PHOTOSTREAM_{setting}: no processor named {', '.join(unknown)} (known: "
+                             f"{', '.join(sorted(known))})")
+    return frozenset(settings.worker_processors) or known
 
 
 def create_app(settings: Settings) -> faust.App:

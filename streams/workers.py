@@ -8,6 +8,10 @@ has a ``WORKER_INSTANCE_ID``) is the static group member ``<id>.p<i>`` (process 
 and id, so probes and scrapes of a single worker need no change). A restarted process gets its index back, so
 its static membership takes its partitions back at once.
 
+A worker that runs every processor puts the live ones (``WORKER_LIVE_PROCESSORS``: what a client waits on after
+a post) in one more process, *N*, and the others in processes 0..N-1 (:func:`process_plan`): in one event loop
+with the rest, a backlog on any topic delayed a client's own post (benchmark 15).
+
 The parent only supervises: it forwards SIGTERM/SIGINT, restarts a process that died on its own (a crash
 loop stops everything), and exits when all have stopped. The children are in their own process group (a
 terminal's Ctrl-C reaches them once, through the parent) and die with the parent (``PR_SET_PDEATHSIG``), so a
@@ -26,7 +30,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from types import FrameType
 
@@ -44,6 +48,33 @@ SUPERVISOR_ENV = "PHOTOSTREAM_WORKER_SUPERVISOR"
 #: another running process has its static membership name. Restarted, it would fence that one in turn (two
 #: deployments took turns until one's crash-loop guard stopped it), so its supervisor stops instead
 EXIT_MISCONFIGURED = 78
+
+
+def process_plan(settings: Settings, processes: int, known: Iterable[str]) -> list[str | None]:
+    """What each process of a worker asked for ``processes`` runs, as its ``WORKER_PROCESSORS`` (None: the
+    worker's own choice). A worker of two or more that runs every processor gets one process more, last, for
+    ``WORKER_LIVE_PROCESSORS``; its other processes run the rest. One process, a worker given its processors, or
+    no live processors: every process runs what the worker was given."""
+    live = settings.worker_live_processors
+    rest = ",".join(name for name in sorted(known) if name not in live)
+    if processes < 2 or settings.worker_processors or not live or not rest:
+        return [None] * processes
+    plan: list[str | None] = [rest] * processes
+    return [*plan, ",".join(live)]
+
+
+def web_ports_started(environment: Mapping[str, str], processes: int | None = None) -> list[int]:
+    """The web ports of every process that ``photostream worker [--processes N]`` run with ``environment`` starts
+    (the live lane's included): what a caller waiting for each one's ``/ready``, or summing their metrics, asks."""
+    from streams.app import known_processors  # (streams.app imports this module)
+
+    chosen = {field: environment[variable] for field, variable in (
+        ("worker_processors", "PHOTOSTREAM_WORKER_PROCESSORS"),
+        ("worker_live_processors", "PHOTOSTREAM_WORKER_LIVE_PROCESSORS")) if variable in environment}
+    settings = Settings(dev_mode=True, **chosen)  # type: ignore[arg-type]
+    base = int(environment["PHOTOSTREAM_WORKER_WEB_PORT"])
+    plan = process_plan(settings, processes or os.cpu_count() or 1, known_processors())
+    return [base + index for index in range(len(plan))]
 
 
 def web_port(settings: Settings, index: int) -> int:
@@ -80,14 +111,16 @@ def instance_id(settings: Settings, index: int) -> str | None:
     return base if base is None or index == 0 else f"{base}.p{index}"
 
 
-def child_env(settings: Settings, index: int) -> dict[str, str]:
-    """The parent's environment, with the settings that must differ per process."""
+def child_env(settings: Settings, index: int, processors: str | None = None) -> dict[str, str]:
+    """The parent's environment, with the settings that must differ per process (``processors``: its
+    :func:`process_plan` entry)."""
     named = instance_id(settings, index)
     return os.environ | {
         "PHOTOSTREAM_WORKER_WEB_PORT": str(web_port(settings, index)),
         "PHOTOSTREAM_WORKER_DATA_DIR": str(data_dir(settings, index)),
         SUPERVISOR_ENV: str(os.getpid()),
-    } | ({"PHOTOSTREAM_WORKER_INSTANCE_ID": named} if named else {})
+    } | ({"PHOTOSTREAM_WORKER_INSTANCE_ID": named} if named else {}) | (
+        {"PHOTOSTREAM_WORKER_PROCESSORS": processors} if processors is not None else {})
 
 
 def _die_with_parent() -> None:
@@ -97,13 +130,13 @@ def _die_with_parent() -> None:
 
 
 class Child:
-    def __init__(self, settings: Settings, index: int, loglevel: str) -> None:
+    def __init__(self, settings: Settings, index: int, loglevel: str, processors: str | None = None) -> None:
         self.index = index
         self.started = time.monotonic()
         self.quick_exits = 0
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "photostream.cli", "worker", "--processes", "1", "--loglevel", loglevel],
-            env=child_env(settings, index), preexec_fn=_die_with_parent, process_group=0)
+            env=child_env(settings, index, processors), preexec_fn=_die_with_parent, process_group=0)
 
 
 def scrape_targets(settings: Settings, processes: int) -> list[Path]:
@@ -146,17 +179,18 @@ def scraped(settings: Settings, processes: int) -> Iterator[None]:
             path.unlink(missing_ok=True)
 
 
-def supervise(settings: Settings, processes: int, loglevel: str) -> int:
-    """Run ``processes`` workers until a signal stops them; the exit code is the worst child's."""
-    with scraped(settings, processes):
-        return _supervise(settings, processes, loglevel)
+def supervise(settings: Settings, plan: list[str | None], loglevel: str) -> int:
+    """Run the workers of ``plan`` (:func:`process_plan`) until a signal stops them; the exit code is the worst
+    child's."""
+    with scraped(settings, len(plan)):
+        return _supervise(settings, plan, loglevel)
 
 
-def _supervise(settings: Settings, processes: int, loglevel: str,
-               spawn: Callable[[Settings, int, str], Child] | None = None) -> int:
+def _supervise(settings: Settings, plan: list[str | None], loglevel: str,
+               spawn: Callable[[Settings, int, str, str | None], Child] | None = None) -> int:
     """``spawn``: how process *i* is started (a test's stand-in; default :class:`Child`)."""
-    start = spawn or Child
-    children = {i: start(settings, i, loglevel) for i in range(processes)}
+    start, processes = spawn or Child, len(plan)
+    children = {i: start(settings, i, loglevel, plan[i]) for i in range(processes)}
     stopping = False
 
     def forward(signum: int, frame: FrameType | None) -> None:
@@ -194,6 +228,6 @@ def _supervise(settings: Settings, processes: int, loglevel: str,
             worst = max(worst, abs(code) or 1)
             continue
         log.warning("worker process %d exited (%d); restarting it", index, code)
-        children[index] = start(settings, index, loglevel)
+        children[index] = start(settings, index, loglevel, plan[index])
         children[index].quick_exits = quick
     return worst

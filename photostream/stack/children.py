@@ -38,15 +38,16 @@ _BLOCKS_FROM = 20_000
 
 
 def free_port_block(count: int | None = None) -> int:
-    """The first of ``count`` consecutive ports free on 127.0.0.1 (default: one per CPU), for
-    ``photostream worker``, whose process *i* serves ``WORKER_WEB_PORT + i``.
+    """The first of ``count`` consecutive ports free on 127.0.0.1 (default: one per CPU and one for the live
+    lane, :func:`streams.workers.process_plan`), for ``photostream worker``, whose process *i* serves
+    ``WORKER_WEB_PORT + i``.
 
     Why not :func:`free_port`: only the first port of its block would have been checked, and inside the
     ephemeral range any client connection may take the next one meanwhile (a bench run lost its second worker
     process to ``address already in use``). So the block lies between the stack's fixed ports and the
     ephemeral range, and is checked whole.
     """
-    count = count or os.cpu_count() or 2
+    count = count or (os.cpu_count() or 2) + 1
     low, _ = _ephemeral_range()
     for _ in range(200):
         base = random.randrange(_BLOCKS_FROM, max(_BLOCKS_FROM + 1, low - count))

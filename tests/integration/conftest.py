@@ -33,6 +33,7 @@ from photostream.topics_admin import ensure_topics
 from producers.publisher import Publisher
 from sinks.cassandra import connect
 from streams.consumer_groups import end_offsets, groups_of, seed_groups
+from streams.workers import web_ports_started
 
 BIN = Path(sys.executable).parent
 
@@ -103,10 +104,9 @@ def _die_with_pytest() -> None:
 
 
 def worker_ready_urls(env: dict[str, str]) -> list[str]:
-    """``/ready`` of every process of a ``photostream worker`` started without ``--processes`` (one per core;
-    process *i* serves ``WORKER_WEB_PORT`` + *i*)."""
-    base = int(env["PHOTOSTREAM_WORKER_WEB_PORT"])
-    return [f"http://127.0.0.1:{base + i}/ready" for i in range(os.cpu_count() or 1)]
+    """``/ready`` of every process of a ``photostream worker`` started without ``--processes`` (one per core,
+    and the live lane's: :func:`streams.workers.web_ports_started`)."""
+    return [f"http://127.0.0.1:{port}/ready" for port in web_ports_started(env)]
 
 
 class Process:

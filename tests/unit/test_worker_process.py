@@ -104,7 +104,7 @@ def test_a_supervisor_stops_rather_than_restart_a_process_that_cannot_run_as_con
 
     spawned: list[int] = []
 
-    def spawn(settings: Settings, index: int, loglevel: str) -> SimpleNamespace:
+    def spawn(settings: Settings, index: int, loglevel: str, processors: str | None) -> SimpleNamespace:
         spawned.append(index)
         code = f"import sys, time; time.sleep(0.3); sys.exit({EXIT_MISCONFIGURED})" if index == 1 else \
             "import time; time.sleep(60)"
@@ -113,7 +113,7 @@ def test_a_supervisor_stops_rather_than_restart_a_process_that_cannot_run_as_con
 
     handlers = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
     try:
-        worst = _supervise(Settings(dev_mode=True), 2, "warning", spawn)  # type: ignore[arg-type]
+        worst = _supervise(Settings(dev_mode=True), [None, None], "warning", spawn)  # type: ignore[arg-type]
     finally:
         signal.signal(signal.SIGTERM, handlers[0])
         signal.signal(signal.SIGINT, handlers[1])

@@ -8,8 +8,9 @@ from types import SimpleNamespace
 import pytest
 
 from photostream.settings import Settings
-from streams.app import chosen_processors
+from streams.app import chosen_processors, known_processors
 from streams.batch_tasks import BATCH_PROCESSORS, BatchLoops
+from streams.workers import child_env, process_plan
 
 
 def test_every_processor_runs_unless_some_are_named(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -23,6 +24,45 @@ def test_every_processor_runs_unless_some_are_named(monkeypatch: pytest.MonkeyPa
 def test_an_unknown_name_is_refused_naming_it_and_the_known_ones(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PHOTOSTREAM_WORKER_PROCESSORS", "posts,popularty")
     with pytest.raises(ValueError, match=r"no processor named popularty .*known: .*popularity"):
+        chosen_processors(Settings(dev_mode=True))
+
+
+def test_a_worker_of_several_processes_puts_what_clients_wait_on_in_a_process_of_its_own(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The default layout on a multi-core machine: N processes for the bulk processors and one more, last, for
+    the live ones; each process is told its share through its own ``WORKER_PROCESSORS``."""
+    for variable in ("PHOTOSTREAM_WORKER_PROCESSORS", "PHOTOSTREAM_WORKER_LIVE_PROCESSORS"):
+        monkeypatch.delenv(variable, raising=False)
+    settings = Settings(dev_mode=True)
+    plan = process_plan(settings, 2, known_processors())
+    assert len(plan) == 3 and plan[0] == plan[1] and plan[2] == "posts,profiles,feeds"
+    bulk = set((plan[0] or "").split(","))
+    assert bulk | {"posts", "profiles", "feeds"} == set(BATCH_PROCESSORS)  # every processor runs somewhere
+    assert bulk.isdisjoint({"posts", "profiles", "feeds"})  # and in one lane only
+    assert child_env(settings, 2, plan[2])["PHOTOSTREAM_WORKER_PROCESSORS"] == "posts,profiles,feeds"
+    assert child_env(settings, 0, plan[0])["PHOTOSTREAM_WORKER_PROCESSORS"] == plan[0]
+    assert "PHOTOSTREAM_WORKER_PROCESSORS" not in child_env(settings, 0, None)  # (no plan: the worker's own)
+
+
+@pytest.mark.parametrize("environment, processes", [
+    ({}, 1),  # one process: everything in it
+    ({"PHOTOSTREAM_WORKER_PROCESSORS": "posts,feeds"}, 2),  # a pool chosen by hand is left as it is
+    ({"PHOTOSTREAM_WORKER_LIVE_PROCESSORS": ""}, 2),  # no lane: every process runs every processor
+    ({"PHOTOSTREAM_WORKER_LIVE_PROCESSORS": ",".join(BATCH_PROCESSORS)}, 2),  # (nothing would be left for the rest)
+])
+def test_no_lane_where_the_worker_was_told_what_to_run_or_runs_alone(
+        monkeypatch: pytest.MonkeyPatch, environment: dict[str, str], processes: int) -> None:
+    for variable in ("PHOTOSTREAM_WORKER_PROCESSORS", "PHOTOSTREAM_WORKER_LIVE_PROCESSORS"):
+        monkeypatch.delenv(variable, raising=False)
+    for variable, value in environment.items():
+        monkeypatch.setenv(variable, value)
+    assert process_plan(Settings(dev_mode=True), processes, known_processors()) == [None] * processes
+
+
+def test_an_unknown_live_processor_is_refused_naming_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PHOTOSTREAM_WORKER_PROCESSORS", raising=False)
+    monkeypatch.setenv("PHOTOSTREAM_WORKER_LIVE_PROCESSORS", "posts,feedz")
+    with pytest.raises(ValueError, match=r"WORKER_LIVE_PROCESSORS: no processor named feedz"):
         chosen_processors(Settings(dev_mode=True))
 
 
