@@ -188,6 +188,11 @@ class Settings(BaseSettings):
     #: the rest, a backlog on any topic delayed them: read-your-writes p99 1,176 ms while a backlog drained,
     #: against 270 ms with a lane (benchmark 15). Empty: every process runs every processor
     worker_live_processors: Annotated[list[str], NoDecode] = ["posts", "profiles", "feeds"]
+    #: how much lower (``nice``) the other processes of a worker with a live lane run: where they share cores
+    #: with the lane, the API and the stores, a backlog's work yields to what a client waits on (benchmark 15,
+    #: two runs each: the lane's p99 474-506 ms at 0, 309-333 ms at 5; ``POST /posts`` p99 292-348 → 120-148 ms;
+    #: the drain as long). 0: the same priority
+    worker_bulk_niceness: int = Field(default=5, ge=0, le=19)
 
     # --- auth ---
     jwt_algorithm: Literal["HS256", "RS256"] = "HS256"

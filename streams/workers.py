@@ -9,8 +9,9 @@ and id, so probes and scrapes of a single worker need no change). A restarted pr
 its static membership takes its partitions back at once.
 
 A worker that runs every processor puts the live ones (``WORKER_LIVE_PROCESSORS``: what a client waits on after
-a post) in one more process, *N*, and the others in processes 0..N-1 (:func:`process_plan`): in one event loop
-with the rest, a backlog on any topic delayed a client's own post (benchmark 15).
+a post) in one more process, *N*, and the others in processes 0..N-1, which run ``WORKER_BULK_NICENESS`` lower
+(:func:`process_plan`): in one event loop with the rest, a backlog on any topic delayed a client's own post
+(benchmark 15).
 
 The parent only supervises: it forwards SIGTERM/SIGINT, restarts a process that died on its own (a crash
 loop stops everything), and exits when all have stopped. The children are in their own process group (a
@@ -33,6 +34,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from types import FrameType
+from typing import NamedTuple
 
 from photostream.settings import Settings
 
@@ -50,17 +52,23 @@ SUPERVISOR_ENV = "PHOTOSTREAM_WORKER_SUPERVISOR"
 EXIT_MISCONFIGURED = 78
 
 
-def process_plan(settings: Settings, processes: int, known: Iterable[str]) -> list[str | None]:
-    """What each process of a worker asked for ``processes`` runs, as its ``WORKER_PROCESSORS`` (None: the
-    worker's own choice). A worker of two or more that runs every processor gets one process more, last, for
-    ``WORKER_LIVE_PROCESSORS``; its other processes run the rest. One process, a worker given its processors, or
-    no live processors: every process runs what the worker was given."""
+class Share(NamedTuple):
+    """One process's part of a worker: its ``WORKER_PROCESSORS`` (None: the worker's own) and its ``nice``."""
+
+    processors: str | None = None
+    niceness: int = 0
+
+
+def process_plan(settings: Settings, processes: int, known: Iterable[str]) -> list[Share]:
+    """What each process of a worker asked for ``processes`` runs. A worker of two or more that runs every
+    processor gets one process more, last, for ``WORKER_LIVE_PROCESSORS``; its other processes run the rest,
+    ``WORKER_BULK_NICENESS`` lower. One process, a worker given its processors, or no live processors: every
+    process runs what the worker was given, at the worker's own priority."""
     live = settings.worker_live_processors
     rest = ",".join(name for name in sorted(known) if name not in live)
     if processes < 2 or settings.worker_processors or not live or not rest:
-        return [None] * processes
-    plan: list[str | None] = [rest] * processes
-    return [*plan, ",".join(live)]
+        return [Share()] * processes
+    return [Share(rest, settings.worker_bulk_niceness)] * processes + [Share(",".join(live))]
 
 
 def web_ports_started(environment: Mapping[str, str], processes: int | None = None) -> list[int]:
@@ -129,14 +137,24 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
+def child_setup(niceness: int) -> Callable[[], None]:
+    """What runs in a child between fork and exec: it dies with the parent, and runs ``niceness`` lower."""
+    def setup() -> None:
+        _die_with_parent()
+        if niceness:
+            os.nice(niceness)
+    return setup
+
+
 class Child:
-    def __init__(self, settings: Settings, index: int, loglevel: str, processors: str | None = None) -> None:
+    def __init__(self, settings: Settings, index: int, loglevel: str, share: Share = Share()) -> None:
         self.index = index
         self.started = time.monotonic()
         self.quick_exits = 0
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "photostream.cli", "worker", "--processes", "1", "--loglevel", loglevel],
-            env=child_env(settings, index, processors), preexec_fn=_die_with_parent, process_group=0)
+            env=child_env(settings, index, share.processors), preexec_fn=child_setup(share.niceness),
+            process_group=0)
 
 
 def scrape_targets(settings: Settings, processes: int) -> list[Path]:
@@ -179,15 +197,15 @@ def scraped(settings: Settings, processes: int) -> Iterator[None]:
             path.unlink(missing_ok=True)
 
 
-def supervise(settings: Settings, plan: list[str | None], loglevel: str) -> int:
+def supervise(settings: Settings, plan: list[Share], loglevel: str) -> int:
     """Run the workers of ``plan`` (:func:`process_plan`) until a signal stops them; the exit code is the worst
     child's."""
     with scraped(settings, len(plan)):
         return _supervise(settings, plan, loglevel)
 
 
-def _supervise(settings: Settings, plan: list[str | None], loglevel: str,
-               spawn: Callable[[Settings, int, str, str | None], Child] | None = None) -> int:
+def _supervise(settings: Settings, plan: list[Share], loglevel: str,
+               spawn: Callable[[Settings, int, str, Share], Child] | None = None) -> int:
     """``spawn``: how process *i* is started (a test's stand-in; default :class:`Child`)."""
     start, processes = spawn or Child, len(plan)
     children = {i: start(settings, i, loglevel, plan[i]) for i in range(processes)}

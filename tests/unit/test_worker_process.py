@@ -100,11 +100,11 @@ def test_a_supervisor_stops_rather_than_restart_a_process_that_cannot_run_as_con
     import time
     from types import SimpleNamespace
 
-    from streams.workers import EXIT_MISCONFIGURED, _supervise
+    from streams.workers import EXIT_MISCONFIGURED, Share, _supervise
 
     spawned: list[int] = []
 
-    def spawn(settings: Settings, index: int, loglevel: str, processors: str | None) -> SimpleNamespace:
+    def spawn(settings: Settings, index: int, loglevel: str, share: Share) -> SimpleNamespace:
         spawned.append(index)
         code = f"import sys, time; time.sleep(0.3); sys.exit({EXIT_MISCONFIGURED})" if index == 1 else \
             "import time; time.sleep(60)"
@@ -113,7 +113,7 @@ def test_a_supervisor_stops_rather_than_restart_a_process_that_cannot_run_as_con
 
     handlers = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
     try:
-        worst = _supervise(Settings(dev_mode=True), [None, None], "warning", spawn)  # type: ignore[arg-type]
+        worst = _supervise(Settings(dev_mode=True), [Share(), Share()], "warning", spawn)  # type: ignore[arg-type]
     finally:
         signal.signal(signal.SIGTERM, handlers[0])
         signal.signal(signal.SIGINT, handlers[1])

@@ -10,7 +10,7 @@ import pytest
 from photostream.settings import Settings
 from streams.app import chosen_processors, known_processors
 from streams.batch_tasks import BATCH_PROCESSORS, BatchLoops
-from streams.workers import child_env, process_plan
+from streams.workers import Share, child_env, child_setup, process_plan
 
 
 def test_every_processor_runs_unless_some_are_named(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -29,19 +29,35 @@ def test_an_unknown_name_is_refused_naming_it_and_the_known_ones(monkeypatch: py
 
 def test_a_worker_of_several_processes_puts_what_clients_wait_on_in_a_process_of_its_own(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    """The default layout on a multi-core machine: N processes for the bulk processors and one more, last, for
-    the live ones; each process is told its share through its own ``WORKER_PROCESSORS``."""
-    for variable in ("PHOTOSTREAM_WORKER_PROCESSORS", "PHOTOSTREAM_WORKER_LIVE_PROCESSORS"):
+    """The default layout on a multi-core machine: N processes for the bulk processors, at a lower priority, and
+    one more, last, for the live ones; each process is told its share through its own ``WORKER_PROCESSORS``."""
+    for variable in ("PHOTOSTREAM_WORKER_PROCESSORS", "PHOTOSTREAM_WORKER_LIVE_PROCESSORS",
+                     "PHOTOSTREAM_WORKER_BULK_NICENESS"):
         monkeypatch.delenv(variable, raising=False)
     settings = Settings(dev_mode=True)
     plan = process_plan(settings, 2, known_processors())
-    assert len(plan) == 3 and plan[0] == plan[1] and plan[2] == "posts,profiles,feeds"
-    bulk = set((plan[0] or "").split(","))
+    assert len(plan) == 3 and plan[0] == plan[1] and plan[2] == Share("posts,profiles,feeds", 0)
+    bulk = set((plan[0].processors or "").split(","))
     assert bulk | {"posts", "profiles", "feeds"} == set(BATCH_PROCESSORS)  # every processor runs somewhere
     assert bulk.isdisjoint({"posts", "profiles", "feeds"})  # and in one lane only
-    assert child_env(settings, 2, plan[2])["PHOTOSTREAM_WORKER_PROCESSORS"] == "posts,profiles,feeds"
-    assert child_env(settings, 0, plan[0])["PHOTOSTREAM_WORKER_PROCESSORS"] == plan[0]
+    assert plan[0].niceness == settings.worker_bulk_niceness > 0
+    assert child_env(settings, 2, plan[2].processors)["PHOTOSTREAM_WORKER_PROCESSORS"] == "posts,profiles,feeds"
+    assert child_env(settings, 0, plan[0].processors)["PHOTOSTREAM_WORKER_PROCESSORS"] == plan[0].processors
     assert "PHOTOSTREAM_WORKER_PROCESSORS" not in child_env(settings, 0, None)  # (no plan: the worker's own)
+
+
+def test_a_bulk_process_starts_at_the_lower_priority() -> None:
+    """The niceness is set between fork and exec, so the worker process itself runs at it (and every thread it
+    starts: librdkafka's, the Cassandra driver's)."""
+    import os
+    import subprocess
+    import sys
+
+    own = os.getpriority(os.PRIO_PROCESS, 0)
+    ask = [sys.executable, "-c", "import os; print(os.getpriority(os.PRIO_PROCESS, 0))"]
+    lowered = subprocess.run(ask, preexec_fn=child_setup(3), capture_output=True, text=True, check=True)
+    same = subprocess.run(ask, preexec_fn=child_setup(0), capture_output=True, text=True, check=True)
+    assert int(lowered.stdout) == min(19, own + 3) and int(same.stdout) == own
 
 
 @pytest.mark.parametrize("environment, processes", [
@@ -56,7 +72,7 @@ def test_no_lane_where_the_worker_was_told_what_to_run_or_runs_alone(
         monkeypatch.delenv(variable, raising=False)
     for variable, value in environment.items():
         monkeypatch.setenv(variable, value)
-    assert process_plan(Settings(dev_mode=True), processes, known_processors()) == [None] * processes
+    assert process_plan(Settings(dev_mode=True), processes, known_processors()) == [Share()] * processes
 
 
 def test_an_unknown_live_processor_is_refused_naming_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
