@@ -111,8 +111,9 @@ def worker_counters(worker: Worker) -> dict[str, float]:
             if line.startswith(("photostream_events_processed_total", "photostream_batch_seconds_sum",
                                 "photostream_batch_seconds_count")):
                 name, _, value = line.rpartition(" ")
-                name = name.replace("photostream_", "").replace('processor="', "").replace('topic="', "")
-                found[name.replace('"', "")] = found.get(name.replace('"', ""), 0.0) + float(value)
+                key = name.replace("photostream_", "").replace('processor="', "").replace('topic="', "")
+                key = key.replace('"', "")
+                found[key] = found.get(key, 0.0) + float(value)
     return found
 
 
