@@ -26,9 +26,11 @@ from photostream.stack.kafka import JMX_EXPORTER_YAML
 
 COMPOSE = yaml.safe_load((PROJECT_ROOT / "docker-compose.yml").read_text())
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
-APP_SERVICES = ("init", "worker", "api", "lag-exporter", "simulator")
+APP_SERVICES = ("init", "worker", "worker-live", "api", "lag-exporter", "simulator")
 ONE_SHOT = ("init", "kafka-jmx-agent")
 SETTINGS = Settings(dev_mode=True)
+#: Linux's CPU weight of each niceness 0..19 (``sched_prio_to_weight``): what ``cpu_shares`` mirrors in a container
+NICE_WEIGHTS = (1024, 820, 655, 526, 423, 335, 272, 215, 172, 137, 110, 87, 70, 56, 45, 36, 29, 23, 18, 15)
 CLI_COMMANDS = set(typer.main.get_command(cli_app).commands)  # type: ignore[attr-defined]
 
 
@@ -110,7 +112,24 @@ def test_app_services_use_the_one_image_with_real_commands_and_wait_for_the_set_
             waits_for = service["depends_on"]
             assert "init" in waits_for or all(SERVICES[d].get("depends_on", {}).get("init") for d in waits_for)
     assert {"worker", "api", "simulate", "lag"} <= CLI_COMMANDS
-    assert SERVICES["init"]["environment"] == SERVICES["worker"]["environment"]  # one configuration
+    for worker in ("worker", "worker-live"):  # one configuration, but for each one's share of the processors
+        environment = dict(SERVICES[worker]["environment"])
+        environment.pop("PHOTOSTREAM_WORKER_PROCESSORS")
+        assert SERVICES["init"]["environment"] == environment, worker
+
+
+def test_the_two_worker_services_are_the_worker_s_default_layout() -> None:
+    """``worker`` and ``worker-live`` split the processors as a multi-process ``photostream worker`` does
+    (:func:`streams.workers.process_plan`), the bulk one at the CPU weight of its niceness."""
+    from streams.app import known_processors
+    from streams.workers import process_plan
+
+    bulk, live = process_plan(SETTINGS, 2, known_processors())[-2:]  # (any count above one: the same shares)
+    assert SERVICES["worker"]["environment"]["PHOTOSTREAM_WORKER_PROCESSORS"] == bulk.processors
+    assert SERVICES["worker-live"]["environment"]["PHOTOSTREAM_WORKER_PROCESSORS"] == live.processors
+    assert SERVICES["worker"]["cpu_shares"] == NICE_WEIGHTS[bulk.niceness]
+    assert "cpu_shares" not in SERVICES["worker-live"]
+    assert {"worker", "worker-live"} <= set(SERVICES["simulator"]["depends_on"])
 
 
 def test_every_service_has_a_health_check_and_dependencies_name_real_services() -> None:
@@ -141,7 +160,7 @@ def test_prometheus_scrapes_every_exporter_and_loads_the_alert_rules(tmp_path: P
     targets = {job["job_name"]: job["static_configs"][0]["targets"] for job in config["scrape_configs"]}
     assert targets == {
         "photostream-api": [f"api:{SETTINGS.api_port}"],
-        "photostream-worker": [f"worker:{SETTINGS.worker_web_port}"],
+        "photostream-worker": [f"worker:{SETTINGS.worker_web_port}", f"worker-live:{SETTINGS.worker_web_port}"],
         "photostream-lag": [f"lag-exporter:{SETTINGS.lag_exporter_port}"],
         "kafka": [f"kafka:{SETTINGS.kafka_jmx_exporter_port}"],
     }  # the job names the alert rules select on (up{job=...})
