@@ -76,13 +76,12 @@ def web_ports_started(environment: Mapping[str, str], processes: int | None = No
     (the live lane's included): what a caller waiting for each one's ``/ready``, or summing their metrics, asks."""
     from streams.app import known_processors  # (streams.app imports this module)
 
-    chosen = {field: environment[variable] for field, variable in (
-        ("worker_processors", "PHOTOSTREAM_WORKER_PROCESSORS"),
-        ("worker_live_processors", "PHOTOSTREAM_WORKER_LIVE_PROCESSORS")) if variable in environment}
+    named = {field: f"PHOTOSTREAM_{field.upper()}"
+             for field in ("worker_web_port", "worker_processors", "worker_live_processors")}
+    chosen = {field: environment[variable] for field, variable in named.items() if variable in environment}
     settings = Settings(dev_mode=True, **chosen)  # type: ignore[arg-type]
-    base = int(environment["PHOTOSTREAM_WORKER_WEB_PORT"])
     plan = process_plan(settings, processes or os.cpu_count() or 1, known_processors())
-    return [base + index for index in range(len(plan))]
+    return [web_port(settings, index) for index in range(len(plan))]
 
 
 def web_port(settings: Settings, index: int) -> int:

@@ -10,7 +10,7 @@ import pytest
 from photostream.settings import Settings
 from streams.app import chosen_processors, known_processors
 from streams.batch_tasks import BATCH_PROCESSORS, BatchLoops
-from streams.workers import Share, child_env, child_setup, process_plan
+from streams.workers import Share, child_env, child_setup, process_plan, web_ports_started
 
 
 def test_every_processor_runs_unless_some_are_named(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -89,3 +89,15 @@ def test_a_worker_is_ready_once_its_loops_are_built_and_joined() -> None:
     assert running.ready
     running.loops = [SimpleNamespace(joined=False)]  # type: ignore[list-item]
     assert not running.ready
+
+
+def test_the_ports_a_started_worker_serves_include_the_live_lane_s(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the harness and the benchmarks wait on: every process's web port, from the environment they start
+    the worker with (not the caller's own)."""
+    for variable in ("PHOTOSTREAM_WORKER_PROCESSORS", "PHOTOSTREAM_WORKER_LIVE_PROCESSORS"):
+        monkeypatch.delenv(variable, raising=False)
+    started = {"PHOTOSTREAM_WORKER_WEB_PORT": "23000"}
+    assert web_ports_started(started, 2) == [23000, 23001, 23002]
+    assert web_ports_started(started | {"PHOTOSTREAM_WORKER_LIVE_PROCESSORS": ""}, 2) == [23000, 23001]
+    assert web_ports_started(started | {"PHOTOSTREAM_WORKER_PROCESSORS": "posts"}, 2) == [23000, 23001]
+    assert web_ports_started(started, 1) == [23000]
