@@ -8,6 +8,11 @@ from :func:`upsert_ceiling`: single-row upserts, grouped as the sinks group them
 of the run's keyspace (dropped with it). Each row is its own partition: the worst case. Rows of one partition
 sent side by side (``sinks.cassandra.by_partition``) are one mutation and cost Cassandra several times less, so
 a processor whose batches touch few partitions (comments on the same posts) can pass this ceiling.
+
+The same pass also times the *client's* side: this process's CPU (all threads: the driver's event loop
+included) per row bound, batched and sent. That cost is paid by the processor's own process whatever Cassandra
+does, so a processor writing *r* rows per event spends at least the raw loop's CPU per event plus *r* times it:
+the *driver-bound ceiling* (on a machine where Cassandra runs elsewhere, the one that remains).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import cassandra
 from cassandra.cluster import Session
 from cassandra.query import BatchStatement, BatchType
 
@@ -71,16 +77,25 @@ class CountingSession:
         return getattr(self._inner, name)
 
 
-def upsert_ceiling(session: Session, rows: int = MEASURED_ROWS, warm_up: int = WARM_UP_ROWS) -> float:
-    """Single-row upserts per second Cassandra takes from one driver process, after a warm-up pass."""
+@dataclass(frozen=True)
+class UpsertCeiling:
+    """What one driver process measured: single-row upserts per second, and its own CPU per row."""
+
+    rows_per_s: float
+    client_us_per_row: float  # this process, every thread: binding, batching, encoding, sending, answers
+
+
+def upsert_ceiling(session: Session, rows: int = MEASURED_ROWS, warm_up: int = WARM_UP_ROWS) -> UpsertCeiling:
+    """Single-row upserts per second Cassandra takes from one driver process, after a warm-up pass, and the
+    process's CPU per row meanwhile (the rows' values are made before either clock starts)."""
     session.execute("CREATE TABLE IF NOT EXISTS bench_upsert_ceiling (k text, c text, author text, at bigint, "
                     "flag boolean, PRIMARY KEY (k, c))")
     insert = session.prepare("INSERT INTO bench_upsert_ceiling (k, c, author, at, flag) VALUES (?, ?, ?, ?, ?)")
     run = uuid.uuid4().hex[:8]
 
-    def upsert(count: int) -> float:
+    def upsert(count: int) -> UpsertCeiling:
         values = [(f"{run}-{i % 2000}", str(uuid.uuid4()), "author", i, True) for i in range(count)]
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         in_flight: list[Any] = []
         for i in range(0, count, GROUP_SIZE):
             batch = BatchStatement(batch_type=BatchType.UNLOGGED)
@@ -91,13 +106,14 @@ def upsert_ceiling(session: Session, rows: int = MEASURED_ROWS, warm_up: int = W
                 in_flight.pop(0).result()
         for future in in_flight:
             future.result()
-        return count / (time.perf_counter() - started)
+        return UpsertCeiling(count / (time.perf_counter() - started),
+                             (time.process_time() - cpu_started) / count * 1e6)
 
     upsert(warm_up)
     return upsert(rows)
 
 
-def measure_ceiling(settings: Settings) -> float:
+def measure_ceiling(settings: Settings) -> UpsertCeiling:
     """:func:`upsert_ceiling` on a session of its own in the settings' keyspace (the run's)."""
     cluster, session = connect(settings)
     try:
@@ -106,9 +122,13 @@ def measure_ceiling(settings: Settings) -> float:
         cluster.shutdown()
 
 
-def ceiling_note(ceiling: float) -> str:
-    return (f"Cassandra's upsert ceiling in this run: {ceiling:,.0f} single-row upserts/s (UNLOGGED batches of "
-            f"{GROUP_SIZE}, {IN_FLIGHT} in flight, one driver process, after {WARM_UP_ROWS:,} warm-up rows). A "
-            "processor writing r rows per event, each in a partition of its own, can go no faster than that ÷ r, "
-            "whatever its own code costs: the 'Cassandra-bound ceiling' rows (rows that share a partition in a "
-            "batch are one mutation and cost less).")
+def ceiling_note(ceiling: UpsertCeiling) -> str:
+    return (f"Cassandra's upsert ceiling in this run: {ceiling.rows_per_s:,.0f} single-row upserts/s (UNLOGGED "
+            f"batches of {GROUP_SIZE}, {IN_FLIGHT} in flight, one driver process, after {WARM_UP_ROWS:,} warm-up "
+            "rows). A processor writing r rows per event, each in a partition of its own, can go no faster than "
+            "that ÷ r, whatever its own code costs: the 'Cassandra-bound ceiling' rows (rows that share a "
+            "partition in a batch are one mutation and cost less). The driver's own CPU in that pass: "
+            f"{ceiling.client_us_per_row:.1f} µs per row in the sending process (cassandra-driver "
+            f"{cassandra.__version__}, its Cython extensions loaded); a processor writing r rows per event spends "
+            "at least the raw loop's CPU per event plus r times that, which bounds its ratio on any machine: the "
+            "'driver-bound ceiling' rows (CPU of the raw loop ÷ that sum).")
