@@ -4,7 +4,8 @@ Why: a processor that writes *r* durable rows per event can go no faster than Ca
 whatever its own code costs. The throughput benchmarks report, next to each processor, the rows it wrote and
 the requests it sent per event (:class:`CountingSession`), and the *Cassandra-bound ceiling* that follows
 from :func:`upsert_ceiling`: single-row upserts, grouped as the sinks group them (UNLOGGED batches of
-``sinks.cassandra.GROUP_SIZE``, many in flight), from this process with the same driver, into a scratch table
+``sinks.cassandra.GROUP_SIZE``, many in flight, bound by :func:`sinks.cassandra_binding.add_bound`), from
+this process with the same driver, into a scratch table
 of the run's keyspace (dropped with it). Each row is its own partition: the worst case. Rows of one partition
 sent side by side (``sinks.cassandra.by_partition``) are one mutation and cost Cassandra several times less, so
 a processor whose batches touch few partitions (comments on the same posts) can pass this ceiling.
@@ -17,6 +18,7 @@ the *driver-bound ceiling* (on a machine where Cassandra runs elsewhere, the one
 
 from __future__ import annotations
 
+import gc
 import time
 import uuid
 from dataclasses import dataclass
@@ -28,6 +30,7 @@ from cassandra.query import BatchStatement, BatchType
 
 from photostream.settings import Settings
 from sinks.cassandra import GROUP_SIZE, connect
+from sinks.cassandra_binding import add_bound
 
 IN_FLIGHT = 64
 #: rows upserted unmeasured first: right after a start Cassandra's JIT needs far more (~1M rows) to settle,
@@ -100,7 +103,7 @@ def upsert_ceiling(session: Session, rows: int = MEASURED_ROWS, warm_up: int = W
         for i in range(0, count, GROUP_SIZE):
             batch = BatchStatement(batch_type=BatchType.UNLOGGED)
             for row in values[i:i + GROUP_SIZE]:
-                batch.add(insert, row)
+                add_bound(batch, insert, row)  # as the sinks bind (sinks.cassandra_binding)
             in_flight.append(session.execute_async(batch))
             if len(in_flight) >= IN_FLIGHT:
                 in_flight.pop(0).result()
@@ -110,7 +113,14 @@ def upsert_ceiling(session: Session, rows: int = MEASURED_ROWS, warm_up: int = W
                              (time.process_time() - cpu_started) / count * 1e6)
 
     upsert(warm_up)
-    return upsert(rows)
+    # the benchmark process holds every earlier step's objects; a full collection walking them during the pass
+    # would be counted as the driver's CPU (a worker freezes its start-up objects: photostream.gc_tuning)
+    gc.collect()
+    gc.disable()
+    try:
+        return upsert(rows)
+    finally:
+        gc.enable()
 
 
 def measure_ceiling(settings: Settings) -> UpsertCeiling:
@@ -128,7 +138,7 @@ def ceiling_note(ceiling: UpsertCeiling) -> str:
             "rows). A processor writing r rows per event, each in a partition of its own, can go no faster than "
             "that ÷ r, whatever its own code costs: the 'Cassandra-bound ceiling' rows (rows that share a "
             "partition in a batch are one mutation and cost less). The driver's own CPU in that pass: "
-            f"{ceiling.client_us_per_row:.1f} µs per row in the sending process (cassandra-driver "
-            f"{cassandra.__version__}, its Cython extensions loaded); a processor writing r rows per event spends "
+            f"{ceiling.client_us_per_row:.1f} µs per row in the sending process (bound as the sinks bind, "
+            f"cassandra-driver {cassandra.__version__}, its Cython extensions loaded); a processor writing r rows per event spends "
             "at least the raw loop's CPU per event plus r times that, which bounds its ratio on any machine: the "
             "'driver-bound ceiling' rows (CPU of the raw loop ÷ that sum).")
