@@ -139,6 +139,6 @@ def ceiling_note(ceiling: UpsertCeiling) -> str:
             "that ÷ r, whatever its own code costs: the 'Cassandra-bound ceiling' rows (rows that share a "
             "partition in a batch are one mutation and cost less). The driver's own CPU in that pass: "
             f"{ceiling.client_us_per_row:.1f} µs per row in the sending process (bound as the sinks bind, "
-            f"cassandra-driver {cassandra.__version__}, its Cython extensions loaded); a processor writing r rows per event spends "
-            "at least the raw loop's CPU per event plus r times that, which bounds its ratio on any machine: the "
-            "'driver-bound ceiling' rows (CPU of the raw loop ÷ that sum).")
+            f"cassandra-driver {cassandra.__version__}, its Cython extensions loaded); a processor writing r rows "
+            "per event spends at least the raw loop's CPU per event plus r times that, which bounds its ratio on any "
+            "machine: the 'driver-bound ceiling' rows (CPU of the raw loop ÷ that sum).")
