@@ -72,10 +72,17 @@ def rows(name: str, processes: int, read: ReadLoad, base: ReadLoad, base_name: s
         [f"{name} saturation ({processes} {unit})", fmt_rate(read.saturated.rate),
          f"{base_name}: {fmt_rate(base.saturated.rate)}", fmt_ratio(ratio(read.saturated.rate, base.saturated.rate)),
          "–"],
-        [f"{name} p99 at half that rate ({read.rate:.0f}/s)", fmt_ms(p99),
-         f"{base_name} at the same rate: {fmt_ms(base_p99)}", fmt_ratio(ratio(p99, base_p99)),
+        [f"{name} p99 at half that rate ({read.rate:.0f}/s)", f"{fmt_ms(p99)} ({busy(read.at_half)})",
+         f"{base_name} at the same rate: {fmt_ms(base_p99)} ({busy(base.at_half)})", fmt_ratio(ratio(p99, base_p99)),
          f"< {p99_goal_ms:g} ms — {verdict(p99 < p99_goal_ms)}"],
     ]
+
+
+def busy(load: Load) -> str:
+    """How busy the machine was while the open loop ran: "half the saturation rate" of an endpoint that costs
+    more CPU per request loads the shared cores more than the same rate of a cheaper one does, and the p99s are
+    read beside that."""
+    return f"machine {load.machine_busy:.0%} busy"
 
 
 def problems(name: str, read: ReadLoad) -> list[str]:

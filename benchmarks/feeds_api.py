@@ -11,8 +11,10 @@ profiles, posts and counts are warm in Redis (one pass over every reader first),
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,7 @@ from typing import Any
 import httpx
 
 from api.auth import mint_access_token
-from benchmarks.cpu import process_cpu_s, wait_for_quiet
+from benchmarks.cpu import machine_busy_s, process_cpu_s, wait_for_quiet
 from benchmarks.env import BIN, AppProcess, BenchEnv, BenchError, free_port
 from benchmarks.feeds_serve import LISTENING
 from benchmarks.stats import Distribution
@@ -75,6 +77,9 @@ class Load:
     cpu_us: float
     generator_cpu_s: float
     settled_s: float = 0.0  # waited for a quiet machine before this load (see Servers.drive)
+    #: the machine's busy share of all its cores while the load ran (servers, generator, stores, anyone else):
+    #: a tail at "half the saturation rate" is a tail at whatever utilisation that rate makes
+    machine_busy: float = 0.0
 
 
 #: the longest wait for a quiet machine before a load (then it runs anyway, and the wait is reported)
@@ -116,10 +121,11 @@ class Servers:
                    "--connections", str(SATURATION_CONNECTIONS if mode == "closed" else 16)]
         if rate:
             command += ["--rate", str(rate)]
-        cpu0 = self.cpu_s()
+        cpu0, busy0, wall0 = self.cpu_s(), machine_busy_s(), time.monotonic()
         done = subprocess.run(command, capture_output=True, text=True, cwd=PROJECT_ROOT,
                               timeout=duration_s + 120, check=False)
         cpu = self.cpu_s() - cpu0
+        busy = (machine_busy_s() - busy0) / ((time.monotonic() - wall0) * (os.cpu_count() or 1))
         if done.returncode != 0:
             raise BenchError(f"feeds_load failed: {done.stderr[-2000:]}")
         data: dict[str, Any] = json.loads(done.stdout)
@@ -127,7 +133,7 @@ class Servers:
         sent_total = answered * (1 + 1 / duration_s)  # the warm-up second's requests used CPU too (≈ rate)
         return Load(Distribution.of(data["latency_ms"]), answered / max(data["window_s"], 1e-9),
                     data["statuses"], data["errors"], cpu / max(sent_total, 1) * 1e6, data["generator_cpu_s"],
-                    settled_s)
+                    settled_s, busy)
 
 
 def api_env(bench: BenchEnv, settings: Settings, worker_env: dict[str, str]) -> dict[str, str]:
