@@ -3,12 +3,12 @@
 Why: a processor that writes *r* durable rows per event can go no faster than Cassandra's upsert rate ÷ *r*,
 whatever its own code costs. The throughput benchmarks report, next to each processor, the rows it wrote and
 the requests it sent per event (:class:`CountingSession`), and the *Cassandra-bound ceiling* that follows
-from :func:`upsert_ceiling`: single-row upserts, grouped as the sinks group them (UNLOGGED batches of
-``sinks.cassandra.GROUP_SIZE``, many in flight, bound by :func:`sinks.cassandra_binding.add_bound`), from
-this process with the same driver, into a scratch table
-of the run's keyspace (dropped with it). Each row is its own partition: the worst case. Rows of one partition
-sent side by side (``sinks.cassandra.by_partition``) are one mutation and cost Cassandra several times less, so
-a processor whose batches touch few partitions (comments on the same posts) can pass this ceiling.
+from :func:`upsert_ceiling`: single-row upserts, grouped and bound as the sinks group and bind them (UNLOGGED
+batches of ``sinks.cassandra.GROUP_SIZE``, many in flight, :func:`sinks.cassandra_binding.add_bound`), from this
+process with the same driver, into a scratch table of the run's keyspace (dropped with it). Each row is its own
+partition: the worst case. Rows of one partition sent side by side (``sinks.cassandra.by_partition``) are one
+mutation and cost Cassandra several times less, so a processor whose batches touch few partitions (comments on
+the same posts) can pass this ceiling.
 
 The same pass also times the *client's* side: this process's CPU (all threads: the driver's event loop
 included) per row bound, batched and sent. That cost is paid by the processor's own process whatever Cassandra
