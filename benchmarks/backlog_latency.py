@@ -48,7 +48,7 @@ from producers import events
 from producers.ids import new_id
 from producers.publisher import Publisher
 from sinks import keys
-from streams.workers import web_ports_started
+from streams.workers import ready_urls_started
 
 NUMBER = 15
 TITLE = "15. Read-your-writes while a backlog drains"
@@ -229,12 +229,10 @@ def backlog_records(run_id: str, posts: list[str]) -> dict[str, list[dict[str, A
 
 @dataclass(frozen=True)
 class Pool:
-    """Worker processes started with one command: a label, the processors they run (empty: all), their
-    ``--processes`` (None: the default, one per core), the settings it is given and how the report names it."""
+    """Worker processes started with one command (``photostream worker``, one process per core and the live
+    lane's): a label, the settings it is given and how the report names it."""
 
     label: str
-    processors: tuple[str, ...] = ()
-    processes: int | None = None
     settings: tuple[tuple[str, str], ...] = ()
     described: str = "every processor, one per core process(es)"
 
@@ -274,13 +272,9 @@ def start_pools(env: BenchEnv, settings: Settings, layout: Layout) -> tuple[dict
     api_env = env.subprocess_env(settings)
     workers = []
     for pool in layout.pools:
-        pool_env = env.subprocess_env(settings)
-        if pool.processors:
-            pool_env["PHOTOSTREAM_WORKER_PROCESSORS"] = ",".join(pool.processors)
-        pool_env |= dict(pool.settings)
-        args = ["worker", "--loglevel", "warning"] + (["--processes", str(pool.processes)] if pool.processes else [])
-        workers.append(env.start(f"worker-{pool.label}", args, pool_env,
-                                 [f"http://127.0.0.1:{port}/ready" for port in web_ports_started(pool_env)]))
+        pool_env = env.subprocess_env(settings) | dict(pool.settings)
+        workers.append(env.start(f"worker-{pool.label}", ["worker", "--loglevel", "warning"], pool_env,
+                                 ready_urls_started(pool_env)))
     return api_env, workers
 
 

@@ -38,7 +38,7 @@ from producers.publisher import Publisher, PublishResult
 from sinks import keys
 from sinks.feeds import FeedCache
 from sinks.redis_client import async_client
-from streams.workers import web_ports_started
+from streams.workers import ready_urls_started
 
 APPLIERS = {"follow-changed": ("feeds",), "post-created": ("feeds", "posts"), "profile-updated": ("profiles",)}
 LATENCY_GOAL_MS = 1000.0
@@ -108,7 +108,7 @@ def start_worker(bench: BenchEnv, threshold: int) -> BenchWorker:
         "PHOTOSTREAM_CELEBRITY_LOW_MARK": str(settings.celebrity_low_mark),
     }
     process = bench.start("feeds-worker", ["worker", "--loglevel", "warning"], env,
-                          [f"http://127.0.0.1:{port}/ready" for port in web_ports_started(env)])
+                          ready_urls_started(env))
     return BenchWorker(settings, env, process)
 
 

@@ -34,7 +34,7 @@ from sinks import keys
 from streams.engine.consumer import consumer_config
 from streams.hashtags.counter import HashtagCounter
 from streams.hashtags.extractor import HashtagExtractor
-from streams.workers import web_ports_started
+from streams.workers import ready_urls_started, web_ports_started
 
 POLL_S = 0.001
 VISIBLE_TIMEOUT_S = 30.0
@@ -69,7 +69,7 @@ def start_worker(bench: BenchEnv) -> Worker:
     seed_groups(settings, groups, end_offsets(settings, {t for ts in groups.values() for t in ts}))
     env = bench.subprocess_env(settings)
     process = bench.start("worker", ["worker", "--loglevel", "warning"], env,
-                          [f"http://127.0.0.1:{port}/ready" for port in web_ports_started(env)])
+                          ready_urls_started(env))
     return Worker(settings, env, process)
 
 

@@ -84,6 +84,12 @@ def web_ports_started(environment: Mapping[str, str], processes: int | None = No
     return [web_port(settings, index) for index in range(len(plan))]
 
 
+def ready_urls_started(environment: Mapping[str, str], processes: int | None = None) -> list[str]:
+    """``/ready`` of every process :func:`web_ports_started` names: what a caller that started a worker waits on
+    before it uses it (the harness, the benchmarks)."""
+    return [f"http://127.0.0.1:{port}/ready" for port in web_ports_started(environment, processes)]
+
+
 def web_port(settings: Settings, index: int) -> int:
     return settings.worker_web_port + index
 

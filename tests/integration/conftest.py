@@ -33,7 +33,7 @@ from photostream.topics_admin import ensure_topics
 from producers.publisher import Publisher
 from sinks.cassandra import connect
 from streams.consumer_groups import end_offsets, groups_of, seed_groups
-from streams.workers import web_ports_started
+from streams.workers import ready_urls_started
 
 BIN = Path(sys.executable).parent
 
@@ -105,8 +105,8 @@ def _die_with_pytest() -> None:
 
 def worker_ready_urls(env: dict[str, str]) -> list[str]:
     """``/ready`` of every process of a ``photostream worker`` started without ``--processes`` (one per core,
-    and the live lane's: :func:`streams.workers.web_ports_started`)."""
-    return [f"http://127.0.0.1:{port}/ready" for port in web_ports_started(env)]
+    and the live lane's: :func:`streams.workers.ready_urls_started`)."""
+    return ready_urls_started(env)
 
 
 class Process:

@@ -10,7 +10,7 @@ import pytest
 from photostream.settings import Settings
 from streams.app import chosen_processors, known_processors
 from streams.batch_tasks import BATCH_PROCESSORS, BatchLoops
-from streams.workers import Share, child_env, child_setup, process_plan, web_ports_started
+from streams.workers import Share, child_env, child_setup, process_plan, ready_urls_started, web_ports_started
 
 
 def test_every_processor_runs_unless_some_are_named(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -101,3 +101,10 @@ def test_the_ports_a_started_worker_serves_include_the_live_lane_s(monkeypatch: 
     assert web_ports_started(started | {"PHOTOSTREAM_WORKER_LIVE_PROCESSORS": ""}, 2) == [23000, 23001]
     assert web_ports_started(started | {"PHOTOSTREAM_WORKER_PROCESSORS": "posts"}, 2) == [23000, 23001]
     assert web_ports_started(started, 1) == [23000]
+
+
+def test_the_ready_urls_of_a_started_worker_are_its_ports_pages(monkeypatch: pytest.MonkeyPatch) -> None:
+    for variable in ("PHOTOSTREAM_WORKER_PROCESSORS", "PHOTOSTREAM_WORKER_LIVE_PROCESSORS"):
+        monkeypatch.delenv(variable, raising=False)
+    assert ready_urls_started({"PHOTOSTREAM_WORKER_WEB_PORT": "23000"}, 1) == ["http://127.0.0.1:23000/ready"]
+    assert ready_urls_started({"PHOTOSTREAM_WORKER_WEB_PORT": "23000"}, 2)[-1] == "http://127.0.0.1:23002/ready"
