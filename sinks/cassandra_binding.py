@@ -13,7 +13,6 @@ fails there; if the attribute is gone, every row takes the driver's path.
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -22,7 +21,9 @@ from cassandra.query import BatchStatement, PreparedStatement
 #: per prepared statement: (query id, protocol version, one serialiser per bind marker), or None where the
 #: driver must bind (column encryption)
 _Serializers = tuple[bytes, int, tuple[Callable[[Any, int], bytes], ...]] | None
-_SERIALIZERS: weakref.WeakKeyDictionary[PreparedStatement, _Serializers] = weakref.WeakKeyDictionary()
+#: where a prepared statement keeps its serialisers: on itself, so they live exactly as long as it does (a
+#: ``WeakKeyDictionary`` lookup cost ~0.1 µs a row, against ~0.015 µs for the attribute)
+_KEPT_AS = "_photostream_serializers"
 _POSITIONAL = frozenset({tuple, list})
 _FAST = hasattr(BatchStatement(), "_statements_and_parameters")
 
@@ -51,12 +52,12 @@ def add_bound(batch: BatchStatement, statement: Any, params: Any) -> None:
 
 def _serializers(statement: PreparedStatement) -> _Serializers:
     try:
-        return _SERIALIZERS[statement]
-    except KeyError:
+        return getattr(statement, _KEPT_AS)  # type: ignore[no-any-return]
+    except AttributeError:
         pass
     binding: _Serializers = None
     if statement.column_encryption_policy is None and statement.custom_payload is None:
         binding = (statement.query_id, statement.protocol_version,
                    tuple(column.type.serialize for column in statement.column_metadata))
-    _SERIALIZERS[statement] = binding
+    setattr(statement, _KEPT_AS, binding)
     return binding

@@ -12,6 +12,8 @@ and ``rate()``/``increase()`` see the first increments.
 
 from __future__ import annotations
 
+import bisect
+import collections
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -72,9 +74,23 @@ class TopicMetrics:
         without one is counted, not aged)."""
         processed, age = self._children(topic)
         now_ms = time.time() * 1000.0
-        count = 0
-        for occurred in occurred_at_ms:
-            count += 1
-            if occurred is not None:
-                age.observe(max(0.0, (now_ms - occurred) / 1000.0))
-        processed.inc(count)
+        times = list(occurred_at_ms)
+        observe_all(age, [max(0.0, (now_ms - at) / 1000.0) for at in times if at is not None])
+        processed.inc(len(times))
+
+
+def observe_all(histogram: Any, amounts: list[float]) -> None:
+    """``histogram.observe(amount)`` for each amount, one increment per bucket touched: a batch's events have
+    nearly the same age, and an ``observe`` each (a lock and a walk of the bounds) cost ~0.6 µs an event, on
+    every processor. The client's bucket values are internals (``_upper_bounds``, ``_buckets``, ``_sum``:
+    prometheus-client 0.20-0.26), so without them this observes one by one
+    (``tests/unit/test_stream_metrics.py`` compares the two)."""
+    bounds, buckets, total = (getattr(histogram, name, None) for name in ("_upper_bounds", "_buckets", "_sum"))
+    if bounds is None or buckets is None or total is None:
+        for amount in amounts:
+            histogram.observe(amount)
+        return
+    for index, count in collections.Counter(bisect.bisect_left(bounds, a) for a in amounts).items():
+        buckets[index].inc(count)
+    if amounts:
+        total.inc(sum(amounts))

@@ -15,7 +15,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Consumer, KafkaError, Message, TopicPartition
 
@@ -298,8 +300,11 @@ class BatchLoop:
         if dead and records:  # what went to a DLQ was not applied: counted there (dead_lettered_total), not here
             parked = {(p.topic, p.partition, p.offset) for p, _ in dead}
             records = [r for r in records if (r.topic, r.partition, r.offset) not in parked]
-        for topic in {r.topic for r in records}:  # counted and aged once durable (the age a reader sees)
-            self._metrics.applied(topic, (r.value.get("occurred_at") for r in records if r.topic == topic))
+        times: dict[str, list[Any]] = defaultdict(list)  # counted and aged once durable (the age a reader sees)
+        for r in records:
+            times[r.topic].append(r.value.get("occurred_at"))
+        for topic, occurred in times.items():
+            self._metrics.applied(topic, occurred)
 
     async def _process_resiliently(self, records: list[Record], reject: Reject) -> None:
         """Never crash on one bad record, never skip a good batch because a store is briefly down.

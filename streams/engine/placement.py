@@ -22,7 +22,7 @@ from typing import Any
 from confluent_kafka import KafkaException
 
 from photostream.contracts.catalog import topic as catalog_topic
-from producers.partitioning import KeyPlacement
+from producers.partitioning import partition_of
 from producers.validation import EventValidationError
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,6 @@ class Placement:
         self._ask = partition_counts
         self._counts: dict[str, int] = {}
         self._learned_at = float("-inf")
-        self._hashes = KeyPlacement()
 
     def learn(self) -> None:
         """Ask the broker for the inputs' partition counts (blocking: a metadata round trip). Unanswered, the
@@ -59,11 +58,11 @@ class Placement:
         if self._misplaced(physical, partition, key):
             partitions = self._counts[physical]
             raise EventValidationError(field, f"the record is on partition {partition}, but its key belongs on "
-                                              f"partition {self._hashes.partition_of(key, partitions)} of "
+                                              f"partition {partition_of(key, partitions)} of "
                                               f"{partitions} (Kafka's murmur2 partitioner), where another worker "
                                               f"owns it: its producer partitions otherwise than the SDK "
                                               f"(partitioner=murmur2_random)")
 
     def _misplaced(self, physical: str, partition: int, key: bytes) -> bool:
         partitions = self._counts.get(physical)
-        return partitions is not None and self._hashes.partition_of(key, partitions) != partition
+        return partitions is not None and partition_of(key, partitions) != partition

@@ -6,22 +6,16 @@ from typing import Any
 
 from aiokafka.partitioner import murmur2 as reference_murmur2
 
-from producers.partitioning import KeyPlacement, murmur2, partition_counts, partition_of
+from producers.partitioning import partition_counts, partition_of
 
 
-def test_murmur2_matches_an_independent_implementation_for_every_tail_length():
+def test_partitions_match_an_independent_murmur2_for_every_tail_length_and_partition_count():
+    """librdkafka's hash (what the SDK's producer places keys with) against aiokafka's pure-Python one."""
     rng = random.Random(7)
     for _ in range(5_000):
         data = rng.randbytes(rng.randint(0, 64))
-        assert murmur2(data) == reference_murmur2(data) & 0xFFFFFFFF, data
-
-
-def test_the_remembering_placement_gives_the_same_partitions_and_stays_bounded():
-    placement = KeyPlacement(remembered=10)
-    keys = [f"key-{i}".encode() for i in range(50)]
-    for _ in range(2):
-        assert [placement.partition_of(k, 8) for k in keys] == [partition_of(k, 8) for k in keys]
-    assert len(placement._hashes) <= 10
+        partitions = rng.choice((1, 3, 4, 6, 7, 12, 64))
+        assert partition_of(data, partitions) == (reference_murmur2(data) & 0x7FFFFFFF) % partitions, data
 
 
 def test_partition_counts_are_asked_topic_by_topic_and_a_missing_topic_is_left_out() -> None:

@@ -1,10 +1,11 @@
 """The worker's hot-path metrics: events counted per processor and topic, each one's age observed once."""
 
+import random
 import time
 
-from prometheus_client import REGISTRY
+from prometheus_client import REGISTRY, CollectorRegistry, Histogram
 
-from streams.metrics import TopicMetrics
+from streams.metrics import TopicMetrics, observe_all
 
 
 def _value(name: str, processor: str, topic: str) -> float:
@@ -35,3 +36,21 @@ def test_an_event_stamped_in_the_future_counts_as_age_zero() -> None:
     metrics = TopicMetrics("metrics-test-skew", ())
     metrics.applied("post-created", [time.time() * 1000 + 60_000])  # a topic not declared up front works too
     assert _value("photostream_event_age_seconds_sum", "metrics-test-skew", "post-created") == 0
+
+
+def test_observing_all_at_once_fills_the_buckets_as_one_observe_each() -> None:
+    """Bounds themselves, amounts past the last bound, zeros: every bucket and the sum as ``observe`` leaves them."""
+    bounds = (0.01, 0.1, 1, 10)
+    rng = random.Random(3)
+    amounts = [*bounds, 0.0, 1e9, *(rng.uniform(0, 20) for _ in range(500))]
+    one_by_one, all_at_once = CollectorRegistry(), CollectorRegistry()
+    single = Histogram("age", "", buckets=bounds, registry=one_by_one)
+    batched = Histogram("age", "", buckets=bounds, registry=all_at_once)
+    for amount in amounts:
+        single.observe(amount)
+    observe_all(batched, amounts)
+    observe_all(batched, [])
+    samples = [(s.name, s.labels, s.value) for m in one_by_one.collect() for s in m.samples if "created" not in s.name]
+    assert samples == [(s.name, s.labels, s.value) for m in all_at_once.collect() for s in m.samples
+                       if "created" not in s.name]
+    assert ("age_count", {}, len(amounts)) in samples
