@@ -23,8 +23,11 @@ from sinks.redis_client import is_cluster
 
 log = logging.getLogger(__name__)
 
-#: users a reap takes offline at once (each is a script call and an event's delivery)
-REAP_CONCURRENCY = 64
+#: users a reap takes offline per round trip (a script call each, one user per call: any Redis, Cluster too).
+#: Why: a call, a closed-account check and a forget per user, each a round trip by the script's text, made the
+#: reap of a crashed process's 10,000 users cost every surviving API process a quarter of its CPU for seconds
+#: (benchmark 7's status reads: p99 74-386 ms while it ran, ~2 ms before)
+REAP_PER_TRIP = 200
 #: users refreshed by one heartbeat script call, and calls per round trip (one user per call on Redis Cluster,
 #: whose scripts stay in one slot). Why: a call per user by its text kept the API's event loop busy 0.3-1.5 s
 #: every beat at 10,000 connections (packing and parsing 10,000 commands), in stalls of up to 55-103 ms, the
@@ -91,14 +94,23 @@ for k = 1, #KEYS, 3 do
 end
 return {expiry, back}
 """
-# KEYS: live index; ARGV: limit. Users whose latest expiry passed.
+# KEYS: live index; ARGV: limit, claim ms. Users whose latest expiry passed, claimed by this reaper: their score
+# moves to the claim's end, so the other processes' reapers skip them meanwhile (each used to reap every due user
+# itself); past it, users a reaper left (it died mid-page) are due again. The claim ends half a millisecond short
+# of a whole one, below any expiry a connection sets from now on (and never equal to one), so a user who connects
+# again while claimed keeps the expiry it set (a GT add). Returns {claim as text (a script's number reaches the
+# client as an integer), users}.
 _DUE = _CLOCK + """
-return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now_ms(), 'LIMIT', 0, tonumber(ARGV[1]))
+local now = now_ms()
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))
+local claim = now + tonumber(ARGV[2]) - 0.5
+for _, user in ipairs(due) do redis.call('ZADD', KEYS[1], 'XX', claim, user) end
+return {string.format('%.1f', claim), due}
 """
-# KEYS: live index; ARGV: user. Drops the user if their latest expiry (still) passed.
-_FORGET = _CLOCK + """
+# KEYS: live index; ARGV: user, claim. Drops the user unless a connection moved their expiry since the claim.
+_FORGET = """
 local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
-if score and tonumber(score) <= now_ms() then redis.call('ZREM', KEYS[1], ARGV[1]) end
+if score and tonumber(score) == tonumber(ARGV[2]) then redis.call('ZREM', KEYS[1], ARGV[1]) end
 return 1
 """
 
@@ -114,15 +126,19 @@ class PresenceTracker:
         self._publisher = publisher
         self._ttl_ms = str(int(ttl_s * 1000))
         self._beat = redis.register_script(_BEAT)
+        self._join = redis.register_script(_JOIN)
+        self._due = redis.register_script(_DUE)
+        self._leave = redis.register_script(_LEAVE)
+        self._forget = redis.register_script(_FORGET)
 
     async def joined(self, user_id: str, connection_id: str) -> None:
-        at, expiry = await self._redis.eval(_JOIN, 3, *_keys(user_id), connection_id, self._ttl_ms)
+        at, expiry = await self._join(keys=list(_keys(user_id)), args=[connection_id, self._ttl_ms])
         await self._redis.zadd(keys.presence_live(), {user_id: int(expiry)}, gt=True)
         if int(at):
             await self._publish(user_id, "online", int(at))
 
     async def left(self, user_id: str, connection_id: str = "") -> None:
-        at = await self._redis.eval(_LEAVE, 3, *_keys(user_id), connection_id)
+        at = await self._leave(keys=list(_keys(user_id)), args=[connection_id])
         if int(at):
             await self._publish(user_id, "offline", int(at))
 
@@ -155,30 +171,46 @@ class PresenceTracker:
 
     async def reap(self, limit: int = 1000, rounds: int = 20) -> int:
         """Users left online by a process that died: their expired connections go, and the last one takes them
-        offline. Safe to run in every process at once (the scripts decide each transition once). Up to
-        ``rounds`` pages of ``limit`` a heartbeat: one page a beat left most of a crashed process's 10,000
-        users online for minutes."""
+        offline. Safe to run in every process at once: each page of due users is claimed by one reaper (the
+        others skip it for a TTL), and the scripts decide each transition once. Up to ``rounds`` pages of
+        ``limit`` a heartbeat: one page a beat left most of a crashed process's 10,000 users online for minutes."""
         reaped = 0
-        at_once = asyncio.Semaphore(REAP_CONCURRENCY)
-
-        async def reap_one(user: str) -> None:
-            async with at_once:
-                await self.left(user)
-                await self._redis.eval(_FORGET, 1, keys.presence_live(), user)
-
         for _ in range(rounds):
-            due = await self._redis.eval(_DUE, 1, keys.presence_live(), str(limit))
-            # concurrently: one at a time, each awaiting its event's delivery, was ~85 users a second
-            await asyncio.gather(*(reap_one(user) for user in due))
+            claim, due = await self._due(keys=[keys.presence_live()], args=[limit, self._ttl_ms])
+            for start in range(0, len(due), REAP_PER_TRIP):
+                await self._reap_page(due[start:start + REAP_PER_TRIP], claim)
             reaped += len(due)
             if len(due) < limit:
                 break
         return reaped
+
+    async def _reap_page(self, users: list[str], claim: str) -> None:
+        """One round trip of leave scripts, one of closed-account checks, the transitions' events published
+        together, then one round trip of forgets."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for user in users:
+                await self._leave(keys=list(_keys(user)), args=[""], client=pipe)
+            times = await redis_scripts.execute(pipe)
+        offline = [(user, int(at)) for user, at in zip(users, times, strict=True) if int(at)]
+        if offline:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for user, _ in offline:
+                    pipe.exists(keys.closed_account(user))
+                closed = await pipe.execute()
+            await asyncio.gather(*(self._publisher.publish_async(self._event(user, "offline", at))
+                                   for (user, at), gone in zip(offline, closed, strict=True) if not gone))
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for user in users:
+                await self._forget(keys=[keys.presence_live()], args=[user, claim], client=pipe)
+            await redis_scripts.execute(pipe)
 
     async def _publish(self, user_id: str, status: Literal["online", "offline"], at: int) -> None:
         """Publish the transition, unless the account was deleted: a socket still open when it was, left after
         the purge and its ``offline`` made the presence processor write the deleted user's presence again."""
         if await self._redis.exists(keys.closed_account(user_id)):
             return
-        event = events.build("presence-changed", {"user_id": user_id, "status": status, "occurred_at": at})
-        await self._publisher.publish_async(event)
+        await self._publisher.publish_async(self._event(user_id, status, at))
+
+    @staticmethod
+    def _event(user_id: str, status: Literal["online", "offline"], at: int) -> events.Event:
+        return events.build("presence-changed", {"user_id": user_id, "status": status, "occurred_at": at})

@@ -983,6 +983,41 @@ async def test_a_reaper_takes_offline_a_user_whose_registry_expired_before_anyon
         await redis.aclose()
 
 
+async def test_reapers_of_two_processes_split_a_crashed_process_s_users_and_take_each_offline_once(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each page of due users is claimed by one reaper (they used to reap every due user each), several round
+    trips a page (a small page here, to cross its edges); a user who connects again while claimed stays
+    known to the reapers."""
+    from api import realtime_presence
+    from api.realtime_presence import PresenceTracker
+
+    monkeypatch.setattr(realtime_presence, "REAP_PER_TRIP", 7)
+    redis, first, second = async_client(settings), RecordingPublisher(), RecordingPublisher()
+    reaper_a = PresenceTracker(redis, first, ttl_s=30)  # type: ignore[arg-type]
+    reaper_b = PresenceTracker(redis, second, ttl_s=30)  # type: ignore[arg-type]
+    users = [new_id() for _ in range(40)]
+    try:
+        for user in users:
+            await reaper_a.joined(user, f"conn-{user}")
+        first.sent.clear()
+        for user in users:  # their process died: its connections expired, and every user is due
+            await redis.zadd(keys.presence_connections(user), {f"conn-{user}": 0})
+            await redis.zadd(keys.presence_live(), {user: 0})
+        claim, due = await reaper_a._due(keys=[keys.presence_live()], args=[10, reaper_a._ttl_ms])
+        assert len(due) == 10
+        back = due[0]  # claimed by a first page; the user connects again before it is reaped
+        await reaper_b.joined(back, "conn-again")
+        second.sent.clear()
+        await reaper_a._reap_page(due, claim)
+        counts = await asyncio.gather(reaper_a.reap(limit=10), reaper_b.reap(limit=10))
+        assert sum(counts) == len(users) - len(due)  # no user reaped twice
+        assert sorted(first.sent + second.sent) == sorted((u, "offline") for u in users if u != back)
+        assert await redis.zscore(keys.presence_live(), back) is not None  # still live: its reaper will see it
+        assert await reaper_a.reap() == 0
+    finally:
+        await redis.aclose()
+
+
 async def test_a_heartbeat_over_several_calls_and_trips_refreshes_each_user_s_own_connections(
         settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     """Many users per script call, several calls per round trip (small numbers here, to cross both edges): each
