@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from cachetools import TTLCache
 from cassandra.cluster import Cluster, Session
 
 from api.images_links import ImageLinks
@@ -33,6 +32,9 @@ from sinks.safety import SafeAudience, SafetyReader
 from sinks.tag_settings import TagSettingsStore
 from sinks.tagged_posts import TaggedPosts
 
+#: how much of their ttl shared answers may go stale early, so answers first read together are not refreshed
+#: together ever after (:class:`api.shared_answers.SharedAnswers`)
+REFRESH_JITTER = 0.5
 
 @dataclass
 class ApiResources:
@@ -56,8 +58,9 @@ class ApiResources:
     #: sizes on demand (api.routes.images) and the signed links of non-public photos
     renderer: Renderer
     image_links: ImageLinks
-    #: images a public post showed within the last ``image_public_ttl_s`` (skips the audience reads)
-    public_images: TTLCache[str, bool]
+    #: whether a public post shows an image, as read within the last ``image_public_ttl_s`` (skips the audience
+    #: reads), refreshed behind its readers (api.routes.images)
+    public_images: SharedAnswers[bool]
     #: blurhash placeholders of photos (api.hydrate); avatars by e-mail hash (api.routes.avatars)
     derivatives: PhotoDerivatives
     avatars: AvatarDirectory
@@ -81,14 +84,14 @@ class ApiResources:
         audience = SafeAudience(session, redis, reads)
         return cls(Publisher(settings), redis, cluster, session, s3.client(settings), HashtagReads(session, redis),
                    audience, ImageIndex(session),
-                   SharedAnswers(settings.hashtag_response_cache_s),
+                   SharedAnswers(settings.hashtag_response_cache_s, jitter=REFRESH_JITTER),
                    engagement=EngagementReads(session, redis, reads), comments=CommentReads(session),
                    author_posts=AuthorPosts(session), follow_lists=FollowLists(session),
                    feeds=FeedReader(audience, FeedPosts(session),
                                     FeedCache.for_settings(redis, settings, reads), settings.feed_cap, audience.safety),
                    renderer=Renderer(s3.client(settings), settings, ImageIndex(session)),
                    image_links=ImageLinks.of(settings),
-                   public_images=TTLCache(maxsize=100_000, ttl=settings.image_public_ttl_s),
+                   public_images=SharedAnswers(settings.image_public_ttl_s / 2, maxsize=100_000, jitter=REFRESH_JITTER),
                    derivatives=PhotoDerivatives(session), avatars=AvatarDirectory(session), safety=audience.safety,
                    photo_tags=PhotoTagReads(session, TaggedPosts(redis, reads)), tag_settings=TagSettingsStore(session),
                    revocations=RevocationLedger(session, redis, reads), redis_reads=reads)

@@ -133,3 +133,19 @@ async def test_a_failed_refresh_keeps_the_stale_answer_and_the_next_reader_retri
     await loop_turns()
     assert flaky.calls == 3
     assert await answers.get("tag", flaky) == 3
+
+
+async def test_with_jitter_an_answer_goes_stale_at_its_own_random_part_of_the_ttl() -> None:
+    """Answers read together are refreshed apart: each is fresh for ``ttl_s * (1 - jitter * rng())``."""
+    clock = Clock()
+    draws = iter([1.0, 0.0, 0.0])  # the first answer fresh for half the ttl, the next ones for all of it
+    answers: SharedAnswers[int] = SharedAnswers(ttl_s=1, clock=clock, jitter=0.5, rng=lambda: next(draws))
+    compute = Computation()
+
+    assert await answers.get("tag", compute) == 1
+    clock.now = 0.6  # past its half: stale, served, refreshed behind the reader
+    assert await answers.get("tag", compute) == 1
+    await loop_turns()
+    assert compute.calls == 2 and await answers.get("tag", compute) == 2
+    clock.now = 1.5  # the refresh (at 0.6) is fresh for a whole ttl: still fresh
+    assert await answers.get("tag", compute) == 2 and compute.calls == 2
