@@ -133,10 +133,12 @@ class StatusHub:
         for task in (self._listening, self._beating, self._reaping, *self._refreshing.values()):
             if task is not None:
                 task.cancel()
-        for connections in list(self._local.values()):
-            for connection in list(connections):
-                with contextlib.suppress(Exception):
-                    await self.leave(connection)
+        # every connection still held leaves at once, a round trip per page (one at a time, a process holding
+        # thousands was killed before it was done, and the rest waited for another process's reaper)
+        held = [(user, connection.id) for user, connections in self._local.items() for connection in connections]
+        self._local.clear()
+        with contextlib.suppress(Exception):
+            await self.presence.left_many(held)
         with contextlib.suppress(Exception):
             await self._pubsub.aclose()
 

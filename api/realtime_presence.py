@@ -23,11 +23,12 @@ from sinks.redis_client import is_cluster
 
 log = logging.getLogger(__name__)
 
-#: users a reap takes offline per round trip (a script call each, one user per call: any Redis, Cluster too).
-#: Why: a call, a closed-account check and a forget per user, each a round trip by the script's text, made the
-#: reap of a crashed process's 10,000 users cost every surviving API process a quarter of its CPU for seconds
-#: (benchmark 7's status reads: p99 74-386 ms while it ran, ~2 ms before)
-REAP_PER_TRIP = 200
+#: connections a reap or a shutdown takes away per round trip (a script call each, one user per call: any Redis,
+#: Cluster too). Why: a call, a closed-account check and a forget per user, each a round trip by the script's
+#: text, made the reap of a crashed process's 10,000 users cost every surviving API process a quarter of its CPU
+#: for seconds (benchmark 7's status reads: p99 74-386 ms while it ran, ~2 ms before); and a process shutting
+#: down left its connections one at a time, so with thousands open it was killed first and the rest were reaped
+LEAVES_PER_TRIP = 200
 #: users refreshed by one heartbeat script call, and calls per round trip (one user per call on Redis Cluster,
 #: whose scripts stay in one slot). Why: a call per user by its text kept the API's event loop busy 0.3-1.5 s
 #: every beat at 10,000 connections (packing and parsing 10,000 commands), in stalls of up to 55-103 ms, the
@@ -169,6 +170,12 @@ class PresenceTracker:
             for user, at in back:
                 await self._publish(user, "online", at)
 
+    async def left_many(self, connections: list[tuple[str, str]]) -> None:
+        """:meth:`left` for many (user, connection id) pairs at once: what a process shutting down says of the
+        connections it still holds, :data:`LEAVES_PER_TRIP` a round trip."""
+        for start in range(0, len(connections), LEAVES_PER_TRIP):
+            await self._leave_page(connections[start:start + LEAVES_PER_TRIP])
+
     async def reap(self, limit: int = 1000, rounds: int = 20) -> int:
         """Users left online by a process that died: their expired connections go, and the last one takes them
         offline. Safe to run in every process at once: each page of due users is claimed by one reaper (the
@@ -177,32 +184,38 @@ class PresenceTracker:
         reaped = 0
         for _ in range(rounds):
             claim, due = await self._due(keys=[keys.presence_live()], args=[limit, self._ttl_ms])
-            for start in range(0, len(due), REAP_PER_TRIP):
-                await self._reap_page(due[start:start + REAP_PER_TRIP], claim)
+            for start in range(0, len(due), LEAVES_PER_TRIP):
+                await self._reap_page(due[start:start + LEAVES_PER_TRIP], claim)
             reaped += len(due)
             if len(due) < limit:
                 break
         return reaped
 
     async def _reap_page(self, users: list[str], claim: str) -> None:
-        """One round trip of leave scripts, one of closed-account checks, the transitions' events published
-        together, then one round trip of forgets."""
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for user in users:
-                await self._leave(keys=list(_keys(user)), args=[""], client=pipe)
-            times = await redis_scripts.execute(pipe)
-        offline = [(user, int(at)) for user, at in zip(users, times, strict=True) if int(at)]
-        if offline:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for user, _ in offline:
-                    pipe.exists(keys.closed_account(user))
-                closed = await pipe.execute()
-            await asyncio.gather(*(self._publisher.publish_async(self._event(user, "offline", at))
-                                   for (user, at), gone in zip(offline, closed, strict=True) if not gone))
+        """The users' expired connections left (no connection id: only what expired goes), then, a round trip
+        more, the users forgotten by the live index unless a connection moved their expiry since the claim."""
+        await self._leave_page([(user, "") for user in users])
         async with self._redis.pipeline(transaction=False) as pipe:
             for user in users:
                 await self._forget(keys=[keys.presence_live()], args=[user, claim], client=pipe)
             await redis_scripts.execute(pipe)
+
+    async def _leave_page(self, connections: list[tuple[str, str]]) -> None:
+        """One round trip of leave scripts, one of closed-account checks, then the ``offline`` transitions'
+        events published together."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for user, connection_id in connections:
+                await self._leave(keys=list(_keys(user)), args=[connection_id], client=pipe)
+            times = await redis_scripts.execute(pipe)
+        offline = [(user, int(at)) for (user, _), at in zip(connections, times, strict=True) if int(at)]
+        if not offline:
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for user, _ in offline:
+                pipe.exists(keys.closed_account(user))
+            closed = await pipe.execute()
+        await asyncio.gather(*(self._publisher.publish_async(self._event(user, "offline", at))
+                               for (user, at), gone in zip(offline, closed, strict=True) if not gone))
 
     async def _publish(self, user_id: str, status: Literal["online", "offline"], at: int) -> None:
         """Publish the transition, unless the account was deleted: a socket still open when it was, left after

@@ -983,6 +983,30 @@ async def test_a_reaper_takes_offline_a_user_whose_registry_expired_before_anyon
         await redis.aclose()
 
 
+async def test_a_process_shutting_down_leaves_its_connections_in_pages(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every connection it holds goes; a user offline once their last connection here went, and not while one
+    elsewhere still counts (pages of 2 here, to cross their edges)."""
+    from api import realtime_presence
+    from api.realtime_presence import PresenceTracker
+
+    monkeypatch.setattr(realtime_presence, "LEAVES_PER_TRIP", 2)
+    redis, publisher = async_client(settings), RecordingPublisher()
+    tracker = PresenceTracker(redis, publisher, ttl_s=30)  # type: ignore[arg-type]
+    users = [new_id() for _ in range(5)]
+    elsewhere = users[0]
+    try:
+        for user in users:
+            await tracker.joined(user, f"here-{user}")
+        await tracker.joined(elsewhere, "another-process")
+        publisher.sent.clear()
+        await tracker.left_many([(user, f"here-{user}") for user in users])
+        assert sorted(publisher.sent) == sorted((user, "offline") for user in users if user != elsewhere)
+        assert await redis.zrange(keys.presence_connections(elsewhere), 0, -1) == ["another-process"]
+    finally:
+        await redis.aclose()
+
+
 async def test_reapers_of_two_processes_split_a_crashed_process_s_users_and_take_each_offline_once(
         settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each page of due users is claimed by one reaper (they used to reap every due user each), several round
@@ -991,7 +1015,7 @@ async def test_reapers_of_two_processes_split_a_crashed_process_s_users_and_take
     from api import realtime_presence
     from api.realtime_presence import PresenceTracker
 
-    monkeypatch.setattr(realtime_presence, "REAP_PER_TRIP", 7)
+    monkeypatch.setattr(realtime_presence, "LEAVES_PER_TRIP", 7)
     redis, first, second = async_client(settings), RecordingPublisher(), RecordingPublisher()
     reaper_a = PresenceTracker(redis, first, ttl_s=30)  # type: ignore[arg-type]
     reaper_b = PresenceTracker(redis, second, ttl_s=30)  # type: ignore[arg-type]
