@@ -36,6 +36,7 @@ from sinks.tagged_posts import TaggedPosts
 #: together ever after (:class:`api.shared_answers.SharedAnswers`)
 REFRESH_JITTER = 0.5
 
+
 @dataclass
 class ApiResources:
     publisher: Publisher
