@@ -983,6 +983,13 @@ async def test_a_reaper_takes_offline_a_user_whose_registry_expired_before_anyon
         await redis.aclose()
 
 
+def own_live_index() -> Any:
+    """A live index of this test's own: every API process of the suite reaps the shared one, and would take
+    (and announce through its own publisher) the users a test makes due."""
+    name = keys.presence_live() + f":test-{new_id()}"
+    return lambda: name
+
+
 async def test_a_process_shutting_down_leaves_its_connections_in_pages(
         settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every connection it holds goes; a user offline once their last connection here went, and not while one
@@ -991,6 +998,7 @@ async def test_a_process_shutting_down_leaves_its_connections_in_pages(
     from api.realtime_presence import PresenceTracker
 
     monkeypatch.setattr(realtime_presence, "LEAVES_PER_TRIP", 2)
+    monkeypatch.setattr(keys, "presence_live", own_live_index())
     redis, publisher = async_client(settings), RecordingPublisher()
     tracker = PresenceTracker(redis, publisher, ttl_s=30)  # type: ignore[arg-type]
     users = [new_id() for _ in range(5)]
@@ -1016,6 +1024,7 @@ async def test_reapers_of_two_processes_split_a_crashed_process_s_users_and_take
     from api.realtime_presence import PresenceTracker
 
     monkeypatch.setattr(realtime_presence, "LEAVES_PER_TRIP", 7)
+    monkeypatch.setattr(keys, "presence_live", own_live_index())  # the suite's API processes reap too
     redis, first, second = async_client(settings), RecordingPublisher(), RecordingPublisher()
     reaper_a = PresenceTracker(redis, first, ttl_s=30)  # type: ignore[arg-type]
     reaper_b = PresenceTracker(redis, second, ttl_s=30)  # type: ignore[arg-type]
