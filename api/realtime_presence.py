@@ -136,12 +136,12 @@ class PresenceTracker:
         at, expiry = await self._join(keys=list(_keys(user_id)), args=[connection_id, self._ttl_ms])
         await self._redis.zadd(keys.presence_live(), {user_id: int(expiry)}, gt=True)
         if int(at):
-            await self._publish(user_id, "online", int(at))
+            await self._publish("online", [(user_id, int(at))])
 
     async def left(self, user_id: str, connection_id: str = "") -> None:
         at = await self._leave(keys=list(_keys(user_id)), args=[connection_id])
         if int(at):
-            await self._publish(user_id, "offline", int(at))
+            await self._publish("offline", [(user_id, int(at))])
 
     async def heartbeat(self, connections: dict[str, list[str]]) -> None:
         """Refresh this process's connections (user -> connection ids), :data:`USERS_PER_BEAT` users per script
@@ -167,8 +167,7 @@ class PresenceTracker:
                 expiries |= dict.fromkeys(chunk, int(expiry))
                 back += [(user, int(at)) for user, at in zip(chunk, times, strict=True) if int(at)]
             await self._redis.zadd(keys.presence_live(), expiries, gt=True)
-            for user, at in back:
-                await self._publish(user, "online", at)
+            await self._publish("online", back)
 
     async def left_many(self, connections: list[tuple[str, str]]) -> None:
         """:meth:`left` for many (user, connection id) pairs at once: what a process shutting down says of the
@@ -201,28 +200,26 @@ class PresenceTracker:
             await redis_scripts.execute(pipe)
 
     async def _leave_page(self, connections: list[tuple[str, str]]) -> None:
-        """One round trip of leave scripts, one of closed-account checks, then the ``offline`` transitions'
-        events published together."""
+        """One round trip of leave scripts, then the ``offline`` transitions published (:meth:`_publish`)."""
         async with self._redis.pipeline(transaction=False) as pipe:
             for user, connection_id in connections:
                 await self._leave(keys=list(_keys(user)), args=[connection_id], client=pipe)
             times = await redis_scripts.execute(pipe)
-        offline = [(user, int(at)) for (user, _), at in zip(connections, times, strict=True) if int(at)]
-        if not offline:
+        await self._publish("offline", [(user, int(at)) for (user, _), at in zip(connections, times, strict=True)
+                                        if int(at)])
+
+    async def _publish(self, status: Literal["online", "offline"], transitions: list[tuple[str, int]]) -> None:
+        """Publish each (user, time) transition, unless the account was deleted (one round trip checks them all,
+        then the events go out together): a socket still open when it was, left after the purge and its
+        ``offline`` made the presence processor write the deleted user's presence again."""
+        if not transitions:
             return
         async with self._redis.pipeline(transaction=False) as pipe:
-            for user, _ in offline:
+            for user, _ in transitions:
                 pipe.exists(keys.closed_account(user))
             closed = await pipe.execute()
-        await asyncio.gather(*(self._publisher.publish_async(self._event(user, "offline", at))
-                               for (user, at), gone in zip(offline, closed, strict=True) if not gone))
-
-    async def _publish(self, user_id: str, status: Literal["online", "offline"], at: int) -> None:
-        """Publish the transition, unless the account was deleted: a socket still open when it was, left after
-        the purge and its ``offline`` made the presence processor write the deleted user's presence again."""
-        if await self._redis.exists(keys.closed_account(user_id)):
-            return
-        await self._publisher.publish_async(self._event(user_id, status, at))
+        await asyncio.gather(*(self._publisher.publish_async(self._event(user, status, at))
+                               for (user, at), gone in zip(transitions, closed, strict=True) if not gone))
 
     @staticmethod
     def _event(user_id: str, status: Literal["online", "offline"], at: int) -> events.Event:
