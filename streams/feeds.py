@@ -60,7 +60,7 @@ class FeedProcessor:
     name: str = "feeds"
     topics: tuple[str, ...] = ("follow-changed", "post-created", "post-deleted")
     #: the author sees their post in their feed right away, and visibility reads need the graph: short batches
-    flush_interval_s: float = 0.05
+    flush_interval_s: float = 0.0
 
     def __init__(self, settings: Settings, graph: GraphWriter, reader: GraphReader, posts: FeedPosts,
                  cache: FeedCache, redis: Any, safety: SafetyReader | None = None) -> None:

@@ -40,7 +40,7 @@ class Projector:
     #: the store a projector of this kind writes (built by :meth:`on`)
     sink_type: Callable[[Any, Any], EventSink]
     #: short: a client reads the post's page (or its profile) right after writing it
-    flush_interval_s: float = 0.02
+    flush_interval_s: float = 0.0
 
     def __init__(self, sink: EventSink, redis: Any) -> None:
         self._sink = sink
