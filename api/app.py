@@ -100,7 +100,8 @@ def server_options(settings: Settings) -> dict[str, Any]:
     connection holds a zlib context pair for its lifetime (memory per connection: benchmark 7, where one
     process holds 10,000)."""
     return {"log_level": "info", "access_log": settings.api_access_log, "ws_per_message_deflate": False,
-            "log_config": uvicorn_log_config(),  # (credentials in query strings redacted: api.log_redaction)
+            # credentials in query strings redacted, and no line per WebSocket handshake without the access log
+            "log_config": uvicorn_log_config(settings.api_access_log),
             # a client's address is the connection's, unless a trusted proxy (TRUSTED_PROXIES) names it
             "proxy_headers": bool(settings.trusted_proxies), "forwarded_allow_ips": settings.trusted_proxies or None}
 

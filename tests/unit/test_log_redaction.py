@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from api.log_redaction import REDACTED, RedactCredentials, redacted, uvicorn_log_config
+from api.log_redaction import REDACTED, RedactCredentials, WithoutHandshakeLines, redacted, uvicorn_log_config
 
 
 def test_a_query_token_is_redacted_and_the_rest_of_the_line_kept() -> None:
@@ -38,3 +38,18 @@ def test_the_filter_redacts_arguments_as_uvicorns_formatters_read_them() -> None
     assert "secret" not in record.getMessage() and REDACTED in record.getMessage()
     config = uvicorn_log_config()
     assert all("redact_credentials" in h["filters"] for h in config["handlers"].values())
+
+
+def test_without_the_access_log_no_line_is_written_per_websocket_handshake() -> None:
+    def record(msg: str, args: tuple[object, ...]) -> logging.LogRecord:
+        return logging.LogRecord("uvicorn.error", logging.INFO, __file__, 1, msg, args, None)
+
+    accepted = record('%s - "WebSocket %s" [accepted]', ("127.0.0.1:5", "/s"))
+    refused = record('%s - "WebSocket %s" %d', ("127.0.0.1:5", "/s", 403))
+    started = record("Uvicorn running on %s", ("http://127.0.0.1:8000",))
+    drop = WithoutHandshakeLines()
+    assert not drop.filter(accepted) and not drop.filter(refused)
+    assert drop.filter(started)  # every other line of uvicorn's stays
+    quiet, loud = uvicorn_log_config(access_log=False), uvicorn_log_config(access_log=True)
+    assert all("without_handshake_lines" in h["filters"] for h in quiet["handlers"].values())
+    assert not any("without_handshake_lines" in h["filters"] for h in loud["handlers"].values())
