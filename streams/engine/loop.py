@@ -45,6 +45,9 @@ DECODE_CHUNK = 1_000
 #: a consume that brought fewer records is light traffic: the loop then returns on its next first record
 #: instead of waiting for a full batch (measured: doing so under a backlog halved section 13's throughput)
 EAGER_BELOW = 1_000
+#: a consume whose last record was produced this recently found the loop caught up with its producers, however
+#: many records it brought: a burst, not a backlog (see :func:`caught_up`)
+CAUGHT_UP_MS = 100
 
 
 def produced_since(message: Message, cut_at: float, now: float | None = None, wall_s: float | None = None) -> float:
@@ -64,6 +67,21 @@ def produced_since(message: Message, cut_at: float, now: float | None = None, wa
         return now
     produced = now - ((time.time() if wall_s is None else wall_s) - produced_ms / 1000)
     return min(now, produced) if produced >= cut_at else now
+
+
+def caught_up(message: Message, wall_ms: float | None = None) -> bool:
+    """Whether ``message`` (the last record of a consume) was produced within :data:`CAUGHT_UP_MS` of now: the loop
+    is then reading what is being written, not working off a backlog, and takes its next records at once.
+
+    Why not the consume's size alone: at 5,000 events/s a hiccup of 0.2 s left 1,000 records waiting, and each
+    consume then waited its whole timeout to fill a backlog's batch, which brought about 1,000 records again: the
+    unread badge stayed in that mode for the rest of a run (applied p50 406 ms instead of ~20 ms, stop 58).
+    A record without a timestamp, or one from a producer whose clock is ahead, counts as caught up (its batch is
+    taken at once: smaller, never later)."""
+    kind, produced_ms = message.timestamp()
+    if kind == TIMESTAMP_NOT_AVAILABLE:
+        return True
+    return (time.time() * 1000 if wall_ms is None else wall_ms) - produced_ms < CAUGHT_UP_MS
 
 
 class FatalConsumerError(RuntimeError):
@@ -212,7 +230,7 @@ class BatchLoop:
                 if self._pending:
                     wait = max(0.0, min(poll_timeout_s, interval - (time.monotonic() - first_at)))
                 messages = await self._poll(max(1, batch_max - len(self._pending)), wait, first=first)
-                light = len(messages) < EAGER_BELOW
+                light = len(messages) < EAGER_BELOW or caught_up(messages[-1])
                 self._ready.set(1 if self.joined else 0)
                 if messages and not self._pending:
                     first_at = produced_since(messages[0], cut_at)

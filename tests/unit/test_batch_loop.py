@@ -16,7 +16,7 @@ from confluent_kafka import TIMESTAMP_CREATE_TIME, TIMESTAMP_NOT_AVAILABLE, Topi
 from photostream.settings import Settings
 from producers.partitioning import partition_of
 from producers.validation import EventValidationError
-from streams.engine.loop import BatchLoop, produced_since
+from streams.engine.loop import CAUGHT_UP_MS, BatchLoop, caught_up, produced_since
 from streams.engine.records import Record, Reject
 
 
@@ -195,6 +195,19 @@ def test_a_records_interval_runs_from_when_it_was_produced_after_the_last_cut() 
     # without the readings given, the clocks are read: a record produced just now starts (about) now
     assert produced_since(Stamped(TIMESTAMP_CREATE_TIME, time.time() * 1000), time.monotonic() - 0.5) <= \
         time.monotonic()
+
+
+def test_a_consume_ending_on_a_fresh_record_is_caught_up_and_one_ending_on_an_old_record_is_a_backlog() -> None:
+    """How the loop tells a burst it is keeping up with (the next records taken at once) from a backlog (the next
+    consume fills a batch): the age of the consume's last record, whatever the consume's size."""
+    now_ms = 1_800_000_000_000.0
+    assert caught_up(Stamped(TIMESTAMP_CREATE_TIME, now_ms - 5), wall_ms=now_ms)
+    assert not caught_up(Stamped(TIMESTAMP_CREATE_TIME, now_ms - CAUGHT_UP_MS - 1), wall_ms=now_ms)
+    assert not caught_up(Stamped(TIMESTAMP_CREATE_TIME, now_ms - 60_000), wall_ms=now_ms)
+    # no timestamp, or a producer's clock ahead of ours: taken at once (a smaller batch, never a later one)
+    assert caught_up(Stamped(TIMESTAMP_NOT_AVAILABLE, 0), wall_ms=now_ms)
+    assert caught_up(Stamped(TIMESTAMP_CREATE_TIME, now_ms + 60_000), wall_ms=now_ms)
+    assert caught_up(Stamped(TIMESTAMP_CREATE_TIME, time.time() * 1000))  # (the clock read when not given)
 
 
 class FakeMessage:
