@@ -59,7 +59,8 @@ class PostEffect:
 class FeedProcessor:
     name: str = "feeds"
     topics: tuple[str, ...] = ("follow-changed", "post-created", "post-deleted")
-    #: the author sees their post in their feed right away, and visibility reads need the graph: short batches
+    #: the author sees their post in their feed right away, and visibility reads need the graph: no accumulation
+    #: (a batch is what arrived while the last one was applied; README "Live processors do not accumulate")
     flush_interval_s: float = 0.0
 
     def __init__(self, settings: Settings, graph: GraphWriter, reader: GraphReader, posts: FeedPosts,

@@ -39,7 +39,8 @@ class Projector:
     topics: tuple[str, ...]
     #: the store a projector of this kind writes (built by :meth:`on`)
     sink_type: Callable[[Any, Any], EventSink]
-    #: short: a client reads the post's page (or its profile) right after writing it
+    #: none: a client reads the post's page (or its profile) right after writing it, and a batch is what arrived
+    #: while the last one was applied (README "Live processors do not accumulate")
     flush_interval_s: float = 0.0
 
     def __init__(self, sink: EventSink, redis: Any) -> None:

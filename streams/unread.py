@@ -89,8 +89,8 @@ class UnreadProcessor:
     topics: tuple[str, ...] = TOPICS
     #: the badge is live (the goal: applied in Redis within 100 ms at p99): no accumulation. A batch is what
     #: arrived while the last one was applied, so batches grow with the load by themselves; a 20 ms interval
-    #: on top of that was most of the latency (5,000 events/s: applied p50 35-45 → 20-23 ms, p99 112-117 →
-    #: 64-83 ms; 1,000/s: p50 25 → 12 ms, measured back to back in stop 58)
+    #: on top of that was most of the latency (1,000 events/s: applied p50 25 → 12 ms; README "Live processors
+    #: do not accumulate")
     flush_interval_s: float = 0.0
 
     def __init__(self, pairs: UnreadPairs, sets: UnreadSets, redis: Any, session: Session,
