@@ -500,12 +500,18 @@ def test_an_account_turning_public_approves_the_requests_still_pending(client: h
     asked = [client.post(f"/users/{owner['user_id']}/follow", headers=bearer(r)) for r in requesters]
     assert client.get("/users/me/follow-requests", headers=bearer(owner),
                       params={"after": asked[-1].json()["token"]}).json()["items"]
-    assert client.patch("/users/me", headers=bearer(owner), json={"is_private": False}).status_code == 202
+    public = client.patch("/users/me", headers=bearer(owner), json={"is_private": False})
+    assert public.status_code == 202
     for requester in requesters:
         wait_for(lambda r=requester: client.get(f"/users/{owner['user_id']}", headers=bearer(r)).json(),
                  lambda seen: seen["followed_by_me"] and not seen["follow_requested_by_me"], 60,
                  "the pending request to be approved")
-    assert client.get("/users/me/follow-requests", headers=bearer(owner)).json()["items"] == []
+    # the owner reads with the edit's token (the approvals were published beside it): a requester's view above
+    # comes from the follow, applied by another processor than the one that closes the request, and read
+    # without the token the list raced it (once in a fresh-clone suite, after the feeds processor stopped
+    # accumulating its batches)
+    listed = client.get("/users/me/follow-requests", headers=bearer(owner), params={"after": public.json()["token"]})
+    assert "X-Photostream-Consistency" not in listed.headers and listed.json()["items"] == []
 
 
 def test_the_token_of_turning_public_shows_the_approvals_it_made(client: httpx.Client) -> None:
