@@ -68,11 +68,10 @@ def uvicorn_log_config(access_log: bool = True) -> dict[str, Any]:
     from uvicorn.config import LOGGING_CONFIG
 
     config = copy.deepcopy(LOGGING_CONFIG)
-    config.setdefault("filters", {})["redact_credentials"] = {"()": RedactCredentials}
-    if not access_log:
-        config["filters"]["without_handshake_lines"] = {"()": WithoutHandshakeLines}
+    filters: dict[str, type[logging.Filter]] = {"redact_credentials": RedactCredentials}
+    if not access_log:  # (first: a line dropped is not redacted for nothing)
+        filters = {"without_handshake_lines": WithoutHandshakeLines, **filters}
+    config.setdefault("filters", {}).update({name: {"()": kind} for name, kind in filters.items()})
     for handler in config.get("handlers", {}).values():
-        handler.setdefault("filters", []).append("redact_credentials")
-        if not access_log:
-            handler["filters"].insert(0, "without_handshake_lines")  # (dropped before it is redacted)
+        handler.setdefault("filters", []).extend(filters)
     return config
