@@ -229,6 +229,8 @@ async def expected_pull_set(posts: FeedPosts, author_id: str, cap: int) -> Newes
 
 #: a member of the celebrity set meaning "this set is complete" (never an id: ids are UUIDs)
 CELEBRITIES_BUILT = "\x00built"
+#: how many members of the celebrity set are markers, not authors (:data:`CELEBRITIES_BUILT`)
+CELEBRITY_SET_MARKERS = 1
 
 
 @dataclass(frozen=True)
@@ -436,7 +438,8 @@ class FeedCache:
                 every = _celebrities_of(members)
                 return self._page_of(found), PullAuthors(every is not None, every=every)
             pipe.sismember(keys.feed_celebrities(), CELEBRITIES_BUILT)
-            pipe.evalsha(MEMBERS_IN_SET_SHA, 2, keys.feed_celebrities(), keys.partition_copy(FOLLOWING, user_id))
+            pipe.evalsha(MEMBERS_IN_SET_SHA, 2, keys.feed_celebrities(), keys.partition_copy(FOLLOWING, user_id),
+                         CELEBRITY_SET_MARKERS)
             found, built, followed = await redis_scripts.execute(pipe)
         return self._page_of(found), PullAuthors(bool(built), None if followed is None else list(followed))
 

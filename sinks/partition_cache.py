@@ -86,11 +86,14 @@ for i = 1, #KEYS, 2 do
 end
 return edited
 """
-#: KEYS[1] a set, KEYS[2] a user's copy -> false when the copy cannot answer (none, or too many rows to copy),
-#: else the copy's members that are also in the set, found by walking whichever of the two is smaller (a feed
-#: read asks which celebrities the reader follows: the reader's few hundred follows, or the set when it is the
-#: smaller; never both in full)
+#: KEYS[1] a set, KEYS[2] a user's copy, ARGV[1] how many of the set's members are markers (the celebrity set's
+#: "built" marker), not rows -> false when the copy cannot answer (none, or too many rows to copy), else the
+#: copy's members that are also in the set, found by walking whichever of the two is smaller (a feed read asks
+#: which celebrities the reader follows: the reader's few hundred follows, or the set when it is the smaller;
+#: never both in full). A set of nothing but markers answers none, copy or not: with no celebrity yet, a reader
+#: without a copy cost every feed read a second round trip for the set (the copy is filled only by asking it)
 MEMBERS_IN_SET = """
+if redis.call('SCARD', KEYS[1]) <= tonumber(ARGV[1] or '0') then return {} end
 if redis.call('HGET', KEYS[2], '\\0state') ~= 'ok' then return false end  -- _STATE, _WHOLE
 local out = {}
 if redis.call('HLEN', KEYS[2]) - 1 <= redis.call('SCARD', KEYS[1]) then

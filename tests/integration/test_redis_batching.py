@@ -164,8 +164,12 @@ async def test_which_celebrities_a_reader_follows_walks_the_smaller_side(setting
     celebrities, copy = f"test:celebrities:{{{new_id()}}}", f"test:copy:{{{new_id()}}}"
     try:
         await redis.script_load(MEMBERS_IN_SET)
-        await redis.sadd(celebrities, *followed, "\x00built")
-        assert await redis.evalsha(MEMBERS_IN_SET_SHA, 2, celebrities, copy) is None  # no copy
+        await redis.sadd(celebrities, "\x00built")
+        # no celebrity but the marker: none followed, copy or not (one marker: ARGV[1])
+        assert await redis.evalsha(MEMBERS_IN_SET_SHA, 2, celebrities, copy, 1) == []
+        assert await redis.evalsha(MEMBERS_IN_SET_SHA, 2, celebrities, copy) is None  # markers not said: no copy
+        await redis.sadd(celebrities, *followed)
+        assert await redis.evalsha(MEMBERS_IN_SET_SHA, 2, celebrities, copy, 1) is None  # no copy
         await redis.hset(copy, mapping={"\x00state": "many"})
         assert await redis.evalsha(MEMBERS_IN_SET_SHA, 2, celebrities, copy) is None  # too many follows to copy
         await redis.hset(copy, mapping={"\x00state": "ok", followed[0]: "1", followed[1]: "1", new_id(): "1"})
