@@ -281,6 +281,9 @@ def api_part(env: BenchEnv, worker: feeds_pipeline.BenchWorker, graph: Graph,
                          f"bare at the same rate: {fmt_ms(bare_half.latency.p99)} ({api_reads.busy(bare_half)})",
                          fmt_ratio(ratio(at_half.latency.p99, bare_half.latency.p99)),
                          f"< {API_P99_GOAL_MS:g} ms — {verdict(at_half.latency.p99 < API_P99_GOAL_MS)}"])
+    if bare.at_own_half is not None:
+        read = api_reads.ReadLoad(saturated, at_half, half)
+        section.rows.append(api_reads.own_half_row("GET /feed", read, bare, "bare", API_P99_GOAL_MS))
     section.rows.append(["API CPU per request (at saturation)", fmt_us(saturated.cpu_us),
                          f"bare: {fmt_us(bare_saturated.cpu_us)}", fmt_ratio(ratio(saturated.cpu_us,
                                                                                     bare_saturated.cpu_us)), "–"])
@@ -292,7 +295,9 @@ def api_part(env: BenchEnv, worker: feeds_pipeline.BenchWorker, graph: Graph,
                              f"{fmt_us(zero.cpu_us)}" if zero else "–",
                              fmt_ratio(ratio(load.cpu_us, zero.cpu_us)) if zero else "–", "–"])
     for name, load in (("feed saturation", saturated), ("feed at half", at_half), ("bare saturation", bare_saturated),
-                       ("bare at half", bare_half), *((f"{k} celebrities", x) for k, x in by_celebrities.items())):
+                       ("bare at half", bare_half), *((("bare at its own half", bare.at_own_half),)
+                                                      if bare.at_own_half else ()),
+                       *((f"{k} celebrities", x) for k, x in by_celebrities.items())):
         section.notes.append(f"{name}: {load.latency.count:,} answers {load.statuses}, errors "
                              f"{load.errors or 'none'}, achieved {fmt_rate(load.rate)}, p50 {fmt_ms(load.latency.p50)}"
                              f" p99 {fmt_ms(load.latency.p99)}; generator CPU {load.generator_cpu_s:.1f} s.")
