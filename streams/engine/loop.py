@@ -19,7 +19,7 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Consumer, KafkaError, Message
 
 from photostream.contracts.catalog import is_tombstone
 from photostream.contracts.codec import MARKER, DecodeError, EventCodec, not_single_object
@@ -28,6 +28,7 @@ from producers.dlq import PoisonRecord, as_header_list, headers_of
 from producers.events import event_type
 from producers.publisher import Publisher
 from producers.validation import EventValidationError
+from streams.engine.commits import PacedCommits
 from streams.engine.consumer import check_co_partitioned, consumer_config
 from streams.engine.dead_letters import Rejected, dead_letter_batch
 from streams.engine.ownership import TP, Ownership, tp_of
@@ -117,6 +118,7 @@ class BatchLoop:
         #: broker topic → catalog topic for this loop's inputs: one dict lookup per record, not a string slice
         self._logical = {self._names.physical(t): t for t in processor.topics}
         self._consumer = Consumer(consumer_config(settings, self._group, settings.worker_instance_id), logger=log)
+        self._commits = PacedCommits(self._consumer)
         #: a record keyed or placed otherwise than the SDK does belongs to another worker's entities (the counts
         #: are asked of the publisher's producer: see producers.partitioning.partition_counts)
         self.placement = Placement(self._logical, publisher.partition_counts)
@@ -236,6 +238,9 @@ class BatchLoop:
                 wait, first = poll_timeout_s, light and not self._pending
                 if self._pending:
                     wait = max(0.0, min(poll_timeout_s, interval - (time.monotonic() - first_at)))
+                commit_due = self._commits.due_in()  # (the consume thread sends it once the poll returns)
+                if commit_due is not None:
+                    wait = min(wait, commit_due)
                 messages = await self._poll(max(1, batch_max - len(self._pending)), wait, first=first)
                 light = len(messages) < EAGER_BELOW or caught_up(messages[-1])
                 self._ready.set(1 if self.joined else 0)
@@ -254,8 +259,13 @@ class BatchLoop:
                     self._pending, self._carried = self._carried, []
         finally:
             self._ready.set(0)
-            await asyncio.get_running_loop().run_in_executor(self._executor, self._consumer.close)
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._close)
             self._executor.shutdown(wait=False)
+
+    def _close(self) -> None:
+        """Commit what waits, then close (``close()`` waits for the commits in flight and leaves the group)."""
+        self._commits.flush()
+        self._consumer.close()
 
     async def _poll(self, max_messages: int, timeout_s: float, paused: bool = False,
                     first: bool = False) -> list[Message]:
@@ -295,6 +305,9 @@ class BatchLoop:
             raw = self._consumer.consume(max_messages, timeout_s)
         messages = [m for m in raw if m.error() is None or not self._is_noise(m)]  # (no call per good record)
         moved, stale = self._ownership.take_moved()
+        if moved:
+            self._commits.forget(moved)
+        self._commits.send_due()
         if stale:  # (a partition newly ours keeps its records: see streams.engine.ownership)
             messages = [m for m in messages if tp_of(m) not in stale]
             self._ownership.rewind(self._consumer, stale)
@@ -399,7 +412,8 @@ class BatchLoop:
         return True
 
     def _commit(self, messages: list[Message]) -> None:
-        """Commit past ``messages``, asynchronously: the loop goes on to its next batch at once.
+        """Commit past ``messages``, asynchronously and paced (:mod:`streams.engine.commits`): the loop goes on to
+        its next batch at once.
 
         Why asynchronous: a synchronous commit waited 10–60 ms for the coordinator on this machine, in every
         batch's cycle and so in every event's latency. Nothing relies on the commit having landed: the applied
@@ -408,14 +422,4 @@ class BatchLoop:
         and one from a member whose generation has ended is refused by the broker (the ownership fence stays
         the eager assignor's). ``close()`` waits for the commits still in flight; failures are logged by
         :func:`streams.engine.consumer.log_failed_commit`."""
-        # a partition's records are in offset order (consumed so, carried over in order), so its last is its
-        # highest; were one ever out of order, a lower commit only re-applies records, never skips one
-        # (a comprehension, not a max() per record: this ran for every record of every batch, 0.7 → 0.1 µs)
-        last = {(str(m.topic()), m.partition() or 0): m.offset() or 0 for m in messages}
-        if not last:
-            return
-        offsets = [TopicPartition(t, p, o + 1) for (t, p), o in last.items()]
-        try:
-            self._consumer.commit(offsets=offsets, asynchronous=True)
-        except Exception as exc:  # e.g. no longer in a group: the batch is re-applied idempotently
-            log.warning("commit failed (records will be re-applied idempotently): %s", exc)
+        self._commits.add(messages)
