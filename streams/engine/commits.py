@@ -20,7 +20,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 
-from confluent_kafka import Consumer, Message, TopicPartition
+from confluent_kafka import Message, TopicPartition
 
 from streams.engine.ownership import TP
 
@@ -34,9 +34,10 @@ COMMIT_EVERY_S = 0.05
 class PacedCommits:
     """The offsets a loop has applied and not yet committed, sent when due (see the module docstring)."""
 
-    def __init__(self, consumer: Consumer, every_s: float = COMMIT_EVERY_S,
+    def __init__(self, send: Callable[[list[TopicPartition]], None], every_s: float = COMMIT_EVERY_S,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self._consumer = consumer
+        """``send``: an asynchronous commit of the offsets given (the consumer's)."""
+        self._send_offsets = send
         self._every_s = every_s
         self._clock = clock
         self._waiting: dict[TP, int] = {}
@@ -79,6 +80,6 @@ class PacedCommits:
         offsets = [TopicPartition(t, p, o) for (t, p), o in self._waiting.items()]
         self._waiting = {}
         try:
-            self._consumer.commit(offsets=offsets, asynchronous=True)
+            self._send_offsets(offsets)
         except Exception as exc:  # e.g. no longer in a group: the records are re-applied idempotently
             log.warning("commit failed (records will be re-applied idempotently): %s", exc)

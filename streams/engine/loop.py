@@ -19,7 +19,7 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Consumer, KafkaError, Message
+from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Consumer, KafkaError, Message, TopicPartition
 
 from photostream.contracts.catalog import is_tombstone
 from photostream.contracts.codec import MARKER, DecodeError, EventCodec, not_single_object
@@ -118,7 +118,7 @@ class BatchLoop:
         #: broker topic → catalog topic for this loop's inputs: one dict lookup per record, not a string slice
         self._logical = {self._names.physical(t): t for t in processor.topics}
         self._consumer = Consumer(consumer_config(settings, self._group, settings.worker_instance_id), logger=log)
-        self._commits = PacedCommits(self._consumer)
+        self._commits = PacedCommits(self._send_commit)
         #: a record keyed or placed otherwise than the SDK does belongs to another worker's entities (the counts
         #: are asked of the publisher's producer: see producers.partitioning.partition_counts)
         self.placement = Placement(self._logical, publisher.partition_counts)
@@ -261,6 +261,9 @@ class BatchLoop:
             self._ready.set(0)
             await asyncio.get_running_loop().run_in_executor(self._executor, self._close)
             self._executor.shutdown(wait=False)
+
+    def _send_commit(self, offsets: list[TopicPartition]) -> None:
+        self._consumer.commit(offsets=offsets, asynchronous=True)
 
     def _close(self) -> None:
         """Commit what waits, then close (``close()`` waits for the commits in flight and leaves the group)."""

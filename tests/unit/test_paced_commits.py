@@ -27,8 +27,7 @@ class RecordingConsumer:
     def __init__(self) -> None:
         self.commits: list[dict[tuple[str, int], int]] = []
 
-    def commit(self, offsets: list[Any], asynchronous: bool) -> None:
-        assert asynchronous
+    def commit(self, offsets: list[Any]) -> None:
         self.commits.append({(tp.topic, tp.partition): tp.offset for tp in offsets})
 
 
@@ -42,7 +41,7 @@ class Clock:
 
 def _paced() -> tuple[PacedCommits, RecordingConsumer, Clock]:
     consumer, clock = RecordingConsumer(), Clock()
-    return PacedCommits(consumer, every_s=0.05, clock=clock), consumer, clock  # type: ignore[arg-type]
+    return PacedCommits(consumer.commit, every_s=0.05, clock=clock), consumer, clock
 
 
 def test_batches_within_an_interval_share_one_commit_of_their_latest_offsets() -> None:
