@@ -5,7 +5,10 @@ produced once (valid events of a realistic shape: likes and comments over 500 po
 never posted, by those posts' authors, the posts seeded in Cassandra; follow requests, presence flips and people
 tags between distinct users), then measured as benchmark 3 measures the hashtag
 counter (``benchmarks.pipeline_throughput``): the raw consume + decode loop over exactly those offsets vs the
-real processor driven by the real ``BatchLoop`` in this process until its group committed them.
+real processor driven by the real ``BatchLoop`` in this process until its group committed them. First row: the
+engine alone, a processor that applies nothing driven the same way over the likes: what the loop itself costs
+(decoding, the id and placement checks every record gets, records, commits), the ceiling of every processor's
+ratio before it writes anything.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from producers import events
 from producers.ids import new_id
 from sinks.cassandra import connect
 from streams.batch_tasks import build_processors
-from streams.engine.records import BatchProcessor
+from streams.engine.records import BatchProcessor, Record, Reject
 from streams.resources import Resources
 
 NUMBER = 13
@@ -71,6 +74,17 @@ def seed_listed_posts(settings: Settings, posts: dict[str, str]) -> None:
         cluster.shutdown()
 
 
+class EngineAlone:
+    """A processor that applies nothing (see the module docstring)."""
+
+    name = "engine-alone"
+    topics: tuple[str, ...] = ("like-changed",)
+    flush_interval_s = 0.0
+
+    async def process(self, batch: list[Record], reject: Reject) -> None:
+        return None
+
+
 def _built(settings: Settings, name: str) -> Callable[[Resources], BatchProcessor]:
     def make(resources: Resources) -> BatchProcessor:
         [processor] = build_processors(settings, resources, [name])
@@ -83,7 +97,7 @@ def run(env: BenchEnv, events_each: int) -> Section:
                       ["processor", "input topic", "events", "processor", "raw consume + decode (baseline)", "ratio",
                        f"goal ≥ {GOAL}"])
     settings = env.with_app_id("procs")
-    env.groups |= {f"{settings.app_id}.{name}" for name in WORKLOADS}
+    env.groups |= {f"{settings.app_id}.{name}" for name in [*WORKLOADS, EngineAlone.name]}
     clock = Clock(tuple(stack_pids(settings.stack_dir).values()))
     posts = [new_id() for _ in range(POSTS)]
     seed_listed_posts(settings, dict(zip(posts, AUTHORS, strict=True)))
@@ -92,6 +106,9 @@ def run(env: BenchEnv, events_each: int) -> Section:
     for name, (topic, workload) in WORKLOADS.items():
         start, end = produce(settings, topic, [workload(i, posts) for i in range(events_each)])
         base = raw_consume(settings, clock, start, end)
+        if name == "popularity":  # (the likes: the engine's floor on the same records, same baseline)
+            alone = asyncio.run(drive(settings, clock, lambda _: EngineAlone(), start, end))
+            _rows(section, "engine alone (applies nothing)", topic, base, alone)
         pipe = asyncio.run(drive(settings, clock, _built(settings, name), start, end))
         _rows(section, name, topic, base, pipe, ceiling)
     return section
