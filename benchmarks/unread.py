@@ -22,6 +22,7 @@ real loop in this process until its group committed them."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import random
@@ -309,6 +310,9 @@ async def hold_and_push(env: BenchEnv, settings: Settings, connections: int, pro
         if not held:
             raise BenchError(f"no WebSocket opened: {next(r for r in results if r is not None)!r}")
         per_connection = (rss_kib(api.pid) - before) / held
+        # the client ends of the sockets live until the end: out of this process's collector's sight, or a full
+        # collection walking them (0.3–0.7 s each, several while the sockets opened) is timed as push latency
+        settle_after_startup()
         latencies: list[float] = []
         publisher = Publisher(settings)
         # connected before the clock (see _warm_up): a message to a user with no socket, answered by its ack
@@ -339,6 +343,7 @@ async def hold_and_push(env: BenchEnv, settings: Settings, connections: int, pro
         return held, per_connection, latencies, failures, why_unpushed(settings, lost) if lost else ""
     finally:
         await asyncio.gather(*(ws.close() for ws in sockets.values()), return_exceptions=True)
+        gc.unfreeze()  # (closed, they are garbage again: collectable)
         env.stop(api)
 
 
