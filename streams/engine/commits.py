@@ -11,7 +11,8 @@ until a heartbeat waited out the 6 s session. The group then dropped the member,
 
 Nothing is lost by pacing: readers wait on the applied marks the processors write, not on commits, and the
 records after the last commit that landed are re-applied idempotently by whoever owns the partition next. Every
-method runs on the loop's consumer thread, where the rebalance callbacks run too.
+method but :meth:`PacedCommits.due_in` (a read, by the event loop) runs on the loop's consumer thread, where the
+rebalance callbacks run too.
 """
 
 from __future__ import annotations
