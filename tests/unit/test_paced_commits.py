@@ -7,20 +7,7 @@ from typing import Any
 import pytest
 
 from streams.engine.commits import PacedCommits
-
-
-class FakeMessage:
-    def __init__(self, topic: str, partition: int, offset: int) -> None:
-        self._coordinates = (topic, partition, offset)
-
-    def topic(self) -> str:
-        return self._coordinates[0]
-
-    def partition(self) -> int:
-        return self._coordinates[1]
-
-    def offset(self) -> int:
-        return self._coordinates[2]
+from tests.unit.test_batch_loop import FakeMessage as Message
 
 
 class RecordingConsumer:
@@ -46,11 +33,11 @@ def _paced() -> tuple[PacedCommits, RecordingConsumer, Clock]:
 
 def test_batches_within_an_interval_share_one_commit_of_their_latest_offsets() -> None:
     commits, consumer, clock = _paced()
-    commits.add([FakeMessage("t", 0, 10), FakeMessage("t", 1, 5)])  # the first is sent at once
+    commits.add([Message("t", 0, 10, b""), Message("t", 1, 5, b"")])  # the first is sent at once
     clock.now += 0.01
-    commits.add([FakeMessage("t", 0, 11), FakeMessage("t", 0, 12)])
+    commits.add([Message("t", 0, 11, b""), Message("t", 0, 12, b"")])
     clock.now += 0.01
-    commits.add([FakeMessage("t", 1, 6)])
+    commits.add([Message("t", 1, 6, b"")])
     assert consumer.commits == [{("t", 0): 11, ("t", 1): 6}]
     assert commits.due_in() == pytest.approx(0.03)  # the loop polls no longer than this
 
@@ -65,7 +52,7 @@ def test_batches_within_an_interval_share_one_commit_of_their_latest_offsets() -
 def test_a_commit_is_never_sent_before_its_interval_however_many_batches_finish() -> None:
     commits, consumer, clock = _paced()
     for offset in range(400):  # a live processor's batches at 5,000 events/s for one second
-        commits.add([FakeMessage("t", 0, offset)])
+        commits.add([Message("t", 0, offset, b"")])
         clock.now += 0.0025
     assert len(consumer.commits) == 20
     commits.flush()
@@ -74,8 +61,8 @@ def test_a_commit_is_never_sent_before_its_interval_however_many_batches_finish(
 
 def test_offsets_of_partitions_that_moved_are_not_committed_by_their_former_owner() -> None:
     commits, consumer, clock = _paced()
-    commits.add([FakeMessage("t", 0, 1)])
-    commits.add([FakeMessage("t", 0, 2), FakeMessage("t", 1, 8)])
+    commits.add([Message("t", 0, 1, b"")])
+    commits.add([Message("t", 0, 2, b""), Message("t", 1, 8, b"")])
     commits.forget({("t", 1), ("t", 3)})
     clock.now += 1
     commits.send_due()
