@@ -36,16 +36,27 @@ class BatchingRedis:
         self._mux = mux
         #: what redis-py makes of a reply (HGETALL's pairs → a dict, ...), applied to the mux's replies
         self._callbacks: dict[str, Callable[..., Any]] = dict(redis.response_callbacks) if mux is not None else {}
-        self._queued: list[tuple[tuple[Any, ...], dict[str, Any], asyncio.Future[Any]]] = []
+        #: this turn's callers: each one's commands, and the future of its answer (a command's reply, or for a
+        #: caller's pipeline the list of its replies, errors in place)
+        self._queued: list[tuple[list[tuple[Any, ...]], bool, asyncio.Future[Any]]] = []
         #: pipelines in flight, kept referenced until they finish
         self._sending: set[asyncio.Task[None]] = set()
 
-    def _queue(self, *args: Any, **options: Any) -> asyncio.Future[Any]:
+    def _queue(self, *command: Any) -> asyncio.Future[Any]:
+        """One command; the future of its reply (or of its error)."""
+        return self._enqueue([command], True)
+
+    def _queue_all(self, commands: list[tuple[Any, ...]]) -> asyncio.Future[list[Any]]:
+        """A caller's pipeline as one entry with one future, of every reply in order (an error in its place):
+        a future per command, gathered, cost the status read ~5 µs a command, and it sends eight."""
+        return self._enqueue(commands, False)
+
+    def _enqueue(self, commands: list[tuple[Any, ...]], single: bool) -> asyncio.Future[Any]:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         if not self._queued:
             loop.call_soon(self._flush)
-        self._queued.append((args, options, future))
+        self._queued.append((commands, single, future))
         return future
 
     def _flush(self) -> None:
@@ -54,16 +65,17 @@ class BatchingRedis:
         self._sending.add(task)
         task.add_done_callback(self._sending.discard)
 
-    async def _send(self, queued: list[tuple[tuple[Any, ...], dict[str, Any], asyncio.Future[Any]]]) -> None:
+    async def _send(self, queued: list[tuple[list[tuple[Any, ...]], bool, asyncio.Future[Any]]]) -> None:
+        commands = [command for each, _, _ in queued for command in each]
         try:
             if self._mux is not None:
-                replies = await self._mux.send([args for args, _, _ in queued])
-                results = [self._as_redis_py(args[0], reply) for (args, _, _), reply in zip(queued, replies,
-                                                                                            strict=True)]
+                replies = await self._mux.send(commands)
+                results = [self._as_redis_py(command[0], reply)
+                           for command, reply in zip(commands, replies, strict=True)]
             else:
                 async with self._redis.pipeline(transaction=False) as pipe:
-                    for args, options, _ in queued:
-                        pipe.execute_command(*args, **options)
+                    for command in commands:
+                        pipe.execute_command(*command)
                     results = await pipe.execute(raise_on_error=False)
         except Exception as exc:  # the connection failed: every caller gets the error (Redis down → a miss)
             for _, _, future in queued:
@@ -74,13 +86,17 @@ class BatchingRedis:
             for _, _, future in queued:
                 future.cancel()
             raise
-        for (_, _, future), result in zip(queued, results, strict=True):
+        start = 0
+        for each, single, future in queued:
+            answers, start = results[start:start + len(each)], start + len(each)
             if future.done():
                 continue
-            if isinstance(result, Exception):
-                future.set_exception(result)
+            if not single:
+                future.set_result(answers)
+            elif isinstance(answers[0], Exception):
+                future.set_exception(answers[0])
             else:
-                future.set_result(result)
+                future.set_result(answers[0])
 
     def _as_redis_py(self, command: str, reply: Any) -> Any:
         callback = self._callbacks.get(command)
@@ -167,13 +183,14 @@ class _Pipeline:
         return self._command("EVALSHA", sha, numkeys, *keys_and_args)
 
     async def execute(self) -> list[Any]:
-        futures = [self._batching._queue(*command) for command in self._commands]
-        self._commands = []
-        results = await asyncio.gather(*futures, return_exceptions=True)
+        if not self._commands:
+            return []
+        commands, self._commands = self._commands, []
+        results: list[Any] = await self._batching._queue_all(commands)
         for result in results:
             if isinstance(result, BaseException):
                 raise result
-        return list(results)
+        return results
 
 
 def reads_client(redis: Any) -> Any:

@@ -50,11 +50,18 @@ async def test_concurrent_reads_share_one_pipeline_and_get_their_own_answers(set
                 pipe.hmget(hashed, "a", "z")
                 return await pipe.execute()
 
+        async def failing_pipeline() -> list[Any]:
+            async with batching.pipeline(transaction=False) as pipe:
+                pipe.get(string)
+                pipe.hgetall(string)  # (WRONGTYPE: the caller's pipeline fails, the batch does not)
+                return await pipe.execute()
+
         answers = await asyncio.gather(
             batching.get(string), batching.mget([string, members + "-none"]), batching.hgetall(hashed),
             batching.smismember(members, ["x", "y"]), own_pipeline(), hgetall_many(batching, [hashed, string]),
-            return_exceptions=True)
-        assert counting.pipelines == 1  # six readers, one round trip
+            failing_pipeline(), return_exceptions=True)
+        assert counting.pipelines == 1  # seven readers, one round trip
+        assert isinstance(answers[6], ResponseError), answers[6]
         assert answers[:5] == [await redis.get(string), await redis.mget([string, members + "-none"]),
                                await redis.hgetall(hashed), await redis.smismember(members, ["x", "y"]),
                                ["s", ["1", None]]]
