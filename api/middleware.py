@@ -1,13 +1,20 @@
 """The API's edge: small plain-ASGI middlewares that answer before (or instead of) the routes.
 
 Plain ASGI rather than Starlette's ``BaseHTTPMiddleware``, which costs a task and a stream per request. Each
-answers in the standard ``{"error": {...}}`` shape. :func:`install` stacks them in the one order that works
-(outermost first): errors are shielded around everything else, bodies are bounded before anything reads them,
-forged consistency tokens are refused before a read spends a Redis round trip on its rate limit.
+answers in the standard ``{"error": {...}}`` shape. A request a middleware has nothing to do with is handed on
+without a frame of its own: its ``__call__`` is a plain function returning the inner app's awaitable, and only
+the requests it acts on run its coroutine. (A WebSocket passes every layer for as long as it is open: with a
+suspended coroutine a layer, a process holding 10,000 kept eight more objects per socket for its full
+collections to walk, and every GET paid for a frame per layer that only looked at its scope.)
+
+:func:`install` stacks them in the one order that works (outermost first): errors are shielded around everything
+else, bodies are bounded before anything reads them, forged consistency tokens are refused before a read spends
+a Redis round trip on its rate limit.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -56,11 +63,12 @@ class HeadAsGet:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         if scope["type"] != "http" or scope["method"] != "HEAD":
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
+        return self._head(scope, receive, send)
 
+    async def _head(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def bodiless(message: Message) -> None:
             if message["type"] == "http.response.body":
                 if message.get("more_body", False):
@@ -87,11 +95,12 @@ class NotStored:
     def __init__(self, app: ASGIApp, prefix: str) -> None:
         self.app, self.prefix = app, prefix
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         if scope["type"] != "http" or not scope["path"].startswith(self.prefix):
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
+        return self._marked(scope, receive, send)
 
+    async def _marked(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def marked(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"cache-control"]
@@ -115,10 +124,10 @@ class ErrorShield:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        return self._shielded(scope, receive, send) if scope["type"] == "http" else self.app(scope, receive, send)
+
+    async def _shielded(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
 
         async def tracking_send(message: Message) -> None:
@@ -141,10 +150,10 @@ class BodyLimit:
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app, self.max_bytes = app, max_bytes
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        return self._bounded(scope, receive, send) if scope["type"] == "http" else self.app(scope, receive, send)
+
+    async def _bounded(self, scope: Scope, receive: Receive, send: Send) -> None:
         for name, value in scope["headers"]:
             if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
                 await self._too_large(scope, receive, send)
@@ -190,17 +199,16 @@ class JsonBodies:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         if scope["type"] == "http" and scope["method"] in ("POST", "PUT", "PATCH", "DELETE"):
             headers = dict(scope["headers"])
             sent = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
             has_body = headers.get(b"content-length", b"0") != b"0" or b"transfer-encoding" in headers
             if sent and has_body and sent != b"application/json" and not sent.endswith(b"+json"):
-                await _answer(scope, receive, send, 415, "unsupported_media_type",
-                              f"a body of type {sent.decode(errors='replace')!r} cannot be read: send "
-                              "application/json")
-                return
-        await self.app(scope, receive, send)
+                return _answer(scope, receive, send, 415, "unsupported_media_type",
+                               f"a body of type {sent.decode(errors='replace')!r} cannot be read: send "
+                               "application/json")
+        return self.app(scope, receive, send)
 
 
 class ConsistencyGuard:
@@ -211,7 +219,7 @@ class ConsistencyGuard:
     def __init__(self, app: ASGIApp, key: bytes) -> None:
         self.app, self.key = app, key
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         # every query string is parsed, as the routes parse it: a name written percent-encoded (``%61fter=``)
         # passed a check of the raw bytes, and a forged token held the read for the whole wait
         if scope["type"] == "http" and scope["query_string"]:
@@ -219,9 +227,8 @@ class ConsistencyGuard:
                 try:
                     ConsistencyToken.verify(token, self.key)
                 except InvalidConsistencyTokenError as exc:
-                    await _answer(scope, receive, send, 422, "invalid", str(exc), "after")
-                    return
-        await self.app(scope, receive, send)
+                    return _answer(scope, receive, send, 422, "invalid", str(exc), "after")
+        return self.app(scope, receive, send)
 
 
 class ReadRateLimit:
@@ -243,20 +250,24 @@ class ReadRateLimit:
         self.app, self.prefix = app, prefix
         self.leases = ratelimit.AddressLeases(limit)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         if scope["type"] == "http" and scope["method"] in ("GET", "HEAD") and scope["path"].startswith(self.prefix):
-            client = scope.get("client")
-            address = client[0] if client else "unknown"
-            redis: Any = scope["app"].state.resources.redis
-            try:
-                decision = await self.leases.take(redis, address)
-            except degraded.REDIS_OUTAGES as exc:  # fail open: see the class docstring
-                degraded.note("read_limit", exc)
-                await self.app(scope, receive, send)
-                return
-            if not decision.allowed:
-                await _answer(scope, receive, send, 429, "rate_limited",
-                              f"too many reads from this address; retry in {decision.retry_after_s}s",
-                              headers={"Retry-After": str(decision.retry_after_s)})
-                return
+            return self._limited(scope, receive, send)
+        return self.app(scope, receive, send)
+
+    async def _limited(self, scope: Scope, receive: Receive, send: Send) -> None:
+        client = scope.get("client")
+        address = client[0] if client else "unknown"
+        redis: Any = scope["app"].state.resources.redis
+        try:
+            decision = await self.leases.take(redis, address)
+        except degraded.REDIS_OUTAGES as exc:  # fail open: see the class docstring
+            degraded.note("read_limit", exc)
+            await self.app(scope, receive, send)
+            return
+        if not decision.allowed:
+            await _answer(scope, receive, send, 429, "rate_limited",
+                          f"too many reads from this address; retry in {decision.retry_after_s}s",
+                          headers={"Retry-After": str(decision.retry_after_s)})
+            return
         await self.app(scope, receive, send)

@@ -19,9 +19,12 @@ def status(count: int, senders: list[str] | None = None) -> dict[str, object]:
 
 def test_a_client_that_does_not_drain_its_queue_is_dropped_not_buffered() -> None:
     connection = Connection("u", detail=False, queue_max=3)
+    told: list[str] = []
+    connection.on_drop = lambda: told.append("dropped")
     for count in range(10):
         connection.offer(status(count))
-    assert connection.dropped.is_set()
+    assert connection.dropped
+    assert told == ["dropped"]  # once: the WebSocket serving it ends its stream
     assert connection.queue.qsize() == 3  # memory bounded by the queue, whatever the client does
 
 
