@@ -21,7 +21,7 @@ from api.routes import avatars as avatar_routes
 from api.routes import notifications as notification_routes
 from api.routes import photo_tags as photo_tag_routes
 from photostream import loop_lag
-from photostream.gc_tuning import settle_after_startup
+from photostream.gc_tuning import API_YOUNG_THRESHOLD, settle_after_startup
 from photostream.settings import Settings
 from sinks import keys
 
@@ -39,7 +39,8 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.resources = ApiResources.open(settings)
         app.state.status_hub = realtime.open_hub(settings, app.state.resources)
-        settle_after_startup()  # the clients and prepared statements live as long as the process
+        # the clients and prepared statements live as long as the process
+        settle_after_startup(API_YOUNG_THRESHOLD)
         lag_probe = loop_lag.start("api")
         try:
             yield

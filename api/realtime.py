@@ -29,6 +29,7 @@ from prometheus_client import Histogram
 from api.realtime_presence import PresenceTracker
 from api.realtime_status import Status, StatusReader
 from api.status_copies import StatusCopies
+from photostream.gc_tuning import FreezeAsItGrows
 from photostream.settings import Settings
 from producers.publisher import Publisher
 from sinks import keys
@@ -81,6 +82,8 @@ class StatusHub:
         self.reader = reader
         self.presence = PresenceTracker(redis, publisher, settings.presence_ttl_s)
         self._local: dict[str, set[Connection]] = defaultdict(set)
+        #: what held connections keep is frozen as they accumulate (see photostream.gc_tuning)
+        self._freezer = FreezeAsItGrows()
         self._pubsub = redis.pubsub(ignore_subscribe_messages=True)
         #: one (un)subscribe at a time: redis-py's pub/sub connects lazily, and callers racing its first
         #: connection each opened one of their own, of which it kept the last (the others' users got no push)
@@ -115,6 +118,7 @@ class StatusHub:
             await self.presence.joined(user_id, connection.id)
             # online: this very connection says so, before the presence processor has applied it
             connection.offer(await self.reader.read(user_id, detail=True) | {"online_status": "online"})
+            self._freezer.opened()
         except BaseException:
             # a join that failed half-way (Redis restarting) must not stay registered: the user's next
             # connection would not be their first, never subscribe, and get no push until a restart

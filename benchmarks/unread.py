@@ -1,23 +1,24 @@
 """Benchmark 7: the newly-unread badge — event → Redis applied and → WebSocket push latency, sockets held,
 ``GET /users/{id}/status`` saturation and p99, and processor throughput.
 
-Latency: the ``unread`` processor runs alone in a process of its own (a ``BatchLoop``, its own consumer group
-from the log end, as in a worker); events are published through the SDK at a steady rate, each adding a new
-sender to one of a pool of users, so each changes a set. "Applied" is the moment the processor's Redis script
-(write + pub/sub ping in one script) wrote the badge, on Redis's clock: the ping on the user's status channel
-(namespaced by the run's app id) carries it, and a pattern subscriber collects the pings; latency = that moment
-minus the event's ``occurred_at``. The moment the subscriber read each ping is reported beside it (it adds pub/sub
-and the harness's own event loop, which also sends the events). Baseline, same run and same
-events: a raw confluent-kafka consumer on the topic (send → consumed). Push: one API process holds N WebSockets
-(distinct users; RSS before and after, per connection), then unsent messages to connected users at 200/s, timed
-from ``occurred_at`` to the status arriving on the socket. Status reads (`benchmarks/api_reads.py`): one API process
-per core on one port (`benchmarks/feeds_serve.py`), each reader (200 of the latency run's users, every one with
-unread senders) reading its own status with its own minted token; closed loop (64 connections) for the saturation
-rate, then open loop at half of it for the p99, 8 s each (3 s with `--quick`). Baseline: a bare Starlette endpoint
-serving a captured status body, as many processes served the same way and driven the same way (its open loop at the
-API's half rate). Throughput: as benchmark 3 (`benchmarks/pipeline_throughput.py`): records produced once (3
-unsent : 1 read, uniform users), the raw consume + decode loop over exactly those offsets vs the processor driven by the
-real loop in this process until its group committed them."""
+Latency: the ``unread`` processor runs alone in a process of its own (a ``BatchLoop``, its own consumer group from
+the log end, as in a worker); events are published through the SDK at a steady rate, each adding a new sender to one
+of a pool of users, so each changes a set. "Applied" is the moment the processor's Redis script (write + pub/sub
+ping in one script) wrote the badge, on Redis's clock: the ping on the user's status channel (namespaced by the
+run's app id) carries it, and a pattern subscriber collects the pings; latency = that moment minus the event's
+``occurred_at``. The moment the subscriber read each ping is reported beside it (it adds pub/sub and the harness's
+own event loop, which also sends the events). Baseline, same run and same events: a raw confluent-kafka consumer on
+the topic (send → consumed). Push: one API process holds N WebSockets (distinct users; RSS before and after, per
+connection), then unsent messages to connected users at 200/s, timed from ``occurred_at`` to the status arriving on
+the socket; the API process's own collector pauses in each phase, from its ``photostream_gc_pause_seconds`` scraped
+before, between and after. Status reads (`benchmarks/api_reads.py`): one API process per core on one port
+(`benchmarks/feeds_serve.py`), each reader (200 of the latency run's users, every one with unread senders) reading
+its own status with its own minted token; closed loop (64 connections) for the saturation rate, then open loop at
+half of it for the p99, 8 s each (3 s with `--quick`). Baseline: a bare Starlette endpoint serving a captured status
+body, as many processes served the same way and driven the same way (its open loop at the API's half rate).
+Throughput: as benchmark 3 (`benchmarks/pipeline_throughput.py`): records produced once (3 unsent : 1 read, uniform
+users), the raw consume + decode loop over exactly those offsets vs the processor driven by the real loop in this
+process until its group committed them."""
 
 from __future__ import annotations
 
@@ -31,11 +32,13 @@ import subprocess
 import sys
 import threading
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 from confluent_kafka import Consumer
+from prometheus_client.parser import text_string_to_metric_families
 
 from benchmarks import api_reads, feeds_api
 from benchmarks.cpu import stack_pids
@@ -277,10 +280,11 @@ def rss_kib(pid: int) -> int:
 
 
 async def hold_and_push(env: BenchEnv, settings: Settings, connections: int, probes: int,
-                        rate: float) -> tuple[int, float, list[float], Counter[str], str]:
+                        rate: float) -> tuple[int, float, list[float], Counter[str], str, tuple[Pauses, Pauses]]:
     """Open ``connections`` WebSockets (distinct users) to one API process; with them held, publish ``probes``
     unsent messages to connected users at ``rate``/s and time event → pushed on the socket. Returns (connections
-    held, API RSS KiB per connection, push latencies ms, why probes saw no push, where their pushes stopped)."""
+    held, API RSS KiB per connection, push latencies ms, why probes saw no push, where their pushes stopped, the
+    API process's collector pauses while the sockets opened and while the pushes went out)."""
     from websockets.asyncio.client import connect
 
     from api.auth import mint_access_token
@@ -303,13 +307,16 @@ async def hold_and_push(env: BenchEnv, settings: Settings, connections: int, pro
             await ws.recv()  # the current status: registered and served
             sockets[user] = ws
 
+    metrics_url = f"http://127.0.0.1:{port}/metrics"
     try:
         before = rss_kib(api.pid)
+        scraped = [gc_pause_counts(metrics_url)]
         results = await asyncio.gather(*(open_one(u) for u in users), return_exceptions=True)
         held = len(sockets)
         if not held:
             raise BenchError(f"no WebSocket opened: {next(r for r in results if r is not None)!r}")
         per_connection = (rss_kib(api.pid) - before) / held
+        scraped.append(gc_pause_counts(metrics_url))
         # the client ends of the sockets live until the end: out of this process's collector's sight, or a full
         # collection walking them (0.3–0.7 s each, several while the sockets opened) is timed as push latency
         settle_after_startup()
@@ -338,13 +345,48 @@ async def hold_and_push(env: BenchEnv, settings: Settings, connections: int, pro
         publisher.flush(30)
         outcomes = dict(zip(waiting, await asyncio.gather(*waiting.values(), return_exceptions=True), strict=True))
         publisher.close()
+        scraped.append(gc_pause_counts(metrics_url))
         lost = [user for user, outcome in outcomes.items() if isinstance(outcome, BaseException)]
         failures = Counter(f"{type(o).__name__}: {o}"[:100] for o in outcomes.values() if isinstance(o, BaseException))
-        return held, per_connection, latencies, failures, why_unpushed(settings, lost) if lost else ""
+        pauses = (longest_pause(scraped[0], scraped[1]), longest_pause(scraped[1], scraped[2]))
+        return held, per_connection, latencies, failures, why_unpushed(settings, lost) if lost else "", pauses
     finally:
         await asyncio.gather(*(ws.close() for ws in sockets.values()), return_exceptions=True)
         gc.unfreeze()  # (closed, they are garbage again: collectable)
         env.stop(api)
+
+
+#: the API process's garbage-collection pauses between two scrapes: (upper bound of the longest, seconds; how
+#: many took over 0.1 s)
+Pauses = tuple[float, int]
+
+
+def gc_pause_counts(metrics_url: str) -> dict[str, float]:
+    """The API process's ``photostream_gc_pause_seconds`` bucket counts, every generation summed, by bound."""
+    counts: dict[str, float] = defaultdict(float)
+    for family in text_string_to_metric_families(httpx.get(metrics_url, timeout=10).text):
+        if family.name == "photostream_gc_pause_seconds":
+            for sample in family.samples:
+                if sample.name.endswith("_bucket"):
+                    counts[sample.labels["le"]] += sample.value
+    if not counts:
+        raise BenchError(f"{metrics_url} exports no photostream_gc_pause_seconds")
+    return counts
+
+
+def longest_pause(before: dict[str, float], after: dict[str, float]) -> Pauses:
+    """The longest collection between two scrapes, as the least bucket bound holding them all (inf: over the
+    last bound), and how many took more than 0.1 s."""
+    grew = {bound: after[bound] - before.get(bound, 0.0) for bound in after}
+    every = grew["+Inf"]
+    longest = min((float(bound) for bound, n in grew.items() if n >= every), default=0.0) if every else 0.0
+    return longest, int(every - grew.get("0.1", 0.0))
+
+
+def fmt_pauses(pauses: Pauses) -> str:
+    longest, slow = pauses
+    return f"longest ≤ {longest * 1000:g} ms, {slow} over 100 ms" if longest != float("inf") else \
+        f"longest over the last bound, {slow} over 100 ms"
 
 
 def why_unpushed(settings: Settings, users: list[str]) -> str:
@@ -408,7 +450,7 @@ def run(env: BenchEnv, events_count: int = 20_000, rate: float = 5_000.0, durati
         light = asyncio.run(applied_latency(settings, rate / 5, duration_s))
         heavy = asyncio.run(applied_latency(settings, rate, duration_s, probed))
         if connections:
-            held, per_connection, pushed, lost, diagnosis = asyncio.run(hold_and_push(
+            held, per_connection, pushed, lost, diagnosis, (opening, pushing) = asyncio.run(hold_and_push(
                 env, settings, connections, probes=1000, rate=200.0))
     finally:
         processor.stop()
@@ -434,6 +476,9 @@ def run(env: BenchEnv, events_count: int = 20_000, rate: float = 5_000.0, durati
         section.rows.append(["WebSockets held by one API process", f"{connections:,} opened", f"{held:,}",
                              f"{per_connection:.1f} KiB RSS per connection", "–", "–",
                              verdict(held == connections)])
+        section.rows.append(["the API process's garbage-collection pauses", f"while {held:,} sockets opened · "
+                             "while the pushes went out", "–", f"{fmt_pauses(opening)} · {fmt_pauses(pushing)}",
+                             "–", "–", "–"])
         if lost:
             section.notes.append(f"**{sum(lost.values())} push probes saw no push**: "
                                  + "; ".join(f"{n} × {why}" for why, n in lost.most_common(5)) + f" ({diagnosis})")
