@@ -35,6 +35,13 @@ def settle_after_startup(young_threshold: int = YOUNG_THRESHOLD) -> None:
 
 #: connections opened between two freezes by :class:`FreezeAsItGrows` (~200 tracked objects each)
 FREEZE_EVERY_CONNECTIONS = 250
+#: freezes between two thaws (100,000 connections opened): what a freeze may have caught of cyclic garbage is
+#: collected then, at the price of one full collection of everything
+THAW_EVERY_FREEZES = 400
+
+
+def _full_collections() -> int:
+    return int(gc.get_stats()[2]["collections"])
 
 
 class FreezeAsItGrows:
@@ -46,18 +53,35 @@ class FreezeAsItGrows:
     Every :data:`FREEZE_EVERY_CONNECTIONS` connections opened, everything then tracked is frozen (``gc.freeze``,
     a constant-time move), so a full collection walks only what came since the last freeze. Frozen objects
     are still freed by reference counting when their connection closes; only reference *cycles* among them
-    would wait. Measured (benchmark 7's harness, three rounds of 10,000 sockets opened, held and closed): the
-    frozen population fell back to the process's start-up size after every round, so closing a connection
-    leaves no cycle behind."""
+    wait. Measured (benchmark 7's harness, three rounds of 10,000 sockets opened, held and closed): the frozen
+    population fell back to the process's start-up size after every round, so closing a connection leaves no
+    cycle behind. Garbage cycles of whatever else was alive at a freeze (a request in flight) would wait for
+    good, so every :data:`THAW_EVERY_FREEZES` freezes everything is thawed instead (``gc.unfreeze``), and the
+    next freeze waits until a full collection has swept it: one long pause per 100,000 connections opened, and
+    memory bounded."""
 
-    def __init__(self, every: int = FREEZE_EVERY_CONNECTIONS, freeze: Callable[[], None] = gc.freeze) -> None:
-        self._every = every
-        self._freeze = freeze
-        self._opened = 0
+    def __init__(self, every: int = FREEZE_EVERY_CONNECTIONS, thaw_every: int = THAW_EVERY_FREEZES,
+                 freeze: Callable[[], None] = gc.freeze, unfreeze: Callable[[], None] = gc.unfreeze,
+                 full_collections: Callable[[], int] = _full_collections) -> None:
+        self._every, self._thaw_every = every, thaw_every
+        self._freeze, self._unfreeze, self._full_collections = freeze, unfreeze, full_collections
+        self._opened = self._freezes = 0
+        #: full collections counted when everything was thawed (None: not waiting for one)
+        self._thawed_at: int | None = None
 
     def opened(self) -> None:
         """A connection was opened (and registered): its objects are long-lived from now on."""
         self._opened += 1
-        if self._opened >= self._every:
-            self._opened = 0
+        if self._opened < self._every:
+            return
+        if self._thawed_at is not None:
+            if self._full_collections() == self._thawed_at:
+                return  # (what was thawed is not swept yet)
+            self._thawed_at = None
+        self._opened = 0
+        self._freezes += 1
+        if self._freezes % self._thaw_every:
             self._freeze()
+        else:
+            self._unfreeze()
+            self._thawed_at = self._full_collections()

@@ -47,12 +47,22 @@ def test_the_process_watch_counts_real_collections_once_however_often_started() 
     assert full_collections() == before + 1
 
 
-def test_what_connections_keep_is_frozen_every_so_many_opened() -> None:
-    freezes: list[int] = []
-    freezer = FreezeAsItGrows(every=3, freeze=lambda: freezes.append(1))
+def test_what_connections_keep_is_frozen_every_so_many_opened_and_thawed_now_and_then() -> None:
+    done: list[str] = []
+    full = [0]
+    freezer = FreezeAsItGrows(every=3, thaw_every=3, freeze=lambda: done.append("freeze"),
+                              unfreeze=lambda: done.append("thaw"), full_collections=lambda: full[0])
     for _ in range(8):
         freezer.opened()
-    assert len(freezes) == 2  # after the third and the sixth
+    assert done == ["freeze", "freeze"]  # after the third and the sixth
+    freezer.opened()
+    assert done[-1] == "thaw"  # the third time: everything thawed, for a full collection to sweep
+    for _ in range(6):
+        freezer.opened()
+    assert done[-1] == "thaw"  # no freeze until that collection has run...
+    full[0] += 1
+    freezer.opened()
+    assert done[-1] == "freeze"  # ...then freezing again
 
 
 def test_benchmark_7_reads_the_longest_pause_between_two_scrapes() -> None:
