@@ -32,7 +32,7 @@ from starlette.routing import Match, Route
 from starlette.types import Receive, Scope, Send
 
 from api.auth import AccessClaims, InvalidTokenError, decode_access_token
-from api.paging import MAX_LIMIT
+from api.paging import CURSOR_MAX, MAX_LIMIT
 
 #: a query value → what the endpoint takes, or None for a value the lane leaves to FastAPI
 Parser = Callable[[str], Any]
@@ -57,7 +57,7 @@ def page_limit(value: str) -> int | None:
 
 def page_cursor(value: str) -> str | None:
     """A ``cursor`` within FastAPI's ``max_length`` (the endpoint itself judges what it says, "" included)."""
-    return value if len(value) <= 200 else None
+    return value if len(value) <= CURSOR_MAX else None
 
 
 PAGED: Mapping[str, Parser] = {"limit": page_limit, "cursor": page_cursor}

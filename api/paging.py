@@ -21,7 +21,9 @@ DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="items per page")]
-Cursor = Annotated[str | None, Query(max_length=200, description="next_cursor of the previous page")]
+#: the longest cursor a list takes (a 422 beyond)
+CURSOR_MAX = 200
+Cursor = Annotated[str | None, Query(max_length=CURSOR_MAX, description="next_cursor of the previous page")]
 
 
 def list_of(kind: str, owner: str) -> str:

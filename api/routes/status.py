@@ -156,7 +156,7 @@ async def _serve(websocket: WebSocket, connection: Connection, token: TokenWatch
     Two tasks a connection (the pushes, and the client's frames, read to notice it leaving) and a timer for the
     expiry, all ending one future. Until stop 60 there was a task per condition, four with their waiters: with
     10,000 sockets a process tracked ~250 objects a connection, and each of its full collections, which walk
-    them all, stood the event loop still for 1.3-1.5 s while they connected (push p99 354 ms in one round)."""
+    them all, stood the event loop still for 1.3-1.9 s while they connected (see photostream.gc_tuning)."""
     loop = asyncio.get_running_loop()
     over: asyncio.Future[None] = loop.create_future()
 
