@@ -385,6 +385,8 @@ def longest_pause(before: dict[str, float], after: dict[str, float]) -> Pauses:
 
 def fmt_pauses(pauses: Pauses) -> str:
     longest, slow = pauses
+    if longest == 0.0:
+        return "no collection"
     return f"longest ≤ {longest * 1000:g} ms, {slow} over 100 ms" if longest != float("inf") else \
         f"longest over the last bound, {slow} over 100 ms"
 
