@@ -9,14 +9,7 @@ from prometheus_client.core import REGISTRY
 
 from photostream.gc_pauses import BUCKETS, GcPauses, watch_pauses
 from photostream.gc_tuning import FreezeAsItGrows
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.unit.test_simulate import Clock
 
 
 def test_each_collection_is_counted_in_its_generations_bucket() -> None:
