@@ -268,8 +268,9 @@ def test_cassandra_paused_processors_wait_and_lose_nothing(fault: FaultStack, pu
 RUN_S = 50.0
 KILL_EVERY_S = 12.0
 EVENTS_PER_S = 25
-#: kills the run must see: the load goes on past RUN_S until they are done (a restart waits for its /ready, ~2 s on
-#: a quiet machine and ~23 s on a loaded CI machine, where only two fitted in RUN_S), for at most MAX_RUN_S
+#: kills the run must see: the load goes on past RUN_S until they are done, for at most MAX_RUN_S (a restart waits
+#: for its /ready: ~6 s with this test alone, ~23 s once in a whole suite on a slower machine, where only two
+#: fitted in RUN_S)
 KILLS = 3
 MAX_RUN_S = 240.0
 
