@@ -272,7 +272,7 @@ EVENTS_PER_S = 25
 #: for its /ready: ~6 s with this test alone, ~23 s once in a whole suite on a slower machine, where only two
 #: fitted in RUN_S)
 KILLS = 3
-MAX_RUN_S = 240.0
+MAX_RUN_S = 150.0  # (within the suite's 300 s a test, with the drain after it)
 
 
 def test_workers_sigkilled_repeatedly_views_equal_the_oracle(fault: FaultStack, publisher: Publisher) -> None:
