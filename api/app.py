@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -76,18 +76,14 @@ def create_app(settings: Settings) -> FastAPI:
     return app
 
 
-class RequestMetrics:
+class RequestMetrics(middleware.HttpOnly):
     """Request count and latency per route template (a plain ASGI middleware: Starlette's
     ``BaseHTTPMiddleware`` costs a task and a stream per request)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
-        # (a WebSocket passes without a frame of this layer: see api.middleware's docstring)
-        return self._measured(scope, receive, send) if scope["type"] == "http" else self.app(scope, receive, send)
-
-    async def _measured(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         status = [500]
 

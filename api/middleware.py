@@ -115,7 +115,20 @@ async def _answer(scope: Scope, receive: Receive, send: Send, status: int, code:
     await JSONResponse(error_body(code, message, field), status, headers=headers)(scope, receive, send)
 
 
-class ErrorShield:
+class HttpOnly:
+    """A middleware that acts on HTTP requests only: anything else (a WebSocket, the lifespan) goes straight to
+    the inner app, without a frame of this layer (see the module docstring). Subclasses define ``_http``."""
+
+    app: ASGIApp
+
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        return self._http(scope, receive, send) if scope["type"] == "http" else self.app(scope, receive, send)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise NotImplementedError
+
+
+class ErrorShield(HttpOnly):
     """Whatever escapes the routes and the inner middlewares becomes a proper answer here: a store outage a
     503 with ``Retry-After``, anything else a 500 — both ``{"error"}`` bodies without internals, the details
     logged. (Starlette's ``ServerErrorMiddleware`` would answer plain text and re-raise every exception into
@@ -124,10 +137,7 @@ class ErrorShield:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
-        return self._shielded(scope, receive, send) if scope["type"] == "http" else self.app(scope, receive, send)
-
-    async def _shielded(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
 
         async def tracking_send(message: Message) -> None:
@@ -143,17 +153,14 @@ class ErrorShield:
             await unhandled_response(exc, scope["method"], scope["path"])(scope, receive, send)
 
 
-class BodyLimit:
+class BodyLimit(HttpOnly):
     """Request bodies over ``max_bytes`` answer 413: at once from ``Content-Length``, or as soon as a chunked
     body streams past the limit (the app then sees a disconnect, and whatever it answers is dropped)."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app, self.max_bytes = app, max_bytes
 
-    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
-        return self._bounded(scope, receive, send) if scope["type"] == "http" else self.app(scope, receive, send)
-
-    async def _bounded(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         for name, value in scope["headers"]:
             if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
                 await self._too_large(scope, receive, send)

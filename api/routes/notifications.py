@@ -8,21 +8,19 @@ which pings the status stream with the new unread count.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import InvalidTokenError
 from api.deps import CurrentUser, SignedClaims, unauthorized
 from api.errors import ApiError
 from api.notifications import NotificationReads
-from api.paging import CURSOR_MAX, DEFAULT_LIMIT, MAX_LIMIT, decode_position, encode_cursor, list_of
+from api.paging import DEFAULT_LIMIT, Cursor, Limit, decode_position, encode_cursor, list_of
 from photostream.domain.notifications import ListPosition, parse_list_position, parse_notification_id
 
 router = APIRouter(tags=["notifications"])
-Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="items per page")]
-Cursor = Annotated[str | None, Query(max_length=CURSOR_MAX, description="next_cursor of the previous page")]
 
 
 class MarkReadIn(BaseModel):
