@@ -451,7 +451,7 @@ def test_a_worker_whose_instance_id_another_worker_takes_stops_with_the_reason_a
     try:
         assert older.proc.wait(timeout=60) == EXIT_MISCONFIGURED, older.tail()
         assert f"PHOTOSTREAM_WORKER_INSTANCE_ID={name}" in older.tail(200)
-        newer.wait_http(newer.ready_url, timeout_s=5)  # the newer one goes on
+        newer.wait_http(newer.ready_url, timeout_s=30)  # the newer one goes on
         assert newer.proc.poll() is None
     finally:
         older.stop()
