@@ -394,12 +394,13 @@ class Publisher:
         """Wait for everything queued; return how many records are still undelivered."""
         return int(self._producer.flush(self._settings.publish_timeout_s if timeout_s is None else timeout_s))
 
-    def close(self) -> None:
-        """Flush on shutdown, then stop the delivery thread. Records still unacknowledged after the flush (a
-        broker gone) are purged, so each waiting future fails with :class:`PublishTimeoutError` instead of
-        waiting forever (the delivery thread that would have resolved them stops here)."""
+    def close(self, timeout_s: float | None = None) -> None:
+        """Flush on shutdown (at most ``timeout_s``, default ``PUBLISH_TIMEOUT_S``), then stop the delivery
+        thread. Records still unacknowledged after the flush (a broker gone) are purged, so each waiting future
+        fails with :class:`PublishTimeoutError` instead of waiting forever (the delivery thread that would have
+        resolved them stops here)."""
         self._closing.set()
-        if self.flush():
+        if self.flush(timeout_s):
             self._producer.purge(in_queue=True, in_flight=True)
             self._producer.flush(1)  # serves the purged records' reports: their futures fail now
         if self._raw_lane is not None:

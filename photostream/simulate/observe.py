@@ -59,9 +59,15 @@ def remaining(reading: Reading, targets: Mapping[Position, int], groups: Mapping
     return left
 
 
+#: how long one of the dashboard's once-a-second readings waits for the broker: a tick that waited the commands'
+#: KAFKA_ADMIN_TIMEOUT_S (10 s, twice per reading) held Ctrl-C ~20 s when the broker had gone
+READING_TIMEOUT_S = 3.0
+
+
 class KafkaObserver:
     def __init__(self, settings: Settings) -> None:
-        self.reader = LagReader(settings)
+        timeout = min(settings.kafka_admin_timeout_s, READING_TIMEOUT_S)
+        self.reader = LagReader(settings.model_copy(update={"kafka_admin_timeout_s": timeout}))
         self.names = settings.topic_names
         self.groups = groups_of(settings.app_id)
         self.catalog = {spec.name for spec in TOPICS} | {spec.dlq for spec in TOPICS}

@@ -65,6 +65,8 @@ class Simulation:
         self.settings, self.options, self.console = settings, options, console
         self.stop = asyncio.Event()
         self.stats = Stats()
+        #: the final flush left records unacknowledged: closing the publisher waits for them no more
+        self.broker_gone = False
 
     @functools.cached_property
     def observer(self) -> KafkaObserver:
@@ -89,9 +91,8 @@ class Simulation:
                 await self._steady(people, publisher)
             else:
                 self.console.print("stopped before the workload started")
-        finally:
-            await asyncio.to_thread(publisher.flush, 10.0)
-            publisher.close()
+        finally:  # (close flushes; not again once a flush found the broker gone: Ctrl-C waited 20 s for it)
+            await asyncio.to_thread(publisher.close, 0.0 if self.broker_gone else None)
         return 0
 
     # --- phase 1: users and follows through the SDK ----------------------------------------------------------
@@ -185,7 +186,9 @@ class Simulation:
     async def _final_reading(self, view: View, publisher: Publisher) -> None:
         """Kafka as it stands once everything sent is acknowledged: the summary showed the last tick's reading,
         before the drain (a few posts, likes and messages short of what the run published)."""
-        await asyncio.to_thread(publisher.flush, 10.0)
+        if await asyncio.to_thread(publisher.flush, 10.0):
+            self.broker_gone = True  # (and a reading would wait out its timeout too)
+            return
         try:
             reading = await asyncio.to_thread(self.observer.read)
         except KafkaException:

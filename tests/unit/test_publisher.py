@@ -220,6 +220,21 @@ def test_closing_with_the_broker_gone_fails_every_waiting_future_instead_of_leav
         assert isinstance(future.exception(timeout=0), PublishTimeoutError)
 
 
+def test_closing_with_a_shorter_timeout_waits_no_longer_for_a_broker_known_gone() -> None:
+    """A caller that has already flushed in vain (the simulator after Ctrl-C) closes without waiting the whole
+    publish timeout again: Ctrl-C with the stack down took 20 s. The waiting futures still fail."""
+    from producers import events
+    from producers.ids import new_id
+    from producers.publisher import PublishTimeoutError
+
+    publisher = Publisher(Settings(kafka_bootstrap_servers="127.0.0.1:1", publish_timeout_s=30))
+    future = publisher.submit(events.like_changed(post_id=new_id(), user_id=new_id(), action="like"))
+    started = time.monotonic()
+    publisher.close(timeout_s=0)
+    assert time.monotonic() - started < 5  # (one second serving the purged records' reports; not 30)
+    assert isinstance(future.exception(timeout=0), PublishTimeoutError)
+
+
 def test_a_closed_publisher_refuses_raw_batches_as_it_refuses_events() -> None:
     from producers.publisher import RawRecord
 
