@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from api.s3_lane import S3BusyError
 from producers.publisher import PublishError, PublishTimeoutError
 from producers.validation import EventValidationError
 
@@ -35,7 +36,9 @@ STORE_OUTAGES: tuple[type[BaseException], ...] = (
     cassandra.CoordinationFailure,  # ReadFailure, WriteFailure
     cassandra.protocol.OverloadedErrorMessage,
     cassandra.protocol.IsBootstrappingErrorMessage,
-    botocore.exceptions.ConnectionError,  # S3 endpoint unreachable or timing out
+    botocore.exceptions.ConnectionError,  # S3 endpoint unreachable, or not answering a connect in time
+    botocore.exceptions.HTTPClientError,  # S3 not answering a request in time, or closing the connection mid-answer
+    S3BusyError,  # S3 so slow that every thread calling it stayed busy (api.s3_lane)
 )
 OUTAGE_RETRY_AFTER_S = 5
 

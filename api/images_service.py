@@ -20,6 +20,7 @@ from typing import Any, Literal
 from cachetools import LRUCache
 from prometheus_client import Counter
 
+from api.s3_lane import S3Lane
 from photostream.domain.images import RenderFormat, media_type, render_key
 from photostream.settings import Settings
 from sinks import s3
@@ -41,8 +42,9 @@ class MissingOriginalError(LookupError):
 
 
 class Renderer:
-    def __init__(self, s3_client: Any, settings: Settings, index: ImageIndex) -> None:
+    def __init__(self, s3_client: Any, settings: Settings, index: ImageIndex, lane: S3Lane | None = None) -> None:
         self._s3, self._settings, self._index = s3_client, settings, index
+        self._lane = lane or S3Lane.of(settings)
         self._pool = ThreadPoolExecutor(max_workers=settings.image_render_threads, thread_name_prefix="render")
         self._inflight: dict[str, asyncio.Future[bytes]] = {}
         #: rendered copies are immutable (the key names image, width and format), so memory may keep them
@@ -99,11 +101,11 @@ class Renderer:
             del self._inflight[key]
 
     async def _stored_or_rendered(self, image: ImageFile, key: str, width: int, fmt: RenderFormat) -> bytes:
-        stored = await asyncio.to_thread(s3.read, self._s3, self._settings, key)
+        stored = await self._lane.run(s3.read, self._s3, self._settings, key)
         if stored is not None:
             STORED_HITS.labels(str(width)).inc()
             return stored
-        found = await asyncio.to_thread(s3.read_tagged, self._s3, self._settings, image.object_key)
+        found = await self._lane.run(s3.read_tagged, self._s3, self._settings, image.object_key)
         if found is None:
             raise MissingOriginalError(image.object_key)
         original, etag = found
@@ -120,7 +122,7 @@ class Renderer:
             await self._index.mark_broken(image.image_id, str(exc))
             raise
         RENDERS.labels(str(width), "rendered").inc()
-        await asyncio.to_thread(s3.write, self._s3, self._settings, key, data, media_type(fmt))
+        await self._lane.run(s3.write, self._s3, self._settings, key, data, media_type(fmt))
         return data
 
     def close(self) -> None:

@@ -9,6 +9,7 @@ from cassandra.cluster import Cluster, Session
 
 from api.images_links import ImageLinks
 from api.images_service import Renderer
+from api.s3_lane import S3Lane
 from api.shared_answers import SharedAnswers
 from photostream.settings import Settings
 from producers.publisher import Publisher
@@ -73,6 +74,8 @@ class ApiResources:
     tag_settings: TagSettingsStore
     #: logged-out tokens and deleted accounts (durable, checked in Redis on every request)
     revocations: RevocationLedger
+    #: the threads S3 calls run on, a wait for one bounded (api.s3_lane): a slow S3 starves nothing else
+    s3_lane: S3Lane
     #: the client a hydrated page's concurrent reads go through, one pipeline per turn (sinks.redis_batching)
     redis_reads: Any = None
 
@@ -83,6 +86,7 @@ class ApiResources:
         redis = async_client(settings)
         reads = reads_client(redis)  # a page's concurrent reads share one pipeline
         audience = SafeAudience(session, redis, reads)
+        lane = S3Lane.of(settings)
         return cls(Publisher(settings), redis, cluster, session, s3.client(settings), HashtagReads(session, redis),
                    audience, ImageIndex(session),
                    SharedAnswers(settings.hashtag_response_cache_s, jitter=REFRESH_JITTER),
@@ -90,16 +94,17 @@ class ApiResources:
                    author_posts=AuthorPosts(session), follow_lists=FollowLists(session),
                    feeds=FeedReader(audience, FeedPosts(session),
                                     FeedCache.for_settings(redis, settings, reads), settings.feed_cap, audience.safety),
-                   renderer=Renderer(s3.client(settings), settings, ImageIndex(session)),
+                   renderer=Renderer(s3.client(settings), settings, ImageIndex(session), lane),
                    image_links=ImageLinks.of(settings),
                    public_images=SharedAnswers(settings.image_public_ttl_s / 2, maxsize=100_000, jitter=REFRESH_JITTER),
                    derivatives=PhotoDerivatives(session), avatars=AvatarDirectory(session), safety=audience.safety,
                    photo_tags=PhotoTagReads(session, TaggedPosts(redis, reads)), tag_settings=TagSettingsStore(session),
-                   revocations=RevocationLedger(session, redis, reads), redis_reads=reads)
+                   revocations=RevocationLedger(session, redis, reads), s3_lane=lane, redis_reads=reads)
 
     async def close(self) -> None:
         self.publisher.close()
         self.renderer.close()
+        self.s3_lane.close()
         if isinstance(self.redis_reads, BatchingRedis):
             self.redis_reads.close()
         await self.redis.aclose()

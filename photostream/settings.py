@@ -124,6 +124,10 @@ class Settings(BaseSettings):
     s3_secret_key: SecretStr = SecretStr(DEV_S3_SECRET)
     s3_bucket: str = "photos"
     s3_presign_expiry_s: int = 900
+    #: threads of an API process that call S3 (its own: a slow S3 never starves logins or readiness checks), and
+    #: how long a call waits for one before the request is answered 503 (:mod:`api.s3_lane`)
+    s3_threads: int = Field(default=16, ge=1, le=256)
+    s3_queue_wait_s: float = Field(default=2.0, gt=0, le=60)
 
     # --- photos (api.routes.uploads, api.routes.images) ---
     #: largest original accepted; S3 itself refuses a bigger upload (the signed POST policy's content-length-range)

@@ -94,7 +94,7 @@ async def create_upload(user: CurrentUser, resources: ResourcesDep, settings: Se
                        headers={"Retry-After": str(decision.retry_after_s)})
     image_id = new_id()
     await resources.images.record_upload(image_id, user, request.content_type, now_ms())
-    post = await asyncio.to_thread(s3.presigned_post, resources.s3, settings, object_key(user, image_id),
+    post = await resources.s3_lane.run(s3.presigned_post, resources.s3, settings, object_key(user, image_id),
                                    request.content_type, settings.upload_max_bytes)
     return UploadTicket(image_id=image_id, upload_url=post.url, fields=post.fields, content_type=request.content_type,
                         max_bytes=settings.upload_max_bytes,
@@ -136,7 +136,7 @@ async def complete_upload(image_id: str, user: CurrentUser, resources: Resources
 async def _checked(resources: Any, settings: Any, user: str, image_id: str) -> ImageFile:
     """The uploaded object's facts, or the error that explains why it is refused."""
     key = object_key(user, image_id)
-    stored = await asyncio.to_thread(s3.head, resources.s3, settings, key)
+    stored = await resources.s3_lane.run(s3.head, resources.s3, settings, key)
     if stored is None:
         raise ApiError(409, "not_uploaded", "nothing was uploaded for this image yet", "image_id")
     size, etag = stored
@@ -156,7 +156,7 @@ async def _checked(resources: Any, settings: Any, user: str, image_id: str) -> I
         raise ApiError(422, "too_large", f"image_id: at most {JPEG_MAX_SIDE} pixels a side "
                        f"({found.width}×{found.height})", "image_id")
     try:  # all of its pixels, not only the header (a truncated photo's header decodes)
-        whole = await asyncio.to_thread(s3.read, resources.s3, settings, key, size)
+        whole = await resources.s3_lane.run(s3.read, resources.s3, settings, key, size)
         await asyncio.to_thread(check_pixels, whole or b"", settings.image_max_pixels)
     except UndecodableImageError as exc:
         await _discard(resources, settings, key)
@@ -169,20 +169,20 @@ async def _checked(resources: Any, settings: Any, user: str, image_id: str) -> I
 async def _probed(resources: Any, settings: Any, key: str, size: int) -> Probe:
     """The object's type and dimensions from its first :data:`PROBE_BYTES`, or from all of it when those do
     not decode and there is more (metadata before the frame header)."""
-    head = await asyncio.to_thread(s3.read, resources.s3, settings, key, PROBE_BYTES)
+    head = await resources.s3_lane.run(s3.read, resources.s3, settings, key, PROBE_BYTES)
     try:
         return probe(head or b"", settings.image_max_pixels)
     except UndecodableImageError:
         if size <= PROBE_BYTES:
             raise
-    whole = await asyncio.to_thread(s3.read, resources.s3, settings, key, size)
+    whole = await resources.s3_lane.run(s3.read, resources.s3, settings, key, size)
     return probe(whole or b"", settings.image_max_pixels)
 
 
 async def _discard(resources: Any, settings: Any, key: str) -> None:
     """Delete a refused object (best effort: the sweeper takes what a failure here leaves behind)."""
     try:
-        await asyncio.to_thread(s3.delete, resources.s3, settings, key)
+        await resources.s3_lane.run(s3.delete, resources.s3, settings, key)
     except (BotoCoreError, ClientError):  # the refusal stands whether or not the store answered
         logger.warning("could not delete the refused upload %s", key, exc_info=True)
 

@@ -5,7 +5,9 @@ never to the shared services) and the per-address read limit."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
 
 import httpx
 import pytest
@@ -127,6 +129,64 @@ def test_an_upper_case_id_in_a_read_is_a_422(client: httpx.Client) -> None:
 
 
 # --- outages ------------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def s3_proxy(settings: Settings) -> TcpProxy:
+    return TcpProxy(("127.0.0.1", settings.s3_port))
+
+
+@pytest.fixture(scope="module")
+def s3_stall_api(test_env: dict[str, str], s3_proxy: TcpProxy,
+                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """An API whose S3 goes through a proxy that can hold every byte, with one S3 thread and a short queue wait."""
+    proc = start_api(test_env, tmp_path_factory, "api-s3-stall", s3_endpoint_url=f"http://127.0.0.1:{s3_proxy.port}",
+                     s3_threads="1", s3_queue_wait_s="0.5")
+    proc.wait_http(base_of(proc) + "/readyz")
+    yield base_of(proc)
+    proc.stop()
+
+
+def test_a_stalled_s3_is_a_prompt_503_and_starves_no_login(s3_stall_api: str, s3_proxy: TcpProxy,
+                                                          settings: Settings) -> None:
+    """S3 calls ran on the default thread pool (6 threads on two cores) that password checks share: an S3 that
+    stopped answering held them all, image and upload requests queued for as long as it stayed silent, and a
+    login queued behind them. Now S3 calls have threads of their own (``S3_THREADS``), a call that finds them busy
+    for ``S3_QUEUE_WAIT_S`` is answered 503 at once, and the call S3 never answers ends as a 503 too (a read
+    timeout answered 500)."""
+    api = f"{s3_stall_api}/api/v1"
+    user = new_id()
+    tickets = [httpx.post(f"{api}/uploads", headers=auth(settings, user), json={}) for _ in range(8)]
+    assert all(t.status_code == 201 for t in tickets), tickets[0].text
+
+    def complete(ticket: httpx.Response) -> tuple[httpx.Response, float]:
+        started = time.monotonic()
+        answer = httpx.post(f"{api}/uploads/{ticket.json()['image_id']}/complete", headers=auth(settings, user),
+                            timeout=90)
+        return answer, time.monotonic() - started
+
+    s3_proxy.pause()
+    try:
+        with ThreadPoolExecutor(len(tickets)) as pool:
+            completions = [pool.submit(complete, t) for t in tickets]
+            refused = []
+            for finished in as_completed(completions, timeout=60):
+                refused.append(finished.result())
+                if len(refused) == len(tickets) - 1:
+                    break
+            assert sum(not f.done() for f in completions) == 1  # the call S3 holds is still waiting
+            login_started = time.monotonic()
+            login = httpx.post(f"{api}/auth/login", json={"login": f"nobody{user[:8]}", "password": "wrong-password"},
+                               timeout=30)
+            login_s = time.monotonic() - login_started
+            answers = [f.result() for f in completions]
+    finally:
+        s3_proxy.resume()
+    # one call held the only S3 thread until S3's read timeouts; the others were refused after the queue wait
+    assert all(seconds < 5 for _, seconds in refused), [(a.status_code, round(s, 1)) for a, s in answers]
+    for answer, _ in answers:
+        assert_unavailable(answer)
+    assert login.status_code == 401 and login_s < 5, (login.status_code, login_s)
+
+
 def test_a_redis_outage_is_a_503_in_the_error_shape(redis_down_api: str) -> None:
     assert_unavailable(httpx.get(f"{redis_down_api}/api/v1/users/{new_id()}", timeout=10))
     assert_unavailable(httpx.get(f"{redis_down_api}/api/v1/hashtags/sunset", timeout=10))
