@@ -2,7 +2,7 @@
 
 Why: boto3 blocks, and the API ran every S3 call through ``asyncio.to_thread``, whose default pool has
 min(32, cores + 4) threads (6 on two cores) shared with password hashing and the readiness checks. An S3 that
-answers slowly (each call may take its 3 s connect and 10 s read timeouts, twice) filled those threads: image
+answers slowly (a call may wait out its 3 s connect or 10 s read timeout, and be retried) filled those threads: image
 requests queued behind them for as long as S3 stayed slow, and logins and ``/readyz`` queued behind the images.
 Now S3 calls run on ``S3_THREADS`` threads of their own, and a call that cannot start within
 ``S3_QUEUE_WAIT_S`` raises :class:`S3BusyError`, which the API answers at once with 503 and ``Retry-After``

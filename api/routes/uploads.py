@@ -95,7 +95,7 @@ async def create_upload(user: CurrentUser, resources: ResourcesDep, settings: Se
     image_id = new_id()
     await resources.images.record_upload(image_id, user, request.content_type, now_ms())
     post = await resources.s3_lane.run(s3.presigned_post, resources.s3, settings, object_key(user, image_id),
-                                   request.content_type, settings.upload_max_bytes)
+                                       request.content_type, settings.upload_max_bytes)
     return UploadTicket(image_id=image_id, upload_url=post.url, fields=post.fields, content_type=request.content_type,
                         max_bytes=settings.upload_max_bytes,
                         expires_at=now_ms() + settings.s3_presign_expiry_s * 1000)
