@@ -42,9 +42,8 @@ class MissingOriginalError(LookupError):
 
 
 class Renderer:
-    def __init__(self, s3_client: Any, settings: Settings, index: ImageIndex, lane: S3Lane | None = None) -> None:
-        self._s3, self._settings, self._index = s3_client, settings, index
-        self._lane = lane or S3Lane.of(settings)
+    def __init__(self, s3_client: Any, settings: Settings, index: ImageIndex, lane: S3Lane) -> None:
+        self._s3, self._settings, self._index, self._lane = s3_client, settings, index, lane
         self._pool = ThreadPoolExecutor(max_workers=settings.image_render_threads, thread_name_prefix="render")
         self._inflight: dict[str, asyncio.Future[bytes]] = {}
         #: rendered copies are immutable (the key names image, width and format), so memory may keep them

@@ -8,6 +8,7 @@ import asyncio
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import contextmanager
 
 import httpx
 import pytest
@@ -35,6 +36,18 @@ def base_of(process: Process) -> str:
     return process.ready_url.removesuffix("/healthz")
 
 
+@contextmanager
+def ready_api(env: dict[str, str], tmp_path_factory: pytest.TempPathFactory, name: str,
+              **overrides: str) -> Iterator[str]:
+    """:func:`start_api`, its base URL once ``/readyz`` answers (every store up before a fault is staged)."""
+    proc = start_api(env, tmp_path_factory, name, **overrides)
+    try:
+        proc.wait_http(base_of(proc) + "/readyz")
+        yield base_of(proc)
+    finally:
+        proc.stop()
+
+
 @pytest.fixture(scope="module")
 def redis_down_api(test_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """An API whose Redis is a port where nothing listens."""
@@ -52,12 +65,10 @@ def cassandra_proxy(settings: Settings) -> TcpProxy:
 def limited_api(test_env: dict[str, str], cassandra_proxy: TcpProxy,
                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """An API with a tight per-address read limit whose Cassandra connection goes through a cuttable proxy."""
-    proc = start_api(test_env, tmp_path_factory, "api-limited", cassandra_port=str(cassandra_proxy.port),
-                     rate_limit_reads_per_second="0.01", rate_limit_reads_burst="3",
-                     trusted_proxies="127.0.0.1")  # (the tests play a proxy naming clients)
-    proc.wait_http(base_of(proc) + "/readyz")  # everything up before the outage is staged
-    yield base_of(proc)
-    proc.stop()
+    with ready_api(test_env, tmp_path_factory, "api-limited", cassandra_port=str(cassandra_proxy.port),
+                   rate_limit_reads_per_second="0.01", rate_limit_reads_burst="3",
+                   trusted_proxies="127.0.0.1") as base:  # (the tests play a proxy naming clients)
+        yield base
 
 
 def assert_unavailable(answer: httpx.Response) -> None:
@@ -138,11 +149,9 @@ def s3_proxy(settings: Settings) -> TcpProxy:
 def s3_stall_api(test_env: dict[str, str], s3_proxy: TcpProxy,
                  tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """An API whose S3 goes through a proxy that can hold every byte, with one S3 thread and a short queue wait."""
-    proc = start_api(test_env, tmp_path_factory, "api-s3-stall", s3_endpoint_url=f"http://127.0.0.1:{s3_proxy.port}",
-                     s3_threads="1", s3_queue_wait_s="0.5")
-    proc.wait_http(base_of(proc) + "/readyz")
-    yield base_of(proc)
-    proc.stop()
+    with ready_api(test_env, tmp_path_factory, "api-s3-stall", s3_endpoint_url=f"http://127.0.0.1:{s3_proxy.port}",
+                   s3_threads="1", s3_queue_wait_s="0.5") as base:
+        yield base
 
 
 def test_a_stalled_s3_is_a_prompt_503_and_starves_no_login(s3_stall_api: str, s3_proxy: TcpProxy,
