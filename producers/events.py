@@ -27,7 +27,15 @@ from photostream.domain.images import object_key as original_key
 from photostream.domain.safety import MAX_REPORT_DETAILS_CHARS, REPORT_REASONS
 from photostream.domain.tags import extract_hashtags, normalize_tag
 from photostream.domain.text import shows_something, unwritten_control
-from producers.ids import MESSAGE_ID_SKEW_MS, is_id, is_message_id, message_from_the_future, new_id, now_ms
+from producers.ids import (
+    MESSAGE_ID_SKEW_MS,
+    is_id,
+    is_message_id,
+    is_recurring_id,
+    message_from_the_future,
+    new_id,
+    now_ms,
+)
 from producers.validation import EventValidationError, validate_record
 
 MAX_CAPTION_CHARS = 2200
@@ -141,11 +149,11 @@ class EventType:
         history must not dead-letter what was valid when it was written.)"""
         for field in self.id_fields if id_fields is None else id_fields:
             value = record[field]
-            if value is not None and not is_id(value):
+            if value is not None and not (is_id(value) if field == "event_id" else is_recurring_id(value)):
                 raise EventValidationError(field, f"not a valid id: {value!r:.60}")
         for field in self.id_list_fields:
             for value in record[field]:
-                if not is_id(value):
+                if not is_recurring_id(value):
                     raise EventValidationError(field, f"not a valid id: {value!r:.60}")
 
 

@@ -30,6 +30,29 @@ def is_id(value: str) -> bool:
     return isinstance(value, str) and _CANONICAL.fullmatch(value) is not None
 
 
+#: ids found canonical before (see :func:`is_recurring_id`); only ids that passed the pattern enter it
+_RECURRING: set[str] = set()
+#: the most remembered at once (~100 B each: ~6 MB); when full it starts over
+RECURRING_MAX = 65_536
+
+
+def is_recurring_id(value: str) -> bool:
+    """:func:`is_id`, remembering the ids that passed: the same users and posts recur in event after event, and
+    a set lookup costs ~0.1 µs where the pattern costs ~0.4 µs (a like carries four ids, checked by every
+    processor that reads it). For ids that recur; an id seen once (an event id) is cheaper checked by
+    :func:`is_id` than remembered. Only plain ``str`` instances are remembered, so no subclass's own equality
+    can answer for another value."""
+    if value.__class__ is str and value in _RECURRING:
+        return True
+    if not is_id(value):
+        return False
+    if value.__class__ is str:
+        if len(_RECURRING) >= RECURRING_MAX:
+            _RECURRING.clear()
+        _RECURRING.add(value)
+    return True
+
+
 def deterministic_id(namespace: str, *parts: str) -> str:
     """A stable UUID derived from its inputs, so re-deriving an event never creates a second identity.
 

@@ -49,9 +49,15 @@ async def advance_all(redis: Any, consumer: str, coordinates: Iterable[tuple[str
     for each input partition's span of offsets in this batch, before the marks move."""
     highest: dict[tuple[str, int], int] = {}
     lowest: dict[tuple[str, int], int] = {}
-    for topic, partition, offset in coordinates:
-        highest[(topic, partition)] = max(highest.get((topic, partition), -1), offset)
-        lowest[(topic, partition)] = min(lowest.get((topic, partition), offset), offset)
+    for topic, partition, offset in coordinates:  # (one pass per record of every batch: no max/min calls)
+        tp = (topic, partition)
+        high = highest.get(tp)
+        if high is None:
+            highest[tp] = lowest[tp] = offset
+        elif offset > high:
+            highest[tp] = offset
+        elif offset < lowest[tp]:
+            lowest[tp] = offset
     if not highest:
         return
     places = ",".join(f"{topic}:{partition}:{offset}" for (topic, partition), offset in sorted((derived or {}).items()))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from producers.ids import is_id
+from producers.ids import is_recurring_id
 from sinks import offsets
 from sinks.comments import Comment, CommentGone, CommentWriter
 from sinks.safety import SafetyReader
@@ -22,7 +22,7 @@ from streams.engine.records import Record, Reject, accepted
 
 def comment_of(event: dict[str, Any]) -> Comment:
     """The comment an event describes; ``ValueError`` (→ DLQ) for one no client could have made."""
-    if not all(is_id(event[f]) for f in ("comment_id", "post_id", "user_id")):
+    if not all(is_recurring_id(event[f]) for f in ("comment_id", "post_id", "user_id")):
         raise ValueError("comment_id/post_id/user_id: not ids")
     return Comment(event["comment_id"], event["post_id"], event["user_id"], event["text"],
                    int(event["occurred_at"]))
@@ -33,7 +33,7 @@ def change_of(record: Record) -> Comment | CommentGone:
     if record.topic == "comment-added":
         return comment_of(record.value)
     event = record.value
-    if not all(is_id(event[f]) for f in ("comment_id", "post_id", "user_id", "actor_id")):
+    if not all(is_recurring_id(event[f]) for f in ("comment_id", "post_id", "user_id", "actor_id")):
         raise ValueError("comment_id/post_id/user_id/actor_id: not ids")
     return CommentGone(event["comment_id"], event["post_id"])
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from producers.ids import is_id
+from producers.ids import is_recurring_id
 from sinks import offsets
 from sinks.accounts_requests import FollowRequests, RequestChange
 from streams.engine.records import Record, Reject, accepted
@@ -21,7 +21,7 @@ from streams.engine.records import Record, Reject, accepted
 def closed_by_block(event: dict[str, Any]) -> list[RequestChange]:
     """The requests a block closes: the pair's, both ways (an unblock reopens nothing)."""
     actor, target = event["actor_id"], event["target_id"]
-    if not (is_id(actor) and is_id(target)):
+    if not (is_recurring_id(actor) and is_recurring_id(target)):
         raise ValueError("actor_id/target_id: not ids")
     if event["action"] != "on" or actor == target:
         return []
@@ -39,7 +39,7 @@ def changes_of(record: Record) -> list[RequestChange]:
 def request_change(event: dict[str, Any]) -> RequestChange:
     """The change an event describes; ``ValueError`` (→ DLQ) for one no client could have made."""
     follower, followee = event["follower_id"], event["followee_id"]
-    if not (is_id(follower) and is_id(followee)):
+    if not (is_recurring_id(follower) and is_recurring_id(followee)):
         raise ValueError("follower_id/followee_id: not ids")
     if follower == followee:
         raise ValueError("followee_id: a user cannot request to follow themself")

@@ -60,7 +60,7 @@ from photostream.domain.notifications import (
 from photostream.domain.safety import Relation, SafetyChange, safety_change
 from photostream.domain.visibility import may_see
 from photostream.settings import Settings
-from producers.ids import is_id
+from producers.ids import is_recurring_id
 from sinks import keys, offsets
 from sinks.comment_mentions import CommentMentions
 from sinks.notification_lists import NotificationLists
@@ -193,11 +193,11 @@ class NotificationsProcessor:
                     blocks.append(change)
             elif record.topic == "follow-changed":
                 follows[event["follower_id"], event["followee_id"]] = event["action"] == "follow"
-            elif record.topic == "profile-updated" and is_id(event["user_id"]):
+            elif record.topic == "profile-updated" and is_recurring_id(event["user_id"]):
                 private[event["user_id"]] = bool(event.get("is_private"))
             elif record.topic == "photo-tag-changed" and event["action"] in ("remove", "approve"):
                 retagged.append(record)
-            elif event.get("post_author_id") and is_id(event["post_author_id"]):  # (like-changed, comment-added v2)
+            elif event.get("post_author_id") and is_recurring_id(event["post_author_id"]):  # (likes, comments v2)
                 authors[event["post_id"]] = event["post_author_id"]
         await self._share_privacy(private)  # (before the batch's mentions are checked: they may follow it)
         owners = None  # (read with the posts in _resolve, unless the comments' mentions need them first)
@@ -499,10 +499,10 @@ def _meaning(record: Record) -> tuple[Record, list[Draft], str | None]:
     """The record, the drafts it makes and, for an account deletion, the user to purge; ``ValueError`` (→ DLQ)
     for a record no client could have sent."""
     if record.topic == "account-deleted":
-        if not is_id(record.value["user_id"]):
+        if not is_recurring_id(record.value["user_id"]):
             raise ValueError("user_id: not an id")
         return record, [], record.value["user_id"]
-    if record.topic == "post-deleted" and not is_id(record.value["post_id"]):
+    if record.topic == "post-deleted" and not is_recurring_id(record.value["post_id"]):
         raise ValueError("post_id: not an id")
     if record.topic in ("block-changed", "mute-changed"):  # (their checks: ids, not oneself)
         safety_change("block" if record.topic == "block-changed" else "mute", record.value)

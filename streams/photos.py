@@ -25,7 +25,7 @@ from prometheus_client import Counter
 
 from photostream.domain.images import FEED_WIDTH, RenderFormat, media_type, object_key, render_key
 from photostream.settings import Settings
-from producers.ids import is_id, now_ms
+from producers.ids import is_recurring_id, now_ms
 from sinks import offsets, s3
 from sinks.images import ORIGINAL_REPLACED, ImageIndex
 from sinks.photo_derivatives import PhotoDerivatives
@@ -55,7 +55,7 @@ class Uploaded:
 def uploaded_of(event: dict[str, Any]) -> Uploaded:
     """The upload an event announces; ``ValueError`` (→ DLQ) for one the API could not have published."""
     image_id, user_id = event["image_id"], event["user_id"]
-    if not (is_id(image_id) and is_id(user_id)):
+    if not (is_recurring_id(image_id) and is_recurring_id(user_id)):
         raise ValueError("image_id/user_id: not ids")
     if event["object_key"] != object_key(user_id, image_id):
         raise ValueError("object_key: not the uploader's key for this image")

@@ -12,14 +12,14 @@ from __future__ import annotations
 from typing import Any
 
 from photostream.domain.presence import Presence, apply_presence
-from producers.ids import is_id
+from producers.ids import is_recurring_id
 from sinks import offsets
 from sinks.presence import PresenceChange, PresenceHashes, PresenceRows
 from streams.engine.records import Record, Reject, accepted
 
 
 def change_of(event: dict[str, Any]) -> PresenceChange:
-    if not is_id(event["user_id"]):
+    if not is_recurring_id(event["user_id"]):
         raise ValueError("user_id: not an id")
     return PresenceChange(event["user_id"], event["status"], int(event["occurred_at"]))
 

@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from photostream.domain.accounts import USERNAME_MAX, USERNAME_MIN
 from photostream.domain.safety import Relation, blocked_either_way
-from producers.ids import is_id
+from producers.ids import is_recurring_id
 
 Kind = Literal["like", "comment", "mention", "comment_mention", "follow", "follow_request", "follow_accepted",
                "tag", "tag_request"]
@@ -126,7 +126,7 @@ def notification_id(bucket: int, kind: str, target_id: str) -> str:
 def parse_notification_id(value: str) -> tuple[int, str, str]:
     """``(bucket, kind, target_id)`` of an id; ``ValueError`` for anything :func:`notification_id` cannot make."""
     bucket, kind, target = [*value.split(".", 2), "", ""][:3]
-    if len(bucket) != 13 or not bucket.isdigit() or kind not in KINDS or not is_id(target):
+    if len(bucket) != 13 or not bucket.isdigit() or kind not in KINDS or not is_recurring_id(target):
         raise ValueError("not a notification id")
     return int(bucket), kind, target
 
@@ -179,7 +179,7 @@ def mentioned_usernames(text: str) -> list[str]:
 
 
 def _ids(event: dict[str, Any], *fields: str) -> None:
-    if not all(is_id(event[f]) for f in fields):
+    if not all(is_recurring_id(event[f]) for f in fields):
         raise ValueError(f"{'/'.join(fields)}: not ids")
 
 

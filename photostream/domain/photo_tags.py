@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from producers.ids import is_id
+from producers.ids import is_recurring_id
 
 Action = Literal["add", "approve", "remove"]
 #: tags one photo may carry (pending ones count: the author placed them)
@@ -92,7 +92,7 @@ class TagChange:
 
 def tag_change(event: dict[str, Any]) -> TagChange:
     """The change an event describes; ``ValueError`` (→ DLQ) for one no client could have made."""
-    if not all(is_id(event[f]) for f in ("post_id", "image_id", "tagger_id", "tagged_id")):
+    if not all(is_recurring_id(event[f]) for f in ("post_id", "image_id", "tagger_id", "tagged_id")):
         raise ValueError("post_id/image_id/tagger_id/tagged_id: not ids")
     action = event["action"]
     if action not in _ACTION_RANK:

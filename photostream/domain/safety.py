@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
-from producers.ids import deterministic_id, is_id, last_id_at
+from producers.ids import deterministic_id, is_recurring_id, last_id_at
 
 Kind = Literal["block", "mute"]
 
@@ -68,10 +68,10 @@ def safety_change(kind: Kind, event: dict[str, Any]) -> SafetyChange:
     have made."""
     target_kind: Literal["user", "hashtag"] = "hashtag" if event.get("target_kind") == "hashtag" else "user"
     actor, target = event["actor_id"], event["target_id"]
-    if not is_id(actor):
+    if not is_recurring_id(actor):
         raise ValueError("actor_id: not an id")
     if target_kind == "user":
-        if not is_id(target):
+        if not is_recurring_id(target):
             raise ValueError("target_id: not an id")
         if actor == target:
             raise ValueError("target_id: a user cannot target themselves")

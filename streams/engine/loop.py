@@ -160,11 +160,13 @@ class BatchLoop:
         errors: dict[tuple[type, str], DecodeError | EventValidationError] = {}
         logical, decode, check, append = self._logical, self._codec.decode, self.placement.check, records.append
         cap, marker, unmarked = cap_at_the_log, MARKER, None
+        # a Record made as its tuple directly: the named tuple's own ``__new__`` is a Python frame (0.45 → 0.30 µs)
+        make, record_type = tuple.__new__, Record
         for message in messages:
-            physical = str(message.topic())
+            physical: str = message.topic()  # type: ignore[assignment]  # (set on every consumed record)
             topic = logical.get(physical) or self._names.logical(physical)
-            partition, offset, key, data = int(message.partition() or 0), int(message.offset() or 0), \
-                message.key(), message.value()
+            partition, offset, key, data = message.partition() or 0, message.offset() or 0, message.key(), \
+                message.value()
             if data is None and is_tombstone(topic, data):  # a deletion on a compacted topic: nothing to apply
                 continue
             if data is None or data[:2] != marker:  # a storm's usual bytes (another serializer's): refused
@@ -184,7 +186,7 @@ class BatchLoop:
                 parked = PoisonRecord(topic, partition, offset, key, data, as_header_list(found) if found else None)
                 dead.append((parked, kept))
                 continue
-            append(Record(topic, partition, offset, key, value))
+            append(make(record_type, (topic, partition, offset, key, value)))
         return records, dead
 
     async def decode_yielding(self, messages: list[Message]) -> tuple[list[Record], list[Rejected]]:

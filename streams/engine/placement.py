@@ -53,7 +53,10 @@ class Placement:
         if key is None or key != str(value.get(field)).encode():
             raise EventValidationError(field, f"the record's key is not its {field}, so another worker may own "
                                               f"this {field}: publish with the key the catalog names")
-        if self._misplaced(physical, partition, key) and time.monotonic() - self._learned_at > RELEARN_AFTER_S:
+        partitions = self._counts.get(physical)
+        if partitions is None or partition_of(key, partitions) == partition:  # (every record but a misplaced one)
+            return
+        if time.monotonic() - self._learned_at > RELEARN_AFTER_S:
             self.learn()  # (the topic may have been given partitions since)
         if self._misplaced(physical, partition, key):
             partitions = self._counts[physical]

@@ -14,7 +14,7 @@ from typing import Any
 
 from photostream.domain.scoring import popularity, score_weights
 from photostream.settings import Settings
-from producers.ids import is_id
+from producers.ids import is_recurring_id
 from sinks import offsets
 from sinks.engagement import EngagementStore
 from sinks.hashtags.settle import RankSettler
@@ -35,7 +35,7 @@ def with_ids(record: Record) -> Record:
     notifications processors refuse such records, so counting them here made a post's count disagree with its
     list of comments (a raw record with ``user_id: "bob"`` was counted, and listed nowhere)."""
     for name in _ID_FIELDS[record.topic]:
-        if not is_id(record.value[name]):
+        if not is_recurring_id(record.value[name]):
             raise ValueError(f"{name}: not an id: {str(record.value[name])[:60]!r}")
     return record
 

@@ -1,12 +1,14 @@
-"""``is_id``: exactly the canonical text ``uuid.UUID`` gives back, for any input; ``deterministic_id``: the standard
-library's UUIDv5 of the same name, for any input."""
+"""``is_id``: exactly the canonical text ``uuid.UUID`` gives back, for any input, and ``is_recurring_id`` the same
+answers however often it is asked; ``deterministic_id``: the standard library's UUIDv5 of the same name, for any
+input."""
 
 import uuid
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from producers.ids import deterministic_id, is_id, new_id
+from producers import ids
+from producers.ids import deterministic_id, is_id, is_recurring_id, new_id
 
 
 def canonical_by_parsing(value: object) -> bool:
@@ -33,6 +35,31 @@ def test_agrees_with_the_parse_on_uuid_spellings(value: uuid.UUID, which: int) -
 @given(st.text(alphabet="0123456789abcdefABCDEF-{}:\n ", min_size=30, max_size=40))
 def test_agrees_with_the_parse_on_hex_noise(text: str) -> None:
     assert is_id(text) == canonical_by_parsing(text)
+
+
+@given(st.uuids(), st.sampled_from(range(14)))
+def test_a_remembered_id_answers_as_the_pattern_asked_again(value: uuid.UUID, which: int) -> None:
+    candidate = spellings(str(value))[which]
+    assert [is_recurring_id(candidate), is_recurring_id(candidate)] == [is_id(candidate)] * 2
+    assert (candidate in ids._RECURRING) == is_id(candidate)  # only what passed is remembered
+
+
+def test_the_remembered_ids_are_bounded_and_start_over_when_full(monkeypatch) -> None:
+    monkeypatch.setattr(ids, "RECURRING_MAX", 3)
+    monkeypatch.setattr(ids, "_RECURRING", set())
+    fresh = [new_id() for _ in range(4)]
+    assert all(is_recurring_id(v) for v in fresh)
+    assert {fresh[3]} == ids._RECURRING
+    assert not is_recurring_id(fresh[0].upper()) and not is_recurring_id(None)  # type: ignore[arg-type]
+
+
+def test_a_str_subclass_passes_on_its_text_but_is_not_remembered(monkeypatch) -> None:
+    class Spelled(str):
+        pass
+
+    monkeypatch.setattr(ids, "_RECURRING", set())
+    value = Spelled(new_id())
+    assert is_recurring_id(value) and not ids._RECURRING
 
 
 def test_fresh_ids_pass_and_non_strings_do_not() -> None:
