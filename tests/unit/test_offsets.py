@@ -5,48 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import random
-from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from sinks import keys, offsets
-
-
-class Pipeline:
-    """What ``advance_all`` sends, in order (no server)."""
-
-    def __init__(self, sent: list[tuple[Any, ...]]) -> None:
-        self.sent = sent
-
-    async def __aenter__(self) -> Pipeline:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        return None
-
-    def zadd(self, key: str, mapping: dict[str, int]) -> None:
-        self.sent.append(("derived", key, *mapping.items()))
-
-    def zremrangebyrank(self, *args: Any) -> None:
-        return None
-
-    def expire(self, *args: Any) -> None:
-        return None
-
-    def eval(self, script: str, numkeys: int, key: str, partition: str, offset: str) -> None:
-        self.sent.append(("mark", key, int(partition), int(offset)))
-
-    async def execute(self) -> None:
-        return None
-
-
-class Redis:
-    def __init__(self) -> None:
-        self.sent: list[tuple[Any, ...]] = []
-
-    def pipeline(self, transaction: bool) -> Pipeline:
-        return Pipeline(self.sent)
+from tests.unit.offsets_fakes import Redis
 
 
 @given(st.lists(st.tuples(st.sampled_from(["like-changed", "comment-added"]), st.integers(0, 2),

@@ -7,33 +7,7 @@ from typing import Any
 
 from streams import projector
 from streams.engine.records import Record
-
-
-class Pipeline:
-    """What ``offsets.advance_all`` sends, kept in order (no server)."""
-
-    def __init__(self, sent: list[tuple[Any, ...]]) -> None:
-        self.sent = sent
-
-    async def __aenter__(self) -> Pipeline:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        return None
-
-    def eval(self, script: str, numkeys: int, key: str, partition: str, offset: str) -> None:
-        self.sent.append(("mark", key, int(partition), int(offset)))
-
-    async def execute(self) -> None:
-        return None
-
-
-class Redis:
-    def __init__(self, sent: list[tuple[Any, ...]]) -> None:
-        self.sent = sent
-
-    def pipeline(self, transaction: bool = True) -> Pipeline:
-        return Pipeline(self.sent)
+from tests.unit.offsets_fakes import Redis
 
 
 class Sink:
