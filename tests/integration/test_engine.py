@@ -73,11 +73,16 @@ class Attempt:
 
 @dataclass
 class FlakyStore:
-    """A processor whose store is down until told otherwise; it remembers every attempt to write."""
+    """A processor whose store is down until told otherwise; it remembers every attempt to write.
+
+    Its batches accumulate for 2 s: the tests need the first batch, the one retried while the store is down, to
+    hold the record of every partition, and a batch being retried takes in no later record (they wait for the
+    next batch). With 0.2 s, a fresh clone's suite once formed it before one partition's record was fetched, and
+    the loop never retried all four partitions."""
 
     name: str = "fence-probe"
     topics: tuple[str, ...] = ENGAGEMENT_TOPICS
-    flush_interval_s: float = 0.2
+    flush_interval_s: float = 2.0
     down: bool = True
     attempts: list[Attempt] = field(default_factory=list)
 
