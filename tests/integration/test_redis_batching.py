@@ -186,3 +186,27 @@ async def test_which_celebrities_a_reader_follows_walks_the_smaller_side(setting
     finally:
         await redis.delete(celebrities, copy)
         await redis.aclose()
+
+
+@pytest.mark.parametrize(("celebrity_count", "follow_count"), [
+    (150, 400),  # a listpack copy larger than the set: the copy is walked (asking it per member scans it)
+    (20, 300),  # a tiny set: the set is walked, whatever the copy's encoding
+    (150, 2_500),  # a hashtable copy larger than the set: the set is walked, in chunks of 1,000 commands' worth
+    (2_600, 1_200),  # the copy smaller: walked in two chunks
+])
+async def test_which_celebrities_a_reader_follows_is_exact_whichever_side_is_walked(
+        settings: Settings, celebrity_count: int, follow_count: int) -> None:
+    """Every side the script may walk, chunked or not, gives exactly the followed celebrities."""
+    redis = async_client(settings)
+    celebrities, copy = f"test:celebrities:{{{new_id()}}}", f"test:copy:{{{new_id()}}}"
+    every = [new_id() for _ in range(celebrity_count)]
+    followed = sorted(every[::7])[:40]
+    try:
+        await redis.script_load(MEMBERS_IN_SET)
+        await redis.sadd(celebrities, "\x00built", *every)
+        others = {new_id(): "1" for _ in range(follow_count - len(followed))}
+        await redis.hset(copy, mapping={"\x00state": "ok", **others, **dict.fromkeys(followed, "1")})
+        assert sorted(await redis.evalsha(MEMBERS_IN_SET_SHA, 2, celebrities, copy, 1)) == followed
+    finally:
+        await redis.delete(celebrities, copy)
+        await redis.aclose()
