@@ -202,9 +202,11 @@ _TIME_ORDERED_IDS = {
     ("MESSAGES_READ", "read_up_to_msg_id"): "a badge orders a sender's messages by their ids",
 }
 
-#: id fields not checked as plain ids: the time-ordered ones (which are UUIDv7s, checked as such), and a mute's
-#: target (a user id, or a hashtag: its rule checks it)
-_IDS_CHECKED_BY_RULE = set(_TIME_ORDERED_IDS) | {("mute-changed", "target_id")}
+#: id fields not in :attr:`EventType.id_fields`: message ids (time-ordered: checked as UUIDv7s), and a mute's
+#: target (a user id, or a hashtag: its rule checks it). A post's and a comment's own ids stay in it: the
+#: processors check every record's ``id_fields`` (:meth:`EventType.check_ids`), not the time order.
+_IDS_CHECKED_BY_RULE = {("ON_MSG_UNSENT", "msg_id"), ("MESSAGES_READ", "read_up_to_msg_id"),
+                        ("mute-changed", "target_id")}
 
 
 def _time_ordered(topic: str, field: str, value: Any, occurred_at: int) -> None:

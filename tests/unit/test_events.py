@@ -55,7 +55,7 @@ FUTURE_V7 = "ffffffff-ffff-7fff-bfff-ffffffffffff"
 ])
 def test_an_id_a_list_is_ordered_by_must_be_a_uuid7_made_no_later_than_its_event(build, field):
     """Feeds, grids and comment lists sort by these ids: one the caller chose is checked, whichever path."""
-    with pytest.raises(EventValidationError, match=r"UUIDv7|after its event") as info:
+    with pytest.raises(EventValidationError, match=r"UUIDv7|after its event|not a valid id") as info:
         build()
     assert info.value.field == field
 
@@ -71,6 +71,17 @@ def test_the_ids_a_constructor_mints_are_time_ordered_and_not_checked_again():
     given = new_id()
     assert events.post_created(author_id=USER, caption="x", image_ids=[IMAGE], post_id=given).value["post_id"] \
         == given
+
+
+def test_the_processors_id_check_covers_a_posts_and_a_comments_own_id():
+    """The engine checks every record's id fields with ``check_ids``: another producer's post id "p1" must be
+    refused there too, not only by the SDK's time-order check."""
+    post = dict(events.post_created(author_id=USER, caption="x", image_ids=[IMAGE]).value, post_id="p1")
+    comment = dict(events.comment_added(post_id=new_id(), user_id=USER, text="hi").value, comment_id="c1")
+    for topic, record, field in (("post-created", post, "post_id"), ("comment-added", comment, "comment_id")):
+        with pytest.raises(EventValidationError) as info:
+            events.event_type(topic).check_ids(record)
+        assert info.value.field == field
 
 
 def test_thirty_hashtags_are_allowed():
