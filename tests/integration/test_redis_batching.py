@@ -191,7 +191,7 @@ async def test_which_celebrities_a_reader_follows_walks_the_smaller_side(setting
 @pytest.mark.parametrize(("celebrity_count", "follow_count"), [
     (150, 400),  # a listpack copy larger than the set: the copy is walked (asking it per member scans it)
     (20, 300),  # a tiny set: the set is walked, whatever the copy's encoding
-    (150, 2_500),  # a hashtable copy larger than the set: the set is walked, in chunks of 1,000 commands' worth
+    (150, 2_500),  # a hashtable copy larger than the set: the set is walked (one HMGET of its 151 members)
     (2_600, 1_200),  # the copy smaller: walked in two chunks
 ])
 async def test_which_celebrities_a_reader_follows_is_exact_whichever_side_is_walked(
