@@ -102,7 +102,7 @@ class EventType:
         ~1.9 µs of a new post's ~10 µs. (Kept: a constructor mints the same fields every time.)"""
         found = self._checks_after_minting.get((event_id, field))
         if found is None:
-            minted = {"occurred_at", "event_id" if event_id else "occurred_at", field}
+            minted = {"occurred_at", *(["event_id"] if event_id else []), *([field] if field else [])}
             found = self._checks_after_minting[event_id, field] = Checks(*(
                 tuple(f for f in fields if f not in minted) for fields in self._all_checks))
         return found
