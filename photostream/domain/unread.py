@@ -34,7 +34,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from producers.ids import MESSAGE_ID_SKEW_MS, id_time_ms, is_message_id, is_recurring_id, message_from_the_future
+from producers.ids import MESSAGE_ID_SKEW_MS, id_time_ms, is_recurring_id, message_id_time_ms
 
 Pair = tuple[str, str]  # (user_id: the badge owner, sender_id)
 
@@ -83,9 +83,10 @@ class Mark:
 def _check(user_id: str, sender_id: str, msg_id: str, occurred_at: int, what: str) -> None:
     if not is_recurring_id(user_id) or not is_recurring_id(sender_id):
         raise ValueError(f"{what}: user/sender is not an id")
-    if not is_message_id(msg_id):
+    made = message_id_time_ms(msg_id)
+    if made is None:
         raise ValueError(f"{what}: message id is not a UUIDv7")
-    if message_from_the_future(msg_id, occurred_at):
+    if made > occurred_at + MESSAGE_ID_SKEW_MS:
         raise ValueError(f"{what}: message id made after its event (more than {MESSAGE_ID_SKEW_MS // 1000} s)")
     if user_id == sender_id:
         raise ValueError(f"{what}: a user cannot have unread messages from themself")

@@ -107,6 +107,21 @@ def headline(view: View, whole_run: bool) -> Text:
         f"accepted → readable)")
 
 
+def status_line(view: View) -> str:
+    """The frame's headline, the consumer lag and the dead letters since start, and its notes, as one line of
+    plain text: what the simulator prints every few seconds when its output is not a terminal (``make demo >
+    demo.log``, a CI job, a service's journal), where the live frame is never drawn and a run said nothing
+    until it ended."""
+    parts = [headline(view, whole_run=False).plain]
+    if view.latest is not None:
+        totals = view.latest.topic_totals()
+        base = view.first.topic_totals() if view.first else totals
+        dead = sum(total - base.get(topic, 0) for topic, total in totals.items() if is_dlq(topic))
+        parts.append(f"consumer lag {sum(view.latest.group_lag().values())} records")
+        parts.append(f"dead letters since start {dead}")
+    return " · ".join(parts + view.notes)
+
+
 def render(view: View, whole_run: bool = False) -> Group:
     parts: list[RenderableType] = [headline(view, whole_run)]
     parts += [Text(note, style="yellow") for note in view.notes]

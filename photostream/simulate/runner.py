@@ -29,7 +29,7 @@ from photostream.simulate import content, population
 from photostream.simulate.actions import World
 from photostream.simulate.api_client import TOKEN_TTL_S, ApiClient
 from photostream.simulate.budgets import ReadPacer, UserBudgets, write_limits
-from photostream.simulate.dashboard import View, links_table, render
+from photostream.simulate.dashboard import View, links_table, render, status_line
 from photostream.simulate.graph import GraphError
 from photostream.simulate.mix import ActionMix
 from photostream.simulate.observe import KafkaObserver, Reading, remaining
@@ -40,6 +40,8 @@ from producers.publisher import Publisher, PublishError
 
 #: the topics the graph phase publishes (the workload waits until the worker applied them)
 GRAPH_TOPICS = ("user-registered", "follow-changed")
+#: how often a line of progress is printed when the output is not a terminal (see dashboard.status_line)
+PLAIN_STATUS_EVERY_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -201,6 +203,7 @@ class Simulation:
         progress = Progress(TextColumn("worker behind, applying"), BarColumn(), MofNCompleteColumn(),
                             TimeElapsedColumn())
         bar = progress.add_task("behind", total=None)
+        next_line = time.monotonic()  # (the first at the first reading: a log says at once that the run began)
         while not self.stop.is_set():
             view.notes = []
             try:
@@ -233,6 +236,9 @@ class Simulation:
                 view.notes.append(f"{workload.health.problem}; retrying in {workload.health.wait_s():.0f} s")
             view.started_actions = workload.started
             live.update(render(view), refresh=True)
+            if not self.console.is_terminal and time.monotonic() >= next_line:  # (no frame is drawn there)
+                self.console.print(status_line(view), soft_wrap=True, markup=False, highlight=False)
+                next_line = time.monotonic() + PLAIN_STATUS_EVERY_S
             await self._pause(1.0)
 
     def _links(self, people: Population, client: ApiClient, badge_user: str) -> list[tuple[str, str]]:

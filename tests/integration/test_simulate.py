@@ -28,6 +28,9 @@ def test_a_short_simulation_posts_photos_fills_feeds_counts_likes_and_sets_badge
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert "Traceback" not in run.stdout + run.stderr, run.stderr[-3000:]
     assert "final summary" in run.stdout
+    # its output is no terminal here: plain lines of progress while it ran, not only the final summary
+    during = run.stdout.split("final summary")[0]
+    assert any(" actions in " in line and "consumer lag" in line for line in during.splitlines()), during[-3000:]
     assert "event age p99" in run.stdout and "look at" in run.stdout
     report: dict[str, Any] = json.loads(report_file.read_text())
     assert report["users"] == 200

@@ -71,3 +71,26 @@ def test_fresh_ids_pass_and_non_strings_do_not() -> None:
 def test_deterministic_ids_are_the_standard_uuid5_of_their_name(namespace: str, parts: list[str]) -> None:
     name = "photostream:" + namespace + ":" + "\x1f".join(parts)
     assert deterministic_id(namespace, *parts) == str(uuid.uuid5(uuid.NAMESPACE_URL, name))
+
+
+def time_of_a_v7_by_parsing(value: object) -> int | None:
+    """What :func:`producers.ids.message_id_time_ms` replaced: a canonical id, version 7, then its 48-bit time."""
+    if not canonical_by_parsing(value):
+        return None
+    parsed = uuid.UUID(str(value))
+    return parsed.int >> 80 if parsed.version == 7 else None
+
+
+@given(st.uuids(version=4) | st.uuids(version=1) | st.builds(lambda: uuid.UUID(new_id())),
+       st.sampled_from(range(14)))
+def test_a_message_ids_time_agrees_with_the_parse_on_versions_and_spellings(value: uuid.UUID, which: int) -> None:
+    candidate = spellings(str(value))[which]
+    assert ids.message_id_time_ms(candidate) == time_of_a_v7_by_parsing(candidate)
+    assert ids.is_message_id(candidate) == (time_of_a_v7_by_parsing(candidate) is not None)
+
+
+def test_a_fresh_message_ids_time_is_now() -> None:
+    before = ids.now_ms()
+    made = ids.message_id_time_ms(new_id())
+    assert made is not None and before <= made <= ids.now_ms()
+    assert ids.message_id_time_ms(None) is None  # type: ignore[arg-type]

@@ -173,3 +173,26 @@ def test_the_commands_to_look_at_are_printed_whole_on_one_line_each() -> None:
     console = Console(width=60, record=True)
     console.print(links_table([("a feed", command)]), soft_wrap=True)
     assert "  " + command in console.export_text().splitlines()
+
+
+def test_a_run_whose_output_is_no_terminal_gets_plain_lines_of_progress() -> None:
+    """Rich draws no live frame where the output is not a terminal (`make demo > demo.log`): such a run said
+    nothing until it ended. The line says what the frame's headline says, the lag and the new dead letters."""
+    from photostream.simulate.dashboard import View, status_line
+    from photostream.simulate.observe import Reading
+    from photostream.simulate.stats import Stats
+
+    now = [100.0]
+    stats = Stats(clock=lambda: now[0])
+    now[0] = 110.0
+    stats.applied(0.25)
+    first = Reading(100.0, {("like-changed", 0): 10, ("like-changed.dlq", 0): 2}, {})
+    latest = Reading(110.0, {("like-changed", 0): 50, ("like-changed.dlq", 0): 5},
+                     {("demo.popularity", "like-changed", 0): 43, ("demo.notifications", "like-changed", 0): 50})
+    view = View(stats, 20.0, 200, "demo", first=first, previous=first, latest=latest,
+                notes=["the worker is behind (7 records to apply)"])
+    line = status_line(view)
+    assert "\n" not in line
+    assert line.startswith("200 actions in 10 s (20.0/s, target 20/s) · event age p99 250 ms")
+    assert "consumer lag 7 records · dead letters since start 3 · the worker is behind" in line
+    assert "consumer lag" not in status_line(View(stats, 20.0, 0, "demo"))  # (before the first reading)

@@ -9,8 +9,8 @@ import pytest
 
 from photostream.domain import unread
 from photostream.domain.presence import Presence, apply_presence
-from photostream.domain.unread import Mark, PairMarks, apply_all, is_message_id, unread_senders
-from producers.ids import last_id_at, new_id, now_ms
+from photostream.domain.unread import Mark, PairMarks, apply_all, unread_senders
+from producers.ids import is_message_id, last_id_at, new_id, now_ms
 
 ME, A, C, D = (new_id() for _ in range(4))
 
