@@ -39,40 +39,62 @@ def _key(kind: str, revoked_id: str) -> str:
     return _KEYS[kind](revoked_id)
 
 
+#: how long a closed-account check with the reload's marker missing waits for the reload to finish before it
+#: asks Cassandra instead: a reload of a keyspace with few revocations takes milliseconds, where Cassandra
+#: answered a 10,000-like batch's accounts in ~270 ms (the notifications benchmark's first batch, on a Redis
+#: database of its own); a long reload (many revocations) costs each check at most this
+RELOAD_WAIT_S = 0.2
+
+
 async def closed_among(redis: Any, session: Session, users: Iterable[str]) -> set[str]:
     """The users whose account deletion was accepted: their ``auth:closed`` marker, set before the deletion's
     202 and kept for good, the account's tombstone (a marker that expired with the account's last token let a
     replay of ``follow-changed`` from the start write its old pairs back). While Redis does not hold every
-    revocation (the reload's marker is missing: a flushed or restarted Redis) or is unreachable, Cassandra
-    answers (a message from a deleted account delivered after a flush was put back into a badge for good), and
-    the first such check starts the reload (:func:`_reload_soon`)."""
+    revocation (the reload's marker is missing: a flushed or restarted Redis, a first start), the check starts
+    the reload (:func:`_reload_soon`) and waits for it up to :data:`RELOAD_WAIT_S`; past that, or while Redis
+    is unreachable, Cassandra answers (a message from a deleted account delivered after a flush was put back
+    into a badge for good)."""
     people = sorted(set(users))
     if not people:
         return set()
     try:
-        *found, loaded = await exist_many(redis, [*(keys.closed_account(user) for user in people),
-                                                  keys.revocations_loaded()])
+        found = await _closed_in_redis(redis, people)
+        if found is None and await _reloaded_within(session, redis, RELOAD_WAIT_S):
+            found = await _closed_in_redis(redis, people)
     except REDIS_DOWN:
-        return await closed_durably(session, people)
-    if not loaded:
-        _reload_soon(session, redis)
-        return await closed_durably(session, people)
-    return {user for user, exists in zip(people, found, strict=True) if exists}
+        found = None
+    return found if found is not None else await closed_durably(session, people)
+
+
+async def _closed_in_redis(redis: Any, people: list[str]) -> set[str] | None:
+    """Which of ``people`` Redis holds a closed account's marker for; None while it does not hold every
+    revocation (the reload's marker missing)."""
+    *found, loaded = await exist_many(redis, [*(keys.closed_account(user) for user in people),
+                                              keys.revocations_loaded()])
+    return {user for user, exists in zip(people, found, strict=True) if exists} if loaded else None
 
 
 #: the reload a closed-account check started, per event loop (a finished or failed one is started again)
 _reloads: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task[None]] = weakref.WeakKeyDictionary()
 
 
-def _reload_soon(session: Session, redis: Any) -> None:
-    """Copy the durable revocations into Redis in the background, once at a time per process. Why here too:
-    only an API request used to start the reload, so a worker whose API was idle after a Redis flush asked
-    Cassandra for every batch's accounts (150-290 ms of a 3,000-record unread batch, where Redis answers in
-    5 ms) until someone made a request."""
+def _reload_soon(session: Session, redis: Any) -> asyncio.Task[None]:
+    """Copy the durable revocations into Redis in the background, once at a time per process (the task). Why
+    here too: only an API request used to start the reload, so a worker whose API was idle after a Redis flush
+    asked Cassandra for every batch's accounts (150-290 ms of a 3,000-record unread batch, where Redis answers
+    in 5 ms) until someone made a request."""
     loop = asyncio.get_running_loop()
     running = _reloads.get(loop)
     if running is None or running.done():
-        _reloads[loop] = loop.create_task(_reload_logged(lambda: RevocationLedger(session, redis).reload()))
+        running = _reloads[loop] = loop.create_task(_reload_logged(lambda: RevocationLedger(session, redis).reload()))
+    return running
+
+
+async def _reloaded_within(session: Session, redis: Any, wait_s: float) -> bool:
+    """Start the reload (or join the one under way) and wait up to ``wait_s`` for it: True if it ended (a
+    failed one ends too, and leaves the marker missing). The reload goes on past the wait: other checks join it."""
+    done, _ = await asyncio.wait({_reload_soon(session, redis)}, timeout=wait_s)
+    return bool(done)
 
 
 async def _reload_logged(reload: Callable[[], Awaitable[int]]) -> None:

@@ -22,7 +22,7 @@ from photostream.settings import Settings
 from producers import events
 from producers.ids import new_id, now_ms
 from producers.publisher import Publisher
-from sinks import keys
+from sinks import keys, revocations
 from sinks.redis_client import sync_client
 from streams.consumer_groups import end_offsets
 from streams.resources import Resources
@@ -130,6 +130,41 @@ def test_a_closed_accounts_marker_is_kept_for_good_and_survives_redis_losing_it(
     wait_for(lambda: (redis.exists(closed), redis.exists(keys.revocations_loaded())), lambda found: all(found),
              30, "the closed account's marker to be copied back into Redis")
     assert redis.ttl(closed) == -1
+
+
+def test_a_processors_closed_account_check_waits_for_the_reload_instead_of_asking_cassandra(
+        client: httpx.Client, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every processor checks a batch's actors for closed accounts. With the reload's marker gone (a flushed
+    Redis, a first start) the check asked Cassandra and left the reload to the background, so the first batch
+    of 10,000 likes spent ~270 ms there. Now it waits (briefly) for the reload and answers from Redis: the
+    marker and the closed account's copy are back when it returns, and Cassandra was not asked one by one."""
+    account = register(client)
+    deleted = client.request("DELETE", "/users/me", headers=bearer(login(client, account["username"])),
+                             json={"password": PASSWORD})
+    assert deleted.status_code == 202, deleted.text
+    redis = sync_client(settings)
+    closed = keys.closed_account(account["id"])
+    redis.delete(closed, keys.revocations_loaded())  # what a flushed or replaced Redis no longer holds
+    asked_durably: list[list[str]] = []
+    durably = revocations.closed_durably
+
+    async def counted(session: Any, users: list[str]) -> set[str]:
+        asked_durably.append(users)
+        return await durably(session, users)
+
+    monkeypatch.setattr(revocations, "closed_durably", counted)
+
+    async def run() -> set[str]:
+        resources = Resources.open(settings)
+        try:
+            return await revocations.closed_among(resources.redis, resources.session, [account["id"], new_id()])
+        finally:
+            await resources.close()
+
+    assert asyncio.run(run()) == {account["id"]}
+    assert asked_durably == []
+    assert redis.exists(closed) and redis.exists(keys.revocations_loaded())
+    assert redis.ttl(closed) == -1  # (still the account's tombstone: kept for good)
 
 
 def test_a_password_change_ends_every_session_and_the_old_password(client: httpx.Client,
