@@ -191,7 +191,7 @@ class Checks(NamedTuple):
 #: builds an :class:`Event` without the named tuple's own ``__new__`` frame (~0.15 µs an event)
 _new_tuple = tuple.__new__
 
-#: ids whose text order must be their time order, so UUIDv7s (:func:`producers.ids.is_message_id`) made no
+#: ids whose text order must be their time order, so UUIDv7s (:func:`producers.ids.message_id_time_ms`) made no
 #: later than their event: each is what a list is ordered by (the reason, for the refusal). A v4 id sat at a
 #: random place in it, and one minted ahead above every later item.
 _TIME_ORDERED_IDS = {

@@ -67,13 +67,9 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def is_message_id(value: str) -> bool:
-    """A canonical UUIDv7: the only ids whose text order is time order (messages are ordered by their ids)."""
-    return isinstance(value, str) and _CANONICAL_V7.fullmatch(value) is not None
-
-
 def message_id_time_ms(value: str) -> int | None:
-    """The creation time of a canonical UUIDv7 (:func:`id_time_ms`), None for anything else, in one pattern
+    """The creation time of a canonical UUIDv7 (:func:`id_time_ms`), None for anything else (UUIDv7s are the
+    only ids whose text order is time order: messages, posts and comments are listed by their ids), in one pattern
     match: every time-ordered id is checked with it, for being a UUIDv7 and for being made no more than
     :data:`MESSAGE_ID_SKEW_MS` after its event (a clock gone wrong: :mod:`photostream.domain.unread` says what
     such an id did to a badge). The SDK checks one per message, post and comment it makes, the unread

@@ -86,7 +86,7 @@ def time_of_a_v7_by_parsing(value: object) -> int | None:
 def test_a_message_ids_time_agrees_with_the_parse_on_versions_and_spellings(value: uuid.UUID, which: int) -> None:
     candidate = spellings(str(value))[which]
     assert ids.message_id_time_ms(candidate) == time_of_a_v7_by_parsing(candidate)
-    assert ids.is_message_id(candidate) == (time_of_a_v7_by_parsing(candidate) is not None)
+    assert (ids.message_id_time_ms(candidate) is not None) == (time_of_a_v7_by_parsing(candidate) is not None)
 
 
 def test_a_fresh_message_ids_time_is_now() -> None:

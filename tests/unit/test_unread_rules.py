@@ -10,7 +10,7 @@ import pytest
 from photostream.domain import unread
 from photostream.domain.presence import Presence, apply_presence
 from photostream.domain.unread import Mark, PairMarks, apply_all, unread_senders
-from producers.ids import is_message_id, last_id_at, new_id, now_ms
+from producers.ids import last_id_at, message_id_time_ms, new_id, now_ms
 
 ME, A, C, D = (new_id() for _ in range(4))
 
@@ -94,7 +94,8 @@ def test_bad_input_is_refused(make: object) -> None:
 
 
 def test_message_ids_are_uuidv7() -> None:
-    assert is_message_id(new_id()) and not is_message_id("0190aaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee")
+    assert message_id_time_ms(new_id()) is not None
+    assert message_id_time_ms("0190aaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee") is None
 
 
 def test_presence_is_last_writer_wins_with_offline_winning_ties() -> None:
