@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from cachetools import LRUCache
@@ -219,6 +220,13 @@ class OwnedPairs:
         self._users.clear()
 
 
+@dataclass(frozen=True)
+class Projection:
+    """A batch's outcome as the script calls that write it to Redis (:meth:`UnreadSets.projection`)."""
+
+    calls: list[tuple[list[str], list[str]]]
+
+
 class UnreadSets:
     """The Redis projection: ``unread:{user}`` sets."""
 
@@ -231,29 +239,40 @@ class UnreadSets:
         one_per_call = is_cluster(redis) if one_user_per_call is None else one_user_per_call
         self._users_per_call = 1 if one_per_call else USERS_PER_CALL
 
-    async def project(self, pairs: dict[Pair, PairMarks]) -> int:
-        """Write every touched pair's absolute outcome in one pipelined round trip, :data:`USERS_PER_CALL` users
-        per script call (a call per user cost ~60 µs of client and server time, ~30 ms of a 5,000 events/s
-        batch of 500: the unread benchmark); a user's status channel gets a ping if their set changed. Returns
-        how many users' sets changed."""
+    def projection(self, pairs: dict[Pair, PairMarks]) -> Projection:
+        """The script calls that write every touched pair's absolute outcome, :data:`USERS_PER_CALL` users per
+        call (a call per user cost ~60 µs of client and server time, ~30 ms of a 5,000 events/s batch of 500:
+        the unread benchmark). Built once, so a batch that sends them twice (the processor does) builds them
+        once."""
         adds: dict[str, list[str]] = defaultdict(list)
         removes: dict[str, list[str]] = defaultdict(list)
         for (user, sender), marks in pairs.items():
             (adds if marks.unread else removes)[user].append(sender)
         users = sorted(adds.keys() | removes.keys())
-        if not users:
+        calls: list[tuple[list[str], list[str]]] = []
+        for start in range(0, len(users), self._users_per_call):
+            chunk = users[start:start + self._users_per_call]
+            args: list[str] = []
+            for user in chunk:
+                args += [keys.status_channel(self._namespace, user), str(len(adds[user])),
+                         str(len(removes[user])), *adds[user], *removes[user]]
+            calls.append(([k for u in chunk for k in (keys.unread_senders(u), keys.unread_version(u))], args))
+        return Projection(calls)
+
+    async def write(self, projection: Projection) -> int:
+        """Send ``projection``'s calls in one pipelined round trip; a user's status channel gets a ping if their
+        set changed. Returns how many users' sets changed."""
+        if not projection.calls:
             return 0
         async with self._redis.pipeline(transaction=False) as pipe:
-            for start in range(0, len(users), self._users_per_call):
-                chunk = users[start:start + self._users_per_call]
-                args: list[str] = []
-                for user in chunk:
-                    args += [keys.status_channel(self._namespace, user), str(len(adds[user])),
-                             str(len(removes[user])), *adds[user], *removes[user]]
-                await self._project(keys=[k for u in chunk for k in (keys.unread_senders(u), keys.unread_version(u))],
-                                    args=args, client=pipe)
+            for call_keys, args in projection.calls:
+                await self._project(keys=call_keys, args=args, client=pipe)
             changed = await redis_scripts.execute(pipe)
         return sum(int(c) for c in changed)
+
+    async def project(self, pairs: dict[Pair, PairMarks]) -> int:
+        """:meth:`projection` of ``pairs``, written (:meth:`write`)."""
+        return await self.write(self.projection(pairs))
 
     async def clear(self, users: Iterable[str]) -> None:
         """Deleted accounts' badges: their sets gone, each user pinged (their devices, if any, see zero). The

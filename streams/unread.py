@@ -10,9 +10,10 @@ user's pairs is never raced. Per batch, in this order:
    does not count (no badge changes meanwhile);
 2. the touched pairs are loaded (remembered from earlier batches for the users this loop owns, else one IN
    query per chunk of users: :class:`sinks.unread.OwnedPairs`), the marks folded in, and the pairs that
-   changed written (each user's pairs whole in one batch) — durable before anything else;
+   changed written (each user's pairs whole in one batch) — durable before the offsets move;
 3. Redis gets every touched pair's absolute outcome (so a retried batch or a replay repairs it), with a
-   pub/sub ping per user whose set changed, for the API's WebSocket push;
+   pub/sub ping per user whose set changed, for the API's WebSocket push: while step 2's write is under way,
+   and again once it is durable (:meth:`UnreadProcessor._write_and_project` says why both);
 4. the applied-offset marks move (reads with ``?after=`` wait on them).
 
 ``block-changed`` (keyed by the blocker, co-partitioned too) is read here as well: a block marks the blocked
@@ -27,6 +28,7 @@ after the purge made a deleted account's badge again, or put a deleted sender ba
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from cassandra.cluster import Session
@@ -125,9 +127,29 @@ class UnreadProcessor:
         if marks:
             before = await self._pairs.load({m.pair for m in marks})
             after = apply_all(before, marks)
-            await self._pairs.write({p: s for p, s in after.items() if before.get(p) != s})
-            await self._sets.project(after)
+            await self._write_and_project({p: s for p, s in after.items() if before.get(p) != s}, after)
         if deleted:
             await self._pairs.delete_users(deleted)
             await self._sets.clear(deleted)
         await offsets.advance_all(self._redis, self.name, ((r.topic, r.partition, r.offset) for r in batch))
+
+    async def _write_and_project(self, changed: dict[Pair, PairMarks], after: dict[Pair, PairMarks]) -> None:
+        """The changed pairs made durable while Redis gets every touched pair's outcome, then Redis once more.
+
+        Why at once: the badge is live, and projecting only after Cassandra acknowledged put the whole write on
+        every event's path to the badge. Safe to project first because the projection is the outcome itself,
+        not a delta: if the write fails, the batch is retried (or re-read by the partition's next owner) and
+        gives the same outcome: what Redis shows early is what becomes durable.
+        Why once more: a copy of a user's set from Cassandra (the API's, when the set is not known whole yet; a
+        rebuild's repair) that read the version after the first projection and the pairs before the write
+        lands would be accepted by the version fence and drop the new sender; the second projection, after the
+        write, puts it back (and pings only if it did)."""
+        projection = self._sets.projection(after)
+        # (the projection first: it is sent at its first step, before the write binds its statements, ~25 µs a
+        # row of the event loop's time)
+        outcomes = await asyncio.gather(self._sets.write(projection), self._pairs.write(changed),
+                                        return_exceptions=True)
+        for outcome in outcomes:  # (both awaited, so no write of this batch is still running when it is retried)
+            if isinstance(outcome, BaseException):
+                raise outcome
+        await self._sets.write(projection)

@@ -1175,6 +1175,53 @@ async def test_a_copy_read_before_a_projection_is_refused(settings: Settings) ->
         await redis.aclose()
 
 
+async def test_a_copy_that_read_cassandra_before_the_durable_write_landed_loses_no_sender(
+        settings: Settings) -> None:
+    """The processor projects the badge while Cassandra writes the batch. A copy of the set (the API's, for a
+    set not yet known whole, as a new user's is) that read the version after that projection and the pairs
+    before the write landed is accepted by the version fence and drops the new sender; the projection the
+    processor makes once the write is durable puts the sender back."""
+    resources = Resources.open(settings)
+    user, sender = new_id(), new_id()
+    pairs, sets = UnreadPairs(resources.session), UnreadSets(resources.redis, settings.app_id)
+    held, projected, release = UnreadPairs(resources.session), asyncio.Event(), asyncio.Event()
+    durable_write, live_projection = held.write, sets.write
+
+    async def write_when_released(changed: Any) -> None:
+        await release.wait()
+        await durable_write(changed)
+
+    async def noting_projection(outcome: Any) -> int:
+        changed = await live_projection(outcome)
+        projected.set()
+        return changed
+
+    held.write = write_when_released  # type: ignore[method-assign]
+    sets.write = noting_projection  # type: ignore[method-assign]
+    processor = UnreadProcessor(held, sets, resources.redis, resources.session)
+    message = Record("ON_MSG_UNSENT", 0, 0, user.encode(),
+                     {"src": sender, "dest": user, "msg_id": new_id(), "occurred_at": now_ms()})
+
+    def not_rejected(record: Record, error: Exception) -> None:
+        raise AssertionError(f"rejected: {error}")
+
+    try:
+        batch = asyncio.ensure_future(processor.process([message], not_rejected))
+        await asyncio.wait_for(projected.wait(), 30)
+        assert await sets.senders(user) == {sender} and not batch.done()  # live before durable
+        assert await sets.copy(pairs, user)  # the copy read Cassandra before the write: accepted ...
+        assert await sets.senders(user) == set()  # ... and it dropped the sender
+        release.set()
+        await asyncio.wait_for(batch, 30)
+        assert await sets.senders(user) == {sender}  # put back by the projection after the write
+        assert await resources.redis.exists(keys.unread_whole(user))
+        assert await pairs.unread_of(user) == [sender]
+    finally:
+        release.set()
+        await resources.redis.delete(keys.unread_senders(user), keys.unread_whole(user), keys.unread_version(user))
+        await resources.close()
+
+
 def test_a_message_from_or_to_an_account_delivered_after_its_deletion_counts_nowhere(
         client: httpx.Client, settings: Settings, inbox: Inbox) -> None:
     """The purge read the badges once: a message from the deleted account delivered after it put them back into
