@@ -40,6 +40,7 @@ from sinks import offsets
 from sinks.revocations import closed_among
 from sinks.unread import OwnedPairs, UnreadPairs, UnreadSets
 from streams.engine.ownership import TP
+from streams.engine.poison import POISON_ERRORS
 from streams.engine.records import Record, Reject, accepted
 
 TOPICS = ("ON_MSG_UNSENT", "MESSAGES_READ", "account-deleted", "block-changed")
@@ -127,13 +128,14 @@ class UnreadProcessor:
         if marks:
             before = await self._pairs.load({m.pair for m in marks})
             after = apply_all(before, marks)
-            await self._write_and_project({p: s for p, s in after.items() if before.get(p) != s}, after)
+            await self._write_and_project({p: s for p, s in after.items() if before.get(p) != s}, after, before)
         if deleted:
             await self._pairs.delete_users(deleted)
             await self._sets.clear(deleted)
         await offsets.advance_all(self._redis, self.name, ((r.topic, r.partition, r.offset) for r in batch))
 
-    async def _write_and_project(self, changed: dict[Pair, PairMarks], after: dict[Pair, PairMarks]) -> None:
+    async def _write_and_project(self, changed: dict[Pair, PairMarks], after: dict[Pair, PairMarks],
+                                 before: dict[Pair, PairMarks]) -> None:
         """The changed pairs made durable while Redis gets every touched pair's outcome, then Redis once more.
 
         Why at once: the badge is live, and projecting only after Cassandra acknowledged put the whole write on
@@ -143,13 +145,18 @@ class UnreadProcessor:
         Why once more: a copy of a user's set from Cassandra (the API's, when the set is not known whole yet; a
         rebuild's repair) that read the version after the first projection and the pairs before the write
         lands would be accepted by the version fence and drop the new sender; the second projection, after the
-        write, puts it back (and pings only if it did)."""
+        write, puts it back (and pings only if it did).
+        One exception to "the same outcome": a row the driver refuses to bind (a record-shaped error, so the
+        loop takes the batch apart and dead-letters the culprit). Binding comes before any request, so nothing
+        was written: Redis is put back to ``before`` first, or it would keep the dead-lettered record's effect."""
         projection = self._sets.projection(after)
         # (the projection first: it is sent at its first step, before the write binds its statements, ~25 µs a
         # row of the event loop's time)
-        outcomes = await asyncio.gather(self._sets.write(projection), self._pairs.write(changed),
-                                        return_exceptions=True)
-        for outcome in outcomes:  # (both awaited, so no write of this batch is still running when it is retried)
+        shown, written = await asyncio.gather(self._sets.write(projection), self._pairs.write(changed),
+                                              return_exceptions=True)
+        if isinstance(written, POISON_ERRORS) and not isinstance(shown, BaseException):
+            await self._sets.project({pair: before.get(pair, PairMarks()) for pair in after})
+        for outcome in (shown, written):  # (both awaited: no write of this batch still runs when it is retried)
             if isinstance(outcome, BaseException):
                 raise outcome
         await self._sets.write(projection)

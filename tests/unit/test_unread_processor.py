@@ -102,6 +102,29 @@ async def test_a_replayed_batch_writes_nothing_durable_but_still_projects_every_
     assert [s for (_, s), m in sets.projected[2].items() if m.unread] == [c]
 
 
+class RefusingPairs(Pairs):
+    """Cassandra's driver refusing to bind a row (a record-shaped error: the loop isolates the culprit)."""
+
+    async def write(self, changed: dict[Pair, PairMarks]) -> None:
+        raise ValueError("a value the column's serialiser refuses")
+
+
+async def test_a_write_refused_as_a_bad_record_puts_the_badge_back_before_the_batch_is_taken_apart() -> None:
+    """The live projection ran before the write failed; the record the loop then dead-letters must not stay in
+    Redis (nothing reached Cassandra: binding comes before any request)."""
+    me, known, new = new_id(), new_id(), new_id()
+    stored = {(me, known): PairMarks(new_id(), None)}
+    pairs, sets, redis = RefusingPairs(dict(stored)), Sets(), loaded_redis()
+    redis._eval = lambda *args: 1  # type: ignore[method-assign]
+    with pytest.raises(ValueError):
+        await UnreadProcessor(pairs, sets, redis, NO_SESSION).process(  # type: ignore[arg-type]
+            [unsent(1, new, me, new_id()), unsent(2, known, me, new_id())], ignore)
+    live, undone = sets.projected  # the live projection, then the undo; no projection "once durable"
+    assert live[(me, new)].unread and live[(me, known)].unread
+    assert undone == {(me, new): PairMarks(), (me, known): stored[(me, known)]}
+    assert not undone[(me, new)].unread
+
+
 class SlowPairs(Pairs):
     """Cassandra whose write of the batch waits until the test lets it through."""
 
