@@ -12,7 +12,6 @@ from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import errors, middleware, realtime
-from api.http_protocol import HttpProtocol
 from api.lean import PAGED, LeanRoute, route_of
 from api.log_redaction import uvicorn_log_config
 from api.resources import ApiResources
@@ -105,10 +104,8 @@ def server_options(settings: Settings) -> dict[str, Any]:
     """How uvicorn serves the API (the benchmarks' servers use the same). WebSockets without permessage-deflate:
     the only stream carries ~100-byte status frames, which compression does not shrink, and each compressed
     connection holds a zlib context pair for its lifetime (memory per connection: benchmark 7, where one
-    process holds 10,000). HTTP through :class:`api.http_protocol.HttpProtocol`: a response's head and body in
-    one write."""
+    process holds 10,000)."""
     return {"log_level": "info", "access_log": settings.api_access_log, "ws_per_message_deflate": False,
-            "http": HttpProtocol,
             # credentials in query strings redacted, and no line per WebSocket handshake without the access log
             "log_config": uvicorn_log_config(settings.api_access_log),
             # a client's address is the connection's, unless a trusted proxy (TRUSTED_PROXIES) names it
