@@ -60,7 +60,8 @@ class _SharedStores:
 
     @functools.cached_property
     def counting(self) -> tuple[HashtagCounter, PopularityUpdater]:
-        return counter_and_popularity(self.settings, self.resources.session, self.resources.redis)
+        return counter_and_popularity(self.settings, self.resources.session, self.resources.redis,
+                                      self.resources.publisher)
 
     @functools.cached_property
     def graph(self) -> GraphReader:
@@ -98,7 +99,8 @@ def build_processors(settings: Settings, resources: Resources,
         PopularityUpdater.name: lambda: shared.counting[1],
         FeedProcessor.name: lambda: FeedProcessor(settings, GraphWriter(session), shared.graph, shared.feed_posts,
                                                   shared.feed_cache, redis, safety=shared.safety),
-        CommentsProjector.name: lambda: CommentsProjector(CommentWriter(session), redis, shared.safety),
+        CommentsProjector.name: lambda: CommentsProjector(CommentWriter(session), redis, shared.safety, publisher,
+                                                          settings.publish_timeout_s),
         PhotoTagsProcessor.name: lambda: PhotoTagsProcessor(PhotoTagWriter(session), redis),
         FollowRequestsProjector.name: lambda: FollowRequestsProjector(FollowRequests(session), redis),
         UnreadProcessor.name: lambda: UnreadProcessor(UnreadPairs(session), UnreadSets(redis, settings.app_id), redis,

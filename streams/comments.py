@@ -13,10 +13,15 @@ from __future__ import annotations
 from typing import Any
 
 from producers.ids import is_recurring_id
+from producers.publisher import Publisher
 from sinks import offsets
 from sinks.comments import Comment, CommentGone, CommentWriter
 from sinks.safety import SafetyReader
-from streams.engagement_blocks import without_engagement_across_blocks, without_engagement_of_closed_accounts
+from streams.engagement_blocks import (
+    retract_engagement_raced_by_blocks,
+    without_engagement_across_blocks,
+    without_engagement_of_closed_accounts,
+)
 from streams.engine.records import Record, Reject, accepted
 
 
@@ -44,15 +49,21 @@ class CommentsProjector:
     #: a commenter reloads the thread right away (``?after=``): keep batches short
     flush_interval_s: float = 0.05
 
-    def __init__(self, writer: CommentWriter, redis: Any, safety: SafetyReader | None = None) -> None:
+    def __init__(self, writer: CommentWriter, redis: Any, safety: SafetyReader | None = None,
+                 publisher: Publisher | None = None, publish_timeout_s: float = 10.0) -> None:
         self._writer = writer
         self._redis = redis
-        #: comments across a block are not written (:mod:`streams.engagement_blocks`)
-        self._safety = safety
+        #: comments across a block are not written (:mod:`streams.engagement_blocks`); one a block raced is
+        #: deleted through ``publisher`` once written
+        self._safety, self._publisher, self._publish_timeout_s = safety, publisher, publish_timeout_s
 
     async def process(self, batch: list[Record], reject: Reject) -> None:
         applied = await without_engagement_across_blocks(batch, self._safety)
         if self._safety is not None:  # (and not by a deleted account)
             applied = await without_engagement_of_closed_accounts(applied, self._redis, self._safety.session)
-        await self._writer.apply(accepted(applied, change_of, reject))
+        written = accepted(applied, lambda r: (r, change_of(r)), reject)
+        await self._writer.apply([change for _, change in written])
+        # the threads are this processor's: a block whose reading ran before this write is ended here
+        await retract_engagement_raced_by_blocks([r for r, _ in written], "comment-added", self._safety,
+                                                 self._publisher, self._publish_timeout_s)
         await offsets.advance_all(self._redis, self.name, ((r.topic, r.partition, r.offset) for r in batch))

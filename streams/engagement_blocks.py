@@ -11,12 +11,21 @@ before the block's row was written is what the block's own reading finds.
 A deleted account's likes and comments published as its deletion was accepted (or by an upstream service after
 it) were applied after the purge had read what to retract: a like by nobody, counted for good. Its unlikes and
 comment deletions are still applied: the purge's own retractions are among them.
+
+Asking before the write is not enough on its own: a block written between this processor's question and its
+write, whose reading ran before that write, found nothing to end, and the like stayed (one CI run in two, on a
+busy machine). So each processor asks again once its write is durable, and retracts what now stands across a
+block itself (:func:`retract_engagement_raced_by_blocks`). The safety processor writes the block, then reads;
+these write, then read: whichever comes second sees the other, so one of them always ends it.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from producers.events import Event, build
+from producers.ids import deterministic_id
+from producers.publisher import Publisher
 from sinks.revocations import closed_among
 from sinks.safety import SafetyReader
 from streams.engine.records import Record
@@ -37,16 +46,56 @@ def engagement_pair(topic: str, value: dict[str, Any]) -> tuple[str, str] | None
 async def without_engagement_across_blocks(records: list[Record], safety: SafetyReader | None) -> list[Record]:
     """``records`` less the likes and comments whose sender and post author stand in a block (one read of the
     pairs' relations per batch, and none for a batch without likes or comments)."""
-    pairs = {pair for r in records if (pair := engagement_pair(r.topic, r.value)) is not None}
-    if safety is None or not pairs:
+    if safety is None:
         return records
-    # asked of the authors' relations (either side holds a block): a batch's likes and comments come from many
-    # people onto few people's posts, so far fewer partitions are read (10,000 likers: 59% of the comments
-    # processor's throughput; their 500 authors: see benchmark 13)
-    blocked = {(sender, author) for author, sender in await safety.blocked_pairs((a, s) for s, a in pairs)}
+    blocked = await _blocked_among(records, safety)
     if not blocked:
         return records
     return [r for r in records if engagement_pair(r.topic, r.value) not in blocked]
+
+
+async def _blocked_among(records: list[Record], safety: SafetyReader) -> set[tuple[str, str]]:
+    """The (sender, post author) pairs of ``records``' likes and comments that stand in a block now."""
+    pairs = {pair for r in records if (pair := engagement_pair(r.topic, r.value)) is not None}
+    if not pairs:
+        return set()
+    # asked of the authors' relations (either side holds a block): a batch's likes and comments come from many
+    # people onto few people's posts, so far fewer partitions are read (10,000 likers: 59% of the comments
+    # processor's throughput; their 500 authors: see benchmark 13)
+    return {(sender, author) for author, sender in await safety.blocked_pairs((a, s) for s, a in pairs)}
+
+
+def retraction_of(record: Record) -> Event:
+    """The event that ends a like or a comment found across a block after it was written: an unlike one
+    millisecond after the like (so it stands over it, and over a re-delivered copy), or the comment's deletion
+    by the post's author (final). Ids derive from the event ended, so a retried batch publishes the same ones."""
+    value = record.value
+    at = int(value["occurred_at"]) + 1
+    if record.topic == "like-changed":
+        return build("like-changed", {"event_id": deterministic_id("block-race-unlike", value["event_id"]),
+                                      "occurred_at": at, "post_id": value["post_id"], "user_id": value["user_id"],
+                                      "action": "unlike", "post_author_id": value["post_author_id"]})
+    return build("comment-deleted", {"event_id": deterministic_id("block-race-comment-deleted", value["event_id"]),
+                                     "occurred_at": at, "comment_id": value["comment_id"],
+                                     "post_id": value["post_id"], "user_id": value["user_id"],
+                                     "actor_id": value["post_author_id"],
+                                     "commented_at": int(value["occurred_at"])})
+
+
+async def retract_engagement_raced_by_blocks(written: list[Record], topic: str, safety: SafetyReader | None,
+                                             publisher: Publisher | None, timeout_s: float) -> int:
+    """Publish the retraction of each of ``written``'s ``topic`` events (likes, or new comments) whose sender
+    and post author now stand in a block, once this processor's write of them is durable; how many. Every
+    processor applies them as any unlike or deletion (counts, threads, notifications). One read per batch with
+    such events, none for the others."""
+    candidates = [r for r in written if r.topic == topic and engagement_pair(r.topic, r.value) is not None]
+    if safety is None or publisher is None or not candidates:
+        return 0
+    blocked = await _blocked_among(candidates, safety)
+    raced = [retraction_of(r) for r in candidates if engagement_pair(r.topic, r.value) in blocked]
+    if raced:
+        await publisher.acknowledged(raced, timeout_s)
+    return len(raced)
 
 
 def _added_by(record: Record) -> str | None:

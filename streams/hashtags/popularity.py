@@ -15,6 +15,7 @@ from typing import Any
 from photostream.domain.scoring import popularity, score_weights
 from photostream.settings import Settings
 from producers.ids import is_recurring_id
+from producers.publisher import Publisher
 from sinks import offsets
 from sinks.engagement import EngagementStore
 from sinks.hashtags.settle import RankSettler
@@ -22,7 +23,11 @@ from sinks.hashtags.state import HashtagStateStore
 from sinks.hashtags.views import HashtagViews
 from sinks.partition_cache import PartitionCache
 from sinks.safety import SafetyReader
-from streams.engagement_blocks import without_engagement_across_blocks, without_engagement_of_closed_accounts
+from streams.engagement_blocks import (
+    retract_engagement_raced_by_blocks,
+    without_engagement_across_blocks,
+    without_engagement_of_closed_accounts,
+)
 from streams.engine.records import Record, Reject, accepted
 
 #: the fields of each input that name a post, a user or a comment
@@ -46,10 +51,12 @@ class PopularityUpdater:
 
     def __init__(self, settings: Settings, store: EngagementStore, state: HashtagStateStore, views: HashtagViews,
                  settler: RankSettler, liked_copies: PartitionCache, redis: Any,
-                 safety: SafetyReader | None = None) -> None:
+                 safety: SafetyReader | None = None, publisher: Publisher | None = None) -> None:
         self._store = store
-        #: likes and comments across a block are not counted (:mod:`streams.engagement_blocks`)
-        self._safety = safety
+        #: likes and comments across a block are not counted (:mod:`streams.engagement_blocks`); a like a block
+        #: raced is retracted through ``publisher`` once written
+        self._safety, self._publisher = safety, publisher
+        self._publish_timeout_s = float(settings.publish_timeout_s)
         self._state = state
         self._redis = redis
         #: the API's Redis copies of who likes what ("liked by me" on every feed item), edited after each save
@@ -75,6 +82,9 @@ class PopularityUpdater:
             for record in by_post[state.post_id]:
                 state.apply(record.topic, record.value)
         await self._store.save(states)
+        # the likes index is this processor's: a block whose reading ran before this write is ended here
+        await retract_engagement_raced_by_blocks(admitted, "like-changed", self._safety, self._publisher,
+                                                 self._publish_timeout_s)
         liked: dict[str, dict[str, str | None]] = defaultdict(dict)
         for state in states:
             for user, likes in state.likes.items():

@@ -9,6 +9,7 @@ from cassandra.cluster import Session
 
 from photostream.domain.scoring import score_weights
 from photostream.settings import Settings
+from producers.publisher import Publisher
 from sinks.engagement import EngagementStore
 from sinks.hashtags.derived import TagDeriver
 from sinks.hashtags.settle import RankSettler
@@ -20,12 +21,12 @@ from streams.hashtags.counter import HashtagCounter
 from streams.hashtags.popularity import PopularityUpdater
 
 
-def counter_and_popularity(settings: Settings, session: Session, redis: Any) -> tuple[HashtagCounter,
-                                                                                        PopularityUpdater]:
+def counter_and_popularity(settings: Settings, session: Session, redis: Any, publisher: Publisher | None = None
+                           ) -> tuple[HashtagCounter, PopularityUpdater]:
     state, engagement = HashtagStateStore(session), EngagementStore(session)
     views = HashtagViews(redis, settings.hashtag_top_n, settings.trending_min_authors)
     weights = score_weights(settings)
     settler = RankSettler(engagement, views, TagDeriver(state, engagement, weights, settings.hashtag_top_n), weights)
     return (HashtagCounter(settings, state, engagement, views, settler, redis),
             PopularityUpdater(settings, engagement, state, views, settler, PartitionCache(redis, LIKES),
-                              redis, SafetyReader(session)))
+                              redis, SafetyReader(session), publisher))

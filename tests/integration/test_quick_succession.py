@@ -8,9 +8,18 @@ of the people involved (a black-box hunt found them; every case reproduced on ev
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 
 from photostream.settings import Settings
+from producers.ids import new_id, now_ms
+from sinks.comments import CommentWriter
+from sinks.safety import SafetyReader
+from streams.comments import CommentsProjector
+from streams.engine.records import Record
+from streams.hashtags.wiring import counter_and_popularity
+from streams.resources import Resources
 from tests.integration.conftest import Process, auth
 from tests.integration.photos import upload_photo
 from tests.integration.test_accounts import register
@@ -233,3 +242,81 @@ def test_a_like_and_a_comment_sent_as_the_author_blocks_the_sender_stay_nowhere(
                     [c["author"]["id"] for c in thread])
 
         wait_for(seen, lambda s: s == (0, 0, [], []), 30, "no like or comment of the blocked person left")
+
+
+def _seen_by(client: httpx.Client, settings: Settings, reader: str, post: str
+             ) -> tuple[int, int, list[str], list[str]]:
+    """(likes, comments, likers, commenters) of ``post`` as ``reader`` reads them."""
+    body = client.get(f"/posts/{post}", headers=auth(settings, reader)).json()
+    likers = client.get(f"/posts/{post}/likes", headers=auth(settings, reader)).json()["items"]
+    thread = client.get(f"/posts/{post}/comments", headers=auth(settings, reader)).json()["items"]
+    return (body["like_count"], body["comment_count"], [u["id"] for u in likers],
+            [c["author"]["id"] for c in thread])
+
+
+def _block_applied(client: httpx.Client, settings: Settings, blocker: str, blocked: str) -> None:
+    """``blocker`` blocks ``blocked``, and the safety processor has applied it: written, and its reading of what
+    it ends done (a read after the block's token waits for that)."""
+    token = _accepted(client.post(f"/users/{blocked}/block", headers=auth(settings, blocker)))
+    assert client.get("/users/me", headers=auth(settings, blocker), params={"after": token}).status_code == 200
+
+
+def _not_rejected(record: object, error: Exception) -> None:
+    raise AssertionError(f"rejected: {error}")
+
+
+async def test_a_like_written_after_a_block_read_what_it_ends_is_retracted_by_the_popularity_processor(
+        client: httpx.Client, settings: Settings, worker: Process) -> None:
+    """The race of the test above, made certain: the popularity processor asks whether a block stands (none),
+    the block is then written and its reading finds no like, and only then is the like written. Asking again
+    once the write is durable finds the block, and the like is retracted (an unlike every processor applies)."""
+
+    author, pest, reader = _user(client), _user(client), _user(client)
+    post = _post_seen_by(client, settings, author, pest, "mine")
+    resources = Resources.open(settings)
+    try:
+        popularity = counter_and_popularity(settings, resources.session, resources.redis, resources.publisher)[1]
+        store = popularity._store
+        durable_save = store.save
+
+        async def save_after_the_block(states: list[object]) -> None:
+            await asyncio.to_thread(_block_applied, client, settings, author, pest)
+            await durable_save(states)  # type: ignore[arg-type]
+
+        store.save = save_after_the_block  # type: ignore[method-assign]
+        like = {"event_id": new_id(), "occurred_at": now_ms(), "post_id": post, "user_id": pest, "action": "like",
+                "post_author_id": author}
+        await popularity.process([Record("like-changed", 0, 0, post.encode(), like)], _not_rejected)
+    finally:
+        await resources.close()
+    wait_for(lambda: _seen_by(client, settings, reader, post)[0::2], lambda s: s == (0, []), 30,
+             "the like written after the block's reading retracted")
+
+
+async def test_a_comment_written_after_a_block_read_what_it_ends_is_deleted_by_the_comments_processor(
+        client: httpx.Client, settings: Settings, worker: Process) -> None:
+    """As above, for a comment: the comments processor writes it after the block's reading, finds the block when
+    it asks again, and deletes it (for every processor: the thread and the count)."""
+
+    author, pest, reader = _user(client), _user(client), _user(client)
+    post = _post_seen_by(client, settings, author, pest, "mine")
+    comment = {"event_id": new_id(), "occurred_at": now_ms(), "comment_id": new_id(), "post_id": post,
+               "user_id": pest, "text": "you again", "post_author_id": author}
+    _accepted(client.post(f"/posts/{post}/comments", headers=auth(settings, reader), json={"text": "hi"}))  # stays
+    resources = Resources.open(settings)
+    try:
+        writer = CommentWriter(resources.session)
+        durable_apply = writer.apply
+
+        async def apply_after_the_block(changes: list[object]) -> None:
+            await asyncio.to_thread(_block_applied, client, settings, author, pest)
+            await durable_apply(changes)  # type: ignore[arg-type]
+
+        writer.apply = apply_after_the_block  # type: ignore[method-assign]
+        projector = CommentsProjector(writer, resources.redis, SafetyReader(resources.session), resources.publisher,
+                                      settings.publish_timeout_s)
+        await projector.process([Record("comment-added", 0, 0, post.encode(), comment)], _not_rejected)
+    finally:
+        await resources.close()
+    wait_for(lambda: _seen_by(client, settings, reader, post)[3], lambda s: s == [reader], 30,
+             "only the comment of the person not blocked left")

@@ -1,0 +1,79 @@
+"""Likes and comments a block raced: asked about again once written, and retracted (streams/engagement_blocks)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from producers.ids import new_id
+from streams.engagement_blocks import retract_engagement_raced_by_blocks, retraction_of
+from streams.engine.records import Record
+
+AUTHOR, PEST, FRIEND = new_id(), new_id(), new_id()
+
+
+class _Blocks:
+    """A safety reader whose only block is AUTHOR ↔ PEST (asked as (author, sender) pairs)."""
+
+    def __init__(self) -> None:
+        self.asked: list[set[tuple[str, str]]] = []
+
+    async def blocked_pairs(self, pairs: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+        asked = set(pairs)
+        self.asked.append(asked)
+        return asked & {(AUTHOR, PEST), (PEST, AUTHOR)}
+
+
+class _Publisher:
+    def __init__(self) -> None:
+        self.sent: list[Any] = []
+
+    async def acknowledged(self, events: list[Any], timeout_s: float) -> dict[tuple[str, int], int]:
+        self.sent.extend(events)
+        return {}
+
+
+def _like(user: str, action: str = "like", at: int = 1_000) -> Record:
+    return Record("like-changed", 0, 0, None, {"event_id": new_id(), "occurred_at": at, "post_id": new_id(),
+                                               "user_id": user, "action": action, "post_author_id": AUTHOR})
+
+
+def _comment(user: str, at: int = 2_000) -> Record:
+    return Record("comment-added", 0, 0, None, {"event_id": new_id(), "occurred_at": at, "comment_id": new_id(),
+                                                "post_id": new_id(), "user_id": user, "text": "x",
+                                                "post_author_id": AUTHOR})
+
+
+async def test_only_the_likes_across_a_block_are_retracted_by_an_unlike_that_stands_over_them() -> None:
+    blocks, publisher = _Blocks(), _Publisher()
+    raced, kept, unlike = _like(PEST), _like(FRIEND), _like(PEST, "unlike")
+    count = await retract_engagement_raced_by_blocks([raced, kept, unlike, _comment(PEST)], "like-changed",
+                                                     blocks, publisher, 1.0)  # type: ignore[arg-type]
+    assert count == 1 and len(publisher.sent) == 1
+    sent = publisher.sent[0]
+    assert sent.topic == "like-changed"
+    assert (sent.value["user_id"], sent.value["post_id"], sent.value["action"]) == (PEST, raced.value["post_id"],
+                                                                                    "unlike")
+    assert sent.value["occurred_at"] == raced.value["occurred_at"] + 1  # after the like, so it wins over it
+    assert blocks.asked == [{(AUTHOR, PEST), (AUTHOR, FRIEND)}]  # one read, of the likes only
+
+
+async def test_a_comment_across_a_block_is_deleted_by_the_posts_author_and_the_same_event_is_derived_again() -> None:
+    blocks, publisher = _Blocks(), _Publisher()
+    raced = _comment(PEST)
+    assert await retract_engagement_raced_by_blocks([raced, _comment(FRIEND)], "comment-added", blocks, publisher,
+                                                    1.0) == 1  # type: ignore[arg-type]
+    deleted = publisher.sent[0].value
+    assert deleted["comment_id"] == raced.value["comment_id"] and deleted["actor_id"] == AUTHOR
+    assert deleted["commented_at"] == raced.value["occurred_at"]
+    assert retraction_of(raced).value["event_id"] == deleted["event_id"]  # a retried batch re-sends the same one
+
+
+async def test_nothing_is_read_for_a_batch_without_likes_and_nothing_is_published_without_a_block() -> None:
+    blocks, publisher = _Blocks(), _Publisher()
+    assert await retract_engagement_raced_by_blocks([_comment(PEST)], "like-changed", blocks, publisher,
+                                                    1.0) == 0  # type: ignore[arg-type]
+    assert blocks.asked == []
+    assert await retract_engagement_raced_by_blocks([_like(FRIEND)], "like-changed", blocks, publisher,
+                                                    1.0) == 0  # type: ignore[arg-type]
+    assert publisher.sent == []
