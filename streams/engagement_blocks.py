@@ -1,5 +1,5 @@
-"""Likes and comments across a block, or sent by a deleted account, are not applied, by any processor that
-counts or lists them.
+"""Likes, comments and people tags across a block, and likes and comments sent by a deleted account, are not
+applied, by any processor that counts or lists them.
 
 Why: a like or a comment sent while its target's author was blocking the sender was checked by the API before
 the block existed, and published after it. The block's effects (unlikes, comment deletions) are derived from
@@ -32,9 +32,13 @@ from streams.engine.records import Record
 
 
 def engagement_pair(topic: str, value: dict[str, Any]) -> tuple[str, str] | None:
-    """(sender, post author) of a like or a new comment whose post's author the event names; None for anything
-    else (an unlike or a deletion is always applied; an event without the author, from an older producer, is
-    not checked)."""
+    """(sender, post author) of a like or a new comment whose post's author the event names, or (tagged person,
+    post author) of a new people tag; None for anything else (an unlike, a deletion or an untag is always
+    applied; an event without the author, from an older producer, is not checked)."""
+    if topic == "photo-tag-changed":
+        if value.get("action") != "add" or value["tagged_id"] == value["tagger_id"]:
+            return None
+        return str(value["tagged_id"]), str(value["tagger_id"])  # (only a post's author adds tags to it)
     if topic == "like-changed" and value.get("action") != "like":
         return None
     if topic not in ("like-changed", "comment-added"):
@@ -66,15 +70,23 @@ async def _blocked_among(records: list[Record], safety: SafetyReader) -> set[tup
 
 
 def retraction_of(record: Record) -> Event:
-    """The event that ends a like or a comment found across a block after it was written: an unlike one
-    millisecond after the like (so it stands over it, and over a re-delivered copy), or the comment's deletion
-    by the post's author (final). Ids derive from the event ended, so a retried batch publishes the same ones."""
+    """The event that ends a like, a comment or a people tag found across a block after it was written: an
+    unlike one millisecond after the like (so it stands over it, and over a re-delivered copy), the comment's
+    deletion by the post's author (final), or the tagged person's removal of the tag (as a block's own
+    removals are: nobody is notified). Ids derive from the event ended, so a retried batch publishes the same
+    ones."""
     value = record.value
     at = int(value["occurred_at"]) + 1
     if record.topic == "like-changed":
         return build("like-changed", {"event_id": deterministic_id("block-race-unlike", value["event_id"]),
                                       "occurred_at": at, "post_id": value["post_id"], "user_id": value["user_id"],
                                       "action": "unlike", "post_author_id": value["post_author_id"]})
+    if record.topic == "photo-tag-changed":
+        return build("photo-tag-changed", {"event_id": deterministic_id("block-race-untag", value["event_id"]),
+                                           "occurred_at": at, "post_id": value["post_id"],
+                                           "image_id": value["image_id"], "tagger_id": value["tagged_id"],
+                                           "tagged_id": value["tagged_id"], "action": "remove", "x": None,
+                                           "y": None, "pending": False})
     return build("comment-deleted", {"event_id": deterministic_id("block-race-comment-deleted", value["event_id"]),
                                      "occurred_at": at, "comment_id": value["comment_id"],
                                      "post_id": value["post_id"], "user_id": value["user_id"],
@@ -84,7 +96,7 @@ def retraction_of(record: Record) -> Event:
 
 async def retract_engagement_raced_by_blocks(written: list[Record], topic: str, safety: SafetyReader | None,
                                              publisher: Publisher | None, timeout_s: float) -> int:
-    """Publish the retraction of each of ``written``'s ``topic`` events (likes, or new comments) whose sender
+    """Publish the retraction of each of ``written``'s ``topic`` events (likes, new comments or tags) whose sender
     and post author now stand in a block, once this processor's write of them is durable; how many. Every
     processor applies them as any unlike or deletion (counts, threads, notifications). One read per batch with
     such events, none for the others."""

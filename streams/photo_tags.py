@@ -5,7 +5,8 @@ A batch processor on the engine (streams/engine):
 
 1. every tag change is a set of absolute, timestamped writes (sinks/photo_tags.py), so the batch needs no read
    and duplicates and replays change nothing; then its posts join the Redis set of tagged posts
-   (sinks/tagged_posts.py: pages read tags only for posts in it);
+   (sinks/tagged_posts.py: pages read tags only for posts in it). A tag across a block is not added, and one
+   a block raced is removed once written (:mod:`streams.engagement_blocks`);
 2. then the purges: a deleted post's tags leave the tagged users' lists; a deleted account's tags (on others'
    photos, and on its own posts) go. They run after the batch's tag writes, so a tag and its post's deletion
    in one batch end deleted;
@@ -19,9 +20,12 @@ from typing import Any
 
 from photostream.domain.photo_tags import TagChange, tag_change
 from producers.ids import is_id
+from producers.publisher import Publisher
 from sinks import offsets
 from sinks.photo_tags import PhotoTagWriter
+from sinks.safety import SafetyReader
 from sinks.tagged_posts import TaggedPosts
+from streams.engagement_blocks import retract_engagement_raced_by_blocks, without_engagement_across_blocks
 from streams.engine.records import Record, Reject
 
 
@@ -31,28 +35,37 @@ class PhotoTagsProcessor:
     #: the author (or the tagged person) reloads the post right away (``?after=``): keep batches short
     flush_interval_s: float = 0.05
 
-    def __init__(self, writer: PhotoTagWriter, redis: Any) -> None:
+    def __init__(self, writer: PhotoTagWriter, redis: Any, safety: SafetyReader | None = None,
+                 publisher: Publisher | None = None, publish_timeout_s: float = 10.0) -> None:
         self._writer = writer
         self._redis = redis
+        #: tags across a block are not added; one a block raced is removed through ``publisher`` once written
+        self._safety, self._publisher, self._publish_timeout_s = safety, publisher, publish_timeout_s
         #: the API reads tags only for posts in this set: every post written here joins it
         self._tagged = TaggedPosts(redis)
 
     async def process(self, batch: list[Record], reject: Reject) -> None:
-        changes: list[TagChange] = []
+        changes: list[tuple[Record, TagChange]] = []
         deleted_posts: dict[str, int] = {}
         deleted_users: dict[str, int] = {}
         for record in batch:
             try:
                 if record.topic == "photo-tag-changed":
-                    changes.append(tag_change(record.value))
+                    changes.append((record, tag_change(record.value)))
                 elif record.topic == "post-deleted":
                     _collect(deleted_posts, record.value, "post_id")
                 else:
                     _collect(deleted_users, record.value, "user_id")
             except ValueError as exc:
                 reject(record, exc)
-        await self._writer.apply(changes)
-        await self._tagged.add(c.post_id for c in changes)
+        admitted = await without_engagement_across_blocks([r for r, _ in changes], self._safety)
+        if len(admitted) < len(changes):
+            kept = {id(r) for r in admitted}
+            changes = [(r, c) for r, c in changes if id(r) in kept]
+        await self._writer.apply([c for _, c in changes])
+        await self._tagged.add(c.post_id for _, c in changes)
+        await retract_engagement_raced_by_blocks(admitted, "photo-tag-changed", self._safety, self._publisher,
+                                                 self._publish_timeout_s)
         await asyncio.gather(*(self._writer.purge_post(p, at) for p, at in deleted_posts.items()),
                              *(self._writer.purge_user(u, at) for u, at in deleted_users.items()))
         await offsets.advance_all(self._redis, self.name, ((r.topic, r.partition, r.offset) for r in batch))

@@ -15,10 +15,12 @@ import httpx
 from photostream.settings import Settings
 from producers.ids import new_id, now_ms
 from sinks.comments import CommentWriter
+from sinks.photo_tags import PhotoTagWriter
 from sinks.safety import SafetyReader
 from streams.comments import CommentsProjector
 from streams.engine.records import Record
 from streams.hashtags.wiring import counter_and_popularity
+from streams.photo_tags import PhotoTagsProcessor
 from streams.resources import Resources
 from tests.integration.conftest import Process, auth
 from tests.integration.photos import upload_photo
@@ -320,3 +322,40 @@ async def test_a_comment_written_after_a_block_read_what_it_ends_is_deleted_by_t
         await resources.close()
     wait_for(lambda: _seen_by(client, settings, reader, post)[3], lambda s: s == [reader], 30,
              "only the comment of the person not blocked left")
+
+
+async def test_a_tag_written_after_a_block_read_what_it_ends_is_removed_by_the_tags_processor(
+        client: httpx.Client, settings: Settings, worker: Process) -> None:
+    """As above, for a people tag: the tagged person blocks the author after the tag was accepted, and the tags
+    processor writes the tag after the block's reading; asking again, it removes the tag (as the tagged person
+    would: nobody is notified)."""
+    author, friend, reader = _user(client), _user(client), _user(client)
+    image = upload_photo(client, settings, author)
+    created = client.post("/posts", headers=auth(settings, author), json={"caption": "us", "image_ids": [image]})
+    post = str(created.json()["id"])
+    assert client.get(f"/posts/{post}", headers=auth(settings, reader),
+                      params={"after": _accepted(created)}).status_code == 200
+    tag = {"event_id": new_id(), "occurred_at": now_ms(), "post_id": post, "image_id": image, "tagger_id": author,
+           "tagged_id": friend, "action": "add", "x": 0.5, "y": 0.5, "pending": False}
+    resources = Resources.open(settings)
+    try:
+        writer = PhotoTagWriter(resources.session)
+        durable_apply = writer.apply
+
+        async def apply_after_the_block(changes: list[object]) -> None:
+            if changes:
+                await asyncio.to_thread(_block_applied, client, settings, friend, author)
+            await durable_apply(changes)  # type: ignore[arg-type]
+
+        writer.apply = apply_after_the_block  # type: ignore[method-assign]
+        processor = PhotoTagsProcessor(writer, resources.redis, SafetyReader(resources.session),
+                                       resources.publisher, settings.publish_timeout_s)
+        await processor.process([Record("photo-tag-changed", 0, 0, post.encode(), tag)], _not_rejected)
+    finally:
+        await resources.close()
+
+    def tags_seen() -> list[list[str]]:
+        item = client.get(f"/posts/{post}", headers=auth(settings, reader)).json()
+        return [[t["user_id"] for t in photo] for photo in item["photo_tags"]]
+
+    wait_for(tags_seen, lambda tags: tags == [[]], 30, "the tag written after the block's reading removed")

@@ -77,3 +77,21 @@ async def test_nothing_is_read_for_a_batch_without_likes_and_nothing_is_publishe
     assert await retract_engagement_raced_by_blocks([_like(FRIEND)], "like-changed", blocks, publisher,
                                                     1.0) == 0  # type: ignore[arg-type]
     assert publisher.sent == []
+
+
+def _tag(tagger: str, tagged: str, action: str = "add") -> Record:
+    return Record("photo-tag-changed", 0, 0, None, {
+        "event_id": new_id(), "occurred_at": 3_000, "post_id": new_id(), "image_id": new_id(), "tagger_id": tagger,
+        "tagged_id": tagged, "action": action, "x": 0.5, "y": 0.5, "pending": False})
+
+
+async def test_a_tag_across_a_block_is_removed_as_the_tagged_person_and_untags_and_self_tags_are_not_asked() -> None:
+    blocks, publisher = _Blocks(), _Publisher()
+    raced = _tag(AUTHOR, PEST)
+    assert await retract_engagement_raced_by_blocks(
+        [raced, _tag(AUTHOR, FRIEND), _tag(AUTHOR, PEST, "remove"), _tag(AUTHOR, AUTHOR)], "photo-tag-changed",
+        blocks, publisher, 1.0) == 1  # type: ignore[arg-type]
+    assert blocks.asked == [{(AUTHOR, PEST), (AUTHOR, FRIEND)}]
+    removed = publisher.sent[0].value
+    assert (removed["action"], removed["tagger_id"], removed["tagged_id"]) == ("remove", PEST, PEST)
+    assert (removed["post_id"], removed["image_id"]) == (raced.value["post_id"], raced.value["image_id"])
