@@ -18,7 +18,7 @@ from sinks import offsets
 from sinks.comments import Comment, CommentGone, CommentWriter
 from sinks.safety import SafetyReader
 from streams.engagement_blocks import (
-    retract_engagement_raced_by_blocks,
+    retract_raced_engagement,
     without_engagement_across_blocks,
     without_engagement_of_closed_accounts,
 )
@@ -63,7 +63,8 @@ class CommentsProjector:
             applied = await without_engagement_of_closed_accounts(applied, self._redis, self._safety.session)
         written = accepted(applied, lambda r: (r, change_of(r)), reject)
         await self._writer.apply([change for _, change in written])
-        # the threads are this processor's: a block whose reading ran before this write is ended here
-        await retract_engagement_raced_by_blocks([r for r, _ in written], "comment-added", self._safety,
-                                                 self._publisher, self._publish_timeout_s)
+        # the threads are this processor's: a block's or a purge's reading that ran before this write is
+        # answered here
+        await retract_raced_engagement([r for r, _ in written], "comment-added", self._safety, self._publisher,
+                                       self._publish_timeout_s, self._redis)
         await offsets.advance_all(self._redis, self.name, ((r.topic, r.partition, r.offset) for r in batch))

@@ -15,12 +15,13 @@ comment deletions are still applied: the purge's own retractions are among them.
 Asking before the write is not enough on its own: a block written between this processor's question and its
 write, whose reading ran before that write, found nothing to end, and the like stayed (one CI run in two, on a
 busy machine). So each processor asks again once its write is durable, and retracts what now stands across a
-block itself (:func:`retract_engagement_raced_by_blocks`). The safety processor writes the block, then reads;
+block itself (:func:`retract_raced_engagement`). The safety processor writes the block, then reads;
 these write, then read: whichever comes second sees the other, so one of them always ends it.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from producers.events import Event, build
@@ -80,7 +81,7 @@ def retraction_of(record: Record) -> Event:
     if record.topic == "like-changed":
         return build("like-changed", {"event_id": deterministic_id("block-race-unlike", value["event_id"]),
                                       "occurred_at": at, "post_id": value["post_id"], "user_id": value["user_id"],
-                                      "action": "unlike", "post_author_id": value["post_author_id"]})
+                                      "action": "unlike", "post_author_id": value.get("post_author_id")})
     if record.topic == "photo-tag-changed":
         return build("photo-tag-changed", {"event_id": deterministic_id("block-race-untag", value["event_id"]),
                                            "occurred_at": at, "post_id": value["post_id"],
@@ -90,24 +91,34 @@ def retraction_of(record: Record) -> Event:
     return build("comment-deleted", {"event_id": deterministic_id("block-race-comment-deleted", value["event_id"]),
                                      "occurred_at": at, "comment_id": value["comment_id"],
                                      "post_id": value["post_id"], "user_id": value["user_id"],
-                                     "actor_id": value["post_author_id"],
+                                     "actor_id": value.get("post_author_id") or value["user_id"],
                                      "commented_at": int(value["occurred_at"])})
 
 
-async def retract_engagement_raced_by_blocks(written: list[Record], topic: str, safety: SafetyReader | None,
-                                             publisher: Publisher | None, timeout_s: float) -> int:
+async def retract_raced_engagement(written: list[Record], topic: str, safety: SafetyReader | None,
+                                   publisher: Publisher | None, timeout_s: float, redis: Any = None) -> int:
     """Publish the retraction of each of ``written``'s ``topic`` events (likes, new comments or tags) whose sender
-    and post author now stand in a block, once this processor's write of them is durable; how many. Every
-    processor applies them as any unlike or deletion (counts, threads, notifications). One read per batch with
-    such events, none for the others."""
-    candidates = [r for r in written if r.topic == topic and engagement_pair(r.topic, r.value) is not None]
-    if safety is None or publisher is None or not candidates:
+    and post author now stand in a block, or (given ``redis``) whose sender's account deletion was accepted,
+    once this processor's write of them is durable; how many. Every processor applies them as any unlike or
+    deletion (counts, threads, notifications). The purge, like the block, marks first and reads after, so the
+    same reasoning holds. One read of each kind per batch with such events (together), none for the others."""
+    if safety is None or publisher is None:
         return 0
-    blocked = await _blocked_among(candidates, safety)
-    raced = [retraction_of(r) for r in candidates if engagement_pair(r.topic, r.value) in blocked]
+    of_topic = [r for r in written if r.topic == topic]
+    across = [r for r in of_topic if engagement_pair(r.topic, r.value) is not None]
+    senders = {sender for r in of_topic if (sender := _added_by(r)) is not None} if redis is not None else set()
+    if not across and not senders:
+        return 0
+    blocked, closed = await asyncio.gather(_blocked_among(across, safety), _closed(redis, safety.session, senders))
+    raced = [retraction_of(r) for r in of_topic
+             if engagement_pair(r.topic, r.value) in blocked or _added_by(r) in closed]
     if raced:
         await publisher.acknowledged(raced, timeout_s)
     return len(raced)
+
+
+async def _closed(redis: Any, session: Any, senders: set[str]) -> set[str]:
+    return await closed_among(redis, session, senders) if senders else set()
 
 
 def _added_by(record: Record) -> str | None:

@@ -25,7 +25,7 @@ from sinks import offsets
 from sinks.photo_tags import PhotoTagWriter
 from sinks.safety import SafetyReader
 from sinks.tagged_posts import TaggedPosts
-from streams.engagement_blocks import retract_engagement_raced_by_blocks, without_engagement_across_blocks
+from streams.engagement_blocks import retract_raced_engagement, without_engagement_across_blocks
 from streams.engine.records import Record, Reject
 
 
@@ -64,8 +64,8 @@ class PhotoTagsProcessor:
             changes = [(r, c) for r, c in changes if id(r) in kept]
         await self._writer.apply([c for _, c in changes])
         await self._tagged.add(c.post_id for _, c in changes)
-        await retract_engagement_raced_by_blocks(admitted, "photo-tag-changed", self._safety, self._publisher,
-                                                 self._publish_timeout_s)
+        await retract_raced_engagement(admitted, "photo-tag-changed", self._safety, self._publisher,
+                                       self._publish_timeout_s)
         await asyncio.gather(*(self._writer.purge_post(p, at) for p, at in deleted_posts.items()),
                              *(self._writer.purge_user(u, at) for u, at in deleted_users.items()))
         await offsets.advance_all(self._redis, self.name, ((r.topic, r.partition, r.offset) for r in batch))

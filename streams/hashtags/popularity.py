@@ -24,7 +24,7 @@ from sinks.hashtags.views import HashtagViews
 from sinks.partition_cache import PartitionCache
 from sinks.safety import SafetyReader
 from streams.engagement_blocks import (
-    retract_engagement_raced_by_blocks,
+    retract_raced_engagement,
     without_engagement_across_blocks,
     without_engagement_of_closed_accounts,
 )
@@ -82,9 +82,10 @@ class PopularityUpdater:
             for record in by_post[state.post_id]:
                 state.apply(record.topic, record.value)
         await self._store.save(states)
-        # the likes index is this processor's: a block whose reading ran before this write is ended here
-        await retract_engagement_raced_by_blocks(admitted, "like-changed", self._safety, self._publisher,
-                                                 self._publish_timeout_s)
+        # the likes index is this processor's: a block's or a purge's reading that ran before this write is
+        # answered here
+        await retract_raced_engagement(admitted, "like-changed", self._safety, self._publisher,
+                                       self._publish_timeout_s, self._redis)
         liked: dict[str, dict[str, str | None]] = defaultdict(dict)
         for state in states:
             for user, likes in state.likes.items():

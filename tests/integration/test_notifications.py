@@ -52,6 +52,8 @@ class Log:
         bucket_ms, now = settings.notification_bucket_s * 1000, now_ms()
         self._clock = min(now, bucket_of(now, bucket_ms) + bucket_ms - 60_000)
         self._stamped: dict[str, events.Event] = {}
+        #: post id → its author, for the likes this log sends (:meth:`like`)
+        self._authors: dict[str, str] = {}
 
     def stamped(self, event: events.Event) -> events.Event:
         """``event`` with this test's next time; the same event (a re-send) keeps the time it first got."""
@@ -69,10 +71,15 @@ class Log:
         event = self.stamped(events.post_created(author_id=author, caption=caption, image_ids=[new_id()],
                                                  visibility=visibility))  # type: ignore[arg-type]
         self.publish(event)
+        self._authors[str(event.value["post_id"])] = author
         return str(event.value["post_id"])
 
     def like(self, user: str, post: str, on: bool = True) -> events.Event:
-        event = self.stamped(events.like_changed(post_id=post, user_id=user, action="like" if on else "unlike"))
+        """A like naming the post's author where this log published the post, as the API's do. Without it, a like
+        applied before the posts view had the post (its post published just before, the two processors racing)
+        notified nobody, and a badge read after both settled missed it (one CI run)."""
+        event = self.stamped(events.like_changed(post_id=post, user_id=user, action="like" if on else "unlike",
+                                                 post_author_id=self._authors.get(post)))
         self.publish(event)
         return event
 

@@ -24,7 +24,7 @@ from streams.photo_tags import PhotoTagsProcessor
 from streams.resources import Resources
 from tests.integration.conftest import Process, auth
 from tests.integration.photos import upload_photo
-from tests.integration.test_accounts import register
+from tests.integration.test_accounts import PASSWORD, bearer, login, register
 from tests.integration.waiting import wait_for
 
 
@@ -359,3 +359,39 @@ async def test_a_tag_written_after_a_block_read_what_it_ends_is_removed_by_the_t
         return [[t["user_id"] for t in photo] for photo in item["photo_tags"]]
 
     wait_for(tags_seen, lambda tags: tags == [[]], 30, "the tag written after the block's reading removed")
+
+
+async def test_a_like_written_after_the_purge_of_its_senders_account_read_what_to_retract_is_retracted(
+        client: httpx.Client, settings: Settings, worker: Process) -> None:
+    """The same race with an account deletion: the popularity processor asks whether the liker's account was
+    deleted (no), the deletion is accepted and its purge reads the account's likes (none yet), and only then is
+    the like written. Asking again once written, the processor finds the deletion and retracts the like: a like
+    by nobody, counted for good, before."""
+    account = register(client)
+    leaver, author, reader = str(account["id"]), _user(client), _user(client)
+    post = _post_seen_by(client, settings, author, reader, "mine")
+
+    def purged() -> None:
+        session = login(client, account["username"])
+        deleted = client.request("DELETE", "/users/me", headers=bearer(session), json={"password": PASSWORD})
+        token = _accepted(deleted)  # the purge applied, and what it derived
+        assert client.get(f"/posts/{post}", headers=auth(settings, reader), params={"after": token}).status_code == 200
+
+    resources = Resources.open(settings)
+    try:
+        popularity = counter_and_popularity(settings, resources.session, resources.redis, resources.publisher)[1]
+        store = popularity._store
+        durable_save = store.save
+
+        async def save_after_the_purge(states: list[object]) -> None:
+            await asyncio.to_thread(purged)
+            await durable_save(states)  # type: ignore[arg-type]
+
+        store.save = save_after_the_purge  # type: ignore[method-assign]
+        like = {"event_id": new_id(), "occurred_at": now_ms(), "post_id": post, "user_id": leaver,
+                "action": "like", "post_author_id": author}
+        await popularity.process([Record("like-changed", 0, 0, post.encode(), like)], _not_rejected)
+    finally:
+        await resources.close()
+    wait_for(lambda: _seen_by(client, settings, reader, post)[0::2], lambda s: s == (0, []), 30,
+             "the like of the deleted account retracted")

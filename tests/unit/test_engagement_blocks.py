@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from producers.ids import new_id
-from streams.engagement_blocks import retract_engagement_raced_by_blocks, retraction_of
+from streams.engagement_blocks import retract_raced_engagement, retraction_of
 from streams.engine.records import Record
 
 AUTHOR, PEST, FRIEND = new_id(), new_id(), new_id()
@@ -14,6 +14,8 @@ AUTHOR, PEST, FRIEND = new_id(), new_id(), new_id()
 
 class _Blocks:
     """A safety reader whose only block is AUTHOR ↔ PEST (asked as (author, sender) pairs)."""
+
+    session = None
 
     def __init__(self) -> None:
         self.asked: list[set[tuple[str, str]]] = []
@@ -47,7 +49,7 @@ def _comment(user: str, at: int = 2_000) -> Record:
 async def test_only_the_likes_across_a_block_are_retracted_by_an_unlike_that_stands_over_them() -> None:
     blocks, publisher = _Blocks(), _Publisher()
     raced, kept, unlike = _like(PEST), _like(FRIEND), _like(PEST, "unlike")
-    count = await retract_engagement_raced_by_blocks([raced, kept, unlike, _comment(PEST)], "like-changed",
+    count = await retract_raced_engagement([raced, kept, unlike, _comment(PEST)], "like-changed",
                                                      blocks, publisher, 1.0)  # type: ignore[arg-type]
     assert count == 1 and len(publisher.sent) == 1
     sent = publisher.sent[0]
@@ -61,7 +63,7 @@ async def test_only_the_likes_across_a_block_are_retracted_by_an_unlike_that_sta
 async def test_a_comment_across_a_block_is_deleted_by_the_posts_author_and_the_same_event_is_derived_again() -> None:
     blocks, publisher = _Blocks(), _Publisher()
     raced = _comment(PEST)
-    assert await retract_engagement_raced_by_blocks([raced, _comment(FRIEND)], "comment-added", blocks, publisher,
+    assert await retract_raced_engagement([raced, _comment(FRIEND)], "comment-added", blocks, publisher,
                                                     1.0) == 1  # type: ignore[arg-type]
     deleted = publisher.sent[0].value
     assert deleted["comment_id"] == raced.value["comment_id"] and deleted["actor_id"] == AUTHOR
@@ -71,10 +73,10 @@ async def test_a_comment_across_a_block_is_deleted_by_the_posts_author_and_the_s
 
 async def test_nothing_is_read_for_a_batch_without_likes_and_nothing_is_published_without_a_block() -> None:
     blocks, publisher = _Blocks(), _Publisher()
-    assert await retract_engagement_raced_by_blocks([_comment(PEST)], "like-changed", blocks, publisher,
+    assert await retract_raced_engagement([_comment(PEST)], "like-changed", blocks, publisher,
                                                     1.0) == 0  # type: ignore[arg-type]
     assert blocks.asked == []
-    assert await retract_engagement_raced_by_blocks([_like(FRIEND)], "like-changed", blocks, publisher,
+    assert await retract_raced_engagement([_like(FRIEND)], "like-changed", blocks, publisher,
                                                     1.0) == 0  # type: ignore[arg-type]
     assert publisher.sent == []
 
@@ -88,10 +90,36 @@ def _tag(tagger: str, tagged: str, action: str = "add") -> Record:
 async def test_a_tag_across_a_block_is_removed_as_the_tagged_person_and_untags_and_self_tags_are_not_asked() -> None:
     blocks, publisher = _Blocks(), _Publisher()
     raced = _tag(AUTHOR, PEST)
-    assert await retract_engagement_raced_by_blocks(
+    assert await retract_raced_engagement(
         [raced, _tag(AUTHOR, FRIEND), _tag(AUTHOR, PEST, "remove"), _tag(AUTHOR, AUTHOR)], "photo-tag-changed",
         blocks, publisher, 1.0) == 1  # type: ignore[arg-type]
     assert blocks.asked == [{(AUTHOR, PEST), (AUTHOR, FRIEND)}]
     removed = publisher.sent[0].value
     assert (removed["action"], removed["tagger_id"], removed["tagged_id"]) == ("remove", PEST, PEST)
     assert (removed["post_id"], removed["image_id"]) == (raced.value["post_id"], raced.value["image_id"])
+
+
+async def test_a_like_and_a_comment_by_an_account_whose_deletion_was_accepted_are_retracted_given_redis(
+        monkeypatch: Any) -> None:
+    import streams.engagement_blocks as engagement_blocks
+
+    asked: list[set[str]] = []
+
+    async def closed_among(redis: Any, session: Any, users: Iterable[str]) -> set[str]:
+        asked.append(set(users))
+        return {FRIEND} & set(users)
+
+    monkeypatch.setattr(engagement_blocks, "closed_among", closed_among)
+    blocks, publisher = _Blocks(), _Publisher()
+    closed_like, closed_comment = _like(FRIEND), _comment(FRIEND)
+    assert await retract_raced_engagement([closed_like, _like(AUTHOR)], "like-changed", blocks, publisher, 1.0,
+                                          redis=object()) == 1  # type: ignore[arg-type]
+    assert await retract_raced_engagement([closed_comment], "comment-added", blocks, publisher, 1.0,
+                                          redis=object()) == 1  # type: ignore[arg-type]
+    assert [e.value["user_id"] for e in publisher.sent] == [FRIEND, FRIEND]
+    assert publisher.sent[0].value["action"] == "unlike"
+    assert publisher.sent[1].value["comment_id"] == closed_comment.value["comment_id"]
+    assert asked == [{FRIEND, AUTHOR}, {FRIEND}]
+    # without redis (the people-tags processor: it purges a deleted account's tags itself) nobody is asked
+    assert await retract_raced_engagement([_like(FRIEND)], "like-changed", blocks, publisher, 1.0) == 0  # type: ignore[arg-type]
+    assert len(asked) == 2
