@@ -82,6 +82,16 @@ def closed_account(user_id: str) -> str:
     return f"{_prefix}auth:closed:{{{user_id}}}"
 
 
+#: how long a person stays noted as in a block lately (:mod:`sinks.recent_blocks`): far longer than a block's
+#: write and its reading of what it ends take between them (seconds)
+RECENT_BLOCK_TTL_S = 600
+
+
+def recent_block(user_id: str) -> str:
+    """Present for a while after the safety processor wrote a block the user is in (either side)."""
+    return f"{_prefix}safety:recent-block:{{{user_id}}}"
+
+
 def made_private(user_id: str) -> str:
     """Present for a while after the notifications processor saw the account made private: its other loops
     withhold strangers' mentions on the account's posts before the profiles view has the switch."""

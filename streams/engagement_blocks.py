@@ -27,6 +27,7 @@ from typing import Any
 from producers.events import Event, build
 from producers.ids import deterministic_id
 from producers.publisher import Publisher
+from sinks import recent_blocks
 from sinks.revocations import closed_among
 from sinks.safety import SafetyReader
 from streams.engine.records import Record
@@ -96,20 +97,32 @@ def retraction_of(record: Record) -> Event:
 
 
 async def retract_raced_engagement(written: list[Record], topic: str, safety: SafetyReader | None,
-                                   publisher: Publisher | None, timeout_s: float, redis: Any = None) -> int:
+                                   publisher: Publisher | None, timeout_s: float, redis: Any = None,
+                                   closed_accounts: bool = True) -> int:
     """Publish the retraction of each of ``written``'s ``topic`` events (likes, new comments or tags) whose sender
-    and post author now stand in a block, or (given ``redis``) whose sender's account deletion was accepted,
-    once this processor's write of them is durable; how many. Every processor applies them as any unlike or
-    deletion (counts, threads, notifications). The purge, like the block, marks first and reads after, so the
-    same reasoning holds. One read of each kind per batch with such events (together), none for the others."""
+    and post author now stand in a block, or (with ``closed_accounts``) whose sender's account deletion was
+    accepted, once this processor's write of them is durable; how many. Every processor applies them as any
+    unlike or deletion (counts, threads, notifications). The purge, like the block, marks first and reads
+    after, so the same reasoning holds. Given ``redis``: Cassandra is asked again only about pairs with someone
+    in a block lately (:mod:`sinks.recent_blocks`; one ``MGET``), and closed accounts are one more ``MGET``,
+    sent with it; without it (unit tests), every pair is asked."""
     if safety is None or publisher is None:
         return 0
     of_topic = [r for r in written if r.topic == topic]
     across = [r for r in of_topic if engagement_pair(r.topic, r.value) is not None]
-    senders = {sender for r in of_topic if (sender := _added_by(r)) is not None} if redis is not None else set()
+    senders = {sender for r in of_topic if (sender := _added_by(r)) is not None} \
+        if redis is not None and closed_accounts else set()
     if not across and not senders:
         return 0
-    blocked, closed = await asyncio.gather(_blocked_among(across, safety), _closed(redis, safety.session, senders))
+    if redis is not None:
+        people = {person for r in across for person in engagement_pair(r.topic, r.value) or ()}
+        noted, closed = await asyncio.gather(recent_blocks.noted_among(redis, people),
+                                             _closed(redis, safety.session, senders))
+        if noted is not None:
+            across = [r for r in across if not noted.isdisjoint(engagement_pair(r.topic, r.value) or ())]
+        blocked = await _blocked_among(across, safety)
+    else:
+        blocked, closed = await _blocked_among(across, safety), set()
     raced = [retraction_of(r) for r in of_topic
              if engagement_pair(r.topic, r.value) in blocked or _added_by(r) in closed]
     if raced:

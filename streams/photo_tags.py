@@ -64,8 +64,9 @@ class PhotoTagsProcessor:
             changes = [(r, c) for r, c in changes if id(r) in kept]
         await self._writer.apply([c for _, c in changes])
         await self._tagged.add(c.post_id for _, c in changes)
+        # (a deleted account's tags are this processor's own to purge: account-deleted is among its topics)
         await retract_raced_engagement(admitted, "photo-tag-changed", self._safety, self._publisher,
-                                       self._publish_timeout_s)
+                                       self._publish_timeout_s, self._redis, closed_accounts=False)
         await asyncio.gather(*(self._writer.purge_post(p, at) for p, at in deleted_posts.items()),
                              *(self._writer.purge_user(u, at) for u, at in deleted_users.items()))
         await offsets.advance_all(self._redis, self.name, ((r.topic, r.partition, r.offset) for r in batch))

@@ -37,7 +37,7 @@ from photostream.domain.safety import (
 from producers.events import build
 from producers.ids import now_ms
 from producers.publisher import Publisher
-from sinks import offsets
+from sinks import offsets, recent_blocks
 from sinks.block_effects import Across, BlockFootprint
 from sinks.feeds import FeedCache, FeedChanges, FeedPosts, pushed, pushed_live
 from sinks.graph import GraphReader
@@ -71,6 +71,10 @@ class SafetyProcessor:
 
     async def process(self, batch: list[Record], reject: Reject) -> None:
         changes = accepted(batch, lambda r: (r, safety_change(_KINDS[r.topic], r.value)), reject)
+        # before the rows: a like, comment or tag written after this block's reading is then re-checked by the
+        # processor that wrote it (sinks.recent_blocks)
+        await recent_blocks.note(self._redis, (user for _, c in changes if c.kind == "block" and c.on
+                                               and c.target_kind == "user" for user in (c.actor_id, c.target_id)))
         await self._writer.apply(change for _, change in changes)
         # both sides' rows changed: their Redis copies go (the API reads blocks from them)
         await self._relation_copies.invalidate(

@@ -14,6 +14,7 @@ import httpx
 
 from photostream.settings import Settings
 from producers.ids import new_id, now_ms
+from sinks import recent_blocks
 from sinks.comments import CommentWriter
 from sinks.photo_tags import PhotoTagWriter
 from sinks.safety import SafetyReader
@@ -289,6 +290,8 @@ async def test_a_like_written_after_a_block_read_what_it_ends_is_retracted_by_th
         like = {"event_id": new_id(), "occurred_at": now_ms(), "post_id": post, "user_id": pest, "action": "like",
                 "post_author_id": author}
         await popularity.process([Record("like-changed", 0, 0, post.encode(), like)], _not_rejected)
+        # (asked again because the safety processor noted the two as in a block lately; the reader was not)
+        assert await recent_blocks.noted_among(resources.redis, {author, pest, reader}) == {author, pest}
     finally:
         await resources.close()
     wait_for(lambda: _seen_by(client, settings, reader, post)[0::2], lambda s: s == (0, []), 30,

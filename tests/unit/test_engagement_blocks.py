@@ -109,7 +109,11 @@ async def test_a_like_and_a_comment_by_an_account_whose_deletion_was_accepted_ar
         asked.append(set(users))
         return {FRIEND} & set(users)
 
+    async def noted_among(redis: Any, users: Iterable[str]) -> set[str]:
+        return set()  # nobody in a block lately
+
     monkeypatch.setattr(engagement_blocks, "closed_among", closed_among)
+    monkeypatch.setattr(engagement_blocks.recent_blocks, "noted_among", noted_among)
     blocks, publisher = _Blocks(), _Publisher()
     closed_like, closed_comment = _like(FRIEND), _comment(FRIEND)
     assert await retract_raced_engagement([closed_like, _like(AUTHOR)], "like-changed", blocks, publisher, 1.0,
@@ -120,6 +124,41 @@ async def test_a_like_and_a_comment_by_an_account_whose_deletion_was_accepted_ar
     assert publisher.sent[0].value["action"] == "unlike"
     assert publisher.sent[1].value["comment_id"] == closed_comment.value["comment_id"]
     assert asked == [{FRIEND, AUTHOR}, {FRIEND}]
-    # without redis (the people-tags processor: it purges a deleted account's tags itself) nobody is asked
-    assert await retract_raced_engagement([_like(FRIEND)], "like-changed", blocks, publisher, 1.0) == 0  # type: ignore[arg-type]
+    assert blocks.asked == []  # (nobody in a block lately: Cassandra is not asked again)
+    # the people-tags processor purges a deleted account's tags itself: it does not ask
+    assert await retract_raced_engagement([_like(FRIEND)], "like-changed", blocks, publisher, 1.0, redis=object(),
+                                          closed_accounts=False) == 0  # type: ignore[arg-type]
     assert len(asked) == 2
+
+
+async def test_given_redis_cassandra_is_asked_again_only_about_pairs_with_someone_in_a_block_lately(
+        monkeypatch: Any) -> None:
+    import streams.engagement_blocks as engagement_blocks
+
+    async def noted_among(redis: Any, users: Iterable[str]) -> set[str]:
+        return {PEST} & set(users)
+
+    async def closed_among(redis: Any, session: Any, users: Iterable[str]) -> set[str]:
+        return set()
+
+    monkeypatch.setattr(engagement_blocks.recent_blocks, "noted_among", noted_among)
+    monkeypatch.setattr(engagement_blocks, "closed_among", closed_among)
+    blocks, publisher = _Blocks(), _Publisher()
+    raced = _like(PEST)
+    assert await retract_raced_engagement([raced, _like(FRIEND)], "like-changed", blocks, publisher, 1.0,
+                                          redis=object()) == 1  # type: ignore[arg-type]
+    assert blocks.asked == [{(AUTHOR, PEST)}]  # the friend's like: nobody in it was in a block lately
+    assert publisher.sent[0].value["post_id"] == raced.value["post_id"]
+
+
+async def test_with_redis_unable_to_say_who_was_in_a_block_every_pair_is_asked(monkeypatch: Any) -> None:
+    import streams.engagement_blocks as engagement_blocks
+
+    async def noted_among(redis: Any, users: Iterable[str]) -> None:
+        return None
+
+    monkeypatch.setattr(engagement_blocks.recent_blocks, "noted_among", noted_among)
+    blocks, publisher = _Blocks(), _Publisher()
+    assert await retract_raced_engagement([_tag(AUTHOR, PEST), _tag(AUTHOR, FRIEND)], "photo-tag-changed", blocks,
+                                          publisher, 1.0, redis=object(), closed_accounts=False) == 1  # type: ignore[arg-type]
+    assert blocks.asked == [{(AUTHOR, PEST), (AUTHOR, FRIEND)}]
