@@ -6,8 +6,9 @@ and the post's author (:mod:`streams.engagement_blocks`), because a block writte
 question and their write may have read what it ends before that write. Asking Cassandra again for every
 batch cost them 15–30% of their throughput (benchmark 13, three A/B rounds), for a race only a block can
 open. A block is noted before its row is written and its reading follows the write, so by the time a
-processor's write lands after that reading, the note is there: a pair neither of whose people is noted had
-no block written since well before the processor's first question, and needs no second one.
+processor's write lands after that reading, the note is there: a pair whose post author is not noted (a block
+notes both its people) had no block written since well before the processor's first question, and needs no
+second one.
 Notes expire after :data:`sinks.keys.RECENT_BLOCK_TTL_S` (minutes, against the seconds between a block's write
 and its reading). With Redis down a note cannot be read, and everyone is asked again.
 """

@@ -135,8 +135,11 @@ async def test_given_redis_cassandra_is_asked_again_only_about_pairs_with_someon
         monkeypatch: Any) -> None:
     import streams.engagement_blocks as engagement_blocks
 
+    asked_noted: list[set[str]] = []
+
     async def noted_among(redis: Any, users: Iterable[str]) -> set[str]:
-        return {PEST} & set(users)
+        asked_noted.append(set(users))
+        return {AUTHOR} & set(users)
 
     async def closed_among(redis: Any, session: Any, users: Iterable[str]) -> set[str]:
         return set()
@@ -144,10 +147,12 @@ async def test_given_redis_cassandra_is_asked_again_only_about_pairs_with_someon
     monkeypatch.setattr(engagement_blocks.recent_blocks, "noted_among", noted_among)
     monkeypatch.setattr(engagement_blocks, "closed_among", closed_among)
     blocks, publisher = _Blocks(), _Publisher()
-    raced = _like(PEST)
-    assert await retract_raced_engagement([raced, _like(FRIEND)], "like-changed", blocks, publisher, 1.0,
-                                          redis=object()) == 1  # type: ignore[arg-type]
-    assert blocks.asked == [{(AUTHOR, PEST)}]  # the friend's like: nobody in it was in a block lately
+    raced, elsewhere = _like(PEST), _like(PEST)
+    elsewhere.value["post_author_id"] = FRIEND  # (a post of someone not in a block lately)
+    assert await retract_raced_engagement([raced, elsewhere, _like(FRIEND)], "like-changed", blocks, publisher,
+                                          1.0, redis=object()) == 1  # type: ignore[arg-type]
+    assert asked_noted == [{AUTHOR, FRIEND}]  # the posts' authors only: a block notes both its people
+    assert blocks.asked == [{(AUTHOR, PEST), (AUTHOR, FRIEND)}]  # the noted author's pairs, not the other's
     assert publisher.sent[0].value["post_id"] == raced.value["post_id"]
 
 
