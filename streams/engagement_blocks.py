@@ -61,7 +61,7 @@ async def without_engagement_across_blocks(records: list[Record], safety: Safety
 
 
 async def _blocked_among(records: list[Record], safety: SafetyReader) -> set[tuple[str, str]]:
-    """The (sender, post author) pairs of ``records``' likes and comments that stand in a block now."""
+    """The (sender, post author) pairs of ``records``' likes, comments and tags that stand in a block now."""
     pairs = {pair for r in records if (pair := engagement_pair(r.topic, r.value)) is not None}
     if not pairs:
         return set()
@@ -103,9 +103,9 @@ async def retract_raced_engagement(written: list[Record], topic: str, safety: Sa
     and post author now stand in a block, or (with ``closed_accounts``) whose sender's account deletion was
     accepted, once this processor's write of them is durable; how many. Every processor applies them as any
     unlike or deletion (counts, threads, notifications). The purge, like the block, marks first and reads
-    after, so the same reasoning holds. Given ``redis``: Cassandra is asked again only about pairs with someone
-    in a block lately (:mod:`sinks.recent_blocks`; one ``MGET``), and closed accounts are one more ``MGET``,
-    sent with it; without it (unit tests), every pair is asked."""
+    after, so the same reasoning holds. Given ``redis``: Cassandra is asked again only about pairs whose post's
+    author was in a block lately (:mod:`sinks.recent_blocks`; one ``MGET``), and closed accounts are one more
+    ``MGET``, sent alongside; without it (unit tests), every pair is asked."""
     if safety is None or publisher is None:
         return 0
     of_topic = [r for r in written if r.topic == topic]
