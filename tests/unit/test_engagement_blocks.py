@@ -1,4 +1,5 @@
-"""Likes and comments a block raced: asked about again once written, and retracted (streams/engagement_blocks)."""
+"""Likes, comments and people tags a block (or an account deletion) raced: asked about again once written, and
+retracted (streams/engagement_blocks)."""
 
 from __future__ import annotations
 
