@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
@@ -66,8 +67,11 @@ def test_a_post_is_counted_once_per_distinct_tag_within_window_plus_2s(
 ) -> None:
     tag = unique_tag("Sunset")
     post(publisher, f"golden hour #{tag} #{tag.lower()} #{tag.upper()} and #日本{tag[-6:]}")
+    deadline = time.monotonic() + settings.hashtag_window_s + 2
     wait_count(client, tag.casefold(), 1, timeout_s=settings.hashtag_window_s + 2)
-    assert tag_count(client, f"日本{tag[-6:]}") == 1
+    # (each tag's post-hashtag event has a partition of its own, and the counter may apply them in two batches:
+    # asserted at once, the second tag read None in one CI run)
+    wait_count(client, f"日本{tag[-6:]}", 1, timeout_s=max(0.0, deadline - time.monotonic()))
     body = client.get(f"/hashtags/{tag.upper()}").json()  # the path is normalised too
     assert body["tag"] == tag.casefold() and body["post_count"] == 1
     assert body["related"] == [f"日本{tag[-6:]}"]
