@@ -54,15 +54,15 @@ async def without_engagement_across_blocks(records: list[Record], safety: Safety
     pairs' relations per batch, and none for a batch without likes or comments)."""
     if safety is None:
         return records
-    blocked = await _blocked_among(records, safety)
+    blocked = await _blocked({pair for r in records if (pair := engagement_pair(r.topic, r.value)) is not None},
+                             safety)
     if not blocked:
         return records
     return [r for r in records if engagement_pair(r.topic, r.value) not in blocked]
 
 
-async def _blocked_among(records: list[Record], safety: SafetyReader) -> set[tuple[str, str]]:
-    """The (sender, post author) pairs of ``records``' likes, comments and tags that stand in a block now."""
-    pairs = {pair for r in records if (pair := engagement_pair(r.topic, r.value)) is not None}
+async def _blocked(pairs: set[tuple[str, str]], safety: SafetyReader) -> set[tuple[str, str]]:
+    """Which (sender, post author) ``pairs`` stand in a block now."""
     if not pairs:
         return set()
     # asked of the authors' relations (either side holds a block): a batch's likes and comments come from many
@@ -108,25 +108,23 @@ async def retract_raced_engagement(written: list[Record], topic: str, safety: Sa
     ``MGET``, sent alongside; without it (unit tests), every pair is asked."""
     if safety is None or publisher is None:
         return 0
-    of_topic = [r for r in written if r.topic == topic]
-    across = [r for r in of_topic if engagement_pair(r.topic, r.value) is not None]
-    senders = {sender for r in of_topic if (sender := _added_by(r)) is not None} \
+    # each record's (sender, post author) pair and sender, worked out once
+    candidates = [(r, engagement_pair(r.topic, r.value), _added_by(r)) for r in written if r.topic == topic]
+    across = {pair for _, pair, _ in candidates if pair is not None}
+    senders = {sender for _, _, sender in candidates if sender is not None} \
         if redis is not None and closed_accounts else set()
     if not across and not senders:
         return 0
+    closed: set[str] = set()
     if redis is not None:
         # the posts' authors only: a block notes both its people, and a batch's likes come from many people
         # onto few people's posts (10,000 likers, 500 authors in benchmark 13)
-        authors = {pair[1] for r in across if (pair := engagement_pair(r.topic, r.value)) is not None}
-        noted, closed = await asyncio.gather(recent_blocks.noted_among(redis, authors),
+        noted, closed = await asyncio.gather(recent_blocks.noted_among(redis, {author for _, author in across}),
                                              _closed(redis, safety.session, senders))
         if noted is not None:
-            across = [r for r in across if (pair := engagement_pair(r.topic, r.value)) and pair[1] in noted]
-        blocked = await _blocked_among(across, safety)
-    else:
-        blocked, closed = await _blocked_among(across, safety), set()
-    raced = [retraction_of(r) for r in of_topic
-             if engagement_pair(r.topic, r.value) in blocked or _added_by(r) in closed]
+            across = {pair for pair in across if pair[1] in noted}
+    blocked = await _blocked(across, safety)
+    raced = [retraction_of(r) for r, pair, sender in candidates if pair in blocked or sender in closed]
     if raced:
         await publisher.acknowledged(raced, timeout_s)
     return len(raced)

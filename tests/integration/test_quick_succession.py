@@ -9,6 +9,8 @@ of the people involved (a black-box hunt found them; every case reproduced on ev
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import httpx
 
@@ -268,6 +270,17 @@ def _not_rejected(record: object, error: Exception) -> None:
     raise AssertionError(f"rejected: {error}")
 
 
+def _held_until(first: Callable[[], None], write: Callable[[Any], Awaitable[None]]
+                ) -> Callable[[Any], Awaitable[None]]:
+    """``write``, run once ``first`` (a block or a deletion through the API, awaited until applied) returned: the
+    race between a processor's question and its write, held open."""
+    async def held(changes: Any) -> None:
+        await asyncio.to_thread(first)
+        await write(changes)
+
+    return held
+
+
 async def test_a_like_written_after_a_block_read_what_it_ends_is_retracted_by_the_popularity_processor(
         client: httpx.Client, settings: Settings, worker: Process) -> None:
     """The race of the test above, made certain: the popularity processor asks whether a block stands (none),
@@ -280,13 +293,8 @@ async def test_a_like_written_after_a_block_read_what_it_ends_is_retracted_by_th
     try:
         popularity = counter_and_popularity(settings, resources.session, resources.redis, resources.publisher)[1]
         store = popularity._store
-        durable_save = store.save
-
-        async def save_after_the_block(states: list[object]) -> None:
-            await asyncio.to_thread(_block_applied, client, settings, author, pest)
-            await durable_save(states)  # type: ignore[arg-type]
-
-        store.save = save_after_the_block  # type: ignore[method-assign]
+        store.save = _held_until(lambda: _block_applied(client, settings, author, pest),  # type: ignore[method-assign]
+                                 store.save)
         like = {"event_id": new_id(), "occurred_at": now_ms(), "post_id": post, "user_id": pest, "action": "like",
                 "post_author_id": author}
         await popularity.process([Record("like-changed", 0, 0, post.encode(), like)], _not_rejected)
@@ -311,13 +319,8 @@ async def test_a_comment_written_after_a_block_read_what_it_ends_is_deleted_by_t
     resources = Resources.open(settings)
     try:
         writer = CommentWriter(resources.session)
-        durable_apply = writer.apply
-
-        async def apply_after_the_block(changes: list[object]) -> None:
-            await asyncio.to_thread(_block_applied, client, settings, author, pest)
-            await durable_apply(changes)  # type: ignore[arg-type]
-
-        writer.apply = apply_after_the_block  # type: ignore[method-assign]
+        writer.apply = _held_until(lambda: _block_applied(client, settings, author, pest),  # type: ignore[method-assign]
+                                   writer.apply)
         projector = CommentsProjector(writer, resources.redis, SafetyReader(resources.session), resources.publisher,
                                       settings.publish_timeout_s)
         await projector.process([Record("comment-added", 0, 0, post.encode(), comment)], _not_rejected)
@@ -343,14 +346,8 @@ async def test_a_tag_written_after_a_block_read_what_it_ends_is_removed_by_the_t
     resources = Resources.open(settings)
     try:
         writer = PhotoTagWriter(resources.session)
-        durable_apply = writer.apply
-
-        async def apply_after_the_block(changes: list[object]) -> None:
-            if changes:
-                await asyncio.to_thread(_block_applied, client, settings, friend, author)
-            await durable_apply(changes)  # type: ignore[arg-type]
-
-        writer.apply = apply_after_the_block  # type: ignore[method-assign]
+        writer.apply = _held_until(lambda: _block_applied(client, settings, friend, author),  # type: ignore[method-assign]
+                                   writer.apply)
         processor = PhotoTagsProcessor(writer, resources.redis, SafetyReader(resources.session),
                                        resources.publisher, settings.publish_timeout_s)
         await processor.process([Record("photo-tag-changed", 0, 0, post.encode(), tag)], _not_rejected)
@@ -384,13 +381,7 @@ async def test_a_like_written_after_the_purge_of_its_senders_account_read_what_t
     try:
         popularity = counter_and_popularity(settings, resources.session, resources.redis, resources.publisher)[1]
         store = popularity._store
-        durable_save = store.save
-
-        async def save_after_the_purge(states: list[object]) -> None:
-            await asyncio.to_thread(purged)
-            await durable_save(states)  # type: ignore[arg-type]
-
-        store.save = save_after_the_purge  # type: ignore[method-assign]
+        store.save = _held_until(purged, store.save)  # type: ignore[method-assign]
         like = {"event_id": new_id(), "occurred_at": now_ms(), "post_id": post, "user_id": leaver,
                 "action": "like", "post_author_id": author}
         await popularity.process([Record("like-changed", 0, 0, post.encode(), like)], _not_rejected)
