@@ -98,6 +98,22 @@ def made_private(user_id: str) -> str:
     return f"{_prefix}notif:private:{{{user_id}}}"
 
 
+#: how long the notifications processor remembers a new post's author (:mod:`sinks.new_posts`): far longer than
+#: the posts projector lags behind it (seconds; minutes after a worker restart)
+NEW_POST_TTL_S = 3600
+
+
+def new_post(post_id: str) -> str:
+    """A new post's author and visibility, for a while after the notifications processor saw it created."""
+    return f"{_prefix}notif:new-post:{{{post_id}}}"
+
+
+def awaiting_post(post_id: str) -> str:
+    """The notifications about a post that no loop had seen created when they were applied: a list, taken by
+    the loop that sees it created."""
+    return f"{_prefix}notif:awaiting-post:{{{post_id}}}"
+
+
 def sessions_ended(user_id: str) -> str:
     """While an access token issued before it could still be valid: when the user's sessions were ended
     (epoch ms; a password change, a stolen refresh token): every token of the user issued earlier is refused."""

@@ -69,11 +69,24 @@ async def exist_many(redis: Any, keys: list[str]) -> list[bool]:
     On Redis Cluster one EXISTS per key (a multi-key command must stay in one hash slot)."""
     if not keys:
         return []
-    async with redis.pipeline(transaction=False) as pipe:
-        if is_cluster(redis):
+    if is_cluster(redis):
+        async with redis.pipeline(transaction=False) as pipe:
             for key in keys:
                 pipe.exists(key)
             return [bool(found) for found in await pipe.execute()]
+    return [value is not None for value in await get_many(redis, keys)]
+
+
+async def get_many(redis: Any, keys: list[str]) -> list[Any]:
+    """Each string key's value (None where absent), in order: one MGET per :data:`MGET_CHUNK` keys in one
+    pipeline (one GET per key on Redis Cluster)."""
+    if not keys:
+        return []
+    async with redis.pipeline(transaction=False) as pipe:
+        if is_cluster(redis):
+            for key in keys:
+                pipe.get(key)
+            return list(await pipe.execute())
         for start in range(0, len(keys), MGET_CHUNK):
             pipe.mget(keys[start:start + MGET_CHUNK])
-        return [value is not None for values in await pipe.execute() for value in values]
+        return [value for values in await pipe.execute() for value in values]

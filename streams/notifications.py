@@ -16,8 +16,10 @@ about the post, which other partitions feed; the post being gone, they are fed n
 
 Per batch, in this order (one round trip per step, whatever the batch size):
 
-1. events → drafts (bad ids → DLQ); recipients resolved: a post's author (posts, Redis-cached), an
-   ``@username``'s owner (the usernames table); unresolvable ones (an unknown post or name) are dropped;
+1. events → drafts (bad ids → DLQ); new posts noted for the other loops (:mod:`sinks.new_posts`);
+   recipients resolved: a post's author (posts, Redis-cached; a post not projected yet: a loop's note of its
+   creation), an ``@username``'s owner (the usernames table); unresolvable ones (an unknown post or name) are
+   dropped;
 2. the rules (:func:`photostream.domain.notifications.notifies`): blocks and mutes between each recipient
    and the batch's actors, the follow/privacy facts the visibility rule needs for posts the recipient did not
    write — all prefetched in bulk;
@@ -61,7 +63,7 @@ from photostream.domain.safety import Relation, SafetyChange, safety_change
 from photostream.domain.visibility import may_see
 from photostream.settings import Settings
 from producers.ids import is_recurring_id
-from sinks import keys, offsets
+from sinks import keys, new_posts, offsets
 from sinks.comment_mentions import CommentMentions
 from sinks.notification_lists import NotificationLists
 from sinks.notifications import GroupChange, NotificationStore, StoredActors, stored_of
@@ -200,6 +202,9 @@ class NotificationsProcessor:
             elif event.get("post_author_id") and is_recurring_id(event["post_author_id"]):  # (likes, comments v2)
                 authors[event["post_id"]] = event["post_author_id"]
         await self._share_privacy(private)  # (before the batch's mentions are checked: they may follow it)
+        gone = set(gone_posts)  # (new posts noted for the other loops, and what waited for them taken)
+        drafts += await new_posts.note(self._redis, {p: post for p, post in known_posts.items() if p not in gone},
+                                       gone)
         owners = None  # (read with the posts in _resolve, unless the comments' mentions need them first)
         if mentioning:  # (before the deletions: a comment may come and go in one batch)
             owners = await self._usernames.owners({d.recipient.value for d in drafts if d.recipient.by == "username"})
@@ -379,20 +384,19 @@ class NotificationsProcessor:
         mentioned names' holders, if the batch read them already.
 
         A post the posts view does not have yet (its projector is seconds behind after a worker restart) is
-        addressed by the author its likes and comments name (``post_author_id``, v2: the API's): dropping them
-        lost "liked your photo" for good. Known that way only to its author (as an author-only post), and only if
-        the post has no row at all: a deleted one notifies no one."""
+        taken from a loop's note of its creation (:mod:`sinks.new_posts`), or else addressed by the author its
+        likes and comments name (``post_author_id``, v2: the API's; known that way only to its author, as an
+        author-only post), or else its notifications wait for it: dropping them lost "liked your photo" for
+        good. None of that for a post that has a row: a deleted one notifies no one."""
         post_ids = sorted({d.target_id for d in drafts if d.recipient.by == "author_of" or d.kind in
                            ("tag", "tag_request", "comment_mention")} - known.keys())
         names = {d.recipient.value for d in drafts if d.recipient.by == "username"}
         found, owners = await asyncio.gather(read_posts_cached(self._session, self._redis, post_ids),
                                              self._usernames.owners(names) if owners is None else _given(owners))
         posts = known | {p["post_id"]: p for p in found if p is not None}
-        unseen = [post_id for post_id in post_ids if post_id not in posts and post_id in authors]
-        if unseen:
-            rows = await read_post_rows(self._session, unseen)  # (deleted ones included)
-            posts |= {post_id: {"post_id": post_id, "author_id": authors[post_id], "visibility": "private"}
-                      for post_id in unseen if post_id not in rows}
+        missing = [post_id for post_id in post_ids if post_id not in posts]
+        if missing:
+            posts |= await self._not_projected_yet(drafts, missing, authors)
         signals: list[Signal] = []
         for draft in drafts:
             by, value = draft.recipient.by, draft.recipient.value
@@ -406,6 +410,20 @@ class NotificationsProcessor:
                 post = posts.get(draft.target_id)
                 signals.append(draft.resolved(recipient, post["author_id"] if post is not None else None))
         return signals, posts
+
+    async def _not_projected_yet(self, drafts: list[Draft], missing: list[str],
+                                 authors: dict[str, str]) -> dict[str, Post]:
+        """Posts the posts view does not have (deleted ones aside: they have a row): from a loop's note of their
+        creation, else by the author their events name. The notifications addressed to the author of a post
+        known neither way are parked for the loop that sees it created (:mod:`sinks.new_posts`)."""
+        noted = await new_posts.noted(self._redis, missing)
+        rows = await read_post_rows(self._session, missing)  # (deleted ones included)
+        posts = {post_id: noted.get(post_id) or {"post_id": post_id, "author_id": authors[post_id],
+                                                 "visibility": "private"}
+                 for post_id in missing if post_id not in rows and (post_id in noted or post_id in authors)}
+        waiting = [d for d in drafts if d.recipient.by == "author_of" and d.target_id not in posts
+                   and d.target_id not in rows]
+        return posts | await new_posts.park(self._redis, waiting)
 
     async def _allowed(self, signals: list[Signal], posts: dict[str, Post]) -> tuple[list[Signal], set[str]]:
         """The signals the rules let through (facts prefetched in bulk: one query set per recipient), and the

@@ -1177,6 +1177,40 @@ def test_a_comment_mention_applied_while_another_loop_makes_the_author_private_l
     assert status(client, settings, stranger) == 0 and notifications(client, settings, stranger) == []
 
 
+def test_a_like_naming_no_author_reaches_the_author_of_a_post_another_loop_saw_created(
+        client: httpx.Client, settings: Settings, log: Log) -> None:
+    """A like from an upstream service need not name the post's author (v1 likes have no ``post_author_id``).
+    Likes are keyed by post and posts by author, so the loop applying the like is not the one that saw the post
+    created, and while the posts view lagged the like notified nobody, for good. Two processors in this
+    process, as two worker processes run them; the posts view gets the post only after both applied theirs.
+    A like applied before any loop saw its post created waits for it; a post deleted before the view had it
+    notifies no one (its badge stays at 0)."""
+    author, fan, gone_author, early_author = new_id(), new_id(), new_id(), new_id()
+    post = log.stamped(events.post_created(author_id=author, caption="just posted", image_ids=[new_id()]))
+    gone = log.stamped(events.post_created(author_id=gone_author, caption="deleted at once", image_ids=[new_id()]))
+    early = log.stamped(events.post_created(author_id=early_author, caption="liked at once", image_ids=[new_id()]))
+    post_id, gone_id, early_id = post.value["post_id"], gone.value["post_id"], early.value["post_id"]
+
+    async def on_two_loops(*steps: tuple[int, str, events.Event]) -> None:
+        async with loops_of_our_own(settings, 2) as loops:
+            for loop, key, event in steps:
+                await loops[loop].process([record_of(key, event)], refuse)
+
+    def like(post_id: str) -> events.Event:  # (no post_author_id)
+        return log.stamped(events.like_changed(post_id=post_id, user_id=fan, action="like"))
+
+    asyncio.run(on_two_loops(
+        (0, author, post), (1, post_id, like(post_id)),
+        (0, gone_author, gone), (0, gone_author, log.stamped(events.post_deleted(post_id=gone_id,
+                                                                                  author_id=gone_author))),
+        (1, gone_id, like(gone_id)),
+        (1, early_id, like(early_id)), (0, early_author, early)))
+    assert [status(client, settings, user) for user in (author, gone_author, early_author)] == [1, 0, 1]
+    log.publish(post)  # (the posts view has it now: the page shows notifications about posts it can show)
+    log.settle()
+    assert summary(notifications(client, settings, author)) == [("like", "post", post_id, [fan], 1)]
+
+
 def test_deleting_a_comment_withdraws_its_mentions(client: httpx.Client, settings: Settings, log: Log) -> None:
     """``comment-deleted`` carries no text, so only "commented on your post" was withdrawn: "mentioned you in a
     comment" stayed, and counted, for a comment nobody could read (a block's and an account purge's deletions

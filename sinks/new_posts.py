@@ -1,0 +1,83 @@
+"""New posts' authors, as the notifications processor saw them created, and the likes and comments that
+waited for one: for the notifications that reach the processor before the posts view has their post.
+
+Why: a like or comment from an upstream service that does not name the post's author (``post_author_id`` is
+optional: v1 events have none) is addressed to the author the posts view gives. The notifications processor
+consumes ``post-created`` too, but that topic is keyed by author and likes by post, so the creation and its
+first likes are applied by different loops: what one learnt the others did not know. While the posts
+projector was behind (a worker restart, a backlog), those likes notified nobody, for good. Now:
+
+- each ``post-created`` a loop applies leaves its author and visibility here (:func:`note`) for
+  :data:`sinks.keys.NEW_POST_TTL_S`, and takes the notifications parked for the post (applied with its own
+  batch); a ``post-deleted`` takes the note and what was parked away;
+- a loop that finds neither the post nor a note parks the post's notifications (:func:`park`), then looks for
+  a note again. Each side writes, then reads, so at least one of them sees the other (both may: applying a
+  notification twice changes nothing). Parked ones expire with the note's lifetime: a like of a post that is
+  never created notifies nobody, as before.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from photostream.domain.notifications import Draft, Recipient
+from sinks import keys
+from sinks.redis_bulk import get_many
+
+Post = dict[str, Any]
+
+
+async def note(redis: Any, posts: Mapping[str, Post], gone: Iterable[str] = ()) -> list[Draft]:
+    """Remember ``posts`` (post id → ``{post_id, author_id, visibility}``) and forget the ``gone`` ones (with
+    what was parked for them), in one round trip; returns the drafts parked for ``posts``, taken."""
+    gone = list(dict.fromkeys(gone))
+    if not posts and not gone:
+        return []
+    async with redis.pipeline(transaction=False) as pipe:
+        for post_id, post in posts.items():
+            pipe.set(keys.new_post(post_id), f"{post['author_id']} {post['visibility']}", ex=keys.NEW_POST_TTL_S)
+        for post_id in gone:
+            pipe.delete(keys.new_post(post_id), keys.awaiting_post(post_id))
+        for post_id in posts:  # (after the notes: see the module docstring)
+            pipe.lrange(keys.awaiting_post(post_id), 0, -1)
+            pipe.delete(keys.awaiting_post(post_id))
+        answers = await pipe.execute()
+    parked = answers[len(posts) + len(gone):][::2]
+    return [_draft(item) for items in parked for item in items]
+
+
+async def noted(redis: Any, post_ids: Iterable[str]) -> dict[str, Post]:
+    """The posts among ``post_ids`` seen created lately (one ``MGET``), as the processor's posts are shaped."""
+    ordered = sorted(set(post_ids))
+    found: dict[str, Post] = {}
+    for post_id, value in zip(ordered, await get_many(redis, [keys.new_post(p) for p in ordered]), strict=True):
+        if value is not None:
+            author_id, _, visibility = value.partition(" ")
+            found[post_id] = {"post_id": post_id, "author_id": author_id, "visibility": visibility}
+    return found
+
+
+async def park(redis: Any, drafts: list[Draft]) -> dict[str, Post]:
+    """Park ``drafts`` (each about a post nobody knows yet) for the loop that sees their post created; returns
+    the notes found after parking (their posts' drafts may be resolved now)."""
+    if not drafts:
+        return {}
+    async with redis.pipeline(transaction=False) as pipe:
+        for draft in drafts:
+            pipe.rpush(keys.awaiting_post(draft.target_id), _encoded(draft))
+        for post_id in {draft.target_id for draft in drafts}:
+            pipe.expire(keys.awaiting_post(post_id), keys.NEW_POST_TTL_S)
+        await pipe.execute()
+    return await noted(redis, (draft.target_id for draft in drafts))
+
+
+def _encoded(draft: Draft) -> str:
+    return json.dumps([draft.recipient.by, draft.recipient.value, draft.kind, draft.target_id, draft.actor,
+                       draft.present, draft.at, draft.from_at])
+
+
+def _draft(encoded: str) -> Draft:
+    by, value, kind, target_id, actor, present, at, from_at = json.loads(encoded)
+    return Draft(Recipient(by, value), kind, target_id, actor, present, at, from_at)

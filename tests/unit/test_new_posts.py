@@ -1,0 +1,16 @@
+"""The parked notifications of :mod:`sinks.new_posts` come back as the drafts that were parked."""
+
+from __future__ import annotations
+
+import pytest
+
+from photostream.domain.notifications import Draft, Recipient
+from sinks.new_posts import _draft, _encoded
+
+
+@pytest.mark.parametrize("draft", [
+    Draft(Recipient("author_of", "p1"), "like", "p1", "u1", True, 1_700_000_000_123),
+    Draft(Recipient("author_of", "p2"), "comment", "p2", "u2", False, 1_700_000_000_456, 1_700_000_000_000),
+])
+def test_a_parked_draft_comes_back_whole(draft: Draft) -> None:
+    assert _draft(_encoded(draft)) == draft
