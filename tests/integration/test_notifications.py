@@ -25,7 +25,7 @@ from producers import events
 from producers.ids import new_id, now_ms
 from producers.partitioning import partition_of
 from producers.publisher import Publisher, PublishResult
-from sinks import keys
+from sinks import keys, new_posts
 from sinks.notifications import NotificationStore
 from sinks.redis_client import sync_client
 from tests.integration.conftest import BIN, Process, auth
@@ -1183,21 +1183,43 @@ def test_a_like_naming_no_author_reaches_the_author_of_a_post_another_loop_saw_c
     Likes are keyed by post and posts by author, so the loop applying the like is not the one that saw the post
     created, and while the posts view lagged the like notified nobody, for good. Two processors in this
     process, as two worker processes run them; the posts view gets the post only after both applied theirs.
-    A like applied before any loop saw its post created waits for it; a post deleted before the view had it
-    notifies no one (its badge stays at 0)."""
-    author, fan, gone_author, early_author = new_id(), new_id(), new_id(), new_id()
+    A like applied before any loop saw its post created waits for it (and stays undone when its unlike is
+    applied before the loop that saw the creation releases it); a post deleted before the view had it notifies
+    no one (its badge stays at 0)."""
+    author, fan, gone_author, early_author, undone_author = new_id(), new_id(), new_id(), new_id(), new_id()
     post = log.stamped(events.post_created(author_id=author, caption="just posted", image_ids=[new_id()]))
     gone = log.stamped(events.post_created(author_id=gone_author, caption="deleted at once", image_ids=[new_id()]))
     early = log.stamped(events.post_created(author_id=early_author, caption="liked at once", image_ids=[new_id()]))
+    undone = log.stamped(events.post_created(author_id=undone_author, caption="unliked", image_ids=[new_id()]))
     post_id, gone_id, early_id = post.value["post_id"], gone.value["post_id"], early.value["post_id"]
+    undone_id = undone.value["post_id"]
 
     async def on_two_loops(*steps: tuple[int, str, events.Event]) -> None:
         async with loops_of_our_own(settings, 2) as loops:
             for loop, key, event in steps:
                 await loops[loop].process([record_of(key, event)], refuse)
 
-    def like(post_id: str) -> events.Event:  # (no post_author_id)
-        return log.stamped(events.like_changed(post_id=post_id, user_id=fan, action="like"))
+    def like(post_id: str, action: str = "like") -> events.Event:  # (no post_author_id)
+        return log.stamped(events.like_changed(post_id=post_id, user_id=fan, action=action))  # type: ignore[arg-type]
+
+    async def unliked_before_the_release() -> None:
+        """The like parked; the creation noted (its release held); the unlike applied; then the release."""
+        async with loops_of_our_own(settings, 2) as (creations, likes):
+            await likes.process([record_of(undone_id, like(undone_id))], refuse)
+            take = new_posts.note
+            held: list[Any] = []
+
+            async def noted_then_held(redis: Any, posts: Any, gone: Any = ()) -> list[Any]:
+                taken = await take(redis, posts, gone)
+                if undone_id in posts:  # (the creation's batch: the unlike's own batch notes nothing)
+                    held.extend(taken)
+                    await likes.process([record_of(undone_id, like(undone_id, "unlike"))], refuse)
+                return taken
+
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setattr(new_posts, "note", noted_then_held)
+                await creations.process([record_of(undone_author, undone)], refuse)
+            assert held, "the parked like was not taken by the loop that saw the creation"
 
     asyncio.run(on_two_loops(
         (0, author, post), (1, post_id, like(post_id)),
@@ -1205,7 +1227,9 @@ def test_a_like_naming_no_author_reaches_the_author_of_a_post_another_loop_saw_c
                                                                                   author_id=gone_author))),
         (1, gone_id, like(gone_id)),
         (1, early_id, like(early_id)), (0, early_author, early)))
-    assert [status(client, settings, user) for user in (author, gone_author, early_author)] == [1, 0, 1]
+    asyncio.run(unliked_before_the_release())
+    assert [status(client, settings, user) for user in (author, gone_author, early_author, undone_author)] \
+        == [1, 0, 1, 0]
     log.publish(post)  # (the posts view has it now: the page shows notifications about posts it can show)
     log.settle()
     assert summary(notifications(client, settings, author)) == [("like", "post", post_id, [fan], 1)]
