@@ -559,28 +559,35 @@ def rebuild(
 
 @app.command()
 def backfill(
-    what: Annotated[str, typer.Argument(help="what to backfill: comment-mentions")],
+    what: Annotated[str, typer.Argument(help="what to backfill: comment-mentions or likes-by-user")],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="count what would be written; write nothing")] = False,
 ) -> None:
     """Write durable records that data from before their migration lacks. comment-mentions: whom each comment
     made before migration 0032 mentions, so its deletion withdraws those mentions
-    (photostream/backfill_mentions.py). Safe to run again."""
+    (photostream/backfill_mentions.py). likes-by-user: the index of each like given before migration 0014, so an
+    account deletion retracts it and its giver sees it as liked (photostream/backfill_likes.py). Safe to run
+    again."""
     from cassandra import OperationTimedOut
     from cassandra.cluster import NoHostAvailable
 
-    from photostream.backfill_mentions import backfill as run
+    from photostream import backfill_likes, backfill_mentions
 
-    if what != "comment-mentions":
-        _refuse(f"unknown backfill {what!r}; known: comment-mentions")
+    if what not in ("comment-mentions", "likes-by-user"):
+        _refuse(f"unknown backfill {what!r}; known: comment-mentions, likes-by-user")
     _needs_current_schema("backfill")
     try:
-        report = run(get_settings(), dry_run)
+        if what == "comment-mentions":
+            mentions = backfill_mentions.backfill(get_settings(), dry_run)
+            done = (f"{mentions.comments_read} comments read, {mentions.mentioning} mention someone, "
+                    f"{mentions.recorded_already} recorded already, {mentions.written} ")
+        else:
+            likes = backfill_likes.backfill(get_settings(), dry_run)
+            done = (f"{likes.rows_read} engagement rows read, {likes.standing_likes} standing likes, "
+                    f"{likes.indexed_already} indexed already, {likes.written} ")
     except (NoHostAvailable, OperationTimedOut) as exc:
         typer.echo(f"{what}: could not reach Cassandra ({type(exc).__name__}: {str(exc)[:200]})", err=True)
         raise typer.Exit(3) from None
-    typer.echo(f"{what}: {report.comments_read} comments read, {report.mentioning} mention someone, "
-               f"{report.recorded_already} recorded already, {report.written} "
-               + ("to write (dry run)" if dry_run else "written"))
+    typer.echo(f"{what}: {done}" + ("to write (dry run)" if dry_run else "written"))
 
 
 dlq_app = typer.Typer(help="What a topic's DLQ holds, and sending its records back (photostream/dlq_redrive.py).")

@@ -5,6 +5,7 @@ deletion changes nothing; GET /users/me/export holds what the user made.
 
 from __future__ import annotations
 
+import subprocess
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +23,7 @@ from producers.publisher import Publisher
 from sinks import keys, s3
 from sinks.cassandra import connect as cassandra_connect
 from sinks.redis_client import sync_client
-from tests.integration.conftest import Process, auth
+from tests.integration.conftest import BIN, Process, auth
 from tests.integration.kafka_read import read_event
 from tests.integration.photos import upload_photo
 from tests.integration.test_accounts import PASSWORD, bearer, login, register
@@ -515,3 +516,59 @@ def test_likes_comments_and_follows_a_deleted_account_sent_after_its_purge_count
     assert client.get(f"/posts/{post['id']}/comments", headers=author.headers).json()["items"] == []
     assert client.get("/notifications", headers=author.headers).json()["items"] == []
     assert client.get(f"/users/{author.id}", headers=author.headers).json()["counts"]["followers"] == 0
+
+
+def test_a_like_from_before_its_index_reads_as_liked_and_goes_with_its_account_once_backfilled(
+        client: httpx.Client, settings: Settings, worker: Process, test_env: dict[str, str]) -> None:
+    """Likes given before migration 0014 have no ``likes_by_user`` row: their giver did not see them as liked,
+    and the account's deletion (which finds its likes there) left them counted. Here such a like is made as
+    then: applied, then its index row taken away (with the Redis copy made from it).
+    `photostream backfill likes-by-user` indexes it (a dry run writes nothing; a second run changes nothing);
+    it then reads as liked, and goes with its account."""
+    liker, author = person(client), person(client)
+    image = upload_photo(client, settings, author.id)
+    post = accepted(client.post("/posts", headers=author.headers, json={"caption": "old", "image_ids": [image]}))
+    applied(settings, "posts", post["token"])
+    applied(settings, "popularity", accepted(client.post(f"/posts/{post['id']}/like", headers=liker.headers))["token"])
+    redis = sync_client(settings)
+
+    def index_rows() -> list[Any]:
+        cluster, session = cassandra_connect(settings)
+        try:
+            return list(session.execute("SELECT post_id FROM likes_by_user WHERE user_id = %s", (liker.id,)))
+        finally:
+            cluster.shutdown()
+
+    def as_the_liker_sees_it() -> tuple[int, bool]:
+        seen = client.get(f"/posts/{post['id']}", headers=liker.headers).json()
+        return seen["like_count"], seen["liked_by_me"]
+
+    def backfill(*flags: str) -> str:
+        done = subprocess.run([str(BIN / "photostream"), "backfill", "likes-by-user", *flags], env=test_env,
+                              text=True, capture_output=True, timeout=300, check=False)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    assert [row.post_id for row in index_rows()] == [post["id"]] and as_the_liker_sees_it() == (1, True)
+    cluster, session = cassandra_connect(settings)
+    try:  # as before migration 0014: no row, and no tombstone newer than the like (the processor wrote the
+        # index row before the like's membership row, the driver's timestamps strictly increasing)
+        (liked_at,) = session.execute("SELECT WRITETIME(liked) FROM post_engagement WHERE post_id = %s "
+                                      "AND kind = 'l' AND key = %s", (post["id"], liker.id)).one()
+        session.execute("DELETE FROM likes_by_user USING TIMESTAMP %s WHERE user_id = %s AND post_id = %s",
+                        (liked_at - 1, liker.id, post["id"]))
+    finally:
+        cluster.shutdown()
+    redis.incr(keys.partition_version("likes", liker.id))  # (as every writer of the partition does)
+    redis.delete(keys.partition_copy("likes", liker.id))
+    assert as_the_liker_sees_it() == (1, False)
+    assert "(dry run)" in backfill("--dry-run") and index_rows() == []
+    first = backfill()
+    assert [row.post_id for row in index_rows()] == [post["id"]], first
+    assert as_the_liker_sees_it() == (1, True)
+    backfill()  # again: what is indexed stays as it is
+    assert [row.post_id for row in index_rows()] == [post["id"]]
+    deletion = accepted(client.request("DELETE", "/users/me", headers=liker.headers, json={"password": PASSWORD}))
+    applied(settings, "account_purge", deletion["token"])
+    wait_for(lambda: client.get(f"/posts/{post['id']}", headers=author.headers).json()["like_count"],
+             lambda count: count == 0, DEADLINE_S, "the deleted account's like to be retracted")
