@@ -414,16 +414,16 @@ class NotificationsProcessor:
     async def _not_projected_yet(self, drafts: list[Draft], missing: list[str],
                                  authors: dict[str, str]) -> dict[str, Post]:
         """Posts the posts view does not have (deleted ones aside: they have a row): from a loop's note of their
-        creation, else by the author their events name. The notifications addressed to the author of a post
-        known neither way are parked for the loop that sees it created (:mod:`sinks.new_posts`)."""
+        creation, else by the author their events name. The notifications about a post known neither way (to its
+        author, or a tag or mention that needs it) are parked for the loop that sees it created
+        (:mod:`sinks.new_posts`)."""
         noted = await new_posts.noted(self._redis, missing)
         rows = await read_post_rows(self._session, missing)  # (deleted ones included)
         posts = {post_id: noted.get(post_id) or {"post_id": post_id, "author_id": authors[post_id],
                                                  "visibility": "private"}
                  for post_id in missing if post_id not in rows and (post_id in noted or post_id in authors)}
-        waiting = [d for d in drafts if d.recipient.by == "author_of" and d.target_id not in posts
-                   and d.target_id not in rows]
-        return posts | await new_posts.park(self._redis, waiting)
+        unknown = set(missing) - posts.keys() - rows.keys()
+        return posts | await new_posts.park(self._redis, [d for d in drafts if d.target_id in unknown])
 
     async def _allowed(self, signals: list[Signal], posts: dict[str, Post]) -> tuple[list[Signal], set[str]]:
         """The signals the rules let through (facts prefetched in bulk: one query set per recipient), and the

@@ -1183,10 +1183,11 @@ def test_a_like_naming_no_author_reaches_the_author_of_a_post_another_loop_saw_c
     Likes are keyed by post and posts by author, so the loop applying the like is not the one that saw the post
     created, and while the posts view lagged the like notified nobody, for good. Two processors in this
     process, as two worker processes run them; the posts view gets the post only after both applied theirs.
-    A like applied before any loop saw its post created waits for it (and stays undone when its unlike is
-    applied before the loop that saw the creation releases it); a post deleted before the view had it notifies
-    no one (its badge stays at 0)."""
+    A like (or a people tag) applied before any loop saw its post created waits for it (and a like stays undone
+    when its unlike is applied before the loop that saw the creation releases it); a post deleted before the
+    view had it notifies no one (its badge stays at 0)."""
     author, fan, gone_author, early_author, undone_author = new_id(), new_id(), new_id(), new_id(), new_id()
+    tagged = new_id()
     post = log.stamped(events.post_created(author_id=author, caption="just posted", image_ids=[new_id()]))
     gone = log.stamped(events.post_created(author_id=gone_author, caption="deleted at once", image_ids=[new_id()]))
     early = log.stamped(events.post_created(author_id=early_author, caption="liked at once", image_ids=[new_id()]))
@@ -1226,10 +1227,14 @@ def test_a_like_naming_no_author_reaches_the_author_of_a_post_another_loop_saw_c
         (0, gone_author, gone), (0, gone_author, log.stamped(events.post_deleted(post_id=gone_id,
                                                                                   author_id=gone_author))),
         (1, gone_id, like(gone_id)),
-        (1, early_id, like(early_id)), (0, early_author, early)))
+        (1, early_id, like(early_id)),
+        (1, early_id, log.stamped(events.photo_tag_changed(post_id=early_id, image_id=early.value["image_ids"][0],
+                                                           tagger_id=early_author, tagged_id=tagged, action="add",
+                                                           pending=False, x=0.5, y=0.5))),
+        (0, early_author, early)))
     asyncio.run(unliked_before_the_release())
-    assert [status(client, settings, user) for user in (author, gone_author, early_author, undone_author)] \
-        == [1, 0, 1, 0]
+    assert [status(client, settings, user) for user in (author, gone_author, early_author, undone_author, tagged)] \
+        == [1, 0, 1, 0, 1]
     log.publish(post)  # (the posts view has it now: the page shows notifications about posts it can show)
     log.settle()
     assert summary(notifications(client, settings, author)) == [("like", "post", post_id, [fan], 1)]
