@@ -7,9 +7,9 @@ consumes ``post-created`` too, but that topic is keyed by author and likes by po
 first likes are applied by different loops: what one learnt the others did not know. While the posts
 projector was behind (a worker restart, a backlog), those likes notified nobody, for good. Now:
 
-- each ``post-created`` a loop applies leaves its author and visibility here (:func:`note`) for
-  :data:`sinks.keys.NEW_POST_TTL_S`, and takes the notifications parked for the post (applied with its own
-  batch); a ``post-deleted`` takes the note and what was parked away;
+- each ``post-created`` of the last :data:`sinks.keys.NEW_POST_TTL_S` a loop applies leaves its author and
+  visibility here (:func:`note`) for as long, and takes the notifications parked for the post (applied with its
+  own batch); a ``post-deleted`` takes the note and what was parked away;
 - a loop that finds neither the post nor a note parks the post's notifications (:func:`park`), then looks for
   a note again. Each side writes, then reads, so at least one of them sees the other (both may: applying a
   notification twice changes nothing). Parked ones expire with the note's lifetime: a like of a post that is
@@ -23,10 +23,18 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from photostream.domain.notifications import Draft, Recipient
+from producers.ids import now_ms
 from sinks import keys
 from sinks.redis_bulk import get_many
 
 Post = dict[str, Any]
+
+
+def recent(created_at_ms: int) -> bool:
+    """Whether a post created at ``created_at_ms`` is worth a note: created within the note's lifetime. A replay
+    of ``post-created`` from the start noted every post ever made (Redis memory for an hour, for posts the view
+    has had for long), and likes wait for a post no longer than that either."""
+    return created_at_ms >= now_ms() - keys.NEW_POST_TTL_S * 1000
 
 
 async def note(redis: Any, posts: Mapping[str, Post], gone: Iterable[str] = ()) -> list[Draft]:

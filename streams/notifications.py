@@ -167,6 +167,7 @@ class NotificationsProcessor:
         known_posts: dict[str, Post] = {}
         authors: dict[str, str] = {}
         gone_posts: list[str] = []
+        fresh: list[str] = []  # the batch's posts created lately (not a replay's): noted for the other loops
         retagged: list[Record] = []  # the batch's tag removals and approvals
         blocks: list[SafetyChange] = []
         follows: dict[tuple[str, str], bool] = {}  # (follower, followee) → following after the batch
@@ -187,6 +188,8 @@ class NotificationsProcessor:
             if record.topic == "post-created":  # mentions need the post before the posts view has it
                 known_posts[event["post_id"]] = {"post_id": event["post_id"], "author_id": event["author_id"],
                                                  "visibility": event["visibility"]}
+                if new_posts.recent(int(event["occurred_at"])):
+                    fresh.append(event["post_id"])
             elif record.topic == "post-deleted":
                 gone_posts.append(event["post_id"])
             elif record.topic in ("block-changed", "mute-changed"):
@@ -203,8 +206,7 @@ class NotificationsProcessor:
                 authors[event["post_id"]] = event["post_author_id"]
         await self._share_privacy(private)  # (before the batch's mentions are checked: they may follow it)
         gone = set(gone_posts)  # (new posts noted for the other loops, and what waited for them taken)
-        drafts += await new_posts.note(self._redis, {p: post for p, post in known_posts.items() if p not in gone},
-                                       gone)
+        drafts += await new_posts.note(self._redis, {p: known_posts[p] for p in fresh if p not in gone}, gone)
         owners = None  # (read with the posts in _resolve, unless the comments' mentions need them first)
         if mentioning:  # (before the deletions: a comment may come and go in one batch)
             owners = await self._usernames.owners({d.recipient.value for d in drafts if d.recipient.by == "username"})

@@ -14,3 +14,12 @@ from sinks.new_posts import _draft, _encoded
 ])
 def test_a_parked_draft_comes_back_whole(draft: Draft) -> None:
     assert _draft(_encoded(draft)) == draft
+
+
+def test_only_posts_created_within_the_notes_lifetime_are_noted() -> None:
+    from producers.ids import now_ms
+    from sinks.keys import NEW_POST_TTL_S
+    from sinks.new_posts import recent
+
+    assert recent(now_ms()) and recent(now_ms() - NEW_POST_TTL_S * 1000 + 60_000)
+    assert not recent(now_ms() - NEW_POST_TTL_S * 1000 - 60_000)  # (a replay's)
