@@ -468,6 +468,8 @@ def replay(
         console.print(f"{outside} records between those offsets stamped outside [--from, --to) left out")
     if deleted := sum(report.deleted.values()):
         console.print(f"{deleted} deletions (tombstones of deleted accounts) left out")
+    if report.erased:
+        console.print(f"{report.erased} records of deleted accounts written with their words erased")
     console.print(f"{report.total_written} records → {output} in {report.seconds:.1f}s"
                   + (f"; {report.total_undecodable} undecodable → {report.side_file}" if report.side_file else ""))
 

@@ -15,6 +15,7 @@ from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, TopicPartiti
 from photostream.contracts.catalog import DLQ_SUFFIX, UnknownTopicError, is_tombstone
 from photostream.contracts.catalog import topic as catalog_topic
 from photostream.contracts.codec import DecodeError, EventCodec
+from photostream.erasure import PERSONAL, Eraser, closed_accounts
 from photostream.kafka_config import client_config
 from photostream.settings import Settings
 from photostream.topic_ranges import partitions_of
@@ -83,6 +84,10 @@ def _render(codec: EventCodec, topic: str, message: Any) -> dict[str, Any]:
         return {"_undecodable": str(exc), "partition": message.partition(), "offset": message.offset()}
 
 
+#: records taken at once when more have arrived: what is checked for deleted authors together (one question)
+TAIL_BATCH = 500
+
+
 def tail_topic(
     settings: Settings, topic: str, from_beginning: bool, max_records: int = 0, idle_timeout: float = 0.0,
 ) -> Iterator[dict[str, Any]]:
@@ -93,6 +98,8 @@ def tail_topic(
         "fetch.queue.backoff.ms": 10,
     }))
     codec = EventCodec()
+    closed = closed_accounts(settings) if topic in PERSONAL else None  # (deleted accounts' words: erased)
+    eraser = Eraser(topic, closed) if closed is not None else None
     try:
         kafka_topic = settings.topic_names.physical(topic)  # the namespace's topic on the broker
         start = OFFSET_BEGINNING if from_beginning else OFFSET_END
@@ -106,7 +113,16 @@ def tail_topic(
                     return
                 continue
             last = time.monotonic()
-            seen += 1
-            yield _render(codec, topic, message)
+            wanted = TAIL_BATCH if max_records == 0 else min(TAIL_BATCH, max_records - seen)
+            arrived = [message, *(m for m in consumer.consume(wanted - 1, 0) if not m.error())] if wanted > 1 \
+                else [message]
+            records = [_render(codec, topic, m) for m in arrived]
+            if eraser is not None:
+                eraser.erase([r for r in records if "_undecodable" not in r and "_deleted" not in r])
+            for record in records:
+                seen += 1
+                yield record
     finally:
         consumer.close()
+        if closed is not None:
+            closed.close()

@@ -4,9 +4,9 @@ The analysts' export. It never joins a consumer group nor commits: partitions ar
 replay neither disturbs nor shows up among the groups SREs watch. Every partition is read from its resolved
 start to its resolved stop (:mod:`photostream.replay_range`; times go through Kafka's offsets-for-times
 lookup; the reading itself: :mod:`photostream.topic_ranges`); records are decoded by fingerprint into the
-topic's current schema and handed to the format writer in batches (:mod:`photostream.replay_writers`), so
-memory is bounded by the batch size. A record that does not decode is counted and written, with its bytes, to
-a side file; it never stops the export.
+topic's current schema, stripped of deleted accounts' words (:mod:`photostream.erasure`), and handed to the
+format writer in batches (:mod:`photostream.replay_writers`), so memory is bounded by the batch size. A
+record that does not decode is counted and written, with its bytes, to a side file; it never stops the export.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from confluent_kafka import Consumer, Message, TopicPartition
 from photostream.contracts.catalog import DLQ_SUFFIX, is_tombstone
 from photostream.contracts.catalog import topic as catalog_topic
 from photostream.contracts.codec import DecodeError, EventCodec
+from photostream.erasure import PERSONAL, ClosedAccounts, Eraser, ErasureUnavailableError, closed_accounts
 from photostream.kafka_config import client_config
 from photostream.replay_range import PartitionRange, Point, partition_range
 from photostream.replay_writers import Format, RowWriter, open_writer
@@ -51,6 +52,8 @@ class ReplayReport:
     outside: dict[int, int] = field(default_factory=dict)
     #: deletions on a compacted topic (an account purge's tombstones): no row, and not undecodable either
     deleted: dict[int, int] = field(default_factory=dict)
+    #: records of deleted accounts written with their personal fields blanked (:mod:`photostream.erasure`)
+    erased: int = 0
     side_file: Path | None = None
     seconds: float = 0.0
 
@@ -95,11 +98,16 @@ def replay(settings: Settings, topic: str, start: Point, stop: Point, fmt: Forma
         report = ReplayReport(ranges, {r.partition: 0 for r in ranges}, {r.partition: 0 for r in ranges})
         writer = open_writer(fmt, out, reader_schema.raw, catalog_topic(topic).unchanged_unless_written)
         side_file_of(out).unlink(missing_ok=True)  # an earlier export's: it would be taken for this one's
+        closed = closed_accounts(settings) if topic in PERSONAL else None
         try:
             _Export(consumer, codec, (topic, kafka_topic), writer, report, side_file_of(out), batch_size,
-                    time_window(start, stop)).run(stall_timeout_s, on_progress)
+                    time_window(start, stop), closed).run(stall_timeout_s, on_progress)
+        except ErasureUnavailableError as exc:
+            raise ReplayError(str(exc)) from None
         finally:
             writer.close()
+            if closed is not None:
+                closed.close()
     finally:
         consumer.close()
     report.seconds = time.monotonic() - began
@@ -140,10 +148,12 @@ class _Export:
 
     def __init__(self, consumer: Consumer, codec: EventCodec, topics: tuple[str, str], writer: RowWriter,
                  report: ReplayReport, side_path: Path, batch_size: int,
-                 window: tuple[int | None, int | None] = (None, None)) -> None:
+                 window: tuple[int | None, int | None] = (None, None), closed: ClosedAccounts | None = None) -> None:
         """``topics``: the catalog's name (for decoding) and the broker's (the namespace's) name; ``window``:
-        the record times kept (:func:`time_window`)."""
+        the record times kept (:func:`time_window`); ``closed``: who was deleted, for a topic that carries
+        people's words."""
         self.consumer, self.codec, self.writer = consumer, codec, writer
+        self.eraser = Eraser(topics[0], closed) if closed is not None else None
         self.window = window
         self.topic, self.kafka_topic = topics
         self.report, self.side_path, self.batch_size = report, side_path, batch_size
@@ -202,5 +212,7 @@ class _Export:
 
     def _flush(self) -> None:
         if self.rows:
+            if self.eraser is not None:
+                self.report.erased += self.eraser.erase(self.rows)
             self.writer.write(self.rows)
             self.rows = []

@@ -5,9 +5,11 @@ deletion changes nothing; GET /users/me/export holds what the user made.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -572,3 +574,45 @@ def test_a_like_from_before_its_index_reads_as_liked_and_goes_with_its_account_o
     applied(settings, "account_purge", deletion["token"])
     wait_for(lambda: client.get(f"/posts/{post['id']}", headers=author.headers).json()["like_count"],
              lambda count: count == 0, DEADLINE_S, "the deleted account's like to be retracted")
+
+
+def test_replay_and_tail_show_a_deleted_accounts_posts_comments_and_names_without_their_words(
+        client: httpx.Client, settings: Settings, worker: Process, tmp_path: Path) -> None:
+    """The kept topics keep what the account published, and `photostream replay` exported its captions, comment
+    texts and names after its deletion (the analysts' copy outlived the purge). The export and `tail` now blank
+    those words for every record of an account whose deletion was accepted; everyone else's stay."""
+    from photostream.cli_io import tail_topic
+    from photostream.replay import replay
+    from photostream.replay_range import Point
+    from producers.ids import now_ms
+
+    gone, stays = person(client), person(client)
+    words = f"farewell {uuid.uuid4().hex[:8]}"
+    since = now_ms()
+    posts = {who.id: accepted(client.post("/posts", headers=who.headers, json={
+        "caption": f"{words} #bye{uuid.uuid4().hex[:6]}", "image_ids": [upload_photo(client, settings, who.id)],
+        "location": {"name": "our street", "lat": 48.85, "lon": 2.35}})) for who in (gone, stays)}
+    applied(settings, "posts", posts[stays.id]["token"])
+    comment = accepted(client.post(f"/posts/{posts[stays.id]['id']}/comments", headers=gone.headers,
+                                   json={"text": words}))
+    applied(settings, "comments", comment["token"])
+    deletion = accepted(client.request("DELETE", "/users/me", headers=gone.headers, json={"password": PASSWORD}))
+    applied(settings, "account_purge", deletion["token"])
+
+    def exported(topic: str) -> tuple[list[dict[str, Any]], int]:
+        out = tmp_path / f"{topic}.jsonl"
+        report = replay(settings, topic, Point("time", since), Point("latest"), "jsonl", out)
+        return [json.loads(line) for line in out.read_text().splitlines()], report.erased
+
+    created, erased = exported("post-created")
+    by_author = {row["author_id"]: row for row in created if row["post_id"] in {p["id"] for p in posts.values()}}
+    assert (by_author[gone.id]["caption"], by_author[gone.id]["location"]) == ("", None) and erased >= 1
+    assert by_author[stays.id]["caption"].startswith(words) and by_author[stays.id]["location"]["name"]
+    comments, erased = exported("comment-added")
+    assert [row["text"] for row in comments if row["comment_id"] == comment["id"]] == [""] and erased >= 1
+    tagged, _ = exported("post-hashtag")
+    assert {tuple(row["post_tags"]) for row in tagged if row["author_id"] == gone.id} == {()}
+    assert any(row["post_tags"] for row in tagged if row["author_id"] == stays.id)
+    registered = [row for row in tail_topic(settings, "user-registered", True, idle_timeout=2.0)
+                  if row.get("user_id") in (gone.id, stays.id)]
+    assert {row["user_id"]: row["username"] for row in registered} == {gone.id: "", stays.id: stays.username}
