@@ -389,6 +389,7 @@ def tail(
     """Decode a topic to JSON lines on stdout (DLQ records show their headers and raw bytes)."""
     from photostream.cli_io import tail_topic
     from photostream.contracts.catalog import UnknownTopicError
+    from photostream.erasure import ErasureUnavailableError
 
     topic = _catalog_name(topic)
     try:
@@ -397,6 +398,9 @@ def tail(
                 typer.echo(json.dumps(line, ensure_ascii=False))
     except UnknownTopicError as exc:
         _refuse(str(exc).strip("'\""))
+    except ErasureUnavailableError as exc:
+        typer.echo(f"tail stopped: {exc}", err=True)
+        raise typer.Exit(1) from None
 
 
 @app.command()

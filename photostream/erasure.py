@@ -25,6 +25,8 @@ from typing import Any
 
 from sinks import keys
 
+log = logging.getLogger(__name__)
+
 #: topic → (the field naming whose words the record carries, {personal field: what it becomes when erased}).
 #: A blank of the field's own type (a string stays a string), so every export format keeps its columns.
 PERSONAL: dict[str, tuple[str, dict[str, Any]]] = {
@@ -35,7 +37,6 @@ PERSONAL: dict[str, tuple[str, dict[str, Any]]] = {
     "profile-updated": ("user_id", {"username": "", "display_name": "", "bio": None}),
     "content-reported": ("reporter_id", {"details": None}),
 }
-log = logging.getLogger(__name__)
 #: accounts per ``MGET`` / Cassandra ``IN`` query
 CHUNK = 500
 #: accounts whose answer is remembered for the rest of an export (then the memory starts again)
@@ -121,7 +122,7 @@ class ClosedAccounts:
             found: set[str] = set()
             for start in range(0, len(users), CHUNK):
                 rows = session.execute("SELECT id FROM access_revocations WHERE kind = 'account' AND id IN %s",
-                                             (ValueSequence(users[start:start + CHUNK]),))
+                                       (ValueSequence(users[start:start + CHUNK]),))
                 found.update(row.id for row in rows)
             return found
         except Exception as exc:  # (the driver's NoHostAvailable, OperationTimedOut, ...)
