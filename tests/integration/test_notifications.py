@@ -1240,6 +1240,23 @@ def test_a_like_naming_no_author_reaches_the_author_of_a_post_another_loop_saw_c
     assert summary(notifications(client, settings, author)) == [("like", "post", post_id, [fan], 1)]
 
 
+def test_a_like_naming_no_author_published_before_its_post_notifies_the_author_through_the_worker(
+        client: httpx.Client, settings: Settings, log: Log) -> None:
+    """The same through Kafka and the running worker: the like (no ``post_author_id``) is applied while nothing
+    knows the post, then the post is published; its author is notified once it is applied."""
+    author, fan = new_id(), new_id()
+    post = log.stamped(events.post_created(author_id=author, caption="liked before it was seen",
+                                           image_ids=[new_id()]))
+    post_id = post.value["post_id"]
+    log.publish(events.like_changed(post_id=post_id, user_id=fan, action="like"))
+    log.settle()
+    assert status(client, settings, author) == 0
+    log.publish(post)
+    log.settle()
+    assert summary(notifications(client, settings, author)) == [("like", "post", post_id, [fan], 1)]
+    assert status(client, settings, author) == 1
+
+
 def test_deleting_a_comment_withdraws_its_mentions(client: httpx.Client, settings: Settings, log: Log) -> None:
     """``comment-deleted`` carries no text, so only "commented on your post" was withdrawn: "mentioned you in a
     comment" stayed, and counted, for a comment nobody could read (a block's and an account purge's deletions
