@@ -112,8 +112,11 @@ def test_a_time_range_leaves_out_records_between_its_offsets_stamped_outside_it(
         sent.append(event.value["event_id"])
     assert producer.flush(10) == 0
     out = tmp_path / "window.jsonl"
-    result = photostream(dict(os.environ) | {"PHOTOSTREAM_NAMESPACE": "it-replay"}, "replay", TOPIC,
-                         "--from", _iso(base - 5_000), "--to", _iso(base + 1_000), "-o", str(out), timeout_s=120)
+    # (the run's keyspace: the export asks it who was deleted, and this namespace has none of its own)
+    environment = dict(os.environ) | {"PHOTOSTREAM_NAMESPACE": "it-replay",
+                                      "PHOTOSTREAM_CASSANDRA_KEYSPACE": settings.cassandra_keyspace}
+    result = photostream(environment, "replay", TOPIC, "--from", _iso(base - 5_000), "--to", _iso(base + 1_000),
+                         "-o", str(out), timeout_s=120)
     assert result.returncode == 0, result.stderr
     mine = [r for r in map(json.loads, out.read_text().splitlines()) if r["reporter_id"] == reporter]
     assert [r["event_id"] for r in mine] == [sent[0]], mine
