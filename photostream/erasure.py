@@ -117,12 +117,13 @@ class ClosedAccounts:
     def _in_cassandra(self, users: list[str]) -> set[str]:
         from cassandra.query import ValueSequence
 
+        from sinks.revocations import CLOSED_ACCOUNTS_CQL
+
         try:
             session = self._opened()
             found: set[str] = set()
             for start in range(0, len(users), CHUNK):
-                rows = session.execute("SELECT id FROM access_revocations WHERE kind = 'account' AND id IN %s",
-                                       (ValueSequence(users[start:start + CHUNK]),))
+                rows = session.execute(CLOSED_ACCOUNTS_CQL, (ValueSequence(users[start:start + CHUNK]),))
                 found.update(row.id for row in rows)
             return found
         except Exception as exc:  # (the driver's NoHostAvailable, OperationTimedOut, ...)

@@ -105,11 +105,14 @@ async def _reload_logged(reload: Callable[[], Awaitable[int]]) -> None:
         log.exception("copying the access revocations into Redis failed")
 
 
+#: which of some accounts (``%s``: a ``ValueSequence`` of ids) had their deletion accepted, durably
+CLOSED_ACCOUNTS_CQL = "SELECT id FROM access_revocations WHERE kind = 'account' AND id IN %s"
+
+
 async def closed_durably(session: Session, users: list[str]) -> set[str]:
     """:func:`closed_among` asked of Cassandra alone (one IN query per chunk of users; a rare path)."""
     results = await asyncio.gather(*(
-        execute(session, "SELECT id FROM access_revocations WHERE kind = 'account' AND id IN %s",
-                (ValueSequence(chunk),)) for chunk in key_chunks(users)))
+        execute(session, CLOSED_ACCOUNTS_CQL, (ValueSequence(chunk),)) for chunk in key_chunks(users)))
     return {row.id for result in results for row in result.current_rows}
 
 

@@ -419,8 +419,8 @@ class NotificationsProcessor:
         creation, else by the author their events name. The notifications about a post known neither way (to its
         author, or a tag or mention that needs it) are parked for the loop that sees it created
         (:mod:`sinks.new_posts`)."""
-        noted = await new_posts.noted(self._redis, missing)
-        rows = await read_post_rows(self._session, missing)  # (deleted ones included)
+        noted, rows = await asyncio.gather(new_posts.noted(self._redis, missing),
+                                           read_post_rows(self._session, missing))  # (rows: deleted ones too)
         posts = {post_id: noted.get(post_id) or {"post_id": post_id, "author_id": authors[post_id],
                                                  "visibility": "private"}
                  for post_id in missing if post_id not in rows and (post_id in noted or post_id in authors)}
