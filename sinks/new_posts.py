@@ -8,8 +8,9 @@ first likes are applied by different loops: what one learnt the others did not k
 projector was behind (a worker restart, a backlog), those likes notified nobody, for good. Now:
 
 - each ``post-created`` of the last :data:`sinks.keys.NEW_POST_TTL_S` a loop applies leaves its author and
-  visibility here (:func:`note`) for as long, and takes the notifications parked for the post (applied with its
-  own batch); a ``post-deleted`` takes the note and what was parked away;
+  visibility here (:func:`note`) for as long, and reads the notifications parked for the post (applied with its
+  own batch, and only then removed: :func:`release`); a ``post-deleted`` takes the note and what was parked
+  away;
 - a loop that finds neither the post nor a note parks the post's notifications (:func:`park`), then looks for
   a note again. Each side writes, then reads, so at least one of them sees the other (both may: applying a
   notification twice changes nothing). Parked ones expire with the note's lifetime: a like of a post that is
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from photostream.domain.notifications import Draft, Recipient
@@ -37,12 +39,24 @@ def recent(created_at_ms: int) -> bool:
     return created_at_ms >= now_ms() - keys.NEW_POST_TTL_S * 1000
 
 
-async def note(redis: Any, posts: Mapping[str, Post], gone: Iterable[str] = ()) -> list[Draft]:
+@dataclass(frozen=True)
+class Taken:
+    """The drafts parked for posts a loop saw created, read but still parked: :func:`release` removes exactly
+    these once the loop's batch applied them. Read and removed at once, they were lost to a worker killed in
+    between: the loop that parked them had committed its records, and the creation delivered again found
+    nothing left (the SIGKILL test of ``tests/integration/test_faults.py`` lost "liked your photo" that way)."""
+
+    drafts: list[Draft] = field(default_factory=list)
+    #: post id → how many items at the head of its parked list were read (later ones are appended behind them)
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+async def note(redis: Any, posts: Mapping[str, Post], gone: Iterable[str] = ()) -> Taken:
     """Remember ``posts`` (post id → ``{post_id, author_id, visibility}``) and forget the ``gone`` ones (with
-    what was parked for them), in one round trip; returns the drafts parked for ``posts``, taken."""
+    what was parked for them), in one round trip; returns the drafts parked for ``posts``, read (not removed)."""
     gone = list(dict.fromkeys(gone))
     if not posts and not gone:
-        return []
+        return Taken()
     async with redis.pipeline(transaction=False) as pipe:
         for post_id, post in posts.items():
             pipe.set(keys.new_post(post_id), f"{post['author_id']} {post['visibility']}", ex=keys.NEW_POST_TTL_S)
@@ -50,10 +64,22 @@ async def note(redis: Any, posts: Mapping[str, Post], gone: Iterable[str] = ()) 
             pipe.delete(keys.new_post(post_id), keys.awaiting_post(post_id))
         for post_id in posts:  # (after the notes: see the module docstring)
             pipe.lrange(keys.awaiting_post(post_id), 0, -1)
-            pipe.delete(keys.awaiting_post(post_id))
         answers = await pipe.execute()
-    parked = answers[len(posts) + len(gone):][::2]
-    return [_draft(item) for items in parked for item in items]
+    parked = dict(zip(posts, answers[len(posts) + len(gone):], strict=True))
+    return Taken([_draft(item) for items in parked.values() for item in items],
+                 {post_id: len(items) for post_id, items in parked.items() if items})
+
+
+async def release(redis: Any, taken: Taken) -> None:
+    """Remove what :func:`note` read, once it is applied (in one round trip): the head of each post's parked list,
+    which drafts parked since stay behind (parking appends). Applied twice after a crash before this, a draft
+    changes nothing the second time."""
+    if not taken.counts:
+        return
+    async with redis.pipeline(transaction=False) as pipe:
+        for post_id, count in taken.counts.items():
+            pipe.ltrim(keys.awaiting_post(post_id), count, -1)
+        await pipe.execute()
 
 
 async def noted(redis: Any, post_ids: Iterable[str]) -> dict[str, Post]:

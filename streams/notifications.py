@@ -206,7 +206,8 @@ class NotificationsProcessor:
                 authors[event["post_id"]] = event["post_author_id"]
         await self._share_privacy(private)  # (before the batch's mentions are checked: they may follow it)
         gone = set(gone_posts)  # (new posts noted for the other loops, and what waited for them taken)
-        drafts += await new_posts.note(self._redis, {p: known_posts[p] for p in fresh if p not in gone}, gone)
+        taken = await new_posts.note(self._redis, {p: known_posts[p] for p in fresh if p not in gone}, gone)
+        drafts += taken.drafts
         owners = None  # (read with the posts in _resolve, unless the comments' mentions need them first)
         if mentioning:  # (before the deletions: a comment may come and go in one batch)
             owners = await self._usernames.owners({d.recipient.value for d in drafts if d.recipient.by == "username"})
@@ -222,6 +223,7 @@ class NotificationsProcessor:
             await self._unless_made_private_meanwhile(taken_as_public)
         if mentioning_gone:  # (once the withdrawal is applied: a crash before it finds the record again)
             await self._comment_mentions.forget(mentioning_gone)
+        await new_posts.release(self._redis, taken)  # (likewise: applied first)
         for user in dict.fromkeys(deleted):
             await self._store.purge(user)
             await self._lists.purge(user)

@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import redis
 
+from photostream.domain.notifications import bucket_of, notification_id
 from photostream.lag import LagReader
 from photostream.settings import Settings
 from producers import events
@@ -81,10 +82,18 @@ class Oracle:
 
     users: list[str]
     tag: str
+    #: the notifications' time bucket (``NOTIFICATION_BUCKET_S``), in ms: an actor joins the group of an act's bucket
+    bucket_ms: int = 3_600_000
     follows: set[tuple[str, str]] = field(default_factory=set)  # (follower, followee)
     authors: dict[str, str] = field(default_factory=dict)  # post -> author
     likes: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))  # post -> likers
+    comments: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))  # post -> comment ids
     unread: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))  # user -> senders
+    #: recipient -> notification id -> its actors: standing acts (a like, a follow) in the group of the bucket the
+    #: actor last joined in, withdrawn by the undoing act; each comment adds its writer to its own bucket's group
+    notified: dict[str, dict[str, set[str]]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(set)))
+    #: (recipient, kind, target, actor) -> the notification id a standing act put the actor in
+    standing: dict[tuple[str, str, str, str], str] = field(default_factory=dict)
     tagged_posts: int = 0
     published: int = 0
 
@@ -93,18 +102,39 @@ class Oracle:
         followed = {b for a, b in self.follows if a == user} | {user}
         return {p for p, author in self.authors.items() if author in followed}
 
+    def notify(self, recipient: str, kind: str, target: str, actor: str, at_ms: int, on: bool = True) -> None:
+        """Apply one act to the recipient's notifications: none for one's own act; a standing act (``like``,
+        ``follow``) joins once and is withdrawn (``on`` False) from where it joined; a comment always joins."""
+        if actor == recipient:
+            return
+        key = (recipient, kind, target, actor)
+        if kind == "comment":
+            self.notified[recipient][notification_id(bucket_of(at_ms, self.bucket_ms), kind, target)].add(actor)
+        elif on and key not in self.standing:
+            self.standing[key] = notification_id(bucket_of(at_ms, self.bucket_ms), kind, target)
+            self.notified[recipient][self.standing[key]].add(actor)
+        elif not on and key in self.standing:
+            self.notified[recipient][self.standing.pop(key)].discard(actor)
+
+    def notifications(self, user: str) -> dict[str, int]:
+        """The user's notifications as ``GET /notifications`` must list them: id -> actor count (none empty)."""
+        return {nid: len(actors) for nid, actors in self.notified[user].items() if actors}
+
 
 #: the topics a :class:`Workload` publishes to
-WORKLOAD_TOPICS = ("follow-changed", "post-created", "like-changed", "MESSAGES_READ", "ON_MSG_UNSENT")
+WORKLOAD_TOPICS = ("follow-changed", "post-created", "like-changed", "comment-added", "MESSAGES_READ",
+                   "ON_MSG_UNSENT")
 
 
 class Workload:
-    """A random mix of follows/unfollows, posts (some with the oracle's hashtag), likes/unlikes and direct messages
-    sent and read, published straight to the event log; :attr:`oracle` tracks what it must produce."""
+    """A random mix of follows/unfollows, posts (some with the oracle's hashtag), likes/unlikes, comments and direct
+    messages sent and read, published straight to the event log; :attr:`oracle` tracks what it must produce
+    (``settings``: the stack's, for the notifications' time bucket)."""
 
-    def __init__(self, publisher: Publisher, users: int, seed: int) -> None:
+    def __init__(self, publisher: Publisher, users: int, seed: int, settings: Settings) -> None:
         self.publisher, self.rng = publisher, random.Random(seed)
-        self.oracle = Oracle([new_id() for _ in range(users)], f"fault{new_id()[-12:]}")
+        self.oracle = Oracle([new_id() for _ in range(users)], f"fault{new_id()[-12:]}",
+                             settings.notification_bucket_s * 1000)
         self._pending: list[Future[PublishResult]] = []
         #: where each of its records landed (so a test can tell its own records from other runs' on shared topics)
         self.records: list[PublishResult] = []
@@ -116,13 +146,14 @@ class Workload:
     def step(self) -> None:
         o, rng = self.oracle, self.rng
         a, b = rng.sample(o.users, 2)
-        kind = rng.choices(["follow", "post", "like", "dm"], [3, 2, 4, 3])[0]
-        if kind == "like" and not o.authors:
+        kind = rng.choices(["follow", "post", "like", "comment", "dm"], [3, 2, 4, 2, 3])[0]
+        if kind in ("like", "comment") and not o.authors:
             kind = "post"
         if kind == "follow":
             action = "unfollow" if (a, b) in o.follows and rng.random() < 0.3 else "follow"
-            self.publish(events.follow_changed(follower_id=a, followee_id=b, action=action))
+            self.publish(event := events.follow_changed(follower_id=a, followee_id=b, action=action))
             (o.follows.discard if action == "unfollow" else o.follows.add)((a, b))
+            o.notify(b, "follow", b, a, _at(event), on=action == "follow")
         elif kind == "post":
             tagged = rng.random() < 0.5
             post = events.post_created(author_id=a, caption=f"a fault test #{o.tag}" if tagged else "plain",
@@ -130,11 +161,18 @@ class Workload:
             self.publish(post)
             o.authors[str(post.value["post_id"])] = a
             o.tagged_posts += tagged
-        elif kind == "like":
+        elif kind == "like":  # (without the post's author: the notifications processor finds it, as for v1 likes)
             post_id = rng.choice(sorted(o.authors))
             action = "unlike" if a in o.likes[post_id] and rng.random() < 0.3 else "like"
-            self.publish(events.like_changed(post_id=post_id, user_id=a, action=action))
+            self.publish(event := events.like_changed(post_id=post_id, user_id=a, action=action))
             (o.likes[post_id].discard if action == "unlike" else o.likes[post_id].add)(a)
+            o.notify(o.authors[post_id], "like", post_id, a, _at(event), on=action == "like")
+        elif kind == "comment":
+            post_id = rng.choice(sorted(o.authors))
+            text = f"fault comment {rng.random()}"
+            self.publish(event := events.comment_added(post_id=post_id, user_id=a, text=text))
+            o.comments[post_id].add(str(event.value["comment_id"]))
+            o.notify(o.authors[post_id], "comment", post_id, a, _at(event))
         elif b in o.unread[a] and rng.random() < 0.4:  # a reads b's messages
             self.publish(events.messages_read(user_id=a, sender_id=b, read_up_to_msg_id=new_id()))
             o.unread[a].discard(b)
@@ -152,6 +190,12 @@ class Workload:
         self.publisher.flush()
         self.records += [future.result(timeout=60) for future in self._pending]
         self._pending.clear()
+
+
+def _at(event: events.Event) -> int:
+    """When the processors take an event to have happened (its ``occurred_at``: the broker's append time is never
+    earlier, as producer and broker share this machine's clock)."""
+    return int(event.value["occurred_at"])
 
 
 # --- probes -------------------------------------------------------------------------------------------------------
@@ -202,10 +246,42 @@ def senders_of(api: str, settings: Settings, user: str) -> set[str]:
     return set(answer.json()["sender_ids"])
 
 
-def like_count(api: str, post_id: str) -> int:
+def engagement_of(api: str, post_id: str) -> tuple[int, int]:
+    """The post page's like and comment counts."""
     answer = httpx.get(f"{api}/api/v1/posts/{post_id}", timeout=30)
     assert answer.status_code == 200, answer.text
-    return int(answer.json()["like_count"])
+    return int(answer.json()["like_count"]), int(answer.json()["comment_count"])
+
+
+def comment_ids_of(api: str, settings: Settings, post_id: str, reader: str) -> list[str]:
+    """Every comment id of the post's thread, all pages (read by ``reader``)."""
+    ids: list[str] = []
+    cursor: str | None = None
+    while True:
+        params: dict[str, Any] = {"limit": 50} | ({"cursor": cursor} if cursor else {})
+        answer = httpx.get(f"{api}/api/v1/posts/{post_id}/comments", params=params, headers=auth(settings, reader),
+                           timeout=30)
+        assert answer.status_code == 200, answer.text
+        ids += [item["comment_id"] for item in answer.json()["items"]]
+        cursor = answer.json()["next_cursor"]
+        if cursor is None:
+            return ids
+
+
+def notification_counts_of(api: str, settings: Settings, user: str) -> dict[str, int]:
+    """Every notification of the user's list, all pages: id -> actor count."""
+    found: dict[str, int] = {}
+    cursor: str | None = None
+    while True:
+        params: dict[str, Any] = {"limit": 100} | ({"cursor": cursor} if cursor else {})
+        answer = httpx.get(f"{api}/api/v1/notifications", params=params, headers=auth(settings, user), timeout=30)
+        assert answer.status_code == 200, answer.text
+        for item in answer.json()["items"]:
+            assert item["id"] not in found, f"notification {item['id']} listed twice for {user}"
+            found[item["id"]] = item["actor_count"]
+        cursor = answer.json()["next_cursor"]
+        if cursor is None:
+            return found
 
 
 def metric_total(url: str, name: str) -> float:

@@ -41,10 +41,12 @@ from tests.integration.fault_stack import (
     RedisServer,
     Workload,
     badge_of,
+    comment_ids_of,
     drained,
+    engagement_of,
     feed_of,
-    like_count,
     metric_total,
+    notification_counts_of,
     senders_of,
 )
 from tests.integration.kafka_read import parked_between
@@ -122,8 +124,9 @@ def hashtag_count(api: str, tag: str) -> int | str:
 
 
 def assert_views_equal_oracle(fault: FaultStack, workload: Workload) -> int:
-    """Badges and like counts equal the oracle; feeds hold no post twice and none they should not. Returns how
-    many posts feeds lack: the callers assert it is none."""
+    """Badges, notifications (each one's exact actor count), like and comment counts and comment threads equal
+    the oracle; feeds hold no post twice and none they should not. Returns how many posts feeds lack: the
+    callers assert it is none."""
     oracle, api, settings = workload.oracle, fault.url, fault.settings
     missing = 0
     for user in oracle.users:
@@ -132,18 +135,23 @@ def assert_views_equal_oracle(fault: FaultStack, workload: Workload) -> int:
         assert set(ids) <= oracle.feed(user), f"feed of {user}: posts it should not hold"
         missing += len(oracle.feed(user) - set(ids))
         assert senders_of(api, settings, user) == oracle.unread[user], f"badge of {user}"
-    for post_id in oracle.authors:
-        assert like_count(api, post_id) == len(oracle.likes[post_id]), f"likes of {post_id}"
+        listed, expected = notification_counts_of(api, settings, user), oracle.notifications(user)
+        differing = {n: (listed.get(n), expected.get(n)) for n in listed.keys() | expected.keys()
+                     if listed.get(n) != expected.get(n)}
+        assert not differing, f"notifications of {user} (id: listed, expected): {differing}"
+    for post_id, author in oracle.authors.items():
+        counts = engagement_of(api, post_id)
+        assert counts == (len(oracle.likes[post_id]), len(oracle.comments[post_id])), f"likes, comments of {post_id}"
+        thread = comment_ids_of(api, settings, post_id, author)
+        assert len(thread) == len(set(thread)) and set(thread) == oracle.comments[post_id], f"thread of {post_id}"
     return missing
-
-
 
 
 # --- Redis lost ---------------------------------------------------------------------------------------------------
 
 def test_redis_lost_with_its_data_views_come_back_equal(fault: FaultStack, publisher: Publisher) -> None:
     api, settings = fault.url, fault.settings
-    workload = Workload(publisher, users=12, seed=13)
+    workload = Workload(publisher, users=12, seed=13, settings=fault.settings)
     workload.run(250)
     drained(settings, 120, "the fault worker to apply the workload")
     oracle = workload.oracle
@@ -228,7 +236,7 @@ PAUSE_S = 20.0
 def test_cassandra_paused_processors_wait_and_lose_nothing(fault: FaultStack, publisher: Publisher) -> None:
     api, settings = fault.url, fault.settings
     worker_metrics = fault.metrics(fault.worker)
-    workload = Workload(publisher, users=10, seed=21)
+    workload = Workload(publisher, users=10, seed=21, settings=fault.settings)
     workload.run(80)
     drained(settings, 120, "the fault worker to apply the first events")
     failures = metric_total(worker_metrics, "photostream_batch_failures_total")
@@ -287,7 +295,7 @@ def test_workers_sigkilled_repeatedly_views_equal_the_oracle(fault: FaultStack, 
     settings = fault.settings
     second = fault.start_worker("worker-b")
     workers = [fault.worker, second]
-    workload = Workload(publisher, users=15, seed=34)
+    workload = Workload(publisher, users=15, seed=34, settings=fault.settings)
     failed: list[BaseException] = []
     loaded = threading.Event()
     started = time.monotonic()
@@ -325,7 +333,7 @@ def test_workers_sigkilled_repeatedly_views_equal_the_oracle(fault: FaultStack, 
     drain_s, since_last_kill_s = time.monotonic() - load_ended, time.monotonic() - kills[-1]
     try:
         assert assert_views_equal_oracle(fault, workload) == 0  # each feed read across a page boundary
-        for view in ("feeds", "unread"):
+        for view in ("feeds", "unread", "notifications"):
             checked = photostream(fault.env, "rebuild", view, "--check")
             assert checked.returncode == 0, checked.stdout + checked.stderr
     finally:
