@@ -86,7 +86,7 @@ class PostSink:
         return []
 
 
-def _from_row(row: Any) -> dict[str, Any] | None:
+def post_from_row(row: Any) -> dict[str, Any] | None:
     """The post a row holds. Its images once each: ``image_ids`` is a (non-frozen) list, and a create applied
     twice (a redelivery after a crash, an idempotent re-send) appended its elements again at the same cell time
     (the overwrite's tombstone is one microsecond older), so a post showed each photo twice. A post never holds
@@ -104,7 +104,7 @@ def _from_row(row: Any) -> dict[str, Any] | None:
 async def read_post(session: Session, post_id: str) -> dict[str, Any] | None:
     """The post from Cassandra (authoritative), or None if unknown or deleted."""
     rows = await execute(session, "SELECT * FROM posts WHERE post_id = %s", (post_id,))
-    return _from_row(rows.one() if rows is not None else None)
+    return post_from_row(rows.one() if rows is not None else None)
 
 
 async def read_posts_cached(session: Session, redis: Any, post_ids: list[str],
@@ -122,7 +122,7 @@ async def read_posts_cached(session: Session, redis: Any, post_ids: list[str],
         cached, redis = [None] * len(post_ids), None
     missing = list(dict.fromkeys(p for p, c in zip(post_ids, cached, strict=True) if c is None))
     rows = await read_post_rows(session, missing)
-    fetched = {post_id: _from_row(row) for post_id, row in rows.items()}
+    fetched = {post_id: post_from_row(row) for post_id, row in rows.items()}
     if rows and redis is not None:
         async with redis.pipeline(transaction=False) as pipe:
             for post_id, post in fetched.items():
