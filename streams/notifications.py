@@ -391,7 +391,7 @@ class NotificationsProcessor:
         taken from a loop's note of its creation (:mod:`sinks.new_posts`), or else addressed by the author its
         likes and comments name (``post_author_id``, v2: the API's; known that way only to its author, as an
         author-only post), or else its notifications wait for it: dropping them lost "liked your photo" for
-        good. None of that for a post that has a row: a deleted one notifies no one."""
+        good. A post with a row is what its row says: a deleted one notifies no one."""
         post_ids = sorted({d.target_id for d in drafts if d.recipient.by == "author_of" or d.kind in
                            ("tag", "tag_request", "comment_mention")} - known.keys())
         names = {d.recipient.value for d in drafts if d.recipient.by == "username"}
