@@ -88,6 +88,8 @@ class Oracle:
     authors: dict[str, str] = field(default_factory=dict)  # post -> author
     likes: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))  # post -> likers
     comments: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))  # post -> comment ids
+    photos: dict[str, str] = field(default_factory=dict)  # post -> its photo
+    tagged: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))  # post -> the people tagged on it
     unread: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))  # user -> senders
     #: recipient -> notification id -> its actors: standing acts (a like, a follow) in the group of the bucket the
     #: actor last joined in, withdrawn by the undoing act; each comment adds its writer to its own bucket's group
@@ -102,9 +104,13 @@ class Oracle:
         followed = {b for a, b in self.follows if a == user} | {user}
         return {p for p, author in self.authors.items() if author in followed}
 
+    def photos_of(self, user: str) -> set[str]:
+        """The posts the user is tagged in ("photos of you")."""
+        return {post for post, people in self.tagged.items() if user in people}
+
     def notify(self, recipient: str, kind: str, target: str, actor: str, at_ms: int, on: bool = True) -> None:
         """Apply one act to the recipient's notifications: none for one's own act; a standing act (``like``,
-        ``follow``) joins once and is withdrawn (``on`` False) from where it joined; a comment always joins."""
+        ``follow``, ``tag``) joins once and is withdrawn (``on`` False) from where it joined; a comment always joins."""
         if actor == recipient:
             return
         key = (recipient, kind, target, actor)
@@ -122,14 +128,14 @@ class Oracle:
 
 
 #: the topics a :class:`Workload` publishes to
-WORKLOAD_TOPICS = ("follow-changed", "post-created", "like-changed", "comment-added", "MESSAGES_READ",
-                   "ON_MSG_UNSENT")
+WORKLOAD_TOPICS = ("follow-changed", "post-created", "like-changed", "comment-added", "photo-tag-changed",
+                   "MESSAGES_READ", "ON_MSG_UNSENT")
 
 
 class Workload:
-    """A random mix of follows/unfollows, posts (some with the oracle's hashtag), likes/unlikes, comments and direct
-    messages sent and read, published straight to the event log; :attr:`oracle` tracks what it must produce
-    (``settings``: the stack's, for the notifications' time bucket)."""
+    """A random mix of follows/unfollows, posts (some with the oracle's hashtag), likes/unlikes, comments, people
+    tags added and removed, and direct messages sent and read, published straight to the event log;
+    :attr:`oracle` tracks what it must produce (``settings``: the stack's, for the notifications' time bucket)."""
 
     def __init__(self, publisher: Publisher, users: int, seed: int, settings: Settings) -> None:
         self.publisher, self.rng = publisher, random.Random(seed)
@@ -146,8 +152,8 @@ class Workload:
     def step(self) -> None:
         o, rng = self.oracle, self.rng
         a, b = rng.sample(o.users, 2)
-        kind = rng.choices(["follow", "post", "like", "comment", "dm"], [3, 2, 4, 2, 3])[0]
-        if kind in ("like", "comment") and not o.authors:
+        kind = rng.choices(["follow", "post", "like", "comment", "tag", "dm"], [3, 2, 4, 2, 2, 3])[0]
+        if kind in ("like", "comment", "tag") and not o.authors:
             kind = "post"
         if kind == "follow":
             action = "unfollow" if (a, b) in o.follows and rng.random() < 0.3 else "follow"
@@ -160,6 +166,7 @@ class Workload:
                                        image_ids=[new_id()])
             self.publish(post)
             o.authors[str(post.value["post_id"])] = a
+            o.photos[str(post.value["post_id"])] = str(post.value["image_ids"][0])
             o.tagged_posts += tagged
         elif kind == "like":  # (without the post's author: the notifications processor finds it, as for v1 likes)
             post_id = rng.choice(sorted(o.authors))
@@ -173,6 +180,17 @@ class Workload:
             self.publish(event := events.comment_added(post_id=post_id, user_id=a, text=text))
             o.comments[post_id].add(str(event.value["comment_id"]))
             o.notify(o.authors[post_id], "comment", post_id, a, _at(event))
+        elif kind == "tag":  # the author tags a on the post's photo, or a (tagged) removes themselves
+            post_id = rng.choice(sorted(o.authors))
+            author = o.authors[post_id]
+            if a == author:
+                a = b
+            remove = a in o.tagged[post_id] and rng.random() < 0.4
+            self.publish(event := events.photo_tag_changed(
+                post_id=post_id, image_id=o.photos[post_id], tagger_id=author, tagged_id=a,
+                action="remove" if remove else "add", **({} if remove else {"x": rng.random(), "y": rng.random()})))
+            (o.tagged[post_id].discard if remove else o.tagged[post_id].add)(a)
+            o.notify(a, "tag", post_id, author, _at(event), on=not remove)
         elif b in o.unread[a] and rng.random() < 0.4:  # a reads b's messages
             self.publish(events.messages_read(user_id=a, sender_id=b, read_up_to_msg_id=new_id()))
             o.unread[a].discard(b)
@@ -246,11 +264,13 @@ def senders_of(api: str, settings: Settings, user: str) -> set[str]:
     return set(answer.json()["sender_ids"])
 
 
-def engagement_of(api: str, post_id: str) -> tuple[int, int]:
-    """The post page's like and comment counts."""
+def engagement_of(api: str, post_id: str) -> tuple[int, int, set[str]]:
+    """The post page's like and comment counts, and the people its photos show tagged."""
     answer = httpx.get(f"{api}/api/v1/posts/{post_id}", timeout=30)
     assert answer.status_code == 200, answer.text
-    return int(answer.json()["like_count"]), int(answer.json()["comment_count"])
+    page = answer.json()
+    tagged = {tag["user_id"] for tags in page.get("photo_tags") or [] for tag in tags or []}
+    return int(page["like_count"]), int(page["comment_count"]), tagged
 
 
 def comment_ids_of(api: str, settings: Settings, post_id: str, reader: str) -> list[str]:
@@ -263,6 +283,21 @@ def comment_ids_of(api: str, settings: Settings, post_id: str, reader: str) -> l
                            timeout=30)
         assert answer.status_code == 200, answer.text
         ids += [item["comment_id"] for item in answer.json()["items"]]
+        cursor = answer.json()["next_cursor"]
+        if cursor is None:
+            return ids
+
+
+def tagged_posts_of(api: str, settings: Settings, user: str) -> list[str]:
+    """Every post of the user's "photos of you", all pages (read by the user)."""
+    ids: list[str] = []
+    cursor: str | None = None
+    while True:
+        params: dict[str, Any] = {"limit": 50} | ({"cursor": cursor} if cursor else {})
+        answer = httpx.get(f"{api}/api/v1/users/{user}/tagged", params=params, headers=auth(settings, user),
+                           timeout=30)
+        assert answer.status_code == 200, answer.text
+        ids += [item["post_id"] for item in answer.json()["items"]]
         cursor = answer.json()["next_cursor"]
         if cursor is None:
             return ids

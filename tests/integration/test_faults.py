@@ -48,6 +48,7 @@ from tests.integration.fault_stack import (
     metric_total,
     notification_counts_of,
     senders_of,
+    tagged_posts_of,
 )
 from tests.integration.kafka_read import parked_between
 from tests.integration.tcp_proxy import TcpProxy
@@ -124,9 +125,9 @@ def hashtag_count(api: str, tag: str) -> int | str:
 
 
 def assert_views_equal_oracle(fault: FaultStack, workload: Workload) -> int:
-    """Badges, notifications (each one's exact actor count), like and comment counts and comment threads equal
-    the oracle; feeds hold no post twice and none they should not. Returns how many posts feeds lack: the
-    callers assert it is none."""
+    """Badges, notifications (each one's exact actor count), "photos of you", like and comment counts, comment
+    threads and the people tagged on each post equal the oracle; feeds hold no post twice and none they should
+    not. Returns how many posts feeds lack: the callers assert it is none."""
     oracle, api, settings = workload.oracle, fault.url, fault.settings
     missing = 0
     for user in oracle.users:
@@ -139,9 +140,12 @@ def assert_views_equal_oracle(fault: FaultStack, workload: Workload) -> int:
         differing = {n: (listed.get(n), expected.get(n)) for n in listed.keys() | expected.keys()
                      if listed.get(n) != expected.get(n)}
         assert not differing, f"notifications of {user} (id: listed, expected): {differing}"
+        photos = tagged_posts_of(api, settings, user)
+        assert len(photos) == len(set(photos)) and set(photos) == oracle.photos_of(user), f"photos of {user}"
     for post_id, author in oracle.authors.items():
-        counts = engagement_of(api, post_id)
-        assert counts == (len(oracle.likes[post_id]), len(oracle.comments[post_id])), f"likes, comments of {post_id}"
+        likes, comments, tagged = engagement_of(api, post_id)
+        assert (likes, comments) == (len(oracle.likes[post_id]), len(oracle.comments[post_id])), f"counts of {post_id}"
+        assert tagged == oracle.tagged[post_id], f"people tagged on {post_id}"
         thread = comment_ids_of(api, settings, post_id, author)
         assert len(thread) == len(set(thread)) and set(thread) == oracle.comments[post_id], f"thread of {post_id}"
     return missing
