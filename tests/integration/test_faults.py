@@ -199,7 +199,7 @@ def test_redis_lost_with_its_data_views_come_back_equal(fault: FaultStack, publi
         assert missing == 0
         # the SRE's commands: badges, hashtag counts and notifications are derived state only Redis held
         rebuilt: dict[str, float] = {}
-        for view in ("feeds", "unread", "hashtags", "notifications"):
+        for view in ("feeds", "unread", "hashtags", "notifications", "photo-tags"):
             started = time.monotonic()
             repaired = photostream(fault.env, "rebuild", view)
             rebuilt[view] = round(time.monotonic() - started, 1)
@@ -208,6 +208,7 @@ def test_redis_lost_with_its_data_views_come_back_equal(fault: FaultStack, publi
             assert checked.returncode == 0, checked.stdout + checked.stderr
         assert {u: senders_of(api, settings, u) for u in oracle.users} == badges
         assert {u: notifications_of(api, settings, u) for u in oracle.users} == notes
+        assert assert_views_equal_oracle(fault, workload) == 0  # every view the oracle knows, rebuilt
         wait_for(lambda: hashtag_count(api, oracle.tag), lambda n: n == oracle.tagged_posts, 30,
                  "the rebuilt hashtag count")
         after_rebuild = {u: feed_of(api, settings, u) for u in oracle.users}
@@ -228,7 +229,7 @@ def restore_redis_views(fault: FaultStack) -> None:
     failure is reported once, not again by every later test that checks the whole namespace."""
     if fault.redis.proc is None or fault.redis.proc.poll() is not None:
         fault.redis.start()
-    for view in ("feeds", "unread", "hashtags", "notifications"):
+    for view in ("feeds", "unread", "hashtags", "notifications", "photo-tags"):
         photostream(fault.env, "rebuild", view)
 
 
