@@ -18,6 +18,7 @@ from sinks import offsets
 from sinks.comments import Comment, CommentGone, CommentWriter
 from sinks.safety import SafetyReader
 from streams.engagement_blocks import (
+    name_post_authors,
     retract_raced_engagement,
     without_engagement_across_blocks,
     without_engagement_of_closed_accounts,
@@ -58,7 +59,8 @@ class CommentsProjector:
         self._safety, self._publisher, self._publish_timeout_s = safety, publisher, publish_timeout_s
 
     async def process(self, batch: list[Record], reject: Reject) -> None:
-        applied = await without_engagement_across_blocks(batch, self._safety)
+        applied = await without_engagement_across_blocks(await name_post_authors(batch, self._safety, self._redis),
+                                                         self._safety)
         if self._safety is not None:  # (and not by a deleted account)
             applied = await without_engagement_of_closed_accounts(applied, self._redis, self._safety.session)
         written = accepted(applied, lambda r: (r, change_of(r)), reject)

@@ -24,6 +24,7 @@ from sinks.hashtags.views import HashtagViews
 from sinks.partition_cache import PartitionCache
 from sinks.safety import SafetyReader
 from streams.engagement_blocks import (
+    name_post_authors,
     retract_raced_engagement,
     without_engagement_across_blocks,
     without_engagement_of_closed_accounts,
@@ -68,7 +69,8 @@ class PopularityUpdater:
 
     async def process(self, batch: list[Record], reject: Reject) -> None:
         by_post: dict[str, list[Record]] = defaultdict(list)
-        admitted = await without_engagement_across_blocks(accepted(batch, with_ids, reject), self._safety)
+        admitted = await name_post_authors(accepted(batch, with_ids, reject), self._safety, self._redis)
+        admitted = await without_engagement_across_blocks(admitted, self._safety)
         if self._safety is not None:  # (and not by a deleted account)
             admitted = await without_engagement_of_closed_accounts(admitted, self._redis, self._safety.session)
         for record in admitted:

@@ -90,6 +90,11 @@ class Oracle:
     comments: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))  # post -> comment ids
     photos: dict[str, str] = field(default_factory=dict)  # post -> its photo
     tagged: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))  # post -> the people tagged on it
+    tag_changed: dict[tuple[str, str], int] = field(default_factory=dict)  # (post, tagged) -> its last change's time
+    #: comment id -> (post, commenter, when): what a block deletes, and the group each deletion leaves
+    commented: dict[str, tuple[str, str, int]] = field(default_factory=dict)
+    #: the pairs a block stands between (the workload never unblocks, and sends nothing across one)
+    blocked: set[frozenset[str]] = field(default_factory=set)
     unread: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))  # user -> senders
     #: recipient -> notification id -> its actors: standing acts (a like, a follow) in the group of the bucket the
     #: actor last joined in, withdrawn by the undoing act; each comment adds its writer to its own bucket's group
@@ -122,6 +127,33 @@ class Oracle:
         elif not on and key in self.standing:
             self.notified[recipient][self.standing.pop(key)].discard(actor)
 
+    def block(self, blocker: str, blocked: str, at_ms: int) -> None:
+        """What a block ends, both ways, as the safety processor publishes it (``photostream.domain.safety``):
+        follows, likes of and comments on the other's posts, tags on the other's photos (each withdrawn from the
+        notifications it made, from where it joined), and each one's unread messages from the other."""
+        self.blocked.add(frozenset((blocker, blocked)))
+        for one, other in ((blocker, blocked), (blocked, blocker)):
+            if (one, other) in self.follows:
+                self.follows.discard((one, other))
+                self.notify(other, "follow", other, one, at_ms, on=False)
+            self.unread[one].discard(other)
+            for post, author in self.authors.items():
+                if author != other:
+                    continue
+                if one in self.likes[post]:
+                    self.likes[post].discard(one)
+                    self.notify(other, "like", post, one, at_ms, on=False)
+                if one in self.tagged[post]:
+                    self.tagged[post].discard(one)
+                    self.notify(one, "tag", post, other, at_ms, on=False)
+                for comment in [c for c in self.comments[post] if self.commented[c][1] == one]:
+                    self.comments[post].discard(comment)
+                    bucket = notification_id(bucket_of(self.commented[comment][2], self.bucket_ms), "comment", post)
+                    self.notified[other][bucket].discard(one)
+
+    def across_a_block(self, *people: str) -> bool:
+        return any(frozenset((a, b)) in self.blocked for a in people for b in people if a != b)
+
     def notifications(self, user: str) -> dict[str, int]:
         """The user's notifications as ``GET /notifications`` must list them: id -> actor count (none empty)."""
         return {nid: len(actors) for nid, actors in self.notified[user].items() if actors}
@@ -129,12 +161,12 @@ class Oracle:
 
 #: the topics a :class:`Workload` publishes to
 WORKLOAD_TOPICS = ("follow-changed", "post-created", "like-changed", "comment-added", "photo-tag-changed",
-                   "MESSAGES_READ", "ON_MSG_UNSENT")
+                   "block-changed", "MESSAGES_READ", "ON_MSG_UNSENT")
 
 
 class Workload:
     """A random mix of follows/unfollows, posts (some with the oracle's hashtag), likes/unlikes, comments, people
-    tags added and removed, and direct messages sent and read, published straight to the event log;
+    tags added and removed, a few blocks, and direct messages sent and read, published straight to the event log;
     :attr:`oracle` tracks what it must produce (``settings``: the stack's, for the notifications' time bucket)."""
 
     def __init__(self, publisher: Publisher, users: int, seed: int, settings: Settings) -> None:
@@ -152,9 +184,14 @@ class Workload:
     def step(self) -> None:
         o, rng = self.oracle, self.rng
         a, b = rng.sample(o.users, 2)
-        kind = rng.choices(["follow", "post", "like", "comment", "tag", "dm"], [3, 2, 4, 2, 2, 3])[0]
+        kind = rng.choices(["follow", "post", "like", "comment", "tag", "dm", "block"], [3, 2, 4, 2, 2, 3, 0.25])[0]
         if kind in ("like", "comment", "tag") and not o.authors:
             kind = "post"
+        post_id = rng.choice(sorted(o.authors)) if kind in ("like", "comment", "tag") else ""
+        if kind == "tag" and a == o.authors[post_id]:
+            a = b
+        if o.across_a_block(a, b if kind in ("follow", "dm", "block") else o.authors.get(post_id, a)):
+            return  # (the API refuses acts across a block; the block's own effects are the oracle's)
         if kind == "follow":
             action = "unfollow" if (a, b) in o.follows and rng.random() < 0.3 else "follow"
             self.publish(event := events.follow_changed(follower_id=a, followee_id=b, action=action))
@@ -169,28 +206,33 @@ class Workload:
             o.photos[str(post.value["post_id"])] = str(post.value["image_ids"][0])
             o.tagged_posts += tagged
         elif kind == "like":  # (without the post's author: the notifications processor finds it, as for v1 likes)
-            post_id = rng.choice(sorted(o.authors))
             action = "unlike" if a in o.likes[post_id] and rng.random() < 0.3 else "like"
             self.publish(event := events.like_changed(post_id=post_id, user_id=a, action=action))
             (o.likes[post_id].discard if action == "unlike" else o.likes[post_id].add)(a)
             o.notify(o.authors[post_id], "like", post_id, a, _at(event), on=action == "like")
         elif kind == "comment":
-            post_id = rng.choice(sorted(o.authors))
             text = f"fault comment {rng.random()}"
             self.publish(event := events.comment_added(post_id=post_id, user_id=a, text=text))
             o.comments[post_id].add(str(event.value["comment_id"]))
+            o.commented[str(event.value["comment_id"])] = (post_id, a, _at(event))
             o.notify(o.authors[post_id], "comment", post_id, a, _at(event))
         elif kind == "tag":  # the author tags a on the post's photo, or a (tagged) removes themselves
-            post_id = rng.choice(sorted(o.authors))
             author = o.authors[post_id]
-            if a == author:
-                a = b
             remove = a in o.tagged[post_id] and rng.random() < 0.4
-            self.publish(event := events.photo_tag_changed(
+            event = events.photo_tag_changed(
                 post_id=post_id, image_id=o.photos[post_id], tagger_id=author, tagged_id=a,
-                action="remove" if remove else "add", **({} if remove else {"x": rng.random(), "y": rng.random()})))
+                action="remove" if remove else "add", **({} if remove else {"x": rng.random(), "y": rng.random()}))
+            if o.tag_changed.get((post_id, a)) == _at(event):
+                # a tag's writes are order-free: within one millisecond a removal outranks an add, whatever the
+                # log order (photostream.domain.photo_tags.write_timestamp_us); people do not act that fast
+                return
+            o.tag_changed[post_id, a] = _at(event)
+            self.publish(event)
             (o.tagged[post_id].discard if remove else o.tagged[post_id].add)(a)
             o.notify(a, "tag", post_id, author, _at(event), on=not remove)
+        elif kind == "block":  # a blocks b, for good
+            self.publish(event := events.block_changed(actor_id=a, target_id=b, action="on"))
+            o.block(a, b, _at(event))
         elif b in o.unread[a] and rng.random() < 0.4:  # a reads b's messages
             self.publish(events.messages_read(user_id=a, sender_id=b, read_up_to_msg_id=new_id()))
             o.unread[a].discard(b)
