@@ -41,7 +41,7 @@ async def name_post_authors(records: list[Record], safety: SafetyReader | None, 
     reading, stayed across the block for good (the fault tests' oracle found one counted). Only those records
     are read about (one read of the posts view per batch that has any); a post the view does not have yet stays
     unnamed and unchecked, as before."""
-    unnamed = sorted({r.value["post_id"] for r in records if _added_by(r) and not r.value.get("post_author_id")})
+    unnamed = sorted({r.value["post_id"] for r in records if _names_no_author(r)})
     if not unnamed or safety is None or redis is None:
         return records
     found = await read_posts_cached(safety.session, redis, unnamed)
@@ -49,8 +49,12 @@ async def name_post_authors(records: list[Record], safety: SafetyReader | None, 
     if not authors:
         return records
     return [r._replace(value={**r.value, "post_author_id": authors[r.value["post_id"]]})
-            if _added_by(r) and not r.value.get("post_author_id") and r.value["post_id"] in authors else r
-            for r in records]
+            if _names_no_author(r) and r.value["post_id"] in authors else r for r in records]
+
+
+def _names_no_author(record: Record) -> bool:
+    """A like or a new comment without its post's author."""
+    return _added_by(record) is not None and not record.value.get("post_author_id")
 
 
 def engagement_pair(topic: str, value: dict[str, Any]) -> tuple[str, str] | None:
