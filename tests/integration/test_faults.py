@@ -125,10 +125,11 @@ def hashtag_count(api: str, tag: str) -> int | str:
 
 
 def assert_views_equal_oracle(fault: FaultStack, workload: Workload) -> int:
-    """Badges, notifications (each one's exact actor count), "photos of you", like and comment counts, comment
-    threads and the people tagged on each post equal the oracle; feeds hold no post twice and none they should
-    not. Returns how many posts feeds lack: the callers assert it is none."""
+    """The hashtag's post count, badges, notifications (each one's exact actor count), "photos of you", like and
+    comment counts, comment threads and the people tagged on each post equal the oracle; feeds hold no post twice
+    and none they should not. Returns how many posts feeds lack: the callers assert it is none."""
     oracle, api, settings = workload.oracle, fault.url, fault.settings
+    assert hashtag_count(api, oracle.tag) == oracle.tagged_posts, "the hashtag's post count"
     missing = 0
     for user in oracle.users:
         ids, _ = feed_of(api, settings, user)
