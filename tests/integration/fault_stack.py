@@ -148,9 +148,15 @@ class Oracle:
                     self.tagged[post].discard(one)
                     self.notify(one, "tag", post, other, at_ms, on=False)
                 for comment in [c for c in self.comments[post] if self.commented[c][1] == one]:
-                    self.comments[post].discard(comment)
-                    bucket = notification_id(bucket_of(self.commented[comment][2], self.bucket_ms), "comment", post)
-                    self.notified[other][bucket].discard(one)
+                    self.uncomment(comment)
+
+    def uncomment(self, comment: str) -> None:
+        """A comment deleted: out of its thread, and its writer out of that hour's "commented on your post",
+        other comments of theirs in that hour or not (:mod:`photostream.domain.notifications`)."""
+        post, commenter, at_ms = self.commented[comment]
+        self.comments[post].discard(comment)
+        group = notification_id(bucket_of(at_ms, self.bucket_ms), "comment", post)
+        self.notified[self.authors[post]][group].discard(commenter)
 
     def across_a_block(self, *people: str) -> bool:
         return any(frozenset((a, b)) in self.blocked for a in people for b in people if a != b)
@@ -201,11 +207,7 @@ class Workload:
             if not self._first_this_millisecond(post_id, commenter, event):
                 return
             self.publish(event)
-            o.comments[post_id].discard(comment)
-            # (the commenter leaves that hour's "commented on your post", other comments of that hour or not:
-            # photostream.domain.notifications)
-            o.notified[o.authors[post_id]][
-                notification_id(bucket_of(commented_at, o.bucket_ms), "comment", post_id)].discard(commenter)
+            o.uncomment(comment)
             return
         post_id = rng.choice(sorted(o.authors)) if kind in ("like", "comment", "tag") else ""
         if kind == "tag" and a == o.authors[post_id]:
