@@ -350,50 +350,37 @@ def engagement_of(api: str, post_id: str) -> tuple[int, int, set[str]]:
     return int(page["like_count"]), int(page["comment_count"]), tagged
 
 
-def comment_ids_of(api: str, settings: Settings, post_id: str, reader: str) -> list[str]:
-    """Every comment id of the post's thread, all pages (read by ``reader``)."""
-    ids: list[str] = []
+def all_items(api: str, settings: Settings, path: str, reader: str, limit: int = 50) -> list[dict[str, Any]]:
+    """Every item of a paged list (``/api/v1`` + ``path``), all pages, as ``reader`` reads it."""
+    items: list[dict[str, Any]] = []
     cursor: str | None = None
     while True:
-        params: dict[str, Any] = {"limit": 50} | ({"cursor": cursor} if cursor else {})
-        answer = httpx.get(f"{api}/api/v1/posts/{post_id}/comments", params=params, headers=auth(settings, reader),
-                           timeout=30)
+        params: dict[str, Any] = {"limit": limit} | ({"cursor": cursor} if cursor else {})
+        answer = httpx.get(f"{api}/api/v1{path}", params=params, headers=auth(settings, reader), timeout=30)
         assert answer.status_code == 200, answer.text
-        ids += [item["comment_id"] for item in answer.json()["items"]]
+        items += answer.json()["items"]
         cursor = answer.json()["next_cursor"]
         if cursor is None:
-            return ids
+            return items
+
+
+def comment_ids_of(api: str, settings: Settings, post_id: str, reader: str) -> list[str]:
+    """Every comment id of the post's thread (read by ``reader``)."""
+    return [item["comment_id"] for item in all_items(api, settings, f"/posts/{post_id}/comments", reader)]
 
 
 def tagged_posts_of(api: str, settings: Settings, user: str) -> list[str]:
-    """Every post of the user's "photos of you", all pages (read by the user)."""
-    ids: list[str] = []
-    cursor: str | None = None
-    while True:
-        params: dict[str, Any] = {"limit": 50} | ({"cursor": cursor} if cursor else {})
-        answer = httpx.get(f"{api}/api/v1/users/{user}/tagged", params=params, headers=auth(settings, user),
-                           timeout=30)
-        assert answer.status_code == 200, answer.text
-        ids += [item["post_id"] for item in answer.json()["items"]]
-        cursor = answer.json()["next_cursor"]
-        if cursor is None:
-            return ids
+    """Every post of the user's "photos of you" (read by the user)."""
+    return [item["post_id"] for item in all_items(api, settings, f"/users/{user}/tagged", user)]
 
 
 def notification_counts_of(api: str, settings: Settings, user: str) -> dict[str, int]:
-    """Every notification of the user's list, all pages: id -> actor count."""
+    """Every notification of the user's list: id -> actor count."""
     found: dict[str, int] = {}
-    cursor: str | None = None
-    while True:
-        params: dict[str, Any] = {"limit": 100} | ({"cursor": cursor} if cursor else {})
-        answer = httpx.get(f"{api}/api/v1/notifications", params=params, headers=auth(settings, user), timeout=30)
-        assert answer.status_code == 200, answer.text
-        for item in answer.json()["items"]:
-            assert item["id"] not in found, f"notification {item['id']} listed twice for {user}"
-            found[item["id"]] = item["actor_count"]
-        cursor = answer.json()["next_cursor"]
-        if cursor is None:
-            return found
+    for item in all_items(api, settings, "/notifications", user, limit=100):
+        assert item["id"] not in found, f"notification {item['id']} listed twice for {user}"
+        found[item["id"]] = item["actor_count"]
+    return found
 
 
 def metric_total(url: str, name: str) -> float:
