@@ -109,9 +109,10 @@ async def park(redis: Any, drafts: list[Draft]) -> dict[str, Post]:
 
 def _encoded(draft: Draft) -> str:
     return json.dumps([draft.recipient.by, draft.recipient.value, draft.kind, draft.target_id, draft.actor,
-                       draft.present, draft.at, draft.from_at])
+                       draft.present, draft.at, draft.from_at, draft.comment_id])
 
 
 def _draft(encoded: str) -> Draft:
-    by, value, kind, target_id, actor, present, at, from_at = json.loads(encoded)
-    return Draft(Recipient(by, value), kind, target_id, actor, present, at, from_at)
+    """(A draft parked before drafts named their comment has eight fields: it withdraws its actor whole.)"""
+    by, value, kind, target_id, actor, present, at, from_at, *comment = json.loads(encoded)
+    return Draft(Recipient(by, value), kind, target_id, actor, present, at, from_at, *comment)

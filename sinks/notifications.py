@@ -29,6 +29,7 @@ from cassandra.cluster import Session
 from cassandra.query import BatchStatement, BatchType
 
 from photostream.domain.notifications import (
+    COMMENT_KINDS,
     Aggregate,
     Group,
     MemberChange,
@@ -113,6 +114,12 @@ class NotificationStore:
                                  "at) VALUES (?, ?, ?, ?, ?, ?) USING TIMESTAMP ?")
         self._d_member = prepare("DELETE FROM notification_members USING TIMESTAMP ? WHERE recipient_id = ? AND "
                                  "kind = ? AND target_id = ? AND bucket = ? AND actor_id = ?")
+        # a comment of a COMMENT_KINDS series: a cell of its writer's row, which lives while any cell does
+        # (migration 0033); its deletion also ends a row from before that (its `at`: the writer, not a comment)
+        self._w_comment = prepare("UPDATE notification_members USING TIMESTAMP ? SET comments[?] = ? WHERE "
+                                  "recipient_id = ? AND kind = ? AND target_id = ? AND bucket = ? AND actor_id = ?")
+        self._d_comment = prepare("DELETE comments[?], at FROM notification_members USING TIMESTAMP ? WHERE "
+                                  "recipient_id = ? AND kind = ? AND target_id = ? AND bucket = ? AND actor_id = ?")
         self._w_latest = prepare("INSERT INTO notification_latest (recipient_id, kind, target_id, actor_id, bucket) "
                                  "VALUES (?, ?, ?, ?, ?) USING TIMESTAMP ?")
         # a retraction keeps its time readable (migration 0028): a delete's tombstone cannot be read back. For
@@ -124,10 +131,10 @@ class NotificationStore:
         self._q_latest = prepare("SELECT actor_id, bucket, WRITETIME(bucket) AS written, retracted_at FROM "
                                  "notification_latest WHERE recipient_id = ? AND kind = ? AND target_id = ? AND "
                                  "actor_id IN ?")
-        self._q_members = prepare("SELECT actor_id, at FROM notification_members WHERE recipient_id = ? AND "
-                                  "kind = ? AND target_id = ? AND bucket = ?")
-        self._q_members_of = prepare("SELECT actor_id, at FROM notification_members WHERE recipient_id = ? AND "
-                                     "kind = ? AND target_id = ? AND bucket = ? AND actor_id IN ?")
+        self._q_members = prepare("SELECT actor_id, at, comments FROM notification_members WHERE recipient_id = ? "
+                                  "AND kind = ? AND target_id = ? AND bucket = ?")
+        self._q_members_of = prepare("SELECT actor_id, at, comments FROM notification_members WHERE "
+                                     "recipient_id = ? AND kind = ? AND target_id = ? AND bucket = ? AND actor_id IN ?")
         self._q_count = prepare("SELECT COUNT(*) AS members FROM notification_members WHERE recipient_id = ? AND "
                                 "kind = ? AND target_id = ? AND bucket = ?")
         self._sizes: LRUCache[Group, int] = LRUCache(_SIZE_HINTS)
@@ -189,6 +196,18 @@ class NotificationStore:
         for change in changes:
             s, actor = change.series, change.actor
             key = (s.recipient, s.kind, s.target_id)
+            if change.comment_id is not None:  # one comment, a cell of its own (no `latest`: nothing asks it)
+                if change.add_at is not None:
+                    bucket = bucket_of(change.add_at, bucket_ms)
+                    rows[s].append((self._w_comment, (change.add_at * 1000, change.comment_id, change.add_at, *key,
+                                                      bucket, actor)))
+                    touched[Group(s, bucket)].adds[actor] = change.add_at
+                elif change.retract_from_at is not None and change.retract_at is not None:
+                    hour = bucket_of(change.retract_from_at, bucket_ms)
+                    rows[s].append((self._d_comment, (change.comment_id, change.retract_at * 1000, *key, hour,
+                                                      actor)))
+                    touched[Group(s, hour)].retracted = True
+                continue
             if change.retract_from_at is not None and change.retract_at is not None:  # from a given hour
                 hour = bucket_of(change.retract_from_at, bucket_ms)
                 rows[s].append((self._d_member, (change.retract_at * 1000, *key, hour, actor)))
@@ -260,7 +279,10 @@ class NotificationStore:
         return dict(zip(ordered, results, strict=True))
 
     async def _derive_one(self, group: Group, change: GroupChange, shown: int) -> Aggregate | None:
-        if not change.retracted and self._sizes.get(group, 0) >= _LARGE_GROUP:
+        # (a comment group's slice is always read: a row from before migration 0033 whose `at` a deletion
+        # removed is still a row, which a COUNT counts, and no member)
+        large = group.series.kind not in COMMENT_KINDS and self._sizes.get(group, 0) >= _LARGE_GROUP
+        if large and not change.retracted:
             derived = await self._derive_large(group, change, shown)
             if derived is not None:
                 self._sizes[group] = derived.actor_count
@@ -288,7 +310,7 @@ class NotificationStore:
             return None
         candidates = key_chunks([*(stored.actors or ()), *change.adds])
         found = await asyncio.gather(*(self._run(self._q_members_of, (*partition, chunk)) for chunk in candidates))
-        newest = aggregate(group, [(r.actor_id, r.at) for rows in found for r in rows.current_rows], shown)
+        newest = aggregate(group, _members_of(r for rows in found for r in rows.current_rows), shown)
         members = int(counted.one().members)
         if newest is None or members == 0:
             return None  # nobody found where somebody should be: read the slice
@@ -297,9 +319,9 @@ class NotificationStore:
     async def _members(self, group: Group) -> list[tuple[str, int]]:
         s = group.series
         async with self._gated.gate:
-            return [(row.actor_id, row.at) async for page in
-                    pages(self._session, self._q_members, (s.recipient, s.kind, s.target_id, group.bucket), 5000)
-                    for row in page]
+            return _members_of([row async for page in
+                                pages(self._session, self._q_members, (s.recipient, s.kind, s.target_id, group.bucket),
+                                      5000) for row in page])
 
     async def write_aggregates(self, derived: dict[Group, Aggregate | None]) -> None:
         """The aggregate rows, absolutely (an empty group's row is deleted)."""
@@ -363,6 +385,17 @@ class NotificationStore:
             if len(found) < 1000:
                 return
             before = found[-1].id
+
+
+def _members_of(rows: Iterable[Any]) -> list[tuple[str, int]]:
+    """``(actor, time)`` of each member row: a comment group's writer at their newest standing comment, anyone
+    else (and a comment row from before migration 0033) at ``at``; a row with neither is no member."""
+    members = []
+    for row in rows:
+        at = max(row.comments.values()) if row.comments else row.at
+        if at is not None:
+            members.append((row.actor_id, int(at)))
+    return members
 
 
 def _stored(row: Any) -> StoredNotification:

@@ -246,7 +246,7 @@ class NotificationsProcessor:
             return [], {}
         mentioned = await self._comment_mentions.of(e["comment_id"] for e in deletions)
         drafts = [Draft(Recipient("user", person), "comment_mention", e["post_id"], e["user_id"], False,
-                        int(e["occurred_at"]), int(e["commented_at"]))
+                        int(e["occurred_at"]), int(e["commented_at"]), e["comment_id"])
                   for e in deletions for person in sorted(mentioned.get(e["comment_id"], ()))]
         return drafts, {e["comment_id"]: int(e["occurred_at"]) for e in deletions if e["comment_id"] in mentioned}
 

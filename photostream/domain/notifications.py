@@ -36,6 +36,9 @@ STANDING_KINDS: frozenset[str] = frozenset({"like", "follow", "follow_request", 
 #: kinds about a post (the recipient must still be allowed to see it); the others are about a user
 POST_KINDS: frozenset[str] = frozenset({"like", "comment", "mention", "comment_mention", "tag", "tag_request"})
 TAG_KINDS: frozenset[str] = frozenset({"tag", "tag_request"})
+#: kinds whose membership is held per comment: a writer stays in an hour's group while any of their comments of
+#: that hour stands (deleting one of two withdrew them, the other comment still there)
+COMMENT_KINDS: frozenset[str] = frozenset({"comment", "comment_mention"})
 
 #: ``@name`` not glued to a word or an e-mail address before it, nor to more name characters after it (a
 #: longer word is no username, not the username of its first characters); matched case-insensitively
@@ -63,6 +66,8 @@ class Draft:
     #: a retraction from the group of this time's bucket (a deleted comment's hour), not from where the actor
     #: was last added
     from_at: int | None = None
+    #: the comment a :data:`COMMENT_KINDS` draft adds or withdraws (None: the actor whole, as a block does)
+    comment_id: str | None = None
 
     def resolved(self, recipient: str, target_author: str | None = None) -> Signal:
         """The signal for ``recipient``. A tagged person's own act on their tag (``tagger_id == tagged_id``: a
@@ -71,7 +76,8 @@ class Draft:
         actor = self.actor
         if self.kind in TAG_KINDS and actor == recipient and target_author is not None:
             actor = target_author
-        return Signal(recipient, self.kind, self.target_id, actor, self.present, self.at, self.from_at)
+        return Signal(recipient, self.kind, self.target_id, actor, self.present, self.at, self.from_at,
+                      self.comment_id)
 
 
 @dataclass(frozen=True)
@@ -83,6 +89,7 @@ class Signal:
     present: bool
     at: int
     from_at: int | None = None
+    comment_id: str | None = None
 
     @property
     def target_kind(self) -> TargetKind:
@@ -193,14 +200,15 @@ def drafts_of(topic: str, event: dict[str, Any]) -> list[Draft]:
     if topic == "comment-added":
         _ids(event, "post_id", "user_id")
         post, actor = event["post_id"], event["user_id"]
-        return [Draft(Recipient("author_of", post), "comment", post, actor, True, at),
-                *(Draft(Recipient("username", name), "comment_mention", post, actor, True, at)
+        comment = event["comment_id"]
+        return [Draft(Recipient("author_of", post), "comment", post, actor, True, at, comment_id=comment),
+                *(Draft(Recipient("username", name), "comment_mention", post, actor, True, at, comment_id=comment)
                   for name in mentioned_usernames(event["text"]))]
-    if topic == "comment-deleted":  # the commenter leaves that hour's "commented on your post"
+    if topic == "comment-deleted":  # the comment leaves that hour's "commented on your post"
         _ids(event, "post_id", "user_id", "comment_id", "actor_id")  # (every consumer refuses the same records)
         post = event["post_id"]
         return [Draft(Recipient("author_of", post), "comment", post, event["user_id"], False, at,
-                      int(event["commented_at"]))]
+                      int(event["commented_at"]), event["comment_id"])]
     if topic == "post-created":
         _ids(event, "post_id", "author_id")
         return [Draft(Recipient("username", name), "mention", event["post_id"], event["author_id"], True, at)
@@ -265,6 +273,9 @@ class MemberChange:
     add_at: int | None
     #: retract from the group of this time's bucket instead (at ``retract_at``): a deleted comment's hour
     retract_from_at: int | None = None
+    #: the one comment added (at ``add_at``) or withdrawn (from ``retract_from_at``'s hour) of a
+    #: :data:`COMMENT_KINDS` series; None: the actor as a whole
+    comment_id: str | None = None
 
     @property
     def repeats_standing(self) -> bool:
@@ -302,14 +313,18 @@ def fold(signals: Iterable[Signal]) -> list[MemberChange]:
     first add after the last retraction: the ones after it are repeats), and any retraction before it still
     removes the actor from where an earlier batch put them (same outcome as one at a time: a redelivered
     follow, unfollow, follow, follow re-stamped the follow with the repeat's time, unread again at the top).
-    A retraction from a given hour (a deleted comment's) stands apart: it neither cancels an add of the batch
-    nor is cancelled by one (each is a timestamped write to its own group's row, so their order is the times')."""
+    A retraction from a given hour (a deleted comment's, a block's) stands apart: it neither cancels an add of
+    the batch nor is cancelled by one (each is a timestamped write to its own group's row, so their order is the
+    times'); so does each comment's add (a cell of its own)."""
     latest: dict[tuple[Series, str], Signal] = {}
     retract: dict[tuple[Series, str], int] = {}
-    from_hours: list[MemberChange] = []
+    apart: dict[MemberChange, None] = {}  # (a comment delivered twice in the batch: written once)
     for signal in sorted(signals, key=lambda s: s.at):  # stable: same-time events keep their log order
         if signal.from_at is not None:
-            from_hours.append(MemberChange(signal.series, signal.actor, signal.at, None, signal.from_at))
+            apart[MemberChange(signal.series, signal.actor, signal.at, None, signal.from_at, signal.comment_id)] = None
+            continue
+        if signal.comment_id is not None and signal.kind in COMMENT_KINDS:
+            apart[MemberChange(signal.series, signal.actor, None, signal.at, None, signal.comment_id)] = None
             continue
         key = (signal.series, signal.actor)
         standing = latest.get(key)
@@ -319,7 +334,7 @@ def fold(signals: Iterable[Signal]) -> list[MemberChange]:
         if not signal.present:
             retract[key] = signal.at
     return [*(MemberChange(series, actor, retract.get((series, actor)), s.at if s.present else None)
-              for (series, actor), s in latest.items()), *from_hours]
+              for (series, actor), s in latest.items()), *apart]
 
 
 # --- what a group shows ---

@@ -757,6 +757,65 @@ def test_a_deleted_comment_withdraws_its_commented_on_your_post(
     assert summary(notifications(client, settings, author)) == [("comment", "post", post, [other], 1)]
 
 
+def test_a_writer_stays_in_the_hours_comment_group_while_another_of_their_comments_stands(
+        client: httpx.Client, settings: Settings, log: Log) -> None:
+    """Membership was per writer: deleting one of two comments of the same hour withdrew "commented on your
+    post" (and "mentioned you in a comment") while the other still stood. Now each comment counts on its own, and
+    a deleted one delivered again brings nothing back."""
+    author, commenter = new_id(), new_id()
+    mentioned, name = register(client)
+    post = log.post(author)
+    log.settle()
+    first, second = (log.stamped(events.comment_added(post_id=post, user_id=commenter, text=f"{word} @{name}"))
+                     for word in ("one", "two"))
+    log.publish(first)
+    log.publish(second)
+    log.settle()
+
+    def delete(comment: events.Event) -> None:
+        log.publish(events.comment_deleted(post_id=post, comment_id=comment.value["comment_id"], user_id=commenter,
+                                           actor_id=author, commented_at=comment.value["occurred_at"]))
+        log.settle()
+
+    delete(first)
+    assert summary(notifications(client, settings, author)) == [("comment", "post", post, [commenter], 1)]
+    assert summary(notifications(client, settings, mentioned)) == [("comment_mention", "post", post, [commenter], 1)]
+    log.publish(first)  # (a replay)
+    log.settle()
+    delete(second)
+    assert summary(notifications(client, settings, author)) == []
+    assert summary(notifications(client, settings, mentioned)) == []
+    assert status(client, settings, author) == 0
+
+
+def test_a_comment_member_stored_before_per_comment_membership_counts_until_a_deletion_of_that_hour(
+        client: httpx.Client, settings: Settings, log: Log) -> None:
+    """Rows written before migration 0033 recorded the writer, not a comment (``at``, no ``comments``): such a
+    writer is still a member, and a deletion from that hour withdraws them, as it did when the row was written."""
+    from sinks.cassandra import connect as cassandra_connect
+
+    author, old_timer, newcomer = new_id(), new_id(), new_id()
+    post = log.post(author)
+    log.settle()
+    fresh = log.stamped(events.comment_added(post_id=post, user_id=newcomer, text="hello"))
+    at = int(fresh.value["occurred_at"]) - 1
+    cluster, session = cassandra_connect(settings)
+    try:
+        session.execute("INSERT INTO notification_members (recipient_id, kind, target_id, bucket, actor_id, at) "
+                        "VALUES (%s, 'comment', %s, %s, %s, %s) USING TIMESTAMP %s",
+                        (author, post, bucket_of(at, settings.notification_bucket_s * 1000), old_timer, at, at * 1000))
+    finally:
+        cluster.shutdown()
+    log.publish(fresh)
+    log.settle()
+    [(kind, _, _, actors, count)] = summary(notifications(client, settings, author))
+    assert (kind, sorted(actors), count) == ("comment", sorted([old_timer, newcomer]), 2)
+    log.publish(events.comment_deleted(post_id=post, comment_id=new_id(), user_id=old_timer, actor_id=old_timer,
+                                       commented_at=at))
+    log.settle()
+    assert summary(notifications(client, settings, author)) == [("comment", "post", post, [newcomer], 1)]
+
+
 def test_a_like_applied_before_the_posts_view_has_the_post_still_reaches_its_author(
         client: httpx.Client, settings: Settings, log: Log) -> None:
     """After a worker restart the posts view (its own projector) can be seconds behind the notifications

@@ -187,6 +187,22 @@ def test_a_deleted_comments_retraction_stands_apart_from_the_batchs_adds() -> No
         (None, 3 * HOUR, None), (4 * HOUR, None, 2 * HOUR + 5)}
 
 
+def test_each_comment_is_a_change_of_its_own_and_a_deletion_names_its_comment() -> None:
+    """Membership of a comment group is per comment: two comments of one writer in one hour are two cells, and a
+    deletion withdraws its own (withdrawing the writer, it took the other comment's "commented" with it)."""
+    first, second = new_id(), new_id()
+    added = [d.resolved(B) for c, ms in ((first, HOUR + 1), (second, HOUR + 2), (first, HOUR + 1))
+             for d in drafts_of("comment-added", {"post_id": P, "user_id": A, "comment_id": c, "text": "hi",
+                                                  "occurred_at": ms})]
+    deleted = drafts_of("comment-deleted", {"post_id": P, "user_id": A, "comment_id": first, "actor_id": A,
+                                            "commented_at": HOUR + 1, "occurred_at": HOUR + 9})[0].resolved(B)
+    changes = fold([*added, deleted])
+    assert {(c.comment_id, c.add_at, c.retract_at, c.retract_from_at) for c in changes} == {
+        (second, HOUR + 2, None, None), (first, None, HOUR + 9, HOUR + 1), (first, HOUR + 1, None, None)}
+    assert len(changes) == 3  # (the first comment delivered twice: one change)
+    assert all(not c.repeats_standing for c in changes)
+
+
 def test_a_standing_kinds_repeat_after_a_relike_keeps_the_relikes_time_as_one_at_a_time_would() -> None:
     """Follow, unfollow, follow, follow again (a double tap) redelivered in one batch: the member stands from the
     second follow; the fourth is a repeat (it re-stamped the group, unread again, when the batch came back)."""
