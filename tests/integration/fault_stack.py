@@ -85,6 +85,9 @@ class Oracle:
     #: the notifications' time bucket (``NOTIFICATION_BUCKET_S``), in ms: an actor joins the group of an act's bucket
     bucket_ms: int = 3_600_000
     follows: set[tuple[str, str]] = field(default_factory=set)  # (follower, followee)
+    requests: set[tuple[str, str]] = field(default_factory=set)  # pending follow requests (requester, owner)
+    #: (requester, owner) -> the time of the pair's last request or answer
+    request_changed: dict[tuple[str, str], int] = field(default_factory=dict)
     authors: dict[str, str] = field(default_factory=dict)  # post -> author
     likes: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))  # post -> likers
     comments: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))  # post -> comment ids
@@ -109,13 +112,24 @@ class Oracle:
         followed = {b for a, b in self.follows if a == user} | {user}
         return {p for p, author in self.authors.items() if author in followed}
 
+    def requesters_of(self, user: str) -> set[str]:
+        """Who has a pending request to follow the user."""
+        return {a for a, b in self.requests if b == user}
+
+    def unfollow(self, follower: str, followee: str, at_ms: int) -> None:
+        """A follow ends: "followed you" withdrawn, and "accepted your follow request" with it."""
+        self.follows.discard((follower, followee))
+        self.notify(followee, "follow", followee, follower, at_ms, on=False)
+        self.notify(follower, "follow_accepted", followee, followee, at_ms, on=False)
+
     def photos_of(self, user: str) -> set[str]:
         """The posts the user is tagged in ("photos of you")."""
         return {post for post, people in self.tagged.items() if user in people}
 
     def notify(self, recipient: str, kind: str, target: str, actor: str, at_ms: int, on: bool = True) -> None:
         """Apply one act to the recipient's notifications: none for one's own act; a standing act (``like``,
-        ``follow``, ``tag``) joins once and is withdrawn (``on`` False) from where it joined; a comment always joins."""
+        ``follow``, ``tag``, ``follow_request``, and ``follow_accepted``, which the workload makes only once per
+        follow) joins once and is withdrawn (``on`` False) from where it joined; a comment always joins."""
         if actor == recipient:
             return
         key = (recipient, kind, target, actor)
@@ -129,13 +143,16 @@ class Oracle:
 
     def block(self, blocker: str, blocked: str, at_ms: int) -> None:
         """What a block ends, both ways, as the safety processor publishes it (``photostream.domain.safety``):
-        follows, likes of and comments on the other's posts, tags on the other's photos (each withdrawn from the
-        notifications it made, from where it joined), and each one's unread messages from the other."""
+        follows, pending follow requests, likes of and comments on the other's posts, tags on the other's photos
+        (each withdrawn from the notifications it made, from where it joined), and each one's unread messages from
+        the other."""
         self.blocked.add(frozenset((blocker, blocked)))
         for one, other in ((blocker, blocked), (blocked, blocker)):
             if (one, other) in self.follows:
-                self.follows.discard((one, other))
-                self.notify(other, "follow", other, one, at_ms, on=False)
+                self.unfollow(one, other, at_ms)
+            if (one, other) in self.requests:
+                self.requests.discard((one, other))
+                self.notify(other, "follow_request", other, one, at_ms, on=False)
             self.unread[one].discard(other)
             for post, author in self.authors.items():
                 if author != other:
@@ -169,13 +186,14 @@ class Oracle:
 
 
 #: the topics a :class:`Workload` publishes to
-WORKLOAD_TOPICS = ("follow-changed", "post-created", "like-changed", "comment-added", "comment-deleted",
-                   "photo-tag-changed", "block-changed", "MESSAGES_READ", "ON_MSG_UNSENT")
+WORKLOAD_TOPICS = ("follow-changed", "follow-requested", "post-created", "like-changed", "comment-added",
+                   "comment-deleted", "photo-tag-changed", "block-changed", "MESSAGES_READ", "ON_MSG_UNSENT")
 
 
 class Workload:
-    """A random mix of follows/unfollows, posts (some with the oracle's hashtag), likes/unlikes, comments (some
-    deleted), people tags added and removed, a few blocks, and direct messages sent and read, published straight
+    """A random mix of follows/unfollows, follow requests (approved, denied or withdrawn), posts (some with the
+    oracle's hashtag), likes/unlikes, comments (some deleted), people tags added and removed, a few blocks, and
+    direct messages sent and read, published straight
     to the event log; :attr:`oracle` tracks what it must produce (``settings``: the stack's, for the
     notifications' time bucket)."""
 
@@ -194,10 +212,15 @@ class Workload:
     def step(self) -> None:
         o, rng = self.oracle, self.rng
         a, b = rng.sample(o.users, 2)
-        kind = rng.choices(["follow", "post", "like", "comment", "uncomment", "tag", "dm", "block"],
-                           [3, 2, 4, 2, 0.5, 2, 3, 0.25])[0]
+        kind = rng.choices(["follow", "post", "like", "comment", "uncomment", "tag", "dm", "block", "request",
+                            "answer"], [3, 2, 4, 2, 0.5, 2, 3, 0.25, 1, 1])[0]
         if kind == "uncomment" and not any(o.comments.values()):
             kind = "comment"
+        if kind == "answer" and not o.requests:
+            kind = "request"
+        if kind == "answer":
+            self._answer(*rng.choice(sorted(o.requests)))
+            return
         if kind in ("like", "comment", "tag") and not o.authors:
             kind = "post"
         if kind == "uncomment":  # the commenter or the post's author deletes a comment
@@ -212,13 +235,27 @@ class Workload:
         post_id = rng.choice(sorted(o.authors)) if kind in ("like", "comment", "tag") else ""
         if kind == "tag" and a == o.authors[post_id]:
             a = b
-        if o.across_a_block(a, b if kind in ("follow", "dm", "block") else o.authors.get(post_id, a)):
+        if o.across_a_block(a, b if kind in ("follow", "dm", "block", "request") else o.authors.get(post_id, a)):
             return  # (the API refuses acts across a block; the block's own effects are the oracle's)
-        if kind == "follow":
+        if kind == "request":  # a asks to follow b (as for a private account: b answers later)
+            if (a, b) in o.follows or (a, b) in o.requests:
+                return
+            event = events.follow_requested(follower_id=a, followee_id=b, action="request")
+            if not self._first_this_millisecond((a, b), event):
+                return
+            self.publish(event)
+            o.requests.add((a, b))
+            o.notify(b, "follow_request", b, a, _at(event))
+        elif kind == "follow":
+            if (a, b) in o.requests:
+                return  # (a request pending: the account is private, and only an approval makes the follow)
             action = "unfollow" if (a, b) in o.follows and rng.random() < 0.3 else "follow"
             self.publish(event := events.follow_changed(follower_id=a, followee_id=b, action=action))
-            (o.follows.discard if action == "unfollow" else o.follows.add)((a, b))
-            o.notify(b, "follow", b, a, _at(event), on=action == "follow")
+            if action == "unfollow":
+                o.unfollow(a, b, _at(event))
+            else:
+                o.follows.add((a, b))
+                o.notify(b, "follow", b, a, _at(event))
         elif kind == "post":
             tagged = rng.random() < 0.5
             post = events.post_created(author_id=a, caption=f"a fault test #{o.tag}" if tagged else "plain",
@@ -261,6 +298,33 @@ class Workload:
         else:  # b writes to a, who is offline
             self.publish(events.message_unsent(src=b, dest=a, msg_id=new_id()))
             o.unread[a].add(b)
+
+    def _answer(self, requester: str, owner: str) -> None:
+        """The owner approves (the API publishes the follow, then the approval) or denies the request, or the
+        requester withdraws it (a denial too)."""
+        o = self.oracle
+        approve = self.rng.random() < 0.6
+        answer = events.follow_requested(follower_id=requester, followee_id=owner,
+                                         action="approve" if approve else "deny")
+        if not self._first_this_millisecond((requester, owner), answer):
+            return
+        if approve:
+            self.publish(follow := events.follow_changed(follower_id=requester, followee_id=owner, action="follow"))
+            o.follows.add((requester, owner))
+            o.notify(owner, "follow", owner, requester, _at(follow))
+            o.notify(requester, "follow_accepted", owner, owner, _at(answer))
+        self.publish(answer)
+        o.requests.discard((requester, owner))
+        o.notify(owner, "follow_request", owner, requester, _at(answer), on=False)
+
+    def _first_this_millisecond(self, pair: tuple[str, str], event: events.Event) -> bool:
+        """Whether ``event`` is the pair's first request or answer in its millisecond (then it is published): a
+        request and its answer of one millisecond meet in timestamped writes, where a deletion wins the tie
+        whatever the log order; people do not act that fast."""
+        if self.oracle.request_changed.get(pair) == _at(event):
+            return False
+        self.oracle.request_changed[pair] = _at(event)
+        return True
 
     def run(self, count: int) -> None:
         """``count`` steps, acknowledged by the broker when this returns (a refused publish fails the test)."""
@@ -354,6 +418,11 @@ def all_items(api: str, settings: Settings, path: str, reader: str, limit: int =
 def comment_ids_of(api: str, settings: Settings, post_id: str, reader: str) -> list[str]:
     """Every comment id of the post's thread (read by ``reader``)."""
     return [item["comment_id"] for item in all_items(api, settings, f"/posts/{post_id}/comments", reader)]
+
+
+def requesters_of(api: str, settings: Settings, user: str) -> list[str]:
+    """Everyone whose request to follow the user is pending (read by the user)."""
+    return [item["id"] for item in all_items(api, settings, "/users/me/follow-requests", user)]
 
 
 def tagged_posts_of(api: str, settings: Settings, user: str) -> list[str]:

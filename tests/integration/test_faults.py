@@ -47,6 +47,7 @@ from tests.integration.fault_stack import (
     feed_of,
     metric_total,
     notification_counts_of,
+    requesters_of,
     senders_of,
     tagged_posts_of,
 )
@@ -125,9 +126,10 @@ def hashtag_count(api: str, tag: str) -> int | str:
 
 
 def assert_views_equal_oracle(fault: FaultStack, workload: Workload) -> int:
-    """The hashtag's post count, badges, notifications (each one's exact actor count), "photos of you", like and
-    comment counts, comment threads and the people tagged on each post equal the oracle; feeds hold no post twice
-    and none they should not. Returns how many posts feeds lack: the callers assert it is none."""
+    """The hashtag's post count, badges, notifications (each one's exact actor count), pending follow requests,
+    "photos of you", like and comment counts, comment threads and the people tagged on each post equal the
+    oracle; feeds hold no post twice and none they should not. Returns how many posts feeds lack: the callers
+    assert it is none."""
     oracle, api, settings = workload.oracle, fault.url, fault.settings
     assert hashtag_count(api, oracle.tag) == oracle.tagged_posts, "the hashtag's post count"
     missing = 0
@@ -143,6 +145,8 @@ def assert_views_equal_oracle(fault: FaultStack, workload: Workload) -> int:
         assert not differing, f"notifications of {user} (id: listed, expected): {differing}"
         photos = tagged_posts_of(api, settings, user)
         assert len(photos) == len(set(photos)) and set(photos) == oracle.photos_of(user), f"photos of {user}"
+        asking = requesters_of(api, settings, user)
+        assert len(asking) == len(set(asking)) and set(asking) == oracle.requesters_of(user), f"requests to {user}"
     for post_id, author in oracle.authors.items():
         likes, comments, tagged = engagement_of(api, post_id)
         assert (likes, comments) == (len(oracle.likes[post_id]), len(oracle.comments[post_id])), f"counts of {post_id}"
