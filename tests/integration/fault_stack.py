@@ -104,13 +104,26 @@ class Oracle:
     notified: dict[str, dict[str, set[str]]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(set)))
     #: (recipient, kind, target, actor) -> the notification id a standing act put the actor in
     standing: dict[tuple[str, str, str, str], str] = field(default_factory=dict)
-    tagged_posts: int = 0
+    hashtagged: set[str] = field(default_factory=set)  # the posts whose caption carries the oracle's hashtag
+    #: the accounts that switch between public and private (the others stay public), and those private now
+    togglers: tuple[str, ...] = ()
+    private: set[str] = field(default_factory=set)
+    privacy_changed: dict[str, int] = field(default_factory=dict)  # user -> their last switch's time
     published: int = 0
 
     def feed(self, user: str) -> set[str]:
         """Every post the user's home feed holds: their own and their followees' (no deletes in the workload)."""
         followed = {b for a, b in self.follows if a == user} | {user}
         return {p for p, author in self.authors.items() if author in followed}
+
+    @property
+    def tagged_posts(self) -> int:
+        """The hashtag's post count: its posts by accounts public now (a private account's are counted nowhere)."""
+        return sum(1 for post in self.hashtagged if self.authors[post] not in self.private)
+
+    def hidden_from(self, viewer: str, author: str) -> bool:
+        """Whether the API refuses ``viewer`` the author's posts (and so a like or a comment on them)."""
+        return author in self.private and viewer != author and (viewer, author) not in self.follows
 
     def requesters_of(self, user: str) -> set[str]:
         """Who has a pending request to follow the user."""
@@ -185,9 +198,12 @@ class Oracle:
         return {nid: len(actors) for nid, actors in self.notified[user].items() if actors}
 
 
+#: how many of a workload's users switch between a public and a private account
+TOGGLERS = 3
 #: the topics a :class:`Workload` publishes to
 WORKLOAD_TOPICS = ("follow-changed", "follow-requested", "post-created", "like-changed", "comment-added",
-                   "comment-deleted", "photo-tag-changed", "block-changed", "MESSAGES_READ", "ON_MSG_UNSENT")
+                   "comment-deleted", "photo-tag-changed", "profile-updated", "block-changed", "MESSAGES_READ",
+                   "ON_MSG_UNSENT")
 
 
 class Workload:
@@ -199,8 +215,9 @@ class Workload:
 
     def __init__(self, publisher: Publisher, users: int, seed: int, settings: Settings) -> None:
         self.publisher, self.rng = publisher, random.Random(seed)
-        self.oracle = Oracle([new_id() for _ in range(users)], f"fault{new_id()[-12:]}",
-                             settings.notification_bucket_s * 1000)
+        people = [new_id() for _ in range(users)]
+        self.oracle = Oracle(people, f"fault{new_id()[-12:]}", settings.notification_bucket_s * 1000,
+                             togglers=tuple(people[:TOGGLERS]))
         self._pending: list[Future[PublishResult]] = []
         #: where each of its records landed (so a test can tell its own records from other runs' on shared topics)
         self.records: list[PublishResult] = []
@@ -213,7 +230,10 @@ class Workload:
         o, rng = self.oracle, self.rng
         a, b = rng.sample(o.users, 2)
         kind = rng.choices(["follow", "post", "like", "comment", "uncomment", "tag", "dm", "block", "request",
-                            "answer"], [3, 2, 4, 2, 0.5, 2, 3, 0.25, 1, 1])[0]
+                            "answer", "privacy"], [3, 2, 4, 2, 0.5, 2, 3, 0.25, 1, 1, 0.5])[0]
+        if kind == "privacy":
+            self._switch_privacy(rng.choice(o.togglers))
+            return
         if kind == "uncomment" and not any(o.comments.values()):
             kind = "comment"
         if kind == "answer" and not o.requests:
@@ -235,6 +255,10 @@ class Workload:
         post_id = rng.choice(sorted(o.authors)) if kind in ("like", "comment", "tag") else ""
         if kind == "tag" and a == o.authors[post_id]:
             a = b
+        if kind == "tag" and o.authors[post_id] in o.togglers:
+            return  # (whether a tag notifies, or stays listed, once its author turns private races the switch)
+        if kind in ("like", "comment") and o.hidden_from(a, o.authors[post_id]):
+            return  # (the API refuses it)
         if o.across_a_block(a, b if kind in ("follow", "dm", "block", "request") else o.authors.get(post_id, a)):
             return  # (the API refuses acts across a block; the block's own effects are the oracle's)
         if kind == "request":  # a asks to follow b (as for a private account: b answers later)
@@ -250,6 +274,8 @@ class Workload:
             if (a, b) in o.requests:
                 return  # (a request pending: the account is private, and only an approval makes the follow)
             action = "unfollow" if (a, b) in o.follows and rng.random() < 0.3 else "follow"
+            if action == "follow" and b in o.private:
+                return  # (a private account is followed by request only)
             self.publish(event := events.follow_changed(follower_id=a, followee_id=b, action=action))
             if action == "unfollow":
                 o.unfollow(a, b, _at(event))
@@ -263,7 +289,8 @@ class Workload:
             self.publish(post)
             o.authors[str(post.value["post_id"])] = a
             o.photos[str(post.value["post_id"])] = str(post.value["image_ids"][0])
-            o.tagged_posts += tagged
+            if tagged:
+                o.hashtagged.add(str(post.value["post_id"]))
         elif kind == "like":  # (without the post's author: the notifications processor finds it, as for v1 likes)
             action = "unlike" if a in o.likes[post_id] and rng.random() < 0.3 else "like"
             self.publish(event := events.like_changed(post_id=post_id, user_id=a, action=action))
@@ -298,6 +325,18 @@ class Workload:
         else:  # b writes to a, who is offline
             self.publish(events.message_unsent(src=b, dest=a, msg_id=new_id()))
             o.unread[a].add(b)
+
+    def _switch_privacy(self, user: str) -> None:
+        """The user's account turns private, or public again (the whole profile, as every profile-updated is)."""
+        o = self.oracle
+        private = user not in o.private
+        event = events.profile_updated(user_id=user, username=f"f{user.replace('-', '')[-20:]}", display_name="F",
+                                       is_private=private, tags_followed_only=False, tags_manual_approval=False)
+        if o.privacy_changed.get(user) == _at(event):
+            return  # (profiles are written with their event's time: two switches of one millisecond tie)
+        o.privacy_changed[user] = _at(event)
+        self.publish(event)
+        (o.private.add if private else o.private.discard)(user)
 
     def _answer(self, requester: str, owner: str) -> None:
         """The owner approves (the API publishes the follow, then the approval) or denies the request, or the
@@ -392,9 +431,9 @@ def senders_of(api: str, settings: Settings, user: str) -> set[str]:
     return set(answer.json()["sender_ids"])
 
 
-def engagement_of(api: str, post_id: str) -> tuple[int, int, set[str]]:
-    """The post page's like and comment counts, and the people its photos show tagged."""
-    answer = httpx.get(f"{api}/api/v1/posts/{post_id}", timeout=30)
+def engagement_of(api: str, settings: Settings, post_id: str, reader: str) -> tuple[int, int, set[str]]:
+    """The post page's like and comment counts, and the people its photos show tagged (read by ``reader``)."""
+    answer = httpx.get(f"{api}/api/v1/posts/{post_id}", headers=auth(settings, reader), timeout=30)
     assert answer.status_code == 200, answer.text
     page = answer.json()
     tagged = {tag["user_id"] for tags in page.get("photo_tags") or [] for tag in tags or []}

@@ -148,7 +148,7 @@ def assert_views_equal_oracle(fault: FaultStack, workload: Workload) -> int:
         asking = requesters_of(api, settings, user)
         assert len(asking) == len(set(asking)) and set(asking) == oracle.requesters_of(user), f"requests to {user}"
     for post_id, author in oracle.authors.items():
-        likes, comments, tagged = engagement_of(api, post_id)
+        likes, comments, tagged = engagement_of(api, settings, post_id, author)
         assert (likes, comments) == (len(oracle.likes[post_id]), len(oracle.comments[post_id])), f"counts of {post_id}"
         assert tagged == oracle.tagged[post_id], f"people tagged on {post_id}"
         thread = comment_ids_of(api, settings, post_id, author)
