@@ -248,6 +248,14 @@ class NotificationStore:
         await asyncio.gather(*(self._run(statement, None, count) for statement, count in writes))
         return dict(touched)
 
+    async def members_among(self, wanted: list[tuple[Group, str]]) -> list[tuple[Group, str]]:
+        """Which of these (group, actor) pairs are memberships, each read by key (a block's or a mute's look
+        behind the actors a group names)."""
+        found = await asyncio.gather(*(
+            self._run(self._q_members_of, (g.series.recipient, g.series.kind, g.series.target_id, g.bucket, [actor]))
+            for g, actor in wanted))
+        return [pair for pair, rows in zip(wanted, found, strict=True) if _members_of(rows.current_rows)]
+
     async def forget_target(self, target_id: str) -> list[Group]:
         """Every notification about ``target_id`` (a deleted post) gone: each series' membership and latest rows,
         and its groups' aggregate rows; returns the groups, for the Redis lists. Deletes carry the server's time,

@@ -280,22 +280,29 @@ class NotificationsProcessor:
         """A block takes each of the two out of the other's notifications, from the block's time: the list hid
         them at read, but the badge kept counting them (a mention from someone who then blocked you: a "1" over
         an empty list), and a group's count kept the blocked member. What their unlikes, unfollows and comment
-        deletions withdraw anyway is withdrawn here too, at once; a member not among a group's newest shown
-        actors is not found this way (groups are keyed by recipient and target, not by actor). A mute takes the
+        deletions withdraw anyway is withdrawn here too, at once. A group that counts more actors than it names
+        is asked by key whether the other is among the rest (groups are keyed by recipient and target, not by
+        actor: a member not among the newest shown stayed counted, as "and 41 others"). A mute takes the
         muted person out of the muter's notifications the same way (one direction; an unmute brings back none of
         them, as an unblock does not: the badge had counted them under an empty list)."""
         changes: list[MemberChange] = []
         about_posts: list[tuple[str, str, Series]] = []  # (recipient, the other person, a post series)
+        unnamed: dict[tuple[Group, str], int] = {}  # (a group naming fewer than it counts, the other) → when
         for block in blocks:
             pairs = ((block.actor_id, block.target_id), (block.target_id, block.actor_id))
             for recipient, other in pairs if block.kind == "block" else pairs[:1]:
                 for item in await self._store.page(recipient, None, PARTED_SCANNED):
                     series = Series(recipient, item.kind, item.target_id)
+                    group = Group(series, parse_notification_id(item.id)[0])
                     if other in item.actors:
-                        bucket = parse_notification_id(item.id)[0]
-                        changes.append(MemberChange(series, other, block.occurred_at, None, bucket))
-                    elif block.kind == "block" and target_kind_of(item.kind) == "post":
+                        changes.append(MemberChange(series, other, block.occurred_at, None, group.bucket))
+                        continue
+                    if item.actor_count > len(item.actors):
+                        unnamed[(group, other)] = block.occurred_at
+                    if block.kind == "block" and target_kind_of(item.kind) == "post":
                         about_posts.append((recipient, other, series))
+        for group, other in await self._store.members_among(list(unnamed)):
+            changes.append(MemberChange(group.series, other, unnamed[(group, other)], None, group.bucket))
         if changes:
             await self._write(changes, {})
         if about_posts:  # a third person's comment mentioning you on the other's post: hidden, and counted

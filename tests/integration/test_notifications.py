@@ -741,6 +741,29 @@ def test_muting_the_newest_actors_of_a_group_keeps_the_group_for_its_other_membe
     assert summary(notifications(client, settings, author)) == [("like", "post", post, [early], 1)]
 
 
+def test_a_mute_or_a_block_withdraws_a_member_the_group_does_not_name(
+        client: httpx.Client, settings: Settings, log: Log) -> None:
+    """A group names only its newest few actors: a block or a mute looked for the other person among those, so
+    one who had acted earlier stayed counted ("and 3 others", one of them muted or blocked) for good."""
+    author, muted, blocked = new_id(), new_id(), new_id()
+    newer = [new_id() for _ in range(settings.notification_actors_shown)]
+    post = log.post(author)
+    log.settle()
+    log.like(muted, post)
+    log.like(blocked, post)
+    log.settle()
+    for person in newer:
+        log.like(person, post)
+    log.settle()
+    [(_, _, _, named, count)] = summary(notifications(client, settings, author))
+    assert count == len(newer) + 2 and muted not in named and blocked not in named
+    log.publish(events.mute_changed(actor_id=author, target_id=muted, action="on"))
+    log.publish(events.block_changed(actor_id=blocked, target_id=author, action="on"))
+    log.settle()
+    [(_, _, _, named, count)] = summary(notifications(client, settings, author))
+    assert (sorted(named), count) == (sorted(newer), len(newer))
+
+
 def test_a_deleted_comment_withdraws_its_commented_on_your_post(
         client: httpx.Client, settings: Settings, log: Log) -> None:
     author, commenter, other = new_id(), new_id(), new_id()
