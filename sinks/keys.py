@@ -108,6 +108,17 @@ def new_post(post_id: str) -> str:
     return f"{_prefix}notif:new-post:{{{post_id}}}"
 
 
+def parted(user_id: str) -> str:
+    """The blocks and mutes the notifications processor read lately that part the user from someone (a hash:
+    ``block:<other>`` / ``mute:<other>``), kept until the safety processor's relations surely say them too."""
+    return f"{_prefix}notif:parted:{{{user_id}}}"
+
+
+def parted_lately() -> str:
+    """Who has a :func:`parted` note, by when it expires (a sorted set: one read tells a batch whom to ask)."""
+    return f"{_prefix}notif:parted-lately"
+
+
 def awaiting_post(post_id: str) -> str:
     """The notifications about a post that no loop had seen created when they were applied: a list, taken by
     the loop that sees it created."""

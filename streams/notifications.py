@@ -63,7 +63,7 @@ from photostream.domain.safety import Relation, SafetyChange, safety_change
 from photostream.domain.visibility import may_see
 from photostream.settings import Settings
 from producers.ids import is_recurring_id
-from sinks import keys, new_posts, offsets
+from sinks import keys, new_posts, offsets, parted_pairs
 from sinks.comment_mentions import CommentMentions
 from sinks.notification_lists import NotificationLists
 from sinks.notifications import GroupChange, NotificationStore, StoredActors, stored_of
@@ -170,6 +170,7 @@ class NotificationsProcessor:
         fresh: list[str] = []  # the batch's posts created lately (not a replay's): noted for the other loops
         retagged: list[Record] = []  # the batch's tag removals and approvals
         blocks: list[SafetyChange] = []
+        safety: list[SafetyChange] = []  # every block and mute toggle of the batch, in log order
         follows: dict[tuple[str, str], bool] = {}  # (follower, followee) → following after the batch
         private: dict[str, bool] = {}  # account → private after the batch
         mentioning: dict[str, list[str]] = {}  # comment id → the names it mentions
@@ -194,6 +195,7 @@ class NotificationsProcessor:
                 gone_posts.append(event["post_id"])
             elif record.topic in ("block-changed", "mute-changed"):
                 change = safety_change("block" if record.topic == "block-changed" else "mute", event)
+                safety.append(change)
                 if change.on and change.target_kind == "user":
                     blocks.append(change)
             elif record.topic == "follow-changed":
@@ -205,6 +207,7 @@ class NotificationsProcessor:
             elif event.get("post_author_id") and is_recurring_id(event["post_author_id"]):  # (likes, comments v2)
                 authors[event["post_id"]] = event["post_author_id"]
         await self._share_privacy(private)  # (before the batch's mentions are checked: they may follow it)
+        await parted_pairs.note(self._redis, safety)  # (likewise: the batch's acts may follow a block or a mute)
         gone = set(gone_posts)  # (new posts noted for the other loops, and what waited for them taken)
         taken = await new_posts.note(self._redis, {p: known_posts[p] for p in fresh if p not in gone}, gone)
         drafts += taken.drafts
@@ -461,7 +464,9 @@ class NotificationsProcessor:
             if post is not None and post["author_id"] != s.recipient:
                 authors[s.recipient].add(post["author_id"])
         recipients = sorted(actors)
-        relations = await asyncio.gather(*(self._relations(r, actors[r] | authors[r]) for r in recipients))
+        parted, relations = await asyncio.gather(
+            parted_pairs.parted_among(self._redis, actors),
+            asyncio.gather(*(self._relations(r, actors[r] | authors[r]) for r in recipients)))
         followed = await asyncio.gather(*(self._audience.followed_among(r, authors[r]) if authors[r] else _none()
                                           for r in recipients))
         wanted = {a for r in recipients for a in authors[r]}
@@ -473,6 +478,8 @@ class NotificationsProcessor:
                 allowed.append(s)
                 continue
             rels, follows = by_recipient.get(s.recipient, ({}, set()))
+            if s.actor in parted.get(s.recipient, ()):
+                continue  # (a block or a mute read by this processor, not yet by the relations: see sinks.parted_pairs)
             if notifies(s, rels.get(s.actor), self._may_see(s, posts, rels, follows, private)):
                 allowed.append(s)
         return allowed, wanted - private
@@ -530,6 +537,23 @@ class NotificationsProcessor:
             recipient = group.series.recipient
             outcomes[recipient].append((group.id, stored_of(recipient, item) if item is not None else None))
         await self._lists.project(outcomes)
+        await self._withdraw_parted_meanwhile(changes)
+
+    async def _withdraw_parted_meanwhile(self, changes: list[MemberChange]) -> None:
+        """The adds just written whose actor a block or a mute noted since the rules were asked (another loop
+        read it: :mod:`sinks.parted_pairs`), withdrawn again. Asked once the groups' rows are written: a loop
+        that notes a change after this question scans those rows after they name the actor, so one of the two
+        loops finds it (before, an add written while the other loop scanned stayed). Each is deleted at its own
+        add's time, which the deletion wins."""
+        adds = [c for c in changes if c.add_at is not None]
+        wanted: dict[str, set[str]] = defaultdict(set)
+        for change in adds:
+            wanted[change.series.recipient].add(change.actor)
+        parted = await parted_pairs.parted_among(self._redis, wanted)
+        late = [MemberChange(c.series, c.actor, c.add_at, None, c.add_at) for c in adds
+                if c.actor in parted.get(c.series.recipient, ())]
+        if late:
+            await self._write(late, {})
 
 
 def _meaning(record: Record) -> tuple[Record, list[Draft], str | None]:

@@ -98,6 +98,7 @@ class Oracle:
     commented: dict[str, tuple[str, str, int]] = field(default_factory=dict)
     #: the pairs a block stands between (the workload never unblocks, and sends nothing across one)
     blocked: set[frozenset[str]] = field(default_factory=set)
+    muted: set[tuple[str, str]] = field(default_factory=set)  # (muter, muted): never unmuted
     unread: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))  # user -> senders
     #: recipient -> notification id -> its actors: standing acts (a like, a follow) in the group of the bucket the
     #: actor last joined in, withdrawn by the undoing act; each comment adds its writer to its own bucket's group
@@ -112,8 +113,9 @@ class Oracle:
     published: int = 0
 
     def feed(self, user: str) -> set[str]:
-        """Every post the user's home feed holds: their own and their followees' (no deletes in the workload)."""
-        followed = {b for a, b in self.follows if a == user} | {user}
+        """Every post the user's home feed shows: their own and their followees', less the muted ones' (no deletes
+        in the workload)."""
+        followed = {b for a, b in self.follows if a == user and (user, b) not in self.muted} | {user}
         return {p for p, author in self.authors.items() if author in followed}
 
     @property
@@ -143,7 +145,7 @@ class Oracle:
         """Apply one act to the recipient's notifications: none for one's own act; a standing act (``like``,
         ``follow``, ``tag``, ``follow_request``, and ``follow_accepted``, which the workload makes only once per
         follow) joins once and is withdrawn (``on`` False) from where it joined; a comment always joins."""
-        if actor == recipient:
+        if actor == recipient or (recipient, actor) in self.muted:
             return
         key = (recipient, kind, target, actor)
         if kind == "comment":
@@ -179,6 +181,14 @@ class Oracle:
                 for comment in [c for c in self.comments[post] if self.commented[c][1] == one]:
                     self.uncomment(comment)
 
+    def mute(self, muter: str, muted: str) -> None:
+        """The muter hears no more from the muted, and what the muted did before leaves their notifications."""
+        self.muted.add((muter, muted))
+        for actors in self.notified[muter].values():
+            actors.discard(muted)
+        for key in [k for k in self.standing if k[0] == muter and k[3] == muted]:
+            del self.standing[key]
+
     def uncomment(self, comment: str) -> None:
         """A comment deleted: out of its thread, and its writer out of that hour's "commented on your post" unless
         another comment of theirs from that hour stands (membership is per comment:
@@ -202,13 +212,14 @@ class Oracle:
 TOGGLERS = 3
 #: the topics a :class:`Workload` publishes to
 WORKLOAD_TOPICS = ("follow-changed", "follow-requested", "post-created", "like-changed", "comment-added",
-                   "comment-deleted", "photo-tag-changed", "profile-updated", "block-changed", "MESSAGES_READ",
-                   "ON_MSG_UNSENT")
+                   "comment-deleted", "photo-tag-changed", "profile-updated", "block-changed", "mute-changed",
+                   "MESSAGES_READ", "ON_MSG_UNSENT")
 
 
 class Workload:
     """A random mix of follows/unfollows, follow requests (approved, denied or withdrawn), posts (some with the
-    oracle's hashtag), likes/unlikes, comments (some deleted), people tags added and removed, a few blocks, and
+    oracle's hashtag), likes/unlikes, comments (some deleted), people tags added and removed, a few blocks and
+    mutes, and
     direct messages sent and read, published straight
     to the event log; :attr:`oracle` tracks what it must produce (``settings``: the stack's, for the
     notifications' time bucket)."""
@@ -230,7 +241,7 @@ class Workload:
         o, rng = self.oracle, self.rng
         a, b = rng.sample(o.users, 2)
         kind = rng.choices(["follow", "post", "like", "comment", "uncomment", "tag", "dm", "block", "request",
-                            "answer", "privacy"], [3, 2, 4, 2, 0.5, 2, 3, 0.25, 1, 1, 0.5])[0]
+                            "answer", "privacy", "mute"], [3, 2, 4, 2, 0.5, 2, 3, 0.25, 1, 1, 0.5, 0.25])[0]
         if kind == "privacy":
             self._switch_privacy(rng.choice(o.togglers))
             return
@@ -316,6 +327,10 @@ class Workload:
             self.publish(event)
             (o.tagged[post_id].discard if remove else o.tagged[post_id].add)(a)
             o.notify(a, "tag", post_id, author, _at(event), on=not remove)
+        elif kind == "mute":  # a mutes b, for good
+            if (a, b) not in o.muted:
+                self.publish(events.mute_changed(actor_id=a, target_id=b, action="on"))
+                o.mute(a, b)
         elif kind == "block":  # a blocks b, for good
             self.publish(event := events.block_changed(actor_id=a, target_id=b, action="on"))
             o.block(a, b, _at(event))

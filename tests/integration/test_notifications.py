@@ -1231,6 +1231,33 @@ def test_a_comment_mention_on_a_newly_private_accounts_post_stays_out_when_anoth
     assert status(client, settings, stranger) == 0 and notifications(client, settings, stranger) == []
 
 
+def test_a_like_applied_after_the_mute_but_before_the_relation_is_written_notifies_no_one(
+        client: httpx.Client, settings: Settings, log: Log) -> None:
+    """The notifications processor asks the safety processor's relations whether an actor is muted, and reads the
+    mute itself too: while the safety processor lagged, a like applied after the notifications processor had read
+    the mute notified the muter, and stayed. Here the mute never reaches the safety processor at all (a loop of
+    this process reads it); an unmute read the same way lets the next like through again."""
+    author, muted = new_id(), new_id()
+    post = log.post(author)
+    log.settle()
+    mute, unmute = (log.stamped(events.mute_changed(actor_id=author, target_id=muted, action=action))
+                    for action in ("on", "off"))
+    like, unlike, relike = (log.stamped(events.like_changed(post_id=post, user_id=muted, action=action,
+                                                            post_author_id=author))
+                            for action in ("like", "unlike", "like"))
+
+    async def the_safety_processor_lagging() -> None:
+        async with loops_of_our_own(settings) as (loop,):
+            await loop.process([record_of(author, mute)], refuse)
+            await loop.process([record_of(post, like)], refuse)
+            assert summary(notifications(client, settings, author)) == []
+            await loop.process([record_of(author, unmute), record_of(post, unlike)], refuse)
+            await loop.process([record_of(post, relike)], refuse)
+
+    asyncio.run(the_safety_processor_lagging())
+    assert summary(notifications(client, settings, author)) == [("like", "post", post, [muted], 1)]
+
+
 def test_a_comment_mention_applied_while_another_loop_makes_the_author_private_leaves_no_strangers_badge(
         client: httpx.Client, settings: Settings, log: Log) -> None:
     """The race the shared marker left: the loop applying a comment checked the author (public, nothing shared
