@@ -217,10 +217,9 @@ WORKLOAD_TOPICS = ("follow-changed", "follow-requested", "post-created", "like-c
 
 
 class Workload:
-    """A random mix of follows/unfollows, follow requests (approved, denied or withdrawn), posts (some with the
-    oracle's hashtag), likes/unlikes, comments (some deleted), people tags added and removed, a few blocks and
-    mutes, and
-    direct messages sent and read, published straight
+    """A random mix of follows/unfollows, follow requests (approved, denied or withdrawn), switches between a
+    public and a private account, posts (some with the oracle's hashtag), likes/unlikes, comments (some deleted),
+    people tags added and removed, a few blocks and mutes, and direct messages sent and read, published straight
     to the event log; :attr:`oracle` tracks what it must produce (``settings``: the stack's, for the
     notifications' time bucket)."""
 
