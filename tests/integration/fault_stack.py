@@ -86,14 +86,13 @@ class Oracle:
     bucket_ms: int = 3_600_000
     follows: set[tuple[str, str]] = field(default_factory=set)  # (follower, followee)
     requests: set[tuple[str, str]] = field(default_factory=set)  # pending follow requests (requester, owner)
-    #: (requester, owner) -> the time of the pair's last request or answer
-    request_changed: dict[tuple[str, str], int] = field(default_factory=dict)
+    #: what changed (a tag of a person on a post, a request of a pair, a user's privacy) -> its last change's time
+    changed_at: dict[tuple[str, ...], int] = field(default_factory=dict)
     authors: dict[str, str] = field(default_factory=dict)  # post -> author
     likes: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))  # post -> likers
     comments: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))  # post -> comment ids
     photos: dict[str, str] = field(default_factory=dict)  # post -> its photo
     tagged: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))  # post -> the people tagged on it
-    tag_changed: dict[tuple[str, str], int] = field(default_factory=dict)  # (post, tagged) -> its last change's time
     #: comment id -> (post, commenter, when): what a block deletes, and the group each deletion leaves
     commented: dict[str, tuple[str, str, int]] = field(default_factory=dict)
     #: the pairs a block stands between (the workload never unblocks, and sends nothing across one)
@@ -109,7 +108,6 @@ class Oracle:
     #: the accounts that switch between public and private (the others stay public), and those private now
     togglers: tuple[str, ...] = ()
     private: set[str] = field(default_factory=set)
-    privacy_changed: dict[str, int] = field(default_factory=dict)  # user -> their last switch's time
     published: int = 0
 
     def feed(self, user: str) -> set[str]:
@@ -275,7 +273,7 @@ class Workload:
             if (a, b) in o.follows or (a, b) in o.requests:
                 return
             event = events.follow_requested(follower_id=a, followee_id=b, action="request")
-            if not self._first_this_millisecond((a, b), event):
+            if not self._first_this_millisecond(("request", a, b), event):
                 return
             self.publish(event)
             o.requests.add((a, b))
@@ -318,11 +316,8 @@ class Workload:
             event = events.photo_tag_changed(
                 post_id=post_id, image_id=o.photos[post_id], tagger_id=author, tagged_id=a,
                 action="remove" if remove else "add", **({} if remove else {"x": rng.random(), "y": rng.random()}))
-            if o.tag_changed.get((post_id, a)) == _at(event):
-                # a tag's writes are order-free: within one millisecond a removal outranks an add, whatever the
-                # log order (photostream.domain.photo_tags.write_timestamp_us); people do not act that fast
-                return
-            o.tag_changed[post_id, a] = _at(event)
+            if not self._first_this_millisecond(("tag", post_id, a), event):
+                return  # (within one millisecond a removal outranks an add: photo_tags.write_timestamp_us)
             self.publish(event)
             (o.tagged[post_id].discard if remove else o.tagged[post_id].add)(a)
             o.notify(a, "tag", post_id, author, _at(event), on=not remove)
@@ -346,9 +341,8 @@ class Workload:
         private = user not in o.private
         event = events.profile_updated(user_id=user, username=f"f{user.replace('-', '')[-20:]}", display_name="F",
                                        is_private=private, tags_followed_only=False, tags_manual_approval=False)
-        if o.privacy_changed.get(user) == _at(event):
+        if not self._first_this_millisecond(("privacy", user), event):
             return  # (profiles are written with their event's time: two switches of one millisecond tie)
-        o.privacy_changed[user] = _at(event)
         self.publish(event)
         (o.private.add if private else o.private.discard)(user)
 
@@ -359,7 +353,7 @@ class Workload:
         approve = self.rng.random() < 0.6
         answer = events.follow_requested(follower_id=requester, followee_id=owner,
                                          action="approve" if approve else "deny")
-        if not self._first_this_millisecond((requester, owner), answer):
+        if not self._first_this_millisecond(("request", requester, owner), answer):
             return
         if approve:
             self.publish(follow := events.follow_changed(follower_id=requester, followee_id=owner, action="follow"))
@@ -370,13 +364,14 @@ class Workload:
         o.requests.discard((requester, owner))
         o.notify(owner, "follow_request", owner, requester, _at(answer), on=False)
 
-    def _first_this_millisecond(self, pair: tuple[str, str], event: events.Event) -> bool:
-        """Whether ``event`` is the pair's first request or answer in its millisecond (then it is published): a
-        request and its answer of one millisecond meet in timestamped writes, where a deletion wins the tie
-        whatever the log order; people do not act that fast."""
-        if self.oracle.request_changed.get(pair) == _at(event):
+    def _first_this_millisecond(self, what: tuple[str, ...], event: events.Event) -> bool:
+        """Whether ``event`` is the first change of ``what`` in its millisecond (then it is published). Such
+        changes are timestamped writes with their event's time, where two of one millisecond tie and a deletion
+        wins whatever the log order; the oracle follows the log, so the workload leaves such ties out (people do
+        not act that fast)."""
+        if self.oracle.changed_at.get(what) == _at(event):
             return False
-        self.oracle.request_changed[pair] = _at(event)
+        self.oracle.changed_at[what] = _at(event)
         return True
 
     def run(self, count: int) -> None:
