@@ -284,7 +284,10 @@ class Workload:
             action = "unfollow" if (a, b) in o.follows and rng.random() < 0.3 else "follow"
             if action == "follow" and b in o.private:
                 return  # (a private account is followed by request only)
-            self.publish(event := events.follow_changed(follower_id=a, followee_id=b, action=action))
+            event = events.follow_changed(follower_id=a, followee_id=b, action=action)
+            if not self._first_this_millisecond(("follow", a, b), event):
+                return  # (an approval's "accepted" and an unfollow of one millisecond, on two topics, tie)
+            self.publish(event)
             if action == "unfollow":
                 o.unfollow(a, b, _at(event))
             else:
@@ -326,7 +329,11 @@ class Workload:
                 self.publish(events.mute_changed(actor_id=a, target_id=b, action="on"))
                 o.mute(a, b)
         elif kind == "block":  # a blocks b, for good
-            self.publish(event := events.block_changed(actor_id=a, target_id=b, action="on"))
+            event = events.block_changed(actor_id=a, target_id=b, action="on")
+            if not all([self._first_this_millisecond(("follow", a, b), event),
+                        self._first_this_millisecond(("follow", b, a), event)]):
+                return  # (the unfollows it makes tie with a follow or an approval of the same millisecond)
+            self.publish(event)
             o.block(a, b, _at(event))
         elif b in o.unread[a] and rng.random() < 0.4:  # a reads b's messages
             self.publish(events.messages_read(user_id=a, sender_id=b, read_up_to_msg_id=new_id()))
@@ -353,6 +360,8 @@ class Workload:
         approve = self.rng.random() < 0.6
         answer = events.follow_requested(follower_id=requester, followee_id=owner,
                                          action="approve" if approve else "deny")
+        if approve and not self._first_this_millisecond(("follow", requester, owner), answer):
+            return
         if not self._first_this_millisecond(("request", requester, owner), answer):
             return
         if approve:
