@@ -22,7 +22,7 @@ from cassandra.cluster import Session
 from photostream.domain.photo_tags import PhotoTag, TagChange, write_timestamp_us
 from sinks import cache_aside
 from sinks.cassandra import Gated, execute, execute_grouped, ms_of, pages
-from sinks.tagged_posts import TaggedPosts
+from sinks.tagged_posts import SetLostError, TaggedPosts
 
 log = logging.getLogger(__name__)
 _IN_CHUNK = 100
@@ -157,6 +157,8 @@ class PhotoTagReads:
         try:
             count = await self._tagged.rebuild(self._session)
             log.info("rebuilt the set of tagged posts from durable state (%d posts)", count)
+        except SetLostError as exc:  # the next read starts another
+            log.warning("%s", exc)
         except Exception:  # a background repair: the next read tries again
             log.exception("rebuilding the set of tagged posts failed")
 

@@ -9,13 +9,17 @@ a post after every durable tag write (an add, an approval or a removal alike; a 
 out: the set only grows, a stale member costs one read that finds nothing), before its offsets move, so a crash
 replays the add. A page reads Cassandra only for its posts in the set. The set counts only once it holds a
 marker member, written by :func:`rebuild` after adding every post with a tag row (a scan of ``photo_tags``'s
-partition keys): a writer racing the scan adds its post itself, so nothing is missed. Without the marker (a new
+partition keys): a writer racing the scan adds its post itself, so nothing is missed. A rebuild first puts a
+member of its own in the set and writes the marker only if that member is still there at the end, at once: had
+Redis lost the set meanwhile (restarted, or the key deleted), the rebuild's earlier adds went with it, and a
+marker on what is left would hide those posts' tags. Without the marker (a new
 deployment, Redis lost the set) readers read every post's tags, as before, and the API rebuilds the set in the
 background (:class:`sinks.photo_tags.PhotoTagReads`). Redis down: readers read Cassandra.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
@@ -26,7 +30,17 @@ from sinks.cassandra import pages
 
 #: the member that says the set is complete (a post id is a UUID: no clash)
 BUILT = "\x00built"
+#: the prefix of a rebuild's own member (see the module docstring); never a post id either
+BUILDING = "\x00building:"
 _CHUNK = 1_000
+#: the marker goes in only if this rebuild's member is still in the set (KEYS[1]: the set; ARGV: the member, BUILT)
+_FINISH = """
+if redis.call('SREM', KEYS[1], ARGV[1]) == 1 then
+  redis.call('SADD', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+"""
 
 
 class TaggedPosts:
@@ -52,16 +66,24 @@ class TaggedPosts:
     async def live(self) -> tuple[set[str], bool]:
         """Every post in the set, and whether it is built (for `photostream rebuild photo-tags`)."""
         members = set(await self._redis.smembers(keys.photo_tagged_posts()))
-        return members - {BUILT}, BUILT in members
+        return {m for m in members if m != BUILT and not m.startswith(BUILDING)}, BUILT in members
 
     async def rebuild(self, session: Session) -> int:
-        """Add every post with a tag row, then the marker; returns the number of posts found."""
+        """Add every post with a tag row, then the marker; returns the number of posts found. Raises
+        :class:`SetLostError` when the set was lost while it ran (the set is left without a marker)."""
+        key, mine = keys.photo_tagged_posts(), BUILDING + uuid.uuid4().hex
+        await self._redis.sadd(key, mine)
         count = 0
         async for ids in durable_pages(session):
-            await self._redis.sadd(keys.photo_tagged_posts(), *ids)
+            await self._redis.sadd(key, *ids)
             count += len(ids)
-        await self._redis.sadd(keys.photo_tagged_posts(), BUILT)
+        if not await self._redis.eval(_FINISH, 1, key, mine, BUILT):
+            raise SetLostError("the set of tagged posts was lost while it was rebuilt: not marked built")
         return count
+
+
+class SetLostError(RuntimeError):
+    """The set went (Redis restarted, the key deleted) while a rebuild ran: its marker would have hidden tags."""
 
 
 async def durable_pages(session: Session) -> AsyncIterator[list[str]]:

@@ -20,14 +20,15 @@ from cassandra.cluster import Session
 
 from api.consistency import ConsistencyToken
 from photostream.domain.photo_tags import MAX_TAGS_PER_PHOTO
+from photostream.rebuild import stores
 from photostream.rebuild_photo_tags import rebuild_photo_tags as compare_photo_tags
 from photostream.settings import Settings
 from producers import events
 from producers.ids import new_id
 from producers.publisher import Publisher
-from sinks import keys
+from sinks import keys, tagged_posts
 from sinks.redis_client import sync_client
-from sinks.tagged_posts import BUILT, TaggedPosts
+from sinks.tagged_posts import BUILT, SetLostError, TaggedPosts
 from tests.integration.conftest import BIN, Process, auth
 from tests.integration.kafka_read import read_event
 from tests.integration.photos import upload_photo
@@ -436,6 +437,35 @@ def test_pages_read_tags_only_for_posts_in_the_tagged_set_which_rebuilds_itself(
     assert store.sismember(key, after) and not store.sismember(key, untagged)
     assert photos.tags_seen(None, after) == [[(pal, False)]]
     assert photos.tags_seen(None, untagged) == [[]]
+
+
+def test_a_rebuild_during_which_redis_lost_the_set_does_not_mark_it_built(
+    photos: Photos, log: Log, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Redis lost the set (restarted, or the key deleted) while a rebuild scanned: the adds made before went with
+    it, so a marker on what is left would hide those posts' tags for good."""
+    store, key = sync_client(settings), keys.photo_tagged_posts()
+    _, pal, post = tagged_post(photos, log)
+    scan = tagged_posts.durable_pages
+
+    async def lose_the_set_once_scanned(session: Any) -> Any:
+        async for ids in scan(session):
+            yield ids
+        store.delete(key)  # every post the rebuild added, gone
+
+    async def rebuild() -> int:
+        async with stores(settings) as (session, redis):
+            return await TaggedPosts(redis).rebuild(session)
+
+    monkeypatch.setattr(tagged_posts, "durable_pages", lose_the_set_once_scanned)
+    with pytest.raises(SetLostError):
+        asyncio.run(rebuild())
+    assert not store.sismember(key, BUILT) and not store.sismember(key, post)
+    monkeypatch.undo()
+    assert asyncio.run(rebuild()) >= 1  # the next one, undisturbed, marks it
+    assert store.sismember(key, BUILT) and store.sismember(key, post)
+    assert [m for m in store.smembers(key) if m.startswith(tagged_posts.BUILDING)] == []
+    assert photos.tags_seen(None, post) == [[(pal, False)]]
 
 
 def test_rebuild_photo_tags_finds_a_lost_member_and_restores_it(
