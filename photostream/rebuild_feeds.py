@@ -73,6 +73,8 @@ async def rebuild_feeds(settings: Settings, repair: bool) -> RebuildReport:
                     await build_settled(cache, user_id, partial(merged_feed, graph, posts, user_id,
                                                                 settings.feed_cap, None, True, safety), feed)
                     report.repaired += 1
+        # (a repair marks the celebrity set only if Redis kept it during the walk: sinks.built_sets)
+        fence = await cache.fence_celebrities() if repair else None
         celebrities: list[str] = []
         async for authors in posts.authors():
             for author_id in authors:
@@ -103,6 +105,7 @@ async def rebuild_feeds(settings: Settings, repair: bool) -> RebuildReport:
             report.differences.append(f"celebrity set: {'not built' if known is None else 'incomplete'} "
                                       f"({len(celebrities)} authors with pull sets)")
             if repair:
-                await cache.mark_celebrities_built(celebrities)
                 report.repaired += 1
+        if fence is not None:  # (marked whatever the comparison found: the fence leaves the set either way)
+            await cache.mark_celebrities_built(celebrities, fence)
     return report

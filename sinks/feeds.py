@@ -26,7 +26,7 @@ from redis.exceptions import NoScriptError
 
 from photostream.domain.feeds import Delivery, merge_newest
 from photostream.settings import Settings
-from sinks import keys, redis_scripts
+from sinks import built_sets, keys, redis_scripts
 from sinks.cassandra import Gated, execute_grouped, key_chunks, pages
 from sinks.feed_lists import (
     CUT,
@@ -229,8 +229,11 @@ async def expected_pull_set(posts: FeedPosts, author_id: str, cap: int) -> Newes
 
 #: a member of the celebrity set meaning "this set is complete" (never an id: ids are UUIDs)
 CELEBRITIES_BUILT = "\x00built"
-#: how many members of the celebrity set are markers, not authors (:data:`CELEBRITIES_BUILT`)
+#: how many members of the celebrity set are markers, not authors (:data:`CELEBRITIES_BUILT`; a rebuild's fence
+#: is one more while it runs, which only costs a walk of an empty set)
 CELEBRITY_SET_MARKERS = 1
+#: authors per SADD when a rebuild marks the set
+_MARK_CHUNK = 1_000
 
 
 @dataclass(frozen=True)
@@ -247,8 +250,10 @@ class PullAuthors:
 
 async def rebuild_pull_sets(posts: FeedPosts, cache: FeedCache, cap: int) -> list[str]:
     """After a Redis loss: every author's pull set from durable state (a set some processor built meanwhile is
-    kept), then the celebrity set marked complete; returns the authors with a pull set. A walk over every
-    author: a recovery, never the hot path."""
+    kept), then the celebrity set marked complete (unless Redis lost it during the walk: raises
+    :class:`sinks.built_sets.SetLostError`); returns the authors with a pull set. A walk over every author: a
+    recovery, never the hot path."""
+    fence = await cache.fence_celebrities()
     celebrities: list[str] = []
     async for authors in posts.authors():
         for author_id in authors:
@@ -256,7 +261,7 @@ async def rebuild_pull_sets(posts: FeedPosts, cache: FeedCache, cap: int) -> lis
             if derived.post_ids or derived.cut:
                 celebrities.append(author_id)
                 await cache.replace_pull(author_id, derived.post_ids, derived.cut, only_if_missing=True)
-    await cache.mark_celebrities_built(celebrities)
+    await cache.mark_celebrities_built(celebrities, fence)
     return celebrities
 
 
@@ -457,9 +462,17 @@ class FeedCache:
         state, or lost with Redis: then a reader cannot tell a celebrity it follows from anyone else)."""
         return _celebrities_of(await self._redis.smembers(keys.feed_celebrities()))
 
-    async def mark_celebrities_built(self, author_ids: Iterable[str]) -> None:
-        """The celebrity set is complete: ``author_ids`` (all authors with a pull set) and the built marker."""
-        await self._redis.sadd(keys.feed_celebrities(), CELEBRITIES_BUILT, *author_ids)
+    async def fence_celebrities(self) -> str:
+        """Before a walk that finds every author with a pull set (:mod:`sinks.built_sets`)."""
+        return await built_sets.begin(self._redis, keys.feed_celebrities())
+
+    async def mark_celebrities_built(self, author_ids: Iterable[str], fence: str) -> None:
+        """The celebrity set is complete: ``author_ids`` (all authors with a pull set, found since ``fence``)
+        and the built marker; raises :class:`sinks.built_sets.SetLostError` if Redis lost the set since."""
+        key, authors = keys.feed_celebrities(), list(author_ids)
+        for i in range(0, len(authors), _MARK_CHUNK):
+            await self._redis.sadd(key, *authors[i:i + _MARK_CHUNK])
+        await built_sets.finish(self._redis, key, fence, CELEBRITIES_BUILT)
 
     async def pull_pages(self, author_ids: list[str], before: str | None, limit: int, floor: str | None = None
                          ) -> list[tuple[list[str], bool] | None]:
@@ -555,7 +568,7 @@ def _celebrities_of(members: set[str]) -> list[str] | None:
     """The celebrity set's authors; None unless its built marker says it is complete."""
     if CELEBRITIES_BUILT not in members:
         return None
-    return [m for m in members if m != CELEBRITIES_BUILT]
+    return [m for m in members if not built_sets.is_marker(m)]
 
 
 async def build_settled(cache: FeedCache, user_id: str, derive: Callable[[], Awaitable[MergedFeed]],

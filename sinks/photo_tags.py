@@ -21,8 +21,9 @@ from cassandra.cluster import Session
 
 from photostream.domain.photo_tags import PhotoTag, TagChange, write_timestamp_us
 from sinks import cache_aside
+from sinks.built_sets import SetLostError
 from sinks.cassandra import Gated, execute, execute_grouped, ms_of, pages
-from sinks.tagged_posts import SetLostError, TaggedPosts
+from sinks.tagged_posts import TaggedPosts
 
 log = logging.getLogger(__name__)
 _IN_CHUNK = 100

@@ -9,38 +9,25 @@ a post after every durable tag write (an add, an approval or a removal alike; a 
 out: the set only grows, a stale member costs one read that finds nothing), before its offsets move, so a crash
 replays the add. A page reads Cassandra only for its posts in the set. The set counts only once it holds a
 marker member, written by :func:`rebuild` after adding every post with a tag row (a scan of ``photo_tags``'s
-partition keys): a writer racing the scan adds its post itself, so nothing is missed. A rebuild first puts a
-member of its own in the set and writes the marker only if that member is still there at the end, at once: had
-Redis lost the set meanwhile (restarted, or the key deleted), the rebuild's earlier adds went with it, and a
-marker on what is left would hide those posts' tags. Without the marker (a new
-deployment, Redis lost the set) readers read every post's tags, as before, and the API rebuilds the set in the
-background (:class:`sinks.photo_tags.PhotoTagReads`). Redis down: readers read Cassandra.
+partition keys): a writer racing the scan adds its post itself, so nothing is missed, and a set lost while the
+scan ran is not marked (:mod:`sinks.built_sets`). Without the marker (a new deployment, Redis lost the set)
+readers read every post's tags, as before, and the API rebuilds the set in the background
+(:class:`sinks.photo_tags.PhotoTagReads`). Redis down: readers read Cassandra.
 """
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 from cassandra.cluster import Session
 
-from sinks import keys
+from sinks import built_sets, keys
 from sinks.cassandra import pages
 
 #: the member that says the set is complete (a post id is a UUID: no clash)
 BUILT = "\x00built"
-#: the prefix of a rebuild's own member (see the module docstring); never a post id either
-BUILDING = "\x00building:"
 _CHUNK = 1_000
-#: the marker goes in only if this rebuild's member is still in the set (KEYS[1]: the set; ARGV: the member, BUILT)
-_FINISH = """
-if redis.call('SREM', KEYS[1], ARGV[1]) == 1 then
-  redis.call('SADD', KEYS[1], ARGV[2])
-  return 1
-end
-return 0
-"""
 
 
 class TaggedPosts:
@@ -66,24 +53,19 @@ class TaggedPosts:
     async def live(self) -> tuple[set[str], bool]:
         """Every post in the set, and whether it is built (for `photostream rebuild photo-tags`)."""
         members = set(await self._redis.smembers(keys.photo_tagged_posts()))
-        return {m for m in members if m != BUILT and not m.startswith(BUILDING)}, BUILT in members
+        return {m for m in members if not built_sets.is_marker(m)}, BUILT in members
 
     async def rebuild(self, session: Session) -> int:
         """Add every post with a tag row, then the marker; returns the number of posts found. Raises
-        :class:`SetLostError` when the set was lost while it ran (the set is left without a marker)."""
-        key, mine = keys.photo_tagged_posts(), BUILDING + uuid.uuid4().hex
-        await self._redis.sadd(key, mine)
+        :class:`sinks.built_sets.SetLostError` when the set was lost while it ran (the set is left without a marker)."""
+        key = keys.photo_tagged_posts()
+        fence = await built_sets.begin(self._redis, key)
         count = 0
         async for ids in durable_pages(session):
             await self._redis.sadd(key, *ids)
             count += len(ids)
-        if not await self._redis.eval(_FINISH, 1, key, mine, BUILT):
-            raise SetLostError("the set of tagged posts was lost while it was rebuilt: not marked built")
+        await built_sets.finish(self._redis, key, fence, BUILT)
         return count
-
-
-class SetLostError(RuntimeError):
-    """The set went (Redis restarted, the key deleted) while a rebuild ran: its marker would have hidden tags."""
 
 
 async def durable_pages(session: Session) -> AsyncIterator[list[str]]:

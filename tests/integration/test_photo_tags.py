@@ -26,9 +26,9 @@ from photostream.settings import Settings
 from producers import events
 from producers.ids import new_id
 from producers.publisher import Publisher
-from sinks import keys, tagged_posts
+from sinks import built_sets, keys, tagged_posts
 from sinks.redis_client import sync_client
-from sinks.tagged_posts import BUILT, SetLostError, TaggedPosts
+from sinks.tagged_posts import BUILT, TaggedPosts
 from tests.integration.conftest import BIN, Process, auth
 from tests.integration.kafka_read import read_event
 from tests.integration.photos import upload_photo
@@ -458,13 +458,13 @@ def test_a_rebuild_during_which_redis_lost_the_set_does_not_mark_it_built(
             return await TaggedPosts(redis).rebuild(session)
 
     monkeypatch.setattr(tagged_posts, "durable_pages", lose_the_set_once_scanned)
-    with pytest.raises(SetLostError):
+    with pytest.raises(built_sets.SetLostError):
         asyncio.run(rebuild())
     assert not store.sismember(key, BUILT) and not store.sismember(key, post)
     monkeypatch.undo()
     assert asyncio.run(rebuild()) >= 1  # the next one, undisturbed, marks it
     assert store.sismember(key, BUILT) and store.sismember(key, post)
-    assert [m for m in store.smembers(key) if m.startswith(tagged_posts.BUILDING)] == []
+    assert [m for m in store.smembers(key) if m.startswith(built_sets.BUILDING)] == []
     assert photos.tags_seen(None, post) == [[(pal, False)]]
 
 

@@ -135,7 +135,8 @@ async def test_feed_pages_of_one_turn_share_a_round_trip_with_the_plain_answers(
         await plain.build(users[1], posts[2:])
         await plain.replace_pull(author, posts[1:3])
         await plain.replace_pull(unfollowed, [posts[0]])
-        await plain.mark_celebrities_built([author, unfollowed])  # (the worker marks it once it built the set)
+        # (the worker marks it once it built the set)
+        await plain.mark_celebrities_built([author, unfollowed], await plain.fence_celebrities())
         # users[0]'s follows are copied (the celebrity and someone else), users[1]'s are not
         assert await follows.fill(users[0], "", {author: "1", new_id(): "1"})
 
