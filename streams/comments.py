@@ -20,6 +20,7 @@ from sinks.safety import SafetyReader
 from streams.engagement_blocks import (
     name_post_authors,
     retract_raced_engagement,
+    retract_refused,
     without_engagement_across_blocks,
     without_engagement_of_closed_accounts,
 )
@@ -59,10 +60,12 @@ class CommentsProjector:
         self._safety, self._publisher, self._publish_timeout_s = safety, publisher, publish_timeout_s
 
     async def process(self, batch: list[Record], reject: Reject) -> None:
-        applied = await without_engagement_across_blocks(await name_post_authors(batch, self._safety, self._redis),
-                                                         self._safety)
+        named = await name_post_authors(batch, self._safety, self._redis)
+        applied = await without_engagement_across_blocks(named, self._safety)
         if self._safety is not None:  # (and not by a deleted account)
             applied = await without_engagement_of_closed_accounts(applied, self._redis, self._safety.session)
+        # a refused comment may have been counted already (the count is the popularity processor's): retracted
+        await retract_refused(named, applied, "comment-added", self._publisher, self._publish_timeout_s)
         written = accepted(applied, lambda r: (r, change_of(r)), reject)
         await self._writer.apply([change for _, change in written])
         # the threads are this processor's: a block's or a purge's reading that ran before this write is

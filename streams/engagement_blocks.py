@@ -154,6 +154,27 @@ async def retract_raced_engagement(written: list[Record], topic: str, safety: Sa
     return len(raced)
 
 
+async def retract_refused(received: list[Record], applied: list[Record], topic: str, publisher: Publisher | None,
+                          timeout_s: float) -> int:
+    """Publish the retraction of each of ``received``'s ``topic`` events that this processor refused (left out of
+    ``applied``: across a block, or sent by a deleted account); how many.
+
+    Why: the processor that owns a thing is where a block's and a purge's readings find it, and another
+    processor may have applied the same event before the block stood. The comment *count* is the popularity
+    processor's, the thread (what a block's reading finds) this one's: a comment counted just before a block,
+    then refused here, was in no thread for the block to delete, and stayed counted for good (the fault tests'
+    SIGKILL run found one on a busy machine). A refused comment must stand nowhere, so its retraction (final,
+    with a deterministic id: a retried batch sends the same one) is published for whoever applied it."""
+    if publisher is None:
+        return 0
+    kept = {id(r) for r in applied}
+    refused = [retraction_of(r) for r in received if r.topic == topic and _added_by(r) is not None
+               and id(r) not in kept]
+    if refused:
+        await publisher.acknowledged(refused, timeout_s)
+    return len(refused)
+
+
 async def _closed(redis: Any, session: Any, senders: set[str]) -> set[str]:
     return await closed_among(redis, session, senders) if senders else set()
 

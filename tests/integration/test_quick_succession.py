@@ -338,6 +338,35 @@ async def test_a_comment_written_after_a_block_read_what_it_ends_is_deleted_by_t
              "only the comment of the person not blocked left")
 
 
+@NAMING_THE_AUTHOR
+async def test_a_comment_counted_before_a_block_and_refused_by_the_comments_processor_after_it_is_uncounted(
+        client: httpx.Client, settings: Settings, worker: Process, named: bool) -> None:
+    """The count is the popularity processor's, the thread the comments processor's, and a block's reading finds
+    comments in the thread. A comment the popularity processor counted just before the block, and the comments
+    processor refused just after it (the block stands), was in no thread for the block to delete: counted for
+    good, listed nowhere (the fault tests' SIGKILL run found one). The comments processor now retracts what it
+    refuses, for whoever applied it."""
+    author, pest, reader = _user(client), _user(client), _user(client)
+    post = _post_seen_by(client, settings, author, pest, "mine")
+    comment = {"event_id": new_id(), "occurred_at": now_ms(), "comment_id": new_id(), "post_id": post,
+               "user_id": pest, "text": "you again", "post_author_id": author if named else None}
+    record = Record("comment-added", 0, 0, post.encode(), comment)
+    resources = Resources.open(settings)
+    try:
+        popularity = counter_and_popularity(settings, resources.session, resources.redis, resources.publisher)[1]
+        await popularity.process([record], _not_rejected)  # counted: no block yet
+        assert _seen_by(client, settings, reader, post)[1] == 1
+        _block_applied(client, settings, author, pest)  # its reading finds no comment in the thread
+        projector = CommentsProjector(CommentWriter(resources.session), resources.redis,
+                                      SafetyReader(resources.session), resources.publisher,
+                                      settings.publish_timeout_s)
+        await projector.process([record], _not_rejected)  # refused: the block stands
+    finally:
+        await resources.close()
+    wait_for(lambda: _seen_by(client, settings, reader, post)[1::2], lambda s: s == (0, []), 30,
+             "the comment counted before the block uncounted")
+
+
 async def test_a_tag_written_after_a_block_read_what_it_ends_is_removed_by_the_tags_processor(
         client: httpx.Client, settings: Settings, worker: Process) -> None:
     """As above, for a people tag: the tagged person blocks the author after the tag was accepted, and the tags

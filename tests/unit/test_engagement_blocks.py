@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from producers.ids import new_id
-from streams.engagement_blocks import retract_raced_engagement, retraction_of
+from streams.engagement_blocks import retract_raced_engagement, retract_refused, retraction_of
 from streams.engine.records import Record
 
 AUTHOR, PEST, FRIEND = new_id(), new_id(), new_id()
@@ -168,3 +168,16 @@ async def test_with_redis_unable_to_say_who_was_in_a_block_every_pair_is_asked(m
     assert await retract_raced_engagement([_tag(AUTHOR, PEST), _tag(AUTHOR, FRIEND)], "photo-tag-changed", blocks,
                                           publisher, 1.0, redis=object(), closed_accounts=False) == 1  # type: ignore[arg-type]
     assert blocks.asked == [{(AUTHOR, PEST), (AUTHOR, FRIEND)}]
+
+
+async def test_a_comment_refused_here_is_retracted_for_whoever_applied_it_and_nothing_else_is() -> None:
+    publisher = _Publisher()
+    refused, kept, like = _comment(PEST), _comment(FRIEND), _like(PEST)
+    assert await retract_refused([refused, kept, like], [kept], "comment-added", publisher,  # type: ignore[arg-type]
+                                 1.0) == 1
+    [deleted] = publisher.sent
+    assert deleted.topic == "comment-deleted" and deleted.value["comment_id"] == refused.value["comment_id"]
+    assert deleted.value["event_id"] == retraction_of(refused).value["event_id"]  # the same one on a retry
+    assert await retract_refused([kept], [kept], "comment-added", publisher, 1.0) == 0  # type: ignore[arg-type]
+    assert await retract_refused([refused], [], "comment-added", None, 1.0) == 0  # (no publisher: unit wiring)
+    assert len(publisher.sent) == 1
