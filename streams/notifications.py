@@ -503,9 +503,12 @@ class NotificationsProcessor:
         changes = fold(signals)
         # where each retracted actor was last added, and whether a standing one (a like, a follow) is a member
         # already: a repeated like or follow then changes nothing (it re-notified, and an unlike withdrew only
-        # the newest of two groups)
+        # the newest of two groups); and, for every add, when it was last retracted: an approval's "accepted
+        # your follow request" applied after the unfollow that withdrew it stood for good (only standing kinds
+        # were asked, and it is not one; the fault tests found it)
         asked = [(c.series, c.actor) for c in changes
-                 if (c.retract_at is not None and c.retract_from_at is None) or c.repeats_standing]
+                 if (c.retract_at is not None and c.retract_from_at is None)
+                 or (c.add_at is not None and c.comment_id is None)]
         stored = await self._store.stored_actors(asked) if asked else StoredActors({}, {})
         latest = stored.adds
         kept = (without_superseded_retraction(c, latest[(c.series, c.actor)].written
