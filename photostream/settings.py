@@ -242,6 +242,10 @@ class Settings(BaseSettings):
     popularity_tau_hours: float = 12.0
     trending_min_authors: int = 3
     batch_max_events: int = 50_000
+    #: how long a like or a comment that does not name its post's author, of a post the posts view does not have
+    #: yet, waits for the posts projector before it is applied unchecked against blocks
+    #: (:mod:`streams.posts_projected`)
+    posts_projected_wait_s: float = Field(default=30.0, gt=0, le=600)
     #: the longest wait between two attempts of a batch whose store is failing (the waits double from 0.5 s)
     batch_retry_backoff_max_s: float = Field(default=30.0, gt=0, le=3600)
 

@@ -61,7 +61,7 @@ class _SharedStores:
     @functools.cached_property
     def counting(self) -> tuple[HashtagCounter, PopularityUpdater]:
         return counter_and_popularity(self.settings, self.resources.session, self.resources.redis,
-                                      self.resources.publisher)
+                                      self.resources.publisher, self.resources.posts_projected)
 
     @functools.cached_property
     def graph(self) -> GraphReader:
@@ -100,7 +100,7 @@ def build_processors(settings: Settings, resources: Resources,
         FeedProcessor.name: lambda: FeedProcessor(settings, GraphWriter(session), shared.graph, shared.feed_posts,
                                                   shared.feed_cache, redis, safety=shared.safety),
         CommentsProjector.name: lambda: CommentsProjector(CommentWriter(session), redis, shared.safety, publisher,
-                                                          settings.publish_timeout_s),
+                                                          settings.publish_timeout_s, resources.posts_projected),
         PhotoTagsProcessor.name: lambda: PhotoTagsProcessor(PhotoTagWriter(session), redis, shared.safety, publisher,
                                                             settings.publish_timeout_s),
         FollowRequestsProjector.name: lambda: FollowRequestsProjector(FollowRequests(session), redis),

@@ -25,6 +25,7 @@ from streams.engagement_blocks import (
     without_engagement_of_closed_accounts,
 )
 from streams.engine.records import Record, Reject, accepted
+from streams.posts_projected import PostsProjected
 
 
 def comment_of(event: dict[str, Any]) -> Comment:
@@ -52,15 +53,18 @@ class CommentsProjector:
     flush_interval_s: float = 0.05
 
     def __init__(self, writer: CommentWriter, redis: Any, safety: SafetyReader | None = None,
-                 publisher: Publisher | None = None, publish_timeout_s: float = 10.0) -> None:
+                 publisher: Publisher | None = None, publish_timeout_s: float = 10.0,
+                 projected: PostsProjected | None = None) -> None:
         self._writer = writer
         self._redis = redis
         #: comments across a block are not written (:mod:`streams.engagement_blocks`); one a block raced is
-        #: deleted through ``publisher`` once written
+        #: deleted through ``publisher`` once written; one not naming its post's author waits for the post's
+        #: projection (``projected``) to be checked
         self._safety, self._publisher, self._publish_timeout_s = safety, publisher, publish_timeout_s
+        self._projected = projected
 
     async def process(self, batch: list[Record], reject: Reject) -> None:
-        named = await name_post_authors(batch, self._safety, self._redis)
+        named = await name_post_authors(batch, self._safety, self._redis, self._projected)
         applied = await without_engagement_across_blocks(named, self._safety)
         if self._safety is not None:  # (and not by a deleted account)
             applied = await without_engagement_of_closed_accounts(applied, self._redis, self._safety.session)

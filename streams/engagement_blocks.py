@@ -32,20 +32,34 @@ from sinks.posts import read_posts_cached
 from sinks.revocations import closed_among
 from sinks.safety import SafetyReader
 from streams.engine.records import Record
+from streams.posts_projected import PostsProjected
 
 
-async def name_post_authors(records: list[Record], safety: SafetyReader | None, redis: Any) -> list[Record]:
+async def name_post_authors(records: list[Record], safety: SafetyReader | None, redis: Any,
+                            projected: PostsProjected | None = None) -> list[Record]:
     """``records``, each like and new comment that does not name its post's author (an upstream service's: v1
     events have no ``post_author_id``) given the author the posts view holds, so it is checked against blocks
     like the API's. Unchecked, such a like sent as the author blocked its sender, and applied after the block's
     reading, stayed across the block for good (the fault tests' oracle found one counted). Only those records
-    are read about (one read of the posts view per batch that has any); a post the view does not have yet stays
-    unnamed and unchecked, as before."""
+    are read about (one read of the posts view per batch that has any).
+
+    A post the view does not have yet is asked again once the posts projector has applied every post created
+    before the newest such record (``projected``; bounded): applied unchecked, a like of a post not projected
+    yet stayed across a block whose reading of the author's posts also ran before the projection (the fault
+    tests' oracle found one). A post still unknown then (none such, or past the bound) stays unnamed and
+    unchecked."""
     unnamed = sorted({r.value["post_id"] for r in records if _names_no_author(r)})
     if not unnamed or safety is None or redis is None:
         return records
     found = await read_posts_cached(safety.session, redis, unnamed)
     authors = {post["post_id"]: post["author_id"] for post in found if post is not None}
+    unknown = [post_id for post_id in unnamed if post_id not in authors]
+    if unknown and projected is not None:
+        newest = max(int(r.value["occurred_at"]) for r in records
+                     if _names_no_author(r) and r.value["post_id"] not in authors)
+        if await projected.through(newest):
+            found = await read_posts_cached(safety.session, redis, unknown)
+            authors |= {post["post_id"]: post["author_id"] for post in found if post is not None}
     if not authors:
         return records
     return [r._replace(value={**r.value, "post_author_id": authors[r.value["post_id"]]})

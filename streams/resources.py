@@ -12,6 +12,7 @@ from photostream.settings import Settings
 from producers.publisher import Publisher
 from sinks.cassandra import cap_in_flight, connect
 from sinks.redis_client import async_client
+from streams.posts_projected import PostsProjected
 
 
 @dataclass
@@ -22,6 +23,8 @@ class Resources:
     cluster: Cluster
     session: Session
     redis: Any
+    #: the posts projector's progress (its Kafka client made on first use)
+    posts_projected: PostsProjected
 
     @classmethod
     def open(cls, settings: Settings) -> Resources:
@@ -29,9 +32,11 @@ class Resources:
         cap_in_flight(session, settings.cassandra_worker_in_flight)
         publisher = Publisher(settings)
         publisher.open_raw_lane()  # processors park poison records: connected before the first one comes
-        return cls(settings, EventCodec(), publisher, cluster, session, async_client(settings))
+        return cls(settings, EventCodec(), publisher, cluster, session, async_client(settings),
+                   PostsProjected.of_app(settings, settings.posts_projected_wait_s))
 
     async def close(self) -> None:
         self.publisher.close()
+        self.posts_projected.close()
         await self.redis.aclose()
         self.cluster.shutdown()

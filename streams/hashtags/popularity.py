@@ -30,6 +30,7 @@ from streams.engagement_blocks import (
     without_engagement_of_closed_accounts,
 )
 from streams.engine.records import Record, Reject, accepted
+from streams.posts_projected import PostsProjected
 
 #: the fields of each input that name a post, a user or a comment
 _ID_FIELDS = {"like-changed": ("post_id", "user_id"), "comment-added": ("post_id", "user_id", "comment_id"),
@@ -52,11 +53,13 @@ class PopularityUpdater:
 
     def __init__(self, settings: Settings, store: EngagementStore, state: HashtagStateStore, views: HashtagViews,
                  settler: RankSettler, liked_copies: PartitionCache, redis: Any,
-                 safety: SafetyReader | None = None, publisher: Publisher | None = None) -> None:
+                 safety: SafetyReader | None = None, publisher: Publisher | None = None,
+                 projected: PostsProjected | None = None) -> None:
         self._store = store
         #: likes and comments across a block are not counted (:mod:`streams.engagement_blocks`); a like a block
-        #: raced is retracted through ``publisher`` once written
-        self._safety, self._publisher = safety, publisher
+        #: raced is retracted through ``publisher`` once written; one not naming its post's author waits for the
+        #: post's projection (``projected``) to be checked
+        self._safety, self._publisher, self._projected = safety, publisher, projected
         self._publish_timeout_s = float(settings.publish_timeout_s)
         self._state = state
         self._redis = redis
@@ -69,7 +72,8 @@ class PopularityUpdater:
 
     async def process(self, batch: list[Record], reject: Reject) -> None:
         by_post: dict[str, list[Record]] = defaultdict(list)
-        admitted = await name_post_authors(accepted(batch, with_ids, reject), self._safety, self._redis)
+        admitted = await name_post_authors(accepted(batch, with_ids, reject), self._safety, self._redis,
+                                           self._projected)
         admitted = await without_engagement_across_blocks(admitted, self._safety)
         if self._safety is not None:  # (and not by a deleted account)
             admitted = await without_engagement_of_closed_accounts(admitted, self._redis, self._safety.session)

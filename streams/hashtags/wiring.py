@@ -19,14 +19,15 @@ from sinks.partition_cache import LIKES, PartitionCache
 from sinks.safety import SafetyReader
 from streams.hashtags.counter import HashtagCounter
 from streams.hashtags.popularity import PopularityUpdater
+from streams.posts_projected import PostsProjected
 
 
-def counter_and_popularity(settings: Settings, session: Session, redis: Any, publisher: Publisher | None = None
-                           ) -> tuple[HashtagCounter, PopularityUpdater]:
+def counter_and_popularity(settings: Settings, session: Session, redis: Any, publisher: Publisher | None = None,
+                           projected: PostsProjected | None = None) -> tuple[HashtagCounter, PopularityUpdater]:
     state, engagement = HashtagStateStore(session), EngagementStore(session)
     views = HashtagViews(redis, settings.hashtag_top_n, settings.trending_min_authors)
     weights = score_weights(settings)
     settler = RankSettler(engagement, views, TagDeriver(state, engagement, weights, settings.hashtag_top_n), weights)
     return (HashtagCounter(settings, state, engagement, views, settler, redis),
             PopularityUpdater(settings, engagement, state, views, settler, PartitionCache(redis, LIKES),
-                              redis, SafetyReader(session), publisher))
+                              redis, SafetyReader(session), publisher, projected))

@@ -7,7 +7,13 @@ from collections.abc import Iterable
 from typing import Any
 
 from producers.ids import new_id
-from streams.engagement_blocks import retract_raced_engagement, retract_refused, retraction_of
+from streams import engagement_blocks
+from streams.engagement_blocks import (
+    name_post_authors,
+    retract_raced_engagement,
+    retract_refused,
+    retraction_of,
+)
 from streams.engine.records import Record
 
 AUTHOR, PEST, FRIEND = new_id(), new_id(), new_id()
@@ -181,3 +187,70 @@ async def test_a_comment_refused_here_is_retracted_for_whoever_applied_it_and_no
     assert await retract_refused([kept], [kept], "comment-added", publisher, 1.0) == 0  # type: ignore[arg-type]
     assert await retract_refused([refused], [], "comment-added", None, 1.0) == 0  # (no publisher: unit wiring)
     assert len(publisher.sent) == 1
+
+
+class _PostsView:
+    """The posts view as ``read_posts_cached`` reads it: ``known`` posts (id → author), and the posts the projector
+    applies once :class:`_Projection` is waited for."""
+
+    def __init__(self, known: dict[str, str], projected_later: dict[str, str]) -> None:
+        self.known, self.later, self.reads = dict(known), projected_later, []
+
+    async def read(self, session: Any, redis: Any, post_ids: list[str]) -> list[dict[str, Any] | None]:
+        self.reads.append(list(post_ids))
+        return [{"post_id": p, "author_id": self.known[p]} if p in self.known else None for p in post_ids]
+
+
+class _Projection:
+    def __init__(self, view: _PostsView, caught_up: bool) -> None:
+        self.view, self.caught_up, self.asked = view, caught_up, []
+
+    async def through(self, at_ms: int) -> bool:
+        self.asked.append(at_ms)
+        if self.caught_up:
+            self.view.known |= self.view.later
+        return self.caught_up
+
+
+def _unnamed(record: Record, post_id: str) -> Record:
+    return record._replace(value={**record.value, "post_id": post_id, "post_author_id": None})
+
+
+async def test_a_like_of_a_post_not_projected_yet_is_named_once_the_projector_applied_the_posts_before_it(
+        monkeypatch: Any) -> None:
+    """A post the view does not have yet is asked again once the posts projector has applied every post created
+    before the newest such like: applied unnamed, the like went unchecked against blocks, and a block whose
+    reading also ran before the projection left it standing (the fault tests' oracle found one)."""
+    seen, fresh = new_id(), new_id()
+    view = _PostsView({seen: FRIEND}, {fresh: AUTHOR})
+    monkeypatch.setattr(engagement_blocks, "read_posts_cached", view.read)
+    projection = _Projection(view, caught_up=True)
+    records = [_unnamed(_like(PEST, at=5_000), fresh), _unnamed(_like(FRIEND, at=7_000), fresh),
+               _unnamed(_comment(PEST, at=6_000), seen)]
+    named = await name_post_authors(records, _Blocks(), object(), projection)  # type: ignore[arg-type]
+    assert [r.value["post_author_id"] for r in named] == [AUTHOR, AUTHOR, FRIEND]
+    assert projection.asked == [7_000]  # the newest record of an unknown post
+    assert view.reads == [sorted([seen, fresh]), [fresh]]  # only the unknown post asked again
+
+
+async def test_a_post_still_unknown_after_the_wait_or_past_its_bound_leaves_its_likes_unnamed(
+        monkeypatch: Any) -> None:
+    missing = new_id()
+    for caught_up in (True, False):
+        view = _PostsView({}, {})
+        monkeypatch.setattr(engagement_blocks, "read_posts_cached", view.read)
+        projection = _Projection(view, caught_up)
+        [like] = await name_post_authors([_unnamed(_like(PEST), missing)], _Blocks(), object(),  # type: ignore[arg-type]
+                                         projection)
+        assert like.value["post_author_id"] is None and projection.asked == [1_000]
+        assert len(view.reads) == (2 if caught_up else 1)
+
+
+async def test_nothing_waits_when_every_post_is_known_or_every_record_names_its_author(monkeypatch: Any) -> None:
+    known = new_id()
+    view = _PostsView({known: AUTHOR}, {})
+    monkeypatch.setattr(engagement_blocks, "read_posts_cached", view.read)
+    projection = _Projection(view, caught_up=True)
+    named = await name_post_authors([_unnamed(_like(PEST), known), _like(FRIEND)], _Blocks(), object(),  # type: ignore[arg-type]
+                                    projection)
+    assert [r.value["post_author_id"] for r in named] == [AUTHOR, AUTHOR] and projection.asked == []
