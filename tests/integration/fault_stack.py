@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import redis
 
-from photostream.domain.notifications import bucket_of, notification_id
+from photostream.domain.notifications import bucket_of, notification_id, parse_notification_id
 from photostream.lag import LagReader
 from photostream.settings import Settings
 from producers import events
@@ -111,8 +111,8 @@ class Oracle:
     published: int = 0
 
     def feed(self, user: str) -> set[str]:
-        """Every post the user's home feed shows: their own and their followees', less the muted ones' (no deletes
-        in the workload)."""
+        """Every post the user's home feed shows: their own and their followees' that stand, less the muted
+        ones'."""
         followed = {b for a, b in self.follows if a == user and (user, b) not in self.muted} | {user}
         return {p for p, author in self.authors.items() if author in followed}
 
@@ -198,6 +198,22 @@ class Oracle:
                    for c in self.comments[post]):
             self.notified[self.authors[post]][notification_id(bucket, "comment", post)].discard(commenter)
 
+    def delete_post(self, post: str) -> None:
+        """The author deletes a post: out of every feed and the hashtag's count, its likes, comments and people
+        tags gone with it, and every notification about it (whoever it was for, whatever its kind)."""
+        del self.authors[post]
+        self.photos.pop(post, None)
+        self.likes.pop(post, None)
+        self.tagged.pop(post, None)
+        self.hashtagged.discard(post)
+        for comment in self.comments.pop(post, set()):
+            del self.commented[comment]
+        for groups in self.notified.values():
+            for nid in [nid for nid in groups if parse_notification_id(nid)[2] == post]:
+                del groups[nid]
+        for key in [key for key in self.standing if key[2] == post]:
+            del self.standing[key]
+
     def across_a_block(self, *people: str) -> bool:
         return any(frozenset((a, b)) in self.blocked for a in people for b in people if a != b)
 
@@ -209,14 +225,15 @@ class Oracle:
 #: how many of a workload's users switch between a public and a private account
 TOGGLERS = 3
 #: the topics a :class:`Workload` publishes to
-WORKLOAD_TOPICS = ("follow-changed", "follow-requested", "post-created", "like-changed", "comment-added",
-                   "comment-deleted", "photo-tag-changed", "profile-updated", "block-changed", "mute-changed",
-                   "MESSAGES_READ", "ON_MSG_UNSENT")
+WORKLOAD_TOPICS = ("follow-changed", "follow-requested", "post-created", "post-deleted", "like-changed",
+                   "comment-added", "comment-deleted", "photo-tag-changed", "profile-updated", "block-changed",
+                   "mute-changed", "MESSAGES_READ", "ON_MSG_UNSENT")
 
 
 class Workload:
     """A random mix of follows/unfollows, follow requests (approved, denied or withdrawn), switches between a
-    public and a private account, posts (some with the oracle's hashtag), likes/unlikes, comments (some deleted),
+    public and a private account, posts (some with the oracle's hashtag, a few deleted by their authors while
+    likes, comments and tags of them are still on their way), likes/unlikes, comments (some deleted),
     people tags added and removed, a few blocks and mutes, and direct messages sent and read, published straight
     to the event log; :attr:`oracle` tracks what it must produce (``settings``: the stack's, for the
     notifications' time bucket)."""
@@ -238,9 +255,14 @@ class Workload:
         o, rng = self.oracle, self.rng
         a, b = rng.sample(o.users, 2)
         kind = rng.choices(["follow", "post", "like", "comment", "uncomment", "tag", "dm", "block", "request",
-                            "answer", "privacy", "mute"], [3, 2, 4, 2, 0.5, 2, 3, 0.25, 1, 1, 0.5, 0.25])[0]
+                            "answer", "privacy", "mute", "delete"],
+                           [3, 2, 4, 2, 0.5, 2, 3, 0.25, 1, 1, 0.5, 0.25, 0.6])[0]
         if kind == "privacy":
             self._switch_privacy(rng.choice(o.togglers))
+            return
+        if kind == "delete":
+            if o.authors:
+                self._delete(rng.choice(sorted(o.authors)))
             return
         if kind == "uncomment" and not any(o.comments.values()):
             kind = "comment"
@@ -352,6 +374,12 @@ class Workload:
             return  # (profiles are written with their event's time: two switches of one millisecond tie)
         self.publish(event)
         (o.private.add if private else o.private.discard)(user)
+
+    def _delete(self, post_id: str) -> None:
+        """The post's author deletes it (what acted on it is still on its way: a like published a moment before
+        may be applied after the deletion)."""
+        self.publish(events.post_deleted(post_id=post_id, author_id=self.oracle.authors[post_id]))
+        self.oracle.delete_post(post_id)
 
     def _answer(self, requester: str, owner: str) -> None:
         """The owner approves (the API publishes the follow, then the approval) or denies the request, or the
