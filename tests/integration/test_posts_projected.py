@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
 from confluent_kafka.admin import AdminClient
@@ -29,6 +30,8 @@ from streams.resources import Resources
 
 #: how long a check of a group that is behind may wait (it must answer False, not hang)
 BOUND_S = 1.0
+#: an offset past the end of any partition
+FAR = 1 << 40
 #: topics no worker of the run reads (the staged race's post must stay unprojected until the test projects it)
 STAGED_NAMESPACE = "postsprojected"
 
@@ -37,28 +40,38 @@ def _not_rejected(record: object, error: Exception) -> None:
     raise AssertionError(f"rejected: {error}")
 
 
-def _commit(settings: Settings, group: str, offsets: dict[int, int]) -> None:
+def _commit(settings: Settings, group: str, partition: int, offset: int) -> None:
+    """Commit ``offset`` on ``partition`` for ``group``, and far past the end on every other partition: another
+    test session publishing posts meanwhile must not leave the probe behind on partitions this test ignores."""
     topic = settings.topic_names.physical("post-created")
+    others = {p for (_, p) in end_offsets(settings, ["post-created"])} - {partition}
+    partitions = [TopicPartition(topic, partition, offset), *(TopicPartition(topic, p, FAR) for p in sorted(others))]
     admin = AdminClient(client_config(settings))
-    partitions = [TopicPartition(topic, p, o) for p, o in offsets.items()]
     admin.alter_consumer_group_offsets([ConsumerGroupTopicPartitions(group, partitions)])[group].result()
+
+
+def _probe(settings: Settings, publisher: Publisher, caption: str) -> tuple[int, Any, str, PostsProjected]:
+    """A post published now: its time, where it landed, and a barrier on a group of the test's own that never
+    committed."""
+    post = events.post_created(author_id=new_id(), caption=caption, image_ids=[new_id()])
+    landed = publisher.publish(post)
+    group = f"{settings.app_id}.posts-probe-{new_id()}"
+    return int(post.value["occurred_at"]), landed, group, PostsProjected(settings, group, BOUND_S)
 
 
 async def test_a_post_counts_as_projected_once_the_projectors_group_committed_past_its_record(
         settings: Settings, publisher: Publisher) -> None:
-    post = events.post_created(author_id=new_id(), caption="not projected yet", image_ids=[new_id()])
-    landed = publisher.publish(post)
-    ends = {p: end for (_, p), end in end_offsets(settings, ["post-created"]).items()}
-    group = f"{settings.app_id}.posts-probe-{new_id()}"
-    projected = PostsProjected(settings, group, BOUND_S)
+    at, landed, group, projected = _probe(settings, publisher, "not projected yet")
     try:
-        at = int(post.value["occurred_at"])
         assert not await projected.through(at)  # a group that never committed has applied nothing
 
-        _commit(settings, group, ends | {landed.partition: landed.offset})  # everything but the post itself
+        _commit(settings, group, landed.partition, landed.offset)  # up to the post, not past it
         assert not await projected.through(at)
 
-        _commit(settings, group, {landed.partition: landed.offset + 1})
+        # past it (to where the partition ends now, more than a second after the post: past anything stamped
+        # before the moment asked, whoever published it)
+        end = end_offsets(settings, ["post-created"])[("post-created", landed.partition)]
+        _commit(settings, group, landed.partition, end)
         assert await projected.through(at)
     finally:
         projected.close()
@@ -68,14 +81,9 @@ async def test_posts_stamped_after_the_moment_asked_are_not_waited_for(
         settings: Settings, publisher: Publisher) -> None:
     """A like waits for the posts created before it, not for every post published since: under a backlog, a wait
     for the log's end would hold each batch until the projector drained everything."""
-    post = events.post_created(author_id=new_id(), caption="after the moment", image_ids=[new_id()])
-    landed = publisher.publish(post)
-    ends = {p: end for (_, p), end in end_offsets(settings, ["post-created"]).items()}
-    group = f"{settings.app_id}.posts-probe-{new_id()}"
-    projected = PostsProjected(settings, group, BOUND_S)
+    at, landed, group, projected = _probe(settings, publisher, "after the moment")
     try:
-        _commit(settings, group, ends | {landed.partition: landed.offset})  # everything but the post
-        at = int(post.value["occurred_at"])
+        _commit(settings, group, landed.partition, landed.offset)  # up to the post, not past it
         assert await projected.through(at - 10 * 60_000)  # a like of ten minutes before: the post came after it
         assert not await projected.through(at)
     finally:
@@ -119,7 +127,7 @@ async def test_a_like_not_naming_its_author_on_a_post_not_projected_yet_is_refus
         # the posts loop applies the post, then its group commits (as a worker's would)
         await PostsProjector.on(resources.session, resources.redis).process(
             [Record("post-created", landed.partition, landed.offset, author.encode(), post.value)], _not_rejected)
-        _commit(own, group, {landed.partition: landed.offset + 1})
+        _commit(own, group, landed.partition, landed.offset + 1)
         await asyncio.wait_for(counting, 30)
         counts = await EngagementStore(resources.session).counts_of({post_id})
         assert counts.get(post_id, (0, 0)) == (0, 0), "the like across the block was counted"
