@@ -22,6 +22,7 @@ class RequestChange:
     followee_id: str
     pending: bool  # True: requested; False: approved or denied
     occurred_at: int  # ms
+    event_id: str = ""  # the event's (a retraction's id derives from it: streams.closed_accounts_acts)
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ class PendingRequest:
 
 class FollowRequests:
     def __init__(self, session: Session) -> None:
-        self._session = session
+        self.session = session
         prepare = session.prepare
         self._w_request = prepare("INSERT INTO follow_requests (followee_id, follower_id, requested_at) "
                                   "VALUES (?, ?, ?) USING TIMESTAMP ?")
@@ -46,7 +47,7 @@ class FollowRequests:
 
     async def apply(self, changes: list[RequestChange]) -> None:
         """Timestamped upserts and deletes, order-free: grouped into a few UNLOGGED batches."""
-        await execute_grouped(self._session, [self._write(c) for c in changes])
+        await execute_grouped(self.session, [self._write(c) for c in changes])
 
     def _write(self, change: RequestChange) -> tuple[Any, tuple[Any, ...]]:
         micros = change.occurred_at * 1000
@@ -55,13 +56,13 @@ class FollowRequests:
         return self._w_close, (micros, change.followee_id, change.follower_id)
 
     async def is_pending(self, followee_id: str, follower_id: str) -> bool:
-        return (await execute(self._session, self._q_one, (followee_id, follower_id))).one() is not None
+        return (await execute(self.session, self._q_one, (followee_id, follower_id))).one() is not None
 
     async def page(self, followee_id: str, limit: int, after: str | None) -> list[PendingRequest]:
         """Up to ``limit`` pending requests to ``followee_id``, in requester-id order, after ``after``."""
         if after is None:
-            rows: Any = await execute(self._session, self._q_first, (followee_id, limit))
+            rows: Any = await execute(self.session, self._q_first, (followee_id, limit))
         else:
-            rows = await execute(self._session, self._q_after, (followee_id, after, limit))
+            rows = await execute(self.session, self._q_after, (followee_id, after, limit))
         return [PendingRequest(r.follower_id, ms_of(r.requested_at) if r.requested_at else 0)
                 for r in rows.current_rows]

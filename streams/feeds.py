@@ -22,6 +22,7 @@ from typing import Any
 
 from photostream.domain.feeds import Delivery, delivery_tier
 from photostream.settings import Settings
+from producers.publisher import Publisher
 from sinks import offsets
 from sinks.feeds import (
     DeliveredPost,
@@ -37,6 +38,7 @@ from sinks.graph import FollowChange, GraphReader, GraphWriter, Pair
 from sinks.partition_cache import FOLLOWING, PartitionCache
 from sinks.revocations import closed_among
 from sinks.safety import SafetyReader
+from streams.closed_accounts_acts import retract_acts_of_closed_accounts, unfollow_of
 from streams.engine.records import Record, Reject, accepted
 from streams.graph import follow_change
 from streams.metrics import FANOUT_FOLLOWERS
@@ -64,8 +66,11 @@ class FeedProcessor:
     flush_interval_s: float = 0.0
 
     def __init__(self, settings: Settings, graph: GraphWriter, reader: GraphReader, posts: FeedPosts,
-                 cache: FeedCache, redis: Any, safety: SafetyReader | None = None) -> None:
+                 cache: FeedCache, redis: Any, safety: SafetyReader | None = None,
+                 publisher: Publisher | None = None) -> None:
         self._settings = settings
+        #: a follow by or of a deleted account is ended through it once written (:mod:`streams.closed_accounts_acts`)
+        self._publisher = publisher
         #: blocks and mutes: followers who blocked, are blocked by or muted the author are skipped at fan-out
         self._safety = safety
         self._graph = graph
@@ -81,10 +86,13 @@ class FeedProcessor:
             if await self._cache.celebrities() is None:
                 await rebuild_pull_sets(self._posts, self._cache, self._settings.feed_cap)
             self._celebrities_known = True
-        changes, closed = await self._without_closed_accounts_follows(
-            accepted((r for r in batch if r.topic == "follow-changed"), lambda r: follow_change(r.value), reject))
+        received = accepted((r for r in batch if r.topic == "follow-changed"), lambda r: follow_change(r.value), reject)
+        changes, closed = await self._without_closed_accounts_follows(received)
         changes = await self._without_follows_across_blocks(changes)
         pairs = await self._graph.apply(changes, closed)
+        # a follow by or of a deleted account, refused above or written after the purge read the edges: ended
+        await retract_acts_of_closed_accounts([c for c in received if c.follow], unfollow_of, self._redis,
+                                              self._graph.session, self._publisher, self._settings.publish_timeout_s)
         await self._following_copies.invalidate(c.follower_id for c in changes)  # the API reads follows from them
         effects, follower_counts, writes = await self._decide_posts([r for r in batch if r.topic != "follow-changed"])
         pushed = self._pushed(effects, follower_counts)

@@ -4,8 +4,10 @@ A batch processor on the engine: every write is absolute and timestamped with th
 :mod:`sinks.accounts_requests`), so duplicates and replays change nothing and a batch needs no read. The
 follow itself is not this processor's: approving publishes the requester's ``follow-changed`` (the API does,
 on the requester's behalf), which the feeds processor applies like any follow. A request is closed by its
-answer (``approve``, ``deny``: the owner denied it or the requester withdrew it) and by a block either way
-(``block-changed`` on: neither may follow the other, so neither's request to the other stands).
+answer (``approve``, ``deny``: the owner denied it or the requester withdrew it), by a block either way
+(``block-changed`` on: neither may follow the other, so neither's request to the other stands), and, when
+either side's account deletion was accepted, by a denial this processor publishes once the request is written
+(:mod:`streams.closed_accounts_acts`).
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ from __future__ import annotations
 from typing import Any
 
 from producers.ids import is_recurring_id
+from producers.publisher import Publisher
 from sinks import offsets
 from sinks.accounts_requests import FollowRequests, RequestChange
+from streams.closed_accounts_acts import denial_of, retract_acts_of_closed_accounts
 from streams.engine.records import Record, Reject, accepted
 
 
@@ -43,7 +47,8 @@ def request_change(event: dict[str, Any]) -> RequestChange:
         raise ValueError("follower_id/followee_id: not ids")
     if follower == followee:
         raise ValueError("followee_id: a user cannot request to follow themself")
-    return RequestChange(follower, followee, event["action"] == "request", int(event["occurred_at"]))
+    return RequestChange(follower, followee, event["action"] == "request", int(event["occurred_at"]),
+                         str(event.get("event_id") or ""))
 
 
 class FollowRequestsProjector:
@@ -52,11 +57,16 @@ class FollowRequestsProjector:
     #: the owner reloads the request list right after an approval (``?after=``): keep batches short
     flush_interval_s: float = 0.05
 
-    def __init__(self, requests: FollowRequests, redis: Any) -> None:
+    def __init__(self, requests: FollowRequests, redis: Any, publisher: Publisher | None = None,
+                 publish_timeout_s: float = 10.0) -> None:
         self._requests = requests
         self._redis = redis
+        #: a request by or to a deleted account is denied through it once written (:mod:`streams.closed_accounts_acts`)
+        self._publisher, self._publish_timeout_s = publisher, publish_timeout_s
 
     async def process(self, batch: list[Record], reject: Reject) -> None:
-        changes = accepted(batch, changes_of, reject)
-        await self._requests.apply([change for found in changes for change in found])
+        changes = [change for found in accepted(batch, changes_of, reject) for change in found]
+        await self._requests.apply(changes)
+        await retract_acts_of_closed_accounts([c for c in changes if c.pending], denial_of, self._redis,
+                                              self._requests.session, self._publisher, self._publish_timeout_s)
         await offsets.advance_all(self._redis, self.name, ((r.topic, r.partition, r.offset) for r in batch))

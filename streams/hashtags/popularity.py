@@ -26,6 +26,7 @@ from sinks.safety import SafetyReader
 from streams.engagement_blocks import (
     name_post_authors,
     retract_raced_engagement,
+    retract_refused,
     without_engagement_across_blocks,
     without_engagement_of_closed_accounts,
 )
@@ -72,11 +73,15 @@ class PopularityUpdater:
 
     async def process(self, batch: list[Record], reject: Reject) -> None:
         by_post: dict[str, list[Record]] = defaultdict(list)
-        admitted = await name_post_authors(accepted(batch, with_ids, reject), self._safety, self._redis,
-                                           self._projected)
-        admitted = await without_engagement_across_blocks(admitted, self._safety)
+        named = await name_post_authors(accepted(batch, with_ids, reject), self._safety, self._redis,
+                                        self._projected)
+        admitted = await without_engagement_across_blocks(named, self._safety)
         if self._safety is not None:  # (and not by a deleted account)
             admitted = await without_engagement_of_closed_accounts(admitted, self._redis, self._safety.session)
+        # a refused like may have notified already (the notifications processor asked before the block or the
+        # deletion stood, and the purge's reading of the likes index, which is this processor's, missed it):
+        # retracted, as the comments processor retracts a refused comment
+        await retract_refused(named, admitted, "like-changed", self._publisher, self._publish_timeout_s)
         for record in admitted:
             by_post[record.value["post_id"]].append(record)
         loaded = await self._store.load_many({

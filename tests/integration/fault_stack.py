@@ -108,6 +108,7 @@ class Oracle:
     #: the accounts that switch between public and private (the others stay public), and those private now
     togglers: tuple[str, ...] = ()
     private: set[str] = field(default_factory=set)
+    deleted: set[str] = field(default_factory=set)  # the accounts deleted (out of ``users``)
     published: int = 0
 
     def feed(self, user: str) -> set[str]:
@@ -214,6 +215,30 @@ class Oracle:
         for key in [key for key in self.standing if key[2] == post]:
             del self.standing[key]
 
+    def delete_account(self, user: str, at_ms: int) -> None:
+        """The account is deleted (``account-deleted``, as an upstream service publishes it): the user acts and
+        is looked at no more, and what others see of them goes, as the purge retracts it
+        (``photostream.domain.account_purge``): their posts, follows both ways, follow requests both ways, likes,
+        comments, people tags of them, and the unread messages they sent."""
+        self.users.remove(user)
+        self.deleted.add(user)
+        for post in [post for post, author in self.authors.items() if author == user]:
+            self.delete_post(post)
+        for follower, followee in [pair for pair in self.follows if user in pair]:
+            self.unfollow(follower, followee, at_ms)
+        for requester, owner in [pair for pair in self.requests if user in pair]:
+            self.requests.discard((requester, owner))
+            self.notify(owner, "follow_request", owner, requester, at_ms, on=False)
+        for post in [post for post, likers in self.likes.items() if user in likers]:
+            self.likes[post].discard(user)
+            self.notify(self.authors[post], "like", post, user, at_ms, on=False)
+        for comment in [c for comments in self.comments.values() for c in comments if self.commented[c][1] == user]:
+            self.uncomment(comment)
+        for people in self.tagged.values():
+            people.discard(user)
+        for senders in self.unread.values():
+            senders.discard(user)
+
     def across_a_block(self, *people: str) -> bool:
         return any(frozenset((a, b)) in self.blocked for a in people for b in people if a != b)
 
@@ -224,19 +249,22 @@ class Oracle:
 
 #: how many of a workload's users switch between a public and a private account
 TOGGLERS = 3
+#: how many accounts a workload deletes at most
+ACCOUNTS_DELETED = 2
 #: the topics a :class:`Workload` publishes to
 WORKLOAD_TOPICS = ("follow-changed", "follow-requested", "post-created", "post-deleted", "like-changed",
                    "comment-added", "comment-deleted", "photo-tag-changed", "profile-updated", "block-changed",
-                   "mute-changed", "MESSAGES_READ", "ON_MSG_UNSENT")
+                   "mute-changed", "MESSAGES_READ", "ON_MSG_UNSENT", "account-deleted")
 
 
 class Workload:
     """A random mix of follows/unfollows, follow requests (approved, denied or withdrawn), switches between a
     public and a private account, posts (some with the oracle's hashtag, a few deleted by their authors while
     likes, comments and tags of them are still on their way), likes/unlikes, comments (some deleted),
-    people tags added and removed, a few blocks and mutes, and direct messages sent and read, published straight
-    to the event log; :attr:`oracle` tracks what it must produce (``settings``: the stack's, for the
-    notifications' time bucket)."""
+    people tags added and removed, a few blocks and mutes, direct messages sent and read, and an account or two
+    deleted (while what its owner did a moment before is still on its way), published straight to the event
+    log; :attr:`oracle` tracks what it must produce (``settings``: the stack's, for the notifications' time
+    bucket)."""
 
     def __init__(self, publisher: Publisher, users: int, seed: int, settings: Settings) -> None:
         self.publisher, self.rng = publisher, random.Random(seed)
@@ -255,8 +283,11 @@ class Workload:
         o, rng = self.oracle, self.rng
         a, b = rng.sample(o.users, 2)
         kind = rng.choices(["follow", "post", "like", "comment", "uncomment", "tag", "dm", "block", "request",
-                            "answer", "privacy", "mute", "delete"],
-                           [3, 2, 4, 2, 0.5, 2, 3, 0.25, 1, 1, 0.5, 0.25, 0.6])[0]
+                            "answer", "privacy", "mute", "delete", "leave"],
+                           [3, 2, 4, 2, 0.5, 2, 3, 0.25, 1, 1, 0.5, 0.25, 0.6, 0.05])[0]
+        if kind == "leave":
+            self._delete_account(a)
+            return
         if kind == "privacy":
             self._switch_privacy(rng.choice(o.togglers))
             return
@@ -380,6 +411,15 @@ class Workload:
         may be applied after the deletion)."""
         self.publish(events.post_deleted(post_id=post_id, author_id=self.oracle.authors[post_id]))
         self.oracle.delete_post(post_id)
+
+    def _delete_account(self, user: str) -> None:
+        """The user deletes their account (at most :data:`ACCOUNTS_DELETED` a workload, and none of the togglers,
+        the first users, whom the tests also act as): what they did a moment before is still on its way."""
+        o = self.oracle
+        if len(o.deleted) >= ACCOUNTS_DELETED or user in o.togglers:
+            return
+        self.publish(event := events.account_deleted(user_id=user))
+        o.delete_account(user, _at(event))
 
     def _answer(self, requester: str, owner: str) -> None:
         """The owner approves (the API publishes the follow, then the approval) or denies the request, or the
@@ -515,12 +555,12 @@ def tagged_posts_of(api: str, settings: Settings, user: str) -> list[str]:
     return [item["post_id"] for item in all_items(api, settings, f"/users/{user}/tagged", user)]
 
 
-def notification_counts_of(api: str, settings: Settings, user: str) -> dict[str, int]:
-    """Every notification of the user's list: id -> actor count."""
-    found: dict[str, int] = {}
+def notifications_listed(api: str, settings: Settings, user: str) -> dict[str, tuple[int, list[str]]]:
+    """Every notification of the user's list: id -> (actor count, the actors it shows)."""
+    found: dict[str, tuple[int, list[str]]] = {}
     for item in all_items(api, settings, "/notifications", user, limit=100):
         assert item["id"] not in found, f"notification {item['id']} listed twice for {user}"
-        found[item["id"]] = item["actor_count"]
+        found[item["id"]] = (item["actor_count"], [actor["id"] for actor in item["actors"]])
     return found
 
 

@@ -46,7 +46,7 @@ from tests.integration.fault_stack import (
     engagement_of,
     feed_of,
     metric_total,
-    notification_counts_of,
+    notifications_listed,
     requesters_of,
     senders_of,
     tagged_posts_of,
@@ -139,10 +139,12 @@ def assert_views_equal_oracle(fault: FaultStack, workload: Workload) -> int:
         assert set(ids) <= oracle.feed(user), f"feed of {user}: posts it should not hold"
         missing += len(oracle.feed(user) - set(ids))
         assert senders_of(api, settings, user) == oracle.unread[user], f"badge of {user}"
-        listed, expected = notification_counts_of(api, settings, user), oracle.notifications(user)
-        differing = {n: (listed.get(n), expected.get(n)) for n in listed.keys() | expected.keys()
-                     if listed.get(n) != expected.get(n)}
-        assert not differing, f"notifications of {user} (id: listed, expected): {differing}"
+        listed, expected = notifications_listed(api, settings, user), oracle.notifications(user)
+        counts = {n: count for n, (count, _) in listed.items()}
+        differing = {n: (listed.get(n), sorted(oracle.notified[user].get(n, ())))
+                     for n in counts.keys() | expected.keys() if counts.get(n) != expected.get(n)}
+        assert not differing, (f"notifications of {user} (id: (count, actors shown), the oracle's actors): "
+                               f"{differing}; accounts deleted: {sorted(oracle.deleted)}")
         photos = tagged_posts_of(api, settings, user)
         assert len(photos) == len(set(photos)) and set(photos) == oracle.photos_of(user), f"photos of {user}"
         asking = requesters_of(api, settings, user)

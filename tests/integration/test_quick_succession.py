@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from photostream.settings import Settings
+from producers.events import build
 from producers.ids import new_id, now_ms
 from sinks import recent_blocks
 from sinks.comments import CommentWriter
@@ -24,6 +25,7 @@ from sinks.safety import SafetyReader
 from streams.comments import CommentsProjector
 from streams.engine.records import Record
 from streams.hashtags.wiring import counter_and_popularity
+from streams.notifications import NotificationsProcessor
 from streams.photo_tags import PhotoTagsProcessor
 from streams.resources import Resources
 from tests.integration.conftest import Process, auth
@@ -426,3 +428,77 @@ async def test_a_like_written_after_the_purge_of_its_senders_account_read_what_t
         await resources.close()
     wait_for(lambda: _seen_by(client, settings, reader, post)[0::2], lambda s: s == (0, []), 30,
              "the like of the deleted account retracted")
+
+
+async def test_a_like_notified_before_its_senders_deletion_and_refused_after_it_leaves_no_notification(
+        client: httpx.Client, settings: Settings, worker: Process) -> None:
+    """The popularity and notifications processors read ``like-changed`` apart. A like the notifications
+    processor applied just before the liker's deletion was accepted, and the popularity processor refused just
+    after it (the account is closed), was in no likes index for the purge to retract: "liked your post" by
+    nobody, for good (the fault tests' workload with account deletions found one). The popularity processor
+    now retracts what it refuses, for whoever applied it, as the comments processor does."""
+    account = register(client)
+    leaver, author = str(account["id"]), _user(client)
+    post = _post_seen_by(client, settings, author, leaver, "mine")
+    like = {"event_id": new_id(), "occurred_at": now_ms(), "post_id": post, "user_id": leaver, "action": "like",
+            "post_author_id": author}
+    record = Record("like-changed", 0, 0, post.encode(), like)
+
+    def likers_notified() -> list[list[str]]:
+        items = client.get("/notifications", headers=auth(settings, author)).json()["items"]
+        return [[actor["id"] for actor in item["actors"]] for item in items if item["kind"] == "like"]
+
+    resources = Resources.open(settings)
+    try:
+        await NotificationsProcessor.on(resources).process([record], _not_rejected)  # no deletion yet
+        assert likers_notified() == [[leaver]]
+        session = login(client, account["username"])
+        deleted = client.request("DELETE", "/users/me", headers=bearer(session), json={"password": PASSWORD})
+        assert client.get(f"/posts/{post}", headers=auth(settings, author),
+                          params={"after": _accepted(deleted)}).status_code == 200  # the purge applied
+        popularity = counter_and_popularity(settings, resources.session, resources.redis, resources.publisher)[1]
+        await popularity.process([record], _not_rejected)  # refused: the account is closed
+    finally:
+        await resources.close()
+    wait_for(likers_notified, lambda likers: likers == [], 30, "the deleted account's like out of the notifications")
+
+
+def _notified_of(client: httpx.Client, settings: Settings, recipient: str, kind: str) -> list[list[str]]:
+    """The actors of each of the recipient's notifications of ``kind``."""
+    items = client.get("/notifications", headers=auth(settings, recipient)).json()["items"]
+    return [[actor["id"] for actor in item["actors"]] for item in items if item["kind"] == kind]
+
+
+@pytest.mark.parametrize("topic", ["follow-changed", "follow-requested"])
+async def test_a_follow_or_request_notified_before_its_senders_deletion_and_applied_after_it_is_ended(
+        client: httpx.Client, settings: Settings, worker: Process, topic: str) -> None:
+    """A follow (or a follow request) the notifications processor applied just before the follower's deletion
+    was accepted, and its own processor received after the purge read the account's edges and requests: the
+    feeds processor refused the follow (the account is closed) and the follow_requests processor wrote the
+    request, and "followed you" (or "wants to follow you", listed with it) by nobody stayed for good (the fault
+    tests' workload with account deletions found one). Each processor now ends such an act once written, for
+    every processor (:mod:`streams.closed_accounts_acts`)."""
+    account = register(client)
+    leaver, followee = str(account["id"]), _user(client)
+    action = "follow" if topic == "follow-changed" else "request"
+    kind = "follow" if action == "follow" else "follow_request"
+    act = build(topic, {"event_id": new_id(), "occurred_at": now_ms(), "follower_id": leaver,
+                        "followee_id": followee, "action": action})
+
+    def left() -> tuple[list[list[str]], list[str]]:
+        asking = client.get("/users/me/follow-requests", headers=auth(settings, followee)).json()["items"]
+        return _notified_of(client, settings, followee, kind), [item["id"] for item in asking]
+
+    resources = Resources.open(settings)
+    try:
+        record = Record(topic, 0, 0, followee.encode(), act.value)
+        await NotificationsProcessor.on(resources).process([record], _not_rejected)  # no deletion yet
+        assert left()[0] == [[leaver]]
+        session = login(client, account["username"])
+        deleted = client.request("DELETE", "/users/me", headers=bearer(session), json={"password": PASSWORD})
+        assert client.get("/users/me", headers=auth(settings, followee),
+                          params={"after": _accepted(deleted)}).status_code == 200  # the purge applied
+        await resources.publisher.acknowledged([act], settings.publish_timeout_s)  # delivered only now
+    finally:
+        await resources.close()
+    wait_for(left, lambda found: found == ([], []), 30, f"the deleted account's {action} ended")

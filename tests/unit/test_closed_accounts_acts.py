@@ -1,0 +1,104 @@
+"""Follows and follow requests by or to a deleted account are retracted by their processors once written."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import pytest
+
+from producers.ids import new_id
+from sinks.accounts_requests import RequestChange
+from sinks.graph import FollowChange
+from streams import closed_accounts_acts
+from streams.closed_accounts_acts import denial_of, retract_acts_of_closed_accounts, unfollow_of
+from streams.engine.records import Record
+from streams.follow_requests import FollowRequestsProjector
+
+LEAVER, FRIEND, OTHER, THIRD = new_id(), new_id(), new_id(), new_id()
+
+
+class _Publisher:
+    def __init__(self) -> None:
+        self.sent: list[Any] = []
+
+    async def acknowledged(self, events: list[Any], timeout_s: float) -> dict[tuple[str, int], int]:
+        self.sent.extend(events)
+        return {}
+
+
+@pytest.fixture
+def asked(monkeypatch: pytest.MonkeyPatch) -> list[set[str]]:
+    """The accounts each closed-account check asked about; LEAVER's deletion was accepted."""
+    questions: list[set[str]] = []
+
+    async def closed_among(redis: Any, session: Any, users: Iterable[str]) -> set[str]:
+        questions.append(set(users))
+        return {LEAVER} & set(users)
+
+    monkeypatch.setattr(closed_accounts_acts, "closed_among", closed_among)
+    return questions
+
+
+def test_a_retraction_is_one_millisecond_later_with_an_id_derived_from_the_act() -> None:
+    follow = FollowChange(LEAVER, FRIEND, True, 5_000, new_id())
+    unfollow = unfollow_of(follow)
+    assert (unfollow.topic, unfollow.value["action"], unfollow.value["occurred_at"]) == ("follow-changed",
+                                                                                         "unfollow", 5_001)
+    assert (unfollow.value["follower_id"], unfollow.value["followee_id"]) == (LEAVER, FRIEND)
+    assert unfollow_of(follow).value["event_id"] == unfollow.value["event_id"] != follow.event_id  # (a retry)
+    request = RequestChange(FRIEND, LEAVER, True, 7_000, new_id())
+    denial = denial_of(request)
+    assert (denial.topic, denial.value["action"], denial.value["occurred_at"]) == ("follow-requested", "deny", 7_001)
+    assert denial_of(request).value["event_id"] == denial.value["event_id"]
+
+
+async def test_only_acts_by_or_to_a_closed_account_are_retracted(asked: list[set[str]]) -> None:
+    publisher = _Publisher()
+    by_leaver = FollowChange(LEAVER, FRIEND, True, 1, new_id())
+    of_leaver = FollowChange(FRIEND, LEAVER, True, 2, new_id())
+    others = FollowChange(FRIEND, OTHER, True, 3, new_id())
+    assert await retract_acts_of_closed_accounts([by_leaver, of_leaver, others], unfollow_of, object(), object(),
+                                                 publisher, 1.0) == 2  # type: ignore[arg-type]
+    assert [(e.value["follower_id"], e.value["followee_id"]) for e in publisher.sent] == [(LEAVER, FRIEND),
+                                                                                         (FRIEND, LEAVER)]
+    assert asked == [{LEAVER, FRIEND, OTHER}]
+    assert await retract_acts_of_closed_accounts([], unfollow_of, object(), object(), publisher, 1.0) == 0  # type: ignore[arg-type]
+    assert await retract_acts_of_closed_accounts([by_leaver], unfollow_of, object(), object(), None, 1.0) == 0
+    assert len(asked) == 1 and len(publisher.sent) == 2  # (nothing to ask, or no publisher: not asked)
+
+
+class _Requests:
+    session = object()
+
+    def __init__(self) -> None:
+        self.applied: list[RequestChange] = []
+
+    async def apply(self, changes: list[RequestChange]) -> None:
+        self.applied.extend(changes)
+
+
+async def test_the_follow_requests_processor_denies_a_request_by_a_deleted_account_once_written(
+        asked: list[set[str]], monkeypatch: pytest.MonkeyPatch) -> None:
+    async def advance_all(*_: Any) -> None:
+        return None
+
+    monkeypatch.setattr("streams.follow_requests.offsets.advance_all", advance_all)
+    requests, publisher = _Requests(), _Publisher()
+    projector = FollowRequestsProjector(requests, object(), publisher, 1.0)  # type: ignore[arg-type]
+
+    def requested(follower: str, followee: str, action: str = "request") -> Record:
+        return Record("follow-requested", 0, 0, None, {"event_id": new_id(), "occurred_at": 9_000,
+                                                        "follower_id": follower, "followee_id": followee,
+                                                        "action": action})
+
+    def refused(record: object, error: Exception) -> None:
+        raise AssertionError(error)
+
+    await projector.process([requested(LEAVER, FRIEND), requested(FRIEND, OTHER), requested(THIRD, LEAVER, "deny")],
+                            refused)
+    assert len(requests.applied) == 3  # written first: the denial follows it
+    [denial] = publisher.sent
+    assert (denial.value["follower_id"], denial.value["followee_id"], denial.value["action"]) == (LEAVER, FRIEND,
+                                                                                                 "deny")
+    assert asked == [{LEAVER, FRIEND, OTHER}]  # (the answer needs no denial, its people are not asked about)
