@@ -35,7 +35,7 @@ APPROVED, PENDING = "tagged_posts", "pending_tagged_posts"
 
 class PhotoTagWriter:
     def __init__(self, session: Session) -> None:
-        self._session = session
+        self.session = session
         self._run = Gated(session).run
         self._insert = session.prepare(
             "INSERT INTO photo_tags (post_id, image_id, tagged_id, tagger_id, x, y, pending, tagged_at) "
@@ -81,7 +81,7 @@ class PhotoTagWriter:
 
     async def apply(self, changes: Iterable[TagChange]) -> None:
         """Write every change (order-free: see the module docstring), grouped into a few UNLOGGED batches."""
-        await execute_grouped(self._session, [write for c in changes for write in self._writes(c)])
+        await execute_grouped(self.session, [write for c in changes for write in self._writes(c)])
 
     async def purge_post(self, post_id: str, occurred_at_ms: int) -> None:
         """A deleted post's tags leave its tagged users' lists, then the post's tags go."""
@@ -96,11 +96,11 @@ class PhotoTagWriter:
         """A deleted account: its tags on others' photos, and every tag on its own posts, are gone."""
         ts = write_timestamp_us(occurred_at_ms, "remove")
         for table in (APPROVED, PENDING):
-            async for page in pages(self._session, self._indexed[table], (user_id,), _PAGE):
+            async for page in pages(self.session, self._indexed[table], (user_id,), _PAGE):
                 await asyncio.gather(*(self._run(self._remove, (ts, row.post_id, image_id, user_id))
                                        for row in page for image_id in row.image_ids or ()))
             await self._run(self._purge_user[table], (ts, user_id))
-        async for page in pages(self._session, self._authored, (user_id,), _PAGE):
+        async for page in pages(self.session, self._authored, (user_id,), _PAGE):
             await asyncio.gather(*(self.purge_post(row.post_id, occurred_at_ms) for row in page))
 
 

@@ -9,7 +9,9 @@ A batch processor on the engine (streams/engine):
    a block raced is removed once written (:mod:`streams.engagement_blocks`);
 2. then the purges: a deleted post's tags leave the tagged users' lists; a deleted account's tags (on others'
    photos, and on its own posts) go. They run after the batch's tag writes, so a tag and its post's deletion
-   in one batch end deleted;
+   in one batch end deleted. A deleted account is marked closed before its purge reads, and a new tag of or by
+   a closed account is removed once written, so a tag in flight as the account was deleted is found by one
+   of the two;
 3. the applied-offset marks move, so a read with ``?after=`` sees the change.
 """
 
@@ -23,9 +25,10 @@ from producers.ids import is_id
 from producers.publisher import Publisher
 from sinks import offsets
 from sinks.photo_tags import PhotoTagWriter
+from sinks.revocations import RevocationLedger, closed_among
 from sinks.safety import SafetyReader
 from sinks.tagged_posts import TaggedPosts
-from streams.engagement_blocks import retract_raced_engagement, without_engagement_across_blocks
+from streams.engagement_blocks import retract_raced_engagement, retraction_of, without_engagement_across_blocks
 from streams.engine.records import Record, Reject
 
 
@@ -43,6 +46,22 @@ class PhotoTagsProcessor:
         self._safety, self._publisher, self._publish_timeout_s = safety, publisher, publish_timeout_s
         #: the API reads tags only for posts in this set: every post written here joins it
         self._tagged = TaggedPosts(redis)
+        #: where a deleted account is marked closed (``auth:closed``) before its tags are purged
+        self._ledger = RevocationLedger(writer.session, redis)
+
+    async def _retract_tags_of_closed_accounts(self, written: list[Record]) -> None:
+        """Each tag just written of or by an account whose deletion was accepted, removed again (as the tagged
+        person removes one: nobody is notified). Such a tag was in flight as the account was deleted, and this
+        processor's purge of the account may have read its tags before the write: it stayed, a deleted person
+        tagged on someone's photo. One ``MGET`` for a batch with new tags."""
+        adds = [r for r in written if r.topic == "photo-tag-changed" and r.value.get("action") in ("add", "approve")]
+        if not adds or self._publisher is None:
+            return
+        closed = await closed_among(self._redis, self._writer.session,
+                                    {str(r.value[who]) for r in adds for who in ("tagged_id", "tagger_id")})
+        raced = [retraction_of(r) for r in adds if {r.value["tagged_id"], r.value["tagger_id"]} & closed]
+        if raced:
+            await self._publisher.acknowledged(raced, self._publish_timeout_s)
 
     async def process(self, batch: list[Record], reject: Reject) -> None:
         changes: list[tuple[Record, TagChange]] = []
@@ -67,6 +86,11 @@ class PhotoTagsProcessor:
         # (a deleted account's tags are this processor's own to purge: account-deleted is among its topics)
         await retract_raced_engagement(admitted, "photo-tag-changed", self._safety, self._publisher,
                                        self._publish_timeout_s, self._redis, closed_accounts=False)
+        await self._retract_tags_of_closed_accounts(admitted)
+        # the deletion marked before the purge reads: a tag written after that reading is found by the question
+        # above (the purge processor marks too, but at its own pace: an upstream service's deletion is unmarked
+        # until then)
+        await asyncio.gather(*(self._ledger.revoke("account", u, None) for u in deleted_users))
         await asyncio.gather(*(self._writer.purge_post(p, at) for p, at in deleted_posts.items()),
                              *(self._writer.purge_user(u, at) for u, at in deleted_users.items()))
         await offsets.advance_all(self._redis, self.name, ((r.topic, r.partition, r.offset) for r in batch))

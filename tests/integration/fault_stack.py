@@ -284,7 +284,7 @@ class Workload:
         a, b = rng.sample(o.users, 2)
         kind = rng.choices(["follow", "post", "like", "comment", "uncomment", "tag", "dm", "block", "request",
                             "answer", "privacy", "mute", "delete", "leave"],
-                           [3, 2, 4, 2, 0.5, 2, 3, 0.25, 1, 1, 0.5, 0.25, 0.6, 0.05])[0]
+                           [3, 2, 4, 2, 0.5, 2, 3, 0.25, 1, 1, 0.5, 0.25, 0.6, 0.15])[0]
         if kind == "leave":
             self._delete_account(a)
             return

@@ -18,6 +18,7 @@ import pytest
 from photostream.settings import Settings
 from producers.events import build
 from producers.ids import new_id, now_ms
+from producers.publisher import Publisher
 from sinks import recent_blocks
 from sinks.comments import CommentWriter
 from sinks.photo_tags import PhotoTagWriter
@@ -31,6 +32,7 @@ from streams.resources import Resources
 from tests.integration.conftest import Process, auth
 from tests.integration.photos import upload_photo
 from tests.integration.test_accounts import PASSWORD, bearer, login, register
+from tests.integration.test_first_flow import token_of
 from tests.integration.waiting import wait_for
 
 
@@ -502,3 +504,33 @@ async def test_a_follow_or_request_notified_before_its_senders_deletion_and_appl
     finally:
         await resources.close()
     wait_for(left, lambda found: found == ([], []), 30, f"the deleted account's {action} ended")
+
+
+def test_a_tag_of_a_deleted_person_delivered_after_the_purge_is_removed(
+        client: httpx.Client, settings: Settings, worker: Process, publisher: Publisher) -> None:
+    """The author tags someone the moment that person's account is deleted: the people-tags processor's purge
+    of the account read its tags before the tag was written, and the deleted person stayed tagged on the photo
+    for good. The processor now removes a new tag of a closed account once it is written."""
+    account = register(client)
+    leaver, author = str(account["id"]), _user(client)
+    image = upload_photo(client, settings, author)
+    created = client.post("/posts", headers=auth(settings, author), json={"caption": "us", "image_ids": [image]})
+    post = str(created.json()["id"])
+    assert client.get(f"/posts/{post}", headers=auth(settings, author),
+                      params={"after": _accepted(created)}).status_code == 200
+    tag = build("photo-tag-changed", {"event_id": new_id(), "occurred_at": now_ms(), "post_id": post,
+                                      "image_id": image, "tagger_id": author, "tagged_id": leaver, "action": "add",
+                                      "x": 0.5, "y": 0.5, "pending": False})
+    session = login(client, account["username"])
+    deleted = client.request("DELETE", "/users/me", headers=bearer(session), json={"password": PASSWORD})
+    assert client.get(f"/posts/{post}", headers=auth(settings, author),
+                      params={"after": _accepted(deleted)}).status_code == 200  # the purge applied
+    delivered = publisher.publish(tag)  # only now
+    assert client.get(f"/posts/{post}", headers=auth(settings, author),
+                      params={"after": token_of(delivered, settings)}).status_code == 200  # the tag applied
+
+    def tags_seen() -> list[list[str]]:
+        item = client.get(f"/posts/{post}", headers=auth(settings, author)).json()
+        return [[t["user_id"] for t in photo] for photo in item["photo_tags"]]
+
+    wait_for(tags_seen, lambda tags: tags == [[]], 30, "the deleted person's tag removed")

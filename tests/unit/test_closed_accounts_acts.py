@@ -10,7 +10,7 @@ import pytest
 from producers.ids import new_id
 from sinks.accounts_requests import RequestChange
 from sinks.graph import FollowChange
-from streams import closed_accounts_acts
+from streams import closed_accounts_acts, photo_tags
 from streams.closed_accounts_acts import denial_of, retract_acts_of_closed_accounts, unfollow_of
 from streams.engine.records import Record
 from streams.follow_requests import FollowRequestsProjector
@@ -102,3 +102,65 @@ async def test_the_follow_requests_processor_denies_a_request_by_a_deleted_accou
     assert (denial.value["follower_id"], denial.value["followee_id"], denial.value["action"]) == (LEAVER, FRIEND,
                                                                                                  "deny")
     assert asked == [{LEAVER, FRIEND, OTHER}]  # (the answer needs no denial, its people are not asked about)
+
+
+class _TagWriter:
+    session = object()
+
+    def __init__(self, calls: list[str]) -> None:
+        self.calls = calls
+
+    async def apply(self, changes: list[Any]) -> None:
+        self.calls.append(f"write {len(changes)}")
+
+    async def purge_post(self, post_id: str, at: int) -> None:
+        self.calls.append("purge post")
+
+    async def purge_user(self, user_id: str, at: int) -> None:
+        self.calls.append(f"purge {user_id}")
+
+
+async def test_the_tags_processor_marks_a_deletion_before_its_purge_and_removes_a_new_tag_of_a_closed_account(
+        asked: list[set[str]], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Mark, then read (the purge); write, then ask (the new tag): one of the two finds a tag in flight."""
+    calls: list[str] = []
+
+    class _Ledger:
+        def __init__(self, session: Any, redis: Any) -> None:
+            pass
+
+        async def revoke(self, kind: str, user_id: str, ttl_s: int | None) -> int:
+            calls.append(f"mark {user_id} {kind} {ttl_s}")
+            return 0
+
+    async def nothing(*_: Any, **__: Any) -> Any:
+        return None
+
+    monkeypatch.setattr(photo_tags, "RevocationLedger", _Ledger)
+    monkeypatch.setattr(photo_tags, "closed_among", closed_accounts_acts.closed_among)  # (the fixture's)
+    monkeypatch.setattr(photo_tags, "without_engagement_across_blocks", lambda records, _: _async(records))
+    monkeypatch.setattr(photo_tags, "retract_raced_engagement", nothing)
+    monkeypatch.setattr(photo_tags.offsets, "advance_all", nothing)
+
+    class _Tagged:
+        async def add(self, posts: Any) -> None:
+            list(posts)
+
+    publisher = _Publisher()
+    processor = photo_tags.PhotoTagsProcessor(_TagWriter(calls), object(), None, publisher, 1.0)  # type: ignore[arg-type]
+    processor._tagged = _Tagged()  # type: ignore[assignment]
+
+    def tag(tagged: str) -> Record:
+        return Record("photo-tag-changed", 0, 0, None, {
+            "event_id": new_id(), "occurred_at": 9_000, "post_id": new_id(), "image_id": new_id(),
+            "tagger_id": FRIEND, "tagged_id": tagged, "action": "add", "x": 0.5, "y": 0.5, "pending": False})
+
+    deletion = Record("account-deleted", 0, 0, None, {"event_id": new_id(), "occurred_at": 9_500, "user_id": OTHER})
+    await processor.process([tag(LEAVER), tag(THIRD), deletion], lambda record, error: None)
+    assert calls == ["write 2", f"mark {OTHER} account None", f"purge {OTHER}"]
+    [removal] = publisher.sent
+    assert (removal.value["tagged_id"], removal.value["action"]) == (LEAVER, "remove")  # (THIRD is not closed)
+
+
+async def _async(value: Any) -> Any:
+    return value
