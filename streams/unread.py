@@ -23,7 +23,9 @@ co-partitioned too) is read here as well: the deleted user's pairs and
 set are deleted by this processor, their only writer, so no loop can remember pairs another writer removed.
 The batch's marks for that user's badge are dropped with them. So are later ones, for the badge of an account
 whose deletion was accepted or from it (its ``auth:closed`` marker, kept past the purge): a message delivered
-after the purge made a deleted account's badge again, or put a deleted sender back into a badge for good.
+after the purge made a deleted account's badge again, or put a deleted sender back into a badge for good. And
+a message whose sender's deletion was accepted while the batch was written is erased once the write is durable
+(:meth:`UnreadProcessor._erase_senders_closed_meanwhile`).
 """
 
 from __future__ import annotations
@@ -129,10 +131,24 @@ class UnreadProcessor:
             before = await self._pairs.load({m.pair for m in marks})
             after = apply_all(before, marks)
             await self._write_and_project({p: s for p, s in after.items() if before.get(p) != s}, after, before)
+            await self._erase_senders_closed_meanwhile(marks)
         if deleted:
             await self._pairs.delete_users(deleted)
             await self._sets.clear(deleted)
         await offsets.advance_all(self._redis, self.name, ((r.topic, r.partition, r.offset) for r in batch))
+
+    async def _erase_senders_closed_meanwhile(self, marks: list[Mark]) -> None:
+        """The pairs just written of a sender whose deletion was accepted since the check above, erased. The
+        purge marks the account first and then reads the pairs it wrote (the index on ``unread_pairs.sender_id``)
+        to read them away; a message in flight as the account was deleted, written after that reading, put the
+        deleted sender into a badge for good. Asked once the write is durable, so either this question or the
+        purge's reading finds it. One Redis round trip per batch with unsent messages."""
+        senders = {m.sender_id for m in marks if not m.read}
+        closed = await closed_among(self._redis, self._session, senders) if senders else set()
+        late = {m.pair for m in marks if not m.read and m.sender_id in closed}
+        if late:
+            await self._pairs.delete_pairs(late)
+            await self._sets.project({pair: PairMarks() for pair in late})
 
     async def _write_and_project(self, changed: dict[Pair, PairMarks], after: dict[Pair, PairMarks],
                                  before: dict[Pair, PairMarks]) -> None:

@@ -23,12 +23,14 @@ from sinks import recent_blocks
 from sinks.comments import CommentWriter
 from sinks.photo_tags import PhotoTagWriter
 from sinks.safety import SafetyReader
+from sinks.unread import UnreadPairs, UnreadSets
 from streams.comments import CommentsProjector
 from streams.engine.records import Record
 from streams.hashtags.wiring import counter_and_popularity
 from streams.notifications import NotificationsProcessor
 from streams.photo_tags import PhotoTagsProcessor
 from streams.resources import Resources
+from streams.unread import UnreadProcessor
 from tests.integration.conftest import Process, auth
 from tests.integration.photos import upload_photo
 from tests.integration.test_accounts import PASSWORD, bearer, login, register
@@ -534,3 +536,34 @@ def test_a_tag_of_a_deleted_person_delivered_after_the_purge_is_removed(
         return [[t["user_id"] for t in photo] for photo in item["photo_tags"]]
 
     wait_for(tags_seen, lambda tags: tags == [[]], 30, "the deleted person's tag removed")
+
+
+async def test_a_message_written_after_the_purge_of_its_senders_account_read_the_badges_is_erased(
+        client: httpx.Client, settings: Settings, worker: Process) -> None:
+    """The unread processor asks whether the sender's account was deleted (no), the deletion is accepted and its
+    purge reads the badges the sender is in (not this one yet), and only then is the message written: the
+    deleted sender stayed in the badge for good. Asked again once written, the processor erases it."""
+    account = register(client)
+    leaver, reader = str(account["id"]), _user(client)
+
+    def purged() -> None:
+        session = login(client, account["username"])
+        deleted = client.request("DELETE", "/users/me", headers=bearer(session), json={"password": PASSWORD})
+        assert client.get("/users/me", headers=auth(settings, reader),
+                          params={"after": _accepted(deleted)}).status_code == 200
+
+    def senders() -> list[str]:
+        answer = client.get(f"/users/{reader}/status", headers=auth(settings, reader), params={"detail": 1})
+        return list(answer.json()["sender_ids"])
+
+    resources = Resources.open(settings)
+    try:
+        pairs = UnreadPairs(resources.session)
+        pairs.write = _held_until(purged, pairs.write)  # type: ignore[method-assign]
+        processor = UnreadProcessor(pairs, UnreadSets(resources.redis, settings.app_id), resources.redis,
+                                    resources.session)
+        message = {"event_id": new_id(), "occurred_at": now_ms(), "src": leaver, "dest": reader, "msg_id": new_id()}
+        await processor.process([Record("ON_MSG_UNSENT", 0, 0, reader.encode(), message)], _not_rejected)
+    finally:
+        await resources.close()
+    assert senders() == []

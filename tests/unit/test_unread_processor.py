@@ -177,7 +177,9 @@ async def test_bad_records_are_rejected_and_the_rest_applied() -> None:
                                                       lambda r, e: rejected.append((r, str(e))))
     assert [r for r, _ in rejected] == bad
     assert list(pairs.stored) == [(me, a)]
-    assert redis.round_trips == 2  # the closed accounts among the badges' people; the offset marks, after the data
+    # the closed accounts among the badges' people, before and once written (the senders only); the offset
+    # marks, after the data
+    assert redis.round_trips == 3
 
 
 async def test_nothing_counts_for_or_from_an_account_whose_deletion_was_accepted() -> None:
@@ -193,6 +195,25 @@ async def test_nothing_counts_for_or_from_an_account_whose_deletion_was_accepted
     # the purge's read mark of a gone sender takes the pair away: whom they wrote and when was theirs
     assert list(pairs.stored) == [(me, friend)]
     assert any(projected.get((me, gone)) == PairMarks() for projected in sets.projected)
+
+
+async def test_a_message_whose_sender_was_deleted_while_it_was_written_is_erased_once_written() -> None:
+    """The sender's deletion accepted between the check and the write: the purge read the sender's pairs before
+    this one was written, and the deleted sender stayed in the badge for good. Asked again once written."""
+    me, leaving, friend = new_id(), new_id(), new_id()
+    pairs, sets, redis = Pairs({}), Sets(), loaded_redis()
+    redis._eval = lambda *args: 1  # type: ignore[method-assign]
+    write = pairs.write
+
+    async def deleted_meanwhile(changed: dict[Any, PairMarks]) -> None:
+        redis.strings[keys.closed_account(leaving)] = "1"  # (the purge marks, then reads: nothing yet)
+        await write(changed)
+
+    pairs.write = deleted_meanwhile  # type: ignore[method-assign]
+    await UnreadProcessor(pairs, sets, redis, NO_SESSION).process(  # type: ignore[arg-type]
+        [unsent(1, leaving, me, new_id()), unsent(2, friend, me, new_id())], ignore)
+    assert list(pairs.stored) == [(me, friend)]
+    assert sets.projected[-1] == {(me, leaving): PairMarks()}
 
 
 def ignore(record: Record, error: Exception) -> None:
