@@ -93,7 +93,7 @@ def build_processors(settings: Settings, resources: Resources,
         resources.publisher
     factories: dict[str, Callable[[], BatchProcessor]] = {
         ProfilesProjector.name: lambda: ProfilesProjector.on(session, redis),
-        PostsProjector.name: lambda: PostsProjector.on(session, redis),
+        PostsProjector.name: lambda: PostsProjector.publishing(session, redis, publisher, settings.publish_timeout_s),
         HashtagExtractor.name: lambda: HashtagExtractor(session, publisher, redis, settings.publish_timeout_s),
         HashtagCounter.name: lambda: shared.counting[0],
         PopularityUpdater.name: lambda: shared.counting[1],

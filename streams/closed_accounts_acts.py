@@ -1,15 +1,15 @@
-"""Follows and follow requests of an account whose deletion was accepted, retracted by the processor that owns them.
+"""Posts, follows and follow requests of an account whose deletion was accepted, retracted by their owners.
 
 The purge (:mod:`streams.account_purge`) marks the account closed (``auth:closed``), then reads what it did (its
-follow edges, the requests it sent) and publishes their retractions. Two kinds of act are in no such reading:
-one the owning processor refused because the mark already stood, and one it wrote after the reading. The
-notifications processor reads the same topics apart and may have notified either ("followed you" by nobody, for
-good: the fault tests' workload with account deletions found one), and one written late stays where it was
+posts, follow edges, the requests it sent) and publishes their retractions. Two kinds of act are in no such
+reading: one the owning processor refused because the mark already stood, and one it wrote after the reading.
+The notifications processor reads the same topics apart and may have notified either ("followed you" by nobody,
+for good: the fault tests' workload with account deletions found one), and one written late stays where it was
 written. So, once its write is durable, the owning processor asks which of its batch's accounts are closed and
-publishes the retraction of each of their follows or requests: an unfollow or a denial one millisecond later,
-with an id derived from the act's (a retried batch publishes the same one), which every processor applies as
-any other (the owner too, ending the edge or the request). The mark comes first and the reading after, so
-either this question or the purge's reading finds each act, as for likes and comments
+publishes the retraction of each of their posts, follows or requests: a deletion, an unfollow or a denial one
+millisecond later, with an id derived from the act's (a retried batch publishes the same one), which every
+processor applies as any other (the owner too). The mark comes first and the reading after, so either this
+question or the purge's reading finds each act, as for likes and comments
 (:func:`streams.engagement_blocks.retract_raced_engagement`).
 """
 
@@ -24,8 +24,24 @@ from producers.publisher import Publisher
 from sinks.accounts_requests import RequestChange
 from sinks.graph import FollowChange
 from sinks.revocations import closed_among
+from streams.engine.records import Record
 
-Act = TypeVar("Act", FollowChange, RequestChange)
+Act = TypeVar("Act", FollowChange, RequestChange, Record)
+
+
+def _people(act: FollowChange | RequestChange | Record) -> tuple[str, ...]:
+    """Whose deletion ends the act: either side of a follow or a request, a post's author."""
+    if isinstance(act, Record):
+        return (str(act.value["author_id"]),)
+    return act.follower_id, act.followee_id
+
+
+def post_deletion_of(post: Record) -> Event:
+    """The deletion of a post (a ``post-created`` record) by a deleted account."""
+    value = post.value
+    return build("post-deleted", {"event_id": deterministic_id("closed-account-post-deleted", value["event_id"]),
+                                  "occurred_at": int(value["occurred_at"]) + 1, "post_id": value["post_id"],
+                                  "author_id": value["author_id"]})
 
 
 def unfollow_of(follow: FollowChange) -> Event:
@@ -44,12 +60,12 @@ def denial_of(request: RequestChange) -> Event:
 
 async def retract_acts_of_closed_accounts(acts: Sequence[Act], retraction: Callable[[Act], Event], redis: Any,
                                           session: Any, publisher: Publisher | None, timeout_s: float) -> int:
-    """Publish the ``retraction`` of each act (a follow or a request) whose follower or followee is closed now;
-    how many. One ``MGET`` of the marks, none for a batch without such acts."""
+    """Publish the ``retraction`` of each act (a follow, a request, a post) of an account closed now; how many.
+    One ``MGET`` of the marks, none for a batch without such acts."""
     if publisher is None or not acts:
         return 0
-    closed = await closed_among(redis, session, {p for act in acts for p in (act.follower_id, act.followee_id)})
-    raced = [retraction(act) for act in acts if act.follower_id in closed or act.followee_id in closed]
+    closed = await closed_among(redis, session, {p for act in acts for p in _people(act)})
+    raced = [retraction(act) for act in acts if not closed.isdisjoint(_people(act))]
     if raced:
         await publisher.acknowledged(raced, timeout_s)
     return len(raced)

@@ -17,9 +17,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol, Self
 
+from producers.publisher import Publisher
 from sinks import offsets
 from sinks.posts import PostSink
 from sinks.profiles import ProfileSink
+from streams.closed_accounts_acts import post_deletion_of, retract_acts_of_closed_accounts
 from streams.engine.records import Record, Reject
 
 #: events per ``apply_many``: a backlog's batch (up to ``BATCH_MAX_EVENTS``) is applied in slices of this many,
@@ -55,7 +57,11 @@ class Projector:
     async def process(self, batch: list[Record], reject: Reject) -> None:
         for start in range(0, len(batch), SLICE):
             await self._sink.apply_many([(r.topic, r.value) for r in batch[start:start + SLICE]])
+        await self._written(batch)
         await offsets.advance_all(self._redis, self.name, ((r.topic, r.partition, r.offset) for r in batch))
+
+    async def _written(self, batch: list[Record]) -> None:
+        """What this projector does once a batch is durable, before its marks move (nothing, by default)."""
 
 
 class ProfilesProjector(Projector):
@@ -68,3 +74,25 @@ class PostsProjector(Projector):
     name = "posts"
     topics: tuple[str, ...] = ("post-created", "post-deleted")
     sink_type = PostSink
+
+    def __init__(self, sink: EventSink, redis: Any, session: Any = None, publisher: Publisher | None = None,
+                 publish_timeout_s: float = 10.0) -> None:
+        super().__init__(sink, redis)
+        #: a post by a deleted account is deleted again through ``publisher`` once written (below)
+        self._session, self._publisher, self._publish_timeout_s = session, publisher, publish_timeout_s
+
+    @classmethod
+    def publishing(cls, session: Any, redis: Any, publisher: Publisher, publish_timeout_s: float) -> Self:
+        """The worker's: its store, and the publisher that deletes a deleted account's late posts."""
+        return cls(cls.sink_type(session, redis), redis, session, publisher, publish_timeout_s)
+
+    async def _written(self, batch: list[Record]) -> None:
+        """Each post just written whose author's deletion was accepted, deleted (for every processor). The
+        purge marks the account, then reads its posts (``posts_by_author``, written here) to delete them; a
+        post published as the account was deleted and written after that reading stayed, its caption and
+        hashtags counted, by nobody. Asked once written, so this question or the purge's reading finds it."""
+        created = [r for r in batch if r.topic == "post-created"]
+        if self._publisher is None or not created:
+            return
+        await retract_acts_of_closed_accounts(created, post_deletion_of, self._redis, self._session,
+                                              self._publisher, self._publish_timeout_s)

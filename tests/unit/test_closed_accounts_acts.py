@@ -10,7 +10,7 @@ import pytest
 from producers.ids import new_id
 from sinks.accounts_requests import RequestChange
 from sinks.graph import FollowChange
-from streams import closed_accounts_acts, photo_tags
+from streams import closed_accounts_acts, photo_tags, projector
 from streams.closed_accounts_acts import denial_of, retract_acts_of_closed_accounts, unfollow_of
 from streams.engine.records import Record
 from streams.follow_requests import FollowRequestsProjector
@@ -164,3 +164,37 @@ async def test_the_tags_processor_marks_a_deletion_before_its_purge_and_removes_
 
 async def _async(value: Any) -> Any:
     return value
+
+
+async def test_the_posts_projector_deletes_a_post_of_a_closed_account_once_written_and_before_its_marks_move(
+        asked: list[set[str]], monkeypatch: pytest.MonkeyPatch) -> None:
+    sent: list[Any] = []
+
+    class _Sink:
+        async def apply_many(self, events: list[tuple[str, dict[str, Any]]]) -> None:
+            sent.append(("written", len(events)))
+
+    async def advance_all(*_: Any) -> None:
+        sent.append(("marks",))
+
+    monkeypatch.setattr(projector.offsets, "advance_all", advance_all)
+
+    class _Recording(_Publisher):
+        async def acknowledged(self, events: list[Any], timeout_s: float) -> dict[tuple[str, int], int]:
+            sent.append(("deleted", [e.value["post_id"] for e in events]))
+            return await super().acknowledged(events, timeout_s)
+
+    publisher = _Recording()
+    posts = projector.PostsProjector(_Sink(), object(), object(), publisher, 1.0)  # type: ignore[arg-type]
+
+    def created(author: str) -> Record:
+        return Record("post-created", 0, 0, None, {"event_id": new_id(), "occurred_at": 4_000, "post_id": new_id(),
+                                                   "author_id": author})
+
+    late, kept = created(LEAVER), created(FRIEND)
+    await posts.process([late, kept], lambda record, error: None)
+    assert sent == [("written", 2), ("deleted", [late.value["post_id"]]), ("marks",)]
+    [deletion] = publisher.sent
+    assert (deletion.topic, deletion.value["author_id"], deletion.value["occurred_at"]) == ("post-deleted", LEAVER,
+                                                                                            4_001)
+    assert asked == [{LEAVER, FRIEND}]
