@@ -268,6 +268,12 @@ def _seen_by(client: httpx.Client, settings: Settings, reader: str, post: str
             [c["author"]["id"] for c in thread])
 
 
+def _tags_seen(client: httpx.Client, settings: Settings, reader: str, post: str) -> list[list[str]]:
+    """Who is tagged on each photo of ``post``, as ``reader`` reads it."""
+    item = client.get(f"/posts/{post}", headers=auth(settings, reader)).json()
+    return [[t["user_id"] for t in photo] for photo in item["photo_tags"]]
+
+
 def _block_applied(client: httpx.Client, settings: Settings, blocker: str, blocked: str) -> None:
     """``blocker`` blocks ``blocked``, and the safety processor has applied it: written, and its reading of what
     it ends done (a read after the block's token waits for that)."""
@@ -398,12 +404,8 @@ async def test_a_tag_written_after_a_block_read_what_it_ends_is_removed_by_the_t
         await processor.process([Record("photo-tag-changed", 0, 0, post.encode(), tag)], _not_rejected)
     finally:
         await resources.close()
-
-    def tags_seen() -> list[list[str]]:
-        item = client.get(f"/posts/{post}", headers=auth(settings, reader)).json()
-        return [[t["user_id"] for t in photo] for photo in item["photo_tags"]]
-
-    wait_for(tags_seen, lambda tags: tags == [[]], 30, "the tag written after the block's reading removed")
+    wait_for(lambda: _tags_seen(client, settings, reader, post), lambda tags: tags == [[]], 30,
+             "the tag written after the block's reading removed")
 
 
 async def test_a_like_written_after_the_purge_of_its_senders_account_read_what_to_retract_is_retracted(
@@ -533,12 +535,8 @@ def test_a_tag_of_a_deleted_person_delivered_after_the_purge_is_removed(
     delivered = publisher.publish(tag)  # only now
     assert client.get(f"/posts/{post}", headers=auth(settings, author),
                       params={"after": token_of(delivered, settings)}).status_code == 200  # the tag applied
-
-    def tags_seen() -> list[list[str]]:
-        item = client.get(f"/posts/{post}", headers=auth(settings, author)).json()
-        return [[t["user_id"] for t in photo] for photo in item["photo_tags"]]
-
-    wait_for(tags_seen, lambda tags: tags == [[]], 30, "the deleted person's tag removed")
+    wait_for(lambda: _tags_seen(client, settings, author, post), lambda tags: tags == [[]], 30,
+             "the deleted person's tag removed")
 
 
 async def test_a_message_written_after_the_purge_of_its_senders_account_read_the_badges_is_erased(

@@ -14,17 +14,9 @@ from streams import closed_accounts_acts, photo_tags, projector
 from streams.closed_accounts_acts import denial_of, retract_acts_of_closed_accounts, unfollow_of
 from streams.engine.records import Record
 from streams.follow_requests import FollowRequestsProjector
+from tests.unit.publisher_fakes import AckingPublisher
 
 LEAVER, FRIEND, OTHER, THIRD = new_id(), new_id(), new_id(), new_id()
-
-
-class _Publisher:
-    def __init__(self) -> None:
-        self.sent: list[Any] = []
-
-    async def acknowledged(self, events: list[Any], timeout_s: float) -> dict[tuple[str, int], int]:
-        self.sent.extend(events)
-        return {}
 
 
 @pytest.fixture
@@ -54,7 +46,7 @@ def test_a_retraction_is_one_millisecond_later_with_an_id_derived_from_the_act()
 
 
 async def test_only_acts_by_or_to_a_closed_account_are_retracted(asked: list[set[str]]) -> None:
-    publisher = _Publisher()
+    publisher = AckingPublisher()
     by_leaver = FollowChange(LEAVER, FRIEND, True, 1, new_id())
     of_leaver = FollowChange(FRIEND, LEAVER, True, 2, new_id())
     others = FollowChange(FRIEND, OTHER, True, 3, new_id())
@@ -84,7 +76,7 @@ async def test_the_follow_requests_processor_denies_a_request_by_a_deleted_accou
         return None
 
     monkeypatch.setattr("streams.follow_requests.offsets.advance_all", advance_all)
-    requests, publisher = _Requests(), _Publisher()
+    requests, publisher = _Requests(), AckingPublisher()
     projector = FollowRequestsProjector(requests, object(), publisher, 1.0)  # type: ignore[arg-type]
 
     def requested(follower: str, followee: str, action: str = "request") -> Record:
@@ -146,7 +138,7 @@ async def test_the_tags_processor_marks_a_deletion_before_its_purge_and_removes_
         async def add(self, posts: Any) -> None:
             list(posts)
 
-    publisher = _Publisher()
+    publisher = AckingPublisher()
     processor = photo_tags.PhotoTagsProcessor(_TagWriter(calls), object(), None, publisher, 1.0)  # type: ignore[arg-type]
     processor._tagged = _Tagged()  # type: ignore[assignment]
 
@@ -179,7 +171,7 @@ async def test_the_posts_projector_deletes_a_post_of_a_closed_account_once_writt
 
     monkeypatch.setattr(projector.offsets, "advance_all", advance_all)
 
-    class _Recording(_Publisher):
+    class _Recording(AckingPublisher):
         async def acknowledged(self, events: list[Any], timeout_s: float) -> dict[tuple[str, int], int]:
             sent.append(("deleted", [e.value["post_id"] for e in events]))
             return await super().acknowledged(events, timeout_s)

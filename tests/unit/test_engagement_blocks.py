@@ -15,6 +15,7 @@ from streams.engagement_blocks import (
     retraction_of,
 )
 from streams.engine.records import Record
+from tests.unit.publisher_fakes import AckingPublisher
 
 AUTHOR, PEST, FRIEND = new_id(), new_id(), new_id()
 
@@ -33,15 +34,6 @@ class _Blocks:
         return asked & {(AUTHOR, PEST), (PEST, AUTHOR)}
 
 
-class _Publisher:
-    def __init__(self) -> None:
-        self.sent: list[Any] = []
-
-    async def acknowledged(self, events: list[Any], timeout_s: float) -> dict[tuple[str, int], int]:
-        self.sent.extend(events)
-        return {}
-
-
 def _like(user: str, action: str = "like", at: int = 1_000) -> Record:
     return Record("like-changed", 0, 0, None, {"event_id": new_id(), "occurred_at": at, "post_id": new_id(),
                                                "user_id": user, "action": action, "post_author_id": AUTHOR})
@@ -54,7 +46,7 @@ def _comment(user: str, at: int = 2_000) -> Record:
 
 
 async def test_only_the_likes_across_a_block_are_retracted_by_an_unlike_that_stands_over_them() -> None:
-    blocks, publisher = _Blocks(), _Publisher()
+    blocks, publisher = _Blocks(), AckingPublisher()
     raced, kept, unlike = _like(PEST), _like(FRIEND), _like(PEST, "unlike")
     count = await retract_raced_engagement([raced, kept, unlike, _comment(PEST)], "like-changed",
                                                      blocks, publisher, 1.0)  # type: ignore[arg-type]
@@ -68,7 +60,7 @@ async def test_only_the_likes_across_a_block_are_retracted_by_an_unlike_that_sta
 
 
 async def test_a_comment_across_a_block_is_deleted_by_the_posts_author_and_the_same_event_is_derived_again() -> None:
-    blocks, publisher = _Blocks(), _Publisher()
+    blocks, publisher = _Blocks(), AckingPublisher()
     raced = _comment(PEST)
     assert await retract_raced_engagement([raced, _comment(FRIEND)], "comment-added", blocks, publisher,
                                                     1.0) == 1  # type: ignore[arg-type]
@@ -79,7 +71,7 @@ async def test_a_comment_across_a_block_is_deleted_by_the_posts_author_and_the_s
 
 
 async def test_nothing_is_read_for_a_batch_without_likes_and_nothing_is_published_without_a_block() -> None:
-    blocks, publisher = _Blocks(), _Publisher()
+    blocks, publisher = _Blocks(), AckingPublisher()
     assert await retract_raced_engagement([_comment(PEST)], "like-changed", blocks, publisher,
                                                     1.0) == 0  # type: ignore[arg-type]
     assert blocks.asked == []
@@ -95,7 +87,7 @@ def _tag(tagger: str, tagged: str, action: str = "add") -> Record:
 
 
 async def test_a_tag_across_a_block_is_removed_as_the_tagged_person_and_untags_and_self_tags_are_not_asked() -> None:
-    blocks, publisher = _Blocks(), _Publisher()
+    blocks, publisher = _Blocks(), AckingPublisher()
     raced = _tag(AUTHOR, PEST)
     assert await retract_raced_engagement(
         [raced, _tag(AUTHOR, FRIEND), _tag(AUTHOR, PEST, "remove"), _tag(AUTHOR, AUTHOR)], "photo-tag-changed",
@@ -121,7 +113,7 @@ async def test_a_like_and_a_comment_by_an_account_whose_deletion_was_accepted_ar
 
     monkeypatch.setattr(engagement_blocks, "closed_among", closed_among)
     monkeypatch.setattr(engagement_blocks.recent_blocks, "noted_among", noted_among)
-    blocks, publisher = _Blocks(), _Publisher()
+    blocks, publisher = _Blocks(), AckingPublisher()
     closed_like, closed_comment = _like(FRIEND), _comment(FRIEND)
     assert await retract_raced_engagement([closed_like, _like(AUTHOR)], "like-changed", blocks, publisher, 1.0,
                                           redis=object()) == 1  # type: ignore[arg-type]
@@ -153,7 +145,7 @@ async def test_given_redis_cassandra_is_asked_again_only_about_pairs_with_someon
 
     monkeypatch.setattr(engagement_blocks.recent_blocks, "noted_among", noted_among)
     monkeypatch.setattr(engagement_blocks, "closed_among", closed_among)
-    blocks, publisher = _Blocks(), _Publisher()
+    blocks, publisher = _Blocks(), AckingPublisher()
     raced, elsewhere = _like(PEST), _like(PEST)
     elsewhere.value["post_author_id"] = FRIEND  # (a post of someone not in a block lately)
     assert await retract_raced_engagement([raced, elsewhere, _like(FRIEND)], "like-changed", blocks, publisher,
@@ -170,14 +162,14 @@ async def test_with_redis_unable_to_say_who_was_in_a_block_every_pair_is_asked(m
         return None
 
     monkeypatch.setattr(engagement_blocks.recent_blocks, "noted_among", noted_among)
-    blocks, publisher = _Blocks(), _Publisher()
+    blocks, publisher = _Blocks(), AckingPublisher()
     assert await retract_raced_engagement([_tag(AUTHOR, PEST), _tag(AUTHOR, FRIEND)], "photo-tag-changed", blocks,
                                           publisher, 1.0, redis=object(), closed_accounts=False) == 1  # type: ignore[arg-type]
     assert blocks.asked == [{(AUTHOR, PEST), (AUTHOR, FRIEND)}]
 
 
 async def test_a_comment_refused_here_is_retracted_for_whoever_applied_it_and_nothing_else_is() -> None:
-    publisher = _Publisher()
+    publisher = AckingPublisher()
     refused, kept, like = _comment(PEST), _comment(FRIEND), _like(PEST)
     assert await retract_refused([refused, kept, like], [kept], "comment-added", publisher,  # type: ignore[arg-type]
                                  1.0) == 1
