@@ -1,4 +1,4 @@
-"""Posts, follows and follow requests of an account whose deletion was accepted, retracted by their owners.
+"""Posts, follows, requests and tags of an account whose deletion was accepted, retracted by their owners.
 
 The purge (:mod:`streams.account_purge`) marks the account closed (``auth:closed``), then reads what it did (its
 posts, follow edges, the requests it sent) and publishes their retractions. Two kinds of act are in no such
@@ -30,9 +30,12 @@ Act = TypeVar("Act", FollowChange, RequestChange, Record)
 
 
 def _people(act: FollowChange | RequestChange | Record) -> tuple[str, ...]:
-    """Whose deletion ends the act: either side of a follow or a request, a post's author."""
+    """Whose deletion ends the act: either side of a follow, a request or a people tag; a post's author."""
     if isinstance(act, Record):
-        return (str(act.value["author_id"]),)
+        value = act.value
+        if act.topic == "photo-tag-changed":
+            return str(value["tagged_id"]), str(value["tagger_id"])
+        return (str(value["author_id"]),)
     return act.follower_id, act.followee_id
 
 
@@ -60,7 +63,8 @@ def denial_of(request: RequestChange) -> Event:
 
 async def retract_acts_of_closed_accounts(acts: Sequence[Act], retraction: Callable[[Act], Event], redis: Any,
                                           session: Any, publisher: Publisher | None, timeout_s: float) -> int:
-    """Publish the ``retraction`` of each act (a follow, a request, a post) of an account closed now; how many.
+    """Publish the ``retraction`` of each act (a follow, a request, a tag, a post) of an account closed now; how
+    many.
     One ``MGET`` of the marks, none for a batch without such acts."""
     if publisher is None or not acts:
         return 0

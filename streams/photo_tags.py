@@ -25,9 +25,10 @@ from producers.ids import is_id
 from producers.publisher import Publisher
 from sinks import offsets
 from sinks.photo_tags import PhotoTagWriter
-from sinks.revocations import RevocationLedger, closed_among
+from sinks.revocations import RevocationLedger
 from sinks.safety import SafetyReader
 from sinks.tagged_posts import TaggedPosts
+from streams.closed_accounts_acts import retract_acts_of_closed_accounts
 from streams.engagement_blocks import retract_raced_engagement, retraction_of, without_engagement_across_blocks
 from streams.engine.records import Record, Reject
 
@@ -48,20 +49,6 @@ class PhotoTagsProcessor:
         self._tagged = TaggedPosts(redis)
         #: where a deleted account is marked closed (``auth:closed``) before its tags are purged
         self._ledger = RevocationLedger(writer.session, redis)
-
-    async def _retract_tags_of_closed_accounts(self, written: list[Record]) -> None:
-        """Each tag just written of or by an account whose deletion was accepted, removed again (as the tagged
-        person removes one: nobody is notified). Such a tag was in flight as the account was deleted, and this
-        processor's purge of the account may have read its tags before the write: it stayed, a deleted person
-        tagged on someone's photo. One ``MGET`` for a batch with new tags."""
-        adds = [r for r in written if r.topic == "photo-tag-changed" and r.value.get("action") in ("add", "approve")]
-        if not adds or self._publisher is None:
-            return
-        closed = await closed_among(self._redis, self._writer.session,
-                                    {str(r.value[who]) for r in adds for who in ("tagged_id", "tagger_id")})
-        raced = [retraction_of(r) for r in adds if {r.value["tagged_id"], r.value["tagger_id"]} & closed]
-        if raced:
-            await self._publisher.acknowledged(raced, self._publish_timeout_s)
 
     async def process(self, batch: list[Record], reject: Reject) -> None:
         changes: list[tuple[Record, TagChange]] = []
@@ -86,7 +73,11 @@ class PhotoTagsProcessor:
         # (a deleted account's tags are this processor's own to purge: account-deleted is among its topics)
         await retract_raced_engagement(admitted, "photo-tag-changed", self._safety, self._publisher,
                                        self._publish_timeout_s, self._redis, closed_accounts=False)
-        await self._retract_tags_of_closed_accounts(admitted)
+        # a new tag of or by an account whose deletion was accepted: its purge here may have read the account's
+        # tags before this write (as the tagged person removes one: nobody is notified)
+        new_tags = [r for r in admitted if r.value.get("action") in ("add", "approve")]
+        await retract_acts_of_closed_accounts(new_tags, retraction_of, self._redis, self._writer.session,
+                                              self._publisher, self._publish_timeout_s)
         # the deletion marked before the purge reads: a tag written after that reading is found by the question
         # above (the purge processor marks too, but at its own pace: an upstream service's deletion is unmarked
         # until then)

@@ -129,7 +129,6 @@ async def test_the_tags_processor_marks_a_deletion_before_its_purge_and_removes_
         return None
 
     monkeypatch.setattr(photo_tags, "RevocationLedger", _Ledger)
-    monkeypatch.setattr(photo_tags, "closed_among", closed_accounts_acts.closed_among)  # (the fixture's)
     monkeypatch.setattr(photo_tags, "without_engagement_across_blocks", lambda records, _: _async(records))
     monkeypatch.setattr(photo_tags, "retract_raced_engagement", nothing)
     monkeypatch.setattr(photo_tags.offsets, "advance_all", nothing)
