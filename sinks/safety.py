@@ -40,8 +40,10 @@ class SafetyWriter:
     """Applies block and mute toggles (absolute, timestamped upserts: no read)."""
 
     def __init__(self, session: Session) -> None:
-        self._session = session
+        self._session = self.session = session
         prepare = session.prepare
+        #: both rows of a pair, at the server's now: later than any toggle's event time (see :meth:`forget_pairs`)
+        self._forget = prepare("DELETE FROM user_relations WHERE user_id = ? AND other_id = ?")
         self._flags = {
             flag: prepare(f"UPDATE user_relations USING TIMESTAMP ? SET {flag} = ? "
                           "WHERE user_id = ? AND other_id = ?")
@@ -65,6 +67,13 @@ class SafetyWriter:
     async def apply(self, changes: Iterable[SafetyChange]) -> None:
         """Timestamped upserts, order-free: grouped into a few UNLOGGED batches, not a request per row."""
         await execute_grouped(self._session, [write for c in changes for write in self._writes(c)])
+
+    async def forget_pairs(self, pairs: Iterable[tuple[str, str]]) -> None:
+        """Both rows of each (user, other) pair, whatever their toggles' times: one side's account is deleted,
+        and a closed account makes no toggle any more (its tokens are refused), so nothing written later can
+        be lost; a toggle of the pair replayed later is timestamped earlier, and stays deleted."""
+        await execute_grouped(self._session, [(self._forget, row) for user, other in pairs
+                                              for row in ((user, other), (other, user))])
 
 
 class SafetyReader:

@@ -14,7 +14,9 @@
 3. a user mute's absolute outcome on the muter's Redis feed: while muted, the muted author's posts are out of
    it (the fan-out skips them from then on); once unmuted and still following, they are back-filled — so a live
    feed stays what `photostream rebuild feeds` derives;
-4. the applied-offset marks move, so a read with ``?after=`` sees the block or mute.
+4. a pair with a deleted account on either side is deleted once written (its purge may have read the account's
+   pairs before this write: :meth:`SafetyProcessor._forget_pairs_of_closed_accounts`);
+5. the applied-offset marks move, so a read with ``?after=`` sees the block or mute.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from sinks.block_effects import Across, BlockFootprint
 from sinks.feeds import FeedCache, FeedChanges, FeedPosts, pushed, pushed_live
 from sinks.graph import GraphReader
 from sinks.partition_cache import RELATIONS, PartitionCache
+from sinks.revocations import closed_among
 from sinks.safety import SafetyReader, SafetyWriter
 from streams.engine.records import Record, Reject, accepted
 
@@ -76,6 +79,7 @@ class SafetyProcessor:
         await recent_blocks.note(self._redis, (user for _, c in changes if c.kind == "block" and c.on
                                                and c.target_kind == "user" for user in (c.actor_id, c.target_id)))
         await self._writer.apply(change for _, change in changes)
+        await self._forget_pairs_of_closed_accounts([change for _, change in changes])
         # both sides' rows changed: their Redis copies go (the API reads blocks from them)
         await self._relation_copies.invalidate(
             user for _, c in changes if c.target_kind == "user" for user in (c.actor_id, c.target_id))
@@ -83,6 +87,20 @@ class SafetyProcessor:
         if self._feeds is not None:
             await self._feeds.settle([change for _, change in changes])
         await offsets.advance_all(self._redis, self.name, ((r.topic, r.partition, r.offset) for r in batch), derived)
+
+    async def _forget_pairs_of_closed_accounts(self, changes: list[SafetyChange]) -> None:
+        """Delete the rows of the batch's pairs with a deleted account on either side, once written. The purge
+        (:mod:`streams.account_purge`) deletes the other side's row of each pair it reads in the account's
+        partition; a block or mute made just before the deletion and written after that reading left the other
+        person's row ("blocked by" someone who no longer exists) for good. The purge marks the account closed
+        before it reads, and this asks after the write: one of the two finds each pair (as
+        :mod:`streams.closed_accounts_acts` does for follows). One ``MGET`` of the marks per batch."""
+        pairs = [(c.actor_id, c.target_id) for c in changes if c.target_kind == "user"]
+        if not pairs:
+            return
+        closed = await closed_among(self._redis, self._writer.session, {user for pair in pairs for user in pair})
+        if closed:
+            await self._writer.forget_pairs(pair for pair in pairs if not closed.isdisjoint(pair))
 
     async def _end_follows(self, changes: list[tuple[Record, SafetyChange]],
                            reject: Reject) -> dict[tuple[str, int], int]:

@@ -586,3 +586,30 @@ def test_a_post_by_a_deleted_account_delivered_after_the_purge_is_deleted(
                  "the deleted account's late post deleted")
     finally:
         cluster.shutdown()
+
+
+@pytest.mark.parametrize(("topic", "by_the_deleted"), [("block-changed", True), ("mute-changed", True),
+                                                       ("block-changed", False)])
+def test_a_block_or_mute_across_a_deleted_account_delivered_after_the_purge_leaves_no_pair(
+        client: httpx.Client, settings: Settings, worker: Process, publisher: Publisher, topic: str,
+        by_the_deleted: bool) -> None:
+    """A block or mute made just before one side's account was deleted, and written by the safety processor
+    after the purge read the account's pairs: the purge's delete of the account's own partition outranks the
+    write (timestamped earlier), but the other person's row ("blocked by", "muted by" someone who no longer
+    exists, or their own block of them) stayed for good. The processor now deletes such a pair once written."""
+    account = register(client)
+    leaver, other = str(account["id"]), _user(client)
+    actor, target = (leaver, other) if by_the_deleted else (other, leaver)
+    act = build(topic, {"event_id": new_id(), "occurred_at": now_ms(), "actor_id": actor, "target_id": target,
+                        "action": "on"})  # made before the deletion
+    _deleted_and_purged(client, settings, account, other)
+    delivered = publisher.publish(act)  # only now
+    assert client.get("/users/me", headers=auth(settings, other),
+                      params={"after": token_of(delivered, settings)}).status_code == 200  # the act applied
+    cluster, session = connect(settings, metadata=False)
+    try:
+        left = [(row.user_id, row.other_id) for user in (leaver, other) for row in session.execute(
+            "SELECT user_id, other_id FROM user_relations WHERE user_id = %s", (user,))]
+    finally:
+        cluster.shutdown()
+    assert left == []

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+import streams.safety
 from api.visibility import visible_posts
 from photostream.domain.safety import (
     REPORT_REASONS,
@@ -148,12 +149,29 @@ def test_a_page_checks_blocks_once_and_hides_both_directions() -> None:
 
 
 class Writer:
+    session = None
+
     def __init__(self, log: list[str]) -> None:
-        self.log, self.applied = log, []  # type: ignore[var-annotated]
+        self.log, self.applied, self.forgotten = log, [], []  # type: ignore[var-annotated]
 
     async def apply(self, changes: Any) -> None:
         self.applied += list(changes)
         self.log.append("write")
+
+    async def forget_pairs(self, pairs: Any) -> None:
+        self.forgotten += list(pairs)
+        self.log.append("forget")
+
+
+def closed_accounts(monkeypatch: pytest.MonkeyPatch, closed: set[str]) -> list[set[str]]:
+    """``closed_among`` answering ``closed``; returns the sets of users it was asked about."""
+    asked: list[set[str]] = []
+
+    async def closed_among(redis: Any, session: Any, users: Any) -> set[str]:
+        asked.append(set(users))
+        return closed & asked[-1]
+    monkeypatch.setattr(streams.safety, "closed_among", closed_among)
+    return asked
 
 
 class Publisher:
@@ -172,7 +190,8 @@ def record(topic: str, offset: int, **value: Any) -> Record:
                                            "action": "on"} | value)
 
 
-async def test_the_processor_stores_toggles_ends_follows_then_marks_offsets() -> None:
+async def test_the_processor_stores_toggles_ends_follows_then_marks_offsets(monkeypatch: pytest.MonkeyPatch) -> None:
+    closed_accounts(monkeypatch, set())
     log: list[str] = []
     writer, publisher, redis = Writer(log), Publisher(log), CountingRedis()
 
@@ -196,6 +215,24 @@ async def test_the_processor_stores_toggles_ends_follows_then_marks_offsets() ->
     low, _, landed = places.partition("|")
     assert low == "1" and landed.split(",") == sorted(
         f"{topic}:0:{offset}" for topic, offset in {e.topic: i for i, e in enumerate(publisher.sent)}.items())
+
+
+async def test_the_pairs_of_a_deleted_account_are_forgotten_once_written(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A block or mute of (or by) an account whose deletion was accepted meanwhile: both rows of the pair go after
+    the write (the purge may have read the account's pairs before it); the others' pairs stay."""
+    c = new_id()
+    asked = closed_accounts(monkeypatch, {B})
+    log: list[str] = []
+    writer, redis = Writer(log), CountingRedis()
+    redis._eval = lambda *args: 1  # type: ignore[method-assign]
+    batch = [record("block-changed", 1), record("mute-changed", 2, actor_id=c, target_id=A),
+             record("mute-changed", 3, actor_id=B, target_id=c, action="off"),
+             record("mute-changed", 4, target_kind="hashtag", target_id="sunset")]
+    await SafetyProcessor(writer, Publisher(log), redis).process(  # type: ignore[arg-type]
+        batch, lambda r, e: pytest.fail(f"rejected: {e}"))
+    assert asked == [{A, B, c}]  # one question for the batch, about users only (not the hashtag)
+    assert writer.forgotten == [(A, B), (B, c)]
+    assert log[:2] == ["write", "forget"]
 
 
 def test_a_block_ends_each_sides_likes_of_the_others_posts_with_stable_ids() -> None:
