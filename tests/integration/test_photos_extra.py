@@ -22,10 +22,12 @@ from producers import events
 from producers.ids import new_id
 from producers.publisher import Publisher
 from sinks import keys
+from sinks.cassandra import connect
 from sinks.redis_client import sync_client
 from streams.avatars import avatar_paths
 from tests.integration.conftest import auth
 from tests.integration.photos import jpeg, send, ticket, upload_photo
+from tests.integration.test_first_flow import token_of
 from tests.integration.test_photos import posted
 from tests.integration.waiting import wait_for
 
@@ -242,6 +244,48 @@ def test_deleting_an_account_purges_its_avatar_from_the_cdn(
     assert gone.status_code == 202, gone.text
     wait_for(lambda: min(purges.purged(p) for p in avatar_paths(digest)), lambda count: count >= 2, 60,
              "the deletion's purge of every avatar URL")
+    assert client.get(f"/avatar/{digest}").headers["content-type"] == "image/png"  # the identicon
+
+
+def test_a_profile_and_avatar_change_of_a_deleted_account_applied_after_its_purge_brings_nothing_back(
+        client: httpx.Client, settings: Settings, worker: object, publisher: Publisher) -> None:
+    """A profile update (a new name and photo) made just before the account's deletion, and applied by the
+    profiles and avatars processors after its purge: the purge's deletes carry its time (the profile) or the
+    server's (the avatar directory), later than the update's own, so the update's writes stay shadowed; the
+    profile's hot copy is filled from the row the write left (none). Nothing of the person comes back."""
+    address = f"{new_id()}@example.com"
+    name = "u" + new_id().replace("-", "")[-12:]
+    registered = client.post("/auth/register", json={"username": name, "email": address,
+                                                     "password": "a long passphrase 1"})
+    assert registered.status_code == 201, registered.text
+    user, digest = str(registered.json()["id"]), email_hash(address)
+    reader = register(client, f"{new_id()}@example.com")
+    photo = upload_photo(client, settings, user, flat_jpeg((200, 30, 200), 600, 600))
+    late = events.profile_updated(user_id=user, username=name, display_name="Still Here", is_private=False,
+                                  tags_followed_only=False, tags_manual_approval=False, avatar_image_id=photo)
+    login = client.post("/auth/login", json={"login": name, "password": "a long passphrase 1"})
+    gone = client.request("DELETE", "/users/me", json={"password": "a long passphrase 1"},
+                          headers={"Authorization": f"Bearer {login.json()['access_token']}"})
+    assert gone.status_code == 202, gone.text
+    wait_for(lambda: client.get("/users/me", headers=auth(settings, reader), params={"after": gone.json()["token"]}),
+             lambda answer: answer.status_code == 200 and "X-Photostream-Consistency" not in answer.headers, 60,
+             "the purge applied")
+    delivered = publisher.publish(late)  # only now
+    assert client.get(f"/users/{user}", headers=auth(settings, reader),
+                      params={"after": token_of(delivered, settings)}).status_code == 404  # applied by profiles
+    wait_for(lambda: applied(settings, "avatars", delivered.topic, delivered.partition),
+             lambda offset: offset >= delivered.offset, 60, "the avatars processor to apply the late change")
+    redis = sync_client(settings)
+    try:
+        assert not redis.exists(keys.user_profile(user))
+    finally:
+        redis.close()
+    cluster, session = connect(settings, metadata=False)
+    try:
+        row = session.execute("SELECT user_id, image_id FROM avatars_by_hash WHERE email_hash = %s", (digest,)).one()
+    finally:
+        cluster.shutdown()
+    assert row is None or (row.user_id, row.image_id) == (None, None)
     assert client.get(f"/avatar/{digest}").headers["content-type"] == "image/png"  # the identicon
 
 
