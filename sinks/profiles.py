@@ -36,9 +36,12 @@ PROFILE_FIELDS = ("username", "display_name", "bio", "avatar_image_id")
 FLAG_FIELDS = ("is_private",)
 #: profiles per multi-partition read
 _IN_CHUNK = 100
-# cache_profile as one atomic step: write the hash unless it already holds a newer version.
-# KEYS[1] the hash; ARGV[1] updated_at, ARGV[2] ttl, then field/value pairs.
+# cache_profile as one atomic step: write the hash unless it already holds a newer version, or the account's
+# deletion was accepted (a fill from a row read just before the purge deleted it and its copy put the copy back
+# for its week: the purge marks the account closed first). KEYS[1] the hash, KEYS[2] the closed-account mark;
+# ARGV[1] updated_at, ARGV[2] ttl, then field/value pairs.
 _FILL = """
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
 local cached = redis.call('HGET', KEYS[1], 'updated_at')
 if cached and tonumber(cached) > tonumber(ARGV[1]) then return 0 end
 redis.call('HSET', KEYS[1], 'updated_at', ARGV[1], unpack(ARGV, 3))
@@ -92,7 +95,7 @@ class ProfileSink:
         async with self._redis.pipeline(transaction=False) as pipe:
             for row in rows:
                 profile = _from_row(row)
-                pipe.eval(_FILL, 1, keys.user_profile(row.user_id), profile["updated_at"], keys.PROFILE_TTL_S,
+                pipe.eval(_FILL, *_fill_keys(row.user_id), profile["updated_at"], keys.PROFILE_TTL_S,
                           *_fill_pairs(row.user_id, profile))
             await pipe.execute()
 
@@ -103,7 +106,7 @@ async def cache_profile(redis: Any, user_id: str, profile: dict[str, Any], updat
     Why atomic: a check, then a write, let a newer copy land in between (a profile turned private, written by
     the projector while an API read's older, public one was on its way), and the older one then won for the
     copy's whole lifetime."""
-    await redis.eval(_FILL, 1, keys.user_profile(user_id), updated_ms, keys.PROFILE_TTL_S,
+    await redis.eval(_FILL, *_fill_keys(user_id), updated_ms, keys.PROFILE_TTL_S,
                      *_fill_pairs(user_id, profile))
 
 
@@ -150,10 +153,15 @@ async def read_profiles(session: Session, redis: Any, user_ids: list[str],
     if loaded and redis is not None:
         async with redis.pipeline(transaction=False) as pipe:
             for user_id, profile in loaded.items():
-                pipe.eval(_FILL, 1, keys.user_profile(user_id), profile["updated_at"], keys.PROFILE_TTL_S,
+                pipe.eval(_FILL, *_fill_keys(user_id), profile["updated_at"], keys.PROFILE_TTL_S,
                           *_fill_pairs(user_id, profile))
             await pipe.execute()
     return found | loaded
+
+
+def _fill_keys(user_id: str) -> tuple[int, str, str]:
+    """:data:`_FILL`'s key count and keys (one slot: both keys carry the user's hash tag)."""
+    return 2, keys.user_profile(user_id), keys.closed_account(user_id)
 
 
 def _fill_pairs(user_id: str, profile: dict[str, Any]) -> list[str]:

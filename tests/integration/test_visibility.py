@@ -237,6 +237,27 @@ async def test_an_older_profile_copy_never_overwrites_a_newer_one(settings: Sett
         await redis.aclose()
 
 
+async def test_a_profile_copy_is_not_filled_for_an_account_whose_deletion_was_accepted(settings: Settings) -> None:
+    """A fill from a profile row read just before the account's purge deleted the row and its copy (the profiles
+    processor's refresh, an API read's miss) put the deleted person's copy back for its week; the purge marks
+    the account closed before it deletes, and a fill refuses a closed account."""
+    from sinks.profiles import cache_profile
+    from sinks.redis_client import async_client
+
+    redis = async_client(settings)
+    user, other = new_id(), new_id()
+    profile = {"username": f"u{user[-8:]}", "display_name": "U", "bio": None, "avatar_image_id": None,
+               "is_private": False}
+    try:
+        await redis.set(keys.closed_account(user), now_ms())
+        await cache_profile(redis, user, profile, now_ms())
+        await cache_profile(redis, other, profile, now_ms())  # (someone else's fills as ever)
+        assert (await redis.exists(keys.user_profile(user)), await redis.exists(keys.user_profile(other))) == (0, 1)
+    finally:
+        await redis.delete(keys.closed_account(user), keys.user_profile(user), keys.user_profile(other))
+        await redis.aclose()
+
+
 def test_a_like_can_be_taken_back_after_the_post_is_hidden_from_the_liker_and_nothing_more(
     client: httpx.Client, settings: Settings, worker: Process
 ) -> None:

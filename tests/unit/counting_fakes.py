@@ -226,9 +226,12 @@ class CountingRedis:
             del self.sorted_sets[key][member]
         return len(gone)
 
-    def _eval(self, script: str, numkeys: int, key: str, *args: Any) -> int:
-        """Only the profile fill (``HSET`` of field/value pairs after updated_at and ttl) is modelled."""
-        assert "HSET" in script and numkeys == 1
+    def _eval(self, script: str, numkeys: int, key: str, closed: str, *args: Any) -> int:
+        """Only the profile fill (``HSET`` of field/value pairs after updated_at and ttl, unless the closed-account
+        mark is set) is modelled."""
+        assert "HSET" in script and numkeys == 2
+        if closed in self.strings:
+            return 0
         updated_at, _ttl, *pairs = args
         fields = self.hashes.setdefault(key, {})
         fields["updated_at"] = str(updated_at)
