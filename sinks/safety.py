@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 from dataclasses import astuple
-from typing import Any
+from typing import Any, Literal
 
 from cassandra.cluster import Session
 
@@ -93,6 +93,10 @@ class SafetyReader:
             "SELECT user_id, other_id, i_block, blocks_me, i_mute, mutes_me FROM user_relations "
             "WHERE user_id IN ? PER PARTITION LIMIT ?")
         self._q_tags = session.prepare("SELECT tag, muted FROM muted_tags WHERE user_id = ?")
+        # (the indexes on the flags: migration 0034)
+        self._q_listed = {kind: session.prepare(
+            f"SELECT other_id, writetime({flag}) AS at FROM user_relations WHERE user_id = ? AND {flag} = true "
+            "AND other_id > ? LIMIT ?") for kind, flag in (("block", "i_block"), ("mute", "i_mute"))}
 
     async def relations(self, user_id: str, others: Iterable[str]) -> dict[str, Relation]:
         """How ``user_id`` relates to each of ``others`` that it has any relation with: from the Redis copy when
@@ -122,6 +126,13 @@ class SafetyReader:
         assert self._copies is not None
         found = await self._copies.rows_of(user_id, wanted, whole)
         return None if found is None else {other: _decoded(flags) for other, flags in found.items()}
+
+    async def listed(self, user_id: str, kind: Literal["block", "mute"], limit: int, after: str | None
+                     ) -> list[tuple[str, int]]:
+        """The accounts ``user_id`` blocks (or mutes), in id order after ``after``: (id, since when, epoch ms:
+        the standing toggle's time). One read of the user's own partition, through the flag's index."""
+        rows = await execute(self._session, self._q_listed[kind], (user_id, after or "", limit))
+        return [(row.other_id, row.at // 1000) for row in rows.current_rows]
 
     async def blocked_among(self, user_id: str, others: Iterable[str]) -> set[str]:
         """Which of ``others`` ``user_id`` blocked or is blocked by."""

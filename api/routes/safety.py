@@ -1,5 +1,6 @@
 """Blocks, mutes, muted hashtags and reports: the write side (validate, publish ``block-changed``,
-``mute-changed``, ``content-reported``; 202 with a consistency token) and the caller's own muted tags.
+``mute-changed``, ``content-reported``; 202 with a consistency token), and the caller's own lists: the accounts
+they block, the accounts they mute, their muted tags.
 
 What a block or a mute does is decided elsewhere: the safety processor (streams/safety.py) stores them and ends
 a block's follows; every read path hides blocked users (api/visibility.py, the profile, the write gateway);
@@ -18,13 +19,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from api import pending_writes
 from api.deps import CurrentUser, ResourcesDep, SettingsDep, parse_id
 from api.errors import ApiError
+from api.hydrate import author_of
+from api.paging import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, encode_cursor, list_of
 from api.routes.hashtags import canonical
 from api.routes.reads import After, honour_after
 from api.routes.writes import Accepted, PathId, _publish
 from api.visibility import visible_post
 from photostream.domain.safety import MAX_REPORT_DETAILS_CHARS, ReportReason
 from producers import events
-from sinks.profiles import read_profile
+from sinks.profiles import read_profile, read_profiles
 from sinks.safety import MAX_MUTED_TAGS
 
 router = APIRouter(tags=["safety"])
@@ -82,6 +85,41 @@ async def mute(user_id: PathId, user: CurrentUser, resources: ResourcesDep, sett
 @router.delete("/users/{user_id}/mute", status_code=202, response_model=Accepted)
 async def unmute(user_id: PathId, user: CurrentUser, resources: ResourcesDep, settings: SettingsDep) -> Accepted:
     return await _toggle("mute", user_id, user, resources, settings, False)
+
+
+#: each listing's name (its cursors are refused on the other) and the field saying since when
+_LISTINGS: dict[Literal["block", "mute"], tuple[str, str]] = {"block": ("blocked", "blocked_at"),
+                                                              "mute": ("muted", "muted_at")}
+
+
+async def _accounts(kind: Literal["block", "mute"], user: str, resources: Any, settings: Any, response: Response,
+                    limit: int, cursor: str | None, after: str | None) -> dict[str, Any]:
+    """A page of the accounts the caller blocks or mutes, in id order; an account deleted since is left out (its
+    pair goes with its purge)."""
+    name, since = _LISTINGS[kind]
+    listing = list_of(name, user)
+    position = decode_cursor(listing, cursor)
+    await honour_after(after, resources, settings, response)
+    found = await resources.safety.listed(user, kind, limit, position)
+    profiles = await read_profiles(resources.session, resources.redis, [other for other, _ in found])
+    return {"items": [author_of(other, profiles[other]) | {since: at} for other, at in found if other in profiles],
+            "next_cursor": encode_cursor(listing, found[-1][0]) if len(found) == limit else None}
+
+
+@router.get("/users/me/blocked")
+async def blocked_accounts(user: CurrentUser, resources: ResourcesDep, settings: SettingsDep, response: Response,
+                           limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None, after: After = None) -> dict[str, Any]:
+    """The accounts the caller blocks (to review, and unblock): ``{items: [{id, username, avatar_url,
+    blocked_at}], next_cursor}`` in id order. Only the caller's own: nobody else learns whom they blocked."""
+    return await _accounts("block", user, resources, settings, response, limit, cursor, after)
+
+
+@router.get("/users/me/muted")
+async def muted_accounts(user: CurrentUser, resources: ResourcesDep, settings: SettingsDep, response: Response,
+                         limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None, after: After = None) -> dict[str, Any]:
+    """The accounts the caller mutes: ``{items: [{id, username, avatar_url, muted_at}], next_cursor}`` in id
+    order. Only the caller's own: a mute is never told to the muted."""
+    return await _accounts("mute", user, resources, settings, response, limit, cursor, after)
 
 
 @router.get("/users/me/muted-tags")

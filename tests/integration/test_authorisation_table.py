@@ -152,6 +152,8 @@ TABLE: dict[str, Entry] = {
     "GET /api/v1/users/{user_id}/tagged": Entry(optional(blocked=404, stranger=403)),
     "GET /api/v1/users/me/tag-settings": Entry(signed_in(200)),
     "GET /api/v1/users/me/tagged/pending": Entry(signed_in(200)),
+    "GET /api/v1/users/me/blocked": Entry(signed_in(200)),
+    "GET /api/v1/users/me/muted": Entry(signed_in(200)),
     "GET /api/v1/users/me/muted-tags": Entry(signed_in(200)),
     "POST /api/v1/users/me/muted-tags": Entry(signed_in(202), body=lambda w, c: {"tag": MUTED_TAG}),
     "DELETE /api/v1/users/me/muted-tags/{tag}": Entry(signed_in(202), fill=lambda w, c: {"tag": MUTED_TAG}),

@@ -372,3 +372,37 @@ def test_blocking_or_muting_yourself_is_422(client: httpx.Client, settings: Sett
     for path in (f"/users/{me}/block", f"/users/{me}/mute"):
         answer = client.post(path, headers=auth(settings, me))
         assert answer.status_code == 422 and answer.json()["error"]["field"] == "user_id"
+
+
+def test_a_user_lists_the_accounts_they_block_and_mute_and_only_their_own(
+        client: httpx.Client, settings: Settings, log: Log) -> None:
+    """``GET /users/me/blocked`` and ``/users/me/muted``: the accounts the caller's standing blocks and mutes name,
+    in id order and in pages, since when; not those unblocked, not those who block or mute the caller, not an
+    account that does not exist (any more)."""
+    me, a, b, c = (log.user(name) for name in ("lister", "a", "b", "c"))
+    log.settle()
+    as_me, began = auth(settings, me), now_ms()
+    for target in (a, b, c, new_id()):  # (the last: nobody's id)
+        log.accepted(client.post(f"/users/{target}/block", headers=as_me))
+    log.accepted(client.post(f"/users/{b}/mute", headers=as_me))
+    log.accepted(client.post(f"/users/{me}/block", headers=auth(settings, a)))  # a blocks the caller back
+    log.accepted(client.post(f"/users/{me}/mute", headers=auth(settings, c)))  # c mutes the caller
+    unblocked = log.accepted(client.delete(f"/users/{c}/block", headers=as_me))
+    blocked = client.get("/users/me/blocked", headers=as_me, params={"after": unblocked}).json()  # read-your-writes
+    log.settle()
+    assert [item["id"] for item in blocked["items"]] == sorted([a, b]) and blocked["next_cursor"] is None
+    assert all(began <= item["blocked_at"] <= now_ms() and item["username"] for item in blocked["items"])
+    muted = client.get("/users/me/muted", headers=as_me).json()
+    assert [(item["id"], began <= item["muted_at"] <= now_ms()) for item in muted["items"]] == [(b, True)]
+
+    first = client.get("/users/me/blocked", headers=as_me, params={"limit": 1}).json()
+    second = client.get("/users/me/blocked", headers=as_me, params={"limit": 1, "cursor": first["next_cursor"]}).json()
+    assert [item["id"] for item in first["items"] + second["items"]] == sorted([a, b])
+    if second["next_cursor"] is not None:  # a full page may be the last one: the next answers none
+        assert client.get("/users/me/blocked", headers=as_me, params={"limit": 1, "cursor": second["next_cursor"]}
+                          ).json()["items"] == []
+    refused = client.get("/users/me/muted", headers=as_me, params={"cursor": first["next_cursor"]})  # another list's
+    assert refused.status_code == 422 and refused.json()["error"]["field"] == "cursor"
+    assert [item["id"] for item in client.get("/users/me/blocked", headers=auth(settings, a)).json()["items"]] == [me]
+    assert client.get("/users/me/muted", headers=auth(settings, me)).status_code == 200
+    assert client.get("/users/me/blocked").status_code == 401
