@@ -33,6 +33,8 @@ from photostream.domain.accounts import (
     check_display_name,
     normalize_username,
 )
+from photostream.domain.safety import NONE as NO_RELATION
+from photostream.domain.safety import Relation, blocked_either_way
 from photostream.settings import Settings
 from producers import events
 from sinks import cache_aside, keys
@@ -90,8 +92,8 @@ async def _none() -> bool:
     return False
 
 
-async def _no_one() -> set[str]:
-    return set()
+async def _no_relations() -> dict[str, Relation]:
+    return {}
 
 
 @router.get("/users/{user_id}")
@@ -105,11 +107,12 @@ async def get_user(user_id: str, request: Request, viewer: OptionalUser, resourc
     parse_id(user_id, "user_id")
     await honour_after(after, resources, settings, response)
     other = viewer is not None and viewer != user_id
-    profile, blocked = await asyncio.gather(
+    profile, relations = await asyncio.gather(
         read_profile(resources.session, resources.redis, user_id),
-        resources.safety.blocked_among(viewer, [user_id]) if viewer is not None and other else _no_one(),
+        resources.safety.relations(viewer, [user_id]) if viewer is not None and other else _no_relations(),
     )
-    if profile is None or blocked:  # blocked either way: as if absent
+    relation = relations.get(user_id, NO_RELATION)
+    if profile is None or blocked_either_way(relation):  # blocked either way: as if absent
         raise ApiError(404, "not_found", "no such user", "user_id")
     requests = _repository(request, FollowRequests)
     posts, followers, following, followed_by_me, follows_me, requested = await asyncio.gather(
@@ -127,7 +130,7 @@ async def get_user(user_id: str, request: Request, viewer: OptionalUser, resourc
             "is_private": bool(profile.get("is_private")),
             "counts": {"posts": posts, "followers": followers.get(user_id, 0), "following": following},
             "followed_by_me": bool(followed_by_me), "follows_me": bool(follows_me),
-            "follow_requested_by_me": bool(requested)}
+            "follow_requested_by_me": bool(requested), "muted_by_me": relation.i_mute}
 
 
 async def _holder_of(request: Request, username: str) -> str:

@@ -265,13 +265,16 @@ def test_a_mute_hides_the_muted_authors_posts_from_the_muters_feed_older_ones_to
     assert {older, newer, kept} <= set(feed_ids(client, settings, other))  # others see everything
     # the muted user notices nothing: the muter still follows them back, profile and posts as before
     profile = client.get(f"/users/{muter}", headers=auth(settings, muted)).json()
-    assert profile["follows_me"] is True and profile["followed_by_me"] is True
+    assert profile["follows_me"] is True and profile["followed_by_me"] is True and profile["muted_by_me"] is False
     assert mine in feed_ids(client, settings, muted)
     assert client.get(f"/posts/{older}", headers=auth(settings, muter)).status_code == 200  # a mute is no block
+    # the muter's own view of the profile says so (the client's "Unmute")
+    assert client.get(f"/users/{muted}", headers=auth(settings, muter)).json()["muted_by_me"] is True
 
     log.accepted(client.delete(f"/users/{muted}/mute", headers=auth(settings, muter)))
     log.settle()
     assert older in feed_ids(client, settings, muter)
+    assert client.get(f"/users/{muted}", headers=auth(settings, muter)).json()["muted_by_me"] is False
 
 
 def unique_tag() -> str:
