@@ -16,7 +16,21 @@ from api.lean import PAGED, LeanRoute, route_of
 from api.log_redaction import uvicorn_log_config
 from api.resources import ApiResources
 from api.routes import account as account_routes
-from api.routes import auth, feed, hashtags, health, posts_read, reads, safety, social, status, uploads, users, writes
+from api.routes import (
+    auth,
+    feed,
+    hashtags,
+    health,
+    posts_read,
+    reads,
+    safety,
+    search,
+    social,
+    status,
+    uploads,
+    users,
+    writes,
+)
 from api.routes import avatars as avatar_routes
 from api.routes import notifications as notification_routes
 from api.routes import photo_tags as photo_tag_routes
@@ -61,7 +75,8 @@ def create_app(settings: Settings) -> FastAPI:
     # paid ~90 µs of its ~700 µs for it. No path below is also matched by one above it.
     for router in (status.router, feed.router, notification_routes.router, hashtags.router, reads.router,
                    posts_read.router, social.router, users.router, auth.router, avatar_routes.router,
-                   account_routes.router, writes.router, uploads.router, safety.router, photo_tag_routes.router):
+                   account_routes.router, writes.router, uploads.router, safety.router, photo_tag_routes.router,
+                   search.router):
         app.include_router(router, prefix=PREFIX)
 
     # in front of every route: the lean lane of the three most-read ones (api.lean), which matches only the

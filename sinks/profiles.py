@@ -2,7 +2,8 @@
 
 Both writes are absolute (the event carries the whole public profile), so replays are idempotent;
 Cassandra writes use the event time as the cell timestamp, so an older event replayed later loses, and the
-Redis copy is filled from the row the write left (none after the account's purge).
+Redis copy and the search row (sinks/user_search.py) follow the row the write left (none after the account's
+purge).
 ``is_private`` comes with profile-updated v2: user-registered reads as public; a v1 profile-updated (written
 by a service not upgraded) leaves it as it was (decoded as None). profile-updated v3 also carries the user's
 people-tag settings: they go to their own table (sinks/tag_settings.py), not into the public profile; a v1/v2
@@ -21,6 +22,7 @@ from sinks import cache_aside, keys
 from sinks.cassandra import execute, execute_grouped, key_chunks, ms_of
 from sinks.redis_bulk import hgetall_many
 from sinks.tag_settings import TagSettingsStore, settings_of
+from sinks.user_search import UserSearch
 
 _UPSERT = (
     "INSERT INTO users (user_id, username, display_name, bio, avatar_image_id, is_private, updated_at) "
@@ -61,6 +63,7 @@ class ProfileSink:
         self._rows = session.prepare("SELECT user_id, username, display_name, bio, avatar_image_id, is_private, "
                                      "updated_at FROM users WHERE user_id IN ?")
         self._tag_settings = TagSettingsStore(session)
+        self._search = UserSearch(session)
 
     async def apply(self, topic: str, event: dict[str, Any]) -> None:
         await self.apply_many([(topic, event)])
@@ -98,6 +101,11 @@ class ProfileSink:
                 pipe.eval(_FILL, *_fill_keys(row.user_id), profile["updated_at"], keys.PROFILE_TTL_S,
                           *_fill_pairs(row.user_id, profile))
             await pipe.execute()
+        # last, and from the rows: a search row then always names a profile written with that name (a search
+        # finding a row before its profile took it for stale, and deleted it), and a replayed older event lists
+        # the current name again, never its own
+        await execute_grouped(self._session, [self._search.listing(row.user_id, row.username, _from_row(row)[
+            "updated_at"]) for row in rows if row.username])
 
 
 async def cache_profile(redis: Any, user_id: str, profile: dict[str, Any], updated_ms: int) -> None:

@@ -1,0 +1,82 @@
+"""User search (``GET /search/users?q=``) through the real stack: users registered, renamed, blocked and deleted
+by events the worker applies, then found (or not) by what a user types."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+import pytest
+
+from photostream.settings import Settings
+from producers import events
+from producers.ids import new_id
+from producers.publisher import Publisher
+from sinks.cassandra import connect
+from tests.integration.conftest import Process, auth
+from tests.integration.test_first_flow import token_of
+
+
+def _found(client: httpx.Client, settings: Settings, q: str, viewer: str | None = None, **params: object
+           ) -> list[str]:
+    headers = auth(settings, viewer) if viewer else {}
+    answer = client.get("/search/users", params={"q": q, **params}, headers=headers)
+    assert answer.status_code == 200, answer.text
+    return [item["username"] for item in answer.json()["items"]]
+
+
+def _listed(settings: Settings, username: str) -> list[str]:
+    """The user ids the search table lists under ``username``."""
+    cluster, session = connect(settings, metadata=False)
+    try:
+        return [row.user_id for row in session.execute(
+            "SELECT user_id FROM usernames_by_prefix WHERE prefix = %s AND username = %s", (username[:2], username))]
+    finally:
+        cluster.shutdown()
+
+
+def test_users_are_found_by_the_start_of_their_name_renamed_blocked_and_deleted(
+        client: httpx.Client, settings: Settings, worker: Process, publisher: Publisher) -> None:
+    run = "q" + uuid.uuid4().hex[:8]
+    names = {n: f"{run}{n}" for n in ("al", "alex", "alice", "bob")}
+    ids = {n: new_id() for n in names}
+    for n, name in names.items():
+        last = publisher.publish(events.user_registered(user_id=ids[n], username=name, display_name=n.title()))
+    viewer = new_id()
+    found = client.get("/search/users", params={"q": f"{run}al", "after": token_of(last, settings)}).json()["items"]
+    assert [(i["username"], i["id"], i["display_name"], i["is_private"]) for i in found] == [
+        (names[n], ids[n], n.title(), False) for n in ("al", "alex", "alice")]  # name order: the exact one first
+    assert _found(client, settings, f" @{run.upper()}AL ", limit=2) == [names["al"], names["alex"]]
+    assert _found(client, settings, run) == [names[n] for n in ("al", "alex", "alice", "bob")]
+    assert _found(client, settings, f"{run}x") == []
+
+    # a rename (an upstream service's profile update): the new name is found, the old one no more, and its row goes
+    renamed = publisher.publish(events.profile_updated(
+        user_id=ids["alex"], username=f"{run}zed", display_name="Zed", is_private=True, tags_followed_only=False,
+        tags_manual_approval=False))
+    zed = client.get("/search/users", params={"q": f"{run}ze", "after": token_of(renamed, settings)}).json()["items"]
+    assert [(i["id"], i["is_private"]) for i in zed] == [(ids["alex"], True)]  # private accounts are found
+    assert _found(client, settings, f"{run}al") == [names["al"], names["alice"]]
+    assert _listed(settings, names["alex"]) == []
+
+    # someone in a block with the viewer is absent to them, not to others
+    blocked = publisher.publish(events.block_changed(actor_id=ids["alice"], target_id=viewer, action="on"))
+    assert client.get("/search/users", headers=auth(settings, viewer),
+                      params={"q": f"{run}al", "after": token_of(blocked, settings)}).status_code == 200
+    assert _found(client, settings, f"{run}al", viewer) == [names["al"]]
+    assert _found(client, settings, f"{run}al") == [names["al"], names["alice"]]
+
+    # a deleted account: its purge takes its row out (awaited by a read that is no search: a search would delete
+    # the row itself, its profile gone)
+    deleted = publisher.publish(events.account_deleted(user_id=ids["al"]))
+    assert client.get(f"/users/{ids['al']}", params={"after": token_of(deleted, settings)}).status_code == 404
+    assert _listed(settings, names["al"]) == []
+    assert _found(client, settings, f"{run}al") == [names["alice"]]
+
+
+@pytest.mark.parametrize(("params", "field"), [({"q": "a"}, "q"), ({"q": "a b"}, "q"), ({"q": "é"}, "q"), ({}, "q"),
+                                               ({"q": "abc", "limit": 51}, "limit")])
+def test_a_search_that_cannot_name_a_user_is_a_422_naming_the_field(client: httpx.Client, params: dict[str, object],
+                                                                     field: str) -> None:
+    answer = client.get("/search/users", params=params)
+    assert answer.status_code == 422 and answer.json()["error"]["field"] == field, answer.text
