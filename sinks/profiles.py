@@ -104,8 +104,9 @@ class ProfileSink:
         # last, and from the rows: a search row then always names a profile written with that name (a search
         # finding a row before its profile took it for stale, and deleted it), and a replayed older event lists
         # the current name again, never its own
-        await execute_grouped(self._session, [self._search.listing(row.user_id, row.username, _from_row(row)[
-            "updated_at"]) for row in rows if row.username])
+        await execute_grouped(self._session, [
+            self._search.listing(row.user_id, row.username, ms_of(row.updated_at) if row.updated_at else 0)
+            for row in rows if row.username])
 
 
 async def cache_profile(redis: Any, user_id: str, profile: dict[str, Any], updated_ms: int) -> None:
