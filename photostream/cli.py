@@ -565,31 +565,32 @@ def rebuild(
 
 @app.command()
 def backfill(
-    what: Annotated[str, typer.Argument(help="what to backfill: comment-mentions, likes-by-user or user-search")],
+    what: Annotated[str, typer.Argument(
+        help="what to backfill: comment-mentions, likes-by-user, user-search or hashtag-search")],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="count what would be written; write nothing")] = False,
 ) -> None:
     """Write durable records that data from before their migration lacks. comment-mentions: whom each comment
     made before migration 0032 mentions, so its deletion withdraws those mentions
     (photostream/backfill_mentions.py). likes-by-user: the index of each like given before migration 0014, so an
-    account deletion retracts it and its giver sees it as liked (photostream/backfill_likes.py). user-search: the
-    username search's row of each profile last written before migration 0035, so its user can be found
-    (photostream/backfill_user_search.py). Safe to run again."""
+    account deletion retracts it and its giver sees it as liked (photostream/backfill_likes.py). user-search,
+    hashtag-search: the search row of each profile last written before migration 0035, of each tag counted before
+    migration 0036, so they can be found (photostream/backfill_search.py). Safe to run again."""
     from cassandra import OperationTimedOut
     from cassandra.cluster import NoHostAvailable
 
-    from photostream import backfill_likes, backfill_mentions, backfill_user_search
+    from photostream import backfill_likes, backfill_mentions, backfill_search
 
-    if what not in ("comment-mentions", "likes-by-user", "user-search"):
-        _refuse(f"unknown backfill {what!r}; known: comment-mentions, likes-by-user, user-search")
+    if what not in ("comment-mentions", "likes-by-user", "user-search", "hashtag-search"):
+        _refuse(f"unknown backfill {what!r}; known: comment-mentions, likes-by-user, user-search, hashtag-search")
     _needs_current_schema("backfill")
     try:
         if what == "comment-mentions":
             mentions = backfill_mentions.backfill(get_settings(), dry_run)
             done = (f"{mentions.comments_read} comments read, {mentions.mentioning} mention someone, "
                     f"{mentions.recorded_already} recorded already, {mentions.written} ")
-        elif what == "user-search":
-            listed = backfill_user_search.backfill(get_settings(), dry_run)
-            done = f"{listed.profiles_read} profiles read, {listed.written} "
+        elif what in ("user-search", "hashtag-search"):
+            listed = backfill_search.backfill(what, get_settings(), dry_run)
+            done = f"{listed.read} {'profiles' if what == 'user-search' else 'tags'} read, {listed.written} "
         else:
             likes = backfill_likes.backfill(get_settings(), dry_run)
             done = (f"{likes.rows_read} engagement rows read, {likes.standing_likes} standing likes, "

@@ -14,15 +14,7 @@ from typing import Any
 from cassandra.cluster import Session
 
 from sinks.cassandra import execute, execute_grouped
-
-#: the partition: a name's first characters (usernames have at least 3: photostream.domain.accounts)
-PREFIX_CHARS = 2
-#: the character after every one a username may hold ([a-z0-9_.]): q + this bounds the names starting with q
-_AFTER_ALL = "\U0010ffff"
-
-
-def prefix_of(username: str) -> str:
-    return username[:PREFIX_CHARS]
+from sinks.prefix_index import prefix_of, starting_with
 
 
 class UserSearch:
@@ -48,7 +40,7 @@ class UserSearch:
     async def candidates(self, query: str, limit: int) -> list[tuple[str, str]]:
         """(username, user id) of up to ``limit`` rows whose name starts with ``query`` (≥ 2 characters), in name
         order: stale rows included (see :meth:`matches`)."""
-        rows = await execute(self._session, self._q, (prefix_of(query), query, query + _AFTER_ALL, limit))
+        rows = await execute(self._session, self._q, (*starting_with(query), limit))
         return [(row.username, row.user_id) for row in rows.current_rows]
 
     async def forget_stale(self, stale: list[tuple[str, str, int | None]]) -> None:

@@ -1,26 +1,34 @@
-"""User search: ``GET /search/users?q=``, the accounts whose username starts with what the user typed (a
-friend to follow, an ``@mention`` to complete).
+"""Search by what a user typed: accounts by the start of their username (``GET /search/users?q=``: a friend to
+follow, an ``@mention`` to complete) and hashtags by the start of their name (``GET /search/hashtags?q=``).
 
-Names come from the profiles' own rows through ``usernames_by_prefix`` (:mod:`sinks.user_search`), in name order,
-so an exact name comes first. Private accounts are found (their profile is public; their posts are not), as on
-every photo service; an account in a block with the caller either way is left out, as absent.
+Names come from ``usernames_by_prefix`` (:mod:`sinks.user_search`, checked against the profiles' own rows) and
+tags from ``hashtags_by_prefix`` (:mod:`sinks.hashtag_search`), in name order, so an exact name comes first.
+Private accounts are found (their profile is public; their posts are not), as on every photo service; an account
+in a block with the caller either way is left out, as absent; so are the caller's muted tags, and tags no post
+carries any more.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
+import unicodedata
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
+from api.consistency import TAG_PAGES
 from api.deps import OptionalUser, ResourcesDep, SettingsDep, per_app
 from api.errors import ApiError
 from api.hydrate import author_of
 from api.routes.reads import After, honour_after
 from api.visibility import blocked_with
 from photostream.domain.accounts import USERNAME_MAX
+from photostream.domain.tags import MAX_TAG_LENGTH, normalize_tag
+from sinks.hashtag_search import HashtagSearch
+from sinks.prefix_index import PREFIX_CHARS
 from sinks.profiles import read_profiles
-from sinks.user_search import PREFIX_CHARS, UserSearch
+from sinks.user_search import UserSearch
 
 router = APIRouter(tags=["search"])
 
@@ -48,3 +56,36 @@ async def search_users(request: Request, viewer: OptionalUser, resources: Resour
     return {"items": [author_of(user, profile) | {"display_name": profile.get("display_name"),
                                                   "is_private": bool(profile.get("is_private"))}
                       for user, profile in found if user not in hidden]}
+
+
+def tag_query(q: str) -> str:
+    """The canonical start of a tag (as tags are stored: NFKC, case-folded, without ``#``), or a 422 naming
+    ``q``. Checked as the start of a tag: an ending letter makes a prefix of digits (``12`` of ``#12days``) a
+    tag."""
+    text = unicodedata.normalize("NFKC", q.strip()).removeprefix("#")
+    folded = unicodedata.normalize("NFKC", text.casefold())
+    if len(folded) < PREFIX_CHARS or normalize_tag(folded + "a") != folded + "a":
+        raise ApiError(422, "invalid", f"q: at least {PREFIX_CHARS} characters that start a hashtag", "q")
+    return folded
+
+
+async def _no_tags() -> set[str]:
+    return set()
+
+
+@router.get("/search/hashtags")
+async def search_hashtags(request: Request, viewer: OptionalUser, resources: ResourcesDep, settings: SettingsDep,
+                          response: Response,
+                          q: Annotated[str, Query(max_length=MAX_TAG_LENGTH + 1, description="the start of a tag")],
+                          limit: Annotated[int, Query(ge=1, le=MAX_RESULTS)] = 20,
+                          after: After = None) -> dict[str, Any]:
+    """``{items: [{tag, post_count}]}``: up to ``limit`` hashtags starting with ``q`` (any case or width, a ``#``
+    before it allowed), in name order; tags no post carries any more and the caller's muted tags left out."""
+    query = tag_query(q)
+    await honour_after(after, resources, settings, response, TAG_PAGES)  # (a post's token: its tags counted)
+    search = per_app(request, HashtagSearch, lambda state: HashtagSearch(state.resources.session))
+    candidates = await search.candidates(query, limit * 2)
+    counts, muted = await asyncio.gather(resources.hashtags.post_counts(candidates),
+                                         resources.safety.muted_tags(viewer) if viewer else _no_tags())
+    shown = [tag for tag in candidates if counts.get(tag, 0) > 0 and tag not in muted]
+    return {"items": [{"tag": tag, "post_count": counts[tag]} for tag in shown[:limit]]}

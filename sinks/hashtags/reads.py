@@ -9,6 +9,7 @@ from cassandra.cluster import Session
 from photostream.domain.tally import top_related
 from sinks import keys
 from sinks.cassandra import Gated
+from sinks.redis_bulk import hmget_many
 
 
 class HashtagReads:
@@ -17,6 +18,8 @@ class HashtagReads:
         self._redis = redis
         self._run = Gated(session).run
         self._q_total = session.prepare("SELECT post_count FROM hashtag_state WHERE tag = ? LIMIT 1")
+        self._q_totals = session.prepare(
+            "SELECT tag, post_count FROM hashtag_state WHERE tag IN ? PER PARTITION LIMIT 1")
 
     async def post_count(self, tag: str) -> int | None:
         """Redis first, Cassandra on a miss (then Redis is filled); None if the tag was never used."""
@@ -30,6 +33,20 @@ class HashtagReads:
         # NX: if the counter wrote a newer count meanwhile, this older read must not overwrite it
         await self._redis.hsetnx(keys.hashtag(tag), "post_count", int(row.post_count))
         return int(row.post_count)
+
+    async def post_counts(self, tags: list[str]) -> dict[str, int]:
+        """:meth:`post_count` of many tags: one Redis command, one Cassandra read for the misses (not filled
+        back: a search's candidates are mostly cold tags, and a copy each would fill Redis with them). Tags never
+        used are absent."""
+        if not tags:
+            return {}
+        cached = await hmget_many(self._redis, [keys.hashtag(tag) for tag in tags], ("post_count",))
+        counts = {tag: int(found[0]) for tag, found in zip(tags, cached, strict=True) if found[0] is not None}
+        missed = [tag for tag in tags if tag not in counts]
+        if missed:
+            rows = await self._run(self._q_totals, (missed,))
+            counts |= {row.tag: int(row.post_count) for row in rows if row.post_count is not None}
+        return counts
 
     async def related(self, tag: str, n: int = 10) -> list[str]:
         """The ``n`` tags co-occurring most, ties broken as Cassandra's answer breaks them (alphabetically:

@@ -25,6 +25,7 @@ from photostream.domain.windows import tumbling_start
 from photostream.settings import Settings
 from sinks import offsets
 from sinks.engagement import EngagementStore
+from sinks.hashtag_search import HashtagSearch
 from sinks.hashtags.settle import RankSettler
 from sinks.hashtags.state import HashtagStateStore
 from sinks.hashtags.views import HashtagViews
@@ -36,7 +37,7 @@ class HashtagCounter:
     topics: tuple[str, ...] = ("post-hashtag",)
 
     def __init__(self, settings: Settings, store: HashtagStateStore, engagement: EngagementStore,
-                 views: HashtagViews, settler: RankSettler, redis: Any) -> None:
+                 views: HashtagViews, settler: RankSettler, redis: Any, search: HashtagSearch | None = None) -> None:
         self._window_ms = settings.hashtag_window_s * 1000
         self.flush_interval_s = min(float(settings.hashtag_flush_s), float(settings.hashtag_window_s))
         self._weights = score_weights(settings)
@@ -45,6 +46,8 @@ class HashtagCounter:
         self._views = views
         self._settler = settler
         self._redis = redis
+        #: where a tag is listed for the search, the first time it is counted
+        self._search = search
 
     async def _apply_tag(self, tag: str, events: list[dict[str, Any]], total: int | None) -> TagState:
         """The tag's state after ``events``; ``total`` None: the tag has no stored state (nothing to load)."""
@@ -66,6 +69,9 @@ class HashtagCounter:
         totals = await self._store.totals(by_tag)
         states = await asyncio.gather(*(self._apply_tag(tag, events, totals.get(tag))
                                         for tag, events in by_tag.items()))
+        new_tags = [tag for tag in by_tag if tag not in totals]
+        if self._search is not None and new_tags:  # before the counts: a retry after a crash lists them again
+            await self._search.list_tags(new_tags)
         await self._store.save(states)
         touched = {state.tag: touched_members(state, by_tag[state.tag]) for state in states}
         found = await self._engagement.counts_of({m.post_id for ms in touched.values() for m in ms if m.present})

@@ -11,6 +11,7 @@ from photostream.domain.scoring import score_weights
 from photostream.settings import Settings
 from producers.publisher import Publisher
 from sinks.engagement import EngagementStore
+from sinks.hashtag_search import HashtagSearch
 from sinks.hashtags.derived import TagDeriver
 from sinks.hashtags.settle import RankSettler
 from sinks.hashtags.state import HashtagStateStore
@@ -28,6 +29,6 @@ def counter_and_popularity(settings: Settings, session: Session, redis: Any, pub
     views = HashtagViews(redis, settings.hashtag_top_n, settings.trending_min_authors)
     weights = score_weights(settings)
     settler = RankSettler(engagement, views, TagDeriver(state, engagement, weights, settings.hashtag_top_n), weights)
-    return (HashtagCounter(settings, state, engagement, views, settler, redis),
+    return (HashtagCounter(settings, state, engagement, views, settler, redis, HashtagSearch(session)),
             PopularityUpdater(settings, engagement, state, views, settler, PartitionCache(redis, LIKES),
                               redis, SafetyReader(session), publisher, projected))

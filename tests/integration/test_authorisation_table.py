@@ -139,6 +139,7 @@ TABLE: dict[str, Entry] = {
     # --- profiles -------------------------------------------------------------------------------------------------
     "GET /api/v1/users/{user_id}": Entry(optional(blocked=404)),
     "GET /api/v1/search/users": Entry(optional(), params={"q": "authz"}),
+    "GET /api/v1/search/hashtags": Entry(optional(), params={"q": "authz"}),
     "PATCH /api/v1/users/me": Entry(signed_in(202), body=lambda w, c: {"bio": f"bio of {c}"}),
     "GET /api/v1/users/me/follow-requests": Entry(signed_in(200)),
     # the requester's request is the private account's to decide: nobody else finds it

@@ -1,5 +1,6 @@
-"""User search (``GET /search/users?q=``) through the real stack: users registered, renamed, blocked and deleted
-by events the worker applies, then found (or not) by what a user types."""
+"""Search through the real stack: users (``GET /search/users?q=``) registered, renamed, blocked and deleted, and
+hashtags (``GET /search/hashtags?q=``) posted, muted and deleted, by events the worker applies, then found (or
+not) by what a user types."""
 
 from __future__ import annotations
 
@@ -106,3 +107,47 @@ def test_a_profile_from_before_the_search_is_found_once_backfilled(
     backfill()
     assert _listed(settings, name) == [user]
     assert _found(client, settings, name[:-3]) == [name]
+
+
+def _tags_found(client: httpx.Client, settings: Settings, q: str, viewer: str | None = None, after: str | None = None
+                ) -> list[tuple[str, int]]:
+    params = {"q": q} | ({"after": after} if after else {})
+    answer = client.get("/search/hashtags", params=params, headers=auth(settings, viewer) if viewer else {})
+    assert answer.status_code == 200, answer.text
+    return [(item["tag"], item["post_count"]) for item in answer.json()["items"]]
+
+
+def test_hashtags_are_found_by_their_start_with_their_counts_unless_muted_or_gone(
+        client: httpx.Client, settings: Settings, worker: Process, publisher: Publisher) -> None:
+    run, author, viewer = "s" + uuid.uuid4().hex[:8], new_id(), new_id()
+    publisher.publish(events.post_created(author_id=author, caption=f"#{run}sunset and #{run}Sunrise",
+                                          image_ids=[new_id()]))
+    both = publisher.publish(events.post_created(author_id=author, caption=f"#{run}sunset again",
+                                                 image_ids=[new_id()]))
+    short = events.post_created(author_id=author, caption=f"just #{run}sun", image_ids=[new_id()])
+    publisher.publish(short)
+    hidden = publisher.publish(events.post_created(author_id=author, caption=f"#{run}secret", image_ids=[new_id()],
+                                                   visibility="followers"))
+    for token in (both, hidden):  # (each token: the post's tags counted)
+        _tags_found(client, settings, f"{run}s", after=token_of(token, settings))
+    latest = events.post_created(author_id=author, caption=f"#{run}sun", image_ids=[new_id()])
+    last = publisher.publish(latest)
+    expected = [(f"{run}sun", 2), (f"{run}sunrise", 1), (f"{run}sunset", 2)]  # name order; counts as tag pages
+    assert _tags_found(client, settings, f"{run}su", after=token_of(last, settings)) == expected
+    assert _tags_found(client, settings, f"＃{run.upper()}SUN") == expected  # any case or width, a # allowed
+    assert _tags_found(client, settings, f"{run}se") == []  # only a followers-only post carries it: never listed
+
+    muted = client.post("/users/me/muted-tags", headers=auth(settings, viewer), json={"tag": f"{run}sunrise"})
+    assert muted.status_code == 202, muted.text
+    assert _tags_found(client, settings, f"{run}sun", viewer, muted.json()["token"]) == [expected[0], expected[2]]
+
+    gone = publisher.publish(events.post_deleted(post_id=short.value["post_id"], author_id=author))
+    assert _tags_found(client, settings, f"{run}sun", after=token_of(gone, settings))[0] == (f"{run}sun", 1)
+    gone = publisher.publish(events.post_deleted(post_id=latest.value["post_id"], author_id=author))
+    assert _tags_found(client, settings, f"{run}sun", after=token_of(gone, settings)) == expected[1:]  # none left
+
+
+@pytest.mark.parametrize("q", ["s", "#", "$$", "a b"])
+def test_a_hashtag_search_that_cannot_start_a_tag_is_a_422_naming_q(client: httpx.Client, q: str) -> None:
+    answer = client.get("/search/hashtags", params={"q": q})
+    assert answer.status_code == 422 and answer.json()["error"]["field"] == "q", answer.text

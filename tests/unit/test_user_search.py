@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from sinks import user_search
-from sinks.user_search import UserSearch, prefix_of
+from sinks.prefix_index import prefix_of
+from sinks.user_search import UserSearch
 
 
 class Session:

@@ -1,11 +1,17 @@
-"""`photostream backfill user-search`: the username search's row (migration 0035) of every profile from before it.
+"""`photostream backfill user-search` / `hashtag-search`: the search tables' rows (migrations 0035, 0036) of
+what was written before them.
 
 ``GET /search/users`` reads ``usernames_by_prefix``, which the profiles processor writes with each profile it
 writes; a profile last written before the migration has no row, and its user could not be found. This walks
 ``users`` a page at a time and lists each profile under its name, stamped with the profile's own time as the
 processor stamps it: a purge racing the walk deletes the row at the deletion's (later) time and still wins, and a
 rename racing it lists the new name at its own later time (the old row is then dropped by the first search that
-meets it). Safe to run again: it writes the same rows.
+meets it).
+
+``GET /search/hashtags`` reads ``hashtags_by_prefix``, which the hashtag counter writes the first time it counts a
+tag; this walks the tags ``hashtag_state`` holds and lists each (the search leaves out those without posts).
+
+Safe to run again: both write the same rows.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from dataclasses import dataclass
 from photostream.rebuild import stores
 from photostream.settings import Settings
 from sinks.cassandra import execute_grouped, ms_of, pages
+from sinks.hashtag_search import HashtagSearch
 from sinks.user_search import UserSearch
 
 PAGE_SIZE = 1000
@@ -23,7 +30,7 @@ PAGE_SIZE = 1000
 
 @dataclass
 class BackfillReport:
-    profiles_read: int = 0
+    read: int = 0
     written: int = 0
 
 
@@ -33,7 +40,7 @@ async def backfill_user_search(settings: Settings, dry_run: bool = False) -> Bac
         search = UserSearch(session)
         walk = session.prepare("SELECT user_id, username, updated_at FROM users")
         async for page in pages(session, walk, (), PAGE_SIZE):
-            report.profiles_read += len(page)
+            report.read += len(page)
             listings = [search.listing(row.user_id, row.username, ms_of(row.updated_at) if row.updated_at else 0)
                         for row in page if row.username]
             report.written += len(listings)
@@ -42,5 +49,20 @@ async def backfill_user_search(settings: Settings, dry_run: bool = False) -> Bac
     return report
 
 
-def backfill(settings: Settings, dry_run: bool) -> BackfillReport:
-    return asyncio.run(backfill_user_search(settings, dry_run))
+async def backfill_hashtag_search(settings: Settings, dry_run: bool = False) -> BackfillReport:
+    report = BackfillReport()
+    async with stores(settings) as (session, _redis):
+        search = HashtagSearch(session)
+        walk = session.prepare("SELECT DISTINCT tag FROM hashtag_state")
+        async for page in pages(session, walk, (), PAGE_SIZE):
+            report.read += len(page)
+            report.written += len(page)
+            if not dry_run:
+                await search.list_tags(row.tag for row in page)
+    return report
+
+
+def backfill(what: str, settings: Settings, dry_run: bool) -> BackfillReport:
+    """``what``: ``user-search`` or ``hashtag-search``."""
+    run = backfill_user_search if what == "user-search" else backfill_hashtag_search
+    return asyncio.run(run(settings, dry_run))
