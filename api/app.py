@@ -27,6 +27,7 @@ from api.routes import (
     search,
     social,
     status,
+    suggestions,
     uploads,
     users,
     writes,
@@ -76,7 +77,7 @@ def create_app(settings: Settings) -> FastAPI:
     for router in (status.router, feed.router, notification_routes.router, hashtags.router, reads.router,
                    posts_read.router, social.router, users.router, auth.router, avatar_routes.router,
                    account_routes.router, writes.router, uploads.router, safety.router, photo_tag_routes.router,
-                   search.router):
+                   search.router, suggestions.router):
         app.include_router(router, prefix=PREFIX)
 
     # in front of every route: the lean lane of the three most-read ones (api.lean), which matches only the

@@ -44,6 +44,8 @@ class FollowRequests:
                                 "LIMIT ?")
         self._q_after = prepare("SELECT follower_id, requested_at FROM follow_requests WHERE followee_id = ? "
                                 "AND follower_id > ? LIMIT ?")
+        # (the index on follower_id: migration 0031)
+        self._q_sent = prepare("SELECT followee_id FROM follow_requests WHERE follower_id = ? LIMIT ?")
 
     async def apply(self, changes: list[RequestChange]) -> None:
         """Timestamped upserts and deletes, order-free: grouped into a few UNLOGGED batches."""
@@ -57,6 +59,10 @@ class FollowRequests:
 
     async def is_pending(self, followee_id: str, follower_id: str) -> bool:
         return (await execute(self.session, self._q_one, (followee_id, follower_id))).one() is not None
+
+    async def sent_by(self, follower_id: str, limit: int) -> set[str]:
+        """The accounts ``follower_id`` asked to follow and that have not answered (up to ``limit``)."""
+        return {row.followee_id for row in (await execute(self.session, self._q_sent, (follower_id, limit)))}
 
     async def page(self, followee_id: str, limit: int, after: str | None) -> list[PendingRequest]:
         """Up to ``limit`` pending requests to ``followee_id``, in requester-id order, after ``after``."""

@@ -155,6 +155,7 @@ TABLE: dict[str, Entry] = {
     "GET /api/v1/users/me/tag-settings": Entry(signed_in(200)),
     "GET /api/v1/users/me/tagged/pending": Entry(signed_in(200)),
     "GET /api/v1/users/me/blocked": Entry(signed_in(200)),
+    "GET /api/v1/users/me/suggestions": Entry(signed_in(200)),
     "GET /api/v1/users/me/muted": Entry(signed_in(200)),
     "GET /api/v1/users/me/muted-tags": Entry(signed_in(200)),
     "POST /api/v1/users/me/muted-tags": Entry(signed_in(202), body=lambda w, c: {"tag": MUTED_TAG}),
