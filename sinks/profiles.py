@@ -95,18 +95,17 @@ class ProfileSink:
         rows = [row for result in found for row in result.current_rows]
         if not rows:
             return
+        # the search rows from the rows too, beside the hot copies: a search row then always names a profile
+        # written with that name (a search finding a row before its profile took it for stale, and deleted it),
+        # and a replayed older event lists the current name again, never its own
         async with self._redis.pipeline(transaction=False) as pipe:
             for row in rows:
                 profile = _from_row(row)
                 pipe.eval(_FILL, *_fill_keys(row.user_id), profile["updated_at"], keys.PROFILE_TTL_S,
                           *_fill_pairs(row.user_id, profile))
-            await pipe.execute()
-        # last, and from the rows: a search row then always names a profile written with that name (a search
-        # finding a row before its profile took it for stale, and deleted it), and a replayed older event lists
-        # the current name again, never its own
-        await execute_grouped(self._session, [
-            self._search.listing(row.user_id, row.username, ms_of(row.updated_at) if row.updated_at else 0)
-            for row in rows if row.username])
+            await asyncio.gather(pipe.execute(), execute_grouped(self._session, [
+                self._search.listing(row.user_id, row.username, ms_of(row.updated_at) if row.updated_at else 0)
+                for row in rows if row.username]))
 
 
 async def cache_profile(redis: Any, user_id: str, profile: dict[str, Any], updated_ms: int) -> None:
