@@ -71,7 +71,7 @@ class AccountPurge:
             "relations": "SELECT other_id AS id FROM user_relations WHERE user_id = ?",
         }.items()}
         self._q_comments = p(ACCOUNT_COMMENTS)
-        self._q_username = p("SELECT username FROM users WHERE user_id = ?")
+        self._q_names = p("SELECT username, display_name FROM users WHERE user_id = ?")
         self._d_by_user = {table: p(f"DELETE FROM {table} USING TIMESTAMP ? WHERE {column} = ?") for table, column in (
             ("users", "user_id"), ("tag_settings", "user_id"),
             ("user_relations", "user_id"), ("muted_tags", "user_id"), ("presence", "user_id"),
@@ -117,12 +117,12 @@ class AccountPurge:
         await asyncio.gather(*(self._run(self._erase_post, (at_ms * 1000, post)) for post in post_ids))
 
     async def own_rows_gone(self, user_id: str, at_ms: int) -> None:
-        """Profile (and its row in the username search), people-tag settings, blocks and mutes (both sides),
+        """Profile (and its rows in the user search), people-tag settings, blocks and mutes (both sides),
         presence, requests to the account, the hashtag extractor's record of its privacy, the likes index, the
         follow history, and the Redis copies of each (the account's own badge is the unread processor's: it
         reads account-deleted)."""
         micros = at_ms * 1000
-        await self._unlisted(user_id, at_ms)  # (before the profile goes: its name says which row)
+        await self._unlisted(user_id, at_ms)  # (before the profile goes: its names say which rows)
         others = await self._ids("relations", user_id)
         await asyncio.gather(
             self._follow_history_gone(user_id),
@@ -143,11 +143,11 @@ class AccountPurge:
         await PartitionCache(self._redis, FOLLOWING).invalidate([user_id])
 
     async def _unlisted(self, user_id: str, at_ms: int) -> None:
-        """The account's row in the username search (older names' rows: the search deletes them as it meets
-        them, their profile gone)."""
-        row = (await execute(self._session, self._q_username, (user_id,))).one()
-        if row is not None and row.username:
-            await self._search.unlist(user_id, row.username, at_ms)
+        """The account's rows in the user search (older names' rows: the search deletes them as it meets them,
+        their profile gone)."""
+        row = (await execute(self._session, self._q_names, (user_id,))).one()
+        if row is not None:
+            await self._search.unlist(user_id, row.username, row.display_name, at_ms)
 
     async def _follow_history_gone(self, user_id: str) -> None:
         """Who followed the account and whom it followed, as pair state (``follow_state``). Its own partition

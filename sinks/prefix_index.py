@@ -1,5 +1,5 @@
-"""What the search tables share (``usernames_by_prefix``, ``hashtags_by_prefix``): names partitioned by their
-first characters and sorted within, so what a user typed is one range of one partition."""
+"""What the search tables share (``users_by_prefix``, ``hashtags_by_prefix``): terms partitioned by their first
+characters and sorted within, so what a user typed is one range of one partition."""
 
 from __future__ import annotations
 

@@ -104,8 +104,8 @@ class ProfileSink:
                 pipe.eval(_FILL, *_fill_keys(row.user_id), profile["updated_at"], keys.PROFILE_TTL_S,
                           *_fill_pairs(row.user_id, profile))
             await asyncio.gather(pipe.execute(), execute_grouped(self._session, [
-                self._search.listing(row.user_id, row.username, ms_of(row.updated_at) if row.updated_at else 0)
-                for row in rows if row.username]))
+                listing for row in rows for listing in self._search.listings(
+                    row.user_id, row.username, row.display_name, ms_of(row.updated_at) if row.updated_at else 0)]))
 
 
 async def cache_profile(redis: Any, user_id: str, profile: dict[str, Any], updated_ms: int) -> None:

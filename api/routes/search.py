@@ -1,8 +1,9 @@
-"""Search by what a user typed: accounts by the start of their username (``GET /search/users?q=``: a friend to
-follow, an ``@mention`` to complete) and hashtags by the start of their name (``GET /search/hashtags?q=``).
+"""Search by what a user typed: accounts by the start of their username or of a word of their name
+(``GET /search/users?q=``: a friend to follow, an ``@mention`` to complete) and hashtags by their start
+(``GET /search/hashtags?q=``).
 
-Names come from ``usernames_by_prefix`` (:mod:`sinks.user_search`, checked against the profiles' own rows) and
-tags from ``hashtags_by_prefix`` (:mod:`sinks.hashtag_search`), in name order, so an exact name comes first.
+Accounts come from ``users_by_prefix`` (:mod:`sinks.user_search`, checked against the profiles' own rows) and
+tags from ``hashtags_by_prefix`` (:mod:`sinks.hashtag_search`), in term order, so an exact name comes first.
 Private accounts are found (their profile is public; their posts are not), as on every photo service; an account
 in a block with the caller either way is left out, as absent; so are the caller's muted tags, and tags no post
 carries any more.
@@ -11,7 +12,6 @@ carries any more.
 from __future__ import annotations
 
 import asyncio
-import re
 import unicodedata
 from typing import Annotated, Any
 
@@ -23,35 +23,35 @@ from api.errors import ApiError
 from api.hydrate import author_of
 from api.routes.reads import After, honour_after
 from api.visibility import blocked_with
-from photostream.domain.accounts import USERNAME_MAX
 from photostream.domain.tags import MAX_TAG_LENGTH, normalize_tag
 from sinks.hashtag_search import HashtagSearch
 from sinks.prefix_index import PREFIX_CHARS
 from sinks.profiles import read_profiles
-from sinks.user_search import UserSearch
+from sinks.user_search import UserSearch, query_words
 
 router = APIRouter(tags=["search"])
 
-#: what may start a username (photostream.domain.accounts), at least a search partition's worth of it
-_QUERY = re.compile(rf"[a-z0-9_.]{{{PREFIX_CHARS},{USERNAME_MAX}}}")
 MAX_RESULTS = 50
+#: the words a user query may hold ("zoe sal")
+MAX_QUERY_WORDS = 5
 
 
 @router.get("/search/users")
 async def search_users(request: Request, viewer: OptionalUser, resources: ResourcesDep, settings: SettingsDep,
                        response: Response,
-                       q: Annotated[str, Query(max_length=USERNAME_MAX + 2, description="the start of a username")],
+                       q: Annotated[str, Query(max_length=100, description="the start of a username or name")],
                        limit: Annotated[int, Query(ge=1, le=MAX_RESULTS)] = 20,
                        after: After = None) -> dict[str, Any]:
-    """``{items: [{id, username, display_name, avatar_url, is_private}]}``: up to ``limit`` accounts whose
-    username starts with ``q`` (any case, an ``@`` before it allowed), in name order."""
-    query = q.strip().lower().removeprefix("@")
-    if not _QUERY.fullmatch(query):
-        raise ApiError(422, "invalid", f"q: {PREFIX_CHARS}–{USERNAME_MAX} characters of a-z, 0-9, '_' and '.' "
-                                       "(the start of a username)", "q")
+    """``{items: [{id, username, display_name, avatar_url, is_private}]}``: up to ``limit`` accounts each word of
+    ``q`` starts a username or display-name word of (any case, accents or not, an ``@`` before a username
+    allowed), in the order of the longest word's match: an exact username first."""
+    words = query_words(q)
+    if not words or len(words[0]) < PREFIX_CHARS or len(words) > MAX_QUERY_WORDS:
+        raise ApiError(422, "invalid", f"q: up to {MAX_QUERY_WORDS} words, one of at least {PREFIX_CHARS} letters "
+                                       "or digits (the start of a username or name)", "q")
     await honour_after(after, resources, settings, response)
     search = per_app(request, UserSearch, lambda state: UserSearch(state.resources.session))
-    found = await search.matches(query, limit, lambda ids: read_profiles(resources.session, resources.redis, ids))
+    found = await search.matches(words, limit, lambda ids: read_profiles(resources.session, resources.redis, ids))
     hidden = await blocked_with(resources, viewer, [user for user, _ in found])
     return {"items": [author_of(user, profile) | {"display_name": profile.get("display_name"),
                                                   "is_private": bool(profile.get("is_private"))}
