@@ -42,9 +42,9 @@ async def search_users(request: Request, viewer: OptionalUser, resources: Resour
                        q: Annotated[str, Query(max_length=100, description="the start of a username or name")],
                        limit: Annotated[int, Query(ge=1, le=MAX_RESULTS)] = 20,
                        after: After = None) -> dict[str, Any]:
-    """``{items: [{id, username, display_name, avatar_url, is_private}]}``: up to ``limit`` accounts each word of
-    ``q`` starts a username or display-name word of (any case, accents or not, an ``@`` before a username
-    allowed), in the order of the longest word's match: an exact username first."""
+    """``{items: [{id, username, display_name, avatar_url, is_private}]}``: up to ``limit`` accounts such that
+    each word of ``q`` starts their username or a word of their display name (any case, accents or not, an
+    ``@`` before a username allowed), in the order of the longest word's match: an exact username first."""
     words = query_words(q)
     if not words or len(words[0]) < PREFIX_CHARS or len(words) > MAX_QUERY_WORDS:
         raise ApiError(422, "invalid", f"q: up to {MAX_QUERY_WORDS} words, one of at least {PREFIX_CHARS} letters "

@@ -3,8 +3,8 @@
 Computed when asked, from the graph as it stands (photostream/domain/suggestions.py ranks): whom the caller's
 followees follow (a sample of up to :data:`FOLLOWEES_SAMPLED` followees, :data:`READ_EACH` of whom each follows),
 and who follows the caller unanswered. Never suggested: the caller, accounts they follow or asked to follow, and
-anyone in a block with them either way; an account without a profile (deleted) is left out. Bounded work: at
-most ``FOLLOWEES_SAMPLED + 4`` partition reads, whatever the caller's graph.
+anyone in a block with them either way; an account without a profile (deleted) is left out. Bounded work,
+whatever the caller's graph: the lists of at most ``FOLLOWEES_SAMPLED`` followees, plus a handful of reads.
 """
 
 from __future__ import annotations
@@ -27,10 +27,10 @@ router = APIRouter(tags=["social"])
 
 #: followees whose follows are read (a random sample of them when the caller follows more)
 FOLLOWEES_SAMPLED = 50
-#: accounts read of each list (the caller's own follows: to sample from; each sampled followee's; the caller's
-#: followers and sent requests)
+#: accounts read of each other list: each sampled followee's follows, the caller's followers and sent requests
 READ_EACH = 200
-#: the caller's own follows read to sample from and to exclude (the rest are checked one by one)
+#: the caller's own follows read to sample from and to exclude (the candidates are then checked against all of
+#: them: ``followed_among``)
 READ_FOLLOWING = 1000
 #: mutuals shown per suggestion ("followed by alice, bob + 3 more")
 MUTUALS_SHOWN = 3
