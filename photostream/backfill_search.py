@@ -17,7 +17,11 @@ Safe to run again: both write the same rows.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
+
+from cassandra.cluster import Session
 
 from photostream.rebuild import stores
 from photostream.settings import Settings
@@ -26,6 +30,7 @@ from sinks.hashtag_search import HashtagSearch
 from sinks.user_search import UserSearch
 
 PAGE_SIZE = 1000
+Statement = tuple[Any, tuple[Any, ...]]
 
 
 @dataclass
@@ -34,35 +39,41 @@ class BackfillReport:
     written: int = 0
 
 
-async def backfill_user_search(settings: Settings, dry_run: bool = False) -> BackfillReport:
+#: what makes a page's statements, given the session (its statements prepared once per walk)
+Lister = Callable[[Session], Callable[[list[Any]], list[Statement]]]
+
+
+async def _walk(settings: Settings, cql: str, lister: Lister, dry_run: bool) -> BackfillReport:
+    """Read ``cql`` a page at a time and write the statements the lister makes of each page."""
     report = BackfillReport()
     async with stores(settings) as (session, _redis):
-        search = UserSearch(session)
-        walk = session.prepare("SELECT user_id, username, display_name, updated_at FROM users")
+        walk, listings = session.prepare(cql), lister(session)
         async for page in pages(session, walk, (), PAGE_SIZE):
-            report.read += len(page)
-            listings = [listing for row in page for listing in search.listings(
-                row.user_id, row.username, row.display_name, ms_of(row.updated_at) if row.updated_at else 0)]
-            report.written += len(listings)
+            written = listings(page)
+            report.read, report.written = report.read + len(page), report.written + len(written)
             if not dry_run:
-                await execute_grouped(session, listings)
+                await execute_grouped(session, written)
     return report
 
 
-async def backfill_hashtag_search(settings: Settings, dry_run: bool = False) -> BackfillReport:
-    report = BackfillReport()
-    async with stores(settings) as (session, _redis):
-        search = HashtagSearch(session)
-        walk = session.prepare("SELECT DISTINCT tag FROM hashtag_state")
-        async for page in pages(session, walk, (), PAGE_SIZE):
-            report.read += len(page)
-            report.written += len(page)
-            if not dry_run:
-                await search.list_tags(row.tag for row in page)
-    return report
+def _user_lister(session: Session) -> Callable[[list[Any]], list[Statement]]:
+    search = UserSearch(session)
+    return lambda page: [listing for row in page for listing in search.listings(
+        row.user_id, row.username, row.display_name, ms_of(row.updated_at) if row.updated_at else 0)]
+
+
+def _tag_lister(session: Session) -> Callable[[list[Any]], list[Statement]]:
+    search = HashtagSearch(session)
+    return lambda page: [search.listing(row.tag) for row in page]
+
+
+#: what each backfill walks, and what it writes of it
+_WALKS: dict[str, tuple[str, Lister]] = {
+    "user-search": ("SELECT user_id, username, display_name, updated_at FROM users", _user_lister),
+    "hashtag-search": ("SELECT DISTINCT tag FROM hashtag_state", _tag_lister)}
 
 
 def backfill(what: str, settings: Settings, dry_run: bool) -> BackfillReport:
     """``what``: ``user-search`` or ``hashtag-search``."""
-    run = backfill_user_search if what == "user-search" else backfill_hashtag_search
-    return asyncio.run(run(settings, dry_run))
+    cql, listings = _WALKS[what]
+    return asyncio.run(_walk(settings, cql, listings, dry_run))

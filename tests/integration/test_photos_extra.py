@@ -223,25 +223,36 @@ def test_switching_the_active_avatar_purges_the_cdn_and_serves_the_new_photo(
     assert purges.purged(path) == 2
 
 
-def test_deleting_an_account_purges_its_avatar_from_the_cdn(
-        client: httpx.Client, settings: Settings, worker: object, purges: PurgeReceiver) -> None:
-    """An avatar change purged the CDN's copies; the account's deletion did not, and the CDN served the deleted
-    person's face for its max-age while the origin already answered the identicon."""
+def _registered_with_address(client: httpx.Client) -> tuple[str, str, str]:
+    """An account registered through the API with an address of its own: (user id, username, address hash)."""
     address = f"{new_id()}@example.com"
     name = "u" + new_id().replace("-", "")[-12:]
     registered = client.post("/auth/register", json={"username": name, "email": address,
                                                      "password": "a long passphrase 1"})
     assert registered.status_code == 201, registered.text
-    user, digest = str(registered.json()["id"]), email_hash(address)
-    photo = upload_photo(client, settings, user, flat_jpeg((30, 200, 30), 600, 600))
-    assert client.patch("/users/me", headers=auth(settings, user), json={"avatar_image_id": photo}).status_code == 202
-    wait_for(lambda: min(purges.purged(p) for p in avatar_paths(digest)), lambda count: count >= 1, 60,
-             "the avatar change's purge")
+    return str(registered.json()["id"]), name, email_hash(address)
+
+
+def _deleted(client: httpx.Client, name: str) -> httpx.Response:
+    """The account deleted through the API (logged in again, as the deletion asks): its 202."""
     login = client.post("/auth/login", json={"login": name, "password": "a long passphrase 1"})
     assert login.status_code == 200, login.text
     gone = client.request("DELETE", "/users/me", json={"password": "a long passphrase 1"},
                           headers={"Authorization": f"Bearer {login.json()['access_token']}"})
     assert gone.status_code == 202, gone.text
+    return gone
+
+
+def test_deleting_an_account_purges_its_avatar_from_the_cdn(
+        client: httpx.Client, settings: Settings, worker: object, purges: PurgeReceiver) -> None:
+    """An avatar change purged the CDN's copies; the account's deletion did not, and the CDN served the deleted
+    person's face for its max-age while the origin already answered the identicon."""
+    user, name, digest = _registered_with_address(client)
+    photo = upload_photo(client, settings, user, flat_jpeg((30, 200, 30), 600, 600))
+    assert client.patch("/users/me", headers=auth(settings, user), json={"avatar_image_id": photo}).status_code == 202
+    wait_for(lambda: min(purges.purged(p) for p in avatar_paths(digest)), lambda count: count >= 1, 60,
+             "the avatar change's purge")
+    _deleted(client, name)
     wait_for(lambda: min(purges.purged(p) for p in avatar_paths(digest)), lambda count: count >= 2, 60,
              "the deletion's purge of every avatar URL")
     assert client.get(f"/avatar/{digest}").headers["content-type"] == "image/png"  # the identicon
@@ -253,20 +264,12 @@ def test_a_profile_and_avatar_change_of_a_deleted_account_applied_after_its_purg
     profiles and avatars processors after its purge: the purge's deletes carry its time (the profile) or the
     server's (the avatar directory), later than the update's own, so the update's writes stay shadowed; the
     profile's hot copy is filled from the row the write left (none). Nothing of the person comes back."""
-    address = f"{new_id()}@example.com"
-    name = "u" + new_id().replace("-", "")[-12:]
-    registered = client.post("/auth/register", json={"username": name, "email": address,
-                                                     "password": "a long passphrase 1"})
-    assert registered.status_code == 201, registered.text
-    user, digest = str(registered.json()["id"]), email_hash(address)
+    user, name, digest = _registered_with_address(client)
     reader = register(client, f"{new_id()}@example.com")
     photo = upload_photo(client, settings, user, flat_jpeg((200, 30, 200), 600, 600))
     late = events.profile_updated(user_id=user, username=name, display_name="Still Here", is_private=False,
                                   tags_followed_only=False, tags_manual_approval=False, avatar_image_id=photo)
-    login = client.post("/auth/login", json={"login": name, "password": "a long passphrase 1"})
-    gone = client.request("DELETE", "/users/me", json={"password": "a long passphrase 1"},
-                          headers={"Authorization": f"Bearer {login.json()['access_token']}"})
-    assert gone.status_code == 202, gone.text
+    gone = _deleted(client, name)
     wait_for(lambda: client.get("/users/me", headers=auth(settings, reader), params={"after": gone.json()["token"]}),
              lambda answer: answer.status_code == 200 and "X-Photostream-Consistency" not in answer.headers, 60,
              "the purge applied")
