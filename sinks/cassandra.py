@@ -68,6 +68,11 @@ NO_DELAY = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
 PROTOCOL_VERSION = ProtocolVersion.V4
 
 
+#: the control connection's queries, reading every keyspace's schema among them: the driver's 2 s default timed
+#: out (NoHostAvailable on connect) on a busy 2-core machine with the test run's keyspaces, in a CI run
+CONTROL_TIMEOUT_S = 10.0
+
+
 def connect(settings: Settings, keyspace: str | None = "", metadata: bool = True) -> tuple[Cluster, Session]:
     """A connected cluster and session; ``keyspace=""`` means the settings' keyspace, None means none.
     ``metadata=False``: no schema or token metadata (a one-query check: reading every keyspace's schema took
@@ -87,6 +92,7 @@ def connect(settings: Settings, keyspace: str | None = "", metadata: bool = True
         auth_provider=auth,
         protocol_version=PROTOCOL_VERSION,
         connect_timeout=5,
+        control_connection_timeout=CONTROL_TIMEOUT_S,
         sockopts=NO_DELAY,
         schema_metadata_enabled=metadata,
         token_metadata_enabled=metadata,
