@@ -256,6 +256,10 @@ class Simulation:
             ("a celebrity's posts", f"{api}/users/{celebrity}/posts"),
             ("a hot hashtag", f"{api}/hashtags/{content.HOT_TAGS[0]}"),
             ("trending", f"{api}/trending?window=1h"),
+            ("search", f"{api}/search/users?q={content.username(1, people.run_tag)} · "
+                       f"{api}/search/hashtags?q={content.HOT_TAGS[0][:3]}"),
+            ("suggested for a follower", f"curl -H 'Authorization: Bearer {client.token(follower)}' "
+                                         f"{api}/users/me/suggestions"),
             ("an unread badge", f"curl -H 'Authorization: Bearer {client.token(badge_user)}' "
                                 f"{api}/users/{badge_user}/status"),
             ("tokens", f"valid {TOKEN_TTL_S // 3600} h; mint more with `{env}.venv/bin/photostream token USER_ID`"),
