@@ -3,7 +3,8 @@
 (``GET /search/hashtags?q=``).
 
 Accounts come from ``users_by_prefix`` (:mod:`sinks.user_search`, checked against the profiles' own rows) and
-tags from ``hashtags_by_prefix`` (:mod:`sinks.hashtag_search`), in term order, so an exact name comes first.
+tags from ``hashtags_by_prefix`` (:mod:`sinks.hashtag_search`). Accounts come in term order, so an exact username
+comes first; tags the exact one first, then by use, as people look for the tags others use.
 Private accounts are found (their profile is public; their posts are not), as on every photo service; an account
 in a block with the caller either way is left out, as absent; so are the caller's muted tags, and tags no post
 carries any more.
@@ -32,6 +33,8 @@ from sinks.user_search import UserSearch, query_words
 router = APIRouter(tags=["search"])
 
 MAX_RESULTS = 50
+#: the tags starting with a query that are ranked by use (the first by name: one range read, one count lookup)
+TAGS_RANKED = 200
 #: the words a user query may hold ("zoe sal")
 MAX_QUERY_WORDS = 5
 
@@ -80,12 +83,14 @@ async def search_hashtags(request: Request, viewer: OptionalUser, resources: Res
                           limit: Annotated[int, Query(ge=1, le=MAX_RESULTS)] = 20,
                           after: After = None) -> dict[str, Any]:
     """``{items: [{tag, post_count}]}``: up to ``limit`` hashtags starting with ``q`` (any case or width, a ``#``
-    before it allowed), in name order; tags no post carries any more and the caller's muted tags left out."""
+    before it allowed), the tag ``q`` names first, then the most used (of the first :data:`TAGS_RANKED` by name);
+    tags no post carries any more and the caller's muted tags left out."""
     query = tag_query(q)
     await honour_after(after, resources, settings, response, TAG_PAGES)  # (a post's token: its tags counted)
     search = per_app(request, HashtagSearch, lambda state: HashtagSearch(state.resources.session))
-    candidates = await search.candidates(query, limit * 2)
+    candidates = await search.candidates(query, TAGS_RANKED)
     counts, muted = await asyncio.gather(resources.hashtags.post_counts(candidates),
                                          resources.safety.muted_tags(viewer) if viewer else _no_tags())
-    shown = [tag for tag in candidates if counts.get(tag, 0) > 0 and tag not in muted]
+    shown = sorted((tag for tag in candidates if counts.get(tag, 0) > 0 and tag not in muted),
+                   key=lambda tag: (tag != query, -counts[tag], tag))
     return {"items": [{"tag": tag, "post_count": counts[tag]} for tag in shown[:limit]]}

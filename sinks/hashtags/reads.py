@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from cassandra.cluster import Session
 
 from photostream.domain.tally import top_related
 from sinks import keys
-from sinks.cassandra import Gated
+from sinks.cassandra import Gated, key_chunks
 from sinks.redis_bulk import hmget_many
 
 
@@ -35,7 +36,7 @@ class HashtagReads:
         return int(row.post_count)
 
     async def post_counts(self, tags: list[str]) -> dict[str, int]:
-        """:meth:`post_count` of many tags: one Redis command, one Cassandra read for the misses (not filled
+        """:meth:`post_count` of many tags: one Redis command, one Cassandra read per 100 misses (not filled
         back: a search's candidates are mostly cold tags, and a copy each would fill Redis with them). Tags never
         used are absent."""
         if not tags:
@@ -43,10 +44,8 @@ class HashtagReads:
         cached = await hmget_many(self._redis, [keys.hashtag(tag) for tag in tags], ("post_count",))
         counts = {tag: int(found[0]) for tag, found in zip(tags, cached, strict=True) if found[0] is not None}
         missed = [tag for tag in tags if tag not in counts]
-        if missed:
-            rows = await self._run(self._q_totals, (missed,))
-            counts |= {row.tag: int(row.post_count) for row in rows if row.post_count is not None}
-        return counts
+        found = await asyncio.gather(*(self._run(self._q_totals, (chunk,)) for chunk in key_chunks(missed)))
+        return counts | {row.tag: int(row.post_count) for rows in found for row in rows if row.post_count is not None}
 
     async def related(self, tag: str, n: int = 10) -> list[str]:
         """The ``n`` tags co-occurring most, ties broken as Cassandra's answer breaks them (alphabetically:
